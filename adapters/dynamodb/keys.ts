@@ -1,0 +1,154 @@
+import { ValidationError } from '../../core/errors.ts';
+
+/**
+ * Every key in the one table (DESIGN.md, Data). This is the only module that builds
+ * key strings: everything else asks it for a key, so a shape changes in one place.
+ *
+ * Sort-key order inside a run's partition matters and is relied on by the run store:
+ *
+ *   CTX  <  META  <  MSG#000000001 …  <  STEP#000000001 …
+ *
+ * so one Query over `CTX … MSG#\uffff` returns the snapshot, the run record and the
+ * conversation, and leaves the (much larger, ever-growing) trace events out.
+ */
+
+/** Attribute names of the table's keys and of its one index. */
+export const KEY_ATTRIBUTES = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  gsi1Name: 'gsi1',
+  gsi1PartitionKey: 'gsi1pk',
+  gsi1SortKey: 'gsi1sk',
+} as const;
+
+export interface TableKey {
+  pk: string;
+  sk: string;
+}
+
+/** The run index: runs by agent, newest last in key order (query it backwards). */
+export interface RunIndexKey {
+  gsi1pk: string;
+  gsi1sk: string;
+}
+
+/** Sequence numbers are zero-padded so that string order is numeric order. */
+export const SEQ_DIGITS = 9;
+const MAX_SEQ = 10 ** SEQ_DIGITS - 1;
+
+export const RUN_PARTITION_PREFIX = 'RUN#';
+export const RUN_META_SK = 'META';
+export const RUN_CONTEXT_SK = 'CTX';
+export const MESSAGE_SK_PREFIX = 'MSG#';
+export const TRACE_SK_PREFIX = 'STEP#';
+
+/** `sk BETWEEN from AND to` selects CTX, META and every MSG#, and no STEP#. */
+export const RUN_STATE_SK_RANGE = { from: RUN_CONTEXT_SK, to: `${MESSAGE_SK_PREFIX}\uffff` } as const;
+
+export function padSeq(seq: number): string {
+  if (!Number.isInteger(seq) || seq < 0 || seq > MAX_SEQ) {
+    throw new ValidationError(`sequence number must be a whole number from 0 to ${MAX_SEQ}, got ${seq}`);
+  }
+  return String(seq).padStart(SEQ_DIGITS, '0');
+}
+
+/**
+ * A key component must be non-empty and free of `#`, or two different ids could make
+ * the same key (`BUDGET#a#b#c` is ambiguous). Ids and names are generated or validated
+ * upstream, so this only trips on a bug or on unvalidated input.
+ */
+function part(label: string, value: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.includes('#')) {
+    throw new ValidationError(`${label} must be a non-empty string without '#', got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+// Runs: RUN#<runId> holds the record, the snapshot, the conversation and the trace.
+
+export function runPartition(runId: string): string {
+  return `${RUN_PARTITION_PREFIX}${part('runId', runId)}`;
+}
+
+export function runMetaKey(runId: string): TableKey {
+  return { pk: runPartition(runId), sk: RUN_META_SK };
+}
+
+export function runContextKey(runId: string): TableKey {
+  return { pk: runPartition(runId), sk: RUN_CONTEXT_SK };
+}
+
+export function messageKey(runId: string, seq: number): TableKey {
+  return { pk: runPartition(runId), sk: `${MESSAGE_SK_PREFIX}${padSeq(seq)}` };
+}
+
+export function traceKey(runId: string, seq: number): TableKey {
+  return { pk: runPartition(runId), sk: `${TRACE_SK_PREFIX}${padSeq(seq)}` };
+}
+
+/** The partition of the run index that holds one agent's runs. */
+export function agentRunsPartition(agent: string): string {
+  return `AGENT#${part('agent', agent)}`;
+}
+
+/** ISO timestamps sort by time, and the run id breaks ties between runs of the same millisecond. */
+export function runIndexKey(agent: string, createdAt: string, runId: string): RunIndexKey {
+  return { gsi1pk: agentRunsPartition(agent), gsi1sk: `${part('createdAt', createdAt)}#${part('runId', runId)}` };
+}
+
+// Everything else: one item per thing.
+
+export function approvalKey(approvalId: string): TableKey {
+  return { pk: `APPROVAL#${part('approvalId', approvalId)}`, sk: 'META' };
+}
+
+export function agentKey(name: string, version: string): TableKey {
+  return { pk: `AGENT#${part('agent name', name)}`, sk: `V#${part('agent version', version)}` };
+}
+
+export function budgetKey(scope: string, key: string, period: string): TableKey {
+  // Keys can be principals (`user:ops@example.com`), so they are encoded.
+  return { pk: `BUDGET#${part('budget scope', scope)}#${encodeURIComponent(part('budget key', key))}`, sk: `P#${part('budget period', period)}` };
+}
+
+/** One budget alert: a budget, its period and the threshold crossed (at most one each). */
+export function alertKey(budget: string, periodKey: string, threshold: number): TableKey {
+  return { pk: `ALERT#${part('budget name', budget)}#${part('budget period', periodKey)}`, sk: `T#${threshold}` };
+}
+
+/** An agent's runs in flight, against its max_concurrent_runs. */
+export function concurrencyKey(agent: string): TableKey {
+  return { pk: `CONC#${part('agent name', agent)}`, sk: 'META' };
+}
+
+/** A budget charge's ledger row: one per model call attempt, so a retry never counts twice. */
+export function chargeKey(chargeId: string): TableKey {
+  return { pk: `CHARGE#${encodeURIComponent(part('charge id', chargeId))}`, sk: 'META' };
+}
+
+export function rollupKey(dimension: string, key: string, date: string): TableKey {
+  return { pk: `ROLLUP#${part('rollup dimension', dimension)}#${encodeURIComponent(part('rollup key', key))}`, sk: `D#${part('rollup date', date)}` };
+}
+
+/** Rollups by dimension and day on the GSI: one Query lists a dimension's days in a range. */
+export function rollupIndexKey(dimension: string, date: string, key: string): RunIndexKey {
+  return { gsi1pk: `ROLLUP#${part('rollup dimension', dimension)}`, gsi1sk: `${part('rollup date', date)}#${encodeURIComponent(key)}` };
+}
+
+export function skillKey(name: string, version: string): TableKey {
+  return { pk: `SKILL#${part('skill name', name)}`, sk: `V#${part('skill version', version)}` };
+}
+
+export function idempotencyKey(key: string): TableKey {
+  return { pk: `IDEM#${part('idempotency key', key)}`, sk: 'META' };
+}
+
+/** A fixed one-minute window of an org-wide rate limit (`tool:github.merge_pr`). */
+export function rateWindowKey(subject: string, windowStart: string): TableKey {
+  return { pk: `RATE#${encodeURIComponent(part('rate limit subject', subject))}`, sk: `W#${part('rate window', windowStart)}` };
+}
+
+/** One side-effecting tool call of a run. Call ids come from providers, so they are encoded. */
+export function sideEffectKey(runId: string, callId: string): TableKey {
+  return idempotencyKey(`${part('runId', runId)}/${encodeURIComponent(callId)}`);
+}

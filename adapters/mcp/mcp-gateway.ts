@@ -1,0 +1,599 @@
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { delimiter, join, resolve } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, ContentBlock, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { McpServerDeclaration } from '../../core/definitions/org.ts';
+import { ConfigurationError, ToolTimeoutError, ToolUnavailableError, errorMessage } from '../../core/errors.ts';
+import type { SecretStore } from '../../core/ports/secrets.ts';
+import type { ToolCallOptions, ToolCallResult, ToolDescriptor, ToolGateway } from '../../core/ports/tools.ts';
+
+/**
+ * The ToolGateway for MCP servers, over stdio (a child process per server) and
+ * Streamable HTTP. One connection per declared server is kept open and shared by every
+ * caller; a connection that dies is forgotten and the next use opens a fresh one.
+ */
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_CALL_TIMEOUT_MS = 60_000;
+/** How long a liveness ping may take before an HTTP server is declared gone. */
+const PING_TIMEOUT_MS = 2_000;
+const STDERR_LINES = 50;
+const MAX_STDERR_LINE = 500;
+
+export interface McpToolGatewayOptions {
+  secrets: SecretStore;
+  /** Where node_modules/.bin and relative `cwd`s are found. Defaults to the current directory. */
+  projectRoot?: string;
+  /** Runtime-owned state: replaces `${LOOPRAIL_STATE_DIR}` in stdio commands, args, env and cwd. */
+  stateDir?: string;
+  clientInfo?: { name: string; version: string };
+  /** Operational lines (connects, drops). Never receives secret values. */
+  logger?: (line: string) => void;
+}
+
+/** ToolCallOptions plus an optional caller cancellation. */
+export interface McpToolCallOptions extends ToolCallOptions {
+  signal?: AbortSignal;
+}
+
+interface Connection {
+  server: string;
+  kind: 'stdio' | 'http';
+  client: Client;
+  transport: Transport;
+  pid: number | null;
+  stderr: LineTail;
+  redact: (text: string) => string;
+  /** Set once the connection is unusable; the reason is what callers are told. */
+  brokenBecause?: string;
+  /** The initialize handshake finished; errors before that belong to the connect attempt. */
+  connected: boolean;
+  probing: boolean;
+  stopping?: Promise<void>;
+}
+
+interface PoolEntry {
+  /** A hash of what the connection was made from, so a changed declaration reconnects. */
+  key: string;
+  ready: Promise<Connection>;
+  /** Set once `ready` resolves. */
+  conn: Connection | undefined;
+}
+
+export class McpToolGateway implements ToolGateway {
+  readonly #secrets: SecretStore;
+  readonly #projectRoot: string;
+  readonly #stateDir: string | undefined;
+  readonly #clientInfo: { name: string; version: string };
+  readonly #log: (line: string) => void;
+  /** Keyed by server name: at most one connection (or connect in flight) per server. */
+  readonly #pool = new Map<string, PoolEntry>();
+  #closed = false;
+
+  constructor(options: McpToolGatewayOptions) {
+    this.#secrets = options.secrets;
+    this.#projectRoot = resolve(options.projectRoot ?? process.cwd());
+    this.#stateDir = options.stateDir === undefined ? undefined : resolve(options.stateDir);
+    this.#clientInfo = options.clientInfo ?? { name: 'looprail', version: '0.1.0' };
+    this.#log = options.logger ?? (() => {});
+  }
+
+  async listTools(server: McpServerDeclaration): Promise<ToolDescriptor[]> {
+    const conn = await this.#connection(server);
+    const timeoutMs = callTimeoutMs(server);
+    const tools: ToolDescriptor[] = [];
+    let cursor: string | undefined;
+    try {
+      do {
+        const page = await conn.client.listTools(cursor === undefined ? {} : { cursor }, { timeout: timeoutMs });
+        tools.push(...page.tools.map(toDescriptor));
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+    } catch (error) {
+      throw this.#callFailure(conn, error, 'tools/list', timeoutMs);
+    }
+    return tools;
+  }
+
+  async callTool(
+    server: McpServerDeclaration,
+    tool: string,
+    args: Record<string, unknown>,
+    options?: McpToolCallOptions,
+  ): Promise<ToolCallResult> {
+    const conn = await this.#connection(server);
+    const timeoutMs = options?.timeoutMs ?? callTimeoutMs(server);
+    try {
+      const result = (await conn.client.callTool({ name: tool, arguments: args }, undefined, {
+        timeout: timeoutMs,
+        maxTotalTimeout: timeoutMs,
+        ...(options?.signal ? { signal: options.signal } : {}),
+      })) as CallToolResult;
+      return { content: conn.redact(renderContent(result)), isError: result.isError === true };
+    } catch (error) {
+      if (options?.signal?.aborted) throw options.signal.reason;
+      // A JSON-RPC error is the server's answer about this call (unknown tool, bad
+      // arguments): the model can read it and correct itself, so it is data, not a failure.
+      if (error instanceof McpError && !isLocalMcpError(error) && conn.brokenBecause === undefined) {
+        return { content: conn.redact(`MCP error ${error.code}: ${stripMcpPrefix(error.message)}`), isError: true };
+      }
+      throw this.#callFailure(conn, error, tool, timeoutMs);
+    }
+  }
+
+  /** Closes every connection and stops every stdio child. Safe to call more than once. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const entries = [...this.#pool.values()];
+    this.#pool.clear();
+    await Promise.all(
+      entries.map(async (entry) => {
+        const conn = await entry.ready.catch(() => undefined);
+        if (conn) await this.#shutdown(conn, 'gateway closed');
+      }),
+    );
+  }
+
+  // --- the pool -------------------------------------------------------------------------
+
+  /** The live connection for this declaration, connecting (once, however many callers wait) if needed. */
+  async #connection(server: McpServerDeclaration): Promise<Connection> {
+    // Twice at most: a pooled connection may have died a moment ago; a fresh one that is
+    // already dead again is reported, not retried forever.
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) throw new Error('McpToolGateway is closed');
+      const conn = await this.#pooled(server);
+      if (this.#closed) {
+        // close() ran while we were connecting: do not leak the child it could not see.
+        await this.#shutdown(conn, 'gateway closed');
+        throw new Error('McpToolGateway is closed');
+      }
+      if (conn.brokenBecause === undefined || attempt > 0) return conn;
+      this.#forget(conn);
+    }
+  }
+
+  #pooled(server: McpServerDeclaration): Promise<Connection> {
+    const key = declarationKey(server);
+    const existing = this.#pool.get(server.name);
+    if (existing && existing.key === key) return existing.ready;
+    if (existing) {
+      // The declaration changed (new command, url or secret): the old connection is stale.
+      this.#pool.delete(server.name);
+      void existing.ready.then((conn) => this.#shutdown(conn, 'declaration changed'), () => {});
+    }
+    const entry: PoolEntry = { key, ready: this.#connect(server), conn: undefined };
+    this.#pool.set(server.name, entry);
+    entry.ready.then(
+      (conn) => (entry.conn = conn),
+      () => {
+        if (this.#pool.get(server.name) === entry) this.#pool.delete(server.name);
+      },
+    );
+    return entry.ready;
+  }
+
+  /** Forgets the connection (so the next use reconnects) and closes it; pending calls fail. */
+  #breakConnection(conn: Connection, reason: string): void {
+    if (conn.brokenBecause !== undefined) return;
+    conn.brokenBecause = conn.redact(reason);
+    this.#forget(conn);
+    this.#log(`mcp: ${conn.server}: connection dropped: ${conn.brokenBecause}`);
+    void conn.client.close().catch(() => {});
+  }
+
+  #forget(conn: Connection): void {
+    // Only remove the entry if it still holds this connection, not a newer one.
+    if (this.#pool.get(conn.server)?.conn === conn) this.#pool.delete(conn.server);
+  }
+
+  #shutdown(conn: Connection, reason: string): Promise<void> {
+    conn.stopping ??= (async () => {
+      const wasLive = conn.brokenBecause === undefined;
+      conn.brokenBecause ??= reason;
+      if (wasLive && conn.kind === 'http') {
+        // Politely end the server-side session; a server that is gone cannot object.
+        const http = conn.transport as StreamableHTTPClientTransport;
+        await withDeadline(http.terminateSession(), 1_000).catch(() => {});
+      }
+      await conn.client.close().catch(() => {});
+      this.#log(`mcp: ${conn.server}: closed (${reason})`);
+    })();
+    return conn.stopping;
+  }
+
+  // --- connecting -----------------------------------------------------------------------
+
+  async #connect(server: McpServerDeclaration): Promise<Connection> {
+    const started = performance.now();
+    // Secrets first: a missing one is a SecretNotFoundError that names it, not an outage.
+    const secretValues: string[] = [];
+    const transport =
+      server.transport.type === 'stdio'
+        ? await this.#stdioTransport(server, server.transport, secretValues)
+        : await this.#httpTransport(server, server.transport.url, secretValues);
+
+    const conn: Connection = {
+      server: server.name,
+      kind: server.transport.type,
+      client: new Client(this.#clientInfo, { capabilities: {} }),
+      transport,
+      pid: null,
+      stderr: new LineTail(STDERR_LINES),
+      redact: redactor(secretValues),
+      connected: false,
+      probing: false,
+    };
+    this.#watch(conn);
+
+    const connectMs = (server.timeouts.connect ?? DEFAULT_CONNECT_TIMEOUT_MS / 1000) * 1000;
+    try {
+      await withDeadline(conn.client.connect(transport, { timeout: connectMs }), connectMs);
+    } catch (error) {
+      const failure = this.#connectFailure(conn, server, error, connectMs);
+      conn.brokenBecause ??= 'connect failed';
+      await conn.client.close().catch(() => {}); // also stops a child that did start
+      throw failure;
+    }
+    conn.connected = true;
+    if (transport instanceof StdioClientTransport) conn.pid = transport.pid;
+    const where = conn.pid === null ? 'over Streamable HTTP' : `over stdio (pid ${conn.pid})`;
+    this.#log(`mcp: ${server.name}: connected ${where} in ${Math.round(performance.now() - started)} ms`);
+    return conn;
+  }
+
+  async #stdioTransport(
+    server: McpServerDeclaration,
+    spec: Extract<McpServerDeclaration['transport'], { type: 'stdio' }>,
+    secretValues: string[],
+  ): Promise<StdioClientTransport> {
+    const expand = await this.#placeholders(server, spec);
+    const env: Record<string, string> = { ...this.#baseEnv() };
+    for (const [variable, value] of Object.entries(spec.env)) env[variable] = expand(value);
+    for (const [variable, secretName] of Object.entries(spec.env_secrets)) {
+      const value = await this.#secrets.get(secretName);
+      secretValues.push(value);
+      env[variable] = value;
+    }
+    const command = expand(spec.command);
+    const args = spec.args.map(expand);
+    this.#log(`mcp: ${server.name}: starting ${command} ${args.join(' ')}`.trimEnd());
+    return new StdioClientTransport({
+      command,
+      args,
+      env,
+      cwd: spec.cwd === undefined ? this.#projectRoot : resolve(this.#projectRoot, expand(spec.cwd)),
+      // Piped, not inherited: the server's chatter must not land on our stdout, and we
+      // keep its tail for error messages.
+      stderr: 'pipe',
+    });
+  }
+
+  /**
+   * Declarations name runtime-owned folders by placeholder, since the same file runs on
+   * a laptop and in Lambda (where only /tmp is writable).
+   */
+  async #placeholders(
+    server: McpServerDeclaration,
+    spec: Extract<McpServerDeclaration['transport'], { type: 'stdio' }>,
+  ): Promise<(text: string) => string> {
+    const placeholder = '${LOOPRAIL_STATE_DIR}';
+    const texts = [spec.command, ...spec.args, ...Object.values(spec.env), spec.cwd ?? ''];
+    if (!texts.some((text) => text.includes(placeholder))) return (text) => text;
+    const stateDir = this.#stateDir;
+    if (stateDir === undefined) {
+      throw new ConfigurationError(`MCP server "${server.name}" uses ${placeholder}, but no state folder was configured`);
+    }
+    await mkdir(stateDir, { recursive: true });
+    return (text) => text.replaceAll(placeholder, stateDir);
+  }
+
+  /**
+   * The child's environment starts nearly empty: our own environment holds credentials
+   * (AWS keys, model API keys) that a third-party server has no business seeing.
+   */
+  #baseEnv(): Record<string, string> {
+    const bin = join(this.#projectRoot, 'node_modules', '.bin');
+    const env: Record<string, string> = { PATH: [bin, process.env.PATH].filter(Boolean).join(delimiter) };
+    for (const name of ['HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'TZ', 'SYSTEMROOT', 'USERPROFILE', 'APPDATA']) {
+      const value = process.env[name];
+      if (value !== undefined) env[name] = value;
+    }
+    return env;
+  }
+
+  async #httpTransport(server: McpServerDeclaration, url: string, secretValues: string[]): Promise<StreamableHTTPClientTransport> {
+    const headers: Record<string, string> = {};
+    if (server.auth) {
+      const value = await this.#secrets.get(server.auth.secret);
+      secretValues.push(value);
+      headers[server.auth.header] = server.auth.scheme ? `${server.auth.scheme} ${value}` : value;
+    }
+    return new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers },
+      // Short, few retries: a stream that cannot be resumed quickly is treated as a dead server.
+      reconnectionOptions: { initialReconnectionDelay: 250, maxReconnectionDelay: 1_000, reconnectionDelayGrowFactor: 2, maxRetries: 2 },
+    });
+  }
+
+  /**
+   * Hooks the transport's own close and error events (installed before Client.connect,
+   * which chains them) so protocol-level noise such as a late answer to a timed-out
+   * request does not count as a broken connection.
+   */
+  #watch(conn: Connection): void {
+    const transport = conn.transport;
+    if (transport instanceof StdioClientTransport) {
+      transport.stderr?.on('data', (chunk: Buffer) => conn.stderr.push(chunk.toString('utf8')));
+    }
+    transport.onclose = () => {
+      if (conn.brokenBecause === undefined) {
+        conn.brokenBecause = conn.kind === 'stdio' ? 'the server process exited' : 'the connection closed';
+        this.#forget(conn);
+        this.#log(`mcp: ${conn.server}: ${conn.brokenBecause}`);
+      }
+    };
+    transport.onerror = (error: Error) => this.#onTransportError(conn, error);
+  }
+
+  #onTransportError(conn: Connection, error: Error): void {
+    if (conn.brokenBecause !== undefined) return;
+    const message = conn.redact(errorMessage(error));
+    if (isMalformed(error)) {
+      // The stdio spec says a server MUST NOT write anything but MCP messages to stdout;
+      // one that does cannot be trusted to stay in step, so fail fast instead of hanging.
+      this.#breakConnection(conn, `sent a message that is not valid JSON-RPC (${conn.redact(describeMalformed(error))})`);
+    } else if (!conn.connected) {
+      // Still connecting: the connect attempt reports this failure itself.
+      if (conn.kind === 'stdio') this.#breakConnection(conn, firstLine(message));
+    } else if (conn.kind === 'stdio') {
+      // stdin/stdout errors on a pipe mean the process is gone or going.
+      this.#breakConnection(conn, `transport error: ${firstLine(message)}`);
+    } else {
+      // An HTTP stream error is ambiguous (an idle proxy cut it, or the server died):
+      // ask the server whether it is still there.
+      this.#log(`mcp: ${conn.server}: transport error: ${firstLine(message)}`);
+      void this.#probe(conn);
+    }
+  }
+
+  async #probe(conn: Connection): Promise<void> {
+    if (conn.probing || conn.brokenBecause !== undefined) return;
+    conn.probing = true;
+    try {
+      await conn.client.ping({ timeout: PING_TIMEOUT_MS });
+    } catch (error) {
+      this.#breakConnection(conn, `the server stopped answering (${firstLine(errorMessage(error))})`);
+    } finally {
+      conn.probing = false;
+    }
+  }
+
+  // --- errors ---------------------------------------------------------------------------
+
+  #connectFailure(conn: Connection, server: McpServerDeclaration, error: unknown, connectMs: number): Error {
+    if (error instanceof StreamableHTTPError && (error.code === 401 || error.code === 403) && server.auth) {
+      // Retrying with the same credentials cannot help: this needs a person.
+      return new ConfigurationError(
+        `MCP server "${server.name}" refused our credentials (HTTP ${error.code}); check the secret "${server.auth.secret}"`,
+      );
+    }
+    const target =
+      server.transport.type === 'stdio' ? `start "${server.transport.command}"` : `reach ${server.transport.url}`;
+    const why = isTimeout(error)
+      ? `no answer within ${formatMs(connectMs)}`
+      : isConnectionClosed(error) && conn.brokenBecause !== undefined
+        ? conn.brokenBecause
+        : describeCause(error);
+    return new ToolUnavailableError(conn.redact(`MCP server "${server.name}": could not ${target}: ${why}${stderrTail(conn)}`));
+  }
+
+  /** Maps a failed request to the typed error the state machine understands. */
+  #callFailure(conn: Connection, error: unknown, what: string, timeoutMs: number): Error {
+    if (conn.brokenBecause === undefined && isTimeout(error)) {
+      return new ToolTimeoutError(`MCP tool "${conn.server}/${what}" did not answer within ${formatMs(timeoutMs)}`);
+    }
+    if (conn.brokenBecause === undefined && isMalformed(error)) {
+      // One bad answer; the connection itself may still be fine.
+      return new ToolUnavailableError(
+        conn.redact(`MCP server "${conn.server}" answered ${what} outside the protocol: ${describeMalformed(error)}`),
+      );
+    }
+    if (conn.brokenBecause === undefined && error instanceof McpError && !isLocalMcpError(error)) {
+      // The server is there and answering; it just refused this request.
+      return new ToolUnavailableError(conn.redact(`MCP server "${conn.server}" refused ${what}: ${error.message}`));
+    }
+    // Anything else (refused, reset, closed, HTTP error) leaves the connection in an
+    // unknown state: drop it so the next call starts afresh.
+    this.#breakConnection(conn, describeCause(error));
+    return new ToolUnavailableError(
+      conn.redact(`MCP server "${conn.server}" is unavailable (${what}): ${conn.brokenBecause}${stderrTail(conn)}`),
+    );
+  }
+}
+
+// --- helpers ------------------------------------------------------------------------------
+
+function toDescriptor(tool: Tool): ToolDescriptor {
+  const descriptor: ToolDescriptor = { name: tool.name, inputSchema: tool.inputSchema as Record<string, unknown> };
+  if (tool.description !== undefined) descriptor.description = tool.description;
+  if (tool.annotations) {
+    const { title, readOnlyHint, destructiveHint, idempotentHint, openWorldHint } = tool.annotations;
+    descriptor.annotations = Object.fromEntries(
+      Object.entries({ title, readOnlyHint, destructiveHint, idempotentHint, openWorldHint }).filter(([, v]) => v !== undefined),
+    );
+  }
+  return descriptor;
+}
+
+/** One string for the model: text as is, binary content as a short placeholder. */
+export function renderContent(result: CallToolResult): string {
+  const blocks = result.content ?? [];
+  const parts = blocks.map(renderBlock);
+  const hasText = blocks.some((block) => block.type === 'text');
+  if (!hasText && result.structuredContent !== undefined) parts.push(JSON.stringify(result.structuredContent));
+  return parts.join('\n');
+}
+
+function renderBlock(block: ContentBlock): string {
+  switch (block.type) {
+    case 'text':
+      return block.text;
+    case 'image':
+    case 'audio':
+      return `[${block.type} ${block.mimeType}, ${base64Bytes(block.data)} bytes]`;
+    case 'resource': {
+      const resource = block.resource;
+      const body = 'text' in resource ? resource.text : `[blob ${resource.mimeType ?? 'application/octet-stream'}, ${base64Bytes(resource.blob)} bytes]`;
+      return `[resource ${resource.uri}]\n${body}`;
+    }
+    case 'resource_link':
+      return `[resource_link ${block.uri}] ${block.name}${block.description ? `: ${block.description}` : ''}`;
+    default:
+      return `[${(block as { type: string }).type} content]`;
+  }
+}
+
+function base64Bytes(data: string): number {
+  return Buffer.byteLength(data, 'base64');
+}
+
+/** Pool key: only what changes how we connect (not tool flags or descriptions). */
+function declarationKey(server: McpServerDeclaration): string {
+  const relevant = { transport: server.transport, auth: server.auth ?? null, connect: server.timeouts.connect ?? null };
+  return createHash('sha256').update(stableJson(relevant)).digest('hex').slice(0, 16);
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+function callTimeoutMs(server: McpServerDeclaration): number {
+  return server.timeouts.call !== undefined ? server.timeouts.call * 1000 : DEFAULT_CALL_TIMEOUT_MS;
+}
+
+/** Errors the SDK raises itself (timeouts, closed connections) rather than relays from the server. */
+function isLocalMcpError(error: McpError): boolean {
+  return error.code === ErrorCode.RequestTimeout || error.code === ErrorCode.ConnectionClosed;
+}
+
+function isConnectionClosed(error: unknown): boolean {
+  return error instanceof McpError && error.code === ErrorCode.ConnectionClosed;
+}
+
+function isTimeout(error: unknown): boolean {
+  return (error instanceof McpError && error.code === ErrorCode.RequestTimeout) || error instanceof DeadlineError;
+}
+
+/** Unparseable JSON or a message that does not match the MCP schemas. */
+function isMalformed(error: unknown): boolean {
+  return error instanceof SyntaxError || zodIssues(error) !== undefined;
+}
+
+/** The SDK validates messages with zod (v3 or v4-mini, whose error is named `$ZodError`). */
+function zodIssues(error: unknown): Array<{ path: PropertyKey[]; message: string }> | undefined {
+  if (!(error instanceof Error) || !/ZodError$/.test(error.name)) return undefined;
+  const issues = (error as { issues?: unknown }).issues;
+  return Array.isArray(issues) ? issues : undefined;
+}
+
+/** A zod error's message is a JSON dump of its issues; one line per issue reads better. */
+function describeMalformed(error: unknown): string {
+  const issues = zodIssues(error);
+  if (!issues) return firstLine(errorMessage(error));
+  return issues.map((issue) => `${issue.path.map(String).join('.') || '(message)'}: ${issue.message}`).join('; ');
+}
+
+function stripMcpPrefix(message: string): string {
+  return message.replace(/^MCP error -?\d+: /, '');
+}
+
+/** Names the underlying cause: `fetch failed` alone says nothing, ECONNREFUSED does. */
+function describeCause(error: unknown): string {
+  const parts = [firstLine(errorMessage(error))];
+  let cause = error instanceof Error ? error.cause : undefined;
+  for (let depth = 0; cause !== undefined && depth < 3; depth++) {
+    const text = cause instanceof Error ? ((cause as NodeJS.ErrnoException).code ?? cause.message) : String(cause);
+    if (text && !parts.includes(text)) parts.push(text);
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code === 'string' && !parts.some((part) => part.includes(code))) parts.push(code);
+  return parts.join(': ');
+}
+
+function stderrTail(conn: Connection): string {
+  const lines = conn.stderr.lines();
+  return lines.length === 0 ? '' : `\n--- last ${lines.length} lines of the server's stderr ---\n${lines.join('\n')}`;
+}
+
+function firstLine(text: string): string {
+  return text.split('\n', 1)[0] ?? '';
+}
+
+function formatMs(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${ms / 1000} s`;
+}
+
+/** Replaces every resolved secret value, longest first so one value inside another is caught. */
+function redactor(values: string[]): (text: string) => string {
+  const secrets = [...new Set(values.filter((value) => value.length > 0))].sort((a, b) => b.length - a.length);
+  if (secrets.length === 0) return (text) => text;
+  return (text) => secrets.reduce((out, secret) => out.replaceAll(secret, '[redacted]'), text);
+}
+
+/** The last N lines of a stream, for error messages. */
+class LineTail {
+  readonly #max: number;
+  readonly #lines: string[] = [];
+  #partial = '';
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  push(chunk: string): void {
+    const pieces = (this.#partial + chunk).split(/\r?\n/);
+    this.#partial = pieces.pop() ?? '';
+    for (const line of pieces) this.#add(line);
+    if (this.#partial.length > MAX_STDERR_LINE) {
+      this.#add(this.#partial);
+      this.#partial = '';
+    }
+  }
+
+  lines(): string[] {
+    return this.#partial ? [...this.#lines, this.#partial] : [...this.#lines];
+  }
+
+  #add(line: string): void {
+    if (line.trim() === '') return;
+    this.#lines.push(line.length > MAX_STDERR_LINE ? `${line.slice(0, MAX_STDERR_LINE)}…` : line);
+    if (this.#lines.length > this.#max) this.#lines.shift();
+  }
+}
+
+class DeadlineError extends Error {}
+
+/** Rejects with DeadlineError after `ms`; the caller cleans up whatever was running. */
+async function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError(`no answer within ${formatMs(ms)}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

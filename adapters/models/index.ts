@@ -1,0 +1,36 @@
+import type { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import type { ModelProvider } from '../../core/ports/models.ts';
+import type { SecretStore } from '../../core/ports/secrets.ts';
+import { AnthropicProvider } from './anthropic.ts';
+import { BedrockProvider } from './bedrock.ts';
+import type { HttpCallSettings } from './http-call.ts';
+import { OpenAiProvider } from './openai.ts';
+import { ScriptedModelProvider } from './scripted.ts';
+
+/**
+ * Every model provider, keyed by the `provider` a model declares in models.yaml. The
+ * composition root builds this once; providers hold no per-run state.
+ */
+
+export interface ModelProvidersOptions extends HttpCallSettings {
+  /** Where Anthropic and OpenAI keys are read, by name, on each call. */
+  secrets: SecretStore;
+  /** A Bedrock client for a region (undefined: the ambient one). Default: one SDK client per region. */
+  bedrockClientFor?: (region: string | undefined) => BedrockRuntimeClient;
+}
+
+export function modelProviders(options: ModelProvidersOptions): Record<string, ModelProvider> {
+  const { secrets, bedrockClientFor, ...http } = options;
+  const providers: ModelProvider[] = [
+    new BedrockProvider({ clientFor: bedrockClientFor, timeoutMs: http.timeoutMs }),
+    new AnthropicProvider({ secrets, ...http }),
+    new OpenAiProvider({ secrets, ...http }),
+    new ScriptedModelProvider(),
+  ];
+  return Object.fromEntries(providers.map((provider) => [provider.name, provider]));
+}
+
+export { AnthropicProvider } from './anthropic.ts';
+export { BedrockProvider } from './bedrock.ts';
+export { OpenAiProvider } from './openai.ts';
+export { ScriptedModelProvider } from './scripted.ts';

@@ -1,0 +1,34 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { formatProblem, loadOrgFolder } from '../../adapters/catalog/fs-loader.ts';
+import { hasErrors } from '../../core/definitions/problems.ts';
+import { LOCK_FILE, lockEntries } from '../../core/definitions/validate.ts';
+
+/**
+ * `looprail lock`: records the hash of every versioned instructions file the agents use.
+ * A version, once locked, names one content: a file changed under a locked version is
+ * refused here (and by validate), and needs a new version instead.
+ */
+export async function lockOrg(options: { orgDir: string; log: (line: string) => void }): Promise<boolean> {
+  const { root, catalog, problems } = await loadOrgFolder(options.orgDir, process.cwd(), { ignoreLock: true });
+  if (!catalog || hasErrors(problems)) {
+    for (const problem of problems.filter((p) => p.severity === 'error')) options.log(formatProblem(problem));
+    options.log(`✗ ${options.orgDir}: fix these first; nothing was locked`);
+    return false;
+  }
+  const file = join(root, LOCK_FILE);
+  const existing: Record<string, string> = await readFile(file, 'utf8').then((text) => (parse(text) as { instructions?: Record<string, string> } | null)?.instructions ?? {}, () => ({}));
+  const wanted = lockEntries(catalog);
+  const changed = Object.entries(wanted).filter(([key, hash]) => existing[key] !== undefined && existing[key] !== hash);
+  if (changed.length > 0) {
+    for (const [key] of changed) options.log(`✗ ${key} changed since it was locked: give it a new version, pin that in the agent, and lock again`);
+    return false;
+  }
+  const added = Object.keys(wanted).filter((key) => existing[key] === undefined);
+  const instructions = Object.fromEntries(Object.entries({ ...existing, ...wanted }).sort(([a], [b]) => a.localeCompare(b)));
+  const header = '# Written by `looprail lock`: the content each versioned instructions file had when its\n# version was locked. Commit it; validate refuses a file changed under a locked version.\n';
+  await writeFile(file, header + stringify({ instructions }));
+  options.log(`✓ ${LOCK_FILE}: ${Object.keys(wanted).length} versioned file(s) in use, ${added.length} newly locked${added.length > 0 ? ` (${added.join(', ')})` : ''}`);
+  return true;
+}

@@ -1,0 +1,188 @@
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
+import { ensureTable } from '../../adapters/dynamodb/table.ts';
+import { formatProblem, loadOrgFolder } from '../../adapters/catalog/fs-loader.ts';
+import { LocalSecretStore } from '../../adapters/secrets/local-secrets.ts';
+import type { Catalog } from '../../core/definitions/catalog.ts';
+import { hasErrors } from '../../core/definitions/problems.ts';
+import type { RunMeta, TriggerInfo } from '../../core/definitions/run.ts';
+import { ValidationError } from '../../core/errors.ts';
+import type { RunStore, StepCommit } from '../../core/ports/run-store.ts';
+import { silentLogger, type Logger, type RunDeps } from '../../core/run/deps.ts';
+import { requestRun } from '../../core/run/start-run.ts';
+import { stepHandlers } from '../../functions/_shared/handlers.ts';
+import { createRunDeps } from '../../functions/_shared/runtime.ts';
+import { startDynamoDbLocal } from './dynamodb-local.ts';
+import { LocalExecutor, type ExecutionOutcome } from './executor.ts';
+import { LocalExecutionStarter } from '../../adapters/executions/local.ts';
+import { LocalEventLog } from '../../adapters/events/local-log.ts';
+import type { SecretStore } from '../../core/ports/secrets.ts';
+import { OutboxMailer } from '../../adapters/mail/outbox.ts';
+import { HttpWebhookPoster } from '../../adapters/webhooks/http-poster.ts';
+
+/**
+ * The embedded default: the same state machine, handlers and store code as on AWS, with
+ * DynamoDB Local on disk under `.looprail/`, secrets from a local file, MCP servers
+ * started beside the run, and the ASL run in-process.
+ */
+
+export interface LocalHostOptions {
+  projectRoot?: string;
+  /** The org folder with the agent definitions. */
+  orgDir?: string;
+  /** Runtime state: DynamoDB Local's files, the secrets file, MCP servers' state. */
+  stateDir?: string;
+  /** Use a running DynamoDB (tests share one) instead of starting DynamoDB Local on disk. */
+  dynamodbEndpoint?: string;
+  tableName?: string;
+  /** Called with every commit: the CLI streams the trace from here. */
+  onCommit?: (runId: string, commit: StepCommit) => void;
+  retryIntervalMs?: number;
+  log?: Logger;
+  /** Wraps what the steps use (tests inject crashes and failures here). */
+  wrapDeps?: (deps: RunDeps) => RunDeps;
+  /** Wraps the step handlers (tests inject crashes here). */
+  wrapHandlers?: (handlers: ReturnType<typeof stepHandlers>) => ReturnType<typeof stepHandlers>;
+}
+
+export interface LocalHost {
+  deps: RunDeps;
+  /** The DynamoDB client under the store (the benchmark counts requests on it). */
+  dynamodb: DynamoDBClient;
+  tableName: string;
+  executor: LocalExecutor;
+  /** Starts runs' executions in the background (the API's ExecutionStarter); closing the host aborts what still runs. */
+  executions: LocalExecutionStarter;
+  /** The local secrets (the file under the state folder, then LOOPRAIL_SECRET_* variables). */
+  secrets: SecretStore;
+  /** Where `looprail.run.*` events are written locally (`<state dir>/events.jsonl`). */
+  events: LocalEventLog;
+  /** Outgoing mail (notifications, alerts): `.eml` files under `<state dir>/outbox/`, relayed to LOOPRAIL_SMTP_URL when set. */
+  outbox: OutboxMailer;
+  catalog: Catalog;
+  /** Records the run and runs its execution to the end (or to a pause it cannot get past). */
+  /** `outcome` is absent when the dedupe key named a run that had already ended. */
+  run(request: { agent: string; input: unknown; principal?: string; trigger?: TriggerInfo; dedupeKey?: string }, signal?: AbortSignal): Promise<{ runId: string; created: boolean; meta: RunMeta; outcome?: ExecutionOutcome }>;
+  close(): Promise<void>;
+}
+
+/** A store that tells a listener about every committed step. */
+function observed(store: RunStore, onCommit: ((runId: string, commit: StepCommit) => void) | undefined): RunStore {
+  if (!onCommit) return store;
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (property !== 'commit') return Reflect.get(target, property, receiver);
+      return async (runId: string, commit: StepCommit) => {
+        const outcome = await target.commit(runId, commit);
+        if (outcome === 'committed') onCommit(runId, commit);
+        return outcome;
+      };
+    },
+  });
+}
+
+export async function loadCatalog(orgDir: string): Promise<Catalog> {
+  const { catalog, problems } = await loadOrgFolder(orgDir);
+  if (!catalog || hasErrors(problems)) {
+    throw new ValidationError(`the definitions in ${orgDir} have problems (run \`looprail validate ${orgDir}\`):\n${problems.filter((p) => p.severity === 'error').map(formatProblem).join('\n')}`);
+  }
+  return catalog;
+}
+
+export const LOCAL_TABLE = 'looprail-local';
+
+/** DynamoDB Local on disk under the state folder (or a given endpoint), with the table in place. */
+export async function openLocalState(options: { stateDir: string; dynamodbEndpoint?: string; tableName?: string }) {
+  await mkdir(options.stateDir, { recursive: true });
+  const dynamo = options.dynamodbEndpoint ? undefined : await startDynamoDbLocal({ dbPath: join(options.stateDir, 'dynamodb') });
+  const endpoint = options.dynamodbEndpoint ?? dynamo!.endpoint;
+  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const tableName = options.tableName ?? LOCAL_TABLE;
+  try {
+    await ensureTable(client, tableName);
+  } catch (error) {
+    client.destroy();
+    await dynamo?.stop();
+    throw error;
+  }
+  return {
+    client,
+    tableName,
+    store: new DynamoRunStore({ client, tableName }),
+    async close() {
+      client.destroy();
+      await dynamo?.stop();
+    },
+  };
+}
+
+export async function startLocalHost(options: LocalHostOptions = {}): Promise<LocalHost> {
+  const projectRoot = resolve(options.projectRoot ?? process.cwd());
+  const stateDir = resolve(projectRoot, options.stateDir ?? '.looprail');
+  const orgDir = resolve(projectRoot, options.orgDir ?? 'agents');
+  const catalog = await loadCatalog(orgDir);
+  const log = options.log ?? silentLogger;
+  // Mail goes to a local outbox (and to a local SMTP relay when LOOPRAIL_SMTP_URL is set); webhooks are posted for real.
+  // Built before DynamoDB Local starts, so a bad LOOPRAIL_SMTP_URL fails fast and leaves nothing running.
+  const outbox = new OutboxMailer({ dir: join(stateDir, 'outbox'), smtpUrl: process.env.LOOPRAIL_SMTP_URL || undefined, from: 'looprail@localhost', log: (line) => log.info(line) });
+  const state = await openLocalState({ stateDir, dynamodbEndpoint: options.dynamodbEndpoint, tableName: options.tableName });
+  const { client, tableName } = state;
+
+  const secrets = new LocalSecretStore({ file: join(stateDir, 'secrets.json'), env: process.env });
+  const events = new LocalEventLog({ stateDir });
+  const base = createRunDeps({
+    tableName,
+    dynamodb: client,
+    secrets,
+    catalog: () => Promise.resolve(catalog),
+    projectRoot,
+    stateDir,
+    log,
+  });
+  const observedDeps: RunDeps = { ...base, events, mailer: outbox, webhooks: new HttpWebhookPoster(), store: observed(base.store, options.onCommit) };
+  const deps = options.wrapDeps ? options.wrapDeps(observedDeps) : observedDeps;
+  const handlers = stepHandlers(() => deps);
+  const wrappedHandlers = options.wrapHandlers ? options.wrapHandlers(handlers) : handlers;
+  const executor = new LocalExecutor({ handlers: wrappedHandlers, retryIntervalMs: options.retryIntervalMs });
+  const executions = new LocalExecutionStarter({ executor, failRun: wrappedHandlers.FailRun, getRun: (runId) => deps.store.getRun(runId), log: deps.log });
+
+  return {
+    deps,
+    dynamodb: client,
+    tableName,
+    executor,
+    executions,
+    secrets,
+    events,
+    outbox,
+    catalog,
+    async run(request, signal) {
+      const requested = await requestRun(deps, {
+        agent: request.agent,
+        input: request.input,
+        principal: request.principal ?? 'local',
+        trigger: request.trigger ?? { kind: 'cli' },
+        dedupeKey: request.dedupeKey,
+      });
+      const { runId, created } = requested;
+      if (requested.meta.status === 'finished' || requested.meta.status === 'failed') return { runId, created, meta: requested.meta };
+      // A run that exists but has not ended (a host that died mid-run) resumes: its steps replay what they committed.
+      const outcome = await executor.run({ runId }, signal);
+      let meta = (await deps.store.getRun(runId))!;
+      if (outcome.status === 'FAILED' && meta.status !== 'finished' && meta.status !== 'failed') {
+        // A failure no Catch can handle (States.Runtime): record it, as the deployed stack's
+        // execution-status rule does, so no run is left without a stop reason.
+        await handlers.FailRun({ runId, error: { Error: outcome.error?.name ?? 'States.Runtime', Cause: outcome.error?.message } });
+        meta = (await deps.store.getRun(runId))!;
+      }
+      return { runId, created, meta, outcome };
+    },
+    async close() {
+      await executions.close();
+      await base.close();
+      await state.close();
+    },
+  };
+}

@@ -1,0 +1,287 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { formatProblem, loadOrgFolder } from '../adapters/catalog/fs-loader.ts';
+import { hasErrors } from '../core/definitions/problems.ts';
+import type { TraceEvent } from '../core/definitions/trace.ts';
+import { runUsage, type RunMeta } from '../core/definitions/run.ts';
+import { agentSummary } from './output/agent-summary.ts';
+import { summaryLine, traceLine } from './output/trace-lines.ts';
+import { loadCatalog, openLocalState, startLocalHost } from './local/host.ts';
+import { buildInventory } from '../core/policy/inventory.ts';
+import { inventoryText } from './output/inventory-table.ts';
+import { pinServers } from './commands/pin.ts';
+import { showCosts } from './commands/costs.ts';
+import { lockOrg } from './commands/lock.ts';
+import { mcpGatewayCommand } from './commands/mcp-gateway.ts';
+import { renderTrace } from './output/trace-tree.ts';
+import { devCommand } from './commands/dev.ts';
+import { resolveEndpoint } from './client.ts';
+import { clientFor } from './sigv4.ts';
+
+/**
+ * The `looprail` command. Exit codes: 0 all well (a run ended verified or completed);
+ * 1 an error or invalid definitions; 2 a run that stopped for another reason (a limit,
+ * a rejection, a stall…), so scripts can tell the difference.
+ */
+
+const program = new Command()
+  .name('looprail')
+  .description('A governed runtime for unattended AI agent loops')
+  .showHelpAfterError()
+  .configureOutput({ outputError: (text, write) => write(text) });
+
+const stateDirOption = new Option('--state-dir <dir>', 'where local runs keep their state').default('.looprail');
+
+program
+  .command('validate')
+  .description('check agent definitions and the org files beside them; every problem at once')
+  .argument('[paths...]', 'org folders or definition files', ['agents'])
+  .option('--json', 'machine-readable output')
+  .action(async (paths: string[], options: { json?: boolean }) => {
+    let failed = false;
+    const reports = [];
+    for (const path of paths) {
+      const { catalog, problems } = await loadOrgFolder(path);
+      failed ||= hasErrors(problems);
+      reports.push({ path, ok: !hasErrors(problems), problems, agents: catalog ? Object.values(catalog.agents).map((entry) => agentSummary(catalog, entry)) : [] });
+      if (options.json) continue;
+      for (const problem of problems) console.log(formatProblem(problem));
+      if (catalog) {
+        for (const agent of Object.values(catalog.agents)) console.log(`✓ ${agentSummary(catalog, agent).line}`);
+        if (Object.keys(catalog.agents).length === 0) console.log(`${path}: no agent definitions found`);
+      } else {
+        const errors = problems.filter((p) => p.severity === 'error').length;
+        console.log(`✗ ${path}: ${errors} problem${errors === 1 ? '' : 's'}; nothing was deployed or run`);
+      }
+    }
+    if (options.json) console.log(JSON.stringify(paths.length === 1 ? reports[0] : reports, null, 2));
+    process.exitCode = failed ? 1 : 0;
+  });
+
+program
+  .command('run')
+  .description('run one agent locally, on the same state machine and handlers as on AWS, and stream its trace')
+  .argument('<agent>', 'the agent name')
+  .option('--input <json>', 'the run input as JSON', '{}')
+  .option('--input-file <file>', 'read the run input from a JSON file')
+  .option('--dedupe-key <key>', 'the same key never starts a second run')
+  .option('--org <dir>', 'the org folder with the definitions', 'agents')
+  .addOption(stateDirOption)
+  .option('--json', 'print the run and its trace as JSON at the end, instead of streaming lines')
+  .action(async (agent: string, options: { input: string; inputFile?: string; dedupeKey?: string; org: string; stateDir: string; json?: boolean }) => {
+    const input = parseInput(options.inputFile ? await readFile(options.inputFile, 'utf8') : options.input, options.inputFile ?? '--input');
+    const started = Date.now();
+    const host = await startLocalHost({
+      orgDir: options.org,
+      stateDir: options.stateDir,
+      onCommit: options.json
+        ? undefined
+        : (_runId, commit) => {
+            for (const event of commit.trace ?? []) {
+              if (event.kind === 'run_started' && commit.meta.role === 'maker') {
+                console.log(`▶ ${commit.meta.agent} · run ${commit.meta.runId} · ${commit.meta.trigger.kind} · principal ${commit.meta.principal}`);
+              }
+              console.log(traceLine(event, commit.meta.role === 'checker' ? '  │ ' : '  '));
+            }
+          },
+    });
+    const controller = new AbortController();
+    process.once('SIGINT', () => {
+      console.error('\ninterrupted: every step committed so far is recorded (looprail trace <runId>); a run started with --dedupe-key resumes when started again with the same key');
+      controller.abort();
+    });
+    try {
+      const result = await host.run({ agent, input, principal: `local:${userInfo().username}`, dedupeKey: options.dedupeKey }, controller.signal);
+      const meta = result.meta;
+      if (options.json) {
+        const trace = await host.deps.store.listTrace(result.runId);
+        console.log(JSON.stringify({ runId: result.runId, created: result.created, status: meta.status, stopReason: meta.stopReason, stopDetail: meta.stopDetail, usage: runUsage(meta), run: meta, trace, execution: result.outcome }, null, 2));
+      } else {
+        if (!result.created) console.log(`run ${result.runId} already exists for this dedupe key`);
+        console.log(summaryLine(meta, Date.now() - started));
+        if (result.outcome?.status === 'FAILED') console.log(`  execution failed: ${result.outcome.error?.name}: ${result.outcome.error?.message}`);
+      }
+      const reason = meta.stopReason;
+      process.exitCode = reason === 'verified' || reason === 'completed' ? 0 : meta.status === 'failed' || !reason ? 1 : 2;
+    } finally {
+      await host.close();
+    }
+  });
+
+program
+  .command('trace')
+  .description("show a run's trace: every step with latency, tokens and cost, checker runs nested")
+  .argument('<runId>')
+  .addOption(stateDirOption)
+  .option('--url <url>', 'a looprail API (a dev server or a deployed stack); default: the running dev server, else the local state')
+  .option('--token <token>', 'the API token (a dev server); a deployed stack is called with SigV4')
+  .option('--json', 'the raw trace events')
+  .action(async (runId: string, options: { stateDir: string; url?: string; token?: string; json?: boolean }) => {
+    const endpoint = await resolveEndpoint(options).catch(() => undefined);
+    if (endpoint) {
+      // Through the API, local or deployed: the same client and code path as every command.
+      const client = clientFor(endpoint);
+      const [run, trace] = await Promise.all([client.getRun(runId), client.getTrace(runId)]);
+      const children = Object.fromEntries(trace.checkers.map((checker) => [checker.runId, checker.events]));
+      console.log(options.json ? JSON.stringify({ run, trace: trace.events, children }, null, 2) : renderTrace(run, trace.events, children));
+      return;
+    }
+    const state = await openLocalState({ stateDir: resolve(options.stateDir) });
+    try {
+      const meta = await state.store.getRun(runId);
+      if (!meta) {
+        console.error(`looprail: no run ${runId} in ${options.stateDir}`);
+        process.exitCode = 1;
+        return;
+      }
+      const trace = await state.store.listTrace(runId);
+      const children: Record<string, TraceEvent[]> = {};
+      for (const event of trace) {
+        if (event.childRunId) children[event.childRunId] = await state.store.listTrace(event.childRunId);
+      }
+      if (options.json) console.log(JSON.stringify({ run: meta, trace, children }, null, 2));
+      else console.log(renderTrace(meta, trace, children));
+    } finally {
+      await state.close();
+    }
+  });
+
+program
+  .command('runs')
+  .description('list recent runs: through the API when a dev server (or --url) is there, else from the local state')
+  .option('--agent <name>', 'only this agent')
+  .option('--limit <n>', 'how many', '20')
+  .addOption(stateDirOption)
+  .option('--url <url>', 'a looprail API (a dev server or a deployed stack)')
+  .option('--token <token>', 'the API token (a dev server); a deployed stack is called with SigV4')
+  .option('--json', 'machine-readable output')
+  .action(async (options: { agent?: string; limit: string; stateDir: string; url?: string; token?: string; json?: boolean }) => {
+    const endpoint = await resolveEndpoint(options).catch(() => undefined);
+    let runs: Array<Pick<RunMeta, 'createdAt' | 'runId' | 'agent' | 'stopReason' | 'status' | 'usage' | 'checkerUsage'>>;
+    if (endpoint) {
+      runs = (await clientFor(endpoint).listRuns({ agent: options.agent, limit: Number(options.limit) })).runs;
+    } else {
+      const state = await openLocalState({ stateDir: resolve(options.stateDir) });
+      try {
+        runs = await state.store.listRuns({ agent: options.agent, limit: Number(options.limit), role: 'maker' });
+      } finally {
+        await state.close();
+      }
+    }
+    if (options.json) return void console.log(JSON.stringify(runs, null, 2));
+    for (const run of runs) {
+      const usage = runUsage(run);
+      console.log(`${run.createdAt}  ${run.runId}  ${run.agent.padEnd(24)} ${(run.stopReason ?? run.status).padEnd(20)} ${String(usage.inputTokens + usage.outputTokens).padStart(8)} tok  $${(usage.costMicros / 1e6).toFixed(4)}`);
+    }
+    if (runs.length === 0) console.log('no runs yet: try `npm run demo`');
+  });
+
+program
+  .command('inventory')
+  .description('every agent: owner, triggers, model, what it can touch (with flags), approvals, budgets, sub-agents')
+  .option('--org <dir>', 'the org folder with the definitions', 'agents')
+  .option('--json', 'machine-readable output')
+  .action(async (options: { org: string; json?: boolean }) => {
+    const entries = buildInventory(await loadCatalog(options.org));
+    console.log(options.json ? JSON.stringify(entries, null, 2) : inventoryText(entries));
+  });
+
+program
+  .command('pin')
+  .description("record a hash of each declared tool's name, description and schema; a tool that changes later is disabled until pinned again")
+  .argument('[servers...]', 'server names (default: all)')
+  .option('--org <dir>', 'the org folder with the definitions', 'agents')
+  .addOption(stateDirOption)
+  .action(async (servers: string[], options: { org: string; stateDir: string }) => {
+    const ok = await pinServers({ orgDir: options.org, stateDir: resolve(options.stateDir), servers, log: (line) => console.log(line) });
+    process.exitCode = ok ? 0 : 1;
+  });
+
+program
+  .command('mcp-gateway')
+  .description("serve an agent's view of its tools as one MCP endpoint on 127.0.0.1: same grants, flags and traces as its loop")
+  .argument('<agent>', 'the agent name')
+  .option('--port <n>', 'the port (0 picks a free one)', '0')
+  .option('--org <dir>', 'the org folder with the definitions', 'agents')
+  .addOption(stateDirOption)
+  .option('--token <token>', 'the bearer token clients must send (default: a random one, printed once)')
+  .action((agent: string, options: { port: string; org: string; stateDir: string; token?: string }) => mcpGatewayCommand(agent, options));
+
+// The HTTP API: `looprail dev` serves it locally; `start` and `cancel` talk to it through the one client.
+program
+  .command('dev')
+  .description('serve the HTTP API (runs, traces, approvals, inventory) on 127.0.0.1 with the local host behind it')
+  .option('--port <n>', 'the port (0 picks a free one)', '8787')
+  .option('--org <dir>', 'the org folder with the definitions', 'agents')
+  .addOption(stateDirOption)
+  .action((options: { port: string; org: string; stateDir: string }) => devCommand(options));
+
+const urlOption = new Option('--url <url>', "the API's URL (default: the running `looprail dev` server)");
+const tokenOption = new Option('--token <token>', 'the bearer token (default: the dev server\'s)');
+
+program
+  .command('start')
+  .description('start a run through the HTTP API (a dev server, or --url) and print its id')
+  .argument('<agent>', 'the agent name')
+  .option('--input <json>', 'the run input as JSON', '{}')
+  .option('--idempotency-key <key>', 'the same key never starts a second run')
+  .addOption(urlOption)
+  .addOption(tokenOption)
+  .addOption(stateDirOption)
+  .option('--json', 'the run as JSON')
+  .action(async (agent: string, options: { input: string; idempotencyKey?: string; url?: string; token?: string; stateDir: string; json?: boolean }) => {
+    const client = clientFor(await resolveEndpoint(options));
+    const { created, run } = await client.startRun({ agent, input: parseInput(options.input, '--input'), idempotencyKey: options.idempotencyKey });
+    if (options.json) return void console.log(JSON.stringify({ created, run }, null, 2));
+    console.log(`${created ? 'started' : 'already started with this key:'} run ${run.runId} of ${run.agent} (${run.status})`);
+  });
+
+program
+  .command('cancel')
+  .description("stop a run's execution through the HTTP API; the run ends cancelled")
+  .argument('<runId>')
+  .addOption(urlOption)
+  .addOption(tokenOption)
+  .addOption(stateDirOption)
+  .action(async (runId: string, options: { url?: string; token?: string; stateDir: string }) => {
+    const client = clientFor(await resolveEndpoint(options));
+    const run = await client.cancelRun(runId);
+    console.log(`run ${run.runId}: ${run.stopReason ?? run.status}`);
+  });
+
+program
+  .command('lock')
+  .description('record the hash of every versioned instructions file; validate then refuses one changed without a new version')
+  .option('--org <dir>', 'the org folder with the definitions', 'agents')
+  .action(async (options: { org: string }) => {
+    process.exitCode = (await lockOrg({ orgDir: options.org, log: (line) => console.log(line) })) ? 0 : 1;
+  });
+
+program
+  .command('costs')
+  .description('spend per agent, team, model or user over the last days, from the daily rollups')
+  .option('--by <dimension>', 'agent, team, model or user', 'agent')
+  .option('--since <days>', 'how far back, e.g. 7d', '7d')
+  .addOption(stateDirOption)
+  .option('--json', 'machine-readable output')
+  .action(async (options: { by: string; since: string; stateDir: string; json?: boolean }) => {
+    await showCosts({ ...options, log: (line) => console.log(line) });
+  });
+
+function parseInput(text: string, source: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${source} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  const err = error as Error;
+  console.error(`looprail: ${err.message}`);
+  if (process.env.LOOPRAIL_DEBUG) console.error(err.stack);
+  process.exitCode = 1;
+});

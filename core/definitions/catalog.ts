@@ -1,0 +1,53 @@
+import type { AgentSpec, TriggerSpec } from './agent.ts';
+import type { BudgetsFile, McpServerDeclaration, ModelDeclaration, ModelScript } from './org.ts';
+import type { GuardrailPolicy } from './guardrails.ts';
+
+/**
+ * The validated org folder: what `looprail validate` checks, what `cdk synth` bundles,
+ * and what a run snapshots. Built by core/definitions/validate.ts from file texts.
+ */
+
+export interface InstructionsDoc {
+  /** As written in the definition, relative to the agent file. */
+  path: string;
+  /** Relative to the org folder: the key `looprail.lock.yaml` records it under. */
+  file?: string;
+  version: string;
+  text: string;
+  sha256: string;
+}
+
+export interface SkillDoc {
+  name: string;
+  version: string;
+  description: string;
+  content: string;
+  sha256: string;
+}
+
+export interface ModelEntry {
+  name: string;
+  declaration: ModelDeclaration;
+  /** The parsed script, for the scripted provider; runs never read files. */
+  script?: ModelScript;
+}
+
+export interface AgentEntry {
+  file: string;
+  spec: AgentSpec;
+  trigger?: TriggerSpec;
+  instructions: InstructionsDoc;
+  /** Instructions of sub-agents that declare their own. */
+  subagentInstructions: Record<string, InstructionsDoc>;
+}
+
+export interface Catalog {
+  agents: Record<string, AgentEntry>;
+  models: Record<string, ModelEntry>;
+  servers: Record<string, McpServerDeclaration>;
+  skills: Record<string, SkillDoc>;
+  secrets: string[];
+  budgets: BudgetsFile;
+  /** The org-wide guardrails (guardrails.yaml), under every agent's own. */
+  guardrails?: GuardrailPolicy;
+}

@@ -1,0 +1,99 @@
+import type { InstructionsDoc, ModelEntry, SkillDoc } from './catalog.ts';
+import type { BudgetDeclaration, McpServerDeclaration } from './org.ts';
+import type { GuardrailPolicy } from './guardrails.ts';
+import type { Role } from './run.ts';
+import type { NotifyTarget } from './agent.ts';
+
+/** A server grant with its patterns normalised. */
+export interface Grant {
+  server: string;
+  allow?: string[];
+  deny?: string[];
+}
+
+export interface ResolvedLimits {
+  maxSteps: number;
+  maxTokens?: number;
+  maxCostMicros?: number;
+  maxOutputTokens: number;
+  maxDurationSeconds?: number;
+  stallMaxRepeats: number;
+  onDeniedTool: 'continue' | 'stop';
+  onToolInDoubt: 'continue' | 'stop';
+  maxToolCallsPerTurn: number;
+}
+
+export interface ApprovalRule {
+  pattern: string;
+  approvers: string[];
+  timeoutSeconds: number;
+  onReject: 'continue' | 'stop';
+}
+
+/**
+ * Everything needed to run one agent or sub-agent, resolved from the catalog when the
+ * run starts and stored with it: a redeploy mid-run never changes a running loop.
+ */
+export interface AgentView {
+  agent: string;
+  /** Set for a sub-agent: its declared name. */
+  subagent?: string;
+  role: Role;
+  team?: string;
+  owner?: string;
+  /** A hash of the definition, its instructions and skills. */
+  version: string;
+  instructions: InstructionsDoc;
+  skills: SkillDoc[];
+  model: ModelEntry;
+  fallbackModel?: ModelEntry;
+  grants: Grant[];
+  servers: Record<string, McpServerDeclaration>;
+  limits: ResolvedLimits;
+  approvals: ApprovalRule[];
+  /** The agent's request rate limit (budgets.yaml limits). */
+  rateLimit?: { requestsPerMinute: number; onRateLimited: 'wait' | 'stop' };
+  /** The org's budgets that can apply to this identity's calls (by agent, team, model or principal). */
+  budgets?: BudgetDeclaration[];
+  /** Every write waits for a human once the run has read untrusted content. */
+  approveWritesAfterUntrusted?: boolean;
+  /** The org's guardrails merged with the agent's own: screens every model and tool call. */
+  guardrails?: GuardrailPolicy;
+  /** Where the run's outcome is sent (maker only); absent in snapshots taken before notifications existed. */
+  notify?: NotifyTarget[];
+  verify?: {
+    criteria?: string;
+    maxAttempts: number;
+    checker: AgentView;
+  };
+}
+
+/** A tool the model may see and call, as the model sees it. */
+export interface ToolSpec {
+  /** `server__tool`: unique across the run's servers. */
+  name: string;
+  server: string;
+  tool: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+  readOnly: boolean;
+  destructive: boolean;
+  requiresApproval: boolean;
+  /** Org-wide: calls per minute across every agent and run. */
+  rateLimitPerMinute?: number;
+  /** looprail's own tools (the checker's verdict) run inside the step, not on a server. */
+  builtin?: boolean;
+}
+
+/** The run's snapshot (`RUN#id / CTX`), written once by StartRun. */
+export interface RunContext {
+  view: AgentView;
+  systemPrompt: string;
+  tools: ToolSpec[];
+}
+
+export const TOOL_NAME_SEPARATOR = '__';
+
+export function modelToolName(server: string, tool: string): string {
+  return `${server}${TOOL_NAME_SEPARATOR}${tool}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64);
+}

@@ -1,0 +1,165 @@
+import { z } from 'zod';
+
+/** Every run ends with exactly one of these. */
+export const STOP_REASONS = [
+  'verified',
+  'completed',
+  'verification_failed',
+  'max_steps',
+  'token_budget',
+  'budget_exhausted',
+  'stalled',
+  'rejected',
+  'approval_expired',
+  'timeout',
+  'guardrail_blocked',
+  'rate_limited',
+  'model_unavailable',
+  'cancelled',
+  'error',
+] as const;
+export const StopReason = z.enum(STOP_REASONS);
+export type StopReason = z.infer<typeof StopReason>;
+
+export const RunStatus = z.enum(['queued', 'running', 'paused', 'finished', 'failed']);
+export type RunStatus = z.infer<typeof RunStatus>;
+
+/** Where the state machine goes next; returned by every step. */
+export const NextStep = z.enum(['model', 'tools', 'approval', 'verify', 'finish']);
+export type NextStep = z.infer<typeof NextStep>;
+
+/**
+ * The whole state machine payload: ids and control fields only. Conversation, tool
+ * results and the definition snapshot live in DynamoDB, so the payload stays a few
+ * hundred bytes however long the run.
+ */
+export const Control = z.strictObject({
+  runId: z.string().min(1),
+  /** How many steps the run has committed; a retried step sees it already moved on. */
+  seq: z.number().int().min(0),
+  next: NextStep,
+  /** Set when next is `approval`: how long the wait may last. */
+  approvalTimeoutSeconds: z.number().int().positive().optional(),
+});
+export type Control = z.infer<typeof Control>;
+
+/** What a step handler receives: the previous step's control fields. */
+export const StepInput = z.object({
+  runId: z.string().min(1),
+  seq: z.number().int().min(0),
+});
+export type StepInput = z.infer<typeof StepInput>;
+
+export const StartInput = z.object({ runId: z.string().min(1) });
+
+export const FailInput = z.object({
+  runId: z.string().min(1),
+  error: z.object({ Error: z.string(), Cause: z.unknown().optional() }).optional(),
+});
+export type FailInput = z.infer<typeof FailInput>;
+
+export const Role = z.enum(['maker', 'checker']);
+export type Role = z.infer<typeof Role>;
+
+export const TriggerInfo = z.object({
+  kind: z.enum(['cli', 'api', 'schedule', 'event', 'webhook', 'subagent', 'mcp']),
+  detail: z.string().optional(),
+});
+export type TriggerInfo = z.infer<typeof TriggerInfo>;
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  cachedInputTokens: number;
+  /** Cost in millionths of a USD: integers add up exactly. */
+  costMicros: number;
+}
+
+export const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, cachedInputTokens: 0, costMicros: 0 };
+
+export function addUsage(a: Usage, b: Usage): Usage {
+  return {
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    cachedInputTokens: a.cachedInputTokens + b.cachedInputTokens,
+    costMicros: a.costMicros + b.costMicros,
+  };
+}
+
+export function totalTokens(usage: Usage): number {
+  return usage.inputTokens + usage.outputTokens;
+}
+
+export interface StallState {
+  signature: string;
+  repeats: number;
+}
+
+export interface Verdict {
+  pass: boolean;
+  feedback: string;
+}
+
+/** The run record (`RUN#id / META`): small, rewritten whole by each step's commit. */
+export interface RunMeta {
+  runId: string;
+  agent: string;
+  agentVersion?: string;
+  team?: string;
+  owner?: string;
+  principal: string;
+  trigger: TriggerInfo;
+  role: Role;
+  /** For a sub-agent run: the run it works for. */
+  parentRunId?: string;
+  /** For a sub-agent run: which declared sub-agent it is. */
+  subagent?: string;
+  dedupeKey?: string;
+  input: unknown;
+  status: RunStatus;
+  stopReason?: StopReason;
+  stopDetail?: string;
+  createdAt: string;
+  startedAt?: string;
+  endedAt?: string;
+  /** Steps committed; the optimistic-concurrency guard for every write. */
+  seq: number;
+  messageCount: number;
+  traceCount: number;
+  modelCalls: number;
+  toolCalls: number;
+  verifyAttempts: number;
+  /** The maker's own model usage. */
+  usage: Usage;
+  /** Usage of checker runs, rolled up here and shown apart. */
+  checkerUsage: Usage;
+  stall?: StallState;
+  /** Decided by a step, applied by FinishRun. */
+  pendingStop?: { reason: StopReason; detail?: string };
+  /** The control fields the last commit returned, replayed to a retried step. */
+  lastControl?: Control;
+  verdict?: Verdict;
+  /** Set while an approval is pending. */
+  pendingApprovalId?: string;
+  /** Tool calls of the current turn that an approver allowed. */
+  approvedCallIds?: string[];
+  /** A budget that paused the run (on_exhausted: pause_for_human), waiting for more allowance. */
+  pendingBudgetRequest?: { budget: string; amountMicros: number; detail: string };
+  /** Extra spend approvers allowed this run, per budget name (micro-USD). */
+  budgetAllowances?: Record<string, number>;
+  /** This run counts against its agent's max_concurrent_runs until it ends. */
+  concurrencyHeld?: boolean;
+  /** The context holds untrusted content: a tool's result, or a webhook or event as input. */
+  untrusted?: boolean;
+  /** For a checker run: model calls its earlier attempts made (scripted models play on from there). */
+  callOffset?: number;
+}
+
+/** Approval context for a call: whether the agent's untrusted-content rule applies now. */
+export function untrustedWrite(meta: RunMeta, approveWritesAfterUntrusted: boolean | undefined): { untrustedWrite: boolean } {
+  return { untrustedWrite: approveWritesAfterUntrusted === true && meta.untrusted === true };
+}
+
+export function runUsage(meta: Pick<RunMeta, 'usage' | 'checkerUsage'>): Usage {
+  return addUsage(meta.usage, meta.checkerUsage);
+}

@@ -1,0 +1,71 @@
+/**
+ * Typed errors. Each `name` is what the state machine's Retry/Catch blocks match
+ * (statemachines/agent-run.asl.json), so renaming one is a breaking change there too.
+ */
+
+/** A failure that may succeed if the same step is tried again (throttling, a dropped connection). */
+export class TransientError extends Error {
+  override name = 'looprail.TransientError';
+}
+
+/** Input that can never succeed, however often it is retried. */
+export class ValidationError extends Error {
+  override name = 'looprail.ValidationError';
+}
+
+/** A run, agent, model or tool that does not exist. */
+export class NotFoundError extends Error {
+  override name = 'looprail.NotFound';
+}
+
+/** A configuration problem discovered at run time (unknown provider, missing secret). */
+export class ConfigurationError extends Error {
+  override name = 'looprail.ConfigurationError';
+}
+
+/** A secret that is not in the store. The message names the secret, never a value. */
+export class SecretNotFoundError extends Error {
+  override name = 'looprail.SecretNotFound';
+}
+
+/** A tool server that could not be reached or answered outside the protocol. */
+export class ToolUnavailableError extends TransientError {
+  override name = 'looprail.ToolUnavailable';
+}
+
+/** A tool call that took longer than its declared timeout. */
+export class ToolTimeoutError extends Error {
+  override name = 'looprail.ToolTimeout';
+}
+
+/** A model provider that failed in a way worth retrying (429, 5xx, timeout). */
+export class ModelUnavailableError extends TransientError {
+  override name = 'looprail.ModelUnavailable';
+}
+
+/** An agent already has as many runs in flight as its max_concurrent_runs: the trigger is refused. */
+export class ConcurrencyLimitError extends Error {
+  override name = 'looprail.ConcurrencyLimit';
+}
+
+/** An agent's model requests are over its requests_per_minute: the state machine waits and retries. */
+export class RateLimitedError extends Error {
+  override name = 'looprail.RateLimited';
+}
+
+/** The approval wait ended without a decision (raised by the state machine on timeout). */
+export const APPROVAL_EXPIRED = 'looprail.ApprovalExpired';
+/** An approver rejected the call (sent by the approval handler with SendTaskFailure). */
+export const APPROVAL_REJECTED = 'looprail.ApprovalRejected';
+
+/** Errors the state machine retries with backoff; everything else goes straight to FailRun. */
+export const RETRYABLE_ERROR_NAMES = [
+  'looprail.TransientError',
+  'looprail.ToolUnavailable',
+  'looprail.ModelUnavailable',
+] as const;
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

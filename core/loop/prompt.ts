@@ -1,0 +1,82 @@
+import type { AgentView, ToolSpec } from '../definitions/context.ts';
+import type { Message } from '../definitions/messages.ts';
+
+/**
+ * The system prompt is the run's stable prefix: the same for every call of the run
+ * (no run ids or timestamps in it), so providers can cache it.
+ */
+export function systemPrompt(view: AgentView): string {
+  const parts = [
+    `You are "${view.subagent ?? view.agent}", an unattended loop run by looprail${view.role === 'checker' ? ' as the checker of another agent\'s work' : ''}. Nobody is watching this run: work within your tools, and finish with a short summary of what you did and what is left.`,
+    view.instructions.text,
+  ];
+  if (view.skills.length > 0) {
+    parts.push(
+      '# Skills\n\n' +
+        view.skills.map((skill) => `## ${skill.name} (v${skill.version.replace(/^v/i, '')})\n${skill.description}\n\n${skill.content}`).join('\n\n'),
+    );
+  }
+  if (view.role === 'checker') {
+    parts.push(
+      `# Reporting your verdict\nWhen you have checked the work, call ${VERDICT_TOOL_NAME} exactly once with pass (true or false) and feedback the maker can act on. Your tools are read-only: you cannot fix anything yourself.`,
+    );
+  }
+  return parts.join('\n\n');
+}
+
+/** The run's first message: its input, as the task. */
+export function taskMessage(input: unknown): Message {
+  if (typeof input === 'object' && input !== null && typeof (input as { task?: unknown }).task === 'string') {
+    const { task, ...rest } = input as { task: string };
+    const extra = Object.keys(rest).length > 0 ? `\n\nInput:\n\`\`\`json\n${JSON.stringify(rest, null, 2)}\n\`\`\`` : '';
+    return { role: 'user', content: [{ type: 'text', text: task + extra }] };
+  }
+  const body = input === undefined || (typeof input === 'object' && input !== null && Object.keys(input).length === 0)
+    ? 'This run has no input: start your scheduled work.'
+    : `This run's input:\n\`\`\`json\n${JSON.stringify(input, null, 2)}\n\`\`\``;
+  return { role: 'user', content: [{ type: 'text', text: body }] };
+}
+
+/** What the checker is given: the task and the maker's result, never the maker's conversation. */
+export function checkerMessage(task: Message, makerResult: string, criteria: string | undefined): Message {
+  const taskText = task.content.map((block) => (block.type === 'text' ? block.text : '')).join('\n');
+  const text = [
+    '# The task the maker was given',
+    taskText,
+    '# Pass criteria',
+    criteria ?? 'The task is done completely and correctly.',
+    "# The maker's result",
+    makerResult.trim() === '' ? '(the maker gave no final text)' : makerResult,
+  ].join('\n\n');
+  return { role: 'user', content: [{ type: 'text', text }] };
+}
+
+export function verificationFeedback(attempt: number, feedback: string): Message {
+  return {
+    role: 'user',
+    content: [{ type: 'text', text: `The reviewer did not accept attempt ${attempt}:\n\n${feedback}\n\nAddress this, then finish again with an updated summary.` }],
+  };
+}
+
+export const VERDICT_TOOL_NAME = 'looprail__verdict';
+
+/** The checker's one built-in tool: how it reports pass or fail. */
+export const VERDICT_TOOL: ToolSpec = {
+  name: VERDICT_TOOL_NAME,
+  server: 'looprail',
+  tool: 'verdict',
+  description: "Report whether the maker's work passes the criteria, with feedback the maker can act on.",
+  inputSchema: {
+    type: 'object',
+    properties: {
+      pass: { type: 'boolean', description: 'true when the work meets the pass criteria' },
+      feedback: { type: 'string', description: 'what is wrong or missing, or why it passes' },
+    },
+    required: ['pass', 'feedback'],
+    additionalProperties: false,
+  },
+  readOnly: true,
+  destructive: false,
+  requiresApproval: false,
+  builtin: true,
+};

@@ -1,0 +1,50 @@
+import type { ServerGrantInput } from '../definitions/agent.ts';
+import type { Grant } from '../definitions/context.ts';
+import type { McpServerDeclaration } from '../definitions/org.ts';
+import { matchesGlob } from './tool-patterns.ts';
+
+/**
+ * Grants: an agent reaches only the servers it names, only the tools the org declared
+ * on them, and only those its allow/deny patterns leave. What the model is shown and
+ * what it may call are decided by this one rule.
+ */
+
+export function normalizeGrant(input: ServerGrantInput): Grant {
+  if (typeof input === 'string') return { server: input };
+  return { server: input.name, allow: input.allow, deny: input.deny };
+}
+
+/** Whether a grant lets the agent call `tool` (a tool declared on the grant's server). */
+export function grantAllows(grant: Grant, tool: string): boolean {
+  if (grant.allow && !grant.allow.some((pattern) => matchesGlob(pattern, tool))) return false;
+  if (grant.deny?.some((pattern) => matchesGlob(pattern, tool))) return false;
+  return true;
+}
+
+export interface GrantedTool {
+  server: string;
+  tool: string;
+  readOnly: boolean;
+  destructive: boolean;
+  requiresApproval: boolean;
+}
+
+/** Every declared tool the grants reach, with its org-wide flags. */
+export function grantedTools(grants: Grant[], servers: Record<string, McpServerDeclaration>): GrantedTool[] {
+  const tools: GrantedTool[] = [];
+  for (const grant of grants) {
+    const server = servers[grant.server];
+    if (!server) continue;
+    for (const [tool, flags] of Object.entries(server.tools)) {
+      if (!grantAllows(grant, tool)) continue;
+      tools.push({
+        server: grant.server,
+        tool,
+        readOnly: flags.read_only === true,
+        destructive: flags.destructive === true,
+        requiresApproval: flags.requires_approval === true,
+      });
+    }
+  }
+  return tools;
+}

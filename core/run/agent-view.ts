@@ -1,0 +1,129 @@
+import { DEFAULT_HARNESS, type AgentSpec, type HarnessLimits, type SubAgentInput } from '../definitions/agent.ts';
+import type { Catalog, InstructionsDoc } from '../definitions/catalog.ts';
+import type { AgentView, ApprovalRule, ResolvedLimits } from '../definitions/context.ts';
+import type { McpServerDeclaration } from '../definitions/org.ts';
+import { sha256 } from '../definitions/hash.ts';
+import { usdToMicros } from '../budgets/pricing.ts';
+import { NotFoundError } from '../errors.ts';
+import { normalizeGrant } from '../policy/grants.ts';
+import { mergePolicies } from '../definitions/guardrails.ts';
+
+/**
+ * Resolves an agent (and its checker) from the catalog into the self-contained view a
+ * run snapshots: instructions and skill texts, model declarations, granted servers,
+ * limits with defaults applied. Runs never look at the catalog again.
+ */
+
+function resolveLimits(harness: HarnessLimits | undefined, fallback: { maxSteps: number }): ResolvedLimits {
+  return {
+    maxSteps: harness?.max_steps ?? fallback.maxSteps,
+    maxTokens: harness?.max_tokens_per_run,
+    maxCostMicros: harness?.max_cost_usd !== undefined ? usdToMicros(harness.max_cost_usd) : undefined,
+    maxOutputTokens: harness?.max_output_tokens ?? DEFAULT_HARNESS.max_output_tokens,
+    maxDurationSeconds: harness?.max_duration,
+    stallMaxRepeats: harness?.stall?.max_repeats ?? DEFAULT_HARNESS.stall_max_repeats,
+    onDeniedTool: harness?.on_denied_tool ?? DEFAULT_HARNESS.on_denied_tool,
+    onToolInDoubt: harness?.on_tool_in_doubt ?? DEFAULT_HARNESS.on_tool_in_doubt,
+    maxToolCallsPerTurn: harness?.max_tool_calls_per_turn ?? DEFAULT_HARNESS.max_tool_calls_per_turn,
+  };
+}
+
+function resolveApprovals(spec: AgentSpec): ApprovalRule[] {
+  return Object.entries(spec.approvals).map(([pattern, rule]) => ({
+    pattern,
+    approvers: typeof rule === 'string' ? [] : (rule.approvers ?? []),
+    timeoutSeconds: (typeof rule === 'string' ? undefined : rule.timeout) ?? DEFAULT_HARNESS.approval_timeout_seconds,
+    onReject: (typeof rule === 'string' ? undefined : rule.on_reject) ?? 'continue',
+  }));
+}
+
+function rateLimitFor(catalog: Catalog, agent: string): AgentView['rateLimit'] {
+  const declared = catalog.budgets.limits.find((limit) => limit.agent === agent);
+  return declared?.requests_per_minute ? { requestsPerMinute: declared.requests_per_minute, onRateLimited: declared.on_rate_limited } : undefined;
+}
+
+/** Budgets that can apply to the agent's calls; user budgets are matched against the principal at call time. */
+function budgetsFor(catalog: Catalog, spec: AgentSpec, models: string[]) {
+  return catalog.budgets.budgets.filter(
+    (budget) => budget.agent === spec.name || (budget.team !== undefined && budget.team === spec.team) || (budget.model !== undefined && models.includes(budget.model)) || budget.user !== undefined,
+  );
+}
+
+function serversFor(catalog: Catalog, names: string[]): Record<string, McpServerDeclaration> {
+  return Object.fromEntries(names.filter((name) => catalog.servers[name]).map((name) => [name, catalog.servers[name]!]));
+}
+
+function model(catalog: Catalog, name: string) {
+  const entry = catalog.models[name];
+  if (!entry) throw new NotFoundError(`unknown model "${name}"`);
+  return entry;
+}
+
+const DEFAULT_CHECKER_INSTRUCTIONS: InstructionsDoc = {
+  path: '(built in)',
+  version: '1',
+  text: 'You are a careful reviewer. Check the work against the task and the pass criteria, using only read-only tools. Do not redo the work.',
+  sha256: '',
+};
+
+function subagentView(catalog: Catalog, parent: AgentSpec, sub: SubAgentInput, version: string): AgentView {
+  const entry = catalog.agents[parent.name]!;
+  const grants = sub.mcp_servers.map(normalizeGrant);
+  const role = sub.role ?? (parent.verify?.checker === sub.name ? 'checker' : 'maker');
+  return {
+    agent: parent.name,
+    subagent: sub.name,
+    role,
+    team: parent.team,
+    owner: parent.owner,
+    version,
+    instructions: entry.subagentInstructions[sub.name] ?? (role === 'checker' ? DEFAULT_CHECKER_INSTRUCTIONS : entry.instructions),
+    skills: [],
+    model: model(catalog, sub.model ?? parent.model),
+    grants,
+    servers: serversFor(catalog, grants.map((grant) => grant.server)),
+    limits: resolveLimits(sub.harness, { maxSteps: DEFAULT_HARNESS.checker_max_steps }),
+    approvals: resolveApprovals(parent),
+    budgets: budgetsFor(catalog, parent, [sub.model ?? parent.model]),
+    rateLimit: rateLimitFor(catalog, parent.name),
+    guardrails: mergePolicies(catalog.guardrails, parent.guardrails),
+  };
+}
+
+export function compileAgentView(catalog: Catalog, agentName: string): AgentView {
+  const entry = catalog.agents[agentName];
+  if (!entry) throw new NotFoundError(`unknown agent "${agentName}"`);
+  const spec = entry.spec;
+  const skills = spec.skills.map((ref) => catalog.skills[ref.target]!).filter(Boolean);
+  const version = sha256(JSON.stringify({ spec, instructions: entry.instructions.sha256, sub: entry.subagentInstructions, skills: skills.map((s) => s.sha256) })).slice(0, 12);
+  const grants = spec.mcp_servers.map(normalizeGrant);
+  const checkerSpec = spec.verify ? spec.subagents.find((sub) => sub.name === spec.verify!.checker) : undefined;
+  return {
+    agent: spec.name,
+    role: 'maker',
+    team: spec.team,
+    owner: spec.owner,
+    version,
+    instructions: entry.instructions,
+    skills,
+    model: model(catalog, spec.model),
+    fallbackModel: spec.fallback_model ? model(catalog, spec.fallback_model) : undefined,
+    grants,
+    servers: serversFor(catalog, grants.map((grant) => grant.server)),
+    limits: resolveLimits(spec.harness, { maxSteps: DEFAULT_HARNESS.max_steps }),
+    approvals: resolveApprovals(spec),
+    budgets: budgetsFor(catalog, spec, [spec.model, ...(spec.fallback_model ? [spec.fallback_model] : [])]),
+    rateLimit: rateLimitFor(catalog, spec.name),
+    approveWritesAfterUntrusted: spec.approve_writes_after_untrusted_input || undefined,
+    guardrails: mergePolicies(catalog.guardrails, spec.guardrails),
+    notify: spec.notify.length > 0 ? spec.notify : undefined,
+    verify:
+      spec.verify && checkerSpec
+        ? {
+            criteria: spec.verify.criteria,
+            maxAttempts: spec.verify.max_attempts ?? DEFAULT_HARNESS.max_verify_attempts,
+            checker: subagentView(catalog, spec, checkerSpec, version),
+          }
+        : undefined,
+  };
+}

@@ -1,0 +1,74 @@
+import type { Catalog } from '../definitions/catalog.ts';
+import type { AgentView } from '../definitions/context.ts';
+import { identityName } from '../definitions/identity.ts';
+import type { Clock, IdGenerator } from '../ports/clock.ts';
+import type { ModelProvider } from '../ports/models.ts';
+import type { RunStore } from '../ports/run-store.ts';
+import type { SecretStore } from '../ports/secrets.ts';
+import type { EventPublisher, RuntimeEvent } from '../ports/events.ts';
+import type { WebhookPoster } from '../ports/webhooks.ts';
+import type { Mailer } from '../ports/mail.ts';
+import type { MetricsSink } from '../ports/metrics.ts';
+import type { CustomRuleRegistry } from '../guardrails/types.ts';
+import type { ToolGateway } from '../ports/tools.ts';
+
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+/** The clients that act with an agent's own identity (its secrets, its model access). */
+export interface AgentScope {
+  tools: ToolGateway;
+  providers: Record<string, ModelProvider>;
+  /** The secrets as this identity can read them (only its own). */
+  secrets?: SecretStore;
+}
+
+/** What the steps need from the outside world; the composition root supplies it. */
+export interface RunDeps {
+  store: RunStore;
+  /** By provider name: bedrock, anthropic, openai, scripted. */
+  providers: Record<string, ModelProvider>;
+  tools: ToolGateway;
+  clock: Clock;
+  ids: IdGenerator;
+  /** Only starting a run reads the catalog; every later step reads the run's snapshot. */
+  catalog: () => Promise<Catalog>;
+  log: Logger;
+  /** The team's own guardrail rules, by the names policies use (guardrails/rules.ts). */
+  guardrailRules: CustomRuleRegistry;
+  /** Where `looprail.run.*` events go (EventBridge on AWS, the local event log); none if absent. */
+  events?: EventPublisher;
+  /** For alerts and notifications that name a webhook URL. */
+  webhooks?: WebhookPoster;
+  /** For alerts and notifications that name an email address. */
+  mailer?: Mailer;
+  /** Spend per call for dashboards and alarms (EMF on AWS). */
+  metrics?: MetricsSink;
+  /**
+   * On AWS: clients acting as the agent's (or sub-agent's) own role, with the run id as
+   * the session name. Absent locally, where the core enforces the same grants.
+   */
+  scopeFor?: (identity: string, runId: string) => AgentScope;
+}
+
+export function scoped(deps: RunDeps, view: AgentView, runId: string): AgentScope {
+  return deps.scopeFor?.(identityName(view.agent, view.subagent), runId) ?? { tools: deps.tools, providers: deps.providers };
+}
+
+/**
+ * Runtime events are notifications, not state: a failure to publish one is logged and
+ * never fails the step that committed the change it announces.
+ */
+export async function publish(deps: RunDeps, event: RuntimeEvent): Promise<void> {
+  if (!deps.events) return;
+  try {
+    await deps.events.publish(event);
+  } catch (error) {
+    deps.log.warn('could not publish a runtime event', { type: event.type, runId: event.runId, error: (error as Error).message });
+  }
+}

@@ -1,0 +1,19 @@
+import type { RunContext } from '../definitions/context.ts';
+import type { RunState } from '../ports/run-store.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import type { RunDeps } from './deps.ts';
+
+export interface StartedRunState extends RunState {
+  context: RunContext;
+}
+
+export async function loadStartedRun(deps: RunDeps, runId: string): Promise<StartedRunState> {
+  const state = await deps.store.loadState(runId);
+  if (!state) throw new NotFoundError(`run ${runId} does not exist`);
+  if (!state.context) throw new ValidationError(`run ${runId} has not been started (no snapshot)`);
+  return state as StartedRunState;
+}
+
+export function elapsedMs(start: Date, end: Date): number {
+  return Math.max(0, end.getTime() - start.getTime());
+}

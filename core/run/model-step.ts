@@ -1,0 +1,283 @@
+import type { ToolCallBlock } from '../definitions/messages.ts';
+import { toolCallsOf } from '../definitions/messages.ts';
+import { addUsage, untrustedWrite, type Control, type RunMeta, type StepInput, type Usage } from '../definitions/run.ts';
+import { costMicros } from '../budgets/pricing.ts';
+import { ConfigurationError, errorMessage, ModelUnavailableError, RateLimitedError } from '../errors.ts';
+import type { ModelEntry } from '../definitions/catalog.ts';
+import type { ModelProvider, ModelRequest, ModelResponse } from '../ports/models.ts';
+import { limitBeforeModelCall, runCeiling, spendLimit, type StopDecision } from '../loop/limits.ts';
+import { budgetLines, describeLine, neverFits, worstCase, type BudgetCharge, type BudgetLine } from '../budgets/reservation.ts';
+import { alertOnThresholds } from '../budgets/alerts.ts';
+import type { RollupIncrement } from '../ports/run-store.ts';
+import { VERDICT_TOOL_NAME } from '../loop/prompt.ts';
+import { isStalled, nextStallState } from '../loop/stall.ts';
+import { approvalFor } from '../policy/approval-rules.ts';
+import { DEFAULT_HARNESS } from '../definitions/agent.ts';
+import { scoped, type RunDeps } from './deps.ts';
+import { elapsedMs, loadStartedRun, type StartedRunState } from './load.ts';
+import { replayedControl, StepWriter } from './step-writer.ts';
+import { blockedReason, recorded, screenText, screenValue } from './screening.ts';
+import type { Verdict } from '../guardrails/types.ts';
+import type { AgentView } from '../definitions/context.ts';
+
+/**
+ * ModelStep: check the limits, call the model, persist its turn, and decide where the
+ * run goes next (tools, an approval wait, verification, or the end).
+ */
+export async function modelStep(deps: RunDeps, input: StepInput): Promise<Control> {
+  const state = await loadStartedRun(deps, input.runId);
+  const replay = replayedControl(state.meta, input.seq);
+  if (replay) return replay;
+  const { meta, context } = state;
+  // A stop decided by the previous step (a refused tool under on_denied_tool: stop).
+  if (meta.pendingStop) return { runId: meta.runId, seq: meta.seq, next: 'finish' };
+
+  const writer = new StepWriter(meta);
+  const before = limitBeforeModelCall(meta, context.view.limits, deps.clock.now());
+  if (before) return stop(deps, writer, before);
+  const limited = await rateLimit(deps, state);
+  if (limited) return stop(deps, writer, limited);
+  const reservation = await reserve(deps, state);
+  if ('pause' in reservation) {
+    // The budget asks a human instead of stopping: "approve +$N to continue".
+    writer.meta.pendingBudgetRequest = reservation.pause;
+    return writer.commit(deps, 'approval', { approvalTimeoutSeconds: DEFAULT_HARNESS.approval_timeout_seconds });
+  }
+  if ('stop' in reservation) return stop(deps, writer, reservation.stop);
+
+  let called: Awaited<ReturnType<typeof callModel>>;
+  try {
+    called = await callModel(deps, state);
+  } catch (error) {
+    // No answer, no tokens billed: release the reservation before the error goes on.
+    await reservation.settle({ micros: 0, tokens: 0 });
+    throw error;
+  }
+  const { response, blocked, usage } = called;
+  await reservation.settle({ micros: usage.costMicros, tokens: usage.inputTokens + usage.outputTokens });
+  const m = writer.meta;
+  m.modelCalls += 1;
+  writer.addRollups(rollupsFor(meta, context.view.role, response.modelName, usage, deps.clock.now()));
+  deps.metrics?.spend({ agent: meta.agent, team: meta.team, model: response.modelName, role: context.view.role }, usage);
+  // Blocked output is neither stored nor acted on; its tokens were still spent and are counted.
+  if (blocked) return stop(deps, writer, { reason: 'guardrail_blocked', detail: `the model's output was ${blockedReason(blocked)}` });
+  const calls = toolCallsOf({ role: 'assistant', content: response.content });
+  writer.addMessage({ role: 'assistant', content: response.content });
+
+  const verdictCall = context.view.role === 'checker' ? calls.find((call) => call.name === VERDICT_TOOL_NAME) : undefined;
+  if (verdictCall) {
+    m.verdict = {
+      pass: verdictCall.arguments.pass === true,
+      feedback: typeof verdictCall.arguments.feedback === 'string' ? verdictCall.arguments.feedback : '',
+    };
+    m.pendingStop = { reason: 'completed', detail: m.verdict.pass ? 'checker passed the work' : 'checker failed the work' };
+    return writer.commit(deps, 'finish');
+  }
+
+  const afterSpend = spendLimit(m, context.view.limits);
+  if (afterSpend) return stop(deps, writer, afterSpend);
+
+  if (calls.length === 0) {
+    if (context.view.role === 'maker' && context.view.verify) return writer.commit(deps, 'verify');
+    m.pendingStop = { reason: 'completed', detail: response.stopReason === 'max_tokens' ? 'the model ran out of output tokens' : 'the model finished its work' };
+    return writer.commit(deps, 'finish');
+  }
+  if (m.modelCalls >= context.view.limits.maxSteps) {
+    return stop(deps, writer, { reason: 'max_steps', detail: `the model asked for tools after its last allowed step (harness.max_steps: ${context.view.limits.maxSteps})` });
+  }
+  m.stall = nextStallState(meta.stall, calls);
+  if (isStalled(m.stall, context.view.limits.stallMaxRepeats)) {
+    return stop(deps, writer, { reason: 'stalled', detail: `the same tool calls with the same arguments ${m.stall!.repeats} turns in a row (${calls.map((c) => c.name).join(', ')})` });
+  }
+  m.approvedCallIds = undefined;
+  const approval = approvalNeeded(state, calls);
+  if (approval) return writer.commit(deps, 'approval', { approvalTimeoutSeconds: approval.timeoutSeconds });
+  return writer.commit(deps, 'tools');
+
+  async function callModel(deps: RunDeps, state: StartedRunState) {
+    const { meta, context, messages } = state;
+    const request = (model: ModelEntry): ModelRequest => ({
+      runId: meta.runId,
+      role: context.view.role,
+      callIndex: (meta.callOffset ?? 0) + meta.modelCalls,
+      model,
+      system: context.systemPrompt,
+      messages,
+      tools: context.tools,
+      maxOutputTokens: Math.min(context.view.limits.maxOutputTokens, model.declaration.max_output_tokens ?? Infinity),
+    });
+    const started = deps.clock.now();
+    let model = context.view.model;
+    let fallbackFrom: string | undefined;
+    let response: ModelResponse;
+    try {
+      response = await providerFor(deps, state, model).complete(request(model));
+    } catch (error) {
+      const fallback = context.view.fallbackModel;
+      // Only an outage moves to the fallback: a configuration error would fail there too.
+      if (!(error instanceof ModelUnavailableError) || !fallback) throw error;
+      fallbackFrom = `${model.name} unavailable (${errorMessage(error)})`;
+      model = fallback;
+      response = await providerFor(deps, state, model).complete(request(model));
+    }
+    const ended = deps.clock.now();
+    const usage = {
+      inputTokens: response.inputTokens,
+      outputTokens: response.outputTokens,
+      cachedInputTokens: response.cachedInputTokens,
+      costMicros: costMicros(model.declaration.price, response),
+    };
+    const cacheWrites = response.cacheWriteInputTokens ? `; ${response.cacheWriteInputTokens} input tokens written to the cache` : '';
+    writer.meta.usage = addUsage(writer.meta.usage, usage);
+    const screened = screenOutput(deps, context.view, response.content);
+    const calls = toolCallsOf({ role: 'assistant', content: response.content });
+    const answered = calls.length > 0 ? `asked for ${calls.map((call) => call.name).join(', ')}` : `answered (${response.stopReason})`;
+    writer.addTrace({
+      kind: 'model_call',
+      role: context.view.role,
+      name: model.name,
+      status: 'ok',
+      startedAt: started.toISOString(),
+      endedAt: ended.toISOString(),
+      latencyMs: elapsedMs(started, ended),
+      ...usage,
+      provider: response.provider,
+      model: response.modelId,
+      scripted: model.declaration.provider === 'scripted' || undefined,
+      fallback: fallbackFrom !== undefined || undefined,
+      detail: (fallbackFrom ? `fallback: ${fallbackFrom}; ${answered}` : answered) + cacheWrites,
+      guardrails: recorded(screened.verdicts),
+    });
+    return { response: { ...response, content: screened.content, modelName: model.name }, blocked: screened.blocked, usage };
+  }
+}
+
+function providerFor(deps: RunDeps, state: StartedRunState, model: ModelEntry): ModelProvider {
+  const provider = scoped(deps, state.context.view, state.meta.runId).providers[model.declaration.provider];
+  if (!provider) throw new ConfigurationError(`no provider "${model.declaration.provider}" is configured for model ${model.name}`);
+  return provider;
+}
+
+/** The model's turn through the model_output guardrails: text and every tool call's arguments. */
+function screenOutput(deps: RunDeps, view: AgentView, content: ModelResponse['content']) {
+  const verdicts: Verdict[] = [];
+  let blocked: Verdict | undefined;
+  const screened = content.map((block) => {
+    const result = block.type === 'text' ? screenText(deps, view, block.text, 'model_output') : screenValue(deps, view, block.arguments, 'model_output');
+    verdicts.push(...result.verdicts);
+    blocked ??= result.blocked;
+    if (block.type === 'text') return { ...block, text: (result as { text: string }).text };
+    return { ...block, arguments: (result as { value: Record<string, unknown> }).value };
+  });
+  return { content: screened, verdicts, blocked };
+}
+
+/**
+ * Before the call: its worst case must fit the run's own ceilings and, reserved atomically,
+ * every budget that applies. The returned settle() replaces the reservation with the cost.
+ */
+type Reservation =
+  | { stop: StopDecision }
+  | { pause: { budget: string; amountMicros: number; detail: string } }
+  | { settle: (actual: { micros: number; tokens: number }) => Promise<void> };
+
+async function reserve(deps: RunDeps, state: StartedRunState): Promise<Reservation> {
+  const { meta, context, messages } = state;
+  const model = context.view.model;
+  const promptChars = context.systemPrompt.length + JSON.stringify(messages).length + JSON.stringify(context.tools).length;
+  const worst = worstCase(model.declaration.price, promptChars, Math.min(context.view.limits.maxOutputTokens, model.declaration.max_output_tokens ?? Infinity));
+  const ceiling = runCeiling(meta, context.view.limits, worst);
+  if (ceiling) return { stop: ceiling };
+  const now = deps.clock.now();
+  const lines = budgetLines(context.view.budgets ?? [], { agent: meta.agent, team: meta.team, principal: meta.principal, model: model.name }, now, worst, meta.budgetAllowances);
+  if (lines.length === 0) return { settle: async () => {} };
+  const tooBig = lines.find(neverFits);
+  if (tooBig?.onExhausted === 'pause_for_human' && tooBig.limitMicros !== undefined) {
+    const usage = await deps.store.getBudgetUsage(tooBig.scope, tooBig.key, tooBig.periodKey);
+    return { pause: budgetPause(tooBig, usage.usedMicros, worst.micros) };
+  }
+  if (tooBig) return { stop: { reason: 'budget_exhausted', detail: `${describeLine(tooBig)}: this call could cost up to $${(worst.micros / 1e6).toFixed(4)} and ${worst.tokens} tokens, more than the whole limit` } };
+  const charge: BudgetCharge = { chargeId: deps.ids.newId(`${meta.runId}-c${meta.seq}`), runId: meta.runId, lines, at: now.toISOString() };
+  const outcome = await deps.store.reserveBudget(charge);
+  if (!outcome.ok && outcome.line.onExhausted === 'pause_for_human' && outcome.line.limitMicros !== undefined) {
+    return { pause: budgetPause(outcome.line, outcome.usedMicros, worst.micros) };
+  }
+  if (!outcome.ok) {
+    return {
+      stop: {
+        reason: 'budget_exhausted',
+        detail: `${describeLine(outcome.line)}: $${(outcome.usedMicros / 1e6).toFixed(4)} and ${outcome.usedTokens} tokens used or reserved; this call could cost up to $${(worst.micros / 1e6).toFixed(4)} and ${worst.tokens} tokens`,
+      },
+    };
+  }
+  return {
+    settle: async (actual) => {
+      await deps.store.settleBudget(charge, actual);
+      await alertOnThresholds(deps, lines, { runId: meta.runId, agent: meta.agent });
+    },
+  };
+}
+
+/** The agent's requests_per_minute, shared by all its runs (checkers included): wait, or stop. */
+async function rateLimit(deps: RunDeps, state: StartedRunState): Promise<StopDecision | null> {
+  const limit = state.context.view.rateLimit;
+  if (!limit) return null;
+  const now = deps.clock.now();
+  const window = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
+  const granted = await deps.store.takeRateToken(`agent:${state.meta.agent}`, window.toISOString(), limit.requestsPerMinute, Math.floor(window.getTime() / 1000) + 3600);
+  if (granted) return null;
+  const detail = `agent ${state.meta.agent} made its ${limit.requestsPerMinute} model requests this minute (budgets.yaml limits)`;
+  if (limit.onRateLimited === 'stop') return { reason: 'rate_limited', detail };
+  // The state machine retries this step with a patient backoff, so the run waits for the next minute.
+  throw new RateLimitedError(detail);
+}
+
+/** "Approve +$N to continue": enough for this call, rounded up to a cent, at least a tenth of the budget. */
+function budgetPause(line: BudgetLine, usedMicros: number, worstMicros: number) {
+  const short = usedMicros + worstMicros - line.limitMicros!;
+  const amountMicros = Math.ceil(Math.max(short, line.limitMicros! / 10) / 10_000) * 10_000;
+  return { budget: line.name, amountMicros, detail: `${describeLine(line)} is exhausted: approve +$${(amountMicros / 1e6).toFixed(2)} for this run to continue` };
+}
+
+/** Spend by agent, team, model and principal, added to today's rollups in the same commit. */
+function rollupsFor(meta: RunMeta, role: 'maker' | 'checker', model: string, usage: Usage, now: Date): RollupIncrement[] {
+  const date = now.toISOString().slice(0, 10);
+  const base = { date, role, costMicros: usage.costMicros, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, calls: 1 };
+  const rows: RollupIncrement[] = [
+    { dimension: 'agent', key: meta.agent, ...base },
+    { dimension: 'model', key: model, ...base },
+    { dimension: 'user', key: meta.principal, ...base },
+  ];
+  if (meta.team) rows.push({ dimension: 'team', key: meta.team, ...base });
+  return rows;
+}
+
+function approvalNeeded(state: StartedRunState, calls: ToolCallBlock[]) {
+  const { context } = state;
+  const requirements = calls
+    .map((call) => context.tools.find((tool) => tool.name === call.name))
+    .filter((spec) => spec !== undefined && !spec.builtin)
+    .map((spec) => approvalFor(spec!, context.view.approvals, DEFAULT_HARNESS.approval_timeout_seconds, untrustedWrite(state.meta, context.view.approveWritesAfterUntrusted)))
+    .filter((requirement) => requirement !== null);
+  if (requirements.length === 0) return null;
+  return { timeoutSeconds: Math.min(...requirements.map((r) => r.timeoutSeconds)) };
+}
+
+function stop(deps: RunDeps, writer: StepWriter, decision: StopDecision): Promise<Control> {
+  const now = deps.clock.now().toISOString();
+  writer.meta.pendingStop = { reason: decision.reason, detail: decision.detail };
+  writer.addTrace({
+    kind: 'stop_decided',
+    role: writer.meta.role,
+    name: decision.reason,
+    status: 'ok',
+    startedAt: now,
+    endedAt: now,
+    latencyMs: 0,
+    stopReason: decision.reason,
+    detail: decision.detail,
+  });
+  return writer.commit(deps, 'finish');
+}
+
+export { stop as commitStop };

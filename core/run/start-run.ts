@@ -1,0 +1,146 @@
+import type { AgentView, RunContext, ToolSpec } from '../definitions/context.ts';
+import type { Message } from '../definitions/messages.ts';
+import { ZERO_USAGE, type Control, type RunMeta, type TriggerInfo } from '../definitions/run.ts';
+import type { ToolDescriptor } from '../ports/tools.ts';
+import { ConfigurationError, NotFoundError, ValidationError } from '../errors.ts';
+import { systemPrompt, taskMessage, VERDICT_TOOL } from '../loop/prompt.ts';
+import { visibleTools } from '../policy/visible-tools.ts';
+import { schemaProblems } from '../policy/tool-arguments.ts';
+import { compileAgentView } from './agent-view.ts';
+import { publish, scoped, type RunDeps } from './deps.ts';
+import { runIdFor } from './ids.ts';
+import { elapsedMs } from './load.ts';
+import { replayedControl, StepWriter } from './step-writer.ts';
+import { blockedReason, recorded, screenText } from './screening.ts';
+
+/** Inputs are stored on the run record; keep them to what a trigger should pass. */
+export const MAX_INPUT_BYTES = 32 * 1024;
+
+export interface RunRequest {
+  agent: string;
+  input: unknown;
+  principal: string;
+  trigger: TriggerInfo;
+  /** Same key, same run: a repeated trigger never starts a second run. */
+  dedupeKey?: string;
+}
+
+/**
+ * Every trigger's first call: checks the agent, records the run as queued and returns
+ * its id, which the host uses as the execution name (input `{ runId }`).
+ */
+export async function requestRun(deps: RunDeps, request: RunRequest): Promise<{ runId: string; created: boolean; meta: RunMeta }> {
+  const catalog = await deps.catalog();
+  const entry = catalog.agents[request.agent];
+  if (!entry) throw new NotFoundError(`unknown agent "${request.agent}" (known: ${Object.keys(catalog.agents).sort().join(', ') || 'none'})`);
+  if (!entry.spec.enabled) throw new ValidationError(`agent "${request.agent}" is paused (enabled: false)`);
+  const size = Buffer.byteLength(JSON.stringify(request.input ?? null));
+  if (size > MAX_INPUT_BYTES) throw new ValidationError(`run input is ${size} bytes; the limit is ${MAX_INPUT_BYTES}`);
+  const schema = entry.spec.input_schema;
+  const problems = schema ? schemaProblems(schema, request.input ?? {}, 'input') : null;
+  if (problems) throw new ValidationError(`the input does not match agent "${request.agent}"'s input_schema: ${problems}`);
+  const runId = request.dedupeKey ? runIdFor(request.agent, request.dedupeKey) : deps.ids.newId('r');
+  const meta = newRunMeta({
+    runId,
+    agent: request.agent,
+    team: entry.spec.team,
+    owner: entry.spec.owner,
+    principal: request.principal,
+    trigger: request.trigger,
+    input: request.input ?? {},
+    dedupeKey: request.dedupeKey,
+    createdAt: deps.clock.now().toISOString(),
+  });
+  const maxConcurrent = catalog.budgets.limits.find((limit) => limit.agent === request.agent)?.max_concurrent_runs;
+  const stored = await deps.store.createRun(meta, { concurrencyLimit: maxConcurrent });
+  return { runId, ...stored };
+}
+
+export function newRunMeta(fields: Pick<RunMeta, 'runId' | 'agent' | 'principal' | 'trigger' | 'input' | 'createdAt'> & Partial<RunMeta>): RunMeta {
+  return {
+    role: 'maker',
+    status: 'queued',
+    seq: 0,
+    messageCount: 0,
+    traceCount: 0,
+    modelCalls: 0,
+    toolCalls: 0,
+    verifyAttempts: 0,
+    usage: { ...ZERO_USAGE },
+    checkerUsage: { ...ZERO_USAGE },
+    ...fields,
+  };
+}
+
+/** StartRun: snapshot the definition, discover the tools, assemble the prompt. */
+export async function startRunStep(deps: RunDeps, input: { runId: string }): Promise<Control> {
+  const meta = await deps.store.getRun(input.runId);
+  if (!meta) throw new NotFoundError(`run ${input.runId} does not exist`);
+  const replay = replayedControl(meta, 0);
+  if (replay) return replay;
+  const view = compileAgentView(await deps.catalog(), meta.agent);
+  return initializeRun(deps, meta, view, taskMessage(meta.input));
+}
+
+/** Shared by StartRun and by checker runs, which start from their parent's snapshot. */
+export async function initializeRun(deps: RunDeps, meta: RunMeta, view: AgentView, firstMessage: Message): Promise<Control> {
+  const started = deps.clock.now();
+  const offered = await discoverTools(deps, view, meta.runId);
+  const visibility = visibleTools(view, offered);
+  let tools: ToolSpec[] = visibility.tools;
+  if (view.role === 'checker') {
+    // Validation already refuses write tools for checkers; this keeps an old snapshot honest too.
+    tools = [...tools.filter((tool) => tool.readOnly && !tool.destructive && !tool.requiresApproval), VERDICT_TOOL];
+  }
+  const context: RunContext = { view, systemPrompt: systemPrompt(view), tools };
+  const writer = new StepWriter(meta);
+  writer.meta.status = 'running';
+  writer.meta.startedAt = started.toISOString();
+  writer.meta.agentVersion = view.version;
+  // A webhook's body or an event is someone else's text: untrusted from the first message.
+  if (meta.trigger.kind === 'webhook' || meta.trigger.kind === 'event') writer.meta.untrusted = true;
+  writer.setContext(context);
+  // The task is screened before any model sees it (or it is stored).
+  const input = screenText(deps, view, firstMessage.content.map((block) => (block.type === 'text' ? block.text : '')).join('\n'), 'model_input');
+  if (!input.blocked) writer.addMessage({ role: 'user', content: [{ type: 'text', text: input.text }] });
+  else writer.meta.pendingStop = { reason: 'guardrail_blocked', detail: `the run's input was ${blockedReason(input.blocked)}` };
+  const notes = [
+    `${tools.length} tools visible`,
+    visibility.changed.length > 0 ? `disabled, changed since pinned: ${visibility.changed.join(', ')}` : '',
+    visibility.undeclared.length > 0 ? `denied until declared: ${visibility.undeclared.join(', ')}` : '',
+    visibility.missing.length > 0 ? `declared but not offered by the server: ${visibility.missing.join(', ')}` : '',
+    ...visibility.notes,
+  ].filter(Boolean);
+  writer.addTrace({
+    kind: 'run_started',
+    role: view.role,
+    name: view.subagent ?? view.agent,
+    status: 'ok',
+    startedAt: started.toISOString(),
+    endedAt: deps.clock.now().toISOString(),
+    latencyMs: elapsedMs(started, deps.clock.now()),
+    model: view.model.name,
+    provider: view.model.declaration.provider,
+    scripted: view.model.declaration.provider === 'scripted' || undefined,
+    detail: notes.join('; '),
+    guardrails: recorded(input.verdicts),
+  });
+  const control = await writer.commit(deps, input.blocked ? 'finish' : 'model');
+  if (meta.role === 'maker' && meta.trigger.kind !== 'mcp') {
+    await publish(deps, { type: 'looprail.run.started', runId: meta.runId, agent: meta.agent, detail: { trigger: meta.trigger.kind, principal: meta.principal, agentVersion: view.version } });
+  }
+  return control;
+}
+
+async function discoverTools(deps: RunDeps, view: AgentView, runId: string): Promise<Record<string, ToolDescriptor[]>> {
+  const { tools } = scoped(deps, view, runId);
+  const offered: Record<string, ToolDescriptor[]> = {};
+  await Promise.all(
+    view.grants.map(async (grant) => {
+      const server = view.servers[grant.server];
+      if (!server) throw new ConfigurationError(`server "${grant.server}" is not in the run's snapshot`);
+      offered[grant.server] = await tools.listTools(server);
+    }),
+  );
+  return offered;
+}

@@ -1,0 +1,83 @@
+import type { Message } from '../definitions/messages.ts';
+import type { Control, NextStep, RunMeta } from '../definitions/run.ts';
+import type { NewTraceEvent, TraceEvent } from '../definitions/trace.ts';
+import type { RunContext } from '../definitions/context.ts';
+import type { RollupIncrement, StepCommit } from '../ports/run-store.ts';
+import { TraceEvent as TraceEventSchema } from '../definitions/trace.ts';
+import { ValidationError } from '../errors.ts';
+import type { RunDeps } from './deps.ts';
+
+/**
+ * Collects what one step writes (the new run record, messages, trace events) and
+ * commits it atomically, guarded by the run's seq: a retried step either finds its
+ * work committed (and replays the same answer) or commits it once.
+ */
+export class StepWriter {
+  readonly meta: RunMeta;
+  private readonly expectedSeq: number;
+  private readonly messages: Array<{ seq: number; message: Message }> = [];
+  private readonly trace: TraceEvent[] = [];
+  private context?: RunContext;
+  private readonly rollups: RollupIncrement[] = [];
+
+  constructor(current: RunMeta) {
+    this.expectedSeq = current.seq;
+    this.meta = structuredClone(current);
+  }
+
+  addMessage(message: Message): void {
+    this.messages.push({ seq: this.meta.messageCount, message });
+    this.meta.messageCount += 1;
+  }
+
+  addTrace(event: NewTraceEvent): void {
+    this.trace.push(TraceEventSchema.parse({ ...event, runId: this.meta.runId, seq: this.meta.traceCount }));
+    this.meta.traceCount += 1;
+  }
+
+  private released?: string;
+
+  /** Gives back the agent's concurrency slot this run held (with the commit that ends it). */
+  releaseConcurrency(agent: string): void {
+    this.released = agent;
+  }
+
+  addRollups(rollups: RollupIncrement[]): void {
+    this.rollups.push(...rollups);
+  }
+
+  setContext(context: RunContext): void {
+    this.context = context;
+  }
+
+  /**
+   * Commits and returns the control fields for the state machine. When another writer got
+   * there first, a step handler (onStale 'replay') answers what that attempt of the same
+   * step answered; a writer that is not a retried step (FinishRun, FailRun, a decision:
+   * onStale 'throw') must not take another step's commit for its own, so it gets an error
+   * and reads the run again.
+   */
+  async commit(deps: RunDeps, next: NextStep, extra: Partial<Control> = {}, onStale: 'replay' | 'throw' = 'replay'): Promise<Control> {
+    const control: Control = { runId: this.meta.runId, seq: this.expectedSeq + 1, next, ...extra };
+    this.meta.seq = this.expectedSeq + 1;
+    this.meta.lastControl = control;
+    const commit: StepCommit = { expectedSeq: this.expectedSeq, meta: this.meta, messages: this.messages, trace: this.trace, context: this.context, rollups: this.rollups, releaseConcurrency: this.released };
+    const outcome = await deps.store.commit(this.meta.runId, commit);
+    if (outcome === 'committed') return control;
+    if (onStale === 'throw') throw new ValidationError(`run ${this.meta.runId} moved on from seq ${this.expectedSeq} while this change was being made`);
+    // Another attempt of this step got there first: answer what it answered.
+    const stored = await deps.store.getRun(this.meta.runId);
+    if (stored?.seq === this.expectedSeq + 1 && stored.lastControl) return stored.lastControl;
+    throw new ValidationError(`run ${this.meta.runId} moved on to seq ${stored?.seq} while a step expected ${this.expectedSeq}: a second execution is driving it`);
+  }
+}
+
+/**
+ * A step invoked again after its commit (a retry after a crash between the write and
+ * the return) replays the stored answer instead of doing the work twice.
+ */
+export function replayedControl(meta: RunMeta, inputSeq: number): Control | undefined {
+  if (meta.seq === inputSeq) return undefined;
+  if (meta.seq === inputSeq + 1 && meta.lastControl) return meta.lastControl;
+  throw new ValidationError(`run ${meta.runId} is at seq ${meta.seq}; this step expected ${inputSeq}: a second execution is driving it`);
+}

@@ -1,0 +1,244 @@
+import type { ToolSpec } from '../definitions/context.ts';
+import { toolCallsOf, type ToolCallBlock, type ToolResultBlock } from '../definitions/messages.ts';
+import { untrustedWrite, type Control, type StepInput } from '../definitions/run.ts';
+import type { NewTraceEvent } from '../definitions/trace.ts';
+import { errorMessage, ToolTimeoutError, ToolUnavailableError } from '../errors.ts';
+import { approvalFor } from '../policy/approval-rules.ts';
+import { argumentProblems } from '../policy/tool-arguments.ts';
+import { DEFAULT_HARNESS } from '../definitions/agent.ts';
+import { scoped, type RunDeps } from './deps.ts';
+import { elapsedMs, loadStartedRun, type StartedRunState } from './load.ts';
+import { replayedControl, StepWriter } from './step-writer.ts';
+import { blockedReason, recorded, screenText, screenValue } from './screening.ts';
+import type { Verdict } from '../guardrails/types.ts';
+
+/** A result bigger than this is cut, with a marker, so one item stays under DynamoDB's 400 KB. */
+export const MAX_RESULT_CHARS = 48_000;
+const DEFAULT_CALL_TIMEOUT_SECONDS = 60;
+const READ_ONLY_ATTEMPTS = 2;
+const PARALLEL_CALLS = 4;
+
+export interface CallOutcome {
+  result: ToolResultBlock;
+  trace: NewTraceEvent;
+  /**
+   * executed: the server got the call (now, or in an earlier attempt whose result is reused);
+   * denied: policy refused it; invalid: not made (its arguments did not fit the tool's
+   * schema, or the tool's rate limit was reached);
+   * in_doubt: an earlier attempt may have acted and recorded nothing, so it is not repeated;
+   * blocked: a guardrail blocked its arguments (not called) or its result (called, result withheld).
+   */
+  kind: 'executed' | 'denied' | 'invalid' | 'in_doubt' | 'blocked';
+  /** Whether the server got the call. */
+  called?: boolean;
+}
+
+/**
+ * ToolStep: run the last turn's tool calls that the agent may make, and persist every
+ * result (a failed or refused call is a result the model reads, never a crash).
+ */
+export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control> {
+  const state = await loadStartedRun(deps, input.runId);
+  const replay = replayedControl(state.meta, input.seq);
+  if (replay) return replay;
+  const last = [...state.messages].reverse().find((message) => message.role === 'assistant');
+  const calls = last ? toolCallsOf(last) : [];
+  const limit = state.context.view.limits.maxToolCallsPerTurn;
+
+  const outcomes = await mapLimited(calls, PARALLEL_CALLS, (call, index) =>
+    index < limit ? runCall(deps, state, call) : refuse(deps, state, call, `refused: more than ${limit} tool calls in one turn (harness.max_tool_calls_per_turn)`),
+  );
+
+  const writer = new StepWriter(state.meta);
+  if (outcomes.length > 0) writer.addMessage({ role: 'tool', content: outcomes.map((outcome) => outcome.result) });
+  for (const outcome of outcomes) writer.addTrace(outcome.trace);
+  writer.meta.toolCalls += outcomes.filter((outcome) => outcome.kind === 'executed' || outcome.called).length;
+  if (outcomes.some((outcome) => outcome.kind === 'executed')) writer.meta.untrusted = true;
+  writer.meta.approvedCallIds = undefined;
+  writer.meta.pendingApprovalId = undefined;
+  writer.meta.status = 'running';
+  const { onDeniedTool, onToolInDoubt } = state.context.view.limits;
+  const deniedCall = outcomes.find((outcome) => outcome.kind === 'denied');
+  const doubtfulCall = outcomes.find((outcome) => outcome.kind === 'in_doubt');
+  const blockedCall = outcomes.find((outcome) => outcome.kind === 'blocked');
+  if (blockedCall) {
+    writer.meta.pendingStop = { reason: 'guardrail_blocked', detail: blockedCall.result.content };
+  } else if (deniedCall && onDeniedTool === 'stop') {
+    writer.meta.pendingStop = { reason: 'guardrail_blocked', detail: deniedCall.result.content };
+  } else if (doubtfulCall && onToolInDoubt === 'stop') {
+    writer.meta.pendingStop = { reason: 'error', detail: doubtfulCall.result.content };
+  }
+  return writer.commit(deps, 'model');
+}
+
+/**
+ * One tool call under every rule a loop's calls obey: grants, approvals, the tool's
+ * schema, side-effect claims, timeouts. Shared by the ToolStep and the MCP gateway endpoint.
+ */
+export async function runCall(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): Promise<CallOutcome> {
+  const spec = state.context.tools.find((tool) => tool.name === call.name && !tool.builtin);
+  if (!spec) {
+    return refuse(deps, state, call, `refused: "${call.name}" is not a tool this agent may use (not granted, or not declared by the org)`);
+  }
+  const approval = approvalFor(spec, state.context.view.approvals, DEFAULT_HARNESS.approval_timeout_seconds, untrustedWrite(state.meta, state.context.view.approveWritesAfterUntrusted));
+  if (approval && !state.meta.approvedCallIds?.includes(call.id)) {
+    return refuse(deps, state, call, `refused: ${spec.server}.${spec.tool} needs a human approval that this call does not have`);
+  }
+  const problems = argumentProblems(spec.inputSchema, call.arguments);
+  if (problems) {
+    const now = deps.clock.now().toISOString();
+    const content = `invalid arguments for ${spec.server}.${spec.tool}, so the call was not made: ${problems}`;
+    return {
+      kind: 'invalid',
+      result: { type: 'tool_result', callId: call.id, name: call.name, content, isError: true },
+      trace: traceFor(state, call, spec, { status: 'error', startedAt: now, endedAt: now, latencyMs: 0, attempt: 0, detail: content }),
+    };
+  }
+  const input = screenValue(deps, state.context.view, call.arguments, 'tool_input');
+  if (input.blocked) {
+    const now = deps.clock.now().toISOString();
+    const content = `the call to ${spec.server}.${spec.tool} was not made: its arguments were ${blockedReason(input.blocked)}`;
+    return {
+      kind: 'blocked',
+      called: false,
+      result: { type: 'tool_result', callId: call.id, name: call.name, content, isError: true },
+      trace: traceFor(state, call, spec, { status: 'denied', startedAt: now, endedAt: now, latencyMs: 0, attempt: 0, detail: content, guardrails: input.verdicts }),
+    };
+  }
+  const screenedCall = { ...call, arguments: input.value };
+  if (spec.readOnly) return (await rateLimited(deps, state, call, spec)) ?? callServer(deps, state, screenedCall, spec, input.verdicts);
+  // A call that may change something is claimed first, so a retried step never repeats it blindly.
+  const claim = await deps.store.claimSideEffect(state.meta.runId, call.id, `${spec.server}.${spec.tool}`, deps.clock.now().toISOString());
+  // Recorded by an earlier attempt of this step: the same result and trace, without calling again.
+  if (claim.state === 'completed') return { kind: 'executed', ...claim.recorded };
+  if (claim.state === 'in_doubt') {
+    const now = deps.clock.now().toISOString();
+    const content = `an earlier attempt of this call to ${spec.server}.${spec.tool} (started ${claim.startedAt}) may have acted without recording an outcome; it is not repeated automatically. Check its effect before trying again.`;
+    return {
+      kind: 'in_doubt',
+      result: { type: 'tool_result', callId: call.id, name: call.name, content, isError: true },
+      trace: traceFor(state, call, spec, { status: 'error', startedAt: now, endedAt: now, latencyMs: 0, attempt: 0, detail: `in doubt: ${content}` }),
+    };
+  }
+  const outcome = (await rateLimited(deps, state, call, spec)) ?? (await callServer(deps, state, screenedCall, spec, input.verdicts));
+  await deps.store.completeSideEffect(state.meta.runId, call.id, { result: outcome.result, trace: outcome.trace }, deps.clock.now().toISOString());
+  return outcome;
+}
+
+/** The org's per-tool rate limit, one fixed minute at a time, shared by every agent and run. */
+async function rateLimited(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, spec: ToolSpec): Promise<CallOutcome | undefined> {
+  const perMinute = spec.rateLimitPerMinute;
+  if (perMinute === undefined) return undefined;
+  const now = deps.clock.now();
+  const window = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
+  const expiresAt = Math.floor(window.getTime() / 1000) + 3600;
+  if (await deps.store.takeRateToken(`tool:${spec.server}.${spec.tool}`, window.toISOString(), perMinute, expiresAt)) return undefined;
+  const content = `rate limited: ${spec.server}.${spec.tool} allows ${perMinute} calls a minute across the org, and this minute's are used; the call was not made (try again after ${new Date(window.getTime() + 60_000).toISOString()})`;
+  return {
+    kind: 'invalid',
+    result: { type: 'tool_result', callId: call.id, name: call.name, content, isError: true },
+    trace: traceFor(state, call, spec, { status: 'error', startedAt: now.toISOString(), endedAt: now.toISOString(), latencyMs: 0, attempt: 0, detail: content }),
+  };
+}
+
+/** Calls the tool's server; a failure becomes a result the model can read. */
+async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, spec: ToolSpec, inputVerdicts: Verdict[]): Promise<CallOutcome> {
+  const server = state.context.view.servers[spec.server]!;
+  const timeoutSeconds = server.timeouts.call ?? DEFAULT_CALL_TIMEOUT_SECONDS;
+  const started = deps.clock.now();
+  let content: string;
+  let isError: boolean;
+  let attempt = 1;
+  for (;;) {
+    try {
+      const result = await scoped(deps, state.context.view, state.meta.runId).tools.callTool(server, spec.tool, call.arguments, { timeoutMs: timeoutSeconds * 1000 });
+      ({ content, isError } = result);
+      break;
+    } catch (error) {
+      // Only a read-only call is safe to repeat: a write may have happened before the failure.
+      if (error instanceof ToolUnavailableError && spec.readOnly && attempt < READ_ONLY_ATTEMPTS) {
+        attempt += 1;
+        continue;
+      }
+      isError = true;
+      content =
+        error instanceof ToolTimeoutError
+          ? `the tool did not answer within ${timeoutSeconds} s`
+          : error instanceof ToolUnavailableError && !spec.readOnly
+            ? `the tool's server failed during the call; it may or may not have acted: ${errorMessage(error)}`
+            : `the tool failed: ${errorMessage(error)}`;
+      break;
+    }
+  }
+  const ended = deps.clock.now();
+  // The result is screened before the model (or the store) sees it: it is untrusted input.
+  const output = screenText(deps, state.context.view, content, 'tool_output');
+  const verdicts = recorded([...inputVerdicts, ...output.verdicts]);
+  const timing = { startedAt: started.toISOString(), endedAt: ended.toISOString(), latencyMs: elapsedMs(started, ended), attempt };
+  if (output.blocked) {
+    const withheld = `the result of ${spec.server}.${spec.tool} was withheld: it was ${blockedReason(output.blocked)}`;
+    return {
+      kind: 'blocked',
+      called: true,
+      result: { type: 'tool_result', callId: call.id, name: call.name, content: withheld, isError: true },
+      trace: traceFor(state, call, spec, { status: 'denied', ...timing, detail: withheld, guardrails: verdicts }),
+    };
+  }
+  const clipped = clip(output.text);
+  return {
+    kind: 'executed',
+    result: { type: 'tool_result', callId: call.id, name: call.name, content: clipped, isError },
+    trace: traceFor(state, call, spec, {
+      status: isError ? 'error' : 'ok',
+      ...timing,
+      detail: isError ? clipped.slice(0, 500) : clipped.length < output.text.length ? `result cut from ${output.text.length} characters` : undefined,
+      guardrails: verdicts,
+    }),
+  };
+}
+
+function refuse(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, reason: string): Promise<CallOutcome> {
+  const now = deps.clock.now().toISOString();
+  return Promise.resolve({
+    kind: 'denied',
+    result: { type: 'tool_result', callId: call.id, name: call.name, content: reason, isError: true },
+    trace: {
+      kind: 'tool_denied',
+      role: state.context.view.role,
+      name: call.name,
+      status: 'denied',
+      startedAt: now,
+      endedAt: now,
+      latencyMs: 0,
+      callId: call.id,
+      detail: reason,
+    },
+  });
+}
+
+function traceFor(
+  state: StartedRunState,
+  call: ToolCallBlock,
+  spec: ToolSpec,
+  fields: Pick<NewTraceEvent, 'status' | 'startedAt' | 'endedAt' | 'latencyMs' | 'attempt' | 'detail' | 'guardrails'>,
+): NewTraceEvent {
+  return { kind: 'tool_call', role: state.context.view.role, name: `${spec.server}.${spec.tool}`, server: spec.server, tool: spec.tool, callId: call.id, ...fields };
+}
+
+function clip(content: string): string {
+  if (content.length <= MAX_RESULT_CHARS) return content;
+  return `${content.slice(0, MAX_RESULT_CHARS)}\n[… result cut: ${content.length - MAX_RESULT_CHARS} more characters]`;
+}
+
+async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!, index);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}

@@ -1,0 +1,126 @@
+import { textOf } from '../definitions/messages.ts';
+import { addUsage, runUsage, type Control, type RunMeta, type StepInput } from '../definitions/run.ts';
+import { ValidationError } from '../errors.ts';
+import { checkerMessage, verificationFeedback } from '../loop/prompt.ts';
+import { spendLimit } from '../loop/limits.ts';
+import type { RunDeps } from './deps.ts';
+import { checkerRunId } from './ids.ts';
+import { loadStartedRun } from './load.ts';
+import { modelStep } from './model-step.ts';
+import { newRunMeta, initializeRun } from './start-run.ts';
+import { finishRunStep } from './finish-run.ts';
+import { toolStep } from './tool-step.ts';
+import { replayedControl, StepWriter } from './step-writer.ts';
+
+/**
+ * Verify: the checker reviews the maker's result. The checker is a run of its own (its
+ * own model, instructions, read-only tools, trace), linked to the parent; its cost is
+ * rolled into the parent's and shown apart. A failed check sends the checker's feedback
+ * back to the maker until the attempts run out.
+ *
+ * The checker run is driven here, step by step with the same step functions the state
+ * machine uses; each of its steps commits on its own, so a retried Verify resumes the
+ * checker where it stopped instead of starting it again.
+ */
+export async function verifyStep(deps: RunDeps, input: StepInput): Promise<Control> {
+  const state = await loadStartedRun(deps, input.runId);
+  const replay = replayedControl(state.meta, input.seq);
+  if (replay) return replay;
+  const { meta, context, messages } = state;
+  const verify = context.view.verify;
+  const writer = new StepWriter(meta);
+  if (!verify) {
+    writer.meta.pendingStop = { reason: 'completed', detail: 'no checker is declared' };
+    return writer.commit(deps, 'finish');
+  }
+  const attempt = meta.verifyAttempts + 1;
+  const started = deps.clock.now();
+  const child = await runChecker(deps, meta, attempt, () => {
+    const lastAnswer = [...messages].reverse().find((message) => message.role === 'assistant');
+    return checkerMessage(messages[0]!, lastAnswer ? textOf(lastAnswer) : '', verify.criteria);
+  });
+  const ended = deps.clock.now();
+  const childUsage = runUsage(child);
+  const verdict = child.verdict ?? { pass: false, feedback: `the checker gave no verdict (it stopped: ${child.stopReason ?? 'unknown'}${child.stopDetail ? `, ${child.stopDetail}` : ''})` };
+
+  const m = writer.meta;
+  m.verifyAttempts = attempt;
+  m.checkerUsage = addUsage(m.checkerUsage, childUsage);
+  writer.addTrace({
+    kind: 'verification',
+    role: 'checker',
+    name: verify.checker.subagent ?? 'checker',
+    status: verdict.pass ? 'pass' : 'fail',
+    startedAt: started.toISOString(),
+    endedAt: ended.toISOString(),
+    latencyMs: Math.max(0, ended.getTime() - started.getTime()),
+    ...childUsage,
+    model: verify.checker.model.name,
+    provider: verify.checker.model.declaration.provider,
+    scripted: verify.checker.model.declaration.provider === 'scripted' || undefined,
+    attempt,
+    childRunId: child.runId,
+    detail: verdict.feedback.slice(0, 2000),
+  });
+  if (verdict.pass) {
+    m.pendingStop = { reason: 'verified', detail: `the checker passed attempt ${attempt}` };
+    return writer.commit(deps, 'finish');
+  }
+  if (attempt >= verify.maxAttempts) {
+    m.pendingStop = { reason: 'verification_failed', detail: `the checker failed all ${attempt} attempts; last feedback: ${verdict.feedback.slice(0, 500)}` };
+    return writer.commit(deps, 'finish');
+  }
+  const overSpend = spendLimit(m, context.view.limits);
+  if (overSpend) {
+    m.pendingStop = { reason: overSpend.reason, detail: overSpend.detail };
+    return writer.commit(deps, 'finish');
+  }
+  writer.addMessage(verificationFeedback(attempt, verdict.feedback));
+  return writer.commit(deps, 'model');
+}
+
+const MAX_CHECKER_TRANSITIONS = 500;
+
+/** Creates (or resumes) the checker run for this attempt and drives it to its end. */
+async function runChecker(deps: RunDeps, parent: RunMeta, attempt: number, firstMessage: () => ReturnType<typeof checkerMessage>): Promise<RunMeta> {
+  const parentState = await loadStartedRun(deps, parent.runId);
+  const view = parentState.context.view.verify!.checker;
+  const runId = checkerRunId(parent.runId, attempt);
+  const { meta } = await deps.store.createRun(
+    newRunMeta({
+      runId,
+      agent: parent.agent,
+      subagent: view.subagent,
+      role: 'checker',
+      team: parent.team,
+      owner: parent.owner,
+      principal: parent.principal,
+      trigger: { kind: 'subagent', detail: `verification of ${parent.runId}, attempt ${attempt}` },
+      parentRunId: parent.runId,
+      input: { attempt },
+      callOffset: parent.verifyAttempts === 0 ? 0 : await checkerCallsSoFar(deps, parent),
+      createdAt: deps.clock.now().toISOString(),
+    }),
+  );
+  let control: Control = meta.seq === 0 ? await initializeRun(deps, meta, view, firstMessage()) : (meta.lastControl ?? { runId, seq: meta.seq, next: 'model' });
+  for (let transitions = 0; control.next !== 'finish'; transitions++) {
+    if (transitions > MAX_CHECKER_TRANSITIONS) throw new ValidationError(`checker run ${runId} did not finish within ${MAX_CHECKER_TRANSITIONS} steps`);
+    const input = { runId, seq: control.seq };
+    if (control.next === 'model') control = await modelStep(deps, input);
+    else if (control.next === 'tools') control = await toolStep(deps, input);
+    else throw new ValidationError(`checker run ${runId} asked for "${control.next}", which a checker cannot do`);
+  }
+  await finishRunStep(deps, { runId, seq: control.seq });
+  const finished = await deps.store.getRun(runId);
+  return finished!;
+}
+
+/** Model calls made by earlier checker attempts of this run (a scripted checker plays on from there). */
+async function checkerCallsSoFar(deps: RunDeps, parent: RunMeta): Promise<number> {
+  let calls = 0;
+  for (let attempt = 1; attempt <= parent.verifyAttempts; attempt++) {
+    const previous = await deps.store.getRun(checkerRunId(parent.runId, attempt));
+    calls += previous?.modelCalls ?? 0;
+  }
+  return calls;
+}

@@ -1,0 +1,50 @@
+import { FailInput, StartInput, StepInput } from '../../core/definitions/run.ts';
+import { requestApprovalStep } from '../../core/run/approval.ts';
+import type { RunDeps } from '../../core/run/deps.ts';
+import { failRunStep, finishRunStep } from '../../core/run/finish-run.ts';
+import { modelStep } from '../../core/run/model-step.ts';
+import { startRunStep } from '../../core/run/start-run.ts';
+import { toolStep } from '../../core/run/tool-step.ts';
+import { verifyStep } from '../../core/run/verify.ts';
+import { z } from 'zod';
+
+/**
+ * The step handlers, by the function names the state machine's placeholders use
+ * (`${ModelStepFunctionArn}` → ModelStep). The Lambda entry points and the local
+ * executor both call these: the same code validates the same payloads in both hosts.
+ */
+export type StepHandler = (payload: unknown) => Promise<unknown>;
+
+const ApprovalInput = StepInput.extend({ taskToken: z.string().min(1) });
+
+export function stepHandlers(deps: () => Promise<RunDeps> | RunDeps): Record<StepFunctionName, StepHandler> {
+  const run = <T extends { runId: string }>(schema: z.ZodType<T>, fn: (deps: RunDeps, input: T) => Promise<unknown>, step: StepFunctionName): StepHandler =>
+    async (payload) => {
+      const resolved = await deps();
+      const input = schema.parse(payload);
+      const started = Date.now();
+      // Ids, names and counts only: payloads, messages and secrets never reach a log line.
+      const fields = { step, runId: input.runId, seq: (input as { seq?: number }).seq };
+      try {
+        const output = await fn(resolved, input);
+        resolved.log.info('step done', { ...fields, next: (output as { next?: string }).next, ms: Date.now() - started });
+        return output;
+      } catch (error) {
+        const failure = error as Error;
+        resolved.log.error('step failed', { ...fields, error: failure.name, message: failure.message, ms: Date.now() - started });
+        throw error;
+      }
+    };
+  return {
+    StartRun: run(StartInput, startRunStep, 'StartRun'),
+    ModelStep: run(StepInput, modelStep, 'ModelStep'),
+    ToolStep: run(StepInput, toolStep, 'ToolStep'),
+    RequestApproval: run(ApprovalInput, requestApprovalStep, 'RequestApproval'),
+    Verify: run(StepInput, verifyStep, 'Verify'),
+    FinishRun: run(StepInput, finishRunStep, 'FinishRun'),
+    FailRun: run(FailInput, failRunStep, 'FailRun'),
+  };
+}
+
+export const STEP_FUNCTION_NAMES = ['StartRun', 'ModelStep', 'ToolStep', 'RequestApproval', 'Verify', 'FinishRun', 'FailRun'] as const;
+export type StepFunctionName = (typeof STEP_FUNCTION_NAMES)[number];

@@ -1,0 +1,182 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { z } from 'zod';
+import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
+import { McpToolGateway } from '../../adapters/mcp/mcp-gateway.ts';
+import { modelProviders } from '../../adapters/models/index.ts';
+import { LocalSecretStore } from '../../adapters/secrets/local-secrets.ts';
+import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
+import type { Catalog } from '../../core/definitions/catalog.ts';
+import { ConfigurationError } from '../../core/errors.ts';
+import { systemClock } from '../../core/ports/clock.ts';
+import type { SecretStore } from '../../core/ports/secrets.ts';
+import type { AgentScope, Logger, RunDeps } from '../../core/run/deps.ts';
+import { agentRoleName } from '../../core/definitions/identity.ts';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { randomIds } from '../../core/run/ids.ts';
+import { jsonLogger } from './logger.ts';
+import { emfMetrics } from '../../adapters/metrics/emf.ts';
+import { HttpWebhookPoster } from '../../adapters/webhooks/http-poster.ts';
+import { EventBridgePublisher } from '../../adapters/events/eventbridge.ts';
+import { StepFunctionsExecutionStarter } from '../../adapters/executions/step-functions.ts';
+import type { TriggerDeps } from '../../core/run/trigger.ts';
+import { guardrailRules } from '../../guardrails/rules.ts';
+
+/**
+ * The composition root: the one place that picks adapters. Lambda builds it from its
+ * environment (parsed once, with zod); the local host passes the same options directly.
+ */
+
+export interface RuntimeOptions {
+  tableName: string;
+  dynamodb: DynamoDBClient;
+  secrets: SecretStore;
+  catalog: () => Promise<Catalog>;
+  /** Where stdio MCP servers start and find their node_modules/.bin. */
+  projectRoot: string;
+  /** Runtime-owned state (`${LOOPRAIL_STATE_DIR}` in server declarations). */
+  stateDir: string;
+  traceTtlSeconds?: number;
+  log: Logger;
+}
+
+export function createRunDeps(options: RuntimeOptions): RunDeps & { close(): Promise<void> } {
+  const tools = new McpToolGateway({ secrets: options.secrets, projectRoot: options.projectRoot, stateDir: options.stateDir });
+  return {
+    store: new DynamoRunStore({ client: options.dynamodb, tableName: options.tableName, traceTtlSeconds: options.traceTtlSeconds }),
+    providers: modelProviders({ secrets: options.secrets }),
+    tools,
+    clock: systemClock,
+    ids: randomIds,
+    catalog: options.catalog,
+    log: options.log,
+    guardrailRules,
+    close: () => tools.close(),
+  };
+}
+
+/** How many runs' scoped clients a warm Lambda keeps (each holds its own STS session). */
+const MAX_SCOPES = 16;
+
+/**
+ * Clients that act as an agent's own IAM role, assumed with the run id as the session
+ * name, so CloudTrail shows which loop (and which run) read a secret or called a model.
+ */
+export function agentScopes(options: { roleArnPrefix: string; projectRoot: string; stateDir: string }): NonNullable<RunDeps['scopeFor']> {
+  const cache = new Map<string, AgentScope>();
+  // `arn:aws:iam::<account>:role/<name prefix>`: the 64-character limit applies to the name only.
+  const nameStart = options.roleArnPrefix.indexOf(':role/') + ':role/'.length;
+  const arnBase = options.roleArnPrefix.slice(0, nameStart);
+  const namePrefix = options.roleArnPrefix.slice(nameStart);
+  return (identity, runId) => {
+    const key = `${identity}\u0000${runId}`;
+    const cached = cache.get(key);
+    if (cached) return cached;
+    const roleArn = arnBase + agentRoleName(namePrefix, identity);
+    const credentials = fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: runId.slice(0, 64), DurationSeconds: 3600 } });
+    const secrets = new SecretsManagerStore({ client: new SecretsManagerClient({ credentials }) });
+    const scope: AgentScope = {
+      secrets,
+      tools: new McpToolGateway({ secrets, projectRoot: options.projectRoot, stateDir: options.stateDir }),
+      providers: modelProviders({ secrets, bedrockClientFor: (region) => new BedrockRuntimeClient({ region, credentials }) }),
+    };
+    if (cache.size >= MAX_SCOPES) {
+      const [oldestKey, oldest] = cache.entries().next().value!;
+      cache.delete(oldestKey);
+      void oldest.tools.close();
+    }
+    cache.set(key, scope);
+    return scope;
+  };
+}
+
+const LambdaEnv = z.object({
+  LOOPRAIL_TABLE_NAME: z.string().min(1),
+  LOOPRAIL_TRACE_TTL_DAYS: z.coerce.number().int().positive().optional(),
+  LOOPRAIL_SECRETS: z.enum(['aws', 'file']).default('aws'),
+  LOOPRAIL_SECRETS_FILE: z.string().optional(),
+  LOOPRAIL_STATE_DIR: z.string().default('/tmp/looprail'),
+  LOOPRAIL_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** `arn:aws:iam::<account>:role/<prefix>`: the agents' roles are this plus their identity. */
+  LOOPRAIL_AGENT_ROLE_PREFIX: z.string().regex(/^arn:[^:]+:iam::\d{12}:role\/[\w+=,.@-]*$/, 'expected arn:<partition>:iam::<account>:role/<name prefix>').optional(),
+  /** Where `looprail.run.*` events go (`default` for the account's default bus); none when unset. */
+  LOOPRAIL_EVENT_BUS: z.string().min(1).optional(),
+  LAMBDA_TASK_ROOT: z.string().default(process.cwd()),
+});
+
+// Inlined by esbuild into the StartRun bundle (infra/constructs/step-functions.ts): the validated catalog.
+declare const __LOOPRAIL_CATALOG__: string | undefined;
+
+function bundledCatalog(): Promise<Catalog> {
+  if (typeof __LOOPRAIL_CATALOG__ === 'undefined') {
+    return Promise.reject(new ConfigurationError('this function was bundled without the agent catalog; only StartRun reads it'));
+  }
+  return Promise.resolve(JSON.parse(__LOOPRAIL_CATALOG__) as Catalog);
+}
+
+let lambdaDepsCache: RunDeps | undefined;
+let lambdaEnvCache: z.infer<typeof LambdaEnv> | undefined;
+let lambdaSecretsCache: SecretStore | undefined;
+
+function lambdaEnv(): z.infer<typeof LambdaEnv> {
+  lambdaEnvCache ??= LambdaEnv.parse(process.env);
+  return lambdaEnvCache;
+}
+
+/** The function's own secret store (its role's grants), built once per container. */
+function lambdaSecrets(): SecretStore {
+  const env = lambdaEnv();
+  lambdaSecretsCache ??= env.LOOPRAIL_SECRETS === 'aws' ? new SecretsManagerStore({}) : new LocalSecretStore({ file: env.LOOPRAIL_SECRETS_FILE, env: process.env });
+  return lambdaSecretsCache;
+}
+
+/** Built once per Lambda container; clients and MCP connections are reused across invocations. */
+export function lambdaDeps(): RunDeps {
+  if (lambdaDepsCache) return lambdaDepsCache;
+  const env = lambdaEnv();
+  const base = createRunDeps({
+    tableName: env.LOOPRAIL_TABLE_NAME,
+    dynamodb: new DynamoDBClient({}),
+    secrets: lambdaSecrets(),
+    catalog: bundledCatalog,
+    projectRoot: env.LAMBDA_TASK_ROOT,
+    stateDir: env.LOOPRAIL_STATE_DIR,
+    traceTtlSeconds: env.LOOPRAIL_TRACE_TTL_DAYS ? env.LOOPRAIL_TRACE_TTL_DAYS * 86_400 : undefined,
+    log: jsonLogger(env.LOOPRAIL_LOG_LEVEL),
+  });
+  const withMetrics: RunDeps = {
+    ...base,
+    metrics: emfMetrics(),
+    // Alerts and notifications that name a webhook; email from Lambda comes with the approval flow's SES mailer.
+    webhooks: new HttpWebhookPoster(),
+    ...(env.LOOPRAIL_EVENT_BUS ? { events: new EventBridgePublisher({ eventBusName: env.LOOPRAIL_EVENT_BUS }) } : {}),
+  };
+  lambdaDepsCache = env.LOOPRAIL_AGENT_ROLE_PREFIX
+    ? { ...withMetrics, scopeFor: agentScopes({ roleArnPrefix: env.LOOPRAIL_AGENT_ROLE_PREFIX, projectRoot: env.LAMBDA_TASK_ROOT, stateDir: env.LOOPRAIL_STATE_DIR }) }
+    : withMetrics;
+  return lambdaDepsCache;
+}
+
+const TriggerEnv = z.object({
+  /** The agent-run state machine every trigger starts executions of. */
+  LOOPRAIL_STATE_MACHINE_ARN: z.string().min(1),
+});
+
+let lambdaTriggerDepsCache: (TriggerDeps & { secrets: SecretStore }) | undefined;
+
+/**
+ * What the functions that start runs need (the schedule and event triggers, the HTTP app):
+ * lambdaDeps() plus the Step Functions ExecutionStarter, and the function's own secret
+ * store (the HTTP app reads webhook signing secrets with it). Built once per container.
+ */
+export function lambdaTriggerDeps(): TriggerDeps & { secrets: SecretStore } {
+  if (lambdaTriggerDepsCache) return lambdaTriggerDepsCache;
+  const env = TriggerEnv.parse(process.env);
+  lambdaTriggerDepsCache = {
+    ...lambdaDeps(),
+    executions: new StepFunctionsExecutionStarter({ stateMachineArn: env.LOOPRAIL_STATE_MACHINE_ARN }),
+    secrets: lambdaSecrets(),
+  };
+  return lambdaTriggerDepsCache;
+}

@@ -1,0 +1,114 @@
+import { RemovalPolicy, Validations, type Duration } from 'aws-cdk-lib';
+import { PolicyStatement, Role, ServicePrincipal, type IGrantable, type IPrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+/** The repository root: entries, package-lock.json and tsconfig.json are found from here. */
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Lets an ESM bundle `require()` the CommonJS dependencies esbuild cannot convert
+ * (the AWS SDK's and zod's transitive deps, Node built-ins required dynamically).
+ */
+export const ESM_REQUIRE_BANNER = "import { createRequire as __looprailCreateRequire } from 'node:module'; const require = __looprailCreateRequire(import.meta.url);";
+
+export interface HandlerFunctionProps {
+  /** Entry file, relative to the project root (e.g. `functions/run/start-run.ts`). */
+  readonly entry: string;
+  readonly description: string;
+  readonly memorySize: number;
+  readonly timeout: Duration;
+  readonly environment: Record<string, string>;
+  /** Default: ONE_MONTH. */
+  readonly logRetention?: RetentionDays;
+  /** Default: RETAIN, so the logs of a deleted stack can still be read until they expire. */
+  readonly logRemovalPolicy?: RemovalPolicy;
+  /** Extra esbuild settings (define, inject) merged over the defaults. */
+  readonly bundling?: Pick<BundlingOptions, 'define' | 'inject'>;
+  /** Default: PROJECT_ROOT. */
+  readonly projectRoot?: string;
+}
+
+/**
+ * One Lambda handler the way looprail runs them: Node 22 on ARM64, an ESM bundle made by
+ * the local esbuild (minified, with source maps), JSON logs into its own log group with a
+ * retention, and its own role that can write to that log group and nothing else until
+ * the caller grants more. No AWSLambdaBasicExecutionRole: it would allow any log group.
+ */
+export class HandlerFunction extends Construct implements IGrantable {
+  readonly function: NodejsFunction;
+  readonly role: Role;
+  readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
+    super(scope, id);
+    const projectRoot = props.projectRoot ?? PROJECT_ROOT;
+
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+    });
+
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Runs the looprail ${id} handler: ${props.description}`,
+    });
+    // The log group's ARN ends in `:*` already (CloudFormation's Arn attribute), which
+    // covers its log streams; it is a token here, so no wildcard shows in the policy.
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: join(projectRoot, props.entry),
+      projectRoot,
+      depsLockFilePath: join(projectRoot, 'package-lock.json'),
+      handler: 'handler',
+      description: props.description,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize,
+      timeout: props.timeout,
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: LoggingFormat.JSON,
+      // Stack traces point into the TypeScript sources through the bundled source map.
+      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        // Source maps point at paths, not at a copy of the sources: smaller assets.
+        sourcesContent: false,
+        // Pin the SDK we test with instead of whatever version the runtime ships.
+        bundleAwsSDK: true,
+        banner: ESM_REQUIRE_BANNER,
+        forceDockerBundling: false,
+        tsconfig: join(projectRoot, 'tsconfig.json'),
+        ...props.bundling,
+      },
+    });
+
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason: 'looprail targets Node.js 22 by project decision: the local host, tests and Lambda run the same major version (see DESIGN.md, Facts about the local parts).',
+    });
+  }
+
+  get grantPrincipal(): IPrincipal {
+    return this.role;
+  }
+
+  get functionArn(): string {
+    return this.function.functionArn;
+  }
+}

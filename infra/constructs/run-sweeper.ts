@@ -1,0 +1,44 @@
+import { Duration } from 'aws-cdk-lib';
+import { EventField, Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+
+export interface RunSweeperProps {
+  readonly stateMachine: IStateMachine;
+  /** The FailRun step: idempotent, so a run it already closed is left as it is. */
+  readonly failRun: IFunction;
+}
+
+/**
+ * Some endings never reach the state machine's Catch: an execution stopped by hand, one
+ * that timed out as a whole, or a States.Runtime failure. This rule hands each of them to
+ * FailRun, so no run is ever left "running" without a stop reason.
+ */
+export class RunSweeper extends Construct {
+  readonly rule: Rule;
+
+  constructor(scope: Construct, id: string, props: RunSweeperProps) {
+    super(scope, id);
+    this.rule = new Rule(this, 'ExecutionEnded', {
+      description: 'Closes runs whose execution ended outside the state machine (aborted, timed out, runtime failure)',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [props.stateMachine.stateMachineArn] },
+      },
+      targets: [
+        new LambdaFunction(props.failRun, {
+          // The execution name is the run id (DESIGN.md: one execution per run, named by its dedupe key).
+          event: RuleTargetInput.fromObject({
+            runId: EventField.fromPath('$.detail.name'),
+            error: { Error: `looprail.Execution${EventField.fromPath('$.detail.status')}`, Cause: 'the execution ended outside the state machine' },
+          }),
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(6),
+        }),
+      ],
+    });
+  }
+}

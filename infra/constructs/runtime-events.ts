@@ -1,0 +1,27 @@
+import { Stack } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IConstruct } from 'constructs';
+import { EVENT_SOURCE } from '../../adapters/events/eventbridge.ts';
+import type { HandlerFunction } from './handler-function.ts';
+
+/** The account's default bus: runtime events need no bus of their own. */
+export const DEFAULT_EVENT_BUS = 'default';
+
+/**
+ * Runtime events (`looprail.run.*`) on EventBridge: each publisher is told the bus
+ * (`LOOPRAIL_EVENT_BUS`, read by functions/_shared/runtime.ts) and may PutEvents on that
+ * bus only, with source `looprail` only, so it cannot pose as another service's events.
+ */
+export function publishRuntimeEvents(scope: IConstruct, publishers: readonly HandlerFunction[], eventBusName: string = DEFAULT_EVENT_BUS): void {
+  const busArn = Stack.of(scope).formatArn({ service: 'events', resource: 'event-bus', resourceName: eventBusName });
+  for (const publisher of publishers) {
+    publisher.function.addEnvironment('LOOPRAIL_EVENT_BUS', eventBusName);
+    publisher.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['events:PutEvents'],
+        resources: [busArn],
+        conditions: { StringEquals: { 'events:source': EVENT_SOURCE } },
+      }),
+    );
+  }
+}

@@ -1,0 +1,192 @@
+import { Duration, Stack, type RemovalPolicy } from 'aws-cdk-lib';
+import type { BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { createHash } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Catalog } from '../../core/definitions/catalog.ts';
+import { AgentIdentities } from './agent-identities.ts';
+import { HandlerFunction } from './handler-function.ts';
+import type { RunTable } from './run-table.ts';
+
+/** The loop's Lambda steps, named as the ASL's `${<Step>FunctionArn}` placeholders name them. */
+export const STEP_NAMES = ['StartRun', 'ModelStep', 'ToolStep', 'RequestApproval', 'Verify', 'FinishRun', 'FailRun'] as const;
+export type StepName = (typeof STEP_NAMES)[number];
+
+export interface StepSettings {
+  readonly memorySize: number;
+  readonly timeout: Duration;
+}
+
+interface StepSpec extends StepSettings {
+  readonly entry: string;
+  readonly description: string;
+}
+
+/**
+ * Entry, purpose and sizing of each step. A Lambda timeout never exceeds its ASL state's
+ * TimeoutSeconds (120 for StartRun, 900 for the model/tool/verify steps, 60 to finish or
+ * fail), so a slow handler fails as a Lambda timeout the state machine can retry.
+ */
+export const STEP_SPECS: Readonly<Record<StepName, StepSpec>> = {
+  StartRun: {
+    entry: 'functions/run/start-run.ts',
+    description: 'Snapshots the definition, discovers tools, assembles the prompt',
+    memorySize: 512,
+    timeout: Duration.minutes(2),
+  },
+  ModelStep: {
+    entry: 'functions/step/model-step.ts',
+    description: 'Checks the limits, calls the model, persists its turn',
+    memorySize: 1024,
+    timeout: Duration.minutes(15),
+  },
+  ToolStep: {
+    entry: 'functions/step/tool-step.ts',
+    description: "Runs the turn's granted tool calls and persists their results",
+    memorySize: 1024,
+    timeout: Duration.minutes(15),
+  },
+  RequestApproval: {
+    entry: 'functions/approval/request-approval.ts',
+    description: 'Stores the task token with the approval record and notifies the approvers',
+    memorySize: 256,
+    timeout: Duration.seconds(30),
+  },
+  Verify: {
+    entry: 'functions/step/verify.ts',
+    description: "Runs the checker on the maker's result",
+    memorySize: 1024,
+    timeout: Duration.minutes(15),
+  },
+  FinishRun: {
+    entry: 'functions/run/finish-run.ts',
+    description: 'Applies the stop reason and closes the run',
+    memorySize: 256,
+    timeout: Duration.minutes(1),
+  },
+  FailRun: {
+    entry: 'functions/run/fail-run.ts',
+    description: 'Records the error and the stop reason it implies',
+    memorySize: 256,
+    timeout: Duration.minutes(1),
+  },
+};
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface LoopStepFunctionsProps {
+  /** The validated catalog: decides the grants, and StartRun gets it inlined at bundle time. */
+  readonly catalog: Catalog;
+  readonly table: RunTable;
+  /** Days a run's messages and trace events live before TTL removes them. Default: 90. */
+  readonly traceTtlDays?: number;
+  /** Default: 'info'. */
+  readonly logLevel?: LogLevel;
+  /** Default: ONE_MONTH (see HandlerFunction). */
+  readonly logRetention?: RetentionDays;
+  readonly logRemovalPolicy?: RemovalPolicy;
+  /** Memory or timeout per step, over STEP_SPECS. */
+  readonly stepSettings?: Partial<Record<StepName, Partial<StepSettings>>>;
+  /** Default: the repository root. */
+  readonly projectRoot?: string;
+}
+
+/** The global StartRun reads the catalog from (a JSON string). */
+export const CATALOG_GLOBAL = '__LOOPRAIL_CATALOG__';
+
+/**
+ * Linux caps a single command-line argument at 128 KiB (MAX_ARG_STRLEN), and esbuild gets
+ * `--define:…` as one argument. Catalogs larger than this are handed over as an injected
+ * module instead; the handler sees the same global either way.
+ */
+const MAX_DEFINE_BYTES = 96 * 1024;
+
+/**
+ * esbuild settings that give the bundle `__LOOPRAIL_CATALOG__` as the catalog's JSON text:
+ * a `define` when it fits on a command line, else an `inject`ed module in the temp folder
+ * (named by content hash, so repeated synths reuse one file).
+ */
+export function catalogBundling(catalog: Catalog, writeInjectFile = true): Pick<BundlingOptions, 'define' | 'inject'> {
+  const literal = JSON.stringify(JSON.stringify(catalog));
+  if (Buffer.byteLength(literal) <= MAX_DEFINE_BYTES) return { define: { [CATALOG_GLOBAL]: literal } };
+  const hash = createHash('sha256').update(literal).digest('hex').slice(0, 16);
+  const file = join(tmpdir(), `looprail-catalog-${hash}.mjs`);
+  if (writeInjectFile && !existsSync(file)) writeFileSync(file, `export const ${CATALOG_GLOBAL} = ${literal};\n`);
+  return { inject: [file] };
+}
+
+/**
+ * One Lambda per step of the agent-run state machine, each with its own role holding only
+ * what that step needs:
+ * - every step: item read/write on the run table (each commits run state);
+ * - StartRun, ModelStep, ToolStep, Verify: sts:AssumeRole on the agents' own roles, which
+ *   alone hold the secrets and model access (StartRun discovers tools, Verify runs the
+ *   checker); the steps themselves can read no secret and call no model;
+ * - RequestApproval: the table only; resuming the execution belongs to the approval
+ *   HTTP handler, not to this step.
+ */
+/** The steps that call models or tools for an agent. */
+const AGENT_STEPS = ['StartRun', 'ModelStep', 'ToolStep', 'Verify'] as const;
+
+export class LoopStepFunctions extends Construct {
+  readonly steps: Readonly<Record<StepName, HandlerFunction>>;
+  readonly identities: AgentIdentities;
+
+  constructor(scope: Construct, id: string, props: LoopStepFunctionsProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const environment = {
+      LOOPRAIL_TABLE_NAME: props.table.tableName,
+      LOOPRAIL_TRACE_TTL_DAYS: String(props.traceTtlDays ?? 90),
+      LOOPRAIL_SECRETS: 'aws',
+      LOOPRAIL_LOG_LEVEL: props.logLevel ?? 'info',
+    };
+
+    const make = (name: StepName, bundling?: HandlerFunctionBundling): HandlerFunction => {
+      const spec = STEP_SPECS[name];
+      const settings = props.stepSettings?.[name];
+      const handler = new HandlerFunction(this, name, {
+        entry: spec.entry,
+        description: spec.description,
+        memorySize: settings?.memorySize ?? spec.memorySize,
+        timeout: settings?.timeout ?? spec.timeout,
+        environment,
+        logRetention: props.logRetention,
+        logRemovalPolicy: props.logRemovalPolicy,
+        projectRoot: props.projectRoot,
+        bundling,
+      });
+      props.table.grantReadWriteItems(handler);
+      return handler;
+    };
+
+    this.steps = {
+      // Only StartRun reads the catalog; the other steps read the run's snapshot.
+      StartRun: make('StartRun', catalogBundling(props.catalog, stack.bundlingRequired)),
+      ModelStep: make('ModelStep'),
+      ToolStep: make('ToolStep'),
+      RequestApproval: make('RequestApproval'),
+      Verify: make('Verify'),
+      FinishRun: make('FinishRun'),
+      FailRun: make('FailRun'),
+    };
+
+    // Secrets and model access belong to the agents' own roles (agent-identities.ts): the
+    // steps that act for an agent only assume its role, with the run id as the session name.
+    this.identities = new AgentIdentities(this, 'Agents', {
+      catalog: props.catalog,
+      assumedBy: AGENT_STEPS.map((name) => this.steps[name].role),
+    });
+    for (const name of AGENT_STEPS) this.steps[name].function.addEnvironment('LOOPRAIL_AGENT_ROLE_PREFIX', this.identities.roleArnPrefix);
+  }
+
+  /** The functions in STEP_NAMES order. */
+  get handlers(): HandlerFunction[] {
+    return STEP_NAMES.map((name) => this.steps[name]);
+  }
+}
+
+type HandlerFunctionBundling = Pick<BundlingOptions, 'define' | 'inject'>;

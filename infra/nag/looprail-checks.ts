@@ -1,0 +1,29 @@
+import type { CfnResource } from 'aws-cdk-lib';
+import { NagMessageLevel, NagPack, type NagPackProps } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { lambdaEnvNoSecrets } from './rules/lambda-env-no-secrets.ts';
+
+/**
+ * looprail's own rules, run beside AwsSolutionsChecks:
+ * `Validations.of(app).addPlugins(new LooprailChecks(app))`. One pure rule per file in rules/.
+ */
+export class LooprailChecks extends NagPack {
+  readonly name = 'Looprail';
+
+  constructor(scope?: IConstruct, props?: NagPackProps) {
+    super(scope, props);
+    this.packName = 'Looprail';
+  }
+
+  protected checkResource(node: CfnResource): void {
+    this.applyRule({
+      ruleSuffixOverride: 'LambdaEnvNoSecrets',
+      info: 'The Lambda function has an environment variable whose value is, or resolves to, a secret.',
+      explanation:
+        'Environment variables are shown in the console, returned by GetFunctionConfiguration and written into the template. Pass the secret name instead and read the value from Secrets Manager in the handler.',
+      level: NagMessageLevel.ERROR,
+      rule: lambdaEnvNoSecrets,
+      node,
+    });
+  }
+}

@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { RETRYABLE_ERROR_NAMES } from '../../core/errors.ts';
+import { STEP_FUNCTION_NAMES } from '../../functions/_shared/handlers.ts';
+
+/** Static checks of the ASL that both hosts run (statemachines/agent-run.asl.json). */
+
+interface State {
+  Type: string;
+  Resource?: string;
+  Next?: string;
+  End?: boolean;
+  Default?: string;
+  Choices?: Array<{ Next: string }>;
+  TimeoutSeconds?: number;
+  TimeoutSecondsPath?: string;
+  Retry?: Array<{ ErrorEquals: string[]; MaxAttempts?: number; BackoffRate?: number }>;
+  Catch?: Array<{ ErrorEquals: string[]; Next: string; ResultPath?: string }>;
+  Parameters?: { FunctionName?: string; Payload?: Record<string, string> };
+}
+
+const text = readFileSync('statemachines/agent-run.asl.json', 'utf8');
+const asl = JSON.parse(text) as { StartAt: string; States: Record<string, State>; QueryLanguage?: string };
+const tasks = Object.entries(asl.States).filter(([, state]) => state.Type === 'Task');
+
+describe('the agent-run state machine', () => {
+  it('is JSONPath (the local interpreter does not evaluate JSONata)', () => {
+    expect(asl.QueryLanguage ?? 'JSONPath').toBe('JSONPath');
+    expect(text).not.toMatch(/\{%/);
+  });
+
+  it('has one placeholder per step function, and every step function is used', () => {
+    const placeholders = [...text.matchAll(/\$\{(\w+)FunctionArn\}/g)].map((m) => m[1]);
+    expect(new Set(placeholders)).toEqual(new Set(STEP_FUNCTION_NAMES));
+  });
+
+  it('gives every Task an explicit timeout (the local engine defaults to 60 s)', () => {
+    for (const [name, state] of tasks) {
+      expect(state.TimeoutSeconds ?? state.TimeoutSecondsPath, name).toBeDefined();
+    }
+  });
+
+  it('retries transient errors with backoff on every Task', () => {
+    for (const [name, state] of tasks) {
+      const matched = state.Retry?.flatMap((retry) => retry.ErrorEquals) ?? [];
+      for (const error of [...RETRYABLE_ERROR_NAMES, 'Lambda.ServiceException', 'Lambda.TooManyRequestsException']) {
+        expect(matched, `${name} retries ${error}`).toContain(error);
+      }
+      for (const retry of state.Retry!) expect(retry.BackoffRate ?? 1, name).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it('catches everything on every Task except FailRun itself, keeping the run id', () => {
+    for (const [name, state] of tasks) {
+      if (name === 'FailRun') continue;
+      const catchAll = state.Catch?.find((c) => c.ErrorEquals.includes('States.ALL'));
+      expect(catchAll?.Next, name).toBe('FailRun');
+      expect(catchAll?.ResultPath, name).toBe('$.error');
+    }
+  });
+
+  it('passes only ids and control fields between states', () => {
+    for (const [name, state] of tasks) {
+      const keys = Object.keys(state.Parameters?.Payload ?? {});
+      expect(keys.every((key) => ['runId.$', 'seq.$', 'taskToken.$', 'error.$'].includes(key)), `${name}: ${keys.join(', ')}`).toBe(true);
+    }
+  });
+
+  it('makes a model call with its tool calls in 3 transitions: ModelStep → Route → ToolStep → ModelStep', () => {
+    expect(asl.States.ModelStep!.Next).toBe('Route');
+    expect(asl.States.Route!.Choices!.map((c) => c.Next)).toContain('ToolStep');
+    expect(asl.States.ToolStep!.Next).toBe('ModelStep');
+  });
+
+  it('waits for approvals with a task token and a timeout from the definition', () => {
+    const approval = asl.States.RequestApproval!;
+    expect(approval.Resource).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
+    expect(approval.TimeoutSecondsPath).toBe('$.approvalTimeoutSeconds');
+    expect(approval.Catch!.find((c) => c.ErrorEquals.includes('States.Timeout'))!.Next).toBe('ApprovalExpired');
+  });
+
+  it('reaches every state from StartAt, and every path ends', () => {
+    const reached = new Set<string>();
+    const visit = (name: string) => {
+      if (reached.has(name)) return;
+      reached.add(name);
+      const state = asl.States[name];
+      expect(state, `state ${name} exists`).toBeDefined();
+      const next = [state!.Next, state!.Default, ...(state!.Choices ?? []).map((c) => c.Next), ...(state!.Catch ?? []).map((c) => c.Next)];
+      for (const target of next) if (target) visit(target);
+    };
+    visit(asl.StartAt);
+    expect([...reached].sort()).toEqual(Object.keys(asl.States).sort());
+    const terminal = Object.entries(asl.States).filter(([, s]) => s.End || s.Type === 'Succeed' || s.Type === 'Fail').map(([n]) => n);
+    expect(terminal.sort()).toEqual(['FinishRun', 'RunFailed', 'RunStopped']);
+  });
+});
