@@ -53,6 +53,14 @@ export class RateLimitedError extends Error {
   override name = 'looprail.RateLimited';
 }
 
+/**
+ * A budget has room for this call once other runs' in-flight reservations settle: the
+ * state machine retries the step with backoff rather than stopping the run for a hold.
+ */
+export class BudgetContendedError extends Error {
+  override name = 'looprail.BudgetContended';
+}
+
 /** The approval wait ended without a decision (raised by the state machine on timeout). */
 export const APPROVAL_EXPIRED = 'looprail.ApprovalExpired';
 /** An approver rejected the call (sent by the approval handler with SendTaskFailure). */

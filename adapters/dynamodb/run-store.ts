@@ -279,7 +279,7 @@ export class DynamoRunStore implements RunStore {
       if (failed < 0) throw this.storeError('reserveBudget', error);
       const line = charge.lines[failed - 1]!;
       const usage = await this.getBudgetUsage(line.scope, line.key, line.periodKey);
-      return { ok: false, line, usedMicros: usage.usedMicros, usedTokens: usage.usedTokens };
+      return { ok: false, line, ...usage };
     }
   }
 

@@ -18,7 +18,11 @@ interface TaskState {
   Resource?: string;
   TimeoutSecondsPath?: string;
   Parameters?: { FunctionName?: string; Payload?: Record<string, unknown> };
+  Retry?: Array<{ ErrorEquals: string[] }>;
 }
+
+/** Errors whose retries wait for other runs to finish something, not for a fault to pass. */
+const WAITS_FOR_OTHERS = new Set(['looprail.BudgetContended']);
 
 /**
  * Engine gap: Step Functions reads TimeoutSecondsPath from the state's input, but
@@ -50,7 +54,11 @@ export interface ExecutionOutcome {
 
 export interface ExecutorOptions {
   handlers: Record<StepFunctionName, StepHandler>;
-  /** Milliseconds between retries, instead of the ASL's backoff (tests use 0). */
+  /**
+   * Milliseconds between retries, instead of the ASL's backoff (tests use 0). Retriers that
+   * wait for other runs (budget contention) keep the ASL's jittered backoff: a fixed short
+   * interval would just spin through their attempts while the holders are still running.
+   */
   retryIntervalMs?: number;
   onStateEntered?: (state: string) => void;
 }
@@ -119,7 +127,7 @@ export class LocalExecutor {
 
   async run(input: { runId: string }, signal?: AbortSignal): Promise<ExecutionOutcome> {
     const overrides: Record<string, (input: unknown) => Promise<unknown>> = {};
-    const retryIntervalOverrides: Record<string, number> = {};
+    const retryIntervalOverrides: Record<string, number[]> = {};
     let currentToken = '';
     for (const [state, name] of this.functionOf) {
       const handler = this.options.handlers[name];
@@ -138,7 +146,7 @@ export class LocalExecutor {
         }
         return result;
       };
-      if (this.options.retryIntervalMs !== undefined) retryIntervalOverrides[state] = this.options.retryIntervalMs;
+      if (this.options.retryIntervalMs !== undefined) retryIntervalOverrides[state] = this.retryOverrides(state, this.options.retryIntervalMs);
     }
     const context = {
       Execution: { Id: `arn:aws:states:local:000000000000:execution:looprail-agent-run:${input.runId}`, Name: input.runId },
@@ -167,6 +175,11 @@ export class LocalExecutor {
       const failure = error as Error & { cause?: unknown };
       return { status: 'FAILED', error: { name: failure.name, message: failure.message }, ...stats };
     }
+  }
+
+  /** One interval per retrier; -1 leaves that retrier's ASL backoff in place. */
+  private retryOverrides(state: string, intervalMs: number): number[] {
+    return (this.states[state]?.Retry ?? []).map((retrier) => (retrier.ErrorEquals.some((name) => WAITS_FOR_OTHERS.has(name)) ? -1 : intervalMs));
   }
 
   private isWaitForToken(state: string): boolean {

@@ -92,6 +92,11 @@ export function neverFits(line: BudgetLine): boolean {
   return (line.limitMicros !== undefined && line.reserveMicros > line.limitMicros) || (line.limitTokens !== undefined && line.reserveTokens > line.limitTokens);
 }
 
+/** True when what is already spent leaves room for this charge: only others' reservations are in the way. */
+export function fitsBesideSpend(line: BudgetLine, spent: { micros: number; tokens: number }): boolean {
+  return (line.limitMicros === undefined || spent.micros + line.reserveMicros <= line.limitMicros) && (line.limitTokens === undefined || spent.tokens + line.reserveTokens <= line.limitTokens);
+}
+
 export function describeLine(line: BudgetLine): string {
   const limits = [line.limitMicros !== undefined ? `$${(line.limitMicros / 1e6).toFixed(2)}` : '', line.limitTokens !== undefined ? `${line.limitTokens} tokens` : ''].filter(Boolean).join(' / ');
   return `budget ${line.name} (${line.scope} ${line.key}, ${line.period} ${line.periodKey}, limit ${limits})`;

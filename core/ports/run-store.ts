@@ -47,7 +47,7 @@ export interface RollupRow {
   calls: number;
 }
 
-export type ReserveOutcome = { ok: true } | { ok: false; line: BudgetLine; usedMicros: number; usedTokens: number };
+export type ReserveOutcome = { ok: true } | { ok: false; line: BudgetLine; usedMicros: number; usedTokens: number; spentMicros: number; spentTokens: number };
 
 export interface BudgetUsage {
   /** Spent plus still reserved: what a new reservation must fit beside. */

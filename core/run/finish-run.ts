@@ -34,6 +34,8 @@ const ERROR_STOP_REASONS: Record<string, { reason: StopReason; failed: boolean }
   'looprail.ModelUnavailable': { reason: 'model_unavailable', failed: false },
   // Still over the agent's requests_per_minute after the state machine's patient retries.
   'looprail.RateLimited': { reason: 'rate_limited', failed: false },
+  // Other runs' reservations still held the budget after every patient retry.
+  'looprail.BudgetContended': { reason: 'budget_exhausted', failed: false },
   // From the execution-status rule (infra/constructs/run-sweeper.ts), for endings no Catch sees.
   'looprail.ExecutionABORTED': { reason: 'cancelled', failed: false },
   'looprail.ExecutionTIMED_OUT': { reason: 'timeout', failed: true },

@@ -2,11 +2,11 @@ import type { ToolCallBlock } from '../definitions/messages.ts';
 import { toolCallsOf } from '../definitions/messages.ts';
 import { addUsage, untrustedWrite, type Control, type RunMeta, type StepInput, type Usage } from '../definitions/run.ts';
 import { costMicros } from '../budgets/pricing.ts';
-import { ConfigurationError, errorMessage, ModelUnavailableError, RateLimitedError } from '../errors.ts';
+import { BudgetContendedError, ConfigurationError, errorMessage, ModelUnavailableError, RateLimitedError } from '../errors.ts';
 import type { ModelEntry } from '../definitions/catalog.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../ports/models.ts';
 import { limitBeforeModelCall, runCeiling, spendLimit, type StopDecision } from '../loop/limits.ts';
-import { budgetLines, describeLine, neverFits, worstCase, type BudgetCharge, type BudgetLine } from '../budgets/reservation.ts';
+import { budgetLines, describeLine, fitsBesideSpend, neverFits, worstCase, type BudgetCharge, type BudgetLine } from '../budgets/reservation.ts';
 import { alertOnThresholds } from '../budgets/alerts.ts';
 import type { RollupIncrement } from '../ports/run-store.ts';
 import { VERDICT_TOOL_NAME } from '../loop/prompt.ts';
@@ -203,12 +203,10 @@ async function reserve(deps: RunDeps, state: StartedRunState): Promise<Reservati
     return { pause: budgetPause(outcome.line, outcome.usedMicros, worst.micros) };
   }
   if (!outcome.ok) {
-    return {
-      stop: {
-        reason: 'budget_exhausted',
-        detail: `${describeLine(outcome.line)}: $${(outcome.usedMicros / 1e6).toFixed(4)} and ${outcome.usedTokens} tokens used or reserved; this call could cost up to $${(worst.micros / 1e6).toFixed(4)} and ${worst.tokens} tokens`,
-      },
-    };
+    const detail = `${describeLine(outcome.line)}: $${(outcome.usedMicros / 1e6).toFixed(4)} and ${outcome.usedTokens} tokens used or reserved; this call could cost up to $${(worst.micros / 1e6).toFixed(4)} and ${worst.tokens} tokens`;
+    // Held, not spent: concurrent runs' reservations settle within a model call, so wait for them.
+    if (fitsBesideSpend(outcome.line, { micros: outcome.spentMicros, tokens: outcome.spentTokens })) throw new BudgetContendedError(detail);
+    return { stop: { reason: 'budget_exhausted', detail } };
   }
   return {
     settle: async (actual) => {

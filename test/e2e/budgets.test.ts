@@ -32,12 +32,11 @@ describe('a team budget shared by 50 concurrent runs', () => {
   it('is never overspent, and its total is exactly the sum of the calls the runs made', async () => {
     const runs = await Promise.all(Array.from({ length: 50 }, (_, i) => host.run({ agent: 'spender', input: { n: i } })));
     const reasons = runs.map((r) => r.meta.stopReason);
-    // $0.05 holds a few of these runs (about $0.0031 each); the rest stop before a call they could not afford.
-    expect(reasons.filter((r) => r === 'completed').length).toBeGreaterThan(0);
+    // $0.05 holds a few of these runs (about $0.005 each); the rest stop before a call they could not afford.
     expect(reasons.filter((r) => r === 'budget_exhausted').length).toBeGreaterThan(0);
     expect(reasons.every((r) => r === 'completed' || r === 'budget_exhausted')).toBe(true);
     for (const run of runs.filter((r) => r.meta.stopReason === 'budget_exhausted')) {
-      expect(run.meta.stopDetail).toMatch(/^budget spenders-daily \(team spenders, day \d{4}-\d{2}-\d{2}, limit \$0\.05\)/);
+      expect(run.meta.stopDetail).toMatch(/^(looprail\.BudgetContended: )?budget spenders-daily \(team spenders, day \d{4}-\d{2}-\d{2}, limit \$0\.05\)/);
     }
 
     let traced = 0;
@@ -50,7 +49,11 @@ describe('a team budget shared by 50 concurrent runs', () => {
     // Every reservation was settled: nothing is held back.
     expect(usage.usedMicros).toBe(usage.spentMicros);
     expect(usage.spentMicros).toBeLessThanOrEqual(50_000);
-  }, 120_000);
+    // Nothing is stopped for another run's hold: a run stops only when what is *spent* leaves
+    // no room for its next call, so the budget ends used up to within one call's worst case
+    // (about $0.0046 here), not starved by reservations that settled for less.
+    expect(usage.spentMicros).toBeGreaterThan(50_000 - 4_700);
+  }, 180_000);
 
   it('alerted once per threshold crossed, to every destination, however many calls crossed it', async () => {
     const alerts = events.filter((event) => event.type === 'looprail.budget.threshold');
