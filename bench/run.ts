@@ -1,5 +1,5 @@
 import { writeFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadOrgFolder } from '../adapters/catalog/fs-loader.ts';
@@ -14,6 +14,13 @@ import { GuardrailPolicy } from '../core/definitions/guardrails.ts';
 import { ModelDeclaration } from '../core/definitions/org.ts';
 import { screen } from '../core/guardrails/screen.ts';
 import { openai } from '../test/support/fake-model-servers.ts';
+import { countCapacity } from './dynamodb-capacity.ts';
+import { stepTimer } from './step-timer.ts';
+import { budgetThroughput } from './budget-throughput.ts';
+import { handlerBundles } from './bundles.ts';
+import { infraCost } from './cost.ts';
+import { costMarkdown } from './cost-report.ts';
+import { secretsPerIteration } from './secrets.ts';
 
 /**
  * `npm run bench`: what the runtime itself costs in time and requests, measured here
@@ -98,7 +105,9 @@ async function realLoop() {
   const dynamo = await startDynamoDbLocal({ inMemory: true });
   const stateDir = await mkdtemp(join(tmpdir(), 'looprail-bench-'));
   const stepStarts: number[] = [];
-  const host = await startLocalHost({ orgDir: 'bench/org', stateDir, dynamodbEndpoint: dynamo.endpoint, tableName: 'bench' });
+  const timer = stepTimer();
+  const host = await startLocalHost({ orgDir: 'bench/org', stateDir, dynamodbEndpoint: dynamo.endpoint, tableName: 'bench', wrapHandlers: timer.wrap });
+  const capacity = countCapacity(host.dynamodb, host.tableName);
   let requests = 0;
   let bytes = 0;
   host.dynamodb.middlewareStack.add(
@@ -114,6 +123,8 @@ async function realLoop() {
     await host.run({ agent: 'bench-loop', input: {} });
     requests = 0;
     bytes = 0;
+    capacity.reset();
+    timer.reset();
     const started = performance.now();
     const result = await host.run({ agent: 'bench-loop', input: {} });
     const elapsed = performance.now() - started;
@@ -122,6 +133,7 @@ async function realLoop() {
     for (const event of models) stepStarts.push(Date.parse(event.startedAt));
     const perIteration = stepStarts.slice(1).map((start, i) => start - stepStarts[i]!);
     const iterations = result.meta.toolCalls;
+    const units = await capacity.totals();
     return {
       iterations,
       stop_reason: result.meta.stopReason,
@@ -134,6 +146,11 @@ async function realLoop() {
       history_events_per_iteration: round(result.outcome!.historyEvents / models.length, 2),
       aws_history_events_per_iteration_estimate: round(awsHistoryEvents(result.outcome!.statesEntered) / models.length, 2),
       largest_state_payload_bytes: result.outcome!.largestPayloadBytes,
+      dynamodb_read_units_per_iteration: round(units.readUnits / iterations, 2),
+      dynamodb_write_units_per_iteration: round(units.writeUnits / iterations, 2),
+      dynamodb_transactional_write_units_per_iteration: round(units.transactionalWriteUnits / iterations, 2),
+      dynamodb_index_write_units_per_iteration: round(units.indexWriteUnits / iterations, 2),
+      lambda_steps: timer.byStep(),
     };
   } finally {
     await host.close();
@@ -186,7 +203,7 @@ async function modelGatewayOverhead(calls = 1000) {
 
 const report = {
   measured_at: new Date().toISOString(),
-  machine: `${process.platform} ${process.arch}, Node ${process.version}`,
+  machine: `${process.platform} ${process.arch}, ${cpus().length} cores, load average ${loadavg().map((n) => n.toFixed(1)).join(' ')} at the start, Node ${process.version}`,
   validation_of_agents: await validation(),
   orchestration_overhead: await orchestrationOverhead(),
   real_loop: await realLoop(),
@@ -230,6 +247,15 @@ ${report.model_gateway.calls} calls to a zero-latency OpenAI-compatible server o
 | ${report.model_gateway.direct_p50_ms} ms | ${report.model_gateway.direct_p99_ms} ms | ${report.model_gateway.gateway_p50_ms} ms | ${report.model_gateway.gateway_p99_ms} ms | ${report.model_gateway.overhead_p50_ms} ms |
 `;
 
-await writeFile('bench/report.json', `${JSON.stringify(report, null, 2)}\n`);
-await writeFile('bench/report.md', md);
-console.log(md);
+const secretsManager = await secretsPerIteration();
+const costFigures = {
+  secrets_manager: secretsManager,
+  lambda_bundles: await handlerBundles(),
+  infra_cost: await infraCost(report.real_loop, secretsManager.api_calls_per_iteration_amortized),
+  budget_reservations: await budgetThroughput(),
+};
+const fullMd = md + costMarkdown(costFigures);
+
+await writeFile('bench/report.json', `${JSON.stringify({ ...report, ...costFigures }, null, 2)}\n`);
+await writeFile('bench/report.md', fullMd);
+console.log(fullMd);

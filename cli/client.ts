@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { ApprovalPage, Inventory, ListApprovalsQuery, ListRunsQuery, RunDetail, RunPage, RunSummary, RunTrace } from '../functions/http/api.ts';
+import type { ApprovalPage, Inventory, ListApprovalsQuery, ListRunsQuery, RunDetail, RunPage, RunSummary, RunTrace, TraceQuery } from '../functions/http/api.ts';
 import type { Problem } from '../functions/http/router.ts';
 
 /**
@@ -67,8 +67,19 @@ export class LooprailClient {
     return (await this.#call<RunPage>('GET', 'v1/runs', { query })).body;
   }
 
-  async getTrace(runId: string): Promise<RunTrace> {
-    return (await this.#call<RunTrace>('GET', `v1/runs/${encodeURIComponent(runId)}/trace`)).body;
+  /** The whole trace: every page, in order (`query` reads one page). */
+  async getTrace(runId: string, query?: TraceQuery): Promise<RunTrace> {
+    const path = `v1/runs/${encodeURIComponent(runId)}/trace`;
+    if (query) return (await this.#call<RunTrace>('GET', path, { query })).body;
+    const whole: RunTrace = { runId, events: [], checkers: [] };
+    let after: number | undefined;
+    do {
+      const page = (await this.#call<RunTrace>('GET', path, { query: { after } })).body;
+      whole.events.push(...page.events);
+      whole.checkers.push(...page.checkers);
+      after = page.nextAfter;
+    } while (after !== undefined);
+    return whole;
   }
 
   async cancelRun(runId: string): Promise<RunSummary> {

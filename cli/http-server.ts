@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { listen } from '../adapters/http/listen.ts';
+import { CONSOLE_LOGIN_PATH, consoleCookie, consoleLogin, isConsolePath, loginForm } from './console-login.ts';
 import { bodyTooLarge, problem, problemFor } from '../functions/http/router.ts';
 import type { HttpRequest, HttpResponse } from '../functions/http/types.ts';
 
@@ -61,15 +62,23 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Local
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const protectedPath = url.pathname === '/v1' || url.pathname.startsWith('/v1/');
+    // The console is behind the same token as the API: as a header, or the cookie its login sets.
+    const consolePage = isConsolePath(url.pathname) && url.pathname !== CONSOLE_LOGIN_PATH;
+    const protectedPath = url.pathname === '/v1' || url.pathname.startsWith('/v1/') || consolePage;
     // Authentication comes first, so nothing about the API shows without the token.
-    if (protectedPath && !authorized(req.headers.authorization, tokenDigest)) {
+    if (consolePage && !authorized(req.headers.authorization, tokenDigest) && !tokenMatches(consoleCookie(req.headers.cookie), tokenDigest)) {
+      return send(res, loginForm(401, `${url.pathname}${url.search}`));
+    }
+    if (protectedPath && !consolePage && !authorized(req.headers.authorization, tokenDigest)) {
       return send(res, problem(401, { code: 'unauthenticated', message: 'send the token `looprail dev` printed as "Authorization: Bearer <token>"' }, { 'www-authenticate': 'Bearer realm="looprail"' }));
     }
     const body = await readBody(req, maxBodyBytes);
     if (!body.ok) {
       const refused = problemFor(bodyTooLarge(maxBodyBytes))!;
       return send(res, problem(refused.status, refused.problem, refused.headers));
+    }
+    if (url.pathname === CONSOLE_LOGIN_PATH) {
+      return send(res, consoleLogin({ method: req.method ?? 'GET', query: url.searchParams, body: body.bytes }, (token) => tokenMatches(token, tokenDigest)));
     }
     const request: HttpRequest = {
       method: req.method ?? 'GET',
@@ -129,6 +138,10 @@ function authorized(header: string | undefined, tokenDigest: Buffer): boolean {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   if (!match) return false;
   return timingSafeEqual(digest(match[1]!), tokenDigest);
+}
+
+function tokenMatches(token: string | undefined, tokenDigest: Buffer): boolean {
+  return token !== undefined && token.length > 0 && timingSafeEqual(digest(token), tokenDigest);
 }
 
 function digest(text: string): Buffer {

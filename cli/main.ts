@@ -5,7 +5,6 @@ import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { formatProblem, loadOrgFolder } from '../adapters/catalog/fs-loader.ts';
 import { hasErrors } from '../core/definitions/problems.ts';
-import type { TraceEvent } from '../core/definitions/trace.ts';
 import { runUsage, type RunMeta } from '../core/definitions/run.ts';
 import { agentSummary } from './output/agent-summary.ts';
 import { summaryLine, traceLine } from './output/trace-lines.ts';
@@ -15,8 +14,9 @@ import { inventoryText } from './output/inventory-table.ts';
 import { pinServers } from './commands/pin.ts';
 import { showCosts } from './commands/costs.ts';
 import { lockOrg } from './commands/lock.ts';
+import { openLocalSkills, registerSkillsCommand } from './commands/skills.ts';
 import { mcpGatewayCommand } from './commands/mcp-gateway.ts';
-import { renderTrace } from './output/trace-tree.ts';
+import { childTraces, renderTrace } from './output/trace-tree.ts';
 import { devCommand } from './commands/dev.ts';
 import { resolveEndpoint } from './client.ts';
 import { clientFor } from './sigv4.ts';
@@ -138,10 +138,7 @@ program
         return;
       }
       const trace = await state.store.listTrace(runId);
-      const children: Record<string, TraceEvent[]> = {};
-      for (const event of trace) {
-        if (event.childRunId) children[event.childRunId] = await state.store.listTrace(event.childRunId);
-      }
+      const children = await childTraces(trace, (id) => state.store.listTrace(id));
       if (options.json) console.log(JSON.stringify({ run: meta, trace, children }, null, 2));
       else console.log(renderTrace(meta, trace, children));
     } finally {
@@ -254,10 +251,11 @@ program
 
 program
   .command('lock')
-  .description('record the hash of every versioned instructions file; validate then refuses one changed without a new version')
+  .description('record the hash of every versioned instructions file, and resolve every skill pin in the skills registry; validate then refuses what was changed without a new version')
   .option('--org <dir>', 'the org folder with the definitions', 'agents')
-  .action(async (options: { org: string }) => {
-    process.exitCode = (await lockOrg({ orgDir: options.org, log: (line) => console.log(line) })) ? 0 : 1;
+  .addOption(stateDirOption)
+  .action(async (options: { org: string; stateDir: string }) => {
+    process.exitCode = (await lockOrg({ orgDir: options.org, log: (line) => console.log(line), openSkills: () => openLocalSkills(options.stateDir) })) ? 0 : 1;
   });
 
 program
@@ -270,6 +268,8 @@ program
   .action(async (options: { by: string; since: string; stateDir: string; json?: boolean }) => {
     await showCosts({ ...options, log: (line) => console.log(line) });
   });
+
+registerSkillsCommand(program, stateDirOption);
 
 function parseInput(text: string, source: string): unknown {
   try {

@@ -77,3 +77,11 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/**
+ * A sandbox that cannot start or cannot hold its policy (no bubblewrap, a network policy
+ * the host cannot enforce): the call is refused and reported to the model, never run unsandboxed.
+ */
+export class SandboxUnavailableError extends Error {
+  override name = 'looprail.SandboxUnavailable';
+}

@@ -136,7 +136,21 @@ export function rollupIndexKey(dimension: string, date: string, key: string): Ru
 }
 
 export function skillKey(name: string, version: string): TableKey {
-  return { pk: `SKILL#${part('skill name', name)}`, sk: `V#${part('skill version', version)}` };
+  return { pk: skillPartition(name), sk: `${SKILL_VERSION_SK_PREFIX}${part('skill version', version)}` };
+}
+
+export const SKILL_VERSION_SK_PREFIX = 'V#';
+
+/** Every skill's partition, for a Query over one skill's versions. */
+export function skillPartition(name: string): string {
+  return `SKILL#${part('skill name', name)}`;
+}
+
+/** All skills' versions on the GSI, in one partition: the registry is small (one item per published version). */
+export const SKILLS_INDEX_PARTITION = 'SKILLS';
+
+export function skillIndexKey(name: string, version: string): RunIndexKey {
+  return { gsi1pk: SKILLS_INDEX_PARTITION, gsi1sk: `${part('skill name', name)}#${part('skill version', version)}` };
 }
 
 export function idempotencyKey(key: string): TableKey {
@@ -151,4 +165,18 @@ export function rateWindowKey(subject: string, windowStart: string): TableKey {
 /** One side-effecting tool call of a run. Call ids come from providers, so they are encoded. */
 export function sideEffectKey(runId: string, callId: string): TableKey {
   return idempotencyKey(`${part('runId', runId)}/${encodeURIComponent(callId)}`);
+}
+
+// Offloaded tool results: in the run's partition, after MSG# and before STEP# (so loadState and listTrace skip them).
+
+export const RESULT_SK_PREFIX = 'RES#';
+
+/** Every item of one offloaded result: its header and its chunks. Call ids come from providers, so they are encoded. */
+export function resultPrefix(callId: string): string {
+  return `${RESULT_SK_PREFIX}${encodeURIComponent(part('callId', callId))}#`;
+}
+
+/** The header is `H`; chunks are `C` and a zero-padded index, so they sort in order after it. */
+export function resultKey(runId: string, callId: string, chunk: number | 'header'): TableKey {
+  return { pk: runPartition(runId), sk: `${resultPrefix(callId)}${chunk === 'header' ? 'H' : `C${padSeq(chunk)}`}` };
 }

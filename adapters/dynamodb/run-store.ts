@@ -17,7 +17,8 @@ import type { RunMeta } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
 import { ConcurrencyLimitError, ConfigurationError, TransientError, ValidationError } from '../../core/errors.ts';
 import { systemClock, type Clock } from '../../core/ports/clock.ts';
-import type { ApprovalRecord, BudgetUsage, RecordedCall, ReserveOutcome, RollupDimension, RollupIncrement, RollupRow, RunQuery, RunState, RunStore, SideEffectClaim, StepCommit } from '../../core/ports/run-store.ts';
+import type { ApprovalDecision, ApprovalRecord, BudgetUsage, MessagePage, RecordedCall, ReserveOutcome, RollupDimension, RollupIncrement, RollupRow, RunQuery, RunState, RunStore, SeqPageQuery, SideEffectClaim, StepCommit, TracePage } from '../../core/ports/run-store.ts';
+import { MAX_SEQ_PAGE } from '../../core/ports/run-store.ts';
 import type { BudgetCharge, BudgetLine } from '../../core/budgets/reservation.ts';
 import {
   KEY_ATTRIBUTES,
@@ -26,6 +27,7 @@ import {
   RUN_PARTITION_PREFIX,
   RUN_STATE_SK_RANGE,
   TRACE_SK_PREFIX,
+  MESSAGE_SK_PREFIX,
   approvalKey,
   agentRunsPartition,
   messageKey,
@@ -150,14 +152,26 @@ export class DynamoRunStore implements RunStore {
     return item ? metaOf(item) : undefined;
   }
 
-  async loadState(runId: string): Promise<RunState | undefined> {
+  async loadState(runId: string, options: { lastMessages?: number } = {}): Promise<RunState | undefined> {
+    const range = (from: string, to: string, extra: Partial<QueryCommandInput> = {}) =>
+      this.queryAll('loadState', {
+        KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
+        ExpressionAttributeNames: { '#pk': KEY_ATTRIBUTES.partitionKey, '#sk': KEY_ATTRIBUTES.sortKey },
+        ExpressionAttributeValues: { ':pk': runPartition(runId), ':from': from, ':to': to },
+        ConsistentRead: true,
+        ...extra,
+      });
     // One consistent Query: CTX < META < MSG#… in key order, trace events (STEP#…) excluded.
-    const items = await this.queryAll('loadState', {
-      KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
-      ExpressionAttributeNames: { '#pk': KEY_ATTRIBUTES.partitionKey, '#sk': KEY_ATTRIBUTES.sortKey },
-      ExpressionAttributeValues: { ':pk': runPartition(runId), ':from': RUN_STATE_SK_RANGE.from, ':to': RUN_STATE_SK_RANGE.to },
-      ConsistentRead: true,
-    });
+    // With lastMessages, two small ones: CTX and META, and the newest messages read backwards.
+    const items =
+      options.lastMessages === undefined
+        ? await range(RUN_STATE_SK_RANGE.from, RUN_STATE_SK_RANGE.to)
+        : (
+            await Promise.all([
+              range(RUN_CONTEXT_SK, RUN_META_SK),
+              options.lastMessages === 0 ? [] : range(MESSAGE_SK_PREFIX, RUN_STATE_SK_RANGE.to, { ScanIndexForward: false, Limit: options.lastMessages }).then((newest) => newest.reverse()),
+            ])
+          ).flat();
     let meta: RunMeta | undefined;
     let context: RunContext | undefined;
     const messages: Message[] = [];
@@ -206,6 +220,57 @@ export class DynamoRunStore implements RunStore {
     return items.map((item) => item.event as TraceEvent);
   }
 
+  async listTracePage(runId: string, page: SeqPageQuery): Promise<TracePage> {
+    const { items, nextAfterSeq } = await this.seqPage('listTracePage', runId, TRACE_SK_PREFIX, page, (seq) => traceKey(runId, seq).sk);
+    return { events: items.map((item) => item.event as TraceEvent), ...(nextAfterSeq === undefined ? {} : { nextAfterSeq }) };
+  }
+
+  async listMessagesPage(runId: string, page: SeqPageQuery): Promise<MessagePage> {
+    const { items, nextAfterSeq } = await this.seqPage('listMessagesPage', runId, MESSAGE_SK_PREFIX, page, (seq) => messageKey(runId, seq).sk);
+    return {
+      messages: items.map((item) => ({ seq: Number(item.seq), message: JSON.parse(item.body as string) as Message })),
+      ...(nextAfterSeq === undefined ? {} : { nextAfterSeq }),
+    };
+  }
+
+  /**
+   * `limit` items after `afterSeq` under one sort-key prefix. One more than asked is read,
+   * so a page knows whether another follows without an empty last page.
+   */
+  private async seqPage(operation: string, runId: string, prefix: string, page: SeqPageQuery, skOf: (seq: number) => string): Promise<{ items: Item[]; nextAfterSeq?: number }> {
+    if (!Number.isInteger(page.limit) || page.limit < 1 || page.limit > MAX_SEQ_PAGE) {
+      throw new ValidationError(`limit must be a whole number from 1 to ${MAX_SEQ_PAGE}, got ${page.limit}`);
+    }
+    if (page.afterSeq !== undefined && (!Number.isInteger(page.afterSeq) || page.afterSeq < 0)) {
+      throw new ValidationError(`afterSeq must be a whole number, 0 or more, got ${page.afterSeq}`);
+    }
+    const from = page.afterSeq === undefined ? prefix : skOf(page.afterSeq + 1);
+    const items: Item[] = [];
+    let startKey: Item | undefined;
+    do {
+      try {
+        const result = await this.db.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
+            ExpressionAttributeNames: { '#pk': KEY_ATTRIBUTES.partitionKey, '#sk': KEY_ATTRIBUTES.sortKey },
+            ExpressionAttributeValues: { ':pk': runPartition(runId), ':from': from, ':to': `${prefix}\uffff` },
+            ConsistentRead: true,
+            Limit: page.limit + 1 - items.length,
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        items.push(...(result.Items ?? []));
+        startKey = result.LastEvaluatedKey;
+      } catch (error) {
+        throw this.storeError(operation, error);
+      }
+    } while (startKey && items.length <= page.limit);
+    if (items.length <= page.limit) return { items };
+    const shown = items.slice(0, page.limit);
+    return { items: shown, nextAfterSeq: Number(shown.at(-1)!.seq) };
+  }
+
   async listRuns(query: RunQuery): Promise<RunMeta[]> {
     const limit = query.limit ?? DEFAULT_LIST_LIMIT;
     if (!Number.isInteger(limit) || limit < 1) throw new ValidationError(`limit must be a whole number above 0, got ${limit}`);
@@ -213,7 +278,7 @@ export class DynamoRunStore implements RunStore {
     // The index's order everywhere: creation time, then run id (ISO times have a fixed length).
     const after = query.cursor ? listPosition(query.cursor) : undefined;
     const runs = (await this.scanRunRecords())
-      .filter((run) => (query.status === undefined || run.status === query.status) && (query.role === undefined || run.role === query.role))
+      .filter((run) => (query.status === undefined || run.status === query.status) && (query.role === undefined || run.role === query.role) && matchesRunFilters(run, query))
       .map((run) => ({ run, position: listPosition(run) }))
       .filter(({ position }) => after === undefined || position < after);
     runs.sort((a, b) => (a.position < b.position ? 1 : a.position > b.position ? -1 : 0));
@@ -222,17 +287,55 @@ export class DynamoRunStore implements RunStore {
 
   async putApproval(record: ApprovalRecord): Promise<void> {
     // First write wins: a retried step must not reset a decision already taken.
-    await this.putIfAbsent('putApproval', {
+    const created = await this.putIfAbsent('putApproval', {
       ...approvalKey(record.approvalId),
       runId: record.runId,
       status: record.status,
       approval: record,
     });
+    if (created) return;
+    // A retried wait has a fresh task token and the earlier one is dead: a record still
+    // pending takes the new one, or an approval would resume nothing.
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: approvalKey(record.approvalId),
+          UpdateExpression: 'SET approval.taskToken = :token',
+          ConditionExpression: '#status = :pending',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':token': record.taskToken, ':pending': 'pending' },
+        }),
+      );
+    } catch (error) {
+      if (errorName(error) === 'ConditionalCheckFailedException') return;
+      throw this.storeError('putApproval', error);
+    }
   }
 
   async getApproval(approvalId: string): Promise<ApprovalRecord | undefined> {
     const item = await this.getItem('getApproval', approvalKey(approvalId));
     return item?.approval as ApprovalRecord | undefined;
+  }
+
+  async settleApproval(approvalId: string, status: 'approved' | 'rejected' | 'expired', decision?: ApprovalDecision): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: approvalKey(approvalId),
+          // One conditional write: of any number of concurrent deciders, exactly one finds it pending.
+          UpdateExpression: decision ? 'SET #status = :to, #approval.#status = :to, #approval.#decision = :decision' : 'SET #status = :to, #approval.#status = :to',
+          ConditionExpression: '#status = :pending',
+          ExpressionAttributeNames: { '#status': 'status', '#approval': 'approval', ...(decision ? { '#decision': 'decision' } : {}) },
+          ExpressionAttributeValues: { ':to': status, ':pending': 'pending', ...(decision ? { ':decision': decision } : {}) },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (errorName(error) === 'ConditionalCheckFailedException') return false;
+      throw this.storeError('settleApproval', error);
+    }
   }
 
   async takeRateToken(subject: string, windowStart: string, limit: number, expiresAt: number): Promise<boolean> {
@@ -318,6 +421,36 @@ export class DynamoRunStore implements RunStore {
       // Settled already (a retry): the ledger's condition failed and nothing changed.
       if (errorName(error) === 'TransactionCanceledException' && cancellationCodes(error as TransactionCanceledException)[0] === 'ConditionalCheckFailed') return;
       throw this.storeError('settleBudget', error);
+    }
+  }
+
+  async releaseBudget(charge: BudgetCharge): Promise<void> {
+    const items: TransactItem[] = [
+      {
+        Delete: {
+          TableName: this.tableName,
+          Key: chargeKey(charge.chargeId),
+          // Only a reservation is given back: a settled charge is spend, and it stays.
+          ConditionExpression: '#status = :reserved',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':reserved': 'reserved' },
+        },
+      },
+      ...charge.lines.map((line) => ({
+        Update: {
+          TableName: this.tableName,
+          Key: budgetKey(line.scope, line.key, line.periodKey),
+          UpdateExpression: 'ADD usedMicros :releaseMicros, usedTokens :releaseTokens, reservedMicros :releaseMicros, reservedTokens :releaseTokens',
+          ExpressionAttributeValues: { ':releaseMicros': -line.reserveMicros, ':releaseTokens': -line.reserveTokens },
+        },
+      })),
+    ];
+    try {
+      await this.db.send(new TransactWriteCommand({ TransactItems: items }));
+    } catch (error) {
+      // Released already (a retry), never reserved, or settled: nothing to give back.
+      if (errorName(error) === 'TransactionCanceledException' && cancellationCodes(error as TransactionCanceledException)[0] === 'ConditionalCheckFailed') return;
+      throw this.storeError('releaseBudget', error);
     }
   }
 
@@ -440,7 +573,10 @@ export class DynamoRunStore implements RunStore {
 
   private runMetaItem(meta: RunMeta): Item {
     const { input, ...record } = meta;
+    // A run's record expires a retention after it ended, never while it may still be waiting (an approval can take days).
+    const expiry = meta.status === 'finished' || meta.status === 'failed' ? this.traceExpiry() : undefined;
     return {
+      ...(expiry === undefined ? {} : { [TABLE_KEY_SCHEMA.ttlAttribute]: expiry }),
       ...runMetaKey(meta.runId),
       ...runIndexKey(meta.agent, meta.createdAt, meta.runId),
       seq: meta.seq,
@@ -544,7 +680,8 @@ export class DynamoRunStore implements RunStore {
       } catch (error) {
         throw this.storeError(operation, error);
       }
-    } while (startKey);
+      // A Limit caps the whole read, not each page.
+    } while (startKey && (input.Limit === undefined || items.length < input.Limit));
     return items;
   }
 
@@ -552,7 +689,7 @@ export class DynamoRunStore implements RunStore {
    * The run index, newest first, until `limit` runs. Limit counts items read, before the
    * filter, so keep paging; it also means a page never returns more than `limit` runs.
    */
-  private async queryRunsOfAgent(agent: string, limit: number, query: Pick<RunQuery, 'status' | 'role' | 'cursor'>): Promise<RunMeta[]> {
+  private async queryRunsOfAgent(agent: string, limit: number, query: Omit<RunQuery, 'agent' | 'limit'>): Promise<RunMeta[]> {
     const names: Record<string, string> = { '#gpk': TABLE_KEY_SCHEMA.gsi1.partitionKey };
     const values: Record<string, NativeAttributeValue> = { ':agent': agentRunsPartition(agent) };
     let keyCondition = '#gpk = :agent';
@@ -572,6 +709,31 @@ export class DynamoRunStore implements RunStore {
       names['#meta'] = 'meta';
       names['#role'] = 'role';
       values[':role'] = query.role;
+    }
+    if (query.stopReason !== undefined) {
+      filters.push('#meta.#stopReason = :stopReason');
+      names['#meta'] = 'meta';
+      names['#stopReason'] = 'stopReason';
+      values[':stopReason'] = query.stopReason;
+    }
+    if (query.triggerKind !== undefined) {
+      filters.push('#meta.#trigger.#kind = :triggerKind');
+      names['#meta'] = 'meta';
+      names['#trigger'] = 'trigger';
+      names['#kind'] = 'kind';
+      values[':triggerKind'] = query.triggerKind;
+    }
+    if (query.createdFrom !== undefined) {
+      filters.push('#meta.#createdAt >= :createdFrom');
+      names['#meta'] = 'meta';
+      names['#createdAt'] = 'createdAt';
+      values[':createdFrom'] = query.createdFrom;
+    }
+    if (query.createdBefore !== undefined) {
+      filters.push('#meta.#createdAt < :createdBefore');
+      names['#meta'] = 'meta';
+      names['#createdAt'] = 'createdAt';
+      values[':createdBefore'] = query.createdBefore;
     }
     const runs: RunMeta[] = [];
     let startKey: Item | undefined;
@@ -690,11 +852,13 @@ const TRANSIENT_ERROR_NAMES = new Set([
 const TRANSIENT_CANCELLATION_CODES = new Set(['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded']);
 const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 
-function errorName(error: unknown): string {
+/** Shared with the other adapters on this table (skill-store.ts). */
+export function errorName(error: unknown): string {
   return error instanceof Error ? error.name : typeof error;
 }
 
-function isTransient(error: unknown): boolean {
+/** Shared with the other adapters on this table (skill-store.ts). */
+export function isTransient(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const details = error as Error & { code?: string; $metadata?: { httpStatusCode?: number } };
   const status = details.$metadata?.httpStatusCode;
@@ -718,6 +882,16 @@ function cancellationCodes(error: TransactionCanceledException): string[] {
 /** A run's place in listings: the run index's sort key, which orders by creation time, then run id. */
 function listPosition(run: { createdAt: string; runId: string }): string {
   return runIndexKey('-', run.createdAt, run.runId).gsi1sk;
+}
+
+/** The filters beyond status and role, for listings that read run records directly. */
+function matchesRunFilters(run: RunMeta, query: RunQuery): boolean {
+  return (
+    (query.stopReason === undefined || run.stopReason === query.stopReason) &&
+    (query.triggerKind === undefined || run.trigger?.kind === query.triggerKind) &&
+    (query.createdFrom === undefined || run.createdAt >= query.createdFrom) &&
+    (query.createdBefore === undefined || run.createdAt < query.createdBefore)
+  );
 }
 
 /** The run record with its input, which is stored as text beside it. */

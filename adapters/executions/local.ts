@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from '../../core/run/deps.ts';
 
 /** What this starter needs of the local executor (cli/local/executor.ts). */
 export interface ExecutionRunner {
-  run(input: { runId: string }, signal?: AbortSignal): Promise<{ status: 'SUCCEEDED' | 'FAILED' | 'ABORTED'; error?: { name: string; message: string } }>;
+  run(input: { runId: string; resumeSeq?: number }, signal?: AbortSignal): Promise<{ status: 'SUCCEEDED' | 'FAILED' | 'ABORTED'; error?: { name: string; message: string } }>;
 }
 
 export interface LocalExecutionStarterOptions {
@@ -60,6 +60,19 @@ export class LocalExecutionStarter implements ExecutionStarter {
     if (this.#inFlight.has(runId)) return;
     const controller = new AbortController();
     const done = this.#execute(runId, controller.signal).finally(() => this.#inFlight.delete(runId));
+    this.#inFlight.set(runId, { controller, done });
+  }
+
+  /**
+   * Starts a new execution that continues the run from `resumeSeq` (its StartRun replays the
+   * stored control): how a decision reaches a run whose waiting execution died with an
+   * earlier host. A run already executing here is left alone.
+   */
+  async resume(runId: string, resumeSeq: number): Promise<void> {
+    if (this.#closed) throw new Error('the local host is shutting down: no new executions start');
+    if (this.#inFlight.has(runId)) return;
+    const controller = new AbortController();
+    const done = this.#execute(runId, controller.signal, resumeSeq).finally(() => this.#inFlight.delete(runId));
     this.#inFlight.set(runId, { controller, done });
   }
 
@@ -118,9 +131,9 @@ export class LocalExecutionStarter implements ExecutionStarter {
     return { aborted };
   }
 
-  async #execute(runId: string, signal: AbortSignal): Promise<void> {
+  async #execute(runId: string, signal: AbortSignal, resumeSeq?: number): Promise<void> {
     try {
-      const outcome = await this.#executor.run({ runId }, signal);
+      const outcome = await this.#executor.run(resumeSeq === undefined ? { runId } : { runId, resumeSeq }, signal);
       this.#log.info('execution ended', { runId, status: outcome.status });
       if (outcome.status === 'FAILED') {
         // A failure no Catch handled (States.Runtime): record it, as the deployed stack's

@@ -1,6 +1,7 @@
 import { SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { ConfigurationError, TransientError } from '../../core/errors.ts';
 import type { ExecutionStarter } from '../../core/ports/executions.ts';
+import { epochForSeq, executionNameFor } from '../../core/run/continuation.ts';
 
 /**
  * The ExecutionStarter on AWS: one Step Functions Standard execution per run, named by
@@ -51,11 +52,22 @@ export class StepFunctionsExecutionStarter implements ExecutionStarter {
     }
   }
 
-  async stop(runId: string, reason: string): Promise<void> {
+  /**
+   * Stops the run's current execution. A long run continues in new executions
+   * (`<runId>--c<n>`, core/run/continuation.ts); at `seq` it is in epoch seq/1000's, or
+   * still in the one before if its next Route has not come yet: both are stopped.
+   */
+  async stop(runId: string, reason: string, seq = 0): Promise<void> {
+    const epoch = epochForSeq(seq);
+    const names = [...new Set([executionNameFor(runId, epoch), executionNameFor(runId, Math.max(0, epoch - 1))])];
+    await Promise.all(names.map((name) => this.stopExecution(runId, name, reason)));
+  }
+
+  private async stopExecution(runId: string, name: string, reason: string): Promise<void> {
     try {
-      await this.#client.send(new StopExecutionCommand({ executionArn: this.executionArn(runId), error: CANCELLED_ERROR, cause: reason.slice(0, MAX_CAUSE) }));
+      await this.#client.send(new StopExecutionCommand({ executionArn: this.executionArn(name), error: CANCELLED_ERROR, cause: reason.slice(0, MAX_CAUSE) }));
     } catch (error) {
-      // Never started (a queued run): there is nothing to stop, and the caller closes the run.
+      // Never started (a queued run, or an epoch not reached): nothing to stop; the caller closes the run.
       if (errorName(error) === 'ExecutionDoesNotExist') return;
       throw translated('StopExecution', runId, error);
     }

@@ -225,7 +225,7 @@ class Gateway {
     const meta = await openToolSession(this.#deps, { agent: this.#agent, principal: this.#principal, client });
     let tools: Tool[];
     try {
-      const context = (await this.#deps.store.loadState(meta.runId))?.context;
+      const context = (await this.#deps.store.loadState(meta.runId, { lastMessages: 0 }))?.context;
       if (!context) throw new Error(`tool session ${meta.runId} has no snapshot`);
       tools = listedTools(context.tools);
     } catch (error) {

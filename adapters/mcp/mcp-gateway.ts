@@ -211,6 +211,8 @@ export class McpToolGateway implements ToolGateway {
 
   async #connect(server: McpServerDeclaration): Promise<Connection> {
     const started = performance.now();
+    // looprail's own servers (the sandbox) are served in-process by the run, never over MCP.
+    if (server.transport.type === 'builtin') throw new ConfigurationError(`"${server.name}" is served by looprail itself, not over MCP`);
     // Secrets first: a missing one is a SecretNotFoundError that names it, not an outage.
     const secretValues: string[] = [];
     const transport =
@@ -384,7 +386,7 @@ export class McpToolGateway implements ToolGateway {
       );
     }
     const target =
-      server.transport.type === 'stdio' ? `start "${server.transport.command}"` : `reach ${server.transport.url}`;
+      server.transport.type === 'stdio' ? `start "${server.transport.command}"` : server.transport.type === 'http' ? `reach ${server.transport.url}` : 'serve it';
     const why = isTimeout(error)
       ? `no answer within ${formatMs(connectMs)}`
       : isConnectionClosed(error) && conn.brokenBecause !== undefined

@@ -30,12 +30,14 @@ interface WireToolUse {
   id: string;
   name: string;
   input: Record<string, unknown>;
+  cache_control?: { type: 'ephemeral' };
 }
 interface WireToolResult {
   type: 'tool_result';
   tool_use_id: string;
   content: string;
   is_error: boolean;
+  cache_control?: { type: 'ephemeral' };
 }
 type WireBlock = WireText | WireToolUse | WireToolResult;
 interface WireMessage {
@@ -108,6 +110,10 @@ export function anthropicRequestBody(request: ModelRequest, modelId: string): Re
     max_tokens: request.maxOutputTokens,
     messages: toAnthropicMessages(request.messages),
   };
+  // A rolling breakpoint at the end of the conversation: a loop's next turn repeats all of
+  // it, so it reads everything up to here from the cache (3 of the API's 4 breakpoints).
+  const lastBlock = (body['messages'] as WireMessage[]).at(-1)?.content.at(-1);
+  if (lastBlock) lastBlock.cache_control = EPHEMERAL;
   // Prompt caching: the prefix (tools, then system) is the same on every turn of a run,
   // so marking its end lets the provider bill it at the cached rate from the second turn.
   // Models or prefixes too small to cache simply ignore the marker.

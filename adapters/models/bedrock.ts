@@ -107,6 +107,8 @@ export function converseInput(request: ModelRequest, modelId: string, cachePoint
     messages: toConverseMessages(request.messages),
     inferenceConfig: { maxTokens: request.maxOutputTokens },
   };
+  // A rolling cache point after the conversation so far: the loop's next turn reads it from the cache.
+  if (cachePoint) input.messages!.at(-1)?.content?.push({ cachePoint: { type: 'default' } });
   if (request.system.trim() !== '') {
     // The cache point after the system prompt marks the stable prefix (tools and system) for prompt caching.
     const system: SystemContentBlock[] = [{ text: request.system }];

@@ -109,6 +109,7 @@ export async function devCommand(options: DevOptions, output: Output = consoleOu
     [
       `looprail dev: the API on ${dev.url} (OpenAPI: ${dev.url}/openapi.json)`,
       `token (random, changes on every start): ${dev.token}`,
+      `console: ${dev.url}/console (sign in with the token)`,
       `written with the URL to ${join(options.stateDir, DEV_FILE)}, where \`looprail start <agent>\` finds it`,
       dev.resumed.length > 0 ? `resumed ${dev.resumed.length} unfinished run(s): ${dev.resumed.join(', ')}` : '',
       '',

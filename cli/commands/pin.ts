@@ -12,7 +12,8 @@ import { loadCatalog } from '../local/host.ts';
  */
 export async function pinServers(options: { orgDir: string; stateDir: string; servers: string[]; log: (line: string) => void }): Promise<boolean> {
   const catalog = await loadCatalog(options.orgDir);
-  const names = options.servers.length > 0 ? options.servers : Object.keys(catalog.servers).sort();
+  // looprail's own servers (the sandbox) are part of looprail: there is nothing of theirs to review.
+  const names = options.servers.length > 0 ? options.servers : Object.keys(catalog.servers).filter((name) => catalog.servers[name]!.transport.type !== 'builtin').sort();
   const gateway = new McpToolGateway({ secrets: new LocalSecretStore({ file: join(options.stateDir, 'secrets.json'), env: process.env }), projectRoot: process.cwd(), stateDir: options.stateDir });
   let ok = true;
   try {
@@ -21,6 +22,10 @@ export async function pinServers(options: { orgDir: string; stateDir: string; se
       if (!server) {
         options.log(`✗ ${name}: no such server in ${options.orgDir}/mcp-servers/`);
         ok = false;
+        continue;
+      }
+      if (server.transport.type === 'builtin') {
+        options.log(`✓ ${name}: served by looprail itself; nothing to pin`);
         continue;
       }
       const offered = await gateway.listTools(server);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { StateMachine } from 'aws-local-stepfunctions';
+import { epochForSeq, executionNameFor } from '../../core/run/continuation.ts';
 import { STEP_FUNCTION_NAMES, type StepFunctionName, type StepHandler } from '../../functions/_shared/handlers.ts';
 
 /**
@@ -12,6 +13,8 @@ import { STEP_FUNCTION_NAMES, type StepFunctionName, type StepHandler } from '..
 
 export const ASL_PATH = fileURLToPath(new URL('../../statemachines/agent-run.asl.json', import.meta.url));
 const LOCAL_ARN_PREFIX = 'arn:aws:lambda:us-east-1:000000000000:function:looprail-';
+const LOCAL_STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:looprail-agent-run';
+const LOCAL_EXECUTION_ARN_PREFIX = 'arn:aws:states:us-east-1:000000000000:execution:looprail-agent-run:';
 
 interface TaskState {
   Type: string;
@@ -50,6 +53,9 @@ export interface ExecutionOutcome {
   historyEvents: number;
   /** The largest state input or output seen, in bytes (the payload budget is 256 KB on AWS). */
   largestPayloadBytes: number;
+  /** Executions the run took (continue-as-new), and the most history events any one of them had. */
+  executions: number;
+  maxHistoryEvents: number;
 }
 
 export interface ExecutorOptions {
@@ -91,6 +97,10 @@ export class LocalExecutor {
   private readonly states: Record<string, TaskState>;
   private readonly functionOf: Map<string, StepFunctionName>;
   private readonly tokens = new Map<string, PendingToken>();
+  /** Task states that start an execution of this machine (continue-as-new). */
+  private readonly startsExecution: string[];
+  /** Execution names started here, refused a second time as Step Functions does. */
+  private readonly executionNames = new Set<string>();
   private readonly options: ExecutorOptions;
 
   constructor(options: ExecutorOptions) {
@@ -99,6 +109,9 @@ export class LocalExecutor {
     this.machine = new StateMachine(definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
     this.states = definition.States as Record<string, TaskState>;
     this.functionOf = functionOf;
+    this.startsExecution = Object.entries(this.states)
+      .filter(([, state]) => state.Type === 'Task' && state.Resource === 'arn:aws:states:::states:startExecution')
+      .map(([name]) => name);
   }
 
   /** Tokens of executions waiting on a human (or anything else) right now. */
@@ -125,7 +138,32 @@ export class LocalExecutor {
     return pending;
   }
 
-  async run(input: { runId: string }, signal?: AbortSignal): Promise<ExecutionOutcome> {
+  /**
+   * Runs the run's execution to its end, and the executions it continues in (continue-as-new):
+   * the outcome is the last one's, with the history counted across all of them.
+   */
+  async run(input: { runId: string; resumeSeq?: number }, signal?: AbortSignal): Promise<ExecutionOutcome> {
+    let next: { input: Record<string, unknown>; name: string } | undefined = { input, name: executionNameFor(input.runId, input.resumeSeq === undefined ? 0 : epochForSeq(input.resumeSeq)) };
+    const total = { statesEntered: [] as string[], historyEvents: 0, largestPayloadBytes: 0, executions: 0, maxHistoryEvents: 0 };
+    for (;;) {
+      const current: { input: Record<string, unknown>; name: string } = next;
+      next = undefined;
+      const outcome = await this.runOne(current.input, current.name, (continued) => (next = continued), signal);
+      total.statesEntered.push(...outcome.statesEntered);
+      total.historyEvents += outcome.historyEvents;
+      total.largestPayloadBytes = Math.max(total.largestPayloadBytes, outcome.largestPayloadBytes);
+      total.executions += 1;
+      total.maxHistoryEvents = Math.max(total.maxHistoryEvents, outcome.historyEvents);
+      if (!next || outcome.status !== 'SUCCEEDED') return { ...outcome, ...total };
+    }
+  }
+
+  private async runOne(
+    input: Record<string, unknown>,
+    executionName: string,
+    continueAs: (next: { input: Record<string, unknown>; name: string }) => void,
+    signal?: AbortSignal,
+  ): Promise<Omit<ExecutionOutcome, 'executions' | 'maxHistoryEvents'>> {
     const overrides: Record<string, (input: unknown) => Promise<unknown>> = {};
     const retryIntervalOverrides: Record<string, number[]> = {};
     let currentToken = '';
@@ -148,8 +186,19 @@ export class LocalExecutor {
       };
       if (this.options.retryIntervalMs !== undefined) retryIntervalOverrides[state] = this.retryOverrides(state, this.options.retryIntervalMs);
     }
+    for (const state of this.startsExecution) {
+      // states:startExecution of this same machine: recorded, and run when this execution ends.
+      overrides[state] = async (parameters) => {
+        const { Name, Input } = parameters as { Name: string; Input: Record<string, unknown> };
+        if (this.executionNames.has(Name)) throw Object.assign(new Error(`execution ${Name} already exists`), { name: 'StepFunctions.ExecutionAlreadyExistsException' });
+        this.executionNames.add(Name);
+        continueAs({ input: Input, name: Name });
+        return { ExecutionArn: `${LOCAL_EXECUTION_ARN_PREFIX}${Name}`, StartDate: new Date().toISOString() };
+      };
+    }
     const context = {
-      Execution: { Id: `arn:aws:states:local:000000000000:execution:looprail-agent-run:${input.runId}`, Name: input.runId },
+      StateMachine: { Id: LOCAL_STATE_MACHINE_ARN, Name: 'looprail-agent-run' },
+      Execution: { Id: `${LOCAL_EXECUTION_ARN_PREFIX}${executionName}`, Name: executionName },
       Task: {
         // A fresh token for every wait, as Step Functions mints one per task.
         get Token() {
@@ -158,7 +207,7 @@ export class LocalExecutor {
         },
       },
     };
-    const execution = this.machine.run(input, {
+    const execution = this.machine.run(input as never, {
       overrides: { taskResourceLocalHandlers: overrides as never, retryIntervalOverrides },
       context: context as never,
       noThrowOnAbort: true,

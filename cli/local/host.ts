@@ -15,12 +15,19 @@ import { requestRun } from '../../core/run/start-run.ts';
 import { stepHandlers } from '../../functions/_shared/handlers.ts';
 import { createRunDeps } from '../../functions/_shared/runtime.ts';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
+import { localPrincipal, publishOrgSkills } from './seed-skills.ts';
 import { LocalExecutor, type ExecutionOutcome } from './executor.ts';
 import { LocalExecutionStarter } from '../../adapters/executions/local.ts';
 import { LocalEventLog } from '../../adapters/events/local-log.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import { OutboxMailer } from '../../adapters/mail/outbox.ts';
 import { HttpWebhookPoster } from '../../adapters/webhooks/http-poster.ts';
+import { LocalTaskSender } from '../../adapters/executions/local-tasks.ts';
+import { DEFAULT_SIGNING_SECRET, type ApprovalDeps } from '../../core/approvals/deps.ts';
+import { withLocalSigningKey } from './approval-key.ts';
+import { OtlpHttpExporter, otlpConfigFromEnv } from '../../adapters/otel/otlp-http.ts';
+import type { RunTelemetry } from '../../core/ports/telemetry.ts';
+import { BubblewrapSandboxes } from '../../adapters/sandbox/bubblewrap.ts';
 
 /**
  * The embedded default: the same state machine, handlers and store code as on AWS, with
@@ -43,8 +50,16 @@ export interface LocalHostOptions {
   log?: Logger;
   /** Wraps what the steps use (tests inject crashes and failures here). */
   wrapDeps?: (deps: RunDeps) => RunDeps;
+  /** Where finished runs go as OpenTelemetry traces; default: the OTLP endpoint in the environment (OTEL_EXPORTER_OTLP_*), if any. */
+  telemetry?: RunTelemetry;
   /** Wraps the step handlers (tests inject crashes here). */
   wrapHandlers?: (handlers: ReturnType<typeof stepHandlers>) => ReturnType<typeof stepHandlers>;
+  /** Where run sandboxes' workspaces live (default <tmpdir>/looprail-sandboxes: never inside the project or its state). */
+  sandboxRoot?: string;
+  /** Approval links point here until setPublicUrl is called (the dev server does once it listens). */
+  publicUrl?: string;
+  /** Org-wide approvers for approvals whose rules name none (default: LOOPRAIL_APPROVERS, comma-separated). */
+  fallbackApprovers?: string[];
 }
 
 export interface LocalHost {
@@ -62,6 +77,8 @@ export interface LocalHost {
   /** Outgoing mail (notifications, alerts): `.eml` files under `<state dir>/outbox/`, relayed to LOOPRAIL_SMTP_URL when set. */
   outbox: OutboxMailer;
   catalog: Catalog;
+  /** Where approval mails' links point: the URL the HTTP app is served on. */
+  setPublicUrl(url: string): void;
   /** Records the run and runs its execution to the end (or to a pause it cannot get past). */
   /** `outcome` is absent when the dedupe key named a run that had already ended. */
   run(request: { agent: string; input: unknown; principal?: string; trigger?: TriggerInfo; dedupeKey?: string }, signal?: AbortSignal): Promise<{ runId: string; created: boolean; meta: RunMeta; outcome?: ExecutionOutcome }>;
@@ -127,6 +144,8 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
   // Mail goes to a local outbox (and to a local SMTP relay when LOOPRAIL_SMTP_URL is set); webhooks are posted for real.
   // Built before DynamoDB Local starts, so a bad LOOPRAIL_SMTP_URL fails fast and leaves nothing running.
   const outbox = new OutboxMailer({ dir: join(stateDir, 'outbox'), smtpUrl: process.env.LOOPRAIL_SMTP_URL || undefined, from: 'looprail@localhost', log: (line) => log.info(line) });
+  // Before DynamoDB Local starts: a bad OTLP endpoint fails here, naming the variable.
+  const otlp = options.telemetry ? undefined : otlpConfigFromEnv(process.env);
   const state = await openLocalState({ stateDir, dynamodbEndpoint: options.dynamodbEndpoint, tableName: options.tableName });
   const { client, tableName } = state;
 
@@ -141,12 +160,30 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     stateDir,
     log,
   });
-  const observedDeps: RunDeps = { ...base, events, mailer: outbox, webhooks: new HttpWebhookPoster(), store: observed(base.store, options.onCommit) };
+  if (base.skills) await publishOrgSkills({ store: base.skills, orgDir, policy: catalog.skillsPolicy, principal: localPrincipal(), log });
+  const sandboxes = new BubblewrapSandboxes({ orgDir, root: options.sandboxRoot });
+  // Workspaces of runs that ended while no host was there to remove them.
+  await sandboxes.sweep(async (runId) => ['finished', 'failed'].includes((await state.store.getRun(runId))?.status ?? '')).catch((error: Error) => log.warn('could not sweep old sandboxes', { error: error.message }));
+  const telemetry = options.telemetry ?? (otlp ? new OtlpHttpExporter(otlp, { secrets }) : undefined);
+  // Approvals: links signed with a key read by name (generated once under the state folder when unset).
+  let publicUrl = options.publicUrl ?? 'http://127.0.0.1:8787';
+  const approvals: ApprovalDeps = {
+    signingSecret: DEFAULT_SIGNING_SECRET,
+    secrets: withLocalSigningKey(secrets, DEFAULT_SIGNING_SECRET, join(stateDir, 'approval-signing.key')),
+    baseUrl: () => publicUrl,
+    fallbackApprovers: options.fallbackApprovers ?? (process.env.LOOPRAIL_APPROVERS ?? '').split(',').map((each) => each.trim()).filter(Boolean),
+  };
+  // A delegated sub-agent run is a nested execution of the same state machine (`executor` is set below, before any run).
+  const children = { runToEnd: async (runId: string) => void (await executor.run({ runId })) };
+  const observedDeps: RunDeps = {
+    children, ...base, approvals, events, mailer: outbox, webhooks: new HttpWebhookPoster(), sandboxes, store: observed(base.store, options.onCommit), ...(telemetry ? { telemetry } : {}) };
   const deps = options.wrapDeps ? options.wrapDeps(observedDeps) : observedDeps;
   const handlers = stepHandlers(() => deps);
   const wrappedHandlers = options.wrapHandlers ? options.wrapHandlers(handlers) : handlers;
   const executor = new LocalExecutor({ handlers: wrappedHandlers, retryIntervalMs: options.retryIntervalMs });
   const executions = new LocalExecutionStarter({ executor, failRun: wrappedHandlers.FailRun, getRun: (runId) => deps.store.getRun(runId), log: deps.log });
+  // A decision resolves the waiting execution here, or continues the run in a new one after a restart.
+  approvals.tasks = new LocalTaskSender({ executor, resume: (runId, seq) => executions.resume(runId, seq) });
 
   return {
     deps,
@@ -158,6 +195,9 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     events,
     outbox,
     catalog,
+    setPublicUrl(url) {
+      publicUrl = url;
+    },
     async run(request, signal) {
       const requested = await requestRun(deps, {
         agent: request.agent,
@@ -168,8 +208,8 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       });
       const { runId, created } = requested;
       if (requested.meta.status === 'finished' || requested.meta.status === 'failed') return { runId, created, meta: requested.meta };
-      // A run that exists but has not ended (a host that died mid-run) resumes: its steps replay what they committed.
-      const outcome = await executor.run({ runId }, signal);
+      // A run that exists but has not ended (a host that died mid-run) resumes from its last committed step.
+      const outcome = await executor.run(requested.meta.seq > 0 ? { runId, resumeSeq: requested.meta.seq } : { runId }, signal);
       let meta = (await deps.store.getRun(runId))!;
       if (outcome.status === 'FAILED' && meta.status !== 'finished' && meta.status !== 'failed') {
         // A failure no Catch can handle (States.Runtime): record it, as the deployed stack's

@@ -18,7 +18,11 @@ const KIND_LABEL: Record<TraceEvent['kind'], string> = {
   tool_call: 'tool',
   tool_denied: 'denied',
   approval_requested: 'approval',
+  approval_decided: 'decided',
   verification: 'verify',
+  skill_loaded: 'skill',
+  context_compacted: 'compact',
+  delegation: 'delegate',
   stop_decided: 'stop',
   run_finished: 'finish',
   run_failed: 'failed',
@@ -43,7 +47,9 @@ function statusMark(event: TraceEvent): string {
 
 export function traceLine(event: TraceEvent, indent = ''): string {
   const kind = KIND_LABEL[event.kind].padEnd(8);
-  const name = event.kind === 'model_call' && event.scripted ? `${event.name} [scripted]` : event.name;
+  const base = event.kind === 'model_call' && event.scripted ? `${event.name} [scripted]` : event.name;
+  // A call that took more than one try says so: retries are part of what happened.
+  const name = event.attempt !== undefined && event.attempt > 1 ? `${base} (attempt ${event.attempt})` : base;
   const latency = `${number(Math.round(event.latencyMs))} ms`.padStart(9);
   const tokens = event.inputTokens + event.outputTokens > 0 ? `${number(event.inputTokens)} in / ${number(event.outputTokens)} out` : '';
   const cost = event.costMicros > 0 ? formatUsd(event.costMicros) : '';

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { Count, Duration, Name, SecretName, Usd, versionedRef } from './primitives.ts';
 import { ScheduleSpec } from './schedule.ts';
 import { GuardrailPolicy } from './guardrails.ts';
+import { SkillRef } from './skills.ts';
+import { SandboxSpec } from './sandbox.ts';
 
 /**
  * The agent definition: one YAML file per loop, in the team's GitOps folder.
@@ -24,11 +26,33 @@ export const ServerGrant = z.union(
       allow: z.array(ToolPattern).optional(),
       /** Never these tools, even if allowed. */
       deny: z.array(ToolPattern).optional(),
+      /** Overrides the server's defer_loading for this agent (default: deferred). */
+      defer_loading: z.boolean({ error: 'expected true or false' }).optional(),
     }),
   ],
-  { error: 'expected a server name, or { name, allow?, deny? }' },
+  { error: 'expected a server name, or { name, allow?, deny?, defer_loading? }' },
 );
 export type ServerGrantInput = z.infer<typeof ServerGrant>;
+
+/**
+ * What the harness keeps out of the model's context. Token counts are estimates
+ * (about four characters a token), the same on every host.
+ */
+export const ContextHarness = z.strictObject({
+  /** A tool result over this many tokens is stored with the run and replaced by a preview and a handle. */
+  offload_result_tokens: Count.optional(),
+  /** A turn's tool results together over this many tokens: the largest are offloaded until the rest fit. */
+  offload_turn_tokens: Count.optional(),
+  /** Characters of an offloaded result shown in its preview. */
+  preview_chars: Count.optional(),
+  /** Older turns are summarised when the context passes this fraction of the model's context_window (models.yaml). */
+  compact_at: z.number({ error: 'expected a fraction such as 0.7' }).gt(0, 'expected a fraction above 0').lt(1, 'expected a fraction below 1').optional(),
+  /** The model that writes the summary (a cheaper one, by name); default: the agent's own. */
+  compaction_model: Name.optional(),
+  /** A failed compaction: go on with the context as it is, or stop the run with the reason. */
+  on_compaction_failure: z.enum(['continue', 'stop'], { error: 'expected continue or stop' }).optional(),
+});
+export type ContextHarness = z.infer<typeof ContextHarness>;
 
 export const HarnessLimits = z.strictObject({
   /** Model calls the maker may make in one run. */
@@ -56,6 +80,10 @@ export const HarnessLimits = z.strictObject({
   on_tool_in_doubt: z.enum(['continue', 'stop']).optional(),
   /** Tool calls one model turn may make; more are refused. */
   max_tool_calls_per_turn: Count.optional(),
+  /** How many levels of delegated sub-agent runs may sit below a root run (default 2). */
+  max_depth: Count.optional(),
+  /** Offloading of large tool results (see ContextHarness). */
+  context: ContextHarness.optional(),
 });
 export type HarnessLimits = z.infer<typeof HarnessLimits>;
 
@@ -76,7 +104,13 @@ export type ApprovalRuleInput = z.infer<typeof ApprovalRule>;
 
 export const SubAgent = z.strictObject({
   name: Name,
+  /** What it is for: the maker sees this when it decides to delegate. */
   description: z.string().optional(),
+  /**
+   * Run another agent of the org as this sub-agent (its own definition, identity and
+   * tools) instead of declaring model, instructions and servers here.
+   */
+  agent: Name.optional(),
   /** A checker reviews the maker's result and may only hold read-only tools. */
   role: z.enum(['maker', 'checker']).optional(),
   /** Defaults to the parent's model. */
@@ -126,7 +160,8 @@ export const AgentSpec = z.strictObject({
   /** Tried when the model's provider is unavailable. */
   fallback_model: Name.optional(),
   instructions: versionedRef('a file'),
-  skills: z.array(versionedRef('a skill name')).default([]),
+  /** Registry skills, `name@version` or `name@range`, resolved by `looprail lock`. */
+  skills: z.array(SkillRef).default([]),
   mcp_servers: z.array(ServerGrant).default([]),
   subagents: z.array(SubAgent).default([]),
   harness: HarnessLimits.default({}),
@@ -141,6 +176,8 @@ export const AgentSpec = z.strictObject({
   guardrails: GuardrailPolicy.optional(),
   /** Where the run's outcome (stop reason, summary, cost, trace link) is sent when it finishes, fails or pauses. */
   notify: z.array(NotifyTarget).default([]),
+  /** A workspace of the run's own for running code (core/definitions/sandbox.ts); granted as the `sandbox` server. */
+  sandbox: SandboxSpec.optional(),
 });
 export type AgentSpec = z.infer<typeof AgentSpec>;
 
@@ -179,9 +216,15 @@ export const DEFAULT_HARNESS = {
   on_denied_tool: 'continue',
   on_tool_in_doubt: 'continue',
   max_tool_calls_per_turn: 16,
+  max_depth: 2,
   max_verify_attempts: 2,
   checker_max_steps: 10,
   approval_timeout_seconds: 3 * 86_400,
+  offload_result_tokens: 4_000,
+  offload_turn_tokens: 8_000,
+  preview_chars: 1_200,
+  compact_at: 0.75,
+  on_compaction_failure: 'continue',
 } as const;
 
 export { SecretName };

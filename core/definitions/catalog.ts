@@ -1,6 +1,8 @@
 import type { AgentSpec, TriggerSpec } from './agent.ts';
 import type { BudgetsFile, McpServerDeclaration, ModelDeclaration, ModelScript } from './org.ts';
 import type { GuardrailPolicy } from './guardrails.ts';
+import type { SandboxPricing } from './sandbox.ts';
+import type { SkillPin, SkillsPolicyFile } from './skills.ts';
 
 /**
  * The validated org folder: what `looprail validate` checks, what `cdk synth` bundles,
@@ -17,6 +19,7 @@ export interface InstructionsDoc {
   sha256: string;
 }
 
+/** A skill source in the org folder (`skills/<name>/SKILL.md`): what `looprail skills publish` reads. */
 export interface SkillDoc {
   name: string;
   version: string;
@@ -39,6 +42,8 @@ export interface AgentEntry {
   instructions: InstructionsDoc;
   /** Instructions of sub-agents that declare their own. */
   subagentInstructions: Record<string, InstructionsDoc>;
+  /** The agent's skills as `looprail lock` resolved them in the registry. */
+  skillPins?: SkillPin[];
 }
 
 export interface Catalog {
@@ -50,4 +55,8 @@ export interface Catalog {
   budgets: BudgetsFile;
   /** The org-wide guardrails (guardrails.yaml), under every agent's own. */
   guardrails?: GuardrailPolicy;
+  /** What sandbox time costs (models.yaml `sandbox:`); free when absent. */
+  sandboxPricing?: SandboxPricing;
+  /** Who may publish which skill to the registry (skills.yaml). */
+  skillsPolicy?: SkillsPolicyFile;
 }

@@ -1,14 +1,18 @@
-import type { InstructionsDoc, ModelEntry, SkillDoc } from './catalog.ts';
+import type { InstructionsDoc, ModelEntry } from './catalog.ts';
+import type { SkillPin } from './skills.ts';
 import type { BudgetDeclaration, McpServerDeclaration } from './org.ts';
 import type { GuardrailPolicy } from './guardrails.ts';
 import type { Role } from './run.ts';
 import type { NotifyTarget } from './agent.ts';
+import type { SandboxSpec } from './sandbox.ts';
 
 /** A server grant with its patterns normalised. */
 export interface Grant {
   server: string;
   allow?: string[];
   deny?: string[];
+  /** The agent's override of the server's defer_loading. */
+  deferLoading?: boolean;
 }
 
 export interface ResolvedLimits {
@@ -21,6 +25,12 @@ export interface ResolvedLimits {
   onDeniedTool: 'continue' | 'stop';
   onToolInDoubt: 'continue' | 'stop';
   maxToolCallsPerTurn: number;
+  /** Delegation depth below a root run; absent in snapshots taken before delegation existed. */
+  maxDepth?: number;
+  /** Absent in snapshots taken before offloading existed: the defaults apply. */
+  offload?: { resultTokens: number; turnTokens: number; previewChars: number };
+  /** Absent in older snapshots: no compaction. */
+  compaction?: { at: number; model?: ModelEntry; onFailure: 'continue' | 'stop' };
 }
 
 export interface ApprovalRule {
@@ -44,7 +54,15 @@ export interface AgentView {
   /** A hash of the definition, its instructions and skills. */
   version: string;
   instructions: InstructionsDoc;
-  skills: SkillDoc[];
+  /**
+   * The skills the model may load (names and descriptions only: a body costs tokens only
+   * when loaded), filled by StartRun from the registry's verified versions.
+   */
+  skills: MountedSkill[];
+  /** The sub-agents this maker may delegate to (absent: none). */
+  delegates?: DelegateTarget[];
+  /** The agent's skill pins as locked; StartRun resolves them into `skills`. */
+  skillPins?: SkillPin[];
   model: ModelEntry;
   fallbackModel?: ModelEntry;
   grants: Grant[];
@@ -59,6 +77,8 @@ export interface AgentView {
   approveWritesAfterUntrusted?: boolean;
   /** The org's guardrails merged with the agent's own: screens every model and tool call. */
   guardrails?: GuardrailPolicy;
+  /** The run's sandbox (agent.sandbox), shared by the maker and its checker; price from models.yaml `sandbox:`. */
+  sandbox?: { spec: SandboxSpec; pricePerHourMicros: number };
   /** Where the run's outcome is sent (maker only); absent in snapshots taken before notifications existed. */
   notify?: NotifyTarget[];
   verify?: {
@@ -66,6 +86,22 @@ export interface AgentView {
     maxAttempts: number;
     checker: AgentView;
   };
+}
+
+/** A registry skill version a run may load, as its snapshot records it. */
+export interface MountedSkill {
+  name: string;
+  version: string;
+  description: string;
+  sha256: string;
+}
+
+/** A sub-agent the maker may delegate to (a `looprail__delegate` call naming it). */
+export interface DelegateTarget {
+  name: string;
+  description?: string;
+  /** Set when the sub-agent is another agent of the org, run with its own definition. */
+  agent?: string;
 }
 
 /** A tool the model may see and call, as the model sees it. */
@@ -90,6 +126,8 @@ export interface RunContext {
   view: AgentView;
   systemPrompt: string;
   tools: ToolSpec[];
+  /** Servers whose tools the model loads on demand (looprail__load_tools); their schemas stay out until then. */
+  deferredServers?: string[];
 }
 
 export const TOOL_NAME_SEPARATOR = '__';

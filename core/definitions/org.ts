@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Count, Duration, Name, SecretName, Usd } from './primitives.ts';
+import { SandboxPricing } from './sandbox.ts';
 
 /**
  * Org-wide declarations that sit beside the agent definitions: which models exist and
@@ -56,6 +57,8 @@ export type ModelDeclaration = z.infer<typeof ModelDeclaration>;
 
 export const ModelsFile = z.strictObject({
   models: z.record(Name, ModelDeclaration),
+  /** What sandbox time costs, metered per run like model tokens. */
+  sandbox: SandboxPricing.optional(),
 });
 
 export const ToolFlags = z.strictObject({
@@ -92,6 +95,9 @@ const StdioTransport = z.strictObject({
   cwd: z.string().optional(),
 });
 
+/** Served by looprail itself (the sandbox server); an org's own server file may not use it. */
+const BuiltinTransport = z.strictObject({ type: z.literal('builtin') });
+
 const HttpTransport = z.strictObject({
   type: z.literal('http'),
   url: z.url('expected the Streamable HTTP endpoint URL'),
@@ -100,7 +106,7 @@ const HttpTransport = z.strictObject({
 export const McpServerDeclaration = z.strictObject({
   name: Name,
   description: z.string().optional(),
-  transport: z.discriminatedUnion('type', [StdioTransport, HttpTransport], {
+  transport: z.discriminatedUnion('type', [StdioTransport, HttpTransport, BuiltinTransport], {
     error: 'expected transport.type: stdio or http',
   }),
   auth: z
@@ -116,6 +122,12 @@ export const McpServerDeclaration = z.strictObject({
       call: Duration.optional(),
     })
     .default({}),
+  /**
+   * Deferred loading (the default): the model first sees only this server's name and
+   * description and loads the schemas it needs with looprail__load_tools. An agent's
+   * grant may override this per server.
+   */
+  defer_loading: z.boolean({ error: 'expected true or false' }).optional(),
   /** Every tool the org allows on this server; a tool the server offers but is not listed here is denied. */
   tools: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected an MCP tool name'), ToolFlags.nullable().transform((flags) => flags ?? {})),
 });

@@ -25,7 +25,8 @@ export const RunStatus = z.enum(['queued', 'running', 'paused', 'finished', 'fai
 export type RunStatus = z.infer<typeof RunStatus>;
 
 /** Where the state machine goes next; returned by every step. */
-export const NextStep = z.enum(['model', 'tools', 'approval', 'verify', 'finish']);
+/** `continue`: the run goes on in a new execution (core/run/continuation.ts); never stored. */
+export const NextStep = z.enum(['model', 'tools', 'approval', 'verify', 'finish', 'continue']);
 export type NextStep = z.infer<typeof NextStep>;
 
 /**
@@ -40,6 +41,8 @@ export const Control = z.strictObject({
   next: NextStep,
   /** Set when next is `approval`: how long the wait may last. */
   approvalTimeoutSeconds: z.number().int().positive().optional(),
+  /** Set when next is `continue`: which execution of the run comes next. */
+  epoch: z.number().int().positive().optional(),
 });
 export type Control = z.infer<typeof Control>;
 
@@ -47,10 +50,13 @@ export type Control = z.infer<typeof Control>;
 export const StepInput = z.object({
   runId: z.string().min(1),
   seq: z.number().int().min(0),
+  /** The execution's name ($$.Execution.Name), where the step decides on continue-as-new. */
+  execution: z.string().min(1).optional(),
 });
 export type StepInput = z.infer<typeof StepInput>;
 
-export const StartInput = z.object({ runId: z.string().min(1) });
+/** `resumeSeq`: a continued execution picks the run up at this seq instead of starting it. */
+export const StartInput = z.object({ runId: z.string().min(1), resumeSeq: z.number().int().min(1).optional() });
 
 export const FailInput = z.object({
   runId: z.string().min(1),
@@ -143,6 +149,10 @@ export interface RunMeta {
   pendingApprovalId?: string;
   /** Tool calls of the current turn that an approver allowed. */
   approvedCallIds?: string[];
+  /** For each approved call: the hash of tool, arguments and policy version the approver saw (core/approvals/binding.ts). */
+  approvedBindings?: Record<string, string>;
+  /** Tool calls of the current turn an approver rejected (on_reject: continue): the model reads why. */
+  rejectedCalls?: { callIds: string[]; reason: string };
   /** A budget that paused the run (on_exhausted: pause_for_human), waiting for more allowance. */
   pendingBudgetRequest?: { budget: string; amountMicros: number; detail: string };
   /** Extra spend approvers allowed this run, per budget name (micro-USD). */
@@ -151,8 +161,22 @@ export interface RunMeta {
   concurrencyHeld?: boolean;
   /** The context holds untrusted content: a tool's result, or a webhook or event as input. */
   untrusted?: boolean;
+  /** Tools of deferred servers the model loaded, in load order (so the tool list's prefix stays stable for caching). */
+  loadedTools?: string[];
+  /** Handles of tool results offloaded to the result store (looprail__read_result reads them). */
+  offloadedResults?: string[];
+  /** Older turns summarised: messages 1 … through-1 are replaced in the model's context by the summary (the task, message 0, stays). */
+  compaction?: { through: number; summary: string; count: number };
   /** For a checker run: model calls its earlier attempts made (scripted models play on from there). */
   callOffset?: number;
+  /** The registry skill versions this run could load, as StartRun resolved and verified them. */
+  skills?: Array<{ name: string; version: string; sha256: string }>;
+  /** The skill versions the model actually loaded (`name@version`), in order. */
+  skillsLoaded?: string[];
+  /** How many delegations below the root run this run is (0 or absent for a root run). */
+  depth?: number;
+  /** Usage of the sub-agent runs this run delegated to, rolled up here and shown apart. */
+  subagentUsage?: Usage;
 }
 
 /** Approval context for a call: whether the agent's untrusted-content rule applies now. */
@@ -160,6 +184,7 @@ export function untrustedWrite(meta: RunMeta, approveWritesAfterUntrusted: boole
   return { untrustedWrite: approveWritesAfterUntrusted === true && meta.untrusted === true };
 }
 
-export function runUsage(meta: Pick<RunMeta, 'usage' | 'checkerUsage'>): Usage {
-  return addUsage(meta.usage, meta.checkerUsage);
+/** Everything the run spent: its own calls, its checker runs, and the sub-agent runs it delegated to. */
+export function runUsage(meta: Pick<RunMeta, 'usage' | 'checkerUsage'> & { subagentUsage?: Usage }): Usage {
+  return addUsage(addUsage(meta.usage, meta.checkerUsage), meta.subagentUsage ?? ZERO_USAGE);
 }

@@ -22,7 +22,13 @@ export const TraceKind = z.enum([
   'tool_call',
   'tool_denied',
   'approval_requested',
+  /** A human's answer to an approval request (the wait is its latency). */
+  'approval_decided',
   'verification',
+  'skill_loaded',
+  'context_compacted',
+  /** A delegated sub-agent run: its usage is rolled into the parent's, under `subagentUsage`. */
+  'delegation',
   'stop_decided',
   'run_finished',
   'run_failed',
@@ -56,7 +62,19 @@ export const TraceEvent = z.object({
   attempt: z.number().int().optional(),
   stopReason: StopReason.optional(),
   childRunId: z.string().optional(),
+  /** An offloaded tool result: the handle under which its full (screened) text is stored with the run. */
+  resultHandle: z.string().optional(),
   guardrails: z.array(GuardrailVerdictRecord).optional(),
+  /** A sandbox call: the command (exec), exit code, duration and how much it printed; the output itself is cut into `detail`. */
+  sandbox: z
+    .object({
+      command: z.string().optional(),
+      exitCode: z.number().int().optional(),
+      timedOut: z.boolean().optional(),
+      outputBytes: z.number().int().min(0).optional(),
+      durationMs: z.number().min(0),
+    })
+    .optional(),
   /** A short, redacted explanation: an error message, a verdict's feedback, why a call was refused. */
   detail: z.string().optional(),
 });

@@ -6,12 +6,16 @@ import { GuardrailsFile, type GuardrailPolicy } from './guardrails.ts';
 import type { AgentEntry, Catalog, InstructionsDoc, ModelEntry, SkillDoc } from './catalog.ts';
 import { BudgetsFile, McpServerDeclaration, ModelScript, ModelsFile, SecretsFile } from './org.ts';
 import { sha256 } from './hash.ts';
-import { Name, sameVersion, type VersionedRef } from './primitives.ts';
+import { sameVersion, type VersionedRef } from './primitives.ts';
+import { SkillFrontMatter, SkillLockEntry, SkillsPolicyFile, type SkillPin } from './skills.ts';
+import { parseRange, parseVersion, RANGE_HELP, satisfies } from '../skills/semver.ts';
 import { formatPath, hasErrors, type Problem } from './problems.ts';
 import { parseYaml, validateWith, type ParsedYaml } from './yaml-source.ts';
 import { grantAllows, normalizeGrant, grantedTools } from '../policy/grants.ts';
 import { writeToolsOf } from '../policy/checker-read-only.ts';
 import { matchesToolPattern } from '../policy/tool-patterns.ts';
+import { sandboxGrantProblems, sandboxServerProblem } from '../policy/sandbox-grants.ts';
+import { SANDBOX_DECLARATION } from '../sandbox/tools.ts';
 import { unknownFilterKeys, WEBHOOK_FILTER_KEYS } from '../policy/webhook-signature.ts';
 
 /**
@@ -40,19 +44,15 @@ export interface ValidationResult {
 
 /** `looprail.lock.yaml`: the content hash each versioned instructions file had when its version was locked. */
 export const LOCK_FILE = 'looprail.lock.yaml';
-const ORG_FILES = new Set(['models.yaml', 'budgets.yaml', 'secrets.yaml', 'guardrails.yaml', LOCK_FILE]);
+/** `skills.yaml`: who may publish which skill to the registry. */
+export const SKILLS_POLICY_FILE = 'skills.yaml';
+const ORG_FILES = new Set(['models.yaml', 'budgets.yaml', 'secrets.yaml', 'guardrails.yaml', SKILLS_POLICY_FILE, LOCK_FILE]);
 const isYaml = (path: string) => /\.ya?ml$/i.test(path);
-
-const SkillFrontMatter = z.strictObject({
-  name: Name,
-  description: z.string().min(1, 'expected a one-line description'),
-  version: z.union([z.string().min(1), z.number()]).transform(String),
-});
 
 const InstructionsFrontMatter = z.object({ version: z.union([z.string(), z.number()]).transform(String).optional() }).loose();
 
 /** Splits `---\nfront matter\n---\nbody`; files without front matter have none. */
-function splitFrontMatter(text: string): { frontMatter?: string; body: string; bodyLine: number } {
+export function splitFrontMatter(text: string): { frontMatter?: string; body: string; bodyLine: number } {
   const match = /^---\r?\n([\s\S]*?)\r?\n---\r?\n?/.exec(text);
   if (!match) return { body: text, bodyLine: 1 };
   return { frontMatter: match[1], body: text.slice(match[0].length), bodyLine: match[0].split('\n').length };
@@ -103,7 +103,8 @@ function loadSkill(v: Validation, file: OrgFile): SkillDoc | undefined {
     v.add({ file: file.display, line: 1, col: 1, path: '', message: 'expected front matter (--- name, description, version ---) at the top of SKILL.md' });
     return undefined;
   }
-  const loaded = v.load({ ...file, text: frontMatter }, SkillFrontMatter, 'front matter with name, description and version');
+  // A leading newline stands for the opening `---`, so problems point at the file's own lines.
+  const loaded = v.load({ ...file, text: `\n${frontMatter}` }, SkillFrontMatter, 'front matter with name, description and version');
   if (!loaded) return undefined;
   if (loaded.value.name !== folder) {
     v.at(loaded.parsed, ['name'], `expected "${folder}": a skill's name is its folder's name`);
@@ -114,6 +115,8 @@ function loadSkill(v: Validation, file: OrgFile): SkillDoc | undefined {
 
 const LockFile = z.strictObject({
   instructions: z.record(z.string().regex(/^[^@]+@[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected path@version'), z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256: and 64 hex digits')).default({}),
+  /** Each skill pin (`name@range`) and the registry version it resolved to when locked. */
+  skills: z.record(z.string().regex(/^[a-z][a-z0-9-]*@.+$/, 'expected name@range'), SkillLockEntry).default({}),
 });
 export type LockFile = z.infer<typeof LockFile>;
 
@@ -207,6 +210,8 @@ export function validateOrg(files: OrgFile[], options: ValidateOptions = {}): Va
   const guardrails = guardrailsFile ? v.load(guardrailsFile, GuardrailsFile, 'a mapping with `guardrails:`') : undefined;
   if (guardrails) checkCustomRules(guardrails.parsed, ['guardrails'], guardrails.value.guardrails);
   const secretsWhere = secretsFile ? secretsFile.display : 'secrets.yaml (missing)';
+  const skillsPolicyFile = v.file(SKILLS_POLICY_FILE);
+  const skillsPolicy = skillsPolicyFile ? v.load(skillsPolicyFile, SkillsPolicyFile, 'a mapping with `skills:` (skill name → owners)') : undefined;
 
   const checkSecret = (parsed: ParsedYaml, path: PropertyKey[], name: string) => {
     if (!secretNames.has(name)) v.at(parsed, path, `unknown secret "${name}": declare it by name in ${secretsWhere} (never its value)`);
@@ -223,7 +228,9 @@ export function validateOrg(files: OrgFile[], options: ValidateOptions = {}): Va
     }
     const server = loaded.value;
     const stem = posix.basename(file.path).replace(/\.ya?ml$/i, '');
-    if (server.name !== stem) v.at(loaded.parsed, ['name'], `expected "${stem}": a server's name is its file's name`);
+    const reserved = sandboxServerProblem(server);
+    if (reserved) v.at(loaded.parsed, server.transport.type === 'builtin' ? ['transport', 'type'] : ['name'], reserved);
+    else if (server.name !== stem) v.at(loaded.parsed, ['name'], `expected "${stem}": a server's name is its file's name`);
     else if (servers[server.name]) v.at(loaded.parsed, ['name'], `server "${server.name}" is declared twice`);
     else servers[server.name] = server;
     if (server.auth) checkSecret(loaded.parsed, ['auth', 'secret'], server.auth.secret);
@@ -237,6 +244,9 @@ export function validateOrg(files: OrgFile[], options: ValidateOptions = {}): Va
       }
     }
   }
+
+  // looprail's own sandbox server, declared like any other so grants and checker rules apply to it unchanged.
+  servers[SANDBOX_DECLARATION.name] = SANDBOX_DECLARATION;
 
   // Models, and the scripts of scripted ones.
   const modelEntries: Record<string, ModelEntry> = {};
@@ -293,6 +303,7 @@ export function validateOrg(files: OrgFile[], options: ValidateOptions = {}): Va
       modelsWhere,
       skills,
       checkSecret,
+      lockMode: options.ignoreLock === true,
     });
     if (value.trigger?.webhook) {
       checkSecret(parsed, ['trigger', 'webhook', 'secret'], value.trigger.webhook.secret);
@@ -305,6 +316,13 @@ export function validateOrg(files: OrgFile[], options: ValidateOptions = {}): Va
       v.at(parsed, ['agent', 'name'], 'no owner or team: the inventory will list this loop as unowned', 'warning');
     }
     if (entry) agents[spec.name] = { ...entry, trigger: value.trigger };
+  }
+
+  // Sub-agents that run another agent of the org: it must exist (it may be this agent: the depth limit stops the recursion).
+  for (const { parsed, value } of loadedAgents) {
+    value.agent.subagents.forEach((sub, index) => {
+      if (sub.agent !== undefined && !firstFile.has(sub.agent)) v.at(parsed, ['agent', 'subagents', index, 'agent'], `unknown agent "${sub.agent}" (known: ${[...firstFile.keys()].sort().join(', ')})`);
+    });
   }
 
   // Budgets reference agents, teams and models.
@@ -332,6 +350,8 @@ export function validateOrg(files: OrgFile[], options: ValidateOptions = {}): Va
       secrets: [...secretNames].sort(),
       budgets: budgets?.value ?? { budgets: [], limits: [] },
       guardrails: guardrails?.value.guardrails,
+      sandboxPricing: models?.value.sandbox,
+      skillsPolicy: skillsPolicy?.value,
     },
   };
 }
@@ -344,6 +364,8 @@ interface AgentContext {
   modelsWhere: string;
   skills: Record<string, SkillDoc>;
   checkSecret: (parsed: ParsedYaml, path: PropertyKey[], name: string) => void;
+  /** `looprail lock` resolves skill ranges itself, against the registry. */
+  lockMode: boolean;
 }
 
 /** The references of one agent definition; returns its catalog entry when they all resolve. */
@@ -354,15 +376,24 @@ function checkAgent(v: Validation, parsed: ParsedYaml, file: OrgFile, spec: Agen
   };
   checkModel(['agent', 'model'], spec.model);
   checkModel(['agent', 'fallback_model'], spec.fallback_model);
+  checkModel(['agent', 'harness', 'context', 'compaction_model'], spec.harness.context?.compaction_model);
 
   const instructions = loadInstructions(v, parsed, ['agent', 'instructions'], file.path, spec.instructions);
 
+  // Skills come from the registry: a pin is a range that `looprail lock` resolved to one published version.
+  const skillPins: SkillPin[] = [];
   spec.skills.forEach((ref, index) => {
-    const skill = ctx.skills[ref.target];
-    if (!skill) v.at(parsed, ['agent', 'skills', index], `unknown skill "${ref.target}" (no skills/${ref.target}/SKILL.md)`);
-    else if (!sameVersion(skill.version, ref.version)) {
-      v.at(parsed, ['agent', 'skills', index], `skill ${ref.target} is at version ${skill.version}, not ${ref.version}`);
-    }
+    const path = ['agent', 'skills', index];
+    const range = parseRange(ref.version);
+    if (!range) return v.at(parsed, path, `"${ref.version}" is not a version range for skill ${ref.target}: expected ${RANGE_HELP}`);
+    if (ctx.lockMode) return;
+    // Without a lock file (as for instructions) nothing is locked yet: runs resolve the range when they start.
+    if (!v.lock) return void skillPins.push({ name: ref.target, range: ref.version });
+    const key = skillLockKey(ref.target, ref.version);
+    const locked = v.lock.skills[key];
+    if (!locked) return v.at(parsed, path, `skill ${key} is not resolved in ${LOCK_FILE}: run \`looprail lock\` (it resolves the range against the skills registry)`);
+    if (!satisfies(parseVersion(locked.version)!, range)) return v.at(parsed, path, `skill ${key} is locked to ${locked.version}, which is outside that range: run \`looprail lock\` again`);
+    skillPins.push({ name: ref.target, range: ref.version, version: locked.version, sha256: locked.sha256 });
   });
 
   const checkGrants = (base: PropertyKey[], inputs: AgentSpec['mcp_servers']) => {
@@ -393,6 +424,13 @@ function checkAgent(v: Validation, parsed: ParsedYaml, file: OrgFile, spec: Agen
     seen.add(sub.name);
     checkModel([...base, 'model'], sub.model);
     checkGrants([...base, 'mcp_servers'], sub.mcp_servers);
+    if (sub.agent !== undefined) {
+      // An org agent brings its own definition: nothing here may quietly differ from it.
+      const own: string[] = (['model', 'instructions', 'harness', 'role'] as const).filter((key) => sub[key] !== undefined);
+      if (sub.mcp_servers.length > 0) own.push('mcp_servers');
+      if (own.length > 0) v.at(parsed, [...base, 'agent'], `sub-agent "${sub.name}" runs agent "${sub.agent}" with its own definition; remove ${own.join(', ')} here`);
+      if (spec.verify?.checker === sub.name) v.at(parsed, [...base, 'agent'], `the checker "${sub.name}" must be declared here (model, instructions, read-only tools), not run another agent`);
+    }
     if (sub.instructions) {
       const doc = loadInstructions(v, parsed, [...base, 'instructions'], file.path, sub.instructions);
       if (doc) subagentInstructions[sub.name] = doc;
@@ -419,9 +457,16 @@ function checkAgent(v: Validation, parsed: ParsedYaml, file: OrgFile, spec: Agen
     }
   }
 
+  for (const problem of sandboxGrantProblems(spec)) v.at(parsed, problem.path, problem.message, problem.severity);
+
   const after = v.problems.filter((p) => p.severity === 'error').length;
   if (after > before || !instructions) return undefined;
-  return { file: file.display, spec, instructions, subagentInstructions };
+  return { file: file.display, spec, instructions, subagentInstructions, skillPins };
+}
+
+/** The lock key of a skill pin: the skill's name and the range as written. */
+export function skillLockKey(name: string, range: string): string {
+  return `${name}@${range}`;
 }
 
 /** What `looprail lock` records: every versioned instructions file the agents use, with its hash. */

@@ -1,4 +1,4 @@
-import type { AgentView, ToolSpec } from '../definitions/context.ts';
+import type { AgentView, DelegateTarget, ToolSpec } from '../definitions/context.ts';
 import type { Message } from '../definitions/messages.ts';
 
 /**
@@ -10,10 +10,11 @@ export function systemPrompt(view: AgentView): string {
     `You are "${view.subagent ?? view.agent}", an unattended loop run by looprail${view.role === 'checker' ? ' as the checker of another agent\'s work' : ''}. Nobody is watching this run: work within your tools, and finish with a short summary of what you did and what is left.`,
     view.instructions.text,
   ];
+  // Only names and descriptions: a skill's body costs tokens only in a run that loads it.
   if (view.skills.length > 0) {
     parts.push(
-      '# Skills\n\n' +
-        view.skills.map((skill) => `## ${skill.name} (v${skill.version.replace(/^v/i, '')})\n${skill.description}\n\n${skill.content}`).join('\n\n'),
+      `# Skills\n\nThese skills are available. When one fits the task, call ${LOAD_SKILL_TOOL_NAME} with its name to read it (and ${READ_SKILL_FILE_TOOL_NAME} for a file it lists).\n\n` +
+        view.skills.map((skill) => `- ${skill.name} (${skill.version}): ${skill.description}`).join('\n'),
     );
   }
   if (view.role === 'checker') {
@@ -59,6 +60,64 @@ export function verificationFeedback(attempt: number, feedback: string): Message
 }
 
 export const VERDICT_TOOL_NAME = 'looprail__verdict';
+export const LOAD_SKILL_TOOL_NAME = 'looprail__load_skill';
+export const READ_SKILL_FILE_TOOL_NAME = 'looprail__read_skill_file';
+
+/** Built-in tools of a run with skills: load one on demand, then read its other files. */
+export const SKILL_TOOLS: ToolSpec[] = [
+  {
+    name: LOAD_SKILL_TOOL_NAME,
+    server: 'looprail',
+    tool: 'load_skill',
+    description: "Load one of this run's skills by name: returns its instructions (SKILL.md) and lists its other files.",
+    inputSchema: { type: 'object', properties: { name: { type: 'string', description: 'the skill name, as listed' } }, required: ['name'], additionalProperties: false },
+    readOnly: true,
+    destructive: false,
+    requiresApproval: false,
+    builtin: true,
+  },
+  {
+    name: READ_SKILL_FILE_TOOL_NAME,
+    server: 'looprail',
+    tool: 'read_skill_file',
+    description: "Read one file of a skill, by the skill's name and the file's path as load_skill listed it.",
+    inputSchema: {
+      type: 'object',
+      properties: { name: { type: 'string', description: 'the skill name' }, path: { type: 'string', description: 'the file path inside the skill' } },
+      required: ['name', 'path'],
+      additionalProperties: false,
+    },
+    readOnly: true,
+    destructive: false,
+    requiresApproval: false,
+    builtin: true,
+  },
+];
+
+export const DELEGATE_TOOL_NAME = 'looprail__delegate';
+
+/** A maker with sub-agents hands them work with this tool; the sub-agent's final answer is its result. */
+export function delegateTool(targets: DelegateTarget[]): ToolSpec {
+  return {
+    name: DELEGATE_TOOL_NAME,
+    server: 'looprail',
+    tool: 'delegate',
+    description: `Hand a self-contained task to a sub-agent, which works on it in a run of its own (its own tools, no access to this conversation) and returns its final answer. Sub-agents: ${targets.map((t) => `${t.name}${t.description ? ` (${t.description})` : ''}`).join('; ')}.`,
+    inputSchema: {
+      type: 'object',
+      properties: {
+        agent: { type: 'string', enum: targets.map((t) => t.name), description: 'the sub-agent to delegate to' },
+        task: { type: 'string', description: 'everything the sub-agent needs to know: it does not see this conversation' },
+      },
+      required: ['agent', 'task'],
+      additionalProperties: false,
+    },
+    readOnly: false,
+    destructive: false,
+    requiresApproval: false,
+    builtin: true,
+  };
+}
 
 /** The checker's one built-in tool: how it reports pass or fail. */
 export const VERDICT_TOOL: ToolSpec = {

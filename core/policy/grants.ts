@@ -11,7 +11,7 @@ import { matchesGlob } from './tool-patterns.ts';
 
 export function normalizeGrant(input: ServerGrantInput): Grant {
   if (typeof input === 'string') return { server: input };
-  return { server: input.name, allow: input.allow, deny: input.deny };
+  return { server: input.name, allow: input.allow, deny: input.deny, deferLoading: input.defer_loading };
 }
 
 /** Whether a grant lets the agent call `tool` (a tool declared on the grant's server). */

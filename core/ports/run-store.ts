@@ -1,5 +1,5 @@
 import type { Message, ToolResultBlock } from '../definitions/messages.ts';
-import type { Role, RunMeta, RunStatus } from '../definitions/run.ts';
+import type { Role, RunMeta, RunStatus, StopReason, TriggerInfo } from '../definitions/run.ts';
 import type { NewTraceEvent, TraceEvent } from '../definitions/trace.ts';
 import type { BudgetCharge, BudgetLine } from '../budgets/reservation.ts';
 import type { RunContext } from '../definitions/context.ts';
@@ -79,6 +79,22 @@ export interface ApprovalRecord {
   budget?: { name: string; amountMicros: number };
   createdAt: string;
   expiresAt: string;
+  /** What a rejection does (the strictest rule of the calls waiting): tell the model, or stop the run. */
+  onReject?: 'continue' | 'stop';
+  /** Per call: a hash of tool, exact arguments and policy version (core/approvals/binding.ts). */
+  bindings?: Array<{ callId: string; hash: string }>;
+  /** Set once, by the one decision that won. */
+  decision?: ApprovalDecision;
+}
+
+/** Who decided, when, how, and through which link (or as which operator). */
+export interface ApprovalDecision {
+  outcome: 'approved' | 'rejected';
+  by: string;
+  at: string;
+  comment?: string;
+  /** `link mailed to <recipient>` or `operator <principal>`. */
+  via: string;
 }
 
 /** A side-effecting call's outcome as the tool step recorded it: replayed exactly by a retry. */
@@ -110,6 +126,33 @@ export interface RunQuery {
   role?: Role;
   /** Only runs after this one in the listing's order (the next page). */
   cursor?: RunCursor;
+  stopReason?: StopReason;
+  triggerKind?: TriggerInfo['kind'];
+  /** Runs created at or after this ISO time. */
+  createdFrom?: string;
+  /** Runs created before this ISO time. */
+  createdBefore?: string;
+}
+
+/** One page of a run's trace or conversation, in seq order; `nextAfterSeq` is there when more follow. */
+export interface SeqPageQuery {
+  /** Only items after this seq (the previous page's nextAfterSeq). */
+  afterSeq?: number;
+  /** 1 to MAX_SEQ_PAGE. */
+  limit: number;
+}
+
+/** The most trace events or messages one page read returns. */
+export const MAX_SEQ_PAGE = 1000;
+
+export interface TracePage {
+  events: TraceEvent[];
+  nextAfterSeq?: number;
+}
+
+export interface MessagePage {
+  messages: Array<{ seq: number; message: Message }>;
+  nextAfterSeq?: number;
 }
 
 /** The run's state in one table (DESIGN.md, Data). */
@@ -121,15 +164,31 @@ export interface RunStore {
    */
   createRun(meta: RunMeta, options?: { concurrencyLimit?: number }): Promise<{ created: boolean; meta: RunMeta }>;
   getRun(runId: string): Promise<RunMeta | undefined>;
-  /** The run record, its snapshot and its conversation, in as few reads as the store allows. */
-  loadState(runId: string): Promise<RunState | undefined>;
+  /**
+   * The run record, its snapshot and its conversation, in as few reads as the store allows.
+   * With `lastMessages`, only that many of the newest messages: a step that needs just the
+   * last turn then reads a few KB however long the conversation has grown.
+   */
+  loadState(runId: string, options?: { lastMessages?: number }): Promise<RunState | undefined>;
   /** `stale` when another attempt already committed this step: nothing was written. */
   commit(runId: string, commit: StepCommit): Promise<'committed' | 'stale'>;
   listTrace(runId: string): Promise<TraceEvent[]>;
+  /** A page of the trace: runs of thousands of steps are read (and shown) a page at a time. */
+  listTracePage(runId: string, page: SeqPageQuery): Promise<TracePage>;
+  /** A page of the conversation, without the snapshot and run record loadState reads. */
+  listMessagesPage(runId: string, page: SeqPageQuery): Promise<MessagePage>;
   listRuns(query: RunQuery): Promise<RunMeta[]>;
-  /** Idempotent by approvalId. */
+  /**
+   * Idempotent by approvalId: a record already there keeps everything it has, except that a
+   * pending one takes the newer task token (a retried wait gets a fresh token; the old one is dead).
+   */
   putApproval(record: ApprovalRecord): Promise<void>;
   getApproval(approvalId: string): Promise<ApprovalRecord | undefined>;
+  /**
+   * Moves a pending approval to its end state in one conditional write: exactly one caller
+   * wins (true); every other finds it no longer pending (false) and nothing changes.
+   */
+  settleApproval(approvalId: string, status: 'approved' | 'rejected' | 'expired', decision?: ApprovalDecision): Promise<boolean>;
   /**
    * Counts one use against a fixed window's limit, atomically: true when it fits, false
    * when the window is full (nothing is counted then).
@@ -143,6 +202,11 @@ export interface RunStore {
   reserveBudget(charge: BudgetCharge): Promise<ReserveOutcome>;
   /** Replaces the charge's reservation with what it actually cost; a repeated settle changes nothing. */
   settleBudget(charge: BudgetCharge, actual: { micros: number; tokens: number }): Promise<void>;
+  /**
+   * Gives a reservation back and forgets the charge (the call was not made, or failed unbilled),
+   * so the same charge id may be reserved again by the step's retry; a settled charge is left as it is.
+   */
+  releaseBudget(charge: BudgetCharge): Promise<void>;
   getBudgetUsage(scope: string, key: string, periodKey: string): Promise<BudgetUsage>;
   /** True for the first caller only: one alert per budget, period and threshold. */
   claimAlert(budget: string, periodKey: string, threshold: number, at: string): Promise<boolean>;

@@ -18,6 +18,19 @@ export interface ToolDescriptor {
 export interface ToolCallResult {
   content: string;
   isError: boolean;
+  /** A sandbox call: what the trace records of it. */
+  sandbox?: SandboxCallRecord;
+  /** What the call cost (sandbox time), in micro-USD; attributed to the run like model spend. */
+  costMicros?: number;
+}
+
+/** One sandbox call on the trace: the command (for exec), its exit code, duration and output size. */
+export interface SandboxCallRecord {
+  command?: string;
+  exitCode?: number;
+  timedOut?: boolean;
+  outputBytes?: number;
+  durationMs: number;
 }
 
 export interface ToolCallOptions {

@@ -10,11 +10,11 @@ import { mergePolicies } from '../definitions/guardrails.ts';
 
 /**
  * Resolves an agent (and its checker) from the catalog into the self-contained view a
- * run snapshots: instructions and skill texts, model declarations, granted servers,
+ * run snapshots: instructions, skill pins, model declarations, granted servers,
  * limits with defaults applied. Runs never look at the catalog again.
  */
 
-function resolveLimits(harness: HarnessLimits | undefined, fallback: { maxSteps: number }): ResolvedLimits {
+function resolveLimits(harness: HarnessLimits | undefined, fallback: { maxSteps: number }, catalog: Catalog): ResolvedLimits {
   return {
     maxSteps: harness?.max_steps ?? fallback.maxSteps,
     maxTokens: harness?.max_tokens_per_run,
@@ -25,6 +25,17 @@ function resolveLimits(harness: HarnessLimits | undefined, fallback: { maxSteps:
     onDeniedTool: harness?.on_denied_tool ?? DEFAULT_HARNESS.on_denied_tool,
     onToolInDoubt: harness?.on_tool_in_doubt ?? DEFAULT_HARNESS.on_tool_in_doubt,
     maxToolCallsPerTurn: harness?.max_tool_calls_per_turn ?? DEFAULT_HARNESS.max_tool_calls_per_turn,
+    maxDepth: harness?.max_depth ?? DEFAULT_HARNESS.max_depth,
+    offload: {
+      resultTokens: harness?.context?.offload_result_tokens ?? DEFAULT_HARNESS.offload_result_tokens,
+      turnTokens: harness?.context?.offload_turn_tokens ?? DEFAULT_HARNESS.offload_turn_tokens,
+      previewChars: harness?.context?.preview_chars ?? DEFAULT_HARNESS.preview_chars,
+    },
+    compaction: {
+      at: harness?.context?.compact_at ?? DEFAULT_HARNESS.compact_at,
+      model: harness?.context?.compaction_model ? model(catalog, harness.context.compaction_model) : undefined,
+      onFailure: harness?.context?.on_compaction_failure ?? DEFAULT_HARNESS.on_compaction_failure,
+    },
   };
 }
 
@@ -51,6 +62,12 @@ function budgetsFor(catalog: Catalog, spec: AgentSpec, models: string[]) {
 
 function serversFor(catalog: Catalog, names: string[]): Record<string, McpServerDeclaration> {
   return Object.fromEntries(names.filter((name) => catalog.servers[name]).map((name) => [name, catalog.servers[name]!]));
+}
+
+/** The agent's sandbox, with its price: the maker and its sub-agents share the run's one workspace. */
+function sandboxFor(catalog: Catalog, spec: AgentSpec): AgentView['sandbox'] {
+  if (!spec.sandbox) return undefined;
+  return { spec: spec.sandbox, pricePerHourMicros: usdToMicros(catalog.sandboxPricing?.price_per_hour_usd ?? 0) };
 }
 
 function model(catalog: Catalog, name: string) {
@@ -82,20 +99,38 @@ function subagentView(catalog: Catalog, parent: AgentSpec, sub: SubAgentInput, v
     model: model(catalog, sub.model ?? parent.model),
     grants,
     servers: serversFor(catalog, grants.map((grant) => grant.server)),
-    limits: resolveLimits(sub.harness, { maxSteps: DEFAULT_HARNESS.checker_max_steps }),
+    limits: resolveLimits(sub.harness, { maxSteps: DEFAULT_HARNESS.checker_max_steps }, catalog),
     approvals: resolveApprovals(parent),
     budgets: budgetsFor(catalog, parent, [sub.model ?? parent.model]),
     rateLimit: rateLimitFor(catalog, parent.name),
     guardrails: mergePolicies(catalog.guardrails, parent.guardrails),
+    sandbox: sandboxFor(catalog, parent),
   };
+}
+
+/** The sub-agents a maker may delegate to: every declared one except its checker. */
+function delegatesOf(spec: AgentSpec): AgentView['delegates'] {
+  const delegates = spec.subagents
+    .filter((sub) => sub.role !== 'checker' && sub.name !== spec.verify?.checker)
+    .map((sub) => ({ name: sub.name, description: sub.description, agent: sub.agent }));
+  return delegates.length > 0 ? delegates : undefined;
+}
+
+/** A declared (inline) sub-agent run on its own: its model, instructions, grants and identity. */
+export function compileSubagentView(catalog: Catalog, agentName: string, subName: string): AgentView {
+  const parent = compileAgentView(catalog, agentName);
+  const spec = catalog.agents[agentName]!.spec;
+  const sub = spec.subagents.find((candidate) => candidate.name === subName);
+  if (!sub) throw new NotFoundError(`agent "${agentName}" declares no sub-agent "${subName}"`);
+  return subagentView(catalog, spec, sub, parent.version);
 }
 
 export function compileAgentView(catalog: Catalog, agentName: string): AgentView {
   const entry = catalog.agents[agentName];
   if (!entry) throw new NotFoundError(`unknown agent "${agentName}"`);
   const spec = entry.spec;
-  const skills = spec.skills.map((ref) => catalog.skills[ref.target]!).filter(Boolean);
-  const version = sha256(JSON.stringify({ spec, instructions: entry.instructions.sha256, sub: entry.subagentInstructions, skills: skills.map((s) => s.sha256) })).slice(0, 12);
+  const skillPins = entry.skillPins ?? [];
+  const version = sha256(JSON.stringify({ spec, instructions: entry.instructions.sha256, sub: entry.subagentInstructions, skills: skillPins.map((pin) => pin.sha256) })).slice(0, 12);
   const grants = spec.mcp_servers.map(normalizeGrant);
   const checkerSpec = spec.verify ? spec.subagents.find((sub) => sub.name === spec.verify!.checker) : undefined;
   return {
@@ -105,18 +140,21 @@ export function compileAgentView(catalog: Catalog, agentName: string): AgentView
     owner: spec.owner,
     version,
     instructions: entry.instructions,
-    skills,
+    skills: [],
+    skillPins,
     model: model(catalog, spec.model),
     fallbackModel: spec.fallback_model ? model(catalog, spec.fallback_model) : undefined,
     grants,
     servers: serversFor(catalog, grants.map((grant) => grant.server)),
-    limits: resolveLimits(spec.harness, { maxSteps: DEFAULT_HARNESS.max_steps }),
+    limits: resolveLimits(spec.harness, { maxSteps: DEFAULT_HARNESS.max_steps }, catalog),
     approvals: resolveApprovals(spec),
     budgets: budgetsFor(catalog, spec, [spec.model, ...(spec.fallback_model ? [spec.fallback_model] : [])]),
     rateLimit: rateLimitFor(catalog, spec.name),
     approveWritesAfterUntrusted: spec.approve_writes_after_untrusted_input || undefined,
     guardrails: mergePolicies(catalog.guardrails, spec.guardrails),
+    sandbox: sandboxFor(catalog, spec),
     notify: spec.notify.length > 0 ? spec.notify : undefined,
+    delegates: delegatesOf(spec),
     verify:
       spec.verify && checkerSpec
         ? {

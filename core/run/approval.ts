@@ -9,6 +9,8 @@ import { approvalIdFor } from './ids.ts';
 import { loadStartedRun } from './load.ts';
 import { StepWriter } from './step-writer.ts';
 import { notifyRun } from './notify.ts';
+import { callBinding } from '../approvals/binding.ts';
+import { mailApprovers } from '../approvals/notify.ts';
 
 /**
  * RequestApproval: the run pauses until a human decides. The task token is stored with
@@ -19,8 +21,13 @@ export async function requestApprovalStep(deps: RunDeps, input: { runId: string;
   const state = await loadStartedRun(deps, input.runId);
   const approvalId = approvalIdFor(input.runId, input.seq);
   if (state.meta.seq !== input.seq) {
-    // A retry after the commit: the record and the pause are already there.
-    if (state.meta.pendingApprovalId === approvalId) return { approvalId };
+    // A retry after the commit: the record and the pause are already there, but this
+    // attempt's task token is the one the execution now waits on.
+    if (state.meta.pendingApprovalId === approvalId) {
+      const record = await deps.store.getApproval(approvalId);
+      if (record) await deps.store.putApproval({ ...record, taskToken: input.taskToken });
+      return { approvalId };
+    }
     throw new ValidationError(`run ${input.runId} is at seq ${state.meta.seq}; the approval request expected ${input.seq}`);
   }
   const now = deps.clock.now();
@@ -41,10 +48,13 @@ export async function requestApprovalStep(deps: RunDeps, input: { runId: string;
     tools: needing.map((entry) => `${entry.spec!.server}.${entry.spec!.tool}`),
     callIds: needing.map((entry) => entry.call.id),
     reasons: [...new Set(needing.flatMap((entry) => entry.requirement!.reasons))],
-    approvers: [...new Set(needing.flatMap((entry) => entry.requirement!.approvers))],
+    approvers: approversOrFallback(deps, state.meta, [...new Set(needing.flatMap((entry) => entry.requirement!.approvers))]),
     status: 'pending',
     createdAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + timeoutSeconds * 1000).toISOString(),
+    onReject: needing.some((entry) => entry.requirement!.onReject === 'stop') ? 'stop' : 'continue',
+    // What the approver is shown is what may run: tool, exact arguments, policy version.
+    bindings: needing.map((entry) => ({ callId: entry.call.id, hash: callBinding(`${entry.spec!.server}.${entry.spec!.tool}`, entry.call.arguments, state.context.view.version) })),
   };
   await deps.store.putApproval(record);
   const writer = new StepWriter(state.meta);
@@ -64,7 +74,20 @@ export async function requestApprovalStep(deps: RunDeps, input: { runId: string;
   await publish(deps, { type: 'looprail.run.paused', runId: input.runId, agent: state.meta.agent, detail: { approvalId, tools: record.tools, reasons: record.reasons, expiresAt: record.expiresAt } });
   // Notifications (agent `notify:`): after the pause is committed; never fail the step.
   await notifyRun(deps, writer.meta, 'paused', { loaded: { view: state.context.view, messages: state.messages }, pause: { tools: record.tools, reasons: record.reasons, expiresAt: record.expiresAt } });
+  // Each approver gets a link signed for them alone; a mail that fails leaves the approval pending (logged).
+  await mailApprovers(deps, record, state, writer.meta);
   return { approvalId };
+}
+
+/**
+ * Who may decide: the approvers the matching rules name; else the org-wide fallback
+ * approvers; else the agent's owner when that is an email address.
+ */
+function approversOrFallback(deps: RunDeps, meta: { owner?: string }, named: string[]): string[] {
+  if (named.length > 0) return named;
+  const fallback = deps.approvals?.fallbackApprovers ?? [];
+  if (fallback.length > 0) return [...new Set(fallback)];
+  return meta.owner && /^[^\s@]+@[^\s@]+$/.test(meta.owner) ? [meta.owner] : [];
 }
 
 /** The budget flavour of a pause: the approver is asked for more allowance, not for tool calls. */
@@ -78,7 +101,7 @@ async function pauseForBudget(deps: RunDeps, state: Awaited<ReturnType<typeof lo
     tools: [],
     callIds: [],
     reasons: [request.detail],
-    approvers: [],
+    approvers: approversOrFallback(deps, state.meta, []),
     status: 'pending',
     createdAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + DEFAULT_HARNESS.approval_timeout_seconds * 1000).toISOString(),
@@ -93,6 +116,7 @@ async function pauseForBudget(deps: RunDeps, state: Awaited<ReturnType<typeof lo
   await publish(deps, { type: 'looprail.run.paused', runId: input.runId, agent: state.meta.agent, detail: { approvalId, budget: request.budget, amountUsd: request.amountMicros / 1e6, expiresAt: record.expiresAt } });
   // Notifications (agent `notify:`): after the pause is committed; never fail the step.
   await notifyRun(deps, writer.meta, 'paused', { loaded: { view: state.context.view, messages: state.messages }, pause: { tools: [], reasons: record.reasons, expiresAt: record.expiresAt, budget: { name: request.budget, amountMicros: request.amountMicros } } });
+  await mailApprovers(deps, record, state, writer.meta);
   return { approvalId };
 }
 
@@ -101,13 +125,25 @@ async function pauseForBudget(deps: RunDeps, state: Awaited<ReturnType<typeof lo
  * execution (SendTaskSuccess with `output`). Rejections and the emailed, signed flow
  * belong to the approval module that builds on this.
  */
-export async function approveCalls(deps: RunDeps, approvalId: string): Promise<{ taskToken: string; output: Control }> {
+export async function approveCalls(deps: RunDeps, approvalId: string, decidedBy?: string): Promise<{ taskToken: string; output: Control }> {
   const record = await deps.store.getApproval(approvalId);
   if (!record) throw new NotFoundError(`approval ${approvalId} does not exist`);
   const meta = await deps.store.getRun(record.runId);
   if (!meta || meta.pendingApprovalId !== approvalId) throw new ValidationError(`approval ${approvalId} is no longer pending`);
   const writer = new StepWriter(meta);
   writer.meta.status = 'running';
+  // The decision is on the trace beside its request: who, and how long the run waited.
+  const now = deps.clock.now();
+  writer.addTrace({
+    kind: 'approval_decided',
+    role: meta.role,
+    name: record.budget ? `budget ${record.budget.name}` : record.tools.join(', '),
+    status: 'ok',
+    startedAt: record.createdAt,
+    endedAt: now.toISOString(),
+    latencyMs: Math.max(0, now.getTime() - Date.parse(record.createdAt)),
+    detail: `approval ${approvalId}: approved${decidedBy ? ` by ${decidedBy}` : ''}`,
+  });
   if (record.budget) {
     // More allowance for this run on that budget; the model call is tried again.
     const allowances = { ...writer.meta.budgetAllowances };
@@ -118,6 +154,7 @@ export async function approveCalls(deps: RunDeps, approvalId: string): Promise<{
     return { taskToken: record.taskToken, output };
   }
   writer.meta.approvedCallIds = record.callIds;
+  if (record.bindings) writer.meta.approvedBindings = Object.fromEntries(record.bindings.map((binding) => [binding.callId, binding.hash]));
   const output = await writer.commit(deps, 'tools', {}, 'throw');
   return { taskToken: record.taskToken, output };
 }

@@ -8,9 +8,15 @@ import type { SecretStore } from '../ports/secrets.ts';
 import type { EventPublisher, RuntimeEvent } from '../ports/events.ts';
 import type { WebhookPoster } from '../ports/webhooks.ts';
 import type { Mailer } from '../ports/mail.ts';
+import type { ApprovalDeps } from '../approvals/deps.ts';
 import type { MetricsSink } from '../ports/metrics.ts';
 import type { CustomRuleRegistry } from '../guardrails/types.ts';
 import type { ToolGateway } from '../ports/tools.ts';
+import type { RunTelemetry } from '../ports/telemetry.ts';
+import type { SandboxProvider } from '../ports/sandbox.ts';
+import type { SkillStore } from '../ports/skill-store.ts';
+import type { ChildRuns } from '../ports/child-runs.ts';
+import type { ResultStore } from '../ports/result-store.ts';
 
 export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
@@ -47,8 +53,20 @@ export interface RunDeps {
   webhooks?: WebhookPoster;
   /** For alerts and notifications that name an email address. */
   mailer?: Mailer;
+  /** Approval links (signing key by name, base URL), fallback approvers, and (approval handler only) the task sender. */
+  approvals?: ApprovalDeps;
   /** Spend per call for dashboards and alarms (EMF on AWS). */
   metrics?: MetricsSink;
+  /** Finished runs as OpenTelemetry traces, when an OTLP endpoint is configured. */
+  telemetry?: RunTelemetry;
+  /** Runs' sandboxes (bubblewrap locally); a sandbox call fails with a clear message where none is configured. */
+  sandboxes?: SandboxProvider;
+  /** The skills registry (on the run table): runs mount and load their pinned skill versions from it. */
+  skills?: SkillStore;
+  /** Runs a delegated sub-agent's run as its own execution of the state machine; delegation is refused without it. */
+  children?: ChildRuns;
+  /** Where large tool results are offloaded (the run table); without it they are cut with a marker. */
+  results?: ResultStore;
   /**
    * On AWS: clients acting as the agent's (or sub-agent's) own role, with the run id as
    * the session name. Absent locally, where the core enforces the same grants.

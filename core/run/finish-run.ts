@@ -1,8 +1,11 @@
 import { runUsage, type Control, type FailInput, type RunMeta, type StepInput, type StopReason } from '../definitions/run.ts';
-import { NotFoundError, ValidationError } from '../errors.ts';
+import { APPROVAL_EXPIRED, NotFoundError, ValidationError } from '../errors.ts';
+import { approvalExpired } from '../approvals/notify.ts';
 import { publish, type RunDeps } from './deps.ts';
 import { StepWriter } from './step-writer.ts';
 import { endKind, notifyRun } from './notify.ts';
+import { exportFinishedRun } from './export-run.ts';
+import { destroySandbox } from './sandbox.ts';
 
 /** FinishRun: apply the stop reason the steps decided, and close the run. Idempotent. */
 export async function finishRunStep(deps: RunDeps, input: StepInput): Promise<Control> {
@@ -16,6 +19,9 @@ export async function finishRunStep(deps: RunDeps, input: StepInput): Promise<Co
     try {
       const control = await writer.commit(deps, 'finish', {}, 'throw');
       await announceEnd(deps, writer.meta);
+      await exportFinishedRun(deps, writer.meta);
+      // The run's sandbox (if it had one) goes with it; a sweeper-less local host has nothing else to clean it.
+      await destroySandbox(deps, writer.meta);
       // Notifications (agent `notify:`): after the commit; never fail the step.
       await notifyRun(deps, writer.meta, endKind(writer.meta));
       return control;
@@ -76,7 +82,12 @@ export async function failRunStep(deps: RunDeps, input: FailInput): Promise<{ ru
     close(deps, writer, mapped.failed ? 'failed' : 'finished', mapped.reason, detail);
     try {
       await writer.commit(deps, 'finish', {}, 'throw');
+      // Nobody decided in time: the approval is closed and its approvers are told.
+      if (errorName === APPROVAL_EXPIRED && meta.pendingApprovalId) await approvalExpired(deps, meta.pendingApprovalId);
       await announceEnd(deps, writer.meta);
+      await exportFinishedRun(deps, writer.meta);
+      // The run's sandbox (if it had one) goes with it; a sweeper-less local host has nothing else to clean it.
+      await destroySandbox(deps, writer.meta);
       // Notifications (agent `notify:`): after the commit; never fail the step.
       await notifyRun(deps, writer.meta, endKind(writer.meta));
       return { runId: meta.runId, failed: mapped.failed, stopReason: mapped.reason };

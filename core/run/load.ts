@@ -7,8 +7,8 @@ export interface StartedRunState extends RunState {
   context: RunContext;
 }
 
-export async function loadStartedRun(deps: RunDeps, runId: string): Promise<StartedRunState> {
-  const state = await deps.store.loadState(runId);
+export async function loadStartedRun(deps: RunDeps, runId: string, options?: { lastMessages?: number }): Promise<StartedRunState> {
+  const state = await deps.store.loadState(runId, options);
   if (!state) throw new NotFoundError(`run ${runId} does not exist`);
   if (!state.context) throw new ValidationError(`run ${runId} has not been started (no snapshot)`);
   return state as StartedRunState;

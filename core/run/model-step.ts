@@ -19,6 +19,8 @@ import { replayedControl, StepWriter } from './step-writer.ts';
 import { blockedReason, recorded, screenText, screenValue } from './screening.ts';
 import type { Verdict } from '../guardrails/types.ts';
 import type { AgentView } from '../definitions/context.ts';
+import { notLoadedRefusal, toolsShown } from './deferred-tools.ts';
+import { READ_RESULT_TOOL } from './offload.ts';
 
 /**
  * ModelStep: check the limits, call the model, persist its turn, and decide where the
@@ -49,8 +51,8 @@ export async function modelStep(deps: RunDeps, input: StepInput): Promise<Contro
   try {
     called = await callModel(deps, state);
   } catch (error) {
-    // No answer, no tokens billed: release the reservation before the error goes on.
-    await reservation.settle({ micros: 0, tokens: 0 });
+    // No answer, no tokens billed: release the reservation (the step's retry reserves again) before the error goes on.
+    await reservation.release();
     throw error;
   }
   const { response, blocked, usage } = called;
@@ -103,7 +105,7 @@ export async function modelStep(deps: RunDeps, input: StepInput): Promise<Contro
       model,
       system: context.systemPrompt,
       messages,
-      tools: context.tools,
+      tools: toolsShown(context, meta, (meta.offloadedResults ?? []).length > 0 ? [READ_RESULT_TOOL] : []),
       maxOutputTokens: Math.min(context.view.limits.maxOutputTokens, model.declaration.max_output_tokens ?? Infinity),
     });
     const started = deps.clock.now();
@@ -179,7 +181,7 @@ function screenOutput(deps: RunDeps, view: AgentView, content: ModelResponse['co
 type Reservation =
   | { stop: StopDecision }
   | { pause: { budget: string; amountMicros: number; detail: string } }
-  | { settle: (actual: { micros: number; tokens: number }) => Promise<void> };
+  | { settle: (actual: { micros: number; tokens: number }) => Promise<void>; release: () => Promise<void> };
 
 async function reserve(deps: RunDeps, state: StartedRunState): Promise<Reservation> {
   const { meta, context, messages } = state;
@@ -190,14 +192,17 @@ async function reserve(deps: RunDeps, state: StartedRunState): Promise<Reservati
   if (ceiling) return { stop: ceiling };
   const now = deps.clock.now();
   const lines = budgetLines(context.view.budgets ?? [], { agent: meta.agent, team: meta.team, principal: meta.principal, model: model.name }, now, worst, meta.budgetAllowances);
-  if (lines.length === 0) return { settle: async () => {} };
+  if (lines.length === 0) return { settle: async () => {}, release: async () => {} };
   const tooBig = lines.find(neverFits);
   if (tooBig?.onExhausted === 'pause_for_human' && tooBig.limitMicros !== undefined) {
     const usage = await deps.store.getBudgetUsage(tooBig.scope, tooBig.key, tooBig.periodKey);
     return { pause: budgetPause(tooBig, usage.usedMicros, worst.micros) };
   }
   if (tooBig) return { stop: { reason: 'budget_exhausted', detail: `${describeLine(tooBig)}: this call could cost up to $${(worst.micros / 1e6).toFixed(4)} and ${worst.tokens} tokens, more than the whole limit` } };
-  const charge: BudgetCharge = { chargeId: deps.ids.newId(`${meta.runId}-c${meta.seq}`), runId: meta.runId, lines, at: now.toISOString() };
+  // One charge per step, named by it: a step retried after a crash finds its reservation (or its
+  // settled spend) instead of holding the budget a second time. The run records one call, and
+  // so does the budget.
+  const charge: BudgetCharge = { chargeId: `${meta.runId}-c${meta.seq}`, runId: meta.runId, lines, at: now.toISOString() };
   const outcome = await deps.store.reserveBudget(charge);
   if (!outcome.ok && outcome.line.onExhausted === 'pause_for_human' && outcome.line.limitMicros !== undefined) {
     return { pause: budgetPause(outcome.line, outcome.usedMicros, worst.micros) };
@@ -213,6 +218,7 @@ async function reserve(deps: RunDeps, state: StartedRunState): Promise<Reservati
       await deps.store.settleBudget(charge, actual);
       await alertOnThresholds(deps, lines, { runId: meta.runId, agent: meta.agent });
     },
+    release: () => deps.store.releaseBudget(charge),
   };
 }
 
@@ -253,6 +259,8 @@ function rollupsFor(meta: RunMeta, role: 'maker' | 'checker', model: string, usa
 function approvalNeeded(state: StartedRunState, calls: ToolCallBlock[]) {
   const { context } = state;
   const requirements = calls
+    // A call to a tool not loaded yet is refused without running: nothing to approve.
+    .filter((call) => !notLoadedRefusal(context, state.meta, call))
     .map((call) => context.tools.find((tool) => tool.name === call.name))
     .filter((spec) => spec !== undefined && !spec.builtin)
     .map((spec) => approvalFor(spec!, context.view.approvals, DEFAULT_HARNESS.approval_timeout_seconds, untrustedWrite(state.meta, context.view.approveWritesAfterUntrusted)))

@@ -3,11 +3,14 @@ import type { Message } from '../definitions/messages.ts';
 import { ZERO_USAGE, type Control, type RunMeta, type TriggerInfo } from '../definitions/run.ts';
 import type { ToolDescriptor } from '../ports/tools.ts';
 import { ConfigurationError, NotFoundError, ValidationError } from '../errors.ts';
-import { systemPrompt, taskMessage, VERDICT_TOOL } from '../loop/prompt.ts';
+import { delegateTool, SKILL_TOOLS, systemPrompt, taskMessage, VERDICT_TOOL } from '../loop/prompt.ts';
+import { mountSkills } from './skills.ts';
 import { visibleTools } from '../policy/visible-tools.ts';
 import { schemaProblems } from '../policy/tool-arguments.ts';
-import { compileAgentView } from './agent-view.ts';
-import { publish, scoped, type RunDeps } from './deps.ts';
+import { compileAgentView, compileSubagentView } from './agent-view.ts';
+import { withDeferral } from './deferred-tools.ts';
+import { publish, type RunDeps } from './deps.ts';
+import { runTools } from './sandbox.ts';
 import { runIdFor } from './ids.ts';
 import { elapsedMs } from './load.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
@@ -73,30 +76,48 @@ export function newRunMeta(fields: Pick<RunMeta, 'runId' | 'agent' | 'principal'
 }
 
 /** StartRun: snapshot the definition, discover the tools, assemble the prompt. */
-export async function startRunStep(deps: RunDeps, input: { runId: string }): Promise<Control> {
+export async function startRunStep(deps: RunDeps, input: { runId: string; resumeSeq?: number }): Promise<Control> {
   const meta = await deps.store.getRun(input.runId);
   if (!meta) throw new NotFoundError(`run ${input.runId} does not exist`);
+  if (input.resumeSeq !== undefined) return resumedControl(meta, input.resumeSeq);
   const replay = replayedControl(meta, 0);
   if (replay) return replay;
-  const view = compileAgentView(await deps.catalog(), meta.agent);
-  return initializeRun(deps, meta, view, taskMessage(meta.input));
+  const catalog = await deps.catalog();
+  // A delegated run of a declared sub-agent runs as that sub-agent; every other run as its agent.
+  const compiled = meta.parentRunId && meta.subagent ? compileSubagentView(catalog, meta.agent, meta.subagent) : compileAgentView(catalog, meta.agent);
+  const mounted = await mountSkills(deps, compiled);
+  // A child that is another org agent counts against that agent's team and owner.
+  const runMeta = meta.parentRunId ? { ...meta, team: mounted.view.team, owner: mounted.view.owner } : meta;
+  return initializeRun(deps, runMeta, mounted.view, taskMessage(meta.input), mounted.refusal);
+}
+
+/**
+ * A continued execution (or a host restarted under a run) goes on from the last committed
+ * step: the stored control says where, and nothing is written again.
+ */
+export function resumedControl(meta: RunMeta, resumeSeq: number): Control {
+  if (meta.seq !== resumeSeq || !meta.lastControl) {
+    throw new ValidationError(`run ${meta.runId} is at seq ${meta.seq}; the execution resuming it expected ${resumeSeq}: a second execution is driving it`);
+  }
+  return meta.lastControl;
 }
 
 /** Shared by StartRun and by checker runs, which start from their parent's snapshot. */
-export async function initializeRun(deps: RunDeps, meta: RunMeta, view: AgentView, firstMessage: Message): Promise<Control> {
+export async function initializeRun(deps: RunDeps, meta: RunMeta, view: AgentView, firstMessage: Message, refusal?: string): Promise<Control> {
   const started = deps.clock.now();
-  const offered = await discoverTools(deps, view, meta.runId);
+  const offered = await discoverTools(deps, view, meta);
   const visibility = visibleTools(view, offered);
-  let tools: ToolSpec[] = visibility.tools;
+  let tools: ToolSpec[] = [...visibility.tools, ...(view.skills.length > 0 ? SKILL_TOOLS : []), ...(view.delegates ? [delegateTool(view.delegates)] : [])];
   if (view.role === 'checker') {
     // Validation already refuses write tools for checkers; this keeps an old snapshot honest too.
     tools = [...tools.filter((tool) => tool.readOnly && !tool.destructive && !tool.requiresApproval), VERDICT_TOOL];
   }
-  const context: RunContext = { view, systemPrompt: systemPrompt(view), tools };
+  const context: RunContext = { view, systemPrompt: systemPrompt(view), ...withDeferral(view, tools) };
   const writer = new StepWriter(meta);
   writer.meta.status = 'running';
   writer.meta.startedAt = started.toISOString();
   writer.meta.agentVersion = view.version;
+  if (view.skills.length > 0) writer.meta.skills = view.skills.map(({ name, version, sha256 }) => ({ name, version, sha256 }));
   // A webhook's body or an event is someone else's text: untrusted from the first message.
   if (meta.trigger.kind === 'webhook' || meta.trigger.kind === 'event') writer.meta.untrusted = true;
   writer.setContext(context);
@@ -104,36 +125,39 @@ export async function initializeRun(deps: RunDeps, meta: RunMeta, view: AgentVie
   const input = screenText(deps, view, firstMessage.content.map((block) => (block.type === 'text' ? block.text : '')).join('\n'), 'model_input');
   if (!input.blocked) writer.addMessage({ role: 'user', content: [{ type: 'text', text: input.text }] });
   else writer.meta.pendingStop = { reason: 'guardrail_blocked', detail: `the run's input was ${blockedReason(input.blocked)}` };
+  // A definition the run cannot honour (a pinned skill missing or tampered with) ends it before any model call.
+  if (refusal) writer.meta.pendingStop = { reason: 'error', detail: refusal };
   const notes = [
     `${tools.length} tools visible`,
     visibility.changed.length > 0 ? `disabled, changed since pinned: ${visibility.changed.join(', ')}` : '',
     visibility.undeclared.length > 0 ? `denied until declared: ${visibility.undeclared.join(', ')}` : '',
     visibility.missing.length > 0 ? `declared but not offered by the server: ${visibility.missing.join(', ')}` : '',
     ...visibility.notes,
+    context.deferredServers ? `loaded on demand: ${context.deferredServers.join(', ')}` : '',
   ].filter(Boolean);
   writer.addTrace({
     kind: 'run_started',
     role: view.role,
     name: view.subagent ?? view.agent,
-    status: 'ok',
+    status: refusal ? 'error' : 'ok',
     startedAt: started.toISOString(),
     endedAt: deps.clock.now().toISOString(),
     latencyMs: elapsedMs(started, deps.clock.now()),
     model: view.model.name,
     provider: view.model.declaration.provider,
     scripted: view.model.declaration.provider === 'scripted' || undefined,
-    detail: notes.join('; '),
+    detail: refusal ?? notes.join('; '),
     guardrails: recorded(input.verdicts),
   });
-  const control = await writer.commit(deps, input.blocked ? 'finish' : 'model');
+  const control = await writer.commit(deps, input.blocked || refusal ? 'finish' : 'model');
   if (meta.role === 'maker' && meta.trigger.kind !== 'mcp') {
     await publish(deps, { type: 'looprail.run.started', runId: meta.runId, agent: meta.agent, detail: { trigger: meta.trigger.kind, principal: meta.principal, agentVersion: view.version } });
   }
   return control;
 }
 
-async function discoverTools(deps: RunDeps, view: AgentView, runId: string): Promise<Record<string, ToolDescriptor[]>> {
-  const { tools } = scoped(deps, view, runId);
+async function discoverTools(deps: RunDeps, view: AgentView, meta: RunMeta): Promise<Record<string, ToolDescriptor[]>> {
+  const tools = runTools(deps, view, meta);
   const offered: Record<string, ToolDescriptor[]> = {};
   await Promise.all(
     view.grants.map(async (grant) => {

@@ -8,6 +8,7 @@ import { loadStartedRun } from './load.ts';
 import { initializeRun, newRunMeta } from './start-run.ts';
 import { StepWriter } from './step-writer.ts';
 import { runCall, type CallOutcome } from './tool-step.ts';
+import { chargeToolCosts } from './sandbox.ts';
 
 /**
  * A tool session: an interactive agent (a person's laptop agent, pointed at the MCP
@@ -55,6 +56,7 @@ export async function sessionToolCall(deps: RunDeps, sessionId: string, call: To
   writer.addMessage({ role: 'assistant', content: [call] });
   writer.addMessage({ role: 'tool', content: [outcome.result] });
   writer.addTrace(outcome.trace);
+  chargeToolCosts(writer, [outcome.trace], deps.clock.now());
   if (outcome.kind === 'executed') writer.meta.toolCalls += 1;
   await writer.commit(deps, 'tools', {}, 'throw');
   return outcome;

@@ -1,16 +1,23 @@
 import type { ToolSpec } from '../definitions/context.ts';
 import { toolCallsOf, type ToolCallBlock, type ToolResultBlock } from '../definitions/messages.ts';
-import { untrustedWrite, type Control, type StepInput } from '../definitions/run.ts';
+import { addUsage, untrustedWrite, ZERO_USAGE, type Control, type StepInput, type Usage } from '../definitions/run.ts';
 import type { NewTraceEvent } from '../definitions/trace.ts';
 import { errorMessage, ToolTimeoutError, ToolUnavailableError } from '../errors.ts';
 import { approvalFor } from '../policy/approval-rules.ts';
+import { callBinding } from '../approvals/binding.ts';
 import { argumentProblems } from '../policy/tool-arguments.ts';
 import { DEFAULT_HARNESS } from '../definitions/agent.ts';
-import { scoped, type RunDeps } from './deps.ts';
+import type { RunDeps } from './deps.ts';
+import { chargeToolCosts, runTools } from './sandbox.ts';
 import { elapsedMs, loadStartedRun, type StartedRunState } from './load.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
 import { blockedReason, recorded, screenText, screenValue } from './screening.ts';
 import type { Verdict } from '../guardrails/types.ts';
+import { isSkillTool, skillCall } from './skills.ts';
+import { delegateCall } from './delegate.ts';
+import { DELEGATE_TOOL_NAME } from '../loop/prompt.ts';
+import { LOAD_TOOLS_TOOL_NAME, loadToolsCall, notLoadedRefusal } from './deferred-tools.ts';
+import { offloadResult, offloadTurn, overCallThreshold, READ_RESULT_TOOL_NAME, readResultCall } from './offload.ts';
 
 /** A result bigger than this is cut, with a marker, so one item stays under DynamoDB's 400 KB. */
 export const MAX_RESULT_CHARS = 48_000;
@@ -26,9 +33,19 @@ export interface CallOutcome {
    * denied: policy refused it; invalid: not made (its arguments did not fit the tool's
    * schema, or the tool's rate limit was reached);
    * in_doubt: an earlier attempt may have acted and recorded nothing, so it is not repeated;
-   * blocked: a guardrail blocked its arguments (not called) or its result (called, result withheld).
+   * blocked: a guardrail blocked its arguments (not called) or its result (called, result withheld);
+   * builtin: one of looprail's own tools answered inside the step (loading a skill);
+   * rejected: an approver said no (on_reject: continue), so it was not made.
    */
-  kind: 'executed' | 'denied' | 'invalid' | 'in_doubt' | 'blocked';
+  kind: 'executed' | 'denied' | 'invalid' | 'in_doubt' | 'blocked' | 'builtin' | 'rejected';
+  /** A skill version the call loaded (`name@version`), recorded on the run. */
+  loadedSkill?: string;
+  /** A delegated sub-agent run's usage, rolled into the parent's `subagentUsage`. */
+  childUsage?: Usage;
+  /** Tools of deferred servers this call loaded (looprail__load_tools), recorded on the run. */
+  loadedTools?: string[];
+  /** The handle of the stored result this outcome's content previews. */
+  offloaded?: string;
   /** Whether the server got the call. */
   called?: boolean;
 }
@@ -38,7 +55,8 @@ export interface CallOutcome {
  * result (a failed or refused call is a result the model reads, never a crash).
  */
 export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control> {
-  const state = await loadStartedRun(deps, input.runId);
+  // Only the last turn's calls are run: the rest of a long conversation is not read.
+  const state = await loadStartedRun(deps, input.runId, { lastMessages: 1 });
   const replay = replayedControl(state.meta, input.seq);
   if (replay) return replay;
   const last = [...state.messages].reverse().find((message) => message.role === 'assistant');
@@ -46,15 +64,32 @@ export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control
   const limit = state.context.view.limits.maxToolCallsPerTurn;
 
   const outcomes = await mapLimited(calls, PARALLEL_CALLS, (call, index) =>
-    index < limit ? runCall(deps, state, call) : refuse(deps, state, call, `refused: more than ${limit} tool calls in one turn (harness.max_tool_calls_per_turn)`),
-  );
+    index >= limit
+      ? refuse(deps, state, call, `refused: more than ${limit} tool calls in one turn (harness.max_tool_calls_per_turn)`)
+      : isSkillTool(call.name) && state.context.tools.some((tool) => tool.name === call.name)
+        ? skillCall(deps, state, call)
+        : call.name === DELEGATE_TOOL_NAME && state.context.tools.some((tool) => tool.name === call.name)
+          ? delegateCall(deps, state, call)
+          : leanCall(deps, state, call),
+  ).then((done) => offloadTurn(deps, state, done));
 
   const writer = new StepWriter(state.meta);
   if (outcomes.length > 0) writer.addMessage({ role: 'tool', content: outcomes.map((outcome) => outcome.result) });
   for (const outcome of outcomes) writer.addTrace(outcome.trace);
+  // A delegation's cost was charged by the child's own steps: here it is only rolled up, apart.
+  chargeToolCosts(writer, outcomes.filter((outcome) => !outcome.childUsage).map((outcome) => outcome.trace), deps.clock.now());
+  for (const outcome of outcomes) if (outcome.childUsage) writer.meta.subagentUsage = addUsage(writer.meta.subagentUsage ?? ZERO_USAGE, outcome.childUsage);
+  const loaded = outcomes.map((outcome) => outcome.loadedSkill).filter((ref): ref is string => ref !== undefined);
+  if (loaded.length > 0) writer.meta.skillsLoaded = [...(writer.meta.skillsLoaded ?? []), ...loaded];
+  const loadedTools = outcomes.flatMap((outcome) => outcome.loadedTools ?? []);
+  if (loadedTools.length > 0) writer.meta.loadedTools = [...new Set([...(writer.meta.loadedTools ?? []), ...loadedTools])];
+  const offloaded = outcomes.map((outcome) => outcome.offloaded).filter((handle): handle is string => handle !== undefined);
+  if (offloaded.length > 0) writer.meta.offloadedResults = [...new Set([...(writer.meta.offloadedResults ?? []), ...offloaded])];
   writer.meta.toolCalls += outcomes.filter((outcome) => outcome.kind === 'executed' || outcome.called).length;
   if (outcomes.some((outcome) => outcome.kind === 'executed')) writer.meta.untrusted = true;
   writer.meta.approvedCallIds = undefined;
+  writer.meta.approvedBindings = undefined;
+  writer.meta.rejectedCalls = undefined;
   writer.meta.pendingApprovalId = undefined;
   writer.meta.status = 'running';
   const { onDeniedTool, onToolInDoubt } = state.context.view.limits;
@@ -71,18 +106,38 @@ export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control
   return writer.commit(deps, 'model');
 }
 
+/** The loop's own context tools (load_tools, read_result), a not-yet-loaded tool's refusal, or the call itself with offloading. */
+function leanCall(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): Promise<CallOutcome> {
+  const offered = (name: string) => state.context.tools.some((tool) => tool.name === name) || (name === READ_RESULT_TOOL_NAME && (state.meta.offloadedResults ?? []).length > 0);
+  if (call.name === LOAD_TOOLS_TOOL_NAME && offered(call.name)) return Promise.resolve(loadToolsCall(deps, state, call));
+  if (call.name === READ_RESULT_TOOL_NAME && offered(call.name)) return readResultCall(deps, state, call);
+  const notLoaded = notLoadedRefusal(state.context, state.meta, call);
+  if (notLoaded) {
+    return refuse(deps, state, call, notLoaded).then((outcome) => ({ ...outcome, kind: 'invalid' as const, trace: { ...outcome.trace, kind: 'tool_call' as const, status: 'error' as const } }));
+  }
+  return runCall(deps, state, call, { offload: true });
+}
+
 /**
  * One tool call under every rule a loop's calls obey: grants, approvals, the tool's
- * schema, side-effect claims, timeouts. Shared by the ToolStep and the MCP gateway endpoint.
+ * schema, side-effect claims, timeouts. Shared by the ToolStep and the MCP gateway endpoint
+ * (which gets results cut, not offloaded: its client has no read_result).
  */
-export async function runCall(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): Promise<CallOutcome> {
+export async function runCall(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, options: { offload?: boolean } = {}): Promise<CallOutcome> {
   const spec = state.context.tools.find((tool) => tool.name === call.name && !tool.builtin);
   if (!spec) {
     return refuse(deps, state, call, `refused: "${call.name}" is not a tool this agent may use (not granted, or not declared by the org)`);
   }
   const approval = approvalFor(spec, state.context.view.approvals, DEFAULT_HARNESS.approval_timeout_seconds, untrustedWrite(state.meta, state.context.view.approveWritesAfterUntrusted));
+  if (approval && state.meta.rejectedCalls?.callIds.includes(call.id)) {
+    return rejected(deps, state, call, `not run: ${state.meta.rejectedCalls.reason}`);
+  }
   if (approval && !state.meta.approvedCallIds?.includes(call.id)) {
     return refuse(deps, state, call, `refused: ${spec.server}.${spec.tool} needs a human approval that this call does not have`);
+  }
+  // The call that runs must be the call the approver saw: same tool, same arguments, same policy.
+  if (approval && state.meta.approvedBindings && state.meta.approvedBindings[call.id] !== callBinding(`${spec.server}.${spec.tool}`, call.arguments, state.context.view.version)) {
+    return refuse(deps, state, call, `refused: ${spec.server}.${spec.tool} was approved with other arguments or under another policy version than this call has`);
   }
   const problems = argumentProblems(spec.inputSchema, call.arguments);
   if (problems) {
@@ -106,7 +161,7 @@ export async function runCall(deps: RunDeps, state: StartedRunState, call: ToolC
     };
   }
   const screenedCall = { ...call, arguments: input.value };
-  if (spec.readOnly) return (await rateLimited(deps, state, call, spec)) ?? callServer(deps, state, screenedCall, spec, input.verdicts);
+  if (spec.readOnly) return (await rateLimited(deps, state, call, spec)) ?? callServer(deps, state, screenedCall, spec, input.verdicts, options.offload === true);
   // A call that may change something is claimed first, so a retried step never repeats it blindly.
   const claim = await deps.store.claimSideEffect(state.meta.runId, call.id, `${spec.server}.${spec.tool}`, deps.clock.now().toISOString());
   // Recorded by an earlier attempt of this step: the same result and trace, without calling again.
@@ -120,7 +175,7 @@ export async function runCall(deps: RunDeps, state: StartedRunState, call: ToolC
       trace: traceFor(state, call, spec, { status: 'error', startedAt: now, endedAt: now, latencyMs: 0, attempt: 0, detail: `in doubt: ${content}` }),
     };
   }
-  const outcome = (await rateLimited(deps, state, call, spec)) ?? (await callServer(deps, state, screenedCall, spec, input.verdicts));
+  const outcome = (await rateLimited(deps, state, call, spec)) ?? (await callServer(deps, state, screenedCall, spec, input.verdicts, options.offload === true));
   await deps.store.completeSideEffect(state.meta.runId, call.id, { result: outcome.result, trace: outcome.trace }, deps.clock.now().toISOString());
   return outcome;
 }
@@ -142,17 +197,20 @@ async function rateLimited(deps: RunDeps, state: StartedRunState, call: ToolCall
 }
 
 /** Calls the tool's server; a failure becomes a result the model can read. */
-async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, spec: ToolSpec, inputVerdicts: Verdict[]): Promise<CallOutcome> {
+async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, spec: ToolSpec, inputVerdicts: Verdict[], offload: boolean): Promise<CallOutcome> {
   const server = state.context.view.servers[spec.server]!;
   const timeoutSeconds = server.timeouts.call ?? DEFAULT_CALL_TIMEOUT_SECONDS;
   const started = deps.clock.now();
   let content: string;
   let isError: boolean;
+  // A sandbox call's record (command, exit code, duration) and what its time cost.
+  let extra: Pick<NewTraceEvent, 'sandbox' | 'costMicros'> = {};
   let attempt = 1;
   for (;;) {
     try {
-      const result = await scoped(deps, state.context.view, state.meta.runId).tools.callTool(server, spec.tool, call.arguments, { timeoutMs: timeoutSeconds * 1000 });
+      const result = await runTools(deps, state.context.view, state.meta).callTool(server, spec.tool, call.arguments, { timeoutMs: timeoutSeconds * 1000 });
       ({ content, isError } = result);
+      if (result.sandbox) extra = { sandbox: result.sandbox, costMicros: result.costMicros };
       break;
     } catch (error) {
       // Only a read-only call is safe to repeat: a write may have happened before the failure.
@@ -181,7 +239,17 @@ async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallB
       kind: 'blocked',
       called: true,
       result: { type: 'tool_result', callId: call.id, name: call.name, content: withheld, isError: true },
-      trace: traceFor(state, call, spec, { status: 'denied', ...timing, detail: withheld, guardrails: verdicts }),
+      trace: traceFor(state, call, spec, { status: 'denied', ...timing, detail: withheld, guardrails: verdicts, ...extra }),
+    };
+  }
+  // Over the per-call threshold: stored with the run, and a preview with its handle goes to the model instead.
+  const stored = offload && overCallThreshold(state.context.view, output.text) ? await offloadResult(deps, state, call.id, `${spec.server}.${spec.tool}`, output.text) : undefined;
+  if (stored) {
+    return {
+      kind: 'executed',
+      offloaded: stored.handle,
+      result: { type: 'tool_result', callId: call.id, name: call.name, content: stored.content, isError },
+      trace: traceFor(state, call, spec, { status: isError ? 'error' : 'ok', ...timing, detail: stored.detail, resultHandle: stored.handle, guardrails: verdicts, ...extra }),
     };
   }
   const clipped = clip(output.text);
@@ -191,10 +259,16 @@ async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallB
     trace: traceFor(state, call, spec, {
       status: isError ? 'error' : 'ok',
       ...timing,
-      detail: isError ? clipped.slice(0, 500) : clipped.length < output.text.length ? `result cut from ${output.text.length} characters` : undefined,
+      detail: extra.sandbox ? clipped.slice(0, 1000) : isError ? clipped.slice(0, 500) : clipped.length < output.text.length ? `result cut from ${output.text.length} characters` : undefined,
       guardrails: verdicts,
+      ...extra,
     }),
   };
+}
+
+/** A call a human rejected: not made, and the model reads who rejected it and why; never a stop of its own. */
+function rejected(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, reason: string): Promise<CallOutcome> {
+  return refuse(deps, state, call, reason).then((outcome) => ({ ...outcome, kind: 'rejected' as const }));
 }
 
 function refuse(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, reason: string): Promise<CallOutcome> {
@@ -220,7 +294,7 @@ function traceFor(
   state: StartedRunState,
   call: ToolCallBlock,
   spec: ToolSpec,
-  fields: Pick<NewTraceEvent, 'status' | 'startedAt' | 'endedAt' | 'latencyMs' | 'attempt' | 'detail' | 'guardrails'>,
+  fields: Pick<NewTraceEvent, 'status' | 'startedAt' | 'endedAt' | 'latencyMs' | 'attempt' | 'detail' | 'guardrails' | 'sandbox' | 'costMicros' | 'resultHandle'>,
 ): NewTraceEvent {
   return { kind: 'tool_call', role: state.context.view.role, name: `${spec.server}.${spec.tool}`, server: spec.server, tool: spec.tool, callId: call.id, ...fields };
 }

@@ -1,5 +1,6 @@
 import { FailInput, StartInput, StepInput } from '../../core/definitions/run.ts';
 import { requestApprovalStep } from '../../core/run/approval.ts';
+import { continuing, runIdOfExecution } from '../../core/run/continuation.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
 import { failRunStep, finishRunStep } from '../../core/run/finish-run.ts';
 import { modelStep } from '../../core/run/model-step.ts';
@@ -7,6 +8,7 @@ import { startRunStep } from '../../core/run/start-run.ts';
 import { toolStep } from '../../core/run/tool-step.ts';
 import { verifyStep } from '../../core/run/verify.ts';
 import { z } from 'zod';
+import { withFields } from './logger.ts';
 
 /**
  * The step handlers, by the function names the state machine's placeholders use
@@ -26,7 +28,7 @@ export function stepHandlers(deps: () => Promise<RunDeps> | RunDeps): Record<Ste
       // Ids, names and counts only: payloads, messages and secrets never reach a log line.
       const fields = { step, runId: input.runId, seq: (input as { seq?: number }).seq };
       try {
-        const output = await fn(resolved, input);
+        const output = await fn({ ...resolved, log: withFields(resolved.log, fields) }, input);
         resolved.log.info('step done', { ...fields, next: (output as { next?: string }).next, ms: Date.now() - started });
         return output;
       } catch (error) {
@@ -37,12 +39,14 @@ export function stepHandlers(deps: () => Promise<RunDeps> | RunDeps): Record<Ste
     };
   return {
     StartRun: run(StartInput, startRunStep, 'StartRun'),
-    ModelStep: run(StepInput, modelStep, 'ModelStep'),
+    // The steps whose control goes to Route decide on continue-as-new (core/run/continuation.ts).
+    ModelStep: run(StepInput, async (deps, input) => continuing(await modelStep(deps, input), input.execution), 'ModelStep'),
     ToolStep: run(StepInput, toolStep, 'ToolStep'),
     RequestApproval: run(ApprovalInput, requestApprovalStep, 'RequestApproval'),
-    Verify: run(StepInput, verifyStep, 'Verify'),
+    Verify: run(StepInput, async (deps, input) => continuing(await verifyStep(deps, input), input.execution), 'Verify'),
     FinishRun: run(StepInput, finishRunStep, 'FinishRun'),
-    FailRun: run(FailInput, failRunStep, 'FailRun'),
+    // The execution-status rule names the execution, which for a continued run is `<runId>--c<n>`.
+    FailRun: run(FailInput, (deps, input) => failRunStep(deps, { ...input, runId: runIdOfExecution(input.runId) }), 'FailRun'),
   };
 }
 

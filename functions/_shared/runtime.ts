@@ -1,6 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
+import { DynamoSkillStore } from '../../adapters/dynamodb/skill-store.ts';
+import { DynamoResultStore } from '../../adapters/dynamodb/result-store.ts';
 import { McpToolGateway } from '../../adapters/mcp/mcp-gateway.ts';
 import { modelProviders } from '../../adapters/models/index.ts';
 import { LocalSecretStore } from '../../adapters/secrets/local-secrets.ts';
@@ -17,6 +19,7 @@ import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { randomIds } from '../../core/run/ids.ts';
 import { jsonLogger } from './logger.ts';
 import { emfMetrics } from '../../adapters/metrics/emf.ts';
+import { OtlpHttpExporter, otlpConfigFromEnv } from '../../adapters/otel/otlp-http.ts';
 import { HttpWebhookPoster } from '../../adapters/webhooks/http-poster.ts';
 import { EventBridgePublisher } from '../../adapters/events/eventbridge.ts';
 import { StepFunctionsExecutionStarter } from '../../adapters/executions/step-functions.ts';
@@ -45,6 +48,8 @@ export function createRunDeps(options: RuntimeOptions): RunDeps & { close(): Pro
   const tools = new McpToolGateway({ secrets: options.secrets, projectRoot: options.projectRoot, stateDir: options.stateDir });
   return {
     store: new DynamoRunStore({ client: options.dynamodb, tableName: options.tableName, traceTtlSeconds: options.traceTtlSeconds }),
+    skills: new DynamoSkillStore({ client: options.dynamodb, tableName: options.tableName }),
+    results: new DynamoResultStore({ client: options.dynamodb, tableName: options.tableName, ttlSeconds: options.traceTtlSeconds }),
     providers: modelProviders({ secrets: options.secrets }),
     tools,
     clock: systemClock,
@@ -145,8 +150,11 @@ export function lambdaDeps(): RunDeps {
     traceTtlSeconds: env.LOOPRAIL_TRACE_TTL_DAYS ? env.LOOPRAIL_TRACE_TTL_DAYS * 86_400 : undefined,
     log: jsonLogger(env.LOOPRAIL_LOG_LEVEL),
   });
+  // Checked at init: a bad OTLP setting fails the container's start with the variable's name.
+  const otlp = otlpConfigFromEnv(process.env);
   const withMetrics: RunDeps = {
     ...base,
+    ...(otlp ? { telemetry: new OtlpHttpExporter(otlp, { secrets: lambdaSecrets() }) } : {}),
     metrics: emfMetrics(),
     // Alerts and notifications that name a webhook; email from Lambda comes with the approval flow's SES mailer.
     webhooks: new HttpWebhookPoster(),

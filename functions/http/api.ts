@@ -4,11 +4,13 @@ import { RunStatus, StopReason, TriggerInfo, type RunMeta } from '../../core/def
 import { TraceEvent } from '../../core/definitions/trace.ts';
 import { NotFoundError, ValidationError } from '../../core/errors.ts';
 import { buildInventory } from '../../core/policy/inventory.ts';
-import type { RunCursor } from '../../core/ports/run-store.ts';
+import { MAX_SEQ_PAGE, type RunCursor } from '../../core/ports/run-store.ts';
 import { failRunStep } from '../../core/run/finish-run.ts';
 import { startRun, type TriggerDeps } from '../../core/run/trigger.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import { handleWebhook } from './webhooks.ts';
+import { registerApprovalRoutes } from './approval-pages.ts';
+import { registerConsole } from './console/index.ts';
 import { totalsByKey } from '../../core/budgets/totals.ts';
 import { HttpError, json, parseBody, parseQuery, ProblemBody, Router } from './router.ts';
 import type { HttpRequest, HttpResponse } from './types.ts';
@@ -97,9 +99,16 @@ export type RunDetail = z.infer<typeof RunDetail>;
 export const RunPage = z.object({ runs: z.array(RunSummary), nextCursor: z.string().optional() });
 export type RunPage = z.infer<typeof RunPage>;
 
+export const TraceQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(MAX_SEQ_PAGE).default(MAX_SEQ_PAGE).meta({ description: 'trace events per page' }),
+  after: z.coerce.number().int().min(0).optional().meta({ description: 'nextAfter from the previous page: events after this seq' }),
+});
+export type TraceQuery = z.input<typeof TraceQuery>;
+
 export const RunTrace = z.object({
   runId: z.string(),
   events: z.array(TraceEvent),
+  nextAfter: z.number().int().optional().meta({ description: 'there are more events: pass this as `after` for the next page' }),
   checkers: z.array(z.object({ runId: z.string(), events: z.array(TraceEvent) })).meta({ description: "the checker runs' own traces, in the order the run started them" }),
 });
 export type RunTrace = z.infer<typeof RunTrace>;
@@ -165,7 +174,11 @@ export function createApi(deps: ApiDeps): Router {
   for (const operation of operations) router.add(operation.method, operation.path, operation.handle);
   const document = openApiDocument(operations);
   router.get('/openapi.json', async () => json(200, document));
+  // The web console: HTML pages over the same store, behind the same authentication as /v1.
+  registerConsole(router, deps);
   // Outside /v1: a webhook proves itself by its signature, not by the API's credentials.
+  // Outside /v1 too: approval pages prove the approver by a signed, per-recipient link (plus the operator's /v1 decision).
+  registerApprovalRoutes(router, deps);
   router.post('/webhooks/:agent', async (request, params) => {
     if (!deps.secrets) throw new HttpError(503, 'webhooks_unavailable', 'webhooks need a secret store, and none is configured');
     return handleWebhook(deps, params.agent!, request, { secrets: deps.secrets });
@@ -270,14 +283,16 @@ function apiOperations(deps: ApiDeps): Operation[] {
       method: 'GET',
       path: '/v1/runs/:runId/trace',
       operationId: 'getTrace',
-      summary: "A run's trace events, with its checker runs' traces",
+      summary: "A page of a run's trace events, with the traces of the checker runs that page started",
+      query: TraceQuery,
       responses: { 200: { description: 'the trace', schema: RunTrace } },
-      async handle(_request, params) {
+      async handle(request, params) {
+        const query = parseQuery(request, TraceQuery);
         const meta = await getRun(params.runId!);
-        const events = await deps.store.listTrace(meta.runId);
+        const { events, nextAfterSeq } = await deps.store.listTracePage(meta.runId, { afterSeq: query.after, limit: query.limit });
         const childIds = [...new Set(events.flatMap((event) => (event.childRunId ? [event.childRunId] : [])))];
         const checkers = await Promise.all(childIds.map(async (runId) => ({ runId, events: await deps.store.listTrace(runId) })));
-        const trace: RunTrace = { runId: meta.runId, events, checkers };
+        const trace: RunTrace = { runId: meta.runId, events, ...(nextAfterSeq === undefined ? {} : { nextAfter: nextAfterSeq }), checkers };
         return json(200, trace);
       },
     },
@@ -296,7 +311,7 @@ function apiOperations(deps: ApiDeps): Operation[] {
           throw new HttpError(409, 'run_ended', `run ${meta.runId} has already ended (${meta.stopReason ?? meta.status})`);
         }
         const reason = `cancelled by ${principalOf(request)} through the API`;
-        await deps.executions.stop(meta.runId, reason);
+        await deps.executions.stop(meta.runId, reason, meta.seq);
         // A queued run has no execution yet (its start failed): nothing else would close it.
         if (meta.status === 'queued') await failRunStep(deps, { runId: meta.runId, error: { Error: 'looprail.ExecutionABORTED', Cause: reason } });
         return json(202, runSummary(await getRun(meta.runId)));
@@ -410,11 +425,11 @@ export function runSummary(meta: RunMeta): RunSummary {
 
 const CursorFields = z.tuple([z.string().min(1), z.string().min(1)]);
 
-function encodeCursor(run: RunCursor): string {
+export function encodeCursor(run: RunCursor): string {
   return Buffer.from(JSON.stringify([run.createdAt, run.runId]), 'utf8').toString('base64url');
 }
 
-function decodeCursor(cursor: string | undefined): RunCursor | undefined {
+export function decodeCursor(cursor: string | undefined): RunCursor | undefined {
   if (cursor === undefined) return undefined;
   try {
     const [createdAt, runId] = CursorFields.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
@@ -425,7 +440,7 @@ function decodeCursor(cursor: string | undefined): RunCursor | undefined {
 }
 
 /** A full page may have more after it; a short one is the last. */
-function nextCursor(runs: RunMeta[], limit: number): string | undefined {
+export function nextCursor(runs: RunMeta[], limit: number): string | undefined {
   const last = runs.at(-1);
   return last && runs.length >= limit ? encodeCursor(last) : undefined;
 }

@@ -45,9 +45,9 @@ export function toHttpRequest(raw: unknown): { request: HttpRequest } | { refuse
   }
   const iam = event.requestContext.authorizer?.iam;
   const principal = iam?.userArn || iam?.userId || undefined;
-  // The route's IAM authorizer is what protects /v1; without a caller, refuse rather than guess.
-  if ((path === '/v1' || path.startsWith('/v1/')) && !principal) {
-    return { refused: problem(401, { code: 'unauthenticated', message: 'sign the request with AWS credentials (SigV4); /v1 uses IAM authorization' }) };
+  // The route's IAM authorizer is what protects /v1 and the console; without a caller, refuse rather than guess.
+  if ((path === '/v1' || path.startsWith('/v1/') || path === '/console' || path.startsWith('/console/')) && !principal) {
+    return { refused: problem(401, { code: 'unauthenticated', message: 'sign the request with AWS credentials (SigV4); /v1 and /console use IAM authorization' }) };
   }
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(event.headers)) headers[name.toLowerCase()] = value;

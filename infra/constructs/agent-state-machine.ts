@@ -1,4 +1,4 @@
-import { RemovalPolicy, Stack, Validations, type Duration } from 'aws-cdk-lib';
+import { ArnFormat, RemovalPolicy, Stack, Validations, type Duration } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
@@ -68,7 +68,18 @@ export class AgentStateMachine extends Construct {
       }),
     );
 
+    // Named, so the machine may start its own next execution (continue-as-new) by an ARN
+    // known before it exists: granting on its own stateMachineArn would be a dependency cycle.
+    const stateMachineName = `${stack.stackName}-agent-run`;
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['states:StartExecution'],
+        resources: [stack.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+      }),
+    );
+
     this.stateMachine = new StateMachine(this, 'StateMachine', {
+      stateMachineName,
       stateMachineType: StateMachineType.STANDARD,
       definitionBody: DefinitionBody.fromFile(definitionFile),
       definitionSubstitutions: { ...props.functionArns },

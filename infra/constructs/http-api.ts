@@ -61,6 +61,7 @@ const ACCESS_LOG_FORMAT = {
  * The one HTTP app (functions/http/handler.ts) behind an API Gateway HTTP API:
  * - `ANY /v1/{proxy+}`: the REST API, IAM-authorized (SigV4); the app refuses /v1
  *   without a verified caller too;
+ * - `GET /console`, `GET /console/{proxy+}`: the web console's pages, IAM-authorized the same way;
  * - `GET /openapi.json`: the API's description, public;
  * - `POST /webhooks/{agent}`: no API Gateway authorizer; a delivery proves itself with
  *   its HMAC signature, verified by the app before anything is stored or started;
@@ -128,6 +129,9 @@ export class LooprailHttpApi extends Construct {
       return added!;
     };
     route('/v1/{proxy+}', HttpMethod.ANY, new HttpIamAuthorizer());
+    // The console's read-only pages, behind the same IAM authorization as the API.
+    route('/console', HttpMethod.GET, new HttpIamAuthorizer());
+    route('/console/{proxy+}', HttpMethod.GET, new HttpIamAuthorizer());
     const openApi = route('/openapi.json', HttpMethod.GET);
     const webhooks = route('/webhooks/{agent}', HttpMethod.POST);
     Validations.of(openApi).acknowledge({

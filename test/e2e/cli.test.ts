@@ -137,9 +137,14 @@ describe('looprail lock', () => {
   it('locks versioned instructions; a file changed under its version is then refused until it gets a new one', async () => {
     const org = await tempDir();
     await cp('test/fixtures/brief-org', org, { recursive: true });
-    const locked = await looprail('lock', '--org', org);
+    // The agent pins a skill: publish it to a local registry first, which lock resolves the pin against.
+    const state = await tempDir();
+    const published = await looprail('skills', 'publish', join(org, 'skills/ci-triage-runbook'), '--org', org, '--state-dir', state);
+    expect(published.stdout).toMatch(/^✓ published ci-triage-runbook@2\.0\.0 \(1 file, sha256:[0-9a-f]{64}\) as local:/);
+    const locked = await looprail('lock', '--org', org, '--state-dir', state);
     expect(locked.code).toBe(0);
     expect(locked.stdout).toContain('✓ looprail.lock.yaml: 1 versioned file(s) in use, 1 newly locked (triage.md@v4)');
+    expect(locked.stdout).toContain('✓ skill ci-triage-runbook@v2 → 2.0.0');
     expect((await looprail('validate', org)).code).toBe(0);
 
     const { appendFile, readFile: read, writeFile: write } = await import('node:fs/promises');
@@ -147,12 +152,12 @@ describe('looprail lock', () => {
     const refused = await looprail('validate', org);
     expect(refused.code).toBe(1);
     expect(refused.stdout).toContain('agent.instructions: triage.md changed since version v4 was locked');
-    expect((await looprail('lock', '--org', org)).stdout).toContain('✗ triage.md@v4 changed since it was locked');
+    expect((await looprail('lock', '--org', org, '--state-dir', state)).stdout).toContain('✗ triage.md@v4 changed since it was locked');
 
     // The fix: a new version, pinned in the agent, then locked.
     await write(join(org, 'triage.md'), (await read(join(org, 'triage.md'), 'utf8')).replace('version: v4', 'version: v5'));
     await write(join(org, 'morning-triage-loop.yaml'), (await read(join(org, 'morning-triage-loop.yaml'), 'utf8')).replace('./triage.md@v4', './triage.md@v5'));
-    expect((await looprail('lock', '--org', org)).code).toBe(0);
+    expect((await looprail('lock', '--org', org, '--state-dir', state)).code).toBe(0);
     expect((await looprail('validate', org)).code).toBe(0);
-  });
+  }, 180_000);
 });

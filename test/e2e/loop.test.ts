@@ -263,8 +263,9 @@ describe('approval gates', () => {
     const { meta } = await running;
     expect(meta.stopReason).toBe('completed');
     const trace = await host.deps.store.listTrace(meta.runId);
-    expect(kinds(trace)).toEqual(['run_started', 'model_call', 'approval_requested', 'tool_call', 'model_call', 'run_finished']);
+    expect(kinds(trace)).toEqual(['run_started', 'model_call', 'approval_requested', 'approval_decided', 'tool_call', 'model_call', 'run_finished']);
     expect(trace.find((e) => e.kind === 'tool_call')!.status).toBe('ok');
+    expect(trace.find((e) => e.kind === 'approval_decided')).toMatchObject({ name: 'notes.create_entities', status: 'ok', detail: expect.stringMatching(/: approved$/) });
   });
 
   it('asks for approval of every write once untrusted content is in the context, when the agent says so', async () => {

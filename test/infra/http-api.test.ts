@@ -76,17 +76,19 @@ describe('LooprailHttpApi', () => {
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties as { RouteKey: string; AuthorizationType: string });
     expect(routes.map((r) => [r.RouteKey, r.AuthorizationType]).sort()).toEqual([
       ['ANY /v1/{proxy+}', 'AWS_IAM'],
+      ['GET /console', 'AWS_IAM'],
+      ['GET /console/{proxy+}', 'AWS_IAM'],
       ['GET /openapi.json', 'NONE'],
       ['POST /webhooks/{agent}', 'NONE'],
     ]);
-    expect([...http.routes.keys()].sort()).toEqual(['ANY /v1/{proxy+}', 'GET /openapi.json', 'POST /webhooks/{agent}']);
+    expect([...http.routes.keys()].sort()).toEqual(['ANY /v1/{proxy+}', 'GET /console', 'GET /console/{proxy+}', 'GET /openapi.json', 'POST /webhooks/{agent}']);
   });
 
   it('sends every route to the one app function, payload format 2.0, each invoke permission scoped to its route', () => {
     template.resourceCountIs('AWS::ApiGatewayV2::Integration', 1);
     template.hasResourceProperties('AWS::ApiGatewayV2::Integration', { IntegrationType: 'AWS_PROXY', IntegrationUri: fnArn, PayloadFormatVersion: '2.0' });
     const permissions = Object.values(template.findResources('AWS::Lambda::Permission')).map((p) => p.Properties);
-    expect(permissions).toHaveLength(3);
+    expect(permissions).toHaveLength(5);
     for (const permission of permissions) {
       expect(permission).toMatchObject({ Action: 'lambda:InvokeFunction', Principal: 'apigateway.amazonaws.com', FunctionName: fnArn });
       expect(JSON.stringify(permission.SourceArn)).toContain(id(http.api));

@@ -204,7 +204,8 @@ describe('AnthropicProvider', () => {
           content: [
             { type: 'tool_result', tool_use_id: 'toolu_01A', content: '3 failures in checkout', is_error: false },
             { type: 'tool_result', tool_use_id: 'toolu_01B', content: 'memory server unreachable', is_error: true },
-            { type: 'text', text: 'Name an owner for each failure.' },
+            // The rolling breakpoint: the next turn reads the conversation up to here from the cache.
+            { type: 'text', text: 'Name an owner for each failure.', cache_control: { type: 'ephemeral' } },
           ],
         },
       ],
@@ -595,6 +596,7 @@ describe('BedrockProvider', () => {
             { toolResult: { toolUseId: 'toolu_01A', content: [{ text: '3 failures in checkout' }], status: 'success' } },
             { toolResult: { toolUseId: 'toolu_01B', content: [{ text: 'memory server unreachable' }], status: 'error' } },
             { text: 'Name an owner for each failure.' },
+            { cachePoint: { type: 'default' } },
           ],
         },
       ],

@@ -304,6 +304,19 @@ describe('DynamoRunStore on DynamoDB Local', () => {
     expect(state?.context).toEqual(context);
   });
 
+  it('loads only the newest messages when asked, in order, with the record and snapshot', async () => {
+    const started = await startedRun();
+    const later = Array.from({ length: 25 }, (_, i) => userMessage(`${i}:${'z'.repeat(60_000)}`));
+    expect(await store.commit(started.runId, stepCommit(started, { messages: later }))).toBe('committed');
+
+    const full = await store.loadState(started.runId);
+    const last = await store.loadState(started.runId, { lastMessages: 2 });
+    expect(last).toEqual({ ...full, messages: full!.messages.slice(-2) });
+    expect((await store.loadState(started.runId, { lastMessages: 0 }))).toEqual({ ...full, messages: [] });
+    expect((await store.loadState(started.runId, { lastMessages: 100 }))?.messages).toEqual(full!.messages);
+    expect(await store.loadState('no-such-run', { lastMessages: 1 })).toBeUndefined();
+  });
+
   it('lists runs by agent, newest first', async () => {
     const agent = 'listing-agent';
     const times = ['2026-02-03T10:00:00.000Z', '2026-02-01T10:00:00.000Z', '2026-02-04T10:00:00.000Z', '2026-02-02T10:00:00.000Z'];
@@ -406,7 +419,8 @@ describe('DynamoRunStore on DynamoDB Local', () => {
     expect(await store.reserveBudget(charge)).toEqual({ ok: true }); // a retry: counted once
     expect(await store.getBudgetUsage('team', 'platform', '2026-01-05')).toMatchObject({ usedMicros: 60, spentMicros: 0 });
     const second = { ...charge, chargeId: 'r-2-c1-y', runId: 'r-2' };
-    expect(await store.reserveBudget(second)).toEqual({ ok: false, line, usedMicros: 60, usedTokens: 10 });
+    expect(await store.reserveBudget(second)).toEqual({ ok: false, line, usedMicros: 60, usedTokens: 10, spentMicros: 0, spentTokens: 0 });
+    // Held, not spent: the model step waits for such a charge (BudgetContended) rather than stopping.
     await store.settleBudget(charge, { micros: 25, tokens: 7 });
     await store.settleBudget(charge, { micros: 25, tokens: 7 }); // a retry: settled once
     expect(await store.getBudgetUsage('team', 'platform', '2026-01-05')).toEqual({ usedMicros: 25, usedTokens: 7, spentMicros: 25, spentTokens: 7 });

@@ -40,8 +40,8 @@ describe('the agent-run state machine', () => {
     }
   });
 
-  it('retries transient errors with backoff on every Task', () => {
-    for (const [name, state] of tasks) {
+  it('retries transient errors with backoff on every Task that runs a handler', () => {
+    for (const [name, state] of tasks.filter(([, state]) => state.Resource?.startsWith('arn:aws:states:::lambda:invoke'))) {
       const matched = state.Retry?.flatMap((retry) => retry.ErrorEquals) ?? [];
       for (const error of [...RETRYABLE_ERROR_NAMES, 'Lambda.ServiceException', 'Lambda.TooManyRequestsException']) {
         expect(matched, `${name} retries ${error}`).toContain(error);
@@ -62,7 +62,7 @@ describe('the agent-run state machine', () => {
   it('passes only ids and control fields between states', () => {
     for (const [name, state] of tasks) {
       const keys = Object.keys(state.Parameters?.Payload ?? {});
-      expect(keys.every((key) => ['runId.$', 'seq.$', 'taskToken.$', 'error.$'].includes(key)), `${name}: ${keys.join(', ')}`).toBe(true);
+      expect(keys.every((key) => ['runId.$', 'seq.$', 'taskToken.$', 'error.$', 'execution.$'].includes(key)), `${name}: ${keys.join(', ')}`).toBe(true);
     }
   });
 
@@ -92,6 +92,24 @@ describe('the agent-run state machine', () => {
     visit(asl.StartAt);
     expect([...reached].sort()).toEqual(Object.keys(asl.States).sort());
     const terminal = Object.entries(asl.States).filter(([, s]) => s.End || s.Type === 'Succeed' || s.Type === 'Fail').map(([n]) => n);
-    expect(terminal.sort()).toEqual(['FinishRun', 'RunFailed', 'RunStopped']);
+    expect(terminal.sort()).toEqual(['Continued', 'FinishRun', 'RunFailed', 'RunStopped']);
+  });
+
+  it('continues a long run in a new execution of itself, carrying only the run id and seq', () => {
+    const route = asl.States.Route!.Choices!.find((choice) => (choice as { StringEquals?: string }).StringEquals === 'continue');
+    expect(route?.Next).toBe('ContinueAsNew');
+    const state = asl.States.ContinueAsNew as State & { Parameters: Record<string, unknown> };
+    expect(state.Resource).toBe('arn:aws:states:::states:startExecution');
+    expect(state.Parameters['StateMachineArn.$']).toBe('$$.StateMachine.Id');
+    expect(Object.keys(state.Parameters.Input as object).sort()).toEqual(['AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$', 'resumeSeq.$', 'runId.$']);
+    expect(state.Next).toBe('Continued');
+    expect(asl.States.Continued!.Type).toBe('Succeed');
+    // A start that went through before a retry is not an error; anything else is recorded by FailRun.
+    expect(state.Catch!.map((c) => [c.ErrorEquals[0], c.Next])).toEqual([
+      ['StepFunctions.ExecutionAlreadyExistsException', 'Continued'],
+      ['States.ALL', 'FailRun'],
+    ]);
+    // The steps that decide it know which execution they are in.
+    for (const name of ['ModelStep', 'Verify']) expect(asl.States[name]!.Parameters!.Payload!['execution.$'], name).toBe('$$.Execution.Name');
   });
 });

@@ -113,17 +113,19 @@ describe('bad definitions: every problem at once, with file, line, field and wha
     expect(errors(result.problems)).toEqual([
       'morning-triage-loop.yaml:3:10: agent.model: unknown model "gpt-9" (not in models.yaml)',
       'morning-triage-loop.yaml:4:17: agent.instructions: instructions file "./missing.md" not found (looked for missing.md in the org folder)',
-      'morning-triage-loop.yaml:5:12: agent.skills[0]: unknown skill "ci-runbook" (no skills/ci-runbook/SKILL.md)',
       'morning-triage-loop.yaml:6:29: agent.mcp_servers[2]: unknown MCP server "jira" (no mcp-servers/jira.yaml)',
     ]);
   });
 
   it('checks version pins of skills and instructions', () => {
-    const result = validate(BRIEF, { [AGENT]: brief.replace('ci-triage-runbook@v2', 'ci-triage-runbook@v3').replace('./triage.md@v4', './triage.md@v5') });
+    const result = validate(BRIEF, { [AGENT]: brief.replace('ci-triage-runbook@v2', 'ci-triage-runbook@2.x').replace('./triage.md@v4', './triage.md@v5') });
     expect(errors(result.problems)).toEqual([
       'morning-triage-loop.yaml:4:17: agent.instructions: pinned @v5, but triage.md declares version v4',
-      'morning-triage-loop.yaml:5:12: agent.skills[0]: skill ci-triage-runbook is at version v2, not v3',
+      'morning-triage-loop.yaml:5:12: agent.skills[0]: "2.x" is not a version range for skill ci-triage-runbook: expected an exact version (1.2.3), ^1.2.3, ~1.2.3, >=1.2.3, or a major version (2 or v2)',
     ]);
+    expect(errors(validate(BRIEF, { [AGENT]: brief.replace('ci-triage-runbook@v2', 'ci-triage-runbook') }).problems)[0]).toContain(
+      'agent.skills[0]: expected a skill as name@version or name@range',
+    );
     expect(errors(validate(BRIEF, { [AGENT]: brief.replace('./triage.md@v4', './triage.md') }).problems)[0]).toContain(
       'agent.instructions: expected a file@version (the version pin is required, e.g. @v1)',
     );
@@ -196,15 +198,50 @@ describe('bad definitions: every problem at once, with file, line, field and wha
   it('with a lock file, refuses instructions changed under a locked version, and a version not locked yet', async () => {
     const { sha256 } = await import('../../core/definitions/hash.ts');
     const triage = BRIEF.get('triage.md')!;
-    const lock = (hash: string) => `instructions:\n  triage.md@v4: sha256:${hash}\n`;
+    const skills = `skills:\n  ci-triage-runbook@v2: { version: 2.0.0, sha256: sha256:${'a'.repeat(64)} }\n`;
+    const lock = (hash: string) => `instructions:\n  triage.md@v4: sha256:${hash}\n${skills}`;
     expect(errors(validate(BRIEF, { 'looprail.lock.yaml': lock(sha256(triage)) }).problems)).toEqual([]);
     expect(errors(validate(BRIEF, { 'looprail.lock.yaml': lock(sha256(triage)), 'triage.md': `${triage}One more line.\n` }).problems)).toEqual([
       'morning-triage-loop.yaml:4:17: agent.instructions: triage.md changed since version v4 was locked: give it a new version (and pin @that here), then run `looprail lock`',
     ]);
-    expect(errors(validate(BRIEF, { 'looprail.lock.yaml': 'instructions: {}\n' }).problems)).toEqual([
+    expect(errors(validate(BRIEF, { 'looprail.lock.yaml': `instructions: {}\n${skills}` }).problems)).toEqual([
       'morning-triage-loop.yaml:4:17: agent.instructions: triage.md@v4 is not in looprail.lock.yaml: run `looprail lock` to record it',
     ]);
     expect(errors(validate(BRIEF, { 'looprail.lock.yaml': 'instructions:\n  triage.md@v4: md5:abc\n' }).problems)[0]).toContain('expected sha256: and 64 hex digits');
+  });
+
+  it('with a lock file, takes each skill pin as locked: refuses one not resolved yet, or locked outside its range', async () => {
+    const { sha256 } = await import('../../core/definitions/hash.ts');
+    const instructions = `instructions:\n  triage.md@v4: sha256:${sha256(BRIEF.get('triage.md')!)}\n`;
+    const hash = `sha256:${'b'.repeat(64)}`;
+    const locked = validate(BRIEF, { 'looprail.lock.yaml': `${instructions}skills:\n  ci-triage-runbook@v2: { version: 2.3.1, sha256: "${hash}" }\n` });
+    expect(errors(locked.problems)).toEqual([]);
+    expect(locked.catalog!.agents['morning-triage-loop']!.skillPins).toEqual([{ name: 'ci-triage-runbook', range: 'v2', version: '2.3.1', sha256: hash }]);
+
+    expect(errors(validate(BRIEF, { 'looprail.lock.yaml': instructions }).problems)).toEqual([
+      'morning-triage-loop.yaml:5:12: agent.skills[0]: skill ci-triage-runbook@v2 is not resolved in looprail.lock.yaml: run `looprail lock` (it resolves the range against the skills registry)',
+    ]);
+    expect(errors(validate(BRIEF, { 'looprail.lock.yaml': `${instructions}skills:\n  ci-triage-runbook@v2: { version: 3.0.0, sha256: "${hash}" }\n` }).problems)).toEqual([
+      'morning-triage-loop.yaml:5:12: agent.skills[0]: skill ci-triage-runbook@v2 is locked to 3.0.0, which is outside that range: run `looprail lock` again',
+    ]);
+    expect(errors(validate(BRIEF, { 'looprail.lock.yaml': `${instructions}skills:\n  ci-triage-runbook@v2: { version: two, sha256: "${hash}" }\n` }).problems)[0]).toContain(
+      'skills.ci-triage-runbook@v2.version: expected a semantic version MAJOR.MINOR.PATCH',
+    );
+    // Without a lock file nothing is locked yet: the pin stays a range, resolved when a run starts.
+    expect(validate(BRIEF).catalog!.agents['morning-triage-loop']!.skillPins).toEqual([{ name: 'ci-triage-runbook', range: 'v2' }]);
+  });
+
+  it('checks skill sources and the skills policy: semantic versions, owners per skill', () => {
+    expect(errors(validate(BRIEF, { 'skills/ci-triage-runbook/SKILL.md': '---\nname: ci-triage-runbook\ndescription: d\nversion: v2\n---\nbody\n' }).problems)).toEqual([
+      'skills/ci-triage-runbook/SKILL.md:4:10: version: expected a semantic version MAJOR.MINOR.PATCH, such as 1.2.0',
+    ]);
+    const policy = validate(BRIEF, { 'skills.yaml': 'skills:\n  ci-triage-runbook: { owners: [noor@example.com, "local:*"], team: platform }\n' });
+    expect(errors(policy.problems)).toEqual([]);
+    expect(policy.catalog!.skillsPolicy!.skills['ci-triage-runbook']!.owners).toEqual(['noor@example.com', 'local:*']);
+    expect(errors(validate(BRIEF, { 'skills.yaml': 'skills:\n  ci-triage-runbook: { owners: [] }\n  Bad_Name: { owners: [x] }\n' }).problems)).toEqual([
+      expect.stringContaining('skills.yaml:2:'),
+      expect.stringContaining('skills.yaml:3:'),
+    ]);
   });
 
   it('refuses duplicate agent names across files', () => {
@@ -241,12 +278,11 @@ describe('bad definitions: every problem at once, with file, line, field and wha
   it('refuses a verify block naming an undeclared checker, and a skill whose folder and name disagree', () => {
     const result = validate(BRIEF, {
       [AGENT]: brief.replace('  approvals:', '  verify: { checker: reviewer }\n  approvals:'),
-      'skills/ci-triage-runbook/SKILL.md': '---\nname: other-name\ndescription: d\nversion: 2\n---\nbody\n',
+      'skills/ci-triage-runbook/SKILL.md': '---\nname: other-name\ndescription: d\nversion: 2.0.0\n---\nbody\n',
     });
     expect(errors(result.problems)).toEqual([
-      'morning-triage-loop.yaml:5:12: agent.skills[0]: unknown skill "ci-triage-runbook" (no skills/ci-triage-runbook/SKILL.md)',
       'morning-triage-loop.yaml:13:22: agent.verify.checker: unknown sub-agent "reviewer": declare it under agent.subagents',
-      'skills/ci-triage-runbook/SKILL.md:1:7: name: expected "ci-triage-runbook": a skill\'s name is its folder\'s name',
+      'skills/ci-triage-runbook/SKILL.md:2:7: name: expected "ci-triage-runbook": a skill\'s name is its folder\'s name',
     ]);
   });
 });

@@ -1,0 +1,18 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, TransactWriteCommand, QueryCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { startDynamoDbLocal } from '../cli/local/dynamodb-local.ts';
+import { ensureTable } from '../adapters/dynamodb/table.ts';
+import { countCapacity, itemBytes } from './dynamodb-capacity.ts';
+const d = await startDynamoDbLocal({ inMemory: true });
+const c = new DynamoDBClient({ endpoint: d.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } });
+await ensureTable(c, 'ttt');
+const cap = countCapacity(c, 'ttt');
+const doc = DynamoDBDocumentClient.from(c);
+await doc.send(new PutCommand({ TableName: 'ttt', Item: { pk: 'a', sk: '1', v: 'x'.repeat(2500), n: 12345, l: [1, 'ab'], m: { k: true } } }));
+await doc.send(new TransactWriteCommand({ TransactItems: [{ Put: { TableName: 'ttt', Item: { pk: 'a', sk: '2', v: 'x'.repeat(2500), gsi1pk: 'g', gsi1sk: 's' } } }] }));
+cap.reset();
+await doc.send(new QueryCommand({ TableName: 'ttt', KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': 'a' }, ConsistentRead: true }));
+await doc.send(new GetCommand({ TableName: 'ttt', Key: { pk: 'a', sk: '1' } }));
+console.log(await cap.totals());
+console.log(itemBytes({ pk: 'a', sk: '1', v: 'x'.repeat(2500), n: 12345, l: [1, 'ab'], m: { k: true } }), itemBytes({ pk: { S: 'a' }, sk: { S: '1' }, v: { S: 'x'.repeat(2500) }, n: { N: '12345' }, l: { L: [{ N: '1' }, { S: 'ab' }] }, m: { M: { k: { BOOL: true } } } }));
+c.destroy(); await d.stop();

@@ -1,0 +1,140 @@
+import { APPROVAL_REJECTED } from '../errors.ts';
+import type { Control, RunMeta } from '../definitions/run.ts';
+import type { ApprovalDecision, ApprovalRecord } from '../ports/run-store.ts';
+import type { RunDeps } from '../run/deps.ts';
+import { loadStartedRun } from '../run/load.ts';
+import { screenText } from '../run/screening.ts';
+import { StepWriter } from '../run/step-writer.ts';
+import { ApprovalRefusedError, TaskGoneError } from './errors.ts';
+
+/**
+ * Deciding an approval, once. The order matters: every check that can refuse comes
+ * before the one conditional write that claims the decision (pending → approved or
+ * rejected: exactly one of any number of concurrent deciders wins); the winner then
+ * commits the run's next step with the decision on the trace, and only then sends the
+ * task result back to the waiting execution. The task token is read here and goes only
+ * to the TaskTokenSender.
+ */
+
+export const MAX_COMMENT_CHARS = 2000;
+
+export interface DecisionRequest {
+  approvalId: string;
+  outcome: 'approved' | 'rejected';
+  /** A link's recipient (checked against the approval's approvers), or an authenticated operator. */
+  via: { kind: 'link'; recipient: string } | { kind: 'operator'; principal: string };
+  comment?: string;
+}
+
+export interface DecisionResult {
+  record: ApprovalRecord;
+  decision: ApprovalDecision;
+  /** The run stops `rejected` (on_reject: stop) rather than going on. */
+  stopsRun: boolean;
+  /** False when the decision was recorded but no execution was waiting any more. */
+  delivered: boolean;
+}
+
+const sameAddress = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+
+/** The approval and its run, when it can still be decided; a clear refusal otherwise. Reads only. */
+export async function pendingApproval(deps: RunDeps, approvalId: string): Promise<{ record: ApprovalRecord; meta: RunMeta }> {
+  const record = await deps.store.getApproval(approvalId);
+  if (!record) throw new ApprovalRefusedError('not_found', `approval ${approvalId} does not exist`);
+  if (record.status !== 'pending') {
+    const decided = record.decision ? ` by ${record.decision.by} at ${record.decision.at}` : '';
+    throw new ApprovalRefusedError(record.status === 'expired' ? 'expired' : 'already_decided', `approval ${approvalId} was already ${record.status}${decided}: nothing was changed`);
+  }
+  if (deps.clock.now().getTime() >= Date.parse(record.expiresAt)) {
+    throw new ApprovalRefusedError('expired', `approval ${approvalId} expired at ${record.expiresAt}: nothing was changed`);
+  }
+  const meta = await deps.store.getRun(record.runId);
+  if (!meta || meta.status !== 'paused' || meta.pendingApprovalId !== approvalId) {
+    const state = meta ? (meta.stopReason ? `${meta.status} (${meta.stopReason})` : meta.status) : 'gone';
+    throw new ApprovalRefusedError('run_not_waiting', `run ${record.runId} is no longer waiting for this approval (it is ${state}): nothing was changed`);
+  }
+  return { record, meta };
+}
+
+/** A link's recipient must be one of the approval's approvers (the list it was mailed to). */
+export function checkApprover(record: ApprovalRecord, recipient: string): void {
+  if (!record.approvers.some((approver) => sameAddress(approver, recipient))) {
+    throw new ApprovalRefusedError('not_allowed', `${recipient} is not an approver of approval ${record.approvalId}: nothing was changed`);
+  }
+}
+
+export async function decideApproval(deps: RunDeps, request: DecisionRequest): Promise<DecisionResult> {
+  const tasks = deps.approvals?.tasks;
+  if (!tasks) throw new ApprovalRefusedError('unavailable', 'this host cannot resume executions (no task sender is configured): nothing was changed');
+  const { record } = await pendingApproval(deps, request.approvalId);
+  if (request.via.kind === 'link') checkApprover(record, request.via.recipient);
+  const state = await loadStartedRun(deps, record.runId);
+  const raw = (request.comment ?? '').replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ').trim().slice(0, MAX_COMMENT_CHARS);
+  // A comment reaches the trace and, on a rejection, the model: it passes the run's guardrails first.
+  const comment = raw ? screenText(deps, state.context.view, raw, 'model_input') : undefined;
+  const now = deps.clock.now();
+  const decision: ApprovalDecision = {
+    outcome: request.outcome,
+    by: request.via.kind === 'link' ? request.via.recipient : request.via.principal,
+    at: now.toISOString(),
+    ...(comment && !comment.blocked ? { comment: comment.text } : {}),
+    via: request.via.kind === 'link' ? `link mailed to ${request.via.recipient}` : `operator ${request.via.principal}`,
+  };
+  if (!(await deps.store.settleApproval(record.approvalId, request.outcome, decision))) {
+    const now = await deps.store.getApproval(record.approvalId);
+    const by = now?.decision ? ` by ${now.decision.by} at ${now.decision.at}` : '';
+    throw new ApprovalRefusedError('already_decided', `approval ${record.approvalId} was already ${now?.status ?? 'decided'}${by}: nothing was changed`);
+  }
+
+  const stopsRun = request.outcome === 'rejected' && (record.budget !== undefined || record.onReject === 'stop');
+  const writer = new StepWriter(state.meta);
+  writer.meta.status = 'running';
+  const what = record.budget ? `budget ${record.budget.name}` : record.tools.join(', ');
+  writer.addTrace({
+    kind: 'approval_decided',
+    role: state.meta.role,
+    name: what,
+    status: request.outcome === 'approved' ? 'ok' : 'denied',
+    startedAt: record.createdAt,
+    endedAt: decision.at,
+    latencyMs: Math.max(0, now.getTime() - Date.parse(record.createdAt)),
+    detail: `approval ${record.approvalId}: ${request.outcome} by ${decision.by} at ${decision.at} (${decision.via})${decision.comment ? `: ${decision.comment}` : ''}`,
+  });
+  const reason = `${what} was rejected by ${decision.by}${decision.comment ? `: ${decision.comment}` : ' (no comment)'}`;
+  let output: Control;
+  try {
+    if (request.outcome === 'approved' && record.budget) {
+      const allowances = { ...writer.meta.budgetAllowances };
+      allowances[record.budget.name] = (allowances[record.budget.name] ?? 0) + record.budget.amountMicros;
+      writer.meta.budgetAllowances = allowances;
+      writer.meta.pendingBudgetRequest = undefined;
+      output = await writer.commit(deps, 'model', {}, 'throw');
+    } else if (request.outcome === 'approved') {
+      writer.meta.approvedCallIds = record.callIds;
+      writer.meta.approvedBindings = Object.fromEntries((record.bindings ?? []).map((binding) => [binding.callId, binding.hash]));
+      output = await writer.commit(deps, 'tools', {}, 'throw');
+    } else if (stopsRun) {
+      writer.meta.pendingBudgetRequest = undefined;
+      writer.meta.pendingStop = { reason: 'rejected', detail: reason };
+      output = await writer.commit(deps, 'finish', {}, 'throw');
+    } else {
+      // on_reject: continue: the ToolStep answers the rejected calls with who rejected them and why.
+      writer.meta.rejectedCalls = { callIds: record.callIds, reason };
+      output = await writer.commit(deps, 'tools', {}, 'throw');
+    }
+  } catch (error) {
+    // The run moved on between the checks and this commit (it expired or was cancelled).
+    throw new ApprovalRefusedError('run_not_waiting', `run ${record.runId} stopped waiting while the decision was being recorded: ${(error as Error).message}`);
+  }
+
+  let delivered = true;
+  try {
+    if (stopsRun) await tasks.sendTaskFailure(record.taskToken, APPROVAL_REJECTED, reason.slice(0, 1000), { runId: record.runId, seq: output.seq });
+    else await tasks.sendTaskSuccess(record.taskToken, output, { runId: record.runId, seq: output.seq });
+  } catch (error) {
+    if (!(error instanceof TaskGoneError)) throw error;
+    delivered = false;
+    deps.log.warn('the decision was recorded, but no execution waits on the approval any more', { approvalId: record.approvalId, runId: record.runId });
+  }
+  return { record: { ...record, status: request.outcome, decision }, decision, stopsRun, delivered };
+}

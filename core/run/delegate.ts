@@ -1,0 +1,100 @@
+import { DEFAULT_HARNESS } from '../definitions/agent.ts';
+import { sha256 } from '../definitions/hash.ts';
+import { textOf, type ToolCallBlock } from '../definitions/messages.ts';
+import { runUsage, type RunMeta, type Usage } from '../definitions/run.ts';
+import type { NewTraceEvent } from '../definitions/trace.ts';
+import { errorMessage } from '../errors.ts';
+import type { RunDeps } from './deps.ts';
+import { elapsedMs, type StartedRunState } from './load.ts';
+import { newRunMeta } from './start-run.ts';
+import type { CallOutcome } from './tool-step.ts';
+
+/**
+ * Delegation: the maker hands a task to a declared sub-agent, which runs as a run of its
+ * own (its own model, instructions, tools and identity, no access to the maker's
+ * conversation), linked to its parent by parentRunId and depth. The child's cost is rolled
+ * into the parent's `subagentUsage` (shown apart) and its final answer is the tool result.
+ */
+
+/** One child run per delegating call, so a retried ToolStep finds the same child instead of starting another. */
+export function delegateRunId(parentRunId: string, callId: string): string {
+  return `${parentRunId}-d${sha256(callId).slice(0, 8)}`;
+}
+
+const ENDED = new Set(['finished', 'failed']);
+
+export async function delegateCall(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): Promise<CallOutcome & { childUsage?: Usage }> {
+  const { view } = state.context;
+  const parent = state.meta;
+  const started = deps.clock.now();
+  const name = typeof call.arguments.agent === 'string' ? call.arguments.agent : '';
+  const task = typeof call.arguments.task === 'string' ? call.arguments.task.trim() : '';
+  const refuse = (reason: string): CallOutcome => {
+    const now = deps.clock.now().toISOString();
+    return {
+      kind: 'denied',
+      result: { type: 'tool_result', callId: call.id, name: call.name, content: reason, isError: true },
+      trace: { kind: 'tool_denied', role: view.role, name: `delegate ${name || '(no sub-agent named)'}`, status: 'denied', startedAt: now, endedAt: now, latencyMs: 0, callId: call.id, detail: reason },
+    };
+  };
+  const target = view.delegates?.find((candidate) => candidate.name === name);
+  if (!target) return refuse(`refused: "${name}" is not a sub-agent ${view.subagent ?? view.agent} declares (it may delegate to: ${view.delegates?.map((d) => d.name).join(', ') || 'none'})`);
+  if (task === '') return refuse(`refused: a delegation to "${name}" needs a task (the sub-agent does not see this conversation)`);
+  const depth = (parent.depth ?? 0) + 1;
+  const maxDepth = view.limits.maxDepth ?? DEFAULT_HARNESS.max_depth;
+  if (depth > maxDepth) return refuse(`refused: delegating to "${name}" would start a run at depth ${depth}, past this agent's limit of ${maxDepth} (harness.max_depth)`);
+  if (!deps.children) return refuse(`refused: this runtime cannot start sub-agent runs, so "${name}" was not started`);
+
+  const childRunId = delegateRunId(parent.runId, call.id);
+  const { meta: existing } = await deps.store.createRun(
+    newRunMeta({
+      runId: childRunId,
+      // A sub-agent that is another org agent runs as that agent; a declared one as the parent's sub-agent.
+      agent: target.agent ?? parent.agent,
+      subagent: target.agent ? undefined : target.name,
+      role: 'maker',
+      team: parent.team,
+      owner: parent.owner,
+      principal: parent.principal,
+      trigger: { kind: 'subagent', detail: `delegated by ${parent.runId} (${view.subagent ?? view.agent}) to ${target.name}` },
+      parentRunId: parent.runId,
+      depth,
+      input: { task },
+      createdAt: started.toISOString(),
+    }),
+  );
+  let child: RunMeta = existing;
+  let failure: string | undefined;
+  if (!ENDED.has(existing.status)) {
+    try {
+      await deps.children.runToEnd(childRunId);
+    } catch (error) {
+      failure = errorMessage(error);
+    }
+    child = (await deps.store.getRun(childRunId)) ?? existing;
+  }
+  const ended = deps.clock.now();
+  const usage = runUsage(child);
+  const childState = await deps.store.loadState(childRunId);
+  const answer = [...(childState?.messages ?? [])].reverse().find((message) => message.role === 'assistant');
+  const ok = child.stopReason === 'completed' || child.stopReason === 'verified';
+  const outcomeText = child.stopReason ? `${child.stopReason}${child.stopDetail ? `: ${child.stopDetail}` : ''}` : `did not finish${failure ? `: ${failure}` : ''}`;
+  const content = ok
+    ? `${target.name} finished (${child.stopReason}). Its answer:\n\n${answer ? textOf(answer) : '(no final text)'}`
+    : `${target.name} did not complete the task (${outcomeText}).${answer ? ` Its last words:\n\n${textOf(answer)}` : ''}`;
+  const trace: NewTraceEvent = {
+    kind: 'delegation',
+    role: view.role,
+    name: target.name,
+    status: ok ? 'ok' : 'error',
+    startedAt: started.toISOString(),
+    endedAt: ended.toISOString(),
+    latencyMs: elapsedMs(started, ended),
+    ...usage,
+    callId: call.id,
+    childRunId,
+    stopReason: child.stopReason,
+    detail: `depth ${depth}${target.agent ? `, agent ${target.agent}` : ''}: ${outcomeText}`.slice(0, 2000),
+  };
+  return { kind: 'builtin', result: { type: 'tool_result', callId: call.id, name: call.name, content, isError: !ok }, trace, childUsage: usage };
+}

@@ -1,0 +1,196 @@
+import { z } from 'zod';
+import type { McpServerDeclaration } from '../definitions/org.ts';
+import { SANDBOX_SERVER, WorkspacePath, type SandboxSpec } from '../definitions/sandbox.ts';
+import { errorMessage } from '../errors.ts';
+import type { ExecResult, Sandbox } from '../ports/sandbox.ts';
+import type { SandboxCallRecord, ToolCallResult, ToolDescriptor } from '../ports/tools.ts';
+
+/**
+ * looprail's built-in sandbox server: the tools a run uses in its own workspace. It is
+ * declared like any org server (so grants, checker rules, approvals, guardrails and the
+ * trace apply unchanged) and served in-process over the Sandbox port.
+ *
+ * exec and write_file change the workspace (not read-only: a checker cannot be granted
+ * them; not destructive: the workspace is the run's own and is thrown away after it).
+ * read_file, list_files and diff are read-only.
+ */
+
+const READ_LIMIT_BYTES = 256 * 1024;
+const DIFF_LIMIT_BYTES = 256 * 1024;
+const MAX_LIST_ENTRIES = 2000;
+
+export const SANDBOX_DECLARATION: McpServerDeclaration = {
+  name: SANDBOX_SERVER,
+  description: "looprail's built-in sandbox: the run's own isolated workspace",
+  transport: { type: 'builtin' },
+  timeouts: {},
+  // Five small tools a coding loop needs from its first turn: loading them on demand would cost a turn for nothing.
+  defer_loading: false,
+  tools: {
+    exec: {},
+    write_file: {},
+    read_file: { read_only: true },
+    list_files: { read_only: true },
+    diff: { read_only: true },
+  },
+};
+
+const ExecArgs = z.strictObject({
+  command: z.string().min(1, 'expected a shell command').max(16_384),
+  cwd: WorkspacePath.default('.'),
+  timeout_seconds: z.number().int().positive().optional(),
+});
+const ReadArgs = z.strictObject({ path: WorkspacePath, max_bytes: z.number().int().positive().max(READ_LIMIT_BYTES).optional() });
+const WriteArgs = z.strictObject({ path: WorkspacePath, content: z.string().max(1024 * 1024, 'expected at most 1 MB of content') });
+const ListArgs = z.strictObject({ path: WorkspacePath.default('.'), max_depth: z.number().int().min(1).max(20).default(3) });
+const DiffArgs = z.strictObject({});
+
+export const SANDBOX_TOOLS: ToolDescriptor[] = [
+  {
+    name: 'exec',
+    description: 'Run a shell command (sh -c) in the workspace, without network access. Returns the exit code and the output (stdout and stderr together, cut when long).',
+    inputSchema: {
+      type: 'object',
+      properties: {
+        command: { type: 'string', description: 'the shell command, e.g. "npm test" or "node test.js"' },
+        cwd: { type: 'string', description: 'folder relative to the workspace root (default: the root)' },
+        timeout_seconds: { type: 'integer', minimum: 1, description: "at most the sandbox's command_timeout_seconds" },
+      },
+      required: ['command'],
+      additionalProperties: false,
+    },
+    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
+  },
+  {
+    name: 'read_file',
+    description: 'Read a text file from the workspace.',
+    inputSchema: {
+      type: 'object',
+      properties: { path: { type: 'string', description: 'relative to the workspace root' }, max_bytes: { type: 'integer', minimum: 1, maximum: READ_LIMIT_BYTES } },
+      required: ['path'],
+      additionalProperties: false,
+    },
+    annotations: { readOnlyHint: true },
+  },
+  {
+    name: 'write_file',
+    description: 'Write (create or replace) a text file in the workspace; missing folders are created.',
+    inputSchema: {
+      type: 'object',
+      properties: { path: { type: 'string', description: 'relative to the workspace root' }, content: { type: 'string' } },
+      required: ['path', 'content'],
+      additionalProperties: false,
+    },
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
+  },
+  {
+    name: 'list_files',
+    description: 'List files and folders (folders end with /) under a folder of the workspace, .git left out.',
+    inputSchema: {
+      type: 'object',
+      properties: { path: { type: 'string', description: 'relative to the workspace root (default: the root)' }, max_depth: { type: 'integer', minimum: 1, maximum: 20 } },
+      additionalProperties: false,
+    },
+    annotations: { readOnlyHint: true },
+  },
+  {
+    name: 'diff',
+    description: "The workspace's changes since it was copied in, as a unified diff (new and deleted files included).",
+    inputSchema: { type: 'object', properties: {}, additionalProperties: false },
+    annotations: { readOnlyHint: true },
+  },
+];
+
+/** What sandbox time costs, in micro-USD: rounded per call, so a run's total is the exact sum of its trace. */
+export function sandboxCostMicros(durationMs: number, pricePerHourMicros: number): number {
+  return Math.round((durationMs * pricePerHourMicros) / 3_600_000);
+}
+
+export interface SandboxCallContext {
+  /** Opens (creating on first use) the run's sandbox. */
+  open: () => Promise<Sandbox>;
+  spec: SandboxSpec;
+  pricePerHourMicros: number;
+}
+
+/** One call to a sandbox tool. Every failure (the sandbox's or the command's) is a result the model reads. */
+export async function callSandboxTool(context: SandboxCallContext, tool: string, args: Record<string, unknown>): Promise<ToolCallResult> {
+  const failed = (content: string, sandbox?: SandboxCallRecord): ToolCallResult => ({ content, isError: true, ...(sandbox ? { sandbox } : {}) });
+  const parse = <T extends z.ZodType>(schema: T): z.output<T> | string => {
+    const parsed = schema.safeParse(args);
+    return parsed.success ? parsed.data : `invalid arguments for sandbox.${tool}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`).join('; ')}`;
+  };
+  const { spec } = context;
+  let sandbox: Sandbox;
+  try {
+    sandbox = await context.open();
+  } catch (error) {
+    return failed(`the sandbox is unavailable, so nothing was run: ${errorMessage(error)}`);
+  }
+  const charged = (durationMs: number, record: Omit<SandboxCallRecord, 'durationMs'> = {}) => ({
+    sandbox: { ...record, durationMs },
+    costMicros: sandboxCostMicros(durationMs, context.pricePerHourMicros),
+  });
+  try {
+    switch (tool) {
+      case 'exec': {
+        const parsed = parse(ExecArgs);
+        if (typeof parsed === 'string') return failed(parsed);
+        const remainingMs = spec.run_timeout_seconds * 1000 - sandbox.usedMs();
+        if (remainingMs < 1000) {
+          return failed(`not run: this run has used its sandbox time (run_timeout_seconds: ${spec.run_timeout_seconds})`, { command: parsed.command, durationMs: 0 });
+        }
+        const timeoutSeconds = Math.max(1, Math.min(parsed.timeout_seconds ?? spec.command_timeout_seconds, spec.command_timeout_seconds, Math.floor(remainingMs / 1000)));
+        const { value, durationMs } = await sandbox.exec({ command: parsed.command, cwd: parsed.cwd, timeoutSeconds });
+        return { content: describeExec(value, timeoutSeconds, spec), isError: isFailure(value), ...charged(durationMs, { command: parsed.command, exitCode: value.exitCode, timedOut: value.timedOut || undefined, outputBytes: value.outputBytes }) };
+      }
+      case 'read_file': {
+        const parsed = parse(ReadArgs);
+        if (typeof parsed === 'string') return failed(parsed);
+        const { value, durationMs } = await sandbox.readFile(parsed.path, parsed.max_bytes ?? Math.min(spec.max_output_bytes * 4, READ_LIMIT_BYTES));
+        const cut = value.truncated ? `\n[… file cut: ${value.bytes} bytes in all]` : '';
+        return { content: value.content + cut, isError: false, ...charged(durationMs) };
+      }
+      case 'write_file': {
+        const parsed = parse(WriteArgs);
+        if (typeof parsed === 'string') return failed(parsed);
+        const { value, durationMs } = await sandbox.writeFile(parsed.path, parsed.content);
+        return { content: `wrote ${value.bytes} bytes to ${parsed.path}`, isError: false, ...charged(durationMs) };
+      }
+      case 'list_files': {
+        const parsed = parse(ListArgs);
+        if (typeof parsed === 'string') return failed(parsed);
+        const { value, durationMs } = await sandbox.listFiles(parsed.path, parsed.max_depth, MAX_LIST_ENTRIES);
+        const body = value.entries.length === 0 ? '(empty)' : value.entries.join('\n');
+        return { content: body + (value.truncated ? `\n[… more than ${MAX_LIST_ENTRIES} entries]` : ''), isError: false, ...charged(durationMs) };
+      }
+      case 'diff': {
+        const parsed = parse(DiffArgs);
+        if (typeof parsed === 'string') return failed(parsed);
+        const { value, durationMs } = await sandbox.diff(DIFF_LIMIT_BYTES);
+        const body = value.content === '' ? '(no changes since copy-in)' : value.content;
+        return { content: body + (value.truncated ? `\n[… diff cut: ${value.bytes} bytes in all]` : ''), isError: false, ...charged(durationMs) };
+      }
+      default:
+        return failed(`the sandbox has no tool "${tool}"`);
+    }
+  } catch (error) {
+    return failed(`sandbox.${tool} failed: ${errorMessage(error)}`);
+  }
+}
+
+function isFailure(result: ExecResult): boolean {
+  return result.exitCode !== 0 || result.timedOut || result.outputFlood || result.diskOverMb !== undefined;
+}
+
+/** The model reads why a command failed, as a failed tool call, never as a crash. */
+function describeExec(result: ExecResult, timeoutSeconds: number, spec: SandboxSpec): string {
+  const lines: string[] = [];
+  if (result.timedOut) lines.push(`killed: the command ran longer than its ${timeoutSeconds} s timeout (everything it started was stopped)`);
+  else if (result.outputFlood) lines.push(`killed: the command printed more than ${result.outputBytes} bytes, far beyond max_output_bytes (${spec.max_output_bytes})`);
+  else lines.push(`exit code ${result.exitCode ?? 'none (killed)'}`);
+  if (result.diskOverMb !== undefined) lines.push(`the workspace now holds ${result.diskOverMb} MB, over disk_mb (${spec.disk_mb}); remove files before going on`);
+  lines[0] += ` after ${(result.durationMs / 1000).toFixed(2)} s`;
+  const cut = result.truncated ? `\n[… output cut: ${result.outputBytes} bytes in all, ${spec.max_output_bytes} kept]` : '';
+  return `${lines.join('; ')}\n${result.output === '' ? '(no output)' : result.output}${cut}`;
+}
