@@ -1,4 +1,5 @@
 import { loadOrgFolder } from '../adapters/catalog/fs-loader.ts';
+import { loadDefinition } from '../cli/local/executor.ts';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BUDGET_MS, DEFAULT_TIMEOUT_MS } from '../adapters/models/http-call.ts';
 import { costMicros } from '../core/budgets/pricing.ts';
 import type { StepFunctionName } from '../functions/_shared/handlers.ts';
@@ -21,6 +22,14 @@ export interface MeasuredLoop {
 }
 
 const gb = (memoryMb: number) => memoryMb / 1024;
+
+/** The ModelStep state's own retries of model trouble (statemachines/agent-run.asl.json): waits Step Functions holds, not Lambda. */
+function modelStepRetries() {
+  const state = (loadDefinition().definition.States as Record<string, { Retry?: Array<{ ErrorEquals: string[]; IntervalSeconds?: number; MaxAttempts?: number; BackoffRate?: number }> }>).ModelStep!;
+  return (state.Retry ?? [])
+    .filter((retry) => retry.ErrorEquals.some((error) => error === 'looprail.ModelUnavailable' || error === 'looprail.RateLimited'))
+    .map((retry) => ({ errors: retry.ErrorEquals, interval_s: retry.IntervalSeconds ?? 1, backoff: retry.BackoffRate ?? 2, attempts: retry.MaxAttempts ?? 3 }));
+}
 
 /** The list price of the comparison call, from the model's own declaration in agents/models.yaml. */
 async function sonnetCallUsd(): Promise<number> {
@@ -76,6 +85,7 @@ export async function infraCost(loop: MeasuredLoop, secretsApiCallsPerIteration:
       http_timeout_ms: DEFAULT_TIMEOUT_MS,
       http_max_attempts: DEFAULT_MAX_ATTEMPTS,
       http_retry_budget_ms: DEFAULT_RETRY_BUDGET_MS,
+      state_machine_retries: modelStepRetries(),
     },
   };
 }

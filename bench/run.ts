@@ -21,6 +21,8 @@ import { handlerBundles } from './bundles.ts';
 import { infraCost } from './cost.ts';
 import { costMarkdown } from './cost-report.ts';
 import { secretsPerIteration } from './secrets.ts';
+import { appendTokenReport } from './tokens.ts';
+import { sandboxMarkdown, sandboxOverhead } from './sandbox.ts';
 
 /**
  * `npm run bench`: what the runtime itself costs in time and requests, measured here
@@ -254,8 +256,10 @@ const costFigures = {
   infra_cost: await infraCost(report.real_loop, secretsManager.api_calls_per_iteration_amortized),
   budget_reservations: await budgetThroughput(),
 };
-const fullMd = md + costMarkdown(costFigures);
+const sandbox = await sandboxOverhead();
+const fullMd = md + costMarkdown(costFigures) + sandboxMarkdown(sandbox);
 
-await writeFile('bench/report.json', `${JSON.stringify({ ...report, ...costFigures }, null, 2)}\n`);
+await writeFile('bench/report.json', `${JSON.stringify({ ...report, ...costFigures, sandbox }, null, 2)}\n`);
 await writeFile('bench/report.md', fullMd);
 console.log(fullMd);
+await appendTokenReport('bench/report.json', 'bench/report.md');

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { ApprovalPage, Inventory, ListApprovalsQuery, ListRunsQuery, RunDetail, RunPage, RunSummary, RunTrace, TraceQuery } from '../functions/http/api.ts';
 import type { Problem } from '../functions/http/router.ts';
+import type { OperatorDecision, OperatorDecisionBody } from '../functions/http/approval-pages.ts';
 
 /**
  * The typed client of looprail's HTTP API: the one code path the CLI (and any script)
@@ -88,6 +89,11 @@ export class LooprailClient {
 
   async listApprovals(query: ListApprovalsQuery = {}): Promise<ApprovalPage> {
     return (await this.#call<ApprovalPage>('GET', 'v1/approvals', { query })).body;
+  }
+
+  /** An operator's decision on a pending approval (the same one-time decision as the mailed link). */
+  async decideApproval(approvalId: string, body: OperatorDecisionBody): Promise<OperatorDecision> {
+    return (await this.#call<OperatorDecision>('POST', `v1/approvals/${encodeURIComponent(approvalId)}/decision`, { body })).body;
   }
 
   async inventory(): Promise<Inventory> {

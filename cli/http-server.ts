@@ -10,8 +10,9 @@ import type { HttpRequest, HttpResponse } from '../functions/http/types.ts';
  * The one HTTP app on a local port (`looprail dev`, tests): node:http requests become the
  * app's own HttpRequest (the raw body kept as bytes, at most 1 MB), and its answers go
  * back as they are. `/v1/*` needs the bearer token; the caller is then `local:<user>`.
- * Paths outside `/v1` (the OpenAPI document, and later webhooks and approval pages)
- * authenticate their own way or not at all.
+ * The console (`/console/*`) needs the same token, as the header or as the cookie its
+ * login form sets (cli/console-login.ts). Other paths (the OpenAPI document, webhooks,
+ * approval pages) authenticate their own way or not at all.
  *
  * It listens on 127.0.0.1: a web page cannot use it through DNS rebinding or a
  * cross-origin request, as it cannot know the token, and a request with an

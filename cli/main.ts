@@ -18,6 +18,7 @@ import { openLocalSkills, registerSkillsCommand } from './commands/skills.ts';
 import { mcpGatewayCommand } from './commands/mcp-gateway.ts';
 import { childTraces, renderTrace } from './output/trace-tree.ts';
 import { devCommand } from './commands/dev.ts';
+import { registerApprovalsCommands } from './commands/approvals.ts';
 import { resolveEndpoint } from './client.ts';
 import { clientFor } from './sigv4.ts';
 
@@ -270,6 +271,7 @@ program
   });
 
 registerSkillsCommand(program, stateDirOption);
+registerApprovalsCommands(program, { urlOption, tokenOption, stateDirOption });
 
 function parseInput(text: string, source: string): unknown {
   try {

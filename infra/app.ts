@@ -9,6 +9,8 @@
  *   looprail:logRetentionDays  CloudWatch Logs retention of every log group (default: 30)
  *   looprail:traceTtlDays      days before run messages and traces expire (default: 90)
  *   looprail:logLevel          debug | info | warn | error (default: info)
+ *   looprail:otlpEndpoint      OTLP/HTTP traces URL finished runs are exported to (default: none)
+ *   looprail:otlpHeadersSecret Secrets Manager secret (by name) with the collector's auth headers, `name=value,…`
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -40,6 +42,7 @@ try {
     logRetentionDays: numberContext('looprail:logRetentionDays', DEFAULT_LOG_RETENTION_DAYS),
     traceTtlDays: numberContext('looprail:traceTtlDays', DEFAULT_TRACE_TTL_DAYS),
     logLevel: logLevel as LogLevel,
+    otlp: otlpContext(),
   });
 } catch (error) {
   // Bad settings (a retention CloudWatch does not offer, a placeholder without a function): one line, no stack trace.
@@ -70,4 +73,11 @@ function numberContext(key: string, fallback: number): number {
 function fail(message: string): never {
   console.error(`looprail: ${message}`);
   process.exit(1);
+}
+
+function otlpContext(): { endpoint: string; headersSecret?: string } | undefined {
+  const endpoint = stringContext('looprail:otlpEndpoint', '');
+  const headersSecret = stringContext('looprail:otlpHeadersSecret', '');
+  if (!endpoint) return headersSecret ? fail('looprail:otlpHeadersSecret is set without looprail:otlpEndpoint') : undefined;
+  return headersSecret ? { endpoint, headersSecret } : { endpoint };
 }

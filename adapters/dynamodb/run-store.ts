@@ -275,6 +275,16 @@ export class DynamoRunStore implements RunStore {
     const limit = query.limit ?? DEFAULT_LIST_LIMIT;
     if (!Number.isInteger(limit) || limit < 1) throw new ValidationError(`limit must be a whole number above 0, got ${limit}`);
     if (query.agent !== undefined) return this.queryRunsOfAgent(query.agent, limit, query);
+    if (query.agents !== undefined) {
+      // Each agent's newest `limit` (after the cursor), merged: the page is the newest `limit` of them all.
+      const perAgent = await Promise.all([...new Set(query.agents)].map((agent) => this.queryRunsOfAgent(agent, limit, query)));
+      return perAgent
+        .flat()
+        .map((run) => ({ run, position: listPosition(run) }))
+        .sort((a, b) => (a.position < b.position ? 1 : a.position > b.position ? -1 : 0))
+        .slice(0, limit)
+        .map(({ run }) => run);
+    }
     // The index's order everywhere: creation time, then run id (ISO times have a fixed length).
     const after = query.cursor ? listPosition(query.cursor) : undefined;
     const runs = (await this.scanRunRecords())
@@ -285,31 +295,32 @@ export class DynamoRunStore implements RunStore {
     return runs.slice(0, limit).map(({ run }) => run);
   }
 
-  async putApproval(record: ApprovalRecord): Promise<void> {
+  async putApproval(record: ApprovalRecord): Promise<boolean> {
     // First write wins: a retried step must not reset a decision already taken.
-    const created = await this.putIfAbsent('putApproval', {
+    return this.putIfAbsent('putApproval', {
       ...approvalKey(record.approvalId),
       runId: record.runId,
       status: record.status,
       approval: record,
     });
-    if (created) return;
-    // A retried wait has a fresh task token and the earlier one is dead: a record still
-    // pending takes the new one, or an approval would resume nothing.
+  }
+
+  async renewApprovalToken(approvalId: string, taskToken: string): Promise<void> {
     try {
       await this.db.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: approvalKey(record.approvalId),
+          Key: approvalKey(approvalId),
           UpdateExpression: 'SET approval.taskToken = :token',
           ConditionExpression: '#status = :pending',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':token': record.taskToken, ':pending': 'pending' },
+          ExpressionAttributeValues: { ':token': taskToken, ':pending': 'pending' },
         }),
       );
     } catch (error) {
+      // Decided (or gone) already: the decision stands, and no execution waits on a token.
       if (errorName(error) === 'ConditionalCheckFailedException') return;
-      throw this.storeError('putApproval', error);
+      throw this.storeError('renewApprovalToken', error);
     }
   }
 
@@ -689,7 +700,7 @@ export class DynamoRunStore implements RunStore {
    * The run index, newest first, until `limit` runs. Limit counts items read, before the
    * filter, so keep paging; it also means a page never returns more than `limit` runs.
    */
-  private async queryRunsOfAgent(agent: string, limit: number, query: Omit<RunQuery, 'agent' | 'limit'>): Promise<RunMeta[]> {
+  private async queryRunsOfAgent(agent: string, limit: number, query: Omit<RunQuery, 'agent' | 'agents' | 'limit'>): Promise<RunMeta[]> {
     const names: Record<string, string> = { '#gpk': TABLE_KEY_SCHEMA.gsi1.partitionKey };
     const values: Record<string, NativeAttributeValue> = { ':agent': agentRunsPartition(agent) };
     let keyCondition = '#gpk = :agent';

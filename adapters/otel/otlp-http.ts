@@ -9,7 +9,7 @@ import { otlpRequest } from './spans.ts';
  * collector and most vendors accept at `/v1/traces`). Configured by the standard
  * variables, checked once: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (used as it is) or
  * OTEL_EXPORTER_OTLP_ENDPOINT (plus `/v1/traces`), OTEL_SERVICE_NAME. Auth headers are a
- * secret, so they are never an environment value: LOOPRAIL_OTLP_HEADERS_SECRET names a
+ * secret, so they are never an environment value: LOOPRAIL_OTLP_HEADERS_SECRET_NAME names a
  * secret holding `name=value,name2=value2`, read at the first export.
  */
 
@@ -19,7 +19,7 @@ export const OtlpEnv = z.object({
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: HttpUrl.optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: HttpUrl.optional(),
   OTEL_SERVICE_NAME: z.string().min(1).max(128).default('looprail'),
-  LOOPRAIL_OTLP_HEADERS_SECRET: z.string().regex(/^[\w/+=.@-]{1,512}$/, 'expected a secret name').optional(),
+  LOOPRAIL_OTLP_HEADERS_SECRET_NAME: z.string().regex(/^[\w/+=.@-]{1,512}$/, 'expected a secret name').optional(),
   LOOPRAIL_OTLP_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(5_000),
 });
 
@@ -41,7 +41,7 @@ export function otlpConfigFromEnv(env: Record<string, string | undefined>): Otlp
   const value = parsed.data;
   const url = value.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (value.OTEL_EXPORTER_OTLP_ENDPOINT ? `${value.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : undefined);
   if (!url) return undefined;
-  return { url, serviceName: value.OTEL_SERVICE_NAME, headersSecret: value.LOOPRAIL_OTLP_HEADERS_SECRET, timeoutMs: value.LOOPRAIL_OTLP_TIMEOUT_MS };
+  return { url, serviceName: value.OTEL_SERVICE_NAME, headersSecret: value.LOOPRAIL_OTLP_HEADERS_SECRET_NAME, timeoutMs: value.LOOPRAIL_OTLP_TIMEOUT_MS };
 }
 
 /** `name=value,name2=value2` (the OTEL_EXPORTER_OTLP_HEADERS format, values percent-decoded). */
@@ -85,7 +85,7 @@ export class OtlpHttpExporter implements RunTelemetry {
   #authHeaders(): Promise<Record<string, string>> {
     const name = this.#config.headersSecret;
     if (!name) return Promise.resolve({});
-    if (!this.#secrets) return Promise.reject(new ConfigurationError('LOOPRAIL_OTLP_HEADERS_SECRET is set but this host has no secret store'));
+    if (!this.#secrets) return Promise.reject(new ConfigurationError('LOOPRAIL_OTLP_HEADERS_SECRET_NAME is set but this host has no secret store'));
     // Read once per container; a failed read is tried again at the next export.
     this.#headers ??= this.#secrets.get(name).then(parseHeaders, (error: unknown) => {
       this.#headers = undefined;

@@ -13,8 +13,10 @@ const run = promisify(execFile);
 
 /**
  * The local sandbox: a workspace directory per run, and every command (the model's, and
- * looprail's own reads, writes, listings and diffs) run under bubblewrap as a user of its
- * own, so a symlink or a git hook in the workspace can only ever act inside the sandbox.
+ * looprail's own reads, writes, listings and diffs) run under bubblewrap, so a symlink or
+ * a git hook in the workspace can only ever act inside the sandbox. A host running as
+ * root gives each sandbox a host uid of its own; otherwise commands run as the host's user
+ * (in a user namespace, with every capability dropped).
  *
  * What a command sees: the host's /usr (and the /bin, /lib… links to it) and a few files
  * of /etc read-only, its own /proc, /dev, /tmp and HOME (tmpfs), and the workspace at
@@ -23,8 +25,8 @@ const run = promisify(execFile);
  * no capabilities; no nested user namespaces; killed with its parent.
  *
  * Limits: a per-command timeout (the whole process tree is killed: it lives in its own
- * PID namespace), RLIMIT_NPROC (a fork bomb stops there: the sandbox's host uid is its
- * own), RLIMIT_DATA for memory_mb (per process: V8 and friends reserve address space,
+ * PID namespace), RLIMIT_NPROC (a fork bomb stops there: counted for the sandbox's own
+ * uid, or for the host's user plus what it already runs), RLIMIT_DATA for memory_mb (per process: V8 and friends reserve address space,
  * so RLIMIT_AS would stop them starting), RLIMIT_FSIZE for disk_mb per file plus a
  * workspace size check after each command, and output kept to max_output_bytes while
  * the rest is drained (a flood far beyond it is killed). `cpu` is not enforced locally.
@@ -62,7 +64,8 @@ const ETC_FILES = ['/etc/alternatives', '/etc/ld.so.cache', '/etc/ld.so.conf', '
 const ROOT_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 
 const SandboxState = z.object({
-  uid: z.number().int().min(UID_BASE).max(UID_BASE + UID_RANGE),
+  /** The host uid its commands run as: one of its own when the host runs as root, else the host's user. */
+  uid: z.number().int().min(0),
   /** The tree the workspace held after copy-in: what `diff` compares against. */
   base: z.string().regex(/^[0-9a-f]{40,64}$/),
   usedMs: z.number().min(0),
@@ -154,8 +157,9 @@ export class BubblewrapSandboxes implements SandboxProvider {
     const workspace = join(dir, 'ws');
     try {
       await this.#copyRepository(spec, workspace);
-      const uid = UID_BASE + randomInt(UID_RANGE);
-      await run('chown', ['-R', '-P', `${uid}:${uid}`, workspace]);
+      const self = process.getuid!();
+      const uid = self === 0 ? UID_BASE + randomInt(UID_RANGE) : self;
+      if (uid !== self) await run('chown', ['-R', '-P', `${uid}:${uid}`, workspace]);
       await chmod(workspace, 0o700);
       const sandbox = new LocalSandbox(this.#bwrap, dir, spec, { uid, base: '0'.repeat(40), usedMs: 0, createdAt: new Date().toISOString() });
       await sandbox.initialize(spec, input);
@@ -174,21 +178,19 @@ export class BubblewrapSandboxes implements SandboxProvider {
         `the local sandbox supports network: none only; an allowlist (${spec.network.allow.join(', ')}) cannot be enforced with bubblewrap, and sharing the host's network would reach everything`,
       );
     }
-    for (const [tool, hint] of [
+    const tools: Array<[string, string]> = [
       [this.#bwrap, 'install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)'],
       ['/usr/bin/prlimit', 'install util-linux'],
-      ['/usr/bin/setpriv', 'install util-linux'],
-    ] as const) {
+    ];
+    if (process.getuid?.() === 0) tools.push(['/usr/bin/setpriv', 'install util-linux']);
+    for (const [tool, hint] of tools) {
       try {
         await access(tool, constants.X_OK);
       } catch {
         throw new SandboxUnavailableError(`the sandbox cannot start: ${tool} is not available (${hint}); commands are never run unsandboxed`);
       }
     }
-    if (process.getuid?.() !== 0) {
-      // Dropping to the sandbox's own uid (for RLIMIT_NPROC and file ownership) needs root.
-      throw new SandboxUnavailableError('the local sandbox needs to run as root to give each sandbox a user of its own; commands are never run unsandboxed');
-    }
+    if (process.getuid === undefined) throw new SandboxUnavailableError('the local sandbox needs Linux (bubblewrap); commands are never run unsandboxed');
   }
 
   async #copyRepository(spec: SandboxSpec, workspace: string): Promise<void> {
@@ -409,22 +411,20 @@ class LocalSandbox implements Sandbox {
   async #run(script: string, scriptArgs: string[], options: RunOptions): Promise<RawResult> {
     const spec = this.#spec;
     const uid = this.#state.uid;
+    // As root each sandbox runs as a uid of its own; otherwise as the host's user, whose other processes count against RLIMIT_NPROC too.
+    const dropUser = uid !== process.getuid!();
+    const nproc = dropUser ? spec.max_processes : (await processCount(uid)) + spec.max_processes;
     const cwd = options.cwd ?? '.';
     if (cwd.startsWith('/') || cwd.split('/').includes('..')) throw new SandboxCallError(`cwd must be a folder inside the workspace, without a leading / or any .. (got ${cwd})`);
     const command = [
       '/usr/bin/prlimit',
-      `--nproc=${spec.max_processes}`,
+      `--nproc=${nproc}`,
       `--data=${spec.memory_mb * 1024 * 1024}`,
       `--fsize=${spec.disk_mb * 1024 * 1024}`,
       '--core=0',
       '--nofile=1024',
       '--',
-      '/usr/bin/setpriv',
-      `--reuid=${uid}`,
-      `--regid=${uid}`,
-      '--clear-groups',
-      '--inh-caps=-all',
-      '--',
+      ...(dropUser ? ['/usr/bin/setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', '--'] : []),
       this.#bwrap,
       ...(await this.#bwrapArgs(cwd)),
       '--',
@@ -507,6 +507,17 @@ class LocalSandbox implements Sandbox {
 /** A looprail-side sandbox call (read, write, list, diff) that failed: reported to the model as a failed call. */
 export class SandboxCallError extends Error {
   override name = 'looprail.SandboxCall';
+}
+
+/** Processes the uid runs now, anywhere on the host (what RLIMIT_NPROC counts). */
+async function processCount(uid: number): Promise<number> {
+  let count = 0;
+  for (const pid of await readdir('/proc').catch(() => [])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    if (new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status)) count += 1;
+  }
+  return count;
 }
 
 function valueAt(input: unknown, dotted: string): unknown {

@@ -5,6 +5,7 @@ import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createApi } from '../../functions/http/api.ts';
 import { LocalScheduler } from '../local/scheduler.ts';
+import { watchPausedApprovals } from '../local/approval-expiry.ts';
 import { scheduleHandler } from '../../functions/trigger/schedule.ts';
 import { jsonLogger } from '../../functions/_shared/logger.ts';
 import { startHttpServer } from '../http-server.ts';
@@ -56,6 +57,8 @@ export async function startDevServer(options: DevOptions, output: Output = conso
   try {
     const api = createApi({ ...host.deps, executions: host.executions, secrets: host.secrets });
     server = await startHttpServer({ app: api.handle, token, user: userInfo().username, port, log: output.err });
+    // Approval mails link to this server's pages (use a fixed --port so links survive a restart).
+    host.setPublicUrl(server.url);
     await writeFile(devFile, `${JSON.stringify({ url: server.url, token, pid: process.pid }, null, 2)}\n`, { mode: 0o600 });
   } catch (error) {
     await host.close();
@@ -66,10 +69,18 @@ export async function startDevServer(options: DevOptions, output: Output = conso
   const resumed: string[] = [];
   for (const status of ['running', 'queued'] as const) {
     for (const run of await host.deps.store.listRuns({ status, role: 'maker', limit: MAX_RESUMED })) {
-      await host.executions.start(run.runId);
+      // Past its first step, a run goes on from its last committed step (StartRun hands back the
+      // stored control); started afresh, it would look like a second execution driving it.
+      if (run.seq > 0) await host.executions.resume(run.runId, run.seq);
+      else await host.executions.start(run.runId);
       resumed.push(run.runId);
     }
   }
+
+  // Paused runs wait for their approver; their approvals still expire on time (no execution holds their timers now).
+  const approvalWatch = watchPausedApprovals(host.deps);
+  const expired = await approvalWatch.started;
+  if (expired.length > 0) output.err(`approvals expired while the server was down: ${expired.join(', ')} stopped approval_expired`);
 
   // Schedules run here as Scheduler runs them on AWS: the same expressions, time zones and dedupe keys.
   const triggerDeps = { ...host.deps, executions: host.executions };
@@ -92,6 +103,7 @@ export async function startDevServer(options: DevOptions, output: Output = conso
       (closing ??= (async () => {
         try {
           scheduler.stop();
+          approvalWatch.stop();
           await server.close();
           const { aborted } = await host.executions.close({ graceMs: options.graceMs ?? DEFAULT_GRACE_MS });
           if (aborted.length > 0) output.err(`not finished, resumes at the next start: ${aborted.join(', ')}`);

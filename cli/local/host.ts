@@ -1,4 +1,6 @@
-import { mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
@@ -54,7 +56,7 @@ export interface LocalHostOptions {
   telemetry?: RunTelemetry;
   /** Wraps the step handlers (tests inject crashes here). */
   wrapHandlers?: (handlers: ReturnType<typeof stepHandlers>) => ReturnType<typeof stepHandlers>;
-  /** Where run sandboxes' workspaces live (default <tmpdir>/looprail-sandboxes: never inside the project or its state). */
+  /** Where run sandboxes' workspaces live (default <tmpdir>/looprail-sandboxes/<hash of the state folder>: never inside the project or its state). */
   sandboxRoot?: string;
   /** Approval links point here until setPublicUrl is called (the dev server does once it listens). */
   publicUrl?: string;
@@ -161,7 +163,9 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     log,
   });
   if (base.skills) await publishOrgSkills({ store: base.skills, orgDir, policy: catalog.skillsPolicy, principal: localPrincipal(), log });
-  const sandboxes = new BubblewrapSandboxes({ orgDir, root: options.sandboxRoot });
+  // One folder per local state, so hosts of different projects (or tests) never meet over a run id.
+  const sandboxRoot = options.sandboxRoot ?? join(tmpdir(), 'looprail-sandboxes', createHash('sha256').update(stateDir).digest('hex').slice(0, 12));
+  const sandboxes = new BubblewrapSandboxes({ orgDir, root: sandboxRoot });
   // Workspaces of runs that ended while no host was there to remove them.
   await sandboxes.sweep(async (runId) => ['finished', 'failed'].includes((await state.store.getRun(runId))?.status ?? '')).catch((error: Error) => log.warn('could not sweep old sandboxes', { error: error.message }));
   const telemetry = options.telemetry ?? (otlp ? new OtlpHttpExporter(otlp, { secrets }) : undefined);
@@ -173,10 +177,18 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     baseUrl: () => publicUrl,
     fallbackApprovers: options.fallbackApprovers ?? (process.env.LOOPRAIL_APPROVERS ?? '').split(',').map((each) => each.trim()).filter(Boolean),
   };
-  // A delegated sub-agent run is a nested execution of the same state machine (`executor` is set below, before any run).
-  const children = { runToEnd: async (runId: string) => void (await executor.run({ runId })) };
-  const observedDeps: RunDeps = {
-    children, ...base, approvals, events, mailer: outbox, webhooks: new HttpWebhookPoster(), sandboxes, store: observed(base.store, options.onCommit), ...(telemetry ? { telemetry } : {}) };
+  // A delegated sub-agent run is a nested execution of the same state machine (`executor` and
+  // `wrappedHandlers` are set below, before any run); a failure no Catch handled is recorded as host.run does.
+  const children = {
+    async runToEnd(runId: string) {
+      const outcome = await executor.run({ runId });
+      const meta = await deps.store.getRun(runId);
+      if (outcome.status === 'FAILED' && meta && meta.status !== 'finished' && meta.status !== 'failed') {
+        await wrappedHandlers.FailRun({ runId, error: { Error: outcome.error?.name ?? 'States.Runtime', Cause: outcome.error?.message } });
+      }
+    },
+  };
+  const observedDeps: RunDeps = { ...base, children, approvals, events, mailer: outbox, webhooks: new HttpWebhookPoster(), sandboxes, store: observed(base.store, options.onCommit), ...(telemetry ? { telemetry } : {}) };
   const deps = options.wrapDeps ? options.wrapDeps(observedDeps) : observedDeps;
   const handlers = stepHandlers(() => deps);
   const wrappedHandlers = options.wrapHandlers ? options.wrapHandlers(handlers) : handlers;
@@ -223,6 +235,8 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       await executions.close();
       await base.close();
       await state.close();
+      // Only when empty: a run still open keeps its workspace for when a host resumes it.
+      await rmdir(sandboxRoot).catch(() => undefined);
     },
   };
 }

@@ -58,7 +58,7 @@ export function traceLine(event: TraceEvent, indent = ''): string {
 }
 
 /** What a summary needs of a run: the stored record and the API's run summary both have it. */
-export type RunTotals = Pick<RunMeta, 'stopReason' | 'stopDetail' | 'status' | 'modelCalls' | 'toolCalls' | 'verifyAttempts' | 'usage' | 'checkerUsage'>;
+export type RunTotals = Pick<RunMeta, 'stopReason' | 'stopDetail' | 'status' | 'modelCalls' | 'toolCalls' | 'verifyAttempts' | 'usage' | 'checkerUsage'> & Partial<Pick<RunMeta, 'subagentUsage'>>;
 
 export function summaryLine(meta: RunTotals, elapsedMs: number): string {
   const usage = runUsage(meta);
@@ -69,7 +69,7 @@ export function summaryLine(meta: RunTotals, elapsedMs: number): string {
     `${meta.toolCalls} tool calls`,
     meta.verifyAttempts > 0 ? `${meta.verifyAttempts} verification${meta.verifyAttempts > 1 ? 's' : ''}` : '',
     `${number(usage.inputTokens + usage.outputTokens)} tokens`,
-    `${formatUsd(usage.costMicros)}${meta.checkerUsage.costMicros > 0 ? ` (checker ${formatUsd(meta.checkerUsage.costMicros)})` : ''}`,
+    `${formatUsd(usage.costMicros)}${meta.checkerUsage.costMicros > 0 ? ` (checker ${formatUsd(meta.checkerUsage.costMicros)})` : ''}${(meta.subagentUsage?.costMicros ?? 0) > 0 ? ` (sub-agents ${formatUsd(meta.subagentUsage!.costMicros)})` : ''}`,
     `${(elapsedMs / 1000).toFixed(1)} s`,
   ].filter(Boolean);
   const head = good ? green(`■ ${reason}`) : red(`■ ${reason}`);

@@ -121,6 +121,8 @@ export interface RunCursor {
 /** Runs newest first (by creation time, then run id). */
 export interface RunQuery {
   agent?: string;
+  /** Only these agents' runs, merged newest first: one index query each instead of a table scan. Ignored with `agent`. */
+  agents?: string[];
   limit?: number;
   status?: RunStatus;
   role?: Role;
@@ -178,11 +180,13 @@ export interface RunStore {
   /** A page of the conversation, without the snapshot and run record loadState reads. */
   listMessagesPage(runId: string, page: SeqPageQuery): Promise<MessagePage>;
   listRuns(query: RunQuery): Promise<RunMeta[]>;
+  /** Idempotent by approvalId (the first write wins); true when this call created the record. */
+  putApproval(record: ApprovalRecord): Promise<boolean>;
   /**
-   * Idempotent by approvalId: a record already there keeps everything it has, except that a
-   * pending one takes the newer task token (a retried wait gets a fresh token; the old one is dead).
+   * A retried wait gets a fresh task token and the earlier one is dead: a pending approval
+   * takes the new one (a decided one is left as it is), or approving it would resume nothing.
    */
-  putApproval(record: ApprovalRecord): Promise<void>;
+  renewApprovalToken(approvalId: string, taskToken: string): Promise<void>;
   getApproval(approvalId: string): Promise<ApprovalRecord | undefined>;
   /**
    * Moves a pending approval to its end state in one conditional write: exactly one caller

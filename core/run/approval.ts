@@ -24,8 +24,7 @@ export async function requestApprovalStep(deps: RunDeps, input: { runId: string;
     // A retry after the commit: the record and the pause are already there, but this
     // attempt's task token is the one the execution now waits on.
     if (state.meta.pendingApprovalId === approvalId) {
-      const record = await deps.store.getApproval(approvalId);
-      if (record) await deps.store.putApproval({ ...record, taskToken: input.taskToken });
+      await deps.store.renewApprovalToken(approvalId, input.taskToken);
       return { approvalId };
     }
     throw new ValidationError(`run ${input.runId} is at seq ${state.meta.seq}; the approval request expected ${input.seq}`);
@@ -56,7 +55,8 @@ export async function requestApprovalStep(deps: RunDeps, input: { runId: string;
     // What the approver is shown is what may run: tool, exact arguments, policy version.
     bindings: needing.map((entry) => ({ callId: entry.call.id, hash: callBinding(`${entry.spec!.server}.${entry.spec!.tool}`, entry.call.arguments, state.context.view.version) })),
   };
-  await deps.store.putApproval(record);
+  // Stored by an earlier attempt that crashed before its commit: it waits on this attempt's token now.
+  if (!(await deps.store.putApproval(record))) await deps.store.renewApprovalToken(approvalId, input.taskToken);
   const writer = new StepWriter(state.meta);
   writer.meta.status = 'paused';
   writer.meta.pendingApprovalId = approvalId;
@@ -107,7 +107,8 @@ async function pauseForBudget(deps: RunDeps, state: Awaited<ReturnType<typeof lo
     expiresAt: new Date(now.getTime() + DEFAULT_HARNESS.approval_timeout_seconds * 1000).toISOString(),
     budget: { name: request.budget, amountMicros: request.amountMicros },
   };
-  await deps.store.putApproval(record);
+  // Stored by an earlier attempt that crashed before its commit: it waits on this attempt's token now.
+  if (!(await deps.store.putApproval(record))) await deps.store.renewApprovalToken(approvalId, input.taskToken);
   const writer = new StepWriter(state.meta);
   writer.meta.status = 'paused';
   writer.meta.pendingApprovalId = approvalId;

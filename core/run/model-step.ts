@@ -21,6 +21,7 @@ import type { Verdict } from '../guardrails/types.ts';
 import type { AgentView } from '../definitions/context.ts';
 import { notLoadedRefusal, toolsShown } from './deferred-tools.ts';
 import { READ_RESULT_TOOL } from './offload.ts';
+import { compactIfNeeded, contextMessages } from './compaction.ts';
 
 /**
  * ModelStep: check the limits, call the model, persist its turn, and decide where the
@@ -39,7 +40,13 @@ export async function modelStep(deps: RunDeps, input: StepInput): Promise<Contro
   if (before) return stop(deps, writer, before);
   const limited = await rateLimit(deps, state);
   if (limited) return stop(deps, writer, limited);
-  const reservation = await reserve(deps, state);
+  // What the call carries: deferred schemas only once loaded, compacted turns as their summary.
+  const shown = () => toolsShown(context, writer.meta, (writer.meta.offloadedResults ?? []).length > 0 ? [READ_RESULT_TOOL] : []);
+  const compacted = await compactIfNeeded(deps, state, writer, shown());
+  if (compacted.spent) writer.addRollups(rollupsFor(meta, context.view.role, compacted.spent.model, compacted.spent.usage, deps.clock.now()));
+  if (compacted.stop) return stop(deps, writer, compacted.stop);
+  const lean: StartedRunState = { ...state, messages: contextMessages(writer.meta, state.messages), context: { ...context, tools: shown() } };
+  const reservation = await reserve(deps, lean);
   if ('pause' in reservation) {
     // The budget asks a human instead of stopping: "approve +$N to continue".
     writer.meta.pendingBudgetRequest = reservation.pause;
@@ -49,7 +56,7 @@ export async function modelStep(deps: RunDeps, input: StepInput): Promise<Contro
 
   let called: Awaited<ReturnType<typeof callModel>>;
   try {
-    called = await callModel(deps, state);
+    called = await callModel(deps, lean);
   } catch (error) {
     // No answer, no tokens billed: release the reservation (the step's retry reserves again) before the error goes on.
     await reservation.release();
@@ -105,7 +112,7 @@ export async function modelStep(deps: RunDeps, input: StepInput): Promise<Contro
       model,
       system: context.systemPrompt,
       messages,
-      tools: toolsShown(context, meta, (meta.offloadedResults ?? []).length > 0 ? [READ_RESULT_TOOL] : []),
+      tools: context.tools,
       maxOutputTokens: Math.min(context.view.limits.maxOutputTokens, model.declaration.max_output_tokens ?? Infinity),
     });
     const started = deps.clock.now();

@@ -45,7 +45,7 @@ export function runTools(deps: RunDeps, view: AgentView, meta: RunMeta): ToolGat
 }
 
 async function openSandbox(deps: RunDeps, spec: NonNullable<AgentView['sandbox']>['spec'], meta: RunMeta): Promise<Sandbox> {
-  if (!deps.sandboxes) throw new SandboxUnavailableError('no sandbox provider is configured where this run executes');
+  if (!deps.sandboxes) throw new SandboxUnavailableError('no sandbox provider is configured where this run executes (the deployed stack has none yet: run sandboxed agents on the local host)');
   // What is copied in comes from the maker's input, whichever of the two opens the sandbox first.
   const input = meta.parentRunId ? (await deps.store.getRun(meta.parentRunId))?.input : meta.input;
   return deps.sandboxes.open({ sandboxId: sandboxIdOf(meta), spec, input });

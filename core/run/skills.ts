@@ -4,6 +4,7 @@ import { errorMessage } from '../errors.ts';
 import { LOAD_SKILL_TOOL_NAME, READ_SKILL_FILE_TOOL_NAME } from '../loop/prompt.ts';
 import { SKILL_ENTRY, skillBody } from '../skills/bundle.ts';
 import { pinnedSkill, verifiedSkill } from '../skills/registry.ts';
+import { SkillNotFoundError, SkillTamperedError } from '../skills/errors.ts';
 import type { RunDeps } from './deps.ts';
 import { elapsedMs, type StartedRunState } from './load.ts';
 import { blockedReason, recorded, screenText } from './screening.ts';
@@ -27,7 +28,9 @@ export async function mountSkills(deps: RunDeps, view: AgentView): Promise<{ vie
       const record = await pinnedSkill(deps.skills, pin);
       skills.push({ name: record.name, version: record.version, description: record.description, sha256: record.sha256 });
     } catch (error) {
-      return { view, refusal: errorMessage(error) };
+      // A missing or tampered version can never be mounted; anything else (a throttled read) is retried by the state machine.
+      if (error instanceof SkillNotFoundError || error instanceof SkillTamperedError) return { view, refusal: errorMessage(error) };
+      throw error;
     }
   }
   return { view: { ...view, skills } };
@@ -76,6 +79,7 @@ export async function skillCall(deps: RunDeps, state: StartedRunState, call: Too
     // Read and checked again at load time: a version changed in the table after the run started is refused too.
     record = await verifiedSkill(deps.skills, mounted);
   } catch (error) {
+    if (!(error instanceof SkillNotFoundError || error instanceof SkillTamperedError)) throw error;
     return outcome(`skill ${ref} could not be loaded: ${errorMessage(error)}`, 'error', ref, errorMessage(error));
   }
   let text: string;

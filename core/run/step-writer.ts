@@ -43,7 +43,17 @@ export class StepWriter {
   }
 
   addRollups(rollups: RollupIncrement[]): void {
-    this.rollups.push(...rollups);
+    for (const rollup of rollups) {
+      // A transaction may touch an item once: a step's increments of the same row (a compaction and the call after it) add up.
+      const same = this.rollups.find((r) => r.dimension === rollup.dimension && r.key === rollup.key && r.date === rollup.date && r.role === rollup.role);
+      if (!same) this.rollups.push({ ...rollup });
+      else {
+        same.costMicros += rollup.costMicros;
+        same.inputTokens += rollup.inputTokens;
+        same.outputTokens += rollup.outputTokens;
+        same.calls += rollup.calls;
+      }
+    }
   }
 
   setContext(context: RunContext): void {

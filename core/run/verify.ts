@@ -103,6 +103,13 @@ async function runChecker(deps: RunDeps, parent: RunMeta, attempt: number, first
     }),
   );
   let control: Control = meta.seq === 0 ? await initializeRun(deps, meta, view, firstMessage()) : (meta.lastControl ?? { runId, seq: meta.seq, next: 'model' });
+  if (deps.children) {
+    // Its own execution of the same state machine: StartRun replays the start committed above
+    // (the checker's first message is built here, from the parent), then its steps run as any run's do.
+    if (meta.status !== 'finished' && meta.status !== 'failed') await deps.children.runToEnd(runId);
+    return (await deps.store.getRun(runId))!;
+  }
+  // Without a host that runs child executions, the same step functions drive it here.
   for (let transitions = 0; control.next !== 'finish'; transitions++) {
     if (transitions > MAX_CHECKER_TRANSITIONS) throw new ValidationError(`checker run ${runId} did not finish within ${MAX_CHECKER_TRANSITIONS} steps`);
     const input = { runId, seq: control.seq };

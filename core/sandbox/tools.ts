@@ -44,6 +44,14 @@ const ReadArgs = z.strictObject({ path: WorkspacePath, max_bytes: z.number().int
 const WriteArgs = z.strictObject({ path: WorkspacePath, content: z.string().max(1024 * 1024, 'expected at most 1 MB of content') });
 const ListArgs = z.strictObject({ path: WorkspacePath.default('.'), max_depth: z.number().int().min(1).max(20).default(3) });
 const DiffArgs = z.strictObject({});
+/** Each tool's arguments, tagged with the tool's name for the dispatch. */
+const ARGUMENTS = {
+  exec: ExecArgs.transform((args) => ({ tool: 'exec' as const, ...args })),
+  read_file: ReadArgs.transform((args) => ({ tool: 'read_file' as const, ...args })),
+  write_file: WriteArgs.transform((args) => ({ tool: 'write_file' as const, ...args })),
+  list_files: ListArgs.transform((args) => ({ tool: 'list_files' as const, ...args })),
+  diff: DiffArgs.transform((args) => ({ tool: 'diff' as const, ...args })),
+};
 
 export const SANDBOX_TOOLS: ToolDescriptor[] = [
   {
@@ -116,66 +124,69 @@ export interface SandboxCallContext {
 /** One call to a sandbox tool. Every failure (the sandbox's or the command's) is a result the model reads. */
 export async function callSandboxTool(context: SandboxCallContext, tool: string, args: Record<string, unknown>): Promise<ToolCallResult> {
   const failed = (content: string, sandbox?: SandboxCallRecord): ToolCallResult => ({ content, isError: true, ...(sandbox ? { sandbox } : {}) });
-  const parse = <T extends z.ZodType>(schema: T): z.output<T> | string => {
-    const parsed = schema.safeParse(args);
-    return parsed.success ? parsed.data : `invalid arguments for sandbox.${tool}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`).join('; ')}`;
-  };
-  const { spec } = context;
+  if (!Object.hasOwn(ARGUMENTS, tool)) return failed(`the sandbox has no tool "${tool}"`);
+  const schema = ARGUMENTS[tool as keyof typeof ARGUMENTS];
+  const parsed = schema.safeParse(args);
+  if (!parsed.success) {
+    return failed(`invalid arguments for sandbox.${tool}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`).join('; ')}`);
+  }
+  // Arguments first: a call that cannot run creates no sandbox.
   let sandbox: Sandbox;
   try {
     sandbox = await context.open();
   } catch (error) {
     return failed(`the sandbox is unavailable, so nothing was run: ${errorMessage(error)}`);
   }
+  try {
+    return await dispatch(context, sandbox, parsed.data as SandboxArguments);
+  } catch (error) {
+    return failed(`sandbox.${tool} failed: ${errorMessage(error)}`);
+  }
+}
+
+type SandboxArguments =
+  | ({ tool: 'exec' } & z.output<typeof ExecArgs>)
+  | ({ tool: 'read_file' } & z.output<typeof ReadArgs>)
+  | ({ tool: 'write_file' } & z.output<typeof WriteArgs>)
+  | ({ tool: 'list_files' } & z.output<typeof ListArgs>)
+  | ({ tool: 'diff' } & z.output<typeof DiffArgs>);
+
+async function dispatch(context: SandboxCallContext, sandbox: Sandbox, call: SandboxArguments): Promise<ToolCallResult> {
+  const { spec } = context;
   const charged = (durationMs: number, record: Omit<SandboxCallRecord, 'durationMs'> = {}) => ({
     sandbox: { ...record, durationMs },
     costMicros: sandboxCostMicros(durationMs, context.pricePerHourMicros),
   });
-  try {
-    switch (tool) {
-      case 'exec': {
-        const parsed = parse(ExecArgs);
-        if (typeof parsed === 'string') return failed(parsed);
-        const remainingMs = spec.run_timeout_seconds * 1000 - sandbox.usedMs();
-        if (remainingMs < 1000) {
-          return failed(`not run: this run has used its sandbox time (run_timeout_seconds: ${spec.run_timeout_seconds})`, { command: parsed.command, durationMs: 0 });
-        }
-        const timeoutSeconds = Math.max(1, Math.min(parsed.timeout_seconds ?? spec.command_timeout_seconds, spec.command_timeout_seconds, Math.floor(remainingMs / 1000)));
-        const { value, durationMs } = await sandbox.exec({ command: parsed.command, cwd: parsed.cwd, timeoutSeconds });
-        return { content: describeExec(value, timeoutSeconds, spec), isError: isFailure(value), ...charged(durationMs, { command: parsed.command, exitCode: value.exitCode, timedOut: value.timedOut || undefined, outputBytes: value.outputBytes }) };
+  switch (call.tool) {
+    case 'exec': {
+      const remainingMs = spec.run_timeout_seconds * 1000 - sandbox.usedMs();
+      if (remainingMs < 1000) {
+        return { content: `not run: this run has used its sandbox time (run_timeout_seconds: ${spec.run_timeout_seconds})`, isError: true, sandbox: { command: call.command, durationMs: 0 } };
       }
-      case 'read_file': {
-        const parsed = parse(ReadArgs);
-        if (typeof parsed === 'string') return failed(parsed);
-        const { value, durationMs } = await sandbox.readFile(parsed.path, parsed.max_bytes ?? Math.min(spec.max_output_bytes * 4, READ_LIMIT_BYTES));
-        const cut = value.truncated ? `\n[… file cut: ${value.bytes} bytes in all]` : '';
-        return { content: value.content + cut, isError: false, ...charged(durationMs) };
-      }
-      case 'write_file': {
-        const parsed = parse(WriteArgs);
-        if (typeof parsed === 'string') return failed(parsed);
-        const { value, durationMs } = await sandbox.writeFile(parsed.path, parsed.content);
-        return { content: `wrote ${value.bytes} bytes to ${parsed.path}`, isError: false, ...charged(durationMs) };
-      }
-      case 'list_files': {
-        const parsed = parse(ListArgs);
-        if (typeof parsed === 'string') return failed(parsed);
-        const { value, durationMs } = await sandbox.listFiles(parsed.path, parsed.max_depth, MAX_LIST_ENTRIES);
-        const body = value.entries.length === 0 ? '(empty)' : value.entries.join('\n');
-        return { content: body + (value.truncated ? `\n[… more than ${MAX_LIST_ENTRIES} entries]` : ''), isError: false, ...charged(durationMs) };
-      }
-      case 'diff': {
-        const parsed = parse(DiffArgs);
-        if (typeof parsed === 'string') return failed(parsed);
-        const { value, durationMs } = await sandbox.diff(DIFF_LIMIT_BYTES);
-        const body = value.content === '' ? '(no changes since copy-in)' : value.content;
-        return { content: body + (value.truncated ? `\n[… diff cut: ${value.bytes} bytes in all]` : ''), isError: false, ...charged(durationMs) };
-      }
-      default:
-        return failed(`the sandbox has no tool "${tool}"`);
+      const timeoutSeconds = Math.max(1, Math.min(call.timeout_seconds ?? spec.command_timeout_seconds, spec.command_timeout_seconds, Math.floor(remainingMs / 1000)));
+      const { value, durationMs } = await sandbox.exec({ command: call.command, cwd: call.cwd, timeoutSeconds });
+      const record = { command: call.command, exitCode: value.exitCode, timedOut: value.timedOut || undefined, outputBytes: value.outputBytes };
+      return { content: describeExec(value, timeoutSeconds, spec), isError: isFailure(value), ...charged(durationMs, record) };
     }
-  } catch (error) {
-    return failed(`sandbox.${tool} failed: ${errorMessage(error)}`);
+    case 'read_file': {
+      const { value, durationMs } = await sandbox.readFile(call.path, call.max_bytes ?? Math.min(spec.max_output_bytes * 4, READ_LIMIT_BYTES));
+      const cut = value.truncated ? `\n[… file cut: ${value.bytes} bytes in all]` : '';
+      return { content: value.content + cut, isError: false, ...charged(durationMs) };
+    }
+    case 'write_file': {
+      const { value, durationMs } = await sandbox.writeFile(call.path, call.content);
+      return { content: `wrote ${value.bytes} bytes to ${call.path}`, isError: false, ...charged(durationMs) };
+    }
+    case 'list_files': {
+      const { value, durationMs } = await sandbox.listFiles(call.path, call.max_depth, MAX_LIST_ENTRIES);
+      const body = value.entries.length === 0 ? '(empty)' : value.entries.join('\n');
+      return { content: body + (value.truncated ? `\n[… more than ${MAX_LIST_ENTRIES} entries]` : ''), isError: false, ...charged(durationMs) };
+    }
+    case 'diff': {
+      const { value, durationMs } = await sandbox.diff(DIFF_LIMIT_BYTES);
+      const body = value.content === '' ? '(no changes since copy-in)' : value.content;
+      return { content: body + (value.truncated ? `\n[… diff cut: ${value.bytes} bytes in all]` : ''), isError: false, ...charged(durationMs) };
+    }
   }
 }
 

@@ -57,9 +57,9 @@ export function parseRange(text: string): Range | undefined {
   }
   const parts = PARTIAL[operator]!.exec(match[2]!);
   if (!parts) return undefined;
-  const [major_, minor, patch] = parts.slice(1, 4).map((part) => Number(part ?? 0)) as [number, number, number];
+  const [majorPart, minor, patch] = parts.slice(1, 4).map((part) => Number(part ?? 0)) as [number, number, number];
   const kind = operator === '^' ? 'caret' : operator === '~' ? 'tilde' : 'gte';
-  return { kind, base: { major: major_, minor, patch }, text };
+  return { kind, base: { major: majorPart, minor, patch }, text };
 }
 
 export function compareVersions(a: Version, b: Version): number {

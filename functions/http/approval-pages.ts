@@ -6,7 +6,7 @@ import { formToken, verifyFormToken, verifyLink, type LinkClaims } from '../../c
 import { traceUrl } from '../../core/approvals/notify.ts';
 import { toolCallsOf } from '../../core/definitions/messages.ts';
 import { runUsage } from '../../core/definitions/run.ts';
-import type { ApprovalRecord } from '../../core/ports/run-store.ts';
+import type { ApprovalDecision, ApprovalRecord } from '../../core/ports/run-store.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
 import { loadStartedRun } from '../../core/run/load.ts';
 import { screenValue } from '../../core/run/screening.ts';
@@ -82,6 +82,15 @@ export const OperatorDecisionBody = z.strictObject({
   comment: z.string().max(MAX_COMMENT_CHARS).optional(),
 });
 export type OperatorDecisionBody = z.infer<typeof OperatorDecisionBody>;
+
+export interface OperatorDecision {
+  approvalId: string;
+  runId: string;
+  status: 'approved' | 'rejected';
+  decision: ApprovalDecision;
+  stopsRun: boolean;
+  delivered: boolean;
+}
 
 export function registerApprovalRoutes(router: Router, deps: RunDeps): void {
   const key = async (): Promise<string> => {
@@ -182,7 +191,8 @@ export function registerApprovalRoutes(router: Router, deps: RunDeps): void {
         via: { kind: 'operator', principal: request.principal },
         comment: body.comment,
       });
-      return json(200, { approvalId: result.record.approvalId, runId: result.record.runId, status: result.decision.outcome, decision: result.decision, stopsRun: result.stopsRun, delivered: result.delivered });
+      const answer: OperatorDecision = { approvalId: result.record.approvalId, runId: result.record.runId, status: result.decision.outcome, decision: result.decision, stopsRun: result.stopsRun, delivered: result.delivered };
+      return json(200, answer);
     } catch (error) {
       if (error instanceof ApprovalRefusedError) throw new HttpError(error.status, error.code, error.message);
       throw error;

@@ -7,7 +7,10 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Catalog } from '../../core/definitions/catalog.ts';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { otlpConfigFromEnv } from '../../adapters/otel/otlp-http.ts';
 import { AgentIdentities } from './agent-identities.ts';
+import { secretArn } from './catalog-access.ts';
 import { HandlerFunction } from './handler-function.ts';
 import type { RunTable } from './run-table.ts';
 
@@ -92,6 +95,27 @@ export interface LoopStepFunctionsProps {
   readonly stepSettings?: Partial<Record<StepName, Partial<StepSettings>>>;
   /** Default: the repository root. */
   readonly projectRoot?: string;
+  /** Export finished runs as OpenTelemetry traces (FinishRun and FailRun do it). Default: none. */
+  readonly otlp?: OtlpExport;
+}
+
+export interface OtlpExport {
+  /** The OTLP/HTTP traces URL, e.g. `https://collector.example/v1/traces`. */
+  readonly endpoint: string;
+  /** The Secrets Manager secret holding the collector's auth headers (`name=value,…`), by name. */
+  readonly headersSecret?: string;
+}
+
+/** The functions' environment for an OTLP export, checked with the runtime's own parser so a bad value fails the synth. */
+export function otlpEnvironment(otlp: OtlpExport): Record<string, string> {
+  const environment: Record<string, string> = { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlp.endpoint };
+  if (otlp.headersSecret !== undefined) environment.LOOPRAIL_OTLP_HEADERS_SECRET_NAME = otlp.headersSecret;
+  try {
+    otlpConfigFromEnv(environment);
+  } catch (error) {
+    throw new Error(`otlp: ${(error as Error).message}`);
+  }
+  return environment;
 }
 
 /** The global StartRun reads the catalog from (a JSON string). */
@@ -130,6 +154,8 @@ export function catalogBundling(catalog: Catalog, writeInjectFile = true): Pick<
  */
 /** The steps that call models or tools for an agent. */
 const AGENT_STEPS = ['StartRun', 'ModelStep', 'ToolStep', 'Verify'] as const;
+/** The steps that close runs, and so export them to OpenTelemetry when that is configured. */
+export const TRACE_EXPORT_STEPS = ['FinishRun', 'FailRun'] as const;
 
 export class LoopStepFunctions extends Construct {
   readonly steps: Readonly<Record<StepName, HandlerFunction>>;
@@ -173,6 +199,7 @@ export class LoopStepFunctions extends Construct {
       FinishRun: make('FinishRun'),
       FailRun: make('FailRun'),
     };
+    if (props.otlp) this.exportTraces(props.otlp);
 
     // Secrets and model access belong to the agents' own roles (agent-identities.ts): the
     // steps that act for an agent only assume its role, with the run id as the session name.
@@ -181,6 +208,21 @@ export class LoopStepFunctions extends Construct {
       assumedBy: AGENT_STEPS.map((name) => this.steps[name].role),
     });
     for (const name of AGENT_STEPS) this.steps[name].function.addEnvironment('LOOPRAIL_AGENT_ROLE_PREFIX', this.identities.roleArnPrefix);
+  }
+
+  /**
+   * The steps that close runs export them: the endpoint in their environment, and (when
+   * the collector needs auth headers) read access to that one secret and nothing more.
+   */
+  private exportTraces(otlp: OtlpExport): void {
+    const environment = otlpEnvironment(otlp);
+    for (const name of TRACE_EXPORT_STEPS) {
+      const step = this.steps[name];
+      for (const [key, value] of Object.entries(environment)) step.function.addEnvironment(key, value);
+      if (otlp.headersSecret !== undefined) {
+        step.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secretArn(Stack.of(this), otlp.headersSecret)] }));
+      }
+    }
   }
 
   /** The functions in STEP_NAMES order. */

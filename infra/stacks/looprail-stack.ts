@@ -8,7 +8,7 @@ import { publishRuntimeEvents } from '../constructs/runtime-events.ts';
 import { RunSweeper } from '../constructs/run-sweeper.ts';
 import { SpendMonitoring } from '../constructs/spend-monitoring.ts';
 import { RunTable } from '../constructs/run-table.ts';
-import { LoopStepFunctions, STEP_NAMES, type LogLevel } from '../constructs/step-functions.ts';
+import { LoopStepFunctions, STEP_NAMES, type LogLevel, type OtlpExport } from '../constructs/step-functions.ts';
 import { TriggerFunctions } from '../constructs/trigger-functions.ts';
 
 export const DEFAULT_LOG_RETENTION_DAYS = 30;
@@ -22,6 +22,8 @@ export interface LooprailStackProps extends StackProps {
   /** Days before a run's messages and trace events expire. Default: 90. */
   readonly traceTtlDays?: number;
   readonly logLevel?: LogLevel;
+  /** Export finished runs as OpenTelemetry traces to this OTLP/HTTP endpoint. Default: none. */
+  readonly otlp?: OtlpExport;
   /**
    * Bundle the handlers with esbuild. Default: true. False skips bundling for this stack
    * (for template tests); the stack then cannot be deployed.
@@ -61,6 +63,7 @@ export class LooprailStack extends Stack {
       traceTtlDays,
       logLevel: props.logLevel,
       logRetention,
+      otlp: props.otlp,
     });
 
     this.agentRun = new AgentStateMachine(this, 'AgentRun', {

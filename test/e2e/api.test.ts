@@ -82,7 +82,7 @@ describe('the HTTP API on the local server', () => {
     expect(Object.keys(document.paths).sort()).toEqual(['/v1/agents', '/v1/approvals', '/v1/costs', '/v1/inventory', '/v1/runs', '/v1/runs/{runId}', '/v1/runs/{runId}/cancel', '/v1/runs/{runId}/trace']);
     expect(document.paths['/v1/runs']!.post!.operationId).toBe('startRun');
     expect(document.paths['/v1/runs']!.get!.parameters.map((p) => p.name)).toEqual(['agent', 'status', 'limit', 'cursor']);
-    expect(document.paths['/v1/runs/{runId}/trace']!.get!.parameters.map((p) => p.name)).toEqual(['runId']);
+    expect(document.paths['/v1/runs/{runId}/trace']!.get!.parameters.map((p) => p.name)).toEqual(['runId', 'limit', 'after']);
   });
 
   it('starts a run that runs to verified, and answers a repeated idempotency key with the same run', async () => {

@@ -10,6 +10,7 @@ import { messageKey } from '../../adapters/dynamodb/keys.ts';
 import { createApi } from '../../functions/http/api.ts';
 import type { LocalHost } from '../../cli/local/host.ts';
 import { testHost } from '../support/local-host.ts';
+import { watchPausedApprovals } from '../../cli/local/approval-expiry.ts';
 import { approvalOrg, linkIn, readOutbox, runUntilPaused, waitForMail } from '../support/approvals.ts';
 
 /**
@@ -220,12 +221,25 @@ describe('the operator, expiry and the binding', () => {
     expect((await post(link, { form_token: 'x', decision: 'approve' })).status).toBe(410);
   });
 
+  it('stops a paused run approval_expired once its time is up when no execution holds the timer (after a restart)', async () => {
+    const { paused, approvalId } = await pausedWithMail('approval');
+    const record = (await host.deps.store.getApproval(approvalId))!;
+    const notYet = watchPausedApprovals({ ...host.deps, clock: { now: () => new Date(Date.parse(record.expiresAt) - 60_000) } });
+    expect(await notYet.started).not.toContain(paused.runId);
+    notYet.stop();
+    expect((await host.deps.store.getRun(paused.runId))!.status).toBe('paused');
+    const later = watchPausedApprovals({ ...host.deps, clock: { now: () => new Date(Date.parse(record.expiresAt) + 1) } });
+    expect(await later.started).toContain(paused.runId);
+    later.stop();
+    expect(await host.deps.store.getRun(paused.runId)).toMatchObject({ status: 'finished', stopReason: 'approval_expired' });
+    expect((await host.deps.store.getApproval(approvalId))!.status).toBe('expired');
+  });
+
   it('a decision on a run that no longer waits (cancelled) gets a clear page and changes nothing', async () => {
     const { paused, approvalId, link } = await pausedWithMail('approval');
     const form = await formOf(link);
     const cancelled = await fetch(`${server.url}/v1/runs/${paused.runId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
     expect(cancelled.status).toBe(202);
-    // The local host's cancel aborts only executions it started; this one was started by the test, so close the run as the API does.
     const response = await post(link, { ...form, decision: 'approve' });
     expect(response.status).toBe(409);
     expect(await response.text()).toContain('no longer waiting');
@@ -235,7 +249,7 @@ describe('the operator, expiry and the binding', () => {
   it('runs the call only with the arguments that were approved: a changed call is refused', async () => {
     const { running, paused, link } = await pausedWithMail('approval');
     // Someone changes the stored call's arguments after the approval was requested.
-    const db = DynamoDBDocumentClient.from(host.dynamodb);
+    const db = DynamoDBDocumentClient.from(host.dynamodb, { marshallOptions: { removeUndefinedValues: true } });
     const state = (await host.deps.store.loadState(paused.runId))!;
     const seq = state.messages.findIndex((message) => message.role === 'assistant');
     const item = (await db.send(new GetCommand({ TableName: host.tableName, Key: messageKey(paused.runId, seq) }))).Item!;

@@ -155,11 +155,19 @@ describe('deferred tool loading and offloaded results', () => {
     expect(trace.find((event) => event.callId === 'toolu_1')).toMatchObject({ kind: 'tool_call', status: 'error' });
   });
 
-  it('shows every schema from the start when the grant turns deferral off', async () => {
+  it('shows every schema from the start when the grant turns deferral off; marks the prefix for caching and prices cached tokens apart', async () => {
     server.reset();
-    server.reply(anthropic.message({ text: 'Nothing to do.', usage }));
-    const { meta } = await host.run({ agent: 'eager', input: {} });
+    server.reply(anthropic.message({ text: 'Nothing to do.', usage: { input_tokens: 100, output_tokens: 10, cache_read_input_tokens: 2000, cache_creation_input_tokens: 400 } }));
+    const { meta, runId } = await host.run({ agent: 'eager', input: {} });
     expect(meta.stopReason).toBe('completed');
-    expect(((server.requests[0]!.body as WireRequest).tools ?? []).map((tool) => tool.name)).toEqual(['everything__echo', 'everything__get-sum']);
+    const body = server.requests[0]!.body as WireRequest & { system: Array<{ cache_control?: unknown }> };
+    expect((body.tools ?? []).map((tool) => tool.name)).toEqual(['everything__echo', 'everything__get-sum']);
+    // Breakpoints: the tool list, the system prompt, and the end of the conversation so far.
+    const ephemeral = { type: 'ephemeral' };
+    expect([body.tools!.at(-1)!.cache_control, body.system.at(-1)!.cache_control, (body.messages.at(-1)!.content as Array<{ cache_control?: unknown }>).at(-1)!.cache_control]).toEqual([ephemeral, ephemeral, ephemeral]);
+    // 100 plain × $3/M + 2000 cached × $0.30/M + 400 written × $3.75/M + 10 out × $15/M = 300 + 600 + 1500 + 150 micro-USD.
+    const call = (await host.deps.store.listTrace(runId)).find((event) => event.kind === 'model_call')!;
+    expect(call).toMatchObject({ inputTokens: 2500, cachedInputTokens: 2000, outputTokens: 10, costMicros: 2550 });
+    expect(call.detail).toContain('400 input tokens written to the cache');
   });
 });

@@ -69,7 +69,7 @@ describe('exporting runs', () => {
   const apiKey = ['otlp', 'key', 'Zx81Qw'].join('-');
 
   beforeAll(async () => {
-    const config = otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl, LOOPRAIL_OTLP_HEADERS_SECRET: 'otlp-headers' })!;
+    const config = otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl, LOOPRAIL_OTLP_HEADERS_SECRET_NAME: 'otlp-headers' })!;
     const secrets = { get: async (name: string) => (name === 'otlp-headers' ? `x-api-key=${apiKey}` : Promise.reject(new Error(`no secret ${name}`))) };
     host = await testHost('test/fixtures/loop-org', { telemetry: new OtlpHttpExporter(config, { secrets }), log: jsonLogger('info', (line) => logLines.push(line)) });
   });

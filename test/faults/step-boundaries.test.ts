@@ -28,7 +28,9 @@ import { testHost } from '../support/local-host.ts';
  */
 
 const ORG = 'test/fixtures/faults-org';
-const WRITES = ['createRun', 'commit', 'putApproval', 'takeRateToken', 'reserveBudget', 'settleBudget', 'releaseBudget', 'claimAlert', 'claimSideEffect', 'completeSideEffect'] as const;
+/** The store's methods that write; every other public method must be a read (checked below). */
+const WRITES = ['createRun', 'commit', 'putApproval', 'renewApprovalToken', 'settleApproval', 'takeRateToken', 'reserveBudget', 'settleBudget', 'releaseBudget', 'claimAlert', 'claimSideEffect', 'completeSideEffect'] as const;
+const READS = ['getRun', 'loadState', 'listTrace', 'listTracePage', 'listMessagesPage', 'listRuns', 'getApproval', 'getBudgetUsage', 'listRollups'];
 type WriteName = (typeof WRITES)[number];
 
 /** Where a crash happens within one invocation of one state's handler. */
@@ -258,6 +260,14 @@ describe('a crash at every step boundary', () => {
     const states = (definition as { States: Record<string, { Type: string }> }).States;
     const otherTasks = Object.entries(states).filter(([name, s]) => s.Type === 'Task' && !functionOf.has(name)).map(([name]) => name);
     expect(otherTasks).toEqual(['ContinueAsNew']);
+  });
+
+  it('knows every method of the store port as a read or a write, so no write escapes the sweep', async () => {
+    const port = await readFile('core/ports/run-store.ts', 'utf8');
+    const body = port.slice(port.indexOf('export interface RunStore {'));
+    const methods = [...body.slice(0, body.indexOf('\n}')).matchAll(/^  (\w+)\(/gm)].map((match) => match[1]!);
+    expect(methods.length).toBeGreaterThan(15);
+    expect(methods.filter((name) => !(WRITES as readonly string[]).includes(name) && !READS.includes(name))).toEqual([]);
   });
 
   it('has undisturbed runs that cross every state, with the writes each handler makes', () => {

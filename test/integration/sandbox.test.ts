@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
@@ -116,6 +116,7 @@ describe('the workspace and its tools', () => {
     }
     expect((await call('read_file', { path: 'missing.txt' })).content).toContain('no such file: missing.txt');
     expect((await call('nope', {})).content).toBe('the sandbox has no tool "nope"');
+    expect((await call('constructor', {})).content).toBe('the sandbox has no tool "constructor"');
   });
 
   it('keeps the workspace for the run and removes it when the run is destroyed', async () => {
@@ -127,6 +128,28 @@ describe('the workspace and its tools', () => {
     await provider.destroy(sandboxId);
     expect(existsSync(dir)).toBe(false);
     await provider.destroy(sandboxId); // nothing left: still fine
+  });
+
+  it('sweeps the sandboxes of runs that ended without removing theirs, and only those', async () => {
+    const ended = sandbox();
+    const running = sandbox();
+    await ended.exec('true');
+    await running.exec('true');
+    // A host that restarts knows nothing of them but what is on disk.
+    const restarted = new BubblewrapSandboxes({ root: join(root, 'sandboxes'), orgDir });
+    const asked: string[] = [];
+    const removed = await restarted.sweep(async (id) => {
+      asked.push(id);
+      return id === ended.sandboxId;
+    });
+    expect(removed).toEqual([ended.sandboxId]);
+    expect(asked).toContain(running.sandboxId);
+    expect(existsSync(join(root, 'sandboxes', ended.sandboxId))).toBe(false);
+    expect(existsSync(join(root, 'sandboxes', running.sandboxId))).toBe(true);
+    // The one still running goes on where it was, from the restarted host: same workspace, same starting point.
+    await running.exec('echo resumed > r.txt');
+    const again = await restarted.open({ sandboxId: running.sandboxId, spec: spec(), input: {} });
+    expect((await again.diff(10_000)).value.content).toContain('+resumed');
   });
 
   it('meters sandbox time and refuses commands once run_timeout_seconds is used up', async () => {
@@ -249,6 +272,38 @@ describe('escape attempts, each contained and reported as a failed tool call', (
     const disk = await exec('head -c 20000000 /dev/zero > big.bin');
     expect(disk.isError).toBe(true);
     expect((await exec('wc -c < big.bin')).content).toContain('8388608');
+  });
+});
+
+describe('on a host that does not run as root', () => {
+  it('runs commands as the host user in a user namespace, with the same isolation and limits', async () => {
+    // The same adapter in a process of an unprivileged user (nobody), as on a developer's laptop.
+    const nobodyRoot = join(root, 'nobody');
+    await mkdir(nobodyRoot, { mode: 0o755 });
+    await chown(nobodyRoot, 65534, 65534);
+    const script = join(nobodyRoot, 'run.ts');
+    await writeFile(
+      script,
+      `import { BubblewrapSandboxes } from ${JSON.stringify(join(process.cwd(), 'adapters/sandbox/bubblewrap.ts'))};
+import { SandboxSpec } from ${JSON.stringify(join(process.cwd(), 'core/definitions/sandbox.ts'))};
+const provider = new BubblewrapSandboxes({ root: ${JSON.stringify(join(nobodyRoot, 'sandboxes'))}, orgDir: ${JSON.stringify(nobodyRoot)} });
+const sandbox = await provider.open({ sandboxId: 'r-nobody', spec: SandboxSpec.parse({ max_processes: 16, command_timeout_seconds: 3 }), input: {} });
+const results = [];
+for (const command of ['id -u; grep CapEff /proc/self/status', 'cat ${secretsFile}', 'bomb() { bomb | bomb & }; bomb; sleep 30']) {
+  const { value } = await sandbox.exec({ command, cwd: '.', timeoutSeconds: 3 });
+  results.push(value);
+}
+await provider.destroy('r-nobody');
+console.log(JSON.stringify(results));
+`,
+    );
+    const output = execFileSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, script], { encoding: 'utf8', timeout: 60_000 });
+    const [identity, secret, bomb] = JSON.parse(output.trim().split('\n').pop()!) as Array<{ exitCode?: number; output: string; timedOut: boolean }>;
+    expect(identity).toMatchObject({ exitCode: 0, output: '1000\nCapEff:\t0000000000000000\n' });
+    expect(secret!.exitCode).not.toBe(0);
+    expect(secret!.output).not.toContain(fakeKey);
+    expect(bomb!.timedOut || /Cannot fork|Resource temporarily unavailable/.test(bomb!.output)).toBe(true);
+    expect(existsSync(join(nobodyRoot, 'sandboxes', 'r-nobody'))).toBe(false);
   });
 });
 

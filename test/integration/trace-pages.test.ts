@@ -72,6 +72,12 @@ describe('run listings by stop reason, trigger and time', () => {
       expect(await ids({ agent, createdBefore: '2026-02-02T10:00:00.000Z' })).toEqual(['f-1']);
       expect(await ids({ agent, stopReason: 'max_steps', triggerKind: 'schedule' })).toEqual(mine(['f-3']));
     }
+    // Several agents' index partitions, merged newest first, paged by the same cursor.
+    expect(await ids({ agents: ['alpha', 'beta'] })).toEqual(['f-3', 'f-2', 'f-1']);
+    expect(await ids({ agents: ['alpha', 'beta'], limit: 2 })).toEqual(['f-3', 'f-2']);
+    expect(await ids({ agents: ['alpha', 'beta'], limit: 2, cursor: { createdAt: '2026-02-02T10:00:00.000Z', runId: 'f-2' } })).toEqual(['f-1']);
+    expect(await ids({ agents: ['beta'], triggerKind: 'api' })).toEqual([]);
+    expect(await ids({ agents: [] })).toEqual([]);
   });
 });
 

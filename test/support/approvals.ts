@@ -4,6 +4,7 @@ import { cp, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { LocalHost } from '../../cli/local/host.ts';
 import type { RunMeta } from '../../core/definitions/run.ts';
+import { runIdFor } from '../../core/run/ids.ts';
 
 /** Helpers for approval tests: an org with approval agents, the outbox, the links in it. */
 
@@ -84,10 +85,10 @@ export async function runUntilPaused(host: LocalHost, agent: string, signal?: Ab
   const dedupeKey = `${agent}-${Math.random().toString(36).slice(2)}`;
   const running = host.run({ agent, input: {}, dedupeKey }, signal);
   running.catch(() => undefined);
+  const runId = runIdFor(agent, dedupeKey);
   for (let i = 0; i < 400; i++) {
-    const runs = await host.deps.store.listRuns({ agent });
-    const paused = runs.find((run: RunMeta) => run.status === 'paused' && run.dedupeKey === dedupeKey);
-    if (paused) return { running, paused };
+    const paused: RunMeta | undefined = await host.deps.store.getRun(runId);
+    if (paused?.status === 'paused') return { running, paused };
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`the ${agent} run never paused`);

@@ -53,6 +53,16 @@ describe('the HTTP Lambda handler', () => {
     expect(seen.length).toBe(before);
   });
 
+  it('refuses the console without an IAM caller too, and passes it the caller when there is one', async () => {
+    const before = seen.length;
+    for (const path of ['/console', '/console/runs/r-1']) {
+      expect((await handler(event({ path, method: 'GET', userArn: '' }))).statusCode).toBe(401);
+    }
+    expect(seen.length).toBe(before);
+    await handler(event({ path: '/console/runs', method: 'GET' }));
+    expect(seen.at(-1)).toMatchObject({ path: '/console/runs', principal: 'arn:aws:iam::123456789012:user/ops' });
+  });
+
   it('answers a generic 500 to an event that is not payload format 2.0', async () => {
     const result = await handler({ httpMethod: 'GET', path: '/v1/runs' });
     expect(result.statusCode).toBe(500);

@@ -136,7 +136,7 @@ describe('agent.sandbox', () => {
 
   it('prices sandbox time from models.yaml, and refuses a bad price', () => {
     expect(errors({ 'models.yaml': ORG.get('models.yaml')!.replace('price_per_hour_usd: 0.36', 'price_per_hour_usd: cheap') })).toEqual([
-      'models.yaml:8:23: sandbox.price_per_hour_usd: expected USD per sandbox hour, such as 0.05',
+      'models.yaml:9:23: sandbox.price_per_hour_usd: expected USD per sandbox hour, such as 0.05',
     ]);
     const free = validate({ 'models.yaml': ORG.get('models.yaml')!.replace(/sandbox:\n.*\n.*\n/, '') });
     expect(compileAgentView(free.catalog!, 'coder').sandbox!.pricePerHourMicros).toBe(0);

@@ -244,6 +244,22 @@ describe('bad definitions: every problem at once, with file, line, field and wha
     ]);
   });
 
+  it('checks sub-agents that run another agent of the org: it must exist, bring its own definition, and not be the checker', () => {
+    const reviewer = '    - { name: fix-reviewer, mcp_servers: [] }      # checker ≠ maker, read-only\n';
+    const withSub = (sub: string, extra = '') => brief.replace(reviewer, `${reviewer}    - ${sub}\n`).replace('  approvals:', `${extra}  approvals:`);
+    expect(errors(validate(BRIEF, { [AGENT]: withSub('{ name: deputy, agent: morning-triage-loop }') }).problems)).toEqual([]);
+    expect(errors(validate(BRIEF, { [AGENT]: withSub('{ name: deputy, agent: nobody }') }).problems)).toEqual([
+      expect.stringMatching(/agent\.subagents\[2\]\.agent: unknown agent "nobody" \(known: morning-triage-loop\)$/),
+    ]);
+    expect(errors(validate(BRIEF, { [AGENT]: withSub('{ name: deputy, agent: morning-triage-loop, model: claude-sonnet-4-6, mcp_servers: [ci] }') }).problems)).toEqual([
+      expect.stringMatching(/agent\.subagents\[2\]\.agent: sub-agent "deputy" runs agent "morning-triage-loop" with its own definition; remove model, mcp_servers here$/),
+    ]);
+    expect(errors(validate(BRIEF, { [AGENT]: withSub('{ name: deputy, agent: morning-triage-loop }', '  verify: { checker: deputy }\n') }).problems)).toEqual([
+      expect.stringMatching(/agent\.subagents\[2\]\.agent: the checker "deputy" must be declared here \(model, instructions, read-only tools\), not run another agent$/),
+    ]);
+    expect(errors(validate(BRIEF, { [AGENT]: brief.replace('    max_steps: 60', '    max_steps: 60\n    max_depth: 0') }).problems)[0]).toContain('harness.max_depth: expected a number greater than 0');
+  });
+
   it('refuses duplicate agent names across files', () => {
     const result = validate(BRIEF, { 'copy.yaml': brief });
     expect(errors(result.problems)).toEqual(['copy.yaml:2:9: agent.name: duplicate agent name "morning-triage-loop" (also defined in morning-triage-loop.yaml)']);

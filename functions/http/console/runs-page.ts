@@ -37,8 +37,11 @@ export async function runsPage(deps: RunsPageDeps, request: HttpRequest): Promis
     return htmlPage(400, 'Runs', '/console/runs', html`<h1>Runs</h1><p class="error" role="alert">query.from: the first day (${filter.from}) is after the last (${filter.to})</p><p><a href="/console/runs">Clear the filters</a></p>`);
   }
   const limit = filter.limit ?? DEFAULT_LIMIT;
+  const declared = await deps.agents();
   const runs = await deps.store.listRuns({
     agent: filter.agent,
+    // The declared agents' index partitions, not a scan of the whole table (traces included).
+    agents: declared,
     status: filter.status,
     role: 'maker',
     stopReason: filter.stopReason,
@@ -51,7 +54,8 @@ export async function runsPage(deps: RunsPageDeps, request: HttpRequest): Promis
   const next = nextCursor(runs, limit);
   const kept = { agent: filter.agent, status: filter.status, stopReason: filter.stopReason, trigger: filter.trigger, from: filter.from, to: filter.to, limit: filter.limit };
   const body = html`<h1>Runs</h1>
-${filterForm(filter, await deps.agents())}
+${filterForm(filter, declared)}
+${filter.agent ? '' : html`<p class="muted">Runs of the ${declared.length} declared agents, newest first. A removed agent's runs show when it is named: <code>?agent=&lt;name&gt;</code>.</p>`}
 ${runs.length === 0 ? html`<p class="muted">No runs match these filters.</p>` : runsTable(runs)}
 <div class="pager">${filter.cursor ? html`<a href="${href('/console/runs', kept)}">First page</a>` : ''}${next ? html`<a href="${href('/console/runs', { ...kept, cursor: next })}" rel="next">Next page</a>` : ''}</div>`;
   return htmlPage(200, 'Runs', '/console/runs', body);
@@ -80,6 +84,6 @@ function runsTable(runs: RunMeta[]) {
 ${runs.map((run) => {
   const usage = runUsage(run);
   const outcome = run.stopReason ?? run.status;
-  return html`<tr><td>${run.createdAt.replace('T', ' ').slice(0, 19)}</td><td><a href="/console/runs/${encodeURIComponent(run.runId)}">${run.runId}</a></td><td>${run.agent}</td><td>${run.trigger.kind}</td><td class="${outcome}">${outcome}</td><td class="num">${count(run.traceCount)}</td><td class="num">${count(run.modelCalls)}</td><td class="num">${count(run.toolCalls)}</td><td class="num">${count(usage.inputTokens + usage.outputTokens)}</td><td class="num">${usd(usage.costMicros)}</td></tr>`;
+  return html`<tr><td>${run.createdAt.replace('T', ' ').slice(0, 19)}</td><td><a href="/console/runs/${encodeURIComponent(run.runId)}">${run.runId}</a></td><td>${run.agent}</td><td>${run.trigger.kind}</td><td class="${outcome}">${outcome}${run.pendingApprovalId ? html` · <a href="/approvals/${encodeURIComponent(run.pendingApprovalId)}">approval</a>` : ''}</td><td class="num">${count(run.traceCount)}</td><td class="num">${count(run.modelCalls)}</td><td class="num">${count(run.toolCalls)}</td><td class="num">${count(usage.inputTokens + usage.outputTokens)}</td><td class="num">${usd(usage.costMicros)}</td></tr>`;
 })}</tbody></table>`;
 }

@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalHost } from '../../cli/local/host.ts';
+import { runUsage, type RunMeta } from '../../core/definitions/run.ts';
+import type { TraceEvent } from '../../core/definitions/trace.ts';
+import { runToEnd, testHost } from '../support/local-host.ts';
+import { jsonLogger } from '../../functions/_shared/logger.ts';
+
+/**
+ * Delegation: a maker hands tasks to declared sub-agents, each a run of its own (a nested
+ * execution of the same state machine), linked to its parent, its cost rolled up apart.
+ */
+
+let host: LocalHost;
+beforeAll(async () => {
+  host = await testHost('test/fixtures/delegation-org');
+});
+afterAll(async () => {
+  await host?.close();
+});
+
+const sum = (trace: TraceEvent[]) => trace.reduce((total, event) => total + event.costMicros, 0);
+
+describe('delegating to sub-agents', () => {
+  it('runs each sub-agent as a linked child run, returns its answer, and refuses undeclared sub-agents and recursion past max_depth', async () => {
+    const root = await runToEnd(host, 'lead', { task: 'Plan the release.' });
+    expect(root.meta).toMatchObject({ stopReason: 'completed', toolCalls: 0 });
+    const store = host.deps.store;
+
+    // The root: two delegations that ran, one refused because it names no declared sub-agent.
+    const delegations = root.trace.filter((e) => e.kind === 'delegation');
+    expect(delegations.map((e) => [e.name, e.status, e.stopReason])).toEqual([
+      ['researcher', 'ok', 'completed'],
+      ['deputy', 'ok', 'completed'],
+    ]);
+    const refused = root.trace.filter((e) => e.kind === 'tool_denied');
+    expect(refused.map((e) => e.detail)).toEqual(['refused: "ghost" is not a sub-agent lead declares (it may delegate to: researcher, deputy)']);
+
+    // The researcher: its own model and instructions, linked to the root, at depth 1.
+    const researcher = (await store.getRun(delegations[0]!.childRunId!))!;
+    expect(researcher).toMatchObject({ agent: 'lead', subagent: 'researcher', role: 'maker', parentRunId: root.runId, depth: 1, trigger: { kind: 'subagent' }, input: { task: "Summarise last week's release notes." } });
+    const researcherState = (await store.loadState(researcher.runId))!;
+    expect(researcherState.context!.view.model.name).toBe('s-researcher');
+    expect(researcherState.context!.systemPrompt).toContain('Research what you are asked');
+    // It got the task, not the lead's conversation.
+    expect(JSON.stringify(researcherState.messages)).not.toContain('Plan the release.');
+
+    // Its answer is the tool result the lead read.
+    const results = root.messages.filter((m) => m.role === 'tool').flatMap((m) => m.content) as Array<{ content: string; isError: boolean }>;
+    expect(results[0]).toMatchObject({ isError: false, content: 'researcher finished (completed). Its answer:\n\nSummary: two fixes and one feature shipped last week.' });
+
+    // The deputy is the lead agent again, one level down; its own deputy is two down, where delegation stops.
+    const deputy = (await store.getRun(delegations[1]!.childRunId!))!;
+    expect(deputy).toMatchObject({ agent: 'lead', parentRunId: root.runId, depth: 1, stopReason: 'completed' });
+    expect(deputy.subagent).toBeUndefined();
+    const deputyTrace = await store.listTrace(deputy.runId);
+    const deepest = (await store.getRun(deputyTrace.filter((e) => e.kind === 'delegation')[1]!.childRunId!))!;
+    expect(deepest).toMatchObject({ parentRunId: deputy.runId, depth: 2, stopReason: 'completed' });
+    const deepestTrace = await store.listTrace(deepest.runId);
+    expect(deepestTrace.filter((e) => e.kind === 'delegation')).toEqual([]);
+    expect(deepestTrace.filter((e) => e.kind === 'tool_denied').map((e) => e.detail)).toEqual([
+      'refused: delegating to "researcher" would start a run at depth 3, past this agent\'s limit of 2 (harness.max_depth)',
+      'refused: delegating to "deputy" would start a run at depth 3, past this agent\'s limit of 2 (harness.max_depth)',
+      'refused: "ghost" is not a sub-agent lead declares (it may delegate to: researcher, deputy)',
+    ]);
+
+    // Costs: each run's totals are the exact sum of its trace, its sub-agents' shown apart.
+    for (const run of [root.meta, deputy, deepest, researcher] as RunMeta[]) {
+      expect(runUsage(run).costMicros).toBe(sum(await store.listTrace(run.runId)));
+    }
+    expect(root.meta.subagentUsage!.costMicros).toBe(runUsage(researcher).costMicros + runUsage(deputy).costMicros);
+    expect(root.meta.subagentUsage!.costMicros).toBeGreaterThan(0);
+    expect(runUsage(root.meta).costMicros).toBe(root.meta.usage.costMicros + root.meta.subagentUsage!.costMicros);
+  });
+});
+
+describe('the checker', () => {
+  it('runs as its own execution of the state machine, linked to the maker run it checks', async () => {
+    const lines: string[] = [];
+    const checked = await testHost('test/fixtures/loop-org', { log: jsonLogger('info', (line) => lines.push(line)) });
+    try {
+      const { runId, meta } = await runToEnd(checked, 'basic');
+      expect(meta.stopReason).toBe('verified');
+      const steps = lines.map((line) => JSON.parse(line) as { runId?: string; step?: string }).filter((line) => line.runId === `${runId}-check1`).map((line) => line.step);
+      // StartRun replays the start Verify committed; then the checker's own ModelStep(s) and FinishRun run as states.
+      expect(steps[0]).toBe('StartRun');
+      expect(steps).toContain('ModelStep');
+      expect(steps.at(-1)).toBe('FinishRun');
+      expect(await checked.deps.store.getRun(`${runId}-check1`)).toMatchObject({ role: 'checker', parentRunId: runId, status: 'finished' });
+    } finally {
+      await checked.close();
+    }
+  });
+});
+
+describe('a runtime that cannot start child executions', () => {
+  it('refuses delegation with a clear result, and still runs the checker, step by step, inside Verify', async () => {
+    const bare = await testHost('test/fixtures/delegation-org', { wrapDeps: (deps) => ({ ...deps, children: undefined }) });
+    try {
+      const { meta, trace } = await runToEnd(bare, 'lead');
+      expect(meta.stopReason).toBe('completed');
+      expect(trace.filter((e) => e.kind === 'tool_denied').map((e) => e.detail)).toEqual([
+        'refused: this runtime cannot start sub-agent runs, so "researcher" was not started',
+        'refused: this runtime cannot start sub-agent runs, so "deputy" was not started',
+        'refused: "ghost" is not a sub-agent lead declares (it may delegate to: researcher, deputy)',
+      ]);
+      expect(meta.subagentUsage).toBeUndefined();
+    } finally {
+      await bare.close();
+    }
+    const inline = await testHost('test/fixtures/loop-org', { wrapDeps: (deps) => ({ ...deps, children: undefined }) });
+    try {
+      const { runId, meta } = await runToEnd(inline, 'basic');
+      expect(meta.stopReason).toBe('verified');
+      expect(await inline.deps.store.getRun(`${runId}-check1`)).toMatchObject({ role: 'checker', parentRunId: runId, status: 'finished' });
+    } finally {
+      await inline.close();
+    }
+  });
+});
