@@ -55,7 +55,7 @@ export const AWS_PRICES = {
     usd: 0.5,
     per: 'GB ingested (Standard log class)',
     source: 'https://aws.amazon.com/cloudwatch/pricing/ — Logs, Collect (Data Ingestion): Standard $0.50 per GB',
-    checked: '2026-11-24; not re-read: the long-standing US East list price. Unused until log bytes per iteration are measured',
+    checked: '2026-11-24; not re-read: the long-standing US East list price (the pricing page renders it client-side)',
   },
 } as const satisfies Record<string, PublishedPrice>;
 

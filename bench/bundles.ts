@@ -76,7 +76,7 @@ export async function handlerBundles(imports = 20) {
   if (!catalog) throw new Error('agents/ does not validate');
   const dir = await mkdtemp(join(tmpdir(), 'looprail-bundles-'));
   const handlers: Array<{ name: string; entry: string; bytes: number; source_map_bytes: number; cold_import_p50_ms: number; cold_import_max_ms: number; cold_import_cpu_p50_ms: number }> = [];
-  let largest: { name: string; bytes: number; metafile: Metafile } | undefined;
+  let largest: { name: string; entry: string; withCatalog: boolean; bytes: number; metafile: Metafile } | undefined;
   try {
     for (const { name, entry, withCatalog } of handlerEntries()) {
       const outdir = join(dir, name);
@@ -110,16 +110,36 @@ export async function handlerBundles(imports = 20) {
         cpu.push(measured.cpu);
       }
       handlers.push({ name, entry, bytes, source_map_bytes: mapBytes, cold_import_p50_ms: Number(median(times).toFixed(1)), cold_import_max_ms: Number(Math.max(...times).toFixed(1)), cold_import_cpu_p50_ms: Number(median(cpu).toFixed(1)) });
-      if (!largest || bytes > largest.bytes) largest = { name, bytes, metafile: result.metafile };
+      if (!largest || bytes > largest.bytes) largest = { name, entry, withCatalog, bytes, metafile: result.metafile };
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
   const top = topContributors(largest!.metafile, `${largest!.name}/index.mjs`);
+  const largestOutput = Object.entries(largest!.metafile.outputs).find(([path]) => path.endsWith(`${largest!.name}/index.mjs`))![1];
+  // zod's classic namespace re-exports every locale, which esbuild cannot drop.
+  const zodLocales = Object.entries(largestOutput.inputs).filter(([input]) => input.includes('zod/v4/locales/')).reduce((sum, [, { bytesInOutput }]) => sum + bytesInOutput, 0);
+  // What the same handler would weigh with the runtime's AWS SDK (bundleAwsSDK: false marks @aws-sdk/* external).
+  const sdkExternal = await build({
+    entryPoints: [join(PROJECT_ROOT, largest!.entry)],
+    outfile: join(dir, 'sdk-external.mjs'),
+    write: false,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    mainFields: ['module', 'main'],
+    minify: true,
+    banner: { js: ESM_REQUIRE_BANNER },
+    tsconfig: join(PROJECT_ROOT, 'tsconfig.json'),
+    external: ['@aws-sdk/*'],
+    logLevel: 'error',
+    ...(largest!.withCatalog ? catalogBundling(catalog) : {}),
+  });
   return {
     imports_per_handler: imports,
     handlers,
-    largest: { name: largest!.name, bytes: largest!.bytes, top_contributors: top },
+    largest: { name: largest!.name, bytes: largest!.bytes, top_contributors: top, zod_locales_bytes: zodLocales, bytes_with_aws_sdk_external: sdkExternal.outputFiles[0]!.contents.byteLength },
     max_bytes: Math.max(...handlers.map((handler) => handler.bytes)),
     max_cold_import_p50_ms: Math.max(...handlers.map((handler) => handler.cold_import_p50_ms)),
   };

@@ -40,17 +40,17 @@ Each handler bundled as HandlerFunction has CDK bundle it (esbuild, ESM, node22,
 |---|---|---|---|---|---|---|
 ${bundles.handlers.map((h) => `| ${h.name} | \`${h.entry}\` | ${kb(h.bytes)} | ${kb(h.source_map_bytes)} | ${h.cold_import_p50_ms} ms | ${h.cold_import_max_ms} ms | ${h.cold_import_cpu_p50_ms} ms |`).join('\n')}
 
-Largest: ${largest.name}, ${kb(largest.bytes)}; its top contributors (esbuild metafile, bytes in the output): ${largest.top_contributors.map((c) => `${c.name} ${kb(c.bytes)}`).join(', ')}.
+Largest: ${largest.name}, ${kb(largest.bytes)}; its top contributors (esbuild metafile, bytes in the output): ${largest.top_contributors.map((c) => `${c.name} ${kb(c.bytes)}`).join(', ')}. Of zod's share, ${kb(largest.zod_locales_bytes)} are its locales (\`import { z } from 'zod'\` re-exports all of them). With the runtime's AWS SDK instead of a bundled one (\`bundleAwsSDK: false\`) the same handler would be ${kb(largest.bytes_with_aws_sdk_external)}.
 Size: ${verdict(bundles.max_bytes <= 300 * 1024)} (largest ${kb(bundles.max_bytes)}). Cold import: ${verdict(bundles.max_cold_import_p50_ms <= 50)} (slowest p50 ${bundles.max_cold_import_p50_ms} ms).
 
 ## Infra cost per iteration on AWS
 
 The real loop's measured counts (above) × list prices (bench/aws-prices.ts, US East, on-demand), Lambda duration as measured here per step × its configured memory (${Object.entries(cost.lambda_memory_mb).map(([step, mb]) => `${step} ${mb} MB`).join(', ')}), DynamoDB units from item sizes at the store's client (transactions 2 per KB per item, the GSI's writes included). Compared with one call of ${cost.model_call}: ${usd(cost.model_call_usd)}.
 
-| per iteration | transitions | Lambda invocations | Lambda GB-s | DynamoDB RRU | DynamoDB WRU | Secrets Manager calls |
-|---|---|---|---|---|---|---|
-| count | ${cost.per_iteration.transitions} | ${cost.per_iteration.lambda_invocations} | ${cost.per_iteration.lambda_gb_seconds} | ${cost.per_iteration.dynamodb_read_units} | ${cost.per_iteration.dynamodb_write_units} | ${cost.per_iteration.secrets_manager_calls} |
-| USD | ${usd(cost.usd_per_iteration.step_functions!)} | ${usd(cost.usd_per_iteration.lambda_requests!)} | ${usd(cost.usd_per_iteration.lambda_duration!)} | ${usd(cost.usd_per_iteration.dynamodb_reads!)} | ${usd(cost.usd_per_iteration.dynamodb_writes!)} | ${usd(cost.usd_per_iteration.secrets_manager!)} |
+| per iteration | transitions | Lambda invocations | Lambda GB-s | DynamoDB RRU | DynamoDB WRU | Secrets Manager calls | log bytes (our JSON logs + EMF) |
+|---|---|---|---|---|---|---|---|
+| count | ${cost.per_iteration.transitions} | ${cost.per_iteration.lambda_invocations} | ${cost.per_iteration.lambda_gb_seconds} | ${cost.per_iteration.dynamodb_read_units} | ${cost.per_iteration.dynamodb_write_units} | ${cost.per_iteration.secrets_manager_calls} | ${cost.per_iteration.log_bytes} |
+| USD | ${usd(cost.usd_per_iteration.step_functions!)} | ${usd(cost.usd_per_iteration.lambda_requests!)} | ${usd(cost.usd_per_iteration.lambda_duration!)} | ${usd(cost.usd_per_iteration.dynamodb_reads!)} | ${usd(cost.usd_per_iteration.dynamodb_writes!)} | ${usd(cost.usd_per_iteration.secrets_manager!)} | ${usd(cost.usd_per_iteration.cloudwatch_logs!)} |
 
 Total **${usd(cost.total_usd_per_iteration)}** per iteration = **${cost.percent_of_model_call}%** of the model call (target ≤ 0.15%: ${verdict(cost.percent_of_model_call <= 0.15)}). Step Functions' ${AWS_PRICES.stepFunctionsStandardTransitions.usd} USD per 1,000 transitions alone is ${((cost.usd_per_iteration.step_functions! / cost.model_call_usd) * 100).toFixed(3)}%. Not counted: ${cost.not_counted}. The Lambda durations are this machine's with a zero-latency model and DynamoDB Local; the wait on a real model is the next section.
 

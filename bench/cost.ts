@@ -18,6 +18,7 @@ export interface MeasuredLoop {
   transitions_per_iteration: number;
   dynamodb_read_units_per_iteration: number;
   dynamodb_write_units_per_iteration: number;
+  log_bytes_per_iteration: number;
   lambda_steps: Partial<Record<StepFunctionName, { invocations: number; billed_ms: number }>>;
 }
 
@@ -28,6 +29,7 @@ function modelStepRetries() {
   const state = (loadDefinition().definition.States as Record<string, { Retry?: Array<{ ErrorEquals: string[]; IntervalSeconds?: number; MaxAttempts?: number; BackoffRate?: number }> }>).ModelStep!;
   return (state.Retry ?? [])
     .filter((retry) => retry.ErrorEquals.some((error) => error === 'looprail.ModelUnavailable' || error === 'looprail.RateLimited'))
+    // Absent fields take the Amazon States Language defaults.
     .map((retry) => ({ errors: retry.ErrorEquals, interval_s: retry.IntervalSeconds ?? 1, backoff: retry.BackoffRate ?? 2, attempts: retry.MaxAttempts ?? 3 }));
 }
 
@@ -50,6 +52,7 @@ export async function infraCost(loop: MeasuredLoop, secretsApiCallsPerIteration:
     dynamodb_reads: loop.dynamodb_read_units_per_iteration * (AWS_PRICES.dynamodbOnDemandReadRequestUnits.usd / 1e6),
     dynamodb_writes: loop.dynamodb_write_units_per_iteration * (AWS_PRICES.dynamodbOnDemandWriteRequestUnits.usd / 1e6),
     secrets_manager: secretsApiCallsPerIteration * (AWS_PRICES.secretsManagerApiCalls.usd / 1e4),
+    cloudwatch_logs: (loop.log_bytes_per_iteration / 1024 ** 3) * AWS_PRICES.cloudWatchLogsIngestion.usd,
   };
   const total = Object.values(usd).reduce((sum, value) => sum + value, 0);
   const modelCall = await sonnetCallUsd();
@@ -67,6 +70,7 @@ export async function infraCost(loop: MeasuredLoop, secretsApiCallsPerIteration:
       dynamodb_read_units: loop.dynamodb_read_units_per_iteration,
       dynamodb_write_units: loop.dynamodb_write_units_per_iteration,
       secrets_manager_calls: sig(secretsApiCallsPerIteration),
+      log_bytes: loop.log_bytes_per_iteration,
     },
     lambda_memory_mb: Object.fromEntries(steps.map(([name]) => [name, STEP_SPECS[name].memorySize])),
     usd_per_iteration: Object.fromEntries(Object.entries(usd).map(([key, value]) => [key, sig(value)])),
@@ -74,7 +78,7 @@ export async function infraCost(loop: MeasuredLoop, secretsApiCallsPerIteration:
     model_call_usd: modelCall,
     model_call: `${SONNET_CLASS_CALL.inputTokens} input + ${SONNET_CLASS_CALL.outputTokens} output tokens of ${SONNET_CLASS_CALL.model}; ${SONNET_CLASS_CALL.source}`,
     percent_of_model_call: Number(((total / modelCall) * 100).toFixed(3)),
-    not_counted: 'CloudWatch Logs ingestion (log bytes per iteration are not measured), EventBridge events (none configured in the bench), data transfer, storage',
+    not_counted: "Lambda's own platform log records (start/report lines per invocation), CloudWatch custom-metric charges for the EMF metrics (per metric-month, not per iteration), EventBridge events (none configured in the bench), X-Ray/OTel export, data transfer, storage",
     model_wait: {
       seconds: modelWaitSeconds,
       model_step_memory_mb: modelStepMemoryMb,

@@ -16,6 +16,7 @@ import { screen } from '../core/guardrails/screen.ts';
 import { openai } from '../test/support/fake-model-servers.ts';
 import { countCapacity } from './dynamodb-capacity.ts';
 import { stepTimer } from './step-timer.ts';
+import { logBytes } from './log-bytes.ts';
 import { budgetThroughput } from './budget-throughput.ts';
 import { handlerBundles } from './bundles.ts';
 import { infraCost } from './cost.ts';
@@ -108,7 +109,8 @@ async function realLoop() {
   const stateDir = await mkdtemp(join(tmpdir(), 'looprail-bench-'));
   const stepStarts: number[] = [];
   const timer = stepTimer();
-  const host = await startLocalHost({ orgDir: 'bench/org', stateDir, dynamodbEndpoint: dynamo.endpoint, tableName: 'bench', wrapHandlers: timer.wrap });
+  const logs = logBytes();
+  const host = await startLocalHost({ orgDir: 'bench/org', stateDir, dynamodbEndpoint: dynamo.endpoint, tableName: 'bench', wrapHandlers: timer.wrap, log: logs.log, wrapDeps: logs.wrapDeps });
   const capacity = countCapacity(host.dynamodb, host.tableName);
   let requests = 0;
   let bytes = 0;
@@ -127,6 +129,7 @@ async function realLoop() {
     bytes = 0;
     capacity.reset();
     timer.reset();
+    logs.reset();
     const started = performance.now();
     const result = await host.run({ agent: 'bench-loop', input: {} });
     const elapsed = performance.now() - started;
@@ -153,6 +156,8 @@ async function realLoop() {
       dynamodb_transactional_write_units_per_iteration: round(units.transactionalWriteUnits / iterations, 2),
       dynamodb_index_write_units_per_iteration: round(units.indexWriteUnits / iterations, 2),
       lambda_steps: timer.byStep(),
+      log_bytes_per_iteration: round(logs.totals().bytes / iterations, 0),
+      log_lines_per_iteration: round(logs.totals().lines / iterations, 2),
     };
   } finally {
     await host.close();

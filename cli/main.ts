@@ -18,6 +18,7 @@ import { openLocalSkills, registerSkillsCommand } from './commands/skills.ts';
 import { mcpGatewayCommand } from './commands/mcp-gateway.ts';
 import { childTraces, renderTrace } from './output/trace-tree.ts';
 import { devCommand } from './commands/dev.ts';
+import { consoleCommand } from './commands/console.ts';
 import { registerApprovalsCommands } from './commands/approvals.ts';
 import { resolveEndpoint } from './client.ts';
 import { clientFor } from './sigv4.ts';
@@ -216,6 +217,14 @@ program
   .option('--org <dir>', 'the org folder with the definitions', 'agents')
   .addOption(stateDirOption)
   .action((options: { port: string; org: string; stateDir: string }) => devCommand(options));
+
+program
+  .command('console')
+  .description("serve a deployed stack's web console on 127.0.0.1, each page signed with your AWS credentials (SigV4)")
+  .requiredOption('--url <url>', "the deployed API's URL (the stack's ApiUrl output)")
+  .option('--region <region>', 'the API\'s Region (default: from its URL)')
+  .option('--port <n>', 'the port (0 picks a free one)', '8788')
+  .action((options: { url: string; region?: string; port: string }) => consoleCommand(options));
 
 const urlOption = new Option('--url <url>', "the API's URL (default: the running `looprail dev` server)");
 const tokenOption = new Option('--token <token>', 'the bearer token (default: the dev server\'s)');

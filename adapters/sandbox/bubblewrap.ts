@@ -150,8 +150,8 @@ export class BubblewrapSandboxes implements SandboxProvider {
     const existing = await readFile(stateFile, 'utf8').catch(() => undefined);
     if (existing !== undefined) return new LocalSandbox(this.#bwrap, dir, spec, SandboxState.parse(JSON.parse(existing)));
     // The root and the run's folder are root's and only traversable: the sandbox user reaches its workspace and nothing beside it.
-    await mkdir(this.root, { recursive: true, mode: 0o711 });
-    await chmod(this.root, 0o711);
+    // Only a root it creates is given its mode (whatever the umask): an existing folder is the operator's.
+    if ((await mkdir(this.root, { recursive: true, mode: 0o711 })) !== undefined) await chmod(this.root, 0o711);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { mode: 0o711 });
     const workspace = join(dir, 'ws');

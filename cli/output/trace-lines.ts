@@ -53,7 +53,9 @@ export function traceLine(event: TraceEvent, indent = ''): string {
   const latency = `${number(Math.round(event.latencyMs))} ms`.padStart(9);
   const tokens = event.inputTokens + event.outputTokens > 0 ? `${number(event.inputTokens)} in / ${number(event.outputTokens)} out` : '';
   const cost = event.costMicros > 0 ? formatUsd(event.costMicros) : '';
-  const detail = event.detail ? dim(event.detail.replace(/\s+/g, ' ').slice(0, 140)) : '';
+  // A sandbox command is shown before what it printed.
+  const text = event.sandbox?.command ? `$ ${event.sandbox.command} → ${event.detail ?? ''}` : event.detail;
+  const detail = text ? dim(text.replace(/\s+/g, ' ').slice(0, 140)) : '';
   return `${indent}${cyan(kind)} ${name.padEnd(34)} ${latency}  ${statusMark(event).padEnd(useColor ? 15 : 6)} ${tokens.padEnd(22)} ${cost.padStart(9)}  ${detail}`.trimEnd();
 }
 

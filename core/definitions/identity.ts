@@ -33,6 +33,8 @@ export function identitiesOf(catalog: Catalog): Identity[] {
       servers: serversOf(spec.mcp_servers),
     });
     for (const sub of spec.subagents) {
+      // A sub-agent that is another org agent runs as that agent's own identity: no role of its own.
+      if (sub.agent !== undefined) continue;
       identities.push({ name: identityName(spec.name, sub.name), agent: spec.name, subagent: sub.name, models: [sub.model ?? spec.model], servers: serversOf(sub.mcp_servers) });
     }
   }

@@ -7,6 +7,7 @@ import type { ApprovalRecord } from '../ports/run-store.ts';
 import { publish, type RunDeps } from './deps.ts';
 import { approvalIdFor } from './ids.ts';
 import { loadStartedRun } from './load.ts';
+import { notLoadedRefusal } from './deferred-tools.ts';
 import { StepWriter } from './step-writer.ts';
 import { notifyRun } from './notify.ts';
 import { callBinding } from '../approvals/binding.ts';
@@ -34,6 +35,8 @@ export async function requestApprovalStep(deps: RunDeps, input: { runId: string;
   const last = [...state.messages].reverse().find((message) => message.role === 'assistant');
   const calls = last ? toolCallsOf(last) : [];
   const needing = calls
+    // A call to a tool not loaded yet is refused without running: nobody is asked about it.
+    .filter((call) => !notLoadedRefusal(state.context, state.meta, call))
     .map((call) => ({ call, spec: state.context.tools.find((tool) => tool.name === call.name && !tool.builtin) }))
     .map(({ call, spec }) => ({ call, spec, requirement: spec ? approvalFor(spec, state.context.view.approvals, DEFAULT_HARNESS.approval_timeout_seconds, untrustedWrite(state.meta, state.context.view.approveWritesAfterUntrusted)) : null }))
     .filter((entry) => entry.requirement !== null);

@@ -16,9 +16,14 @@ import type { CallOutcome } from './tool-step.ts';
  * into the parent's `subagentUsage` (shown apart) and its final answer is the tool result.
  */
 
-/** One child run per delegating call, so a retried ToolStep finds the same child instead of starting another. */
+/**
+ * One child run per delegating call, so a retried ToolStep finds the same child instead of
+ * starting another. Readable as the parent's id plus a suffix while that stays a valid
+ * execution name (80 characters, with room for a checker's `-checkN`); a hash beyond.
+ */
 export function delegateRunId(parentRunId: string, callId: string): string {
-  return `${parentRunId}-d${sha256(callId).slice(0, 8)}`;
+  const readable = `${parentRunId}-d${sha256(callId).slice(0, 8)}`;
+  return readable.length <= 70 ? readable : `r-${sha256(`${parentRunId}\u0000${callId}`).slice(0, 32)}-d`;
 }
 
 const ENDED = new Set(['finished', 'failed']);

@@ -20,7 +20,7 @@ export async function finishRunStep(deps: RunDeps, input: StepInput): Promise<Co
       const control = await writer.commit(deps, 'finish', {}, 'throw');
       await announceEnd(deps, writer.meta);
       await exportFinishedRun(deps, writer.meta);
-      // The run's sandbox (if it had one) goes with it; a sweeper-less local host has nothing else to clean it.
+      // The run's sandbox (if it had one) goes with it.
       await destroySandbox(deps, writer.meta);
       // Notifications (agent `notify:`): after the commit; never fail the step.
       await notifyRun(deps, writer.meta, endKind(writer.meta));
@@ -86,7 +86,7 @@ export async function failRunStep(deps: RunDeps, input: FailInput): Promise<{ ru
       if (errorName === APPROVAL_EXPIRED && meta.pendingApprovalId) await approvalExpired(deps, meta.pendingApprovalId);
       await announceEnd(deps, writer.meta);
       await exportFinishedRun(deps, writer.meta);
-      // The run's sandbox (if it had one) goes with it; a sweeper-less local host has nothing else to clean it.
+      // The run's sandbox (if it had one) goes with it.
       await destroySandbox(deps, writer.meta);
       // Notifications (agent `notify:`): after the commit; never fail the step.
       await notifyRun(deps, writer.meta, endKind(writer.meta));

@@ -49,7 +49,8 @@ export async function skillCall(deps: RunDeps, state: StartedRunState, call: Too
   const outcome = (content: string, status: 'ok' | 'error' | 'denied', loaded?: string, detail?: string, guardrails?: ReturnType<typeof recorded>): CallOutcome => {
     const ended = deps.clock.now();
     return {
-      kind: status === 'ok' ? 'builtin' : 'denied',
+      // A skill it does not have is refused like an ungranted tool; a load that failed is a failed call; withheld content is a guardrail block.
+      kind: status === 'ok' ? 'builtin' : status === 'error' ? 'invalid' : guardrails?.some((verdict) => verdict.action === 'block') ? 'blocked' : 'denied',
       loadedSkill: status === 'ok' && call.name === LOAD_SKILL_TOOL_NAME ? loaded : undefined,
       result: { type: 'tool_result', callId: call.id, name: call.name, content, isError: status !== 'ok' },
       trace: {

@@ -1,5 +1,13 @@
 import { stepHandlers } from '../_shared/handlers.ts';
 import { lambdaDeps } from '../_shared/runtime.ts';
+import { withApprovalFlow } from '../_shared/approvals.ts';
+import type { RunDeps } from '../../core/run/deps.ts';
 
-/** The RequestApproval state's Lambda: a thin entry over the shared step handler. */
-export const handler = stepHandlers(lambdaDeps).RequestApproval;
+let deps: RunDeps | undefined;
+
+/**
+ * The RequestApproval state's Lambda: a thin entry over the shared step handler. With the
+ * approval settings in its environment it also mails the approvers their signed links
+ * (it never resumes executions: no task sender here).
+ */
+export const handler = stepHandlers(() => (deps ??= process.env.LOOPRAIL_PUBLIC_URL ? withApprovalFlow(lambdaDeps(), { decide: false }) : lambdaDeps())).RequestApproval;

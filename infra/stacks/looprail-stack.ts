@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import type { Catalog } from '../../core/definitions/catalog.ts';
 import { AgentStateMachine } from '../constructs/agent-state-machine.ts';
 import { LooprailHttpApi } from '../constructs/http-api.ts';
+import { LooprailApprovals } from '../constructs/approvals.ts';
 import { publishRuntimeEvents } from '../constructs/runtime-events.ts';
 import { RunSweeper } from '../constructs/run-sweeper.ts';
 import { SpendMonitoring } from '../constructs/spend-monitoring.ts';
@@ -40,6 +41,7 @@ export class LooprailStack extends Stack {
   readonly spend: SpendMonitoring;
   readonly triggers: TriggerFunctions;
   readonly httpApi: LooprailHttpApi;
+  readonly approvals: LooprailApprovals;
 
   constructor(scope: Construct, id: string, props: LooprailStackProps) {
     super(scope, id, {
@@ -78,6 +80,19 @@ export class LooprailStack extends Stack {
     const runtime = { catalog: props.catalog, table: this.table, stateMachine: this.agentRun.stateMachine, traceTtlDays, logLevel: props.logLevel, logRetention };
     this.triggers = new TriggerFunctions(this, 'Triggers', runtime);
     this.httpApi = new LooprailHttpApi(this, 'Http', runtime);
+    // Human approvals: the signed-link pages and the one function that may resume executions; the SES sender from context.
+    this.approvals = new LooprailApprovals(this, 'Approvals', {
+      api: this.httpApi.api,
+      publicUrl: this.httpApi.url,
+      table: this.table,
+      stateMachine: this.agentRun.stateMachine,
+      requestApproval: this.steps.steps.RequestApproval,
+      sender: this.node.tryGetContext('approvalSender') as string | undefined,
+      fallbackApprovers: String(this.node.tryGetContext('approvalFallbackApprovers') ?? '').split(',').map((each) => each.trim()).filter(Boolean),
+      traceTtlDays,
+      logLevel: props.logLevel,
+      logRetention,
+    });
 
     // Runtime events go to the account's default bus, from the functions that emit them:
     // started (StartRun), budget thresholds (ModelStep), paused (RequestApproval), finished

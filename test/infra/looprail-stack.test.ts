@@ -156,8 +156,8 @@ describe('LooprailStack', () => {
     });
   });
 
-  it('has the 7 step functions, the 2 trigger functions and the API function on nodejs22.x arm64 with the runtime environment', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 10);
+  it('has the 7 step functions, the 2 trigger functions, the API function and the approval function on nodejs22.x arm64 with the runtime environment', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 11);
     const functions = template.findResources('AWS::Lambda::Function');
     for (const fn of Object.values(functions)) {
       expect(fn.Properties).toMatchObject({
@@ -195,7 +195,7 @@ describe('LooprailStack', () => {
 
   it('gives every function its own log group with retention, and every log group a retention', () => {
     const groups = template.findResources('AWS::Logs::LogGroup');
-    expect(Object.keys(groups)).toHaveLength(12); // 10 functions + the state machine + the API's access log
+    expect(Object.keys(groups)).toHaveLength(13); // 11 functions + the state machine + the API's access log
     for (const group of Object.values(groups)) {
       expect(group.Properties.RetentionInDays).toBe(30);
       expect(group.DeletionPolicy).toBe('Retain');
@@ -294,7 +294,9 @@ describe('LooprailStack', () => {
     const agentRoles = [...stack.steps.identities.roles.values()].map((role) => logicalId(stack, role));
     for (const name of STEP_NAMES) {
       const statements = statementsOf(stack, template, name);
-      expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('secretsmanager:') || a.startsWith('bedrock:')), name).toEqual([]);
+      // RequestApproval reads one secret, the approval links' signing key, and no agent's.
+      const own = statements.filter((st) => !(name === 'RequestApproval' && JSON.stringify(st.Resource) === JSON.stringify({ Ref: logicalId(stack, stack.approvals.signingSecret) })));
+      expect(own.flatMap(actionsOf).filter((a) => a.startsWith('secretsmanager:') || a.startsWith('bedrock:')), name).toEqual([]);
       const assumable = statements.filter((st) => actionsOf(st).includes('sts:AssumeRole')).flatMap(resourcesOf);
       const acting = ['StartRun', 'ModelStep', 'ToolStep', 'Verify'].includes(name);
       expect(assumable.map((r) => (r as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]).sort(), name).toEqual(acting ? [...agentRoles].sort() : []);
@@ -316,9 +318,11 @@ describe('LooprailStack', () => {
     }
   });
 
-  it('does not let the approval step resume executions (that is the approval HTTP handler)', () => {
-    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toMatch(/states:Send|states:\*/);
-    expect(statementsOf(stack, template, 'RequestApproval').flatMap(actionsOf).filter((a) => !a.startsWith('dynamodb:') && !a.startsWith('logs:'))).toEqual(['events:PutEvents']);
+  it('does not let the approval step resume executions (only the approval HTTP handler may)', () => {
+    const senders = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, policy]) => /states:Send|states:\*/.test(JSON.stringify(policy)));
+    expect(senders.map(([id]) => id)).toEqual([logicalId(stack, stack.approvals.handler.role.node.tryFindChild('DefaultPolicy') as never)]);
+    // It mails the signed links: it reads the signing key (and, with approvalSender in context, may use SES).
+    expect(statementsOf(stack, template, 'RequestApproval').flatMap(actionsOf).filter((a) => !a.startsWith('dynamodb:') && !a.startsWith('logs:')).sort()).toEqual(['events:PutEvents', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
   });
 
   it('hands executions that end outside the state machine (aborted, timed out, runtime failure) to FailRun', () => {
@@ -422,9 +426,11 @@ describe('LooprailStack', () => {
       expect(reason.length, `${id} at ${path}`).toBeGreaterThan(40);
       // IAM5 findings are acknowledged one resource at a time, never the whole rule.
       if (id.includes('IAM5')) expect(id, path).toMatch(/IAM5\[Resource::.+\]$/);
-      // Unauthenticated routes: only the OpenAPI document and the signed webhooks.
-      if (id.includes('APIG4')) expect(path).toMatch(/^Looprail\/Http\/Api\/(GET--openapi\.json|POST--webhooks--\{agent\})$/);
-      expect(id, path).toMatch(/AwsSolutions-(L1|APIG4|IAM5\[.+\])$/);
+      // Unauthenticated routes: only the OpenAPI document, the signed webhooks and the signed approval links.
+      if (id.includes('APIG4')) expect(path).toMatch(/^Looprail\/Http\/Api\/(GET--openapi\.json|POST--webhooks--\{agent\}|(GET|HEAD|POST)--approvals--\{approvalId\})$/);
+      // The link-signing key is not rotated: rotation would invalidate links already mailed.
+      if (id.includes('SMG4')) expect(path).toBe('Looprail/Approvals/SigningKey');
+      expect(id, path).toMatch(/AwsSolutions-(L1|APIG4|SMG4|IAM5\[.+\])$/);
     }
   });
 });
@@ -441,7 +447,7 @@ describe('LooprailStack options', () => {
   it('skips bundling for its own stack with bundle: false, without the app-wide context', () => {
     const stack = new LooprailStack(new App({ context: CDK_CONTEXT }), 'Looprail', { env: ENV, catalog: CATALOG, bundle: false });
     expect(stack.bundlingRequired).toBe(false);
-    Template.fromStack(stack).resourceCountIs('AWS::Lambda::Function', 10);
+    Template.fromStack(stack).resourceCountIs('AWS::Lambda::Function', 11);
   });
 
   it('wires the trigger functions to one schedule per scheduled agent and one rule per event-triggered agent', () => {
@@ -479,8 +485,9 @@ describe('LooprailStack options', () => {
 
   it('grants nothing extra when the catalog has no secrets and no bedrock models', () => {
     const empty: Catalog = { ...CATALOG, agents: {}, models: {}, servers: {}, secrets: [] };
-    const { template } = synth({ catalog: empty });
-    const text = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    const { stack, template } = synth({ catalog: empty });
+    // The one secret any stack has: the approval links' signing key, which the stack generates.
+    const text = JSON.stringify(template.findResources('AWS::IAM::Policy')).replaceAll(`{"Action":["secretsmanager:DescribeSecret","secretsmanager:GetSecretValue"],"Effect":"Allow","Resource":{"Ref":"${logicalId(stack, stack.approvals.signingSecret)}"}}`, '');
     expect(text).not.toContain('secretsmanager');
     expect(text).not.toContain('bedrock');
     expect(text).not.toContain('sts:AssumeRole');

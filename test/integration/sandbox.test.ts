@@ -272,6 +272,11 @@ describe('escape attempts, each contained and reported as a failed tool call', (
     const disk = await exec('head -c 20000000 /dev/zero > big.bin');
     expect(disk.isError).toBe(true);
     expect((await exec('wc -c < big.bin')).content).toContain('8388608');
+    // Many files each under the limit: the workspace check after the command reports it.
+    const many = await exec('rm big.bin; for i in 1 2 3; do head -c 4000000 /dev/zero > part$i.bin; done');
+    expect(many.isError).toBe(true);
+    expect(many.content).toMatch(/^exit code 0 after [0-9.]+ s; the workspace now holds 12 MB, over disk_mb \(8\); remove files before going on/);
+    expect((await exec('rm part*.bin')).isError).toBe(false);
   });
 });
 
