@@ -349,6 +349,27 @@ export class DynamoRunStore implements RunStore {
     }
   }
 
+  async addApprover(approvalId: string, approver: string): Promise<string[] | undefined> {
+    try {
+      const result = await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: approvalKey(approvalId),
+          // Appends are serialised by DynamoDB: exactly one addition makes the list reach its size.
+          UpdateExpression: 'SET #by = list_append(if_not_exists(#by, :empty), :one), #approval.#by = list_append(if_not_exists(#approval.#by, :empty), :one)',
+          ConditionExpression: '#status = :pending AND (attribute_not_exists(#by) OR NOT contains(#by, :who))',
+          ExpressionAttributeNames: { '#status': 'status', '#approval': 'approval', '#by': 'approvedBy' },
+          ExpressionAttributeValues: { ':pending': 'pending', ':empty': [], ':one': [approver], ':who': approver },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      return (result.Attributes?.approvedBy as string[] | undefined) ?? [approver];
+    } catch (error) {
+      if (errorName(error) === 'ConditionalCheckFailedException') return undefined;
+      throw this.storeError('addApprover', error);
+    }
+  }
+
   async takeRateToken(subject: string, windowStart: string, limit: number, expiresAt: number): Promise<boolean> {
     try {
       await this.db.send(

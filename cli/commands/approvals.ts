@@ -19,6 +19,7 @@ export function approvalsText(page: ApprovalPage): string[] {
 }
 
 export function decisionText(result: OperatorDecision): string {
+  if (result.waitingFor) return `${result.approvalId}: approval by ${result.decision.by} recorded; ${result.waitingFor} more approver(s) must approve`;
   const next = result.status === 'approved' ? 'the run goes on' : result.stopsRun ? 'the run stops rejected' : 'the agent is told and may go on';
   return `${result.approvalId}: ${result.status} by ${result.decision.by}${result.decision.comment ? ` ("${result.decision.comment}")` : ''}; ${result.delivered ? next : 'recorded, but the run had already stopped waiting'}`;
 }

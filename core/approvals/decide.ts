@@ -33,6 +33,8 @@ export interface DecisionResult {
   stopsRun: boolean;
   /** False when the decision was recorded but no execution was waiting any more. */
   delivered: boolean;
+  /** Two-person rule: this approval is recorded, and this many more approvers must approve. */
+  waitingFor?: number;
 }
 
 const sameAddress = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
@@ -73,9 +75,25 @@ export async function decideApproval(deps: RunDeps, request: DecisionRequest): P
   // A comment reaches the trace and, on a rejection, the model: it passes the run's guardrails first.
   const comment = raw ? screenText(deps, state.context.view, raw, 'model_input') : undefined;
   const now = deps.clock.now();
+  const who = request.via.kind === 'link' ? request.via.recipient.toLowerCase() : request.via.principal;
+  let by = who;
+  const required = record.requiredApprovals ?? 1;
+  if (request.outcome === 'approved' && required > 1) {
+    // Two-person rule: each approver is added once; only the approval that completes the set decides.
+    const approvedBy = await deps.store.addApprover(record.approvalId, who);
+    if (!approvedBy) {
+      throw new ApprovalRefusedError('already_decided', `${who} has already approved approval ${record.approvalId}, or it is no longer pending: it needs a second, different approver. Nothing was changed`);
+    }
+    if (approvedBy.length < required) {
+      deps.log.info('approval recorded; waiting for another approver', { approvalId: record.approvalId, approvals: approvedBy.length, required });
+      const partial: ApprovalDecision = { outcome: 'approved', by: who, at: now.toISOString(), via: request.via.kind === 'link' ? `link mailed to ${who}` : `operator ${who}` };
+      return { record: { ...record, approvedBy }, decision: partial, stopsRun: false, delivered: false, waitingFor: required - approvedBy.length };
+    }
+    by = approvedBy.join(' and ');
+  }
   const decision: ApprovalDecision = {
     outcome: request.outcome,
-    by: request.via.kind === 'link' ? request.via.recipient : request.via.principal,
+    by,
     at: now.toISOString(),
     ...(comment && !comment.blocked ? { comment: comment.text } : {}),
     via: request.via.kind === 'link' ? `link mailed to ${request.via.recipient}` : `operator ${request.via.principal}`,

@@ -96,9 +96,14 @@ export const ApprovalRule = z.union(
       timeout: Duration.optional(),
       /** What a rejection does: tell the model and continue, or stop the run `rejected`. */
       on_reject: z.enum(['continue', 'stop']).optional(),
+      /** Two-person rule: two distinct approvers must approve (one rejection decides). */
+      two_person: z.boolean().optional(),
+    }).refine((rule) => rule.two_person !== true || new Set((rule.approvers ?? []).map((a) => a.toLowerCase())).size >= 2, {
+      error: 'two_person: true needs at least two distinct approvers',
+      path: ['approvers'],
     }),
   ],
-  { error: 'expected pause_for_human, or { approvers?, timeout?, on_reject? }' },
+  { error: 'expected pause_for_human, or { approvers?, timeout?, on_reject?, two_person? }' },
 );
 export type ApprovalRuleInput = z.infer<typeof ApprovalRule>;
 

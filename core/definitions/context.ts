@@ -38,6 +38,8 @@ export interface ApprovalRule {
   approvers: string[];
   timeoutSeconds: number;
   onReject: 'continue' | 'stop';
+  /** Two distinct approvers must approve. */
+  twoPerson?: boolean;
 }
 
 /**

@@ -7,6 +7,8 @@ export interface ApprovalRequirement {
   approvers: string[];
   timeoutSeconds: number;
   onReject: 'continue' | 'stop';
+  /** 2 when a matching rule asks for two distinct approvers (absent: one is enough). */
+  requiredApprovals?: number;
 }
 
 /**
@@ -28,5 +30,6 @@ export function approvalFor(spec: ToolSpec, rules: ApprovalRule[], defaultTimeou
     approvers: [...new Set(matching.flatMap((rule) => rule.approvers))],
     timeoutSeconds: matching.length > 0 ? Math.min(...matching.map((rule) => rule.timeoutSeconds)) : defaultTimeoutSeconds,
     onReject: matching.some((rule) => rule.onReject === 'stop') ? 'stop' : 'continue',
+    ...(matching.some((rule) => rule.twoPerson) ? { requiredApprovals: 2 } : {}),
   };
 }

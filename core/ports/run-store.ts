@@ -85,6 +85,9 @@ export interface ApprovalRecord {
   bindings?: Array<{ callId: string; hash: string }>;
   /** Set once, by the one decision that won. */
   decision?: ApprovalDecision;
+  /** Two-person rule: approvals needed (absent: 1), and who has approved so far. */
+  requiredApprovals?: number;
+  approvedBy?: string[];
 }
 
 /** Who decided, when, how, and through which link (or as which operator). */
@@ -193,6 +196,11 @@ export interface RunStore {
    * wins (true); every other finds it no longer pending (false) and nothing changes.
    */
   settleApproval(approvalId: string, status: 'approved' | 'rejected' | 'expired', decision?: ApprovalDecision): Promise<boolean>;
+  /**
+   * Adds one approver to a pending approval that needs several, atomically: the list after
+   * the addition, or undefined when it is no longer pending or they had approved already.
+   */
+  addApprover(approvalId: string, approver: string): Promise<string[] | undefined>;
   /**
    * Counts one use against a fixed window's limit, atomically: true when it fits, false
    * when the window is full (nothing is counted then).

@@ -45,6 +45,7 @@ function resolveApprovals(spec: AgentSpec): ApprovalRule[] {
     approvers: typeof rule === 'string' ? [] : (rule.approvers ?? []),
     timeoutSeconds: (typeof rule === 'string' ? undefined : rule.timeout) ?? DEFAULT_HARNESS.approval_timeout_seconds,
     onReject: (typeof rule === 'string' ? undefined : rule.on_reject) ?? 'continue',
+    ...(typeof rule !== 'string' && rule.two_person ? { twoPerson: true } : {}),
   }));
 }
 

@@ -55,6 +55,7 @@ export async function requestApprovalStep(deps: RunDeps, input: { runId: string;
     createdAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + timeoutSeconds * 1000).toISOString(),
     onReject: needing.some((entry) => entry.requirement!.onReject === 'stop') ? 'stop' : 'continue',
+    ...(needing.some((entry) => (entry.requirement!.requiredApprovals ?? 1) > 1) ? { requiredApprovals: 2 } : {}),
     // What the approver is shown is what may run: tool, exact arguments, policy version.
     bindings: needing.map((entry) => ({ callId: entry.call.id, hash: callBinding(`${entry.spec!.server}.${entry.spec!.tool}`, entry.call.arguments, state.context.view.version) })),
   };

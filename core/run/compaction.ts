@@ -72,6 +72,12 @@ const SUMMARISER_SYSTEM =
   'Write a dense summary of the transcript: the facts learned (with the exact ids, names, paths, numbers and result handles needed later), ' +
   'what was done, what failed, decisions made, and what is left to do. No preamble, no advice; do not invent anything.';
 
+/** A provider's refusal of a prompt longer than the model's window (Anthropic, OpenAI and Bedrock wordings). */
+export function isContextTooLong(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /prompt is too long|context[_ ]length|context window|maximum context|too many (input )?tokens|input is too long/i.test(message);
+}
+
 export interface CompactionOutcome {
   /** The model that summarised and what it cost (on the run's usage already). */
   spent?: { model: string; usage: Usage };
@@ -82,14 +88,15 @@ export interface CompactionOutcome {
  * Compacts the writer's run when the next call's context is over the threshold. Records a
  * `context_compacted` trace event either way it goes, and adds the summariser's spend to the run.
  */
-export async function compactIfNeeded(deps: RunDeps, state: StartedRunState, writer: StepWriter, tools: ToolSpec[]): Promise<CompactionOutcome> {
+export async function compactIfNeeded(deps: RunDeps, state: StartedRunState, writer: StepWriter, tools: ToolSpec[], options: { force?: boolean } = {}): Promise<CompactionOutcome> {
   const { context, messages } = state;
   const view = context.view;
   const window = view.model.declaration.context_window;
   const settings = view.limits.compaction;
-  if (!window || !settings) return {};
+  if (!settings) return {};
   const before = contextTokens(context.systemPrompt, tools, contextMessages(writer.meta, messages));
-  if (before <= settings.at * window) return {};
+  // Forced when the provider refused the call as too long, whatever the estimate says.
+  if (!options.force && (!window || before <= settings.at * window)) return {};
   const split = compactionSplit(writer.meta, messages);
   // Nothing old enough to summarise: the call goes ahead (the provider refuses it if it is truly too long).
   if (!split) return {};
@@ -128,7 +135,7 @@ export async function compactIfNeeded(deps: RunDeps, state: StartedRunState, wri
       latencyMs: elapsedMs(started, ended),
       ...usage,
       model: response.modelId,
-      detail: `summarised ${range} into ~${estimateTokens(screened.text)} tokens: context ~${before} → ~${after} tokens (threshold ${Math.round(settings.at * window)} of ${window})`,
+      detail: `summarised ${range} into ~${estimateTokens(screened.text)} tokens: context ~${before} → ~${after} tokens (${options.force ? 'the model refused the context as too long' : `threshold ${Math.round(settings.at * window!)} of ${window}`})`,
     });
     return { spent: { model: model.name, usage } };
   } catch (error) {

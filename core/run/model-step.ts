@@ -21,7 +21,7 @@ import type { Verdict } from '../guardrails/types.ts';
 import type { AgentView } from '../definitions/context.ts';
 import { notLoadedRefusal, toolsShown } from './deferred-tools.ts';
 import { READ_RESULT_TOOL } from './offload.ts';
-import { compactIfNeeded, contextMessages } from './compaction.ts';
+import { compactIfNeeded, contextMessages, isContextTooLong } from './compaction.ts';
 
 /**
  * ModelStep: check the limits, call the model, persist its turn, and decide where the
@@ -60,6 +60,13 @@ export async function modelStep(deps: RunDeps, input: StepInput): Promise<Contro
   } catch (error) {
     // No answer, no tokens billed: release the reservation (the step's retry reserves again) before the error goes on.
     await reservation.release();
+    // Refused as too long for the model: compact now and call again, while older turns are left to summarise.
+    if (isContextTooLong(error)) {
+      const forced = await compactIfNeeded(deps, state, writer, shown(), { force: true });
+      if (forced.spent) writer.addRollups(rollupsFor(meta, context.view.role, forced.spent.model, forced.spent.usage, deps.clock.now()));
+      if (forced.stop) return stop(deps, writer, forced.stop);
+      if (writer.meta.compaction?.count !== lean.meta.compaction?.count || compacted.spent) return writer.commit(deps, 'model');
+    }
     throw error;
   }
   const { response, blocked, usage } = called;

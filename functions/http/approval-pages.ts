@@ -90,6 +90,8 @@ export interface OperatorDecision {
   decision: ApprovalDecision;
   stopsRun: boolean;
   delivered: boolean;
+  /** Two-person rule: approvers still needed (the call has not run yet). */
+  waitingFor?: number;
 }
 
 export function registerApprovalRoutes(router: Router, deps: RunDeps): void {
@@ -164,6 +166,9 @@ export function registerApprovalRoutes(router: Router, deps: RunDeps): void {
         via: { kind: 'link', recipient: claims.recipient },
         comment: form.comment,
       });
+      if (result.waitingFor) {
+        return page(200, 'Approval recorded', `<p>Approved by ${escapeHtml(result.decision.by)}. This call needs two different approvers: ${result.waitingFor} more must approve before it runs.</p>`);
+      }
       const next = result.decision.outcome === 'approved' ? 'The run goes on: the approved call runs now.' : result.stopsRun ? 'The run stops: rejected.' : 'The agent is told the call was rejected (with your comment) and may go on without it.';
       return page(
         200,
@@ -191,7 +196,7 @@ export function registerApprovalRoutes(router: Router, deps: RunDeps): void {
         via: { kind: 'operator', principal: request.principal },
         comment: body.comment,
       });
-      const answer: OperatorDecision = { approvalId: result.record.approvalId, runId: result.record.runId, status: result.decision.outcome, decision: result.decision, stopsRun: result.stopsRun, delivered: result.delivered };
+      const answer: OperatorDecision = { approvalId: result.record.approvalId, runId: result.record.runId, status: result.decision.outcome, decision: result.decision, stopsRun: result.stopsRun, delivered: result.delivered, ...(result.waitingFor ? { waitingFor: result.waitingFor } : {}) };
       return json(200, answer);
     } catch (error) {
       if (error instanceof ApprovalRefusedError) throw new HttpError(error.status, error.code, error.message);

@@ -8,6 +8,8 @@ import { DEFAULT_SIGNING_SECRET } from '../../core/approvals/deps.ts';
 import type { TaskTokenSender } from '../../core/ports/executions.ts';
 import { messageKey } from '../../adapters/dynamodb/keys.ts';
 import { createApi } from '../../functions/http/api.ts';
+import { approvalApp } from '../../functions/approval/http.ts';
+import { httpHandler } from '../../functions/http/handler.ts';
 import type { LocalHost } from '../../cli/local/host.ts';
 import { testHost } from '../support/local-host.ts';
 import { watchPausedApprovals } from '../../cli/local/approval-expiry.ts';
@@ -262,6 +264,64 @@ describe('the operator, expiry and the binding', () => {
     expect(meta.toolCalls).toBe(0);
     const denied = (await host.deps.store.listTrace(runId)).find((event) => event.kind === 'tool_denied');
     expect(denied?.detail).toContain('was approved with other arguments or under another policy version');
+  });
+});
+
+describe('the two-person rule', () => {
+  it('runs the call only once two different approvers approved; the same approver twice counts once', async () => {
+    const { running, paused, approvalId, link } = await pausedWithMail('approval-pair');
+    const second = linkIn(await waitForMail(outbox(), (each) => each.text.includes(approvalId) && each.to === 'second@example.com'));
+    expect((await host.deps.store.getApproval(approvalId))!.requiredApprovals).toBe(2);
+
+    const first = await post(link, { ...(await formOf(link)), decision: 'approve' });
+    expect(first.status).toBe(200);
+    expect(await first.text()).toContain('1 more must approve');
+    expect((await host.deps.store.getRun(paused.runId))!.status).toBe('paused');
+    const again = await post(link, { ...(await formOf(link)), decision: 'approve' });
+    expect(again.status).toBe(409);
+    expect(await again.text()).toContain('needs a second, different approver');
+    expect((await host.deps.store.getApproval(approvalId))!).toMatchObject({ status: 'pending', approvedBy: ['lead@example.com'] });
+
+    const done = await post(second, { ...(await formOf(second)), decision: 'approve' });
+    expect(done.status).toBe(200);
+    const { meta } = await running;
+    expect(meta).toMatchObject({ stopReason: 'completed', toolCalls: 1 });
+    const decided = (await host.deps.store.listTrace(meta.runId)).filter((event) => event.kind === 'approval_decided');
+    expect(decided).toHaveLength(1);
+    expect(decided[0]!.detail).toContain('approved by lead@example.com and second@example.com');
+  });
+
+  it('lets one rejection decide', async () => {
+    const { running, link } = await pausedWithMail('approval-pair', 'second@example.com');
+    expect((await post(link, { ...(await formOf(link)), decision: 'reject', comment: 'no' })).status).toBe(200);
+    expect((await running).meta).toMatchObject({ stopReason: 'completed', toolCalls: 0 });
+  });
+});
+
+describe('the approval Lambda (functions/approval/http.ts)', () => {
+  it('serves the same pages from an API Gateway event, and only the approval routes', async () => {
+    const { running, approvalId, link } = await pausedWithMail('approval');
+    const lambda = httpHandler(() => approvalApp(host.deps));
+    const url = new URL(link);
+    const event = (method: string, path: string, query = '', body?: string) => ({
+      version: '2.0',
+      rawPath: path,
+      rawQueryString: query,
+      headers: body ? { 'content-type': 'application/x-www-form-urlencoded' } : {},
+      body,
+      isBase64Encoded: false,
+      requestContext: { stage: '$default', http: { method } },
+    });
+    const page = await lambda(event('GET', url.pathname, url.search.slice(1)));
+    expect(page.statusCode).toBe(200);
+    const formToken = /name="form_token" value="([^"]+)"/.exec(String(page.body))![1]!;
+    expect((await lambda(event('GET', '/openapi.json'))).statusCode).toBe(404);
+    expect((await lambda(event('POST', '/webhooks/approval', '', '{}'))).statusCode).toBe(404);
+    // The operator route is IAM-only: without a verified caller it is refused before anything is read.
+    expect((await lambda(event('POST', `/v1/approvals/${approvalId}/decision`, '', '{"decision":"approve"}'))).statusCode).toBe(401);
+    const decided = await lambda(event('POST', url.pathname, url.search.slice(1), new URLSearchParams({ form_token: formToken, decision: 'approve' }).toString()));
+    expect(decided.statusCode).toBe(200);
+    expect((await running).meta.stopReason).toBe('completed');
   });
 });
 

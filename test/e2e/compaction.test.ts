@@ -41,6 +41,7 @@ beforeAll(async () => {
     join(org, 'models.yaml'),
     'models:\n' +
       `  claude-small:\n    provider: anthropic\n    model_id: claude-sonnet-4-5\n    base_url: ${main.url}\n    secret: anthropic-key\n    context_window: 4000\n    price: { input_per_mtok: 3, output_per_mtok: 15 }\n` +
+      `  claude-nowindow:\n    provider: anthropic\n    model_id: claude-sonnet-4-5\n    base_url: ${main.url}\n    secret: anthropic-key\n    price: { input_per_mtok: 3, output_per_mtok: 15 }\n` +
       `  claude-cheap:\n    provider: anthropic\n    model_id: claude-haiku-4-5\n    base_url: ${cheap.url}\n    secret: anthropic-key\n    price: { input_per_mtok: 1, output_per_mtok: 5 }\n`,
   );
   await writeFile(
@@ -48,14 +49,15 @@ beforeAll(async () => {
     'name: everything\ndefer_loading: false\ntransport: { type: stdio, command: mcp-server-everything, args: [stdio] }\ntools:\n  echo: {}\n',
   );
   await writeFile(join(org, 'instructions.md'), 'Echo things.\n');
-  const agent = (name: string, onFailure: string) =>
+  const agent = (name: string, onFailure: string, model = 'claude-small') =>
     writeFile(
       join(org, `${name}.yaml`),
-      `agent:\n  name: ${name}\n  owner: tests@example.com\n  model: claude-small\n  instructions: ./instructions.md@v1\n  mcp_servers: [everything]\n` +
+      `agent:\n  name: ${name}\n  owner: tests@example.com\n  model: ${model}\n  instructions: ./instructions.md@v1\n  mcp_servers: [everything]\n` +
         `  harness: { context: { compact_at: 0.5, compaction_model: claude-cheap, on_compaction_failure: ${onFailure} } }\n`,
     );
   await agent('compacting', 'continue');
   await agent('strict', 'stop');
+  await agent('reactive', 'continue', 'claude-nowindow');
   process.env.LOOPRAIL_SECRET_ANTHROPIC_KEY = KEY;
   host = await testHost(org);
 });
@@ -136,5 +138,21 @@ describe('context compaction', () => {
     const failures = (await host.deps.store.listTrace(runId)).filter((e) => e.kind === 'context_compacted');
     expect(failures.length).toBeGreaterThan(0);
     expect(failures.every((e) => e.status === 'error' && e.detail!.endsWith('continuing with the context uncompacted'))).toBe(true);
+  });
+
+  it('compacts and calls again when the provider refuses the context as too long, instead of failing the run', async () => {
+    main.reset();
+    cheap.reset();
+    main.reply(...[1, 2, 3].map(echoTurn), anthropic.error(400, 'invalid_request_error', 'prompt is too long: 212345 tokens > 200000 maximum'), anthropic.message({ text: 'Done.', usage }));
+    cheap.reply(anthropic.message({ text: 'SUMMARY: echoed 1.', usage: { input_tokens: 500, output_tokens: 20 } }));
+    const { runId, meta } = await host.run({ agent: 'reactive', input: {} });
+    expect(meta.stopReason).toBe('completed');
+    expect(main.requests).toHaveLength(5);
+    const retried = main.requests[4]!.body as WireRequest;
+    expect(retried.messages[0]!.content.map((block) => block.text)).toEqual([expect.any(String), expect.stringMatching(/SUMMARY: echoed 1\./)]);
+    expect(pairingValid(retried)).toBe(true);
+    const event = (await host.deps.store.listTrace(runId)).find((e) => e.kind === 'context_compacted')!;
+    expect(event).toMatchObject({ status: 'ok', name: 'claude-cheap', costMicros: 600 });
+    expect(event.detail).toMatch(/^summarised messages 2–3 into ~\d+ tokens: context ~\d+ → ~\d+ tokens \(the model refused the context as too long\)$/);
   });
 });

@@ -16,6 +16,8 @@ import { periodKey } from '../../core/budgets/periods.ts';
 import type { RunStore } from '../../core/ports/run-store.ts';
 import { anthropic, hang, type FakeModelServer } from '../support/fake-model-servers.ts';
 import { testHost } from '../support/local-host.ts';
+import { testClient } from '../support/dynamodb.ts';
+import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 
 /**
  * Dependencies failing under a run: the model provider (a local server speaking Anthropic's
@@ -297,12 +299,16 @@ describe('the dev server killed with runs in flight', () => {
     }
     child.kill('SIGKILL');
     await once(child, 'exit');
+    // Killed mid-run: none had ended (read from the table, before anything could resume them).
+    const table = testClient();
+    const store = new DynamoRunStore({ client: table, tableName });
+    const left = await Promise.all(runIds.map((runId) => store.getRun(runId)));
+    table.destroy();
+    expect(left.map((run) => run?.status)).toEqual(['running', 'running', 'running']);
 
     dev = await startDevServer({ port: '0', org, stateDir, graceMs: 50, host: { dynamodbEndpoint, tableName, retryIntervalMs: 0 } }, { out: () => {}, err: () => {} });
     client = new LooprailClient(await resolveEndpoint({ stateDir }));
-    const left = await Promise.all(runIds.map((runId) => client.getRun(runId)));
-    // Killed mid-run: none had ended, and the restarted server picked every one of them up.
-    expect(left.filter((run) => run.status === 'finished')).toEqual([]);
+    // The restarted server picked every one of them up.
     expect([...dev.resumed].sort()).toEqual([...runIds].sort());
 
     for (const runId of runIds) {

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,7 @@ import { testHost } from '../support/local-host.ts';
  *
  * The states come from the ASL itself, so a new Task state without a case here fails the
  * table test. Each handler's writes to the store are counted in an undisturbed run; then,
- * for every invocation of every state, the handler "crashes" (Lambda.Unknown, which the
+ * for the first step each state runs, the handler "crashes" (Lambda.Unknown, which the
  * ASL's Retry handles) before each of its writes, right after each of its writes, and
  * after all of them, just before it returns. Every disturbed run is compared with the
  * undisturbed one: messages, trace events (times and ids aside), the run's totals, the
@@ -29,28 +30,34 @@ import { testHost } from '../support/local-host.ts';
 
 const ORG = 'test/fixtures/faults-org';
 /** The store's methods that write; every other public method must be a read (checked below). */
-const WRITES = ['createRun', 'commit', 'putApproval', 'renewApprovalToken', 'settleApproval', 'takeRateToken', 'reserveBudget', 'settleBudget', 'releaseBudget', 'claimAlert', 'claimSideEffect', 'completeSideEffect'] as const;
+const WRITES = ['createRun', 'commit', 'putApproval', 'renewApprovalToken', 'settleApproval', 'addApprover', 'takeRateToken', 'reserveBudget', 'settleBudget', 'releaseBudget', 'claimAlert', 'claimSideEffect', 'completeSideEffect'] as const;
 const READS = ['getRun', 'loadState', 'listTrace', 'listTracePage', 'listMessagesPage', 'listRuns', 'getApproval', 'getBudgetUsage', 'listRollups'];
 type WriteName = (typeof WRITES)[number];
 
-/** Where a crash happens within one invocation of one state's handler. */
+/** Where a crash happens within one step of one state's handler. */
 interface Point {
   state: string;
-  /** 1-based: which invocation of the state in the run. */
-  invocation: number;
+  /** `maker`, or `-check1`… for a checker run's own steps (its own execution, started by Verify). */
+  role: string;
+  /** The step, by the run seq its payload carries (0 for StartRun and FailRun): retries of it share it. */
+  seq: number;
   /** before write n (1-based), after write n, or on return after all writes. */
   at: { when: 'before' | 'after'; write: number } | { when: 'return' };
 }
 
 interface Invocation {
   state: string;
-  invocation: number;
+  role: string;
+  seq: number;
   writes: WriteName[];
+  /** Whether the handler returned (an attempt that failed is retried as a new invocation). */
+  ok?: boolean;
 }
 
 let point: Point | undefined;
 let fired = 0;
-let current: Invocation | undefined;
+/** The handler invocation each write belongs to (checker steps run inside Verify's). */
+const current = new AsyncLocalStorage<Invocation>();
 let invocations: Invocation[] = [];
 let approverErrors: string[] = [];
 let plainDeps: RunDeps;
@@ -64,7 +71,7 @@ function crash(): Error {
 }
 
 function armedFor(invocation: Invocation | undefined): boolean {
-  return fired === 0 && point !== undefined && invocation !== undefined && invocation.state === point.state && invocation.invocation === point.invocation;
+  return fired === 0 && point !== undefined && invocation !== undefined && invocation.state === point.state && invocation.role === point.role && invocation.seq === point.seq;
 }
 
 function faultyStore(store: RunStore): RunStore {
@@ -73,7 +80,7 @@ function faultyStore(store: RunStore): RunStore {
       const original = Reflect.get(target, property, receiver);
       if (!(WRITES as readonly string[]).includes(property as string)) return original;
       return async (...args: unknown[]) => {
-        const invocation = current;
+        const invocation = current.getStore();
         const number = (invocation?.writes.length ?? 0) + 1;
         const armed = armedFor(invocation) && point!.at.when !== 'return' && (point!.at as { write: number }).write === number;
         if (armed && point!.at.when === 'before') throw crash();
@@ -98,11 +105,12 @@ beforeAll(async () => {
         Object.entries(handlers).map(([state, handler]) => [
           state,
           async (payload: unknown) => {
-            const invocation: Invocation = { state, invocation: invocations.filter((i) => i.state === state).length + 1, writes: [] };
+            const { runId = '', seq = 0 } = payload as { runId?: string; seq?: number };
+            const invocation: Invocation = { state, role: /-check\d+$/.exec(runId)?.[0] ?? 'maker', seq, writes: [] };
             invocations.push(invocation);
-            current = invocation;
-            const output = await handler(payload);
+            const output = await current.run(invocation, () => handler(payload));
             if (armedFor(invocation) && point!.at.when === 'return') throw crash();
+            invocation.ok = true;
             if (state === 'RequestApproval') {
               // The human approves as soon as the run waits: with the token the approval record holds now.
               const { approvalId } = output as { approvalId: string };
@@ -173,7 +181,6 @@ async function runOnce(agent: string, injected: Point | undefined) {
   point = injected;
   fired = 0;
   invocations = [];
-  current = undefined;
   approverErrors = [];
   const budgetBefore = await budgetTotals();
   const rollupBefore = await rollupTotals();
@@ -202,19 +209,20 @@ async function runOnce(agent: string, injected: Point | undefined) {
 type Run = Awaited<ReturnType<typeof runOnce>>;
 
 /**
- * Every crash point of a state's first invocation in an undisturbed run. Later invocations
- * run the same code with the same writes (the test above checks the shapes), so sweeping
- * them too would only multiply the runs.
+ * Every crash point of the first step a state runs in an undisturbed run (its attempt that
+ * returned). Later steps of the state run the same code with the same writes (the test above
+ * checks the shapes), so sweeping them too would only multiply the runs.
  */
-function pointsOf(baseline: Run, state: string): Array<Point & { writes: WriteName[] }> {
+function pointsOf(baseline: Run, state: string, role = 'maker'): Array<Point & { writes: WriteName[] }> {
   return baseline.invocations
-    .filter((i) => i.state === state && i.invocation === 1)
+    .filter((i) => i.state === state && i.role === role && i.ok)
+    .slice(0, 1)
     .flatMap((i) => [
       ...i.writes.flatMap((_, index) => [
-        { state, invocation: i.invocation, at: { when: 'before' as const, write: index + 1 }, writes: i.writes },
-        { state, invocation: i.invocation, at: { when: 'after' as const, write: index + 1 }, writes: i.writes },
+        { state, role: i.role, seq: i.seq, at: { when: 'before' as const, write: index + 1 }, writes: i.writes },
+        { state, role: i.role, seq: i.seq, at: { when: 'after' as const, write: index + 1 }, writes: i.writes },
       ]),
-      { state, invocation: i.invocation, at: { when: 'return' as const }, writes: i.writes },
+      { state, role: i.role, seq: i.seq, at: { when: 'return' as const }, writes: i.writes },
     ]);
 }
 
@@ -231,7 +239,7 @@ function inDoubt(p: Point, writes: WriteName[]): boolean {
 }
 
 function label(p: Point): string {
-  return `${p.state}#${p.invocation} ${p.at.when === 'return' ? 'on return' : `${p.at.when} write ${p.at.write}`}`;
+  return `${p.state}@${p.role}:seq${p.seq} ${p.at.when === 'return' ? 'on return' : `${p.at.when} write ${p.at.write}`}`;
 }
 
 /** Which agent's run crosses each state's handler (its undisturbed run is the reference). */
@@ -244,6 +252,48 @@ const AGENT_OF: Record<string, string> = {
   FinishRun: 'boundary',
   FailRun: 'boundary-outage',
 };
+
+/** Every crash point of one state's first step (of the maker, or of a checker run), each compared with the undisturbed run. */
+async function sweep(agent: string, state: string, role: string): Promise<void> {
+  const baseline = baselines[agent]!;
+  const points = pointsOf(baseline, state, role);
+  expect(points.length).toBeGreaterThan(0);
+  for (const p of points) {
+    const disturbed = await runOnce(agent, p);
+    const name = label(p);
+    expect(disturbed.fired, name).toBe(1);
+    expect(disturbed.approverErrors, name).toEqual([]);
+    expect(disturbed.outcome, name).toBe(baseline.outcome);
+    expect(disturbed.budget, name).toEqual(baseline.budget);
+    expect(disturbed.rollups, name).toEqual(baseline.rollups);
+    expect(disturbed.checks, name).toEqual(baseline.checks);
+    const records = (run: Run) => run.received.filter((c) => c.tool === 'record').map((c) => c.key);
+    if (!inDoubt(p, p.writes)) {
+      expect(disturbed.meta, name).toEqual(baseline.meta);
+      expect(disturbed.messages, name).toEqual(baseline.messages);
+      expect(disturbed.trace, name).toEqual(baseline.trace);
+      expect(records(disturbed), name).toEqual(records(baseline));
+      continue;
+    }
+    // In doubt: never repeated. Crashed right after the claim, the call was not made; crashed
+    // before its outcome was recorded, it was made once. Either way the model is told.
+    const doubtful = disturbed.trace.filter((e) => e.kind === 'tool_call' && e.detail?.startsWith('in doubt:'));
+    expect(doubtful.map((e) => e.name), name).toEqual(['counter.record']);
+    const callId = doubtful[0]!.callId!;
+    const made = p.at.when === 'after' && p.writes[p.at.write - 1] === 'claimSideEffect' ? 0 : 1;
+    const key = baseline.received.filter((c) => c.tool === 'record').map((c) => c.key)[baseline.trace.filter((e) => e.kind === 'tool_call' && e.name === 'counter.record').findIndex((e) => e.callId === callId)];
+    expect(records(disturbed).filter((k) => k === key).length, name).toBe(made);
+    expect(records(disturbed).filter((k) => k !== key), name).toEqual(records(baseline).filter((k) => k !== key));
+    // Everything else is the undisturbed run's.
+    const patched = baseline.messages.map((m) =>
+      m.role !== 'tool' ? m : { ...m, content: m.content.map((b) => (b.type === 'tool_result' && b.callId === callId ? disturbed.messages.flatMap((d) => d.content).find((d) => d.type === 'tool_result' && d.callId === callId)! : b)) },
+    );
+    expect(disturbed.messages, name).toEqual(patched);
+    expect(JSON.stringify(disturbed.messages), name).toContain('may have acted without recording an outcome');
+    expect(disturbed.trace.filter((e) => e.callId !== callId), name).toEqual(baseline.trace.filter((e) => e.callId !== callId));
+    expect({ ...disturbed.meta, toolCalls: 0 }, name).toEqual({ ...baseline.meta, toolCalls: 0 });
+  }
+}
 
 const { definition, functionOf } = loadDefinition();
 const baselines: Record<string, Run> = {};
@@ -281,57 +331,26 @@ describe('a crash at every step boundary', () => {
     expect(outage.meta).toMatchObject({ status: 'finished', stopReason: 'model_unavailable' });
     expect(outage.received.map((c) => c.key)).toEqual(['lonely']);
     for (const [state, agent] of Object.entries(AGENT_OF)) {
-      const seen = baselines[agent]!.invocations.filter((i) => i.state === state);
+      const seen = baselines[agent]!.invocations.filter((i) => i.state === state && i.role === 'maker' && i.ok);
       expect(seen.length, state).toBeGreaterThan(0);
       expect(seen.every((i) => i.writes.length > 0), state).toBe(true);
     }
     // A handler with more than one write, so "between writes" is swept too.
-    expect(boundary.invocations.find((i) => i.state === 'ModelStep')!.writes).toEqual(['reserveBudget', 'settleBudget', 'commit']);
-    expect(boundary.invocations.find((i) => i.state === 'ToolStep')!.writes).toEqual(['claimSideEffect', 'completeSideEffect', 'commit']);
-    expect(boundary.invocations.find((i) => i.state === 'RequestApproval')!.writes).toEqual(['putApproval', 'commit']);
+    const writesOf = (state: string) => boundary.invocations.filter((i) => i.state === state && i.role === 'maker' && i.ok).map((i) => i.writes);
+    expect(writesOf('ModelStep')).toEqual(Array.from({ length: 4 }, () => ['reserveBudget', 'settleBudget', 'commit']));
+    expect(writesOf('ToolStep')).toEqual(Array.from({ length: 2 }, () => ['claimSideEffect', 'completeSideEffect', 'commit']));
+    expect(writesOf('RequestApproval')).toEqual(Array.from({ length: 2 }, () => ['putApproval', 'commit']));
   });
 
   for (const state of Object.keys(AGENT_OF)) {
     it(`${state}: a crash before, between and after its writes is retried, and the run ends as if nothing happened`, async () => {
-      const agent = AGENT_OF[state]!;
-      const baseline = baselines[agent]!;
-      const points = pointsOf(baseline, state);
-      expect(points.length).toBeGreaterThanOrEqual(3);
-      for (const p of points) {
-        const disturbed = await runOnce(agent, p);
-        const name = label(p);
-        expect(disturbed.fired, name).toBe(1);
-        expect(disturbed.approverErrors, name).toEqual([]);
-        expect(disturbed.outcome, name).toBe(baseline.outcome);
-        expect(disturbed.budget, name).toEqual(baseline.budget);
-        expect(disturbed.rollups, name).toEqual(baseline.rollups);
-        expect(disturbed.checks, name).toEqual(baseline.checks);
-        const records = (run: Run) => run.received.filter((c) => c.tool === 'record').map((c) => c.key);
-        if (!inDoubt(p, p.writes)) {
-          expect(disturbed.meta, name).toEqual(baseline.meta);
-          expect(disturbed.messages, name).toEqual(baseline.messages);
-          expect(disturbed.trace, name).toEqual(baseline.trace);
-          expect(records(disturbed), name).toEqual(records(baseline));
-          continue;
-        }
-        // In doubt: never repeated. Crashed right after the claim, the call was not made; crashed
-        // before its outcome was recorded, it was made once. Either way the model is told.
-        const doubtful = disturbed.trace.filter((e) => e.kind === 'tool_call' && e.detail?.startsWith('in doubt:'));
-        expect(doubtful.map((e) => e.name), name).toEqual(['counter.record']);
-        const callId = doubtful[0]!.callId!;
-        const made = p.at.when === 'after' && p.writes[p.at.write - 1] === 'claimSideEffect' ? 0 : 1;
-        const key = baseline.received.filter((c) => c.tool === 'record').map((c) => c.key)[baseline.trace.filter((e) => e.kind === 'tool_call' && e.name === 'counter.record').findIndex((e) => e.callId === callId)];
-        expect(records(disturbed).filter((k) => k === key).length, name).toBe(made);
-        expect(records(disturbed).filter((k) => k !== key), name).toEqual(records(baseline).filter((k) => k !== key));
-        // Everything else is the undisturbed run's.
-        const patched = baseline.messages.map((m) =>
-          m.role !== 'tool' ? m : { ...m, content: m.content.map((b) => (b.type === 'tool_result' && b.callId === callId ? disturbed.messages.flatMap((d) => d.content).find((d) => d.type === 'tool_result' && d.callId === callId)! : b)) },
-        );
-        expect(disturbed.messages, name).toEqual(patched);
-        expect(JSON.stringify(disturbed.messages), name).toContain('may have acted without recording an outcome');
-        expect(disturbed.trace.filter((e) => e.callId !== callId), name).toEqual(baseline.trace.filter((e) => e.callId !== callId));
-        expect({ ...disturbed.meta, toolCalls: 0 }, name).toEqual({ ...baseline.meta, toolCalls: 0 });
-      }
+      await sweep(AGENT_OF[state]!, state, 'maker');
     }, 180_000);
   }
+
+  it("a checker run's own steps (its own execution, started by Verify): a crash in any of them is retried there, and the run ends as if nothing happened", async () => {
+    const states = [...new Set(baselines.boundary!.invocations.filter((i) => i.role === '-check1' && i.ok).map((i) => i.state))];
+    expect(states.sort()).toEqual(['FinishRun', 'ModelStep', 'StartRun', 'ToolStep']);
+    for (const state of states) await sweep('boundary', state, '-check1');
+  }, 180_000);
 });

@@ -67,6 +67,7 @@ const OTHER_HANDLERS = {
   ScheduleTrigger: { entry: 'functions/trigger/schedule.ts', description: /schedule's firing/ },
   EventTrigger: { entry: 'functions/trigger/event.ts', description: /event matching/ },
   HttpApp: { entry: 'functions/http/handler.ts', description: /HTTP app/ },
+  Approvals: { entry: 'functions/approval/http.ts', description: /^Approval pages and decisions/ },
 } as const;
 const HANDLER_NAMES = [...STEP_NAMES, ...(Object.keys(OTHER_HANDLERS) as Array<keyof typeof OTHER_HANDLERS>)];
 /** The handlers that read the catalog, so carry it in their bundle. */

@@ -8,14 +8,14 @@ import { runIdFor } from '../../core/run/ids.ts';
 
 /** Helpers for approval tests: an org with approval agents, the outbox, the links in it. */
 
-/** loop-org plus agents that reject by stopping, and with two approvers. */
+/** loop-org plus agents that reject by stopping, and that need two distinct approvers. */
 export async function approvalOrg(): Promise<string> {
   const org = await mkdtemp(join(tmpdir(), 'looprail-approval-org-'));
   await cp('test/fixtures/loop-org', org, { recursive: true });
   const agent = (name: string, rule: string) =>
     ['agent:', `  name: ${name}`, '  owner: tests@example.com', '  team: tests', '  model: s-approval', '  instructions: ./instructions.md@v1', '  mcp_servers:', '    - name: notes', '      deny: [delete_entities]', '    - everything', '  approvals:', `    notes.create_entities: ${rule}`, ''].join('\n');
   await writeFile(join(org, 'approval-stop.yaml'), agent('approval-stop', '{ approvers: [lead@example.com], timeout: 1h, on_reject: stop }'));
-  await writeFile(join(org, 'approval-pair.yaml'), agent('approval-pair', '{ approvers: [lead@example.com, second@example.com], timeout: 1h }'));
+  await writeFile(join(org, 'approval-pair.yaml'), agent('approval-pair', '{ approvers: [lead@example.com, second@example.com], timeout: 1h, two_person: true }'));
   return org;
 }
 

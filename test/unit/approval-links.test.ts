@@ -84,3 +84,13 @@ describe('the approval email', () => {
     expect(mail.html).toContain(`href="${escapeHtml(link)}"`);
   });
 });
+
+describe('the two-person rule in a definition', () => {
+  it('needs at least two distinct approvers, said where', async () => {
+    const { ApprovalRule } = await import('../../core/definitions/agent.ts');
+    expect(ApprovalRule.safeParse({ approvers: ['a@example.com', 'b@example.com'], two_person: true }).success).toBe(true);
+    const one = ApprovalRule.safeParse({ approvers: ['a@example.com', 'A@example.com'], two_person: true });
+    expect(one.error?.issues).toEqual([expect.objectContaining({ path: ['approvers'], message: 'two_person: true needs at least two distinct approvers' })]);
+    expect(ApprovalRule.safeParse({ two_person: 'yes' }).success).toBe(false);
+  });
+});
