@@ -1,7 +1,7 @@
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type { AwsCredentialIdentityProvider, Checksum, SourceData } from '@smithy/types';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { NodeSha256 } from '../adapters/http/node-sha256.ts';
 import { LooprailClient } from './client.ts';
 
 /**
@@ -9,29 +9,6 @@ import { LooprailClient } from './client.ts';
  * `execute-api`, with whatever credentials the caller's AWS environment provides (profile,
  * SSO, role). A local dev server takes a bearer token instead; one client serves both.
  */
-
-/** The hash SigV4 needs, on Node's crypto (HMAC when given a key). */
-class NodeSha256 implements Checksum {
-  readonly #secret: SourceData | undefined;
-  #hash: Hash | Hmac;
-  constructor(secret?: SourceData) {
-    this.#secret = secret;
-    this.#hash = NodeSha256.#create(secret);
-  }
-  static #create(secret: SourceData | undefined): Hash | Hmac {
-    if (secret === undefined) return createHash('sha256');
-    return createHmac('sha256', typeof secret === 'string' ? secret : new Uint8Array(ArrayBuffer.isView(secret) ? secret.buffer.slice(secret.byteOffset, secret.byteOffset + secret.byteLength) : secret));
-  }
-  update(data: Uint8Array): void {
-    this.#hash.update(data);
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.#hash.digest());
-  }
-  reset(): void {
-    this.#hash = NodeSha256.#create(this.#secret);
-  }
-}
 
 /** `https://abc123.execute-api.eu-west-1.amazonaws.com` → `eu-west-1`. */
 export function regionOfApiUrl(url: string): string | undefined {

@@ -370,6 +370,28 @@ export class DynamoRunStore implements RunStore {
     }
   }
 
+  async claimApprovalAction(approvalId: string, action: 'reminder' | 'escalation', at: string, addApprovers: string[] = []): Promise<ApprovalRecord | undefined> {
+    const adding = action === 'escalation' && addApprovers.length > 0;
+    try {
+      const result = await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: approvalKey(approvalId),
+          // One conditional write: of racing sweepers, exactly one finds it pending and not yet marked.
+          UpdateExpression: adding ? 'SET #approval.#mark = :at, #approval.#approvers = list_append(#approval.#approvers, :add)' : 'SET #approval.#mark = :at',
+          ConditionExpression: '#status = :pending AND attribute_not_exists(#approval.#mark)',
+          ExpressionAttributeNames: { '#status': 'status', '#approval': 'approval', '#mark': action === 'reminder' ? 'reminderSentAt' : 'escalatedAt', ...(adding ? { '#approvers': 'approvers' } : {}) },
+          ExpressionAttributeValues: { ':pending': 'pending', ':at': at, ...(adding ? { ':add': addApprovers } : {}) },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return result.Attributes?.approval as ApprovalRecord | undefined;
+    } catch (error) {
+      if (errorName(error) === 'ConditionalCheckFailedException') return undefined;
+      throw this.storeError('claimApprovalAction', error);
+    }
+  }
+
   async takeRateToken(subject: string, windowStart: string, limit: number, expiresAt: number): Promise<boolean> {
     try {
       await this.db.send(

@@ -1,7 +1,7 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import type { Checksum, SourceData } from '@smithy/types';
 
-/** The hash SigV4 needs, on Node's crypto (HMAC when given a key). Same as cli/sigv4.ts's, for adapters. */
+/** The hash SigV4 needs, on Node's crypto (HMAC when given a key). Shared by the SigV4 client and adapters. */
 export class NodeSha256 implements Checksum {
   readonly #secret: SourceData | undefined;
   #hash: Hash | Hmac;

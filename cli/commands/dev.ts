@@ -5,7 +5,7 @@ import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createApi } from '../../functions/http/api.ts';
 import { LocalScheduler } from '../local/scheduler.ts';
-import { watchPausedApprovals } from '../local/approval-expiry.ts';
+import { sweepApprovalReminders, watchPausedApprovals } from '../local/approval-expiry.ts';
 import { scheduleHandler } from '../../functions/trigger/schedule.ts';
 import { jsonLogger } from '../../functions/_shared/logger.ts';
 import { startHttpServer } from '../http-server.ts';
@@ -81,6 +81,8 @@ export async function startDevServer(options: DevOptions, output: Output = conso
   const approvalWatch = watchPausedApprovals(host.deps);
   const expired = await approvalWatch.started;
   if (expired.length > 0) output.err(`approvals expired while the server was down: ${expired.join(', ')} stopped approval_expired`);
+  // Reminders before expiry and escalations (agent approval rules), swept every minute.
+  const reminderSweep = sweepApprovalReminders(host.deps);
 
   // Schedules run here as Scheduler runs them on AWS: the same expressions, time zones and dedupe keys.
   const triggerDeps = { ...host.deps, executions: host.executions };
@@ -104,6 +106,7 @@ export async function startDevServer(options: DevOptions, output: Output = conso
         try {
           scheduler.stop();
           approvalWatch.stop();
+          reminderSweep.stop();
           await server.close();
           const { aborted } = await host.executions.close({ graceMs: options.graceMs ?? DEFAULT_GRACE_MS });
           if (aborted.length > 0) output.err(`not finished, resumes at the next start: ${aborted.join(', ')}`);

@@ -1,6 +1,7 @@
 import { APPROVAL_EXPIRED } from '../../core/errors.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
 import { failRunStep } from '../../core/run/finish-run.ts';
+import { sendDueApprovalReminders } from '../../core/approvals/reminders.ts';
 
 /**
  * After a restart of the dev server, no execution waits on a paused run's task token any
@@ -52,4 +53,27 @@ export function watchPausedApprovals(deps: RunDeps, options: { limit?: number } 
       timers.clear();
     },
   };
+}
+
+/**
+ * Reminders and escalations of pending approvals (the rules' `remind_before`,
+ * `escalate_after`): a sweep every `everyMs` (default a minute), as the scheduled Lambda
+ * does on AWS every five. Each is sent once, however many sweeps overlap.
+ */
+export function sweepApprovalReminders(deps: RunDeps, options: { everyMs?: number } = {}): { stop(): void } {
+  let running = false;
+  const sweep = async () => {
+    if (running) return;
+    running = true;
+    try {
+      await sendDueApprovalReminders(deps, deps.clock.now());
+    } catch (error) {
+      deps.log.error('approval reminder sweep failed', { error: (error as Error).name, message: (error as Error).message });
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void sweep(), options.everyMs ?? 60_000);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }

@@ -67,6 +67,11 @@ export interface ExecutorOptions {
    */
   retryIntervalMs?: number;
   onStateEntered?: (state: string) => void;
+  /**
+   * Where a run stands, for a child execution started after a restart (Delegate): one that
+   * ended is refused as Step Functions refuses a taken name, one under way resumes at its seq.
+   */
+  runProgress?: (runId: string) => Promise<{ seq: number; ended: boolean } | undefined>;
 }
 
 type EventLog = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
@@ -99,6 +104,8 @@ export class LocalExecutor {
   private readonly tokens = new Map<string, PendingToken>();
   /** Task states that start an execution of this machine (continue-as-new). */
   private readonly startsExecution: string[];
+  /** Task states that start an execution of this machine and wait for its end (`.sync:2`: a delegated sub-agent). */
+  private readonly runsExecution: string[];
   /** Execution names started here, refused a second time as Step Functions does. */
   private readonly executionNames = new Set<string>();
   private readonly options: ExecutorOptions;
@@ -111,6 +118,9 @@ export class LocalExecutor {
     this.functionOf = functionOf;
     this.startsExecution = Object.entries(this.states)
       .filter(([, state]) => state.Type === 'Task' && state.Resource === 'arn:aws:states:::states:startExecution')
+      .map(([name]) => name);
+    this.runsExecution = Object.entries(this.states)
+      .filter(([, state]) => state.Type === 'Task' && state.Resource === 'arn:aws:states:::states:startExecution.sync:2')
       .map(([name]) => name);
   }
 
@@ -194,6 +204,21 @@ export class LocalExecutor {
         this.executionNames.add(Name);
         continueAs({ input: Input, name: Name });
         return { ExecutionArn: `${LOCAL_EXECUTION_ARN_PREFIX}${Name}`, StartDate: new Date().toISOString() };
+      };
+    }
+    for (const state of this.runsExecution) {
+      // states:startExecution.sync:2 of this same machine: the child's chain runs here, in-process, and this state waits for it.
+      overrides[state] = async (parameters) => {
+        const { Name, Input } = parameters as { Name: string; Input: { runId: string } };
+        if (this.executionNames.has(Name)) throw Object.assign(new Error(`execution ${Name} already exists`), { name: 'StepFunctions.ExecutionAlreadyExistsException' });
+        this.executionNames.add(Name);
+        const progress = await this.options.runProgress?.(Input.runId);
+        if (progress?.ended) throw Object.assign(new Error(`execution ${Name} already exists`), { name: 'StepFunctions.ExecutionAlreadyExistsException' });
+        const child = await this.run(progress && progress.seq > 0 ? { runId: Input.runId, resumeSeq: progress.seq } : { runId: Input.runId }, signal);
+        if (child.status === 'SUCCEEDED') return { ExecutionArn: `${LOCAL_EXECUTION_ARN_PREFIX}${Name}`, Status: 'SUCCEEDED', Output: child.output };
+        // An ending no Catch handled (States.Runtime, an abort): recorded as the deployed stack's execution-status rule does.
+        if (child.error?.name !== 'looprail.RunFailed') await this.options.handlers.FailRun({ runId: Input.runId, error: { Error: child.status === 'ABORTED' ? 'looprail.ExecutionABORTED' : (child.error?.name ?? 'States.Runtime'), Cause: child.error?.message } });
+        throw Object.assign(new Error(`execution ${Name} ended ${child.status}: ${child.error?.name ?? ''} ${child.error?.message ?? ''}`), { name: 'States.TaskFailed' });
       };
     }
     const context = {

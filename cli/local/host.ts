@@ -192,7 +192,15 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
   const deps = options.wrapDeps ? options.wrapDeps(observedDeps) : observedDeps;
   const handlers = stepHandlers(() => deps);
   const wrappedHandlers = options.wrapHandlers ? options.wrapHandlers(handlers) : handlers;
-  const executor = new LocalExecutor({ handlers: wrappedHandlers, retryIntervalMs: options.retryIntervalMs });
+  const executor = new LocalExecutor({
+    handlers: wrappedHandlers,
+    retryIntervalMs: options.retryIntervalMs,
+    // A delegated child whose execution a restart cut short goes on from its last step.
+    runProgress: async (runId) => {
+      const meta = await deps.store.getRun(runId);
+      return meta && { seq: meta.seq, ended: meta.status === 'finished' || meta.status === 'failed' };
+    },
+  });
   const executions = new LocalExecutionStarter({ executor, failRun: wrappedHandlers.FailRun, getRun: (runId) => deps.store.getRun(runId), log: deps.log });
   // A decision resolves the waiting execution here, or continues the run in a new one after a restart.
   approvals.tasks = new LocalTaskSender({ executor, resume: (runId, seq) => executions.resume(runId, seq) });

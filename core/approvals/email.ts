@@ -78,6 +78,21 @@ export function approvalEmail(facts: ApprovalMailFacts, recipient: string, link:
   return { to: [recipient], subject, text, html };
 }
 
+/**
+ * A reminder (nobody has decided and the approval expires soon) or an escalation (the
+ * recipient joins the approvers): the approval email, its subject and first lines saying so.
+ */
+export function followUpEmail(mail: MailMessage, kind: 'reminder' | 'escalation', expiresAt: string): MailMessage {
+  const label = kind === 'reminder' ? 'reminder' : 'escalated';
+  const note = kind === 'reminder' ? `Reminder: nobody has decided yet, and this approval expires at ${expiresAt}.` : `Escalated to you: nobody has decided yet, so you may now decide too. It expires at ${expiresAt}.`;
+  return {
+    ...mail,
+    subject: mail.subject.replace(/^\[looprail\] /, `[looprail] ${label}: `),
+    text: `${note}\n\n${mail.text}`,
+    html: mail.html?.replace('<body style="font-family:sans-serif">', `<body style="font-family:sans-serif">\n<p><strong>${escapeHtml(note)}</strong></p>`),
+  };
+}
+
 /** Sent to the approvers when nobody decided in time: the run stopped `approval_expired`. */
 export function expiredEmail(facts: Pick<ApprovalMailFacts, 'agent' | 'runId' | 'approvalId' | 'expiresAt' | 'traceUrl'>, recipients: string[]): MailMessage {
   const subject = `[looprail] approval for ${facts.agent} expired: the run stopped`;

@@ -4,7 +4,7 @@ import type { ApprovalRecord } from '../ports/run-store.ts';
 import type { RunDeps } from '../run/deps.ts';
 import type { StartedRunState } from '../run/load.ts';
 import { screenValue } from '../run/screening.ts';
-import { approvalEmail, expiredEmail, type ApprovalMailFacts } from './email.ts';
+import { approvalEmail, expiredEmail, followUpEmail, type ApprovalMailFacts } from './email.ts';
 import { approvalLink, expirySeconds } from './links.ts';
 
 /** `<base>/v1/runs/<id>/trace`: where the mails point for the run's trace. */
@@ -17,7 +17,7 @@ export function traceUrl(baseUrl: string, runId: string): string {
  * that cannot be sent is logged (never with the link) and the approval stays pending for
  * `looprail approve` or the API. Returns the recipients mailed.
  */
-export async function mailApprovers(deps: RunDeps, record: ApprovalRecord, state: StartedRunState, meta: RunMeta): Promise<string[]> {
+export async function mailApprovers(deps: RunDeps, record: ApprovalRecord, state: StartedRunState, meta: RunMeta, options: { kind?: 'reminder' | 'escalation' } = {}): Promise<string[]> {
   const flow = deps.approvals;
   if (!flow || !deps.mailer) {
     deps.log.info('approval not mailed: no mailer or approval settings configured', { approvalId: record.approvalId });
@@ -47,7 +47,8 @@ export async function mailApprovers(deps: RunDeps, record: ApprovalRecord, state
     };
     for (const recipient of record.approvers) {
       const link = approvalLink(base, key, { approvalId: record.approvalId, recipient, expires: expirySeconds(record.expiresAt) });
-      await deps.mailer.send(approvalEmail(facts, recipient, link));
+      const mail = approvalEmail(facts, recipient, link);
+      await deps.mailer.send(options.kind ? followUpEmail(mail, options.kind, facts.expiresAt) : mail);
       sent.push(recipient);
     }
   } catch (error) {

@@ -98,12 +98,32 @@ export const ApprovalRule = z.union(
       on_reject: z.enum(['continue', 'stop']).optional(),
       /** Two-person rule: two distinct approvers must approve (one rejection decides). */
       two_person: z.boolean().optional(),
+      /** Mail the approvers a reminder this long before the approval expires. */
+      remind_before: Duration.optional(),
+      /** This long after the request, the `escalate_to` group may decide too, and is mailed links. */
+      escalate_after: Duration.optional(),
+      escalate_to: z.array(z.email('expected an email address')).min(1, 'expected at least one email address').optional(),
     }).refine((rule) => rule.two_person !== true || new Set((rule.approvers ?? []).map((a) => a.toLowerCase())).size >= 2, {
       error: 'two_person: true needs at least two distinct approvers',
       path: ['approvers'],
+    }).superRefine((rule, ctx) => {
+      const timeout = rule.timeout ?? DEFAULT_HARNESS.approval_timeout_seconds;
+      const spelled = rule.timeout === undefined ? 'the default timeout (3d)' : 'the timeout';
+      if (rule.remind_before !== undefined && rule.remind_before >= timeout) {
+        ctx.addIssue({ code: 'custom', message: `remind_before must be shorter than ${spelled}`, path: ['remind_before'] });
+      }
+      if (rule.escalate_after !== undefined && rule.escalate_after >= timeout) {
+        ctx.addIssue({ code: 'custom', message: `escalate_after must be shorter than ${spelled}`, path: ['escalate_after'] });
+      }
+      if (rule.escalate_after !== undefined && rule.escalate_to === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'escalate_after needs escalate_to: the email addresses to escalate to', path: ['escalate_after'] });
+      }
+      if (rule.escalate_to !== undefined && rule.escalate_after === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'escalate_to needs escalate_after: how long after the request to escalate', path: ['escalate_to'] });
+      }
     }),
   ],
-  { error: 'expected pause_for_human, or { approvers?, timeout?, on_reject?, two_person? }' },
+  { error: 'expected pause_for_human, or { approvers?, timeout?, on_reject?, two_person?, remind_before?, escalate_after?, escalate_to? }' },
 );
 export type ApprovalRuleInput = z.infer<typeof ApprovalRule>;
 

@@ -40,6 +40,11 @@ export interface ApprovalRule {
   onReject: 'continue' | 'stop';
   /** Two distinct approvers must approve. */
   twoPerson?: boolean;
+  /** A reminder to the approvers this long before the approval expires (absent: none). */
+  remindBeforeSeconds?: number;
+  /** This long after the request, `escalateTo` may decide too and is mailed links (absent: no escalation). */
+  escalateAfterSeconds?: number;
+  escalateTo?: string[];
 }
 
 /**

@@ -26,7 +26,8 @@ export type RunStatus = z.infer<typeof RunStatus>;
 
 /** Where the state machine goes next; returned by every step. */
 /** `continue`: the run goes on in a new execution (core/run/continuation.ts); never stored. */
-export const NextStep = z.enum(['model', 'tools', 'approval', 'verify', 'finish', 'continue']);
+/** `delegate`: the state machine runs a sub-agent's child execution (`childRunId`), then the ToolStep again. */
+export const NextStep = z.enum(['model', 'tools', 'approval', 'verify', 'finish', 'continue', 'delegate']);
 export type NextStep = z.infer<typeof NextStep>;
 
 /**
@@ -43,6 +44,8 @@ export const Control = z.strictObject({
   approvalTimeoutSeconds: z.number().int().positive().optional(),
   /** Set when next is `continue`: which execution of the run comes next. */
   epoch: z.number().int().positive().optional(),
+  /** Set when next is `delegate`: the sub-agent run the Delegate state starts as a child execution and waits for. */
+  childRunId: z.string().min(1).optional(),
 });
 export type Control = z.infer<typeof Control>;
 
@@ -177,6 +180,8 @@ export interface RunMeta {
   depth?: number;
   /** Usage of the sub-agent runs this run delegated to, rolled up here and shown apart. */
   subagentUsage?: Usage;
+  /** This turn's sub-agent runs handed to the state machine's Delegate state (no in-process children port); cleared when the turn's results are written. */
+  delegatedRuns?: string[];
 }
 
 /** Approval context for a call: whether the agent's untrusted-content rule applies now. */

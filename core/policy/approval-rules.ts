@@ -9,6 +9,11 @@ export interface ApprovalRequirement {
   onReject: 'continue' | 'stop';
   /** 2 when a matching rule asks for two distinct approvers (absent: one is enough). */
   requiredApprovals?: number;
+  /** The longest reminder lead of the matching rules (the earliest reminder). */
+  remindBeforeSeconds?: number;
+  /** The shortest escalation delay of the matching rules, and all their escalation addresses. */
+  escalateAfterSeconds?: number;
+  escalateTo?: string[];
 }
 
 /**
@@ -31,5 +36,15 @@ export function approvalFor(spec: ToolSpec, rules: ApprovalRule[], defaultTimeou
     timeoutSeconds: matching.length > 0 ? Math.min(...matching.map((rule) => rule.timeoutSeconds)) : defaultTimeoutSeconds,
     onReject: matching.some((rule) => rule.onReject === 'stop') ? 'stop' : 'continue',
     ...(matching.some((rule) => rule.twoPerson) ? { requiredApprovals: 2 } : {}),
+    ...reminderAndEscalation(matching),
+  };
+}
+
+function reminderAndEscalation(matching: ApprovalRule[]): Pick<ApprovalRequirement, 'remindBeforeSeconds' | 'escalateAfterSeconds' | 'escalateTo'> {
+  const reminding = matching.filter((rule) => rule.remindBeforeSeconds !== undefined);
+  const escalating = matching.filter((rule) => rule.escalateAfterSeconds !== undefined && (rule.escalateTo?.length ?? 0) > 0);
+  return {
+    ...(reminding.length > 0 ? { remindBeforeSeconds: Math.max(...reminding.map((rule) => rule.remindBeforeSeconds!)) } : {}),
+    ...(escalating.length > 0 ? { escalateAfterSeconds: Math.min(...escalating.map((rule) => rule.escalateAfterSeconds!)), escalateTo: [...new Set(escalating.flatMap((rule) => rule.escalateTo!))] } : {}),
   };
 }

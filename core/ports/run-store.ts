@@ -88,6 +88,13 @@ export interface ApprovalRecord {
   /** Two-person rule: approvals needed (absent: 1), and who has approved so far. */
   requiredApprovals?: number;
   approvedBy?: string[];
+  /** When the approvers are reminded (the rule's remind_before before expiry); set once sent. */
+  remindAt?: string;
+  reminderSentAt?: string;
+  /** When `escalateTo` joins the approvers and is mailed links (the rule's escalate_after); set once done. */
+  escalateAt?: string;
+  escalateTo?: string[];
+  escalatedAt?: string;
 }
 
 /** Who decided, when, how, and through which link (or as which operator). */
@@ -201,6 +208,12 @@ export interface RunStore {
    * the addition, or undefined when it is no longer pending or they had approved already.
    */
   addApprover(approvalId: string, approver: string): Promise<string[] | undefined>;
+  /**
+   * Marks a pending approval's reminder or escalation done, in one conditional write
+   * (pending, and not marked before): exactly one of racing sweepers gets the record after
+   * the write; every other gets undefined. An escalation also adds `addApprovers`.
+   */
+  claimApprovalAction(approvalId: string, action: 'reminder' | 'escalation', at: string, addApprovers?: string[]): Promise<ApprovalRecord | undefined>;
   /**
    * Counts one use against a fixed window's limit, atomically: true when it fits, false
    * when the window is full (nothing is counted then).

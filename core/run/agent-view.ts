@@ -46,6 +46,8 @@ function resolveApprovals(spec: AgentSpec): ApprovalRule[] {
     timeoutSeconds: (typeof rule === 'string' ? undefined : rule.timeout) ?? DEFAULT_HARNESS.approval_timeout_seconds,
     onReject: (typeof rule === 'string' ? undefined : rule.on_reject) ?? 'continue',
     ...(typeof rule !== 'string' && rule.two_person ? { twoPerson: true } : {}),
+    ...(typeof rule !== 'string' && rule.remind_before !== undefined ? { remindBeforeSeconds: rule.remind_before } : {}),
+    ...(typeof rule !== 'string' && rule.escalate_after !== undefined && rule.escalate_to ? { escalateAfterSeconds: rule.escalate_after, escalateTo: rule.escalate_to } : {}),
   }));
 }
 

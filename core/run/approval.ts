@@ -12,6 +12,7 @@ import { StepWriter } from './step-writer.ts';
 import { notifyRun } from './notify.ts';
 import { callBinding } from '../approvals/binding.ts';
 import { mailApprovers } from '../approvals/notify.ts';
+import { approvalSchedule } from '../approvals/reminders.ts';
 
 /**
  * RequestApproval: the run pauses until a human decides. The task token is stored with
@@ -58,6 +59,8 @@ export async function requestApprovalStep(deps: RunDeps, input: { runId: string;
     ...(needing.some((entry) => (entry.requirement!.requiredApprovals ?? 1) > 1) ? { requiredApprovals: 2 } : {}),
     // What the approver is shown is what may run: tool, exact arguments, policy version.
     bindings: needing.map((entry) => ({ callId: entry.call.id, hash: callBinding(`${entry.spec!.server}.${entry.spec!.tool}`, entry.call.arguments, state.context.view.version) })),
+    // The rules' reminder and escalation, as times a sweeper acts on (core/approvals/reminders.ts).
+    ...approvalSchedule(now, new Date(now.getTime() + timeoutSeconds * 1000), needing.map((entry) => entry.requirement!)),
   };
   // Stored by an earlier attempt that crashed before its commit: it waits on this attempt's token now.
   if (!(await deps.store.putApproval(record))) await deps.store.renewApprovalToken(approvalId, input.taskToken);

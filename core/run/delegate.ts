@@ -28,18 +28,25 @@ export function delegateRunId(parentRunId: string, callId: string): string {
 
 const ENDED = new Set(['finished', 'failed']);
 
-export async function delegateCall(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): Promise<CallOutcome & { childUsage?: Usage }> {
+type Prepared =
+  | { refusal: CallOutcome }
+  | { childRunId: string; target: NonNullable<StartedRunState['context']['view']['delegates']>[number]; depth: number; child: RunMeta; started: Date };
+
+/** Checks a delegating call and records its child run (once: the id is the call's), or says why it is refused. */
+async function prepareDelegation(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): Promise<Prepared> {
   const { view } = state.context;
   const parent = state.meta;
   const started = deps.clock.now();
   const name = typeof call.arguments.agent === 'string' ? call.arguments.agent : '';
   const task = typeof call.arguments.task === 'string' ? call.arguments.task.trim() : '';
-  const refuse = (reason: string): CallOutcome => {
+  const refuse = (reason: string): { refusal: CallOutcome } => {
     const now = deps.clock.now().toISOString();
     return {
-      kind: 'denied',
-      result: { type: 'tool_result', callId: call.id, name: call.name, content: reason, isError: true },
-      trace: { kind: 'tool_denied', role: view.role, name: `delegate ${name || '(no sub-agent named)'}`, status: 'denied', startedAt: now, endedAt: now, latencyMs: 0, callId: call.id, detail: reason },
+      refusal: {
+        kind: 'denied',
+        result: { type: 'tool_result', callId: call.id, name: call.name, content: reason, isError: true },
+        trace: { kind: 'tool_denied', role: view.role, name: `delegate ${name || '(no sub-agent named)'}`, status: 'denied', startedAt: now, endedAt: now, latencyMs: 0, callId: call.id, detail: reason },
+      },
     };
   };
   const target = view.delegates?.find((candidate) => candidate.name === name);
@@ -48,10 +55,9 @@ export async function delegateCall(deps: RunDeps, state: StartedRunState, call: 
   const depth = (parent.depth ?? 0) + 1;
   const maxDepth = view.limits.maxDepth ?? DEFAULT_HARNESS.max_depth;
   if (depth > maxDepth) return refuse(`refused: delegating to "${name}" would start a run at depth ${depth}, past this agent's limit of ${maxDepth} (harness.max_depth)`);
-  if (!deps.children) return refuse(`refused: this runtime cannot start sub-agent runs, so "${name}" was not started`);
 
   const childRunId = delegateRunId(parent.runId, call.id);
-  const { meta: existing } = await deps.store.createRun(
+  const { meta: child } = await deps.store.createRun(
     newRunMeta({
       runId: childRunId,
       // A sub-agent that is another org agent runs as that agent; a declared one as the parent's sub-agent.
@@ -68,15 +74,46 @@ export async function delegateCall(deps: RunDeps, state: StartedRunState, call: 
       createdAt: started.toISOString(),
     }),
   );
+  return { childRunId, target, depth, child, started };
+}
+
+/**
+ * Without an in-process children port (on AWS), the state machine runs each sub-agent as a
+ * child execution (the Delegate state, `states:startExecution.sync:2`): the first of this
+ * turn's delegating calls whose child has not ended and was not handed over yet, recorded
+ * here, or none when every child of the turn has had its execution.
+ */
+export async function pendingDelegation(deps: RunDeps, state: StartedRunState, calls: ToolCallBlock[]): Promise<string | undefined> {
+  if (deps.children) return undefined;
+  for (const call of calls) {
+    const prepared = await prepareDelegation(deps, state, call);
+    if ('refusal' in prepared) continue;
+    if (!ENDED.has(prepared.child.status) && !state.meta.delegatedRuns?.includes(prepared.childRunId)) return prepared.childRunId;
+  }
+  return undefined;
+}
+
+export async function delegateCall(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): Promise<CallOutcome & { childUsage?: Usage }> {
+  const { view } = state.context;
+  const prepared = await prepareDelegation(deps, state, call);
+  if ('refusal' in prepared) return prepared.refusal;
+  const { childRunId, target, depth, child: existing } = prepared;
+  // Handed to the Delegate state, the child started when it was recorded (an earlier ToolStep).
+  const started = deps.children ? prepared.started : new Date(existing.createdAt);
   let child: RunMeta = existing;
   let failure: string | undefined;
   if (!ENDED.has(existing.status)) {
-    try {
-      await deps.children.runToEnd(childRunId);
-    } catch (error) {
-      failure = errorMessage(error);
+    if (deps.children) {
+      try {
+        await deps.children.runToEnd(childRunId);
+      } catch (error) {
+        failure = errorMessage(error);
+      }
+      child = (await deps.store.getRun(childRunId)) ?? existing;
+    } else {
+      // Its child execution came back (or could not start) without closing the run.
+      failure = state.meta.delegatedRuns?.includes(childRunId) ? 'its execution ended without closing the run' : 'its execution was not started';
     }
-    child = (await deps.store.getRun(childRunId)) ?? existing;
   }
   const ended = deps.clock.now();
   const usage = runUsage(child);

@@ -34,6 +34,8 @@ export async function modelStep(deps: RunDeps, input: StepInput): Promise<Contro
   const { meta, context } = state;
   // A stop decided by the previous step (a refused tool under on_denied_tool: stop).
   if (meta.pendingStop) return { runId: meta.runId, seq: meta.seq, next: 'finish' };
+  // The ToolStep handed a sub-agent to the state machine (ToolStep's Next is always ModelStep): passed on to Route → Delegate.
+  if (meta.lastControl?.next === 'delegate') return meta.lastControl;
 
   const writer = new StepWriter(meta);
   const before = limitBeforeModelCall(meta, context.view.limits, deps.clock.now());

@@ -14,7 +14,7 @@ import { replayedControl, StepWriter } from './step-writer.ts';
 import { blockedReason, recorded, screenText, screenValue } from './screening.ts';
 import type { Verdict } from '../guardrails/types.ts';
 import { isSkillTool, skillCall } from './skills.ts';
-import { delegateCall } from './delegate.ts';
+import { delegateCall, pendingDelegation } from './delegate.ts';
 import { DELEGATE_TOOL_NAME } from '../loop/prompt.ts';
 import { LOAD_TOOLS_TOOL_NAME, loadToolsCall, notLoadedRefusal } from './deferred-tools.ts';
 import { offloadResult, offloadTurn, overCallThreshold, READ_RESULT_TOOL_NAME, readResultCall } from './offload.ts';
@@ -62,13 +62,23 @@ export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control
   const last = [...state.messages].reverse().find((message) => message.role === 'assistant');
   const calls = last ? toolCallsOf(last) : [];
   const limit = state.context.view.limits.maxToolCallsPerTurn;
+  const delegating = (call: ToolCallBlock) => call.name === DELEGATE_TOOL_NAME && state.context.tools.some((tool) => tool.name === call.name);
+
+  // No in-process children port: the state machine runs each sub-agent as a child execution
+  // first (Delegate), one at a time, and this step comes back to write the whole turn's results.
+  const handOver = await pendingDelegation(deps, state, calls.slice(0, limit).filter(delegating));
+  if (handOver) {
+    const writer = new StepWriter(state.meta);
+    writer.meta.delegatedRuns = [...(writer.meta.delegatedRuns ?? []), handOver];
+    return writer.commit(deps, 'delegate', { childRunId: handOver });
+  }
 
   const outcomes = await mapLimited(calls, PARALLEL_CALLS, (call, index) =>
     index >= limit
       ? refuse(deps, state, call, `refused: more than ${limit} tool calls in one turn (harness.max_tool_calls_per_turn)`)
       : isSkillTool(call.name) && state.context.tools.some((tool) => tool.name === call.name)
         ? skillCall(deps, state, call)
-        : call.name === DELEGATE_TOOL_NAME && state.context.tools.some((tool) => tool.name === call.name)
+        : delegating(call)
           ? delegateCall(deps, state, call)
           : leanCall(deps, state, call),
   ).then((done) => offloadTurn(deps, state, done));
@@ -87,6 +97,7 @@ export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control
   if (offloaded.length > 0) writer.meta.offloadedResults = [...new Set([...(writer.meta.offloadedResults ?? []), ...offloaded])];
   writer.meta.toolCalls += outcomes.filter((outcome) => outcome.kind === 'executed' || outcome.called).length;
   if (outcomes.some((outcome) => outcome.kind === 'executed')) writer.meta.untrusted = true;
+  writer.meta.delegatedRuns = undefined;
   writer.meta.approvedCallIds = undefined;
   writer.meta.approvedBindings = undefined;
   writer.meta.rejectedCalls = undefined;

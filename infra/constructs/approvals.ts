@@ -2,6 +2,8 @@ import { Annotations, Duration, Stack, Validations, type RemovalPolicy } from 'a
 import { HttpMethod, type HttpApi, type HttpRoute } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -44,11 +46,17 @@ const ADDRESS = /^[^\s<>()",;:@\\]+@([^\s<>()",;:@\\]+)$/;
  *   is the credential; GET and HEAD never decide) and `POST /v1/approvals/{approvalId}/decision`
  *   (IAM, for operators);
  * - RequestApproval's environment and grants to mail approvers through SES from the sender
- *   given in context (ses:SendEmail on that identity only) and to read the signing key.
+ *   given in context (ses:SendEmail on that identity only) and to read the signing key;
+ * - the reminder sweep (functions/approval/reminders.ts), every five minutes by an
+ *   EventBridge rule: reminders before expiry and escalations the agents' approval rules
+ *   declare. It reads and writes the table's items, reads the signing key and mails from
+ *   the sender (the same SES grant); it cannot resume executions.
  */
 export class LooprailApprovals extends Construct {
   readonly signingSecret: Secret;
   readonly handler: HandlerFunction;
+  readonly reminders: HandlerFunction;
+  readonly reminderRule: Rule;
   readonly routes = new Map<string, HttpRoute>();
 
   constructor(scope: Construct, id: string, props: LooprailApprovalsProps) {
@@ -86,14 +94,35 @@ export class LooprailApprovals extends Construct {
     this.signingSecret.grantRead(this.handler.role);
     this.handler.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: [props.stateMachine.stateMachineArn] }));
 
+    // Reminders and escalations: a sweep every five minutes, mailing signed links like RequestApproval.
+    this.reminders = new HandlerFunction(this, 'Reminders', {
+      entry: 'functions/approval/reminders.ts',
+      description: 'Approval reminders before expiry and escalations to fallback approvers (every 5 minutes)',
+      memorySize: 256,
+      timeout: Duration.minutes(2),
+      environment: { LOOPRAIL_TABLE_NAME: props.table.tableName, LOOPRAIL_TRACE_TTL_DAYS: String(props.traceTtlDays ?? 90), LOOPRAIL_SECRETS: 'aws', LOOPRAIL_LOG_LEVEL: props.logLevel ?? 'info', ...environment },
+      logRetention: props.logRetention,
+      logRemovalPolicy: props.logRemovalPolicy,
+      projectRoot: props.projectRoot,
+    });
+    props.table.grantReadWriteItems(this.reminders.role);
+    this.signingSecret.grantRead(this.reminders.role);
+    this.reminderRule = new Rule(this, 'ReminderSweep', {
+      description: 'looprail: approval reminders and escalations',
+      schedule: Schedule.rate(Duration.minutes(5)),
+      targets: [new LambdaFunction(this.reminders.function, { retryAttempts: 0 })],
+    });
+
     // RequestApproval mails the links: the key to sign them, and SES for the one sender.
     const mailer = props.requestApproval;
     for (const [name, value] of Object.entries(environment)) mailer.function.addEnvironment(name, value);
     this.signingSecret.grantRead(mailer.role);
     if (sender && senderDomain) {
-      mailer.function.addEnvironment('LOOPRAIL_MAIL_FROM', sender);
       const identity = (name: string) => stack.formatArn({ service: 'ses', resource: 'identity', resourceName: name });
-      mailer.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['ses:SendEmail'], resources: [identity(sender), identity(senderDomain)] }));
+      for (const sending of [mailer, this.reminders]) {
+        sending.function.addEnvironment('LOOPRAIL_MAIL_FROM', sender);
+        sending.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['ses:SendEmail'], resources: [identity(sender), identity(senderDomain)] }));
+      }
     } else {
       Annotations.of(this).addWarning('no approvalSender in CDK context: approval emails are not sent (decide with `looprail approvals` / `looprail approve`); set it to an address on a verified SES identity');
     }

@@ -78,6 +78,10 @@ describe('looprail run and trace', () => {
     const result = JSON.parse(ran.stdout) as { runId: string; stopReason: string; trace: Array<{ kind: string; name: string; status: string; scripted?: boolean }> };
     expect(result.stopReason).toBe('completed');
     expect(result.trace.filter((e) => e.kind === 'tool_call').map((e) => [e.name, e.status])).toEqual([
+      // Deferred loading: the schemas enter the context only when the model asks for them.
+      ['looprail.load_tools', 'ok'],
+      ['looprail.load_tools', 'ok'],
+      ['looprail.load_tools', 'ok'],
       ['ci.read_text_file', 'ok'],
       ['github.search_nodes', 'ok'],
       ['linear.echo', 'ok'],

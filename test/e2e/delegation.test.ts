@@ -92,20 +92,75 @@ describe('the checker', () => {
   });
 });
 
-describe('a runtime that cannot start child executions', () => {
-  it('refuses delegation with a clear result, and still runs the checker, step by step, inside Verify', async () => {
+describe('a host without the in-process children port (as on AWS)', () => {
+  it('runs each sub-agent through the ASL Delegate state (startExecution.sync:2), and the checker inside Verify', async () => {
     const bare = await testHost('test/fixtures/delegation-org', { wrapDeps: (deps) => ({ ...deps, children: undefined }) });
     try {
-      const { meta, trace } = await runToEnd(bare, 'lead');
-      expect(meta.stopReason).toBe('completed');
-      expect(trace.filter((e) => e.kind === 'tool_denied').map((e) => e.detail)).toEqual([
-        'refused: this runtime cannot start sub-agent runs, so "researcher" was not started',
-        'refused: this runtime cannot start sub-agent runs, so "deputy" was not started',
-        'refused: "ghost" is not a sub-agent lead declares (it may delegate to: researcher, deputy)',
+      const root = await runToEnd(bare, 'lead', { task: 'Plan the release.' });
+      expect(root.meta).toMatchObject({ stopReason: 'completed', toolCalls: 0 });
+      expect(root.meta.delegatedRuns).toBeUndefined();
+      const store = bare.deps.store;
+      // The same outcomes as the in-process path: two delegations that ran, one refused.
+      const delegations = root.trace.filter((e) => e.kind === 'delegation');
+      expect(delegations.map((e) => [e.name, e.status, e.stopReason])).toEqual([
+        ['researcher', 'ok', 'completed'],
+        ['deputy', 'ok', 'completed'],
       ]);
-      expect(meta.subagentUsage).toBeUndefined();
+      expect(root.trace.filter((e) => e.kind === 'tool_denied').map((e) => e.detail)).toEqual(['refused: "ghost" is not a sub-agent lead declares (it may delegate to: researcher, deputy)']);
+      const results = root.messages.filter((m) => m.role === 'tool').flatMap((m) => m.content) as Array<{ content: string; isError: boolean }>;
+      expect(results[0]).toMatchObject({ isError: false, content: 'researcher finished (completed). Its answer:\n\nSummary: two fixes and one feature shipped last week.' });
+
+      // Each child ran as its own execution through the Delegate state, one at a time, the ToolStep writing the turn once all had.
+      const states = root.outcome!.statesEntered;
+      expect(states.filter((state) => state === 'Delegate').length).toBeGreaterThanOrEqual(2);
+      const first = states.indexOf('Delegate');
+      // The ToolStep hands the child over, ModelStep passes it on, the child's execution runs apart, and the ToolStep comes back.
+      expect(states.slice(first - 3, first + 2)).toEqual(['ToolStep', 'ModelStep', 'Route', 'Delegate', 'ToolStep']);
+      const researcher = (await store.getRun(delegations[0]!.childRunId!))!;
+      expect(researcher).toMatchObject({ subagent: 'researcher', parentRunId: root.runId, depth: 1, status: 'finished' });
+      const deputy = (await store.getRun(delegations[1]!.childRunId!))!;
+      const deputyTrace = await store.listTrace(deputy.runId);
+      const deepest = (await store.getRun(deputyTrace.filter((e) => e.kind === 'delegation')[1]!.childRunId!))!;
+      expect(deepest).toMatchObject({ parentRunId: deputy.runId, depth: 2, stopReason: 'completed' });
+
+      // Costs roll up the same way: each run's totals are the exact sum of its trace.
+      for (const run of [root.meta, deputy, deepest, researcher] as RunMeta[]) {
+        expect(runUsage(run).costMicros).toBe(sum(await store.listTrace(run.runId)));
+      }
+      expect(root.meta.subagentUsage!.costMicros).toBe(runUsage(researcher).costMicros + runUsage(deputy).costMicros);
+      // Payloads stay ids and control fields.
+      expect(root.outcome!.largestPayloadBytes).toBeLessThan(400);
     } finally {
       await bare.close();
+    }
+    // A child that fails is the parent's tool result, not the parent's failure.
+    let failing: LocalHost | undefined = undefined;
+    const broken = await testHost('test/fixtures/delegation-org', {
+      wrapDeps: (deps) => ({ ...deps, children: undefined }),
+      wrapHandlers: (handlers) => ({
+        ...handlers,
+        async ModelStep(payload) {
+          const meta = await failing!.deps.store.getRun((payload as { runId: string }).runId);
+          if (meta?.subagent === 'researcher') throw Object.assign(new Error('the researcher broke'), { name: 'looprail.Broken' });
+          return handlers.ModelStep(payload);
+        },
+      }),
+    });
+    failing = broken;
+    try {
+      const root = await runToEnd(broken, 'lead', { task: 'Plan the release.' });
+      expect(root.meta).toMatchObject({ stopReason: 'completed', status: 'finished' });
+      const delegations = root.trace.filter((e) => e.kind === 'delegation');
+      expect(delegations.map((e) => [e.name, e.status, e.stopReason])).toEqual([
+        ['researcher', 'error', 'error'],
+        ['deputy', 'ok', 'completed'],
+      ]);
+      const results = root.messages.filter((m) => m.role === 'tool').flatMap((m) => m.content) as Array<{ content: string; isError: boolean }>;
+      expect(results[0]).toMatchObject({ isError: true });
+      expect(results[0]!.content).toContain('researcher did not complete the task (error: looprail.Broken');
+      expect(await broken.deps.store.getRun(delegations[0]!.childRunId!)).toMatchObject({ status: 'failed', parentRunId: root.runId });
+    } finally {
+      await broken.close();
     }
     const inline = await testHost('test/fixtures/loop-org', { wrapDeps: (deps) => ({ ...deps, children: undefined }) });
     try {

@@ -30,7 +30,7 @@ import { testHost } from '../support/local-host.ts';
 
 const ORG = 'test/fixtures/faults-org';
 /** The store's methods that write; every other public method must be a read (checked below). */
-const WRITES = ['createRun', 'commit', 'putApproval', 'renewApprovalToken', 'settleApproval', 'addApprover', 'takeRateToken', 'reserveBudget', 'settleBudget', 'releaseBudget', 'claimAlert', 'claimSideEffect', 'completeSideEffect'] as const;
+const WRITES = ['createRun', 'commit', 'putApproval', 'renewApprovalToken', 'settleApproval', 'addApprover', 'claimApprovalAction', 'takeRateToken', 'reserveBudget', 'settleBudget', 'releaseBudget', 'claimAlert', 'claimSideEffect', 'completeSideEffect'] as const;
 const READS = ['getRun', 'loadState', 'listTrace', 'listTracePage', 'listMessagesPage', 'listRuns', 'getApproval', 'getBudgetUsage', 'listRollups'];
 type WriteName = (typeof WRITES)[number];
 
@@ -305,11 +305,12 @@ describe('a crash at every step boundary', () => {
 
   it('has a case for every Task state of the state machine that runs a handler', () => {
     expect(Object.keys(AGENT_OF).sort()).toEqual([...functionOf.keys()].sort());
-    // The only other Task starts the next execution of a long run (no handler, no store write):
-    // its retries and restarts are covered by the long-run test.
+    // The other Tasks start an execution of the same machine (no handler, no store write): the next
+    // one of a long run (covered by the long-run test), and a delegated sub-agent's child, waited for
+    // (its hand-over and outcomes are ToolStep commits, covered by the delegation test).
     const states = (definition as { States: Record<string, { Type: string }> }).States;
     const otherTasks = Object.entries(states).filter(([name, s]) => s.Type === 'Task' && !functionOf.has(name)).map(([name]) => name);
-    expect(otherTasks).toEqual(['ContinueAsNew']);
+    expect(otherTasks).toEqual(['ContinueAsNew', 'Delegate']);
   });
 
   it('knows every method of the store port as a read or a write, so no write escapes the sweep', async () => {

@@ -68,6 +68,7 @@ const OTHER_HANDLERS = {
   EventTrigger: { entry: 'functions/trigger/event.ts', description: /event matching/ },
   HttpApp: { entry: 'functions/http/handler.ts', description: /HTTP app/ },
   Approvals: { entry: 'functions/approval/http.ts', description: /^Approval pages and decisions/ },
+  ApprovalReminders: { entry: 'functions/approval/reminders.ts', description: /^Approval reminders before expiry/ },
 } as const;
 const HANDLER_NAMES = [...STEP_NAMES, ...(Object.keys(OTHER_HANDLERS) as Array<keyof typeof OTHER_HANDLERS>)];
 /** The handlers that read the catalog, so carry it in their bundle. */

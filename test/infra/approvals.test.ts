@@ -65,12 +65,12 @@ describe('LooprailApprovals', () => {
     expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toContain('states:*');
   });
 
-  it('generates the signing key as a secret, read by the handler and RequestApproval only, named in their environment', () => {
+  it('generates the signing key as a secret, read by the handler, RequestApproval and the reminder sweep only, named in their environment', () => {
     template.resourceCountIs('AWS::SecretsManager::Secret', 1);
     template.hasResourceProperties('AWS::SecretsManager::Secret', { GenerateSecretString: Match.objectLike({ PasswordLength: 48 }) });
     const readers = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, policy]) => JSON.stringify(policy).includes(id(approvals.signingSecret))).map(([logicalId]) => logicalId).sort();
-    expect(readers).toEqual([id(approvals.handler.role.node.tryFindChild('DefaultPolicy') as never), id(requestApproval.role.node.tryFindChild('DefaultPolicy') as never)].sort());
-    for (const fn of [approvals.handler, requestApproval]) {
+    expect(readers).toEqual([approvals.handler, requestApproval, approvals.reminders].map((fn) => id(fn.role.node.tryFindChild('DefaultPolicy') as never)).sort());
+    for (const fn of [approvals.handler, requestApproval, approvals.reminders]) {
       const variables = template.toJSON().Resources[id(fn.function)].Properties.Environment.Variables as Record<string, unknown>;
       expect(JSON.stringify(variables.LOOPRAIL_APPROVAL_SIGNING_SECRET)).toContain(id(approvals.signingSecret));
       expect(JSON.stringify(variables.LOOPRAIL_PUBLIC_URL)).toContain(id(http.api));
@@ -89,15 +89,38 @@ describe('LooprailApprovals', () => {
     expect(template.toJSON().Resources[id(requestApproval.function)].Properties.Environment.Variables.LOOPRAIL_MAIL_FROM).toBe('looprail@example.com');
   });
 
+  it('sweeps reminders and escalations every five minutes with a function that can read and write items, read the key and mail from the sender, and nothing else', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [id(approvals.reminders.function), 'Arn'] } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', { Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com', FunctionName: { 'Fn::GetAtt': [id(approvals.reminders.function), 'Arn'] } });
+    const actions = statementsOf(approvals.reminders).flatMap((st) => st.Action);
+    expect(actions.filter((a) => a.startsWith('states:'))).toEqual([]);
+    expect(actions).toContain('dynamodb:UpdateItem');
+    expect(actions).toContain('dynamodb:Query');
+    expect(actions).toContain('secretsmanager:GetSecretValue');
+    const ses = statementsOf(approvals.reminders).filter((st) => st.Action.some((a) => a.startsWith('ses:')));
+    expect(ses).toHaveLength(1);
+    expect(ses[0]!.Action).toEqual(['ses:SendEmail']);
+    expect(JSON.stringify(ses[0]!.Resource)).toContain(':ses:eu-west-1:123456789012:identity/looprail@example.com');
+    expect(JSON.stringify(ses[0]!.Resource)).not.toContain('*');
+    const variables = template.toJSON().Resources[id(approvals.reminders.function)].Properties.Environment.Variables as Record<string, unknown>;
+    expect(variables.LOOPRAIL_MAIL_FROM).toBe('looprail@example.com');
+    expect(JSON.stringify(variables.LOOPRAIL_TABLE_NAME)).toContain('Table');
+  });
+
   it('passes cdk-nag AwsSolutions and the looprail pack', () => {
     expect(nagViolations(new AwsSolutionsChecks(), app)).toEqual([]);
     expect(nagViolations(new LooprailChecks(), app)).toEqual([]);
   });
 
   it('warns when no sender is in context (and grants no SES), and refuses a sender that is not an address', () => {
-    const { stack, requestApproval: noMail, statementsOf: statements } = synth({ sender: undefined });
+    const { stack, requestApproval: noMail, approvals: noSender, statementsOf: statements } = synth({ sender: undefined });
     Annotations.fromStack(stack).hasWarning('/Approve/Approvals', Match.stringLikeRegexp('no approvalSender in CDK context'));
     expect(statements(noMail).flatMap((st) => st.Action).filter((a) => a.startsWith('ses:'))).toEqual([]);
+    expect(statements(noSender.reminders).flatMap((st) => st.Action).filter((a) => a.startsWith('ses:'))).toEqual([]);
     expect(() => synth({ sender: 'Looprail <looprail@example.com>' })).toThrow(/approvalSender: expected a plain email address/);
   });
 });

@@ -156,8 +156,8 @@ describe('LooprailStack', () => {
     });
   });
 
-  it('has the 7 step functions, the 2 trigger functions, the API function and the approval function on nodejs22.x arm64 with the runtime environment', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 11);
+  it('has the 7 step functions, the 2 trigger functions, the API function, the approval function and the reminder sweep on nodejs22.x arm64 with the runtime environment', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 12);
     const functions = template.findResources('AWS::Lambda::Function');
     for (const fn of Object.values(functions)) {
       expect(fn.Properties).toMatchObject({
@@ -195,7 +195,7 @@ describe('LooprailStack', () => {
 
   it('gives every function its own log group with retention, and every log group a retention', () => {
     const groups = template.findResources('AWS::Logs::LogGroup');
-    expect(Object.keys(groups)).toHaveLength(13); // 11 functions + the state machine + the API's access log
+    expect(Object.keys(groups)).toHaveLength(14); // 12 functions + the state machine + the API's access log
     for (const group of Object.values(groups)) {
       expect(group.Properties.RetentionInDays).toBe(30);
       expect(group.DeletionPolicy).toBe('Retain');
@@ -243,6 +243,25 @@ describe('LooprailStack', () => {
     );
     expect(resourcesOf(invoke[0]!)).toHaveLength(7);
     expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('dynamodb:') || a.startsWith('secretsmanager:'))).toEqual([]);
+  });
+
+  it('lets the state machine start its own executions, and wait for a delegated child one (startExecution.sync:2)', () => {
+    const policy = stack.agentRun.role.node.tryFindChild('DefaultPolicy') as { node: { defaultChild?: unknown } };
+    const statements = template.toJSON().Resources[logicalId(stack, policy)].Properties.PolicyDocument.Statement as Statement[];
+    const own = (kind: string, name: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:${kind}:eu-west-1:123456789012:${name}`]] });
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        { Effect: 'Allow', Action: 'states:StartExecution', Resource: own('states', 'stateMachine:Looprail-agent-run') },
+        { Effect: 'Allow', Action: ['states:DescribeExecution', 'states:StopExecution'], Resource: own('states', 'execution:Looprail-agent-run:*') },
+        {
+          Effect: 'Allow',
+          Action: ['events:DescribeRule', 'events:PutRule', 'events:PutTargets'],
+          Resource: own('events', 'rule/StepFunctionsGetEventsForStepFunctionsExecutionRule'),
+        },
+      ]),
+    );
+    // Nothing of another state machine's, and no execution of any other.
+    expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('states:')).sort()).toEqual(['states:DescribeExecution', 'states:StartExecution', 'states:StopExecution']);
   });
 
   it('grants every step exactly the item actions on the table and its one index', () => {
@@ -447,7 +466,7 @@ describe('LooprailStack options', () => {
   it('skips bundling for its own stack with bundle: false, without the app-wide context', () => {
     const stack = new LooprailStack(new App({ context: CDK_CONTEXT }), 'Looprail', { env: ENV, catalog: CATALOG, bundle: false });
     expect(stack.bundlingRequired).toBe(false);
-    Template.fromStack(stack).resourceCountIs('AWS::Lambda::Function', 11);
+    Template.fromStack(stack).resourceCountIs('AWS::Lambda::Function', 12);
   });
 
   it('wires the trigger functions to one schedule per scheduled agent and one rule per event-triggered agent', () => {

@@ -50,9 +50,9 @@ describe('the agent-run state machine', () => {
     }
   });
 
-  it('catches everything on every Task except FailRun itself, keeping the run id', () => {
+  it('catches everything on every Task except FailRun itself (and Delegate, below), keeping the run id', () => {
     for (const [name, state] of tasks) {
-      if (name === 'FailRun') continue;
+      if (name === 'FailRun' || name === 'Delegate') continue;
       const catchAll = state.Catch?.find((c) => c.ErrorEquals.includes('States.ALL'));
       expect(catchAll?.Next, name).toBe('FailRun');
       expect(catchAll?.ResultPath, name).toBe('$.error');
@@ -111,5 +111,26 @@ describe('the agent-run state machine', () => {
     ]);
     // The steps that decide it know which execution they are in.
     for (const name of ['ModelStep', 'Verify']) expect(asl.States[name]!.Parameters!.Payload!['execution.$'], name).toBe('$$.Execution.Name');
+  });
+
+  it('runs a delegated sub-agent as a child execution of itself and waits for it, its outcome a tool result, never the parent failing', () => {
+    const route = asl.States.Route!.Choices!.find((choice) => (choice as { StringEquals?: string }).StringEquals === 'delegate');
+    expect(route?.Next).toBe('Delegate');
+    const state = asl.States.Delegate as State & { Parameters: Record<string, unknown>; ResultPath?: unknown };
+    expect(state.Resource).toBe('arn:aws:states:::states:startExecution.sync:2');
+    expect(state.Parameters['StateMachineArn.$']).toBe('$$.StateMachine.Id');
+    expect(state.Parameters['Name.$']).toBe('$.childRunId');
+    expect(state.Parameters.Input).toEqual({ 'runId.$': '$.childRunId', 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id' });
+    // The child's output is not carried: the ToolStep reads its run record.
+    expect(state.ResultPath).toBeNull();
+    expect(state.TimeoutSeconds).toBeGreaterThanOrEqual(86_400);
+    expect(state.Next).toBe('ToolStep');
+    expect(state.Catch!.map((c) => [c.ErrorEquals[0], c.Next, c.ResultPath])).toEqual([
+      ['StepFunctions.ExecutionAlreadyExistsException', 'ToolStep', '$.error'],
+      ['States.ALL', 'ToolStep', '$.error'],
+    ]);
+    // Only start failures are retried: a child that ran and failed is an outcome, not a fault.
+    expect(state.Retry!.flatMap((retry) => retry.ErrorEquals)).not.toContain('States.TaskFailed');
+    expect(state.Retry!.flatMap((retry) => retry.ErrorEquals)).not.toContain('States.ALL');
   });
 });

@@ -302,3 +302,35 @@ describe('bad definitions: every problem at once, with file, line, field and wha
     ]);
   });
 });
+
+describe('approval reminders and escalation in the agent definition', () => {
+  const withRule = (rule: string) => validate(BRIEF, { [AGENT]: brief.replace('{ merge_pr: pause_for_human }', `{ merge_pr: ${rule} }`) });
+
+  it('accepts remind_before and escalate_after shorter than the timeout, with escalate_to', () => {
+    const result = withRule('{ approvers: [lead@example.com], timeout: 8h, remind_before: 1h, escalate_after: 4h, escalate_to: [ops@example.com] }');
+    expect(errors(result.problems)).toEqual([]);
+    expect(result.catalog!.agents['morning-triage-loop']!.spec.approvals.merge_pr).toMatchObject({ timeout: 28_800, remind_before: 3600, escalate_after: 14_400, escalate_to: ['ops@example.com'] });
+  });
+
+  it('refuses a reminder or escalation not shorter than the timeout, and an empty escalation group, with file and line', () => {
+    expect(errors(withRule('{ timeout: 2h, remind_before: 3h, escalate_after: 2h, escalate_to: [] }').problems)).toEqual([
+      'morning-triage-loop.yaml:13:56: agent.approvals.merge_pr.remind_before: remind_before must be shorter than the timeout',
+      'morning-triage-loop.yaml:13:76: agent.approvals.merge_pr.escalate_after: escalate_after must be shorter than the timeout',
+      'morning-triage-loop.yaml:13:93: agent.approvals.merge_pr.escalate_to: expected at least one email address',
+    ]);
+    // Without a timeout, the default (3d) is the one to be shorter than.
+    expect(errors(withRule('{ remind_before: 3d }').problems)).toEqual(['morning-triage-loop.yaml:13:43: agent.approvals.merge_pr.remind_before: remind_before must be shorter than the default timeout (3d)']);
+  });
+
+  it('refuses escalate_after without escalate_to and the other way round, and an escalation address that is not one', () => {
+    expect(errors(withRule('{ remind_before: 1h, escalate_after: 4h }').problems)).toEqual([
+      'morning-triage-loop.yaml:13:63: agent.approvals.merge_pr.escalate_after: escalate_after needs escalate_to: the email addresses to escalate to',
+    ]);
+    expect(errors(withRule('{ escalate_to: [ops@example.com] }').problems)).toEqual([
+      'morning-triage-loop.yaml:13:41: agent.approvals.merge_pr.escalate_to: escalate_to needs escalate_after: how long after the request to escalate',
+    ]);
+    expect(errors(withRule('{ timeout: 8h, escalate_after: 4h, escalate_to: [ops@example.com, nope] }').problems)).toEqual([
+      'morning-triage-loop.yaml:13:92: agent.approvals.merge_pr.escalate_to[1]: expected an email address',
+    ]);
+  });
+});
