@@ -87,6 +87,13 @@ export const HarnessLimits = z.strictObject({
 });
 export type HarnessLimits = z.infer<typeof HarnessLimits>;
 
+/**
+ * An approval waits 3 days unless its rule says otherwise, and from 1 minute to 30 days
+ * if it does. Step Functions could hold the task token for a year, but the request's
+ * arguments and the run's context go stale long before that.
+ */
+export const APPROVAL_TIMEOUT_BOUNDS = { min: 60, max: 30 * 86_400 } as const;
+
 export const ApprovalRule = z.union(
   [
     z.literal('pause_for_human'),
@@ -107,6 +114,9 @@ export const ApprovalRule = z.union(
       error: 'two_person: true needs at least two distinct approvers',
       path: ['approvers'],
     }).superRefine((rule, ctx) => {
+      if (rule.timeout !== undefined && (rule.timeout < APPROVAL_TIMEOUT_BOUNDS.min || rule.timeout > APPROVAL_TIMEOUT_BOUNDS.max)) {
+        ctx.addIssue({ code: 'custom', message: 'timeout must be from 1m to 30d: a human needs a minute to answer, and a request older than a month is stale', path: ['timeout'] });
+      }
       const timeout = rule.timeout ?? DEFAULT_HARNESS.approval_timeout_seconds;
       const spelled = rule.timeout === undefined ? 'the default timeout (3d)' : 'the timeout';
       if (rule.remind_before !== undefined && rule.remind_before >= timeout) {
