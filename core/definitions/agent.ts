@@ -88,11 +88,11 @@ export const HarnessLimits = z.strictObject({
 export type HarnessLimits = z.infer<typeof HarnessLimits>;
 
 /**
- * An approval waits 3 days unless its rule says otherwise, and from 1 minute to 30 days
- * if it does. Step Functions could hold the task token for a year, but the request's
- * arguments and the run's context go stale long before that.
+ * An approval waits 3 days unless its rule says otherwise, and at most 30 days. Step
+ * Functions could hold the task token for a year, but the request's arguments and the
+ * run's context go stale long before that.
  */
-export const APPROVAL_TIMEOUT_BOUNDS = { min: 60, max: 30 * 86_400 } as const;
+export const MAX_APPROVAL_TIMEOUT_SECONDS = 30 * 86_400;
 
 export const ApprovalRule = z.union(
   [
@@ -114,8 +114,8 @@ export const ApprovalRule = z.union(
       error: 'two_person: true needs at least two distinct approvers',
       path: ['approvers'],
     }).superRefine((rule, ctx) => {
-      if (rule.timeout !== undefined && (rule.timeout < APPROVAL_TIMEOUT_BOUNDS.min || rule.timeout > APPROVAL_TIMEOUT_BOUNDS.max)) {
-        ctx.addIssue({ code: 'custom', message: 'timeout must be from 1m to 30d: a human needs a minute to answer, and a request older than a month is stale', path: ['timeout'] });
+      if (rule.timeout !== undefined && rule.timeout > MAX_APPROVAL_TIMEOUT_SECONDS) {
+        ctx.addIssue({ code: 'custom', message: 'timeout must be at most 30d: a request older than a month is stale', path: ['timeout'] });
       }
       const timeout = rule.timeout ?? DEFAULT_HARNESS.approval_timeout_seconds;
       const spelled = rule.timeout === undefined ? 'the default timeout (3d)' : 'the timeout';

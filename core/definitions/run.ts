@@ -26,7 +26,7 @@ export type RunStatus = z.infer<typeof RunStatus>;
 
 /** Where the state machine goes next; returned by every step. */
 /** `continue`: the run goes on in a new execution (core/run/continuation.ts); never stored. */
-/** `delegate`: the state machine runs a sub-agent's child execution (`childRunId`), then the ToolStep again. */
+/** `delegate`: the state machine runs a sub-agent's (or, with `returnTo: verify`, the checker's) child execution (`childRunId`), then the ToolStep (or Verify) again. */
 export const NextStep = z.enum(['model', 'tools', 'approval', 'verify', 'finish', 'continue', 'delegate']);
 export type NextStep = z.infer<typeof NextStep>;
 
@@ -46,6 +46,8 @@ export const Control = z.strictObject({
   epoch: z.number().int().positive().optional(),
   /** Set when next is `delegate`: the sub-agent run the Delegate state starts as a child execution and waits for. */
   childRunId: z.string().min(1).optional(),
+  /** Set with `delegate` when the child is the checker: after the Delegate state the run goes back to Verify (not the ToolStep). */
+  returnTo: z.enum(['verify']).optional(),
 });
 export type Control = z.infer<typeof Control>;
 

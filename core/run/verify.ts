@@ -1,15 +1,11 @@
 import { textOf } from '../definitions/messages.ts';
 import { addUsage, runUsage, type Control, type RunMeta, type StepInput } from '../definitions/run.ts';
-import { ValidationError } from '../errors.ts';
 import { checkerMessage, verificationFeedback } from '../loop/prompt.ts';
 import { spendLimit } from '../loop/limits.ts';
 import type { RunDeps } from './deps.ts';
 import { checkerRunId } from './ids.ts';
 import { loadStartedRun } from './load.ts';
-import { modelStep } from './model-step.ts';
 import { newRunMeta, initializeRun } from './start-run.ts';
-import { finishRunStep } from './finish-run.ts';
-import { toolStep } from './tool-step.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
 
 /**
@@ -18,9 +14,12 @@ import { replayedControl, StepWriter } from './step-writer.ts';
  * rolled into the parent's and shown apart. A failed check sends the checker's feedback
  * back to the maker until the attempts run out.
  *
- * The checker run is driven here, step by step with the same step functions the state
- * machine uses; each of its steps commits on its own, so a retried Verify resumes the
- * checker where it stopped instead of starting it again.
+ * The checker run is recorded here (its first message is the task plus the maker's result),
+ * then runs as its own execution of the state machine: with the in-process children port
+ * (the local host) as a nested execution this step waits for; without it (AWS) Verify
+ * commits `next: delegate` with `childRunId` and `returnTo: verify`, the Delegate state runs
+ * the child execution (`startExecution.sync:2`), and the state machine comes back here,
+ * where the checker's run record gives the verdict.
  */
 export async function verifyStep(deps: RunDeps, input: StepInput): Promise<Control> {
   const state = await loadStartedRun(deps, input.runId);
@@ -34,11 +33,27 @@ export async function verifyStep(deps: RunDeps, input: StepInput): Promise<Contr
     return writer.commit(deps, 'finish');
   }
   const attempt = meta.verifyAttempts + 1;
-  const started = deps.clock.now();
-  const child = await runChecker(deps, meta, attempt, () => {
+  const firstMessage = () => {
     const lastAnswer = [...messages].reverse().find((message) => message.role === 'assistant');
     return checkerMessage(messages[0]!, lastAnswer ? textOf(lastAnswer) : '', verify.criteria);
-  });
+  };
+  let started = deps.clock.now();
+  let child: RunMeta;
+  if (deps.children) child = await runChecker(deps, meta, attempt, firstMessage);
+  else {
+    const childRunId = checkerRunId(meta.runId, attempt);
+    if (!meta.delegatedRuns?.includes(childRunId)) {
+      // Handed to the state machine: Route → Delegate runs the checker's execution, then back to Verify.
+      await recordChecker(deps, meta, attempt, firstMessage);
+      writer.meta.delegatedRuns = [...(writer.meta.delegatedRuns ?? []), childRunId];
+      return writer.commit(deps, 'delegate', { childRunId, returnTo: 'verify' });
+    }
+    // Back from the Delegate state (whether the child execution succeeded, failed or could not start): its run record says.
+    child = (await deps.store.getRun(childRunId))!;
+    started = new Date(child.createdAt);
+    writer.meta.delegatedRuns = writer.meta.delegatedRuns?.filter((id) => id !== childRunId);
+    if (writer.meta.delegatedRuns?.length === 0) writer.meta.delegatedRuns = undefined;
+  }
   const ended = deps.clock.now();
   const childUsage = runUsage(child);
   const verdict = child.verdict ?? { pass: false, feedback: `the checker gave no verdict (it stopped: ${child.stopReason ?? 'unknown'}${child.stopDetail ? `, ${child.stopDetail}` : ''})` };
@@ -79,10 +94,8 @@ export async function verifyStep(deps: RunDeps, input: StepInput): Promise<Contr
   return writer.commit(deps, 'model');
 }
 
-const MAX_CHECKER_TRANSITIONS = 500;
-
-/** Creates (or resumes) the checker run for this attempt and drives it to its end. */
-async function runChecker(deps: RunDeps, parent: RunMeta, attempt: number, firstMessage: () => ReturnType<typeof checkerMessage>): Promise<RunMeta> {
+/** Records the checker run for this attempt (once: its id is the attempt's) with its first message, ready for its execution. */
+async function recordChecker(deps: RunDeps, parent: RunMeta, attempt: number, firstMessage: () => ReturnType<typeof checkerMessage>): Promise<RunMeta> {
   const parentState = await loadStartedRun(deps, parent.runId);
   const view = parentState.context.view.verify!.checker;
   const runId = checkerRunId(parent.runId, attempt);
@@ -102,24 +115,17 @@ async function runChecker(deps: RunDeps, parent: RunMeta, attempt: number, first
       createdAt: deps.clock.now().toISOString(),
     }),
   );
-  let control: Control = meta.seq === 0 ? await initializeRun(deps, meta, view, firstMessage()) : (meta.lastControl ?? { runId, seq: meta.seq, next: 'model' });
-  if (deps.children) {
-    // Its own execution of the same state machine: StartRun replays the start committed above
-    // (the checker's first message is built here, from the parent), then its steps run as any run's do.
-    if (meta.status !== 'finished' && meta.status !== 'failed') await deps.children.runToEnd(runId);
-    return (await deps.store.getRun(runId))!;
-  }
-  // Without a host that runs child executions, the same step functions drive it here.
-  for (let transitions = 0; control.next !== 'finish'; transitions++) {
-    if (transitions > MAX_CHECKER_TRANSITIONS) throw new ValidationError(`checker run ${runId} did not finish within ${MAX_CHECKER_TRANSITIONS} steps`);
-    const input = { runId, seq: control.seq };
-    if (control.next === 'model') control = await modelStep(deps, input);
-    else if (control.next === 'tools') control = await toolStep(deps, input);
-    else throw new ValidationError(`checker run ${runId} asked for "${control.next}", which a checker cannot do`);
-  }
-  await finishRunStep(deps, { runId, seq: control.seq });
-  const finished = await deps.store.getRun(runId);
-  return finished!;
+  if (meta.seq === 0) await initializeRun(deps, meta, view, firstMessage());
+  return meta;
+}
+
+/** Creates (or resumes) the checker run for this attempt and runs it to its end as a nested execution (the in-process children port). */
+async function runChecker(deps: RunDeps, parent: RunMeta, attempt: number, firstMessage: () => ReturnType<typeof checkerMessage>): Promise<RunMeta> {
+  const meta = await recordChecker(deps, parent, attempt, firstMessage);
+  // Its own execution of the same state machine: StartRun replays the start committed above
+  // (the checker's first message is built here, from the parent), then its steps run as any run's do.
+  if (meta.status !== 'finished' && meta.status !== 'failed') await deps.children!.runToEnd(meta.runId);
+  return (await deps.store.getRun(meta.runId))!;
 }
 
 /** Model calls made by earlier checker attempts of this run (a scripted checker plays on from there). */

@@ -93,7 +93,7 @@ describe('the checker', () => {
 });
 
 describe('a host without the in-process children port (as on AWS)', () => {
-  it('runs each sub-agent through the ASL Delegate state (startExecution.sync:2), and the checker inside Verify', async () => {
+  it('runs each sub-agent through the ASL Delegate state (startExecution.sync:2)', async () => {
     const bare = await testHost('test/fixtures/delegation-org', { wrapDeps: (deps) => ({ ...deps, children: undefined }) });
     try {
       const root = await runToEnd(bare, 'lead', { task: 'Plan the release.' });
@@ -115,7 +115,7 @@ describe('a host without the in-process children port (as on AWS)', () => {
       expect(states.filter((state) => state === 'Delegate').length).toBeGreaterThanOrEqual(2);
       const first = states.indexOf('Delegate');
       // The ToolStep hands the child over, ModelStep passes it on, the child's execution runs apart, and the ToolStep comes back.
-      expect(states.slice(first - 3, first + 2)).toEqual(['ToolStep', 'ModelStep', 'Route', 'Delegate', 'ToolStep']);
+      expect(states.slice(first - 3, first + 3)).toEqual(['ToolStep', 'ModelStep', 'Route', 'Delegate', 'Delegated', 'ToolStep']);
       const researcher = (await store.getRun(delegations[0]!.childRunId!))!;
       expect(researcher).toMatchObject({ subagent: 'researcher', parentRunId: root.runId, depth: 1, status: 'finished' });
       const deputy = (await store.getRun(delegations[1]!.childRunId!))!;
@@ -162,13 +162,47 @@ describe('a host without the in-process children port (as on AWS)', () => {
     } finally {
       await broken.close();
     }
-    const inline = await testHost('test/fixtures/loop-org', { wrapDeps: (deps) => ({ ...deps, children: undefined }) });
+  });
+
+  it('runs the checker as its own execution through the same Delegate state, then back to Verify, with the in-process verdicts and costs', async () => {
+    const nested = await testHost('test/fixtures/loop-org');
+    const bare = await testHost('test/fixtures/loop-org', { wrapDeps: (deps) => ({ ...deps, children: undefined }) });
     try {
-      const { runId, meta } = await runToEnd(inline, 'basic');
-      expect(meta.stopReason).toBe('verified');
-      expect(await inline.deps.store.getRun(`${runId}-check1`)).toMatchObject({ role: 'checker', parentRunId: runId, status: 'finished' });
+      const summary = async (host: LocalHost, runId: string, meta: RunMeta) => {
+        const trace = await host.deps.store.listTrace(runId);
+        const checks = [];
+        for (const event of trace.filter((e) => e.kind === 'verification')) {
+          const checker = (await host.deps.store.getRun(event.childRunId!))!;
+          checks.push({ status: event.status, attempt: event.attempt, costMicros: event.costMicros, detail: event.detail, childRunId: event.childRunId!.slice(runId.length), checker: { role: checker.role, parentRunId: checker.parentRunId === runId, status: checker.status, stopReason: checker.stopReason, verdict: checker.verdict, usage: checker.usage } });
+        }
+        const messages = (await host.deps.store.loadState(runId))!.messages.map((m) => JSON.stringify(m.content));
+        return { stopReason: meta.stopReason, stopDetail: meta.stopDetail, verifyAttempts: meta.verifyAttempts, usage: meta.usage, checkerUsage: meta.checkerUsage, total: runUsage(meta).costMicros, traced: sum(trace), delegatedRuns: meta.delegatedRuns, checks, messages };
+      };
+      for (const agent of ['basic', 'never-satisfied']) {
+        const inProcess = await runToEnd(nested, agent);
+        const handedOver = await runToEnd(bare, agent);
+        const expected = await summary(nested, inProcess.runId, inProcess.meta);
+        const actual = await summary(bare, handedOver.runId, handedOver.meta);
+        // The same verdicts, feedback, attempts and costs as the nested execution's; the checker linked to its parent.
+        expect(actual, agent).toEqual(expected);
+        expect(actual.stopReason, agent).toBe(agent === 'basic' ? 'verified' : 'verification_failed');
+        expect(actual.checks.length, agent).toBe(actual.verifyAttempts);
+        expect(actual.checks.map((check) => check.status).at(-1), agent).toBe(agent === 'basic' ? 'pass' : 'fail');
+        expect(actual.checks.every((check) => check.checker.role === 'checker' && check.checker.parentRunId && check.checker.status === 'finished'), agent).toBe(true);
+        expect(actual.total).toBe(actual.traced);
+        expect(actual.delegatedRuns).toBeUndefined();
+
+        // Verify hands the checker over (Route → Delegate), the Delegated choice brings the run back to Verify.
+        const states = handedOver.outcome!.statesEntered;
+        const handOvers = states.flatMap((state, i) => (state === 'Delegate' ? [states.slice(i - 2, i + 3).join('>')] : []));
+        expect(handOvers, agent).toEqual(actual.checks.map(() => 'Verify>Route>Delegate>Delegated>Verify'));
+        // The in-process path never enters them; the ordinary loop is unchanged.
+        expect(inProcess.outcome!.statesEntered).not.toContain('Delegate');
+        expect(handedOver.outcome!.largestPayloadBytes, agent).toBeLessThan(400);
+      }
     } finally {
-      await inline.close();
+      await nested.close();
+      await bare.close();
     }
   });
 });

@@ -124,11 +124,22 @@ describe('the agent-run state machine', () => {
     // The child's output is not carried: the ToolStep reads its run record.
     expect(state.ResultPath).toBeNull();
     expect(state.TimeoutSeconds).toBeGreaterThanOrEqual(86_400);
-    expect(state.Next).toBe('ToolStep');
+    // Back to the step that handed the child over: the ToolStep, or Verify for the checker (returnTo: verify).
+    expect(state.Next).toBe('Delegated');
     expect(state.Catch!.map((c) => [c.ErrorEquals[0], c.Next, c.ResultPath])).toEqual([
-      ['StepFunctions.ExecutionAlreadyExistsException', 'ToolStep', '$.error'],
-      ['States.ALL', 'ToolStep', '$.error'],
+      ['StepFunctions.ExecutionAlreadyExistsException', 'Delegated', '$.error'],
+      ['States.ALL', 'Delegated', '$.error'],
     ]);
+    const after = asl.States.Delegated!;
+    expect(after.Type).toBe('Choice');
+    // returnTo is absent after a sub-agent's execution: tested for presence first, never read when missing.
+    expect(after.Choices).toEqual([
+      { And: [{ Variable: '$.returnTo', IsPresent: true }, { Variable: '$.returnTo', StringEquals: 'verify' }], Next: 'Verify' },
+    ]);
+    expect(after.Default).toBe('ToolStep');
+    // Only a delegation enters it: the ordinary loop's transitions are unchanged.
+    const into = Object.entries(asl.States).filter(([, s]) => [s.Next, s.Default, ...(s.Choices ?? []).map((c) => c.Next), ...(s.Catch ?? []).map((c) => c.Next)].includes('Delegated'));
+    expect([...new Set(into.map(([n]) => n))]).toEqual(['Delegate']);
     // Only start failures are retried: a child that ran and failed is an outcome, not a fault.
     expect(state.Retry!.flatMap((retry) => retry.ErrorEquals)).not.toContain('States.TaskFailed');
     expect(state.Retry!.flatMap((retry) => retry.ErrorEquals)).not.toContain('States.ALL');
