@@ -2,7 +2,7 @@ import type { AgentView, RunContext, ToolSpec } from '../definitions/context.ts'
 import type { Message } from '../definitions/messages.ts';
 import { ZERO_USAGE, type Control, type RunMeta, type TriggerInfo } from '../definitions/run.ts';
 import type { ToolDescriptor } from '../ports/tools.ts';
-import { ConfigurationError, NotFoundError, ValidationError } from '../errors.ts';
+import { ConfigurationError, NotFoundError, ToolTimeoutError, ToolUnavailableError, ValidationError } from '../errors.ts';
 import { delegateTool, SKILL_TOOLS, systemPrompt, taskMessage, VERDICT_TOOL } from '../loop/prompt.ts';
 import { mountSkills } from './skills.ts';
 import { visibleTools } from '../policy/visible-tools.ts';
@@ -163,7 +163,13 @@ async function discoverTools(deps: RunDeps, view: AgentView, meta: RunMeta): Pro
     view.grants.map(async (grant) => {
       const server = view.servers[grant.server];
       if (!server) throw new ConfigurationError(`server "${grant.server}" is not in the run's snapshot`);
-      offered[grant.server] = await tools.listTools(server);
+      try {
+        offered[grant.server] = await tools.listTools(server);
+      } catch (error) {
+        // Listing has no side effect: a server too slow to list (a busy host) is retried like one that is down.
+        if (error instanceof ToolTimeoutError) throw new ToolUnavailableError(`${error.message} while StartRun listed its tools`);
+        throw error;
+      }
     }),
   );
   return offered;
