@@ -1,10 +1,11 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand, QueryCommand, type NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ConfigurationError, TransientError } from '../../core/errors.ts';
 import { systemClock, type Clock } from '../../core/ports/clock.ts';
 import type { ResultLookup, ResultStore, StoredResult } from '../../core/ports/result-store.ts';
 import { KEY_ATTRIBUTES, resultKey, resultPrefix, runPartition } from './keys.ts';
 import { TABLE_KEY_SCHEMA } from './table.ts';
+import { queryPages, type Item } from './query-pages.ts';
 import { errorName, isTransient } from './run-store.ts';
 
 /**
@@ -18,8 +19,6 @@ import { errorName, isTransient } from './run-store.ts';
  * even before DynamoDB's sweep removes it.
  */
 export const CHUNK_CHARS = 64_000;
-
-type Item = Record<string, NativeAttributeValue>;
 
 export class DynamoResultStore implements ResultStore {
   private readonly db: DynamoDBDocumentClient;
@@ -43,26 +42,17 @@ export class DynamoResultStore implements ResultStore {
   }
 
   async getResult(runId: string, callId: string): Promise<ResultLookup> {
-    const items: Item[] = [];
-    let startKey: Item | undefined;
-    do {
-      try {
-        const page = await this.db.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
-            ExpressionAttributeNames: { '#pk': KEY_ATTRIBUTES.partitionKey, '#sk': KEY_ATTRIBUTES.sortKey },
-            ExpressionAttributeValues: { ':pk': runPartition(runId), ':prefix': resultPrefix(callId) },
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        items.push(...(page.Items ?? []));
-        startKey = page.LastEvaluatedKey;
-      } catch (error) {
-        throw this.storeError('getResult', error);
-      }
-    } while (startKey);
+    const items = await queryPages(
+      this.db,
+      this.tableName,
+      {
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+        ExpressionAttributeNames: { '#pk': KEY_ATTRIBUTES.partitionKey, '#sk': KEY_ATTRIBUTES.sortKey },
+        ExpressionAttributeValues: { ':pk': runPartition(runId), ':prefix': resultPrefix(callId) },
+        ConsistentRead: true,
+      },
+      (error) => this.storeError('getResult', error),
+    );
     const header = items.find((item) => item.sk === resultKey(runId, callId, 'header').sk);
     if (!header) return { state: 'missing' };
     const expiresAt = header[TABLE_KEY_SCHEMA.ttlAttribute];

@@ -46,6 +46,7 @@ import {
   traceKey,
   type TableKey,
 } from './keys.ts';
+import { queryPages, type Item } from './query-pages.ts';
 import { TABLE_KEY_SCHEMA } from './table.ts';
 
 /**
@@ -76,7 +77,6 @@ export interface DynamoRunStoreOptions {
 export const MAX_TRANSACTION_ITEMS = 100;
 const DEFAULT_LIST_LIMIT = 50;
 
-type Item = Record<string, NativeAttributeValue>;
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 export class DynamoRunStore implements RunStore {
@@ -723,20 +723,8 @@ export class DynamoRunStore implements RunStore {
   }
 
   /** Every page of a Query: one page holds at most 1 MB. */
-  private async queryAll(operation: string, input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> {
-    const items: Item[] = [];
-    let startKey: Item | undefined;
-    do {
-      try {
-        const page = await this.db.send(new QueryCommand({ ...input, TableName: this.tableName, ExclusiveStartKey: startKey }));
-        items.push(...(page.Items ?? []));
-        startKey = page.LastEvaluatedKey;
-      } catch (error) {
-        throw this.storeError(operation, error);
-      }
-      // A Limit caps the whole read, not each page.
-    } while (startKey && (input.Limit === undefined || items.length < input.Limit));
-    return items;
+  private queryAll(operation: string, input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> {
+    return queryPages(this.db, this.tableName, input, (error) => this.storeError(operation, error));
   }
 
   /**

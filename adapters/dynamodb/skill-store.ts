@@ -1,9 +1,10 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, type NativeAttributeValue, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { SkillRecord } from '../../core/definitions/skills.ts';
 import { ConfigurationError, TransientError } from '../../core/errors.ts';
 import type { SkillStore, SkillSummary } from '../../core/ports/skill-store.ts';
 import { KEY_ATTRIBUTES, SKILL_VERSION_SK_PREFIX, SKILLS_INDEX_PARTITION, skillIndexKey, skillKey, skillPartition } from './keys.ts';
+import { queryPages, type Item } from './query-pages.ts';
 import { errorName, isTransient } from './run-store.ts';
 
 /**
@@ -14,7 +15,6 @@ import { errorName, isTransient } from './run-store.ts';
  * Written once with a condition, never updated: a version is immutable.
  */
 
-type Item = Record<string, NativeAttributeValue>;
 
 const SUMMARY_FIELDS = ['name', 'version', 'description', 'sha256', 'publisher', 'publishedAt'] as const;
 
@@ -81,19 +81,8 @@ export class DynamoSkillStore implements SkillStore {
     return items.map((item) => ({ ...(item.record as Omit<SkillSummary, 'fileCount'>), fileCount: Number(item.fileCount ?? 0) }));
   }
 
-  private async queryAll(input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> {
-    const items: Item[] = [];
-    let startKey: Item | undefined;
-    do {
-      try {
-        const page = await this.db.send(new QueryCommand({ ...input, TableName: this.tableName, ExclusiveStartKey: startKey }));
-        items.push(...(page.Items ?? []));
-        startKey = page.LastEvaluatedKey;
-      } catch (error) {
-        throw this.storeError('listVersions', error);
-      }
-    } while (startKey);
-    return items;
+  private queryAll(input: Omit<QueryCommandInput, 'TableName'>): Promise<Item[]> {
+    return queryPages(this.db, this.tableName, input, (error) => this.storeError('listVersions', error));
   }
 
   private storeError(operation: string, error: unknown): Error {
