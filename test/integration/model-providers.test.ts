@@ -28,7 +28,7 @@ import type { FakeModelServer } from '../support/fake-model-servers.ts';
 
 /** Built at run time: no file holds a string shaped like a real key. */
 const ANTHROPIC_KEY = ['sk', 'ant', 'api03-TESTKEY-5f2c9e1d7b3a4e8f'].join('-');
-const OPENAI_KEY = 'sk-proj-TESTKEY-8d4e2a6c1f9b0a7e';
+const OPENAI_KEY = ['sk', 'proj', 'TESTKEY', '8d4e2a6c1f9b0a7e'].join('-');
 const secrets = new LocalSecretStore({
   env: { [secretEnvName('anthropic/api-key')]: ANTHROPIC_KEY, [secretEnvName('openai/api-key')]: OPENAI_KEY },
 });
