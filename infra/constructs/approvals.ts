@@ -80,15 +80,19 @@ export class LooprailApprovals extends Construct {
       LOOPRAIL_PUBLIC_URL: props.publicUrl,
       LOOPRAIL_APPROVERS: (props.fallbackApprovers ?? []).join(','),
     };
+    // What both approval functions run with: the table, the secrets from Secrets Manager, the mail settings.
+    const shared = {
+      environment: { LOOPRAIL_TABLE_NAME: props.table.tableName, LOOPRAIL_TRACE_TTL_DAYS: String(props.traceTtlDays ?? 90), LOOPRAIL_SECRETS: 'aws', LOOPRAIL_LOG_LEVEL: props.logLevel ?? 'info', ...environment },
+      logRetention: props.logRetention,
+      logRemovalPolicy: props.logRemovalPolicy,
+      projectRoot: props.projectRoot,
+    };
     this.handler = new HandlerFunction(this, 'Handler', {
       entry: 'functions/approval/http.ts',
       description: 'Approval pages and decisions: the only function that resumes waiting executions',
       memorySize: 256,
       timeout: Duration.seconds(29),
-      environment: { LOOPRAIL_TABLE_NAME: props.table.tableName, LOOPRAIL_TRACE_TTL_DAYS: String(props.traceTtlDays ?? 90), LOOPRAIL_SECRETS: 'aws', LOOPRAIL_LOG_LEVEL: props.logLevel ?? 'info', ...environment },
-      logRetention: props.logRetention,
-      logRemovalPolicy: props.logRemovalPolicy,
-      projectRoot: props.projectRoot,
+      ...shared,
     });
     props.table.grantReadWriteItems(this.handler.role);
     this.signingSecret.grantRead(this.handler.role);
@@ -100,10 +104,7 @@ export class LooprailApprovals extends Construct {
       description: 'Approval reminders before expiry and escalations to fallback approvers (every 5 minutes)',
       memorySize: 256,
       timeout: Duration.minutes(2),
-      environment: { LOOPRAIL_TABLE_NAME: props.table.tableName, LOOPRAIL_TRACE_TTL_DAYS: String(props.traceTtlDays ?? 90), LOOPRAIL_SECRETS: 'aws', LOOPRAIL_LOG_LEVEL: props.logLevel ?? 'info', ...environment },
-      logRetention: props.logRetention,
-      logRemovalPolicy: props.logRemovalPolicy,
-      projectRoot: props.projectRoot,
+      ...shared,
     });
     props.table.grantReadWriteItems(this.reminders.role);
     this.signingSecret.grantRead(this.reminders.role);
