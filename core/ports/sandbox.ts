@@ -43,6 +43,38 @@ export interface Timed<T> {
   durationMs: number;
 }
 
+/** A program the model wrote (code mode): JavaScript run by Node in the workspace, as an ES module. */
+export interface ScriptRequest {
+  code: string;
+  /** Relative to the workspace. */
+  cwd: string;
+  timeoutSeconds: number;
+}
+
+/** A tool call a script made (`await tools.call('server.tool', args)` inside the sandbox). */
+export interface ScriptToolCall {
+  /** `server.tool`, as the model names tools. */
+  name: string;
+  arguments: Record<string, unknown>;
+}
+
+export interface ScriptToolResult {
+  content: string;
+  isError: boolean;
+}
+
+/**
+ * Carries a script's tool calls out of the sandbox to looprail's gateway, which applies
+ * grants, approvals, guardrails, tracing and cost to each. The sandbox never reaches a
+ * tool (or holds a credential) itself: it only asks, over the command's own pipes.
+ */
+export type ToolBridge = (call: ScriptToolCall) => Promise<ScriptToolResult>;
+
+export interface ScriptResult extends ExecResult {
+  /** Tool calls the script asked for (bridged, refused or not). */
+  toolCalls: number;
+}
+
 export interface Sandbox {
   /** Sandbox time this run has used so far (the sum of its calls), for run_timeout_seconds. */
   usedMs(): number;
@@ -52,11 +84,26 @@ export interface Sandbox {
   listFiles(path: string, maxDepth: number, maxEntries: number): Promise<Timed<{ entries: string[]; truncated: boolean }>>;
   /** The workspace's changes since copy-in, as a unified diff (new files included). */
   diff(maxBytes: number): Promise<Timed<FileRead>>;
+  /**
+   * Runs a script (code mode): like exec, but the program may call tools through `bridge`
+   * while it runs; only what it prints is returned. Its time (waits on the bridge
+   * included: the workspace is held meanwhile) counts as sandbox time.
+   */
+  runScript(request: ScriptRequest, bridge: ToolBridge): Promise<Timed<ScriptResult>>;
+}
+
+export interface SandboxOpenRequest {
+  sandboxId: string;
+  /** The agent whose `sandbox:` this is (on AWS its task definition). */
+  agent: string;
+  spec: SandboxSpec;
+  /** The maker run's input: what copy_in.files reads. */
+  input: unknown;
 }
 
 export interface SandboxProvider {
   /** The sandbox with this id: created (and copied into) on the first call, the same one after. */
-  open(request: { sandboxId: string; spec: SandboxSpec; input: unknown }): Promise<Sandbox>;
+  open(request: SandboxOpenRequest): Promise<Sandbox>;
   /** Removes it and everything in it; nothing to do when it never existed. */
   destroy(sandboxId: string): Promise<void>;
 }

@@ -70,7 +70,7 @@ function serversFor(catalog: Catalog, names: string[]): Record<string, McpServer
 /** The agent's sandbox, with its price: the maker and its sub-agents share the run's one workspace. */
 function sandboxFor(catalog: Catalog, spec: AgentSpec): AgentView['sandbox'] {
   if (!spec.sandbox) return undefined;
-  return { spec: spec.sandbox, pricePerHourMicros: usdToMicros(catalog.sandboxPricing?.price_per_hour_usd ?? 0) };
+  return { spec: spec.sandbox, pricePerHourMicros: usdToMicros(catalog.sandboxPricing?.price_per_hour_usd ?? 0), agent: spec.name };
 }
 
 function model(catalog: Catalog, name: string) {

@@ -38,17 +38,17 @@ export function runTools(deps: RunDeps, view: AgentView, meta: RunMeta): ToolGat
       if (!isSandboxServer(server)) return mcp.callTool(server, tool, args, options);
       const sandbox = view.sandbox;
       if (!sandbox) return Promise.resolve({ content: 'the sandbox is unavailable, so nothing was run: this agent declares no sandbox', isError: true });
-      return callSandboxTool({ open: () => openSandbox(deps, sandbox.spec, meta), spec: sandbox.spec, pricePerHourMicros: sandbox.pricePerHourMicros }, tool, args);
+      return callSandboxTool({ open: () => openSandbox(deps, sandbox, meta), spec: sandbox.spec, pricePerHourMicros: sandbox.pricePerHourMicros }, tool, args);
     },
     close: () => mcp.close(),
   };
 }
 
-async function openSandbox(deps: RunDeps, spec: NonNullable<AgentView['sandbox']>['spec'], meta: RunMeta): Promise<Sandbox> {
+async function openSandbox(deps: RunDeps, sandbox: NonNullable<AgentView['sandbox']>, meta: RunMeta): Promise<Sandbox> {
   if (!deps.sandboxes) throw new SandboxUnavailableError('no sandbox provider is configured where this run executes (the deployed stack has none yet: run sandboxed agents on the local host)');
   // What is copied in comes from the maker's input, whichever of the two opens the sandbox first.
   const input = meta.parentRunId ? (await deps.store.getRun(meta.parentRunId))?.input : meta.input;
-  return deps.sandboxes.open({ sandboxId: sandboxIdOf(meta), spec, input });
+  return deps.sandboxes.open({ sandboxId: sandboxIdOf(meta), agent: sandbox.agent, spec: sandbox.spec, input });
 }
 
 /** At FinishRun/FailRun of a maker run: the workspace goes with the run. Never fails the step. */

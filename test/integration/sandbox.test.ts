@@ -55,7 +55,7 @@ function sandbox(overrides: Record<string, unknown> = {}, input: unknown = {}) {
   const sandboxId = `r-test-${++sandboxCount}`;
   const s = spec(overrides);
   const call = (tool: string, args: Record<string, unknown>): Promise<ToolCallResult> =>
-    callSandboxTool({ open: () => provider.open({ sandboxId, spec: s, input }), spec: s, pricePerHourMicros: 3_600_000 }, tool, args);
+    callSandboxTool({ open: () => provider.open({ sandboxId, agent: 'coder', spec: s, input }), spec: s, pricePerHourMicros: 3_600_000 }, tool, args);
   return { sandboxId, call, exec: (command: string, extra: Record<string, unknown> = {}) => call('exec', { command, ...extra }) };
 }
 
@@ -148,7 +148,7 @@ describe('the workspace and its tools', () => {
     expect(existsSync(join(root, 'sandboxes', running.sandboxId))).toBe(true);
     // The one still running goes on where it was, from the restarted host: same workspace, same starting point.
     await running.exec('echo resumed > r.txt');
-    const again = await restarted.open({ sandboxId: running.sandboxId, spec: spec(), input: {} });
+    const again = await restarted.open({ sandboxId: running.sandboxId, agent: 'coder', spec: spec(), input: {} });
     expect((await again.diff(10_000)).value.content).toContain('+resumed');
   });
 
@@ -292,7 +292,7 @@ describe('on a host that does not run as root', () => {
       `import { BubblewrapSandboxes } from ${JSON.stringify(join(process.cwd(), 'adapters/sandbox/bubblewrap.ts'))};
 import { SandboxSpec } from ${JSON.stringify(join(process.cwd(), 'core/definitions/sandbox.ts'))};
 const provider = new BubblewrapSandboxes({ root: ${JSON.stringify(join(nobodyRoot, 'sandboxes'))}, orgDir: ${JSON.stringify(nobodyRoot)} });
-const sandbox = await provider.open({ sandboxId: 'r-nobody', spec: SandboxSpec.parse({ max_processes: 16, command_timeout_seconds: 3 }), input: {} });
+const sandbox = await provider.open({ sandboxId: 'r-nobody', agent: 'coder', spec: SandboxSpec.parse({ max_processes: 16, command_timeout_seconds: 3 }), input: {} });
 const results = [];
 for (const command of ['id -u; grep CapEff /proc/self/status', 'cat ${secretsFile}', 'bomb() { bomb | bomb & }; bomb; sleep 30']) {
   const { value } = await sandbox.exec({ command, cwd: '.', timeoutSeconds: 3 });
@@ -316,7 +316,7 @@ describe('a sandbox that cannot keep its policy never runs anything', () => {
   it('refuses to start without bubblewrap', async () => {
     const missing = new BubblewrapSandboxes({ root: join(root, 'sandboxes'), orgDir, bwrapPath: join(root, 'no-such-bwrap') });
     const s = spec();
-    const result = await callSandboxTool({ open: () => missing.open({ sandboxId: 'r-no-bwrap', spec: s, input: {} }), spec: s, pricePerHourMicros: 0 }, 'exec', { command: 'echo hi' });
+    const result = await callSandboxTool({ open: () => missing.open({ sandboxId: 'r-no-bwrap', agent: 'coder', spec: s, input: {} }), spec: s, pricePerHourMicros: 0 }, 'exec', { command: 'echo hi' });
     expect(result).toEqual({
       isError: true,
       content: `the sandbox is unavailable, so nothing was run: the sandbox cannot start: ${join(root, 'no-such-bwrap')} is not available (install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)); commands are never run unsandboxed`,

@@ -51,7 +51,7 @@ describe('agent.sandbox', () => {
     expect(coder.copy_in).toEqual({ repository: { path: 'repos/calc', ref: 'HEAD' }, files: [{ path: 'TASK.md', from_input: 'task' }] });
     expect(result.catalog!.servers.sandbox).toBe(SANDBOX_DECLARATION);
     const view = compileAgentView(result.catalog!, 'coder');
-    expect(view.sandbox).toEqual({ spec: coder, pricePerHourMicros: 360_000 });
+    expect(view.sandbox).toEqual({ spec: coder, pricePerHourMicros: 360_000, agent: 'coder' });
     // The checker works in the maker's sandbox, with only the read-only tools it was granted.
     expect(view.verify!.checker.sandbox).toEqual(view.sandbox);
     expect(view.verify!.checker.grants).toEqual([{ server: 'sandbox', allow: ['read_file', 'list_files', 'diff'] }]);
