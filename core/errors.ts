@@ -85,3 +85,11 @@ export function errorMessage(error: unknown): string {
 export class SandboxUnavailableError extends Error {
   override name = 'looprail.SandboxUnavailable';
 }
+
+/**
+ * A sandbox call that failed without being the command's own failure (a file that is not
+ * there, an agent that answered outside its protocol): reported to the model as a failed call.
+ */
+export class SandboxCallError extends Error {
+  override name = 'looprail.SandboxCall';
+}

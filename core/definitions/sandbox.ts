@@ -84,6 +84,8 @@ export const SandboxSpec = z.strictObject({
   max_output_bytes: Count.refine((n) => n <= 1_048_576, 'expected at most 1048576 bytes').default(65_536),
   /** Processes the sandbox may run at once (a fork bomb stops here). */
   max_processes: Count.refine((n) => n >= 8 && n <= 4096, 'expected 8 to 4096').default(256),
+  /** Tool calls one run_code script may make (code mode); past this each call is refused. */
+  max_script_tool_calls: Count.refine((n) => n <= 1000, 'expected at most 1000 calls').default(50),
   network: NetworkPolicy.default('none'),
   copy_in: CopyIn.default({ files: [] }),
 });

@@ -111,6 +111,8 @@ export interface ApprovalDecision {
 export interface RecordedCall {
   result: ToolResultBlock;
   trace: NewTraceEvent;
+  /** A run_code call's own tool calls (code mode), replayed with it. */
+  inner?: Array<{ kind: string; trace: NewTraceEvent; called?: boolean }>;
 }
 
 /** What a retried tool step finds when it is about to repeat a side-effecting call. */

@@ -5,7 +5,7 @@ import type { NewTraceEvent } from '../definitions/trace.ts';
 import { SANDBOX_SERVER } from '../definitions/sandbox.ts';
 import { SandboxUnavailableError } from '../errors.ts';
 import type { RollupIncrement } from '../ports/run-store.ts';
-import type { Sandbox } from '../ports/sandbox.ts';
+import type { Sandbox, ToolBridge } from '../ports/sandbox.ts';
 import type { ToolGateway } from '../ports/tools.ts';
 import { callSandboxTool, SANDBOX_TOOLS } from '../sandbox/tools.ts';
 import { scoped, type RunDeps } from './deps.ts';
@@ -29,8 +29,9 @@ function isSandboxServer(server: McpServerDeclaration): boolean {
  * The gateway a run's tool calls go through: looprail's sandbox server in-process, every
  * other server over MCP (as the agent's own identity). Everything before the call —
  * grants, approvals, schemas, guardrails, side-effect claims — is the same for both.
+ * `bridge` carries a run_code script's own tool calls back through that same path.
  */
-export function runTools(deps: RunDeps, view: AgentView, meta: RunMeta): ToolGateway {
+export function runTools(deps: RunDeps, view: AgentView, meta: RunMeta, bridge?: ToolBridge): ToolGateway {
   const mcp = scoped(deps, view, meta.runId).tools;
   return {
     listTools: (server) => (isSandboxServer(server) ? Promise.resolve(SANDBOX_TOOLS) : mcp.listTools(server)),
@@ -38,7 +39,7 @@ export function runTools(deps: RunDeps, view: AgentView, meta: RunMeta): ToolGat
       if (!isSandboxServer(server)) return mcp.callTool(server, tool, args, options);
       const sandbox = view.sandbox;
       if (!sandbox) return Promise.resolve({ content: 'the sandbox is unavailable, so nothing was run: this agent declares no sandbox', isError: true });
-      return callSandboxTool({ open: () => openSandbox(deps, sandbox, meta), spec: sandbox.spec, pricePerHourMicros: sandbox.pricePerHourMicros }, tool, args);
+      return callSandboxTool({ open: () => openSandbox(deps, sandbox, meta), spec: sandbox.spec, pricePerHourMicros: sandbox.pricePerHourMicros, bridge }, tool, args);
     },
     close: () => mcp.close(),
   };

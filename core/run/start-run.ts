@@ -9,6 +9,7 @@ import { visibleTools } from '../policy/visible-tools.ts';
 import { schemaProblems } from '../policy/tool-arguments.ts';
 import { compileAgentView, compileSubagentView } from './agent-view.ts';
 import { withDeferral } from './deferred-tools.ts';
+import { withCodeMode } from './code-mode.ts';
 import { publish, type RunDeps } from './deps.ts';
 import { runTools } from './sandbox.ts';
 import { runIdFor } from './ids.ts';
@@ -112,7 +113,7 @@ export async function initializeRun(deps: RunDeps, meta: RunMeta, view: AgentVie
     // Validation already refuses write tools for checkers; this keeps an old snapshot honest too.
     tools = [...tools.filter((tool) => tool.readOnly && !tool.destructive && !tool.requiresApproval), VERDICT_TOOL];
   }
-  const context: RunContext = { view, systemPrompt: systemPrompt(view), ...withDeferral(view, tools) };
+  const context: RunContext = { view, systemPrompt: systemPrompt(view), ...withDeferral(view, withCodeMode(tools)) };
   const writer = new StepWriter(meta);
   writer.meta.status = 'running';
   writer.meta.startedAt = started.toISOString();

@@ -18,6 +18,7 @@ import { delegateCall, pendingDelegation } from './delegate.ts';
 import { DELEGATE_TOOL_NAME } from '../loop/prompt.ts';
 import { LOAD_TOOLS_TOOL_NAME, loadToolsCall, notLoadedRefusal } from './deferred-tools.ts';
 import { offloadResult, offloadTurn, overCallThreshold, READ_RESULT_TOOL_NAME, readResultCall } from './offload.ts';
+import { isRunCode, scriptBridge } from './code-mode.ts';
 
 /** A result bigger than this is cut, with a marker, so one item stays under DynamoDB's 400 KB. */
 export const MAX_RESULT_CHARS = 48_000;
@@ -48,7 +49,12 @@ export interface CallOutcome {
   offloaded?: string;
   /** Whether the server got the call. */
   called?: boolean;
+  /** A run_code call's own tool calls (code mode): traced and counted with the turn. */
+  inner?: InnerCall[];
 }
+
+/** What a turn keeps of a call a script made. */
+export type InnerCall = Pick<CallOutcome, 'kind' | 'trace' | 'called'>;
 
 /**
  * ToolStep: run the last turn's tool calls that the agent may make, and persist every
@@ -85,9 +91,11 @@ export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control
 
   const writer = new StepWriter(state.meta);
   if (outcomes.length > 0) writer.addMessage({ role: 'tool', content: outcomes.map((outcome) => outcome.result) });
-  for (const outcome of outcomes) writer.addTrace(outcome.trace);
+  // A script's own calls (code mode) are traced before the run_code call that made them, which ended last.
+  for (const outcome of outcomes) for (const trace of [...(outcome.inner ?? []).map((inner) => inner.trace), outcome.trace]) writer.addTrace(trace);
+  const every: InnerCall[] = outcomes.flatMap((outcome) => [...(outcome.inner ?? []), outcome]);
   // A delegation's cost was charged by the child's own steps: here it is only rolled up, apart.
-  chargeToolCosts(writer, outcomes.filter((outcome) => !outcome.childUsage).map((outcome) => outcome.trace), deps.clock.now());
+  chargeToolCosts(writer, every.filter((outcome) => !(outcome as CallOutcome).childUsage).map((outcome) => outcome.trace), deps.clock.now());
   for (const outcome of outcomes) if (outcome.childUsage) writer.meta.subagentUsage = addUsage(writer.meta.subagentUsage ?? ZERO_USAGE, outcome.childUsage);
   const loaded = outcomes.map((outcome) => outcome.loadedSkill).filter((ref): ref is string => ref !== undefined);
   if (loaded.length > 0) writer.meta.skillsLoaded = [...(writer.meta.skillsLoaded ?? []), ...loaded];
@@ -95,8 +103,8 @@ export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control
   if (loadedTools.length > 0) writer.meta.loadedTools = [...new Set([...(writer.meta.loadedTools ?? []), ...loadedTools])];
   const offloaded = outcomes.map((outcome) => outcome.offloaded).filter((handle): handle is string => handle !== undefined);
   if (offloaded.length > 0) writer.meta.offloadedResults = [...new Set([...(writer.meta.offloadedResults ?? []), ...offloaded])];
-  writer.meta.toolCalls += outcomes.filter((outcome) => outcome.kind === 'executed' || outcome.called).length;
-  if (outcomes.some((outcome) => outcome.kind === 'executed')) writer.meta.untrusted = true;
+  writer.meta.toolCalls += every.filter((outcome) => outcome.kind === 'executed' || outcome.called).length;
+  if (every.some((outcome) => outcome.kind === 'executed')) writer.meta.untrusted = true;
   writer.meta.delegatedRuns = undefined;
   writer.meta.approvedCallIds = undefined;
   writer.meta.approvedBindings = undefined;
@@ -104,15 +112,16 @@ export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control
   writer.meta.pendingApprovalId = undefined;
   writer.meta.status = 'running';
   const { onDeniedTool, onToolInDoubt } = state.context.view.limits;
-  const deniedCall = outcomes.find((outcome) => outcome.kind === 'denied');
-  const doubtfulCall = outcomes.find((outcome) => outcome.kind === 'in_doubt');
-  const blockedCall = outcomes.find((outcome) => outcome.kind === 'blocked');
+  // A script's refused, blocked or doubtful call stops the run as the same call made directly would.
+  const deniedCall = every.find((outcome) => outcome.kind === 'denied');
+  const doubtfulCall = every.find((outcome) => outcome.kind === 'in_doubt');
+  const blockedCall = every.find((outcome) => outcome.kind === 'blocked');
   if (blockedCall) {
-    writer.meta.pendingStop = { reason: 'guardrail_blocked', detail: blockedCall.result.content };
+    writer.meta.pendingStop = { reason: 'guardrail_blocked', detail: blockedCall.trace.detail ?? 'a tool call was blocked by a guardrail' };
   } else if (deniedCall && onDeniedTool === 'stop') {
-    writer.meta.pendingStop = { reason: 'guardrail_blocked', detail: deniedCall.result.content };
+    writer.meta.pendingStop = { reason: 'guardrail_blocked', detail: deniedCall.trace.detail ?? 'a tool call was refused' };
   } else if (doubtfulCall && onToolInDoubt === 'stop') {
-    writer.meta.pendingStop = { reason: 'error', detail: doubtfulCall.result.content };
+    writer.meta.pendingStop = { reason: 'error', detail: doubtfulCall.trace.detail ?? 'a tool call is in doubt' };
   }
   return writer.commit(deps, 'model');
 }
@@ -134,7 +143,7 @@ function leanCall(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): P
  * schema, side-effect claims, timeouts. Shared by the ToolStep and the MCP gateway endpoint
  * (which gets results cut, not offloaded: its client has no read_result).
  */
-export async function runCall(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, options: { offload?: boolean } = {}): Promise<CallOutcome> {
+export async function runCall(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, options: { offload?: boolean; codeMode?: boolean } = {}): Promise<CallOutcome> {
   const spec = state.context.tools.find((tool) => tool.name === call.name && !tool.builtin);
   if (!spec) {
     return refuse(deps, state, call, `refused: "${call.name}" is not a tool this agent may use (not granted, or not declared by the org)`);
@@ -142,6 +151,9 @@ export async function runCall(deps: RunDeps, state: StartedRunState, call: ToolC
   const approval = approvalFor(spec, state.context.view.approvals, DEFAULT_HARNESS.approval_timeout_seconds, untrustedWrite(state.meta, state.context.view.approveWritesAfterUntrusted));
   if (approval && state.meta.rejectedCalls?.callIds.includes(call.id)) {
     return rejected(deps, state, call, `not run: ${state.meta.rejectedCalls.reason}`);
+  }
+  if (approval && options.codeMode) {
+    return refuse(deps, state, call, `refused: ${spec.server}.${spec.tool} needs a human approval, and a script cannot wait for one: make this call directly (not from run_code), so the run can pause for the approver`);
   }
   if (approval && !state.meta.approvedCallIds?.includes(call.id)) {
     return refuse(deps, state, call, `refused: ${spec.server}.${spec.tool} needs a human approval that this call does not have`);
@@ -176,7 +188,7 @@ export async function runCall(deps: RunDeps, state: StartedRunState, call: ToolC
   // A call that may change something is claimed first, so a retried step never repeats it blindly.
   const claim = await deps.store.claimSideEffect(state.meta.runId, call.id, `${spec.server}.${spec.tool}`, deps.clock.now().toISOString());
   // Recorded by an earlier attempt of this step: the same result and trace, without calling again.
-  if (claim.state === 'completed') return { kind: 'executed', ...claim.recorded };
+  if (claim.state === 'completed') return { kind: 'executed', ...claim.recorded, inner: claim.recorded.inner as InnerCall[] | undefined };
   if (claim.state === 'in_doubt') {
     const now = deps.clock.now().toISOString();
     const content = `an earlier attempt of this call to ${spec.server}.${spec.tool} (started ${claim.startedAt}) may have acted without recording an outcome; it is not repeated automatically. Check its effect before trying again.`;
@@ -187,7 +199,8 @@ export async function runCall(deps: RunDeps, state: StartedRunState, call: ToolC
     };
   }
   const outcome = (await rateLimited(deps, state, call, spec)) ?? (await callServer(deps, state, screenedCall, spec, input.verdicts, options.offload === true));
-  await deps.store.completeSideEffect(state.meta.runId, call.id, { result: outcome.result, trace: outcome.trace }, deps.clock.now().toISOString());
+  const inner = outcome.inner?.map(({ kind, trace, called }) => ({ kind, trace, called }));
+  await deps.store.completeSideEffect(state.meta.runId, call.id, { result: outcome.result, trace: outcome.trace, ...(inner ? { inner } : {}) }, deps.clock.now().toISOString());
   return outcome;
 }
 
@@ -217,9 +230,13 @@ async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallB
   // A sandbox call's record (command, exit code, duration) and what its time cost.
   let extra: Pick<NewTraceEvent, 'sandbox' | 'costMicros'> = {};
   let attempt = 1;
+  // run_code: the script's own calls come back through this step's gateway, one governed call each.
+  const script = isRunCode(spec)
+    ? scriptBridge(state, call, state.context.view.sandbox?.spec.max_script_tool_calls ?? 0, (inner, innerCall, options) => runCall(deps, inner, innerCall, options), (inner, innerCall, reason) => refuse(deps, inner, innerCall, reason))
+    : undefined;
   for (;;) {
     try {
-      const result = await runTools(deps, state.context.view, state.meta).callTool(server, spec.tool, call.arguments, { timeoutMs: timeoutSeconds * 1000 });
+      const result = await runTools(deps, state.context.view, state.meta, script?.bridge).callTool(server, spec.tool, call.arguments, { timeoutMs: timeoutSeconds * 1000 });
       ({ content, isError } = result);
       if (result.sandbox) extra = { sandbox: result.sandbox, costMicros: result.costMicros };
       break;
@@ -239,6 +256,7 @@ async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallB
       break;
     }
   }
+  const inner = script ? { inner: await script.outcomes() } : {};
   const ended = deps.clock.now();
   // The result is screened before the model (or the store) sees it: it is untrusted input.
   const output = screenText(deps, state.context.view, content, 'tool_output');
@@ -251,6 +269,7 @@ async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallB
       called: true,
       result: { type: 'tool_result', callId: call.id, name: call.name, content: withheld, isError: true },
       trace: traceFor(state, call, spec, { status: 'denied', ...timing, detail: withheld, guardrails: verdicts, ...extra }),
+      ...inner,
     };
   }
   // Over the per-call threshold: stored with the run, and a preview with its handle goes to the model instead.
@@ -261,6 +280,7 @@ async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallB
       offloaded: stored.handle,
       result: { type: 'tool_result', callId: call.id, name: call.name, content: stored.content, isError },
       trace: traceFor(state, call, spec, { status: isError ? 'error' : 'ok', ...timing, detail: stored.detail, resultHandle: stored.handle, guardrails: verdicts, ...extra }),
+      ...inner,
     };
   }
   const clipped = clip(output.text);
@@ -274,6 +294,7 @@ async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallB
       guardrails: verdicts,
       ...extra,
     }),
+    ...inner,
   };
 }
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { McpServerDeclaration } from '../definitions/org.ts';
 import { SANDBOX_SERVER, WorkspacePath, type SandboxSpec } from '../definitions/sandbox.ts';
 import { errorMessage } from '../errors.ts';
-import type { ExecResult, Sandbox } from '../ports/sandbox.ts';
+import type { ExecResult, Sandbox, ToolBridge } from '../ports/sandbox.ts';
 import type { SandboxCallRecord, ToolCallResult, ToolDescriptor } from '../ports/tools.ts';
 
 /**
@@ -10,9 +10,13 @@ import type { SandboxCallRecord, ToolCallResult, ToolDescriptor } from '../ports
  * declared like any org server (so grants, checker rules, approvals, guardrails and the
  * trace apply unchanged) and served in-process over the Sandbox port.
  *
- * exec and write_file change the workspace (not read-only: a checker cannot be granted
- * them; not destructive: the workspace is the run's own and is thrown away after it).
- * read_file, list_files and diff are read-only.
+ * exec, write_file and run_code change the workspace (not read-only: a checker cannot be
+ * granted them; not destructive: the workspace is the run's own and is thrown away after
+ * it). read_file, list_files and diff are read-only.
+ *
+ * run_code is code mode: one program that calls several of the run's tools, each call
+ * bridged back through the gateway (core/run/code-mode.ts), only its printed output
+ * returned to the model.
  */
 
 const READ_LIMIT_BYTES = 256 * 1024;
@@ -29,6 +33,7 @@ export const SANDBOX_DECLARATION: McpServerDeclaration = {
   tools: {
     exec: {},
     write_file: {},
+    run_code: {},
     read_file: { read_only: true },
     list_files: { read_only: true },
     diff: { read_only: true },
@@ -44,6 +49,11 @@ const ReadArgs = z.strictObject({ path: WorkspacePath, max_bytes: z.number().int
 const WriteArgs = z.strictObject({ path: WorkspacePath, content: z.string().max(1024 * 1024, 'expected at most 1 MB of content') });
 const ListArgs = z.strictObject({ path: WorkspacePath.default('.'), max_depth: z.number().int().min(1).max(20).default(3) });
 const DiffArgs = z.strictObject({});
+const RunCodeArgs = z.strictObject({
+  code: z.string().min(1, 'expected a JavaScript program').max(256 * 1024, 'expected at most 256 KB of code'),
+  cwd: WorkspacePath.default('.'),
+  timeout_seconds: z.number().int().positive().optional(),
+});
 /** Each tool's arguments, tagged with the tool's name for the dispatch. */
 const ARGUMENTS = {
   exec: ExecArgs.transform((args) => ({ tool: 'exec' as const, ...args })),
@@ -51,7 +61,19 @@ const ARGUMENTS = {
   write_file: WriteArgs.transform((args) => ({ tool: 'write_file' as const, ...args })),
   list_files: ListArgs.transform((args) => ({ tool: 'list_files' as const, ...args })),
   diff: DiffArgs.transform((args) => ({ tool: 'diff' as const, ...args })),
+  run_code: RunCodeArgs.transform((args) => ({ tool: 'run_code' as const, ...args })),
 };
+
+export const RUN_CODE_TOOL = 'run_code';
+
+/** What run_code's description says before StartRun appends the tools this run's scripts may call. */
+export const RUN_CODE_DESCRIPTION =
+  'Run a JavaScript program (an ES module, on Node, top-level await allowed) in the workspace, without network access. ' +
+  "It can call this run's other tools: `const text = await tools.call('server.tool', { ...arguments })` returns the tool's text result " +
+  '(`await tools.json(name, args)` parses it as JSON) and throws a ToolError (its `.content` says why) when the call fails or is refused. ' +
+  'Calls run under the same grants, guardrails and limits as yours; one that needs a human approval is refused (make it directly). ' +
+  'Only what the program prints (console.log, stdout and stderr) comes back to you, cut when long: filter, join and summarise results in the program ' +
+  'instead of reading them whole.';
 
 export const SANDBOX_TOOLS: ToolDescriptor[] = [
   {
@@ -102,6 +124,21 @@ export const SANDBOX_TOOLS: ToolDescriptor[] = [
     annotations: { readOnlyHint: true },
   },
   {
+    name: RUN_CODE_TOOL,
+    description: RUN_CODE_DESCRIPTION,
+    inputSchema: {
+      type: 'object',
+      properties: {
+        code: { type: 'string', description: 'the program: JavaScript (ES module) run by Node' },
+        cwd: { type: 'string', description: 'folder relative to the workspace root (default: the root)' },
+        timeout_seconds: { type: 'integer', minimum: 1, description: "at most the sandbox's command_timeout_seconds" },
+      },
+      required: ['code'],
+      additionalProperties: false,
+    },
+    annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
+  },
+  {
     name: 'diff',
     description: "The workspace's changes since it was copied in, as a unified diff (new and deleted files included).",
     inputSchema: { type: 'object', properties: {}, additionalProperties: false },
@@ -119,6 +156,8 @@ export interface SandboxCallContext {
   open: () => Promise<Sandbox>;
   spec: SandboxSpec;
   pricePerHourMicros: number;
+  /** Carries run_code's tool calls to the gateway; without one, run_code is refused. */
+  bridge?: ToolBridge;
 }
 
 /** One call to a sandbox tool. Every failure (the sandbox's or the command's) is a result the model reads. */
@@ -130,6 +169,7 @@ export async function callSandboxTool(context: SandboxCallContext, tool: string,
   if (!parsed.success) {
     return failed(`invalid arguments for sandbox.${tool}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`).join('; ')}`);
   }
+  if (tool === RUN_CODE_TOOL && !context.bridge) return failed('code mode is not available to this call: run_code needs the tool step\'s gateway bridge');
   // Arguments first: a call that cannot run creates no sandbox.
   let sandbox: Sandbox;
   try {
@@ -149,7 +189,8 @@ type SandboxArguments =
   | ({ tool: 'read_file' } & z.output<typeof ReadArgs>)
   | ({ tool: 'write_file' } & z.output<typeof WriteArgs>)
   | ({ tool: 'list_files' } & z.output<typeof ListArgs>)
-  | ({ tool: 'diff' } & z.output<typeof DiffArgs>);
+  | ({ tool: 'diff' } & z.output<typeof DiffArgs>)
+  | ({ tool: 'run_code' } & z.output<typeof RunCodeArgs>);
 
 async function dispatch(context: SandboxCallContext, sandbox: Sandbox, call: SandboxArguments): Promise<ToolCallResult> {
   const { spec } = context;
@@ -158,14 +199,19 @@ async function dispatch(context: SandboxCallContext, sandbox: Sandbox, call: San
     costMicros: sandboxCostMicros(durationMs, context.pricePerHourMicros),
   });
   switch (call.tool) {
-    case 'exec': {
+    case 'exec':
+    case 'run_code': {
+      const command = call.tool === 'exec' ? call.command : `run_code (${Buffer.byteLength(call.code)} bytes of JavaScript)`;
       const remainingMs = spec.run_timeout_seconds * 1000 - sandbox.usedMs();
       if (remainingMs < 1000) {
-        return { content: `not run: this run has used its sandbox time (run_timeout_seconds: ${spec.run_timeout_seconds})`, isError: true, sandbox: { command: call.command, durationMs: 0 } };
+        return { content: `not run: this run has used its sandbox time (run_timeout_seconds: ${spec.run_timeout_seconds})`, isError: true, sandbox: { command, durationMs: 0 } };
       }
       const timeoutSeconds = Math.max(1, Math.min(call.timeout_seconds ?? spec.command_timeout_seconds, spec.command_timeout_seconds, Math.floor(remainingMs / 1000)));
-      const { value, durationMs } = await sandbox.exec({ command: call.command, cwd: call.cwd, timeoutSeconds });
-      const record = { command: call.command, exitCode: value.exitCode, timedOut: value.timedOut || undefined, outputBytes: value.outputBytes };
+      const { value, durationMs } =
+        call.tool === 'exec'
+          ? await sandbox.exec({ command: call.command, cwd: call.cwd, timeoutSeconds })
+          : await sandbox.runScript({ code: call.code, cwd: call.cwd, timeoutSeconds }, context.bridge!);
+      const record = { command, exitCode: value.exitCode, timedOut: value.timedOut || undefined, outputBytes: value.outputBytes };
       return { content: describeExec(value, timeoutSeconds, spec), isError: isFailure(value), ...charged(durationMs, record) };
     }
     case 'read_file': {
