@@ -80,6 +80,12 @@ async function writeOrg(org: string, workspace: string) {
       `  harness: { max_steps: 40, max_tool_calls_per_turn: 8, context: { offload_result_tokens: 100000000, offload_turn_tokens: 100000000, compact_at: 0.99 } }\n`,
   );
   await writeFile(join(org, 'lean.yaml'), `agent:\n  name: lean\n  owner: bench@example.com\n  model: policy\n  instructions: ./instructions.md@v1\n  mcp_servers: [${grants(true)}]\n  harness: ${harness}\n`);
+  // Lean plus code mode: a sandbox whose run_code scripts make the plan's calls.
+  await writeFile(
+    join(org, 'code.yaml'),
+    `agent:\n  name: code\n  owner: bench@example.com\n  model: policy\n  instructions: ./instructions.md@v1\n  mcp_servers: [sandbox, ${grants(true)}]\n  harness: ${harness}\n` +
+      '  sandbox: { network: none, command_timeout_seconds: 120, max_output_bytes: 16384, max_script_tool_calls: 50 }\n',
+  );
 }
 
 /** The task's plan: the same calls in both modes. `needs` marks a step that uses a fact from an earlier big result. */
@@ -119,6 +125,34 @@ const PLAN: PlanStep[] = [
   { say: 'Posting the summary line.', calls: [{ server: 'everything', tool: 'echo', args: () => ({ message: 'nightly triage: 5 failures, 2 owners' }) }] },
 ];
 
+/**
+ * Code mode plays the same plan's calls from two programs: the first makes every read
+ * (ci, archive) and prints only the ERROR lines; the second, written from those lines as
+ * the plan's recording steps are, makes every memory and echo call and prints counts.
+ */
+function codeModeScripts(root: string): string[] {
+  const calls = (keep: (server: string) => boolean) =>
+    JSON.stringify(PLAN.flatMap((step) => step.calls.filter((call) => keep(call.server)).map((call) => ({ name: `${call.server}.${call.tool}`, args: call.args(root) }))), null, 1);
+  const read = `const calls = ${calls((server) => server === 'ci' || server === 'archive')};
+const errors = new Set();
+for (const call of calls) {
+  const text = await tools.call(call.name, call.args);
+  for (const line of text.split('\\n')) if (/ ERROR /.test(line)) errors.add(line.replace(/^\\S+ ERROR /, ''));
+}
+console.log(\`\${calls.length} reads; failures:\\n\${[...errors].sort().join('\\n')}\`);
+`;
+  const record = `const calls = ${calls((server) => server === 'memory' || server === 'everything')};
+let made = 0;
+for (const call of calls) {
+  await tools.call(call.name, call.args);
+  made += 1;
+}
+const graph = await tools.json('memory.read_graph', {});
+console.log(\`\${made} calls made; the memory holds \${graph.entities.length} entities and \${graph.relations.length} relations\`);
+`;
+  return [read, record];
+}
+
 const REPORT = 'Nightly triage: 5 failures. Payments: checkout timeout (also in October), cart rounding, gateway contract mismatch. Release: expired codesign certificate. Flaky: login redirect loop. All recorded in the team memory with owners.';
 
 // --- the policy ------------------------------------------------------------------------
@@ -135,15 +169,17 @@ class PolicyProvider implements ModelProvider {
   readonly name = 'scripted';
   readonly #root: string;
   readonly #caching: boolean;
+  readonly #codeMode: boolean;
   /** Prefixes written to the cache (hashes at breakpoints), per run. */
   readonly #cache = new Map<string, Set<string>>();
   /** Per run: which plan step is next, and the grep already done for it. */
   readonly #progress = new Map<string, { step: number; grepped: boolean; loaded: boolean }>();
   calls = 0;
 
-  constructor(root: string, caching: boolean) {
+  constructor(root: string, caching: boolean, codeMode = false) {
     this.#root = root;
     this.#caching = caching;
+    this.#codeMode = codeMode;
   }
 
   async complete(request: ModelRequest): Promise<ModelResponse> {
@@ -154,7 +190,14 @@ class PolicyProvider implements ModelProvider {
     const content: Array<TextBlock | ToolCallBlock> = [];
     const id = () => `call-${this.calls}-${content.length}`;
     const step = PLAN[progress.step];
-    if (!step) {
+    const scripts = this.#codeMode ? codeModeScripts(this.#root) : [];
+    if (this.#codeMode) {
+      // One program per phase, then the report: the plan's calls, made from the sandbox.
+      const script = scripts[progress.step];
+      progress.step += 1;
+      if (script) content.push({ type: 'text', text: progress.step === 1 ? 'Reading every log in one program; only the failures come back.' : 'Recording the failures and owners in one program.' }, { type: 'tool_call', id: id(), name: 'sandbox__run_code', arguments: { code: script } });
+      else content.push({ type: 'text', text: REPORT });
+    } else if (!step) {
       content.push({ type: 'text', text: REPORT });
     } else if (!progress.loaded && step.calls.some((call) => !shown.has(`${call.server}__${call.tool}`)) && shown.has('looprail__load_tools')) {
       progress.loaded = true;
@@ -228,6 +271,9 @@ class PolicyProvider implements ModelProvider {
 
 // --- running it ------------------------------------------------------------------------
 
+const MODES = ['naive', 'lean', 'code'] as const;
+type Mode = (typeof MODES)[number];
+
 export interface ModeFigures {
   model_calls: number;
   tool_calls: number;
@@ -247,18 +293,18 @@ export async function tokenBenchmark() {
   const org = join(base, 'org');
   await writeWorkspace(workspace);
   await writeOrg(org, workspace);
-  const policies = { naive: new PolicyProvider(workspace, false), lean: new PolicyProvider(workspace, true) };
-  let mode: 'naive' | 'lean' = 'naive';
+  const policies = { naive: new PolicyProvider(workspace, false), lean: new PolicyProvider(workspace, true), code: new PolicyProvider(workspace, true, true) };
+  let mode: Mode = 'naive';
   const host = await startLocalHost({
     orgDir: org,
     stateDir: join(base, 'state'),
     wrapDeps: (deps) => ({ ...deps, providers: { ...deps.providers, scripted: { name: 'scripted', complete: (request) => policies[mode].complete(request) } } }),
   });
-  const figures: Record<'naive' | 'lean', ModeFigures> = {} as never;
+  const figures: Record<Mode, ModeFigures> = {} as never;
   let tools = 0;
   const big: number[] = [];
   try {
-    for (const current of ['naive', 'lean'] as const) {
+    for (const current of MODES) {
       mode = current;
       const { runId, meta } = await host.run({ agent: current, input: { task: 'Triage last night\'s CI.' } });
       const trace = await host.deps.store.listTrace(runId);
@@ -290,14 +336,16 @@ export async function tokenBenchmark() {
     await host.close();
     await rm(base, { recursive: true, force: true });
   }
-  const ratio = (key: 'input_tokens' | 'cost_usd') => Number((figures.lean[key] / figures.naive[key]).toFixed(3));
+  const ratio = (key: 'input_tokens' | 'cost_usd', of: Mode = 'lean') => Number((figures[of][key] / figures.naive[key]).toFixed(3));
   return {
     tokenizer: 'js-tiktoken o200k_base (a proxy for Claude\'s tokenizer)',
     prices_per_mtok: PRICE,
     scenario: { servers: 4, tools, plan_steps: PLAN.length, results_of_50kb_or_more: big.length, largest_result_chars: Math.max(0, ...big) },
     naive: figures.naive,
     lean: figures.lean,
+    code: figures.code,
     lean_over_naive: { input_tokens: ratio('input_tokens'), cost: ratio('cost_usd') },
+    code_over_naive: { input_tokens: ratio('input_tokens', 'code'), cost: ratio('cost_usd', 'code') },
     targets: { input_tokens: '≤ 0.40', cost: '≤ 0.25' },
   };
 }
@@ -322,8 +370,12 @@ One reference task (triage last night's CI) on the real harness — local host, 
 |---|---|---|---|---|---|---|---|---|---|---|
 ${row('naive', t.naive)}
 ${row('lean', t.lean)}
+${row('lean + code mode', t.code)}
 
 Lean over naive: input tokens **${(t.lean_over_naive.input_tokens * 100).toFixed(1)}%** (target ≤ 40%: ${mark(t.lean_over_naive.input_tokens, 0.4)}), billed cost **${(t.lean_over_naive.cost * 100).toFixed(1)}%** (target ≤ 25%: ${mark(t.lean_over_naive.cost, 0.25)}).
+Lean with code mode over naive: input tokens **${(t.code_over_naive.input_tokens * 100).toFixed(1)}%**, billed cost **${(t.code_over_naive.cost * 100).toFixed(1)}%**.
+
+**Code mode** (third row): the same agent with a sandbox (bubblewrap locally) and \`run_code\`. The policy makes the plan's calls from two programs instead of one turn per step: the first makes every read (the ci and archive calls of the plan, in order) and prints only the ERROR lines; the second makes every memory and echo call of the plan and prints what the memory then holds; then the same report. Each of those calls goes through the gateway as a call of its own (grants, guardrails, trace, side-effect claims), so tool calls match the other modes; what differs is that results stay in the sandbox and only the printed lines enter the context. The programs' text is counted as output tokens.
 `;
 }
 

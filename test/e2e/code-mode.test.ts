@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalHost } from '../../cli/local/host.ts';
 import { runUsage } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
+import type { RunStore } from '../../core/ports/run-store.ts';
+import type { ToolGateway } from '../../core/ports/tools.ts';
 import { runToEnd, testHost } from '../support/local-host.ts';
 
 /**
@@ -16,12 +18,53 @@ import { runToEnd, testHost } from '../support/local-host.ts';
  * it may not make are refused and recorded; only the printed summary enters the context.
  */
 
+/** Where the next run's ToolStep dies (Lambda.Unknown, retried by the ASL): around run_code's recorded outcome, or its step's commit. */
+let fault: { write: 'completeSideEffect' | 'commit'; when: 'before' | 'after' } | undefined;
+let fired = 0;
+/** What the servers received: `tool` per call. */
+let received: string[] = [];
+
+function crashingStore(store: RunStore): RunStore {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const original = Reflect.get(target, property, receiver);
+      if (property !== 'completeSideEffect' && property !== 'commit') return original;
+      return async (...args: unknown[]) => {
+        // run_code's own record (its id has no `.n`), or the commit of the step that wrote run_code's result.
+        const armed =
+          fault?.write === property &&
+          fired === 0 &&
+          (property === 'completeSideEffect' ? !String(args[1]).includes('.') : JSON.stringify(args).includes('sandbox__run_code') && JSON.stringify(args).includes('"role":"tool"'));
+        const crash = () => {
+          fired += 1;
+          return Object.assign(new Error('the function crashed (injected)'), { name: 'Lambda.Unknown' });
+        };
+        if (armed && fault!.when === 'before') throw crash();
+        const result = await (original as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        if (armed && fault!.when === 'after') throw crash();
+        return result;
+      };
+    },
+  });
+}
+
+function countingTools(tools: ToolGateway): ToolGateway {
+  return {
+    listTools: (server) => tools.listTools(server),
+    close: () => tools.close(),
+    callTool(server, tool, args, options) {
+      received.push(tool);
+      return tools.callTool(server, tool, args, options);
+    },
+  };
+}
+
 let host: LocalHost & { stateDir: string };
 let sandboxRoot: string;
 beforeAll(async () => {
   sandboxRoot = await mkdtemp(join(tmpdir(), 'looprail-e2e-code-mode-'));
   await chmod(sandboxRoot, 0o711);
-  host = await testHost('test/fixtures/sandbox-org', { sandboxRoot });
+  host = await testHost('test/fixtures/sandbox-org', { sandboxRoot, wrapDeps: (deps) => ({ ...deps, store: crashingStore(deps.store), tools: countingTools(deps.tools) }) });
 });
 afterAll(async () => {
   await host?.close();
@@ -86,4 +129,43 @@ describe('code mode', () => {
     expect(runUsage(meta).costMicros).toBe(sumCost(trace));
     expect(existsSync(join(sandboxRoot, runId))).toBe(false);
   });
+
+  /** What must not change under a crash: no timestamps or latencies. */
+  const stable = (trace: TraceEvent[]) => trace.map(({ kind, name, status, callId, costMicros }) => ({ kind, name, status, callId, costMicros: kind === 'model_call' ? costMicros : undefined }));
+
+  async function runOnce(injected: typeof fault) {
+    fault = injected;
+    fired = 0;
+    received = [];
+    const run = await runToEnd(host, 'scripter', { task: 'Triage last night\'s test logs.' });
+    return { ...run, fired, received: [...received] };
+  }
+
+  it('replays a retried step exactly: a recorded script is not run again, and an unrecorded one is never repeated blindly', async () => {
+    const baseline = await runOnce(undefined);
+    expect(baseline.received.filter((tool) => tool === 'create_entities')).toHaveLength(1);
+
+    // The script ran and its outcome (with its calls') was recorded; the step died after: the retry reuses it all.
+    for (const injected of [{ write: 'completeSideEffect', when: 'after' }, { write: 'commit', when: 'before' }, { write: 'commit', when: 'after' }] as const) {
+      const replayed = await runOnce(injected);
+      const label = `crash ${injected.when} ${injected.write}`;
+      expect(replayed.fired, label).toBe(1);
+      expect(replayed.meta.stopReason, label).toBe('completed');
+      expect(replayed.messages, label).toEqual(baseline.messages);
+      expect(stable(replayed.trace).map(({ callId, ...rest }) => ({ ...rest, callId: callId?.replace(replayed.runId, '') })), label).toEqual(
+        stable(baseline.trace).map(({ callId, ...rest }) => ({ ...rest, callId: callId?.replace(baseline.runId, '') })),
+      );
+      expect(replayed.received, label).toEqual(baseline.received);
+      expect(replayed.meta.toolCalls, label).toBe(baseline.meta.toolCalls);
+    }
+
+    // The script ran but its outcome was never recorded: it may have acted, so it is reported in doubt, not run again.
+    const doubtful = await runOnce({ write: 'completeSideEffect', when: 'before' });
+    expect(doubtful.fired).toBe(1);
+    expect(doubtful.meta.stopReason).toBe('completed');
+    expect(doubtful.received.filter((tool) => tool === 'create_entities')).toHaveLength(1);
+    const runCode = doubtful.trace.filter((event) => event.name === 'sandbox.run_code');
+    expect(runCode).toHaveLength(1);
+    expect(runCode[0]!.detail).toMatch(/^in doubt:/);
+  }, 120_000);
 });
