@@ -1,0 +1,618 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type KeyValuePair, type Task } from '@aws-sdk/client-ecs';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { z } from 'zod';
+import type { SandboxSpec } from '../../core/definitions/sandbox.ts';
+import { errorMessage, SandboxCallError, SandboxUnavailableError, TransientError } from '../../core/errors.ts';
+import { systemClock, type Clock } from '../../core/ports/clock.ts';
+import type { SecretStore } from '../../core/ports/secrets.ts';
+import type { Sandbox, SandboxOpenRequest, SandboxProvider } from '../../core/ports/sandbox.ts';
+import { silentLogger, type Logger } from '../../core/run/deps.ts';
+import { copyInFiles } from '../../core/sandbox/copy-in.ts';
+import { ENV_AGENT_TOKEN_SHA256, WORKSPACE_CONTAINER } from './aws-contract.ts';
+import { BrokerRequest } from './broker-protocol.ts';
+import { openBrokered } from './brokered.ts';
+import {
+  AGENT_PORT,
+  DiffResponse,
+  ErrorBody,
+  ExecResponse,
+  HealthResponse,
+  InitResponse,
+  ListResponse,
+  ReadResponse,
+  ScriptEvent,
+  WriteResponse,
+  type InitRequest,
+} from './protocol.ts';
+import { agentToken, DEFAULT_SANDBOX_SIGNING_SECRET, egressToken, egressUser, tokenDigest } from './tokens.ts';
+
+/**
+ * Run sandboxes on AWS: one ECS Fargate task per sandbox (the maker run's id), started on
+ * the run's first call, found again by `startedBy` for its later calls, stopped when the
+ * run ends. This is the sandbox broker's side (functions/sandbox/broker.ts): the ECS
+ * control plane, and an HTTP client for the sandbox agent inside each task (protocol.ts).
+ *
+ * The task holds no credential: the broker derives the agent token per sandbox from a key
+ * read by name and hands the task only the token's digest; a task whose network is an
+ * allowlist also gets its egress proxy credentials (which reach that allowlist, nothing
+ * else). Tokens never appear in an error, a log line or an answer.
+ */
+
+export interface FargateSandboxesOptions {
+  /** The cluster (ARN or name) sandbox tasks run in. */
+  cluster: string;
+  subnets: string[];
+  securityGroups: string[];
+  /** An agent's task definition family is this plus the agent's name. */
+  taskFamilyPrefix: string;
+  /** Where the signing key is read. */
+  secrets: SecretStore;
+  /** The signing key's name (default looprail/sandbox-signing-key). */
+  signingSecret?: string;
+  /** The bucket holding `copy_in.repository.path` archives, and each agent's object key. */
+  reposBucket?: string;
+  repos?: Record<string, string>;
+  /** `host:port` of the egress proxy (only agents with a network allowlist use it). */
+  egressProxy?: string;
+  ecs?: ECSClient;
+  s3?: S3Client;
+  clock?: Clock;
+  log?: Logger;
+  /** Where a task's agent listens on its private IP (default AGENT_PORT). Tests run one agent per port. */
+  agentPort?: number | ((taskArn: string) => number);
+  timing?: Partial<FargateTiming>;
+}
+
+export interface FargateTiming {
+  /** From RunTask to RUNNING (an image pull included). */
+  startTimeoutMs: number;
+  /** From RUNNING to the agent's first answer. */
+  healthTimeoutMs: number;
+  /** Polls start this far apart and back off to maxPollMs. */
+  firstPollMs: number;
+  maxPollMs: number;
+  /** A warm broker reuses a sandbox's address this long before asking ECS again. */
+  endpointCacheMs: number;
+}
+
+const DEFAULT_TIMING: FargateTiming = { startTimeoutMs: 240_000, healthTimeoutMs: 120_000, firstPollMs: 1000, maxPollMs: 5000, endpointCacheMs: 60_000 };
+/** RunTask's clientToken covers this window: concurrent first calls in it start one task. */
+const TOKEN_BUCKET_MS = 10 * 60_000;
+/** On top of a command's own timeout: the agent kills it, then answers. */
+const EXEC_MARGIN_MS = 30_000;
+/** On top of a script round's long-poll window. */
+const SCRIPT_MARGIN_MS = 15_000;
+/** Reads, writes, listings, diffs. */
+const CALL_TIMEOUT_MS = 120_000;
+/** Copy-in: a repository clone may take a while. */
+const INIT_TIMEOUT_MS = 600_000;
+const HEALTH_TIMEOUT_MS = 5000;
+/** Connection failures that mean nothing was sent: safe to find the task again and retry. */
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'EAI_AGAIN']);
+const TAG_SANDBOX = 'looprail:sandbox';
+const TAG_AGENT = 'looprail:agent';
+export const STOP_REASON_RUN_ENDED = 'looprail: run ended';
+
+/** A broker request as parsed (defaults applied). */
+export type ParsedBrokerRequest = z.output<typeof BrokerRequest>;
+type Request = ParsedBrokerRequest;
+type OpenRequest = Extract<Request, { op: 'open' }>;
+
+interface Endpoint {
+  taskArn: string;
+  url: string;
+  expiresAt: number;
+}
+
+class ConnectFailed extends Error {}
+
+export class FargateSandboxes implements SandboxProvider {
+  readonly #options: FargateSandboxesOptions;
+  readonly #timing: FargateTiming;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  #ecs: ECSClient | undefined;
+  #s3: S3Client | undefined;
+  readonly #endpoints = new Map<string, Endpoint>();
+  readonly #opening = new Map<string, Promise<{ usedMs: number }>>();
+
+  constructor(options: FargateSandboxesOptions) {
+    this.#options = options;
+    this.#timing = { ...DEFAULT_TIMING, ...options.timing };
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.log ?? silentLogger;
+    this.#ecs = options.ecs;
+    this.#s3 = options.s3;
+  }
+
+  /** The port, in-process: the same requests the broker serves, without Lambda between. */
+  open(request: SandboxOpenRequest): Promise<Sandbox> {
+    return openBrokered((req) => this.handle(BrokerRequest.parse(req)), request);
+  }
+
+  async destroy(sandboxId: string): Promise<void> {
+    await this.#destroy(sandboxId);
+  }
+
+  /** One broker request (already parsed with BrokerRequest). Throws core errors, with messages free of tokens. */
+  async handle(req: Request): Promise<unknown> {
+    try {
+      return await this.#dispatch(req);
+    } catch (error) {
+      throw await this.#clean(error, req);
+    }
+  }
+
+  async #dispatch(req: Request): Promise<unknown> {
+    switch (req.op) {
+      case 'open':
+        return this.#open(req);
+      case 'destroy':
+        return { stopped: await this.#destroy(req.sandboxId) };
+      case 'exec':
+        return this.#call(req.sandboxId, 'exec', '/v1/exec', req.request, ExecResponse, req.request.timeoutSeconds * 1000 + EXEC_MARGIN_MS);
+      case 'read':
+        return this.#call(req.sandboxId, 'read', '/v1/read', req.request, ReadResponse, CALL_TIMEOUT_MS);
+      case 'write':
+        return this.#call(req.sandboxId, 'write', '/v1/write', req.request, WriteResponse, CALL_TIMEOUT_MS);
+      case 'list':
+        return this.#call(req.sandboxId, 'list', '/v1/list', req.request, ListResponse, CALL_TIMEOUT_MS);
+      case 'diff':
+        return this.#call(req.sandboxId, 'diff', '/v1/diff', req.request, DiffResponse, CALL_TIMEOUT_MS);
+      case 'script_start':
+        return this.#call(req.sandboxId, 'script_start', '/v1/scripts', req.request, ScriptEvent, req.request.waitMs + SCRIPT_MARGIN_MS);
+      case 'script_results':
+        return this.#call(req.sandboxId, 'script_results', `/v1/scripts/${encodeURIComponent(req.scriptId)}/results`, req.request, ScriptEvent, req.request.waitMs + SCRIPT_MARGIN_MS);
+    }
+  }
+
+  // ---- open: find or start the task, wait for it, copy in once ----
+
+  #open(req: OpenRequest): Promise<{ usedMs: number }> {
+    // Concurrent first calls in one broker share the start; other brokers meet at RunTask's clientToken.
+    let opening = this.#opening.get(req.sandboxId);
+    if (!opening) {
+      opening = this.#openOnce(req).finally(() => this.#opening.delete(req.sandboxId));
+      this.#opening.set(req.sandboxId, opening);
+    }
+    return opening;
+  }
+
+  async #openOnce(req: OpenRequest): Promise<{ usedMs: number }> {
+    // Everything that can be refused without a task is refused before one starts.
+    const files = copyInFiles(req.spec, req.input);
+    this.#checkRepository(req.agent, req.spec);
+    const proxy = await this.#proxyEnv(req);
+    const token = await this.#agentToken(req.sandboxId);
+
+    const cached = this.#cachedEndpoint(req.sandboxId);
+    let health = cached ? await this.#health(cached, token).catch(() => undefined) : undefined;
+    if (!health) {
+      this.#endpoints.delete(req.sandboxId);
+      const endpoint = await this.#startOrFind(req, tokenDigest(token), proxy);
+      health = await this.#waitHealthy(req.sandboxId, endpoint, token);
+    }
+    if (health.ready) return { usedMs: health.usedMs };
+    const init: InitRequest = { spec: req.spec, files, ...(await this.#repository(req.agent, req.spec)) };
+    const answer = await this.#call(req.sandboxId, 'init', '/v1/init', init, InitResponse, INIT_TIMEOUT_MS);
+    this.#log.info('sandbox ready', { sandboxId: req.sandboxId, agent: req.agent });
+    return { usedMs: answer.usedMs };
+  }
+
+  async #startOrFind(req: OpenRequest, digest: string, proxy: Record<string, string>): Promise<Endpoint> {
+    let tasks = await this.#liveTasks(req.sandboxId);
+    if (tasks.length === 0) {
+      await this.#runTask(req, digest, proxy);
+      // Another broker may have started one too (past the clientToken's window): all keep the oldest.
+      tasks = await this.#liveTasks(req.sandboxId);
+      if (tasks.length === 0) throw new SandboxUnavailableError(`the sandbox task for run ${req.sandboxId} was started but ECS does not list it`);
+    }
+    const [keep, ...extra] = oldestFirst(tasks);
+    for (const task of extra) {
+      this.#log.warn('stopping a duplicate sandbox task', { sandboxId: req.sandboxId, taskArn: task.taskArn });
+      await this.#stopTask(task.taskArn!, 'looprail: duplicate sandbox task');
+    }
+    const running = await this.#waitRunning(req.sandboxId, keep!);
+    const endpoint = this.#endpointOf(req.sandboxId, running);
+    this.#endpoints.set(req.sandboxId, endpoint);
+    return endpoint;
+  }
+
+  async #runTask(req: OpenRequest, digest: string, proxy: Record<string, string>): Promise<void> {
+    const family = this.#options.taskFamilyPrefix + req.agent;
+    let replaced: string | undefined;
+    // A clientToken replays its first task, even a stopped one: then one more start, keyed by the stopped task.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const environment: KeyValuePair[] = [{ name: ENV_AGENT_TOKEN_SHA256, value: digest }, ...Object.entries(proxy).map(([name, value]) => ({ name, value }))];
+      const output = await this.#ecsCall('RunTask', () =>
+        this.#ecsClient().send(
+          new RunTaskCommand({
+            cluster: this.#options.cluster,
+            taskDefinition: family,
+            launchType: 'FARGATE',
+            count: 1,
+            startedBy: req.sandboxId,
+            clientToken: this.#clientToken(req.sandboxId, replaced),
+            networkConfiguration: { awsvpcConfiguration: { subnets: this.#options.subnets, securityGroups: this.#options.securityGroups, assignPublicIp: 'DISABLED' } },
+            overrides: { containerOverrides: [{ name: WORKSPACE_CONTAINER, environment }] },
+            tags: [
+              { key: TAG_SANDBOX, value: req.sandboxId },
+              { key: TAG_AGENT, value: req.agent },
+            ],
+          }),
+        ),
+      );
+      const task = output.tasks?.[0];
+      if (!task?.taskArn) {
+        const reasons = (output.failures ?? []).map((failure) => [failure.reason, failure.detail].filter(Boolean).join(': ')).filter(Boolean);
+        const capacity = reasons.some((reason) => /capacity|RESOURCE:/i.test(reason));
+        throw new SandboxUnavailableError(
+          `ECS could not start the sandbox for run ${req.sandboxId} (task definition ${family}): ${reasons.join('; ') || 'no task and no reason given'}${capacity ? ' (no Fargate capacity right now: worth trying again shortly)' : ''}`,
+        );
+      }
+      if (!isStopped(task)) {
+        this.#log.info('sandbox task started', { sandboxId: req.sandboxId, agent: req.agent, taskArn: task.taskArn });
+        return;
+      }
+      replaced = task.taskArn;
+    }
+    throw new SandboxUnavailableError(`ECS keeps answering with a stopped task for run ${req.sandboxId}; try again in a few minutes`);
+  }
+
+  /** ≤ 64 characters: the sandbox, the 10-minute window, and the stopped task it replaces (if any). */
+  #clientToken(sandboxId: string, replaced: string | undefined): string {
+    const bucket = Math.floor(this.#clock.now().getTime() / TOKEN_BUCKET_MS);
+    return createHash('sha256').update(`${sandboxId}\u0000${bucket}\u0000${replaced ?? ''}`).digest('hex');
+  }
+
+  async #waitRunning(sandboxId: string, first: Task): Promise<Task> {
+    const deadline = performance.now() + this.#timing.startTimeoutMs;
+    let delay = this.#timing.firstPollMs;
+    let task = first;
+    for (;;) {
+      if (isStopped(task)) throw new SandboxUnavailableError(`the sandbox task for run ${sandboxId} stopped before it was running: ${stoppedWhy(task)}`);
+      if (task.lastStatus === 'RUNNING') return task;
+      if (performance.now() >= deadline) {
+        await this.#stopTask(task.taskArn!, 'looprail: sandbox did not start in time').catch(() => undefined);
+        throw new SandboxUnavailableError(
+          `the sandbox task for run ${sandboxId} was not running after ${Math.round(this.#timing.startTimeoutMs / 1000)} s (still ${task.lastStatus ?? 'unknown'}); it was stopped`,
+        );
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, this.#timing.maxPollMs);
+      const [again] = await this.#describe([task.taskArn!]);
+      if (!again) throw new SandboxUnavailableError(`the sandbox task for run ${sandboxId} disappeared while starting (${task.taskArn})`);
+      task = again;
+    }
+  }
+
+  #endpointOf(sandboxId: string, task: Task): Endpoint {
+    const eni = task.attachments?.find((attachment) => attachment.type === 'ElasticNetworkInterface');
+    const ip = eni?.details?.find((detail) => detail.name === 'privateIPv4Address')?.value;
+    if (!ip) throw new SandboxUnavailableError(`the sandbox task for run ${sandboxId} is running but has no private IPv4 address (is its task definition awsvpc?)`);
+    const port = typeof this.#options.agentPort === 'function' ? this.#options.agentPort(task.taskArn!) : (this.#options.agentPort ?? AGENT_PORT);
+    return { taskArn: task.taskArn!, url: `http://${ip}:${port}`, expiresAt: this.#clock.now().getTime() + this.#timing.endpointCacheMs };
+  }
+
+  async #waitHealthy(sandboxId: string, endpoint: Endpoint, token: string): Promise<z.output<typeof HealthResponse>> {
+    const deadline = performance.now() + this.#timing.healthTimeoutMs;
+    let delay = Math.min(this.#timing.firstPollMs, 500);
+    for (;;) {
+      try {
+        return await this.#health(endpoint, token);
+      } catch (error) {
+        // Only "nobody is listening yet" is worth waiting for; an agent that answers wrongly will not get better.
+        if (!(error instanceof ConnectFailed) && !(error instanceof TransientError)) throw error;
+        if (performance.now() >= deadline) {
+          throw new SandboxUnavailableError(`the sandbox agent of run ${sandboxId} did not answer within ${Math.round(this.#timing.healthTimeoutMs / 1000)} s of its task running (${errorMessage(error)})`);
+        }
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, this.#timing.maxPollMs);
+    }
+  }
+
+  #health(endpoint: Endpoint, token: string): Promise<z.output<typeof HealthResponse>> {
+    return this.#request(endpoint, token, 'health', 'GET', '/v1/health', undefined, HealthResponse, HEALTH_TIMEOUT_MS);
+  }
+
+  // ---- copy-in ----
+
+  #checkRepository(agent: string, spec: SandboxSpec): void {
+    const repository = spec.copy_in.repository;
+    if (!repository) return;
+    if (repository.path !== undefined) {
+      if (!this.#options.reposBucket || !this.#options.repos?.[agent]) {
+        throw new SandboxUnavailableError(`copy_in.repository.path ${repository.path} of agent ${agent} has no archive deployed (LOOPRAIL_SANDBOX_REPOS_BUCKET / LOOPRAIL_SANDBOX_REPOS name none for ${agent}): deploy the stack again`);
+      }
+      return;
+    }
+    const url = new URL(repository.url!);
+    if (url.protocol !== 'https:') throw new SandboxUnavailableError(`copy_in.repository.url ${repository.url} cannot be cloned on AWS (only https:// is); use copy_in.repository.path for a folder of the org repository`);
+    if (spec.network === 'none') {
+      throw new SandboxUnavailableError(`copy_in.repository.url needs the sandbox to reach ${url.host}, but its network is none: allow the host (sandbox.network: { allow: [${url.hostname}] })`);
+    }
+    if (!spec.network.allow.some((pattern) => hostAllowed(pattern, url.hostname, url.port || '443'))) {
+      throw new SandboxUnavailableError(`copy_in.repository.url needs the sandbox to reach ${url.host}, which its network allowlist (${spec.network.allow.join(', ')}) does not include: allow the host`);
+    }
+  }
+
+  async #repository(agent: string, spec: SandboxSpec): Promise<Pick<InitRequest, 'repository'>> {
+    const repository = spec.copy_in.repository;
+    if (!repository) return {};
+    if (repository.url !== undefined) return { repository: { url: repository.url, ref: repository.ref } };
+    const bucket = this.#options.reposBucket!;
+    const key = this.#options.repos![agent]!;
+    this.#s3 ??= new S3Client({});
+    try {
+      const object = await this.#s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const bytes = await object.Body!.transformToByteArray();
+      if (bytes.length === 0) throw new SandboxUnavailableError(`the repository archive of agent ${agent} (s3://${bucket}/${key}) is empty`);
+      return { repository: { archive: Buffer.from(bytes).toString('base64') } };
+    } catch (error) {
+      if (error instanceof SandboxUnavailableError) throw error;
+      const name = (error as { name?: string }).name ?? 'Error';
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const detail = `${name}: ${errorMessage(error)}`;
+      if (name === 'NoSuchKey' || name === 'NoSuchBucket') throw new SandboxUnavailableError(`the repository archive of agent ${agent} (s3://${bucket}/${key}) is not there (${name}): deploy the stack again`);
+      if (status === undefined || status >= 500 || name === 'SlowDown') throw new TransientError(`reading the repository archive of agent ${agent} (s3://${bucket}/${key}) failed, worth retrying: ${detail}`);
+      throw new SandboxUnavailableError(`the repository archive of agent ${agent} (s3://${bucket}/${key}) could not be read: ${detail}`);
+    }
+  }
+
+  /** HTTP(S)_PROXY for an allowlist (the egress proxy enforces it); nothing at all for `none`. */
+  async #proxyEnv(req: OpenRequest): Promise<Record<string, string>> {
+    if (req.spec.network === 'none') return {};
+    const proxy = this.#options.egressProxy;
+    if (!proxy) {
+      throw new SandboxUnavailableError(`agent ${req.agent} has a network allowlist, but no egress proxy is deployed (LOOPRAIL_SANDBOX_EGRESS_PROXY is unset), so it cannot be enforced; the sandbox is not started`);
+    }
+    const key = await this.#signingKey();
+    const url = `http://${encodeURIComponent(egressUser(req.agent, req.sandboxId))}:${egressToken(key, req.agent, req.sandboxId)}@${proxy}`;
+    // Lower-case too: curl and others read only http_proxy.
+    return { HTTPS_PROXY: url, HTTP_PROXY: url, https_proxy: url, http_proxy: url };
+  }
+
+  // ---- calls to a running sandbox ----
+
+  async #call<T extends z.ZodType>(sandboxId: string, what: string, path: string, body: unknown, schema: T, timeoutMs: number): Promise<z.output<T>> {
+    const token = await this.#agentToken(sandboxId);
+    const cached = this.#cachedEndpoint(sandboxId);
+    const endpoint = cached ?? (await this.#findRunning(sandboxId));
+    try {
+      return await this.#request(endpoint, token, what, 'POST', path, body, schema, timeoutMs);
+    } catch (error) {
+      if (!(error instanceof ConnectFailed)) throw error;
+      // Nothing was sent: ask ECS where the sandbox is now (a cached address may be stale) and try once more.
+      this.#endpoints.delete(sandboxId);
+      const fresh = await this.#findRunning(sandboxId);
+      try {
+        return await this.#request(fresh, token, what, 'POST', path, body, schema, timeoutMs);
+      } catch (again) {
+        if (again instanceof ConnectFailed) {
+          this.#endpoints.delete(sandboxId);
+          throw new SandboxUnavailableError(`the sandbox of run ${sandboxId} cannot be reached (${again.message}); its task may have stopped`);
+        }
+        throw again;
+      }
+    }
+  }
+
+  #cachedEndpoint(sandboxId: string): Endpoint | undefined {
+    const cached = this.#endpoints.get(sandboxId);
+    if (cached && cached.expiresAt > this.#clock.now().getTime()) return cached;
+    this.#endpoints.delete(sandboxId);
+    return undefined;
+  }
+
+  /** A later call: the sandbox must already run (only `open` starts one, it alone knows the spec). */
+  async #findRunning(sandboxId: string): Promise<Endpoint> {
+    const tasks = oldestFirst(await this.#liveTasks(sandboxId));
+    const running = tasks.find((task) => task.lastStatus === 'RUNNING');
+    if (!running) {
+      throw new SandboxUnavailableError(
+        tasks.length > 0
+          ? `the sandbox of run ${sandboxId} is not running yet (${tasks[0]!.lastStatus})`
+          : `run ${sandboxId} has no running sandbox: it was never opened, or it stopped (its idle or lifetime limit, or the run ended)`,
+      );
+    }
+    const endpoint = this.#endpointOf(sandboxId, running);
+    this.#endpoints.set(sandboxId, endpoint);
+    return endpoint;
+  }
+
+  async #request<T extends z.ZodType>(endpoint: Endpoint, token: string, what: string, method: 'GET' | 'POST', path: string, body: unknown, schema: T, timeoutMs: number): Promise<z.output<T>> {
+    let response: Response;
+    try {
+      response = await fetch(endpoint.url + path, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      const code = (error as { cause?: { code?: string } }).cause?.code;
+      if (code && CONNECT_ERRORS.has(code)) throw new ConnectFailed(`${code} connecting to ${endpoint.url}`);
+      if ((error as Error).name === 'TimeoutError') throw new SandboxCallError(`the sandbox agent did not answer ${what} within ${Math.round(timeoutMs / 1000)} s`);
+      throw new TransientError(`the sandbox agent's connection failed during ${what}: ${code ?? errorMessage(error)}`);
+    }
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      throw new TransientError(`the sandbox agent's answer to ${what} was cut off: ${errorMessage(error)}`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new SandboxCallError(`the sandbox agent answered ${what} with HTTP ${response.status} and no JSON`);
+    }
+    if (!response.ok) {
+      const failure = ErrorBody.safeParse(json);
+      const message = failure.success ? failure.data.error.message : `HTTP ${response.status}`;
+      if (response.status === 401 || response.status === 403) {
+        throw new SandboxUnavailableError(`the sandbox agent refused the broker's credentials for ${what} (HTTP ${response.status}): the task was started with another signing key`);
+      }
+      if (failure.success && failure.data.error.name === 'looprail.SandboxUnavailable') throw new SandboxUnavailableError(message);
+      throw new SandboxCallError(response.status >= 500 ? `the sandbox agent failed on ${what}: ${message}` : message);
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.slice(0, 3).map((issue) => `${issue.path.join('.') || '(answer)'}: ${issue.message}`).join('; ');
+      throw new SandboxCallError(`the sandbox agent's answer to ${what} is not what the protocol says (${issues})`);
+    }
+    return parsed.data;
+  }
+
+  // ---- teardown ----
+
+  async #destroy(sandboxId: string): Promise<number> {
+    this.#endpoints.delete(sandboxId);
+    const tasks = await this.#liveTasks(sandboxId);
+    for (const task of tasks) await this.#stopTask(task.taskArn!, STOP_REASON_RUN_ENDED);
+    if (tasks.length > 0) this.#log.info('sandbox stopped', { sandboxId, tasks: tasks.length });
+    return tasks.length;
+  }
+
+  async #stopTask(taskArn: string, reason: string): Promise<void> {
+    await this.#ecsCall('StopTask', () => this.#ecsClient().send(new StopTaskCommand({ cluster: this.#options.cluster, task: taskArn, reason })));
+  }
+
+  // ---- ECS ----
+
+  /** The sandbox's tasks that are not stopping or stopped. */
+  async #liveTasks(sandboxId: string): Promise<Task[]> {
+    const listed = await this.#ecsCall('ListTasks', () => this.#ecsClient().send(new ListTasksCommand({ cluster: this.#options.cluster, startedBy: sandboxId, desiredStatus: 'RUNNING' })));
+    const arns = listed.taskArns ?? [];
+    if (arns.length === 0) return [];
+    return (await this.#describe(arns)).filter((task) => task.startedBy === sandboxId && !isStopped(task));
+  }
+
+  async #describe(arns: string[]): Promise<Task[]> {
+    const output = await this.#ecsCall('DescribeTasks', () => this.#ecsClient().send(new DescribeTasksCommand({ cluster: this.#options.cluster, tasks: arns })));
+    return output.tasks ?? [];
+  }
+
+  #ecsClient(): ECSClient {
+    this.#ecs ??= new ECSClient({});
+    return this.#ecs;
+  }
+
+  async #ecsCall<T>(action: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw ecsError(action, error);
+    }
+  }
+
+  // ---- tokens ----
+
+  async #signingKey(): Promise<string> {
+    const name = this.#options.signingSecret ?? DEFAULT_SANDBOX_SIGNING_SECRET;
+    let key: string;
+    try {
+      key = await this.#options.secrets.get(name);
+    } catch (error) {
+      throw new SandboxUnavailableError(`the sandbox signing key could not be read: ${errorMessage(error)}`);
+    }
+    if (key.length < 16) throw new SandboxUnavailableError(`the sandbox signing key (secret "${name}") is too short to sign with`);
+    return key;
+  }
+
+  async #agentToken(sandboxId: string): Promise<string> {
+    return agentToken(await this.#signingKey(), sandboxId);
+  }
+
+  /** Whatever failed, its message must not carry a token (an agent's echo, a URL with proxy credentials). */
+  async #clean(error: unknown, req: Request): Promise<Error> {
+    const secrets: string[] = [];
+    try {
+      const key = await this.#signingKey();
+      secrets.push(key, agentToken(key, req.sandboxId));
+      if (req.op !== 'destroy') secrets.push(egressToken(key, req.agent, req.sandboxId));
+    } catch {
+      // No key, no token derived from it: nothing to scrub.
+    }
+    const scrub = (text: string) => secrets.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
+    if (error instanceof SandboxUnavailableError || error instanceof SandboxCallError || error instanceof TransientError) {
+      const message = scrub(error.message);
+      if (message === error.message) return error;
+      const Same = error.constructor as new (message: string) => Error;
+      return new Same(message);
+    }
+    const known = error instanceof Error && error.name.startsWith('looprail.');
+    if (known) {
+      const copy = new Error(scrub((error as Error).message));
+      copy.name = (error as Error).name;
+      return copy;
+    }
+    return new SandboxUnavailableError(`the sandbox broker failed on ${req.op}: ${scrub(errorMessage(error))}`);
+  }
+}
+
+// ---- what the sweeper shares ----
+
+/** Every sandbox task in the cluster that is not stopping: its id (startedBy), ARN and age. */
+export async function listSandboxTasks(ecs: ECSClient, cluster: string): Promise<Array<{ taskArn: string; sandboxId: string; createdAt: Date }>> {
+  const arns: string[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await ecs.send(new ListTasksCommand({ cluster, desiredStatus: 'RUNNING', nextToken })).catch((error) => Promise.reject(ecsError('ListTasks', error)));
+    arns.push(...(page.taskArns ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  const tasks: Array<{ taskArn: string; sandboxId: string; createdAt: Date }> = [];
+  // DescribeTasks takes at most 100 tasks a call.
+  for (let i = 0; i < arns.length; i += 100) {
+    const page = await ecs.send(new DescribeTasksCommand({ cluster, tasks: arns.slice(i, i + 100), include: ['TAGS'] })).catch((error) => Promise.reject(ecsError('DescribeTasks', error)));
+    for (const task of page.tasks ?? []) {
+      const tagged = task.tags?.find((tag) => tag.key === TAG_SANDBOX)?.value;
+      // Only looprail's sandboxes: a task that is not tagged as one is someone else's.
+      if (!task.taskArn || !tagged || task.startedBy !== tagged || isStopped(task)) continue;
+      tasks.push({ taskArn: task.taskArn, sandboxId: tagged, createdAt: task.createdAt ?? new Date(0) });
+    }
+  }
+  return tasks;
+}
+
+export async function stopSandboxTask(ecs: ECSClient, cluster: string, taskArn: string, reason: string): Promise<void> {
+  await ecs.send(new StopTaskCommand({ cluster, task: taskArn, reason: reason.slice(0, 255) })).catch((error) => Promise.reject(ecsError('StopTask', error)));
+}
+
+function isStopped(task: Task): boolean {
+  return task.desiredStatus === 'STOPPED' || task.lastStatus === 'STOPPED' || task.lastStatus === 'DEPROVISIONING' || task.lastStatus === 'STOPPING' || task.lastStatus === 'DEACTIVATING';
+}
+
+function oldestFirst(tasks: Task[]): Task[] {
+  return [...tasks].sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0) || (a.taskArn ?? '').localeCompare(b.taskArn ?? ''));
+}
+
+function stoppedWhy(task: Task): string {
+  const parts = [task.stoppedReason ?? task.stopCode ?? 'no reason given'];
+  for (const container of task.containers ?? []) {
+    if (container.reason) parts.push(`container ${container.name}: ${container.reason}`);
+    else if (container.exitCode !== undefined && container.exitCode !== 0) parts.push(`container ${container.name} exited with ${container.exitCode}`);
+  }
+  return parts.join('; ');
+}
+
+/** An allowlist entry (`host`, `*.suffix`, `host:port`) against a host and port. */
+function hostAllowed(pattern: string, host: string, port: string): boolean {
+  const [name, allowedPort] = pattern.split(':') as [string, string | undefined];
+  if (allowedPort !== undefined && allowedPort !== port) return false;
+  return name.startsWith('*.') ? host.endsWith(name.slice(1)) : host === name;
+}
+
+const TRANSIENT_ECS = new Set(['ThrottlingException', 'ServerException', 'ServiceUnavailableException', 'TimeoutError']);
+
+function ecsError(action: string, error: unknown): Error {
+  const name = (error as { name?: string } | undefined)?.name ?? 'Error';
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+  const detail = `${name}: ${errorMessage(error)}`;
+  if (TRANSIENT_ECS.has(name) || status === undefined || status >= 500) return new TransientError(`ECS ${action} failed, worth retrying: ${detail}`);
+  return new SandboxUnavailableError(`ECS ${action} failed: ${detail}`);
+}

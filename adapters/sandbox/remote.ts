@@ -1,0 +1,105 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { z } from 'zod';
+import {
+  ConfigurationError,
+  SandboxCallError,
+  SandboxUnavailableError,
+  TransientError,
+  ValidationError,
+} from '../../core/errors.ts';
+import type { Sandbox, SandboxOpenRequest, SandboxProvider } from '../../core/ports/sandbox.ts';
+import { DestroyResponse, type BrokerRequest } from './broker-protocol.ts';
+import { openBrokered, parseAnswer } from './brokered.ts';
+
+/**
+ * The steps' SandboxProvider on AWS: every sandbox call is one Lambda Invoke of the
+ * sandbox broker (functions/sandbox/broker.ts), the only thing in the sandboxes' VPC. The
+ * steps hold no token and never reach a sandbox themselves. A script's tool calls come
+ * back here between rounds and go through the caller's bridge (grants, approvals,
+ * guardrails, tracing), so a tool is never called from inside the VPC.
+ */
+
+export interface RemoteSandboxesOptions {
+  /** The broker function's name (LOOPRAIL_SANDBOX_BROKER). */
+  functionName: string;
+  client?: LambdaClient;
+}
+
+/** What Lambda returns for an error the handler threw. */
+const FunctionError = z.object({ errorType: z.string().optional(), errorMessage: z.string().optional() });
+
+/** The broker's errors, by the name it threw them with (core/errors.ts). */
+const TYPED_ERRORS: Record<string, new (message: string) => Error> = {
+  'looprail.SandboxUnavailable': SandboxUnavailableError,
+  'looprail.SandboxCall': SandboxCallError,
+  'looprail.ValidationError': ValidationError,
+  'looprail.TransientError': TransientError,
+  'looprail.ConfigurationError': ConfigurationError,
+};
+
+/** Lambda's own answers worth another try. */
+const TRANSIENT_INVOKE_ERRORS = new Set(['TooManyRequestsException', 'ServiceException', 'EC2ThrottledException', 'ResourceNotReadyException', 'ResourceConflictException', 'TimeoutError']);
+
+export class RemoteSandboxes implements SandboxProvider {
+  readonly #functionName: string;
+  #client: LambdaClient | undefined;
+  /** A turn's parallel calls share one open: one broker invocation starts (or finds) the task. */
+  readonly #opening = new Map<string, Promise<Sandbox>>();
+
+  constructor(options: RemoteSandboxesOptions) {
+    this.#functionName = options.functionName;
+    this.#client = options.client;
+  }
+
+  open(request: SandboxOpenRequest): Promise<Sandbox> {
+    // Not cached once settled: each open asks the broker, which answers the sandbox's current meter.
+    let opening = this.#opening.get(request.sandboxId);
+    if (!opening) {
+      opening = openBrokered((req) => this.#invoke(req), request).finally(() => this.#opening.delete(request.sandboxId));
+      this.#opening.set(request.sandboxId, opening);
+    }
+    return opening;
+  }
+
+  async destroy(sandboxId: string): Promise<void> {
+    parseAnswer(DestroyResponse, await this.#invoke({ op: 'destroy', sandboxId }), 'destroy');
+  }
+
+  async #invoke(request: BrokerRequest): Promise<unknown> {
+    this.#client ??= new LambdaClient({});
+    let output;
+    try {
+      output = await this.#client.send(new InvokeCommand({ FunctionName: this.#functionName, InvocationType: 'RequestResponse', Payload: Buffer.from(JSON.stringify(request)) }));
+    } catch (error) {
+      throw this.#invokeError(request.op, error);
+    }
+    const text = output.Payload ? Buffer.from(output.Payload).toString('utf8') : '';
+    let payload: unknown;
+    try {
+      payload = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      throw new SandboxCallError(`the sandbox broker's answer to ${request.op} is not JSON`);
+    }
+    if (output.FunctionError) {
+      const failure = FunctionError.safeParse(payload);
+      const type = failure.success ? failure.data.errorType : undefined;
+      const message = (failure.success ? failure.data.errorMessage : undefined) ?? `the sandbox broker failed (${output.FunctionError})`;
+      const Typed = type !== undefined && Object.hasOwn(TYPED_ERRORS, type) ? TYPED_ERRORS[type]! : undefined;
+      if (Typed) throw new Typed(message);
+      // Lambda's own failures (a timeout, out of memory) and anything unexpected: the call did not happen as asked.
+      throw new SandboxUnavailableError(`the sandbox broker failed on ${request.op}${type ? ` (${type})` : ''}: ${message}`);
+    }
+    return payload;
+  }
+
+  #invokeError(op: string, error: unknown): Error {
+    const name = (error as { name?: string } | undefined)?.name ?? 'Error';
+    const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+    const detail = `${name}: ${error instanceof Error ? error.message : String(error)}`;
+    if (name === 'ResourceNotFoundException') return new ConfigurationError(`the sandbox broker function "${this.#functionName}" does not exist (${detail})`);
+    if (TRANSIENT_INVOKE_ERRORS.has(name) || status === undefined || status >= 500) {
+      return new TransientError(`invoking the sandbox broker for ${op} failed, worth retrying: ${detail}`);
+    }
+    return new ConfigurationError(`the sandbox broker "${this.#functionName}" could not be invoked for ${op}: ${detail}`);
+  }
+}
