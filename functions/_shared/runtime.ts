@@ -25,6 +25,8 @@ import { EventBridgePublisher } from '../../adapters/events/eventbridge.ts';
 import { StepFunctionsExecutionStarter } from '../../adapters/executions/step-functions.ts';
 import type { TriggerDeps } from '../../core/run/trigger.ts';
 import { guardrailRules } from '../../guardrails/rules.ts';
+import { RemoteSandboxes } from '../../adapters/sandbox/remote.ts';
+import { ENV_SANDBOX_BROKER } from '../../adapters/sandbox/aws-contract.ts';
 
 /**
  * The composition root: the one place that picks adapters. Lambda builds it from its
@@ -107,6 +109,8 @@ const LambdaEnv = z.object({
   LOOPRAIL_AGENT_ROLE_PREFIX: z.string().regex(/^arn:[^:]+:iam::\d{12}:role\/[\w+=,.@-]*$/, 'expected arn:<partition>:iam::<account>:role/<name prefix>').optional(),
   /** Where `looprail.run.*` events go (`default` for the account's default bus); none when unset. */
   LOOPRAIL_EVENT_BUS: z.string().min(1).optional(),
+  /** The sandbox broker function (set on ToolStep, FinishRun and FailRun when sandboxes are deployed). */
+  [ENV_SANDBOX_BROKER]: z.string().min(1).optional(),
   LAMBDA_TASK_ROOT: z.string().default(process.cwd()),
 });
 
@@ -159,6 +163,8 @@ export function lambdaDeps(): RunDeps {
     // Alerts and notifications that name a webhook; email from Lambda comes with the approval flow's SES mailer.
     webhooks: new HttpWebhookPoster(),
     ...(env.LOOPRAIL_EVENT_BUS ? { events: new EventBridgePublisher({ eventBusName: env.LOOPRAIL_EVENT_BUS }) } : {}),
+    // Sandboxes run in their own VPC: every sandbox call is an Invoke of the broker there.
+    ...(env[ENV_SANDBOX_BROKER] ? { sandboxes: new RemoteSandboxes({ functionName: env[ENV_SANDBOX_BROKER] }) } : {}),
   };
   lambdaDepsCache = env.LOOPRAIL_AGENT_ROLE_PREFIX
     ? { ...withMetrics, scopeFor: agentScopes({ roleArnPrefix: env.LOOPRAIL_AGENT_ROLE_PREFIX, projectRoot: env.LAMBDA_TASK_ROOT, stateDir: env.LOOPRAIL_STATE_DIR }) }

@@ -1,0 +1,97 @@
+import { z } from 'zod';
+import { FargateSandboxes, type FargateSandboxesOptions } from '../../adapters/sandbox/fargate.ts';
+import {
+  ENV_SANDBOX_CLUSTER,
+  ENV_SANDBOX_EGRESS_PROXY,
+  ENV_SANDBOX_REPOS,
+  ENV_SANDBOX_REPOS_BUCKET,
+  ENV_SANDBOX_SECURITY_GROUPS,
+  ENV_SANDBOX_SIGNING_SECRET,
+  ENV_SANDBOX_SUBNETS,
+  ENV_SANDBOX_TASK_FAMILY_PREFIX,
+} from '../../adapters/sandbox/aws-contract.ts';
+import { BrokerRequest } from '../../adapters/sandbox/broker-protocol.ts';
+import { DEFAULT_SANDBOX_SIGNING_SECRET } from '../../adapters/sandbox/tokens.ts';
+import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
+import { ValidationError } from '../../core/errors.ts';
+import type { Logger } from '../../core/run/deps.ts';
+import { jsonLogger } from '../_shared/logger.ts';
+
+/**
+ * The sandbox broker: a Lambda in the sandboxes' VPC, the only thing that reaches a
+ * sandbox's agent. The steps invoke it with one BrokerRequest each; it answers the agent's
+ * answer, or throws a named error (core/errors.ts) that Lambda returns as the function
+ * error's errorType, which the steps' RemoteSandboxes turns back into the same error.
+ * It reads the sandbox signing key and S3 archives; no table, no agent secrets.
+ */
+
+const Csv = z
+  .string()
+  .transform((value) => value.split(',').map((part) => part.trim()).filter(Boolean))
+  .pipe(z.array(z.string()).min(1, 'expected at least one id (comma-separated)'));
+
+const BrokerEnv = z.object({
+  [ENV_SANDBOX_CLUSTER]: z.string().min(1),
+  [ENV_SANDBOX_SUBNETS]: Csv,
+  [ENV_SANDBOX_SECURITY_GROUPS]: Csv,
+  [ENV_SANDBOX_TASK_FAMILY_PREFIX]: z.string().default(''),
+  [ENV_SANDBOX_SIGNING_SECRET]: z.string().min(1).default(DEFAULT_SANDBOX_SIGNING_SECRET),
+  [ENV_SANDBOX_REPOS_BUCKET]: z.string().min(1).optional(),
+  [ENV_SANDBOX_REPOS]: z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (!value) return {};
+      try {
+        return z.record(z.string(), z.string().min(1)).parse(JSON.parse(value));
+      } catch {
+        context.addIssue({ code: 'custom', message: 'expected JSON { "<agent>": "<object key>" }' });
+        return z.NEVER;
+      }
+    }),
+  [ENV_SANDBOX_EGRESS_PROXY]: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port')
+    .optional(),
+  LOOPRAIL_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+
+/** The provider's options from the broker's environment; a bad variable fails the container's start, naming it. */
+export function brokerOptionsFromEnv(env: Record<string, string | undefined>): Omit<FargateSandboxesOptions, 'secrets'> & { signingSecret: string; log: Logger } {
+  const parsed = BrokerEnv.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+    throw new Error(`the sandbox broker's environment is invalid: ${problems}`);
+  }
+  const e = parsed.data;
+  return {
+    cluster: e[ENV_SANDBOX_CLUSTER],
+    subnets: e[ENV_SANDBOX_SUBNETS],
+    securityGroups: e[ENV_SANDBOX_SECURITY_GROUPS],
+    taskFamilyPrefix: e[ENV_SANDBOX_TASK_FAMILY_PREFIX],
+    signingSecret: e[ENV_SANDBOX_SIGNING_SECRET],
+    reposBucket: e[ENV_SANDBOX_REPOS_BUCKET],
+    repos: e[ENV_SANDBOX_REPOS],
+    egressProxy: e[ENV_SANDBOX_EGRESS_PROXY],
+    log: jsonLogger(e.LOOPRAIL_LOG_LEVEL),
+  };
+}
+
+/** The handler over a provider (tests pass one wired to local endpoints). */
+export function brokerHandler(sandboxes: () => FargateSandboxes): (event: unknown) => Promise<unknown> {
+  return async (event) => {
+    const parsed = BrokerRequest.safeParse(event);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.slice(0, 5).map((issue) => `${issue.path.join('.') || '(request)'}: ${issue.message}`).join('; ');
+      throw new ValidationError(`not a sandbox broker request: ${problems}`);
+    }
+    return sandboxes().handle(parsed.data);
+  };
+}
+
+let provider: FargateSandboxes | undefined;
+
+export const handler = brokerHandler(() => {
+  provider ??= new FargateSandboxes({ ...brokerOptionsFromEnv(process.env), secrets: new SecretsManagerStore({}) });
+  return provider;
+});
