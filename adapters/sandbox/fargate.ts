@@ -204,10 +204,11 @@ export class FargateSandboxes implements SandboxProvider {
   async #startOrFind(req: OpenRequest, digest: string, proxy: Record<string, string>): Promise<Endpoint> {
     let tasks = await this.#liveTasks(req.sandboxId);
     if (tasks.length === 0) {
-      await this.#runTask(req, digest, proxy);
+      const started = await this.#runTask(req, digest, proxy);
       // Another broker may have started one too (past the clientToken's window): all keep the oldest.
       tasks = await this.#liveTasks(req.sandboxId);
-      if (tasks.length === 0) throw new SandboxUnavailableError(`the sandbox task for run ${req.sandboxId} was started but ECS does not list it`);
+      // Not listed: it already stopped (waiting on it says why), or the listing lags behind.
+      if (tasks.length === 0) tasks = [started];
     }
     const [keep, ...extra] = oldestFirst(tasks);
     for (const task of extra) {
@@ -220,7 +221,7 @@ export class FargateSandboxes implements SandboxProvider {
     return endpoint;
   }
 
-  async #runTask(req: OpenRequest, digest: string, proxy: Record<string, string>): Promise<void> {
+  async #runTask(req: OpenRequest, digest: string, proxy: Record<string, string>): Promise<Task> {
     const family = this.#options.taskFamilyPrefix + req.agent;
     let replaced: string | undefined;
     // A clientToken replays its first task, even a stopped one: then one more start, keyed by the stopped task.
@@ -254,7 +255,7 @@ export class FargateSandboxes implements SandboxProvider {
       }
       if (!isStopped(task)) {
         this.#log.info('sandbox task started', { sandboxId: req.sandboxId, agent: req.agent, taskArn: task.taskArn });
-        return;
+        return task;
       }
       replaced = task.taskArn;
     }

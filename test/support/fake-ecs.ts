@@ -69,12 +69,14 @@ export interface FakeEcs {
   failNextRunTask(failures: Array<{ reason: string; detail?: string }>): void;
   /** The next task started stops before RUNNING with this reason. */
   failNextStart(stoppedReason: string, containerReason: string): void;
+  /** The next task started never leaves PENDING (no capacity, an endless image pull). */
+  hangNextStart(): void;
   /** The next RunTask answers this error. */
   errorNextRunTask(type: string, message: string, status?: number): void;
   /** Where a task's agent listens (its "ENI" is 127.0.0.1). */
   portOf(taskArn: string): number;
-  /** Adds a task as if someone else had started it (the sweeper's tests). */
-  addTask(task: Partial<FakeTask> & { startedBy?: string; createdAt: Date; lastStatus?: string }): FakeTask;
+  /** Adds a task as if someone else had started it; `start` runs what RunTask would, with this environment. */
+  addTask(task: Partial<FakeTask> & { createdAt: Date; start?: { env: Record<string, string> } }): FakeTask;
   reset(): Promise<void>;
   close(): Promise<void>;
 }
@@ -90,6 +92,7 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
   const tokens = new Map<string, string>();
   let nextFailures: Array<{ reason: string; detail?: string }> | undefined;
   let nextStartFailure: FakeTask['failStart'];
+  let nextHang = false;
   let nextError: { type: string; message: string; status: number } | undefined;
   let seq = 0;
   const base = Date.now();
@@ -179,6 +182,9 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
       if (nextStartFailure) {
         task.failStart = nextStartFailure;
         nextStartFailure = undefined;
+      } else if (nextHang) {
+        task.pendingPolls = Number.POSITIVE_INFINITY;
+        nextHang = false;
       } else if (options.startTask) {
         task.started = options.startTask({ taskArn: task.taskArn, sandboxId: body.startedBy, family, env });
         task.started.catch(() => undefined);
@@ -281,6 +287,9 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
     failNextStart(stoppedReason, containerReason) {
       nextStartFailure = { stoppedReason, containerReason };
     },
+    hangNextStart() {
+      nextHang = true;
+    },
     errorNextRunTask(type, message, status = 400) {
       nextError = { type, message, status };
     },
@@ -288,7 +297,13 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
       return ports.get(taskArn) ?? 1;
     },
     addTask(partial) {
-      return addTask(partial);
+      const task = addTask(partial);
+      if (partial.start && options.startTask) {
+        task.env = partial.start.env;
+        task.started = options.startTask({ taskArn: task.taskArn, sandboxId: task.startedBy, family: task.family, env: partial.start.env });
+        task.started.catch(() => undefined);
+      }
+      return task;
     },
     async reset() {
       for (const task of tasks.values()) await stopTask(task, 'test reset');
@@ -298,6 +313,7 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
       requests.length = 0;
       nextFailures = undefined;
       nextStartFailure = undefined;
+      nextHang = false;
       nextError = undefined;
     },
     async close() {
