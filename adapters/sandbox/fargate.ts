@@ -486,7 +486,8 @@ export class FargateSandboxes implements SandboxProvider {
 
   /** The sandbox's tasks that are not stopping or stopped. */
   async #liveTasks(sandboxId: string): Promise<Task[]> {
-    const listed = await this.#ecsCall('ListTasks', () => this.#ecsClient().send(new ListTasksCommand({ cluster: this.#options.cluster, startedBy: sandboxId, desiredStatus: 'RUNNING' })));
+    // startedBy must be ListTasks' only filter; the default desiredStatus (RUNNING) covers tasks still starting.
+    const listed = await this.#ecsCall('ListTasks', () => this.#ecsClient().send(new ListTasksCommand({ cluster: this.#options.cluster, startedBy: sandboxId })));
     const arns = listed.taskArns ?? [];
     if (arns.length === 0) return [];
     return (await this.#describe(arns)).filter((task) => task.startedBy === sandboxId && !isStopped(task));

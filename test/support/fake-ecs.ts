@@ -194,6 +194,10 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
     },
     async ListTasks(body) {
       if (!matchesCluster(body.cluster)) throw new EcsError('ClusterNotFoundException', 'Cluster not found.');
+      // As ECS documents it: "When you specify startedBy as the filter, it must be the only filter that you use."
+      if (body.startedBy !== undefined && ['family', 'containerInstance', 'serviceName', 'desiredStatus', 'launchType'].some((filter) => body[filter] !== undefined)) {
+        throw new EcsError('InvalidParameterException', 'startedBy must be the only filter when it is used');
+      }
       const wanted = body.desiredStatus ?? 'RUNNING';
       const arns = [...tasks.values()]
         .filter((task) => task.desiredStatus === wanted && (body.startedBy === undefined || task.startedBy === body.startedBy) && (body.family === undefined || task.family === body.family))
