@@ -141,7 +141,9 @@ export class FargateSandboxes implements SandboxProvider {
     try {
       return await this.#dispatch(req);
     } catch (error) {
-      throw await this.#clean(error, req);
+      const clean = await this.#clean(error, req);
+      this.#log.warn('sandbox request failed', { op: req.op, sandboxId: req.sandboxId, error: clean.name, message: clean.message });
+      throw clean;
     }
   }
 
