@@ -10,6 +10,7 @@ import type { SecretStore } from '../../core/ports/secrets.ts';
 import type { Sandbox, SandboxOpenRequest, SandboxProvider } from '../../core/ports/sandbox.ts';
 import { silentLogger, type Logger } from '../../core/run/deps.ts';
 import { copyInFiles } from '../../core/sandbox/copy-in.ts';
+import { checkEgress, normalizeHost, parseEgressAllowlist } from '../../core/sandbox/egress-allowlist.ts';
 import { ENV_AGENT_TOKEN_SHA256, WORKSPACE_CONTAINER } from './aws-contract.ts';
 import { BrokerRequest } from './broker-protocol.ts';
 import { openBrokered } from './brokered.ts';
@@ -337,7 +338,10 @@ export class FargateSandboxes implements SandboxProvider {
     if (spec.network === 'none') {
       throw new SandboxUnavailableError(`copy_in.repository.url needs the sandbox to reach ${url.host}, but its network is none: allow the host (sandbox.network: { allow: [${url.hostname}] })`);
     }
-    if (!spec.network.allow.some((pattern) => hostAllowed(pattern, url.hostname, url.port || '443'))) {
+    // The egress proxy's own matcher: the clone is allowed exactly when the proxy will let it through.
+    const compiled = parseEgressAllowlist(spec.network.allow);
+    const host = normalizeHost(url.hostname);
+    if (!('allowlist' in compiled) || host === undefined || !checkEgress(compiled.allowlist, host, Number(url.port || 443)).allowed) {
       throw new SandboxUnavailableError(`copy_in.repository.url needs the sandbox to reach ${url.host}, which its network allowlist (${spec.network.allow.join(', ')}) does not include: allow the host`);
     }
   }
@@ -602,13 +606,6 @@ function stoppedWhy(task: Task): string {
     else if (container.exitCode !== undefined && container.exitCode !== 0) parts.push(`container ${container.name} exited with ${container.exitCode}`);
   }
   return parts.join('; ');
-}
-
-/** An allowlist entry (`host`, `*.suffix`, `host:port`) against a host and port. */
-function hostAllowed(pattern: string, host: string, port: string): boolean {
-  const [name, allowedPort] = pattern.split(':') as [string, string | undefined];
-  if (allowedPort !== undefined && allowedPort !== port) return false;
-  return name.startsWith('*.') ? host.endsWith(name.slice(1)) : host === name;
 }
 
 const TRANSIENT_ECS = new Set(['ThrottlingException', 'ServerException', 'ServiceUnavailableException', 'TimeoutError']);
