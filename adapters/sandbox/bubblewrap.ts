@@ -1,13 +1,18 @@
-import { spawn, execFile } from 'node:child_process';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { access, chmod, constants, cp, lstat, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, posix, relative, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import type { SandboxSpec } from '../../core/definitions/sandbox.ts';
 import { SandboxUnavailableError } from '../../core/errors.ts';
-import type { ExecRequest, ExecResult, FileRead, Sandbox, SandboxProvider, Timed } from '../../core/ports/sandbox.ts';
+import type { Sandbox, SandboxOpenRequest, SandboxProvider } from '../../core/ports/sandbox.ts';
+import { GIT_ENV, rlimitArgs, SANDBOX_PATH, WorkspaceSandbox, type CommandLauncher, type StartRequest } from './workspace.ts';
+
+export { SandboxCallError } from './workspace.ts';
 
 const run = promisify(execFile);
 
@@ -42,23 +47,15 @@ export interface BubblewrapSandboxOptions {
   orgDir: string;
   /** Default /usr/bin/bwrap. */
   bwrapPath?: string;
+  /** The Node that runs code-mode scripts, as the sandbox sees it (the host's /usr is mounted): default `node` on its PATH. */
+  nodePath?: string;
 }
 
-/** Past this much output (or 64 × max_output_bytes, if more) a command is killed: draining forever is a denial of service. */
-const FLOOD_BYTES = 16 * 1024 * 1024;
 const UID_BASE = 200_000;
 const UID_RANGE = 100_000;
 const SANDBOX_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const WORKSPACE = '/workspace';
 const HOME = '/home/sandbox';
-const GIT_ENV: Record<string, string> = {
-  GIT_AUTHOR_NAME: 'looprail sandbox',
-  GIT_AUTHOR_EMAIL: 'sandbox@looprail.invalid',
-  GIT_COMMITTER_NAME: 'looprail sandbox',
-  GIT_COMMITTER_EMAIL: 'sandbox@looprail.invalid',
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_TERMINAL_PROMPT: '0',
-};
 /** The parts of /etc programs need to start and to name things; nothing else of the host's /etc. */
 const ETC_FILES = ['/etc/alternatives', '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/localtime', '/etc/nsswitch.conf', '/etc/ssl/certs', '/etc/ca-certificates', '/etc/mime.types'];
 const ROOT_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -73,40 +70,21 @@ const SandboxState = z.object({
 });
 type SandboxState = z.infer<typeof SandboxState>;
 
-interface RunOptions {
-  cwd?: string;
-  timeoutMs: number;
-  stdin?: Buffer;
-  /** Kept of stdout+stderr (exec) or of stdout alone (looprail's own calls). */
-  maxBytes: number;
-  /** Keep stdout and stderr apart (looprail's own calls parse stdout). */
-  separate?: boolean;
-}
-
-interface RawResult {
-  exitCode?: number;
-  timedOut: boolean;
-  outputFlood: boolean;
-  out: Buffer;
-  err: Buffer;
-  outputBytes: number;
-  truncated: boolean;
-  durationMs: number;
-}
-
 export class BubblewrapSandboxes implements SandboxProvider {
   readonly root: string;
   readonly #orgDir: string;
   readonly #bwrap: string;
-  readonly #open = new Map<string, Promise<LocalSandbox>>();
+  readonly #node: string;
+  readonly #open = new Map<string, Promise<WorkspaceSandbox>>();
 
   constructor(options: BubblewrapSandboxOptions) {
     this.root = resolve(options.root ?? join(tmpdir(), 'looprail-sandboxes'));
     this.#orgDir = resolve(options.orgDir);
     this.#bwrap = options.bwrapPath ?? '/usr/bin/bwrap';
+    this.#node = options.nodePath ?? 'node';
   }
 
-  open(request: { sandboxId: string; spec: SandboxSpec; input: unknown }): Promise<Sandbox> {
+  open(request: SandboxOpenRequest): Promise<Sandbox> {
     if (!SANDBOX_ID.test(request.sandboxId)) return Promise.reject(new SandboxUnavailableError(`"${request.sandboxId}" is not a valid sandbox id`));
     let opening = this.#open.get(request.sandboxId);
     if (!opening) {
@@ -143,12 +121,12 @@ export class BubblewrapSandboxes implements SandboxProvider {
     return removed;
   }
 
-  async #openOrCreate(sandboxId: string, spec: SandboxSpec, input: unknown): Promise<LocalSandbox> {
+  async #openOrCreate(sandboxId: string, spec: SandboxSpec, input: unknown): Promise<WorkspaceSandbox> {
     await this.#checkHost(spec);
     const dir = join(this.root, sandboxId);
     const stateFile = join(dir, 'sandbox.json');
     const existing = await readFile(stateFile, 'utf8').catch(() => undefined);
-    if (existing !== undefined) return new LocalSandbox(this.#bwrap, dir, spec, SandboxState.parse(JSON.parse(existing)));
+    if (existing !== undefined) return localSandbox(this.#bwrap, this.#node, dir, spec, SandboxState.parse(JSON.parse(existing)));
     // The root and the run's folder are root's and only traversable: the sandbox user reaches its workspace and nothing beside it.
     // Only a root it creates is given its mode (whatever the umask): an existing folder is the operator's.
     if ((await mkdir(this.root, { recursive: true, mode: 0o711 })) !== undefined) await chmod(this.root, 0o711);
@@ -161,8 +139,8 @@ export class BubblewrapSandboxes implements SandboxProvider {
       const uid = self === 0 ? UID_BASE + randomInt(UID_RANGE) : self;
       if (uid !== self) await run('chown', ['-R', '-P', `${uid}:${uid}`, workspace]);
       await chmod(workspace, 0o700);
-      const sandbox = new LocalSandbox(this.#bwrap, dir, spec, { uid, base: '0'.repeat(40), usedMs: 0, createdAt: new Date().toISOString() });
-      await sandbox.initialize(spec, input);
+      const sandbox = localSandbox(this.#bwrap, this.#node, dir, spec, { uid, base: '0'.repeat(40), usedMs: 0, createdAt: new Date().toISOString() });
+      await sandbox.initialize(inputFiles(spec, input));
       return sandbox;
     } catch (error) {
       await rm(dir, { recursive: true, force: true });
@@ -221,143 +199,86 @@ export class BubblewrapSandboxes implements SandboxProvider {
   }
 }
 
-class LocalSandbox implements Sandbox {
+/**
+ * How the local sandbox starts a command: prlimit (the spec's limits), setpriv (the
+ * sandbox's own uid, when the host runs as root), then bubblewrap (namespaces, mounts,
+ * a cleared environment). Everything a command starts lives in its PID namespace and
+ * dies with it.
+ */
+class BubblewrapLauncher implements CommandLauncher {
   readonly #bwrap: string;
-  readonly #dir: string;
+  readonly #workspace: string;
   readonly #spec: SandboxSpec;
-  #state: SandboxState;
+  readonly #uid: number;
+  /** Each command's PID namespace init (host pid), as bwrap reports it on its info fd. */
+  readonly #inits = new WeakMap<ChildProcess, number>();
 
-  constructor(bwrap: string, dir: string, spec: SandboxSpec, state: SandboxState) {
+  constructor(bwrap: string, workspace: string, spec: SandboxSpec, uid: number) {
     this.#bwrap = bwrap;
-    this.#dir = dir;
+    this.#workspace = workspace;
     this.#spec = spec;
-    this.#state = state;
+    this.#uid = uid;
   }
 
-  get #workspace(): string {
-    return join(this.#dir, 'ws');
+  async start(request: StartRequest): Promise<ChildProcess> {
+    const spec = this.#spec;
+    const uid = this.#uid;
+    // As root each sandbox runs as a uid of its own; otherwise as the host's user, whose other processes count against RLIMIT_NPROC too.
+    const dropUser = uid !== process.getuid!();
+    const nproc = dropUser ? spec.max_processes : (await processCount(uid)) + spec.max_processes;
+    // bwrap's info fd comes after the command's own pipes (and is closed before the command runs).
+    const infoFd = 3 + request.extraPipes;
+    const command = [
+      '/usr/bin/prlimit',
+      ...rlimitArgs(spec, nproc),
+      '--',
+      ...(dropUser ? ['/usr/bin/setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', '--'] : []),
+      this.#bwrap,
+      ...(await this.#bwrapArgs(request.cwd)),
+      '--info-fd',
+      String(infoFd),
+      '--',
+      '/bin/sh',
+      '-c',
+      request.script,
+      'sh',
+      ...request.args,
+    ];
+    // Extra pipes (code mode's bridge) pass through prlimit, setpriv, bwrap and sh unchanged, as fds 3 and 4.
+    const stdio = Array.from({ length: infoFd + 1 }, () => 'pipe' as const);
+    const child = spawn(command[0]!, command.slice(1), { detached: true, stdio, env: { PATH: '/usr/bin:/bin' } });
+    let info = '';
+    const infoPipe = child.stdio[infoFd] as Readable | null;
+    infoPipe?.setEncoding('utf8');
+    infoPipe?.on('data', (chunk: string) => {
+      info += chunk;
+      const pid = /"child-pid":\s*(\d+)/.exec(info)?.[1];
+      if (pid !== undefined) this.#inits.set(child, Number(pid));
+    });
+    infoPipe?.on('error', () => undefined);
+    return child;
   }
 
-  usedMs(): number {
-    return this.#state.usedMs;
-  }
-
-  /** A plain folder becomes a repository; input files are written; the tree as it then is is the diff's base. */
-  async initialize(spec: SandboxSpec, input: unknown): Promise<void> {
-    const setup = await this.#run('if [ ! -e .git ]; then git init -q && git add -A && git commit -q --allow-empty -m "looprail: copied in"; fi', [], { timeoutMs: 120_000, maxBytes: 4096, separate: true });
-    if (setup.exitCode !== 0) throw new SandboxUnavailableError(`the sandbox's workspace could not be set up: ${setup.err.toString('utf8').trim().slice(0, 500)}`);
-    for (const file of spec.copy_in.files) {
-      const value = valueAt(input, file.from_input);
-      if (value === undefined) throw new SandboxUnavailableError(`copy_in.files: the run's input has no ${file.from_input} for ${file.path}`);
-      await this.#write(file.path, typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+  /**
+   * Kills the namespace's init: the kernel kills everything in the namespace before the
+   * init is gone, and only then does bwrap exit, so a result never comes back while
+   * something the command started still runs. Before bwrap has said which pid that is,
+   * bwrap itself (its process group) is killed; the namespace follows it.
+   */
+  kill(child: ChildProcess): void {
+    const init = this.#inits.get(child);
+    if (init !== undefined && child.pid !== undefined && parentOf(init) === child.pid) {
+      try {
+        process.kill(init, 'SIGKILL');
+        return;
+      } catch {
+        // gone already: bwrap is exiting
+      }
     }
-    const snapshot = await this.#run('export GIT_INDEX_FILE=/tmp/looprail-base-index; git add -A . && git write-tree', [], { timeoutMs: 120_000, maxBytes: 200, separate: true });
-    const base = snapshot.out.toString('utf8').trim();
-    if (snapshot.exitCode !== 0 || !/^[0-9a-f]{40,64}$/.test(base)) throw new SandboxUnavailableError(`the sandbox's starting point could not be recorded: ${snapshot.err.toString('utf8').trim().slice(0, 500)}`);
-    this.#state = { ...this.#state, base };
-    await this.#save();
-  }
-
-  async exec(request: ExecRequest): Promise<Timed<ExecResult>> {
-    const raw = await this.#run(request.command, [], {
-      cwd: request.cwd,
-      timeoutMs: request.timeoutSeconds * 1000,
-      maxBytes: this.#spec.max_output_bytes,
-    });
-    const diskOverMb = await this.#diskOver();
-    await this.#charge(raw.durationMs);
-    const value: ExecResult = {
-      exitCode: raw.exitCode,
-      timedOut: raw.timedOut,
-      outputFlood: raw.outputFlood,
-      output: raw.out.toString('utf8'),
-      outputBytes: raw.outputBytes,
-      truncated: raw.truncated,
-      durationMs: raw.durationMs,
-      ...(diskOverMb !== undefined ? { diskOverMb } : {}),
-    };
-    return { value, durationMs: raw.durationMs };
-  }
-
-  async readFile(path: string, maxBytes: number): Promise<Timed<FileRead>> {
-    const raw = await this.#run('if [ ! -f "$1" ]; then echo "no such file: $1" >&2; exit 2; fi; stat -c %s -- "$1" && head -c "$2" -- "$1"', [path, String(maxBytes)], {
-      timeoutMs: 30_000,
-      maxBytes: maxBytes + 32,
-      separate: true,
-    });
-    await this.#charge(raw.durationMs);
-    this.#assertOk(raw, `read ${path}`);
-    const text = raw.out.toString('utf8');
-    const newline = text.indexOf('\n');
-    const bytes = Number(text.slice(0, newline));
-    const content = text.slice(newline + 1);
-    return { value: { content, bytes, truncated: bytes > maxBytes }, durationMs: raw.durationMs };
-  }
-
-  async writeFile(path: string, content: string): Promise<Timed<{ bytes: number }>> {
-    const raw = await this.#write(path, content);
-    return { value: { bytes: Buffer.byteLength(content) }, durationMs: raw.durationMs };
-  }
-
-  async listFiles(path: string, maxDepth: number, maxEntries: number): Promise<Timed<{ entries: string[]; truncated: boolean }>> {
-    const raw = await this.#run(
-      'if [ ! -d "$1" ]; then echo "no such folder: $1" >&2; exit 2; fi; find "$1" -mindepth 1 -maxdepth "$2" \\( -name .git -prune \\) -o -printf "%y %P\\n" | head -n "$3"',
-      [path, String(maxDepth), String(maxEntries + 1)],
-      { timeoutMs: 30_000, maxBytes: 1024 * 1024, separate: true },
-    );
-    await this.#charge(raw.durationMs);
-    this.#assertOk(raw, `list ${path}`);
-    const lines = raw.out.toString('utf8').split('\n').filter((line) => line.length > 2 && !line.endsWith(' '));
-    const entries = lines.map((line) => (line.startsWith('d ') ? `${line.slice(2)}/` : line.slice(2))).sort();
-    return { value: { entries: entries.slice(0, maxEntries), truncated: entries.length > maxEntries }, durationMs: raw.durationMs };
-  }
-
-  async diff(maxBytes: number): Promise<Timed<FileRead>> {
-    // A private index, so the model's own staging is left as it was.
-    const raw = await this.#run(
-      'export GIT_INDEX_FILE=/tmp/looprail-diff-index; git add -A . && git diff --cached --no-color --no-ext-diff --no-textconv "$1"',
-      [this.#state.base],
-      { timeoutMs: 60_000, maxBytes, separate: true },
-    );
-    await this.#charge(raw.durationMs);
-    this.#assertOk(raw, 'diff the workspace');
-    return { value: { content: raw.out.toString('utf8'), bytes: raw.outputBytes, truncated: raw.truncated }, durationMs: raw.durationMs };
-  }
-
-  async #write(path: string, content: string): Promise<RawResult> {
-    const raw = await this.#run('mkdir -p -- "$(dirname -- "$1")" && cat > "$1"', [path], { timeoutMs: 30_000, maxBytes: 4096, separate: true, stdin: Buffer.from(content, 'utf8') });
-    await this.#charge(raw.durationMs);
-    this.#assertOk(raw, `write ${path}`);
-    return raw;
-  }
-
-  #assertOk(raw: RawResult, what: string): void {
-    if (raw.exitCode === 0 && !raw.timedOut) return;
-    const why = raw.timedOut ? 'it took too long' : raw.err.toString('utf8').trim().slice(0, 500) || `exit code ${raw.exitCode ?? 'none (killed)'}`;
-    throw new SandboxCallError(`could not ${what}: ${why}`);
-  }
-
-  async #charge(durationMs: number): Promise<void> {
-    this.#state = { ...this.#state, usedMs: this.#state.usedMs + durationMs };
-    await this.#save();
-  }
-
-  #saving: Promise<void> = Promise.resolve();
-
-  /** One write at a time: a turn's parallel calls each record their time. */
-  #save(): Promise<void> {
-    this.#saving = this.#saving.catch(() => undefined).then(() => writeFile(join(this.#dir, 'sandbox.json'), JSON.stringify(this.#state), { mode: 0o600 }));
-    return this.#saving;
-  }
-
-  /** Best effort: the workspace's size after a command, against disk_mb (each file is also capped by RLIMIT_FSIZE). */
-  async #diskOver(): Promise<number | undefined> {
     try {
-      const { stdout } = await run('du', ['-s', '-k', '-x', '-P', this.#workspace], { timeout: 60_000 });
-      const mb = Math.ceil(Number(stdout.split(/\s/)[0]) / 1024);
-      return mb > this.#spec.disk_mb ? mb : undefined;
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
     } catch {
-      return undefined;
+      // already gone
     }
   }
 
@@ -395,7 +316,7 @@ class LocalSandbox implements Sandbox {
       '--bind', this.#workspace, WORKSPACE,
       '--chdir', posix.join(WORKSPACE, cwd),
       '--clearenv',
-      '--setenv', 'PATH', '/usr/local/bin:/usr/bin:/bin',
+      '--setenv', 'PATH', SANDBOX_PATH,
       '--setenv', 'HOME', HOME,
       '--setenv', 'TMPDIR', '/tmp',
       '--setenv', 'LANG', 'C.UTF-8',
@@ -406,107 +327,29 @@ class LocalSandbox implements Sandbox {
     for (const [name, value] of Object.entries(GIT_ENV)) args.push('--setenv', name, value);
     return args;
   }
-
-  /** Runs a shell script in the sandbox: `sh -c script sh args…`. Never throws for the command's own failure. */
-  async #run(script: string, scriptArgs: string[], options: RunOptions): Promise<RawResult> {
-    const spec = this.#spec;
-    const uid = this.#state.uid;
-    // As root each sandbox runs as a uid of its own; otherwise as the host's user, whose other processes count against RLIMIT_NPROC too.
-    const dropUser = uid !== process.getuid!();
-    const nproc = dropUser ? spec.max_processes : (await processCount(uid)) + spec.max_processes;
-    const cwd = options.cwd ?? '.';
-    if (cwd.startsWith('/') || cwd.split('/').includes('..')) throw new SandboxCallError(`cwd must be a folder inside the workspace, without a leading / or any .. (got ${cwd})`);
-    const command = [
-      '/usr/bin/prlimit',
-      `--nproc=${nproc}`,
-      `--data=${spec.memory_mb * 1024 * 1024}`,
-      `--fsize=${spec.disk_mb * 1024 * 1024}`,
-      '--core=0',
-      '--nofile=1024',
-      '--',
-      ...(dropUser ? ['/usr/bin/setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', '--'] : []),
-      this.#bwrap,
-      ...(await this.#bwrapArgs(cwd)),
-      '--',
-      '/bin/sh',
-      '-c',
-      script,
-      'sh',
-      ...scriptArgs,
-    ];
-    const flood = Math.max(FLOOD_BYTES, options.maxBytes * 64);
-    const started = performance.now();
-    return new Promise<RawResult>((resolvePromise, reject) => {
-      // Its own process group: a timeout kills bwrap, and with it (PID namespace, die-with-parent) everything inside.
-      const child = spawn(command[0]!, command.slice(1), { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
-      const kept: Buffer[] = [];
-      const keptErr: Buffer[] = [];
-      let keptBytes = 0;
-      let keptErrBytes = 0;
-      let total = 0;
-      let truncated = false;
-      let timedOut = false;
-      let outputFlood = false;
-      const kill = () => {
-        try {
-          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      };
-      const timer = setTimeout(() => {
-        timedOut = true;
-        kill();
-      }, options.timeoutMs);
-      const take = (chunk: Buffer, stream: 'out' | 'err') => {
-        total += chunk.length;
-        if (options.separate && stream === 'err') {
-          if (keptErrBytes < 8192) {
-            keptErr.push(chunk.subarray(0, 8192 - keptErrBytes));
-            keptErrBytes += Math.min(chunk.length, 8192 - keptErrBytes);
-          }
-          return;
-        }
-        const room = options.maxBytes - keptBytes;
-        if (room > 0) {
-          const part = chunk.subarray(0, room);
-          kept.push(part);
-          keptBytes += part.length;
-        }
-        if (chunk.length > room) truncated = true;
-        if (total > flood && !outputFlood) {
-          outputFlood = true;
-          kill();
-        }
-      };
-      child.stdout.on('data', (chunk: Buffer) => take(chunk, 'out'));
-      child.stderr.on('data', (chunk: Buffer) => take(chunk, 'err'));
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(options.stdin ?? Buffer.alloc(0));
-      child.on('error', (error) => {
-        clearTimeout(timer);
-        reject(new SandboxUnavailableError(`the sandbox could not start a command: ${error.message}`));
-      });
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolvePromise({
-          exitCode: timedOut || outputFlood || code === null ? undefined : code,
-          timedOut,
-          outputFlood,
-          out: Buffer.concat(kept),
-          err: Buffer.concat(keptErr),
-          outputBytes: total,
-          truncated,
-          durationMs: Math.round(performance.now() - started),
-        });
-      });
-    });
-  }
 }
 
-/** A looprail-side sandbox call (read, write, list, diff) that failed: reported to the model as a failed call. */
-export class SandboxCallError extends Error {
-  override name = 'looprail.SandboxCall';
+/** A local sandbox: the shared operations, started by bubblewrap, with its state kept in `<dir>/sandbox.json`. */
+function localSandbox(bwrap: string, node: string, dir: string, spec: SandboxSpec, state: SandboxState): WorkspaceSandbox {
+  const workspace = join(dir, 'ws');
+  return new WorkspaceSandbox({
+    launcher: new BubblewrapLauncher(bwrap, workspace, spec, state.uid),
+    spec,
+    workspaceDir: workspace,
+    node,
+    state: { base: state.base, usedMs: state.usedMs },
+    save: (change) => writeFile(join(dir, 'sandbox.json'), JSON.stringify({ ...state, ...change } satisfies SandboxState), { mode: 0o600 }),
+  });
+}
+
+/** A process's parent (undefined once it is gone), so a reused pid is never signalled. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const ppid = /^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return ppid === undefined ? undefined : Number(ppid);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Processes the uid runs now, anywhere on the host (what RLIMIT_NPROC counts). */
@@ -518,6 +361,15 @@ async function processCount(uid: number): Promise<number> {
     if (new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status)) count += 1;
   }
   return count;
+}
+
+/** copy_in.files, read from the run's input: a string as it is, anything else as JSON. */
+function inputFiles(spec: SandboxSpec, input: unknown): Array<{ path: string; content: string }> {
+  return spec.copy_in.files.map((file) => {
+    const value = valueAt(input, file.from_input);
+    if (value === undefined) throw new SandboxUnavailableError(`copy_in.files: the run's input has no ${file.from_input} for ${file.path}`);
+    return { path: file.path, content: typeof value === 'string' ? value : JSON.stringify(value, null, 2) };
+  });
 }
 
 function valueAt(input: unknown, dotted: string): unknown {
