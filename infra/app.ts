@@ -39,6 +39,7 @@ try {
   new LooprailStack(app, stringContext('looprail:stackName', 'Looprail'), {
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
     catalog,
+    orgDir: agentsDir,
     logRetentionDays: numberContext('looprail:logRetentionDays', DEFAULT_LOG_RETENTION_DAYS),
     traceTtlDays: numberContext('looprail:traceTtlDays', DEFAULT_TRACE_TTL_DAYS),
     logLevel: logLevel as LogLevel,

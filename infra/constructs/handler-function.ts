@@ -1,9 +1,11 @@
 import { RemovalPolicy, Validations, type Duration } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal, type IGrantable, type IPrincipal } from 'aws-cdk-lib/aws-iam';
+import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { acknowledgeWildcardResource } from '../nag/acknowledge.ts';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
@@ -31,6 +33,8 @@ export interface HandlerFunctionProps {
   readonly bundling?: Pick<BundlingOptions, 'define' | 'inject'>;
   /** Default: PROJECT_ROOT. */
   readonly projectRoot?: string;
+  /** Runs the function in these subnets with these security groups. Default: outside any VPC. */
+  readonly vpc?: { readonly vpc: IVpc; readonly subnets: SubnetSelection; readonly securityGroups: ISecurityGroup[] };
 }
 
 /**
@@ -66,6 +70,18 @@ export class HandlerFunction extends Construct implements IGrantable {
       }),
     );
 
+    if (props.vpc) {
+      // What AWSLambdaVPCAccessExecutionRole grants, without its logs:*: Lambda manages the
+      // function's network interfaces with this role.
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+          resources: ['*'],
+        }),
+      );
+      acknowledgeWildcardResource(this.role, '*', 'Lambda creates and deletes the function\'s VPC network interfaces with its role: their ids do not exist before, and the EC2 describe calls take no resource.');
+    }
+
     this.function = new NodejsFunction(this, 'Function', {
       entry: join(projectRoot, props.entry),
       projectRoot,
@@ -79,6 +95,7 @@ export class HandlerFunction extends Construct implements IGrantable {
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: LoggingFormat.JSON,
+      ...(props.vpc ? { vpc: props.vpc.vpc, vpcSubnets: props.vpc.subnets, securityGroups: props.vpc.securityGroups } : {}),
       // Stack traces point into the TypeScript sources through the bundled source map.
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
       bundling: {

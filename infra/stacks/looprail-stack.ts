@@ -9,6 +9,7 @@ import { publishRuntimeEvents } from '../constructs/runtime-events.ts';
 import { RunSweeper } from '../constructs/run-sweeper.ts';
 import { SpendMonitoring } from '../constructs/spend-monitoring.ts';
 import { RunTable } from '../constructs/run-table.ts';
+import { Sandboxes, sandboxAgents } from '../constructs/sandboxes.ts';
 import { LoopStepFunctions, STEP_NAMES, type LogLevel, type OtlpExport } from '../constructs/step-functions.ts';
 import { TriggerFunctions } from '../constructs/trigger-functions.ts';
 
@@ -30,6 +31,8 @@ export interface LooprailStackProps extends StackProps {
    * (for template tests); the stack then cannot be deployed.
    */
   readonly bundle?: boolean;
+  /** The org folder the catalog was loaded from: sandbox `copy_in.repository.path` folders are packed from it. */
+  readonly orgDir?: string;
 }
 
 /** One looprail deployment per account and Region: wiring only, the constructs hold the rules. */
@@ -42,6 +45,8 @@ export class LooprailStack extends Stack {
   readonly triggers: TriggerFunctions;
   readonly httpApi: LooprailHttpApi;
   readonly approvals: LooprailApprovals;
+  /** Run sandboxes (ECS Fargate), only when some agent declares `sandbox:`. */
+  readonly sandboxes?: Sandboxes;
 
   constructor(scope: Construct, id: string, props: LooprailStackProps) {
     super(scope, id, {
@@ -72,6 +77,13 @@ export class LooprailStack extends Stack {
       functionArns: Object.fromEntries(STEP_NAMES.map((name) => [`${name}FunctionArn`, this.steps.steps[name].functionArn])),
       logRetention,
     });
+
+    // Sandboxes exist only for a catalog that has some: a VPC and its endpoints cost money every hour.
+    if (sandboxAgents(props.catalog).length > 0) {
+      this.sandboxes = new Sandboxes(this, 'Sandboxes', { catalog: props.catalog, table: this.table, orgDir: props.orgDir, logLevel: props.logLevel, logRetention });
+      // ToolStep opens and uses a run's sandbox; FinishRun and FailRun tear it down.
+      this.sandboxes.connectSteps([this.steps.steps.ToolStep, this.steps.steps.FinishRun, this.steps.steps.FailRun]);
+    }
 
     this.sweeper = new RunSweeper(this, 'Sweeper', { stateMachine: this.agentRun.stateMachine, failRun: this.steps.steps.FailRun.function });
 
