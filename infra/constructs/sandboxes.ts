@@ -775,7 +775,7 @@ export class Sandboxes extends Construct {
     const slug = stack.stackName.replace(/[^A-Za-z0-9-]/g, '').slice(0, 64);
     this.familyPrefix = `${slug}-sandbox-`;
     // ECR's cache prefix: 2–30 characters, lower case, unique per registry (one per stack).
-    const cachePrefix = `${slug.toLowerCase().replace(/-+/g, '-').replace(/^-|-$/g, '').slice(0, 19) || 'looprail'}-ecr-public`;
+    const cachePrefix = `${slug.toLowerCase().replace(/-+/g, '-').slice(0, 19).replace(/^-|-$/g, '') || 'looprail'}-ecr-public`;
 
     this.network = new SandboxNetwork(this, 'Network', { withProxy, proxyHosts: Object.values(allowlists).flat(), logRetention, logRemovalPolicy });
 

@@ -609,6 +609,20 @@ describe('egress proxy', () => {
   });
 });
 
+describe('an environment-agnostic stack (cdk synth without credentials)', () => {
+  it('synthesizes with the account, Region and AZs left to CloudFormation, and stays nag-clean', () => {
+    const app = new App({ context: CDK_CONTEXT });
+    const stack = new LooprailStack(app, 'Looprail', { catalog: CATALOG, orgDir: ORG, bundle: false });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::ECS::TaskDefinition', 3);
+    const image = JSON.stringify(template.toJSON().Resources[stack.getLogicalId(stack.sandboxes!.tasks.taskDefinitions.get('coder')!)].Properties.ContainerDefinitions[1].Image);
+    expect(image).toContain('AWS::AccountId');
+    expect(image).toContain('AWS::Region');
+    expect(nagViolations(new AwsSolutionsChecks(), app)).toEqual([]);
+    expect(nagViolations(new LooprailChecks(), app)).toEqual([]);
+  });
+});
+
 describe('a stack without sandboxes', () => {
   it('creates no VPC, cluster, task, broker, sweeper or proxy, and tells the steps nothing', () => {
     const { stack, template } = synth({ catalog: catalogOf([REPORTER]) });
