@@ -347,6 +347,20 @@ describe.skipIf(!isRoot)('the sandbox agent (runs as root, as in its container; 
       }
     });
 
+    it('is not kept alive by requests without the token', async () => {
+      const probed = await startAgent({ idleSeconds: 0.3 });
+      try {
+        // Were a refused request to count as activity, this would probe forever (and time the test out).
+        while (probed.exits.length === 0) {
+          expect((await probed.call('/v1/health', undefined, { token: null })).status).toBe(401);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(probed.logs).toContainEqual({ event: 'exit', reason: 'idle' });
+      } finally {
+        await probed.close();
+      }
+    });
+
     it('exits at its lifetime limit', async () => {
       const short = await startAgent({ maxSeconds: 0.2 });
       try {
@@ -357,6 +371,32 @@ describe.skipIf(!isRoot)('the sandbox agent (runs as root, as in its container; 
         await short.close();
       }
     });
+  });
+});
+
+describe("the container's entry point", () => {
+  it('refuses to start without a valid token digest, naming the setting and never a value', () => {
+    const fake = ['AKIA', 'IOSFODNN7EXAMPLE'].join('');
+    let output = '';
+    let status: number | null = 0;
+    try {
+      execFileSync(process.execPath, [join(process.cwd(), 'adapters/sandbox/agent/main.ts')], {
+        env: { PATH: '/usr/bin:/bin', LOOPRAIL_SANDBOX_TOKEN_SHA256: fake, LOOPRAIL_SANDBOX_IDLE_SECONDS: 'soon' },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+    } catch (error) {
+      status = (error as { status: number | null }).status;
+      output = (error as { stdout: string }).stdout;
+    }
+    expect(status).toBe(1);
+    const line = JSON.parse(output.trim()) as { event: string; problems: string[] };
+    expect(line.event).toBe('start_failed');
+    expect(line.problems).toEqual([
+      "LOOPRAIL_SANDBOX_TOKEN_SHA256: expected the agent token's SHA-256 (64 hex digits)",
+      expect.stringMatching(/^LOOPRAIL_SANDBOX_IDLE_SECONDS: /),
+    ]);
+    expect(output).not.toContain(fake);
   });
 });
 

@@ -264,6 +264,14 @@ describe('escape attempts, each contained and reported as a failed tool call', (
     expect(await processesOf(sandboxId)).toBe(0);
   });
 
+  it('kills what a finished command left running in the background, before its result comes back', async () => {
+    const { sandboxId, exec } = sandbox();
+    const result = await exec('sleep 600 & setsid sleep 600 & echo started');
+    expect(result).toMatchObject({ isError: false, sandbox: { exitCode: 0 } });
+    expect(result.content).toContain('started');
+    expect(await processesOf(sandboxId)).toBe(0);
+  });
+
   it('holds memory_mb and disk_mb', async () => {
     const { exec } = sandbox({ memory_mb: 128, disk_mb: 8 });
     const memory = await exec('node -e "const a = []; for (let i = 0; i < 64; i++) a.push(Buffer.alloc(16 * 1024 * 1024, 1)); console.log(\'ALLOCATED\')"');

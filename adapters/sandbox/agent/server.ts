@@ -234,12 +234,6 @@ export function createSandboxAgent(options: SandboxAgentOptions): SandboxAgentSe
     const url = { pathname: pathOf(req.url) };
     const scriptId = RESULTS_ROUTE.exec(url.pathname)?.[1];
     const route = Routes[url.pathname] ?? (scriptId !== undefined ? { method: 'POST' as const, op: 'script_results' } : undefined);
-    // Before anything else, and changing nothing: the token.
-    const presented = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
-    if (presented === undefined || !matchesDigest(presented, options.tokenSha256)) {
-      req.resume();
-      throw new HttpError(401, 'looprail.Unauthorized', presented === undefined ? 'a bearer token is required' : "the bearer token is not this sandbox's");
-    }
     if (!route) {
       req.resume();
       throw new HttpError(404, 'looprail.NotFound', `no route ${url.pathname.slice(0, 200)}`);
@@ -306,6 +300,16 @@ export function createSandboxAgent(options: SandboxAgentOptions): SandboxAgentSe
 
   const server = createServer((req, res) => {
     const started = performance.now();
+    const logged = (status: number) => log({ op: opOf(req.url), method: req.method, status, durationMs: Math.round(performance.now() - started) });
+    // Before anything else, and changing nothing (not even the idle clock): the token.
+    const presented = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (presented === undefined || !matchesDigest(presented, options.tokenSha256)) {
+      req.resume();
+      const message = presented === undefined ? 'a bearer token is required' : "the bearer token is not this sandbox's";
+      send(res, 401, { error: { name: 'looprail.Unauthorized', message } } satisfies ErrorBody);
+      logged(401);
+      return;
+    }
     inFlight += 1;
     touch();
     handle(req, res)
@@ -318,9 +322,7 @@ export function createSandboxAgent(options: SandboxAgentOptions): SandboxAgentSe
           return failure.status;
         },
       )
-      .then((status) => {
-        log({ op: opOf(req.url), method: req.method, status, durationMs: Math.round(performance.now() - started) });
-      })
+      .then(logged)
       .finally(() => {
         inFlight -= 1;
         touch();
@@ -501,7 +503,7 @@ async function extract(sandbox: WorkspaceSandbox, archive: string): Promise<void
     if (name === '') continue;
     if (name.startsWith('/') || name.split('/').includes('..')) throw badRequest(`repository.archive has an entry outside the workspace: ${name.slice(0, 200)}`);
   }
-  const unpacked = await sandbox.run('tar -xzf - --no-same-owner --delay-directory-restore', [], { timeoutMs: 300_000, maxBytes: 4096, separate: true, stdin: bytes });
+  const unpacked = await sandbox.run('tar -xzf - --no-same-owner', [], { timeoutMs: 300_000, maxBytes: 4096, separate: true, stdin: bytes });
   if (unpacked.exitCode !== 0) throw new SandboxUnavailableError(`the repository archive could not be unpacked: ${unpacked.err.toString('utf8').trim().slice(0, 300)}`);
 }
 
