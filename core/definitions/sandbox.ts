@@ -70,8 +70,8 @@ export const SandboxSpec = z.strictObject({
    */
   image: z
     .string()
-    .regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'expected a container image such as public.ecr.aws/docker/library/node:22-bookworm-slim')
-    .default('public.ecr.aws/docker/library/node:22-bookworm-slim'),
+    .regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'expected a container image such as public.ecr.aws/docker/library/node:22-bookworm')
+    .default('public.ecr.aws/docker/library/node:22-bookworm'),
   /** vCPUs (0.25 to 16). */
   cpu: z.number({ error: 'expected a number of vCPUs, such as 0.5 or 2' }).min(0.25, 'expected at least 0.25 vCPU').max(16, 'expected at most 16 vCPUs').default(1),
   memory_mb: Count.refine((mb) => mb >= 64 && mb <= 65_536, 'expected 64 to 65536 MB').default(1024),
