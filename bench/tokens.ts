@@ -10,10 +10,11 @@ import type { ModelProvider, ModelRequest, ModelResponse } from '../core/ports/m
 import { formatUsd } from '../core/budgets/pricing.ts';
 
 /**
- * The token benchmark: one reference task run twice on the real harness (local host,
- * DynamoDB Local, real MCP servers over stdio) by the same scripted policy — once naive
- * (every schema preloaded, results inline, no prompt caching, no compaction) and once lean
- * (deferred tools, offloaded results, prompt caching, compaction on). Tokens are counted
+ * The token benchmark: one reference task run three times on the real harness (local host,
+ * DynamoDB Local, real MCP servers over stdio) by the same scripted policy — naive (every
+ * schema preloaded, results inline, no prompt caching, no compaction), lean (deferred
+ * tools, offloaded results, prompt caching, compaction on), and lean with code mode (the
+ * plan's calls made from two programs in a bubblewrap sandbox). Tokens are counted
  * with js-tiktoken's o200k_base over exactly what each request carries: a proxy for
  * Claude's own tokenizer, which is not published; both modes are counted the same way.
  */
@@ -158,7 +159,8 @@ const REPORT = 'Nightly triage: 5 failures. Payments: checkout timeout (also in 
 // --- the policy ------------------------------------------------------------------------
 
 /**
- * The scripted policy: it plays PLAN in order, one step per turn, the same in both modes.
+ * The scripted policy: it plays PLAN in order, one step per turn, the same in the naive and
+ * lean modes (code mode plays codeModeScripts instead).
  * It answers what it is shown, like a model would: when the next step's tools are not in
  * the request (deferred), it first loads every tool the plan uses, one load_tools call per
  * server in a single turn; when a step needs a fact from a result that was offloaded, it
