@@ -24,7 +24,7 @@ export async function sandboxOverhead(calls = 30) {
   const spec = SandboxSpec.parse({ copy_in: { repository: { path: 'repos/calc' } } });
   try {
     const created = performance.now();
-    const sandbox = await provider.open({ sandboxId: 'bench', spec, input: {} });
+    const sandbox = await provider.open({ sandboxId: 'bench', agent: 'coder', spec, input: {} });
     const createMs = performance.now() - created;
     const measure = async (fn: () => Promise<unknown>) => {
       const times: number[] = [];
@@ -41,7 +41,11 @@ export async function sandboxOverhead(calls = 30) {
     const node = await measure(() => sandbox.exec({ command: 'node test.js', cwd: '.', timeoutSeconds: 30 }));
     const read = await measure(() => sandbox.readFile('src/sum.js', 65_536));
     const diff = await measure(() => sandbox.diff(65_536));
-    return { calls, create_ms: round(createMs), direct_sh_true: direct, exec_true: exec, exec_node_test: node, read_file: read, diff };
+    // Code mode: a script whose 10 tool calls cross the bridge (answered at once here, so this is the bridge's own cost).
+    const bridge = () => Promise.resolve({ content: 'result', isError: false });
+    const script = await measure(() => sandbox.runScript({ code: 'for (let i = 0; i < 10; i++) await tools.call("echo.echo", { i });', cwd: '.', timeoutSeconds: 30 }, bridge));
+    const emptyScript = await measure(() => sandbox.runScript({ code: 'console.log(1);', cwd: '.', timeoutSeconds: 30 }, bridge));
+    return { calls, create_ms: round(createMs), direct_sh_true: direct, exec_true: exec, exec_node_test: node, read_file: read, diff, run_code_empty: emptyScript, run_code_10_calls: script };
   } finally {
     await provider.destroy('bench');
     await rm(root, { recursive: true, force: true });
@@ -62,6 +66,10 @@ ${row('exec `true`', result.exec_true)}
 ${row('exec `node test.js`', result.exec_node_test)}
 ${row('read_file', result.read_file)}
 ${row('diff', result.diff)}
+${row('run_code, no tool call', result.run_code_empty)}
+${row('run_code, 10 bridged tool calls', result.run_code_10_calls)}
+
+A bridged call costs about ${round((result.run_code_10_calls.p50_ms - result.run_code_empty.p50_ms) / 10)} ms (p50 difference / 10) on top of the tool's own time.
 `;
 }
 
