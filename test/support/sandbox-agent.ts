@@ -1,0 +1,51 @@
+import { randomInt } from 'node:crypto';
+import { once } from 'node:events';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { killProcessesOf } from '../../adapters/sandbox/agent/launcher.ts';
+import { createSandboxAgent } from '../../adapters/sandbox/agent/server.ts';
+import { ENV_AGENT_TOKEN_SHA256 } from '../../adapters/sandbox/aws-contract.ts';
+import type { FakeTaskStart, StartedTask } from './fake-ecs.ts';
+
+/**
+ * What a fake ECS task runs: the real sandbox agent (adapters/sandbox/agent/server.ts) on
+ * 127.0.0.1 and a port of its own, set up from the environment RunTask gave the task's
+ * workspace container as its entry point (agent/main.ts) reads it: the token's digest,
+ * and the egress proxy for an allowlist. Each task gets a workspace in a temp folder and a
+ * uid no one on this host uses (the agent kills every process of its uid after each
+ * command), and the agent runs as root to drop to it, as in its container.
+ */
+
+/** The agent drops to its sandbox uid: only root can. Tests that need it skip otherwise. */
+export const canRunSandboxAgent = process.getuid?.() === 0;
+
+export async function startAgentTask(task: FakeTaskStart): Promise<StartedTask> {
+  const dir = await mkdtemp(join(tmpdir(), 'looprail-fake-task-'));
+  await chmod(dir, 0o711);
+  const uid = 500_000 + randomInt(100_000);
+  const proxyUrl = task.env.HTTPS_PROXY ?? task.env.https_proxy ?? task.env.HTTP_PROXY ?? task.env.http_proxy;
+  const server = createSandboxAgent({
+    tokenSha256: task.env[ENV_AGENT_TOKEN_SHA256] ?? '',
+    workspace: join(dir, 'workspace'),
+    home: join(dir, 'home'),
+    tmp: join(dir, 'tmp'),
+    uid,
+    prlimitPath: '/usr/bin/prlimit',
+    ...(proxyUrl !== undefined ? { proxyUrl } : {}),
+    // A stopped task's agent is closed by the fake; it never exits the test's process.
+    exit: () => undefined,
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await killProcessesOf(uid).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
