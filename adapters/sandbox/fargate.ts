@@ -13,6 +13,7 @@ import { copyInFiles } from '../../core/sandbox/copy-in.ts';
 import { checkEgress, normalizeHost, parseEgressAllowlist } from '../../core/sandbox/egress-allowlist.ts';
 import { ENV_AGENT_TOKEN_SHA256, WORKSPACE_CONTAINER } from './aws-contract.ts';
 import { BrokerRequest } from './broker-protocol.ts';
+import { ecsError, isStopped, TAG_AGENT, TAG_SANDBOX } from './ecs-tasks.ts';
 import { openBrokered } from './brokered.ts';
 import {
   AGENT_PORT,
@@ -92,8 +93,6 @@ const INIT_TIMEOUT_MS = 600_000;
 const HEALTH_TIMEOUT_MS = 5000;
 /** Connection failures that mean nothing was sent: safe to find the task again and retry. */
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'EAI_AGAIN']);
-const TAG_SANDBOX = 'looprail:sandbox';
-const TAG_AGENT = 'looprail:agent';
 export const STOP_REASON_RUN_ENDED = 'looprail: run ended';
 
 /** A broker request as parsed (defaults applied). */
@@ -562,39 +561,6 @@ export class FargateSandboxes implements SandboxProvider {
   }
 }
 
-// ---- what the sweeper shares ----
-
-/** Every sandbox task in the cluster that is not stopping: its id (startedBy), ARN and age. */
-export async function listSandboxTasks(ecs: ECSClient, cluster: string): Promise<Array<{ taskArn: string; sandboxId: string; createdAt: Date }>> {
-  const arns: string[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await ecs.send(new ListTasksCommand({ cluster, desiredStatus: 'RUNNING', nextToken })).catch((error) => Promise.reject(ecsError('ListTasks', error)));
-    arns.push(...(page.taskArns ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
-  const tasks: Array<{ taskArn: string; sandboxId: string; createdAt: Date }> = [];
-  // DescribeTasks takes at most 100 tasks a call.
-  for (let i = 0; i < arns.length; i += 100) {
-    const page = await ecs.send(new DescribeTasksCommand({ cluster, tasks: arns.slice(i, i + 100), include: ['TAGS'] })).catch((error) => Promise.reject(ecsError('DescribeTasks', error)));
-    for (const task of page.tasks ?? []) {
-      const tagged = task.tags?.find((tag) => tag.key === TAG_SANDBOX)?.value;
-      // Only looprail's sandboxes: a task that is not tagged as one is someone else's.
-      if (!task.taskArn || !tagged || task.startedBy !== tagged || isStopped(task)) continue;
-      tasks.push({ taskArn: task.taskArn, sandboxId: tagged, createdAt: task.createdAt ?? new Date(0) });
-    }
-  }
-  return tasks;
-}
-
-export async function stopSandboxTask(ecs: ECSClient, cluster: string, taskArn: string, reason: string): Promise<void> {
-  await ecs.send(new StopTaskCommand({ cluster, task: taskArn, reason: reason.slice(0, 255) })).catch((error) => Promise.reject(ecsError('StopTask', error)));
-}
-
-function isStopped(task: Task): boolean {
-  return task.desiredStatus === 'STOPPED' || task.lastStatus === 'STOPPED' || task.lastStatus === 'DEPROVISIONING' || task.lastStatus === 'STOPPING' || task.lastStatus === 'DEACTIVATING';
-}
-
 function oldestFirst(tasks: Task[]): Task[] {
   return [...tasks].sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0) || (a.taskArn ?? '').localeCompare(b.taskArn ?? ''));
 }
@@ -606,14 +572,4 @@ function stoppedWhy(task: Task): string {
     else if (container.exitCode !== undefined && container.exitCode !== 0) parts.push(`container ${container.name} exited with ${container.exitCode}`);
   }
   return parts.join('; ');
-}
-
-const TRANSIENT_ECS = new Set(['ThrottlingException', 'ServerException', 'ServiceUnavailableException', 'TimeoutError']);
-
-function ecsError(action: string, error: unknown): Error {
-  const name = (error as { name?: string } | undefined)?.name ?? 'Error';
-  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
-  const detail = `${name}: ${errorMessage(error)}`;
-  if (TRANSIENT_ECS.has(name) || status === undefined || status >= 500) return new TransientError(`ECS ${action} failed, worth retrying: ${detail}`);
-  return new SandboxUnavailableError(`ECS ${action} failed: ${detail}`);
 }

@@ -3,7 +3,7 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { z } from 'zod';
 import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { ENV_AGENT_MAX_SECONDS, ENV_SANDBOX_CLUSTER } from '../../adapters/sandbox/aws-contract.ts';
-import { listSandboxTasks, stopSandboxTask } from '../../adapters/sandbox/fargate.ts';
+import { listSandboxTasks, stopSandboxTask } from '../../adapters/sandbox/ecs-tasks.ts';
 import type { RunStatus } from '../../core/definitions/run.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { systemClock, type Clock } from '../../core/ports/clock.ts';
