@@ -11,6 +11,7 @@ import type { SandboxSpec } from '../../core/definitions/sandbox.ts';
 import { SandboxUnavailableError } from '../../core/errors.ts';
 import type { Sandbox, SandboxOpenRequest, SandboxProvider } from '../../core/ports/sandbox.ts';
 import { GIT_ENV, rlimitArgs, SANDBOX_PATH, WorkspaceSandbox, type CommandLauncher, type StartRequest } from './workspace.ts';
+import { copyInFiles } from '../../core/sandbox/copy-in.ts';
 
 export { SandboxCallError } from './workspace.ts';
 
@@ -140,7 +141,7 @@ export class BubblewrapSandboxes implements SandboxProvider {
       if (uid !== self) await run('chown', ['-R', '-P', `${uid}:${uid}`, workspace]);
       await chmod(workspace, 0o700);
       const sandbox = localSandbox(this.#bwrap, this.#node, dir, spec, { uid, base: '0'.repeat(40), usedMs: 0, createdAt: new Date().toISOString() });
-      await sandbox.initialize(inputFiles(spec, input));
+      await sandbox.initialize(copyInFiles(spec, input));
       return sandbox;
     } catch (error) {
       await rm(dir, { recursive: true, force: true });
@@ -361,22 +362,4 @@ async function processCount(uid: number): Promise<number> {
     if (new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status)) count += 1;
   }
   return count;
-}
-
-/** copy_in.files, read from the run's input: a string as it is, anything else as JSON. */
-function inputFiles(spec: SandboxSpec, input: unknown): Array<{ path: string; content: string }> {
-  return spec.copy_in.files.map((file) => {
-    const value = valueAt(input, file.from_input);
-    if (value === undefined) throw new SandboxUnavailableError(`copy_in.files: the run's input has no ${file.from_input} for ${file.path}`);
-    return { path: file.path, content: typeof value === 'string' ? value : JSON.stringify(value, null, 2) };
-  });
-}
-
-function valueAt(input: unknown, dotted: string): unknown {
-  let current: unknown = input;
-  for (const key of dotted.split('.')) {
-    if (typeof current !== 'object' || current === null || !(key in current)) return undefined;
-    current = (current as Record<string, unknown>)[key];
-  }
-  return current;
 }

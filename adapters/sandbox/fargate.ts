@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type KeyValuePair, type Task } from '@aws-sdk/client-ecs';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -430,29 +431,18 @@ export class FargateSandboxes implements SandboxProvider {
   }
 
   async #request<T extends z.ZodType>(endpoint: Endpoint, token: string, what: string, method: 'GET' | 'POST', path: string, body: unknown, schema: T, timeoutMs: number): Promise<z.output<T>> {
-    let response: Response;
+    let response: HttpAnswer;
     try {
-      response = await fetch(endpoint.url + path, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      response = await httpJson(endpoint.url + path, method, { authorization: `Bearer ${token}` }, body, timeoutMs);
     } catch (error) {
-      const code = (error as { cause?: { code?: string } }).cause?.code;
+      const code = (error as { code?: string }).code;
       if (code && CONNECT_ERRORS.has(code)) throw new ConnectFailed(`${code} connecting to ${endpoint.url}`);
       if ((error as Error).name === 'TimeoutError') throw new SandboxCallError(`the sandbox agent did not answer ${what} within ${Math.round(timeoutMs / 1000)} s`);
       throw new TransientError(`the sandbox agent's connection failed during ${what}: ${code ?? errorMessage(error)}`);
     }
-    let text: string;
-    try {
-      text = await response.text();
-    } catch (error) {
-      throw new TransientError(`the sandbox agent's answer to ${what} was cut off: ${errorMessage(error)}`);
-    }
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = JSON.parse(response.text);
     } catch {
       throw new SandboxCallError(`the sandbox agent answered ${what} with HTTP ${response.status} and no JSON`);
     }
@@ -572,4 +562,41 @@ function stoppedWhy(task: Task): string {
     else if (container.exitCode !== undefined && container.exitCode !== 0) parts.push(`container ${container.name} exited with ${container.exitCode}`);
   }
   return parts.join('; ');
+}
+
+/**
+ * One JSON request to a sandbox agent over node:http. Not fetch: its client gives up
+ * waiting for response headers after 300 s, and an exec may run for up to 840 s before
+ * the agent answers. A connection that never opened rejects with the socket's own code
+ * (ECONNREFUSED…), a request past `timeoutMs` with a TimeoutError.
+ */
+interface HttpAnswer {
+  status: number;
+  ok: boolean;
+  text: string;
+}
+
+function httpJson(url: string, method: 'GET' | 'POST', headers: Record<string, string>, body: unknown, timeoutMs: number): Promise<HttpAnswer> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, {
+      method,
+      headers: { ...headers, ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}) },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    request.on('error', (error: Error & { code?: string }) => {
+      if (error.name === 'AbortError') reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' }));
+      else reject(error);
+    });
+    request.on('response', (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('error', (error) => reject(Object.assign(error, { code: 'ECONNRESET' })));
+      response.on('end', () => {
+        const status = response.statusCode ?? 0;
+        resolve({ status, ok: status >= 200 && status < 300, text: Buffer.concat(chunks).toString('utf8') });
+      });
+    });
+    request.end(payload);
+  });
 }

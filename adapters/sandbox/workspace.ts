@@ -2,7 +2,7 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { SandboxSpec } from '../../core/definitions/sandbox.ts';
-import { SandboxUnavailableError } from '../../core/errors.ts';
+import { SandboxCallError, SandboxUnavailableError } from '../../core/errors.ts';
 import type { ExecRequest, ExecResult, FileRead, Sandbox, ScriptRequest, ScriptResult, Timed, ToolBridge } from '../../core/ports/sandbox.ts';
 import { ScriptBridgeHost } from './script-bridge.ts';
 import { NO_NODE_MARKER, SCRIPT_PREAMBLE, SCRIPT_SHELL } from './script-preamble.ts';
@@ -35,9 +35,7 @@ export const GIT_ENV: Record<string, string> = {
 };
 
 /** A looprail-side sandbox call (read, write, list, diff, a script that cannot start) that failed: reported to the model as a failed call. */
-export class SandboxCallError extends Error {
-  override name = 'looprail.SandboxCall';
-}
+export { SandboxCallError };
 
 export interface StartRequest {
   /** Run as `/bin/sh -c script sh args…`. */

@@ -46,7 +46,7 @@ export function runTools(deps: RunDeps, view: AgentView, meta: RunMeta, bridge?:
 }
 
 async function openSandbox(deps: RunDeps, sandbox: NonNullable<AgentView['sandbox']>, meta: RunMeta): Promise<Sandbox> {
-  if (!deps.sandboxes) throw new SandboxUnavailableError('no sandbox provider is configured where this run executes (the deployed stack has none yet: run sandboxed agents on the local host)');
+  if (!deps.sandboxes) throw new SandboxUnavailableError('no sandbox provider is configured where this run executes (on AWS the stack deploys one, with the sandbox broker, when an agent declares sandbox:)');
   // What is copied in comes from the maker's input, whichever of the two opens the sandbox first.
   const input = meta.parentRunId ? (await deps.store.getRun(meta.parentRunId))?.input : meta.input;
   return deps.sandboxes.open({ sandboxId: sandboxIdOf(meta), agent: sandbox.agent, spec: sandbox.spec, input });

@@ -852,6 +852,8 @@ export class Sandboxes extends Construct {
         LOOPRAIL_LOG_LEVEL: props.logLevel ?? 'info',
         LOOPRAIL_TABLE_NAME: props.table.tableName,
         [ENV_SANDBOX_CLUSTER]: clusterArn,
+        // The tasks' own lifetime limit: past it (and a margin) the sweeper stops a task whatever its run says.
+        [ENV_AGENT_MAX_SECONDS]: String(props.maxSeconds ?? DEFAULT_SANDBOX_MAX_SECONDS),
       },
       ...shared,
     });

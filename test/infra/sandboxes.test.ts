@@ -210,7 +210,7 @@ describe('sandbox images', () => {
     const cache = id(tasks.cacheRepositories.get('docker/library/node')!);
     const workspaceImage = (agent: string) =>
       (resources[id(tasks.taskDefinitions.get(agent)!)]!.Properties.ContainerDefinitions as Array<{ Name: string; Image: unknown }>).find((c) => c.Name === WORKSPACE_CONTAINER)!.Image;
-    expect(workspaceImage('coder')).toEqual({ 'Fn::Join': ['', ['123456789012.dkr.ecr.eu-west-1.', { Ref: 'AWS::URLSuffix' }, '/', { Ref: cache }, ':22-bookworm-slim']] });
+    expect(workspaceImage('coder')).toEqual({ 'Fn::Join': ['', ['123456789012.dkr.ecr.eu-west-1.', { Ref: 'AWS::URLSuffix' }, '/', { Ref: cache }, ':22-bookworm']] });
     expect(workspaceImage('own')).toBe(privateImage);
 
     const pulls = (agent: string) => resourcesFor(roleStatements(resources, id(tasks.executionRoles.get(agent)!)), 'ecr:BatchGetImage');
