@@ -29,5 +29,5 @@ export const BrokerRequest = z.discriminatedUnion('op', [
 ]);
 export type BrokerRequest = z.input<typeof BrokerRequest>;
 
-export const OpenResponse = z.object({ usedMs: z.number().int().min(0) });
+export const OpenResponse = z.object({ usedMs: z.number().int().min(0), createdAt: z.string() });
 export const DestroyResponse = z.object({ stopped: z.number().int().min(0) });

@@ -32,18 +32,20 @@ const BRIDGE_CONCURRENCY = 4;
 export async function openBrokered(send: BrokerSend, request: SandboxOpenRequest): Promise<Sandbox> {
   const target = { sandboxId: request.sandboxId, agent: request.agent };
   const opened = parseAnswer(OpenResponse, await send({ op: 'open', ...target, spec: request.spec, input: request.input }), 'open');
-  return new BrokeredSandbox(send, target, opened.usedMs);
+  return new BrokeredSandbox(send, target, opened.usedMs, opened.createdAt);
 }
 
 class BrokeredSandbox implements Sandbox {
   readonly #send: BrokerSend;
   readonly #target: { sandboxId: string; agent: string };
   #usedMs: number;
+  readonly createdAt: string;
 
-  constructor(send: BrokerSend, target: { sandboxId: string; agent: string }, usedMs: number) {
+  constructor(send: BrokerSend, target: { sandboxId: string; agent: string }, usedMs: number, createdAt: string) {
     this.#send = send;
     this.#target = target;
     this.#usedMs = usedMs;
+    this.createdAt = createdAt;
   }
 
   usedMs(): number {

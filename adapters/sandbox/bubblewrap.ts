@@ -338,7 +338,7 @@ function localSandbox(bwrap: string, node: string, dir: string, spec: SandboxSpe
     spec,
     workspaceDir: workspace,
     node,
-    state: { base: state.base, usedMs: state.usedMs },
+    state: { base: state.base, usedMs: state.usedMs, createdAt: state.createdAt },
     save: (change) => writeFile(join(dir, 'sandbox.json'), JSON.stringify({ ...state, ...change } satisfies SandboxState), { mode: 0o600 }),
   });
 }

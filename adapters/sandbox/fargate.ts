@@ -117,7 +117,7 @@ export class FargateSandboxes implements SandboxProvider {
   #ecs: ECSClient | undefined;
   #s3: S3Client | undefined;
   readonly #endpoints = new Map<string, Endpoint>();
-  readonly #opening = new Map<string, Promise<{ usedMs: number }>>();
+  readonly #opening = new Map<string, Promise<{ usedMs: number; createdAt: string }>>();
 
   constructor(options: FargateSandboxesOptions) {
     this.#options = options;
@@ -173,7 +173,7 @@ export class FargateSandboxes implements SandboxProvider {
 
   // ---- open: find or start the task, wait for it, copy in once ----
 
-  #open(req: OpenRequest): Promise<{ usedMs: number }> {
+  #open(req: OpenRequest): Promise<{ usedMs: number; createdAt: string }> {
     // Concurrent first calls in one broker share the start; other brokers meet at RunTask's clientToken.
     let opening = this.#opening.get(req.sandboxId);
     if (!opening) {
@@ -183,7 +183,7 @@ export class FargateSandboxes implements SandboxProvider {
     return opening;
   }
 
-  async #openOnce(req: OpenRequest): Promise<{ usedMs: number }> {
+  async #openOnce(req: OpenRequest): Promise<{ usedMs: number; createdAt: string }> {
     // Everything that can be refused without a task is refused before one starts.
     const files = copyInFiles(req.spec, req.input);
     this.#checkRepository(req.agent, req.spec);
@@ -197,11 +197,11 @@ export class FargateSandboxes implements SandboxProvider {
       const endpoint = await this.#startOrFind(req, tokenDigest(token), proxy);
       health = await this.#waitHealthy(req.sandboxId, endpoint, token);
     }
-    if (health.ready) return { usedMs: health.usedMs };
+    if (health.ready && health.createdAt) return { usedMs: health.usedMs, createdAt: health.createdAt };
     const init: InitRequest = { spec: req.spec, files, ...(await this.#repository(req.agent, req.spec)) };
     const answer = await this.#call(req.sandboxId, 'init', '/v1/init', init, InitResponse, INIT_TIMEOUT_MS);
     this.#log.info('sandbox ready', { sandboxId: req.sandboxId, agent: req.agent });
-    return { usedMs: answer.usedMs };
+    return { usedMs: answer.usedMs, createdAt: answer.createdAt };
   }
 
   async #startOrFind(req: OpenRequest, digest: string, proxy: Record<string, string>): Promise<Endpoint> {

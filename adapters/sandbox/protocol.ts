@@ -38,7 +38,7 @@ export const InitResponse = z.object({ base: z.string().regex(/^[0-9a-f]{40,64}$
 export type InitResponse = z.infer<typeof InitResponse>;
 
 // GET /v1/health — ready once init is done (`base` set); before init, `{ ready: false }`.
-export const HealthResponse = z.object({ ready: z.boolean(), usedMs: Millis });
+export const HealthResponse = z.object({ ready: z.boolean(), usedMs: Millis, /** Once ready: when the workspace was copied in. */ createdAt: z.string().optional() });
 export type HealthResponse = z.infer<typeof HealthResponse>;
 
 // POST /v1/exec

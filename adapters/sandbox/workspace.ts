@@ -169,6 +169,8 @@ export interface WorkspaceState {
   /** The tree the workspace held after copy-in (a git tree id). */
   base: string;
   usedMs: number;
+  /** When the workspace was copied in. */
+  createdAt: string;
 }
 
 export interface WorkspaceSandboxOptions {
@@ -207,6 +209,10 @@ export class WorkspaceSandbox implements Sandbox {
 
   usedMs(): number {
     return this.#state.usedMs;
+  }
+
+  get createdAt(): string {
+    return this.#state.createdAt;
   }
 
   /**

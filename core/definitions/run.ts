@@ -168,6 +168,8 @@ export interface RunMeta {
   untrusted?: boolean;
   /** Tools of deferred servers the model loaded, in load order (so the tool list's prefix stays stable for caching). */
   loadedTools?: string[];
+  /** When the run's sandbox was copied in, as its last sandbox call found it: a later call that finds another time tells the model it starts afresh. */
+  sandboxCreatedAt?: string;
   /** Handles of tool results offloaded to the result store (looprail__read_result reads them). */
   offloadedResults?: string[];
   /** Older turns summarised: messages 1 … through-1 are replaced in the model's context by the summary (the task, message 0, stays). */

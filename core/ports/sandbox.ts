@@ -76,6 +76,11 @@ export interface ScriptResult extends ExecResult {
 }
 
 export interface Sandbox {
+  /**
+   * When its workspace was copied in (ISO time). A run whose later call finds another time
+   * got a fresh sandbox: the earlier one stopped (idle, or its lifetime) and its changes are gone.
+   */
+  readonly createdAt: string;
   /** Sandbox time this run has used so far (the sum of its calls), for run_timeout_seconds. */
   usedMs(): number;
   exec(request: ExecRequest): Promise<Timed<ExecResult>>;

@@ -22,6 +22,8 @@ export interface ToolCallResult {
   sandbox?: SandboxCallRecord;
   /** What the call cost (sandbox time), in micro-USD; attributed to the run like model spend. */
   costMicros?: number;
+  /** A sandbox call: when the sandbox it ran in was copied in (Sandbox.createdAt). */
+  sandboxCreatedAt?: string;
 }
 
 /** One sandbox call on the trace: the command (for exec), its exit code, duration and output size. */

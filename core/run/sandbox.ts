@@ -39,7 +39,7 @@ export function runTools(deps: RunDeps, view: AgentView, meta: RunMeta, bridge?:
       if (!isSandboxServer(server)) return mcp.callTool(server, tool, args, options);
       const sandbox = view.sandbox;
       if (!sandbox) return Promise.resolve({ content: 'the sandbox is unavailable, so nothing was run: this agent declares no sandbox', isError: true });
-      return callSandboxTool({ open: () => openSandbox(deps, sandbox, meta), spec: sandbox.spec, pricePerHourMicros: sandbox.pricePerHourMicros, bridge }, tool, args);
+      return callSandboxTool({ open: () => openSandbox(deps, sandbox, meta), spec: sandbox.spec, pricePerHourMicros: sandbox.pricePerHourMicros, bridge, createdAt: meta.sandboxCreatedAt }, tool, args);
     },
     close: () => mcp.close(),
   };

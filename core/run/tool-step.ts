@@ -49,6 +49,8 @@ export interface CallOutcome {
   offloaded?: string;
   /** Whether the server got the call. */
   called?: boolean;
+  /** A sandbox call: when its sandbox was copied in (recorded on the run). */
+  sandboxCreatedAt?: string;
   /** A run_code call's own tool calls (code mode): traced and counted with the turn. */
   inner?: InnerCall[];
 }
@@ -101,6 +103,8 @@ export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control
   if (loaded.length > 0) writer.meta.skillsLoaded = [...(writer.meta.skillsLoaded ?? []), ...loaded];
   const loadedTools = outcomes.flatMap((outcome) => outcome.loadedTools ?? []);
   if (loadedTools.length > 0) writer.meta.loadedTools = [...new Set([...(writer.meta.loadedTools ?? []), ...loadedTools])];
+  const sandboxCreatedAt = outcomes.map((outcome) => outcome.sandboxCreatedAt).filter((at): at is string => at !== undefined).sort().at(-1);
+  if (sandboxCreatedAt) writer.meta.sandboxCreatedAt = sandboxCreatedAt;
   const offloaded = outcomes.map((outcome) => outcome.offloaded).filter((handle): handle is string => handle !== undefined);
   if (offloaded.length > 0) writer.meta.offloadedResults = [...new Set([...(writer.meta.offloadedResults ?? []), ...offloaded])];
   writer.meta.toolCalls += every.filter((outcome) => outcome.kind === 'executed' || outcome.called).length;
@@ -229,6 +233,7 @@ async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallB
   let isError: boolean;
   // A sandbox call's record (command, exit code, duration) and what its time cost.
   let extra: Pick<NewTraceEvent, 'sandbox' | 'costMicros'> = {};
+  let sandboxCreatedAt: string | undefined;
   let attempt = 1;
   // run_code: the script's own calls come back through this step's gateway, one governed call each.
   const script = isRunCode(spec)
@@ -239,6 +244,7 @@ async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallB
       const result = await runTools(deps, state.context.view, state.meta, script?.bridge).callTool(server, spec.tool, call.arguments, { timeoutMs: timeoutSeconds * 1000 });
       ({ content, isError } = result);
       if (result.sandbox) extra = { sandbox: result.sandbox, costMicros: result.costMicros };
+      if (result.sandboxCreatedAt) sandboxCreatedAt = result.sandboxCreatedAt;
       break;
     } catch (error) {
       // Only a read-only call is safe to repeat: a write may have happened before the failure.
@@ -256,7 +262,7 @@ async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallB
       break;
     }
   }
-  const inner = script ? { inner: await script.outcomes() } : {};
+  const attached = { ...(script ? { inner: await script.outcomes() } : {}), ...(sandboxCreatedAt ? { sandboxCreatedAt } : {}) };
   const ended = deps.clock.now();
   // The result is screened before the model (or the store) sees it: it is untrusted input.
   const output = screenText(deps, state.context.view, content, 'tool_output');
@@ -269,7 +275,7 @@ async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallB
       called: true,
       result: { type: 'tool_result', callId: call.id, name: call.name, content: withheld, isError: true },
       trace: traceFor(state, call, spec, { status: 'denied', ...timing, detail: withheld, guardrails: verdicts, ...extra }),
-      ...inner,
+      ...attached,
     };
   }
   // Over the per-call threshold: stored with the run, and a preview with its handle goes to the model instead.
@@ -280,7 +286,7 @@ async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallB
       offloaded: stored.handle,
       result: { type: 'tool_result', callId: call.id, name: call.name, content: stored.content, isError },
       trace: traceFor(state, call, spec, { status: isError ? 'error' : 'ok', ...timing, detail: stored.detail, resultHandle: stored.handle, guardrails: verdicts, ...extra }),
-      ...inner,
+      ...attached,
     };
   }
   const clipped = clip(output.text);
@@ -294,7 +300,7 @@ async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallB
       guardrails: verdicts,
       ...extra,
     }),
-    ...inner,
+    ...attached,
   };
 }
 

@@ -158,6 +158,8 @@ export interface SandboxCallContext {
   pricePerHourMicros: number;
   /** Carries run_code's tool calls to the gateway; without one, run_code is refused. */
   bridge?: ToolBridge;
+  /** When the sandbox this run used before was copied in (RunMeta.sandboxCreatedAt), if it used one. */
+  createdAt?: string;
 }
 
 /** One call to a sandbox tool. Every failure (the sandbox's or the command's) is a result the model reads. */
@@ -177,11 +179,16 @@ export async function callSandboxTool(context: SandboxCallContext, tool: string,
   } catch (error) {
     return failed(`the sandbox is unavailable, so nothing was run: ${errorMessage(error)}`);
   }
+  // The run's earlier sandbox stopped (idle, or its lifetime) and this is a new one: the model must not assume its changes.
+  const fresh = context.createdAt !== undefined && context.createdAt !== sandbox.createdAt;
+  const note = fresh ? `note: the run's sandbox stopped after ${context.createdAt} and this call started a fresh one (created ${sandbox.createdAt}) from copy_in: earlier changes to the workspace are gone.\n` : '';
+  let result: ToolCallResult;
   try {
-    return await dispatch(context, sandbox, parsed.data as SandboxArguments);
+    result = await dispatch(context, sandbox, parsed.data as SandboxArguments);
   } catch (error) {
-    return failed(`sandbox.${tool} failed: ${errorMessage(error)}`);
+    result = failed(`sandbox.${tool} failed: ${errorMessage(error)}`);
   }
+  return { ...result, content: note + result.content, sandboxCreatedAt: sandbox.createdAt };
 }
 
 type SandboxArguments =

@@ -35,7 +35,7 @@ describe('a brokered sandbox', () => {
   it('runs a script in rounds, bridging its calls four at a time, in order, a failing bridge becoming a failed call', async () => {
     const calls = Array.from({ length: 6 }, (_, i) => ({ callId: `c${i}`, name: i === 5 ? 'demo.broken' : 'demo.echo', arguments: { i } }));
     const broker = scripted([
-      () => ({ usedMs: 5 }),
+      () => ({ usedMs: 5, createdAt: '2026-12-03T00:00:00.000Z' }),
       () => ({ state: 'running', scriptId: 's1' }),
       () => ({ state: 'calls', scriptId: 's1', calls }),
       () => done(120),
@@ -77,7 +77,7 @@ describe('a brokered sandbox', () => {
 
   it('refuses an answer outside the protocol with a call error, and keeps the meter of each answer', async () => {
     const broker = scripted([
-      () => ({ usedMs: 0 }),
+      () => ({ usedMs: 0, createdAt: '2026-12-03T00:00:00.000Z' }),
       () => ({ value: { entries: ['a'], truncated: false }, durationMs: 3, usedMs: 7 }),
       () => ({ value: { content: 'x' }, durationMs: 1, usedMs: 8 }),
     ]);

@@ -85,7 +85,7 @@ describe('agent.sandbox', () => {
       'box.yaml:14:79: agent.sandbox.copy_in.repository.ref: expected a branch, tag or commit, such as main or v1.2.0',
       'box.yaml:15:23: agent.sandbox.copy_in.files[0].path: expected a path relative to the workspace, without a leading / or any ..',
       'box.yaml:15:48: agent.sandbox.copy_in.files[0].from_input: expected a dotted path into the input, such as issue.body',
-      'box.yaml:16:5: agent.sandbox.runtime_secret: unknown key "runtime_secret"; expected one of: image, cpu, memory_mb, disk_mb, command_timeout_seconds, run_timeout_seconds, max_output_bytes, max_processes, network, copy_in',
+      'box.yaml:16:5: agent.sandbox.runtime_secret: unknown key "runtime_secret"; expected one of: image, cpu, memory_mb, disk_mb, command_timeout_seconds, run_timeout_seconds, max_output_bytes, max_processes, max_script_tool_calls, network, copy_in',
     ]);
   });
 
@@ -136,7 +136,7 @@ describe('agent.sandbox', () => {
 
   it('prices sandbox time from models.yaml, and refuses a bad price', () => {
     expect(errors({ 'models.yaml': ORG.get('models.yaml')!.replace('price_per_hour_usd: 0.36', 'price_per_hour_usd: cheap') })).toEqual([
-      'models.yaml:9:23: sandbox.price_per_hour_usd: expected USD per sandbox hour, such as 0.05',
+      'models.yaml:10:23: sandbox.price_per_hour_usd: expected USD per sandbox hour, such as 0.05',
     ]);
     const free = validate({ 'models.yaml': ORG.get('models.yaml')!.replace(/sandbox:\n.*\n.*\n/, '') });
     expect(compileAgentView(free.catalog!, 'coder').sandbox!.pricePerHourMicros).toBe(0);

@@ -202,14 +202,14 @@ export function createSandboxAgent(options: SandboxAgentOptions): SandboxAgentSe
     for (const entry of await readdir(workspace)) await rm(join(workspace, entry), { recursive: true, force: true });
     await chown(workspace, uid, gid);
     await chmod(workspace, 0o700);
-    const sandbox = new WorkspaceSandbox({ launcher: launcherFor(request.spec), spec: request.spec, workspaceDir: workspace, node, state: { base: '0'.repeat(40), usedMs: 0 } });
+    const sandbox = new WorkspaceSandbox({ launcher: launcherFor(request.spec), spec: request.spec, workspaceDir: workspace, node, state: { base: '0'.repeat(40), usedMs: 0, createdAt: new Date().toISOString() } });
     const git = await sandbox.run('command -v git', [], { timeoutMs: 30_000, maxBytes: 1024, separate: true });
     if (git.exitCode !== 0) throw new SandboxUnavailableError(`the sandbox image has no git (needed for the workspace's base and diff): install git in the image ${request.spec.image}`);
     const repository = request.repository;
     if (repository && 'archive' in repository) await extract(sandbox, repository.archive);
     else if (repository) await clone(sandbox, repository.url, repository.ref);
     await sandbox.initialize(request.files);
-    return { sandbox, createdAt: new Date().toISOString() };
+    return { sandbox, createdAt: sandbox.createdAt };
   }
 
   // ---- scripts ----
@@ -245,7 +245,7 @@ export function createSandboxAgent(options: SandboxAgentOptions): SandboxAgentSe
     }
     if (route.method === 'GET') {
       req.resume();
-      send(res, 200, { ready: ready !== undefined, usedMs: ready?.sandbox.usedMs() ?? 0 } satisfies HealthResponse);
+      send(res, 200, { ready: ready !== undefined, usedMs: ready?.sandbox.usedMs() ?? 0, ...(ready ? { createdAt: ready.createdAt } : {}) } satisfies HealthResponse);
       return;
     }
     const body = await readJson(req, route.op === 'init' ? maxInitBody : maxBody);
