@@ -359,9 +359,9 @@ export function tokenMarkdown(t: TokenFigures): string {
     `| ${name} | ${f.model_calls} | ${f.tool_calls} | ${f.input_tokens.toLocaleString('en-US')} | ${f.cached_input_tokens.toLocaleString('en-US')} | ${f.cache_write_tokens.toLocaleString('en-US')} | ${f.output_tokens.toLocaleString('en-US')} | ${formatUsd(Math.round(f.cost_usd * 1e6))} | ${f.offloaded_results} | ${f.compactions} | ${f.stop_reason} |`;
   const mark = (value: number, target: number) => (value <= target ? 'met' : 'NOT met');
   return `
-## Tokens per run: naive vs lean harness
+## Tokens per run: naive, lean and code-mode harness
 
-One reference task (triage last night's CI) on the real harness — local host, DynamoDB Local, ${t.scenario.servers} MCP servers from npm over stdio (server-everything, server-memory, two server-filesystem) with ${t.scenario.tools} tools between them — planned as ${t.scenario.plan_steps} tool-using steps, ${t.scenario.results_of_50kb_or_more} of whose results are 50 KB or more (largest ${t.scenario.largest_result_chars.toLocaleString('en-US')} characters). Run twice by the same scripted policy:
+One reference task (triage last night's CI) on the real harness — local host, DynamoDB Local, ${t.scenario.servers} MCP servers from npm over stdio (server-everything, server-memory, two server-filesystem) with ${t.scenario.tools} tools between them — planned as ${t.scenario.plan_steps} tool-using steps, ${t.scenario.results_of_50kb_or_more} of whose results are 50 KB or more (largest ${t.scenario.largest_result_chars.toLocaleString('en-US')} characters). Run three times by the same scripted policy:
 
 - **naive**: every schema preloaded, results inline (cut at the harness's 48,000-character storage limit, which understates naive's cost: the comparison is conservative), no prompt caching, no compaction;
 - **lean**: deferred tool loading, large results offloaded (read back with \`read_result\`), prompt caching (Anthropic-style breakpoints after the tools, the system prompt and the conversation), compaction on (context_window 200,000 at 0.75: not reached here).
