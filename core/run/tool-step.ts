@@ -22,6 +22,12 @@ import { isRunCode, scriptBridge } from './code-mode.ts';
 
 /** A result bigger than this is cut, with a marker, so one item stays under DynamoDB's 400 KB. */
 export const MAX_RESULT_CHARS = 48_000;
+/**
+ * What a code-mode script gets of one tool's result: whole, up to this. It stays in the
+ * sandbox (only what the script prints reaches the model), so the point is to hand it big
+ * results; what is stored of it (a side effect's record) is still cut at MAX_RESULT_CHARS.
+ */
+export const SCRIPT_RESULT_CHARS = 1_000_000;
 const DEFAULT_CALL_TIMEOUT_SECONDS = 60;
 const READ_ONLY_ATTEMPTS = 2;
 const PARALLEL_CALLS = 4;
@@ -188,7 +194,8 @@ export async function runCall(deps: RunDeps, state: StartedRunState, call: ToolC
     };
   }
   const screenedCall = { ...call, arguments: input.value };
-  if (spec.readOnly) return (await rateLimited(deps, state, call, spec)) ?? callServer(deps, state, screenedCall, spec, input.verdicts, options.offload === true);
+  const limit = options.codeMode ? SCRIPT_RESULT_CHARS : MAX_RESULT_CHARS;
+  if (spec.readOnly) return (await rateLimited(deps, state, call, spec)) ?? callServer(deps, state, screenedCall, spec, input.verdicts, options.offload === true, limit);
   // A call that may change something is claimed first, so a retried step never repeats it blindly.
   const claim = await deps.store.claimSideEffect(state.meta.runId, call.id, `${spec.server}.${spec.tool}`, deps.clock.now().toISOString());
   // Recorded by an earlier attempt of this step: the same result and trace, without calling again.
@@ -202,9 +209,11 @@ export async function runCall(deps: RunDeps, state: StartedRunState, call: ToolC
       trace: traceFor(state, call, spec, { status: 'error', startedAt: now, endedAt: now, latencyMs: 0, attempt: 0, detail: `in doubt: ${content}` }),
     };
   }
-  const outcome = (await rateLimited(deps, state, call, spec)) ?? (await callServer(deps, state, screenedCall, spec, input.verdicts, options.offload === true));
+  const outcome = (await rateLimited(deps, state, call, spec)) ?? (await callServer(deps, state, screenedCall, spec, input.verdicts, options.offload === true, limit));
   const inner = outcome.inner?.map(({ kind, trace, called }) => ({ kind, trace, called }));
-  await deps.store.completeSideEffect(state.meta.runId, call.id, { result: outcome.result, trace: outcome.trace, ...(inner ? { inner } : {}) }, deps.clock.now().toISOString());
+  // Stored cut, like any result: one item stays under DynamoDB's 400 KB.
+  const result = { ...outcome.result, content: clip(outcome.result.content, MAX_RESULT_CHARS) };
+  await deps.store.completeSideEffect(state.meta.runId, call.id, { result, trace: outcome.trace, ...(inner ? { inner } : {}) }, deps.clock.now().toISOString());
   return outcome;
 }
 
@@ -225,7 +234,7 @@ async function rateLimited(deps: RunDeps, state: StartedRunState, call: ToolCall
 }
 
 /** Calls the tool's server; a failure becomes a result the model can read. */
-async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, spec: ToolSpec, inputVerdicts: Verdict[], offload: boolean): Promise<CallOutcome> {
+async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, spec: ToolSpec, inputVerdicts: Verdict[], offload: boolean, limit: number): Promise<CallOutcome> {
   const server = state.context.view.servers[spec.server]!;
   const timeoutSeconds = server.timeouts.call ?? DEFAULT_CALL_TIMEOUT_SECONDS;
   const started = deps.clock.now();
@@ -289,7 +298,7 @@ async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallB
       ...attached,
     };
   }
-  const clipped = clip(output.text);
+  const clipped = clip(output.text, limit);
   return {
     kind: 'executed',
     result: { type: 'tool_result', callId: call.id, name: call.name, content: clipped, isError },
@@ -337,9 +346,9 @@ function traceFor(
   return { kind: 'tool_call', role: state.context.view.role, name: `${spec.server}.${spec.tool}`, server: spec.server, tool: spec.tool, callId: call.id, ...fields };
 }
 
-function clip(content: string): string {
-  if (content.length <= MAX_RESULT_CHARS) return content;
-  return `${content.slice(0, MAX_RESULT_CHARS)}\n[… result cut: ${content.length - MAX_RESULT_CHARS} more characters]`;
+function clip(content: string, limit: number): string {
+  if (content.length <= limit) return content;
+  return `${content.slice(0, limit)}\n[… result cut: ${content.length - limit} more characters]`;
 }
 
 async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {

@@ -110,8 +110,11 @@ describe('code mode', () => {
     expect((results[0] as { isError: boolean }).isError).toBe(false);
     const summary = JSON.parse(printed.slice(printed.indexOf('\n') + 1)) as { logs: number; failures: string[]; refused: string[] };
     expect(summary.logs).toBe(2);
+    expect(inner.find((event) => event.name === 'reports.read_text_file')!.detail).toBeUndefined();
     expect(summary.failures).toEqual([
       'api-nightly.log: api/orders.test.ts > rejects an empty cart',
+      // Past the 48,000 characters a result keeps in the conversation: a script gets results whole.
+      'api-nightly.log: api/search.test.ts > ranks exact matches first',
       'api-nightly.log: api/users.test.ts > paginates',
       'web-nightly.log: web/cart.spec.ts > shows the total',
     ]);
