@@ -26,6 +26,28 @@ export type BrokerSend = (request: BrokerRequest) => Promise<unknown>;
 
 /** How long one script round may wait for news inside the sandbox (the broker's Lambda must outlast it). */
 export const SCRIPT_WAIT_MS = 20_000;
+/** Bytes of results one script round hands back, well under a Lambda Invoke's 6 MB request. */
+export const ROUND_BYTES = 4 * 1024 * 1024;
+
+interface ScriptCallResult {
+  callId: string;
+  content: string;
+  isError: boolean;
+}
+
+/** The next round's results: from the front, up to ROUND_BYTES (always at least one, however big). */
+export function takeRound(unsent: ScriptCallResult[]): ScriptCallResult[] {
+  let bytes = 0;
+  let count = 0;
+  while (count < unsent.length) {
+    const size = Buffer.byteLength(JSON.stringify(unsent[count]));
+    if (count > 0 && bytes + size > ROUND_BYTES) break;
+    bytes += size;
+    count += 1;
+  }
+  return unsent.splice(0, count);
+}
+
 /** A script's tool calls run through the bridge this many at a time. */
 const BRIDGE_CONCURRENCY = 4;
 
@@ -76,14 +98,17 @@ class BrokeredSandbox implements Sandbox {
   /**
    * Rounds: start the script, then hand back the results of the calls it asks for (run
    * through the bridge, a few at a time) until it is done. A round with nothing to hand
-   * back just waits again.
+   * back just waits again. Results go back at most ROUND_BYTES a round (a Lambda Invoke
+   * carries 6 MB): the rest wait for the next rounds, and the script for them.
    */
   async runScript(request: ScriptRequest, bridge: ToolBridge): Promise<Timed<ScriptResult>> {
     const start = { code: request.code, cwd: request.cwd, timeoutSeconds: request.timeoutSeconds, waitMs: SCRIPT_WAIT_MS };
     let event = parseAnswer(ScriptEvent, await this.#send({ op: 'script_start', ...this.#target, request: start }), 'script_start');
+    const unsent: ScriptCallResult[] = [];
     while (event.state !== 'done') {
       const calls = event.state === 'calls' ? event.calls : [];
-      const results = await mapLimit(calls, BRIDGE_CONCURRENCY, async (call) => ({ callId: call.callId, ...(await bridged(bridge, call.name, call.arguments)) }));
+      unsent.push(...(await mapLimit(calls, BRIDGE_CONCURRENCY, async (call) => ({ callId: call.callId, ...(await bridged(bridge, call.name, call.arguments)) }))));
+      const results = takeRound(unsent);
       const scriptId = event.scriptId;
       event = parseAnswer(ScriptEvent, await this.#send({ op: 'script_results', ...this.#target, scriptId, request: { results, waitMs: SCRIPT_WAIT_MS } }), 'script_results');
       if (event.scriptId !== scriptId) throw new SandboxCallError(`the sandbox answered for script ${event.scriptId} while running ${scriptId}`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BrokerRequest } from '../../adapters/sandbox/broker-protocol.ts';
-import { openBrokered } from '../../adapters/sandbox/brokered.ts';
+import { openBrokered, ROUND_BYTES } from '../../adapters/sandbox/brokered.ts';
 import { SandboxSpec } from '../../core/definitions/sandbox.ts';
 import { SandboxCallError } from '../../core/errors.ts';
 import type { ScriptToolCall } from '../../core/ports/sandbox.ts';
@@ -73,6 +73,24 @@ describe('a brokered sandbox', () => {
     expect(results.map((result) => result.callId)).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5']);
     expect(results[0]).toEqual({ callId: 'c0', content: 'echo 0', isError: false });
     expect(results[5]).toEqual({ callId: 'c5', content: 'the tool call failed: the gateway is down', isError: true });
+  });
+
+  it('hands big results back over several rounds, each within a Lambda Invoke, in the order asked', async () => {
+    const calls = Array.from({ length: 6 }, (_, i) => ({ callId: `c${i}`, name: 'logs.read', arguments: { i } }));
+    const broker = scripted([
+      () => ({ usedMs: 0, createdAt: '2026-12-03T00:00:00.000Z' }),
+      () => ({ state: 'calls', scriptId: 's1', calls }),
+      () => ({ state: 'running', scriptId: 's1' }),
+      () => ({ state: 'running', scriptId: 's1' }),
+      () => done(10),
+    ]);
+    // Six results of 1.5 MB each (the script's cap is 1,000,000 characters; multi-byte text makes them bigger).
+    const big = 'é'.repeat(750_000);
+    const sandbox = await openBrokered(broker.send, { sandboxId: 'run-1', agent: 'coder', spec, input: {} });
+    await sandbox.runScript({ code: '…', cwd: '.', timeoutSeconds: 30 }, async () => ({ content: big, isError: false }));
+    const rounds = broker.sent.filter((request): request is Extract<BrokerRequest, { op: 'script_results' }> => request.op === 'script_results');
+    expect(rounds.map((round) => round.request.results.map((result) => result.callId))).toEqual([['c0', 'c1'], ['c2', 'c3'], ['c4', 'c5']]);
+    for (const round of rounds) expect(Buffer.byteLength(JSON.stringify(round))).toBeLessThan(ROUND_BYTES + 4096);
   });
 
   it('refuses an answer outside the protocol with a call error, and keeps the meter of each answer', async () => {
