@@ -14,6 +14,7 @@ import type {
 } from '../../core/ports/sandbox.ts';
 import { OpenResponse, type BrokerRequest } from './broker-protocol.ts';
 import { DiffResponse, ExecResponse, ListResponse, ReadResponse, ScriptEvent, WriteResponse } from './protocol.ts';
+import { mapLimited } from '../../core/run/concurrency.ts';
 
 /**
  * A Sandbox (the port) over the broker's requests (broker-protocol.ts): the steps send
@@ -107,7 +108,7 @@ class BrokeredSandbox implements Sandbox {
     const unsent: ScriptCallResult[] = [];
     while (event.state !== 'done') {
       const calls = event.state === 'calls' ? event.calls : [];
-      unsent.push(...(await mapLimit(calls, BRIDGE_CONCURRENCY, async (call) => ({ callId: call.callId, ...(await bridged(bridge, call.name, call.arguments)) }))));
+      unsent.push(...(await mapLimited(calls, BRIDGE_CONCURRENCY, async (call) => ({ callId: call.callId, ...(await bridged(bridge, call.name, call.arguments)) }))));
       const results = takeRound(unsent);
       const scriptId = event.scriptId;
       event = parseAnswer(ScriptEvent, await this.#send({ op: 'script_results', ...this.#target, scriptId, request: { results, waitMs: SCRIPT_WAIT_MS } }), 'script_results');
@@ -139,18 +140,4 @@ export function parseAnswer<T extends z.ZodType>(schema: T, answer: unknown, op:
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.slice(0, 3).map((issue) => `${issue.path.join('.') || '(answer)'}: ${issue.message}`).join('; ');
   throw new SandboxCallError(`the sandbox's answer to ${op} is not what the protocol says (${issues})`);
-}
-
-/** Runs `fn` over `items`, at most `limit` at once, results in order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

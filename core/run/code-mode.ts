@@ -6,6 +6,7 @@ import type { ScriptToolCall, ScriptToolResult, ToolBridge } from '../ports/sand
 import { RUN_CODE_DESCRIPTION, RUN_CODE_TOOL } from '../sandbox/tools.ts';
 import type { StartedRunState } from './load.ts';
 import type { CallOutcome } from './tool-step.ts';
+import { limiter } from './concurrency.ts';
 
 /**
  * Code mode (programmatic tool calling): the model writes one program, run in the run's
@@ -71,30 +72,16 @@ export function scriptBridge(state: StartedRunState, outer: ToolCallBlock, maxCa
   // A script that has read a result may pass it on: its later writes count as after untrusted content.
   const scriptState: StartedRunState = { ...state, meta: { ...state.meta } };
   let asked = 0;
-  let running = 0;
-  const waiting: Array<() => void> = [];
-  const slot = async () => {
-    if (running >= PARALLEL_SCRIPT_CALLS) await new Promise<void>((resolve) => waiting.push(resolve));
-    running += 1;
-  };
-  const release = () => {
-    running -= 1;
-    waiting.shift()?.();
-  };
+  const limited = limiter(PARALLEL_SCRIPT_CALLS);
 
   const run = async (call: ToolCallBlock, name: string, over: boolean): Promise<CallOutcome> => {
     if (over) return refused(scriptState, call, `refused: this script has made ${maxCalls} tool calls, the sandbox's max_script_tool_calls`);
     if (sandboxTool(state, call.name)) {
       return refused(scriptState, call, `refused: ${name} is the sandbox's own tool, and the script already runs in the sandbox: use the file system and child_process from the script instead`);
     }
-    await slot();
-    try {
-      const outcome = await governed(scriptState, call, { codeMode: true });
-      if (outcome.kind === 'executed') scriptState.meta.untrusted = true;
-      return outcome;
-    } finally {
-      release();
-    }
+    const outcome = await limited(() => governed(scriptState, call, { codeMode: true }));
+    if (outcome.kind === 'executed') scriptState.meta.untrusted = true;
+    return outcome;
   };
 
   const bridge: ToolBridge = async (request: ScriptToolCall): Promise<ScriptToolResult> => {

@@ -19,6 +19,7 @@ import { DELEGATE_TOOL_NAME } from '../loop/prompt.ts';
 import { LOAD_TOOLS_TOOL_NAME, loadToolsCall, notLoadedRefusal } from './deferred-tools.ts';
 import { offloadResult, offloadTurn, overCallThreshold, READ_RESULT_TOOL_NAME, readResultCall } from './offload.ts';
 import { isRunCode, scriptBridge } from './code-mode.ts';
+import { mapLimited } from './concurrency.ts';
 
 /** A result bigger than this is cut, with a marker, so one item stays under DynamoDB's 400 KB. */
 export const MAX_RESULT_CHARS = 48_000;
@@ -349,17 +350,4 @@ function traceFor(
 function clip(content: string, limit: number): string {
   if (content.length <= limit) return content;
   return `${content.slice(0, limit)}\n[… result cut: ${content.length - limit} more characters]`;
-}
-
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!, index);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }
