@@ -40,20 +40,19 @@ export const SANDBOX_DECLARATION: McpServerDeclaration = {
   },
 };
 
-const ExecArgs = z.strictObject({
-  command: z.string().min(1, 'expected a shell command').max(16_384),
-  cwd: WorkspacePath.default('.'),
-  timeout_seconds: z.number().int().positive().optional(),
-});
+/** Where and how long a command or program runs: exec and run_code alike. */
+const RunOptions = { cwd: WorkspacePath.default('.'), timeout_seconds: z.number().int().positive().optional() };
+const RUN_OPTION_SCHEMAS = {
+  cwd: { type: 'string', description: 'folder relative to the workspace root (default: the root)' },
+  timeout_seconds: { type: 'integer', minimum: 1, description: "at most the sandbox's command_timeout_seconds" },
+};
+
+const ExecArgs = z.strictObject({ command: z.string().min(1, 'expected a shell command').max(16_384), ...RunOptions });
 const ReadArgs = z.strictObject({ path: WorkspacePath, max_bytes: z.number().int().positive().max(READ_LIMIT_BYTES).optional() });
 const WriteArgs = z.strictObject({ path: WorkspacePath, content: z.string().max(1024 * 1024, 'expected at most 1 MB of content') });
 const ListArgs = z.strictObject({ path: WorkspacePath.default('.'), max_depth: z.number().int().min(1).max(20).default(3) });
 const DiffArgs = z.strictObject({});
-const RunCodeArgs = z.strictObject({
-  code: z.string().min(1, 'expected a JavaScript program').max(256 * 1024, 'expected at most 256 KB of code'),
-  cwd: WorkspacePath.default('.'),
-  timeout_seconds: z.number().int().positive().optional(),
-});
+const RunCodeArgs = z.strictObject({ code: z.string().min(1, 'expected a JavaScript program').max(256 * 1024, 'expected at most 256 KB of code'), ...RunOptions });
 /** Each tool's arguments, tagged with the tool's name for the dispatch. */
 const ARGUMENTS = {
   exec: ExecArgs.transform((args) => ({ tool: 'exec' as const, ...args })),
@@ -83,8 +82,7 @@ export const SANDBOX_TOOLS: ToolDescriptor[] = [
       type: 'object',
       properties: {
         command: { type: 'string', description: 'the shell command, e.g. "npm test" or "node test.js"' },
-        cwd: { type: 'string', description: 'folder relative to the workspace root (default: the root)' },
-        timeout_seconds: { type: 'integer', minimum: 1, description: "at most the sandbox's command_timeout_seconds" },
+        ...RUN_OPTION_SCHEMAS,
       },
       required: ['command'],
       additionalProperties: false,
@@ -130,8 +128,7 @@ export const SANDBOX_TOOLS: ToolDescriptor[] = [
       type: 'object',
       properties: {
         code: { type: 'string', description: 'the program: JavaScript (ES module) run by Node' },
-        cwd: { type: 'string', description: 'folder relative to the workspace root (default: the root)' },
-        timeout_seconds: { type: 'integer', minimum: 1, description: "at most the sandbox's command_timeout_seconds" },
+        ...RUN_OPTION_SCHEMAS,
       },
       required: ['code'],
       additionalProperties: false,
