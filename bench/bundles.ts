@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { loadOrgFolder } from '../adapters/catalog/fs-loader.ts';
-import { ESM_REQUIRE_BANNER, PROJECT_ROOT } from '../infra/constructs/handler-function.ts';
+import { NODE22_ESM_BUNDLE, PROJECT_ROOT } from '../infra/constructs/handler-function.ts';
 import { catalogBundling, STEP_SPECS } from '../infra/constructs/step-functions.ts';
 
 /**
@@ -85,15 +85,10 @@ export async function handlerBundles(imports = 20) {
       const result = await build({
         entryPoints: [join(PROJECT_ROOT, entry)],
         outfile,
-        bundle: true,
-        platform: 'node',
-        target: 'node22',
-        format: 'esm',
-        mainFields: ['module', 'main'],
-        minify: true,
+        ...NODE22_ESM_BUNDLE,
+        mainFields: [...NODE22_ESM_BUNDLE.mainFields],
         sourcemap: true,
         sourcesContent: false,
-        banner: { js: ESM_REQUIRE_BANNER },
         tsconfig: join(PROJECT_ROOT, 'tsconfig.json'),
         metafile: true,
         logLevel: 'error',
@@ -124,13 +119,8 @@ export async function handlerBundles(imports = 20) {
     entryPoints: [join(PROJECT_ROOT, largest!.entry)],
     outfile: join(dir, 'sdk-external.mjs'),
     write: false,
-    bundle: true,
-    platform: 'node',
-    target: 'node22',
-    format: 'esm',
-    mainFields: ['module', 'main'],
-    minify: true,
-    banner: { js: ESM_REQUIRE_BANNER },
+    ...NODE22_ESM_BUNDLE,
+    mainFields: [...NODE22_ESM_BUNDLE.mainFields],
     tsconfig: join(PROJECT_ROOT, 'tsconfig.json'),
     external: ['@aws-sdk/*'],
     logLevel: 'error',

@@ -18,6 +18,20 @@ export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
  */
 export const ESM_REQUIRE_BANNER = "import { createRequire as __looprailCreateRequire } from 'node:module'; const require = __looprailCreateRequire(import.meta.url);";
 
+/**
+ * How looprail bundles a Node program with esbuild's own API (the sandbox images, the
+ * bench): what HandlerFunction's bundling gives CDK, in esbuild's terms.
+ */
+export const NODE22_ESM_BUNDLE = {
+  bundle: true,
+  platform: 'node',
+  target: 'node22',
+  format: 'esm',
+  mainFields: ['module', 'main'],
+  minify: true,
+  banner: { js: ESM_REQUIRE_BANNER },
+} as const;
+
 export interface HandlerFunctionProps {
   /** Entry file, relative to the project root (e.g. `functions/run/start-run.ts`). */
   readonly entry: string;

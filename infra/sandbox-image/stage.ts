@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ESM_REQUIRE_BANNER, PROJECT_ROOT } from '../constructs/handler-function.ts';
+import { NODE22_ESM_BUNDLE, PROJECT_ROOT } from '../constructs/handler-function.ts';
 
 /**
  * The Docker build contexts of looprail's own sandbox images, staged at synth: the
@@ -74,14 +74,9 @@ function bundleProgram(kind: SandboxImageKind, projectRoot: string): string {
       entryPoints: [entryPath],
       absWorkingDir: projectRoot,
       tsconfig: join(projectRoot, 'tsconfig.json'),
-      bundle: true,
-      platform: 'node',
-      target: 'node22',
-      format: 'esm',
-      mainFields: ['module', 'main'],
-      minify: true,
+      ...NODE22_ESM_BUNDLE,
+      mainFields: [...NODE22_ESM_BUNDLE.mainFields],
       legalComments: 'none',
-      banner: { js: ESM_REQUIRE_BANNER },
       write: false,
       logLevel: 'silent',
     });
