@@ -23,7 +23,12 @@ export interface RemoteSandboxesOptions {
   /** The broker function's name (LOOPRAIL_SANDBOX_BROKER). */
   functionName: string;
   client?: LambdaClient;
+  /** Milliseconds since the epoch (tests). */
+  now?: () => number;
 }
+
+/** How long an opened sandbox is reused without asking the broker again. */
+export const OPEN_REUSE_MS = 30_000;
 
 /** What Lambda returns for an error the handler threw. */
 const FunctionError = z.object({ errorType: z.string().optional(), errorMessage: z.string().optional() });
@@ -43,25 +48,38 @@ const TRANSIENT_INVOKE_ERRORS = new Set(['TooManyRequestsException', 'ServiceExc
 export class RemoteSandboxes implements SandboxProvider {
   readonly #functionName: string;
   #client: LambdaClient | undefined;
-  /** A turn's parallel calls share one open: one broker invocation starts (or finds) the task. */
-  readonly #opening = new Map<string, Promise<Sandbox>>();
+  /**
+   * Opened sandboxes, for a short while: a turn's parallel calls, and a warm container's
+   * next calls, share one `open` invocation instead of paying one before every operation.
+   * Each operation's answer refreshes the meter; another container's use shows once this expires.
+   */
+  readonly #opened = new Map<string, { sandbox: Promise<Sandbox>; until: number }>();
+  readonly #now: () => number;
 
   constructor(options: RemoteSandboxesOptions) {
     this.#functionName = options.functionName;
     this.#client = options.client;
+    this.#now = options.now ?? Date.now;
   }
 
   open(request: SandboxOpenRequest): Promise<Sandbox> {
-    // Not cached once settled: each open asks the broker, which answers the sandbox's current meter.
-    let opening = this.#opening.get(request.sandboxId);
-    if (!opening) {
-      opening = openBrokered((req) => this.#invoke(req), request).finally(() => this.#opening.delete(request.sandboxId));
-      this.#opening.set(request.sandboxId, opening);
-    }
-    return opening;
+    const cached = this.#opened.get(request.sandboxId);
+    if (cached && cached.until > this.#now()) return cached.sandbox;
+    // An operation that finds no sandbox (it stopped: idle, lifetime) forgets it, so the next call opens afresh.
+    const send = (req: BrokerRequest) =>
+      this.#invoke(req).catch((error: unknown) => {
+        if (error instanceof SandboxUnavailableError) this.#opened.delete(request.sandboxId);
+        throw error;
+      });
+    const sandbox = openBrokered(send, request);
+    this.#opened.set(request.sandboxId, { sandbox, until: this.#now() + OPEN_REUSE_MS });
+    // A failed open is not remembered: the next call asks the broker again.
+    sandbox.catch(() => this.#opened.delete(request.sandboxId));
+    return sandbox;
   }
 
   async destroy(sandboxId: string): Promise<void> {
+    this.#opened.delete(sandboxId);
     parseAnswer(DestroyResponse, await this.#invoke({ op: 'destroy', sandboxId }), 'destroy');
   }
 
