@@ -102,9 +102,11 @@ export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control
   if (outcomes.length > 0) writer.addMessage({ role: 'tool', content: outcomes.map((outcome) => outcome.result) });
   // A script's own calls (code mode) are traced before the run_code call that made them, which ended last.
   for (const outcome of outcomes) for (const trace of [...(outcome.inner ?? []).map((inner) => inner.trace), outcome.trace]) writer.addTrace(trace);
+  // Every call of the turn: the model's, and the ones its scripts made.
   const every: InnerCall[] = outcomes.flatMap((outcome) => [...(outcome.inner ?? []), outcome]);
   // A delegation's cost was charged by the child's own steps: here it is only rolled up, apart.
-  chargeToolCosts(writer, every.filter((outcome) => !(outcome as CallOutcome).childUsage).map((outcome) => outcome.trace), deps.clock.now());
+  const charged = outcomes.flatMap((outcome) => [...(outcome.inner ?? []).map((inner) => inner.trace), ...(outcome.childUsage ? [] : [outcome.trace])]);
+  chargeToolCosts(writer, charged, deps.clock.now());
   for (const outcome of outcomes) if (outcome.childUsage) writer.meta.subagentUsage = addUsage(writer.meta.subagentUsage ?? ZERO_USAGE, outcome.childUsage);
   const loaded = outcomes.map((outcome) => outcome.loadedSkill).filter((ref): ref is string => ref !== undefined);
   if (loaded.length > 0) writer.meta.skillsLoaded = [...(writer.meta.skillsLoaded ?? []), ...loaded];
