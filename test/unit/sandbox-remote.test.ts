@@ -23,7 +23,7 @@ function broker(answer: (op: string) => { payload: unknown; error?: string }) {
 }
 
 describe('RemoteSandboxes', () => {
-  it('opens once for a run's calls within a while, and again after it', async () => {
+  it('opens once for the calls of a run within a while, and again after it', async () => {
     let now = 1_000;
     const { ops, client } = broker((op) => ({ payload: op === 'open' ? { usedMs: 0, createdAt: '2026-12-03T00:00:00.000Z' } : read }));
     const sandboxes = new RemoteSandboxes({ functionName: 'broker', client, now: () => now });
