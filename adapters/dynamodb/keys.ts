@@ -1,7 +1,7 @@
 import { ValidationError } from '../../core/errors.ts';
 
 /**
- * Every key in the one table (DESIGN.md, Data). This is the only module that builds
+ * Every key in the one table (docs/architecture.md, Data: the one table). The only module that builds
  * key strings: everything else asks it for a key, so a shape changes in one place.
  *
  * Sort-key order inside a run's partition matters and is relied on by the run store:

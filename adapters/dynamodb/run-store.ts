@@ -50,7 +50,7 @@ import { queryPages, type Item } from './query-pages.ts';
 import { TABLE_KEY_SCHEMA } from './table.ts';
 
 /**
- * The RunStore port on one DynamoDB table (DESIGN.md, Data).
+ * The RunStore port on one DynamoDB table (docs/architecture.md, Data: the one table).
  *
  * Items in a run's partition (`RUN#<id>`):
  *   META      the run record: `meta` (map) plus top-level `seq`, `status`, `agent` and the

@@ -169,7 +169,7 @@ export interface MessagePage {
   nextAfterSeq?: number;
 }
 
-/** The run's state in one table (DESIGN.md, Data). */
+/** The run's state in one table (docs/architecture.md, Data: the one table). */
 export interface RunStore {
   /**
    * Creates the run unless one with its id exists; returns what is stored either way.

@@ -30,7 +30,7 @@ export class RunSweeper extends Construct {
       },
       targets: [
         new LambdaFunction(props.failRun, {
-          // The execution name is the run id (DESIGN.md: one execution per run, named by its dedupe key).
+          // The execution name is the run id (docs/architecture.md, The flow: one execution per run).
           event: RuleTargetInput.fromObject({
             runId: EventField.fromPath('$.detail.name'),
             error: { Error: `looprail.Execution${EventField.fromPath('$.detail.status')}`, Cause: 'the execution ended outside the state machine' },
