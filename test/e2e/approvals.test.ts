@@ -39,8 +39,14 @@ beforeAll(async () => {
   // Count what reaches the waiting executions (SendTaskSuccess / SendTaskFailure).
   const real = host.deps.approvals!.tasks!;
   const counting: TaskTokenSender = {
-    sendTaskSuccess: (t, output, resume) => (sends.push(`success ${resume.runId}`), real.sendTaskSuccess(t, output, resume)),
-    sendTaskFailure: (t, error, cause, resume) => (sends.push(`failure ${resume.runId}`), real.sendTaskFailure(t, error, cause, resume)),
+    sendTaskSuccess: (t, output, resume) => {
+      sends.push(`success ${resume.runId}`);
+      return real.sendTaskSuccess(t, output, resume);
+    },
+    sendTaskFailure: (t, error, cause, resume) => {
+      sends.push(`failure ${resume.runId}`);
+      return real.sendTaskFailure(t, error, cause, resume);
+    },
   };
   host.deps.approvals!.tasks = counting;
 });

@@ -98,7 +98,7 @@ describe('context compaction', () => {
     expect(calls.every(pairingValid)).toBe(true);
     const last = calls.at(-1)!;
     // The task stays first; the summary follows it; the oldest echoes are gone from the context.
-    expect(last.messages[0]!.content.map((block) => block.text)).toEqual(['Echo six long lines.', expect.stringMatching(/^Summary of the earlier work in this run[^]*SUMMARY-\d/)]);
+    expect(last.messages[0]!.content.map((block) => block.text)).toEqual(['Echo six long lines.', expect.stringMatching(/^Summary of the earlier work in this run[\s\S]*SUMMARY-\d/)]);
     expect(JSON.stringify(last)).not.toContain('1'.repeat(1_200));
     expect(JSON.stringify(last)).toContain('6'.repeat(1_200));
 

@@ -188,7 +188,10 @@ describe('runs with skills', () => {
 
   it('refuses a version tampered with after the run started, when the model loads it', async () => {
     // The table is edited between StartRun (which mounted the verified version) and the ToolStep that loads it.
-    const host = await testHost(org, { tableName: table.tableName, wrapHandlers: (handlers) => ({ ...handlers, ToolStep: async (payload) => (await tamper(), handlers.ToolStep(payload)) }) });
+    const host = await testHost(org, { tableName: table.tableName, wrapHandlers: (handlers) => ({ ...handlers, ToolStep: async (payload) => {
+          await tamper();
+          return handlers.ToolStep(payload);
+        } }) });
     try {
       const { meta, trace, messages } = await runToEnd(host, 'skilled');
       expect(meta).toMatchObject({ stopReason: 'completed', skills: [{ name: 'runbook', version: '1.1.0' }] });

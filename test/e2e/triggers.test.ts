@@ -19,13 +19,12 @@ const SECRET = 'signal-test-secret';
 let host: Awaited<ReturnType<typeof testHost>>;
 let deps: TriggerDeps;
 let executions: Map<string, Promise<unknown>>;
-let starts: string[];
 
 beforeAll(async () => {
   vi.stubEnv('LOOPRAIL_SECRET_SIGNAL_WEBHOOK_SECRET', SECRET);
   host = await testHost('test/fixtures/loop-org');
   const recorded = recordingStarter(host);
-  ({ executions, starts } = recorded);
+  executions = recorded.executions;
   deps = { ...host.deps, executions: recorded.starter };
 });
 
@@ -112,7 +111,7 @@ describe('the local scheduler starting runs', () => {
     });
     expect(scheduler.list().find((entry) => entry.agent === 'nightly')).toEqual({ agent: 'nightly', expression: 'cron(0 6 ? * MON-FRI *)', timezone: 'Europe/Paris', next: '2025-03-05T05:00:00.000Z' });
     now += 10_000;
-    pending.splice(0).forEach((timer) => timer.callback());
+    for (const timer of pending.splice(0)) timer.callback();
     await scheduler.stop();
     const [result] = (await Promise.all(fired)) as Array<{ runId: string }>;
     await executions.get(result!.runId);

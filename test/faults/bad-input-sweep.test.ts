@@ -150,7 +150,7 @@ describe('malformed definitions', () => {
         expect(catalog).toBeUndefined();
         const errors = problems.filter((p) => p.severity === 'error');
         expect(errors.map((p) => ({ file: p.file, line: p.line, path: p.path }))).toEqual(testCase.problems.map((p) => ({ file: testCase.file, line: p.line, path: p.path })));
-        errors.forEach((problem, index) => expect(problem.message).toMatch(testCase.problems[index]!.message));
+        for (const [index, problem] of errors.entries()) expect(problem.message).toMatch(testCase.problems[index]!.message);
         // A host refuses to start on it (before it touches the table), naming the file and line.
         await unchanged(async () => {
           const refused = testHost(dir, { tableName: host.tableName });

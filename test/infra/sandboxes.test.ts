@@ -650,9 +650,9 @@ describe('repository archives', () => {
     expect(() => synth({ catalog: catalogOf([outside]), orgDir: join(ORG, 'repos/calc/src') })).toThrow(/agent outside: sandbox copy_in.repository.path repos\/calc is not a folder in/);
     const missing = agentEntry({ name: 'missing', sandbox: { copy_in: { repository: { path: 'repos/nope' } } } });
     expect(() => synth({ catalog: catalogOf([missing]) })).toThrow(/agent missing: sandbox copy_in.repository.path repos\/nope is not a folder/);
-    const escape = agentEntry({ name: 'escape', sandbox: {} });
-    escape.spec.sandbox = { ...escape.spec.sandbox!, copy_in: { files: [], repository: { path: '../sandbox-org', ref: 'HEAD' } } };
-    expect(() => synth({ catalog: catalogOf([escape]), orgDir: join(ORG, 'repos') })).toThrow(/agent escape: sandbox copy_in.repository.path \.\.\/sandbox-org is outside the org folder/);
+    const escaping = agentEntry({ name: 'escape', sandbox: {} });
+    escaping.spec.sandbox = { ...escaping.spec.sandbox!, copy_in: { files: [], repository: { path: '../sandbox-org', ref: 'HEAD' } } };
+    expect(() => synth({ catalog: catalogOf([escaping]), orgDir: join(ORG, 'repos') })).toThrow(/agent escape: sandbox copy_in.repository.path \.\.\/sandbox-org is outside the org folder/);
     expect(() => synth({ catalog: catalogOf([CODER]), orgDir: undefined })).toThrow(/agent coder: sandbox copy_in.repository.path repos\/calc needs the org folder/);
   });
 

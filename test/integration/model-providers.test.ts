@@ -528,7 +528,12 @@ describe('BedrockProvider', () => {
       maxAttempts: 1,
     });
     model = entry('claude-bedrock', { provider: 'bedrock', model_id: 'anthropic.claude-sonnet-4-5-20250929-v1:0', region: 'eu-west-1', price: PRICE });
-    provider = new BedrockProvider({ clientFor: (region) => (regions.push(region), client) });
+    provider = new BedrockProvider({
+      clientFor: (region) => {
+        regions.push(region);
+        return client;
+      },
+    });
   });
   afterAll(async () => {
     client.destroy();

@@ -134,10 +134,10 @@ describe.skipIf(!isRoot)('the sandbox agent (runs as root, as in its container; 
   });
 
   it('refuses a repository it cannot unpack safely, and a clone that is not https', async () => {
-    const escape = join(root, 'escape');
-    await mkdir(escape, { recursive: true });
-    await writeFile(join(escape, 'evil.txt'), 'pwned\n');
-    const evil = execFileSync('tar', ['-czf', '-', '-P', '-C', escape, '--transform', 's,^,../,', 'evil.txt']).toString('base64');
+    const outside = join(root, 'escape');
+    await mkdir(outside, { recursive: true });
+    await writeFile(join(outside, 'evil.txt'), 'pwned\n');
+    const evil = execFileSync('tar', ['-czf', '-', '-P', '-C', outside, '--transform', 's,^,../,', 'evil.txt']).toString('base64');
     const refused = await agent.call('/v1/init', { spec: SPEC, repository: { archive: evil } });
     expect(refused).toMatchObject({ status: 400, json: { error: { name: 'looprail.BadRequest', message: 'repository.archive has an entry outside the workspace: ../evil.txt' } } });
     expect(existsSync(join(agent.dir, 'evil.txt'))).toBe(false);

@@ -86,7 +86,9 @@ async function startFakeServer(route: Route): Promise<FakeModelServer> {
             sessions.add(session);
             session.on('close', () => sessions.delete(session));
           });
-          cutConnections = () => sessions.forEach((session) => session.destroy());
+          cutConnections = () => {
+            for (const session of sessions) session.destroy();
+          };
           return h2;
         })()
       : (() => {

@@ -36,7 +36,10 @@ describe('the sandbox server', () => {
 
   it('refuses run_code without a bridge, before any sandbox is opened', async () => {
     let opened = 0;
-    const result = await callSandboxTool({ open: () => ((opened += 1), Promise.resolve(sandboxCreatedAt('t'))), spec, pricePerHourMicros: 0 }, 'run_code', { code: 'console.log(1)' });
+    const result = await callSandboxTool({ open: () => {
+          opened += 1;
+          return Promise.resolve(sandboxCreatedAt('t'));
+        }, spec, pricePerHourMicros: 0 }, 'run_code', { code: 'console.log(1)' });
     expect(result).toMatchObject({ isError: true });
     expect(result.content).toContain('code mode is not available');
     expect(opened).toBe(0);
