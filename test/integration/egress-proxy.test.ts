@@ -703,10 +703,22 @@ describe('egress proxy: container entry over Secrets Manager', () => {
       secretRequests.push(SecretId);
       res.setHeader('content-type', 'application/x-amz-json-1.1');
       if (SecretId !== secretName) {
-        res.writeHead(400).end(JSON.stringify({ __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." }));
+        res.writeHead(400).end(
+          JSON.stringify({
+            __type: 'ResourceNotFoundException',
+            message: "Secrets Manager can't find the specified secret.",
+          }),
+        );
         return;
       }
-      res.writeHead(200).end(JSON.stringify({ ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${SecretId}`, Name: SecretId, SecretString: signingKey, VersionId: 'v1' }));
+      res.writeHead(200).end(
+        JSON.stringify({
+          ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${SecretId}`,
+          Name: SecretId,
+          SecretString: signingKey,
+          VersionId: 'v1',
+        }),
+      );
     });
     secretsEndpoint.listen(0, '127.0.0.1');
     await once(secretsEndpoint, 'listening');
