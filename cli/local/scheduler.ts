@@ -17,7 +17,8 @@ import { silentLogger, type Logger } from '../../core/run/deps.ts';
  *   (`L` alone is Saturday); in Europe/Paris it moves `cron(30 2 * * ? *)` to 03:00 on
  *   2025-03-30 instead of skipping it, and fires `cron(0 * * * ? *)` twice at the repeated
  *   02:00 of 2025-10-26;
- * - cron-parser 5 and cron-schedule 6 have no year field: every `cron(...)` with one fails;
+ * - cron-parser 5 and cron-schedule 6 have no year field, so every `cron(...)` fails; cron-schedule
+ *   also has no `?`, `L` or time zones;
  * - cronosjs 1.7 counts weekdays from 0 (`cron(0 9 ? * 2-6 *)` is Tuesday to Saturday, `6L`
  *   the last Saturday, `3#2` the second Wednesday) and lets `31W` fall on June 30th;
  * - aws-cron-parser 1.1 reads the dialect but only in UTC, and gets `cron(0 0 31 * ? *)` and
