@@ -138,7 +138,7 @@ function oneLine(text: string): string {
 /** Every text part quoted-printable, so the .eml reads the same whatever the content. */
 const QUOTED_PRINTABLE = { contentTransferEncoding: 'quoted-printable' } as const;
 
-export function composeEml(input: { from: string; to: string[]; subject: string; text: string; html?: string; date: Date; messageId: string }): Promise<Buffer> {
+function composeEml(input: { from: string; to: string[]; subject: string; text: string; html?: string; date: Date; messageId: string }): Promise<Buffer> {
   const composer = new MailComposer({
     from: input.from,
     to: input.to,
