@@ -1,13 +1,16 @@
+import { ExportResultCode } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { z } from 'zod';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import type { FinishedRun, RunTelemetry } from '../../core/ports/telemetry.ts';
-import { otlpRequest } from './spans.ts';
+import { type RunSpan, runSpans } from './spans.ts';
 
 /**
  * The RunTelemetry port over OTLP/HTTP with JSON bodies (what every OpenTelemetry
- * collector and most vendors accept at `/v1/traces`). Configured by the standard
- * variables, checked once: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (used as it is) or
+ * collector and most vendors accept at `/v1/traces`), sent by the OpenTelemetry SDK's
+ * exporter: it encodes the spans, and retries a 429/502/503/504 within the timeout.
+ * Configured by the standard variables, checked once: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (used as it is) or
  * OTEL_EXPORTER_OTLP_ENDPOINT (plus `/v1/traces`), OTEL_SERVICE_NAME. Auth headers are a
  * secret, so they are never an environment value: LOOPRAIL_OTLP_HEADERS_SECRET_NAME names a
  * secret holding `name=value,name2=value2`, read at the first export.
@@ -57,29 +60,40 @@ export function parseHeaders(text: string): Record<string, string> {
   return headers;
 }
 
+/** What the SDK's exporter rejects with: an HTTP status in `code` when the endpoint answered. */
+interface ExportFailure {
+  code?: number;
+  message?: string;
+}
+
 export class OtlpHttpExporter implements RunTelemetry {
   readonly #config: OtlpConfig;
   readonly #secrets: SecretStore | undefined;
-  readonly #fetch: typeof fetch;
+  readonly #exporter: OTLPTraceExporter;
   #headers: Promise<Record<string, string>> | undefined;
 
-  constructor(config: OtlpConfig, options: { secrets?: SecretStore; fetch?: typeof fetch } = {}) {
+  constructor(config: OtlpConfig, options: { secrets?: SecretStore } = {}) {
     this.#config = config;
     this.#secrets = options.secrets;
-    this.#fetch = options.fetch ?? fetch;
+    // Headers are asked for at each export, so a secret is read at the first one, not at start.
+    this.#exporter = new OTLPTraceExporter({ url: config.url, timeoutMillis: config.timeoutMs, headers: () => this.#authHeaders() });
   }
 
   async exportRun(run: FinishedRun): Promise<void> {
-    const body = JSON.stringify(otlpRequest(run, this.#config.serviceName, '1'));
-    const response = await this.#fetch(this.#config.url, {
-      method: 'POST',
-      headers: { ...(await this.#authHeaders()), 'content-type': 'application/json' },
-      body,
-      signal: AbortSignal.timeout(this.#config.timeoutMs),
-    });
+    // Read first: a missing secret store or secret fails this export with its own message.
+    await this.#authHeaders();
+    const spans = runSpans(run, this.#config.serviceName, '1');
+    const error = await this.#export(spans);
+    if (error === undefined) return;
     // The body of a refusal may echo what was sent; the status says enough.
-    await response.body?.cancel();
-    if (!response.ok) throw new Error(`the OTLP endpoint answered ${response.status} to the spans of run ${run.meta.runId}`);
+    const why = typeof error.code === 'number' ? `answered ${error.code}` : `could not be reached (${error.message ?? 'no detail'})`;
+    throw new Error(`the OTLP endpoint ${why} to the spans of run ${run.meta.runId}`);
+  }
+
+  #export(spans: RunSpan[]): Promise<ExportFailure | undefined> {
+    return new Promise((resolve) => {
+      this.#exporter.export(spans, (result) => resolve(result.code === ExportResultCode.SUCCESS ? undefined : ((result.error as ExportFailure | undefined) ?? {})));
+    });
   }
 
   #authHeaders(): Promise<Record<string, string>> {

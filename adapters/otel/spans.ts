@@ -1,52 +1,32 @@
 import { createHash } from 'node:crypto';
+import { type Attributes, type HrTime, SpanKind, SpanStatusCode, TraceFlags, type SpanStatus } from '@opentelemetry/api';
+import type { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import type { RunMeta } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
 import type { FinishedRun } from '../../core/ports/telemetry.ts';
 
 /**
- * A finished run as OTLP/JSON spans (the ExportTraceServiceRequest of OTLP/HTTP), hand
- * encoded to keep the SDK out of the Lambda bundle. One trace per run: a root
- * `invoke_agent` span, a span per step (`chat <model>`, `execute_tool <tool>`, …) and, under
- * a verification, the checker run's own span with its steps. Attributes follow the
- * OpenTelemetry GenAI semantic conventions (gen_ai.*) plus looprail.* for what they do not
- * cover (cost, stop reason, step kind). Only ids, names, counts and the trace's short
- * redacted details go out: never messages, tool arguments or results.
+ * A finished run as OpenTelemetry spans, for the SDK's OTLP exporter to encode and send.
+ * One trace per run: a root `invoke_agent` span, a span per step (`chat <model>`,
+ * `execute_tool <tool>`, …) and, under a verification, the checker run's own span with its
+ * steps. The spans are built whole from the stored run (no tracer: the run happened in
+ * earlier Lambda invocations). Attributes follow the OpenTelemetry GenAI semantic
+ * conventions (gen_ai.*) plus looprail.* for what they do not cover (cost, stop reason,
+ * step kind). Only ids, names, counts and the trace's short redacted details go out:
+ * never messages, tool arguments or results.
  *
  * Ids derive from the run id and step seq, so exporting a run twice gives the same spans.
  */
 
-type AnyValue = { stringValue: string } | { intValue: string } | { doubleValue: number } | { boolValue: boolean };
-export interface KeyValue {
-  key: string;
-  value: AnyValue;
-}
+/** What the exporter takes: the SDK's ReadableSpan, without naming the SDK package. */
+export type RunSpan = Parameters<OTLPTraceExporter['export']>[0][number];
 
-export interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  /** 1 internal, 3 client. */
-  kind: number;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  attributes: KeyValue[];
-  /** 0 unset, 1 ok, 2 error. */
-  status: { code: number; message?: string };
+/** The run's resource and instrumentation scope, shared by every span of one export. */
+interface Origin {
+  resource: Resource;
+  scope: { name: string; version: string };
 }
-
-export interface OtlpTraceRequest {
-  resourceSpans: Array<{
-    resource: { attributes: KeyValue[] };
-    scopeSpans: Array<{ scope: { name: string; version: string }; spans: OtlpSpan[] }>;
-  }>;
-}
-
-const SPAN_KIND_INTERNAL = 1;
-const SPAN_KIND_CLIENT = 3;
-const STATUS_UNSET = 0;
-const STATUS_OK = 1;
-const STATUS_ERROR = 2;
 
 function hexId(bytes: number, ...parts: string[]): string {
   return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, bytes * 2);
@@ -60,35 +40,66 @@ function spanIdOf(runId: string, step: string): string {
   return hexId(8, 'span', runId, step);
 }
 
-function nanos(iso: string): string {
-  return `${BigInt(Date.parse(iso)) * 1_000_000n}`;
+function hrTime(iso: string): HrTime {
+  const ms = Date.parse(iso);
+  return [Math.floor(ms / 1000), (ms % 1000) * 1_000_000];
 }
 
-/** Attributes with their OTLP types; undefined values are left out. */
-function attributes(values: Record<string, string | number | boolean | undefined>): KeyValue[] {
-  const out: KeyValue[] = [];
-  for (const [key, value] of Object.entries(values)) {
-    if (value === undefined) continue;
-    if (typeof value === 'string') out.push({ key, value: { stringValue: value } });
-    else if (typeof value === 'boolean') out.push({ key, value: { boolValue: value } });
-    else if (Number.isInteger(value)) out.push({ key, value: { intValue: String(value) } });
-    else out.push({ key, value: { doubleValue: value } });
-  }
-  return out;
+/** Undefined values are left out. */
+function attributes(values: Record<string, string | number | boolean | undefined>): Attributes {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined));
+}
+
+interface SpanInput {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: SpanKind;
+  start: string;
+  end: string;
+  attributes: Attributes;
+  status: SpanStatus;
+}
+
+function readableSpan(input: SpanInput, origin: Origin): RunSpan {
+  const context = { traceId: input.traceId, spanId: input.spanId, traceFlags: TraceFlags.SAMPLED };
+  const startTime = hrTime(input.start);
+  const endTime = hrTime(input.end);
+  const durationMs = Math.max(0, Date.parse(input.end) - Date.parse(input.start));
+  return {
+    name: input.name,
+    kind: input.kind,
+    spanContext: () => context,
+    ...(input.parentSpanId ? { parentSpanContext: { traceId: input.traceId, spanId: input.parentSpanId, traceFlags: TraceFlags.SAMPLED } } : {}),
+    startTime,
+    endTime,
+    duration: [Math.floor(durationMs / 1000), (durationMs % 1000) * 1_000_000],
+    status: input.status,
+    attributes: input.attributes,
+    links: [],
+    events: [],
+    ended: true,
+    resource: origin.resource,
+    instrumentationScope: origin.scope,
+    droppedAttributesCount: 0,
+    droppedEventsCount: 0,
+    droppedLinksCount: 0,
+  };
 }
 
 const usdOf = (micros: number) => micros / 1_000_000;
 
-function runSpan(meta: RunMeta, traceId: string, parentSpanId: string | undefined, end: string): OtlpSpan {
+function runSpan(meta: RunMeta, traceId: string, parentSpanId: string | undefined, end: string): SpanInput {
   const failed = meta.status === 'failed';
   return {
     traceId,
     spanId: spanIdOf(meta.runId, 'run'),
     ...(parentSpanId ? { parentSpanId } : {}),
     name: `invoke_agent ${meta.subagent ?? meta.agent}`,
-    kind: SPAN_KIND_INTERNAL,
-    startTimeUnixNano: nanos(meta.startedAt ?? meta.createdAt),
-    endTimeUnixNano: nanos(end),
+    kind: SpanKind.INTERNAL,
+    start: meta.startedAt ?? meta.createdAt,
+    end,
     attributes: attributes({
       'gen_ai.operation.name': 'invoke_agent',
       'gen_ai.agent.name': meta.subagent ?? meta.agent,
@@ -108,11 +119,11 @@ function runSpan(meta: RunMeta, traceId: string, parentSpanId: string | undefine
       'looprail.cost_usd': usdOf(meta.usage.costMicros),
       'looprail.checker_cost_usd': meta.checkerUsage.costMicros > 0 ? usdOf(meta.checkerUsage.costMicros) : undefined,
     }),
-    status: failed ? { code: STATUS_ERROR, message: (meta.stopDetail ?? meta.stopReason ?? 'failed').slice(0, 500) } : { code: STATUS_OK },
+    status: failed ? { code: SpanStatusCode.ERROR, message: (meta.stopDetail ?? meta.stopReason ?? 'failed').slice(0, 500) } : { code: SpanStatusCode.OK },
   };
 }
 
-function stepSpan(runId: string, event: TraceEvent, traceId: string, parentSpanId: string): OtlpSpan {
+function stepSpan(runId: string, event: TraceEvent, traceId: string, parentSpanId: string): SpanInput {
   const model = event.kind === 'model_call';
   const tool = event.kind === 'tool_call' || event.kind === 'tool_denied';
   const operation = model ? 'chat' : tool ? 'execute_tool' : undefined;
@@ -123,9 +134,9 @@ function stepSpan(runId: string, event: TraceEvent, traceId: string, parentSpanI
     spanId: spanIdOf(runId, String(event.seq)),
     parentSpanId,
     name,
-    kind: model || tool ? SPAN_KIND_CLIENT : SPAN_KIND_INTERNAL,
-    startTimeUnixNano: nanos(event.startedAt),
-    endTimeUnixNano: nanos(event.endedAt),
+    kind: model || tool ? SpanKind.CLIENT : SpanKind.INTERNAL,
+    start: event.startedAt,
+    end: event.endedAt,
     attributes: attributes({
       'gen_ai.operation.name': operation,
       // gen_ai.system is the older name of gen_ai.provider.name; both are sent while backends move over.
@@ -151,7 +162,7 @@ function stepSpan(runId: string, event: TraceEvent, traceId: string, parentSpanI
       'looprail.guardrail.verdicts': event.guardrails?.length,
       'looprail.guardrail.blocked': event.guardrails?.some((verdict) => verdict.action === 'block') || undefined,
     }),
-    status: error ? { code: STATUS_ERROR, message: (event.detail ?? 'error').slice(0, 500) } : { code: STATUS_UNSET },
+    status: error ? { code: SpanStatusCode.ERROR, message: (event.detail ?? 'error').slice(0, 500) } : { code: SpanStatusCode.UNSET },
   };
 }
 
@@ -162,7 +173,11 @@ function lastEnd(meta: RunMeta, events: TraceEvent[]): string {
 }
 
 /** The run's spans: the run, its steps, and each checker run under the step that started it. */
-export function runSpans(run: FinishedRun): OtlpSpan[] {
+export function runSpans(run: FinishedRun, serviceName: string, version: string): RunSpan[] {
+  const origin: Origin = {
+    resource: resourceFromAttributes({ 'service.name': serviceName, 'telemetry.sdk.name': 'looprail', 'telemetry.sdk.language': 'nodejs' }),
+    scope: { name: 'looprail', version },
+  };
   const traceId = traceIdOf(run.meta.runId);
   const root = runSpan(run.meta, traceId, undefined, lastEnd(run.meta, run.events));
   const spans = [root];
@@ -175,16 +190,5 @@ export function runSpans(run: FinishedRun): OtlpSpan[] {
     const childRoot = runSpan(child.meta, traceId, step.spanId, lastEnd(child.meta, child.events));
     spans.push(childRoot, ...child.events.map((childEvent) => stepSpan(child.meta.runId, childEvent, traceId, childRoot.spanId)));
   }
-  return spans;
-}
-
-export function otlpRequest(run: FinishedRun, serviceName: string, version: string): OtlpTraceRequest {
-  return {
-    resourceSpans: [
-      {
-        resource: { attributes: attributes({ 'service.name': serviceName, 'telemetry.sdk.name': 'looprail', 'telemetry.sdk.language': 'nodejs' }) },
-        scopeSpans: [{ scope: { name: 'looprail', version }, spans: runSpans(run) }],
-      },
-    ],
-  };
+  return spans.map((span) => readableSpan(span, origin));
 }

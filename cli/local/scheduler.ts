@@ -9,9 +9,22 @@ import { silentLogger, type Logger } from '../../core/run/deps.ts';
  * runs on AWS (`cron(...)` with its 6 fields, or `rate(...)`, already translated by
  * core/definitions/schedule.ts), evaluated in each schedule's time zone.
  *
- * Written here rather than taken from cron-parser: Scheduler's dialect is not unix cron
- * (a year field, `?`, day-of-week 1-7 from SUNDAY, `L`/`W`/`#`), its DST rules are its own
- * (below), and the evaluator is ~200 lines with no dependency to keep in step.
+ * Written here because no cron library on npm reads Scheduler's dialect faithfully (a year
+ * field, `?`, day-of-week 1-7 from SUNDAY, `L`/`W`/`#`, wrapping ranges) or keeps its DST
+ * rules (below). Checked against this file's tests (test/unit/scheduler.test.ts):
+ * - croner 11 (7-part mode, Quartz weekdays) comes closest but refuses `cron(0 9 ? * FRI-MON *)`
+ *   (a wrapping range), `cron(5/30 * * * ? *)` (a step from a number) and `cron(0 0 ? * L *)`
+ *   (`L` alone is Saturday); in Europe/Paris it moves `cron(30 2 * * ? *)` to 03:00 on
+ *   2025-03-30 instead of skipping it, and fires `cron(0 * * * ? *)` twice at the repeated
+ *   02:00 of 2025-10-26;
+ * - cron-parser 5 and cron-schedule 6 have no year field, so every `cron(...)` fails; cron-schedule
+ *   also has no `?`, `L` or time zones;
+ * - cronosjs 1.7 counts weekdays from 0 (`cron(0 9 ? * 2-6 *)` is Tuesday to Saturday, `6L`
+ *   the last Saturday, `3#2` the second Wednesday) and lets `31W` fall on June 30th;
+ * - aws-cron-parser 1.1 reads the dialect but only in UTC, and gets `cron(0 0 31 * ? *)` and
+ *   `cron(0 0 LW * ? *)` wrong.
+ * Translating the expression and filtering croner's answers for DST would need most of this
+ * file's calendar code anyway.
  *
  * Time zones and daylight saving time, as EventBridge Scheduler documents them:
  * - a wall-clock time that does not exist (spring forward: 02:30 in Europe/Paris on the

@@ -1,7 +1,7 @@
 import type { ServerGrantInput } from '../definitions/agent.ts';
 import type { Grant } from '../definitions/context.ts';
 import type { McpServerDeclaration } from '../definitions/org.ts';
-import { matchesGlob } from './tool-patterns.ts';
+import { globMatches } from './glob.ts';
 
 /**
  * Grants: an agent reaches only the servers it names, only the tools the org declared
@@ -16,8 +16,8 @@ export function normalizeGrant(input: ServerGrantInput): Grant {
 
 /** Whether a grant lets the agent call `tool` (a tool declared on the grant's server). */
 export function grantAllows(grant: Grant, tool: string): boolean {
-  if (grant.allow && !grant.allow.some((pattern) => matchesGlob(pattern, tool))) return false;
-  if (grant.deny?.some((pattern) => matchesGlob(pattern, tool))) return false;
+  if (grant.allow && !grant.allow.some((pattern) => globMatches(pattern, tool))) return false;
+  if (grant.deny?.some((pattern) => globMatches(pattern, tool))) return false;
   return true;
 }
 

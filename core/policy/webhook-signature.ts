@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { globMatches } from './glob.ts';
 
 /**
  * Webhook deliveries are verified over the RAW body, before anything parses it, and a
@@ -187,7 +188,7 @@ export function webhookFilterMatches(filter: WebhookFilter | undefined, facts: W
     const values = facts[key];
     const fold = CASE_INSENSITIVE.has(key);
     if (values.length === 0) return { ok: false, reason: `filtered out: the delivery has no ${key} (the filter wants ${describe(patterns)})` };
-    const hit = values.some((value) => patterns.some((pattern) => globMatches(pattern, value, fold)));
+    const hit = values.some((value) => patterns.some((pattern) => globMatches(pattern, value, { caseInsensitive: fold })));
     if (!hit) return { ok: false, reason: `filtered out: ${key} ${describe(values)} is not ${describe(patterns)}` };
   }
   return { ok: true };
@@ -195,12 +196,6 @@ export function webhookFilterMatches(filter: WebhookFilter | undefined, facts: W
 
 function describe(values: string[]): string {
   return values.length === 1 ? `"${values[0]}"` : `one of ${values.map((value) => `"${value}"`).join(', ')}`;
-}
-
-function globMatches(pattern: string, value: string, caseInsensitive: boolean): boolean {
-  if (!pattern.includes('*')) return caseInsensitive ? pattern.toLowerCase() === value.toLowerCase() : pattern === value;
-  const source = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*');
-  return new RegExp(`^${source}$`, caseInsensitive ? 'i' : '').test(value);
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrgFolder, formatProblem } from '../../adapters/catalog/fs-loader.ts';
 import { HttpWebhookPoster } from '../../adapters/webhooks/http-poster.ts';
 import type { Logger } from '../../core/run/deps.ts';
+import { decodeQuotedPrintable } from '../support/approvals.ts';
 import { testHost } from '../support/local-host.ts';
 
 /**
@@ -108,7 +109,8 @@ describe('notifications', () => {
 
     const files = await outboxFiles(host.stateDir);
     expect(files).toHaveLength(1);
-    const eml = await readFile(join(host.outbox.dir, files[0]!), 'utf8');
+    // The body as a reader sees it: quoted-printable soft line breaks undone.
+    const eml = decodeQuotedPrintable(await readFile(join(host.outbox.dir, files[0]!), 'utf8'));
     expect(eml).toContain('From: looprail@localhost\r\n');
     expect(eml).toContain('To: lead@example.com\r\n');
     expect(eml).toContain('Subject: [looprail] notified finished: completed\r\n');

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OtlpHttpExporter, otlpConfigFromEnv, parseHeaders } from '../../adapters/otel/otlp-http.ts';
-import { traceIdOf, type KeyValue, type OtlpTraceRequest } from '../../adapters/otel/spans.ts';
+import { traceIdOf } from '../../adapters/otel/spans.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { jsonLogger } from '../../functions/_shared/logger.ts';
 import { runToEnd, testHost } from '../support/local-host.ts';
@@ -11,6 +11,28 @@ import { runToEnd, testHost } from '../support/local-host.ts';
  * Runs exported as OpenTelemetry traces (OTLP/HTTP, JSON) to a local receiver on
  * 127.0.0.1 that parses what it is sent, as a collector would.
  */
+
+/** The ExportTraceServiceRequest of OTLP/HTTP as JSON, as far as these tests read it. */
+interface KeyValue {
+  key: string;
+  value: { stringValue: string } | { intValue: number | string } | { doubleValue: number } | { boolValue: boolean };
+}
+
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+  attributes: KeyValue[];
+  status: { code?: number; message?: string };
+}
+
+interface OtlpTraceRequest {
+  resourceSpans: Array<{ resource: { attributes: KeyValue[] }; scopeSpans: Array<{ scope: { name: string; version?: string }; spans: OtlpSpan[] }> }>;
+}
 
 interface Received {
   path: string;
@@ -30,7 +52,8 @@ beforeAll(async () => {
     req.on('end', () => {
       if (failNext > 0) {
         failNext -= 1;
-        res.writeHead(503).end();
+        // 400: a refusal the exporter does not retry (a 503 it would, within the timeout).
+        res.writeHead(400).end();
         return;
       }
       received.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpTraceRequest });
@@ -110,8 +133,8 @@ describe('exporting runs', () => {
       'gen_ai.request.model': 's-basic',
       'gen_ai.provider.name': 'scripted',
       'gen_ai.system': 'scripted',
-      'gen_ai.usage.input_tokens': String(makerModelCalls[0]!.inputTokens),
-      'gen_ai.usage.output_tokens': String(makerModelCalls[0]!.outputTokens),
+      'gen_ai.usage.input_tokens': makerModelCalls[0]!.inputTokens,
+      'gen_ai.usage.output_tokens': makerModelCalls[0]!.outputTokens,
     });
     const tools = direct.filter((span) => attrs(span.attributes)['gen_ai.operation.name'] === 'execute_tool');
     expect(tools.map((span) => span.name)).toContain('execute_tool notes.create_entities');
@@ -139,7 +162,7 @@ describe('exporting runs', () => {
     const run = await runToEnd(host, 'short');
     expect(run.meta).toMatchObject({ status: 'failed', stopReason: 'error' });
     const warning = logLines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.message === 'could not export the run to telemetry');
-    expect(warning).toMatchObject({ level: 'warn', runId: run.runId, step: 'FailRun', error: expect.stringMatching(/answered 503/) });
+    expect(warning).toMatchObject({ level: 'warn', runId: run.runId, step: 'FailRun', error: expect.stringMatching(/answered 400/) });
     // The next run's export goes through, with its error status on the root span.
     const next = await runToEnd(host, 'short');
     const spans = received.flatMap((request) => request.body.resourceSpans[0]!.scopeSpans[0]!.spans).filter((span) => attrs(span.attributes)['looprail.run.id'] === next.runId);

@@ -2,13 +2,15 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OutboxMailer, parseSmtpUrl } from '../../adapters/mail/outbox.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 
 /**
  * The local outbox: .eml files that parse back (read here with an independent, minimal
- * MIME reader), and the same bytes relayed to an SMTP server on 127.0.0.1 written below.
+ * MIME reader), and the same bytes relayed to an SMTP server on 127.0.0.1 written below
+ * (plain), and to smtp-server (STARTTLS and AUTH).
  */
 
 /** Headers (unfolded, RFC 2047 words decoded) and body of one MIME entity. */
@@ -38,8 +40,9 @@ function decodeQuotedPrintable(body: string): string {
 
 function parseMultipart(raw: string) {
   const { headers, body } = parseEntity(raw);
-  const boundary = /boundary="([^"]+)"/.exec(headers.get('content-type') ?? '')![1]!;
-  const parts = body
+  const boundary = /boundary="?([^";\s]+)"?/.exec(headers.get('content-type') ?? '')![1]!;
+  // A preamble before the first boundary is optional.
+  const parts = `\r\n${body}`
     .split(`\r\n--${boundary}`)
     .slice(1)
     .filter((part) => !part.startsWith('--'))
@@ -147,7 +150,7 @@ describe('the outbox mailer', () => {
     expect(headers.get('message-id')).toBe(messageId);
     expect(messageId).toMatch(/^<[0-9a-f-]{36}@localhost>$/);
     expect(headers.get('mime-version')).toBe('1.0');
-    expect(headers.get('content-type')).toMatch(/^multipart\/alternative; boundary="/);
+    expect(headers.get('content-type')).toMatch(/^multipart\/alternative; boundary="?looprail-/);
     expect(parts).toEqual([
       { type: 'text/plain; charset=utf-8', encoding: 'quoted-printable', content: text },
       { type: 'text/html; charset=utf-8', encoding: 'quoted-printable', content: html },
@@ -192,7 +195,8 @@ describe('the outbox mailer', () => {
     // On the wire, every line that began with a dot carried one more.
     expect(received.wire).toContain('\r\n..\r\n...two dots\r\n..leading dot\r\nmiddle . dot\r\n..\r\n');
     expect(parseMultipart(received.data).parts[0]!.content).toBe(text);
-    expect(smtp.commands).toEqual(['EHLO', 'MAIL', 'RCPT', 'RCPT', 'DATA', 'QUIT']);
+    // nodemailer closes the connection once the message is accepted, without a QUIT.
+    expect(smtp.commands).toEqual(['EHLO', 'MAIL', 'RCPT', 'RCPT', 'DATA']);
     expect(lines[1]).toBe(`mail to lead@example.com, ops@example.com: "Dots" relayed to ${smtpUrl}`);
   });
 
@@ -225,11 +229,68 @@ describe('the outbox mailer', () => {
     }
   });
 
-  it('accepts only plain smtp:// URLs, without credentials', () => {
-    expect(parseSmtpUrl('smtp://127.0.0.1:2525')).toEqual({ host: '127.0.0.1', port: 2525 });
-    expect(parseSmtpUrl('smtp://mail.local')).toEqual({ host: 'mail.local', port: 25 });
-    expect(() => parseSmtpUrl('smtps://mail.local')).toThrow(ConfigurationError);
-    expect(() => parseSmtpUrl('smtp://user:pw@mail.local')).toThrow(/no AUTH/);
+  it('reads smtp:// and smtps:// URLs; credentials over smtp:// require STARTTLS', () => {
+    expect(parseSmtpUrl('smtp://127.0.0.1:2525')).toEqual({ host: '127.0.0.1', port: 2525, secure: false, requireTLS: false });
+    expect(parseSmtpUrl('smtp://mail.local')).toEqual({ host: 'mail.local', port: 25, secure: false, requireTLS: false });
+    expect(parseSmtpUrl('smtp://mail.local?requireTLS=true')).toMatchObject({ port: 25, requireTLS: true });
+    expect(parseSmtpUrl('smtps://mail.local')).toEqual({ host: 'mail.local', port: 465, secure: true, requireTLS: false });
+    expect(parseSmtpUrl('smtp://me%40example.com:p%3Aw@mail.local:587')).toEqual({ host: 'mail.local', port: 587, secure: false, requireTLS: true, auth: { user: 'me@example.com', pass: 'p:w' } });
+    expect(() => parseSmtpUrl('http://mail.local')).toThrow(ConfigurationError);
+    expect(() => parseSmtpUrl('smtp://mail.local?tls.rejectUnauthorized=false')).toThrow(/unknown settings: tls.rejectUnauthorized/);
     expect(() => parseSmtpUrl('not a url')).toThrow(/expected smtp:\/\/host:port/);
+  });
+});
+
+/** STARTTLS and AUTH, which the relay gets from nodemailer, against smtp-server's own test certificate. */
+describe('the outbox relay with STARTTLS and AUTH', () => {
+  const sessions: Array<{ secure: boolean; user: unknown; data: string }> = [];
+  let server: SMTPServer;
+  let port: number;
+
+  beforeAll(async () => {
+    server = new SMTPServer({
+      authMethods: ['PLAIN', 'LOGIN'],
+      allowInsecureAuth: false,
+      logger: false,
+      onAuth(auth, _session, callback) {
+        if (auth.username === 'me@example.com' && auth.password === 'p:w') return callback(null, { user: auth.username });
+        return callback(new Error('bad credentials'));
+      },
+      onData(stream, session, callback) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', () => {
+          sessions.push({ secure: session.secure, user: session.user, data: Buffer.concat(chunks).toString('utf8') });
+          callback();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.server.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('upgrades with STARTTLS, logs in, and relays the .eml', async () => {
+    const outbox = new OutboxMailer({ dir: join(dir, 'tls'), from: 'looprail@localhost', smtpUrl: `smtp://me%40example.com:p%3Aw@127.0.0.1:${port}`, smtpTls: { rejectUnauthorized: false }, now });
+    await outbox.send({ to: ['lead@example.com'], subject: 'Over TLS', text: 'secret' });
+    const [file] = await readdir(join(dir, 'tls'));
+    expect(sessions).toEqual([{ secure: true, user: 'me@example.com', data: await readFile(join(dir, 'tls', file!), 'utf8') }]);
+  });
+
+  it('refuses to send credentials when the server offers no STARTTLS, and keeps the .eml', async () => {
+    // This server never offers STARTTLS.
+    const plain = new SMTPServer({ disabledCommands: ['STARTTLS'], authOptional: true, logger: false, onData: (stream, _session, callback) => stream.on('end', callback).resume() });
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    try {
+      const plainPort = (plain.server.address() as AddressInfo).port;
+      const outbox = new OutboxMailer({ dir: join(dir, 'no-tls'), from: 'looprail@localhost', smtpUrl: `smtp://me%40example.com:p%3Aw@127.0.0.1:${plainPort}`, now });
+      await expect(outbox.send({ to: ['lead@example.com'], subject: 's', text: 't' })).rejects.toThrow(`SMTP server at 127.0.0.1:${plainPort}`);
+      expect(await readdir(join(dir, 'no-tls'))).toHaveLength(1);
+    } finally {
+      await new Promise<void>((resolve) => plain.close(() => resolve()));
+    }
   });
 });

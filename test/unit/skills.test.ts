@@ -24,6 +24,10 @@ describe('skill version ranges (the semver subset pins use)', () => {
     expect(['1.4.0', '2.0.0'].map((v) => inRange('^1.4', v))).toEqual([true, false]);
     expect(['1.4.9', '1.5.0'].map((v) => inRange('~1.4', v))).toEqual([true, false]);
     expect(['3.0.0', '1.9.0'].map((v) => inRange('>=2', v))).toEqual([true, false]);
+    // A partial caret range keeps npm's X-range meaning: ^0 is any 0.x.y, ^0.0 any 0.0.x; v0 stays ^0.0.0.
+    expect(['0.5.0', '1.0.0'].map((v) => inRange('^0', v))).toEqual([true, false]);
+    expect(['0.0.5', '0.1.0'].map((v) => inRange('^0.0', v))).toEqual([true, false]);
+    expect(['0.0.0', '0.1.0'].map((v) => inRange('v0', v))).toEqual([true, false]);
   });
 
   it('picks the highest version in range and ignores what is not a version', () => {
@@ -33,7 +37,7 @@ describe('skill version ranges (the semver subset pins use)', () => {
 
   it('refuses what it does not understand', () => {
     for (const text of ['1.2', '1.x', '^v1.2.3', '01.2.3', '1.2.3-beta', '', '<2.0.0', '~1', '^1.2.3.4']) expect(parseRange(text), text).toBeUndefined();
-    for (const text of ['v1.2.3', '1.2', '1.2.3.4', '1.02.3']) expect(parseVersion(text), text).toBeUndefined();
+    for (const text of ['v1.2.3', '1.2', '1.2.3.4', '1.02.3', '1.2.3-beta', '1.2.3+build', '9007199254740992.0.0']) expect(parseVersion(text), text).toBeUndefined();
   });
 });
 
