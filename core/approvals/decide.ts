@@ -128,7 +128,8 @@ export async function decideApproval(deps: RunDeps, request: DecisionRequest): P
       writer.meta.pendingBudgetRequest = undefined;
       output = await writer.commit(deps, 'model', {}, 'throw');
     } else if (request.outcome === 'approved') {
-      const approvedBindings = Object.fromEntries((record.bindings ?? []).map((binding) => [binding.callId, binding.hash]));
+      const bindings = (record.bindings ?? []).map((binding) => [binding.callId, binding.hash] as const);
+      const approvedBindings = Object.fromEntries(bindings);
       writer.meta.turn = { ...writer.meta.turn, approvedCallIds: record.callIds, approvedBindings };
       output = await writer.commit(deps, 'tools', {}, 'throw');
     } else if (stopsRun) {

@@ -171,7 +171,7 @@ export interface RunMeta {
   verdict?: Verdict;
   /** Set while an approval is pending (kept after a budget approval until the turn's results are written). */
   pendingApprovalId?: string;
-  /** What the current turn's decisions left for the step that completes it; cleared as one when its results are written. */
+  /** What the current turn's decisions left for the step that completes it; cleared as one with its results. */
   turn?: TurnState;
   /** A budget that paused the run (on_exhausted: pause_for_human), waiting for more allowance. */
   pendingBudgetRequest?: { budget: string; amountMicros: number; detail: string };

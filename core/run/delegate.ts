@@ -80,7 +80,8 @@ export async function pendingDelegation(deps: RunDeps, state: StartedRunState, c
   for (const call of calls) {
     const prepared = await prepareDelegation(deps, state, call);
     if ('refusal' in prepared) continue;
-    if (!ENDED.has(prepared.child.status) && !state.meta.turn?.delegatedRuns?.includes(prepared.childRunId)) return prepared.childRunId;
+    const handedOver = state.meta.turn?.delegatedRuns?.includes(prepared.childRunId);
+    if (!ENDED.has(prepared.child.status) && !handedOver) return prepared.childRunId;
   }
   return undefined;
 }

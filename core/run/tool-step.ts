@@ -41,7 +41,8 @@ export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control
     return writer.commit(deps, 'delegate', { childRunId: handOver });
   }
 
-  const outcomes = await mapLimited(calls, PARALLEL_CALLS, (call, index) => dispatch(deps, state, call, index >= limit)).then((done) => offloadTurn(deps, state, done));
+  const done = await mapLimited(calls, PARALLEL_CALLS, (call, index) => dispatch(deps, state, call, index >= limit));
+  const outcomes = await offloadTurn(deps, state, done);
   const writer = new StepWriter(state.meta);
   writeTurn(deps, writer, outcomes);
   // Every call of the turn: the model's, and the ones its scripts made.
@@ -57,11 +58,17 @@ export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control
   return writer.commit(deps, 'model');
 }
 
-/** One call: over the turn's limit, a built-in this run offers, a deferred tool not loaded yet, or the governed path. */
-function dispatch(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, overLimit: boolean): Promise<CallOutcome> {
+/** One call: over the turn's limit, a built-in this run offers, a deferred tool not loaded yet, or the governed way. */
+function dispatch(
+  deps: RunDeps,
+  state: StartedRunState,
+  call: ToolCallBlock,
+  overLimit: boolean,
+): Promise<CallOutcome> {
   const { view } = state.context;
   if (overLimit) {
-    const reason = `refused: more than ${view.limits.maxToolCallsPerTurn} tool calls in one turn (harness.max_tool_calls_per_turn)`;
+    const limit = view.limits.maxToolCallsPerTurn;
+    const reason = `refused: more than ${limit} tool calls in one turn (harness.max_tool_calls_per_turn)`;
     return Promise.resolve(refusal(view.role, call, reason, deps.clock.now()));
   }
   const builtin = builtinFor(state, call.name);
@@ -79,9 +86,12 @@ function dispatch(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, ov
 function writeTurn(deps: RunDeps, writer: StepWriter, outcomes: CallOutcome[]): void {
   if (outcomes.length > 0) writer.addMessage({ role: 'tool', content: outcomes.map((outcome) => outcome.result) });
   // A script's own calls (code mode) are traced before the run_code call that made them, which ended last.
-  for (const outcome of outcomes) for (const trace of [...innerOf(outcome).map((inner) => inner.trace), outcome.trace]) writer.addTrace(trace);
+  const innerTraces = (outcome: CallOutcome) => innerOf(outcome).map((inner) => inner.trace);
+  for (const trace of outcomes.flatMap((outcome) => [...innerTraces(outcome), outcome.trace])) writer.addTrace(trace);
   // A delegation's cost was charged by the child's own steps: here it is only rolled up (its patch's subagentUsage).
-  const charged = outcomes.flatMap((outcome) => [...innerOf(outcome).map((inner) => inner.trace), ...(outcome.patch?.subagentUsage ? [] : [outcome.trace])]);
+  const rolledUp = (outcome: CallOutcome) => outcome.patch?.subagentUsage !== undefined;
+  const own = (outcome: CallOutcome) => (rolledUp(outcome) ? [] : [outcome.trace]);
+  const charged = outcomes.flatMap((outcome) => [...innerTraces(outcome), ...own(outcome)]);
   chargeToolCosts(writer, charged, deps.clock.now());
   applyPatches(writer.meta, outcomes.map((outcome) => outcome.patch));
 }
@@ -90,10 +100,17 @@ function writeTurn(deps: RunDeps, writer: StepWriter, outcomes: CallOutcome[]): 
 function turnStop(state: StartedRunState, every: InnerCall[]): RunMeta['pendingStop'] {
   const { onDeniedTool, onToolInDoubt } = state.context.view.limits;
   const blockedCall = every.find((outcome) => outcome.kind === 'blocked');
-  if (blockedCall) return { reason: 'guardrail_blocked', detail: blockedCall.trace.detail ?? 'a tool call was blocked by a guardrail' };
+  if (blockedCall) {
+    const detail = blockedCall.trace.detail ?? 'a tool call was blocked by a guardrail';
+    return { reason: 'guardrail_blocked', detail };
+  }
   const deniedCall = every.find((outcome) => outcome.kind === 'denied');
-  if (deniedCall && onDeniedTool === 'stop') return { reason: 'guardrail_blocked', detail: deniedCall.trace.detail ?? 'a tool call was refused' };
+  if (deniedCall && onDeniedTool === 'stop') {
+    return { reason: 'guardrail_blocked', detail: deniedCall.trace.detail ?? 'a tool call was refused' };
+  }
   const doubtfulCall = every.find((outcome) => outcome.kind === 'in_doubt');
-  if (doubtfulCall && onToolInDoubt === 'stop') return { reason: 'error', detail: doubtfulCall.trace.detail ?? 'a tool call is in doubt' };
+  if (doubtfulCall && onToolInDoubt === 'stop') {
+    return { reason: 'error', detail: doubtfulCall.trace.detail ?? 'a tool call is in doubt' };
+  }
   return undefined;
 }

@@ -45,7 +45,8 @@ export async function verifyStep(deps: RunDeps, input: StepInput): Promise<Contr
     if (!meta.turn?.delegatedRuns?.includes(childRunId)) {
       // Handed to the state machine: Route → Delegate runs the checker's execution, then back to Verify.
       await recordChecker(deps, meta, attempt, firstMessage);
-      writer.meta.turn = { ...writer.meta.turn, delegatedRuns: [...(writer.meta.turn?.delegatedRuns ?? []), childRunId] };
+      const delegatedRuns = [...(writer.meta.turn?.delegatedRuns ?? []), childRunId];
+      writer.meta.turn = { ...writer.meta.turn, delegatedRuns };
       return writer.commit(deps, 'delegate', { childRunId, returnTo: 'verify' });
     }
     // Back from the Delegate state (whether the child execution succeeded, failed or could not start): its run record says.

@@ -12,7 +12,7 @@ import type { CallOutcome } from './outcome.ts';
 export interface BuiltinTool {
   /** The name the model calls it by (`looprail__…`). */
   readonly name: string;
-  /** Whether this run offers it now: a call to a tool it does not offer goes the governed way (and is refused there). */
+  /** Whether this run offers it now: a call to one it does not offer goes the governed way (and is refused there). */
   offered(state: StartedRunState): boolean;
   /** One call; a refusal or a failure is an outcome the model reads, never a throw (a throw is a retried step). */
   call(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): Promise<CallOutcome>;
@@ -23,13 +23,15 @@ export function inSnapshot(name: string): (state: StartedRunState) => boolean {
   return (state) => state.context.tools.some((tool) => tool.name === name);
 }
 
+type TraceExtras = 'kind' | 'name' | 'detail' | 'guardrails' | 'resultHandle';
+
 /** The trace event of a looprail tool's call, from when it started to now. */
 export function builtinTrace(
   deps: RunDeps,
   state: StartedRunState,
   call: ToolCallBlock,
   started: Date,
-  fields: Pick<NewTraceEvent, 'tool' | 'status'> & Partial<Pick<NewTraceEvent, 'kind' | 'name' | 'detail' | 'guardrails' | 'resultHandle'>>,
+  fields: Pick<NewTraceEvent, 'tool' | 'status'> & Partial<Pick<NewTraceEvent, TraceExtras>>,
 ): NewTraceEvent {
   const ended = deps.clock.now();
   return {

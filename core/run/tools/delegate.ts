@@ -40,7 +40,8 @@ async function delegateCall(deps: RunDeps, state: StartedRunState, call: ToolCal
       child = (await deps.store.getRun(childRunId)) ?? existing;
     } else {
       // Its child execution came back (or could not start) without closing the run.
-      failure = state.meta.turn?.delegatedRuns?.includes(childRunId) ? 'its execution ended without closing the run' : 'its execution was not started';
+      const handedOver = state.meta.turn?.delegatedRuns?.includes(childRunId);
+      failure = handedOver ? 'its execution ended without closing the run' : 'its execution was not started';
     }
   }
   const ended = deps.clock.now();
@@ -48,10 +49,13 @@ async function delegateCall(deps: RunDeps, state: StartedRunState, call: ToolCal
   const childState = await deps.store.loadState(childRunId);
   const answer = [...(childState?.messages ?? [])].reverse().find((message) => message.role === 'assistant');
   const ok = child.stopReason === 'completed' || child.stopReason === 'verified';
-  const outcomeText = child.stopReason ? `${child.stopReason}${child.stopDetail ? `: ${child.stopDetail}` : ''}` : `did not finish${failure ? `: ${failure}` : ''}`;
+  const outcomeText = child.stopReason
+    ? `${child.stopReason}${child.stopDetail ? `: ${child.stopDetail}` : ''}`
+    : `did not finish${failure ? `: ${failure}` : ''}`;
+  const lastWords = answer ? ` Its last words:\n\n${textOf(answer)}` : '';
   const content = ok
     ? `${target.name} finished (${child.stopReason}). Its answer:\n\n${answer ? textOf(answer) : '(no final text)'}`
-    : `${target.name} did not complete the task (${outcomeText}).${answer ? ` Its last words:\n\n${textOf(answer)}` : ''}`;
+    : `${target.name} did not complete the task (${outcomeText}).${lastWords}`;
   const trace: NewTraceEvent = {
     kind: 'delegation',
     role: view.role,

@@ -5,11 +5,12 @@ import { untrustedWrite } from '../../definitions/run.ts';
 import { callBinding } from '../../approvals/binding.ts';
 import { approvalFor } from '../../policy/approval-rules.ts';
 import { argumentProblems } from '../../policy/tool-arguments.ts';
-import { isRunCode, scriptBridge } from '../code-mode.ts';
+import { isRunCode, scriptBridge, type ScriptBridge } from '../code-mode.ts';
 import type { RunDeps } from '../deps.ts';
 import type { StartedRunState } from '../load.ts';
 import { blockedReason, screenValue } from '../screening.ts';
-import { blocked, executedBefore, innerOf, notMade, refusal, rejection, type CallOutcome, type InnerCall } from './outcome.ts';
+import { blocked, executedBefore, innerOf, notMade, refusal, rejection } from './outcome.ts';
+import type { CallOutcome, InnerCall } from './outcome.ts';
 import { callServer, clip, traceFor } from './server-call.ts';
 
 /** A result bigger than this is cut, with a marker, so one item stays under DynamoDB's 400 KB. */
@@ -22,7 +23,7 @@ export const MAX_RESULT_CHARS = 48_000;
 export const SCRIPT_RESULT_CHARS = 1_000_000;
 
 export interface GovernedCallOptions {
-  /** Offload a big result to the result store (the ToolStep) rather than cut it (the MCP gateway: its client has no read_result). */
+  /** Offload a big result to the result store (the ToolStep), not cut it (the MCP gateway: no read_result there). */
   offload?: boolean;
   /** A run_code script's call: no approvals, and its results handed over whole up to SCRIPT_RESULT_CHARS. */
   codeMode?: boolean;
@@ -33,22 +34,33 @@ export interface GovernedCallOptions {
  * schema, guardrails on its arguments, rate limits, side-effect claims, timeouts. Shared by
  * the ToolStep, run_code scripts and the MCP gateway endpoint (core/run/tool-session.ts).
  */
-export async function runCall(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, options: GovernedCallOptions = {}): Promise<CallOutcome> {
+export async function runCall(
+  deps: RunDeps,
+  state: StartedRunState,
+  call: ToolCallBlock,
+  options: GovernedCallOptions = {},
+): Promise<CallOutcome> {
+  const { view } = state.context;
   const spec = state.context.tools.find((tool) => tool.name === call.name && !tool.builtin);
   if (!spec) {
-    return refusal(state.context.view.role, call, `refused: "${call.name}" is not a tool this agent may use (not granted, or not declared by the org)`, deps.clock.now());
+    const reason = `refused: "${call.name}" is not a tool this agent may use (not granted, or not declared by the org)`;
+    return refusal(view.role, call, reason, deps.clock.now());
   }
   const unapproved = approvalRefusal(deps, state, call, spec, options);
   if (unapproved) return unapproved;
+  const tool = `${spec.server}.${spec.tool}`;
   const problems = argumentProblems(spec.inputSchema, call.arguments);
   if (problems) {
-    const content = `invalid arguments for ${spec.server}.${spec.tool}, so the call was not made: ${problems}`;
-    return notMade('invalid', call, content, traceFor(state, call, spec, { status: 'error', ...instant(deps), detail: content }));
+    const content = `invalid arguments for ${tool}, so the call was not made: ${problems}`;
+    const trace = traceFor(state, call, spec, { status: 'error', ...instant(deps), detail: content });
+    return notMade('invalid', call, content, trace);
   }
-  const input = screenValue(deps, state.context.view, call.arguments, 'tool_input');
+  const input = screenValue(deps, view, call.arguments, 'tool_input');
   if (input.blocked) {
-    const content = `the call to ${spec.server}.${spec.tool} was not made: its arguments were ${blockedReason(input.blocked)}`;
-    return blocked(call, content, traceFor(state, call, spec, { status: 'denied', ...instant(deps), detail: content, guardrails: input.verdicts }), false);
+    const content = `the call to ${tool} was not made: its arguments were ${blockedReason(input.blocked)}`;
+    const guardrails = input.verdicts;
+    const trace = traceFor(state, call, spec, { status: 'denied', ...instant(deps), detail: content, guardrails });
+    return blocked(call, content, trace, false);
   }
   const screenedCall = { ...call, arguments: input.value };
   const serve = () =>
@@ -67,64 +79,106 @@ export async function runCall(deps: RunDeps, state: StartedRunState, call: ToolC
  * blindly: one an earlier attempt recorded is replayed, one it may have made without
  * recording is not made again.
  */
-async function claimed(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, spec: ToolSpec, make: () => Promise<CallOutcome>): Promise<CallOutcome> {
-  const claim = await deps.store.claimSideEffect(state.meta.runId, call.id, `${spec.server}.${spec.tool}`, deps.clock.now().toISOString());
-  if (claim.state === 'completed') return executedBefore({ ...claim.recorded, inner: claim.recorded.inner as InnerCall[] | undefined });
+async function claimed(
+  deps: RunDeps,
+  state: StartedRunState,
+  call: ToolCallBlock,
+  spec: ToolSpec,
+  make: () => Promise<CallOutcome>,
+): Promise<CallOutcome> {
+  const { runId } = state.meta;
+  const tool = `${spec.server}.${spec.tool}`;
+  const claim = await deps.store.claimSideEffect(runId, call.id, tool, deps.clock.now().toISOString());
+  if (claim.state === 'completed') {
+    return executedBefore({ ...claim.recorded, inner: claim.recorded.inner as InnerCall[] | undefined });
+  }
   if (claim.state === 'in_doubt') {
-    const content = `an earlier attempt of this call to ${spec.server}.${spec.tool} (started ${claim.startedAt}) may have acted without recording an outcome; it is not repeated automatically. Check its effect before trying again.`;
-    return notMade('in_doubt', call, content, traceFor(state, call, spec, { status: 'error', ...instant(deps), detail: `in doubt: ${content}` }));
+    const content =
+      `an earlier attempt of this call to ${tool} (started ${claim.startedAt}) may have acted ` +
+      'without recording an outcome; it is not repeated automatically. Check its effect before trying again.';
+    const trace = traceFor(state, call, spec, { status: 'error', ...instant(deps), detail: `in doubt: ${content}` });
+    return notMade('in_doubt', call, content, trace);
   }
   const outcome = await make();
   const inner = innerOf(outcome);
   // Stored cut, like any result: one item stays under DynamoDB's 400 KB.
   const result = { ...outcome.result, content: clip(outcome.result.content, MAX_RESULT_CHARS) };
-  await deps.store.completeSideEffect(state.meta.runId, call.id, { result, trace: outcome.trace, ...(inner.length > 0 ? { inner } : {}) }, deps.clock.now().toISOString());
+  const recorded = { result, trace: outcome.trace, ...(inner.length > 0 ? { inner } : {}) };
+  await deps.store.completeSideEffect(runId, call.id, recorded, deps.clock.now().toISOString());
   return outcome;
 }
 
-/** Approval rules: a rejected call is answered, an unapproved one refused, an approved one must be the call the approver saw. */
-function approvalRefusal(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, spec: ToolSpec, options: GovernedCallOptions): CallOutcome | undefined {
+/**
+ * Approval rules: a rejected call is answered, an unapproved one refused, and an approved
+ * one must be the call the approver saw: same tool, same arguments, same policy.
+ */
+function approvalRefusal(
+  deps: RunDeps,
+  state: StartedRunState,
+  call: ToolCallBlock,
+  spec: ToolSpec,
+  options: GovernedCallOptions,
+): CallOutcome | undefined {
   const { view } = state.context;
-  const approval = approvalFor(spec, view.approvals, DEFAULT_HARNESS.approval_timeout_seconds, untrustedWrite(state.meta, view.approveWritesAfterUntrusted));
-  if (!approval) return undefined;
+  const context = untrustedWrite(state.meta, view.approveWritesAfterUntrusted);
+  if (!approvalFor(spec, view.approvals, DEFAULT_HARNESS.approval_timeout_seconds, context)) return undefined;
   const turn = state.meta.turn;
   const tool = `${spec.server}.${spec.tool}`;
   const refuse = (reason: string) => refusal(view.role, call, reason, deps.clock.now());
-  if (turn?.rejectedCalls?.callIds.includes(call.id)) return rejection(view.role, call, `not run: ${turn.rejectedCalls.reason}`, deps.clock.now());
-  if (options.codeMode) {
-    return refuse(`refused: ${tool} needs a human approval, and a script cannot wait for one: make this call directly (not from run_code), so the run can pause for the approver`);
+  if (turn?.rejectedCalls?.callIds.includes(call.id)) {
+    return rejection(view.role, call, `not run: ${turn.rejectedCalls.reason}`, deps.clock.now());
   }
-  if (!turn?.approvedCallIds?.includes(call.id)) return refuse(`refused: ${tool} needs a human approval that this call does not have`);
-  // The call that runs must be the call the approver saw: same tool, same arguments, same policy.
+  if (options.codeMode) {
+    return refuse(
+      `refused: ${tool} needs a human approval, and a script cannot wait for one: ` +
+        'make this call directly (not from run_code), so the run can pause for the approver',
+    );
+  }
+  if (!turn?.approvedCallIds?.includes(call.id)) {
+    return refuse(`refused: ${tool} needs a human approval that this call does not have`);
+  }
   if (turn.approvedBindings && turn.approvedBindings[call.id] !== callBinding(tool, call.arguments, view.version)) {
-    return refuse(`refused: ${tool} was approved with other arguments or under another policy version than this call has`);
+    const other = 'with other arguments or under another policy version than this call has';
+    return refuse(`refused: ${tool} was approved ${other}`);
   }
   return undefined;
 }
 
 /** The org's per-tool rate limit, one fixed minute at a time, shared by every agent and run. */
-async function rateLimited(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, spec: ToolSpec): Promise<CallOutcome | undefined> {
+async function rateLimited(
+  deps: RunDeps,
+  state: StartedRunState,
+  call: ToolCallBlock,
+  spec: ToolSpec,
+): Promise<CallOutcome | undefined> {
   const perMinute = spec.rateLimitPerMinute;
   if (perMinute === undefined) return undefined;
   const now = deps.clock.now();
   const window = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
   const expiresAt = Math.floor(window.getTime() / 1000) + 3600;
-  if (await deps.store.takeRateToken(`tool:${spec.server}.${spec.tool}`, window.toISOString(), perMinute, expiresAt)) return undefined;
+  const tool = `${spec.server}.${spec.tool}`;
+  if (await deps.store.takeRateToken(`tool:${tool}`, window.toISOString(), perMinute, expiresAt)) return undefined;
   const next = new Date(window.getTime() + 60_000).toISOString();
-  const content = `rate limited: ${spec.server}.${spec.tool} allows ${perMinute} calls a minute across the org, and this minute's are used; the call was not made (try again after ${next})`;
+  const content =
+    `rate limited: ${tool} allows ${perMinute} calls a minute across the org, ` +
+    `and this minute's are used; the call was not made (try again after ${next})`;
   const at = now.toISOString();
-  return notMade('invalid', call, content, traceFor(state, call, spec, { status: 'error', startedAt: at, endedAt: at, latencyMs: 0, attempt: 0, detail: content }));
+  const timing = { startedAt: at, endedAt: at, latencyMs: 0, attempt: 0 };
+  const trace = traceFor(state, call, spec, { status: 'error', ...timing, detail: content });
+  return notMade('invalid', call, content, trace);
 }
 
 /** run_code: the script's own calls come back through this step's gateway, one governed call each. */
-function scriptFor(deps: RunDeps, state: StartedRunState, call: ToolCallBlock) {
+function scriptFor(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): ScriptBridge {
   const maxCalls = state.context.view.sandbox?.spec.max_script_tool_calls ?? 0;
   return scriptBridge(
     state,
     call,
     maxCalls,
     (inner, innerCall, options) => runCall(deps, inner, innerCall, options),
-    (inner, innerCall, reason) => Promise.resolve(refusal(inner.context.view.role, innerCall, reason, deps.clock.now())),
+    (inner, innerCall, reason) => {
+      return Promise.resolve(refusal(inner.context.view.role, innerCall, reason, deps.clock.now()));
+    },
   );
 }
 

@@ -24,12 +24,15 @@ function loadToolsCall(deps: RunDeps, state: StartedRunState, call: ToolCallBloc
   const outcome = (content: string, kind: 'builtin' | 'denied' | 'invalid', loadedTools?: string[]): CallOutcome => {
     const ok = kind === 'builtin';
     const detail = ok ? `loaded ${loadedTools!.length === 0 ? 'nothing new' : loadedTools!.join(', ')}` : content;
-    const trace = builtinTrace(deps, state, call, started, { tool: 'load_tools', status: ok ? 'ok' : kind === 'denied' ? 'denied' : 'error', detail });
+    const status = ok ? 'ok' : kind === 'denied' ? 'denied' : 'error';
+    const trace = builtinTrace(deps, state, call, started, { tool: 'load_tools', status, detail });
     return builtinOutcome(kind, call, content, trace, loadedTools ? { loadedTools } : undefined);
   };
   const parsed = LoadToolsArguments.safeParse(call.arguments);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`).join('; ');
+    const problems = parsed.error.issues
+      .map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`)
+      .join('; ');
     return outcome(`invalid arguments for ${LOAD_TOOLS_TOOL_NAME}, nothing was loaded: ${problems}`, 'invalid');
   }
   const deferred = context.deferredServers ?? [];
@@ -48,16 +51,15 @@ function loadToolsCall(deps: RunDeps, state: StartedRunState, call: ToolCallBloc
   if (unknown.length > 0) {
     const named = unknown.map((name) => `"${name}"`).join(', ');
     const granted = available.map((tool) => tool.tool).join(', ');
-    return outcome(`refused, nothing was loaded: ${named} ${unknown.length === 1 ? 'is' : 'are'} not ${server} tools this agent may use (granted: ${granted})`, 'denied');
+    const are = unknown.length === 1 ? 'is' : 'are';
+    const refused = `refused, nothing was loaded: ${named} ${are} not ${server} tools this agent may use`;
+    return outcome(`${refused} (granted: ${granted})`, 'denied');
   }
   const already = new Set(meta.loadedTools ?? []);
   const added = [...new Set(specs.map((spec) => spec!.name))].filter((name) => !already.has(name));
   const names = specs.map((spec) => spec!.name);
-  return outcome(
-    added.length > 0
-      ? `loaded ${added.join(', ')}: call ${added.length === 1 ? 'it' : 'them'} from your next turn${added.length < names.length ? ' (the others were already loaded)' : ''}`
-      : `already loaded: ${names.join(', ')}`,
-    'builtin',
-    added,
-  );
+  const others = added.length < names.length ? ' (the others were already loaded)' : '';
+  const them = added.length === 1 ? 'it' : 'them';
+  if (added.length === 0) return outcome(`already loaded: ${names.join(', ')}`, 'builtin', added);
+  return outcome(`loaded ${added.join(', ')}: call ${them} from your next turn${others}`, 'builtin', added);
 }

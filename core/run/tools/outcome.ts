@@ -72,31 +72,52 @@ export function resultBlock(call: CallRef, content: string, isError: boolean): T
   return { type: 'tool_result', callId: call.id, name: call.name, content, isError };
 }
 
-const withPatch = (patch: RunPatch | undefined) => (patch ? { patch } : {});
+type Extra = { inner?: InnerCall[]; patch?: RunPatch };
 
-export function executed(call: CallRef, content: string, isError: boolean, trace: NewTraceEvent, extra: { inner?: InnerCall[]; patch?: RunPatch } = {}): Executed {
-  return { kind: 'executed', result: resultBlock(call, content, isError), trace, ...(extra.inner ? { inner: extra.inner } : {}), ...withPatch(extra.patch) };
+/** Only the fields that are there: a stored outcome carries no empty keys. */
+const extraOf = (extra: Extra) => ({
+  ...(extra.inner ? { inner: extra.inner } : {}),
+  ...(extra.patch ? { patch: extra.patch } : {}),
+});
+
+export function executed(
+  call: CallRef,
+  content: string,
+  isError: boolean,
+  trace: NewTraceEvent,
+  extra: Extra = {},
+): Executed {
+  return { kind: 'executed', result: resultBlock(call, content, isError), trace, ...extraOf(extra) };
 }
 
-export function blocked(call: CallRef, content: string, trace: NewTraceEvent, called: boolean | undefined, extra: { inner?: InnerCall[]; patch?: RunPatch } = {}): Blocked {
-  return {
-    kind: 'blocked',
-    ...(called === undefined ? {} : { called }),
-    result: resultBlock(call, content, true),
-    trace,
-    ...(extra.inner ? { inner: extra.inner } : {}),
-    ...withPatch(extra.patch),
-  };
+export function blocked(
+  call: CallRef,
+  content: string,
+  trace: NewTraceEvent,
+  called: boolean | undefined,
+  extra: Extra = {},
+): Blocked {
+  const calledField = called === undefined ? {} : { called };
+  return { kind: 'blocked', ...calledField, result: resultBlock(call, content, true), trace, ...extraOf(extra) };
 }
 
-/** A built-in tool's answer; `isError` when it answered with a failure it still counts as its own (a sub-agent that did not finish). */
-export function answered(call: CallRef, content: string, trace: NewTraceEvent, patch?: RunPatch, isError = false): Builtin {
-  return { kind: 'builtin', result: resultBlock(call, content, isError), trace, ...withPatch(patch) };
+/**
+ * A built-in tool's answer; `isError` when it answered with a failure that is still its own
+ * answer (a sub-agent that did not finish).
+ */
+export function answered(
+  call: CallRef,
+  content: string,
+  trace: NewTraceEvent,
+  patch?: RunPatch,
+  isError = false,
+): Builtin {
+  return { kind: 'builtin', result: resultBlock(call, content, isError), trace, ...extraOf({ patch }) };
 }
 
-/** A side-effecting call an earlier attempt of the step made and recorded: the same result and trace, not called again. */
-export function executedBefore(recorded: { result: ToolResultBlock; trace: NewTraceEvent; inner?: InnerCall[] }): Executed {
-  return { kind: 'executed', result: recorded.result, trace: recorded.trace, ...(recorded.inner ? { inner: recorded.inner } : {}) };
+/** A side-effecting call an earlier attempt of the step made and recorded: its result and trace, not called again. */
+export function executedBefore(recorded: Pick<Executed, 'result' | 'trace' | 'inner'>): Executed {
+  return { kind: 'executed', result: recorded.result, trace: recorded.trace, ...extraOf({ inner: recorded.inner }) };
 }
 
 export function notMade(kind: NotMade['kind'], call: CallRef, content: string, trace: NewTraceEvent): NotMade {
@@ -104,7 +125,13 @@ export function notMade(kind: NotMade['kind'], call: CallRef, content: string, t
 }
 
 /** A built-in tool's outcome by kind: `builtin` when it answered, else a refusal, a failure or a block it reports. */
-export function builtinOutcome(kind: 'builtin' | 'denied' | 'invalid' | 'blocked', call: CallRef, content: string, trace: NewTraceEvent, patch?: RunPatch): CallOutcome {
+export function builtinOutcome(
+  kind: 'builtin' | 'denied' | 'invalid' | 'blocked',
+  call: CallRef,
+  content: string,
+  trace: NewTraceEvent,
+  patch?: RunPatch,
+): CallOutcome {
   if (kind === 'builtin') return answered(call, content, trace, patch);
   return kind === 'blocked' ? blocked(call, content, trace, undefined) : notMade(kind, call, content, trace);
 }
@@ -112,7 +139,17 @@ export function builtinOutcome(kind: 'builtin' | 'denied' | 'invalid' | 'blocked
 /** A call refused before anything ran: `tool_denied` on the trace, the reason as its result. */
 export function refusal(role: Role, call: CallRef, reason: string, at: Date, name = call.name): NotMade {
   const now = at.toISOString();
-  const trace: NewTraceEvent = { kind: 'tool_denied', role, name, status: 'denied', startedAt: now, endedAt: now, latencyMs: 0, callId: call.id, detail: reason };
+  const trace: NewTraceEvent = {
+    kind: 'tool_denied',
+    role,
+    name,
+    status: 'denied',
+    startedAt: now,
+    endedAt: now,
+    latencyMs: 0,
+    callId: call.id,
+    detail: reason,
+  };
   return notMade('denied', call, reason, trace);
 }
 

@@ -21,7 +21,10 @@ export interface RunPatch {
 
 type Merge<K extends keyof RunPatch> = (meta: RunMeta, values: Array<NonNullable<RunPatch[K]>>) => void;
 
-const appended = (current: string[] | undefined, values: string[][]): string[] => [...(current ?? []), ...values.flat()];
+const appended = (current: string[] | undefined, values: string[][]): string[] => [
+  ...(current ?? []),
+  ...values.flat(),
+];
 const unique = (current: string[] | undefined, values: string[][]): string[] => [...new Set(appended(current, values))];
 
 /** One merge rule per field; a field nobody set this turn leaves the record as it was. */
@@ -42,7 +45,8 @@ function merge<K extends keyof RunPatch>(meta: RunMeta, key: K, patches: Array<R
   // An empty list changes nothing: the record keeps its field as it was (absent stays absent).
   const values = patches
     .map((patch) => patch?.[key])
-    .filter((value): value is NonNullable<RunPatch[K]> => value !== undefined && !(Array.isArray(value) && value.length === 0));
+    .filter((value): value is NonNullable<RunPatch[K]> => value !== undefined)
+    .filter((value) => !(Array.isArray(value) && value.length === 0));
   // Each rule takes its own field's values: TypeScript cannot see that through the generic index.
   if (values.length > 0) (MERGES[key] as (meta: RunMeta, values: unknown[]) => void)(meta, values);
 }

@@ -16,16 +16,21 @@ const ReadResultArguments = z
     end_line: z.number().int().min(1).optional(),
     grep: z.string().min(1).optional(),
   })
-  .refine(
-    (args) =>
-      [args.offset !== undefined || args.limit !== undefined, args.start_line !== undefined || args.end_line !== undefined, args.grep !== undefined].filter(Boolean)
-        .length <= 1,
-    { message: 'use one mode per call: offset/limit, start_line/end_line, or grep' },
-  )
+  .refine((args) => modesOf(args).filter(Boolean).length <= 1, {
+    message: 'use one mode per call: offset/limit, start_line/end_line, or grep',
+  })
   .refine((args) => args.start_line === undefined || args.end_line === undefined || args.end_line >= args.start_line, {
     message: 'end_line must not be before start_line',
   });
 type ReadResultArguments = z.infer<typeof ReadResultArguments>;
+
+type Modes = { offset?: number; limit?: number; start_line?: number; end_line?: number; grep?: string };
+
+function modesOf(args: Modes): boolean[] {
+  const page = args.offset !== undefined || args.limit !== undefined;
+  const lines = args.start_line !== undefined || args.end_line !== undefined;
+  return [page, lines, args.grep !== undefined];
+}
 
 /** looprail__read_result: offered from the run's first offloaded result on, even before the snapshot lists it. */
 export const readResultTool: BuiltinTool = {
@@ -39,40 +44,56 @@ export async function readResultCall(deps: RunDeps, state: StartedRunState, call
   const started = deps.clock.now();
   // A page never exceeds the per-call threshold, so reading a result never fills the context again.
   const maxChars = offloadLimits(state.context.view).resultTokens * 4;
-  const outcome = (content: string, kind: 'builtin' | 'denied' | 'invalid', detail: string, handle?: string): CallOutcome => {
+  type Kind = 'builtin' | 'denied' | 'invalid';
+  const outcome = (content: string, kind: Kind, detail: string, handle?: string): CallOutcome => {
     const status = kind === 'builtin' ? 'ok' : kind === 'denied' ? 'denied' : 'error';
-    return builtinOutcome(kind, call, content, builtinTrace(deps, state, call, started, { tool: 'read_result', status, resultHandle: handle, detail }));
+    const fields = { tool: 'read_result', status, resultHandle: handle, detail } as const;
+    const trace = builtinTrace(deps, state, call, started, fields);
+    return builtinOutcome(kind, call, content, trace);
   };
   const parsed = ReadResultArguments.safeParse(call.arguments);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`).join('; ');
+    const problems = parsed.error.issues
+      .map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`)
+      .join('; ');
     return outcome(`invalid arguments for ${READ_RESULT_TOOL_NAME}: ${problems}`, 'invalid', problems);
   }
   const args = parsed.data;
   const target = parseHandle(args.handle);
   if (!target) {
-    return outcome(`"${args.handle}" is not a result handle (handles look like <run id>/<call id>, as the stored result's note gives them)`, 'invalid', 'not a handle');
+    const shape = "handles look like <run id>/<call id>, as the stored result's note gives them";
+    return outcome(`"${args.handle}" is not a result handle (${shape})`, 'invalid', 'not a handle');
   }
   if (target.runId !== state.meta.runId) {
-    return outcome(`refused: handle ${args.handle} belongs to another run; a run reads only its own stored results`, 'denied', `handle of run ${target.runId}`);
+    const refused = `refused: handle ${args.handle} belongs to another run; a run reads only its own stored results`;
+    return outcome(refused, 'denied', `handle of run ${target.runId}`);
   }
   const handles = state.meta.offloadedResults ?? [];
   if (!handles.includes(args.handle)) {
-    return outcome(`this run has no stored result with handle ${args.handle} (its handles: ${handles.join(', ') || 'none'})`, 'invalid', 'unknown handle');
+    const known = handles.join(', ') || 'none';
+    const unknown = `this run has no stored result with handle ${args.handle} (its handles: ${known})`;
+    return outcome(unknown, 'invalid', 'unknown handle');
   }
-  if (!deps.results) return outcome(`the stored result ${args.handle} cannot be read: this runtime has no result store`, 'invalid', 'no result store');
+  if (!deps.results) {
+    const missing = `the stored result ${args.handle} cannot be read: this runtime has no result store`;
+    return outcome(missing, 'invalid', 'no result store');
+  }
   let lookup;
   try {
     lookup = await deps.results.getResult(target.runId, target.callId);
   } catch (error) {
-    return outcome(`the stored result ${args.handle} could not be read: ${errorMessage(error)}`, 'invalid', errorMessage(error));
+    const reason = errorMessage(error);
+    return outcome(`the stored result ${args.handle} could not be read: ${reason}`, 'invalid', reason);
   }
   if (lookup.state !== 'found') {
-    const expired = `the stored result ${args.handle} has expired (results are kept only as long as the run's trace retention) and is no longer available; call the tool again if you still need it`;
+    const expired =
+      `the stored result ${args.handle} has expired (results are kept only as long as the run's trace retention) ` +
+      'and is no longer available; call the tool again if you still need it';
     return outcome(expired, 'invalid', 'expired', args.handle);
   }
   const read = readSlice(lookup.result.text, args, maxChars);
-  return 'error' in read ? outcome(read.error, 'invalid', read.detail, args.handle) : outcome(read.body, 'builtin', read.detail, args.handle);
+  if ('error' in read) return outcome(read.error, 'invalid', read.detail, args.handle);
+  return outcome(read.body, 'builtin', read.detail, args.handle);
 }
 
 type Slice = { body: string; detail: string } | { error: string; detail: string };
@@ -84,17 +105,25 @@ function readSlice(text: string, args: ReadResultArguments, maxChars: number): S
     const lines = text.split('\n');
     const from = args.start_line ?? 1;
     const to = Math.min(args.end_line ?? lines.length, lines.length);
-    if (from > lines.length) return { error: `${args.handle} has ${lines.length} lines; start_line ${from} is past its end`, detail: 'start_line past the end' };
+    if (from > lines.length) {
+      const error = `${args.handle} has ${lines.length} lines; start_line ${from} is past its end`;
+      return { error, detail: 'start_line past the end' };
+    }
     const slice = lines.slice(from - 1, to).join('\n');
-    const body = slice.length > maxChars ? `${slice.slice(0, maxChars)}\n[cut at ${maxChars} characters: ask for fewer lines]` : slice;
+    const cut = `${slice.slice(0, maxChars)}\n[cut at ${maxChars} characters: ask for fewer lines]`;
+    const body = slice.length > maxChars ? cut : slice;
     return { body, detail: `lines ${from}–${to} of ${lines.length} in ${args.handle}` };
   }
   const offset = args.offset ?? 0;
-  if (offset >= text.length && text.length > 0) return { error: `${args.handle} has ${text.length} characters; offset ${offset} is past its end`, detail: 'offset past the end' };
+  if (offset >= text.length && text.length > 0) {
+    const error = `${args.handle} has ${text.length} characters; offset ${offset} is past its end`;
+    return { error, detail: 'offset past the end' };
+  }
   const limit = Math.min(args.limit ?? maxChars, maxChars);
   const end = Math.min(offset + limit, text.length);
   const next = end < text.length ? `; continue with offset ${end}` : '; end of result';
-  return { body: `${text.slice(offset, end)}\n[characters ${offset}–${end} of ${text.length}${next}]`, detail: `characters ${offset}–${end} of ${text.length} in ${args.handle}` };
+  const body = `${text.slice(offset, end)}\n[characters ${offset}–${end} of ${text.length}${next}]`;
+  return { body, detail: `characters ${offset}–${end} of ${text.length} in ${args.handle}` };
 }
 
 function grepLines(text: string, handle: string, grep: string, maxChars: number): Slice {
@@ -110,7 +139,8 @@ function grepLines(text: string, handle: string, grep: string, maxChars: number)
     hits.push(entry);
     size += entry.length + 1;
   }
-  const more = hits.length < matched ? `\n[${matched - hits.length} more matching lines not shown: narrow the search]` : '';
+  const hidden = matched - hits.length;
+  const more = hidden > 0 ? `\n[${hidden} more matching lines not shown: narrow the search]` : '';
   const body = matched === 0 ? `no line of ${handle} contains "${grep}"` : `${hits.join('\n')}${more}`;
   return { body, detail: `grep "${grep.slice(0, 80)}" in ${handle}: ${matched} lines` };
 }

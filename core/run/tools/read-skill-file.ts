@@ -10,7 +10,10 @@ export const readSkillFileTool: BuiltinTool = {
     skillCall(deps, state, call, 'read_skill_file', (record, ref) => {
       const path = typeof call.arguments.path === 'string' ? call.arguments.path : '';
       const file = record.files.find((candidate) => candidate.path === path);
-      if (!file) return { error: `skill ${ref} has no file "${path}" (it has: ${record.files.map((f) => f.path).join(', ')})`, detail: `no file "${path}"` };
+      if (!file) {
+        const files = record.files.map((each) => each.path).join(', ');
+        return { error: `skill ${ref} has no file "${path}" (it has: ${files})`, detail: `no file "${path}"` };
+      }
       return { text: file.content, detail: `file ${String(call.arguments.path)}` };
     }),
 };

@@ -11,7 +11,13 @@ import { readSkillFileTool } from './read-skill-file.ts';
  * line here (its spec is offered by StartRun or the model step, its record field in patch.ts).
  * The checker's verdict is not here: the model step reads it from the checker's answer.
  */
-const BUILTIN_TOOLS: readonly BuiltinTool[] = [loadSkillTool, readSkillFileTool, loadToolsTool, readResultTool, delegateTool];
+const BUILTIN_TOOLS: readonly BuiltinTool[] = [
+  loadSkillTool,
+  readSkillFileTool,
+  loadToolsTool,
+  readResultTool,
+  delegateTool,
+];
 
 const BY_NAME = new Map(BUILTIN_TOOLS.map((tool) => [tool.name, tool]));
 

@@ -40,36 +40,61 @@ interface Answer {
 }
 
 /** Calls the tool's server; a failure becomes a result the model can read. */
-export async function callServer(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, spec: ToolSpec, options: ServerCallOptions): Promise<CallOutcome> {
+export async function callServer(
+  deps: RunDeps,
+  state: StartedRunState,
+  call: ToolCallBlock,
+  spec: ToolSpec,
+  options: ServerCallOptions,
+): Promise<CallOutcome> {
   const started = deps.clock.now();
   const answer = await ask(deps, state, call, spec, options.script);
   const inner = options.script ? (await options.script.outcomes()).map(innerCall) : undefined;
-  const attached = { ...(inner ? { inner } : {}), ...(answer.sandboxCreatedAt ? { patch: { sandboxCreatedAt: answer.sandboxCreatedAt } } : {}) };
+  const sandboxPatch = answer.sandboxCreatedAt ? { sandboxCreatedAt: answer.sandboxCreatedAt } : undefined;
   const ended = deps.clock.now();
   // The result is screened before the model (or the store) sees it: it is untrusted input.
   const output = screenText(deps, state.context.view, answer.content, 'tool_output');
-  const verdicts = recorded([...options.inputVerdicts, ...output.verdicts]);
-  const timing = { startedAt: started.toISOString(), endedAt: ended.toISOString(), latencyMs: elapsedMs(started, ended), attempt: answer.attempt };
+  const guardrails = recorded([...options.inputVerdicts, ...output.verdicts]);
   const { isError, extra } = answer;
+  const traced = (fields: Pick<NewTraceEvent, 'status' | 'detail' | 'resultHandle'>) =>
+    traceFor(state, call, spec, {
+      startedAt: started.toISOString(),
+      endedAt: ended.toISOString(),
+      latencyMs: elapsedMs(started, ended),
+      attempt: answer.attempt,
+      guardrails,
+      ...fields,
+      ...extra,
+    });
+  const tool = `${spec.server}.${spec.tool}`;
   if (output.blocked) {
-    const withheld = `the result of ${spec.server}.${spec.tool} was withheld: it was ${blockedReason(output.blocked)}`;
-    return blocked(call, withheld, traceFor(state, call, spec, { status: 'denied', ...timing, detail: withheld, guardrails: verdicts, ...extra }), true, attached);
+    const withheld = `the result of ${tool} was withheld: it was ${blockedReason(output.blocked)}`;
+    const trace = traced({ status: 'denied', detail: withheld });
+    return blocked(call, withheld, trace, true, { inner, patch: sandboxPatch });
   }
   const status = isError ? 'error' : 'ok';
   // Over the per-call threshold: stored with the run, and a preview with its handle goes to the model instead.
-  const stored = options.offload && overCallThreshold(state.context.view, output.text) ? await offloadResult(deps, state, call.id, `${spec.server}.${spec.tool}`, output.text) : undefined;
+  const offloading = options.offload && overCallThreshold(state.context.view, output.text);
+  const stored = offloading ? await offloadResult(deps, state, call.id, tool, output.text) : undefined;
   if (stored) {
-    const trace = traceFor(state, call, spec, { status, ...timing, detail: stored.detail, resultHandle: stored.handle, guardrails: verdicts, ...extra });
-    return executed(call, stored.content, isError, trace, { ...attached, patch: { ...attached.patch, offloadedResults: [stored.handle] } });
+    const trace = traced({ status, detail: stored.detail, resultHandle: stored.handle });
+    const patch = { ...sandboxPatch, offloadedResults: [stored.handle] };
+    return executed(call, stored.content, isError, trace, { inner, patch });
   }
   const clipped = clip(output.text, options.limit);
   const cut = clipped.length < output.text.length ? `result cut from ${output.text.length} characters` : undefined;
   const detail = extra.sandbox ? clipped.slice(0, 1000) : isError ? clipped.slice(0, 500) : cut;
-  return executed(call, clipped, isError, traceFor(state, call, spec, { status, ...timing, detail, guardrails: verdicts, ...extra }), attached);
+  return executed(call, clipped, isError, traced({ status, detail }), { inner, patch: sandboxPatch });
 }
 
 /** The server's answer; only a read-only call is tried again (a write may have happened before the failure). */
-async function ask(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, spec: ToolSpec, script: ScriptBridge | undefined): Promise<Answer> {
+async function ask(
+  deps: RunDeps,
+  state: StartedRunState,
+  call: ToolCallBlock,
+  spec: ToolSpec,
+  script: ScriptBridge | undefined,
+): Promise<Answer> {
   const server = state.context.view.servers[spec.server]!;
   const timeoutSeconds = server.timeouts.call ?? DEFAULT_CALL_TIMEOUT_SECONDS;
   for (let attempt = 1; ; attempt++) {
@@ -77,7 +102,8 @@ async function ask(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, s
       const gateway = runTools(deps, state.context.view, state.meta, script?.bridge);
       const result = await gateway.callTool(server, spec.tool, call.arguments, { timeoutMs: timeoutSeconds * 1000 });
       const extra = result.sandbox ? { sandbox: result.sandbox, costMicros: result.costMicros } : {};
-      return { content: result.content, isError: result.isError, attempt, extra, ...(result.sandboxCreatedAt ? { sandboxCreatedAt: result.sandboxCreatedAt } : {}) };
+      const createdAt = result.sandboxCreatedAt ? { sandboxCreatedAt: result.sandboxCreatedAt } : {};
+      return { content: result.content, isError: result.isError, attempt, extra, ...createdAt };
     } catch (error) {
       if (error instanceof ToolUnavailableError && spec.readOnly && attempt < READ_ONLY_ATTEMPTS) continue;
       const content =
@@ -91,15 +117,29 @@ async function ask(deps: RunDeps, state: StartedRunState, call: ToolCallBlock, s
   }
 }
 
+type TraceFields =
+  | 'status'
+  | 'startedAt'
+  | 'endedAt'
+  | 'latencyMs'
+  | 'attempt'
+  | 'detail'
+  | 'guardrails'
+  | 'sandbox'
+  | 'costMicros'
+  | 'resultHandle';
+
+/** A governed call's trace event: named `server.tool`. */
 export function traceFor(
   state: StartedRunState,
   call: ToolCallBlock,
   spec: ToolSpec,
-  fields: Pick<NewTraceEvent, 'status' | 'startedAt' | 'endedAt' | 'latencyMs' | 'attempt' | 'detail' | 'guardrails' | 'sandbox' | 'costMicros' | 'resultHandle'>,
+  fields: Pick<NewTraceEvent, TraceFields>,
 ): NewTraceEvent {
-  return { kind: 'tool_call', role: state.context.view.role, name: `${spec.server}.${spec.tool}`, server: spec.server, tool: spec.tool, callId: call.id, ...fields };
+  const { server, tool } = spec;
+  const { role } = state.context.view;
+  return { kind: 'tool_call', role, name: `${server}.${tool}`, server, tool, callId: call.id, ...fields };
 }
-
 /** A result cut to `limit` characters, with a marker saying how much is missing. */
 export function clip(content: string, limit: number): string {
   if (content.length <= limit) return content;
