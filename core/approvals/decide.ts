@@ -128,8 +128,9 @@ export async function decideApproval(deps: RunDeps, request: DecisionRequest): P
       writer.meta.pendingBudgetRequest = undefined;
       output = await writer.commit(deps, 'model', {}, 'throw');
     } else if (request.outcome === 'approved') {
-      writer.meta.approvedCallIds = record.callIds;
-      writer.meta.approvedBindings = Object.fromEntries((record.bindings ?? []).map((binding) => [binding.callId, binding.hash]));
+      const bindings = (record.bindings ?? []).map((binding) => [binding.callId, binding.hash] as const);
+      const approvedBindings = Object.fromEntries(bindings);
+      writer.meta.turn = { ...writer.meta.turn, approvedCallIds: record.callIds, approvedBindings };
       output = await writer.commit(deps, 'tools', {}, 'throw');
     } else if (stopsRun) {
       writer.meta.pendingBudgetRequest = undefined;
@@ -137,7 +138,7 @@ export async function decideApproval(deps: RunDeps, request: DecisionRequest): P
       output = await writer.commit(deps, 'finish', {}, 'throw');
     } else {
       // on_reject: continue: the ToolStep answers the rejected calls with who rejected them and why.
-      writer.meta.rejectedCalls = { callIds: record.callIds, reason };
+      writer.meta.turn = { ...writer.meta.turn, rejectedCalls: { callIds: record.callIds, reason } };
       output = await writer.commit(deps, 'tools', {}, 'throw');
     }
   } catch (error) {

@@ -111,6 +111,25 @@ export interface Verdict {
   feedback: string;
 }
 
+/**
+ * Turn-only state: approvals decided for the calls of the last model turn, and child runs
+ * handed to the state machine while a step waits for them. The ToolStep clears it when it
+ * writes the turn's results, and a new model turn starts without it.
+ */
+export interface TurnState {
+  /** Tool calls of the current turn that an approver allowed. */
+  approvedCallIds?: string[];
+  /** For each approved call: the hash of tool, arguments and policy version the approver saw (core/approvals/binding.ts). */
+  approvedBindings?: Record<string, string>;
+  /** Tool calls of the current turn an approver rejected (on_reject: continue): the model reads why. */
+  rejectedCalls?: { callIds: string[]; reason: string };
+  /**
+   * Sub-agent (ToolStep) or checker (Verify) runs handed to the state machine's Delegate state
+   * (no in-process children port), so the step that comes back knows the child had its execution.
+   */
+  delegatedRuns?: string[];
+}
+
 /** The run record (`RUN#id / META`): small, rewritten whole by each step's commit. */
 export interface RunMeta {
   runId: string;
@@ -150,14 +169,10 @@ export interface RunMeta {
   /** The control fields the last commit returned, replayed to a retried step. */
   lastControl?: Control;
   verdict?: Verdict;
-  /** Set while an approval is pending. */
+  /** Set while an approval is pending (kept after a budget approval until the turn's results are written). */
   pendingApprovalId?: string;
-  /** Tool calls of the current turn that an approver allowed. */
-  approvedCallIds?: string[];
-  /** For each approved call: the hash of tool, arguments and policy version the approver saw (core/approvals/binding.ts). */
-  approvedBindings?: Record<string, string>;
-  /** Tool calls of the current turn an approver rejected (on_reject: continue): the model reads why. */
-  rejectedCalls?: { callIds: string[]; reason: string };
+  /** What the current turn's decisions left for the step that completes it; cleared as one with its results. */
+  turn?: TurnState;
   /** A budget that paused the run (on_exhausted: pause_for_human), waiting for more allowance. */
   pendingBudgetRequest?: { budget: string; amountMicros: number; detail: string };
   /** Extra spend approvers allowed this run, per budget name (micro-USD). */
@@ -184,8 +199,6 @@ export interface RunMeta {
   depth?: number;
   /** Usage of the sub-agent runs this run delegated to, rolled up here and shown apart. */
   subagentUsage?: Usage;
-  /** This turn's sub-agent runs handed to the state machine's Delegate state (no in-process children port); cleared when the turn's results are written. */
-  delegatedRuns?: string[];
 }
 
 /** Approval context for a call: whether the agent's untrusted-content rule applies now. */

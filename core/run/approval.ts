@@ -161,8 +161,9 @@ export async function approveCalls(deps: RunDeps, approvalId: string, decidedBy?
     const output = await writer.commit(deps, 'model', {}, 'throw');
     return { taskToken: record.taskToken, output };
   }
-  writer.meta.approvedCallIds = record.callIds;
-  if (record.bindings) writer.meta.approvedBindings = Object.fromEntries(record.bindings.map((binding) => [binding.callId, binding.hash]));
+  const bindings = record.bindings?.map((binding) => [binding.callId, binding.hash] as const);
+  const approvedBindings = bindings ? { approvedBindings: Object.fromEntries(bindings) } : {};
+  writer.meta.turn = { ...writer.meta.turn, approvedCallIds: record.callIds, ...approvedBindings };
   const output = await writer.commit(deps, 'tools', {}, 'throw');
   return { taskToken: record.taskToken, output };
 }

@@ -5,7 +5,7 @@ import { SANDBOX_SERVER } from '../definitions/sandbox.ts';
 import type { ScriptToolCall, ScriptToolResult, ToolBridge } from '../ports/sandbox.ts';
 import { RUN_CODE_DESCRIPTION, RUN_CODE_TOOL } from '../sandbox/tools.ts';
 import type { StartedRunState } from './load.ts';
-import type { CallOutcome } from './tool-step.ts';
+import type { CallOutcome } from './tools/outcome.ts';
 import { limiter } from './concurrency.ts';
 
 /**
@@ -48,7 +48,7 @@ export function withCodeMode(tools: ToolSpec[]): ToolSpec[] {
   });
 }
 
-/** A call as the gateway runs it: runCall in tool-step.ts, passed in (it calls back here for run_code). */
+/** A call as the gateway runs it: runCall in tools/governed-call.ts, passed in (it calls back here for run_code). */
 export type GovernedCall = (state: StartedRunState, call: ToolCallBlock, options: { codeMode: true }) => Promise<CallOutcome>;
 /** A refusal recorded like any other (`tool_denied` on the trace). */
 export type RefusedCall = (state: StartedRunState, call: ToolCallBlock, reason: string) => Promise<CallOutcome>;

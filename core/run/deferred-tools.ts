@@ -1,14 +1,10 @@
-import { z } from 'zod';
 import type { AgentView, RunContext, ToolSpec } from '../definitions/context.ts';
 import type { ToolCallBlock } from '../definitions/messages.ts';
 import type { RunMeta } from '../definitions/run.ts';
-import type { RunDeps } from './deps.ts';
-import { elapsedMs, type StartedRunState } from './load.ts';
-import type { CallOutcome } from './tool-step.ts';
 
 /**
  * Deferred tool loading: a deferred server's tool schemas stay out of the model's context
- * until it loads them with looprail__load_tools. The model starts with each such server's
+ * until it loads them with looprail__load_tools (tools/load-tools.ts). The model starts with each such server's
  * name, description and tool names (in that tool's description: a stable part of the
  * prompt prefix). Loaded tools are recorded on the run and appended in load order, so the
  * tool list only ever grows at its end and earlier requests' cached prefix stays valid.
@@ -75,69 +71,4 @@ export function notLoadedRefusal(context: RunContext, meta: Pick<RunMeta, 'loade
   const spec = context.tools.find((tool) => tool.name === call.name && !tool.builtin);
   if (!spec || !(context.deferredServers ?? []).includes(spec.server) || (meta.loadedTools ?? []).includes(spec.name)) return undefined;
   return `${call.name} is not loaded yet, so the call was not made: call ${LOAD_TOOLS_TOOL_NAME} with {"server":"${spec.server}","tools":["${spec.tool}"]} first, then call it again`;
-}
-
-const LoadToolsArguments = z.strictObject({
-  server: z.string().min(1, 'expected a server name'),
-  tools: z.array(z.string().min(1)).min(1, 'expected at least one tool name, or leave tools out').optional(),
-});
-
-/** looprail__load_tools: validates the request against the run's grants; loads all of it or nothing. */
-export function loadToolsCall(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): CallOutcome {
-  const started = deps.clock.now();
-  const { context, meta } = state;
-  const outcome = (content: string, kind: CallOutcome['kind'], loadedTools?: string[]): CallOutcome => {
-    const ended = deps.clock.now();
-    const ok = kind === 'builtin';
-    return {
-      kind,
-      loadedTools,
-      result: { type: 'tool_result', callId: call.id, name: call.name, content, isError: !ok },
-      trace: {
-        kind: 'tool_call',
-        role: context.view.role,
-        name: 'looprail.load_tools',
-        server: 'looprail',
-        tool: 'load_tools',
-        callId: call.id,
-        status: ok ? 'ok' : kind === 'denied' ? 'denied' : 'error',
-        startedAt: started.toISOString(),
-        endedAt: ended.toISOString(),
-        latencyMs: elapsedMs(started, ended),
-        detail: ok ? `loaded ${loadedTools!.length === 0 ? 'nothing new' : loadedTools!.join(', ')}` : content,
-      },
-    };
-  };
-  const parsed = LoadToolsArguments.safeParse(call.arguments);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`).join('; ');
-    return outcome(`invalid arguments for ${LOAD_TOOLS_TOOL_NAME}, nothing was loaded: ${problems}`, 'invalid');
-  }
-  const deferred = context.deferredServers ?? [];
-  const { server } = parsed.data;
-  if (!deferred.includes(server)) {
-    const granted = context.tools.some((tool) => tool.server === server && !tool.builtin);
-    const reason = granted ? `${server}'s tools are already available: call them directly` : `"${server}" is not a server this agent may use (its servers to load from: ${deferred.join(', ')})`;
-    return outcome(`${granted ? '' : 'refused: '}${reason}`, granted ? 'invalid' : 'denied');
-  }
-  const available = context.tools.filter((tool) => tool.server === server && !tool.builtin);
-  const wanted = parsed.data.tools ?? available.map((tool) => tool.tool);
-  const specs = wanted.map((name) => available.find((tool) => tool.tool === name || tool.name === name));
-  const unknown = wanted.filter((_, index) => specs[index] === undefined);
-  if (unknown.length > 0) {
-    return outcome(
-      `refused, nothing was loaded: ${unknown.map((name) => `"${name}"`).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not ${server} tools this agent may use (granted: ${available.map((tool) => tool.tool).join(', ')})`,
-      'denied',
-    );
-  }
-  const already = new Set(meta.loadedTools ?? []);
-  const added = [...new Set(specs.map((spec) => spec!.name))].filter((name) => !already.has(name));
-  const names = specs.map((spec) => spec!.name);
-  return outcome(
-    added.length > 0
-      ? `loaded ${added.join(', ')}: call ${added.length === 1 ? 'it' : 'them'} from your next turn${added.length < names.length ? ' (the others were already loaded)' : ''}`
-      : `already loaded: ${names.join(', ')}`,
-    'builtin',
-    added,
-  );
 }

@@ -1,13 +1,11 @@
 import { DEFAULT_HARNESS } from '../definitions/agent.ts';
 import { sha256 } from '../definitions/hash.ts';
-import { textOf, type ToolCallBlock } from '../definitions/messages.ts';
-import { runUsage, type RunMeta, type Usage } from '../definitions/run.ts';
-import type { NewTraceEvent } from '../definitions/trace.ts';
-import { errorMessage } from '../errors.ts';
+import type { ToolCallBlock } from '../definitions/messages.ts';
+import type { RunMeta } from '../definitions/run.ts';
 import type { RunDeps } from './deps.ts';
-import { elapsedMs, type StartedRunState } from './load.ts';
+import type { StartedRunState } from './load.ts';
 import { newRunMeta } from './start-run.ts';
-import type { CallOutcome } from './tool-step.ts';
+import { refusal, type CallOutcome } from './tools/outcome.ts';
 
 /**
  * Delegation: the maker hands a task to a declared sub-agent, which runs as a run of its
@@ -26,29 +24,23 @@ export function delegateRunId(parentRunId: string, callId: string): string {
   return readable.length <= 70 ? readable : `r-${sha256(`${parentRunId}\u0000${callId}`).slice(0, 32)}-d`;
 }
 
-const ENDED = new Set(['finished', 'failed']);
+/** A child run in one of these has nothing more to do. */
+export const ENDED = new Set(['finished', 'failed']);
 
-type Prepared =
+export type Prepared =
   | { refusal: CallOutcome }
   | { childRunId: string; target: NonNullable<StartedRunState['context']['view']['delegates']>[number]; depth: number; child: RunMeta; started: Date };
 
 /** Checks a delegating call and records its child run (once: the id is the call's), or says why it is refused. */
-async function prepareDelegation(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): Promise<Prepared> {
+export async function prepareDelegation(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): Promise<Prepared> {
   const { view } = state.context;
   const parent = state.meta;
   const started = deps.clock.now();
   const name = typeof call.arguments.agent === 'string' ? call.arguments.agent : '';
   const task = typeof call.arguments.task === 'string' ? call.arguments.task.trim() : '';
-  const refuse = (reason: string): { refusal: CallOutcome } => {
-    const now = deps.clock.now().toISOString();
-    return {
-      refusal: {
-        kind: 'denied',
-        result: { type: 'tool_result', callId: call.id, name: call.name, content: reason, isError: true },
-        trace: { kind: 'tool_denied', role: view.role, name: `delegate ${name || '(no sub-agent named)'}`, status: 'denied', startedAt: now, endedAt: now, latencyMs: 0, callId: call.id, detail: reason },
-      },
-    };
-  };
+  const refuse = (reason: string): { refusal: CallOutcome } => ({
+    refusal: refusal(view.role, call, reason, deps.clock.now(), `delegate ${name || '(no sub-agent named)'}`),
+  });
   const target = view.delegates?.find((candidate) => candidate.name === name);
   if (!target) return refuse(`refused: "${name}" is not a sub-agent ${view.subagent ?? view.agent} declares (it may delegate to: ${view.delegates?.map((d) => d.name).join(', ') || 'none'})`);
   if (task === '') return refuse(`refused: a delegation to "${name}" needs a task (the sub-agent does not see this conversation)`);
@@ -88,55 +80,8 @@ export async function pendingDelegation(deps: RunDeps, state: StartedRunState, c
   for (const call of calls) {
     const prepared = await prepareDelegation(deps, state, call);
     if ('refusal' in prepared) continue;
-    if (!ENDED.has(prepared.child.status) && !state.meta.delegatedRuns?.includes(prepared.childRunId)) return prepared.childRunId;
+    const handedOver = state.meta.turn?.delegatedRuns?.includes(prepared.childRunId);
+    if (!ENDED.has(prepared.child.status) && !handedOver) return prepared.childRunId;
   }
   return undefined;
-}
-
-export async function delegateCall(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): Promise<CallOutcome & { childUsage?: Usage }> {
-  const { view } = state.context;
-  const prepared = await prepareDelegation(deps, state, call);
-  if ('refusal' in prepared) return prepared.refusal;
-  const { childRunId, target, depth, child: existing } = prepared;
-  // Handed to the Delegate state, the child started when it was recorded (an earlier ToolStep).
-  const started = deps.children ? prepared.started : new Date(existing.createdAt);
-  let child: RunMeta = existing;
-  let failure: string | undefined;
-  if (!ENDED.has(existing.status)) {
-    if (deps.children) {
-      try {
-        await deps.children.runToEnd(childRunId);
-      } catch (error) {
-        failure = errorMessage(error);
-      }
-      child = (await deps.store.getRun(childRunId)) ?? existing;
-    } else {
-      // Its child execution came back (or could not start) without closing the run.
-      failure = state.meta.delegatedRuns?.includes(childRunId) ? 'its execution ended without closing the run' : 'its execution was not started';
-    }
-  }
-  const ended = deps.clock.now();
-  const usage = runUsage(child);
-  const childState = await deps.store.loadState(childRunId);
-  const answer = [...(childState?.messages ?? [])].reverse().find((message) => message.role === 'assistant');
-  const ok = child.stopReason === 'completed' || child.stopReason === 'verified';
-  const outcomeText = child.stopReason ? `${child.stopReason}${child.stopDetail ? `: ${child.stopDetail}` : ''}` : `did not finish${failure ? `: ${failure}` : ''}`;
-  const content = ok
-    ? `${target.name} finished (${child.stopReason}). Its answer:\n\n${answer ? textOf(answer) : '(no final text)'}`
-    : `${target.name} did not complete the task (${outcomeText}).${answer ? ` Its last words:\n\n${textOf(answer)}` : ''}`;
-  const trace: NewTraceEvent = {
-    kind: 'delegation',
-    role: view.role,
-    name: target.name,
-    status: ok ? 'ok' : 'error',
-    startedAt: started.toISOString(),
-    endedAt: ended.toISOString(),
-    latencyMs: elapsedMs(started, ended),
-    ...usage,
-    callId: call.id,
-    childRunId,
-    stopReason: child.stopReason,
-    detail: `depth ${depth}${target.agent ? `, agent ${target.agent}` : ''}: ${outcomeText}`.slice(0, 2000),
-  };
-  return { kind: 'builtin', result: { type: 'tool_result', callId: call.id, name: call.name, content, isError: !ok }, trace, childUsage: usage };
 }

@@ -107,7 +107,8 @@ export async function modelStep(deps: RunDeps, input: StepInput): Promise<Contro
   if (isStalled(m.stall, context.view.limits.stallMaxRepeats)) {
     return stop(deps, writer, { reason: 'stalled', detail: `the same tool calls with the same arguments ${m.stall!.repeats} turns in a row (${calls.map((c) => c.name).join(', ')})` });
   }
-  m.approvedCallIds = undefined;
+  // A new turn: approvals given for the last one's calls do not carry over.
+  m.turn = undefined;
   const approval = approvalNeeded(state, calls);
   if (approval) return writer.commit(deps, 'approval', { approvalTimeoutSeconds: approval.timeoutSeconds });
   return writer.commit(deps, 'tools');

@@ -1,15 +1,12 @@
-import { z } from 'zod';
 import { DEFAULT_HARNESS } from '../definitions/agent.ts';
 import type { AgentView, ToolSpec } from '../definitions/context.ts';
-import type { ToolCallBlock } from '../definitions/messages.ts';
-import { errorMessage } from '../errors.ts';
 import type { RunDeps } from './deps.ts';
-import { elapsedMs, type StartedRunState } from './load.ts';
-import type { CallOutcome } from './tool-step.ts';
+import type { StartedRunState } from './load.ts';
+import type { CallOutcome } from './tools/outcome.ts';
 
 /**
  * Large tool results are stored with the run (the ResultStore) and replaced in the
- * conversation by a preview, their size and a handle; looprail__read_result pages,
+ * conversation by a preview, their size and a handle; looprail__read_result (tools/read-result.ts) pages,
  * slices or searches them. The stored text is the screened one (what the model would
  * have read), and the call's trace event names the handle, so nothing is lost.
  */
@@ -110,7 +107,7 @@ export async function offloadTurn(deps: RunDeps, state: StartedRunState, outcome
   if (total <= turnTokens) return outcomes;
   const candidates = outcomes
     .map((outcome, index) => ({ outcome, index }))
-    .filter(({ outcome }) => outcome.kind === 'executed' && !outcome.offloaded && !outcome.result.isError)
+    .filter(({ outcome }) => outcome.kind === 'executed' && !outcome.patch?.offloadedResults && !outcome.result.isError)
     .sort((a, b) => b.outcome.result.content.length - a.outcome.result.content.length || a.index - b.index);
   const changed = [...outcomes];
   for (const { outcome, index } of candidates) {
@@ -121,118 +118,10 @@ export async function offloadTurn(deps: RunDeps, state: StartedRunState, outcome
     total += estimateTokens(stored.content) - estimateTokens(text);
     changed[index] = {
       ...outcome,
-      offloaded: stored.handle,
       result: { ...outcome.result, content: stored.content },
       trace: { ...outcome.trace, resultHandle: stored.handle, detail: `${stored.detail} (the turn's results together were over ${turnTokens} tokens)` },
+      patch: { ...outcome.patch, offloadedResults: [stored.handle] },
     };
   }
   return changed;
-}
-
-const ReadResultArguments = z
-  .strictObject({
-    handle: z.string().min(1, 'expected the handle of a stored result'),
-    offset: z.number().int().min(0).optional(),
-    limit: z.number().int().min(1).optional(),
-    start_line: z.number().int().min(1).optional(),
-    end_line: z.number().int().min(1).optional(),
-    grep: z.string().min(1).optional(),
-  })
-  .refine((args) => [args.offset !== undefined || args.limit !== undefined, args.start_line !== undefined || args.end_line !== undefined, args.grep !== undefined].filter(Boolean).length <= 1, {
-    message: 'use one mode per call: offset/limit, start_line/end_line, or grep',
-  })
-  .refine((args) => args.start_line === undefined || args.end_line === undefined || args.end_line >= args.start_line, { message: 'end_line must not be before start_line' });
-
-/** looprail__read_result: a page, a line range or the matching lines of one of this run's stored results. */
-export async function readResultCall(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): Promise<CallOutcome> {
-  const started = deps.clock.now();
-  const { view } = state.context;
-  // A page never exceeds the per-call threshold, so reading a result never fills the context again.
-  const maxChars = offloadLimits(view).resultTokens * 4;
-  const outcome = (content: string, kind: CallOutcome['kind'], detail: string, handle?: string): CallOutcome => {
-    const ended = deps.clock.now();
-    return {
-      kind,
-      result: { type: 'tool_result', callId: call.id, name: call.name, content, isError: kind !== 'builtin' },
-      trace: {
-        kind: 'tool_call',
-        role: view.role,
-        name: 'looprail.read_result',
-        server: 'looprail',
-        tool: 'read_result',
-        callId: call.id,
-        status: kind === 'builtin' ? 'ok' : kind === 'denied' ? 'denied' : 'error',
-        startedAt: started.toISOString(),
-        endedAt: ended.toISOString(),
-        latencyMs: elapsedMs(started, ended),
-        resultHandle: handle,
-        detail,
-      },
-    };
-  };
-  const parsed = ReadResultArguments.safeParse(call.arguments);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`).join('; ');
-    return outcome(`invalid arguments for ${READ_RESULT_TOOL_NAME}: ${problems}`, 'invalid', problems);
-  }
-  const args = parsed.data;
-  const target = parseHandle(args.handle);
-  if (!target) return outcome(`"${args.handle}" is not a result handle (handles look like <run id>/<call id>, as the stored result's note gives them)`, 'invalid', 'not a handle');
-  if (target.runId !== state.meta.runId) {
-    return outcome(`refused: handle ${args.handle} belongs to another run; a run reads only its own stored results`, 'denied', `handle of run ${target.runId}`);
-  }
-  if (!(state.meta.offloadedResults ?? []).includes(args.handle)) {
-    return outcome(`this run has no stored result with handle ${args.handle} (its handles: ${(state.meta.offloadedResults ?? []).join(', ') || 'none'})`, 'invalid', 'unknown handle');
-  }
-  if (!deps.results) return outcome(`the stored result ${args.handle} cannot be read: this runtime has no result store`, 'invalid', 'no result store');
-  let lookup;
-  try {
-    lookup = await deps.results.getResult(target.runId, target.callId);
-  } catch (error) {
-    return outcome(`the stored result ${args.handle} could not be read: ${errorMessage(error)}`, 'invalid', errorMessage(error));
-  }
-  if (lookup.state !== 'found') {
-    return outcome(
-      `the stored result ${args.handle} has expired (results are kept only as long as the run's trace retention) and is no longer available; call the tool again if you still need it`,
-      'invalid',
-      'expired',
-      args.handle,
-    );
-  }
-  const text = lookup.result.text;
-  let body: string;
-  let detail: string;
-  if (args.grep !== undefined) {
-    const needle = args.grep.toLowerCase();
-    const lines = text.split('\n');
-    const hits: string[] = [];
-    let size = 0;
-    let matched = 0;
-    for (const [index, line] of lines.entries()) {
-      if (!line.toLowerCase().includes(needle)) continue;
-      matched += 1;
-      const entry = `${index + 1}: ${line}`;
-      if (size + entry.length + 1 > maxChars) continue;
-      hits.push(entry);
-      size += entry.length + 1;
-    }
-    body = matched === 0 ? `no line of ${args.handle} contains "${args.grep}"` : `${hits.join('\n')}${hits.length < matched ? `\n[${matched - hits.length} more matching lines not shown: narrow the search]` : ''}`;
-    detail = `grep "${args.grep.slice(0, 80)}" in ${args.handle}: ${matched} lines`;
-  } else if (args.start_line !== undefined || args.end_line !== undefined) {
-    const lines = text.split('\n');
-    const from = args.start_line ?? 1;
-    const to = Math.min(args.end_line ?? lines.length, lines.length);
-    if (from > lines.length) return outcome(`${args.handle} has ${lines.length} lines; start_line ${from} is past its end`, 'invalid', 'start_line past the end', args.handle);
-    const slice = lines.slice(from - 1, to).join('\n');
-    body = slice.length > maxChars ? `${slice.slice(0, maxChars)}\n[cut at ${maxChars} characters: ask for fewer lines]` : slice;
-    detail = `lines ${from}–${to} of ${lines.length} in ${args.handle}`;
-  } else {
-    const offset = args.offset ?? 0;
-    if (offset >= text.length && text.length > 0) return outcome(`${args.handle} has ${text.length} characters; offset ${offset} is past its end`, 'invalid', 'offset past the end', args.handle);
-    const limit = Math.min(args.limit ?? maxChars, maxChars);
-    const end = Math.min(offset + limit, text.length);
-    body = `${text.slice(offset, end)}\n[characters ${offset}–${end} of ${text.length}${end < text.length ? `; continue with offset ${end}` : '; end of result'}]`;
-    detail = `characters ${offset}–${end} of ${text.length} in ${args.handle}`;
-  }
-  return outcome(body, 'builtin', detail, args.handle);
 }

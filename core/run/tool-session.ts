@@ -7,7 +7,8 @@ import { failRunStep, finishRunStep } from './finish-run.ts';
 import { loadStartedRun } from './load.ts';
 import { initializeRun, newRunMeta } from './start-run.ts';
 import { StepWriter } from './step-writer.ts';
-import { runCall, type CallOutcome } from './tool-step.ts';
+import { runCall } from './tools/governed-call.ts';
+import type { CallOutcome } from './tools/outcome.ts';
 import { chargeToolCosts } from './sandbox.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { textOf } from '../definitions/messages.ts';
-import { addUsage, runUsage, type Control, type RunMeta, type StepInput } from '../definitions/run.ts';
+import { addUsage, runUsage, type Control, type RunMeta, type StepInput, type TurnState } from '../definitions/run.ts';
 import { checkerMessage, verificationFeedback } from '../loop/prompt.ts';
 import { spendLimit } from '../loop/limits.ts';
 import type { RunDeps } from './deps.ts';
@@ -42,17 +42,17 @@ export async function verifyStep(deps: RunDeps, input: StepInput): Promise<Contr
   if (deps.children) child = await runChecker(deps, meta, attempt, firstMessage);
   else {
     const childRunId = checkerRunId(meta.runId, attempt);
-    if (!meta.delegatedRuns?.includes(childRunId)) {
+    if (!meta.turn?.delegatedRuns?.includes(childRunId)) {
       // Handed to the state machine: Route → Delegate runs the checker's execution, then back to Verify.
       await recordChecker(deps, meta, attempt, firstMessage);
-      writer.meta.delegatedRuns = [...(writer.meta.delegatedRuns ?? []), childRunId];
+      const delegatedRuns = [...(writer.meta.turn?.delegatedRuns ?? []), childRunId];
+      writer.meta.turn = { ...writer.meta.turn, delegatedRuns };
       return writer.commit(deps, 'delegate', { childRunId, returnTo: 'verify' });
     }
     // Back from the Delegate state (whether the child execution succeeded, failed or could not start): its run record says.
     child = (await deps.store.getRun(childRunId))!;
     started = new Date(child.createdAt);
-    writer.meta.delegatedRuns = writer.meta.delegatedRuns?.filter((id) => id !== childRunId);
-    if (writer.meta.delegatedRuns?.length === 0) writer.meta.delegatedRuns = undefined;
+    writer.meta.turn = withoutDelegated(writer.meta.turn, childRunId);
   }
   const ended = deps.clock.now();
   const childUsage = runUsage(child);
@@ -136,4 +136,11 @@ async function checkerCallsSoFar(deps: RunDeps, parent: RunMeta): Promise<number
     calls += previous?.modelCalls ?? 0;
   }
   return calls;
+}
+
+/** The turn state without a checker run that came back; none at all when nothing else is left in it. */
+function withoutDelegated(turn: TurnState | undefined, childRunId: string): TurnState | undefined {
+  const delegatedRuns = turn?.delegatedRuns?.filter((id) => id !== childRunId);
+  const rest = { ...turn, delegatedRuns: delegatedRuns?.length ? delegatedRuns : undefined };
+  return Object.values(rest).some((value) => value !== undefined) ? rest : undefined;
 }

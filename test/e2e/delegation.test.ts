@@ -98,7 +98,7 @@ describe('a host without the in-process children port (as on AWS)', () => {
     try {
       const root = await runToEnd(bare, 'lead', { task: 'Plan the release.' });
       expect(root.meta).toMatchObject({ stopReason: 'completed', toolCalls: 0 });
-      expect(root.meta.delegatedRuns).toBeUndefined();
+      expect(root.meta.turn?.delegatedRuns).toBeUndefined();
       const store = bare.deps.store;
       // The same outcomes as the in-process path: two delegations that ran, one refused.
       const delegations = root.trace.filter((e) => e.kind === 'delegation');
@@ -176,7 +176,7 @@ describe('a host without the in-process children port (as on AWS)', () => {
           checks.push({ status: event.status, attempt: event.attempt, costMicros: event.costMicros, detail: event.detail, childRunId: event.childRunId!.slice(runId.length), checker: { role: checker.role, parentRunId: checker.parentRunId === runId, status: checker.status, stopReason: checker.stopReason, verdict: checker.verdict, usage: checker.usage } });
         }
         const messages = (await host.deps.store.loadState(runId))!.messages.map((m) => JSON.stringify(m.content));
-        return { stopReason: meta.stopReason, stopDetail: meta.stopDetail, verifyAttempts: meta.verifyAttempts, usage: meta.usage, checkerUsage: meta.checkerUsage, total: runUsage(meta).costMicros, traced: sum(trace), delegatedRuns: meta.delegatedRuns, checks, messages };
+        return { stopReason: meta.stopReason, stopDetail: meta.stopDetail, verifyAttempts: meta.verifyAttempts, usage: meta.usage, checkerUsage: meta.checkerUsage, total: runUsage(meta).costMicros, traced: sum(trace), delegatedRuns: meta.turn?.delegatedRuns, checks, messages };
       };
       for (const agent of ['basic', 'never-satisfied']) {
         const inProcess = await runToEnd(nested, agent);

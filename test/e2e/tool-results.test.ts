@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalHost } from '../../cli/local/host.ts';
-import { MAX_RESULT_CHARS } from '../../core/run/tool-step.ts';
+import { MAX_RESULT_CHARS } from '../../core/run/tools/governed-call.ts';
 import type { ToolGateway } from '../../core/ports/tools.ts';
 import { testHost } from '../support/local-host.ts';
 

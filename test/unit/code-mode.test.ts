@@ -3,7 +3,7 @@ import type { ToolSpec } from '../../core/definitions/context.ts';
 import type { ToolCallBlock } from '../../core/definitions/messages.ts';
 import { callableFromCode, scriptBridge, withCodeMode, type GovernedCall, type RefusedCall } from '../../core/run/code-mode.ts';
 import type { StartedRunState } from '../../core/run/load.ts';
-import type { CallOutcome } from '../../core/run/tool-step.ts';
+import type { CallOutcome } from '../../core/run/tools/outcome.ts';
 
 /** The code-mode bridge's own rules, with the gateway replaced by recorders (the e2e test runs the real one). */
 
