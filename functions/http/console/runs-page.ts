@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { RunStatus, StopReason, TriggerInfo, runUsage, type RunMeta } from '../../../core/definitions/run.ts';
 import type { RunStore } from '../../../core/ports/run-store.ts';
-import { decodeCursor, nextCursor } from '../api.ts';
+import { decodeCursor, nextCursor } from '../api/cursor.ts';
 import { parseQuery } from '../router.ts';
 import type { HttpRequest, HttpResponse } from '../types.ts';
 import { html } from '../../../core/format/html.ts';
