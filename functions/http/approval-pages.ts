@@ -56,7 +56,8 @@ export function registerApprovalRoutes(router: Router, deps: RunDeps): void {
   router.add('HEAD', '/approvals/:approvalId', async (request, params) => headOf(await confirmation(request, params)));
   router.post('/approvals/:approvalId', asPage((request, params) => decideByLink(deps, request, params.approvalId!)));
   // The operator's way (`looprail approve|reject ID`): authenticated by the host like all of /v1.
-  router.post('/v1/approvals/:approvalId/decision', (request, params) => decideByOperator(deps, request, params.approvalId!));
+  const byOperator: RouteHandler = (request, params) => decideByOperator(deps, request, params.approvalId!);
+  router.post('/v1/approvals/:approvalId/decision', byOperator);
 }
 
 /** A refusal is a page that changes nothing; anything else goes on to the router. */
@@ -97,7 +98,9 @@ interface CheckedLink {
 async function checkLink(deps: RunDeps, request: HttpRequest, approvalId: string): Promise<CheckedLink> {
   const key = await signingKey(deps);
   const check = verifyLink(key, approvalId, request.query, deps.clock.now());
-  if (!check.ok) throw new ApprovalRefusedError(check.reason === 'expired' ? 'link_expired' : 'invalid_link', check.message);
+  if (!check.ok) {
+    throw new ApprovalRefusedError(check.reason === 'expired' ? 'link_expired' : 'invalid_link', check.message);
+  }
   return { claims: check.claims, signature: check.signature, key };
 }
 
@@ -135,7 +138,7 @@ async function decideByLink(deps: RunDeps, request: HttpRequest, approvalId: str
   }
   const form = parsed.data;
   if (!verifyFormToken(key, signature, form.form_token)) {
-    const message = 'the form\'s anti-forgery field is missing or wrong: open the link from the email and use its buttons';
+    const message = "the form's anti-forgery field is missing or wrong: open the link from the email and use its buttons";
     throw new ApprovalRefusedError('forged', message);
   }
   if (!form.decision) throw new ApprovalRefusedError('missing_field', 'choose Approve or Reject');

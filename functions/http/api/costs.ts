@@ -41,7 +41,9 @@ export function costOperations(deps: Pick<ApiDeps, 'store' | 'clock'>): Operatio
       method: 'GET',
       path: '/v1/costs',
       operationId: 'costs',
-      summary: 'Spend per agent, team, model or user over the last days, from the daily rollups (the same numbers as `looprail costs`)',
+      summary:
+        'Spend per agent, team, model or user over the last days, from the daily rollups ' +
+        '(the same numbers as `looprail costs`)',
       query: CostsQuery,
       responses: { 200: { description: 'totals per key, most expensive first', schema: CostsPage } },
       handle: (request) => costs(deps, request),

@@ -5,7 +5,8 @@ import type { Operation } from './operation.ts';
 /** OpenAPI 3.1 for /openapi.json, from the operations' own schemas. */
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  const converted = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  const { $schema: _ignored, ...rest } = converted;
   return rest;
 }
 
@@ -23,7 +24,12 @@ const PROBLEM_RESPONSES: Record<number, string> = {
 const jsonContent = (schema: Record<string, unknown>) => ({ 'application/json': { schema } });
 
 function parameters(operation: Operation): Array<Record<string, unknown>> {
-  const inPath = [...operation.path.matchAll(/:(\w+)/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
+  const inPath = [...operation.path.matchAll(/:(\w+)/g)].map(([, name]) => ({
+    name,
+    in: 'path',
+    required: true,
+    schema: { type: 'string' },
+  }));
   const querySchema = operation.query ? jsonSchema(operation.query, 'input') : undefined;
   const queryProperties = (querySchema?.properties ?? {}) as Record<string, Record<string, unknown>>;
   const inQuery = Object.entries(queryProperties).map(([name, schema]) => ({ name, in: 'query', required: false, schema }));
@@ -61,7 +67,8 @@ export function openApiDocument(operations: Operation[]): Record<string, unknown
       title: 'looprail API',
       version: '1',
       description:
-        'Start, watch and stop governed agent loops. The same API runs on AWS (API Gateway, IAM auth) and locally (`looprail dev`, bearer token).',
+        'Start, watch and stop governed agent loops. ' +
+        'The same API runs on AWS (API Gateway, IAM auth) and locally (`looprail dev`, bearer token).',
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     components: {

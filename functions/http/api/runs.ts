@@ -15,7 +15,10 @@ import { principalOf, type ApiDeps, type Operation } from './operation.ts';
 
 // Request schemas.
 
-/** A Step Functions execution name allows 80 characters; the key is hashed into the run id, so only its length matters. */
+/**
+ * A Step Functions execution name allows 80 characters; the key is hashed into the run id,
+ * so only its length matters.
+ */
 const IdempotencyKey = z
   .string()
   .trim()
@@ -128,7 +131,8 @@ function idempotencyKeyOf(request: HttpRequest, body: StartRunBody): string | un
   if (header === undefined) return body.idempotencyKey;
   const parsed = IdempotencyKey.safeParse(header);
   if (!parsed.success) {
-    throw new HttpError(400, 'invalid_request', `the Idempotency-Key header must be 1 to 255 characters`, { field: 'Idempotency-Key' });
+    const message = 'the Idempotency-Key header must be 1 to 255 characters';
+    throw new HttpError(400, 'invalid_request', message, { field: 'Idempotency-Key' });
   }
   if (body.idempotencyKey !== undefined && body.idempotencyKey !== parsed.data) {
     const message = "the Idempotency-Key header and the body's idempotencyKey differ";
@@ -149,7 +153,8 @@ async function start(deps: ApiDeps, request: HttpRequest): Promise<HttpResponse>
   let started: Awaited<ReturnType<typeof startRun>>;
   try {
     const trigger = { kind: 'api' } as const;
-    started = await startRun(deps, { agent: body.agent, input, principal: principalOf(request), trigger, dedupeKey: idempotencyKey });
+    const principal = principalOf(request);
+    started = await startRun(deps, { agent: body.agent, input, principal, trigger, dedupeKey: idempotencyKey });
   } catch (error) {
     // The agent was checked above: what the start path refuses now is the input.
     if (error instanceof ValidationError) throw new HttpError(400, 'invalid_input', error.message, { field: 'input', cause: error });
@@ -161,7 +166,8 @@ async function start(deps: ApiDeps, request: HttpRequest): Promise<HttpResponse>
   }
   // Read again: the execution may have moved the run on since it was recorded.
   const meta = (await deps.store.getRun(started.runId)) ?? started.meta;
-  return json(started.created ? 201 : 200, runSummary(meta), { location: `/v1/runs/${encodeURIComponent(started.runId)}` });
+  const location = `/v1/runs/${encodeURIComponent(started.runId)}`;
+  return json(started.created ? 201 : 200, runSummary(meta), { location });
 }
 
 async function list(deps: Pick<ApiDeps, 'store'>, request: HttpRequest): Promise<HttpResponse> {
@@ -183,8 +189,11 @@ async function trace(deps: Pick<ApiDeps, 'store'>, request: HttpRequest, runId: 
   const meta = await existingRun(deps, runId);
   const { events, nextAfterSeq } = await deps.store.listTracePage(meta.runId, { afterSeq: query.after, limit: query.limit });
   const childIds = [...new Set(events.flatMap((event) => (event.childRunId ? [event.childRunId] : [])))];
-  const checkers = await Promise.all(childIds.map(async (childId) => ({ runId: childId, events: await deps.store.listTrace(childId) })));
-  const trace: RunTrace = { runId: meta.runId, events, ...(nextAfterSeq === undefined ? {} : { nextAfter: nextAfterSeq }), checkers };
+  const checkers = await Promise.all(
+    childIds.map(async (childId) => ({ runId: childId, events: await deps.store.listTrace(childId) })),
+  );
+  const more = nextAfterSeq === undefined ? {} : { nextAfter: nextAfterSeq };
+  const trace: RunTrace = { runId: meta.runId, events, ...more, checkers };
   return json(200, trace);
 }
 
@@ -196,7 +205,9 @@ async function cancel(deps: ApiDeps, request: HttpRequest, runId: string): Promi
   const reason = `cancelled by ${principalOf(request)} through the API`;
   await deps.executions.stop(meta.runId, reason, meta.seq);
   // A queued run has no execution yet (its start failed): nothing else would close it.
-  if (meta.status === 'queued') await failRunStep(deps, { runId: meta.runId, error: { Error: 'looprail.ExecutionABORTED', Cause: reason } });
+  if (meta.status === 'queued') {
+    await failRunStep(deps, { runId: meta.runId, error: { Error: 'looprail.ExecutionABORTED', Cause: reason } });
+  }
   return json(202, runSummary(await existingRun(deps, meta.runId)));
 }
 
@@ -206,12 +217,19 @@ export function runOperations(deps: ApiDeps): Operation[] {
       method: 'POST',
       path: '/v1/runs',
       operationId: 'startRun',
-      summary: 'Start a run (the same start path as every trigger); an idempotency key returns the run it started before',
+      summary:
+        'Start a run (the same start path as every trigger); an idempotency key returns the run it started before',
       body: StartRunBody,
       responses: {
         201: { description: 'the run was created and its execution started', schema: RunSummary },
-        200: { description: 'a run with this idempotency key exists: it is returned, nothing new is started', schema: RunSummary },
-        409: { description: 'the agent is paused, or the idempotency key was used with a different input', schema: ProblemBody },
+        200: {
+          description: 'a run with this idempotency key exists: it is returned, nothing new is started',
+          schema: RunSummary,
+        },
+        409: {
+          description: 'the agent is paused, or the idempotency key was used with a different input',
+          schema: ProblemBody,
+        },
       },
       handle: (request) => start(deps, request),
     },
@@ -221,7 +239,9 @@ export function runOperations(deps: ApiDeps): Operation[] {
       operationId: 'listRuns',
       summary: "List runs, newest first (maker runs; checker runs are in their parent's trace)",
       query: ListRunsQuery,
-      responses: { 200: { description: 'one page of runs; nextCursor is there when the page is full', schema: RunPage } },
+      responses: {
+        200: { description: 'one page of runs; nextCursor is there when the page is full', schema: RunPage },
+      },
       handle: (request) => list(deps, request),
     },
     {
@@ -248,7 +268,8 @@ export function runOperations(deps: ApiDeps): Operation[] {
       summary: "Stop a run's execution; the run ends `cancelled`",
       responses: {
         202: {
-          description: 'the execution was stopped; the run is closed `cancelled` (at once locally, moments later on AWS)',
+          description:
+            'the execution was stopped; the run is closed `cancelled` (at once locally, moments later on AWS)',
           schema: RunSummary,
         },
         409: { description: 'the run has already ended', schema: ProblemBody },
