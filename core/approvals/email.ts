@@ -94,7 +94,8 @@ export function followUpEmail(mail: MailMessage, kind: 'reminder' | 'escalation'
     ...mail,
     subject: mail.subject.replace(/^\[looprail\] /, `[looprail] ${label}: `),
     text: `${note}\n\n${mail.text}`,
-    html: mail.html?.replace(BODY_OPEN, html`${raw(BODY_OPEN)}\n<p><strong>${note}</strong></p>`.value),
+    // A function, so no `$` pattern in the note is read as a replacement pattern.
+    html: mail.html?.replace(BODY_OPEN, () => html`${raw(BODY_OPEN)}\n<p><strong>${note}</strong></p>`.value),
   };
 }
 
