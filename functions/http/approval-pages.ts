@@ -11,7 +11,7 @@ import { loadStartedRun } from '../../core/run/load.ts';
 import { screenValue } from '../../core/run/screening.ts';
 import { HttpError, json, parseBody, type Router } from './router.ts';
 import type { HttpRequest, HttpResponse, RouteHandler } from './types.ts';
-import { askedHtml, confirmationPage, decidedPage, refusalPage, type Asked } from './approval-views.ts';
+import { confirmationPage, decidedPage, refusalPage, type Asked } from './approval-views.ts';
 
 /**
  * The approval pages, outside /v1: a signed link proves who it was mailed to.
@@ -114,7 +114,8 @@ async function confirm(deps: RunDeps, request: HttpRequest, approvalId: string):
     asking: record.budget ? 'more budget' : record.tools.join(', '),
     agent: meta.agent,
     runId: meta.runId,
-    details: askedHtml(await askedOf(deps, record), record.reasons),
+    asked: await askedOf(deps, record),
+    reasons: record.reasons,
     costMicros: runUsage(meta).costMicros,
     expiresAt: record.expiresAt,
     traceUrl: traceUrl(deps.approvals!.baseUrl(), meta.runId),

@@ -62,7 +62,7 @@ export type Asked =
   | { budget: { name: string; amountMicros: number } }
   | { calls: Array<{ tool: string; arguments: unknown }> };
 
-export function askedHtml(asked: Asked, reasons: string[]): Html {
+function askedHtml(asked: Asked, reasons: string[]): Html {
   const why = html`<p>Why a human must decide:</p><ul>${reasons.map((reason) => html`<li>${reason}</li>`)}</ul>`;
   if ('budget' in asked) {
     const { name, amountMicros } = asked.budget;
@@ -79,7 +79,9 @@ export interface Confirmation {
   asking: string;
   agent: string;
   runId: string;
-  details: Html;
+  asked: Asked;
+  /** Why a human must decide. */
+  reasons: string[];
   costMicros: number;
   expiresAt: string;
   traceUrl: string;
@@ -110,7 +112,7 @@ export function confirmationPage(facts: Confirmation): HttpResponse {
     joinHtml(
       [
         html`<p>Agent <strong>${facts.agent}</strong>, run <code>${facts.runId}</code>, is waiting for a decision.</p>`,
-        facts.details,
+        askedHtml(facts.asked, facts.reasons),
         html`<p>Cost so far: ${cost} · expires ${facts.expiresAt} · <a href="${facts.traceUrl}">trace</a></p>`,
         html`<form method="post" action="${facts.action}">`,
         html`<input type="hidden" name="form_token" value="${facts.formToken}">`,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApprovalRefusedError } from '../../core/approvals/errors.ts';
 import { formatUsd } from '../../core/format/usd.ts';
-import { askedHtml, confirmationPage, decidedPage, refusalPage } from '../../functions/http/approval-views.ts';
+import { confirmationPage, decidedPage, refusalPage } from '../../functions/http/approval-views.ts';
 
 const hostile = `<script>alert("x")</script>' onmouseover='x`;
 
@@ -11,7 +11,8 @@ describe('the approval pages', () => {
       asking: `tools.${hostile}`,
       agent: hostile,
       runId: hostile,
-      details: askedHtml({ calls: [{ tool: hostile, arguments: { title: hostile } }] }, [hostile]),
+      asked: { calls: [{ tool: hostile, arguments: { title: hostile } }] },
+      reasons: [hostile],
       costMicros: 12_345,
       expiresAt: hostile,
       traceUrl: `http://127.0.0.1:9/?q=${hostile}`,
