@@ -45,7 +45,9 @@ function subjectOf(facts: ApprovalMailFacts): string {
 
 export function approvalEmail(facts: ApprovalMailFacts, recipient: string, link: string): MailMessage {
   const subject = subjectOf(facts);
-  const asked = facts.budget ? [`Budget ${facts.budget.name}: +${formatUsd(facts.budget.amountMicros)} for this run`] : facts.calls.map((call) => `${call.tool} with arguments:\n${argumentsText(call.arguments)}`);
+  const asked = facts.budget
+    ? [`Budget ${facts.budget.name}: +${formatUsd(facts.budget.amountMicros)} for this run`]
+    : facts.calls.map((call) => `${call.tool} with arguments:\n${argumentsText(call.arguments)}`);
   const text = [
     `Agent ${facts.agent} (run ${facts.runId}) is waiting for your decision.`,
     '',
@@ -66,7 +68,10 @@ export function approvalEmail(facts: ApprovalMailFacts, recipient: string, link:
   ].join('\n');
   const items = facts.budget
     ? [html`<li>Budget <code>${facts.budget.name}</code>: +${formatUsd(facts.budget.amountMicros)} for this run</li>`]
-    : facts.calls.map((call) => html`<li><code>${call.tool}</code><pre style="${PRE_STYLE}">${argumentsText(call.arguments)}</pre></li>`);
+    : facts.calls.map(
+        (call) => html`<li><code>${call.tool}</code><pre style="${PRE_STYLE}">${argumentsText(call.arguments)}</pre></li>`,
+      );
+  const cost = formatUsd(facts.costMicros);
   const body = joinHtml(
     [
       html`<p>Agent <strong>${facts.agent}</strong> (run <code>${facts.runId}</code>) is waiting for your decision.</p>`,
@@ -74,7 +79,7 @@ export function approvalEmail(facts: ApprovalMailFacts, recipient: string, link:
       html`<ul>${items}</ul>`,
       html`<p>Why a human must decide:</p>`,
       html`<ul>${facts.reasons.map((reason) => html`<li>${reason}</li>`)}</ul>`,
-      html`<p>Cost so far: ${formatUsd(facts.costMicros)}<br>Expires: ${facts.expiresAt}<br><a href="${facts.traceUrl}">The run's trace</a></p>`,
+      html`<p>Cost so far: ${cost}<br>Expires: ${facts.expiresAt}<br><a href="${facts.traceUrl}">The run's trace</a></p>`,
       html`<p><a href="${link}">Review and decide</a> (opening the link decides nothing; it is for ${recipient} only)</p>`,
       html`<p style="color:#666">Approval ${facts.approvalId}</p>`,
     ],
@@ -89,7 +94,10 @@ export function approvalEmail(facts: ApprovalMailFacts, recipient: string, link:
  */
 export function followUpEmail(mail: MailMessage, kind: 'reminder' | 'escalation', expiresAt: string): MailMessage {
   const label = kind === 'reminder' ? 'reminder' : 'escalated';
-  const note = kind === 'reminder' ? `Reminder: nobody has decided yet, and this approval expires at ${expiresAt}.` : `Escalated to you: nobody has decided yet, so you may now decide too. It expires at ${expiresAt}.`;
+  const note =
+    kind === 'reminder'
+      ? `Reminder: nobody has decided yet, and this approval expires at ${expiresAt}.`
+      : `Escalated to you: nobody has decided yet, so you may now decide too. It expires at ${expiresAt}.`;
   return {
     ...mail,
     subject: mail.subject.replace(/^\[looprail\] /, `[looprail] ${label}: `),
@@ -100,7 +108,10 @@ export function followUpEmail(mail: MailMessage, kind: 'reminder' | 'escalation'
 }
 
 /** Sent to the approvers when nobody decided in time: the run stopped `approval_expired`. */
-export function expiredEmail(facts: Pick<ApprovalMailFacts, 'agent' | 'runId' | 'approvalId' | 'expiresAt' | 'traceUrl'>, recipients: string[]): MailMessage {
+export function expiredEmail(
+  facts: Pick<ApprovalMailFacts, 'agent' | 'runId' | 'approvalId' | 'expiresAt' | 'traceUrl'>,
+  recipients: string[],
+): MailMessage {
   const subject = `[looprail] approval for ${facts.agent} expired: the run stopped`;
   const text = [
     `Nobody decided on approval ${facts.approvalId} before it expired at ${facts.expiresAt}.`,
