@@ -7,7 +7,7 @@ import { startLocalHost } from '../cli/local/host.ts';
 import type { ToolSpec } from '../core/definitions/context.ts';
 import type { Message, TextBlock, ToolCallBlock } from '../core/definitions/messages.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../core/ports/models.ts';
-import { formatUsd } from '../core/budgets/pricing.ts';
+import { formatUsd } from '../core/format/usd.ts';
 
 /**
  * The token benchmark: one reference task run three times on the real harness (local host,

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { ApprovalPage, Inventory, ListApprovalsQuery, ListRunsQuery, RunDetail, RunPage, RunSummary, RunTrace, TraceQuery } from '../functions/http/api.ts';
+import type { ApprovalPage, ListApprovalsQuery } from '../functions/http/api/approvals.ts';
+import type { Inventory } from '../functions/http/api/inventory.ts';
+import type { ListRunsQuery, RunDetail, RunPage, RunSummary, RunTrace, TraceQuery } from '../functions/http/api/runs.ts';
 import type { Problem } from '../functions/http/router.ts';
 import type { OperatorDecision, OperatorDecisionBody } from '../functions/http/approval-pages.ts';
 

@@ -1,4 +1,5 @@
-import { html, htmlPage } from '../functions/http/console/html.ts';
+import { html } from '../core/format/html.ts';
+import { htmlPage } from '../functions/http/console/html.ts';
 import type { HttpResponse } from '../functions/http/types.ts';
 
 /**

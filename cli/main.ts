@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { formatProblem, loadOrgFolder } from '../adapters/catalog/fs-loader.ts';
 import { hasErrors } from '../core/definitions/problems.ts';
 import { runUsage, type RunMeta } from '../core/definitions/run.ts';
+import { formatUsd } from '../core/format/usd.ts';
 import { agentSummary } from './output/agent-summary.ts';
 import { summaryLine, traceLine } from './output/trace-lines.ts';
 import { loadCatalog, openLocalState, startLocalHost } from './local/host.ts';
@@ -173,7 +174,7 @@ program
     if (options.json) return void console.log(JSON.stringify(runs, null, 2));
     for (const run of runs) {
       const usage = runUsage(run);
-      console.log(`${run.createdAt}  ${run.runId}  ${run.agent.padEnd(24)} ${(run.stopReason ?? run.status).padEnd(20)} ${String(usage.inputTokens + usage.outputTokens).padStart(8)} tok  $${(usage.costMicros / 1e6).toFixed(4)}`);
+      console.log(`${run.createdAt}  ${run.runId}  ${run.agent.padEnd(24)} ${(run.stopReason ?? run.status).padEnd(20)} ${String(usage.inputTokens + usage.outputTokens).padStart(8)} tok  ${formatUsd(usage.costMicros)}`);
     }
     if (runs.length === 0) console.log('no runs yet: try `npm run demo`');
   });

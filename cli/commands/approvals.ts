@@ -1,5 +1,5 @@
 import type { Command, Option } from 'commander';
-import type { ApprovalPage } from '../../functions/http/api.ts';
+import type { ApprovalPage } from '../../functions/http/api/approvals.ts';
 import type { OperatorDecision } from '../../functions/http/approval-pages.ts';
 import { resolveEndpoint, type LooprailClient } from '../client.ts';
 import { clientFor } from '../sigv4.ts';

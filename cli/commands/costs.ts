@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { formatUsd } from '../../core/budgets/pricing.ts';
+import { formatUsd } from '../../core/format/usd.ts';
 import type { RollupDimension } from '../../core/ports/run-store.ts';
 import { totalsByKey } from '../../core/budgets/totals.ts';
 import { openLocalState } from '../local/host.ts';

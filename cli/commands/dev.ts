@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createApi } from '../../functions/http/api.ts';
+import { createApi } from '../../functions/http/api/index.ts';
 import { LocalScheduler } from '../local/scheduler.ts';
 import { sweepApprovalReminders, watchPausedApprovals } from '../local/approval-expiry.ts';
 import { scheduleHandler } from '../../functions/trigger/schedule.ts';

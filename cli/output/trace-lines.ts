@@ -1,4 +1,4 @@
-import { formatUsd } from '../../core/budgets/pricing.ts';
+import { formatUsd } from '../../core/format/usd.ts';
 import { runUsage, type RunMeta } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
 

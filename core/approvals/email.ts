@@ -1,10 +1,12 @@
+import { html, joinHtml, raw, type Html } from '../format/html.ts';
+import { formatUsd } from '../format/usd.ts';
 import type { MailMessage } from '../ports/mail.ts';
 
 /**
  * The approval email, one per recipient (each link is signed for its recipient): which
  * agent and run, which tools with their exact (guardrail-redacted) arguments, why a human
  * must decide, the cost so far, the trace, and the link to the confirmation page. Plain
- * text and HTML; every value in the HTML is escaped.
+ * text and HTML, escaped by construction (core/format/html.ts).
  */
 
 export interface ApprovalMailFacts {
@@ -21,12 +23,15 @@ export interface ApprovalMailFacts {
   traceUrl: string;
 }
 
-export function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
-}
+const PRE_STYLE = 'white-space:pre-wrap;background:#f4f4f4;padding:8px';
+const BODY_OPEN = '<body style="font-family:sans-serif">';
 
-export function usd(micros: number): string {
-  return `$${(micros / 1e6).toFixed(4)}`;
+/** The mail's HTML around its body; follow-ups insert their note right after BODY_OPEN. */
+function mailDocument(subject: string, body: Html): string {
+  return html`<!doctype html>
+<html><head><meta charset="utf-8"><title>${subject}</title></head>${raw(BODY_OPEN)}
+${body}
+</body></html>`.value;
 }
 
 function argumentsText(value: unknown): string {
@@ -40,7 +45,9 @@ function subjectOf(facts: ApprovalMailFacts): string {
 
 export function approvalEmail(facts: ApprovalMailFacts, recipient: string, link: string): MailMessage {
   const subject = subjectOf(facts);
-  const asked = facts.budget ? [`Budget ${facts.budget.name}: +${usd(facts.budget.amountMicros)} for this run`] : facts.calls.map((call) => `${call.tool} with arguments:\n${argumentsText(call.arguments)}`);
+  const asked = facts.budget
+    ? [`Budget ${facts.budget.name}: +${formatUsd(facts.budget.amountMicros)} for this run`]
+    : facts.calls.map((call) => `${call.tool} with arguments:\n${argumentsText(call.arguments)}`);
   const text = [
     `Agent ${facts.agent} (run ${facts.runId}) is waiting for your decision.`,
     '',
@@ -50,7 +57,7 @@ export function approvalEmail(facts: ApprovalMailFacts, recipient: string, link:
     'Why a human must decide:',
     ...facts.reasons.map((reason) => `- ${reason}`),
     '',
-    `Cost so far: ${usd(facts.costMicros)}`,
+    `Cost so far: ${formatUsd(facts.costMicros)}`,
     `Expires: ${facts.expiresAt}`,
     `Trace: ${facts.traceUrl}`,
     '',
@@ -60,22 +67,25 @@ export function approvalEmail(facts: ApprovalMailFacts, recipient: string, link:
     `Approval ${facts.approvalId}`,
   ].join('\n');
   const items = facts.budget
-    ? [`<li>Budget <code>${escapeHtml(facts.budget.name)}</code>: +${escapeHtml(usd(facts.budget.amountMicros))} for this run</li>`]
-    : facts.calls.map((call) => `<li><code>${escapeHtml(call.tool)}</code><pre style="white-space:pre-wrap;background:#f4f4f4;padding:8px">${escapeHtml(argumentsText(call.arguments))}</pre></li>`);
-  const html = [
-    '<!doctype html>',
-    `<html><head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head><body style="font-family:sans-serif">`,
-    `<p>Agent <strong>${escapeHtml(facts.agent)}</strong> (run <code>${escapeHtml(facts.runId)}</code>) is waiting for your decision.</p>`,
-    `<p>${facts.budget ? 'It asks for:' : 'It wants to call:'}</p>`,
-    `<ul>${items.join('')}</ul>`,
-    '<p>Why a human must decide:</p>',
-    `<ul>${facts.reasons.map((reason) => `<li>${escapeHtml(reason)}</li>`).join('')}</ul>`,
-    `<p>Cost so far: ${escapeHtml(usd(facts.costMicros))}<br>Expires: ${escapeHtml(facts.expiresAt)}<br><a href="${escapeHtml(facts.traceUrl)}">The run's trace</a></p>`,
-    `<p><a href="${escapeHtml(link)}">Review and decide</a> (opening the link decides nothing; it is for ${escapeHtml(recipient)} only)</p>`,
-    `<p style="color:#666">Approval ${escapeHtml(facts.approvalId)}</p>`,
-    '</body></html>',
-  ].join('\n');
-  return { to: [recipient], subject, text, html };
+    ? [html`<li>Budget <code>${facts.budget.name}</code>: +${formatUsd(facts.budget.amountMicros)} for this run</li>`]
+    : facts.calls.map(
+        (call) => html`<li><code>${call.tool}</code><pre style="${PRE_STYLE}">${argumentsText(call.arguments)}</pre></li>`,
+      );
+  const cost = formatUsd(facts.costMicros);
+  const body = joinHtml(
+    [
+      html`<p>Agent <strong>${facts.agent}</strong> (run <code>${facts.runId}</code>) is waiting for your decision.</p>`,
+      html`<p>${facts.budget ? 'It asks for:' : 'It wants to call:'}</p>`,
+      html`<ul>${items}</ul>`,
+      html`<p>Why a human must decide:</p>`,
+      html`<ul>${facts.reasons.map((reason) => html`<li>${reason}</li>`)}</ul>`,
+      html`<p>Cost so far: ${cost}<br>Expires: ${facts.expiresAt}<br><a href="${facts.traceUrl}">The run's trace</a></p>`,
+      html`<p><a href="${link}">Review and decide</a> (opening the link decides nothing; it is for ${recipient} only)</p>`,
+      html`<p style="color:#666">Approval ${facts.approvalId}</p>`,
+    ],
+    '\n',
+  );
+  return { to: [recipient], subject, text, html: mailDocument(subject, body) };
 }
 
 /**
@@ -84,30 +94,32 @@ export function approvalEmail(facts: ApprovalMailFacts, recipient: string, link:
  */
 export function followUpEmail(mail: MailMessage, kind: 'reminder' | 'escalation', expiresAt: string): MailMessage {
   const label = kind === 'reminder' ? 'reminder' : 'escalated';
-  const note = kind === 'reminder' ? `Reminder: nobody has decided yet, and this approval expires at ${expiresAt}.` : `Escalated to you: nobody has decided yet, so you may now decide too. It expires at ${expiresAt}.`;
+  const note =
+    kind === 'reminder'
+      ? `Reminder: nobody has decided yet, and this approval expires at ${expiresAt}.`
+      : `Escalated to you: nobody has decided yet, so you may now decide too. It expires at ${expiresAt}.`;
   return {
     ...mail,
     subject: mail.subject.replace(/^\[looprail\] /, `[looprail] ${label}: `),
     text: `${note}\n\n${mail.text}`,
-    html: mail.html?.replace('<body style="font-family:sans-serif">', `<body style="font-family:sans-serif">\n<p><strong>${escapeHtml(note)}</strong></p>`),
+    // A function, so no `$` pattern in the note is read as a replacement pattern.
+    html: mail.html?.replace(BODY_OPEN, () => html`${raw(BODY_OPEN)}\n<p><strong>${note}</strong></p>`.value),
   };
 }
 
 /** Sent to the approvers when nobody decided in time: the run stopped `approval_expired`. */
-export function expiredEmail(facts: Pick<ApprovalMailFacts, 'agent' | 'runId' | 'approvalId' | 'expiresAt' | 'traceUrl'>, recipients: string[]): MailMessage {
+export function expiredEmail(
+  facts: Pick<ApprovalMailFacts, 'agent' | 'runId' | 'approvalId' | 'expiresAt' | 'traceUrl'>,
+  recipients: string[],
+): MailMessage {
   const subject = `[looprail] approval for ${facts.agent} expired: the run stopped`;
   const text = [
     `Nobody decided on approval ${facts.approvalId} before it expired at ${facts.expiresAt}.`,
     `Run ${facts.runId} of ${facts.agent} stopped: approval_expired.`,
     `Trace: ${facts.traceUrl}`,
   ].join('\n');
-  const html = [
-    '<!doctype html>',
-    `<html><head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head><body style="font-family:sans-serif">`,
-    `<p>Nobody decided on approval <code>${escapeHtml(facts.approvalId)}</code> before it expired at ${escapeHtml(facts.expiresAt)}.</p>`,
-    `<p>Run <code>${escapeHtml(facts.runId)}</code> of <strong>${escapeHtml(facts.agent)}</strong> stopped: approval_expired.</p>`,
-    `<p><a href="${escapeHtml(facts.traceUrl)}">The run's trace</a></p>`,
-    '</body></html>',
-  ].join('\n');
-  return { to: recipients, subject, text, html };
+  const body = html`<p>Nobody decided on approval <code>${facts.approvalId}</code> before it expired at ${facts.expiresAt}.</p>
+<p>Run <code>${facts.runId}</code> of <strong>${facts.agent}</strong> stopped: approval_expired.</p>
+<p><a href="${facts.traceUrl}">The run's trace</a></p>`;
+  return { to: recipients, subject, text, html: mailDocument(subject, body) };
 }

@@ -1,4 +1,4 @@
-import { formatUsd } from './pricing.ts';
+import { formatUsd } from '../format/usd.ts';
 import { describeLine, reachedThresholds, type BudgetLine } from './reservation.ts';
 import { publish, type RunDeps } from '../run/deps.ts';
 import { errorMessage } from '../errors.ts';

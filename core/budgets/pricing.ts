@@ -21,8 +21,3 @@ export function costMicros(
 export function usdToMicros(usd: number): number {
   return Math.round(usd * 1_000_000);
 }
-
-export function formatUsd(micros: number): string {
-  const usd = micros / 1_000_000;
-  return usd >= 0.01 || usd === 0 ? `$${usd.toFixed(4)}` : `$${usd.toFixed(6)}`;
-}

@@ -1,6 +1,7 @@
 import type { BudgetDeclaration } from '../definitions/org.ts';
 import type { Price } from '../definitions/org.ts';
 import { usdToMicros } from './pricing.ts';
+import { formatUsd } from '../format/usd.ts';
 import { periodKey } from './periods.ts';
 
 /**
@@ -98,7 +99,7 @@ export function fitsBesideSpend(line: BudgetLine, spent: { micros: number; token
 }
 
 export function describeLine(line: BudgetLine): string {
-  const limits = [line.limitMicros !== undefined ? `$${(line.limitMicros / 1e6).toFixed(2)}` : '', line.limitTokens !== undefined ? `${line.limitTokens} tokens` : ''].filter(Boolean).join(' / ');
+  const limits = [line.limitMicros !== undefined ? formatUsd(line.limitMicros, 'cents') : '', line.limitTokens !== undefined ? `${line.limitTokens} tokens` : ''].filter(Boolean).join(' / ');
   return `budget ${line.name} (${line.scope} ${line.key}, ${line.period} ${line.periodKey}, limit ${limits})`;
 }
 

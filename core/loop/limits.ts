@@ -1,5 +1,6 @@
 import type { ResolvedLimits } from '../definitions/context.ts';
 import { runUsage, totalTokens, type RunMeta, type StopReason } from '../definitions/run.ts';
+import { formatUsd } from '../format/usd.ts';
 
 export interface StopDecision {
   reason: StopReason;
@@ -30,7 +31,7 @@ export function spendLimit(meta: RunMeta, limits: ResolvedLimits): StopDecision 
   if (limits.maxCostMicros !== undefined && usage.costMicros >= limits.maxCostMicros) {
     return {
       reason: 'budget_exhausted',
-      detail: `spent $${(usage.costMicros / 1e6).toFixed(4)}; the run's ceiling is $${(limits.maxCostMicros / 1e6).toFixed(2)} (harness.max_cost_usd)`,
+      detail: `spent ${formatUsd(usage.costMicros)}; the run's ceiling is ${formatUsd(limits.maxCostMicros, 'cents')} (harness.max_cost_usd)`,
     };
   }
   return null;
@@ -49,7 +50,7 @@ export function runCeiling(meta: RunMeta, limits: ResolvedLimits, worst: { micro
   if (limits.maxCostMicros !== undefined && usage.costMicros + worst.micros > limits.maxCostMicros) {
     return {
       reason: 'budget_exhausted',
-      detail: `spent $${(usage.costMicros / 1e6).toFixed(4)}; the next call could cost up to $${(worst.micros / 1e6).toFixed(4)} more, past the run's ceiling of $${(limits.maxCostMicros / 1e6).toFixed(2)} (harness.max_cost_usd)`,
+      detail: `spent ${formatUsd(usage.costMicros)}; the next call could cost up to ${formatUsd(worst.micros)} more, past the run's ceiling of ${formatUsd(limits.maxCostMicros, 'cents')} (harness.max_cost_usd)`,
     };
   }
   return null;

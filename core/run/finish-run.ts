@@ -1,5 +1,6 @@
 import { runUsage, type Control, type FailInput, type RunMeta, type StepInput, type StopReason } from '../definitions/run.ts';
 import { APPROVAL_EXPIRED, NotFoundError, ValidationError } from '../errors.ts';
+import { formatUsd } from '../format/usd.ts';
 import { approvalExpired } from '../approvals/notify.ts';
 import { publish, type RunDeps } from './deps.ts';
 import { StepWriter } from './step-writer.ts';
@@ -133,6 +134,6 @@ function close(deps: RunDeps, writer: StepWriter, status: 'finished' | 'failed',
     endedAt: m.endedAt,
     latencyMs: Math.max(0, now.getTime() - Date.parse(m.startedAt ?? m.createdAt)),
     stopReason: reason,
-    detail: `${detail ?? reason}; ${total.inputTokens + total.outputTokens} tokens, $${(total.costMicros / 1e6).toFixed(4)}`,
+    detail: `${detail ?? reason}; ${total.inputTokens + total.outputTokens} tokens, ${formatUsd(total.costMicros)}`,
   });
 }

@@ -2,6 +2,7 @@ import type { ToolCallBlock } from '../definitions/messages.ts';
 import { toolCallsOf } from '../definitions/messages.ts';
 import { addUsage, untrustedWrite, type Control, type RunMeta, type StepInput, type Usage } from '../definitions/run.ts';
 import { costMicros } from '../budgets/pricing.ts';
+import { formatUsd } from '../format/usd.ts';
 import { BudgetContendedError, ConfigurationError, errorMessage, ModelUnavailableError, RateLimitedError } from '../errors.ts';
 import type { ModelEntry } from '../definitions/catalog.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../ports/models.ts';
@@ -215,7 +216,7 @@ async function reserve(deps: RunDeps, state: StartedRunState): Promise<Reservati
     const usage = await deps.store.getBudgetUsage(tooBig.scope, tooBig.key, tooBig.periodKey);
     return { pause: budgetPause(tooBig, usage.usedMicros, worst.micros) };
   }
-  if (tooBig) return { stop: { reason: 'budget_exhausted', detail: `${describeLine(tooBig)}: this call could cost up to $${(worst.micros / 1e6).toFixed(4)} and ${worst.tokens} tokens, more than the whole limit` } };
+  if (tooBig) return { stop: { reason: 'budget_exhausted', detail: `${describeLine(tooBig)}: this call could cost up to ${formatUsd(worst.micros)} and ${worst.tokens} tokens, more than the whole limit` } };
   // One charge per step, named by it: a step retried after a crash finds its reservation (or its
   // settled spend) instead of holding the budget a second time. The run records one call, and
   // so does the budget.
@@ -225,7 +226,7 @@ async function reserve(deps: RunDeps, state: StartedRunState): Promise<Reservati
     return { pause: budgetPause(outcome.line, outcome.usedMicros, worst.micros) };
   }
   if (!outcome.ok) {
-    const detail = `${describeLine(outcome.line)}: $${(outcome.usedMicros / 1e6).toFixed(4)} and ${outcome.usedTokens} tokens used or reserved; this call could cost up to $${(worst.micros / 1e6).toFixed(4)} and ${worst.tokens} tokens`;
+    const detail = `${describeLine(outcome.line)}: ${formatUsd(outcome.usedMicros)} and ${outcome.usedTokens} tokens used or reserved; this call could cost up to ${formatUsd(worst.micros)} and ${worst.tokens} tokens`;
     // Held, not spent: concurrent runs' reservations settle within a model call, so wait for them.
     if (fitsBesideSpend(outcome.line, { micros: outcome.spentMicros, tokens: outcome.spentTokens })) throw new BudgetContendedError(detail);
     return { stop: { reason: 'budget_exhausted', detail } };
@@ -257,7 +258,7 @@ async function rateLimit(deps: RunDeps, state: StartedRunState): Promise<StopDec
 function budgetPause(line: BudgetLine, usedMicros: number, worstMicros: number) {
   const short = usedMicros + worstMicros - line.limitMicros!;
   const amountMicros = Math.ceil(Math.max(short, line.limitMicros! / 10) / 10_000) * 10_000;
-  return { budget: line.name, amountMicros, detail: `${describeLine(line)} is exhausted: approve +$${(amountMicros / 1e6).toFixed(2)} for this run to continue` };
+  return { budget: line.name, amountMicros, detail: `${describeLine(line)} is exhausted: approve +${formatUsd(amountMicros, 'cents')} for this run to continue` };
 }
 
 /** Spend by agent, team, model and principal, added to today's rollups in the same commit. */

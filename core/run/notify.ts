@@ -2,7 +2,8 @@ import type { NotifyEvent, NotifyTarget } from '../definitions/agent.ts';
 import type { AgentView } from '../definitions/context.ts';
 import { textOf, type Message } from '../definitions/messages.ts';
 import { runUsage, type RunMeta } from '../definitions/run.ts';
-import { formatUsd } from '../budgets/pricing.ts';
+import { html, joinHtml } from '../format/html.ts';
+import { formatUsd } from '../format/usd.ts';
 import { errorMessage } from '../errors.ts';
 import type { RunDeps } from './deps.ts';
 
@@ -131,10 +132,6 @@ function factsFor(meta: RunMeta, view: Pick<AgentView, 'agent'>, kind: Notificat
   return { headline, detail, pauseLines, cost, facts };
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char]!);
-}
-
 /** Slack's own escaping: its mrkdwn treats only these three as control characters. */
 function escapeSlack(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -162,20 +159,23 @@ export function notificationFor(meta: RunMeta, view: Pick<AgentView, 'agent'>, k
     '',
   ].join('\n');
 
-  const row = ([label, value]: [string, string]) => `<tr><th align="left" style="padding-right:12px">${escapeHtml(label)}</th><td>${escapeHtml(value)}</td></tr>`;
-  const html = [
-    '<!doctype html>',
-    `<html><head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head>`,
-    '<body style="font-family:sans-serif">',
-    `<p><strong>${escapeHtml(headline)}.</strong></p>`,
-    ...(detail ? [`<p>${escapeHtml(detail)}</p>`] : []),
-    ...(pauseLines.length > 0 ? [`<ul>${pauseLines.map((line) => `<li>${escapeHtml(line)}</li>`).join('')}</ul>`] : []),
-    ...(summary ? [`<p>${kind === 'paused' ? 'Last answer so far:' : 'Last answer:'}</p>`, `<pre style="white-space:pre-wrap">${escapeHtml(summary)}</pre>`] : []),
-    `<table>${facts.map(row).join('')}</table>`,
-    link.url ? `<p><a href="${escapeHtml(link.url)}">Trace</a></p>` : `<p>Trace: <code>${escapeHtml(link.label)}</code></p>`,
-    '</body></html>',
-    '',
-  ].join('\n');
+  const row = ([label, value]: [string, string]) => html`<tr><th align="left" style="padding-right:12px">${label}</th><td>${value}</td></tr>`;
+  const document = joinHtml(
+    [
+      html`<!doctype html>`,
+      html`<html><head><meta charset="utf-8"><title>${subject}</title></head>`,
+      html`<body style="font-family:sans-serif">`,
+      html`<p><strong>${headline}.</strong></p>`,
+      ...(detail ? [html`<p>${detail}</p>`] : []),
+      ...(pauseLines.length > 0 ? [html`<ul>${pauseLines.map((line) => html`<li>${line}</li>`)}</ul>`] : []),
+      ...(summary ? [html`<p>${kind === 'paused' ? 'Last answer so far:' : 'Last answer:'}</p>`, html`<pre style="white-space:pre-wrap">${summary}</pre>`] : []),
+      html`<table>${facts.map(row)}</table>`,
+      link.url ? html`<p><a href="${link.url}">Trace</a></p>` : html`<p>Trace: <code>${link.label}</code></p>`,
+      html`</body></html>`,
+      '',
+    ],
+    '\n',
+  );
 
   const slackTrace = link.url ? `<${link.url}|Trace>` : `Trace: \`${escapeSlack(link.label)}\``;
   const blocks: Array<Record<string, unknown>> = [
@@ -186,7 +186,7 @@ export function notificationFor(meta: RunMeta, view: Pick<AgentView, 'agent'>, k
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `${escapeSlack(facts.map(([label, value]) => `${label}: ${value}`).join(' · '))} · ${slackTrace}` }] });
   const slack: SlackMessage = { text: escapeSlack(`${headline} (${cost})`), blocks };
 
-  return { subject, text, html, slack };
+  return { subject, text, html: document.value, slack };
 }
 
 /** What the caller already holds, to spare a read of the run's snapshot and conversation. */

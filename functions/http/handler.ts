@@ -1,7 +1,7 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { z } from 'zod';
 import { lambdaTriggerDeps } from '../_shared/runtime.ts';
-import { createApi } from './api.ts';
+import { createApi } from './api/index.ts';
 import { bodyTooLarge, problem, problemFor } from './router.ts';
 import type { HttpRequest, HttpResponse } from './types.ts';
 

@@ -7,14 +7,14 @@ import { inject } from 'vitest';
 import { DEV_FILE, LooprailApiError, LooprailClient, resolveEndpoint } from '../../cli/client.ts';
 import { startDevServer } from '../../cli/commands/dev.ts';
 import { MAX_BODY_BYTES, startHttpServer, type LocalHttpServer } from '../../cli/http-server.ts';
-import type { RunDetail, RunPage, RunSummary, RunTrace } from '../../functions/http/api.ts';
-import { createApi } from '../../functions/http/api.ts';
+import type { RunDetail, RunPage, RunSummary, RunTrace } from '../../functions/http/api/runs.ts';
+import { createApi } from '../../functions/http/api/index.ts';
 import { Router } from '../../functions/http/router.ts';
 import { testHost } from '../support/local-host.ts';
 import { githubSignature } from '../../core/policy/webhook-signature.ts';
 
 /**
- * The HTTP API end to end: the one app (functions/http/api.ts) on the local node server,
+ * The HTTP API end to end: the one app (functions/http/api/) on the local node server,
  * over the local host (the same ASL, handlers and DynamoDB store as `looprail run`), with
  * the local execution starter running each run in the background.
  */

@@ -4,7 +4,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type LocalHttpServer } from '../../cli/http-server.ts';
 import type { LocalHost } from '../../cli/local/host.ts';
-import { createApi } from '../../functions/http/api.ts';
+import { createApi } from '../../functions/http/api/index.ts';
 import { testHost } from '../support/local-host.ts';
 import { approvalOrg, linkIn, runUntilPaused, waitForMail } from '../support/approvals.ts';
 

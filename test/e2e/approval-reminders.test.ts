@@ -6,7 +6,7 @@ import { sweepApprovalReminders } from '../../cli/local/approval-expiry.ts';
 import type { LocalHost } from '../../cli/local/host.ts';
 import { sendDueApprovalReminders } from '../../core/approvals/reminders.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
-import { createApi } from '../../functions/http/api.ts';
+import { createApi } from '../../functions/http/api/index.ts';
 import { testHost } from '../support/local-host.ts';
 import { approvalOrg, linkIn, readOutbox, runUntilPaused, waitForMail, type OutboxMail } from '../support/approvals.ts';
 

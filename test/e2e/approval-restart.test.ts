@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { startDevServer, type DevServer } from '../../cli/commands/dev.ts';
 import { LooprailClient, resolveEndpoint } from '../../cli/client.ts';
-import type { RunDetail } from '../../functions/http/api.ts';
+import type { RunDetail } from '../../functions/http/api/runs.ts';
 import { approvalOrg, linkIn, waitForMail } from '../support/approvals.ts';
 
 /**

@@ -7,7 +7,7 @@ import { approvalLink, expirySeconds } from '../../core/approvals/links.ts';
 import { DEFAULT_SIGNING_SECRET } from '../../core/approvals/deps.ts';
 import type { TaskTokenSender } from '../../core/ports/executions.ts';
 import { messageKey } from '../../adapters/dynamodb/keys.ts';
-import { createApi } from '../../functions/http/api.ts';
+import { createApi } from '../../functions/http/api/index.ts';
 import { approvalApp } from '../../functions/approval/http.ts';
 import { httpHandler } from '../../functions/http/handler.ts';
 import type { LocalHost } from '../../cli/local/host.ts';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type LocalHttpServer } from '../../cli/http-server.ts';
-import { createApi } from '../../functions/http/api.ts';
+import { createApi } from '../../functions/http/api/index.ts';
 import { TRACE_PAGE_SIZE } from '../../functions/http/console/run-page.ts';
 import { testHost } from '../support/local-host.ts';
 import { seedRun } from '../support/seeded-runs.ts';

@@ -11,7 +11,7 @@ import { McpServerDeclaration as McpServerSchema } from '../../core/definitions/
 import { ToolUnavailableError } from '../../core/errors.ts';
 import type { ExecutionStarter } from '../../core/ports/executions.ts';
 import { githubSignature, looprailSignature } from '../../core/policy/webhook-signature.ts';
-import { createApi } from '../../functions/http/api.ts';
+import { createApi } from '../../functions/http/api/index.ts';
 import type { HttpRequest, HttpResponse } from '../../functions/http/types.ts';
 import { testHost } from '../support/local-host.ts';
 import { parse as parseYaml } from 'yaml';

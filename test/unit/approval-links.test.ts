@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { callBinding } from '../../core/approvals/binding.ts';
-import { approvalEmail, escapeHtml } from '../../core/approvals/email.ts';
+import { approvalEmail } from '../../core/approvals/email.ts';
+import { escapeHtml } from '../../core/format/html.ts';
 import { approvalLink, formToken, signLink, verifyFormToken, verifyLink } from '../../core/approvals/links.ts';
 
 const key = ['test-signing', 'key-0123456789abcdef'].join('-');

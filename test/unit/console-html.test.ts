@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../core/errors.ts';
-import { CONSOLE_HEADERS, consoleRoute, escapeHtml, href, html, raw } from '../../functions/http/console/html.ts';
+import { escapeHtml, html, raw } from '../../core/format/html.ts';
+import { CONSOLE_HEADERS, consoleRoute, href } from '../../functions/http/console/html.ts';
 import { redactForDisplay } from '../../functions/http/console/redact.ts';
 import { consoleCookie, consoleLogin } from '../../cli/console-login.ts';
 

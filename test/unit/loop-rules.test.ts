@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { costMicros, formatUsd } from '../../core/budgets/pricing.ts';
+import { costMicros } from '../../core/budgets/pricing.ts';
+import { formatUsd } from '../../core/format/usd.ts';
 import type { ToolSpec } from '../../core/definitions/context.ts';
 import { ZERO_USAGE, type RunMeta } from '../../core/definitions/run.ts';
 import type { ToolCallBlock } from '../../core/definitions/messages.ts';

@@ -3,7 +3,9 @@ import { totalsByKey } from '../../../core/budgets/totals.ts';
 import type { RollupDimension, RollupRow, RunStore } from '../../../core/ports/run-store.ts';
 import { parseQuery } from '../router.ts';
 import type { HttpRequest, HttpResponse } from '../types.ts';
-import { count, html, htmlPage, raw, usd, type Html } from './html.ts';
+import { html, raw, type Html } from '../../../core/format/html.ts';
+import { formatUsd } from '../../../core/format/usd.ts';
+import { count, htmlPage } from './html.ts';
 
 /**
  * Spend over time per agent, team and model, from the daily rollups the steps keep (the
@@ -53,7 +55,7 @@ function section(dimension: RollupDimension, dates: string[], rows: RollupRow[])
 ${chart(title, dates, series, byDay, colorOf)}
 <p class="legend">${series.map((key) => html`<span class="tag"><svg width="10" height="10" aria-hidden="true"><rect width="10" height="10" fill="${colorOf(key)}"/></svg> ${key}</span>`)}</p>
 <table><thead><tr><th>${dimension}</th><th class="num">Cost</th><th class="num">of which checker</th><th class="num">Model calls</th><th class="num">Tokens in</th><th class="num">Tokens out</th></tr></thead><tbody>
-${totals.map((line) => html`<tr><td>${line.key}</td><td class="num">${usd(line.costMicros)}</td><td class="num">${usd(line.checkerCostMicros)}</td><td class="num">${count(line.calls)}</td><td class="num">${count(line.inputTokens)}</td><td class="num">${count(line.outputTokens)}</td></tr>`)}
+${totals.map((line) => html`<tr><td>${line.key}</td><td class="num">${formatUsd(line.costMicros)}</td><td class="num">${formatUsd(line.checkerCostMicros)}</td><td class="num">${count(line.calls)}</td><td class="num">${count(line.inputTokens)}</td><td class="num">${count(line.outputTokens)}</td></tr>`)}
 </tbody></table>`;
 }
 
@@ -77,11 +79,11 @@ function chart(title: string, dates: string[], series: string[], byDay: Map<stri
       if (value <= 0) continue;
       const height = Math.max(y(value), 0.5);
       base -= height;
-      bars.push(html`<rect x="${(PAD.left + index * slot + (slot - barWidth) / 2).toFixed(1)}" y="${base.toFixed(1)}" width="${barWidth.toFixed(1)}" height="${height.toFixed(1)}" fill="${colorOf(key)}"><title>${date} · ${key}: ${usd(value)}</title></rect>`);
+      bars.push(html`<rect x="${(PAD.left + index * slot + (slot - barWidth) / 2).toFixed(1)}" y="${base.toFixed(1)}" width="${barWidth.toFixed(1)}" height="${height.toFixed(1)}" fill="${colorOf(key)}"><title>${date} · ${key}: ${formatUsd(value)}</title></rect>`);
     }
   });
   const every = Math.max(1, Math.ceil(dates.length / 10));
   const labels = dates.map((date, index) => (index % every === 0 ? html`<text x="${(PAD.left + index * slot + slot / 2).toFixed(1)}" y="${HEIGHT - PAD.bottom + 16}" text-anchor="middle">${date.slice(5)}</text>` : ''));
   const axis = raw(`<line x1="${PAD.left}" y1="${PAD.top + plotHeight}" x2="${WIDTH - PAD.right}" y2="${PAD.top + plotHeight}" stroke="currentColor" stroke-opacity=".4"/><line x1="${PAD.left}" y1="${PAD.top}" x2="${PAD.left}" y2="${PAD.top + plotHeight}" stroke="currentColor" stroke-opacity=".4"/>`);
-  return html`<svg class="chart" role="img" aria-label="${title}, stacked by day" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="100%" preserveAspectRatio="xMinYMin meet"><title>${title}</title>${axis}<text x="${PAD.left - 6}" y="${PAD.top + 10}" text-anchor="end">${usd(max)}</text><text x="${PAD.left - 6}" y="${PAD.top + plotHeight}" text-anchor="end">$0</text>${bars}${labels}</svg>`;
+  return html`<svg class="chart" role="img" aria-label="${title}, stacked by day" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="100%" preserveAspectRatio="xMinYMin meet"><title>${title}</title>${axis}<text x="${PAD.left - 6}" y="${PAD.top + 10}" text-anchor="end">${formatUsd(max)}</text><text x="${PAD.left - 6}" y="${PAD.top + plotHeight}" text-anchor="end">$0</text>${bars}${labels}</svg>`;
 }

@@ -1,50 +1,13 @@
-import { formatUsd } from '../../../core/budgets/pricing.ts';
+import { html, raw, type Html } from '../../../core/format/html.ts';
 import { problemFor } from '../router.ts';
 import type { HttpResponse, RouteHandler } from '../types.ts';
 
 /**
- * The console's one shared helper: escaping, the page layout and the HTML answer. Every
- * value goes into a page through `html`, which escapes it unless it is already `Html`
- * (built by `html` itself), so model output and tool results are always shown as text.
- * Pages carry no script at all, and the Content-Security-Policy forbids any: a page works
- * with JavaScript disabled because it never needs it.
+ * The console's page layout and HTML answer. Values go into a page through `html`
+ * (core/format/html.ts), which escapes by construction, so model output and tool results
+ * are always shown as text. Pages carry no script at all, and the Content-Security-Policy
+ * forbids any: a page works with JavaScript disabled because it never needs it.
  */
-
-/** Markup that is safe as it is: only `html` and `raw` (for constant markup) make one. */
-export class Html {
-  readonly value: string;
-  constructor(value: string) {
-    this.value = value;
-  }
-  toString(): string {
-    return this.value;
-  }
-}
-
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => ESCAPES[char]!);
-}
-
-/** Constant markup from this codebase; never pass it data. */
-export function raw(markup: string): Html {
-  return new Html(markup);
-}
-
-function render(value: unknown): string {
-  if (value instanceof Html) return value.value;
-  if (Array.isArray(value)) return value.map(render).join('');
-  if (value === undefined || value === null || value === false) return '';
-  return escapeHtml(String(value));
-}
-
-/** A template whose interpolations are escaped (arrays joined, nullish and false left out). */
-export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
-  let out = strings[0]!;
-  for (let i = 0; i < values.length; i++) out += render(values[i]) + strings[i + 1]!;
-  return new Html(out);
-}
 
 /** A URL with query parameters (empty ones left out), for links and pagers. */
 export function href(path: string, query: Record<string, string | number | undefined> = {}): string {
@@ -53,8 +16,6 @@ export function href(path: string, query: Record<string, string | number | undef
   const search = params.toString();
   return search ? `${path}?${search}` : path;
 }
-
-export const usd = formatUsd;
 
 export function ms(value: number): string {
   return value >= 10_000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value).toLocaleString('en-US')} ms`;

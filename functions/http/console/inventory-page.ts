@@ -1,6 +1,7 @@
 import type { InventoryEntry, InventoryTool } from '../../../core/policy/inventory.ts';
 import type { HttpResponse } from '../types.ts';
-import { html, htmlPage, type Html } from './html.ts';
+import { html, type Html } from '../../../core/format/html.ts';
+import { htmlPage } from './html.ts';
 
 /** Every loop: owner, triggers, model, limits, budgets and what it can touch (the same inventory as `looprail inventory`). */
 

@@ -6,7 +6,9 @@ import { NotFoundError } from '../../../core/errors.ts';
 import type { RunStore } from '../../../core/ports/run-store.ts';
 import { parseQuery } from '../router.ts';
 import type { HttpRequest, HttpResponse } from '../types.ts';
-import { count, escapeHtml, href, html, htmlPage, ms, raw, usd, type Html } from './html.ts';
+import { html, type Html } from '../../../core/format/html.ts';
+import { formatUsd } from '../../../core/format/usd.ts';
+import { count, href, htmlPage, ms } from './html.ts';
 import { redactForDisplay } from './redact.ts';
 
 /**
@@ -56,7 +58,7 @@ ${meta.pendingApprovalId ? html`<dt>Waiting for</dt><dd><a href="/approvals/${en
 <dt>Trigger</dt><dd>${meta.trigger.kind}${meta.trigger.detail ? ` · ${meta.trigger.detail}` : ''} · principal ${meta.principal}</dd>
 <dt>Time</dt><dd>created ${meta.createdAt}${meta.startedAt ? ` · started ${meta.startedAt}` : ''}${meta.endedAt ? ` · ended ${meta.endedAt} (${ms(Date.parse(meta.endedAt) - Date.parse(meta.startedAt ?? meta.createdAt))})` : ''}</dd>
 <dt>Work</dt><dd>${count(meta.modelCalls)} model calls · ${count(meta.toolCalls)} tool calls · ${count(meta.verifyAttempts)} verifications</dd>
-<dt>Spend</dt><dd>${count(usage.inputTokens)} tokens in · ${count(usage.outputTokens)} out · ${usd(usage.costMicros)}${meta.checkerUsage.costMicros > 0 ? ` (checker ${usd(meta.checkerUsage.costMicros)})` : ''}</dd>
+<dt>Spend</dt><dd>${count(usage.inputTokens)} tokens in · ${count(usage.outputTokens)} out · ${formatUsd(usage.costMicros)}${meta.checkerUsage.costMicros > 0 ? ` (checker ${formatUsd(meta.checkerUsage.costMicros)})` : ''}</dd>
 </dl>`;
 }
 
@@ -97,8 +99,8 @@ function stepRow(event: TraceEvent, start: number, end: number, calls: Map<strin
   const name = `${event.name}${event.kind === 'model_call' && event.scripted ? ' [scripted]' : ''}${event.attempt !== undefined && event.attempt > 1 ? ` (attempt ${event.attempt})` : ''}`;
   const call = event.callId ? calls.get(event.callId) : undefined;
   // Numbers only in the style attribute: nothing recorded reaches it.
-  const bar = raw(`<div class="bar" role="img" aria-label="${Math.round(event.latencyMs)} ms"><span class="${escapeHtml(event.kind)}" style="left:${Math.min(left, 99.7).toFixed(2)}%;width:${Math.min(width, 100 - Math.min(left, 99.7)).toFixed(2)}%"></span></div>`);
-  return html`<tr class="${nested ? 'nested' : ''}" data-kind="${event.kind}"><td class="num">${nested ? '' : event.seq}</td><td>${event.kind.replace(/_/g, ' ')}</td><td class="name">${nested ? '↳ ' : ''}${name}${event.childRunId ? html` · <a href="/console/runs/${encodeURIComponent(event.childRunId)}">checker run</a>` : ''}</td><td class="${event.status}">${event.status}${event.stopReason ? ` · ${event.stopReason}` : ''}</td><td>${bar}</td><td class="num">${ms(event.latencyMs)}</td><td class="num">${event.inputTokens + event.outputTokens > 0 ? `${count(event.inputTokens)} / ${count(event.outputTokens)}` : ''}</td><td class="num">${event.costMicros > 0 ? usd(event.costMicros) : ''}</td><td>${event.detail ? redactForDisplay(event.detail) : ''}${verdicts(event)}${call ? callDetails(call) : ''}</td></tr>`;
+  const bar = html`<div class="bar" role="img" aria-label="${Math.round(event.latencyMs)} ms"><span class="${event.kind}" style="left:${Math.min(left, 99.7).toFixed(2)}%;width:${Math.min(width, 100 - Math.min(left, 99.7)).toFixed(2)}%"></span></div>`;
+  return html`<tr class="${nested ? 'nested' : ''}" data-kind="${event.kind}"><td class="num">${nested ? '' : event.seq}</td><td>${event.kind.replace(/_/g, ' ')}</td><td class="name">${nested ? '↳ ' : ''}${name}${event.childRunId ? html` · <a href="/console/runs/${encodeURIComponent(event.childRunId)}">checker run</a>` : ''}</td><td class="${event.status}">${event.status}${event.stopReason ? ` · ${event.stopReason}` : ''}</td><td>${bar}</td><td class="num">${ms(event.latencyMs)}</td><td class="num">${event.inputTokens + event.outputTokens > 0 ? `${count(event.inputTokens)} / ${count(event.outputTokens)}` : ''}</td><td class="num">${event.costMicros > 0 ? formatUsd(event.costMicros) : ''}</td><td>${event.detail ? redactForDisplay(event.detail) : ''}${verdicts(event)}${call ? callDetails(call) : ''}</td></tr>`;
 }
 
 function verdicts(event: TraceEvent): Html | '' {

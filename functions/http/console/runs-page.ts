@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { RunStatus, StopReason, TriggerInfo, runUsage, type RunMeta } from '../../../core/definitions/run.ts';
 import type { RunStore } from '../../../core/ports/run-store.ts';
-import { decodeCursor, nextCursor } from '../api.ts';
+import { decodeCursor, nextCursor } from '../api/cursor.ts';
 import { parseQuery } from '../router.ts';
 import type { HttpRequest, HttpResponse } from '../types.ts';
-import { count, href, html, htmlPage, usd } from './html.ts';
+import { html } from '../../../core/format/html.ts';
+import { formatUsd } from '../../../core/format/usd.ts';
+import { count, href, htmlPage } from './html.ts';
 
 /** The runs list: plain GET filters (agent, status, stop reason, trigger, time), newest first, a page at a time. */
 
@@ -84,6 +86,6 @@ function runsTable(runs: RunMeta[]) {
 ${runs.map((run) => {
   const usage = runUsage(run);
   const outcome = run.stopReason ?? run.status;
-  return html`<tr><td>${run.createdAt.replace('T', ' ').slice(0, 19)}</td><td><a href="/console/runs/${encodeURIComponent(run.runId)}">${run.runId}</a></td><td>${run.agent}</td><td>${run.trigger.kind}</td><td class="${outcome}">${outcome}${run.pendingApprovalId ? html` · <a href="/approvals/${encodeURIComponent(run.pendingApprovalId)}">approval</a>` : ''}</td><td class="num">${count(run.traceCount)}</td><td class="num">${count(run.modelCalls)}</td><td class="num">${count(run.toolCalls)}</td><td class="num">${count(usage.inputTokens + usage.outputTokens)}</td><td class="num">${usd(usage.costMicros)}</td></tr>`;
+  return html`<tr><td>${run.createdAt.replace('T', ' ').slice(0, 19)}</td><td><a href="/console/runs/${encodeURIComponent(run.runId)}">${run.runId}</a></td><td>${run.agent}</td><td>${run.trigger.kind}</td><td class="${outcome}">${outcome}${run.pendingApprovalId ? html` · <a href="/approvals/${encodeURIComponent(run.pendingApprovalId)}">approval</a>` : ''}</td><td class="num">${count(run.traceCount)}</td><td class="num">${count(run.modelCalls)}</td><td class="num">${count(run.toolCalls)}</td><td class="num">${count(usage.inputTokens + usage.outputTokens)}</td><td class="num">${formatUsd(usage.costMicros)}</td></tr>`;
 })}</tbody></table>`;
 }

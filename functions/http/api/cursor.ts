@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import type { RunMeta } from '../../../core/definitions/run.ts';
+import type { RunCursor } from '../../../core/ports/run-store.ts';
+import { HttpError } from '../router.ts';
+
+/**
+ * Paging over runs, shared by the API's lists and the console's: a cursor is the last run
+ * of a page, opaque to callers.
+ */
+
+export const PageLimit = z.coerce.number().int().min(1).max(100).default(20);
+export const PageCursor = z.string().min(1).max(512).meta({ description: 'nextCursor from the previous page' });
+
+const CursorFields = z.tuple([z.string().min(1), z.string().min(1)]);
+
+function encodeCursor(run: RunCursor): string {
+  return Buffer.from(JSON.stringify([run.createdAt, run.runId]), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined): RunCursor | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const [createdAt, runId] = CursorFields.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    return { createdAt, runId };
+  } catch {
+    const message = 'cursor is not one this API returned (pass nextCursor from the previous page)';
+    throw new HttpError(400, 'invalid_request', message, { field: 'cursor' });
+  }
+}
+
+/** A full page may have more after it; a short one is the last. */
+export function nextCursor(runs: RunMeta[], limit: number): string | undefined {
+  const last = runs.at(-1);
+  return last && runs.length >= limit ? encodeCursor(last) : undefined;
+}
