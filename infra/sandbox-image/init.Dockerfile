@@ -1,6 +1,6 @@
 # The sandbox agent's installer (the `looprail-init` container of every sandbox task).
 # It runs first, copies this image's Node binary and the bundled sandbox agent
-# (agent.mjs, bundled at synth from adapters/sandbox/agent/main.ts) into the task's
+# (agent.mjs, bundled at synth from containers/sandbox-agent/main.ts) into the task's
 # shared volume, and exits; the workspace container then runs them from there, read-only,
 # on the agent's own image. The copy command is in the task definition
 # (infra/constructs/sandboxes.ts), next to the mount path it writes to.

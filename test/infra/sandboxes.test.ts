@@ -693,10 +693,10 @@ describe('sandbox images at synth', () => {
     expect(readFileSync(join(off, 'agent.mjs'), 'utf8')).toContain('was not bundled');
 
     const project = join(scratch, 'project');
-    mkdirSync(join(project, 'adapters/sandbox/egress'), { recursive: true });
+    mkdirSync(join(project, 'containers/egress-proxy'), { recursive: true });
     writeFileSync(join(project, 'tsconfig.json'), '{}');
-    writeFileSync(join(project, 'adapters/sandbox/egress/helper.ts'), 'export const greeting: string = "proxy ready";\n');
-    writeFileSync(join(project, 'adapters/sandbox/egress/main.ts'), "import { greeting } from './helper.ts';\nconsole.log(greeting);\n");
+    writeFileSync(join(project, 'containers/egress-proxy/helper.ts'), 'export const greeting: string = "proxy ready";\n');
+    writeFileSync(join(project, 'containers/egress-proxy/main.ts'), "import { greeting } from './helper.ts';\nconsole.log(greeting);\n");
     const on = stageSandboxImage('egress', { bundle: true, projectRoot: project });
     const bundle = readFileSync(join(on, 'egress.mjs'), 'utf8');
     expect(bundle).toContain('proxy ready');
@@ -710,9 +710,9 @@ describe('sandbox images at synth', () => {
     mkdirSync(empty, { recursive: true });
     expect(() => stageSandboxImage('init', { bundle: true, projectRoot: empty })).toThrow(/the sandbox init image needs adapters\/sandbox\/agent\/main\.ts, which does not exist/);
     const broken = join(scratch, 'broken');
-    mkdirSync(join(broken, 'adapters/sandbox/agent'), { recursive: true });
+    mkdirSync(join(broken, 'containers/sandbox-agent'), { recursive: true });
     writeFileSync(join(broken, 'tsconfig.json'), '{}');
-    writeFileSync(join(broken, 'adapters/sandbox/agent/main.ts'), "import './missing.ts';\n");
+    writeFileSync(join(broken, 'containers/sandbox-agent/main.ts'), "import './missing.ts';\n");
     expect(() => stageSandboxImage('init', { bundle: true, projectRoot: broken })).toThrow(/bundling adapters\/sandbox\/agent\/main\.ts for the sandbox init image failed: .*missing\.ts/s);
   });
 });

@@ -3,9 +3,9 @@ import { chmod, chown, mkdir, readdir, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { SandboxSpec } from '../../../core/definitions/sandbox.ts';
-import { SandboxUnavailableError } from '../../../core/errors.ts';
-import type { ScriptResult, ScriptToolResult, ToolBridge } from '../../../core/ports/sandbox.ts';
+import type { SandboxSpec } from '../../core/definitions/sandbox.ts';
+import { SandboxUnavailableError } from '../../core/errors.ts';
+import type { ScriptResult, ScriptToolResult, ToolBridge } from '../../core/ports/sandbox.ts';
 import {
   DiffRequestBody,
   ExecRequestBody,
@@ -19,15 +19,15 @@ import {
   type HealthResponse,
   type InitResponse,
   type ScriptEvent,
-} from '../protocol.ts';
-import { matchesDigest } from '../tokens.ts';
-import { SandboxCallError, WorkspaceSandbox } from '../workspace.ts';
+} from '../../adapters/sandbox/protocol.ts';
+import { matchesDigest } from '../../adapters/sandbox/tokens.ts';
+import { SandboxCallError, WorkspaceSandbox } from '../../adapters/sandbox/workspace.ts';
 import { killProcessesOf, UidLauncher } from './launcher.ts';
 
 /**
- * The sandbox agent: the HTTP server inside a sandbox's container on AWS (protocol.ts),
- * running the same operations as the local sandbox (workspace.ts) with commands started
- * as an unprivileged uid (launcher.ts). The task is the isolation boundary (its own
+ * The sandbox agent: the HTTP server inside a sandbox's container on AWS
+ * (adapters/sandbox/protocol.ts), running the same operations as the local sandbox
+ * (adapters/sandbox/workspace.ts) with commands started as an unprivileged uid (launcher.ts). The task is the isolation boundary (its own
  * network interface, no IAM role); the agent runs as root only to start commands as that
  * uid and to kill what they leave behind.
  *

@@ -4,14 +4,14 @@ import type { IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } fro
 import { connect as netConnect } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { ConfigurationError } from '../../../core/errors.ts';
-import { systemClock } from '../../../core/ports/clock.ts';
-import type { Clock } from '../../../core/ports/clock.ts';
-import { silentLogger } from '../../../core/run/deps.ts';
-import type { Logger } from '../../../core/run/deps.ts';
-import { checkEgress, isIpLiteral, normalizeHost, parseEgressAllowlist, parsePort } from '../../../core/sandbox/egress-allowlist.ts';
-import type { EgressAllowlist } from '../../../core/sandbox/egress-allowlist.ts';
-import { parseEgressUser, verifyEgressToken } from '../tokens.ts';
+import { ConfigurationError } from '../../core/errors.ts';
+import { systemClock } from '../../core/ports/clock.ts';
+import type { Clock } from '../../core/ports/clock.ts';
+import { silentLogger } from '../../core/run/deps.ts';
+import type { Logger } from '../../core/run/deps.ts';
+import { checkEgress, isIpLiteral, normalizeHost, parseEgressAllowlist, parsePort } from '../../core/sandbox/egress-allowlist.ts';
+import type { EgressAllowlist } from '../../core/sandbox/egress-allowlist.ts';
+import { parseEgressUser, verifyEgressToken } from '../../adapters/sandbox/tokens.ts';
 import { classifyAddress } from './addresses.ts';
 
 /**
