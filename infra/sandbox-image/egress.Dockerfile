@@ -1,4 +1,4 @@
-# The sandboxes' egress proxy (infra/constructs/sandboxes.ts, EgressProxy): the only way
+# The sandboxes' egress proxy (infra/constructs/sandboxes/egress-proxy.ts): the only way
 # out for a sandbox whose network is an allowlist. egress.mjs is bundled at synth from
 # containers/egress-proxy/main.ts. It runs as the image's unprivileged `node` user on a
 # read-only root filesystem.
