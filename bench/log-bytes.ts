@@ -1,6 +1,6 @@
 import { emfMetrics } from '../adapters/metrics/emf.ts';
 import type { RunDeps } from '../core/run/deps.ts';
-import { jsonLogger } from '../functions/_shared/logger.ts';
+import { jsonLogger } from '../adapters/logging/json-logger.ts';
 
 /**
  * The bytes a run writes to CloudWatch Logs from our own code, as lambdaDeps() sets it up

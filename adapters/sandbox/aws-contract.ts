@@ -1,5 +1,5 @@
 /**
- * The names that tie the deployed sandbox parts together: infra/constructs/sandboxes.ts
+ * The names that tie the deployed sandbox parts together: infra/constructs/sandboxes/
  * sets them, the broker, the sweeper, the steps and the egress proxy read them. One
  * module, so a rename cannot drift between the stack and the code.
  */

@@ -3,7 +3,7 @@ import { SandboxSpec, WorkspacePath } from '../../core/definitions/sandbox.ts';
 
 /**
  * The wire format between looprail and the sandbox agent that runs inside a run's
- * container on AWS (adapters/sandbox/agent/): HTTP/1.1 with JSON bodies, every request
+ * container on AWS (containers/sandbox-agent/): HTTP/1.1 with JSON bodies, every request
  * carrying `Authorization: Bearer <token>`. The token is derived per sandbox by the broker
  * (HMAC of the sandbox id under a key read by name); the container only ever holds its
  * SHA-256 (LOOPRAIL_SANDBOX_TOKEN_SHA256), so a command that reads the agent's

@@ -12,8 +12,8 @@ import { NO_NODE_MARKER, SCRIPT_PREAMBLE, SCRIPT_SHELL } from './script-preamble
  * write, list, diff and the workspace's setup, the capture of a command's output (cut,
  * flood kill, timeout), the parsing of what they print, and code mode's tools bridge.
  * The local sandbox (bwrap + prlimit + setpriv, bubblewrap.ts) and the sandbox agent in
- * an AWS container (a plain unprivileged uid, agent/server.ts) differ only in their
- * CommandLauncher. Every command, looprail's own included, runs as the sandbox's user, so
+ * an AWS container (a plain unprivileged uid, containers/sandbox-agent/server.ts) differ
+ * only in their CommandLauncher. Every command, looprail's own included, runs as the sandbox's user, so
  * a symlink or a git setting planted in the workspace can only act inside the sandbox.
  */
 

@@ -7,7 +7,7 @@ import { createApi } from '../../functions/http/api/index.ts';
 import { LocalScheduler } from '../local/scheduler.ts';
 import { sweepApprovalReminders, watchPausedApprovals } from '../local/approval-expiry.ts';
 import { scheduleHandler } from '../../functions/trigger/schedule.ts';
-import { jsonLogger } from '../../functions/_shared/logger.ts';
+import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { startHttpServer } from '../http-server.ts';
 import { startLocalHost, type LocalHostOptions } from '../local/host.ts';
 import { DEV_FILE } from '../client.ts';

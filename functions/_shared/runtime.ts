@@ -17,7 +17,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { randomIds } from '../../core/run/ids.ts';
-import { jsonLogger } from './logger.ts';
+import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { emfMetrics } from '../../adapters/metrics/emf.ts';
 import { OtlpHttpExporter, otlpConfigFromEnv } from '../../adapters/otel/otlp-http.ts';
 import { HttpWebhookPoster } from '../../adapters/webhooks/http-poster.ts';

@@ -15,7 +15,7 @@ import { DEFAULT_SANDBOX_SIGNING_SECRET } from '../../adapters/sandbox/tokens.ts
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
 import { ValidationError } from '../../core/errors.ts';
 import type { Logger } from '../../core/run/deps.ts';
-import { jsonLogger } from '../_shared/logger.ts';
+import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 
 /**
  * The sandbox broker: a Lambda in the sandboxes' VPC, the only thing that reaches a

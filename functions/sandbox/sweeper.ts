@@ -10,7 +10,7 @@ import { systemClock, type Clock } from '../../core/ports/clock.ts';
 import type { RunStore } from '../../core/ports/run-store.ts';
 import type { Logger } from '../../core/run/deps.ts';
 import { sandboxesToStop, type SweepPolicy } from '../../core/sandbox/sweep.ts';
-import { jsonLogger } from '../_shared/logger.ts';
+import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 
 /**
  * The sandbox sweeper, on a schedule: stops every sandbox task whose run has ended (or

@@ -23,8 +23,8 @@ interface ImageSource {
 }
 
 export const SANDBOX_IMAGES: Readonly<Record<SandboxImageKind, ImageSource>> = {
-  init: { dockerfile: 'init.Dockerfile', entry: 'adapters/sandbox/agent/main.ts', bundle: 'agent.mjs' },
-  egress: { dockerfile: 'egress.Dockerfile', entry: 'adapters/sandbox/egress/main.ts', bundle: 'egress.mjs' },
+  init: { dockerfile: 'init.Dockerfile', entry: 'containers/sandbox-agent/main.ts', bundle: 'agent.mjs' },
+  egress: { dockerfile: 'egress.Dockerfile', entry: 'containers/egress-proxy/main.ts', bundle: 'egress.mjs' },
 };
 
 const HERE = fileURLToPath(new URL('./', import.meta.url));

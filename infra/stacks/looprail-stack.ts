@@ -9,7 +9,7 @@ import { publishRuntimeEvents } from '../constructs/runtime-events.ts';
 import { RunSweeper } from '../constructs/run-sweeper.ts';
 import { SpendMonitoring } from '../constructs/spend-monitoring.ts';
 import { RunTable } from '../constructs/run-table.ts';
-import { Sandboxes, sandboxAgents } from '../constructs/sandboxes.ts';
+import { Sandboxes, sandboxAgents } from '../constructs/sandboxes/index.ts';
 import { LoopStepFunctions, STEP_NAMES, type LogLevel, type OtlpExport } from '../constructs/step-functions.ts';
 import { TriggerFunctions } from '../constructs/trigger-functions.ts';
 

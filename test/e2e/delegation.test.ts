@@ -3,7 +3,7 @@ import type { LocalHost } from '../../cli/local/host.ts';
 import { runUsage, type RunMeta } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
 import { runToEnd, testHost } from '../support/local-host.ts';
-import { jsonLogger } from '../../functions/_shared/logger.ts';
+import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 
 /**
  * Delegation: a maker hands tasks to declared sub-agents, each a run of its own (a nested

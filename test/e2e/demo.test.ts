@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalHost } from '../../cli/local/host.ts';
 import { runUsage } from '../../core/definitions/run.ts';
-import { jsonLogger } from '../../functions/_shared/logger.ts';
+import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { testHost } from '../support/local-host.ts';
 
 /** The demo loop in agents/ (what `npm run demo` runs), on real MCP servers from npm. */

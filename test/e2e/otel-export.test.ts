@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OtlpHttpExporter, otlpConfigFromEnv, parseHeaders } from '../../adapters/otel/otlp-http.ts';
 import { traceIdOf } from '../../adapters/otel/spans.ts';
 import { ConfigurationError } from '../../core/errors.ts';
-import { jsonLogger } from '../../functions/_shared/logger.ts';
+import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { runToEnd, testHost } from '../support/local-host.ts';
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalHost } from '../../cli/local/host.ts';
-import { jsonLogger } from '../../functions/_shared/logger.ts';
+import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { openai, type FakeModelServer } from '../support/fake-model-servers.ts';
 import { testHost } from '../support/local-host.ts';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { textOf } from '../../core/definitions/messages.ts';
-import { jsonLogger } from '../../functions/_shared/logger.ts';
+import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { runToEnd, testHost } from '../support/local-host.ts';
 
 /**

@@ -19,16 +19,13 @@ import { AGENT_PORT } from '../../adapters/sandbox/protocol.ts';
 import { AgentSpec } from '../../core/definitions/agent.ts';
 import type { AgentEntry, Catalog } from '../../core/definitions/catalog.ts';
 import {
-  classifyImage,
   DEFAULT_SANDBOX_IDLE_SECONDS,
   DEFAULT_SANDBOX_MAX_SECONDS,
   EGRESS_PROXY_ADDRESS,
   egressAllowlists,
-  ephemeralStorageGiB,
-  fargateSize,
   INIT_CONTAINER,
   proxyPorts,
-} from '../../infra/constructs/sandboxes.ts';
+} from '../../infra/constructs/sandboxes/index.ts';
 import { STEP_NAMES } from '../../infra/constructs/step-functions.ts';
 import { LooprailChecks } from '../../infra/nag/looprail-checks.ts';
 import { sandboxTaskIsolated } from '../../infra/nag/rules/sandbox-task-isolated.ts';
@@ -143,35 +140,6 @@ function nagViolations(pack: NagPack, app: App): string[] {
 }
 
 describe('sandbox sizes', () => {
-  it('rounds cpu and memory up to the smallest Fargate size that holds both', () => {
-    expect(fargateSize('a', 0.25, 64)).toEqual({ cpu: 256, memoryMiB: 512 });
-    expect(fargateSize('a', 0.25, 2048)).toEqual({ cpu: 256, memoryMiB: 2048 });
-    // 0.25 vCPU allows at most 2 GiB: the CPU rounds up until the memory fits.
-    expect(fargateSize('a', 0.25, 2049)).toEqual({ cpu: 512, memoryMiB: 3072 });
-    expect(fargateSize('a', 0.3, 512)).toEqual({ cpu: 512, memoryMiB: 1024 });
-    expect(fargateSize('a', 1, 512)).toEqual({ cpu: 1024, memoryMiB: 2048 });
-    expect(fargateSize('a', 1, 1024)).toEqual({ cpu: 1024, memoryMiB: 2048 });
-    expect(fargateSize('a', 0.5, 3000)).toEqual({ cpu: 512, memoryMiB: 3072 });
-    expect(fargateSize('a', 2, 20_000)).toEqual({ cpu: 4096, memoryMiB: 20_480 });
-    expect(fargateSize('a', 8, 16_385)).toEqual({ cpu: 8192, memoryMiB: 20_480 });
-    expect(fargateSize('a', 16, 65_536)).toEqual({ cpu: 16_384, memoryMiB: 65_536 });
-    expect(fargateSize('a', 0.25, 65_536)).toEqual({ cpu: 16_384, memoryMiB: 65_536 });
-  });
-
-  it('names the agent when no Fargate size fits', () => {
-    expect(() => fargateSize('huge', 16, 130_000)).toThrow(/^agent huge: sandbox cpu 16 with memory_mb 130000 fits no Fargate task size/);
-    expect(() => fargateSize('wide', 32, 1024)).toThrow(/^agent wide: sandbox cpu 32/);
-  });
-
-  it('asks for ephemeral storage above Fargate\'s 20 GiB only, up to 200 GiB', () => {
-    expect(ephemeralStorageGiB('a', 64)).toBeUndefined();
-    expect(ephemeralStorageGiB('a', 20 * 1024)).toBeUndefined();
-    expect(ephemeralStorageGiB('a', 20 * 1024 + 1)).toBe(21);
-    expect(ephemeralStorageGiB('a', 30_000)).toBe(30);
-    expect(ephemeralStorageGiB('a', 204_800)).toBe(200);
-    expect(() => ephemeralStorageGiB('disky', 204_801)).toThrow(/^agent disky: sandbox disk_mb 204801 is more than Fargate's 200 GiB/);
-  });
-
   it('refuses at synth, naming the agent, a sandbox no Fargate task can hold', () => {
     // Past the schema's bounds (a catalog built by hand): the stack still refuses it.
     const big = agentEntry({ name: 'big', sandbox: {} });
@@ -184,22 +152,6 @@ describe('sandbox sizes', () => {
 });
 
 describe('sandbox images', () => {
-  it('tells ECR Public, private ECR and other registries apart', () => {
-    expect(classifyImage('public.ecr.aws/docker/library/node:22-bookworm-slim')).toEqual({ kind: 'ecr-public', repository: 'docker/library/node', reference: ':22-bookworm-slim' });
-    expect(classifyImage(`public.ecr.aws/acme/tools@sha256:${'a'.repeat(64)}`)).toEqual({ kind: 'ecr-public', repository: 'acme/tools', reference: `@sha256:${'a'.repeat(64)}` });
-    expect(classifyImage('123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/tools:1.2')).toEqual({
-      kind: 'ecr',
-      account: '123456789012',
-      region: 'eu-west-1',
-      repository: 'team/tools',
-      reference: ':1.2',
-    });
-    expect(classifyImage('node:22')).toEqual({ kind: 'other', registry: 'docker.io' });
-    expect(classifyImage('library/python')).toEqual({ kind: 'other', registry: 'docker.io' });
-    expect(classifyImage('ghcr.io/acme/tools:1')).toEqual({ kind: 'other', registry: 'ghcr.io' });
-    expect(classifyImage('localhost:5000/tools')).toEqual({ kind: 'other', registry: 'localhost:5000' });
-  });
-
   it('pulls ECR Public images through a cache rule into a repository of their own, and ECR images as they are', () => {
     const privateImage = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/tools:1.2';
     const own = agentEntry({ name: 'own', sandbox: { image: privateImage } });
@@ -693,10 +645,10 @@ describe('sandbox images at synth', () => {
     expect(readFileSync(join(off, 'agent.mjs'), 'utf8')).toContain('was not bundled');
 
     const project = join(scratch, 'project');
-    mkdirSync(join(project, 'adapters/sandbox/egress'), { recursive: true });
+    mkdirSync(join(project, 'containers/egress-proxy'), { recursive: true });
     writeFileSync(join(project, 'tsconfig.json'), '{}');
-    writeFileSync(join(project, 'adapters/sandbox/egress/helper.ts'), 'export const greeting: string = "proxy ready";\n');
-    writeFileSync(join(project, 'adapters/sandbox/egress/main.ts'), "import { greeting } from './helper.ts';\nconsole.log(greeting);\n");
+    writeFileSync(join(project, 'containers/egress-proxy/helper.ts'), 'export const greeting: string = "proxy ready";\n');
+    writeFileSync(join(project, 'containers/egress-proxy/main.ts'), "import { greeting } from './helper.ts';\nconsole.log(greeting);\n");
     const on = stageSandboxImage('egress', { bundle: true, projectRoot: project });
     const bundle = readFileSync(join(on, 'egress.mjs'), 'utf8');
     expect(bundle).toContain('proxy ready');
@@ -708,12 +660,12 @@ describe('sandbox images at synth', () => {
   it('names the missing entry, and a bundling failure', () => {
     const empty = join(scratch, 'empty');
     mkdirSync(empty, { recursive: true });
-    expect(() => stageSandboxImage('init', { bundle: true, projectRoot: empty })).toThrow(/the sandbox init image needs adapters\/sandbox\/agent\/main\.ts, which does not exist/);
+    expect(() => stageSandboxImage('init', { bundle: true, projectRoot: empty })).toThrow(/the sandbox init image needs containers\/sandbox-agent\/main\.ts, which does not exist/);
     const broken = join(scratch, 'broken');
-    mkdirSync(join(broken, 'adapters/sandbox/agent'), { recursive: true });
+    mkdirSync(join(broken, 'containers/sandbox-agent'), { recursive: true });
     writeFileSync(join(broken, 'tsconfig.json'), '{}');
-    writeFileSync(join(broken, 'adapters/sandbox/agent/main.ts'), "import './missing.ts';\n");
-    expect(() => stageSandboxImage('init', { bundle: true, projectRoot: broken })).toThrow(/bundling adapters\/sandbox\/agent\/main\.ts for the sandbox init image failed: .*missing\.ts/s);
+    writeFileSync(join(broken, 'containers/sandbox-agent/main.ts'), "import './missing.ts';\n");
+    expect(() => stageSandboxImage('init', { bundle: true, projectRoot: broken })).toThrow(/bundling containers\/sandbox-agent\/main\.ts for the sandbox init image failed: .*missing\.ts/s);
   });
 });
 

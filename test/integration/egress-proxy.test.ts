@@ -8,9 +8,9 @@ import { connect as netConnect, createServer as createTcpServer, Socket } from '
 import type { AddressInfo, Server as TcpServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEgressProxy } from '../../adapters/sandbox/egress/main.ts';
-import { createEgressProxy } from '../../adapters/sandbox/egress/proxy.ts';
-import type { EgressProxy, EgressProxyOptions, Resolver } from '../../adapters/sandbox/egress/proxy.ts';
+import { startEgressProxy } from '../../containers/egress-proxy/main.ts';
+import { createEgressProxy } from '../../containers/egress-proxy/proxy.ts';
+import type { EgressProxy, EgressProxyOptions, Resolver } from '../../containers/egress-proxy/proxy.ts';
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
 import { egressToken, egressUser } from '../../adapters/sandbox/tokens.ts';
 import { ConfigurationError, SecretNotFoundError } from '../../core/errors.ts';

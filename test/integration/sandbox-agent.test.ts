@@ -6,8 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { liveProcessesOf } from '../../adapters/sandbox/agent/launcher.ts';
-import { createSandboxAgent, type SandboxAgentOptions, type SandboxAgentServer } from '../../adapters/sandbox/agent/server.ts';
+import { liveProcessesOf } from '../../containers/sandbox-agent/launcher.ts';
+import { createSandboxAgent, type SandboxAgentOptions, type SandboxAgentServer } from '../../containers/sandbox-agent/server.ts';
 import { ErrorBody, ExecResponse, InitResponse, ScriptEvent } from '../../adapters/sandbox/protocol.ts';
 import { tokenDigest } from '../../adapters/sandbox/tokens.ts';
 import { packFolder } from '../../infra/sandbox-image/repo-archive.ts';
@@ -380,7 +380,7 @@ describe("the container's entry point", () => {
     let output = '';
     let status: number | null = 0;
     try {
-      execFileSync(process.execPath, [join(process.cwd(), 'adapters/sandbox/agent/main.ts')], {
+      execFileSync(process.execPath, [join(process.cwd(), 'containers/sandbox-agent/main.ts')], {
         env: { PATH: '/usr/bin:/bin', LOOPRAIL_SANDBOX_TOKEN_SHA256: fake, LOOPRAIL_SANDBOX_IDLE_SECONDS: 'soon' },
         encoding: 'utf8',
         timeout: 30_000,

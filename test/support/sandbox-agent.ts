@@ -4,13 +4,13 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killProcessesOf } from '../../adapters/sandbox/agent/launcher.ts';
-import { createSandboxAgent } from '../../adapters/sandbox/agent/server.ts';
+import { killProcessesOf } from '../../containers/sandbox-agent/launcher.ts';
+import { createSandboxAgent } from '../../containers/sandbox-agent/server.ts';
 import { ENV_AGENT_TOKEN_SHA256 } from '../../adapters/sandbox/aws-contract.ts';
 import type { FakeTaskStart, StartedTask } from './fake-ecs.ts';
 
 /**
- * What a fake ECS task runs: the real sandbox agent (adapters/sandbox/agent/server.ts) on
+ * What a fake ECS task runs: the real sandbox agent (containers/sandbox-agent/server.ts) on
  * 127.0.0.1 and a port of its own, set up from the environment RunTask gave the task's
  * workspace container as its entry point (agent/main.ts) reads it: the token's digest,
  * and the egress proxy for an allowlist. Each task gets a workspace in a temp folder and a

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyAddress } from '../../adapters/sandbox/egress/addresses.ts';
+import { classifyAddress } from '../../containers/egress-proxy/addresses.ts';
 
 /** Which destinations the egress proxy refuses whatever the allowlist says. */
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { egressEnv } from '../../adapters/sandbox/egress/main.ts';
+import { egressEnv } from '../../containers/egress-proxy/main.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 
 /** The egress proxy container's environment: parsed once at start, every problem named. */

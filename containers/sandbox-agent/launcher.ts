@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { SandboxSpec } from '../../../core/definitions/sandbox.ts';
-import { GIT_ENV, rlimitArgs, SANDBOX_PATH, type CommandLauncher, type StartRequest } from '../workspace.ts';
+import type { SandboxSpec } from '../../core/definitions/sandbox.ts';
+import { GIT_ENV, rlimitArgs, SANDBOX_PATH, type CommandLauncher, type StartRequest } from '../../adapters/sandbox/workspace.ts';
 
 /**
  * How the sandbox agent starts a command in its container: as an unprivileged uid (the

@@ -1,7 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
-import { ENV_AGENT_IDLE_SECONDS, ENV_AGENT_MAX_SECONDS, ENV_AGENT_TOKEN_SHA256 } from '../aws-contract.ts';
-import { AGENT_PORT } from '../protocol.ts';
+import { ENV_AGENT_IDLE_SECONDS, ENV_AGENT_MAX_SECONDS, ENV_AGENT_TOKEN_SHA256 } from '../../adapters/sandbox/aws-contract.ts';
+import { AGENT_PORT } from '../../adapters/sandbox/protocol.ts';
 import { killProcessesOf } from './launcher.ts';
 import { createSandboxAgent } from './server.ts';
 

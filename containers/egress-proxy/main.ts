@@ -1,15 +1,16 @@
 import type { AddressInfo } from 'node:net';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
-import { NAME_PATTERN } from '../../../core/definitions/primitives.ts';
-import { ConfigurationError } from '../../../core/errors.ts';
-import type { SecretStore } from '../../../core/ports/secrets.ts';
-import type { Logger } from '../../../core/run/deps.ts';
-import { jsonLogger } from '../../../functions/_shared/logger.ts';
-import { SecretsManagerStore } from '../../secrets/secrets-manager.ts';
-import { EGRESS_PROXY_PORT, ENV_EGRESS_ALLOWLISTS, ENV_SANDBOX_SIGNING_SECRET } from '../aws-contract.ts';
-import { DEFAULT_SANDBOX_SIGNING_SECRET } from '../tokens.ts';
-import { compileAllowlists, createEgressProxy } from './proxy.ts';
+import { NAME_PATTERN } from '../../core/definitions/primitives.ts';
+import { ConfigurationError } from '../../core/errors.ts';
+import type { SecretStore } from '../../core/ports/secrets.ts';
+import type { Logger } from '../../core/run/deps.ts';
+import { jsonLogger } from '../../adapters/logging/json-logger.ts';
+import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
+import { EGRESS_PROXY_PORT, ENV_EGRESS_ALLOWLISTS, ENV_SANDBOX_SIGNING_SECRET } from '../../adapters/sandbox/aws-contract.ts';
+import { DEFAULT_SANDBOX_SIGNING_SECRET } from '../../adapters/sandbox/tokens.ts';
+import { compileAllowlists } from './admission.ts';
+import { createEgressProxy } from './proxy.ts';
 import type { EgressProxy, EgressProxyOptions } from './proxy.ts';
 
 /**
