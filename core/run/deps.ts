@@ -17,14 +17,7 @@ import type { SandboxProvider } from '../ports/sandbox.ts';
 import type { SkillStore } from '../ports/skill-store.ts';
 import type { ChildRuns } from '../ports/child-runs.ts';
 import type { ResultStore } from '../ports/result-store.ts';
-
-export interface Logger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
-
-export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+import type { Logger } from '../ports/logger.ts';
 
 /** The clients that act with an agent's own identity (its secrets, its model access). */
 export interface AgentScope {
