@@ -1,6 +1,6 @@
 import { APPROVAL_REJECTED } from '../errors.ts';
 import type { Control, RunMeta } from '../definitions/run.ts';
-import type { ApprovalDecision, ApprovalRecord } from '../ports/run-store.ts';
+import type { ApprovalDecision, ApprovalRecord } from '../ports/store/approvals.ts';
 import type { RunDeps } from '../run/deps.ts';
 import { loadStartedRun } from '../run/load.ts';
 import { screenText } from '../run/screening.ts';

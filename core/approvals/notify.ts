@@ -1,6 +1,6 @@
 import { toolCallsOf } from '../definitions/messages.ts';
 import { runUsage, type RunMeta } from '../definitions/run.ts';
-import type { ApprovalRecord } from '../ports/run-store.ts';
+import type { ApprovalRecord } from '../ports/store/approvals.ts';
 import type { RunDeps } from '../run/deps.ts';
 import type { StartedRunState } from '../run/load.ts';
 import { screenValue } from '../run/screening.ts';

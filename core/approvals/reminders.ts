@@ -1,6 +1,6 @@
 import type { RunMeta } from '../definitions/run.ts';
 import type { ApprovalRequirement } from '../policy/approval-rules.ts';
-import type { ApprovalRecord } from '../ports/run-store.ts';
+import type { ApprovalRecord } from '../ports/store/approvals.ts';
 import type { RunDeps } from '../run/deps.ts';
 import { loadStartedRun } from '../run/load.ts';
 import { mailApprovers } from './notify.ts';

@@ -3,7 +3,7 @@ import { toolCallsOf } from '../definitions/messages.ts';
 import { untrustedWrite, type Control } from '../definitions/run.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import { approvalFor } from '../policy/approval-rules.ts';
-import type { ApprovalRecord } from '../ports/run-store.ts';
+import type { ApprovalRecord } from '../ports/store/approvals.ts';
 import { publish, type RunDeps } from './deps.ts';
 import { approvalIdFor } from './ids.ts';
 import { loadStartedRun } from './load.ts';

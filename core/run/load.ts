@@ -1,5 +1,5 @@
 import type { RunContext } from '../definitions/context.ts';
-import type { RunState } from '../ports/run-store.ts';
+import type { RunState } from '../ports/store/runs.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { RunDeps } from './deps.ts';
 

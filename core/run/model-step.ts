@@ -8,7 +8,7 @@ import type { ModelProvider, ModelRequest, ModelResponse } from '../ports/models
 import { limitBeforeModelCall, runCeiling, spendLimit, type StopDecision } from '../loop/limits.ts';
 import { budgetLines, describeLine, fitsBesideSpend, neverFits, worstCase, type BudgetCharge, type BudgetLine } from '../budgets/reservation.ts';
 import { alertOnThresholds } from '../budgets/alerts.ts';
-import type { RollupIncrement } from '../ports/run-store.ts';
+import type { RollupIncrement } from '../ports/store/budgets.ts';
 import { VERDICT_TOOL_NAME } from '../loop/prompt.ts';
 import { isStalled, nextStallState } from '../loop/stall.ts';
 import { approvalFor } from '../policy/approval-rules.ts';

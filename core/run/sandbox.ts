@@ -4,7 +4,7 @@ import { addUsage, ZERO_USAGE, type RunMeta } from '../definitions/run.ts';
 import type { NewTraceEvent } from '../definitions/trace.ts';
 import { SANDBOX_SERVER } from '../definitions/sandbox.ts';
 import { SandboxUnavailableError } from '../errors.ts';
-import type { RollupIncrement } from '../ports/run-store.ts';
+import type { RollupIncrement } from '../ports/store/budgets.ts';
 import type { Sandbox, ToolBridge } from '../ports/sandbox.ts';
 import type { ToolGateway } from '../ports/tools.ts';
 import { callSandboxTool, SANDBOX_TOOLS } from '../sandbox/tools.ts';
