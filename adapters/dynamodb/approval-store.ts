@@ -39,7 +39,11 @@ export class DynamoApprovalStore implements ApprovalStore {
     return item?.approval as ApprovalRecord | undefined;
   }
 
-  async settleApproval(approvalId: string, status: 'approved' | 'rejected' | 'expired', decision?: ApprovalDecision): Promise<boolean> {
+  async settleApproval(
+    approvalId: string,
+    status: 'approved' | 'rejected' | 'expired',
+    decision?: ApprovalDecision,
+  ): Promise<boolean> {
     const settled = await this.table.updateIf('settleApproval', {
       Key: approvalKey(approvalId),
       // One conditional write: of any number of concurrent deciders, exactly one finds it pending.
@@ -47,8 +51,16 @@ export class DynamoApprovalStore implements ApprovalStore {
         ? 'SET #status = :to, #approval.#status = :to, #approval.#decision = :decision'
         : 'SET #status = :to, #approval.#status = :to',
       ConditionExpression: '#status = :pending',
-      ExpressionAttributeNames: { '#status': 'status', '#approval': 'approval', ...(decision ? { '#decision': 'decision' } : {}) },
-      ExpressionAttributeValues: { ':to': status, ':pending': 'pending', ...(decision ? { ':decision': decision } : {}) },
+      ExpressionAttributeNames: {
+        '#status': 'status',
+        '#approval': 'approval',
+        ...(decision ? { '#decision': 'decision' } : {}),
+      },
+      ExpressionAttributeValues: {
+        ':to': status,
+        ':pending': 'pending',
+        ...(decision ? { ':decision': decision } : {}),
+      },
     });
     return settled !== undefined;
   }

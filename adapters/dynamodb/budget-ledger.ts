@@ -1,6 +1,13 @@
 import type { NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
 import type { BudgetCharge, BudgetLine } from '../../core/budgets/reservation.ts';
-import type { BudgetLedger, BudgetUsage, ReserveOutcome, RollupDimension, RollupIncrement, RollupRow } from '../../core/ports/store/budgets.ts';
+import type {
+  BudgetLedger,
+  BudgetUsage,
+  ReserveOutcome,
+  RollupDimension,
+  RollupIncrement,
+  RollupRow,
+} from '../../core/ports/store/budgets.ts';
 import { cancellationCodesOf } from './errors.ts';
 import { KEY_ATTRIBUTES, alertKey, budgetKey, chargeKey, rollupIndexKey, rollupKey } from './keys.ts';
 import type { TableClient, TransactItem } from './table-client.ts';
@@ -21,7 +28,13 @@ export class DynamoBudgetLedger implements BudgetLedger {
 
   async reserveBudget(charge: BudgetCharge): Promise<ReserveOutcome> {
     const items: TransactItem[] = [
-      this.table.putNew({ ...chargeKey(charge.chargeId), runId: charge.runId, status: 'reserved', at: charge.at, lines: JSON.stringify(charge.lines) }),
+      this.table.putNew({
+        ...chargeKey(charge.chargeId),
+        runId: charge.runId,
+        status: 'reserved',
+        at: charge.at,
+        lines: JSON.stringify(charge.lines),
+      }),
       ...charge.lines.map((line) => this.reserveUpdate(line)),
     ];
     try {
@@ -49,7 +62,12 @@ export class DynamoBudgetLedger implements BudgetLedger {
           UpdateExpression: 'SET #status = :settled, actualMicros = :micros, actualTokens = :tokens',
           ConditionExpression: '#status = :reserved',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':settled': 'settled', ':reserved': 'reserved', ':micros': actual.micros, ':tokens': actual.tokens },
+          ExpressionAttributeValues: {
+            ':settled': 'settled',
+            ':reserved': 'reserved',
+            ':micros': actual.micros,
+            ':tokens': actual.tokens,
+          },
         },
       },
       ...charge.lines.map((line) => ({
@@ -90,7 +108,8 @@ export class DynamoBudgetLedger implements BudgetLedger {
         Update: {
           TableName: this.table.tableName,
           Key: budgetKey(line.scope, line.key, line.periodKey),
-          UpdateExpression: 'ADD usedMicros :releaseMicros, usedTokens :releaseTokens, reservedMicros :releaseMicros, reservedTokens :releaseTokens',
+          UpdateExpression:
+            'ADD usedMicros :releaseMicros, usedTokens :releaseTokens, reservedMicros :releaseMicros, reservedTokens :releaseTokens',
           ExpressionAttributeValues: { ':releaseMicros': -line.reserveMicros, ':releaseTokens': -line.reserveTokens },
         },
       })),
@@ -101,11 +120,22 @@ export class DynamoBudgetLedger implements BudgetLedger {
 
   async getBudgetUsage(scope: string, key: string, periodKey: string): Promise<BudgetUsage> {
     const item = await this.table.getItem('getBudgetUsage', budgetKey(scope, key, periodKey));
-    return { usedMicros: count(item?.usedMicros), usedTokens: count(item?.usedTokens), spentMicros: count(item?.spentMicros), spentTokens: count(item?.spentTokens) };
+    return {
+      usedMicros: count(item?.usedMicros),
+      usedTokens: count(item?.usedTokens),
+      spentMicros: count(item?.spentMicros),
+      spentTokens: count(item?.spentTokens),
+    };
   }
 
   async claimAlert(budget: string, periodKey: string, threshold: number, at: string): Promise<boolean> {
-    return this.table.putIfAbsent('claimAlert', { ...alertKey(budget, periodKey, threshold), budget, periodKey, threshold, at });
+    return this.table.putIfAbsent('claimAlert', {
+      ...alertKey(budget, periodKey, threshold),
+      budget,
+      periodKey,
+      threshold,
+      at,
+    });
   }
 
   async listRollups(dimension: RollupDimension, fromDate: string, toDate: string): Promise<RollupRow[]> {
@@ -140,7 +170,11 @@ export class DynamoBudgetLedger implements BudgetLedger {
   /** ADD to a budget's counters, but only while what is used plus this charge stays under each limit. */
   private reserveUpdate(line: BudgetLine): TransactItem {
     const conditions: string[] = [];
-    const values: Record<string, NativeAttributeValue> = { ':micros': line.reserveMicros, ':tokens': line.reserveTokens, ':name': line.name };
+    const values: Record<string, NativeAttributeValue> = {
+      ':micros': line.reserveMicros,
+      ':tokens': line.reserveTokens,
+      ':name': line.name,
+    };
     // Condition expressions cannot add: "used + this ≤ limit" is written "used ≤ limit − this".
     if (line.limitMicros !== undefined) {
       conditions.push('(attribute_not_exists(usedMicros) OR usedMicros <= :maxMicros)');
@@ -154,7 +188,8 @@ export class DynamoBudgetLedger implements BudgetLedger {
       Update: {
         TableName: this.table.tableName,
         Key: budgetKey(line.scope, line.key, line.periodKey),
-        UpdateExpression: 'ADD usedMicros :micros, usedTokens :tokens, reservedMicros :micros, reservedTokens :tokens SET budgetName = :name',
+        UpdateExpression:
+          'ADD usedMicros :micros, usedTokens :tokens, reservedMicros :micros, reservedTokens :tokens SET budgetName = :name',
         ...(conditions.length > 0 ? { ConditionExpression: conditions.join(' AND ') } : {}),
         ExpressionAttributeValues: values,
       },
@@ -174,7 +209,12 @@ export function rollupUpdate(tableName: string, rollup: RollupIncrement): Transa
       Key: rollupKey(rollup.dimension, rollup.key, rollup.date),
       UpdateExpression:
         'ADD costMicros :cost, checkerCostMicros :checker, inputTokens :input, outputTokens :output, calls :calls SET #key = :key, #date = :date, #gpk = :gpk, #gsk = :gsk',
-      ExpressionAttributeNames: { '#key': 'key', '#date': 'date', '#gpk': KEY_ATTRIBUTES.gsi1PartitionKey, '#gsk': KEY_ATTRIBUTES.gsi1SortKey },
+      ExpressionAttributeNames: {
+        '#key': 'key',
+        '#date': 'date',
+        '#gpk': KEY_ATTRIBUTES.gsi1PartitionKey,
+        '#gsk': KEY_ATTRIBUTES.gsi1SortKey,
+      },
       ExpressionAttributeValues: {
         ':cost': rollup.costMicros,
         ':checker': rollup.role === 'checker' ? rollup.costMicros : 0,

@@ -13,8 +13,20 @@ const TRANSIENT_ERROR_NAMES = new Set([
   'ServiceUnavailable',
   'TimeoutError',
 ]);
-export const TRANSIENT_CANCELLATION_CODES = new Set(['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded']);
-const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
+export const TRANSIENT_CANCELLATION_CODES = new Set([
+  'TransactionConflict',
+  'ThrottlingError',
+  'ProvisionedThroughputExceeded',
+]);
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+]);
 
 /** By name, not instanceof: a second copy of the SDK in node_modules has its own classes. */
 export function errorName(error: unknown): string {
@@ -39,7 +51,9 @@ export function isConditionFailed(error: unknown): boolean {
 
 /** The codes of a cancelled transaction, or undefined for any other error. */
 export function cancellationCodesOf(error: unknown): string[] | undefined {
-  return errorName(error) === 'TransactionCanceledException' ? cancellationCodes(error as TransactionCanceledException) : undefined;
+  return errorName(error) === 'TransactionCanceledException'
+    ? cancellationCodes(error as TransactionCanceledException)
+    : undefined;
 }
 
 /**

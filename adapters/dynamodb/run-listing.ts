@@ -13,11 +13,14 @@ const DEFAULT_LIST_LIMIT = 50;
 
 export async function listRuns(table: TableClient, query: RunQuery): Promise<RunMeta[]> {
   const limit = query.limit ?? DEFAULT_LIST_LIMIT;
-  if (!Number.isInteger(limit) || limit < 1) throw new ValidationError(`limit must be a whole number above 0, got ${limit}`);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new ValidationError(`limit must be a whole number above 0, got ${limit}`);
   if (query.agent !== undefined) return queryRunsOfAgent(table, query.agent, limit, query);
   if (query.agents !== undefined) {
     // Each agent's newest `limit` (after the cursor), merged: the page is the newest `limit` of them all.
-    const perAgent = await Promise.all([...new Set(query.agents)].map((agent) => queryRunsOfAgent(table, agent, limit, query)));
+    const perAgent = await Promise.all(
+      [...new Set(query.agents)].map((agent) => queryRunsOfAgent(table, agent, limit, query)),
+    );
     return newestFirst(perAgent.flat()).slice(0, limit);
   }
   // The index's order everywhere: creation time, then run id (ISO times have a fixed length).
@@ -72,7 +75,11 @@ const FILTER_TERMS: { [K in keyof Required<ListFilters>]: { path: string[]; op: 
   createdBefore: { path: ['meta', 'createdAt'], op: '<' },
 };
 
-function filterExpression(query: ListFilters, names: Record<string, string>, values: Record<string, NativeAttributeValue>): string | undefined {
+function filterExpression(
+  query: ListFilters,
+  names: Record<string, string>,
+  values: Record<string, NativeAttributeValue>,
+): string | undefined {
   const terms: string[] = [];
   for (const [field, { path, op }] of Object.entries(FILTER_TERMS)) {
     const value = query[field as keyof ListFilters];
@@ -88,7 +95,12 @@ function filterExpression(query: ListFilters, names: Record<string, string>, val
  * The run index, newest first, until `limit` runs. Limit counts items read, before the
  * filter, so keep paging; it also means a page never returns more than `limit` runs.
  */
-async function queryRunsOfAgent(table: TableClient, agent: string, limit: number, query: Omit<RunQuery, 'agent' | 'agents' | 'limit'>): Promise<RunMeta[]> {
+async function queryRunsOfAgent(
+  table: TableClient,
+  agent: string,
+  limit: number,
+  query: Omit<RunQuery, 'agent' | 'agents' | 'limit'>,
+): Promise<RunMeta[]> {
   const names: Record<string, string> = { '#gpk': TABLE_KEY_SCHEMA.gsi1.partitionKey };
   const values: Record<string, NativeAttributeValue> = { ':agent': agentRunsPartition(agent) };
   let keyCondition = '#gpk = :agent';
@@ -140,7 +152,11 @@ async function scanRunRecords(table: TableClient): Promise<RunMeta[]> {
           TableName: table.tableName,
           FilterExpression: '#sk = :meta AND begins_with(#pk, :run)',
           ProjectionExpression: '#meta',
-          ExpressionAttributeNames: { '#pk': KEY_ATTRIBUTES.partitionKey, '#sk': KEY_ATTRIBUTES.sortKey, '#meta': 'meta' },
+          ExpressionAttributeNames: {
+            '#pk': KEY_ATTRIBUTES.partitionKey,
+            '#sk': KEY_ATTRIBUTES.sortKey,
+            '#meta': 'meta',
+          },
           ExpressionAttributeValues: { ':meta': RUN_META_SK, ':run': RUN_PARTITION_PREFIX },
           ExclusiveStartKey: startKey,
         }),

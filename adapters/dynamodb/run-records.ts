@@ -6,7 +6,15 @@ import type { RunMeta } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
 import { ConcurrencyLimitError, TransientError, ValidationError } from '../../core/errors.ts';
 import { MAX_SEQ_PAGE } from '../../core/ports/store/runs.ts';
-import type { MessagePage, RunQuery, RunRecordStore, RunState, SeqPageQuery, StepCommit, TracePage } from '../../core/ports/store/runs.ts';
+import type {
+  MessagePage,
+  RunQuery,
+  RunRecordStore,
+  RunState,
+  SeqPageQuery,
+  StepCommit,
+  TracePage,
+} from '../../core/ports/store/runs.ts';
 import { rollupUpdate } from './budget-ledger.ts';
 import { TRANSIENT_CANCELLATION_CODES, cancellationCodes, cancellationCodesOf, errorName } from './errors.ts';
 import {
@@ -51,8 +59,12 @@ export class DynamoRunRecords implements RunRecordStore {
     this.table = table;
   }
 
-  async createRun(meta: RunMeta, options: { concurrencyLimit?: number } = {}): Promise<{ created: boolean; meta: RunMeta }> {
-    if (options.concurrencyLimit !== undefined) return this.createRunInSlot({ ...meta, concurrencyHeld: true }, options.concurrencyLimit);
+  async createRun(
+    meta: RunMeta,
+    options: { concurrencyLimit?: number } = {},
+  ): Promise<{ created: boolean; meta: RunMeta }> {
+    if (options.concurrencyLimit !== undefined)
+      return this.createRunInSlot({ ...meta, concurrencyHeld: true }, options.concurrencyLimit);
     if (await this.table.putIfAbsent('createRun', this.runMetaItem(meta))) return { created: true, meta };
     // A repeated trigger: the run exists, and runs are never deleted, so this read finds it.
     const existing = await this.getRun(meta.runId);
@@ -108,7 +120,11 @@ export class DynamoRunRecords implements RunRecordStore {
         ...extra,
       });
     const newest = (count: number) =>
-      count === 0 ? [] : range(MESSAGE_SK_PREFIX, RUN_STATE_SK_RANGE.to, { ScanIndexForward: false, Limit: count }).then((items) => items.reverse());
+      count === 0
+        ? []
+        : range(MESSAGE_SK_PREFIX, RUN_STATE_SK_RANGE.to, { ScanIndexForward: false, Limit: count }).then((items) =>
+            items.reverse(),
+          );
     // One consistent Query: CTX < META < MSG#… in key order, trace events (STEP#…) excluded.
     // With lastMessages, two small ones: CTX and META, and the newest messages read backwards.
     const items =
@@ -164,12 +180,27 @@ export class DynamoRunRecords implements RunRecordStore {
   }
 
   async listTracePage(runId: string, page: SeqPageQuery): Promise<TracePage> {
-    const { items, nextAfterSeq } = await this.seqPage('listTracePage', runId, TRACE_SK_PREFIX, page, (seq) => traceKey(runId, seq).sk);
-    return { events: items.map((item) => item.event as TraceEvent), ...(nextAfterSeq === undefined ? {} : { nextAfterSeq }) };
+    const { items, nextAfterSeq } = await this.seqPage(
+      'listTracePage',
+      runId,
+      TRACE_SK_PREFIX,
+      page,
+      (seq) => traceKey(runId, seq).sk,
+    );
+    return {
+      events: items.map((item) => item.event as TraceEvent),
+      ...(nextAfterSeq === undefined ? {} : { nextAfterSeq }),
+    };
   }
 
   async listMessagesPage(runId: string, page: SeqPageQuery): Promise<MessagePage> {
-    const { items, nextAfterSeq } = await this.seqPage('listMessagesPage', runId, MESSAGE_SK_PREFIX, page, (seq) => messageKey(runId, seq).sk);
+    const { items, nextAfterSeq } = await this.seqPage(
+      'listMessagesPage',
+      runId,
+      MESSAGE_SK_PREFIX,
+      page,
+      (seq) => messageKey(runId, seq).sk,
+    );
     return {
       messages: items.map((item) => ({ seq: Number(item.seq), message: JSON.parse(item.body as string) as Message })),
       ...(nextAfterSeq === undefined ? {} : { nextAfterSeq }),
@@ -226,7 +257,8 @@ export class DynamoRunRecords implements RunRecordStore {
 
   private runMetaItem(meta: RunMeta): Item {
     const { input, ...record } = meta;
-    // A run's record expires a retention after it ended, never while it may still be waiting (an approval can take days).
+    // A run's record expires a retention after it ended,
+    // never while it may still be waiting (an approval can take days).
     const ended = meta.status === 'finished' || meta.status === 'failed';
     return {
       ...(ended ? this.table.expiryAttribute() : {}),
@@ -294,14 +326,22 @@ export class DynamoRunRecords implements RunRecordStore {
       // The run record's seq moved on: another attempt of this step already committed.
       if (codes[0] === 'ConditionalCheckFailed') return 'stale';
       if (codes.some((code) => TRANSIENT_CANCELLATION_CODES.has(code))) {
-        throw new TransientError(`DynamoDB commit of run ${runId} was cancelled (${codes.join(', ')}); try again`, { cause: error });
+        throw new TransientError(`DynamoDB commit of run ${runId} was cancelled (${codes.join(', ')}); try again`, {
+          cause: error,
+        });
       }
       const clash = codes.findIndex((code) => code === 'ConditionalCheckFailed');
       if (clash > 0) {
         const sk = (items[clash]?.Put?.Item as Item | undefined)?.sk;
-        throw new Error(`commit of run ${runId} would overwrite ${String(sk)}, which already exists: nothing was written`, { cause: error });
+        throw new Error(
+          `commit of run ${runId} would overwrite ${String(sk)}, which already exists: nothing was written`,
+          { cause: error },
+        );
       }
-      throw new ValidationError(`DynamoDB rejected the commit of run ${runId} (${codes.join(', ')}): ${cancelled.message}`, { cause: error });
+      throw new ValidationError(
+        `DynamoDB rejected the commit of run ${runId} (${codes.join(', ')}): ${cancelled.message}`,
+        { cause: error },
+      );
     }
   }
 }

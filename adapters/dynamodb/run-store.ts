@@ -4,7 +4,14 @@ import type { TraceEvent } from '../../core/definitions/trace.ts';
 import type { RunStore } from '../../core/ports/run-store.ts';
 import type { ApprovalDecision, ApprovalRecord } from '../../core/ports/store/approvals.ts';
 import type { BudgetUsage, ReserveOutcome, RollupDimension, RollupRow } from '../../core/ports/store/budgets.ts';
-import type { MessagePage, RunQuery, RunState, SeqPageQuery, StepCommit, TracePage } from '../../core/ports/store/runs.ts';
+import type {
+  MessagePage,
+  RunQuery,
+  RunState,
+  SeqPageQuery,
+  StepCommit,
+  TracePage,
+} from '../../core/ports/store/runs.ts';
 import type { RecordedCall, SideEffectClaim } from '../../core/ports/store/side-effects.ts';
 import { DynamoApprovalStore } from './approval-store.ts';
 import { DynamoBudgetLedger } from './budget-ledger.ts';
@@ -73,13 +80,22 @@ export class DynamoRunStore implements RunStore {
   getApproval(approvalId: string): Promise<ApprovalRecord | undefined> {
     return this.approvals.getApproval(approvalId);
   }
-  settleApproval(approvalId: string, status: 'approved' | 'rejected' | 'expired', decision?: ApprovalDecision): Promise<boolean> {
+  settleApproval(
+    approvalId: string,
+    status: 'approved' | 'rejected' | 'expired',
+    decision?: ApprovalDecision,
+  ): Promise<boolean> {
     return this.approvals.settleApproval(approvalId, status, decision);
   }
   addApprover(approvalId: string, approver: string): Promise<string[] | undefined> {
     return this.approvals.addApprover(approvalId, approver);
   }
-  claimApprovalAction(approvalId: string, action: 'reminder' | 'escalation', at: string, addApprovers?: string[]): Promise<ApprovalRecord | undefined> {
+  claimApprovalAction(
+    approvalId: string,
+    action: 'reminder' | 'escalation',
+    at: string,
+    addApprovers?: string[],
+  ): Promise<ApprovalRecord | undefined> {
     return this.approvals.claimApprovalAction(approvalId, action, at, addApprovers);
   }
 

@@ -99,7 +99,10 @@ export class TableClient {
    * One conditional update: its result's attributes, or undefined when the condition failed
    * (the caller's "no", nothing changed).
    */
-  async updateIf(operation: string, input: Omit<UpdateCommandInput, 'TableName'>): Promise<{ attributes: Item } | undefined> {
+  async updateIf(
+    operation: string,
+    input: Omit<UpdateCommandInput, 'TableName'>,
+  ): Promise<{ attributes: Item } | undefined> {
     try {
       const result = await this.db.send(new UpdateCommand({ ...input, TableName: this.tableName }));
       return { attributes: result.Attributes ?? {} };

@@ -60,9 +60,13 @@ describe('DynamoRunStore on DynamoDB Local: its items and its errors', () => {
     const started = await startedRun();
     const before = await countItems(started.runId);
     expect(await store.commit(started.runId, stepCommit(runMeta({ runId: started.runId })))).toBe('stale');
-    await expect(store.commit(started.runId, stepCommit(started, { trace: 100 }))).rejects.toBeInstanceOf(ValidationError);
+    await expect(store.commit(started.runId, stepCommit(started, { trace: 100 }))).rejects.toBeInstanceOf(
+      ValidationError,
+    );
     const clashing = stepCommit(started, { messages: [userMessage('again')], trace: 1 });
-    await expect(store.commit(started.runId, { ...clashing, messages: [{ seq: 1, message: userMessage('again') }] })).rejects.toThrow(/would overwrite/);
+    await expect(
+      store.commit(started.runId, { ...clashing, messages: [{ seq: 1, message: userMessage('again') }] }),
+    ).rejects.toThrow(/would overwrite/);
     expect(await countItems(started.runId)).toEqual(before);
     const never = runMeta();
     expect(await store.commit(never.runId, stepCommit(never, { messages: [userMessage('x')] }))).toBe('stale');
@@ -82,7 +86,8 @@ describe('DynamoRunStore on DynamoDB Local: its items and its errors', () => {
     await ttlStore.commit(meta.runId, stepCommit(meta, { messages: [userMessage('hi')], trace: 1 }));
 
     const doc = DynamoDBDocumentClient.from(table.client);
-    const get = (key: object) => doc.send(new GetCommand({ TableName: table.tableName, Key: key, ConsistentRead: true }));
+    const get = (key: object) =>
+      doc.send(new GetCommand({ TableName: table.tableName, Key: key, ConsistentRead: true }));
     expect((await get(traceKey(meta.runId, 1))).Item?.expiresAt).toBe(now.getTime() / 1000 + 3600);
     expect((await get(messageKey(meta.runId, 1))).Item?.expiresAt).toBeUndefined();
   });
@@ -116,12 +121,17 @@ describe('DynamoRunStore on DynamoDB Local: its items and its errors', () => {
     expect(state?.messages).toHaveLength(26);
     expect(state?.messages.at(-1)).toEqual(big.at(-1));
     expect(state?.context).toEqual(context);
-    expect(await store.loadState(started.runId, { lastMessages: 2 })).toEqual({ ...state, messages: state!.messages.slice(-2) });
+    expect(await store.loadState(started.runId, { lastMessages: 2 })).toEqual({
+      ...state,
+      messages: state!.messages.slice(-2),
+    });
   });
 
   it('lets exactly one of 50 racing commits at the same seq win', async () => {
     const started = await startedRun();
-    const attempts = Array.from({ length: 50 }, (_, i) => stepCommit(started, { messages: [userMessage(`attempt ${i}`)], trace: 1 }));
+    const attempts = Array.from({ length: 50 }, (_, i) =>
+      stepCommit(started, { messages: [userMessage(`attempt ${i}`)], trace: 1 }),
+    );
     // As the state machine would: a transient failure (a transaction conflict) is retried until committed or stale.
     const commitRetrying = async (commit: ReturnType<typeof stepCommit>): Promise<'committed' | 'stale'> => {
       for (;;) {

@@ -56,7 +56,10 @@ export function runStoreContract(name: string, fresh: () => Promise<RunStore>): 
         const state = await store.loadState(started.runId);
         expect(state?.meta).toEqual(next.meta);
         expect(state?.context).toEqual(context);
-        expect(state?.messages.map((m) => (m.content[0] as { text: string }).text)).toEqual(['triage acme/shop', ...texts]);
+        expect(state?.messages.map((m) => (m.content[0] as { text: string }).text)).toEqual([
+          'triage acme/shop',
+          ...texts,
+        ]);
         expect((await store.listTrace(started.runId)).map((e) => e.seq)).toEqual([1, 2, 3, 4]);
       });
 
@@ -68,9 +71,14 @@ export function runStoreContract(name: string, fresh: () => Promise<RunStore>): 
 
       it('loads only the newest messages when asked, in order, with the record and snapshot', async () => {
         const started = await startedRun();
-        expect(await store.commit(started.runId, stepCommit(started, { messages: ['a', 'b', 'c'].map(userMessage) }))).toBe('committed');
+        expect(
+          await store.commit(started.runId, stepCommit(started, { messages: ['a', 'b', 'c'].map(userMessage) })),
+        ).toBe('committed');
         const full = await store.loadState(started.runId);
-        expect(await store.loadState(started.runId, { lastMessages: 2 })).toEqual({ ...full, messages: full!.messages.slice(-2) });
+        expect(await store.loadState(started.runId, { lastMessages: 2 })).toEqual({
+          ...full,
+          messages: full!.messages.slice(-2),
+        });
         expect(await store.loadState(started.runId, { lastMessages: 0 })).toEqual({ ...full, messages: [] });
         expect((await store.loadState(started.runId, { lastMessages: 100 }))?.messages).toEqual(full!.messages);
         expect(await store.loadState('no-such-run', { lastMessages: 1 })).toBeUndefined();
@@ -138,8 +146,13 @@ export function runStoreContract(name: string, fresh: () => Promise<RunStore>): 
       it('turns an item too large to store into a ValidationError and writes nothing', async () => {
         const started = await startedRun();
         const content = 'x'.repeat(500_000);
-        const huge = { role: 'tool' as const, content: [{ type: 'tool_result' as const, callId: 'c1', name: 'x__y', content, isError: false }] };
-        const error = await store.commit(started.runId, stepCommit(started, { messages: [huge] })).catch((e: unknown) => e);
+        const huge = {
+          role: 'tool' as const,
+          content: [{ type: 'tool_result' as const, callId: 'c1', name: 'x__y', content, isError: false }],
+        };
+        const error = await store
+          .commit(started.runId, stepCommit(started, { messages: [huge] }))
+          .catch((e: unknown) => e);
         expect(error).toBeInstanceOf(ValidationError);
         expect(await store.getRun(started.runId)).toEqual(started);
       });
@@ -147,7 +160,10 @@ export function runStoreContract(name: string, fresh: () => Promise<RunStore>): 
       it('keeps untrusted keys: tool arguments and run input with keys DynamoDB maps refuse', async () => {
         const meta = runMeta({ input: { '': 'empty key', nested: { '': 1 } } });
         await store.createRun(meta);
-        const odd = { role: 'assistant' as const, content: [{ type: 'tool_call' as const, id: 'c1', name: 'x__y', arguments: { '': 1 } }] };
+        const odd = {
+          role: 'assistant' as const,
+          content: [{ type: 'tool_call' as const, id: 'c1', name: 'x__y', arguments: { '': 1 } }],
+        };
         expect(await store.commit(meta.runId, stepCommit(meta, { messages: [odd] }))).toBe('committed');
         const state = await store.loadState(meta.runId);
         expect(state?.messages).toEqual([odd]);
@@ -156,7 +172,9 @@ export function runStoreContract(name: string, fresh: () => Promise<RunStore>): 
 
       it('lets exactly one of 20 racing commits at the same seq win', async () => {
         const started = await startedRun();
-        const attempts = Array.from({ length: 20 }, (_, i) => stepCommit(started, { messages: [userMessage(`attempt ${i}`)], trace: 1 }));
+        const attempts = Array.from({ length: 20 }, (_, i) =>
+          stepCommit(started, { messages: [userMessage(`attempt ${i}`)], trace: 1 }),
+        );
         // As the state machine would: a transient failure is retried until committed or stale.
         const commitRetrying = async (commit: StepCommit): Promise<'committed' | 'stale'> => {
           for (;;) {
@@ -181,7 +199,10 @@ export function runStoreContract(name: string, fresh: () => Promise<RunStore>): 
         const next = stepCommit(started, { messages: ['b', 'c', 'd', 'e'].map(userMessage), trace: 4 });
         expect(await store.commit(started.runId, next)).toBe('committed');
         const first = await store.listTracePage(started.runId, { limit: 2 });
-        expect(first).toEqual({ events: [traceEvent(started.runId, 1), traceEvent(started.runId, 2)], nextAfterSeq: 2 });
+        expect(first).toEqual({
+          events: [traceEvent(started.runId, 1), traceEvent(started.runId, 2)],
+          nextAfterSeq: 2,
+        });
         const last = await store.listTracePage(started.runId, { afterSeq: 3, limit: 2 });
         expect(last.events.map((e) => e.seq)).toEqual([4, 5]);
         expect(last.nextAfterSeq).toBeUndefined();
@@ -212,14 +233,22 @@ export function runStoreContract(name: string, fresh: () => Promise<RunStore>): 
     describe('listings', () => {
       it('lists runs by agent, newest first', async () => {
         const agent = 'listing-agent';
-        const times = ['2026-02-03T10:00:00.000Z', '2026-02-01T10:00:00.000Z', '2026-02-04T10:00:00.000Z', '2026-02-02T10:00:00.000Z'];
+        const times = [
+          '2026-02-03T10:00:00.000Z',
+          '2026-02-01T10:00:00.000Z',
+          '2026-02-04T10:00:00.000Z',
+          '2026-02-02T10:00:00.000Z',
+        ];
         const runs = times.map((createdAt) => runMeta({ agent, createdAt }));
         for (const run of runs) await store.createRun(run);
         await store.createRun(runMeta({ agent: 'other-agent', createdAt: '2026-03-01T00:00:00.000Z' }));
         const listed = await store.listRuns({ agent });
         expect(listed.map((run) => run.createdAt)).toEqual([...times].sort().reverse());
         expect(listed[0]).toEqual(runs[2]);
-        expect((await store.listRuns({ agent, limit: 2 })).map((run) => run.createdAt)).toEqual(['2026-02-04T10:00:00.000Z', '2026-02-03T10:00:00.000Z']);
+        expect((await store.listRuns({ agent, limit: 2 })).map((run) => run.createdAt)).toEqual([
+          '2026-02-04T10:00:00.000Z',
+          '2026-02-03T10:00:00.000Z',
+        ]);
         expect(await store.listRuns({ agent: 'nobody' })).toEqual([]);
       });
 
@@ -262,11 +291,18 @@ export function runStoreContract(name: string, fresh: () => Promise<RunStore>): 
           const expected = ['r-page-d', 'r-page-c', 'r-page-b', 'r-page-a'];
           expect(seen).toEqual('agent' in scope ? expected : ['r-page-e', ...expected]);
           const makers = await isolated.listRuns({ ...scope, role: 'maker', limit: 2 });
-          expect(makers.map((run) => run.runId)).toEqual('agent' in scope ? ['r-page-c', 'r-page-b'] : ['r-page-e', 'r-page-c']);
-          expect((await isolated.listRuns({ ...scope, status: 'finished' })).map((run) => run.runId)).toEqual(['r-page-b']);
+          expect(makers.map((run) => run.runId)).toEqual(
+            'agent' in scope ? ['r-page-c', 'r-page-b'] : ['r-page-e', 'r-page-c'],
+          );
+          expect((await isolated.listRuns({ ...scope, status: 'finished' })).map((run) => run.runId)).toEqual([
+            'r-page-b',
+          ]);
           expect(await isolated.listRuns({ ...scope, status: 'paused' })).toEqual([]);
           const window = { createdFrom: '2026-04-02T00:00:00.000Z', createdBefore: '2026-04-03T00:00:00.000Z' };
-          expect((await isolated.listRuns({ ...scope, ...window })).map((run) => run.runId)).toEqual(['r-page-c', 'r-page-b']);
+          expect((await isolated.listRuns({ ...scope, ...window })).map((run) => run.runId)).toEqual([
+            'r-page-c',
+            'r-page-b',
+          ]);
         }
       });
     });
@@ -282,7 +318,12 @@ export function runStoreContract(name: string, fresh: () => Promise<RunStore>): 
 
       it('lets exactly one decision settle a pending approval; later ones change nothing', async () => {
         await store.putApproval(approval('approval-once', 'run-x'));
-        const decision = { outcome: 'approved' as const, by: 'ops@example.com', at: '2026-01-05T09:00:00.000Z', via: 'operator ops' };
+        const decision = {
+          outcome: 'approved' as const,
+          by: 'ops@example.com',
+          at: '2026-01-05T09:00:00.000Z',
+          via: 'operator ops',
+        };
         const outcomes = await Promise.all([
           store.settleApproval('approval-once', 'approved', decision),
           store.settleApproval('approval-once', 'rejected', { ...decision, outcome: 'rejected' }),
@@ -318,14 +359,30 @@ export function runStoreContract(name: string, fresh: () => Promise<RunStore>): 
 
       it('claims a reminder and an escalation once each, only while pending', async () => {
         await store.putApproval(approval('approval-sweep', 'run-x'));
-        const reminded = await Promise.all([1, 2, 3].map(() => store.claimApprovalAction('approval-sweep', 'reminder', '2026-01-05T10:00:00.000Z')));
+        const reminded = await Promise.all(
+          [1, 2, 3].map(() => store.claimApprovalAction('approval-sweep', 'reminder', '2026-01-05T10:00:00.000Z')),
+        );
         expect(reminded.filter(Boolean)).toHaveLength(1);
-        expect(reminded.find(Boolean)).toMatchObject({ reminderSentAt: '2026-01-05T10:00:00.000Z', approvers: ['ops@example.com'] });
-        const escalated = await store.claimApprovalAction('approval-sweep', 'escalation', '2026-01-05T11:00:00.000Z', ['boss@example.com']);
-        expect(escalated).toMatchObject({ escalatedAt: '2026-01-05T11:00:00.000Z', approvers: ['ops@example.com', 'boss@example.com'] });
-        expect(await store.claimApprovalAction('approval-sweep', 'escalation', '2026-01-05T12:00:00.000Z', ['x@example.com'])).toBeUndefined();
+        expect(reminded.find(Boolean)).toMatchObject({
+          reminderSentAt: '2026-01-05T10:00:00.000Z',
+          approvers: ['ops@example.com'],
+        });
+        const escalated = await store.claimApprovalAction('approval-sweep', 'escalation', '2026-01-05T11:00:00.000Z', [
+          'boss@example.com',
+        ]);
+        expect(escalated).toMatchObject({
+          escalatedAt: '2026-01-05T11:00:00.000Z',
+          approvers: ['ops@example.com', 'boss@example.com'],
+        });
+        expect(
+          await store.claimApprovalAction('approval-sweep', 'escalation', '2026-01-05T12:00:00.000Z', [
+            'x@example.com',
+          ]),
+        ).toBeUndefined();
         await store.putApproval(approval('approval-decided', 'run-x', { status: 'expired' }));
-        expect(await store.claimApprovalAction('approval-decided', 'reminder', '2026-01-05T10:00:00.000Z')).toBeUndefined();
+        expect(
+          await store.claimApprovalAction('approval-decided', 'reminder', '2026-01-05T10:00:00.000Z'),
+        ).toBeUndefined();
       });
     });
 
@@ -333,38 +390,90 @@ export function runStoreContract(name: string, fresh: () => Promise<RunStore>): 
       it('claims a side-effecting call once: a second claim is in doubt until its outcome is recorded, then replays it', async () => {
         const runId = newRunId();
         const recorded = {
-          result: { type: 'tool_result' as const, callId: 'toolu_01#x', name: 'github__merge_pr', content: 'merged', isError: false },
-          trace: { kind: 'tool_call' as const, role: 'maker' as const, name: 'github.merge_pr', status: 'ok' as const, startedAt: 'a', endedAt: 'b', latencyMs: 12 },
+          result: {
+            type: 'tool_result' as const,
+            callId: 'toolu_01#x',
+            name: 'github__merge_pr',
+            content: 'merged',
+            isError: false,
+          },
+          trace: {
+            kind: 'tool_call' as const,
+            role: 'maker' as const,
+            name: 'github.merge_pr',
+            status: 'ok' as const,
+            startedAt: 'a',
+            endedAt: 'b',
+            latencyMs: 12,
+          },
         };
-        expect(await store.claimSideEffect(runId, 'toolu_01#x', 'github.merge_pr', '2026-01-05T08:00:00.000Z')).toEqual({ state: 'claimed' });
-        expect(await store.claimSideEffect(runId, 'toolu_01#x', 'github.merge_pr', '2026-01-05T08:00:05.000Z')).toEqual({ state: 'in_doubt', startedAt: '2026-01-05T08:00:00.000Z' });
+        expect(await store.claimSideEffect(runId, 'toolu_01#x', 'github.merge_pr', '2026-01-05T08:00:00.000Z')).toEqual(
+          { state: 'claimed' },
+        );
+        expect(await store.claimSideEffect(runId, 'toolu_01#x', 'github.merge_pr', '2026-01-05T08:00:05.000Z')).toEqual(
+          { state: 'in_doubt', startedAt: '2026-01-05T08:00:00.000Z' },
+        );
         await store.completeSideEffect(runId, 'toolu_01#x', recorded, '2026-01-05T08:00:01.000Z');
-        expect(await store.claimSideEffect(runId, 'toolu_01#x', 'github.merge_pr', '2026-01-05T08:00:09.000Z')).toEqual({ state: 'completed', recorded });
+        expect(await store.claimSideEffect(runId, 'toolu_01#x', 'github.merge_pr', '2026-01-05T08:00:09.000Z')).toEqual(
+          { state: 'completed', recorded },
+        );
         // Another call of the same run is its own claim.
-        expect(await store.claimSideEffect(runId, 'toolu_02', 'github.merge_pr', '2026-01-05T08:00:09.000Z')).toEqual({ state: 'claimed' });
+        expect(await store.claimSideEffect(runId, 'toolu_02', 'github.merge_pr', '2026-01-05T08:00:09.000Z')).toEqual({
+          state: 'claimed',
+        });
       });
 
       it('counts a rate window exactly under concurrency: 30 racing takes against a limit of 10', async () => {
-        const results = await Promise.all(Array.from({ length: 30 }, () => store.takeRateToken('tool:github.merge_pr', '2026-01-05T08:00:00.000Z', 10, 1_767_603_600)));
+        const results = await Promise.all(
+          Array.from({ length: 30 }, () =>
+            store.takeRateToken('tool:github.merge_pr', '2026-01-05T08:00:00.000Z', 10, 1_767_603_600),
+          ),
+        );
         expect(results.filter(Boolean)).toHaveLength(10);
         // The next window starts afresh.
-        expect(await store.takeRateToken('tool:github.merge_pr', '2026-01-05T08:01:00.000Z', 10, 1_767_603_660)).toBe(true);
+        expect(await store.takeRateToken('tool:github.merge_pr', '2026-01-05T08:01:00.000Z', 10, 1_767_603_660)).toBe(
+          true,
+        );
       });
     });
 
     describe('budget ledger', () => {
-      const line = { name: 'b', scope: 'team' as const, key: 'platform', period: 'day' as const, periodKey: '2026-01-05', limitMicros: 100, reserveMicros: 60, reserveTokens: 10 };
+      const line = {
+        name: 'b',
+        scope: 'team' as const,
+        key: 'platform',
+        period: 'day' as const,
+        periodKey: '2026-01-05',
+        limitMicros: 100,
+        reserveMicros: 60,
+        reserveTokens: 10,
+      };
 
       it('reserves a budget charge once, refuses one that does not fit, and settles it once', async () => {
         const charge = { chargeId: 'r-1-c1-x', runId: 'r-1', lines: [line], at: '2026-01-05T08:00:00.000Z' };
         expect(await store.reserveBudget(charge)).toEqual({ ok: true });
         expect(await store.reserveBudget(charge)).toEqual({ ok: true }); // a retry: counted once
-        expect(await store.getBudgetUsage('team', 'platform', '2026-01-05')).toMatchObject({ usedMicros: 60, spentMicros: 0 });
+        expect(await store.getBudgetUsage('team', 'platform', '2026-01-05')).toMatchObject({
+          usedMicros: 60,
+          spentMicros: 0,
+        });
         const second = { ...charge, chargeId: 'r-2-c1-y', runId: 'r-2' };
-        expect(await store.reserveBudget(second)).toEqual({ ok: false, line, usedMicros: 60, usedTokens: 10, spentMicros: 0, spentTokens: 0 });
+        expect(await store.reserveBudget(second)).toEqual({
+          ok: false,
+          line,
+          usedMicros: 60,
+          usedTokens: 10,
+          spentMicros: 0,
+          spentTokens: 0,
+        });
         await store.settleBudget(charge, { micros: 25, tokens: 7 });
         await store.settleBudget(charge, { micros: 25, tokens: 7 }); // a retry: settled once
-        expect(await store.getBudgetUsage('team', 'platform', '2026-01-05')).toEqual({ usedMicros: 25, usedTokens: 7, spentMicros: 25, spentTokens: 7 });
+        expect(await store.getBudgetUsage('team', 'platform', '2026-01-05')).toEqual({
+          usedMicros: 25,
+          usedTokens: 7,
+          spentMicros: 25,
+          spentTokens: 7,
+        });
         expect(await store.reserveBudget(second)).toEqual({ ok: true });
         // The refused reservation left no ledger row, so nothing else changed.
         expect(await store.getBudgetUsage('team', 'platform', '2026-01-05')).toMatchObject({ usedMicros: 85 });
@@ -376,11 +485,21 @@ export function runStoreContract(name: string, fresh: () => Promise<RunStore>): 
         expect(await store.reserveBudget(charge)).toEqual({ ok: true });
         await store.releaseBudget(charge);
         await store.releaseBudget(charge); // a retry: given back once
-        expect(await store.getBudgetUsage('team', 'released', '2026-01-05')).toEqual({ usedMicros: 0, usedTokens: 0, spentMicros: 0, spentTokens: 0 });
+        expect(await store.getBudgetUsage('team', 'released', '2026-01-05')).toEqual({
+          usedMicros: 0,
+          usedTokens: 0,
+          spentMicros: 0,
+          spentTokens: 0,
+        });
         expect(await store.reserveBudget(charge)).toEqual({ ok: true });
         await store.settleBudget(charge, { micros: 30, tokens: 3 });
         await store.releaseBudget(charge);
-        expect(await store.getBudgetUsage('team', 'released', '2026-01-05')).toEqual({ usedMicros: 30, usedTokens: 3, spentMicros: 30, spentTokens: 3 });
+        expect(await store.getBudgetUsage('team', 'released', '2026-01-05')).toEqual({
+          usedMicros: 30,
+          usedTokens: 3,
+          spentMicros: 30,
+          spentTokens: 3,
+        });
       });
 
       it('claims each alert once', async () => {
@@ -393,7 +512,16 @@ export function runStoreContract(name: string, fresh: () => Promise<RunStore>): 
         const isolated = await fresh();
         const meta = runMeta();
         await isolated.createRun(meta);
-        const spend = (role: 'maker' | 'checker', date: string) => ({ dimension: 'team' as const, key: 'platform', date, role, costMicros: 40, inputTokens: 10, outputTokens: 5, calls: 1 });
+        const spend = (role: 'maker' | 'checker', date: string) => ({
+          dimension: 'team' as const,
+          key: 'platform',
+          date,
+          role,
+          costMicros: 40,
+          inputTokens: 10,
+          outputTokens: 5,
+          calls: 1,
+        });
         const first = { ...stepCommit(meta), rollups: [spend('maker', '2026-01-05')] };
         expect(await isolated.commit(meta.runId, first)).toBe('committed');
         // A stale commit adds nothing.
@@ -403,9 +531,21 @@ export function runStoreContract(name: string, fresh: () => Promise<RunStore>): 
         const third = { ...stepCommit(second.meta), rollups: [spend('maker', '2026-01-07')] };
         expect(await isolated.commit(meta.runId, third)).toBe('committed');
         expect(await isolated.listRollups('team', '2026-01-05', '2026-01-06')).toEqual([
-          { dimension: 'team', key: 'platform', date: '2026-01-05', costMicros: 80, checkerCostMicros: 40, inputTokens: 20, outputTokens: 10, calls: 2 },
+          {
+            dimension: 'team',
+            key: 'platform',
+            date: '2026-01-05',
+            costMicros: 80,
+            checkerCostMicros: 40,
+            inputTokens: 20,
+            outputTokens: 10,
+            calls: 2,
+          },
         ]);
-        expect((await isolated.listRollups('team', '2026-01-01', '2026-01-31')).map((row) => row.date)).toEqual(['2026-01-05', '2026-01-07']);
+        expect((await isolated.listRollups('team', '2026-01-01', '2026-01-31')).map((row) => row.date)).toEqual([
+          '2026-01-05',
+          '2026-01-07',
+        ]);
         expect(await isolated.listRollups('agent', '2026-01-01', '2026-01-31')).toEqual([]);
       });
     });

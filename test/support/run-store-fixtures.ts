@@ -6,7 +6,7 @@ import type { ApprovalRecord } from '../../core/ports/store/approvals.ts';
 import type { StepCommit } from '../../core/ports/store/runs.ts';
 import { newRunMeta } from '../../core/run/start-run.ts';
 
-/** Records for store tests: runs, the commits steps make, approvals (shared by the contract and the adapter's own tests). */
+/** Records for store tests: runs, the commits steps make, approvals (the contract's and the adapter's own tests). */
 
 let nextRun = 0;
 
@@ -75,7 +75,9 @@ export function stepCommit(
   writes: { messages?: Message[]; trace?: number; context?: RunContext; traceDetail?: string } = {},
 ): StepCommit {
   const messages = (writes.messages ?? []).map((message, i) => ({ seq: meta.messageCount + i + 1, message }));
-  const trace = Array.from({ length: writes.trace ?? 0 }, (_, i) => traceEvent(meta.runId, meta.traceCount + i + 1, writes.traceDetail));
+  const trace = Array.from({ length: writes.trace ?? 0 }, (_, i) =>
+    traceEvent(meta.runId, meta.traceCount + i + 1, writes.traceDetail),
+  );
   return {
     expectedSeq: meta.seq,
     meta: {

@@ -32,7 +32,11 @@ export class FakeToolGateway implements ToolGateway {
   readonly calls: GatewayCall[] = [];
 
   async listTools(server: McpServerDeclaration): Promise<ToolDescriptor[]> {
-    return Object.keys(server.tools ?? {}).map((name) => ({ name, description: `${server.name}.${name}`, inputSchema: { type: 'object' } }));
+    return Object.keys(server.tools ?? {}).map((name) => ({
+      name,
+      description: `${server.name}.${name}`,
+      inputSchema: { type: 'object' },
+    }));
   }
 
   async callTool(server: McpServerDeclaration, tool: string, args: Record<string, unknown>): Promise<ToolCallResult> {
@@ -48,7 +52,8 @@ const catalogs = new Map<string, Promise<Catalog>>();
 async function catalogOf(orgDir: string): Promise<Catalog> {
   const { catalog, problems } = await loadOrgFolder(orgDir);
   const errors = problems.filter((problem) => problem.severity === 'error');
-  if (!catalog || errors.length > 0) throw new Error(`${orgDir} has problems:\n${errors.map(formatProblem).join('\n')}`);
+  if (!catalog || errors.length > 0)
+    throw new Error(`${orgDir} has problems:\n${errors.map(formatProblem).join('\n')}`);
   return catalog;
 }
 
@@ -77,7 +82,12 @@ export async function stepDeps(orgDir: string, overrides: Partial<RunDeps> = {})
 
 /** Records a run of `agent` as a CLI trigger would. */
 export async function newRun(deps: RunDeps, agent: string, input: unknown = { task: 'do the thing' }): Promise<string> {
-  const { runId } = await requestRun(deps, { agent, input, principal: 'user:tests@example.com', trigger: { kind: 'cli' } });
+  const { runId } = await requestRun(deps, {
+    agent,
+    input,
+    principal: 'user:tests@example.com',
+    trigger: { kind: 'cli' },
+  });
   return runId;
 }
 

@@ -22,7 +22,14 @@ async function ended(agent: string) {
   const runId = await newRun(deps, agent);
   const controls = await drive(deps, runId);
   const state = await deps.store.loadState(runId);
-  return { deps, runId, controls, meta: state!.meta, messages: state!.messages, trace: await deps.store.listTrace(runId) };
+  return {
+    deps,
+    runId,
+    controls,
+    meta: state!.meta,
+    messages: state!.messages,
+    trace: await deps.store.listTrace(runId),
+  };
 }
 
 describe('ModelStep stops a run', () => {
@@ -44,7 +51,9 @@ describe('ModelStep stops a run', () => {
     const { meta } = await ended('tokens');
     // 10,500 tokens a call; a third could take its prompt plus 4,096 output tokens more: stopped before it.
     expect(meta).toMatchObject({ stopReason: 'token_budget', modelCalls: 2 });
-    expect(meta.stopDetail).toMatch(/^used 21000 tokens; the next call could use up to \d+ more, past the limit of 25000/);
+    expect(meta.stopDetail).toMatch(
+      /^used 21000 tokens; the next call could use up to \d+ more, past the limit of 25000/,
+    );
   });
 
   it("when the team's budget is exhausted, with the spend settled in the ledger and the rollups", async () => {
@@ -69,18 +78,26 @@ describe('ToolStep', () => {
     expect(meta).toMatchObject({ stopReason: 'completed', modelCalls: 2 });
     expect(deps.gateway.calls).toEqual([{ server: 'fake', tool: 'echo', args: { message: 'allowed' } }]);
     const results = messages.flatMap((m) => m.content).filter((b): b is ToolResultBlock => b.type === 'tool_result');
-    expect(results.map((r) => [r.name, r.isError])).toEqual([['fake__delete', true], ['fake__echo', false]]);
+    expect(results.map((r) => [r.name, r.isError])).toEqual([
+      ['fake__delete', true],
+      ['fake__echo', false],
+    ]);
     expect(results[0]!.content).toMatch(/delete/);
   });
 
-  it('runs a call that needs approval only after the approval: ModelStep says approval, RequestApproval waits, the approval sends the run to its tools', async () => {
+  // ModelStep says approval, RequestApproval waits, approving sends the run to its tools.
+  it('runs a call that needs approval only once approved', async () => {
     const deps = await stepDeps(ORG);
     const runId = await newRun(deps, 'approval');
     const controls = await drive(deps, runId);
     expect(controls.at(-1)).toMatchObject({ next: 'approval', approvalTimeoutSeconds: 3600 });
     expect(deps.gateway.calls).toEqual([]);
     const { approvalId } = await requestApprovalStep(deps, { runId, seq: controls.at(-1)!.seq, taskToken: 'token-1' });
-    expect(await deps.store.getApproval(approvalId)).toMatchObject({ status: 'pending', tools: ['fake.write'], approvers: ['lead@example.com'] });
+    expect(await deps.store.getApproval(approvalId)).toMatchObject({
+      status: 'pending',
+      tools: ['fake.write'],
+      approvers: ['lead@example.com'],
+    });
     expect((await deps.store.getRun(runId))?.status).toBe('paused');
     const { taskToken, output } = await approveCalls(deps, approvalId, 'lead@example.com');
     expect(taskToken).toBe('token-1');
@@ -91,7 +108,7 @@ describe('ToolStep', () => {
 });
 
 describe('Verify', () => {
-  it("hands the checker run to the state machine (no children port), then takes its verdict", async () => {
+  it('hands the checker run to the state machine (no children port), then takes its verdict', async () => {
     const { meta, controls, deps } = await ended('verified');
     expect(nexts(controls)).toEqual(['model', 'verify', 'delegate', 'finish', 'finish']);
     expect(meta).toMatchObject({ stopReason: 'verified', verifyAttempts: 1, modelCalls: 1 });
@@ -124,7 +141,11 @@ describe('a step retried by seq', () => {
     const deps = await stepDeps(ORG);
     const store = deps.store;
     // The step's commit fails once, after the call ran and its outcome was recorded.
-    const crashing: RunStore = { ...store, commit: async (runId, commit) => (crashes-- > 0 ? Promise.reject(new Error('crashed')) : store.commit(runId, commit)) };
+    const crashing: RunStore = {
+      ...store,
+      commit: async (runId, commit) =>
+        crashes-- > 0 ? Promise.reject(new Error('crashed')) : store.commit(runId, commit),
+    };
     const runId = await newRun(deps, 'approval');
     const controls = await drive(deps, runId);
     const { approvalId } = await requestApprovalStep(deps, { runId, seq: controls.at(-1)!.seq, taskToken: 't' });

@@ -60,7 +60,11 @@ export interface ApprovalStore {
    * Moves a pending approval to its end state in one conditional write: exactly one caller
    * wins (true); every other finds it no longer pending (false) and nothing changes.
    */
-  settleApproval(approvalId: string, status: 'approved' | 'rejected' | 'expired', decision?: ApprovalDecision): Promise<boolean>;
+  settleApproval(
+    approvalId: string,
+    status: 'approved' | 'rejected' | 'expired',
+    decision?: ApprovalDecision,
+  ): Promise<boolean>;
   /**
    * Adds one approver to a pending approval that needs several, atomically: the list after
    * the addition, or undefined when it is no longer pending or they had approved already.
@@ -71,5 +75,10 @@ export interface ApprovalStore {
    * (pending, and not marked before): exactly one of racing sweepers gets the record after
    * the write; every other gets undefined. An escalation also adds `addApprovers`.
    */
-  claimApprovalAction(approvalId: string, action: 'reminder' | 'escalation', at: string, addApprovers?: string[]): Promise<ApprovalRecord | undefined>;
+  claimApprovalAction(
+    approvalId: string,
+    action: 'reminder' | 'escalation',
+    at: string,
+    addApprovers?: string[],
+  ): Promise<ApprovalRecord | undefined>;
 }

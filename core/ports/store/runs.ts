@@ -37,7 +37,10 @@ export interface RunCursor {
 /** Runs newest first (by creation time, then run id). */
 export interface RunQuery {
   agent?: string;
-  /** Only these agents' runs, merged newest first: one index query each instead of a table scan. Ignored with `agent`. */
+  /**
+   * Only these agents' runs, merged newest first: one index query each instead of a table scan.
+   * Ignored with `agent`.
+   */
   agents?: string[];
   limit?: number;
   status?: RunStatus;

@@ -28,7 +28,11 @@ export class MemoryApprovalStore implements ApprovalStore {
     return item ? copy(item.approval) : undefined;
   }
 
-  async settleApproval(approvalId: string, status: 'approved' | 'rejected' | 'expired', decision?: ApprovalDecision): Promise<boolean> {
+  async settleApproval(
+    approvalId: string,
+    status: 'approved' | 'rejected' | 'expired',
+    decision?: ApprovalDecision,
+  ): Promise<boolean> {
     const item = this.#pending(approvalId);
     if (!item) return false;
     item.status = status;
@@ -45,12 +49,18 @@ export class MemoryApprovalStore implements ApprovalStore {
     return [...item.approvedBy];
   }
 
-  async claimApprovalAction(approvalId: string, action: 'reminder' | 'escalation', at: string, addApprovers: string[] = []): Promise<ApprovalRecord | undefined> {
+  async claimApprovalAction(
+    approvalId: string,
+    action: 'reminder' | 'escalation',
+    at: string,
+    addApprovers: string[] = [],
+  ): Promise<ApprovalRecord | undefined> {
     const item = this.#pending(approvalId);
     const mark = action === 'reminder' ? 'reminderSentAt' : 'escalatedAt';
     if (!item || item.approval[mark] !== undefined) return undefined;
     item.approval[mark] = at;
-    if (action === 'escalation' && addApprovers.length > 0) item.approval.approvers = [...item.approval.approvers, ...addApprovers];
+    if (action === 'escalation' && addApprovers.length > 0)
+      item.approval.approvers = [...item.approval.approvers, ...addApprovers];
     return copy(item.approval);
   }
 

@@ -1,6 +1,13 @@
 import type { BudgetCharge, BudgetLine } from '../../../core/budgets/reservation.ts';
 import { ValidationError } from '../../../core/errors.ts';
-import type { BudgetLedger, BudgetUsage, ReserveOutcome, RollupDimension, RollupIncrement, RollupRow } from '../../../core/ports/store/budgets.ts';
+import type {
+  BudgetLedger,
+  BudgetUsage,
+  ReserveOutcome,
+  RollupDimension,
+  RollupIncrement,
+  RollupRow,
+} from '../../../core/ports/store/budgets.ts';
 import { keyPart, type MemoryTables } from './tables.ts';
 
 interface LineCounters extends BudgetUsage {
@@ -33,10 +40,20 @@ export class MemoryBudgetLedger implements BudgetLedger {
     // The ledger row exists: this charge was reserved already (a retry), nothing more to do.
     if (this.charges.has(keyPart('charge id', charge.chargeId))) return { ok: true };
     const refused = charge.lines.find((line) => !fits(this.#usage(lineKey(line)), line));
-    if (refused) return { ok: false, line: refused, ...(await this.getBudgetUsage(refused.scope, refused.key, refused.periodKey)) };
+    if (refused)
+      return {
+        ok: false,
+        line: refused,
+        ...(await this.getBudgetUsage(refused.scope, refused.key, refused.periodKey)),
+      };
     this.charges.set(charge.chargeId, { status: 'reserved', lines: charge.lines });
     charge.lines.forEach((line, index) => {
-      this.#add(lineKeys[index]!, { usedMicros: line.reserveMicros, usedTokens: line.reserveTokens, reservedMicros: line.reserveMicros, reservedTokens: line.reserveTokens });
+      this.#add(lineKeys[index]!, {
+        usedMicros: line.reserveMicros,
+        usedTokens: line.reserveTokens,
+        reservedMicros: line.reserveMicros,
+        reservedTokens: line.reserveTokens,
+      });
     });
     return { ok: true };
   }
@@ -64,7 +81,12 @@ export class MemoryBudgetLedger implements BudgetLedger {
     if (row?.status !== 'reserved') return; // released already, never reserved, or settled
     this.charges.delete(charge.chargeId);
     charge.lines.forEach((line, index) => {
-      this.#add(lineKeys[index]!, { usedMicros: -line.reserveMicros, usedTokens: -line.reserveTokens, reservedMicros: -line.reserveMicros, reservedTokens: -line.reserveTokens });
+      this.#add(lineKeys[index]!, {
+        usedMicros: -line.reserveMicros,
+        usedTokens: -line.reserveTokens,
+        reservedMicros: -line.reserveMicros,
+        reservedTokens: -line.reserveTokens,
+      });
     });
   }
 
@@ -90,7 +112,16 @@ export class MemoryBudgetLedger implements BudgetLedger {
   }
 
   #usage(key: string): LineCounters {
-    return this.counters.get(key) ?? { usedMicros: 0, usedTokens: 0, spentMicros: 0, spentTokens: 0, reservedMicros: 0, reservedTokens: 0 };
+    return (
+      this.counters.get(key) ?? {
+        usedMicros: 0,
+        usedTokens: 0,
+        spentMicros: 0,
+        spentTokens: 0,
+        reservedMicros: 0,
+        reservedTokens: 0,
+      }
+    );
   }
 
   #add(key: string, delta: Partial<LineCounters>): void {
@@ -105,7 +136,15 @@ export function addRollup(tables: MemoryTables, rollup: RollupIncrement): void {
   const rows = tables.rollups.get(rollup.dimension) ?? new Map();
   tables.rollups.set(rollup.dimension, rows);
   const sortKey = `${keyPart('rollup date', rollup.date)}#${encodeURIComponent(rollup.key)}`;
-  const row = rows.get(sortKey) ?? { key: rollup.key, date: rollup.date, costMicros: 0, checkerCostMicros: 0, inputTokens: 0, outputTokens: 0, calls: 0 };
+  const row = rows.get(sortKey) ?? {
+    key: rollup.key,
+    date: rollup.date,
+    costMicros: 0,
+    checkerCostMicros: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    calls: 0,
+  };
   row.costMicros += rollup.costMicros;
   row.checkerCostMicros += rollup.role === 'checker' ? rollup.costMicros : 0;
   row.inputTokens += rollup.inputTokens;
@@ -123,7 +162,8 @@ function fits(used: BudgetUsage, line: BudgetLine): boolean {
 }
 
 function budgetKey(scope: string, key: string, period: string): string {
-  return `${keyPart('budget scope', scope)}#${encodeURIComponent(keyPart('budget key', key))}#${keyPart('budget period', period)}`;
+  const encodedKey = encodeURIComponent(keyPart('budget key', key));
+  return `${keyPart('budget scope', scope)}#${encodedKey}#${keyPart('budget period', period)}`;
 }
 
 function lineKey(line: BudgetLine): string {
@@ -134,7 +174,9 @@ function lineKey(line: BudgetLine): string {
 function oneOperationPerItem(operation: string, lines: BudgetLine[]): string[] {
   const keys = lines.map(lineKey);
   if (new Set(keys).size !== keys.length) {
-    throw new ValidationError(`DynamoDB rejected ${operation}: Transaction request cannot include multiple operations on one item`);
+    throw new ValidationError(
+      `DynamoDB rejected ${operation}: Transaction request cannot include multiple operations on one item`,
+    );
   }
   return keys;
 }

@@ -6,7 +6,14 @@ import { MemoryRunRecords } from './runs.ts';
 import { MemorySideEffectLedger } from './side-effects.ts';
 import { MemoryTables } from './tables.ts';
 
-export { MemoryApprovalStore, MemoryBudgetLedger, MemoryRateLimits, MemoryRunRecords, MemorySideEffectLedger, MemoryTables };
+export {
+  MemoryApprovalStore,
+  MemoryBudgetLedger,
+  MemoryRateLimits,
+  MemoryRunRecords,
+  MemorySideEffectLedger,
+  MemoryTables,
+};
 
 /**
  * Every store port in memory, for tests that need no DynamoDB Local: the same semantics the
@@ -16,7 +23,13 @@ export { MemoryApprovalStore, MemoryBudgetLedger, MemoryRateLimits, MemoryRunRec
  */
 export function memoryRunStore(): RunStore {
   const tables = new MemoryTables();
-  const ports = [new MemoryRunRecords(tables), new MemoryApprovalStore(), new MemoryBudgetLedger(tables), new MemoryRateLimits(), new MemorySideEffectLedger()];
+  const ports = [
+    new MemoryRunRecords(tables),
+    new MemoryApprovalStore(),
+    new MemoryBudgetLedger(tables),
+    new MemoryRateLimits(),
+    new MemorySideEffectLedger(),
+  ];
   const store: Record<string, unknown> = {};
   for (const port of ports) {
     for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(port))) {

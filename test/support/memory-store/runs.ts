@@ -4,7 +4,15 @@ import type { RunMeta } from '../../../core/definitions/run.ts';
 import type { TraceEvent } from '../../../core/definitions/trace.ts';
 import { ConcurrencyLimitError, ValidationError } from '../../../core/errors.ts';
 import { MAX_SEQ_PAGE } from '../../../core/ports/store/runs.ts';
-import type { MessagePage, RunQuery, RunRecordStore, RunState, SeqPageQuery, StepCommit, TracePage } from '../../../core/ports/store/runs.ts';
+import type {
+  MessagePage,
+  RunQuery,
+  RunRecordStore,
+  RunState,
+  SeqPageQuery,
+  StepCommit,
+  TracePage,
+} from '../../../core/ports/store/runs.ts';
 import { addRollup } from './budgets.ts';
 import { checkItemSize, copy, keyPart, type MemoryTables } from './tables.ts';
 
@@ -34,7 +42,10 @@ export class MemoryRunRecords implements RunRecordStore {
     this.tables = tables;
   }
 
-  async createRun(meta: RunMeta, options: { concurrencyLimit?: number } = {}): Promise<{ created: boolean; meta: RunMeta }> {
+  async createRun(
+    meta: RunMeta,
+    options: { concurrencyLimit?: number } = {},
+  ): Promise<{ created: boolean; meta: RunMeta }> {
     const existing = this.runs.get(keyPart('runId', meta.runId));
     if (existing) return { created: false, meta: parseMeta(existing.meta) };
     const limit = options.concurrencyLimit;
@@ -61,7 +72,8 @@ export class MemoryRunRecords implements RunRecordStore {
     const run = this.runs.get(keyPart('runId', runId));
     if (!run) return undefined;
     const all = inSeqOrder(run.messages).map(([, body]) => JSON.parse(body) as Message);
-    const messages = options.lastMessages === undefined ? all : options.lastMessages === 0 ? [] : all.slice(-options.lastMessages);
+    const messages =
+      options.lastMessages === undefined ? all : options.lastMessages === 0 ? [] : all.slice(-options.lastMessages);
     const meta = parseMeta(run.meta);
     return run.context ? { meta, context: JSON.parse(run.context) as RunContext, messages } : { meta, messages };
   }
@@ -76,7 +88,8 @@ export class MemoryRunRecords implements RunRecordStore {
       ...(commit.messages ?? []).filter(({ seq }) => run.messages.has(seq)).map(({ seq }) => `MSG#${pad(seq)}`),
       ...(commit.trace ?? []).filter(({ seq }) => run.trace.has(seq)).map(({ seq }) => `STEP#${pad(seq)}`),
     ][0];
-    if (clash) throw new Error(`commit of run ${runId} would overwrite ${clash}, which already exists: nothing was written`);
+    if (clash)
+      throw new Error(`commit of run ${runId} would overwrite ${clash}, which already exists: nothing was written`);
     // Everything checked: now apply it all.
     run.meta = storedMeta(commit.meta);
     if (commit.context) run.context = JSON.stringify(commit.context);
@@ -97,7 +110,10 @@ export class MemoryRunRecords implements RunRecordStore {
 
   async listTracePage(runId: string, page: SeqPageQuery): Promise<TracePage> {
     const { items, nextAfterSeq } = seqPage(this.runs.get(keyPart('runId', runId))?.trace, page);
-    return { events: items.map(([, body]) => JSON.parse(body) as TraceEvent), ...(nextAfterSeq === undefined ? {} : { nextAfterSeq }) };
+    return {
+      events: items.map(([, body]) => JSON.parse(body) as TraceEvent),
+      ...(nextAfterSeq === undefined ? {} : { nextAfterSeq }),
+    };
   }
 
   async listMessagesPage(runId: string, page: SeqPageQuery): Promise<MessagePage> {
@@ -110,26 +126,42 @@ export class MemoryRunRecords implements RunRecordStore {
 
   async listRuns(query: RunQuery): Promise<RunMeta[]> {
     const limit = query.limit ?? DEFAULT_LIST_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1) throw new ValidationError(`limit must be a whole number above 0, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new ValidationError(`limit must be a whole number above 0, got ${limit}`);
     const agents = query.agent !== undefined ? [query.agent] : query.agents;
     const after = query.cursor ? listPosition(query.cursor) : undefined;
     return [...this.runs.values()]
       .map((run) => parseMeta(run.meta))
-      .filter((run) => (agents === undefined || agents.includes(run.agent)) && matches(run, query) && (after === undefined || listPosition(run) < after))
+      .filter(
+        (run) =>
+          (agents === undefined || agents.includes(run.agent)) &&
+          matches(run, query) &&
+          (after === undefined || listPosition(run) < after),
+      )
       .sort((a, b) => (listPosition(a) < listPosition(b) ? 1 : listPosition(a) > listPosition(b) ? -1 : 0))
       .slice(0, limit);
   }
 }
 
-/** What the adapter refuses before writing anything: a foreign record, a seq that does not follow, an oversized transaction or item. */
+/**
+ * What the adapter refuses before writing anything: a foreign record, a seq that does not
+ * follow, an oversized transaction or item.
+ */
 function checkCommitShape(runId: string, commit: StepCommit): void {
-  if (commit.meta.runId !== runId) throw new Error(`commit for run ${runId} carries the record of run ${commit.meta.runId}`);
+  if (commit.meta.runId !== runId)
+    throw new Error(`commit for run ${runId} carries the record of run ${commit.meta.runId}`);
   if (commit.meta.seq !== commit.expectedSeq + 1) {
     throw new Error(
       `commit for run ${runId} must move seq from ${commit.expectedSeq} to ${commit.expectedSeq + 1}, but its record has seq ${commit.meta.seq}`,
     );
   }
-  const count = 1 + (commit.context ? 1 : 0) + (commit.messages?.length ?? 0) + (commit.rollups?.length ?? 0) + (commit.releaseConcurrency ? 1 : 0) + (commit.trace?.length ?? 0);
+  const count =
+    1 +
+    (commit.context ? 1 : 0) +
+    (commit.messages?.length ?? 0) +
+    (commit.rollups?.length ?? 0) +
+    (commit.releaseConcurrency ? 1 : 0) +
+    (commit.trace?.length ?? 0);
   if (count > MAX_TRANSACTION_ITEMS) {
     throw new ValidationError(
       `a step of run ${runId} tried to commit ${count} items (1 run record, ${commit.context ? '1 snapshot, ' : ''}` +
@@ -139,9 +171,12 @@ function checkCommitShape(runId: string, commit: StepCommit): void {
   }
   const rollupKeys = (commit.rollups ?? []).map((r) => `${r.dimension}#${r.key}#${r.date}`);
   if (new Set(rollupKeys).size !== rollupKeys.length) {
-    throw new ValidationError('DynamoDB rejected commit: Transaction request cannot include multiple operations on one item');
+    throw new ValidationError(
+      'DynamoDB rejected commit: Transaction request cannot include multiple operations on one item',
+    );
   }
-  for (const item of [commit.meta, commit.context, ...(commit.messages ?? []), ...(commit.trace ?? [])]) checkItemSize('commit', item);
+  for (const item of [commit.meta, commit.context, ...(commit.messages ?? []), ...(commit.trace ?? [])])
+    checkItemSize('commit', item);
 }
 
 /** The record as the adapter stores it: input as text (`null` when absent). */
@@ -173,7 +208,10 @@ function inSeqOrder(items: Map<number, string>): Array<[number, string]> {
   return [...items.entries()].sort(([a], [b]) => a - b);
 }
 
-function seqPage(items: Map<number, string> | undefined, page: SeqPageQuery): { items: Array<[number, string]>; nextAfterSeq?: number } {
+function seqPage(
+  items: Map<number, string> | undefined,
+  page: SeqPageQuery,
+): { items: Array<[number, string]>; nextAfterSeq?: number } {
   if (!Number.isInteger(page.limit) || page.limit < 1 || page.limit > MAX_SEQ_PAGE) {
     throw new ValidationError(`limit must be a whole number from 1 to ${MAX_SEQ_PAGE}, got ${page.limit}`);
   }

@@ -20,7 +20,8 @@ export class MemorySideEffectLedger implements SideEffectLedger {
       this.calls.set(key, { tool, startedAt: at });
       return { state: 'claimed' };
     }
-    if (existing.recorded !== undefined) return { state: 'completed', recorded: JSON.parse(existing.recorded) as RecordedCall };
+    if (existing.recorded !== undefined)
+      return { state: 'completed', recorded: JSON.parse(existing.recorded) as RecordedCall };
     return { state: 'in_doubt', startedAt: existing.startedAt };
   }
 

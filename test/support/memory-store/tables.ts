@@ -35,7 +35,8 @@ export const MAX_ITEM_BYTES = 400 * 1024;
 /** What DynamoDB says of an item over its size limit (the adapter turns it into a ValidationError). */
 export function checkItemSize(operation: string, value: unknown): void {
   const bytes = Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
-  if (bytes > MAX_ITEM_BYTES) throw new ValidationError(`DynamoDB rejected ${operation}: Item size has exceeded the maximum allowed size`);
+  if (bytes > MAX_ITEM_BYTES)
+    throw new ValidationError(`DynamoDB rejected ${operation}: Item size has exceeded the maximum allowed size`);
 }
 
 /** Key parts are non-empty and free of `#` (adapters/dynamodb/keys.ts): the same ids fail here. */
