@@ -6,7 +6,7 @@ import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import type { RunMeta } from '../../core/definitions/run.ts';
 import { ConfigurationError, TransientError, ValidationError } from '../../core/errors.ts';
 import { testTable, type TestTable } from '../support/dynamodb.ts';
-import { runStoreContract } from '../support/run-store-contract.ts';
+import { runStoreContract } from '../support/store-contract/index.ts';
 import { context, runMeta, stepCommit, traceEvent, userMessage } from '../support/run-store-fixtures.ts';
 
 // The ports' semantics, shared with the in-memory store (test/unit/memory-store.test.ts).

@@ -1,4 +1,4 @@
-import { runStoreContract } from '../support/run-store-contract.ts';
+import { runStoreContract } from '../support/store-contract/index.ts';
 import { memoryRunStore } from '../support/memory-store/index.ts';
 
 // The same cases as the DynamoDB adapter (test/integration/run-store.test.ts), with no DynamoDB Local.

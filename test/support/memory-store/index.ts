@@ -17,7 +17,7 @@ export {
 
 /**
  * Every store port in memory, for tests that need no DynamoDB Local: the same semantics the
- * core relies on (test/support/run-store-contract.ts runs the same cases against both).
+ * core relies on (test/support/store-contract/ runs the same cases against both).
  * One plain object with every method on it, like DynamoRunStore, so proxies that wrap the
  * store by method name work on it too.
  */
