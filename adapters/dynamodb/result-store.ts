@@ -6,7 +6,7 @@ import type { ResultLookup, ResultStore, StoredResult } from '../../core/ports/r
 import { KEY_ATTRIBUTES, resultKey, resultPrefix, runPartition } from './keys.ts';
 import { TABLE_KEY_SCHEMA } from './table.ts';
 import { queryPages, type Item } from './query-pages.ts';
-import { errorName, isTransient } from './run-store.ts';
+import { errorName, isTransient } from './errors.ts';
 
 /**
  * Offloaded tool results on the run table, in the run's partition:

@@ -5,7 +5,7 @@ import { ConfigurationError, TransientError } from '../../core/errors.ts';
 import type { SkillStore, SkillSummary } from '../../core/ports/skill-store.ts';
 import { KEY_ATTRIBUTES, SKILL_VERSION_SK_PREFIX, SKILLS_INDEX_PARTITION, skillIndexKey, skillKey, skillPartition } from './keys.ts';
 import { queryPages, type Item } from './query-pages.ts';
-import { errorName, isTransient } from './run-store.ts';
+import { errorName, isTransient } from './errors.ts';
 
 /**
  * The skills registry on the run table. One item per published version:

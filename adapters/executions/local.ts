@@ -1,6 +1,6 @@
 import type { FailInput, RunMeta } from '../../core/definitions/run.ts';
 import type { ExecutionStarter } from '../../core/ports/executions.ts';
-import { silentLogger, type Logger } from '../../core/run/deps.ts';
+import { silentLogger, type Logger } from '../../core/ports/logger.ts';
 
 /**
  * The ExecutionStarter of the local host: each run's execution runs in the background on

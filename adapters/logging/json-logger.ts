@@ -1,4 +1,4 @@
-import type { Logger } from '../../core/run/deps.ts';
+import type { Logger } from '../../core/ports/logger.ts';
 
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
 export type LogLevel = keyof typeof LEVELS;

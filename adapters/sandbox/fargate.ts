@@ -9,7 +9,7 @@ import { errorMessage, SandboxCallError, SandboxUnavailableError, TransientError
 import { systemClock, type Clock } from '../../core/ports/clock.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import type { Sandbox, SandboxOpenRequest, SandboxProvider } from '../../core/ports/sandbox.ts';
-import { silentLogger, type Logger } from '../../core/run/deps.ts';
+import { silentLogger, type Logger } from '../../core/ports/logger.ts';
 import { copyInFiles } from '../../core/sandbox/copy-in.ts';
 import { checkEgress, normalizeHost, parseEgressAllowlist } from '../../core/sandbox/egress-allowlist.ts';
 import { ENV_AGENT_TOKEN_SHA256, WORKSPACE_CONTAINER } from './aws-contract.ts';

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { formatUsd } from '../../core/format/usd.ts';
-import type { RollupDimension } from '../../core/ports/run-store.ts';
+import type { RollupDimension } from '../../core/ports/store/budgets.ts';
 import { totalsByKey } from '../../core/budgets/totals.ts';
 import { openLocalState } from '../local/host.ts';
 

@@ -2,7 +2,7 @@ import type { Catalog } from '../../core/definitions/catalog.ts';
 import { errorMessage } from '../../core/errors.ts';
 import type { Clock } from '../../core/ports/clock.ts';
 import { systemClock } from '../../core/ports/clock.ts';
-import { silentLogger, type Logger } from '../../core/run/deps.ts';
+import { silentLogger, type Logger } from '../../core/ports/logger.ts';
 
 /**
  * The in-process scheduler of `looprail dev`: the same expressions EventBridge Scheduler

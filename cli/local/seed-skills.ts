@@ -6,7 +6,7 @@ import { errorMessage } from '../../core/errors.ts';
 import type { SkillStore } from '../../core/ports/skill-store.ts';
 import { parseSkillFolder } from '../../core/skills/bundle.ts';
 import { publishSkill } from '../../core/skills/registry.ts';
-import type { Logger } from '../../core/run/deps.ts';
+import type { Logger } from '../../core/ports/logger.ts';
 import { readSkillFolder } from '../../adapters/catalog/skill-folder.ts';
 
 /** The principal of local commands and the local host: the person at this machine. */

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ConfigurationError } from '../../core/errors.ts';
-import type { Logger } from '../../core/run/deps.ts';
+import type { Logger } from '../../core/ports/logger.ts';
 import { checkEgress, isIpLiteral, parseEgressAllowlist } from '../../core/sandbox/egress-allowlist.ts';
 import type { EgressAllowlist } from '../../core/sandbox/egress-allowlist.ts';
 import { parseEgressUser, verifyEgressToken } from '../../adapters/sandbox/tokens.ts';

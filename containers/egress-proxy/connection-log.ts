@@ -1,5 +1,5 @@
 import type { Clock } from '../../core/ports/clock.ts';
-import type { Logger } from '../../core/run/deps.ts';
+import type { Logger } from '../../core/ports/logger.ts';
 import type { Decision } from './http.ts';
 
 /** What one connection's log line says. No path, query, header or body ever goes here. */

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { NAME_PATTERN } from '../../core/definitions/primitives.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
-import type { Logger } from '../../core/run/deps.ts';
+import type { Logger } from '../../core/ports/logger.ts';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
 import { EGRESS_PROXY_PORT, ENV_EGRESS_ALLOWLISTS, ENV_SANDBOX_SIGNING_SECRET } from '../../adapters/sandbox/aws-contract.ts';

@@ -1,11 +1,17 @@
 import { APPROVAL_REJECTED } from '../errors.ts';
 import type { Control, RunMeta } from '../definitions/run.ts';
-import type { ApprovalDecision, ApprovalRecord } from '../ports/run-store.ts';
+import type { ApprovalDecision, ApprovalRecord, ApprovalStore } from '../ports/store/approvals.ts';
+import type { RunRecordStore } from '../ports/store/runs.ts';
 import type { RunDeps } from '../run/deps.ts';
 import { loadStartedRun } from '../run/load.ts';
 import { screenText } from '../run/screening.ts';
 import { StepWriter } from '../run/step-writer.ts';
 import { ApprovalRefusedError, TaskGoneError } from './errors.ts';
+
+/** What deciding uses: the approval and its run, the task sender, the guardrails on a comment. */
+type DecisionDeps = Pick<RunDeps, 'clock' | 'log' | 'approvals' | 'guardrailRules'> & {
+  store: RunRecordStore & ApprovalStore;
+};
 
 /**
  * Deciding an approval, once. The order matters: every check that can refuse comes
@@ -40,7 +46,7 @@ export interface DecisionResult {
 const sameAddress = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
 
 /** The approval and its run, when it can still be decided; a clear refusal otherwise. Reads only. */
-export async function pendingApproval(deps: RunDeps, approvalId: string): Promise<{ record: ApprovalRecord; meta: RunMeta }> {
+export async function pendingApproval(deps: Pick<DecisionDeps, 'clock' | 'store'>, approvalId: string): Promise<{ record: ApprovalRecord; meta: RunMeta }> {
   const record = await deps.store.getApproval(approvalId);
   if (!record) throw new ApprovalRefusedError('not_found', `approval ${approvalId} does not exist`);
   if (record.status !== 'pending') {
@@ -65,7 +71,7 @@ export function checkApprover(record: ApprovalRecord, recipient: string): void {
   }
 }
 
-export async function decideApproval(deps: RunDeps, request: DecisionRequest): Promise<DecisionResult> {
+export async function decideApproval(deps: DecisionDeps, request: DecisionRequest): Promise<DecisionResult> {
   const tasks = deps.approvals?.tasks;
   if (!tasks) throw new ApprovalRefusedError('unavailable', 'this host cannot resume executions (no task sender is configured): nothing was changed');
   const { record } = await pendingApproval(deps, request.approvalId);

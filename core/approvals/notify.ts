@@ -1,6 +1,7 @@
 import { toolCallsOf } from '../definitions/messages.ts';
 import { runUsage, type RunMeta } from '../definitions/run.ts';
-import type { ApprovalRecord } from '../ports/run-store.ts';
+import type { ApprovalRecord, ApprovalStore } from '../ports/store/approvals.ts';
+import type { RunRecordStore } from '../ports/store/runs.ts';
 import type { RunDeps } from '../run/deps.ts';
 import type { StartedRunState } from '../run/load.ts';
 import { screenValue } from '../run/screening.ts';
@@ -17,7 +18,7 @@ export function traceUrl(baseUrl: string, runId: string): string {
  * that cannot be sent is logged (never with the link) and the approval stays pending for
  * `looprail approve` or the API. Returns the recipients mailed.
  */
-export async function mailApprovers(deps: RunDeps, record: ApprovalRecord, state: StartedRunState, meta: RunMeta, options: { kind?: 'reminder' | 'escalation' } = {}): Promise<string[]> {
+export async function mailApprovers(deps: Pick<RunDeps, 'approvals' | 'mailer' | 'log' | 'guardrailRules'>, record: ApprovalRecord, state: StartedRunState, meta: RunMeta, options: { kind?: 'reminder' | 'escalation' } = {}): Promise<string[]> {
   const flow = deps.approvals;
   if (!flow || !deps.mailer) {
     deps.log.info('approval not mailed: no mailer or approval settings configured', { approvalId: record.approvalId });
@@ -58,7 +59,7 @@ export async function mailApprovers(deps: RunDeps, record: ApprovalRecord, state
 }
 
 /** After the run stopped `approval_expired`: the approval is marked expired and its approvers are told. */
-export async function approvalExpired(deps: RunDeps, approvalId: string): Promise<void> {
+export async function approvalExpired(deps: Pick<RunDeps, 'approvals' | 'mailer' | 'log'> & { store: RunRecordStore & ApprovalStore }, approvalId: string): Promise<void> {
   // After the run is closed: nothing here may fail the step that closed it.
   try {
     const record = await deps.store.getApproval(approvalId);

@@ -1,9 +1,15 @@
 import type { RunMeta } from '../definitions/run.ts';
 import type { ApprovalRequirement } from '../policy/approval-rules.ts';
-import type { ApprovalRecord } from '../ports/run-store.ts';
+import type { ApprovalRecord, ApprovalStore } from '../ports/store/approvals.ts';
+import type { RunRecordStore } from '../ports/store/runs.ts';
 import type { RunDeps } from '../run/deps.ts';
 import { loadStartedRun } from '../run/load.ts';
 import { mailApprovers } from './notify.ts';
+
+/** What the reminder sweep uses: paused runs and their approvals, and the approval mail. */
+type ReminderDeps = Pick<RunDeps, 'log' | 'approvals' | 'mailer' | 'guardrailRules'> & {
+  store: RunRecordStore & ApprovalStore;
+};
 
 /**
  * Reminders before an approval expires, and escalation to a fallback group, as the agent's
@@ -65,7 +71,7 @@ const sameAddress = (a: string, b: string) => a.trim().toLowerCase() === b.trim(
  * which (the listing `GET /v1/approvals` uses; across agents the store reads every run
  * record for a page, so pages are large).
  */
-export async function pendingApprovals(deps: RunDeps, options: { pageSize?: number; maxPages?: number } = {}): Promise<ApprovalRecord[]> {
+export async function pendingApprovals(deps: { store: RunRecordStore & ApprovalStore }, options: { pageSize?: number; maxPages?: number } = {}): Promise<ApprovalRecord[]> {
   const pageSize = options.pageSize ?? 1000;
   const records: ApprovalRecord[] = [];
   let cursor: { createdAt: string; runId: string } | undefined;
@@ -87,7 +93,7 @@ export async function pendingApprovals(deps: RunDeps, options: { pageSize?: numb
  * The sweep: sends every reminder and escalation due at `now`, each once. Returns what
  * this call did (a sweeper that lost a race to another reports nothing for it).
  */
-export async function sendDueApprovalReminders(deps: RunDeps, now: Date): Promise<Array<DueApprovalAction & { mailed: string[] }>> {
+export async function sendDueApprovalReminders(deps: ReminderDeps, now: Date): Promise<Array<DueApprovalAction & { mailed: string[] }>> {
   const done: Array<DueApprovalAction & { mailed: string[] }> = [];
   const records = await pendingApprovals(deps);
   for (const action of dueApprovalActions(records, now)) {
@@ -100,7 +106,7 @@ export async function sendDueApprovalReminders(deps: RunDeps, now: Date): Promis
   return done;
 }
 
-async function perform(deps: RunDeps, action: DueApprovalAction, now: Date): Promise<Array<DueApprovalAction & { mailed: string[] }>> {
+async function perform(deps: ReminderDeps, action: DueApprovalAction, now: Date): Promise<Array<DueApprovalAction & { mailed: string[] }>> {
   const current = await deps.store.getApproval(action.approvalId);
   if (!current) return [];
   // Read again: another sweeper may have done it since the listing.

@@ -1,6 +1,7 @@
 import { formatUsd } from '../format/usd.ts';
 import { describeLine, reachedThresholds, type BudgetLine } from './reservation.ts';
 import { publish, type RunDeps } from '../run/deps.ts';
+import type { BudgetLedger } from '../ports/store/budgets.ts';
 import { errorMessage } from '../errors.ts';
 
 /**
@@ -8,7 +9,7 @@ import { errorMessage } from '../errors.ts';
  * threshold and period (not once per call), to every destination it names. An alert that
  * cannot be delivered is logged; it never fails the step.
  */
-export async function alertOnThresholds(deps: RunDeps, lines: BudgetLine[], context: { runId: string; agent: string }): Promise<void> {
+export async function alertOnThresholds(deps: Pick<RunDeps, 'clock' | 'log' | 'events' | 'mailer' | 'webhooks'> & { store: BudgetLedger }, lines: BudgetLine[], context: { runId: string; agent: string }): Promise<void> {
   for (const line of lines.filter((candidate) => candidate.alerts && candidate.alerts.length > 0)) {
     const usage = await deps.store.getBudgetUsage(line.scope, line.key, line.periodKey);
     for (const threshold of reachedThresholds(line, { micros: usage.spentMicros, tokens: usage.spentTokens })) {

@@ -1,4 +1,4 @@
-import type { RollupRow } from '../ports/run-store.ts';
+import type { RollupRow } from '../ports/store/budgets.ts';
 
 export interface CostLine {
   key: string;

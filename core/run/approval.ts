@@ -3,7 +3,8 @@ import { toolCallsOf } from '../definitions/messages.ts';
 import { untrustedWrite, type Control } from '../definitions/run.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import { approvalFor } from '../policy/approval-rules.ts';
-import type { ApprovalRecord } from '../ports/run-store.ts';
+import type { ApprovalRecord, ApprovalStore } from '../ports/store/approvals.ts';
+import type { RunRecordStore } from '../ports/store/runs.ts';
 import { publish, type RunDeps } from './deps.ts';
 import { approvalIdFor } from './ids.ts';
 import { loadStartedRun } from './load.ts';
@@ -14,12 +15,17 @@ import { callBinding } from '../approvals/binding.ts';
 import { mailApprovers } from '../approvals/notify.ts';
 import { approvalSchedule } from '../approvals/reminders.ts';
 
+/** What RequestApproval uses: the run records and approvals, and everyone the pause is announced and mailed to. */
+export type RequestApprovalDeps = Pick<RunDeps, 'clock' | 'log' | 'events' | 'mailer' | 'webhooks' | 'approvals' | 'guardrailRules'> & {
+  store: RunRecordStore & ApprovalStore;
+};
+
 /**
  * RequestApproval: the run pauses until a human decides. The task token is stored with
  * the approval record, server-side, and goes nowhere else (not in the trace, a log, or
  * the state machine's output). Notifying approvers is the approval flow's job.
  */
-export async function requestApprovalStep(deps: RunDeps, input: { runId: string; seq: number; taskToken: string }): Promise<{ approvalId: string }> {
+export async function requestApprovalStep(deps: RequestApprovalDeps, input: { runId: string; seq: number; taskToken: string }): Promise<{ approvalId: string }> {
   const state = await loadStartedRun(deps, input.runId);
   const approvalId = approvalIdFor(input.runId, input.seq);
   if (state.meta.seq !== input.seq) {
@@ -90,7 +96,7 @@ export async function requestApprovalStep(deps: RunDeps, input: { runId: string;
  * Who may decide: the approvers the matching rules name; else the org-wide fallback
  * approvers; else the agent's owner when that is an email address.
  */
-function approversOrFallback(deps: RunDeps, meta: { owner?: string }, named: string[]): string[] {
+function approversOrFallback(deps: Pick<RunDeps, 'approvals'>, meta: { owner?: string }, named: string[]): string[] {
   if (named.length > 0) return named;
   const fallback = deps.approvals?.fallbackApprovers ?? [];
   if (fallback.length > 0) return [...new Set(fallback)];
@@ -98,7 +104,7 @@ function approversOrFallback(deps: RunDeps, meta: { owner?: string }, named: str
 }
 
 /** The budget flavour of a pause: the approver is asked for more allowance, not for tool calls. */
-async function pauseForBudget(deps: RunDeps, state: Awaited<ReturnType<typeof loadStartedRun>>, input: { runId: string; seq: number; taskToken: string }, approvalId: string, now: Date) {
+async function pauseForBudget(deps: RequestApprovalDeps, state: Awaited<ReturnType<typeof loadStartedRun>>, input: { runId: string; seq: number; taskToken: string }, approvalId: string, now: Date) {
   const request = state.meta.pendingBudgetRequest!;
   const record: ApprovalRecord = {
     approvalId,
@@ -133,7 +139,7 @@ async function pauseForBudget(deps: RunDeps, state: Awaited<ReturnType<typeof lo
  * execution (SendTaskSuccess with `output`). Rejections and the emailed, signed flow
  * belong to the approval module that builds on this.
  */
-export async function approveCalls(deps: RunDeps, approvalId: string, decidedBy?: string): Promise<{ taskToken: string; output: Control }> {
+export async function approveCalls(deps: Pick<RunDeps, 'clock'> & { store: RunRecordStore & ApprovalStore }, approvalId: string, decidedBy?: string): Promise<{ taskToken: string; output: Control }> {
   const record = await deps.store.getApproval(approvalId);
   if (!record) throw new NotFoundError(`approval ${approvalId} does not exist`);
   const meta = await deps.store.getRun(record.runId);

@@ -88,7 +88,7 @@ export interface CompactionOutcome {
  * Compacts the writer's run when the next call's context is over the threshold. Records a
  * `context_compacted` trace event either way it goes, and adds the summariser's spend to the run.
  */
-export async function compactIfNeeded(deps: RunDeps, state: StartedRunState, writer: StepWriter, tools: ToolSpec[], options: { force?: boolean } = {}): Promise<CompactionOutcome> {
+export async function compactIfNeeded(deps: Pick<RunDeps, 'clock' | 'scopeFor' | 'tools' | 'providers' | 'guardrailRules'>, state: StartedRunState, writer: StepWriter, tools: ToolSpec[], options: { force?: boolean } = {}): Promise<CompactionOutcome> {
   const { context, messages } = state;
   const view = context.view;
   const window = view.model.declaration.context_window;

@@ -17,14 +17,7 @@ import type { SandboxProvider } from '../ports/sandbox.ts';
 import type { SkillStore } from '../ports/skill-store.ts';
 import type { ChildRuns } from '../ports/child-runs.ts';
 import type { ResultStore } from '../ports/result-store.ts';
-
-export interface Logger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
-
-export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+import type { Logger } from '../ports/logger.ts';
 
 /** The clients that act with an agent's own identity (its secrets, its model access). */
 export interface AgentScope {
@@ -74,7 +67,7 @@ export interface RunDeps {
   scopeFor?: (identity: string, runId: string) => AgentScope;
 }
 
-export function scoped(deps: RunDeps, view: AgentView, runId: string): AgentScope {
+export function scoped(deps: Pick<RunDeps, 'scopeFor' | 'tools' | 'providers'>, view: AgentView, runId: string): AgentScope {
   return deps.scopeFor?.(identityName(view.agent, view.subagent), runId) ?? { tools: deps.tools, providers: deps.providers };
 }
 
@@ -82,7 +75,7 @@ export function scoped(deps: RunDeps, view: AgentView, runId: string): AgentScop
  * Runtime events are notifications, not state: a failure to publish one is logged and
  * never fails the step that committed the change it announces.
  */
-export async function publish(deps: RunDeps, event: RuntimeEvent): Promise<void> {
+export async function publish(deps: Pick<RunDeps, 'events' | 'log'>, event: RuntimeEvent): Promise<void> {
   if (!deps.events) return;
   try {
     await deps.events.publish(event);

@@ -1,6 +1,6 @@
 import type { RunMeta } from '../definitions/run.ts';
 import type { TraceEvent } from '../definitions/trace.ts';
-import { MAX_SEQ_PAGE, type RunStore } from '../ports/run-store.ts';
+import { MAX_SEQ_PAGE, type RunRecordStore } from '../ports/store/runs.ts';
 import type { RunDeps } from './deps.ts';
 
 /**
@@ -8,7 +8,7 @@ import type { RunDeps } from './deps.ts';
  * runs inside it: one trace per run. Like runtime events, an export is a notification:
  * a collector that is down is logged and never fails the step that closed the run.
  */
-export async function exportFinishedRun(deps: RunDeps, meta: RunMeta): Promise<void> {
+export async function exportFinishedRun(deps: Pick<RunDeps, 'telemetry' | 'log'> & { store: RunRecordStore }, meta: RunMeta): Promise<void> {
   if (!deps.telemetry || meta.role !== 'maker') return;
   try {
     const events = await wholeTrace(deps.store, meta.runId);
@@ -24,7 +24,7 @@ export async function exportFinishedRun(deps: RunDeps, meta: RunMeta): Promise<v
   }
 }
 
-async function wholeTrace(store: RunStore, runId: string): Promise<TraceEvent[]> {
+async function wholeTrace(store: Pick<RunRecordStore, 'listTracePage'>, runId: string): Promise<TraceEvent[]> {
   const events: TraceEvent[] = [];
   let afterSeq: number | undefined;
   do {

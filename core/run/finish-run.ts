@@ -4,12 +4,22 @@ import { formatUsd } from '../format/usd.ts';
 import { approvalExpired } from '../approvals/notify.ts';
 import { publish, type RunDeps } from './deps.ts';
 import { StepWriter } from './step-writer.ts';
+import type { ApprovalStore } from '../ports/store/approvals.ts';
+import type { RunRecordStore } from '../ports/store/runs.ts';
 import { endKind, notifyRun } from './notify.ts';
 import { exportFinishedRun } from './export-run.ts';
 import { destroySandbox } from './sandbox.ts';
 
+/**
+ * What FinishRun and FailRun use: the run records (and an expired wait's approval), the clock,
+ * and everything the end is announced to (events, telemetry, notifications, the sandbox).
+ */
+export type EndRunDeps = Pick<RunDeps, 'clock' | 'log' | 'events' | 'telemetry' | 'sandboxes' | 'mailer' | 'webhooks' | 'approvals'> & {
+  store: RunRecordStore & ApprovalStore;
+};
+
 /** FinishRun: apply the stop reason the steps decided, and close the run. Idempotent. */
-export async function finishRunStep(deps: RunDeps, input: StepInput): Promise<Control> {
+export async function finishRunStep(deps: EndRunDeps, input: StepInput): Promise<Control> {
   for (let attempt = 0; ; attempt++) {
     const meta = await deps.store.getRun(input.runId);
     if (!meta) throw new NotFoundError(`run ${input.runId} does not exist`);
@@ -66,7 +76,7 @@ function causeText(cause: unknown): string {
  * reason it implies, so no run ends without one. `failed` tells the state machine
  * whether the execution should end as failed (an error) or succeeded (a normal stop).
  */
-export async function failRunStep(deps: RunDeps, input: FailInput): Promise<{ runId: string; failed: boolean; stopReason?: StopReason }> {
+export async function failRunStep(deps: EndRunDeps, input: FailInput): Promise<{ runId: string; failed: boolean; stopReason?: StopReason }> {
   const errorName = input.error?.Error ?? 'looprail.Unknown';
   const mapped = ERROR_STOP_REASONS[errorName] ?? { reason: 'error' as const, failed: true };
   const detail = `${errorName}: ${causeText(input.error?.Cause)}`.slice(0, 2000);
@@ -99,7 +109,7 @@ export async function failRunStep(deps: RunDeps, input: FailInput): Promise<{ ru
 }
 
 /** `looprail.run.finished`, for loops that trigger loops and for notifications. */
-async function announceEnd(deps: RunDeps, meta: RunMeta): Promise<void> {
+async function announceEnd(deps: Pick<RunDeps, 'events' | 'log'>, meta: RunMeta): Promise<void> {
   if (meta.role !== 'maker' || meta.trigger.kind === 'mcp') return;
   const usage = runUsage(meta);
   await publish(deps, {
@@ -110,7 +120,7 @@ async function announceEnd(deps: RunDeps, meta: RunMeta): Promise<void> {
   });
 }
 
-function close(deps: RunDeps, writer: StepWriter, status: 'finished' | 'failed', reason: StopReason, detail: string | undefined): void {
+function close(deps: Pick<RunDeps, 'clock'>, writer: StepWriter, status: 'finished' | 'failed', reason: StopReason, detail: string | undefined): void {
   const now = deps.clock.now();
   const m = writer.meta;
   m.status = status;

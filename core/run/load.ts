@@ -1,14 +1,13 @@
 import type { RunContext } from '../definitions/context.ts';
 import type { RunMeta, TurnState } from '../definitions/run.ts';
-import type { RunState } from '../ports/run-store.ts';
+import type { RunRecordStore, RunState } from '../ports/store/runs.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
-import type { RunDeps } from './deps.ts';
 
 export interface StartedRunState extends RunState {
   context: RunContext;
 }
 
-export async function loadStartedRun(deps: RunDeps, runId: string, options?: { lastMessages?: number }): Promise<StartedRunState> {
+export async function loadStartedRun(deps: { store: RunRecordStore }, runId: string, options?: { lastMessages?: number }): Promise<StartedRunState> {
   const state = await deps.store.loadState(runId, options);
   if (!state) throw new NotFoundError(`run ${runId} does not exist`);
   if (!state.context) throw new ValidationError(`run ${runId} has not been started (no snapshot)`);

@@ -9,7 +9,9 @@ import type { ModelProvider, ModelRequest, ModelResponse } from '../ports/models
 import { limitBeforeModelCall, runCeiling, spendLimit, type StopDecision } from '../loop/limits.ts';
 import { budgetLines, describeLine, fitsBesideSpend, neverFits, worstCase, type BudgetCharge, type BudgetLine } from '../budgets/reservation.ts';
 import { alertOnThresholds } from '../budgets/alerts.ts';
-import type { RollupIncrement } from '../ports/run-store.ts';
+import type { BudgetLedger, RollupIncrement } from '../ports/store/budgets.ts';
+import type { RateLimitStore } from '../ports/store/rate-limits.ts';
+import type { RunRecordStore } from '../ports/store/runs.ts';
 import { VERDICT_TOOL_NAME } from '../loop/prompt.ts';
 import { isStalled, nextStallState } from '../loop/stall.ts';
 import { approvalFor } from '../policy/approval-rules.ts';
@@ -25,10 +27,19 @@ import { READ_RESULT_TOOL } from './offload.ts';
 import { compactIfNeeded, contextMessages, isContextTooLong } from './compaction.ts';
 
 /**
+ * What ModelStep uses: the run records, the budget ledger and the rate limits; the model (as the
+ * agent's identity), guardrails, metrics, and where budget alerts go; not the catalog, ids, sandboxes or children.
+ */
+export type ModelStepDeps = Pick<
+  RunDeps,
+  'clock' | 'log' | 'events' | 'mailer' | 'webhooks' | 'metrics' | 'guardrailRules' | 'providers' | 'tools' | 'scopeFor'
+> & { store: RunRecordStore & BudgetLedger & RateLimitStore };
+
+/**
  * ModelStep: check the limits, call the model, persist its turn, and decide where the
  * run goes next (tools, an approval wait, verification, or the end).
  */
-export async function modelStep(deps: RunDeps, input: StepInput): Promise<Control> {
+export async function modelStep(deps: ModelStepDeps, input: StepInput): Promise<Control> {
   const state = await loadStartedRun(deps, input.runId);
   const replay = replayedControl(state.meta, input.seq);
   if (replay) return replay;
@@ -114,7 +125,7 @@ export async function modelStep(deps: RunDeps, input: StepInput): Promise<Contro
   if (approval) return writer.commit(deps, 'approval', { approvalTimeoutSeconds: approval.timeoutSeconds });
   return writer.commit(deps, 'tools');
 
-  async function callModel(deps: RunDeps, state: StartedRunState) {
+  async function callModel(deps: ModelStepDeps, state: StartedRunState) {
     const { meta, context, messages } = state;
     const request = (model: ModelEntry): ModelRequest => ({
       runId: meta.runId,
@@ -172,14 +183,14 @@ export async function modelStep(deps: RunDeps, input: StepInput): Promise<Contro
   }
 }
 
-function providerFor(deps: RunDeps, state: StartedRunState, model: ModelEntry): ModelProvider {
+function providerFor(deps: Pick<RunDeps, 'scopeFor' | 'tools' | 'providers'>, state: StartedRunState, model: ModelEntry): ModelProvider {
   const provider = scoped(deps, state.context.view, state.meta.runId).providers[model.declaration.provider];
   if (!provider) throw new ConfigurationError(`no provider "${model.declaration.provider}" is configured for model ${model.name}`);
   return provider;
 }
 
 /** The model's turn through the model_output guardrails: text and every tool call's arguments. */
-function screenOutput(deps: RunDeps, view: AgentView, content: ModelResponse['content']) {
+function screenOutput(deps: Pick<RunDeps, 'guardrailRules'>, view: AgentView, content: ModelResponse['content']) {
   const verdicts: Verdict[] = [];
   let blocked: Verdict | undefined;
   const screened = content.map((block) => {
@@ -201,7 +212,7 @@ type Reservation =
   | { pause: { budget: string; amountMicros: number; detail: string } }
   | { settle: (actual: { micros: number; tokens: number }) => Promise<void>; release: () => Promise<void> };
 
-async function reserve(deps: RunDeps, state: StartedRunState): Promise<Reservation> {
+async function reserve(deps: ModelStepDeps, state: StartedRunState): Promise<Reservation> {
   const { meta, context, messages } = state;
   const model = context.view.model;
   const promptChars = context.systemPrompt.length + JSON.stringify(messages).length + JSON.stringify(context.tools).length;
@@ -241,7 +252,7 @@ async function reserve(deps: RunDeps, state: StartedRunState): Promise<Reservati
 }
 
 /** The agent's requests_per_minute, shared by all its runs (checkers included): wait, or stop. */
-async function rateLimit(deps: RunDeps, state: StartedRunState): Promise<StopDecision | null> {
+async function rateLimit(deps: Pick<RunDeps, 'clock'> & { store: RateLimitStore }, state: StartedRunState): Promise<StopDecision | null> {
   const limit = state.context.view.rateLimit;
   if (!limit) return null;
   const now = deps.clock.now();
@@ -287,7 +298,7 @@ function approvalNeeded(state: StartedRunState, calls: ToolCallBlock[]) {
   return { timeoutSeconds: Math.min(...requirements.map((r) => r.timeoutSeconds)) };
 }
 
-function stop(deps: RunDeps, writer: StepWriter, decision: StopDecision): Promise<Control> {
+function stop(deps: Pick<RunDeps, 'clock'> & { store: RunRecordStore }, writer: StepWriter, decision: StopDecision): Promise<Control> {
   const now = deps.clock.now().toISOString();
   writer.meta.pendingStop = { reason: decision.reason, detail: decision.detail };
   writer.addTrace({

@@ -6,6 +6,7 @@ import { html, joinHtml } from '../format/html.ts';
 import { formatUsd } from '../format/usd.ts';
 import { errorMessage } from '../errors.ts';
 import type { RunDeps } from './deps.ts';
+import type { RunRecordStore } from '../ports/store/runs.ts';
 
 /**
  * Notifications (an agent's `notify:` entries): the run's outcome — stop reason, the
@@ -211,7 +212,7 @@ function describeTarget(target: NotifyTarget): Record<string, string> {
  * this event. Maker runs only, and not runs started by the MCP gateway (their caller gets
  * the result directly). Never throws.
  */
-export async function notifyRun(deps: RunDeps, meta: RunMeta, kind: NotificationKind, options: NotifyOptions = {}): Promise<void> {
+export async function notifyRun(deps: Pick<RunDeps, 'log' | 'mailer' | 'webhooks'> & { store: RunRecordStore }, meta: RunMeta, kind: NotificationKind, options: NotifyOptions = {}): Promise<void> {
   if (meta.role !== 'maker' || meta.trigger.kind === 'mcp') return;
   let targets: NotifyTarget[];
   let message: Notification;

@@ -4,7 +4,8 @@ import { addUsage, ZERO_USAGE, type RunMeta } from '../definitions/run.ts';
 import type { NewTraceEvent } from '../definitions/trace.ts';
 import { SANDBOX_SERVER } from '../definitions/sandbox.ts';
 import { SandboxUnavailableError } from '../errors.ts';
-import type { RollupIncrement } from '../ports/run-store.ts';
+import type { RollupIncrement } from '../ports/store/budgets.ts';
+import type { RunRecordStore } from '../ports/store/runs.ts';
 import type { Sandbox, ToolBridge } from '../ports/sandbox.ts';
 import type { ToolGateway } from '../ports/tools.ts';
 import { callSandboxTool, SANDBOX_TOOLS } from '../sandbox/tools.ts';
@@ -25,13 +26,16 @@ function isSandboxServer(server: McpServerDeclaration): boolean {
   return server.name === SANDBOX_SERVER && server.transport.type === 'builtin';
 }
 
+/** What reaching a run's tools takes: its MCP clients (as its identity), the sandbox provider, and the run records (a child's sandbox gets its parent's input). */
+export type RunToolsDeps = Pick<RunDeps, 'scopeFor' | 'tools' | 'providers' | 'sandboxes'> & { store: RunRecordStore };
+
 /**
  * The gateway a run's tool calls go through: looprail's sandbox server in-process, every
  * other server over MCP (as the agent's own identity). Everything before the call —
  * grants, approvals, schemas, guardrails, side-effect claims — is the same for both.
  * `bridge` carries a run_code script's own tool calls back through that same path.
  */
-export function runTools(deps: RunDeps, view: AgentView, meta: RunMeta, bridge?: ToolBridge): ToolGateway {
+export function runTools(deps: RunToolsDeps, view: AgentView, meta: RunMeta, bridge?: ToolBridge): ToolGateway {
   const mcp = scoped(deps, view, meta.runId).tools;
   return {
     listTools: (server) => (isSandboxServer(server) ? Promise.resolve(SANDBOX_TOOLS) : mcp.listTools(server)),
@@ -45,7 +49,7 @@ export function runTools(deps: RunDeps, view: AgentView, meta: RunMeta, bridge?:
   };
 }
 
-async function openSandbox(deps: RunDeps, sandbox: NonNullable<AgentView['sandbox']>, meta: RunMeta): Promise<Sandbox> {
+async function openSandbox(deps: RunToolsDeps, sandbox: NonNullable<AgentView['sandbox']>, meta: RunMeta): Promise<Sandbox> {
   if (!deps.sandboxes) throw new SandboxUnavailableError('no sandbox provider is configured where this run executes (on AWS the stack deploys one, with the sandbox broker, when an agent declares sandbox:)');
   // What is copied in comes from the maker's input, whichever of the two opens the sandbox first.
   const input = meta.parentRunId ? (await deps.store.getRun(meta.parentRunId))?.input : meta.input;
@@ -53,7 +57,7 @@ async function openSandbox(deps: RunDeps, sandbox: NonNullable<AgentView['sandbo
 }
 
 /** At FinishRun/FailRun of a maker run: the workspace goes with the run. Never fails the step. */
-export async function destroySandbox(deps: RunDeps, meta: Pick<RunMeta, 'runId' | 'parentRunId'>): Promise<void> {
+export async function destroySandbox(deps: Pick<RunDeps, 'sandboxes' | 'log'>, meta: Pick<RunMeta, 'runId' | 'parentRunId'>): Promise<void> {
   if (!deps.sandboxes || meta.parentRunId) return;
   try {
     await deps.sandboxes.destroy(meta.runId);

@@ -12,7 +12,7 @@ import type { RunDeps } from './deps.ts';
  */
 
 /** The view with its skills mounted, or why the run cannot start. */
-export async function mountSkills(deps: RunDeps, view: AgentView): Promise<{ view: AgentView; refusal?: string }> {
+export async function mountSkills(deps: Pick<RunDeps, 'skills'>, view: AgentView): Promise<{ view: AgentView; refusal?: string }> {
   const pins = view.skillPins ?? [];
   if (pins.length === 0) return { view };
   if (!deps.skills) return { view, refusal: `this agent pins skills (${pins.map((pin) => `${pin.name}@${pin.range}`).join(', ')}) but the runtime has no skills registry` };

@@ -11,7 +11,8 @@ import { compileAgentView, compileSubagentView } from './agent-view.ts';
 import { withDeferral } from './deferred-tools.ts';
 import { withCodeMode } from './code-mode.ts';
 import { publish, type RunDeps } from './deps.ts';
-import { runTools } from './sandbox.ts';
+import { runTools, type RunToolsDeps } from './sandbox.ts';
+import type { RunRecordStore } from '../ports/store/runs.ts';
 import { runIdFor } from './ids.ts';
 import { elapsedMs } from './load.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
@@ -33,7 +34,7 @@ export interface RunRequest {
  * Every trigger's first call: checks the agent, records the run as queued and returns
  * its id, which the host uses as the execution name (input `{ runId }`).
  */
-export async function requestRun(deps: RunDeps, request: RunRequest): Promise<{ runId: string; created: boolean; meta: RunMeta }> {
+export async function requestRun(deps: Pick<RunDeps, 'catalog' | 'ids' | 'clock'> & { store: RunRecordStore }, request: RunRequest): Promise<{ runId: string; created: boolean; meta: RunMeta }> {
   const catalog = await deps.catalog();
   const entry = catalog.agents[request.agent];
   if (!entry) throw new NotFoundError(`unknown agent "${request.agent}" (known: ${Object.keys(catalog.agents).sort().join(', ') || 'none'})`);
@@ -76,8 +77,14 @@ export function newRunMeta(fields: Pick<RunMeta, 'runId' | 'agent' | 'principal'
   };
 }
 
+/** What starting a run uses (checker runs too): its tools, the guardrails on its task, the clock and runtime events. */
+export type InitializeRunDeps = RunToolsDeps & Pick<RunDeps, 'clock' | 'log' | 'events' | 'guardrailRules'>;
+
+/** StartRun also reads the catalog (the only step that does) and the skills registry. */
+export type StartRunDeps = InitializeRunDeps & Pick<RunDeps, 'catalog' | 'skills'>;
+
 /** StartRun: snapshot the definition, discover the tools, assemble the prompt. */
-export async function startRunStep(deps: RunDeps, input: { runId: string; resumeSeq?: number }): Promise<Control> {
+export async function startRunStep(deps: StartRunDeps, input: { runId: string; resumeSeq?: number }): Promise<Control> {
   const meta = await deps.store.getRun(input.runId);
   if (!meta) throw new NotFoundError(`run ${input.runId} does not exist`);
   if (input.resumeSeq !== undefined) return resumedControl(meta, input.resumeSeq);
@@ -104,7 +111,7 @@ export function resumedControl(meta: RunMeta, resumeSeq: number): Control {
 }
 
 /** Shared by StartRun and by checker runs, which start from their parent's snapshot. */
-export async function initializeRun(deps: RunDeps, meta: RunMeta, view: AgentView, firstMessage: Message, refusal?: string): Promise<Control> {
+export async function initializeRun(deps: InitializeRunDeps, meta: RunMeta, view: AgentView, firstMessage: Message, refusal?: string): Promise<Control> {
   const started = deps.clock.now();
   const offered = await discoverTools(deps, view, meta);
   const visibility = visibleTools(view, offered);
@@ -157,7 +164,7 @@ export async function initializeRun(deps: RunDeps, meta: RunMeta, view: AgentVie
   return control;
 }
 
-async function discoverTools(deps: RunDeps, view: AgentView, meta: RunMeta): Promise<Record<string, ToolDescriptor[]>> {
+async function discoverTools(deps: RunToolsDeps, view: AgentView, meta: RunMeta): Promise<Record<string, ToolDescriptor[]>> {
   const tools = runTools(deps, view, meta);
   const offered: Record<string, ToolDescriptor[]> = {};
   await Promise.all(

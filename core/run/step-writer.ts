@@ -2,10 +2,10 @@ import type { Message } from '../definitions/messages.ts';
 import type { Control, NextStep, RunMeta } from '../definitions/run.ts';
 import type { NewTraceEvent, TraceEvent } from '../definitions/trace.ts';
 import type { RunContext } from '../definitions/context.ts';
-import type { RollupIncrement, StepCommit } from '../ports/run-store.ts';
+import type { RollupIncrement } from '../ports/store/budgets.ts';
+import type { RunRecordStore, StepCommit } from '../ports/store/runs.ts';
 import { TraceEvent as TraceEventSchema } from '../definitions/trace.ts';
 import { ValidationError } from '../errors.ts';
-import type { RunDeps } from './deps.ts';
 
 /**
  * Collects what one step writes (the new run record, messages, trace events) and
@@ -67,7 +67,7 @@ export class StepWriter {
    * onStale 'throw') must not take another step's commit for its own, so it gets an error
    * and reads the run again.
    */
-  async commit(deps: RunDeps, next: NextStep, extra: Partial<Control> = {}, onStale: 'replay' | 'throw' = 'replay'): Promise<Control> {
+  async commit(deps: { store: RunRecordStore }, next: NextStep, extra: Partial<Control> = {}, onStale: 'replay' | 'throw' = 'replay'): Promise<Control> {
     const control: Control = { runId: this.meta.runId, seq: this.expectedSeq + 1, next, ...extra };
     this.meta.seq = this.expectedSeq + 1;
     this.meta.lastControl = control;

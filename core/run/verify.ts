@@ -3,10 +3,14 @@ import { addUsage, runUsage, type Control, type RunMeta, type StepInput, type Tu
 import { checkerMessage, verificationFeedback } from '../loop/prompt.ts';
 import { spendLimit } from '../loop/limits.ts';
 import type { RunDeps } from './deps.ts';
+import type { RunRecordStore } from '../ports/store/runs.ts';
 import { checkerRunId } from './ids.ts';
 import { loadStartedRun } from './load.ts';
-import { newRunMeta, initializeRun } from './start-run.ts';
+import { newRunMeta, initializeRun, type InitializeRunDeps } from './start-run.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
+
+/** What Verify uses: what starting the checker's run takes, and the in-process children port where there is one. */
+export type VerifyDeps = InitializeRunDeps & Pick<RunDeps, 'children'>;
 
 /**
  * Verify: the checker reviews the maker's result. The checker is a run of its own (its
@@ -21,7 +25,7 @@ import { replayedControl, StepWriter } from './step-writer.ts';
  * the child execution (`startExecution.sync:2`), and the state machine comes back here,
  * where the checker's run record gives the verdict.
  */
-export async function verifyStep(deps: RunDeps, input: StepInput): Promise<Control> {
+export async function verifyStep(deps: VerifyDeps, input: StepInput): Promise<Control> {
   const state = await loadStartedRun(deps, input.runId);
   const replay = replayedControl(state.meta, input.seq);
   if (replay) return replay;
@@ -95,7 +99,7 @@ export async function verifyStep(deps: RunDeps, input: StepInput): Promise<Contr
 }
 
 /** Records the checker run for this attempt (once: its id is the attempt's) with its first message, ready for its execution. */
-async function recordChecker(deps: RunDeps, parent: RunMeta, attempt: number, firstMessage: () => ReturnType<typeof checkerMessage>): Promise<RunMeta> {
+async function recordChecker(deps: InitializeRunDeps, parent: RunMeta, attempt: number, firstMessage: () => ReturnType<typeof checkerMessage>): Promise<RunMeta> {
   const parentState = await loadStartedRun(deps, parent.runId);
   const view = parentState.context.view.verify!.checker;
   const runId = checkerRunId(parent.runId, attempt);
@@ -120,7 +124,7 @@ async function recordChecker(deps: RunDeps, parent: RunMeta, attempt: number, fi
 }
 
 /** Creates (or resumes) the checker run for this attempt and runs it to its end as a nested execution (the in-process children port). */
-async function runChecker(deps: RunDeps, parent: RunMeta, attempt: number, firstMessage: () => ReturnType<typeof checkerMessage>): Promise<RunMeta> {
+async function runChecker(deps: VerifyDeps, parent: RunMeta, attempt: number, firstMessage: () => ReturnType<typeof checkerMessage>): Promise<RunMeta> {
   const meta = await recordChecker(deps, parent, attempt, firstMessage);
   // Its own execution of the same state machine: StartRun replays the start committed above
   // (the checker's first message is built here, from the parent), then its steps run as any run's do.
@@ -129,7 +133,7 @@ async function runChecker(deps: RunDeps, parent: RunMeta, attempt: number, first
 }
 
 /** Model calls made by earlier checker attempts of this run (a scripted checker plays on from there). */
-async function checkerCallsSoFar(deps: RunDeps, parent: RunMeta): Promise<number> {
+async function checkerCallsSoFar(deps: { store: RunRecordStore }, parent: RunMeta): Promise<number> {
   let calls = 0;
   for (let attempt = 1; attempt <= parent.verifyAttempts; attempt++) {
     const previous = await deps.store.getRun(checkerRunId(parent.runId, attempt));

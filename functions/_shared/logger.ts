@@ -1,4 +1,4 @@
-import type { Logger } from '../../core/run/deps.ts';
+import type { Logger } from '../../core/ports/logger.ts';
 
 /**
  * The same logger with fields on every line: the step handlers bind the run id and the

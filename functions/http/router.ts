@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { ConcurrencyLimitError, NotFoundError, ValidationError } from '../../core/errors.ts';
-import type { Logger } from '../../core/run/deps.ts';
+import type { Logger } from '../../core/ports/logger.ts';
 import type { HttpRequest, HttpResponse, RouteHandler } from './types.ts';
 
 /**

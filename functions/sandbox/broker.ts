@@ -14,7 +14,7 @@ import { BrokerRequest } from '../../adapters/sandbox/broker-protocol.ts';
 import { DEFAULT_SANDBOX_SIGNING_SECRET } from '../../adapters/sandbox/tokens.ts';
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
 import { ValidationError } from '../../core/errors.ts';
-import type { Logger } from '../../core/run/deps.ts';
+import type { Logger } from '../../core/ports/logger.ts';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 
 /**

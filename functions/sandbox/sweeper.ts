@@ -8,7 +8,7 @@ import type { RunStatus } from '../../core/definitions/run.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { systemClock, type Clock } from '../../core/ports/clock.ts';
 import type { RunStore } from '../../core/ports/run-store.ts';
-import type { Logger } from '../../core/run/deps.ts';
+import type { Logger } from '../../core/ports/logger.ts';
 import { sandboxesToStop, type SweepPolicy } from '../../core/sandbox/sweep.ts';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 

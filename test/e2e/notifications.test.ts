@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrgFolder, formatProblem } from '../../adapters/catalog/fs-loader.ts';
 import { HttpWebhookPoster } from '../../adapters/webhooks/http-poster.ts';
-import type { Logger } from '../../core/run/deps.ts';
+import type { Logger } from '../../core/ports/logger.ts';
 import { decodeQuotedPrintable } from '../support/approvals.ts';
 import { testHost } from '../support/local-host.ts';
 

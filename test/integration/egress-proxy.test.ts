@@ -14,7 +14,7 @@ import type { EgressProxy, EgressProxyOptions, Resolver } from '../../containers
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
 import { egressToken, egressUser } from '../../adapters/sandbox/tokens.ts';
 import { ConfigurationError, SecretNotFoundError } from '../../core/errors.ts';
-import type { Logger } from '../../core/run/deps.ts';
+import type { Logger } from '../../core/ports/logger.ts';
 
 /**
  * The egress proxy against real local targets on 127.0.0.1: a TCP echo server behind

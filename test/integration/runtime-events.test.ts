@@ -9,7 +9,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EventBridgePublisher } from '../../adapters/events/eventbridge.ts';
 import { LocalEventLog, type LoggedEvent } from '../../adapters/events/local-log.ts';
 import type { RuntimeEvent } from '../../core/ports/events.ts';
-import { publish, silentLogger, type RunDeps } from '../../core/run/deps.ts';
+import { publish, type RunDeps } from '../../core/run/deps.ts';
+import { silentLogger } from '../../core/ports/logger.ts';
 
 const started: RuntimeEvent = { type: 'looprail.run.started', runId: 'r-1', agent: 'triage', detail: { trigger: 'webhook', principal: 'webhook:triage' } };
 const finished: RuntimeEvent = { type: 'looprail.run.finished', runId: 'r-1', agent: 'triage', detail: { stopReason: 'verified' } };

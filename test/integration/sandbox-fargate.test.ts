@@ -15,7 +15,7 @@ import { ConfigurationError, SandboxCallError, SandboxUnavailableError, SecretNo
 import type { Clock } from '../../core/ports/clock.ts';
 import type { Sandbox, SandboxProvider, ScriptToolCall } from '../../core/ports/sandbox.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
-import type { Logger } from '../../core/run/deps.ts';
+import type { Logger } from '../../core/ports/logger.ts';
 import { brokerHandler, brokerOptionsFromEnv } from '../../functions/sandbox/broker.ts';
 import { packFolder } from '../../infra/sandbox-image/repo-archive.ts';
 import { sweepSandboxes } from '../../functions/sandbox/sweeper.ts';

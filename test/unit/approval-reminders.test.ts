@@ -3,7 +3,7 @@ import { approvalEmail, followUpEmail } from '../../core/approvals/email.ts';
 import { approvalSchedule, dueApprovalActions } from '../../core/approvals/reminders.ts';
 import type { ApprovalRule, ToolSpec } from '../../core/definitions/context.ts';
 import { approvalFor } from '../../core/policy/approval-rules.ts';
-import type { ApprovalRecord } from '../../core/ports/run-store.ts';
+import type { ApprovalRecord } from '../../core/ports/store/approvals.ts';
 
 const T0 = Date.parse('2026-01-05T09:00:00.000Z');
 const at = (minutes: number) => new Date(T0 + minutes * 60_000);
