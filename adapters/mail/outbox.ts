@@ -83,7 +83,8 @@ export class OutboxMailer implements Mailer {
     const date = this.#now();
     const id = randomUUID();
     const messageId = `<${id}@${this.#from.split('@')[1]}>`;
-    const eml = await composeEml({ from: this.#from, to, subject: message.subject, text: message.text, html: message.html, date, messageId });
+    const { text, html } = message;
+    const eml = await composeEml({ from: this.#from, to, subject: message.subject, text, html, date, messageId });
 
     await mkdir(this.dir, { recursive: true });
     const name = `${date.toISOString().replace(/[:.]/g, '-')}-${id.slice(0, 8)}.eml`;
@@ -111,13 +112,20 @@ export function parseSmtpUrl(value: string): SmtpSettings {
     throw new ConfigurationError('the SMTP URL is not a URL: expected smtp://host:port or smtps://host:port');
   }
   if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') {
-    throw new ConfigurationError(`the SMTP URL's scheme ${url.protocol} is not supported: expected smtp://host:port or smtps://host:port`);
+    throw new ConfigurationError(
+      `the SMTP URL's scheme ${url.protocol} is not supported: expected smtp://host:port or smtps://host:port`,
+    );
   }
   if (!url.hostname) throw new ConfigurationError('the SMTP URL has no host: expected smtp://host:port');
   const unknown = [...url.searchParams.keys()].filter((key) => key !== 'requireTLS');
-  if (unknown.length > 0) throw new ConfigurationError(`the SMTP URL has unknown settings: ${unknown.join(', ')} (only requireTLS=true)`);
+  if (unknown.length > 0) {
+    throw new ConfigurationError(`the SMTP URL has unknown settings: ${unknown.join(', ')} (only requireTLS=true)`);
+  }
   const secure = url.protocol === 'smtps:';
-  const auth = url.username || url.password ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } : undefined;
+  const auth =
+    url.username || url.password
+      ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
+      : undefined;
   return {
     host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: url.port ? Number(url.port) : secure ? 465 : 25,
@@ -138,7 +146,17 @@ function oneLine(text: string): string {
 /** Every text part quoted-printable, so the .eml reads the same whatever the content. */
 const QUOTED_PRINTABLE = { contentTransferEncoding: 'quoted-printable' } as const;
 
-function composeEml(input: { from: string; to: string[]; subject: string; text: string; html?: string; date: Date; messageId: string }): Promise<Buffer> {
+interface EmlInput {
+  from: string;
+  to: string[];
+  subject: string;
+  text: string;
+  html?: string;
+  date: Date;
+  messageId: string;
+}
+
+function composeEml(input: EmlInput): Promise<Buffer> {
   const composer = new MailComposer({
     from: input.from,
     to: input.to,
@@ -171,19 +189,39 @@ interface SmtpFailure extends Error {
   rejected?: string[];
 }
 
-const STEPS: Record<string, string> = { 'MAIL FROM': 'the sender', DATA: 'DATA', STARTTLS: 'STARTTLS', CONN: 'the connection' };
+const STEPS: Record<string, string> = {
+  'MAIL FROM': 'the sender',
+  DATA: 'DATA',
+  STARTTLS: 'STARTTLS',
+  CONN: 'the connection',
+};
+
+function refusedStep(error: SmtpFailure): string {
+  if (error.command === 'RCPT TO') return `the recipient ${(error.rejected ?? []).join(', ')}`;
+  if (error.command?.startsWith('AUTH')) return 'the credentials';
+  return STEPS[error.command ?? ''] ?? 'the message';
+}
 
 /** Nodemailer's error in the words the host logs: which step the server refused, and its answer. */
 function smtpError(error: SmtpFailure, where: string, timeoutMs: number): SmtpError {
-  if (error.code === 'ETIMEDOUT') return new SmtpError(`the SMTP server at ${where} did not answer within ${timeoutMs} ms`);
+  if (error.code === 'ETIMEDOUT') {
+    return new SmtpError(`the SMTP server at ${where} did not answer within ${timeoutMs} ms`);
+  }
   if (error.response) {
-    const step = error.command === 'RCPT TO' ? `the recipient ${(error.rejected ?? []).join(', ')}` : error.command?.startsWith('AUTH') ? 'the credentials' : (STEPS[error.command ?? ''] ?? 'the message');
-    return new SmtpError(`the SMTP server at ${where} refused ${step}: ${error.response.slice(0, 200)}`);
+    return new SmtpError(`the SMTP server at ${where} refused ${refusedStep(error)}: ${error.response.slice(0, 200)}`);
   }
   return new SmtpError(`could not talk to the SMTP server at ${where}: ${error.message}`);
 }
 
-async function relay(settings: SmtpSettings, message: { from: string; to: string[]; eml: Buffer; timeoutMs: number; tls?: ConnectionOptions }): Promise<void> {
+interface Relayed {
+  from: string;
+  to: string[];
+  eml: Buffer;
+  timeoutMs: number;
+  tls?: ConnectionOptions;
+}
+
+async function relay(settings: SmtpSettings, message: Relayed): Promise<void> {
   const options: SMTPTransport.Options = {
     host: settings.host,
     port: settings.port,

@@ -76,7 +76,11 @@ export class OtlpHttpExporter implements RunTelemetry {
     this.#config = config;
     this.#secrets = options.secrets;
     // Headers are asked for at each export, so a secret is read at the first one, not at start.
-    this.#exporter = new OTLPTraceExporter({ url: config.url, timeoutMillis: config.timeoutMs, headers: () => this.#authHeaders() });
+    this.#exporter = new OTLPTraceExporter({
+      url: config.url,
+      timeoutMillis: config.timeoutMs,
+      headers: () => this.#authHeaders(),
+    });
   }
 
   async exportRun(run: FinishedRun): Promise<void> {
@@ -86,13 +90,17 @@ export class OtlpHttpExporter implements RunTelemetry {
     const error = await this.#export(spans);
     if (error === undefined) return;
     // The body of a refusal may echo what was sent; the status says enough.
-    const why = typeof error.code === 'number' ? `answered ${error.code}` : `could not be reached (${error.message ?? 'no detail'})`;
+    const reached = typeof error.code === 'number';
+    const why = reached ? `answered ${error.code}` : `could not be reached (${error.message ?? 'no detail'})`;
     throw new Error(`the OTLP endpoint ${why} to the spans of run ${run.meta.runId}`);
   }
 
   #export(spans: RunSpan[]): Promise<ExportFailure | undefined> {
     return new Promise((resolve) => {
-      this.#exporter.export(spans, (result) => resolve(result.code === ExportResultCode.SUCCESS ? undefined : ((result.error as ExportFailure | undefined) ?? {})));
+      this.#exporter.export(spans, (result) => {
+        if (result.code === ExportResultCode.SUCCESS) resolve(undefined);
+        else resolve((result.error as ExportFailure | undefined) ?? {});
+      });
     });
   }
 

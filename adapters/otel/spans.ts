@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { type Attributes, type HrTime, SpanKind, SpanStatusCode, TraceFlags, type SpanStatus } from '@opentelemetry/api';
+import type { Attributes, HrTime, SpanStatus } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import type { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import type { RunMeta } from '../../core/definitions/run.ts';
@@ -64,6 +65,7 @@ interface SpanInput {
 
 function readableSpan(input: SpanInput, origin: Origin): RunSpan {
   const context = { traceId: input.traceId, spanId: input.spanId, traceFlags: TraceFlags.SAMPLED };
+  const parent = input.parentSpanId ? { ...context, spanId: input.parentSpanId } : undefined;
   const startTime = hrTime(input.start);
   const endTime = hrTime(input.end);
   const durationMs = Math.max(0, Date.parse(input.end) - Date.parse(input.start));
@@ -71,7 +73,7 @@ function readableSpan(input: SpanInput, origin: Origin): RunSpan {
     name: input.name,
     kind: input.kind,
     spanContext: () => context,
-    ...(input.parentSpanId ? { parentSpanContext: { traceId: input.traceId, spanId: input.parentSpanId, traceFlags: TraceFlags.SAMPLED } } : {}),
+    ...(parent ? { parentSpanContext: parent } : {}),
     startTime,
     endTime,
     duration: [Math.floor(durationMs / 1000), (durationMs % 1000) * 1_000_000],
@@ -119,7 +121,9 @@ function runSpan(meta: RunMeta, traceId: string, parentSpanId: string | undefine
       'looprail.cost_usd': usdOf(meta.usage.costMicros),
       'looprail.checker_cost_usd': meta.checkerUsage.costMicros > 0 ? usdOf(meta.checkerUsage.costMicros) : undefined,
     }),
-    status: failed ? { code: SpanStatusCode.ERROR, message: (meta.stopDetail ?? meta.stopReason ?? 'failed').slice(0, 500) } : { code: SpanStatusCode.OK },
+    status: failed
+      ? { code: SpanStatusCode.ERROR, message: (meta.stopDetail ?? meta.stopReason ?? 'failed').slice(0, 500) }
+      : { code: SpanStatusCode.OK },
   };
 }
 
@@ -162,7 +166,9 @@ function stepSpan(runId: string, event: TraceEvent, traceId: string, parentSpanI
       'looprail.guardrail.verdicts': event.guardrails?.length,
       'looprail.guardrail.blocked': event.guardrails?.some((verdict) => verdict.action === 'block') || undefined,
     }),
-    status: error ? { code: SpanStatusCode.ERROR, message: (event.detail ?? 'error').slice(0, 500) } : { code: SpanStatusCode.UNSET },
+    status: error
+      ? { code: SpanStatusCode.ERROR, message: (event.detail ?? 'error').slice(0, 500) }
+      : { code: SpanStatusCode.UNSET },
   };
 }
 
@@ -175,7 +181,11 @@ function lastEnd(meta: RunMeta, events: TraceEvent[]): string {
 /** The run's spans: the run, its steps, and each checker run under the step that started it. */
 export function runSpans(run: FinishedRun, serviceName: string, version: string): RunSpan[] {
   const origin: Origin = {
-    resource: resourceFromAttributes({ 'service.name': serviceName, 'telemetry.sdk.name': 'looprail', 'telemetry.sdk.language': 'nodejs' }),
+    resource: resourceFromAttributes({
+      'service.name': serviceName,
+      'telemetry.sdk.name': 'looprail',
+      'telemetry.sdk.language': 'nodejs',
+    }),
     scope: { name: 'looprail', version },
   };
   const traceId = traceIdOf(run.meta.runId);

@@ -38,6 +38,8 @@ function compile(pattern: string, caseInsensitive: boolean): Matcher {
 /** Does `value` match `pattern`, where `*` matches any run of characters and the rest is literal? */
 export function globMatches(pattern: string, value: string, options: GlobOptions = {}): boolean {
   const caseInsensitive = options.caseInsensitive === true;
-  if (!pattern.includes('*')) return caseInsensitive ? pattern.toLowerCase() === value.toLowerCase() : pattern === value;
+  if (!pattern.includes('*')) {
+    return caseInsensitive ? pattern.toLowerCase() === value.toLowerCase() : pattern === value;
+  }
   return compile(pattern, caseInsensitive)(value);
 }

@@ -186,9 +186,9 @@ export function webhookFilterMatches(filter: WebhookFilter | undefined, facts: W
   for (const [key, wanted] of Object.entries(filter) as Array<[WebhookFilterKey, string | string[]]>) {
     const patterns = [wanted].flat();
     const values = facts[key];
-    const fold = CASE_INSENSITIVE.has(key);
     if (values.length === 0) return { ok: false, reason: `filtered out: the delivery has no ${key} (the filter wants ${describe(patterns)})` };
-    const hit = values.some((value) => patterns.some((pattern) => globMatches(pattern, value, { caseInsensitive: fold })));
+    const options = { caseInsensitive: CASE_INSENSITIVE.has(key) };
+    const hit = values.some((value) => patterns.some((pattern) => globMatches(pattern, value, options)));
     if (!hit) return { ok: false, reason: `filtered out: ${key} ${describe(values)} is not ${describe(patterns)}` };
   }
   return { ok: true };

@@ -1,4 +1,5 @@
-import { compare, maxSatisfying as highestIn, parse, Range as NpmRange, type SemVer, satisfies as inNpmRange } from 'semver';
+import type { SemVer } from 'semver';
+import { compare, maxSatisfying as highestIn, parse, Range as NpmRange, satisfies as inNpmRange } from 'semver';
 
 /**
  * Skill versions and the ranges pins may use, on npm's own `semver` package. What a skill
@@ -35,9 +36,8 @@ export const RANGE_HELP = 'an exact version (1.2.3), ^1.2.3, ~1.2.3, >=1.2.3, or
 
 const BARE_MAJOR = new RegExp(`^v?(${NUMBER})$`);
 /** `^1`, `^1.2` and `>=1` fill in zeros; `~1.2` too, but not `~1` (npm reads it as ^1: write that). */
-const OPERATOR_RANGE = new RegExp(
-  `^(?:\\^${NUMBER}(?:\\.${NUMBER}){0,2}|>=${NUMBER}(?:\\.${NUMBER}){0,2}|~${NUMBER}(?:\\.${NUMBER}){1,2}|${NUMBER}(?:\\.${NUMBER}){2})$`,
-);
+const PARTS = (min: number, max: number) => `${NUMBER}(?:\\.${NUMBER}){${min},${max}}`;
+const OPERATOR_RANGE = new RegExp(`^(?:\\^${PARTS(0, 2)}|>=${PARTS(0, 2)}|~${PARTS(1, 2)}|${PARTS(2, 2)})$`);
 
 /** A range in the grammar above, or undefined (`1.x`, `<2.0.0`, `~1`, `^v1.2.3` and `1.2` are not). */
 export function parseRange(text: string): Range | undefined {

@@ -44,6 +44,8 @@ let receiver: Server;
 let receiverUrl: string;
 const received: Received[] = [];
 let failNext = 0;
+/** 400: a refusal the exporter does not retry; 503: one it retries within the timeout. */
+let failWith = 400;
 
 beforeAll(async () => {
   receiver = createServer((req, res) => {
@@ -52,8 +54,7 @@ beforeAll(async () => {
     req.on('end', () => {
       if (failNext > 0) {
         failNext -= 1;
-        // 400: a refusal the exporter does not retry (a 503 it would, within the timeout).
-        res.writeHead(400).end();
+        res.writeHead(failWith).end();
         return;
       }
       received.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpTraceRequest });
@@ -169,5 +170,19 @@ describe('exporting runs', () => {
     const root = spans.find((span) => !span.parentSpanId)!;
     expect(root.status).toEqual({ code: 2, message: expect.stringContaining('has 1 turns; call 2 has none') });
     expect(spans.find((span) => attrs(span.attributes)['looprail.step.kind'] === 'run_failed')!.status.code).toBe(2);
+  });
+
+  it('sends again after a 503 (the exporter retries it), so the run is exported without a warning', async () => {
+    failNext = 1;
+    failWith = 503;
+    try {
+      const run = await runToEnd(host, 'short');
+      const exported = received.some((request) => request.body.resourceSpans[0]!.scopeSpans[0]!.spans.some((span) => attrs(span.attributes)['looprail.run.id'] === run.runId));
+      expect([failNext, exported]).toEqual([0, true]);
+      const warnings = logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.runId === run.runId && line.message === 'could not export the run to telemetry');
+      expect(warnings).toEqual([]);
+    } finally {
+      failWith = 400;
+    }
   });
 });
