@@ -51,3 +51,17 @@ export function ecsError(action: string, error: unknown): Error {
   if (TRANSIENT_ECS.has(name) || status === undefined || status >= 500) return new TransientError(`ECS ${action} failed, worth retrying: ${detail}`);
   return new SandboxUnavailableError(`ECS ${action} failed: ${detail}`);
 }
+
+export function oldestFirst(tasks: Task[]): Task[] {
+  return [...tasks].sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0) || (a.taskArn ?? '').localeCompare(b.taskArn ?? ''));
+}
+
+/** Why ECS stopped a task, with each container's reason or exit code. */
+export function stoppedWhy(task: Task): string {
+  const parts = [task.stoppedReason ?? task.stopCode ?? 'no reason given'];
+  for (const container of task.containers ?? []) {
+    if (container.reason) parts.push(`container ${container.name}: ${container.reason}`);
+    else if (container.exitCode !== undefined && container.exitCode !== 0) parts.push(`container ${container.name} exited with ${container.exitCode}`);
+  }
+  return parts.join('; ');
+}
