@@ -1,5 +1,6 @@
-import { DescribeTasksCommand, ListTasksCommand, StopTaskCommand, type ECSClient, type Task } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ListTasksCommand, StopTaskCommand, type ECSClient, type RunTaskCommandInput, type Task } from '@aws-sdk/client-ecs';
 import { errorMessage, SandboxUnavailableError, TransientError } from '../../core/errors.ts';
+import { WORKSPACE_CONTAINER } from './aws-contract.ts';
 
 /**
  * Sandbox tasks as ECS shows them, shared by the broker (fargate.ts) and the sweeper
@@ -32,6 +33,34 @@ export async function listSandboxTasks(ecs: ECSClient, cluster: string): Promise
     }
   }
   return tasks;
+}
+
+/** RunTask for one sandbox: its agent's task definition, no public IP, the workspace container's environment, tagged. */
+export function sandboxRunTask(task: {
+  cluster: string;
+  subnets: string[];
+  securityGroups: string[];
+  family: string;
+  sandboxId: string;
+  agent: string;
+  clientToken: string;
+  environment: Record<string, string>;
+}): RunTaskCommandInput {
+  const environment = Object.entries(task.environment).map(([name, value]) => ({ name, value }));
+  return {
+    cluster: task.cluster,
+    taskDefinition: task.family,
+    launchType: 'FARGATE',
+    count: 1,
+    startedBy: task.sandboxId,
+    clientToken: task.clientToken,
+    networkConfiguration: { awsvpcConfiguration: { subnets: task.subnets, securityGroups: task.securityGroups, assignPublicIp: 'DISABLED' } },
+    overrides: { containerOverrides: [{ name: WORKSPACE_CONTAINER, environment }] },
+    tags: [
+      { key: TAG_SANDBOX, value: task.sandboxId },
+      { key: TAG_AGENT, value: task.agent },
+    ],
+  };
 }
 
 export async function stopSandboxTask(ecs: ECSClient, cluster: string, taskArn: string, reason: string): Promise<void> {

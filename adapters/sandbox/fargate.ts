@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type KeyValuePair, type Task } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type Task } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { errorMessage, SandboxCallError, SandboxUnavailableError, TransientError } from '../../core/errors.ts';
@@ -10,9 +10,9 @@ import type { Sandbox, SandboxOpenRequest, SandboxProvider } from '../../core/po
 import { silentLogger, type Logger } from '../../core/run/deps.ts';
 import { copyInFiles } from '../../core/sandbox/copy-in.ts';
 import { ConnectFailed, type Endpoint, requestAgent } from './agent-client.ts';
-import { ENV_AGENT_TOKEN_SHA256, WORKSPACE_CONTAINER } from './aws-contract.ts';
+import { ENV_AGENT_TOKEN_SHA256 } from './aws-contract.ts';
 import { BrokerRequest } from './broker-protocol.ts';
-import { ecsError, isStopped, oldestFirst, stoppedWhy, TAG_AGENT, TAG_SANDBOX } from './ecs-tasks.ts';
+import { ecsError, isStopped, oldestFirst, sandboxRunTask, stoppedWhy } from './ecs-tasks.ts';
 import { openBrokered } from './brokered.ts';
 import { checkRepository, repositoryForInit } from './copy-in-repository.ts';
 import {
@@ -218,25 +218,17 @@ export class FargateSandboxes implements SandboxProvider {
     let replaced: string | undefined;
     // A clientToken replays its first task, even a stopped one: then one more start, keyed by the stopped task.
     for (let attempt = 0; attempt < 2; attempt++) {
-      const environment: KeyValuePair[] = [{ name: ENV_AGENT_TOKEN_SHA256, value: digest }, ...Object.entries(proxy).map(([name, value]) => ({ name, value }))];
-      const output = await this.#ecsCall('RunTask', () =>
-        this.#ecsClient().send(
-          new RunTaskCommand({
-            cluster: this.#options.cluster,
-            taskDefinition: family,
-            launchType: 'FARGATE',
-            count: 1,
-            startedBy: req.sandboxId,
-            clientToken: this.#clientToken(req.sandboxId, replaced),
-            networkConfiguration: { awsvpcConfiguration: { subnets: this.#options.subnets, securityGroups: this.#options.securityGroups, assignPublicIp: 'DISABLED' } },
-            overrides: { containerOverrides: [{ name: WORKSPACE_CONTAINER, environment }] },
-            tags: [
-              { key: TAG_SANDBOX, value: req.sandboxId },
-              { key: TAG_AGENT, value: req.agent },
-            ],
-          }),
-        ),
-      );
+      const input = sandboxRunTask({
+        cluster: this.#options.cluster,
+        subnets: this.#options.subnets,
+        securityGroups: this.#options.securityGroups,
+        family,
+        sandboxId: req.sandboxId,
+        agent: req.agent,
+        clientToken: this.#clientToken(req.sandboxId, replaced),
+        environment: { [ENV_AGENT_TOKEN_SHA256]: digest, ...proxy },
+      });
+      const output = await this.#ecsCall('RunTask', () => this.#ecsClient().send(new RunTaskCommand(input)));
       const task = output.tasks?.[0];
       if (!task?.taskArn) {
         const reasons = (output.failures ?? []).map((failure) => [failure.reason, failure.detail].filter(Boolean).join(': ')).filter(Boolean);
