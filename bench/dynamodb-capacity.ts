@@ -134,35 +134,50 @@ export function countCapacity(client: DynamoDBClient, tableName: string) {
       pending = [];
     },
     async totals(): Promise<CapacityTotals> {
-      const final = new Map<string, { bytes: number; indexed: boolean }>();
       scanning = true;
+      let final: Map<string, { bytes: number; indexed: boolean }>;
       try {
-        let ExclusiveStartKey: Item | undefined;
-        do {
-          const page = await client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey }));
-          for (const item of page.Items ?? []) final.set(keyOf(item), { bytes: itemBytes(item), indexed: hasIndexKey(item) });
-          ExclusiveStartKey = page.LastEvaluatedKey;
-        } while (ExclusiveStartKey);
+        final = await itemSizes(client, tableName);
       } finally {
         scanning = false;
       }
-      let writeUnits = 0;
-      let transactionalWriteUnits = 0;
-      let indexWriteUnits = 0;
-      for (const write of pending) {
-        const after = final.get(write.key);
-        const bytes = write.item ? itemBytes(write.item) : Math.max(write.before ?? 0, after?.bytes ?? 0);
-        const indexed = write.item ? hasIndexKey(write.item) : Boolean(write.beforeIndexed || after?.indexed);
-        const kb = Math.max(1, Math.ceil(bytes / 1024));
-        const table = write.transactional ? 2 * kb : kb;
-        writeUnits += table;
-        if (write.transactional) transactionalWriteUnits += table;
-        if (indexed) {
-          writeUnits += kb;
-          indexWriteUnits += kb;
-        }
-      }
-      return { readUnits, writeUnits, transactionalWriteUnits, indexWriteUnits, reads, writes: pending.length };
+      return { readUnits, ...writeUnitsOf(pending, final), reads, writes: pending.length };
     },
   };
+}
+
+/** Every item's size now, and whether the GSI holds it: a scan, not counted. */
+async function itemSizes(client: DynamoDBClient, tableName: string): Promise<Map<string, { bytes: number; indexed: boolean }>> {
+  const final = new Map<string, { bytes: number; indexed: boolean }>();
+  let ExclusiveStartKey: Item | undefined;
+  do {
+    const page = await client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey }));
+    for (const item of page.Items ?? []) final.set(keyOf(item), { bytes: itemBytes(item), indexed: hasIndexKey(item) });
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  return final;
+}
+
+/** An update is charged for the larger of the item before and after it (so is its GSI copy). */
+function writeUnitsOf(
+  pending: PendingWrite[],
+  final: Map<string, { bytes: number; indexed: boolean }>,
+): Pick<CapacityTotals, 'writeUnits' | 'transactionalWriteUnits' | 'indexWriteUnits'> {
+  let writeUnits = 0;
+  let transactionalWriteUnits = 0;
+  let indexWriteUnits = 0;
+  for (const write of pending) {
+    const after = final.get(write.key);
+    const bytes = write.item ? itemBytes(write.item) : Math.max(write.before ?? 0, after?.bytes ?? 0);
+    const indexed = write.item ? hasIndexKey(write.item) : Boolean(write.beforeIndexed || after?.indexed);
+    const kb = Math.max(1, Math.ceil(bytes / 1024));
+    const table = write.transactional ? 2 * kb : kb;
+    writeUnits += table;
+    if (write.transactional) transactionalWriteUnits += table;
+    if (indexed) {
+      writeUnits += kb;
+      indexWriteUnits += kb;
+    }
+  }
+  return { writeUnits, transactionalWriteUnits, indexWriteUnits };
 }

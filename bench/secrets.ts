@@ -72,6 +72,29 @@ async function writeOrg(dir: string, modelUrl: string): Promise<void> {
   );
 }
 
+interface RunCounts {
+  iterations: number;
+  lookups: number;
+  api_calls: number;
+  api_calls_in_first_iteration: number;
+  api_calls_after_first_iteration: number;
+  assume_role_calls: number;
+}
+
+function summary(perRun: RunCounts[], modelSteps: number) {
+  const iterations = perRun.reduce((sum, run) => sum + run.iterations, 0);
+  const apiCalls = perRun.reduce((sum, run) => sum + run.api_calls, 0);
+  return {
+    runs: perRun,
+    model_steps: modelSteps,
+    lookups_per_iteration: Number((perRun.reduce((sum, run) => sum + run.lookups, 0) / iterations).toFixed(2)),
+    api_calls_per_iteration_after_first: Number((perRun.reduce((sum, run) => sum + run.api_calls_after_first_iteration, 0) / (iterations - perRun.length)).toFixed(3)),
+    /** Every GetSecretValue over every iteration: the per-run first reads spread over the run. */
+    api_calls_per_iteration_amortized: Number((apiCalls / iterations).toFixed(3)),
+    secrets: [MODEL_KEY, MCP_TOKEN],
+  };
+}
+
 export async function secretsPerIteration(runs = 2) {
   const endpoint = await startAwsEndpoint();
   const model = await openai.start();
@@ -110,7 +133,7 @@ export async function secretsPerIteration(runs = 2) {
   try {
     await writeOrg(orgDir, model.url);
     const host = await startLocalHost({ orgDir, stateDir, dynamodbEndpoint: dynamo.endpoint, tableName: 'bench-secrets', wrapDeps, wrapHandlers });
-    const perRun: Array<{ iterations: number; lookups: number; api_calls: number; api_calls_in_first_iteration: number; api_calls_after_first_iteration: number; assume_role_calls: number }> = [];
+    const perRun: RunCounts[] = [];
     try {
       for (let run = 0; run < runs; run++) {
         const reply = () => openai.completion({ text: null, toolCalls: [{ id: `call_${run}_${Math.random().toString(36).slice(2, 10)}`, name: 'everything__echo', arguments: '{"message":"tick"}' }], usage: { prompt_tokens: 2000, completion_tokens: 40 } });
@@ -134,17 +157,7 @@ export async function secretsPerIteration(runs = 2) {
       await host.close();
       for (const scope of scopes) await scope.tools.close();
     }
-    const iterations = perRun.reduce((sum, run) => sum + run.iterations, 0);
-    const apiCalls = perRun.reduce((sum, run) => sum + run.api_calls, 0);
-    return {
-      runs: perRun,
-      model_steps: modelSteps,
-      lookups_per_iteration: Number((perRun.reduce((sum, run) => sum + run.lookups, 0) / iterations).toFixed(2)),
-      api_calls_per_iteration_after_first: Number((perRun.reduce((sum, run) => sum + run.api_calls_after_first_iteration, 0) / (iterations - perRun.length)).toFixed(3)),
-      /** Every GetSecretValue over every iteration: the per-run first reads spread over the run. */
-      api_calls_per_iteration_amortized: Number((apiCalls / iterations).toFixed(3)),
-      secrets: [MODEL_KEY, MCP_TOKEN],
-    };
+    return summary(perRun, modelSteps);
   } finally {
     process.env = saved;
     await dynamo.stop();

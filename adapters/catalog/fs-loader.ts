@@ -2,7 +2,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Catalog } from '../../core/definitions/catalog.ts';
 import { formatProblem, type Problem } from '../../core/definitions/problems.ts';
-import { validateOrg, type OrgFile } from '../../core/definitions/validate.ts';
+import type { OrgFile } from '../../core/definitions/org-validation.ts';
+import { validateOrg } from '../../core/definitions/validate.ts';
 import { guardrailRules } from '../../guardrails/rules.ts';
 
 export { formatProblem };

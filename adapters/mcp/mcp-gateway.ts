@@ -1,16 +1,28 @@
-import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { delimiter, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
-import type { CallToolResult, ContentBlock, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { McpServerDeclaration } from '../../core/definitions/org.ts';
 import { ConfigurationError, ToolTimeoutError, ToolUnavailableError, errorMessage } from '../../core/errors.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import type { ToolCallOptions, ToolCallResult, ToolDescriptor, ToolGateway } from '../../core/ports/tools.ts';
+import { type Connection, LineTail, STDERR_LINES, declarationKey, redactor, stderrTail } from './mcp-connection.ts';
+import { renderContent, toDescriptor } from './mcp-content.ts';
+import {
+  describeCause,
+  describeMalformed,
+  firstLine,
+  formatMs,
+  isConnectionClosed,
+  isLocalMcpError,
+  isMalformed,
+  isTimeout,
+  stripMcpPrefix,
+  withDeadline,
+} from './mcp-errors.ts';
+import { type TransportContext, httpTransport, stdioTransport } from './mcp-transports.ts';
 
 /**
  * The ToolGateway for MCP servers, over stdio (a child process per server) and
@@ -22,8 +34,6 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_CALL_TIMEOUT_MS = 60_000;
 /** How long a liveness ping may take before an HTTP server is declared gone. */
 const PING_TIMEOUT_MS = 2_000;
-const STDERR_LINES = 50;
-const MAX_STDERR_LINE = 500;
 
 export interface McpToolGatewayOptions {
   secrets: SecretStore;
@@ -41,22 +51,6 @@ export interface McpToolCallOptions extends ToolCallOptions {
   signal?: AbortSignal;
 }
 
-interface Connection {
-  server: string;
-  kind: 'stdio' | 'http';
-  client: Client;
-  transport: Transport;
-  pid: number | null;
-  stderr: LineTail;
-  redact: (text: string) => string;
-  /** Set once the connection is unusable; the reason is what callers are told. */
-  brokenBecause?: string;
-  /** The initialize handshake finished; errors before that belong to the connect attempt. */
-  connected: boolean;
-  probing: boolean;
-  stopping?: Promise<void>;
-}
-
 interface PoolEntry {
   /** A hash of what the connection was made from, so a changed declaration reconnects. */
   key: string;
@@ -66,9 +60,7 @@ interface PoolEntry {
 }
 
 export class McpToolGateway implements ToolGateway {
-  readonly #secrets: SecretStore;
-  readonly #projectRoot: string;
-  readonly #stateDir: string | undefined;
+  readonly #transports: TransportContext;
   readonly #clientInfo: { name: string; version: string };
   readonly #log: (line: string) => void;
   /** Keyed by server name: at most one connection (or connect in flight) per server. */
@@ -76,11 +68,14 @@ export class McpToolGateway implements ToolGateway {
   #closed = false;
 
   constructor(options: McpToolGatewayOptions) {
-    this.#secrets = options.secrets;
-    this.#projectRoot = resolve(options.projectRoot ?? process.cwd());
-    this.#stateDir = options.stateDir === undefined ? undefined : resolve(options.stateDir);
     this.#clientInfo = options.clientInfo ?? { name: 'looprail', version: '0.1.0' };
     this.#log = options.logger ?? (() => {});
+    this.#transports = {
+      secrets: options.secrets,
+      projectRoot: resolve(options.projectRoot ?? process.cwd()),
+      stateDir: options.stateDir === undefined ? undefined : resolve(options.stateDir),
+      log: this.#log,
+    };
   }
 
   async listTools(server: McpServerDeclaration): Promise<ToolDescriptor[]> {
@@ -217,8 +212,8 @@ export class McpToolGateway implements ToolGateway {
     const secretValues: string[] = [];
     const transport =
       server.transport.type === 'stdio'
-        ? await this.#stdioTransport(server, server.transport, secretValues)
-        : await this.#httpTransport(server, server.transport.url, secretValues);
+        ? await stdioTransport(this.#transports, server, server.transport, secretValues)
+        : await httpTransport(this.#transports, server, server.transport.url, secretValues);
 
     const conn: Connection = {
       server: server.name,
@@ -249,79 +244,6 @@ export class McpToolGateway implements ToolGateway {
     return conn;
   }
 
-  async #stdioTransport(
-    server: McpServerDeclaration,
-    spec: Extract<McpServerDeclaration['transport'], { type: 'stdio' }>,
-    secretValues: string[],
-  ): Promise<StdioClientTransport> {
-    const expand = await this.#placeholders(server, spec);
-    const env: Record<string, string> = { ...this.#baseEnv() };
-    for (const [variable, value] of Object.entries(spec.env)) env[variable] = expand(value);
-    for (const [variable, secretName] of Object.entries(spec.env_secrets)) {
-      const value = await this.#secrets.get(secretName);
-      secretValues.push(value);
-      env[variable] = value;
-    }
-    const command = expand(spec.command);
-    const args = spec.args.map(expand);
-    this.#log(`mcp: ${server.name}: starting ${command} ${args.join(' ')}`.trimEnd());
-    return new StdioClientTransport({
-      command,
-      args,
-      env,
-      cwd: spec.cwd === undefined ? this.#projectRoot : resolve(this.#projectRoot, expand(spec.cwd)),
-      // Piped, not inherited: the server's chatter must not land on our stdout, and we
-      // keep its tail for error messages.
-      stderr: 'pipe',
-    });
-  }
-
-  /**
-   * Declarations name runtime-owned folders by placeholder, since the same file runs on
-   * a laptop and in Lambda (where only /tmp is writable).
-   */
-  async #placeholders(
-    server: McpServerDeclaration,
-    spec: Extract<McpServerDeclaration['transport'], { type: 'stdio' }>,
-  ): Promise<(text: string) => string> {
-    const placeholder = '${LOOPRAIL_STATE_DIR}';
-    const texts = [spec.command, ...spec.args, ...Object.values(spec.env), spec.cwd ?? ''];
-    if (!texts.some((text) => text.includes(placeholder))) return (text) => text;
-    const stateDir = this.#stateDir;
-    if (stateDir === undefined) {
-      throw new ConfigurationError(`MCP server "${server.name}" uses ${placeholder}, but no state folder was configured`);
-    }
-    await mkdir(stateDir, { recursive: true });
-    return (text) => text.replaceAll(placeholder, stateDir);
-  }
-
-  /**
-   * The child's environment starts nearly empty: our own environment holds credentials
-   * (AWS keys, model API keys) that a third-party server has no business seeing.
-   */
-  #baseEnv(): Record<string, string> {
-    const bin = join(this.#projectRoot, 'node_modules', '.bin');
-    const env: Record<string, string> = { PATH: [bin, process.env.PATH].filter(Boolean).join(delimiter) };
-    for (const name of ['HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'TZ', 'SYSTEMROOT', 'USERPROFILE', 'APPDATA']) {
-      const value = process.env[name];
-      if (value !== undefined) env[name] = value;
-    }
-    return env;
-  }
-
-  async #httpTransport(server: McpServerDeclaration, url: string, secretValues: string[]): Promise<StreamableHTTPClientTransport> {
-    const headers: Record<string, string> = {};
-    if (server.auth) {
-      const value = await this.#secrets.get(server.auth.secret);
-      secretValues.push(value);
-      headers[server.auth.header] = server.auth.scheme ? `${server.auth.scheme} ${value}` : value;
-    }
-    return new StreamableHTTPClientTransport(new URL(url), {
-      requestInit: { headers },
-      // Short, few retries: a stream that cannot be resumed quickly is treated as a dead server.
-      reconnectionOptions: { initialReconnectionDelay: 250, maxReconnectionDelay: 1_000, reconnectionDelayGrowFactor: 2, maxRetries: 2 },
-    });
-  }
 
   /**
    * Hooks the transport's own close and error events (installed before Client.connect,
@@ -419,183 +341,6 @@ export class McpToolGateway implements ToolGateway {
   }
 }
 
-// --- helpers ------------------------------------------------------------------------------
-
-function toDescriptor(tool: Tool): ToolDescriptor {
-  const descriptor: ToolDescriptor = { name: tool.name, inputSchema: tool.inputSchema as Record<string, unknown> };
-  if (tool.description !== undefined) descriptor.description = tool.description;
-  if (tool.annotations) {
-    const { title, readOnlyHint, destructiveHint, idempotentHint, openWorldHint } = tool.annotations;
-    descriptor.annotations = Object.fromEntries(
-      Object.entries({ title, readOnlyHint, destructiveHint, idempotentHint, openWorldHint }).filter(([, v]) => v !== undefined),
-    );
-  }
-  return descriptor;
-}
-
-/** One string for the model: text as is, binary content as a short placeholder. */
-export function renderContent(result: CallToolResult): string {
-  const blocks = result.content ?? [];
-  const parts = blocks.map(renderBlock);
-  const hasText = blocks.some((block) => block.type === 'text');
-  if (!hasText && result.structuredContent !== undefined) parts.push(JSON.stringify(result.structuredContent));
-  return parts.join('\n');
-}
-
-function renderBlock(block: ContentBlock): string {
-  switch (block.type) {
-    case 'text':
-      return block.text;
-    case 'image':
-    case 'audio':
-      return `[${block.type} ${block.mimeType}, ${base64Bytes(block.data)} bytes]`;
-    case 'resource': {
-      const resource = block.resource;
-      const body = 'text' in resource ? resource.text : `[blob ${resource.mimeType ?? 'application/octet-stream'}, ${base64Bytes(resource.blob)} bytes]`;
-      return `[resource ${resource.uri}]\n${body}`;
-    }
-    case 'resource_link':
-      return `[resource_link ${block.uri}] ${block.name}${block.description ? `: ${block.description}` : ''}`;
-    default:
-      return `[${(block as { type: string }).type} content]`;
-  }
-}
-
-function base64Bytes(data: string): number {
-  return Buffer.byteLength(data, 'base64');
-}
-
-/** Pool key: only what changes how we connect (not tool flags or descriptions). */
-function declarationKey(server: McpServerDeclaration): string {
-  const relevant = { transport: server.transport, auth: server.auth ?? null, connect: server.timeouts.connect ?? null };
-  return createHash('sha256').update(stableJson(relevant)).digest('hex').slice(0, 16);
-}
-
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
 function callTimeoutMs(server: McpServerDeclaration): number {
   return server.timeouts.call !== undefined ? server.timeouts.call * 1000 : DEFAULT_CALL_TIMEOUT_MS;
-}
-
-/** Errors the SDK raises itself (timeouts, closed connections) rather than relays from the server. */
-function isLocalMcpError(error: McpError): boolean {
-  return error.code === ErrorCode.RequestTimeout || error.code === ErrorCode.ConnectionClosed;
-}
-
-function isConnectionClosed(error: unknown): boolean {
-  return error instanceof McpError && error.code === ErrorCode.ConnectionClosed;
-}
-
-function isTimeout(error: unknown): boolean {
-  return (error instanceof McpError && error.code === ErrorCode.RequestTimeout) || error instanceof DeadlineError;
-}
-
-/** Unparseable JSON or a message that does not match the MCP schemas. */
-function isMalformed(error: unknown): boolean {
-  return error instanceof SyntaxError || zodIssues(error) !== undefined;
-}
-
-/** The SDK validates messages with zod (v3 or v4-mini, whose error is named `$ZodError`). */
-function zodIssues(error: unknown): Array<{ path: PropertyKey[]; message: string }> | undefined {
-  if (!(error instanceof Error) || !/ZodError$/.test(error.name)) return undefined;
-  const issues = (error as { issues?: unknown }).issues;
-  return Array.isArray(issues) ? issues : undefined;
-}
-
-/** A zod error's message is a JSON dump of its issues; one line per issue reads better. */
-function describeMalformed(error: unknown): string {
-  const issues = zodIssues(error);
-  if (!issues) return firstLine(errorMessage(error));
-  return issues.map((issue) => `${issue.path.map(String).join('.') || '(message)'}: ${issue.message}`).join('; ');
-}
-
-function stripMcpPrefix(message: string): string {
-  return message.replace(/^MCP error -?\d+: /, '');
-}
-
-/** Names the underlying cause: `fetch failed` alone says nothing, ECONNREFUSED does. */
-function describeCause(error: unknown): string {
-  const parts = [firstLine(errorMessage(error))];
-  let cause = error instanceof Error ? error.cause : undefined;
-  for (let depth = 0; cause !== undefined && depth < 3; depth++) {
-    const text = cause instanceof Error ? ((cause as NodeJS.ErrnoException).code ?? cause.message) : String(cause);
-    if (text && !parts.includes(text)) parts.push(text);
-    cause = cause instanceof Error ? cause.cause : undefined;
-  }
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code === 'string' && !parts.some((part) => part.includes(code))) parts.push(code);
-  return parts.join(': ');
-}
-
-function stderrTail(conn: Connection): string {
-  const lines = conn.stderr.lines();
-  return lines.length === 0 ? '' : `\n--- last ${lines.length} lines of the server's stderr ---\n${lines.join('\n')}`;
-}
-
-function firstLine(text: string): string {
-  return text.split('\n', 1)[0] ?? '';
-}
-
-function formatMs(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${ms / 1000} s`;
-}
-
-/** Replaces every resolved secret value, longest first so one value inside another is caught. */
-function redactor(values: string[]): (text: string) => string {
-  const secrets = [...new Set(values.filter((value) => value.length > 0))].sort((a, b) => b.length - a.length);
-  if (secrets.length === 0) return (text) => text;
-  return (text) => secrets.reduce((out, secret) => out.replaceAll(secret, '[redacted]'), text);
-}
-
-/** The last N lines of a stream, for error messages. */
-class LineTail {
-  readonly #max: number;
-  readonly #lines: string[] = [];
-  #partial = '';
-
-  constructor(max: number) {
-    this.#max = max;
-  }
-
-  push(chunk: string): void {
-    const pieces = (this.#partial + chunk).split(/\r?\n/);
-    this.#partial = pieces.pop() ?? '';
-    for (const line of pieces) this.#add(line);
-    if (this.#partial.length > MAX_STDERR_LINE) {
-      this.#add(this.#partial);
-      this.#partial = '';
-    }
-  }
-
-  lines(): string[] {
-    return this.#partial ? [...this.#lines, this.#partial] : [...this.#lines];
-  }
-
-  #add(line: string): void {
-    if (line.trim() === '') return;
-    this.#lines.push(line.length > MAX_STDERR_LINE ? `${line.slice(0, MAX_STDERR_LINE)}…` : line);
-    if (this.#lines.length > this.#max) this.#lines.shift();
-  }
-}
-
-class DeadlineError extends Error {}
-
-/** Rejects with DeadlineError after `ms`; the caller cleans up whatever was running. */
-async function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeadlineError(`no answer within ${formatMs(ms)}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

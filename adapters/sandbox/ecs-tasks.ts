@@ -1,5 +1,6 @@
-import { DescribeTasksCommand, ListTasksCommand, StopTaskCommand, type ECSClient, type Task } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ListTasksCommand, StopTaskCommand, type ECSClient, type RunTaskCommandInput, type Task } from '@aws-sdk/client-ecs';
 import { errorMessage, SandboxUnavailableError, TransientError } from '../../core/errors.ts';
+import { WORKSPACE_CONTAINER } from './aws-contract.ts';
 
 /**
  * Sandbox tasks as ECS shows them, shared by the broker (fargate.ts) and the sweeper
@@ -34,6 +35,34 @@ export async function listSandboxTasks(ecs: ECSClient, cluster: string): Promise
   return tasks;
 }
 
+/** RunTask for one sandbox: its agent's task definition, no public IP, the workspace container's environment, tagged. */
+export function sandboxRunTask(task: {
+  cluster: string;
+  subnets: string[];
+  securityGroups: string[];
+  family: string;
+  sandboxId: string;
+  agent: string;
+  clientToken: string;
+  environment: Record<string, string>;
+}): RunTaskCommandInput {
+  const environment = Object.entries(task.environment).map(([name, value]) => ({ name, value }));
+  return {
+    cluster: task.cluster,
+    taskDefinition: task.family,
+    launchType: 'FARGATE',
+    count: 1,
+    startedBy: task.sandboxId,
+    clientToken: task.clientToken,
+    networkConfiguration: { awsvpcConfiguration: { subnets: task.subnets, securityGroups: task.securityGroups, assignPublicIp: 'DISABLED' } },
+    overrides: { containerOverrides: [{ name: WORKSPACE_CONTAINER, environment }] },
+    tags: [
+      { key: TAG_SANDBOX, value: task.sandboxId },
+      { key: TAG_AGENT, value: task.agent },
+    ],
+  };
+}
+
 export async function stopSandboxTask(ecs: ECSClient, cluster: string, taskArn: string, reason: string): Promise<void> {
   await ecs.send(new StopTaskCommand({ cluster, task: taskArn, reason: reason.slice(0, 255) })).catch((error) => Promise.reject(ecsError('StopTask', error)));
 }
@@ -50,4 +79,18 @@ export function ecsError(action: string, error: unknown): Error {
   const detail = `${name}: ${errorMessage(error)}`;
   if (TRANSIENT_ECS.has(name) || status === undefined || status >= 500) return new TransientError(`ECS ${action} failed, worth retrying: ${detail}`);
   return new SandboxUnavailableError(`ECS ${action} failed: ${detail}`);
+}
+
+export function oldestFirst(tasks: Task[]): Task[] {
+  return [...tasks].sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0) || (a.taskArn ?? '').localeCompare(b.taskArn ?? ''));
+}
+
+/** Why ECS stopped a task, with each container's reason or exit code. */
+export function stoppedWhy(task: Task): string {
+  const parts = [task.stoppedReason ?? task.stopCode ?? 'no reason given'];
+  for (const container of task.containers ?? []) {
+    if (container.reason) parts.push(`container ${container.name}: ${container.reason}`);
+    else if (container.exitCode !== undefined && container.exitCode !== 0) parts.push(`container ${container.name} exited with ${container.exitCode}`);
+  }
+  return parts.join('; ');
 }

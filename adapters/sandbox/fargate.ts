@@ -1,25 +1,23 @@
 import { createHash } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type KeyValuePair, type Task } from '@aws-sdk/client-ecs';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type Task } from '@aws-sdk/client-ecs';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
-import type { SandboxSpec } from '../../core/definitions/sandbox.ts';
 import { errorMessage, SandboxCallError, SandboxUnavailableError, TransientError } from '../../core/errors.ts';
 import { systemClock, type Clock } from '../../core/ports/clock.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import type { Sandbox, SandboxOpenRequest, SandboxProvider } from '../../core/ports/sandbox.ts';
 import { silentLogger, type Logger } from '../../core/ports/logger.ts';
 import { copyInFiles } from '../../core/sandbox/copy-in.ts';
-import { checkEgress, normalizeHost, parseEgressAllowlist } from '../../core/sandbox/egress-allowlist.ts';
-import { ENV_AGENT_TOKEN_SHA256, WORKSPACE_CONTAINER } from './aws-contract.ts';
+import { ConnectFailed, type Endpoint, requestAgent } from './agent-client.ts';
+import { ENV_AGENT_TOKEN_SHA256 } from './aws-contract.ts';
 import { BrokerRequest } from './broker-protocol.ts';
-import { ecsError, isStopped, TAG_AGENT, TAG_SANDBOX } from './ecs-tasks.ts';
+import { ecsError, isStopped, oldestFirst, sandboxRunTask, stoppedWhy } from './ecs-tasks.ts';
 import { openBrokered } from './brokered.ts';
+import { checkRepository, repositoryForInit } from './copy-in-repository.ts';
 import {
   AGENT_PORT,
   DiffResponse,
-  ErrorBody,
   ExecResponse,
   HealthResponse,
   InitResponse,
@@ -29,7 +27,7 @@ import {
   WriteResponse,
   type InitRequest,
 } from './protocol.ts';
-import { agentToken, DEFAULT_SANDBOX_SIGNING_SECRET, egressToken, egressUser, tokenDigest } from './tokens.ts';
+import { agentToken, DEFAULT_SANDBOX_SIGNING_SECRET, egressToken, egressUser, tokenDigest, withoutTokens } from './tokens.ts';
 
 /**
  * Run sandboxes on AWS: one ECS Fargate task per sandbox (the maker run's id), started on
@@ -92,22 +90,12 @@ const CALL_TIMEOUT_MS = 120_000;
 /** Copy-in: a repository clone may take a while. */
 const INIT_TIMEOUT_MS = 600_000;
 const HEALTH_TIMEOUT_MS = 5000;
-/** Connection failures that mean nothing was sent: safe to find the task again and retry. */
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'EAI_AGAIN']);
 export const STOP_REASON_RUN_ENDED = 'looprail: run ended';
 
 /** A broker request as parsed (defaults applied). */
 export type ParsedBrokerRequest = z.output<typeof BrokerRequest>;
 type Request = ParsedBrokerRequest;
 type OpenRequest = Extract<Request, { op: 'open' }>;
-
-interface Endpoint {
-  taskArn: string;
-  url: string;
-  expiresAt: number;
-}
-
-class ConnectFailed extends Error {}
 
 export class FargateSandboxes implements SandboxProvider {
   readonly #options: FargateSandboxesOptions;
@@ -186,7 +174,7 @@ export class FargateSandboxes implements SandboxProvider {
   async #openOnce(req: OpenRequest): Promise<{ usedMs: number; createdAt: string }> {
     // Everything that can be refused without a task is refused before one starts.
     const files = copyInFiles(req.spec, req.input);
-    this.#checkRepository(req.agent, req.spec);
+    checkRepository(this.#options, req.agent, req.spec);
     const proxy = await this.#proxyEnv(req);
     const token = await this.#agentToken(req.sandboxId);
 
@@ -198,7 +186,8 @@ export class FargateSandboxes implements SandboxProvider {
       health = await this.#waitHealthy(req.sandboxId, endpoint, token);
     }
     if (health.ready && health.createdAt) return { usedMs: health.usedMs, createdAt: health.createdAt };
-    const init: InitRequest = { spec: req.spec, files, ...(await this.#repository(req.agent, req.spec)) };
+    const repository = await repositoryForInit(this.#options, () => this.#s3Client(), req.agent, req.spec);
+    const init: InitRequest = { spec: req.spec, files, ...repository };
     const answer = await this.#call(req.sandboxId, 'init', '/v1/init', init, InitResponse, INIT_TIMEOUT_MS);
     this.#log.info('sandbox ready', { sandboxId: req.sandboxId, agent: req.agent });
     return { usedMs: answer.usedMs, createdAt: answer.createdAt };
@@ -229,25 +218,17 @@ export class FargateSandboxes implements SandboxProvider {
     let replaced: string | undefined;
     // A clientToken replays its first task, even a stopped one: then one more start, keyed by the stopped task.
     for (let attempt = 0; attempt < 2; attempt++) {
-      const environment: KeyValuePair[] = [{ name: ENV_AGENT_TOKEN_SHA256, value: digest }, ...Object.entries(proxy).map(([name, value]) => ({ name, value }))];
-      const output = await this.#ecsCall('RunTask', () =>
-        this.#ecsClient().send(
-          new RunTaskCommand({
-            cluster: this.#options.cluster,
-            taskDefinition: family,
-            launchType: 'FARGATE',
-            count: 1,
-            startedBy: req.sandboxId,
-            clientToken: this.#clientToken(req.sandboxId, replaced),
-            networkConfiguration: { awsvpcConfiguration: { subnets: this.#options.subnets, securityGroups: this.#options.securityGroups, assignPublicIp: 'DISABLED' } },
-            overrides: { containerOverrides: [{ name: WORKSPACE_CONTAINER, environment }] },
-            tags: [
-              { key: TAG_SANDBOX, value: req.sandboxId },
-              { key: TAG_AGENT, value: req.agent },
-            ],
-          }),
-        ),
-      );
+      const input = sandboxRunTask({
+        cluster: this.#options.cluster,
+        subnets: this.#options.subnets,
+        securityGroups: this.#options.securityGroups,
+        family,
+        sandboxId: req.sandboxId,
+        agent: req.agent,
+        clientToken: this.#clientToken(req.sandboxId, replaced),
+        environment: { [ENV_AGENT_TOKEN_SHA256]: digest, ...proxy },
+      });
+      const output = await this.#ecsCall('RunTask', () => this.#ecsClient().send(new RunTaskCommand(input)));
       const task = output.tasks?.[0];
       if (!task?.taskArn) {
         const reasons = (output.failures ?? []).map((failure) => [failure.reason, failure.detail].filter(Boolean).join(': ')).filter(Boolean);
@@ -319,54 +300,8 @@ export class FargateSandboxes implements SandboxProvider {
   }
 
   #health(endpoint: Endpoint, token: string): Promise<z.output<typeof HealthResponse>> {
-    return this.#request(endpoint, token, 'health', 'GET', '/v1/health', undefined, HealthResponse, HEALTH_TIMEOUT_MS);
-  }
-
-  // ---- copy-in ----
-
-  #checkRepository(agent: string, spec: SandboxSpec): void {
-    const repository = spec.copy_in.repository;
-    if (!repository) return;
-    if (repository.path !== undefined) {
-      if (!this.#options.reposBucket || !this.#options.repos?.[agent]) {
-        throw new SandboxUnavailableError(`copy_in.repository.path ${repository.path} of agent ${agent} has no archive deployed (LOOPRAIL_SANDBOX_REPOS_BUCKET / LOOPRAIL_SANDBOX_REPOS name none for ${agent}): deploy the stack again`);
-      }
-      return;
-    }
-    const url = new URL(repository.url!);
-    if (url.protocol !== 'https:') throw new SandboxUnavailableError(`copy_in.repository.url ${repository.url} cannot be cloned on AWS (only https:// is); use copy_in.repository.path for a folder of the org repository`);
-    if (spec.network === 'none') {
-      throw new SandboxUnavailableError(`copy_in.repository.url needs the sandbox to reach ${url.host}, but its network is none: allow the host (sandbox.network: { allow: [${url.hostname}] })`);
-    }
-    // The egress proxy's own matcher: the clone is allowed exactly when the proxy will let it through.
-    const compiled = parseEgressAllowlist(spec.network.allow);
-    const host = normalizeHost(url.hostname);
-    if (!('allowlist' in compiled) || host === undefined || !checkEgress(compiled.allowlist, host, Number(url.port || 443)).allowed) {
-      throw new SandboxUnavailableError(`copy_in.repository.url needs the sandbox to reach ${url.host}, which its network allowlist (${spec.network.allow.join(', ')}) does not include: allow the host`);
-    }
-  }
-
-  async #repository(agent: string, spec: SandboxSpec): Promise<Pick<InitRequest, 'repository'>> {
-    const repository = spec.copy_in.repository;
-    if (!repository) return {};
-    if (repository.url !== undefined) return { repository: { url: repository.url, ref: repository.ref } };
-    const bucket = this.#options.reposBucket!;
-    const key = this.#options.repos![agent]!;
-    this.#s3 ??= new S3Client({});
-    try {
-      const object = await this.#s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      const bytes = await object.Body!.transformToByteArray();
-      if (bytes.length === 0) throw new SandboxUnavailableError(`the repository archive of agent ${agent} (s3://${bucket}/${key}) is empty`);
-      return { repository: { archive: Buffer.from(bytes).toString('base64') } };
-    } catch (error) {
-      if (error instanceof SandboxUnavailableError) throw error;
-      const name = (error as { name?: string }).name ?? 'Error';
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      const detail = `${name}: ${errorMessage(error)}`;
-      if (name === 'NoSuchKey' || name === 'NoSuchBucket') throw new SandboxUnavailableError(`the repository archive of agent ${agent} (s3://${bucket}/${key}) is not there (${name}): deploy the stack again`);
-      if (status === undefined || status >= 500 || name === 'SlowDown') throw new TransientError(`reading the repository archive of agent ${agent} (s3://${bucket}/${key}) failed, worth retrying: ${detail}`);
-      throw new SandboxUnavailableError(`the repository archive of agent ${agent} (s3://${bucket}/${key}) could not be read: ${detail}`);
-    }
+    const schema = HealthResponse;
+    return requestAgent(endpoint, token, { what: 'health', method: 'GET', path: '/v1/health', body: undefined, schema, timeoutMs: HEALTH_TIMEOUT_MS });
   }
 
   /** HTTP(S)_PROXY for an allowlist (the egress proxy enforces it); nothing at all for `none`. */
@@ -388,15 +323,16 @@ export class FargateSandboxes implements SandboxProvider {
     const token = await this.#agentToken(sandboxId);
     const cached = this.#cachedEndpoint(sandboxId);
     const endpoint = cached ?? (await this.#findRunning(sandboxId));
+    const call = { what, method: 'POST', path, body, schema, timeoutMs } as const;
     try {
-      return await this.#request(endpoint, token, what, 'POST', path, body, schema, timeoutMs);
+      return await requestAgent(endpoint, token, call);
     } catch (error) {
       if (!(error instanceof ConnectFailed)) throw error;
       // Nothing was sent: ask ECS where the sandbox is now (a cached address may be stale) and try once more.
       this.#endpoints.delete(sandboxId);
       const fresh = await this.#findRunning(sandboxId);
       try {
-        return await this.#request(fresh, token, what, 'POST', path, body, schema, timeoutMs);
+        return await requestAgent(fresh, token, call);
       } catch (again) {
         if (again instanceof ConnectFailed) {
           this.#endpoints.delete(sandboxId);
@@ -428,39 +364,6 @@ export class FargateSandboxes implements SandboxProvider {
     const endpoint = this.#endpointOf(sandboxId, running);
     this.#endpoints.set(sandboxId, endpoint);
     return endpoint;
-  }
-
-  async #request<T extends z.ZodType>(endpoint: Endpoint, token: string, what: string, method: 'GET' | 'POST', path: string, body: unknown, schema: T, timeoutMs: number): Promise<z.output<T>> {
-    let response: HttpAnswer;
-    try {
-      response = await httpJson(endpoint.url + path, method, { authorization: `Bearer ${token}` }, body, timeoutMs);
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code && CONNECT_ERRORS.has(code)) throw new ConnectFailed(`${code} connecting to ${endpoint.url}`);
-      if ((error as Error).name === 'TimeoutError') throw new SandboxCallError(`the sandbox agent did not answer ${what} within ${Math.round(timeoutMs / 1000)} s`);
-      throw new TransientError(`the sandbox agent's connection failed during ${what}: ${code ?? errorMessage(error)}`);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(response.text);
-    } catch {
-      throw new SandboxCallError(`the sandbox agent answered ${what} with HTTP ${response.status} and no JSON`);
-    }
-    if (!response.ok) {
-      const failure = ErrorBody.safeParse(json);
-      const message = failure.success ? failure.data.error.message : `HTTP ${response.status}`;
-      if (response.status === 401 || response.status === 403) {
-        throw new SandboxUnavailableError(`the sandbox agent refused the broker's credentials for ${what} (HTTP ${response.status}): the task was started with another signing key`);
-      }
-      if (failure.success && failure.data.error.name === 'looprail.SandboxUnavailable') throw new SandboxUnavailableError(message);
-      throw new SandboxCallError(response.status >= 500 ? `the sandbox agent failed on ${what}: ${message}` : message);
-    }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.slice(0, 3).map((issue) => `${issue.path.join('.') || '(answer)'}: ${issue.message}`).join('; ');
-      throw new SandboxCallError(`the sandbox agent's answer to ${what} is not what the protocol says (${issues})`);
-    }
-    return parsed.data;
   }
 
   // ---- teardown ----
@@ -498,6 +401,11 @@ export class FargateSandboxes implements SandboxProvider {
     return this.#ecs;
   }
 
+  #s3Client(): S3Client {
+    this.#s3 ??= new S3Client({});
+    return this.#s3;
+  }
+
   async #ecsCall<T>(action: string, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
@@ -526,77 +434,15 @@ export class FargateSandboxes implements SandboxProvider {
 
   /** Whatever failed, its message must not carry a token (an agent's echo, a URL with proxy credentials). */
   async #clean(error: unknown, req: Request): Promise<Error> {
-    const secrets: string[] = [];
+    const tokens: string[] = [];
     try {
       const key = await this.#signingKey();
-      secrets.push(key, agentToken(key, req.sandboxId));
-      if (req.op !== 'destroy') secrets.push(egressToken(key, req.agent, req.sandboxId));
+      tokens.push(key, agentToken(key, req.sandboxId));
+      if (req.op !== 'destroy') tokens.push(egressToken(key, req.agent, req.sandboxId));
     } catch {
       // No key, no token derived from it: nothing to scrub.
     }
-    const scrub = (text: string) => secrets.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
-    if (error instanceof SandboxUnavailableError || error instanceof SandboxCallError || error instanceof TransientError) {
-      const message = scrub(error.message);
-      if (message === error.message) return error;
-      const Same = error.constructor as new (message: string) => Error;
-      return new Same(message);
-    }
-    const known = error instanceof Error && error.name.startsWith('looprail.');
-    if (known) {
-      const copy = new Error(scrub((error as Error).message));
-      copy.name = (error as Error).name;
-      return copy;
-    }
-    return new SandboxUnavailableError(`the sandbox broker failed on ${req.op}: ${scrub(errorMessage(error))}`);
+    return withoutTokens(error, tokens, req.op);
   }
-}
 
-function oldestFirst(tasks: Task[]): Task[] {
-  return [...tasks].sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0) || (a.taskArn ?? '').localeCompare(b.taskArn ?? ''));
-}
-
-function stoppedWhy(task: Task): string {
-  const parts = [task.stoppedReason ?? task.stopCode ?? 'no reason given'];
-  for (const container of task.containers ?? []) {
-    if (container.reason) parts.push(`container ${container.name}: ${container.reason}`);
-    else if (container.exitCode !== undefined && container.exitCode !== 0) parts.push(`container ${container.name} exited with ${container.exitCode}`);
-  }
-  return parts.join('; ');
-}
-
-/**
- * One JSON request to a sandbox agent over node:http. Not fetch: its client gives up
- * waiting for response headers after 300 s, and an exec may run for up to 840 s before
- * the agent answers. A connection that never opened rejects with the socket's own code
- * (ECONNREFUSED…), a request past `timeoutMs` with a TimeoutError.
- */
-interface HttpAnswer {
-  status: number;
-  ok: boolean;
-  text: string;
-}
-
-function httpJson(url: string, method: 'GET' | 'POST', headers: Record<string, string>, body: unknown, timeoutMs: number): Promise<HttpAnswer> {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
-  return new Promise((resolve, reject) => {
-    const request = httpRequest(url, {
-      method,
-      headers: { ...headers, ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}) },
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    request.on('error', (error: Error & { code?: string }) => {
-      if (error.name === 'AbortError') reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' }));
-      else reject(error);
-    });
-    request.on('response', (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('error', (error) => reject(Object.assign(error, { code: 'ECONNRESET' })));
-      response.on('end', () => {
-        const status = response.statusCode ?? 0;
-        resolve({ status, ok: status >= 200 && status < 300, text: Buffer.concat(chunks).toString('utf8') });
-      });
-    });
-    request.end(payload);
-  });
 }

@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { errorMessage, SandboxCallError, SandboxUnavailableError, TransientError } from '../../core/errors.ts';
 
 /**
  * Capabilities a sandbox on AWS is handed, all derived from one key read by name
@@ -50,4 +51,22 @@ export function verifyEgressToken(key: string, agent: string, sandboxId: string,
   const expected = Buffer.from(egressToken(key, agent, sandboxId), 'utf8');
   const actual = Buffer.from(password, 'utf8');
   return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+/** The error to report instead of `error`: the same kind, its message with every token in `tokens` redacted. */
+export function withoutTokens(error: unknown, tokens: string[], op: string): Error {
+  const scrub = (text: string) => tokens.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
+  if (error instanceof SandboxUnavailableError || error instanceof SandboxCallError || error instanceof TransientError) {
+    const message = scrub(error.message);
+    if (message === error.message) return error;
+    const Same = error.constructor as new (message: string) => Error;
+    return new Same(message);
+  }
+  const known = error instanceof Error && error.name.startsWith('looprail.');
+  if (known) {
+    const copy = new Error(scrub((error as Error).message));
+    copy.name = (error as Error).name;
+    return copy;
+  }
+  return new SandboxUnavailableError(`the sandbox broker failed on ${op}: ${scrub(errorMessage(error))}`);
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { formatProblem, loadOrgFolder } from '../../adapters/catalog/fs-loader.ts';
 import { hasErrors } from '../../core/definitions/problems.ts';
-import { LOCK_FILE, lockEntries } from '../../core/definitions/validate.ts';
+import { LOCK_FILE, lockEntries } from '../../core/definitions/lock-file.ts';
 import type { Catalog } from '../../core/definitions/catalog.ts';
 import type { SkillLockEntry } from '../../core/definitions/skills.ts';
 import type { SkillStore } from '../../core/ports/skill-store.ts';

@@ -207,19 +207,7 @@ export class LocalExecutor {
       };
     }
     for (const state of this.runsExecution) {
-      // states:startExecution.sync:2 of this same machine: the child's chain runs here, in-process, and this state waits for it.
-      overrides[state] = async (parameters) => {
-        const { Name, Input } = parameters as { Name: string; Input: { runId: string } };
-        if (this.executionNames.has(Name)) throw Object.assign(new Error(`execution ${Name} already exists`), { name: 'StepFunctions.ExecutionAlreadyExistsException' });
-        this.executionNames.add(Name);
-        const progress = await this.options.runProgress?.(Input.runId);
-        if (progress?.ended) throw Object.assign(new Error(`execution ${Name} already exists`), { name: 'StepFunctions.ExecutionAlreadyExistsException' });
-        const child = await this.run(progress && progress.seq > 0 ? { runId: Input.runId, resumeSeq: progress.seq } : { runId: Input.runId }, signal);
-        if (child.status === 'SUCCEEDED') return { ExecutionArn: `${LOCAL_EXECUTION_ARN_PREFIX}${Name}`, Status: 'SUCCEEDED', Output: child.output };
-        // An ending no Catch handled (States.Runtime, an abort): recorded as the deployed stack's execution-status rule does.
-        if (child.error?.name !== 'looprail.RunFailed') await this.options.handlers.FailRun({ runId: Input.runId, error: { Error: child.status === 'ABORTED' ? 'looprail.ExecutionABORTED' : (child.error?.name ?? 'States.Runtime'), Cause: child.error?.message } });
-        throw Object.assign(new Error(`execution ${Name} ended ${child.status}: ${child.error?.name ?? ''} ${child.error?.message ?? ''}`), { name: 'States.TaskFailed' });
-      };
+      overrides[state] = (parameters) => this.runChild(parameters as { Name: string; Input: { runId: string } }, signal);
     }
     const context = {
       StateMachine: { Id: LOCAL_STATE_MACHINE_ARN, Name: 'looprail-agent-run' },
@@ -249,6 +237,19 @@ export class LocalExecutor {
       const failure = error as Error & { cause?: unknown };
       return { status: 'FAILED', error: { name: failure.name, message: failure.message }, ...stats };
     }
+  }
+
+  /** states:startExecution.sync:2 of this same machine: the child's chain runs here, in-process, and the state waits for it. */
+  private async runChild({ Name, Input }: { Name: string; Input: { runId: string } }, signal: AbortSignal | undefined): Promise<unknown> {
+    if (this.executionNames.has(Name)) throw Object.assign(new Error(`execution ${Name} already exists`), { name: 'StepFunctions.ExecutionAlreadyExistsException' });
+    this.executionNames.add(Name);
+    const progress = await this.options.runProgress?.(Input.runId);
+    if (progress?.ended) throw Object.assign(new Error(`execution ${Name} already exists`), { name: 'StepFunctions.ExecutionAlreadyExistsException' });
+    const child = await this.run(progress && progress.seq > 0 ? { runId: Input.runId, resumeSeq: progress.seq } : { runId: Input.runId }, signal);
+    if (child.status === 'SUCCEEDED') return { ExecutionArn: `${LOCAL_EXECUTION_ARN_PREFIX}${Name}`, Status: 'SUCCEEDED', Output: child.output };
+    // An ending no Catch handled (States.Runtime, an abort): recorded as the deployed stack's execution-status rule does.
+    if (child.error?.name !== 'looprail.RunFailed') await this.options.handlers.FailRun({ runId: Input.runId, error: { Error: child.status === 'ABORTED' ? 'looprail.ExecutionABORTED' : (child.error?.name ?? 'States.Runtime'), Cause: child.error?.message } });
+    throw Object.assign(new Error(`execution ${Name} ended ${child.status}: ${child.error?.name ?? ''} ${child.error?.message ?? ''}`), { name: 'States.TaskFailed' });
   }
 
   /** One interval per retrier; -1 leaves that retrier's ASL backoff in place. */

@@ -83,9 +83,26 @@ export interface LocalHost {
   /** Where approval mails' links point: the URL the HTTP app is served on. */
   setPublicUrl(url: string): void;
   /** Records the run and runs its execution to the end (or to a pause it cannot get past). */
-  /** `outcome` is absent when the dedupe key named a run that had already ended. */
-  run(request: { agent: string; input: unknown; principal?: string; trigger?: TriggerInfo; dedupeKey?: string }, signal?: AbortSignal): Promise<{ runId: string; created: boolean; meta: RunMeta; outcome?: ExecutionOutcome }>;
+  run(request: LocalRunRequest, signal?: AbortSignal): Promise<LocalRunResult>;
   close(): Promise<void>;
+}
+
+type StepHandlers = ReturnType<typeof stepHandlers>;
+
+export interface LocalRunRequest {
+  agent: string;
+  input: unknown;
+  principal?: string;
+  trigger?: TriggerInfo;
+  dedupeKey?: string;
+}
+
+export interface LocalRunResult {
+  runId: string;
+  created: boolean;
+  meta: RunMeta;
+  /** Absent when the dedupe key named a run that had already ended. */
+  outcome?: ExecutionOutcome;
 }
 
 /** A store that tells a listener about every committed step. */
@@ -164,20 +181,11 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     log,
   });
   if (base.skills) await publishOrgSkills({ store: base.skills, orgDir, policy: catalog.skillsPolicy, principal: localPrincipal(), log });
-  // One folder per local state, so hosts of different projects (or tests) never meet over a run id.
-  const sandboxRoot = options.sandboxRoot ?? join(tmpdir(), 'looprail-sandboxes', createHash('sha256').update(stateDir).digest('hex').slice(0, 12));
-  const sandboxes = new BubblewrapSandboxes({ orgDir, root: sandboxRoot });
-  // Workspaces of runs that ended while no host was there to remove them.
-  await sandboxes.sweep(async (runId) => ['finished', 'failed'].includes((await state.store.getRun(runId))?.status ?? '')).catch((error: Error) => log.warn('could not sweep old sandboxes', { error: error.message }));
+  const sandboxRoot = options.sandboxRoot ?? defaultSandboxRoot(stateDir);
+  const sandboxes = await openLocalSandboxes(orgDir, sandboxRoot, state.store, log);
   const telemetry = options.telemetry ?? (otlp ? new OtlpHttpExporter(otlp, { secrets }) : undefined);
-  // Approvals: links signed with a key read by name (generated once under the state folder when unset).
   let publicUrl = options.publicUrl ?? 'http://127.0.0.1:8787';
-  const approvals: ApprovalDeps = {
-    signingSecret: DEFAULT_SIGNING_SECRET,
-    secrets: withLocalSigningKey(secrets, DEFAULT_SIGNING_SECRET, join(stateDir, 'approval-signing.key')),
-    baseUrl: () => publicUrl,
-    fallbackApprovers: options.fallbackApprovers ?? (process.env.LOOPRAIL_APPROVERS ?? '').split(',').map((each) => each.trim()).filter(Boolean),
-  };
+  const approvals = localApprovals(secrets, stateDir, () => publicUrl, options.fallbackApprovers);
   // A delegated sub-agent run is a nested execution of the same state machine (`executor` and
   // `wrappedHandlers` are set below, before any run); a failure no Catch handled is recorded as host.run does.
   const children = {
@@ -193,15 +201,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
   const deps = options.wrapDeps ? options.wrapDeps(observedDeps) : observedDeps;
   const handlers = stepHandlers(() => deps);
   const wrappedHandlers = options.wrapHandlers ? options.wrapHandlers(handlers) : handlers;
-  const executor = new LocalExecutor({
-    handlers: wrappedHandlers,
-    retryIntervalMs: options.retryIntervalMs,
-    // A delegated child whose execution a restart cut short goes on from its last step.
-    runProgress: async (runId) => {
-      const meta = await deps.store.getRun(runId);
-      return meta && { seq: meta.seq, ended: meta.status === 'finished' || meta.status === 'failed' };
-    },
-  });
+  const executor = localExecutor(wrappedHandlers, deps.store, options.retryIntervalMs);
   const executions = new LocalExecutionStarter({ executor, failRun: wrappedHandlers.FailRun, getRun: (runId) => deps.store.getRun(runId), log: deps.log });
   // A decision resolves the waiting execution here, or continues the run in a new one after a restart.
   approvals.tasks = new LocalTaskSender({ executor, resume: (runId, seq) => executions.resume(runId, seq) });
@@ -219,27 +219,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     setPublicUrl(url) {
       publicUrl = url;
     },
-    async run(request, signal) {
-      const requested = await requestRun(deps, {
-        agent: request.agent,
-        input: request.input,
-        principal: request.principal ?? 'local',
-        trigger: request.trigger ?? { kind: 'cli' },
-        dedupeKey: request.dedupeKey,
-      });
-      const { runId, created } = requested;
-      if (requested.meta.status === 'finished' || requested.meta.status === 'failed') return { runId, created, meta: requested.meta };
-      // A run that exists but has not ended (a host that died mid-run) resumes from its last committed step.
-      const outcome = await executor.run(requested.meta.seq > 0 ? { runId, resumeSeq: requested.meta.seq } : { runId }, signal);
-      let meta = (await deps.store.getRun(runId))!;
-      if (outcome.status === 'FAILED' && meta.status !== 'finished' && meta.status !== 'failed') {
-        // A failure no Catch can handle (States.Runtime): record it, as the deployed stack's
-        // execution-status rule does, so no run is left without a stop reason.
-        await handlers.FailRun({ runId, error: { Error: outcome.error?.name ?? 'States.Runtime', Cause: outcome.error?.message } });
-        meta = (await deps.store.getRun(runId))!;
-      }
-      return { runId, created, meta, outcome };
-    },
+    run: (request, signal) => runToEnd(deps, executor, handlers.FailRun, request, signal),
     async close() {
       await executions.close();
       await base.close();
@@ -248,4 +228,72 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       await rmdir(sandboxRoot).catch(() => undefined);
     },
   };
+}
+
+/** One folder per local state, so hosts of different projects (or tests) never meet over a run id. */
+function defaultSandboxRoot(stateDir: string): string {
+  return join(tmpdir(), 'looprail-sandboxes', createHash('sha256').update(stateDir).digest('hex').slice(0, 12));
+}
+
+async function openLocalSandboxes(orgDir: string, root: string, store: RunStore, log: Logger): Promise<BubblewrapSandboxes> {
+  const sandboxes = new BubblewrapSandboxes({ orgDir, root });
+  // Workspaces of runs that ended while no host was there to remove them.
+  await sandboxes.sweep(async (runId) => ['finished', 'failed'].includes((await store.getRun(runId))?.status ?? '')).catch((error: Error) => log.warn('could not sweep old sandboxes', { error: error.message }));
+  return sandboxes;
+}
+
+/** Approvals: links signed with a key read by name (generated once under the state folder when unset). */
+function localApprovals(
+  secrets: SecretStore,
+  stateDir: string,
+  baseUrl: () => string,
+  fallbackApprovers: string[] | undefined,
+): ApprovalDeps {
+  return {
+    signingSecret: DEFAULT_SIGNING_SECRET,
+    secrets: withLocalSigningKey(secrets, DEFAULT_SIGNING_SECRET, join(stateDir, 'approval-signing.key')),
+    baseUrl,
+    fallbackApprovers: fallbackApprovers ?? (process.env.LOOPRAIL_APPROVERS ?? '').split(',').map((each) => each.trim()).filter(Boolean),
+  };
+}
+
+function localExecutor(handlers: StepHandlers, store: RunStore, retryIntervalMs: number | undefined): LocalExecutor {
+  return new LocalExecutor({
+    handlers,
+    retryIntervalMs,
+    // A delegated child whose execution a restart cut short goes on from its last step.
+    runProgress: async (runId) => {
+      const meta = await store.getRun(runId);
+      return meta && { seq: meta.seq, ended: meta.status === 'finished' || meta.status === 'failed' };
+    },
+  });
+}
+
+/** Records the run and runs its execution to the end (or to a pause it cannot get past). */
+async function runToEnd(
+  deps: RunDeps,
+  executor: LocalExecutor,
+  failRun: StepHandlers['FailRun'],
+  request: LocalRunRequest,
+  signal: AbortSignal | undefined,
+): Promise<LocalRunResult> {
+  const requested = await requestRun(deps, {
+    agent: request.agent,
+    input: request.input,
+    principal: request.principal ?? 'local',
+    trigger: request.trigger ?? { kind: 'cli' },
+    dedupeKey: request.dedupeKey,
+  });
+  const { runId, created } = requested;
+  if (requested.meta.status === 'finished' || requested.meta.status === 'failed') return { runId, created, meta: requested.meta };
+  // A run that exists but has not ended (a host that died mid-run) resumes from its last committed step.
+  const outcome = await executor.run(requested.meta.seq > 0 ? { runId, resumeSeq: requested.meta.seq } : { runId }, signal);
+  let meta = (await deps.store.getRun(runId))!;
+  if (outcome.status === 'FAILED' && meta.status !== 'finished' && meta.status !== 'failed') {
+    // A failure no Catch can handle (States.Runtime): record it, as the deployed stack's
+    // execution-status rule does, so no run is left without a stop reason.
+    await failRun({ runId, error: { Error: outcome.error?.name ?? 'States.Runtime', Cause: outcome.error?.message } });
+    meta = (await deps.store.getRun(runId))!;
+  }
+  return { runId, created, meta, outcome };
 }

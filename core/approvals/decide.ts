@@ -1,9 +1,11 @@
 import { APPROVAL_REJECTED } from '../errors.ts';
 import type { Control, RunMeta } from '../definitions/run.ts';
+import type { TaskTokenSender } from '../ports/executions.ts';
 import type { ApprovalDecision, ApprovalRecord, ApprovalStore } from '../ports/store/approvals.ts';
 import type { RunRecordStore } from '../ports/store/runs.ts';
+import type { ScreenResult } from '../guardrails/types.ts';
 import type { RunDeps } from '../run/deps.ts';
-import { loadStartedRun } from '../run/load.ts';
+import { loadStartedRun, type StartedRunState } from '../run/load.ts';
 import { screenText } from '../run/screening.ts';
 import { StepWriter } from '../run/step-writer.ts';
 import { ApprovalRefusedError, TaskGoneError } from './errors.ts';
@@ -77,24 +79,14 @@ export async function decideApproval(deps: DecisionDeps, request: DecisionReques
   const { record } = await pendingApproval(deps, request.approvalId);
   if (request.via.kind === 'link') checkApprover(record, request.via.recipient);
   const state = await loadStartedRun(deps, record.runId);
-  const raw = (request.comment ?? '').replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ').trim().slice(0, MAX_COMMENT_CHARS);
-  // A comment reaches the trace and, on a rejection, the model: it passes the run's guardrails first.
-  const comment = raw ? screenText(deps, state.context.view, raw, 'model_input') : undefined;
+  const comment = screenedComment(deps, state, request.comment);
   const now = deps.clock.now();
   const who = request.via.kind === 'link' ? request.via.recipient.toLowerCase() : request.via.principal;
   let by = who;
   const required = record.requiredApprovals ?? 1;
   if (request.outcome === 'approved' && required > 1) {
-    // Two-person rule: each approver is added once; only the approval that completes the set decides.
-    const approvedBy = await deps.store.addApprover(record.approvalId, who);
-    if (!approvedBy) {
-      throw new ApprovalRefusedError('already_decided', `${who} has already approved approval ${record.approvalId}, or it is no longer pending: it needs a second, different approver. Nothing was changed`);
-    }
-    if (approvedBy.length < required) {
-      deps.log.info('approval recorded; waiting for another approver', { approvalId: record.approvalId, approvals: approvedBy.length, required });
-      const partial: ApprovalDecision = { outcome: 'approved', by: who, at: now.toISOString(), via: request.via.kind === 'link' ? `link mailed to ${who}` : `operator ${who}` };
-      return { record: { ...record, approvedBy }, decision: partial, stopsRun: false, delivered: false, waitingFor: required - approvedBy.length };
-    }
+    const approvedBy = await addApprover(deps, record, request, who, now);
+    if (!Array.isArray(approvedBy)) return approvedBy;
     by = approvedBy.join(' and ');
   }
   const decision: ApprovalDecision = {
@@ -104,62 +96,118 @@ export async function decideApproval(deps: DecisionDeps, request: DecisionReques
     ...(comment && !comment.blocked ? { comment: comment.text } : {}),
     via: request.via.kind === 'link' ? `link mailed to ${request.via.recipient}` : `operator ${request.via.principal}`,
   };
-  if (!(await deps.store.settleApproval(record.approvalId, request.outcome, decision))) {
+  await settle(deps, record, request.outcome, decision);
+
+  const stopsRun = request.outcome === 'rejected' && (record.budget !== undefined || record.onReject === 'stop');
+  const what = record.budget ? `budget ${record.budget.name}` : record.tools.join(', ');
+  const reason = `${what} was rejected by ${decision.by}${decision.comment ? `: ${decision.comment}` : ' (no comment)'}`;
+  const output = await commitDecision(deps, state, record, decision, { what, reason, stopsRun, now });
+  const delivered = await deliver(deps, tasks, record, output, stopsRun, reason);
+  return { record: { ...record, status: request.outcome, decision }, decision, stopsRun, delivered };
+}
+
+/** A comment reaches the trace and, on a rejection, the model: it passes the run's guardrails first. */
+function screenedComment(deps: DecisionDeps, state: StartedRunState, comment: string | undefined): ScreenResult | undefined {
+  const raw = (comment ?? '').replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ').trim().slice(0, MAX_COMMENT_CHARS);
+  return raw ? screenText(deps, state.context.view, raw, 'model_input') : undefined;
+}
+
+/**
+ * Two-person rule: each approver is added once; only the approval that completes the set decides.
+ * Returns everyone who approved, or the result for an approval that waits for more.
+ */
+async function addApprover(
+  deps: DecisionDeps,
+  record: ApprovalRecord,
+  request: DecisionRequest,
+  who: string,
+  now: Date,
+): Promise<string[] | DecisionResult> {
+  const required = record.requiredApprovals ?? 1;
+  const approvedBy = await deps.store.addApprover(record.approvalId, who);
+  if (!approvedBy) {
+    throw new ApprovalRefusedError('already_decided', `${who} has already approved approval ${record.approvalId}, or it is no longer pending: it needs a second, different approver. Nothing was changed`);
+  }
+  if (approvedBy.length < required) {
+    deps.log.info('approval recorded; waiting for another approver', { approvalId: record.approvalId, approvals: approvedBy.length, required });
+    const partial: ApprovalDecision = { outcome: 'approved', by: who, at: now.toISOString(), via: request.via.kind === 'link' ? `link mailed to ${who}` : `operator ${who}` };
+    return { record: { ...record, approvedBy }, decision: partial, stopsRun: false, delivered: false, waitingFor: required - approvedBy.length };
+  }
+  return approvedBy;
+}
+
+/** The one conditional write that claims the decision: exactly one of any number of concurrent deciders wins. */
+async function settle(deps: DecisionDeps, record: ApprovalRecord, outcome: DecisionRequest['outcome'], decision: ApprovalDecision): Promise<void> {
+  if (!(await deps.store.settleApproval(record.approvalId, outcome, decision))) {
     const now = await deps.store.getApproval(record.approvalId);
     const by = now?.decision ? ` by ${now.decision.by} at ${now.decision.at}` : '';
     throw new ApprovalRefusedError('already_decided', `approval ${record.approvalId} was already ${now?.status ?? 'decided'}${by}: nothing was changed`);
   }
+}
 
-  const stopsRun = request.outcome === 'rejected' && (record.budget !== undefined || record.onReject === 'stop');
+/** Commits the run's next step with the decision on the trace; returns the step's output for the execution. */
+async function commitDecision(
+  deps: DecisionDeps,
+  state: StartedRunState,
+  record: ApprovalRecord,
+  decision: ApprovalDecision,
+  { what, reason, stopsRun, now }: { what: string; reason: string; stopsRun: boolean; now: Date },
+): Promise<Control> {
   const writer = new StepWriter(state.meta);
   writer.meta.status = 'running';
-  const what = record.budget ? `budget ${record.budget.name}` : record.tools.join(', ');
   writer.addTrace({
     kind: 'approval_decided',
     role: state.meta.role,
     name: what,
-    status: request.outcome === 'approved' ? 'ok' : 'denied',
+    status: decision.outcome === 'approved' ? 'ok' : 'denied',
     startedAt: record.createdAt,
     endedAt: decision.at,
     latencyMs: Math.max(0, now.getTime() - Date.parse(record.createdAt)),
-    detail: `approval ${record.approvalId}: ${request.outcome} by ${decision.by} at ${decision.at} (${decision.via})${decision.comment ? `: ${decision.comment}` : ''}`,
+    detail: `approval ${record.approvalId}: ${decision.outcome} by ${decision.by} at ${decision.at} (${decision.via})${decision.comment ? `: ${decision.comment}` : ''}`,
   });
-  const reason = `${what} was rejected by ${decision.by}${decision.comment ? `: ${decision.comment}` : ' (no comment)'}`;
-  let output: Control;
   try {
-    if (request.outcome === 'approved' && record.budget) {
+    if (decision.outcome === 'approved' && record.budget) {
       const allowances = { ...writer.meta.budgetAllowances };
       allowances[record.budget.name] = (allowances[record.budget.name] ?? 0) + record.budget.amountMicros;
       writer.meta.budgetAllowances = allowances;
       writer.meta.pendingBudgetRequest = undefined;
-      output = await writer.commit(deps, 'model', {}, 'throw');
-    } else if (request.outcome === 'approved') {
+      return await writer.commit(deps, 'model', {}, 'throw');
+    } else if (decision.outcome === 'approved') {
       const bindings = (record.bindings ?? []).map((binding) => [binding.callId, binding.hash] as const);
       const approvedBindings = Object.fromEntries(bindings);
       writer.meta.turn = { ...writer.meta.turn, approvedCallIds: record.callIds, approvedBindings };
-      output = await writer.commit(deps, 'tools', {}, 'throw');
+      return await writer.commit(deps, 'tools', {}, 'throw');
     } else if (stopsRun) {
       writer.meta.pendingBudgetRequest = undefined;
       writer.meta.pendingStop = { reason: 'rejected', detail: reason };
-      output = await writer.commit(deps, 'finish', {}, 'throw');
+      return await writer.commit(deps, 'finish', {}, 'throw');
     } else {
       // on_reject: continue: the ToolStep answers the rejected calls with who rejected them and why.
       writer.meta.turn = { ...writer.meta.turn, rejectedCalls: { callIds: record.callIds, reason } };
-      output = await writer.commit(deps, 'tools', {}, 'throw');
+      return await writer.commit(deps, 'tools', {}, 'throw');
     }
   } catch (error) {
     // The run moved on between the checks and this commit (it expired or was cancelled).
     throw new ApprovalRefusedError('run_not_waiting', `run ${record.runId} stopped waiting while the decision was being recorded: ${(error as Error).message}`);
   }
+}
 
-  let delivered = true;
+/** Sends the task result back to the waiting execution; false when none waits any more. */
+async function deliver(
+  deps: DecisionDeps,
+  tasks: TaskTokenSender,
+  record: ApprovalRecord,
+  output: Control,
+  stopsRun: boolean,
+  reason: string,
+): Promise<boolean> {
   try {
     if (stopsRun) await tasks.sendTaskFailure(record.taskToken, APPROVAL_REJECTED, reason.slice(0, 1000), { runId: record.runId, seq: output.seq });
     else await tasks.sendTaskSuccess(record.taskToken, output, { runId: record.runId, seq: output.seq });
   } catch (error) {
     if (!(error instanceof TaskGoneError)) throw error;
-    delivered = false;
     deps.log.warn('the decision was recorded, but no execution waits on the approval any more', { approvalId: record.approvalId, runId: record.runId });
+    return false;
   }
-  return { record: { ...record, status: request.outcome, decision }, decision, stopsRun, delivered };
+  return true;
 }

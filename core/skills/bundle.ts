@@ -1,7 +1,7 @@
 import { sha256 } from '../definitions/hash.ts';
 import type { Problem } from '../definitions/problems.ts';
 import { SkillFile, SkillFrontMatter, type SkillRecord } from '../definitions/skills.ts';
-import { splitFrontMatter } from '../definitions/validate.ts';
+import { splitFrontMatter } from '../definitions/org-validation.ts';
 import { parseYaml, validateWith } from '../definitions/yaml-source.ts';
 
 /**

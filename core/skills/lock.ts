@@ -1,6 +1,6 @@
 import type { Catalog } from '../definitions/catalog.ts';
 import type { SkillLockEntry } from '../definitions/skills.ts';
-import { skillLockKey } from '../definitions/validate.ts';
+import { skillLockKey } from '../definitions/lock-file.ts';
 import { errorMessage } from '../errors.ts';
 import type { SkillStore } from '../ports/skill-store.ts';
 import { resolveSkillRange } from './registry.ts';

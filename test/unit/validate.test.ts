@@ -2,7 +2,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatProblem, type Problem } from '../../core/definitions/problems.ts';
-import { validateOrg, type OrgFile } from '../../core/definitions/validate.ts';
+import type { OrgFile } from '../../core/definitions/org-validation.ts';
+import { validateOrg } from '../../core/definitions/validate.ts';
 
 /** Reads a fixture org into OrgFiles, so each test can override a file or two. */
 function orgFrom(dir: string): Map<string, string> {
