@@ -1,4 +1,5 @@
 import { runUsage, type Control, type FailInput, type RunMeta, type StepInput, type StopReason } from '../definitions/run.ts';
+import { TRIGGER_KINDS } from '../definitions/trigger-kinds.ts';
 import { APPROVAL_EXPIRED, NotFoundError, ValidationError } from '../errors.ts';
 import { approvalExpired } from '../approvals/notify.ts';
 import { publish, type RunDeps } from './deps.ts';
@@ -99,7 +100,7 @@ export async function failRunStep(deps: RunDeps, input: FailInput): Promise<{ ru
 
 /** `looprail.run.finished`, for loops that trigger loops and for notifications. */
 async function announceEnd(deps: RunDeps, meta: RunMeta): Promise<void> {
-  if (meta.role !== 'maker' || meta.trigger.kind === 'mcp') return;
+  if (meta.role !== 'maker' || !TRIGGER_KINDS[meta.trigger.kind].announced) return;
   const usage = runUsage(meta);
   await publish(deps, {
     type: 'looprail.run.finished',

@@ -2,6 +2,7 @@ import type { NotifyEvent, NotifyTarget } from '../definitions/agent.ts';
 import type { AgentView } from '../definitions/context.ts';
 import { textOf, type Message } from '../definitions/messages.ts';
 import { runUsage, type RunMeta } from '../definitions/run.ts';
+import { TRIGGER_KINDS } from '../definitions/trigger-kinds.ts';
 import { formatUsd } from '../budgets/pricing.ts';
 import { errorMessage } from '../errors.ts';
 import type { RunDeps } from './deps.ts';
@@ -212,7 +213,7 @@ function describeTarget(target: NotifyTarget): Record<string, string> {
  * the result directly). Never throws.
  */
 export async function notifyRun(deps: RunDeps, meta: RunMeta, kind: NotificationKind, options: NotifyOptions = {}): Promise<void> {
-  if (meta.role !== 'maker' || meta.trigger.kind === 'mcp') return;
+  if (meta.role !== 'maker' || !TRIGGER_KINDS[meta.trigger.kind].announced) return;
   let targets: NotifyTarget[];
   let message: Notification;
   try {
