@@ -7,6 +7,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Catalog } from '../../core/definitions/catalog.ts';
+import { STEP_FUNCTION_NAMES, type StepFunctionName } from '../../core/definitions/steps.ts';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { otlpConfigFromEnv } from '../../adapters/otel/otlp-http.ts';
 import { AgentIdentities } from './agent-identities.ts';
@@ -14,9 +15,9 @@ import { secretArn } from './catalog-access.ts';
 import { HandlerFunction } from './handler-function.ts';
 import type { RunTable } from './run-table.ts';
 
-/** The loop's Lambda steps, named as the ASL's `${<Step>FunctionArn}` placeholders name them. */
-export const STEP_NAMES = ['StartRun', 'ModelStep', 'ToolStep', 'RequestApproval', 'Verify', 'FinishRun', 'FailRun'] as const;
-export type StepName = (typeof STEP_NAMES)[number];
+/** The loop's Lambda steps (core/definitions/steps.ts), under the names the stack's callers use. */
+export const STEP_NAMES = STEP_FUNCTION_NAMES;
+export type StepName = StepFunctionName;
 
 export interface StepSettings {
   readonly memorySize: number;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RETRYABLE_ERROR_NAMES } from '../../core/errors.ts';
-import { STEP_FUNCTION_NAMES } from '../../functions/_shared/handlers.ts';
+import { STEP_FUNCTION_NAMES, stepFunctionPlaceholder } from '../../core/definitions/steps.ts';
 
 /** Static checks of the ASL that both hosts run (statemachines/agent-run.asl.json). */
 
@@ -32,6 +32,13 @@ describe('the agent-run state machine', () => {
   it('has one placeholder per step function, and every step function is used', () => {
     const placeholders = [...text.matchAll(/\$\{(\w+)FunctionArn\}/g)].map((m) => m[1]);
     expect(new Set(placeholders)).toEqual(new Set(STEP_FUNCTION_NAMES));
+  });
+
+  it('invokes a step function from the record in each Lambda Task, and each one from some Task', () => {
+    const invoked = tasks.flatMap(([, state]) => (state.Resource?.startsWith('arn:aws:states:::lambda:invoke') ? [state.Parameters?.FunctionName] : []));
+    const known = new Set(STEP_FUNCTION_NAMES.map((name) => `\${${stepFunctionPlaceholder(name)}}`));
+    for (const functionName of invoked) expect(known, String(functionName)).toContain(functionName);
+    expect(new Set(invoked)).toEqual(known);
   });
 
   it('gives every Task an explicit timeout (the local engine defaults to 60 s)', () => {
