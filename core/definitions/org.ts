@@ -217,8 +217,11 @@ export const ScriptTurn = z.strictObject({
     .optional(),
   /** Milliseconds the turn takes, to make latency visible in demos. */
   delay_ms: z.number().int().min(0).max(60_000).optional(),
-  /** Instead of answering, fail as a provider would: an outage (retried, then the fallback) or a bad configuration. */
-  error: z.enum(['unavailable', 'configuration']).optional(),
+  /**
+   * Instead of answering, fail as a provider would: an outage (retried, then the fallback), a
+   * bad configuration, or a refusal of the prompt as longer than the model's context window.
+   */
+  error: z.enum(['unavailable', 'configuration', 'context_too_long']).optional(),
 });
 export type ScriptTurn = z.infer<typeof ScriptTurn>;
 

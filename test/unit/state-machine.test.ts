@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { RETRYABLE_ERROR_NAMES } from '../../core/errors.ts';
+import { ConfigurationError, ContextTooLongError, RETRYABLE_ERROR_NAMES } from '../../core/errors.ts';
 import { STEP_FUNCTION_NAMES, stepFunctionPlaceholder } from '../../core/definitions/steps.ts';
 
 /** Static checks of the ASL that both hosts run (statemachines/agent-run.asl.json). */
@@ -55,6 +55,12 @@ describe('the agent-run state machine', () => {
       }
       for (const retry of state.Retry!) expect(retry.BackoffRate ?? 1, name).toBeGreaterThanOrEqual(2);
     }
+  });
+
+  it('retries no configuration error: a prompt over the window is compacted in the step, or ends the run at FailRun', () => {
+    const retried = tasks.flatMap(([, state]) => state.Retry?.flatMap((retry) => retry.ErrorEquals) ?? []);
+    for (const error of [new ConfigurationError('x'), new ContextTooLongError('x')]) expect(retried).not.toContain(error.name);
+    expect(RETRYABLE_ERROR_NAMES).not.toContain(new ContextTooLongError('x').name);
   });
 
   it('catches everything on every Task except FailRun itself (and Delegate, below), keeping the run id', () => {
