@@ -38,6 +38,7 @@ export interface HandlerFunctionProps {
   readonly description: string;
   readonly memorySize: number;
   readonly timeout: Duration;
+  /** Built with `functionEnvironment` (functions/_shared/env-contract.ts), typed from what the function parses. */
   readonly environment: Record<string, string>;
   /** Default: ONE_MONTH. */
   readonly logRetention?: RetentionDays;
@@ -133,6 +134,11 @@ export class HandlerFunction extends Construct implements IGrantable {
       id: 'AwsSolutions-L1',
       reason: 'looprail targets Node.js 22 by project decision: the local host, tests and Lambda run the same major version (see DESIGN.md, Facts about the local parts).',
     });
+  }
+
+  /** Sets variables after the function is built: for what other constructs add, named with `roleVariables` (env-contract.ts). */
+  addEnvironment(variables: Record<string, string>): void {
+    for (const [name, value] of Object.entries(variables)) this.function.addEnvironment(name, value);
   }
 
   get grantPrincipal(): IPrincipal {

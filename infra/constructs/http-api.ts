@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import type { Catalog } from '../../core/definitions/catalog.ts';
 import { acknowledgeWildcardResource } from '../nag/acknowledge.ts';
 import { secretArn } from './catalog-access.ts';
+import { functionEnvironment } from '../../functions/_shared/env-contract.ts';
 import { HandlerFunction } from './handler-function.ts';
 import type { RunTable } from './run-table.ts';
 import { catalogBundling, type LogLevel } from './step-functions.ts';
@@ -91,13 +92,9 @@ export class LooprailHttpApi extends Construct {
       memorySize: 512,
       // API Gateway gives up on an integration after 30 s.
       timeout: Duration.seconds(29),
-      environment: {
-        LOOPRAIL_TABLE_NAME: props.table.tableName,
-        LOOPRAIL_TRACE_TTL_DAYS: String(props.traceTtlDays ?? 90),
-        LOOPRAIL_SECRETS: 'aws',
-        LOOPRAIL_LOG_LEVEL: props.logLevel ?? 'info',
+      environment: functionEnvironment('trigger', { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel }, {
         LOOPRAIL_STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
-      },
+      }),
       logRetention,
       logRemovalPolicy,
       projectRoot: props.projectRoot,

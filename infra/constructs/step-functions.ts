@@ -10,6 +10,7 @@ import type { Catalog } from '../../core/definitions/catalog.ts';
 import { STEP_FUNCTION_NAMES, type StepFunctionName } from '../../core/definitions/steps.ts';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { otlpConfigFromEnv } from '../../adapters/otel/otlp-http.ts';
+import { functionEnvironment, roleVariables, type LogLevel as FunctionLogLevel } from '../../functions/_shared/env-contract.ts';
 import { AgentIdentities } from './agent-identities.ts';
 import { secretArn } from './catalog-access.ts';
 import { HandlerFunction } from './handler-function.ts';
@@ -79,7 +80,8 @@ export const STEP_SPECS: Readonly<Record<StepName, StepSpec>> = {
   },
 };
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** The functions' log levels a deployment may choose (the runtime also knows `silent`, for tests). */
+export type LogLevel = Exclude<FunctionLogLevel, 'silent'>;
 
 export interface LoopStepFunctionsProps {
   /** The validated catalog: decides the grants, and StartRun gets it inlined at bundle time. */
@@ -165,12 +167,7 @@ export class LoopStepFunctions extends Construct {
   constructor(scope: Construct, id: string, props: LoopStepFunctionsProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const environment = {
-      LOOPRAIL_TABLE_NAME: props.table.tableName,
-      LOOPRAIL_TRACE_TTL_DAYS: String(props.traceTtlDays ?? 90),
-      LOOPRAIL_SECRETS: 'aws',
-      LOOPRAIL_LOG_LEVEL: props.logLevel ?? 'info',
-    };
+    const environment = functionEnvironment('runtime', { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel }, {});
 
     const make = (name: StepName, bundling?: HandlerFunctionBundling): HandlerFunction => {
       const spec = STEP_SPECS[name];
@@ -208,7 +205,7 @@ export class LoopStepFunctions extends Construct {
       catalog: props.catalog,
       assumedBy: AGENT_STEPS.map((name) => this.steps[name].role),
     });
-    for (const name of AGENT_STEPS) this.steps[name].function.addEnvironment('LOOPRAIL_AGENT_ROLE_PREFIX', this.identities.roleArnPrefix);
+    for (const name of AGENT_STEPS) this.steps[name].addEnvironment(roleVariables('runtime', { LOOPRAIL_AGENT_ROLE_PREFIX: this.identities.roleArnPrefix }));
   }
 
   /**
