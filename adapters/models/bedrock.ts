@@ -222,7 +222,8 @@ function refusedCachePoint(error: unknown): boolean {
  * Mistral's maximum context length).
  */
 export function bedrockContextTooLong(name: string, message: string): boolean {
-  return name === 'ValidationException' && /input is too long|prompt is too long|too many input tokens|maximum context length|context window/i.test(message);
+  const tooLong = /input is too long|prompt is too long|too many input tokens|maximum context length|context window/i;
+  return name === 'ValidationException' && tooLong.test(message);
 }
 
 function translateError(error: unknown, label: string, timeoutMs: number): Error {
@@ -236,7 +237,9 @@ function translateError(error: unknown, label: string, timeoutMs: number): Error
   }
   const detail = `${name}${message ? `: ${message}` : ''}`;
   if (TRANSIENT.has(name)) return new ModelUnavailableError(`${label} is unavailable (${detail})`);
-  if (bedrockContextTooLong(name, message)) return new ContextTooLongError(`${label}: the prompt is longer than the model's context window (${detail})`);
+  if (bedrockContextTooLong(name, message)) {
+    return new ContextTooLongError(`${label}: the prompt is longer than the model's context window (${detail})`);
+  }
   const hint = HINTS[name];
   if (hint) return new ConfigurationError(`${label}: ${hint} (${detail})`);
   // No HTTP status means no answer at all (refused, reset, DNS): worth another try.

@@ -29,7 +29,8 @@ export { INVALID_ARGUMENTS_KEY } from '../../core/definitions/messages.ts';
  */
 export function openAiContextTooLong(refusal: ProviderRefusal): boolean {
   if (refusal.code === 'context_length_exceeded') return true;
-  return refusal.status === 400 && /maximum context length|context[_ ]length|context window/i.test(refusal.message ?? '');
+  const tooLong = /maximum context length|context[_ ]length|context window/i;
+  return refusal.status === 400 && tooLong.test(refusal.message ?? '');
 }
 
 export interface OpenAiProviderOptions extends HttpCallSettings {

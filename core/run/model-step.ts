@@ -2,7 +2,14 @@ import type { ToolCallBlock } from '../definitions/messages.ts';
 import { toolCallsOf } from '../definitions/messages.ts';
 import { addUsage, untrustedWrite, type Control, type RunMeta, type StepInput, type Usage } from '../definitions/run.ts';
 import { costMicros } from '../budgets/pricing.ts';
-import { BudgetContendedError, ConfigurationError, ContextTooLongError, errorMessage, ModelUnavailableError, RateLimitedError } from '../errors.ts';
+import {
+  BudgetContendedError,
+  ConfigurationError,
+  ContextTooLongError,
+  errorMessage,
+  ModelUnavailableError,
+  RateLimitedError,
+} from '../errors.ts';
 import type { ModelEntry } from '../definitions/catalog.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../ports/models.ts';
 import { limitBeforeModelCall, runCeiling, spendLimit, type StopDecision } from '../loop/limits.ts';

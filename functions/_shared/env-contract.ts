@@ -32,13 +32,13 @@ export const RuntimeEnv = z.object({
   [ENV_SANDBOX_BROKER]: z.string().min(1).optional(),
 });
 
-/** What the functions that start runs add (runtime.ts `lambdaTriggerDeps`): the schedule and event triggers, the HTTP app. */
+/** What the functions that start runs add (runtime.ts `lambdaTriggerDeps`): the triggers and the HTTP app. */
 export const TriggerEnv = z.object({
   /** The agent-run state machine every trigger starts executions of. */
   LOOPRAIL_STATE_MACHINE_ARN: z.string().min(1),
 });
 
-/** What the approval flow adds (approvals.ts `withApprovalFlow`): the approval app, reminders, RequestApproval's mail. */
+/** What the approval flow adds (approvals.ts `withApprovalFlow`): the approval app, reminders, RequestApproval. */
 export const ApprovalEnv = z.object({
   LOOPRAIL_APPROVAL_SIGNING_SECRET: z.string().min(1).default(DEFAULT_SIGNING_SECRET),
   LOOPRAIL_PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'expected the HTTP API URL approval links point to' }),
@@ -59,9 +59,8 @@ export type FunctionRole = keyof typeof FUNCTION_ENVIRONMENTS;
 type EnvValue<T> = T extends string ? T : string;
 
 /** The variables a role's parser reads, as the stack writes them: required where the parser has no default. */
-export type EnvironmentOf<Role extends FunctionRole> = {
-  [Name in keyof z.input<(typeof FUNCTION_ENVIRONMENTS)[Role]>]: EnvValue<z.input<(typeof FUNCTION_ENVIRONMENTS)[Role]>[Name]>;
-};
+export type EnvironmentOf<Role extends FunctionRole> = EnvironmentFrom<z.input<(typeof FUNCTION_ENVIRONMENTS)[Role]>>;
+type EnvironmentFrom<Input> = { [Name in keyof Input]: EnvValue<Input[Name]> };
 
 /** What every looprail function's environment starts from: the stack's own settings. */
 export interface BaseSettings {
@@ -97,10 +96,14 @@ export function functionEnvironment<Role extends FunctionRole>(
 }
 
 /** Variables added to a function after it is built (by another construct), checked against its role's names. */
-export function roleVariables<Role extends FunctionRole>(_role: Role, values: Partial<EnvironmentOf<Role>>): Record<string, string> {
+export function roleVariables<Role extends FunctionRole>(
+  _role: Role,
+  values: Partial<EnvironmentOf<Role>>,
+): Record<string, string> {
   return definedOnly(values);
 }
 
 function definedOnly(values: Record<string, string | undefined>): Record<string, string> {
-  return Object.fromEntries(Object.entries(values).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  const defined = Object.entries(values).filter((entry): entry is [string, string] => entry[1] !== undefined);
+  return Object.fromEntries(defined);
 }

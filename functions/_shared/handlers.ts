@@ -17,7 +17,8 @@ import { withFields } from './logger.ts';
 export type StepHandler = (payload: unknown) => Promise<unknown>;
 
 export function stepHandlers(deps: () => Promise<RunDeps> | RunDeps): Record<StepFunctionName, StepHandler> {
-  const run = <Name extends StepFunctionName>(step: Name, fn: (deps: RunDeps, input: StepFunctionInput<Name>) => Promise<unknown>): StepHandler =>
+  type StepFn<Name extends StepFunctionName> = (deps: RunDeps, input: StepFunctionInput<Name>) => Promise<unknown>;
+  const run = <Name extends StepFunctionName>(step: Name, fn: StepFn<Name>): StepHandler =>
     async (payload) => {
       const resolved = await deps();
       const input = STEP_FUNCTIONS[step].input.parse(payload) as StepFunctionInput<Name>;

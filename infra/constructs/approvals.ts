@@ -81,9 +81,10 @@ export class LooprailApprovals extends Construct {
       LOOPRAIL_PUBLIC_URL: props.publicUrl,
       LOOPRAIL_APPROVERS: (props.fallbackApprovers ?? []).join(','),
     };
+    const base = { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel };
     // What both approval functions run with: the table, the secrets from Secrets Manager, the mail settings.
     const shared = {
-      environment: functionEnvironment('approval', { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel }, environment),
+      environment: functionEnvironment('approval', base, environment),
       logRetention: props.logRetention,
       logRemovalPolicy: props.logRemovalPolicy,
       projectRoot: props.projectRoot,

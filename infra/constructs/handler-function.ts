@@ -136,7 +136,7 @@ export class HandlerFunction extends Construct implements IGrantable {
     });
   }
 
-  /** Sets variables after the function is built: for what other constructs add, named with `roleVariables` (env-contract.ts). */
+  /** Sets variables after the function is built (what other constructs add), named with `roleVariables`. */
   addEnvironment(variables: Record<string, string>): void {
     for (const [name, value] of Object.entries(variables)) this.function.addEnvironment(name, value);
   }

@@ -86,13 +86,14 @@ export class LooprailHttpApi extends Construct {
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const logRemovalPolicy = props.logRemovalPolicy ?? RemovalPolicy.RETAIN;
 
+    const base = { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel };
     this.handler = new HandlerFunction(this, 'App', {
       entry: 'functions/http/handler.ts',
       description: 'The looprail HTTP app: REST API, OpenAPI document, signed webhooks',
       memorySize: 512,
       // API Gateway gives up on an integration after 30 s.
       timeout: Duration.seconds(29),
-      environment: functionEnvironment('trigger', { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel }, {
+      environment: functionEnvironment('trigger', base, {
         LOOPRAIL_STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
       }),
       logRetention,

@@ -10,7 +10,8 @@ import type { Catalog } from '../../core/definitions/catalog.ts';
 import { STEP_FUNCTION_NAMES, type StepFunctionName } from '../../core/definitions/steps.ts';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { otlpConfigFromEnv } from '../../adapters/otel/otlp-http.ts';
-import { functionEnvironment, roleVariables, type LogLevel as FunctionLogLevel } from '../../functions/_shared/env-contract.ts';
+import { functionEnvironment, roleVariables } from '../../functions/_shared/env-contract.ts';
+import type { LogLevel as FunctionLogLevel } from '../../functions/_shared/env-contract.ts';
 import { AgentIdentities } from './agent-identities.ts';
 import { secretArn } from './catalog-access.ts';
 import { HandlerFunction } from './handler-function.ts';
@@ -167,7 +168,8 @@ export class LoopStepFunctions extends Construct {
   constructor(scope: Construct, id: string, props: LoopStepFunctionsProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const environment = functionEnvironment('runtime', { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel }, {});
+    const base = { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel };
+    const environment = functionEnvironment('runtime', base, {});
 
     const make = (name: StepName, bundling?: HandlerFunctionBundling): HandlerFunction => {
       const spec = STEP_SPECS[name];
@@ -205,7 +207,8 @@ export class LoopStepFunctions extends Construct {
       catalog: props.catalog,
       assumedBy: AGENT_STEPS.map((name) => this.steps[name].role),
     });
-    for (const name of AGENT_STEPS) this.steps[name].addEnvironment(roleVariables('runtime', { LOOPRAIL_AGENT_ROLE_PREFIX: this.identities.roleArnPrefix }));
+    const rolePrefix = roleVariables('runtime', { LOOPRAIL_AGENT_ROLE_PREFIX: this.identities.roleArnPrefix });
+    for (const name of AGENT_STEPS) this.steps[name].addEnvironment(rolePrefix);
   }
 
   /**

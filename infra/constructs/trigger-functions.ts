@@ -46,7 +46,8 @@ export class TriggerFunctions extends Construct {
 
   constructor(scope: Construct, id: string, props: TriggerFunctionsProps) {
     super(scope, id);
-    const environment = functionEnvironment('trigger', { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel }, {
+    const base = { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel };
+    const environment = functionEnvironment('trigger', base, {
       LOOPRAIL_STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
     });
     const bundling = catalogBundling(props.catalog, Stack.of(this).bundlingRequired);

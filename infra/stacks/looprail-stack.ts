@@ -75,7 +75,9 @@ export class LooprailStack extends Stack {
     });
 
     this.agentRun = new AgentStateMachine(this, 'AgentRun', {
-      functionArns: Object.fromEntries(STEP_NAMES.map((name) => [stepFunctionPlaceholder(name), this.steps.steps[name].functionArn])),
+      functionArns: Object.fromEntries(
+        STEP_NAMES.map((name) => [stepFunctionPlaceholder(name), this.steps.steps[name].functionArn]),
+      ),
       logRetention,
     });
 

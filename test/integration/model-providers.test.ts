@@ -14,7 +14,12 @@ import type { ModelEntry } from '../../core/definitions/catalog.ts';
 import type { ToolSpec } from '../../core/definitions/context.ts';
 import type { Message } from '../../core/definitions/messages.ts';
 import { PROVIDER_NAMES, type ModelDeclaration } from '../../core/definitions/org.ts';
-import { ConfigurationError, ContextTooLongError, ModelUnavailableError, SecretNotFoundError } from '../../core/errors.ts';
+import {
+  ConfigurationError,
+  ContextTooLongError,
+  ModelUnavailableError,
+  SecretNotFoundError,
+} from '../../core/errors.ts';
 import type { Clock } from '../../core/ports/clock.ts';
 import type { ModelRequest } from '../../core/ports/models.ts';
 import { anthropic, bedrock, hang, malformedJson, openai } from '../support/fake-model-servers.ts';
@@ -312,7 +317,10 @@ describe('AnthropicProvider', () => {
     const error = await failure(provider.complete(requestFor(model)));
     expect(error).toBeInstanceOf(ContextTooLongError);
     expect(error.name).toBe('looprail.ContextTooLong');
-    expect(error.message).toBe("anthropic model claude (claude-sonnet-4-5): the prompt is longer than the model's context window (HTTP 400: invalid_request_error: prompt is too long: 212345 tokens > 200000 maximum)");
+    expect(error.message).toBe(
+      "anthropic model claude (claude-sonnet-4-5): the prompt is longer than the model's context window " +
+        '(HTTP 400: invalid_request_error: prompt is too long: 212345 tokens > 200000 maximum)',
+    );
     expect(server.requests).toHaveLength(1);
   });
 
@@ -503,8 +511,8 @@ describe('OpenAiProvider', () => {
   });
 
   it.each([
-    ['OpenAI’s code', "This model's maximum context length is 128000 tokens. However, your messages resulted in 130512 tokens.", 'context_length_exceeded'],
-    ['a compatible server’s wording (vLLM, no code)', "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.", null],
+    ['OpenAI’s code', "This model's maximum context length is 128000 tokens.", 'context_length_exceeded'],
+    ['a compatible server’s wording (vLLM, no code)', "This model's maximum context length is 8192 tokens.", null],
   ])('throws ContextTooLongError when the prompt is over the window: %s', async (_, message, code) => {
     server.reply(openai.error(400, message, 'invalid_request_error', code));
     const error = await failure(provider.complete(requestFor(model)));
@@ -661,7 +669,11 @@ describe('BedrockProvider', () => {
     server.reply(bedrock.error(400, 'ValidationException', 'Input is too long for requested model.'));
     const error = await failure(provider.complete(requestFor(model)));
     expect(error).toBeInstanceOf(ContextTooLongError);
-    expect(error.message).toBe("bedrock model claude-bedrock (anthropic.claude-sonnet-4-5-20250929-v1:0) in eu-west-1: the prompt is longer than the model's context window (ValidationException: Input is too long for requested model.)");
+    expect(error.message).toBe(
+      'bedrock model claude-bedrock (anthropic.claude-sonnet-4-5-20250929-v1:0) in eu-west-1: ' +
+        "the prompt is longer than the model's context window " +
+        '(ValidationException: Input is too long for requested model.)',
+    );
   });
 
   it('keeps other ValidationExceptions a ConfigurationError', async () => {
@@ -734,7 +746,8 @@ describe('modelProviders', () => {
 describe('ScriptedModelProvider', () => {
   it('refuses a prompt as too long when its turn says so, as the real providers do', async () => {
     const script = { turns: [{ error: 'context_too_long' as const, tool_calls: [] }], after_last: 'error' as const };
-    const model: ModelEntry = { name: 'fake', declaration: { provider: 'scripted', script: 'fake.yaml', price: PRICE }, script };
+    const declaration: ModelDeclaration = { provider: 'scripted', script: 'fake.yaml', price: PRICE };
+    const model: ModelEntry = { name: 'fake', declaration, script };
     const error = await failure(new ScriptedModelProvider().complete(requestFor(model, { callIndex: 0 })));
     expect(error).toBeInstanceOf(ContextTooLongError);
     expect(error.message).toBe('scripted model fake refused the prompt as too long (scripted at call 1)');

@@ -17,13 +17,14 @@ describe('the Lambda environment contract', () => {
       LOOPRAIL_SECRETS: 'aws',
       LOOPRAIL_LOG_LEVEL: 'info',
     });
-    expect(functionEnvironment('runtime', { ...base, traceTtlDays: 7, logLevel: 'debug' }, {})).toMatchObject({ LOOPRAIL_TRACE_TTL_DAYS: '7', LOOPRAIL_LOG_LEVEL: 'debug' });
+    const chosen = functionEnvironment('runtime', { ...base, traceTtlDays: 7, logLevel: 'debug' }, {});
+    expect(chosen).toMatchObject({ LOOPRAIL_TRACE_TTL_DAYS: '7', LOOPRAIL_LOG_LEVEL: 'debug' });
   });
 
   it('builds for each role an environment that role parses', () => {
     const built = {
       runtime: functionEnvironment('runtime', base, {}),
-      trigger: functionEnvironment('trigger', base, { LOOPRAIL_STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:x' }),
+      trigger: functionEnvironment('trigger', base, { LOOPRAIL_STATE_MACHINE_ARN: 'arn:aws:states:::stateMachine:x' }),
       approval: functionEnvironment('approval', base, { LOOPRAIL_PUBLIC_URL: 'https://api.example.com' }),
     };
     for (const [role, schema] of Object.entries(FUNCTION_ENVIRONMENTS)) {
@@ -39,10 +40,12 @@ describe('the Lambda environment contract', () => {
     // @ts-expect-error a variable no parser of the role reads is refused
     expect(roleVariables('runtime', { LOOPRAIL_EVENTBUS: 'default' })).toEqual({ LOOPRAIL_EVENTBUS: 'default' });
     // @ts-expect-error the log level is one the runtime knows
-    expect(FUNCTION_ENVIRONMENTS.runtime.safeParse(functionEnvironment('runtime', { ...base, logLevel: 'verbose' }, {})).success).toBe(false);
+    const verbose = functionEnvironment('runtime', { ...base, logLevel: 'verbose' }, {});
+    expect(FUNCTION_ENVIRONMENTS.runtime.safeParse(verbose).success).toBe(false);
   });
 
   it('leaves unset optional variables out', () => {
-    expect(roleVariables('approval', { LOOPRAIL_MAIL_FROM: undefined, LOOPRAIL_APPROVERS: '' })).toEqual({ LOOPRAIL_APPROVERS: '' });
+    const variables = roleVariables('approval', { LOOPRAIL_MAIL_FROM: undefined, LOOPRAIL_APPROVERS: '' });
+    expect(variables).toEqual({ LOOPRAIL_APPROVERS: '' });
   });
 });

@@ -35,7 +35,8 @@ describe('the agent-run state machine', () => {
   });
 
   it('invokes a step function from the record in each Lambda Task, and each one from some Task', () => {
-    const invoked = tasks.flatMap(([, state]) => (state.Resource?.startsWith('arn:aws:states:::lambda:invoke') ? [state.Parameters?.FunctionName] : []));
+    const lambdaTasks = tasks.filter(([, state]) => state.Resource?.startsWith('arn:aws:states:::lambda:invoke'));
+    const invoked = lambdaTasks.map(([, state]) => state.Parameters?.FunctionName);
     const known = new Set(STEP_FUNCTION_NAMES.map((name) => `\${${stepFunctionPlaceholder(name)}}`));
     for (const functionName of invoked) expect(known, String(functionName)).toContain(functionName);
     expect(new Set(invoked)).toEqual(known);
@@ -57,9 +58,11 @@ describe('the agent-run state machine', () => {
     }
   });
 
-  it('retries no configuration error: a prompt over the window is compacted in the step, or ends the run at FailRun', () => {
+  it('retries no configuration error: a prompt over the window is compacted in the step, or ends the run', () => {
     const retried = tasks.flatMap(([, state]) => state.Retry?.flatMap((retry) => retry.ErrorEquals) ?? []);
-    for (const error of [new ConfigurationError('x'), new ContextTooLongError('x')]) expect(retried).not.toContain(error.name);
+    for (const error of [new ConfigurationError('x'), new ContextTooLongError('x')]) {
+      expect(retried).not.toContain(error.name);
+    }
     expect(RETRYABLE_ERROR_NAMES).not.toContain(new ContextTooLongError('x').name);
   });
 
