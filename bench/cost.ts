@@ -2,7 +2,7 @@ import { loadOrgFolder } from '../adapters/catalog/fs-loader.ts';
 import { loadDefinition } from '../cli/local/executor.ts';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BUDGET_MS, DEFAULT_TIMEOUT_MS } from '../adapters/models/http-call.ts';
 import { costMicros } from '../core/budgets/pricing.ts';
-import type { StepFunctionName } from '../functions/_shared/handlers.ts';
+import type { StepFunctionName } from '../core/definitions/steps.ts';
 import { STEP_SPECS } from '../infra/constructs/step-functions.ts';
 import { AWS_PRICES, SONNET_CLASS_CALL } from './aws-prices.ts';
 

@@ -8,7 +8,8 @@ import { startDynamoDbLocal } from '../cli/local/dynamodb-local.ts';
 import { startLocalHost } from '../cli/local/host.ts';
 import type { SecretStore } from '../core/ports/secrets.ts';
 import type { AgentScope, RunDeps } from '../core/run/deps.ts';
-import type { StepFunctionName, StepHandler } from '../functions/_shared/handlers.ts';
+import type { StepFunctionName } from '../core/definitions/steps.ts';
+import type { StepHandler } from '../functions/_shared/handlers.ts';
 import { agentScopes } from '../functions/_shared/runtime.ts';
 import { openai } from '../test/support/fake-model-servers.ts';
 

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import type { StepFunctionName, StepHandler } from '../functions/_shared/handlers.ts';
+import type { StepFunctionName } from '../core/definitions/steps.ts';
+import type { StepHandler } from '../functions/_shared/handlers.ts';
 
 /**
  * Wraps the step handlers to measure what each invocation would bill on Lambda: the time

@@ -23,6 +23,15 @@ export class ConfigurationError extends Error {
   override name = 'looprail.ConfigurationError';
 }
 
+/**
+ * A model refused the prompt as longer than its context window. Each provider adapter
+ * recognises its own wire signal and throws this; the model step compacts the run and calls
+ * again. A configuration error otherwise (not retried): the same prompt cannot pass.
+ */
+export class ContextTooLongError extends ConfigurationError {
+  override name = 'looprail.ContextTooLong';
+}
+
 /** A secret that is not in the store. The message names the secret, never a value. */
 export class SecretNotFoundError extends Error {
   override name = 'looprail.SecretNotFound';

@@ -4,7 +4,7 @@ import { ConfigurationError } from '../../core/errors.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../../core/ports/models.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import { HttpCaller, readApiKey } from './http-call.ts';
-import type { HttpCallSettings } from './http-call.ts';
+import type { HttpCallSettings, ProviderRefusal } from './http-call.ts';
 
 /**
  * Anthropic's Messages API (`POST /v1/messages`). The key is read from the model's
@@ -13,6 +13,11 @@ import type { HttpCallSettings } from './http-call.ts';
 
 export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com';
 export const ANTHROPIC_VERSION = '2023-06-01';
+
+/** Anthropic's refusal of a prompt over the window: a 400 `prompt is too long: 212345 tokens > 200000 maximum`. */
+export function anthropicContextTooLong(refusal: ProviderRefusal): boolean {
+  return refusal.status === 400 && /prompt is too long/i.test(refusal.message ?? '');
+}
 
 export interface AnthropicProviderOptions extends HttpCallSettings {
   secrets: SecretStore;
@@ -98,6 +103,7 @@ export class AnthropicProvider implements ModelProvider {
       body: anthropicRequestBody(request, modelId),
       schema: AnthropicResponse,
       secret: key,
+      contextTooLong: anthropicContextTooLong,
     });
     return fromAnthropicResponse(answer, modelId);
   }

@@ -9,7 +9,7 @@ import type {
   ToolUseBlock,
 } from '@aws-sdk/client-bedrock-runtime';
 import type { Message, TextBlock, ToolCallBlock } from '../../core/definitions/messages.ts';
-import { ConfigurationError, ModelUnavailableError } from '../../core/errors.ts';
+import { ConfigurationError, ContextTooLongError, ModelUnavailableError } from '../../core/errors.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../../core/ports/models.ts';
 import { DEFAULT_TIMEOUT_MS } from './http-call.ts';
 
@@ -216,6 +216,16 @@ function refusedCachePoint(error: unknown): boolean {
   return (name === 'ValidationException' || name === 'AccessDeniedException') && /cachePoint|prompt caching/i.test(message);
 }
 
+/**
+ * Converse's refusal of a prompt over the window: a ValidationException in each model
+ * family's wording (Claude's `Input is too long for requested model.`, Llama's and
+ * Mistral's maximum context length).
+ */
+export function bedrockContextTooLong(name: string, message: string): boolean {
+  const tooLong = /input is too long|prompt is too long|too many input tokens|maximum context length|context window/i;
+  return name === 'ValidationException' && tooLong.test(message);
+}
+
 function translateError(error: unknown, label: string, timeoutMs: number): Error {
   const { name, message, status } = errorFacts(error);
   if (name === 'TimeoutError' || name === 'AbortError') {
@@ -227,6 +237,9 @@ function translateError(error: unknown, label: string, timeoutMs: number): Error
   }
   const detail = `${name}${message ? `: ${message}` : ''}`;
   if (TRANSIENT.has(name)) return new ModelUnavailableError(`${label} is unavailable (${detail})`);
+  if (bedrockContextTooLong(name, message)) {
+    return new ContextTooLongError(`${label}: the prompt is longer than the model's context window (${detail})`);
+  }
   const hint = HINTS[name];
   if (hint) return new ConfigurationError(`${label}: ${hint} (${detail})`);
   // No HTTP status means no answer at all (refused, reset, DNS): worth another try.

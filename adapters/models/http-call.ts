@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ConfigurationError, ModelUnavailableError } from '../../core/errors.ts';
+import { ConfigurationError, ContextTooLongError, ModelUnavailableError } from '../../core/errors.ts';
 import { systemClock } from '../../core/ports/clock.ts';
 import type { Clock } from '../../core/ports/clock.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
@@ -50,6 +50,19 @@ export interface JsonPost<T> {
    * keyless (local, OpenAI-compatible) server.
    */
   secret?: { name: string; value: string };
+  /**
+   * The provider's own signal that the prompt is longer than the model's context window,
+   * read from a 4xx answer: the call then throws ContextTooLongError (the model step compacts).
+   */
+  contextTooLong?: (refusal: ProviderRefusal) => boolean;
+}
+
+/** A 4xx answer as far as it can be read: Anthropic and OpenAI send `{ error: { type, code, message } }`. */
+export interface ProviderRefusal {
+  status: number;
+  type?: string;
+  code?: string;
+  message?: string;
 }
 
 export const DEFAULT_TIMEOUT_MS = 120_000;
@@ -183,6 +196,9 @@ export class HttpCaller {
     if (status === 408 || status === 409 || status === 429 || status >= 500) {
       return retry('status', detail, retryAfterMs(headers, this.#now()));
     }
+    if (request.contextTooLong?.({ status, ...refusalOf(text) })) {
+      throw new ContextTooLongError(`${label}: the prompt is longer than the model's context window (${detail})`);
+    }
     // 400, 404, 422 and the rest of 4xx: the request, the model id or the account needs a person.
     throw new ConfigurationError(`${label}: the request was refused (${detail})`);
 
@@ -214,18 +230,28 @@ function modelLabel(request: { provider: string; model: string; modelId: string 
  */
 function providerMessage(text: string): string {
   if (text.trim() === '') return '';
+  const refusal = refusalOf(text);
+  const { message } = refusal;
+  if (message === undefined) return `: ${clip(text)}`;
+  const type = refusal.type ?? refusal.code;
+  return `: ${clip(type && !message.startsWith(type) ? `${type}: ${message}` : message)}`;
+}
+
+/** The error's message, type and code, from the shapes providerMessage reads. */
+function refusalOf(text: string): Omit<ProviderRefusal, 'status'> {
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
-    return `: ${clip(text)}`;
+    return {};
   }
   const record = asRecord(body);
   const error = asRecord(record?.['error']);
-  const message = firstString(error?.['message'], record?.['message'], record?.['detail'], record?.['error']);
-  if (message === undefined) return `: ${clip(text)}`;
-  const type = firstString(error?.['type'], error?.['code']);
-  return `: ${clip(type && !message.startsWith(type) ? `${type}: ${message}` : message)}`;
+  return {
+    message: firstString(error?.['message'], record?.['message'], record?.['detail'], record?.['error']),
+    type: firstString(error?.['type']),
+    code: firstString(error?.['code']),
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
-import type { ModelProvider } from '../../core/ports/models.ts';
+import type { ModelProviders } from '../../core/ports/models.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import { AnthropicProvider } from './anthropic.ts';
 import { BedrockProvider } from './bedrock.ts';
@@ -19,15 +19,14 @@ export interface ModelProvidersOptions extends HttpCallSettings {
   bedrockClientFor?: (region: string | undefined) => BedrockRuntimeClient;
 }
 
-export function modelProviders(options: ModelProvidersOptions): Record<string, ModelProvider> {
+export function modelProviders(options: ModelProvidersOptions): ModelProviders {
   const { secrets, bedrockClientFor, ...http } = options;
-  const providers: ModelProvider[] = [
-    new BedrockProvider({ clientFor: bedrockClientFor, timeoutMs: http.timeoutMs }),
-    new AnthropicProvider({ secrets, ...http }),
-    new OpenAiProvider({ secrets, ...http }),
-    new ScriptedModelProvider(),
-  ];
-  return Object.fromEntries(providers.map((provider) => [provider.name, provider]));
+  return {
+    bedrock: new BedrockProvider({ clientFor: bedrockClientFor, timeoutMs: http.timeoutMs }),
+    anthropic: new AnthropicProvider({ secrets, ...http }),
+    openai: new OpenAiProvider({ secrets, ...http }),
+    scripted: new ScriptedModelProvider(),
+  };
 }
 
 export { AnthropicProvider } from './anthropic.ts';

@@ -4,7 +4,7 @@ import { ConfigurationError } from '../../core/errors.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../../core/ports/models.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import { HttpCaller, readApiKey } from './http-call.ts';
-import type { HttpCallSettings } from './http-call.ts';
+import type { HttpCallSettings, ProviderRefusal } from './http-call.ts';
 
 /**
  * OpenAI's Chat Completions API (`POST {base_url}/chat/completions`), which is also what
@@ -22,6 +22,16 @@ export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
  * rather than the whole step failing on one bad string.
  */
 export { INVALID_ARGUMENTS_KEY } from '../../core/definitions/messages.ts';
+
+/**
+ * OpenAI's refusal of a prompt over the window: code `context_length_exceeded`. Compatible
+ * servers (vLLM, Ollama, LiteLLM) send no code, only vLLM's and OpenAI's own wording.
+ */
+export function openAiContextTooLong(refusal: ProviderRefusal): boolean {
+  if (refusal.code === 'context_length_exceeded') return true;
+  const tooLong = /maximum context length|context[_ ]length|context window/i;
+  return refusal.status === 400 && tooLong.test(refusal.message ?? '');
+}
 
 export interface OpenAiProviderOptions extends HttpCallSettings {
   secrets: SecretStore;
@@ -94,6 +104,7 @@ export class OpenAiProvider implements ModelProvider {
       body: openAiRequestBody(request, modelId),
       schema: OpenAiResponse,
       secret: key,
+      contextTooLong: openAiContextTooLong,
     });
     return fromOpenAiResponse(answer, request, modelId);
   }

@@ -1,5 +1,5 @@
 import type { TextBlock, ToolCallBlock } from '../../core/definitions/messages.ts';
-import { ConfigurationError, ModelUnavailableError } from '../../core/errors.ts';
+import { ConfigurationError, ContextTooLongError, ModelUnavailableError } from '../../core/errors.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../../core/ports/models.ts';
 
 /**
@@ -28,6 +28,10 @@ export class ScriptedModelProvider implements ModelProvider {
     if (turn.delay_ms) await new Promise((resolve) => setTimeout(resolve, turn.delay_ms));
     if (turn.error === 'unavailable') throw new ModelUnavailableError(`scripted model ${request.model.name} is unavailable (scripted outage at call ${request.callIndex + 1})`);
     if (turn.error === 'configuration') throw new ConfigurationError(`scripted model ${request.model.name} refused the call (scripted configuration error at call ${request.callIndex + 1})`);
+    if (turn.error === 'context_too_long') {
+      const at = `scripted at call ${request.callIndex + 1}`;
+      throw new ContextTooLongError(`scripted model ${request.model.name} refused the prompt as too long (${at})`);
+    }
     const content: Array<TextBlock | ToolCallBlock> = [];
     if (turn.text) content.push({ type: 'text', text: turn.text });
     turn.tool_calls.forEach((call, i) => {

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { epochForSeq, executionNameFor } from '../../core/run/continuation.ts';
-import { STEP_FUNCTION_NAMES, type StepFunctionName, type StepHandler } from '../../functions/_shared/handlers.ts';
+import { STEP_FUNCTION_NAMES, type StepFunctionName } from '../../core/definitions/steps.ts';
+import type { StepHandler } from '../../functions/_shared/handlers.ts';
 
 /**
  * Runs the very ASL file that `cdk deploy` ships, with aws-local-stepfunctions, each

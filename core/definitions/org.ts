@@ -27,33 +27,42 @@ const modelCommon = {
   description: z.string().optional(),
 };
 
-export const ModelDeclaration = z.discriminatedUnion(
-  'provider',
-  [
-    z.strictObject({ provider: z.literal('bedrock'), region: z.string().optional(), ...modelCommon }),
-    z.strictObject({
-      provider: z.literal('anthropic'),
-      secret: SecretName,
-      base_url: z.url().optional(),
-      ...modelCommon,
-    }),
-    z.strictObject({
-      provider: z.literal('openai'),
-      /** Optional: a team's own compatible server may need no key. */
-      secret: SecretName.optional(),
-      base_url: z.url().optional(),
-      ...modelCommon,
-    }),
-    z.strictObject({
-      provider: z.literal('scripted'),
-      /** A YAML script of assistant turns, relative to models.yaml. */
-      script: z.string().min(1, 'expected the path of the script file'),
-      ...modelCommon,
-    }),
-  ],
-  { error: 'expected provider: bedrock, anthropic, openai or scripted' },
-);
+/**
+ * One declaration per model provider, each with its own fields beside the common ones.
+ * `ModelProviders` (core/ports/models.ts) is keyed by these providers, so a provider added
+ * here without its adapter in adapters/models/index.ts fails the build, and the reverse too.
+ */
+const PROVIDER_DECLARATIONS = [
+  z.strictObject({ provider: z.literal('bedrock'), region: z.string().optional(), ...modelCommon }),
+  z.strictObject({
+    provider: z.literal('anthropic'),
+    secret: SecretName,
+    base_url: z.url().optional(),
+    ...modelCommon,
+  }),
+  z.strictObject({
+    provider: z.literal('openai'),
+    /** Optional: a team's own compatible server may need no key. */
+    secret: SecretName.optional(),
+    base_url: z.url().optional(),
+    ...modelCommon,
+  }),
+  z.strictObject({
+    provider: z.literal('scripted'),
+    /** A YAML script of assistant turns, relative to models.yaml. */
+    script: z.string().min(1, 'expected the path of the script file'),
+    ...modelCommon,
+  }),
+] as const;
+
+/** In declaration order: bedrock, anthropic, openai, scripted. */
+export const PROVIDER_NAMES = PROVIDER_DECLARATIONS.map((declaration) => declaration.shape.provider.value);
+
+export const ModelDeclaration = z.discriminatedUnion('provider', PROVIDER_DECLARATIONS, {
+  error: `expected provider: ${PROVIDER_NAMES.slice(0, -1).join(', ')} or ${PROVIDER_NAMES.at(-1)}`,
+});
 export type ModelDeclaration = z.infer<typeof ModelDeclaration>;
+export type ProviderName = ModelDeclaration['provider'];
 
 export const ModelsFile = z.strictObject({
   models: z.record(Name, ModelDeclaration),
@@ -208,8 +217,11 @@ export const ScriptTurn = z.strictObject({
     .optional(),
   /** Milliseconds the turn takes, to make latency visible in demos. */
   delay_ms: z.number().int().min(0).max(60_000).optional(),
-  /** Instead of answering, fail as a provider would: an outage (retried, then the fallback) or a bad configuration. */
-  error: z.enum(['unavailable', 'configuration']).optional(),
+  /**
+   * Instead of answering, fail as a provider would: an outage (retried, then the fallback), a
+   * bad configuration, or a refusal of the prompt as longer than the model's context window.
+   */
+  error: z.enum(['unavailable', 'configuration', 'context_too_long']).optional(),
 });
 export type ScriptTurn = z.infer<typeof ScriptTurn>;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TriggerKind } from './trigger-kinds.ts';
 
 /** Every run ends with exactly one of these. */
 export const STOP_REASONS = [
@@ -73,7 +74,7 @@ export const Role = z.enum(['maker', 'checker']);
 export type Role = z.infer<typeof Role>;
 
 export const TriggerInfo = z.object({
-  kind: z.enum(['cli', 'api', 'schedule', 'event', 'webhook', 'subagent', 'mcp']),
+  kind: TriggerKind,
   detail: z.string().optional(),
 });
 export type TriggerInfo = z.infer<typeof TriggerInfo>;

@@ -1,4 +1,5 @@
 import type { ModelEntry } from '../definitions/catalog.ts';
+import type { ProviderName } from '../definitions/org.ts';
 import type { Message, TextBlock, ToolCallBlock } from '../definitions/messages.ts';
 import type { Role } from '../definitions/run.ts';
 import type { ToolSpec } from '../definitions/context.ts';
@@ -32,7 +33,13 @@ export interface ModelResponse {
  * One model provider speaking its own wire format. Throws ModelUnavailableError for
  * what is worth retrying (429, 5xx, timeouts) and ConfigurationError for what is not.
  */
-export interface ModelProvider {
-  readonly name: string;
+export interface ModelProvider<Name extends ProviderName = ProviderName> {
+  readonly name: Name;
   complete(request: ModelRequest): Promise<ModelResponse>;
 }
+
+/**
+ * One provider for each `provider:` a model may declare (core/definitions/org.ts), under
+ * its own name: the registry cannot miss one, nor hold one the schema does not know.
+ */
+export type ModelProviders = { readonly [Name in ProviderName]: ModelProvider<Name> };

@@ -72,12 +72,6 @@ const SUMMARISER_SYSTEM =
   'Write a dense summary of the transcript: the facts learned (with the exact ids, names, paths, numbers and result handles needed later), ' +
   'what was done, what failed, decisions made, and what is left to do. No preamble, no advice; do not invent anything.';
 
-/** A provider's refusal of a prompt longer than the model's window (Anthropic, OpenAI and Bedrock wordings). */
-export function isContextTooLong(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : String(error);
-  return /prompt is too long|context[_ ]length|context window|maximum context|too many (input )?tokens|input is too long/i.test(message);
-}
-
 export interface CompactionOutcome {
   /** The model that summarised and what it cost (on the run's usage already). */
   spent?: { model: string; usage: Usage };

@@ -2,7 +2,7 @@ import type { Catalog } from '../definitions/catalog.ts';
 import type { AgentView } from '../definitions/context.ts';
 import { identityName } from '../definitions/identity.ts';
 import type { Clock, IdGenerator } from '../ports/clock.ts';
-import type { ModelProvider } from '../ports/models.ts';
+import type { ModelProviders } from '../ports/models.ts';
 import type { RunStore } from '../ports/run-store.ts';
 import type { SecretStore } from '../ports/secrets.ts';
 import type { EventPublisher, RuntimeEvent } from '../ports/events.ts';
@@ -22,7 +22,7 @@ import type { Logger } from '../ports/logger.ts';
 /** The clients that act with an agent's own identity (its secrets, its model access). */
 export interface AgentScope {
   tools: ToolGateway;
-  providers: Record<string, ModelProvider>;
+  providers: ModelProviders;
   /** The secrets as this identity can read them (only its own). */
   secrets?: SecretStore;
 }
@@ -30,8 +30,8 @@ export interface AgentScope {
 /** What the steps need from the outside world; the composition root supplies it. */
 export interface RunDeps {
   store: RunStore;
-  /** By provider name: bedrock, anthropic, openai, scripted. */
-  providers: Record<string, ModelProvider>;
+  /** By provider name, one for each the models schema allows. */
+  providers: ModelProviders;
   tools: ToolGateway;
   clock: Clock;
   ids: IdGenerator;

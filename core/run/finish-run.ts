@@ -1,4 +1,5 @@
 import { runUsage, type Control, type FailInput, type RunMeta, type StepInput, type StopReason } from '../definitions/run.ts';
+import { TRIGGER_KINDS } from '../definitions/trigger-kinds.ts';
 import { APPROVAL_EXPIRED, NotFoundError, ValidationError } from '../errors.ts';
 import { formatUsd } from '../format/usd.ts';
 import { approvalExpired } from '../approvals/notify.ts';
@@ -110,7 +111,7 @@ export async function failRunStep(deps: EndRunDeps, input: FailInput): Promise<{
 
 /** `looprail.run.finished`, for loops that trigger loops and for notifications. */
 async function announceEnd(deps: Pick<RunDeps, 'events' | 'log'>, meta: RunMeta): Promise<void> {
-  if (meta.role !== 'maker' || meta.trigger.kind === 'mcp') return;
+  if (meta.role !== 'maker' || !TRIGGER_KINDS[meta.trigger.kind].announced) return;
   const usage = runUsage(meta);
   await publish(deps, {
     type: 'looprail.run.finished',

@@ -3,7 +3,14 @@ import { toolCallsOf } from '../definitions/messages.ts';
 import { addUsage, untrustedWrite, type Control, type RunMeta, type StepInput, type Usage } from '../definitions/run.ts';
 import { costMicros } from '../budgets/pricing.ts';
 import { formatUsd } from '../format/usd.ts';
-import { BudgetContendedError, ConfigurationError, errorMessage, ModelUnavailableError, RateLimitedError } from '../errors.ts';
+import {
+  BudgetContendedError,
+  ConfigurationError,
+  ContextTooLongError,
+  errorMessage,
+  ModelUnavailableError,
+  RateLimitedError,
+} from '../errors.ts';
 import type { ModelEntry } from '../definitions/catalog.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../ports/models.ts';
 import { limitBeforeModelCall, runCeiling, spendLimit, type StopDecision } from '../loop/limits.ts';
@@ -24,7 +31,7 @@ import type { Verdict } from '../guardrails/types.ts';
 import type { AgentView } from '../definitions/context.ts';
 import { notLoadedRefusal, toolsShown } from './deferred-tools.ts';
 import { READ_RESULT_TOOL } from './offload.ts';
-import { compactIfNeeded, contextMessages, isContextTooLong } from './compaction.ts';
+import { compactIfNeeded, contextMessages } from './compaction.ts';
 
 /**
  * What ModelStep uses: the run records, the budget ledger and the rate limits; the model (as the
@@ -75,7 +82,7 @@ export async function modelStep(deps: ModelStepDeps, input: StepInput): Promise<
     // No answer, no tokens billed: release the reservation (the step's retry reserves again) before the error goes on.
     await reservation.release();
     // Refused as too long for the model: compact now and call again, while older turns are left to summarise.
-    if (isContextTooLong(error)) {
+    if (error instanceof ContextTooLongError) {
       const forced = await compactIfNeeded(deps, state, writer, shown(), { force: true });
       if (forced.spent) writer.addRollups(rollupsFor(meta, context.view.role, forced.spent.model, forced.spent.usage, deps.clock.now()));
       if (forced.stop) return stop(deps, writer, forced.stop);

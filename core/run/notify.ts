@@ -4,6 +4,7 @@ import { textOf, type Message } from '../definitions/messages.ts';
 import { runUsage, type RunMeta } from '../definitions/run.ts';
 import { html, joinHtml } from '../format/html.ts';
 import { formatUsd } from '../format/usd.ts';
+import { TRIGGER_KINDS } from '../definitions/trigger-kinds.ts';
 import { errorMessage } from '../errors.ts';
 import type { RunDeps } from './deps.ts';
 import type { RunRecordStore } from '../ports/store/runs.ts';
@@ -213,7 +214,7 @@ function describeTarget(target: NotifyTarget): Record<string, string> {
  * the result directly). Never throws.
  */
 export async function notifyRun(deps: Pick<RunDeps, 'log' | 'mailer' | 'webhooks'> & { store: RunRecordStore }, meta: RunMeta, kind: NotificationKind, options: NotifyOptions = {}): Promise<void> {
-  if (meta.role !== 'maker' || meta.trigger.kind === 'mcp') return;
+  if (meta.role !== 'maker' || !TRIGGER_KINDS[meta.trigger.kind].announced) return;
   let targets: NotifyTarget[];
   let message: Notification;
   try {

@@ -1,5 +1,6 @@
 import type { AgentView, RunContext, ToolSpec } from '../definitions/context.ts';
 import type { Message } from '../definitions/messages.ts';
+import { TRIGGER_KINDS } from '../definitions/trigger-kinds.ts';
 import { ZERO_USAGE, type Control, type RunMeta, type TriggerInfo } from '../definitions/run.ts';
 import type { ToolDescriptor } from '../ports/tools.ts';
 import { ConfigurationError, NotFoundError, ToolTimeoutError, ToolUnavailableError, ValidationError } from '../errors.ts';
@@ -127,7 +128,7 @@ export async function initializeRun(deps: InitializeRunDeps, meta: RunMeta, view
   writer.meta.agentVersion = view.version;
   if (view.skills.length > 0) writer.meta.skills = view.skills.map(({ name, version, sha256 }) => ({ name, version, sha256 }));
   // A webhook's body or an event is someone else's text: untrusted from the first message.
-  if (meta.trigger.kind === 'webhook' || meta.trigger.kind === 'event') writer.meta.untrusted = true;
+  if (TRIGGER_KINDS[meta.trigger.kind].untrustedInput) writer.meta.untrusted = true;
   writer.setContext(context);
   // The task is screened before any model sees it (or it is stored).
   const input = screenText(deps, view, firstMessage.content.map((block) => (block.type === 'text' ? block.text : '')).join('\n'), 'model_input');
@@ -158,7 +159,7 @@ export async function initializeRun(deps: InitializeRunDeps, meta: RunMeta, view
     guardrails: recorded(input.verdicts),
   });
   const control = await writer.commit(deps, input.blocked || refusal ? 'finish' : 'model');
-  if (meta.role === 'maker' && meta.trigger.kind !== 'mcp') {
+  if (meta.role === 'maker' && TRIGGER_KINDS[meta.trigger.kind].announced) {
     await publish(deps, { type: 'looprail.run.started', runId: meta.runId, agent: meta.agent, detail: { trigger: meta.trigger.kind, principal: meta.principal, agentVersion: view.version } });
   }
   return control;

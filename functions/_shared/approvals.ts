@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { StepFunctionsTaskSender } from '../../adapters/executions/step-function-tasks.ts';
 import { SesMailer } from '../../adapters/mail/ses.ts';
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
-import { DEFAULT_SIGNING_SECRET } from '../../core/approvals/deps.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
+import { ApprovalEnv } from './env-contract.ts';
 
 /**
  * The approval flow's part of the composition root on AWS, from the environment the stack
@@ -12,16 +12,11 @@ import type { RunDeps } from '../../core/run/deps.ts';
  * handler gets the task sender (`decide: true`); RequestApproval only mails.
  */
 
-const ApprovalEnv = z.object({
-  LOOPRAIL_APPROVAL_SIGNING_SECRET: z.string().min(1).default(DEFAULT_SIGNING_SECRET),
-  LOOPRAIL_PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'expected the HTTP API URL approval links point to' }),
-  LOOPRAIL_APPROVERS: z.string().default(''),
-  LOOPRAIL_MAIL_FROM: z.string().optional(),
-  AWS_REGION: z.string().min(1),
-});
+/** The contract's approval variables, plus the region (set by the Lambda platform). */
+const ApprovalFlowEnv = ApprovalEnv.extend({ AWS_REGION: z.string().min(1) });
 
 export function withApprovalFlow(base: RunDeps, options: { decide: boolean }, env: Record<string, string | undefined> = process.env): RunDeps {
-  const parsed = ApprovalEnv.parse(env);
+  const parsed = ApprovalFlowEnv.parse(env);
   return {
     ...base,
     approvals: {

@@ -1,4 +1,4 @@
-import { FailInput, StartInput, StepInput } from '../../core/definitions/run.ts';
+import { STEP_FUNCTIONS, type StepFunctionInput, type StepFunctionName } from '../../core/definitions/steps.ts';
 import { requestApprovalStep } from '../../core/run/approval.ts';
 import { continuing, runIdOfExecution } from '../../core/run/continuation.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
@@ -7,7 +7,6 @@ import { modelStep } from '../../core/run/model-step.ts';
 import { startRunStep } from '../../core/run/start-run.ts';
 import { toolStep } from '../../core/run/tool-step.ts';
 import { verifyStep } from '../../core/run/verify.ts';
-import { z } from 'zod';
 import { withFields } from './logger.ts';
 
 /**
@@ -17,16 +16,15 @@ import { withFields } from './logger.ts';
  */
 export type StepHandler = (payload: unknown) => Promise<unknown>;
 
-const ApprovalInput = StepInput.extend({ taskToken: z.string().min(1) });
-
 export function stepHandlers(deps: () => Promise<RunDeps> | RunDeps): Record<StepFunctionName, StepHandler> {
-  const run = <T extends { runId: string }>(schema: z.ZodType<T>, fn: (deps: RunDeps, input: T) => Promise<unknown>, step: StepFunctionName): StepHandler =>
+  type StepFn<Name extends StepFunctionName> = (deps: RunDeps, input: StepFunctionInput<Name>) => Promise<unknown>;
+  const run = <Name extends StepFunctionName>(step: Name, fn: StepFn<Name>): StepHandler =>
     async (payload) => {
       const resolved = await deps();
-      const input = schema.parse(payload);
+      const input = STEP_FUNCTIONS[step].input.parse(payload) as StepFunctionInput<Name>;
       const started = Date.now();
       // Ids, names and counts only: payloads, messages and secrets never reach a log line.
-      const fields = { step, runId: input.runId, seq: (input as { seq?: number }).seq };
+      const fields = { step, runId: input.runId, seq: 'seq' in input ? input.seq : undefined };
       try {
         const output = await fn({ ...resolved, log: withFields(resolved.log, fields) }, input);
         resolved.log.info('step done', { ...fields, next: (output as { next?: string }).next, ms: Date.now() - started });
@@ -38,17 +36,14 @@ export function stepHandlers(deps: () => Promise<RunDeps> | RunDeps): Record<Ste
       }
     };
   return {
-    StartRun: run(StartInput, startRunStep, 'StartRun'),
+    StartRun: run('StartRun', startRunStep),
     // The steps whose control goes to Route decide on continue-as-new (core/run/continuation.ts).
-    ModelStep: run(StepInput, async (deps, input) => continuing(await modelStep(deps, input), input.execution), 'ModelStep'),
-    ToolStep: run(StepInput, toolStep, 'ToolStep'),
-    RequestApproval: run(ApprovalInput, requestApprovalStep, 'RequestApproval'),
-    Verify: run(StepInput, async (deps, input) => continuing(await verifyStep(deps, input), input.execution), 'Verify'),
-    FinishRun: run(StepInput, finishRunStep, 'FinishRun'),
+    ModelStep: run('ModelStep', async (deps, input) => continuing(await modelStep(deps, input), input.execution)),
+    ToolStep: run('ToolStep', toolStep),
+    RequestApproval: run('RequestApproval', requestApprovalStep),
+    Verify: run('Verify', async (deps, input) => continuing(await verifyStep(deps, input), input.execution)),
+    FinishRun: run('FinishRun', finishRunStep),
     // The execution-status rule names the execution, which for a continued run is `<runId>--c<n>`.
-    FailRun: run(FailInput, (deps, input) => failRunStep(deps, { ...input, runId: runIdOfExecution(input.runId) }), 'FailRun'),
+    FailRun: run('FailRun', (deps, input) => failRunStep(deps, { ...input, runId: runIdOfExecution(input.runId) })),
   };
 }
-
-export const STEP_FUNCTION_NAMES = ['StartRun', 'ModelStep', 'ToolStep', 'RequestApproval', 'Verify', 'FinishRun', 'FailRun'] as const;
-export type StepFunctionName = (typeof STEP_FUNCTION_NAMES)[number];

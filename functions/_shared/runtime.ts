@@ -28,6 +28,7 @@ import type { TriggerDeps } from '../../core/run/trigger.ts';
 import { guardrailRules } from '../../guardrails/rules.ts';
 import { RemoteSandboxes } from '../../adapters/sandbox/remote.ts';
 import { ENV_SANDBOX_BROKER } from '../../adapters/sandbox/aws-contract.ts';
+import { RuntimeEnv, TriggerEnv } from './env-contract.ts';
 
 /**
  * The composition root: the one place that picks adapters. Lambda builds it from its
@@ -99,21 +100,8 @@ export function agentScopes(options: { roleArnPrefix: string; projectRoot: strin
   };
 }
 
-const LambdaEnv = z.object({
-  LOOPRAIL_TABLE_NAME: z.string().min(1),
-  LOOPRAIL_TRACE_TTL_DAYS: z.coerce.number().int().positive().optional(),
-  LOOPRAIL_SECRETS: z.enum(['aws', 'file']).default('aws'),
-  LOOPRAIL_SECRETS_FILE: z.string().optional(),
-  LOOPRAIL_STATE_DIR: z.string().default('/tmp/looprail'),
-  LOOPRAIL_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  /** `arn:aws:iam::<account>:role/<prefix>`: the agents' roles are this plus their identity. */
-  LOOPRAIL_AGENT_ROLE_PREFIX: z.string().regex(/^arn:[^:]+:iam::\d{12}:role\/[\w+=,.@-]*$/, 'expected arn:<partition>:iam::<account>:role/<name prefix>').optional(),
-  /** Where `looprail.run.*` events go (`default` for the account's default bus); none when unset. */
-  LOOPRAIL_EVENT_BUS: z.string().min(1).optional(),
-  /** The sandbox broker function (set on ToolStep, FinishRun and FailRun when sandboxes are deployed). */
-  [ENV_SANDBOX_BROKER]: z.string().min(1).optional(),
-  LAMBDA_TASK_ROOT: z.string().default(process.cwd()),
-});
+/** The contract's runtime variables, plus where Lambda put the code (set by the platform, not the stack). */
+const LambdaEnv = RuntimeEnv.extend({ LAMBDA_TASK_ROOT: z.string().default(process.cwd()) });
 
 // Inlined by esbuild into the StartRun bundle (infra/constructs/step-functions.ts): the validated catalog.
 declare const __LOOPRAIL_CATALOG__: string | undefined;
@@ -172,11 +160,6 @@ export function lambdaDeps(): RunDeps {
     : withMetrics;
   return lambdaDepsCache;
 }
-
-const TriggerEnv = z.object({
-  /** The agent-run state machine every trigger starts executions of. */
-  LOOPRAIL_STATE_MACHINE_ARN: z.string().min(1),
-});
 
 let lambdaTriggerDepsCache: (TriggerDeps & { secrets: SecretStore }) | undefined;
 

@@ -9,6 +9,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { functionEnvironment, roleVariables } from '../../functions/_shared/env-contract.ts';
 import { HandlerFunction } from './handler-function.ts';
 import type { RunTable } from './run-table.ts';
 import type { LogLevel } from './step-functions.ts';
@@ -80,9 +81,10 @@ export class LooprailApprovals extends Construct {
       LOOPRAIL_PUBLIC_URL: props.publicUrl,
       LOOPRAIL_APPROVERS: (props.fallbackApprovers ?? []).join(','),
     };
+    const base = { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel };
     // What both approval functions run with: the table, the secrets from Secrets Manager, the mail settings.
     const shared = {
-      environment: { LOOPRAIL_TABLE_NAME: props.table.tableName, LOOPRAIL_TRACE_TTL_DAYS: String(props.traceTtlDays ?? 90), LOOPRAIL_SECRETS: 'aws', LOOPRAIL_LOG_LEVEL: props.logLevel ?? 'info', ...environment },
+      environment: functionEnvironment('approval', base, environment),
       logRetention: props.logRetention,
       logRemovalPolicy: props.logRemovalPolicy,
       projectRoot: props.projectRoot,
@@ -116,12 +118,12 @@ export class LooprailApprovals extends Construct {
 
     // RequestApproval mails the links: the key to sign them, and SES for the one sender.
     const mailer = props.requestApproval;
-    for (const [name, value] of Object.entries(environment)) mailer.function.addEnvironment(name, value);
+    mailer.addEnvironment(roleVariables('approval', environment));
     this.signingSecret.grantRead(mailer.role);
     if (sender && senderDomain) {
       const identity = (name: string) => stack.formatArn({ service: 'ses', resource: 'identity', resourceName: name });
       for (const sending of [mailer, this.reminders]) {
-        sending.function.addEnvironment('LOOPRAIL_MAIL_FROM', sender);
+        sending.addEnvironment(roleVariables('approval', { LOOPRAIL_MAIL_FROM: sender }));
         sending.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['ses:SendEmail'], resources: [identity(sender), identity(senderDomain)] }));
       }
     } else {

@@ -38,6 +38,7 @@ export interface HandlerFunctionProps {
   readonly description: string;
   readonly memorySize: number;
   readonly timeout: Duration;
+  /** Built with `functionEnvironment` (functions/_shared/env-contract.ts), typed from what the function parses. */
   readonly environment: Record<string, string>;
   /** Default: ONE_MONTH. */
   readonly logRetention?: RetentionDays;
@@ -135,6 +136,11 @@ export class HandlerFunction extends Construct implements IGrantable {
         'looprail pins Node.js 22 on purpose: its local host and tests run the same major version as these Lambdas ' +
         '(npm installs node@22 for them), so what passes locally runs the same way on AWS.',
     });
+  }
+
+  /** Sets variables after the function is built (what other constructs add), named with `roleVariables`. */
+  addEnvironment(variables: Record<string, string>): void {
+    for (const [name, value] of Object.entries(variables)) this.function.addEnvironment(name, value);
   }
 
   get grantPrincipal(): IPrincipal {

@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import type { Catalog } from '../../core/definitions/catalog.ts';
 import { acknowledgeWildcardResource } from '../nag/acknowledge.ts';
 import { secretArn } from './catalog-access.ts';
+import { functionEnvironment } from '../../functions/_shared/env-contract.ts';
 import { HandlerFunction } from './handler-function.ts';
 import type { RunTable } from './run-table.ts';
 import { catalogBundling, type LogLevel } from './step-functions.ts';
@@ -85,19 +86,16 @@ export class LooprailHttpApi extends Construct {
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const logRemovalPolicy = props.logRemovalPolicy ?? RemovalPolicy.RETAIN;
 
+    const base = { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel };
     this.handler = new HandlerFunction(this, 'App', {
       entry: 'functions/http/handler.ts',
       description: 'The looprail HTTP app: REST API, OpenAPI document, signed webhooks',
       memorySize: 512,
       // API Gateway gives up on an integration after 30 s.
       timeout: Duration.seconds(29),
-      environment: {
-        LOOPRAIL_TABLE_NAME: props.table.tableName,
-        LOOPRAIL_TRACE_TTL_DAYS: String(props.traceTtlDays ?? 90),
-        LOOPRAIL_SECRETS: 'aws',
-        LOOPRAIL_LOG_LEVEL: props.logLevel ?? 'info',
+      environment: functionEnvironment('trigger', base, {
         LOOPRAIL_STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
-      },
+      }),
       logRetention,
       logRemovalPolicy,
       projectRoot: props.projectRoot,

@@ -2,6 +2,7 @@ import { Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IConstruct } from 'constructs';
 import { EVENT_SOURCE } from '../../adapters/events/eventbridge.ts';
+import { roleVariables } from '../../functions/_shared/env-contract.ts';
 import type { HandlerFunction } from './handler-function.ts';
 
 /** The account's default bus: runtime events need no bus of their own. */
@@ -15,7 +16,7 @@ export const DEFAULT_EVENT_BUS = 'default';
 export function publishRuntimeEvents(scope: IConstruct, publishers: readonly HandlerFunction[], eventBusName: string = DEFAULT_EVENT_BUS): void {
   const busArn = Stack.of(scope).formatArn({ service: 'events', resource: 'event-bus', resourceName: eventBusName });
   for (const publisher of publishers) {
-    publisher.function.addEnvironment('LOOPRAIL_EVENT_BUS', eventBusName);
+    publisher.addEnvironment(roleVariables('runtime', { LOOPRAIL_EVENT_BUS: eventBusName }));
     publisher.role.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['events:PutEvents'],

@@ -7,16 +7,19 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Catalog } from '../../core/definitions/catalog.ts';
+import { STEP_FUNCTION_NAMES, type StepFunctionName } from '../../core/definitions/steps.ts';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { otlpConfigFromEnv } from '../../adapters/otel/otlp-http.ts';
+import { functionEnvironment, roleVariables } from '../../functions/_shared/env-contract.ts';
+import type { LogLevel as FunctionLogLevel } from '../../functions/_shared/env-contract.ts';
 import { AgentIdentities } from './agent-identities.ts';
 import { secretArn } from './catalog-access.ts';
 import { HandlerFunction } from './handler-function.ts';
 import type { RunTable } from './run-table.ts';
 
-/** The loop's Lambda steps, named as the ASL's `${<Step>FunctionArn}` placeholders name them. */
-export const STEP_NAMES = ['StartRun', 'ModelStep', 'ToolStep', 'RequestApproval', 'Verify', 'FinishRun', 'FailRun'] as const;
-export type StepName = (typeof STEP_NAMES)[number];
+/** The loop's Lambda steps (core/definitions/steps.ts), under the names the stack's callers use. */
+export const STEP_NAMES = STEP_FUNCTION_NAMES;
+export type StepName = StepFunctionName;
 
 export interface StepSettings {
   readonly memorySize: number;
@@ -78,7 +81,8 @@ export const STEP_SPECS: Readonly<Record<StepName, StepSpec>> = {
   },
 };
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** The functions' log levels a deployment may choose (the runtime also knows `silent`, for tests). */
+export type LogLevel = Exclude<FunctionLogLevel, 'silent'>;
 
 export interface LoopStepFunctionsProps {
   /** The validated catalog: decides the grants, and StartRun gets it inlined at bundle time. */
@@ -164,12 +168,8 @@ export class LoopStepFunctions extends Construct {
   constructor(scope: Construct, id: string, props: LoopStepFunctionsProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const environment = {
-      LOOPRAIL_TABLE_NAME: props.table.tableName,
-      LOOPRAIL_TRACE_TTL_DAYS: String(props.traceTtlDays ?? 90),
-      LOOPRAIL_SECRETS: 'aws',
-      LOOPRAIL_LOG_LEVEL: props.logLevel ?? 'info',
-    };
+    const base = { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel };
+    const environment = functionEnvironment('runtime', base, {});
 
     const make = (name: StepName, bundling?: HandlerFunctionBundling): HandlerFunction => {
       const spec = STEP_SPECS[name];
@@ -207,7 +207,8 @@ export class LoopStepFunctions extends Construct {
       catalog: props.catalog,
       assumedBy: AGENT_STEPS.map((name) => this.steps[name].role),
     });
-    for (const name of AGENT_STEPS) this.steps[name].function.addEnvironment('LOOPRAIL_AGENT_ROLE_PREFIX', this.identities.roleArnPrefix);
+    const rolePrefix = roleVariables('runtime', { LOOPRAIL_AGENT_ROLE_PREFIX: this.identities.roleArnPrefix });
+    for (const name of AGENT_STEPS) this.steps[name].addEnvironment(rolePrefix);
   }
 
   /**

@@ -5,6 +5,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { Catalog } from '../../core/definitions/catalog.ts';
+import { functionEnvironment } from '../../functions/_shared/env-contract.ts';
 import { AgentTriggers } from './agent-triggers.ts';
 import { HandlerFunction } from './handler-function.ts';
 import type { RunTable } from './run-table.ts';
@@ -45,13 +46,10 @@ export class TriggerFunctions extends Construct {
 
   constructor(scope: Construct, id: string, props: TriggerFunctionsProps) {
     super(scope, id);
-    const environment = {
-      LOOPRAIL_TABLE_NAME: props.table.tableName,
-      LOOPRAIL_TRACE_TTL_DAYS: String(props.traceTtlDays ?? 90),
-      LOOPRAIL_SECRETS: 'aws',
-      LOOPRAIL_LOG_LEVEL: props.logLevel ?? 'info',
+    const base = { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel };
+    const environment = functionEnvironment('trigger', base, {
       LOOPRAIL_STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
-    };
+    });
     const bundling = catalogBundling(props.catalog, Stack.of(this).bundlingRequired);
 
     const make = (name: string, entry: string, description: string): HandlerFunction => {

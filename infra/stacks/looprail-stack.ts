@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { Catalog } from '../../core/definitions/catalog.ts';
+import { stepFunctionPlaceholder } from '../../core/definitions/steps.ts';
 import { AgentStateMachine } from '../constructs/agent-state-machine.ts';
 import { LooprailHttpApi } from '../constructs/http-api.ts';
 import { LooprailApprovals } from '../constructs/approvals.ts';
@@ -74,7 +75,9 @@ export class LooprailStack extends Stack {
     });
 
     this.agentRun = new AgentStateMachine(this, 'AgentRun', {
-      functionArns: Object.fromEntries(STEP_NAMES.map((name) => [`${name}FunctionArn`, this.steps.steps[name].functionArn])),
+      functionArns: Object.fromEntries(
+        STEP_NAMES.map((name) => [stepFunctionPlaceholder(name), this.steps.steps[name].functionArn]),
+      ),
       logRetention,
     });
 

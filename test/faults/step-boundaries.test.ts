@@ -6,6 +6,7 @@ import { loadDefinition } from '../../cli/local/executor.ts';
 import type { LocalHost } from '../../cli/local/host.ts';
 import { periodKey } from '../../core/budgets/periods.ts';
 import type { Message } from '../../core/definitions/messages.ts';
+import { STEP_FUNCTION_NAMES, type StepFunctionName } from '../../core/definitions/steps.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
 import type { RunStore } from '../../core/ports/run-store.ts';
 import { approveCalls } from '../../core/run/approval.ts';
@@ -242,8 +243,8 @@ function label(p: Point): string {
   return `${p.state}@${p.role}:seq${p.seq} ${p.at.when === 'return' ? 'on return' : `${p.at.when} write ${p.at.write}`}`;
 }
 
-/** Which agent's run crosses each state's handler (its undisturbed run is the reference). */
-const AGENT_OF: Record<string, string> = {
+/** Which agent's run crosses each state's handler (its undisturbed run is the reference): one per step function. */
+const AGENT_OF: Record<StepFunctionName, string> = {
   StartRun: 'boundary',
   ModelStep: 'boundary',
   ToolStep: 'boundary',
@@ -345,7 +346,7 @@ describe('a crash at every step boundary', () => {
     expect(writesOf('RequestApproval')).toEqual(Array.from({ length: 2 }, () => ['putApproval', 'commit']));
   });
 
-  for (const state of Object.keys(AGENT_OF)) {
+  for (const state of STEP_FUNCTION_NAMES) {
     it(`${state}: a crash before, between and after its writes is retried, and the run ends as if nothing happened`, async () => {
       await sweep(AGENT_OF[state]!, state, 'maker');
     }, 180_000);

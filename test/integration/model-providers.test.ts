@@ -13,8 +13,13 @@ import { LocalSecretStore, secretEnvName } from '../../adapters/secrets/local-se
 import type { ModelEntry } from '../../core/definitions/catalog.ts';
 import type { ToolSpec } from '../../core/definitions/context.ts';
 import type { Message } from '../../core/definitions/messages.ts';
-import type { ModelDeclaration } from '../../core/definitions/org.ts';
-import { ConfigurationError, ModelUnavailableError, SecretNotFoundError } from '../../core/errors.ts';
+import { PROVIDER_NAMES, type ModelDeclaration } from '../../core/definitions/org.ts';
+import {
+  ConfigurationError,
+  ContextTooLongError,
+  ModelUnavailableError,
+  SecretNotFoundError,
+} from '../../core/errors.ts';
 import type { Clock } from '../../core/ports/clock.ts';
 import type { ModelRequest } from '../../core/ports/models.ts';
 import { anthropic, bedrock, hang, malformedJson, openai } from '../support/fake-model-servers.ts';
@@ -307,6 +312,18 @@ describe('AnthropicProvider', () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it('throws ContextTooLongError when the prompt is over the window, without retrying', async () => {
+    server.reply(anthropic.error(400, 'invalid_request_error', 'prompt is too long: 212345 tokens > 200000 maximum'));
+    const error = await failure(provider.complete(requestFor(model)));
+    expect(error).toBeInstanceOf(ContextTooLongError);
+    expect(error.name).toBe('looprail.ContextTooLong');
+    expect(error.message).toBe(
+      "anthropic model claude (claude-sonnet-4-5): the prompt is longer than the model's context window " +
+        '(HTTP 400: invalid_request_error: prompt is too long: 212345 tokens > 200000 maximum)',
+    );
+    expect(server.requests).toHaveLength(1);
+  });
+
   it('throws ConfigurationError on a 404 (an unknown model id)', async () => {
     server.reply(anthropic.error(404, 'not_found_error', 'model: claude-sonnet-9'));
     const error = await failure(provider.complete(requestFor(model)));
@@ -493,6 +510,18 @@ describe('OpenAiProvider', () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it.each([
+    ['OpenAI’s code', "This model's maximum context length is 128000 tokens.", 'context_length_exceeded'],
+    ['a compatible server’s wording (vLLM, no code)', "This model's maximum context length is 8192 tokens.", null],
+  ])('throws ContextTooLongError when the prompt is over the window: %s', async (_, message, code) => {
+    server.reply(openai.error(400, message, 'invalid_request_error', code));
+    const error = await failure(provider.complete(requestFor(model)));
+    expect(error).toBeInstanceOf(ContextTooLongError);
+    expect(error.message).toContain("the prompt is longer than the model's context window");
+    expect(error.message).toContain(message);
+    expect(server.requests).toHaveLength(1);
+  });
+
   it('names the secret, never the key, when the key is refused, even if the provider echoes it', async () => {
     server.reply(openai.error(401, `Incorrect API key provided: ${OPENAI_KEY}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', 'invalid_api_key'));
     const error = await failure(provider.complete(requestFor(model)));
@@ -641,6 +670,24 @@ describe('BedrockProvider', () => {
     expect(error.message).toBe(`bedrock model claude-bedrock (anthropic.claude-sonnet-4-5-20250929-v1:0) in eu-west-1 is unavailable (${type}: ${message})`);
   });
 
+  it('throws ContextTooLongError on a ValidationException refusing the input as too long', async () => {
+    server.reply(bedrock.error(400, 'ValidationException', 'Input is too long for requested model.'));
+    const error = await failure(provider.complete(requestFor(model)));
+    expect(error).toBeInstanceOf(ContextTooLongError);
+    expect(error.message).toBe(
+      'bedrock model claude-bedrock (anthropic.claude-sonnet-4-5-20250929-v1:0) in eu-west-1: ' +
+        "the prompt is longer than the model's context window " +
+        '(ValidationException: Input is too long for requested model.)',
+    );
+  });
+
+  it('keeps other ValidationExceptions a ConfigurationError', async () => {
+    server.reply(bedrock.error(400, 'ValidationException', 'The provided model identifier is invalid.'));
+    const error = await failure(provider.complete(requestFor(model)));
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error).not.toBeInstanceOf(ContextTooLongError);
+  });
+
   it('lets the SDK retry a 5xx storm (its standard 3 attempts), then throws ModelUnavailableError', async () => {
     const retrying = new BedrockRuntimeClient({ region: 'eu-west-1', endpoint: server.url, credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret-key' } });
     try {
@@ -697,5 +744,17 @@ describe('modelProviders', () => {
     expect(providers['bedrock']).toBeInstanceOf(BedrockProvider);
     expect(providers['scripted']).toBeInstanceOf(ScriptedModelProvider);
     for (const [name, provider] of Object.entries(providers)) expect(provider.name).toBe(name);
+    expect(Object.keys(providers).sort()).toEqual([...PROVIDER_NAMES].sort());
+  });
+});
+
+describe('ScriptedModelProvider', () => {
+  it('refuses a prompt as too long when its turn says so, as the real providers do', async () => {
+    const script = { turns: [{ error: 'context_too_long' as const, tool_calls: [] }], after_last: 'error' as const };
+    const declaration: ModelDeclaration = { provider: 'scripted', script: 'fake.yaml', price: PRICE };
+    const model: ModelEntry = { name: 'fake', declaration, script };
+    const error = await failure(new ScriptedModelProvider().complete(requestFor(model, { callIndex: 0 })));
+    expect(error).toBeInstanceOf(ContextTooLongError);
+    expect(error.message).toBe('scripted model fake refused the prompt as too long (scripted at call 1)');
   });
 });

@@ -5,6 +5,8 @@ import type { Control } from '../../core/definitions/run.ts';
 import type { McpServerDeclaration } from '../../core/definitions/org.ts';
 import { silentLogger } from '../../core/ports/logger.ts';
 import type { RunStore } from '../../core/ports/run-store.ts';
+import type { ProviderName } from '../../core/definitions/org.ts';
+import type { ModelProvider, ModelProviders } from '../../core/ports/models.ts';
 import type { ToolCallResult, ToolDescriptor, ToolGateway } from '../../core/ports/tools.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
 import { finishRunStep } from '../../core/run/finish-run.ts';
@@ -59,6 +61,21 @@ async function catalogOf(orgDir: string): Promise<Catalog> {
 
 export type StepDeps = RunDeps & { gateway: FakeToolGateway };
 
+/** Only the scripted model answers here: a call to any other provider fails the test loudly. */
+function offline<Name extends ProviderName>(name: Name): ModelProvider<Name> {
+  return {
+    name,
+    complete: () => Promise.reject(new Error(`provider ${name} is not reachable in step unit tests`)),
+  };
+}
+
+const providers: ModelProviders = {
+  scripted: new ScriptedModelProvider(),
+  anthropic: offline('anthropic'),
+  bedrock: offline('bedrock'),
+  openai: offline('openai'),
+};
+
 /** Fresh deps (a new store, a new gateway) over an org folder's catalog (read once per folder). */
 export async function stepDeps(orgDir: string, overrides: Partial<RunDeps> = {}): Promise<StepDeps> {
   if (!catalogs.has(orgDir)) catalogs.set(orgDir, catalogOf(orgDir));
@@ -68,7 +85,7 @@ export async function stepDeps(orgDir: string, overrides: Partial<RunDeps> = {})
   const store: RunStore = memoryRunStore();
   return {
     store,
-    providers: { scripted: new ScriptedModelProvider() },
+    providers,
     tools: gateway,
     clock: { now: () => new Date() },
     ids: { newId: (prefix) => `${prefix}-${String((nextId += 1)).padStart(6, '0')}` },

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { RETRYABLE_ERROR_NAMES } from '../../core/errors.ts';
-import { STEP_FUNCTION_NAMES } from '../../functions/_shared/handlers.ts';
+import { ConfigurationError, ContextTooLongError, RETRYABLE_ERROR_NAMES } from '../../core/errors.ts';
+import { STEP_FUNCTION_NAMES, stepFunctionPlaceholder } from '../../core/definitions/steps.ts';
 
 /** Static checks of the ASL that both hosts run (statemachines/agent-run.asl.json). */
 
@@ -34,6 +34,14 @@ describe('the agent-run state machine', () => {
     expect(new Set(placeholders)).toEqual(new Set(STEP_FUNCTION_NAMES));
   });
 
+  it('invokes a step function from the record in each Lambda Task, and each one from some Task', () => {
+    const lambdaTasks = tasks.filter(([, state]) => state.Resource?.startsWith('arn:aws:states:::lambda:invoke'));
+    const invoked = lambdaTasks.map(([, state]) => state.Parameters?.FunctionName);
+    const known = new Set(STEP_FUNCTION_NAMES.map((name) => `\${${stepFunctionPlaceholder(name)}}`));
+    for (const functionName of invoked) expect(known, String(functionName)).toContain(functionName);
+    expect(new Set(invoked)).toEqual(known);
+  });
+
   it('gives every Task an explicit timeout (the local engine defaults to 60 s)', () => {
     for (const [name, state] of tasks) {
       expect(state.TimeoutSeconds ?? state.TimeoutSecondsPath, name).toBeDefined();
@@ -48,6 +56,14 @@ describe('the agent-run state machine', () => {
       }
       for (const retry of state.Retry!) expect(retry.BackoffRate ?? 1, name).toBeGreaterThanOrEqual(2);
     }
+  });
+
+  it('retries no configuration error: a prompt over the window is compacted in the step, or ends the run', () => {
+    const retried = tasks.flatMap(([, state]) => state.Retry?.flatMap((retry) => retry.ErrorEquals) ?? []);
+    for (const error of [new ConfigurationError('x'), new ContextTooLongError('x')]) {
+      expect(retried).not.toContain(error.name);
+    }
+    expect(RETRYABLE_ERROR_NAMES).not.toContain(new ContextTooLongError('x').name);
   });
 
   it('catches everything on every Task except FailRun itself (and Delegate, below), keeping the run id', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TRIGGER_KINDS, TriggerKind, triggerKindsWith } from '../../core/definitions/trigger-kinds.ts';
 import { ValidationError } from '../../core/errors.ts';
 import { runIdFor } from '../../core/run/ids.ts';
 import { eventRunRequest, scheduleDedupeKey, scheduleRunRequest, webhookRunRequest } from '../../core/run/triggers-map.ts';
@@ -74,5 +75,14 @@ describe('webhook delivery → RunRequest', () => {
     const id = 'same-id';
     const keys = [webhookRunRequest({ agent: 'a', event: 'push', deliveryId: id, body: {} }).dedupeKey!, eventRunRequest({ agent: 'a', id, source: 's', 'detail-type': 't' }).dedupeKey!, id];
     expect(new Set(keys.map((key) => runIdFor('a', key))).size).toBe(3);
+  });
+});
+
+describe('trigger kinds', () => {
+  it('are one record: the enum, the untrusted kinds and the unannounced ones derive from it', () => {
+    expect(TriggerKind.options).toEqual(Object.keys(TRIGGER_KINDS));
+    expect(triggerKindsWith('untrustedInput')).toEqual(['event', 'webhook']);
+    expect(TriggerKind.options.filter((kind) => !TRIGGER_KINDS[kind].announced)).toEqual(['mcp']);
+    expect(TriggerKind.options.filter((kind) => !TRIGGER_KINDS[kind].listFilter)).toEqual(['subagent']);
   });
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { RunStatus, StopReason, TriggerInfo, runUsage, type RunMeta } from '../../../core/definitions/run.ts';
+import { triggerKindsWith } from '../../../core/definitions/trigger-kinds.ts';
 import type { RunStore } from '../../../core/ports/run-store.ts';
 import { decodeCursor, nextCursor } from '../api/cursor.ts';
 import { parseQuery } from '../router.ts';
@@ -74,7 +75,7 @@ function filterForm(filter: RunsFilter, agents: string[]) {
 ${select('agent', 'Agent', agentOptions, filter.agent)}
 ${select('status', 'Status', RunStatus.options, filter.status)}
 ${select('stopReason', 'Stop reason', StopReason.options, filter.stopReason)}
-${select('trigger', 'Trigger', TriggerInfo.shape.kind.options.filter((kind) => kind !== 'subagent'), filter.trigger)}
+${select('trigger', 'Trigger', triggerKindsWith('listFilter'), filter.trigger)}
 <label>From<input type="date" name="from" value="${filter.from ?? ''}"></label>
 <label>To<input type="date" name="to" value="${filter.to ?? ''}"></label>
 <button type="submit">Filter</button> <a href="/console/runs">Clear</a>

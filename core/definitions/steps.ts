@@ -1,0 +1,33 @@
+import { z } from 'zod';
+import { FailInput, StartInput, StepInput } from './run.ts';
+
+/** RequestApproval's payload: the step's, plus the token that resumes the waiting execution. */
+export const ApprovalInput = StepInput.extend({ taskToken: z.string().min(1) });
+
+/**
+ * The loop's Lambda steps, by the names the state machine's `${<Step>FunctionArn}`
+ * placeholders use, each with the payload it takes. Defined once: the handlers
+ * (functions/_shared/handlers.ts), their Lambdas (STEP_SPECS in
+ * infra/constructs/step-functions.ts), the local executor and the tests are records keyed
+ * by it, so a step added here without its handler or its Lambda fails the build.
+ */
+export const STEP_FUNCTIONS = {
+  StartRun: { input: StartInput },
+  ModelStep: { input: StepInput },
+  ToolStep: { input: StepInput },
+  RequestApproval: { input: ApprovalInput },
+  Verify: { input: StepInput },
+  FinishRun: { input: StepInput },
+  FailRun: { input: FailInput },
+} as const satisfies Record<string, { input: z.ZodType<{ runId: string }> }>;
+
+export type StepFunctionName = keyof typeof STEP_FUNCTIONS;
+export type StepFunctionInput<Name extends StepFunctionName> = z.infer<(typeof STEP_FUNCTIONS)[Name]['input']>;
+
+/** In the record's order (the state machine's, start to end). */
+export const STEP_FUNCTION_NAMES = Object.keys(STEP_FUNCTIONS) as readonly StepFunctionName[];
+
+/** The ASL placeholder a step's function ARN replaces (`ModelStep` → `ModelStepFunctionArn`). */
+export function stepFunctionPlaceholder(name: StepFunctionName): string {
+  return `${name}FunctionArn`;
+}
