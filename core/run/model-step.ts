@@ -50,57 +50,87 @@ export async function modelStep(deps: ModelStepDeps, input: StepInput): Promise<
   const state = await loadStartedRun(deps, input.runId);
   const replay = replayedControl(state.meta, input.seq);
   if (replay) return replay;
-  const { meta, context } = state;
+  const { meta } = state;
   // A stop decided by the previous step (a refused tool under on_denied_tool: stop).
   if (meta.pendingStop) return { runId: meta.runId, seq: meta.seq, next: 'finish' };
   // The ToolStep handed a sub-agent to the state machine (ToolStep's Next is always ModelStep): passed on to Route → Delegate.
   if (meta.lastControl?.next === 'delegate') return meta.lastControl;
 
   const writer = new StepWriter(meta);
+  const ready = await prepareCall(deps, state, writer);
+  if ('control' in ready) return ready.control;
+  let called: ModelCallResult;
+  try {
+    called = await callModel(deps, ready.lean, writer);
+  } catch (error) {
+    // No answer, no tokens billed: release the reservation (the step's retry reserves again) before the error goes on.
+    await ready.reservation.release();
+    const control = error instanceof ContextTooLongError ? await compactRefused(deps, state, writer, ready) : undefined;
+    if (control) return control;
+    throw error;
+  }
+  const { response, blocked, usage } = called;
+  await ready.reservation.settle({ micros: usage.costMicros, tokens: usage.inputTokens + usage.outputTokens });
+  writer.meta.modelCalls += 1;
+  writer.addRollups(rollupsFor(meta, state.context.view.role, response.modelName, usage, deps.clock.now()));
+  deps.metrics?.spend({ agent: meta.agent, team: meta.team, model: response.modelName, role: state.context.view.role }, usage);
+  // Blocked output is neither stored nor acted on; its tokens were still spent and are counted.
+  if (blocked) return stop(deps, writer, { reason: 'guardrail_blocked', detail: `the model's output was ${blockedReason(blocked)}` });
+  writer.addMessage({ role: 'assistant', content: response.content });
+  return afterAnswer(deps, state, writer, response);
+}
+
+/** What a call needs once every check before it passed: the lean state it sends and its budget reservation. */
+interface ReadyCall {
+  lean: StartedRunState;
+  reservation: Extract<Reservation, { settle: unknown }>;
+  /** The tools the call offers, as they stand after this step's changes. */
+  shown: () => StartedRunState['context']['tools'];
+  /** Whether this step already compacted (and so has something to commit). */
+  compactedNow: boolean;
+}
+
+/** Limits, rate, compaction and the budget, in that order; a Control when one of them ends the step. */
+async function prepareCall(deps: ModelStepDeps, state: StartedRunState, writer: StepWriter): Promise<ReadyCall | { control: Control }> {
+  const { meta, context } = state;
   const before = limitBeforeModelCall(meta, context.view.limits, deps.clock.now());
-  if (before) return stop(deps, writer, before);
+  if (before) return { control: await stop(deps, writer, before) };
   const limited = await rateLimit(deps, state);
-  if (limited) return stop(deps, writer, limited);
+  if (limited) return { control: await stop(deps, writer, limited) };
   // What the call carries: deferred schemas only once loaded, compacted turns as their summary.
   const shown = () => toolsShown(context, writer.meta, (writer.meta.offloadedResults ?? []).length > 0 ? [READ_RESULT_TOOL] : []);
   const compacted = await compactIfNeeded(deps, state, writer, shown());
   if (compacted.spent) writer.addRollups(rollupsFor(meta, context.view.role, compacted.spent.model, compacted.spent.usage, deps.clock.now()));
-  if (compacted.stop) return stop(deps, writer, compacted.stop);
+  if (compacted.stop) return { control: await stop(deps, writer, compacted.stop) };
   const lean: StartedRunState = { ...state, messages: contextMessages(writer.meta, state.messages), context: { ...context, tools: shown() } };
   const reservation = await reserve(deps, lean);
   if ('pause' in reservation) {
     // The budget asks a human instead of stopping: "approve +$N to continue".
     writer.meta.pendingBudgetRequest = reservation.pause;
-    return writer.commit(deps, 'approval', { approvalTimeoutSeconds: DEFAULT_HARNESS.approval_timeout_seconds });
+    return { control: await writer.commit(deps, 'approval', { approvalTimeoutSeconds: DEFAULT_HARNESS.approval_timeout_seconds }) };
   }
-  if ('stop' in reservation) return stop(deps, writer, reservation.stop);
+  if ('stop' in reservation) return { control: await stop(deps, writer, reservation.stop) };
+  return { lean, reservation, shown, compactedNow: compacted.spent !== undefined };
+}
 
-  let called: Awaited<ReturnType<typeof callModel>>;
-  try {
-    called = await callModel(deps, lean);
-  } catch (error) {
-    // No answer, no tokens billed: release the reservation (the step's retry reserves again) before the error goes on.
-    await reservation.release();
-    // Refused as too long for the model: compact now and call again, while older turns are left to summarise.
-    if (error instanceof ContextTooLongError) {
-      const forced = await compactIfNeeded(deps, state, writer, shown(), { force: true });
-      if (forced.spent) writer.addRollups(rollupsFor(meta, context.view.role, forced.spent.model, forced.spent.usage, deps.clock.now()));
-      if (forced.stop) return stop(deps, writer, forced.stop);
-      if (writer.meta.compaction?.count !== lean.meta.compaction?.count || compacted.spent) return writer.commit(deps, 'model');
-    }
-    throw error;
-  }
-  const { response, blocked, usage } = called;
-  await reservation.settle({ micros: usage.costMicros, tokens: usage.inputTokens + usage.outputTokens });
+/**
+ * Refused as too long for the model: compact now and call again, while older turns are left to
+ * summarise. Undefined when there is nothing left to compact (the error goes on).
+ */
+async function compactRefused(deps: ModelStepDeps, state: StartedRunState, writer: StepWriter, ready: ReadyCall): Promise<Control | undefined> {
+  const { meta, context } = state;
+  const forced = await compactIfNeeded(deps, state, writer, ready.shown(), { force: true });
+  if (forced.spent) writer.addRollups(rollupsFor(meta, context.view.role, forced.spent.model, forced.spent.usage, deps.clock.now()));
+  if (forced.stop) return stop(deps, writer, forced.stop);
+  if (writer.meta.compaction?.count !== ready.lean.meta.compaction?.count || ready.compactedNow) return writer.commit(deps, 'model');
+  return undefined;
+}
+
+/** Where the run goes after the model's turn: a verdict, the end, verification, an approval wait or its tools. */
+function afterAnswer(deps: ModelStepDeps, state: StartedRunState, writer: StepWriter, response: ModelCallResult['response']): Promise<Control> {
+  const { meta, context } = state;
   const m = writer.meta;
-  m.modelCalls += 1;
-  writer.addRollups(rollupsFor(meta, context.view.role, response.modelName, usage, deps.clock.now()));
-  deps.metrics?.spend({ agent: meta.agent, team: meta.team, model: response.modelName, role: context.view.role }, usage);
-  // Blocked output is neither stored nor acted on; its tokens were still spent and are counted.
-  if (blocked) return stop(deps, writer, { reason: 'guardrail_blocked', detail: `the model's output was ${blockedReason(blocked)}` });
   const calls = toolCallsOf({ role: 'assistant', content: response.content });
-  writer.addMessage({ role: 'assistant', content: response.content });
-
   const verdictCall = context.view.role === 'checker' ? calls.find((call) => call.name === VERDICT_TOOL_NAME) : undefined;
   if (verdictCall) {
     m.verdict = {
@@ -131,64 +161,67 @@ export async function modelStep(deps: ModelStepDeps, input: StepInput): Promise<
   const approval = approvalNeeded(state, calls);
   if (approval) return writer.commit(deps, 'approval', { approvalTimeoutSeconds: approval.timeoutSeconds });
   return writer.commit(deps, 'tools');
-
-  async function callModel(deps: ModelStepDeps, state: StartedRunState) {
-    const { meta, context, messages } = state;
-    const request = (model: ModelEntry): ModelRequest => ({
-      runId: meta.runId,
-      role: context.view.role,
-      callIndex: (meta.callOffset ?? 0) + meta.modelCalls,
-      model,
-      system: context.systemPrompt,
-      messages,
-      tools: context.tools,
-      maxOutputTokens: Math.min(context.view.limits.maxOutputTokens, model.declaration.max_output_tokens ?? Infinity),
-    });
-    const started = deps.clock.now();
-    let model = context.view.model;
-    let fallbackFrom: string | undefined;
-    let response: ModelResponse;
-    try {
-      response = await providerFor(deps, state, model).complete(request(model));
-    } catch (error) {
-      const fallback = context.view.fallbackModel;
-      // Only an outage moves to the fallback: a configuration error would fail there too.
-      if (!(error instanceof ModelUnavailableError) || !fallback) throw error;
-      fallbackFrom = `${model.name} unavailable (${errorMessage(error)})`;
-      model = fallback;
-      response = await providerFor(deps, state, model).complete(request(model));
-    }
-    const ended = deps.clock.now();
-    const usage = {
-      inputTokens: response.inputTokens,
-      outputTokens: response.outputTokens,
-      cachedInputTokens: response.cachedInputTokens,
-      costMicros: costMicros(model.declaration.price, response),
-    };
-    const cacheWrites = response.cacheWriteInputTokens ? `; ${response.cacheWriteInputTokens} input tokens written to the cache` : '';
-    writer.meta.usage = addUsage(writer.meta.usage, usage);
-    const screened = screenOutput(deps, context.view, response.content);
-    const calls = toolCallsOf({ role: 'assistant', content: response.content });
-    const answered = calls.length > 0 ? `asked for ${calls.map((call) => call.name).join(', ')}` : `answered (${response.stopReason})`;
-    writer.addTrace({
-      kind: 'model_call',
-      role: context.view.role,
-      name: model.name,
-      status: 'ok',
-      startedAt: started.toISOString(),
-      endedAt: ended.toISOString(),
-      latencyMs: elapsedMs(started, ended),
-      ...usage,
-      provider: response.provider,
-      model: response.modelId,
-      scripted: model.declaration.provider === 'scripted' || undefined,
-      fallback: fallbackFrom !== undefined || undefined,
-      detail: (fallbackFrom ? `fallback: ${fallbackFrom}; ${answered}` : answered) + cacheWrites,
-      guardrails: recorded(screened.verdicts),
-    });
-    return { response: { ...response, content: screened.content, modelName: model.name }, blocked: screened.blocked, usage };
-  }
 }
+
+/** One model call (with the fallback model on an outage), its usage and trace written, its output screened. */
+async function callModel(deps: ModelStepDeps, state: StartedRunState, writer: StepWriter) {
+  const { meta, context, messages } = state;
+  const request = (model: ModelEntry): ModelRequest => ({
+    runId: meta.runId,
+    role: context.view.role,
+    callIndex: (meta.callOffset ?? 0) + meta.modelCalls,
+    model,
+    system: context.systemPrompt,
+    messages,
+    tools: context.tools,
+    maxOutputTokens: Math.min(context.view.limits.maxOutputTokens, model.declaration.max_output_tokens ?? Infinity),
+  });
+  const started = deps.clock.now();
+  let model = context.view.model;
+  let fallbackFrom: string | undefined;
+  let response: ModelResponse;
+  try {
+    response = await providerFor(deps, state, model).complete(request(model));
+  } catch (error) {
+    const fallback = context.view.fallbackModel;
+    // Only an outage moves to the fallback: a configuration error would fail there too.
+    if (!(error instanceof ModelUnavailableError) || !fallback) throw error;
+    fallbackFrom = `${model.name} unavailable (${errorMessage(error)})`;
+    model = fallback;
+    response = await providerFor(deps, state, model).complete(request(model));
+  }
+  const ended = deps.clock.now();
+  const usage = {
+    inputTokens: response.inputTokens,
+    outputTokens: response.outputTokens,
+    cachedInputTokens: response.cachedInputTokens,
+    costMicros: costMicros(model.declaration.price, response),
+  };
+  const cacheWrites = response.cacheWriteInputTokens ? `; ${response.cacheWriteInputTokens} input tokens written to the cache` : '';
+  writer.meta.usage = addUsage(writer.meta.usage, usage);
+  const screened = screenOutput(deps, context.view, response.content);
+  const calls = toolCallsOf({ role: 'assistant', content: response.content });
+  const answered = calls.length > 0 ? `asked for ${calls.map((call) => call.name).join(', ')}` : `answered (${response.stopReason})`;
+  writer.addTrace({
+    kind: 'model_call',
+    role: context.view.role,
+    name: model.name,
+    status: 'ok',
+    startedAt: started.toISOString(),
+    endedAt: ended.toISOString(),
+    latencyMs: elapsedMs(started, ended),
+    ...usage,
+    provider: response.provider,
+    model: response.modelId,
+    scripted: model.declaration.provider === 'scripted' || undefined,
+    fallback: fallbackFrom !== undefined || undefined,
+    detail: (fallbackFrom ? `fallback: ${fallbackFrom}; ${answered}` : answered) + cacheWrites,
+    guardrails: recorded(screened.verdicts),
+  });
+  return { response: { ...response, content: screened.content, modelName: model.name }, blocked: screened.blocked, usage };
+}
+
+type ModelCallResult = Awaited<ReturnType<typeof callModel>>;
 
 function providerFor(deps: Pick<RunDeps, 'scopeFor' | 'tools' | 'providers'>, state: StartedRunState, model: ModelEntry): ModelProvider {
   const provider = scoped(deps, state.context.view, state.meta.runId).providers[model.declaration.provider];
