@@ -18,14 +18,17 @@ export const AWS_PRICES = {
   stepFunctionsStandardTransitions: {
     usd: 0.025,
     per: '1,000 state transitions (Standard Workflows, retries count as transitions)',
-    source: 'https://aws.amazon.com/step-functions/pricing/ — "State transitions pricing table": US East (N. Virginia) $0.0250 per 1,000',
+    source:
+      'https://aws.amazon.com/step-functions/pricing/ — "State transitions pricing table": US East (N. Virginia) $0.0250 per 1,000',
     checked: '2026-11-24, in the page text',
   },
   lambdaArmGbSecond: {
     usd: 0.0000133334,
     per: 'GB-second of duration, Arm (Graviton), first 7.5 billion GB-seconds a month',
-    source: 'https://aws.amazon.com/lambda/pricing/ — "Arm Price", Duration: $0.0000133334 for every GB-second (US East)',
-    checked: '2026-11-24; the page renders the rate client-side: seen in artillery\'s lib/platform/aws-lambda/prices.js (arm64 base 1333340e-11) and a Lambda cost guide quoting the page',
+    source:
+      'https://aws.amazon.com/lambda/pricing/ — "Arm Price", Duration: $0.0000133334 for every GB-second (US East)',
+    checked:
+      "2026-11-24; the page renders the rate client-side: seen in artillery's lib/platform/aws-lambda/prices.js (arm64 base 1333340e-11) and a Lambda cost guide quoting the page",
   },
   lambdaRequests: {
     usd: 0.2,
@@ -37,7 +40,8 @@ export const AWS_PRICES = {
     usd: 0.625,
     per: '1 million write request units (Standard table class; after the November 2024 on-demand price cut)',
     source: 'https://aws.amazon.com/dynamodb/pricing/on-demand/ — Write Request Units: $0.625 per million (US East)',
-    checked: '2026-11-24; the page renders the rate client-side: seen in guides quoting it after the November 2024 cut (e.g. airbyte.com/data-engineering-resources/dynamodb-pricing)',
+    checked:
+      '2026-11-24; the page renders the rate client-side: seen in guides quoting it after the November 2024 cut (e.g. airbyte.com/data-engineering-resources/dynamodb-pricing)',
   },
   dynamodbOnDemandReadRequestUnits: {
     usd: 0.125,
@@ -48,7 +52,8 @@ export const AWS_PRICES = {
   secretsManagerApiCalls: {
     usd: 0.05,
     per: '10,000 API calls',
-    source: 'https://aws.amazon.com/secrets-manager/pricing/ — $0.05 per 10,000 API calls (plus $0.40 per secret per month, not per iteration)',
+    source:
+      'https://aws.amazon.com/secrets-manager/pricing/ — $0.05 per 10,000 API calls (plus $0.40 per secret per month, not per iteration)',
     checked: '2026-11-24; seen in guides quoting the page (e.g. hivebook.wiki on AWS Secrets Manager)',
   },
   cloudWatchLogsIngestion: {
@@ -68,5 +73,6 @@ export const SONNET_CLASS_CALL = {
   model: 'claude-sonnet-4-6',
   inputTokens: 20_000,
   outputTokens: 1_000,
-  source: 'agents/models.yaml (claude-sonnet-4-6: input $3, output $15 per million tokens), as published at https://www.anthropic.com/pricing#api',
+  source:
+    'agents/models.yaml (claude-sonnet-4-6: input $3, output $15 per million tokens), as published at https://www.anthropic.com/pricing#api',
 } as const;

@@ -16,7 +16,11 @@ import { TransientError } from '../core/errors.ts';
  */
 export async function budgetThroughput(concurrent = 200, fits = 100) {
   const dynamo = await startDynamoDbLocal({ inMemory: true });
-  const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const client = new DynamoDBClient({
+    endpoint: dynamo.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   try {
     await ensureTable(client, 'bench-budgets');
     const store = new DynamoRunStore({ client, tableName: 'bench-budgets' });
@@ -27,7 +31,18 @@ export async function budgetThroughput(concurrent = 200, fits = 100) {
       chargeId: `bench-charge-${i}`,
       runId: `bench-run-${i}`,
       at: at.toISOString(),
-      lines: [{ name: 'bench-team-daily', scope: 'team', key: 'bench', period: 'day', periodKey: periodKey('day', at), limitMicros, reserveMicros, reserveTokens: 0 }],
+      lines: [
+        {
+          name: 'bench-team-daily',
+          scope: 'team',
+          key: 'bench',
+          period: 'day',
+          periodKey: periodKey('day', at),
+          limitMicros,
+          reserveMicros,
+          reserveTokens: 0,
+        },
+      ],
     });
     let transientRetries = 0;
     const reserve = async (i: number) => {
@@ -41,7 +56,11 @@ export async function budgetThroughput(concurrent = 200, fits = 100) {
       }
     };
     // Warm the JVM and the connection pool on another key, so the race measures the race.
-    await Promise.all(Array.from({ length: 20 }, (_, i) => store.reserveBudget({ ...charge(10_000 + i), lines: [{ ...charge(0).lines[0]!, key: 'warm-up' }] })));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.reserveBudget({ ...charge(10_000 + i), lines: [{ ...charge(0).lines[0]!, key: 'warm-up' }] }),
+      ),
+    );
 
     const started = performance.now();
     const outcomes = await Promise.all(Array.from({ length: concurrent }, (_, i) => reserve(i)));

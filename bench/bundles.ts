@@ -19,7 +19,11 @@ import { catalogBundling, STEP_SPECS } from '../infra/constructs/step-functions.
 
 /** The handlers the constructs deploy (step-functions.ts, trigger-functions.ts, http-api.ts). */
 function handlerEntries(): Array<{ name: string; entry: string; withCatalog: boolean }> {
-  const steps = Object.entries(STEP_SPECS).map(([name, spec]) => ({ name, entry: spec.entry, withCatalog: name === 'StartRun' }));
+  const steps = Object.entries(STEP_SPECS).map(([name, spec]) => ({
+    name,
+    entry: spec.entry,
+    withCatalog: name === 'StartRun',
+  }));
   return [
     ...steps,
     { name: 'Schedule', entry: 'functions/trigger/schedule.ts', withCatalog: true },
@@ -57,7 +61,14 @@ function importOnce(file: string): Promise<{ wall: number; cpu: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       // What Lambda's environment gives the handler at init; no credentials are needed to import.
-      env: { PATH: process.env.PATH, NODE_OPTIONS: '--enable-source-maps', AWS_REGION: 'us-east-1', LOOPRAIL_TABLE_NAME: 'bench', LOOPRAIL_SECRETS: 'aws', LOOPRAIL_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:bench' },
+      env: {
+        PATH: process.env.PATH,
+        NODE_OPTIONS: '--enable-source-maps',
+        AWS_REGION: 'us-east-1',
+        LOOPRAIL_TABLE_NAME: 'bench',
+        LOOPRAIL_SECRETS: 'aws',
+        LOOPRAIL_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:bench',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -65,7 +76,11 @@ function importOnce(file: string): Promise<{ wall: number; cpu: number }> {
     child.stdout.on('data', (chunk: Buffer) => (out += chunk));
     child.stderr.on('data', (chunk: Buffer) => (err += chunk));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as { wall: number; cpu: number }) : reject(new Error(`importing ${file} failed (${code}): ${err.split('\n').slice(0, 5).join('\n')}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out) as { wall: number; cpu: number })
+        : reject(new Error(`importing ${file} failed (${code}): ${err.split('\n').slice(0, 5).join('\n')}`)),
+    );
   });
 }
 
@@ -75,7 +90,15 @@ export async function handlerBundles(imports = 20) {
   const { catalog } = await loadOrgFolder(join(PROJECT_ROOT, 'agents'));
   if (!catalog) throw new Error('agents/ does not validate');
   const dir = await mkdtemp(join(tmpdir(), 'looprail-bundles-'));
-  const handlers: Array<{ name: string; entry: string; bytes: number; source_map_bytes: number; cold_import_p50_ms: number; cold_import_max_ms: number; cold_import_cpu_p50_ms: number }> = [];
+  const handlers: Array<{
+    name: string;
+    entry: string;
+    bytes: number;
+    source_map_bytes: number;
+    cold_import_p50_ms: number;
+    cold_import_max_ms: number;
+    cold_import_cpu_p50_ms: number;
+  }> = [];
   let largest: { name: string; entry: string; withCatalog: boolean; bytes: number; metafile: Metafile } | undefined;
   try {
     for (const { name, entry, withCatalog } of handlerEntries()) {
@@ -104,16 +127,28 @@ export async function handlerBundles(imports = 20) {
         times.push(measured.wall);
         cpu.push(measured.cpu);
       }
-      handlers.push({ name, entry, bytes, source_map_bytes: mapBytes, cold_import_p50_ms: Number(median(times).toFixed(1)), cold_import_max_ms: Number(Math.max(...times).toFixed(1)), cold_import_cpu_p50_ms: Number(median(cpu).toFixed(1)) });
+      handlers.push({
+        name,
+        entry,
+        bytes,
+        source_map_bytes: mapBytes,
+        cold_import_p50_ms: Number(median(times).toFixed(1)),
+        cold_import_max_ms: Number(Math.max(...times).toFixed(1)),
+        cold_import_cpu_p50_ms: Number(median(cpu).toFixed(1)),
+      });
       if (!largest || bytes > largest.bytes) largest = { name, entry, withCatalog, bytes, metafile: result.metafile };
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
   const top = topContributors(largest!.metafile, `${largest!.name}/index.mjs`);
-  const largestOutput = Object.entries(largest!.metafile.outputs).find(([path]) => path.endsWith(`${largest!.name}/index.mjs`))![1];
+  const largestOutput = Object.entries(largest!.metafile.outputs).find(([path]) =>
+    path.endsWith(`${largest!.name}/index.mjs`),
+  )![1];
   // zod's classic namespace re-exports every locale, which esbuild cannot drop.
-  const zodLocales = Object.entries(largestOutput.inputs).filter(([input]) => input.includes('zod/v4/locales/')).reduce((sum, [, { bytesInOutput }]) => sum + bytesInOutput, 0);
+  const zodLocales = Object.entries(largestOutput.inputs)
+    .filter(([input]) => input.includes('zod/v4/locales/'))
+    .reduce((sum, [, { bytesInOutput }]) => sum + bytesInOutput, 0);
   // What the same handler would weigh with the runtime's AWS SDK (bundleAwsSDK: false marks @aws-sdk/* external).
   const sdkExternal = await build({
     entryPoints: [join(PROJECT_ROOT, largest!.entry)],
@@ -129,7 +164,13 @@ export async function handlerBundles(imports = 20) {
   return {
     imports_per_handler: imports,
     handlers,
-    largest: { name: largest!.name, bytes: largest!.bytes, top_contributors: top, zod_locales_bytes: zodLocales, bytes_with_aws_sdk_external: sdkExternal.outputFiles[0]!.contents.byteLength },
+    largest: {
+      name: largest!.name,
+      bytes: largest!.bytes,
+      top_contributors: top,
+      zod_locales_bytes: zodLocales,
+      bytes_with_aws_sdk_external: sdkExternal.outputFiles[0]!.contents.byteLength,
+    },
     max_bytes: Math.max(...handlers.map((handler) => handler.bytes)),
     max_cold_import_p50_ms: Math.max(...handlers.map((handler) => handler.cold_import_p50_ms)),
   };

@@ -27,7 +27,11 @@ function median(values: number[]): number {
 
 async function main() {
   const dynamo = await startDynamoDbLocal({ inMemory: true });
-  const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const client = new DynamoDBClient({
+    endpoint: dynamo.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   try {
     const tableName = `bench-console-${randomUUID()}`;
     await ensureTable(client, tableName);
@@ -40,7 +44,14 @@ async function main() {
       const times: number[] = [];
       for (let i = 0; i < REPEATS; i++) {
         const started = performance.now();
-        const response = await router.handle({ method: 'GET', path: pathname!, query: Object.fromEntries(new URLSearchParams(search ?? '')), headers: {}, rawBody: Buffer.alloc(0), principal: 'bench' });
+        const response = await router.handle({
+          method: 'GET',
+          path: pathname!,
+          query: Object.fromEntries(new URLSearchParams(search ?? '')),
+          headers: {},
+          rawBody: Buffer.alloc(0),
+          principal: 'bench',
+        });
         if (response.status !== 200) throw new Error(`${path} answered ${response.status}`);
         times.push(performance.now() - started);
       }

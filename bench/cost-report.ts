@@ -45,7 +45,13 @@ Size: ${verdict(bundles.max_bytes <= 300 * 1024)} (largest ${kb(bundles.max_byte
 
 ## Infra cost per iteration on AWS
 
-The real loop's measured counts (above) × list prices (bench/aws-prices.ts, US East, on-demand), Lambda duration as measured here per step × its configured memory (${Object.entries(cost.lambda_memory_mb).map(([step, mb]) => `${step} ${mb} MB`).join(', ')}), DynamoDB units from item sizes at the store's client (transactions 2 per KB per item, the GSI's writes included). Compared with one call of ${cost.model_call}: ${usd(cost.model_call_usd)}.
+The real loop's measured counts (above) × list prices (bench/aws-prices.ts, US East, on-demand), Lambda duration as measured here per step × its configured memory (${Object.entries(
+    cost.lambda_memory_mb,
+  )
+    .map(([step, mb]) => `${step} ${mb} MB`)
+    .join(
+      ', ',
+    )}), DynamoDB units from item sizes at the store's client (transactions 2 per KB per item, the GSI's writes included). Compared with one call of ${cost.model_call}: ${usd(cost.model_call_usd)}.
 
 | per iteration | transitions | Lambda invocations | Lambda GB-s | DynamoDB RRU | DynamoDB WRU | Secrets Manager calls | log bytes (our JSON logs + EMF) |
 |---|---|---|---|---|---|---|---|

@@ -26,11 +26,25 @@ const gb = (memoryMb: number) => memoryMb / 1024;
 
 /** The ModelStep state's own retries of model trouble (statemachines/agent-run.asl.json): waits Step Functions holds, not Lambda. */
 function modelStepRetries() {
-  const state = (loadDefinition().definition.States as Record<string, { Retry?: Array<{ ErrorEquals: string[]; IntervalSeconds?: number; MaxAttempts?: number; BackoffRate?: number }> }>).ModelStep!;
-  return (state.Retry ?? [])
-    .filter((retry) => retry.ErrorEquals.some((error) => error === 'looprail.ModelUnavailable' || error === 'looprail.RateLimited'))
-    // Absent fields take the Amazon States Language defaults.
-    .map((retry) => ({ errors: retry.ErrorEquals, interval_s: retry.IntervalSeconds ?? 1, backoff: retry.BackoffRate ?? 2, attempts: retry.MaxAttempts ?? 3 }));
+  const state = (
+    loadDefinition().definition.States as Record<
+      string,
+      { Retry?: Array<{ ErrorEquals: string[]; IntervalSeconds?: number; MaxAttempts?: number; BackoffRate?: number }> }
+    >
+  ).ModelStep!;
+  return (
+    (state.Retry ?? [])
+      .filter((retry) =>
+        retry.ErrorEquals.some((error) => error === 'looprail.ModelUnavailable' || error === 'looprail.RateLimited'),
+      )
+      // Absent fields take the Amazon States Language defaults.
+      .map((retry) => ({
+        errors: retry.ErrorEquals,
+        interval_s: retry.IntervalSeconds ?? 1,
+        backoff: retry.BackoffRate ?? 2,
+        attempts: retry.MaxAttempts ?? 3,
+      }))
+  );
 }
 
 /** The list price of the comparison call, from the model's own declaration in agents/models.yaml. */
@@ -38,13 +52,23 @@ async function sonnetCallUsd(): Promise<number> {
   const { catalog } = await loadOrgFolder('agents');
   const model = catalog?.models[SONNET_CLASS_CALL.model];
   if (!model) throw new Error(`agents/models.yaml declares no ${SONNET_CLASS_CALL.model}`);
-  return costMicros(model.declaration.price, { inputTokens: SONNET_CLASS_CALL.inputTokens, outputTokens: SONNET_CLASS_CALL.outputTokens, cachedInputTokens: 0 }) / 1e6;
+  return (
+    costMicros(model.declaration.price, {
+      inputTokens: SONNET_CLASS_CALL.inputTokens,
+      outputTokens: SONNET_CLASS_CALL.outputTokens,
+      cachedInputTokens: 0,
+    }) / 1e6
+  );
 }
 
 export async function infraCost(loop: MeasuredLoop, secretsApiCallsPerIteration: number, modelWaitSeconds = 15) {
-  const steps = Object.entries(loop.lambda_steps) as Array<[StepFunctionName, { invocations: number; billed_ms: number }]>;
+  const steps = Object.entries(loop.lambda_steps) as Array<
+    [StepFunctionName, { invocations: number; billed_ms: number }]
+  >;
   const invocations = steps.reduce((sum, [, step]) => sum + step.invocations, 0) / loop.iterations;
-  const gbSeconds = steps.reduce((sum, [name, step]) => sum + (step.billed_ms / 1000) * gb(STEP_SPECS[name].memorySize), 0) / loop.iterations;
+  const gbSeconds =
+    steps.reduce((sum, [name, step]) => sum + (step.billed_ms / 1000) * gb(STEP_SPECS[name].memorySize), 0) /
+    loop.iterations;
   const usd = {
     step_functions: loop.transitions_per_iteration * (AWS_PRICES.stepFunctionsStandardTransitions.usd / 1000),
     lambda_requests: invocations * (AWS_PRICES.lambdaRequests.usd / 1e6),
@@ -78,7 +102,8 @@ export async function infraCost(loop: MeasuredLoop, secretsApiCallsPerIteration:
     model_call_usd: modelCall,
     model_call: `${SONNET_CLASS_CALL.inputTokens} input + ${SONNET_CLASS_CALL.outputTokens} output tokens of ${SONNET_CLASS_CALL.model}; ${SONNET_CLASS_CALL.source}`,
     percent_of_model_call: Number(((total / modelCall) * 100).toFixed(3)),
-    not_counted: "Lambda's own platform log records (start/report lines per invocation), CloudWatch custom-metric charges for the EMF metrics (per metric-month, not per iteration), EventBridge events (none configured in the bench), X-Ray/OTel export, data transfer, storage",
+    not_counted:
+      "Lambda's own platform log records (start/report lines per invocation), CloudWatch custom-metric charges for the EMF metrics (per metric-month, not per iteration), EventBridge events (none configured in the bench), X-Ray/OTel export, data transfer, storage",
     model_wait: {
       seconds: modelWaitSeconds,
       model_step_memory_mb: modelStepMemoryMb,

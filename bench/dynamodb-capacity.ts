@@ -29,7 +29,14 @@ function valueBytes(value: AttributeValue): number {
   if (value.NS !== undefined) return value.NS.reduce((sum, n) => sum + numberBytes(n), 0);
   if (value.BS !== undefined) return value.BS.reduce((sum, b) => sum + b.byteLength, 0);
   if (value.L !== undefined) return 3 + value.L.reduce((sum, element) => sum + 1 + valueBytes(element), 0);
-  if (value.M !== undefined) return 3 + Object.entries(value.M).reduce((sum, [name, element]) => sum + 1 + Buffer.byteLength(name) + valueBytes(element), 0);
+  if (value.M !== undefined)
+    return (
+      3 +
+      Object.entries(value.M).reduce(
+        (sum, [name, element]) => sum + 1 + Buffer.byteLength(name) + valueBytes(element),
+        0,
+      )
+    );
   return 0;
 }
 
@@ -46,22 +53,42 @@ function plainBytes(value: unknown): number {
   if (value instanceof Uint8Array) return value.byteLength;
   if (value instanceof Set) return [...value].reduce((sum: number, element) => sum + plainBytes(element), 0);
   if (Array.isArray(value)) return 3 + value.reduce((sum: number, element) => sum + 1 + plainBytes(element), 0);
-  if (typeof value === 'object' && 'value' in value && Object.keys(value).length === 1) return numberBytes(String((value as { value: unknown }).value));
-  return 3 + Object.entries(value as object).reduce((sum, [name, element]) => sum + 1 + Buffer.byteLength(name) + plainBytes(element), 0);
+  if (typeof value === 'object' && 'value' in value && Object.keys(value).length === 1)
+    return numberBytes(String((value as { value: unknown }).value));
+  return (
+    3 +
+    Object.entries(value as object).reduce(
+      (sum, [name, element]) => sum + 1 + Buffer.byteLength(name) + plainBytes(element),
+      0,
+    )
+  );
 }
 
 const ATTRIBUTE_TYPES = new Set(['S', 'N', 'B', 'BOOL', 'NULL', 'M', 'L', 'SS', 'NS', 'BS']);
 const isMarshalled = (item: Record<string, unknown>) =>
-  Object.values(item).every((value) => value !== null && typeof value === 'object' && Object.keys(value).length === 1 && ATTRIBUTE_TYPES.has(Object.keys(value)[0]!));
+  Object.values(item).every(
+    (value) =>
+      value !== null &&
+      typeof value === 'object' &&
+      Object.keys(value).length === 1 &&
+      ATTRIBUTE_TYPES.has(Object.keys(value)[0]!),
+  );
 
 export function itemBytes(item: Item | Record<string, unknown>): number {
   const marshalled = isMarshalled(item);
-  return Object.entries(item).reduce((sum, [name, value]) => sum + Buffer.byteLength(name) + (marshalled ? valueBytes(value as AttributeValue) : plainBytes(value)), 0);
+  return Object.entries(item).reduce(
+    (sum, [name, value]) =>
+      sum + Buffer.byteLength(name) + (marshalled ? valueBytes(value as AttributeValue) : plainBytes(value)),
+    0,
+  );
 }
 
-const keyPart = (value: unknown) => (value !== null && typeof value === 'object' && 'S' in value ? (value as { S: string }).S : String(value));
-const keyOf = (key: Record<string, unknown>) => `${keyPart(key[KEY_ATTRIBUTES.partitionKey])}\u0000${keyPart(key[KEY_ATTRIBUTES.sortKey])}`;
-const hasIndexKey = (item: Record<string, unknown> | undefined) => item?.[KEY_ATTRIBUTES.gsi1PartitionKey] !== undefined;
+const keyPart = (value: unknown) =>
+  value !== null && typeof value === 'object' && 'S' in value ? (value as { S: string }).S : String(value);
+const keyOf = (key: Record<string, unknown>) =>
+  `${keyPart(key[KEY_ATTRIBUTES.partitionKey])}\u0000${keyPart(key[KEY_ATTRIBUTES.sortKey])}`;
+const hasIndexKey = (item: Record<string, unknown> | undefined) =>
+  item?.[KEY_ATTRIBUTES.gsi1PartitionKey] !== undefined;
 
 interface PendingWrite {
   key: string;
@@ -91,7 +118,8 @@ export function countCapacity(client: DynamoDBClient, tableName: string) {
   let pending: PendingWrite[] = [];
   let scanning = false;
   const lastSeen = new Map<string, { bytes: number; indexed: boolean }>();
-  const see = (item: Record<string, unknown>) => lastSeen.set(keyOf(item), { bytes: itemBytes(item), indexed: hasIndexKey(item) });
+  const see = (item: Record<string, unknown>) =>
+    lastSeen.set(keyOf(item), { bytes: itemBytes(item), indexed: hasIndexKey(item) });
   const touch = (key: Item, transactional: boolean) => {
     const seen = lastSeen.get(keyOf(key));
     pending.push({ key: keyOf(key), transactional, before: seen?.bytes, beforeIndexed: seen?.indexed });
@@ -103,7 +131,8 @@ export function countCapacity(client: DynamoDBClient, tableName: string) {
       const command = context.commandName;
       const input = args.input as Record<string, any>;
       const written = pending.length;
-      if (command === 'PutItemCommand') pending.push({ key: keyOf(input.Item), transactional: false, item: input.Item });
+      if (command === 'PutItemCommand')
+        pending.push({ key: keyOf(input.Item), transactional: false, item: input.Item });
       else if (command === 'UpdateItemCommand' || command === 'DeleteItemCommand') touch(input.Key, false);
       else if (command === 'TransactWriteItemsCommand') {
         for (const entry of input.TransactItems as Array<Record<string, any>>) {
@@ -147,7 +176,10 @@ export function countCapacity(client: DynamoDBClient, tableName: string) {
 }
 
 /** Every item's size now, and whether the GSI holds it: a scan, not counted. */
-async function itemSizes(client: DynamoDBClient, tableName: string): Promise<Map<string, { bytes: number; indexed: boolean }>> {
+async function itemSizes(
+  client: DynamoDBClient,
+  tableName: string,
+): Promise<Map<string, { bytes: number; indexed: boolean }>> {
   const final = new Map<string, { bytes: number; indexed: boolean }>();
   let ExclusiveStartKey: Item | undefined;
   do {

@@ -111,7 +111,15 @@ async function realLoop() {
   const stepStarts: number[] = [];
   const timer = stepTimer();
   const logs = logBytes();
-  const host = await startLocalHost({ orgDir: 'bench/org', stateDir, dynamodbEndpoint: dynamo.endpoint, tableName: 'bench', wrapHandlers: timer.wrap, log: logs.log, wrapDeps: logs.wrapDeps });
+  const host = await startLocalHost({
+    orgDir: 'bench/org',
+    stateDir,
+    dynamodbEndpoint: dynamo.endpoint,
+    tableName: 'bench',
+    wrapHandlers: timer.wrap,
+    log: logs.log,
+    wrapDeps: logs.wrapDeps,
+  });
   const capacity = countCapacity(host.dynamodb, host.tableName);
   let requests = 0;
   let bytes = 0;
@@ -150,7 +158,10 @@ async function realLoop() {
       dynamodb_request_bytes_per_iteration: round(bytes / iterations, 0),
       transitions_per_iteration: round(result.outcome!.statesEntered.length / models.length, 2),
       history_events_per_iteration: round(result.outcome!.historyEvents / models.length, 2),
-      aws_history_events_per_iteration_estimate: round(awsHistoryEvents(result.outcome!.statesEntered) / models.length, 2),
+      aws_history_events_per_iteration_estimate: round(
+        awsHistoryEvents(result.outcome!.statesEntered) / models.length,
+        2,
+      ),
       largest_state_payload_bytes: result.outcome!.largestPayloadBytes,
       dynamodb_read_units_per_iteration: round(units.readUnits / iterations, 2),
       dynamodb_write_units_per_iteration: round(units.writeUnits / iterations, 2),
@@ -174,20 +185,59 @@ async function realLoop() {
  */
 async function modelGatewayOverhead(calls = 1000) {
   const server = await openai.start();
-  const answer = () => openai.completion({ text: 'Two failures overnight: totals.spec.ts is broken, checkout-flow.spec.ts is flaky. Owner: payments@example.com.', usage: { prompt_tokens: 2300, completion_tokens: 40, cached_tokens: 2048 } });
-  const secrets = new LocalSecretStore({ env: { LOOPRAIL_SECRET_BENCH_KEY: ['sk', 'bench', '0'.repeat(22)].join('-') } });
+  const answer = () =>
+    openai.completion({
+      text: 'Two failures overnight: totals.spec.ts is broken, checkout-flow.spec.ts is flaky. Owner: payments@example.com.',
+      usage: { prompt_tokens: 2300, completion_tokens: 40, cached_tokens: 2048 },
+    });
+  const secrets = new LocalSecretStore({
+    env: { LOOPRAIL_SECRET_BENCH_KEY: ['sk', 'bench', '0'.repeat(22)].join('-') },
+  });
   const provider = new OpenAiProvider({ secrets });
-  const model = { name: 'gpt-bench', declaration: ModelDeclaration.parse({ provider: 'openai', model_id: 'gpt-4.1', base_url: `${server.url}/v1`, secret: 'bench-key', price: { input_per_mtok: 2, output_per_mtok: 8, cached_input_per_mtok: 0.5 } }) };
-  const policy = GuardrailPolicy.parse({ pii: { action: 'redact' }, prompt_injection: { action: 'flag', stages: ['model_output'] }, size_limits: { model_output_chars: 100_000 } });
-  const request = { runId: 'r-bench', role: 'maker' as const, callIndex: 0, model, system: 'You triage CI failures.', messages: [{ role: 'user' as const, content: [{ type: 'text' as const, text: 'Triage last night.' }] }], tools: [], maxOutputTokens: 1024 };
-  const body = JSON.stringify({ model: 'gpt-4.1', messages: [{ role: 'system', content: 'You triage CI failures.' }, { role: 'user', content: 'Triage last night.' }], max_completion_tokens: 1024 });
+  const model = {
+    name: 'gpt-bench',
+    declaration: ModelDeclaration.parse({
+      provider: 'openai',
+      model_id: 'gpt-4.1',
+      base_url: `${server.url}/v1`,
+      secret: 'bench-key',
+      price: { input_per_mtok: 2, output_per_mtok: 8, cached_input_per_mtok: 0.5 },
+    }),
+  };
+  const policy = GuardrailPolicy.parse({
+    pii: { action: 'redact' },
+    prompt_injection: { action: 'flag', stages: ['model_output'] },
+    size_limits: { model_output_chars: 100_000 },
+  });
+  const request = {
+    runId: 'r-bench',
+    role: 'maker' as const,
+    callIndex: 0,
+    model,
+    system: 'You triage CI failures.',
+    messages: [{ role: 'user' as const, content: [{ type: 'text' as const, text: 'Triage last night.' }] }],
+    tools: [],
+    maxOutputTokens: 1024,
+  };
+  const body = JSON.stringify({
+    model: 'gpt-4.1',
+    messages: [
+      { role: 'system', content: 'You triage CI failures.' },
+      { role: 'user', content: 'Triage last night.' },
+    ],
+    max_completion_tokens: 1024,
+  });
   const direct: number[] = [];
   const gateway: number[] = [];
   try {
     for (let i = 0; i < calls + 50; i++) {
       server.reply(answer(), answer());
       let start = performance.now();
-      const raw = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench-0000000000000000000000' }, body });
+      const raw = await fetch(`${server.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench-0000000000000000000000' },
+        body,
+      });
       await raw.json();
       if (i >= 50) direct.push(performance.now() - start);
       start = performance.now();
@@ -211,7 +261,9 @@ async function modelGatewayOverhead(calls = 1000) {
 
 const report = {
   measured_at: new Date().toISOString(),
-  machine: `${process.platform} ${process.arch}, ${cpus().length} cores, load average ${loadavg().map((n) => n.toFixed(1)).join(' ')} at the start, Node ${process.version}`,
+  machine: `${process.platform} ${process.arch}, ${cpus().length} cores, load average ${loadavg()
+    .map((n) => n.toFixed(1))
+    .join(' ')} at the start, Node ${process.version}`,
   validation_of_agents: await validation(),
   orchestration_overhead: await orchestrationOverhead(),
   real_loop: await realLoop(),

@@ -43,9 +43,26 @@ export async function sandboxOverhead(calls = 30) {
     const diff = await measure(() => sandbox.diff(65_536));
     // Code mode: a script whose 10 tool calls cross the bridge (answered at once here, so this is the bridge's own cost).
     const bridge = () => Promise.resolve({ content: 'result', isError: false });
-    const script = await measure(() => sandbox.runScript({ code: 'for (let i = 0; i < 10; i++) await tools.call("echo.echo", { i });', cwd: '.', timeoutSeconds: 30 }, bridge));
-    const emptyScript = await measure(() => sandbox.runScript({ code: 'console.log(1);', cwd: '.', timeoutSeconds: 30 }, bridge));
-    return { calls, create_ms: round(createMs), direct_sh_true: direct, exec_true: exec, exec_node_test: node, read_file: read, diff, run_code_empty: emptyScript, run_code_10_calls: script };
+    const script = await measure(() =>
+      sandbox.runScript(
+        { code: 'for (let i = 0; i < 10; i++) await tools.call("echo.echo", { i });', cwd: '.', timeoutSeconds: 30 },
+        bridge,
+      ),
+    );
+    const emptyScript = await measure(() =>
+      sandbox.runScript({ code: 'console.log(1);', cwd: '.', timeoutSeconds: 30 }, bridge),
+    );
+    return {
+      calls,
+      create_ms: round(createMs),
+      direct_sh_true: direct,
+      exec_true: exec,
+      exec_node_test: node,
+      read_file: read,
+      diff,
+      run_code_empty: emptyScript,
+      run_code_10_calls: script,
+    };
   } finally {
     await provider.destroy('bench');
     await rm(root, { recursive: true, force: true });

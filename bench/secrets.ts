@@ -35,19 +35,27 @@ async function startAwsEndpoint() {
     if (req.headers['x-amz-target'] === 'secretsmanager.GetSecretValue') {
       const { SecretId } = JSON.parse(body) as { SecretId: string };
       calls.getSecretValue.push(SecretId);
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ Name: SecretId, SecretString: `bench-value-of-${SecretId}` }));
+      res
+        .writeHead(200, { 'content-type': 'application/x-amz-json-1.1' })
+        .end(JSON.stringify({ Name: SecretId, SecretString: `bench-value-of-${SecretId}` }));
       return;
     }
     calls.assumeRole += 1;
     const session = new URLSearchParams(body).get('RoleSessionName');
     const expiration = new Date(Date.now() + 3600_000).toISOString();
-    res.writeHead(200, { 'content-type': 'text/xml' }).end(
-      `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/bench/${session}</Arn><AssumedRoleId>AROABENCH:${session}</AssumedRoleId></AssumedRoleUser><Credentials><AccessKeyId>ASIABENCHTEMPORARY</AccessKeyId><SecretAccessKey>bench</SecretAccessKey><SessionToken>bench-session</SessionToken><Expiration>${expiration}</Expiration></Credentials></AssumeRoleResult><ResponseMetadata><RequestId>bench</RequestId></ResponseMetadata></AssumeRoleResponse>`,
-    );
+    res
+      .writeHead(200, { 'content-type': 'text/xml' })
+      .end(
+        `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/bench/${session}</Arn><AssumedRoleId>AROABENCH:${session}</AssumedRoleId></AssumedRoleUser><Credentials><AccessKeyId>ASIABENCHTEMPORARY</AccessKeyId><SecretAccessKey>bench</SecretAccessKey><SessionToken>bench-session</SessionToken><Expiration>${expiration}</Expiration></Credentials></AssumeRoleResult><ResponseMetadata><RequestId>bench</RequestId></ResponseMetadata></AssumeRoleResponse>`,
+      );
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 /** Counts `get` on the store instance itself: agentScopes hands that same instance to the model providers and the MCP gateway. */
@@ -64,8 +72,14 @@ async function writeOrg(dir: string, modelUrl: string): Promise<void> {
   await cp('bench/org/instructions.md', join(dir, 'instructions.md'));
   await cp('bench/org/mcp-servers', join(dir, 'mcp-servers'), { recursive: true });
   const server = join(dir, 'mcp-servers', 'everything.yaml');
-  await writeFile(server, `name: everything\ndefer_loading: false\ntransport: { type: stdio, command: mcp-server-everything, args: [stdio], env_secrets: { BENCH_TOKEN: ${MCP_TOKEN} } }\ntools:\n  echo: {}\n`);
-  await writeFile(join(dir, 'models.yaml'), `models:\n  bench-keyed: { provider: openai, model_id: gpt-bench, base_url: ${modelUrl}/v1, secret: ${MODEL_KEY}, price: { input_per_mtok: 3, output_per_mtok: 15 } }\n`);
+  await writeFile(
+    server,
+    `name: everything\ndefer_loading: false\ntransport: { type: stdio, command: mcp-server-everything, args: [stdio], env_secrets: { BENCH_TOKEN: ${MCP_TOKEN} } }\ntools:\n  echo: {}\n`,
+  );
+  await writeFile(
+    join(dir, 'models.yaml'),
+    `models:\n  bench-keyed: { provider: openai, model_id: gpt-bench, base_url: ${modelUrl}/v1, secret: ${MODEL_KEY}, price: { input_per_mtok: 3, output_per_mtok: 15 } }\n`,
+  );
   await writeFile(join(dir, 'secrets.yaml'), `secrets:\n  ${MODEL_KEY}: null\n  ${MCP_TOKEN}: null\n`);
   await writeFile(
     join(dir, 'bench-secrets.yaml'),
@@ -89,7 +103,12 @@ function summary(perRun: RunCounts[], modelSteps: number) {
     runs: perRun,
     model_steps: modelSteps,
     lookups_per_iteration: Number((perRun.reduce((sum, run) => sum + run.lookups, 0) / iterations).toFixed(2)),
-    api_calls_per_iteration_after_first: Number((perRun.reduce((sum, run) => sum + run.api_calls_after_first_iteration, 0) / (iterations - perRun.length)).toFixed(3)),
+    api_calls_per_iteration_after_first: Number(
+      (
+        perRun.reduce((sum, run) => sum + run.api_calls_after_first_iteration, 0) /
+        (iterations - perRun.length)
+      ).toFixed(3),
+    ),
     /** Every GetSecretValue over every iteration: the per-run first reads spread over the run. */
     api_calls_per_iteration_amortized: Number((apiCalls / iterations).toFixed(3)),
     secrets: [MODEL_KEY, MCP_TOKEN],
@@ -104,13 +123,23 @@ export async function secretsPerIteration(runs = 2) {
   const stateDir = await mkdtemp(join(tmpdir(), 'looprail-bench-secrets-'));
   const saved = { ...process.env };
   // The SDK clients agentScopes() builds find their endpoints and the step's own credentials here, as on Lambda.
-  Object.assign(process.env, { AWS_ENDPOINT_URL_STS: endpoint.url, AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoint.url, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'AKIABENCHSTEPROLE00', AWS_SECRET_ACCESS_KEY: 'bench' });
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_STS: endpoint.url,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoint.url,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'AKIABENCHSTEPROLE00',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+  });
   let lookups = 0;
   let modelSteps = 0;
   const atModelStep: Array<{ lookups: number; apiCalls: number }> = [];
   const scopes = new Set<AgentScope>();
   const counted = new WeakSet<SecretStore>();
-  const scopeFor = agentScopes({ roleArnPrefix: 'arn:aws:iam::123456789012:role/bench-agent-', projectRoot: process.cwd(), stateDir });
+  const scopeFor = agentScopes({
+    roleArnPrefix: 'arn:aws:iam::123456789012:role/bench-agent-',
+    projectRoot: process.cwd(),
+    stateDir,
+  });
   const wrapDeps = (deps: RunDeps): RunDeps => ({
     ...deps,
     scopeFor: (identity, runId) => {
@@ -133,14 +162,37 @@ export async function secretsPerIteration(runs = 2) {
   });
   try {
     await writeOrg(orgDir, model.url);
-    const host = await startLocalHost({ orgDir, stateDir, dynamodbEndpoint: dynamo.endpoint, tableName: 'bench-secrets', wrapDeps, wrapHandlers });
+    const host = await startLocalHost({
+      orgDir,
+      stateDir,
+      dynamodbEndpoint: dynamo.endpoint,
+      tableName: 'bench-secrets',
+      wrapDeps,
+      wrapHandlers,
+    });
     const perRun: RunCounts[] = [];
     try {
       for (let run = 0; run < runs; run++) {
-        const reply = () => openai.completion({ text: null, toolCalls: [{ id: `call_${run}_${Math.random().toString(36).slice(2, 10)}`, name: 'everything__echo', arguments: '{"message":"tick"}' }], usage: { prompt_tokens: 2000, completion_tokens: 40 } });
+        const reply = () =>
+          openai.completion({
+            text: null,
+            toolCalls: [
+              {
+                id: `call_${run}_${Math.random().toString(36).slice(2, 10)}`,
+                name: 'everything__echo',
+                arguments: '{"message":"tick"}',
+              },
+            ],
+            usage: { prompt_tokens: 2000, completion_tokens: 40 },
+          });
         model.reset();
         model.reply(...Array.from({ length: 40 }, reply));
-        const start = { lookups, apiCalls: endpoint.calls.getSecretValue.length, assumeRole: endpoint.calls.assumeRole, steps: atModelStep.length };
+        const start = {
+          lookups,
+          apiCalls: endpoint.calls.getSecretValue.length,
+          assumeRole: endpoint.calls.assumeRole,
+          steps: atModelStep.length,
+        };
         const result = await host.run({ agent: 'bench-secrets', input: {} });
         // The second ModelStep of the run marks the end of its first iteration.
         const second = atModelStep[start.steps + 1] ?? { lookups, apiCalls: endpoint.calls.getSecretValue.length };

@@ -30,8 +30,15 @@ export function stepTimer() {
     byStep() {
       const steps: Partial<Record<StepFunctionName, { invocations: number; billed_ms: number; p50_ms: number }>> = {};
       for (const step of new Set(invocations.map((entry) => entry.step))) {
-        const times = invocations.filter((entry) => entry.step === step).map((entry) => entry.ms).sort((a, b) => a - b);
-        steps[step] = { invocations: times.length, billed_ms: times.reduce((sum, ms) => sum + Math.ceil(ms), 0), p50_ms: Number(times[Math.floor(times.length / 2)]!.toFixed(2)) };
+        const times = invocations
+          .filter((entry) => entry.step === step)
+          .map((entry) => entry.ms)
+          .sort((a, b) => a - b);
+        steps[step] = {
+          invocations: times.length,
+          billed_ms: times.reduce((sum, ms) => sum + Math.ceil(ms), 0),
+          p50_ms: Number(times[Math.floor(times.length / 2)]!.toFixed(2)),
+        };
       }
       return steps;
     },

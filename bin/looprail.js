@@ -3,7 +3,9 @@
 // project's devDependency on node@22 puts that Node first on PATH for npm scripts and npx.
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
-  console.error(`looprail needs Node 22.18 or newer (this is ${process.version}). Run it through npm (npx looprail …), which uses the project's Node 22.`);
+  console.error(
+    `looprail needs Node 22.18 or newer (this is ${process.version}). Run it through npm (npx looprail …), which uses the project's Node 22.`,
+  );
   process.exit(1);
 }
 await import('../cli/main.ts');

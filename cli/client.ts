@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { ApprovalPage, ListApprovalsQuery } from '../functions/http/api/approvals.ts';
 import type { Inventory } from '../functions/http/api/inventory.ts';
-import type { ListRunsQuery, RunDetail, RunPage, RunSummary, RunTrace, TraceQuery } from '../functions/http/api/runs.ts';
+import type {
+  ListRunsQuery,
+  RunDetail,
+  RunPage,
+  RunSummary,
+  RunTrace,
+  TraceQuery,
+} from '../functions/http/api/runs.ts';
 import type { Problem } from '../functions/http/router.ts';
 import type { OperatorDecision, OperatorDecisionBody } from '../functions/http/approval-pages.ts';
 
@@ -95,14 +102,20 @@ export class LooprailClient {
 
   /** An operator's decision on a pending approval (the same one-time decision as the mailed link). */
   async decideApproval(approvalId: string, body: OperatorDecisionBody): Promise<OperatorDecision> {
-    return (await this.#call<OperatorDecision>('POST', `v1/approvals/${encodeURIComponent(approvalId)}/decision`, { body })).body;
+    return (
+      await this.#call<OperatorDecision>('POST', `v1/approvals/${encodeURIComponent(approvalId)}/decision`, { body })
+    ).body;
   }
 
   async inventory(): Promise<Inventory> {
     return (await this.#call<Inventory>('GET', 'v1/inventory')).body;
   }
 
-  async #call<T>(method: string, path: string, options: { query?: object; body?: unknown } = {}): Promise<{ status: number; body: T }> {
+  async #call<T>(
+    method: string,
+    path: string,
+    options: { query?: object; body?: unknown } = {},
+  ): Promise<{ status: number; body: T }> {
     const url = new URL(path, this.#base);
     for (const [name, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(name, String(value));
@@ -110,17 +123,27 @@ export class LooprailClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
-    const response = await this.#fetch(url, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+    const response = await this.#fetch(url, {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    });
     const text = await response.text();
     let parsed: unknown;
     try {
       parsed = text.length > 0 ? JSON.parse(text) : undefined;
     } catch {
-      throw new LooprailApiError(response.status, { code: 'invalid_response', message: `${method} ${url.pathname} answered ${response.status} with a body that is not JSON` });
+      throw new LooprailApiError(response.status, {
+        code: 'invalid_response',
+        message: `${method} ${url.pathname} answered ${response.status} with a body that is not JSON`,
+      });
     }
     if (!response.ok) {
       const problem = (parsed as { error?: Problem } | undefined)?.error;
-      throw new LooprailApiError(response.status, problem ?? { code: 'http_error', message: `${method} ${url.pathname} answered ${response.status}` });
+      throw new LooprailApiError(
+        response.status,
+        problem ?? { code: 'http_error', message: `${method} ${url.pathname} answered ${response.status}` },
+      );
     }
     return { status: response.status, body: parsed as T };
   }
@@ -135,7 +158,10 @@ const DevFile = z.object({ url: z.url(), token: z.string().min(1) });
  * The API to talk to: `--url`/`--token` (or LOOPRAIL_URL / LOOPRAIL_TOKEN) when given,
  * otherwise the running `looprail dev` server found in `<state-dir>/dev.json`.
  */
-export async function resolveEndpoint(options: { url?: string; token?: string; stateDir: string }, env: NodeJS.ProcessEnv = process.env): Promise<{ url: string; token?: string }> {
+export async function resolveEndpoint(
+  options: { url?: string; token?: string; stateDir: string },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ url: string; token?: string }> {
   const url = options.url ?? env.LOOPRAIL_URL;
   if (url) return { url, token: options.token ?? env.LOOPRAIL_TOKEN };
   const file = join(options.stateDir, DEV_FILE);
@@ -143,7 +169,9 @@ export async function resolveEndpoint(options: { url?: string; token?: string; s
   try {
     text = await readFile(file, 'utf8');
   } catch {
-    throw new Error(`no looprail dev server found (${file} does not exist): start one with \`looprail dev\`, or pass --url and --token`);
+    throw new Error(
+      `no looprail dev server found (${file} does not exist): start one with \`looprail dev\`, or pass --url and --token`,
+    );
   }
   let parsed: ReturnType<typeof DevFile.safeParse>;
   try {

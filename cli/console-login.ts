@@ -28,7 +28,13 @@ export function consoleCookie(header: string | undefined): string | undefined {
 
 /** Only a console path of this server: never another origin (`//evil`), a scheme, or a dot segment (`..`, `%2e%2e`). */
 function safeNext(next: string | null | undefined): string {
-  return next && /^\/console(\/[\w\-./]*)?(\?[\w\-.=&%+]*)?$/.test(next) && !next.includes('//') && !next.includes('..') && next !== CONSOLE_LOGIN_PATH ? next : '/console/runs';
+  return next &&
+    /^\/console(\/[\w\-./]*)?(\?[\w\-.=&%+]*)?$/.test(next) &&
+    !next.includes('//') &&
+    !next.includes('..') &&
+    next !== CONSOLE_LOGIN_PATH
+    ? next
+    : '/console/runs';
 }
 
 export function loginForm(status: number, next: string, message?: string): HttpResponse {
@@ -47,13 +53,22 @@ ${message ? html`<p class="error" role="alert">${message}</p>` : ''}
  * GET shows the form; POST checks the token (with `check`, a constant-time compare) and
  * sets the cookie, or shows the form again with a 401.
  */
-export function consoleLogin(request: { method: string; query: URLSearchParams; body: Buffer }, check: (token: string) => boolean): HttpResponse {
+export function consoleLogin(
+  request: { method: string; query: URLSearchParams; body: Buffer },
+  check: (token: string) => boolean,
+): HttpResponse {
   if (request.method === 'GET' || request.method === 'HEAD') return loginForm(200, safeNext(request.query.get('next')));
-  if (request.method !== 'POST') return { status: 405, headers: { allow: 'GET, POST', 'content-type': 'text/plain; charset=utf-8' }, body: 'use GET or POST' };
+  if (request.method !== 'POST')
+    return {
+      status: 405,
+      headers: { allow: 'GET, POST', 'content-type': 'text/plain; charset=utf-8' },
+      body: 'use GET or POST',
+    };
   const form = new URLSearchParams(request.body.toString('utf8'));
   const token = (form.get('token') ?? '').trim();
   const next = safeNext(form.get('next'));
-  if (!token || /[\s;,]/.test(token) || !check(token)) return loginForm(401, next, 'That is not the token of this server.');
+  if (!token || /[\s;,]/.test(token) || !check(token))
+    return loginForm(401, next, 'That is not the token of this server.');
   return {
     status: 303,
     headers: {

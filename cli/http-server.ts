@@ -47,7 +47,8 @@ export interface LocalHttpServer {
 }
 
 export async function startHttpServer(options: HttpServerOptions): Promise<LocalHttpServer> {
-  if (!options.token || /\s/.test(options.token)) throw new Error('the HTTP server needs a non-empty token without spaces');
+  if (!options.token || /\s/.test(options.token))
+    throw new Error('the HTTP server needs a non-empty token without spaces');
   const tokenDigest = digest(options.token);
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const log = options.log ?? (() => {});
@@ -67,11 +68,25 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Local
     const consolePage = isConsolePath(url.pathname) && url.pathname !== CONSOLE_LOGIN_PATH;
     const protectedPath = url.pathname === '/v1' || url.pathname.startsWith('/v1/') || consolePage;
     // Authentication comes first, so nothing about the API shows without the token.
-    if (consolePage && !authorized(req.headers.authorization, tokenDigest) && !tokenMatches(consoleCookie(req.headers.cookie), tokenDigest)) {
+    if (
+      consolePage &&
+      !authorized(req.headers.authorization, tokenDigest) &&
+      !tokenMatches(consoleCookie(req.headers.cookie), tokenDigest)
+    ) {
       return send(res, loginForm(401, `${url.pathname}${url.search}`));
     }
     if (protectedPath && !consolePage && !authorized(req.headers.authorization, tokenDigest)) {
-      return send(res, problem(401, { code: 'unauthenticated', message: 'send the token `looprail dev` printed as "Authorization: Bearer <token>"' }, { 'www-authenticate': 'Bearer realm="looprail"' }));
+      return send(
+        res,
+        problem(
+          401,
+          {
+            code: 'unauthenticated',
+            message: 'send the token `looprail dev` printed as "Authorization: Bearer <token>"',
+          },
+          { 'www-authenticate': 'Bearer realm="looprail"' },
+        ),
+      );
     }
     const body = await readBody(req, maxBodyBytes);
     if (!body.ok) {
@@ -79,7 +94,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Local
       return send(res, problem(refused.status, refused.problem, refused.headers));
     }
     if (url.pathname === CONSOLE_LOGIN_PATH) {
-      return send(res, consoleLogin({ method: req.method ?? 'GET', query: url.searchParams, body: body.bytes }, (token) => tokenMatches(token, tokenDigest)));
+      return send(
+        res,
+        consoleLogin({ method: req.method ?? 'GET', query: url.searchParams, body: body.bytes }, (token) =>
+          tokenMatches(token, tokenDigest),
+        ),
+      );
     }
     const request: HttpRequest = {
       method: req.method ?? 'GET',
@@ -152,7 +172,6 @@ function digest(text: string): Buffer {
 function pathOf(url: string | undefined): string {
   return (url ?? '/').split('?')[0]!;
 }
-
 
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve, reject) => {

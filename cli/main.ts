@@ -49,7 +49,12 @@ program
     for (const path of paths) {
       const { catalog, problems } = await loadOrgFolder(path);
       failed ||= hasErrors(problems);
-      reports.push({ path, ok: !hasErrors(problems), problems, agents: catalog ? Object.values(catalog.agents).map((entry) => agentSummary(catalog, entry)) : [] });
+      reports.push({
+        path,
+        ok: !hasErrors(problems),
+        problems,
+        agents: catalog ? Object.values(catalog.agents).map((entry) => agentSummary(catalog, entry)) : [],
+      });
       if (options.json) continue;
       for (const problem of problems) console.log(formatProblem(problem));
       if (catalog) {
@@ -74,52 +79,88 @@ program
   .option('--org <dir>', 'the org folder with the definitions', 'agents')
   .addOption(stateDirOption)
   .option('--json', 'print the run and its trace as JSON at the end, instead of streaming lines')
-  .action(async (agent: string, options: { input: string; inputFile?: string; dedupeKey?: string; org: string; stateDir: string; json?: boolean }) => {
-    const input = parseInput(options.inputFile ? await readFile(options.inputFile, 'utf8') : options.input, options.inputFile ?? '--input');
-    const started = Date.now();
-    const host = await startLocalHost({
-      orgDir: options.org,
-      stateDir: options.stateDir,
-      onCommit: options.json
-        ? undefined
-        : (_runId, commit) => {
-            for (const event of commit.trace ?? []) {
-              if (event.kind === 'run_started' && commit.meta.role === 'maker') {
-                console.log(`▶ ${commit.meta.agent} · run ${commit.meta.runId} · ${commit.meta.trigger.kind} · principal ${commit.meta.principal}`);
+  .action(
+    async (
+      agent: string,
+      options: { input: string; inputFile?: string; dedupeKey?: string; org: string; stateDir: string; json?: boolean },
+    ) => {
+      const input = parseInput(
+        options.inputFile ? await readFile(options.inputFile, 'utf8') : options.input,
+        options.inputFile ?? '--input',
+      );
+      const started = Date.now();
+      const host = await startLocalHost({
+        orgDir: options.org,
+        stateDir: options.stateDir,
+        onCommit: options.json
+          ? undefined
+          : (_runId, commit) => {
+              for (const event of commit.trace ?? []) {
+                if (event.kind === 'run_started' && commit.meta.role === 'maker') {
+                  console.log(
+                    `▶ ${commit.meta.agent} · run ${commit.meta.runId} · ${commit.meta.trigger.kind} · principal ${commit.meta.principal}`,
+                  );
+                }
+                console.log(traceLine(event, commit.meta.role === 'checker' ? '  │ ' : '  '));
               }
-              console.log(traceLine(event, commit.meta.role === 'checker' ? '  │ ' : '  '));
-            }
-          },
-    });
-    const controller = new AbortController();
-    process.once('SIGINT', () => {
-      console.error('\ninterrupted: every step committed so far is recorded (looprail trace <runId>); a run started with --dedupe-key resumes when started again with the same key');
-      controller.abort();
-    });
-    try {
-      const result = await host.run({ agent, input, principal: `local:${userInfo().username}`, dedupeKey: options.dedupeKey }, controller.signal);
-      const meta = result.meta;
-      if (options.json) {
-        const trace = await host.deps.store.listTrace(result.runId);
-        console.log(JSON.stringify({ runId: result.runId, created: result.created, status: meta.status, stopReason: meta.stopReason, stopDetail: meta.stopDetail, usage: runUsage(meta), run: meta, trace, execution: result.outcome }, null, 2));
-      } else {
-        if (!result.created) console.log(`run ${result.runId} already exists for this dedupe key`);
-        console.log(summaryLine(meta, Date.now() - started));
-        if (result.outcome?.status === 'FAILED') console.log(`  execution failed: ${result.outcome.error?.name}: ${result.outcome.error?.message}`);
+            },
+      });
+      const controller = new AbortController();
+      process.once('SIGINT', () => {
+        console.error(
+          '\ninterrupted: every step committed so far is recorded (looprail trace <runId>); a run started with --dedupe-key resumes when started again with the same key',
+        );
+        controller.abort();
+      });
+      try {
+        const result = await host.run(
+          { agent, input, principal: `local:${userInfo().username}`, dedupeKey: options.dedupeKey },
+          controller.signal,
+        );
+        const meta = result.meta;
+        if (options.json) {
+          const trace = await host.deps.store.listTrace(result.runId);
+          console.log(
+            JSON.stringify(
+              {
+                runId: result.runId,
+                created: result.created,
+                status: meta.status,
+                stopReason: meta.stopReason,
+                stopDetail: meta.stopDetail,
+                usage: runUsage(meta),
+                run: meta,
+                trace,
+                execution: result.outcome,
+              },
+              null,
+              2,
+            ),
+          );
+        } else {
+          if (!result.created) console.log(`run ${result.runId} already exists for this dedupe key`);
+          console.log(summaryLine(meta, Date.now() - started));
+          if (result.outcome?.status === 'FAILED')
+            console.log(`  execution failed: ${result.outcome.error?.name}: ${result.outcome.error?.message}`);
+        }
+        const reason = meta.stopReason;
+        process.exitCode =
+          reason === 'verified' || reason === 'completed' ? 0 : meta.status === 'failed' || !reason ? 1 : 2;
+      } finally {
+        await host.close();
       }
-      const reason = meta.stopReason;
-      process.exitCode = reason === 'verified' || reason === 'completed' ? 0 : meta.status === 'failed' || !reason ? 1 : 2;
-    } finally {
-      await host.close();
-    }
-  });
+    },
+  );
 
 program
   .command('trace')
   .description("show a run's trace: every step with latency, tokens and cost, checker runs nested")
   .argument('<runId>')
   .addOption(stateDirOption)
-  .option('--url <url>', 'a looprail API (a dev server or a deployed stack); default: the running dev server, else the local state')
+  .option(
+    '--url <url>',
+    'a looprail API (a dev server or a deployed stack); default: the running dev server, else the local state',
+  )
   .option('--token <token>', 'the API token (a dev server); a deployed stack is called with SigV4')
   .option('--json', 'the raw trace events')
   .action(async (runId: string, options: { stateDir: string; url?: string; token?: string; json?: boolean }) => {
@@ -129,7 +170,11 @@ program
       const client = clientFor(endpoint);
       const [run, trace] = await Promise.all([client.getRun(runId), client.getTrace(runId)]);
       const children = Object.fromEntries(trace.checkers.map((checker) => [checker.runId, checker.events]));
-      console.log(options.json ? JSON.stringify({ run, trace: trace.events, children }, null, 2) : renderTrace(run, trace.events, children));
+      console.log(
+        options.json
+          ? JSON.stringify({ run, trace: trace.events, children }, null, 2)
+          : renderTrace(run, trace.events, children),
+      );
       return;
     }
     const state = await openLocalState({ stateDir: resolve(options.stateDir) });
@@ -158,26 +203,39 @@ program
   .option('--url <url>', 'a looprail API (a dev server or a deployed stack)')
   .option('--token <token>', 'the API token (a dev server); a deployed stack is called with SigV4')
   .option('--json', 'machine-readable output')
-  .action(async (options: { agent?: string; limit: string; stateDir: string; url?: string; token?: string; json?: boolean }) => {
-    const endpoint = await resolveEndpoint(options).catch(() => undefined);
-    let runs: Array<Pick<RunMeta, 'createdAt' | 'runId' | 'agent' | 'stopReason' | 'status' | 'usage' | 'checkerUsage'>>;
-    if (endpoint) {
-      runs = (await clientFor(endpoint).listRuns({ agent: options.agent, limit: Number(options.limit) })).runs;
-    } else {
-      const state = await openLocalState({ stateDir: resolve(options.stateDir) });
-      try {
-        runs = await state.store.listRuns({ agent: options.agent, limit: Number(options.limit), role: 'maker' });
-      } finally {
-        await state.close();
+  .action(
+    async (options: {
+      agent?: string;
+      limit: string;
+      stateDir: string;
+      url?: string;
+      token?: string;
+      json?: boolean;
+    }) => {
+      const endpoint = await resolveEndpoint(options).catch(() => undefined);
+      let runs: Array<
+        Pick<RunMeta, 'createdAt' | 'runId' | 'agent' | 'stopReason' | 'status' | 'usage' | 'checkerUsage'>
+      >;
+      if (endpoint) {
+        runs = (await clientFor(endpoint).listRuns({ agent: options.agent, limit: Number(options.limit) })).runs;
+      } else {
+        const state = await openLocalState({ stateDir: resolve(options.stateDir) });
+        try {
+          runs = await state.store.listRuns({ agent: options.agent, limit: Number(options.limit), role: 'maker' });
+        } finally {
+          await state.close();
+        }
       }
-    }
-    if (options.json) return void console.log(JSON.stringify(runs, null, 2));
-    for (const run of runs) {
-      const usage = runUsage(run);
-      console.log(`${run.createdAt}  ${run.runId}  ${run.agent.padEnd(24)} ${(run.stopReason ?? run.status).padEnd(20)} ${String(usage.inputTokens + usage.outputTokens).padStart(8)} tok  ${formatUsd(usage.costMicros)}`);
-    }
-    if (runs.length === 0) console.log('no runs yet: try `npm run demo`');
-  });
+      if (options.json) return void console.log(JSON.stringify(runs, null, 2));
+      for (const run of runs) {
+        const usage = runUsage(run);
+        console.log(
+          `${run.createdAt}  ${run.runId}  ${run.agent.padEnd(24)} ${(run.stopReason ?? run.status).padEnd(20)} ${String(usage.inputTokens + usage.outputTokens).padStart(8)} tok  ${formatUsd(usage.costMicros)}`,
+        );
+      }
+      if (runs.length === 0) console.log('no runs yet: try `npm run demo`');
+    },
+  );
 
 program
   .command('inventory')
@@ -191,24 +249,35 @@ program
 
 program
   .command('pin')
-  .description("record a hash of each declared tool's name, description and schema; a tool that changes later is disabled until pinned again")
+  .description(
+    "record a hash of each declared tool's name, description and schema; a tool that changes later is disabled until pinned again",
+  )
   .argument('[servers...]', 'server names (default: all)')
   .option('--org <dir>', 'the org folder with the definitions', 'agents')
   .addOption(stateDirOption)
   .action(async (servers: string[], options: { org: string; stateDir: string }) => {
-    const ok = await pinServers({ orgDir: options.org, stateDir: resolve(options.stateDir), servers, log: (line) => console.log(line) });
+    const ok = await pinServers({
+      orgDir: options.org,
+      stateDir: resolve(options.stateDir),
+      servers,
+      log: (line) => console.log(line),
+    });
     process.exitCode = ok ? 0 : 1;
   });
 
 program
   .command('mcp-gateway')
-  .description("serve an agent's view of its tools as one MCP endpoint on 127.0.0.1: same grants, flags and traces as its loop")
+  .description(
+    "serve an agent's view of its tools as one MCP endpoint on 127.0.0.1: same grants, flags and traces as its loop",
+  )
   .argument('<agent>', 'the agent name')
   .option('--port <n>', 'the port (0 picks a free one)', '0')
   .option('--org <dir>', 'the org folder with the definitions', 'agents')
   .addOption(stateDirOption)
   .option('--token <token>', 'the bearer token clients must send (default: a random one, printed once)')
-  .action((agent: string, options: { port: string; org: string; stateDir: string; token?: string }) => mcpGatewayCommand(agent, options));
+  .action((agent: string, options: { port: string; org: string; stateDir: string; token?: string }) =>
+    mcpGatewayCommand(agent, options),
+  );
 
 // The HTTP API: `looprail dev` serves it locally; `start` and `cancel` talk to it through the one client.
 program
@@ -223,12 +292,12 @@ program
   .command('console')
   .description("serve a deployed stack's web console on 127.0.0.1, each page signed with your AWS credentials (SigV4)")
   .requiredOption('--url <url>', "the deployed API's URL (the stack's ApiUrl output)")
-  .option('--region <region>', 'the API\'s Region (default: from its URL)')
+  .option('--region <region>', "the API's Region (default: from its URL)")
   .option('--port <n>', 'the port (0 picks a free one)', '8788')
   .action((options: { url: string; region?: string; port: string }) => consoleCommand(options));
 
 const urlOption = new Option('--url <url>', "the API's URL (default: the running `looprail dev` server)");
-const tokenOption = new Option('--token <token>', 'the bearer token (default: the dev server\'s)');
+const tokenOption = new Option('--token <token>', "the bearer token (default: the dev server's)");
 
 program
   .command('start')
@@ -240,12 +309,30 @@ program
   .addOption(tokenOption)
   .addOption(stateDirOption)
   .option('--json', 'the run as JSON')
-  .action(async (agent: string, options: { input: string; idempotencyKey?: string; url?: string; token?: string; stateDir: string; json?: boolean }) => {
-    const client = clientFor(await resolveEndpoint(options));
-    const { created, run } = await client.startRun({ agent, input: parseInput(options.input, '--input'), idempotencyKey: options.idempotencyKey });
-    if (options.json) return void console.log(JSON.stringify({ created, run }, null, 2));
-    console.log(`${created ? 'started' : 'already started with this key:'} run ${run.runId} of ${run.agent} (${run.status})`);
-  });
+  .action(
+    async (
+      agent: string,
+      options: {
+        input: string;
+        idempotencyKey?: string;
+        url?: string;
+        token?: string;
+        stateDir: string;
+        json?: boolean;
+      },
+    ) => {
+      const client = clientFor(await resolveEndpoint(options));
+      const { created, run } = await client.startRun({
+        agent,
+        input: parseInput(options.input, '--input'),
+        idempotencyKey: options.idempotencyKey,
+      });
+      if (options.json) return void console.log(JSON.stringify({ created, run }, null, 2));
+      console.log(
+        `${created ? 'started' : 'already started with this key:'} run ${run.runId} of ${run.agent} (${run.status})`,
+      );
+    },
+  );
 
 program
   .command('cancel')
@@ -262,11 +349,19 @@ program
 
 program
   .command('lock')
-  .description('record the hash of every versioned instructions file, and resolve every skill pin in the skills registry; validate then refuses what was changed without a new version')
+  .description(
+    'record the hash of every versioned instructions file, and resolve every skill pin in the skills registry; validate then refuses what was changed without a new version',
+  )
   .option('--org <dir>', 'the org folder with the definitions', 'agents')
   .addOption(stateDirOption)
   .action(async (options: { org: string; stateDir: string }) => {
-    process.exitCode = (await lockOrg({ orgDir: options.org, log: (line) => console.log(line), openSkills: () => openLocalSkills(options.stateDir) })) ? 0 : 1;
+    process.exitCode = (await lockOrg({
+      orgDir: options.org,
+      log: (line) => console.log(line),
+      openSkills: () => openLocalSkills(options.stateDir),
+    }))
+      ? 0
+      : 1;
   });
 
 program

@@ -4,7 +4,8 @@ import { ValidationError } from '../core/errors.ts';
 
 export function parsePort(text: string): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65_535) throw new ValidationError(`--port must be a port number from 0 to 65535 (0 picks a free one), not "${text}"`);
+  if (!/^\d+$/.test(text) || port > 65_535)
+    throw new ValidationError(`--port must be a port number from 0 to 65535 (0 picks a free one), not "${text}"`);
   return port;
 }
 

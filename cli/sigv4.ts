@@ -15,7 +15,11 @@ export function regionOfApiUrl(url: string): string | undefined {
   return /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/.exec(new URL(url).hostname)?.[1];
 }
 
-export function sigv4Fetch(region: string, credentials: AwsCredentialIdentityProvider = fromNodeProviderChain(), base: typeof fetch = fetch): typeof fetch {
+export function sigv4Fetch(
+  region: string,
+  credentials: AwsCredentialIdentityProvider = fromNodeProviderChain(),
+  base: typeof fetch = fetch,
+): typeof fetch {
   const signer = new SignatureV4({ service: 'execute-api', region, credentials, sha256: NodeSha256 });
   return async (input, init = {}) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
@@ -39,7 +43,13 @@ export function sigv4Fetch(region: string, credentials: AwsCredentialIdentityPro
 }
 
 /** A client for an endpoint: the token when there is one, else SigV4 for a deployed stack. */
-export function clientFor(endpoint: { url: string; token?: string }, options: { credentials?: AwsCredentialIdentityProvider; fetch?: typeof fetch } = {}): LooprailClient {
+export function clientFor(
+  endpoint: { url: string; token?: string },
+  options: { credentials?: AwsCredentialIdentityProvider; fetch?: typeof fetch } = {},
+): LooprailClient {
   const region = endpoint.token ? undefined : regionOfApiUrl(endpoint.url);
-  return new LooprailClient({ ...endpoint, fetch: region ? sigv4Fetch(region, options.credentials, options.fetch) : options.fetch });
+  return new LooprailClient({
+    ...endpoint,
+    fetch: region ? sigv4Fetch(region, options.credentials, options.fetch) : options.fetch,
+  });
 }

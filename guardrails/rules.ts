@@ -10,6 +10,12 @@ export const guardrailRules: CustomRuleRegistry = {
   /** Internal hostnames must not leave the network in model output or tool arguments. */
   'no-internal-hostnames': (text) => {
     const matches = text.match(/\b[a-z0-9-]+\.(?:corp|internal)\.example\.com\b/gi);
-    return matches ? { matched: true, detail: `${matches.length} internal hostname(s)`, replacement: text.replace(/\b[a-z0-9-]+\.(?:corp|internal)\.example\.com\b/gi, '[internal-host]') } : { matched: false };
+    return matches
+      ? {
+          matched: true,
+          detail: `${matches.length} internal hostname(s)`,
+          replacement: text.replace(/\b[a-z0-9-]+\.(?:corp|internal)\.example\.com\b/gi, '[internal-host]'),
+        }
+      : { matched: false };
   },
 };

@@ -28,12 +28,15 @@ const { catalog, problems } = await loadOrgFolder(agentsDir);
 for (const problem of problems) console.error(formatProblem(problem));
 const errors = problems.filter((problem) => problem.severity === 'error').length;
 if (errors > 0 || !catalog) {
-  console.error(`looprail: ${agentsDir} has ${errors} error${errors === 1 ? '' : 's'}; nothing was synthesized or deployed.`);
+  console.error(
+    `looprail: ${agentsDir} has ${errors} error${errors === 1 ? '' : 's'}; nothing was synthesized or deployed.`,
+  );
   process.exit(1);
 }
 
 const logLevel = stringContext('looprail:logLevel', 'info');
-if (!LOG_LEVELS.includes(logLevel as LogLevel)) fail(`looprail:logLevel: expected one of ${LOG_LEVELS.join(', ')} (got ${logLevel})`);
+if (!LOG_LEVELS.includes(logLevel as LogLevel))
+  fail(`looprail:logLevel: expected one of ${LOG_LEVELS.join(', ')} (got ${logLevel})`);
 
 try {
   new LooprailStack(app, stringContext('looprail:stackName', 'Looprail'), {
@@ -67,7 +70,8 @@ function numberContext(key: string, fallback: number): number {
   if (value === undefined || value === null || value === '') return fallback;
   // `-c key=30` arrives as the string "30".
   const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isInteger(number)) fail(`${key}: expected a whole number (got ${JSON.stringify(value)})`);
+  if (typeof number !== 'number' || !Number.isInteger(number))
+    fail(`${key}: expected a whole number (got ${JSON.stringify(value)})`);
   return number;
 }
 
@@ -79,6 +83,7 @@ function fail(message: string): never {
 function otlpContext(): { endpoint: string; headersSecret?: string } | undefined {
   const endpoint = stringContext('looprail:otlpEndpoint', '');
   const headersSecret = stringContext('looprail:otlpHeadersSecret', '');
-  if (!endpoint) return headersSecret ? fail('looprail:otlpHeadersSecret is set without looprail:otlpEndpoint') : undefined;
+  if (!endpoint)
+    return headersSecret ? fail('looprail:otlpHeadersSecret is set without looprail:otlpEndpoint') : undefined;
   return headersSecret ? { endpoint, headersSecret } : { endpoint };
 }

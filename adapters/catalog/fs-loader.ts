@@ -27,7 +27,10 @@ async function findRoot(target: string): Promise<string> {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function listFiles(dir: string): Promise<string[]> {
@@ -46,10 +49,17 @@ async function listFiles(dir: string): Promise<string[]> {
  * Reads an org folder (or the folder around one file) and validates it whole.
  * Paths in problems are shown relative to the current directory.
  */
-export async function loadOrgFolder(target: string, cwd = process.cwd(), options: { ignoreLock?: boolean } = {}): Promise<{ root: string; catalog?: Catalog; problems: Problem[] }> {
+export async function loadOrgFolder(
+  target: string,
+  cwd = process.cwd(),
+  options: { ignoreLock?: boolean } = {},
+): Promise<{ root: string; catalog?: Catalog; problems: Problem[] }> {
   const absolute = resolve(cwd, target);
   if (!(await exists(absolute))) {
-    return { root: absolute, problems: [{ file: target, line: 1, col: 1, path: '', message: 'no such file or folder', severity: 'error' }] };
+    return {
+      root: absolute,
+      problems: [{ file: target, line: 1, col: 1, path: '', message: 'no such file or folder', severity: 'error' }],
+    };
   }
   const root = await findRoot(absolute);
   const files: OrgFile[] = [];
@@ -60,7 +70,14 @@ export async function loadOrgFolder(target: string, cwd = process.cwd(), options
     const display = fromCwd && !fromCwd.startsWith('..') ? fromCwd : path;
     const size = (await stat(path)).size;
     if (size > MAX_FILE_BYTES) {
-      problems.push({ file: display, line: 1, col: 1, path: '', message: `file is ${size} bytes; definitions are limited to ${MAX_FILE_BYTES}`, severity: 'error' });
+      problems.push({
+        file: display,
+        line: 1,
+        col: 1,
+        path: '',
+        message: `file is ${size} bytes; definitions are limited to ${MAX_FILE_BYTES}`,
+        severity: 'error',
+      });
       continue;
     }
     const text = await readFile(path, 'utf8');

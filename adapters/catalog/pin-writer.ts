@@ -59,7 +59,8 @@ export async function writePins(file: string, pins: Record<string, string>): Pro
   }
   if (edits.length === 0) return [];
   let text = source;
-  for (const edit of [...edits].sort((a, b) => b.start - a.start)) text = text.slice(0, edit.start) + edit.text + text.slice(edit.end);
+  for (const edit of [...edits].sort((a, b) => b.start - a.start))
+    text = text.slice(0, edit.start) + edit.text + text.slice(edit.end);
   await writeFile(file, text);
   return edits.map((edit) => edit.tool);
 }

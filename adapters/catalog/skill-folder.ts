@@ -25,9 +25,11 @@ export async function readSkillFolder(dir: string): Promise<Array<{ path: string
         const data = await readFile(path);
         bytes += data.length;
         // Checked while reading, so a huge folder is refused before it is all in memory.
-        if (bytes > MAX_SKILL_BYTES) throw new Error(`${dir} holds more than ${MAX_SKILL_BYTES} bytes; a skill version is limited to that`);
+        if (bytes > MAX_SKILL_BYTES)
+          throw new Error(`${dir} holds more than ${MAX_SKILL_BYTES} bytes; a skill version is limited to that`);
         const content = data.toString('utf8');
-        if (data.includes(0) || !Buffer.from(content, 'utf8').equals(data)) throw new Error(`${path} is not UTF-8 text: a skill holds text files only`);
+        if (data.includes(0) || !Buffer.from(content, 'utf8').equals(data))
+          throw new Error(`${path} is not UTF-8 text: a skill holds text files only`);
         files.push({ path: relative(dir, path).split(sep).join('/'), content });
       }
     }

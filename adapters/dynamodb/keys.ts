@@ -108,7 +108,10 @@ export function agentKey(name: string, version: string): TableKey {
 
 export function budgetKey(scope: string, key: string, period: string): TableKey {
   // Keys can be principals (`user:ops@example.com`), so they are encoded.
-  return { pk: `BUDGET#${part('budget scope', scope)}#${encodeURIComponent(part('budget key', key))}`, sk: `P#${part('budget period', period)}` };
+  return {
+    pk: `BUDGET#${part('budget scope', scope)}#${encodeURIComponent(part('budget key', key))}`,
+    sk: `P#${part('budget period', period)}`,
+  };
 }
 
 /** One budget alert: a budget, its period and the threshold crossed (at most one each). */
@@ -127,12 +130,18 @@ export function chargeKey(chargeId: string): TableKey {
 }
 
 export function rollupKey(dimension: string, key: string, date: string): TableKey {
-  return { pk: `ROLLUP#${part('rollup dimension', dimension)}#${encodeURIComponent(part('rollup key', key))}`, sk: `D#${part('rollup date', date)}` };
+  return {
+    pk: `ROLLUP#${part('rollup dimension', dimension)}#${encodeURIComponent(part('rollup key', key))}`,
+    sk: `D#${part('rollup date', date)}`,
+  };
 }
 
 /** Rollups by dimension and day on the GSI: one Query lists a dimension's days in a range. */
 export function rollupIndexKey(dimension: string, date: string, key: string): RunIndexKey {
-  return { gsi1pk: `ROLLUP#${part('rollup dimension', dimension)}`, gsi1sk: `${part('rollup date', date)}#${encodeURIComponent(key)}` };
+  return {
+    gsi1pk: `ROLLUP#${part('rollup dimension', dimension)}`,
+    gsi1sk: `${part('rollup date', date)}#${encodeURIComponent(key)}`,
+  };
 }
 
 export function skillKey(name: string, version: string): TableKey {
@@ -159,7 +168,10 @@ export function idempotencyKey(key: string): TableKey {
 
 /** A fixed one-minute window of an org-wide rate limit (`tool:github.merge_pr`). */
 export function rateWindowKey(subject: string, windowStart: string): TableKey {
-  return { pk: `RATE#${encodeURIComponent(part('rate limit subject', subject))}`, sk: `W#${part('rate window', windowStart)}` };
+  return {
+    pk: `RATE#${encodeURIComponent(part('rate limit subject', subject))}`,
+    sk: `W#${part('rate window', windowStart)}`,
+  };
 }
 
 /** One side-effecting tool call of a run. Call ids come from providers, so they are encoded. */

@@ -1,4 +1,9 @@
-import { QueryCommand, type DynamoDBDocumentClient, type NativeAttributeValue, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  QueryCommand,
+  type DynamoDBDocumentClient,
+  type NativeAttributeValue,
+  type QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 
 export type Item = Record<string, NativeAttributeValue>;
 
@@ -7,7 +12,12 @@ export type Item = Record<string, NativeAttributeValue>;
  * A `Limit` caps the whole read, not each page. `fail` turns an SDK error into the
  * adapter's own (naming its operation, transient or not).
  */
-export async function queryPages(db: DynamoDBDocumentClient, tableName: string, input: Omit<QueryCommandInput, 'TableName'>, fail: (error: unknown) => Error): Promise<Item[]> {
+export async function queryPages(
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  input: Omit<QueryCommandInput, 'TableName'>,
+  fail: (error: unknown) => Error,
+): Promise<Item[]> {
   const items: Item[] = [];
   let startKey: Item | undefined;
   do {

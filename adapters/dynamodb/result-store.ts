@@ -26,8 +26,16 @@ export class DynamoResultStore implements ResultStore {
   private readonly ttlSeconds: number | undefined;
   private readonly clock: Clock;
 
-  constructor(options: { client: DynamoDBDocumentClient | DynamoDBClient; tableName: string; ttlSeconds?: number; clock?: Clock }) {
-    this.db = options.client instanceof DynamoDBDocumentClient ? options.client : DynamoDBDocumentClient.from(options.client, { marshallOptions: { removeUndefinedValues: true } });
+  constructor(options: {
+    client: DynamoDBDocumentClient | DynamoDBClient;
+    tableName: string;
+    ttlSeconds?: number;
+    clock?: Clock;
+  }) {
+    this.db =
+      options.client instanceof DynamoDBDocumentClient
+        ? options.client
+        : DynamoDBDocumentClient.from(options.client, { marshallOptions: { removeUndefinedValues: true } });
     this.tableName = options.tableName;
     this.ttlSeconds = options.ttlSeconds;
     this.clock = options.clock ?? systemClock;
@@ -35,10 +43,21 @@ export class DynamoResultStore implements ResultStore {
 
   async putResult(runId: string, callId: string, result: StoredResult): Promise<void> {
     const chunks = splitChunks(result.text, CHUNK_CHARS);
-    const ttl = this.ttlSeconds === undefined ? {} : { [TABLE_KEY_SCHEMA.ttlAttribute]: Math.floor(this.clock.now().getTime() / 1000) + this.ttlSeconds };
+    const ttl =
+      this.ttlSeconds === undefined
+        ? {}
+        : { [TABLE_KEY_SCHEMA.ttlAttribute]: Math.floor(this.clock.now().getTime() / 1000) + this.ttlSeconds };
     // Chunks are independent puts (a 1 MB result is 16 of them); the header goes last.
-    for (const [index, text] of chunks.entries()) await this.put('putResult', { ...resultKey(runId, callId, index), text, ...ttl });
-    await this.put('putResult', { ...resultKey(runId, callId, 'header'), tool: result.tool, createdAt: result.createdAt, chars: result.text.length, chunks: chunks.length, ...ttl });
+    for (const [index, text] of chunks.entries())
+      await this.put('putResult', { ...resultKey(runId, callId, index), text, ...ttl });
+    await this.put('putResult', {
+      ...resultKey(runId, callId, 'header'),
+      tool: result.tool,
+      createdAt: result.createdAt,
+      chars: result.text.length,
+      chunks: chunks.length,
+      ...ttl,
+    });
   }
 
   async getResult(runId: string, callId: string): Promise<ResultLookup> {
@@ -60,7 +79,10 @@ export class DynamoResultStore implements ResultStore {
     const chunks = items.filter((item) => item !== header).map((item) => String(item.text));
     // Chunks expire with the header, but the sweep removes items one by one: a partial result is an expired one.
     if (chunks.length !== header.chunks) return { state: 'expired' };
-    return { state: 'found', result: { tool: String(header.tool), createdAt: String(header.createdAt), text: chunks.join('') } };
+    return {
+      state: 'found',
+      result: { tool: String(header.tool), createdAt: String(header.createdAt), text: chunks.join('') },
+    };
   }
 
   private async put(operation: string, item: Item): Promise<void> {
@@ -73,8 +95,10 @@ export class DynamoResultStore implements ResultStore {
 
   private storeError(operation: string, error: unknown): Error {
     const message = error instanceof Error ? error.message : String(error);
-    if (isTransient(error)) return new TransientError(`DynamoDB ${operation} failed with ${errorName(error)}: ${message}`, { cause: error });
-    if (errorName(error) === 'ResourceNotFoundException') return new ConfigurationError(`DynamoDB table ${this.tableName} does not exist (${operation})`, { cause: error });
+    if (isTransient(error))
+      return new TransientError(`DynamoDB ${operation} failed with ${errorName(error)}: ${message}`, { cause: error });
+    if (errorName(error) === 'ResourceNotFoundException')
+      return new ConfigurationError(`DynamoDB table ${this.tableName} does not exist (${operation})`, { cause: error });
     return error instanceof Error ? error : new Error(`DynamoDB ${operation} failed: ${message}`);
   }
 }

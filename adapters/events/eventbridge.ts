@@ -41,7 +41,9 @@ export class EventBridgePublisher implements EventPublisher {
     );
     const failed = output.Entries?.find((entry) => entry.ErrorCode);
     if ((output.FailedEntryCount ?? 0) > 0 || failed) {
-      throw new Error(`EventBridge refused ${event.type} for run ${event.runId}: ${failed?.ErrorCode ?? 'unknown error'}${failed?.ErrorMessage ? ` (${failed.ErrorMessage})` : ''}`);
+      throw new Error(
+        `EventBridge refused ${event.type} for run ${event.runId}: ${failed?.ErrorCode ?? 'unknown error'}${failed?.ErrorMessage ? ` (${failed.ErrorMessage})` : ''}`,
+      );
     }
   }
 }

@@ -36,7 +36,12 @@ export class LocalTaskSender implements TaskTokenSender {
     await this.#resume(resume.runId, resume.seq);
   }
 
-  async sendTaskFailure(token: string, error: string, cause: string, resume: { runId: string; seq: number }): Promise<void> {
+  async sendTaskFailure(
+    token: string,
+    error: string,
+    cause: string,
+    resume: { runId: string; seq: number },
+  ): Promise<void> {
     if (this.#executor.pendingTokens().includes(token)) return this.#executor.sendTaskFailure(token, error, cause);
     await this.#resume(resume.runId, resume.seq);
   }

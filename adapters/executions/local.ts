@@ -15,7 +15,10 @@ import { silentLogger, type Logger } from '../../core/ports/logger.ts';
 
 /** What this starter needs of the local executor (cli/local/executor.ts). */
 export interface ExecutionRunner {
-  run(input: { runId: string; resumeSeq?: number }, signal?: AbortSignal): Promise<{ status: 'SUCCEEDED' | 'FAILED' | 'ABORTED'; error?: { name: string; message: string } }>;
+  run(
+    input: { runId: string; resumeSeq?: number },
+    signal?: AbortSignal,
+  ): Promise<{ status: 'SUCCEEDED' | 'FAILED' | 'ABORTED'; error?: { name: string; message: string } }>;
 }
 
 export interface LocalExecutionStarterOptions {
@@ -97,7 +100,8 @@ export class LocalExecutionStarter implements ExecutionStarter {
       await this.#failRun({ runId, error: { Error: EXECUTION_ABORTED, Cause: reason } });
       const meta = await this.#getRun(runId);
       if (!meta || meta.status === 'finished' || meta.status === 'failed') return;
-      if (attempt >= CLOSE_ATTEMPTS) throw new Error(`run ${runId} could not be closed cancelled: it is still ${meta.status} at seq ${meta.seq}`);
+      if (attempt >= CLOSE_ATTEMPTS)
+        throw new Error(`run ${runId} could not be closed cancelled: it is still ${meta.status} at seq ${meta.seq}`);
       await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
     }
   }
@@ -138,11 +142,18 @@ export class LocalExecutionStarter implements ExecutionStarter {
       if (outcome.status === 'FAILED') {
         // A failure no Catch handled (States.Runtime): record it, as the deployed stack's
         // execution-status rule does, so no run is left without a stop reason.
-        await this.#failRun({ runId, error: { Error: outcome.error?.name ?? 'States.Runtime', Cause: outcome.error?.message } });
+        await this.#failRun({
+          runId,
+          error: { Error: outcome.error?.name ?? 'States.Runtime', Cause: outcome.error?.message },
+        });
       }
     } catch (error) {
       // Background work has no caller to throw to: the log is where this goes.
-      this.#log.error('execution could not be run', { runId, error: (error as Error).name, message: (error as Error).message });
+      this.#log.error('execution could not be run', {
+        runId,
+        error: (error as Error).name,
+        message: (error as Error).message,
+      });
     }
   }
 }

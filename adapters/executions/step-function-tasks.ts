@@ -14,7 +14,13 @@ import type { TaskTokenSender } from '../../core/ports/executions.ts';
 /** Step Functions caps `cause` at 32,768 characters; the output at 256 KB (ours is a few hundred bytes). */
 const MAX_CAUSE = 32_768;
 const GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
-const TRANSIENT = new Set(['ThrottlingException', 'ServiceUnavailable', 'InternalServerError', 'TimeoutError', 'RequestTimeout']);
+const TRANSIENT = new Set([
+  'ThrottlingException',
+  'ServiceUnavailable',
+  'InternalServerError',
+  'TimeoutError',
+  'RequestTimeout',
+]);
 
 export class StepFunctionsTaskSender implements TaskTokenSender {
   readonly #client: SFNClient;
@@ -24,11 +30,15 @@ export class StepFunctionsTaskSender implements TaskTokenSender {
   }
 
   async sendTaskSuccess(token: string, output: unknown): Promise<void> {
-    await this.#send('SendTaskSuccess', () => this.#client.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(output) })));
+    await this.#send('SendTaskSuccess', () =>
+      this.#client.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(output) })),
+    );
   }
 
   async sendTaskFailure(token: string, error: string, cause: string): Promise<void> {
-    await this.#send('SendTaskFailure', () => this.#client.send(new SendTaskFailureCommand({ taskToken: token, error, cause: cause.slice(0, MAX_CAUSE) })));
+    await this.#send('SendTaskFailure', () =>
+      this.#client.send(new SendTaskFailureCommand({ taskToken: token, error, cause: cause.slice(0, MAX_CAUSE) })),
+    );
   }
 
   async #send(operation: string, call: () => Promise<unknown>): Promise<void> {
@@ -37,9 +47,13 @@ export class StepFunctionsTaskSender implements TaskTokenSender {
     } catch (error) {
       const name = error instanceof Error ? error.name : typeof error;
       // Never the token, nor the SDK's message (it may quote the request): the operation and the error name.
-      if (GONE.has(name)) throw new TaskGoneError(`Step Functions ${operation}: the execution no longer waits on this approval (${name})`);
+      if (GONE.has(name))
+        throw new TaskGoneError(
+          `Step Functions ${operation}: the execution no longer waits on this approval (${name})`,
+        );
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (TRANSIENT.has(name) || (status !== undefined && status >= 500)) throw new TransientError(`Step Functions ${operation} failed with ${name}; try again`);
+      if (TRANSIENT.has(name) || (status !== undefined && status >= 500))
+        throw new TransientError(`Step Functions ${operation} failed with ${name}; try again`);
       throw new Error(`Step Functions ${operation} failed with ${name}`);
     }
   }

@@ -30,7 +30,10 @@ export class StepFunctionsExecutionStarter implements ExecutionStarter {
 
   constructor(options: StepFunctionsStarterOptions) {
     const parts = STATE_MACHINE_ARN.exec(options.stateMachineArn);
-    if (!parts) throw new ConfigurationError(`"${options.stateMachineArn}" is not a state machine ARN (arn:<partition>:states:<region>:<account>:stateMachine:<name>)`);
+    if (!parts)
+      throw new ConfigurationError(
+        `"${options.stateMachineArn}" is not a state machine ARN (arn:<partition>:states:<region>:<account>:stateMachine:<name>)`,
+      );
     const [, partition, region, account, name] = parts;
     this.#stateMachineArn = options.stateMachineArn;
     this.#executionArnPrefix = `arn:${partition}:states:${region}:${account}:execution:${name}:`;
@@ -44,7 +47,13 @@ export class StepFunctionsExecutionStarter implements ExecutionStarter {
 
   async start(runId: string): Promise<void> {
     try {
-      await this.#client.send(new StartExecutionCommand({ stateMachineArn: this.#stateMachineArn, name: runId, input: JSON.stringify({ runId }) }));
+      await this.#client.send(
+        new StartExecutionCommand({
+          stateMachineArn: this.#stateMachineArn,
+          name: runId,
+          input: JSON.stringify({ runId }),
+        }),
+      );
     } catch (error) {
       // Already started (by this trigger earlier, or another): that is the point of naming it by the run.
       if (errorName(error) === 'ExecutionAlreadyExists') return;
@@ -65,7 +74,13 @@ export class StepFunctionsExecutionStarter implements ExecutionStarter {
 
   private async stopExecution(runId: string, name: string, reason: string): Promise<void> {
     try {
-      await this.#client.send(new StopExecutionCommand({ executionArn: this.executionArn(name), error: CANCELLED_ERROR, cause: reason.slice(0, MAX_CAUSE) }));
+      await this.#client.send(
+        new StopExecutionCommand({
+          executionArn: this.executionArn(name),
+          error: CANCELLED_ERROR,
+          cause: reason.slice(0, MAX_CAUSE),
+        }),
+      );
     } catch (error) {
       // Never started (a queued run, or an epoch not reached): nothing to stop; the caller closes the run.
       if (errorName(error) === 'ExecutionDoesNotExist') return;
@@ -78,14 +93,22 @@ function errorName(error: unknown): string {
   return error instanceof Error ? error.name : typeof error;
 }
 
-const TRANSIENT = new Set(['ThrottlingException', 'ServiceUnavailable', 'InternalServerError', 'TimeoutError', 'RequestTimeout']);
+const TRANSIENT = new Set([
+  'ThrottlingException',
+  'ServiceUnavailable',
+  'InternalServerError',
+  'TimeoutError',
+  'RequestTimeout',
+]);
 
 /** Throttling and 5xx may pass next time; a missing or misnamed state machine will not. */
 function translated(operation: string, runId: string, error: unknown): Error {
   const name = errorName(error);
   const message = `Step Functions ${operation} for run ${runId} failed with ${name}: ${error instanceof Error ? error.message : String(error)}`;
   const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  if (TRANSIENT.has(name) || (status !== undefined && status >= 500)) return new TransientError(message, { cause: error });
-  if (name === 'StateMachineDoesNotExist' || name === 'StateMachineDeleting' || name === 'AccessDeniedException') return new ConfigurationError(message, { cause: error });
+  if (TRANSIENT.has(name) || (status !== undefined && status >= 500))
+    return new TransientError(message, { cause: error });
+  if (name === 'StateMachineDoesNotExist' || name === 'StateMachineDeleting' || name === 'AccessDeniedException')
+    return new ConfigurationError(message, { cause: error });
   return error instanceof Error ? error : new Error(message);
 }

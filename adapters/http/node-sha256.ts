@@ -11,7 +11,16 @@ export class NodeSha256 implements Checksum {
   }
   static #create(secret: SourceData | undefined): Hash | Hmac {
     if (secret === undefined) return createHash('sha256');
-    return createHmac('sha256', typeof secret === 'string' ? secret : new Uint8Array(ArrayBuffer.isView(secret) ? secret.buffer.slice(secret.byteOffset, secret.byteOffset + secret.byteLength) : secret));
+    return createHmac(
+      'sha256',
+      typeof secret === 'string'
+        ? secret
+        : new Uint8Array(
+            ArrayBuffer.isView(secret)
+              ? secret.buffer.slice(secret.byteOffset, secret.byteOffset + secret.byteLength)
+              : secret,
+          ),
+    );
   }
   update(data: Uint8Array): void {
     this.#hash.update(data);

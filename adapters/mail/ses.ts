@@ -27,22 +27,37 @@ export class SesMailer implements Mailer {
   readonly #client: SESv2Client;
 
   constructor(options: SesMailerOptions) {
-    if (!options.from) throw new ConfigurationError('no sender for approval mail: set the CDK context `approvalSender` to an address on a verified SES identity');
-    if (!ADDRESS.test(options.from)) throw new ConfigurationError(`the mail sender "${options.from}" is not a plain email address`);
+    if (!options.from)
+      throw new ConfigurationError(
+        'no sender for approval mail: set the CDK context `approvalSender` to an address on a verified SES identity',
+      );
+    if (!ADDRESS.test(options.from))
+      throw new ConfigurationError(`the mail sender "${options.from}" is not a plain email address`);
     this.#from = options.from;
-    this.#client = options.client ?? new SESv2Client({ region: options.region, endpoint: options.endpoint, credentials: options.credentials, maxAttempts: 1 });
+    this.#client =
+      options.client ??
+      new SESv2Client({
+        region: options.region,
+        endpoint: options.endpoint,
+        credentials: options.credentials,
+        maxAttempts: 1,
+      });
   }
 
   async send(message: MailMessage): Promise<{ messageId: string }> {
     if (message.to.length === 0) throw new ValidationError('a message needs at least one recipient');
-    for (const address of message.to) if (!ADDRESS.test(address)) throw new ValidationError('a recipient is not a plain email address');
+    for (const address of message.to)
+      if (!ADDRESS.test(address)) throw new ValidationError('a recipient is not a plain email address');
     const command = new SendEmailCommand({
       FromEmailAddress: this.#from,
       Destination: { ToAddresses: message.to },
       Content: {
         Simple: {
           Subject: { Data: message.subject.replace(/[\r\n]+/g, ' '), Charset: 'UTF-8' },
-          Body: { Text: { Data: message.text, Charset: 'UTF-8' }, ...(message.html === undefined ? {} : { Html: { Data: message.html, Charset: 'UTF-8' } }) },
+          Body: {
+            Text: { Data: message.text, Charset: 'UTF-8' },
+            ...(message.html === undefined ? {} : { Html: { Data: message.html, Charset: 'UTF-8' } }),
+          },
         },
       },
     });
@@ -53,11 +68,18 @@ export class SesMailer implements Mailer {
     } catch (error) {
       const failure = error as Error & { $metadata?: { httpStatusCode?: number }; $fault?: string };
       const said = (failure.message ?? '').slice(0, 300);
-      if (failure.name === 'MessageRejected' || failure.name === 'MailFromDomainNotVerifiedException' || /not verified/i.test(said)) {
-        throw new ConfigurationError(`SES refused to send from ${this.#from}: ${said || failure.name} (verify the sender's identity in SES, or set the CDK context approvalSender to a verified one)`);
+      if (
+        failure.name === 'MessageRejected' ||
+        failure.name === 'MailFromDomainNotVerifiedException' ||
+        /not verified/i.test(said)
+      ) {
+        throw new ConfigurationError(
+          `SES refused to send from ${this.#from}: ${said || failure.name} (verify the sender's identity in SES, or set the CDK context approvalSender to a verified one)`,
+        );
       }
       const status = failure.$metadata?.httpStatusCode;
-      if (failure.name === 'TooManyRequestsException' || failure.$fault === 'server' || status === undefined) throw new TransientError(`SES SendEmail failed (${failure.name}): try again`);
+      if (failure.name === 'TooManyRequestsException' || failure.$fault === 'server' || status === undefined)
+        throw new TransientError(`SES SendEmail failed (${failure.name}): try again`);
       throw new Error(`SES SendEmail failed with ${status} ${failure.name}: ${said}`);
     }
   }

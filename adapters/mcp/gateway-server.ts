@@ -96,10 +96,12 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
 async function assertServable(deps: RunDeps, agent: string): Promise<void> {
   const catalog = await deps.catalog();
   const entry = catalog.agents[agent];
-  if (!entry) throw new NotFoundError(`unknown agent "${agent}" (known: ${Object.keys(catalog.agents).sort().join(', ') || 'none'})`);
+  if (!entry)
+    throw new NotFoundError(
+      `unknown agent "${agent}" (known: ${Object.keys(catalog.agents).sort().join(', ') || 'none'})`,
+    );
   if (!entry.spec.enabled) throw new ValidationError(`agent "${agent}" is paused (enabled: false)`);
 }
-
 
 /** One MCP session: its transport and protocol server, and the tool session run behind it. */
 interface Session {
@@ -181,7 +183,12 @@ class Gateway {
     const sessionId = req.headers['mcp-session-id'];
     if (sessionId === undefined) {
       if (req.method === 'POST' && isInitializeMessage(body)) return this.#initialize(req, res, body);
-      return sendError(res, 400, ErrorCode.InvalidRequest, 'Bad Request: no Mcp-Session-Id header; start a session with initialize');
+      return sendError(
+        res,
+        400,
+        ErrorCode.InvalidRequest,
+        'Bad Request: no Mcp-Session-Id header; start a session with initialize',
+      );
     }
     const session = typeof sessionId === 'string' ? this.#byId.get(sessionId) : undefined;
     // 404 tells a client its session is gone, so it starts a new one (the transport spec's rule).
@@ -210,7 +217,13 @@ class Gateway {
       session = await this.#open(client);
     } catch (error) {
       this.#log(`mcp-gateway: could not open a tool session for ${client}: ${errorMessage(error)}`);
-      return sendError(res, 500, ErrorCode.InternalError, `could not open a tool session for agent "${this.#agent}": ${errorMessage(error)}`, request.id);
+      return sendError(
+        res,
+        500,
+        ErrorCode.InternalError,
+        `could not open a tool session for agent "${this.#agent}": ${errorMessage(error)}`,
+        request.id,
+      );
     }
     if (this.#closed) {
       await this.#end(session);
@@ -247,7 +260,16 @@ class Gateway {
         `looprail tool session ${meta.runId} for agent "${this.#agent}": every call is checked against the agent's grants ` +
         `and recorded (looprail trace ${meta.runId}). A refused call comes back as an error result that says why.`,
     });
-    const session: Session = { runId: meta.runId, tools, transport, server, calls: Promise.resolve(), callCount: 0, pendingCalls: 0, lastSeen: Date.now() };
+    const session: Session = {
+      runId: meta.runId,
+      tools,
+      transport,
+      server,
+      calls: Promise.resolve(),
+      callCount: 0,
+      pendingCalls: 0,
+      lastSeen: Date.now(),
+    };
     this.#serveTools(session);
     server.onclose = () => void this.#end(session);
     server.onerror = (error) => this.#log(`mcp-gateway: session ${meta.runId}: ${errorMessage(error)}`);
@@ -263,7 +285,9 @@ class Gateway {
    */
   #serveTools(session: Session): void {
     session.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: session.tools }));
-    session.server.setRequestHandler(CallToolRequestSchema, (request) => this.#call(session, request.params.name, request.params.arguments ?? {}));
+    session.server.setRequestHandler(CallToolRequestSchema, (request) =>
+      this.#call(session, request.params.name, request.params.arguments ?? {}),
+    );
   }
 
   async #call(session: Session, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
@@ -279,7 +303,10 @@ class Gateway {
     } catch (error) {
       // Not the tool failing (that is an isError result) but looprail: the call may be unrecorded.
       this.#log(`mcp-gateway: session ${session.runId}: call ${call.id} to ${name} failed: ${errorMessage(error)}`);
-      throw new McpError(ErrorCode.InternalError, `looprail could not run or record the call to ${name}: ${errorMessage(error)}`);
+      throw new McpError(
+        ErrorCode.InternalError,
+        `looprail could not run or record the call to ${name}: ${errorMessage(error)}`,
+      );
     } finally {
       session.pendingCalls -= 1;
       session.lastSeen = Date.now();
@@ -290,7 +317,9 @@ class Gateway {
     const cutoff = Date.now() - this.#idleTimeoutMs;
     for (const session of this.#live) {
       if (session.pendingCalls > 0 || session.lastSeen > cutoff) continue;
-      this.#log(`mcp-gateway: session ${session.runId} idle for ${Math.round(this.#idleTimeoutMs / 1000)} s; closing it`);
+      this.#log(
+        `mcp-gateway: session ${session.runId} idle for ${Math.round(this.#idleTimeoutMs / 1000)} s; closing it`,
+      );
       void this.#end(session);
     }
   }
@@ -332,7 +361,11 @@ export function listedTools(tools: ToolSpec[]): Tool[] {
       name: tool.name,
       description: tool.description,
       inputSchema: { ...tool.inputSchema, type: 'object' as const },
-      annotations: { title: `${tool.server}.${tool.tool}`, readOnlyHint: tool.readOnly, destructiveHint: tool.destructive },
+      annotations: {
+        title: `${tool.server}.${tool.tool}`,
+        readOnlyHint: tool.readOnly,
+        destructiveHint: tool.destructive,
+      },
     }));
 }
 
@@ -355,7 +388,12 @@ type BodyRead = { ok: true; value: unknown } | { ok: false; status: number; code
 
 /** Reads and parses a POST body, refusing it once it passes MAX_BODY_BYTES. */
 async function readJsonBody(req: IncomingMessage): Promise<BodyRead> {
-  const tooLarge: BodyRead = { ok: false, status: 413, code: ErrorCode.InvalidRequest, message: `the request body is larger than ${MAX_BODY_BYTES} bytes` };
+  const tooLarge: BodyRead = {
+    ok: false,
+    status: 413,
+    code: ErrorCode.InvalidRequest,
+    message: `the request body is larger than ${MAX_BODY_BYTES} bytes`,
+  };
   if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return tooLarge;
   const chunks: Buffer[] = [];
   let size = 0;
@@ -377,7 +415,13 @@ function sendUnauthorized(res: ServerResponse): void {
   sendError(res, 401, -32001, 'Unauthorized: send the gateway token as "Authorization: Bearer <token>"');
 }
 
-function sendError(res: ServerResponse, status: number, code: number, message: string, id: string | number | null = null): void {
+function sendError(
+  res: ServerResponse,
+  status: number,
+  code: number,
+  message: string,
+  id: string | number | null = null,
+): void {
   // A refused body may still be arriving: close the connection instead of reading the rest.
   if (status === 413) res.setHeader('Connection', 'close');
   res.writeHead(status, { 'Content-Type': 'application/json' });

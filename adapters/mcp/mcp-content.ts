@@ -9,7 +9,9 @@ export function toDescriptor(tool: Tool): ToolDescriptor {
   if (tool.annotations) {
     const { title, readOnlyHint, destructiveHint, idempotentHint, openWorldHint } = tool.annotations;
     descriptor.annotations = Object.fromEntries(
-      Object.entries({ title, readOnlyHint, destructiveHint, idempotentHint, openWorldHint }).filter(([, v]) => v !== undefined),
+      Object.entries({ title, readOnlyHint, destructiveHint, idempotentHint, openWorldHint }).filter(
+        ([, v]) => v !== undefined,
+      ),
     );
   }
   return descriptor;
@@ -33,7 +35,10 @@ function renderBlock(block: ContentBlock): string {
       return `[${block.type} ${block.mimeType}, ${base64Bytes(block.data)} bytes]`;
     case 'resource': {
       const resource = block.resource;
-      const body = 'text' in resource ? resource.text : `[blob ${resource.mimeType ?? 'application/octet-stream'}, ${base64Bytes(resource.blob)} bytes]`;
+      const body =
+        'text' in resource
+          ? resource.text
+          : `[blob ${resource.mimeType ?? 'application/octet-stream'}, ${base64Bytes(resource.blob)} bytes]`;
       return `[resource ${resource.uri}]\n${body}`;
     }
     case 'resource_link':

@@ -1,7 +1,10 @@
 import { resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  type StreamableHTTPClientTransport,
+  StreamableHTTPError,
+} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { McpServerDeclaration } from '../../core/definitions/org.ts';
@@ -160,7 +163,10 @@ export class McpToolGateway implements ToolGateway {
     if (existing) {
       // The declaration changed (new command, url or secret): the old connection is stale.
       this.#pool.delete(server.name);
-      void existing.ready.then((conn) => this.#shutdown(conn, 'declaration changed'), () => {});
+      void existing.ready.then(
+        (conn) => this.#shutdown(conn, 'declaration changed'),
+        () => {},
+      );
     }
     const entry: PoolEntry = { key, ready: this.#connect(server), conn: undefined };
     this.#pool.set(server.name, entry);
@@ -207,7 +213,8 @@ export class McpToolGateway implements ToolGateway {
   async #connect(server: McpServerDeclaration): Promise<Connection> {
     const started = performance.now();
     // looprail's own servers (the sandbox) are served in-process by the run, never over MCP.
-    if (server.transport.type === 'builtin') throw new ConfigurationError(`"${server.name}" is served by looprail itself, not over MCP`);
+    if (server.transport.type === 'builtin')
+      throw new ConfigurationError(`"${server.name}" is served by looprail itself, not over MCP`);
     // Secrets first: a missing one is a SecretNotFoundError that names it, not an outage.
     const secretValues: string[] = [];
     const transport =
@@ -244,7 +251,6 @@ export class McpToolGateway implements ToolGateway {
     return conn;
   }
 
-
   /**
    * Hooks the transport's own close and error events (installed before Client.connect,
    * which chains them) so protocol-level noise such as a late answer to a timed-out
@@ -271,7 +277,10 @@ export class McpToolGateway implements ToolGateway {
     if (isMalformed(error)) {
       // The stdio spec says a server MUST NOT write anything but MCP messages to stdout;
       // one that does cannot be trusted to stay in step, so fail fast instead of hanging.
-      this.#breakConnection(conn, `sent a message that is not valid JSON-RPC (${conn.redact(describeMalformed(error))})`);
+      this.#breakConnection(
+        conn,
+        `sent a message that is not valid JSON-RPC (${conn.redact(describeMalformed(error))})`,
+      );
     } else if (!conn.connected) {
       // Still connecting: the connect attempt reports this failure itself.
       if (conn.kind === 'stdio') this.#breakConnection(conn, firstLine(message));
@@ -308,13 +317,19 @@ export class McpToolGateway implements ToolGateway {
       );
     }
     const target =
-      server.transport.type === 'stdio' ? `start "${server.transport.command}"` : server.transport.type === 'http' ? `reach ${server.transport.url}` : 'serve it';
+      server.transport.type === 'stdio'
+        ? `start "${server.transport.command}"`
+        : server.transport.type === 'http'
+          ? `reach ${server.transport.url}`
+          : 'serve it';
     const why = isTimeout(error)
       ? `no answer within ${formatMs(connectMs)}`
       : isConnectionClosed(error) && conn.brokenBecause !== undefined
         ? conn.brokenBecause
         : describeCause(error);
-    return new ToolUnavailableError(conn.redact(`MCP server "${server.name}": could not ${target}: ${why}${stderrTail(conn)}`));
+    return new ToolUnavailableError(
+      conn.redact(`MCP server "${server.name}": could not ${target}: ${why}${stderrTail(conn)}`),
+    );
   }
 
   /** Maps a failed request to the typed error the state machine understands. */

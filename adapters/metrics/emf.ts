@@ -7,7 +7,10 @@ export const METRICS_NAMESPACE = 'Looprail';
  * turns into metrics, with no API call on the hot path. Dimension sets: per agent, per
  * team, per model, and the whole account.
  */
-export function emfMetrics(write: (line: string) => void = (line) => process.stdout.write(`${line}\n`), now: () => number = Date.now): MetricsSink {
+export function emfMetrics(
+  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+  now: () => number = Date.now,
+): MetricsSink {
   return {
     spend(dimensions, values) {
       write(

@@ -60,8 +60,17 @@ const Count = z.number().int().min(0);
 /** Blocks we do not use (thinking, server tools) are accepted and skipped; the two we use must be whole. */
 const ResponseBlock = z.union([
   z.looseObject({ type: z.literal('text'), text: z.string() }),
-  z.looseObject({ type: z.literal('tool_use'), id: z.string().min(1), name: z.string().min(1), input: z.record(z.string(), z.unknown()) }),
-  z.looseObject({ type: z.string().refine((type) => type !== 'text' && type !== 'tool_use', 'expected a whole text or tool_use block') }),
+  z.looseObject({
+    type: z.literal('tool_use'),
+    id: z.string().min(1),
+    name: z.string().min(1),
+    input: z.record(z.string(), z.unknown()),
+  }),
+  z.looseObject({
+    type: z
+      .string()
+      .refine((type) => type !== 'text' && type !== 'tool_use', 'expected a whole text or tool_use block'),
+  }),
 ]);
 const AnthropicResponse = z.looseObject({
   content: z.array(ResponseBlock),
@@ -89,7 +98,10 @@ export class AnthropicProvider implements ModelProvider {
 
   async complete(request: ModelRequest): Promise<ModelResponse> {
     const declaration = request.model.declaration;
-    if (declaration.provider !== 'anthropic') throw new ConfigurationError(`model ${request.model.name} is declared for ${declaration.provider}, not anthropic`);
+    if (declaration.provider !== 'anthropic')
+      throw new ConfigurationError(
+        `model ${request.model.name} is declared for ${declaration.provider}, not anthropic`,
+      );
     const modelId = declaration.model_id ?? request.model.name;
     const key = await readApiKey(this.#secrets, declaration.secret);
     const baseUrl = (declaration.base_url ?? ANTHROPIC_DEFAULT_BASE_URL).replace(/\/+$/, '');
@@ -125,7 +137,11 @@ export function anthropicRequestBody(request: ModelRequest, modelId: string): Re
   // Models or prefixes too small to cache simply ignore the marker.
   if (request.system.trim() !== '') body['system'] = [{ type: 'text', text: request.system, cache_control: EPHEMERAL }];
   if (request.tools.length > 0) {
-    const tools: WireTool[] = request.tools.map((tool) => ({ name: tool.name, description: tool.description, input_schema: tool.inputSchema }));
+    const tools: WireTool[] = request.tools.map((tool) => ({
+      name: tool.name,
+      description: tool.description,
+      input_schema: tool.inputSchema,
+    }));
     tools[tools.length - 1]!.cache_control = EPHEMERAL;
     body['tools'] = tools;
   }
@@ -149,7 +165,12 @@ export function toAnthropicMessages(messages: Message[]): WireMessage[] {
       } else if (block.type === 'tool_call') {
         content.push({ type: 'tool_use', id: block.id, name: block.name, input: block.arguments });
       } else {
-        content.push({ type: 'tool_result', tool_use_id: block.callId, content: block.content, is_error: block.isError });
+        content.push({
+          type: 'tool_result',
+          tool_use_id: block.callId,
+          content: block.content,
+          is_error: block.isError,
+        });
       }
     }
     if (content.length === 0) continue;
@@ -158,7 +179,8 @@ export function toAnthropicMessages(messages: Message[]): WireMessage[] {
     else wire.push({ role, content });
   }
   for (const message of wire) {
-    if (message.role === 'user') message.content.sort((a, b) => Number(b.type === 'tool_result') - Number(a.type === 'tool_result'));
+    if (message.role === 'user')
+      message.content.sort((a, b) => Number(b.type === 'tool_result') - Number(a.type === 'tool_result'));
   }
   return wire;
 }
@@ -177,7 +199,8 @@ function fromAnthropicResponse(answer: AnthropicResponse, modelId: string): Mode
   const cacheWrite = usage.cache_creation_input_tokens ?? 0;
   return {
     content,
-    stopReason: answer.stop_reason === 'tool_use' || answer.stop_reason === 'max_tokens' ? answer.stop_reason : 'end_turn',
+    stopReason:
+      answer.stop_reason === 'tool_use' || answer.stop_reason === 'max_tokens' ? answer.stop_reason : 'end_turn',
     // Anthropic's input_tokens counts only what was neither read from nor written to the
     // cache; ours counts every input token, with the cached reads also shown apart.
     inputTokens: usage.input_tokens + cacheRead + cacheWrite,

@@ -45,7 +45,8 @@ const TRANSIENT = new Set([
 
 /** Errors that need a person: permissions, a wrong model id or region, a request the model refuses. */
 const HINTS: Record<string, string> = {
-  AccessDeniedException: 'check that access to this model is enabled in the region and that the role may call bedrock:InvokeModel on it',
+  AccessDeniedException:
+    'check that access to this model is enabled in the region and that the role may call bedrock:InvokeModel on it',
   ResourceNotFoundException: 'check model_id and region in models.yaml',
   ValidationException: 'the request was refused as invalid',
   UnrecognizedClientException: 'the AWS credentials were not recognised',
@@ -72,7 +73,8 @@ export class BedrockProvider implements ModelProvider {
 
   async complete(request: ModelRequest): Promise<ModelResponse> {
     const declaration = request.model.declaration;
-    if (declaration.provider !== 'bedrock') throw new ConfigurationError(`model ${request.model.name} is declared for ${declaration.provider}, not bedrock`);
+    if (declaration.provider !== 'bedrock')
+      throw new ConfigurationError(`model ${request.model.name} is declared for ${declaration.provider}, not bedrock`);
     const modelId = declaration.model_id ?? request.model.name;
     const region = declaration.region;
     const label = `bedrock model ${request.model.name}${modelId !== request.model.name ? ` (${modelId})` : ''}${region ? ` in ${region}` : ''}`;
@@ -163,7 +165,8 @@ export function toConverseMessages(messages: Message[]): ConverseMessage[] {
     else wire.push({ role, content });
   }
   for (const message of wire) {
-    if (message.role === 'user') message.content.sort((a, b) => Number(b.toolResult !== undefined) - Number(a.toolResult !== undefined));
+    if (message.role === 'user')
+      message.content.sort((a, b) => Number(b.toolResult !== undefined) - Number(a.toolResult !== undefined));
   }
   return wire;
 }
@@ -173,7 +176,9 @@ function fromConverseOutput(output: ConverseCommandOutput, label: string, modelI
   const usage = output.usage;
   // The SDK has parsed the JSON; an answer without these is one we cannot account for.
   if (!message?.content || !usage || usage.inputTokens === undefined || usage.outputTokens === undefined) {
-    throw new ModelUnavailableError(`${label} is unavailable: answered with malformed JSON (no ${!message?.content ? 'output.message' : 'usage'})`);
+    throw new ModelUnavailableError(
+      `${label} is unavailable: answered with malformed JSON (no ${!message?.content ? 'output.message' : 'usage'})`,
+    );
   }
   const content: Array<TextBlock | ToolCallBlock> = [];
   for (const block of message.content) {
@@ -183,7 +188,9 @@ function fromConverseOutput(output: ConverseCommandOutput, label: string, modelI
       const { toolUseId, name, input } = block.toolUse;
       // Converse documents input as a JSON object (the SDK has already parsed it), so anything else is a broken answer.
       if (!toolUseId || !name || input === null || typeof input !== 'object' || Array.isArray(input)) {
-        throw new ModelUnavailableError(`${label} is unavailable: answered with malformed JSON (a toolUse block without toolUseId, name or an object input)`);
+        throw new ModelUnavailableError(
+          `${label} is unavailable: answered with malformed JSON (a toolUse block without toolUseId, name or an object input)`,
+        );
       }
       content.push({ type: 'tool_call', id: toolUseId, name, arguments: input as Record<string, unknown> });
     }
@@ -213,7 +220,9 @@ function fromConverseOutput(output: ConverseCommandOutput, label: string, modelI
  */
 function refusedCachePoint(error: unknown): boolean {
   const { name, message } = errorFacts(error);
-  return (name === 'ValidationException' || name === 'AccessDeniedException') && /cachePoint|prompt caching/i.test(message);
+  return (
+    (name === 'ValidationException' || name === 'AccessDeniedException') && /cachePoint|prompt caching/i.test(message)
+  );
 }
 
 /**
@@ -233,7 +242,9 @@ function translateError(error: unknown, label: string, timeoutMs: number): Error
   }
   // A failure on a 2xx is the SDK failing to read the answer (broken JSON): an outage, not a refusal.
   if (status !== undefined && status >= 200 && status < 300) {
-    return new ModelUnavailableError(`${label} is unavailable: answered with malformed JSON (${message.split('\n')[0]})`);
+    return new ModelUnavailableError(
+      `${label} is unavailable: answered with malformed JSON (${message.split('\n')[0]})`,
+    );
   }
   const detail = `${name}${message ? `: ${message}` : ''}`;
   if (TRANSIENT.has(name)) return new ModelUnavailableError(`${label} is unavailable (${detail})`);
@@ -243,14 +254,25 @@ function translateError(error: unknown, label: string, timeoutMs: number): Error
   const hint = HINTS[name];
   if (hint) return new ConfigurationError(`${label}: ${hint} (${detail})`);
   // No HTTP status means no answer at all (refused, reset, DNS): worth another try.
-  if (status === undefined || status >= 500 || status === 429) return new ModelUnavailableError(`${label} is unavailable (${detail})`);
+  if (status === undefined || status >= 500 || status === 429)
+    return new ModelUnavailableError(`${label} is unavailable (${detail})`);
   return new ConfigurationError(`${label}: the request was refused (HTTP ${status}, ${detail})`);
 }
 
 function errorFacts(error: unknown): { name: string; message: string; status: number | undefined } {
-  const e = error as { name?: unknown; message?: unknown; code?: unknown; $metadata?: { httpStatusCode?: number } } | null;
-  const name = typeof e?.name === 'string' && e.name !== 'Error' ? e.name : typeof e?.code === 'string' ? e.code : 'Error';
-  return { name, message: typeof e?.message === 'string' ? e.message : String(error), status: e?.$metadata?.httpStatusCode };
+  const e = error as {
+    name?: unknown;
+    message?: unknown;
+    code?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  } | null;
+  const name =
+    typeof e?.name === 'string' && e.name !== 'Error' ? e.name : typeof e?.code === 'string' ? e.code : 'Error';
+  return {
+    name,
+    message: typeof e?.message === 'string' ? e.message : String(error),
+    status: e?.$metadata?.httpStatusCode,
+  };
 }
 
 function clientsPerRegion(): (region: string | undefined) => BedrockRuntimeClient {

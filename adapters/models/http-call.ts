@@ -133,14 +133,19 @@ export class HttpCaller {
       const { failure } = outcome;
       if (failure.kind === 'malformed') malformed += 1;
       const giveUp = (why: string) =>
-        new ModelUnavailableError(`${label} is unavailable: ${failure.detail} (${attempt} ${attempt === 1 ? 'attempt' : 'attempts'}${why})`);
+        new ModelUnavailableError(
+          `${label} is unavailable: ${failure.detail} (${attempt} ${attempt === 1 ? 'attempt' : 'attempts'}${why})`,
+        );
 
       if (attempt >= this.#maxAttempts) throw giveUp('');
       if (failure.kind === 'malformed' && malformed > MALFORMED_RETRIES) throw giveUp('');
       const delay = failure.retryAfterMs ?? this.#backoff(attempt);
       const elapsed = this.#now() - started;
       if (elapsed + delay > this.#retryBudgetMs) {
-        const asked = failure.retryAfterMs !== undefined ? `the provider asked to wait ${seconds(delay)}` : `the next retry in ${seconds(delay)}`;
+        const asked =
+          failure.retryAfterMs !== undefined
+            ? `the provider asked to wait ${seconds(delay)}`
+            : `the next retry in ${seconds(delay)}`;
         throw giveUp(`; ${asked}, past the ${seconds(this.#retryBudgetMs)} retry budget`);
       }
       await this.#sleep(delay);
@@ -181,7 +186,10 @@ export class HttpCaller {
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-        return retry('malformed', `answered with malformed JSON (HTTP ${status}, not the documented shape; ${where}${issue?.message ?? 'invalid'})`);
+        return retry(
+          'malformed',
+          `answered with malformed JSON (HTTP ${status}, not the documented shape; ${where}${issue?.message ?? 'invalid'})`,
+        );
       }
       return { ok: true, value: parsed.data };
     }
@@ -191,7 +199,9 @@ export class HttpCaller {
       if (request.secret) {
         throw new ConfigurationError(`${label}: the key in secret "${request.secret.name}" was refused (${detail})`);
       }
-      throw new ConfigurationError(`${label}: ${request.url} refused the request (${detail}); the model declares no secret, so no key was sent. Add secret: <name> to it in models.yaml if the server needs one`);
+      throw new ConfigurationError(
+        `${label}: ${request.url} refused the request (${detail}); the model declares no secret, so no key was sent. Add secret: <name> to it in models.yaml if the server needs one`,
+      );
     }
     if (status === 408 || status === 409 || status === 429 || status >= 500) {
       return retry('status', detail, retryAfterMs(headers, this.#now()));
@@ -283,7 +293,9 @@ function networkDetail(error: unknown): string {
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
 }
 
 function firstString(...values: unknown[]): string | undefined {

@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { INVALID_ARGUMENTS_KEY, type Message, type TextBlock, type ToolCallBlock } from '../../core/definitions/messages.ts';
+import {
+  INVALID_ARGUMENTS_KEY,
+  type Message,
+  type TextBlock,
+  type ToolCallBlock,
+} from '../../core/definitions/messages.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../../core/ports/models.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
@@ -90,7 +95,8 @@ export class OpenAiProvider implements ModelProvider {
 
   async complete(request: ModelRequest): Promise<ModelResponse> {
     const declaration = request.model.declaration;
-    if (declaration.provider !== 'openai') throw new ConfigurationError(`model ${request.model.name} is declared for ${declaration.provider}, not openai`);
+    if (declaration.provider !== 'openai')
+      throw new ConfigurationError(`model ${request.model.name} is declared for ${declaration.provider}, not openai`);
     const modelId = declaration.model_id ?? request.model.name;
     const key = declaration.secret !== undefined ? await readApiKey(this.#secrets, declaration.secret) : undefined;
     const baseUrl = (declaration.base_url ?? OPENAI_DEFAULT_BASE_URL).replace(/\/+$/, '');
@@ -146,7 +152,11 @@ export function toOpenAiMessages(messages: Message[]): WireMessage[] {
     const calls = message.content.filter((block): block is ToolCallBlock => block.type === 'tool_call');
     for (const block of message.content) {
       if (block.type !== 'tool_result') continue;
-      wire.push({ role: 'tool', tool_call_id: block.callId, content: block.isError ? `Error: ${block.content}` : block.content });
+      wire.push({
+        role: 'tool',
+        tool_call_id: block.callId,
+        content: block.isError ? `Error: ${block.content}` : block.content,
+      });
     }
     if (message.role === 'assistant') {
       if (text.trim() === '' && calls.length === 0) continue;
@@ -204,7 +214,8 @@ export function parseArguments(raw: string): Record<string, unknown> {
   if (raw.trim() === '') return {};
   try {
     const parsed: unknown = JSON.parse(raw);
-    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed))
+      return parsed as Record<string, unknown>;
   } catch {
     // fall through: kept as raw text below
   }

@@ -22,12 +22,21 @@ export class ScriptedModelProvider implements ModelProvider {
     let index = request.callIndex;
     if (index >= script.turns.length) {
       if (script.after_last === 'repeat_last') index = script.turns.length - 1;
-      else throw new ConfigurationError(`scripted model ${request.model.name} has ${script.turns.length} turns; call ${request.callIndex + 1} has none (set after_last: repeat_last to replay the last turn)`);
+      else
+        throw new ConfigurationError(
+          `scripted model ${request.model.name} has ${script.turns.length} turns; call ${request.callIndex + 1} has none (set after_last: repeat_last to replay the last turn)`,
+        );
     }
     const turn = script.turns[index]!;
     if (turn.delay_ms) await new Promise((resolve) => setTimeout(resolve, turn.delay_ms));
-    if (turn.error === 'unavailable') throw new ModelUnavailableError(`scripted model ${request.model.name} is unavailable (scripted outage at call ${request.callIndex + 1})`);
-    if (turn.error === 'configuration') throw new ConfigurationError(`scripted model ${request.model.name} refused the call (scripted configuration error at call ${request.callIndex + 1})`);
+    if (turn.error === 'unavailable')
+      throw new ModelUnavailableError(
+        `scripted model ${request.model.name} is unavailable (scripted outage at call ${request.callIndex + 1})`,
+      );
+    if (turn.error === 'configuration')
+      throw new ConfigurationError(
+        `scripted model ${request.model.name} refused the call (scripted configuration error at call ${request.callIndex + 1})`,
+      );
     if (turn.error === 'context_too_long') {
       const at = `scripted at call ${request.callIndex + 1}`;
       throw new ContextTooLongError(`scripted model ${request.model.name} refused the prompt as too long (${at})`);
@@ -35,9 +44,17 @@ export class ScriptedModelProvider implements ModelProvider {
     const content: Array<TextBlock | ToolCallBlock> = [];
     if (turn.text) content.push({ type: 'text', text: turn.text });
     turn.tool_calls.forEach((call, i) => {
-      content.push({ type: 'tool_call', id: `call-${request.callIndex}-${i}`, name: call.tool, arguments: call.arguments });
+      content.push({
+        type: 'tool_call',
+        id: `call-${request.callIndex}-${i}`,
+        name: call.tool,
+        arguments: call.arguments,
+      });
     });
-    const prompt = request.system + JSON.stringify(request.messages) + JSON.stringify(request.tools.map((t) => [t.name, t.description, t.inputSchema]));
+    const prompt =
+      request.system +
+      JSON.stringify(request.messages) +
+      JSON.stringify(request.tools.map((t) => [t.name, t.description, t.inputSchema]));
     return {
       content,
       stopReason: turn.tool_calls.length > 0 ? 'tool_use' : 'end_turn',

@@ -22,7 +22,10 @@ export const OtlpEnv = z.object({
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: HttpUrl.optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: HttpUrl.optional(),
   OTEL_SERVICE_NAME: z.string().min(1).max(128).default('looprail'),
-  LOOPRAIL_OTLP_HEADERS_SECRET_NAME: z.string().regex(/^[\w/+=.@-]{1,512}$/, 'expected a secret name').optional(),
+  LOOPRAIL_OTLP_HEADERS_SECRET_NAME: z
+    .string()
+    .regex(/^[\w/+=.@-]{1,512}$/, 'expected a secret name')
+    .optional(),
   LOOPRAIL_OTLP_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(5_000),
 });
 
@@ -42,9 +45,18 @@ export function otlpConfigFromEnv(env: Record<string, string | undefined>): Otlp
     throw new ConfigurationError(`${issue.path.join('.')}: ${issue.message}`);
   }
   const value = parsed.data;
-  const url = value.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (value.OTEL_EXPORTER_OTLP_ENDPOINT ? `${value.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : undefined);
+  const url =
+    value.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (value.OTEL_EXPORTER_OTLP_ENDPOINT
+      ? `${value.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`
+      : undefined);
   if (!url) return undefined;
-  return { url, serviceName: value.OTEL_SERVICE_NAME, headersSecret: value.LOOPRAIL_OTLP_HEADERS_SECRET_NAME, timeoutMs: value.LOOPRAIL_OTLP_TIMEOUT_MS };
+  return {
+    url,
+    serviceName: value.OTEL_SERVICE_NAME,
+    headersSecret: value.LOOPRAIL_OTLP_HEADERS_SECRET_NAME,
+    timeoutMs: value.LOOPRAIL_OTLP_TIMEOUT_MS,
+  };
 }
 
 /** `name=value,name2=value2` (the OTEL_EXPORTER_OTLP_HEADERS format, values percent-decoded). */
@@ -54,7 +66,8 @@ export function parseHeaders(text: string): Record<string, string> {
     if (pair.trim() === '') continue;
     const at = pair.indexOf('=');
     const name = at > 0 ? pair.slice(0, at).trim() : '';
-    if (!/^[!#$%&'*+.^_`|~\w-]+$/.test(name)) throw new ConfigurationError('the OTLP headers secret must be name=value pairs separated by commas');
+    if (!/^[!#$%&'*+.^_`|~\w-]+$/.test(name))
+      throw new ConfigurationError('the OTLP headers secret must be name=value pairs separated by commas');
     headers[name.toLowerCase()] = decodeURIComponent(pair.slice(at + 1).trim());
   }
   return headers;
@@ -107,7 +120,10 @@ export class OtlpHttpExporter implements RunTelemetry {
   #authHeaders(): Promise<Record<string, string>> {
     const name = this.#config.headersSecret;
     if (!name) return Promise.resolve({});
-    if (!this.#secrets) return Promise.reject(new ConfigurationError('LOOPRAIL_OTLP_HEADERS_SECRET_NAME is set but this host has no secret store'));
+    if (!this.#secrets)
+      return Promise.reject(
+        new ConfigurationError('LOOPRAIL_OTLP_HEADERS_SECRET_NAME is set but this host has no secret store'),
+      );
     // Read once per container; a failed read is tried again at the next export.
     this.#headers ??= this.#secrets.get(name).then(parseHeaders, (error: unknown) => {
       this.#headers = undefined;

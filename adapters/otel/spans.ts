@@ -30,7 +30,10 @@ interface Origin {
 }
 
 function hexId(bytes: number, ...parts: string[]): string {
-  return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, bytes * 2);
+  return createHash('sha256')
+    .update(parts.join('\u0000'))
+    .digest('hex')
+    .slice(0, bytes * 2);
 }
 
 export function traceIdOf(runId: string): string {
@@ -131,7 +134,11 @@ function stepSpan(runId: string, event: TraceEvent, traceId: string, parentSpanI
   const model = event.kind === 'model_call';
   const tool = event.kind === 'tool_call' || event.kind === 'tool_denied';
   const operation = model ? 'chat' : tool ? 'execute_tool' : undefined;
-  const name = model ? `chat ${event.model ?? event.name}` : tool ? `execute_tool ${event.name}` : `${event.kind} ${event.name}`;
+  const name = model
+    ? `chat ${event.model ?? event.name}`
+    : tool
+      ? `execute_tool ${event.name}`
+      : `${event.kind} ${event.name}`;
   const error = event.status === 'error';
   return {
     traceId,
@@ -198,7 +205,10 @@ export function runSpans(run: FinishedRun, serviceName: string, version: string)
     const child = event.childRunId ? children.get(event.childRunId) : undefined;
     if (!child) continue;
     const childRoot = runSpan(child.meta, traceId, step.spanId, lastEnd(child.meta, child.events));
-    spans.push(childRoot, ...child.events.map((childEvent) => stepSpan(child.meta.runId, childEvent, traceId, childRoot.spanId)));
+    spans.push(
+      childRoot,
+      ...child.events.map((childEvent) => stepSpan(child.meta.runId, childEvent, traceId, childRoot.spanId)),
+    );
   }
   return spans.map((span) => readableSpan(span, origin));
 }

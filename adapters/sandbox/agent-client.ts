@@ -43,7 +43,8 @@ export async function requestAgent<T extends z.ZodType>(
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code && CONNECT_ERRORS.has(code)) throw new ConnectFailed(`${code} connecting to ${endpoint.url}`);
-    if ((error as Error).name === 'TimeoutError') throw new SandboxCallError(`the sandbox agent did not answer ${what} within ${Math.round(timeoutMs / 1000)} s`);
+    if ((error as Error).name === 'TimeoutError')
+      throw new SandboxCallError(`the sandbox agent did not answer ${what} within ${Math.round(timeoutMs / 1000)} s`);
     throw new TransientError(`the sandbox agent's connection failed during ${what}: ${code ?? errorMessage(error)}`);
   }
   let json: unknown;
@@ -56,14 +57,20 @@ export async function requestAgent<T extends z.ZodType>(
     const failure = ErrorBody.safeParse(json);
     const message = failure.success ? failure.data.error.message : `HTTP ${response.status}`;
     if (response.status === 401 || response.status === 403) {
-      throw new SandboxUnavailableError(`the sandbox agent refused the broker's credentials for ${what} (HTTP ${response.status}): the task was started with another signing key`);
+      throw new SandboxUnavailableError(
+        `the sandbox agent refused the broker's credentials for ${what} (HTTP ${response.status}): the task was started with another signing key`,
+      );
     }
-    if (failure.success && failure.data.error.name === 'looprail.SandboxUnavailable') throw new SandboxUnavailableError(message);
+    if (failure.success && failure.data.error.name === 'looprail.SandboxUnavailable')
+      throw new SandboxUnavailableError(message);
     throw new SandboxCallError(response.status >= 500 ? `the sandbox agent failed on ${what}: ${message}` : message);
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    const issues = parsed.error.issues.slice(0, 3).map((issue) => `${issue.path.join('.') || '(answer)'}: ${issue.message}`).join('; ');
+    const issues = parsed.error.issues
+      .slice(0, 3)
+      .map((issue) => `${issue.path.join('.') || '(answer)'}: ${issue.message}`)
+      .join('; ');
     throw new SandboxCallError(`the sandbox agent's answer to ${what} is not what the protocol says (${issues})`);
   }
   return parsed.data;
@@ -81,16 +88,26 @@ interface HttpAnswer {
   text: string;
 }
 
-function httpJson(url: string, method: 'GET' | 'POST', headers: Record<string, string>, body: unknown, timeoutMs: number): Promise<HttpAnswer> {
+function httpJson(
+  url: string,
+  method: 'GET' | 'POST',
+  headers: Record<string, string>,
+  body: unknown,
+  timeoutMs: number,
+): Promise<HttpAnswer> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
   return new Promise((resolve, reject) => {
     const request = httpRequest(url, {
       method,
-      headers: { ...headers, ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}) },
+      headers: {
+        ...headers,
+        ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+      },
       signal: AbortSignal.timeout(timeoutMs),
     });
     request.on('error', (error: Error & { code?: string }) => {
-      if (error.name === 'AbortError') reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' }));
+      if (error.name === 'AbortError')
+        reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: 'TimeoutError' }));
       else reject(error);
     });
     request.on('response', (response) => {

@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { SandboxSpec } from '../../core/definitions/sandbox.ts';
-import { DiffRequestBody, ExecRequestBody, ListRequestBody, ReadRequestBody, ScriptResultsBody, ScriptStartBody, WriteRequestBody } from './protocol.ts';
+import {
+  DiffRequestBody,
+  ExecRequestBody,
+  ListRequestBody,
+  ReadRequestBody,
+  ScriptResultsBody,
+  ScriptStartBody,
+  WriteRequestBody,
+} from './protocol.ts';
 
 /**
  * What the steps (ToolStep, FinishRun, FailRun) send the sandbox broker on AWS: a Lambda

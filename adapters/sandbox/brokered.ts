@@ -54,7 +54,11 @@ const BRIDGE_CONCURRENCY = 4;
 
 export async function openBrokered(send: BrokerSend, request: SandboxOpenRequest): Promise<Sandbox> {
   const target = { sandboxId: request.sandboxId, agent: request.agent };
-  const opened = parseAnswer(OpenResponse, await send({ op: 'open', ...target, spec: request.spec, input: request.input }), 'open');
+  const opened = parseAnswer(
+    OpenResponse,
+    await send({ op: 'open', ...target, spec: request.spec, input: request.input }),
+    'open',
+  );
   return new BrokeredSandbox(send, target, opened.usedMs, opened.createdAt);
 }
 
@@ -81,19 +85,39 @@ class BrokeredSandbox implements Sandbox {
   }
 
   async readFile(path: string, maxBytes: number): Promise<Timed<FileRead>> {
-    return this.#metered(ReadResponse, await this.#send({ op: 'read', ...this.#target, request: { path, maxBytes } }), 'read');
+    return this.#metered(
+      ReadResponse,
+      await this.#send({ op: 'read', ...this.#target, request: { path, maxBytes } }),
+      'read',
+    );
   }
 
   async writeFile(path: string, content: string): Promise<Timed<{ bytes: number }>> {
-    return this.#metered(WriteResponse, await this.#send({ op: 'write', ...this.#target, request: { path, content } }), 'write');
+    return this.#metered(
+      WriteResponse,
+      await this.#send({ op: 'write', ...this.#target, request: { path, content } }),
+      'write',
+    );
   }
 
-  async listFiles(path: string, maxDepth: number, maxEntries: number): Promise<Timed<{ entries: string[]; truncated: boolean }>> {
-    return this.#metered(ListResponse, await this.#send({ op: 'list', ...this.#target, request: { path, maxDepth, maxEntries } }), 'list');
+  async listFiles(
+    path: string,
+    maxDepth: number,
+    maxEntries: number,
+  ): Promise<Timed<{ entries: string[]; truncated: boolean }>> {
+    return this.#metered(
+      ListResponse,
+      await this.#send({ op: 'list', ...this.#target, request: { path, maxDepth, maxEntries } }),
+      'list',
+    );
   }
 
   async diff(maxBytes: number): Promise<Timed<FileRead>> {
-    return this.#metered(DiffResponse, await this.#send({ op: 'diff', ...this.#target, request: { maxBytes } }), 'diff');
+    return this.#metered(
+      DiffResponse,
+      await this.#send({ op: 'diff', ...this.#target, request: { maxBytes } }),
+      'diff',
+    );
   }
 
   /**
@@ -103,22 +127,50 @@ class BrokeredSandbox implements Sandbox {
    * carries 6 MB): the rest wait for the next rounds, and the script for them.
    */
   async runScript(request: ScriptRequest, bridge: ToolBridge): Promise<Timed<ScriptResult>> {
-    const start = { code: request.code, cwd: request.cwd, timeoutSeconds: request.timeoutSeconds, waitMs: SCRIPT_WAIT_MS };
-    let event = parseAnswer(ScriptEvent, await this.#send({ op: 'script_start', ...this.#target, request: start }), 'script_start');
+    const start = {
+      code: request.code,
+      cwd: request.cwd,
+      timeoutSeconds: request.timeoutSeconds,
+      waitMs: SCRIPT_WAIT_MS,
+    };
+    let event = parseAnswer(
+      ScriptEvent,
+      await this.#send({ op: 'script_start', ...this.#target, request: start }),
+      'script_start',
+    );
     const unsent: ScriptCallResult[] = [];
     while (event.state !== 'done') {
       const calls = event.state === 'calls' ? event.calls : [];
-      unsent.push(...(await mapLimited(calls, BRIDGE_CONCURRENCY, async (call) => ({ callId: call.callId, ...(await bridged(bridge, call.name, call.arguments)) }))));
+      unsent.push(
+        ...(await mapLimited(calls, BRIDGE_CONCURRENCY, async (call) => ({
+          callId: call.callId,
+          ...(await bridged(bridge, call.name, call.arguments)),
+        }))),
+      );
       const results = takeRound(unsent);
       const scriptId = event.scriptId;
-      event = parseAnswer(ScriptEvent, await this.#send({ op: 'script_results', ...this.#target, scriptId, request: { results, waitMs: SCRIPT_WAIT_MS } }), 'script_results');
-      if (event.scriptId !== scriptId) throw new SandboxCallError(`the sandbox answered for script ${event.scriptId} while running ${scriptId}`);
+      event = parseAnswer(
+        ScriptEvent,
+        await this.#send({
+          op: 'script_results',
+          ...this.#target,
+          scriptId,
+          request: { results, waitMs: SCRIPT_WAIT_MS },
+        }),
+        'script_results',
+      );
+      if (event.scriptId !== scriptId)
+        throw new SandboxCallError(`the sandbox answered for script ${event.scriptId} while running ${scriptId}`);
     }
     this.#usedMs = event.usedMs;
     return { value: event.value, durationMs: event.durationMs };
   }
 
-  #metered<T extends z.ZodType<{ value: unknown; durationMs: number; usedMs: number }>>(schema: T, answer: unknown, op: string): Timed<z.output<T>['value']> {
+  #metered<T extends z.ZodType<{ value: unknown; durationMs: number; usedMs: number }>>(
+    schema: T,
+    answer: unknown,
+    op: string,
+  ): Timed<z.output<T>['value']> {
     const parsed = parseAnswer(schema, answer, op);
     this.#usedMs = parsed.usedMs;
     return { value: parsed.value, durationMs: parsed.durationMs };
@@ -138,6 +190,9 @@ async function bridged(bridge: ToolBridge, name: string, args: Record<string, un
 export function parseAnswer<T extends z.ZodType>(schema: T, answer: unknown, op: string): z.output<T> {
   const parsed = schema.safeParse(answer);
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.slice(0, 3).map((issue) => `${issue.path.join('.') || '(answer)'}: ${issue.message}`).join('; ');
+  const issues = parsed.error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.join('.') || '(answer)'}: ${issue.message}`)
+    .join('; ');
   throw new SandboxCallError(`the sandbox's answer to ${op} is not what the protocol says (${issues})`);
 }

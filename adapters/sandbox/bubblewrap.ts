@@ -1,7 +1,20 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { access, chmod, constants, cp, lstat, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  access,
+  chmod,
+  constants,
+  cp,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, posix, relative, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,7 +23,14 @@ import { z } from 'zod';
 import type { SandboxSpec } from '../../core/definitions/sandbox.ts';
 import { SandboxUnavailableError } from '../../core/errors.ts';
 import type { Sandbox, SandboxOpenRequest, SandboxProvider } from '../../core/ports/sandbox.ts';
-import { GIT_ENV, rlimitArgs, SANDBOX_PATH, WorkspaceSandbox, type CommandLauncher, type StartRequest } from './workspace.ts';
+import {
+  GIT_ENV,
+  rlimitArgs,
+  SANDBOX_PATH,
+  WorkspaceSandbox,
+  type CommandLauncher,
+  type StartRequest,
+} from './workspace.ts';
 import { copyInFiles } from '../../core/sandbox/copy-in.ts';
 
 export { SandboxCallError } from './workspace.ts';
@@ -58,7 +78,17 @@ const SANDBOX_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const WORKSPACE = '/workspace';
 const HOME = '/home/sandbox';
 /** The parts of /etc programs need to start and to name things; nothing else of the host's /etc. */
-const ETC_FILES = ['/etc/alternatives', '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/localtime', '/etc/nsswitch.conf', '/etc/ssl/certs', '/etc/ca-certificates', '/etc/mime.types'];
+const ETC_FILES = [
+  '/etc/alternatives',
+  '/etc/ld.so.cache',
+  '/etc/ld.so.conf',
+  '/etc/ld.so.conf.d',
+  '/etc/localtime',
+  '/etc/nsswitch.conf',
+  '/etc/ssl/certs',
+  '/etc/ca-certificates',
+  '/etc/mime.types',
+];
 const ROOT_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 
 const SandboxState = z.object({
@@ -86,7 +116,8 @@ export class BubblewrapSandboxes implements SandboxProvider {
   }
 
   open(request: SandboxOpenRequest): Promise<Sandbox> {
-    if (!SANDBOX_ID.test(request.sandboxId)) return Promise.reject(new SandboxUnavailableError(`"${request.sandboxId}" is not a valid sandbox id`));
+    if (!SANDBOX_ID.test(request.sandboxId))
+      return Promise.reject(new SandboxUnavailableError(`"${request.sandboxId}" is not a valid sandbox id`));
     let opening = this.#open.get(request.sandboxId);
     if (!opening) {
       opening = this.#openOrCreate(request.sandboxId, request.spec, request.input);
@@ -127,7 +158,8 @@ export class BubblewrapSandboxes implements SandboxProvider {
     const dir = join(this.root, sandboxId);
     const stateFile = join(dir, 'sandbox.json');
     const existing = await readFile(stateFile, 'utf8').catch(() => undefined);
-    if (existing !== undefined) return localSandbox(this.#bwrap, this.#node, dir, spec, SandboxState.parse(JSON.parse(existing)));
+    if (existing !== undefined)
+      return localSandbox(this.#bwrap, this.#node, dir, spec, SandboxState.parse(JSON.parse(existing)));
     // The root and the run's folder are root's and only traversable: the sandbox user reaches its workspace and nothing beside it.
     // Only a root it creates is given its mode (whatever the umask): an existing folder is the operator's.
     if ((await mkdir(this.root, { recursive: true, mode: 0o711 })) !== undefined) await chmod(this.root, 0o711);
@@ -140,13 +172,20 @@ export class BubblewrapSandboxes implements SandboxProvider {
       const uid = self === 0 ? UID_BASE + randomInt(UID_RANGE) : self;
       if (uid !== self) await run('chown', ['-R', '-P', `${uid}:${uid}`, workspace]);
       await chmod(workspace, 0o700);
-      const sandbox = localSandbox(this.#bwrap, this.#node, dir, spec, { uid, base: '0'.repeat(40), usedMs: 0, createdAt: new Date().toISOString() });
+      const sandbox = localSandbox(this.#bwrap, this.#node, dir, spec, {
+        uid,
+        base: '0'.repeat(40),
+        usedMs: 0,
+        createdAt: new Date().toISOString(),
+      });
       await sandbox.initialize(copyInFiles(spec, input));
       return sandbox;
     } catch (error) {
       await rm(dir, { recursive: true, force: true });
       if (error instanceof SandboxUnavailableError) throw error;
-      throw new SandboxUnavailableError(`the sandbox could not be prepared: ${(error as Error).message.split('\n')[0]}`);
+      throw new SandboxUnavailableError(
+        `the sandbox could not be prepared: ${(error as Error).message.split('\n')[0]}`,
+      );
     }
   }
 
@@ -166,10 +205,15 @@ export class BubblewrapSandboxes implements SandboxProvider {
       try {
         await access(tool, constants.X_OK);
       } catch {
-        throw new SandboxUnavailableError(`the sandbox cannot start: ${tool} is not available (${hint}); commands are never run unsandboxed`);
+        throw new SandboxUnavailableError(
+          `the sandbox cannot start: ${tool} is not available (${hint}); commands are never run unsandboxed`,
+        );
       }
     }
-    if (process.getuid === undefined) throw new SandboxUnavailableError('the local sandbox needs Linux (bubblewrap); commands are never run unsandboxed');
+    if (process.getuid === undefined)
+      throw new SandboxUnavailableError(
+        'the local sandbox needs Linux (bubblewrap); commands are never run unsandboxed',
+      );
   }
 
   async #copyRepository(spec: SandboxSpec, workspace: string): Promise<void> {
@@ -183,20 +227,38 @@ export class BubblewrapSandboxes implements SandboxProvider {
     if (repository.path !== undefined) {
       const path = resolve(this.#orgDir, repository.path);
       const inside = relative(this.#orgDir, path);
-      if (inside.startsWith('..') || isAbsolute(inside)) throw new SandboxUnavailableError(`copy_in.repository.path ${repository.path} is outside the org folder`);
-      const isDir = await stat(path).then((s) => s.isDirectory(), () => false);
-      if (!isDir) throw new SandboxUnavailableError(`copy_in.repository.path ${repository.path} is not a folder in the org folder`);
-      const isRepo = await stat(join(path, '.git')).then(() => true, () => false);
+      if (inside.startsWith('..') || isAbsolute(inside))
+        throw new SandboxUnavailableError(`copy_in.repository.path ${repository.path} is outside the org folder`);
+      const isDir = await stat(path).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
+      if (!isDir)
+        throw new SandboxUnavailableError(
+          `copy_in.repository.path ${repository.path} is not a folder in the org folder`,
+        );
+      const isRepo = await stat(join(path, '.git')).then(
+        () => true,
+        () => false,
+      );
       if (!isRepo) {
-        if (repository.ref !== 'HEAD') throw new SandboxUnavailableError(`copy_in.repository.path ${repository.path} is not a git repository, so ref ${repository.ref} cannot be checked out`);
+        if (repository.ref !== 'HEAD')
+          throw new SandboxUnavailableError(
+            `copy_in.repository.path ${repository.path} is not a git repository, so ref ${repository.ref} cannot be checked out`,
+          );
         await cp(path, workspace, { recursive: true, verbatimSymlinks: true });
         return;
       }
       source = path;
     }
     const env = { ...process.env, ...GIT_ENV };
-    await run('git', ['-c', 'protocol.file.allow=always', 'clone', '--quiet', '--no-hardlinks', '--', source!, workspace], { env, timeout: 300_000 });
-    if (repository.ref !== 'HEAD') await run('git', ['-C', workspace, 'checkout', '--quiet', '--detach', repository.ref], { env, timeout: 60_000 });
+    await run(
+      'git',
+      ['-c', 'protocol.file.allow=always', 'clone', '--quiet', '--no-hardlinks', '--', source!, workspace],
+      { env, timeout: 300_000 },
+    );
+    if (repository.ref !== 'HEAD')
+      await run('git', ['-C', workspace, 'checkout', '--quiet', '--detach', repository.ref], { env, timeout: 60_000 });
   }
 }
 
@@ -233,7 +295,9 @@ class BubblewrapLauncher implements CommandLauncher {
       '/usr/bin/prlimit',
       ...rlimitArgs(spec, nproc),
       '--',
-      ...(dropUser ? ['/usr/bin/setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', '--'] : []),
+      ...(dropUser
+        ? ['/usr/bin/setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', '--']
+        : []),
       this.#bwrap,
       ...(await this.#bwrapArgs(request.cwd)),
       '--info-fd',
@@ -310,20 +374,42 @@ class BubblewrapLauncher implements CommandLauncher {
     for (const path of ETC_FILES) args.push('--ro-bind-try', path, path);
     const tmpBytes = String(Math.min(this.#spec.disk_mb, 1024) * 1024 * 1024);
     args.push(
-      '--proc', '/proc',
-      '--dev', '/dev',
-      '--size', tmpBytes, '--tmpfs', '/tmp',
-      '--size', String(64 * 1024 * 1024), '--tmpfs', HOME,
-      '--bind', this.#workspace, WORKSPACE,
-      '--chdir', posix.join(WORKSPACE, cwd),
+      '--proc',
+      '/proc',
+      '--dev',
+      '/dev',
+      '--size',
+      tmpBytes,
+      '--tmpfs',
+      '/tmp',
+      '--size',
+      String(64 * 1024 * 1024),
+      '--tmpfs',
+      HOME,
+      '--bind',
+      this.#workspace,
+      WORKSPACE,
+      '--chdir',
+      posix.join(WORKSPACE, cwd),
       '--clearenv',
-      '--setenv', 'PATH', SANDBOX_PATH,
-      '--setenv', 'HOME', HOME,
-      '--setenv', 'TMPDIR', '/tmp',
-      '--setenv', 'LANG', 'C.UTF-8',
-      '--setenv', 'USER', 'sandbox',
+      '--setenv',
+      'PATH',
+      SANDBOX_PATH,
+      '--setenv',
+      'HOME',
+      HOME,
+      '--setenv',
+      'TMPDIR',
+      '/tmp',
+      '--setenv',
+      'LANG',
+      'C.UTF-8',
+      '--setenv',
+      'USER',
+      'sandbox',
       // The sandbox's own root (where /usr, /etc… are mounted) is read-only too: only the workspace, /tmp and HOME take writes.
-      '--remount-ro', '/',
+      '--remount-ro',
+      '/',
     );
     for (const [name, value] of Object.entries(GIT_ENV)) args.push('--setenv', name, value);
     return args;
@@ -331,7 +417,13 @@ class BubblewrapLauncher implements CommandLauncher {
 }
 
 /** A local sandbox: the shared operations, started by bubblewrap, with its state kept in `<dir>/sandbox.json`. */
-function localSandbox(bwrap: string, node: string, dir: string, spec: SandboxSpec, state: SandboxState): WorkspaceSandbox {
+function localSandbox(
+  bwrap: string,
+  node: string,
+  dir: string,
+  spec: SandboxSpec,
+  state: SandboxState,
+): WorkspaceSandbox {
   const workspace = join(dir, 'ws');
   return new WorkspaceSandbox({
     launcher: new BubblewrapLauncher(bwrap, workspace, spec, state.uid),
@@ -339,7 +431,10 @@ function localSandbox(bwrap: string, node: string, dir: string, spec: SandboxSpe
     workspaceDir: workspace,
     node,
     state: { base: state.base, usedMs: state.usedMs, createdAt: state.createdAt },
-    save: (change) => writeFile(join(dir, 'sandbox.json'), JSON.stringify({ ...state, ...change } satisfies SandboxState), { mode: 0o600 }),
+    save: (change) =>
+      writeFile(join(dir, 'sandbox.json'), JSON.stringify({ ...state, ...change } satisfies SandboxState), {
+        mode: 0o600,
+      }),
   });
 }
 

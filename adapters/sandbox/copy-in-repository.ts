@@ -22,20 +22,33 @@ export function checkRepository(archives: RepositoryArchives, agent: string, spe
   if (!repository) return;
   if (repository.path !== undefined) {
     if (!archives.reposBucket || !archives.repos?.[agent]) {
-      throw new SandboxUnavailableError(`copy_in.repository.path ${repository.path} of agent ${agent} has no archive deployed (LOOPRAIL_SANDBOX_REPOS_BUCKET / LOOPRAIL_SANDBOX_REPOS name none for ${agent}): deploy the stack again`);
+      throw new SandboxUnavailableError(
+        `copy_in.repository.path ${repository.path} of agent ${agent} has no archive deployed (LOOPRAIL_SANDBOX_REPOS_BUCKET / LOOPRAIL_SANDBOX_REPOS name none for ${agent}): deploy the stack again`,
+      );
     }
     return;
   }
   const url = new URL(repository.url!);
-  if (url.protocol !== 'https:') throw new SandboxUnavailableError(`copy_in.repository.url ${repository.url} cannot be cloned on AWS (only https:// is); use copy_in.repository.path for a folder of the org repository`);
+  if (url.protocol !== 'https:')
+    throw new SandboxUnavailableError(
+      `copy_in.repository.url ${repository.url} cannot be cloned on AWS (only https:// is); use copy_in.repository.path for a folder of the org repository`,
+    );
   if (spec.network === 'none') {
-    throw new SandboxUnavailableError(`copy_in.repository.url needs the sandbox to reach ${url.host}, but its network is none: allow the host (sandbox.network: { allow: [${url.hostname}] })`);
+    throw new SandboxUnavailableError(
+      `copy_in.repository.url needs the sandbox to reach ${url.host}, but its network is none: allow the host (sandbox.network: { allow: [${url.hostname}] })`,
+    );
   }
   // The egress proxy's own matcher: the clone is allowed exactly when the proxy will let it through.
   const compiled = parseEgressAllowlist(spec.network.allow);
   const host = normalizeHost(url.hostname);
-  if (!('allowlist' in compiled) || host === undefined || !checkEgress(compiled.allowlist, host, Number(url.port || 443)).allowed) {
-    throw new SandboxUnavailableError(`copy_in.repository.url needs the sandbox to reach ${url.host}, which its network allowlist (${spec.network.allow.join(', ')}) does not include: allow the host`);
+  if (
+    !('allowlist' in compiled) ||
+    host === undefined ||
+    !checkEgress(compiled.allowlist, host, Number(url.port || 443)).allowed
+  ) {
+    throw new SandboxUnavailableError(
+      `copy_in.repository.url needs the sandbox to reach ${url.host}, which its network allowlist (${spec.network.allow.join(', ')}) does not include: allow the host`,
+    );
   }
 }
 
@@ -55,15 +68,24 @@ export async function repositoryForInit(
   try {
     const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     const bytes = await object.Body!.transformToByteArray();
-    if (bytes.length === 0) throw new SandboxUnavailableError(`the repository archive of agent ${agent} (s3://${bucket}/${key}) is empty`);
+    if (bytes.length === 0)
+      throw new SandboxUnavailableError(`the repository archive of agent ${agent} (s3://${bucket}/${key}) is empty`);
     return { repository: { archive: Buffer.from(bytes).toString('base64') } };
   } catch (error) {
     if (error instanceof SandboxUnavailableError) throw error;
     const name = (error as { name?: string }).name ?? 'Error';
     const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     const detail = `${name}: ${errorMessage(error)}`;
-    if (name === 'NoSuchKey' || name === 'NoSuchBucket') throw new SandboxUnavailableError(`the repository archive of agent ${agent} (s3://${bucket}/${key}) is not there (${name}): deploy the stack again`);
-    if (status === undefined || status >= 500 || name === 'SlowDown') throw new TransientError(`reading the repository archive of agent ${agent} (s3://${bucket}/${key}) failed, worth retrying: ${detail}`);
-    throw new SandboxUnavailableError(`the repository archive of agent ${agent} (s3://${bucket}/${key}) could not be read: ${detail}`);
+    if (name === 'NoSuchKey' || name === 'NoSuchBucket')
+      throw new SandboxUnavailableError(
+        `the repository archive of agent ${agent} (s3://${bucket}/${key}) is not there (${name}): deploy the stack again`,
+      );
+    if (status === undefined || status >= 500 || name === 'SlowDown')
+      throw new TransientError(
+        `reading the repository archive of agent ${agent} (s3://${bucket}/${key}) failed, worth retrying: ${detail}`,
+      );
+    throw new SandboxUnavailableError(
+      `the repository archive of agent ${agent} (s3://${bucket}/${key}) could not be read: ${detail}`,
+    );
   }
 }

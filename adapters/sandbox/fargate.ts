@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type Task } from '@aws-sdk/client-ecs';
+import {
+  DescribeTasksCommand,
+  ECSClient,
+  ListTasksCommand,
+  RunTaskCommand,
+  StopTaskCommand,
+  type Task,
+} from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { errorMessage, SandboxCallError, SandboxUnavailableError, TransientError } from '../../core/errors.ts';
@@ -27,7 +34,14 @@ import {
   WriteResponse,
   type InitRequest,
 } from './protocol.ts';
-import { agentToken, DEFAULT_SANDBOX_SIGNING_SECRET, egressToken, egressUser, tokenDigest, withoutTokens } from './tokens.ts';
+import {
+  agentToken,
+  DEFAULT_SANDBOX_SIGNING_SECRET,
+  egressToken,
+  egressUser,
+  tokenDigest,
+  withoutTokens,
+} from './tokens.ts';
 
 /**
  * Run sandboxes on AWS: one ECS Fargate task per sandbox (the maker run's id), started on
@@ -78,7 +92,13 @@ export interface FargateTiming {
   endpointCacheMs: number;
 }
 
-const DEFAULT_TIMING: FargateTiming = { startTimeoutMs: 240_000, healthTimeoutMs: 120_000, firstPollMs: 1000, maxPollMs: 5000, endpointCacheMs: 60_000 };
+const DEFAULT_TIMING: FargateTiming = {
+  startTimeoutMs: 240_000,
+  healthTimeoutMs: 120_000,
+  firstPollMs: 1000,
+  maxPollMs: 5000,
+  endpointCacheMs: 60_000,
+};
 /** RunTask's clientToken covers this window: concurrent first calls in it start one task. */
 const TOKEN_BUCKET_MS = 10 * 60_000;
 /** On top of a command's own timeout: the agent kills it, then answers. */
@@ -131,7 +151,12 @@ export class FargateSandboxes implements SandboxProvider {
       return await this.#dispatch(req);
     } catch (error) {
       const clean = await this.#clean(error, req);
-      this.#log.warn('sandbox request failed', { op: req.op, sandboxId: req.sandboxId, error: clean.name, message: clean.message });
+      this.#log.warn('sandbox request failed', {
+        op: req.op,
+        sandboxId: req.sandboxId,
+        error: clean.name,
+        message: clean.message,
+      });
       throw clean;
     }
   }
@@ -143,7 +168,14 @@ export class FargateSandboxes implements SandboxProvider {
       case 'destroy':
         return { stopped: await this.#destroy(req.sandboxId) };
       case 'exec':
-        return this.#call(req.sandboxId, 'exec', '/v1/exec', req.request, ExecResponse, req.request.timeoutSeconds * 1000 + EXEC_MARGIN_MS);
+        return this.#call(
+          req.sandboxId,
+          'exec',
+          '/v1/exec',
+          req.request,
+          ExecResponse,
+          req.request.timeoutSeconds * 1000 + EXEC_MARGIN_MS,
+        );
       case 'read':
         return this.#call(req.sandboxId, 'read', '/v1/read', req.request, ReadResponse, CALL_TIMEOUT_MS);
       case 'write':
@@ -153,9 +185,23 @@ export class FargateSandboxes implements SandboxProvider {
       case 'diff':
         return this.#call(req.sandboxId, 'diff', '/v1/diff', req.request, DiffResponse, CALL_TIMEOUT_MS);
       case 'script_start':
-        return this.#call(req.sandboxId, 'script_start', '/v1/scripts', req.request, ScriptEvent, req.request.waitMs + SCRIPT_MARGIN_MS);
+        return this.#call(
+          req.sandboxId,
+          'script_start',
+          '/v1/scripts',
+          req.request,
+          ScriptEvent,
+          req.request.waitMs + SCRIPT_MARGIN_MS,
+        );
       case 'script_results':
-        return this.#call(req.sandboxId, 'script_results', `/v1/scripts/${encodeURIComponent(req.scriptId)}/results`, req.request, ScriptEvent, req.request.waitMs + SCRIPT_MARGIN_MS);
+        return this.#call(
+          req.sandboxId,
+          'script_results',
+          `/v1/scripts/${encodeURIComponent(req.scriptId)}/results`,
+          req.request,
+          ScriptEvent,
+          req.request.waitMs + SCRIPT_MARGIN_MS,
+        );
     }
   }
 
@@ -231,7 +277,9 @@ export class FargateSandboxes implements SandboxProvider {
       const output = await this.#ecsCall('RunTask', () => this.#ecsClient().send(new RunTaskCommand(input)));
       const task = output.tasks?.[0];
       if (!task?.taskArn) {
-        const reasons = (output.failures ?? []).map((failure) => [failure.reason, failure.detail].filter(Boolean).join(': ')).filter(Boolean);
+        const reasons = (output.failures ?? [])
+          .map((failure) => [failure.reason, failure.detail].filter(Boolean).join(': '))
+          .filter(Boolean);
         const capacity = reasons.some((reason) => /capacity|RESOURCE:/i.test(reason));
         throw new SandboxUnavailableError(
           `ECS could not start the sandbox for run ${req.sandboxId} (task definition ${family}): ${reasons.join('; ') || 'no task and no reason given'}${capacity ? ' (no Fargate capacity right now: worth trying again shortly)' : ''}`,
@@ -243,13 +291,17 @@ export class FargateSandboxes implements SandboxProvider {
       }
       replaced = task.taskArn;
     }
-    throw new SandboxUnavailableError(`ECS keeps answering with a stopped task for run ${req.sandboxId}; try again in a few minutes`);
+    throw new SandboxUnavailableError(
+      `ECS keeps answering with a stopped task for run ${req.sandboxId}; try again in a few minutes`,
+    );
   }
 
   /** ≤ 64 characters: the sandbox, the 10-minute window, and the stopped task it replaces (if any). */
   #clientToken(sandboxId: string, replaced: string | undefined): string {
     const bucket = Math.floor(this.#clock.now().getTime() / TOKEN_BUCKET_MS);
-    return createHash('sha256').update(`${sandboxId}\u0000${bucket}\u0000${replaced ?? ''}`).digest('hex');
+    return createHash('sha256')
+      .update(`${sandboxId}\u0000${bucket}\u0000${replaced ?? ''}`)
+      .digest('hex');
   }
 
   async #waitRunning(sandboxId: string, first: Task): Promise<Task> {
@@ -257,7 +309,10 @@ export class FargateSandboxes implements SandboxProvider {
     let delay = this.#timing.firstPollMs;
     let task = first;
     for (;;) {
-      if (isStopped(task)) throw new SandboxUnavailableError(`the sandbox task for run ${sandboxId} stopped before it was running: ${stoppedWhy(task)}`);
+      if (isStopped(task))
+        throw new SandboxUnavailableError(
+          `the sandbox task for run ${sandboxId} stopped before it was running: ${stoppedWhy(task)}`,
+        );
       if (task.lastStatus === 'RUNNING') return task;
       if (performance.now() >= deadline) {
         await this.#stopTask(task.taskArn!, 'looprail: sandbox did not start in time').catch(() => undefined);
@@ -268,7 +323,10 @@ export class FargateSandboxes implements SandboxProvider {
       await sleep(delay);
       delay = Math.min(delay * 2, this.#timing.maxPollMs);
       const [again] = await this.#describe([task.taskArn!]);
-      if (!again) throw new SandboxUnavailableError(`the sandbox task for run ${sandboxId} disappeared while starting (${task.taskArn})`);
+      if (!again)
+        throw new SandboxUnavailableError(
+          `the sandbox task for run ${sandboxId} disappeared while starting (${task.taskArn})`,
+        );
       task = again;
     }
   }
@@ -276,9 +334,19 @@ export class FargateSandboxes implements SandboxProvider {
   #endpointOf(sandboxId: string, task: Task): Endpoint {
     const eni = task.attachments?.find((attachment) => attachment.type === 'ElasticNetworkInterface');
     const ip = eni?.details?.find((detail) => detail.name === 'privateIPv4Address')?.value;
-    if (!ip) throw new SandboxUnavailableError(`the sandbox task for run ${sandboxId} is running but has no private IPv4 address (is its task definition awsvpc?)`);
-    const port = typeof this.#options.agentPort === 'function' ? this.#options.agentPort(task.taskArn!) : (this.#options.agentPort ?? AGENT_PORT);
-    return { taskArn: task.taskArn!, url: `http://${ip}:${port}`, expiresAt: this.#clock.now().getTime() + this.#timing.endpointCacheMs };
+    if (!ip)
+      throw new SandboxUnavailableError(
+        `the sandbox task for run ${sandboxId} is running but has no private IPv4 address (is its task definition awsvpc?)`,
+      );
+    const port =
+      typeof this.#options.agentPort === 'function'
+        ? this.#options.agentPort(task.taskArn!)
+        : (this.#options.agentPort ?? AGENT_PORT);
+    return {
+      taskArn: task.taskArn!,
+      url: `http://${ip}:${port}`,
+      expiresAt: this.#clock.now().getTime() + this.#timing.endpointCacheMs,
+    };
   }
 
   async #waitHealthy(sandboxId: string, endpoint: Endpoint, token: string): Promise<z.output<typeof HealthResponse>> {
@@ -291,7 +359,9 @@ export class FargateSandboxes implements SandboxProvider {
         // Only "nobody is listening yet" is worth waiting for; an agent that answers wrongly will not get better.
         if (!(error instanceof ConnectFailed) && !(error instanceof TransientError)) throw error;
         if (performance.now() >= deadline) {
-          throw new SandboxUnavailableError(`the sandbox agent of run ${sandboxId} did not answer within ${Math.round(this.#timing.healthTimeoutMs / 1000)} s of its task running (${errorMessage(error)})`);
+          throw new SandboxUnavailableError(
+            `the sandbox agent of run ${sandboxId} did not answer within ${Math.round(this.#timing.healthTimeoutMs / 1000)} s of its task running (${errorMessage(error)})`,
+          );
         }
       }
       await sleep(delay);
@@ -301,7 +371,14 @@ export class FargateSandboxes implements SandboxProvider {
 
   #health(endpoint: Endpoint, token: string): Promise<z.output<typeof HealthResponse>> {
     const schema = HealthResponse;
-    return requestAgent(endpoint, token, { what: 'health', method: 'GET', path: '/v1/health', body: undefined, schema, timeoutMs: HEALTH_TIMEOUT_MS });
+    return requestAgent(endpoint, token, {
+      what: 'health',
+      method: 'GET',
+      path: '/v1/health',
+      body: undefined,
+      schema,
+      timeoutMs: HEALTH_TIMEOUT_MS,
+    });
   }
 
   /** HTTP(S)_PROXY for an allowlist (the egress proxy enforces it); nothing at all for `none`. */
@@ -309,7 +386,9 @@ export class FargateSandboxes implements SandboxProvider {
     if (req.spec.network === 'none') return {};
     const proxy = this.#options.egressProxy;
     if (!proxy) {
-      throw new SandboxUnavailableError(`agent ${req.agent} has a network allowlist, but no egress proxy is deployed (LOOPRAIL_SANDBOX_EGRESS_PROXY is unset), so it cannot be enforced; the sandbox is not started`);
+      throw new SandboxUnavailableError(
+        `agent ${req.agent} has a network allowlist, but no egress proxy is deployed (LOOPRAIL_SANDBOX_EGRESS_PROXY is unset), so it cannot be enforced; the sandbox is not started`,
+      );
     }
     const key = await this.#signingKey();
     const url = `http://${encodeURIComponent(egressUser(req.agent, req.sandboxId))}:${egressToken(key, req.agent, req.sandboxId)}@${proxy}`;
@@ -319,7 +398,14 @@ export class FargateSandboxes implements SandboxProvider {
 
   // ---- calls to a running sandbox ----
 
-  async #call<T extends z.ZodType>(sandboxId: string, what: string, path: string, body: unknown, schema: T, timeoutMs: number): Promise<z.output<T>> {
+  async #call<T extends z.ZodType>(
+    sandboxId: string,
+    what: string,
+    path: string,
+    body: unknown,
+    schema: T,
+    timeoutMs: number,
+  ): Promise<z.output<T>> {
     const token = await this.#agentToken(sandboxId);
     const cached = this.#cachedEndpoint(sandboxId);
     const endpoint = cached ?? (await this.#findRunning(sandboxId));
@@ -336,7 +422,9 @@ export class FargateSandboxes implements SandboxProvider {
       } catch (again) {
         if (again instanceof ConnectFailed) {
           this.#endpoints.delete(sandboxId);
-          throw new SandboxUnavailableError(`the sandbox of run ${sandboxId} cannot be reached (${again.message}); its task may have stopped`);
+          throw new SandboxUnavailableError(
+            `the sandbox of run ${sandboxId} cannot be reached (${again.message}); its task may have stopped`,
+          );
         }
         throw again;
       }
@@ -377,7 +465,9 @@ export class FargateSandboxes implements SandboxProvider {
   }
 
   async #stopTask(taskArn: string, reason: string): Promise<void> {
-    await this.#ecsCall('StopTask', () => this.#ecsClient().send(new StopTaskCommand({ cluster: this.#options.cluster, task: taskArn, reason })));
+    await this.#ecsCall('StopTask', () =>
+      this.#ecsClient().send(new StopTaskCommand({ cluster: this.#options.cluster, task: taskArn, reason })),
+    );
   }
 
   // ---- ECS ----
@@ -385,14 +475,18 @@ export class FargateSandboxes implements SandboxProvider {
   /** The sandbox's tasks that are not stopping or stopped. */
   async #liveTasks(sandboxId: string): Promise<Task[]> {
     // startedBy must be ListTasks' only filter; the default desiredStatus (RUNNING) covers tasks still starting.
-    const listed = await this.#ecsCall('ListTasks', () => this.#ecsClient().send(new ListTasksCommand({ cluster: this.#options.cluster, startedBy: sandboxId })));
+    const listed = await this.#ecsCall('ListTasks', () =>
+      this.#ecsClient().send(new ListTasksCommand({ cluster: this.#options.cluster, startedBy: sandboxId })),
+    );
     const arns = listed.taskArns ?? [];
     if (arns.length === 0) return [];
     return (await this.#describe(arns)).filter((task) => task.startedBy === sandboxId && !isStopped(task));
   }
 
   async #describe(arns: string[]): Promise<Task[]> {
-    const output = await this.#ecsCall('DescribeTasks', () => this.#ecsClient().send(new DescribeTasksCommand({ cluster: this.#options.cluster, tasks: arns })));
+    const output = await this.#ecsCall('DescribeTasks', () =>
+      this.#ecsClient().send(new DescribeTasksCommand({ cluster: this.#options.cluster, tasks: arns })),
+    );
     return output.tasks ?? [];
   }
 
@@ -424,7 +518,8 @@ export class FargateSandboxes implements SandboxProvider {
     } catch (error) {
       throw new SandboxUnavailableError(`the sandbox signing key could not be read: ${errorMessage(error)}`);
     }
-    if (key.length < 16) throw new SandboxUnavailableError(`the sandbox signing key (secret "${name}") is too short to sign with`);
+    if (key.length < 16)
+      throw new SandboxUnavailableError(`the sandbox signing key (secret "${name}") is too short to sign with`);
     return key;
   }
 
@@ -444,5 +539,4 @@ export class FargateSandboxes implements SandboxProvider {
     }
     return withoutTokens(error, tokens, req.op);
   }
-
 }

@@ -34,15 +34,27 @@ export const InitRequest = z.object({
     .optional(),
 });
 export type InitRequest = z.input<typeof InitRequest>;
-export const InitResponse = z.object({ base: z.string().regex(/^[0-9a-f]{40,64}$/), usedMs: Millis, createdAt: z.string() });
+export const InitResponse = z.object({
+  base: z.string().regex(/^[0-9a-f]{40,64}$/),
+  usedMs: Millis,
+  createdAt: z.string(),
+});
 export type InitResponse = z.infer<typeof InitResponse>;
 
 // GET /v1/health — ready once init is done (`base` set); before init, `{ ready: false }`.
-export const HealthResponse = z.object({ ready: z.boolean(), usedMs: Millis, /** Once ready: when the workspace was copied in. */ createdAt: z.string().optional() });
+export const HealthResponse = z.object({
+  ready: z.boolean(),
+  usedMs: Millis,
+  /** Once ready: when the workspace was copied in. */ createdAt: z.string().optional(),
+});
 export type HealthResponse = z.infer<typeof HealthResponse>;
 
 // POST /v1/exec
-export const ExecRequestBody = z.object({ command: z.string().min(1), cwd: WorkspacePath.or(z.literal('.')), timeoutSeconds: z.number().int().positive() });
+export const ExecRequestBody = z.object({
+  command: z.string().min(1),
+  cwd: WorkspacePath.or(z.literal('.')),
+  timeoutSeconds: z.number().int().positive(),
+});
 export const ExecResultBody = z.object({
   exitCode: z.number().int().optional(),
   timedOut: z.boolean(),
@@ -65,8 +77,14 @@ export const WriteRequestBody = z.object({ path: WorkspacePath, content: z.strin
 export const WriteResponse = Metered.extend({ value: z.object({ bytes: Millis }) });
 
 // POST /v1/list
-export const ListRequestBody = z.object({ path: WorkspacePath.or(z.literal('.')), maxDepth: z.number().int().min(1).max(20), maxEntries: z.number().int().positive() });
-export const ListResponse = Metered.extend({ value: z.object({ entries: z.array(z.string()), truncated: z.boolean() }) });
+export const ListRequestBody = z.object({
+  path: WorkspacePath.or(z.literal('.')),
+  maxDepth: z.number().int().min(1).max(20),
+  maxEntries: z.number().int().positive(),
+});
+export const ListResponse = Metered.extend({
+  value: z.object({ entries: z.array(z.string()), truncated: z.boolean() }),
+});
 
 // POST /v1/diff
 export const DiffRequestBody = z.object({ maxBytes: z.number().int().positive() });
@@ -90,9 +108,19 @@ export const ScriptResultsBody = z.object({
 });
 export const ScriptEvent = z.discriminatedUnion('state', [
   /** The script asks for these calls; it waits until their results are posted. */
-  z.object({ state: z.literal('calls'), scriptId: z.string(), calls: z.array(z.object({ callId: z.string(), name: z.string(), arguments: z.record(z.string(), z.unknown()) })) }),
+  z.object({
+    state: z.literal('calls'),
+    scriptId: z.string(),
+    calls: z.array(z.object({ callId: z.string(), name: z.string(), arguments: z.record(z.string(), z.unknown()) })),
+  }),
   /** Nothing new within waitMs: ask again (post no results). */
   z.object({ state: z.literal('running'), scriptId: z.string() }),
-  z.object({ state: z.literal('done'), scriptId: z.string(), value: ExecResultBody.extend({ toolCalls: Millis }), durationMs: Millis, usedMs: Millis }),
+  z.object({
+    state: z.literal('done'),
+    scriptId: z.string(),
+    value: ExecResultBody.extend({ toolCalls: Millis }),
+    durationMs: Millis,
+    usedMs: Millis,
+  }),
 ]);
 export type ScriptEvent = z.infer<typeof ScriptEvent>;

@@ -43,7 +43,14 @@ const TYPED_ERRORS: Record<string, new (message: string) => Error> = {
 };
 
 /** Lambda's own answers worth another try. */
-const TRANSIENT_INVOKE_ERRORS = new Set(['TooManyRequestsException', 'ServiceException', 'EC2ThrottledException', 'ResourceNotReadyException', 'ResourceConflictException', 'TimeoutError']);
+const TRANSIENT_INVOKE_ERRORS = new Set([
+  'TooManyRequestsException',
+  'ServiceException',
+  'EC2ThrottledException',
+  'ResourceNotReadyException',
+  'ResourceConflictException',
+  'TimeoutError',
+]);
 
 export class RemoteSandboxes implements SandboxProvider {
   readonly #functionName: string;
@@ -87,7 +94,13 @@ export class RemoteSandboxes implements SandboxProvider {
     this.#client ??= new LambdaClient({});
     let output;
     try {
-      output = await this.#client.send(new InvokeCommand({ FunctionName: this.#functionName, InvocationType: 'RequestResponse', Payload: Buffer.from(JSON.stringify(request)) }));
+      output = await this.#client.send(
+        new InvokeCommand({
+          FunctionName: this.#functionName,
+          InvocationType: 'RequestResponse',
+          Payload: Buffer.from(JSON.stringify(request)),
+        }),
+      );
     } catch (error) {
       throw this.#invokeError(request.op, error);
     }
@@ -101,11 +114,15 @@ export class RemoteSandboxes implements SandboxProvider {
     if (output.FunctionError) {
       const failure = FunctionError.safeParse(payload);
       const type = failure.success ? failure.data.errorType : undefined;
-      const message = (failure.success ? failure.data.errorMessage : undefined) ?? `the sandbox broker failed (${output.FunctionError})`;
+      const message =
+        (failure.success ? failure.data.errorMessage : undefined) ??
+        `the sandbox broker failed (${output.FunctionError})`;
       const Typed = type !== undefined && Object.hasOwn(TYPED_ERRORS, type) ? TYPED_ERRORS[type]! : undefined;
       if (Typed) throw new Typed(message);
       // Lambda's own failures (a timeout, out of memory) and anything unexpected: the call did not happen as asked.
-      throw new SandboxUnavailableError(`the sandbox broker failed on ${request.op}${type ? ` (${type})` : ''}: ${message}`);
+      throw new SandboxUnavailableError(
+        `the sandbox broker failed on ${request.op}${type ? ` (${type})` : ''}: ${message}`,
+      );
     }
     return payload;
   }
@@ -114,10 +131,13 @@ export class RemoteSandboxes implements SandboxProvider {
     const name = (error as { name?: string } | undefined)?.name ?? 'Error';
     const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
     const detail = `${name}: ${error instanceof Error ? error.message : String(error)}`;
-    if (name === 'ResourceNotFoundException') return new ConfigurationError(`the sandbox broker function "${this.#functionName}" does not exist (${detail})`);
+    if (name === 'ResourceNotFoundException')
+      return new ConfigurationError(`the sandbox broker function "${this.#functionName}" does not exist (${detail})`);
     if (TRANSIENT_INVOKE_ERRORS.has(name) || status === undefined || status >= 500) {
       return new TransientError(`invoking the sandbox broker for ${op} failed, worth retrying: ${detail}`);
     }
-    return new ConfigurationError(`the sandbox broker "${this.#functionName}" could not be invoked for ${op}: ${detail}`);
+    return new ConfigurationError(
+      `the sandbox broker "${this.#functionName}" could not be invoked for ${op}: ${detail}`,
+    );
   }
 }

@@ -24,7 +24,10 @@ const BridgeRequest = z.object({
   arguments: z.unknown().optional(),
 });
 const CallRequest = z.object({
-  name: z.string().min(1, 'expected a tool name such as github.list_issues').max(256, 'expected a tool name of at most 256 characters'),
+  name: z
+    .string()
+    .min(1, 'expected a tool name such as github.list_issues')
+    .max(256, 'expected a tool name of at most 256 characters'),
   arguments: z.record(z.string(), z.unknown(), { error: 'expected the arguments as an object' }).default({}),
 });
 
@@ -71,7 +74,9 @@ export class ScriptBridgeHost {
     if (this.#overlong) return;
     if (this.#bytes + part.length > BRIDGE_MAX_LINE_BYTES) {
       // Keep nothing more of it; answer its id (requests start with it) once its end arrives.
-      const head = Buffer.concat([...this.#chunks, part]).subarray(0, 64).toString('latin1');
+      const head = Buffer.concat([...this.#chunks, part])
+        .subarray(0, 64)
+        .toString('latin1');
       const id = /^\{"id":(\d{1,15})[,}]/.exec(head)?.[1];
       this.#overlongId = id === undefined ? undefined : Number(id);
       this.#overlong = true;
@@ -86,7 +91,8 @@ export class ScriptBridgeHost {
   #endLine(): void {
     if (this.#overlong) {
       this.#overlong = false;
-      if (this.#overlongId !== undefined) this.#reply({ id: this.#overlongId, error: `the request is over the ${BRIDGE_MAX_LINE_BYTES} byte limit` });
+      if (this.#overlongId !== undefined)
+        this.#reply({ id: this.#overlongId, error: `the request is over the ${BRIDGE_MAX_LINE_BYTES} byte limit` });
       return;
     }
     const line = Buffer.concat(this.#chunks).toString('utf8');
@@ -108,7 +114,10 @@ export class ScriptBridgeHost {
     }
     const call = CallRequest.safeParse(request.data);
     if (!call.success) {
-      this.#reply({ id, error: call.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ') });
+      this.#reply({
+        id,
+        error: call.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
+      });
       return;
     }
     if (this.#pending >= BRIDGE_MAX_PENDING) {
@@ -126,7 +135,11 @@ export class ScriptBridgeHost {
       .then(() => this.#bridge({ name: call.data.name, arguments: call.data.arguments }))
       .then(
         (result) => answered({ content: String(result.content), isError: result.isError === true }),
-        (error: unknown) => answered({ content: `the tool call failed: ${error instanceof Error ? error.message : String(error)}`, isError: true }),
+        (error: unknown) =>
+          answered({
+            content: `the tool call failed: ${error instanceof Error ? error.message : String(error)}`,
+            isError: true,
+          }),
       );
   }
 

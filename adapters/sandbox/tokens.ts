@@ -56,7 +56,11 @@ export function verifyEgressToken(key: string, agent: string, sandboxId: string,
 /** The error to report instead of `error`: the same kind, its message with every token in `tokens` redacted. */
 export function withoutTokens(error: unknown, tokens: string[], op: string): Error {
   const scrub = (text: string) => tokens.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
-  if (error instanceof SandboxUnavailableError || error instanceof SandboxCallError || error instanceof TransientError) {
+  if (
+    error instanceof SandboxUnavailableError ||
+    error instanceof SandboxCallError ||
+    error instanceof TransientError
+  ) {
     const message = scrub(error.message);
     if (message === error.message) return error;
     const Same = error.constructor as new (message: string) => Error;

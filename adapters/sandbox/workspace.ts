@@ -3,7 +3,16 @@ import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { SandboxSpec } from '../../core/definitions/sandbox.ts';
 import { SandboxCallError, SandboxUnavailableError } from '../../core/errors.ts';
-import type { ExecRequest, ExecResult, FileRead, Sandbox, ScriptRequest, ScriptResult, Timed, ToolBridge } from '../../core/ports/sandbox.ts';
+import type {
+  ExecRequest,
+  ExecResult,
+  FileRead,
+  Sandbox,
+  ScriptRequest,
+  ScriptResult,
+  Timed,
+  ToolBridge,
+} from '../../core/ports/sandbox.ts';
 import { ScriptBridgeHost } from './script-bridge.ts';
 import { NO_NODE_MARKER, SCRIPT_PREAMBLE, SCRIPT_SHELL } from './script-preamble.ts';
 
@@ -85,7 +94,12 @@ export interface RawResult {
 }
 
 /** Runs a shell script in the sandbox: `sh -c script sh args…`. Never throws for the command's own failure. */
-export async function runCommand(launcher: CommandLauncher, script: string, args: string[], options: RunOptions): Promise<RawResult> {
+export async function runCommand(
+  launcher: CommandLauncher,
+  script: string,
+  args: string[],
+  options: RunOptions,
+): Promise<RawResult> {
   const cwd = options.cwd ?? '.';
   if (cwd.startsWith('/') || cwd.split('/').includes('..') || cwd.includes('\0')) {
     throw new SandboxCallError(`cwd must be a folder inside the workspace, without a leading / or any .. (got ${cwd})`);
@@ -130,7 +144,9 @@ export async function runCommand(launcher: CommandLauncher, script: string, args
         kill();
       }
     };
-    const bridge = options.bridge ? new ScriptBridgeHost(child.stdio[3] as Readable, child.stdio[4] as Writable, options.bridge) : undefined;
+    const bridge = options.bridge
+      ? new ScriptBridgeHost(child.stdio[3] as Readable, child.stdio[4] as Writable, options.bridge)
+      : undefined;
     // Our end of the replies pipe is a socket too: what a script writes there is drained, so it closes with the script.
     (child.stdio[4] as Readable | null | undefined)?.resume();
     child.stdout!.on('data', (chunk: Buffer) => take(chunk, 'out'));
@@ -220,19 +236,37 @@ export class WorkspaceSandbox implements Sandbox {
    * the diff's base. Throws SandboxUnavailableError when the workspace cannot be set up.
    */
   async initialize(files: Array<{ path: string; content: string }>): Promise<string> {
-    const setup = await this.run('if [ ! -e .git ]; then git init -q && git add -A && git commit -q --allow-empty -m "looprail: copied in"; fi', [], { timeoutMs: 120_000, maxBytes: 4096, separate: true });
-    if (setup.exitCode !== 0) throw new SandboxUnavailableError(`the sandbox's workspace could not be set up: ${setup.err.toString('utf8').trim().slice(0, 500)}`);
+    const setup = await this.run(
+      'if [ ! -e .git ]; then git init -q && git add -A && git commit -q --allow-empty -m "looprail: copied in"; fi',
+      [],
+      { timeoutMs: 120_000, maxBytes: 4096, separate: true },
+    );
+    if (setup.exitCode !== 0)
+      throw new SandboxUnavailableError(
+        `the sandbox's workspace could not be set up: ${setup.err.toString('utf8').trim().slice(0, 500)}`,
+      );
     for (const file of files) await this.#write(file.path, file.content);
     // A private index (the model's own staging is left alone), made afresh: a TMPDIR that outlived a command is never trusted.
-    const snapshot = await this.run('export GIT_INDEX_FILE="${TMPDIR:-/tmp}/looprail-base-index"; rm -f "$GIT_INDEX_FILE"; git add -A . && git write-tree', [], { timeoutMs: 120_000, maxBytes: 200, separate: true });
+    const snapshot = await this.run(
+      'export GIT_INDEX_FILE="${TMPDIR:-/tmp}/looprail-base-index"; rm -f "$GIT_INDEX_FILE"; git add -A . && git write-tree',
+      [],
+      { timeoutMs: 120_000, maxBytes: 200, separate: true },
+    );
     const base = snapshot.out.toString('utf8').trim();
-    if (snapshot.exitCode !== 0 || !/^[0-9a-f]{40,64}$/.test(base)) throw new SandboxUnavailableError(`the sandbox's starting point could not be recorded: ${snapshot.err.toString('utf8').trim().slice(0, 500)}`);
+    if (snapshot.exitCode !== 0 || !/^[0-9a-f]{40,64}$/.test(base))
+      throw new SandboxUnavailableError(
+        `the sandbox's starting point could not be recorded: ${snapshot.err.toString('utf8').trim().slice(0, 500)}`,
+      );
     await this.#update({ base });
     return base;
   }
 
   async exec(request: ExecRequest): Promise<Timed<ExecResult>> {
-    const raw = await this.run(request.command, [], { cwd: request.cwd, timeoutMs: request.timeoutSeconds * 1000, maxBytes: this.#spec.max_output_bytes });
+    const raw = await this.run(request.command, [], {
+      cwd: request.cwd,
+      timeoutMs: request.timeoutSeconds * 1000,
+      maxBytes: this.#spec.max_output_bytes,
+    });
     const value = await this.#execResult(raw);
     return { value, durationMs: raw.durationMs };
   }
@@ -247,18 +281,24 @@ export class WorkspaceSandbox implements Sandbox {
     });
     if (raw.exitCode === 127 && raw.out.toString('utf8').trim() === NO_NODE_MARKER) {
       await this.#charge(raw.durationMs);
-      throw new SandboxCallError(`code mode needs Node.js in the sandbox, and it has none: "${this.#node}" is not there (PATH ${SANDBOX_PATH}); use exec instead, or a sandbox image with node`);
+      throw new SandboxCallError(
+        `code mode needs Node.js in the sandbox, and it has none: "${this.#node}" is not there (PATH ${SANDBOX_PATH}); use exec instead, or a sandbox image with node`,
+      );
     }
     const value = await this.#execResult(raw);
     return { value: { ...value, toolCalls: raw.toolCalls }, durationMs: raw.durationMs };
   }
 
   async readFile(path: string, maxBytes: number): Promise<Timed<FileRead>> {
-    const raw = await this.run('if [ ! -f "$1" ]; then echo "no such file: $1" >&2; exit 2; fi; stat -c %s -- "$1" && head -c "$2" -- "$1"', [path, String(maxBytes)], {
-      timeoutMs: 30_000,
-      maxBytes: maxBytes + 32,
-      separate: true,
-    });
+    const raw = await this.run(
+      'if [ ! -f "$1" ]; then echo "no such file: $1" >&2; exit 2; fi; stat -c %s -- "$1" && head -c "$2" -- "$1"',
+      [path, String(maxBytes)],
+      {
+        timeoutMs: 30_000,
+        maxBytes: maxBytes + 32,
+        separate: true,
+      },
+    );
     await this.#charge(raw.durationMs);
     assertOk(raw, `read ${path}`);
     const text = raw.out.toString('utf8');
@@ -273,7 +313,11 @@ export class WorkspaceSandbox implements Sandbox {
     return { value: { bytes: Buffer.byteLength(content) }, durationMs: raw.durationMs };
   }
 
-  async listFiles(path: string, maxDepth: number, maxEntries: number): Promise<Timed<{ entries: string[]; truncated: boolean }>> {
+  async listFiles(
+    path: string,
+    maxDepth: number,
+    maxEntries: number,
+  ): Promise<Timed<{ entries: string[]; truncated: boolean }>> {
     const raw = await this.run(
       'if [ ! -d "$1" ]; then echo "no such folder: $1" >&2; exit 2; fi; find "$1" -mindepth 1 -maxdepth "$2" \\( -name .git -prune \\) -o -printf "%y %P\\n" | head -n "$3"',
       [path, String(maxDepth), String(maxEntries + 1)],
@@ -281,9 +325,15 @@ export class WorkspaceSandbox implements Sandbox {
     );
     await this.#charge(raw.durationMs);
     assertOk(raw, `list ${path}`);
-    const lines = raw.out.toString('utf8').split('\n').filter((line) => line.length > 2 && !line.endsWith(' '));
+    const lines = raw.out
+      .toString('utf8')
+      .split('\n')
+      .filter((line) => line.length > 2 && !line.endsWith(' '));
     const entries = lines.map((line) => (line.startsWith('d ') ? `${line.slice(2)}/` : line.slice(2))).sort();
-    return { value: { entries: entries.slice(0, maxEntries), truncated: entries.length > maxEntries }, durationMs: raw.durationMs };
+    return {
+      value: { entries: entries.slice(0, maxEntries), truncated: entries.length > maxEntries },
+      durationMs: raw.durationMs,
+    };
   }
 
   async diff(maxBytes: number): Promise<Timed<FileRead>> {
@@ -295,7 +345,10 @@ export class WorkspaceSandbox implements Sandbox {
     );
     await this.#charge(raw.durationMs);
     assertOk(raw, 'diff the workspace');
-    return { value: { content: raw.out.toString('utf8'), bytes: raw.outputBytes, truncated: raw.truncated }, durationMs: raw.durationMs };
+    return {
+      value: { content: raw.out.toString('utf8'), bytes: raw.outputBytes, truncated: raw.truncated },
+      durationMs: raw.durationMs,
+    };
   }
 
   /** A shell script as the sandbox's user, uncharged (for setup steps): `sh -c script sh args…`. */
@@ -319,7 +372,12 @@ export class WorkspaceSandbox implements Sandbox {
   }
 
   async #write(path: string, content: string): Promise<RawResult> {
-    const raw = await this.run('mkdir -p -- "$(dirname -- "$1")" && cat > "$1"', [path], { timeoutMs: 30_000, maxBytes: 4096, separate: true, stdin: Buffer.from(content, 'utf8') });
+    const raw = await this.run('mkdir -p -- "$(dirname -- "$1")" && cat > "$1"', [path], {
+      timeoutMs: 30_000,
+      maxBytes: 4096,
+      separate: true,
+      stdin: Buffer.from(content, 'utf8'),
+    });
     await this.#charge(raw.durationMs);
     assertOk(raw, `write ${path}`);
     return raw;
@@ -353,11 +411,19 @@ export class WorkspaceSandbox implements Sandbox {
 
 function assertOk(raw: RawResult, what: string): void {
   if (raw.exitCode === 0 && !raw.timedOut) return;
-  const why = raw.timedOut ? 'it took too long' : raw.err.toString('utf8').trim().slice(0, 500) || `exit code ${raw.exitCode ?? 'none (killed)'}`;
+  const why = raw.timedOut
+    ? 'it took too long'
+    : raw.err.toString('utf8').trim().slice(0, 500) || `exit code ${raw.exitCode ?? 'none (killed)'}`;
   throw new SandboxCallError(`could not ${what}: ${why}`);
 }
 
 /** prlimit's arguments for a spec: the same limits wherever a command runs. */
 export function rlimitArgs(spec: SandboxSpec, nproc: number): string[] {
-  return [`--nproc=${nproc}`, `--data=${spec.memory_mb * 1024 * 1024}`, `--fsize=${spec.disk_mb * 1024 * 1024}`, '--core=0', '--nofile=1024'];
+  return [
+    `--nproc=${nproc}`,
+    `--data=${spec.memory_mb * 1024 * 1024}`,
+    `--fsize=${spec.disk_mb * 1024 * 1024}`,
+    '--core=0',
+    '--nofile=1024',
+  ];
 }

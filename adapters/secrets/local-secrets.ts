@@ -53,7 +53,9 @@ export class LocalSecretStore implements SecretStore {
       text = await readFile(this.#file, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-      throw new ConfigurationError(`cannot read the secrets file ${this.#file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new ConfigurationError(
+        `cannot read the secrets file ${this.#file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
     }
     let parsed: unknown;
     try {

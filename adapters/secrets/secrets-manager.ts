@@ -21,7 +21,13 @@ export interface SecretsManagerStoreOptions {
 const DEFAULT_TTL_MS = 5 * 60_000;
 
 /** Errors worth retrying: the same request may well succeed in a moment. */
-const TRANSIENT_ERRORS = new Set(['ThrottlingException', 'TooManyRequestsException', 'InternalServiceError', 'RequestTimeout', 'TimeoutError']);
+const TRANSIENT_ERRORS = new Set([
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'InternalServiceError',
+  'RequestTimeout',
+  'TimeoutError',
+]);
 /** Errors that need a person: permissions, KMS, a malformed name. */
 const CONFIGURATION_ERRORS = new Set([
   'AccessDeniedException',
@@ -70,7 +76,8 @@ export class SecretsManagerStore implements SecretStore {
     } catch (error) {
       throw translateError(name, error);
     }
-    const value = output.SecretString ?? (output.SecretBinary ? Buffer.from(output.SecretBinary).toString('utf8') : undefined);
+    const value =
+      output.SecretString ?? (output.SecretBinary ? Buffer.from(output.SecretBinary).toString('utf8') : undefined);
     if (value === undefined) {
       throw new ConfigurationError(`secret "${name}" in AWS Secrets Manager has no value`);
     }

@@ -55,7 +55,8 @@ export class HttpWebhookPoster implements WebhookPoster {
     } catch {
       throw new WebhookDeliveryError('the webhook URL is not a valid URL');
     }
-    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new WebhookDeliveryError(`the webhook at ${origin} is not an http(s) URL`);
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
+      throw new WebhookDeliveryError(`the webhook at ${origin} is not an http(s) URL`);
 
     const signal = AbortSignal.timeout(this.#timeoutMs);
     let response: Response;
@@ -68,7 +69,8 @@ export class HttpWebhookPoster implements WebhookPoster {
         signal,
       });
     } catch (error) {
-      if (signal.aborted) throw new WebhookDeliveryError(`the webhook at ${origin} did not answer within ${this.#timeoutMs} ms`);
+      if (signal.aborted)
+        throw new WebhookDeliveryError(`the webhook at ${origin} did not answer within ${this.#timeoutMs} ms`);
       throw new WebhookDeliveryError(`could not reach the webhook at ${origin}: ${causeOf(error)}`);
     }
     if (response.status >= 200 && response.status < 300) {
@@ -80,7 +82,10 @@ export class HttpWebhookPoster implements WebhookPoster {
       .text()
       .then((text) => text.replace(/\s+/g, ' ').trim().slice(0, 120))
       .catch(() => '');
-    throw new WebhookDeliveryError(`the webhook at ${origin} answered ${response.status}${said ? `: ${said}` : ''}`, response.status);
+    throw new WebhookDeliveryError(
+      `the webhook at ${origin} answered ${response.status}${said ? `: ${said}` : ''}`,
+      response.status,
+    );
   }
 }
 

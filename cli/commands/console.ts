@@ -31,18 +31,37 @@ export interface ConsoleProxyOptions {
 /** The upstream headers a page needs; never cookies or anything about the signature. */
 const FORWARDED_HEADERS = ['content-type', 'location', 'cache-control'];
 
-export function consoleProxyApp(options: { url: string; fetch: typeof fetch }): (request: HttpRequest) => Promise<HttpResponse> {
+export function consoleProxyApp(options: {
+  url: string;
+  fetch: typeof fetch;
+}): (request: HttpRequest) => Promise<HttpResponse> {
   const base = new URL(options.url);
   return async (request) => {
-    if (!isConsolePath(request.path)) return htmlPage(404, 'Not found', '', html`<h1>Not found</h1><p>This server only shows the console: <a href="/console/runs">/console</a>.</p>`);
-    if (request.method !== 'GET') return { status: 405, headers: { allow: 'GET', 'content-type': 'text/plain; charset=utf-8' }, body: 'the console is read-only: GET only' };
+    if (!isConsolePath(request.path))
+      return htmlPage(
+        404,
+        'Not found',
+        '',
+        html`<h1>Not found</h1><p>This server only shows the console: <a href="/console/runs">/console</a>.</p>`,
+      );
+    if (request.method !== 'GET')
+      return {
+        status: 405,
+        headers: { allow: 'GET', 'content-type': 'text/plain; charset=utf-8' },
+        body: 'the console is read-only: GET only',
+      };
     const target = new URL(request.path, base);
     for (const [name, value] of Object.entries(request.query)) target.searchParams.set(name, value);
     let response: Response;
     try {
       response = await options.fetch(target, { method: 'GET', headers: { accept: 'text/html' }, redirect: 'manual' });
     } catch (error) {
-      return htmlPage(502, 'Unreachable', '', html`<h1>The deployed API did not answer</h1><p class="error">${(error as Error).message}</p>`);
+      return htmlPage(
+        502,
+        'Unreachable',
+        '',
+        html`<h1>The deployed API did not answer</h1><p class="error">${(error as Error).message}</p>`,
+      );
     }
     const headers: Record<string, string> = { ...CONSOLE_HEADERS };
     for (const name of FORWARDED_HEADERS) {
@@ -70,7 +89,9 @@ export async function startConsoleProxy(options: ConsoleProxyOptions): Promise<L
 
 export async function consoleCommand(options: { url: string; region?: string; port: string }): Promise<void> {
   const server = await startConsoleProxy({ url: options.url, region: options.region, port: parsePort(options.port) });
-  console.log(`looprail console: ${server.url}/console (pages of ${options.url}, signed with your AWS credentials)\ntoken (random, changes on every start): ${server.token}\nCtrl-C stops it.`);
+  console.log(
+    `looprail console: ${server.url}/console (pages of ${options.url}, signed with your AWS credentials)\ntoken (random, changes on every start): ${server.token}\nCtrl-C stops it.`,
+  );
   await stopSignal();
   await server.close();
 }

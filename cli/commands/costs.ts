@@ -13,8 +13,15 @@ export function parseSince(text: string, now: Date): string {
 }
 
 /** `looprail costs --by agent --since 7d`: spend from the daily rollups the steps keep. */
-export async function showCosts(options: { by: string; since: string; stateDir: string; json?: boolean; log: (line: string) => void }): Promise<void> {
-  if (!DIMENSIONS.includes(options.by as RollupDimension)) throw new Error(`--by expects one of ${DIMENSIONS.join(', ')}, got "${options.by}"`);
+export async function showCosts(options: {
+  by: string;
+  since: string;
+  stateDir: string;
+  json?: boolean;
+  log: (line: string) => void;
+}): Promise<void> {
+  if (!DIMENSIONS.includes(options.by as RollupDimension))
+    throw new Error(`--by expects one of ${DIMENSIONS.join(', ')}, got "${options.by}"`);
   const now = new Date();
   const from = parseSince(options.since, now);
   const to = now.toISOString().slice(0, 10);
@@ -22,9 +29,13 @@ export async function showCosts(options: { by: string; since: string; stateDir: 
   try {
     const lines = totalsByKey(await state.store.listRollups(options.by as RollupDimension, from, to));
     if (options.json) return options.log(JSON.stringify({ by: options.by, from, to, lines }, null, 2));
-    options.log(`${options.by.padEnd(28)} ${'cost'.padStart(10)} ${'checker'.padStart(10)} ${'calls'.padStart(7)} ${'tokens in'.padStart(11)} ${'tokens out'.padStart(11)}   ${from} … ${to}`);
+    options.log(
+      `${options.by.padEnd(28)} ${'cost'.padStart(10)} ${'checker'.padStart(10)} ${'calls'.padStart(7)} ${'tokens in'.padStart(11)} ${'tokens out'.padStart(11)}   ${from} … ${to}`,
+    );
     for (const line of lines) {
-      options.log(`${line.key.padEnd(28)} ${formatUsd(line.costMicros).padStart(10)} ${formatUsd(line.checkerCostMicros).padStart(10)} ${String(line.calls).padStart(7)} ${line.inputTokens.toLocaleString('en-US').padStart(11)} ${line.outputTokens.toLocaleString('en-US').padStart(11)}`);
+      options.log(
+        `${line.key.padEnd(28)} ${formatUsd(line.costMicros).padStart(10)} ${formatUsd(line.checkerCostMicros).padStart(10)} ${String(line.calls).padStart(7)} ${line.inputTokens.toLocaleString('en-US').padStart(11)} ${line.outputTokens.toLocaleString('en-US').padStart(11)}`,
+      );
     }
     if (lines.length === 0) options.log('no spend recorded in this period');
   } finally {

@@ -50,7 +50,12 @@ const MAX_RESUMED = 100;
 export async function startDevServer(options: DevOptions, output: Output = consoleOutput): Promise<DevServer> {
   const port = parsePort(options.port);
   const stateDir = resolve(options.stateDir);
-  const host = await startLocalHost({ orgDir: options.org, stateDir, log: jsonLogger('warn', output.err), ...options.host });
+  const host = await startLocalHost({
+    orgDir: options.org,
+    stateDir,
+    log: jsonLogger('warn', output.err),
+    ...options.host,
+  });
   const token = randomBytes(32).toString('base64url');
   const devFile = join(stateDir, DEV_FILE);
   let server: Awaited<ReturnType<typeof startHttpServer>>;
@@ -59,7 +64,9 @@ export async function startDevServer(options: DevOptions, output: Output = conso
     server = await startHttpServer({ app: api.handle, token, user: userInfo().username, port, log: output.err });
     // Approval mails link to this server's pages (use a fixed --port so links survive a restart).
     host.setPublicUrl(server.url);
-    await writeFile(devFile, `${JSON.stringify({ url: server.url, token, pid: process.pid }, null, 2)}\n`, { mode: 0o600 });
+    await writeFile(devFile, `${JSON.stringify({ url: server.url, token, pid: process.pid }, null, 2)}\n`, {
+      mode: 0o600,
+    });
   } catch (error) {
     await host.close();
     throw error;
@@ -80,7 +87,8 @@ export async function startDevServer(options: DevOptions, output: Output = conso
   // Paused runs wait for their approver; their approvals still expire on time (no execution holds their timers now).
   const approvalWatch = watchPausedApprovals(host.deps);
   const expired = await approvalWatch.started;
-  if (expired.length > 0) output.err(`approvals expired while the server was down: ${expired.join(', ')} stopped approval_expired`);
+  if (expired.length > 0)
+    output.err(`approvals expired while the server was down: ${expired.join(', ')} stopped approval_expired`);
   // Reminders before expiry and escalations (agent approval rules), swept every minute.
   const reminderSweep = sweepApprovalReminders(host.deps);
 
@@ -90,11 +98,18 @@ export async function startDevServer(options: DevOptions, output: Output = conso
     catalog: host.catalog,
     fire: async (agent, scheduledTime) => {
       const started = await scheduleHandler(() => triggerDeps)({ agent, scheduledTime });
-      output.out(started.started ? `schedule: started ${agent} (${scheduledTime}) as run ${started.runId}` : `schedule: ${agent} (${scheduledTime}) not started: ${started.reason}`);
+      output.out(
+        started.started
+          ? `schedule: started ${agent} (${scheduledTime}) as run ${started.runId}`
+          : `schedule: ${agent} (${scheduledTime}) not started: ${started.reason}`,
+      );
     },
     log: host.deps.log,
   });
-  for (const schedule of scheduler.list()) output.out(`schedule: ${schedule.agent} ${schedule.expression} ${schedule.timezone}, next ${schedule.next ?? 'never'}`);
+  for (const schedule of scheduler.list())
+    output.out(
+      `schedule: ${schedule.agent} ${schedule.expression} ${schedule.timezone}, next ${schedule.next ?? 'never'}`,
+    );
 
   let closing: Promise<void> | undefined;
   return {
@@ -139,4 +154,3 @@ export async function devCommand(options: DevOptions, output: Output = consoleOu
   await dev.close();
   output.err('looprail dev stopped');
 }
-

@@ -27,26 +27,41 @@ export async function lockOrg(options: {
     return false;
   }
   const file = join(root, LOCK_FILE);
-  const existing: Record<string, string> = await readFile(file, 'utf8').then((text) => (parse(text) as { instructions?: Record<string, string> } | null)?.instructions ?? {}, () => ({}));
+  const existing: Record<string, string> = await readFile(file, 'utf8').then(
+    (text) => (parse(text) as { instructions?: Record<string, string> } | null)?.instructions ?? {},
+    () => ({}),
+  );
   const wanted = lockEntries(catalog);
   const changed = Object.entries(wanted).filter(([key, hash]) => existing[key] !== undefined && existing[key] !== hash);
   if (changed.length > 0) {
-    for (const [key] of changed) options.log(`✗ ${key} changed since it was locked: give it a new version, pin that in the agent, and lock again`);
+    for (const [key] of changed)
+      options.log(`✗ ${key} changed since it was locked: give it a new version, pin that in the agent, and lock again`);
     return false;
   }
   const skills = await resolveSkills(catalog, options);
   if (!skills) return false;
   const added = Object.keys(wanted).filter((key) => existing[key] === undefined);
-  const instructions = Object.fromEntries(Object.entries({ ...existing, ...wanted }).sort(([a], [b]) => a.localeCompare(b)));
-  const header = '# Written by `looprail lock`: the content each versioned instructions file had when its\n# version was locked, and the registry version each skill pin resolved to. Commit it;\n# validate refuses a file changed under a locked version, runs use exactly these skills.\n';
-  await writeFile(file, header + stringify(Object.keys(skills).length > 0 ? { instructions, skills } : { instructions }));
-  options.log(`✓ ${LOCK_FILE}: ${Object.keys(wanted).length} versioned file(s) in use, ${added.length} newly locked${added.length > 0 ? ` (${added.join(', ')})` : ''}`);
+  const instructions = Object.fromEntries(
+    Object.entries({ ...existing, ...wanted }).sort(([a], [b]) => a.localeCompare(b)),
+  );
+  const header =
+    '# Written by `looprail lock`: the content each versioned instructions file had when its\n# version was locked, and the registry version each skill pin resolved to. Commit it;\n# validate refuses a file changed under a locked version, runs use exactly these skills.\n';
+  await writeFile(
+    file,
+    header + stringify(Object.keys(skills).length > 0 ? { instructions, skills } : { instructions }),
+  );
+  options.log(
+    `✓ ${LOCK_FILE}: ${Object.keys(wanted).length} versioned file(s) in use, ${added.length} newly locked${added.length > 0 ? ` (${added.join(', ')})` : ''}`,
+  );
   for (const [key, entry] of Object.entries(skills)) options.log(`✓ skill ${key} → ${entry.version} (${entry.sha256})`);
   return true;
 }
 
 /** Every skill pin resolved in the registry, or undefined (with the reasons logged) when any cannot be. */
-async function resolveSkills(catalog: Catalog, options: { log: (line: string) => void; openSkills?: () => Promise<{ store: SkillStore; close(): Promise<void> }> }): Promise<Record<string, SkillLockEntry> | undefined> {
+async function resolveSkills(
+  catalog: Catalog,
+  options: { log: (line: string) => void; openSkills?: () => Promise<{ store: SkillStore; close(): Promise<void> }> },
+): Promise<Record<string, SkillLockEntry> | undefined> {
   if (!Object.values(catalog.agents).some((agent) => agent.spec.skills.length > 0)) return {};
   if (!options.openSkills) {
     options.log('✗ agents pin skills, but no skills registry is available to resolve them; nothing was locked');

@@ -26,14 +26,26 @@ interface Output {
 
 const consoleOutput: Output = { out: (line) => console.log(line), err: (line) => console.error(line) };
 
-export async function mcpGatewayCommand(agent: string, options: McpGatewayCommandOptions, output: Output = consoleOutput): Promise<void> {
+export async function mcpGatewayCommand(
+  agent: string,
+  options: McpGatewayCommandOptions,
+  output: Output = consoleOutput,
+): Promise<void> {
   const port = parsePort(options.port);
   const token = options.token ?? randomBytes(32).toString('base64url');
-  if (token.trim() === '' || /\s/.test(token)) throw new ValidationError('--token must be a non-empty value without spaces');
+  if (token.trim() === '' || /\s/.test(token))
+    throw new ValidationError('--token must be a non-empty value without spaces');
   const host = await startLocalHost({ orgDir: options.org, stateDir: options.stateDir });
   let gateway: GatewayServer;
   try {
-    gateway = await startGatewayServer({ deps: host.deps, agent, principal: `local:${userInfo().username}`, port, token, log: output.err });
+    gateway = await startGatewayServer({
+      deps: host.deps,
+      agent,
+      principal: `local:${userInfo().username}`,
+      port,
+      token,
+      log: output.err,
+    });
   } catch (error) {
     await host.close();
     throw error;
@@ -48,7 +60,6 @@ export async function mcpGatewayCommand(agent: string, options: McpGatewayComman
   }
   output.err('mcp-gateway stopped; every session is recorded (looprail runs --agent ' + agent + ')');
 }
-
 
 /** What a person needs to point a client at the gateway, ready to paste. The token is shown only here. */
 export function banner(agent: string, url: string, token: string, generated: boolean): string {

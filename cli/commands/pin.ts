@@ -10,11 +10,25 @@ import { loadCatalog } from '../local/host.ts';
  * declaration, a hash of what the org reviewed. A tool that changes later is disabled
  * until someone reviews it and pins again.
  */
-export async function pinServers(options: { orgDir: string; stateDir: string; servers: string[]; log: (line: string) => void }): Promise<boolean> {
+export async function pinServers(options: {
+  orgDir: string;
+  stateDir: string;
+  servers: string[];
+  log: (line: string) => void;
+}): Promise<boolean> {
   const catalog = await loadCatalog(options.orgDir);
   // looprail's own servers (the sandbox) are part of looprail: there is nothing of theirs to review.
-  const names = options.servers.length > 0 ? options.servers : Object.keys(catalog.servers).filter((name) => catalog.servers[name]!.transport.type !== 'builtin').sort();
-  const gateway = new McpToolGateway({ secrets: new LocalSecretStore({ file: join(options.stateDir, 'secrets.json'), env: process.env }), projectRoot: process.cwd(), stateDir: options.stateDir });
+  const names =
+    options.servers.length > 0
+      ? options.servers
+      : Object.keys(catalog.servers)
+          .filter((name) => catalog.servers[name]!.transport.type !== 'builtin')
+          .sort();
+  const gateway = new McpToolGateway({
+    secrets: new LocalSecretStore({ file: join(options.stateDir, 'secrets.json'), env: process.env }),
+    projectRoot: process.cwd(),
+    stateDir: options.stateDir,
+  });
   let ok = true;
   try {
     for (const name of names) {
@@ -29,13 +43,18 @@ export async function pinServers(options: { orgDir: string; stateDir: string; se
         continue;
       }
       const offered = await gateway.listTools(server);
-      const pins = Object.fromEntries(offered.filter((tool) => tool.name in server.tools).map((tool) => [tool.name, toolPin(tool)]));
+      const pins = Object.fromEntries(
+        offered.filter((tool) => tool.name in server.tools).map((tool) => [tool.name, toolPin(tool)]),
+      );
       const changed = await writePins(join(options.orgDir, 'mcp-servers', `${name}.yaml`), pins);
       const missing = Object.keys(server.tools).filter((tool) => !(tool in pins));
       const undeclared = offered.map((tool) => tool.name).filter((tool) => !(tool in server.tools));
-      options.log(`✓ ${name}: ${Object.keys(pins).length} tools pinned${changed.length > 0 ? ` (${changed.length} updated: ${changed.join(', ')})` : ''}`);
+      options.log(
+        `✓ ${name}: ${Object.keys(pins).length} tools pinned${changed.length > 0 ? ` (${changed.length} updated: ${changed.join(', ')})` : ''}`,
+      );
       if (missing.length > 0) options.log(`  declared but not offered by the server: ${missing.join(', ')}`);
-      if (undeclared.length > 0) options.log(`  offered but not declared (denied to every agent): ${undeclared.join(', ')}`);
+      if (undeclared.length > 0)
+        options.log(`  offered but not declared (denied to every agent): ${undeclared.join(', ')}`);
     }
   } finally {
     await gateway.close();

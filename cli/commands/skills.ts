@@ -17,8 +17,10 @@ import { localPrincipal } from '../local/seed-skills.ts';
 
 type Log = (line: string) => void;
 
-
-export async function publishCommand(store: SkillStore, options: { dir: string; orgDir: string; principal: string; now?: Date; log: Log }): Promise<boolean> {
+export async function publishCommand(
+  store: SkillStore,
+  options: { dir: string; orgDir: string; principal: string; now?: Date; log: Log },
+): Promise<boolean> {
   const { policy, problems } = await loadSkillsPolicy(options.orgDir);
   if (problems.length > 0) {
     for (const problem of problems) options.log(formatProblem(problem));
@@ -26,8 +28,16 @@ export async function publishCommand(store: SkillStore, options: { dir: string; 
     return false;
   }
   try {
-    const record = await publishSkill(store, { display: options.dir, files: await readSkillFolder(options.dir), principal: options.principal, policy, now: options.now ?? new Date() });
-    options.log(`✓ published ${record.name}@${record.version} (${record.files.length} file${record.files.length === 1 ? '' : 's'}, sha256:${record.sha256}) as ${record.publisher}`);
+    const record = await publishSkill(store, {
+      display: options.dir,
+      files: await readSkillFolder(options.dir),
+      principal: options.principal,
+      policy,
+      now: options.now ?? new Date(),
+    });
+    options.log(
+      `✓ published ${record.name}@${record.version} (${record.files.length} file${record.files.length === 1 ? '' : 's'}, sha256:${record.sha256}) as ${record.publisher}`,
+    );
     return true;
   } catch (error) {
     options.log(`✗ ${(error as Error).message}`);
@@ -39,26 +49,38 @@ function byNameThenVersion(a: SkillSummary, b: SkillSummary): number {
   return a.name.localeCompare(b.name) || compareVersions(parseVersion(a.version)!, parseVersion(b.version)!);
 }
 
-export async function listCommand(store: SkillStore, options: { name?: string; json?: boolean; log: Log }): Promise<boolean> {
+export async function listCommand(
+  store: SkillStore,
+  options: { name?: string; json?: boolean; log: Log },
+): Promise<boolean> {
   const versions = (await store.listVersions(options.name)).sort(byNameThenVersion);
-  if (options.json) return options.log(JSON.stringify(versions, null, 2)), true;
-  for (const v of versions) options.log(`${`${v.name}@${v.version}`.padEnd(36)} ${v.publishedAt}  ${v.publisher.padEnd(28)} ${v.description}`);
-  if (versions.length === 0) options.log(options.name ? `no published versions of skill "${options.name}"` : 'no skills published yet: `looprail skills publish <folder>`');
+  if (options.json) return (options.log(JSON.stringify(versions, null, 2)), true);
+  for (const v of versions)
+    options.log(`${`${v.name}@${v.version}`.padEnd(36)} ${v.publishedAt}  ${v.publisher.padEnd(28)} ${v.description}`);
+  if (versions.length === 0)
+    options.log(
+      options.name
+        ? `no published versions of skill "${options.name}"`
+        : 'no skills published yet: `looprail skills publish <folder>`',
+    );
   return versions.length > 0 || !options.name;
 }
 
 /** `name` (its latest version) or `name@version`; the content is checked against its hashes before it is shown. */
-export async function showCommand(store: SkillStore, options: { ref: string; json?: boolean; log: Log }): Promise<boolean> {
+export async function showCommand(
+  store: SkillStore,
+  options: { ref: string; json?: boolean; log: Log },
+): Promise<boolean> {
   const [name, requested] = options.ref.split('@') as [string, string | undefined];
   let version = requested;
   if (!version) {
     const latest = (await store.listVersions(name)).sort(byNameThenVersion).at(-1);
-    if (!latest) return options.log(`✗ skill "${name}" is not in the skills registry`), false;
+    if (!latest) return (options.log(`✗ skill "${name}" is not in the skills registry`), false);
     version = latest.version;
   }
   try {
     const record = await verifiedSkill(store, { name, version });
-    if (options.json) return options.log(JSON.stringify(record, null, 2)), true;
+    if (options.json) return (options.log(JSON.stringify(record, null, 2)), true);
     options.log(`${record.name}@${record.version}: ${record.description}`);
     options.log(`published by ${record.publisher} at ${record.publishedAt}; sha256:${record.sha256}`);
     for (const file of record.files) options.log(`  ${file.path.padEnd(40)} sha256:${file.sha256}`);
@@ -74,7 +96,10 @@ export async function showCommand(store: SkillStore, options: { ref: string; jso
 /** The registry of the local state (DynamoDB Local under --state-dir). */
 export async function openLocalSkills(stateDir: string): Promise<{ store: SkillStore; close(): Promise<void> }> {
   const state = await openLocalState({ stateDir: resolve(stateDir) });
-  return { store: new DynamoSkillStore({ client: state.client, tableName: state.tableName }), close: () => state.close() };
+  return {
+    store: new DynamoSkillStore({ client: state.client, tableName: state.tableName }),
+    close: () => state.close(),
+  };
 }
 
 async function withLocalStore<T>(stateDir: string, fn: (store: SkillStore) => Promise<T>): Promise<T> {
@@ -87,7 +112,9 @@ async function withLocalStore<T>(stateDir: string, fn: (store: SkillStore) => Pr
 }
 
 export function registerSkillsCommand(program: Command, stateDirOption: Option): void {
-  const skills = program.command('skills').description('the skills registry: publish immutable skill versions, list and show them');
+  const skills = program
+    .command('skills')
+    .description('the skills registry: publish immutable skill versions, list and show them');
   const log: Log = (line) => console.log(line);
   skills
     .command('publish')
@@ -96,7 +123,9 @@ export function registerSkillsCommand(program: Command, stateDirOption: Option):
     .option('--org <dir>', 'the org folder whose skills.yaml says who may publish', 'agents')
     .addOption(stateDirOption)
     .action(async (dir: string, options: { org: string; stateDir: string }) => {
-      const ok = await withLocalStore(options.stateDir, (store) => publishCommand(store, { dir, orgDir: options.org, principal: localPrincipal(), log }));
+      const ok = await withLocalStore(options.stateDir, (store) =>
+        publishCommand(store, { dir, orgDir: options.org, principal: localPrincipal(), log }),
+      );
       process.exitCode = ok ? 0 : 1;
     });
   skills
@@ -106,7 +135,9 @@ export function registerSkillsCommand(program: Command, stateDirOption: Option):
     .addOption(stateDirOption)
     .option('--json', 'machine-readable output')
     .action(async (name: string | undefined, options: { stateDir: string; json?: boolean }) => {
-      const ok = await withLocalStore(options.stateDir, (store) => listCommand(store, { name, json: options.json, log }));
+      const ok = await withLocalStore(options.stateDir, (store) =>
+        listCommand(store, { name, json: options.json, log }),
+      );
       process.exitCode = ok ? 0 : 1;
     });
   skills
@@ -116,7 +147,9 @@ export function registerSkillsCommand(program: Command, stateDirOption: Option):
     .addOption(stateDirOption)
     .option('--json', 'machine-readable output')
     .action(async (ref: string, options: { stateDir: string; json?: boolean }) => {
-      const ok = await withLocalStore(options.stateDir, (store) => showCommand(store, { ref, json: options.json, log }));
+      const ok = await withLocalStore(options.stateDir, (store) =>
+        showCommand(store, { ref, json: options.json, log }),
+      );
       process.exitCode = ok ? 0 : 1;
     });
 }

@@ -11,14 +11,21 @@ import { sendDueApprovalReminders } from '../../core/approvals/reminders.ts';
  * past their time are closed at once; the others get a timer. A decision before then
  * resumes the run as usual (adapters/executions/local-tasks.ts).
  */
-export function watchPausedApprovals(deps: RunDeps, options: { limit?: number } = {}): { started: Promise<string[]>; stop(): void } {
+export function watchPausedApprovals(
+  deps: RunDeps,
+  options: { limit?: number } = {},
+): { started: Promise<string[]>; stop(): void } {
   const timers = new Set<NodeJS.Timeout>();
   let stopped = false;
 
   const expireIfStillWaiting = async (runId: string, approvalId: string): Promise<boolean> => {
     const [meta, record] = await Promise.all([deps.store.getRun(runId), deps.store.getApproval(approvalId)]);
-    if (!meta || meta.status !== 'paused' || meta.pendingApprovalId !== approvalId || record?.status !== 'pending') return false;
-    await failRunStep(deps, { runId, error: { Error: APPROVAL_EXPIRED, Cause: `no decision before the approval expired at ${record.expiresAt}` } });
+    if (!meta || meta.status !== 'paused' || meta.pendingApprovalId !== approvalId || record?.status !== 'pending')
+      return false;
+    await failRunStep(deps, {
+      runId,
+      error: { Error: APPROVAL_EXPIRED, Cause: `no decision before the approval expired at ${record.expiresAt}` },
+    });
     return true;
   };
 
@@ -34,11 +41,20 @@ export function watchPausedApprovals(deps: RunDeps, options: { limit?: number } 
         continue;
       }
       // setTimeout holds at most ~24.8 days; an approval longer than that is checked again then.
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        if (stopped) return;
-        expireIfStillWaiting(run.runId, record.approvalId).catch((error: unknown) => deps.log.error('could not expire an approval', { runId: run.runId, approvalId: record.approvalId, error: (error as Error).name }));
-      }, Math.min(waitMs, 2 ** 31 - 1));
+      const timer = setTimeout(
+        () => {
+          timers.delete(timer);
+          if (stopped) return;
+          expireIfStillWaiting(run.runId, record.approvalId).catch((error: unknown) =>
+            deps.log.error('could not expire an approval', {
+              runId: run.runId,
+              approvalId: record.approvalId,
+              error: (error as Error).name,
+            }),
+          );
+        },
+        Math.min(waitMs, 2 ** 31 - 1),
+      );
       timer.unref();
       timers.add(timer);
     }
@@ -68,7 +84,10 @@ export function sweepApprovalReminders(deps: RunDeps, options: { everyMs?: numbe
     try {
       await sendDueApprovalReminders(deps, deps.clock.now());
     } catch (error) {
-      deps.log.error('approval reminder sweep failed', { error: (error as Error).name, message: (error as Error).message });
+      deps.log.error('approval reminder sweep failed', {
+        error: (error as Error).name,
+        message: (error as Error).message,
+      });
     } finally {
       running = false;
     }

@@ -134,7 +134,9 @@ export async function requireJava(javaCommand = 'java'): Promise<number> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const problem =
-      code === 'ENOENT' ? `\`${javaCommand}\` was not found` : `\`${javaCommand} -version\` failed (${errorMessage(error)})`;
+      code === 'ENOENT'
+        ? `\`${javaCommand}\` was not found`
+        : `\`${javaCommand} -version\` failed (${errorMessage(error)})`;
     throw new ConfigurationError(`${javaRequirement()}, but ${problem}. ${JAVA_INSTALL_HINT}`);
   }
   const major = parseJavaMajor(output);
@@ -186,7 +188,9 @@ function findEmulator(): string {
   }
   const emulatorDir = path.join(path.dirname(packageJson), 'emulator');
   if (!existsSync(path.join(emulatorDir, 'DynamoDBLocal.jar'))) {
-    throw new ConfigurationError(`DynamoDB Local's jar is missing from ${emulatorDir}. Reinstall with \`npm install\`.`);
+    throw new ConfigurationError(
+      `DynamoDB Local's jar is missing from ${emulatorDir}. Reinstall with \`npm install\`.`,
+    );
   }
   return emulatorDir;
 }
@@ -229,7 +233,13 @@ interface LaunchSpec {
 async function launch(spec: LaunchSpec): Promise<DynamoDbLocal> {
   const { javaCommand, emulatorDir, port, dbPath } = spec;
   const endpoint = `http://${HOST}:${port}`;
-  const flags = ['-sharedDb', '-disableTelemetry', '-port', String(port), ...(dbPath ? ['-dbPath', dbPath] : ['-inMemory'])];
+  const flags = [
+    '-sharedDb',
+    '-disableTelemetry',
+    '-port',
+    String(port),
+    ...(dbPath ? ['-dbPath', dbPath] : ['-inMemory']),
+  ];
 
   // A scratch directory for the XML and as the JVM's working directory (DynamoDB Local
   // drops files there); removed once the JVM has exited.

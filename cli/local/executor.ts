@@ -83,8 +83,14 @@ interface PendingToken {
 }
 
 /** Reads the ASL and substitutes each `${XFunctionArn}` with a local ARN, as CloudFormation would with real ones. */
-export function loadDefinition(path = ASL_PATH): { definition: Record<string, unknown>; functionOf: Map<string, StepFunctionName> } {
-  const text = readFileSync(path, 'utf8').replace(/\$\{(\w+)FunctionArn\}/g, (_, name: string) => `${LOCAL_ARN_PREFIX}${name}`);
+export function loadDefinition(path = ASL_PATH): {
+  definition: Record<string, unknown>;
+  functionOf: Map<string, StepFunctionName>;
+} {
+  const text = readFileSync(path, 'utf8').replace(
+    /\$\{(\w+)FunctionArn\}/g,
+    (_, name: string) => `${LOCAL_ARN_PREFIX}${name}`,
+  );
   const definition = JSON.parse(text) as { States: Record<string, TaskState> };
   adaptTimeoutPaths(definition.States);
   const functionOf = new Map<string, StepFunctionName>();
@@ -92,7 +98,8 @@ export function loadDefinition(path = ASL_PATH): { definition: Record<string, un
     const functionName = body.Parameters?.FunctionName;
     if (body.Type !== 'Task' || !functionName) continue;
     const name = functionName.slice(LOCAL_ARN_PREFIX.length) as StepFunctionName;
-    if (!STEP_FUNCTION_NAMES.includes(name)) throw new Error(`state ${state} names an unknown function ${functionName}`);
+    if (!STEP_FUNCTION_NAMES.includes(name))
+      throw new Error(`state ${state} names an unknown function ${functionName}`);
     functionOf.set(state, name);
   }
   return { definition, functionOf };
@@ -121,7 +128,9 @@ export class LocalExecutor {
       .filter(([, state]) => state.Type === 'Task' && state.Resource === 'arn:aws:states:::states:startExecution')
       .map(([name]) => name);
     this.runsExecution = Object.entries(this.states)
-      .filter(([, state]) => state.Type === 'Task' && state.Resource === 'arn:aws:states:::states:startExecution.sync:2')
+      .filter(
+        ([, state]) => state.Type === 'Task' && state.Resource === 'arn:aws:states:::states:startExecution.sync:2',
+      )
       .map(([name]) => name);
   }
 
@@ -154,8 +163,17 @@ export class LocalExecutor {
    * the outcome is the last one's, with the history counted across all of them.
    */
   async run(input: { runId: string; resumeSeq?: number }, signal?: AbortSignal): Promise<ExecutionOutcome> {
-    let next: { input: Record<string, unknown>; name: string } | undefined = { input, name: executionNameFor(input.runId, input.resumeSeq === undefined ? 0 : epochForSeq(input.resumeSeq)) };
-    const total = { statesEntered: [] as string[], historyEvents: 0, largestPayloadBytes: 0, executions: 0, maxHistoryEvents: 0 };
+    let next: { input: Record<string, unknown>; name: string } | undefined = {
+      input,
+      name: executionNameFor(input.runId, input.resumeSeq === undefined ? 0 : epochForSeq(input.resumeSeq)),
+    };
+    const total = {
+      statesEntered: [] as string[],
+      historyEvents: 0,
+      largestPayloadBytes: 0,
+      executions: 0,
+      maxHistoryEvents: 0,
+    };
     for (;;) {
       const current: { input: Record<string, unknown>; name: string } = next;
       next = undefined;
@@ -195,20 +213,25 @@ export class LocalExecutor {
         }
         return result;
       };
-      if (this.options.retryIntervalMs !== undefined) retryIntervalOverrides[state] = this.retryOverrides(state, this.options.retryIntervalMs);
+      if (this.options.retryIntervalMs !== undefined)
+        retryIntervalOverrides[state] = this.retryOverrides(state, this.options.retryIntervalMs);
     }
     for (const state of this.startsExecution) {
       // states:startExecution of this same machine: recorded, and run when this execution ends.
       overrides[state] = async (parameters) => {
         const { Name, Input } = parameters as { Name: string; Input: Record<string, unknown> };
-        if (this.executionNames.has(Name)) throw Object.assign(new Error(`execution ${Name} already exists`), { name: 'StepFunctions.ExecutionAlreadyExistsException' });
+        if (this.executionNames.has(Name))
+          throw Object.assign(new Error(`execution ${Name} already exists`), {
+            name: 'StepFunctions.ExecutionAlreadyExistsException',
+          });
         this.executionNames.add(Name);
         continueAs({ input: Input, name: Name });
         return { ExecutionArn: `${LOCAL_EXECUTION_ARN_PREFIX}${Name}`, StartDate: new Date().toISOString() };
       };
     }
     for (const state of this.runsExecution) {
-      overrides[state] = (parameters) => this.runChild(parameters as { Name: string; Input: { runId: string } }, signal);
+      overrides[state] = (parameters) =>
+        this.runChild(parameters as { Name: string; Input: { runId: string } }, signal);
     }
     const context = {
       StateMachine: { Id: LOCAL_STATE_MACHINE_ARN, Name: 'looprail-agent-run' },
@@ -241,28 +264,55 @@ export class LocalExecutor {
   }
 
   /** states:startExecution.sync:2 of this same machine: the child's chain runs here, in-process, and the state waits for it. */
-  private async runChild({ Name, Input }: { Name: string; Input: { runId: string } }, signal: AbortSignal | undefined): Promise<unknown> {
-    if (this.executionNames.has(Name)) throw Object.assign(new Error(`execution ${Name} already exists`), { name: 'StepFunctions.ExecutionAlreadyExistsException' });
+  private async runChild(
+    { Name, Input }: { Name: string; Input: { runId: string } },
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    if (this.executionNames.has(Name))
+      throw Object.assign(new Error(`execution ${Name} already exists`), {
+        name: 'StepFunctions.ExecutionAlreadyExistsException',
+      });
     this.executionNames.add(Name);
     const progress = await this.options.runProgress?.(Input.runId);
-    if (progress?.ended) throw Object.assign(new Error(`execution ${Name} already exists`), { name: 'StepFunctions.ExecutionAlreadyExistsException' });
-    const child = await this.run(progress && progress.seq > 0 ? { runId: Input.runId, resumeSeq: progress.seq } : { runId: Input.runId }, signal);
-    if (child.status === 'SUCCEEDED') return { ExecutionArn: `${LOCAL_EXECUTION_ARN_PREFIX}${Name}`, Status: 'SUCCEEDED', Output: child.output };
+    if (progress?.ended)
+      throw Object.assign(new Error(`execution ${Name} already exists`), {
+        name: 'StepFunctions.ExecutionAlreadyExistsException',
+      });
+    const child = await this.run(
+      progress && progress.seq > 0 ? { runId: Input.runId, resumeSeq: progress.seq } : { runId: Input.runId },
+      signal,
+    );
+    if (child.status === 'SUCCEEDED')
+      return { ExecutionArn: `${LOCAL_EXECUTION_ARN_PREFIX}${Name}`, Status: 'SUCCEEDED', Output: child.output };
     // An ending no Catch handled (States.Runtime, an abort): recorded as the deployed stack's execution-status rule does.
-    if (child.error?.name !== 'looprail.RunFailed') await this.options.handlers.FailRun({ runId: Input.runId, error: { Error: child.status === 'ABORTED' ? 'looprail.ExecutionABORTED' : (child.error?.name ?? 'States.Runtime'), Cause: child.error?.message } });
-    throw Object.assign(new Error(`execution ${Name} ended ${child.status}: ${child.error?.name ?? ''} ${child.error?.message ?? ''}`), { name: 'States.TaskFailed' });
+    if (child.error?.name !== 'looprail.RunFailed')
+      await this.options.handlers.FailRun({
+        runId: Input.runId,
+        error: {
+          Error: child.status === 'ABORTED' ? 'looprail.ExecutionABORTED' : (child.error?.name ?? 'States.Runtime'),
+          Cause: child.error?.message,
+        },
+      });
+    throw Object.assign(
+      new Error(`execution ${Name} ended ${child.status}: ${child.error?.name ?? ''} ${child.error?.message ?? ''}`),
+      { name: 'States.TaskFailed' },
+    );
   }
 
   /** One interval per retrier; -1 leaves that retrier's ASL backoff in place. */
   private retryOverrides(state: string, intervalMs: number): number[] {
-    return (this.states[state]?.Retry ?? []).map((retrier) => (retrier.ErrorEquals.some((name) => WAITS_FOR_OTHERS.has(name)) ? -1 : intervalMs));
+    return (this.states[state]?.Retry ?? []).map((retrier) =>
+      retrier.ErrorEquals.some((name) => WAITS_FOR_OTHERS.has(name)) ? -1 : intervalMs,
+    );
   }
 
   private isWaitForToken(state: string): boolean {
     return this.states[state]?.Resource?.endsWith('.waitForTaskToken') ?? false;
   }
 
-  private async collectHistory(events: AsyncGenerator<EventLog>): Promise<Pick<ExecutionOutcome, 'statesEntered' | 'historyEvents' | 'largestPayloadBytes'>> {
+  private async collectHistory(
+    events: AsyncGenerator<EventLog>,
+  ): Promise<Pick<ExecutionOutcome, 'statesEntered' | 'historyEvents' | 'largestPayloadBytes'>> {
     const statesEntered: string[] = [];
     let historyEvents = 0;
     let largestPayloadBytes = 0;

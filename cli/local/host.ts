@@ -123,7 +123,12 @@ function observed(store: RunStore, onCommit: ((runId: string, commit: StepCommit
 export async function loadCatalog(orgDir: string): Promise<Catalog> {
   const { catalog, problems } = await loadOrgFolder(orgDir);
   if (!catalog || hasErrors(problems)) {
-    throw new ValidationError(`the definitions in ${orgDir} have problems (run \`looprail validate ${orgDir}\`):\n${problems.filter((p) => p.severity === 'error').map(formatProblem).join('\n')}`);
+    throw new ValidationError(
+      `the definitions in ${orgDir} have problems (run \`looprail validate ${orgDir}\`):\n${problems
+        .filter((p) => p.severity === 'error')
+        .map(formatProblem)
+        .join('\n')}`,
+    );
   }
   return catalog;
 }
@@ -133,9 +138,15 @@ export const LOCAL_TABLE = 'looprail-local';
 /** DynamoDB Local on disk under the state folder (or a given endpoint), with the table in place. */
 export async function openLocalState(options: { stateDir: string; dynamodbEndpoint?: string; tableName?: string }) {
   await mkdir(options.stateDir, { recursive: true });
-  const dynamo = options.dynamodbEndpoint ? undefined : await startDynamoDbLocal({ dbPath: join(options.stateDir, 'dynamodb') });
+  const dynamo = options.dynamodbEndpoint
+    ? undefined
+    : await startDynamoDbLocal({ dbPath: join(options.stateDir, 'dynamodb') });
   const endpoint = options.dynamodbEndpoint ?? dynamo!.endpoint;
-  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   const tableName = options.tableName ?? LOCAL_TABLE;
   try {
     await ensureTable(client, tableName);
@@ -163,10 +174,19 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
   const log = options.log ?? silentLogger;
   // Mail goes to a local outbox (and to a local SMTP relay when LOOPRAIL_SMTP_URL is set); webhooks are posted for real.
   // Built before DynamoDB Local starts, so a bad LOOPRAIL_SMTP_URL fails fast and leaves nothing running.
-  const outbox = new OutboxMailer({ dir: join(stateDir, 'outbox'), smtpUrl: process.env.LOOPRAIL_SMTP_URL || undefined, from: 'looprail@localhost', log: (line) => log.info(line) });
+  const outbox = new OutboxMailer({
+    dir: join(stateDir, 'outbox'),
+    smtpUrl: process.env.LOOPRAIL_SMTP_URL || undefined,
+    from: 'looprail@localhost',
+    log: (line) => log.info(line),
+  });
   // Before DynamoDB Local starts: a bad OTLP endpoint fails here, naming the variable.
   const otlp = options.telemetry ? undefined : otlpConfigFromEnv(process.env);
-  const state = await openLocalState({ stateDir, dynamodbEndpoint: options.dynamodbEndpoint, tableName: options.tableName });
+  const state = await openLocalState({
+    stateDir,
+    dynamodbEndpoint: options.dynamodbEndpoint,
+    tableName: options.tableName,
+  });
   const { client, tableName } = state;
 
   const secrets = new LocalSecretStore({ file: join(stateDir, 'secrets.json'), env: process.env });
@@ -180,7 +200,14 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     stateDir,
     log,
   });
-  if (base.skills) await publishOrgSkills({ store: base.skills, orgDir, policy: catalog.skillsPolicy, principal: localPrincipal(), log });
+  if (base.skills)
+    await publishOrgSkills({
+      store: base.skills,
+      orgDir,
+      policy: catalog.skillsPolicy,
+      principal: localPrincipal(),
+      log,
+    });
   const sandboxRoot = options.sandboxRoot ?? defaultSandboxRoot(stateDir);
   const sandboxes = await openLocalSandboxes(orgDir, sandboxRoot, state.store, log);
   const telemetry = options.telemetry ?? (otlp ? new OtlpHttpExporter(otlp, { secrets }) : undefined);
@@ -193,16 +220,34 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       const outcome = await executor.run({ runId });
       const meta = await deps.store.getRun(runId);
       if (outcome.status === 'FAILED' && meta && meta.status !== 'finished' && meta.status !== 'failed') {
-        await wrappedHandlers.FailRun({ runId, error: { Error: outcome.error?.name ?? 'States.Runtime', Cause: outcome.error?.message } });
+        await wrappedHandlers.FailRun({
+          runId,
+          error: { Error: outcome.error?.name ?? 'States.Runtime', Cause: outcome.error?.message },
+        });
       }
     },
   };
-  const observedDeps: RunDeps = { ...base, children, approvals, events, mailer: outbox, webhooks: new HttpWebhookPoster(), sandboxes, store: observed(base.store, options.onCommit), ...(telemetry ? { telemetry } : {}) };
+  const observedDeps: RunDeps = {
+    ...base,
+    children,
+    approvals,
+    events,
+    mailer: outbox,
+    webhooks: new HttpWebhookPoster(),
+    sandboxes,
+    store: observed(base.store, options.onCommit),
+    ...(telemetry ? { telemetry } : {}),
+  };
   const deps = options.wrapDeps ? options.wrapDeps(observedDeps) : observedDeps;
   const handlers = stepHandlers(() => deps);
   const wrappedHandlers = options.wrapHandlers ? options.wrapHandlers(handlers) : handlers;
   const executor = localExecutor(wrappedHandlers, deps.store, options.retryIntervalMs);
-  const executions = new LocalExecutionStarter({ executor, failRun: wrappedHandlers.FailRun, getRun: (runId) => deps.store.getRun(runId), log: deps.log });
+  const executions = new LocalExecutionStarter({
+    executor,
+    failRun: wrappedHandlers.FailRun,
+    getRun: (runId) => deps.store.getRun(runId),
+    log: deps.log,
+  });
   // A decision resolves the waiting execution here, or continues the run in a new one after a restart.
   approvals.tasks = new LocalTaskSender({ executor, resume: (runId, seq) => executions.resume(runId, seq) });
 
@@ -235,10 +280,17 @@ function defaultSandboxRoot(stateDir: string): string {
   return join(tmpdir(), 'looprail-sandboxes', createHash('sha256').update(stateDir).digest('hex').slice(0, 12));
 }
 
-async function openLocalSandboxes(orgDir: string, root: string, store: RunStore, log: Logger): Promise<BubblewrapSandboxes> {
+async function openLocalSandboxes(
+  orgDir: string,
+  root: string,
+  store: RunStore,
+  log: Logger,
+): Promise<BubblewrapSandboxes> {
   const sandboxes = new BubblewrapSandboxes({ orgDir, root });
   // Workspaces of runs that ended while no host was there to remove them.
-  await sandboxes.sweep(async (runId) => ['finished', 'failed'].includes((await store.getRun(runId))?.status ?? '')).catch((error: Error) => log.warn('could not sweep old sandboxes', { error: error.message }));
+  await sandboxes
+    .sweep(async (runId) => ['finished', 'failed'].includes((await store.getRun(runId))?.status ?? ''))
+    .catch((error: Error) => log.warn('could not sweep old sandboxes', { error: error.message }));
   return sandboxes;
 }
 
@@ -253,7 +305,12 @@ function localApprovals(
     signingSecret: DEFAULT_SIGNING_SECRET,
     secrets: withLocalSigningKey(secrets, DEFAULT_SIGNING_SECRET, join(stateDir, 'approval-signing.key')),
     baseUrl,
-    fallbackApprovers: fallbackApprovers ?? (process.env.LOOPRAIL_APPROVERS ?? '').split(',').map((each) => each.trim()).filter(Boolean),
+    fallbackApprovers:
+      fallbackApprovers ??
+      (process.env.LOOPRAIL_APPROVERS ?? '')
+        .split(',')
+        .map((each) => each.trim())
+        .filter(Boolean),
   };
 }
 
@@ -285,9 +342,13 @@ async function runToEnd(
     dedupeKey: request.dedupeKey,
   });
   const { runId, created } = requested;
-  if (requested.meta.status === 'finished' || requested.meta.status === 'failed') return { runId, created, meta: requested.meta };
+  if (requested.meta.status === 'finished' || requested.meta.status === 'failed')
+    return { runId, created, meta: requested.meta };
   // A run that exists but has not ended (a host that died mid-run) resumes from its last committed step.
-  const outcome = await executor.run(requested.meta.seq > 0 ? { runId, resumeSeq: requested.meta.seq } : { runId }, signal);
+  const outcome = await executor.run(
+    requested.meta.seq > 0 ? { runId, resumeSeq: requested.meta.seq } : { runId },
+    signal,
+  );
   let meta = (await deps.store.getRun(runId))!;
   if (outcome.status === 'FAILED' && meta.status !== 'finished' && meta.status !== 'failed') {
     // A failure no Catch can handle (States.Runtime): record it, as the deployed stack's

@@ -83,7 +83,8 @@ interface FieldRange {
 function parseNumber(token: string, range: FieldRange): number {
   if (/^\d+$/.test(token)) {
     const value = Number(token);
-    if (value < range.min || value > range.max) throw new Error(`${range.label} value ${token} is outside ${range.min}-${range.max}`);
+    if (value < range.min || value > range.max)
+      throw new Error(`${range.label} value ${token} is outside ${range.min}-${range.max}`);
     return value;
   }
   const index = range.names?.indexOf(token.toUpperCase()) ?? -1;
@@ -97,7 +98,8 @@ function parseSet(field: string, range: FieldRange): number[] {
   for (const part of field.split(',')) {
     const [span, stepText] = part.split('/');
     const step = stepText === undefined ? 1 : Number(stepText);
-    if (!Number.isInteger(step) || step < 1) throw new Error(`${range.label} step "${stepText}" is not a positive number`);
+    if (!Number.isInteger(step) || step < 1)
+      throw new Error(`${range.label} step "${stepText}" is not a positive number`);
     let from: number;
     let to: number;
     if (span === '*') [from, to] = [range.min, range.max];
@@ -183,8 +185,16 @@ function dayOfWeekMatcher(field: string): Cron['day'] {
 function parseCron(body: string): Cron {
   const fields = body.trim().split(/\s+/);
   if (fields.length !== 6) throw new Error(`cron(${body}) does not have 6 fields`);
-  const [minutes, hours, dayOfMonth, month, dayOfWeek, year] = fields as [string, string, string, string, string, string];
-  if ((dayOfMonth === '?') === (dayOfWeek === '?')) throw new Error(`cron(${body}): exactly one of day-of-month and day-of-week must be "?"`);
+  const [minutes, hours, dayOfMonth, month, dayOfWeek, year] = fields as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  if ((dayOfMonth === '?') === (dayOfWeek === '?'))
+    throw new Error(`cron(${body}): exactly one of day-of-month and day-of-week must be "?"`);
   return {
     kind: 'cron',
     minutes: parseSet(minutes, { label: 'minutes', min: 0, max: 59 }),
@@ -211,7 +221,16 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 function formatterFor(timeZone: string): Intl.DateTimeFormat {
   let formatter = formatters.get(timeZone);
   if (!formatter) {
-    formatter = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    formatter = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
     formatters.set(timeZone, formatter);
   }
   return formatter;
@@ -219,8 +238,16 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
 
 function wallTimeAt(instantMs: number, timeZone: string): WallTime & { second: number } {
   const parts: Record<string, number> = {};
-  for (const part of formatterFor(timeZone).formatToParts(instantMs)) if (part.type !== 'literal') parts[part.type] = Number(part.value);
-  return { year: parts.year!, month: parts.month!, day: parts.day!, hour: parts.hour!, minute: parts.minute!, second: parts.second! };
+  for (const part of formatterFor(timeZone).formatToParts(instantMs))
+    if (part.type !== 'literal') parts[part.type] = Number(part.value);
+  return {
+    year: parts.year!,
+    month: parts.month!,
+    day: parts.day!,
+    hour: parts.hour!,
+    minute: parts.minute!,
+    second: parts.second!,
+  };
 }
 
 /** The zone's offset from UTC at an instant, in ms (Europe/Paris in summer: +2 h). */
@@ -237,12 +264,22 @@ function offsetAt(instantMs: number, timeZone: string): number {
 function instantsOf(wall: WallTime, timeZone: string): number[] {
   const asUtc = Date.UTC(wall.year, wall.month - 1, wall.day, wall.hour, wall.minute);
   // The offsets in force a day either side cover any one transition near this time.
-  const offsets = new Set([offsetAt(asUtc - 86_400_000, timeZone), offsetAt(asUtc, timeZone), offsetAt(asUtc + 86_400_000, timeZone)]);
+  const offsets = new Set([
+    offsetAt(asUtc - 86_400_000, timeZone),
+    offsetAt(asUtc, timeZone),
+    offsetAt(asUtc + 86_400_000, timeZone),
+  ]);
   const instants: number[] = [];
   for (const offset of offsets) {
     const instant = asUtc - offset;
     const shown = wallTimeAt(instant, timeZone);
-    if (shown.year === wall.year && shown.month === wall.month && shown.day === wall.day && shown.hour === wall.hour && shown.minute === wall.minute) {
+    if (
+      shown.year === wall.year &&
+      shown.month === wall.month &&
+      shown.day === wall.day &&
+      shown.hour === wall.hour &&
+      shown.minute === wall.minute
+    ) {
       instants.push(instant);
     }
   }
@@ -262,7 +299,12 @@ const MAX_SEARCH_DAYS = 366 * 230;
  * `rate(N unit)` fires every N units from `anchor` (default: the Unix epoch, so
  * `rate(15 minutes)` fires at :00, :15, :30 and :45 UTC); the time zone does not apply.
  */
-export function nextFireTime(expression: string, timezone: string, after: Date, anchor: Date = new Date(0)): Date | undefined {
+export function nextFireTime(
+  expression: string,
+  timezone: string,
+  after: Date,
+  anchor: Date = new Date(0),
+): Date | undefined {
   const parsed = parseExpression(expression);
   const afterMs = after.getTime();
   if (parsed.kind === 'rate') {
@@ -392,7 +434,12 @@ export class LocalScheduler {
   /** What is scheduled, and when each fires next. */
   list(): ScheduledAgent[] {
     return [...this.#entries.values()]
-      .map((entry) => ({ agent: entry.agent, expression: entry.expression, timezone: entry.timezone, next: entry.due?.toISOString() }))
+      .map((entry) => ({
+        agent: entry.agent,
+        expression: entry.expression,
+        timezone: entry.timezone,
+        next: entry.due?.toISOString(),
+      }))
       .sort((a, b) => a.agent.localeCompare(b.agent));
   }
 
@@ -410,7 +457,11 @@ export class LocalScheduler {
     try {
       due = nextFireTime(entry.expression, entry.timezone, after, this.#anchor);
     } catch (error) {
-      this.#log.error('schedule cannot be evaluated', { agent: entry.agent, expression: entry.expression, message: errorMessage(error) });
+      this.#log.error('schedule cannot be evaluated', {
+        agent: entry.agent,
+        expression: entry.expression,
+        message: errorMessage(error),
+      });
       return;
     }
     entry.due = due;
@@ -439,7 +490,13 @@ export class LocalScheduler {
     const scheduledTime = new Date(due).toISOString();
     this.#log.info('schedule fired', { agent: entry.agent, scheduledTime, lateMs: now.getTime() - due });
     const firing = this.#fire(entry.agent, scheduledTime)
-      .catch((error: unknown) => this.#log.error('scheduled run failed to start', { agent: entry.agent, scheduledTime, message: errorMessage(error) }))
+      .catch((error: unknown) =>
+        this.#log.error('scheduled run failed to start', {
+          agent: entry.agent,
+          scheduledTime,
+          message: errorMessage(error),
+        }),
+      )
       .finally(() => this.#inFlight.delete(firing));
     this.#inFlight.add(firing);
   }

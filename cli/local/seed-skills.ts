@@ -20,7 +20,13 @@ export function localPrincipal(): string {
  * owners policy as `looprail skills publish`, so a fresh clone runs its own skills. A
  * published version is never replaced: a folder that differs from it is reported.
  */
-export async function publishOrgSkills(options: { store: SkillStore; orgDir: string; policy: SkillsPolicyFile | undefined; principal: string; log: Logger }): Promise<string[]> {
+export async function publishOrgSkills(options: {
+  store: SkillStore;
+  orgDir: string;
+  policy: SkillsPolicyFile | undefined;
+  principal: string;
+  log: Logger;
+}): Promise<string[]> {
   const root = join(options.orgDir, 'skills');
   const folders = await readdir(root, { withFileTypes: true }).catch(() => []);
   const published: string[] = [];
@@ -32,10 +38,19 @@ export async function publishOrgSkills(options: { store: SkillStore; orgDir: str
       if (!skill) continue; // validate reports a bad SKILL.md; there is nothing to publish
       const existing = await options.store.getVersion(skill.front.name, skill.front.version);
       if (existing) {
-        if (existing.sha256 !== skill.sha256) options.log.warn(`skills/${folder.name} differs from the published ${skill.front.name}@${skill.front.version}: raise its version to publish the change`);
+        if (existing.sha256 !== skill.sha256)
+          options.log.warn(
+            `skills/${folder.name} differs from the published ${skill.front.name}@${skill.front.version}: raise its version to publish the change`,
+          );
         continue;
       }
-      const record = await publishSkill(options.store, { display: dir, files, principal: options.principal, policy: options.policy, now: new Date() });
+      const record = await publishSkill(options.store, {
+        display: dir,
+        files,
+        principal: options.principal,
+        policy: options.policy,
+        now: new Date(),
+      });
       published.push(`${record.name}@${record.version}`);
     } catch (error) {
       options.log.warn(`skills/${folder.name} was not published to the local registry: ${errorMessage(error)}`);

@@ -2,24 +2,36 @@ import type { InventoryEntry, InventoryTool } from '../../core/policy/inventory.
 
 function toolLine(tool: InventoryTool): string {
   const kind = tool.destructive ? 'DESTRUCTIVE' : tool.readOnly ? 'read-only' : 'write';
-  const extra = [tool.approval ? `pauses for approval: ${tool.approval.join('; ')}` : '', tool.rateLimitPerMinute ? `${tool.rateLimitPerMinute}/min` : ''].filter(Boolean).join(' · ');
+  const extra = [
+    tool.approval ? `pauses for approval: ${tool.approval.join('; ')}` : '',
+    tool.rateLimitPerMinute ? `${tool.rateLimitPerMinute}/min` : '',
+  ]
+    .filter(Boolean)
+    .join(' · ');
   return `${tool.tool.padEnd(36)} ${kind}${extra ? ` · ${extra}` : ''}`;
 }
 
 /** The inventory as text for a terminal: one block per agent. */
 export function inventoryText(entries: InventoryEntry[]): string {
   const blocks = entries.map((entry) => {
-    const trigger = [
-      entry.triggers.schedule ? `schedule ${entry.triggers.schedule}${entry.triggers.timezone && entry.triggers.timezone !== 'UTC' ? ` ${entry.triggers.timezone}` : ''}` : '',
-      entry.triggers.event ? 'on events' : '',
-      entry.triggers.webhook ?? '',
-    ].filter(Boolean).join(', ') || 'started by API/CLI only';
+    const trigger =
+      [
+        entry.triggers.schedule
+          ? `schedule ${entry.triggers.schedule}${entry.triggers.timezone && entry.triggers.timezone !== 'UTC' ? ` ${entry.triggers.timezone}` : ''}`
+          : '',
+        entry.triggers.event ? 'on events' : '',
+        entry.triggers.webhook ?? '',
+      ]
+        .filter(Boolean)
+        .join(', ') || 'started by API/CLI only';
     const limits = [
       `${entry.limits.maxSteps} steps`,
       entry.limits.maxTokens ? `${entry.limits.maxTokens.toLocaleString('en-US')} tokens` : '',
       entry.limits.maxCostUsd !== undefined ? `$${entry.limits.maxCostUsd}` : '',
       entry.limits.maxDurationSeconds ? `${entry.limits.maxDurationSeconds} s` : '',
-    ].filter(Boolean).join(', ');
+    ]
+      .filter(Boolean)
+      .join(', ');
     const lines = [
       `${entry.agent}${entry.enabled ? '' : ' (PAUSED)'} — ${entry.owner ?? 'no owner'}${entry.team ? ` · team ${entry.team}` : ''} · ${trigger}`,
       `  ${entry.file}${entry.description ? ` · ${entry.description}` : ''}`,

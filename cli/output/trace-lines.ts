@@ -51,7 +51,10 @@ export function traceLine(event: TraceEvent, indent = ''): string {
   // A call that took more than one try says so: retries are part of what happened.
   const name = event.attempt !== undefined && event.attempt > 1 ? `${base} (attempt ${event.attempt})` : base;
   const latency = `${number(Math.round(event.latencyMs))} ms`.padStart(9);
-  const tokens = event.inputTokens + event.outputTokens > 0 ? `${number(event.inputTokens)} in / ${number(event.outputTokens)} out` : '';
+  const tokens =
+    event.inputTokens + event.outputTokens > 0
+      ? `${number(event.inputTokens)} in / ${number(event.outputTokens)} out`
+      : '';
   const cost = event.costMicros > 0 ? formatUsd(event.costMicros) : '';
   // A sandbox command is shown before what it printed.
   const text = event.sandbox?.command ? `$ ${event.sandbox.command} → ${event.detail ?? ''}` : event.detail;
@@ -60,7 +63,11 @@ export function traceLine(event: TraceEvent, indent = ''): string {
 }
 
 /** What a summary needs of a run: the stored record and the API's run summary both have it. */
-export type RunTotals = Pick<RunMeta, 'stopReason' | 'stopDetail' | 'status' | 'modelCalls' | 'toolCalls' | 'verifyAttempts' | 'usage' | 'checkerUsage'> & Partial<Pick<RunMeta, 'subagentUsage'>>;
+export type RunTotals = Pick<
+  RunMeta,
+  'stopReason' | 'stopDetail' | 'status' | 'modelCalls' | 'toolCalls' | 'verifyAttempts' | 'usage' | 'checkerUsage'
+> &
+  Partial<Pick<RunMeta, 'subagentUsage'>>;
 
 export function summaryLine(meta: RunTotals, elapsedMs: number): string {
   const usage = runUsage(meta);

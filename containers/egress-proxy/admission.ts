@@ -140,8 +140,7 @@ export class Admission {
     }
     let addresses: readonly string[];
     try {
-      const timedOut = () =>
-        new Failure({ status: 504, reason: `resolving ${host} timed out`, decision: 'failed' });
+      const timedOut = () => new Failure({ status: 504, reason: `resolving ${host} timed out`, decision: 'failed' });
       addresses = await withTimeout(this.options.resolve(host), this.options.connectTimeoutMs, timedOut);
     } catch (error) {
       if (error instanceof Failure) throw error;

@@ -7,7 +7,11 @@ import type { SecretStore } from '../../core/ports/secrets.ts';
 import type { Logger } from '../../core/ports/logger.ts';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
-import { EGRESS_PROXY_PORT, ENV_EGRESS_ALLOWLISTS, ENV_SANDBOX_SIGNING_SECRET } from '../../adapters/sandbox/aws-contract.ts';
+import {
+  EGRESS_PROXY_PORT,
+  ENV_EGRESS_ALLOWLISTS,
+  ENV_SANDBOX_SIGNING_SECRET,
+} from '../../adapters/sandbox/aws-contract.ts';
 import { DEFAULT_SANDBOX_SIGNING_SECRET } from '../../adapters/sandbox/tokens.ts';
 import { compileAllowlists } from './admission.ts';
 import { createEgressProxy } from './proxy.ts';
@@ -24,7 +28,10 @@ const LOG_LEVEL = z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('
 const Allowlists = z.record(
   z.string().regex(NAME_PATTERN),
   z.array(z.string(), { error: 'expected a list of hosts' }).min(1, 'expected at least one host'),
-  { error: (issue) => (issue.code === 'invalid_key' ? 'expected agent names as keys (lower case letters, digits and -)' : undefined) },
+  {
+    error: (issue) =>
+      issue.code === 'invalid_key' ? 'expected agent names as keys (lower case letters, digits and -)' : undefined,
+  },
 );
 
 export const EgressEnv = z.object({
@@ -40,7 +47,8 @@ export const EgressEnv = z.object({
       }
       const parsed = Allowlists.safeParse(json);
       if (!parsed.success) {
-        for (const issue of parsed.error.issues) context.addIssue({ code: 'custom', message: `${issue.path.join('.') || '(top level)'}: ${issue.message}` });
+        for (const issue of parsed.error.issues)
+          context.addIssue({ code: 'custom', message: `${issue.path.join('.') || '(top level)'}: ${issue.message}` });
         return z.NEVER;
       }
       try {

@@ -3,7 +3,13 @@ import { chmod, chown, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SandboxSpec } from '../../core/definitions/sandbox.ts';
-import { GIT_ENV, rlimitArgs, SANDBOX_PATH, type CommandLauncher, type StartRequest } from '../../adapters/sandbox/workspace.ts';
+import {
+  GIT_ENV,
+  rlimitArgs,
+  SANDBOX_PATH,
+  type CommandLauncher,
+  type StartRequest,
+} from '../../adapters/sandbox/workspace.ts';
 
 /**
  * How the sandbox agent starts a command in its container: as an unprivileged uid (the
@@ -39,7 +45,16 @@ export class UidLauncher implements CommandLauncher {
     await privateDir(home, uid, gid);
     await privateDir(tmp, uid, gid);
     // The shell changes folder as the sandbox's user: a folder it cannot enter (or that a symlink points away from) fails as it would for the command.
-    const shell = ['/bin/sh', '-c', 'cd -- "$1" || exit 1; unset OLDPWD; shift; exec /bin/sh -c "$@"', 'sh', join(workspace, request.cwd), request.script, 'sh', ...request.args];
+    const shell = [
+      '/bin/sh',
+      '-c',
+      'cd -- "$1" || exit 1; unset OLDPWD; shift; exec /bin/sh -c "$@"',
+      'sh',
+      join(workspace, request.cwd),
+      request.script,
+      'sh',
+      ...request.args,
+    ];
     const command = prlimit ? [prlimit, ...rlimitArgs(spec, spec.max_processes), '--', ...shell] : shell;
     const stdio = Array.from({ length: 3 + request.extraPipes }, () => 'pipe' as const);
     // Its own process group (the first thing killed on a timeout); uid and gid set with no supplementary groups (libuv clears them).
@@ -62,7 +77,14 @@ export class UidLauncher implements CommandLauncher {
   /** Nothing of the agent's own environment (no AWS_*, ECS_*, token digest): only what a command needs. */
   #env(): Record<string, string> {
     const { home, tmp, proxyUrl } = this.#options;
-    const env: Record<string, string> = { PATH: SANDBOX_PATH, HOME: home, TMPDIR: tmp, LANG: 'C.UTF-8', USER: 'sandbox', ...GIT_ENV };
+    const env: Record<string, string> = {
+      PATH: SANDBOX_PATH,
+      HOME: home,
+      TMPDIR: tmp,
+      LANG: 'C.UTF-8',
+      USER: 'sandbox',
+      ...GIT_ENV,
+    };
     if (proxyUrl !== undefined) {
       // Lower-case too: curl and others read only those.
       for (const name of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy']) env[name] = proxyUrl;

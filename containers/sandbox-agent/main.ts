@@ -1,6 +1,10 @@
 import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
-import { ENV_AGENT_IDLE_SECONDS, ENV_AGENT_MAX_SECONDS, ENV_AGENT_TOKEN_SHA256 } from '../../adapters/sandbox/aws-contract.ts';
+import {
+  ENV_AGENT_IDLE_SECONDS,
+  ENV_AGENT_MAX_SECONDS,
+  ENV_AGENT_TOKEN_SHA256,
+} from '../../adapters/sandbox/aws-contract.ts';
 import { AGENT_PORT } from '../../adapters/sandbox/protocol.ts';
 import { killProcessesOf } from './launcher.ts';
 import { createSandboxAgent } from './server.ts';
@@ -14,7 +18,7 @@ import { createSandboxAgent } from './server.ts';
 
 const Seconds = z.coerce.number().int().positive();
 const Env = z.object({
-  [ENV_AGENT_TOKEN_SHA256]: z.string().regex(/^[0-9a-f]{64}$/, 'expected the agent token\'s SHA-256 (64 hex digits)'),
+  [ENV_AGENT_TOKEN_SHA256]: z.string().regex(/^[0-9a-f]{64}$/, "expected the agent token's SHA-256 (64 hex digits)"),
   [ENV_AGENT_IDLE_SECONDS]: Seconds.optional(),
   [ENV_AGENT_MAX_SECONDS]: Seconds.optional(),
   /** Set by the broker only for a network allowlist: the egress proxy with this sandbox's credentials. */
@@ -33,13 +37,17 @@ function line(entry: Record<string, unknown>): void {
 const parsed = Env.safeParse(process.env);
 if (!parsed.success) {
   // Names and messages only: never a value.
-  line({ event: 'start_failed', problems: parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`) });
+  line({
+    event: 'start_failed',
+    problems: parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
+  });
   process.exit(1);
 }
 const env = parsed.data;
 const proxyUrl = env.HTTPS_PROXY ?? env.https_proxy ?? env.HTTP_PROXY ?? env.http_proxy;
 // The agent's own process needs none of them once read (commands never see its environment anyway).
-for (const name of [ENV_AGENT_TOKEN_SHA256, 'HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy']) delete process.env[name];
+for (const name of [ENV_AGENT_TOKEN_SHA256, 'HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy'])
+  delete process.env[name];
 
 const prlimitPath = ['/usr/bin/prlimit', '/bin/prlimit'].find((path) => {
   try {

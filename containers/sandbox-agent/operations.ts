@@ -186,10 +186,12 @@ export class SandboxOperations {
     const session = new ScriptSession(`s-${randomBytes(12).toString('hex')}`);
     this.#scripts.set(session.id, session);
     const script = { code: body.code, cwd: body.cwd, timeoutSeconds: body.timeoutSeconds };
-    this.#lifetime.serialized(() => sandbox.runScript(script, session.bridge)).then(
-      (result) => session.finish({ value: result.value, durationMs: result.durationMs, usedMs: sandbox.usedMs() }),
-      (error: unknown) => session.fail(error),
-    );
+    this.#lifetime
+      .serialized(() => sandbox.runScript(script, session.bridge))
+      .then(
+        (result) => session.finish({ value: result.value, durationMs: result.durationMs, usedMs: sandbox.usedMs() }),
+        (error: unknown) => session.fail(error),
+      );
     // Keep a few finished ones for repeated polls; drop the oldest finished beyond that.
     const finished = [...this.#scripts.values()].filter((s) => s.ended);
     for (const old of finished.slice(0, Math.max(0, finished.length - KEPT_SCRIPTS))) this.#scripts.delete(old.id);

@@ -48,20 +48,32 @@ export interface DecisionResult {
 const sameAddress = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
 
 /** The approval and its run, when it can still be decided; a clear refusal otherwise. Reads only. */
-export async function pendingApproval(deps: Pick<DecisionDeps, 'clock' | 'store'>, approvalId: string): Promise<{ record: ApprovalRecord; meta: RunMeta }> {
+export async function pendingApproval(
+  deps: Pick<DecisionDeps, 'clock' | 'store'>,
+  approvalId: string,
+): Promise<{ record: ApprovalRecord; meta: RunMeta }> {
   const record = await deps.store.getApproval(approvalId);
   if (!record) throw new ApprovalRefusedError('not_found', `approval ${approvalId} does not exist`);
   if (record.status !== 'pending') {
     const decided = record.decision ? ` by ${record.decision.by} at ${record.decision.at}` : '';
-    throw new ApprovalRefusedError(record.status === 'expired' ? 'expired' : 'already_decided', `approval ${approvalId} was already ${record.status}${decided}: nothing was changed`);
+    throw new ApprovalRefusedError(
+      record.status === 'expired' ? 'expired' : 'already_decided',
+      `approval ${approvalId} was already ${record.status}${decided}: nothing was changed`,
+    );
   }
   if (deps.clock.now().getTime() >= Date.parse(record.expiresAt)) {
-    throw new ApprovalRefusedError('expired', `approval ${approvalId} expired at ${record.expiresAt}: nothing was changed`);
+    throw new ApprovalRefusedError(
+      'expired',
+      `approval ${approvalId} expired at ${record.expiresAt}: nothing was changed`,
+    );
   }
   const meta = await deps.store.getRun(record.runId);
   if (!meta || meta.status !== 'paused' || meta.pendingApprovalId !== approvalId) {
     const state = meta ? (meta.stopReason ? `${meta.status} (${meta.stopReason})` : meta.status) : 'gone';
-    throw new ApprovalRefusedError('run_not_waiting', `run ${record.runId} is no longer waiting for this approval (it is ${state}): nothing was changed`);
+    throw new ApprovalRefusedError(
+      'run_not_waiting',
+      `run ${record.runId} is no longer waiting for this approval (it is ${state}): nothing was changed`,
+    );
   }
   return { record, meta };
 }
@@ -69,13 +81,20 @@ export async function pendingApproval(deps: Pick<DecisionDeps, 'clock' | 'store'
 /** A link's recipient must be one of the approval's approvers (the list it was mailed to). */
 export function checkApprover(record: ApprovalRecord, recipient: string): void {
   if (!record.approvers.some((approver) => sameAddress(approver, recipient))) {
-    throw new ApprovalRefusedError('not_allowed', `${recipient} is not an approver of approval ${record.approvalId}: nothing was changed`);
+    throw new ApprovalRefusedError(
+      'not_allowed',
+      `${recipient} is not an approver of approval ${record.approvalId}: nothing was changed`,
+    );
   }
 }
 
 export async function decideApproval(deps: DecisionDeps, request: DecisionRequest): Promise<DecisionResult> {
   const tasks = deps.approvals?.tasks;
-  if (!tasks) throw new ApprovalRefusedError('unavailable', 'this host cannot resume executions (no task sender is configured): nothing was changed');
+  if (!tasks)
+    throw new ApprovalRefusedError(
+      'unavailable',
+      'this host cannot resume executions (no task sender is configured): nothing was changed',
+    );
   const { record } = await pendingApproval(deps, request.approvalId);
   if (request.via.kind === 'link') checkApprover(record, request.via.recipient);
   const state = await loadStartedRun(deps, record.runId);
@@ -107,8 +126,15 @@ export async function decideApproval(deps: DecisionDeps, request: DecisionReques
 }
 
 /** A comment reaches the trace and, on a rejection, the model: it passes the run's guardrails first. */
-function screenedComment(deps: DecisionDeps, state: StartedRunState, comment: string | undefined): ScreenResult | undefined {
-  const raw = (comment ?? '').replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ').trim().slice(0, MAX_COMMENT_CHARS);
+function screenedComment(
+  deps: DecisionDeps,
+  state: StartedRunState,
+  comment: string | undefined,
+): ScreenResult | undefined {
+  const raw = (comment ?? '')
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ')
+    .trim()
+    .slice(0, MAX_COMMENT_CHARS);
   return raw ? screenText(deps, state.context.view, raw, 'model_input') : undefined;
 }
 
@@ -126,22 +152,48 @@ async function addApprover(
   const required = record.requiredApprovals ?? 1;
   const approvedBy = await deps.store.addApprover(record.approvalId, who);
   if (!approvedBy) {
-    throw new ApprovalRefusedError('already_decided', `${who} has already approved approval ${record.approvalId}, or it is no longer pending: it needs a second, different approver. Nothing was changed`);
+    throw new ApprovalRefusedError(
+      'already_decided',
+      `${who} has already approved approval ${record.approvalId}, or it is no longer pending: it needs a second, different approver. Nothing was changed`,
+    );
   }
   if (approvedBy.length < required) {
-    deps.log.info('approval recorded; waiting for another approver', { approvalId: record.approvalId, approvals: approvedBy.length, required });
-    const partial: ApprovalDecision = { outcome: 'approved', by: who, at: now.toISOString(), via: request.via.kind === 'link' ? `link mailed to ${who}` : `operator ${who}` };
-    return { record: { ...record, approvedBy }, decision: partial, stopsRun: false, delivered: false, waitingFor: required - approvedBy.length };
+    deps.log.info('approval recorded; waiting for another approver', {
+      approvalId: record.approvalId,
+      approvals: approvedBy.length,
+      required,
+    });
+    const partial: ApprovalDecision = {
+      outcome: 'approved',
+      by: who,
+      at: now.toISOString(),
+      via: request.via.kind === 'link' ? `link mailed to ${who}` : `operator ${who}`,
+    };
+    return {
+      record: { ...record, approvedBy },
+      decision: partial,
+      stopsRun: false,
+      delivered: false,
+      waitingFor: required - approvedBy.length,
+    };
   }
   return approvedBy;
 }
 
 /** The one conditional write that claims the decision: exactly one of any number of concurrent deciders wins. */
-async function settle(deps: DecisionDeps, record: ApprovalRecord, outcome: DecisionRequest['outcome'], decision: ApprovalDecision): Promise<void> {
+async function settle(
+  deps: DecisionDeps,
+  record: ApprovalRecord,
+  outcome: DecisionRequest['outcome'],
+  decision: ApprovalDecision,
+): Promise<void> {
   if (!(await deps.store.settleApproval(record.approvalId, outcome, decision))) {
     const now = await deps.store.getApproval(record.approvalId);
     const by = now?.decision ? ` by ${now.decision.by} at ${now.decision.at}` : '';
-    throw new ApprovalRefusedError('already_decided', `approval ${record.approvalId} was already ${now?.status ?? 'decided'}${by}: nothing was changed`);
+    throw new ApprovalRefusedError(
+      'already_decided',
+      `approval ${record.approvalId} was already ${now?.status ?? 'decided'}${by}: nothing was changed`,
+    );
   }
 }
 
@@ -188,7 +240,10 @@ async function commitDecision(
     }
   } catch (error) {
     // The run moved on between the checks and this commit (it expired or was cancelled).
-    throw new ApprovalRefusedError('run_not_waiting', `run ${record.runId} stopped waiting while the decision was being recorded: ${(error as Error).message}`);
+    throw new ApprovalRefusedError(
+      'run_not_waiting',
+      `run ${record.runId} stopped waiting while the decision was being recorded: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -202,11 +257,18 @@ async function deliver(
   reason: string,
 ): Promise<boolean> {
   try {
-    if (stopsRun) await tasks.sendTaskFailure(record.taskToken, APPROVAL_REJECTED, reason.slice(0, 1000), { runId: record.runId, seq: output.seq });
+    if (stopsRun)
+      await tasks.sendTaskFailure(record.taskToken, APPROVAL_REJECTED, reason.slice(0, 1000), {
+        runId: record.runId,
+        seq: output.seq,
+      });
     else await tasks.sendTaskSuccess(record.taskToken, output, { runId: record.runId, seq: output.seq });
   } catch (error) {
     if (!(error instanceof TaskGoneError)) throw error;
-    deps.log.warn('the decision was recorded, but no execution waits on the approval any more', { approvalId: record.approvalId, runId: record.runId });
+    deps.log.warn('the decision was recorded, but no execution waits on the approval any more', {
+      approvalId: record.approvalId,
+      runId: record.runId,
+    });
     return false;
   }
   return true;

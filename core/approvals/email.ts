@@ -69,7 +69,8 @@ export function approvalEmail(facts: ApprovalMailFacts, recipient: string, link:
   const items = facts.budget
     ? [html`<li>Budget <code>${facts.budget.name}</code>: +${formatUsd(facts.budget.amountMicros)} for this run</li>`]
     : facts.calls.map(
-        (call) => html`<li><code>${call.tool}</code><pre style="${PRE_STYLE}">${argumentsText(call.arguments)}</pre></li>`,
+        (call) =>
+          html`<li><code>${call.tool}</code><pre style="${PRE_STYLE}">${argumentsText(call.arguments)}</pre></li>`,
       );
   const cost = formatUsd(facts.costMicros);
   const body = joinHtml(

@@ -2,7 +2,17 @@
  * Why a decision was refused, with the HTTP status the pages and the API answer. Every
  * one of these changes nothing.
  */
-export type RefusalCode = 'not_found' | 'invalid_link' | 'link_expired' | 'expired' | 'already_decided' | 'run_not_waiting' | 'not_allowed' | 'forged' | 'missing_field' | 'unavailable';
+export type RefusalCode =
+  | 'not_found'
+  | 'invalid_link'
+  | 'link_expired'
+  | 'expired'
+  | 'already_decided'
+  | 'run_not_waiting'
+  | 'not_allowed'
+  | 'forged'
+  | 'missing_field'
+  | 'unavailable';
 
 const STATUS: Record<RefusalCode, number> = {
   not_found: 404,

@@ -56,14 +56,26 @@ function sameSignature(expected: Buffer, given: string): boolean {
 export function verifyLink(key: string, approvalId: string, params: LinkParams, now: Date): LinkCheck {
   const { r, e, s } = params;
   if (!r || !e || !s || !/^\d{1,12}$/.test(e) || !/^[A-Za-z0-9_-]{1,128}$/.test(s) || r.length > 320) {
-    return { ok: false, reason: 'malformed', message: 'this link is incomplete: open the link from the email as it is, without changing it' };
+    return {
+      ok: false,
+      reason: 'malformed',
+      message: 'this link is incomplete: open the link from the email as it is, without changing it',
+    };
   }
   const claims: LinkClaims = { approvalId, recipient: r, expires: Number(e) };
   if (!sameSignature(hmac(key, payload(claims)), s)) {
-    return { ok: false, reason: 'tampered', message: 'this link is not valid: its signature does not match (was it changed or cut?)' };
+    return {
+      ok: false,
+      reason: 'tampered',
+      message: 'this link is not valid: its signature does not match (was it changed or cut?)',
+    };
   }
   if (now.getTime() >= claims.expires * 1000) {
-    return { ok: false, reason: 'expired', message: `this approval link expired at ${new Date(claims.expires * 1000).toISOString()}` };
+    return {
+      ok: false,
+      reason: 'expired',
+      message: `this approval link expired at ${new Date(claims.expires * 1000).toISOString()}`,
+    };
   }
   return { ok: true, claims, signature: s };
 }

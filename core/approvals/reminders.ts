@@ -33,17 +33,35 @@ export interface DueApprovalAction {
 }
 
 /** When to remind and escalate, from the requirements of the calls waiting; none when it would fall outside the wait. */
-export function approvalSchedule(createdAt: Date, expiresAt: Date, requirements: ApprovalRequirement[]): Pick<ApprovalRecord, 'remindAt' | 'escalateAt' | 'escalateTo'> {
+export function approvalSchedule(
+  createdAt: Date,
+  expiresAt: Date,
+  requirements: ApprovalRequirement[],
+): Pick<ApprovalRecord, 'remindAt' | 'escalateAt' | 'escalateTo'> {
   const start = createdAt.getTime();
   const end = expiresAt.getTime();
-  const leads = requirements.flatMap((requirement) => (requirement.remindBeforeSeconds !== undefined ? [requirement.remindBeforeSeconds] : []));
-  const delays = requirements.flatMap((requirement) => (requirement.escalateAfterSeconds !== undefined && (requirement.escalateTo?.length ?? 0) > 0 ? [requirement.escalateAfterSeconds] : []));
+  const leads = requirements.flatMap((requirement) =>
+    requirement.remindBeforeSeconds !== undefined ? [requirement.remindBeforeSeconds] : [],
+  );
+  const delays = requirements.flatMap((requirement) =>
+    requirement.escalateAfterSeconds !== undefined && (requirement.escalateTo?.length ?? 0) > 0
+      ? [requirement.escalateAfterSeconds]
+      : [],
+  );
   const remindAt = leads.length > 0 ? end - Math.max(...leads) * 1000 : undefined;
   const escalateAt = delays.length > 0 ? start + Math.min(...delays) * 1000 : undefined;
-  const escalateTo = [...new Set(requirements.flatMap((requirement) => (requirement.escalateAfterSeconds !== undefined ? (requirement.escalateTo ?? []) : [])))];
+  const escalateTo = [
+    ...new Set(
+      requirements.flatMap((requirement) =>
+        requirement.escalateAfterSeconds !== undefined ? (requirement.escalateTo ?? []) : [],
+      ),
+    ),
+  ];
   return {
     ...(remindAt !== undefined && remindAt > start ? { remindAt: new Date(remindAt).toISOString() } : {}),
-    ...(escalateAt !== undefined && escalateAt < end && escalateTo.length > 0 ? { escalateAt: new Date(escalateAt).toISOString(), escalateTo } : {}),
+    ...(escalateAt !== undefined && escalateAt < end && escalateTo.length > 0
+      ? { escalateAt: new Date(escalateAt).toISOString(), escalateTo }
+      : {}),
   };
 }
 
@@ -54,7 +72,12 @@ export function dueApprovalActions(approvals: ApprovalRecord[], now: Date): DueA
   for (const record of approvals) {
     if (record.status !== 'pending' || at >= Date.parse(record.expiresAt)) continue;
     // Escalation first: a reminder due at the same sweep then reaches the escalated group too.
-    if (record.escalateAt && !record.escalatedAt && (record.escalateTo?.length ?? 0) > 0 && at >= Date.parse(record.escalateAt)) {
+    if (
+      record.escalateAt &&
+      !record.escalatedAt &&
+      (record.escalateTo?.length ?? 0) > 0 &&
+      at >= Date.parse(record.escalateAt)
+    ) {
       due.push({ approvalId: record.approvalId, runId: record.runId, kind: 'escalation' });
     }
     if (record.remindAt && !record.reminderSentAt && at >= Date.parse(record.remindAt)) {
@@ -71,7 +94,10 @@ const sameAddress = (a: string, b: string) => a.trim().toLowerCase() === b.trim(
  * which (the listing `GET /v1/approvals` uses; across agents the store reads every run
  * record for a page, so pages are large).
  */
-export async function pendingApprovals(deps: { store: RunRecordStore & ApprovalStore }, options: { pageSize?: number; maxPages?: number } = {}): Promise<ApprovalRecord[]> {
+export async function pendingApprovals(
+  deps: { store: RunRecordStore & ApprovalStore },
+  options: { pageSize?: number; maxPages?: number } = {},
+): Promise<ApprovalRecord[]> {
   const pageSize = options.pageSize ?? 1000;
   const records: ApprovalRecord[] = [];
   let cursor: { createdAt: string; runId: string } | undefined;
@@ -93,25 +119,42 @@ export async function pendingApprovals(deps: { store: RunRecordStore & ApprovalS
  * The sweep: sends every reminder and escalation due at `now`, each once. Returns what
  * this call did (a sweeper that lost a race to another reports nothing for it).
  */
-export async function sendDueApprovalReminders(deps: ReminderDeps, now: Date): Promise<Array<DueApprovalAction & { mailed: string[] }>> {
+export async function sendDueApprovalReminders(
+  deps: ReminderDeps,
+  now: Date,
+): Promise<Array<DueApprovalAction & { mailed: string[] }>> {
   const done: Array<DueApprovalAction & { mailed: string[] }> = [];
   const records = await pendingApprovals(deps);
   for (const action of dueApprovalActions(records, now)) {
     try {
       done.push(...(await perform(deps, action, now)));
     } catch (error) {
-      deps.log.warn('approval reminder or escalation failed', { approvalId: action.approvalId, kind: action.kind, error: (error as Error).name, message: (error as Error).message });
+      deps.log.warn('approval reminder or escalation failed', {
+        approvalId: action.approvalId,
+        kind: action.kind,
+        error: (error as Error).name,
+        message: (error as Error).message,
+      });
     }
   }
   return done;
 }
 
-async function perform(deps: ReminderDeps, action: DueApprovalAction, now: Date): Promise<Array<DueApprovalAction & { mailed: string[] }>> {
+async function perform(
+  deps: ReminderDeps,
+  action: DueApprovalAction,
+  now: Date,
+): Promise<Array<DueApprovalAction & { mailed: string[] }>> {
   const current = await deps.store.getApproval(action.approvalId);
   if (!current) return [];
   // Read again: another sweeper may have done it since the listing.
   if (dueApprovalActions([current], now).every((due) => due.kind !== action.kind)) return [];
-  const adding = action.kind === 'escalation' ? (current.escalateTo ?? []).filter((address) => !current.approvers.some((approver) => sameAddress(approver, address))) : [];
+  const adding =
+    action.kind === 'escalation'
+      ? (current.escalateTo ?? []).filter(
+          (address) => !current.approvers.some((approver) => sameAddress(approver, address)),
+        )
+      : [];
   const claimed = await deps.store.claimApprovalAction(action.approvalId, action.kind, now.toISOString(), adding);
   if (!claimed) return [];
   // An escalation mails the addresses it added (those already approvers had their link); a reminder mails every approver.
@@ -121,6 +164,10 @@ async function perform(deps: ReminderDeps, action: DueApprovalAction, now: Date)
   if (!meta) return [{ ...action, mailed: [] }];
   const state = await loadStartedRun(deps, action.runId);
   const mailed = await mailApprovers(deps, { ...claimed, approvers: recipients }, state, meta, { kind: action.kind });
-  deps.log.info(action.kind === 'reminder' ? 'approval reminder sent' : 'approval escalated', { approvalId: action.approvalId, runId: action.runId, mailed: mailed.length });
+  deps.log.info(action.kind === 'reminder' ? 'approval reminder sent' : 'approval escalated', {
+    approvalId: action.approvalId,
+    runId: action.runId,
+    mailed: mailed.length,
+  });
   return [{ ...action, mailed }];
 }

@@ -15,7 +15,12 @@ export function costMicros(
   const plain = usage.inputTokens - cached - written;
   const cachedRate = price.cached_input_per_mtok ?? price.input_per_mtok;
   const writeRate = price.cache_write_per_mtok ?? price.input_per_mtok;
-  return Math.round(plain * price.input_per_mtok + cached * cachedRate + written * writeRate + usage.outputTokens * price.output_per_mtok);
+  return Math.round(
+    plain * price.input_per_mtok +
+      cached * cachedRate +
+      written * writeRate +
+      usage.outputTokens * price.output_per_mtok,
+  );
 }
 
 export function usdToMicros(usd: number): number {

@@ -56,7 +56,11 @@ export function applicableBudgets(budgets: BudgetDeclaration[], subject: ChargeS
  * A call's worst case: its prompt at a conservative 2.5 characters a token (real tokenizers
  * give 3.5–4.5 for English and code), all of it uncached, plus every output token it may use.
  */
-export function worstCase(price: Price, promptChars: number, maxOutputTokens: number): { micros: number; tokens: number } {
+export function worstCase(
+  price: Price,
+  promptChars: number,
+  maxOutputTokens: number,
+): { micros: number; tokens: number } {
   const inputTokens = Math.ceil(promptChars / 2.5);
   return {
     tokens: inputTokens + maxOutputTokens,
@@ -68,9 +72,22 @@ export function worstCase(price: Price, promptChars: number, maxOutputTokens: nu
  * The lines a call reserves against. `allowances` are extra micro-USD approvers gave this
  * run on a budget that pauses instead of stopping: the run may go that far past the limit.
  */
-export function budgetLines(budgets: BudgetDeclaration[], subject: ChargeSubject, at: Date, reserve: { micros: number; tokens: number }, allowances: Record<string, number> = {}): BudgetLine[] {
+export function budgetLines(
+  budgets: BudgetDeclaration[],
+  subject: ChargeSubject,
+  at: Date,
+  reserve: { micros: number; tokens: number },
+  allowances: Record<string, number> = {},
+): BudgetLine[] {
   return applicableBudgets(budgets, subject).map((budget) => {
-    const scope = budget.agent !== undefined ? 'agent' : budget.team !== undefined ? 'team' : budget.user !== undefined ? 'user' : 'model';
+    const scope =
+      budget.agent !== undefined
+        ? 'agent'
+        : budget.team !== undefined
+          ? 'team'
+          : budget.user !== undefined
+            ? 'user'
+            : 'model';
     const key = budget.agent ?? budget.team ?? budget.user ?? budget.model!;
     return {
       name: budget.name,
@@ -78,7 +95,8 @@ export function budgetLines(budgets: BudgetDeclaration[], subject: ChargeSubject
       key,
       period: budget.period,
       periodKey: periodKey(budget.period, at),
-      limitMicros: budget.limit_usd !== undefined ? usdToMicros(budget.limit_usd) + (allowances[budget.name] ?? 0) : undefined,
+      limitMicros:
+        budget.limit_usd !== undefined ? usdToMicros(budget.limit_usd) + (allowances[budget.name] ?? 0) : undefined,
       limitTokens: budget.limit_tokens,
       reserveMicros: reserve.micros,
       reserveTokens: reserve.tokens,
@@ -90,16 +108,27 @@ export function budgetLines(budgets: BudgetDeclaration[], subject: ChargeSubject
 
 /** A line that cannot fit even on its own (the worst case exceeds the whole limit). */
 export function neverFits(line: BudgetLine): boolean {
-  return (line.limitMicros !== undefined && line.reserveMicros > line.limitMicros) || (line.limitTokens !== undefined && line.reserveTokens > line.limitTokens);
+  return (
+    (line.limitMicros !== undefined && line.reserveMicros > line.limitMicros) ||
+    (line.limitTokens !== undefined && line.reserveTokens > line.limitTokens)
+  );
 }
 
 /** True when what is already spent leaves room for this charge: only others' reservations are in the way. */
 export function fitsBesideSpend(line: BudgetLine, spent: { micros: number; tokens: number }): boolean {
-  return (line.limitMicros === undefined || spent.micros + line.reserveMicros <= line.limitMicros) && (line.limitTokens === undefined || spent.tokens + line.reserveTokens <= line.limitTokens);
+  return (
+    (line.limitMicros === undefined || spent.micros + line.reserveMicros <= line.limitMicros) &&
+    (line.limitTokens === undefined || spent.tokens + line.reserveTokens <= line.limitTokens)
+  );
 }
 
 export function describeLine(line: BudgetLine): string {
-  const limits = [line.limitMicros !== undefined ? formatUsd(line.limitMicros, 'cents') : '', line.limitTokens !== undefined ? `${line.limitTokens} tokens` : ''].filter(Boolean).join(' / ');
+  const limits = [
+    line.limitMicros !== undefined ? formatUsd(line.limitMicros, 'cents') : '',
+    line.limitTokens !== undefined ? `${line.limitTokens} tokens` : '',
+  ]
+    .filter(Boolean)
+    .join(' / ');
   return `budget ${line.name} (${line.scope} ${line.key}, ${line.period} ${line.periodKey}, limit ${limits})`;
 }
 

@@ -13,7 +13,14 @@ export interface CostLine {
 export function totalsByKey(rows: RollupRow[]): CostLine[] {
   const byKey = new Map<string, CostLine>();
   for (const row of rows) {
-    const line = byKey.get(row.key) ?? { key: row.key, costMicros: 0, checkerCostMicros: 0, inputTokens: 0, outputTokens: 0, calls: 0 };
+    const line = byKey.get(row.key) ?? {
+      key: row.key,
+      costMicros: 0,
+      checkerCostMicros: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      calls: 0,
+    };
     line.costMicros += row.costMicros;
     line.checkerCostMicros += row.checkerCostMicros;
     line.inputTokens += row.inputTokens;
@@ -23,4 +30,3 @@ export function totalsByKey(rows: RollupRow[]): CostLine[] {
   }
   return [...byKey.values()].sort((a, b) => b.costMicros - a.costMicros || a.key.localeCompare(b.key));
 }
-

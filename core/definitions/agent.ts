@@ -14,7 +14,10 @@ import { SandboxSpec } from './sandbox.ts';
 /** A tool pattern: `tool`, `server.tool`, with `*` wildcards (`github.delete_*`). */
 export const ToolPattern = z
   .string({ error: 'expected a tool pattern such as merge_pr, github.merge_pr or github.*' })
-  .regex(/^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*./-]+)?$/, 'expected a tool pattern such as merge_pr, github.merge_pr or github.*');
+  .regex(
+    /^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*./-]+)?$/,
+    'expected a tool pattern such as merge_pr, github.merge_pr or github.*',
+  );
 
 /** A grant of one MCP server, optionally narrowed to some of its tools. */
 export const ServerGrant = z.union(
@@ -46,7 +49,11 @@ export const ContextHarness = z.strictObject({
   /** Characters of an offloaded result shown in its preview. */
   preview_chars: Count.optional(),
   /** Older turns are summarised when the context passes this fraction of the model's context_window (models.yaml). */
-  compact_at: z.number({ error: 'expected a fraction such as 0.7' }).gt(0, 'expected a fraction above 0').lt(1, 'expected a fraction below 1').optional(),
+  compact_at: z
+    .number({ error: 'expected a fraction such as 0.7' })
+    .gt(0, 'expected a fraction above 0')
+    .lt(1, 'expected a fraction below 1')
+    .optional(),
   /** The model that writes the summary (a cheaper one, by name); default: the agent's own. */
   compaction_model: Name.optional(),
   /** A failed compaction: go on with the context as it is, or stop the run with the reason. */
@@ -97,43 +104,75 @@ export const MAX_APPROVAL_TIMEOUT_SECONDS = 30 * 86_400;
 export const ApprovalRule = z.union(
   [
     z.literal('pause_for_human'),
-    z.strictObject({
-      action: z.literal('pause_for_human').default('pause_for_human'),
-      approvers: z.array(z.email('expected an email address')).optional(),
-      timeout: Duration.optional(),
-      /** What a rejection does: tell the model and continue, or stop the run `rejected`. */
-      on_reject: z.enum(['continue', 'stop']).optional(),
-      /** Two-person rule: two distinct approvers must approve (one rejection decides). */
-      two_person: z.boolean().optional(),
-      /** Mail the approvers a reminder this long before the approval expires. */
-      remind_before: Duration.optional(),
-      /** This long after the request, the `escalate_to` group may decide too, and is mailed links. */
-      escalate_after: Duration.optional(),
-      escalate_to: z.array(z.email('expected an email address')).min(1, 'expected at least one email address').optional(),
-    }).refine((rule) => rule.two_person !== true || new Set((rule.approvers ?? []).map((a) => a.toLowerCase())).size >= 2, {
-      error: 'two_person: true needs at least two distinct approvers',
-      path: ['approvers'],
-    }).superRefine((rule, ctx) => {
-      if (rule.timeout !== undefined && rule.timeout > MAX_APPROVAL_TIMEOUT_SECONDS) {
-        ctx.addIssue({ code: 'custom', message: 'timeout must be at most 30d: a request older than a month is stale', path: ['timeout'] });
-      }
-      const timeout = rule.timeout ?? DEFAULT_HARNESS.approval_timeout_seconds;
-      const spelled = rule.timeout === undefined ? 'the default timeout (3d)' : 'the timeout';
-      if (rule.remind_before !== undefined && rule.remind_before >= timeout) {
-        ctx.addIssue({ code: 'custom', message: `remind_before must be shorter than ${spelled}`, path: ['remind_before'] });
-      }
-      if (rule.escalate_after !== undefined && rule.escalate_after >= timeout) {
-        ctx.addIssue({ code: 'custom', message: `escalate_after must be shorter than ${spelled}`, path: ['escalate_after'] });
-      }
-      if (rule.escalate_after !== undefined && rule.escalate_to === undefined) {
-        ctx.addIssue({ code: 'custom', message: 'escalate_after needs escalate_to: the email addresses to escalate to', path: ['escalate_after'] });
-      }
-      if (rule.escalate_to !== undefined && rule.escalate_after === undefined) {
-        ctx.addIssue({ code: 'custom', message: 'escalate_to needs escalate_after: how long after the request to escalate', path: ['escalate_to'] });
-      }
-    }),
+    z
+      .strictObject({
+        action: z.literal('pause_for_human').default('pause_for_human'),
+        approvers: z.array(z.email('expected an email address')).optional(),
+        timeout: Duration.optional(),
+        /** What a rejection does: tell the model and continue, or stop the run `rejected`. */
+        on_reject: z.enum(['continue', 'stop']).optional(),
+        /** Two-person rule: two distinct approvers must approve (one rejection decides). */
+        two_person: z.boolean().optional(),
+        /** Mail the approvers a reminder this long before the approval expires. */
+        remind_before: Duration.optional(),
+        /** This long after the request, the `escalate_to` group may decide too, and is mailed links. */
+        escalate_after: Duration.optional(),
+        escalate_to: z
+          .array(z.email('expected an email address'))
+          .min(1, 'expected at least one email address')
+          .optional(),
+      })
+      .refine(
+        (rule) => rule.two_person !== true || new Set((rule.approvers ?? []).map((a) => a.toLowerCase())).size >= 2,
+        {
+          error: 'two_person: true needs at least two distinct approvers',
+          path: ['approvers'],
+        },
+      )
+      .superRefine((rule, ctx) => {
+        if (rule.timeout !== undefined && rule.timeout > MAX_APPROVAL_TIMEOUT_SECONDS) {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'timeout must be at most 30d: a request older than a month is stale',
+            path: ['timeout'],
+          });
+        }
+        const timeout = rule.timeout ?? DEFAULT_HARNESS.approval_timeout_seconds;
+        const spelled = rule.timeout === undefined ? 'the default timeout (3d)' : 'the timeout';
+        if (rule.remind_before !== undefined && rule.remind_before >= timeout) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `remind_before must be shorter than ${spelled}`,
+            path: ['remind_before'],
+          });
+        }
+        if (rule.escalate_after !== undefined && rule.escalate_after >= timeout) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `escalate_after must be shorter than ${spelled}`,
+            path: ['escalate_after'],
+          });
+        }
+        if (rule.escalate_after !== undefined && rule.escalate_to === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'escalate_after needs escalate_to: the email addresses to escalate to',
+            path: ['escalate_after'],
+          });
+        }
+        if (rule.escalate_to !== undefined && rule.escalate_after === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'escalate_to needs escalate_after: how long after the request to escalate',
+            path: ['escalate_to'],
+          });
+        }
+      }),
   ],
-  { error: 'expected pause_for_human, or { approvers?, timeout?, on_reject?, two_person?, remind_before?, escalate_after?, escalate_to? }' },
+  {
+    error:
+      'expected pause_for_human, or { approvers?, timeout?, on_reject?, two_person?, remind_before?, escalate_after?, escalate_to? }',
+  },
 );
 export type ApprovalRuleInput = z.infer<typeof ApprovalRule>;
 
@@ -173,7 +212,10 @@ export type NotifyEvent = z.infer<typeof NotifyEvent>;
 /** One place a run's outcome is sent: an email address or a (Slack-compatible) webhook URL. */
 export const NotifyTarget = z
   .strictObject({
-    on: z.array(NotifyEvent).min(1, 'expected at least one of finished, failed, paused').default([...NOTIFY_EVENTS]),
+    on: z
+      .array(NotifyEvent)
+      .min(1, 'expected at least one of finished, failed, paused')
+      .default([...NOTIFY_EVENTS]),
     email: z.email('expected an email address').optional(),
     webhook: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
   })
@@ -227,9 +269,7 @@ export const WebhookTrigger = z.strictObject({
 export const TriggerSpec = z.strictObject({
   schedule: ScheduleSpec.optional(),
   /** An EventBridge event pattern; a matching event starts a run with the event as input. */
-  event: z
-    .strictObject({ pattern: z.record(z.string(), z.unknown()) })
-    .optional(),
+  event: z.strictObject({ pattern: z.record(z.string(), z.unknown()) }).optional(),
   webhook: WebhookTrigger.optional(),
 });
 export type TriggerSpec = z.infer<typeof TriggerSpec>;

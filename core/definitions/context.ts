@@ -85,7 +85,11 @@ export interface AgentView {
   /** The org's guardrails merged with the agent's own: screens every model and tool call. */
   guardrails?: GuardrailPolicy;
   /** The run's sandbox (agent.sandbox), shared by the maker and its checker; price from models.yaml `sandbox:`. */
-  sandbox?: { spec: SandboxSpec; pricePerHourMicros: number; /** The agent that declares it: on AWS, whose task definition runs it. */ agent: string };
+  sandbox?: {
+    spec: SandboxSpec;
+    pricePerHourMicros: number /** The agent that declares it: on AWS, whose task definition runs it. */;
+    agent: string;
+  };
   /** Where the run's outcome is sent (maker only); absent in snapshots taken before notifications existed. */
   notify?: NotifyTarget[];
   verify?: {

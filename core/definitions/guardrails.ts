@@ -59,7 +59,12 @@ function uniqueBy<T>(key: (entry: T) => string, field: string, what: string) {
     const seen = new Set<string>();
     entries.forEach((entry, index) => {
       const value = key(entry);
-      if (seen.has(value)) context.addIssue({ code: 'custom', path: [index, field], message: `duplicate ${what} "${value}"; expected each ${what} once` });
+      if (seen.has(value))
+        context.addIssue({
+          code: 'custom',
+          path: [index, field],
+          message: `duplicate ${what} "${value}"; expected each ${what} once`,
+        });
       seen.add(value);
     });
   };
@@ -138,7 +143,11 @@ export const SizeLimits = z
       /** truncate keeps the start and says how much was dropped; block refuses the text. */
       action: actionOf(['truncate', 'block']).default('truncate'),
     },
-    { error: notAMapping('expected size_limits: a mapping with model_input_chars, model_output_chars, tool_input_chars, tool_output_chars or action') },
+    {
+      error: notAMapping(
+        'expected size_limits: a mapping with model_input_chars, model_output_chars, tool_input_chars, tool_output_chars or action',
+      ),
+    },
   )
   .refine(
     (limits) => GUARDRAIL_STAGES.some((stage) => limits[`${stage}_chars`] !== undefined),
@@ -174,16 +183,29 @@ export const GuardrailPolicy = z.strictObject(
     pii: PiiRule.nullable()
       .transform((rule) => rule ?? PiiRule.parse({}))
       .optional(),
-    deny_patterns: z.array(DenyPattern).superRefine(uniqueBy((entry) => entry.name, 'name', 'deny pattern name')).default([]),
+    deny_patterns: z
+      .array(DenyPattern)
+      .superRefine(uniqueBy((entry) => entry.name, 'name', 'deny pattern name'))
+      .default([]),
     /** If any pattern covers a stage, text at that stage must match (see `group`). */
-    allow_patterns: z.array(AllowPattern).superRefine(uniqueBy((entry) => entry.name, 'name', 'allow pattern name')).default([]),
+    allow_patterns: z
+      .array(AllowPattern)
+      .superRefine(uniqueBy((entry) => entry.name, 'name', 'allow pattern name'))
+      .default([]),
     size_limits: SizeLimits.optional(),
     prompt_injection: PromptInjectionRule.nullable()
       .transform((rule) => rule ?? PromptInjectionRule.parse({}))
       .optional(),
-    custom: z.array(CustomRuleRef).superRefine(uniqueBy((entry) => entry.rule, 'rule', 'custom rule')).default([]),
+    custom: z
+      .array(CustomRuleRef)
+      .superRefine(uniqueBy((entry) => entry.rule, 'rule', 'custom rule'))
+      .default([]),
   },
-  { error: notAMapping('expected a guardrail policy: a mapping with pii, deny_patterns, allow_patterns, size_limits, prompt_injection or custom') },
+  {
+    error: notAMapping(
+      'expected a guardrail policy: a mapping with pii, deny_patterns, allow_patterns, size_limits, prompt_injection or custom',
+    ),
+  },
 );
 export type GuardrailPolicy = z.infer<typeof GuardrailPolicy>;
 export type GuardrailPolicyInput = z.input<typeof GuardrailPolicy>;
@@ -241,7 +263,10 @@ function mergeDeny(org: DenyPattern[], agent: DenyPattern[]): DenyPattern[] {
   const merged = org.map((entry) => ({ ...entry }));
   const names = new Set(org.map((entry) => entry.name));
   for (const extra of agent) {
-    const same = merged.find((entry) => entry.name === extra.name && entry.pattern === extra.pattern && entry.ignore_case === extra.ignore_case);
+    const same = merged.find(
+      (entry) =>
+        entry.name === extra.name && entry.pattern === extra.pattern && entry.ignore_case === extra.ignore_case,
+    );
     if (same) {
       same.action = stricterAction(same.action, extra.action);
       same.stages = unionStages(same.stages, extra.stages);
@@ -290,7 +315,10 @@ function mergeSize(org: SizeLimits | undefined, agent: SizeLimits | undefined): 
   return merged;
 }
 
-function mergeInjection(org: PromptInjectionRule | undefined, agent: PromptInjectionRule | undefined): PromptInjectionRule | undefined {
+function mergeInjection(
+  org: PromptInjectionRule | undefined,
+  agent: PromptInjectionRule | undefined,
+): PromptInjectionRule | undefined {
   if (!org || !agent) return org ?? agent;
   return { action: stricterAction(org.action, agent.action), stages: unionStages(org.stages, agent.stages) };
 }

@@ -25,7 +25,8 @@ export function identityName(agent: string, subagent?: string): string {
 export function identitiesOf(catalog: Catalog): Identity[] {
   const identities: Identity[] = [];
   for (const { spec } of Object.values(catalog.agents)) {
-    const serversOf = (grants: typeof spec.mcp_servers) => [...new Set(grants.map((grant) => (typeof grant === 'string' ? grant : grant.name)))].sort();
+    const serversOf = (grants: typeof spec.mcp_servers) =>
+      [...new Set(grants.map((grant) => (typeof grant === 'string' ? grant : grant.name)))].sort();
     identities.push({
       name: identityName(spec.name),
       agent: spec.name,
@@ -35,7 +36,13 @@ export function identitiesOf(catalog: Catalog): Identity[] {
     for (const sub of spec.subagents) {
       // A sub-agent that is another org agent runs as that agent's own identity: no role of its own.
       if (sub.agent !== undefined) continue;
-      identities.push({ name: identityName(spec.name, sub.name), agent: spec.name, subagent: sub.name, models: [sub.model ?? spec.model], servers: serversOf(sub.mcp_servers) });
+      identities.push({
+        name: identityName(spec.name, sub.name),
+        agent: spec.name,
+        subagent: sub.name,
+        models: [sub.model ?? spec.model],
+        servers: serversOf(sub.mcp_servers),
+      });
     }
   }
   return identities.sort((a, b) => a.name.localeCompare(b.name));
@@ -52,7 +59,8 @@ export function secretsOf(catalog: Catalog, identity: Identity): string[] {
     const server = catalog.servers[name];
     if (!server) continue;
     if (server.auth) names.add(server.auth.secret);
-    if (server.transport.type === 'stdio') for (const secret of Object.values(server.transport.env_secrets)) names.add(secret);
+    if (server.transport.type === 'stdio')
+      for (const secret of Object.values(server.transport.env_secrets)) names.add(secret);
   }
   return [...names].sort();
 }

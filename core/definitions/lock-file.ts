@@ -6,7 +6,12 @@ import { SkillLockEntry } from './skills.ts';
 export const LOCK_FILE = 'looprail.lock.yaml';
 
 export const LockFile = z.strictObject({
-  instructions: z.record(z.string().regex(/^[^@]+@[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected path@version'), z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256: and 64 hex digits')).default({}),
+  instructions: z
+    .record(
+      z.string().regex(/^[^@]+@[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected path@version'),
+      z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256: and 64 hex digits'),
+    )
+    .default({}),
   /** Each skill pin (`name@range`) and the registry version it resolved to when locked. */
   skills: z.record(z.string().regex(/^[a-z][a-z0-9-]*@.+$/, 'expected name@range'), SkillLockEntry).default({}),
 });

@@ -38,7 +38,12 @@ export class Validation {
     this.problems.push({ severity: 'error', ...problem });
   }
 
-  at(parsed: ParsedYaml, path: ReadonlyArray<PropertyKey>, message: string, severity: Problem['severity'] = 'error'): void {
+  at(
+    parsed: ParsedYaml,
+    path: ReadonlyArray<PropertyKey>,
+    message: string,
+    severity: Problem['severity'] = 'error',
+  ): void {
     this.problems.push({ file: parsed.file, ...parsed.locate(path), path: formatPath(path), message, severity });
   }
 

@@ -89,7 +89,10 @@ export const ToolFlags = z.strictObject({
    * (`looprail pin`). A server that changes them later has the tool disabled until the
    * declaration is updated: the defence against a tool changing under an agent.
    */
-  pin: z.string().regex(/^sha256:[0-9a-f]{16}$/, 'expected sha256: and 16 hex digits, as `looprail pin` writes').optional(),
+  pin: z
+    .string()
+    .regex(/^sha256:[0-9a-f]{16}$/, 'expected sha256: and 16 hex digits, as `looprail pin` writes')
+    .optional(),
 });
 export type ToolFlags = z.infer<typeof ToolFlags>;
 
@@ -138,7 +141,10 @@ export const McpServerDeclaration = z.strictObject({
    */
   defer_loading: z.boolean({ error: 'expected true or false' }).optional(),
   /** Every tool the org allows on this server; a tool the server offers but is not listed here is denied. */
-  tools: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected an MCP tool name'), ToolFlags.nullable().transform((flags) => flags ?? {})),
+  tools: z.record(
+    z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected an MCP tool name'),
+    ToolFlags.nullable().transform((flags) => flags ?? {}),
+  ),
 });
 export type McpServerDeclaration = z.infer<typeof McpServerDeclaration>;
 
@@ -157,18 +163,24 @@ export const BudgetDeclaration = z
     alert_thresholds: z.array(z.number().gt(0).max(1, 'expected a fraction such as 0.8')).default([0.5, 0.8, 1]),
     alerts: z
       .array(
-        z.union([
-          z.strictObject({ email: z.email() }),
-          z.strictObject({ event: z.literal(true) }),
-          z.strictObject({ webhook: z.url() }),
-        ], { error: 'expected { email }, { event: true } or { webhook }' }),
+        z.union(
+          [
+            z.strictObject({ email: z.email() }),
+            z.strictObject({ event: z.literal(true) }),
+            z.strictObject({ webhook: z.url() }),
+          ],
+          { error: 'expected { email }, { event: true } or { webhook }' },
+        ),
       )
       .default([]),
     on_exhausted: z.enum(['stop', 'pause_for_human']).default('stop'),
   })
-  .refine((budget) => [budget.agent, budget.team, budget.user, budget.model].filter((v) => v !== undefined).length === 1, {
-    message: 'expected exactly one scope: agent, team, user or model',
-  })
+  .refine(
+    (budget) => [budget.agent, budget.team, budget.user, budget.model].filter((v) => v !== undefined).length === 1,
+    {
+      message: 'expected exactly one scope: agent, team, user or model',
+    },
+  )
   .refine((budget) => budget.limit_usd !== undefined || budget.limit_tokens !== undefined, {
     message: 'expected limit_usd, limit_tokens or both',
   });
@@ -191,7 +203,10 @@ export type BudgetsFile = z.infer<typeof BudgetsFile>;
 export const SecretsFile = z.strictObject({
   secrets: z.record(
     SecretName,
-    z.strictObject({ description: z.string().optional() }).nullable().transform((entry) => entry ?? {}),
+    z
+      .strictObject({ description: z.string().optional() })
+      .nullable()
+      .transform((entry) => entry ?? {}),
   ),
 });
 

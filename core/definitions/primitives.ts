@@ -7,7 +7,10 @@ export const NAME_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
 /** A lower-case, hyphenated name: agents, servers, models, skills, secrets. */
 export const Name = z
   .string({ error: 'expected a name (lower-case letters, digits and hyphens)' })
-  .regex(NAME_PATTERN, 'expected a name of lower-case letters, digits and hyphens, starting with a letter (at most 63 characters)');
+  .regex(
+    NAME_PATTERN,
+    'expected a name of lower-case letters, digits and hyphens, starting with a letter (at most 63 characters)',
+  );
 
 /** Secret names follow Secrets Manager's rules, minus characters that would need escaping in ARNs. */
 export const SecretName = z

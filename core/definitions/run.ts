@@ -203,7 +203,10 @@ export interface RunMeta {
 }
 
 /** Approval context for a call: whether the agent's untrusted-content rule applies now. */
-export function untrustedWrite(meta: RunMeta, approveWritesAfterUntrusted: boolean | undefined): { untrustedWrite: boolean } {
+export function untrustedWrite(
+  meta: RunMeta,
+  approveWritesAfterUntrusted: boolean | undefined,
+): { untrustedWrite: boolean } {
   return { untrustedWrite: approveWritesAfterUntrusted === true && meta.untrusted === true };
 }
 

@@ -25,7 +25,11 @@ export const NetworkPolicy = z.union(
     z.strictObject({
       /** Hosts (with an optional :port, or a leading `*.` for subdomains) the sandbox may reach; nothing else. */
       allow: z
-        .array(z.string().regex(HOST_PATTERN, 'expected a host name such as registry.npmjs.org, *.github.com or example.com:443'))
+        .array(
+          z
+            .string()
+            .regex(HOST_PATTERN, 'expected a host name such as registry.npmjs.org, *.github.com or example.com:443'),
+        )
         .min(1, 'expected at least one host (or network: none)'),
     }),
   ],
@@ -56,7 +60,9 @@ export const CopyIn = z.strictObject({
       z.strictObject({
         path: WorkspacePath,
         /** A dotted path into the run's input, such as `patch` or `issue.body`. */
-        from_input: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'expected a dotted path into the input, such as issue.body'),
+        from_input: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'expected a dotted path into the input, such as issue.body'),
       }),
     )
     .default([]),
@@ -70,14 +76,24 @@ export const SandboxSpec = z.strictObject({
    */
   image: z
     .string()
-    .regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'expected a container image such as public.ecr.aws/docker/library/node:22-bookworm')
+    .regex(
+      /^[a-z0-9][a-z0-9._/:@-]{0,254}$/,
+      'expected a container image such as public.ecr.aws/docker/library/node:22-bookworm',
+    )
     .default('public.ecr.aws/docker/library/node:22-bookworm'),
   /** vCPUs (0.25 to 16). */
-  cpu: z.number({ error: 'expected a number of vCPUs, such as 0.5 or 2' }).min(0.25, 'expected at least 0.25 vCPU').max(16, 'expected at most 16 vCPUs').default(1),
+  cpu: z
+    .number({ error: 'expected a number of vCPUs, such as 0.5 or 2' })
+    .min(0.25, 'expected at least 0.25 vCPU')
+    .max(16, 'expected at most 16 vCPUs')
+    .default(1),
   memory_mb: Count.refine((mb) => mb >= 64 && mb <= 65_536, 'expected 64 to 65536 MB').default(1024),
   disk_mb: Count.refine((mb) => mb <= 204_800, 'expected at most 204800 MB').default(1024),
   /** Longest one command may run; it is killed, with everything it started, after this. */
-  command_timeout_seconds: Count.refine((s) => s <= 840, 'expected at most 840 seconds (a tool step may take 900 s in all)').default(300),
+  command_timeout_seconds: Count.refine(
+    (s) => s <= 840,
+    'expected at most 840 seconds (a tool step may take 900 s in all)',
+  ).default(300),
   /** Sandbox seconds (the sum of its commands' time) one run may use. */
   run_timeout_seconds: Count.refine((s) => s <= 86_400, 'expected at most 86400 seconds').default(1800),
   /** Output kept per command (stdout and stderr together); the rest is drained and dropped. */

@@ -31,7 +31,13 @@ const EB_FIELDS: FieldRule[] = [
   { label: 'hours', min: 0, max: 23 },
   { label: 'day-of-month', min: 1, max: 31, extra: /^(\?|L|LW|\d{1,2}W)$/ },
   { label: 'month', min: 1, max: 12, names: MONTH_NAMES },
-  { label: 'day-of-week', min: 1, max: 7, names: DAY_NAMES, extra: /^(\?|L|[1-7]L|[A-Z]{3}L|[1-7]#[1-5]|[A-Z]{3}#[1-5])$/ },
+  {
+    label: 'day-of-week',
+    min: 1,
+    max: 7,
+    names: DAY_NAMES,
+    extra: /^(\?|L|[1-7]L|[A-Z]{3}L|[1-7]#[1-5]|[A-Z]{3}#[1-5])$/,
+  },
   { label: 'year', min: 1970, max: 2199 },
 ];
 
@@ -93,8 +99,10 @@ export function checkSchedulerRate(body: string): string | null {
   const value = Number(match[1]);
   const unit = match[2]!;
   if (value < 1) return 'a rate must be at least 1';
-  if (value === 1 && unit.endsWith('s')) return `write "rate(1 ${unit.slice(0, -1)})": Scheduler wants the singular unit for 1`;
-  if (value > 1 && !unit.endsWith('s')) return `write "rate(${value} ${unit}s)": Scheduler wants the plural unit above 1`;
+  if (value === 1 && unit.endsWith('s'))
+    return `write "rate(1 ${unit.slice(0, -1)})": Scheduler wants the singular unit for 1`;
+  if (value > 1 && !unit.endsWith('s'))
+    return `write "rate(${value} ${unit}s)": Scheduler wants the plural unit above 1`;
   return null;
 }
 
@@ -124,7 +132,9 @@ function unixDayOfWeek(field: string): string | { problem: string } {
 export function unixCronToScheduler(text: string): { expression: string } | { problem: string } {
   const fields = text.trim().split(/\s+/);
   if (fields.length !== 5) {
-    return { problem: `a cron expression has 5 fields (minute hour day-of-month month day-of-week), found ${fields.length}` };
+    return {
+      problem: `a cron expression has 5 fields (minute hour day-of-month month day-of-week), found ${fields.length}`,
+    };
   }
   const [minute, hour, dayOfMonth, month, dayOfWeek] = fields as [string, string, string, string, string];
   if (dayOfMonth !== '*' && dayOfWeek !== '*') {
@@ -156,7 +166,8 @@ export function toSchedulerExpression(text: string): { expression: string } | { 
   const wrapped = /^(cron|rate|at)\((.*)\)$/s.exec(trimmed);
   if (wrapped) {
     const [, kind, body] = wrapped;
-    if (kind === 'at') return { problem: 'one-time at(...) schedules are not supported for loops; use cron(...) or rate(...)' };
+    if (kind === 'at')
+      return { problem: 'one-time at(...) schedules are not supported for loops; use cron(...) or rate(...)' };
     const problem = kind === 'cron' ? checkSchedulerCron(body!) : checkSchedulerRate(body!);
     return problem ? { problem } : { expression: `${kind}(${body!.trim().replace(/\s+/g, ' ')})` };
   }

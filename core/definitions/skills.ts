@@ -27,7 +27,10 @@ export const SkillFilePath = z
   .string()
   .min(1)
   .max(300)
-  .refine((path) => !path.startsWith('/') && !path.split('/').some((part) => part === '' || part === '.' || part === '..'), 'expected a relative path inside the skill folder');
+  .refine(
+    (path) => !path.startsWith('/') && !path.split('/').some((part) => part === '' || part === '.' || part === '..'),
+    'expected a relative path inside the skill folder',
+  );
 
 export const SkillFile = z.strictObject({
   path: SkillFilePath,
@@ -80,7 +83,10 @@ export type SkillLockEntry = z.infer<typeof SkillLockEntry>;
 /** `name@version` or `name@range` in an agent's `skills:` (the range is checked where its position can be shown). */
 export const SkillRef = z
   .string({ error: 'expected a skill as name@version or name@range, e.g. ci-runbook@^2.1.0' })
-  .regex(/^[a-z][a-z0-9-]{0,62}@\S+$/, 'expected a skill as name@version or name@range, e.g. ci-runbook@^2.1.0 (the version pin is required)')
+  .regex(
+    /^[a-z][a-z0-9-]{0,62}@\S+$/,
+    'expected a skill as name@version or name@range, e.g. ci-runbook@^2.1.0 (the version pin is required)',
+  )
   .transform((text) => {
     const at = text.indexOf('@');
     return { target: text.slice(0, at), version: text.slice(at + 1) };

@@ -66,7 +66,8 @@ export function checkAgent(
 }
 
 function checkModel({ v, parsed, ctx }: AgentRefs, path: PropertyKey[], name: string | undefined): void {
-  if (name !== undefined && !ctx.models[name] && !ctx.modelsUnreadable) v.at(parsed, path, `unknown model "${name}" (not in ${ctx.modelsWhere})`);
+  if (name !== undefined && !ctx.models[name] && !ctx.modelsUnreadable)
+    v.at(parsed, path, `unknown model "${name}" (not in ${ctx.modelsWhere})`);
 }
 
 /** Skills come from the registry: a pin is a range that `looprail lock` resolved to one published version. */
@@ -75,14 +76,29 @@ function resolveSkillPins({ v, parsed, spec, ctx }: AgentRefs): SkillPin[] {
   spec.skills.forEach((ref, index) => {
     const path = ['agent', 'skills', index];
     const range = parseRange(ref.version);
-    if (!range) return v.at(parsed, path, `"${ref.version}" is not a version range for skill ${ref.target}: expected ${RANGE_HELP}`);
+    if (!range)
+      return v.at(
+        parsed,
+        path,
+        `"${ref.version}" is not a version range for skill ${ref.target}: expected ${RANGE_HELP}`,
+      );
     if (ctx.lockMode) return;
     // Without a lock file (as for instructions) nothing is locked yet: runs resolve the range when they start.
     if (!v.lock) return void skillPins.push({ name: ref.target, range: ref.version });
     const key = skillLockKey(ref.target, ref.version);
     const locked = v.lock.skills[key];
-    if (!locked) return v.at(parsed, path, `skill ${key} is not resolved in ${LOCK_FILE}: run \`looprail lock\` (it resolves the range against the skills registry)`);
-    if (!satisfies(parseVersion(locked.version)!, range)) return v.at(parsed, path, `skill ${key} is locked to ${locked.version}, which is outside that range: run \`looprail lock\` again`);
+    if (!locked)
+      return v.at(
+        parsed,
+        path,
+        `skill ${key} is not resolved in ${LOCK_FILE}: run \`looprail lock\` (it resolves the range against the skills registry)`,
+      );
+    if (!satisfies(parseVersion(locked.version)!, range))
+      return v.at(
+        parsed,
+        path,
+        `skill ${key} is locked to ${locked.version}, which is outside that range: run \`looprail lock\` again`,
+      );
     skillPins.push({ name: ref.target, range: ref.version, version: locked.version, sha256: locked.sha256 });
   });
   return skillPins;
@@ -94,13 +110,19 @@ function checkGrants({ v, parsed, ctx }: AgentRefs, base: PropertyKey[], inputs:
     const path = typeof input === 'string' ? [...base, index] : [...base, index, 'name'];
     const server = ctx.servers[grant.server];
     if (!server) {
-      if (!ctx.invalidServers.has(grant.server)) v.at(parsed, path, `unknown MCP server "${grant.server}" (no mcp-servers/${grant.server}.yaml)`);
+      if (!ctx.invalidServers.has(grant.server))
+        v.at(parsed, path, `unknown MCP server "${grant.server}" (no mcp-servers/${grant.server}.yaml)`);
       return;
     }
     for (const key of ['allow', 'deny'] as const) {
       grant[key]?.forEach((pattern, patternIndex) => {
         if (!Object.keys(server.tools).some((tool) => grantAllows({ server: grant.server, allow: [pattern] }, tool))) {
-          v.at(parsed, [...base, index, key, patternIndex], `"${pattern}" matches no tool declared on ${grant.server}`, 'warning');
+          v.at(
+            parsed,
+            [...base, index, key, patternIndex],
+            `"${pattern}" matches no tool declared on ${grant.server}`,
+            'warning',
+          );
         }
       });
     }
@@ -120,10 +142,22 @@ function checkSubagents(agent: AgentRefs): Record<string, InstructionsDoc> {
     checkGrants(agent, [...base, 'mcp_servers'], sub.mcp_servers);
     if (sub.agent !== undefined) {
       // An org agent brings its own definition: nothing here may quietly differ from it.
-      const own: string[] = (['model', 'instructions', 'harness', 'role'] as const).filter((key) => sub[key] !== undefined);
+      const own: string[] = (['model', 'instructions', 'harness', 'role'] as const).filter(
+        (key) => sub[key] !== undefined,
+      );
       if (sub.mcp_servers.length > 0) own.push('mcp_servers');
-      if (own.length > 0) v.at(parsed, [...base, 'agent'], `sub-agent "${sub.name}" runs agent "${sub.agent}" with its own definition; remove ${own.join(', ')} here`);
-      if (spec.verify?.checker === sub.name) v.at(parsed, [...base, 'agent'], `the checker "${sub.name}" must be declared here (model, instructions, read-only tools), not run another agent`);
+      if (own.length > 0)
+        v.at(
+          parsed,
+          [...base, 'agent'],
+          `sub-agent "${sub.name}" runs agent "${sub.agent}" with its own definition; remove ${own.join(', ')} here`,
+        );
+      if (spec.verify?.checker === sub.name)
+        v.at(
+          parsed,
+          [...base, 'agent'],
+          `the checker "${sub.name}" must be declared here (model, instructions, read-only tools), not run another agent`,
+        );
     }
     if (sub.instructions) {
       const doc = loadInstructions(v, parsed, [...base, 'instructions'], file.path, sub.instructions);
@@ -133,7 +167,11 @@ function checkSubagents(agent: AgentRefs): Record<string, InstructionsDoc> {
     if (isChecker) {
       const writes = writeToolsOf(sub.mcp_servers.map(normalizeGrant), ctx.servers);
       if (writes.length > 0) {
-        v.at(parsed, [...base, 'mcp_servers'], `checker "${sub.name}" may only hold read-only tools, but is granted ${writes.join(', ')} (deny them, or declare them read_only in their server file if they truly are)`);
+        v.at(
+          parsed,
+          [...base, 'mcp_servers'],
+          `checker "${sub.name}" may only hold read-only tools, but is granted ${writes.join(', ')} (deny them, or declare them read_only in their server file if they truly are)`,
+        );
       }
     }
   });
@@ -143,22 +181,45 @@ function checkSubagents(agent: AgentRefs): Record<string, InstructionsDoc> {
 function checkVerify({ v, parsed, spec }: AgentRefs): void {
   if (!spec.verify) return;
   const checker = spec.subagents.find((sub) => sub.name === spec.verify!.checker);
-  if (!checker) v.at(parsed, ['agent', 'verify', 'checker'], `unknown sub-agent "${spec.verify.checker}": declare it under agent.subagents`);
-  else if (checker.role === 'maker') v.at(parsed, ['agent', 'verify', 'checker'], `"${checker.name}" is declared role: maker; a checker must be role: checker (or leave role out)`);
+  if (!checker)
+    v.at(
+      parsed,
+      ['agent', 'verify', 'checker'],
+      `unknown sub-agent "${spec.verify.checker}": declare it under agent.subagents`,
+    );
+  else if (checker.role === 'maker')
+    v.at(
+      parsed,
+      ['agent', 'verify', 'checker'],
+      `"${checker.name}" is declared role: maker; a checker must be role: checker (or leave role out)`,
+    );
 }
 
 function checkApprovalRules({ v, parsed, spec, ctx }: AgentRefs): void {
   const reachable = grantedTools(spec.mcp_servers.map(normalizeGrant), ctx.servers);
   for (const pattern of Object.keys(spec.approvals)) {
     if (!reachable.some((tool) => matchesToolPattern(pattern, tool.server, tool.tool))) {
-      v.at(parsed, ['agent', 'approvals', pattern], `approval rule "${pattern}" matches no tool this agent is granted`, 'warning');
+      v.at(
+        parsed,
+        ['agent', 'approvals', pattern],
+        `approval rule "${pattern}" matches no tool this agent is granted`,
+        'warning',
+      );
     }
   }
 }
 
-const InstructionsFrontMatter = z.object({ version: z.union([z.string(), z.number()]).transform(String).optional() }).loose();
+const InstructionsFrontMatter = z
+  .object({ version: z.union([z.string(), z.number()]).transform(String).optional() })
+  .loose();
 
-function loadInstructions(v: Validation, parsed: ParsedYaml, fieldPath: PropertyKey[], agentPath: string, ref: VersionedRef): InstructionsDoc | undefined {
+function loadInstructions(
+  v: Validation,
+  parsed: ParsedYaml,
+  fieldPath: PropertyKey[],
+  agentPath: string,
+  ref: VersionedRef,
+): InstructionsDoc | undefined {
   const resolved = posix.normalize(posix.join(posix.dirname(agentPath), ref.target));
   const file = v.file(resolved);
   if (!file) {
@@ -187,7 +248,11 @@ function loadInstructions(v: Validation, parsed: ParsedYaml, fieldPath: Property
       return undefined;
     }
     if (locked !== `sha256:${hash}`) {
-      v.at(parsed, fieldPath, `${resolved} changed since version ${ref.version} was locked: give it a new version (and pin @that here), then run \`looprail lock\``);
+      v.at(
+        parsed,
+        fieldPath,
+        `${resolved} changed since version ${ref.version} was locked: give it a new version (and pin @that here), then run \`looprail lock\``,
+      );
       return undefined;
     }
   }

@@ -33,7 +33,14 @@ export interface ValidationResult {
 
 /** `skills.yaml`: who may publish which skill to the registry. */
 export const SKILLS_POLICY_FILE = 'skills.yaml';
-const ORG_FILES = new Set(['models.yaml', 'budgets.yaml', 'secrets.yaml', 'guardrails.yaml', SKILLS_POLICY_FILE, LOCK_FILE]);
+const ORG_FILES = new Set([
+  'models.yaml',
+  'budgets.yaml',
+  'secrets.yaml',
+  'guardrails.yaml',
+  SKILLS_POLICY_FILE,
+  LOCK_FILE,
+]);
 const isYaml = (path: string) => /\.ya?ml$/i.test(path);
 
 export interface ValidateOptions {
@@ -104,33 +111,58 @@ function loadOrgFiles(v: Validation, options: ValidateOptions): OrgFiles {
   const checkCustomRules = (parsed: ParsedYaml, base: PropertyKey[], policy: GuardrailPolicy | undefined) => {
     policy?.custom.forEach((ref, index) => {
       if (!customRules.has(ref.rule)) {
-        v.at(parsed, [...base, 'custom', index, 'rule'], `unknown custom guardrail rule "${ref.rule}" (${customRules.size > 0 ? `guardrails/rules.ts has: ${[...customRules].sort().join(', ')}` : 'guardrails/rules.ts registers none'})`);
+        v.at(
+          parsed,
+          [...base, 'custom', index, 'rule'],
+          `unknown custom guardrail rule "${ref.rule}" (${customRules.size > 0 ? `guardrails/rules.ts has: ${[...customRules].sort().join(', ')}` : 'guardrails/rules.ts registers none'})`,
+        );
       }
     });
   };
   const modelsFile = v.file('models.yaml') ?? v.file('models.yml');
   const models = modelsFile ? v.load(modelsFile, ModelsFile, 'a mapping with `models:`') : undefined;
   const budgetsFile = v.file('budgets.yaml') ?? v.file('budgets.yml');
-  const budgets = budgetsFile ? v.load(budgetsFile, BudgetsFile, 'a mapping with `budgets:` and/or `limits:`') : undefined;
+  const budgets = budgetsFile
+    ? v.load(budgetsFile, BudgetsFile, 'a mapping with `budgets:` and/or `limits:`')
+    : undefined;
   const secretsFile = v.file('secrets.yaml') ?? v.file('secrets.yml');
   const secrets = secretsFile ? v.load(secretsFile, SecretsFile, 'a mapping with `secrets:`') : undefined;
   const secretNames = new Set(Object.keys(secrets?.value.secrets ?? {}));
   const guardrailsFile = v.file('guardrails.yaml') ?? v.file('guardrails.yml');
-  const guardrails = guardrailsFile ? v.load(guardrailsFile, GuardrailsFile, 'a mapping with `guardrails:`') : undefined;
+  const guardrails = guardrailsFile
+    ? v.load(guardrailsFile, GuardrailsFile, 'a mapping with `guardrails:`')
+    : undefined;
   if (guardrails) checkCustomRules(guardrails.parsed, ['guardrails'], guardrails.value.guardrails);
   const secretsWhere = secretsFile ? secretsFile.display : 'secrets.yaml (missing)';
   const skillsPolicyFile = v.file(SKILLS_POLICY_FILE);
-  const skillsPolicy = skillsPolicyFile ? v.load(skillsPolicyFile, SkillsPolicyFile, 'a mapping with `skills:` (skill name → owners)') : undefined;
+  const skillsPolicy = skillsPolicyFile
+    ? v.load(skillsPolicyFile, SkillsPolicyFile, 'a mapping with `skills:` (skill name → owners)')
+    : undefined;
 
   const checkSecret = (parsed: ParsedYaml, path: PropertyKey[], name: string) => {
-    if (!secretNames.has(name)) v.at(parsed, path, `unknown secret "${name}": declare it by name in ${secretsWhere} (never its value)`);
+    if (!secretNames.has(name))
+      v.at(parsed, path, `unknown secret "${name}": declare it by name in ${secretsWhere} (never its value)`);
   };
   const modelsWhere = modelsFile ? modelsFile.display : 'models.yaml (missing)';
-  return { modelsFile, models, modelsWhere, budgets, secretNames, guardrails, skillsPolicy, checkSecret, checkCustomRules };
+  return {
+    modelsFile,
+    models,
+    modelsWhere,
+    budgets,
+    secretNames,
+    guardrails,
+    skillsPolicy,
+    checkSecret,
+    checkCustomRules,
+  };
 }
 
 /** Servers. A server file with problems is still "declared": agents naming it get no second error. */
-function loadServers(v: Validation, org: OrgFiles, yamlFiles: OrgFile[]): Pick<AgentContext, 'servers' | 'invalidServers'> {
+function loadServers(
+  v: Validation,
+  org: OrgFiles,
+  yamlFiles: OrgFile[],
+): Pick<AgentContext, 'servers' | 'invalidServers'> {
   const servers: Record<string, McpServerDeclaration> = {};
   const invalidServers = new Set<string>();
   for (const file of yamlFiles.filter((f) => f.path.startsWith('mcp-servers/'))) {
@@ -143,13 +175,20 @@ function loadServers(v: Validation, org: OrgFiles, yamlFiles: OrgFile[]): Pick<A
     const stem = posix.basename(file.path).replace(/\.ya?ml$/i, '');
     const reserved = sandboxServerProblem(server);
     if (reserved) v.at(loaded.parsed, server.transport.type === 'builtin' ? ['transport', 'type'] : ['name'], reserved);
-    else if (server.name !== stem) v.at(loaded.parsed, ['name'], `expected "${stem}": a server's name is its file's name`);
+    else if (server.name !== stem)
+      v.at(loaded.parsed, ['name'], `expected "${stem}": a server's name is its file's name`);
     else if (servers[server.name]) v.at(loaded.parsed, ['name'], `server "${server.name}" is declared twice`);
     else servers[server.name] = server;
     if (server.auth) org.checkSecret(loaded.parsed, ['auth', 'secret'], server.auth.secret);
     for (const [tool, flags] of Object.entries(server.tools)) {
       // Overrides are allowed, never silent: each is listed whenever definitions are checked.
-      if (flags.override_annotations) v.at(loaded.parsed, ['tools', tool, 'override_annotations'], `overrides the server's annotations for ${tool}: ${flags.override_annotations}`, 'warning');
+      if (flags.override_annotations)
+        v.at(
+          loaded.parsed,
+          ['tools', tool, 'override_annotations'],
+          `overrides the server's annotations for ${tool}: ${flags.override_annotations}`,
+          'warning',
+        );
     }
     if (server.transport.type === 'stdio') {
       for (const [variable, secret] of Object.entries(server.transport.env_secrets)) {
@@ -168,7 +207,8 @@ function loadModels(v: Validation, org: OrgFiles): Record<string, ModelEntry> {
   const modelEntries: Record<string, ModelEntry> = {};
   for (const [name, declaration] of Object.entries(models?.value.models ?? {})) {
     const entry: ModelEntry = { name, declaration };
-    if ('secret' in declaration && declaration.secret) org.checkSecret(models!.parsed, ['models', name, 'secret'], declaration.secret);
+    if ('secret' in declaration && declaration.secret)
+      org.checkSecret(models!.parsed, ['models', name, 'secret'], declaration.secret);
     if (declaration.provider === 'scripted') {
       const scriptPath = posix.normalize(declaration.script);
       const scriptFile = v.file(scriptPath);
@@ -197,11 +237,21 @@ function loadSkill(v: Validation, file: OrgFile): SkillDoc | undefined {
   const folder = file.path.split('/')[1]!;
   const { frontMatter, body } = splitFrontMatter(file.text);
   if (frontMatter === undefined) {
-    v.add({ file: file.display, line: 1, col: 1, path: '', message: 'expected front matter (--- name, description, version ---) at the top of SKILL.md' });
+    v.add({
+      file: file.display,
+      line: 1,
+      col: 1,
+      path: '',
+      message: 'expected front matter (--- name, description, version ---) at the top of SKILL.md',
+    });
     return undefined;
   }
   // A leading newline stands for the opening `---`, so problems point at the file's own lines.
-  const loaded = v.load({ ...file, text: `\n${frontMatter}` }, SkillFrontMatter, 'front matter with name, description and version');
+  const loaded = v.load(
+    { ...file, text: `\n${frontMatter}` },
+    SkillFrontMatter,
+    'front matter with name, description and version',
+  );
   if (!loaded) return undefined;
   if (loaded.value.name !== folder) {
     v.at(loaded.parsed, ['name'], `expected "${folder}": a skill's name is its folder's name`);
@@ -219,7 +269,8 @@ interface LoadedAgent {
 /** Agents: every other YAML file. */
 function loadAgents(v: Validation, yamlFiles: OrgFile[]): LoadedAgent[] {
   const agentFiles = yamlFiles.filter(
-    (file) => !ORG_FILES.has(file.path.replace(/\.yml$/i, '.yaml')) && !/^(mcp-servers|scripts|skills)\//.test(file.path),
+    (file) =>
+      !ORG_FILES.has(file.path.replace(/\.yml$/i, '.yaml')) && !/^(mcp-servers|scripts|skills)\//.test(file.path),
   );
   const loadedAgents: LoadedAgent[] = [];
   for (const file of agentFiles) {
@@ -229,7 +280,12 @@ function loadAgents(v: Validation, yamlFiles: OrgFile[]): LoadedAgent[] {
   return loadedAgents;
 }
 
-function checkAgents(v: Validation, org: OrgFiles, loadedAgents: LoadedAgent[], ctx: AgentContext): Record<string, AgentEntry> {
+function checkAgents(
+  v: Validation,
+  org: OrgFiles,
+  loadedAgents: LoadedAgent[],
+  ctx: AgentContext,
+): Record<string, AgentEntry> {
   const agents: Record<string, AgentEntry> = {};
   const firstFile = new Map<string, string>();
   for (const { file, parsed, value } of loadedAgents) {
@@ -244,7 +300,11 @@ function checkAgents(v: Validation, org: OrgFiles, loadedAgents: LoadedAgent[], 
     if (value.trigger?.webhook) {
       org.checkSecret(parsed, ['trigger', 'webhook', 'secret'], value.trigger.webhook.secret);
       for (const key of unknownFilterKeys(value.trigger.webhook.filter ?? {})) {
-        v.at(parsed, ['trigger', 'webhook', 'filter', key], `unknown webhook filter "${key}"; expected ${WEBHOOK_FILTER_KEYS.join(', ')}`);
+        v.at(
+          parsed,
+          ['trigger', 'webhook', 'filter', key],
+          `unknown webhook filter "${key}"; expected ${WEBHOOK_FILTER_KEYS.join(', ')}`,
+        );
       }
     }
     org.checkCustomRules(parsed, ['agent', 'guardrails'], spec.guardrails);
@@ -261,23 +321,37 @@ function checkSubagentAgents(v: Validation, loadedAgents: LoadedAgent[]): void {
   const agentNames = new Set(loadedAgents.map((a) => a.value.agent.name));
   for (const { parsed, value } of loadedAgents) {
     value.agent.subagents.forEach((sub, index) => {
-      if (sub.agent !== undefined && !agentNames.has(sub.agent)) v.at(parsed, ['agent', 'subagents', index, 'agent'], `unknown agent "${sub.agent}" (known: ${[...agentNames].sort().join(', ')})`);
+      if (sub.agent !== undefined && !agentNames.has(sub.agent))
+        v.at(
+          parsed,
+          ['agent', 'subagents', index, 'agent'],
+          `unknown agent "${sub.agent}" (known: ${[...agentNames].sort().join(', ')})`,
+        );
     });
   }
 }
 
 /** Budgets reference agents, teams and models. */
-function checkBudgetReferences(v: Validation, org: OrgFiles, loadedAgents: LoadedAgent[], models: Record<string, ModelEntry>): void {
+function checkBudgetReferences(
+  v: Validation,
+  org: OrgFiles,
+  loadedAgents: LoadedAgent[],
+  models: Record<string, ModelEntry>,
+): void {
   const budgets = org.budgets;
   if (!budgets) return;
   const agentNames = new Set(loadedAgents.map((a) => a.value.agent.name));
   const teams = new Set(loadedAgents.map((a) => a.value.agent.team).filter((t): t is string => t !== undefined));
   budgets.value.budgets.forEach((budget, index) => {
-    if (budget.agent && !agentNames.has(budget.agent)) v.at(budgets.parsed, ['budgets', index, 'agent'], `unknown agent "${budget.agent}"`);
-    if (budget.team && !teams.has(budget.team)) v.at(budgets.parsed, ['budgets', index, 'team'], `unknown team "${budget.team}": no agent declares it`);
-    if (budget.model && !models[budget.model]) v.at(budgets.parsed, ['budgets', index, 'model'], `unknown model "${budget.model}" (not in ${org.modelsWhere})`);
+    if (budget.agent && !agentNames.has(budget.agent))
+      v.at(budgets.parsed, ['budgets', index, 'agent'], `unknown agent "${budget.agent}"`);
+    if (budget.team && !teams.has(budget.team))
+      v.at(budgets.parsed, ['budgets', index, 'team'], `unknown team "${budget.team}": no agent declares it`);
+    if (budget.model && !models[budget.model])
+      v.at(budgets.parsed, ['budgets', index, 'model'], `unknown model "${budget.model}" (not in ${org.modelsWhere})`);
   });
   budgets.value.limits.forEach((limit, index) => {
-    if (!agentNames.has(limit.agent)) v.at(budgets.parsed, ['limits', index, 'agent'], `unknown agent "${limit.agent}"`);
+    if (!agentNames.has(limit.agent))
+      v.at(budgets.parsed, ['limits', index, 'agent'], `unknown agent "${limit.agent}"`);
   });
 }

@@ -55,7 +55,11 @@ export function parseYaml(source: SourceFile, expected: string): ParseResult {
   if (documents.length > 1) {
     const second = documents[1]!;
     const position = lineCounter.linePos(second.range[0]);
-    return problem(`found ${documents.length} YAML documents; expected one document per file`, position.line, position.col);
+    return problem(
+      `found ${documents.length} YAML documents; expected one document per file`,
+      position.line,
+      position.col,
+    );
   }
   const document = documents[0]!;
   const data = document.toJS({ maxAliasCount: 100 });
@@ -108,7 +112,8 @@ function knownKeys(schema: z.ZodType, path: ReadonlyArray<PropertyKey>): string[
     let t = type;
     for (let i = 0; i < 10 && t; i++) {
       const def = (t as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
-      if (def.type === 'optional' || def.type === 'default' || def.type === 'nullable' || def.type === 'prefault') t = def.innerType as z.ZodType;
+      if (def.type === 'optional' || def.type === 'default' || def.type === 'nullable' || def.type === 'prefault')
+        t = def.innerType as z.ZodType;
       else if (def.type === 'pipe') t = def.in as z.ZodType;
       else break;
     }
@@ -173,7 +178,11 @@ function expandUnions(issues: z.core.$ZodIssue[]): z.core.$ZodIssue[] {
   return issues.flatMap((issue) => {
     if (issue.code !== 'invalid_union' || !('errors' in issue) || !Array.isArray(issue.errors)) return [issue];
     const shaped = issue.errors.filter(
-      (branch) => branch.length > 0 && !branch.some((inner) => inner.path.length === 0 && (inner.code === 'invalid_type' || inner.code === 'invalid_value')),
+      (branch) =>
+        branch.length > 0 &&
+        !branch.some(
+          (inner) => inner.path.length === 0 && (inner.code === 'invalid_type' || inner.code === 'invalid_value'),
+        ),
     );
     if (shaped.length !== 1) return [issue];
     return expandUnions(shaped[0]!.map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] })));

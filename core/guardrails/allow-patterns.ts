@@ -27,7 +27,12 @@ export function allowGroupsFor(entries: readonly AllowPattern[], stage: Stage): 
       group.patterns.push(entry);
       group.action = stricterAction(group.action, entry.action);
     } else {
-      groups.set(entry.group, { group: entry.group, rule: `allow_patterns.${entry.group}`, action: entry.action, patterns: [entry] });
+      groups.set(entry.group, {
+        group: entry.group,
+        rule: `allow_patterns.${entry.group}`,
+        action: entry.action,
+        patterns: [entry],
+      });
     }
   }
   return [...groups.values()];

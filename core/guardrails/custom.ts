@@ -1,6 +1,13 @@
 import type { CustomRuleRef, GuardrailPolicy } from '../definitions/guardrails.ts';
 import { ConfigurationError, errorMessage } from '../errors.ts';
-import { ACTION_VERB, type CustomRule, type CustomRuleRegistry, type Finding, type GuardrailAction, type Stage } from './types.ts';
+import {
+  ACTION_VERB,
+  type CustomRule,
+  type CustomRuleRegistry,
+  type Finding,
+  type GuardrailAction,
+  type Stage,
+} from './types.ts';
 
 /**
  * A team's own rules: functions registered by name and referenced from the policy by that
@@ -26,7 +33,9 @@ export function assertCustomRulesRegistered(policy: GuardrailPolicy | undefined,
   const missing = missingCustomRules(policy, registry);
   if (missing.length === 0) return;
   const names = missing.map((name) => `"${name}"`).join(', ');
-  throw new ConfigurationError(`guardrail custom rule${missing.length === 1 ? '' : 's'} ${names} ${missing.length === 1 ? 'is' : 'are'} not registered; ${registeredNames(registry)}`);
+  throw new ConfigurationError(
+    `guardrail custom rule${missing.length === 1 ? '' : 's'} ${names} ${missing.length === 1 ? 'is' : 'are'} not registered; ${registeredNames(registry)}`,
+  );
 }
 
 export function lookupCustomRule(registry: CustomRuleRegistry, name: string): CustomRule {

@@ -15,7 +15,13 @@ export function matchDenyPattern(text: string, _stage: Stage, entry: DenyPattern
     // The schema rejects patterns that match empty text; a pattern may still match empty
     // at some positions (`a*`), and an empty match has nothing to deny or redact.
     if (match[0].length === 0) continue;
-    findings.push({ rule, kind: 'match', start: match.index, end: match.index + match[0].length, replacement: `[redacted:deny:${entry.name}]` });
+    findings.push({
+      rule,
+      kind: 'match',
+      start: match.index,
+      end: match.index + match[0].length,
+      replacement: `[redacted:deny:${entry.name}]`,
+    });
   }
   return findings;
 }

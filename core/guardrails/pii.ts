@@ -117,7 +117,9 @@ export function luhnValid(digits: string): boolean {
 export function isCardNumber(digits: string): boolean {
   return (
     /^\d{13,19}$/.test(digits) &&
-    CARD_ISSUERS.some((issuer) => issuer.prefix.test(digits) && digits.length >= issuer.min && digits.length <= issuer.max) &&
+    CARD_ISSUERS.some(
+      (issuer) => issuer.prefix.test(digits) && digits.length >= issuer.min && digits.length <= issuer.max,
+    ) &&
     luhnValid(digits)
   );
 }
@@ -145,12 +147,83 @@ function cardSpans(text: string): Span[] {
 
 /** IBAN length per country (ISO 13616 registry). */
 const IBAN_LENGTHS: Readonly<Record<string, number>> = {
-  AD: 24, AE: 23, AL: 28, AT: 20, AZ: 28, BA: 20, BE: 16, BG: 22, BH: 22, BR: 29, BY: 28, CH: 21, CR: 22,
-  CY: 28, CZ: 24, DE: 22, DK: 18, DO: 28, EE: 20, EG: 29, ES: 24, FI: 18, FO: 18, FR: 27, GB: 22, GE: 22,
-  GI: 23, GL: 18, GR: 27, GT: 28, HR: 21, HU: 28, IE: 22, IL: 23, IQ: 23, IS: 26, IT: 27, JO: 30, KW: 30,
-  KZ: 20, LB: 28, LC: 32, LI: 21, LT: 20, LU: 20, LV: 21, MC: 27, MD: 24, ME: 22, MK: 19, MR: 27, MT: 31,
-  MU: 30, NL: 18, NO: 15, PK: 24, PL: 28, PS: 29, PT: 25, QA: 29, RO: 24, RS: 22, SA: 24, SC: 31, SE: 24,
-  SI: 19, SK: 24, SM: 27, ST: 25, SV: 28, TL: 23, TN: 24, TR: 26, UA: 29, VA: 22, VG: 24, XK: 20,
+  AD: 24,
+  AE: 23,
+  AL: 28,
+  AT: 20,
+  AZ: 28,
+  BA: 20,
+  BE: 16,
+  BG: 22,
+  BH: 22,
+  BR: 29,
+  BY: 28,
+  CH: 21,
+  CR: 22,
+  CY: 28,
+  CZ: 24,
+  DE: 22,
+  DK: 18,
+  DO: 28,
+  EE: 20,
+  EG: 29,
+  ES: 24,
+  FI: 18,
+  FO: 18,
+  FR: 27,
+  GB: 22,
+  GE: 22,
+  GI: 23,
+  GL: 18,
+  GR: 27,
+  GT: 28,
+  HR: 21,
+  HU: 28,
+  IE: 22,
+  IL: 23,
+  IQ: 23,
+  IS: 26,
+  IT: 27,
+  JO: 30,
+  KW: 30,
+  KZ: 20,
+  LB: 28,
+  LC: 32,
+  LI: 21,
+  LT: 20,
+  LU: 20,
+  LV: 21,
+  MC: 27,
+  MD: 24,
+  ME: 22,
+  MK: 19,
+  MR: 27,
+  MT: 31,
+  MU: 30,
+  NL: 18,
+  NO: 15,
+  PK: 24,
+  PL: 28,
+  PS: 29,
+  PT: 25,
+  QA: 29,
+  RO: 24,
+  RS: 22,
+  SA: 24,
+  SC: 31,
+  SE: 24,
+  SI: 19,
+  SK: 24,
+  SM: 27,
+  ST: 25,
+  SV: 28,
+  TL: 23,
+  TN: 24,
+  TR: 26,
+  UA: 29,
+  VA: 22,
+  VG: 24,
+  XK: 20,
 };
 
 /** Country code, check digits, then alphanumerics, optionally in groups separated by single spaces. */
@@ -292,7 +365,15 @@ const DETECTORS: Record<PiiKind, (text: string) => Span[]> = {
  * When detections overlap (a card's digits also look like a phone number, an IBAN's digits
  * too), the more specific kind wins, so one value is counted and redacted once.
  */
-const PRIORITY: readonly PiiKind[] = ['private_key', 'aws_access_key', 'api_key', 'credit_card', 'iban', 'email', 'phone'];
+const PRIORITY: readonly PiiKind[] = [
+  'private_key',
+  'aws_access_key',
+  'api_key',
+  'credit_card',
+  'iban',
+  'email',
+  'phone',
+];
 
 /** Accepted spans, sorted by start, never overlapping. */
 class Taken {

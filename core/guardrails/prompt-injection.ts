@@ -15,7 +15,8 @@ const MARKERS: ReadonlyArray<{ kind: string; pattern: RegExp }> = [
   {
     // "ignore all previous instructions", "disregard the above instructions", "forget your prior rules"
     kind: 'ignore_previous',
-    pattern: /\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+|my\s+|these\s+|those\s+)?(?:previous|prior|above|earlier|preceding|original|system)\s+(?:instructions?|prompts?|directions|directives|guidelines|commands|rules)\b/gi,
+    pattern:
+      /\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+|my\s+|these\s+|those\s+)?(?:previous|prior|above|earlier|preceding|original|system)\s+(?:instructions?|prompts?|directions|directives|guidelines|commands|rules)\b/gi,
   },
   {
     // "disregard the above", "disregard everything above"
@@ -26,7 +27,8 @@ const MARKERS: ReadonlyArray<{ kind: string; pattern: RegExp }> = [
     // "you are now DAN", "you are now an unrestricted AI", "you are now in developer mode".
     // Not "assistant" or "model" alone: "you are now the assistant manager" is an HR email.
     kind: 'role_override',
-    pattern: /\byou\s+are\s+now\s+(?:(?:a|an|the|my|in)\s+)?(?:[a-z-]+\s+){0,2}?(?:ai|chatbot|dan|jailbroken|unrestricted|unfiltered|uncensored|developer\s+mode)\b/gi,
+    pattern:
+      /\byou\s+are\s+now\s+(?:(?:a|an|the|my|in)\s+)?(?:[a-z-]+\s+){0,2}?(?:ai|chatbot|dan|jailbroken|unrestricted|unfiltered|uncensored|developer\s+mode)\b/gi,
   },
   {
     // "from now on, you will act as …"
@@ -36,19 +38,22 @@ const MARKERS: ReadonlyArray<{ kind: string; pattern: RegExp }> = [
   {
     // "system prompt:", "new system prompt:", "BEGIN SYSTEM PROMPT", "start of the system instructions"
     kind: 'system_prompt',
-    pattern: /\bsystem\s+prompt\s*:|\b(?:begin|start)\s+(?:of\s+)?(?:the\s+)?(?:new\s+)?system\s+(?:prompt|instructions?|message)\b/gi,
+    pattern:
+      /\bsystem\s+prompt\s*:|\b(?:begin|start)\s+(?:of\s+)?(?:the\s+)?(?:new\s+)?system\s+(?:prompt|instructions?|message)\b/gi,
   },
   {
     // Chat-template control tokens have no business inside a tool result.
     kind: 'chat_template',
-    pattern: /<\|(?:im_start|im_end|im_sep|system|user|assistant|start_header_id|end_header_id|eot_id|endoftext)\|>|\[\/?INST\]|<<\/?SYS>>/gi,
+    pattern:
+      /<\|(?:im_start|im_end|im_sep|system|user|assistant|start_header_id|end_header_id|eot_id|endoftext)\|>|\[\/?INST\]|<<\/?SYS>>/gi,
   },
   {
     // Text that addresses the model rather than the reader: "Note to the AI assistant:",
     // "If you are an AI agent reading this, …". The colon, comma or "reading this" is what
     // separates these from "a message for the AI team" or "if you are an AI researcher".
     kind: 'addresses_assistant',
-    pattern: /\b(?:note|message|instructions?)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:ai|llm|language\s+model|ai\s+(?:assistant|agent|model)|chatbot)s?\s*[:,]|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|(?:large\s+)?language\s+model|ai\s+(?:assistant|agent|model)|chatbot)(?:\s*,|\s+(?:reading|processing|summari[sz]ing|parsing)\b)/gi,
+    pattern:
+      /\b(?:note|message|instructions?)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:ai|llm|language\s+model|ai\s+(?:assistant|agent|model)|chatbot)s?\s*[:,]|\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|(?:large\s+)?language\s+model|ai\s+(?:assistant|agent|model)|chatbot)(?:\s*,|\s+(?:reading|processing|summari[sz]ing|parsing)\b)/gi,
   },
 ];
 

@@ -50,7 +50,11 @@ export function redactKnownValuesDeep<T>(value: T, values: readonly string[]): T
   const walk = (item: unknown): unknown => {
     if (typeof item === 'string') return redact(item);
     if (Array.isArray(item)) return item.map(walk);
-    if (typeof item === 'object' && item !== null && (Object.getPrototypeOf(item) === Object.prototype || Object.getPrototypeOf(item) === null)) {
+    if (
+      typeof item === 'object' &&
+      item !== null &&
+      (Object.getPrototypeOf(item) === Object.prototype || Object.getPrototypeOf(item) === null)
+    ) {
       return Object.fromEntries(Object.entries(item).map(([key, child]) => [redact(key), walk(child)]));
     }
     return item;

@@ -1,11 +1,32 @@
-import type { CustomRuleRef, DenyPattern, GuardrailPolicy, PiiRule, PromptInjectionRule } from '../definitions/guardrails.ts';
+import type {
+  CustomRuleRef,
+  DenyPattern,
+  GuardrailPolicy,
+  PiiRule,
+  PromptInjectionRule,
+} from '../definitions/guardrails.ts';
 import { allowGroupsFor, checkAllowPatterns, describeAllow, type AllowGroup } from './allow-patterns.ts';
 import { assertCustomRulesRegistered, customRuleId, describeCustom, runCustomRule } from './custom.ts';
 import { denyRuleId, describeDeny, matchDenyPattern } from './deny-patterns.ts';
 import { describePii, detectPii, PII_RULE } from './pii.ts';
 import { describeInjection, detectPromptInjection, INJECTION_RULE } from './prompt-injection.ts';
-import { checkSizeLimit, describeSize, SIZE_RULE, sizeLimitFor, truncationMarker, type StageLimit } from './size-limits.ts';
-import type { CustomRuleRegistry, Finding, GuardrailAction, JsonScreenResult, ScreenResult, Stage, Verdict } from './types.ts';
+import {
+  checkSizeLimit,
+  describeSize,
+  SIZE_RULE,
+  sizeLimitFor,
+  truncationMarker,
+  type StageLimit,
+} from './size-limits.ts';
+import type {
+  CustomRuleRegistry,
+  Finding,
+  GuardrailAction,
+  JsonScreenResult,
+  ScreenResult,
+  Stage,
+  Verdict,
+} from './types.ts';
 
 /**
  * Screens text crossing a stage against a policy.
@@ -76,7 +97,12 @@ function ruleOrder(plan: StagePlan): string[] {
 }
 
 function sizeRun(plan: StagePlan, size: StageLimit, findings: Finding[]): RuleRun {
-  return { rule: SIZE_RULE, action: size.action, findings, describe: (all) => describeSize(all, plan.stage, size.limit, size.action) };
+  return {
+    rule: SIZE_RULE,
+    action: size.action,
+    findings,
+    describe: (all) => describeSize(all, plan.stage, size.limit, size.action),
+  };
 }
 
 function allowRuns(plan: StagePlan, text: string, texts = 1): RuleRun[] {
@@ -143,7 +169,12 @@ interface Analysis {
  * Runs the plan's rules over one text. `sizeLimit` overrides the stage's limit when several
  * texts share one budget; `allow` is off when the caller checks allow patterns itself.
  */
-function analyze(text: string, plan: StagePlan, registry: CustomRuleRegistry, options: { sizeLimit?: number; allow: boolean }): Analysis {
+function analyze(
+  text: string,
+  plan: StagePlan,
+  registry: CustomRuleRegistry,
+  options: { sizeLimit?: number; allow: boolean },
+): Analysis {
   const runs: RuleRun[] = [];
   const add = (run: RuleRun) => {
     if (run.findings.length > 0) runs.push(run);
@@ -173,7 +204,13 @@ function analyze(text: string, plan: StagePlan, registry: CustomRuleRegistry, op
     });
   }
   const pii = plan.pii;
-  if (pii) add({ rule: PII_RULE, action: pii.action, findings: detectPii(scanned, plan.stage, pii).filter(beforeCut), describe: (all) => describePii(all, pii.action) });
+  if (pii)
+    add({
+      rule: PII_RULE,
+      action: pii.action,
+      findings: detectPii(scanned, plan.stage, pii).filter(beforeCut),
+      describe: (all) => describePii(all, pii.action),
+    });
   const injection = plan.injection;
   if (injection) {
     add({
@@ -188,7 +225,12 @@ function analyze(text: string, plan: StagePlan, registry: CustomRuleRegistry, op
   let output = redactAndCut(text, scanned, cut, runs);
   for (const ref of plan.custom) {
     const findings = runCustomRule(output, plan.stage, ref, registry);
-    add({ rule: customRuleId(ref), action: ref.action, findings, describe: (all) => describeCustom(ref, all, ref.action) });
+    add({
+      rule: customRuleId(ref),
+      action: ref.action,
+      findings,
+      describe: (all) => describeCustom(ref, all, ref.action),
+    });
     const replacement = findings[0]?.replacement;
     if (ref.action === 'redact' && replacement !== undefined) output = replacement;
   }
@@ -217,7 +259,12 @@ function firstBlock(verdicts: readonly Verdict[]): Verdict | undefined {
  * first blocking verdict; a blocked text comes back untouched, since none of it is used.
  * Throws ConfigurationError when the policy names a custom rule the registry lacks.
  */
-export function screen(text: string, stage: Stage, policy: GuardrailPolicy | undefined, customRules: CustomRuleRegistry = {}): ScreenResult {
+export function screen(
+  text: string,
+  stage: Stage,
+  policy: GuardrailPolicy | undefined,
+  customRules: CustomRuleRegistry = {},
+): ScreenResult {
   if (!policy) return { text, verdicts: [] };
   assertCustomRulesRegistered(policy, customRules);
   const analysis = analyze(text, planFor(policy, stage), customRules, { allow: true });
@@ -236,7 +283,8 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 function mapStrings(value: unknown, map: (text: string) => string): unknown {
   if (typeof value === 'string') return map(value);
   if (Array.isArray(value)) return value.map((item) => mapStrings(item, map));
-  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, mapStrings(item, map)]));
+  if (isPlainObject(value))
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, mapStrings(item, map)]));
   return value;
 }
 
@@ -263,7 +311,12 @@ function joinRuns(runs: readonly RuleRun[], order: readonly string[]): RuleRun[]
  * - allow_patterns match the value's JSON text, since a single leaf rarely says enough.
  * A blocked value comes back untouched.
  */
-export function screenJson<T>(value: T, stage: Stage, policy: GuardrailPolicy | undefined, customRules: CustomRuleRegistry = {}): JsonScreenResult<T> {
+export function screenJson<T>(
+  value: T,
+  stage: Stage,
+  policy: GuardrailPolicy | undefined,
+  customRules: CustomRuleRegistry = {},
+): JsonScreenResult<T> {
   if (!policy) return { value, verdicts: [] };
   assertCustomRulesRegistered(policy, customRules);
   const plan = planFor(policy, stage);
@@ -275,13 +328,19 @@ export function screenJson<T>(value: T, stage: Stage, policy: GuardrailPolicy | 
   const size = plan.size;
   const total = leaves.reduce((sum, leaf) => sum + leaf.length, 0);
   if (size?.action === 'block' && total > size.limit) {
-    const verdict = toVerdict(sizeRun(plan, size, [{ rule: SIZE_RULE, kind: 'over_limit', start: size.limit, end: total }]), stage);
+    const verdict = toVerdict(
+      sizeRun(plan, size, [{ rule: SIZE_RULE, kind: 'over_limit', start: size.limit, end: total }]),
+      stage,
+    );
     return { value, verdicts: [verdict], blocked: verdict };
   }
   const runs = allowRuns(plan, JSON.stringify(value) ?? '').filter((run) => run.findings.length > 0);
   let budget = size?.limit;
   const outputs = leaves.map((leaf) => {
-    const analysis = analyze(leaf, plan, customRules, { allow: false, ...(budget !== undefined && { sizeLimit: budget }) });
+    const analysis = analyze(leaf, plan, customRules, {
+      allow: false,
+      ...(budget !== undefined && { sizeLimit: budget }),
+    });
     if (budget !== undefined) budget = Math.max(0, budget - leaf.length);
     runs.push(...analysis.runs);
     return analysis.output;

@@ -27,10 +27,23 @@ export function truncationMarker(dropped: number): string {
  */
 export function checkSizeLimit(text: string, _stage: Stage, limit: number): Finding[] {
   if (text.length <= limit) return [];
-  return [{ rule: SIZE_RULE, kind: 'over_limit', start: limit, end: text.length, replacement: truncationMarker(text.length - limit) }];
+  return [
+    {
+      rule: SIZE_RULE,
+      kind: 'over_limit',
+      start: limit,
+      end: text.length,
+      replacement: truncationMarker(text.length - limit),
+    },
+  ];
 }
 
-export function describeSize(findings: readonly Finding[], stage: Stage, limit: number, action: GuardrailAction): string {
+export function describeSize(
+  findings: readonly Finding[],
+  stage: Stage,
+  limit: number,
+  action: GuardrailAction,
+): string {
   const over = findings.reduce((sum, finding) => sum + (finding.end - finding.start), 0);
   return `${ACTION_VERB[action]}: ${stage} text is ${over} characters over the ${limit}-character limit`;
 }

@@ -47,7 +47,11 @@ function quantifierAt(source: string, index: number): Quantifier | undefined {
     BRACES.lastIndex = index;
     const match = BRACES.exec(source);
     if (match) {
-      quantifier = { length: match[0].length, unbounded: match[2] !== undefined && match[3] === '', optional: match[1] === '0' };
+      quantifier = {
+        length: match[0].length,
+        unbounded: match[2] !== undefined && match[3] === '',
+        optional: match[1] === '0',
+      };
     }
   }
   // A trailing `?` makes the quantifier lazy; laziness does not change what can backtrack.
@@ -133,7 +137,8 @@ export function backtrackingRisk(source: string): string | undefined {
       return 'repeats a group that itself ends in a repetition (like (a+)+), which can take exponential time on hostile text; rewrite it without the nested repetition';
     }
     if (quantifier?.unbounded) frame.tail = true;
-    else if (closedGroupTail !== undefined) frame.tail = quantifier?.optional ? frame.tail || closedGroupTail : closedGroupTail;
+    else if (closedGroupTail !== undefined)
+      frame.tail = quantifier?.optional ? frame.tail || closedGroupTail : closedGroupTail;
     else if (!quantifier?.optional) frame.tail = false;
   }
   return undefined;

@@ -7,7 +7,7 @@ import type { Message } from '../definitions/messages.ts';
  */
 export function systemPrompt(view: AgentView): string {
   const parts = [
-    `You are "${view.subagent ?? view.agent}", an unattended loop run by looprail${view.role === 'checker' ? ' as the checker of another agent\'s work' : ''}. Nobody is watching this run: work within your tools, and finish with a short summary of what you did and what is left.`,
+    `You are "${view.subagent ?? view.agent}", an unattended loop run by looprail${view.role === 'checker' ? " as the checker of another agent's work" : ''}. Nobody is watching this run: work within your tools, and finish with a short summary of what you did and what is left.`,
     view.instructions.text,
   ];
   // Only names and descriptions: a skill's body costs tokens only in a run that loads it.
@@ -29,12 +29,14 @@ export function systemPrompt(view: AgentView): string {
 export function taskMessage(input: unknown): Message {
   if (typeof input === 'object' && input !== null && typeof (input as { task?: unknown }).task === 'string') {
     const { task, ...rest } = input as { task: string };
-    const extra = Object.keys(rest).length > 0 ? `\n\nInput:\n\`\`\`json\n${JSON.stringify(rest, null, 2)}\n\`\`\`` : '';
+    const extra =
+      Object.keys(rest).length > 0 ? `\n\nInput:\n\`\`\`json\n${JSON.stringify(rest, null, 2)}\n\`\`\`` : '';
     return { role: 'user', content: [{ type: 'text', text: task + extra }] };
   }
-  const body = input === undefined || (typeof input === 'object' && input !== null && Object.keys(input).length === 0)
-    ? 'This run has no input: start your scheduled work.'
-    : `This run's input:\n\`\`\`json\n${JSON.stringify(input, null, 2)}\n\`\`\``;
+  const body =
+    input === undefined || (typeof input === 'object' && input !== null && Object.keys(input).length === 0)
+      ? 'This run has no input: start your scheduled work.'
+      : `This run's input:\n\`\`\`json\n${JSON.stringify(input, null, 2)}\n\`\`\``;
   return { role: 'user', content: [{ type: 'text', text: body }] };
 }
 
@@ -55,7 +57,12 @@ export function checkerMessage(task: Message, makerResult: string, criteria: str
 export function verificationFeedback(attempt: number, feedback: string): Message {
   return {
     role: 'user',
-    content: [{ type: 'text', text: `The reviewer did not accept attempt ${attempt}:\n\n${feedback}\n\nAddress this, then finish again with an updated summary.` }],
+    content: [
+      {
+        type: 'text',
+        text: `The reviewer did not accept attempt ${attempt}:\n\n${feedback}\n\nAddress this, then finish again with an updated summary.`,
+      },
+    ],
   };
 }
 
@@ -69,8 +76,14 @@ export const SKILL_TOOLS: ToolSpec[] = [
     name: LOAD_SKILL_TOOL_NAME,
     server: 'looprail',
     tool: 'load_skill',
-    description: "Load one of this run's skills by name: returns its instructions (SKILL.md) and lists its other files.",
-    inputSchema: { type: 'object', properties: { name: { type: 'string', description: 'the skill name, as listed' } }, required: ['name'], additionalProperties: false },
+    description:
+      "Load one of this run's skills by name: returns its instructions (SKILL.md) and lists its other files.",
+    inputSchema: {
+      type: 'object',
+      properties: { name: { type: 'string', description: 'the skill name, as listed' } },
+      required: ['name'],
+      additionalProperties: false,
+    },
     readOnly: true,
     destructive: false,
     requiresApproval: false,
@@ -83,7 +96,10 @@ export const SKILL_TOOLS: ToolSpec[] = [
     description: "Read one file of a skill, by the skill's name and the file's path as load_skill listed it.",
     inputSchema: {
       type: 'object',
-      properties: { name: { type: 'string', description: 'the skill name' }, path: { type: 'string', description: 'the file path inside the skill' } },
+      properties: {
+        name: { type: 'string', description: 'the skill name' },
+        path: { type: 'string', description: 'the file path inside the skill' },
+      },
       required: ['name', 'path'],
       additionalProperties: false,
     },
@@ -107,7 +123,10 @@ export function delegateTool(targets: DelegateTarget[]): ToolSpec {
       type: 'object',
       properties: {
         agent: { type: 'string', enum: targets.map((t) => t.name), description: 'the sub-agent to delegate to' },
-        task: { type: 'string', description: 'everything the sub-agent needs to know: it does not see this conversation' },
+        task: {
+          type: 'string',
+          description: 'everything the sub-agent needs to know: it does not see this conversation',
+        },
       },
       required: ['agent', 'task'],
       additionalProperties: false,

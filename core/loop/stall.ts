@@ -8,7 +8,6 @@ import type { StallState } from '../definitions/run.ts';
  * after turn is not making progress, however busy it looks (the weekend incident).
  */
 
-
 export function turnSignature(calls: ToolCallBlock[]): string {
   const parts = calls.map((call) => `${call.name}:${canonical(call.arguments)}`).sort();
   return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 32);

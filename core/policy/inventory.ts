@@ -38,9 +38,22 @@ export interface InventoryEntry {
   subagents: Array<{ name: string; role: string; model: string; tools: InventoryTool[] }>;
 }
 
-function describeTools(tools: GrantedTool[], catalog: Catalog, rules: Parameters<typeof approvalFor>[1]): InventoryTool[] {
+function describeTools(
+  tools: GrantedTool[],
+  catalog: Catalog,
+  rules: Parameters<typeof approvalFor>[1],
+): InventoryTool[] {
   return tools.map((tool) => {
-    const spec: ToolSpec = { name: '', server: tool.server, tool: tool.tool, description: '', inputSchema: {}, readOnly: tool.readOnly, destructive: tool.destructive, requiresApproval: tool.requiresApproval };
+    const spec: ToolSpec = {
+      name: '',
+      server: tool.server,
+      tool: tool.tool,
+      description: '',
+      inputSchema: {},
+      readOnly: tool.readOnly,
+      destructive: tool.destructive,
+      requiresApproval: tool.requiresApproval,
+    };
     const approval = approvalFor(spec, rules, 0);
     return {
       tool: `${tool.server}.${tool.tool}`,
@@ -59,8 +72,16 @@ export function buildInventory(catalog: Catalog): InventoryEntry[] {
       const view = compileAgentView(catalog, entry.spec.name);
       const spec = entry.spec;
       const budgets = catalog.budgets.budgets
-        .filter((budget) => budget.agent === spec.name || (budget.team !== undefined && budget.team === spec.team) || budget.model === spec.model)
-        .map((budget) => `${budget.name} (${[budget.limit_usd !== undefined ? `$${budget.limit_usd}` : '', budget.limit_tokens !== undefined ? `${budget.limit_tokens} tokens` : ''].filter(Boolean).join(', ')} per ${budget.period})`);
+        .filter(
+          (budget) =>
+            budget.agent === spec.name ||
+            (budget.team !== undefined && budget.team === spec.team) ||
+            budget.model === spec.model,
+        )
+        .map(
+          (budget) =>
+            `${budget.name} (${[budget.limit_usd !== undefined ? `$${budget.limit_usd}` : '', budget.limit_tokens !== undefined ? `${budget.limit_tokens} tokens` : ''].filter(Boolean).join(', ')} per ${budget.period})`,
+        );
       return {
         agent: spec.name,
         file: entry.file,
@@ -84,13 +105,25 @@ export function buildInventory(catalog: Catalog): InventoryEntry[] {
           maxDurationSeconds: view.limits.maxDurationSeconds,
         },
         tools: describeTools(grantedTools(view.grants, catalog.servers), catalog, view.approvals),
-        approvalRules: view.approvals.map((rule) => `${rule.pattern}${rule.approvers.length > 0 ? ` → ${rule.approvers.join(', ')}` : ''} (timeout ${rule.timeoutSeconds} s)`),
+        approvalRules: view.approvals.map(
+          (rule) =>
+            `${rule.pattern}${rule.approvers.length > 0 ? ` → ${rule.approvers.join(', ')}` : ''} (timeout ${rule.timeoutSeconds} s)`,
+        ),
         budgets,
         subagents: spec.subagents.map((sub) => {
           const subView = view.verify?.checker.subagent === sub.name ? view.verify.checker : undefined;
           const role = sub.role ?? (spec.verify?.checker === sub.name ? 'checker' : 'maker');
-          const grants = sub.mcp_servers.map((grant) => (typeof grant === 'string' ? { server: grant } : { server: grant.name, allow: grant.allow, deny: grant.deny }));
-          return { name: sub.name, role, model: subView?.model.name ?? sub.model ?? spec.model, tools: describeTools(grantedTools(grants, catalog.servers), catalog, view.approvals) };
+          const grants = sub.mcp_servers.map((grant) =>
+            typeof grant === 'string'
+              ? { server: grant }
+              : { server: grant.name, allow: grant.allow, deny: grant.deny },
+          );
+          return {
+            name: sub.name,
+            role,
+            model: subView?.model.name ?? sub.model ?? spec.model,
+            tools: describeTools(grantedTools(grants, catalog.servers), catalog, view.approvals),
+          };
         }),
       };
     });

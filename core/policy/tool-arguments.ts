@@ -35,7 +35,8 @@ export function schemaProblems(schema: Record<string, unknown>, value: unknown, 
 
 /** What is wrong with the arguments, in the schema's terms; null when they fit. */
 export function argumentProblems(schema: Record<string, unknown>, args: Record<string, unknown>): string | null {
-  if (INVALID_ARGUMENTS_KEY in args) return `the arguments were not a JSON object: ${String(args[INVALID_ARGUMENTS_KEY]).slice(0, 200)}`;
+  if (INVALID_ARGUMENTS_KEY in args)
+    return `the arguments were not a JSON object: ${String(args[INVALID_ARGUMENTS_KEY]).slice(0, 200)}`;
   const validate = validatorFor(schema);
   if (!validate || validate(args)) return null;
   return ajv.errorsText(validate.errors, { dataVar: 'arguments', separator: '; ' });

@@ -6,5 +6,10 @@ import type { ToolDescriptor } from '../ports/tools.ts';
  * it a string in YAML (sixteen hex digits alone can read as a number).
  */
 export function toolPin(tool: Pick<ToolDescriptor, 'name' | 'description' | 'inputSchema'>): string {
-  return 'sha256:' + sha256(canonicalJson({ name: tool.name, description: tool.description ?? '', inputSchema: tool.inputSchema })).slice(0, 16);
+  return (
+    'sha256:' +
+    sha256(
+      canonicalJson({ name: tool.name, description: tool.description ?? '', inputSchema: tool.inputSchema }),
+    ).slice(0, 16)
+  );
 }

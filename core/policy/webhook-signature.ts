@@ -46,31 +46,37 @@ export interface WebhookVerifyInput {
 }
 
 export function verifyWebhookSignature(input: WebhookVerifyInput): WebhookVerification {
-  if (input.secret === '') return { ok: false, status: 401, reason: 'the webhook secret is empty; refusing every delivery' };
+  if (input.secret === '')
+    return { ok: false, status: 401, reason: 'the webhook secret is empty; refusing every delivery' };
   return input.scheme === 'github' ? verifyGithub(input) : verifyGeneric(input);
 }
 
 function verifyGithub(input: WebhookVerifyInput): WebhookVerification {
   const header = input.headers[WEBHOOK_HEADERS.githubSignature];
-  if (!header) return { ok: false, status: 401, reason: 'unsigned delivery: the X-Hub-Signature-256 header is missing' };
+  if (!header)
+    return { ok: false, status: 401, reason: 'unsigned delivery: the X-Hub-Signature-256 header is missing' };
   const match = /^sha256=(.*)$/.exec(header.trim());
   if (!match) return { ok: false, status: 401, reason: 'X-Hub-Signature-256 is not of the form sha256=<hex>' };
   const expected = hmac(input.secret, input.rawBody);
-  if (!hexEquals(expected, match[1]!)) return { ok: false, status: 401, reason: 'the signature does not match the body' };
+  if (!hexEquals(expected, match[1]!))
+    return { ok: false, status: 401, reason: 'the signature does not match the body' };
   return { ok: true };
 }
 
 function verifyGeneric(input: WebhookVerifyInput): WebhookVerification {
   const header = input.headers[WEBHOOK_HEADERS.signature];
   const timestamp = input.headers[WEBHOOK_HEADERS.timestamp]?.trim();
-  if (!header) return { ok: false, status: 401, reason: 'unsigned delivery: the X-Looprail-Signature header is missing' };
+  if (!header)
+    return { ok: false, status: 401, reason: 'unsigned delivery: the X-Looprail-Signature header is missing' };
   if (!timestamp) return { ok: false, status: 401, reason: 'the X-Looprail-Timestamp header is missing' };
-  if (!/^\d{1,12}$/.test(timestamp)) return { ok: false, status: 401, reason: 'X-Looprail-Timestamp must be unix seconds' };
+  if (!/^\d{1,12}$/.test(timestamp))
+    return { ok: false, status: 401, reason: 'X-Looprail-Timestamp must be unix seconds' };
   const signatures = header
     .split(',')
     .map((part) => /^\s*v1=(.*?)\s*$/.exec(part)?.[1])
     .filter((value): value is string => value !== undefined);
-  if (signatures.length === 0) return { ok: false, status: 401, reason: 'X-Looprail-Signature has no v1=<hex> signature' };
+  if (signatures.length === 0)
+    return { ok: false, status: 401, reason: 'X-Looprail-Signature has no v1=<hex> signature' };
   const expected = hmac(input.secret, Buffer.concat([Buffer.from(`${timestamp}.`), input.rawBody]));
   // Every candidate is compared (no early exit), so timing does not tell which one matched.
   let matched = false;
@@ -79,10 +85,18 @@ function verifyGeneric(input: WebhookVerifyInput): WebhookVerification {
   // Checked after the signature: an unsigned caller learns nothing about the window.
   const skew = Math.floor(input.now.getTime() / 1000) - Number(timestamp);
   if (skew > REPLAY_WINDOW_SECONDS) {
-    return { ok: false, status: 401, reason: `stale delivery: signed ${skew} s ago, more than the ${REPLAY_WINDOW_SECONDS} s replay window` };
+    return {
+      ok: false,
+      status: 401,
+      reason: `stale delivery: signed ${skew} s ago, more than the ${REPLAY_WINDOW_SECONDS} s replay window`,
+    };
   }
   if (skew < -REPLAY_WINDOW_SECONDS) {
-    return { ok: false, status: 401, reason: `the delivery's timestamp is ${-skew} s in the future, beyond the ${REPLAY_WINDOW_SECONDS} s window (check the sender's clock)` };
+    return {
+      ok: false,
+      status: 401,
+      reason: `the delivery's timestamp is ${-skew} s in the future, beyond the ${REPLAY_WINDOW_SECONDS} s window (check the sender's clock)`,
+    };
   }
   return { ok: true };
 }
@@ -97,7 +111,10 @@ function hmac(secret: string, data: Buffer): Buffer {
  * the time taken says nothing about how close the guess was.
  */
 function hexEquals(expected: Buffer, candidateHex: string): boolean {
-  const candidate = /^[0-9a-fA-F]*$/.test(candidateHex) && candidateHex.length === expected.length * 2 ? Buffer.from(candidateHex, 'hex') : undefined;
+  const candidate =
+    /^[0-9a-fA-F]*$/.test(candidateHex) && candidateHex.length === expected.length * 2
+      ? Buffer.from(candidateHex, 'hex')
+      : undefined;
   if (!candidate) {
     timingSafeEqual(expected, expected);
     return false;
@@ -186,7 +203,8 @@ export function webhookFilterMatches(filter: WebhookFilter | undefined, facts: W
   for (const [key, wanted] of Object.entries(filter) as Array<[WebhookFilterKey, string | string[]]>) {
     const patterns = [wanted].flat();
     const values = facts[key];
-    if (values.length === 0) return { ok: false, reason: `filtered out: the delivery has no ${key} (the filter wants ${describe(patterns)})` };
+    if (values.length === 0)
+      return { ok: false, reason: `filtered out: the delivery has no ${key} (the filter wants ${describe(patterns)})` };
     const options = { caseInsensitive: CASE_INSENSITIVE.has(key) };
     const hit = values.some((value) => patterns.some((pattern) => globMatches(pattern, value, options)));
     if (!hit) return { ok: false, reason: `filtered out: ${key} ${describe(values)} is not ${describe(patterns)}` };
@@ -199,7 +217,9 @@ function describe(values: string[]): string {
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
 }
 
 function stringAt(record: Record<string, unknown> | undefined, key: string): string | undefined {

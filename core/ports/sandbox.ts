@@ -86,7 +86,11 @@ export interface Sandbox {
   exec(request: ExecRequest): Promise<Timed<ExecResult>>;
   readFile(path: string, maxBytes: number): Promise<Timed<FileRead>>;
   writeFile(path: string, content: string): Promise<Timed<{ bytes: number }>>;
-  listFiles(path: string, maxDepth: number, maxEntries: number): Promise<Timed<{ entries: string[]; truncated: boolean }>>;
+  listFiles(
+    path: string,
+    maxDepth: number,
+    maxEntries: number,
+  ): Promise<Timed<{ entries: string[]; truncated: boolean }>>;
   /** The workspace's changes since copy-in, as a unified diff (new files included). */
   diff(maxBytes: number): Promise<Timed<FileRead>>;
   /**

@@ -14,7 +14,11 @@ import { mergePolicies } from '../definitions/guardrails.ts';
  * limits with defaults applied. Runs never look at the catalog again.
  */
 
-function resolveLimits(harness: HarnessLimits | undefined, fallback: { maxSteps: number }, catalog: Catalog): ResolvedLimits {
+function resolveLimits(
+  harness: HarnessLimits | undefined,
+  fallback: { maxSteps: number },
+  catalog: Catalog,
+): ResolvedLimits {
   return {
     maxSteps: harness?.max_steps ?? fallback.maxSteps,
     maxTokens: harness?.max_tokens_per_run,
@@ -46,31 +50,47 @@ function resolveApprovals(spec: AgentSpec): ApprovalRule[] {
     timeoutSeconds: (typeof rule === 'string' ? undefined : rule.timeout) ?? DEFAULT_HARNESS.approval_timeout_seconds,
     onReject: (typeof rule === 'string' ? undefined : rule.on_reject) ?? 'continue',
     ...(typeof rule !== 'string' && rule.two_person ? { twoPerson: true } : {}),
-    ...(typeof rule !== 'string' && rule.remind_before !== undefined ? { remindBeforeSeconds: rule.remind_before } : {}),
-    ...(typeof rule !== 'string' && rule.escalate_after !== undefined && rule.escalate_to ? { escalateAfterSeconds: rule.escalate_after, escalateTo: rule.escalate_to } : {}),
+    ...(typeof rule !== 'string' && rule.remind_before !== undefined
+      ? { remindBeforeSeconds: rule.remind_before }
+      : {}),
+    ...(typeof rule !== 'string' && rule.escalate_after !== undefined && rule.escalate_to
+      ? { escalateAfterSeconds: rule.escalate_after, escalateTo: rule.escalate_to }
+      : {}),
   }));
 }
 
 function rateLimitFor(catalog: Catalog, agent: string): AgentView['rateLimit'] {
   const declared = catalog.budgets.limits.find((limit) => limit.agent === agent);
-  return declared?.requests_per_minute ? { requestsPerMinute: declared.requests_per_minute, onRateLimited: declared.on_rate_limited } : undefined;
+  return declared?.requests_per_minute
+    ? { requestsPerMinute: declared.requests_per_minute, onRateLimited: declared.on_rate_limited }
+    : undefined;
 }
 
 /** Budgets that can apply to the agent's calls; user budgets are matched against the principal at call time. */
 function budgetsFor(catalog: Catalog, spec: AgentSpec, models: string[]) {
   return catalog.budgets.budgets.filter(
-    (budget) => budget.agent === spec.name || (budget.team !== undefined && budget.team === spec.team) || (budget.model !== undefined && models.includes(budget.model)) || budget.user !== undefined,
+    (budget) =>
+      budget.agent === spec.name ||
+      (budget.team !== undefined && budget.team === spec.team) ||
+      (budget.model !== undefined && models.includes(budget.model)) ||
+      budget.user !== undefined,
   );
 }
 
 function serversFor(catalog: Catalog, names: string[]): Record<string, McpServerDeclaration> {
-  return Object.fromEntries(names.filter((name) => catalog.servers[name]).map((name) => [name, catalog.servers[name]!]));
+  return Object.fromEntries(
+    names.filter((name) => catalog.servers[name]).map((name) => [name, catalog.servers[name]!]),
+  );
 }
 
 /** The agent's sandbox, with its price: the maker and its sub-agents share the run's one workspace. */
 function sandboxFor(catalog: Catalog, spec: AgentSpec): AgentView['sandbox'] {
   if (!spec.sandbox) return undefined;
-  return { spec: spec.sandbox, pricePerHourMicros: usdToMicros(catalog.sandboxPricing?.price_per_hour_usd ?? 0), agent: spec.name };
+  return {
+    spec: spec.sandbox,
+    pricePerHourMicros: usdToMicros(catalog.sandboxPricing?.price_per_hour_usd ?? 0),
+    agent: spec.name,
+  };
 }
 
 function model(catalog: Catalog, name: string) {
@@ -97,11 +117,15 @@ function subagentView(catalog: Catalog, parent: AgentSpec, sub: SubAgentInput, v
     team: parent.team,
     owner: parent.owner,
     version,
-    instructions: entry.subagentInstructions[sub.name] ?? (role === 'checker' ? DEFAULT_CHECKER_INSTRUCTIONS : entry.instructions),
+    instructions:
+      entry.subagentInstructions[sub.name] ?? (role === 'checker' ? DEFAULT_CHECKER_INSTRUCTIONS : entry.instructions),
     skills: [],
     model: model(catalog, sub.model ?? parent.model),
     grants,
-    servers: serversFor(catalog, grants.map((grant) => grant.server)),
+    servers: serversFor(
+      catalog,
+      grants.map((grant) => grant.server),
+    ),
     limits: resolveLimits(sub.harness, { maxSteps: DEFAULT_HARNESS.checker_max_steps }, catalog),
     approvals: resolveApprovals(parent),
     budgets: budgetsFor(catalog, parent, [sub.model ?? parent.model]),
@@ -133,7 +157,14 @@ export function compileAgentView(catalog: Catalog, agentName: string): AgentView
   if (!entry) throw new NotFoundError(`unknown agent "${agentName}"`);
   const spec = entry.spec;
   const skillPins = entry.skillPins ?? [];
-  const version = sha256(JSON.stringify({ spec, instructions: entry.instructions.sha256, sub: entry.subagentInstructions, skills: skillPins.map((pin) => pin.sha256) })).slice(0, 12);
+  const version = sha256(
+    JSON.stringify({
+      spec,
+      instructions: entry.instructions.sha256,
+      sub: entry.subagentInstructions,
+      skills: skillPins.map((pin) => pin.sha256),
+    }),
+  ).slice(0, 12);
   const grants = spec.mcp_servers.map(normalizeGrant);
   const checkerSpec = spec.verify ? spec.subagents.find((sub) => sub.name === spec.verify!.checker) : undefined;
   return {
@@ -148,7 +179,10 @@ export function compileAgentView(catalog: Catalog, agentName: string): AgentView
     model: model(catalog, spec.model),
     fallbackModel: spec.fallback_model ? model(catalog, spec.fallback_model) : undefined,
     grants,
-    servers: serversFor(catalog, grants.map((grant) => grant.server)),
+    servers: serversFor(
+      catalog,
+      grants.map((grant) => grant.server),
+    ),
     limits: resolveLimits(spec.harness, { maxSteps: DEFAULT_HARNESS.max_steps }, catalog),
     approvals: resolveApprovals(spec),
     budgets: budgetsFor(catalog, spec, [spec.model, ...(spec.fallback_model ? [spec.fallback_model] : [])]),

@@ -16,7 +16,10 @@ import { mailApprovers } from '../approvals/notify.ts';
 import { approvalSchedule } from '../approvals/reminders.ts';
 
 /** What RequestApproval uses: the run records and approvals, and everyone the pause is announced and mailed to. */
-export type RequestApprovalDeps = Pick<RunDeps, 'clock' | 'log' | 'events' | 'mailer' | 'webhooks' | 'approvals' | 'guardrailRules'> & {
+export type RequestApprovalDeps = Pick<
+  RunDeps,
+  'clock' | 'log' | 'events' | 'mailer' | 'webhooks' | 'approvals' | 'guardrailRules'
+> & {
   store: RunRecordStore & ApprovalStore;
 };
 
@@ -25,7 +28,10 @@ export type RequestApprovalDeps = Pick<RunDeps, 'clock' | 'log' | 'events' | 'ma
  * the approval record, server-side, and goes nowhere else (not in the trace, a log, or
  * the state machine's output). Notifying approvers is the approval flow's job.
  */
-export async function requestApprovalStep(deps: RequestApprovalDeps, input: { runId: string; seq: number; taskToken: string }): Promise<{ approvalId: string }> {
+export async function requestApprovalStep(
+  deps: RequestApprovalDeps,
+  input: { runId: string; seq: number; taskToken: string },
+): Promise<{ approvalId: string }> {
   const state = await loadStartedRun(deps, input.runId);
   const approvalId = approvalIdFor(input.runId, input.seq);
   if (state.meta.seq !== input.seq) {
@@ -35,7 +41,9 @@ export async function requestApprovalStep(deps: RequestApprovalDeps, input: { ru
       await deps.store.renewApprovalToken(approvalId, input.taskToken);
       return { approvalId };
     }
-    throw new ValidationError(`run ${input.runId} is at seq ${state.meta.seq}; the approval request expected ${input.seq}`);
+    throw new ValidationError(
+      `run ${input.runId} is at seq ${state.meta.seq}; the approval request expected ${input.seq}`,
+    );
   }
   const now = deps.clock.now();
   if (state.meta.pendingBudgetRequest) return pauseForBudget(deps, state, input, approvalId, now);
@@ -45,9 +53,21 @@ export async function requestApprovalStep(deps: RequestApprovalDeps, input: { ru
     // A call to a tool not loaded yet is refused without running: nobody is asked about it.
     .filter((call) => !notLoadedRefusal(state.context, state.meta, call))
     .map((call) => ({ call, spec: state.context.tools.find((tool) => tool.name === call.name && !tool.builtin) }))
-    .map(({ call, spec }) => ({ call, spec, requirement: spec ? approvalFor(spec, state.context.view.approvals, DEFAULT_HARNESS.approval_timeout_seconds, untrustedWrite(state.meta, state.context.view.approveWritesAfterUntrusted)) : null }))
+    .map(({ call, spec }) => ({
+      call,
+      spec,
+      requirement: spec
+        ? approvalFor(
+            spec,
+            state.context.view.approvals,
+            DEFAULT_HARNESS.approval_timeout_seconds,
+            untrustedWrite(state.meta, state.context.view.approveWritesAfterUntrusted),
+          )
+        : null,
+    }))
     .filter((entry) => entry.requirement !== null);
-  if (needing.length === 0) throw new ValidationError(`run ${input.runId} asked for an approval that none of its tool calls needs`);
+  if (needing.length === 0)
+    throw new ValidationError(`run ${input.runId} asked for an approval that none of its tool calls needs`);
   const timeoutSeconds = Math.min(...needing.map((entry) => entry.requirement!.timeoutSeconds));
   const record: ApprovalRecord = {
     approvalId,
@@ -57,16 +77,25 @@ export async function requestApprovalStep(deps: RequestApprovalDeps, input: { ru
     tools: needing.map((entry) => `${entry.spec!.server}.${entry.spec!.tool}`),
     callIds: needing.map((entry) => entry.call.id),
     reasons: [...new Set(needing.flatMap((entry) => entry.requirement!.reasons))],
-    approvers: approversOrFallback(deps, state.meta, [...new Set(needing.flatMap((entry) => entry.requirement!.approvers))]),
+    approvers: approversOrFallback(deps, state.meta, [
+      ...new Set(needing.flatMap((entry) => entry.requirement!.approvers)),
+    ]),
     status: 'pending',
     createdAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + timeoutSeconds * 1000).toISOString(),
     onReject: needing.some((entry) => entry.requirement!.onReject === 'stop') ? 'stop' : 'continue',
     ...(needing.some((entry) => (entry.requirement!.requiredApprovals ?? 1) > 1) ? { requiredApprovals: 2 } : {}),
     // What the approver is shown is what may run: tool, exact arguments, policy version.
-    bindings: needing.map((entry) => ({ callId: entry.call.id, hash: callBinding(`${entry.spec!.server}.${entry.spec!.tool}`, entry.call.arguments, state.context.view.version) })),
+    bindings: needing.map((entry) => ({
+      callId: entry.call.id,
+      hash: callBinding(`${entry.spec!.server}.${entry.spec!.tool}`, entry.call.arguments, state.context.view.version),
+    })),
     // The rules' reminder and escalation, as times a sweeper acts on (core/approvals/reminders.ts).
-    ...approvalSchedule(now, new Date(now.getTime() + timeoutSeconds * 1000), needing.map((entry) => entry.requirement!)),
+    ...approvalSchedule(
+      now,
+      new Date(now.getTime() + timeoutSeconds * 1000),
+      needing.map((entry) => entry.requirement!),
+    ),
   };
   // Stored by an earlier attempt that crashed before its commit: it waits on this attempt's token now.
   if (!(await deps.store.putApproval(record))) await deps.store.renewApprovalToken(approvalId, input.taskToken);
@@ -84,9 +113,17 @@ export async function requestApprovalStep(deps: RequestApprovalDeps, input: { ru
     detail: `approval ${approvalId}: ${record.reasons.join('; ')}; expires ${record.expiresAt}`,
   });
   await writer.commit(deps, 'approval');
-  await publish(deps, { type: 'looprail.run.paused', runId: input.runId, agent: state.meta.agent, detail: { approvalId, tools: record.tools, reasons: record.reasons, expiresAt: record.expiresAt } });
+  await publish(deps, {
+    type: 'looprail.run.paused',
+    runId: input.runId,
+    agent: state.meta.agent,
+    detail: { approvalId, tools: record.tools, reasons: record.reasons, expiresAt: record.expiresAt },
+  });
   // Notifications (agent `notify:`): after the pause is committed; never fail the step.
-  await notifyRun(deps, writer.meta, 'paused', { loaded: { view: state.context.view, messages: state.messages }, pause: { tools: record.tools, reasons: record.reasons, expiresAt: record.expiresAt } });
+  await notifyRun(deps, writer.meta, 'paused', {
+    loaded: { view: state.context.view, messages: state.messages },
+    pause: { tools: record.tools, reasons: record.reasons, expiresAt: record.expiresAt },
+  });
   // Each approver gets a link signed for them alone; a mail that fails leaves the approval pending (logged).
   await mailApprovers(deps, record, state, writer.meta);
   return { approvalId };
@@ -104,7 +141,13 @@ function approversOrFallback(deps: Pick<RunDeps, 'approvals'>, meta: { owner?: s
 }
 
 /** The budget flavour of a pause: the approver is asked for more allowance, not for tool calls. */
-async function pauseForBudget(deps: RequestApprovalDeps, state: Awaited<ReturnType<typeof loadStartedRun>>, input: { runId: string; seq: number; taskToken: string }, approvalId: string, now: Date) {
+async function pauseForBudget(
+  deps: RequestApprovalDeps,
+  state: Awaited<ReturnType<typeof loadStartedRun>>,
+  input: { runId: string; seq: number; taskToken: string },
+  approvalId: string,
+  now: Date,
+) {
   const request = state.meta.pendingBudgetRequest!;
   const record: ApprovalRecord = {
     approvalId,
@@ -125,11 +168,33 @@ async function pauseForBudget(deps: RequestApprovalDeps, state: Awaited<ReturnTy
   const writer = new StepWriter(state.meta);
   writer.meta.status = 'paused';
   writer.meta.pendingApprovalId = approvalId;
-  writer.addTrace({ kind: 'approval_requested', role: state.context.view.role, name: `budget ${request.budget}`, status: 'ok', startedAt: now.toISOString(), endedAt: now.toISOString(), latencyMs: 0, detail: `approval ${approvalId}: ${request.detail}` });
+  writer.addTrace({
+    kind: 'approval_requested',
+    role: state.context.view.role,
+    name: `budget ${request.budget}`,
+    status: 'ok',
+    startedAt: now.toISOString(),
+    endedAt: now.toISOString(),
+    latencyMs: 0,
+    detail: `approval ${approvalId}: ${request.detail}`,
+  });
   await writer.commit(deps, 'approval');
-  await publish(deps, { type: 'looprail.run.paused', runId: input.runId, agent: state.meta.agent, detail: { approvalId, budget: request.budget, amountUsd: request.amountMicros / 1e6, expiresAt: record.expiresAt } });
+  await publish(deps, {
+    type: 'looprail.run.paused',
+    runId: input.runId,
+    agent: state.meta.agent,
+    detail: { approvalId, budget: request.budget, amountUsd: request.amountMicros / 1e6, expiresAt: record.expiresAt },
+  });
   // Notifications (agent `notify:`): after the pause is committed; never fail the step.
-  await notifyRun(deps, writer.meta, 'paused', { loaded: { view: state.context.view, messages: state.messages }, pause: { tools: [], reasons: record.reasons, expiresAt: record.expiresAt, budget: { name: request.budget, amountMicros: request.amountMicros } } });
+  await notifyRun(deps, writer.meta, 'paused', {
+    loaded: { view: state.context.view, messages: state.messages },
+    pause: {
+      tools: [],
+      reasons: record.reasons,
+      expiresAt: record.expiresAt,
+      budget: { name: request.budget, amountMicros: request.amountMicros },
+    },
+  });
   await mailApprovers(deps, record, state, writer.meta);
   return { approvalId };
 }
@@ -139,11 +204,16 @@ async function pauseForBudget(deps: RequestApprovalDeps, state: Awaited<ReturnTy
  * execution (SendTaskSuccess with `output`). Rejections and the emailed, signed flow
  * belong to the approval module that builds on this.
  */
-export async function approveCalls(deps: Pick<RunDeps, 'clock'> & { store: RunRecordStore & ApprovalStore }, approvalId: string, decidedBy?: string): Promise<{ taskToken: string; output: Control }> {
+export async function approveCalls(
+  deps: Pick<RunDeps, 'clock'> & { store: RunRecordStore & ApprovalStore },
+  approvalId: string,
+  decidedBy?: string,
+): Promise<{ taskToken: string; output: Control }> {
   const record = await deps.store.getApproval(approvalId);
   if (!record) throw new NotFoundError(`approval ${approvalId} does not exist`);
   const meta = await deps.store.getRun(record.runId);
-  if (!meta || meta.pendingApprovalId !== approvalId) throw new ValidationError(`approval ${approvalId} is no longer pending`);
+  if (!meta || meta.pendingApprovalId !== approvalId)
+    throw new ValidationError(`approval ${approvalId} is no longer pending`);
   const writer = new StepWriter(meta);
   writer.meta.status = 'running';
   // The decision is on the trace beside its request: who, and how long the run waited.

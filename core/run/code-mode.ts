@@ -43,13 +43,20 @@ export function withCodeMode(tools: ToolSpec[]): ToolSpec[] {
   const callable = callableFromCode(tools);
   return tools.map((tool) => {
     if (!isRunCode(tool)) return tool;
-    const list = callable.length === 0 ? 'No other tool is granted to this run, so scripts can only compute.' : `Tools a script may call:\n${callable.map((each) => `- ${each.server}.${each.tool}${each.readOnly ? ' (read-only)' : ''}`).join('\n')}`;
+    const list =
+      callable.length === 0
+        ? 'No other tool is granted to this run, so scripts can only compute.'
+        : `Tools a script may call:\n${callable.map((each) => `- ${each.server}.${each.tool}${each.readOnly ? ' (read-only)' : ''}`).join('\n')}`;
     return { ...tool, description: `${RUN_CODE_DESCRIPTION}\n${list}` };
   });
 }
 
 /** A call as the gateway runs it: runCall in tools/governed-call.ts, passed in (it calls back here for run_code). */
-export type GovernedCall = (state: StartedRunState, call: ToolCallBlock, options: { codeMode: true }) => Promise<CallOutcome>;
+export type GovernedCall = (
+  state: StartedRunState,
+  call: ToolCallBlock,
+  options: { codeMode: true },
+) => Promise<CallOutcome>;
 /** A refusal recorded like any other (`tool_denied` on the trace). */
 export type RefusedCall = (state: StartedRunState, call: ToolCallBlock, reason: string) => Promise<CallOutcome>;
 
@@ -67,7 +74,13 @@ export interface ScriptBridge {
  * The bridge for one run_code call. Inner calls get ids `<run_code call id>.<n>`, stable
  * across a retried step, so their side-effect claims replay like any call's.
  */
-export function scriptBridge(state: StartedRunState, outer: ToolCallBlock, maxCalls: number, governed: GovernedCall, refused: RefusedCall): ScriptBridge {
+export function scriptBridge(
+  state: StartedRunState,
+  outer: ToolCallBlock,
+  maxCalls: number,
+  governed: GovernedCall,
+  refused: RefusedCall,
+): ScriptBridge {
   const calls: Array<Promise<CallOutcome>> = [];
   // A script that has read a result may pass it on: its later writes count as after untrusted content.
   const scriptState: StartedRunState = { ...state, meta: { ...state.meta } };
@@ -75,9 +88,18 @@ export function scriptBridge(state: StartedRunState, outer: ToolCallBlock, maxCa
   const limited = limiter(PARALLEL_SCRIPT_CALLS);
 
   const run = async (call: ToolCallBlock, name: string, over: boolean): Promise<CallOutcome> => {
-    if (over) return refused(scriptState, call, `refused: this script has made ${maxCalls} tool calls, the sandbox's max_script_tool_calls`);
+    if (over)
+      return refused(
+        scriptState,
+        call,
+        `refused: this script has made ${maxCalls} tool calls, the sandbox's max_script_tool_calls`,
+      );
     if (sandboxTool(state, call.name)) {
-      return refused(scriptState, call, `refused: ${name} is the sandbox's own tool, and the script already runs in the sandbox: use the file system and child_process from the script instead`);
+      return refused(
+        scriptState,
+        call,
+        `refused: ${name} is the sandbox's own tool, and the script already runs in the sandbox: use the file system and child_process from the script instead`,
+      );
     }
     const outcome = await limited(() => governed(scriptState, call, { codeMode: true }));
     if (outcome.kind === 'executed') scriptState.meta.untrusted = true;
@@ -86,7 +108,12 @@ export function scriptBridge(state: StartedRunState, outer: ToolCallBlock, maxCa
 
   const bridge: ToolBridge = async (request: ScriptToolCall): Promise<ScriptToolResult> => {
     asked += 1;
-    const call: ToolCallBlock = { type: 'tool_call', id: `${outer.id}.${asked}`, name: resolveName(state, request.name), arguments: request.arguments };
+    const call: ToolCallBlock = {
+      type: 'tool_call',
+      id: `${outer.id}.${asked}`,
+      name: resolveName(state, request.name),
+      arguments: request.arguments,
+    };
     const pending = run(call, request.name, asked > maxCalls);
     calls.push(pending);
     const outcome = await pending;

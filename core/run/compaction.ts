@@ -39,11 +39,18 @@ export function contextMessages(meta: Pick<RunMeta, 'compaction'>, messages: Mes
 }
 
 export function contextTokens(system: string, tools: ToolSpec[], messages: Message[]): number {
-  return estimateTokens(system) + estimateTokens(JSON.stringify(tools.map((tool) => [tool.name, tool.description, tool.inputSchema]))) + estimateTokens(JSON.stringify(messages));
+  return (
+    estimateTokens(system) +
+    estimateTokens(JSON.stringify(tools.map((tool) => [tool.name, tool.description, tool.inputSchema]))) +
+    estimateTokens(JSON.stringify(messages))
+  );
 }
 
 /** Where the kept tail starts: the last assistant turn that leaves at least KEEP_RECENT messages after the summary, past what is compacted already. */
-export function compactionSplit(meta: Pick<RunMeta, 'compaction'>, messages: Message[]): { from: number; to: number } | undefined {
+export function compactionSplit(
+  meta: Pick<RunMeta, 'compaction'>,
+  messages: Message[],
+): { from: number; to: number } | undefined {
   const from = meta.compaction?.through ?? 1;
   for (let to = messages.length - KEEP_RECENT; to > from; to -= 1) {
     if (messages[to]!.role === 'assistant') return { from, to };
@@ -57,9 +64,13 @@ export function transcript(messages: Message[]): string {
   for (const message of messages) {
     for (const block of message.content) {
       if (block.type === 'text') lines.push(`[${message.role}] ${block.text}`);
-      else if (block.type === 'tool_call') lines.push(`[assistant called ${block.name}] ${JSON.stringify(block.arguments).slice(0, 1_000)}`);
+      else if (block.type === 'tool_call')
+        lines.push(`[assistant called ${block.name}] ${JSON.stringify(block.arguments).slice(0, 1_000)}`);
       else {
-        const content = block.content.length > TRANSCRIPT_RESULT_CHARS ? `${block.content.slice(0, TRANSCRIPT_RESULT_CHARS)} […${block.content.length - TRANSCRIPT_RESULT_CHARS} more characters]` : block.content;
+        const content =
+          block.content.length > TRANSCRIPT_RESULT_CHARS
+            ? `${block.content.slice(0, TRANSCRIPT_RESULT_CHARS)} […${block.content.length - TRANSCRIPT_RESULT_CHARS} more characters]`
+            : block.content;
         lines.push(`[result of ${block.name}${block.isError ? ', an error' : ''}] ${content}`);
       }
     }
@@ -82,7 +93,13 @@ export interface CompactionOutcome {
  * Compacts the writer's run when the next call's context is over the threshold. Records a
  * `context_compacted` trace event either way it goes, and adds the summariser's spend to the run.
  */
-export async function compactIfNeeded(deps: Pick<RunDeps, 'clock' | 'scopeFor' | 'tools' | 'providers' | 'guardrailRules'>, state: StartedRunState, writer: StepWriter, tools: ToolSpec[], options: { force?: boolean } = {}): Promise<CompactionOutcome> {
+export async function compactIfNeeded(
+  deps: Pick<RunDeps, 'clock' | 'scopeFor' | 'tools' | 'providers' | 'guardrailRules'>,
+  state: StartedRunState,
+  writer: StepWriter,
+  tools: ToolSpec[],
+  options: { force?: boolean } = {},
+): Promise<CompactionOutcome> {
   const { context, messages } = state;
   const view = context.view;
   const window = view.model.declaration.context_window;
@@ -97,12 +114,20 @@ export async function compactIfNeeded(deps: Pick<RunDeps, 'clock' | 'scopeFor' |
   const model: ModelEntry = settings.model ?? view.model;
   const started = deps.clock.now();
   const previous = writer.meta.compaction;
-  const text = (previous ? `${SUMMARY_PREFIX}\n${previous.summary}\n\n` : '') + transcript(messages.slice(split.from, split.to));
-  const trace = { kind: 'context_compacted' as const, role: view.role, name: model.name, provider: model.declaration.provider, startedAt: started.toISOString() };
+  const text =
+    (previous ? `${SUMMARY_PREFIX}\n${previous.summary}\n\n` : '') + transcript(messages.slice(split.from, split.to));
+  const trace = {
+    kind: 'context_compacted' as const,
+    role: view.role,
+    name: model.name,
+    provider: model.declaration.provider,
+    startedAt: started.toISOString(),
+  };
   const range = `messages ${split.from + 1}–${split.to}`;
   try {
     const provider = scoped(deps, view, writer.meta.runId).providers[model.declaration.provider];
-    if (!provider) throw new ConfigurationError(`no provider "${model.declaration.provider}" is configured for model ${model.name}`);
+    if (!provider)
+      throw new ConfigurationError(`no provider "${model.declaration.provider}" is configured for model ${model.name}`);
     const response = await provider.complete({
       runId: writer.meta.runId,
       role: view.role,
@@ -113,12 +138,25 @@ export async function compactIfNeeded(deps: Pick<RunDeps, 'clock' | 'scopeFor' |
       tools: [],
       maxOutputTokens: Math.min(SUMMARY_TOKENS, model.declaration.max_output_tokens ?? Infinity),
     });
-    const usage: Usage = { inputTokens: response.inputTokens, outputTokens: response.outputTokens, cachedInputTokens: response.cachedInputTokens, costMicros: costMicros(model.declaration.price, response) };
+    const usage: Usage = {
+      inputTokens: response.inputTokens,
+      outputTokens: response.outputTokens,
+      cachedInputTokens: response.cachedInputTokens,
+      costMicros: costMicros(model.declaration.price, response),
+    };
     writer.meta.usage = addUsage(writer.meta.usage, usage);
     const ended = deps.clock.now();
-    const summary = response.content.map((block) => (block.type === 'text' ? block.text : '')).join('\n').trim();
+    const summary = response.content
+      .map((block) => (block.type === 'text' ? block.text : ''))
+      .join('\n')
+      .trim();
     const screened = screenText(deps, view, summary, 'model_output');
-    const problem = summary === '' ? 'the summariser answered with no text' : screened.blocked ? `the summary was ${blockedReason(screened.blocked)}` : undefined;
+    const problem =
+      summary === ''
+        ? 'the summariser answered with no text'
+        : screened.blocked
+          ? `the summary was ${blockedReason(screened.blocked)}`
+          : undefined;
     if (problem) return { spent: { model: model.name, usage }, ...failed(problem, usage, ended) };
     writer.meta.compaction = { through: split.to, summary: screened.text, count: (previous?.count ?? 0) + 1 };
     const after = contextTokens(context.systemPrompt, tools, contextMessages(writer.meta, messages));
@@ -139,7 +177,14 @@ export async function compactIfNeeded(deps: Pick<RunDeps, 'clock' | 'scopeFor' |
   function failed(reason: string, usage: Usage | undefined, ended: Date): CompactionOutcome {
     const stopping = settings!.onFailure === 'stop';
     const detail = `compacting ${range} failed (${reason}); ${stopping ? 'the run stops (on_compaction_failure: stop)' : 'continuing with the context uncompacted'}`;
-    writer.addTrace({ ...trace, status: 'error', endedAt: ended.toISOString(), latencyMs: elapsedMs(started, ended), ...(usage ?? {}), detail });
+    writer.addTrace({
+      ...trace,
+      status: 'error',
+      endedAt: ended.toISOString(),
+      latencyMs: elapsedMs(started, ended),
+      ...(usage ?? {}),
+      detail,
+    });
     return stopping ? { stop: { reason: 'error', detail: `context compaction failed: ${reason}` } } : {};
   }
 }

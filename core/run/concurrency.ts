@@ -1,7 +1,11 @@
 /** Bounded concurrency: a turn's tool calls, a script's bridged calls, a script round's results. */
 
 /** `fn` over `items`, at most `limit` at once; results in the items' order. */
-export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {

@@ -16,7 +16,11 @@ export const LOAD_TOOLS_TOOL_NAME = 'looprail__load_tools';
 /** Which granted servers are deferred: the grant's switch, else the server's, else on. */
 export function deferredServers(view: AgentView, tools: ToolSpec[]): string[] {
   return view.grants
-    .filter((grant) => (grant.deferLoading ?? view.servers[grant.server]?.defer_loading ?? true) && tools.some((tool) => tool.server === grant.server && !tool.builtin))
+    .filter(
+      (grant) =>
+        (grant.deferLoading ?? view.servers[grant.server]?.defer_loading ?? true) &&
+        tools.some((tool) => tool.server === grant.server && !tool.builtin),
+    )
     .map((grant) => grant.server);
 }
 
@@ -39,7 +43,11 @@ export function loadToolsSpec(view: AgentView, tools: ToolSpec[], servers: strin
       type: 'object',
       properties: {
         server: { type: 'string', enum: servers, description: 'the server to load tools from' },
-        tools: { type: 'array', items: { type: 'string' }, description: 'tool names as listed (default: all of the server\'s tools)' },
+        tools: {
+          type: 'array',
+          items: { type: 'string' },
+          description: "tool names as listed (default: all of the server's tools)",
+        },
       },
       required: ['server'],
       additionalProperties: false,
@@ -59,16 +67,27 @@ export function withDeferral(view: AgentView, tools: ToolSpec[]): { tools: ToolS
 }
 
 /** What one model request is shown: built-ins and undeferred tools in snapshot order, loaded tools in load order, then `extra` (read_result). */
-export function toolsShown(context: RunContext, meta: Pick<RunMeta, 'loadedTools'>, extra: ToolSpec[] = []): ToolSpec[] {
+export function toolsShown(
+  context: RunContext,
+  meta: Pick<RunMeta, 'loadedTools'>,
+  extra: ToolSpec[] = [],
+): ToolSpec[] {
   const deferred = new Set(context.deferredServers ?? []);
   const base = context.tools.filter((tool) => tool.builtin || !deferred.has(tool.server));
-  const loaded = (meta.loadedTools ?? []).map((name) => context.tools.find((tool) => tool.name === name)).filter((tool): tool is ToolSpec => tool !== undefined);
+  const loaded = (meta.loadedTools ?? [])
+    .map((name) => context.tools.find((tool) => tool.name === name))
+    .filter((tool): tool is ToolSpec => tool !== undefined);
   return [...base, ...loaded, ...extra];
 }
 
 /** A call to a granted tool the model has not loaded yet: the error that tells it how. */
-export function notLoadedRefusal(context: RunContext, meta: Pick<RunMeta, 'loadedTools'>, call: ToolCallBlock): string | undefined {
+export function notLoadedRefusal(
+  context: RunContext,
+  meta: Pick<RunMeta, 'loadedTools'>,
+  call: ToolCallBlock,
+): string | undefined {
   const spec = context.tools.find((tool) => tool.name === call.name && !tool.builtin);
-  if (!spec || !(context.deferredServers ?? []).includes(spec.server) || (meta.loadedTools ?? []).includes(spec.name)) return undefined;
+  if (!spec || !(context.deferredServers ?? []).includes(spec.server) || (meta.loadedTools ?? []).includes(spec.name))
+    return undefined;
   return `${call.name} is not loaded yet, so the call was not made: call ${LOAD_TOOLS_TOOL_NAME} with {"server":"${spec.server}","tools":["${spec.tool}"]} first, then call it again`;
 }

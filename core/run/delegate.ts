@@ -29,7 +29,13 @@ export const ENDED = new Set(['finished', 'failed']);
 
 export type Prepared =
   | { refusal: CallOutcome }
-  | { childRunId: string; target: NonNullable<StartedRunState['context']['view']['delegates']>[number]; depth: number; child: RunMeta; started: Date };
+  | {
+      childRunId: string;
+      target: NonNullable<StartedRunState['context']['view']['delegates']>[number];
+      depth: number;
+      child: RunMeta;
+      started: Date;
+    };
 
 /** Checks a delegating call and records its child run (once: the id is the call's), or says why it is refused. */
 export async function prepareDelegation(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): Promise<Prepared> {
@@ -42,11 +48,18 @@ export async function prepareDelegation(deps: RunDeps, state: StartedRunState, c
     refusal: refusal(view.role, call, reason, deps.clock.now(), `delegate ${name || '(no sub-agent named)'}`),
   });
   const target = view.delegates?.find((candidate) => candidate.name === name);
-  if (!target) return refuse(`refused: "${name}" is not a sub-agent ${view.subagent ?? view.agent} declares (it may delegate to: ${view.delegates?.map((d) => d.name).join(', ') || 'none'})`);
-  if (task === '') return refuse(`refused: a delegation to "${name}" needs a task (the sub-agent does not see this conversation)`);
+  if (!target)
+    return refuse(
+      `refused: "${name}" is not a sub-agent ${view.subagent ?? view.agent} declares (it may delegate to: ${view.delegates?.map((d) => d.name).join(', ') || 'none'})`,
+    );
+  if (task === '')
+    return refuse(`refused: a delegation to "${name}" needs a task (the sub-agent does not see this conversation)`);
   const depth = (parent.depth ?? 0) + 1;
   const maxDepth = view.limits.maxDepth ?? DEFAULT_HARNESS.max_depth;
-  if (depth > maxDepth) return refuse(`refused: delegating to "${name}" would start a run at depth ${depth}, past this agent's limit of ${maxDepth} (harness.max_depth)`);
+  if (depth > maxDepth)
+    return refuse(
+      `refused: delegating to "${name}" would start a run at depth ${depth}, past this agent's limit of ${maxDepth} (harness.max_depth)`,
+    );
 
   const childRunId = delegateRunId(parent.runId, call.id);
   const { meta: child } = await deps.store.createRun(
@@ -59,7 +72,10 @@ export async function prepareDelegation(deps: RunDeps, state: StartedRunState, c
       team: parent.team,
       owner: parent.owner,
       principal: parent.principal,
-      trigger: { kind: 'subagent', detail: `delegated by ${parent.runId} (${view.subagent ?? view.agent}) to ${target.name}` },
+      trigger: {
+        kind: 'subagent',
+        detail: `delegated by ${parent.runId} (${view.subagent ?? view.agent}) to ${target.name}`,
+      },
       parentRunId: parent.runId,
       depth,
       input: { task },
@@ -75,7 +91,11 @@ export async function prepareDelegation(deps: RunDeps, state: StartedRunState, c
  * turn's delegating calls whose child has not ended and was not handed over yet, recorded
  * here, or none when every child of the turn has had its execution.
  */
-export async function pendingDelegation(deps: RunDeps, state: StartedRunState, calls: ToolCallBlock[]): Promise<string | undefined> {
+export async function pendingDelegation(
+  deps: RunDeps,
+  state: StartedRunState,
+  calls: ToolCallBlock[],
+): Promise<string | undefined> {
   if (deps.children) return undefined;
   for (const call of calls) {
     const prepared = await prepareDelegation(deps, state, call);

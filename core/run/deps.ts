@@ -67,8 +67,14 @@ export interface RunDeps {
   scopeFor?: (identity: string, runId: string) => AgentScope;
 }
 
-export function scoped(deps: Pick<RunDeps, 'scopeFor' | 'tools' | 'providers'>, view: AgentView, runId: string): AgentScope {
-  return deps.scopeFor?.(identityName(view.agent, view.subagent), runId) ?? { tools: deps.tools, providers: deps.providers };
+export function scoped(
+  deps: Pick<RunDeps, 'scopeFor' | 'tools' | 'providers'>,
+  view: AgentView,
+  runId: string,
+): AgentScope {
+  return (
+    deps.scopeFor?.(identityName(view.agent, view.subagent), runId) ?? { tools: deps.tools, providers: deps.providers }
+  );
 }
 
 /**
@@ -80,6 +86,10 @@ export async function publish(deps: Pick<RunDeps, 'events' | 'log'>, event: Runt
   try {
     await deps.events.publish(event);
   } catch (error) {
-    deps.log.warn('could not publish a runtime event', { type: event.type, runId: event.runId, error: (error as Error).message });
+    deps.log.warn('could not publish a runtime event', {
+      type: event.type,
+      runId: event.runId,
+      error: (error as Error).message,
+    });
   }
 }

@@ -8,7 +8,10 @@ import type { RunDeps } from './deps.ts';
  * runs inside it: one trace per run. Like runtime events, an export is a notification:
  * a collector that is down is logged and never fails the step that closed the run.
  */
-export async function exportFinishedRun(deps: Pick<RunDeps, 'telemetry' | 'log'> & { store: RunRecordStore }, meta: RunMeta): Promise<void> {
+export async function exportFinishedRun(
+  deps: Pick<RunDeps, 'telemetry' | 'log'> & { store: RunRecordStore },
+  meta: RunMeta,
+): Promise<void> {
   if (!deps.telemetry || meta.role !== 'maker') return;
   try {
     const events = await wholeTrace(deps.store, meta.runId);

@@ -1,4 +1,11 @@
-import { runUsage, type Control, type FailInput, type RunMeta, type StepInput, type StopReason } from '../definitions/run.ts';
+import {
+  runUsage,
+  type Control,
+  type FailInput,
+  type RunMeta,
+  type StepInput,
+  type StopReason,
+} from '../definitions/run.ts';
 import { TRIGGER_KINDS } from '../definitions/trigger-kinds.ts';
 import { APPROVAL_EXPIRED, NotFoundError, ValidationError } from '../errors.ts';
 import { formatUsd } from '../format/usd.ts';
@@ -15,7 +22,10 @@ import { destroySandbox } from './sandbox.ts';
  * What FinishRun and FailRun use: the run records (and an expired wait's approval), the clock,
  * and everything the end is announced to (events, telemetry, notifications, the sandbox).
  */
-export type EndRunDeps = Pick<RunDeps, 'clock' | 'log' | 'events' | 'telemetry' | 'sandboxes' | 'mailer' | 'webhooks' | 'approvals'> & {
+export type EndRunDeps = Pick<
+  RunDeps,
+  'clock' | 'log' | 'events' | 'telemetry' | 'sandboxes' | 'mailer' | 'webhooks' | 'approvals'
+> & {
   store: RunRecordStore & ApprovalStore;
 };
 
@@ -24,9 +34,13 @@ export async function finishRunStep(deps: EndRunDeps, input: StepInput): Promise
   for (let attempt = 0; ; attempt++) {
     const meta = await deps.store.getRun(input.runId);
     if (!meta) throw new NotFoundError(`run ${input.runId} does not exist`);
-    if (meta.status === 'finished' || meta.status === 'failed') return { runId: meta.runId, seq: meta.seq, next: 'finish' };
+    if (meta.status === 'finished' || meta.status === 'failed')
+      return { runId: meta.runId, seq: meta.seq, next: 'finish' };
     const writer = new StepWriter(meta);
-    const stop = meta.pendingStop ?? { reason: 'error' as const, detail: 'the run reached FinishRun without a stop reason' };
+    const stop = meta.pendingStop ?? {
+      reason: 'error' as const,
+      detail: 'the run reached FinishRun without a stop reason',
+    };
     close(deps, writer, 'finished', stop.reason, stop.detail);
     try {
       const control = await writer.commit(deps, 'finish', {}, 'throw');
@@ -77,7 +91,10 @@ function causeText(cause: unknown): string {
  * reason it implies, so no run ends without one. `failed` tells the state machine
  * whether the execution should end as failed (an error) or succeeded (a normal stop).
  */
-export async function failRunStep(deps: EndRunDeps, input: FailInput): Promise<{ runId: string; failed: boolean; stopReason?: StopReason }> {
+export async function failRunStep(
+  deps: EndRunDeps,
+  input: FailInput,
+): Promise<{ runId: string; failed: boolean; stopReason?: StopReason }> {
   const errorName = input.error?.Error ?? 'looprail.Unknown';
   const mapped = ERROR_STOP_REASONS[errorName] ?? { reason: 'error' as const, failed: true };
   const detail = `${errorName}: ${causeText(input.error?.Cause)}`.slice(0, 2000);
@@ -117,11 +134,24 @@ async function announceEnd(deps: Pick<RunDeps, 'events' | 'log'>, meta: RunMeta)
     type: 'looprail.run.finished',
     runId: meta.runId,
     agent: meta.agent,
-    detail: { status: meta.status, stopReason: meta.stopReason, stopDetail: meta.stopDetail, costUsd: usage.costMicros / 1e6, tokens: usage.inputTokens + usage.outputTokens, trigger: meta.trigger.kind },
+    detail: {
+      status: meta.status,
+      stopReason: meta.stopReason,
+      stopDetail: meta.stopDetail,
+      costUsd: usage.costMicros / 1e6,
+      tokens: usage.inputTokens + usage.outputTokens,
+      trigger: meta.trigger.kind,
+    },
   });
 }
 
-function close(deps: Pick<RunDeps, 'clock'>, writer: StepWriter, status: 'finished' | 'failed', reason: StopReason, detail: string | undefined): void {
+function close(
+  deps: Pick<RunDeps, 'clock'>,
+  writer: StepWriter,
+  status: 'finished' | 'failed',
+  reason: StopReason,
+  detail: string | undefined,
+): void {
   const now = deps.clock.now();
   const m = writer.meta;
   m.status = status;

@@ -7,7 +7,11 @@ export interface StartedRunState extends RunState {
   context: RunContext;
 }
 
-export async function loadStartedRun(deps: { store: RunRecordStore }, runId: string, options?: { lastMessages?: number }): Promise<StartedRunState> {
+export async function loadStartedRun(
+  deps: { store: RunRecordStore },
+  runId: string,
+  options?: { lastMessages?: number },
+): Promise<StartedRunState> {
   const state = await deps.store.loadState(runId, options);
   if (!state) throw new NotFoundError(`run ${runId} does not exist`);
   if (!state.context) throw new ValidationError(`run ${runId} has not been started (no snapshot)`);

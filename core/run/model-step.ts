@@ -1,6 +1,13 @@
 import type { ToolCallBlock } from '../definitions/messages.ts';
 import { toolCallsOf } from '../definitions/messages.ts';
-import { addUsage, untrustedWrite, type Control, type RunMeta, type StepInput, type Usage } from '../definitions/run.ts';
+import {
+  addUsage,
+  untrustedWrite,
+  type Control,
+  type RunMeta,
+  type StepInput,
+  type Usage,
+} from '../definitions/run.ts';
 import { costMicros } from '../budgets/pricing.ts';
 import { formatUsd } from '../format/usd.ts';
 import {
@@ -14,7 +21,15 @@ import {
 import type { ModelEntry } from '../definitions/catalog.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../ports/models.ts';
 import { limitBeforeModelCall, runCeiling, spendLimit, type StopDecision } from '../loop/limits.ts';
-import { budgetLines, describeLine, fitsBesideSpend, neverFits, worstCase, type BudgetCharge, type BudgetLine } from '../budgets/reservation.ts';
+import {
+  budgetLines,
+  describeLine,
+  fitsBesideSpend,
+  neverFits,
+  worstCase,
+  type BudgetCharge,
+  type BudgetLine,
+} from '../budgets/reservation.ts';
 import { alertOnThresholds } from '../budgets/alerts.ts';
 import type { BudgetLedger, RollupIncrement } from '../ports/store/budgets.ts';
 import type { RateLimitStore } from '../ports/store/rate-limits.ts';
@@ -73,9 +88,16 @@ export async function modelStep(deps: ModelStepDeps, input: StepInput): Promise<
   await ready.reservation.settle({ micros: usage.costMicros, tokens: usage.inputTokens + usage.outputTokens });
   writer.meta.modelCalls += 1;
   writer.addRollups(rollupsFor(meta, state.context.view.role, response.modelName, usage, deps.clock.now()));
-  deps.metrics?.spend({ agent: meta.agent, team: meta.team, model: response.modelName, role: state.context.view.role }, usage);
+  deps.metrics?.spend(
+    { agent: meta.agent, team: meta.team, model: response.modelName, role: state.context.view.role },
+    usage,
+  );
   // Blocked output is neither stored nor acted on; its tokens were still spent and are counted.
-  if (blocked) return stop(deps, writer, { reason: 'guardrail_blocked', detail: `the model's output was ${blockedReason(blocked)}` });
+  if (blocked)
+    return stop(deps, writer, {
+      reason: 'guardrail_blocked',
+      detail: `the model's output was ${blockedReason(blocked)}`,
+    });
   writer.addMessage({ role: 'assistant', content: response.content });
   return afterAnswer(deps, state, writer, response);
 }
@@ -91,23 +113,39 @@ interface ReadyCall {
 }
 
 /** Limits, rate, compaction and the budget, in that order; a Control when one of them ends the step. */
-async function prepareCall(deps: ModelStepDeps, state: StartedRunState, writer: StepWriter): Promise<ReadyCall | { control: Control }> {
+async function prepareCall(
+  deps: ModelStepDeps,
+  state: StartedRunState,
+  writer: StepWriter,
+): Promise<ReadyCall | { control: Control }> {
   const { meta, context } = state;
   const before = limitBeforeModelCall(meta, context.view.limits, deps.clock.now());
   if (before) return { control: await stop(deps, writer, before) };
   const limited = await rateLimit(deps, state);
   if (limited) return { control: await stop(deps, writer, limited) };
   // What the call carries: deferred schemas only once loaded, compacted turns as their summary.
-  const shown = () => toolsShown(context, writer.meta, (writer.meta.offloadedResults ?? []).length > 0 ? [READ_RESULT_TOOL] : []);
+  const shown = () =>
+    toolsShown(context, writer.meta, (writer.meta.offloadedResults ?? []).length > 0 ? [READ_RESULT_TOOL] : []);
   const compacted = await compactIfNeeded(deps, state, writer, shown());
-  if (compacted.spent) writer.addRollups(rollupsFor(meta, context.view.role, compacted.spent.model, compacted.spent.usage, deps.clock.now()));
+  if (compacted.spent)
+    writer.addRollups(
+      rollupsFor(meta, context.view.role, compacted.spent.model, compacted.spent.usage, deps.clock.now()),
+    );
   if (compacted.stop) return { control: await stop(deps, writer, compacted.stop) };
-  const lean: StartedRunState = { ...state, messages: contextMessages(writer.meta, state.messages), context: { ...context, tools: shown() } };
+  const lean: StartedRunState = {
+    ...state,
+    messages: contextMessages(writer.meta, state.messages),
+    context: { ...context, tools: shown() },
+  };
   const reservation = await reserve(deps, lean);
   if ('pause' in reservation) {
     // The budget asks a human instead of stopping: "approve +$N to continue".
     writer.meta.pendingBudgetRequest = reservation.pause;
-    return { control: await writer.commit(deps, 'approval', { approvalTimeoutSeconds: DEFAULT_HARNESS.approval_timeout_seconds }) };
+    return {
+      control: await writer.commit(deps, 'approval', {
+        approvalTimeoutSeconds: DEFAULT_HARNESS.approval_timeout_seconds,
+      }),
+    };
   }
   if ('stop' in reservation) return { control: await stop(deps, writer, reservation.stop) };
   return { lean, reservation, shown, compactedNow: compacted.spent !== undefined };
@@ -117,27 +155,43 @@ async function prepareCall(deps: ModelStepDeps, state: StartedRunState, writer: 
  * Refused as too long for the model: compact now and call again, while older turns are left to
  * summarise. Undefined when there is nothing left to compact (the error goes on).
  */
-async function compactRefused(deps: ModelStepDeps, state: StartedRunState, writer: StepWriter, ready: ReadyCall): Promise<Control | undefined> {
+async function compactRefused(
+  deps: ModelStepDeps,
+  state: StartedRunState,
+  writer: StepWriter,
+  ready: ReadyCall,
+): Promise<Control | undefined> {
   const { meta, context } = state;
   const forced = await compactIfNeeded(deps, state, writer, ready.shown(), { force: true });
-  if (forced.spent) writer.addRollups(rollupsFor(meta, context.view.role, forced.spent.model, forced.spent.usage, deps.clock.now()));
+  if (forced.spent)
+    writer.addRollups(rollupsFor(meta, context.view.role, forced.spent.model, forced.spent.usage, deps.clock.now()));
   if (forced.stop) return stop(deps, writer, forced.stop);
-  if (writer.meta.compaction?.count !== ready.lean.meta.compaction?.count || ready.compactedNow) return writer.commit(deps, 'model');
+  if (writer.meta.compaction?.count !== ready.lean.meta.compaction?.count || ready.compactedNow)
+    return writer.commit(deps, 'model');
   return undefined;
 }
 
 /** Where the run goes after the model's turn: a verdict, the end, verification, an approval wait or its tools. */
-function afterAnswer(deps: ModelStepDeps, state: StartedRunState, writer: StepWriter, response: ModelCallResult['response']): Promise<Control> {
+function afterAnswer(
+  deps: ModelStepDeps,
+  state: StartedRunState,
+  writer: StepWriter,
+  response: ModelCallResult['response'],
+): Promise<Control> {
   const { meta, context } = state;
   const m = writer.meta;
   const calls = toolCallsOf({ role: 'assistant', content: response.content });
-  const verdictCall = context.view.role === 'checker' ? calls.find((call) => call.name === VERDICT_TOOL_NAME) : undefined;
+  const verdictCall =
+    context.view.role === 'checker' ? calls.find((call) => call.name === VERDICT_TOOL_NAME) : undefined;
   if (verdictCall) {
     m.verdict = {
       pass: verdictCall.arguments.pass === true,
       feedback: typeof verdictCall.arguments.feedback === 'string' ? verdictCall.arguments.feedback : '',
     };
-    m.pendingStop = { reason: 'completed', detail: m.verdict.pass ? 'checker passed the work' : 'checker failed the work' };
+    m.pendingStop = {
+      reason: 'completed',
+      detail: m.verdict.pass ? 'checker passed the work' : 'checker failed the work',
+    };
     return writer.commit(deps, 'finish');
   }
 
@@ -146,15 +200,25 @@ function afterAnswer(deps: ModelStepDeps, state: StartedRunState, writer: StepWr
 
   if (calls.length === 0) {
     if (context.view.role === 'maker' && context.view.verify) return writer.commit(deps, 'verify');
-    m.pendingStop = { reason: 'completed', detail: response.stopReason === 'max_tokens' ? 'the model ran out of output tokens' : 'the model finished its work' };
+    m.pendingStop = {
+      reason: 'completed',
+      detail:
+        response.stopReason === 'max_tokens' ? 'the model ran out of output tokens' : 'the model finished its work',
+    };
     return writer.commit(deps, 'finish');
   }
   if (m.modelCalls >= context.view.limits.maxSteps) {
-    return stop(deps, writer, { reason: 'max_steps', detail: `the model asked for tools after its last allowed step (harness.max_steps: ${context.view.limits.maxSteps})` });
+    return stop(deps, writer, {
+      reason: 'max_steps',
+      detail: `the model asked for tools after its last allowed step (harness.max_steps: ${context.view.limits.maxSteps})`,
+    });
   }
   m.stall = nextStallState(meta.stall, calls);
   if (isStalled(m.stall, context.view.limits.stallMaxRepeats)) {
-    return stop(deps, writer, { reason: 'stalled', detail: `the same tool calls with the same arguments ${m.stall!.repeats} turns in a row (${calls.map((c) => c.name).join(', ')})` });
+    return stop(deps, writer, {
+      reason: 'stalled',
+      detail: `the same tool calls with the same arguments ${m.stall!.repeats} turns in a row (${calls.map((c) => c.name).join(', ')})`,
+    });
   }
   // A new turn: approvals given for the last one's calls do not carry over.
   m.turn = undefined;
@@ -197,11 +261,14 @@ async function callModel(deps: ModelStepDeps, state: StartedRunState, writer: St
     cachedInputTokens: response.cachedInputTokens,
     costMicros: costMicros(model.declaration.price, response),
   };
-  const cacheWrites = response.cacheWriteInputTokens ? `; ${response.cacheWriteInputTokens} input tokens written to the cache` : '';
+  const cacheWrites = response.cacheWriteInputTokens
+    ? `; ${response.cacheWriteInputTokens} input tokens written to the cache`
+    : '';
   writer.meta.usage = addUsage(writer.meta.usage, usage);
   const screened = screenOutput(deps, context.view, response.content);
   const calls = toolCallsOf({ role: 'assistant', content: response.content });
-  const answered = calls.length > 0 ? `asked for ${calls.map((call) => call.name).join(', ')}` : `answered (${response.stopReason})`;
+  const answered =
+    calls.length > 0 ? `asked for ${calls.map((call) => call.name).join(', ')}` : `answered (${response.stopReason})`;
   writer.addTrace({
     kind: 'model_call',
     role: context.view.role,
@@ -218,14 +285,23 @@ async function callModel(deps: ModelStepDeps, state: StartedRunState, writer: St
     detail: (fallbackFrom ? `fallback: ${fallbackFrom}; ${answered}` : answered) + cacheWrites,
     guardrails: recorded(screened.verdicts),
   });
-  return { response: { ...response, content: screened.content, modelName: model.name }, blocked: screened.blocked, usage };
+  return {
+    response: { ...response, content: screened.content, modelName: model.name },
+    blocked: screened.blocked,
+    usage,
+  };
 }
 
 type ModelCallResult = Awaited<ReturnType<typeof callModel>>;
 
-function providerFor(deps: Pick<RunDeps, 'scopeFor' | 'tools' | 'providers'>, state: StartedRunState, model: ModelEntry): ModelProvider {
+function providerFor(
+  deps: Pick<RunDeps, 'scopeFor' | 'tools' | 'providers'>,
+  state: StartedRunState,
+  model: ModelEntry,
+): ModelProvider {
   const provider = scoped(deps, state.context.view, state.meta.runId).providers[model.declaration.provider];
-  if (!provider) throw new ConfigurationError(`no provider "${model.declaration.provider}" is configured for model ${model.name}`);
+  if (!provider)
+    throw new ConfigurationError(`no provider "${model.declaration.provider}" is configured for model ${model.name}`);
   return provider;
 }
 
@@ -234,7 +310,10 @@ function screenOutput(deps: Pick<RunDeps, 'guardrailRules'>, view: AgentView, co
   const verdicts: Verdict[] = [];
   let blocked: Verdict | undefined;
   const screened = content.map((block) => {
-    const result = block.type === 'text' ? screenText(deps, view, block.text, 'model_output') : screenValue(deps, view, block.arguments, 'model_output');
+    const result =
+      block.type === 'text'
+        ? screenText(deps, view, block.text, 'model_output')
+        : screenValue(deps, view, block.arguments, 'model_output');
     verdicts.push(...result.verdicts);
     blocked ??= result.blocked;
     if (block.type === 'text') return { ...block, text: (result as { text: string }).text };
@@ -255,23 +334,45 @@ type Reservation =
 async function reserve(deps: ModelStepDeps, state: StartedRunState): Promise<Reservation> {
   const { meta, context, messages } = state;
   const model = context.view.model;
-  const promptChars = context.systemPrompt.length + JSON.stringify(messages).length + JSON.stringify(context.tools).length;
-  const worst = worstCase(model.declaration.price, promptChars, Math.min(context.view.limits.maxOutputTokens, model.declaration.max_output_tokens ?? Infinity));
+  const promptChars =
+    context.systemPrompt.length + JSON.stringify(messages).length + JSON.stringify(context.tools).length;
+  const worst = worstCase(
+    model.declaration.price,
+    promptChars,
+    Math.min(context.view.limits.maxOutputTokens, model.declaration.max_output_tokens ?? Infinity),
+  );
   const ceiling = runCeiling(meta, context.view.limits, worst);
   if (ceiling) return { stop: ceiling };
   const now = deps.clock.now();
-  const lines = budgetLines(context.view.budgets ?? [], { agent: meta.agent, team: meta.team, principal: meta.principal, model: model.name }, now, worst, meta.budgetAllowances);
+  const lines = budgetLines(
+    context.view.budgets ?? [],
+    { agent: meta.agent, team: meta.team, principal: meta.principal, model: model.name },
+    now,
+    worst,
+    meta.budgetAllowances,
+  );
   if (lines.length === 0) return { settle: async () => {}, release: async () => {} };
   const tooBig = lines.find(neverFits);
   if (tooBig?.onExhausted === 'pause_for_human' && tooBig.limitMicros !== undefined) {
     const usage = await deps.store.getBudgetUsage(tooBig.scope, tooBig.key, tooBig.periodKey);
     return { pause: budgetPause(tooBig, usage.usedMicros, worst.micros) };
   }
-  if (tooBig) return { stop: { reason: 'budget_exhausted', detail: `${describeLine(tooBig)}: this call could cost up to ${formatUsd(worst.micros)} and ${worst.tokens} tokens, more than the whole limit` } };
+  if (tooBig)
+    return {
+      stop: {
+        reason: 'budget_exhausted',
+        detail: `${describeLine(tooBig)}: this call could cost up to ${formatUsd(worst.micros)} and ${worst.tokens} tokens, more than the whole limit`,
+      },
+    };
   // One charge per step, named by it: a step retried after a crash finds its reservation (or its
   // settled spend) instead of holding the budget a second time. The run records one call, and
   // so does the budget.
-  const charge: BudgetCharge = { chargeId: `${meta.runId}-c${meta.seq}`, runId: meta.runId, lines, at: now.toISOString() };
+  const charge: BudgetCharge = {
+    chargeId: `${meta.runId}-c${meta.seq}`,
+    runId: meta.runId,
+    lines,
+    at: now.toISOString(),
+  };
   const outcome = await deps.store.reserveBudget(charge);
   if (!outcome.ok && outcome.line.onExhausted === 'pause_for_human' && outcome.line.limitMicros !== undefined) {
     return { pause: budgetPause(outcome.line, outcome.usedMicros, worst.micros) };
@@ -279,7 +380,8 @@ async function reserve(deps: ModelStepDeps, state: StartedRunState): Promise<Res
   if (!outcome.ok) {
     const detail = `${describeLine(outcome.line)}: ${formatUsd(outcome.usedMicros)} and ${outcome.usedTokens} tokens used or reserved; this call could cost up to ${formatUsd(worst.micros)} and ${worst.tokens} tokens`;
     // Held, not spent: concurrent runs' reservations settle within a model call, so wait for them.
-    if (fitsBesideSpend(outcome.line, { micros: outcome.spentMicros, tokens: outcome.spentTokens })) throw new BudgetContendedError(detail);
+    if (fitsBesideSpend(outcome.line, { micros: outcome.spentMicros, tokens: outcome.spentTokens }))
+      throw new BudgetContendedError(detail);
     return { stop: { reason: 'budget_exhausted', detail } };
   }
   return {
@@ -292,12 +394,20 @@ async function reserve(deps: ModelStepDeps, state: StartedRunState): Promise<Res
 }
 
 /** The agent's requests_per_minute, shared by all its runs (checkers included): wait, or stop. */
-async function rateLimit(deps: Pick<RunDeps, 'clock'> & { store: RateLimitStore }, state: StartedRunState): Promise<StopDecision | null> {
+async function rateLimit(
+  deps: Pick<RunDeps, 'clock'> & { store: RateLimitStore },
+  state: StartedRunState,
+): Promise<StopDecision | null> {
   const limit = state.context.view.rateLimit;
   if (!limit) return null;
   const now = deps.clock.now();
   const window = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
-  const granted = await deps.store.takeRateToken(`agent:${state.meta.agent}`, window.toISOString(), limit.requestsPerMinute, Math.floor(window.getTime() / 1000) + 3600);
+  const granted = await deps.store.takeRateToken(
+    `agent:${state.meta.agent}`,
+    window.toISOString(),
+    limit.requestsPerMinute,
+    Math.floor(window.getTime() / 1000) + 3600,
+  );
   if (granted) return null;
   const detail = `agent ${state.meta.agent} made its ${limit.requestsPerMinute} model requests this minute (budgets.yaml limits)`;
   if (limit.onRateLimited === 'stop') return { reason: 'rate_limited', detail };
@@ -309,13 +419,30 @@ async function rateLimit(deps: Pick<RunDeps, 'clock'> & { store: RateLimitStore 
 function budgetPause(line: BudgetLine, usedMicros: number, worstMicros: number) {
   const short = usedMicros + worstMicros - line.limitMicros!;
   const amountMicros = Math.ceil(Math.max(short, line.limitMicros! / 10) / 10_000) * 10_000;
-  return { budget: line.name, amountMicros, detail: `${describeLine(line)} is exhausted: approve +${formatUsd(amountMicros, 'cents')} for this run to continue` };
+  return {
+    budget: line.name,
+    amountMicros,
+    detail: `${describeLine(line)} is exhausted: approve +${formatUsd(amountMicros, 'cents')} for this run to continue`,
+  };
 }
 
 /** Spend by agent, team, model and principal, added to today's rollups in the same commit. */
-function rollupsFor(meta: RunMeta, role: 'maker' | 'checker', model: string, usage: Usage, now: Date): RollupIncrement[] {
+function rollupsFor(
+  meta: RunMeta,
+  role: 'maker' | 'checker',
+  model: string,
+  usage: Usage,
+  now: Date,
+): RollupIncrement[] {
   const date = now.toISOString().slice(0, 10);
-  const base = { date, role, costMicros: usage.costMicros, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, calls: 1 };
+  const base = {
+    date,
+    role,
+    costMicros: usage.costMicros,
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    calls: 1,
+  };
   const rows: RollupIncrement[] = [
     { dimension: 'agent', key: meta.agent, ...base },
     { dimension: 'model', key: model, ...base },
@@ -332,13 +459,24 @@ function approvalNeeded(state: StartedRunState, calls: ToolCallBlock[]) {
     .filter((call) => !notLoadedRefusal(context, state.meta, call))
     .map((call) => context.tools.find((tool) => tool.name === call.name))
     .filter((spec) => spec !== undefined && !spec.builtin)
-    .map((spec) => approvalFor(spec!, context.view.approvals, DEFAULT_HARNESS.approval_timeout_seconds, untrustedWrite(state.meta, context.view.approveWritesAfterUntrusted)))
+    .map((spec) =>
+      approvalFor(
+        spec!,
+        context.view.approvals,
+        DEFAULT_HARNESS.approval_timeout_seconds,
+        untrustedWrite(state.meta, context.view.approveWritesAfterUntrusted),
+      ),
+    )
     .filter((requirement) => requirement !== null);
   if (requirements.length === 0) return null;
   return { timeoutSeconds: Math.min(...requirements.map((r) => r.timeoutSeconds)) };
 }
 
-function stop(deps: Pick<RunDeps, 'clock'> & { store: RunRecordStore }, writer: StepWriter, decision: StopDecision): Promise<Control> {
+function stop(
+  deps: Pick<RunDeps, 'clock'> & { store: RunRecordStore },
+  writer: StepWriter,
+  decision: StopDecision,
+): Promise<Control> {
   const now = deps.clock.now().toISOString();
   writer.meta.pendingStop = { reason: decision.reason, detail: decision.detail };
   writer.addTrace({

@@ -60,7 +60,12 @@ const DETAIL_MAX_CHARS = 300;
 
 function clip(text: string, max: number): string {
   const chars = [...text];
-  return chars.length <= max ? text : `${chars.slice(0, max - 1).join('').trimEnd()}…`;
+  return chars.length <= max
+    ? text
+    : `${chars
+        .slice(0, max - 1)
+        .join('')
+        .trimEnd()}…`;
 }
 
 /** The maker's last answer, whitespace tidied and trimmed; undefined when it said nothing. */
@@ -109,7 +114,12 @@ interface Facts {
   facts: Array<[string, string]>;
 }
 
-function factsFor(meta: RunMeta, view: Pick<AgentView, 'agent'>, kind: NotificationKind, pause: PauseInfo | undefined): Facts {
+function factsFor(
+  meta: RunMeta,
+  view: Pick<AgentView, 'agent'>,
+  kind: NotificationKind,
+  pause: PauseInfo | undefined,
+): Facts {
   const usage = runUsage(meta);
   const tokens = usage.inputTokens + usage.outputTokens;
   const cost = `${formatUsd(usage.costMicros)} (${tokens.toLocaleString('en-US')} tokens)`;
@@ -118,10 +128,14 @@ function factsFor(meta: RunMeta, view: Pick<AgentView, 'agent'>, kind: Notificat
     kind === 'paused'
       ? `Run ${meta.runId} of ${view.agent} is paused, waiting for a human`
       : `Run ${meta.runId} of ${view.agent} ${kind === 'failed' ? 'failed' : 'finished'}: ${reason}`;
-  const detail = kind !== 'paused' && meta.stopDetail && meta.stopDetail !== reason ? clip(meta.stopDetail, DETAIL_MAX_CHARS) : undefined;
+  const detail =
+    kind !== 'paused' && meta.stopDetail && meta.stopDetail !== reason
+      ? clip(meta.stopDetail, DETAIL_MAX_CHARS)
+      : undefined;
   const pauseLines: string[] = [];
   if (kind === 'paused' && pause) {
-    if (pause.budget) pauseLines.push(`Budget ${pause.budget.name}: ${formatUsd(pause.budget.amountMicros)} more asked for`);
+    if (pause.budget)
+      pauseLines.push(`Budget ${pause.budget.name}: ${formatUsd(pause.budget.amountMicros)} more asked for`);
     if (pause.tools.length > 0) pauseLines.push(`Tools waiting for approval: ${pause.tools.join(', ')}`);
     for (const reason of pause.reasons) pauseLines.push(`Why: ${clip(reason, DETAIL_MAX_CHARS)}`);
     pauseLines.push(`Expires: ${pause.expiresAt}`);
@@ -129,7 +143,11 @@ function factsFor(meta: RunMeta, view: Pick<AgentView, 'agent'>, kind: Notificat
   const facts: Array<[string, string]> = [[kind === 'paused' ? 'Cost so far' : 'Cost', cost]];
   const duration = durationText(meta);
   if (duration) facts.push(['Duration', duration]);
-  facts.push(['Model calls', String(meta.modelCalls)], ['Tool calls', String(meta.toolCalls)], ['Trigger', meta.trigger.kind]);
+  facts.push(
+    ['Model calls', String(meta.modelCalls)],
+    ['Tool calls', String(meta.toolCalls)],
+    ['Trigger', meta.trigger.kind],
+  );
   if (meta.principal) facts.push(['Started by', meta.principal]);
   return { headline, detail, pauseLines, cost, facts };
 }
@@ -140,7 +158,12 @@ function escapeSlack(text: string): string {
 }
 
 /** Builds the message for one run and event; pure, so every part (and its escaping) is testable. */
-export function notificationFor(meta: RunMeta, view: Pick<AgentView, 'agent'>, kind: NotificationKind, details: NotificationDetails = {}): Notification {
+export function notificationFor(
+  meta: RunMeta,
+  view: Pick<AgentView, 'agent'>,
+  kind: NotificationKind,
+  details: NotificationDetails = {},
+): Notification {
   const { headline, detail, pauseLines, cost, facts } = factsFor(meta, view, kind, details.pause);
   const link = traceLink(meta.runId, details.consoleUrl);
   const summary = details.summary?.trim() || undefined;
@@ -161,7 +184,8 @@ export function notificationFor(meta: RunMeta, view: Pick<AgentView, 'agent'>, k
     '',
   ].join('\n');
 
-  const row = ([label, value]: [string, string]) => html`<tr><th align="left" style="padding-right:12px">${label}</th><td>${value}</td></tr>`;
+  const row = ([label, value]: [string, string]) =>
+    html`<tr><th align="left" style="padding-right:12px">${label}</th><td>${value}</td></tr>`;
   const document = joinHtml(
     [
       html`<!doctype html>`,
@@ -170,7 +194,12 @@ export function notificationFor(meta: RunMeta, view: Pick<AgentView, 'agent'>, k
       html`<p><strong>${headline}.</strong></p>`,
       ...(detail ? [html`<p>${detail}</p>`] : []),
       ...(pauseLines.length > 0 ? [html`<ul>${pauseLines.map((line) => html`<li>${line}</li>`)}</ul>`] : []),
-      ...(summary ? [html`<p>${kind === 'paused' ? 'Last answer so far:' : 'Last answer:'}</p>`, html`<pre style="white-space:pre-wrap">${summary}</pre>`] : []),
+      ...(summary
+        ? [
+            html`<p>${kind === 'paused' ? 'Last answer so far:' : 'Last answer:'}</p>`,
+            html`<pre style="white-space:pre-wrap">${summary}</pre>`,
+          ]
+        : []),
       html`<table>${facts.map(row)}</table>`,
       link.url ? html`<p><a href="${link.url}">Trace</a></p>` : html`<p>Trace: <code>${link.label}</code></p>`,
       html`</body></html>`,
@@ -181,11 +210,23 @@ export function notificationFor(meta: RunMeta, view: Pick<AgentView, 'agent'>, k
 
   const slackTrace = link.url ? `<${link.url}|Trace>` : `Trace: \`${escapeSlack(link.label)}\``;
   const blocks: Array<Record<string, unknown>> = [
-    { type: 'section', text: { type: 'mrkdwn', text: `*${escapeSlack(headline)}*${detail ? `\n${escapeSlack(detail)}` : ''}` } },
+    {
+      type: 'section',
+      text: { type: 'mrkdwn', text: `*${escapeSlack(headline)}*${detail ? `\n${escapeSlack(detail)}` : ''}` },
+    },
   ];
-  if (pauseLines.length > 0) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: pauseLines.map(escapeSlack).join('\n') } });
+  if (pauseLines.length > 0)
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: pauseLines.map(escapeSlack).join('\n') } });
   if (summary) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `\`\`\`${escapeSlack(summary)}\`\`\`` } });
-  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `${escapeSlack(facts.map(([label, value]) => `${label}: ${value}`).join(' · '))} · ${slackTrace}` }] });
+  blocks.push({
+    type: 'context',
+    elements: [
+      {
+        type: 'mrkdwn',
+        text: `${escapeSlack(facts.map(([label, value]) => `${label}: ${value}`).join(' · '))} · ${slackTrace}`,
+      },
+    ],
+  });
   const slack: SlackMessage = { text: escapeSlack(`${headline} (${cost})`), blocks };
 
   return { subject, text, html: document.value, slack };
@@ -213,7 +254,12 @@ function describeTarget(target: NotifyTarget): Record<string, string> {
  * this event. Maker runs only, and not runs started by the MCP gateway (their caller gets
  * the result directly). Never throws.
  */
-export async function notifyRun(deps: Pick<RunDeps, 'log' | 'mailer' | 'webhooks'> & { store: RunRecordStore }, meta: RunMeta, kind: NotificationKind, options: NotifyOptions = {}): Promise<void> {
+export async function notifyRun(
+  deps: Pick<RunDeps, 'log' | 'mailer' | 'webhooks'> & { store: RunRecordStore },
+  meta: RunMeta,
+  kind: NotificationKind,
+  options: NotifyOptions = {},
+): Promise<void> {
   if (meta.role !== 'maker' || !TRIGGER_KINDS[meta.trigger.kind].announced) return;
   let targets: NotifyTarget[];
   let message: Notification;
@@ -226,7 +272,11 @@ export async function notifyRun(deps: Pick<RunDeps, 'log' | 'mailer' | 'webhooks
     }
     targets = (loaded.view.notify ?? []).filter((target) => target.on.includes(kind));
     if (targets.length === 0) return;
-    message = notificationFor(meta, loaded.view, kind, { summary: lastAnswer(loaded.messages), pause: options.pause, consoleUrl: options.consoleUrl });
+    message = notificationFor(meta, loaded.view, kind, {
+      summary: lastAnswer(loaded.messages),
+      pause: options.pause,
+      consoleUrl: options.consoleUrl,
+    });
   } catch (error) {
     deps.log.warn('could not prepare the run notification', { runId: meta.runId, kind, error: errorMessage(error) });
     return;
@@ -236,13 +286,24 @@ export async function notifyRun(deps: Pick<RunDeps, 'log' | 'mailer' | 'webhooks
       try {
         if (target.email !== undefined) {
           if (!deps.mailer) throw new Error('no mailer is configured');
-          await deps.mailer.send({ to: [target.email], subject: message.subject, text: message.text, html: message.html });
+          await deps.mailer.send({
+            to: [target.email],
+            subject: message.subject,
+            text: message.text,
+            html: message.html,
+          });
         } else {
           if (!deps.webhooks) throw new Error('no webhook poster is configured');
           await deps.webhooks.post(target.webhook!, message.slack);
         }
       } catch (error) {
-        deps.log.warn('a run notification could not be delivered', { runId: meta.runId, agent: meta.agent, kind, ...describeTarget(target), error: errorMessage(error) });
+        deps.log.warn('a run notification could not be delivered', {
+          runId: meta.runId,
+          agent: meta.agent,
+          kind,
+          ...describeTarget(target),
+          error: errorMessage(error),
+        });
       }
     }),
   );

@@ -28,7 +28,11 @@ export const READ_RESULT_TOOL: ToolSpec = {
       limit: { type: 'integer', minimum: 1, description: 'characters to read' },
       start_line: { type: 'integer', minimum: 1, description: 'first line to read (1-based)' },
       end_line: { type: 'integer', minimum: 1, description: 'last line to read (inclusive)' },
-      grep: { type: 'string', minLength: 1, description: 'return the lines containing this text, with their line numbers' },
+      grep: {
+        type: 'string',
+        minLength: 1,
+        description: 'return the lines containing this text, with their line numbers',
+      },
     },
     required: ['handle'],
     additionalProperties: false,
@@ -45,7 +49,13 @@ export function estimateTokens(text: string): number {
 }
 
 export function offloadLimits(view: AgentView): { resultTokens: number; turnTokens: number; previewChars: number } {
-  return view.limits.offload ?? { resultTokens: DEFAULT_HARNESS.offload_result_tokens, turnTokens: DEFAULT_HARNESS.offload_turn_tokens, previewChars: DEFAULT_HARNESS.preview_chars };
+  return (
+    view.limits.offload ?? {
+      resultTokens: DEFAULT_HARNESS.offload_result_tokens,
+      turnTokens: DEFAULT_HARNESS.offload_turn_tokens,
+      previewChars: DEFAULT_HARNESS.preview_chars,
+    }
+  );
 }
 
 /** The handle names its run, so a handle from another run is recognised and refused. */
@@ -80,7 +90,13 @@ export function previewOf(text: string, handle: string, previewChars: number): s
  * Stores one result and returns what the conversation shows instead, or undefined when the
  * runtime has no result store (the caller then cuts the result as before).
  */
-export async function offloadResult(deps: RunDeps, state: StartedRunState, callId: string, tool: string, text: string): Promise<{ content: string; handle: string; detail: string } | undefined> {
+export async function offloadResult(
+  deps: RunDeps,
+  state: StartedRunState,
+  callId: string,
+  tool: string,
+  text: string,
+): Promise<{ content: string; handle: string; detail: string } | undefined> {
   if (!deps.results) return undefined;
   await deps.results.putResult(state.meta.runId, callId, { tool, text, createdAt: deps.clock.now().toISOString() });
   const handle = resultHandle(state.meta.runId, callId);
@@ -100,7 +116,11 @@ export function overCallThreshold(view: AgentView, text: string): boolean {
  * A turn's parallel results together over the turn threshold: the largest executed results
  * still inline are offloaded until the rest fit. Returns the outcomes, changed where offloaded.
  */
-export async function offloadTurn(deps: RunDeps, state: StartedRunState, outcomes: CallOutcome[]): Promise<CallOutcome[]> {
+export async function offloadTurn(
+  deps: RunDeps,
+  state: StartedRunState,
+  outcomes: CallOutcome[],
+): Promise<CallOutcome[]> {
   if (!deps.results) return outcomes;
   const { turnTokens } = offloadLimits(state.context.view);
   let total = outcomes.reduce((sum, outcome) => sum + estimateTokens(outcome.result.content), 0);
@@ -119,7 +139,11 @@ export async function offloadTurn(deps: RunDeps, state: StartedRunState, outcome
     changed[index] = {
       ...outcome,
       result: { ...outcome.result, content: stored.content },
-      trace: { ...outcome.trace, resultHandle: stored.handle, detail: `${stored.detail} (the turn's results together were over ${turnTokens} tokens)` },
+      trace: {
+        ...outcome.trace,
+        resultHandle: stored.handle,
+        detail: `${stored.detail} (the turn's results together were over ${turnTokens} tokens)`,
+      },
       patch: { ...outcome.patch, offloadedResults: [stored.handle] },
     };
   }

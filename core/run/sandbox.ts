@@ -42,22 +42,46 @@ export function runTools(deps: RunToolsDeps, view: AgentView, meta: RunMeta, bri
     callTool: (server, tool, args, options) => {
       if (!isSandboxServer(server)) return mcp.callTool(server, tool, args, options);
       const sandbox = view.sandbox;
-      if (!sandbox) return Promise.resolve({ content: 'the sandbox is unavailable, so nothing was run: this agent declares no sandbox', isError: true });
-      return callSandboxTool({ open: () => openSandbox(deps, sandbox, meta), spec: sandbox.spec, pricePerHourMicros: sandbox.pricePerHourMicros, bridge, createdAt: meta.sandboxCreatedAt }, tool, args);
+      if (!sandbox)
+        return Promise.resolve({
+          content: 'the sandbox is unavailable, so nothing was run: this agent declares no sandbox',
+          isError: true,
+        });
+      return callSandboxTool(
+        {
+          open: () => openSandbox(deps, sandbox, meta),
+          spec: sandbox.spec,
+          pricePerHourMicros: sandbox.pricePerHourMicros,
+          bridge,
+          createdAt: meta.sandboxCreatedAt,
+        },
+        tool,
+        args,
+      );
     },
     close: () => mcp.close(),
   };
 }
 
-async function openSandbox(deps: RunToolsDeps, sandbox: NonNullable<AgentView['sandbox']>, meta: RunMeta): Promise<Sandbox> {
-  if (!deps.sandboxes) throw new SandboxUnavailableError('no sandbox provider is configured where this run executes (on AWS the stack deploys one, with the sandbox broker, when an agent declares sandbox:)');
+async function openSandbox(
+  deps: RunToolsDeps,
+  sandbox: NonNullable<AgentView['sandbox']>,
+  meta: RunMeta,
+): Promise<Sandbox> {
+  if (!deps.sandboxes)
+    throw new SandboxUnavailableError(
+      'no sandbox provider is configured where this run executes (on AWS the stack deploys one, with the sandbox broker, when an agent declares sandbox:)',
+    );
   // What is copied in comes from the maker's input, whichever of the two opens the sandbox first.
   const input = meta.parentRunId ? (await deps.store.getRun(meta.parentRunId))?.input : meta.input;
   return deps.sandboxes.open({ sandboxId: sandboxIdOf(meta), agent: sandbox.agent, spec: sandbox.spec, input });
 }
 
 /** At FinishRun/FailRun of a maker run: the workspace goes with the run. Never fails the step. */
-export async function destroySandbox(deps: Pick<RunDeps, 'sandboxes' | 'log'>, meta: Pick<RunMeta, 'runId' | 'parentRunId'>): Promise<void> {
+export async function destroySandbox(
+  deps: Pick<RunDeps, 'sandboxes' | 'log'>,
+  meta: Pick<RunMeta, 'runId' | 'parentRunId'>,
+): Promise<void> {
   if (!deps.sandboxes || meta.parentRunId) return;
   try {
     await deps.sandboxes.destroy(meta.runId);
@@ -77,8 +101,21 @@ export function chargeToolCosts(writer: StepWriter, traces: NewTraceEvent[], now
   const meta = writer.meta;
   meta.usage = addUsage(meta.usage, { ...ZERO_USAGE, costMicros: micros });
   const date = now.toISOString().slice(0, 10);
-  const row = (dimension: RollupIncrement['dimension'], key: string, calls: number): RollupIncrement => ({ dimension, key, date, role: meta.role, costMicros: micros, inputTokens: 0, outputTokens: 0, calls });
-  const rows = [row('agent', meta.agent, 0), row('user', meta.principal, 0), row('model', SANDBOX_SERVER, charged.length)];
+  const row = (dimension: RollupIncrement['dimension'], key: string, calls: number): RollupIncrement => ({
+    dimension,
+    key,
+    date,
+    role: meta.role,
+    costMicros: micros,
+    inputTokens: 0,
+    outputTokens: 0,
+    calls,
+  });
+  const rows = [
+    row('agent', meta.agent, 0),
+    row('user', meta.principal, 0),
+    row('model', SANDBOX_SERVER, charged.length),
+  ];
   if (meta.team) rows.push(row('team', meta.team, 0));
   writer.addRollups(rows);
 }

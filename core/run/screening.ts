@@ -5,11 +5,21 @@ import type { JsonScreenResult, ScreenResult, Verdict } from '../guardrails/type
 import type { RunDeps } from './deps.ts';
 
 /** The run's guardrails on one piece of traffic: the org's policy merged with the agent's. */
-export function screenText(deps: Pick<RunDeps, 'guardrailRules'>, view: AgentView, text: string, stage: GuardrailStage): ScreenResult {
+export function screenText(
+  deps: Pick<RunDeps, 'guardrailRules'>,
+  view: AgentView,
+  text: string,
+  stage: GuardrailStage,
+): ScreenResult {
   return screen(text, stage, view.guardrails, deps.guardrailRules);
 }
 
-export function screenValue<T>(deps: Pick<RunDeps, 'guardrailRules'>, view: AgentView, value: T, stage: GuardrailStage): JsonScreenResult<T> {
+export function screenValue<T>(
+  deps: Pick<RunDeps, 'guardrailRules'>,
+  view: AgentView,
+  value: T,
+  stage: GuardrailStage,
+): JsonScreenResult<T> {
   return screenJson(value, stage, view.guardrails, deps.guardrailRules);
 }
 

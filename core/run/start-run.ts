@@ -3,7 +3,13 @@ import type { Message } from '../definitions/messages.ts';
 import { TRIGGER_KINDS } from '../definitions/trigger-kinds.ts';
 import { ZERO_USAGE, type Control, type RunMeta, type TriggerInfo } from '../definitions/run.ts';
 import type { ToolDescriptor } from '../ports/tools.ts';
-import { ConfigurationError, NotFoundError, ToolTimeoutError, ToolUnavailableError, ValidationError } from '../errors.ts';
+import {
+  ConfigurationError,
+  NotFoundError,
+  ToolTimeoutError,
+  ToolUnavailableError,
+  ValidationError,
+} from '../errors.ts';
 import { delegateTool, SKILL_TOOLS, systemPrompt, taskMessage, VERDICT_TOOL } from '../loop/prompt.ts';
 import { mountSkills } from './skills.ts';
 import { visibleTools } from '../policy/visible-tools.ts';
@@ -35,16 +41,23 @@ export interface RunRequest {
  * Every trigger's first call: checks the agent, records the run as queued and returns
  * its id, which the host uses as the execution name (input `{ runId }`).
  */
-export async function requestRun(deps: Pick<RunDeps, 'catalog' | 'ids' | 'clock'> & { store: RunRecordStore }, request: RunRequest): Promise<{ runId: string; created: boolean; meta: RunMeta }> {
+export async function requestRun(
+  deps: Pick<RunDeps, 'catalog' | 'ids' | 'clock'> & { store: RunRecordStore },
+  request: RunRequest,
+): Promise<{ runId: string; created: boolean; meta: RunMeta }> {
   const catalog = await deps.catalog();
   const entry = catalog.agents[request.agent];
-  if (!entry) throw new NotFoundError(`unknown agent "${request.agent}" (known: ${Object.keys(catalog.agents).sort().join(', ') || 'none'})`);
+  if (!entry)
+    throw new NotFoundError(
+      `unknown agent "${request.agent}" (known: ${Object.keys(catalog.agents).sort().join(', ') || 'none'})`,
+    );
   if (!entry.spec.enabled) throw new ValidationError(`agent "${request.agent}" is paused (enabled: false)`);
   const size = Buffer.byteLength(JSON.stringify(request.input ?? null));
   if (size > MAX_INPUT_BYTES) throw new ValidationError(`run input is ${size} bytes; the limit is ${MAX_INPUT_BYTES}`);
   const schema = entry.spec.input_schema;
   const problems = schema ? schemaProblems(schema, request.input ?? {}, 'input') : null;
-  if (problems) throw new ValidationError(`the input does not match agent "${request.agent}"'s input_schema: ${problems}`);
+  if (problems)
+    throw new ValidationError(`the input does not match agent "${request.agent}"'s input_schema: ${problems}`);
   const runId = request.dedupeKey ? runIdFor(request.agent, request.dedupeKey) : deps.ids.newId('r');
   const meta = newRunMeta({
     runId,
@@ -62,7 +75,9 @@ export async function requestRun(deps: Pick<RunDeps, 'catalog' | 'ids' | 'clock'
   return { runId, ...stored };
 }
 
-export function newRunMeta(fields: Pick<RunMeta, 'runId' | 'agent' | 'principal' | 'trigger' | 'input' | 'createdAt'> & Partial<RunMeta>): RunMeta {
+export function newRunMeta(
+  fields: Pick<RunMeta, 'runId' | 'agent' | 'principal' | 'trigger' | 'input' | 'createdAt'> & Partial<RunMeta>,
+): RunMeta {
   return {
     role: 'maker',
     status: 'queued',
@@ -93,7 +108,10 @@ export async function startRunStep(deps: StartRunDeps, input: { runId: string; r
   if (replay) return replay;
   const catalog = await deps.catalog();
   // A delegated run of a declared sub-agent runs as that sub-agent; every other run as its agent.
-  const compiled = meta.parentRunId && meta.subagent ? compileSubagentView(catalog, meta.agent, meta.subagent) : compileAgentView(catalog, meta.agent);
+  const compiled =
+    meta.parentRunId && meta.subagent
+      ? compileSubagentView(catalog, meta.agent, meta.subagent)
+      : compileAgentView(catalog, meta.agent);
   const mounted = await mountSkills(deps, compiled);
   // A child that is another org agent counts against that agent's team and owner.
   const runMeta = meta.parentRunId ? { ...meta, team: mounted.view.team, owner: mounted.view.owner } : meta;
@@ -106,17 +124,29 @@ export async function startRunStep(deps: StartRunDeps, input: { runId: string; r
  */
 export function resumedControl(meta: RunMeta, resumeSeq: number): Control {
   if (meta.seq !== resumeSeq || !meta.lastControl) {
-    throw new ValidationError(`run ${meta.runId} is at seq ${meta.seq}; the execution resuming it expected ${resumeSeq}: a second execution is driving it`);
+    throw new ValidationError(
+      `run ${meta.runId} is at seq ${meta.seq}; the execution resuming it expected ${resumeSeq}: a second execution is driving it`,
+    );
   }
   return meta.lastControl;
 }
 
 /** Shared by StartRun and by checker runs, which start from their parent's snapshot. */
-export async function initializeRun(deps: InitializeRunDeps, meta: RunMeta, view: AgentView, firstMessage: Message, refusal?: string): Promise<Control> {
+export async function initializeRun(
+  deps: InitializeRunDeps,
+  meta: RunMeta,
+  view: AgentView,
+  firstMessage: Message,
+  refusal?: string,
+): Promise<Control> {
   const started = deps.clock.now();
   const offered = await discoverTools(deps, view, meta);
   const visibility = visibleTools(view, offered);
-  let tools: ToolSpec[] = [...visibility.tools, ...(view.skills.length > 0 ? SKILL_TOOLS : []), ...(view.delegates ? [delegateTool(view.delegates)] : [])];
+  let tools: ToolSpec[] = [
+    ...visibility.tools,
+    ...(view.skills.length > 0 ? SKILL_TOOLS : []),
+    ...(view.delegates ? [delegateTool(view.delegates)] : []),
+  ];
   if (view.role === 'checker') {
     // Validation already refuses write tools for checkers; this keeps an old snapshot honest too.
     tools = [...tools.filter((tool) => tool.readOnly && !tool.destructive && !tool.requiresApproval), VERDICT_TOOL];
@@ -126,14 +156,24 @@ export async function initializeRun(deps: InitializeRunDeps, meta: RunMeta, view
   writer.meta.status = 'running';
   writer.meta.startedAt = started.toISOString();
   writer.meta.agentVersion = view.version;
-  if (view.skills.length > 0) writer.meta.skills = view.skills.map(({ name, version, sha256 }) => ({ name, version, sha256 }));
+  if (view.skills.length > 0)
+    writer.meta.skills = view.skills.map(({ name, version, sha256 }) => ({ name, version, sha256 }));
   // A webhook's body or an event is someone else's text: untrusted from the first message.
   if (TRIGGER_KINDS[meta.trigger.kind].untrustedInput) writer.meta.untrusted = true;
   writer.setContext(context);
   // The task is screened before any model sees it (or it is stored).
-  const input = screenText(deps, view, firstMessage.content.map((block) => (block.type === 'text' ? block.text : '')).join('\n'), 'model_input');
+  const input = screenText(
+    deps,
+    view,
+    firstMessage.content.map((block) => (block.type === 'text' ? block.text : '')).join('\n'),
+    'model_input',
+  );
   if (!input.blocked) writer.addMessage({ role: 'user', content: [{ type: 'text', text: input.text }] });
-  else writer.meta.pendingStop = { reason: 'guardrail_blocked', detail: `the run's input was ${blockedReason(input.blocked)}` };
+  else
+    writer.meta.pendingStop = {
+      reason: 'guardrail_blocked',
+      detail: `the run's input was ${blockedReason(input.blocked)}`,
+    };
   // A definition the run cannot honour (a pinned skill missing or tampered with) ends it before any model call.
   if (refusal) writer.meta.pendingStop = { reason: 'error', detail: refusal };
   const notes = [
@@ -160,12 +200,21 @@ export async function initializeRun(deps: InitializeRunDeps, meta: RunMeta, view
   });
   const control = await writer.commit(deps, input.blocked || refusal ? 'finish' : 'model');
   if (meta.role === 'maker' && TRIGGER_KINDS[meta.trigger.kind].announced) {
-    await publish(deps, { type: 'looprail.run.started', runId: meta.runId, agent: meta.agent, detail: { trigger: meta.trigger.kind, principal: meta.principal, agentVersion: view.version } });
+    await publish(deps, {
+      type: 'looprail.run.started',
+      runId: meta.runId,
+      agent: meta.agent,
+      detail: { trigger: meta.trigger.kind, principal: meta.principal, agentVersion: view.version },
+    });
   }
   return control;
 }
 
-async function discoverTools(deps: RunToolsDeps, view: AgentView, meta: RunMeta): Promise<Record<string, ToolDescriptor[]>> {
+async function discoverTools(
+  deps: RunToolsDeps,
+  view: AgentView,
+  meta: RunMeta,
+): Promise<Record<string, ToolDescriptor[]>> {
   const tools = runTools(deps, view, meta);
   const offered: Record<string, ToolDescriptor[]> = {};
   await Promise.all(
@@ -176,7 +225,8 @@ async function discoverTools(deps: RunToolsDeps, view: AgentView, meta: RunMeta)
         offered[grant.server] = await tools.listTools(server);
       } catch (error) {
         // Listing has no side effect: a server too slow to list (a busy host) is retried like one that is down.
-        if (error instanceof ToolTimeoutError) throw new ToolUnavailableError(`${error.message} while StartRun listed its tools`);
+        if (error instanceof ToolTimeoutError)
+          throw new ToolUnavailableError(`${error.message} while StartRun listed its tools`);
         throw error;
       }
     }),

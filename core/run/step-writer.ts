@@ -45,7 +45,10 @@ export class StepWriter {
   addRollups(rollups: RollupIncrement[]): void {
     for (const rollup of rollups) {
       // A transaction may touch an item once: a step's increments of the same row (a compaction and the call after it) add up.
-      const same = this.rollups.find((r) => r.dimension === rollup.dimension && r.key === rollup.key && r.date === rollup.date && r.role === rollup.role);
+      const same = this.rollups.find(
+        (r) =>
+          r.dimension === rollup.dimension && r.key === rollup.key && r.date === rollup.date && r.role === rollup.role,
+      );
       if (!same) this.rollups.push({ ...rollup });
       else {
         same.costMicros += rollup.costMicros;
@@ -67,18 +70,36 @@ export class StepWriter {
    * onStale 'throw') must not take another step's commit for its own, so it gets an error
    * and reads the run again.
    */
-  async commit(deps: { store: RunRecordStore }, next: NextStep, extra: Partial<Control> = {}, onStale: 'replay' | 'throw' = 'replay'): Promise<Control> {
+  async commit(
+    deps: { store: RunRecordStore },
+    next: NextStep,
+    extra: Partial<Control> = {},
+    onStale: 'replay' | 'throw' = 'replay',
+  ): Promise<Control> {
     const control: Control = { runId: this.meta.runId, seq: this.expectedSeq + 1, next, ...extra };
     this.meta.seq = this.expectedSeq + 1;
     this.meta.lastControl = control;
-    const commit: StepCommit = { expectedSeq: this.expectedSeq, meta: this.meta, messages: this.messages, trace: this.trace, context: this.context, rollups: this.rollups, releaseConcurrency: this.released };
+    const commit: StepCommit = {
+      expectedSeq: this.expectedSeq,
+      meta: this.meta,
+      messages: this.messages,
+      trace: this.trace,
+      context: this.context,
+      rollups: this.rollups,
+      releaseConcurrency: this.released,
+    };
     const outcome = await deps.store.commit(this.meta.runId, commit);
     if (outcome === 'committed') return control;
-    if (onStale === 'throw') throw new ValidationError(`run ${this.meta.runId} moved on from seq ${this.expectedSeq} while this change was being made`);
+    if (onStale === 'throw')
+      throw new ValidationError(
+        `run ${this.meta.runId} moved on from seq ${this.expectedSeq} while this change was being made`,
+      );
     // Another attempt of this step got there first: answer what it answered.
     const stored = await deps.store.getRun(this.meta.runId);
     if (stored?.seq === this.expectedSeq + 1 && stored.lastControl) return stored.lastControl;
-    throw new ValidationError(`run ${this.meta.runId} moved on to seq ${stored?.seq} while a step expected ${this.expectedSeq}: a second execution is driving it`);
+    throw new ValidationError(
+      `run ${this.meta.runId} moved on to seq ${stored?.seq} while a step expected ${this.expectedSeq}: a second execution is driving it`,
+    );
   }
 }
 
@@ -89,5 +110,7 @@ export class StepWriter {
 export function replayedControl(meta: RunMeta, inputSeq: number): Control | undefined {
   if (meta.seq === inputSeq) return undefined;
   if (meta.seq === inputSeq + 1 && meta.lastControl) return meta.lastControl;
-  throw new ValidationError(`run ${meta.runId} is at seq ${meta.seq}; this step expected ${inputSeq}: a second execution is driving it`);
+  throw new ValidationError(
+    `run ${meta.runId} is at seq ${meta.seq}; this step expected ${inputSeq}: a second execution is driving it`,
+  );
 }

@@ -18,7 +18,10 @@ import { chargeToolCosts } from './sandbox.ts';
  * calls instead of model turns.
  */
 
-export async function openToolSession(deps: RunDeps, request: { agent: string; principal: string; client?: string }): Promise<RunMeta> {
+export async function openToolSession(
+  deps: RunDeps,
+  request: { agent: string; principal: string; client?: string },
+): Promise<RunMeta> {
   const catalog = await deps.catalog();
   const entry = catalog.agents[request.agent];
   if (!entry) throw new NotFoundError(`unknown agent "${request.agent}"`);
@@ -37,7 +40,12 @@ export async function openToolSession(deps: RunDeps, request: { agent: string; p
   try {
     await initializeRun(deps, created, compileAgentView(catalog, request.agent), {
       role: 'user',
-      content: [{ type: 'text', text: `Interactive tool session${request.client ? ` from ${request.client}` : ''}, principal ${request.principal}.` }],
+      content: [
+        {
+          type: 'text',
+          text: `Interactive tool session${request.client ? ` from ${request.client}` : ''}, principal ${request.principal}.`,
+        },
+      ],
     });
   } catch (error) {
     // The session never opened (a server could not list its tools): record why, leave nothing queued.

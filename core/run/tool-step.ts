@@ -93,7 +93,10 @@ function writeTurn(deps: RunDeps, writer: StepWriter, outcomes: CallOutcome[]): 
   const own = (outcome: CallOutcome) => (rolledUp(outcome) ? [] : [outcome.trace]);
   const charged = outcomes.flatMap((outcome) => [...innerTraces(outcome), ...own(outcome)]);
   chargeToolCosts(writer, charged, deps.clock.now());
-  applyPatches(writer.meta, outcomes.map((outcome) => outcome.patch));
+  applyPatches(
+    writer.meta,
+    outcomes.map((outcome) => outcome.patch),
+  );
 }
 
 /** A script's refused, blocked or doubtful call stops the run as the same call made directly would. */

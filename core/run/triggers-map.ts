@@ -36,7 +36,9 @@ export type EventPayload = z.infer<typeof EventPayload>;
 function parsed<T>(schema: z.ZodType<T>, payload: unknown, what: string): T {
   const result = schema.safeParse(payload);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(payload)'}: ${issue.message}`).join('; ');
+    const problems = result.error.issues
+      .map((issue) => `${issue.path.join('.') || '(payload)'}: ${issue.message}`)
+      .join('; ');
     throw new ValidationError(`not a ${what}: ${problems}`);
   }
   return result.data;

@@ -60,7 +60,10 @@ export async function verifyStep(deps: VerifyDeps, input: StepInput): Promise<Co
   }
   const ended = deps.clock.now();
   const childUsage = runUsage(child);
-  const verdict = child.verdict ?? { pass: false, feedback: `the checker gave no verdict (it stopped: ${child.stopReason ?? 'unknown'}${child.stopDetail ? `, ${child.stopDetail}` : ''})` };
+  const verdict = child.verdict ?? {
+    pass: false,
+    feedback: `the checker gave no verdict (it stopped: ${child.stopReason ?? 'unknown'}${child.stopDetail ? `, ${child.stopDetail}` : ''})`,
+  };
 
   const m = writer.meta;
   m.verifyAttempts = attempt;
@@ -86,7 +89,10 @@ export async function verifyStep(deps: VerifyDeps, input: StepInput): Promise<Co
     return writer.commit(deps, 'finish');
   }
   if (attempt >= verify.maxAttempts) {
-    m.pendingStop = { reason: 'verification_failed', detail: `the checker failed all ${attempt} attempts; last feedback: ${verdict.feedback.slice(0, 500)}` };
+    m.pendingStop = {
+      reason: 'verification_failed',
+      detail: `the checker failed all ${attempt} attempts; last feedback: ${verdict.feedback.slice(0, 500)}`,
+    };
     return writer.commit(deps, 'finish');
   }
   const overSpend = spendLimit(m, context.view.limits);
@@ -99,7 +105,12 @@ export async function verifyStep(deps: VerifyDeps, input: StepInput): Promise<Co
 }
 
 /** Records the checker run for this attempt (once: its id is the attempt's) with its first message, ready for its execution. */
-async function recordChecker(deps: InitializeRunDeps, parent: RunMeta, attempt: number, firstMessage: () => ReturnType<typeof checkerMessage>): Promise<RunMeta> {
+async function recordChecker(
+  deps: InitializeRunDeps,
+  parent: RunMeta,
+  attempt: number,
+  firstMessage: () => ReturnType<typeof checkerMessage>,
+): Promise<RunMeta> {
   const parentState = await loadStartedRun(deps, parent.runId);
   const view = parentState.context.view.verify!.checker;
   const runId = checkerRunId(parent.runId, attempt);
@@ -124,7 +135,12 @@ async function recordChecker(deps: InitializeRunDeps, parent: RunMeta, attempt: 
 }
 
 /** Creates (or resumes) the checker run for this attempt and runs it to its end as a nested execution (the in-process children port). */
-async function runChecker(deps: VerifyDeps, parent: RunMeta, attempt: number, firstMessage: () => ReturnType<typeof checkerMessage>): Promise<RunMeta> {
+async function runChecker(
+  deps: VerifyDeps,
+  parent: RunMeta,
+  attempt: number,
+  firstMessage: () => ReturnType<typeof checkerMessage>,
+): Promise<RunMeta> {
   const meta = await recordChecker(deps, parent, attempt, firstMessage);
   // Its own execution of the same state machine: StartRun replays the start committed above
   // (the checker's first message is built here, from the parent), then its steps run as any run's do.

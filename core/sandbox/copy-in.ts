@@ -18,10 +18,14 @@ export function valueAt(input: unknown, dotted: string): unknown {
 }
 
 /** The files to write: a string as it is, anything else as JSON. A value the input lacks refuses the sandbox. */
-export function copyInFiles(spec: Pick<SandboxSpec, 'copy_in'>, input: unknown): Array<{ path: string; content: string }> {
+export function copyInFiles(
+  spec: Pick<SandboxSpec, 'copy_in'>,
+  input: unknown,
+): Array<{ path: string; content: string }> {
   return spec.copy_in.files.map((file) => {
     const value = valueAt(input, file.from_input);
-    if (value === undefined) throw new SandboxUnavailableError(`copy_in.files: the run's input has no ${file.from_input} for ${file.path}`);
+    if (value === undefined)
+      throw new SandboxUnavailableError(`copy_in.files: the run's input has no ${file.from_input} for ${file.path}`);
     return { path: file.path, content: typeof value === 'string' ? value : JSON.stringify(value, null, 2) };
   });
 }

@@ -83,7 +83,9 @@ export function parseEgressRule(entry: string): EgressRule | { error: string } {
 }
 
 /** Every entry of one list; all problems at once, or the compiled list. */
-export function parseEgressAllowlist(entries: readonly string[]): { allowlist: EgressAllowlist } | { errors: string[] } {
+export function parseEgressAllowlist(
+  entries: readonly string[],
+): { allowlist: EgressAllowlist } | { errors: string[] } {
   const rules: EgressRule[] = [];
   const errors: string[] = [];
   for (const entry of entries) {

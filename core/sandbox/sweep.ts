@@ -35,7 +35,12 @@ const ENDED: ReadonlySet<RunStatus> = new Set(['finished', 'failed']);
  * table (undefined: no such run). Paused runs (waiting for an approval) keep their sandbox
  * until the hard cap: the workspace is what the approver's decision continues with.
  */
-export function sandboxesToStop(tasks: SandboxTaskInfo[], runs: ReadonlyMap<string, RunStatus | undefined>, now: Date, policy: SweepPolicy): SweepDecision[] {
+export function sandboxesToStop(
+  tasks: SandboxTaskInfo[],
+  runs: ReadonlyMap<string, RunStatus | undefined>,
+  now: Date,
+  policy: SweepPolicy,
+): SweepDecision[] {
   const decisions: SweepDecision[] = [];
   for (const task of tasks) {
     const ageMs = now.getTime() - task.createdAt.getTime();
@@ -43,7 +48,8 @@ export function sandboxesToStop(tasks: SandboxTaskInfo[], runs: ReadonlyMap<stri
     let reason: string | undefined;
     if (status !== undefined && ENDED.has(status)) reason = `run ${task.sandboxId} is ${status}`;
     else if (status === undefined && ageMs >= policy.graceMs) reason = `run ${task.sandboxId} does not exist`;
-    else if (ageMs >= policy.maxAgeMs) reason = `older than ${Math.round(policy.maxAgeMs / 3_600_000 * 10) / 10} h (the sandbox hard cap)`;
+    else if (ageMs >= policy.maxAgeMs)
+      reason = `older than ${Math.round((policy.maxAgeMs / 3_600_000) * 10) / 10} h (the sandbox hard cap)`;
     if (reason) decisions.push({ ...task, reason });
   }
   return decisions;

@@ -48,11 +48,26 @@ const RUN_OPTION_SCHEMAS = {
 };
 
 const ExecArgs = z.strictObject({ command: z.string().min(1, 'expected a shell command').max(16_384), ...RunOptions });
-const ReadArgs = z.strictObject({ path: WorkspacePath, max_bytes: z.number().int().positive().max(READ_LIMIT_BYTES).optional() });
-const WriteArgs = z.strictObject({ path: WorkspacePath, content: z.string().max(1024 * 1024, 'expected at most 1 MB of content') });
-const ListArgs = z.strictObject({ path: WorkspacePath.default('.'), max_depth: z.number().int().min(1).max(20).default(3) });
+const ReadArgs = z.strictObject({
+  path: WorkspacePath,
+  max_bytes: z.number().int().positive().max(READ_LIMIT_BYTES).optional(),
+});
+const WriteArgs = z.strictObject({
+  path: WorkspacePath,
+  content: z.string().max(1024 * 1024, 'expected at most 1 MB of content'),
+});
+const ListArgs = z.strictObject({
+  path: WorkspacePath.default('.'),
+  max_depth: z.number().int().min(1).max(20).default(3),
+});
 const DiffArgs = z.strictObject({});
-const RunCodeArgs = z.strictObject({ code: z.string().min(1, 'expected a JavaScript program').max(256 * 1024, 'expected at most 256 KB of code'), ...RunOptions });
+const RunCodeArgs = z.strictObject({
+  code: z
+    .string()
+    .min(1, 'expected a JavaScript program')
+    .max(256 * 1024, 'expected at most 256 KB of code'),
+  ...RunOptions,
+});
 /** Each tool's arguments, tagged with the tool's name for the dispatch. */
 const ARGUMENTS = {
   exec: ExecArgs.transform((args) => ({ tool: 'exec' as const, ...args })),
@@ -77,7 +92,8 @@ export const RUN_CODE_DESCRIPTION =
 export const SANDBOX_TOOLS: ToolDescriptor[] = [
   {
     name: 'exec',
-    description: 'Run a shell command (sh -c) in the workspace, without network access. Returns the exit code and the output (stdout and stderr together, cut when long).',
+    description:
+      'Run a shell command (sh -c) in the workspace, without network access. Returns the exit code and the output (stdout and stderr together, cut when long).',
     inputSchema: {
       type: 'object',
       properties: {
@@ -94,7 +110,10 @@ export const SANDBOX_TOOLS: ToolDescriptor[] = [
     description: 'Read a text file from the workspace.',
     inputSchema: {
       type: 'object',
-      properties: { path: { type: 'string', description: 'relative to the workspace root' }, max_bytes: { type: 'integer', minimum: 1, maximum: READ_LIMIT_BYTES } },
+      properties: {
+        path: { type: 'string', description: 'relative to the workspace root' },
+        max_bytes: { type: 'integer', minimum: 1, maximum: READ_LIMIT_BYTES },
+      },
       required: ['path'],
       additionalProperties: false,
     },
@@ -105,7 +124,10 @@ export const SANDBOX_TOOLS: ToolDescriptor[] = [
     description: 'Write (create or replace) a text file in the workspace; missing folders are created.',
     inputSchema: {
       type: 'object',
-      properties: { path: { type: 'string', description: 'relative to the workspace root' }, content: { type: 'string' } },
+      properties: {
+        path: { type: 'string', description: 'relative to the workspace root' },
+        content: { type: 'string' },
+      },
       required: ['path', 'content'],
       additionalProperties: false,
     },
@@ -116,7 +138,10 @@ export const SANDBOX_TOOLS: ToolDescriptor[] = [
     description: 'List files and folders (folders end with /) under a folder of the workspace, .git left out.',
     inputSchema: {
       type: 'object',
-      properties: { path: { type: 'string', description: 'relative to the workspace root (default: the root)' }, max_depth: { type: 'integer', minimum: 1, maximum: 20 } },
+      properties: {
+        path: { type: 'string', description: 'relative to the workspace root (default: the root)' },
+        max_depth: { type: 'integer', minimum: 1, maximum: 20 },
+      },
       additionalProperties: false,
     },
     annotations: { readOnlyHint: true },
@@ -160,15 +185,26 @@ export interface SandboxCallContext {
 }
 
 /** One call to a sandbox tool. Every failure (the sandbox's or the command's) is a result the model reads. */
-export async function callSandboxTool(context: SandboxCallContext, tool: string, args: Record<string, unknown>): Promise<ToolCallResult> {
-  const failed = (content: string, sandbox?: SandboxCallRecord): ToolCallResult => ({ content, isError: true, ...(sandbox ? { sandbox } : {}) });
+export async function callSandboxTool(
+  context: SandboxCallContext,
+  tool: string,
+  args: Record<string, unknown>,
+): Promise<ToolCallResult> {
+  const failed = (content: string, sandbox?: SandboxCallRecord): ToolCallResult => ({
+    content,
+    isError: true,
+    ...(sandbox ? { sandbox } : {}),
+  });
   if (!Object.hasOwn(ARGUMENTS, tool)) return failed(`the sandbox has no tool "${tool}"`);
   const schema = ARGUMENTS[tool as keyof typeof ARGUMENTS];
   const parsed = schema.safeParse(args);
   if (!parsed.success) {
-    return failed(`invalid arguments for sandbox.${tool}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`).join('; ')}`);
+    return failed(
+      `invalid arguments for sandbox.${tool}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(arguments)'}: ${issue.message}`).join('; ')}`,
+    );
   }
-  if (tool === RUN_CODE_TOOL && !context.bridge) return failed('code mode is not available to this call: run_code needs the tool step\'s gateway bridge');
+  if (tool === RUN_CODE_TOOL && !context.bridge)
+    return failed("code mode is not available to this call: run_code needs the tool step's gateway bridge");
   // Arguments first: a call that cannot run creates no sandbox.
   let sandbox: Sandbox;
   try {
@@ -178,7 +214,9 @@ export async function callSandboxTool(context: SandboxCallContext, tool: string,
   }
   // The run's earlier sandbox stopped (idle, or its lifetime) and this is a new one: the model must not assume its changes.
   const fresh = context.createdAt !== undefined && context.createdAt !== sandbox.createdAt;
-  const note = fresh ? `note: the run's sandbox stopped after ${context.createdAt} and this call started a fresh one (created ${sandbox.createdAt}) from copy_in: earlier changes to the workspace are gone.\n` : '';
+  const note = fresh
+    ? `note: the run's sandbox stopped after ${context.createdAt} and this call started a fresh one (created ${sandbox.createdAt}) from copy_in: earlier changes to the workspace are gone.\n`
+    : '';
   let result: ToolCallResult;
   try {
     result = await dispatch(context, sandbox, parsed.data as SandboxArguments);
@@ -196,7 +234,11 @@ type SandboxArguments =
   | ({ tool: 'diff' } & z.output<typeof DiffArgs>)
   | ({ tool: 'run_code' } & z.output<typeof RunCodeArgs>);
 
-async function dispatch(context: SandboxCallContext, sandbox: Sandbox, call: SandboxArguments): Promise<ToolCallResult> {
+async function dispatch(
+  context: SandboxCallContext,
+  sandbox: Sandbox,
+  call: SandboxArguments,
+): Promise<ToolCallResult> {
   const { spec } = context;
   const charged = (durationMs: number, record: Omit<SandboxCallRecord, 'durationMs'> = {}) => ({
     sandbox: { ...record, durationMs },
@@ -205,21 +247,45 @@ async function dispatch(context: SandboxCallContext, sandbox: Sandbox, call: San
   switch (call.tool) {
     case 'exec':
     case 'run_code': {
-      const command = call.tool === 'exec' ? call.command : `run_code (${Buffer.byteLength(call.code)} bytes of JavaScript)`;
+      const command =
+        call.tool === 'exec' ? call.command : `run_code (${Buffer.byteLength(call.code)} bytes of JavaScript)`;
       const remainingMs = spec.run_timeout_seconds * 1000 - sandbox.usedMs();
       if (remainingMs < 1000) {
-        return { content: `not run: this run has used its sandbox time (run_timeout_seconds: ${spec.run_timeout_seconds})`, isError: true, sandbox: { command, durationMs: 0 } };
+        return {
+          content: `not run: this run has used its sandbox time (run_timeout_seconds: ${spec.run_timeout_seconds})`,
+          isError: true,
+          sandbox: { command, durationMs: 0 },
+        };
       }
-      const timeoutSeconds = Math.max(1, Math.min(call.timeout_seconds ?? spec.command_timeout_seconds, spec.command_timeout_seconds, Math.floor(remainingMs / 1000)));
+      const timeoutSeconds = Math.max(
+        1,
+        Math.min(
+          call.timeout_seconds ?? spec.command_timeout_seconds,
+          spec.command_timeout_seconds,
+          Math.floor(remainingMs / 1000),
+        ),
+      );
       const { value, durationMs } =
         call.tool === 'exec'
           ? await sandbox.exec({ command: call.command, cwd: call.cwd, timeoutSeconds })
           : await sandbox.runScript({ code: call.code, cwd: call.cwd, timeoutSeconds }, context.bridge!);
-      const record = { command, exitCode: value.exitCode, timedOut: value.timedOut || undefined, outputBytes: value.outputBytes };
-      return { content: describeExec(value, timeoutSeconds, spec), isError: isFailure(value), ...charged(durationMs, record) };
+      const record = {
+        command,
+        exitCode: value.exitCode,
+        timedOut: value.timedOut || undefined,
+        outputBytes: value.outputBytes,
+      };
+      return {
+        content: describeExec(value, timeoutSeconds, spec),
+        isError: isFailure(value),
+        ...charged(durationMs, record),
+      };
     }
     case 'read_file': {
-      const { value, durationMs } = await sandbox.readFile(call.path, call.max_bytes ?? Math.min(spec.max_output_bytes * 4, READ_LIMIT_BYTES));
+      const { value, durationMs } = await sandbox.readFile(
+        call.path,
+        call.max_bytes ?? Math.min(spec.max_output_bytes * 4, READ_LIMIT_BYTES),
+      );
       const cut = value.truncated ? `\n[… file cut: ${value.bytes} bytes in all]` : '';
       return { content: value.content + cut, isError: false, ...charged(durationMs) };
     }
@@ -230,12 +296,20 @@ async function dispatch(context: SandboxCallContext, sandbox: Sandbox, call: San
     case 'list_files': {
       const { value, durationMs } = await sandbox.listFiles(call.path, call.max_depth, MAX_LIST_ENTRIES);
       const body = value.entries.length === 0 ? '(empty)' : value.entries.join('\n');
-      return { content: body + (value.truncated ? `\n[… more than ${MAX_LIST_ENTRIES} entries]` : ''), isError: false, ...charged(durationMs) };
+      return {
+        content: body + (value.truncated ? `\n[… more than ${MAX_LIST_ENTRIES} entries]` : ''),
+        isError: false,
+        ...charged(durationMs),
+      };
     }
     case 'diff': {
       const { value, durationMs } = await sandbox.diff(DIFF_LIMIT_BYTES);
       const body = value.content === '' ? '(no changes since copy-in)' : value.content;
-      return { content: body + (value.truncated ? `\n[… diff cut: ${value.bytes} bytes in all]` : ''), isError: false, ...charged(durationMs) };
+      return {
+        content: body + (value.truncated ? `\n[… diff cut: ${value.bytes} bytes in all]` : ''),
+        isError: false,
+        ...charged(durationMs),
+      };
     }
   }
 }
@@ -247,11 +321,22 @@ function isFailure(result: ExecResult): boolean {
 /** The model reads why a command failed, as a failed tool call, never as a crash. */
 function describeExec(result: ExecResult, timeoutSeconds: number, spec: SandboxSpec): string {
   const lines: string[] = [];
-  if (result.timedOut) lines.push(`killed: the command ran longer than its ${timeoutSeconds} s timeout (everything it started was stopped)`);
-  else if (result.outputFlood) lines.push(`killed: the command printed more than ${result.outputBytes} bytes, far beyond max_output_bytes (${spec.max_output_bytes})`);
+  if (result.timedOut)
+    lines.push(
+      `killed: the command ran longer than its ${timeoutSeconds} s timeout (everything it started was stopped)`,
+    );
+  else if (result.outputFlood)
+    lines.push(
+      `killed: the command printed more than ${result.outputBytes} bytes, far beyond max_output_bytes (${spec.max_output_bytes})`,
+    );
   else lines.push(`exit code ${result.exitCode ?? 'none (killed)'}`);
-  if (result.diskOverMb !== undefined) lines.push(`the workspace now holds ${result.diskOverMb} MB, over disk_mb (${spec.disk_mb}); remove files before going on`);
+  if (result.diskOverMb !== undefined)
+    lines.push(
+      `the workspace now holds ${result.diskOverMb} MB, over disk_mb (${spec.disk_mb}); remove files before going on`,
+    );
   lines[0] += ` after ${(result.durationMs / 1000).toFixed(2)} s`;
-  const cut = result.truncated ? `\n[… output cut: ${result.outputBytes} bytes in all, ${spec.max_output_bytes} kept]` : '';
+  const cut = result.truncated
+    ? `\n[… output cut: ${result.outputBytes} bytes in all, ${spec.max_output_bytes} kept]`
+    : '';
   return `${lines.join('; ')}\n${result.output === '' ? '(no output)' : result.output}${cut}`;
 }

@@ -19,7 +19,12 @@ export function skillFile(path: string, content: string): SkillFile {
 
 /** Every file's path and hash, in path order: any change to any file changes it. */
 export function bundleHash(files: ReadonlyArray<Pick<SkillFile, 'path' | 'sha256'>>): string {
-  return sha256([...files].sort((a, b) => (a.path < b.path ? -1 : 1)).map((file) => `${file.path}\u0000${file.sha256}\n`).join(''));
+  return sha256(
+    [...files]
+      .sort((a, b) => (a.path < b.path ? -1 : 1))
+      .map((file) => `${file.path}\u0000${file.sha256}\n`)
+      .join(''),
+  );
 }
 
 export interface ParsedSkill {
@@ -29,17 +34,31 @@ export interface ParsedSkill {
 }
 
 /** Reads a skill folder's files: SKILL.md's front matter, sizes, paths. Problems name the file and line. */
-export function parseSkillFolder(display: string, files: Array<{ path: string; content: string }>): { skill?: ParsedSkill; problems: Problem[] } {
-  const problem = (message: string, file = `${display}/${SKILL_ENTRY}`): { problems: Problem[] } => ({ problems: [{ file, line: 1, col: 1, path: '', message, severity: 'error' }] });
+export function parseSkillFolder(
+  display: string,
+  files: Array<{ path: string; content: string }>,
+): { skill?: ParsedSkill; problems: Problem[] } {
+  const problem = (message: string, file = `${display}/${SKILL_ENTRY}`): { problems: Problem[] } => ({
+    problems: [{ file, line: 1, col: 1, path: '', message, severity: 'error' }],
+  });
   const entry = files.find((file) => file.path === SKILL_ENTRY);
-  if (!entry) return problem(`no ${SKILL_ENTRY}: a skill is a folder with ${SKILL_ENTRY} (front matter name, description, version) and optional files`, display);
+  if (!entry)
+    return problem(
+      `no ${SKILL_ENTRY}: a skill is a folder with ${SKILL_ENTRY} (front matter name, description, version) and optional files`,
+      display,
+    );
   const bytes = files.reduce((sum, file) => sum + Buffer.byteLength(file.content) + file.path.length, 0);
-  if (bytes > MAX_SKILL_BYTES) return problem(`the skill is ${bytes} bytes; a version is limited to ${MAX_SKILL_BYTES}`, display);
+  if (bytes > MAX_SKILL_BYTES)
+    return problem(`the skill is ${bytes} bytes; a version is limited to ${MAX_SKILL_BYTES}`, display);
   const badPath = files.find((file) => !SkillFile.shape.path.safeParse(file.path).success);
   if (badPath) return problem(`"${badPath.path}" is not a relative path inside the skill folder`, display);
   const { frontMatter } = splitFrontMatter(entry.content);
-  if (frontMatter === undefined) return problem('expected front matter (--- name, description, version ---) at the top of SKILL.md');
-  const parsed = parseYaml({ file: `${display}/${SKILL_ENTRY}`, text: `\n${frontMatter}` }, 'front matter with name, description and version');
+  if (frontMatter === undefined)
+    return problem('expected front matter (--- name, description, version ---) at the top of SKILL.md');
+  const parsed = parseYaml(
+    { file: `${display}/${SKILL_ENTRY}`, text: `\n${frontMatter}` },
+    'front matter with name, description and version',
+  );
   if (!parsed.ok) return { problems: parsed.problems };
   const front = validateWith(SkillFrontMatter, parsed.parsed);
   if (!front.ok) return { problems: front.problems };
@@ -50,8 +69,10 @@ export function parseSkillFolder(display: string, files: Array<{ path: string; c
 /** Why a stored version is not what was published (a file or the version hash changed), or undefined. */
 export function tamperedBecause(record: SkillRecord, expectedSha256?: string): string | undefined {
   const changed = record.files.filter((file) => sha256(file.content) !== file.sha256).map((file) => file.path);
-  if (changed.length > 0) return `${changed.join(', ')} no longer match${changed.length === 1 ? 'es' : ''} the hash recorded when it was published`;
-  if (bundleHash(record.files) !== record.sha256) return 'its files no longer match the version hash recorded when it was published';
+  if (changed.length > 0)
+    return `${changed.join(', ')} no longer match${changed.length === 1 ? 'es' : ''} the hash recorded when it was published`;
+  if (bundleHash(record.files) !== record.sha256)
+    return 'its files no longer match the version hash recorded when it was published';
   if (expectedSha256 !== undefined && expectedSha256.replace(/^sha256:/, '') !== record.sha256) {
     return `its hash sha256:${record.sha256} is not the sha256:${expectedSha256.replace(/^sha256:/, '')} this deployment locked`;
   }

@@ -10,7 +10,10 @@ import { resolveSkillRange } from './registry.ts';
  * to the highest published, untampered version in its range. A pin that resolves to nothing
  * is a failure naming the agent; nothing is recorded then.
  */
-export async function lockSkillPins(store: SkillStore, catalog: Catalog): Promise<{ entries: Record<string, SkillLockEntry>; failures: string[] }> {
+export async function lockSkillPins(
+  store: SkillStore,
+  catalog: Catalog,
+): Promise<{ entries: Record<string, SkillLockEntry>; failures: string[] }> {
   const entries: Record<string, SkillLockEntry> = {};
   const failures: string[] = [];
   const users = new Map<string, string[]>();

@@ -24,11 +24,21 @@ export async function publishSkill(store: SkillStore, request: PublishRequest): 
   const { name, version, description } = skill.front;
   const refusal = publishRefusal(request.policy, name, request.principal);
   if (refusal) throw new SkillPublishRefusedError(`${refusal}; nothing was published`);
-  const record: SkillRecord = { name, version, description, files: skill.files, sha256: skill.sha256, publisher: request.principal, publishedAt: request.now.toISOString() };
+  const record: SkillRecord = {
+    name,
+    version,
+    description,
+    files: skill.files,
+    sha256: skill.sha256,
+    publisher: request.principal,
+    publishedAt: request.now.toISOString(),
+  };
   if ((await store.putVersion(record)) === 'exists') {
     const existing = await store.getVersion(name, version);
     const same = existing?.sha256 === record.sha256 ? ' (with the same content)' : ' with different content';
-    throw new SkillPublishRefusedError(`${name}@${version} is already published${same}; versions are immutable: raise the version in SKILL.md to publish a change`);
+    throw new SkillPublishRefusedError(
+      `${name}@${version} is already published${same}; versions are immutable: raise the version in SKILL.md to publish a change`,
+    );
   }
   return record;
 }
@@ -36,16 +46,26 @@ export async function publishSkill(store: SkillStore, request: PublishRequest): 
 /** The highest published version in `range`. */
 export async function resolveSkillRange(store: SkillStore, name: string, range: string): Promise<SkillRecord> {
   const parsed = parseRange(range);
-  if (!parsed) throw new SkillNotFoundError(`"${range}" is not a version range for skill ${name}: expected ${RANGE_HELP}`);
+  if (!parsed)
+    throw new SkillNotFoundError(`"${range}" is not a version range for skill ${name}: expected ${RANGE_HELP}`);
   const versions = (await store.listVersions(name)).map((summary) => summary.version);
-  if (versions.length === 0) throw new SkillNotFoundError(`skill "${name}" is not in the skills registry: publish it with \`looprail skills publish <folder>\``);
+  if (versions.length === 0)
+    throw new SkillNotFoundError(
+      `skill "${name}" is not in the skills registry: publish it with \`looprail skills publish <folder>\``,
+    );
   const version = maxSatisfying(versions, parsed);
-  if (!version) throw new SkillNotFoundError(`no published version of skill ${name} matches ${range} (published: ${sortVersions(versions).join(', ')})`);
+  if (!version)
+    throw new SkillNotFoundError(
+      `no published version of skill ${name} matches ${range} (published: ${sortVersions(versions).join(', ')})`,
+    );
   return verifiedSkill(store, { name, version });
 }
 
 /** A version as stored, refused unless it still matches its hashes (and the locked hash, when given). */
-export async function verifiedSkill(store: SkillStore, pin: { name: string; version: string; sha256?: string }): Promise<SkillRecord> {
+export async function verifiedSkill(
+  store: SkillStore,
+  pin: { name: string; version: string; sha256?: string },
+): Promise<SkillRecord> {
   const record = await store.getVersion(pin.name, pin.version);
   if (!record) throw new SkillNotFoundError(`skill ${pin.name}@${pin.version} is not in the skills registry`);
   const tampered = tamperedBecause(record, pin.sha256);
@@ -55,7 +75,9 @@ export async function verifiedSkill(store: SkillStore, pin: { name: string; vers
 
 /** A pin as locked (its exact version and hash), or, unlocked, the highest published version in its range. */
 export function pinnedSkill(store: SkillStore, pin: SkillPin): Promise<SkillRecord> {
-  return pin.version !== undefined ? verifiedSkill(store, { name: pin.name, version: pin.version, sha256: pin.sha256 }) : resolveSkillRange(store, pin.name, pin.range);
+  return pin.version !== undefined
+    ? verifiedSkill(store, { name: pin.name, version: pin.version, sha256: pin.sha256 })
+    : resolveSkillRange(store, pin.name, pin.range);
 }
 
 function sortVersions(versions: string[]): string[] {

@@ -15,7 +15,11 @@ import { ApprovalEnv } from './env-contract.ts';
 /** The contract's approval variables, plus the region (set by the Lambda platform). */
 const ApprovalFlowEnv = ApprovalEnv.extend({ AWS_REGION: z.string().min(1) });
 
-export function withApprovalFlow(base: RunDeps, options: { decide: boolean }, env: Record<string, string | undefined> = process.env): RunDeps {
+export function withApprovalFlow(
+  base: RunDeps,
+  options: { decide: boolean },
+  env: Record<string, string | undefined> = process.env,
+): RunDeps {
   const parsed = ApprovalFlowEnv.parse(env);
   return {
     ...base,
@@ -23,9 +27,13 @@ export function withApprovalFlow(base: RunDeps, options: { decide: boolean }, en
       signingSecret: parsed.LOOPRAIL_APPROVAL_SIGNING_SECRET,
       secrets: new SecretsManagerStore({}),
       baseUrl: () => parsed.LOOPRAIL_PUBLIC_URL,
-      fallbackApprovers: parsed.LOOPRAIL_APPROVERS.split(',').map((each) => each.trim()).filter(Boolean),
+      fallbackApprovers: parsed.LOOPRAIL_APPROVERS.split(',')
+        .map((each) => each.trim())
+        .filter(Boolean),
       ...(options.decide ? { tasks: new StepFunctionsTaskSender() } : {}),
     },
-    ...(parsed.LOOPRAIL_MAIL_FROM ? { mailer: new SesMailer({ from: parsed.LOOPRAIL_MAIL_FROM, region: parsed.AWS_REGION }) } : {}),
+    ...(parsed.LOOPRAIL_MAIL_FROM
+      ? { mailer: new SesMailer({ from: parsed.LOOPRAIL_MAIL_FROM, region: parsed.AWS_REGION }) }
+      : {}),
   };
 }

@@ -18,7 +18,8 @@ export type StepHandler = (payload: unknown) => Promise<unknown>;
 
 export function stepHandlers(deps: () => Promise<RunDeps> | RunDeps): Record<StepFunctionName, StepHandler> {
   type StepFn<Name extends StepFunctionName> = (deps: RunDeps, input: StepFunctionInput<Name>) => Promise<unknown>;
-  const run = <Name extends StepFunctionName>(step: Name, fn: StepFn<Name>): StepHandler =>
+  const run =
+    <Name extends StepFunctionName>(step: Name, fn: StepFn<Name>): StepHandler =>
     async (payload) => {
       const resolved = await deps();
       const input = STEP_FUNCTIONS[step].input.parse(payload) as StepFunctionInput<Name>;
@@ -27,11 +28,20 @@ export function stepHandlers(deps: () => Promise<RunDeps> | RunDeps): Record<Ste
       const fields = { step, runId: input.runId, seq: 'seq' in input ? input.seq : undefined };
       try {
         const output = await fn({ ...resolved, log: withFields(resolved.log, fields) }, input);
-        resolved.log.info('step done', { ...fields, next: (output as { next?: string }).next, ms: Date.now() - started });
+        resolved.log.info('step done', {
+          ...fields,
+          next: (output as { next?: string }).next,
+          ms: Date.now() - started,
+        });
         return output;
       } catch (error) {
         const failure = error as Error;
-        resolved.log.error('step failed', { ...fields, error: failure.name, message: failure.message, ms: Date.now() - started });
+        resolved.log.error('step failed', {
+          ...fields,
+          error: failure.name,
+          message: failure.message,
+          ms: Date.now() - started,
+        });
         throw error;
       }
     };

@@ -49,11 +49,23 @@ export interface RuntimeOptions {
 }
 
 export function createRunDeps(options: RuntimeOptions): RunDeps & { close(): Promise<void> } {
-  const tools = new McpToolGateway({ secrets: options.secrets, projectRoot: options.projectRoot, stateDir: options.stateDir });
+  const tools = new McpToolGateway({
+    secrets: options.secrets,
+    projectRoot: options.projectRoot,
+    stateDir: options.stateDir,
+  });
   return {
-    store: new DynamoRunStore({ client: options.dynamodb, tableName: options.tableName, traceTtlSeconds: options.traceTtlSeconds }),
+    store: new DynamoRunStore({
+      client: options.dynamodb,
+      tableName: options.tableName,
+      traceTtlSeconds: options.traceTtlSeconds,
+    }),
     skills: new DynamoSkillStore({ client: options.dynamodb, tableName: options.tableName }),
-    results: new DynamoResultStore({ client: options.dynamodb, tableName: options.tableName, ttlSeconds: options.traceTtlSeconds }),
+    results: new DynamoResultStore({
+      client: options.dynamodb,
+      tableName: options.tableName,
+      ttlSeconds: options.traceTtlSeconds,
+    }),
     providers: modelProviders({ secrets: options.secrets }),
     tools,
     clock: systemClock,
@@ -72,7 +84,11 @@ const MAX_SCOPES = 16;
  * Clients that act as an agent's own IAM role, assumed with the run id as the session
  * name, so CloudTrail shows which loop (and which run) read a secret or called a model.
  */
-export function agentScopes(options: { roleArnPrefix: string; projectRoot: string; stateDir: string }): NonNullable<RunDeps['scopeFor']> {
+export function agentScopes(options: {
+  roleArnPrefix: string;
+  projectRoot: string;
+  stateDir: string;
+}): NonNullable<RunDeps['scopeFor']> {
   const cache = new Map<string, AgentScope>();
   // `arn:aws:iam::<account>:role/<name prefix>`: the 64-character limit applies to the name only.
   const nameStart = options.roleArnPrefix.indexOf(':role/') + ':role/'.length;
@@ -83,12 +99,17 @@ export function agentScopes(options: { roleArnPrefix: string; projectRoot: strin
     const cached = cache.get(key);
     if (cached) return cached;
     const roleArn = arnBase + agentRoleName(namePrefix, identity);
-    const credentials = fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: runId.slice(0, 64), DurationSeconds: 3600 } });
+    const credentials = fromTemporaryCredentials({
+      params: { RoleArn: roleArn, RoleSessionName: runId.slice(0, 64), DurationSeconds: 3600 },
+    });
     const secrets = new SecretsManagerStore({ client: new SecretsManagerClient({ credentials }) });
     const scope: AgentScope = {
       secrets,
       tools: new McpToolGateway({ secrets, projectRoot: options.projectRoot, stateDir: options.stateDir }),
-      providers: modelProviders({ secrets, bedrockClientFor: (region) => new BedrockRuntimeClient({ region, credentials }) }),
+      providers: modelProviders({
+        secrets,
+        bedrockClientFor: (region) => new BedrockRuntimeClient({ region, credentials }),
+      }),
     };
     if (cache.size >= MAX_SCOPES) {
       const [oldestKey, oldest] = cache.entries().next().value!;
@@ -108,7 +129,9 @@ declare const __LOOPRAIL_CATALOG__: string | undefined;
 
 function bundledCatalog(): Promise<Catalog> {
   if (typeof __LOOPRAIL_CATALOG__ === 'undefined') {
-    return Promise.reject(new ConfigurationError('this function was bundled without the agent catalog; only StartRun reads it'));
+    return Promise.reject(
+      new ConfigurationError('this function was bundled without the agent catalog; only StartRun reads it'),
+    );
   }
   return Promise.resolve(JSON.parse(__LOOPRAIL_CATALOG__) as Catalog);
 }
@@ -125,7 +148,10 @@ function lambdaEnv(): z.infer<typeof LambdaEnv> {
 /** The function's own secret store (its role's grants), built once per container. */
 function lambdaSecrets(): SecretStore {
   const env = lambdaEnv();
-  lambdaSecretsCache ??= env.LOOPRAIL_SECRETS === 'aws' ? new SecretsManagerStore({}) : new LocalSecretStore({ file: env.LOOPRAIL_SECRETS_FILE, env: process.env });
+  lambdaSecretsCache ??=
+    env.LOOPRAIL_SECRETS === 'aws'
+      ? new SecretsManagerStore({})
+      : new LocalSecretStore({ file: env.LOOPRAIL_SECRETS_FILE, env: process.env });
   return lambdaSecretsCache;
 }
 
@@ -156,7 +182,14 @@ export function lambdaDeps(): RunDeps {
     ...(env[ENV_SANDBOX_BROKER] ? { sandboxes: new RemoteSandboxes({ functionName: env[ENV_SANDBOX_BROKER] }) } : {}),
   };
   lambdaDepsCache = env.LOOPRAIL_AGENT_ROLE_PREFIX
-    ? { ...withMetrics, scopeFor: agentScopes({ roleArnPrefix: env.LOOPRAIL_AGENT_ROLE_PREFIX, projectRoot: env.LAMBDA_TASK_ROOT, stateDir: env.LOOPRAIL_STATE_DIR }) }
+    ? {
+        ...withMetrics,
+        scopeFor: agentScopes({
+          roleArnPrefix: env.LOOPRAIL_AGENT_ROLE_PREFIX,
+          projectRoot: env.LAMBDA_TASK_ROOT,
+          stateDir: env.LOOPRAIL_STATE_DIR,
+        }),
+      }
     : withMetrics;
   return lambdaDepsCache;
 }

@@ -14,5 +14,8 @@ let deps: RunDeps | undefined;
 export async function handler(): Promise<{ reminders: number; escalations: number }> {
   deps ??= withApprovalFlow(lambdaDeps(), { decide: false });
   const done = await sendDueApprovalReminders(deps, deps.clock.now());
-  return { reminders: done.filter((each) => each.kind === 'reminder').length, escalations: done.filter((each) => each.kind === 'escalation').length };
+  return {
+    reminders: done.filter((each) => each.kind === 'reminder').length,
+    escalations: done.filter((each) => each.kind === 'escalation').length,
+  };
 }

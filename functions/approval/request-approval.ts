@@ -10,4 +10,6 @@ let deps: RunDeps | undefined;
  * approval settings in its environment it also mails the approvers their signed links
  * (it never resumes executions: no task sender here).
  */
-export const handler = stepHandlers(() => (deps ??= process.env.LOOPRAIL_PUBLIC_URL ? withApprovalFlow(lambdaDeps(), { decide: false }) : lambdaDeps())).RequestApproval;
+export const handler = stepHandlers(
+  () => (deps ??= process.env.LOOPRAIL_PUBLIC_URL ? withApprovalFlow(lambdaDeps(), { decide: false }) : lambdaDeps()),
+).RequestApproval;

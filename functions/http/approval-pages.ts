@@ -54,7 +54,10 @@ export function registerApprovalRoutes(router: Router, deps: RunDeps): void {
   const confirmation = asPage((request, params) => confirm(deps, request, params.approvalId!));
   router.get('/approvals/:approvalId', confirmation);
   router.add('HEAD', '/approvals/:approvalId', async (request, params) => headOf(await confirmation(request, params)));
-  router.post('/approvals/:approvalId', asPage((request, params) => decideByLink(deps, request, params.approvalId!)));
+  router.post(
+    '/approvals/:approvalId',
+    asPage((request, params) => decideByLink(deps, request, params.approvalId!)),
+  );
   // The operator's way (`looprail approve|reject ID`): authenticated by the host like all of /v1.
   const byOperator: RouteHandler = (request, params) => decideByOperator(deps, request, params.approvalId!);
   router.post('/v1/approvals/:approvalId/decision', byOperator);
@@ -79,7 +82,8 @@ function headOf(response: HttpResponse): HttpResponse {
 
 async function signingKey(deps: RunDeps): Promise<string> {
   const flow = deps.approvals;
-  if (!flow) throw new ApprovalRefusedError('unavailable', 'this host has no approval settings (signing key, base URL)');
+  if (!flow)
+    throw new ApprovalRefusedError('unavailable', 'this host has no approval settings (signing key, base URL)');
   try {
     return await flow.secrets.get(flow.signingSecret);
   } catch (error) {
@@ -139,7 +143,8 @@ async function decideByLink(deps: RunDeps, request: HttpRequest, approvalId: str
   }
   const form = parsed.data;
   if (!verifyFormToken(key, signature, form.form_token)) {
-    const message = "the form's anti-forgery field is missing or wrong: open the link from the email and use its buttons";
+    const message =
+      "the form's anti-forgery field is missing or wrong: open the link from the email and use its buttons";
     throw new ApprovalRefusedError('forged', message);
   }
   if (!form.decision) throw new ApprovalRefusedError('missing_field', 'choose Approve or Reject');

@@ -26,7 +26,9 @@ const HttpApiEvent = z.object({
   requestContext: z.object({
     stage: z.string().default('$default'),
     http: z.object({ method: z.string() }),
-    authorizer: z.object({ iam: z.object({ userArn: z.string().optional(), userId: z.string().optional() }).optional() }).optional(),
+    authorizer: z
+      .object({ iam: z.object({ userArn: z.string().optional(), userId: z.string().optional() }).optional() })
+      .optional(),
   }),
 });
 export type HttpApiEvent = z.input<typeof HttpApiEvent>;
@@ -37,8 +39,12 @@ export type HttpApp = (request: HttpRequest) => Promise<HttpResponse>;
 export function toHttpRequest(raw: unknown): { request: HttpRequest } | { refused: HttpResponse } {
   const event = HttpApiEvent.parse(raw);
   const stagePrefix = event.requestContext.stage === '$default' ? '' : `/${event.requestContext.stage}`;
-  const path = stagePrefix && event.rawPath.startsWith(`${stagePrefix}/`) ? event.rawPath.slice(stagePrefix.length) : event.rawPath;
-  const rawBody = event.body === undefined ? Buffer.alloc(0) : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+  const path =
+    stagePrefix && event.rawPath.startsWith(`${stagePrefix}/`)
+      ? event.rawPath.slice(stagePrefix.length)
+      : event.rawPath;
+  const rawBody =
+    event.body === undefined ? Buffer.alloc(0) : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
   if (rawBody.length > MAX_BODY_BYTES) {
     const refused = problemFor(bodyTooLarge(MAX_BODY_BYTES))!;
     return { refused: problem(refused.status, refused.problem) };
@@ -46,8 +52,16 @@ export function toHttpRequest(raw: unknown): { request: HttpRequest } | { refuse
   const iam = event.requestContext.authorizer?.iam;
   const principal = iam?.userArn || iam?.userId || undefined;
   // The route's IAM authorizer is what protects /v1 and the console; without a caller, refuse rather than guess.
-  if ((path === '/v1' || path.startsWith('/v1/') || path === '/console' || path.startsWith('/console/')) && !principal) {
-    return { refused: problem(401, { code: 'unauthenticated', message: 'sign the request with AWS credentials (SigV4); /v1 and /console use IAM authorization' }) };
+  if (
+    (path === '/v1' || path.startsWith('/v1/') || path === '/console' || path.startsWith('/console/')) &&
+    !principal
+  ) {
+    return {
+      refused: problem(401, {
+        code: 'unauthenticated',
+        message: 'sign the request with AWS credentials (SigV4); /v1 and /console use IAM authorization',
+      }),
+    };
   }
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(event.headers)) headers[name.toLowerCase()] = value;
@@ -81,7 +95,13 @@ export function httpHandler(app: () => HttpApp): (event: unknown) => Promise<API
       converted = toHttpRequest(event);
     } catch (error) {
       // Not an HTTP API 2.0 event: a wiring mistake, never a caller's.
-      console.error(JSON.stringify({ level: 'error', message: 'not an HTTP API payload 2.0 event', error: (error as Error).message }));
+      console.error(
+        JSON.stringify({
+          level: 'error',
+          message: 'not an HTTP API payload 2.0 event',
+          error: (error as Error).message,
+        }),
+      );
       return toResult(problem(500, { code: 'internal', message: 'the request failed on the server' }));
     }
     if ('refused' in converted) return toResult(converted.refused);

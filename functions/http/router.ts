@@ -35,7 +35,12 @@ export class HttpError extends Error {
   readonly field: string | undefined;
   readonly headers: Record<string, string> | undefined;
 
-  constructor(status: number, code: string, message: string, options: { field?: string; headers?: Record<string, string>; cause?: unknown } = {}) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    options: { field?: string; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
     super(message, { cause: options.cause });
     this.status = status;
     this.code = code;
@@ -46,7 +51,9 @@ export class HttpError extends Error {
 
 /** The body was over the host's limit (the node server refuses it before reading it all). */
 export function bodyTooLarge(limitBytes: number): HttpError {
-  return new HttpError(413, 'body_too_large', `the request body is larger than ${limitBytes} bytes`, { headers: { connection: 'close' } });
+  return new HttpError(413, 'body_too_large', `the request body is larger than ${limitBytes} bytes`, {
+    headers: { connection: 'close' },
+  });
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } as const;
@@ -83,7 +90,8 @@ export class Router {
   add(method: string, pattern: string, handler: RouteHandler): this {
     if (!pattern.startsWith('/')) throw new Error(`route pattern must start with '/': ${pattern}`);
     const upper = method.toUpperCase();
-    if (this.#routes.some((route) => route.method === upper && route.pattern === pattern)) throw new Error(`route ${upper} ${pattern} is registered twice`);
+    if (this.#routes.some((route) => route.method === upper && route.pattern === pattern))
+      throw new Error(`route ${upper} ${pattern} is registered twice`);
     this.#routes.push({ method: upper, pattern, segments: splitPath(pattern), handler });
     return this;
   }
@@ -104,12 +112,17 @@ export class Router {
         const params = match(route.segments, segments);
         return params ? [{ route, params }] : [];
       });
-      if (matches.length === 0) return problem(404, { code: 'not_found', message: `no such endpoint: ${request.path}` });
+      if (matches.length === 0)
+        return problem(404, { code: 'not_found', message: `no such endpoint: ${request.path}` });
       const method = request.method.toUpperCase();
       const found = matches.find(({ route }) => route.method === method);
       if (!found) {
         const allow = [...new Set(matches.map(({ route }) => route.method))].join(', ');
-        return problem(405, { code: 'method_not_allowed', message: `${method} is not allowed on ${request.path} (allowed: ${allow})` }, { allow });
+        return problem(
+          405,
+          { code: 'method_not_allowed', message: `${method} is not allowed on ${request.path} (allowed: ${allow})` },
+          { allow },
+        );
       }
       return await found.route.handler(request, found.params);
     } catch (error) {
@@ -122,27 +135,50 @@ export class Router {
     if (known) return problem(known.status, known.problem, known.headers);
     const requestId = randomUUID();
     const failure = error instanceof Error ? error : new Error(String(error));
-    this.#log?.error('http request failed', { requestId, method: request.method, path: request.path, error: failure.name, message: failure.message, stack: failure.stack });
+    this.#log?.error('http request failed', {
+      requestId,
+      method: request.method,
+      path: request.path,
+      error: failure.name,
+      message: failure.message,
+      stack: failure.stack,
+    });
     return problem(500, { code: 'internal', message: `the request failed on the server (request id ${requestId})` });
   }
 }
 
 /** What a caller can act on, as a status and a problem; undefined for anything unexpected. */
-export function problemFor(error: unknown): { status: number; problem: Problem; headers?: Record<string, string> } | undefined {
+export function problemFor(
+  error: unknown,
+): { status: number; problem: Problem; headers?: Record<string, string> } | undefined {
   if (error instanceof HttpError) {
-    return { status: error.status, problem: withField({ code: error.code, message: error.message }, error.field), headers: error.headers };
+    return {
+      status: error.status,
+      problem: withField({ code: error.code, message: error.message }, error.field),
+      headers: error.headers,
+    };
   }
   if (error instanceof z.ZodError) {
     const issue = error.issues[0];
     const field = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : undefined;
-    const message = error.issues.map((each) => (each.path.length > 0 ? `${each.path.map(String).join('.')}: ${each.message}` : each.message)).join('; ');
+    const message = error.issues
+      .map((each) => (each.path.length > 0 ? `${each.path.map(String).join('.')}: ${each.message}` : each.message))
+      .join('; ');
     return { status: 400, problem: withField({ code: 'invalid_request', message }, field) };
   }
   if (error instanceof ValidationError) {
-    return { status: 400, problem: withField({ code: 'invalid_request', message: error.message }, (error as { field?: unknown }).field) };
+    return {
+      status: 400,
+      problem: withField({ code: 'invalid_request', message: error.message }, (error as { field?: unknown }).field),
+    };
   }
   if (error instanceof NotFoundError) return { status: 404, problem: { code: 'not_found', message: error.message } };
-  if (error instanceof ConcurrencyLimitError) return { status: 429, problem: { code: 'concurrency_limit', message: error.message }, headers: { 'retry-after': '30' } };
+  if (error instanceof ConcurrencyLimitError)
+    return {
+      status: 429,
+      problem: { code: 'concurrency_limit', message: error.message },
+      headers: { 'retry-after': '30' },
+    };
   return undefined;
 }
 
@@ -173,7 +209,11 @@ function decodeSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new HttpError(400, 'invalid_request', `the path segment "${segment.slice(0, 80)}" is not valid percent-encoding`);
+    throw new HttpError(
+      400,
+      'invalid_request',
+      `the path segment "${segment.slice(0, 80)}" is not valid percent-encoding`,
+    );
   }
 }
 
@@ -208,7 +248,9 @@ function prefixed<T>(parse: () => T, where: string): T {
     if (!(error instanceof z.ZodError)) throw error;
     const issue = error.issues[0];
     const path = issue?.path.map(String).join('.') ?? '';
-    const message = error.issues.map((each) => `${[where, ...each.path.map(String)].join('.')}: ${each.message}`).join('; ');
+    const message = error.issues
+      .map((each) => `${[where, ...each.path.map(String)].join('.')}: ${each.message}`)
+      .join('; ');
     throw new HttpError(400, 'invalid_request', message, { field: path || where });
   }
 }

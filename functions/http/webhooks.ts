@@ -1,6 +1,11 @@
 import { canonicalJson } from '../../core/definitions/hash.ts';
 import { errorMessage, NotFoundError, SecretNotFoundError, ValidationError } from '../../core/errors.ts';
-import { verifyWebhookSignature, WEBHOOK_HEADERS, webhookFacts, webhookFilterMatches } from '../../core/policy/webhook-signature.ts';
+import {
+  verifyWebhookSignature,
+  WEBHOOK_HEADERS,
+  webhookFacts,
+  webhookFilterMatches,
+} from '../../core/policy/webhook-signature.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import { MAX_INPUT_BYTES } from '../../core/run/start-run.ts';
 import { startRun, type TriggerDeps } from '../../core/run/trigger.ts';
@@ -27,7 +32,12 @@ export interface WebhookOptions {
 
 export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024;
 
-export async function handleWebhook(deps: TriggerDeps, agent: string, request: HttpRequest, options: WebhookOptions): Promise<HttpResponse> {
+export async function handleWebhook(
+  deps: TriggerDeps,
+  agent: string,
+  request: HttpRequest,
+  options: WebhookOptions,
+): Promise<HttpResponse> {
   const catalog = await deps.catalog();
   const entry = Object.hasOwn(catalog.agents, agent) ? catalog.agents[agent] : undefined;
   const webhook = entry?.trigger?.webhook;
@@ -36,7 +46,10 @@ export async function handleWebhook(deps: TriggerDeps, agent: string, request: H
 
   const maxBody = options.maxBodyBytes ?? MAX_WEBHOOK_BODY_BYTES;
   if (request.rawBody.length > maxBody) {
-    return json(413, { error: 'payload_too_large', reason: `the body is ${request.rawBody.length} bytes; webhooks take at most ${maxBody}` });
+    return json(413, {
+      error: 'payload_too_large',
+      reason: `the body is ${request.rawBody.length} bytes; webhooks take at most ${maxBody}`,
+    });
   }
 
   let secret: string;
@@ -44,12 +57,26 @@ export async function handleWebhook(deps: TriggerDeps, agent: string, request: H
     secret = await options.secrets.get(webhook.secret);
   } catch (error) {
     // Logged with the secret's name (never a value); the caller only learns it is not set up.
-    deps.log.error('webhook secret unavailable', { agent, secret: webhook.secret, error: (error as Error).name, message: errorMessage(error) });
+    deps.log.error('webhook secret unavailable', {
+      agent,
+      secret: webhook.secret,
+      error: (error as Error).name,
+      message: errorMessage(error),
+    });
     const status = error instanceof SecretNotFoundError ? 500 : 503;
-    return json(status, { error: 'not_configured', reason: 'the webhook secret could not be read; nothing was started' });
+    return json(status, {
+      error: 'not_configured',
+      reason: 'the webhook secret could not be read; nothing was started',
+    });
   }
 
-  const verified = verifyWebhookSignature({ scheme: webhook.scheme, secret, headers: request.headers, rawBody: request.rawBody, now: deps.clock.now() });
+  const verified = verifyWebhookSignature({
+    scheme: webhook.scheme,
+    secret,
+    headers: request.headers,
+    rawBody: request.rawBody,
+    now: deps.clock.now(),
+  });
   if (!verified.ok) {
     deps.log.warn('webhook refused', { agent, status: verified.status, reason: verified.reason });
     return json(verified.status, { error: 'unauthorized', reason: verified.reason });
@@ -60,7 +87,10 @@ export async function handleWebhook(deps: TriggerDeps, agent: string, request: H
   const event = request.headers[github ? WEBHOOK_HEADERS.githubEvent : WEBHOOK_HEADERS.event]?.trim() || undefined;
   if (!deliveryId) {
     const header = github ? 'X-GitHub-Delivery' : 'X-Looprail-Delivery';
-    return json(400, { error: 'bad_request', reason: `the ${header} header is missing: it names the delivery, so a redelivery never starts a second run` });
+    return json(400, {
+      error: 'bad_request',
+      reason: `the ${header} header is missing: it names the delivery, so a redelivery never starts a second run`,
+    });
   }
   if (!/^[\x21-\x7e]{1,200}$/.test(deliveryId)) {
     return json(400, { error: 'bad_request', reason: 'the delivery id must be 1-200 printable ASCII characters' });
@@ -97,7 +127,10 @@ export async function handleWebhook(deps: TriggerDeps, agent: string, request: H
     // The same delivery id must mean the same delivery: a different payload under a used id is refused.
     if (canonicalJson(meta.input) !== canonicalJson(body.value)) {
       deps.log.warn('webhook delivery id reused', { agent, deliveryId, runId });
-      return json(409, { error: 'conflict', reason: `delivery ${deliveryId} was already received with a different payload` });
+      return json(409, {
+        error: 'conflict',
+        reason: `delivery ${deliveryId} was already received with a different payload`,
+      });
     }
     deps.log.info('webhook redelivered', { agent, deliveryId, runId, status: meta.status });
     // A run still queued had a start that failed before; startRun started it again just now.
@@ -107,7 +140,12 @@ export async function handleWebhook(deps: TriggerDeps, agent: string, request: H
     if (error instanceof ValidationError) return json(422, { error: 'unprocessable', reason: error.message });
     if (error instanceof NotFoundError) return json(404, { error: 'not_found', reason: error.message });
     // The run may be recorded as queued: the sender's redelivery (same id) starts it again.
-    deps.log.error('webhook could not start a run', { agent, deliveryId, error: (error as Error).name, message: errorMessage(error) });
+    deps.log.error('webhook could not start a run', {
+      agent,
+      deliveryId,
+      error: (error as Error).name,
+      message: errorMessage(error),
+    });
     return json(503, { error: 'unavailable', reason: 'the run could not be started; redeliver to try again' });
   }
 }

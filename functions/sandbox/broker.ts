@@ -27,7 +27,12 @@ import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 
 const Csv = z
   .string()
-  .transform((value) => value.split(',').map((part) => part.trim()).filter(Boolean))
+  .transform((value) =>
+    value
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.string()).min(1, 'expected at least one id (comma-separated)'));
 
 const BrokerEnv = z.object({
@@ -57,7 +62,9 @@ const BrokerEnv = z.object({
 });
 
 /** The provider's options from the broker's environment; a bad variable fails the container's start, naming it. */
-export function brokerOptionsFromEnv(env: Record<string, string | undefined>): Omit<FargateSandboxesOptions, 'secrets'> & { signingSecret: string; log: Logger } {
+export function brokerOptionsFromEnv(
+  env: Record<string, string | undefined>,
+): Omit<FargateSandboxesOptions, 'secrets'> & { signingSecret: string; log: Logger } {
   const parsed = BrokerEnv.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
@@ -82,7 +89,10 @@ export function brokerHandler(sandboxes: () => FargateSandboxes): (event: unknow
   return async (event) => {
     const parsed = BrokerRequest.safeParse(event);
     if (!parsed.success) {
-      const problems = parsed.error.issues.slice(0, 5).map((issue) => `${issue.path.join('.') || '(request)'}: ${issue.message}`).join('; ');
+      const problems = parsed.error.issues
+        .slice(0, 5)
+        .map((issue) => `${issue.path.join('.') || '(request)'}: ${issue.message}`)
+        .join('; ');
       throw new ValidationError(`not a sandbox broker request: ${problems}`);
     }
     return sandboxes().handle(parsed.data);

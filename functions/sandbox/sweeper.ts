@@ -45,7 +45,8 @@ const CAP_SLACK_MS = 15 * 60_000;
 export async function sweepSandboxes(deps: SweeperDeps): Promise<SweepOutcome> {
   const tasks = await listSandboxTasks(deps.ecs, deps.cluster);
   const runs = new Map<string, RunStatus | undefined>();
-  for (const sandboxId of new Set(tasks.map((task) => task.sandboxId))) runs.set(sandboxId, (await deps.runs.getRun(sandboxId))?.status);
+  for (const sandboxId of new Set(tasks.map((task) => task.sandboxId)))
+    runs.set(sandboxId, (await deps.runs.getRun(sandboxId))?.status);
   const decisions = sandboxesToStop(tasks, runs, deps.clock.now(), deps.policy);
   const stopped: SweepOutcome['stopped'] = [];
   let failed = 0;
@@ -53,10 +54,18 @@ export async function sweepSandboxes(deps: SweeperDeps): Promise<SweepOutcome> {
     try {
       await stopSandboxTask(deps.ecs, deps.cluster, decision.taskArn, `looprail sweeper: ${decision.reason}`);
       stopped.push({ taskArn: decision.taskArn, sandboxId: decision.sandboxId, reason: decision.reason });
-      deps.log.info('stopped a sandbox task', { taskArn: decision.taskArn, sandboxId: decision.sandboxId, reason: decision.reason });
+      deps.log.info('stopped a sandbox task', {
+        taskArn: decision.taskArn,
+        sandboxId: decision.sandboxId,
+        reason: decision.reason,
+      });
     } catch (error) {
       failed += 1;
-      deps.log.warn('could not stop a sandbox task', { taskArn: decision.taskArn, sandboxId: decision.sandboxId, error: errorMessage(error) });
+      deps.log.warn('could not stop a sandbox task', {
+        taskArn: decision.taskArn,
+        sandboxId: decision.sandboxId,
+        error: errorMessage(error),
+      });
     }
   }
   return { checked: tasks.length, stopped, failed };

@@ -11,7 +11,9 @@ import { startTriggeredRun, type TriggeredRun } from './start-triggered.ts';
  * The composition root supplies the deps (lambdaDeps() plus the Step Functions
  * ExecutionStarter): `export const handler = scheduleHandler(lambdaTriggerDeps)`.
  */
-export function scheduleHandler(deps: () => TriggerDeps | Promise<TriggerDeps>): (payload: unknown) => Promise<TriggeredRun> {
+export function scheduleHandler(
+  deps: () => TriggerDeps | Promise<TriggerDeps>,
+): (payload: unknown) => Promise<TriggeredRun> {
   return async (payload) => startTriggeredRun(await deps(), () => scheduleRunRequest(payload));
 }
 

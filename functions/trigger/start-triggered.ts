@@ -2,9 +2,7 @@ import { errorMessage, NotFoundError, ValidationError } from '../../core/errors.
 import type { RunRequest } from '../../core/run/start-run.ts';
 import { startRun, type TriggerDeps } from '../../core/run/trigger.ts';
 
-export type TriggeredRun =
-  | { started: true; runId: string; created: boolean }
-  | { started: false; reason: string };
+export type TriggeredRun = { started: true; runId: string; created: boolean } | { started: false; reason: string };
 
 /**
  * The shared body of the schedule and event handlers. Scheduler and EventBridge invoke
@@ -18,14 +16,32 @@ export async function startTriggeredRun(deps: TriggerDeps, toRequest: () => RunR
   try {
     request = toRequest();
     const { runId, created } = await startRun(deps, request);
-    deps.log.info('run triggered', { agent: request.agent, trigger: request.trigger.kind, detail: request.trigger.detail, runId, created });
+    deps.log.info('run triggered', {
+      agent: request.agent,
+      trigger: request.trigger.kind,
+      detail: request.trigger.detail,
+      runId,
+      created,
+    });
     return { started: true, runId, created };
   } catch (error) {
     if (error instanceof ValidationError || error instanceof NotFoundError) {
-      deps.log.warn('trigger refused', { agent: request?.agent, trigger: request?.trigger.kind, detail: request?.trigger.detail, error: error.name, message: error.message });
+      deps.log.warn('trigger refused', {
+        agent: request?.agent,
+        trigger: request?.trigger.kind,
+        detail: request?.trigger.detail,
+        error: error.name,
+        message: error.message,
+      });
       return { started: false, reason: error.message };
     }
-    deps.log.error('trigger failed', { agent: request?.agent, trigger: request?.trigger.kind, detail: request?.trigger.detail, error: (error as Error).name, message: errorMessage(error) });
+    deps.log.error('trigger failed', {
+      agent: request?.agent,
+      trigger: request?.trigger.kind,
+      detail: request?.trigger.detail,
+      error: (error as Error).name,
+      message: errorMessage(error),
+    });
     throw error;
   }
 }

@@ -51,10 +51,15 @@ export class AgentIdentities extends Construct {
       assumedBy: new CompositePrincipal(...props.assumedBy.map((step) => new ArnPrincipal(step.roleArn))),
     });
     const secrets = secretsOf(props.catalog, identity).map((name) => secretArn(stack, name));
-    if (secrets.length > 0) role.addToPrincipalPolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: secrets }));
+    if (secrets.length > 0)
+      role.addToPrincipalPolicy(
+        new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: secrets }),
+      );
     const bedrock = bedrockModelResources(stack, props.catalog, identity.models);
     if (bedrock.resources.length > 0) {
-      role.addToPrincipalPolicy(new PolicyStatement({ actions: ['bedrock:InvokeModel'], resources: bedrock.resources }));
+      role.addToPrincipalPolicy(
+        new PolicyStatement({ actions: ['bedrock:InvokeModel'], resources: bedrock.resources }),
+      );
       for (const arn of bedrock.wildcards) {
         acknowledgeWildcardResource(
           role,

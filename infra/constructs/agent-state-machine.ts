@@ -75,23 +75,46 @@ export class AgentStateMachine extends Construct {
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['states:StartExecution'],
-        resources: [stack.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+        resources: [
+          stack.formatArn({
+            service: 'states',
+            resource: 'stateMachine',
+            resourceName: stateMachineName,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
       }),
     );
     // Delegate (`startExecution.sync:2`): the machine waits for a sub-agent's child execution of
     // itself, which Step Functions does by describing it, stopping it when the parent stops,
     // and a managed EventBridge rule for its status changes.
-    const ownExecutions = stack.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
-    this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['states:DescribeExecution', 'states:StopExecution'], resources: [ownExecutions] }));
+    const ownExecutions = stack.formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${stateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['states:DescribeExecution', 'states:StopExecution'],
+        resources: [ownExecutions],
+      }),
+    );
     acknowledgeWildcardResource(
       this.role,
       ownExecutions,
-      'Delegate (states:startExecution.sync:2) waits for child executions of this same state machine, named by run ids not known at deploy time: DescribeExecution and StopExecution are scoped to this machine\'s executions.',
+      "Delegate (states:startExecution.sync:2) waits for child executions of this same state machine, named by run ids not known at deploy time: DescribeExecution and StopExecution are scoped to this machine's executions.",
     );
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
-        resources: [stack.formatArn({ service: 'events', resource: 'rule', resourceName: 'StepFunctionsGetEventsForStepFunctionsExecutionRule' })],
+        resources: [
+          stack.formatArn({
+            service: 'events',
+            resource: 'rule',
+            resourceName: 'StepFunctionsGetEventsForStepFunctionsExecutionRule',
+          }),
+        ],
       }),
     );
 

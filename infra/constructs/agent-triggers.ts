@@ -63,17 +63,24 @@ export class AgentTriggers extends Construct {
     });
     Validations.of(this.deadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
-      reason: 'This queue is itself the dead-letter queue of the agents\' schedules and event rules (Scheduler and EventBridge DLQs are not SQS redrive policies, which cdk-nag looks for).',
+      reason:
+        "This queue is itself the dead-letter queue of the agents' schedules and event rules (Scheduler and EventBridge DLQs are not SQS redrive policies, which cdk-nag looks for).",
     });
 
     if (scheduled.length > 0) {
       const account = Stack.of(this).account;
       this.schedulerRole = new Role(this, 'SchedulerRole', {
-        assumedBy: new ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': account } } }),
+        assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
+          conditions: { StringEquals: { 'aws:SourceAccount': account } },
+        }),
         description: 'EventBridge Scheduler invokes the looprail schedule function with it, and nothing else',
       });
-      this.schedulerRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [props.scheduleFunction.functionArn] }));
-      this.schedulerRole.addToPrincipalPolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.deadLetterQueue.queueArn] }));
+      this.schedulerRole.addToPrincipalPolicy(
+        new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [props.scheduleFunction.functionArn] }),
+      );
+      this.schedulerRole.addToPrincipalPolicy(
+        new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.deadLetterQueue.queueArn] }),
+      );
 
       for (const entry of scheduled) {
         const agent = entry.spec.name;

@@ -65,7 +65,8 @@ export class LooprailApprovals extends Construct {
     const stack = Stack.of(this);
     const sender = props.sender?.trim() || undefined;
     const senderDomain = sender ? ADDRESS.exec(sender)?.[1] : undefined;
-    if (sender && !senderDomain) throw new Error(`approvalSender: expected a plain email address on a verified SES identity, got "${sender}"`);
+    if (sender && !senderDomain)
+      throw new Error(`approvalSender: expected a plain email address on a verified SES identity, got "${sender}"`);
 
     this.signingSecret = new Secret(this, 'SigningKey', {
       description: 'looprail: HMAC key that signs approval links (never the task token)',
@@ -73,7 +74,8 @@ export class LooprailApprovals extends Construct {
     });
     Validations.of(this.signingSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
-      reason: 'Rotating the link-signing key would invalidate every approval link already mailed (approvals wait up to days); rotate by replacing the secret when no approval is pending.',
+      reason:
+        'Rotating the link-signing key would invalidate every approval link already mailed (approvals wait up to days); rotate by replacing the secret when no approval is pending.',
     });
 
     const environment = {
@@ -98,7 +100,12 @@ export class LooprailApprovals extends Construct {
     });
     props.table.grantReadWriteItems(this.handler.role);
     this.signingSecret.grantRead(this.handler.role);
-    this.handler.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: [props.stateMachine.stateMachineArn] }));
+    this.handler.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+        resources: [props.stateMachine.stateMachineArn],
+      }),
+    );
 
     // Reminders and escalations: a sweep every five minutes, mailing signed links like RequestApproval.
     this.reminders = new HandlerFunction(this, 'Reminders', {
@@ -124,10 +131,14 @@ export class LooprailApprovals extends Construct {
       const identity = (name: string) => stack.formatArn({ service: 'ses', resource: 'identity', resourceName: name });
       for (const sending of [mailer, this.reminders]) {
         sending.addEnvironment(roleVariables('approval', { LOOPRAIL_MAIL_FROM: sender }));
-        sending.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['ses:SendEmail'], resources: [identity(sender), identity(senderDomain)] }));
+        sending.role.addToPrincipalPolicy(
+          new PolicyStatement({ actions: ['ses:SendEmail'], resources: [identity(sender), identity(senderDomain)] }),
+        );
       }
     } else {
-      Annotations.of(this).addWarning('no approvalSender in CDK context: approval emails are not sent (decide with `looprail approvals` / `looprail approve`); set it to an address on a verified SES identity');
+      Annotations.of(this).addWarning(
+        'no approvalSender in CDK context: approval emails are not sent (decide with `looprail approvals` / `looprail approve`); set it to an address on a verified SES identity',
+      );
     }
 
     const integration = new HttpLambdaIntegration('Approvals', this.handler.function);

@@ -1,4 +1,4 @@
-import { ArnFormat, Stack } from 'aws-cdk-lib';
+import { ArnFormat, type Stack } from 'aws-cdk-lib';
 import type { Catalog } from '../../core/definitions/catalog.ts';
 
 /**
@@ -54,13 +54,23 @@ export function bedrockModelResources(stack: Stack, catalog: Catalog, only?: str
     }
     const profile = INFERENCE_PROFILE_PREFIX.exec(modelId);
     if (profile) {
-      resources.add(stack.formatArn({ service: 'bedrock', region, resource: 'inference-profile', resourceName: modelId }));
-      const anyRegionModel = stack.formatArn({ service: 'bedrock', region: '*', account: '', resource: 'foundation-model', resourceName: profile[2] });
+      resources.add(
+        stack.formatArn({ service: 'bedrock', region, resource: 'inference-profile', resourceName: modelId }),
+      );
+      const anyRegionModel = stack.formatArn({
+        service: 'bedrock',
+        region: '*',
+        account: '',
+        resource: 'foundation-model',
+        resourceName: profile[2],
+      });
       resources.add(anyRegionModel);
       wildcards.add(anyRegionModel);
       continue;
     }
-    resources.add(stack.formatArn({ service: 'bedrock', region, account: '', resource: 'foundation-model', resourceName: modelId }));
+    resources.add(
+      stack.formatArn({ service: 'bedrock', region, account: '', resource: 'foundation-model', resourceName: modelId }),
+    );
   }
   return { resources: [...resources], wildcards: [...wildcards] };
 }

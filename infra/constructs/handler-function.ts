@@ -16,7 +16,8 @@ export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
  * Lets an ESM bundle `require()` the CommonJS dependencies esbuild cannot convert
  * (the AWS SDK's and zod's transitive deps, Node built-ins required dynamically).
  */
-export const ESM_REQUIRE_BANNER = "import { createRequire as __looprailCreateRequire } from 'node:module'; const require = __looprailCreateRequire(import.meta.url);";
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire as __looprailCreateRequire } from 'node:module'; const require = __looprailCreateRequire(import.meta.url);";
 
 /**
  * How looprail bundles a Node program with esbuild's own API (the sandbox images, the
@@ -90,11 +91,22 @@ export class HandlerFunction extends Construct implements IGrantable {
       // function's network interfaces with this role.
       this.role.addToPrincipalPolicy(
         new PolicyStatement({
-          actions: ['ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+          actions: [
+            'ec2:CreateNetworkInterface',
+            'ec2:DescribeNetworkInterfaces',
+            'ec2:DescribeSubnets',
+            'ec2:DeleteNetworkInterface',
+            'ec2:AssignPrivateIpAddresses',
+            'ec2:UnassignPrivateIpAddresses',
+          ],
           resources: ['*'],
         }),
       );
-      acknowledgeWildcardResource(this.role, '*', 'Lambda creates and deletes the function\'s VPC network interfaces with its role: their ids do not exist before, and the EC2 describe calls take no resource.');
+      acknowledgeWildcardResource(
+        this.role,
+        '*',
+        "Lambda creates and deletes the function's VPC network interfaces with its role: their ids do not exist before, and the EC2 describe calls take no resource.",
+      );
     }
 
     this.function = new NodejsFunction(this, 'Function', {
@@ -110,7 +122,9 @@ export class HandlerFunction extends Construct implements IGrantable {
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: LoggingFormat.JSON,
-      ...(props.vpc ? { vpc: props.vpc.vpc, vpcSubnets: props.vpc.subnets, securityGroups: props.vpc.securityGroups } : {}),
+      ...(props.vpc
+        ? { vpc: props.vpc.vpc, vpcSubnets: props.vpc.subnets, securityGroups: props.vpc.securityGroups }
+        : {}),
       // Stack traces point into the TypeScript sources through the bundled source map.
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
       bundling: {

@@ -1,6 +1,13 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, type HttpRoute, type ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  HttpApi,
+  HttpMethod,
+  HttpStage,
+  LogGroupLogDestination,
+  type HttpRoute,
+  type ThrottleSettings,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
@@ -134,12 +141,13 @@ export class LooprailHttpApi extends Construct {
     const webhooks = route('/webhooks/{agent}', HttpMethod.POST);
     Validations.of(openApi).acknowledge({
       id: 'AwsSolutions-APIG4',
-      reason: 'GET /openapi.json serves the static OpenAPI description of the API (paths and schemas, no data); clients and the CLI read it before they hold credentials.',
+      reason:
+        'GET /openapi.json serves the static OpenAPI description of the API (paths and schemas, no data); clients and the CLI read it before they hold credentials.',
     });
     Validations.of(webhooks).acknowledge({
       id: 'AwsSolutions-APIG4',
       reason:
-        'Webhook senders (GitHub and others) cannot sign with AWS credentials: each delivery is authenticated by its HMAC signature over the raw body with the agent\'s own secret (constant-time compare, replay window), verified by the app before anything is stored or started; unknown agents and bad signatures get 404/401.',
+        "Webhook senders (GitHub and others) cannot sign with AWS credentials: each delivery is authenticated by its HMAC signature over the raw body with the agent's own secret (constant-time compare, replay window), verified by the app before anything is stored or started; unknown agents and bad signatures get 404/401.",
     });
   }
 
@@ -152,7 +160,9 @@ export class LooprailHttpApi extends Construct {
     const stack = Stack.of(this);
     const role = this.handler.role;
     props.table.grantReadWriteItems(role);
-    role.addToPrincipalPolicy(new PolicyStatement({ actions: ['states:StartExecution'], resources: [props.stateMachine.stateMachineArn] }));
+    role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['states:StartExecution'], resources: [props.stateMachine.stateMachineArn] }),
+    );
 
     // Cancel: an execution is named by its run id, so its ARN is known but not before the run exists.
     const executions = stack.formatArn({
@@ -169,12 +179,17 @@ export class LooprailHttpApi extends Construct {
     );
 
     const secrets = webhookSecrets(props.catalog).map((name) => secretArn(stack, name));
-    if (secrets.length > 0) role.addToPrincipalPolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: secrets }));
+    if (secrets.length > 0)
+      role.addToPrincipalPolicy(
+        new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: secrets }),
+      );
   }
 }
 
 /** The signing secrets the agents' `trigger.webhook.secret` name, once each, sorted. */
 export function webhookSecrets(catalog: Catalog): string[] {
-  const names = Object.values(catalog.agents).flatMap((entry) => (entry.trigger?.webhook ? [entry.trigger.webhook.secret] : []));
+  const names = Object.values(catalog.agents).flatMap((entry) =>
+    entry.trigger?.webhook ? [entry.trigger.webhook.secret] : [],
+  );
   return [...new Set(names)].sort();
 }

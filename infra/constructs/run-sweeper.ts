@@ -33,7 +33,10 @@ export class RunSweeper extends Construct {
           // The execution name is the run id (docs/architecture.md, The flow: one execution per run).
           event: RuleTargetInput.fromObject({
             runId: EventField.fromPath('$.detail.name'),
-            error: { Error: `looprail.Execution${EventField.fromPath('$.detail.status')}`, Cause: 'the execution ended outside the state machine' },
+            error: {
+              Error: `looprail.Execution${EventField.fromPath('$.detail.status')}`,
+              Cause: 'the execution ended outside the state machine',
+            },
           }),
           retryAttempts: 8,
           maxEventAge: Duration.hours(6),

@@ -13,7 +13,11 @@ export const DEFAULT_EVENT_BUS = 'default';
  * (`LOOPRAIL_EVENT_BUS`, read by functions/_shared/runtime.ts) and may PutEvents on that
  * bus only, with source `looprail` only, so it cannot pose as another service's events.
  */
-export function publishRuntimeEvents(scope: IConstruct, publishers: readonly HandlerFunction[], eventBusName: string = DEFAULT_EVENT_BUS): void {
+export function publishRuntimeEvents(
+  scope: IConstruct,
+  publishers: readonly HandlerFunction[],
+  eventBusName: string = DEFAULT_EVENT_BUS,
+): void {
   const busArn = Stack.of(scope).formatArn({ service: 'events', resource: 'event-bus', resourceName: eventBusName });
   for (const publisher of publishers) {
     publisher.addEnvironment(roleVariables('runtime', { LOOPRAIL_EVENT_BUS: eventBusName }));

@@ -1,5 +1,14 @@
 import { Duration } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, Dashboard, GraphWidget, MathExpression, Metric, TextWidget, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  MathExpression,
+  Metric,
+  TextWidget,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Alias } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
@@ -47,7 +56,14 @@ export class SpendMonitoring extends Construct {
       });
     this.dashboard = new Dashboard(this, 'Dashboard', {
       widgets: [
-        [new TextWidget({ markdown: '# looprail spend\nCost of every model call, by agent, team and model. Budgets are enforced before each call; `looprail costs` shows the same numbers from the run table.', width: 24, height: 2 })],
+        [
+          new TextWidget({
+            markdown:
+              '# looprail spend\nCost of every model call, by agent, team and model. Budgets are enforced before each call; `looprail costs` shows the same numbers from the run table.',
+            width: 24,
+            height: 2,
+          }),
+        ],
         [byDimension('Agent'), byDimension('Team')],
         [byDimension('Model')],
       ],
@@ -60,7 +76,13 @@ export class SpendMonitoring extends Construct {
       const alarm = new Alarm(this, `Budget-${budget.name}`, {
         alarmName: `looprail-budget-${budget.name}`,
         alarmDescription: `Daily spend of ${dimension.toLowerCase()} ${budget.agent ?? budget.team} reached ${Math.round(threshold * 100)}% of budget ${budget.name} ($${budget.limit_usd}/day)`,
-        metric: new Metric({ namespace: NAMESPACE, metricName: 'CostMicros', dimensionsMap: { [dimension]: (budget.agent ?? budget.team)! }, statistic: 'Sum', period: Duration.days(1) }),
+        metric: new Metric({
+          namespace: NAMESPACE,
+          metricName: 'CostMicros',
+          dimensionsMap: { [dimension]: (budget.agent ?? budget.team)! },
+          statistic: 'Sum',
+          period: Duration.days(1),
+        }),
         threshold: Math.round(budget.limit_usd * threshold * 1_000_000),
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,

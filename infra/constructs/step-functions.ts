@@ -221,7 +221,12 @@ export class LoopStepFunctions extends Construct {
       const step = this.steps[name];
       for (const [key, value] of Object.entries(environment)) step.function.addEnvironment(key, value);
       if (otlp.headersSecret !== undefined) {
-        step.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secretArn(Stack.of(this), otlp.headersSecret)] }));
+        step.role.addToPrincipalPolicy(
+          new PolicyStatement({
+            actions: ['secretsmanager:GetSecretValue'],
+            resources: [secretArn(Stack.of(this), otlp.headersSecret)],
+          }),
+        );
       }
     }
   }

@@ -65,12 +65,22 @@ export class TriggerFunctions extends Construct {
         bundling,
       });
       props.table.grantReadWriteItems(handler);
-      handler.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['states:StartExecution'], resources: [props.stateMachine.stateMachineArn] }));
+      handler.role.addToPrincipalPolicy(
+        new PolicyStatement({ actions: ['states:StartExecution'], resources: [props.stateMachine.stateMachineArn] }),
+      );
       return handler;
     };
 
-    this.schedule = make('Schedule', 'functions/trigger/schedule.ts', "Starts a run of an agent at its schedule's firing");
-    this.event = make('Event', 'functions/trigger/event.ts', "Starts a run of an agent for an event matching its rule's pattern");
+    this.schedule = make(
+      'Schedule',
+      'functions/trigger/schedule.ts',
+      "Starts a run of an agent at its schedule's firing",
+    );
+    this.event = make(
+      'Event',
+      'functions/trigger/event.ts',
+      "Starts a run of an agent for an event matching its rule's pattern",
+    );
 
     this.triggers = new AgentTriggers(this, 'Agents', {
       catalog: props.catalog,

@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -76,7 +86,10 @@ function entry(path: string, type: '0' | '2' | '5', mode: number, data: Buffer, 
   let name = split?.name ?? path;
   let prefix = split?.prefix ?? '';
   if (!split || !linkFits) {
-    const records = [...(split ? [] : [paxRecord('path', path)]), ...(linkFits ? [] : [paxRecord('linkpath', linkTarget)])];
+    const records = [
+      ...(split ? [] : [paxRecord('path', path)]),
+      ...(linkFits ? [] : [paxRecord('linkpath', linkTarget)]),
+    ];
     const pax = Buffer.from(records.join(''), 'utf8');
     out.push(header({ name: 'PaxHeader', type: 'x', mode: 0o644, size: pax.length }), pad(pax));
     if (!split) {
@@ -85,7 +98,16 @@ function entry(path: string, type: '0' | '2' | '5', mode: number, data: Buffer, 
       prefix = '';
     }
   }
-  out.push(header({ name, prefix, type, mode, size: data.length, linkTarget: linkFits ? linkTarget : truncateBytes(linkTarget, 100) }));
+  out.push(
+    header({
+      name,
+      prefix,
+      type,
+      mode,
+      size: data.length,
+      linkTarget: linkFits ? linkTarget : truncateBytes(linkTarget, 100),
+    }),
+  );
   if (data.length > 0) out.push(pad(data));
   return out;
 }
@@ -107,11 +129,19 @@ function splitPath(path: string): { name: string; prefix: string } | undefined {
 function paxRecord(key: string, value: string): string {
   const body = ` ${key}=${value}\n`;
   let length = Buffer.byteLength(body);
-  while (String(length).length + Buffer.byteLength(body) !== length) length = String(length).length + Buffer.byteLength(body);
+  while (String(length).length + Buffer.byteLength(body) !== length)
+    length = String(length).length + Buffer.byteLength(body);
   return `${length}${body}`;
 }
 
-function header(fields: { name: string; prefix?: string; type: string; mode: number; size: number; linkTarget?: string }): Buffer {
+function header(fields: {
+  name: string;
+  prefix?: string;
+  type: string;
+  mode: number;
+  size: number;
+  linkTarget?: string;
+}): Buffer {
   const block = Buffer.alloc(BLOCK);
   block.write(fields.name, 0, 100, 'utf8');
   block.write(octal(fields.mode, 8), 100, 'ascii');

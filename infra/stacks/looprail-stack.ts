@@ -83,16 +83,32 @@ export class LooprailStack extends Stack {
 
     // Sandboxes exist only for a catalog that has some: a VPC and its endpoints cost money every hour.
     if (sandboxAgents(props.catalog).length > 0) {
-      this.sandboxes = new Sandboxes(this, 'Sandboxes', { catalog: props.catalog, table: this.table, orgDir: props.orgDir, logLevel: props.logLevel, logRetention });
+      this.sandboxes = new Sandboxes(this, 'Sandboxes', {
+        catalog: props.catalog,
+        table: this.table,
+        orgDir: props.orgDir,
+        logLevel: props.logLevel,
+        logRetention,
+      });
       // ToolStep opens and uses a run's sandbox; FinishRun and FailRun tear it down.
       this.sandboxes.connectSteps([this.steps.steps.ToolStep, this.steps.steps.FinishRun, this.steps.steps.FailRun]);
     }
 
-    this.sweeper = new RunSweeper(this, 'Sweeper', { stateMachine: this.agentRun.stateMachine, failRun: this.steps.steps.FailRun.function });
+    this.sweeper = new RunSweeper(this, 'Sweeper', {
+      stateMachine: this.agentRun.stateMachine,
+      failRun: this.steps.steps.FailRun.function,
+    });
 
     this.spend = new SpendMonitoring(this, 'Spend', { catalog: props.catalog });
 
-    const runtime = { catalog: props.catalog, table: this.table, stateMachine: this.agentRun.stateMachine, traceTtlDays, logLevel: props.logLevel, logRetention };
+    const runtime = {
+      catalog: props.catalog,
+      table: this.table,
+      stateMachine: this.agentRun.stateMachine,
+      traceTtlDays,
+      logLevel: props.logLevel,
+      logRetention,
+    };
     this.triggers = new TriggerFunctions(this, 'Triggers', runtime);
     this.httpApi = new LooprailHttpApi(this, 'Http', runtime);
     // Human approvals: the signed-link pages and the one function that may resume executions; the SES sender from context.
@@ -103,7 +119,10 @@ export class LooprailStack extends Stack {
       stateMachine: this.agentRun.stateMachine,
       requestApproval: this.steps.steps.RequestApproval,
       sender: this.node.tryGetContext('approvalSender') as string | undefined,
-      fallbackApprovers: String(this.node.tryGetContext('approvalFallbackApprovers') ?? '').split(',').map((each) => each.trim()).filter(Boolean),
+      fallbackApprovers: String(this.node.tryGetContext('approvalFallbackApprovers') ?? '')
+        .split(',')
+        .map((each) => each.trim())
+        .filter(Boolean),
       traceTtlDays,
       logLevel: props.logLevel,
       logRetention,
@@ -124,7 +143,9 @@ export class LooprailStack extends Stack {
 
 /** CloudWatch Logs accepts only certain retention periods; say which when given another. */
 export function retentionDays(days: number): RetentionDays {
-  const allowed = Object.values(RetentionDays).filter((value): value is RetentionDays => typeof value === 'number' && value !== RetentionDays.INFINITE);
+  const allowed = Object.values(RetentionDays).filter(
+    (value): value is RetentionDays => typeof value === 'number' && value !== RetentionDays.INFINITE,
+  );
   if (!allowed.includes(days as RetentionDays)) {
     throw new Error(`logRetentionDays: expected one of ${allowed.join(', ')} (got ${days})`);
   }

@@ -37,7 +37,11 @@ afterAll(async () => {
   await host?.close();
 });
 
-function call(method: string, path: string, options: { body?: unknown; headers?: Record<string, string>; raw?: string } = {}) {
+function call(
+  method: string,
+  path: string,
+  options: { body?: unknown; headers?: Record<string, string>; raw?: string } = {},
+) {
   const body = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
   return fetch(new URL(path, server.url), {
     method,
@@ -48,11 +52,18 @@ function call(method: string, path: string, options: { body?: unknown; headers?:
 
 async function startRun(body: unknown, headers: Record<string, string> = {}) {
   const response = await call('POST', '/v1/runs', { body, headers });
-  return { response, json: (await response.json()) as RunSummary & { error?: { code: string; message: string; field?: string } } };
+  return {
+    response,
+    json: (await response.json()) as RunSummary & { error?: { code: string; message: string; field?: string } },
+  };
 }
 
 /** Polls the API until the run has ended (or reached `until`). */
-async function waitFor(runId: string, until: (run: RunDetail) => boolean = (run) => run.status === 'finished' || run.status === 'failed', timeoutMs = 45_000): Promise<RunDetail> {
+async function waitFor(
+  runId: string,
+  until: (run: RunDetail) => boolean = (run) => run.status === 'finished' || run.status === 'failed',
+  timeoutMs = 45_000,
+): Promise<RunDetail> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const response = await call('GET', `/v1/runs/${runId}`);
@@ -77,12 +88,33 @@ describe('the HTTP API on the local server', () => {
 
     const openapi = await fetch(new URL('/openapi.json', server.url));
     expect(openapi.status).toBe(200);
-    const document = (await openapi.json()) as { openapi: string; paths: Record<string, Record<string, { operationId: string; parameters: Array<{ name: string }> }>> };
+    const document = (await openapi.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { operationId: string; parameters: Array<{ name: string }> }>>;
+    };
     expect(document.openapi).toBe('3.1.0');
-    expect(Object.keys(document.paths).sort()).toEqual(['/v1/agents', '/v1/approvals', '/v1/costs', '/v1/inventory', '/v1/runs', '/v1/runs/{runId}', '/v1/runs/{runId}/cancel', '/v1/runs/{runId}/trace']);
+    expect(Object.keys(document.paths).sort()).toEqual([
+      '/v1/agents',
+      '/v1/approvals',
+      '/v1/costs',
+      '/v1/inventory',
+      '/v1/runs',
+      '/v1/runs/{runId}',
+      '/v1/runs/{runId}/cancel',
+      '/v1/runs/{runId}/trace',
+    ]);
     expect(document.paths['/v1/runs']!.post!.operationId).toBe('startRun');
-    expect(document.paths['/v1/runs']!.get!.parameters.map((p) => p.name)).toEqual(['agent', 'status', 'limit', 'cursor']);
-    expect(document.paths['/v1/runs/{runId}/trace']!.get!.parameters.map((p) => p.name)).toEqual(['runId', 'limit', 'after']);
+    expect(document.paths['/v1/runs']!.get!.parameters.map((p) => p.name)).toEqual([
+      'agent',
+      'status',
+      'limit',
+      'cursor',
+    ]);
+    expect(document.paths['/v1/runs/{runId}/trace']!.get!.parameters.map((p) => p.name)).toEqual([
+      'runId',
+      'limit',
+      'after',
+    ]);
   });
 
   it('starts a run that runs to verified, and answers a repeated idempotency key with the same run', async () => {
@@ -112,7 +144,9 @@ describe('the HTTP API on the local server', () => {
     // The trace: the run's own events, and its checker's.
     const trace = (await (await call('GET', `/v1/runs/${first.json.runId}/trace`)).json()) as RunTrace;
     expect(trace.runId).toBe(first.json.runId);
-    expect(trace.events.map((event) => event.kind)).toEqual(expect.arrayContaining(['run_started', 'model_call', 'tool_call', 'verification', 'run_finished']));
+    expect(trace.events.map((event) => event.kind)).toEqual(
+      expect.arrayContaining(['run_started', 'model_call', 'tool_call', 'verification', 'run_finished']),
+    );
     const seqs = trace.events.map((event) => event.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(trace.checkers.length).toBeGreaterThan(0);
@@ -122,7 +156,10 @@ describe('the HTTP API on the local server', () => {
   it('says what is wrong with a start: unknown agent, paused agent, input against the schema, the body itself', async () => {
     const unknown = await startRun({ agent: 'no-such-agent' });
     expect(unknown.response.status).toBe(404);
-    expect(unknown.json.error).toMatchObject({ code: 'not_found', message: expect.stringContaining('"no-such-agent"') });
+    expect(unknown.json.error).toMatchObject({
+      code: 'not_found',
+      message: expect.stringContaining('"no-such-agent"'),
+    });
 
     const paused = await startRun({ agent: 'paused' });
     expect(paused.response.status).toBe(409);
@@ -130,7 +167,11 @@ describe('the HTTP API on the local server', () => {
 
     const typed = await startRun({ agent: 'typed-input', input: { branch: 'main' } });
     expect(typed.response.status).toBe(400);
-    expect(typed.json.error).toMatchObject({ code: 'invalid_input', field: 'input', message: expect.stringContaining('repo') });
+    expect(typed.json.error).toMatchObject({
+      code: 'invalid_input',
+      field: 'input',
+      message: expect.stringContaining('repo'),
+    });
     const mistyped = await startRun({ agent: 'typed-input', input: { repo: 42 } });
     expect(mistyped.response.status).toBe(400);
     expect(mistyped.json.error?.message).toContain('input/repo');
@@ -146,7 +187,9 @@ describe('the HTTP API on the local server', () => {
     const keys = await startRun({ agent: 'basic', idempotencyKey: 'a' }, { 'idempotency-key': 'b' });
     expect(keys.response.status).toBe(400);
 
-    const huge = await call('POST', '/v1/runs', { body: { agent: 'basic', input: { padding: 'x'.repeat(MAX_BODY_BYTES) } } });
+    const huge = await call('POST', '/v1/runs', {
+      body: { agent: 'basic', input: { padding: 'x'.repeat(MAX_BODY_BYTES) } },
+    });
     expect(huge.status).toBe(413);
     expect(await huge.json()).toMatchObject({ error: { code: 'body_too_large' } });
 
@@ -184,7 +227,9 @@ describe('the HTTP API on the local server', () => {
     const seen: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = (await (await call('GET', `/v1/runs?agent=typed-input&limit=2${cursor ? `&cursor=${cursor}` : ''}`)).json()) as RunPage;
+      const page = (await (
+        await call('GET', `/v1/runs?agent=typed-input&limit=2${cursor ? `&cursor=${cursor}` : ''}`)
+      ).json()) as RunPage;
       expect(page.runs.length).toBeLessThanOrEqual(2);
       seen.push(...page.runs.map((run) => run.runId));
       cursor = page.nextCursor;
@@ -227,7 +272,12 @@ describe('the HTTP API on the local server', () => {
 
     const approvals = await client.listApprovals({ agent: 'approval' });
     const approval = approvals.approvals.find((each) => each.runId === run.runId);
-    expect(approval).toMatchObject({ approvalId: paused.pendingApprovalId, agent: 'approval', status: 'pending', approvers: ['lead@example.com'] });
+    expect(approval).toMatchObject({
+      approvalId: paused.pendingApprovalId,
+      agent: 'approval',
+      status: 'pending',
+      approvers: ['lead@example.com'],
+    });
     expect(JSON.stringify(approvals)).not.toContain('taskToken');
     expect((await client.listApprovals()).approvals.map((each) => each.runId)).toContain(run.runId);
 
@@ -240,7 +290,9 @@ describe('the HTTP API on the local server', () => {
     const cancelled = await client.cancelRun(run.runId);
     expect(cancelled.runId).toBe(run.runId);
     expect(await waitFor(run.runId)).toMatchObject({ stopReason: 'cancelled' });
-    expect((await client.listApprovals({ agent: 'approval' })).approvals.map((each) => each.runId)).not.toContain(run.runId);
+    expect((await client.listApprovals({ agent: 'approval' })).approvals.map((each) => each.runId)).not.toContain(
+      run.runId,
+    );
 
     const failure = await client.cancelRun(run.runId).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(LooprailApiError);
@@ -252,7 +304,12 @@ describe('the HTTP API on the local server', () => {
   it('lists the agents with their owner and whether they are enabled', async () => {
     const response = await call('GET', '/v1/agents');
     const { agents } = (await response.json()) as { agents: Array<{ name: string; enabled: boolean; owner?: string }> };
-    expect(agents.find((agent) => agent.name === 'paused')).toEqual({ name: 'paused', enabled: false, owner: 'tests@example.com', team: 'tests' });
+    expect(agents.find((agent) => agent.name === 'paused')).toEqual({
+      name: 'paused',
+      enabled: false,
+      owner: 'tests@example.com',
+      team: 'tests',
+    });
     expect(agents.map((agent) => agent.name)).toEqual([...agents.map((agent) => agent.name)].sort());
   });
 });
@@ -260,10 +317,19 @@ describe('the HTTP API on the local server', () => {
 describe('the router', () => {
   it('hides unexpected errors behind a request id and logs the details', async () => {
     const logged: Array<Record<string, unknown> | undefined> = [];
-    const router = new Router({ log: { info() {}, warn() {}, error: (_message, fields) => logged.push(fields) } }).get('/boom/:id', async () => {
-      throw new Error('secret internals at /var/task/x.ts:12');
+    const router = new Router({ log: { info() {}, warn() {}, error: (_message, fields) => logged.push(fields) } }).get(
+      '/boom/:id',
+      async () => {
+        throw new Error('secret internals at /var/task/x.ts:12');
+      },
+    );
+    const response = await router.handle({
+      method: 'GET',
+      path: '/boom/1',
+      query: {},
+      headers: {},
+      rawBody: Buffer.alloc(0),
     });
-    const response = await router.handle({ method: 'GET', path: '/boom/1', query: {}, headers: {}, rawBody: Buffer.alloc(0) });
     expect(response.status).toBe(500);
     const body = String(response.body);
     expect(body).not.toContain('secret internals');
@@ -278,7 +344,17 @@ describe('looprail dev', () => {
     const state = await import('node:fs/promises').then((fs) => fs.mkdtemp(join(host.stateDir, 'dev-')));
     const lines: string[] = [];
     const dev = await startDevServer(
-      { port: '0', org: 'test/fixtures/loop-org', stateDir: state, graceMs: 100, host: { dynamodbEndpoint: inject('dynamodbEndpoint'), tableName: `looprail-dev-${randomUUID()}`, retryIntervalMs: 0 } },
+      {
+        port: '0',
+        org: 'test/fixtures/loop-org',
+        stateDir: state,
+        graceMs: 100,
+        host: {
+          dynamodbEndpoint: inject('dynamodbEndpoint'),
+          tableName: `looprail-dev-${randomUUID()}`,
+          retryIntervalMs: 0,
+        },
+      },
       { out: (line) => lines.push(line), err: (line) => lines.push(line) },
     );
     try {
@@ -287,11 +363,17 @@ describe('looprail dev', () => {
       const client = new LooprailClient(await resolveEndpoint({ stateDir: state }));
       const { run } = await client.startRun({ agent: 'typed-input', input: { repo: 'acme/dev' } });
       expect(run.principal).toMatch(/^local:/);
-      for (let i = 0; i < 200 && !['finished', 'failed'].includes((await client.getRun(run.runId)).status); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let i = 0; i < 200 && !['finished', 'failed'].includes((await client.getRun(run.runId)).status); i++)
+        await new Promise((resolve) => setTimeout(resolve, 50));
       // The CLI finds the dev server and shows the trace through the API, as it would a deployed stack's.
       const { execFile } = await import('node:child_process');
       const shown = await new Promise<string>((resolve, reject) =>
-        execFile(process.execPath, ['bin/looprail.js', 'trace', run.runId, '--state-dir', state], { env: { ...process.env, NO_COLOR: '1' } }, (error, stdout) => (error ? reject(error) : resolve(stdout))),
+        execFile(
+          process.execPath,
+          ['bin/looprail.js', 'trace', run.runId, '--state-dir', state],
+          { env: { ...process.env, NO_COLOR: '1' } },
+          (error, stdout) => (error ? reject(error) : resolve(stdout)),
+        ),
       );
       expect(shown).toContain(`▶ typed-input · run ${run.runId} · api`);
       expect(shown).toMatch(/\n■ (completed|error) — /);
@@ -308,7 +390,8 @@ describe('the same app serves webhooks and costs', () => {
     const body = JSON.stringify({ ref: 'refs/heads/main', repository: { full_name: 'acme/shop' } });
     const delivery = randomUUID();
     const headers = { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': delivery };
-    const post = (extra: Record<string, string>) => fetch(new URL('/webhooks/on-push', server.url), { method: 'POST', headers: { ...headers, ...extra }, body });
+    const post = (extra: Record<string, string>) =>
+      fetch(new URL('/webhooks/on-push', server.url), { method: 'POST', headers: { ...headers, ...extra }, body });
     const unsigned = await post({});
     expect(unsigned.status).toBe(401);
     const signed = await post({ 'x-hub-signature-256': githubSignature(WEBHOOK_SECRET, body) });
@@ -321,7 +404,10 @@ describe('the same app serves webhooks and costs', () => {
   it('serves spend per agent from the daily rollups', async () => {
     const response = await call('GET', '/v1/costs?by=agent&days=1', { headers: auth });
     expect(response.status).toBe(200);
-    const costs = (await response.json()) as { by: string; lines: Array<{ key: string; costMicros: number; calls: number }> };
+    const costs = (await response.json()) as {
+      by: string;
+      lines: Array<{ key: string; costMicros: number; calls: number }>;
+    };
     expect(costs.by).toBe('agent');
     expect(costs.lines.find((line) => line.key === 'basic')!.calls).toBeGreaterThan(0);
   });

@@ -24,7 +24,11 @@ let browser: Browser;
 beforeAll(async () => {
   org = await approvalOrg();
   host = await testHost(org);
-  server = await startHttpServer({ app: createApi({ ...host.deps, executions: host.executions, secrets: host.secrets }).handle, token: 'browser-test-token', user: 'tester' });
+  server = await startHttpServer({
+    app: createApi({ ...host.deps, executions: host.executions, secrets: host.secrets }).handle,
+    token: 'browser-test-token',
+    user: 'tester',
+  });
   host.setPublicUrl(server.url);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'], headless: true });
   await mkdir(ARTIFACTS, { recursive: true });
@@ -39,7 +43,13 @@ afterAll(async () => {
 
 async function pausedLink(agent: string, recipient: string) {
   const { running, paused } = await runUntilPaused(host, agent);
-  const mail = await waitForMail(join(host.stateDir, 'outbox'), (each) => each.text.includes(paused.pendingApprovalId!) && each.to === recipient && each.subject.startsWith('[looprail] approve'));
+  const mail = await waitForMail(
+    join(host.stateDir, 'outbox'),
+    (each) =>
+      each.text.includes(paused.pendingApprovalId!) &&
+      each.to === recipient &&
+      each.subject.startsWith('[looprail] approve'),
+  );
   return { running, paused, link: linkIn(mail) };
 }
 

@@ -19,11 +19,26 @@ let org: string;
 let host: LocalHost & { stateDir: string };
 let server: LocalHttpServer;
 const token = ['test', 'bearer', 'token'].join('-');
-const RULE = '{ approvers: [lead@example.com], timeout: 8h, remind_before: 1h, escalate_after: 4h, escalate_to: [ops@example.com] }';
+const RULE =
+  '{ approvers: [lead@example.com], timeout: 8h, remind_before: 1h, escalate_after: 4h, escalate_to: [ops@example.com] }';
 
 beforeAll(async () => {
   org = await approvalOrg();
-  const agent = ['agent:', '  name: approval-remind', '  owner: tests@example.com', '  team: tests', '  model: s-approval', '  instructions: ./instructions.md@v1', '  mcp_servers:', '    - name: notes', '      deny: [delete_entities]', '    - everything', '  approvals:', `    notes.create_entities: ${RULE}`, ''];
+  const agent = [
+    'agent:',
+    '  name: approval-remind',
+    '  owner: tests@example.com',
+    '  team: tests',
+    '  model: s-approval',
+    '  instructions: ./instructions.md@v1',
+    '  mcp_servers:',
+    '    - name: notes',
+    '      deny: [delete_entities]',
+    '    - everything',
+    '  approvals:',
+    `    notes.create_entities: ${RULE}`,
+    '',
+  ];
   await writeFile(join(org, 'approval-remind.yaml'), agent.join('\n'));
   host = await testHost(org);
   const api = createApi({ ...host.deps, executions: host.executions, secrets: host.secrets });
@@ -38,22 +53,33 @@ afterAll(async () => {
 });
 
 const outbox = () => join(host.stateDir, 'outbox');
-const at = (iso: string, plusMs = 0): RunDeps => ({ ...host.deps, clock: { now: () => new Date(Date.parse(iso) + plusMs) } });
-const mailsOf = async (approvalId: string, prefix: string): Promise<OutboxMail[]> => (await readOutbox(outbox())).filter((mail) => mail.text.includes(approvalId) && mail.subject.startsWith(prefix));
+const at = (iso: string, plusMs = 0): RunDeps => ({
+  ...host.deps,
+  clock: { now: () => new Date(Date.parse(iso) + plusMs) },
+});
+const mailsOf = async (approvalId: string, prefix: string): Promise<OutboxMail[]> =>
+  (await readOutbox(outbox())).filter((mail) => mail.text.includes(approvalId) && mail.subject.startsWith(prefix));
 
 /** The confirmation page's form, then the one POST that decides. */
 async function approveThrough(link: string): Promise<Response> {
   const html = await (await fetch(link)).text();
   const formToken = /name="form_token" value="([^"]+)"/.exec(html)?.[1];
   if (!formToken) throw new Error(`no form on the page: ${html.slice(0, 300)}`);
-  return fetch(link, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ form_token: formToken, decision: 'approve' }).toString() });
+  return fetch(link, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ form_token: formToken, decision: 'approve' }).toString(),
+  });
 }
 
 describe('approval reminders and escalation', () => {
   it('escalates once and reminds once, even with sweepers racing, and the escalated approver can approve', async () => {
     const { running, paused } = await runUntilPaused(host, 'approval-remind');
     const approvalId = paused.pendingApprovalId!;
-    await waitForMail(outbox(), (mail) => mail.text.includes(approvalId) && mail.subject.startsWith('[looprail] approve'));
+    await waitForMail(
+      outbox(),
+      (mail) => mail.text.includes(approvalId) && mail.subject.startsWith('[looprail] approve'),
+    );
     const record = (await host.deps.store.getApproval(approvalId))!;
     expect(Date.parse(record.expiresAt) - Date.parse(record.createdAt)).toBe(8 * 3_600_000);
     expect(record).toMatchObject({ approvers: ['lead@example.com'], escalateTo: ['ops@example.com'] });
@@ -61,11 +87,18 @@ describe('approval reminders and escalation', () => {
     expect(Date.parse(record.escalateAt!)).toBe(Date.parse(record.createdAt) + 4 * 3_600_000);
 
     // Before either is due: nothing.
-    expect(await sendDueApprovalReminders(at(record.escalateAt!, -1000), new Date(Date.parse(record.escalateAt!) - 1000))).toEqual([]);
+    expect(
+      await sendDueApprovalReminders(at(record.escalateAt!, -1000), new Date(Date.parse(record.escalateAt!) - 1000)),
+    ).toEqual([]);
 
     // Escalation: two sweepers at once, one escalation between them.
     const escalation = at(record.escalateAt!, 1000);
-    const raced = (await Promise.all([sendDueApprovalReminders(escalation, escalation.clock.now()), sendDueApprovalReminders(escalation, escalation.clock.now())])).flat();
+    const raced = (
+      await Promise.all([
+        sendDueApprovalReminders(escalation, escalation.clock.now()),
+        sendDueApprovalReminders(escalation, escalation.clock.now()),
+      ])
+    ).flat();
     expect(raced.map((done) => [done.kind, done.mailed])).toEqual([['escalation', ['ops@example.com']]]);
     const escalated = await mailsOf(approvalId, '[looprail] escalated:');
     expect(escalated.map((mail) => mail.to)).toEqual(['ops@example.com']);
@@ -81,8 +114,15 @@ describe('approval reminders and escalation', () => {
 
     // Reminder: to every approver (the escalated group included), once.
     const reminder = at(record.remindAt!, 1000);
-    const reminded = (await Promise.all([sendDueApprovalReminders(reminder, reminder.clock.now()), sendDueApprovalReminders(reminder, reminder.clock.now())])).flat();
-    expect(reminded.map((done) => [done.kind, done.mailed])).toEqual([['reminder', ['lead@example.com', 'ops@example.com']]]);
+    const reminded = (
+      await Promise.all([
+        sendDueApprovalReminders(reminder, reminder.clock.now()),
+        sendDueApprovalReminders(reminder, reminder.clock.now()),
+      ])
+    ).flat();
+    expect(reminded.map((done) => [done.kind, done.mailed])).toEqual([
+      ['reminder', ['lead@example.com', 'ops@example.com']],
+    ]);
     expect(await sendDueApprovalReminders(reminder, reminder.clock.now())).toEqual([]);
     const reminders = await mailsOf(approvalId, '[looprail] reminder:');
     expect(reminders.map((mail) => mail.to).sort()).toEqual(['lead@example.com', 'ops@example.com']);
@@ -101,12 +141,16 @@ describe('approval reminders and escalation', () => {
     expect(await decided.text()).toContain('Approved by ops@example.com');
     const { meta } = await running;
     expect(meta.stopReason).toBe('completed');
-    expect((await host.deps.store.getApproval(approvalId))!.decision).toMatchObject({ outcome: 'approved', by: 'ops@example.com', via: 'link mailed to ops@example.com' });
+    expect((await host.deps.store.getApproval(approvalId))!.decision).toMatchObject({
+      outcome: 'approved',
+      by: 'ops@example.com',
+      via: 'link mailed to ops@example.com',
+    });
     // Decided: nothing is due any more, whatever the time.
     expect(await sendDueApprovalReminders(reminder, reminder.clock.now())).toEqual([]);
   });
 
-  it('the dev server\'s periodic sweep sends what is due', async () => {
+  it("the dev server's periodic sweep sends what is due", async () => {
     const { running, paused } = await runUntilPaused(host, 'approval-remind');
     running.catch(() => undefined);
     const approvalId = paused.pendingApprovalId!;
@@ -114,7 +158,13 @@ describe('approval reminders and escalation', () => {
     const sweep = sweepApprovalReminders(at(record.remindAt!, 1000), { everyMs: 20 });
     try {
       // The reminder goes to every approver by then (ops too, once escalated): wait for the lead's, whichever is written first.
-      const mail = await waitForMail(outbox(), (each) => each.text.includes(approvalId) && each.subject.startsWith('[looprail] reminder:') && each.to === 'lead@example.com');
+      const mail = await waitForMail(
+        outbox(),
+        (each) =>
+          each.text.includes(approvalId) &&
+          each.subject.startsWith('[looprail] reminder:') &&
+          each.to === 'lead@example.com',
+      );
       expect(mail.to).toBe('lead@example.com');
       expect(new URL(linkIn(mail)).searchParams.get('r')).toBe('lead@example.com');
     } finally {

@@ -23,7 +23,12 @@ afterAll(async () => {
 
 function looprail(...args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile(process.execPath, ['bin/looprail.js', ...args], { env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout))),
+    execFile(
+      process.execPath,
+      ['bin/looprail.js', ...args],
+      { env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 },
+      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)),
+    ),
   );
 }
 
@@ -41,7 +46,11 @@ describe('a pending approval across a restart of the dev server', () => {
     const org = await approvalOrg();
     const stateDir = await mkdtemp(join(tmpdir(), 'looprail-restart-'));
     temps.push(org, stateDir);
-    const hostOptions = { dynamodbEndpoint: inject('dynamodbEndpoint'), tableName: `looprail-restart-${randomUUID()}`, retryIntervalMs: 0 };
+    const hostOptions = {
+      dynamodbEndpoint: inject('dynamodbEndpoint'),
+      tableName: `looprail-restart-${randomUUID()}`,
+      retryIntervalMs: 0,
+    };
     const lines: string[] = [];
     const output = { out: (line: string) => lines.push(line), err: (line: string) => lines.push(line) };
 
@@ -51,8 +60,12 @@ describe('a pending approval across a restart of the dev server', () => {
     const byLink = (await client.startRun({ agent: 'approval' })).run.runId;
     const byCli = (await client.startRun({ agent: 'approval' })).run.runId;
     const expiring = (await client.startRun({ agent: 'approval-expires' })).run.runId;
-    const paused = await Promise.all([byLink, byCli, expiring].map((runId) => until(client, runId, (run) => run.status === 'paused')));
-    const mail = await waitForMail(join(stateDir, 'outbox'), (each) => each.text.includes(paused[0]!.pendingApprovalId!));
+    const paused = await Promise.all(
+      [byLink, byCli, expiring].map((runId) => until(client, runId, (run) => run.status === 'paused')),
+    );
+    const mail = await waitForMail(join(stateDir, 'outbox'), (each) =>
+      each.text.includes(paused[0]!.pendingApprovalId!),
+    );
     const link = linkIn(mail);
     const pending = (await client.listApprovals()).approvals.find((approval) => approval.runId === expiring);
     await dev.close();
@@ -74,24 +87,49 @@ describe('a pending approval across a restart of the dev server', () => {
       expect(listed).toContain(paused[0]!.pendingApprovalId!);
       expect(listed).toContain(paused[1]!.pendingApprovalId!);
       expect(listed).not.toContain(paused[2]!.pendingApprovalId!);
-      const rejected = await looprail('reject', paused[1]!.pendingApprovalId!, '--comment', 'not after a restart', '--state-dir', stateDir);
-      expect(rejected).toMatch(new RegExp(`^${paused[1]!.pendingApprovalId!}: rejected by local:\\S+ \\("not after a restart"\\); the agent is told and may go on`));
+      const rejected = await looprail(
+        'reject',
+        paused[1]!.pendingApprovalId!,
+        '--comment',
+        'not after a restart',
+        '--state-dir',
+        stateDir,
+      );
+      expect(rejected).toMatch(
+        new RegExp(
+          `^${paused[1]!.pendingApprovalId!}: rejected by local:\\S+ \\("not after a restart"\\); the agent is told and may go on`,
+        ),
+      );
 
       // The mailed link still works after the restart (same key, same port): page, then the decision.
       expect((await fetch(link)).status).toBe(200);
       const html = await (await fetch(link)).text();
       const formToken = /name="form_token" value="([^"]+)"/.exec(html)![1]!;
-      const decided = await fetch(link, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ form_token: formToken, decision: 'approve' }).toString() });
+      const decided = await fetch(link, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ form_token: formToken, decision: 'approve' }).toString(),
+      });
       expect(decided.status).toBe(200);
 
       const approved = await until(client, byLink, (run) => run.status === 'finished');
       expect(approved).toMatchObject({ stopReason: 'completed', toolCalls: 1 });
       const trace = await client.getTrace(byLink);
-      expect(trace.events.map((event) => event.kind)).toEqual(['run_started', 'model_call', 'approval_requested', 'approval_decided', 'tool_call', 'model_call', 'run_finished']);
+      expect(trace.events.map((event) => event.kind)).toEqual([
+        'run_started',
+        'model_call',
+        'approval_requested',
+        'approval_decided',
+        'tool_call',
+        'model_call',
+        'run_finished',
+      ]);
       const afterReject = await until(client, byCli, (run) => run.status === 'finished');
       expect(afterReject).toMatchObject({ stopReason: 'completed', toolCalls: 0 });
       expect(JSON.stringify((await client.getTrace(byCli)).events)).toContain('rejected by local:');
-      await expect(looprail('approve', paused[1]!.pendingApprovalId!, '--state-dir', stateDir)).rejects.toThrow(/already rejected/);
+      await expect(looprail('approve', paused[1]!.pendingApprovalId!, '--state-dir', stateDir)).rejects.toThrow(
+        /already rejected/,
+      );
     } finally {
       await dev.close();
     }

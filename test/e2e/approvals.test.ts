@@ -31,7 +31,8 @@ const sends: string[] = [];
 
 beforeAll(async () => {
   org = await approvalOrg();
-  const line = (level: string) => (message: string, fields?: Record<string, unknown>) => logged.push(JSON.stringify({ level, message, ...fields }));
+  const line = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+    logged.push(JSON.stringify({ level, message, ...fields }));
   host = await testHost(org, { log: { info: line('info'), warn: line('warn'), error: line('error') } });
   const api = createApi({ ...host.deps, executions: host.executions, secrets: host.secrets });
   server = await startHttpServer({ app: api.handle, token, user: 'tester' });
@@ -62,7 +63,10 @@ const outbox = () => join(host.stateDir, 'outbox');
 async function pausedWithMail(agent: string, recipient = 'lead@example.com') {
   const { running, paused } = await runUntilPaused(host, agent);
   const approvalId = paused.pendingApprovalId!;
-  const mail = await waitForMail(outbox(), (each) => each.text.includes(approvalId) && each.to === recipient && each.subject.startsWith('[looprail] approve'));
+  const mail = await waitForMail(
+    outbox(),
+    (each) => each.text.includes(approvalId) && each.to === recipient && each.subject.startsWith('[looprail] approve'),
+  );
   return { running, paused, approvalId, mail, link: linkIn(mail) };
 }
 
@@ -75,7 +79,11 @@ async function formOf(link: string): Promise<{ form_token: string }> {
 }
 
 function post(link: string, fields: Record<string, string>, type = 'application/x-www-form-urlencoded') {
-  return fetch(link, { method: 'POST', headers: { 'content-type': type }, body: new URLSearchParams(fields).toString() });
+  return fetch(link, {
+    method: 'POST',
+    headers: { 'content-type': type },
+    body: new URLSearchParams(fields).toString(),
+  });
 }
 
 async function signingKey(): Promise<string> {
@@ -85,7 +93,16 @@ async function signingKey(): Promise<string> {
 describe('the approval mail and page', () => {
   it('mails the approver a signed link with the details, shows a page that decides nothing, and approves once on POST', async () => {
     const { running, paused, approvalId, mail, link } = await pausedWithMail('approval');
-    for (const part of ['Agent approval', paused.runId, 'notes.create_entities', '"name": "approved-note"', 'the agent\'s approval rule "notes.create_entities"', 'Cost so far: $', `${server.url}/v1/runs/${paused.runId}/trace`]) expect(mail.text).toContain(part);
+    for (const part of [
+      'Agent approval',
+      paused.runId,
+      'notes.create_entities',
+      '"name": "approved-note"',
+      'the agent\'s approval rule "notes.create_entities"',
+      'Cost so far: $',
+      `${server.url}/v1/runs/${paused.runId}/trace`,
+    ])
+      expect(mail.text).toContain(part);
     expect(mail.html).toContain('approved-note');
     expect(new URL(link).searchParams.get('r')).toBe('lead@example.com');
 
@@ -111,10 +128,27 @@ describe('the approval mail and page', () => {
     const { meta } = await running;
     expect(meta.stopReason).toBe('completed');
     const trace = await host.deps.store.listTrace(meta.runId);
-    expect(trace.map((event) => event.kind)).toEqual(['run_started', 'model_call', 'approval_requested', 'approval_decided', 'tool_call', 'model_call', 'run_finished']);
+    expect(trace.map((event) => event.kind)).toEqual([
+      'run_started',
+      'model_call',
+      'approval_requested',
+      'approval_decided',
+      'tool_call',
+      'model_call',
+      'run_finished',
+    ]);
     expect(trace.find((event) => event.kind === 'tool_call')!.status).toBe('ok');
-    expect(trace.find((event) => event.kind === 'approval_decided')!.detail).toMatch(new RegExp(`^approval ${approvalId}: approved by lead@example.com at \\S+ \\(link mailed to lead@example.com\\): looks right$`));
-    expect((await host.deps.store.getApproval(approvalId))!.decision).toMatchObject({ outcome: 'approved', by: 'lead@example.com', comment: 'looks right', via: 'link mailed to lead@example.com' });
+    expect(trace.find((event) => event.kind === 'approval_decided')!.detail).toMatch(
+      new RegExp(
+        `^approval ${approvalId}: approved by lead@example.com at \\S+ \\(link mailed to lead@example.com\\): looks right$`,
+      ),
+    );
+    expect((await host.deps.store.getApproval(approvalId))!.decision).toMatchObject({
+      outcome: 'approved',
+      by: 'lead@example.com',
+      comment: 'looks right',
+      via: 'link mailed to lead@example.com',
+    });
 
     // Replayed POST, and a late GET: clear pages, nothing changes.
     const replay = await post(link, { ...form, decision: 'reject' });
@@ -129,25 +163,63 @@ describe('the approval mail and page', () => {
     const url = new URL(link);
     const tampered = new URL(link);
     tampered.searchParams.set('r', 'mallory@example.com');
-    const page = async (response: Response) => ({ status: response.status, type: response.headers.get('content-type'), text: await response.text() });
+    const page = async (response: Response) => ({
+      status: response.status,
+      type: response.headers.get('content-type'),
+      text: await response.text(),
+    });
 
-    expect(await page(await fetch(tampered))).toMatchObject({ status: 403, type: 'text/html; charset=utf-8', text: expect.stringContaining('signature does not match') });
-    expect(await page(await post(tampered.toString(), { ...form, decision: 'approve' }))).toMatchObject({ status: 403 });
-    expect(await page(await fetch(`${server.url}/approvals/${approvalId}`))).toMatchObject({ status: 403, text: expect.stringContaining('incomplete') });
+    expect(await page(await fetch(tampered))).toMatchObject({
+      status: 403,
+      type: 'text/html; charset=utf-8',
+      text: expect.stringContaining('signature does not match'),
+    });
+    expect(await page(await post(tampered.toString(), { ...form, decision: 'approve' }))).toMatchObject({
+      status: 403,
+    });
+    expect(await page(await fetch(`${server.url}/approvals/${approvalId}`))).toMatchObject({
+      status: 403,
+      text: expect.stringContaining('incomplete'),
+    });
     const otherId = new URL(link.replace(approvalId, `${approvalId}x`));
     expect((await fetch(otherId)).status).toBe(403);
     // A real signature for an id that does not exist: not found.
     const key = await signingKey();
-    expect((await fetch(approvalLink(server.url, key, { approvalId: 'r-nope-a1', recipient: 'lead@example.com', expires: expirySeconds(new Date(Date.now() + 3_600_000).toISOString()) }))).status).toBe(404);
+    expect(
+      (
+        await fetch(
+          approvalLink(server.url, key, {
+            approvalId: 'r-nope-a1',
+            recipient: 'lead@example.com',
+            expires: expirySeconds(new Date(Date.now() + 3_600_000).toISOString()),
+          }),
+        )
+      ).status,
+    ).toBe(404);
     // Signed for someone who is not on the list.
     const record = (await host.deps.store.getApproval(approvalId))!;
-    const stranger = approvalLink(server.url, key, { approvalId, recipient: 'stranger@example.com', expires: expirySeconds(record.expiresAt) });
-    expect(await page(await fetch(stranger))).toMatchObject({ status: 403, text: expect.stringContaining('stranger@example.com is not an approver') });
-    expect((await post(stranger, { form_token: (await formOf(link)).form_token, decision: 'approve' })).status).toBe(403);
+    const stranger = approvalLink(server.url, key, {
+      approvalId,
+      recipient: 'stranger@example.com',
+      expires: expirySeconds(record.expiresAt),
+    });
+    expect(await page(await fetch(stranger))).toMatchObject({
+      status: 403,
+      text: expect.stringContaining('stranger@example.com is not an approver'),
+    });
+    expect((await post(stranger, { form_token: (await formOf(link)).form_token, decision: 'approve' })).status).toBe(
+      403,
+    );
     // Without the anti-forgery field, with another link's, without a decision, not as a form.
-    expect(await page(await post(link, { decision: 'approve' }))).toMatchObject({ status: 403, text: expect.stringContaining('anti-forgery') });
+    expect(await page(await post(link, { decision: 'approve' }))).toMatchObject({
+      status: 403,
+      text: expect.stringContaining('anti-forgery'),
+    });
     expect((await post(link, { form_token: 'A'.repeat(43), decision: 'approve' })).status).toBe(403);
-    expect(await page(await post(link, form))).toMatchObject({ status: 400, text: expect.stringContaining('choose Approve or Reject') });
+    expect(await page(await post(link, form))).toMatchObject({
+      status: 400,
+      text: expect.stringContaining('choose Approve or Reject'),
+    });
     expect((await post(link, { ...form, decision: 'maybe' })).status).toBe(400);
     expect((await post(link, { ...form, decision: 'approve', comment: 'x'.repeat(2001) })).status).toBe(400);
     expect((await post(link, { ...form, decision: 'approve' }, 'application/json')).status).toBe(400);
@@ -156,7 +228,11 @@ describe('the approval mail and page', () => {
     expect((await host.deps.store.getApproval(approvalId))!).toMatchObject({ status: 'pending' });
     expect((await host.deps.store.getRun(paused.runId))!.status).toBe('paused');
     // Clean up: the operator rejects it.
-    const rejected = await fetch(`${server.url}/v1/approvals/${approvalId}/decision`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ decision: 'reject', comment: 'test over' }) });
+    const rejected = await fetch(`${server.url}/v1/approvals/${approvalId}/decision`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ decision: 'reject', comment: 'test over' }),
+    });
     expect(rejected.status).toBe(200);
   });
 
@@ -164,13 +240,19 @@ describe('the approval mail and page', () => {
     const { running, paused, link } = await pausedWithMail('approval');
     const form = await formOf(link);
     const before = sends.filter((each) => each.endsWith(paused.runId)).length;
-    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => post(link, { ...form, decision: i % 2 === 0 ? 'approve' : 'reject' }).then((response) => response.status)));
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        post(link, { ...form, decision: i % 2 === 0 ? 'approve' : 'reject' }).then((response) => response.status),
+      ),
+    );
     expect(answers.filter((status) => status === 200)).toHaveLength(1);
     expect(answers.filter((status) => status === 409)).toHaveLength(49);
     expect(sends.filter((each) => each.endsWith(paused.runId)).length - before).toBe(1);
     const { meta } = await running;
     expect(meta.status).toBe('finished');
-    expect((await host.deps.store.listTrace(meta.runId)).filter((event) => event.kind === 'approval_decided')).toHaveLength(1);
+    expect(
+      (await host.deps.store.listTrace(meta.runId)).filter((event) => event.kind === 'approval_decided'),
+    ).toHaveLength(1);
   });
 });
 
@@ -183,10 +265,19 @@ describe('rejection, per definition', () => {
     expect(meta).toMatchObject({ status: 'finished', stopReason: 'completed', toolCalls: 0 });
     const state = await host.deps.store.loadState(runId);
     const result = state!.messages.find((message) => message.role === 'tool')!.content[0]!;
-    expect(result).toMatchObject({ type: 'tool_result', isError: true, content: 'not run: notes.create_entities was rejected by lead@example.com: not tonight' });
+    expect(result).toMatchObject({
+      type: 'tool_result',
+      isError: true,
+      content: 'not run: notes.create_entities was rejected by lead@example.com: not tonight',
+    });
     const trace = await host.deps.store.listTrace(runId);
-    expect(trace.find((event) => event.kind === 'approval_decided')).toMatchObject({ status: 'denied', detail: expect.stringContaining(`approval ${approvalId}: rejected by lead@example.com`) });
-    expect(trace.find((event) => event.kind === 'tool_denied')).toMatchObject({ detail: expect.stringContaining('rejected by lead@example.com') });
+    expect(trace.find((event) => event.kind === 'approval_decided')).toMatchObject({
+      status: 'denied',
+      detail: expect.stringContaining(`approval ${approvalId}: rejected by lead@example.com`),
+    });
+    expect(trace.find((event) => event.kind === 'tool_denied')).toMatchObject({
+      detail: expect.stringContaining('rejected by lead@example.com'),
+    });
   });
 
   it('on_reject: stop ends the run `rejected` (SendTaskFailure), with the comment', async () => {
@@ -204,14 +295,38 @@ describe('the operator, expiry and the binding', () => {
   it('lets an authenticated operator approve through /v1, and refuses an unauthenticated one', async () => {
     const { running, approvalId } = await pausedWithMail('approval');
     const url = `${server.url}/v1/approvals/${approvalId}/decision`;
-    expect((await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"decision":"approve"}' })).status).toBe(401);
-    const bad = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"decision":"sure"}' });
+    expect(
+      (
+        await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"decision":"approve"}',
+        })
+      ).status,
+    ).toBe(401);
+    const bad = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{"decision":"sure"}',
+    });
     expect(bad.status).toBe(400);
-    const ok = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"decision":"approve"}' });
+    const ok = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{"decision":"approve"}',
+    });
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toMatchObject({ approvalId, status: 'approved', decision: { by: 'local:tester', via: 'operator local:tester' } });
+    expect(await ok.json()).toMatchObject({
+      approvalId,
+      status: 'approved',
+      decision: { by: 'local:tester', via: 'operator local:tester' },
+    });
     expect((await running).meta.stopReason).toBe('completed');
-    const again = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"decision":"reject"}' });
+    const again = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{"decision":"reject"}',
+    });
     expect(again.status).toBe(409);
     expect(((await again.json()) as { error: { code: string } }).error.code).toBe('already_decided');
   });
@@ -221,7 +336,10 @@ describe('the operator, expiry and the binding', () => {
     const { meta } = await running;
     expect(meta).toMatchObject({ status: 'finished', stopReason: 'approval_expired' });
     expect((await host.deps.store.getApproval(approvalId))!.status).toBe('expired');
-    const notice = await waitForMail(outbox(), (mail) => mail.subject.includes('expired') && mail.text.includes(approvalId));
+    const notice = await waitForMail(
+      outbox(),
+      (mail) => mail.subject.includes('expired') && mail.text.includes(approvalId),
+    );
     expect(notice.to).toBe('tests@example.com');
     const late = await fetch(link);
     expect(late.status).toBe(410);
@@ -232,21 +350,33 @@ describe('the operator, expiry and the binding', () => {
   it('stops a paused run approval_expired once its time is up when no execution holds the timer (after a restart)', async () => {
     const { paused, approvalId } = await pausedWithMail('approval');
     const record = (await host.deps.store.getApproval(approvalId))!;
-    const notYet = watchPausedApprovals({ ...host.deps, clock: { now: () => new Date(Date.parse(record.expiresAt) - 60_000) } });
+    const notYet = watchPausedApprovals({
+      ...host.deps,
+      clock: { now: () => new Date(Date.parse(record.expiresAt) - 60_000) },
+    });
     expect(await notYet.started).not.toContain(paused.runId);
     notYet.stop();
     expect((await host.deps.store.getRun(paused.runId))!.status).toBe('paused');
-    const later = watchPausedApprovals({ ...host.deps, clock: { now: () => new Date(Date.parse(record.expiresAt) + 1) } });
+    const later = watchPausedApprovals({
+      ...host.deps,
+      clock: { now: () => new Date(Date.parse(record.expiresAt) + 1) },
+    });
     expect(await later.started).toContain(paused.runId);
     later.stop();
-    expect(await host.deps.store.getRun(paused.runId)).toMatchObject({ status: 'finished', stopReason: 'approval_expired' });
+    expect(await host.deps.store.getRun(paused.runId)).toMatchObject({
+      status: 'finished',
+      stopReason: 'approval_expired',
+    });
     expect((await host.deps.store.getApproval(approvalId))!.status).toBe('expired');
   });
 
   it('a decision on a run that no longer waits (cancelled) gets a clear page and changes nothing', async () => {
     const { paused, approvalId, link } = await pausedWithMail('approval');
     const form = await formOf(link);
-    const cancelled = await fetch(`${server.url}/v1/runs/${paused.runId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    const cancelled = await fetch(`${server.url}/v1/runs/${paused.runId}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(cancelled.status).toBe(202);
     const response = await post(link, { ...form, decision: 'approve' });
     expect(response.status).toBe(409);
@@ -260,7 +390,8 @@ describe('the operator, expiry and the binding', () => {
     const db = DynamoDBDocumentClient.from(host.dynamodb, { marshallOptions: { removeUndefinedValues: true } });
     const state = (await host.deps.store.loadState(paused.runId))!;
     const seq = state.messages.findIndex((message) => message.role === 'assistant');
-    const item = (await db.send(new GetCommand({ TableName: host.tableName, Key: messageKey(paused.runId, seq) }))).Item!;
+    const item = (await db.send(new GetCommand({ TableName: host.tableName, Key: messageKey(paused.runId, seq) })))
+      .Item!;
     const changed = (item.body as string).replace('approved-note', 'swapped-note');
     expect(changed).not.toBe(item.body);
     await db.send(new PutCommand({ TableName: host.tableName, Item: { ...item, body: changed } }));
@@ -276,7 +407,9 @@ describe('the operator, expiry and the binding', () => {
 describe('the two-person rule', () => {
   it('runs the call only once two different approvers approved; the same approver twice counts once', async () => {
     const { running, paused, approvalId, link } = await pausedWithMail('approval-pair');
-    const second = linkIn(await waitForMail(outbox(), (each) => each.text.includes(approvalId) && each.to === 'second@example.com'));
+    const second = linkIn(
+      await waitForMail(outbox(), (each) => each.text.includes(approvalId) && each.to === 'second@example.com'),
+    );
     expect((await host.deps.store.getApproval(approvalId))!.requiredApprovals).toBe(2);
 
     const first = await post(link, { ...(await formOf(link)), decision: 'approve' });
@@ -286,7 +419,10 @@ describe('the two-person rule', () => {
     const again = await post(link, { ...(await formOf(link)), decision: 'approve' });
     expect(again.status).toBe(409);
     expect(await again.text()).toContain('needs a second, different approver');
-    expect((await host.deps.store.getApproval(approvalId))!).toMatchObject({ status: 'pending', approvedBy: ['lead@example.com'] });
+    expect((await host.deps.store.getApproval(approvalId))!).toMatchObject({
+      status: 'pending',
+      approvedBy: ['lead@example.com'],
+    });
 
     const done = await post(second, { ...(await formOf(second)), decision: 'approve' });
     expect(done.status).toBe(200);
@@ -324,8 +460,17 @@ describe('the approval Lambda (functions/approval/http.ts)', () => {
     expect((await lambda(event('GET', '/openapi.json'))).statusCode).toBe(404);
     expect((await lambda(event('POST', '/webhooks/approval', '', '{}'))).statusCode).toBe(404);
     // The operator route is IAM-only: without a verified caller it is refused before anything is read.
-    expect((await lambda(event('POST', `/v1/approvals/${approvalId}/decision`, '', '{"decision":"approve"}'))).statusCode).toBe(401);
-    const decided = await lambda(event('POST', url.pathname, url.search.slice(1), new URLSearchParams({ form_token: formToken, decision: 'approve' }).toString()));
+    expect(
+      (await lambda(event('POST', `/v1/approvals/${approvalId}/decision`, '', '{"decision":"approve"}'))).statusCode,
+    ).toBe(401);
+    const decided = await lambda(
+      event(
+        'POST',
+        url.pathname,
+        url.search.slice(1),
+        new URLSearchParams({ form_token: formToken, decision: 'approve' }).toString(),
+      ),
+    );
     expect(decided.statusCode).toBe(200);
     expect((await running).meta.stopReason).toBe('completed');
   });
@@ -345,7 +490,9 @@ describe('the task token stays server-side', () => {
       ...logged,
       JSON.stringify(await host.deps.store.listTrace(paused.runId)),
       JSON.stringify(await host.deps.store.getRun(paused.runId)),
-      await (await fetch(`${server.url}/v1/runs/${paused.runId}/trace`, { headers: { authorization: `Bearer ${token}` } })).text(),
+      await (
+        await fetch(`${server.url}/v1/runs/${paused.runId}/trace`, { headers: { authorization: `Bearer ${token}` } })
+      ).text(),
       await (await fetch(`${server.url}/v1/approvals`, { headers: { authorization: `Bearer ${token}` } })).text(),
     ].join('\n');
     expect(mails.length).toBeGreaterThan(0);

@@ -30,13 +30,17 @@ afterAll(async () => {
 
 describe('a team budget shared by 50 concurrent runs', () => {
   it('is never overspent, and its total is exactly the sum of the calls the runs made', async () => {
-    const runs = await Promise.all(Array.from({ length: 50 }, (_, i) => host.run({ agent: 'spender', input: { n: i } })));
+    const runs = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => host.run({ agent: 'spender', input: { n: i } })),
+    );
     const reasons = runs.map((r) => r.meta.stopReason);
     // $0.05 holds a few of these runs (about $0.005 each); the rest stop before a call they could not afford.
     expect(reasons.filter((r) => r === 'budget_exhausted').length).toBeGreaterThan(0);
     expect(reasons.every((r) => r === 'completed' || r === 'budget_exhausted')).toBe(true);
     for (const run of runs.filter((r) => r.meta.stopReason === 'budget_exhausted')) {
-      expect(run.meta.stopDetail).toMatch(/^(looprail\.BudgetContended: )?budget spenders-daily \(team spenders, day \d{4}-\d{2}-\d{2}, limit \$0\.05\)/);
+      expect(run.meta.stopDetail).toMatch(
+        /^(looprail\.BudgetContended: )?budget spenders-daily \(team spenders, day \d{4}-\d{2}-\d{2}, limit \$0\.05\)/,
+      );
     }
 
     let traced = 0;
@@ -53,8 +57,12 @@ describe('a team budget shared by 50 concurrent runs', () => {
     // no room for its next call, so the budget ends used up to within one call's worst case
     // (about $0.0046 here; each stop says its own, to the 1/100 cent), not starved by
     // reservations that settled for less.
-    const spendStops = runs.filter((r) => r.meta.stopReason === 'budget_exhausted' && !r.meta.stopDetail?.startsWith('looprail.BudgetContended'));
-    const worstCases = spendStops.map((r) => Number(/could cost up to \$(\d+\.\d+)/.exec(r.meta.stopDetail ?? '')?.[1] ?? 0) * 1e6);
+    const spendStops = runs.filter(
+      (r) => r.meta.stopReason === 'budget_exhausted' && !r.meta.stopDetail?.startsWith('looprail.BudgetContended'),
+    );
+    const worstCases = spendStops.map(
+      (r) => Number(/could cost up to \$(\d+\.\d+)/.exec(r.meta.stopDetail ?? '')?.[1] ?? 0) * 1e6,
+    );
     expect(Math.max(...worstCases)).toBeGreaterThan(0);
     expect(usage.spentMicros).toBeGreaterThan(50_000 - Math.max(...worstCases) - 100);
   }, 180_000);
@@ -67,9 +75,13 @@ describe('a team budget shared by 50 concurrent runs', () => {
     expect(thresholds).toEqual([0.5, 0.8, 1].filter((threshold) => spent >= threshold * 50_000));
     expect(thresholds.length).toBeGreaterThan(0);
     expect(posts.map((post) => post.url)).toEqual(alerts.map(() => 'http://127.0.0.1:9/hooks/budget-alerts'));
-    expect(String(posts[0]!.body.text)).toMatch(/^looprail: budget spenders-daily \(team spenders, day .*\) has reached 50% \(\$0\.0\d+ of \$0\.0500\)/);
+    expect(String(posts[0]!.body.text)).toMatch(
+      /^looprail: budget spenders-daily \(team spenders, day .*\) has reached 50% \(\$0\.0\d+ of \$0\.0500\)/,
+    );
     // Runs announce themselves too: one finished event per run.
-    expect(events.filter((event) => event.type === 'looprail.run.finished' && event.agent === 'spender')).toHaveLength(50);
+    expect(events.filter((event) => event.type === 'looprail.run.finished' && event.agent === 'spender')).toHaveLength(
+      50,
+    );
   });
 
   it('rolls spend up per day by agent, team, model and principal, in the same writes', async () => {
@@ -79,19 +91,27 @@ describe('a team budget shared by 50 concurrent runs', () => {
     const spent = (await host.deps.store.getBudgetUsage('team', 'spenders', periodKey('day', new Date()))).spentMicros;
     expect(agents.find((row) => row.key === 'spender')!.costMicros).toBe(spent);
     expect(teams.find((row) => row.key === 'spenders')!.costMicros).toBe(spent);
-    expect((await host.deps.store.listRollups('model', today, today)).find((row) => row.key === 's-spender')!.calls).toBeGreaterThan(0);
+    expect(
+      (await host.deps.store.listRollups('model', today, today)).find((row) => row.key === 's-spender')!.calls,
+    ).toBeGreaterThan(0);
   });
 });
 
 describe('rate and concurrency limits per agent', () => {
   it('refuses a trigger beyond max_concurrent_runs with a clear reason, and frees the slot when the run ends', async () => {
     const first = host.run({ agent: 'solo', input: {} });
-    for (let i = 0; i < 100 && !(await host.deps.store.listRuns({ agent: 'solo' })).some((r) => r.status === 'running'); i++) {
+    for (
+      let i = 0;
+      i < 100 && !(await host.deps.store.listRuns({ agent: 'solo' })).some((r) => r.status === 'running');
+      i++
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const refused = await host.run({ agent: 'solo', input: {} }).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(ConcurrencyLimitError);
-    expect((refused as Error).message).toBe('agent "solo" already has 1 run in flight (max_concurrent_runs: 1); this trigger was refused');
+    expect((refused as Error).message).toBe(
+      'agent "solo" already has 1 run in flight (max_concurrent_runs: 1); this trigger was refused',
+    );
     expect((await first).meta.stopReason).toBe('completed');
     expect((await host.run({ agent: 'solo', input: {} })).meta.stopReason).toBe('completed');
     // The refused trigger left no run behind.
@@ -102,7 +122,9 @@ describe('rate and concurrency limits per agent', () => {
   let rateHost: LocalHost;
   beforeAll(async () => {
     const held = new Date(Math.floor(Date.now() / 60_000) * 60_000 + 30_000);
-    rateHost = await testHost('test/fixtures/loop-org', { wrapDeps: (deps) => ({ ...deps, clock: { now: () => held } }) });
+    rateHost = await testHost('test/fixtures/loop-org', {
+      wrapDeps: (deps) => ({ ...deps, clock: { now: () => held } }),
+    });
   });
   afterAll(async () => {
     await rateHost?.close();
@@ -132,7 +154,9 @@ describe('a budget that pauses instead of stopping', () => {
     }
     const approval = await host.deps.store.getApproval(paused!.pendingApprovalId!);
     expect(approval!.budget).toEqual({ name: 'patrons-daily', amountMicros: expect.any(Number) });
-    expect(approval!.reasons[0]).toMatch(/^budget patrons-daily \(team patrons, day .*, limit \$0\.00\) is exhausted: approve \+\$0\.\d\d for this run to continue$/);
+    expect(approval!.reasons[0]).toMatch(
+      /^budget patrons-daily \(team patrons, day .*, limit \$0\.00\) is exhausted: approve \+\$0\.\d\d for this run to continue$/,
+    );
     const { taskToken, output } = await approveCalls(host.deps, approval!.approvalId);
     host.executor.sendTaskSuccess(taskToken, output);
     const { meta } = await running;

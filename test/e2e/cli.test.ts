@@ -15,7 +15,10 @@ afterAll(async () => {
 
 async function looprail(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['bin/looprail.js', ...args], { env: { ...process.env, NO_COLOR: '1' }, timeout: 180_000 });
+    const { stdout, stderr } = await run(process.execPath, ['bin/looprail.js', ...args], {
+      env: { ...process.env, NO_COLOR: '1' },
+      timeout: 180_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };
@@ -33,13 +36,18 @@ describe('looprail validate', () => {
   it('exits 0 with one summary line per agent', async () => {
     const { code, stdout } = await looprail('validate', 'agents/');
     expect(code).toBe(0);
-    expect(stdout).toContain('✓ morning-triage (agents/morning-triage.yaml): model demo-maker (scripted) · 2 servers, 10 tools (3 can write) · 1 sub-agent · checker triage-reviewer · schedule cron(0 6 ? * MON-FRI *) Europe/Paris');
+    expect(stdout).toContain(
+      '✓ morning-triage (agents/morning-triage.yaml): model demo-maker (scripted) · 2 servers, 10 tools (3 can write) · 1 sub-agent · checker triage-reviewer · schedule cron(0 6 ? * MON-FRI *) Europe/Paris',
+    );
   });
 
   it('exits 1 and reports every problem as file:line:col: path: expected, never a stack trace', async () => {
     const org = await tempDir();
     await cp('test/fixtures/brief-org', org, { recursive: true });
-    await writeFile(join(org, 'broken.yaml'), 'agent:\n  name: Broken Name\n  model: nope\n  instructions: ./triage.md@v4\n  harness: { max_step: 3 }\n');
+    await writeFile(
+      join(org, 'broken.yaml'),
+      'agent:\n  name: Broken Name\n  model: nope\n  instructions: ./triage.md@v4\n  harness: { max_step: 3 }\n',
+    );
     await writeFile(join(org, 'notes.yaml'), 'just some prose\n');
     const { code, stdout, stderr } = await looprail('validate', org);
     expect(code).toBe(1);
@@ -70,12 +78,24 @@ describe('looprail validate', () => {
 });
 
 describe('looprail run and trace', () => {
-  it('runs the product brief\'s definition to its stop reason with the scripted model, then shows its trace', async () => {
+  it("runs the product brief's definition to its stop reason with the scripted model, then shows its trace", async () => {
     const state = await tempDir();
-    const ran = await looprail('run', 'morning-triage-loop', '--org', 'test/fixtures/brief-org', '--state-dir', state, '--json');
+    const ran = await looprail(
+      'run',
+      'morning-triage-loop',
+      '--org',
+      'test/fixtures/brief-org',
+      '--state-dir',
+      state,
+      '--json',
+    );
     expect(ran.stderr).toBe('');
     expect(ran.code).toBe(0);
-    const result = JSON.parse(ran.stdout) as { runId: string; stopReason: string; trace: Array<{ kind: string; name: string; status: string; scripted?: boolean }> };
+    const result = JSON.parse(ran.stdout) as {
+      runId: string;
+      stopReason: string;
+      trace: Array<{ kind: string; name: string; status: string; scripted?: boolean }>;
+    };
     expect(result.stopReason).toBe('completed');
     expect(result.trace.filter((e) => e.kind === 'tool_call').map((e) => [e.name, e.status])).toEqual([
       // Deferred loading: the schemas enter the context only when the model asks for them.
@@ -100,7 +120,16 @@ describe('looprail run and trace', () => {
     const unknown = await looprail('run', 'nobody', '--org', 'test/fixtures/brief-org', '--state-dir', state);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr.trim()).toBe('looprail: unknown agent "nobody" (known: morning-triage-loop)');
-    const badInput = await looprail('run', 'morning-triage-loop', '--org', 'test/fixtures/brief-org', '--state-dir', state, '--input', '{oops');
+    const badInput = await looprail(
+      'run',
+      'morning-triage-loop',
+      '--org',
+      'test/fixtures/brief-org',
+      '--state-dir',
+      state,
+      '--input',
+      '{oops',
+    );
     expect(badInput.code).toBe(1);
     expect(badInput.stderr).toMatch(/^looprail: --input is not valid JSON: /);
   }, 240_000);
@@ -128,12 +157,21 @@ describe('looprail pin and inventory', () => {
   it('lists what each agent can touch', async () => {
     const text = await looprail('inventory');
     expect(text.code).toBe(0);
-    expect(text.stdout).toContain('morning-triage — noor@example.com · team platform · schedule cron(0 6 ? * MON-FRI *) Europe/Paris');
-    expect(text.stdout).toMatch(/team-memory\.create_relations\s+write · pauses for approval: the agent's approval rule "team-memory\.create_relations"/);
-    const json = JSON.parse((await looprail('inventory', '--org', 'test/fixtures/brief-org', '--json')).stdout) as Array<{ agent: string; tools: Array<{ tool: string; destructive: boolean; approval?: string[] }> }>;
+    expect(text.stdout).toContain(
+      'morning-triage — noor@example.com · team platform · schedule cron(0 6 ? * MON-FRI *) Europe/Paris',
+    );
+    expect(text.stdout).toMatch(
+      /team-memory\.create_relations\s+write · pauses for approval: the agent's approval rule "team-memory\.create_relations"/,
+    );
+    const json = JSON.parse(
+      (await looprail('inventory', '--org', 'test/fixtures/brief-org', '--json')).stdout,
+    ) as Array<{ agent: string; tools: Array<{ tool: string; destructive: boolean; approval?: string[] }> }>;
     const merge = json[0]!.tools.find((tool) => tool.tool === 'github.merge_pr')!;
     expect(merge.destructive).toBe(true);
-    expect(merge.approval).toEqual(['github.merge_pr is flagged destructive in its server declaration', 'the agent\'s approval rule "merge_pr"']);
+    expect(merge.approval).toEqual([
+      'github.merge_pr is flagged destructive in its server declaration',
+      'the agent\'s approval rule "merge_pr"',
+    ]);
   });
 });
 
@@ -143,8 +181,18 @@ describe('looprail lock', () => {
     await cp('test/fixtures/brief-org', org, { recursive: true });
     // The agent pins a skill: publish it to a local registry first, which lock resolves the pin against.
     const state = await tempDir();
-    const published = await looprail('skills', 'publish', join(org, 'skills/ci-triage-runbook'), '--org', org, '--state-dir', state);
-    expect(published.stdout).toMatch(/^✓ published ci-triage-runbook@2\.0\.0 \(1 file, sha256:[0-9a-f]{64}\) as local:/);
+    const published = await looprail(
+      'skills',
+      'publish',
+      join(org, 'skills/ci-triage-runbook'),
+      '--org',
+      org,
+      '--state-dir',
+      state,
+    );
+    expect(published.stdout).toMatch(
+      /^✓ published ci-triage-runbook@2\.0\.0 \(1 file, sha256:[0-9a-f]{64}\) as local:/,
+    );
     const locked = await looprail('lock', '--org', org, '--state-dir', state);
     expect(locked.code).toBe(0);
     expect(locked.stdout).toContain('✓ looprail.lock.yaml: 1 versioned file(s) in use, 1 newly locked (triage.md@v4)');
@@ -156,11 +204,19 @@ describe('looprail lock', () => {
     const refused = await looprail('validate', org);
     expect(refused.code).toBe(1);
     expect(refused.stdout).toContain('agent.instructions: triage.md changed since version v4 was locked');
-    expect((await looprail('lock', '--org', org, '--state-dir', state)).stdout).toContain('✗ triage.md@v4 changed since it was locked');
+    expect((await looprail('lock', '--org', org, '--state-dir', state)).stdout).toContain(
+      '✗ triage.md@v4 changed since it was locked',
+    );
 
     // The fix: a new version, pinned in the agent, then locked.
-    await write(join(org, 'triage.md'), (await read(join(org, 'triage.md'), 'utf8')).replace('version: v4', 'version: v5'));
-    await write(join(org, 'morning-triage-loop.yaml'), (await read(join(org, 'morning-triage-loop.yaml'), 'utf8')).replace('./triage.md@v4', './triage.md@v5'));
+    await write(
+      join(org, 'triage.md'),
+      (await read(join(org, 'triage.md'), 'utf8')).replace('version: v4', 'version: v5'),
+    );
+    await write(
+      join(org, 'morning-triage-loop.yaml'),
+      (await read(join(org, 'morning-triage-loop.yaml'), 'utf8')).replace('./triage.md@v4', './triage.md@v5'),
+    );
     expect((await looprail('lock', '--org', org, '--state-dir', state)).code).toBe(0);
     expect((await looprail('validate', org)).code).toBe(0);
   }, 180_000);

@@ -34,7 +34,9 @@ function crashingStore(store: RunStore): RunStore {
         const armed =
           fault?.write === property &&
           fired === 0 &&
-          (property === 'completeSideEffect' ? !String(args[1]).includes('.') : JSON.stringify(args).includes('sandbox__run_code') && JSON.stringify(args).includes('"role":"tool"'));
+          (property === 'completeSideEffect'
+            ? !String(args[1]).includes('.')
+            : JSON.stringify(args).includes('sandbox__run_code') && JSON.stringify(args).includes('"role":"tool"'));
         const crash = () => {
           fired += 1;
           return Object.assign(new Error('the function crashed (injected)'), { name: 'Lambda.Unknown' });
@@ -64,7 +66,10 @@ let sandboxRoot: string;
 beforeAll(async () => {
   sandboxRoot = await mkdtemp(join(tmpdir(), 'looprail-e2e-code-mode-'));
   await chmod(sandboxRoot, 0o711);
-  host = await testHost('test/fixtures/sandbox-org', { sandboxRoot, wrapDeps: (deps) => ({ ...deps, store: crashingStore(deps.store), tools: countingTools(deps.tools) }) });
+  host = await testHost('test/fixtures/sandbox-org', {
+    sandboxRoot,
+    wrapDeps: (deps) => ({ ...deps, store: crashingStore(deps.store), tools: countingTools(deps.tools) }),
+  });
 });
 afterAll(async () => {
   await host?.close();
@@ -74,8 +79,10 @@ afterAll(async () => {
 const sumCost = (trace: TraceEvent[]) => trace.reduce((total, event) => total + event.costMicros, 0);
 
 describe('code mode', () => {
-  it("runs one program whose tool calls are bridged through the gateway, and returns only what it prints", async () => {
-    const { runId, meta, trace, messages } = await runToEnd(host, 'scripter', { task: 'Triage last night\'s test logs.' });
+  it('runs one program whose tool calls are bridged through the gateway, and returns only what it prints', async () => {
+    const { runId, meta, trace, messages } = await runToEnd(host, 'scripter', {
+      task: "Triage last night's test logs.",
+    });
     expect(meta).toMatchObject({ status: 'finished', stopReason: 'completed', modelCalls: 2 });
 
     // The program's calls, each a step of the trace with its own id under the run_code call's.
@@ -108,7 +115,11 @@ describe('code mode', () => {
     expect(results).toHaveLength(1);
     const printed = (results[0] as { content: string; isError: boolean }).content;
     expect((results[0] as { isError: boolean }).isError).toBe(false);
-    const summary = JSON.parse(printed.slice(printed.indexOf('\n') + 1)) as { logs: number; failures: string[]; refused: string[] };
+    const summary = JSON.parse(printed.slice(printed.indexOf('\n') + 1)) as {
+      logs: number;
+      failures: string[];
+      refused: string[];
+    };
     expect(summary.logs).toBe(2);
     expect(inner.find((event) => event.name === 'reports.read_text_file')!.detail).toBeUndefined();
     expect(summary.failures).toEqual([
@@ -118,7 +129,11 @@ describe('code mode', () => {
       'api-nightly.log: api/users.test.ts > paginates',
       'web-nightly.log: web/cart.spec.ts > shows the total',
     ]);
-    expect(summary.refused).toEqual(['notes.delete_entities: refused', 'notes.add_observations: refused', 'sandbox.exec: refused']);
+    expect(summary.refused).toEqual([
+      'notes.delete_entities: refused',
+      'notes.add_observations: refused',
+      'sandbox.exec: refused',
+    ]);
     expect(JSON.stringify(messages)).not.toContain('PASS api/case-');
     expect(printed.length).toBeLessThan(2_000);
 
@@ -135,14 +150,22 @@ describe('code mode', () => {
 
   /** What must not change under a crash: no timestamps or latencies. */
   /** A command's duration is in what the model reads: the one part of a replay that differs between runs. */
-  const timeless = (value: unknown) => JSON.parse(JSON.stringify(value).replace(/after \d+\.\d+ s/g, 'after … s')) as unknown;
-  const stable = (trace: TraceEvent[]) => trace.map(({ kind, name, status, callId, costMicros }) => ({ kind, name, status, callId, costMicros: kind === 'model_call' ? costMicros : undefined }));
+  const timeless = (value: unknown) =>
+    JSON.parse(JSON.stringify(value).replace(/after \d+\.\d+ s/g, 'after … s')) as unknown;
+  const stable = (trace: TraceEvent[]) =>
+    trace.map(({ kind, name, status, callId, costMicros }) => ({
+      kind,
+      name,
+      status,
+      callId,
+      costMicros: kind === 'model_call' ? costMicros : undefined,
+    }));
 
   async function runOnce(injected: typeof fault) {
     fault = injected;
     fired = 0;
     received = [];
-    const run = await runToEnd(host, 'scripter', { task: 'Triage last night\'s test logs.' });
+    const run = await runToEnd(host, 'scripter', { task: "Triage last night's test logs." });
     return { ...run, fired, received: [...received] };
   }
 
@@ -151,13 +174,20 @@ describe('code mode', () => {
     expect(baseline.received.filter((tool) => tool === 'create_entities')).toHaveLength(1);
 
     // The script ran and its outcome (with its calls') was recorded; the step died after: the retry reuses it all.
-    for (const injected of [{ write: 'completeSideEffect', when: 'after' }, { write: 'commit', when: 'before' }, { write: 'commit', when: 'after' }] as const) {
+    for (const injected of [
+      { write: 'completeSideEffect', when: 'after' },
+      { write: 'commit', when: 'before' },
+      { write: 'commit', when: 'after' },
+    ] as const) {
       const replayed = await runOnce(injected);
       const label = `crash ${injected.when} ${injected.write}`;
       expect(replayed.fired, label).toBe(1);
       expect(replayed.meta.stopReason, label).toBe('completed');
       expect(timeless(replayed.messages), label).toEqual(timeless(baseline.messages));
-      expect(stable(replayed.trace).map(({ callId, ...rest }) => ({ ...rest, callId: callId?.replace(replayed.runId, '') })), label).toEqual(
+      expect(
+        stable(replayed.trace).map(({ callId, ...rest }) => ({ ...rest, callId: callId?.replace(replayed.runId, '') })),
+        label,
+      ).toEqual(
         stable(baseline.trace).map(({ callId, ...rest }) => ({ ...rest, callId: callId?.replace(baseline.runId, '') })),
       );
       expect(replayed.received, label).toEqual(baseline.received);

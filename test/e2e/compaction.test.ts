@@ -29,7 +29,11 @@ interface WireRequest {
 }
 
 const usage = { input_tokens: 100, output_tokens: 10 };
-const echoTurn = (n: number) => anthropic.message({ toolCalls: [{ id: `toolu_${n}`, name: 'everything__echo', input: { message: `${n}`.repeat(1_200) } }], usage });
+const echoTurn = (n: number) =>
+  anthropic.message({
+    toolCalls: [{ id: `toolu_${n}`, name: 'everything__echo', input: { message: `${n}`.repeat(1_200) } }],
+    usage,
+  });
 
 beforeAll(async () => {
   main = await anthropic.start();
@@ -75,7 +79,13 @@ function pairingValid(request: WireRequest): boolean {
   return request.messages.every((message, index) =>
     message.content
       .filter((block) => block.type === 'tool_result')
-      .every((block) => index > 0 && request.messages[index - 1]!.content.some((previous) => previous.type === 'tool_use' && previous.id === block.tool_use_id)),
+      .every(
+        (block) =>
+          index > 0 &&
+          request.messages[index - 1]!.content.some(
+            (previous) => previous.type === 'tool_use' && previous.id === block.tool_use_id,
+          ),
+      ),
   );
 }
 
@@ -84,7 +94,14 @@ describe('context compaction', () => {
     main.reset();
     cheap.reset();
     main.reply(...[1, 2, 3, 4, 5, 6].map(echoTurn), anthropic.message({ text: 'Done.', usage }));
-    cheap.reply(...[1, 2, 3, 4, 5, 6].map((n) => anthropic.message({ text: `SUMMARY-${n}: echoed the numbers so far.`, usage: { input_tokens: 900, output_tokens: 40 } })));
+    cheap.reply(
+      ...[1, 2, 3, 4, 5, 6].map((n) =>
+        anthropic.message({
+          text: `SUMMARY-${n}: echoed the numbers so far.`,
+          usage: { input_tokens: 900, output_tokens: 40 },
+        }),
+      ),
+    );
     const { runId, meta } = await host.run({ agent: 'compacting', input: { task: 'Echo six long lines.' } });
     expect(meta.stopReason).toBe('completed');
 
@@ -98,7 +115,10 @@ describe('context compaction', () => {
     expect(calls.every(pairingValid)).toBe(true);
     const last = calls.at(-1)!;
     // The task stays first; the summary follows it; the oldest echoes are gone from the context.
-    expect(last.messages[0]!.content.map((block) => block.text)).toEqual(['Echo six long lines.', expect.stringMatching(/^Summary of the earlier work in this run[\s\S]*SUMMARY-\d/)]);
+    expect(last.messages[0]!.content.map((block) => block.text)).toEqual([
+      'Echo six long lines.',
+      expect.stringMatching(/^Summary of the earlier work in this run[\s\S]*SUMMARY-\d/),
+    ]);
     expect(JSON.stringify(last)).not.toContain('1'.repeat(1_200));
     expect(JSON.stringify(last)).toContain('6'.repeat(1_200));
 
@@ -108,9 +128,19 @@ describe('context compaction', () => {
     expect(compactions).toHaveLength(summaries.length);
     expect(compactions.every((event) => event.status === 'ok')).toBe(true);
     // Priced at the cheaper model's rates: 900 × $1/M + 40 × $5/M.
-    expect(compactions[0]).toMatchObject({ name: 'claude-cheap', status: 'ok', inputTokens: 900, outputTokens: 40, costMicros: 1100 });
-    expect(compactions[0]!.detail).toMatch(/^summarised messages 2–\d+ into ~\d+ tokens: context ~\d+ → ~\d+ tokens \(threshold 2000 of 4000\)$/);
-    const modelCost = trace.filter((event) => event.kind === 'model_call').reduce((sum, event) => sum + event.costMicros, 0);
+    expect(compactions[0]).toMatchObject({
+      name: 'claude-cheap',
+      status: 'ok',
+      inputTokens: 900,
+      outputTokens: 40,
+      costMicros: 1100,
+    });
+    expect(compactions[0]!.detail).toMatch(
+      /^summarised messages 2–\d+ into ~\d+ tokens: context ~\d+ → ~\d+ tokens \(threshold 2000 of 4000\)$/,
+    );
+    const modelCost = trace
+      .filter((event) => event.kind === 'model_call')
+      .reduce((sum, event) => sum + event.costMicros, 0);
     expect(meta.usage.costMicros).toBe(modelCost + 1100 * compactions.length);
   });
 
@@ -131,28 +161,41 @@ describe('context compaction', () => {
     main.reset();
     cheap.reset();
     main.reply(...[1, 2, 3, 4, 5, 6].map(echoTurn), anthropic.message({ text: 'Done.', usage }));
-    cheap.reply(...Array.from({ length: 6 }, () => anthropic.error(400, 'invalid_request_error', 'prompt is malformed')));
+    cheap.reply(
+      ...Array.from({ length: 6 }, () => anthropic.error(400, 'invalid_request_error', 'prompt is malformed')),
+    );
     const { runId, meta } = await host.run({ agent: 'compacting', input: {} });
     expect(meta.stopReason).toBe('completed');
     expect(JSON.stringify(main.requests.at(-1)!.body)).toContain('1'.repeat(1_200));
     const failures = (await host.deps.store.listTrace(runId)).filter((e) => e.kind === 'context_compacted');
     expect(failures.length).toBeGreaterThan(0);
-    expect(failures.every((e) => e.status === 'error' && e.detail!.endsWith('continuing with the context uncompacted'))).toBe(true);
+    expect(
+      failures.every((e) => e.status === 'error' && e.detail!.endsWith('continuing with the context uncompacted')),
+    ).toBe(true);
   });
 
   it('compacts and calls again when the provider refuses the context as too long, instead of failing the run', async () => {
     main.reset();
     cheap.reset();
-    main.reply(...[1, 2, 3].map(echoTurn), anthropic.error(400, 'invalid_request_error', 'prompt is too long: 212345 tokens > 200000 maximum'), anthropic.message({ text: 'Done.', usage }));
+    main.reply(
+      ...[1, 2, 3].map(echoTurn),
+      anthropic.error(400, 'invalid_request_error', 'prompt is too long: 212345 tokens > 200000 maximum'),
+      anthropic.message({ text: 'Done.', usage }),
+    );
     cheap.reply(anthropic.message({ text: 'SUMMARY: echoed 1.', usage: { input_tokens: 500, output_tokens: 20 } }));
     const { runId, meta } = await host.run({ agent: 'reactive', input: {} });
     expect(meta.stopReason).toBe('completed');
     expect(main.requests).toHaveLength(5);
     const retried = main.requests[4]!.body as WireRequest;
-    expect(retried.messages[0]!.content.map((block) => block.text)).toEqual([expect.any(String), expect.stringMatching(/SUMMARY: echoed 1\./)]);
+    expect(retried.messages[0]!.content.map((block) => block.text)).toEqual([
+      expect.any(String),
+      expect.stringMatching(/SUMMARY: echoed 1\./),
+    ]);
     expect(pairingValid(retried)).toBe(true);
     const event = (await host.deps.store.listTrace(runId)).find((e) => e.kind === 'context_compacted')!;
     expect(event).toMatchObject({ status: 'ok', name: 'claude-cheap', costMicros: 600 });
-    expect(event.detail).toMatch(/^summarised messages 2–3 into ~\d+ tokens: context ~\d+ → ~\d+ tokens \(the model refused the context as too long\)$/);
+    expect(event.detail).toMatch(
+      /^summarised messages 2–3 into ~\d+ tokens: context ~\d+ → ~\d+ tokens \(the model refused the context as too long\)$/,
+    );
   });
 });

@@ -36,13 +36,28 @@ let approvalId: string;
 beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
   host = await testHost('test/fixtures/console-org');
-  server = await startHttpServer({ app: createApi({ ...host.deps, executions: host.executions, secrets: host.secrets }).handle, token, user: 'tester' });
+  server = await startHttpServer({
+    app: createApi({ ...host.deps, executions: host.executions, secrets: host.secrets }).handle,
+    token,
+    user: 'tester',
+  });
   const made = await host.run({ agent: 'console-maker', input: { ask: 'echo it' } });
   expect(made.meta.stopReason).toBe('verified');
   makerRunId = made.runId;
-  await seedRun(host.deps.store, { runId: 'seeded-long', agent: 'console-maker', steps: LONG_STEPS, trigger: { kind: 'schedule' }, stopReason: 'max_steps', toolText: MARKUP });
+  await seedRun(host.deps.store, {
+    runId: 'seeded-long',
+    agent: 'console-maker',
+    steps: LONG_STEPS,
+    trigger: { kind: 'schedule' },
+    stopReason: 'max_steps',
+    toolText: MARKUP,
+  });
   // Through the API: the execution runs in the background and pauses for its approver.
-  const started = await fetch(new URL('/v1/runs', server.url), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'console-approval', input: {} }) });
+  const started = await fetch(new URL('/v1/runs', server.url), {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ agent: 'console-approval', input: {} }),
+  });
   approvalRunId = ((await started.json()) as { runId: string }).runId;
   for (let i = 0; i < 400; i++) {
     const run = await host.deps.store.getRun(approvalRunId);
@@ -73,10 +88,18 @@ describe('the console over HTTP', () => {
     expect(await anonymous.text()).toContain('Sign in to the console');
     expect((await get('/console/runs')).status).toBe(200);
 
-    const wrong = await fetch(new URL('/console/login', server.url), { method: 'POST', body: new URLSearchParams({ token: `${token}x`, next: '/console/costs' }), redirect: 'manual' });
+    const wrong = await fetch(new URL('/console/login', server.url), {
+      method: 'POST',
+      body: new URLSearchParams({ token: `${token}x`, next: '/console/costs' }),
+      redirect: 'manual',
+    });
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('set-cookie')).toBeNull();
-    const right = await fetch(new URL('/console/login', server.url), { method: 'POST', body: new URLSearchParams({ token, next: '/console/costs' }), redirect: 'manual' });
+    const right = await fetch(new URL('/console/login', server.url), {
+      method: 'POST',
+      body: new URLSearchParams({ token, next: '/console/costs' }),
+      redirect: 'manual',
+    });
     expect(right.status).toBe(303);
     expect(right.headers.get('location')).toBe('/console/costs');
     const cookie = right.headers.get('set-cookie')!;
@@ -86,7 +109,11 @@ describe('the console over HTTP', () => {
     // The cookie opens the console only, never the API.
     expect((await get('/v1/runs', { cookie: cookie.split(';')[0]! })).status).toBe(401);
     // A login cannot send anyone to another site.
-    const offsite = await fetch(new URL('/console/login', server.url), { method: 'POST', body: new URLSearchParams({ token, next: '//evil.example/x' }), redirect: 'manual' });
+    const offsite = await fetch(new URL('/console/login', server.url), {
+      method: 'POST',
+      body: new URLSearchParams({ token, next: '//evil.example/x' }),
+      redirect: 'manual',
+    });
     expect(offsite.headers.get('location')).toBe('/console/runs');
   });
 
@@ -158,7 +185,7 @@ describe('the console in Chromium', () => {
     expect(await page.locator('table tbody tr').count()).toBe(1);
     expect(await page.locator('table tbody').innerText()).toContain('seeded-long');
     await page.goto(new URL('/console/runs?trigger=api', server.url).href);
-    expect((await page.locator('table tbody').innerText())).toContain(approvalRunId);
+    expect(await page.locator('table tbody').innerText()).toContain(approvalRunId);
     await page.goto(new URL('/console/runs?from=2026-01-05&to=2026-01-05', server.url).href);
     expect(await page.locator('table tbody tr').count()).toBe(1);
     await page.goto(new URL('/console/runs?limit=1', server.url).href);
@@ -261,14 +288,22 @@ describe('traces through the API and the CLI', () => {
     expect(rest.events[0]!.seq).toBe(1000);
     const whole = await client.getTrace('seeded-long');
     expect(whole.events.map((event) => event.seq)).toEqual(Array.from({ length: LONG_STEPS }, (_, i) => i));
-    await expect(client.getTrace('seeded-long', { limit: 5000 })).rejects.toMatchObject({ status: 400, field: 'limit' });
+    await expect(client.getTrace('seeded-long', { limit: 5000 })).rejects.toMatchObject({
+      status: 400,
+      field: 'limit',
+    });
     const missing = await client.getTrace('no-such-run').catch((error: unknown) => error);
     expect(missing).toBeInstanceOf(LooprailApiError);
     expect(missing).toMatchObject({ status: 404, code: 'not_found' });
   });
 
   it('`looprail trace` shows the tree with the checker run nested, and --json the raw events', async () => {
-    const cli = (...args: string[]) => promisify(execFile)(process.execPath, ['bin/looprail.js', 'trace', makerRunId, '--url', server.url, '--token', token, ...args], { env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 });
+    const cli = (...args: string[]) =>
+      promisify(execFile)(
+        process.execPath,
+        ['bin/looprail.js', 'trace', makerRunId, '--url', server.url, '--token', token, ...args],
+        { env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 },
+      );
     const { stdout } = await cli();
     const lines = stdout.split('\n');
     const verification = lines.findIndex((line) => /^ {2}verify\s+reviewer/.test(line));
@@ -277,7 +312,11 @@ describe('traces through the API and the CLI', () => {
     expect(lines[verification + 2]).toMatch(/^ {2}│ start\s+reviewer/);
     expect(lines.some((line) => /^ {2}│ model\s+s-console-checker \[scripted\]/.test(line))).toBe(true);
     expect(stdout).toContain('■ verified');
-    const json = JSON.parse((await cli('--json')).stdout) as { run: { runId: string }; trace: Array<{ kind: string; childRunId?: string }>; children: Record<string, Array<{ kind: string }>> };
+    const json = JSON.parse((await cli('--json')).stdout) as {
+      run: { runId: string };
+      trace: Array<{ kind: string; childRunId?: string }>;
+      children: Record<string, Array<{ kind: string }>>;
+    };
     expect(json.run.runId).toBe(makerRunId);
     const child = json.trace.find((event) => event.kind === 'verification')!.childRunId!;
     expect(json.children[child]!.map((event) => event.kind)).toContain('model_call');

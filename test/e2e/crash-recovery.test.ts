@@ -70,10 +70,21 @@ afterAll(async () => {
 
 /** What must not change under a crash: no timestamps or latencies. */
 function stable(trace: TraceEvent[]) {
-  return trace.map(({ kind, role, name, status, inputTokens, outputTokens, costMicros, stopReason, detail, callId, attempt }) => ({
-    kind, role, name, status, inputTokens, outputTokens, costMicros, stopReason, callId, attempt,
-    detail: kind === 'run_started' || kind === 'run_finished' ? undefined : detail,
-  }));
+  return trace.map(
+    ({ kind, role, name, status, inputTokens, outputTokens, costMicros, stopReason, detail, callId, attempt }) => ({
+      kind,
+      role,
+      name,
+      status,
+      inputTokens,
+      outputTokens,
+      costMicros,
+      stopReason,
+      callId,
+      attempt,
+      detail: kind === 'run_started' || kind === 'run_finished' ? undefined : detail,
+    }),
+  );
 }
 
 async function runOnce(injected: Fault) {
@@ -83,10 +94,30 @@ async function runOnce(injected: Fault) {
   const { runId, meta, outcome } = await host.run({ agent: 'crash', input: { task: 'crash me' } });
   const state = await host.deps.store.loadState(runId);
   const trace = await host.deps.store.listTrace(runId);
-  const checks = await Promise.all(trace.filter((e) => e.childRunId).map(async (e) => stable(await host.deps.store.listTrace(e.childRunId!))));
-  const { runId: _id, createdAt: _c, startedAt: _s, endedAt: _e, lastControl: _l, pendingStop: _p, stopDetail: _d, ...rest } = meta;
+  const checks = await Promise.all(
+    trace.filter((e) => e.childRunId).map(async (e) => stable(await host.deps.store.listTrace(e.childRunId!))),
+  );
+  const {
+    runId: _id,
+    createdAt: _c,
+    startedAt: _s,
+    endedAt: _e,
+    lastControl: _l,
+    pendingStop: _p,
+    stopDetail: _d,
+    ...rest
+  } = meta;
   const sideEffects = received.filter((call) => call.startsWith('echo '));
-  return { outcome, writes: { ...writes }, meta: rest, messages: state!.messages, trace: stable(trace), rawTrace: trace, checks, sideEffects };
+  return {
+    outcome,
+    writes: { ...writes },
+    meta: rest,
+    messages: state!.messages,
+    trace: stable(trace),
+    rawTrace: trace,
+    checks,
+    sideEffects,
+  };
 }
 
 let baseline: Awaited<ReturnType<typeof runOnce>>;
@@ -119,7 +150,7 @@ describe('a crash at any write of any step', () => {
     expect(faultsFired - firedBefore).toBe(baseline.writes.commit * 2);
   }, 300_000);
 
-  it('around recording a side effect\'s outcome: the call is never repeated; an unrecorded one is reported in doubt', async () => {
+  it("around recording a side effect's outcome: the call is never repeated; an unrecorded one is reported in doubt", async () => {
     expect(baseline.writes.claimSideEffect).toBe(2);
     for (let at = 1; at <= 2; at++) {
       const message = at === 1 ? 'first' : 'second';
@@ -132,15 +163,24 @@ describe('a crash at any write of any step', () => {
       expect(afterRecord.messages, `after record ${at}`).toEqual(baseline.messages);
       expect(afterRecord.sideEffects).toEqual(baseline.sideEffects);
       // Between the claim and the record (the call may or may not have happened): never called again.
-      for (const injected of [{ write: 'claimSideEffect', at, when: 'after' }, { write: 'completeSideEffect', at, when: 'before' }] as const) {
+      for (const injected of [
+        { write: 'claimSideEffect', at, when: 'after' },
+        { write: 'completeSideEffect', at, when: 'before' },
+      ] as const) {
         const doubtful = await runOnce(injected);
         const label = `${injected.when} ${injected.write} ${at}`;
         expect(doubtful.outcome?.status, label).toBe('SUCCEEDED');
         const calls = doubtful.sideEffects.filter((call) => call.includes(message));
         expect(calls.length, label).toBe(injected.write === 'claimSideEffect' ? 0 : 1);
         const inDoubt = doubtful.rawTrace.filter((e) => e.kind === 'tool_call' && e.detail?.startsWith('in doubt:'));
-        expect(inDoubt.map((e) => e.name), label).toEqual(['everything.echo']);
-        expect(doubtful.messages.some((m) => JSON.stringify(m).includes('may have acted without recording an outcome')), label).toBe(true);
+        expect(
+          inDoubt.map((e) => e.name),
+          label,
+        ).toEqual(['everything.echo']);
+        expect(
+          doubtful.messages.some((m) => JSON.stringify(m).includes('may have acted without recording an outcome')),
+          label,
+        ).toBe(true);
       }
     }
   }, 300_000);

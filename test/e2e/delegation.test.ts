@@ -33,11 +33,21 @@ describe('delegating to sub-agents', () => {
       ['deputy', 'ok', 'completed'],
     ]);
     const refused = root.trace.filter((e) => e.kind === 'tool_denied');
-    expect(refused.map((e) => e.detail)).toEqual(['refused: "ghost" is not a sub-agent lead declares (it may delegate to: researcher, deputy)']);
+    expect(refused.map((e) => e.detail)).toEqual([
+      'refused: "ghost" is not a sub-agent lead declares (it may delegate to: researcher, deputy)',
+    ]);
 
     // The researcher: its own model and instructions, linked to the root, at depth 1.
     const researcher = (await store.getRun(delegations[0]!.childRunId!))!;
-    expect(researcher).toMatchObject({ agent: 'lead', subagent: 'researcher', role: 'maker', parentRunId: root.runId, depth: 1, trigger: { kind: 'subagent' }, input: { task: "Summarise last week's release notes." } });
+    expect(researcher).toMatchObject({
+      agent: 'lead',
+      subagent: 'researcher',
+      role: 'maker',
+      parentRunId: root.runId,
+      depth: 1,
+      trigger: { kind: 'subagent' },
+      input: { task: "Summarise last week's release notes." },
+    });
     const researcherState = (await store.loadState(researcher.runId))!;
     expect(researcherState.context!.view.model.name).toBe('s-researcher');
     expect(researcherState.context!.systemPrompt).toContain('Research what you are asked');
@@ -45,8 +55,14 @@ describe('delegating to sub-agents', () => {
     expect(JSON.stringify(researcherState.messages)).not.toContain('Plan the release.');
 
     // Its answer is the tool result the lead read.
-    const results = root.messages.filter((m) => m.role === 'tool').flatMap((m) => m.content) as Array<{ content: string; isError: boolean }>;
-    expect(results[0]).toMatchObject({ isError: false, content: 'researcher finished (completed). Its answer:\n\nSummary: two fixes and one feature shipped last week.' });
+    const results = root.messages.filter((m) => m.role === 'tool').flatMap((m) => m.content) as Array<{
+      content: string;
+      isError: boolean;
+    }>;
+    expect(results[0]).toMatchObject({
+      isError: false,
+      content: 'researcher finished (completed). Its answer:\n\nSummary: two fixes and one feature shipped last week.',
+    });
 
     // The deputy is the lead agent again, one level down; its own deputy is two down, where delegation stops.
     const deputy = (await store.getRun(delegations[1]!.childRunId!))!;
@@ -80,12 +96,19 @@ describe('the checker', () => {
     try {
       const { runId, meta } = await runToEnd(checked, 'basic');
       expect(meta.stopReason).toBe('verified');
-      const steps = lines.map((line) => JSON.parse(line) as { runId?: string; step?: string }).filter((line) => line.runId === `${runId}-check1`).map((line) => line.step);
+      const steps = lines
+        .map((line) => JSON.parse(line) as { runId?: string; step?: string })
+        .filter((line) => line.runId === `${runId}-check1`)
+        .map((line) => line.step);
       // StartRun replays the start Verify committed; then the checker's own ModelStep(s) and FinishRun run as states.
       expect(steps[0]).toBe('StartRun');
       expect(steps).toContain('ModelStep');
       expect(steps.at(-1)).toBe('FinishRun');
-      expect(await checked.deps.store.getRun(`${runId}-check1`)).toMatchObject({ role: 'checker', parentRunId: runId, status: 'finished' });
+      expect(await checked.deps.store.getRun(`${runId}-check1`)).toMatchObject({
+        role: 'checker',
+        parentRunId: runId,
+        status: 'finished',
+      });
     } finally {
       await checked.close();
     }
@@ -94,7 +117,9 @@ describe('the checker', () => {
 
 describe('a host without the in-process children port (as on AWS)', () => {
   it('runs each sub-agent through the ASL Delegate state (startExecution.sync:2)', async () => {
-    const bare = await testHost('test/fixtures/delegation-org', { wrapDeps: (deps) => ({ ...deps, children: undefined }) });
+    const bare = await testHost('test/fixtures/delegation-org', {
+      wrapDeps: (deps) => ({ ...deps, children: undefined }),
+    });
     try {
       const root = await runToEnd(bare, 'lead', { task: 'Plan the release.' });
       expect(root.meta).toMatchObject({ stopReason: 'completed', toolCalls: 0 });
@@ -106,18 +131,39 @@ describe('a host without the in-process children port (as on AWS)', () => {
         ['researcher', 'ok', 'completed'],
         ['deputy', 'ok', 'completed'],
       ]);
-      expect(root.trace.filter((e) => e.kind === 'tool_denied').map((e) => e.detail)).toEqual(['refused: "ghost" is not a sub-agent lead declares (it may delegate to: researcher, deputy)']);
-      const results = root.messages.filter((m) => m.role === 'tool').flatMap((m) => m.content) as Array<{ content: string; isError: boolean }>;
-      expect(results[0]).toMatchObject({ isError: false, content: 'researcher finished (completed). Its answer:\n\nSummary: two fixes and one feature shipped last week.' });
+      expect(root.trace.filter((e) => e.kind === 'tool_denied').map((e) => e.detail)).toEqual([
+        'refused: "ghost" is not a sub-agent lead declares (it may delegate to: researcher, deputy)',
+      ]);
+      const results = root.messages.filter((m) => m.role === 'tool').flatMap((m) => m.content) as Array<{
+        content: string;
+        isError: boolean;
+      }>;
+      expect(results[0]).toMatchObject({
+        isError: false,
+        content:
+          'researcher finished (completed). Its answer:\n\nSummary: two fixes and one feature shipped last week.',
+      });
 
       // Each child ran as its own execution through the Delegate state, one at a time, the ToolStep writing the turn once all had.
       const states = root.outcome!.statesEntered;
       expect(states.filter((state) => state === 'Delegate').length).toBeGreaterThanOrEqual(2);
       const first = states.indexOf('Delegate');
       // The ToolStep hands the child over, ModelStep passes it on, the child's execution runs apart, and the ToolStep comes back.
-      expect(states.slice(first - 3, first + 3)).toEqual(['ToolStep', 'ModelStep', 'Route', 'Delegate', 'Delegated', 'ToolStep']);
+      expect(states.slice(first - 3, first + 3)).toEqual([
+        'ToolStep',
+        'ModelStep',
+        'Route',
+        'Delegate',
+        'Delegated',
+        'ToolStep',
+      ]);
       const researcher = (await store.getRun(delegations[0]!.childRunId!))!;
-      expect(researcher).toMatchObject({ subagent: 'researcher', parentRunId: root.runId, depth: 1, status: 'finished' });
+      expect(researcher).toMatchObject({
+        subagent: 'researcher',
+        parentRunId: root.runId,
+        depth: 1,
+        status: 'finished',
+      });
       const deputy = (await store.getRun(delegations[1]!.childRunId!))!;
       const deputyTrace = await store.listTrace(deputy.runId);
       const deepest = (await store.getRun(deputyTrace.filter((e) => e.kind === 'delegation')[1]!.childRunId!))!;
@@ -134,14 +180,15 @@ describe('a host without the in-process children port (as on AWS)', () => {
       await bare.close();
     }
     // A child that fails is the parent's tool result, not the parent's failure.
-    let failing: LocalHost | undefined = undefined;
+    let failing: LocalHost | undefined;
     const broken = await testHost('test/fixtures/delegation-org', {
       wrapDeps: (deps) => ({ ...deps, children: undefined }),
       wrapHandlers: (handlers) => ({
         ...handlers,
         async ModelStep(payload) {
           const meta = await failing!.deps.store.getRun((payload as { runId: string }).runId);
-          if (meta?.subagent === 'researcher') throw Object.assign(new Error('the researcher broke'), { name: 'looprail.Broken' });
+          if (meta?.subagent === 'researcher')
+            throw Object.assign(new Error('the researcher broke'), { name: 'looprail.Broken' });
           return handlers.ModelStep(payload);
         },
       }),
@@ -155,10 +202,16 @@ describe('a host without the in-process children port (as on AWS)', () => {
         ['researcher', 'error', 'error'],
         ['deputy', 'ok', 'completed'],
       ]);
-      const results = root.messages.filter((m) => m.role === 'tool').flatMap((m) => m.content) as Array<{ content: string; isError: boolean }>;
+      const results = root.messages.filter((m) => m.role === 'tool').flatMap((m) => m.content) as Array<{
+        content: string;
+        isError: boolean;
+      }>;
       expect(results[0]).toMatchObject({ isError: true });
       expect(results[0]!.content).toContain('researcher did not complete the task (error: looprail.Broken');
-      expect(await broken.deps.store.getRun(delegations[0]!.childRunId!)).toMatchObject({ status: 'failed', parentRunId: root.runId });
+      expect(await broken.deps.store.getRun(delegations[0]!.childRunId!)).toMatchObject({
+        status: 'failed',
+        parentRunId: root.runId,
+      });
     } finally {
       await broken.close();
     }
@@ -173,10 +226,35 @@ describe('a host without the in-process children port (as on AWS)', () => {
         const checks = [];
         for (const event of trace.filter((e) => e.kind === 'verification')) {
           const checker = (await host.deps.store.getRun(event.childRunId!))!;
-          checks.push({ status: event.status, attempt: event.attempt, costMicros: event.costMicros, detail: event.detail, childRunId: event.childRunId!.slice(runId.length), checker: { role: checker.role, parentRunId: checker.parentRunId === runId, status: checker.status, stopReason: checker.stopReason, verdict: checker.verdict, usage: checker.usage } });
+          checks.push({
+            status: event.status,
+            attempt: event.attempt,
+            costMicros: event.costMicros,
+            detail: event.detail,
+            childRunId: event.childRunId!.slice(runId.length),
+            checker: {
+              role: checker.role,
+              parentRunId: checker.parentRunId === runId,
+              status: checker.status,
+              stopReason: checker.stopReason,
+              verdict: checker.verdict,
+              usage: checker.usage,
+            },
+          });
         }
         const messages = (await host.deps.store.loadState(runId))!.messages.map((m) => JSON.stringify(m.content));
-        return { stopReason: meta.stopReason, stopDetail: meta.stopDetail, verifyAttempts: meta.verifyAttempts, usage: meta.usage, checkerUsage: meta.checkerUsage, total: runUsage(meta).costMicros, traced: sum(trace), delegatedRuns: meta.turn?.delegatedRuns, checks, messages };
+        return {
+          stopReason: meta.stopReason,
+          stopDetail: meta.stopDetail,
+          verifyAttempts: meta.verifyAttempts,
+          usage: meta.usage,
+          checkerUsage: meta.checkerUsage,
+          total: runUsage(meta).costMicros,
+          traced: sum(trace),
+          delegatedRuns: meta.turn?.delegatedRuns,
+          checks,
+          messages,
+        };
       };
       for (const agent of ['basic', 'never-satisfied']) {
         const inProcess = await runToEnd(nested, agent);
@@ -188,13 +266,21 @@ describe('a host without the in-process children port (as on AWS)', () => {
         expect(actual.stopReason, agent).toBe(agent === 'basic' ? 'verified' : 'verification_failed');
         expect(actual.checks.length, agent).toBe(actual.verifyAttempts);
         expect(actual.checks.map((check) => check.status).at(-1), agent).toBe(agent === 'basic' ? 'pass' : 'fail');
-        expect(actual.checks.every((check) => check.checker.role === 'checker' && check.checker.parentRunId && check.checker.status === 'finished'), agent).toBe(true);
+        expect(
+          actual.checks.every(
+            (check) =>
+              check.checker.role === 'checker' && check.checker.parentRunId && check.checker.status === 'finished',
+          ),
+          agent,
+        ).toBe(true);
         expect(actual.total).toBe(actual.traced);
         expect(actual.delegatedRuns).toBeUndefined();
 
         // Verify hands the checker over (Route → Delegate), the Delegated choice brings the run back to Verify.
         const states = handedOver.outcome!.statesEntered;
-        const handOvers = states.flatMap((state, i) => (state === 'Delegate' ? [states.slice(i - 2, i + 3).join('>')] : []));
+        const handOvers = states.flatMap((state, i) =>
+          state === 'Delegate' ? [states.slice(i - 2, i + 3).join('>')] : [],
+        );
         expect(handOvers, agent).toEqual(actual.checks.map(() => 'Verify>Route>Delegate>Delegated>Verify'));
         // The in-process path never enters them; the ordinary loop is unchanged.
         expect(inProcess.outcome!.statesEntered).not.toContain('Delegate');

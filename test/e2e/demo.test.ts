@@ -43,9 +43,13 @@ describe('the morning triage demo', () => {
 
   it('logs one structured line per step, with ids and no payloads', async () => {
     const { runId } = await host.run({ agent: 'morning-triage', input: { repo: 'acme/shop' } });
-    const lines = logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.runId === runId);
+    const lines = logLines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.runId === runId);
     expect(lines.map((line) => line.step)).toContain('ModelStep');
-    expect(lines.every((line) => line.level === 'info' && line.message === 'step done' && typeof line.ms === 'number')).toBe(true);
+    expect(
+      lines.every((line) => line.level === 'info' && line.message === 'step done' && typeof line.ms === 'number'),
+    ).toBe(true);
     const text = logLines.join('\n');
     expect(text).not.toContain('discount applied twice'); // a tool result
     expect(text).not.toContain('You triage last night'); // the instructions

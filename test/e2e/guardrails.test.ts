@@ -39,8 +39,15 @@ describe('guardrails', () => {
     expect(stored).not.toContain(FAKE_ACCESS_KEY);
     expect(stored).not.toContain('db1.corp.example.com');
     // The model's tool call was redacted as it was stored, so the call itself carried none of it.
-    expect(messages[1]!.content[1]).toMatchObject({ type: 'tool_call', arguments: { message: 'Reach [redacted:email] about [internal-host], key [redacted:aws_access_key]' } });
-    expect(messages[2]!.content[0]).toMatchObject({ type: 'tool_result', isError: false, content: 'Echo: Reach [redacted:email] about [internal-host], key [redacted:aws_access_key]' });
+    expect(messages[1]!.content[1]).toMatchObject({
+      type: 'tool_call',
+      arguments: { message: 'Reach [redacted:email] about [internal-host], key [redacted:aws_access_key]' },
+    });
+    expect(messages[2]!.content[0]).toMatchObject({
+      type: 'tool_result',
+      isError: false,
+      content: 'Echo: Reach [redacted:email] about [internal-host], key [redacted:aws_access_key]',
+    });
     const modelCall = trace.find((e) => e.kind === 'model_call')!;
     expect(modelCall.guardrails!.map((v) => [v.rule, v.stage, v.action, v.count])).toEqual([
       ['pii', 'model_output', 'redact', 2],
@@ -63,19 +70,29 @@ describe('guardrails', () => {
     expect(blocked.meta.stopReason).toBe('guardrail_blocked');
     expect(blocked.meta.stopDetail).toContain('prompt_injection');
     const results = blocked.messages.filter((m) => m.role === 'tool');
-    expect(results).toEqual([{ role: 'tool', content: [expect.objectContaining({ isError: true, content: expect.stringContaining('was withheld') })] }]);
+    expect(results).toEqual([
+      {
+        role: 'tool',
+        content: [expect.objectContaining({ isError: true, content: expect.stringContaining('was withheld') })],
+      },
+    ]);
     expect(JSON.stringify(results)).not.toContain('Ignore all previous instructions');
     const flagged = await run('injection-flagged');
     expect(flagged.meta.stopReason).toBe('completed');
     const call = flagged.trace.find((e) => e.kind === 'tool_call')!;
-    expect(call.guardrails!.find((v) => v.rule === 'prompt_injection')).toMatchObject({ stage: 'tool_output', action: 'flag' });
+    expect(call.guardrails!.find((v) => v.rule === 'prompt_injection')).toMatchObject({
+      stage: 'tool_output',
+      action: 'flag',
+    });
   });
 
-  it('redact a card number in the model\'s own answer before it is stored', async () => {
+  it("redact a card number in the model's own answer before it is stored", async () => {
     const { meta, messages, trace } = await run('leaky-model');
     expect(meta.stopReason).toBe('completed');
     expect(JSON.stringify(messages)).not.toContain('4111 1111 1111 1111');
-    expect(trace.find((e) => e.kind === 'model_call')!.guardrails).toEqual([expect.objectContaining({ rule: 'pii', stage: 'model_output', action: 'redact' })]);
+    expect(trace.find((e) => e.kind === 'model_call')!.guardrails).toEqual([
+      expect.objectContaining({ rule: 'pii', stage: 'model_output', action: 'redact' }),
+    ]);
   });
 
   it('block a run whose input is refused, before any model call', async () => {
@@ -91,7 +108,11 @@ describe('guardrails', () => {
     const result = validateOrg(
       [
         { path: 'models.yaml', display: 'models.yaml', text: 'models: {}\n' },
-        { path: 'guardrails.yaml', display: 'guardrails.yaml', text: 'guardrails:\n  custom:\n    - { rule: no-such-rule }\n' },
+        {
+          path: 'guardrails.yaml',
+          display: 'guardrails.yaml',
+          text: 'guardrails:\n  custom:\n    - { rule: no-such-rule }\n',
+        },
       ],
       { customRules: ['no-internal-hostnames'] },
     );

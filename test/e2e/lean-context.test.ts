@@ -20,14 +20,21 @@ let host: LocalHost;
 
 interface WireRequest {
   tools?: Array<{ name: string; description: string; cache_control?: unknown }>;
-  messages: Array<{ role: string; content: Array<{ type: string; tool_use_id?: string; content?: unknown; is_error?: boolean }> | string }>;
+  messages: Array<{
+    role: string;
+    content: Array<{ type: string; tool_use_id?: string; content?: unknown; is_error?: boolean }> | string;
+  }>;
 }
 
 function toolResult(request: WireRequest, id: string): { content: string; isError: boolean } {
   for (const message of request.messages) {
     if (typeof message.content === 'string') continue;
     const block = message.content.find((b) => b.type === 'tool_result' && b.tool_use_id === id);
-    if (block) return { content: typeof block.content === 'string' ? block.content : JSON.stringify(block.content), isError: block.is_error === true };
+    if (block)
+      return {
+        content: typeof block.content === 'string' ? block.content : JSON.stringify(block.content),
+        isError: block.is_error === true,
+      };
   }
   throw new Error(`no tool result for ${id}`);
 }
@@ -77,13 +84,18 @@ const call = (id: string, name: string, input: Record<string, unknown>) => ({ id
 describe('deferred tool loading and offloaded results', () => {
   it('shows servers first, loads granted tools on demand, offloads big results and reads them back', async () => {
     const runId = runIdFor('lean', 'k1');
-    const big = Array.from({ length: 100 }, (_, i) => (i === 42 ? 'the needle is here' : `line ${i} ${'x'.repeat(30)}`)).join('\n');
+    const big = Array.from({ length: 100 }, (_, i) =>
+      i === 42 ? 'the needle is here' : `line ${i} ${'x'.repeat(30)}`,
+    ).join('\n');
     const medium = (n: number) => `${n}`.repeat(1_800);
     server.reset();
     server.reply(
       anthropic.message({ toolCalls: [call('toolu_1', 'everything__echo', { message: 'hi' })], usage }),
       anthropic.message({
-        toolCalls: [call('toolu_2a', 'looprail__load_tools', { server: 'notes', tools: ['create_entities'] }), call('toolu_2b', 'looprail__load_tools', { server: 'everything', tools: ['echo'] })],
+        toolCalls: [
+          call('toolu_2a', 'looprail__load_tools', { server: 'notes', tools: ['create_entities'] }),
+          call('toolu_2b', 'looprail__load_tools', { server: 'everything', tools: ['echo'] }),
+        ],
         usage,
       }),
       anthropic.message({ toolCalls: [call('toolu_big', 'everything__echo', { message: big })], usage }),
@@ -95,7 +107,10 @@ describe('deferred tool loading and offloaded results', () => {
         ],
         usage,
       }),
-      anthropic.message({ toolCalls: [1, 2, 3].map((n) => call(`toolu_5${n}`, 'everything__echo', { message: medium(n) })), usage }),
+      anthropic.message({
+        toolCalls: [1, 2, 3].map((n) => call(`toolu_5${n}`, 'everything__echo', { message: medium(n) })),
+        usage,
+      }),
       anthropic.message({ text: 'Done.', usage }),
     );
     const { meta } = await host.run({ agent: 'lean', input: {}, dedupeKey: 'k1' });
@@ -114,12 +129,19 @@ describe('deferred tool loading and offloaded results', () => {
 
     // A tool called before it is loaded: a clear error telling the model what to do.
     expect(toolResult(requests[1]!, 'toolu_1')).toEqual({
-      content: 'everything__echo is not loaded yet, so the call was not made: call looprail__load_tools with {"server":"everything","tools":["echo"]} first, then call it again',
+      content:
+        'everything__echo is not loaded yet, so the call was not made: call looprail__load_tools with {"server":"everything","tools":["echo"]} first, then call it again',
       isError: true,
     });
     // Grants still decide what can be loaded; a granted tool loads and stays, at the end of the list.
-    expect(toolResult(requests[2]!, 'toolu_2a')).toMatchObject({ isError: true, content: expect.stringContaining('"create_entities" is not notes tools this agent may use (granted: read_graph)') });
-    expect(toolResult(requests[2]!, 'toolu_2b')).toEqual({ content: 'loaded everything__echo: call it from your next turn', isError: false });
+    expect(toolResult(requests[2]!, 'toolu_2a')).toMatchObject({
+      isError: true,
+      content: expect.stringContaining('"create_entities" is not notes tools this agent may use (granted: read_graph)'),
+    });
+    expect(toolResult(requests[2]!, 'toolu_2b')).toEqual({
+      content: 'loaded everything__echo: call it from your next turn',
+      isError: false,
+    });
     expect(names(requests[2]!)).toEqual(['looprail__load_tools', 'everything__echo']);
     expect(requests[2]!.tools!.at(-1)!.cache_control).toEqual({ type: 'ephemeral' });
 
@@ -132,8 +154,15 @@ describe('deferred tool loading and offloaded results', () => {
 
     // read_result greps it; a handle from another run is refused; two modes at once are invalid.
     expect(toolResult(requests[4]!, 'toolu_4a')).toEqual({ content: '43: the needle is here', isError: false });
-    expect(toolResult(requests[4]!, 'toolu_4b')).toEqual({ content: 'refused: handle r-someone-else/toolu_big belongs to another run; a run reads only its own stored results', isError: true });
-    expect(toolResult(requests[4]!, 'toolu_4c')).toMatchObject({ isError: true, content: expect.stringContaining('use one mode per call') });
+    expect(toolResult(requests[4]!, 'toolu_4b')).toEqual({
+      content:
+        'refused: handle r-someone-else/toolu_big belongs to another run; a run reads only its own stored results',
+      isError: true,
+    });
+    expect(toolResult(requests[4]!, 'toolu_4c')).toMatchObject({
+      isError: true,
+      content: expect.stringContaining('use one mode per call'),
+    });
 
     // Three parallel results each under the per-call threshold, together over the turn's: the largest are offloaded until the rest fit.
     const turn = [1, 2, 3].map((n) => toolResult(requests[5]!, `toolu_5${n}`).content);
@@ -147,24 +176,46 @@ describe('deferred tool loading and offloaded results', () => {
     expect(run!.offloadedResults).toContain(`${runId}/toolu_big`);
     const trace = await host.deps.store.listTrace(runId);
     const bigCall = trace.find((event) => event.callId === 'toolu_big')!;
-    expect(bigCall).toMatchObject({ kind: 'tool_call', name: 'everything.echo', status: 'ok', resultHandle: `${runId}/toolu_big` });
+    expect(bigCall).toMatchObject({
+      kind: 'tool_call',
+      name: 'everything.echo',
+      status: 'ok',
+      resultHandle: `${runId}/toolu_big`,
+    });
     expect(bigCall.detail).toMatch(/^result offloaded: \d+ characters \(~\d+ tokens\) stored as /);
     const full = await host.deps.results!.getResult(runId, 'toolu_big');
     expect(full.state === 'found' && full.result.text).toBe(`Echo: ${big}`);
-    expect(trace.filter((event) => event.name === 'looprail.load_tools').map((event) => event.status)).toEqual(['denied', 'ok']);
+    expect(trace.filter((event) => event.name === 'looprail.load_tools').map((event) => event.status)).toEqual([
+      'denied',
+      'ok',
+    ]);
     expect(trace.find((event) => event.callId === 'toolu_1')).toMatchObject({ kind: 'tool_call', status: 'error' });
   });
 
   it('shows every schema from the start when the grant turns deferral off; marks the prefix for caching and prices cached tokens apart', async () => {
     server.reset();
-    server.reply(anthropic.message({ text: 'Nothing to do.', usage: { input_tokens: 100, output_tokens: 10, cache_read_input_tokens: 2000, cache_creation_input_tokens: 400 } }));
+    server.reply(
+      anthropic.message({
+        text: 'Nothing to do.',
+        usage: {
+          input_tokens: 100,
+          output_tokens: 10,
+          cache_read_input_tokens: 2000,
+          cache_creation_input_tokens: 400,
+        },
+      }),
+    );
     const { meta, runId } = await host.run({ agent: 'eager', input: {} });
     expect(meta.stopReason).toBe('completed');
     const body = server.requests[0]!.body as WireRequest & { system: Array<{ cache_control?: unknown }> };
     expect((body.tools ?? []).map((tool) => tool.name)).toEqual(['everything__echo', 'everything__get-sum']);
     // Breakpoints: the tool list, the system prompt, and the end of the conversation so far.
     const ephemeral = { type: 'ephemeral' };
-    expect([body.tools!.at(-1)!.cache_control, body.system.at(-1)!.cache_control, (body.messages.at(-1)!.content as Array<{ cache_control?: unknown }>).at(-1)!.cache_control]).toEqual([ephemeral, ephemeral, ephemeral]);
+    expect([
+      body.tools!.at(-1)!.cache_control,
+      body.system.at(-1)!.cache_control,
+      (body.messages.at(-1)!.content as Array<{ cache_control?: unknown }>).at(-1)!.cache_control,
+    ]).toEqual([ephemeral, ephemeral, ephemeral]);
     // 100 plain × $3/M + 2000 cached × $0.30/M + 400 written × $3.75/M + 10 out × $15/M = 300 + 600 + 1500 + 150 micro-USD.
     const call = (await host.deps.store.listTrace(runId)).find((event) => event.kind === 'model_call')!;
     expect(call).toMatchObject({ inputTokens: 2500, cachedInputTokens: 2000, outputTokens: 10, costMicros: 2550 });

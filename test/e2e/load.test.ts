@@ -25,26 +25,49 @@ afterAll(async () => {
 describe(`${RUNS} concurrent runs against shared budgets`, () => {
   it('all complete, with budget and rollup totals exactly the sum of their traces and no trace event lost', async () => {
     const started = performance.now();
-    const runs = await Promise.all(Array.from({ length: RUNS }, (_, i) => host.run({ agent: 'crowd', input: { n: i } })));
+    const runs = await Promise.all(
+      Array.from({ length: RUNS }, (_, i) => host.run({ agent: 'crowd', input: { n: i } })),
+    );
     const seconds = (performance.now() - started) / 1000;
-    console.log(`load: ${RUNS} runs (3 model calls, 2 tool calls each) in ${seconds.toFixed(1)} s: ${(RUNS / seconds).toFixed(1)} runs/s, ${((RUNS * 5) / seconds).toFixed(0)} calls/s`);
+    console.log(
+      `load: ${RUNS} runs (3 model calls, 2 tool calls each) in ${seconds.toFixed(1)} s: ${(RUNS / seconds).toFixed(1)} runs/s, ${((RUNS * 5) / seconds).toFixed(0)} calls/s`,
+    );
 
-    expect(runs.filter((run) => run.meta.stopReason !== 'completed').map((run) => `${run.meta.stopReason}: ${run.meta.stopDetail}`)).toEqual([]);
+    expect(
+      runs
+        .filter((run) => run.meta.stopReason !== 'completed')
+        .map((run) => `${run.meta.stopReason}: ${run.meta.stopDetail}`),
+    ).toEqual([]);
     expect(new Set(runs.map((run) => run.runId)).size).toBe(RUNS);
 
     let traced = 0;
     for (const run of runs) {
       const trace = await host.deps.store.listTrace(run.runId);
       const kinds = trace.map((event) => event.kind);
-      expect(kinds.filter((kind) => kind === 'model_call'), run.runId).toHaveLength(3);
-      expect(kinds.filter((kind) => kind === 'tool_call'), run.runId).toHaveLength(2);
+      expect(
+        kinds.filter((kind) => kind === 'model_call'),
+        run.runId,
+      ).toHaveLength(3);
+      expect(
+        kinds.filter((kind) => kind === 'tool_call'),
+        run.runId,
+      ).toHaveLength(2);
       expect(kinds[0]).toBe('run_started');
       expect(kinds.at(-1)).toBe('run_finished');
-      const cost = trace.filter((event) => event.kind === 'model_call').reduce((sum, event) => sum + event.costMicros, 0);
+      const cost = trace
+        .filter((event) => event.kind === 'model_call')
+        .reduce((sum, event) => sum + event.costMicros, 0);
       expect(run.meta.usage.costMicros).toBe(cost);
       traced += cost;
       const state = await host.deps.store.loadState(run.runId);
-      expect(state!.messages.map((message) => message.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'tool', 'assistant']);
+      expect(state!.messages.map((message) => message.role)).toEqual([
+        'user',
+        'assistant',
+        'tool',
+        'assistant',
+        'tool',
+        'assistant',
+      ]);
     }
 
     const day = periodKey('day', new Date());
@@ -59,7 +82,13 @@ describe(`${RUNS} concurrent runs against shared budgets`, () => {
     expect(rollup.costMicros).toBe(traced);
     expect(rollup.calls).toBe(RUNS * 3);
     // However many calls crossed it at once, the 1% threshold alerted once.
-    expect(events.filter((event) => event.type === 'looprail.budget.threshold' && event.detail.budget === 'crowd-agent-daily')).toHaveLength(1);
-    expect(events.filter((event) => event.type === 'looprail.run.finished' && event.agent === 'crowd')).toHaveLength(RUNS);
+    expect(
+      events.filter(
+        (event) => event.type === 'looprail.budget.threshold' && event.detail.budget === 'crowd-agent-daily',
+      ),
+    ).toHaveLength(1);
+    expect(events.filter((event) => event.type === 'looprail.run.finished' && event.agent === 'crowd')).toHaveLength(
+      RUNS,
+    );
   }, 600_000);
 });

@@ -43,7 +43,9 @@ describe('a 5,000-step run', () => {
     expect(trace.filter((event) => event.kind === 'model_call')).toHaveLength(2_500);
     // The last turn's call is never made: the run stopped at max_steps after the model answered.
     expect(trace.filter((event) => event.kind === 'tool_call')).toHaveLength(2_499);
-    expect(result.meta.usage.costMicros).toBe(trace.filter((event) => event.kind === 'model_call').reduce((sum, event) => sum + event.costMicros, 0));
+    expect(result.meta.usage.costMicros).toBe(
+      trace.filter((event) => event.kind === 'model_call').reduce((sum, event) => sum + event.costMicros, 0),
+    );
   }, 900_000);
 
   it('refuses to resume a run from a seq it is not at: a second execution never drives it', async () => {

@@ -28,13 +28,22 @@ describe('a loop with a maker and a checker', () => {
   it('runs to verified: feedback goes back to the maker once, the second check passes', async () => {
     const { meta, trace, messages, outcome } = await run('basic', { task: 'Write note-1.' });
     expect(outcome?.status).toBe('SUCCEEDED');
-    expect(meta).toMatchObject({ status: 'finished', stopReason: 'verified', modelCalls: 4, toolCalls: 3, verifyAttempts: 2 });
+    expect(meta).toMatchObject({
+      status: 'finished',
+      stopReason: 'verified',
+      modelCalls: 4,
+      toolCalls: 3,
+      verifyAttempts: 2,
+    });
     expect(kinds(trace)).toEqual([
       'run_started',
-      'model_call', 'tool_call', 'tool_call',
+      'model_call',
+      'tool_call',
+      'tool_call',
       'model_call',
       'verification',
-      'model_call', 'tool_call',
+      'model_call',
+      'tool_call',
       'model_call',
       'verification',
       'run_finished',
@@ -45,13 +54,25 @@ describe('a loop with a maker and a checker', () => {
     ]);
     expect(trace.every((event) => event.kind !== 'model_call' || event.scripted === true)).toBe(true);
     // The maker's conversation: task, turns, tool results, the reviewer's feedback.
-    expect(messages.map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'user', 'assistant', 'tool', 'assistant']);
+    expect(messages.map((m) => m.role)).toEqual([
+      'user',
+      'assistant',
+      'tool',
+      'assistant',
+      'user',
+      'assistant',
+      'tool',
+      'assistant',
+    ]);
     expect(JSON.stringify(messages[4])).toContain('The note has no owner.');
     const toolResults = messages[2]!.content;
-    expect(toolResults).toMatchObject([{ type: 'tool_result', isError: false }, { type: 'tool_result', isError: false, content: expect.stringContaining('5') }]);
+    expect(toolResults).toMatchObject([
+      { type: 'tool_result', isError: false },
+      { type: 'tool_result', isError: false, content: expect.stringContaining('5') },
+    ]);
   });
 
-  it('keeps costs exact: the run\'s totals are the sum of its trace, the checker\'s shown apart', async () => {
+  it("keeps costs exact: the run's totals are the sum of its trace, the checker's shown apart", async () => {
     const { meta, trace } = await run('basic');
     // Maker: (1000+1200+1300+1400) in at $3/M, (100+20+50+10) out at $15/M.
     expect(meta.usage.costMicros).toBe(4900 * 3 + 180 * 15);
@@ -61,20 +82,32 @@ describe('a loop with a maker and a checker', () => {
     const checks = trace.filter((e) => e.kind === 'verification');
     for (const check of checks) {
       const child = await host.deps.store.getRun(check.childRunId!);
-      expect(child).toMatchObject({ role: 'checker', parentRunId: meta.runId, subagent: 'reviewer', stopReason: 'completed' });
+      expect(child).toMatchObject({
+        role: 'checker',
+        parentRunId: meta.runId,
+        subagent: 'reviewer',
+        stopReason: 'completed',
+      });
       expect(runUsage(child!).costMicros).toBe(check.costMicros);
       expect(sumCost(await host.deps.store.listTrace(child!.runId))).toBe(check.costMicros);
     }
   });
 
-  it('gives the checker the task and the maker\'s result, never the maker\'s conversation, and only read-only tools', async () => {
+  it("gives the checker the task and the maker's result, never the maker's conversation, and only read-only tools", async () => {
     const { trace } = await run('basic', { task: 'Write note-1.' });
     const childId = trace.find((e) => e.kind === 'verification')!.childRunId!;
     const child = await host.deps.store.loadState(childId);
-    expect(child!.messages[0]!.content[0]).toMatchObject({ type: 'text', text: expect.stringContaining('Write note-1.') });
+    expect(child!.messages[0]!.content[0]).toMatchObject({
+      type: 'text',
+      text: expect.stringContaining('Write note-1.'),
+    });
     expect(JSON.stringify(child!.messages[0])).toContain('Note written.');
     expect(JSON.stringify(child!.messages[0])).not.toContain('Writing the note.');
-    expect(child!.context!.tools.map((t) => t.name).sort()).toEqual(['looprail__verdict', 'notes__open_nodes', 'notes__read_graph']);
+    expect(child!.context!.tools.map((t) => t.name).sort()).toEqual([
+      'looprail__verdict',
+      'notes__open_nodes',
+      'notes__read_graph',
+    ]);
   });
 
   it('stops verification_failed when the checker never passes, after max_attempts', async () => {
@@ -110,12 +143,19 @@ describe('tool calls that are refused or fail', () => {
     expect(meta.stopReason).toBe('completed');
     const denied = trace.filter((e) => e.kind === 'tool_denied');
     expect(denied.map((e) => e.name)).toEqual(['notes__delete_entities', 'everything__get-env', 'nowhere__anything']);
-    expect(denied.every((e) => e.status === 'denied' && e.detail!.includes('not a tool this agent may use'))).toBe(true);
+    expect(denied.every((e) => e.status === 'denied' && e.detail!.includes('not a tool this agent may use'))).toBe(
+      true,
+    );
     expect(trace.filter((e) => e.kind === 'tool_call').map((e) => e.name)).toEqual(['everything.echo']);
     // The model was never shown them, and reads each refusal as a failed call.
     const state = await host.deps.store.loadState(meta.runId);
     expect(state!.context!.tools.map((t) => t.name)).not.toContain('notes__delete_entities');
-    expect(messages[2]!.content.map((block) => block.type === 'tool_result' && block.isError)).toEqual([true, true, true, false]);
+    expect(messages[2]!.content.map((block) => block.type === 'tool_result' && block.isError)).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
     expect(meta.toolCalls).toBe(1);
   });
 
@@ -137,7 +177,9 @@ describe('tool calls that are refused or fail', () => {
     ]);
     expect(calls[0]!.detail).toContain('did not answer within 2 s');
     // Arguments that do not fit the tool's schema never reach the server.
-    expect(calls[1]!.detail).toBe('invalid arguments for everything.get-sum, so the call was not made: arguments/a must be number');
+    expect(calls[1]!.detail).toBe(
+      'invalid arguments for everything.get-sum, so the call was not made: arguments/a must be number',
+    );
     expect(calls[1]!.attempt).toBe(0);
     expect(meta.toolCalls).toBe(1);
     expect(calls[0]!.latencyMs).toBeLessThan(7000);
@@ -146,13 +188,15 @@ describe('tool calls that are refused or fail', () => {
 });
 
 describe('org-wide tool rate limits', () => {
-  it('refuse calls beyond a tool\'s limit per minute, across runs, without calling it', async () => {
+  it("refuse calls beyond a tool's limit per minute, across runs, without calling it", async () => {
     const { meta, trace } = await run('burst');
     expect(meta).toMatchObject({ stopReason: 'completed', toolCalls: 2 });
     const calls = trace.filter((e) => e.kind === 'tool_call');
     // The calls of a turn run in parallel: which one is refused is a race, that one is not.
     expect(calls.map((e) => e.status).sort()).toEqual(['error', 'ok', 'ok']);
-    expect(calls.find((e) => e.status === 'error')!.detail).toMatch(/^rate limited: limited\.echo allows 2 calls a minute across the org/);
+    expect(calls.find((e) => e.status === 'error')!.detail).toMatch(
+      /^rate limited: limited\.echo allows 2 calls a minute across the org/,
+    );
   });
 });
 
@@ -162,7 +206,9 @@ describe('tools that changed since the org reviewed them', () => {
     expect(meta.stopReason).toBe('completed');
     expect(trace[0]!.detail).toContain('disabled, changed since pinned: pinned.echo');
     expect(trace.filter((e) => e.kind === 'tool_denied').map((e) => e.name)).toEqual(['pinned__echo']);
-    expect(trace.filter((e) => e.kind === 'tool_call').map((e) => [e.name, e.status])).toEqual([['pinned.get-sum', 'ok']]);
+    expect(trace.filter((e) => e.kind === 'tool_call').map((e) => [e.name, e.status])).toEqual([
+      ['pinned.get-sum', 'ok'],
+    ]);
   });
 });
 
@@ -183,7 +229,9 @@ describe('limits: every run ends with exactly one stop reason', () => {
     const { meta } = await run('tokens');
     // 10,500 tokens a call; a third call could take up to ~4,700 more (its prompt plus 4,096 output tokens) past 25,000.
     expect(meta).toMatchObject({ stopReason: 'token_budget', modelCalls: 2 });
-    expect(meta.stopDetail).toMatch(/^used 21000 tokens; the next call could use up to \d+ more, past the limit of 25000/);
+    expect(meta.stopDetail).toMatch(
+      /^used 21000 tokens; the next call could use up to \d+ more, past the limit of 25000/,
+    );
   });
 
   it('stops budget_exhausted before a call whose worst case would pass max_cost_usd', async () => {
@@ -192,7 +240,9 @@ describe('limits: every run ends with exactly one stop reason', () => {
     // (its prompt, uncached, plus 500 output tokens) would take the run past $0.05, so it is not made.
     expect(meta).toMatchObject({ stopReason: 'budget_exhausted', modelCalls: 1 });
     expect(meta.usage.costMicros).toBe(37_500);
-    expect(meta.stopDetail).toMatch(/^spent \$0\.0375; the next call could cost up to \$0\.\d{4} more, past the run's ceiling of \$0\.05/);
+    expect(meta.stopDetail).toMatch(
+      /^spent \$0\.0375; the next call could cost up to \$0\.\d{4} more, past the run's ceiling of \$0\.05/,
+    );
     expect(trace.filter((e) => e.kind === 'model_call')).toHaveLength(1);
   });
 
@@ -205,7 +255,9 @@ describe('limits: every run ends with exactly one stop reason', () => {
   it('ends error, naming the server, when a granted server cannot be started (after the retries)', async () => {
     const { meta, trace } = await run('broken-server');
     expect(meta).toMatchObject({ status: 'failed', stopReason: 'error', modelCalls: 0 });
-    expect(meta.stopDetail).toMatch(/^looprail\.ToolUnavailable: MCP server "broken": could not start "no-such-mcp-server"/);
+    expect(meta.stopDetail).toMatch(
+      /^looprail\.ToolUnavailable: MCP server "broken": could not start "no-such-mcp-server"/,
+    );
     expect(kinds(trace)).toEqual(['run_failed']);
   });
 
@@ -219,7 +271,7 @@ describe('limits: every run ends with exactly one stop reason', () => {
 });
 
 describe('model provider outages', () => {
-  it('stops model_unavailable, with the provider\'s message, once the retries are spent', async () => {
+  it("stops model_unavailable, with the provider's message, once the retries are spent", async () => {
     const { meta, trace, outcome } = await run('outage');
     expect(outcome?.status).toBe('SUCCEEDED');
     expect(meta).toMatchObject({ status: 'finished', stopReason: 'model_unavailable', modelCalls: 0 });
@@ -251,10 +303,17 @@ describe('approval gates', () => {
   it('pauses before a call that needs a human, and runs it once approved', async () => {
     const { running, paused } = await waitForPause('approval');
     const approval = await host.deps.store.getApproval(paused.pendingApprovalId!);
-    expect(approval).toMatchObject({ status: 'pending', tools: ['notes.create_entities'], approvers: ['lead@example.com'] });
+    expect(approval).toMatchObject({
+      status: 'pending',
+      tools: ['notes.create_entities'],
+      approvers: ['lead@example.com'],
+    });
     expect(approval!.reasons).toEqual(['the agent\'s approval rule "notes.create_entities"']);
     // The task token lives only in the approval record: not in the trace, the run record or the conversation.
-    const recorded = JSON.stringify([await host.deps.store.listTrace(paused.runId), await host.deps.store.loadState(paused.runId)]);
+    const recorded = JSON.stringify([
+      await host.deps.store.listTrace(paused.runId),
+      await host.deps.store.loadState(paused.runId),
+    ]);
     expect(recorded).not.toContain(approval!.taskToken);
     expect(host.executor.pendingTokens()).toEqual([approval!.taskToken]);
 
@@ -263,16 +322,31 @@ describe('approval gates', () => {
     const { meta } = await running;
     expect(meta.stopReason).toBe('completed');
     const trace = await host.deps.store.listTrace(meta.runId);
-    expect(kinds(trace)).toEqual(['run_started', 'model_call', 'approval_requested', 'approval_decided', 'tool_call', 'model_call', 'run_finished']);
+    expect(kinds(trace)).toEqual([
+      'run_started',
+      'model_call',
+      'approval_requested',
+      'approval_decided',
+      'tool_call',
+      'model_call',
+      'run_finished',
+    ]);
     expect(trace.find((e) => e.kind === 'tool_call')!.status).toBe('ok');
-    expect(trace.find((e) => e.kind === 'approval_decided')).toMatchObject({ name: 'notes.create_entities', status: 'ok', detail: expect.stringMatching(/: approved$/) });
+    expect(trace.find((e) => e.kind === 'approval_decided')).toMatchObject({
+      name: 'notes.create_entities',
+      status: 'ok',
+      detail: expect.stringMatching(/: approved$/),
+    });
   });
 
   it('asks for approval of every write once untrusted content is in the context, when the agent says so', async () => {
     const { running, paused } = await waitForPause('untrusted');
     expect(paused.toolCalls).toBe(1);
     const approval = await host.deps.store.getApproval(paused.pendingApprovalId!);
-    expect(approval).toMatchObject({ tools: ['everything.echo'], reasons: ['the run has read untrusted content, and the agent approves every write after that'] });
+    expect(approval).toMatchObject({
+      tools: ['everything.echo'],
+      reasons: ['the run has read untrusted content, and the agent approves every write after that'],
+    });
     const { taskToken, output } = await approveCalls(host.deps, approval!.approvalId);
     host.executor.sendTaskSuccess(taskToken, output);
     expect((await running).meta).toMatchObject({ stopReason: 'completed', toolCalls: 2 });

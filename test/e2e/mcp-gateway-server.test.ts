@@ -8,7 +8,12 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_BODY_BYTES, startGatewayServer, type GatewayServer, type GatewayServerOptions } from '../../adapters/mcp/gateway-server.ts';
+import {
+  MAX_BODY_BYTES,
+  startGatewayServer,
+  type GatewayServer,
+  type GatewayServerOptions,
+} from '../../adapters/mcp/gateway-server.ts';
 import type { LocalHost } from '../../cli/local/host.ts';
 import type { RunMeta } from '../../core/definitions/run.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
@@ -40,7 +45,14 @@ afterAll(async () => {
 });
 
 function serve(options: Partial<GatewayServerOptions> = {}): Promise<GatewayServer> {
-  return startGatewayServer({ deps: host.deps, agent: AGENT, principal: 'test:alice', token: TOKEN, log: (line) => logs.push(line), ...options });
+  return startGatewayServer({
+    deps: host.deps,
+    agent: AGENT,
+    principal: 'test:alice',
+    token: TOKEN,
+    log: (line) => logs.push(line),
+    ...options,
+  });
 }
 
 async function tempDir(): Promise<string> {
@@ -52,14 +64,17 @@ async function tempDir(): Promise<string> {
 /** An SDK client session; its run id is in the server's instructions. */
 async function connect(url = gateway.url, token = TOKEN) {
   const client = new Client({ name: 'gateway-test', version: '1.0.0' });
-  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    requestInit: { headers: { Authorization: `Bearer ${token}` } },
+  });
   await client.connect(transport);
   const runId = /tool session (\S+)/.exec(client.getInstructions() ?? '')?.[1];
   if (!runId) throw new Error(`no session id in the instructions: ${client.getInstructions()}`);
   return {
     client,
     runId,
-    call: (name: string, args: Record<string, unknown>) => client.callTool({ name, arguments: args }) as Promise<CallToolResult>,
+    call: (name: string, args: Record<string, unknown>) =>
+      client.callTool({ name, arguments: args }) as Promise<CallToolResult>,
     /** A well-behaved client's goodbye: DELETE the session, then close. */
     async end() {
       await transport.terminateSession();
@@ -72,20 +87,37 @@ async function sessionRuns(): Promise<RunMeta[]> {
   return (await host.deps.store.listRuns({ agent: AGENT, limit: 200 })).filter((run) => run.trigger.kind === 'mcp');
 }
 
-const text = (result: CallToolResult) => result.content.map((block) => (block.type === 'text' ? block.text : '')).join('');
+const text = (result: CallToolResult) =>
+  result.content.map((block) => (block.type === 'text' ? block.text : '')).join('');
 
 describe('who may talk to the gateway', () => {
   it('answers a missing or wrong token with 401 and a JSON-RPC error, and opens no session', async () => {
     const before = (await sessionRuns()).length;
-    const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '1' } } };
+    const initialize = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '1' } },
+    };
     const headers = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
     const bare = await fetch(gateway.url, { method: 'POST', headers, body: JSON.stringify(initialize) });
     expect(bare.status).toBe(401);
     expect(bare.headers.get('www-authenticate')).toMatch(/^Bearer/);
-    expect(await bare.json()).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32001, message: expect.stringContaining('Unauthorized') } });
-    const wrong = await fetch(gateway.url, { method: 'POST', headers: { ...headers, Authorization: `Bearer ${TOKEN}x` }, body: JSON.stringify(initialize) });
+    expect(await bare.json()).toMatchObject({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32001, message: expect.stringContaining('Unauthorized') },
+    });
+    const wrong = await fetch(gateway.url, {
+      method: 'POST',
+      headers: { ...headers, Authorization: `Bearer ${TOKEN}x` },
+      body: JSON.stringify(initialize),
+    });
     expect(wrong.status).toBe(401);
-    await expect(connect(gateway.url, 'not-the-token')).rejects.toMatchObject({ code: 401, message: expect.stringContaining('Unauthorized') });
+    await expect(connect(gateway.url, 'not-the-token')).rejects.toMatchObject({
+      code: 401,
+      message: expect.stringContaining('Unauthorized'),
+    });
     expect((await sessionRuns()).length).toBe(before);
   });
 
@@ -99,7 +131,12 @@ describe('who may talk to the gateway', () => {
     const huge = await fetch(gateway.url, {
       method: 'POST',
       headers: { ...auth, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { padding: 'x'.repeat(MAX_BODY_BYTES) } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/list',
+        params: { padding: 'x'.repeat(MAX_BODY_BYTES) },
+      }),
     });
     expect(huge.status).toBe(413);
     const noSession = await fetch(gateway.url, {
@@ -109,7 +146,10 @@ describe('who may talk to the gateway', () => {
     });
     expect(noSession.status).toBe(400);
     expect(await noSession.json()).toMatchObject({ error: { message: expect.stringContaining('initialize') } });
-    const unknownSession = await fetch(gateway.url, { method: 'DELETE', headers: { ...auth, 'Mcp-Session-Id': 'no-such-session' } });
+    const unknownSession = await fetch(gateway.url, {
+      method: 'DELETE',
+      headers: { ...auth, 'Mcp-Session-Id': 'no-such-session' },
+    });
     expect(unknownSession.status).toBe(404);
     expect((await sessionRuns()).length).toBe(before);
   });
@@ -131,8 +171,15 @@ describe('a session from the SDK client', () => {
     ]);
     const byName = Object.fromEntries(tools.map((tool) => [tool.name, tool]));
     expect(byName['notes__read_graph']!.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false });
-    expect(byName['notes__create_entities']!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: false });
-    expect(byName['everything__echo']!.inputSchema).toMatchObject({ type: 'object', properties: { message: { type: 'string' } }, required: ['message'] });
+    expect(byName['notes__create_entities']!.annotations).toMatchObject({
+      readOnlyHint: false,
+      destructiveHint: false,
+    });
+    expect(byName['everything__echo']!.inputSchema).toMatchObject({
+      type: 'object',
+      properties: { message: { type: 'string' } },
+      required: ['message'],
+    });
     await session.end();
   });
 
@@ -180,7 +227,9 @@ describe('a session from the SDK client', () => {
   it("runs one session's concurrent calls one at a time, in order", async () => {
     const session = await connect();
     const results = await Promise.all([1, 2, 3, 4].map((n) => session.call('everything__get-sum', { a: n, b: 10 })));
-    expect(results.map((result) => [result.isError, text(result)])).toEqual([1, 2, 3, 4].map((n) => [false, expect.stringContaining(String(n + 10))]));
+    expect(results.map((result) => [result.isError, text(result)])).toEqual(
+      [1, 2, 3, 4].map((n) => [false, expect.stringContaining(String(n + 10))]),
+    );
     await session.end();
     const calls = (await host.deps.store.listTrace(session.runId)).filter((event) => event.kind === 'tool_call');
     expect(calls.map((event) => event.callId)).toEqual(['call-1', 'call-2', 'call-3', 'call-4']);
@@ -194,7 +243,10 @@ describe('when something goes wrong inside the gateway', () => {
       get(target, property, receiver) {
         const value = Reflect.get(target, property, receiver) as unknown;
         if (property !== 'loadState' || typeof value !== 'function') return value;
-        return (...args: unknown[]) => (broken.down ? Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:8000')) : (value as (...a: unknown[]) => unknown).apply(target, args));
+        return (...args: unknown[]) =>
+          broken.down
+            ? Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:8000'))
+            : (value as (...a: unknown[]) => unknown).apply(target, args);
       },
     });
     const deps: RunDeps = { ...host.deps, store };
@@ -202,7 +254,9 @@ describe('when something goes wrong inside the gateway', () => {
     try {
       const session = await connect(flaky.url);
       broken.down = true;
-      await expect(session.call('everything__echo', { message: 'lost' })).rejects.toThrow(/looprail could not run or record the call to everything__echo: connect ECONNREFUSED/);
+      await expect(session.call('everything__echo', { message: 'lost' })).rejects.toThrow(
+        /looprail could not run or record the call to everything__echo: connect ECONNREFUSED/,
+      );
       expect(logs.some((line) => line.includes(session.runId) && line.includes('ECONNREFUSED'))).toBe(true);
       broken.down = false;
       const again = await session.call('everything__echo', { message: 'back' });
@@ -217,15 +271,24 @@ describe('when something goes wrong inside the gateway', () => {
     const short = await serve({ idleTimeoutMs: 300 });
     const idle = await connect(short.url);
     let status: string | undefined;
-    await waitFor(() => status === 'finished', () => `the idle session is still ${status}`, 10_000, async () => {
-      status = (await host.deps.store.getRun(idle.runId))?.status;
-    });
+    await waitFor(
+      () => status === 'finished',
+      () => `the idle session is still ${status}`,
+      10_000,
+      async () => {
+        status = (await host.deps.store.getRun(idle.runId))?.status;
+      },
+    );
     expect(logs).toContain(`mcp-gateway: session ${idle.runId} idle for 0 s; closing it`);
     await expect(idle.client.listTools()).rejects.toThrow(/404|Session not found/);
 
     const open = await connect(short.url);
     await short.close();
-    expect((await host.deps.store.getRun(open.runId))!).toMatchObject({ status: 'finished', stopReason: 'completed', stopDetail: 'the tool session ended' });
+    expect((await host.deps.store.getRun(open.runId))!).toMatchObject({
+      status: 'finished',
+      stopReason: 'completed',
+      stopDetail: 'the tool session ended',
+    });
     await idle.client.close();
     await open.client.close();
   });
@@ -238,7 +301,18 @@ describe('a client nobody here wrote: the MCP inspector CLI', () => {
     // Its own HOME: the inspector keeps a catalog and storage under ~/.mcp-inspector.
     const { stdout } = await run(
       process.execPath,
-      [INSPECTOR, '--cli', url, '--transport', 'http', '--header', `Authorization: Bearer ${TOKEN}`, '--format', 'json', ...args],
+      [
+        INSPECTOR,
+        '--cli',
+        url,
+        '--transport',
+        'http',
+        '--header',
+        `Authorization: Bearer ${TOKEN}`,
+        '--format',
+        'json',
+        ...args,
+      ],
       { env: { ...process.env, HOME: home, NO_COLOR: '1' }, timeout: 60_000 },
     );
     return JSON.parse(stdout) as unknown;
@@ -248,11 +322,24 @@ describe('a client nobody here wrote: the MCP inspector CLI', () => {
     const home = await tempDir();
     const own = await serve();
     try {
-      const listed = (await inspector(own.url, home, '--method', 'tools/list')) as { result: { tools: Array<{ name: string }> } };
+      const listed = (await inspector(own.url, home, '--method', 'tools/list')) as {
+        result: { tools: Array<{ name: string }> };
+      };
       expect(listed.result.tools.map((tool) => tool.name)).toContain('everything__echo');
       expect(listed.result.tools.map((tool) => tool.name)).not.toContain('notes__delete_entities');
-      const called = await inspector(own.url, home, '--method', 'tools/call', '--tool-name', 'everything__echo', '--tool-arg', 'message=from the inspector');
-      expect(called).toEqual({ result: { content: [{ type: 'text', text: 'Echo: from the inspector' }], isError: false } });
+      const called = await inspector(
+        own.url,
+        home,
+        '--method',
+        'tools/call',
+        '--tool-name',
+        'everything__echo',
+        '--tool-arg',
+        'message=from the inspector',
+      );
+      expect(called).toEqual({
+        result: { content: [{ type: 'text', text: 'Echo: from the inspector' }], isError: false },
+      });
     } finally {
       // The inspector exits without a DELETE: closing the gateway closes its sessions.
       await own.close();
@@ -269,17 +356,24 @@ describe('a client nobody here wrote: the MCP inspector CLI', () => {
 describe('looprail mcp-gateway', () => {
   it('prints the URL and a ready-to-paste config with a random token, serves it, and closes cleanly on Ctrl-C', async () => {
     const state = await tempDir();
-    const child = spawn(process.execPath, ['bin/looprail.js', 'mcp-gateway', AGENT, '--org', 'test/fixtures/loop-org', '--state-dir', state], {
-      env: { ...process.env, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['bin/looprail.js', 'mcp-gateway', AGENT, '--org', 'test/fixtures/loop-org', '--state-dir', state],
+      {
+        env: { ...process.env, NO_COLOR: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      await waitFor(() => stdout.includes('Ctrl-C stops the gateway'), () => `no banner; stdout: ${stdout}\nstderr: ${stderr}`);
+      await waitFor(
+        () => stdout.includes('Ctrl-C stops the gateway'),
+        () => `no banner; stdout: ${stdout}\nstderr: ${stderr}`,
+      );
       const url = /on (http:\/\/127\.0\.0\.1:\d+\/mcp)/.exec(stdout)![1]!;
       const token = /"Authorization": "Bearer ([^"]+)"/.exec(stdout)![1]!;
       expect(token.length).toBeGreaterThanOrEqual(32);
@@ -297,7 +391,12 @@ describe('looprail mcp-gateway', () => {
   }, 180_000);
 });
 
-async function waitFor(ready: () => boolean, explain: () => string, timeoutMs = 120_000, poll: () => Promise<void> = async () => {}): Promise<void> {
+async function waitFor(
+  ready: () => boolean,
+  explain: () => string,
+  timeoutMs = 120_000,
+  poll: () => Promise<void> = async () => {},
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (await poll(); !ready(); await poll()) {
     if (Date.now() > deadline) throw new Error(explain());

@@ -42,7 +42,11 @@ function readBody(request: IncomingMessage): Promise<string> {
 beforeAll(async () => {
   server = createServer(async (request, response) => {
     const body = await readBody(request);
-    received.push({ path: request.url ?? '', contentType: request.headers['content-type'], body: JSON.parse(body) as Received['body'] });
+    received.push({
+      path: request.url ?? '',
+      contentType: request.headers['content-type'],
+      body: JSON.parse(body) as Received['body'],
+    });
     response.writeHead(answer, { 'content-type': 'text/plain' }).end(answer === 200 ? 'ok' : 'internal_error');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -51,7 +55,10 @@ beforeAll(async () => {
   org = await mkdtemp(join(tmpdir(), 'looprail-notify-org-'));
   await cp('test/fixtures/loop-org', org, { recursive: true });
   const notified = await readFile(join(org, 'notified.yaml'), 'utf8');
-  await writeFile(join(org, 'notified.yaml'), notified.replace('http://127.0.0.1:9/hook', `http://127.0.0.1:${port}/hook?token=sekrit`));
+  await writeFile(
+    join(org, 'notified.yaml'),
+    notified.replace('http://127.0.0.1:9/hook', `http://127.0.0.1:${port}/hook?token=sekrit`),
+  );
   // A second agent: pauses for an approval that expires after a second; notified of the pause and of the end.
   await writeFile(
     join(org, 'notified-pause.yaml'),
@@ -79,7 +86,11 @@ afterAll(async () => {
 function recordingLog() {
   const warnings: Array<{ message: string; fields?: Record<string, unknown> }> = [];
   const infos: string[] = [];
-  const log: Logger = { info: (message) => infos.push(message), warn: (message, fields) => warnings.push({ message, fields }), error() {} };
+  const log: Logger = {
+    info: (message) => infos.push(message),
+    warn: (message, fields) => warnings.push({ message, fields }),
+    error() {},
+  };
   return { log, warnings, infos };
 }
 
@@ -120,7 +131,9 @@ describe('notifications', () => {
     expect(eml).toContain(`Run ${runId} of notified finished: completed.`);
     expect(eml).toContain('The fallback model answered.');
     expect(eml).toContain(`Trace: looprail trace ${runId}`);
-    expect(infos).toContain(`mail to lead@example.com: "[looprail] notified finished: completed" → ${join(host.outbox.dir, files[0]!)}`);
+    expect(infos).toContain(
+      `mail to lead@example.com: "[looprail] notified finished: completed" → ${join(host.outbox.dir, files[0]!)}`,
+    );
 
     expect(received).toHaveLength(1);
     expect(received[0]!.path).toBe('/hook?token=sekrit');
@@ -147,7 +160,12 @@ describe('notifications', () => {
     expect(warnings).toEqual([
       {
         message: 'a run notification could not be delivered',
-        fields: expect.objectContaining({ kind: 'finished', destination: 'webhook', host: `127.0.0.1:${port}`, error: `the webhook at http://127.0.0.1:${port} answered 500: internal_error` }),
+        fields: expect.objectContaining({
+          kind: 'finished',
+          destination: 'webhook',
+          host: `127.0.0.1:${port}`,
+          error: `the webhook at http://127.0.0.1:${port} answered 500: internal_error`,
+        }),
       },
     ]);
     expect(JSON.stringify(warnings)).not.toContain('sekrit');
@@ -158,7 +176,9 @@ describe('notifications', () => {
     const { runId, meta } = await host.run({ agent: 'notified-pause', input: {} });
     expect(meta).toMatchObject({ status: 'finished', stopReason: 'approval_expired' });
     expect(received.map((each) => each.path)).toEqual(['/pause-hook', '/pause-hook']);
-    expect(received[0]!.body.text).toMatch(new RegExp(`^Run ${runId} of notified-pause is paused, waiting for a human`));
+    expect(received[0]!.body.text).toMatch(
+      new RegExp(`^Run ${runId} of notified-pause is paused, waiting for a human`),
+    );
     expect(JSON.stringify(received[0]!.body.blocks)).toContain('Tools waiting for approval: notes.create_entities');
     expect(received[1]!.body.text).toMatch(new RegExp(`^Run ${runId} of notified-pause finished: approval_expired`));
   });
@@ -184,7 +204,9 @@ describe('a failed run', () => {
       expect(received[0]!.body.text).toMatch(new RegExp(`^Run ${runId} of notified failed: error`));
       const files = await outboxFiles(host.stateDir);
       expect(files).toHaveLength(1);
-      expect(await readFile(join(host.outbox.dir, files[0]!), 'utf8')).toContain('Subject: [looprail] notified failed: error\r\n');
+      expect(await readFile(join(host.outbox.dir, files[0]!), 'utf8')).toContain(
+        'Subject: [looprail] notified failed: error\r\n',
+      );
     } finally {
       await host.close();
     }
@@ -198,11 +220,23 @@ describe('looprail validate', () => {
       await cp(org, bad, { recursive: true });
       await writeFile(
         join(bad, 'notified.yaml'),
-        ['agent:', '  name: notified', '  owner: tests@example.com', '  model: s-steady', '  instructions: ./instructions.md@v1', '  notify:', '    - email: lead@example.com', '      webhook: https://hooks.example.com/x', ''].join('\n'),
+        [
+          'agent:',
+          '  name: notified',
+          '  owner: tests@example.com',
+          '  model: s-steady',
+          '  instructions: ./instructions.md@v1',
+          '  notify:',
+          '    - email: lead@example.com',
+          '      webhook: https://hooks.example.com/x',
+          '',
+        ].join('\n'),
       );
       const { problems } = await loadOrgFolder(bad);
       const errors = problems.filter((problem) => problem.severity === 'error').map(formatProblem);
-      expect(errors).toEqual([`${join(bad, 'notified.yaml')}:7:7: agent.notify[0]: expected exactly one of email or webhook in each notify entry`]);
+      expect(errors).toEqual([
+        `${join(bad, 'notified.yaml')}:7:7: agent.notify[0]: expected exactly one of email or webhook in each notify entry`,
+      ]);
     } finally {
       await rm(bad, { recursive: true, force: true });
     }
@@ -212,21 +246,30 @@ describe('looprail validate', () => {
 describe('the webhook poster', () => {
   it('fails on a redirect, a timeout or a refused connection, naming only the origin', async () => {
     const slow = createServer((request, response) => {
-      if (request.url?.startsWith('/moved')) response.writeHead(302, { location: 'http://127.0.0.1:9/elsewhere' }).end();
+      if (request.url?.startsWith('/moved'))
+        response.writeHead(302, { location: 'http://127.0.0.1:9/elsewhere' }).end();
       // Otherwise never answer.
     });
     await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
     const origin = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`;
     try {
       const poster = new HttpWebhookPoster({ timeoutMs: 200 });
-      const failure = (url: string) => poster.post(url, { text: 'x' }).then(() => 'delivered', (error: Error) => error.message);
+      const failure = (url: string) =>
+        poster.post(url, { text: 'x' }).then(
+          () => 'delivered',
+          (error: Error) => error.message,
+        );
       expect(await failure(`${origin}/moved/T0/secret?token=abc`)).toBe(`the webhook at ${origin} answered 302`);
-      expect(await failure(`${origin}/slow/T0/secret?token=abc`)).toBe(`the webhook at ${origin} did not answer within 200 ms`);
+      expect(await failure(`${origin}/slow/T0/secret?token=abc`)).toBe(
+        `the webhook at ${origin} did not answer within 200 ms`,
+      );
       const closed = createServer();
       await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
       const closedOrigin = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
       await new Promise((resolve) => closed.close(resolve));
-      expect(await failure(`${closedOrigin}/T0/secret?token=abc`)).toBe(`could not reach the webhook at ${closedOrigin}: ECONNREFUSED`);
+      expect(await failure(`${closedOrigin}/T0/secret?token=abc`)).toBe(
+        `could not reach the webhook at ${closedOrigin}: ECONNREFUSED`,
+      );
     } finally {
       slow.closeAllConnections();
       await new Promise((resolve) => slow.close(resolve));

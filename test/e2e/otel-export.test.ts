@@ -31,7 +31,10 @@ interface OtlpSpan {
 }
 
 interface OtlpTraceRequest {
-  resourceSpans: Array<{ resource: { attributes: KeyValue[] }; scopeSpans: Array<{ scope: { name: string; version?: string }; spans: OtlpSpan[] }> }>;
+  resourceSpans: Array<{
+    resource: { attributes: KeyValue[] };
+    scopeSpans: Array<{ scope: { name: string; version?: string }; spans: OtlpSpan[] }>;
+  }>;
 }
 
 interface Received {
@@ -57,7 +60,11 @@ beforeAll(async () => {
         res.writeHead(failWith).end();
         return;
       }
-      received.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpTraceRequest });
+      received.push({
+        path: req.url ?? '',
+        headers: req.headers,
+        body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpTraceRequest,
+      });
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
@@ -76,12 +83,29 @@ function attrs(list: KeyValue[]): Record<string, unknown> {
 describe('OTLP configuration', () => {
   it('takes the standard variables, and names the one that is wrong', () => {
     expect(otlpConfigFromEnv({})).toBeUndefined();
-    expect(otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318/' })).toMatchObject({ url: 'http://127.0.0.1:4318/v1/traces', serviceName: 'looprail', timeoutMs: 5000 });
-    expect(otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://otel.example/custom', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://ignored', OTEL_SERVICE_NAME: 'loops' })).toMatchObject({ url: 'https://otel.example/custom', serviceName: 'loops' });
+    expect(otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318/' })).toMatchObject({
+      url: 'http://127.0.0.1:4318/v1/traces',
+      serviceName: 'looprail',
+      timeoutMs: 5000,
+    });
+    expect(
+      otlpConfigFromEnv({
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://otel.example/custom',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://ignored',
+        OTEL_SERVICE_NAME: 'loops',
+      }),
+    ).toMatchObject({ url: 'https://otel.example/custom', serviceName: 'loops' });
     expect(() => otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url' })).toThrow(ConfigurationError);
-    expect(() => otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://collector' })).toThrow(/OTEL_EXPORTER_OTLP_ENDPOINT: expected an http\(s\) URL/);
-    expect(() => otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c', LOOPRAIL_OTLP_TIMEOUT_MS: '5' })).toThrow(/LOOPRAIL_OTLP_TIMEOUT_MS/);
-    expect(parseHeaders('x-api-key=abc%20def, authorization=Basic xyz')).toEqual({ 'x-api-key': 'abc def', authorization: 'Basic xyz' });
+    expect(() => otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://collector' })).toThrow(
+      /OTEL_EXPORTER_OTLP_ENDPOINT: expected an http\(s\) URL/,
+    );
+    expect(() => otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c', LOOPRAIL_OTLP_TIMEOUT_MS: '5' })).toThrow(
+      /LOOPRAIL_OTLP_TIMEOUT_MS/,
+    );
+    expect(parseHeaders('x-api-key=abc%20def, authorization=Basic xyz')).toEqual({
+      'x-api-key': 'abc def',
+      authorization: 'Basic xyz',
+    });
     expect(() => parseHeaders('no equals sign')).toThrow(/name=value pairs/);
   });
 });
@@ -93,9 +117,18 @@ describe('exporting runs', () => {
   const apiKey = ['otlp', 'key', 'Zx81Qw'].join('-');
 
   beforeAll(async () => {
-    const config = otlpConfigFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl, LOOPRAIL_OTLP_HEADERS_SECRET_NAME: 'otlp-headers' })!;
-    const secrets = { get: async (name: string) => (name === 'otlp-headers' ? `x-api-key=${apiKey}` : Promise.reject(new Error(`no secret ${name}`))) };
-    host = await testHost('test/fixtures/loop-org', { telemetry: new OtlpHttpExporter(config, { secrets }), log: jsonLogger('info', (line) => logLines.push(line)) });
+    const config = otlpConfigFromEnv({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
+      LOOPRAIL_OTLP_HEADERS_SECRET_NAME: 'otlp-headers',
+    })!;
+    const secrets = {
+      get: async (name: string) =>
+        name === 'otlp-headers' ? `x-api-key=${apiKey}` : Promise.reject(new Error(`no secret ${name}`)),
+    };
+    host = await testHost('test/fixtures/loop-org', {
+      telemetry: new OtlpHttpExporter(config, { secrets }),
+      log: jsonLogger('info', (line) => logLines.push(line)),
+    });
   });
 
   afterAll(async () => {
@@ -105,7 +138,11 @@ describe('exporting runs', () => {
   it('sends one trace per run: the run, a span per step, the checker run nested, GenAI attributes on model and tool calls', async () => {
     const run = await runToEnd(host, 'basic', { ask: 'note it' });
     expect(run.meta.stopReason).toBe('verified');
-    const mine = received.filter((request) => request.body.resourceSpans[0]!.scopeSpans[0]!.spans.some((span) => attrs(span.attributes)['looprail.run.id'] === run.runId));
+    const mine = received.filter((request) =>
+      request.body.resourceSpans[0]!.scopeSpans[0]!.spans.some(
+        (span) => attrs(span.attributes)['looprail.run.id'] === run.runId,
+      ),
+    );
     // One export per maker run: the checker runs are inside it, not exported on their own.
     expect(mine).toHaveLength(1);
     const request = mine[0]!;
@@ -120,7 +157,12 @@ describe('exporting runs', () => {
 
     const root = spans.find((span) => !span.parentSpanId)!;
     expect(root.name).toBe('invoke_agent basic');
-    expect(attrs(root.attributes)).toMatchObject({ 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': 'basic', 'gen_ai.conversation.id': run.runId, 'looprail.stop_reason': 'verified' });
+    expect(attrs(root.attributes)).toMatchObject({
+      'gen_ai.operation.name': 'invoke_agent',
+      'gen_ai.agent.name': 'basic',
+      'gen_ai.conversation.id': run.runId,
+      'looprail.stop_reason': 'verified',
+    });
     const direct = spans.filter((span) => span.parentSpanId === root.spanId);
     // A span per step of the maker's own trace.
     expect(direct).toHaveLength(run.trace.length);
@@ -162,11 +204,20 @@ describe('exporting runs', () => {
     // `short` fails for good (its script runs out), so this is FailRun's export: same outcome as without telemetry.
     const run = await runToEnd(host, 'short');
     expect(run.meta).toMatchObject({ status: 'failed', stopReason: 'error' });
-    const warning = logLines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.message === 'could not export the run to telemetry');
-    expect(warning).toMatchObject({ level: 'warn', runId: run.runId, step: 'FailRun', error: expect.stringMatching(/answered 400/) });
+    const warning = logLines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((line) => line.message === 'could not export the run to telemetry');
+    expect(warning).toMatchObject({
+      level: 'warn',
+      runId: run.runId,
+      step: 'FailRun',
+      error: expect.stringMatching(/answered 400/),
+    });
     // The next run's export goes through, with its error status on the root span.
     const next = await runToEnd(host, 'short');
-    const spans = received.flatMap((request) => request.body.resourceSpans[0]!.scopeSpans[0]!.spans).filter((span) => attrs(span.attributes)['looprail.run.id'] === next.runId);
+    const spans = received
+      .flatMap((request) => request.body.resourceSpans[0]!.scopeSpans[0]!.spans)
+      .filter((span) => attrs(span.attributes)['looprail.run.id'] === next.runId);
     const root = spans.find((span) => !span.parentSpanId)!;
     expect(root.status).toEqual({ code: 2, message: expect.stringContaining('has 1 turns; call 2 has none') });
     expect(spans.find((span) => attrs(span.attributes)['looprail.step.kind'] === 'run_failed')!.status.code).toBe(2);
@@ -177,9 +228,15 @@ describe('exporting runs', () => {
     failWith = 503;
     try {
       const run = await runToEnd(host, 'short');
-      const exported = received.some((request) => request.body.resourceSpans[0]!.scopeSpans[0]!.spans.some((span) => attrs(span.attributes)['looprail.run.id'] === run.runId));
+      const exported = received.some((request) =>
+        request.body.resourceSpans[0]!.scopeSpans[0]!.spans.some(
+          (span) => attrs(span.attributes)['looprail.run.id'] === run.runId,
+        ),
+      );
       expect([failNext, exported]).toEqual([0, true]);
-      const warnings = logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.runId === run.runId && line.message === 'could not export the run to telemetry');
+      const warnings = logLines
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((line) => line.runId === run.runId && line.message === 'could not export the run to telemetry');
       expect(warnings).toEqual([]);
     } finally {
       failWith = 400;

@@ -23,8 +23,13 @@ let host: LocalHost;
 beforeAll(async () => {
   server = await openai.start();
   org = await mkdtemp(join(tmpdir(), 'looprail-provider-org-'));
-  await cp('test/fixtures/loop-org/mcp-servers/everything.yaml', join(org, 'mcp-servers/everything.yaml'), { recursive: true });
-  await writeFile(join(org, 'secrets.yaml'), 'secrets:\n  openai-key: { description: the local test key }\n  missing-key: {}\n');
+  await cp('test/fixtures/loop-org/mcp-servers/everything.yaml', join(org, 'mcp-servers/everything.yaml'), {
+    recursive: true,
+  });
+  await writeFile(
+    join(org, 'secrets.yaml'),
+    'secrets:\n  openai-key: { description: the local test key }\n  missing-key: {}\n',
+  );
   await writeFile(
     join(org, 'models.yaml'),
     `models:\n  gpt-local:\n    provider: openai\n    model_id: gpt-4.1\n    base_url: ${server.url}/v1\n    secret: openai-key\n    price: { input_per_mtok: 2, output_per_mtok: 8, cached_input_per_mtok: 0.5 }\n` +
@@ -32,7 +37,10 @@ beforeAll(async () => {
   );
   await writeFile(join(org, 'instructions.md'), 'Say hello through the echo tool.\n');
   const agent = (name: string, model: string) =>
-    writeFile(join(org, `${name}.yaml`), `agent:\n  name: ${name}\n  owner: tests@example.com\n  model: ${model}\n  instructions: ./instructions.md@v1\n  mcp_servers: [everything]\n`);
+    writeFile(
+      join(org, `${name}.yaml`),
+      `agent:\n  name: ${name}\n  owner: tests@example.com\n  model: ${model}\n  instructions: ./instructions.md@v1\n  mcp_servers: [everything]\n`,
+    );
   await agent('greeter', 'gpt-local');
   await agent('keyless', 'gpt-nokey');
   process.env.LOOPRAIL_SECRET_OPENAI_KEY = KEY;
@@ -49,26 +57,48 @@ afterAll(async () => {
 describe('a run on a real provider wire format', () => {
   it('calls the model with the key from the secret, runs its tool call, and prices its usage', async () => {
     server.reply(
-      openai.completion({ toolCalls: [{ id: 'call_abc123', name: 'everything__echo', arguments: '{"message":"hello"}' }], usage: { prompt_tokens: 1200, completion_tokens: 20, cached_tokens: 1000 } }),
-      openai.completion({ text: 'Said hello.', usage: { prompt_tokens: 1300, completion_tokens: 5, cached_tokens: 1000 } }),
+      openai.completion({
+        toolCalls: [{ id: 'call_abc123', name: 'everything__echo', arguments: '{"message":"hello"}' }],
+        usage: { prompt_tokens: 1200, completion_tokens: 20, cached_tokens: 1000 },
+      }),
+      openai.completion({
+        text: 'Said hello.',
+        usage: { prompt_tokens: 1300, completion_tokens: 5, cached_tokens: 1000 },
+      }),
     );
     const { meta, runId } = await host.run({ agent: 'greeter', input: {} });
     expect(meta.stopReason).toBe('completed');
     expect(server.requests.map((request) => request.headers.authorization)).toEqual([`Bearer ${KEY}`, `Bearer ${KEY}`]);
-    const second = server.requests[1]!.body as { messages: Array<{ role: string; tool_call_id?: string; content: string }> };
-    expect(second.messages.find((m) => m.role === 'tool')).toMatchObject({ tool_call_id: 'call_abc123', content: expect.stringContaining('hello') });
+    const second = server.requests[1]!.body as {
+      messages: Array<{ role: string; tool_call_id?: string; content: string }>;
+    };
+    expect(second.messages.find((m) => m.role === 'tool')).toMatchObject({
+      tool_call_id: 'call_abc123',
+      content: expect.stringContaining('hello'),
+    });
     const trace = await host.deps.store.listTrace(runId);
     const calls = trace.filter((e) => e.kind === 'model_call');
     expect(calls.map((e) => [e.provider, e.model, e.inputTokens, e.cachedInputTokens, e.costMicros])).toEqual([
       ['openai', 'gpt-4.1', 1200, 1000, 200 * 2 + 1000 * 0.5 + 20 * 8],
       ['openai', 'gpt-4.1', 1300, 1000, 300 * 2 + 1000 * 0.5 + 5 * 8],
     ]);
-    expect(trace.find((e) => e.kind === 'tool_call')).toMatchObject({ name: 'everything.echo', status: 'ok', callId: 'call_abc123' });
+    expect(trace.find((e) => e.kind === 'tool_call')).toMatchObject({
+      name: 'everything.echo',
+      status: 'ok',
+      callId: 'call_abc123',
+    });
   });
 
   it('ends error with a clear reason when the key is refused, even when the provider echoes it back', async () => {
     server.reset();
-    server.reply(openai.error(401, `Incorrect API key provided: ${KEY}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', 'invalid_api_key'));
+    server.reply(
+      openai.error(
+        401,
+        `Incorrect API key provided: ${KEY}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+        'invalid_request_error',
+        'invalid_api_key',
+      ),
+    );
     const { meta } = await host.run({ agent: 'greeter', input: {} });
     expect(meta).toMatchObject({ status: 'failed', stopReason: 'error' });
     expect(meta.stopDetail).toContain('openai-key');

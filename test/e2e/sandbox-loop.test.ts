@@ -29,7 +29,8 @@ afterAll(async () => {
 });
 
 const sumCost = (trace: TraceEvent[]) => trace.reduce((total, event) => total + event.costMicros, 0);
-const sandboxCalls = (trace: TraceEvent[]) => trace.filter((event) => event.kind === 'tool_call' && event.server === 'sandbox');
+const sandboxCalls = (trace: TraceEvent[]) =>
+  trace.filter((event) => event.kind === 'tool_call' && event.server === 'sandbox');
 
 describe('a coding loop in a sandbox', () => {
   it('reproduces the failing test, fixes it, proves it, and the read-only checker verifies the diff and the output', async () => {
@@ -73,7 +74,9 @@ describe('a coding loop in a sandbox', () => {
     expect(seen).toContain('+  let total = 0;');
     expect(seen).toContain('+++ b/test-output.txt');
     expect(seen).toContain('all tests passed');
-    const checkerTools = (await host.deps.store.loadState(checkerRunId))!.context!.tools.map((tool) => tool.name).sort();
+    const checkerTools = (await host.deps.store.loadState(checkerRunId))!
+      .context!.tools.map((tool) => tool.name)
+      .sort();
     expect(checkerTools).toEqual(['looprail__verdict', 'sandbox__diff', 'sandbox__list_files', 'sandbox__read_file']);
 
     // Sandbox seconds are priced (100 micro-USD a second) and add up with model spend, exactly.
@@ -108,7 +111,9 @@ describe('a coding loop in a sandbox', () => {
     expect(text(1)).toContain('ECONNREFUSED');
     expect(text(2)).toMatch(/Read-only file system|Permission denied/);
     // The fork bomb: the process limit starves it (its sleep cannot even start) or the timeout kills the lot.
-    expect(calls[3]!.sandbox!.timedOut === true || /Cannot fork|Resource temporarily unavailable/.test(text(3))).toBe(true);
+    expect(calls[3]!.sandbox!.timedOut === true || /Cannot fork|Resource temporarily unavailable/.test(text(3))).toBe(
+      true,
+    );
     expect(text(4)).toMatch(/^killed: the command printed more than/);
     expect(text(5)).toMatch(/^killed: the command ran longer than its 2 s timeout/);
     expect(existsSync('/usr/pwned') || existsSync('/pwned')).toBe(false);

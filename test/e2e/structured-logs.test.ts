@@ -27,27 +27,44 @@ describe('structured logs', () => {
   it('put the run id and the step on every line, and no payload or secret in any', async () => {
     // Key-shaped, built at run time: it must reach the run (its input) and never a log line.
     const secret = ['AKIA', 'IOSFODNN7', 'LOGTEST'].join('');
-    const runs = [await runToEnd(host, 'basic', { note: secret }), await runToEnd(host, 'tool-errors', { note: secret })];
+    const runs = [
+      await runToEnd(host, 'basic', { note: secret }),
+      await runToEnd(host, 'tool-errors', { note: secret }),
+    ];
     expect(runs.map((run) => run.meta.stopReason)).toEqual(['verified', 'completed']);
     expect(lines.length).toBeGreaterThan(5);
     const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     for (const line of parsed) {
-      expect(line).toMatchObject({ level: expect.any(String), time: expect.any(String), message: expect.any(String), runId: expect.any(String), step: expect.any(String) });
+      expect(line).toMatchObject({
+        level: expect.any(String),
+        time: expect.any(String),
+        message: expect.any(String),
+        runId: expect.any(String),
+        step: expect.any(String),
+      });
     }
     // Warnings from inside a step (the failed tool calls) say which run and step too.
     const warned = parsed.filter((line) => line.message === 'could not publish a runtime event');
     expect(warned.length).toBeGreaterThan(0);
     expect(new Set(warned.map((line) => line.step))).toEqual(new Set(['StartRun', 'FinishRun']));
     const failedRun = runs[1]!.runId;
-    expect(parsed.filter((line) => line.runId === failedRun).map((line) => line.step)).toEqual(expect.arrayContaining(['StartRun', 'ModelStep', 'ToolStep', 'FinishRun']));
+    expect(parsed.filter((line) => line.runId === failedRun).map((line) => line.step)).toEqual(
+      expect.arrayContaining(['StartRun', 'ModelStep', 'ToolStep', 'FinishRun']),
+    );
 
     const text = lines.join('\n');
     expect(text).not.toContain(secret);
     for (const run of runs) {
       for (const message of run.messages) {
         for (const block of message.content) {
-          const payload = block.type === 'text' ? block.text : block.type === 'tool_call' ? JSON.stringify(block.arguments) : block.content;
-          if (payload.length >= 12) expect(text, `a log line carries ${block.type} content of ${run.meta.agent}`).not.toContain(payload);
+          const payload =
+            block.type === 'text'
+              ? block.text
+              : block.type === 'tool_call'
+                ? JSON.stringify(block.arguments)
+                : block.content;
+          if (payload.length >= 12)
+            expect(text, `a log line carries ${block.type} content of ${run.meta.agent}`).not.toContain(payload);
         }
         expect(text).not.toContain(textOf(message).slice(0, 40) || '\u0000');
       }

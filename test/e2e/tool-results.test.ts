@@ -24,7 +24,9 @@ let cutting: LocalHost;
 beforeAll(async () => {
   host = await testHost('test/fixtures/loop-org', { wrapDeps: (deps) => ({ ...deps, tools: oversized(deps.tools) }) });
   // A runtime without a result store (and the MCP gateway endpoint, whose clients have no read_result) cuts instead.
-  cutting = await testHost('test/fixtures/loop-org', { wrapDeps: (deps) => ({ ...deps, tools: oversized(deps.tools), results: undefined }) });
+  cutting = await testHost('test/fixtures/loop-org', {
+    wrapDeps: (deps) => ({ ...deps, tools: oversized(deps.tools), results: undefined }),
+  });
 });
 afterAll(async () => {
   await host?.close();
@@ -32,16 +34,21 @@ afterAll(async () => {
 });
 
 describe('a tool result over the size limit', () => {
-  it('is offloaded to the run\'s store: the conversation gets a preview and a handle, the trace the handle, nothing is lost', async () => {
+  it("is offloaded to the run's store: the conversation gets a preview and a handle, the trace the handle, nothing is lost", async () => {
     const { runId, meta } = await host.run({ agent: 'crash', input: {} });
     expect(meta.stopReason).toBe('verified');
     const state = await host.deps.store.loadState(runId);
     const result = state!.messages[2]!.content[1] as { content: string; callId: string };
     const handle = `${runId}/${result.callId}`;
     expect(result.content.length).toBeLessThan(2_000);
-    expect(result.content).toContain(`[result stored, not shown in full: 200000 characters, ~50000 tokens, 1 lines. handle: ${handle}`);
+    expect(result.content).toContain(
+      `[result stored, not shown in full: 200000 characters, ~50000 tokens, 1 lines. handle: ${handle}`,
+    );
     const call = (await host.deps.store.listTrace(runId)).find((e) => e.name === 'everything.get-sum')!;
-    expect(call).toMatchObject({ resultHandle: handle, detail: `result offloaded: 200000 characters (~50000 tokens) stored as ${handle}` });
+    expect(call).toMatchObject({
+      resultHandle: handle,
+      detail: `result offloaded: 200000 characters (~50000 tokens) stored as ${handle}`,
+    });
     const stored = await host.deps.results!.getResult(runId, result.callId);
     expect(stored.state === 'found' && stored.result.text).toBe(HUGE);
     expect((await host.deps.store.getRun(runId))!.offloadedResults).toEqual([handle]);

@@ -56,12 +56,21 @@ describe('schedule handler', () => {
 
   it('returns, rather than throws, what a retry cannot fix (Lambda would retry a throw)', async () => {
     const handler = scheduleHandler(() => deps);
-    expect(await handler({ agent: 'nightly' })).toMatchObject({ started: false, reason: expect.stringContaining('scheduledTime') });
-    expect(await handler({ agent: 'nobody', scheduledTime: '2025-03-03T05:00:00Z' })).toMatchObject({ started: false, reason: expect.stringContaining('unknown agent "nobody"') });
+    expect(await handler({ agent: 'nightly' })).toMatchObject({
+      started: false,
+      reason: expect.stringContaining('scheduledTime'),
+    });
+    expect(await handler({ agent: 'nobody', scheduledTime: '2025-03-03T05:00:00Z' })).toMatchObject({
+      started: false,
+      reason: expect.stringContaining('unknown agent "nobody"'),
+    });
   });
 
   it('throws what a retry may fix (the execution could not start)', async () => {
-    const failing = scheduleHandler(() => ({ ...deps, executions: { start: () => Promise.reject(new Error('throttled')), stop: async () => {} } }));
+    const failing = scheduleHandler(() => ({
+      ...deps,
+      executions: { start: () => Promise.reject(new Error('throttled')), stop: async () => {} },
+    }));
     await expect(failing({ agent: 'nightly', scheduledTime: '2025-03-04T05:00:00Z' })).rejects.toThrow('throttled');
     // The retry (Lambda's own) finds the queued run and starts it.
     const retried = await scheduleHandler(() => deps)({ agent: 'nightly', scheduledTime: '2025-03-04T05:00:00Z' });
@@ -74,7 +83,14 @@ describe('schedule handler', () => {
 describe('event handler', () => {
   it('starts one run per event id with the detail as input', async () => {
     const handler = eventHandler(() => deps);
-    const event = { agent: 'nightly', id: 'ev-1', source: 'acme.deploy', 'detail-type': 'Deployment Finished', detail: { service: 'shop' }, time: '2025-03-03T05:00:00Z' };
+    const event = {
+      agent: 'nightly',
+      id: 'ev-1',
+      source: 'acme.deploy',
+      'detail-type': 'Deployment Finished',
+      detail: { service: 'shop' },
+      time: '2025-03-03T05:00:00Z',
+    };
     const first = await handler(event);
     const again = await handler(event);
     expect(first).toMatchObject({ started: true, created: true });
@@ -96,7 +112,10 @@ describe('the local scheduler starting runs', () => {
     let now = Date.parse('2025-03-05T04:59:50Z');
     const clock: Clock = { now: () => new Date(now) };
     const pending: Array<{ due: number; callback: () => void }> = [];
-    const timers: Timers = { setTimeout: (callback, ms) => pending.push({ due: now + ms, callback }), clearTimeout: () => {} };
+    const timers: Timers = {
+      setTimeout: (callback, ms) => pending.push({ due: now + ms, callback }),
+      clearTimeout: () => {},
+    };
     const handler = scheduleHandler(() => deps);
     const fired: Array<Promise<unknown>> = [];
     const scheduler = new LocalScheduler({
@@ -109,23 +128,37 @@ describe('the local scheduler starting runs', () => {
         await result;
       },
     });
-    expect(scheduler.list().find((entry) => entry.agent === 'nightly')).toEqual({ agent: 'nightly', expression: 'cron(0 6 ? * MON-FRI *)', timezone: 'Europe/Paris', next: '2025-03-05T05:00:00.000Z' });
+    expect(scheduler.list().find((entry) => entry.agent === 'nightly')).toEqual({
+      agent: 'nightly',
+      expression: 'cron(0 6 ? * MON-FRI *)',
+      timezone: 'Europe/Paris',
+      next: '2025-03-05T05:00:00.000Z',
+    });
     now += 10_000;
     for (const timer of pending.splice(0)) timer.callback();
     await scheduler.stop();
     const [result] = (await Promise.all(fired)) as Array<{ runId: string }>;
     await executions.get(result!.runId);
     const run = await host.deps.store.getRun(result!.runId);
-    expect(run).toMatchObject({ status: 'finished', trigger: { kind: 'schedule', detail: '2025-03-05T05:00:00.000Z' } });
+    expect(run).toMatchObject({
+      status: 'finished',
+      trigger: { kind: 'schedule', detail: '2025-03-05T05:00:00.000Z' },
+    });
     // The same firing from Scheduler (a deployed twin, or a retry) finds the same run.
-    expect(await handler({ agent: 'nightly', scheduledTime: '2025-03-05T05:00:00Z' })).toMatchObject({ runId: result!.runId, created: false });
+    expect(await handler({ agent: 'nightly', scheduledTime: '2025-03-05T05:00:00Z' })).toMatchObject({
+      runId: result!.runId,
+      created: false,
+    });
   });
 });
 
 describe('generic webhook scheme (hmac-sha256)', () => {
   const secrets = new LocalSecretStore({ env: process.env });
   const nowSeconds = () => Math.floor(host.deps.clock.now().getTime() / 1000);
-  function signed(payload: unknown, options: { timestamp?: number; delivery?: string; event?: string; secret?: string } = {}): HttpRequest {
+  function signed(
+    payload: unknown,
+    options: { timestamp?: number; delivery?: string; event?: string; secret?: string } = {},
+  ): HttpRequest {
     const rawBody = Buffer.from(JSON.stringify(payload));
     const timestamp = options.timestamp ?? nowSeconds();
     return {
@@ -151,7 +184,11 @@ describe('generic webhook scheme (hmac-sha256)', () => {
     expect(response.status).toBe(202);
     const { runId } = body(response) as { runId: string };
     await executions.get(runId);
-    expect(await host.deps.store.getRun(runId)).toMatchObject({ status: 'finished', trigger: { kind: 'webhook', detail: 'deploy sig-1' }, principal: 'webhook:on-signal' });
+    expect(await host.deps.store.getRun(runId)).toMatchObject({
+      status: 'finished',
+      trigger: { kind: 'webhook', detail: 'deploy sig-1' },
+      principal: 'webhook:on-signal',
+    });
     expect(body(await post(request))).toEqual({ runId, duplicate: true });
   });
 
@@ -160,7 +197,9 @@ describe('generic webhook scheme (hmac-sha256)', () => {
     const stale = await post(signed({ service: 'shop' }, { timestamp: nowSeconds() - REPLAY_WINDOW_SECONDS - 60 }));
     expect(stale.status).toBe(401);
     expect(body(stale).reason).toMatch(/^stale delivery/);
-    expect((await post(signed({ service: 'shop' }, { timestamp: nowSeconds() + REPLAY_WINDOW_SECONDS + 60 }))).status).toBe(401);
+    expect(
+      (await post(signed({ service: 'shop' }, { timestamp: nowSeconds() + REPLAY_WINDOW_SECONDS + 60 }))).status,
+    ).toBe(401);
     expect((await post(signed({ service: 'shop' }, { secret: 'guess' }))).status).toBe(401);
     expect(await runsOf('on-signal')).toHaveLength(before);
   });
@@ -169,6 +208,9 @@ describe('generic webhook scheme (hmac-sha256)', () => {
     const noDelivery = signed({ service: 'shop' });
     delete noDelivery.headers['x-looprail-delivery'];
     expect(body(await post(noDelivery)).reason).toMatch(/X-Looprail-Delivery/);
-    expect(body(await post(signed({ service: 'shop' }, { event: 'build' })))).toEqual({ started: false, reason: 'filtered out: event "build" is not one of "deploy", "rollback"' });
+    expect(body(await post(signed({ service: 'shop' }, { event: 'build' })))).toEqual({
+      started: false,
+      reason: 'filtered out: event "build" is not one of "deploy", "rollback"',
+    });
   });
 });

@@ -15,7 +15,9 @@ import { recordingStarter, testHost } from '../support/local-host.ts';
 
 type Example = { name: string; examples: Array<Record<string, unknown>> };
 const EXAMPLES = createRequire(import.meta.url)('@octokit/webhooks-examples') as Example[];
-const pushToMaster = EXAMPLES.find((example) => example.name === 'push')!.examples.find((payload) => payload.ref === 'refs/heads/master')!;
+const pushToMaster = EXAMPLES.find((example) => example.name === 'push')!.examples.find(
+  (payload) => payload.ref === 'refs/heads/master',
+)!;
 const pushToMain: Record<string, unknown> = { ...pushToMaster, ref: 'refs/heads/main' };
 
 const SECRET = 'webhook-test-secret';
@@ -41,7 +43,10 @@ afterAll(async () => {
   vi.unstubAllEnvs();
 });
 
-function delivery(payload: unknown, options: { event?: string; id?: string; sign?: (body: Buffer) => string | undefined } = {}): HttpRequest {
+function delivery(
+  payload: unknown,
+  options: { event?: string; id?: string; sign?: (body: Buffer) => string | undefined } = {},
+): HttpRequest {
   const rawBody = Buffer.from(JSON.stringify(payload));
   const signature = options.sign ? options.sign(rawBody) : githubSignature(SECRET, rawBody);
   const headers: Record<string, string> = {
@@ -137,7 +142,11 @@ describe('POST /webhooks/:agent', () => {
     expect(await post(noId)).toMatchObject({ status: 400 });
     expect(body(await post(noId)).reason).toMatch(/X-GitHub-Delivery/);
     const raw = Buffer.from('not json');
-    const notJson = { ...delivery(pushToMain), rawBody: raw, headers: { ...delivery(pushToMain).headers, 'x-hub-signature-256': githubSignature(SECRET, raw) } };
+    const notJson = {
+      ...delivery(pushToMain),
+      rawBody: raw,
+      headers: { ...delivery(pushToMain).headers, 'x-hub-signature-256': githubSignature(SECRET, raw) },
+    };
     expect(await post(notJson)).toMatchObject({ status: 400 });
   });
 
@@ -150,7 +159,10 @@ describe('POST /webhooks/:agent', () => {
   });
 
   it('starts a delivery again whose first start failed (the run was left queued)', async () => {
-    const failing: TriggerDeps = { ...deps, executions: { start: () => Promise.reject(new Error('Step Functions is unavailable')), stop: async () => {} } };
+    const failing: TriggerDeps = {
+      ...deps,
+      executions: { start: () => Promise.reject(new Error('Step Functions is unavailable')), stop: async () => {} },
+    };
     const failed = await handleWebhook(failing, AGENT, delivery(pushToMain, { id: 'delivery-4' }), { secrets });
     expect(failed.status).toBe(503);
     const queued = (await runsOfAgent()).length;

@@ -63,7 +63,9 @@ async function snapshot(): Promise<string> {
   const items: Array<Record<string, AttributeValue>> = [];
   let start: Record<string, AttributeValue> | undefined;
   do {
-    const page = await host.dynamodb.send(new ScanCommand({ TableName: host.tableName, ExclusiveStartKey: start, ConsistentRead: true }));
+    const page = await host.dynamodb.send(
+      new ScanCommand({ TableName: host.tableName, ExclusiveStartKey: start, ConsistentRead: true }),
+    );
     items.push(...(page.Items ?? []));
     start = page.LastEvaluatedKey;
   } while (start);
@@ -149,12 +151,17 @@ describe('malformed definitions', () => {
         const { problems, catalog } = await loadOrgFolder(dir, dir);
         expect(catalog).toBeUndefined();
         const errors = problems.filter((p) => p.severity === 'error');
-        expect(errors.map((p) => ({ file: p.file, line: p.line, path: p.path }))).toEqual(testCase.problems.map((p) => ({ file: testCase.file, line: p.line, path: p.path })));
-        for (const [index, problem] of errors.entries()) expect(problem.message).toMatch(testCase.problems[index]!.message);
+        expect(errors.map((p) => ({ file: p.file, line: p.line, path: p.path }))).toEqual(
+          testCase.problems.map((p) => ({ file: testCase.file, line: p.line, path: p.path })),
+        );
+        for (const [index, problem] of errors.entries())
+          expect(problem.message).toMatch(testCase.problems[index]!.message);
         // A host refuses to start on it (before it touches the table), naming the file and line.
         await unchanged(async () => {
           const refused = testHost(dir, { tableName: host.tableName });
-          await expect(refused).rejects.toThrow(new RegExp(`${testCase.file.replace('.', '\\.')}:${testCase.problems[0]!.line}:`));
+          await expect(refused).rejects.toThrow(
+            new RegExp(`${testCase.file.replace('.', '\\.')}:${testCase.problems[0]!.line}:`),
+          );
         });
       } finally {
         await rm(dir, { recursive: true, force: true });
@@ -165,12 +172,30 @@ describe('malformed definitions', () => {
 
 // --- webhooks -----------------------------------------------------------------------------
 
-function push(payload: unknown, options: { raw?: string; headers?: Record<string, string>; sign?: (body: Buffer) => string | undefined; agent?: string } = {}): HttpRequest {
+function push(
+  payload: unknown,
+  options: {
+    raw?: string;
+    headers?: Record<string, string>;
+    sign?: (body: Buffer) => string | undefined;
+    agent?: string;
+  } = {},
+): HttpRequest {
   const rawBody = Buffer.from(options.raw ?? JSON.stringify(payload));
   const signature = options.sign ? options.sign(rawBody) : githubSignature(GITHUB_SECRET, rawBody);
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': `d-${Math.random().toString(36).slice(2)}` };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'x-github-event': 'push',
+    'x-github-delivery': `d-${Math.random().toString(36).slice(2)}`,
+  };
   if (signature !== undefined) headers['x-hub-signature-256'] = signature;
-  return { method: 'POST', path: `/webhooks/${options.agent ?? 'hooked'}`, query: {}, headers: { ...headers, ...options.headers }, rawBody };
+  return {
+    method: 'POST',
+    path: `/webhooks/${options.agent ?? 'hooked'}`,
+    query: {},
+    headers: { ...headers, ...options.headers },
+    rawBody,
+  };
 }
 
 const toMain = { ref: 'refs/heads/main', repository: { full_name: 'acme/shop' } };
@@ -183,10 +208,30 @@ interface WebhookCase {
 }
 
 const WEBHOOKS: WebhookCase[] = [
-  { name: 'an agent without a webhook', request: () => push(toMain, { agent: 'boundary' }), status: 404, reason: /no webhook for agent "boundary"/ },
-  { name: 'no signature', request: () => push(toMain, { sign: () => undefined }), status: 401, reason: /X-Hub-Signature-256/i },
-  { name: 'a signature with the wrong key', request: () => push(toMain, { sign: (body) => githubSignature('not-the-key', body) }), status: 401, reason: /signature/i },
-  { name: 'a body changed after signing', request: () => ({ ...push(toMain), rawBody: Buffer.from(JSON.stringify({ ...toMain, ref: 'refs/heads/evil' })) }), status: 401, reason: /signature/i },
+  {
+    name: 'an agent without a webhook',
+    request: () => push(toMain, { agent: 'boundary' }),
+    status: 404,
+    reason: /no webhook for agent "boundary"/,
+  },
+  {
+    name: 'no signature',
+    request: () => push(toMain, { sign: () => undefined }),
+    status: 401,
+    reason: /X-Hub-Signature-256/i,
+  },
+  {
+    name: 'a signature with the wrong key',
+    request: () => push(toMain, { sign: (body) => githubSignature('not-the-key', body) }),
+    status: 401,
+    reason: /signature/i,
+  },
+  {
+    name: 'a body changed after signing',
+    request: () => ({ ...push(toMain), rawBody: Buffer.from(JSON.stringify({ ...toMain, ref: 'refs/heads/evil' })) }),
+    status: 401,
+    reason: /signature/i,
+  },
   {
     name: 'no delivery id',
     request: () => {
@@ -197,11 +242,37 @@ const WEBHOOKS: WebhookCase[] = [
     status: 400,
     reason: /X-GitHub-Delivery header is missing/,
   },
-  { name: 'a delivery id that is not printable ASCII', request: () => push(toMain, { headers: { 'x-github-delivery': 'd\u00e9livery' } }), status: 400, reason: /printable ASCII/ },
-  { name: 'a body that is not JSON', request: () => push(undefined, { raw: '{"ref": "refs/heads/main",' }), status: 400, reason: /JSON/ },
-  { name: 'a form delivery without its payload field', request: () => push(undefined, { raw: 'nothing=here', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), status: 400, reason: /"payload" field/ },
-  { name: 'a payload over the run input limit', request: () => push({ ...toMain, padding: 'x'.repeat(40_000) }), status: 413, reason: /run input/ },
-  { name: 'a body over the webhook limit', request: () => push({ ...toMain, padding: 'x'.repeat(1_100_000) }), status: 413, reason: /webhooks take at most/ },
+  {
+    name: 'a delivery id that is not printable ASCII',
+    request: () => push(toMain, { headers: { 'x-github-delivery': 'd\u00e9livery' } }),
+    status: 400,
+    reason: /printable ASCII/,
+  },
+  {
+    name: 'a body that is not JSON',
+    request: () => push(undefined, { raw: '{"ref": "refs/heads/main",' }),
+    status: 400,
+    reason: /JSON/,
+  },
+  {
+    name: 'a form delivery without its payload field',
+    request: () =>
+      push(undefined, { raw: 'nothing=here', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+    status: 400,
+    reason: /"payload" field/,
+  },
+  {
+    name: 'a payload over the run input limit',
+    request: () => push({ ...toMain, padding: 'x'.repeat(40_000) }),
+    status: 413,
+    reason: /run input/,
+  },
+  {
+    name: 'a body over the webhook limit',
+    request: () => push({ ...toMain, padding: 'x'.repeat(1_100_000) }),
+    status: 413,
+    reason: /webhooks take at most/,
+  },
   {
     name: 'a generic delivery signed too long ago',
     request: () => {
@@ -211,7 +282,13 @@ const WEBHOOKS: WebhookCase[] = [
         method: 'POST',
         path: '/webhooks/signalled',
         query: {},
-        headers: { 'content-type': 'application/json', 'x-looprail-event': 'deploy', 'x-looprail-delivery': 'd-stale', 'x-looprail-timestamp': String(old), 'x-looprail-signature': looprailSignature(SIGNAL_SECRET, old, rawBody) },
+        headers: {
+          'content-type': 'application/json',
+          'x-looprail-event': 'deploy',
+          'x-looprail-delivery': 'd-stale',
+          'x-looprail-timestamp': String(old),
+          'x-looprail-signature': looprailSignature(SIGNAL_SECRET, old, rawBody),
+        },
         rawBody,
       };
     },
@@ -233,7 +310,9 @@ describe('bad webhook deliveries', () => {
     const first = push(toMain, { headers: { 'x-github-delivery': 'd-reused' } });
     const accepted = await app(first);
     expect(accepted.status).toBe(202);
-    const response = await unchanged(() => app(push({ ...toMain, after: 'other' }, { headers: { 'x-github-delivery': 'd-reused' } })));
+    const response = await unchanged(() =>
+      app(push({ ...toMain, after: 'other' }, { headers: { 'x-github-delivery': 'd-reused' } })),
+    );
     expect(response.status).toBe(409);
     expect(bodyOf(response).reason).toMatch(/delivery d-reused was already received with a different payload/);
   });
@@ -241,9 +320,20 @@ describe('bad webhook deliveries', () => {
 
 // --- REST API -----------------------------------------------------------------------------
 
-function api(method: string, path: string, options: { body?: unknown; raw?: string; query?: Record<string, string>; headers?: Record<string, string> } = {}): HttpRequest {
+function api(
+  method: string,
+  path: string,
+  options: { body?: unknown; raw?: string; query?: Record<string, string>; headers?: Record<string, string> } = {},
+): HttpRequest {
   const raw = options.raw ?? (options.body === undefined ? '' : JSON.stringify(options.body));
-  return { method, path, query: options.query ?? {}, headers: { 'content-type': 'application/json', ...options.headers }, rawBody: Buffer.from(raw), principal: 'tester' };
+  return {
+    method,
+    path,
+    query: options.query ?? {},
+    headers: { 'content-type': 'application/json', ...options.headers },
+    rawBody: Buffer.from(raw),
+    principal: 'tester',
+  };
 }
 
 interface ApiCase {
@@ -256,22 +346,132 @@ interface ApiCase {
 }
 
 const API: ApiCase[] = [
-  { name: 'a start whose body is not JSON', request: () => api('POST', '/v1/runs', { raw: '{"agent": ' }), status: 400, code: 'invalid_json', message: /JSON/ },
-  { name: 'a start without an agent', request: () => api('POST', '/v1/runs', { body: { input: {} } }), status: 400, code: 'invalid_request', field: 'agent', message: /./ },
-  { name: 'a start with an unknown field', request: () => api('POST', '/v1/runs', { body: { agent: 'typed', input: { repo: 'a' }, colour: 'red' } }), status: 400, code: 'invalid_request', message: /colour/ },
-  { name: 'a start of an unknown agent', request: () => api('POST', '/v1/runs', { body: { agent: 'nobody', input: {} } }), status: 404, code: 'not_found', message: /unknown agent "nobody"/ },
-  { name: 'a start of a paused agent', request: () => api('POST', '/v1/runs', { body: { agent: 'dormant', input: {} } }), status: 409, code: expect.any(String) as unknown as string, message: /agent "dormant" is paused/ },
-  { name: 'an input that does not match the input_schema', request: () => api('POST', '/v1/runs', { body: { agent: 'typed', input: { repo: 42 } } }), status: 400, code: expect.any(String) as unknown as string, message: /input_schema.*repo/ },
-  { name: 'an input over the size limit', request: () => api('POST', '/v1/runs', { body: { agent: 'boundary', input: { text: 'x'.repeat(40_000) } } }), status: 400, code: expect.any(String) as unknown as string, message: /run input is \d+ bytes; the limit is 32768/ },
-  { name: 'an Idempotency-Key header too long', request: () => api('POST', '/v1/runs', { body: { agent: 'boundary', input: {} }, headers: { 'idempotency-key': 'k'.repeat(300) } }), status: 400, code: 'invalid_request', field: 'Idempotency-Key', message: /1 to 255 characters/ },
-  { name: 'an Idempotency-Key header that contradicts the body', request: () => api('POST', '/v1/runs', { body: { agent: 'boundary', input: {}, idempotencyKey: 'one' }, headers: { 'idempotency-key': 'two' } }), status: 400, code: expect.any(String) as unknown as string, message: /dempotency/ },
-  { name: 'a listing with limit 0', request: () => api('GET', '/v1/runs', { query: { limit: '0' } }), status: 400, code: 'invalid_request', field: 'limit', message: /./ },
-  { name: 'a listing by an unknown status', request: () => api('GET', '/v1/runs', { query: { status: 'sleeping' } }), status: 400, code: 'invalid_request', field: 'status', message: /./ },
-  { name: 'a trace page after a negative seq', request: () => api('GET', '/v1/runs/r-none/trace', { query: { after: '-1' } }), status: 400, code: 'invalid_request', field: 'after', message: /./ },
-  { name: 'costs over 0 days', request: () => api('GET', '/v1/costs', { query: { days: '0' } }), status: 400, code: 'invalid_request', field: 'days', message: /./ },
-  { name: 'a run that does not exist', request: () => api('GET', '/v1/runs/r-nothing-here'), status: 404, code: 'not_found', message: /run r-nothing-here does not exist/ },
-  { name: 'cancelling a run that does not exist', request: () => api('POST', '/v1/runs/r-nothing-here/cancel'), status: 404, code: 'not_found', message: /run r-nothing-here does not exist/ },
-  { name: 'a path the API does not have', request: () => api('GET', '/v1/nowhere'), status: 404, code: expect.any(String) as unknown as string, message: /./ },
+  {
+    name: 'a start whose body is not JSON',
+    request: () => api('POST', '/v1/runs', { raw: '{"agent": ' }),
+    status: 400,
+    code: 'invalid_json',
+    message: /JSON/,
+  },
+  {
+    name: 'a start without an agent',
+    request: () => api('POST', '/v1/runs', { body: { input: {} } }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'agent',
+    message: /./,
+  },
+  {
+    name: 'a start with an unknown field',
+    request: () => api('POST', '/v1/runs', { body: { agent: 'typed', input: { repo: 'a' }, colour: 'red' } }),
+    status: 400,
+    code: 'invalid_request',
+    message: /colour/,
+  },
+  {
+    name: 'a start of an unknown agent',
+    request: () => api('POST', '/v1/runs', { body: { agent: 'nobody', input: {} } }),
+    status: 404,
+    code: 'not_found',
+    message: /unknown agent "nobody"/,
+  },
+  {
+    name: 'a start of a paused agent',
+    request: () => api('POST', '/v1/runs', { body: { agent: 'dormant', input: {} } }),
+    status: 409,
+    code: expect.any(String) as unknown as string,
+    message: /agent "dormant" is paused/,
+  },
+  {
+    name: 'an input that does not match the input_schema',
+    request: () => api('POST', '/v1/runs', { body: { agent: 'typed', input: { repo: 42 } } }),
+    status: 400,
+    code: expect.any(String) as unknown as string,
+    message: /input_schema.*repo/,
+  },
+  {
+    name: 'an input over the size limit',
+    request: () => api('POST', '/v1/runs', { body: { agent: 'boundary', input: { text: 'x'.repeat(40_000) } } }),
+    status: 400,
+    code: expect.any(String) as unknown as string,
+    message: /run input is \d+ bytes; the limit is 32768/,
+  },
+  {
+    name: 'an Idempotency-Key header too long',
+    request: () =>
+      api('POST', '/v1/runs', {
+        body: { agent: 'boundary', input: {} },
+        headers: { 'idempotency-key': 'k'.repeat(300) },
+      }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'Idempotency-Key',
+    message: /1 to 255 characters/,
+  },
+  {
+    name: 'an Idempotency-Key header that contradicts the body',
+    request: () =>
+      api('POST', '/v1/runs', {
+        body: { agent: 'boundary', input: {}, idempotencyKey: 'one' },
+        headers: { 'idempotency-key': 'two' },
+      }),
+    status: 400,
+    code: expect.any(String) as unknown as string,
+    message: /dempotency/,
+  },
+  {
+    name: 'a listing with limit 0',
+    request: () => api('GET', '/v1/runs', { query: { limit: '0' } }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'limit',
+    message: /./,
+  },
+  {
+    name: 'a listing by an unknown status',
+    request: () => api('GET', '/v1/runs', { query: { status: 'sleeping' } }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'status',
+    message: /./,
+  },
+  {
+    name: 'a trace page after a negative seq',
+    request: () => api('GET', '/v1/runs/r-none/trace', { query: { after: '-1' } }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'after',
+    message: /./,
+  },
+  {
+    name: 'costs over 0 days',
+    request: () => api('GET', '/v1/costs', { query: { days: '0' } }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'days',
+    message: /./,
+  },
+  {
+    name: 'a run that does not exist',
+    request: () => api('GET', '/v1/runs/r-nothing-here'),
+    status: 404,
+    code: 'not_found',
+    message: /run r-nothing-here does not exist/,
+  },
+  {
+    name: 'cancelling a run that does not exist',
+    request: () => api('POST', '/v1/runs/r-nothing-here/cancel'),
+    status: 404,
+    code: 'not_found',
+    message: /run r-nothing-here does not exist/,
+  },
+  {
+    name: 'a path the API does not have',
+    request: () => api('GET', '/v1/nowhere'),
+    status: 404,
+    code: expect.any(String) as unknown as string,
+    message: /./,
+  },
 ];
 
 describe('bad API requests', () => {
@@ -294,15 +494,27 @@ describe('tool results outside the protocol', () => {
   let server: McpServerDeclaration;
   beforeAll(async () => {
     server = McpServerSchema.parse(parseYaml(await readFile(join(ORG, 'mcp-servers/counter.yaml'), 'utf8')));
-    gateway = new McpToolGateway({ secrets: new LocalSecretStore({ env: {} }), projectRoot: process.cwd(), stateDir: host.stateDir });
+    gateway = new McpToolGateway({
+      secrets: new LocalSecretStore({ env: {} }),
+      projectRoot: process.cwd(),
+      stateDir: host.stateDir,
+    });
   });
   afterAll(async () => {
     await gateway?.close();
   });
 
   const TOOLS: Array<{ name: string; tool: string; message: RegExp }> = [
-    { name: 'a result whose content is not a list of blocks', tool: 'malformed', message: /MCP server "counter" answered malformed outside the protocol: .*content/ },
-    { name: 'a line on stdout that is not JSON-RPC', tool: 'garbage', message: /MCP server "counter" is unavailable \(garbage\): sent a message that is not valid JSON-RPC/ },
+    {
+      name: 'a result whose content is not a list of blocks',
+      tool: 'malformed',
+      message: /MCP server "counter" answered malformed outside the protocol: .*content/,
+    },
+    {
+      name: 'a line on stdout that is not JSON-RPC',
+      tool: 'garbage',
+      message: /MCP server "counter" is unavailable \(garbage\): sent a message that is not valid JSON-RPC/,
+    },
   ];
   for (const testCase of TOOLS) {
     it(`${testCase.name}: a specific ToolUnavailableError, and the next call works`, async () => {
@@ -313,7 +525,10 @@ describe('tool results outside the protocol', () => {
         );
         expect(failure).toBeInstanceOf(ToolUnavailableError);
         expect((failure as Error).message).toMatch(testCase.message);
-        expect(await gateway.callTool(server, 'peek', { key: 'after' })).toEqual({ content: 'read after', isError: false });
+        expect(await gateway.callTool(server, 'peek', { key: 'after' })).toEqual({
+          content: 'read after',
+          isError: false,
+        });
       });
     });
   }

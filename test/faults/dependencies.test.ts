@@ -42,7 +42,10 @@ async function dependencyOrg(providerUrl: string): Promise<string> {
   temps.push(org);
   await cp('test/fixtures/faults-org', org, { recursive: true });
   // The counter server's path is relative to the project, not to the copied org.
-  await appendFile(join(org, 'secrets.yaml'), '  faults-anthropic-key:\n    description: the key of the fake Anthropic server\n');
+  await appendFile(
+    join(org, 'secrets.yaml'),
+    '  faults-anthropic-key:\n    description: the key of the fake Anthropic server\n',
+  );
   await appendFile(
     join(org, 'models.yaml'),
     `  claude-local:\n    provider: anthropic\n    model_id: claude-sonnet-4-5\n    base_url: ${providerUrl}\n    secret: faults-anthropic-key\n    price: { input_per_mtok: 3, output_per_mtok: 15 }\n` +
@@ -52,13 +55,19 @@ async function dependencyOrg(providerUrl: string): Promise<string> {
       '  s-slow: { provider: scripted, script: scripts/slow.yaml, price: { input_per_mtok: 3, output_per_mtok: 15 } }\n',
   );
   const agent = (name: string, lines: string) =>
-    writeFile(join(org, `${name}.yaml`), `agent:\n  name: ${name}\n  owner: tests@example.com\n  team: faults\n  instructions: ./instructions.md@v1\n${lines}`);
+    writeFile(
+      join(org, `${name}.yaml`),
+      `agent:\n  name: ${name}\n  owner: tests@example.com\n  team: faults\n  instructions: ./instructions.md@v1\n${lines}`,
+    );
   await agent('flaky', '  model: claude-local\n');
   await agent('flaky-fallback', '  model: claude-local\n  fallback_model: s-fallback\n');
   await agent('killer', '  model: s-killer\n  mcp_servers: [{ name: counter, allow: [die, die-read, record] }]\n');
   await agent('plain', '  model: s-plain\n  mcp_servers: [{ name: counter, allow: [record, peek] }]\n');
   await agent('slow', '  model: s-slow\n  mcp_servers: [{ name: counter, allow: [peek] }]\n');
-  await writeFile(join(org, 'scripts/fallback.yaml'), 'turns:\n  - text: The fallback model answered.\n    usage: { input_tokens: 100, output_tokens: 10 }\n');
+  await writeFile(
+    join(org, 'scripts/fallback.yaml'),
+    'turns:\n  - text: The fallback model answered.\n    usage: { input_tokens: 100, output_tokens: 10 }\n',
+  );
   await writeFile(
     join(org, 'scripts/killer.yaml'),
     'turns:\n' +
@@ -73,19 +82,30 @@ async function dependencyOrg(providerUrl: string): Promise<string> {
       '  - text: Done.\n    usage: { input_tokens: 600, output_tokens: 5 }\n',
   );
   // Slow turns keep runs in flight long enough to kill the server under them.
-  const slowTurn = (n: number) => `  - text: Step ${n}.\n    delay_ms: 300\n    tool_calls: [{ tool: counter__peek, arguments: { key: s${n} } }]\n    usage: { input_tokens: ${100 + n}, output_tokens: 10 }\n`;
-  await writeFile(join(org, 'scripts/slow.yaml'), `turns:\n${[1, 2, 3, 4, 5, 6].map(slowTurn).join('')}  - text: Done slowly.\n    usage: { input_tokens: 200, output_tokens: 5 }\n`);
+  const slowTurn = (n: number) =>
+    `  - text: Step ${n}.\n    delay_ms: 300\n    tool_calls: [{ tool: counter__peek, arguments: { key: s${n} } }]\n    usage: { input_tokens: ${100 + n}, output_tokens: 10 }\n`;
+  await writeFile(
+    join(org, 'scripts/slow.yaml'),
+    `turns:\n${[1, 2, 3, 4, 5, 6].map(slowTurn).join('')}  - text: Done slowly.\n    usage: { input_tokens: 200, output_tokens: 5 }\n`,
+  );
   return org;
 }
 
 async function serverCalls(stateDir: string): Promise<Array<{ tool: string; key: string; pid: number }>> {
   const text = await readFile(join(stateDir, 'counter.jsonl'), 'utf8').catch(() => '');
-  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { tool: string; key: string; pid: number });
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { tool: string; key: string; pid: number });
 }
 
 async function reserved(store: RunStore) {
   const usage = await store.getBudgetUsage('team', 'faults', periodKey('day', new Date()));
-  return { micros: usage.usedMicros - usage.spentMicros, tokens: usage.usedTokens - usage.spentTokens, spentMicros: usage.spentMicros };
+  return {
+    micros: usage.usedMicros - usage.spentMicros,
+    tokens: usage.usedTokens - usage.spentTokens,
+    spentMicros: usage.spentMicros,
+  };
 }
 
 /** Seq numbers are 0..n-1 with none missing or repeated. */
@@ -111,14 +131,23 @@ describe('the model provider failing', () => {
     // The adapter's own settings, short: one attempt per step of 300 ms, so the state machine's
     // retries (and the fallback) are what carries the run, without real backoff waits.
     host = await testHost(org, {
-      wrapDeps: (deps) => ({ ...deps, providers: modelProviders({ secrets: new LocalSecretStore({ env: process.env }), timeoutMs: 300, maxAttempts: 1, sleep: async () => {} }) }),
+      wrapDeps: (deps) => ({
+        ...deps,
+        providers: modelProviders({
+          secrets: new LocalSecretStore({ env: process.env }),
+          timeoutMs: 300,
+          maxAttempts: 1,
+          sleep: async () => {},
+        }),
+      }),
     });
   });
   afterAll(async () => {
     await host?.close();
   });
 
-  const overloaded = () => anthropic.error(429, 'rate_limit_error', 'Number of requests has exceeded your rate limit', { 'retry-after': '0' });
+  const overloaded = () =>
+    anthropic.error(429, 'rate_limit_error', 'Number of requests has exceeded your rate limit', { 'retry-after': '0' });
 
   it('a 429 storm that outlasts every retry stops model_unavailable, with nothing charged or held', async () => {
     provider.reset();
@@ -137,13 +166,19 @@ describe('the model provider failing', () => {
 
   it('5xx answers that pass: the run completes, with the one answered call charged once', async () => {
     provider.reset();
-    provider.reply(anthropic.error(503, 'api_error', 'Service Unavailable'), anthropic.error(529, 'overloaded_error', 'Overloaded'), anthropic.message({ text: 'Done after the outage.', usage: { input_tokens: 1000, output_tokens: 20 } }));
+    provider.reply(
+      anthropic.error(503, 'api_error', 'Service Unavailable'),
+      anthropic.error(529, 'overloaded_error', 'Overloaded'),
+      anthropic.message({ text: 'Done after the outage.', usage: { input_tokens: 1000, output_tokens: 20 } }),
+    );
     const before = await reserved(host.deps.store);
     const { meta, runId } = await host.run({ agent: 'flaky', input: {} });
     expect(meta).toMatchObject({ status: 'finished', stopReason: 'completed', modelCalls: 1 });
     expect(provider.requests.length).toBe(3);
     const trace = await host.deps.store.listTrace(runId);
-    expect(trace.filter((e) => e.kind === 'model_call').map((e) => [e.inputTokens, e.outputTokens, e.costMicros])).toEqual([[1000, 20, 1000 * 3 + 20 * 15]]);
+    expect(
+      trace.filter((e) => e.kind === 'model_call').map((e) => [e.inputTokens, e.outputTokens, e.costMicros]),
+    ).toEqual([[1000, 20, 1000 * 3 + 20 * 15]]);
     const after = await reserved(host.deps.store);
     expect(after.micros).toBe(before.micros);
     expect(after.spentMicros - before.spentMicros).toBe(1000 * 3 + 20 * 15);
@@ -194,7 +229,9 @@ describe('an MCP server killed in the middle of a call', () => {
         ['counter.die-read', 'ok', 2],
         ['counter.record', 'ok', 1],
       ]);
-      expect(tools[0]!.detail).toMatch(/^the tool's server failed during the call; it may or may not have acted: MCP server "counter" is unavailable \(die\)/);
+      expect(tools[0]!.detail).toMatch(
+        /^the tool's server failed during the call; it may or may not have acted: MCP server "counter" is unavailable \(die\)/,
+      );
       const state = await host.deps.store.loadState(runId);
       const results = state!.messages.filter((m) => m.role === 'tool').flatMap((m) => m.content);
       expect(results.map((b) => (b.type === 'tool_result' ? [b.content.split(':')[0], b.isError] : null))).toEqual([
@@ -258,11 +295,22 @@ describe('DynamoDB Local stopped and started again under a run', () => {
       expect(meta).toMatchObject({ status: 'finished', stopReason: 'completed', modelCalls: 2, toolCalls: 2 });
       const trace = await host.deps.store.listTrace(runId);
       expect(contiguous(trace)).toBe(true);
-      expect(trace.map((e) => e.kind)).toEqual(['run_started', 'model_call', 'tool_call', 'tool_call', 'model_call', 'run_finished']);
+      expect(trace.map((e) => e.kind)).toEqual([
+        'run_started',
+        'model_call',
+        'tool_call',
+        'tool_call',
+        'model_call',
+        'run_finished',
+      ]);
       const state = await host.deps.store.loadState(runId);
       expect(state!.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant']);
       // The write reached the server once; the retry reused its recorded outcome. The read was made again.
-      expect((await serverCalls(host.stateDir)).map((c) => `${c.tool} ${c.key}`).sort()).toEqual(['peek once', 'peek once', 'record once']);
+      expect((await serverCalls(host.stateDir)).map((c) => `${c.tool} ${c.key}`).sort()).toEqual([
+        'peek once',
+        'peek once',
+        'record once',
+      ]);
     } finally {
       await host.close();
       await dynamo.stop();
@@ -283,10 +331,17 @@ describe('the dev server killed with runs in flight', () => {
     temps.push(stateDir);
     const dynamodbEndpoint = inject('dynamodbEndpoint');
     const tableName = `looprail-faults-dev-${randomUUID()}`;
-    child = spawn(process.execPath, ['test/fixtures/faults-org/dev-server-child.ts', org, stateDir, dynamodbEndpoint, tableName], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(
+      process.execPath,
+      ['test/fixtures/faults-org/dev-server-child.ts', org, stateDir, dynamodbEndpoint, tableName],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const stderr: string[] = [];
     child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-    const [line] = (await Promise.race([once(createInterface({ input: child.stdout! }), 'line'), once(child, 'exit').then(() => [undefined])])) as [string | undefined];
+    const [line] = (await Promise.race([
+      once(createInterface({ input: child.stdout! }), 'line'),
+      once(child, 'exit').then(() => [undefined]),
+    ])) as [string | undefined];
     expect(line, stderr.join('')).toBeDefined();
 
     let client = new LooprailClient(await resolveEndpoint({ stateDir }));
@@ -295,7 +350,8 @@ describe('the dev server killed with runs in flight', () => {
     for (let i = 0; ; i++) {
       const runs = await Promise.all(runIds.map((runId) => client.getRun(runId)));
       if (runs.every((run) => run.status === 'running' && run.modelCalls >= 1)) break;
-      if (i > 2000) throw new Error(`runs never got going: ${runs.map((r) => `${r.status}@${r.modelCalls}`).join(', ')}`);
+      if (i > 2000)
+        throw new Error(`runs never got going: ${runs.map((r) => `${r.status}@${r.modelCalls}`).join(', ')}`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     child.kill('SIGKILL');
@@ -307,7 +363,10 @@ describe('the dev server killed with runs in flight', () => {
     table.destroy();
     expect(left.map((run) => run?.status)).toEqual(['running', 'running', 'running']);
 
-    dev = await startDevServer({ port: '0', org, stateDir, graceMs: 50, host: { dynamodbEndpoint, tableName, retryIntervalMs: 0 } }, { out: () => {}, err: () => {} });
+    dev = await startDevServer(
+      { port: '0', org, stateDir, graceMs: 50, host: { dynamodbEndpoint, tableName, retryIntervalMs: 0 } },
+      { out: () => {}, err: () => {} },
+    );
     client = new LooprailClient(await resolveEndpoint({ stateDir }));
     // The restarted server picked every one of them up.
     expect([...dev.resumed].sort()).toEqual([...runIds].sort());
@@ -322,11 +381,14 @@ describe('the dev server killed with runs in flight', () => {
       expect(run, run.stopDetail).toMatchObject({ status: 'finished', stopReason: 'completed', modelCalls: 7 });
       const trace = (await client.getTrace(runId)).events;
       expect(contiguous(trace), runId).toBe(true);
-      expect(trace.filter((e) => e.kind === 'model_call').map((e) => e.inputTokens)).toEqual([101, 102, 103, 104, 105, 106, 200]);
+      expect(trace.filter((e) => e.kind === 'model_call').map((e) => e.inputTokens)).toEqual([
+        101, 102, 103, 104, 105, 106, 200,
+      ]);
       expect(trace.filter((e) => e.kind === 'run_started')).toHaveLength(1);
     }
     // Every read a run's model asked for reached the server (a read cut off by the kill may have been made twice).
     const calls = await serverCalls(stateDir);
-    for (const key of ['s1', 's2', 's3', 's4', 's5', 's6']) expect(calls.filter((c) => c.key === key).length).toBeGreaterThanOrEqual(3);
+    for (const key of ['s1', 's2', 's3', 's4', 's5', 's6'])
+      expect(calls.filter((c) => c.key === key).length).toBeGreaterThanOrEqual(3);
   }, 180_000);
 });

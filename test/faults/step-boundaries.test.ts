@@ -31,8 +31,33 @@ import { testHost } from '../support/local-host.ts';
 
 const ORG = 'test/fixtures/faults-org';
 /** The store's methods that write; every other public method must be a read (checked below). */
-const WRITES = ['createRun', 'commit', 'putApproval', 'renewApprovalToken', 'settleApproval', 'addApprover', 'claimApprovalAction', 'takeRateToken', 'reserveBudget', 'settleBudget', 'releaseBudget', 'claimAlert', 'claimSideEffect', 'completeSideEffect'] as const;
-const READS = ['getRun', 'loadState', 'listTrace', 'listTracePage', 'listMessagesPage', 'listRuns', 'getApproval', 'getBudgetUsage', 'listRollups'];
+const WRITES = [
+  'createRun',
+  'commit',
+  'putApproval',
+  'renewApprovalToken',
+  'settleApproval',
+  'addApprover',
+  'claimApprovalAction',
+  'takeRateToken',
+  'reserveBudget',
+  'settleBudget',
+  'releaseBudget',
+  'claimAlert',
+  'claimSideEffect',
+  'completeSideEffect',
+] as const;
+const READS = [
+  'getRun',
+  'loadState',
+  'listTrace',
+  'listTracePage',
+  'listMessagesPage',
+  'listRuns',
+  'getApproval',
+  'getBudgetUsage',
+  'listRollups',
+];
 type WriteName = (typeof WRITES)[number];
 
 /** Where a crash happens within one step of one state's handler. */
@@ -72,7 +97,14 @@ function crash(): Error {
 }
 
 function armedFor(invocation: Invocation | undefined): boolean {
-  return fired === 0 && point !== undefined && invocation !== undefined && invocation.state === point.state && invocation.role === point.role && invocation.seq === point.seq;
+  return (
+    fired === 0 &&
+    point !== undefined &&
+    invocation !== undefined &&
+    invocation.state === point.state &&
+    invocation.role === point.role &&
+    invocation.seq === point.seq
+  );
 }
 
 function faultyStore(store: RunStore): RunStore {
@@ -83,7 +115,8 @@ function faultyStore(store: RunStore): RunStore {
       return async (...args: unknown[]) => {
         const invocation = current.getStore();
         const number = (invocation?.writes.length ?? 0) + 1;
-        const armed = armedFor(invocation) && point!.at.when !== 'return' && (point!.at as { write: number }).write === number;
+        const armed =
+          armedFor(invocation) && point!.at.when !== 'return' && (point!.at as { write: number }).write === number;
         if (armed && point!.at.when === 'before') throw crash();
         const result = await (original as (...a: unknown[]) => Promise<unknown>).apply(target, args);
         invocation?.writes.push(property as WriteName);
@@ -144,19 +177,32 @@ let runWith: (agent: string) => ReturnType<LocalHost['run']>;
 async function budgetTotals() {
   const usage = await host.deps.store.getBudgetUsage('team', 'faults', periodKey('day', new Date()));
   // Used is spent plus still reserved: a reservation a crash left behind shows here.
-  return { ...usage, reservedMicros: usage.usedMicros - usage.spentMicros, reservedTokens: usage.usedTokens - usage.spentTokens };
+  return {
+    ...usage,
+    reservedMicros: usage.usedMicros - usage.spentMicros,
+    reservedTokens: usage.usedTokens - usage.spentTokens,
+  };
 }
 
 async function rollupTotals() {
   const today = new Date().toISOString().slice(0, 10);
   const rows = await host.deps.store.listRollups('team', today, today);
   const row = rows.find((r) => r.key === 'faults');
-  return { costMicros: row?.costMicros ?? 0, checkerCostMicros: row?.checkerCostMicros ?? 0, inputTokens: row?.inputTokens ?? 0, outputTokens: row?.outputTokens ?? 0, calls: row?.calls ?? 0 };
+  return {
+    costMicros: row?.costMicros ?? 0,
+    checkerCostMicros: row?.checkerCostMicros ?? 0,
+    inputTokens: row?.inputTokens ?? 0,
+    outputTokens: row?.outputTokens ?? 0,
+    calls: row?.calls ?? 0,
+  };
 }
 
 async function serverCalls(): Promise<Array<{ tool: string; key: string }>> {
   const text = await readFile(join(host.stateDir, 'counter.jsonl'), 'utf8').catch(() => '');
-  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { tool: string; key: string });
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { tool: string; key: string });
 }
 
 function diff(after: Record<string, number>, before: Record<string, number>) {
@@ -189,7 +235,9 @@ async function runOnce(agent: string, injected: Point | undefined) {
   const { runId, meta, outcome } = await runWith(agent);
   const state = await host.deps.store.loadState(runId);
   const trace = await host.deps.store.listTrace(runId);
-  const checks = await Promise.all(trace.filter((e) => e.childRunId).map(async (e) => stable(await host.deps.store.listTrace(e.childRunId!), runId)));
+  const checks = await Promise.all(
+    trace.filter((e) => e.childRunId).map(async (e) => stable(await host.deps.store.listTrace(e.childRunId!), runId)),
+  );
   const { runId: _id, createdAt: _c, startedAt: _s, endedAt: _e, ...rest } = meta;
   return {
     runId,
@@ -279,19 +327,43 @@ async function sweep(agent: string, state: string, role: string): Promise<void> 
     // In doubt: never repeated. Crashed right after the claim, the call was not made; crashed
     // before its outcome was recorded, it was made once. Either way the model is told.
     const doubtful = disturbed.trace.filter((e) => e.kind === 'tool_call' && e.detail?.startsWith('in doubt:'));
-    expect(doubtful.map((e) => e.name), name).toEqual(['counter.record']);
+    expect(
+      doubtful.map((e) => e.name),
+      name,
+    ).toEqual(['counter.record']);
     const callId = doubtful[0]!.callId!;
     const made = p.at.when === 'after' && p.writes[p.at.write - 1] === 'claimSideEffect' ? 0 : 1;
-    const key = baseline.received.filter((c) => c.tool === 'record').map((c) => c.key)[baseline.trace.filter((e) => e.kind === 'tool_call' && e.name === 'counter.record').findIndex((e) => e.callId === callId)];
+    const key = baseline.received.filter((c) => c.tool === 'record').map((c) => c.key)[
+      baseline.trace
+        .filter((e) => e.kind === 'tool_call' && e.name === 'counter.record')
+        .findIndex((e) => e.callId === callId)
+    ];
     expect(records(disturbed).filter((k) => k === key).length, name).toBe(made);
-    expect(records(disturbed).filter((k) => k !== key), name).toEqual(records(baseline).filter((k) => k !== key));
+    expect(
+      records(disturbed).filter((k) => k !== key),
+      name,
+    ).toEqual(records(baseline).filter((k) => k !== key));
     // Everything else is the undisturbed run's.
     const patched = baseline.messages.map((m) =>
-      m.role !== 'tool' ? m : { ...m, content: m.content.map((b) => (b.type === 'tool_result' && b.callId === callId ? disturbed.messages.flatMap((d) => d.content).find((d) => d.type === 'tool_result' && d.callId === callId)! : b)) },
+      m.role !== 'tool'
+        ? m
+        : {
+            ...m,
+            content: m.content.map((b) =>
+              b.type === 'tool_result' && b.callId === callId
+                ? disturbed.messages
+                    .flatMap((d) => d.content)
+                    .find((d) => d.type === 'tool_result' && d.callId === callId)!
+                : b,
+            ),
+          },
     );
     expect(disturbed.messages, name).toEqual(patched);
     expect(JSON.stringify(disturbed.messages), name).toContain('may have acted without recording an outcome');
-    expect(disturbed.trace.filter((e) => e.callId !== callId), name).toEqual(baseline.trace.filter((e) => e.callId !== callId));
+    expect(
+      disturbed.trace.filter((e) => e.callId !== callId),
+      name,
+    ).toEqual(baseline.trace.filter((e) => e.callId !== callId));
     expect({ ...disturbed.meta, toolCalls: 0 }, name).toEqual({ ...baseline.meta, toolCalls: 0 });
   }
 }
@@ -310,7 +382,9 @@ describe('a crash at every step boundary', () => {
     // one of a long run (covered by the long-run test), and a delegated sub-agent's child, waited for
     // (its hand-over and outcomes are ToolStep commits, covered by the delegation test).
     const states = (definition as { States: Record<string, { Type: string }> }).States;
-    const otherTasks = Object.entries(states).filter(([name, s]) => s.Type === 'Task' && !functionOf.has(name)).map(([name]) => name);
+    const otherTasks = Object.entries(states)
+      .filter(([name, s]) => s.Type === 'Task' && !functionOf.has(name))
+      .map(([name]) => name);
     expect(otherTasks).toEqual(['ContinueAsNew', 'Delegate']);
   });
 
@@ -318,16 +392,28 @@ describe('a crash at every step boundary', () => {
     // RunStore is the intersection of the ports in core/ports/store/: every interface there.
     const dir = 'core/ports/store';
     const ports = await Promise.all((await readdir(dir)).map((file) => readFile(join(dir, file), 'utf8')));
-    const bodies = ports.flatMap((port) => port.split(/^export interface \w+ \{$/m).slice(1).map((rest) => rest.slice(0, rest.indexOf('\n}'))));
-    const methods = bodies.flatMap((body) => [...body.matchAll(/^  (\w+)\(/gm)].map((match) => match[1]!));
+    const bodies = ports.flatMap((port) =>
+      port
+        .split(/^export interface \w+ \{$/m)
+        .slice(1)
+        .map((rest) => rest.slice(0, rest.indexOf('\n}'))),
+    );
+    const methods = bodies.flatMap((body) => [...body.matchAll(/^ {2}(\w+)\(/gm)].map((match) => match[1]!));
     expect(methods.length).toBeGreaterThan(15);
-    expect(methods.filter((name) => !(WRITES as readonly string[]).includes(name) && !READS.includes(name))).toEqual([]);
+    expect(methods.filter((name) => !(WRITES as readonly string[]).includes(name) && !READS.includes(name))).toEqual(
+      [],
+    );
   });
 
   it('has undisturbed runs that cross every state, with the writes each handler makes', () => {
     const boundary = baselines.boundary!;
     expect(boundary.outcome).toBe('SUCCEEDED');
-    expect(boundary.meta).toMatchObject({ status: 'finished', stopReason: 'verified', verifyAttempts: 2, modelCalls: 4 });
+    expect(boundary.meta).toMatchObject({
+      status: 'finished',
+      stopReason: 'verified',
+      verifyAttempts: 2,
+      modelCalls: 4,
+    });
     expect(boundary.received.filter((c) => c.tool === 'record').map((c) => c.key)).toEqual(['first', 'second']);
     expect(boundary.budget.spentMicros).toBeGreaterThan(0);
     expect(boundary.budget.reservedMicros).toBe(0);
@@ -337,12 +423,18 @@ describe('a crash at every step boundary', () => {
     for (const [state, agent] of Object.entries(AGENT_OF)) {
       const seen = baselines[agent]!.invocations.filter((i) => i.state === state && i.role === 'maker' && i.ok);
       expect(seen.length, state).toBeGreaterThan(0);
-      expect(seen.every((i) => i.writes.length > 0), state).toBe(true);
+      expect(
+        seen.every((i) => i.writes.length > 0),
+        state,
+      ).toBe(true);
     }
     // A handler with more than one write, so "between writes" is swept too.
-    const writesOf = (state: string) => boundary.invocations.filter((i) => i.state === state && i.role === 'maker' && i.ok).map((i) => i.writes);
+    const writesOf = (state: string) =>
+      boundary.invocations.filter((i) => i.state === state && i.role === 'maker' && i.ok).map((i) => i.writes);
     expect(writesOf('ModelStep')).toEqual(Array.from({ length: 4 }, () => ['reserveBudget', 'settleBudget', 'commit']));
-    expect(writesOf('ToolStep')).toEqual(Array.from({ length: 2 }, () => ['claimSideEffect', 'completeSideEffect', 'commit']));
+    expect(writesOf('ToolStep')).toEqual(
+      Array.from({ length: 2 }, () => ['claimSideEffect', 'completeSideEffect', 'commit']),
+    );
     expect(writesOf('RequestApproval')).toEqual(Array.from({ length: 2 }, () => ['putApproval', 'commit']));
   });
 
@@ -353,7 +445,9 @@ describe('a crash at every step boundary', () => {
   }
 
   it("a checker run's own steps (its own execution, started by Verify): a crash in any of them is retried there, and the run ends as if nothing happened", async () => {
-    const states = [...new Set(baselines.boundary!.invocations.filter((i) => i.role === '-check1' && i.ok).map((i) => i.state))];
+    const states = [
+      ...new Set(baselines.boundary!.invocations.filter((i) => i.role === '-check1' && i.ok).map((i) => i.state)),
+    ];
     expect(states.sort()).toEqual(['FinishRun', 'ModelStep', 'StartRun', 'ToolStep']);
     for (const state of states) await sweep('boundary', state, '-check1');
   }, 180_000);

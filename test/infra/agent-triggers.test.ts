@@ -11,7 +11,8 @@ import { HandlerFunction } from '../../infra/constructs/handler-function.ts';
 import { LooprailChecks } from '../../infra/nag/looprail-checks.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
-const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
+  .context;
 
 const instructions = { path: './i.md', version: 'v1', text: 'Do the work.', sha256: '' };
 function agent(name: string, trigger?: unknown, enabled = true): AgentEntry {
@@ -24,7 +25,11 @@ function agent(name: string, trigger?: unknown, enabled = true): AgentEntry {
   };
 }
 
-const DEPLOY_PATTERN = { source: ['acme.deploy'], 'detail-type': ['Deployment Finished'], detail: { status: ['failed'] } };
+const DEPLOY_PATTERN = {
+  source: ['acme.deploy'],
+  'detail-type': ['Deployment Finished'],
+  detail: { status: ['failed'] },
+};
 
 const CATALOG: Catalog = {
   agents: {
@@ -45,18 +50,32 @@ const CATALOG: Catalog = {
 function synth(catalog: Catalog = CATALOG) {
   const app = new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
   const stack = new Stack(app, 'Triggers', { env: { account: '123456789012', region: 'eu-west-1' } });
-  const fn = (id: string, entry: string) => new HandlerFunction(stack, id, { entry, description: id, memorySize: 256, timeout: Duration.seconds(30), environment: {} });
+  const fn = (id: string, entry: string) =>
+    new HandlerFunction(stack, id, {
+      entry,
+      description: id,
+      memorySize: 256,
+      timeout: Duration.seconds(30),
+      environment: {},
+    });
   const schedule = fn('ScheduleTrigger', 'functions/trigger/schedule.ts');
   const event = fn('EventTrigger', 'functions/trigger/event.ts');
-  const triggers = new AgentTriggers(stack, 'AgentTriggers', { catalog, scheduleFunction: schedule.function, eventFunction: event.function });
+  const triggers = new AgentTriggers(stack, 'AgentTriggers', {
+    catalog,
+    scheduleFunction: schedule.function,
+    eventFunction: event.function,
+  });
   return { app, stack, triggers, schedule, event, template: Template.fromStack(stack) };
 }
 
-const ref = (stack: Stack, construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as never);
+const ref = (stack: Stack, construct: { node: { defaultChild?: unknown } }) =>
+  stack.getLogicalId(construct.node.defaultChild as never);
 
 function nagViolations(pack: NagPack, app: App): string[] {
   const report = pack.validateScope(app);
-  return report.violations.flatMap((v) => v.violatingResources.map((r) => `${v.severity} ${v.ruleName} at ${r.constructPath}: ${v.description}`));
+  return report.violations.flatMap((v) =>
+    v.violatingResources.map((r) => `${v.severity} ${v.ruleName} at ${r.constructPath}: ${v.description}`),
+  );
 }
 
 describe('AgentTriggers', () => {
@@ -95,7 +114,14 @@ describe('AgentTriggers', () => {
   it('gives Scheduler a role, for this account only, that may invoke exactly the schedule function and send to the DLQ', () => {
     template.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: {
-        Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'scheduler.amazonaws.com' }, Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } } }],
+        Statement: [
+          {
+            Action: 'sts:AssumeRole',
+            Effect: 'Allow',
+            Principal: { Service: 'scheduler.amazonaws.com' },
+            Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } },
+          },
+        ],
       },
     });
     const policy = triggers.schedulerRole!.node.tryFindChild('DefaultPolicy') as { node: { defaultChild?: unknown } };
@@ -118,19 +144,36 @@ describe('AgentTriggers', () => {
           RetryPolicy: { MaximumRetryAttempts: 5, MaximumEventAgeInSeconds: 3600 },
           DeadLetterConfig: { Arn: queueArn },
           InputTransformer: {
-            InputPathsMap: { id: '$.id', source: '$.source', 'detail-type': '$.detail-type', time: '$.time', detail: '$.detail' },
-            InputTemplate: '{"agent":"on-deploy","id":<id>,"source":<source>,"detail-type":<detail-type>,"time":<time>,"detail":<detail>}',
+            InputPathsMap: {
+              id: '$.id',
+              source: '$.source',
+              'detail-type': '$.detail-type',
+              time: '$.time',
+              detail: '$.detail',
+            },
+            InputTemplate:
+              '{"agent":"on-deploy","id":<id>,"source":<source>,"detail-type":<detail-type>,"time":<time>,"detail":<detail>}',
           },
         }),
       ],
     });
-    template.hasResourceProperties('AWS::Events::Rule', { EventPattern: { source: ['acme.billing'] }, State: 'DISABLED' });
-    template.hasResourceProperties('AWS::Lambda::Permission', { Action: 'lambda:InvokeFunction', Principal: 'events.amazonaws.com', FunctionName: eventArn });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['acme.billing'] },
+      State: 'DISABLED',
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      FunctionName: eventArn,
+    });
   });
 
   it('keeps the dead-letter queue encrypted and SSL-only, and lets only the rules send to it besides Scheduler', () => {
     template.resourceCountIs('AWS::SQS::Queue', 1);
-    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 86_400 });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 86_400,
+    });
     const policies = JSON.stringify(template.findResources('AWS::SQS::QueuePolicy'));
     expect(policies).toContain('"aws:SecureTransport":"false"');
     expect(policies).toContain('events.amazonaws.com');
@@ -142,14 +185,25 @@ describe('AgentTriggers', () => {
   });
 
   it('acknowledges only SQS3 on the dead-letter queue (it is the DLQ), with its reason', () => {
-    const acknowledged = triggers.node.findAll().flatMap((construct) =>
-      construct.node.metadata.filter((entry) => entry.type === 'aws:cdk:acknowledged-rules').flatMap((entry) => Object.keys(entry.data as Record<string, string>).map((id) => `${construct.node.path} ${id}`)),
-    );
-    expect(acknowledged).toEqual([expect.stringMatching(/^Triggers\/AgentTriggers\/DeadLetters (Annotation::)?AwsSolutions-SQS3$/)]);
+    const acknowledged = triggers.node
+      .findAll()
+      .flatMap((construct) =>
+        construct.node.metadata
+          .filter((entry) => entry.type === 'aws:cdk:acknowledged-rules')
+          .flatMap((entry) =>
+            Object.keys(entry.data as Record<string, string>).map((id) => `${construct.node.path} ${id}`),
+          ),
+      );
+    expect(acknowledged).toEqual([
+      expect.stringMatching(/^Triggers\/AgentTriggers\/DeadLetters (Annotation::)?AwsSolutions-SQS3$/),
+    ]);
   });
 
   it('creates nothing for a catalog without schedules or events', () => {
-    const { template: empty, triggers: none } = synth({ ...CATALOG, agents: { manual: CATALOG.agents.manual!, 'on-push': CATALOG.agents['on-push']! } });
+    const { template: empty, triggers: none } = synth({
+      ...CATALOG,
+      agents: { manual: CATALOG.agents.manual!, 'on-push': CATALOG.agents['on-push']! },
+    });
     expect(none.deadLetterQueue).toBeUndefined();
     empty.resourceCountIs('AWS::Scheduler::Schedule', 0);
     empty.resourceCountIs('AWS::Events::Rule', 0);
@@ -159,8 +213,22 @@ describe('AgentTriggers', () => {
   it('takes retries and event age from its props', () => {
     const app2 = new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
     const stack2 = new Stack(app2, 'Tuned');
-    const fn = new HandlerFunction(stack2, 'Fn', { entry: 'functions/trigger/schedule.ts', description: 'x', memorySize: 256, timeout: Duration.seconds(30), environment: {} });
-    new AgentTriggers(stack2, 'T', { catalog: CATALOG, scheduleFunction: fn.function, eventFunction: fn.function, retryAttempts: 2, maxEventAge: Duration.minutes(10) });
-    Template.fromStack(stack2).hasResourceProperties('AWS::Scheduler::Schedule', { Target: Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 600 } }) });
+    const fn = new HandlerFunction(stack2, 'Fn', {
+      entry: 'functions/trigger/schedule.ts',
+      description: 'x',
+      memorySize: 256,
+      timeout: Duration.seconds(30),
+      environment: {},
+    });
+    new AgentTriggers(stack2, 'T', {
+      catalog: CATALOG,
+      scheduleFunction: fn.function,
+      eventFunction: fn.function,
+      retryAttempts: 2,
+      maxEventAge: Duration.minutes(10),
+    });
+    Template.fromStack(stack2).hasResourceProperties('AWS::Scheduler::Schedule', {
+      Target: Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 600 } }),
+    });
   });
 });

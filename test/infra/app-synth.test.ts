@@ -1,5 +1,14 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -80,7 +89,10 @@ function handlerName(description: string | undefined): string | undefined {
   return Object.entries(OTHER_HANDLERS).find(([, other]) => other.description.test(description ?? ''))?.[0];
 }
 
-const handlersExist = [...STEP_NAMES.map((name) => STEP_SPECS[name].entry), ...Object.values(OTHER_HANDLERS).map((other) => other.entry)].every((entry) => existsSync(join(ROOT, entry)));
+const handlersExist = [
+  ...STEP_NAMES.map((name) => STEP_SPECS[name].entry),
+  ...Object.values(OTHER_HANDLERS).map((other) => other.entry),
+].every((entry) => existsSync(join(ROOT, entry)));
 const MAX_ASSET_BYTES = 5 * 1024 * 1024;
 
 function folderBytes(dir: string): number {
@@ -93,18 +105,25 @@ describe.skipIf(!handlersExist)('cdk synth with bundling', () => {
   it('bundles every handler under 5 MB and passes the nag packs', async () => {
     const out = join(scratch, 'cdk.out');
     const started = performance.now();
-    const result = spawnSync(process.execPath, [join(ROOT, 'node_modules/aws-cdk/bin/cdk'), 'synth', '--quiet', '--no-notices', '--output', out], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 240_000,
-      env,
-    });
+    const result = spawnSync(
+      process.execPath,
+      [join(ROOT, 'node_modules/aws-cdk/bin/cdk'), 'synth', '--quiet', '--no-notices', '--output', out],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 240_000,
+        env,
+      },
+    );
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     console.info(`cdk synth with bundling: ${seconds} s`);
     expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
 
     const template = JSON.parse(readFileSync(join(out, 'Looprail.template.json'), 'utf8')) as {
-      Resources: Record<string, { Type: string; Properties: { Description?: string }; Metadata?: Record<string, string> }>;
+      Resources: Record<
+        string,
+        { Type: string; Properties: { Description?: string }; Metadata?: Record<string, string> }
+      >;
     };
     const functions = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Lambda::Function');
     expect(functions).toHaveLength(HANDLER_NAMES.length);
@@ -127,11 +146,14 @@ describe.skipIf(!handlersExist)('cdk synth with bundling', () => {
     const fingerprint = Object.values(catalog?.agents ?? {})[0]?.instructions.sha256;
     if (fingerprint) {
       for (const name of CATALOG_READERS) expect(bundles.get(name), name).toContain(fingerprint);
-      for (const name of HANDLER_NAMES.filter((n) => !CATALOG_READERS.includes(n))) expect(bundles.get(name), name).not.toContain(fingerprint);
+      for (const name of HANDLER_NAMES.filter((n) => !CATALOG_READERS.includes(n)))
+        expect(bundles.get(name), name).not.toContain(fingerprint);
     }
   }, 300_000);
 });
 
 function readContext(key: string): unknown {
-  return (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context[key];
+  return (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context[
+    key
+  ];
 }

@@ -19,9 +19,12 @@ import { LooprailStack, type LooprailStackProps } from '../../infra/stacks/loopr
 
 const ROOT = join(import.meta.dirname, '../..');
 const ASL_TEXT = readFileSync(join(ROOT, AGENT_RUN_ASL), 'utf8');
-const ASL = JSON.parse(ASL_TEXT) as { States: Record<string, { Type: string; TimeoutSeconds?: number; Parameters?: { FunctionName?: string } }> };
+const ASL = JSON.parse(ASL_TEXT) as {
+  States: Record<string, { Type: string; TimeoutSeconds?: number; Parameters?: { FunctionName?: string } }>;
+};
 /** The same feature flags `cdk synth` gets from cdk.json, so these templates are the deployed ones. */
-const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
+  .context;
 
 const price = { input_per_mtok: 3, output_per_mtok: 15 };
 const bedrockModel = (name: string, model_id: string, region?: string): ModelEntry => ({
@@ -30,7 +33,12 @@ const bedrockModel = (name: string, model_id: string, region?: string): ModelEnt
 });
 
 const instructions = { path: './i.md', version: 'v1', text: 'Do the work.', sha256: '' };
-const agentEntry = (spec: Record<string, unknown>): AgentEntry => ({ file: `${spec.name}.yaml`, spec: AgentSpec.parse({ instructions: './i.md@v1', ...spec }), instructions, subagentInstructions: {} });
+const agentEntry = (spec: Record<string, unknown>): AgentEntry => ({
+  file: `${spec.name}.yaml`,
+  spec: AgentSpec.parse({ instructions: './i.md@v1', ...spec }),
+  instructions,
+  subagentInstructions: {},
+});
 
 /**
  * One anthropic model with a secret, one bedrock model, one server with an auth secret;
@@ -39,11 +47,20 @@ const agentEntry = (spec: Record<string, unknown>): AgentEntry => ({ file: `${sp
  */
 const CATALOG: Catalog = {
   agents: {
-    triage: agentEntry({ name: 'triage', model: 'claude-direct', fallback_model: 'claude-bedrock', mcp_servers: ['github'], subagents: [{ name: 'reviewer', model: 'claude-bedrock', mcp_servers: [] }] }),
+    triage: agentEntry({
+      name: 'triage',
+      model: 'claude-direct',
+      fallback_model: 'claude-bedrock',
+      mcp_servers: ['github'],
+      subagents: [{ name: 'reviewer', model: 'claude-bedrock', mcp_servers: [] }],
+    }),
     reporter: agentEntry({ name: 'reporter', model: 'claude-bedrock' }),
   },
   models: {
-    'claude-direct': { name: 'claude-direct', declaration: { provider: 'anthropic', model_id: 'claude-sonnet-4-6', secret: 'anthropic-api-key', price } },
+    'claude-direct': {
+      name: 'claude-direct',
+      declaration: { provider: 'anthropic', model_id: 'claude-sonnet-4-6', secret: 'anthropic-api-key', price },
+    },
     'claude-bedrock': bedrockModel('claude-bedrock', 'anthropic.claude-sonnet-4-6-v1:0'),
   },
   servers: {
@@ -59,8 +76,24 @@ const CATALOG: Catalog = {
   secrets: ['anthropic-api-key', 'github-mcp-token'],
   budgets: {
     budgets: [
-      { name: 'triage-daily', agent: 'triage', period: 'day', limit_usd: 20, alert_thresholds: [0.5, 0.8, 1], alerts: [], on_exhausted: 'stop' },
-      { name: 'platform-monthly', team: 'platform', period: 'month', limit_usd: 500, alert_thresholds: [0.8], alerts: [], on_exhausted: 'stop' },
+      {
+        name: 'triage-daily',
+        agent: 'triage',
+        period: 'day',
+        limit_usd: 20,
+        alert_thresholds: [0.5, 0.8, 1],
+        alerts: [],
+        on_exhausted: 'stop',
+      },
+      {
+        name: 'platform-monthly',
+        team: 'platform',
+        period: 'month',
+        limit_usd: 500,
+        alert_thresholds: [0.8],
+        alerts: [],
+        on_exhausted: 'stop',
+      },
     ],
     limits: [],
   },
@@ -82,7 +115,9 @@ function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }
 
 /** The statements of a step's role policy, as they appear in the template. */
 function statementsOf(stack: LooprailStack, template: Template, step: StepName): Statement[] {
-  const policy = stack.steps.steps[step].role.node.tryFindChild('DefaultPolicy') as { node: { defaultChild?: unknown } };
+  const policy = stack.steps.steps[step].role.node.tryFindChild('DefaultPolicy') as {
+    node: { defaultChild?: unknown };
+  };
   const resource = template.toJSON().Resources[logicalId(stack, policy)];
   return resource.Properties.PolicyDocument.Statement as Statement[];
 }
@@ -110,12 +145,17 @@ const actionsOf = (statement: Statement) => [statement.Action].flat();
 const resourcesOf = (statement: Statement) => [statement.Resource].flat();
 /** Resources of the statements that grant `action`, flattened to text for matching. */
 function resourcesFor(statements: Statement[], action: string): string[] {
-  return statements.filter((s) => actionsOf(s).includes(action)).flatMap(resourcesOf).map((r) => JSON.stringify(r));
+  return statements
+    .filter((s) => actionsOf(s).includes(action))
+    .flatMap(resourcesOf)
+    .map((r) => JSON.stringify(r));
 }
 
 function nagViolations(pack: NagPack, app: App): string[] {
   const report = pack.validateScope(app);
-  return report.violations.flatMap((v) => v.violatingResources.map((r) => `${v.severity} ${v.ruleName} at ${r.constructPath}: ${v.description}`));
+  return report.violations.flatMap((v) =>
+    v.violatingResources.map((r) => `${v.severity} ${v.ruleName} at ${r.constructPath}: ${v.description}`),
+  );
 }
 
 describe('LooprailStack', () => {
@@ -215,7 +255,13 @@ describe('LooprailStack', () => {
       LoggingConfiguration: {
         Level: 'ALL',
         IncludeExecutionData: false,
-        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [logicalId(stack, stack.agentRun.logGroup), 'Arn'] } } }],
+        Destinations: [
+          {
+            CloudWatchLogsLogGroup: {
+              LogGroupArn: { 'Fn::GetAtt': [logicalId(stack, stack.agentRun.logGroup), 'Arn'] },
+            },
+          },
+        ],
       },
     });
     expect(machine.DefinitionS3Location).toBeDefined();
@@ -227,32 +273,51 @@ describe('LooprailStack', () => {
     for (const name of STEP_NAMES) {
       const value = machine.DefinitionSubstitutions[`${name}FunctionArn`];
       expect(value).toEqual({ 'Fn::GetAtt': [logicalId(stack, stack.steps.steps[name].function), 'Arn'] });
-      definition = definition.replaceAll(`\${${name}FunctionArn}`, `arn:aws:lambda:eu-west-1:123456789012:function:${name}`);
+      definition = definition.replaceAll(
+        `\${${name}FunctionArn}`,
+        `arn:aws:lambda:eu-west-1:123456789012:function:${name}`,
+      );
     }
     expect(definition).not.toContain('${');
   });
 
   it('lets the state machine invoke exactly the 7 functions, unqualified', () => {
     const policy = stack.agentRun.role.node.tryFindChild('DefaultPolicy') as { node: { defaultChild?: unknown } };
-    const statements = template.toJSON().Resources[logicalId(stack, policy)].Properties.PolicyDocument.Statement as Statement[];
+    const statements = template.toJSON().Resources[logicalId(stack, policy)].Properties.PolicyDocument
+      .Statement as Statement[];
     const invoke = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('lambda:')));
     expect(invoke).toHaveLength(1);
     expect(actionsOf(invoke[0]!)).toEqual(['lambda:InvokeFunction']);
     expect(resourcesOf(invoke[0]!)).toEqual(
-      expect.arrayContaining(STEP_NAMES.map((name) => ({ 'Fn::GetAtt': [logicalId(stack, stack.steps.steps[name].function), 'Arn'] }))),
+      expect.arrayContaining(
+        STEP_NAMES.map((name) => ({ 'Fn::GetAtt': [logicalId(stack, stack.steps.steps[name].function), 'Arn'] })),
+      ),
     );
     expect(resourcesOf(invoke[0]!)).toHaveLength(7);
-    expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('dynamodb:') || a.startsWith('secretsmanager:'))).toEqual([]);
+    expect(
+      statements.flatMap(actionsOf).filter((a) => a.startsWith('dynamodb:') || a.startsWith('secretsmanager:')),
+    ).toEqual([]);
   });
 
   it('lets the state machine start its own executions, and wait for a delegated child one (startExecution.sync:2)', () => {
     const policy = stack.agentRun.role.node.tryFindChild('DefaultPolicy') as { node: { defaultChild?: unknown } };
-    const statements = template.toJSON().Resources[logicalId(stack, policy)].Properties.PolicyDocument.Statement as Statement[];
-    const own = (kind: string, name: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:${kind}:eu-west-1:123456789012:${name}`]] });
+    const statements = template.toJSON().Resources[logicalId(stack, policy)].Properties.PolicyDocument
+      .Statement as Statement[];
+    const own = (kind: string, name: string) => ({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:${kind}:eu-west-1:123456789012:${name}`]],
+    });
     expect(statements).toEqual(
       expect.arrayContaining([
-        { Effect: 'Allow', Action: 'states:StartExecution', Resource: own('states', 'stateMachine:Looprail-agent-run') },
-        { Effect: 'Allow', Action: ['states:DescribeExecution', 'states:StopExecution'], Resource: own('states', 'execution:Looprail-agent-run:*') },
+        {
+          Effect: 'Allow',
+          Action: 'states:StartExecution',
+          Resource: own('states', 'stateMachine:Looprail-agent-run'),
+        },
+        {
+          Effect: 'Allow',
+          Action: ['states:DescribeExecution', 'states:StopExecution'],
+          Resource: own('states', 'execution:Looprail-agent-run:*'),
+        },
         {
           Effect: 'Allow',
           Action: ['events:DescribeRule', 'events:PutRule', 'events:PutTargets'],
@@ -261,13 +326,20 @@ describe('LooprailStack', () => {
       ]),
     );
     // Nothing of another state machine's, and no execution of any other.
-    expect(statements.flatMap(actionsOf).filter((a) => a.startsWith('states:')).sort()).toEqual(['states:DescribeExecution', 'states:StartExecution', 'states:StopExecution']);
+    expect(
+      statements
+        .flatMap(actionsOf)
+        .filter((a) => a.startsWith('states:'))
+        .sort(),
+    ).toEqual(['states:DescribeExecution', 'states:StartExecution', 'states:StopExecution']);
   });
 
   it('grants every step exactly the item actions on the table and its one index', () => {
     const table = logicalId(stack, stack.table.table);
     for (const name of STEP_NAMES) {
-      const statements = statementsOf(stack, template, name).filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
+      const statements = statementsOf(stack, template, name).filter((s) =>
+        actionsOf(s).some((a) => a.startsWith('dynamodb:')),
+      );
       expect(statements, name).toHaveLength(1);
       expect(actionsOf(statements[0]!).sort(), name).toEqual([...RUN_TABLE_DATA_ACTIONS].sort());
       expect(resourcesOf(statements[0]!), name).toEqual([
@@ -281,7 +353,9 @@ describe('LooprailStack', () => {
     for (const name of STEP_NAMES) {
       const logs = statementsOf(stack, template, name).filter((s) => actionsOf(s).some((a) => a.startsWith('logs:')));
       expect(logs, name).toHaveLength(1);
-      expect(resourcesOf(logs[0]!)).toEqual([{ 'Fn::GetAtt': [logicalId(stack, stack.steps.steps[name].logGroup), 'Arn'] }]);
+      expect(resourcesOf(logs[0]!)).toEqual([
+        { 'Fn::GetAtt': [logicalId(stack, stack.steps.steps[name].logGroup), 'Arn'] },
+      ]);
     }
     for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
@@ -289,7 +363,8 @@ describe('LooprailStack', () => {
   });
 
   it('gives each agent and sub-agent its own role, which alone reads its own secrets and calls its own models', () => {
-    const secret = (name: string) => expect.stringContaining(`:secretsmanager:eu-west-1:123456789012:secret:${name}-??????`);
+    const secret = (name: string) =>
+      expect.stringContaining(`:secretsmanager:eu-west-1:123456789012:secret:${name}-??????`);
     const expected: Record<string, { secrets: string[]; bedrock: number }> = {
       reporter: { secrets: [], bedrock: 1 },
       triage: { secrets: ['anthropic-api-key', 'github-mcp-token'], bedrock: 1 },
@@ -302,9 +377,16 @@ describe('LooprailStack', () => {
       expect(granted, identity).toHaveLength(secrets.length);
       expect(granted, identity).toEqual(expect.arrayContaining(secrets.map(secret)));
       expect(resourcesFor(statements, 'bedrock:InvokeModel'), identity).toEqual(
-        bedrock ? [expect.stringContaining(':bedrock:eu-west-1::foundation-model/anthropic.claude-sonnet-4-6-v1:0')] : [],
+        bedrock
+          ? [expect.stringContaining(':bedrock:eu-west-1::foundation-model/anthropic.claude-sonnet-4-6-v1:0')]
+          : [],
       );
-      expect(statements.flatMap(actionsOf).every((a) => a === 'secretsmanager:GetSecretValue' || a === 'bedrock:InvokeModel'), identity).toBe(true);
+      expect(
+        statements
+          .flatMap(actionsOf)
+          .every((a) => a === 'secretsmanager:GetSecretValue' || a === 'bedrock:InvokeModel'),
+        identity,
+      ).toBe(true);
     }
     template.hasResourceProperties('AWS::IAM::Role', { RoleName: 'Looprail-agent-triage.reviewer' });
   });
@@ -314,34 +396,60 @@ describe('LooprailStack', () => {
     for (const name of STEP_NAMES) {
       const statements = statementsOf(stack, template, name);
       // RequestApproval reads one secret, the approval links' signing key, and no agent's.
-      const own = statements.filter((st) => !(name === 'RequestApproval' && JSON.stringify(st.Resource) === JSON.stringify({ Ref: logicalId(stack, stack.approvals.signingSecret) })));
-      expect(own.flatMap(actionsOf).filter((a) => a.startsWith('secretsmanager:') || a.startsWith('bedrock:')), name).toEqual([]);
+      const own = statements.filter(
+        (st) =>
+          !(
+            name === 'RequestApproval' &&
+            JSON.stringify(st.Resource) === JSON.stringify({ Ref: logicalId(stack, stack.approvals.signingSecret) })
+          ),
+      );
+      expect(
+        own.flatMap(actionsOf).filter((a) => a.startsWith('secretsmanager:') || a.startsWith('bedrock:')),
+        name,
+      ).toEqual([]);
       const assumable = statements.filter((st) => actionsOf(st).includes('sts:AssumeRole')).flatMap(resourcesOf);
       const acting = ['StartRun', 'ModelStep', 'ToolStep', 'Verify'].includes(name);
-      expect(assumable.map((r) => (r as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]).sort(), name).toEqual(acting ? [...agentRoles].sort() : []);
+      expect(assumable.map((r) => (r as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]).sort(), name).toEqual(
+        acting ? [...agentRoles].sort() : [],
+      );
     }
     for (const role of stack.steps.identities.roles.values()) {
-      const trust = template.toJSON().Resources[logicalId(stack, role)].Properties.AssumeRolePolicyDocument.Statement as Array<{ Principal: { AWS: unknown } }>;
+      const trust = template.toJSON().Resources[logicalId(stack, role)].Properties.AssumeRolePolicyDocument
+        .Statement as Array<{ Principal: { AWS: unknown } }>;
       const principals = trust.flatMap((st) => [st.Principal.AWS].flat()).map((p) => JSON.stringify(p));
       expect(principals).toHaveLength(4);
       for (const step of ['StartRun', 'ModelStep', 'ToolStep', 'Verify'] as const) {
-        expect(principals.some((p) => p.includes(logicalId(stack, stack.steps.steps[step].role))), step).toBe(true);
+        expect(
+          principals.some((p) => p.includes(logicalId(stack, stack.steps.steps[step].role))),
+          step,
+        ).toBe(true);
       }
     }
   });
 
-  it('tells the acting steps where the agents\' roles are', () => {
+  it("tells the acting steps where the agents' roles are", () => {
     for (const name of ['StartRun', 'ModelStep', 'ToolStep', 'Verify'] as const) {
       const fn = template.toJSON().Resources[logicalId(stack, stack.steps.steps[name].function)];
-      expect(JSON.stringify(fn.Properties.Environment.Variables.LOOPRAIL_AGENT_ROLE_PREFIX), name).toContain(':role/Looprail-agent-');
+      expect(JSON.stringify(fn.Properties.Environment.Variables.LOOPRAIL_AGENT_ROLE_PREFIX), name).toContain(
+        ':role/Looprail-agent-',
+      );
     }
   });
 
   it('does not let the approval step resume executions (only the approval HTTP handler may)', () => {
-    const senders = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, policy]) => /states:Send|states:\*/.test(JSON.stringify(policy)));
-    expect(senders.map(([id]) => id)).toEqual([logicalId(stack, stack.approvals.handler.role.node.tryFindChild('DefaultPolicy') as never)]);
+    const senders = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, policy]) =>
+      /states:Send|states:\*/.test(JSON.stringify(policy)),
+    );
+    expect(senders.map(([id]) => id)).toEqual([
+      logicalId(stack, stack.approvals.handler.role.node.tryFindChild('DefaultPolicy') as never),
+    ]);
     // It mails the signed links: it reads the signing key (and, with approvalSender in context, may use SES).
-    expect(statementsOf(stack, template, 'RequestApproval').flatMap(actionsOf).filter((a) => !a.startsWith('dynamodb:') && !a.startsWith('logs:')).sort()).toEqual(['events:PutEvents', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+    expect(
+      statementsOf(stack, template, 'RequestApproval')
+        .flatMap(actionsOf)
+        .filter((a) => !a.startsWith('dynamodb:') && !a.startsWith('logs:'))
+        .sort(),
+    ).toEqual(['events:PutEvents', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
   });
 
   it('hands executions that end outside the state machine (aborted, timed out, runtime failure) to FailRun', () => {
@@ -350,12 +458,17 @@ describe('LooprailStack', () => {
       EventPattern: {
         source: ['aws.states'],
         'detail-type': ['Step Functions Execution Status Change'],
-        detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [{ Ref: logicalId(stack, stack.agentRun.stateMachine) }] },
+        detail: {
+          status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
+          stateMachineArn: [{ Ref: logicalId(stack, stack.agentRun.stateMachine) }],
+        },
       },
       Targets: [
         Match.objectLike({
           Arn: { 'Fn::GetAtt': [logicalId(stack, stack.steps.steps.FailRun.function), 'Arn'] },
-          InputTransformer: Match.objectLike({ InputPathsMap: { 'detail-name': '$.detail.name', 'detail-status': '$.detail.status' } }),
+          InputTransformer: Match.objectLike({
+            InputPathsMap: { 'detail-name': '$.detail.name', 'detail-status': '$.detail.status' },
+          }),
         }),
       ],
     });
@@ -382,15 +495,31 @@ describe('LooprailStack', () => {
   });
 
   it('publishes runtime events to the default bus from exactly the functions that emit them, with source looprail only', () => {
-    const publishers: HandlerFunction[] = [...(['StartRun', 'ModelStep', 'RequestApproval', 'FinishRun', 'FailRun'] as const).map((name) => stack.steps.steps[name]), stack.httpApi.handler];
-    const defaultBus = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:eu-west-1:123456789012:event-bus/default']] };
+    const publishers: HandlerFunction[] = [
+      ...(['StartRun', 'ModelStep', 'RequestApproval', 'FinishRun', 'FailRun'] as const).map(
+        (name) => stack.steps.steps[name],
+      ),
+      stack.httpApi.handler,
+    ];
+    const defaultBus = {
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:eu-west-1:123456789012:event-bus/default']],
+    };
     for (const handler of allHandlers(stack)) {
       const path = handler.node.path;
       const publishes = publishers.includes(handler);
-      const put = handlerStatements(stack, template, handler).filter((st) => actionsOf(st).some((a) => a.startsWith('events:')));
+      const put = handlerStatements(stack, template, handler).filter((st) =>
+        actionsOf(st).some((a) => a.startsWith('events:')),
+      );
       const fn = template.toJSON().Resources[logicalId(stack, handler.function)];
       if (publishes) {
-        expect(put, path).toEqual([{ Effect: 'Allow', Action: 'events:PutEvents', Resource: defaultBus, Condition: { StringEquals: { 'events:source': 'looprail' } } }]);
+        expect(put, path).toEqual([
+          {
+            Effect: 'Allow',
+            Action: 'events:PutEvents',
+            Resource: defaultBus,
+            Condition: { StringEquals: { 'events:source': 'looprail' } },
+          },
+        ]);
         expect(fn.Properties.Environment.Variables.LOOPRAIL_EVENT_BUS, path).toBe('default');
       } else {
         expect(put, path).toEqual([]);
@@ -404,7 +533,9 @@ describe('LooprailStack', () => {
     for (const handler of allHandlers(stack)) {
       const fn = template.toJSON().Resources[logicalId(stack, handler.function)];
       const starts = [...stack.triggers.handlers, stack.httpApi.handler].includes(handler);
-      expect(fn.Properties.Environment.Variables.LOOPRAIL_STATE_MACHINE_ARN, handler.node.path).toEqual(starts ? machine : undefined);
+      expect(fn.Properties.Environment.Variables.LOOPRAIL_STATE_MACHINE_ARN, handler.node.path).toEqual(
+        starts ? machine : undefined,
+      );
     }
   });
 
@@ -412,7 +543,11 @@ describe('LooprailStack', () => {
     const table = logicalId(stack, stack.table.table);
     for (const handler of stack.triggers.handlers) {
       const statements = handlerStatements(stack, template, handler);
-      expect(statements.map((st) => actionsOf(st)[0]!.split(':')[0]).sort(), handler.node.path).toEqual(['dynamodb', 'logs', 'states']);
+      expect(statements.map((st) => actionsOf(st)[0]!.split(':')[0]).sort(), handler.node.path).toEqual([
+        'dynamodb',
+        'logs',
+        'states',
+      ]);
       expect(statements.find((st) => actionsOf(st).includes('states:StartExecution'))).toEqual({
         Effect: 'Allow',
         Action: 'states:StartExecution',
@@ -437,7 +572,8 @@ describe('LooprailStack', () => {
     for (const construct of app.node.findAll()) {
       for (const entry of construct.node.metadata) {
         if (entry.type !== 'aws:cdk:acknowledged-rules') continue;
-        for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) acknowledged.push({ id, reason, path: construct.node.path });
+        for (const [id, reason] of Object.entries(entry.data as Record<string, string>))
+          acknowledged.push({ id, reason, path: construct.node.path });
       }
     }
     expect(acknowledged.length).toBeGreaterThan(0);
@@ -446,7 +582,10 @@ describe('LooprailStack', () => {
       // IAM5 findings are acknowledged one resource at a time, never the whole rule.
       if (id.includes('IAM5')) expect(id, path).toMatch(/IAM5\[Resource::.+\]$/);
       // Unauthenticated routes: only the OpenAPI document, the signed webhooks and the signed approval links.
-      if (id.includes('APIG4')) expect(path).toMatch(/^Looprail\/Http\/Api\/(GET--openapi\.json|POST--webhooks--\{agent\}|(GET|HEAD|POST)--approvals--\{approvalId\})$/);
+      if (id.includes('APIG4'))
+        expect(path).toMatch(
+          /^Looprail\/Http\/Api\/(GET--openapi\.json|POST--webhooks--\{agent\}|(GET|HEAD|POST)--approvals--\{approvalId\})$/,
+        );
       // The link-signing key is not rotated: rotation would invalidate links already mailed.
       if (id.includes('SMG4')) expect(path).toBe('Looprail/Approvals/SigningKey');
       expect(id, path).toMatch(/AwsSolutions-(L1|APIG4|SMG4|IAM5\[.+\])$/);
@@ -457,20 +596,31 @@ describe('LooprailStack', () => {
 describe('LooprailStack options', () => {
   it('takes log retention, trace TTL and log level from props', () => {
     const { template } = synth({ logRetentionDays: 90, traceTtlDays: 7, logLevel: 'debug' });
-    for (const group of Object.values(template.findResources('AWS::Logs::LogGroup'))) expect(group.Properties.RetentionInDays).toBe(90);
+    for (const group of Object.values(template.findResources('AWS::Logs::LogGroup')))
+      expect(group.Properties.RetentionInDays).toBe(90);
     for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {
-      expect(fn.Properties.Environment.Variables).toMatchObject({ LOOPRAIL_TRACE_TTL_DAYS: '7', LOOPRAIL_LOG_LEVEL: 'debug' });
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        LOOPRAIL_TRACE_TTL_DAYS: '7',
+        LOOPRAIL_LOG_LEVEL: 'debug',
+      });
     }
   });
 
   it('skips bundling for its own stack with bundle: false, without the app-wide context', () => {
-    const stack = new LooprailStack(new App({ context: CDK_CONTEXT }), 'Looprail', { env: ENV, catalog: CATALOG, bundle: false });
+    const stack = new LooprailStack(new App({ context: CDK_CONTEXT }), 'Looprail', {
+      env: ENV,
+      catalog: CATALOG,
+      bundle: false,
+    });
     expect(stack.bundlingRequired).toBe(false);
     Template.fromStack(stack).resourceCountIs('AWS::Lambda::Function', 12);
   });
 
   it('wires the trigger functions to one schedule per scheduled agent and one rule per event-triggered agent', () => {
-    const triggered = (name: string, trigger: unknown): AgentEntry => ({ ...agentEntry({ name, model: 'claude-bedrock' }), trigger: TriggerSpec.parse(trigger) });
+    const triggered = (name: string, trigger: unknown): AgentEntry => ({
+      ...agentEntry({ name, model: 'claude-bedrock' }),
+      trigger: TriggerSpec.parse(trigger),
+    });
     const catalog: Catalog = {
       ...CATALOG,
       agents: {
@@ -488,16 +638,26 @@ describe('LooprailStack options', () => {
     template.resourceCountIs('AWS::Scheduler::Schedule', 2);
     expect([...stack.triggers.triggers.schedules.keys()]).toEqual(['hourly', 'morning']);
     for (const agent of ['hourly', 'morning']) {
-      template.hasResourceProperties('AWS::Scheduler::Schedule', { Target: Match.objectLike({ Arn: scheduleArn, Input: `{"agent":"${agent}","scheduledTime":"<aws.scheduler.scheduled-time>"}` }) });
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        Target: Match.objectLike({
+          Arn: scheduleArn,
+          Input: `{"agent":"${agent}","scheduledTime":"<aws.scheduler.scheduled-time>"}`,
+        }),
+      });
     }
     expect([...stack.triggers.triggers.rules.keys()]).toEqual(['on-deploy']);
-    template.hasResourceProperties('AWS::Events::Rule', { EventPattern: { source: ['acme.deploy'] }, Targets: [Match.objectLike({ Arn: eventArn })] });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['acme.deploy'] },
+      Targets: [Match.objectLike({ Arn: eventArn })],
+    });
     expect(nagViolations(new AwsSolutionsChecks(), app)).toEqual([]);
     expect(nagViolations(new LooprailChecks(), app)).toEqual([]);
   });
 
   it('refuses a retention CloudWatch Logs does not offer, and a TTL that is not whole days', () => {
-    expect(() => synth({ logRetentionDays: 31 })).toThrow(/logRetentionDays: expected one of 1, 3, 5, 7, 14, 30, .* \(got 31\)/);
+    expect(() => synth({ logRetentionDays: 31 })).toThrow(
+      /logRetentionDays: expected one of 1, 3, 5, 7, 14, 30, .* \(got 31\)/,
+    );
     expect(() => synth({ traceTtlDays: 0 })).toThrow(/traceTtlDays: expected a whole number of days/);
     expect(() => synth({ traceTtlDays: 1.5 })).toThrow(/traceTtlDays/);
   });
@@ -506,7 +666,10 @@ describe('LooprailStack options', () => {
     const empty: Catalog = { ...CATALOG, agents: {}, models: {}, servers: {}, secrets: [] };
     const { stack, template } = synth({ catalog: empty });
     // The one secret any stack has: the approval links' signing key, which the stack generates.
-    const text = JSON.stringify(template.findResources('AWS::IAM::Policy')).replaceAll(`{"Action":["secretsmanager:DescribeSecret","secretsmanager:GetSecretValue"],"Effect":"Allow","Resource":{"Ref":"${logicalId(stack, stack.approvals.signingSecret)}"}}`, '');
+    const text = JSON.stringify(template.findResources('AWS::IAM::Policy')).replaceAll(
+      `{"Action":["secretsmanager:DescribeSecret","secretsmanager:GetSecretValue"],"Effect":"Allow","Resource":{"Ref":"${logicalId(stack, stack.approvals.signingSecret)}"}}`,
+      '',
+    );
     expect(text).not.toContain('secretsmanager');
     expect(text).not.toContain('bedrock');
     expect(text).not.toContain('sts:AssumeRole');
@@ -530,7 +693,13 @@ describe('LooprailStack options', () => {
         ...CATALOG.servers,
         files: {
           name: 'files',
-          transport: { type: 'stdio', command: 'mcp-server-filesystem', args: [], env: {}, env_secrets: { GITHUB_TOKEN: 'files-token' } },
+          transport: {
+            type: 'stdio',
+            command: 'mcp-server-filesystem',
+            args: [],
+            env: {},
+            env_secrets: { GITHUB_TOKEN: 'files-token' },
+          },
           timeouts: {},
           tools: {},
         },
@@ -538,20 +707,33 @@ describe('LooprailStack options', () => {
     };
     const { app, stack, template } = synth({ catalog });
     const coder = identityStatements(stack, template, 'coder');
-    expect(resourcesFor(coder, 'secretsmanager:GetSecretValue')).toEqual([expect.stringContaining('secret:files-token-??????'), expect.stringContaining('secret:openai-key-??????')]);
-    expect(resourcesFor(coder, 'bedrock:InvokeModel')).toEqual([expect.stringContaining(':bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0')]);
-    expect(resourcesFor(identityStatements(stack, template, 'local'), 'secretsmanager:GetSecretValue')).toEqual([expect.stringContaining('secret:github-mcp-token-??????')]);
+    expect(resourcesFor(coder, 'secretsmanager:GetSecretValue')).toEqual([
+      expect.stringContaining('secret:files-token-??????'),
+      expect.stringContaining('secret:openai-key-??????'),
+    ]);
+    expect(resourcesFor(coder, 'bedrock:InvokeModel')).toEqual([
+      expect.stringContaining(':bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0'),
+    ]);
+    expect(resourcesFor(identityStatements(stack, template, 'local'), 'secretsmanager:GetSecretValue')).toEqual([
+      expect.stringContaining('secret:github-mcp-token-??????'),
+    ]);
     expect(nagViolations(new AwsSolutionsChecks(), app)).toEqual([]);
   });
 
   it('grants a cross-Region inference profile and its model in any Region, acknowledging exactly that wildcard', () => {
-    const catalog: Catalog = { ...CATALOG, agents: { p: agentEntry({ name: 'p', model: 'profile' }) }, models: { profile: bedrockModel('profile', 'us.anthropic.claude-sonnet-4-6-v1:0') } };
+    const catalog: Catalog = {
+      ...CATALOG,
+      agents: { p: agentEntry({ name: 'p', model: 'profile' }) },
+      models: { profile: bedrockModel('profile', 'us.anthropic.claude-sonnet-4-6-v1:0') },
+    };
     const { app, stack, template } = synth({ catalog });
     const resources = resourcesFor(identityStatements(stack, template, 'p'), 'bedrock:InvokeModel');
     expect(resources).toHaveLength(2);
     expect(resources).toEqual(
       expect.arrayContaining([
-        expect.stringContaining(':bedrock:eu-west-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-6-v1:0'),
+        expect.stringContaining(
+          ':bedrock:eu-west-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-6-v1:0',
+        ),
         expect.stringContaining(':bedrock:*::foundation-model/anthropic.claude-sonnet-4-6-v1:0'),
       ]),
     );
@@ -560,8 +742,16 @@ describe('LooprailStack options', () => {
 
   it('passes an ARN model id through as the resource', () => {
     const arn = 'arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123';
-    const { stack, template } = synth({ catalog: { ...CATALOG, agents: { a: agentEntry({ name: 'a', model: 'app' }) }, models: { app: bedrockModel('app', arn) } } });
-    expect(resourcesFor(identityStatements(stack, template, 'a'), 'bedrock:InvokeModel')).toEqual([JSON.stringify(arn)]);
+    const { stack, template } = synth({
+      catalog: {
+        ...CATALOG,
+        agents: { a: agentEntry({ name: 'a', model: 'app' }) },
+        models: { app: bedrockModel('app', arn) },
+      },
+    });
+    expect(resourcesFor(identityStatements(stack, template, 'a'), 'bedrock:InvokeModel')).toEqual([
+      JSON.stringify(arn),
+    ]);
   });
 
   it('uses a customer-managed key when given one, and grants the steps encrypt/decrypt on it', () => {
@@ -573,7 +763,11 @@ describe('LooprailStack options', () => {
     table.grantReadWriteItems(role);
     const template = Template.fromStack(stack);
     template.hasResourceProperties('AWS::DynamoDB::Table', {
-      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': [stack.getLogicalId(key.node.defaultChild as never), 'Arn'] } },
+      SSESpecification: {
+        SSEEnabled: true,
+        SSEType: 'KMS',
+        KMSMasterKeyId: { 'Fn::GetAtt': [stack.getLogicalId(key.node.defaultChild as never), 'Arn'] },
+      },
     });
     const policy = JSON.stringify(template.findResources('AWS::IAM::Policy'));
     expect(policy).toContain('kms:Decrypt');
@@ -582,7 +776,9 @@ describe('LooprailStack options', () => {
 });
 
 describe('AgentStateMachine', () => {
-  const arns = Object.fromEntries(STEP_NAMES.map((name) => [`${name}FunctionArn`, `arn:aws:lambda:eu-west-1:123456789012:function:${name}`]));
+  const arns = Object.fromEntries(
+    STEP_NAMES.map((name) => [`${name}FunctionArn`, `arn:aws:lambda:eu-west-1:123456789012:function:${name}`]),
+  );
 
   it('refuses a placeholder without a function, and a function without a placeholder', () => {
     const dir = mkdtempSync(join(tmpdir(), 'looprail-asl-'));
@@ -605,7 +801,9 @@ describe('catalogBundling', () => {
   it('hands a catalog too large for one command-line argument over as an injected module', async () => {
     const big: Catalog = {
       ...CATALOG,
-      skills: { huge: { name: 'huge', version: '1', description: 'big', content: 'x"\n$`'.repeat(40_000), sha256: '0' } },
+      skills: {
+        huge: { name: 'huge', version: '1', description: 'big', content: 'x"\n$`'.repeat(40_000), sha256: '0' },
+      },
     };
     const bundling = catalogBundling(big, true);
     expect(bundling.define).toBeUndefined();

@@ -59,7 +59,14 @@ describe('Looprail-LambdaEnvNoSecrets', () => {
       PEM: `-----BEGIN RSA ${'PRIVATE'} KEY-----\nMIIE`,
     });
     const findings = lambdaEnvNoSecrets(cfn);
-    expect(findings).toEqual(['MODEL:anthropic-key', 'OPENAI:openai-key', 'ID:aws-access-key-id', 'GH:github-token', 'PAY:stripe-key', 'PEM:private-key']);
+    expect(findings).toEqual([
+      'MODEL:anthropic-key',
+      'OPENAI:openai-key',
+      'ID:aws-access-key-id',
+      'GH:github-token',
+      'PAY:stripe-key',
+      'PEM:private-key',
+    ]);
     expect(JSON.stringify(findings)).not.toContain('abcdefghij');
   });
 
@@ -69,7 +76,11 @@ describe('Looprail-LambdaEnvNoSecrets', () => {
   });
 
   it('flags a key-like literal in a variable named as a secret', () => {
-    const { cfn } = lambdaWith({ DB_PASSWORD: 'hunter2hunter2!', WEBHOOK_SECRET: 'f3a9c1d27b8e4a60', HOOK_SECRET: 'prod/webhook-hmac-key' });
+    const { cfn } = lambdaWith({
+      DB_PASSWORD: 'hunter2hunter2!',
+      WEBHOOK_SECRET: 'f3a9c1d27b8e4a60',
+      HOOK_SECRET: 'prod/webhook-hmac-key',
+    });
     expect(lambdaEnvNoSecrets(cfn)).toEqual(['DB_PASSWORD:literal', 'WEBHOOK_SECRET:literal']);
   });
 
@@ -77,7 +88,9 @@ describe('Looprail-LambdaEnvNoSecrets', () => {
     const bad = lambdaWith({ ANTHROPIC_API_KEY: ['sk', 'ant', 'api03-abcdefghijklmnopqrstuvwxyz012345'].join('-') });
     const report = new LooprailChecks().validateScope(bad.stack);
     expect(report.success).toBe(false);
-    expect(report.violations).toMatchObject([{ ruleName: 'Looprail-LambdaEnvNoSecrets[ANTHROPIC_API_KEY:anthropic-key]', severity: 'error' }]);
+    expect(report.violations).toMatchObject([
+      { ruleName: 'Looprail-LambdaEnvNoSecrets[ANTHROPIC_API_KEY:anthropic-key]', severity: 'error' },
+    ]);
 
     const good = lambdaWith({ LOOPRAIL_SECRETS: 'aws' });
     expect(new LooprailChecks().validateScope(good.stack)).toEqual({ success: true, violations: [] });

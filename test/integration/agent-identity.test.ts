@@ -30,14 +30,23 @@ beforeAll(async () => {
     for await (const chunk of req) body += chunk;
     const target = req.headers['x-amz-target'];
     if (target === 'secretsmanager.GetSecretValue') {
-      seen.push({ service: 'secretsmanager', params: JSON.parse(body) as Record<string, string>, authorization: req.headers.authorization, securityToken: req.headers['x-amz-security-token'] as string });
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify({ Name: 'anthropic-api-key', SecretString: 'the-value' }));
+      seen.push({
+        service: 'secretsmanager',
+        params: JSON.parse(body) as Record<string, string>,
+        authorization: req.headers.authorization,
+        securityToken: req.headers['x-amz-security-token'] as string,
+      });
+      res
+        .writeHead(200, { 'content-type': 'application/x-amz-json-1.1' })
+        .end(JSON.stringify({ Name: 'anthropic-api-key', SecretString: 'the-value' }));
       return;
     }
     const params = Object.fromEntries(new URLSearchParams(body));
     seen.push({ service: 'sts', params, authorization: req.headers.authorization });
     const expiration = new Date(Date.now() + 3600_000).toISOString();
-    res.writeHead(200, { 'content-type': 'text/xml' }).end(`<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+    res
+      .writeHead(200, { 'content-type': 'text/xml' })
+      .end(`<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleResult>
     <AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/x/${params.RoleSessionName}</Arn><AssumedRoleId>AROAEXAMPLE:${params.RoleSessionName}</AssumedRoleId></AssumedRoleUser>
     <Credentials><AccessKeyId>${TEMP_KEY_ID}</AccessKeyId><SecretAccessKey>tempSecret</SecretAccessKey><SessionToken>temp-session-token</SessionToken><Expiration>${expiration}</Expiration></Credentials>
@@ -62,14 +71,22 @@ afterAll(async () => {
   server?.close();
 });
 
-describe("a step acting for an agent", () => {
+describe('a step acting for an agent', () => {
   it("assumes the agent's own role with the run id as the session name, and reads secrets with those credentials", async () => {
-    const scopeFor = agentScopes({ roleArnPrefix: 'arn:aws:iam::123456789012:role/Looprail-agent-', projectRoot: process.cwd(), stateDir: '/tmp/looprail-identity-test' });
+    const scopeFor = agentScopes({
+      roleArnPrefix: 'arn:aws:iam::123456789012:role/Looprail-agent-',
+      projectRoot: process.cwd(),
+      stateDir: '/tmp/looprail-identity-test',
+    });
     const scope = scopeFor('triage.reviewer', 'r-0123456789abcdef');
     expect(await scope.secrets!.get('anthropic-api-key')).toBe('the-value');
 
     const assume = seen.find((entry) => entry.service === 'sts')!;
-    expect(assume.params).toMatchObject({ Action: 'AssumeRole', RoleArn: 'arn:aws:iam::123456789012:role/Looprail-agent-triage.reviewer', RoleSessionName: 'r-0123456789abcdef' });
+    expect(assume.params).toMatchObject({
+      Action: 'AssumeRole',
+      RoleArn: 'arn:aws:iam::123456789012:role/Looprail-agent-triage.reviewer',
+      RoleSessionName: 'r-0123456789abcdef',
+    });
     expect(assume.authorization).toContain(`Credential=${STEP_KEY_ID}/`);
     const read = seen.find((entry) => entry.service === 'secretsmanager')!;
     expect(read.params.SecretId).toBe('anthropic-api-key');
@@ -79,7 +96,11 @@ describe("a step acting for an agent", () => {
   });
 
   it('keeps one scope per identity and run, and never shares one between agents', () => {
-    const scopeFor = agentScopes({ roleArnPrefix: 'arn:aws:iam::123456789012:role/Looprail-agent-', projectRoot: process.cwd(), stateDir: '/tmp/looprail-identity-test' });
+    const scopeFor = agentScopes({
+      roleArnPrefix: 'arn:aws:iam::123456789012:role/Looprail-agent-',
+      projectRoot: process.cwd(),
+      stateDir: '/tmp/looprail-identity-test',
+    });
     expect(scopeFor('triage', 'r-1')).toBe(scopeFor('triage', 'r-1'));
     expect(scopeFor('triage', 'r-1')).not.toBe(scopeFor('reporter', 'r-1'));
     expect(scopeFor('triage', 'r-1')).not.toBe(scopeFor('triage', 'r-2'));

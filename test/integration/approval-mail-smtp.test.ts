@@ -30,7 +30,11 @@ beforeAll(async () => {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
-        received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((each) => each.address), data: Buffer.concat(chunks).toString('utf8') });
+        received.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((each) => each.address),
+          data: Buffer.concat(chunks).toString('utf8'),
+        });
         callback();
       });
     },
@@ -45,12 +49,25 @@ afterAll(async () => {
 });
 
 describe('approval mail over SMTP', () => {
-  it('writes the .eml and relays it to the SMTP server, with the recipient\'s own signed link', async () => {
+  it("writes the .eml and relays it to the SMTP server, with the recipient's own signed link", async () => {
     const key = ['smtp-test', 'signing-key-0123456789'].join('-');
-    const link = approvalLink('http://127.0.0.1:8787', key, { approvalId: 'r-smtp-a2', recipient: 'lead@example.com', expires: 2_000_000_000 });
+    const link = approvalLink('http://127.0.0.1:8787', key, {
+      approvalId: 'r-smtp-a2',
+      recipient: 'lead@example.com',
+      expires: 2_000_000_000,
+    });
     const mailer = new OutboxMailer({ dir, from: 'looprail@localhost', smtpUrl: `smtp://127.0.0.1:${port}` });
     const message = approvalEmail(
-      { agent: 'nightly', runId: 'r-smtp', approvalId: 'r-smtp-a2', calls: [{ tool: 'github.merge_pr', arguments: { pr: 7 } }], reasons: ['github.merge_pr is flagged destructive in its server declaration'], costMicros: 1_500, expiresAt: '2033-05-18T03:33:20.000Z', traceUrl: 'http://127.0.0.1:8787/v1/runs/r-smtp/trace' },
+      {
+        agent: 'nightly',
+        runId: 'r-smtp',
+        approvalId: 'r-smtp-a2',
+        calls: [{ tool: 'github.merge_pr', arguments: { pr: 7 } }],
+        reasons: ['github.merge_pr is flagged destructive in its server declaration'],
+        costMicros: 1_500,
+        expiresAt: '2033-05-18T03:33:20.000Z',
+        traceUrl: 'http://127.0.0.1:8787/v1/runs/r-smtp/trace',
+      },
       'lead@example.com',
       link,
     );

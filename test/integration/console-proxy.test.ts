@@ -18,7 +18,10 @@ import { seedRun } from '../support/seeded-runs.ts';
  * sees every forwarded request carry a SigV4 signature and nothing else get through.
  */
 
-const credentials = async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: ['wJalrXUtnFEMI', 'K7MDENG', 'bPxRfiCYEXAMPLEKEY'].join('/') });
+const credentials = async () => ({
+  accessKeyId: 'AKIDEXAMPLE',
+  secretAccessKey: ['wJalrXUtnFEMI', 'K7MDENG', 'bPxRfiCYEXAMPLEKEY'].join('/'),
+});
 let upstream: Server;
 let proxy: LocalHttpServer & { token: string };
 const seen: Array<{ path: string; headers: IncomingHttpHeaders }> = [];
@@ -32,12 +35,23 @@ beforeAll(async () => {
   upstream = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     seen.push({ path: url.pathname, headers: req.headers });
-    const response = await router.handle({ method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), headers: {}, rawBody: Buffer.alloc(0), principal: 'arn:aws:iam::123456789012:user/ops' });
+    const response = await router.handle({
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: {},
+      rawBody: Buffer.alloc(0),
+      principal: 'arn:aws:iam::123456789012:user/ops',
+    });
     res.writeHead(response.status, { ...response.headers, 'set-cookie': 'upstream=1' }).end(response.body);
   });
   upstream.listen(0, '127.0.0.1');
   await once(upstream, 'listening');
-  proxy = await startConsoleProxy({ url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, region: 'eu-west-1', credentials });
+  proxy = await startConsoleProxy({
+    url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+    region: 'eu-west-1',
+    credentials,
+  });
 });
 
 afterAll(async () => {
@@ -45,7 +59,8 @@ afterAll(async () => {
   upstream?.close();
 });
 
-const get = (path: string, headers: Record<string, string> = { authorization: `Bearer ${proxy.token}` }) => fetch(new URL(path, proxy.url), { headers, redirect: 'manual' });
+const get = (path: string, headers: Record<string, string> = { authorization: `Bearer ${proxy.token}` }) =>
+  fetch(new URL(path, proxy.url), { headers, redirect: 'manual' });
 
 describe('the console of a deployed stack, locally', () => {
   it('forwards console pages signed with SigV4 for execute-api, and passes the answer on', async () => {
@@ -57,7 +72,9 @@ describe('the console of a deployed stack, locally', () => {
     expect(await runs.text()).toContain('deployed-run');
     const forwarded = seen.slice(before);
     expect(forwarded.map((request) => request.path)).toEqual(['/console/runs']);
-    expect(String(forwarded[0]!.headers.authorization)).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$/);
+    expect(String(forwarded[0]!.headers.authorization)).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$/,
+    );
     const missing = await get('/console/runs/nope');
     expect(missing.status).toBe(404);
     expect(await missing.text()).toContain('run nope does not exist');
@@ -70,13 +87,18 @@ describe('the console of a deployed stack, locally', () => {
     expect(await anonymous.text()).toContain('Sign in to the console');
     expect((await get('/openapi.json')).status).toBe(404);
     expect((await get('/v1/runs')).status).toBe(404);
-    const post = await fetch(new URL('/console/runs', proxy.url), { method: 'POST', headers: { authorization: `Bearer ${proxy.token}` } });
+    const post = await fetch(new URL('/console/runs', proxy.url), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${proxy.token}` },
+    });
     expect(post.status).toBe(405);
     expect(seen.length).toBe(before);
   });
 
   it('refuses a URL it cannot use, with one clear line', async () => {
     await expect(startConsoleProxy({ url: 'not a url' })).rejects.toThrow(ValidationError);
-    await expect(startConsoleProxy({ url: 'http://127.0.0.1:1' })).rejects.toThrow(/cannot tell the Region from 127\.0\.0\.1:1: pass --region/);
+    await expect(startConsoleProxy({ url: 'http://127.0.0.1:1' })).rejects.toThrow(
+      /cannot tell the Region from 127\.0\.0\.1:1: pass --region/,
+    );
   });
 });

@@ -78,7 +78,9 @@ describe('startDynamoDbLocal', () => {
     const secondClient = clientFor(second.endpoint);
     expect((await secondClient.send(new ListTablesCommand({}))).TableNames).toEqual(['looprail-local']);
     await ensureTable(secondClient, 'looprail-local'); // already there: fine
-    expect(await new DynamoRunStore({ client: secondClient, tableName: 'looprail-local' }).getRun(meta.runId)).toEqual(meta);
+    expect(await new DynamoRunStore({ client: secondClient, tableName: 'looprail-local' }).getRun(meta.runId)).toEqual(
+      meta,
+    );
     secondClient.destroy();
     await second.stop();
     running = undefined;

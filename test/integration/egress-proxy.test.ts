@@ -38,7 +38,11 @@ const everyLogLine: string[] = [];
 /** Every egress token any test presented. */
 const presentedTokens = new Set<string>();
 
-function capturingLogger(): { log: Logger; lines: LogLine[]; lineFor(predicate: (line: LogLine) => boolean): Promise<LogLine> } {
+function capturingLogger(): {
+  log: Logger;
+  lines: LogLine[];
+  lineFor(predicate: (line: LogLine) => boolean): Promise<LogLine>;
+} {
   const lines: LogLine[] = [];
   const waiters = new Set<() => void>();
   const push = (level: string, message: string, fields?: Record<string, unknown>) => {
@@ -49,7 +53,11 @@ function capturingLogger(): { log: Logger; lines: LogLine[]; lineFor(predicate: 
   };
   return {
     lines,
-    log: { info: (m, f) => push('info', m, f), warn: (m, f) => push('warn', m, f), error: (m, f) => push('error', m, f) },
+    log: {
+      info: (m, f) => push('info', m, f),
+      warn: (m, f) => push('warn', m, f),
+      error: (m, f) => push('error', m, f),
+    },
     async lineFor(predicate) {
       for (;;) {
         const found = lines.find(predicate);
@@ -144,7 +152,12 @@ beforeAll(async () => {
     for await (const chunk of req) body += chunk;
     webRequests.push({ method: req.method!, url: req.url!, headers: req.headers, body });
     if (req.url === '/hangup') return req.socket.destroy();
-    res.writeHead(201, 'Made', { 'content-type': 'text/plain', 'x-target': 'yes', connection: 'x-drop-me', 'x-drop-me': 'hop-by-hop' });
+    res.writeHead(201, 'Made', {
+      'content-type': 'text/plain',
+      'x-target': 'yes',
+      connection: 'x-drop-me',
+      'x-drop-me': 'hop-by-hop',
+    });
     res.end(`seen ${req.method} ${req.url} ${body}`);
   });
   web.listen(0, '127.0.0.1');
@@ -205,7 +218,9 @@ function connectThrough(proxyPort: number, target: string, authorization?: strin
       agent: false,
       headers: authorization === undefined ? {} : { 'proxy-authorization': authorization },
     });
-    req.on('connect', (res: IncomingMessage, socket: Socket, head: Buffer) => resolve({ status: res.statusCode!, headers: res.headers, socket, head }));
+    req.on('connect', (res: IncomingMessage, socket: Socket, head: Buffer) =>
+      resolve({ status: res.statusCode!, headers: res.headers, socket, head }),
+    );
     req.on('error', reject);
     req.end();
   });
@@ -249,7 +264,14 @@ function viaProxy(
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...options.headers };
     if (options.authorization !== undefined) headers['proxy-authorization'] = options.authorization;
-    const req = request({ host: '127.0.0.1', port: proxyPort, method: options.method ?? 'GET', path: target, agent: false, headers });
+    const req = request({
+      host: '127.0.0.1',
+      port: proxyPort,
+      method: options.method ?? 'GET',
+      path: target,
+      agent: false,
+      headers,
+    });
     req.on('response', async (res) => {
       let body = '';
       for await (const chunk of res) body += chunk;
@@ -320,7 +342,9 @@ describe('egress proxy: CONNECT', () => {
     const auth = credentials('maker', newSandbox());
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.write(`CONNECT echo.test:${echoPort} HTTP/1.1\r\nHost: echo.test:${echoPort}\r\nProxy-Authorization: ${auth}\r\n\r\nearly-bytes`);
+    socket.write(
+      `CONNECT echo.test:${echoPort} HTTP/1.1\r\nHost: echo.test:${echoPort}\r\nProxy-Authorization: ${auth}\r\n\r\nearly-bytes`,
+    );
     const expected = 'HTTP/1.1 200 Connection Established\r\n\r\nearly-bytes';
     while (Buffer.concat(chunks).length < expected.length) await once(socket, 'data');
     expect(Buffer.concat(chunks).toString()).toBe(expected);
@@ -369,9 +393,19 @@ describe('egress proxy: plain HTTP', () => {
     webRequests.length = 0;
     const answer = await viaProxy(port, `http://web.test:${webPort}/private/path?secret=query-value`, {
       authorization: credentials('maker', sandbox),
-      headers: { host: `web.test:${webPort}`, 'x-custom': 'kept', connection: 'x-per-hop', 'x-per-hop': 'dropped', 'proxy-connection': 'keep-alive' },
+      headers: {
+        host: `web.test:${webPort}`,
+        'x-custom': 'kept',
+        connection: 'x-per-hop',
+        'x-per-hop': 'dropped',
+        'proxy-connection': 'keep-alive',
+      },
     });
-    expect(answer).toMatchObject({ status: 201, statusMessage: 'Made', body: 'seen GET /private/path?secret=query-value ' });
+    expect(answer).toMatchObject({
+      status: 201,
+      statusMessage: 'Made',
+      body: 'seen GET /private/path?secret=query-value ',
+    });
     expect(answer.headers['x-target']).toBe('yes');
     expect(answer.headers['x-drop-me']).toBeUndefined();
 
@@ -380,10 +414,19 @@ describe('egress proxy: plain HTTP', () => {
     expect(seen.url).toBe('/private/path?secret=query-value');
     expect(seen.headers.host).toBe(`web.test:${webPort}`);
     expect(seen.headers['x-custom']).toBe('kept');
-    for (const name of ['proxy-authorization', 'proxy-connection', 'x-per-hop']) expect(seen.headers[name], name).toBeUndefined();
+    for (const name of ['proxy-authorization', 'proxy-connection', 'x-per-hop'])
+      expect(seen.headers[name], name).toBeUndefined();
 
     const line = await lineFor((l) => l.sandbox === sandbox);
-    expect(line).toMatchObject({ agent: 'maker', method: 'GET', host: 'web.test', port: webPort, decision: 'allowed', status: 201, bytesUp: 0 });
+    expect(line).toMatchObject({
+      agent: 'maker',
+      method: 'GET',
+      host: 'web.test',
+      port: webPort,
+      decision: 'allowed',
+      status: 201,
+      bytesUp: 0,
+    });
     expect(line.bytesDown).toBe(Buffer.byteLength(answer.body));
     expect(JSON.stringify(line)).not.toMatch(/private|secret|query-value|x-custom/);
   });
@@ -398,7 +441,11 @@ describe('egress proxy: plain HTTP', () => {
       body: 'hello body',
     });
     expect(answer.body).toBe('seen POST /upload hello body');
-    expect(await lineFor((l) => l.sandbox === sandbox)).toMatchObject({ method: 'POST', bytesUp: 10, decision: 'allowed' });
+    expect(await lineFor((l) => l.sandbox === sandbox)).toMatchObject({
+      method: 'POST',
+      bytesUp: 10,
+      decision: 'allowed',
+    });
   });
 
   it('works for a real client: Node fetch following HTTP_PROXY with the broker-style URL', async () => {
@@ -406,24 +453,39 @@ describe('egress proxy: plain HTTP', () => {
     const sandbox = newSandbox();
     const token = egressToken(signingKey, 'maker', sandbox);
     presentedTokens.add(token);
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, NODE_USE_ENV_PROXY: '1', HTTP_PROXY: `http://${encodeURIComponent(egressUser('maker', sandbox))}:${token}@127.0.0.1:${port}` };
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      NODE_USE_ENV_PROXY: '1',
+      HTTP_PROXY: `http://${encodeURIComponent(egressUser('maker', sandbox))}:${token}@127.0.0.1:${port}`,
+    };
     const script = `fetch('http://web.test:${webPort}/from-fetch').then(async (r) => console.log(r.status, await r.text()), (e) => { console.log('failed', e.cause?.message ?? e.message); process.exitCode = 1; })`;
     const { stdout } = await promisify(execFile)(process.execPath, ['--no-warnings', '-e', script], { env });
     expect(stdout.trim()).toBe('201 seen GET /from-fetch');
-    expect(await lineFor((l) => l.sandbox === sandbox)).toMatchObject({ agent: 'maker', host: 'web.test', decision: 'allowed' });
+    expect(await lineFor((l) => l.sandbox === sandbox)).toMatchObject({
+      agent: 'maker',
+      host: 'web.test',
+      decision: 'allowed',
+    });
   });
 
   it('answers 400 to an origin-form request, an https:// absolute URL and an upgrade', async () => {
     const { port, lineFor } = await startProxy();
     const origin = await viaProxy(port, '/some/path', { authorization: credentials('maker', newSandbox()) });
     expect(origin.status).toBe(400);
-    expect(origin.body).toBe('this is an egress proxy: send CONNECT host:port or an absolute-form request (GET http://host/path)\n');
+    expect(origin.body).toBe(
+      'this is an egress proxy: send CONNECT host:port or an absolute-form request (GET http://host/path)\n',
+    );
 
-    const https = await viaProxy(port, `https://web.test:${webPort}/`, { authorization: credentials('maker', newSandbox()) });
+    const https = await viaProxy(port, `https://web.test:${webPort}/`, {
+      authorization: credentials('maker', newSandbox()),
+    });
     expect(https.status).toBe(400);
     expect(https.body).toContain('CONNECT');
 
-    const upgrade = await raw(port, `GET http://web.test:${webPort}/ HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+    const upgrade = await raw(
+      port,
+      `GET http://web.test:${webPort}/ HTTP/1.1\r\nHost: web.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`,
+    );
     expect(upgrade).toMatch(/^HTTP\/1.1 400 Bad Request\r\n/);
     expect(upgrade).toContain('protocol upgrades are not proxied; use CONNECT');
     await lineFor((l) => l.reason === 'protocol upgrades are not proxied; use CONNECT');
@@ -432,10 +494,16 @@ describe('egress proxy: plain HTTP', () => {
   it('answers 502 when the destination closes without an answer', async () => {
     const { port, lineFor } = await startProxy();
     const sandbox = newSandbox();
-    const answer = await viaProxy(port, `http://web.test:${webPort}/hangup`, { authorization: credentials('maker', sandbox) });
+    const answer = await viaProxy(port, `http://web.test:${webPort}/hangup`, {
+      authorization: credentials('maker', sandbox),
+    });
     expect(answer.status).toBe(502);
     expect(answer.body).toBe('web.test closed the connection without an answer\n');
-    expect(await lineFor((l) => l.sandbox === sandbox)).toMatchObject({ level: 'warn', decision: 'failed', status: 502 });
+    expect(await lineFor((l) => l.sandbox === sandbox)).toMatchObject({
+      level: 'warn',
+      decision: 'failed',
+      status: 502,
+    });
   });
 });
 
@@ -477,10 +545,17 @@ describe('egress proxy: credentials', () => {
     const othersToken = egressToken(signingKey, 'other', sandbox);
     const otherSandboxToken = egressToken(signingKey, 'maker', newSandbox());
     presentedTokens.add(othersToken).add(otherSandboxToken);
-    const asMaker = await refusedConnect(port, `echo.test:${echoPort}`, basic(egressUser('maker', sandbox), othersToken));
+    const asMaker = await refusedConnect(
+      port,
+      `echo.test:${echoPort}`,
+      basic(egressUser('maker', sandbox), othersToken),
+    );
     expect(asMaker.status).toBe(407);
     expect(asMaker.body).toBe(`wrong egress credentials for maker~${sandbox}\n`);
-    expect((await refusedConnect(port, `echo.test:${echoPort}`, basic(egressUser('maker', sandbox), otherSandboxToken))).status).toBe(407);
+    expect(
+      (await refusedConnect(port, `echo.test:${echoPort}`, basic(egressUser('maker', sandbox), otherSandboxToken)))
+        .status,
+    ).toBe(407);
   });
 
   it('answers 403 to a valid token of an agent without an allowlist', async () => {
@@ -499,7 +574,10 @@ describe('egress proxy: credentials', () => {
     const refused = await refusedConnect(port, `echo.test:${echoPort}`, credentials('maker', newSandbox()));
     expect(refused.status).toBe(503);
     expect(refused.body).toBe('the egress proxy cannot check credentials right now\n');
-    expect(lines.find((l) => l.level === 'error')).toMatchObject({ message: 'egress signing key unavailable', error: 'looprail.SecretNotFound' });
+    expect(lines.find((l) => l.level === 'error')).toMatchObject({
+      message: 'egress signing key unavailable',
+      error: 'looprail.SecretNotFound',
+    });
   });
 });
 
@@ -511,9 +589,15 @@ describe('egress proxy: allowlist', () => {
     expect(refused.status).toBe(403);
     expect(refused.body).toBe("elsewhere.test is not in this sandbox's network allowlist\n");
     expect(refused.body).not.toContain('echo.test');
-    expect(await lineFor((l) => l.sandbox === sandbox)).toMatchObject({ decision: 'denied', status: 403, host: 'elsewhere.test' });
+    expect(await lineFor((l) => l.sandbox === sandbox)).toMatchObject({
+      decision: 'denied',
+      status: 403,
+      host: 'elsewhere.test',
+    });
 
-    const plain = await viaProxy(port, `http://elsewhere.test:${echoPort}/`, { authorization: credentials('maker', newSandbox()) });
+    const plain = await viaProxy(port, `http://elsewhere.test:${echoPort}/`, {
+      authorization: credentials('maker', newSandbox()),
+    });
     expect(plain.status).toBe(403);
   });
 
@@ -522,7 +606,9 @@ describe('egress proxy: allowlist', () => {
     const refused = await refusedConnect(port, 'echo.test:443', credentials('maker', newSandbox()));
     expect(refused.status).toBe(403);
     expect(refused.body).toBe("port 443 of echo.test is not in this sandbox's network allowlist\n");
-    expect((await viaProxy(port, 'http://web.test/', { authorization: credentials('maker', newSandbox()) })).status).toBe(403);
+    expect(
+      (await viaProxy(port, 'http://web.test/', { authorization: credentials('maker', newSandbox()) })).status,
+    ).toBe(403);
   });
 
   it('lets *.wild.test reach subdomains at any depth but not wild.test itself', async () => {
@@ -558,9 +644,15 @@ describe('egress proxy: destinations', () => {
     expect(literal.status).toBe(403);
     expect(literal.body).toBe('127.0.0.1 is a loopback address, which sandboxes may not reach\n');
     for (const spelling of ['127.1', '0x7f.0.0.1', '2130706433']) {
-      expect((await refusedConnect(port, `${spelling}:${echoPort}`, credentials('maker', newSandbox()))).status, spelling).toBe(403);
+      expect(
+        (await refusedConnect(port, `${spelling}:${echoPort}`, credentials('maker', newSandbox()))).status,
+        spelling,
+      ).toBe(403);
     }
-    expect((await viaProxy(port, `http://web.test:${webPort}/`, { authorization: credentials('maker', newSandbox()) })).status).toBe(403);
+    expect(
+      (await viaProxy(port, `http://web.test:${webPort}/`, { authorization: credentials('maker', newSandbox()) }))
+        .status,
+    ).toBe(403);
 
     const { port: testPort } = await startProxy({ allowLoopback: true });
     const allowed = await connectThrough(testPort, `127.0.0.1:${echoPort}`, credentials('maker', newSandbox()));
@@ -572,7 +664,9 @@ describe('egress proxy: destinations', () => {
     const { port } = await startProxy({ resolve: undefined, allowLoopback: false });
     const refused = await refusedConnect(port, `localhost:${echoPort}`, credentials('maker', newSandbox()));
     expect(refused.status).toBe(403);
-    expect(refused.body).toMatch(/^localhost resolves to (127\.0\.0\.1|::1) \(loopback\), which sandboxes may not reach\n$/);
+    expect(refused.body).toMatch(
+      /^localhost resolves to (127\.0\.0\.1|::1) \(loopback\), which sandboxes may not reach\n$/,
+    );
   });
 
   it('refuses an allowed name that resolves to the metadata or ECS credentials endpoint', async () => {
@@ -580,12 +674,26 @@ describe('egress proxy: destinations', () => {
     const sandbox = newSandbox();
     const metadata = await refusedConnect(port, `metadata.test:${echoPort}`, credentials('maker', sandbox));
     expect(metadata.status).toBe(403);
-    expect(metadata.body).toBe('metadata.test resolves to 169.254.169.254 (link-local), which sandboxes may not reach\n');
-    expect(await lineFor((l) => l.sandbox === sandbox)).toMatchObject({ host: 'metadata.test', decision: 'denied', status: 403 });
+    expect(metadata.body).toBe(
+      'metadata.test resolves to 169.254.169.254 (link-local), which sandboxes may not reach\n',
+    );
+    expect(await lineFor((l) => l.sandbox === sandbox)).toMatchObject({
+      host: 'metadata.test',
+      decision: 'denied',
+      status: 403,
+    });
 
-    expect((await refusedConnect(port, `credentials.test:${echoPort}`, credentials('maker', newSandbox()))).status).toBe(403);
+    expect(
+      (await refusedConnect(port, `credentials.test:${echoPort}`, credentials('maker', newSandbox()))).status,
+    ).toBe(403);
     // On the allowlist as a literal, plain HTTP or CONNECT, it is still refused.
-    expect((await viaProxy(port, 'http://169.254.169.254/latest/meta-data/', { authorization: credentials('maker', newSandbox()) })).status).toBe(403);
+    expect(
+      (
+        await viaProxy(port, 'http://169.254.169.254/latest/meta-data/', {
+          authorization: credentials('maker', newSandbox()),
+        })
+      ).status,
+    ).toBe(403);
     // An IPv4-mapped spelling is a different literal: it matches no IPv4 entry.
     const mapped = await refusedConnect(port, '[::ffff:169.254.169.254]:80', credentials('maker', newSandbox()));
     expect(mapped.body).toBe("[::ffff:a9fe:a9fe] is not in this sandbox's network allowlist\n");
@@ -606,7 +714,11 @@ describe('egress proxy: destinations', () => {
     const nx = await refusedConnect(port, `nx.test:${echoPort}`, credentials('maker', sandbox));
     expect(nx.status).toBe(502);
     expect(nx.body).toBe('cannot resolve nx.test (ENOTFOUND)\n');
-    expect(await lineFor((l) => l.sandbox === sandbox)).toMatchObject({ level: 'warn', decision: 'failed', status: 502 });
+    expect(await lineFor((l) => l.sandbox === sandbox)).toMatchObject({
+      level: 'warn',
+      decision: 'failed',
+      status: 502,
+    });
 
     const refused = await refusedConnect(port, `refused.test:${closedPort}`, credentials('maker', newSandbox()));
     expect(refused.status).toBe(502);
@@ -638,7 +750,12 @@ describe('egress proxy: limits', () => {
     expect(tunnel.status).toBe(200);
     tunnel.socket.on('error', () => {});
     await closed(tunnel.socket);
-    expect(await lineFor((l) => l.sandbox === sandbox)).toMatchObject({ decision: 'allowed', reason: 'idle timeout', bytesUp: 0, bytesDown: 0 });
+    expect(await lineFor((l) => l.sandbox === sandbox)).toMatchObject({
+      decision: 'allowed',
+      reason: 'idle timeout',
+      bytesUp: 0,
+      bytesDown: 0,
+    });
   });
 
   it('caps open connections per sandbox, and frees the slot when one closes', async () => {
@@ -669,7 +786,10 @@ describe('egress proxy: limits', () => {
 
   it('answers 431 to request headers over the limit', async () => {
     const { port, lineFor } = await startProxy({ maxHeaderBytes: 2048 });
-    const answer = await raw(port, `CONNECT echo.test:${echoPort} HTTP/1.1\r\nHost: echo.test\r\nX-Padding: ${'a'.repeat(4096)}\r\n\r\n`);
+    const answer = await raw(
+      port,
+      `CONNECT echo.test:${echoPort} HTTP/1.1\r\nHost: echo.test\r\nX-Padding: ${'a'.repeat(4096)}\r\n\r\n`,
+    );
     expect(answer).toMatch(/^HTTP\/1.1 431 Request Header Fields Too Large\r\n/);
     await lineFor((l) => l.status === 431);
   });
@@ -682,8 +802,15 @@ describe('egress proxy: limits', () => {
 
 describe('egress proxy: configuration', () => {
   it('refuses invalid allowlists at creation, naming every agent and entry', () => {
-    expect(() => createEgressProxy({ allowlists: { maker: ['ok.example.com', 'bad host'], other: ['x:0'] }, signingKey: async () => signingKey })).toThrow(
-      new ConfigurationError('invalid egress allowlists:\n  agent maker: "bad host" is not a host, *.suffix or host:port entry\n  agent other: "x:0" needs a port from 1 to 65535 after the colon'),
+    expect(() =>
+      createEgressProxy({
+        allowlists: { maker: ['ok.example.com', 'bad host'], other: ['x:0'] },
+        signingKey: async () => signingKey,
+      }),
+    ).toThrow(
+      new ConfigurationError(
+        'invalid egress allowlists:\n  agent maker: "bad host" is not a host, *.suffix or host:port entry\n  agent other: "x:0" needs a port from 1 to 65535 after the colon',
+      ),
     );
   });
 });
@@ -758,13 +885,18 @@ describe('egress proxy: container entry over Secrets Manager', () => {
 
   it('does not start when the signing key is missing', async () => {
     const started = startEgressProxy({
-      env: { LOOPRAIL_EGRESS_ALLOWLISTS: JSON.stringify(allowlists()), LOOPRAIL_SANDBOX_SIGNING_SECRET: 'looprail/no-such-key' },
+      env: {
+        LOOPRAIL_EGRESS_ALLOWLISTS: JSON.stringify(allowlists()),
+        LOOPRAIL_SANDBOX_SIGNING_SECRET: 'looprail/no-such-key',
+      },
       secrets: new SecretsManagerStore({ client }),
       log: capturingLogger().log,
       host: '127.0.0.1',
       port: 0,
     });
-    await expect(started).rejects.toThrow(new SecretNotFoundError('secret "looprail/no-such-key" not found in AWS Secrets Manager'));
+    await expect(started).rejects.toThrow(
+      new SecretNotFoundError('secret "looprail/no-such-key" not found in AWS Secrets Manager'),
+    );
   });
 });
 
@@ -783,7 +915,23 @@ describe('egress proxy: logs', () => {
     for (const line of everyLogLine) {
       const fields = Object.keys(JSON.parse(line) as object);
       for (const field of fields) {
-        expect(['level', 'message', 'agent', 'sandbox', 'method', 'host', 'port', 'decision', 'status', 'reason', 'bytesUp', 'bytesDown', 'durationMs', 'error', 'agents']).toContain(field);
+        expect([
+          'level',
+          'message',
+          'agent',
+          'sandbox',
+          'method',
+          'host',
+          'port',
+          'decision',
+          'status',
+          'reason',
+          'bytesUp',
+          'bytesDown',
+          'durationMs',
+          'error',
+          'agents',
+        ]).toContain(field);
       }
     }
   });

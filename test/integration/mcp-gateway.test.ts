@@ -173,7 +173,9 @@ describe('McpToolGateway over stdio: server-everything', () => {
       inputSchema: { type: 'object', properties: { message: { type: 'string' } } },
       annotations: { readOnlyHint: true, destructiveHint: false },
     });
-    expect(tools.map((tool) => tool.name)).toEqual(expect.arrayContaining(['get-sum', 'get-tiny-image', 'trigger-long-running-operation']));
+    expect(tools.map((tool) => tool.name)).toEqual(
+      expect.arrayContaining(['get-sum', 'get-tiny-image', 'trigger-long-running-operation']),
+    );
   });
 
   it('calls echo, and keeps one connection for many calls', async () => {
@@ -183,7 +185,8 @@ describe('McpToolGateway over stdio: server-everything', () => {
     });
     const calls = 200;
     const started = performance.now();
-    for (let i = 0; i < calls; i++) await gateway.callTool(everythingStdio, 'echo', { message: `m${i}` }, { timeoutMs: 5_000 });
+    for (let i = 0; i < calls; i++)
+      await gateway.callTool(everythingStdio, 'echo', { message: `m${i}` }, { timeoutMs: 5_000 });
     const perCall = (performance.now() - started) / calls;
     console.info(`stdio echo: ${perCall.toFixed(2)} ms per call`);
     expect(pids('everything')).toHaveLength(1);
@@ -203,8 +206,15 @@ describe('McpToolGateway over stdio: server-everything', () => {
     expect(image.content).toMatch(/\[image image\/png, \d+ bytes\]/);
     expect(image.content.length).toBeLessThan(500);
 
-    const reference = await gateway.callTool(everythingStdio, 'get-resource-reference', { resourceId: 1 }, { timeoutMs: 5_000 });
-    expect(reference.content).toContain('[resource demo://resource/dynamic/text/1]\nResource 1: This is a plaintext resource');
+    const reference = await gateway.callTool(
+      everythingStdio,
+      'get-resource-reference',
+      { resourceId: 1 },
+      { timeoutMs: 5_000 },
+    );
+    expect(reference.content).toContain(
+      '[resource demo://resource/dynamic/text/1]\nResource 1: This is a plaintext resource',
+    );
 
     const links = await gateway.callTool(everythingStdio, 'get-resource-links', { count: 2 }, { timeoutMs: 5_000 });
     expect(links.content).toContain('[resource_link demo://resource/dynamic/');
@@ -213,7 +223,12 @@ describe('McpToolGateway over stdio: server-everything', () => {
   it('times out a slow call with ToolTimeoutError and keeps the connection', async () => {
     const started = performance.now();
     const error = await caught(
-      gateway.callTool(everythingStdio, 'trigger-long-running-operation', { duration: 1, steps: 1 }, { timeoutMs: 150 }),
+      gateway.callTool(
+        everythingStdio,
+        'trigger-long-running-operation',
+        { duration: 1, steps: 1 },
+        { timeoutMs: 150 },
+      ),
     );
     expect(error).toBeInstanceOf(ToolTimeoutError);
     expect(error.message).toBe('MCP tool "everything/trigger-long-running-operation" did not answer within 150 ms');
@@ -221,9 +236,9 @@ describe('McpToolGateway over stdio: server-everything', () => {
 
     // The late answer arrives after the timeout; it must not upset the connection.
     await new Promise((done) => setTimeout(done, 1_100));
-    expect((await gateway.callTool(everythingStdio, 'echo', { message: 'still here' }, { timeoutMs: 5_000 })).content).toBe(
-      'Echo: still here',
-    );
+    expect(
+      (await gateway.callTool(everythingStdio, 'echo', { message: 'still here' }, { timeoutMs: 5_000 })).content,
+    ).toBe('Echo: still here');
     expect(pids('everything')).toHaveLength(1);
   });
 
@@ -231,7 +246,12 @@ describe('McpToolGateway over stdio: server-everything', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error('run cancelled')), 50);
     const error = await caught(
-      gateway.callTool(everythingStdio, 'trigger-long-running-operation', { duration: 1, steps: 1 }, { timeoutMs: 5_000, signal: controller.signal }),
+      gateway.callTool(
+        everythingStdio,
+        'trigger-long-running-operation',
+        { duration: 1, steps: 1 },
+        { timeoutMs: 5_000, signal: controller.signal },
+      ),
     );
     expect(error.message).toBe('run cancelled');
   });
@@ -270,7 +290,9 @@ describe('McpToolGateway shares one connection between concurrent callers', () =
     try {
       const results = await Promise.all([
         gateway.listTools(everythingStdio),
-        ...Array.from({ length: 20 }, (_, i) => gateway.callTool(everythingStdio, 'echo', { message: `c${i}` }, { timeoutMs: 10_000 })),
+        ...Array.from({ length: 20 }, (_, i) =>
+          gateway.callTool(everythingStdio, 'echo', { message: `c${i}` }, { timeoutMs: 10_000 }),
+        ),
       ]);
       expect(results.slice(1).map((result) => (result as { content: string }).content)).toEqual(
         Array.from({ length: 20 }, (_, i) => `Echo: c${i}`),
@@ -281,7 +303,9 @@ describe('McpToolGateway shares one connection between concurrent callers', () =
       await gateway.close();
       await gateway.close(); // idempotent
       expect(isAlive(pid!)).toBe(false);
-      await expect(gateway.callTool(everythingStdio, 'echo', { message: 'x' }, { timeoutMs: 1_000 })).rejects.toThrow(/closed/);
+      await expect(gateway.callTool(everythingStdio, 'echo', { message: 'x' }, { timeoutMs: 1_000 })).rejects.toThrow(
+        /closed/,
+      );
     } finally {
       await gateway.close();
     }
@@ -297,7 +321,10 @@ describe('McpToolGateway over Streamable HTTP: server-everything', () => {
   beforeAll(async () => {
     port = await freePort();
     server = await startEverythingHttp(port);
-    everythingHttp = declare({ name: 'everything-http', transport: { type: 'http', url: `http://127.0.0.1:${port}/mcp` } });
+    everythingHttp = declare({
+      name: 'everything-http',
+      transport: { type: 'http', url: `http://127.0.0.1:${port}/mcp` },
+    });
   });
   afterAll(async () => {
     await gateway.close();
@@ -313,7 +340,8 @@ describe('McpToolGateway over Streamable HTTP: server-everything', () => {
     });
     const calls = 100;
     const started = performance.now();
-    for (let i = 0; i < calls; i++) await gateway.callTool(everythingHttp, 'get-sum', { a: i, b: 1 }, { timeoutMs: 5_000 });
+    for (let i = 0; i < calls; i++)
+      await gateway.callTool(everythingHttp, 'get-sum', { a: i, b: 1 }, { timeoutMs: 5_000 });
     console.info(`http get-sum: ${((performance.now() - started) / calls).toFixed(2)} ms per call`);
     expect(connects('everything-http')).toBe(1);
   });
@@ -333,16 +361,21 @@ describe('McpToolGateway over Streamable HTTP: server-everything', () => {
     expect(error.message).toMatch(/ECONNREFUSED|fetch failed|stopped answering/);
 
     server = await startEverythingHttp(port);
-    expect((await gateway.callTool(everythingHttp, 'echo', { message: 'welcome back' }, { timeoutMs: 5_000 })).content).toBe(
-      'Echo: welcome back',
-    );
+    expect(
+      (await gateway.callTool(everythingHttp, 'echo', { message: 'welcome back' }, { timeoutMs: 5_000 })).content,
+    ).toBe('Echo: welcome back');
     expect(connects('everything-http')).toBe(2);
   });
 
   it('fails a call in flight when the server dies under it, without waiting for the timeout', async () => {
     const started = performance.now();
     const pending = caught(
-      gateway.callTool(everythingHttp, 'trigger-long-running-operation', { duration: 20, steps: 2 }, { timeoutMs: 30_000 }),
+      gateway.callTool(
+        everythingHttp,
+        'trigger-long-running-operation',
+        { duration: 20, steps: 2 },
+        { timeoutMs: 30_000 },
+      ),
     );
     await new Promise((done) => setTimeout(done, 300));
     await stop(server);
@@ -351,7 +384,9 @@ describe('McpToolGateway over Streamable HTTP: server-everything', () => {
     expect(performance.now() - started).toBeLessThan(10_000);
 
     server = await startEverythingHttp(port);
-    expect((await gateway.callTool(everythingHttp, 'echo', { message: 'up' }, { timeoutMs: 5_000 })).content).toBe('Echo: up');
+    expect((await gateway.callTool(everythingHttp, 'echo', { message: 'up' }, { timeoutMs: 5_000 })).content).toBe(
+      'Echo: up',
+    );
   });
 });
 
@@ -375,7 +410,11 @@ describe('McpToolGateway with server-memory and server-filesystem', () => {
   it('round-trips entities through server-memory, stored under the state folder', async () => {
     const memory = declare({
       name: 'memory',
-      transport: { type: 'stdio', command: 'mcp-server-memory', env: { MEMORY_FILE_PATH: '${LOOPRAIL_STATE_DIR}/memory.jsonl' } },
+      transport: {
+        type: 'stdio',
+        command: 'mcp-server-memory',
+        env: { MEMORY_FILE_PATH: '${LOOPRAIL_STATE_DIR}/memory.jsonl' },
+      },
     });
     const created = await gateway.callTool(
       memory,
@@ -392,14 +431,27 @@ describe('McpToolGateway with server-memory and server-filesystem', () => {
   });
 
   it('reads a file through server-filesystem rooted in a temp folder', async () => {
-    const filesystem = declare({ name: 'files', transport: { type: 'stdio', command: 'mcp-server-filesystem', args: [files] } });
+    const filesystem = declare({
+      name: 'files',
+      transport: { type: 'stdio', command: 'mcp-server-filesystem', args: [files] },
+    });
     const tools = await gateway.listTools(filesystem);
     expect(tools.find((tool) => tool.name === 'write_file')?.annotations).toMatchObject({ readOnlyHint: false });
 
-    const report = await gateway.callTool(filesystem, 'read_text_file', { path: join(files, 'report.txt') }, { timeoutMs: 10_000 });
+    const report = await gateway.callTool(
+      filesystem,
+      'read_text_file',
+      { path: join(files, 'report.txt') },
+      { timeoutMs: 10_000 },
+    );
     expect(report).toEqual({ content: 'build 1234: 2 tests failed\n', isError: false });
 
-    const outside = await gateway.callTool(filesystem, 'read_text_file', { path: '/etc/hostname' }, { timeoutMs: 10_000 });
+    const outside = await gateway.callTool(
+      filesystem,
+      'read_text_file',
+      { path: '/etc/hostname' },
+      { timeoutMs: 10_000 },
+    );
     expect(outside.isError).toBe(true);
     expect(outside.content).toMatch(/outside allowed directories/i);
   });
@@ -408,7 +460,11 @@ describe('McpToolGateway with server-memory and server-filesystem', () => {
     const bare = newGateway().gateway;
     const memory = declare({
       name: 'memory',
-      transport: { type: 'stdio', command: 'mcp-server-memory', env: { MEMORY_FILE_PATH: '${LOOPRAIL_STATE_DIR}/m.jsonl' } },
+      transport: {
+        type: 'stdio',
+        command: 'mcp-server-memory',
+        env: { MEMORY_FILE_PATH: '${LOOPRAIL_STATE_DIR}/m.jsonl' },
+      },
     });
     await expect(bare.listTools(memory)).rejects.toBeInstanceOf(ConfigurationError);
     await bare.close();
@@ -425,7 +481,12 @@ describe('McpToolGateway failures', () => {
     await writeFile(join(dir, 'fake-server.mjs'), FAKE_SERVER);
     fake = declare({
       name: 'fake',
-      transport: { type: 'stdio', command: 'node', args: [join(dir, 'fake-server.mjs')], env_secrets: { FAKE_TOKEN: 'fake-token' } },
+      transport: {
+        type: 'stdio',
+        command: 'node',
+        args: [join(dir, 'fake-server.mjs')],
+        env_secrets: { FAKE_TOKEN: 'fake-token' },
+      },
     });
   });
   afterAll(async () => {
@@ -443,7 +504,11 @@ describe('McpToolGateway failures', () => {
   it('includes the stderr tail when the server exits during startup', async () => {
     const dying = declare({
       name: 'dying',
-      transport: { type: 'stdio', command: 'node', args: ['-e', 'console.error("boom: MY_SETTING is not set"); process.exit(2)'] },
+      transport: {
+        type: 'stdio',
+        command: 'node',
+        args: ['-e', 'console.error("boom: MY_SETTING is not set"); process.exit(2)'],
+      },
     });
     const error = await caught(gateway.callTool(dying, 'anything', {}, { timeoutMs: 5_000 }));
     expect(error).toBeInstanceOf(ToolUnavailableError);
@@ -494,7 +559,12 @@ describe('McpToolGateway failures', () => {
   it('lets SecretNotFoundError through, naming the secret', async () => {
     const needsSecret = declare({
       name: 'needs-secret',
-      transport: { type: 'stdio', command: 'node', args: [join(dir, 'fake-server.mjs')], env_secrets: { FAKE_TOKEN: 'not-there' } },
+      transport: {
+        type: 'stdio',
+        command: 'node',
+        args: [join(dir, 'fake-server.mjs')],
+        env_secrets: { FAKE_TOKEN: 'not-there' },
+      },
     });
     const error = await caught(gateway.listTools(needsSecret));
     expect(error).toBeInstanceOf(SecretNotFoundError);
@@ -506,11 +576,17 @@ describe('McpToolGateway failures', () => {
     const silent = createServer(() => {});
     const port = await listen(silent);
     try {
-      const slow = declare({ name: 'silent', transport: { type: 'http', url: `http://127.0.0.1:${port}/mcp` }, timeouts: { connect: '1s' } });
+      const slow = declare({
+        name: 'silent',
+        transport: { type: 'http', url: `http://127.0.0.1:${port}/mcp` },
+        timeouts: { connect: '1s' },
+      });
       const started = performance.now();
       const error = await caught(gateway.listTools(slow));
       expect(error).toBeInstanceOf(ToolUnavailableError);
-      expect(error.message).toBe(`MCP server "silent": could not reach http://127.0.0.1:${port}/mcp: no answer within 1 s`);
+      expect(error.message).toBe(
+        `MCP server "silent": could not reach http://127.0.0.1:${port}/mcp: no answer within 1 s`,
+      );
       expect(performance.now() - started).toBeLessThan(3_000);
     } finally {
       silent.closeAllConnections();
@@ -540,7 +616,9 @@ describe('McpToolGateway auth headers', () => {
       }
       const authorized = req.headers.authorization === `Bearer ${TOKEN}` || req.headers['x-api-key'] === TOKEN;
       if (!authorized || req.url === '/deny') {
-        res.writeHead(401, { 'content-type': 'text/plain' }).end(`invalid credentials: ${req.headers.authorization ?? req.headers['x-api-key']}`);
+        res
+          .writeHead(401, { 'content-type': 'text/plain' })
+          .end(`invalid credentials: ${req.headers.authorization ?? req.headers['x-api-key']}`);
         return;
       }
       const upstream = httpRequest(
@@ -568,7 +646,9 @@ describe('McpToolGateway auth headers', () => {
       auth: { secret: 'mcp-token' },
     });
     try {
-      expect((await gateway.callTool(guarded, 'echo', { message: 'authorized' }, { timeoutMs: 5_000 })).content).toBe('Echo: authorized');
+      expect((await gateway.callTool(guarded, 'echo', { message: 'authorized' }, { timeoutMs: 5_000 })).content).toBe(
+        'Echo: authorized',
+      );
       expect(seen.at(-1)?.authorization).toBe(`Bearer ${TOKEN}`);
     } finally {
       await gateway.close();
@@ -583,7 +663,9 @@ describe('McpToolGateway auth headers', () => {
       auth: { secret: 'mcp-token', header: 'X-Api-Key', scheme: '' },
     });
     try {
-      expect((await gateway.callTool(guarded, 'echo', { message: 'keyed' }, { timeoutMs: 5_000 })).content).toBe('Echo: keyed');
+      expect((await gateway.callTool(guarded, 'echo', { message: 'keyed' }, { timeoutMs: 5_000 })).content).toBe(
+        'Echo: keyed',
+      );
       expect(seen.at(-1)?.['x-api-key']).toBe(TOKEN);
     } finally {
       await gateway.close();
@@ -601,7 +683,9 @@ describe('McpToolGateway auth headers', () => {
       const error = await caught(gateway.listTools(denied));
       expect(seen.at(-1)?.authorization).toBe(`Bearer ${TOKEN}`);
       expect(error).toBeInstanceOf(ConfigurationError);
-      expect(error.message).toBe('MCP server "denied" refused our credentials (HTTP 401); check the secret "mcp-token"');
+      expect(error.message).toBe(
+        'MCP server "denied" refused our credentials (HTTP 401); check the secret "mcp-token"',
+      );
       expect(lines.join('\n')).not.toContain(TOKEN);
     } finally {
       await gateway.close();
@@ -625,4 +709,3 @@ describe('McpToolGateway auth headers', () => {
     }
   });
 });
-

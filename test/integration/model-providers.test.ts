@@ -78,8 +78,20 @@ const CONVERSATION: Message[] = [
   {
     role: 'tool',
     content: [
-      { type: 'tool_result', callId: 'toolu_01A', name: 'files__read_file', content: '3 failures in checkout', isError: false },
-      { type: 'tool_result', callId: 'toolu_01B', name: 'memory__add_note', content: 'memory server unreachable', isError: true },
+      {
+        type: 'tool_result',
+        callId: 'toolu_01A',
+        name: 'files__read_file',
+        content: '3 failures in checkout',
+        isError: false,
+      },
+      {
+        type: 'tool_result',
+        callId: 'toolu_01B',
+        name: 'memory__add_note',
+        content: 'memory server unreachable',
+        isError: true,
+      },
     ],
   },
   { role: 'user', content: [{ type: 'text', text: 'Name an owner for each failure.' }] },
@@ -90,7 +102,17 @@ function entry(name: string, declaration: ModelDeclaration): ModelEntry {
 }
 
 function requestFor(model: ModelEntry, overrides: Partial<ModelRequest> = {}): ModelRequest {
-  return { runId: 'run-1', role: 'maker', callIndex: 2, model, system: SYSTEM, messages: CONVERSATION, tools: TOOLS, maxOutputTokens: 1024, ...overrides };
+  return {
+    runId: 'run-1',
+    role: 'maker',
+    callIndex: 2,
+    model,
+    system: SYSTEM,
+    messages: CONVERSATION,
+    tools: TOOLS,
+    maxOutputTokens: 1024,
+    ...overrides,
+  };
 }
 
 /** Waits asked for, instead of waiting. */
@@ -112,7 +134,13 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
 
 /** The key must not be anywhere a thrown error could be printed, logged or stored. */
 function expectNoKey(error: Error, key: string): void {
-  for (const text of [error.message, String(error), error.stack ?? '', JSON.stringify(error), JSON.stringify(Object.entries(error))]) {
+  for (const text of [
+    error.message,
+    String(error),
+    error.stack ?? '',
+    JSON.stringify(error),
+    JSON.stringify(Object.entries(error)),
+  ]) {
     expect(text).not.toContain(key);
   }
 }
@@ -137,14 +165,25 @@ describe('AnthropicProvider', () => {
 
   beforeAll(async () => {
     server = await anthropic.start();
-    model = entry('claude', { provider: 'anthropic', model_id: 'claude-sonnet-4-5', secret: 'anthropic/api-key', base_url: server.url, price: PRICE });
+    model = entry('claude', {
+      provider: 'anthropic',
+      model_id: 'claude-sonnet-4-5',
+      secret: 'anthropic/api-key',
+      base_url: server.url,
+      price: PRICE,
+    });
     provider = new AnthropicProvider({ secrets, ...http() });
   });
   afterAll(() => server.close());
   beforeEach(() => server.reset());
 
   it('maps a text answer, counting cache reads and writes into input tokens', async () => {
-    server.reply(anthropic.message({ text: 'Two failures are flaky.', usage: { input_tokens: 120, output_tokens: 9, cache_read_input_tokens: 2000, cache_creation_input_tokens: 300 } }));
+    server.reply(
+      anthropic.message({
+        text: 'Two failures are flaky.',
+        usage: { input_tokens: 120, output_tokens: 9, cache_read_input_tokens: 2000, cache_creation_input_tokens: 300 },
+      }),
+    );
     const response = await provider.complete(requestFor(model));
     expect(response).toEqual({
       content: [{ type: 'text', text: 'Two failures are flaky.' }],
@@ -215,8 +254,17 @@ describe('AnthropicProvider', () => {
         },
       ],
       tools: [
-        { name: 'files__read_file', description: 'Read a file from the CI reports folder.', input_schema: TOOLS[0]!.inputSchema },
-        { name: 'memory__add_note', description: 'Record a note in the team memory.', input_schema: TOOLS[1]!.inputSchema, cache_control: { type: 'ephemeral' } },
+        {
+          name: 'files__read_file',
+          description: 'Read a file from the CI reports folder.',
+          input_schema: TOOLS[0]!.inputSchema,
+        },
+        {
+          name: 'memory__add_note',
+          description: 'Record a note in the team memory.',
+          input_schema: TOOLS[1]!.inputSchema,
+          cache_control: { type: 'ephemeral' },
+        },
       ],
     });
   });
@@ -234,7 +282,12 @@ describe('AnthropicProvider', () => {
   });
 
   it('waits as long as retry-after asks (seconds) on a 429, then succeeds', async () => {
-    server.reply(anthropic.error(429, 'rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit', { 'retry-after': '7' }), anthropic.message({ text: 'ok', usage: { input_tokens: 1, output_tokens: 1 } }));
+    server.reply(
+      anthropic.error(429, 'rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit', {
+        'retry-after': '7',
+      }),
+      anthropic.message({ text: 'ok', usage: { input_tokens: 1, output_tokens: 1 } }),
+    );
     const response = await provider.complete(requestFor(model));
     expect(response.content).toEqual([{ type: 'text', text: 'ok' }]);
     expect(sleeps).toEqual([7000]);
@@ -243,7 +296,10 @@ describe('AnthropicProvider', () => {
 
   it('reads retry-after as an HTTP date too', async () => {
     const inThreeSeconds = new Date(NOW + 3000).toUTCString();
-    server.reply(anthropic.error(429, 'rate_limit_error', 'slow down', { 'retry-after': inThreeSeconds }), anthropic.message({ text: 'ok', usage: { input_tokens: 1, output_tokens: 1 } }));
+    server.reply(
+      anthropic.error(429, 'rate_limit_error', 'slow down', { 'retry-after': inThreeSeconds }),
+      anthropic.message({ text: 'ok', usage: { input_tokens: 1, output_tokens: 1 } }),
+    );
     await provider.complete(requestFor(model));
     expect(sleeps).toEqual([3000]);
   });
@@ -259,11 +315,17 @@ describe('AnthropicProvider', () => {
   });
 
   it('throws ModelUnavailableError after 3 attempts of 5xx, backing off with jitter in between', async () => {
-    server.reply(anthropic.error(529, 'overloaded_error', 'Overloaded'), anthropic.error(500, 'api_error', 'Internal server error'), anthropic.error(503, 'api_error', 'Service unavailable'));
+    server.reply(
+      anthropic.error(529, 'overloaded_error', 'Overloaded'),
+      anthropic.error(500, 'api_error', 'Internal server error'),
+      anthropic.error(503, 'api_error', 'Service unavailable'),
+    );
     const error = await failure(provider.complete(requestFor(model)));
     expect(error).toBeInstanceOf(ModelUnavailableError);
     expect(error.name).toBe('looprail.ModelUnavailable');
-    expect(error.message).toBe('anthropic model claude (claude-sonnet-4-5) is unavailable: HTTP 503: api_error: Service unavailable (3 attempts)');
+    expect(error.message).toBe(
+      'anthropic model claude (claude-sonnet-4-5) is unavailable: HTTP 503: api_error: Service unavailable (3 attempts)',
+    );
     expect(server.requests).toHaveLength(3);
     // Full jitter with random() = 0.5: half of 1 s, then half of 2 s.
     expect(sleeps).toEqual([500, 1000]);
@@ -282,7 +344,17 @@ describe('AnthropicProvider', () => {
   });
 
   it('treats JSON in the wrong shape as malformed', async () => {
-    server.reply({ kind: 'json', body: { content: 'not a list', usage: {} } }, { kind: 'json', body: { content: [{ type: 'tool_use', id: 'x' }], stop_reason: 'tool_use', usage: { input_tokens: 1, output_tokens: 1 } } });
+    server.reply(
+      { kind: 'json', body: { content: 'not a list', usage: {} } },
+      {
+        kind: 'json',
+        body: {
+          content: [{ type: 'tool_use', id: 'x' }],
+          stop_reason: 'tool_use',
+          usage: { input_tokens: 1, output_tokens: 1 },
+        },
+      },
+    );
     const error = await failure(provider.complete(requestFor(model)));
     expect(error).toBeInstanceOf(ModelUnavailableError);
     expect(error.message).toContain('malformed JSON');
@@ -294,7 +366,9 @@ describe('AnthropicProvider', () => {
     server.reply(hang());
     const error = await failure(impatient.complete(requestFor(model)));
     expect(error).toBeInstanceOf(ModelUnavailableError);
-    expect(error.message).toBe('anthropic model claude (claude-sonnet-4-5) is unavailable: no answer within 0.2 s (1 attempt)');
+    expect(error.message).toBe(
+      'anthropic model claude (claude-sonnet-4-5) is unavailable: no answer within 0.2 s (1 attempt)',
+    );
   });
 
   it('retries after a timeout when attempts remain', async () => {
@@ -305,10 +379,14 @@ describe('AnthropicProvider', () => {
   });
 
   it('throws ConfigurationError with the provider’s message on a 400, without retrying', async () => {
-    server.reply(anthropic.error(400, 'invalid_request_error', 'max_tokens: 100000 > 64000, which is the maximum allowed'));
+    server.reply(
+      anthropic.error(400, 'invalid_request_error', 'max_tokens: 100000 > 64000, which is the maximum allowed'),
+    );
     const error = await failure(provider.complete(requestFor(model)));
     expect(error).toBeInstanceOf(ConfigurationError);
-    expect(error.message).toBe('anthropic model claude (claude-sonnet-4-5): the request was refused (HTTP 400: invalid_request_error: max_tokens: 100000 > 64000, which is the maximum allowed)');
+    expect(error.message).toBe(
+      'anthropic model claude (claude-sonnet-4-5): the request was refused (HTTP 400: invalid_request_error: max_tokens: 100000 > 64000, which is the maximum allowed)',
+    );
     expect(server.requests).toHaveLength(1);
   });
 
@@ -335,19 +413,32 @@ describe('AnthropicProvider', () => {
     server.reply(anthropic.error(401, 'authentication_error', `invalid x-api-key: ${ANTHROPIC_KEY}`));
     const error = await failure(provider.complete(requestFor(model)));
     expect(error).toBeInstanceOf(ConfigurationError);
-    expect(error.message).toBe('anthropic model claude (claude-sonnet-4-5): the key in secret "anthropic/api-key" was refused (HTTP 401: authentication_error: invalid x-api-key: [redacted])');
+    expect(error.message).toBe(
+      'anthropic model claude (claude-sonnet-4-5): the key in secret "anthropic/api-key" was refused (HTTP 401: authentication_error: invalid x-api-key: [redacted])',
+    );
     expectNoKey(error, ANTHROPIC_KEY);
   });
 
   it('redacts the key from an answer that repeats it', async () => {
-    server.reply(anthropic.message({ text: `my key is ${ANTHROPIC_KEY}`, toolCalls: [{ id: 'toolu_9', name: 'memory__add_note', input: { text: ANTHROPIC_KEY } }], usage: { input_tokens: 1, output_tokens: 1 } }));
+    server.reply(
+      anthropic.message({
+        text: `my key is ${ANTHROPIC_KEY}`,
+        toolCalls: [{ id: 'toolu_9', name: 'memory__add_note', input: { text: ANTHROPIC_KEY } }],
+        usage: { input_tokens: 1, output_tokens: 1 },
+      }),
+    );
     const response = await provider.complete(requestFor(model));
     expect(JSON.stringify(response)).not.toContain(ANTHROPIC_KEY);
     expect(response.content[0]).toEqual({ type: 'text', text: 'my key is [redacted]' });
   });
 
   it('throws SecretNotFoundError naming a missing secret, before any request', async () => {
-    const missing = entry('claude-x', { provider: 'anthropic', secret: 'anthropic/other-key', base_url: server.url, price: PRICE });
+    const missing = entry('claude-x', {
+      provider: 'anthropic',
+      secret: 'anthropic/other-key',
+      base_url: server.url,
+      price: PRICE,
+    });
     const error = await failure(provider.complete(requestFor(missing)));
     expect(error).toBeInstanceOf(SecretNotFoundError);
     expect(error.message).toContain('anthropic/other-key');
@@ -355,10 +446,18 @@ describe('AnthropicProvider', () => {
   });
 
   it('retries a connection that is refused, then throws ModelUnavailableError', async () => {
-    const down = entry('claude', { provider: 'anthropic', model_id: 'claude-sonnet-4-5', secret: 'anthropic/api-key', base_url: await closedPortUrl(), price: PRICE });
+    const down = entry('claude', {
+      provider: 'anthropic',
+      model_id: 'claude-sonnet-4-5',
+      secret: 'anthropic/api-key',
+      base_url: await closedPortUrl(),
+      price: PRICE,
+    });
     const error = await failure(provider.complete(requestFor(down)));
     expect(error).toBeInstanceOf(ModelUnavailableError);
-    expect(error.message).toMatch(/could not reach http:\/\/127\.0\.0\.1:\d+\/v1\/messages: ECONNREFUSED \(3 attempts\)/);
+    expect(error.message).toMatch(
+      /could not reach http:\/\/127\.0\.0\.1:\d+\/v1\/messages: ECONNREFUSED \(3 attempts\)/,
+    );
     expect(sleeps).toHaveLength(2);
   });
 });
@@ -371,7 +470,13 @@ describe('OpenAiProvider', () => {
 
   beforeAll(async () => {
     server = await openai.start();
-    model = entry('gpt', { provider: 'openai', model_id: 'gpt-4.1', secret: 'openai/api-key', base_url: `${server.url}/v1`, price: PRICE });
+    model = entry('gpt', {
+      provider: 'openai',
+      model_id: 'gpt-4.1',
+      secret: 'openai/api-key',
+      base_url: `${server.url}/v1`,
+      price: PRICE,
+    });
     keyless = entry('local-llama', { provider: 'openai', base_url: `${server.url}/v1/`, price: PRICE });
     provider = new OpenAiProvider({ secrets, ...http() });
   });
@@ -379,7 +484,12 @@ describe('OpenAiProvider', () => {
   beforeEach(() => server.reset());
 
   it('maps a text answer; prompt_tokens already include the cached ones', async () => {
-    server.reply(openai.completion({ text: 'Two failures are flaky.', usage: { prompt_tokens: 2300, completion_tokens: 9, cached_tokens: 2048 } }));
+    server.reply(
+      openai.completion({
+        text: 'Two failures are flaky.',
+        usage: { prompt_tokens: 2300, completion_tokens: 9, cached_tokens: 2048 },
+      }),
+    );
     const response = await provider.complete(requestFor(model));
     expect(response).toEqual({
       content: [{ type: 'text', text: 'Two failures are flaky.' }],
@@ -414,7 +524,9 @@ describe('OpenAiProvider', () => {
   });
 
   it('maps finish_reason length to max_tokens', async () => {
-    server.reply(openai.completion({ text: 'cut', finishReason: 'length', usage: { prompt_tokens: 5, completion_tokens: 1024 } }));
+    server.reply(
+      openai.completion({ text: 'cut', finishReason: 'length', usage: { prompt_tokens: 5, completion_tokens: 1024 } }),
+    );
     expect((await provider.complete(requestFor(model))).stopReason).toBe('max_tokens');
   });
 
@@ -435,8 +547,16 @@ describe('OpenAiProvider', () => {
           role: 'assistant',
           content: 'Reading the report first.',
           tool_calls: [
-            { id: 'toolu_01A', type: 'function', function: { name: 'files__read_file', arguments: '{"path":"ci/nightly.log"}' } },
-            { id: 'toolu_01B', type: 'function', function: { name: 'memory__add_note', arguments: '{"text":"started"}' } },
+            {
+              id: 'toolu_01A',
+              type: 'function',
+              function: { name: 'files__read_file', arguments: '{"path":"ci/nightly.log"}' },
+            },
+            {
+              id: 'toolu_01B',
+              type: 'function',
+              function: { name: 'memory__add_note', arguments: '{"text":"started"}' },
+            },
           ],
         },
         { role: 'tool', tool_call_id: 'toolu_01A', content: '3 failures in checkout' },
@@ -444,8 +564,22 @@ describe('OpenAiProvider', () => {
         { role: 'user', content: 'Name an owner for each failure.' },
       ],
       tools: [
-        { type: 'function', function: { name: 'files__read_file', description: 'Read a file from the CI reports folder.', parameters: TOOLS[0]!.inputSchema } },
-        { type: 'function', function: { name: 'memory__add_note', description: 'Record a note in the team memory.', parameters: TOOLS[1]!.inputSchema } },
+        {
+          type: 'function',
+          function: {
+            name: 'files__read_file',
+            description: 'Read a file from the CI reports folder.',
+            parameters: TOOLS[0]!.inputSchema,
+          },
+        },
+        {
+          type: 'function',
+          function: {
+            name: 'memory__add_note',
+            description: 'Record a note in the team memory.',
+            parameters: TOOLS[1]!.inputSchema,
+          },
+        },
       ],
     });
   });
@@ -465,17 +599,29 @@ describe('OpenAiProvider', () => {
   });
 
   it('waits as long as retry-after-ms asks on a 429, then succeeds', async () => {
-    server.reply(openai.error(429, 'Rate limit reached for gpt-4.1', 'requests', 'rate_limit_exceeded', { 'retry-after-ms': '1500', 'retry-after': '2' }), openai.completion({ text: 'ok', usage: { prompt_tokens: 1, completion_tokens: 1 } }));
+    server.reply(
+      openai.error(429, 'Rate limit reached for gpt-4.1', 'requests', 'rate_limit_exceeded', {
+        'retry-after-ms': '1500',
+        'retry-after': '2',
+      }),
+      openai.completion({ text: 'ok', usage: { prompt_tokens: 1, completion_tokens: 1 } }),
+    );
     await provider.complete(requestFor(model));
     expect(sleeps).toEqual([1500]);
     expect(server.requests).toHaveLength(2);
   });
 
   it('throws ModelUnavailableError after 3 attempts of 5xx', async () => {
-    server.reply(openai.error(500, 'The server had an error', 'server_error'), openai.error(502, 'Bad gateway', 'server_error'), openai.error(503, 'The engine is currently overloaded', 'server_error'));
+    server.reply(
+      openai.error(500, 'The server had an error', 'server_error'),
+      openai.error(502, 'Bad gateway', 'server_error'),
+      openai.error(503, 'The engine is currently overloaded', 'server_error'),
+    );
     const error = await failure(provider.complete(requestFor(model)));
     expect(error).toBeInstanceOf(ModelUnavailableError);
-    expect(error.message).toBe('openai model gpt (gpt-4.1) is unavailable: HTTP 503: server_error: The engine is currently overloaded (3 attempts)');
+    expect(error.message).toBe(
+      'openai model gpt (gpt-4.1) is unavailable: HTTP 503: server_error: The engine is currently overloaded (3 attempts)',
+    );
     expect(server.requests).toHaveLength(3);
   });
 
@@ -503,7 +649,14 @@ describe('OpenAiProvider', () => {
   });
 
   it('throws ConfigurationError with the provider’s message on a 400', async () => {
-    server.reply(openai.error(400, "Unsupported parameter: 'max_tokens' is not supported with this model.", 'invalid_request_error', 'unsupported_parameter'));
+    server.reply(
+      openai.error(
+        400,
+        "Unsupported parameter: 'max_tokens' is not supported with this model.",
+        'invalid_request_error',
+        'unsupported_parameter',
+      ),
+    );
     const error = await failure(provider.complete(requestFor(model)));
     expect(error).toBeInstanceOf(ConfigurationError);
     expect(error.message).toContain("Unsupported parameter: 'max_tokens' is not supported with this model.");
@@ -523,7 +676,14 @@ describe('OpenAiProvider', () => {
   });
 
   it('names the secret, never the key, when the key is refused, even if the provider echoes it', async () => {
-    server.reply(openai.error(401, `Incorrect API key provided: ${OPENAI_KEY}. You can find your API key at https://platform.openai.com/account/api-keys.`, 'invalid_request_error', 'invalid_api_key'));
+    server.reply(
+      openai.error(
+        401,
+        `Incorrect API key provided: ${OPENAI_KEY}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+        'invalid_request_error',
+        'invalid_api_key',
+      ),
+    );
     const error = await failure(provider.complete(requestFor(model)));
     expect(error).toBeInstanceOf(ConfigurationError);
     expect(error.message).toContain('the key in secret "openai/api-key" was refused');
@@ -532,7 +692,12 @@ describe('OpenAiProvider', () => {
   });
 
   it('throws SecretNotFoundError naming a missing secret', async () => {
-    const missing = entry('gpt-x', { provider: 'openai', secret: 'openai/missing', base_url: `${server.url}/v1`, price: PRICE });
+    const missing = entry('gpt-x', {
+      provider: 'openai',
+      secret: 'openai/missing',
+      base_url: `${server.url}/v1`,
+      price: PRICE,
+    });
     const error = await failure(provider.complete(requestFor(missing)));
     expect(error).toBeInstanceOf(SecretNotFoundError);
     expect(error.message).toContain('openai/missing');
@@ -556,7 +721,12 @@ describe('BedrockProvider', () => {
       // One attempt: the provider's own mapping is under test, not the SDK's retries.
       maxAttempts: 1,
     });
-    model = entry('claude-bedrock', { provider: 'bedrock', model_id: 'anthropic.claude-sonnet-4-5-20250929-v1:0', region: 'eu-west-1', price: PRICE });
+    model = entry('claude-bedrock', {
+      provider: 'bedrock',
+      model_id: 'anthropic.claude-sonnet-4-5-20250929-v1:0',
+      region: 'eu-west-1',
+      price: PRICE,
+    });
     provider = new BedrockProvider({
       clientFor: (region) => {
         regions.push(region);
@@ -574,7 +744,12 @@ describe('BedrockProvider', () => {
   });
 
   it('maps a text answer; Converse’s inputTokens exclude cache reads and writes, ours include them', async () => {
-    server.reply(bedrock.converse({ text: 'Two failures are flaky.', usage: { inputTokens: 30, outputTokens: 9, cacheReadInputTokens: 1800, cacheWriteInputTokens: 200 } }));
+    server.reply(
+      bedrock.converse({
+        text: 'Two failures are flaky.',
+        usage: { inputTokens: 30, outputTokens: 9, cacheReadInputTokens: 1800, cacheWriteInputTokens: 200 },
+      }),
+    );
     const response = await provider.complete(requestFor(model));
     expect(response).toEqual({
       content: [{ type: 'text', text: 'Two failures are flaky.' }],
@@ -593,14 +768,25 @@ describe('BedrockProvider', () => {
     server.reply(
       bedrock.converse({
         text: 'Recording it.',
-        toolCalls: [{ toolUseId: 'tooluse_kZJMlvQmRJ6eAyJE5GIl7Q', name: 'memory__add_note', input: { text: 'checkout: owner @kim' } }],
+        toolCalls: [
+          {
+            toolUseId: 'tooluse_kZJMlvQmRJ6eAyJE5GIl7Q',
+            name: 'memory__add_note',
+            input: { text: 'checkout: owner @kim' },
+          },
+        ],
         usage: { inputTokens: 50, outputTokens: 40 },
       }),
     );
     const response = await provider.complete(requestFor(model));
     expect(response.content).toEqual([
       { type: 'text', text: 'Recording it.' },
-      { type: 'tool_call', id: 'tooluse_kZJMlvQmRJ6eAyJE5GIl7Q', name: 'memory__add_note', arguments: { text: 'checkout: owner @kim' } },
+      {
+        type: 'tool_call',
+        id: 'tooluse_kZJMlvQmRJ6eAyJE5GIl7Q',
+        name: 'memory__add_note',
+        arguments: { text: 'checkout: owner @kim' },
+      },
     ]);
     expect(response.stopReason).toBe('tool_use');
     expect([response.inputTokens, response.outputTokens, response.cachedInputTokens]).toEqual([50, 40, 0]);
@@ -627,8 +813,12 @@ describe('BedrockProvider', () => {
         {
           role: 'user',
           content: [
-            { toolResult: { toolUseId: 'toolu_01A', content: [{ text: '3 failures in checkout' }], status: 'success' } },
-            { toolResult: { toolUseId: 'toolu_01B', content: [{ text: 'memory server unreachable' }], status: 'error' } },
+            {
+              toolResult: { toolUseId: 'toolu_01A', content: [{ text: '3 failures in checkout' }], status: 'success' },
+            },
+            {
+              toolResult: { toolUseId: 'toolu_01B', content: [{ text: 'memory server unreachable' }], status: 'error' },
+            },
             { text: 'Name an owner for each failure.' },
             { cachePoint: { type: 'default' } },
           ],
@@ -636,8 +826,20 @@ describe('BedrockProvider', () => {
       ],
       toolConfig: {
         tools: [
-          { toolSpec: { name: 'files__read_file', description: 'Read a file from the CI reports folder.', inputSchema: { json: TOOLS[0]!.inputSchema } } },
-          { toolSpec: { name: 'memory__add_note', description: 'Record a note in the team memory.', inputSchema: { json: TOOLS[1]!.inputSchema } } },
+          {
+            toolSpec: {
+              name: 'files__read_file',
+              description: 'Read a file from the CI reports folder.',
+              inputSchema: { json: TOOLS[0]!.inputSchema },
+            },
+          },
+          {
+            toolSpec: {
+              name: 'memory__add_note',
+              description: 'Record a note in the team memory.',
+              inputSchema: { json: TOOLS[1]!.inputSchema },
+            },
+          },
         ],
       },
       inferenceConfig: { maxTokens: 1024 },
@@ -647,13 +849,21 @@ describe('BedrockProvider', () => {
   it('asks again without the cache point when the model refuses prompt caching, and remembers', async () => {
     const other = entry('llama', { provider: 'bedrock', model_id: 'meta.llama3-70b-instruct-v1:0', price: PRICE });
     server.reply(
-      bedrock.error(400, 'ValidationException', 'Malformed input request: #/system/1: extraneous key [cachePoint] is not permitted, please reformat your input and try again.'),
+      bedrock.error(
+        400,
+        'ValidationException',
+        'Malformed input request: #/system/1: extraneous key [cachePoint] is not permitted, please reformat your input and try again.',
+      ),
       bedrock.converse({ text: 'ok', usage: { inputTokens: 10, outputTokens: 1 } }),
       bedrock.converse({ text: 'again', usage: { inputTokens: 10, outputTokens: 1 } }),
     );
     expect((await provider.complete(requestFor(other))).content).toEqual([{ type: 'text', text: 'ok' }]);
     await provider.complete(requestFor(other));
-    expect(server.requests.map((r) => r.body.system)).toEqual([[{ text: SYSTEM }, { cachePoint: { type: 'default' } }], [{ text: SYSTEM }], [{ text: SYSTEM }]]);
+    expect(server.requests.map((r) => r.body.system)).toEqual([
+      [{ text: SYSTEM }, { cachePoint: { type: 'default' } }],
+      [{ text: SYSTEM }],
+      [{ text: SYSTEM }],
+    ]);
     expect(regions).toEqual([undefined, undefined]);
   });
 
@@ -667,7 +877,9 @@ describe('BedrockProvider', () => {
     server.reply(bedrock.error(status, type, message));
     const error = await failure(provider.complete(requestFor(model)));
     expect(error).toBeInstanceOf(ModelUnavailableError);
-    expect(error.message).toBe(`bedrock model claude-bedrock (anthropic.claude-sonnet-4-5-20250929-v1:0) in eu-west-1 is unavailable (${type}: ${message})`);
+    expect(error.message).toBe(
+      `bedrock model claude-bedrock (anthropic.claude-sonnet-4-5-20250929-v1:0) in eu-west-1 is unavailable (${type}: ${message})`,
+    );
   });
 
   it('throws ContextTooLongError on a ValidationException refusing the input as too long', async () => {
@@ -689,9 +901,17 @@ describe('BedrockProvider', () => {
   });
 
   it('lets the SDK retry a 5xx storm (its standard 3 attempts), then throws ModelUnavailableError', async () => {
-    const retrying = new BedrockRuntimeClient({ region: 'eu-west-1', endpoint: server.url, credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret-key' } });
+    const retrying = new BedrockRuntimeClient({
+      region: 'eu-west-1',
+      endpoint: server.url,
+      credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret-key' },
+    });
     try {
-      server.reply(...[1, 2, 3].map(() => bedrock.error(503, 'ServiceUnavailableException', 'Bedrock is unable to process your request.')));
+      server.reply(
+        ...[1, 2, 3].map(() =>
+          bedrock.error(503, 'ServiceUnavailableException', 'Bedrock is unable to process your request.'),
+        ),
+      );
       const error = await failure(new BedrockProvider({ clientFor: () => retrying }).complete(requestFor(model)));
       expect(error).toBeInstanceOf(ModelUnavailableError);
       expect(server.requests).toHaveLength(3);
@@ -701,9 +921,19 @@ describe('BedrockProvider', () => {
   });
 
   it.each([
-    [403, 'AccessDeniedException', 'You don’t have access to the model with the specified model ID.', 'check that access to this model is enabled'],
+    [
+      403,
+      'AccessDeniedException',
+      'You don’t have access to the model with the specified model ID.',
+      'check that access to this model is enabled',
+    ],
     [400, 'ValidationException', 'The provided model identifier is invalid.', 'refused as invalid'],
-    [404, 'ResourceNotFoundException', 'Could not resolve the foundation model from the provided model identifier.', 'check model_id and region'],
+    [
+      404,
+      'ResourceNotFoundException',
+      'Could not resolve the foundation model from the provided model identifier.',
+      'check model_id and region',
+    ],
   ])('throws ConfigurationError on %i %s, with a hint', async (status, type, message, hint) => {
     server.reply(bedrock.error(status, type, message));
     const error = await failure(provider.complete(requestFor(model)));
@@ -720,7 +950,10 @@ describe('BedrockProvider', () => {
   });
 
   it('throws ModelUnavailableError on an answer without a message or usage', async () => {
-    server.reply({ kind: 'json', body: { stopReason: 'end_turn', usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 } } });
+    server.reply({
+      kind: 'json',
+      body: { stopReason: 'end_turn', usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 } },
+    });
     const error = await failure(provider.complete(requestFor(model)));
     expect(error).toBeInstanceOf(ModelUnavailableError);
     expect(error.message).toContain('no output.message');

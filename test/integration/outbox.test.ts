@@ -20,7 +20,12 @@ function parseEntity(raw: string): { headers: Map<string, string>; body: string 
   const headers = new Map<string, string>();
   for (const line of head.split('\r\n')) {
     const colon = line.indexOf(':');
-    const value = line.slice(colon + 1).trim().replace(/=\?UTF-8\?B\?([A-Za-z0-9+/=]*)\?=(\s+(?==\?))?/gi, (_, b64: string) => Buffer.from(b64, 'base64').toString('utf8'));
+    const value = line
+      .slice(colon + 1)
+      .trim()
+      .replace(/=\?UTF-8\?B\?([A-Za-z0-9+/=]*)\?=(\s+(?==\?))?/gi, (_, b64: string) =>
+        Buffer.from(b64, 'base64').toString('utf8'),
+      );
     headers.set(line.slice(0, colon).toLowerCase(), value);
   }
   return { headers, body: raw.slice(split + 4) };
@@ -47,7 +52,11 @@ function parseMultipart(raw: string) {
     .slice(1)
     .filter((part) => !part.startsWith('--'))
     .map((part) => parseEntity(part.replace(/^\r\n/, '')))
-    .map((part) => ({ type: part.headers.get('content-type'), encoding: part.headers.get('content-transfer-encoding'), content: decodeQuotedPrintable(part.body) }));
+    .map((part) => ({
+      type: part.headers.get('content-type'),
+      encoding: part.headers.get('content-transfer-encoding'),
+      content: decodeQuotedPrintable(part.body),
+    }));
   return { headers, parts };
 }
 
@@ -128,8 +137,14 @@ const now = () => new Date('2026-11-24T06:00:00.000Z');
 describe('the outbox mailer', () => {
   it('writes an .eml that parses back: headers, a text and an HTML part, non-ASCII intact', async () => {
     const lines: string[] = [];
-    const outbox = new OutboxMailer({ dir: join(dir, 'plain'), from: 'looprail@localhost', log: (line) => lines.push(line), now });
-    const subject = '[looprail] nightly finished: verified — résumé ✓ with a subject long enough to need more than one encoded word';
+    const outbox = new OutboxMailer({
+      dir: join(dir, 'plain'),
+      from: 'looprail@localhost',
+      log: (line) => lines.push(line),
+      now,
+    });
+    const subject =
+      '[looprail] nightly finished: verified — résumé ✓ with a subject long enough to need more than one encoded word';
     const text = `Done.\n.\nA line with trailing spaces   \n${'long '.repeat(40)}\nnaïve = ok`;
     const html = '<p>Done &amp; dusted: <b>ünïcode</b></p>';
     const { messageId } = await outbox.send({ to: ['lead@example.com', 'ops@example.com'], subject, text, html });
@@ -155,7 +170,9 @@ describe('the outbox mailer', () => {
       { type: 'text/plain; charset=utf-8', encoding: 'quoted-printable', content: text },
       { type: 'text/html; charset=utf-8', encoding: 'quoted-printable', content: html },
     ]);
-    expect(lines).toEqual([`mail to lead@example.com, ops@example.com: "${subject}" → ${join(dir, 'plain', files[0]!)}`]);
+    expect(lines).toEqual([
+      `mail to lead@example.com, ops@example.com: "${subject}" → ${join(dir, 'plain', files[0]!)}`,
+    ]);
   });
 
   it('writes a text-only message as a single text/plain entity', async () => {
@@ -170,7 +187,9 @@ describe('the outbox mailer', () => {
 
   it('refuses addresses that could inject headers or SMTP commands, and flattens a multi-line subject', async () => {
     const outbox = new OutboxMailer({ dir: join(dir, 'refused'), from: 'looprail@localhost', now });
-    await expect(outbox.send({ to: ['lead@example.com\r\nBcc: all@example.com'], subject: 's', text: 't' })).rejects.toThrow('a recipient is not a plain email address');
+    await expect(
+      outbox.send({ to: ['lead@example.com\r\nBcc: all@example.com'], subject: 's', text: 't' }),
+    ).rejects.toThrow('a recipient is not a plain email address');
     await expect(outbox.send({ to: [], subject: 's', text: 't' })).rejects.toThrow('at least one recipient');
     await outbox.send({ to: ['lead@example.com'], subject: 'one\r\nBcc: all@example.com', text: 't' });
     const [file] = await readdir(join(dir, 'refused'));
@@ -181,7 +200,13 @@ describe('the outbox mailer', () => {
 
   it('relays the exact bytes over SMTP, dot-stuffing lines that begin with a dot', async () => {
     const lines: string[] = [];
-    const outbox = new OutboxMailer({ dir: join(dir, 'smtp'), from: 'looprail@localhost', smtpUrl, log: (line) => lines.push(line), now });
+    const outbox = new OutboxMailer({
+      dir: join(dir, 'smtp'),
+      from: 'looprail@localhost',
+      smtpUrl,
+      log: (line) => lines.push(line),
+      now,
+    });
     const text = '.\n..two dots\n.leading dot\nmiddle . dot\n.';
     await outbox.send({ to: ['lead@example.com', 'ops@example.com'], subject: 'Dots', text, html: '<p>.</p>' });
 
@@ -200,11 +225,13 @@ describe('the outbox mailer', () => {
     expect(lines[1]).toBe(`mail to lead@example.com, ops@example.com: "Dots" relayed to ${smtpUrl}`);
   });
 
-  it('fails with the server\'s answer when it refuses, and keeps the .eml', async () => {
+  it("fails with the server's answer when it refuses, and keeps the .eml", async () => {
     smtp.rejectRecipients = true;
     try {
       const outbox = new OutboxMailer({ dir: join(dir, 'smtp-refused'), from: 'looprail@localhost', smtpUrl, now });
-      await expect(outbox.send({ to: ['nobody@example.com'], subject: 'No', text: 'x' })).rejects.toThrow(/refused the recipient nobody@example.com: 550 5.1.1 no such user/);
+      await expect(outbox.send({ to: ['nobody@example.com'], subject: 'No', text: 'x' })).rejects.toThrow(
+        /refused the recipient nobody@example.com: 550 5.1.1 no such user/,
+      );
       expect(await readdir(join(dir, 'smtp-refused'))).toHaveLength(1);
     } finally {
       smtp.rejectRecipients = false;
@@ -216,27 +243,65 @@ describe('the outbox mailer', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    const unreachable = new OutboxMailer({ dir: join(dir, 'down'), from: 'looprail@localhost', smtpUrl: `smtp://127.0.0.1:${port}`, now });
-    await expect(unreachable.send({ to: ['lead@example.com'], subject: 's', text: 't' })).rejects.toThrow(`could not talk to the SMTP server at 127.0.0.1:${port}`);
+    const unreachable = new OutboxMailer({
+      dir: join(dir, 'down'),
+      from: 'looprail@localhost',
+      smtpUrl: `smtp://127.0.0.1:${port}`,
+      now,
+    });
+    await expect(unreachable.send({ to: ['lead@example.com'], subject: 's', text: 't' })).rejects.toThrow(
+      `could not talk to the SMTP server at 127.0.0.1:${port}`,
+    );
 
     const silent = createServer(() => {});
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
-      const mute = new OutboxMailer({ dir: join(dir, 'mute'), from: 'looprail@localhost', smtpUrl: `smtp://127.0.0.1:${(silent.address() as AddressInfo).port}`, smtpTimeoutMs: 200, now });
-      await expect(mute.send({ to: ['lead@example.com'], subject: 's', text: 't' })).rejects.toThrow('did not answer within 200 ms');
+      const mute = new OutboxMailer({
+        dir: join(dir, 'mute'),
+        from: 'looprail@localhost',
+        smtpUrl: `smtp://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+        smtpTimeoutMs: 200,
+        now,
+      });
+      await expect(mute.send({ to: ['lead@example.com'], subject: 's', text: 't' })).rejects.toThrow(
+        'did not answer within 200 ms',
+      );
     } finally {
       await new Promise((resolve) => silent.close(resolve));
     }
   });
 
   it('reads smtp:// and smtps:// URLs; credentials over smtp:// require STARTTLS', () => {
-    expect(parseSmtpUrl('smtp://127.0.0.1:2525')).toEqual({ host: '127.0.0.1', port: 2525, secure: false, requireTLS: false });
-    expect(parseSmtpUrl('smtp://mail.local')).toEqual({ host: 'mail.local', port: 25, secure: false, requireTLS: false });
+    expect(parseSmtpUrl('smtp://127.0.0.1:2525')).toEqual({
+      host: '127.0.0.1',
+      port: 2525,
+      secure: false,
+      requireTLS: false,
+    });
+    expect(parseSmtpUrl('smtp://mail.local')).toEqual({
+      host: 'mail.local',
+      port: 25,
+      secure: false,
+      requireTLS: false,
+    });
     expect(parseSmtpUrl('smtp://mail.local?requireTLS=true')).toMatchObject({ port: 25, requireTLS: true });
-    expect(parseSmtpUrl('smtps://mail.local')).toEqual({ host: 'mail.local', port: 465, secure: true, requireTLS: false });
-    expect(parseSmtpUrl('smtp://me%40example.com:p%3Aw@mail.local:587')).toEqual({ host: 'mail.local', port: 587, secure: false, requireTLS: true, auth: { user: 'me@example.com', pass: 'p:w' } });
+    expect(parseSmtpUrl('smtps://mail.local')).toEqual({
+      host: 'mail.local',
+      port: 465,
+      secure: true,
+      requireTLS: false,
+    });
+    expect(parseSmtpUrl('smtp://me%40example.com:p%3Aw@mail.local:587')).toEqual({
+      host: 'mail.local',
+      port: 587,
+      secure: false,
+      requireTLS: true,
+      auth: { user: 'me@example.com', pass: 'p:w' },
+    });
     expect(() => parseSmtpUrl('http://mail.local')).toThrow(ConfigurationError);
-    expect(() => parseSmtpUrl('smtp://mail.local?tls.rejectUnauthorized=false')).toThrow(/unknown settings: tls.rejectUnauthorized/);
+    expect(() => parseSmtpUrl('smtp://mail.local?tls.rejectUnauthorized=false')).toThrow(
+      /unknown settings: tls.rejectUnauthorized/,
+    );
     expect(() => parseSmtpUrl('not a url')).toThrow(/expected smtp:\/\/host:port/);
   });
 });
@@ -253,7 +318,8 @@ describe('the outbox relay with STARTTLS and AUTH', () => {
       allowInsecureAuth: false,
       logger: false,
       onAuth(auth, _session, callback) {
-        if (auth.username === 'me@example.com' && auth.password === 'p:w') return callback(null, { user: auth.username });
+        if (auth.username === 'me@example.com' && auth.password === 'p:w')
+          return callback(null, { user: auth.username });
         return callback(new Error('bad credentials'));
       },
       onData(stream, session, callback) {
@@ -274,20 +340,40 @@ describe('the outbox relay with STARTTLS and AUTH', () => {
   });
 
   it('upgrades with STARTTLS, logs in, and relays the .eml', async () => {
-    const outbox = new OutboxMailer({ dir: join(dir, 'tls'), from: 'looprail@localhost', smtpUrl: `smtp://me%40example.com:p%3Aw@127.0.0.1:${port}`, smtpTls: { rejectUnauthorized: false }, now });
+    const outbox = new OutboxMailer({
+      dir: join(dir, 'tls'),
+      from: 'looprail@localhost',
+      smtpUrl: `smtp://me%40example.com:p%3Aw@127.0.0.1:${port}`,
+      smtpTls: { rejectUnauthorized: false },
+      now,
+    });
     await outbox.send({ to: ['lead@example.com'], subject: 'Over TLS', text: 'secret' });
     const [file] = await readdir(join(dir, 'tls'));
-    expect(sessions).toEqual([{ secure: true, user: 'me@example.com', data: await readFile(join(dir, 'tls', file!), 'utf8') }]);
+    expect(sessions).toEqual([
+      { secure: true, user: 'me@example.com', data: await readFile(join(dir, 'tls', file!), 'utf8') },
+    ]);
   });
 
   it('refuses to send credentials when the server offers no STARTTLS, and keeps the .eml', async () => {
     // This server never offers STARTTLS.
-    const plain = new SMTPServer({ disabledCommands: ['STARTTLS'], authOptional: true, logger: false, onData: (stream, _session, callback) => stream.on('end', callback).resume() });
+    const plain = new SMTPServer({
+      disabledCommands: ['STARTTLS'],
+      authOptional: true,
+      logger: false,
+      onData: (stream, _session, callback) => stream.on('end', callback).resume(),
+    });
     await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
     try {
       const plainPort = (plain.server.address() as AddressInfo).port;
-      const outbox = new OutboxMailer({ dir: join(dir, 'no-tls'), from: 'looprail@localhost', smtpUrl: `smtp://me%40example.com:p%3Aw@127.0.0.1:${plainPort}`, now });
-      await expect(outbox.send({ to: ['lead@example.com'], subject: 's', text: 't' })).rejects.toThrow(`SMTP server at 127.0.0.1:${plainPort}`);
+      const outbox = new OutboxMailer({
+        dir: join(dir, 'no-tls'),
+        from: 'looprail@localhost',
+        smtpUrl: `smtp://me%40example.com:p%3Aw@127.0.0.1:${plainPort}`,
+        now,
+      });
+      await expect(outbox.send({ to: ['lead@example.com'], subject: 's', text: 't' })).rejects.toThrow(
+        `SMTP server at 127.0.0.1:${plainPort}`,
+      );
       expect(await readdir(join(dir, 'no-tls'))).toHaveLength(1);
     } finally {
       await new Promise<void>((resolve) => plain.close(() => resolve()));

@@ -12,15 +12,29 @@ import type { RuntimeEvent } from '../../core/ports/events.ts';
 import { publish, type RunDeps } from '../../core/run/deps.ts';
 import { silentLogger } from '../../core/ports/logger.ts';
 
-const started: RuntimeEvent = { type: 'looprail.run.started', runId: 'r-1', agent: 'triage', detail: { trigger: 'webhook', principal: 'webhook:triage' } };
-const finished: RuntimeEvent = { type: 'looprail.run.finished', runId: 'r-1', agent: 'triage', detail: { stopReason: 'verified' } };
+const started: RuntimeEvent = {
+  type: 'looprail.run.started',
+  runId: 'r-1',
+  agent: 'triage',
+  detail: { trigger: 'webhook', principal: 'webhook:triage' },
+};
+const finished: RuntimeEvent = {
+  type: 'looprail.run.finished',
+  runId: 'r-1',
+  agent: 'triage',
+  detail: { stopReason: 'verified' },
+};
 
 /**
  * The real SDK client against a small 127.0.0.1 endpoint that speaks EventBridge's JSON
  * protocol (awsJson1_1, `X-Amz-Target: AWSEvents.PutEvents`).
  */
 describe('EventBridgePublisher', () => {
-  const received: Array<{ target: string | undefined; contentType: string | undefined; body: { Entries: Array<Record<string, unknown>> } }> = [];
+  const received: Array<{
+    target: string | undefined;
+    contentType: string | undefined;
+    body: { Entries: Array<Record<string, unknown>> };
+  }> = [];
   let answer: (entries: Array<Record<string, unknown>>) => { status: number; payload: unknown } = (entries) => ({
     status: 200,
     payload: { FailedEntryCount: 0, Entries: entries.map((_, index) => ({ EventId: `e-${index}` })) },
@@ -33,14 +47,25 @@ describe('EventBridgePublisher', () => {
       let text = '';
       for await (const chunk of req) text += chunk;
       const body = JSON.parse(text) as { Entries: Array<Record<string, unknown>> };
-      received.push({ target: req.headers['x-amz-target'] as string | undefined, contentType: req.headers['content-type'], body });
+      received.push({
+        target: req.headers['x-amz-target'] as string | undefined,
+        contentType: req.headers['content-type'],
+        body,
+      });
       const { status, payload } = answer(body.Entries);
-      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'test' }).end(JSON.stringify(payload));
+      res
+        .writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'test' })
+        .end(JSON.stringify(payload));
     });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
-    client = new EventBridgeClient({ endpoint: `http://127.0.0.1:${port}`, region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
+    client = new EventBridgeClient({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      maxAttempts: 1,
+    });
   });
 
   afterAll(async () => {
@@ -59,20 +84,33 @@ describe('EventBridgePublisher', () => {
     expect(received[0]!.target).toBe('AWSEvents.PutEvents');
     expect(received[0]!.contentType).toBe('application/x-amz-json-1.1');
     expect(received[0]!.body.Entries).toEqual([
-      { Source: 'looprail', DetailType: 'looprail.run.started', Detail: JSON.stringify({ runId: 'r-1', agent: 'triage', trigger: 'webhook', principal: 'webhook:triage' }), Resources: [] },
+      {
+        Source: 'looprail',
+        DetailType: 'looprail.run.started',
+        Detail: JSON.stringify({ runId: 'r-1', agent: 'triage', trigger: 'webhook', principal: 'webhook:triage' }),
+        Resources: [],
+      },
     ]);
   });
 
   it('names the bus when given one', async () => {
     await new EventBridgePublisher({ client, eventBusName: 'team-bus' }).publish(finished);
-    expect(received[0]!.body.Entries[0]).toMatchObject({ EventBusName: 'team-bus', DetailType: 'looprail.run.finished' });
+    expect(received[0]!.body.Entries[0]).toMatchObject({
+      EventBusName: 'team-bus',
+      DetailType: 'looprail.run.finished',
+    });
   });
 
   it('throws when EventBridge refuses the entry (PutEvents answers 200 with a failed entry)', async () => {
     const previous = answer;
-    answer = () => ({ status: 200, payload: { FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'try again' }] } });
+    answer = () => ({
+      status: 200,
+      payload: { FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure', ErrorMessage: 'try again' }] },
+    });
     try {
-      await expect(new EventBridgePublisher({ client }).publish(started)).rejects.toThrow('EventBridge refused looprail.run.started for run r-1: InternalFailure (try again)');
+      await expect(new EventBridgePublisher({ client }).publish(started)).rejects.toThrow(
+        'EventBridge refused looprail.run.started for run r-1: InternalFailure (try again)',
+      );
     } finally {
       answer = previous;
     }
@@ -85,9 +123,21 @@ describe('EventBridgePublisher', () => {
       const publisher = new EventBridgePublisher({ client });
       await expect(publisher.publish(started)).rejects.toThrow(/not allowed/);
       const warnings: unknown[] = [];
-      const deps = { events: publisher, log: { ...silentLogger, warn: (message: string, fields?: Record<string, unknown>) => warnings.push({ message, ...fields }) } } as unknown as RunDeps;
+      const deps = {
+        events: publisher,
+        log: {
+          ...silentLogger,
+          warn: (message: string, fields?: Record<string, unknown>) => warnings.push({ message, ...fields }),
+        },
+      } as unknown as RunDeps;
       await expect(publish(deps, started)).resolves.toBeUndefined();
-      expect(warnings).toEqual([expect.objectContaining({ message: 'could not publish a runtime event', type: 'looprail.run.started', runId: 'r-1' })]);
+      expect(warnings).toEqual([
+        expect.objectContaining({
+          message: 'could not publish a runtime event',
+          type: 'looprail.run.started',
+          runId: 'r-1',
+        }),
+      ]);
     } finally {
       answer = previous;
     }
@@ -111,17 +161,37 @@ describe('LocalEventLog', () => {
     await log.publish(started);
     await log.publish(finished);
     expect(log.file).toBe(join(dir, 'events.jsonl'));
-    const lines = (await readFile(log.file, 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as LoggedEvent);
+    const lines = (await readFile(log.file, 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as LoggedEvent);
     expect(lines).toEqual([
-      { source: 'looprail', 'detail-type': 'looprail.run.started', time: '2025-06-01T12:00:00.000Z', detail: { runId: 'r-1', agent: 'triage', trigger: 'webhook', principal: 'webhook:triage' } },
-      { source: 'looprail', 'detail-type': 'looprail.run.finished', time: '2025-06-01T12:00:00.000Z', detail: { runId: 'r-1', agent: 'triage', stopReason: 'verified' } },
+      {
+        source: 'looprail',
+        'detail-type': 'looprail.run.started',
+        time: '2025-06-01T12:00:00.000Z',
+        detail: { runId: 'r-1', agent: 'triage', trigger: 'webhook', principal: 'webhook:triage' },
+      },
+      {
+        source: 'looprail',
+        'detail-type': 'looprail.run.finished',
+        time: '2025-06-01T12:00:00.000Z',
+        detail: { runId: 'r-1', agent: 'triage', stopReason: 'verified' },
+      },
     ]);
   });
 
   it('keeps concurrent publishes whole and in order', async () => {
     const log = new LocalEventLog({ stateDir });
-    await Promise.all(Array.from({ length: 50 }, (_, index) => log.publish({ ...started, runId: `r-${index}`, detail: { padding: 'x'.repeat(10_000) } })));
-    const lines = (await readFile(log.file, 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as LoggedEvent);
+    await Promise.all(
+      Array.from({ length: 50 }, (_, index) =>
+        log.publish({ ...started, runId: `r-${index}`, detail: { padding: 'x'.repeat(10_000) } }),
+      ),
+    );
+    const lines = (await readFile(log.file, 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as LoggedEvent);
     expect(lines.map((line) => line.detail.runId)).toEqual(Array.from({ length: 50 }, (_, index) => `r-${index}`));
   });
 
@@ -132,7 +202,10 @@ describe('LocalEventLog', () => {
     await expect(log.publish(started)).rejects.toThrow();
     await rm(dir);
     await log.publish(finished);
-    const lines = (await readFile(log.file, 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as LoggedEvent);
+    const lines = (await readFile(log.file, 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as LoggedEvent);
     expect(lines.map((line) => line['detail-type'])).toEqual(['looprail.run.finished']);
   });
 });

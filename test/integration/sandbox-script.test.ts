@@ -40,14 +40,22 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function open(overrides: Record<string, unknown> = {}, sandboxes = provider): Promise<{ sandbox: Sandbox; sandboxId: string }> {
+async function open(
+  overrides: Record<string, unknown> = {},
+  sandboxes = provider,
+): Promise<{ sandbox: Sandbox; sandboxId: string }> {
   const sandboxId = `r-script-${++count}`;
   const spec = SandboxSpec.parse({ command_timeout_seconds: 20, ...overrides });
   return { sandbox: await sandboxes.open({ sandboxId, agent: 'coder', spec, input: {} }), sandboxId };
 }
 
 /** A fake gateway: records every call and answers from `answer`. */
-function gateway(answer: (call: ScriptToolCall) => ScriptToolResult | Promise<ScriptToolResult> = (call) => ({ content: JSON.stringify(call.arguments), isError: false })) {
+function gateway(
+  answer: (call: ScriptToolCall) => ScriptToolResult | Promise<ScriptToolResult> = (call) => ({
+    content: JSON.stringify(call.arguments),
+    isError: false,
+  }),
+) {
   const calls: ScriptToolCall[] = [];
   const bridge: ToolBridge = async (call) => {
     calls.push(call);
@@ -58,7 +66,9 @@ function gateway(answer: (call: ScriptToolCall) => ScriptToolResult | Promise<Sc
 
 /** Live processes of the sandbox's own uid on the host (zombies wait for init to reap them). */
 async function processesOf(sandboxId: string): Promise<number> {
-  const state = JSON.parse(await readFile(join(root, 'sandboxes', sandboxId, 'sandbox.json'), 'utf8')) as { uid: number };
+  const state = JSON.parse(await readFile(join(root, 'sandboxes', sandboxId, 'sandbox.json'), 'utf8')) as {
+    uid: number;
+  };
   let live = 0;
   for (const pid of await readdir('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
@@ -72,7 +82,12 @@ describe('a script calls tools through the bridge', () => {
   it('makes sequential and concurrent calls, reads their results, and returns only what it printed', async () => {
     const { sandbox } = await open();
     const { calls, bridge } = gateway((call) =>
-      call.name === 'issues.get' ? { content: JSON.stringify({ id: call.arguments.id, title: `issue ${String(call.arguments.id)}` }), isError: false } : { content: `echo:${JSON.stringify(call.arguments)}`, isError: false },
+      call.name === 'issues.get'
+        ? {
+            content: JSON.stringify({ id: call.arguments.id, title: `issue ${String(call.arguments.id)}` }),
+            isError: false,
+          }
+        : { content: `echo:${JSON.stringify(call.arguments)}`, isError: false },
     );
     const code = [
       "const first = await tools.call('echo.say', { text: 'one' });",
@@ -87,7 +102,12 @@ describe('a script calls tools through the bridge', () => {
     expect(value).toMatchObject({ exitCode: 0, timedOut: false, outputFlood: false, truncated: false, toolCalls: 5 });
     expect(value.output).toBe('echo:{"text":"one"}\nissue 1, issue 2, issue 3\necho:{}\n');
     expect(calls.map((call) => call.name)).toEqual(['echo.say', 'issues.get', 'issues.get', 'issues.get', 'echo.say']);
-    expect(calls.filter((call) => call.name === 'issues.get').map((call) => call.arguments.id).sort()).toEqual([1, 2, 3]);
+    expect(
+      calls
+        .filter((call) => call.name === 'issues.get')
+        .map((call) => call.arguments.id)
+        .sort(),
+    ).toEqual([1, 2, 3]);
     expect(calls[4]!.arguments).toEqual({});
     // Metered like exec: the script's time (its waits on the bridge included) is sandbox time.
     expect(sandbox.usedMs()).toBe(used + durationMs);
@@ -96,7 +116,8 @@ describe('a script calls tools through the bridge', () => {
   it('rejects with a ToolError carrying the content when a result is an error, a refusal or a failed bridge', async () => {
     const { sandbox } = await open();
     const { bridge } = gateway((call) => {
-      if (call.name === 'github.delete_repo') return { content: 'refused: github.delete_repo is not granted to this agent', isError: true };
+      if (call.name === 'github.delete_repo')
+        return { content: 'refused: github.delete_repo is not granted to this agent', isError: true };
       if (call.name === 'flaky.get') throw new Error('the gateway is down');
       return { content: 'fine', isError: false };
     });
@@ -115,11 +136,15 @@ describe('a script calls tools through the bridge', () => {
     expect(value.exitCode).toBe(1);
     expect(value.toolCalls).toBe(4);
     const lines = value.output.split('\n');
-    expect(lines[0]).toBe('true ToolError github.delete_repo "refused: github.delete_repo is not granted to this agent"');
+    expect(lines[0]).toBe(
+      'true ToolError github.delete_repo "refused: github.delete_repo is not granted to this agent"',
+    );
     expect(lines[1]).toBe('true ToolError flaky.get "the tool call failed: the gateway is down"');
     expect(lines[2]).toBe('fine');
     // Uncaught, it names the script's own line (9), not the preamble's.
-    expect(value.output).toContain('ToolError: github.delete_repo failed: refused: github.delete_repo is not granted to this agent');
+    expect(value.output).toContain(
+      'ToolError: github.delete_repo failed: refused: github.delete_repo is not granted to this agent',
+    );
     expect(value.output).toMatch(/script\.mjs:9:\d+/);
     expect(value.output).not.toContain('tools.mjs');
   });
@@ -127,14 +152,27 @@ describe('a script calls tools through the bridge', () => {
   it("reports the script's own errors with its own line numbers, and loads workspace files with require", async () => {
     const { sandbox } = await open({ copy_in: { repository: { path: 'repos/calc' } } });
     const { bridge } = gateway();
-    const ok = await sandbox.runScript({ code: "const add = require('./add.js');\nconsole.log(add(2, 3), process.cwd());", cwd: 'src', timeoutSeconds: 20 }, bridge);
+    const ok = await sandbox.runScript(
+      {
+        code: "const add = require('./add.js');\nconsole.log(add(2, 3), process.cwd());",
+        cwd: 'src',
+        timeoutSeconds: 20,
+      },
+      bridge,
+    );
     expect(ok.value).toMatchObject({ exitCode: 0, output: '5 /workspace/src\n', toolCalls: 0 });
-    const thrown = await sandbox.runScript({ code: "const a = 1;\n\nnull.boom;\n", cwd: '.', timeoutSeconds: 20 }, bridge);
+    const thrown = await sandbox.runScript(
+      { code: 'const a = 1;\n\nnull.boom;\n', cwd: '.', timeoutSeconds: 20 },
+      bridge,
+    );
     expect(thrown.value.exitCode).toBe(1);
     expect(thrown.value.output).toMatch(/script\.mjs:3\b/);
     expect(thrown.value.output).toContain("TypeError: Cannot read properties of null (reading 'boom')");
     // Code that looks like shell or like the preamble's end is only ever JavaScript.
-    const odd = await sandbox.runScript({ code: "// '; echo pwned; '\nconsole.log(`$(id -u)`, typeof tools.call);", cwd: '.', timeoutSeconds: 20 }, bridge);
+    const odd = await sandbox.runScript(
+      { code: "// '; echo pwned; '\nconsole.log(`$(id -u)`, typeof tools.call);", cwd: '.', timeoutSeconds: 20 },
+      bridge,
+    );
     expect(odd.value.output).toBe('$(id -u) function\n');
   });
 
@@ -151,7 +189,9 @@ describe('a script calls tools through the bridge', () => {
     ].join('\n');
     const { value } = await sandbox.runScript({ code, cwd: '.', timeoutSeconds: 20 }, bridge);
     expect(value.exitCode).toBe(0);
-    expect(value.output).toMatch(/^RangeError tools\.call\('files\.put'\): the request is \d+ bytes, over the 1048576 byte limit\n\{"content":"small"\}\n$/);
+    expect(value.output).toMatch(
+      /^RangeError tools\.call\('files\.put'\): the request is \d+ bytes, over the 1048576 byte limit\n\{"content":"small"\}\n$/,
+    );
     expect(calls).toHaveLength(1);
   });
 
@@ -188,7 +228,8 @@ describe('a script calls tools through the bridge', () => {
         answer = resolveResult;
       });
     };
-    const code = "import { spawn } from 'node:child_process';\nspawn('sleep', ['600'], { detached: true, stdio: 'ignore' });\nconsole.log('waiting');\nconsole.log(await tools.call('slow.approve', {}));";
+    const code =
+      "import { spawn } from 'node:child_process';\nspawn('sleep', ['600'], { detached: true, stdio: 'ignore' });\nconsole.log('waiting');\nconsole.log(await tools.call('slow.approve', {}));";
     const { value } = await sandbox.runScript({ code, cwd: '.', timeoutSeconds: 1 }, bridge);
     await calledPromise;
     expect(value).toMatchObject({ timedOut: true, exitCode: undefined, toolCalls: 1, output: 'waiting\n' });
@@ -196,7 +237,10 @@ describe('a script calls tools through the bridge', () => {
     // The gateway answers after all: nothing is written anywhere, nothing breaks.
     answer({ content: 'approved', isError: false });
     await new Promise((resolveTick) => setImmediate(resolveTick));
-    const next = await sandbox.runScript({ code: "console.log('next')", cwd: '.', timeoutSeconds: 20 }, gateway().bridge);
+    const next = await sandbox.runScript(
+      { code: "console.log('next')", cwd: '.', timeoutSeconds: 20 },
+      gateway().bridge,
+    );
     expect(next.value).toMatchObject({ exitCode: 0, output: 'next\n' });
   });
 
@@ -207,7 +251,14 @@ describe('a script calls tools through the bridge', () => {
       new Promise((resolveResult) => {
         answer = resolveResult;
       });
-    const { value } = await sandbox.runScript({ code: "tools.call('slow.get', {}).then(console.log);\nsetTimeout(() => process.exit(3), 50);", cwd: '.', timeoutSeconds: 20 }, bridge);
+    const { value } = await sandbox.runScript(
+      {
+        code: "tools.call('slow.get', {}).then(console.log);\nsetTimeout(() => process.exit(3), 50);",
+        cwd: '.',
+        timeoutSeconds: 20,
+      },
+      bridge,
+    );
     expect(value).toMatchObject({ exitCode: 3, timedOut: false, toolCalls: 1, output: '' });
     answer({ content: 'late', isError: false });
   });
@@ -215,27 +266,50 @@ describe('a script calls tools through the bridge', () => {
   it('keeps output to max_output_bytes and kills a script that floods', async () => {
     const { sandbox } = await open({ max_output_bytes: 1000 });
     const { bridge } = gateway();
-    const some = await sandbox.runScript({ code: "for (let i = 0; i < 10000; i++) console.log('line ' + i);", cwd: '.', timeoutSeconds: 20 }, bridge);
+    const some = await sandbox.runScript(
+      { code: "for (let i = 0; i < 10000; i++) console.log('line ' + i);", cwd: '.', timeoutSeconds: 20 },
+      bridge,
+    );
     expect(some.value).toMatchObject({ exitCode: 0, truncated: true, outputFlood: false });
     expect(some.value.output).toHaveLength(1000);
-    const flood = await sandbox.runScript({ code: "import { writeSync } from 'node:fs';\nconst chunk = 'x'.repeat(65536);\nfor (;;) writeSync(1, chunk);", cwd: '.', timeoutSeconds: 20 }, bridge);
+    const flood = await sandbox.runScript(
+      {
+        code: "import { writeSync } from 'node:fs';\nconst chunk = 'x'.repeat(65536);\nfor (;;) writeSync(1, chunk);",
+        cwd: '.',
+        timeoutSeconds: 20,
+      },
+      bridge,
+    );
     expect(flood.value).toMatchObject({ outputFlood: true, exitCode: undefined, truncated: true });
     expect(flood.value.output).toHaveLength(1000);
   });
 
   it('checks the workspace against disk_mb after the script', async () => {
     const { sandbox } = await open({ disk_mb: 2 });
-    const { value } = await sandbox.runScript({ code: "import { writeFileSync } from 'node:fs';\nfor (const n of [1, 2, 3]) writeFileSync('part' + n, Buffer.alloc(1024 * 1024));", cwd: '.', timeoutSeconds: 20 }, gateway().bridge);
+    const { value } = await sandbox.runScript(
+      {
+        code: "import { writeFileSync } from 'node:fs';\nfor (const n of [1, 2, 3]) writeFileSync('part' + n, Buffer.alloc(1024 * 1024));",
+        cwd: '.',
+        timeoutSeconds: 20,
+      },
+      gateway().bridge,
+    );
     expect(value.exitCode).toBe(0);
     expect(value.diskOverMb).toBeGreaterThanOrEqual(3);
   });
 
   it('says plainly when the sandbox has no Node to run scripts with', async () => {
-    const noNode = new BubblewrapSandboxes({ root: join(root, 'sandboxes'), orgDir, nodePath: '/usr/bin/no-such-node' });
+    const noNode = new BubblewrapSandboxes({
+      root: join(root, 'sandboxes'),
+      orgDir,
+      nodePath: '/usr/bin/no-such-node',
+    });
     const { sandbox } = await open({}, noNode);
     const failed = sandbox.runScript({ code: "console.log('hi')", cwd: '.', timeoutSeconds: 20 }, gateway().bridge);
     await expect(failed).rejects.toThrow(SandboxCallError);
-    await expect(failed).rejects.toThrow('code mode needs Node.js in the sandbox, and it has none: "/usr/bin/no-such-node" is not there');
+    await expect(failed).rejects.toThrow(
+      'code mode needs Node.js in the sandbox, and it has none: "/usr/bin/no-such-node" is not there',
+    );
   });
 });
 
@@ -258,7 +332,7 @@ describe('a script is as contained as a command', () => {
     const code = [
       "import { connect } from 'node:net';",
       "import { lookup } from 'node:dns/promises';",
-      'const attempt = (port, host) => new Promise((done) => connect(port, host).on(\'connect\', () => done(\'CONNECTED\')).on(\'error\', (error) => done(error.code)));',
+      "const attempt = (port, host) => new Promise((done) => connect(port, host).on('connect', () => done('CONNECTED')).on('error', (error) => done(error.code)));",
       `console.log(await attempt(${port}, '127.0.0.1'));`,
       "console.log(await attempt(53, '1.1.1.1'));",
       "console.log(await lookup('registry.npmjs.org').then(() => 'RESOLVED', (error) => error.code));",
@@ -287,7 +361,20 @@ describe('a script is as contained as a command', () => {
     expect(value.output.split('\n').slice(0, 4)).toEqual(['ENOENT', 'ENOENT', 'ENOENT', 'ENOENT']);
     expect(existsSync(marker)).toBe(false);
     expect(value.output.split('\n')[4]).toBe(
-      ['GIT_AUTHOR_EMAIL', 'GIT_AUTHOR_NAME', 'GIT_COMMITTER_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_CONFIG_NOSYSTEM', 'GIT_TERMINAL_PROMPT', 'HOME', 'LANG', 'PATH', 'PWD', 'TMPDIR', 'USER'].join(','),
+      [
+        'GIT_AUTHOR_EMAIL',
+        'GIT_AUTHOR_NAME',
+        'GIT_COMMITTER_EMAIL',
+        'GIT_COMMITTER_NAME',
+        'GIT_CONFIG_NOSYSTEM',
+        'GIT_TERMINAL_PROMPT',
+        'HOME',
+        'LANG',
+        'PATH',
+        'PWD',
+        'TMPDIR',
+        'USER',
+      ].join(','),
     );
   });
 });
@@ -336,11 +423,16 @@ describe("looprail's end of the bridge, fed directly", () => {
 
   it('caps calls waiting at once, and ignores calls and answers once closed', async () => {
     const pending: Array<(result: ScriptToolResult) => void> = [];
-    const { requests, lines, bridgeHost, settle } = host(() => new Promise((resolveResult) => pending.push(resolveResult)));
-    for (let id = 1; id <= BRIDGE_MAX_PENDING + 1; id++) requests.write(`${JSON.stringify({ id, method: 'call', name: 'slow.get', arguments: {} })}\n`);
+    const { requests, lines, bridgeHost, settle } = host(
+      () => new Promise((resolveResult) => pending.push(resolveResult)),
+    );
+    for (let id = 1; id <= BRIDGE_MAX_PENDING + 1; id++)
+      requests.write(`${JSON.stringify({ id, method: 'call', name: 'slow.get', arguments: {} })}\n`);
     await settle();
     expect(bridgeHost.calls).toBe(BRIDGE_MAX_PENDING);
-    expect(lines).toEqual([{ id: BRIDGE_MAX_PENDING + 1, error: `too many tool calls waiting at once (at most ${BRIDGE_MAX_PENDING})` }]);
+    expect(lines).toEqual([
+      { id: BRIDGE_MAX_PENDING + 1, error: `too many tool calls waiting at once (at most ${BRIDGE_MAX_PENDING})` },
+    ]);
     pending[0]!({ content: 'first', isError: false });
     await settle();
     expect(lines[1]).toEqual({ id: 1, content: 'first', isError: false });

@@ -55,13 +55,27 @@ function sandbox(overrides: Record<string, unknown> = {}, input: unknown = {}) {
   const sandboxId = `r-test-${++sandboxCount}`;
   const s = spec(overrides);
   const call = (tool: string, args: Record<string, unknown>): Promise<ToolCallResult> =>
-    callSandboxTool({ open: () => provider.open({ sandboxId, agent: 'coder', spec: s, input }), spec: s, pricePerHourMicros: 3_600_000 }, tool, args);
-  return { sandboxId, call, exec: (command: string, extra: Record<string, unknown> = {}) => call('exec', { command, ...extra }) };
+    callSandboxTool(
+      {
+        open: () => provider.open({ sandboxId, agent: 'coder', spec: s, input }),
+        spec: s,
+        pricePerHourMicros: 3_600_000,
+      },
+      tool,
+      args,
+    );
+  return {
+    sandboxId,
+    call,
+    exec: (command: string, extra: Record<string, unknown> = {}) => call('exec', { command, ...extra }),
+  };
 }
 
 /** Live processes on the host running as the sandbox's own uid: none may outlive a call (zombies wait for the host's init to reap them). */
 async function processesOf(sandboxId: string): Promise<number> {
-  const state = JSON.parse(await readFile(join(root, 'sandboxes', sandboxId, 'sandbox.json'), 'utf8')) as { uid: number };
+  const state = JSON.parse(await readFile(join(root, 'sandboxes', sandboxId, 'sandbox.json'), 'utf8')) as {
+    uid: number;
+  };
   let count = 0;
   for (const pid of await readdir('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
@@ -73,7 +87,12 @@ async function processesOf(sandboxId: string): Promise<number> {
 
 describe('the workspace and its tools', () => {
   it('runs commands in the workspace, writes, reads, lists and diffs against what was copied in', async () => {
-    const { call, exec } = sandbox({ copy_in: { repository: { path: 'repos/calc' }, files: [{ path: 'task/issue.txt', from_input: 'issue.body' }] } }, { issue: { body: 'add() subtracts' } });
+    const { call, exec } = sandbox(
+      {
+        copy_in: { repository: { path: 'repos/calc' }, files: [{ path: 'task/issue.txt', from_input: 'issue.body' }] },
+      },
+      { issue: { body: 'add() subtracts' } },
+    );
     const listed = await call('list_files', {});
     expect(listed).toMatchObject({ isError: false });
     expect(listed.content.split('\n')).toEqual(['README.md', 'src/', 'src/add.js', 'task/', 'task/issue.txt']);
@@ -87,7 +106,9 @@ describe('the workspace and its tools', () => {
     expect(ran.sandbox).toMatchObject({ command: expect.stringContaining('pwd'), exitCode: 0 });
     expect(ran.costMicros).toBe(ran.sandbox!.durationMs);
 
-    expect(await call('write_file', { path: 'src/add.js', content: 'module.exports = (a, b) => a + b;\n' })).toMatchObject({ isError: false, content: 'wrote 34 bytes to src/add.js' });
+    expect(
+      await call('write_file', { path: 'src/add.js', content: 'module.exports = (a, b) => a + b;\n' }),
+    ).toMatchObject({ isError: false, content: 'wrote 34 bytes to src/add.js' });
     await exec('echo note > NOTES.md && rm README.md');
     const diff = await call('diff', {});
     expect(diff.content).toContain('-module.exports = (a, b) => a - b;\n+module.exports = (a, b) => a + b;');
@@ -166,7 +187,14 @@ describe('the workspace and its tools', () => {
 describe('escape attempts, each contained and reported as a failed tool call', () => {
   it('cannot read the local secrets file, the host home or the project', async () => {
     const { exec, call } = sandbox();
-    for (const command of [`cat ${secretsFile}`, `ls ${hostDir}`, `ls ${homedir()}`, `ls ${process.cwd()}`, 'cat /etc/shadow', `ls ${join(process.cwd(), '.looprail')}`]) {
+    for (const command of [
+      `cat ${secretsFile}`,
+      `ls ${hostDir}`,
+      `ls ${homedir()}`,
+      `ls ${process.cwd()}`,
+      'cat /etc/shadow',
+      `ls ${join(process.cwd(), '.looprail')}`,
+    ]) {
       const result = await exec(command);
       expect(result.isError, command).toBe(true);
       expect(result.content).toMatch(/No such file or directory/);
@@ -180,8 +208,27 @@ describe('escape attempts, each contained and reported as a failed tool call', (
     // The environment holds nothing of the host's.
     const env = await exec('env');
     expect(env.content).not.toContain(fakeKey);
-    expect(env.content.split('\n').filter((line) => /^[A-Z_]+=/.test(line)).map((line) => line.split('=')[0]).sort()).toEqual(
-      ['GIT_AUTHOR_EMAIL', 'GIT_AUTHOR_NAME', 'GIT_COMMITTER_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_CONFIG_NOSYSTEM', 'GIT_TERMINAL_PROMPT', 'HOME', 'LANG', 'PATH', 'PWD', 'TMPDIR', 'USER'].sort(),
+    expect(
+      env.content
+        .split('\n')
+        .filter((line) => /^[A-Z_]+=/.test(line))
+        .map((line) => line.split('=')[0])
+        .sort(),
+    ).toEqual(
+      [
+        'GIT_AUTHOR_EMAIL',
+        'GIT_AUTHOR_NAME',
+        'GIT_COMMITTER_EMAIL',
+        'GIT_COMMITTER_NAME',
+        'GIT_CONFIG_NOSYSTEM',
+        'GIT_TERMINAL_PROMPT',
+        'HOME',
+        'LANG',
+        'PATH',
+        'PWD',
+        'TMPDIR',
+        'USER',
+      ].sort(),
     );
   });
 
@@ -201,7 +248,9 @@ describe('escape attempts, each contained and reported as a failed tool call', (
 
     it('cannot reach a listener on the host at 127.0.0.1', async () => {
       const { exec } = sandbox();
-      const result = await exec(`node -e "require('net').connect(${port}, '127.0.0.1').on('connect', () => { console.log('CONNECTED'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(7) })"`);
+      const result = await exec(
+        `node -e "require('net').connect(${port}, '127.0.0.1').on('connect', () => { console.log('CONNECTED'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(7) })"`,
+      );
       expect(result.isError).toBe(true);
       expect(result.content).toContain('ECONNREFUSED');
       expect(result.content).not.toContain('CONNECTED');
@@ -210,10 +259,14 @@ describe('escape attempts, each contained and reported as a failed tool call', (
 
     it('cannot reach another host, by address or by name', async () => {
       const { exec } = sandbox();
-      const byAddress = await exec(`node -e "require('net').connect(53, '1.1.1.1').on('connect', () => { console.log('CONNECTED'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(7) })"`);
+      const byAddress = await exec(
+        `node -e "require('net').connect(53, '1.1.1.1').on('connect', () => { console.log('CONNECTED'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(7) })"`,
+      );
       expect(byAddress.isError).toBe(true);
       expect(byAddress.content).toMatch(/ENETUNREACH|EHOSTUNREACH/);
-      const byName = await exec(`node -e "require('dns').lookup('registry.npmjs.org', (e) => { console.log(e ? e.code : 'RESOLVED'); process.exit(e ? 7 : 0) })"`);
+      const byName = await exec(
+        `node -e "require('dns').lookup('registry.npmjs.org', (e) => { console.log(e ? e.code : 'RESOLVED'); process.exit(e ? 7 : 0) })"`,
+      );
       expect(byName.isError).toBe(true);
       expect(byName.content).not.toContain('RESOLVED');
     });
@@ -222,7 +275,13 @@ describe('escape attempts, each contained and reported as a failed tool call', (
   it('cannot write outside the workspace; its /tmp is its own', async () => {
     const { exec } = sandbox();
     const marker = `looprail-escape-${Date.now()}`;
-    for (const target of [`/usr/${marker}`, `/etc/${marker}`, `/${marker}`, join(hostDir, marker), join(root, marker)]) {
+    for (const target of [
+      `/usr/${marker}`,
+      `/etc/${marker}`,
+      `/${marker}`,
+      join(hostDir, marker),
+      join(root, marker),
+    ]) {
       const result = await exec(`echo pwned > ${target}`);
       expect(result.isError, target).toBe(true);
       expect(existsSync(target)).toBe(false);
@@ -236,7 +295,9 @@ describe('escape attempts, each contained and reported as a failed tool call', (
     const bomb = await exec('bomb() { bomb | bomb & }; bomb; sleep 30', { timeout_seconds: 3 });
     expect(bomb.isError).toBe(true);
     // Either the limit starves the script itself (it cannot fork its sleep) or the timeout kills the lot.
-    expect(bomb.sandbox!.timedOut === true || /Cannot fork|Resource temporarily unavailable/.test(bomb.content)).toBe(true);
+    expect(bomb.sandbox!.timedOut === true || /Cannot fork|Resource temporarily unavailable/.test(bomb.content)).toBe(
+      true,
+    );
     expect(await processesOf(sandboxId)).toBe(0);
     // The host still forks, and the sandbox still works.
     expect(execFileSync('/bin/echo', ['host ok']).toString()).toBe('host ok\n');
@@ -251,7 +312,9 @@ describe('escape attempts, each contained and reported as a failed tool call', (
     expect(some.content.length).toBeLessThan(1200);
     const flood = await exec('head -c 4000000000 /dev/zero', { timeout_seconds: 60 });
     expect(flood.isError).toBe(true);
-    expect(flood.content).toMatch(/^killed: the command printed more than \d+ bytes, far beyond max_output_bytes \(1000\)/);
+    expect(flood.content).toMatch(
+      /^killed: the command printed more than \d+ bytes, far beyond max_output_bytes \(1000\)/,
+    );
     expect(flood.sandbox!.outputBytes).toBeLessThan(100 * 1024 * 1024);
     expect(flood.content.length).toBeLessThan(1300);
   });
@@ -274,7 +337,9 @@ describe('escape attempts, each contained and reported as a failed tool call', (
 
   it('holds memory_mb and disk_mb', async () => {
     const { exec } = sandbox({ memory_mb: 128, disk_mb: 8 });
-    const memory = await exec('node -e "const a = []; for (let i = 0; i < 64; i++) a.push(Buffer.alloc(16 * 1024 * 1024, 1)); console.log(\'ALLOCATED\')"');
+    const memory = await exec(
+      'node -e "const a = []; for (let i = 0; i < 64; i++) a.push(Buffer.alloc(16 * 1024 * 1024, 1)); console.log(\'ALLOCATED\')"',
+    );
     expect(memory.isError).toBe(true);
     expect(memory.content).not.toContain('ALLOCATED');
     const disk = await exec('head -c 20000000 /dev/zero > big.bin');
@@ -283,7 +348,9 @@ describe('escape attempts, each contained and reported as a failed tool call', (
     // Many files each under the limit: the workspace check after the command reports it.
     const many = await exec('rm big.bin; for i in 1 2 3; do head -c 4000000 /dev/zero > part$i.bin; done');
     expect(many.isError).toBe(true);
-    expect(many.content).toMatch(/^exit code 0 after [0-9.]+ s; the workspace now holds 12 MB, over disk_mb \(8\); remove files before going on/);
+    expect(many.content).toMatch(
+      /^exit code 0 after [0-9.]+ s; the workspace now holds 12 MB, over disk_mb \(8\); remove files before going on/,
+    );
     expect((await exec('rm part*.bin')).isError).toBe(false);
   });
 });
@@ -310,8 +377,16 @@ await provider.destroy('r-nobody');
 console.log(JSON.stringify(results));
 `,
     );
-    const output = execFileSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, script], { encoding: 'utf8', timeout: 60_000 });
-    const [identity, secret, bomb] = JSON.parse(output.trim().split('\n').pop()!) as Array<{ exitCode?: number; output: string; timedOut: boolean }>;
+    const output = execFileSync(
+      '/usr/bin/setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, script],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    const [identity, secret, bomb] = JSON.parse(output.trim().split('\n').pop()!) as Array<{
+      exitCode?: number;
+      output: string;
+      timedOut: boolean;
+    }>;
     expect(identity).toMatchObject({ exitCode: 0, output: '1000\nCapEff:\t0000000000000000\n' });
     expect(secret!.exitCode).not.toBe(0);
     expect(secret!.output).not.toContain(fakeKey);
@@ -322,9 +397,21 @@ console.log(JSON.stringify(results));
 
 describe('a sandbox that cannot keep its policy never runs anything', () => {
   it('refuses to start without bubblewrap', async () => {
-    const missing = new BubblewrapSandboxes({ root: join(root, 'sandboxes'), orgDir, bwrapPath: join(root, 'no-such-bwrap') });
+    const missing = new BubblewrapSandboxes({
+      root: join(root, 'sandboxes'),
+      orgDir,
+      bwrapPath: join(root, 'no-such-bwrap'),
+    });
     const s = spec();
-    const result = await callSandboxTool({ open: () => missing.open({ sandboxId: 'r-no-bwrap', agent: 'coder', spec: s, input: {} }), spec: s, pricePerHourMicros: 0 }, 'exec', { command: 'echo hi' });
+    const result = await callSandboxTool(
+      {
+        open: () => missing.open({ sandboxId: 'r-no-bwrap', agent: 'coder', spec: s, input: {} }),
+        spec: s,
+        pricePerHourMicros: 0,
+      },
+      'exec',
+      { command: 'echo hi' },
+    );
     expect(result).toEqual({
       isError: true,
       content: `the sandbox is unavailable, so nothing was run: the sandbox cannot start: ${join(root, 'no-such-bwrap')} is not available (install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)); commands are never run unsandboxed`,
@@ -336,7 +423,9 @@ describe('a sandbox that cannot keep its policy never runs anything', () => {
     const { exec } = sandbox({ network: { allow: ['registry.npmjs.org'] } });
     const result = await exec('echo hi');
     expect(result.isError).toBe(true);
-    expect(result.content).toContain('the local sandbox supports network: none only; an allowlist (registry.npmjs.org) cannot be enforced with bubblewrap');
+    expect(result.content).toContain(
+      'the local sandbox supports network: none only; an allowlist (registry.npmjs.org) cannot be enforced with bubblewrap',
+    );
   });
 
   it('refuses copy-in the input cannot satisfy, and leaves nothing behind', async () => {

@@ -39,19 +39,33 @@ describe('SecretsManagerStore', () => {
       let body = '';
       for await (const chunk of req) body += chunk;
       const { SecretId } = JSON.parse(body) as { SecretId: string };
-      requests.push({ target: req.headers['x-amz-target'] as string | undefined, secretId: SecretId, authorization: req.headers.authorization });
+      requests.push({
+        target: req.headers['x-amz-target'] as string | undefined,
+        secretId: SecretId,
+        authorization: req.headers.authorization,
+      });
       const reply = (status: number, payload: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'test-request' }).end(JSON.stringify(payload));
+        res
+          .writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'test-request' })
+          .end(JSON.stringify(payload));
       };
-      if (req.headers['x-amz-target'] !== 'secretsmanager.GetSecretValue') return reply(400, { __type: 'UnknownOperationException' });
+      if (req.headers['x-amz-target'] !== 'secretsmanager.GetSecretValue')
+        return reply(400, { __type: 'UnknownOperationException' });
       const failure = failures.get(SecretId);
       if (failure) return reply(failure.status, { __type: failure.type, message: `simulated ${failure.type}` });
       if (SecretId === 'binary-one') {
-        return reply(200, { ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:binary-one', Name: SecretId, SecretBinary: Buffer.from('bin-value').toString('base64') });
+        return reply(200, {
+          ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:binary-one',
+          Name: SecretId,
+          SecretBinary: Buffer.from('bin-value').toString('base64'),
+        });
       }
       const value = values.get(SecretId);
       if (value === undefined) {
-        return reply(400, { __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." });
+        return reply(400, {
+          __type: 'ResourceNotFoundException',
+          message: "Secrets Manager can't find the specified secret.",
+        });
       }
       reply(200, {
         ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${SecretId}`,
@@ -83,7 +97,11 @@ describe('SecretsManagerStore', () => {
     const store = new SecretsManagerStore({ client, clock });
     expect(await store.get('github/token')).toBe('ghp_first-value');
     expect(requests).toEqual([
-      { target: 'secretsmanager.GetSecretValue', secretId: 'github/token', authorization: expect.stringContaining('AWS4-HMAC-SHA256 Credential=AKIDTEST/') },
+      {
+        target: 'secretsmanager.GetSecretValue',
+        secretId: 'github/token',
+        authorization: expect.stringContaining('AWS4-HMAC-SHA256 Credential=AKIDTEST/'),
+      },
     ]);
   });
 
@@ -146,7 +164,9 @@ describe('SecretsManagerStore', () => {
       maxAttempts: 1,
     });
     try {
-      await expect(new SecretsManagerStore({ client: offline }).get('github/token')).rejects.toBeInstanceOf(TransientError);
+      await expect(new SecretsManagerStore({ client: offline }).get('github/token')).rejects.toBeInstanceOf(
+        TransientError,
+      );
     } finally {
       offline.destroy();
     }

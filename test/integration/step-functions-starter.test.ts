@@ -37,20 +37,30 @@ describe('StepFunctionsExecutionStarter', () => {
       const body = JSON.parse(text) as Record<string, unknown>;
       const target = req.headers['x-amz-target'] as string | undefined;
       calls.push({ target, body, signed: /^AWS4-HMAC-SHA256 /.test(req.headers.authorization ?? '') });
-      const reply = (status: number, payload: unknown) => res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(payload));
-      const fail = (status: number, type: string, message: string) => reply(status, { __type: `com.amazonaws.states#${type}`, message });
+      const reply = (status: number, payload: unknown) =>
+        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(payload));
+      const fail = (status: number, type: string, message: string) =>
+        reply(status, { __type: `com.amazonaws.states#${type}`, message });
       if (target === 'AWSStepFunctions.StartExecution') {
         const name = String(body.name);
         const failure = failures.get(name);
         if (failure) return fail(failure.status, failure.type, `simulated ${failure.type}`);
-        if (body.stateMachineArn !== STATE_MACHINE) return fail(400, 'StateMachineDoesNotExist', `State Machine Does Not Exist: '${String(body.stateMachineArn)}'`);
-        if (executions.has(name)) return fail(400, 'ExecutionAlreadyExists', `Execution Already Exists: '${EXECUTION_PREFIX}${name}'`);
+        if (body.stateMachineArn !== STATE_MACHINE)
+          return fail(
+            400,
+            'StateMachineDoesNotExist',
+            `State Machine Does Not Exist: '${String(body.stateMachineArn)}'`,
+          );
+        if (executions.has(name))
+          return fail(400, 'ExecutionAlreadyExists', `Execution Already Exists: '${EXECUTION_PREFIX}${name}'`);
         executions.set(name, { input: String(body.input), status: 'RUNNING' });
         return reply(200, { executionArn: EXECUTION_PREFIX + name, startDate: 1_767_225_600 });
       }
       if (target === 'AWSStepFunctions.StopExecution') {
         const arn = String(body.executionArn);
-        const execution = arn.startsWith(EXECUTION_PREFIX) ? executions.get(arn.slice(EXECUTION_PREFIX.length)) : undefined;
+        const execution = arn.startsWith(EXECUTION_PREFIX)
+          ? executions.get(arn.slice(EXECUTION_PREFIX.length))
+          : undefined;
         if (!execution) return fail(400, 'ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
         execution.status = 'ABORTED';
         return reply(200, { stopDate: 1_767_225_700 });
@@ -80,14 +90,23 @@ describe('StepFunctionsExecutionStarter', () => {
 
   it('starts one execution named by the run id, with only the run id as input', async () => {
     await starter.start('r-first');
-    expect(calls).toEqual([{ target: 'AWSStepFunctions.StartExecution', body: { stateMachineArn: STATE_MACHINE, name: 'r-first', input: '{"runId":"r-first"}' }, signed: true }]);
+    expect(calls).toEqual([
+      {
+        target: 'AWSStepFunctions.StartExecution',
+        body: { stateMachineArn: STATE_MACHINE, name: 'r-first', input: '{"runId":"r-first"}' },
+        signed: true,
+      },
+    ]);
     expect(executions.get('r-first')).toEqual({ input: '{"runId":"r-first"}', status: 'RUNNING' });
   });
 
   it('treats an execution that already exists as started: a repeated trigger runs nothing twice', async () => {
     await starter.start('r-twice');
     await expect(starter.start('r-twice')).resolves.toBeUndefined();
-    expect(calls.map((call) => call.target)).toEqual(['AWSStepFunctions.StartExecution', 'AWSStepFunctions.StartExecution']);
+    expect(calls.map((call) => call.target)).toEqual([
+      'AWSStepFunctions.StartExecution',
+      'AWSStepFunctions.StartExecution',
+    ]);
     expect([...executions.keys()].filter((name) => name === 'r-twice')).toHaveLength(1);
   });
 
@@ -96,7 +115,15 @@ describe('StepFunctionsExecutionStarter', () => {
     calls.length = 0;
     await starter.stop('r-stop', 'cancelled by local:tester through the API');
     expect(calls).toEqual([
-      { target: 'AWSStepFunctions.StopExecution', body: { executionArn: `${EXECUTION_PREFIX}r-stop`, error: CANCELLED_ERROR, cause: 'cancelled by local:tester through the API' }, signed: true },
+      {
+        target: 'AWSStepFunctions.StopExecution',
+        body: {
+          executionArn: `${EXECUTION_PREFIX}r-stop`,
+          error: CANCELLED_ERROR,
+          cause: 'cancelled by local:tester through the API',
+        },
+        signed: true,
+      },
     ]);
     expect(executions.get('r-stop')?.status).toBe('ABORTED');
     expect(starter.executionArn('r-stop')).toBe(`${EXECUTION_PREFIX}r-stop`);
@@ -111,13 +138,18 @@ describe('StepFunctionsExecutionStarter', () => {
     failures.set('r-broken', { status: 500, type: 'InternalServerError' });
     await expect(starter.start('r-throttled')).rejects.toBeInstanceOf(TransientError);
     await expect(starter.start('r-broken')).rejects.toBeInstanceOf(TransientError);
-    const elsewhere = new StepFunctionsExecutionStarter({ stateMachineArn: STATE_MACHINE.replace('looprail-agent-run', 'gone'), client });
+    const elsewhere = new StepFunctionsExecutionStarter({
+      stateMachineArn: STATE_MACHINE.replace('looprail-agent-run', 'gone'),
+      client,
+    });
     const error = await elsewhere.start('r-x').catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ConfigurationError);
     expect((error as Error).message).toContain('StateMachineDoesNotExist');
   });
 
   it('refuses a state machine ARN it cannot derive execution ARNs from', () => {
-    expect(() => new StepFunctionsExecutionStarter({ stateMachineArn: 'looprail-agent-run', client })).toThrow(ConfigurationError);
+    expect(() => new StepFunctionsExecutionStarter({ stateMachineArn: 'looprail-agent-run', client })).toThrow(
+      ConfigurationError,
+    );
   });
 });

@@ -13,9 +13,29 @@ export async function approvalOrg(): Promise<string> {
   const org = await mkdtemp(join(tmpdir(), 'looprail-approval-org-'));
   await cp('test/fixtures/loop-org', org, { recursive: true });
   const agent = (name: string, rule: string) =>
-    ['agent:', `  name: ${name}`, '  owner: tests@example.com', '  team: tests', '  model: s-approval', '  instructions: ./instructions.md@v1', '  mcp_servers:', '    - name: notes', '      deny: [delete_entities]', '    - everything', '  approvals:', `    notes.create_entities: ${rule}`, ''].join('\n');
-  await writeFile(join(org, 'approval-stop.yaml'), agent('approval-stop', '{ approvers: [lead@example.com], timeout: 1h, on_reject: stop }'));
-  await writeFile(join(org, 'approval-pair.yaml'), agent('approval-pair', '{ approvers: [lead@example.com, second@example.com], timeout: 1h, two_person: true }'));
+    [
+      'agent:',
+      `  name: ${name}`,
+      '  owner: tests@example.com',
+      '  team: tests',
+      '  model: s-approval',
+      '  instructions: ./instructions.md@v1',
+      '  mcp_servers:',
+      '    - name: notes',
+      '      deny: [delete_entities]',
+      '    - everything',
+      '  approvals:',
+      `    notes.create_entities: ${rule}`,
+      '',
+    ].join('\n');
+  await writeFile(
+    join(org, 'approval-stop.yaml'),
+    agent('approval-stop', '{ approvers: [lead@example.com], timeout: 1h, on_reject: stop }'),
+  );
+  await writeFile(
+    join(org, 'approval-pair.yaml'),
+    agent('approval-pair', '{ approvers: [lead@example.com, second@example.com], timeout: 1h, two_person: true }'),
+  );
   return org;
 }
 
@@ -44,7 +64,9 @@ export interface OutboxMail {
 }
 
 function part(raw: string, type: string): string {
-  const match = new RegExp(`Content-Type: ${type}; charset=utf-8\\r\\nContent-Transfer-Encoding: quoted-printable\\r\\n\\r\\n([\\s\\S]*?)(?:\\r\\n--looprail-|$)`).exec(raw);
+  const match = new RegExp(
+    `Content-Type: ${type}; charset=utf-8\\r\\nContent-Transfer-Encoding: quoted-printable\\r\\n\\r\\n([\\s\\S]*?)(?:\\r\\n--looprail-|$)`,
+  ).exec(raw);
   return match ? decodeQuotedPrintable(match[1]!) : '';
 }
 
@@ -58,7 +80,14 @@ export async function readOutbox(dir: string): Promise<OutboxMail[]> {
   return Promise.all(
     names.map(async (name) => {
       const raw = await readFile(join(dir, name), 'utf8');
-      return { file: name, raw, to: /^To: (.*)$/m.exec(raw)?.[1] ?? '', subject: /^Subject: (.*)$/m.exec(raw)?.[1] ?? '', text: part(raw, 'text/plain'), html: part(raw, 'text/html') };
+      return {
+        file: name,
+        raw,
+        to: /^To: (.*)$/m.exec(raw)?.[1] ?? '',
+        subject: /^Subject: (.*)$/m.exec(raw)?.[1] ?? '',
+        text: part(raw, 'text/plain'),
+        html: part(raw, 'text/html'),
+      };
     }),
   );
 }

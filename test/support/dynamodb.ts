@@ -21,9 +21,7 @@ export function testClient(): DynamoDBClient {
 }
 
 /** A fresh, uniquely named table with the production key schema, and a run store on it. */
-export async function testTable(
-  options: Omit<DynamoRunStoreOptions, 'client' | 'tableName'> = {},
-): Promise<TestTable> {
+export async function testTable(options: Omit<DynamoRunStoreOptions, 'client' | 'tableName'> = {}): Promise<TestTable> {
   const client = testClient();
   const tableName = `looprail-test-${randomUUID()}`;
   await ensureTable(client, tableName);

@@ -97,10 +97,14 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
   let seq = 0;
   const base = Date.now();
   const clusterName = options.cluster.split('/').pop()!;
-  const clusterArn = options.cluster.startsWith('arn:') ? options.cluster : `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/${options.cluster}`;
+  const clusterArn = options.cluster.startsWith('arn:')
+    ? options.cluster
+    : `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/${options.cluster}`;
 
-  const matchesCluster = (cluster: string | undefined) => cluster === undefined || cluster === clusterArn || cluster === clusterName || cluster === options.cluster;
-  const findTask = (ref: string) => tasks.get(ref) ?? [...tasks.values()].find((task) => task.taskArn.endsWith(`/${ref}`));
+  const matchesCluster = (cluster: string | undefined) =>
+    cluster === undefined || cluster === clusterArn || cluster === clusterName || cluster === options.cluster;
+  const findTask = (ref: string) =>
+    tasks.get(ref) ?? [...tasks.values()].find((task) => task.taskArn.endsWith(`/${ref}`));
 
   const describe = (task: FakeTask, withTags: boolean) => ({
     taskArn: task.taskArn,
@@ -127,7 +131,13 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
             },
           ]
         : [],
-    containers: [{ name: 'workspace', lastStatus: task.lastStatus, ...(task.containerReason ? { reason: task.containerReason } : {}) }],
+    containers: [
+      {
+        name: 'workspace',
+        lastStatus: task.lastStatus,
+        ...(task.containerReason ? { reason: task.containerReason } : {}),
+      },
+    ],
     ...(withTags ? { tags: task.tags } : {}),
   });
 
@@ -165,8 +175,10 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
     async RunTask(body) {
       if (!matchesCluster(body.cluster)) throw new EcsError('ClusterNotFoundException', 'Cluster not found.');
       const family = String(body.taskDefinition ?? '').split(':')[0]!;
-      if (!options.families.includes(family)) throw new EcsError('ClientException', `TaskDefinition not found: ${body.taskDefinition}`);
-      if (body.clientToken !== undefined && String(body.clientToken).length > 64) throw new EcsError('InvalidParameterException', 'clientToken is longer than 64 characters');
+      if (!options.families.includes(family))
+        throw new EcsError('ClientException', `TaskDefinition not found: ${body.taskDefinition}`);
+      if (body.clientToken !== undefined && String(body.clientToken).length > 64)
+        throw new EcsError('InvalidParameterException', 'clientToken is longer than 64 characters');
       if (body.clientToken && tokens.has(body.clientToken)) {
         const task = tasks.get(tokens.get(body.clientToken)!)!;
         return { tasks: [describe(task, false)], failures: [] };
@@ -174,11 +186,28 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
       if (nextFailures) {
         const failures = nextFailures;
         nextFailures = undefined;
-        return { tasks: [], failures: failures.map((failure) => ({ arn: `arn:aws:ecs:${REGION}:${ACCOUNT}:container-instance/fake`, ...failure })) };
+        return {
+          tasks: [],
+          failures: failures.map((failure) => ({
+            arn: `arn:aws:ecs:${REGION}:${ACCOUNT}:container-instance/fake`,
+            ...failure,
+          })),
+        };
       }
-      const override = (body.overrides?.containerOverrides ?? []).find((each: { name: string }) => each.name === 'workspace');
-      const env = Object.fromEntries((override?.environment ?? []).map((pair: { name: string; value: string }) => [pair.name, pair.value]));
-      const task = addTask({ family, startedBy: body.startedBy, clientToken: body.clientToken, createdAt: new Date(base + ++seq * 1000), tags: body.tags ?? [], env });
+      const override = (body.overrides?.containerOverrides ?? []).find(
+        (each: { name: string }) => each.name === 'workspace',
+      );
+      const env = Object.fromEntries(
+        (override?.environment ?? []).map((pair: { name: string; value: string }) => [pair.name, pair.value]),
+      );
+      const task = addTask({
+        family,
+        startedBy: body.startedBy,
+        clientToken: body.clientToken,
+        createdAt: new Date(base + ++seq * 1000),
+        tags: body.tags ?? [],
+        env,
+      });
       if (nextStartFailure) {
         task.failStart = nextStartFailure;
         nextStartFailure = undefined;
@@ -195,12 +224,22 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
     async ListTasks(body) {
       if (!matchesCluster(body.cluster)) throw new EcsError('ClusterNotFoundException', 'Cluster not found.');
       // As ECS documents it: "When you specify startedBy as the filter, it must be the only filter that you use."
-      if (body.startedBy !== undefined && ['family', 'containerInstance', 'serviceName', 'desiredStatus', 'launchType'].some((filter) => body[filter] !== undefined)) {
+      if (
+        body.startedBy !== undefined &&
+        ['family', 'containerInstance', 'serviceName', 'desiredStatus', 'launchType'].some(
+          (filter) => body[filter] !== undefined,
+        )
+      ) {
         throw new EcsError('InvalidParameterException', 'startedBy must be the only filter when it is used');
       }
       const wanted = body.desiredStatus ?? 'RUNNING';
       const arns = [...tasks.values()]
-        .filter((task) => task.desiredStatus === wanted && (body.startedBy === undefined || task.startedBy === body.startedBy) && (body.family === undefined || task.family === body.family))
+        .filter(
+          (task) =>
+            task.desiredStatus === wanted &&
+            (body.startedBy === undefined || task.startedBy === body.startedBy) &&
+            (body.family === undefined || task.family === body.family),
+        )
         .map((task) => task.taskArn);
       const start = body.nextToken ? Number(body.nextToken) : 0;
       const size = body.maxResults ?? 100;
@@ -209,7 +248,8 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
     },
     async DescribeTasks(body) {
       if (!matchesCluster(body.cluster)) throw new EcsError('ClusterNotFoundException', 'Cluster not found.');
-      if (!Array.isArray(body.tasks) || body.tasks.length === 0 || body.tasks.length > 100) throw new EcsError('InvalidParameterException', 'tasks must name 1 to 100 tasks');
+      if (!Array.isArray(body.tasks) || body.tasks.length === 0 || body.tasks.length > 100)
+        throw new EcsError('InvalidParameterException', 'tasks must name 1 to 100 tasks');
       const found: unknown[] = [];
       const failures: unknown[] = [];
       for (const ref of body.tasks as string[]) {
@@ -256,7 +296,12 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
     const target = String(req.headers['x-amz-target'] ?? '');
     const action = target.startsWith(PREFIX) ? target.slice(PREFIX.length) : target;
     const reply = (status: number, payload: unknown) =>
-      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomBytes(8).toString('hex') }).end(JSON.stringify(payload));
+      res
+        .writeHead(status, {
+          'content-type': 'application/x-amz-json-1.1',
+          'x-amzn-requestid': randomBytes(8).toString('hex'),
+        })
+        .end(JSON.stringify(payload));
     let body: any;
     try {
       body = JSON.parse(raw || '{}');
@@ -304,7 +349,12 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
       const task = addTask(partial);
       if (partial.start && options.startTask) {
         task.env = partial.start.env;
-        task.started = options.startTask({ taskArn: task.taskArn, sandboxId: task.startedBy, family: task.family, env: partial.start.env });
+        task.started = options.startTask({
+          taskArn: task.taskArn,
+          sandboxId: task.startedBy,
+          family: task.family,
+          env: partial.start.env,
+        });
         task.started.catch(() => undefined);
       }
       return task;

@@ -127,7 +127,11 @@ function send(res: AnyResponse, reply: FakeReply): void {
 export const hang = (): FakeReply => ({ kind: 'hang' });
 
 /** A 200 whose body is not JSON at all, as a misbehaving proxy might send. */
-export const malformedJson = (): FakeReply => ({ kind: 'raw', status: 200, body: '{"id": "msg_01", "content": [ {"type": "te' });
+export const malformedJson = (): FakeReply => ({
+  kind: 'raw',
+  status: 200,
+  body: '{"id": "msg_01", "content": [ {"type": "te',
+});
 
 // --- Anthropic Messages: POST /v1/messages ------------------------------------------
 
@@ -155,7 +159,8 @@ export const anthropic = {
   }): FakeReply {
     const content: unknown[] = [];
     if (answer.text !== undefined) content.push({ type: 'text', text: answer.text });
-    for (const call of answer.toolCalls ?? []) content.push({ type: 'tool_use', id: call.id, name: call.name, input: call.input });
+    for (const call of answer.toolCalls ?? [])
+      content.push({ type: 'tool_use', id: call.id, name: call.name, input: call.input });
     return {
       kind: 'json',
       body: {
@@ -172,7 +177,12 @@ export const anthropic = {
   },
 
   error(status: number, type: string, message: string, headers?: Record<string, string>): FakeReply {
-    return { kind: 'json', status, headers: { 'request-id': 'req_011CTest', ...headers }, body: { type: 'error', error: { type, message }, request_id: 'req_011CTest' } };
+    return {
+      kind: 'json',
+      status,
+      headers: { 'request-id': 'req_011CTest', ...headers },
+      body: { type: 'error', error: { type, message }, request_id: 'req_011CTest' },
+    };
   },
 };
 
@@ -189,7 +199,8 @@ export const openai = {
     startFakeServer({
       protocol: 'http1',
       matches: (method, path) => method === 'POST' && path === '/v1/chat/completions',
-      error: (status, message) => openai.error(status, message, status === 404 ? 'invalid_request_error' : 'server_error'),
+      error: (status, message) =>
+        openai.error(status, message, status === 404 ? 'invalid_request_error' : 'server_error'),
     }),
 
   completion(answer: {
@@ -198,7 +209,11 @@ export const openai = {
     finishReason?: string;
     usage: OpenAiUsage;
   }): FakeReply {
-    const toolCalls = answer.toolCalls?.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }));
+    const toolCalls = answer.toolCalls?.map((call) => ({
+      id: call.id,
+      type: 'function',
+      function: { name: call.name, arguments: call.arguments },
+    }));
     return {
       kind: 'json',
       body: {
@@ -209,7 +224,13 @@ export const openai = {
         choices: [
           {
             index: 0,
-            message: { role: 'assistant', content: answer.text ?? null, refusal: null, annotations: [], ...(toolCalls && { tool_calls: toolCalls }) },
+            message: {
+              role: 'assistant',
+              content: answer.text ?? null,
+              refusal: null,
+              annotations: [],
+              ...(toolCalls && { tool_calls: toolCalls }),
+            },
             logprobs: null,
             finish_reason: answer.finishReason ?? (toolCalls?.length ? 'tool_calls' : 'stop'),
           },
@@ -219,7 +240,12 @@ export const openai = {
           completion_tokens: answer.usage.completion_tokens,
           total_tokens: answer.usage.prompt_tokens + answer.usage.completion_tokens,
           prompt_tokens_details: { cached_tokens: answer.usage.cached_tokens ?? 0, audio_tokens: 0 },
-          completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+          completion_tokens_details: {
+            reasoning_tokens: 0,
+            audio_tokens: 0,
+            accepted_prediction_tokens: 0,
+            rejected_prediction_tokens: 0,
+          },
         },
         service_tier: 'default',
         system_fingerprint: 'fp_fc9f1d7035',
@@ -227,8 +253,19 @@ export const openai = {
     };
   },
 
-  error(status: number, message: string, type: string, code: string | null = null, headers?: Record<string, string>): FakeReply {
-    return { kind: 'json', status, headers: { 'x-request-id': 'req_test', ...headers }, body: { error: { message, type, param: null, code } } };
+  error(
+    status: number,
+    message: string,
+    type: string,
+    code: string | null = null,
+    headers?: Record<string, string>,
+  ): FakeReply {
+    return {
+      kind: 'json',
+      status,
+      headers: { 'x-request-id': 'req_test', ...headers },
+      body: { error: { message, type, param: null, code } },
+    };
   },
 };
 
@@ -248,7 +285,8 @@ export const bedrock = {
     startFakeServer({
       protocol: 'h2c',
       matches: (method, path) => method === 'POST' && CONVERSE_PATH.test(path),
-      error: (status, message) => bedrock.error(status, status === 404 ? 'ResourceNotFoundException' : 'InternalServerException', message),
+      error: (status, message) =>
+        bedrock.error(status, status === 404 ? 'ResourceNotFoundException' : 'InternalServerException', message),
     }),
 
   /** The model id a recorded request was for (the SDK URL-encodes it into the path). */
@@ -287,6 +325,14 @@ export const bedrock = {
 
   /** AWS REST JSON errors: the type in `x-amzn-errortype`, the message in the body. */
   error(status: number, type: string, message: string): FakeReply {
-    return { kind: 'json', status, headers: { 'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/`, 'x-amzn-requestid': 'fake-request-id' }, body: { message } };
+    return {
+      kind: 'json',
+      status,
+      headers: {
+        'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/`,
+        'x-amzn-requestid': 'fake-request-id',
+      },
+      body: { message },
+    };
   },
 };

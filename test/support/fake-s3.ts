@@ -25,10 +25,15 @@ export async function startFakeS3(objects: Map<string, Buffer> = new Map()): Pro
     const [bucket, ...rest] = url.pathname.slice(1).split('/');
     const key = rest.map(decodeURIComponent).join('/');
     const error = (status: number, code: string, message: string) =>
-      res.writeHead(status, { 'content-type': 'application/xml' }).end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>fake</RequestId></Error>`);
+      res
+        .writeHead(status, { 'content-type': 'application/xml' })
+        .end(
+          `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>fake</RequestId></Error>`,
+        );
     if (req.method !== 'GET') return error(405, 'MethodNotAllowed', 'only GetObject here');
     gets.push(`${bucket}/${key}`);
-    if (![...objects.keys()].some((name) => name.startsWith(`${bucket}/`))) return error(404, 'NoSuchBucket', 'The specified bucket does not exist');
+    if (![...objects.keys()].some((name) => name.startsWith(`${bucket}/`)))
+      return error(404, 'NoSuchBucket', 'The specified bucket does not exist');
     const body = objects.get(`${bucket}/${key}`);
     if (!body) return error(404, 'NoSuchKey', 'The specified key does not exist.');
     res

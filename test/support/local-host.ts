@@ -10,7 +10,10 @@ import { startLocalHost, type LocalHost, type LocalHostOptions } from '../../cli
  * A local host on the test run's DynamoDB Local, with its own table and state folder:
  * the same ASL, handlers, store and MCP client as `looprail run`.
  */
-export async function testHost(orgDir: string, options: Partial<LocalHostOptions> = {}): Promise<LocalHost & { stateDir: string }> {
+export async function testHost(
+  orgDir: string,
+  options: Partial<LocalHostOptions> = {},
+): Promise<LocalHost & { stateDir: string }> {
   const stateDir = await mkdtemp(join(tmpdir(), 'looprail-test-'));
   const host = await startLocalHost({
     projectRoot: process.cwd(),

@@ -26,7 +26,16 @@ const PER_COMMIT = 45;
 export async function seedRun(store: RunStore, options: SeedOptions): Promise<RunMeta> {
   const createdAt = options.createdAt ?? '2026-01-05T08:00:00.000Z';
   const start = Date.parse(createdAt);
-  let meta = newRunMeta({ runId: options.runId, agent: options.agent, principal: 'local:tester', trigger: options.trigger ?? { kind: 'cli' }, input: { seeded: true }, createdAt, team: options.team ?? 'tests', owner: 'tests@example.com' });
+  let meta = newRunMeta({
+    runId: options.runId,
+    agent: options.agent,
+    principal: 'local:tester',
+    trigger: options.trigger ?? { kind: 'cli' },
+    input: { seeded: true },
+    createdAt,
+    team: options.team ?? 'tests',
+    owner: 'tests@example.com',
+  });
   await store.createRun(meta);
   meta = { ...meta, status: 'running', startedAt: createdAt };
   for (let done = 0; done < options.steps; ) {
@@ -52,13 +61,37 @@ export async function seedRun(store: RunStore, options: SeedOptions): Promise<Ru
         outputTokens: model ? 20 : 0,
         cachedInputTokens: 0,
         costMicros: model ? 600 : 0,
-        ...(model ? { model: 's-console', provider: 'scripted', scripted: true } : { server: 'everything', tool: 'echo', callId, attempt: 1, detail: options.toolText }),
+        ...(model
+          ? { model: 's-console', provider: 'scripted', scripted: true }
+          : { server: 'everything', tool: 'echo', callId, attempt: 1, detail: options.toolText }),
       });
       messages.push({
         seq: meta.messageCount + i,
         message: model
-          ? { role: 'assistant', content: [{ type: 'text', text: `step ${seq}` }, { type: 'tool_call', id: `call-${seq + 1}`, name: 'everything__echo', arguments: { message: options.toolText ?? `step ${seq}` } }] }
-          : { role: 'tool', content: [{ type: 'tool_result', callId, name: 'everything__echo', content: `Echo: ${options.toolText ?? `step ${seq}`}`, isError: false }] },
+          ? {
+              role: 'assistant',
+              content: [
+                { type: 'text', text: `step ${seq}` },
+                {
+                  type: 'tool_call',
+                  id: `call-${seq + 1}`,
+                  name: 'everything__echo',
+                  arguments: { message: options.toolText ?? `step ${seq}` },
+                },
+              ],
+            }
+          : {
+              role: 'tool',
+              content: [
+                {
+                  type: 'tool_result',
+                  callId,
+                  name: 'everything__echo',
+                  content: `Echo: ${options.toolText ?? `step ${seq}`}`,
+                  isError: false,
+                },
+              ],
+            },
       });
     }
     const last = done + count >= options.steps;
@@ -75,7 +108,13 @@ export async function seedRun(store: RunStore, options: SeedOptions): Promise<Ru
         outputTokens: meta.usage.outputTokens + trace.reduce((sum, event) => sum + event.outputTokens, 0),
         costMicros: meta.usage.costMicros + trace.reduce((sum, event) => sum + event.costMicros, 0),
       },
-      ...(last ? { status: 'finished' as const, stopReason: options.stopReason ?? 'completed', endedAt: new Date(start + options.steps * 1000).toISOString() } : {}),
+      ...(last
+        ? {
+            status: 'finished' as const,
+            stopReason: options.stopReason ?? 'completed',
+            endedAt: new Date(start + options.steps * 1000).toISOString(),
+          }
+        : {}),
     };
     const outcome = await store.commit(meta.runId, { expectedSeq: meta.seq, meta: next, trace, messages });
     if (outcome !== 'committed') throw new Error(`seeding ${meta.runId} went stale at seq ${meta.seq}`);

@@ -25,7 +25,11 @@ describe('the approval pages', () => {
     expect(body).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; onmouseover=&#39;x');
     expect(body).toContain('Cost so far: $0.0123');
     expect(body).toContain('<button type="submit" name="decision" value="approve">Approve</button>');
-    expect(page.headers).toMatchObject({ 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'cache-control': 'no-store' });
+    expect(page.headers).toMatchObject({
+      'x-frame-options': 'DENY',
+      'referrer-policy': 'no-referrer',
+      'cache-control': 'no-store',
+    });
     expect(page.headers!['content-security-policy']).toMatch(/^default-src 'none';/);
   });
 
@@ -34,7 +38,10 @@ describe('the approval pages', () => {
     expect(refused.status).toBe(403);
     expect(String(refused.body)).not.toMatch(/<script/);
     const decision = { outcome: 'rejected', by: hostile, at: hostile } as const;
-    const decided = decidedPage({ record: {} as never, decision: decision as never, stopsRun: true, delivered: true }, hostile);
+    const decided = decidedPage(
+      { record: {} as never, decision: decision as never, stopsRun: true, delivered: true },
+      hostile,
+    );
     expect(String(decided.body)).not.toMatch(/<script|' onmouseover/);
     expect(String(decided.body)).toContain('The run stops: rejected.');
   });

@@ -38,8 +38,14 @@ describe('budget reservations', () => {
   });
 
   it('reserve a conservative worst case: the prompt uncached at 2.5 characters a token, plus every output token', () => {
-    expect(worstCase({ input_per_mtok: 3, output_per_mtok: 15 }, 25_000, 1_000)).toEqual({ tokens: 11_000, micros: 30_000 + 15_000 });
-    const line = budgetLines(budgets, { agent: 'x', team: 'data', principal: 'p', model: 'm' }, new Date(), { micros: 2_000_000, tokens: 10 })[0]!;
+    expect(worstCase({ input_per_mtok: 3, output_per_mtok: 15 }, 25_000, 1_000)).toEqual({
+      tokens: 11_000,
+      micros: 30_000 + 15_000,
+    });
+    const line = budgetLines(budgets, { agent: 'x', team: 'data', principal: 'p', model: 'm' }, new Date(), {
+      micros: 2_000_000,
+      tokens: 10,
+    })[0]!;
     expect(neverFits(line)).toBe(true);
   });
 });

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { ToolSpec } from '../../core/definitions/context.ts';
 import type { ToolCallBlock } from '../../core/definitions/messages.ts';
-import { callableFromCode, scriptBridge, withCodeMode, type GovernedCall, type RefusedCall } from '../../core/run/code-mode.ts';
+import {
+  callableFromCode,
+  scriptBridge,
+  withCodeMode,
+  type GovernedCall,
+  type RefusedCall,
+} from '../../core/run/code-mode.ts';
 import type { StartedRunState } from '../../core/run/load.ts';
 import type { CallOutcome } from '../../core/run/tools/outcome.ts';
 
@@ -35,7 +41,16 @@ function recorder(delayMs = 0) {
   const outcome = (call: ToolCallBlock, kind: CallOutcome['kind'], content: string): CallOutcome => ({
     kind,
     result: { type: 'tool_result', callId: call.id, name: call.name, content, isError: kind !== 'executed' },
-    trace: { kind: kind === 'executed' ? 'tool_call' : 'tool_denied', role: 'maker', name: call.name, status: kind === 'executed' ? 'ok' : 'denied', startedAt: '', endedAt: '', latencyMs: 0, callId: call.id },
+    trace: {
+      kind: kind === 'executed' ? 'tool_call' : 'tool_denied',
+      role: 'maker',
+      name: call.name,
+      status: kind === 'executed' ? 'ok' : 'denied',
+      startedAt: '',
+      endedAt: '',
+      latencyMs: 0,
+      callId: call.id,
+    },
   });
   const governed: GovernedCall = async (inner, call) => {
     seen.push({ id: call.id, name: call.name, untrusted: inner.meta.untrusted === true });
@@ -52,14 +67,22 @@ describe('code mode', () => {
     const runCode = withCodeMode(TOOLS).find((each) => each.tool === 'run_code')!;
     expect(runCode.description).toContain('- reports.read (read-only)\n- notes.write');
     expect(runCode.description).not.toContain('sandbox.exec');
-    expect(withCodeMode(TOOLS).filter((each) => each.tool !== 'run_code')).toEqual(TOOLS.filter((each) => each.tool !== 'run_code'));
+    expect(withCodeMode(TOOLS).filter((each) => each.tool !== 'run_code')).toEqual(
+      TOOLS.filter((each) => each.tool !== 'run_code'),
+    );
   });
 
   it('gives each call a stable id under the run_code call, resolves both naming styles, and keeps the order asked', async () => {
     const { seen, governed, refused } = recorder();
     const script = scriptBridge(state, outer, 10, governed, refused);
-    expect(await script.bridge({ name: 'reports.read', arguments: {} })).toEqual({ content: 'result of reports__read', isError: false });
-    expect(await script.bridge({ name: 'notes__write', arguments: {} })).toEqual({ content: 'result of notes__write', isError: false });
+    expect(await script.bridge({ name: 'reports.read', arguments: {} })).toEqual({
+      content: 'result of reports__read',
+      isError: false,
+    });
+    expect(await script.bridge({ name: 'notes__write', arguments: {} })).toEqual({
+      content: 'result of notes__write',
+      isError: false,
+    });
     // Unknown names still go to the gateway, which refuses and records them like any call.
     await script.bridge({ name: 'nowhere.tool', arguments: {} });
     expect(seen.map((call) => [call.id, call.name])).toEqual([
@@ -67,7 +90,11 @@ describe('code mode', () => {
       ['call-9.2', 'notes__write'],
       ['call-9.3', 'nowhere__tool'],
     ]);
-    expect((await script.outcomes()).map((outcome) => outcome.result.callId)).toEqual(['call-9.1', 'call-9.2', 'call-9.3']);
+    expect((await script.outcomes()).map((outcome) => outcome.result.callId)).toEqual([
+      'call-9.1',
+      'call-9.2',
+      'call-9.3',
+    ]);
   });
 
   it("refuses the sandbox's own tools and calls past max_script_tool_calls, each recorded", async () => {
@@ -101,7 +128,19 @@ describe('code mode', () => {
       most = Math.max(most, running);
       await new Promise((resolve) => setTimeout(resolve, 5));
       running -= 1;
-      return { kind: 'executed', result: { type: 'tool_result', callId: call.id, name: call.name, content: 'ok', isError: false }, trace: { kind: 'tool_call', role: 'maker', name: call.name, status: 'ok', startedAt: '', endedAt: '', latencyMs: 0 } };
+      return {
+        kind: 'executed',
+        result: { type: 'tool_result', callId: call.id, name: call.name, content: 'ok', isError: false },
+        trace: {
+          kind: 'tool_call',
+          role: 'maker',
+          name: call.name,
+          status: 'ok',
+          startedAt: '',
+          endedAt: '',
+          latencyMs: 0,
+        },
+      };
     };
     const script = scriptBridge(state, outer, 50, governed, refused);
     // As a killed script would: the calls are asked for, nobody awaits them.

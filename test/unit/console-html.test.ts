@@ -9,7 +9,8 @@ describe('console markup', () => {
   it('escapes every interpolated value, in text and in attributes, unless it is markup built by html', () => {
     const hostile = `<script>alert("x")</script>' onmouseover='x`;
     expect(escapeHtml(hostile)).toBe('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; onmouseover=&#39;x');
-    const page = html`<p title="${hostile}">${hostile}${[hostile, html`<b>${hostile}</b>`]}${undefined}${false}${0}</p>`.value;
+    const page = html`<p title="${hostile}">${hostile}${[hostile, html`<b>${hostile}</b>`]}${undefined}${false}${0}</p>`
+      .value;
     expect(page).not.toContain('<script>');
     expect(page).not.toMatch(/' onmouseover/);
     expect(page).toContain('<b>&lt;script&gt;');
@@ -18,7 +19,9 @@ describe('console markup', () => {
   });
 
   it('builds links with only the filters that are set', () => {
-    expect(href('/console/runs', { agent: 'a b', status: undefined, stopReason: '', limit: 5 })).toBe('/console/runs?agent=a+b&limit=5');
+    expect(href('/console/runs', { agent: 'a b', status: undefined, stopReason: '', limit: 5 })).toBe(
+      '/console/runs?agent=a+b&limit=5',
+    );
     expect(href('/console/runs')).toBe('/console/runs');
   });
 
@@ -27,7 +30,7 @@ describe('console markup', () => {
     expect(CONSOLE_HEADERS['content-security-policy']).not.toMatch(/script-src/);
   });
 
-  it('masks key-shaped text whatever the run\'s guardrail policy was', () => {
+  it("masks key-shaped text whatever the run's guardrail policy was", () => {
     const key = ['AKIA', 'IOSFODNN7EXAMPLE'].join('');
     expect(redactForDisplay(`the key is ${key}.`)).toBe('the key is [redacted:aws_access_key].');
     expect(redactForDisplay('nothing to hide')).toBe('nothing to hide');
@@ -43,30 +46,52 @@ describe('console markup', () => {
     const broken = consoleRoute('/console/runs', async () => {
       throw new Error('boom');
     });
-    await expect(broken({ method: 'GET', path: '/console/runs', query: {}, headers: {}, rawBody: Buffer.alloc(0) }, {})).rejects.toThrow('boom');
+    await expect(
+      broken({ method: 'GET', path: '/console/runs', query: {}, headers: {}, rawBody: Buffer.alloc(0) }, {}),
+    ).rejects.toThrow('boom');
   });
 });
 
 describe('console login', () => {
   const check = (token: string) => token === 'right-token';
-  const post = (form: Record<string, string>) => consoleLogin({ method: 'POST', query: new URLSearchParams(), body: Buffer.from(new URLSearchParams(form).toString()) }, check);
+  const post = (form: Record<string, string>) =>
+    consoleLogin(
+      { method: 'POST', query: new URLSearchParams(), body: Buffer.from(new URLSearchParams(form).toString()) },
+      check,
+    );
 
   it('sets an HttpOnly, SameSite=Strict cookie for /console on the right token only', () => {
     const ok = post({ token: 'right-token', next: '/console/inventory' });
     expect(ok.status).toBe(303);
-    expect(ok.headers).toMatchObject({ location: '/console/inventory', 'set-cookie': 'looprail_console=right-token; Path=/console; HttpOnly; SameSite=Strict' });
+    expect(ok.headers).toMatchObject({
+      location: '/console/inventory',
+      'set-cookie': 'looprail_console=right-token; Path=/console; HttpOnly; SameSite=Strict',
+    });
     for (const token of ['wrong', '', 'right-token; Path=/']) {
       const refused = post({ token });
       expect(refused.status).toBe(401);
       expect(refused.headers?.['set-cookie']).toBeUndefined();
     }
-    expect(consoleLogin({ method: 'PUT', query: new URLSearchParams(), body: Buffer.alloc(0) }, check).status).toBe(405);
+    expect(consoleLogin({ method: 'PUT', query: new URLSearchParams(), body: Buffer.alloc(0) }, check).status).toBe(
+      405,
+    );
   });
 
   it('sends a signed-in person only to a console page of this server', () => {
-    for (const next of ['https://evil.example/', '//evil.example', '/v1/runs', '/console/../v1', '/console/%2e%2e/v1', '/console/login', 'javascript:alert(1)']) {
+    for (const next of [
+      'https://evil.example/',
+      '//evil.example',
+      '/v1/runs',
+      '/console/../v1',
+      '/console/%2e%2e/v1',
+      '/console/login',
+      'javascript:alert(1)',
+    ]) {
       const location = post({ token: 'right-token', next }).headers?.location;
-      expect(location === '/console/runs' || (location!.startsWith('/console/') && !location!.includes('..')), `${next} → ${location}`).toBe(true);
+      expect(
+        location === '/console/runs' || (location!.startsWith('/console/') && !location!.includes('..')),
+        `${next} → ${location}`,
+      ).toBe(true);
     }
     expect(post({ token: 'right-token', next: '/console/../v1' }).headers?.location).toBe('/console/runs');
   });

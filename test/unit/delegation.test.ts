@@ -25,7 +25,12 @@ describe('delegation targets', () => {
   it('run as themselves: a declared one with its own model and instructions, under its own identity', async () => {
     const org = await catalog('test/fixtures/delegation-org');
     const researcher = compileSubagentView(org, 'lead', 'researcher');
-    expect(researcher).toMatchObject({ agent: 'lead', subagent: 'researcher', role: 'maker', model: { name: 's-researcher' } });
+    expect(researcher).toMatchObject({
+      agent: 'lead',
+      subagent: 'researcher',
+      role: 'maker',
+      model: { name: 's-researcher' },
+    });
     expect(researcher.delegates).toBeUndefined();
     expect(() => compileSubagentView(org, 'lead', 'nobody')).toThrow('agent "lead" declares no sub-agent "nobody"');
     // A sub-agent that is another org agent has no role of its own: it runs as that agent.

@@ -5,7 +5,14 @@ import { classifyAddress } from '../../containers/egress-proxy/addresses.ts';
 
 describe('classifyAddress', () => {
   it('lets only global unicast through', () => {
-    for (const address of ['93.184.215.14', '8.8.8.8', '1.1.1.1', '2606:4700::1111', '2a00:1450:4001:80b::200e', '[2606:4700::1111]']) {
+    for (const address of [
+      '93.184.215.14',
+      '8.8.8.8',
+      '1.1.1.1',
+      '2606:4700::1111',
+      '2a00:1450:4001:80b::200e',
+      '[2606:4700::1111]',
+    ]) {
       expect(classifyAddress(address), address).toBe('global');
     }
   });

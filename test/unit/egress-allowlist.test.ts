@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { NetworkPolicy } from '../../core/definitions/sandbox.ts';
-import { checkEgress, normalizeHost, parseEgressAllowlist, parseEgressRule, parsePort } from '../../core/sandbox/egress-allowlist.ts';
+import {
+  checkEgress,
+  normalizeHost,
+  parseEgressAllowlist,
+  parseEgressRule,
+  parsePort,
+} from '../../core/sandbox/egress-allowlist.ts';
 import type { EgressAllowlist } from '../../core/sandbox/egress-allowlist.ts';
 
 /** The egress proxy's allowlist matcher: what `sandbox.network.allow` lets a sandbox reach. */
@@ -11,7 +17,8 @@ function allowlist(...entries: string[]): EgressAllowlist {
   return result.allowlist;
 }
 
-const allowed = (list: EgressAllowlist, host: string, port: number) => checkEgress(list, normalizeHost(host)!, port).allowed;
+const allowed = (list: EgressAllowlist, host: string, port: number) =>
+  checkEgress(list, normalizeHost(host)!, port).allowed;
 
 describe('normalizeHost', () => {
   it('lower-cases, drops one trailing dot and turns IDNs into punycode', () => {
@@ -32,7 +39,18 @@ describe('normalizeHost', () => {
   });
 
   it('rejects what is not a host', () => {
-    for (const bad of ['', 'exa mple.com', 'example..com', 'example.com..', '.', '*.example.com', '256.1.1.1', '1.2.3.4.5', 'a'.repeat(64) + '.com', 'user@example.com']) {
+    for (const bad of [
+      '',
+      'exa mple.com',
+      'example..com',
+      'example.com..',
+      '.',
+      '*.example.com',
+      '256.1.1.1',
+      '1.2.3.4.5',
+      'a'.repeat(64) + '.com',
+      'user@example.com',
+    ]) {
       expect(normalizeHost(bad), bad).toBeUndefined();
     }
   });
@@ -62,7 +80,9 @@ describe('parseEgressRule', () => {
   });
 
   it('says what is wrong with a bad entry', () => {
-    expect(parseEgressRule('example.com:0')).toEqual({ error: '"example.com:0" needs a port from 1 to 65535 after the colon' });
+    expect(parseEgressRule('example.com:0')).toEqual({
+      error: '"example.com:0" needs a port from 1 to 65535 after the colon',
+    });
     expect(parseEgressRule('example.com:')).toHaveProperty('error');
     expect(parseEgressRule('*.10.0.0.1')).toEqual({ error: '"*.10.0.0.1": a wildcard needs a domain name after *.' });
     for (const bad of ['*', '*.', 'ex*ample.com', '**.example.com', 'example..com', '[::1]:443', 'exa mple.com']) {
@@ -72,7 +92,10 @@ describe('parseEgressRule', () => {
 
   it('reports every bad entry of a list at once, and refuses an empty list', () => {
     expect(parseEgressAllowlist(['ok.example.com', 'bad host', 'x.com:99999'])).toEqual({
-      errors: ['"bad host" is not a host, *.suffix or host:port entry', '"x.com:99999" needs a port from 1 to 65535 after the colon'],
+      errors: [
+        '"bad host" is not a host, *.suffix or host:port entry',
+        '"x.com:99999" needs a port from 1 to 65535 after the colon',
+      ],
     });
     expect(parseEgressAllowlist([])).toEqual({ errors: ['expected at least one host'] });
   });
@@ -137,7 +160,10 @@ describe('checkEgress', () => {
     const host = checkEgress(list, 'evil.example.org', 443);
     expect(host).toEqual({ allowed: false, reason: "evil.example.org is not in this sandbox's network allowlist" });
     const port = checkEgress(list, 'secret-internal.example.com', 22);
-    expect(port).toEqual({ allowed: false, reason: "port 22 of secret-internal.example.com is not in this sandbox's network allowlist" });
+    expect(port).toEqual({
+      allowed: false,
+      reason: "port 22 of secret-internal.example.com is not in this sandbox's network allowlist",
+    });
     expect(JSON.stringify(host)).not.toContain('corp');
   });
 });

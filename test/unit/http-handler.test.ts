@@ -4,8 +4,16 @@ import type { HttpRequest } from '../../functions/http/types.ts';
 
 /** The Lambda entry's conversions: an API Gateway HTTP API (payload 2.0) event in, a result out. */
 
-function event(overrides: Partial<HttpApiEvent> & { path?: string; method?: string; userArn?: string; stage?: string } = {}): HttpApiEvent {
-  const { path = '/v1/runs', method = 'POST', userArn = 'arn:aws:iam::123456789012:user/ops', stage = '$default', ...rest } = overrides;
+function event(
+  overrides: Partial<HttpApiEvent> & { path?: string; method?: string; userArn?: string; stage?: string } = {},
+): HttpApiEvent {
+  const {
+    path = '/v1/runs',
+    method = 'POST',
+    userArn = 'arn:aws:iam::123456789012:user/ops',
+    stage = '$default',
+    ...rest
+  } = overrides;
   return {
     version: '2.0',
     rawPath: path,
@@ -22,12 +30,26 @@ describe('the HTTP Lambda handler', () => {
   const seen: HttpRequest[] = [];
   const handler = httpHandler(() => async (request) => {
     seen.push(request);
-    return request.path === '/binary' ? { status: 200, headers: { 'content-type': 'image/png' }, body: Buffer.from([0, 1, 2]) } : { status: 201, headers: { 'content-type': 'application/json' }, body: '{"ok":true}' };
+    return request.path === '/binary'
+      ? { status: 200, headers: { 'content-type': 'image/png' }, body: Buffer.from([0, 1, 2]) }
+      : { status: 201, headers: { 'content-type': 'application/json' }, body: '{"ok":true}' };
   });
 
   it('passes method, path (without the stage), query, headers, raw body and the IAM caller to the app', async () => {
-    const result = await handler(event({ stage: 'prod', path: '/prod/v1/runs', body: Buffer.from('{"agent":"basic"}').toString('base64'), isBase64Encoded: true }));
-    expect(result).toEqual({ statusCode: 201, headers: { 'content-type': 'application/json' }, body: '{"ok":true}', isBase64Encoded: false });
+    const result = await handler(
+      event({
+        stage: 'prod',
+        path: '/prod/v1/runs',
+        body: Buffer.from('{"agent":"basic"}').toString('base64'),
+        isBase64Encoded: true,
+      }),
+    );
+    expect(result).toEqual({
+      statusCode: 201,
+      headers: { 'content-type': 'application/json' },
+      body: '{"ok":true}',
+      isBase64Encoded: false,
+    });
     expect(seen.at(-1)).toEqual({
       method: 'POST',
       path: '/v1/runs',

@@ -17,21 +17,28 @@ function org(overrides: Record<string, string>) {
     for (const name of readdirSync(current)) {
       const path = join(current, name);
       if (statSync(path).isDirectory()) walk(path);
-      else if (/\.(ya?ml|md)$/.test(name)) files.set(relative('test/fixtures/loop-org', path), readFileSync(path, 'utf8'));
+      else if (/\.(ya?ml|md)$/.test(name))
+        files.set(relative('test/fixtures/loop-org', path), readFileSync(path, 'utf8'));
     }
   };
   walk('test/fixtures/loop-org');
   for (const [path, text] of Object.entries(overrides)) files.set(path, text);
   return validateOrg([...files].map(([path, text]) => ({ path, display: path, text })));
 }
-const errors = (result: ReturnType<typeof validateOrg>) => result.problems.filter((p) => p.severity === 'error').map(formatProblem);
+const errors = (result: ReturnType<typeof validateOrg>) =>
+  result.problems.filter((p) => p.severity === 'error').map(formatProblem);
 
 const agent = (extra: string, grant = 'everything') =>
   `agent:\n  name: lean\n  owner: tests@example.com\n  model: s-basic\n  instructions: ./instructions.md@v1\n  mcp_servers: [${grant}]\n${extra}`;
 
 describe('validation', () => {
   it('accepts the switches and thresholds', () => {
-    const result = org({ 'lean.yaml': agent('  harness: { context: { offload_result_tokens: 2000, offload_turn_tokens: 6000, preview_chars: 800 } }\n', '{ name: everything, defer_loading: true }') });
+    const result = org({
+      'lean.yaml': agent(
+        '  harness: { context: { offload_result_tokens: 2000, offload_turn_tokens: 6000, preview_chars: 800 } }\n',
+        '{ name: everything, defer_loading: true }',
+      ),
+    });
     expect(errors(result)).toEqual([]);
     const view = compileAgentView(result.catalog!, 'lean');
     expect(view.limits.offload).toEqual({ resultTokens: 2000, turnTokens: 6000, previewChars: 800 });
@@ -40,8 +47,12 @@ describe('validation', () => {
 
   it('reports a wrong switch and bad thresholds, each with its place', () => {
     const result = org({
-      'lean.yaml': agent('  harness: { context: { offload_result_tokens: 0, offload_turn_tokens: lots, preview: 10 } }\n', '{ name: everything, defer_loading: sometimes }'),
-      'mcp-servers/everything.yaml': 'name: everything\ndefer_loading: 1\ntransport: { type: stdio, command: mcp-server-everything, args: [stdio] }\ntools:\n  echo: {}\n',
+      'lean.yaml': agent(
+        '  harness: { context: { offload_result_tokens: 0, offload_turn_tokens: lots, preview: 10 } }\n',
+        '{ name: everything, defer_loading: sometimes }',
+      ),
+      'mcp-servers/everything.yaml':
+        'name: everything\ndefer_loading: 1\ntransport: { type: stdio, command: mcp-server-everything, args: [stdio] }\ntools:\n  echo: {}\n',
     });
     const found = errors(result);
     expect(found).toEqual(
@@ -57,30 +68,67 @@ describe('validation', () => {
   });
 
   it('reports bad compaction settings and an unknown compaction model', () => {
-    const bad = errors(org({ 'lean.yaml': agent('  harness: { context: { compact_at: 1.5, on_compaction_failure: maybe } }\n') }));
+    const bad = errors(
+      org({ 'lean.yaml': agent('  harness: { context: { compact_at: 1.5, on_compaction_failure: maybe } }\n') }),
+    );
     expect(bad).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^lean\.yaml:7:\d+: agent\.harness\.context\.compact_at: expected a fraction below 1$/),
-        expect.stringMatching(/^lean\.yaml:7:\d+: agent\.harness\.context\.on_compaction_failure: expected one of "continue", "stop"$/),
+        expect.stringMatching(
+          /^lean\.yaml:7:\d+: agent\.harness\.context\.on_compaction_failure: expected one of "continue", "stop"$/,
+        ),
       ]),
     );
     const unknown = errors(org({ 'lean.yaml': agent('  harness: { context: { compaction_model: s-nope } }\n') }));
-    expect(unknown).toEqual([expect.stringMatching(/^lean\.yaml:7:\d+: agent\.harness\.context\.compaction_model: unknown model "s-nope" \(not in models\.yaml\)$/)]);
+    expect(unknown).toEqual([
+      expect.stringMatching(
+        /^lean\.yaml:7:\d+: agent\.harness\.context\.compaction_model: unknown model "s-nope" \(not in models\.yaml\)$/,
+      ),
+    ]);
   });
 });
 
-const tool = (server: string, name: string): ToolSpec => ({ name: `${server}__${name}`, server, tool: name, description: name, inputSchema: { type: 'object' }, readOnly: true, destructive: false, requiresApproval: false });
+const tool = (server: string, name: string): ToolSpec => ({
+  name: `${server}__${name}`,
+  server,
+  tool: name,
+  description: name,
+  inputSchema: { type: 'object' },
+  readOnly: true,
+  destructive: false,
+  requiresApproval: false,
+});
 
 describe('deferred loading', () => {
   const base = org({}).catalog!;
   const view = { ...compileAgentView(base, 'basic') };
   const tools = [tool('a', 'one'), tool('a', 'two'), tool('b', 'three')];
-  const servers = { a: { ...base.servers['everything']!, name: 'a', defer_loading: undefined }, b: { ...base.servers['everything']!, name: 'b', defer_loading: false } };
+  const servers = {
+    a: { ...base.servers['everything']!, name: 'a', defer_loading: undefined },
+    b: { ...base.servers['everything']!, name: 'b', defer_loading: false },
+  };
 
-  it('defers by default, follows the server\'s switch, and lets the grant override it', () => {
-    expect(withDeferral({ ...view, servers, grants: [{ server: 'a' }, { server: 'b' }] }, tools).deferredServers).toEqual(['a']);
-    expect(withDeferral({ ...view, servers, grants: [{ server: 'a', deferLoading: false }, { server: 'b', deferLoading: true }] }, tools).deferredServers).toEqual(['b']);
-    const none = withDeferral({ ...view, servers, grants: [{ server: 'a', deferLoading: false }, { server: 'b' }] }, tools);
+  it("defers by default, follows the server's switch, and lets the grant override it", () => {
+    expect(
+      withDeferral({ ...view, servers, grants: [{ server: 'a' }, { server: 'b' }] }, tools).deferredServers,
+    ).toEqual(['a']);
+    expect(
+      withDeferral(
+        {
+          ...view,
+          servers,
+          grants: [
+            { server: 'a', deferLoading: false },
+            { server: 'b', deferLoading: true },
+          ],
+        },
+        tools,
+      ).deferredServers,
+    ).toEqual(['b']);
+    const none = withDeferral(
+      { ...view, servers, grants: [{ server: 'a', deferLoading: false }, { server: 'b' }] },
+      tools,
+    );
     expect(none).toEqual({ tools });
   });
 
@@ -101,7 +149,10 @@ describe('compaction rules', () => {
   const user = (text: string): Message => ({ role: 'user', content: [{ type: 'text', text }] });
   const turn = (n: number): Message[] => [
     { role: 'assistant', content: [{ type: 'tool_call', id: `c${n}`, name: 'a__one', arguments: {} }] },
-    { role: 'tool', content: [{ type: 'tool_result', callId: `c${n}`, name: 'a__one', content: `result ${n}`, isError: false }] },
+    {
+      role: 'tool',
+      content: [{ type: 'tool_result', callId: `c${n}`, name: 'a__one', content: `result ${n}`, isError: false }],
+    },
   ];
   const messages = [user('the task'), ...turn(1), ...turn(2), ...turn(3), ...turn(4)];
 
@@ -116,7 +167,10 @@ describe('compaction rules', () => {
   });
 
   it('writes a transcript the summariser can read, long results shortened', () => {
-    const long: Message = { role: 'tool', content: [{ type: 'tool_result', callId: 'c9', name: 'a__one', content: 'x'.repeat(5_000), isError: true }] };
+    const long: Message = {
+      role: 'tool',
+      content: [{ type: 'tool_result', callId: 'c9', name: 'a__one', content: 'x'.repeat(5_000), isError: true }],
+    };
     const text = transcript([...turn(1), long]);
     expect(text).toContain('[assistant called a__one] {}');
     expect(text).toContain('[result of a__one] result 1');

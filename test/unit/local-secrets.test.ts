@@ -38,7 +38,10 @@ describe('LocalSecretStore', () => {
   });
 
   it('treats a missing file as an empty store', async () => {
-    const store = new LocalSecretStore({ file: join(dir, 'nope.json'), env: { LOOPRAIL_SECRET_ONLY_ENV: 'env-value' } });
+    const store = new LocalSecretStore({
+      file: join(dir, 'nope.json'),
+      env: { LOOPRAIL_SECRET_ONLY_ENV: 'env-value' },
+    });
     expect(await store.get('only-env')).toBe('env-value');
     await expect(store.get('github/token')).rejects.toBeInstanceOf(SecretNotFoundError);
   });
@@ -50,7 +53,8 @@ describe('LocalSecretStore', () => {
     expect((error as Error).message).toBe(
       `secret "slack-webhook" not found; looked in the environment variable LOOPRAIL_SECRET_SLACK_WEBHOOK and the secrets file ${file}`,
     );
-    for (const value of ['from-env-gh', 'from-file-gh', 'from-file-anthropic']) expect((error as Error).message).not.toContain(value);
+    for (const value of ['from-env-gh', 'from-file-gh', 'from-file-anthropic'])
+      expect((error as Error).message).not.toContain(value);
   });
 
   it('works with neither a file nor an environment', async () => {

@@ -37,18 +37,26 @@ const answer = (text: string): Message => ({ role: 'assistant', content: [{ type
 
 describe('the notify: schema', () => {
   it('defaults to every event and to no entries', () => {
-    expect(NotifyTarget.parse({ email: 'lead@example.com' })).toEqual({ on: ['finished', 'failed', 'paused'], email: 'lead@example.com' });
+    expect(NotifyTarget.parse({ email: 'lead@example.com' })).toEqual({
+      on: ['finished', 'failed', 'paused'],
+      email: 'lead@example.com',
+    });
     const spec = AgentSpec.parse({ name: 'a', model: 'm', instructions: './i.md@v1' });
     expect(spec.notify).toEqual([]);
   });
 
   it('refuses an entry with both or neither of email and webhook, and webhooks that are not http(s)', () => {
-    const messages = (value: unknown) => (NotifyTarget.safeParse(value).error?.issues ?? []).map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-    expect(messages({ email: 'lead@example.com', webhook: 'https://hooks.example.com/x' })).toEqual([': expected exactly one of email or webhook in each notify entry']);
+    const messages = (value: unknown) =>
+      (NotifyTarget.safeParse(value).error?.issues ?? []).map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    expect(messages({ email: 'lead@example.com', webhook: 'https://hooks.example.com/x' })).toEqual([
+      ': expected exactly one of email or webhook in each notify entry',
+    ]);
     expect(messages({ on: ['finished'] })).toEqual([': expected exactly one of email or webhook in each notify entry']);
     expect(messages({ webhook: 'javascript:alert(1)' })).toEqual(['webhook: expected an http(s) URL']);
     expect(messages({ email: 'not-an-address' })).toEqual(['email: expected an email address']);
-    expect(messages({ on: ['done'], email: 'lead@example.com' })).toEqual(['on.0: expected finished, failed or paused']);
+    expect(messages({ on: ['done'], email: 'lead@example.com' })).toEqual([
+      'on.0: expected finished, failed or paused',
+    ]);
     expect(messages({ email: 'lead@example.com', channel: '#x' })[0]).toMatch(/channel/);
   });
 });
@@ -77,32 +85,55 @@ describe('notification messages', () => {
     expect(message.html).toContain('<strong>Run run-123 of nightly finished: verified.</strong>');
     expect(message.html).toContain('<code>looprail trace run-123</code>');
     expect(message.slack.text).toBe('Run run-123 of nightly finished: verified ($0.0615 (13,100 tokens))');
-    expect(message.slack.blocks[0]).toEqual({ type: 'section', text: { type: 'mrkdwn', text: '*Run run-123 of nightly finished: verified*' } });
+    expect(message.slack.blocks[0]).toEqual({
+      type: 'section',
+      text: { type: 'mrkdwn', text: '*Run run-123 of nightly finished: verified*' },
+    });
     expect(message.slack.blocks.at(-1)).toEqual({
       type: 'context',
-      elements: [{ type: 'mrkdwn', text: 'Cost: $0.0615 (13,100 tokens) · Duration: 1m 5s · Model calls: 3 · Tool calls: 2 · Trigger: schedule · Started by: schedule · Trace: `looprail trace run-123`' }],
+      elements: [
+        {
+          type: 'mrkdwn',
+          text: 'Cost: $0.0615 (13,100 tokens) · Duration: 1m 5s · Model calls: 3 · Tool calls: 2 · Trigger: schedule · Started by: schedule · Trace: `looprail trace run-123`',
+        },
+      ],
     });
   });
 
   it('a failed run: its detail, and a trace link under the console URL', () => {
-    const meta = runMeta({ status: 'failed', stopReason: 'timeout', stopDetail: 'States.Timeout: the run took longer than 15 minutes' });
+    const meta = runMeta({
+      status: 'failed',
+      stopReason: 'timeout',
+      stopDetail: 'States.Timeout: the run took longer than 15 minutes',
+    });
     const message = notificationFor(meta, view, 'failed', { consoleUrl: 'https://looprail.example.com/' });
     expect(message.subject).toBe('[looprail] nightly failed: timeout');
-    expect(message.text.split('\n').slice(0, 2)).toEqual(['Run run-123 of nightly failed: timeout.', 'States.Timeout: the run took longer than 15 minutes']);
+    expect(message.text.split('\n').slice(0, 2)).toEqual([
+      'Run run-123 of nightly failed: timeout.',
+      'States.Timeout: the run took longer than 15 minutes',
+    ]);
     expect(message.text).not.toContain('Last answer');
     expect(message.text).toContain('Trace: https://looprail.example.com/v1/runs/run-123/trace');
     expect(message.html).toContain('<a href="https://looprail.example.com/v1/runs/run-123/trace">Trace</a>');
-    expect(JSON.stringify(message.slack.blocks)).toContain('<https://looprail.example.com/v1/runs/run-123/trace|Trace>');
+    expect(JSON.stringify(message.slack.blocks)).toContain(
+      '<https://looprail.example.com/v1/runs/run-123/trace|Trace>',
+    );
   });
 
   it('a paused run: what waits for whom, and the cost so far', () => {
     const meta = runMeta({ status: 'paused', stopReason: undefined, endedAt: undefined });
     const message = notificationFor(meta, view, 'paused', {
       summary: 'Merging the fix.',
-      pause: { tools: ['github.merge_pr'], reasons: ['merge_pr needs approval'], expiresAt: '2026-11-27T06:00:00.000Z' },
+      pause: {
+        tools: ['github.merge_pr'],
+        reasons: ['merge_pr needs approval'],
+        expiresAt: '2026-11-27T06:00:00.000Z',
+      },
     });
     expect(message.subject).toBe('[looprail] nightly is waiting for approval');
-    expect(message.text).toContain('Run run-123 of nightly is paused, waiting for a human.\n\nTools waiting for approval: github.merge_pr\nWhy: merge_pr needs approval\nExpires: 2026-11-27T06:00:00.000Z\n');
+    expect(message.text).toContain(
+      'Run run-123 of nightly is paused, waiting for a human.\n\nTools waiting for approval: github.merge_pr\nWhy: merge_pr needs approval\nExpires: 2026-11-27T06:00:00.000Z\n',
+    );
     expect(message.text).toContain('Last answer so far:\nMerging the fix.');
     expect(message.text).toContain('Cost so far: $0.0615');
     expect(message.text).not.toContain('Duration');
@@ -111,9 +142,13 @@ describe('notification messages', () => {
 
   it('escapes a model answer everywhere: no markup from the model reaches the HTML or Slack', () => {
     const evil = '<script>alert("x")</script> & <img src=x onerror=alert(1)> \'quoted\'';
-    const message = notificationFor(runMeta({ stopDetail: '<b>detail</b>' }), { agent: 'nightly' }, 'finished', { summary: evil });
+    const message = notificationFor(runMeta({ stopDetail: '<b>detail</b>' }), { agent: 'nightly' }, 'finished', {
+      summary: evil,
+    });
     expect(message.html).not.toMatch(/<script|<img|<b>/);
-    expect(message.html).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(1)&gt; &#39;quoted&#39;');
+    expect(message.html).toContain(
+      '&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(1)&gt; &#39;quoted&#39;',
+    );
     expect(message.html).toContain('&lt;b&gt;detail&lt;/b&gt;');
     const slack = JSON.stringify(message.slack);
     expect(slack).not.toContain('<script');
@@ -122,8 +157,13 @@ describe('notification messages', () => {
     expect(message.text).toContain(evil);
   });
 
-  it('summarises the maker\'s last answer, trimmed', () => {
-    const messages: Message[] = [answer('First.'), { role: 'tool', content: [{ type: 'tool_result', callId: 'c', name: 't', content: 'ok', isError: false }] }, answer('  Done:\r\n\r\n\r\n\r\nall   \ngood.  '), { role: 'assistant', content: [{ type: 'tool_call', id: 'c2', name: 't', arguments: {} }] }];
+  it("summarises the maker's last answer, trimmed", () => {
+    const messages: Message[] = [
+      answer('First.'),
+      { role: 'tool', content: [{ type: 'tool_result', callId: 'c', name: 't', content: 'ok', isError: false }] },
+      answer('  Done:\r\n\r\n\r\n\r\nall   \ngood.  '),
+      { role: 'assistant', content: [{ type: 'tool_call', id: 'c2', name: 't', arguments: {} }] },
+    ];
     expect(lastAnswer(messages)).toBe('Done:\n\nall\ngood.');
     const long = lastAnswer([answer('x'.repeat(5000))])!;
     expect([...long]).toHaveLength(SUMMARY_MAX_CHARS);
@@ -158,7 +198,11 @@ describe('notifyRun', () => {
           posts.push({ url, body });
         },
       },
-      log: { info() {}, error() {}, warn: (message: string, fields?: Record<string, unknown>) => warnings.push({ message, fields }) },
+      log: {
+        info() {},
+        error() {},
+        warn: (message: string, fields?: Record<string, unknown>) => warnings.push({ message, fields }),
+      },
       store: {
         async loadState() {
           throw new Error('the caller passed what it had loaded');
@@ -194,11 +238,25 @@ describe('notifyRun', () => {
     expect([mails, posts]).toEqual([[], []]);
   });
 
-  it('logs a delivery that fails, without the URL\'s path or query, and never throws', async () => {
+  it("logs a delivery that fails, without the URL's path or query, and never throws", async () => {
     const { deps, mails, warnings, loaded } = harness(targets, { webhook: true });
-    await expect(notifyRun(deps, runMeta({ status: 'failed', stopReason: 'error' }), 'failed', { loaded })).resolves.toBeUndefined();
+    await expect(
+      notifyRun(deps, runMeta({ status: 'failed', stopReason: 'error' }), 'failed', { loaded }),
+    ).resolves.toBeUndefined();
     expect(mails.map((mail) => mail.to[0])).toEqual(['lead@example.com', 'oncall@example.com']);
-    expect(warnings).toEqual([{ message: 'a run notification could not be delivered', fields: { runId: 'run-123', agent: 'nightly', kind: 'failed', destination: 'webhook', host: 'hooks.example.com', error: 'the webhook at https://hooks.example.com answered 500' } }]);
+    expect(warnings).toEqual([
+      {
+        message: 'a run notification could not be delivered',
+        fields: {
+          runId: 'run-123',
+          agent: 'nightly',
+          kind: 'failed',
+          destination: 'webhook',
+          host: 'hooks.example.com',
+          error: 'the webhook at https://hooks.example.com answered 500',
+        },
+      },
+    ]);
     expect(JSON.stringify(warnings)).not.toContain('secret-token');
   });
 

@@ -15,7 +15,16 @@ const spec = SandboxSpec.parse({});
 const done = (usedMs: number) => ({
   state: 'done',
   scriptId: 's1',
-  value: { exitCode: 0, timedOut: false, outputFlood: false, output: 'ok\n', outputBytes: 3, truncated: false, durationMs: 40, toolCalls: 6 },
+  value: {
+    exitCode: 0,
+    timedOut: false,
+    outputFlood: false,
+    output: 'ok\n',
+    outputBytes: 3,
+    truncated: false,
+    durationMs: 40,
+    toolCalls: 6,
+  },
   durationMs: 40,
   usedMs,
 });
@@ -33,7 +42,11 @@ function scripted(answers: Array<(request: BrokerRequest) => unknown>) {
 
 describe('a brokered sandbox', () => {
   it('runs a script in rounds, bridging its calls four at a time, in order, a failing bridge becoming a failed call', async () => {
-    const calls = Array.from({ length: 6 }, (_, i) => ({ callId: `c${i}`, name: i === 5 ? 'demo.broken' : 'demo.echo', arguments: { i } }));
+    const calls = Array.from({ length: 6 }, (_, i) => ({
+      callId: `c${i}`,
+      name: i === 5 ? 'demo.broken' : 'demo.echo',
+      arguments: { i },
+    }));
     const broker = scripted([
       () => ({ usedMs: 5, createdAt: '2026-12-03T00:00:00.000Z' }),
       () => ({ state: 'running', scriptId: 's1' }),
@@ -66,7 +79,12 @@ describe('a brokered sandbox', () => {
     expect(result).toEqual({ value: done(0).value, durationMs: 40 });
     expect(sandbox.usedMs()).toBe(120);
 
-    expect(broker.sent.map((request) => request.op)).toEqual(['open', 'script_start', 'script_results', 'script_results']);
+    expect(broker.sent.map((request) => request.op)).toEqual([
+      'open',
+      'script_start',
+      'script_results',
+      'script_results',
+    ]);
     // Nothing to hand back after a quiet round; then every call's result, in the order asked.
     expect(broker.sent[2]).toMatchObject({ op: 'script_results', scriptId: 's1', request: { results: [] } });
     const results = (broker.sent[3] as Extract<BrokerRequest, { op: 'script_results' }>).request.results;
@@ -87,9 +105,18 @@ describe('a brokered sandbox', () => {
     // Six results of 1.5 MB each (the script's cap is 1,000,000 characters; multi-byte text makes them bigger).
     const big = 'é'.repeat(750_000);
     const sandbox = await openBrokered(broker.send, { sandboxId: 'run-1', agent: 'coder', spec, input: {} });
-    await sandbox.runScript({ code: '…', cwd: '.', timeoutSeconds: 30 }, async () => ({ content: big, isError: false }));
-    const rounds = broker.sent.filter((request): request is Extract<BrokerRequest, { op: 'script_results' }> => request.op === 'script_results');
-    expect(rounds.map((round) => round.request.results.map((result) => result.callId))).toEqual([['c0', 'c1'], ['c2', 'c3'], ['c4', 'c5']]);
+    await sandbox.runScript({ code: '…', cwd: '.', timeoutSeconds: 30 }, async () => ({
+      content: big,
+      isError: false,
+    }));
+    const rounds = broker.sent.filter(
+      (request): request is Extract<BrokerRequest, { op: 'script_results' }> => request.op === 'script_results',
+    );
+    expect(rounds.map((round) => round.request.results.map((result) => result.callId))).toEqual([
+      ['c0', 'c1'],
+      ['c2', 'c3'],
+      ['c4', 'c5'],
+    ]);
     for (const round of rounds) expect(Buffer.byteLength(JSON.stringify(round))).toBeLessThan(ROUND_BYTES + 4096);
   });
 
@@ -104,7 +131,9 @@ describe('a brokered sandbox', () => {
     expect(sandbox.usedMs()).toBe(7);
     const error = await sandbox.readFile('a', 10).catch((caught: Error) => caught);
     expect(error).toBeInstanceOf(SandboxCallError);
-    expect((error as Error).message).toBe("the sandbox's answer to read is not what the protocol says (value.bytes: Invalid input: expected number, received undefined; value.truncated: Invalid input: expected boolean, received undefined)");
+    expect((error as Error).message).toBe(
+      "the sandbox's answer to read is not what the protocol says (value.bytes: Invalid input: expected number, received undefined; value.truncated: Invalid input: expected boolean, received undefined)",
+    );
     expect(sandbox.usedMs()).toBe(7);
   });
 });

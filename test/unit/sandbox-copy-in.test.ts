@@ -9,7 +9,16 @@ const spec = (files: Array<{ path: string; from_input: string }>) => ({ copy_in:
 describe('copy-in files', () => {
   it('writes a string as it is and anything else as JSON', () => {
     const input = { task: 'fix it', issue: { body: 'the sum is wrong', labels: ['bug'] } };
-    expect(copyInFiles(spec([{ path: 'TASK.md', from_input: 'task' }, { path: 'issue.json', from_input: 'issue' }, { path: 'body.txt', from_input: 'issue.body' }]), input)).toEqual([
+    expect(
+      copyInFiles(
+        spec([
+          { path: 'TASK.md', from_input: 'task' },
+          { path: 'issue.json', from_input: 'issue' },
+          { path: 'body.txt', from_input: 'issue.body' },
+        ]),
+        input,
+      ),
+    ).toEqual([
       { path: 'TASK.md', content: 'fix it' },
       { path: 'issue.json', content: JSON.stringify(input.issue, null, 2) },
       { path: 'body.txt', content: 'the sum is wrong' },
@@ -22,7 +31,7 @@ describe('copy-in files', () => {
     expect(attempt).toThrow("copy_in.files: the run's input has no issue.title for TASK.md");
   });
 
-  it('reads only the input\'s own keys (nothing inherited) and nothing under a non-object', () => {
+  it("reads only the input's own keys (nothing inherited) and nothing under a non-object", () => {
     expect(valueAt({ a: 'x' }, 'constructor')).toBeUndefined();
     expect(valueAt({ a: 'x' }, 'a.length')).toBeUndefined();
     expect(valueAt(null, 'a')).toBeUndefined();

@@ -33,7 +33,10 @@ function validate(overrides: Record<string, string | null> = {}) {
   return validateOrg([...files].map(([path, text]) => ({ path, display: path, text })));
 }
 
-const errors = (overrides: Record<string, string | null>) => validate(overrides).problems.filter((p) => p.severity === 'error').map(formatProblem);
+const errors = (overrides: Record<string, string | null>) =>
+  validate(overrides)
+    .problems.filter((p) => p.severity === 'error')
+    .map(formatProblem);
 
 const agent = (body: string) => `agent:
   name: box
@@ -47,8 +50,20 @@ describe('agent.sandbox', () => {
     const result = validate();
     expect(result.problems).toEqual([]);
     const coder = result.catalog!.agents.coder!.spec.sandbox!;
-    expect(coder).toMatchObject({ memory_mb: 512, disk_mb: 64, command_timeout_seconds: 60, run_timeout_seconds: 300, max_output_bytes: 8192, network: 'none', cpu: 1, max_processes: 256 });
-    expect(coder.copy_in).toEqual({ repository: { path: 'repos/calc', ref: 'HEAD' }, files: [{ path: 'TASK.md', from_input: 'task' }] });
+    expect(coder).toMatchObject({
+      memory_mb: 512,
+      disk_mb: 64,
+      command_timeout_seconds: 60,
+      run_timeout_seconds: 300,
+      max_output_bytes: 8192,
+      network: 'none',
+      cpu: 1,
+      max_processes: 256,
+    });
+    expect(coder.copy_in).toEqual({
+      repository: { path: 'repos/calc', ref: 'HEAD' },
+      files: [{ path: 'TASK.md', from_input: 'task' }],
+    });
     expect(result.catalog!.servers.sandbox).toBe(SANDBOX_DECLARATION);
     const view = compileAgentView(result.catalog!, 'coder');
     expect(view.sandbox).toEqual({ spec: coder, pricePerHourMicros: 360_000, agent: 'coder' });
@@ -90,9 +105,11 @@ describe('agent.sandbox', () => {
   });
 
   it('wants exactly one of a repository path or URL', () => {
-    expect(errors({ 'box.yaml': agent('  mcp_servers: [sandbox]\n  sandbox: { copy_in: { repository: { ref: main } } }\n') })).toEqual([
-      'box.yaml:7:37: agent.sandbox.copy_in.repository: expected exactly one of path or url',
-    ]);
+    expect(
+      errors({
+        'box.yaml': agent('  mcp_servers: [sandbox]\n  sandbox: { copy_in: { repository: { ref: main } } }\n'),
+      }),
+    ).toEqual(['box.yaml:7:37: agent.sandbox.copy_in.repository: expected exactly one of path or url']);
   });
 
   it('refuses the sandbox server to an agent or sub-agent of an agent that declares no sandbox, and warns of a sandbox nobody may use', () => {
@@ -109,13 +126,18 @@ describe('agent.sandbox', () => {
       'box.yaml:9:29: agent.subagents[0].mcp_servers[0].name: the sandbox server is granted, but the agent declares no sandbox: add agent.sandbox (limits, network, what is copied in)',
     ]);
     const unused = validate({ 'box.yaml': agent('  sandbox: {}\n') }).problems.map(formatProblem);
-    expect(unused).toContain('box.yaml:6:12: warning: agent.sandbox: a sandbox is declared, but neither the agent nor a sub-agent is granted the sandbox server, so nothing can use it');
+    expect(unused).toContain(
+      'box.yaml:6:12: warning: agent.sandbox: a sandbox is declared, but neither the agent nor a sub-agent is granted the sandbox server, so nothing can use it',
+    );
   });
 
   it('refuses a checker granted exec or write_file: it may only read the workspace', () => {
     expect(
       errors({
-        'coder.yaml': ORG.get('coder.yaml')!.replace('allow: [read_file, list_files, diff]', 'allow: [read_file, exec]'),
+        'coder.yaml': ORG.get('coder.yaml')!.replace(
+          'allow: [read_file, list_files, diff]',
+          'allow: [read_file, exec]',
+        ),
       }),
     ).toEqual([
       'coder.yaml:25:9: agent.subagents[0].mcp_servers: checker "reviewer" may only hold read-only tools, but is granted sandbox.exec (deny them, or declare them read_only in their server file if they truly are)',
@@ -125,7 +147,8 @@ describe('agent.sandbox', () => {
   it('keeps the name sandbox and the builtin transport for looprail itself', () => {
     expect(
       errors({
-        'mcp-servers/sandbox.yaml': 'name: sandbox\ntransport: { type: stdio, command: my-sandbox }\ntools: { exec: {} }\n',
+        'mcp-servers/sandbox.yaml':
+          'name: sandbox\ntransport: { type: stdio, command: my-sandbox }\ntools: { exec: {} }\n',
         'mcp-servers/sneaky.yaml': 'name: sneaky\ntransport: { type: builtin }\ntools: { exec: {} }\n',
       }),
     ).toEqual([
@@ -135,9 +158,11 @@ describe('agent.sandbox', () => {
   });
 
   it('prices sandbox time from models.yaml, and refuses a bad price', () => {
-    expect(errors({ 'models.yaml': ORG.get('models.yaml')!.replace('price_per_hour_usd: 0.36', 'price_per_hour_usd: cheap') })).toEqual([
-      'models.yaml:10:23: sandbox.price_per_hour_usd: expected USD per sandbox hour, such as 0.05',
-    ]);
+    expect(
+      errors({
+        'models.yaml': ORG.get('models.yaml')!.replace('price_per_hour_usd: 0.36', 'price_per_hour_usd: cheap'),
+      }),
+    ).toEqual(['models.yaml:10:23: sandbox.price_per_hour_usd: expected USD per sandbox hour, such as 0.05']);
     const free = validate({ 'models.yaml': ORG.get('models.yaml')!.replace(/sandbox:\n.*\n.*\n/, '') });
     expect(compileAgentView(free.catalog!, 'coder').sandbox!.pricePerHourMicros).toBe(0);
     // 100 micro-USD a second at $0.36 an hour, rounded per call.

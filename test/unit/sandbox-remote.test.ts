@@ -25,7 +25,9 @@ function broker(answer: (op: string) => { payload: unknown; error?: string }) {
 describe('RemoteSandboxes', () => {
   it('opens once for the calls of a run within a while, and again after it', async () => {
     let now = 1_000;
-    const { ops, client } = broker((op) => ({ payload: op === 'open' ? { usedMs: 0, createdAt: '2026-12-03T00:00:00.000Z' } : read }));
+    const { ops, client } = broker((op) => ({
+      payload: op === 'open' ? { usedMs: 0, createdAt: '2026-12-03T00:00:00.000Z' } : read,
+    }));
     const sandboxes = new RemoteSandboxes({ functionName: 'broker', client, now: () => now });
     await (await sandboxes.open(request)).readFile('a', 10);
     await (await sandboxes.open(request)).readFile('a', 10);
@@ -43,7 +45,10 @@ describe('RemoteSandboxes', () => {
         : op === 'destroy'
           ? { payload: { stopped: 1 } }
           : stopped
-            ? { payload: { errorType: 'looprail.SandboxUnavailable', errorMessage: 'run run-1 has no running sandbox' }, error: 'Unhandled' }
+            ? {
+                payload: { errorType: 'looprail.SandboxUnavailable', errorMessage: 'run run-1 has no running sandbox' },
+                error: 'Unhandled',
+              }
             : { payload: read },
     );
     const sandboxes = new RemoteSandboxes({ functionName: 'broker', client });

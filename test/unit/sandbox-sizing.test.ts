@@ -31,7 +31,7 @@ describe('Fargate task size', () => {
     expect(() => fargateSize('wide', 32, 1024)).toThrow(/^agent wide: sandbox cpu 32/);
   });
 
-  it('asks for ephemeral storage above Fargate\'s 20 GiB only, up to 200 GiB', () => {
+  it("asks for ephemeral storage above Fargate's 20 GiB only, up to 200 GiB", () => {
     expect(ephemeralStorageGiB('a', 64)).toBeUndefined();
     expect(ephemeralStorageGiB('a', 20 * 1024)).toBeUndefined();
     expect(ephemeralStorageGiB('a', 20 * 1024 + 1)).toBe(21);

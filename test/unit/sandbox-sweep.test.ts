@@ -7,7 +7,11 @@ import { sandboxesToStop, type SandboxTaskInfo } from '../../core/sandbox/sweep.
 const now = new Date('2026-03-01T12:00:00Z');
 const minutes = (n: number) => new Date(now.getTime() - n * 60_000);
 const policy = { maxAgeMs: 24 * 3_600_000, graceMs: 10 * 60_000 };
-const task = (sandboxId: string, ageMinutes: number): SandboxTaskInfo => ({ taskArn: `arn:aws:ecs:us-east-1:123456789012:task/sandboxes/${sandboxId}-t`, sandboxId, createdAt: minutes(ageMinutes) });
+const task = (sandboxId: string, ageMinutes: number): SandboxTaskInfo => ({
+  taskArn: `arn:aws:ecs:us-east-1:123456789012:task/sandboxes/${sandboxId}-t`,
+  sandboxId,
+  createdAt: minutes(ageMinutes),
+});
 
 describe('sandboxesToStop', () => {
   it('stops exactly the tasks of finished, failed and missing runs and those past the hard cap', () => {
@@ -38,10 +42,15 @@ describe('sandboxesToStop', () => {
       ['run-gone', 'run run-gone does not exist'],
       ['run-ancient', 'older than 24 h (the sandbox hard cap)'],
     ]);
-    expect(decisions.map((decision) => decision.taskArn)).toEqual([tasks[3]!.taskArn, tasks[4]!.taskArn, tasks[5]!.taskArn, tasks[7]!.taskArn]);
+    expect(decisions.map((decision) => decision.taskArn)).toEqual([
+      tasks[3]!.taskArn,
+      tasks[4]!.taskArn,
+      tasks[5]!.taskArn,
+      tasks[7]!.taskArn,
+    ]);
   });
 
-  it('stops an ended run\'s task however young, and leaves a live run\'s task until exactly the cap', () => {
+  it("stops an ended run's task however young, and leaves a live run's task until exactly the cap", () => {
     const runs = new Map<string, RunStatus | undefined>([
       ['a', 'finished'],
       ['b', 'running'],
@@ -54,7 +63,9 @@ describe('sandboxesToStop', () => {
   it('gives a task whose run is not found yet its grace period, then stops it', () => {
     const runs = new Map<string, RunStatus | undefined>();
     expect(sandboxesToStop([task('x', 9)], runs, now, policy)).toEqual([]);
-    expect(sandboxesToStop([task('x', 10)], runs, now, policy).map((decision) => decision.reason)).toEqual(['run x does not exist']);
+    expect(sandboxesToStop([task('x', 10)], runs, now, policy).map((decision) => decision.reason)).toEqual([
+      'run x does not exist',
+    ]);
   });
 
   it('stops every task of a sandbox that has several (a start race), and nothing when there are no tasks', () => {

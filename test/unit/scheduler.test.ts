@@ -4,7 +4,8 @@ import { AgentSpec, TriggerSpec } from '../../core/definitions/agent.ts';
 import type { AgentEntry, Catalog } from '../../core/definitions/catalog.ts';
 
 const at = (iso: string) => new Date(iso);
-const next = (expression: string, after: string, timezone = 'UTC') => nextFireTime(expression, timezone, at(after))?.toISOString();
+const next = (expression: string, after: string, timezone = 'UTC') =>
+  nextFireTime(expression, timezone, at(after))?.toISOString();
 
 /** The next `count` firings after `after`. */
 function firings(expression: string, after: string, count: number, timezone = 'UTC'): string[] {
@@ -28,8 +29,14 @@ describe('nextFireTime: cron fields', () => {
 
   it('weekday ranges by name and by number (1 = SUN … 7 = SAT), and wrapping ranges', () => {
     // 2025-03-07 is a Friday.
-    expect(firings('cron(0 9 ? * MON-FRI *)', '2025-03-06T10:00:00Z', 3)).toEqual(['2025-03-07T09:00:00.000Z', '2025-03-10T09:00:00.000Z', '2025-03-11T09:00:00.000Z']);
-    expect(firings('cron(0 9 ? * 2-6 *)', '2025-03-06T10:00:00Z', 3)).toEqual(firings('cron(0 9 ? * MON-FRI *)', '2025-03-06T10:00:00Z', 3));
+    expect(firings('cron(0 9 ? * MON-FRI *)', '2025-03-06T10:00:00Z', 3)).toEqual([
+      '2025-03-07T09:00:00.000Z',
+      '2025-03-10T09:00:00.000Z',
+      '2025-03-11T09:00:00.000Z',
+    ]);
+    expect(firings('cron(0 9 ? * 2-6 *)', '2025-03-06T10:00:00Z', 3)).toEqual(
+      firings('cron(0 9 ? * MON-FRI *)', '2025-03-06T10:00:00Z', 3),
+    );
     expect(firings('cron(0 9 ? * FRI-MON *)', '2025-03-06T10:00:00Z', 5)).toEqual([
       '2025-03-07T09:00:00.000Z',
       '2025-03-08T09:00:00.000Z',
@@ -37,13 +44,31 @@ describe('nextFireTime: cron fields', () => {
       '2025-03-10T09:00:00.000Z',
       '2025-03-14T09:00:00.000Z',
     ]);
-    expect(firings('cron(0 12 ? * SUN,WED *)', '2025-03-06T00:00:00Z', 3)).toEqual(['2025-03-09T12:00:00.000Z', '2025-03-12T12:00:00.000Z', '2025-03-16T12:00:00.000Z']);
+    expect(firings('cron(0 12 ? * SUN,WED *)', '2025-03-06T00:00:00Z', 3)).toEqual([
+      '2025-03-09T12:00:00.000Z',
+      '2025-03-12T12:00:00.000Z',
+      '2025-03-16T12:00:00.000Z',
+    ]);
   });
 
   it('lists, ranges and steps in minutes and hours', () => {
-    expect(firings('cron(*/20 * * * ? *)', '2025-03-03T10:05:00Z', 4)).toEqual(['2025-03-03T10:20:00.000Z', '2025-03-03T10:40:00.000Z', '2025-03-03T11:00:00.000Z', '2025-03-03T11:20:00.000Z']);
-    expect(firings('cron(5/30 * * * ? *)', '2025-03-03T10:00:00Z', 3)).toEqual(['2025-03-03T10:05:00.000Z', '2025-03-03T10:35:00.000Z', '2025-03-03T11:05:00.000Z']);
-    expect(firings('cron(0 8-18/5 * * ? *)', '2025-03-03T09:00:00Z', 4)).toEqual(['2025-03-03T13:00:00.000Z', '2025-03-03T18:00:00.000Z', '2025-03-04T08:00:00.000Z', '2025-03-04T13:00:00.000Z']);
+    expect(firings('cron(*/20 * * * ? *)', '2025-03-03T10:05:00Z', 4)).toEqual([
+      '2025-03-03T10:20:00.000Z',
+      '2025-03-03T10:40:00.000Z',
+      '2025-03-03T11:00:00.000Z',
+      '2025-03-03T11:20:00.000Z',
+    ]);
+    expect(firings('cron(5/30 * * * ? *)', '2025-03-03T10:00:00Z', 3)).toEqual([
+      '2025-03-03T10:05:00.000Z',
+      '2025-03-03T10:35:00.000Z',
+      '2025-03-03T11:05:00.000Z',
+    ]);
+    expect(firings('cron(0 8-18/5 * * ? *)', '2025-03-03T09:00:00Z', 4)).toEqual([
+      '2025-03-03T13:00:00.000Z',
+      '2025-03-03T18:00:00.000Z',
+      '2025-03-04T08:00:00.000Z',
+      '2025-03-04T13:00:00.000Z',
+    ]);
     expect(firings('cron(15,45 7,19 * * ? *)', '2025-03-03T00:00:00Z', 5)).toEqual([
       '2025-03-03T07:15:00.000Z',
       '2025-03-03T07:45:00.000Z',
@@ -61,7 +86,11 @@ describe('nextFireTime: cron fields', () => {
   });
 
   it('L, LW and nW in day-of-month', () => {
-    expect(firings('cron(0 0 L * ? *)', '2024-01-15T00:00:00Z', 3)).toEqual(['2024-01-31T00:00:00.000Z', '2024-02-29T00:00:00.000Z', '2024-03-31T00:00:00.000Z']);
+    expect(firings('cron(0 0 L * ? *)', '2024-01-15T00:00:00Z', 3)).toEqual([
+      '2024-01-31T00:00:00.000Z',
+      '2024-02-29T00:00:00.000Z',
+      '2024-03-31T00:00:00.000Z',
+    ]);
     // The last weekday: 2025-05-31 is a Saturday, so Friday the 30th; 2025-08-31 is a Sunday, so Friday the 29th.
     expect(next('cron(0 0 LW * ? *)', '2025-05-01T00:00:00Z')).toBe('2025-05-30T00:00:00.000Z');
     expect(next('cron(0 0 LW * ? *)', '2025-08-01T00:00:00Z')).toBe('2025-08-29T00:00:00.000Z');
@@ -79,10 +108,17 @@ describe('nextFireTime: cron fields', () => {
     // L alone: Saturday.
     expect(next('cron(0 0 ? * L *)', '2025-03-03T00:00:00Z')).toBe('2025-03-08T00:00:00.000Z');
     // The last Friday of the month.
-    expect(firings('cron(0 17 ? * 6L *)', '2025-03-01T00:00:00Z', 2)).toEqual(['2025-03-28T17:00:00.000Z', '2025-04-25T17:00:00.000Z']);
+    expect(firings('cron(0 17 ? * 6L *)', '2025-03-01T00:00:00Z', 2)).toEqual([
+      '2025-03-28T17:00:00.000Z',
+      '2025-04-25T17:00:00.000Z',
+    ]);
     expect(next('cron(0 17 ? * FRIL *)', '2025-03-01T00:00:00Z')).toBe('2025-03-28T17:00:00.000Z');
     // The second Tuesday (Patch Tuesday).
-    expect(firings('cron(0 18 ? * TUE#2 *)', '2025-01-01T00:00:00Z', 3)).toEqual(['2025-01-14T18:00:00.000Z', '2025-02-11T18:00:00.000Z', '2025-03-11T18:00:00.000Z']);
+    expect(firings('cron(0 18 ? * TUE#2 *)', '2025-01-01T00:00:00Z', 3)).toEqual([
+      '2025-01-14T18:00:00.000Z',
+      '2025-02-11T18:00:00.000Z',
+      '2025-03-11T18:00:00.000Z',
+    ]);
     expect(next('cron(0 18 ? * 3#2 *)', '2025-01-01T00:00:00Z')).toBe('2025-01-14T18:00:00.000Z');
     // A fifth Monday exists only in some months.
     expect(next('cron(0 0 ? * MON#5 *)', '2025-01-01T00:00:00Z')).toBe('2025-03-31T00:00:00.000Z');
@@ -99,7 +135,9 @@ describe('nextFireTime: time zones and daylight saving time', () => {
     // 09:00 in Paris is 08:00 UTC in winter and 07:00 UTC in summer.
     expect(next('cron(0 9 ? * MON-FRI *)', '2025-01-06T00:00:00Z', 'Europe/Paris')).toBe('2025-01-06T08:00:00.000Z');
     expect(next('cron(0 9 ? * MON-FRI *)', '2025-07-07T00:00:00Z', 'Europe/Paris')).toBe('2025-07-07T07:00:00.000Z');
-    expect(next('cron(0 9 ? * MON-FRI *)', '2025-07-07T00:00:00Z', 'America/New_York')).toBe('2025-07-07T13:00:00.000Z');
+    expect(next('cron(0 9 ? * MON-FRI *)', '2025-07-07T00:00:00Z', 'America/New_York')).toBe(
+      '2025-07-07T13:00:00.000Z',
+    );
     // The local date decides the day: Monday 08:00 in Tokyo is Sunday 23:00 UTC.
     expect(next('cron(0 8 ? * MON *)', '2025-03-01T00:00:00Z', 'Asia/Tokyo')).toBe('2025-03-02T23:00:00.000Z');
     // Half-hour offsets.
@@ -126,7 +164,9 @@ describe('nextFireTime: time zones and daylight saving time', () => {
       '2025-03-30T01:00:00.000Z',
       '2025-03-30T01:30:00.000Z',
     ]);
-    expect(nextFireTime('cron(0/30 * * * ? *)', 'Europe/Paris', at('2025-03-30T00:30:00Z'))?.toISOString()).toBe('2025-03-30T01:00:00.000Z');
+    expect(nextFireTime('cron(0/30 * * * ? *)', 'Europe/Paris', at('2025-03-30T00:30:00Z'))?.toISOString()).toBe(
+      '2025-03-30T01:00:00.000Z',
+    );
   });
 
   it('fires a repeated time once on the fall-back day (02:30 in Paris, 2025-10-26), at its first occurrence', () => {
@@ -144,7 +184,10 @@ describe('nextFireTime: time zones and daylight saving time', () => {
   });
 
   it('keeps weekly schedules on local time across the US change', () => {
-    expect(firings('cron(0 9 ? * SUN *)', '2025-03-01T00:00:00Z', 2, 'America/New_York')).toEqual(['2025-03-02T14:00:00.000Z', '2025-03-09T13:00:00.000Z']);
+    expect(firings('cron(0 9 ? * SUN *)', '2025-03-01T00:00:00Z', 2, 'America/New_York')).toEqual([
+      '2025-03-02T14:00:00.000Z',
+      '2025-03-09T13:00:00.000Z',
+    ]);
   });
 });
 
@@ -154,14 +197,22 @@ describe('nextFireTime: rate()', () => {
     expect(next('rate(15 minutes)', '2025-03-03T10:15:00Z')).toBe('2025-03-03T10:30:00.000Z');
     expect(next('rate(1 hour)', '2025-03-03T10:00:00Z')).toBe('2025-03-03T11:00:00.000Z');
     const anchor = at('2025-03-03T10:02:00Z');
-    expect(nextFireTime('rate(5 minutes)', 'UTC', at('2025-03-03T10:02:00Z'), anchor)?.toISOString()).toBe('2025-03-03T10:07:00.000Z');
-    expect(nextFireTime('rate(5 minutes)', 'UTC', at('2025-03-03T10:09:59Z'), anchor)?.toISOString()).toBe('2025-03-03T10:12:00.000Z');
+    expect(nextFireTime('rate(5 minutes)', 'UTC', at('2025-03-03T10:02:00Z'), anchor)?.toISOString()).toBe(
+      '2025-03-03T10:07:00.000Z',
+    );
+    expect(nextFireTime('rate(5 minutes)', 'UTC', at('2025-03-03T10:09:59Z'), anchor)?.toISOString()).toBe(
+      '2025-03-03T10:12:00.000Z',
+    );
   });
 
   it('a day is 24 hours, whatever the zone or DST', () => {
     const anchor = at('2025-03-29T08:00:00Z');
-    expect(nextFireTime('rate(1 day)', 'Europe/Paris', at('2025-03-29T08:00:00Z'), anchor)?.toISOString()).toBe('2025-03-30T08:00:00.000Z');
-    expect(nextFireTime('rate(2 days)', 'Europe/Paris', at('2025-03-29T08:00:00Z'), anchor)?.toISOString()).toBe('2025-03-31T08:00:00.000Z');
+    expect(nextFireTime('rate(1 day)', 'Europe/Paris', at('2025-03-29T08:00:00Z'), anchor)?.toISOString()).toBe(
+      '2025-03-30T08:00:00.000Z',
+    );
+    expect(nextFireTime('rate(2 days)', 'Europe/Paris', at('2025-03-29T08:00:00Z'), anchor)?.toISOString()).toBe(
+      '2025-03-31T08:00:00.000Z',
+    );
   });
 
   it('refuses what is not a Scheduler expression', () => {
@@ -196,7 +247,9 @@ function manualTime(start: string) {
     advance(ms: number) {
       const end = now + ms;
       for (;;) {
-        const due = [...pending.entries()].filter(([, timer]) => timer.due <= end).sort((a, b) => a[1].due - b[1].due)[0];
+        const due = [...pending.entries()]
+          .filter(([, timer]) => timer.due <= end)
+          .sort((a, b) => a[1].due - b[1].due)[0];
         if (!due) break;
         pending.delete(due[0]);
         now = Math.max(now, due[1].due);
@@ -217,7 +270,12 @@ function catalogWith(agents: Array<{ name: string; enabled?: boolean; schedule?:
   for (const agent of agents) {
     entries[agent.name] = {
       file: `${agent.name}.yaml`,
-      spec: AgentSpec.parse({ name: agent.name, model: 'm', instructions: './i.md@v1', enabled: agent.enabled ?? true }),
+      spec: AgentSpec.parse({
+        name: agent.name,
+        model: 'm',
+        instructions: './i.md@v1',
+        enabled: agent.enabled ?? true,
+      }),
       trigger: agent.schedule === undefined ? undefined : TriggerSpec.parse({ schedule: agent.schedule }),
       instructions,
       subagentInstructions: {},
@@ -251,7 +309,13 @@ describe('LocalScheduler', () => {
     ]);
     expect(scheduler.list().map((entry) => entry.agent)).toEqual(['quarterly', 'weekday']);
     time.advance(60 * 60_000);
-    expect(fired).toEqual(['weekday 2025-03-03T09:00:00.000Z', 'quarterly 2025-03-03T09:14:00.000Z', 'quarterly 2025-03-03T09:29:00.000Z', 'quarterly 2025-03-03T09:44:00.000Z', 'quarterly 2025-03-03T09:59:00.000Z']);
+    expect(fired).toEqual([
+      'weekday 2025-03-03T09:00:00.000Z',
+      'quarterly 2025-03-03T09:14:00.000Z',
+      'quarterly 2025-03-03T09:29:00.000Z',
+      'quarterly 2025-03-03T09:44:00.000Z',
+      'quarterly 2025-03-03T09:59:00.000Z',
+    ]);
     await scheduler.stop();
     expect(time.pending()).toBe(0);
   });
@@ -280,7 +344,12 @@ describe('LocalScheduler', () => {
 
   it('applies a changed catalog: paused, removed and new schedules', async () => {
     const { time, fired, scheduler } = setup([{ name: 'a', schedule: 'cron(0 * * * ? *)' }]);
-    scheduler.update(catalogWith([{ name: 'a', enabled: false, schedule: 'cron(0 * * * ? *)' }, { name: 'b', schedule: 'cron(30 * * * ? *)' }]));
+    scheduler.update(
+      catalogWith([
+        { name: 'a', enabled: false, schedule: 'cron(0 * * * ? *)' },
+        { name: 'b', schedule: 'cron(30 * * * ? *)' },
+      ]),
+    );
     time.advance(3600_000);
     expect(fired).toEqual(['b 2025-03-03T09:30:00.000Z']);
     await scheduler.stop();
@@ -289,7 +358,11 @@ describe('LocalScheduler', () => {
   });
 
   it('logs a firing that fails and keeps going', async () => {
-    const { time, fired, scheduler } = setup([{ name: 'hourly', schedule: 'cron(0 * * * ? *)' }], '2025-03-03T08:59:30Z', true);
+    const { time, fired, scheduler } = setup(
+      [{ name: 'hourly', schedule: 'cron(0 * * * ? *)' }],
+      '2025-03-03T08:59:30Z',
+      true,
+    );
     time.advance(2 * 3600_000);
     await scheduler.stop();
     expect(fired).toEqual(['hourly 2025-03-03T09:00:00.000Z', 'hourly 2025-03-03T10:00:00.000Z']);

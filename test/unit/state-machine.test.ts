@@ -49,7 +49,9 @@ describe('the agent-run state machine', () => {
   });
 
   it('retries transient errors with backoff on every Task that runs a handler', () => {
-    for (const [name, state] of tasks.filter(([, state]) => state.Resource?.startsWith('arn:aws:states:::lambda:invoke'))) {
+    for (const [name, state] of tasks.filter(([, state]) =>
+      state.Resource?.startsWith('arn:aws:states:::lambda:invoke'),
+    )) {
       const matched = state.Retry?.flatMap((retry) => retry.ErrorEquals) ?? [];
       for (const error of [...RETRYABLE_ERROR_NAMES, 'Lambda.ServiceException', 'Lambda.TooManyRequestsException']) {
         expect(matched, `${name} retries ${error}`).toContain(error);
@@ -78,7 +80,10 @@ describe('the agent-run state machine', () => {
   it('passes only ids and control fields between states', () => {
     for (const [name, state] of tasks) {
       const keys = Object.keys(state.Parameters?.Payload ?? {});
-      expect(keys.every((key) => ['runId.$', 'seq.$', 'taskToken.$', 'error.$', 'execution.$'].includes(key)), `${name}: ${keys.join(', ')}`).toBe(true);
+      expect(
+        keys.every((key) => ['runId.$', 'seq.$', 'taskToken.$', 'error.$', 'execution.$'].includes(key)),
+        `${name}: ${keys.join(', ')}`,
+      ).toBe(true);
     }
   });
 
@@ -102,22 +107,35 @@ describe('the agent-run state machine', () => {
       reached.add(name);
       const state = asl.States[name];
       expect(state, `state ${name} exists`).toBeDefined();
-      const next = [state!.Next, state!.Default, ...(state!.Choices ?? []).map((c) => c.Next), ...(state!.Catch ?? []).map((c) => c.Next)];
+      const next = [
+        state!.Next,
+        state!.Default,
+        ...(state!.Choices ?? []).map((c) => c.Next),
+        ...(state!.Catch ?? []).map((c) => c.Next),
+      ];
       for (const target of next) if (target) visit(target);
     };
     visit(asl.StartAt);
     expect([...reached].sort()).toEqual(Object.keys(asl.States).sort());
-    const terminal = Object.entries(asl.States).filter(([, s]) => s.End || s.Type === 'Succeed' || s.Type === 'Fail').map(([n]) => n);
+    const terminal = Object.entries(asl.States)
+      .filter(([, s]) => s.End || s.Type === 'Succeed' || s.Type === 'Fail')
+      .map(([n]) => n);
     expect(terminal.sort()).toEqual(['Continued', 'FinishRun', 'RunFailed', 'RunStopped']);
   });
 
   it('continues a long run in a new execution of itself, carrying only the run id and seq', () => {
-    const route = asl.States.Route!.Choices!.find((choice) => (choice as { StringEquals?: string }).StringEquals === 'continue');
+    const route = asl.States.Route!.Choices!.find(
+      (choice) => (choice as { StringEquals?: string }).StringEquals === 'continue',
+    );
     expect(route?.Next).toBe('ContinueAsNew');
     const state = asl.States.ContinueAsNew as State & { Parameters: Record<string, unknown> };
     expect(state.Resource).toBe('arn:aws:states:::states:startExecution');
     expect(state.Parameters['StateMachineArn.$']).toBe('$$.StateMachine.Id');
-    expect(Object.keys(state.Parameters.Input as object).sort()).toEqual(['AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$', 'resumeSeq.$', 'runId.$']);
+    expect(Object.keys(state.Parameters.Input as object).sort()).toEqual([
+      'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$',
+      'resumeSeq.$',
+      'runId.$',
+    ]);
     expect(state.Next).toBe('Continued');
     expect(asl.States.Continued!.Type).toBe('Succeed');
     // A start that went through before a retry is not an error; anything else is recorded by FailRun.
@@ -126,17 +144,23 @@ describe('the agent-run state machine', () => {
       ['States.ALL', 'FailRun'],
     ]);
     // The steps that decide it know which execution they are in.
-    for (const name of ['ModelStep', 'Verify']) expect(asl.States[name]!.Parameters!.Payload!['execution.$'], name).toBe('$$.Execution.Name');
+    for (const name of ['ModelStep', 'Verify'])
+      expect(asl.States[name]!.Parameters!.Payload!['execution.$'], name).toBe('$$.Execution.Name');
   });
 
   it('runs a delegated sub-agent as a child execution of itself and waits for it, its outcome a tool result, never the parent failing', () => {
-    const route = asl.States.Route!.Choices!.find((choice) => (choice as { StringEquals?: string }).StringEquals === 'delegate');
+    const route = asl.States.Route!.Choices!.find(
+      (choice) => (choice as { StringEquals?: string }).StringEquals === 'delegate',
+    );
     expect(route?.Next).toBe('Delegate');
     const state = asl.States.Delegate as State & { Parameters: Record<string, unknown>; ResultPath?: unknown };
     expect(state.Resource).toBe('arn:aws:states:::states:startExecution.sync:2');
     expect(state.Parameters['StateMachineArn.$']).toBe('$$.StateMachine.Id');
     expect(state.Parameters['Name.$']).toBe('$.childRunId');
-    expect(state.Parameters.Input).toEqual({ 'runId.$': '$.childRunId', 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id' });
+    expect(state.Parameters.Input).toEqual({
+      'runId.$': '$.childRunId',
+      'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id',
+    });
     // The child's output is not carried: the ToolStep reads its run record.
     expect(state.ResultPath).toBeNull();
     expect(state.TimeoutSeconds).toBeGreaterThanOrEqual(86_400);
@@ -150,11 +174,21 @@ describe('the agent-run state machine', () => {
     expect(after.Type).toBe('Choice');
     // returnTo is absent after a sub-agent's execution: tested for presence first, never read when missing.
     expect(after.Choices).toEqual([
-      { And: [{ Variable: '$.returnTo', IsPresent: true }, { Variable: '$.returnTo', StringEquals: 'verify' }], Next: 'Verify' },
+      {
+        And: [
+          { Variable: '$.returnTo', IsPresent: true },
+          { Variable: '$.returnTo', StringEquals: 'verify' },
+        ],
+        Next: 'Verify',
+      },
     ]);
     expect(after.Default).toBe('ToolStep');
     // Only a delegation enters it: the ordinary loop's transitions are unchanged.
-    const into = Object.entries(asl.States).filter(([, s]) => [s.Next, s.Default, ...(s.Choices ?? []).map((c) => c.Next), ...(s.Catch ?? []).map((c) => c.Next)].includes('Delegated'));
+    const into = Object.entries(asl.States).filter(([, s]) =>
+      [s.Next, s.Default, ...(s.Choices ?? []).map((c) => c.Next), ...(s.Catch ?? []).map((c) => c.Next)].includes(
+        'Delegated',
+      ),
+    );
     expect([...new Set(into.map(([n]) => n))]).toEqual(['Delegate']);
     // Only start failures are retried: a child that ran and failed is an outcome, not a fault.
     expect(state.Retry!.flatMap((retry) => retry.ErrorEquals)).not.toContain('States.TaskFailed');

@@ -6,10 +6,36 @@ import { newRunMeta } from '../../core/run/start-run.ts';
 /** `looprail trace` as text: child runs nested under the step that started them, retries and decisions named. */
 
 function event(runId: string, seq: number, fields: Partial<TraceEvent> = {}): TraceEvent {
-  return { runId, seq, kind: 'model_call', role: 'maker', name: 'm', status: 'ok', startedAt: '2026-01-01T00:00:00.000Z', endedAt: '2026-01-01T00:00:01.000Z', latencyMs: 1000, inputTokens: 1, outputTokens: 1, cachedInputTokens: 0, costMicros: 0, ...fields };
+  return {
+    runId,
+    seq,
+    kind: 'model_call',
+    role: 'maker',
+    name: 'm',
+    status: 'ok',
+    startedAt: '2026-01-01T00:00:00.000Z',
+    endedAt: '2026-01-01T00:00:01.000Z',
+    latencyMs: 1000,
+    inputTokens: 1,
+    outputTokens: 1,
+    cachedInputTokens: 0,
+    costMicros: 0,
+    ...fields,
+  };
 }
 
-const meta = { ...newRunMeta({ runId: 'r1', agent: 'a', principal: 'p', trigger: { kind: 'cli' }, input: {}, createdAt: '2026-01-01T00:00:00.000Z' }), status: 'finished' as const, stopReason: 'verified' as const };
+const meta = {
+  ...newRunMeta({
+    runId: 'r1',
+    agent: 'a',
+    principal: 'p',
+    trigger: { kind: 'cli' },
+    input: {},
+    createdAt: '2026-01-01T00:00:00.000Z',
+  }),
+  status: 'finished' as const,
+  stopReason: 'verified' as const,
+};
 
 describe('renderTrace', () => {
   it('nests child runs (and theirs) under the event that started them, and marks retries and decisions', () => {
@@ -45,10 +71,13 @@ describe('childTraces', () => {
   it('reads every linked run once, level by level', async () => {
     const traces: Record<string, TraceEvent[]> = { c1: [event('c1', 0, { childRunId: 'c2' })], c2: [event('c2', 0)] };
     const read: string[] = [];
-    const children = await childTraces([event('r1', 0, { childRunId: 'c1' }), event('r1', 1, { childRunId: 'c1' })], async (runId) => {
-      read.push(runId);
-      return traces[runId] ?? [];
-    });
+    const children = await childTraces(
+      [event('r1', 0, { childRunId: 'c1' }), event('r1', 1, { childRunId: 'c1' })],
+      async (runId) => {
+        read.push(runId);
+        return traces[runId] ?? [];
+      },
+    );
     expect(Object.keys(children)).toEqual(['c1', 'c2']);
     expect(read).toEqual(['c1', 'c2']);
   });

@@ -34,7 +34,7 @@ function validate(files: Map<string, string>, overrides: Record<string, string |
 
 const errors = (problems: Problem[]) => problems.filter((p) => p.severity === 'error').map(formatProblem);
 
-describe('the product brief\'s agent definition', () => {
+describe("the product brief's agent definition", () => {
   it('validates verbatim once the names it references are declared', () => {
     const result = validate(BRIEF);
     expect(errors(result.problems)).toEqual([]);
@@ -67,7 +67,9 @@ const brief = BRIEF.get(AGENT)!;
 
 describe('bad definitions: every problem at once, with file, line, field and what was expected', () => {
   it('reports a typo in a key with a suggestion, and a wrong type, in one pass', () => {
-    const text = brief.replace('max_steps: 60', 'max_step: 60').replace('max_tokens_per_run: 1_500_000', 'max_tokens_per_run: lots');
+    const text = brief
+      .replace('max_steps: 60', 'max_step: 60')
+      .replace('max_tokens_per_run: 1_500_000', 'max_tokens_per_run: lots');
     const result = validate(BRIEF, { [AGENT]: text });
     expect(result.catalog).toBeUndefined();
     expect(errors(result.problems)).toEqual([
@@ -78,7 +80,9 @@ describe('bad definitions: every problem at once, with file, line, field and wha
 
   it('names a missing required field', () => {
     const result = validate(BRIEF, { [AGENT]: brief.replace(/^ {2}model: .*\n/m, '') });
-    expect(errors(result.problems)).toEqual(['morning-triage-loop.yaml:2:3: agent.model: expected a name (lower-case letters, digits and hyphens) (this field is required)']);
+    expect(errors(result.problems)).toEqual([
+      'morning-triage-loop.yaml:2:3: agent.model: expected a name (lower-case letters, digits and hyphens) (this field is required)',
+    ]);
   });
 
   it('reports malformed YAML with its position, never a stack trace', () => {
@@ -95,13 +99,19 @@ describe('bad definitions: every problem at once, with file, line, field and wha
     expect(errors(validate(BRIEF, { [AGENT]: 'This is a README, not a definition.\n' }).problems)).toEqual([
       'morning-triage-loop.yaml:1:1: found a string at the top level; expected an agent definition with a top-level `agent:` key (is this a YAML file?)',
     ]);
-    expect(errors(validate(BRIEF, { [AGENT]: '\u0000\u0001\u0002binary' }).problems)[0]).toContain('not a YAML file (binary content)');
+    expect(errors(validate(BRIEF, { [AGENT]: '\u0000\u0001\u0002binary' }).problems)[0]).toContain(
+      'not a YAML file (binary content)',
+    );
     expect(errors(validate(BRIEF, { [AGENT]: '- a\n- b\n' }).problems)[0]).toContain('found a list at the top level');
   });
 
   it('rejects two documents in one file and duplicate keys', () => {
-    expect(errors(validate(BRIEF, { [AGENT]: `${brief}\n---\nagent: {}\n` }).problems)[0]).toMatch(/:\d+:\d+: found 2 YAML documents; expected one document per file/);
-    expect(errors(validate(BRIEF, { [AGENT]: brief.replace('  harness:', '  model: other\n  harness:') }).problems)[0]).toMatch(/not valid YAML: Map keys must be unique/);
+    expect(errors(validate(BRIEF, { [AGENT]: `${brief}\n---\nagent: {}\n` }).problems)[0]).toMatch(
+      /:\d+:\d+: found 2 YAML documents; expected one document per file/,
+    );
+    expect(
+      errors(validate(BRIEF, { [AGENT]: brief.replace('  harness:', '  model: other\n  harness:') }).problems)[0],
+    ).toMatch(/not valid YAML: Map keys must be unique/);
   });
 
   it('checks references across files: model, skill, server, instructions, secret', () => {
@@ -119,14 +129,18 @@ describe('bad definitions: every problem at once, with file, line, field and wha
   });
 
   it('checks version pins of skills and instructions', () => {
-    const result = validate(BRIEF, { [AGENT]: brief.replace('ci-triage-runbook@v2', 'ci-triage-runbook@2.x').replace('./triage.md@v4', './triage.md@v5') });
+    const result = validate(BRIEF, {
+      [AGENT]: brief
+        .replace('ci-triage-runbook@v2', 'ci-triage-runbook@2.x')
+        .replace('./triage.md@v4', './triage.md@v5'),
+    });
     expect(errors(result.problems)).toEqual([
       'morning-triage-loop.yaml:4:17: agent.instructions: pinned @v5, but triage.md declares version v4',
       'morning-triage-loop.yaml:5:12: agent.skills[0]: "2.x" is not a version range for skill ci-triage-runbook: expected an exact version (1.2.3), ^1.2.3, ~1.2.3, >=1.2.3, or a major version (2 or v2)',
     ]);
-    expect(errors(validate(BRIEF, { [AGENT]: brief.replace('ci-triage-runbook@v2', 'ci-triage-runbook') }).problems)[0]).toContain(
-      'agent.skills[0]: expected a skill as name@version or name@range',
-    );
+    expect(
+      errors(validate(BRIEF, { [AGENT]: brief.replace('ci-triage-runbook@v2', 'ci-triage-runbook') }).problems)[0],
+    ).toContain('agent.skills[0]: expected a skill as name@version or name@range');
     expect(errors(validate(BRIEF, { [AGENT]: brief.replace('./triage.md@v4', './triage.md') }).problems)[0]).toContain(
       'agent.instructions: expected a file@version (the version pin is required, e.g. @v1)',
     );
@@ -134,7 +148,8 @@ describe('bad definitions: every problem at once, with file, line, field and wha
 
   it('refuses a secret that is not declared', () => {
     const result = validate(BRIEF, {
-      'models.yaml': 'models:\n  claude-sonnet-4-6:\n    provider: anthropic\n    secret: anthropic-key\n    price: { input_per_mtok: 3, output_per_mtok: 15 }\n',
+      'models.yaml':
+        'models:\n  claude-sonnet-4-6:\n    provider: anthropic\n    secret: anthropic-key\n    price: { input_per_mtok: 3, output_per_mtok: 15 }\n',
     });
     expect(errors(result.problems)).toEqual([
       'models.yaml:4:13: models.claude-sonnet-4-6.secret: unknown secret "anthropic-key": declare it by name in secrets.yaml (never its value)',
@@ -142,13 +157,19 @@ describe('bad definitions: every problem at once, with file, line, field and wha
   });
 
   it('refuses a checker that is granted a write tool', () => {
-    const text = brief.replace('{ name: fix-reviewer, mcp_servers: [] }', '{ name: fix-reviewer, role: checker, mcp_servers: [github] }');
+    const text = brief.replace(
+      '{ name: fix-reviewer, mcp_servers: [] }',
+      '{ name: fix-reviewer, role: checker, mcp_servers: [github] }',
+    );
     const result = validate(BRIEF, { [AGENT]: text });
     expect(errors(result.problems)).toEqual([
       'morning-triage-loop.yaml:9:57: agent.subagents[1].mcp_servers: checker "fix-reviewer" may only hold read-only tools, but is granted github.create_entities, github.merge_pr (deny them, or declare them read_only in their server file if they truly are)',
     ]);
     // Narrowed to read-only tools, the same checker is fine.
-    const narrowed = brief.replace('{ name: fix-reviewer, mcp_servers: [] }', '{ name: fix-reviewer, role: checker, mcp_servers: [{ name: github, allow: [search_nodes] }] }');
+    const narrowed = brief.replace(
+      '{ name: fix-reviewer, mcp_servers: [] }',
+      '{ name: fix-reviewer, role: checker, mcp_servers: [{ name: github, allow: [search_nodes] }] }',
+    );
     expect(errors(validate(BRIEF, { [AGENT]: narrowed }).problems)).toEqual([]);
   });
 
@@ -188,7 +209,10 @@ describe('bad definitions: every problem at once, with file, line, field and wha
 
   it('refuses a webhook filter it does not know', () => {
     const result = validate(BRIEF, {
-      [AGENT]: brief.replace('trigger: { schedule: "0 6 * * 1-5" }', 'trigger: { schedule: "0 6 * * 1-5", webhook: { secret: hook, filter: { event: push, brnach: main } } }'),
+      [AGENT]: brief.replace(
+        'trigger: { schedule: "0 6 * * 1-5" }',
+        'trigger: { schedule: "0 6 * * 1-5", webhook: { secret: hook, filter: { event: push, brnach: main } } }',
+      ),
       'secrets.yaml': 'secrets:\n  hook: {}\n',
     });
     expect(errors(result.problems)).toEqual([
@@ -202,75 +226,137 @@ describe('bad definitions: every problem at once, with file, line, field and wha
     const skills = `skills:\n  ci-triage-runbook@v2: { version: 2.0.0, sha256: sha256:${'a'.repeat(64)} }\n`;
     const lock = (hash: string) => `instructions:\n  triage.md@v4: sha256:${hash}\n${skills}`;
     expect(errors(validate(BRIEF, { 'looprail.lock.yaml': lock(sha256(triage)) }).problems)).toEqual([]);
-    expect(errors(validate(BRIEF, { 'looprail.lock.yaml': lock(sha256(triage)), 'triage.md': `${triage}One more line.\n` }).problems)).toEqual([
+    expect(
+      errors(
+        validate(BRIEF, { 'looprail.lock.yaml': lock(sha256(triage)), 'triage.md': `${triage}One more line.\n` })
+          .problems,
+      ),
+    ).toEqual([
       'morning-triage-loop.yaml:4:17: agent.instructions: triage.md changed since version v4 was locked: give it a new version (and pin @that here), then run `looprail lock`',
     ]);
     expect(errors(validate(BRIEF, { 'looprail.lock.yaml': `instructions: {}\n${skills}` }).problems)).toEqual([
       'morning-triage-loop.yaml:4:17: agent.instructions: triage.md@v4 is not in looprail.lock.yaml: run `looprail lock` to record it',
     ]);
-    expect(errors(validate(BRIEF, { 'looprail.lock.yaml': 'instructions:\n  triage.md@v4: md5:abc\n' }).problems)[0]).toContain('expected sha256: and 64 hex digits');
+    expect(
+      errors(validate(BRIEF, { 'looprail.lock.yaml': 'instructions:\n  triage.md@v4: md5:abc\n' }).problems)[0],
+    ).toContain('expected sha256: and 64 hex digits');
   });
 
   it('with a lock file, takes each skill pin as locked: refuses one not resolved yet, or locked outside its range', async () => {
     const { sha256 } = await import('../../core/definitions/hash.ts');
     const instructions = `instructions:\n  triage.md@v4: sha256:${sha256(BRIEF.get('triage.md')!)}\n`;
     const hash = `sha256:${'b'.repeat(64)}`;
-    const locked = validate(BRIEF, { 'looprail.lock.yaml': `${instructions}skills:\n  ci-triage-runbook@v2: { version: 2.3.1, sha256: "${hash}" }\n` });
+    const locked = validate(BRIEF, {
+      'looprail.lock.yaml': `${instructions}skills:\n  ci-triage-runbook@v2: { version: 2.3.1, sha256: "${hash}" }\n`,
+    });
     expect(errors(locked.problems)).toEqual([]);
-    expect(locked.catalog!.agents['morning-triage-loop']!.skillPins).toEqual([{ name: 'ci-triage-runbook', range: 'v2', version: '2.3.1', sha256: hash }]);
+    expect(locked.catalog!.agents['morning-triage-loop']!.skillPins).toEqual([
+      { name: 'ci-triage-runbook', range: 'v2', version: '2.3.1', sha256: hash },
+    ]);
 
     expect(errors(validate(BRIEF, { 'looprail.lock.yaml': instructions }).problems)).toEqual([
       'morning-triage-loop.yaml:5:12: agent.skills[0]: skill ci-triage-runbook@v2 is not resolved in looprail.lock.yaml: run `looprail lock` (it resolves the range against the skills registry)',
     ]);
-    expect(errors(validate(BRIEF, { 'looprail.lock.yaml': `${instructions}skills:\n  ci-triage-runbook@v2: { version: 3.0.0, sha256: "${hash}" }\n` }).problems)).toEqual([
+    expect(
+      errors(
+        validate(BRIEF, {
+          'looprail.lock.yaml': `${instructions}skills:\n  ci-triage-runbook@v2: { version: 3.0.0, sha256: "${hash}" }\n`,
+        }).problems,
+      ),
+    ).toEqual([
       'morning-triage-loop.yaml:5:12: agent.skills[0]: skill ci-triage-runbook@v2 is locked to 3.0.0, which is outside that range: run `looprail lock` again',
     ]);
-    expect(errors(validate(BRIEF, { 'looprail.lock.yaml': `${instructions}skills:\n  ci-triage-runbook@v2: { version: two, sha256: "${hash}" }\n` }).problems)[0]).toContain(
-      'skills.ci-triage-runbook@v2.version: expected a semantic version MAJOR.MINOR.PATCH',
-    );
+    expect(
+      errors(
+        validate(BRIEF, {
+          'looprail.lock.yaml': `${instructions}skills:\n  ci-triage-runbook@v2: { version: two, sha256: "${hash}" }\n`,
+        }).problems,
+      )[0],
+    ).toContain('skills.ci-triage-runbook@v2.version: expected a semantic version MAJOR.MINOR.PATCH');
     // Without a lock file nothing is locked yet: the pin stays a range, resolved when a run starts.
-    expect(validate(BRIEF).catalog!.agents['morning-triage-loop']!.skillPins).toEqual([{ name: 'ci-triage-runbook', range: 'v2' }]);
+    expect(validate(BRIEF).catalog!.agents['morning-triage-loop']!.skillPins).toEqual([
+      { name: 'ci-triage-runbook', range: 'v2' },
+    ]);
   });
 
   it('checks skill sources and the skills policy: semantic versions, owners per skill', () => {
-    expect(errors(validate(BRIEF, { 'skills/ci-triage-runbook/SKILL.md': '---\nname: ci-triage-runbook\ndescription: d\nversion: v2\n---\nbody\n' }).problems)).toEqual([
+    expect(
+      errors(
+        validate(BRIEF, {
+          'skills/ci-triage-runbook/SKILL.md': '---\nname: ci-triage-runbook\ndescription: d\nversion: v2\n---\nbody\n',
+        }).problems,
+      ),
+    ).toEqual([
       'skills/ci-triage-runbook/SKILL.md:4:10: version: expected a semantic version MAJOR.MINOR.PATCH, such as 1.2.0',
     ]);
-    const policy = validate(BRIEF, { 'skills.yaml': 'skills:\n  ci-triage-runbook: { owners: [noor@example.com, "local:*"], team: platform }\n' });
+    const policy = validate(BRIEF, {
+      'skills.yaml': 'skills:\n  ci-triage-runbook: { owners: [noor@example.com, "local:*"], team: platform }\n',
+    });
     expect(errors(policy.problems)).toEqual([]);
     expect(policy.catalog!.skillsPolicy!.skills['ci-triage-runbook']!.owners).toEqual(['noor@example.com', 'local:*']);
-    expect(errors(validate(BRIEF, { 'skills.yaml': 'skills:\n  ci-triage-runbook: { owners: [] }\n  Bad_Name: { owners: [x] }\n' }).problems)).toEqual([
-      expect.stringContaining('skills.yaml:2:'),
-      expect.stringContaining('skills.yaml:3:'),
-    ]);
+    expect(
+      errors(
+        validate(BRIEF, {
+          'skills.yaml': 'skills:\n  ci-triage-runbook: { owners: [] }\n  Bad_Name: { owners: [x] }\n',
+        }).problems,
+      ),
+    ).toEqual([expect.stringContaining('skills.yaml:2:'), expect.stringContaining('skills.yaml:3:')]);
   });
 
   it('checks sub-agents that run another agent of the org: it must exist, bring its own definition, and not be the checker', () => {
     const reviewer = '    - { name: fix-reviewer, mcp_servers: [] }      # checker ≠ maker, read-only\n';
-    const withSub = (sub: string, extra = '') => brief.replace(reviewer, `${reviewer}    - ${sub}\n`).replace('  approvals:', `${extra}  approvals:`);
-    expect(errors(validate(BRIEF, { [AGENT]: withSub('{ name: deputy, agent: morning-triage-loop }') }).problems)).toEqual([]);
+    const withSub = (sub: string, extra = '') =>
+      brief.replace(reviewer, `${reviewer}    - ${sub}\n`).replace('  approvals:', `${extra}  approvals:`);
+    expect(
+      errors(validate(BRIEF, { [AGENT]: withSub('{ name: deputy, agent: morning-triage-loop }') }).problems),
+    ).toEqual([]);
     expect(errors(validate(BRIEF, { [AGENT]: withSub('{ name: deputy, agent: nobody }') }).problems)).toEqual([
       expect.stringMatching(/agent\.subagents\[2\]\.agent: unknown agent "nobody" \(known: morning-triage-loop\)$/),
     ]);
-    expect(errors(validate(BRIEF, { [AGENT]: withSub('{ name: deputy, agent: morning-triage-loop, model: claude-sonnet-4-6, mcp_servers: [ci] }') }).problems)).toEqual([
-      expect.stringMatching(/agent\.subagents\[2\]\.agent: sub-agent "deputy" runs agent "morning-triage-loop" with its own definition; remove model, mcp_servers here$/),
+    expect(
+      errors(
+        validate(BRIEF, {
+          [AGENT]: withSub('{ name: deputy, agent: morning-triage-loop, model: claude-sonnet-4-6, mcp_servers: [ci] }'),
+        }).problems,
+      ),
+    ).toEqual([
+      expect.stringMatching(
+        /agent\.subagents\[2\]\.agent: sub-agent "deputy" runs agent "morning-triage-loop" with its own definition; remove model, mcp_servers here$/,
+      ),
     ]);
-    expect(errors(validate(BRIEF, { [AGENT]: withSub('{ name: deputy, agent: morning-triage-loop }', '  verify: { checker: deputy }\n') }).problems)).toEqual([
-      expect.stringMatching(/agent\.subagents\[2\]\.agent: the checker "deputy" must be declared here \(model, instructions, read-only tools\), not run another agent$/),
+    expect(
+      errors(
+        validate(BRIEF, {
+          [AGENT]: withSub('{ name: deputy, agent: morning-triage-loop }', '  verify: { checker: deputy }\n'),
+        }).problems,
+      ),
+    ).toEqual([
+      expect.stringMatching(
+        /agent\.subagents\[2\]\.agent: the checker "deputy" must be declared here \(model, instructions, read-only tools\), not run another agent$/,
+      ),
     ]);
-    expect(errors(validate(BRIEF, { [AGENT]: brief.replace('    max_steps: 60', '    max_steps: 60\n    max_depth: 0') }).problems)[0]).toContain('harness.max_depth: expected a number greater than 0');
+    expect(
+      errors(
+        validate(BRIEF, { [AGENT]: brief.replace('    max_steps: 60', '    max_steps: 60\n    max_depth: 0') })
+          .problems,
+      )[0],
+    ).toContain('harness.max_depth: expected a number greater than 0');
   });
 
   it('refuses duplicate agent names across files', () => {
     const result = validate(BRIEF, { 'copy.yaml': brief });
-    expect(errors(result.problems)).toEqual(['copy.yaml:2:9: agent.name: duplicate agent name "morning-triage-loop" (also defined in morning-triage-loop.yaml)']);
+    expect(errors(result.problems)).toEqual([
+      'copy.yaml:2:9: agent.name: duplicate agent name "morning-triage-loop" (also defined in morning-triage-loop.yaml)',
+    ]);
   });
 
   it('reports problems in org files too: a model without a price, a server with an inline-looking key, a budget for an unknown team', () => {
     const result = validate(BRIEF, {
       'models.yaml': 'models:\n  claude-sonnet-4-6:\n    provider: scripted\n    script: scripts/brief-triage.yaml\n',
-      'mcp-servers/linear.yaml': 'name: linear\ntransport: { type: http, url: "https://mcp.linear.example/mcp" }\nauth: { token: abc }\ntools: {}\n',
-      'budgets.yaml': 'budgets:\n  - { name: b, team: platform, period: month, limit_usd: 5 }\n  - { name: c, period: week }\n',
+      'mcp-servers/linear.yaml':
+        'name: linear\ntransport: { type: http, url: "https://mcp.linear.example/mcp" }\nauth: { token: abc }\ntools: {}\n',
+      'budgets.yaml':
+        'budgets:\n  - { name: b, team: platform, period: month, limit_usd: 5 }\n  - { name: c, period: week }\n',
     });
     expect(errors(result.problems)).toEqual([
       'budgets.yaml:3:5: budgets[1]: expected exactly one scope: agent, team, user or model',
@@ -283,7 +369,8 @@ describe('bad definitions: every problem at once, with file, line, field and wha
 
   it('checks what budgets refer to', () => {
     const result = validate(BRIEF, {
-      'budgets.yaml': 'budgets:\n  - { name: b, team: nobody, period: month, limit_usd: 5 }\n  - { name: m, model: gpt-9, period: day, limit_tokens: 1_000 }\nlimits:\n  - { agent: ghost, max_concurrent_runs: 1 }\n',
+      'budgets.yaml':
+        'budgets:\n  - { name: b, team: nobody, period: month, limit_usd: 5 }\n  - { name: m, model: gpt-9, period: day, limit_tokens: 1_000 }\nlimits:\n  - { agent: ghost, max_concurrent_runs: 1 }\n',
     });
     expect(errors(result.problems)).toEqual([
       'budgets.yaml:2:22: budgets[0].team: unknown team "nobody": no agent declares it',
@@ -305,22 +392,34 @@ describe('bad definitions: every problem at once, with file, line, field and wha
 });
 
 describe('approval reminders and escalation in the agent definition', () => {
-  const withRule = (rule: string) => validate(BRIEF, { [AGENT]: brief.replace('{ merge_pr: pause_for_human }', `{ merge_pr: ${rule} }`) });
+  const withRule = (rule: string) =>
+    validate(BRIEF, { [AGENT]: brief.replace('{ merge_pr: pause_for_human }', `{ merge_pr: ${rule} }`) });
 
   it('accepts remind_before and escalate_after shorter than the timeout, with escalate_to', () => {
-    const result = withRule('{ approvers: [lead@example.com], timeout: 8h, remind_before: 1h, escalate_after: 4h, escalate_to: [ops@example.com] }');
+    const result = withRule(
+      '{ approvers: [lead@example.com], timeout: 8h, remind_before: 1h, escalate_after: 4h, escalate_to: [ops@example.com] }',
+    );
     expect(errors(result.problems)).toEqual([]);
-    expect(result.catalog!.agents['morning-triage-loop']!.spec.approvals.merge_pr).toMatchObject({ timeout: 28_800, remind_before: 3600, escalate_after: 14_400, escalate_to: ['ops@example.com'] });
+    expect(result.catalog!.agents['morning-triage-loop']!.spec.approvals.merge_pr).toMatchObject({
+      timeout: 28_800,
+      remind_before: 3600,
+      escalate_after: 14_400,
+      escalate_to: ['ops@example.com'],
+    });
   });
 
   it('refuses a reminder or escalation not shorter than the timeout, and an empty escalation group, with file and line', () => {
-    expect(errors(withRule('{ timeout: 2h, remind_before: 3h, escalate_after: 2h, escalate_to: [] }').problems)).toEqual([
+    expect(
+      errors(withRule('{ timeout: 2h, remind_before: 3h, escalate_after: 2h, escalate_to: [] }').problems),
+    ).toEqual([
       'morning-triage-loop.yaml:13:56: agent.approvals.merge_pr.remind_before: remind_before must be shorter than the timeout',
       'morning-triage-loop.yaml:13:76: agent.approvals.merge_pr.escalate_after: escalate_after must be shorter than the timeout',
       'morning-triage-loop.yaml:13:93: agent.approvals.merge_pr.escalate_to: expected at least one email address',
     ]);
     // Without a timeout, the default (3d) is the one to be shorter than.
-    expect(errors(withRule('{ remind_before: 3d }').problems)).toEqual(['morning-triage-loop.yaml:13:43: agent.approvals.merge_pr.remind_before: remind_before must be shorter than the default timeout (3d)']);
+    expect(errors(withRule('{ remind_before: 3d }').problems)).toEqual([
+      'morning-triage-loop.yaml:13:43: agent.approvals.merge_pr.remind_before: remind_before must be shorter than the default timeout (3d)',
+    ]);
   });
 
   it('refuses an approval timeout over 30 days, and accepts 30 days', () => {
@@ -337,8 +436,8 @@ describe('approval reminders and escalation in the agent definition', () => {
     expect(errors(withRule('{ escalate_to: [ops@example.com] }').problems)).toEqual([
       'morning-triage-loop.yaml:13:41: agent.approvals.merge_pr.escalate_to: escalate_to needs escalate_after: how long after the request to escalate',
     ]);
-    expect(errors(withRule('{ timeout: 8h, escalate_after: 4h, escalate_to: [ops@example.com, nope] }').problems)).toEqual([
-      'morning-triage-loop.yaml:13:92: agent.approvals.merge_pr.escalate_to[1]: expected an email address',
-    ]);
+    expect(
+      errors(withRule('{ timeout: 8h, escalate_after: 4h, escalate_to: [ops@example.com, nope] }').problems),
+    ).toEqual(['morning-triage-loop.yaml:13:92: agent.approvals.merge_pr.escalate_to[1]: expected an email address']);
   });
 });

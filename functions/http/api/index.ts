@@ -35,7 +35,8 @@ export function createApi(deps: ApiDeps): Router {
   registerApprovalRoutes(router, deps);
   // Outside /v1 too: a webhook proves itself by its signature, not by the API's credentials.
   router.post('/webhooks/:agent', async (request, params) => {
-    if (!deps.secrets) throw new HttpError(503, 'webhooks_unavailable', 'webhooks need a secret store, and none is configured');
+    if (!deps.secrets)
+      throw new HttpError(503, 'webhooks_unavailable', 'webhooks need a secret store, and none is configured');
     return handleWebhook(deps, params.agent!, request, { secrets: deps.secrets });
   });
   return router;

@@ -52,7 +52,13 @@ async function inventory(deps: Pick<ApiDeps, 'catalog'>): Promise<HttpResponse> 
 async function listAgents(deps: Pick<ApiDeps, 'catalog'>): Promise<HttpResponse> {
   const catalog = await deps.catalog();
   const agents: AgentList['agents'] = Object.values(catalog.agents)
-    .map(({ spec }) => ({ name: spec.name, enabled: spec.enabled, owner: spec.owner, team: spec.team, description: spec.description }))
+    .map(({ spec }) => ({
+      name: spec.name,
+      enabled: spec.enabled,
+      owner: spec.owner,
+      team: spec.team,
+      description: spec.description,
+    }))
     .sort((a, b) => a.name.localeCompare(b.name));
   return json(200, { agents } satisfies AgentList);
 }

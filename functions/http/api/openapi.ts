@@ -32,7 +32,12 @@ function parameters(operation: Operation): Array<Record<string, unknown>> {
   }));
   const querySchema = operation.query ? jsonSchema(operation.query, 'input') : undefined;
   const queryProperties = (querySchema?.properties ?? {}) as Record<string, Record<string, unknown>>;
-  const inQuery = Object.entries(queryProperties).map(([name, schema]) => ({ name, in: 'query', required: false, schema }));
+  const inQuery = Object.entries(queryProperties).map(([name, schema]) => ({
+    name,
+    in: 'query',
+    required: false,
+    schema,
+  }));
   return [...inPath, ...inQuery];
 }
 
@@ -57,7 +62,9 @@ export function openApiDocument(operations: Operation[]): Record<string, unknown
       operationId: operation.operationId,
       summary: operation.summary,
       parameters: parameters(operation),
-      ...(operation.body ? { requestBody: { required: true, content: jsonContent(jsonSchema(operation.body, 'input')) } } : {}),
+      ...(operation.body
+        ? { requestBody: { required: true, content: jsonContent(jsonSchema(operation.body, 'input')) } }
+        : {}),
       responses: responses(operation, problem),
     };
   }
@@ -73,8 +80,17 @@ export function openApiDocument(operations: Operation[]): Record<string, unknown
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     components: {
       securitySchemes: {
-        bearer: { type: 'http', scheme: 'bearer', description: 'the local dev server: the token `looprail dev` prints' },
-        sigv4: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'a deployed stack: AWS Signature Version 4 (IAM)' },
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'the local dev server: the token `looprail dev` prints',
+        },
+        sigv4: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'Authorization',
+          description: 'a deployed stack: AWS Signature Version 4 (IAM)',
+        },
       },
     },
     security: [{ bearer: [] }, { sigv4: [] }],

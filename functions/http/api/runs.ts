@@ -42,8 +42,19 @@ export const ListRunsQuery = z.strictObject({
 export type ListRunsQuery = z.input<typeof ListRunsQuery>;
 
 export const TraceQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(MAX_SEQ_PAGE).default(MAX_SEQ_PAGE).meta({ description: 'trace events per page' }),
-  after: z.coerce.number().int().min(0).optional().meta({ description: 'nextAfter from the previous page: events after this seq' }),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_SEQ_PAGE)
+    .default(MAX_SEQ_PAGE)
+    .meta({ description: 'trace events per page' }),
+  after: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: 'nextAfter from the previous page: events after this seq' }),
 });
 export type TraceQuery = z.input<typeof TraceQuery>;
 
@@ -88,7 +99,11 @@ export type RunPage = z.infer<typeof RunPage>;
 export const RunTrace = z.object({
   runId: z.string(),
   events: z.array(TraceEvent),
-  nextAfter: z.number().int().optional().meta({ description: 'there are more events: pass this as `after` for the next page' }),
+  nextAfter: z
+    .number()
+    .int()
+    .optional()
+    .meta({ description: 'there are more events: pass this as `after` for the next page' }),
   checkers: z
     .array(z.object({ runId: z.string(), events: z.array(TraceEvent) }))
     .meta({ description: "the checker runs' own traces, in the order the run started them" }),
@@ -157,7 +172,8 @@ async function start(deps: ApiDeps, request: HttpRequest): Promise<HttpResponse>
     started = await startRun(deps, { agent: body.agent, input, principal, trigger, dedupeKey: idempotencyKey });
   } catch (error) {
     // The agent was checked above: what the start path refuses now is the input.
-    if (error instanceof ValidationError) throw new HttpError(400, 'invalid_input', error.message, { field: 'input', cause: error });
+    if (error instanceof ValidationError)
+      throw new HttpError(400, 'invalid_input', error.message, { field: 'input', cause: error });
     throw error;
   }
   if (!started.created && !isDeepStrictEqual(started.meta.input, input)) {
@@ -173,7 +189,13 @@ async function start(deps: ApiDeps, request: HttpRequest): Promise<HttpResponse>
 async function list(deps: Pick<ApiDeps, 'store'>, request: HttpRequest): Promise<HttpResponse> {
   const query = parseQuery(request, ListRunsQuery);
   const cursor = decodeCursor(query.cursor);
-  const runs = await deps.store.listRuns({ agent: query.agent, status: query.status, role: 'maker', limit: query.limit, cursor });
+  const runs = await deps.store.listRuns({
+    agent: query.agent,
+    status: query.status,
+    role: 'maker',
+    limit: query.limit,
+    cursor,
+  });
   const page: RunPage = { runs: runs.map(runSummary), nextCursor: nextCursor(runs, query.limit) };
   return json(200, page);
 }
@@ -187,7 +209,10 @@ async function detail(deps: Pick<ApiDeps, 'store'>, runId: string): Promise<Http
 async function trace(deps: Pick<ApiDeps, 'store'>, request: HttpRequest, runId: string): Promise<HttpResponse> {
   const query = parseQuery(request, TraceQuery);
   const meta = await existingRun(deps, runId);
-  const { events, nextAfterSeq } = await deps.store.listTracePage(meta.runId, { afterSeq: query.after, limit: query.limit });
+  const { events, nextAfterSeq } = await deps.store.listTracePage(meta.runId, {
+    afterSeq: query.after,
+    limit: query.limit,
+  });
   const childIds = [...new Set(events.flatMap((event) => (event.childRunId ? [event.childRunId] : [])))];
   const checkers = await Promise.all(
     childIds.map(async (childId) => ({ runId: childId, events: await deps.store.listTrace(childId) })),

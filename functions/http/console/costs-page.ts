@@ -14,7 +14,10 @@ import { count, htmlPage } from './html.ts';
  */
 
 export const CostsFilter = z.strictObject({
-  days: z.preprocess((value) => (value === '' ? undefined : value), z.coerce.number().int().min(1).max(366).default(30)),
+  days: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z.coerce.number().int().min(1).max(366).default(30),
+  ),
 });
 
 const DIMENSIONS: RollupDimension[] = ['agent', 'team', 'model'];
@@ -23,13 +26,20 @@ const MAX_SERIES = 7;
 const COLORS = ['#2f5bd3', '#2e9e6a', '#d08a1a', '#9a55c8', '#c23b5a', '#1f8fa8', '#7a7f2a'];
 const OTHER_COLOR = '#8a93a6';
 
-export async function costsPage(deps: { store: RunStore; now: () => Date }, request: HttpRequest): Promise<HttpResponse> {
+export async function costsPage(
+  deps: { store: RunStore; now: () => Date },
+  request: HttpRequest,
+): Promise<HttpResponse> {
   const { days } = parseQuery(request, CostsFilter);
   const now = deps.now();
-  const dates = Array.from({ length: days }, (_, i) => new Date(now.getTime() - (days - 1 - i) * 86_400_000).toISOString().slice(0, 10));
+  const dates = Array.from({ length: days }, (_, i) =>
+    new Date(now.getTime() - (days - 1 - i) * 86_400_000).toISOString().slice(0, 10),
+  );
   const from = dates[0]!;
   const to = dates.at(-1)!;
-  const sections = await Promise.all(DIMENSIONS.map(async (dimension) => section(dimension, dates, await deps.store.listRollups(dimension, from, to))));
+  const sections = await Promise.all(
+    DIMENSIONS.map(async (dimension) => section(dimension, dates, await deps.store.listRollups(dimension, from, to))),
+  );
   const body = html`<h1>Costs</h1>
 <form class="filters" method="get" action="/console/costs" aria-label="period"><label>Days<input type="number" name="days" min="1" max="366" value="${days}"></label><button type="submit">Show</button></form>
 <p class="muted">${from} to ${to} (UTC days), checker runs included.</p>
@@ -63,7 +73,13 @@ const WIDTH = 900;
 const HEIGHT = 220;
 const PAD = { left: 70, right: 10, top: 10, bottom: 40 };
 
-function chart(title: string, dates: string[], series: string[], byDay: Map<string, Map<string, number>>, colorOf: (key: string) => string): Html {
+function chart(
+  title: string,
+  dates: string[],
+  series: string[],
+  byDay: Map<string, Map<string, number>>,
+  colorOf: (key: string) => string,
+): Html {
   const dayTotals = dates.map((date) => [...(byDay.get(date)?.values() ?? [])].reduce((sum, value) => sum + value, 0));
   const max = Math.max(...dayTotals, 1);
   const plotWidth = WIDTH - PAD.left - PAD.right;
@@ -79,11 +95,19 @@ function chart(title: string, dates: string[], series: string[], byDay: Map<stri
       if (value <= 0) continue;
       const height = Math.max(y(value), 0.5);
       base -= height;
-      bars.push(html`<rect x="${(PAD.left + index * slot + (slot - barWidth) / 2).toFixed(1)}" y="${base.toFixed(1)}" width="${barWidth.toFixed(1)}" height="${height.toFixed(1)}" fill="${colorOf(key)}"><title>${date} · ${key}: ${formatUsd(value)}</title></rect>`);
+      bars.push(
+        html`<rect x="${(PAD.left + index * slot + (slot - barWidth) / 2).toFixed(1)}" y="${base.toFixed(1)}" width="${barWidth.toFixed(1)}" height="${height.toFixed(1)}" fill="${colorOf(key)}"><title>${date} · ${key}: ${formatUsd(value)}</title></rect>`,
+      );
     }
   });
   const every = Math.max(1, Math.ceil(dates.length / 10));
-  const labels = dates.map((date, index) => (index % every === 0 ? html`<text x="${(PAD.left + index * slot + slot / 2).toFixed(1)}" y="${HEIGHT - PAD.bottom + 16}" text-anchor="middle">${date.slice(5)}</text>` : ''));
-  const axis = raw(`<line x1="${PAD.left}" y1="${PAD.top + plotHeight}" x2="${WIDTH - PAD.right}" y2="${PAD.top + plotHeight}" stroke="currentColor" stroke-opacity=".4"/><line x1="${PAD.left}" y1="${PAD.top}" x2="${PAD.left}" y2="${PAD.top + plotHeight}" stroke="currentColor" stroke-opacity=".4"/>`);
+  const labels = dates.map((date, index) =>
+    index % every === 0
+      ? html`<text x="${(PAD.left + index * slot + slot / 2).toFixed(1)}" y="${HEIGHT - PAD.bottom + 16}" text-anchor="middle">${date.slice(5)}</text>`
+      : '',
+  );
+  const axis = raw(
+    `<line x1="${PAD.left}" y1="${PAD.top + plotHeight}" x2="${WIDTH - PAD.right}" y2="${PAD.top + plotHeight}" stroke="currentColor" stroke-opacity=".4"/><line x1="${PAD.left}" y1="${PAD.top}" x2="${PAD.left}" y2="${PAD.top + plotHeight}" stroke="currentColor" stroke-opacity=".4"/>`,
+  );
   return html`<svg class="chart" role="img" aria-label="${title}, stacked by day" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="100%" preserveAspectRatio="xMinYMin meet"><title>${title}</title>${axis}<text x="${PAD.left - 6}" y="${PAD.top + 10}" text-anchor="end">${formatUsd(max)}</text><text x="${PAD.left - 6}" y="${PAD.top + plotHeight}" text-anchor="end">$0</text>${bars}${labels}</svg>`;
 }

@@ -12,7 +12,8 @@ import type { HttpResponse, RouteHandler } from '../types.ts';
 /** A URL with query parameters (empty ones left out), for links and pagers. */
 export function href(path: string, query: Record<string, string | number | undefined> = {}): string {
   const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(query)) if (value !== undefined && value !== '') params.set(name, String(value));
+  for (const [name, value] of Object.entries(query))
+    if (value !== undefined && value !== '') params.set(name, String(value));
   const search = params.toString();
   return search ? `${path}?${search}` : path;
 }
@@ -72,7 +73,8 @@ export function layout(title: string, current: string, body: Html): string {
 export const CONSOLE_HEADERS: Record<string, string> = {
   'content-type': 'text/html; charset=utf-8',
   'cache-control': 'no-store',
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
 };
@@ -94,7 +96,12 @@ export function consoleRoute(current: string, handler: RouteHandler): RouteHandl
       const known = problemFor(error);
       if (!known) throw error;
       const title = known.status === 404 ? 'Not found' : 'Cannot show this page';
-      return htmlPage(known.status, title, current, html`<h1>${title}</h1><p class="error" role="alert">${known.problem.message}</p><p><a href="${current}">Back</a></p>`);
+      return htmlPage(
+        known.status,
+        title,
+        current,
+        html`<h1>${title}</h1><p class="error" role="alert">${known.problem.message}</p><p><a href="${current}">Back</a></p>`,
+      );
     }
   };
 }

@@ -27,8 +27,20 @@ export function registerConsole(router: Router, deps: ConsoleDeps): void {
   const runs = consoleRoute('/console/runs', (request) => runsPage({ store: deps.store, agents }, request));
   router.get('/console', runs);
   router.get('/console/runs', runs);
-  router.get('/console/runs/:runId', consoleRoute('/console/runs', (request, params) => runPage(deps.store, request, params.runId!)));
-  router.get('/console/approvals', consoleRoute('/console/approvals', () => approvalsPage(deps.store)));
-  router.get('/console/inventory', consoleRoute('/console/inventory', async () => inventoryPage(buildInventory(await deps.catalog()))));
-  router.get('/console/costs', consoleRoute('/console/costs', (request) => costsPage({ store: deps.store, now: () => deps.clock.now() }, request)));
+  router.get(
+    '/console/runs/:runId',
+    consoleRoute('/console/runs', (request, params) => runPage(deps.store, request, params.runId!)),
+  );
+  router.get(
+    '/console/approvals',
+    consoleRoute('/console/approvals', () => approvalsPage(deps.store)),
+  );
+  router.get(
+    '/console/inventory',
+    consoleRoute('/console/inventory', async () => inventoryPage(buildInventory(await deps.catalog()))),
+  );
+  router.get(
+    '/console/costs',
+    consoleRoute('/console/costs', (request) => costsPage({ store: deps.store, now: () => deps.clock.now() }, request)),
+  );
 }

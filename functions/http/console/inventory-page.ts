@@ -14,7 +14,9 @@ ${entries.map(agentCard)}`;
 
 function agentCard(entry: InventoryEntry): Html {
   const triggers = [
-    entry.triggers.schedule ? `schedule ${entry.triggers.schedule}${entry.triggers.timezone ? ` (${entry.triggers.timezone})` : ''}` : '',
+    entry.triggers.schedule
+      ? `schedule ${entry.triggers.schedule}${entry.triggers.timezone ? ` (${entry.triggers.timezone})` : ''}`
+      : '',
     entry.triggers.event ? `events ${JSON.stringify(entry.triggers.event)}` : '',
     entry.triggers.webhook ?? '',
   ].filter(Boolean);

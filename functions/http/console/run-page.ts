@@ -32,7 +32,11 @@ export async function runPage(store: RunStore, request: HttpRequest, runId: stri
     store.listMessagesPage(runId, { afterSeq: query.messagesAfter, limit: MESSAGE_PAGE_SIZE }),
   ]);
   const childIds = [...new Set(trace.events.flatMap((event) => (event.childRunId ? [event.childRunId] : [])))];
-  const children = new Map(await Promise.all(childIds.map(async (id) => [id, (await store.listTracePage(id, { limit: TRACE_PAGE_SIZE })).events] as const)));
+  const children = new Map(
+    await Promise.all(
+      childIds.map(async (id) => [id, (await store.listTracePage(id, { limit: TRACE_PAGE_SIZE })).events] as const),
+    ),
+  );
   const calls = toolCallsOf(conversation.messages.map((entry) => entry.message));
   const self = `/console/runs/${encodeURIComponent(runId)}`;
   const body = html`<h1>Run <code>${meta.runId}</code></h1>
@@ -73,8 +77,10 @@ function toolCallsOf(messages: Message[]): Map<string, CallText> {
   const calls = new Map<string, CallText>();
   for (const message of messages) {
     for (const block of message.content) {
-      if (block.type === 'tool_call') calls.set(block.id, { ...calls.get(block.id), arguments: JSON.stringify(block.arguments, null, 2) });
-      if (block.type === 'tool_result') calls.set(block.callId, { ...calls.get(block.callId), result: block.content, isError: block.isError });
+      if (block.type === 'tool_call')
+        calls.set(block.id, { ...calls.get(block.id), arguments: JSON.stringify(block.arguments, null, 2) });
+      if (block.type === 'tool_result')
+        calls.set(block.callId, { ...calls.get(block.callId), result: block.content, isError: block.isError });
     }
   }
   return calls;
@@ -87,7 +93,8 @@ function waterfall(events: TraceEvent[], children: Map<string, TraceEvent[]>, ca
   const rows: Html[] = [];
   for (const event of events) {
     rows.push(stepRow(event, start, end, calls, false));
-    for (const child of (event.childRunId ? children.get(event.childRunId) : undefined) ?? []) rows.push(stepRow(child, start, end, calls, true));
+    for (const child of (event.childRunId ? children.get(event.childRunId) : undefined) ?? [])
+      rows.push(stepRow(child, start, end, calls, true));
   }
   return html`<table class="waterfall"><thead><tr><th class="num">#</th><th>Step</th><th>Name</th><th>Status</th><th>Timeline</th><th class="num">Latency</th><th class="num">Tokens in / out</th><th class="num">Cost</th><th>Detail</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
@@ -113,9 +120,12 @@ function callDetails(call: CallText): Html {
 }
 
 function messageBlock(seq: number, message: Message): Html {
-  return html`<div class="msg ${message.role}"><div class="muted">#${seq} ${message.role}</div>${message.content.map((block) => {
-    if (block.type === 'text') return html`<pre>${redactForDisplay(block.text)}</pre>`;
-    if (block.type === 'tool_call') return html`<div>calls <code>${block.name}</code> <span class="muted">(${block.id})</span></div><pre>${redactForDisplay(JSON.stringify(block.arguments, null, 2))}</pre>`;
-    return html`<div>${block.isError ? 'error from' : 'result of'} <code>${block.name}</code> <span class="muted">(${block.callId})</span></div><pre class="tool-result">${redactForDisplay(block.content)}</pre>`;
-  })}</div>`;
+  return html`<div class="msg ${message.role}"><div class="muted">#${seq} ${message.role}</div>${message.content.map(
+    (block) => {
+      if (block.type === 'text') return html`<pre>${redactForDisplay(block.text)}</pre>`;
+      if (block.type === 'tool_call')
+        return html`<div>calls <code>${block.name}</code> <span class="muted">(${block.id})</span></div><pre>${redactForDisplay(JSON.stringify(block.arguments, null, 2))}</pre>`;
+      return html`<div>${block.isError ? 'error from' : 'result of'} <code>${block.name}</code> <span class="muted">(${block.callId})</span></div><pre class="tool-result">${redactForDisplay(block.content)}</pre>`;
+    },
+  )}</div>`;
 }

@@ -12,8 +12,12 @@ import { count, href, htmlPage } from './html.ts';
 /** The runs list: plain GET filters (agent, status, stop reason, trigger, time), newest first, a page at a time. */
 
 /** An empty form field means "any". */
-const optional = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
-const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD').refine((text) => !Number.isNaN(Date.parse(`${text}T00:00:00Z`)), 'expected a real date');
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+const Day = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD')
+  .refine((text) => !Number.isNaN(Date.parse(`${text}T00:00:00Z`)), 'expected a real date');
 
 export const RunsFilter = z.strictObject({
   agent: optional(z.string().max(128)),
@@ -37,7 +41,12 @@ export interface RunsPageDeps {
 export async function runsPage(deps: RunsPageDeps, request: HttpRequest): Promise<HttpResponse> {
   const filter = parseQuery(request, RunsFilter);
   if (filter.from && filter.to && filter.from > filter.to) {
-    return htmlPage(400, 'Runs', '/console/runs', html`<h1>Runs</h1><p class="error" role="alert">query.from: the first day (${filter.from}) is after the last (${filter.to})</p><p><a href="/console/runs">Clear the filters</a></p>`);
+    return htmlPage(
+      400,
+      'Runs',
+      '/console/runs',
+      html`<h1>Runs</h1><p class="error" role="alert">query.from: the first day (${filter.from}) is after the last (${filter.to})</p><p><a href="/console/runs">Clear the filters</a></p>`,
+    );
   }
   const limit = filter.limit ?? DEFAULT_LIMIT;
   const declared = await deps.agents();
@@ -50,12 +59,22 @@ export async function runsPage(deps: RunsPageDeps, request: HttpRequest): Promis
     stopReason: filter.stopReason,
     triggerKind: filter.trigger,
     createdFrom: filter.from ? `${filter.from}T00:00:00.000Z` : undefined,
-    createdBefore: filter.to ? new Date(Date.parse(`${filter.to}T00:00:00.000Z`) + 86_400_000).toISOString() : undefined,
+    createdBefore: filter.to
+      ? new Date(Date.parse(`${filter.to}T00:00:00.000Z`) + 86_400_000).toISOString()
+      : undefined,
     limit,
     cursor: decodeCursor(filter.cursor),
   });
   const next = nextCursor(runs, limit);
-  const kept = { agent: filter.agent, status: filter.status, stopReason: filter.stopReason, trigger: filter.trigger, from: filter.from, to: filter.to, limit: filter.limit };
+  const kept = {
+    agent: filter.agent,
+    status: filter.status,
+    stopReason: filter.stopReason,
+    trigger: filter.trigger,
+    from: filter.from,
+    to: filter.to,
+    limit: filter.limit,
+  };
   const body = html`<h1>Runs</h1>
 ${filterForm(filter, declared)}
 ${filter.agent ? '' : html`<p class="muted">Runs of the ${declared.length} declared agents, newest first. A removed agent's runs show when it is named: <code>?agent=&lt;name&gt;</code>.</p>`}

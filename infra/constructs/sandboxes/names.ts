@@ -19,7 +19,7 @@ export const PROXY_SUBNETS = 'EgressProxy';
 
 /** cdk-nag acknowledgements the sandbox tasks and the egress proxy share. */
 export const ENV_REASON =
-  'These environment variables are settings (time limits, allowlisted host names, a secret\'s name), never secret ' +
+  "These environment variables are settings (time limits, allowlisted host names, a secret's name), never secret " +
   'values: the sandbox holds no secret, and the proxy reads the signing key from Secrets Manager by name.';
 export const AUTH_TOKEN_REASON =
   'ecr:GetAuthorizationToken takes no resource (it returns a login to the registry); which images the role may ' +

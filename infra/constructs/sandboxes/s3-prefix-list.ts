@@ -50,7 +50,7 @@ export class S3PrefixList extends Construct {
     acknowledgeWildcardResource(
       lookup,
       '*',
-      'ec2:DescribeManagedPrefixLists takes no resource; this read-only call finds the Region\'s S3 prefix list ' +
+      "ec2:DescribeManagedPrefixLists takes no resource; this read-only call finds the Region's S3 prefix list " +
         'once per deployment.',
     );
   }

@@ -246,7 +246,7 @@ export class Sandboxes extends Construct {
     acknowledgeWildcardResource(
       role,
       clusterTasks,
-      'Sandbox task ids are made by RunTask; the statement is limited to the sandbox cluster\'s tasks ' +
+      "Sandbox task ids are made by RunTask; the statement is limited to the sandbox cluster's tasks " +
         '(and the ecs:cluster condition).',
     );
     return sweeper;
@@ -309,14 +309,14 @@ export class Sandboxes extends Construct {
     acknowledgeWildcardResource(
       role,
       clusterTasks,
-      'Sandbox task ids are made by RunTask; the statements are limited to the sandbox cluster\'s tasks ' +
+      "Sandbox task ids are made by RunTask; the statements are limited to the sandbox cluster's tasks " +
         '(and the ecs:cluster condition, or RunTask for tagging).',
     );
     acknowledgeWildcardResource(
       role,
       '*',
       'ecs:ListTasks authorizes on the cluster only through the ecs:cluster condition (which its statement sets); ' +
-        'and Lambda manages the function\'s VPC network interfaces, whose ids do not exist before it does ' +
+        "and Lambda manages the function's VPC network interfaces, whose ids do not exist before it does " +
         '(the ec2 actions AWSLambdaVPCAccessExecutionRole grants).',
     );
   }

@@ -145,8 +145,7 @@ export class SandboxTasks extends Construct {
   ): { role: Role; image: WorkspaceImage } {
     const role = new Role(this, `ExecutionRole-${suffix}`, {
       assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description:
-        `Starts the looprail sandbox tasks of agent ${agent}: pulls their images and writes their logs, nothing else`,
+      description: `Starts the looprail sandbox tasks of agent ${agent}: pulls their images and writes their logs, nothing else`,
     });
     role.addToPrincipalPolicy(
       new PolicyStatement({

@@ -34,14 +34,21 @@ const NAME_LIKE_LITERAL = /^[A-Za-z][A-Za-z0-9]{0,23}(?:[-_/.][A-Za-z0-9]{1,24})
  */
 export function lambdaEnvNoSecrets(node: CfnResource): NagRuleResult {
   if (!(node instanceof CfnFunction)) return NagRuleCompliance.NOT_APPLICABLE;
-  const environment = Stack.of(node).resolve(node.environment) as { variables?: Record<string, unknown>; Variables?: Record<string, unknown> } | undefined;
+  const environment = Stack.of(node).resolve(node.environment) as
+    | { variables?: Record<string, unknown>; Variables?: Record<string, unknown> }
+    | undefined;
   const variables = environment?.variables ?? environment?.Variables ?? {};
   const findings: string[] = [];
   for (const [name, value] of Object.entries(variables)) {
     const text = typeof value === 'string' ? value : JSON.stringify(value);
     const kind = SECRET_VALUE_PATTERNS.find(([, pattern]) => pattern.test(text))?.[0];
     if (kind) findings.push(`${name}:${kind}`);
-    else if (typeof value === 'string' && SECRET_NAME.test(name) && KEY_LIKE_LITERAL.test(value) && !NAME_LIKE_LITERAL.test(value)) {
+    else if (
+      typeof value === 'string' &&
+      SECRET_NAME.test(name) &&
+      KEY_LIKE_LITERAL.test(value) &&
+      !NAME_LIKE_LITERAL.test(value)
+    ) {
       findings.push(`${name}:literal`);
     }
   }

@@ -31,7 +31,8 @@ export function sandboxTaskIsolated(node: CfnResource): NagRuleResult {
   for (const volume of (stack.resolve(node.volumes) ?? []) as Array<Record<string, unknown>>) {
     const host = field(volume, 'host') as Record<string, unknown> | undefined;
     if (host && field(host, 'sourcePath') !== undefined) findings.push(`host-volume:${String(field(volume, 'name'))}`);
-    if (field(volume, 'efsVolumeConfiguration') !== undefined) findings.push(`efs-volume:${String(field(volume, 'name'))}`);
+    if (field(volume, 'efsVolumeConfiguration') !== undefined)
+      findings.push(`efs-volume:${String(field(volume, 'name'))}`);
   }
   return findings.length > 0 ? findings : NagRuleCompliance.COMPLIANT;
 }

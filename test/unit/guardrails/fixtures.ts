@@ -19,6 +19,16 @@ export const JWT = join(
   '.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c',
 );
 
-const BODY = ['MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj', 'MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu', 'NMoSfm76oqFvAp8Gy0iz5sxjZmSnXyCdPEovGhLa0VzMaQ8s+CLOyS56YyCFGeJZ'];
-export const PRIVATE_KEY = join('-----BEGIN ', 'RSA PRIVATE KEY-----\n', BODY.join('\n'), '\n-----END ', 'RSA PRIVATE KEY-----');
+const BODY = [
+  'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj',
+  'MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu',
+  'NMoSfm76oqFvAp8Gy0iz5sxjZmSnXyCdPEovGhLa0VzMaQ8s+CLOyS56YyCFGeJZ',
+];
+export const PRIVATE_KEY = join(
+  '-----BEGIN ',
+  'RSA PRIVATE KEY-----\n',
+  BODY.join('\n'),
+  '\n-----END ',
+  'RSA PRIVATE KEY-----',
+);
 export const PRIVATE_KEY_HEAD = join('-----BEGIN ', 'PRIVATE KEY-----\n', BODY.join('\n'));

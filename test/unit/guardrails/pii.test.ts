@@ -1,14 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import { PiiRule, type PiiKind } from '../../../core/definitions/guardrails.ts';
 import { detectPii, ibanValid, isCardNumber, luhnValid } from '../../../core/guardrails/pii.ts';
-import { ANTHROPIC_KEY, AWS_KEY, GITHUB_PAT, GITHUB_TOKEN, GOOGLE_KEY, JWT, OPENAI_KEY, PRIVATE_KEY, PRIVATE_KEY_HEAD, SLACK_TOKEN } from './fixtures.ts';
+import {
+  ANTHROPIC_KEY,
+  AWS_KEY,
+  GITHUB_PAT,
+  GITHUB_TOKEN,
+  GOOGLE_KEY,
+  JWT,
+  OPENAI_KEY,
+  PRIVATE_KEY,
+  PRIVATE_KEY_HEAD,
+  SLACK_TOKEN,
+} from './fixtures.ts';
 
 const all = PiiRule.parse({});
 const only = (kind: PiiKind, allow: string[] = []) => PiiRule.parse({ detect: [kind], allow });
 
 /** The values found, as text, for readable assertions. */
 function found(text: string, config = all): Array<[string, string]> {
-  return detectPii(text, 'tool_output', config).map((finding) => [finding.kind, text.slice(finding.start, finding.end)]);
+  return detectPii(text, 'tool_output', config).map((finding) => [
+    finding.kind,
+    text.slice(finding.start, finding.end),
+  ]);
 }
 
 describe('pii: email', () => {
@@ -21,12 +35,16 @@ describe('pii: email', () => {
   });
 
   it('ignores things that only look a bit like addresses', () => {
-    expect(found('npm i @types/node and @scope/pkg@1.2.3, mention @alice, user@localhost, a@b, icon@2x.png')).toEqual([]);
+    expect(found('npm i @types/node and @scope/pkg@1.2.3, mention @alice, user@localhost, a@b, icon@2x.png')).toEqual(
+      [],
+    );
   });
 
   it('leaves values the allow list names, matched whole', () => {
     const config = only('email', ['noreply@example\\.com', '.*@test\\.invalid']);
-    expect(found('From noreply@example.com to x@test.invalid and alice@example.com', config)).toEqual([['email', 'alice@example.com']]);
+    expect(found('From noreply@example.com to x@test.invalid and alice@example.com', config)).toEqual([
+      ['email', 'alice@example.com'],
+    ]);
     // An allow entry does not exempt a longer value that merely contains it.
     expect(found('xnoreply@example.com', config)).toEqual([['email', 'xnoreply@example.com']]);
   });
@@ -132,7 +150,8 @@ describe('pii: credentials', () => {
   });
 
   it('does not flag slugs and dotted words that share a prefix', () => {
-    const text = 'sk-learn-tutorial-for-beginners-part-two; eyJust.kidding.really; xoxb-short; ghp_short; AIza too short';
+    const text =
+      'sk-learn-tutorial-for-beginners-part-two; eyJust.kidding.really; xoxb-short; ghp_short; AIza too short';
     expect(found(text)).toEqual([]);
     // Three base64url parts whose header is not JSON are not a JWT.
     expect(found('eyJub3RqC29u.eyJhIjoxfQ.abcdefghijk', only('api_key'))).toEqual([]);

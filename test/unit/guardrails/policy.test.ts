@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { GuardrailPolicy, GuardrailsFile, mergePolicies, type GuardrailPolicyInput } from '../../../core/definitions/guardrails.ts';
+import {
+  GuardrailPolicy,
+  GuardrailsFile,
+  mergePolicies,
+  type GuardrailPolicyInput,
+} from '../../../core/definitions/guardrails.ts';
 import { formatProblem } from '../../../core/definitions/problems.ts';
 import { parseYaml, validateWith } from '../../../core/definitions/yaml-source.ts';
 import { backtrackingRisk } from '../../../core/guardrails/user-patterns.ts';
@@ -16,8 +21,19 @@ describe('guardrail policy schema', () => {
   it('reads the documented example, filling in defaults', () => {
     const policy = parse({
       pii: { action: 'redact', allow: ['noreply@example\\.com'] },
-      deny_patterns: [{ name: 'no-prod-hosts', pattern: 'prod-db\\.internal', action: 'block', stages: ['tool_input', 'model_output'] }],
-      size_limits: { model_input_chars: 400_000, tool_output_chars: '100_000' as unknown as number, action: 'truncate' },
+      deny_patterns: [
+        {
+          name: 'no-prod-hosts',
+          pattern: 'prod-db\\.internal',
+          action: 'block',
+          stages: ['tool_input', 'model_output'],
+        },
+      ],
+      size_limits: {
+        model_input_chars: 400_000,
+        tool_output_chars: '100_000' as unknown as number,
+        action: 'truncate',
+      },
       prompt_injection: { action: 'flag', stages: ['tool_output'] },
       custom: [{ rule: 'no-customer-ids', action: 'block', stages: ['tool_output'] }],
     });
@@ -42,12 +58,16 @@ describe('guardrail policy schema', () => {
     expect(problems({ deny_patterns: [{ name: 'bad', pattern: 'prod-db[' }] })).toEqual([
       'guardrails.deny_patterns.0.pattern: invalid regular expression "prod-db[": Unterminated character class',
     ]);
-    expect(problems({ pii: { allow: ['(unclosed'] } })[0]).toMatch(/pii\.allow\.0: invalid regular expression "\(unclosed": Unterminated group/);
+    expect(problems({ pii: { allow: ['(unclosed'] } })[0]).toMatch(
+      /pii\.allow\.0: invalid regular expression "\(unclosed": Unterminated group/,
+    );
   });
 
   it('rejects patterns that match empty text or can backtrack catastrophically', () => {
     expect(problems({ deny_patterns: [{ name: 'all', pattern: '.*' }] })[0]).toContain('matches empty text');
-    expect(problems({ allow_patterns: [{ name: 'slow', pattern: '^(a+)+$' }] })[0]).toContain('repeats a group that itself ends in a repetition');
+    expect(problems({ allow_patterns: [{ name: 'slow', pattern: '^(a+)+$' }] })[0]).toContain(
+      'repeats a group that itself ends in a repetition',
+    );
   });
 
   it('says what was expected for an unknown stage, action or PII kind, all at once', () => {
@@ -67,10 +87,19 @@ describe('guardrail policy schema', () => {
 
   it('rejects unknown keys, duplicate names, empty stage lists and limit-less size_limits', () => {
     expect(problems({ pii: { acton: 'block' } })[0]).toMatch(/pii: Unrecognized key: "acton"/);
-    expect(problems({ deny_patterns: [{ name: 'x', pattern: 'a' }, { name: 'x', pattern: 'b' }] })).toEqual([
+    expect(
+      problems({
+        deny_patterns: [
+          { name: 'x', pattern: 'a' },
+          { name: 'x', pattern: 'b' },
+        ],
+      }),
+    ).toEqual([
       'guardrails.deny_patterns.1.name: duplicate deny pattern name "x"; expected each deny pattern name once',
     ]);
-    expect(problems({ custom: [{ rule: 'r', stages: [] }] })).toEqual(['guardrails.custom.0.stages: expected at least one stage']);
+    expect(problems({ custom: [{ rule: 'r', stages: [] }] })).toEqual([
+      'guardrails.custom.0.stages: expected at least one stage',
+    ]);
     expect(problems({ size_limits: { action: 'block' } })[0]).toContain('expected at least one limit');
     expect(problems({ size_limits: { tool_output_chars: 0 } })[0]).toContain('expected a number greater than 0');
   });
@@ -105,8 +134,17 @@ describe('guardrails.yaml through the validation pipeline', () => {
 
 describe('backtracking check', () => {
   it('flags nested unbounded repetition, accepts separated repetition', () => {
-    for (const risky of ['(a+)+', '(\\w+\\s?)*$', '(?:x|y+){2,}', '((ab)*c*)+', '([a-z]+)*@']) expect(backtrackingRisk(risky), risky).toBeDefined();
-    for (const safe of ['prod-db\\.internal', '(?:\\d+\\.)+\\d+', '(a+)?', '[(a+)+]', '\\(a+\\)+', '^\\{.*\\}$', '(?<name>x+)y']) {
+    for (const risky of ['(a+)+', '(\\w+\\s?)*$', '(?:x|y+){2,}', '((ab)*c*)+', '([a-z]+)*@'])
+      expect(backtrackingRisk(risky), risky).toBeDefined();
+    for (const safe of [
+      'prod-db\\.internal',
+      '(?:\\d+\\.)+\\d+',
+      '(a+)?',
+      '[(a+)+]',
+      '\\(a+\\)+',
+      '^\\{.*\\}$',
+      '(?<name>x+)y',
+    ]) {
       expect(backtrackingRisk(safe), safe).toBeUndefined();
     }
   });
@@ -114,7 +152,12 @@ describe('backtracking check', () => {
 
 describe('mergePolicies', () => {
   const org = parse({
-    pii: { detect: ['email', 'credit_card'], action: 'redact', stages: ['model_output'], allow: ['noreply@example\\.com'] },
+    pii: {
+      detect: ['email', 'credit_card'],
+      action: 'redact',
+      stages: ['model_output'],
+      allow: ['noreply@example\\.com'],
+    },
     deny_patterns: [{ name: 'no-prod-hosts', pattern: 'prod-db\\.internal', action: 'redact', stages: ['tool_input'] }],
     allow_patterns: [{ name: 'json', pattern: '^\\{', stages: ['tool_input'] }],
     size_limits: { tool_output_chars: 100_000, model_input_chars: 50_000, action: 'truncate' },
@@ -134,7 +177,9 @@ describe('mergePolicies', () => {
       org,
       parse({
         pii: { action: 'flag' },
-        deny_patterns: [{ name: 'no-prod-hosts', pattern: 'prod-db\\.internal', action: 'flag', stages: ['tool_input'] }],
+        deny_patterns: [
+          { name: 'no-prod-hosts', pattern: 'prod-db\\.internal', action: 'flag', stages: ['tool_input'] },
+        ],
         size_limits: { tool_output_chars: 900_000, action: 'truncate' },
         custom: [{ rule: 'no-customer-ids', action: 'flag' }],
       }),
@@ -151,7 +196,9 @@ describe('mergePolicies', () => {
       org,
       parse({
         pii: { detect: ['aws_access_key'], action: 'block', stages: ['tool_output'], allow: ['.*@example\\.com'] },
-        deny_patterns: [{ name: 'no-prod-hosts', pattern: 'prod-db\\.internal', action: 'block', stages: ['model_output'] }],
+        deny_patterns: [
+          { name: 'no-prod-hosts', pattern: 'prod-db\\.internal', action: 'block', stages: ['model_output'] },
+        ],
         size_limits: { tool_output_chars: 20_000, tool_input_chars: 5_000, action: 'block' },
         prompt_injection: { action: 'block', stages: ['model_input'] },
       }),
@@ -164,9 +211,20 @@ describe('mergePolicies', () => {
       allow: ['noreply@example\\.com'],
     });
     expect(merged.deny_patterns).toEqual([
-      { name: 'no-prod-hosts', pattern: 'prod-db\\.internal', ignore_case: false, action: 'block', stages: ['model_output', 'tool_input'] },
+      {
+        name: 'no-prod-hosts',
+        pattern: 'prod-db\\.internal',
+        ignore_case: false,
+        action: 'block',
+        stages: ['model_output', 'tool_input'],
+      },
     ]);
-    expect(merged.size_limits).toEqual({ model_input_chars: 50_000, tool_input_chars: 5_000, tool_output_chars: 20_000, action: 'block' });
+    expect(merged.size_limits).toEqual({
+      model_input_chars: 50_000,
+      tool_input_chars: 5_000,
+      tool_output_chars: 20_000,
+      action: 'block',
+    });
     expect(merged.prompt_injection).toEqual({ action: 'block', stages: ['model_input', 'tool_output'] });
   });
 
@@ -190,7 +248,10 @@ describe('mergePolicies', () => {
   });
 
   it('puts agent allow patterns in a group of their own, so they narrow and never widen', () => {
-    const merged = mergePolicies(org, parse({ allow_patterns: [{ name: 'anything-with-x', pattern: 'x', stages: ['tool_input'] }] }));
+    const merged = mergePolicies(
+      org,
+      parse({ allow_patterns: [{ name: 'anything-with-x', pattern: 'x', stages: ['tool_input'] }] }),
+    );
     expect(merged.allow_patterns.map((entry) => [entry.name, entry.group])).toEqual([
       ['json', 'default'],
       ['anything-with-x', 'default-agent'],
@@ -199,7 +260,10 @@ describe('mergePolicies', () => {
 
   it('does not change its inputs', () => {
     const before = structuredClone(org);
-    mergePolicies(org, parse({ deny_patterns: [{ name: 'no-prod-hosts', pattern: 'prod-db\\.internal', action: 'block' }] }));
+    mergePolicies(
+      org,
+      parse({ deny_patterns: [{ name: 'no-prod-hosts', pattern: 'prod-db\\.internal', action: 'block' }] }),
+    );
     expect(org).toEqual(before);
   });
 });

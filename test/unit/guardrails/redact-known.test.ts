@@ -5,16 +5,22 @@ describe('redactKnownValues', () => {
   const secret = 'hunter2-correct-horse';
 
   it('replaces every occurrence of each value', () => {
-    expect(redactKnownValues(`a ${secret} b ${secret}`, [secret, 'other-secret-value'])).toBe('a [redacted] b [redacted]');
+    expect(redactKnownValues(`a ${secret} b ${secret}`, [secret, 'other-secret-value'])).toBe(
+      'a [redacted] b [redacted]',
+    );
   });
 
   it('ignores values shorter than 8 characters, which would match ordinary text', () => {
-    expect(redactKnownValues('the token is abc1234 and true', ['abc1234', 'true', ''])).toBe('the token is abc1234 and true');
+    expect(redactKnownValues('the token is abc1234 and true', ['abc1234', 'true', ''])).toBe(
+      'the token is abc1234 and true',
+    );
     expect(redactKnownValues('the token is abc12345', ['abc12345'])).toBe('the token is [redacted]');
   });
 
   it('replaces a longer value whole when it contains a shorter one', () => {
-    expect(redactKnownValues('key=prefix-12345678-suffix', ['12345678', 'prefix-12345678-suffix'])).toBe('key=[redacted]');
+    expect(redactKnownValues('key=prefix-12345678-suffix', ['12345678', 'prefix-12345678-suffix'])).toBe(
+      'key=[redacted]',
+    );
   });
 
   it('treats values literally, not as patterns', () => {
@@ -29,7 +35,11 @@ describe('redactKnownValues', () => {
 
   it('redacts every string of a structured value, keys included, keeping its shape', () => {
     const value = { header: `Bearer ${secret}`, list: [secret, 1, null], [secret]: true };
-    expect(redactKnownValuesDeep(value, [secret])).toEqual({ header: 'Bearer [redacted]', list: ['[redacted]', 1, null], '[redacted]': true });
+    expect(redactKnownValuesDeep(value, [secret])).toEqual({
+      header: 'Bearer [redacted]',
+      list: ['[redacted]', 1, null],
+      '[redacted]': true,
+    });
     expect(value.header).toBe(`Bearer ${secret}`);
     expect(redactKnownValuesDeep(value, [])).toBe(value);
   });

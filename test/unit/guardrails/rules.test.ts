@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { AllowPattern, CustomRuleRef, DenyPattern, PromptInjectionRule, SizeLimits } from '../../../core/definitions/guardrails.ts';
+import {
+  AllowPattern,
+  CustomRuleRef,
+  DenyPattern,
+  PromptInjectionRule,
+  SizeLimits,
+} from '../../../core/definitions/guardrails.ts';
 import { allowGroupsFor, checkAllowPatterns } from '../../../core/guardrails/allow-patterns.ts';
 import { missingCustomRules, runCustomRule } from '../../../core/guardrails/custom.ts';
 import { matchDenyPattern } from '../../../core/guardrails/deny-patterns.ts';
@@ -18,7 +24,10 @@ describe('deny patterns', () => {
       [8, 24],
       [31, 47],
     ]);
-    expect(findings[0]).toMatchObject({ rule: 'deny_patterns.no-prod-hosts', replacement: '[redacted:deny:no-prod-hosts]' });
+    expect(findings[0]).toMatchObject({
+      rule: 'deny_patterns.no-prod-hosts',
+      replacement: '[redacted:deny:no-prod-hosts]',
+    });
   });
 
   it('is case-sensitive unless ignore_case is set', () => {
@@ -35,11 +44,19 @@ describe('allow patterns', () => {
   const patterns = [
     AllowPattern.parse({ name: 'json', pattern: '^\\s*[{[]', stages: ['tool_input'] }),
     AllowPattern.parse({ name: 'empty-ok', pattern: '^OK$', stages: ['tool_input'] }),
-    AllowPattern.parse({ name: 'ticket', pattern: 'TICKET-\\d+', group: 'tickets', action: 'flag', stages: ['tool_input', 'tool_output'] }),
+    AllowPattern.parse({
+      name: 'ticket',
+      pattern: 'TICKET-\\d+',
+      group: 'tickets',
+      action: 'flag',
+      stages: ['tool_input', 'tool_output'],
+    }),
   ];
 
   it('groups the patterns that cover a stage', () => {
-    expect(allowGroupsFor(patterns, 'tool_input').map((group) => [group.rule, group.action, group.patterns.length])).toEqual([
+    expect(
+      allowGroupsFor(patterns, 'tool_input').map((group) => [group.rule, group.action, group.patterns.length]),
+    ).toEqual([
       ['allow_patterns.default', 'block', 2],
       ['allow_patterns.tickets', 'flag', 1],
     ]);
@@ -50,7 +67,9 @@ describe('allow patterns', () => {
     const [group] = allowGroupsFor(patterns, 'tool_input');
     expect(checkAllowPatterns(' {"a": 1}', 'tool_input', group!)).toEqual([]);
     expect(checkAllowPatterns('OK', 'tool_input', group!)).toEqual([]);
-    expect(checkAllowPatterns('rm -rf /', 'tool_input', group!)).toEqual([{ rule: 'allow_patterns.default', kind: 'no_match', start: 0, end: 8 }]);
+    expect(checkAllowPatterns('rm -rf /', 'tool_input', group!)).toEqual([
+      { rule: 'allow_patterns.default', kind: 'no_match', start: 0, end: 8 },
+    ]);
   });
 });
 
@@ -66,7 +85,13 @@ describe('size limits', () => {
   it('finds the part past the limit, replaced by a marker saying how much was dropped', () => {
     expect(checkSizeLimit('0123456789', 'tool_output', 10)).toEqual([]);
     expect(checkSizeLimit('0123456789abc', 'tool_output', 10)).toEqual([
-      { rule: 'size_limits', kind: 'over_limit', start: 10, end: 13, replacement: '\n[… truncated by guardrail size_limits: 3 more characters]' },
+      {
+        rule: 'size_limits',
+        kind: 'over_limit',
+        start: 10,
+        end: 13,
+        replacement: '\n[… truncated by guardrail size_limits: 3 more characters]',
+      },
     ]);
     expect(truncationMarker(5)).toBe('\n[… truncated by guardrail size_limits: 5 more characters]');
   });
@@ -130,10 +155,12 @@ describe('custom rules', () => {
   const registry: CustomRuleRegistry = {
     'no-customer-ids': (text) => {
       const count = text.match(/\bCUST-\d{6}\b/g)?.length ?? 0;
-      return count > 0 ? { matched: true, detail: `${count} customer ids`, replacement: '[withheld: customer data]' } : { matched: false };
+      return count > 0
+        ? { matched: true, detail: `${count} customer ids`, replacement: '[withheld: customer data]' }
+        : { matched: false };
     },
-    'always': () => ({ matched: true }),
-    'broken': () => {
+    always: () => ({ matched: true }),
+    broken: () => {
       throw new Error('boom');
     },
   };
@@ -141,22 +168,39 @@ describe('custom rules', () => {
   it('runs the function registered under the name, over the whole text', () => {
     const ref = CustomRuleRef.parse({ rule: 'no-customer-ids' });
     expect(runCustomRule('order for CUST-123456 and CUST-654321', 'tool_output', ref, registry)).toEqual([
-      { rule: 'custom.no-customer-ids', kind: 'match', start: 0, end: 37, replacement: '[withheld: customer data]', detail: '2 customer ids' },
+      {
+        rule: 'custom.no-customer-ids',
+        kind: 'match',
+        start: 0,
+        end: 37,
+        replacement: '[withheld: customer data]',
+        detail: '2 customer ids',
+      },
     ]);
     expect(runCustomRule('nothing here', 'tool_output', ref, registry)).toEqual([]);
-    expect(runCustomRule('x', 'tool_output', CustomRuleRef.parse({ rule: 'always' }), registry)[0]?.replacement).toBe('[redacted:custom:always]');
+    expect(runCustomRule('x', 'tool_output', CustomRuleRef.parse({ rule: 'always' }), registry)[0]?.replacement).toBe(
+      '[redacted:custom:always]',
+    );
   });
 
   it('fails with a clear error for a name nobody registered', () => {
     const run = () => runCustomRule('x', 'tool_output', CustomRuleRef.parse({ rule: 'no-ssn' }), registry);
     expect(run).toThrow(ConfigurationError);
-    expect(run).toThrow('guardrail custom rule "no-ssn" is not registered; registered rules: always, broken, no-customer-ids');
-    expect(missingCustomRules(GuardrailPolicy.parse({ custom: [{ rule: 'no-ssn' }, { rule: 'always' }] }), registry)).toEqual(['no-ssn']);
+    expect(run).toThrow(
+      'guardrail custom rule "no-ssn" is not registered; registered rules: always, broken, no-customer-ids',
+    );
+    expect(
+      missingCustomRules(GuardrailPolicy.parse({ custom: [{ rule: 'no-ssn' }, { rule: 'always' }] }), registry),
+    ).toEqual(['no-ssn']);
     // A name on Object.prototype is not a registered rule.
-    expect(missingCustomRules(GuardrailPolicy.parse({ custom: [{ rule: 'constructor' }] }), registry)).toEqual(['constructor']);
+    expect(missingCustomRules(GuardrailPolicy.parse({ custom: [{ rule: 'constructor' }] }), registry)).toEqual([
+      'constructor',
+    ]);
   });
 
   it('fails closed, naming the rule, when the function throws', () => {
-    expect(() => runCustomRule('x', 'tool_output', CustomRuleRef.parse({ rule: 'broken' }), registry)).toThrow('guardrail custom rule "broken" failed: boom');
+    expect(() => runCustomRule('x', 'tool_output', CustomRuleRef.parse({ rule: 'broken' }), registry)).toThrow(
+      'guardrail custom rule "broken" failed: boom',
+    );
   });
 });
