@@ -129,18 +129,21 @@ export function countCapacity(client: DynamoDBClient, tableName: string) {
     (next, context) => async (args) => {
       if (scanning) return next(args);
       const command = context.commandName;
+      // biome-ignore lint/suspicious/noExplicitAny: the SDK middleware hands over untyped wire shapes
       const input = args.input as Record<string, any>;
       const written = pending.length;
       if (command === 'PutItemCommand')
         pending.push({ key: keyOf(input.Item), transactional: false, item: input.Item });
       else if (command === 'UpdateItemCommand' || command === 'DeleteItemCommand') touch(input.Key, false);
       else if (command === 'TransactWriteItemsCommand') {
+        // biome-ignore lint/suspicious/noExplicitAny: the SDK middleware hands over untyped wire shapes
         for (const entry of input.TransactItems as Array<Record<string, any>>) {
           if (entry.Put) pending.push({ key: keyOf(entry.Put.Item), transactional: true, item: entry.Put.Item });
           else touch((entry.Update ?? entry.Delete ?? entry.ConditionCheck).Key, true);
         }
       }
       const result = await next(args);
+      // biome-ignore lint/suspicious/noExplicitAny: the SDK middleware hands over untyped wire shapes
       const output = result.output as Record<string, any>;
       if (command === 'QueryCommand' || command === 'GetItemCommand') {
         const items: Item[] = command === 'QueryCommand' ? (output.Items ?? []) : output.Item ? [output.Item] : [];

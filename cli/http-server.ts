@@ -1,6 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { listen } from '../adapters/http/listen.ts';
 import { CONSOLE_LOGIN_PATH, consoleCookie, consoleLogin, isConsolePath, loginForm } from './console-login.ts';
 import { bodyTooLarge, problem, problemFor } from '../functions/http/router.ts';

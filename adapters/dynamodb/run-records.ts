@@ -330,7 +330,7 @@ export class DynamoRunRecords implements RunRecordStore {
           cause: error,
         });
       }
-      const clash = codes.findIndex((code) => code === 'ConditionalCheckFailed');
+      const clash = codes.indexOf('ConditionalCheckFailed');
       if (clash > 0) {
         const sk = (items[clash]?.Put?.Item as Item | undefined)?.sk;
         throw new Error(

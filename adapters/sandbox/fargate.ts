@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
-import { errorMessage, SandboxCallError, SandboxUnavailableError, TransientError } from '../../core/errors.ts';
+import { errorMessage, SandboxUnavailableError, TransientError } from '../../core/errors.ts';
 import { systemClock, type Clock } from '../../core/ports/clock.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import type { Sandbox, SandboxOpenRequest, SandboxProvider } from '../../core/ports/sandbox.ts';

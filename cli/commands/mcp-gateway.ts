@@ -58,7 +58,7 @@ export async function mcpGatewayCommand(
   } finally {
     await host.close();
   }
-  output.err('mcp-gateway stopped; every session is recorded (looprail runs --agent ' + agent + ')');
+  output.err(`mcp-gateway stopped; every session is recorded (looprail runs --agent ${agent})`);
 }
 
 /** What a person needs to point a client at the gateway, ready to paste. The token is shown only here. */

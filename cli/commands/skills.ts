@@ -54,7 +54,10 @@ export async function listCommand(
   options: { name?: string; json?: boolean; log: Log },
 ): Promise<boolean> {
   const versions = (await store.listVersions(options.name)).sort(byNameThenVersion);
-  if (options.json) return (options.log(JSON.stringify(versions, null, 2)), true);
+  if (options.json) {
+    options.log(JSON.stringify(versions, null, 2));
+    return true;
+  }
   for (const v of versions)
     options.log(`${`${v.name}@${v.version}`.padEnd(36)} ${v.publishedAt}  ${v.publisher.padEnd(28)} ${v.description}`);
   if (versions.length === 0)
@@ -75,12 +78,18 @@ export async function showCommand(
   let version = requested;
   if (!version) {
     const latest = (await store.listVersions(name)).sort(byNameThenVersion).at(-1);
-    if (!latest) return (options.log(`✗ skill "${name}" is not in the skills registry`), false);
+    if (!latest) {
+      options.log(`✗ skill "${name}" is not in the skills registry`);
+      return false;
+    }
     version = latest.version;
   }
   try {
     const record = await verifiedSkill(store, { name, version });
-    if (options.json) return (options.log(JSON.stringify(record, null, 2)), true);
+    if (options.json) {
+      options.log(JSON.stringify(record, null, 2));
+      return true;
+    }
     options.log(`${record.name}@${record.version}: ${record.description}`);
     options.log(`published by ${record.publisher} at ${record.publishedAt}; sha256:${record.sha256}`);
     for (const file of record.files) options.log(`  ${file.path.padEnd(40)} sha256:${file.sha256}`);

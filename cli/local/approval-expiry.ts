@@ -20,7 +20,7 @@ export function watchPausedApprovals(
 
   const expireIfStillWaiting = async (runId: string, approvalId: string): Promise<boolean> => {
     const [meta, record] = await Promise.all([deps.store.getRun(runId), deps.store.getApproval(approvalId)]);
-    if (!meta || meta.status !== 'paused' || meta.pendingApprovalId !== approvalId || record?.status !== 'pending')
+    if (meta?.status !== 'paused' || meta.pendingApprovalId !== approvalId || record?.status !== 'pending')
       return false;
     await failRunStep(deps, {
       runId,
@@ -34,7 +34,7 @@ export function watchPausedApprovals(
     for (const run of await deps.store.listRuns({ status: 'paused', role: 'maker', limit: options.limit ?? 100 })) {
       if (!run.pendingApprovalId) continue;
       const record = await deps.store.getApproval(run.pendingApprovalId);
-      if (!record || record.status !== 'pending') continue;
+      if (record?.status !== 'pending') continue;
       const waitMs = Date.parse(record.expiresAt) - deps.clock.now().getTime();
       if (waitMs <= 0) {
         if (await expireIfStillWaiting(run.runId, record.approvalId)) expired.push(run.runId);

@@ -481,7 +481,10 @@ export class LocalScheduler {
     if (this.#stopped || this.#entries.get(entry.agent) !== entry || !entry.due) return;
     const now = this.#clock.now();
     // Early (a long wait taken in steps, or a timer that ran ahead of the clock): wait again.
-    if (now.getTime() < entry.due.getTime()) return this.#wait(entry);
+    if (now.getTime() < entry.due.getTime()) {
+      this.#wait(entry);
+      return;
+    }
     const due = entry.due.getTime();
     // Next from now, not from `due`: a late firing does not replay the times it missed.
     this.#arm(entry, new Date(Math.max(due, now.getTime())));

@@ -126,7 +126,8 @@ function onConnect(proxying: Proxying, req: IncomingMessage, client: Duplex, hea
   const target = parseAuthority(req.url ?? '');
   if (!target) {
     proxying.log.finish(connection, 'denied', 400, 'CONNECT needs a host:port target');
-    return writeRefusal(client, { status: 400, reason: 'CONNECT needs a host:port target' });
+    writeRefusal(client, { status: 400, reason: 'CONNECT needs a host:port target' });
+    return;
   }
   connection.host = target.host;
   connection.port = target.port;

@@ -38,7 +38,8 @@ export function tunnel(
     client.destroy();
     upstream.destroy();
     release();
-    return relay.log.finish(connection, 'failed', 502, 'a side closed before the tunnel opened');
+    relay.log.finish(connection, 'failed', 502, 'a side closed before the tunnel opened');
+    return;
   }
   client.once('close', done);
   upstream.once('close', done);

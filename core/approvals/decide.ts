@@ -68,7 +68,7 @@ export async function pendingApproval(
     );
   }
   const meta = await deps.store.getRun(record.runId);
-  if (!meta || meta.status !== 'paused' || meta.pendingApprovalId !== approvalId) {
+  if (meta?.status !== 'paused' || meta.pendingApprovalId !== approvalId) {
     const state = meta ? (meta.stopReason ? `${meta.status} (${meta.stopReason})` : meta.status) : 'gone';
     throw new ApprovalRefusedError(
       'run_not_waiting',

@@ -73,34 +73,34 @@ function checkModel({ v, parsed, ctx }: AgentRefs, path: PropertyKey[], name: st
 /** Skills come from the registry: a pin is a range that `looprail lock` resolved to one published version. */
 function resolveSkillPins({ v, parsed, spec, ctx }: AgentRefs): SkillPin[] {
   const skillPins: SkillPin[] = [];
-  spec.skills.forEach((ref, index) => {
+  for (const [index, ref] of spec.skills.entries()) {
     const path = ['agent', 'skills', index];
     const range = parseRange(ref.version);
-    if (!range)
-      return v.at(
-        parsed,
-        path,
-        `"${ref.version}" is not a version range for skill ${ref.target}: expected ${RANGE_HELP}`,
-      );
-    if (ctx.lockMode) return;
+    if (!range) {
+      v.at(parsed, path, `"${ref.version}" is not a version range for skill ${ref.target}: expected ${RANGE_HELP}`);
+      continue;
+    }
+    if (ctx.lockMode) continue;
     // Without a lock file (as for instructions) nothing is locked yet: runs resolve the range when they start.
-    if (!v.lock) return void skillPins.push({ name: ref.target, range: ref.version });
+    if (!v.lock) {
+      skillPins.push({ name: ref.target, range: ref.version });
+      continue;
+    }
     const key = skillLockKey(ref.target, ref.version);
     const locked = v.lock.skills[key];
-    if (!locked)
-      return v.at(
-        parsed,
-        path,
-        `skill ${key} is not resolved in ${LOCK_FILE}: run \`looprail lock\` (it resolves the range against the skills registry)`,
-      );
-    if (!satisfies(parseVersion(locked.version)!, range))
-      return v.at(
+    if (!locked) {
+      const fix = 'run `looprail lock` (it resolves the range against the skills registry)';
+      v.at(parsed, path, `skill ${key} is not resolved in ${LOCK_FILE}: ${fix}`);
+    } else if (!satisfies(parseVersion(locked.version)!, range)) {
+      v.at(
         parsed,
         path,
         `skill ${key} is locked to ${locked.version}, which is outside that range: run \`looprail lock\` again`,
       );
-    skillPins.push({ name: ref.target, range: ref.version, version: locked.version, sha256: locked.sha256 });
-  });
+    } else {
+      skillPins.push({ name: ref.target, range: ref.version, version: locked.version, sha256: locked.sha256 });
+    }
+  }
   return skillPins;
 }
 

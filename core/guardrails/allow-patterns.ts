@@ -39,7 +39,7 @@ export function allowGroupsFor(entries: readonly AllowPattern[], stage: Stage): 
 }
 
 /** One finding covering the whole text when it matches none of the group's patterns. */
-export function checkAllowPatterns(text: string, stage: Stage, group: AllowGroup): Finding[] {
+export function checkAllowPatterns(text: string, group: AllowGroup): Finding[] {
   const matched = group.patterns.some((entry) => compileUserPattern(entry.pattern, entry.ignore_case).test(text));
   return matched ? [] : [{ rule: group.rule, kind: 'no_match', start: 0, end: text.length }];
 }

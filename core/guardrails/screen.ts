@@ -72,7 +72,7 @@ interface StagePlan {
 }
 
 function planFor(policy: GuardrailPolicy, stage: Stage): StagePlan {
-  const applies = (rule: { stages: readonly Stage[] } | undefined) => rule !== undefined && rule.stages.includes(stage);
+  const applies = (rule: { stages: readonly Stage[] } | undefined) => rule?.stages.includes(stage);
   return {
     stage,
     size: sizeLimitFor(policy.size_limits, stage),
@@ -109,7 +109,7 @@ function allowRuns(plan: StagePlan, text: string, texts = 1): RuleRun[] {
   return plan.allow.map((group) => ({
     rule: group.rule,
     action: group.action,
-    findings: checkAllowPatterns(text, plan.stage, group),
+    findings: checkAllowPatterns(text, group),
     describe: () => describeAllow(group, plan.stage, group.action, texts),
   }));
 }

@@ -45,7 +45,7 @@ const read = (state: StartedRunState, args: Record<string, unknown>) =>
 describe('the result store', () => {
   it('stores a result larger than one item in chunks and reads it back whole, multi-byte text included', async () => {
     // 3 bytes per character in UTF-8, and surrogate pairs across chunk borders.
-    const text = '€'.repeat(CHUNK_CHARS - 1) + '😀' + 'ü'.repeat(CHUNK_CHARS * 2);
+    const text = `${'€'.repeat(CHUNK_CHARS - 1)}😀${'ü'.repeat(CHUNK_CHARS * 2)}`;
     await store.putResult('r-one', 'toolu_1', { tool: 'fs.read', text, createdAt: now.toISOString() });
     const found = await store.getResult('r-one', 'toolu_1');
     expect(found).toEqual({ state: 'found', result: { tool: 'fs.read', text, createdAt: now.toISOString() } });

@@ -350,7 +350,7 @@ describe('a script is as contained as a command', () => {
     const marker = join(root, `escape-${Date.now()}`);
     const code = [
       "import { readFileSync, writeFileSync } from 'node:fs';",
-      `for (const path of [${JSON.stringify(secretsFile)}, '/etc/shadow', ${JSON.stringify(process.cwd() + '/package.json')}]) {`,
+      `for (const path of [${JSON.stringify(secretsFile)}, '/etc/shadow', ${JSON.stringify(`${process.cwd()}/package.json`)}]) {`,
       '  try { console.log(readFileSync(path, "utf8")); } catch (error) { console.log(error.code); }',
       '}',
       `try { writeFileSync(${JSON.stringify(marker)}, 'x'); console.log('WROTE'); } catch (error) { console.log(error.code); }`,

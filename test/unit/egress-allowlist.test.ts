@@ -48,7 +48,7 @@ describe('normalizeHost', () => {
       '*.example.com',
       '256.1.1.1',
       '1.2.3.4.5',
-      'a'.repeat(64) + '.com',
+      `${'a'.repeat(64)}.com`,
       'user@example.com',
     ]) {
       expect(normalizeHost(bad), bad).toBeUndefined();

@@ -42,7 +42,7 @@ async function listPending(deps: Pick<ApiDeps, 'store'>, request: HttpRequest): 
   for (const run of paused) {
     if (!run.pendingApprovalId) continue;
     const record = await deps.store.getApproval(run.pendingApprovalId);
-    if (!record || record.status !== 'pending') continue;
+    if (record?.status !== 'pending') continue;
     approvals.push({
       approvalId: record.approvalId,
       runId: record.runId,

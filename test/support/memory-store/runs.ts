@@ -14,7 +14,7 @@ import type {
   TracePage,
 } from '../../../core/ports/store/runs.ts';
 import { addRollup } from './budgets.ts';
-import { checkItemSize, copy, keyPart, type MemoryTables } from './tables.ts';
+import { checkItemSize, keyPart, type MemoryTables } from './tables.ts';
 
 /** DynamoDB's limit on one transaction, enforced here too: a step that would pass it fails in unit tests as on AWS. */
 const MAX_TRANSACTION_ITEMS = 100;

@@ -65,9 +65,9 @@ describe('allow patterns', () => {
 
   it('passes text matching any pattern of the group, and finds text matching none', () => {
     const [group] = allowGroupsFor(patterns, 'tool_input');
-    expect(checkAllowPatterns(' {"a": 1}', 'tool_input', group!)).toEqual([]);
-    expect(checkAllowPatterns('OK', 'tool_input', group!)).toEqual([]);
-    expect(checkAllowPatterns('rm -rf /', 'tool_input', group!)).toEqual([
+    expect(checkAllowPatterns(' {"a": 1}', group!)).toEqual([]);
+    expect(checkAllowPatterns('OK', group!)).toEqual([]);
+    expect(checkAllowPatterns('rm -rf /', group!)).toEqual([
       { rule: 'allow_patterns.default', kind: 'no_match', start: 0, end: 8 },
     ]);
   });
