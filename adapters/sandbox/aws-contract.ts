@@ -24,6 +24,11 @@ export const ENV_SANDBOX_REPOS = 'LOOPRAIL_SANDBOX_REPOS';
 /** On the broker: `host:port` of the egress proxy; set only when some agent has a network allowlist. */
 export const ENV_SANDBOX_EGRESS_PROXY = 'LOOPRAIL_SANDBOX_EGRESS_PROXY';
 
+/** The signing key's secret when the deployment names none (the broker and the egress proxy). */
+export const DEFAULT_SANDBOX_SIGNING_SECRET = 'looprail/sandbox-signing-key';
+/** A sandbox task's lifetime when none is configured: a day, like the longest sandbox run_timeout_seconds. */
+export const DEFAULT_SANDBOX_MAX_SECONDS = 86_400;
+
 /** On the egress proxy: JSON `{ "<agent>": ["host", "*.suffix", "host:port"] }`. */
 export const ENV_EGRESS_ALLOWLISTS = 'LOOPRAIL_EGRESS_ALLOWLISTS';
 

@@ -17,7 +17,7 @@ import type { Sandbox, SandboxOpenRequest, SandboxProvider } from '../../core/po
 import { silentLogger, type Logger } from '../../core/ports/logger.ts';
 import { copyInFiles } from '../../core/sandbox/copy-in.ts';
 import { ConnectFailed, type Endpoint, requestAgent } from './agent-client.ts';
-import { ENV_AGENT_TOKEN_SHA256 } from './aws-contract.ts';
+import { DEFAULT_SANDBOX_SIGNING_SECRET, ENV_AGENT_TOKEN_SHA256 } from './aws-contract.ts';
 import { BrokerRequest } from './broker-protocol.ts';
 import { ecsError, isStopped, oldestFirst, sandboxRunTask, stoppedWhy } from './ecs-tasks.ts';
 import { openBrokered } from './brokered.ts';
@@ -34,14 +34,7 @@ import {
   WriteResponse,
   type InitRequest,
 } from './protocol.ts';
-import {
-  agentToken,
-  DEFAULT_SANDBOX_SIGNING_SECRET,
-  egressToken,
-  egressUser,
-  tokenDigest,
-  withoutTokens,
-} from './tokens.ts';
+import { agentToken, egressToken, egressUser, tokenDigest, withoutTokens } from './tokens.ts';
 
 /**
  * Run sandboxes on AWS: one ECS Fargate task per sandbox (the maker run's id), started on

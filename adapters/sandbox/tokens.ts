@@ -9,8 +9,6 @@ import { errorMessage, SandboxCallError, SandboxUnavailableError, TransientError
  * deriving it again.
  */
 
-export const DEFAULT_SANDBOX_SIGNING_SECRET = 'looprail/sandbox-signing-key';
-
 /** What the broker presents to a sandbox's agent. The container holds only its digest. */
 export function agentToken(key: string, sandboxId: string): string {
   return createHmac('sha256', key).update(`agent\u0000${sandboxId}`).digest('hex');

@@ -8,11 +8,11 @@ import type { Logger } from '../../core/ports/logger.ts';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
 import {
+  DEFAULT_SANDBOX_SIGNING_SECRET,
   EGRESS_PROXY_PORT,
   ENV_EGRESS_ALLOWLISTS,
   ENV_SANDBOX_SIGNING_SECRET,
 } from '../../adapters/sandbox/aws-contract.ts';
-import { DEFAULT_SANDBOX_SIGNING_SECRET } from '../../adapters/sandbox/tokens.ts';
 import { compileAllowlists } from './admission.ts';
 import { createEgressProxy } from './proxy.ts';
 import type { EgressProxy, EgressProxyOptions } from './proxy.ts';

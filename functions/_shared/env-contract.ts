@@ -1,17 +1,32 @@
 import { z } from 'zod';
 import { DEFAULT_SIGNING_SECRET } from '../../core/approvals/deps.ts';
-import { ENV_SANDBOX_BROKER } from '../../adapters/sandbox/aws-contract.ts';
+import {
+  DEFAULT_SANDBOX_MAX_SECONDS,
+  DEFAULT_SANDBOX_SIGNING_SECRET,
+  ENV_AGENT_MAX_SECONDS,
+  ENV_SANDBOX_BROKER,
+  ENV_SANDBOX_CLUSTER,
+  ENV_SANDBOX_EGRESS_PROXY,
+  ENV_SANDBOX_REPOS,
+  ENV_SANDBOX_REPOS_BUCKET,
+  ENV_SANDBOX_SECURITY_GROUPS,
+  ENV_SANDBOX_SIGNING_SECRET,
+  ENV_SANDBOX_SUBNETS,
+  ENV_SANDBOX_TASK_FAMILY_PREFIX,
+} from '../../adapters/sandbox/aws-contract.ts';
 
 /**
  * The environment contract between the stack and the Lambda functions, defined once: the
  * functions parse their environment with these schemas (runtime.ts, approvals.ts) and the
- * constructs build it with `functionEnvironment`, typed from the same schemas, so a
- * construct cannot leave out a variable its function's parser requires. Names and zod
+ * constructs build it with `functionEnvironment` or `ownEnvironment`, typed from the same
+ * schemas, so a construct cannot leave out a variable its function's parser requires (and
+ * HandlerFunction takes no environment built otherwise). Names and zod
  * only: infra imports this module, and must not pull runtime code into the synth.
  */
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+const LogLevelVariable = z.enum(LOG_LEVELS).default('info');
 
 /** What every function that builds the run dependencies reads (runtime.ts `lambdaDeps`). */
 export const RuntimeEnv = z.object({
@@ -20,7 +35,7 @@ export const RuntimeEnv = z.object({
   LOOPRAIL_SECRETS: z.enum(['aws', 'file']).default('aws'),
   LOOPRAIL_SECRETS_FILE: z.string().optional(),
   LOOPRAIL_STATE_DIR: z.string().default('/tmp/looprail'),
-  LOOPRAIL_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  LOOPRAIL_LOG_LEVEL: LogLevelVariable,
   /** `arn:aws:iam::<account>:role/<prefix>`: the agents' roles are this plus their identity. */
   LOOPRAIL_AGENT_ROLE_PREFIX: z
     .string()
@@ -46,12 +61,69 @@ export const ApprovalEnv = z.object({
   LOOPRAIL_MAIL_FROM: z.string().optional(),
 });
 
+/** Comma-separated ids, at least one. */
+const IdList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.string()).min(1, 'expected at least one id (comma-separated)'));
+
+/**
+ * What the sandbox broker reads (functions/sandbox/broker.ts): where and how it starts sandbox
+ * tasks, the signing key's secret, the repository archives and the egress proxy. No run table
+ * and no agent secrets, so it does not extend RuntimeEnv.
+ */
+export const SandboxBrokerEnv = z.object({
+  [ENV_SANDBOX_CLUSTER]: z.string().min(1),
+  [ENV_SANDBOX_SUBNETS]: IdList,
+  [ENV_SANDBOX_SECURITY_GROUPS]: IdList,
+  [ENV_SANDBOX_TASK_FAMILY_PREFIX]: z.string().default(''),
+  [ENV_SANDBOX_SIGNING_SECRET]: z.string().min(1).default(DEFAULT_SANDBOX_SIGNING_SECRET),
+  [ENV_SANDBOX_REPOS_BUCKET]: z.string().min(1).optional(),
+  /** JSON `{ "<agent>": "<object key>" }`; none when unset. */
+  [ENV_SANDBOX_REPOS]: z
+    .string()
+    .optional()
+    .transform((value, context) => {
+      if (!value) return {};
+      try {
+        return z.record(z.string(), z.string().min(1)).parse(JSON.parse(value));
+      } catch {
+        context.addIssue({ code: 'custom', message: 'expected JSON { "<agent>": "<object key>" }' });
+        return z.NEVER;
+      }
+    }),
+  [ENV_SANDBOX_EGRESS_PROXY]: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port')
+    .optional(),
+  LOOPRAIL_LOG_LEVEL: LogLevelVariable,
+});
+
+/**
+ * What the sandbox sweeper reads (functions/sandbox/sweeper.ts): the cluster, the run table
+ * (a run's status, not the run dependencies: it does not extend RuntimeEnv) and the tasks' lifetime.
+ */
+export const SandboxSweeperEnv = z.object({
+  [ENV_SANDBOX_CLUSTER]: z.string().min(1),
+  LOOPRAIL_TABLE_NAME: RuntimeEnv.shape.LOOPRAIL_TABLE_NAME,
+  /** The sandboxes' lifetime (what their containers are given); the sweeper's cap is a little past it. */
+  [ENV_AGENT_MAX_SECONDS]: z.coerce.number().int().positive().default(DEFAULT_SANDBOX_MAX_SECONDS),
+  LOOPRAIL_LOG_LEVEL: LogLevelVariable,
+});
+
 /** Each kind of function by the parsers it runs at start: its environment must satisfy all of them. */
 export const FUNCTION_ENVIRONMENTS = {
   /** The loop's steps (and any function on lambdaDeps alone). */
   runtime: RuntimeEnv,
   trigger: RuntimeEnv.extend(TriggerEnv.shape),
   approval: RuntimeEnv.extend(ApprovalEnv.shape),
+  sandboxBroker: SandboxBrokerEnv,
+  sandboxSweeper: SandboxSweeperEnv,
 } as const;
 export type FunctionRole = keyof typeof FUNCTION_ENVIRONMENTS;
 
@@ -83,16 +155,38 @@ export function baseEnvironment(base: BaseSettings): Pick<EnvironmentOf<'runtime
   };
 }
 
+declare const built: unique symbol;
+
+/**
+ * A function's whole environment as `functionEnvironment` or `ownEnvironment` build it: the
+ * only kind HandlerFunction takes, so a hand-written record does not compile.
+ */
+export type FunctionEnvironment = Readonly<Record<string, string>> & { readonly [built]: true };
+
+/** The roles whose parsers extend RuntimeEnv: their functions get the base variables. */
+type RuntimeRole = { [Role in FunctionRole]: BaseName extends keyof EnvironmentOf<Role> ? Role : never }[FunctionRole];
+
 /**
  * A function's whole environment: the base variables, plus what its role's parser requires
  * beyond them (the type makes those arguments required). Unset optional values are left out.
  */
-export function functionEnvironment<Role extends FunctionRole>(
+export function functionEnvironment<Role extends RuntimeRole>(
   _role: Role,
   base: BaseSettings,
   values: Omit<EnvironmentOf<Role>, BaseName>,
-): Record<string, string> {
-  return definedOnly({ ...baseEnvironment(base), ...values });
+): FunctionEnvironment {
+  return definedOnly({ ...baseEnvironment(base), ...values }) as FunctionEnvironment;
+}
+
+/**
+ * The environment of a function whose parser does not extend RuntimeEnv (the sandbox broker
+ * and sweeper): exactly its role's variables, no base ones. Unset optional values are left out.
+ */
+export function ownEnvironment<Role extends FunctionRole>(
+  _role: Role,
+  values: EnvironmentOf<Role>,
+): FunctionEnvironment {
+  return definedOnly(values) as FunctionEnvironment;
 }
 
 /** Variables added to a function after it is built (by another construct), checked against its role's names. */

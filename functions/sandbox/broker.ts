@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { FargateSandboxes, type FargateSandboxesOptions } from '../../adapters/sandbox/fargate.ts';
+import { SandboxBrokerEnv } from '../_shared/env-contract.ts';
 import {
   ENV_SANDBOX_CLUSTER,
   ENV_SANDBOX_EGRESS_PROXY,
@@ -11,7 +11,6 @@ import {
   ENV_SANDBOX_TASK_FAMILY_PREFIX,
 } from '../../adapters/sandbox/aws-contract.ts';
 import { BrokerRequest } from '../../adapters/sandbox/broker-protocol.ts';
-import { DEFAULT_SANDBOX_SIGNING_SECRET } from '../../adapters/sandbox/tokens.ts';
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
 import { ValidationError } from '../../core/errors.ts';
 import type { Logger } from '../../core/ports/logger.ts';
@@ -22,50 +21,15 @@ import { jsonLogger } from '../../adapters/logging/json-logger.ts';
  * sandbox's agent. The steps invoke it with one BrokerRequest each; it answers the agent's
  * answer, or throws a named error (core/errors.ts) that Lambda returns as the function
  * error's errorType, which the steps' RemoteSandboxes turns back into the same error.
- * It reads the sandbox signing key and S3 archives; no table, no agent secrets.
+ * It reads the sandbox signing key and S3 archives; no table, no agent secrets. Its
+ * environment is the contract's `sandboxBroker` role (functions/_shared/env-contract.ts).
  */
-
-const Csv = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((part) => part.trim())
-      .filter(Boolean),
-  )
-  .pipe(z.array(z.string()).min(1, 'expected at least one id (comma-separated)'));
-
-const BrokerEnv = z.object({
-  [ENV_SANDBOX_CLUSTER]: z.string().min(1),
-  [ENV_SANDBOX_SUBNETS]: Csv,
-  [ENV_SANDBOX_SECURITY_GROUPS]: Csv,
-  [ENV_SANDBOX_TASK_FAMILY_PREFIX]: z.string().default(''),
-  [ENV_SANDBOX_SIGNING_SECRET]: z.string().min(1).default(DEFAULT_SANDBOX_SIGNING_SECRET),
-  [ENV_SANDBOX_REPOS_BUCKET]: z.string().min(1).optional(),
-  [ENV_SANDBOX_REPOS]: z
-    .string()
-    .optional()
-    .transform((value, context) => {
-      if (!value) return {};
-      try {
-        return z.record(z.string(), z.string().min(1)).parse(JSON.parse(value));
-      } catch {
-        context.addIssue({ code: 'custom', message: 'expected JSON { "<agent>": "<object key>" }' });
-        return z.NEVER;
-      }
-    }),
-  [ENV_SANDBOX_EGRESS_PROXY]: z
-    .string()
-    .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port')
-    .optional(),
-  LOOPRAIL_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-});
 
 /** The provider's options from the broker's environment; a bad variable fails the container's start, naming it. */
 export function brokerOptionsFromEnv(
   env: Record<string, string | undefined>,
 ): Omit<FargateSandboxesOptions, 'secrets'> & { signingSecret: string; log: Logger } {
-  const parsed = BrokerEnv.safeParse(env);
+  const parsed = SandboxBrokerEnv.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
     throw new Error(`the sandbox broker's environment is invalid: ${problems}`);

@@ -1,6 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
-import { z } from 'zod';
 import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { ENV_AGENT_MAX_SECONDS, ENV_SANDBOX_CLUSTER } from '../../adapters/sandbox/aws-contract.ts';
 import { listSandboxTasks, stopSandboxTask } from '../../adapters/sandbox/ecs-tasks.ts';
@@ -11,6 +10,7 @@ import type { RunStore } from '../../core/ports/run-store.ts';
 import type { Logger } from '../../core/ports/logger.ts';
 import { sandboxesToStop, type SweepPolicy } from '../../core/sandbox/sweep.ts';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
+import { SandboxSweeperEnv } from '../_shared/env-contract.ts';
 
 /**
  * The sandbox sweeper, on a schedule: stops every sandbox task whose run has ended (or
@@ -37,8 +37,6 @@ export interface SweepOutcome {
 
 /** A task whose run never shows up is stopped after this. */
 const GRACE_MS = 10 * 60_000;
-/** The cap when the lifetime is not configured: a day, like the longest sandbox run_timeout_seconds. */
-const DEFAULT_MAX_SECONDS = 86_400;
 /** The container stops itself at its lifetime; the sweeper is the backstop just after it. */
 const CAP_SLACK_MS = 15 * 60_000;
 
@@ -71,16 +69,8 @@ export async function sweepSandboxes(deps: SweeperDeps): Promise<SweepOutcome> {
   return { checked: tasks.length, stopped, failed };
 }
 
-const SweeperEnv = z.object({
-  [ENV_SANDBOX_CLUSTER]: z.string().min(1),
-  LOOPRAIL_TABLE_NAME: z.string().min(1),
-  /** The sandboxes' lifetime (what their containers are given); the cap is a little past it. */
-  [ENV_AGENT_MAX_SECONDS]: z.coerce.number().int().positive().default(DEFAULT_MAX_SECONDS),
-  LOOPRAIL_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-});
-
 export function sweeperDepsFromEnv(env: Record<string, string | undefined>): SweeperDeps {
-  const e = SweeperEnv.parse(env);
+  const e = SandboxSweeperEnv.parse(env);
   return {
     ecs: new ECSClient({}),
     cluster: e[ENV_SANDBOX_CLUSTER],

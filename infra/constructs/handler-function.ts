@@ -5,6 +5,7 @@ import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { FunctionEnvironment } from '../../functions/_shared/env-contract.ts';
 import { acknowledgeWildcardResource } from '../nag/acknowledge.ts';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -39,8 +40,11 @@ export interface HandlerFunctionProps {
   readonly description: string;
   readonly memorySize: number;
   readonly timeout: Duration;
-  /** Built with `functionEnvironment` (functions/_shared/env-contract.ts), typed from what the function parses. */
-  readonly environment: Record<string, string>;
+  /**
+   * Built with `functionEnvironment` or `ownEnvironment` (functions/_shared/env-contract.ts), typed from
+   * what the function parses: a hand-written record does not compile.
+   */
+  readonly environment: FunctionEnvironment;
   /** Default: ONE_MONTH. */
   readonly logRetention?: RetentionDays;
   /** Default: RETAIN, so the logs of a deleted stack can still be read until they expire. */

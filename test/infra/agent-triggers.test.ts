@@ -8,6 +8,7 @@ import { AgentSpec, TriggerSpec } from '../../core/definitions/agent.ts';
 import type { AgentEntry, Catalog } from '../../core/definitions/catalog.ts';
 import { AgentTriggers } from '../../infra/constructs/agent-triggers.ts';
 import { HandlerFunction } from '../../infra/constructs/handler-function.ts';
+import { functionEnvironment } from '../../functions/_shared/env-contract.ts';
 import { LooprailChecks } from '../../infra/nag/looprail-checks.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -56,7 +57,7 @@ function synth(catalog: Catalog = CATALOG) {
       description: id,
       memorySize: 256,
       timeout: Duration.seconds(30),
-      environment: {},
+      environment: functionEnvironment('runtime', { tableName: 'looprail-runs' }, {}),
     });
   const schedule = fn('ScheduleTrigger', 'functions/trigger/schedule.ts');
   const event = fn('EventTrigger', 'functions/trigger/event.ts');
@@ -218,7 +219,7 @@ describe('AgentTriggers', () => {
       description: 'x',
       memorySize: 256,
       timeout: Duration.seconds(30),
-      environment: {},
+      environment: functionEnvironment('runtime', { tableName: 'looprail-runs' }, {}),
     });
     new AgentTriggers(stack2, 'T', {
       catalog: CATALOG,

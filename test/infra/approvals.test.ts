@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LooprailApprovals, type LooprailApprovalsProps } from '../../infra/constructs/approvals.ts';
 import { HandlerFunction } from '../../infra/constructs/handler-function.ts';
+import { functionEnvironment } from '../../functions/_shared/env-contract.ts';
 import { LooprailHttpApi } from '../../infra/constructs/http-api.ts';
 import { RunTable } from '../../infra/constructs/run-table.ts';
 import { LooprailChecks } from '../../infra/nag/looprail-checks.ts';
@@ -39,7 +40,7 @@ function synth(props: Partial<LooprailApprovalsProps> = {}) {
     description: 'RequestApproval',
     memorySize: 256,
     timeout: Duration.seconds(60),
-    environment: {},
+    environment: functionEnvironment('runtime', { tableName: table.tableName }, {}),
   });
   const approvals = new LooprailApprovals(stack, 'Approvals', {
     api: http.api,

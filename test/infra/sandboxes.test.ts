@@ -654,7 +654,9 @@ describe('sandbox broker, sweeper and steps', () => {
     });
     expect(JSON.parse(env.LOOPRAIL_SANDBOX_REPOS)).toEqual({ coder: sandboxes.repositories.keys.coder });
     expect(JSON.stringify(env[ENV_SANDBOX_SIGNING_SECRET])).toContain(id(sandboxes.signingSecret));
+    // Only what its parser reads: no run table, no agent secrets.
     expect(env.LOOPRAIL_TABLE_NAME).toBeUndefined();
+    expect(env.LOOPRAIL_SECRETS).toBeUndefined();
   });
 
   it('lets only the broker and the proxy read the signing key', () => {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { FUNCTION_ENVIRONMENTS, functionEnvironment, roleVariables } from '../../functions/_shared/env-contract.ts';
+import {
+  FUNCTION_ENVIRONMENTS,
+  functionEnvironment,
+  ownEnvironment,
+  roleVariables,
+} from '../../functions/_shared/env-contract.ts';
+import type { HandlerFunctionProps } from '../../infra/constructs/handler-function.ts';
 
 /**
  * The environment contract (functions/_shared/env-contract.ts): what the constructs build
@@ -8,6 +14,12 @@ import { FUNCTION_ENVIRONMENTS, functionEnvironment, roleVariables } from '../..
  */
 
 const base = { tableName: 'looprail-runs' };
+const cluster = 'arn:aws:ecs:eu-west-1:123456789012:cluster/sandboxes';
+const broker = {
+  LOOPRAIL_SANDBOX_CLUSTER: cluster,
+  LOOPRAIL_SANDBOX_SUBNETS: 'subnet-1,subnet-2',
+  LOOPRAIL_SANDBOX_SECURITY_GROUPS: 'sg-1',
+};
 
 describe('the Lambda environment contract', () => {
   it('builds the base variables every function gets, with the stack defaults', () => {
@@ -26,6 +38,8 @@ describe('the Lambda environment contract', () => {
       runtime: functionEnvironment('runtime', base, {}),
       trigger: functionEnvironment('trigger', base, { LOOPRAIL_STATE_MACHINE_ARN: 'arn:aws:states:::stateMachine:x' }),
       approval: functionEnvironment('approval', base, { LOOPRAIL_PUBLIC_URL: 'https://api.example.com' }),
+      sandboxBroker: ownEnvironment('sandboxBroker', broker),
+      sandboxSweeper: ownEnvironment('sandboxSweeper', { LOOPRAIL_SANDBOX_CLUSTER: cluster, LOOPRAIL_TABLE_NAME: 't' }),
     };
     for (const [role, schema] of Object.entries(FUNCTION_ENVIRONMENTS)) {
       expect(schema.safeParse(built[role as keyof typeof built]).success, role).toBe(true);
@@ -42,6 +56,32 @@ describe('the Lambda environment contract', () => {
     // @ts-expect-error the log level is one the runtime knows
     const verbose = functionEnvironment('runtime', { ...base, logLevel: 'verbose' }, {});
     expect(FUNCTION_ENVIRONMENTS.runtime.safeParse(verbose).success).toBe(false);
+  });
+
+  it('builds the sandbox functions their own variables only, without the base ones', () => {
+    const built = ownEnvironment('sandboxBroker', { ...broker, LOOPRAIL_SANDBOX_EGRESS_PROXY: undefined });
+    expect(built).toEqual(broker);
+    const sweeper = ownEnvironment('sandboxSweeper', { LOOPRAIL_SANDBOX_CLUSTER: cluster, LOOPRAIL_TABLE_NAME: 't' });
+    expect(FUNCTION_ENVIRONMENTS.sandboxSweeper.parse(sweeper)).toMatchObject({ LOOPRAIL_SANDBOX_MAX_SECONDS: 86_400 });
+  });
+
+  it('requires at compile time what a sandbox function parses, and nothing it does not', () => {
+    // @ts-expect-error the broker needs the cluster, subnets and security groups it starts tasks with
+    expect(FUNCTION_ENVIRONMENTS.sandboxBroker.safeParse(ownEnvironment('sandboxBroker', {})).success).toBe(false);
+    // @ts-expect-error the broker reads no agent secrets: LOOPRAIL_SECRETS is not one of its variables
+    expect(ownEnvironment('sandboxBroker', { ...broker, LOOPRAIL_SECRETS: 'aws' })).toHaveProperty('LOOPRAIL_SECRETS');
+    // @ts-expect-error the broker's parser does not extend the runtime's: no base variables for it
+    expect(functionEnvironment('sandboxBroker', base, broker)).toHaveProperty('LOOPRAIL_TABLE_NAME');
+    // @ts-expect-error the sweeper reads the run table
+    expect(ownEnvironment('sandboxSweeper', { LOOPRAIL_SANDBOX_CLUSTER: cluster })).not.toHaveProperty('x');
+  });
+
+  it('is the only way to give a HandlerFunction its environment', () => {
+    const built: HandlerFunctionProps['environment'] = functionEnvironment('runtime', base, {});
+    // @ts-expect-error a hand-written record is not an environment the contract built
+    const handWritten: HandlerFunctionProps['environment'] = { LOOPRAIL_TABLE_NAME: 'looprail-runs' };
+    expect(handWritten).toEqual({ LOOPRAIL_TABLE_NAME: 'looprail-runs' });
+    expect(built).toMatchObject(handWritten);
   });
 
   it('leaves unset optional variables out', () => {

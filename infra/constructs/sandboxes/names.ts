@@ -1,9 +1,10 @@
-import { EGRESS_PROXY_PORT } from '../../../adapters/sandbox/aws-contract.ts';
+import { DEFAULT_SANDBOX_MAX_SECONDS, EGRESS_PROXY_PORT } from '../../../adapters/sandbox/aws-contract.ts';
 
 /** Names and defaults the sandbox constructs share (the run-time side's are in adapters/sandbox/aws-contract.ts). */
 
 export const DEFAULT_SANDBOX_IDLE_SECONDS = 3600;
-export const DEFAULT_SANDBOX_MAX_SECONDS = 86_400;
+/** The sandboxes' lifetime: the one the sweeper defaults to as well. */
+export { DEFAULT_SANDBOX_MAX_SECONDS };
 
 /** The init container's name: it fills the agent volume for the workspace container. */
 export const INIT_CONTAINER = 'looprail-init';

@@ -18,6 +18,7 @@ import {
   ENV_SANDBOX_TASK_FAMILY_PREFIX,
 } from '../../../adapters/sandbox/aws-contract.ts';
 import type { Catalog } from '../../../core/definitions/catalog.ts';
+import { ownEnvironment, roleVariables } from '../../../functions/_shared/env-contract.ts';
 import { acknowledgeWildcardResource } from '../../nag/acknowledge.ts';
 import { HandlerFunction } from '../handler-function.ts';
 import type { RunTable } from '../run-table.ts';
@@ -148,7 +149,7 @@ export class Sandboxes extends Construct {
       step.role.addToPrincipalPolicy(
         new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.broker.function.functionArn] }),
       );
-      step.function.addEnvironment(ENV_SANDBOX_BROKER, this.broker.function.functionName);
+      step.addEnvironment(roleVariables('runtime', { [ENV_SANDBOX_BROKER]: this.broker.function.functionName }));
     }
   }
 
@@ -183,22 +184,17 @@ export class Sandboxes extends Construct {
       memorySize: 512,
       // A command may run 840 s (sandbox.command_timeout_seconds), plus the agent's answer.
       timeout: Duration.minutes(15),
-      environment: {
+      environment: ownEnvironment('sandboxBroker', {
         LOOPRAIL_LOG_LEVEL: props.logLevel ?? 'info',
-        LOOPRAIL_SECRETS: 'aws',
         [ENV_SANDBOX_CLUSTER]: this.tasks.cluster.clusterArn,
         [ENV_SANDBOX_SUBNETS]: network.vpc.selectSubnets(network.sandboxSubnets).subnetIds.join(','),
         [ENV_SANDBOX_SECURITY_GROUPS]: network.sandboxSecurityGroup.securityGroupId,
         [ENV_SANDBOX_TASK_FAMILY_PREFIX]: this.familyPrefix,
         [ENV_SANDBOX_SIGNING_SECRET]: this.signingSecret.secretName,
-        ...(this.repositories.bucketName
-          ? {
-              [ENV_SANDBOX_REPOS_BUCKET]: this.repositories.bucketName,
-              [ENV_SANDBOX_REPOS]: JSON.stringify(this.repositories.keys),
-            }
-          : {}),
-        ...(this.proxy ? { [ENV_SANDBOX_EGRESS_PROXY]: this.proxy.address } : {}),
-      },
+        [ENV_SANDBOX_REPOS_BUCKET]: this.repositories.bucketName,
+        [ENV_SANDBOX_REPOS]: this.repositories.bucketName ? JSON.stringify(this.repositories.keys) : undefined,
+        [ENV_SANDBOX_EGRESS_PROXY]: this.proxy?.address,
+      }),
       vpc: { vpc: network.vpc, subnets: network.sandboxSubnets, securityGroups: [network.brokerSecurityGroup] },
       ...defaults,
     });
@@ -211,13 +207,13 @@ export class Sandboxes extends Construct {
       description: 'Stops sandbox tasks whose run has ended (every 5 minutes)',
       memorySize: 256,
       timeout: Duration.minutes(2),
-      environment: {
+      environment: ownEnvironment('sandboxSweeper', {
         LOOPRAIL_LOG_LEVEL: props.logLevel ?? 'info',
         LOOPRAIL_TABLE_NAME: props.table.tableName,
         [ENV_SANDBOX_CLUSTER]: clusterArn,
         // The tasks' own lifetime limit: past it (and a margin) the sweeper stops a task whatever its run says.
         [ENV_AGENT_MAX_SECONDS]: String(props.maxSeconds ?? DEFAULT_SANDBOX_MAX_SECONDS),
-      },
+      }),
       ...defaults,
     });
     const cluster = { ArnEquals: { 'ecs:cluster': clusterArn } };
