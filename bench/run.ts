@@ -23,7 +23,7 @@ import { handlerBundles } from './bundles.ts';
 import { infraCost } from './cost.ts';
 import { costMarkdown } from './cost-report.ts';
 import { secretsPerIteration } from './secrets.ts';
-import { appendTokenReport } from './tokens.ts';
+import { appendTokenReport } from './token-report.ts';
 import { sandboxMarkdown, sandboxOverhead } from './sandbox.ts';
 
 /**

@@ -10,9 +10,9 @@ import { errorMessage, SandboxUnavailableError, TransientError } from '../../cor
 import { WORKSPACE_CONTAINER } from './aws-contract.ts';
 
 /**
- * Sandbox tasks as ECS shows them, shared by the broker (fargate.ts) and the sweeper
- * (functions/sandbox/sweeper.ts): how a sandbox task is tagged, when one counts as
- * stopped, how ECS's errors map to core errors.
+ * Sandbox tasks as ECS shows them, shared by the broker (fargate.ts, fargate-tasks.ts)
+ * and the sweeper (functions/sandbox/sweeper.ts): how a sandbox task is tagged, when one
+ * counts as stopped, how ECS's errors map to core errors.
  */
 
 /** RunTask tags every sandbox task with its sandbox (the maker run's id) and agent. */

@@ -1,13 +1,5 @@
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  DescribeTasksCommand,
-  ECSClient,
-  ListTasksCommand,
-  RunTaskCommand,
-  StopTaskCommand,
-  type Task,
-} from '@aws-sdk/client-ecs';
+import type { ECSClient, Task } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { errorMessage, SandboxUnavailableError, TransientError } from '../../core/errors.ts';
@@ -19,7 +11,8 @@ import { copyInFiles } from '../../core/sandbox/copy-in.ts';
 import { ConnectFailed, type Endpoint, requestAgent } from './agent-client.ts';
 import { DEFAULT_SANDBOX_SIGNING_SECRET, ENV_AGENT_TOKEN_SHA256 } from './aws-contract.ts';
 import { BrokerRequest } from './broker-protocol.ts';
-import { ecsError, isStopped, oldestFirst, sandboxRunTask, stoppedWhy } from './ecs-tasks.ts';
+import { oldestFirst } from './ecs-tasks.ts';
+import { SandboxTasks } from './fargate-tasks.ts';
 import { openBrokered } from './brokered.ts';
 import { checkRepository, repositoryForInit } from './copy-in-repository.ts';
 import {
@@ -40,7 +33,8 @@ import { agentToken, egressToken, egressUser, tokenDigest, withoutTokens } from 
  * Run sandboxes on AWS: one ECS Fargate task per sandbox (the maker run's id), started on
  * the run's first call, found again by `startedBy` for its later calls, stopped when the
  * run ends. This is the sandbox broker's side (functions/sandbox/broker.ts): the ECS
- * control plane, and an HTTP client for the sandbox agent inside each task (protocol.ts).
+ * control plane (fargate-tasks.ts), and an HTTP client for the sandbox agent inside each
+ * task (agent-client.ts, protocol.ts).
  *
  * The task holds no credential: the broker derives the agent token per sandbox from a key
  * read by name and hands the task only the token's digest; a task whose network is an
@@ -92,8 +86,6 @@ const DEFAULT_TIMING: FargateTiming = {
   maxPollMs: 5000,
   endpointCacheMs: 60_000,
 };
-/** RunTask's clientToken covers this window: concurrent first calls in it start one task. */
-const TOKEN_BUCKET_MS = 10 * 60_000;
 /** On top of a command's own timeout: the agent kills it, then answers. */
 const EXEC_MARGIN_MS = 30_000;
 /** On top of a script round's long-poll window. */
@@ -115,7 +107,7 @@ export class FargateSandboxes implements SandboxProvider {
   readonly #timing: FargateTiming;
   readonly #clock: Clock;
   readonly #log: Logger;
-  #ecs: ECSClient | undefined;
+  readonly #tasks: SandboxTasks;
   #s3: S3Client | undefined;
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #opening = new Map<string, Promise<{ usedMs: number; createdAt: string }>>();
@@ -125,7 +117,16 @@ export class FargateSandboxes implements SandboxProvider {
     this.#timing = { ...DEFAULT_TIMING, ...options.timing };
     this.#clock = options.clock ?? systemClock;
     this.#log = options.log ?? silentLogger;
-    this.#ecs = options.ecs;
+    this.#tasks = new SandboxTasks({
+      cluster: options.cluster,
+      subnets: options.subnets,
+      securityGroups: options.securityGroups,
+      taskFamilyPrefix: options.taskFamilyPrefix,
+      ecs: options.ecs,
+      clock: this.#clock,
+      log: this.#log,
+      timing: this.#timing,
+    });
     this.#s3 = options.s3;
   }
 
@@ -233,95 +234,10 @@ export class FargateSandboxes implements SandboxProvider {
   }
 
   async #startOrFind(req: OpenRequest, digest: string, proxy: Record<string, string>): Promise<Endpoint> {
-    let tasks = await this.#liveTasks(req.sandboxId);
-    if (tasks.length === 0) {
-      const started = await this.#runTask(req, digest, proxy);
-      // Another broker may have started one too (past the clientToken's window): all keep the oldest.
-      tasks = await this.#liveTasks(req.sandboxId);
-      // Not listed: it already stopped (waiting on it says why), or the listing lags behind.
-      if (tasks.length === 0) tasks = [started];
-    }
-    const [keep, ...extra] = oldestFirst(tasks);
-    for (const task of extra) {
-      this.#log.warn('stopping a duplicate sandbox task', { sandboxId: req.sandboxId, taskArn: task.taskArn });
-      await this.#stopTask(task.taskArn!, 'looprail: duplicate sandbox task');
-    }
-    const running = await this.#waitRunning(req.sandboxId, keep!);
+    const running = await this.#tasks.startOrFind(req, { [ENV_AGENT_TOKEN_SHA256]: digest, ...proxy });
     const endpoint = this.#endpointOf(req.sandboxId, running);
     this.#endpoints.set(req.sandboxId, endpoint);
     return endpoint;
-  }
-
-  async #runTask(req: OpenRequest, digest: string, proxy: Record<string, string>): Promise<Task> {
-    const family = this.#options.taskFamilyPrefix + req.agent;
-    let replaced: string | undefined;
-    // A clientToken replays its first task, even a stopped one: then one more start, keyed by the stopped task.
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const input = sandboxRunTask({
-        cluster: this.#options.cluster,
-        subnets: this.#options.subnets,
-        securityGroups: this.#options.securityGroups,
-        family,
-        sandboxId: req.sandboxId,
-        agent: req.agent,
-        clientToken: this.#clientToken(req.sandboxId, replaced),
-        environment: { [ENV_AGENT_TOKEN_SHA256]: digest, ...proxy },
-      });
-      const output = await this.#ecsCall('RunTask', () => this.#ecsClient().send(new RunTaskCommand(input)));
-      const task = output.tasks?.[0];
-      if (!task?.taskArn) {
-        const reasons = (output.failures ?? [])
-          .map((failure) => [failure.reason, failure.detail].filter(Boolean).join(': '))
-          .filter(Boolean);
-        const capacity = reasons.some((reason) => /capacity|RESOURCE:/i.test(reason));
-        throw new SandboxUnavailableError(
-          `ECS could not start the sandbox for run ${req.sandboxId} (task definition ${family}): ${reasons.join('; ') || 'no task and no reason given'}${capacity ? ' (no Fargate capacity right now: worth trying again shortly)' : ''}`,
-        );
-      }
-      if (!isStopped(task)) {
-        this.#log.info('sandbox task started', { sandboxId: req.sandboxId, agent: req.agent, taskArn: task.taskArn });
-        return task;
-      }
-      replaced = task.taskArn;
-    }
-    throw new SandboxUnavailableError(
-      `ECS keeps answering with a stopped task for run ${req.sandboxId}; try again in a few minutes`,
-    );
-  }
-
-  /** ≤ 64 characters: the sandbox, the 10-minute window, and the stopped task it replaces (if any). */
-  #clientToken(sandboxId: string, replaced: string | undefined): string {
-    const bucket = Math.floor(this.#clock.now().getTime() / TOKEN_BUCKET_MS);
-    return createHash('sha256')
-      .update(`${sandboxId}\u0000${bucket}\u0000${replaced ?? ''}`)
-      .digest('hex');
-  }
-
-  async #waitRunning(sandboxId: string, first: Task): Promise<Task> {
-    const deadline = performance.now() + this.#timing.startTimeoutMs;
-    let delay = this.#timing.firstPollMs;
-    let task = first;
-    for (;;) {
-      if (isStopped(task))
-        throw new SandboxUnavailableError(
-          `the sandbox task for run ${sandboxId} stopped before it was running: ${stoppedWhy(task)}`,
-        );
-      if (task.lastStatus === 'RUNNING') return task;
-      if (performance.now() >= deadline) {
-        await this.#stopTask(task.taskArn!, 'looprail: sandbox did not start in time').catch(() => undefined);
-        throw new SandboxUnavailableError(
-          `the sandbox task for run ${sandboxId} was not running after ${Math.round(this.#timing.startTimeoutMs / 1000)} s (still ${task.lastStatus ?? 'unknown'}); it was stopped`,
-        );
-      }
-      await sleep(delay);
-      delay = Math.min(delay * 2, this.#timing.maxPollMs);
-      const [again] = await this.#describe([task.taskArn!]);
-      if (!again)
-        throw new SandboxUnavailableError(
-          `the sandbox task for run ${sandboxId} disappeared while starting (${task.taskArn})`,
-        );
-      task = again;
-    }
   }
 
   #endpointOf(sandboxId: string, task: Task): Endpoint {
@@ -433,7 +349,7 @@ export class FargateSandboxes implements SandboxProvider {
 
   /** A later call: the sandbox must already run (only `open` starts one, it alone knows the spec). */
   async #findRunning(sandboxId: string): Promise<Endpoint> {
-    const tasks = oldestFirst(await this.#liveTasks(sandboxId));
+    const tasks = oldestFirst(await this.#tasks.live(sandboxId));
     const running = tasks.find((task) => task.lastStatus === 'RUNNING');
     if (!running) {
       throw new SandboxUnavailableError(
@@ -451,54 +367,17 @@ export class FargateSandboxes implements SandboxProvider {
 
   async #destroy(sandboxId: string): Promise<number> {
     this.#endpoints.delete(sandboxId);
-    const tasks = await this.#liveTasks(sandboxId);
-    for (const task of tasks) await this.#stopTask(task.taskArn!, STOP_REASON_RUN_ENDED);
+    const tasks = await this.#tasks.live(sandboxId);
+    for (const task of tasks) await this.#tasks.stop(task.taskArn!, STOP_REASON_RUN_ENDED);
     if (tasks.length > 0) this.#log.info('sandbox stopped', { sandboxId, tasks: tasks.length });
     return tasks.length;
   }
 
-  async #stopTask(taskArn: string, reason: string): Promise<void> {
-    await this.#ecsCall('StopTask', () =>
-      this.#ecsClient().send(new StopTaskCommand({ cluster: this.#options.cluster, task: taskArn, reason })),
-    );
-  }
-
-  // ---- ECS ----
-
-  /** The sandbox's tasks that are not stopping or stopped. */
-  async #liveTasks(sandboxId: string): Promise<Task[]> {
-    // startedBy must be ListTasks' only filter; the default desiredStatus (RUNNING) covers tasks still starting.
-    const listed = await this.#ecsCall('ListTasks', () =>
-      this.#ecsClient().send(new ListTasksCommand({ cluster: this.#options.cluster, startedBy: sandboxId })),
-    );
-    const arns = listed.taskArns ?? [];
-    if (arns.length === 0) return [];
-    return (await this.#describe(arns)).filter((task) => task.startedBy === sandboxId && !isStopped(task));
-  }
-
-  async #describe(arns: string[]): Promise<Task[]> {
-    const output = await this.#ecsCall('DescribeTasks', () =>
-      this.#ecsClient().send(new DescribeTasksCommand({ cluster: this.#options.cluster, tasks: arns })),
-    );
-    return output.tasks ?? [];
-  }
-
-  #ecsClient(): ECSClient {
-    this.#ecs ??= new ECSClient({});
-    return this.#ecs;
-  }
+  // ---- S3 ----
 
   #s3Client(): S3Client {
     this.#s3 ??= new S3Client({});
     return this.#s3;
-  }
-
-  async #ecsCall<T>(action: string, call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (error) {
-      throw ecsError(action, error);
-    }
   }
 
   // ---- tokens ----

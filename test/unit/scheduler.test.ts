@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LocalScheduler, nextFireTime, type Timers } from '../../cli/local/scheduler.ts';
+import { LocalScheduler, type Timers } from '../../cli/local/scheduler.ts';
+import { nextFireTime } from '../../cli/local/schedule-expressions.ts';
 import { AgentSpec, TriggerSpec } from '../../core/definitions/agent.ts';
 import type { AgentEntry, Catalog } from '../../core/definitions/catalog.ts';
 
