@@ -1,18 +1,8 @@
 import type { ToolCallBlock } from '../definitions/messages.ts';
 import { toolCallsOf } from '../definitions/messages.ts';
-import {
-  untrustedWrite,
-  type Control,
-  type RunMeta,
-  type StepInput,
-  type Usage,
-} from '../definitions/run.ts';
+import { untrustedWrite, type Control, type RunMeta, type StepInput, type Usage } from '../definitions/run.ts';
 import { formatUsd } from '../format/usd.ts';
-import {
-  BudgetContendedError,
-  ContextTooLongError,
-  RateLimitedError,
-} from '../errors.ts';
+import { BudgetContendedError, ContextTooLongError, RateLimitedError } from '../errors.ts';
 import { limitBeforeModelCall, runCeiling, spendLimit, type StopDecision } from '../loop/limits.ts';
 import {
   budgetLines,
@@ -31,10 +21,10 @@ import { VERDICT_TOOL_NAME } from '../loop/prompt.ts';
 import { isStalled, nextStallState } from '../loop/stall.ts';
 import { approvalFor } from '../policy/approval-rules.ts';
 import { DEFAULT_HARNESS } from '../definitions/agent.ts';
-import { type RunDeps } from './deps.ts';
+import type { RunDeps } from './deps.ts';
 import { loadStartedRun, type StartedRunState } from './load.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
-import { blockedReason, } from './screening.ts';
+import { blockedReason } from './screening.ts';
 import { notLoadedRefusal, toolsShown } from './deferred-tools.ts';
 import { READ_RESULT_TOOL } from './offload.ts';
 import { callModel, type ModelCallResult } from './model-call.ts';
