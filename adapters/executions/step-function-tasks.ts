@@ -2,6 +2,7 @@ import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-
 import { TaskGoneError } from '../../core/approvals/errors.ts';
 import { TransientError } from '../../core/errors.ts';
 import type { TaskTokenSender } from '../../core/ports/executions.ts';
+import { isTransientSfnError } from './sfn-errors.ts';
 
 /**
  * The TaskTokenSender on AWS: SendTaskSuccess / SendTaskFailure to the execution waiting
@@ -14,14 +15,6 @@ import type { TaskTokenSender } from '../../core/ports/executions.ts';
 /** Step Functions caps `cause` at 32,768 characters; the output at 256 KB (ours is a few hundred bytes). */
 const MAX_CAUSE = 32_768;
 const GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
-const TRANSIENT = new Set([
-  'ThrottlingException',
-  'ServiceUnavailable',
-  'InternalServerError',
-  'TimeoutError',
-  'RequestTimeout',
-]);
-
 export class StepFunctionsTaskSender implements TaskTokenSender {
   readonly #client: SFNClient;
 
@@ -51,8 +44,7 @@ export class StepFunctionsTaskSender implements TaskTokenSender {
         throw new TaskGoneError(
           `Step Functions ${operation}: the execution no longer waits on this approval (${name})`,
         );
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (TRANSIENT.has(name) || (status !== undefined && status >= 500))
+      if (isTransientSfnError(name, error))
         throw new TransientError(`Step Functions ${operation} failed with ${name}; try again`);
       throw new Error(`Step Functions ${operation} failed with ${name}`);
     }

@@ -2,6 +2,7 @@ import { SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk
 import { ConfigurationError, TransientError } from '../../core/errors.ts';
 import type { ExecutionStarter } from '../../core/ports/executions.ts';
 import { epochForSeq, executionNameFor } from '../../core/run/continuation.ts';
+import { isTransientSfnError } from './sfn-errors.ts';
 
 /**
  * The ExecutionStarter on AWS: one Step Functions Standard execution per run, named by
@@ -93,21 +94,11 @@ function errorName(error: unknown): string {
   return error instanceof Error ? error.name : typeof error;
 }
 
-const TRANSIENT = new Set([
-  'ThrottlingException',
-  'ServiceUnavailable',
-  'InternalServerError',
-  'TimeoutError',
-  'RequestTimeout',
-]);
-
 /** Throttling and 5xx may pass next time; a missing or misnamed state machine will not. */
 function translated(operation: string, runId: string, error: unknown): Error {
   const name = errorName(error);
   const message = `Step Functions ${operation} for run ${runId} failed with ${name}: ${error instanceof Error ? error.message : String(error)}`;
-  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  if (TRANSIENT.has(name) || (status !== undefined && status >= 500))
-    return new TransientError(message, { cause: error });
+  if (isTransientSfnError(name, error)) return new TransientError(message, { cause: error });
   if (name === 'StateMachineDoesNotExist' || name === 'StateMachineDeleting' || name === 'AccessDeniedException')
     return new ConfigurationError(message, { cause: error });
   return error instanceof Error ? error : new Error(message);

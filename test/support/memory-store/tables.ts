@@ -1,5 +1,5 @@
 import { ValidationError } from '../../../core/errors.ts';
-import type { RollupDimension } from '../../../core/ports/store/budgets.ts';
+import type { RollupDimension, RollupRow } from '../../../core/ports/store/budgets.ts';
 
 /**
  * The state the in-memory ports share, as the one DynamoDB table is shared by its adapters:
@@ -14,15 +14,8 @@ export class MemoryTables {
   readonly rollups = new Map<RollupDimension, Map<string, RollupCounters>>();
 }
 
-export interface RollupCounters {
-  key: string;
-  date: string;
-  costMicros: number;
-  checkerCostMicros: number;
-  inputTokens: number;
-  outputTokens: number;
-  calls: number;
-}
+/** A rollup row as the port returns it, stored under its dimension. */
+export type RollupCounters = Omit<RollupRow, 'dimension'>;
 
 /** A stored copy, as DynamoDB would give it back: a fresh object, undefined fields gone. */
 export function copy<T>(value: T): T {
