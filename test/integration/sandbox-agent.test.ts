@@ -15,6 +15,7 @@ import {
 import { ErrorBody, ExecResponse, InitResponse, ScriptEvent } from '../../adapters/sandbox/protocol.ts';
 import { tokenDigest } from '../../adapters/sandbox/tokens.ts';
 import { packFolder } from '../../infra/sandbox-image/repo-archive.ts';
+import { reachableNode } from '../support/sandbox-agent.ts';
 
 /**
  * The sandbox agent that runs inside a sandbox's container on AWS, run here in-process
@@ -59,6 +60,7 @@ async function startAgent(overrides: Partial<SandboxAgentOptions> = {}): Promise
     tmp: join(dir, 'tmp'),
     uid,
     prlimitPath: '/usr/bin/prlimit',
+    nodePath: await reachableNode(),
     log: (entry) => logs.push(entry),
     exit: (code) => exits.push(code),
     ...overrides,

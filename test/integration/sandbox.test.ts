@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, copyFile, link, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BubblewrapSandboxes } from '../../adapters/sandbox/bubblewrap.ts';
 import { NODE22_ESM_BUNDLE } from '../../infra/constructs/handler-function.ts';
+import { reachableNode } from '../support/sandbox-agent.ts';
 import { SandboxSpec } from '../../core/definitions/sandbox.ts';
 import { callSandboxTool } from '../../core/sandbox/tools.ts';
 import type { ToolCallResult } from '../../core/ports/tools.ts';
@@ -364,10 +365,9 @@ describe('on a host that does not run as root', () => {
     await mkdir(nobodyRoot, { mode: 0o755 });
     await chown(nobodyRoot, 65534, 65534);
     // nobody may not reach the project (a clone under a private, 0700 home): it runs a bundle of
-    // the adapter and its own link to this Node, both where it can read them.
+    // the adapter and a link to this Node, both where it can read them.
     const source = join(nobodyRoot, 'run.ts');
     const script = join(nobodyRoot, 'run.mjs');
-    const node = join(nobodyRoot, 'node');
     await writeFile(
       source,
       `import { BubblewrapSandboxes } from ${JSON.stringify(join(process.cwd(), 'adapters/sandbox/bubblewrap.ts'))};
@@ -385,7 +385,7 @@ console.log(JSON.stringify(results));
     );
     const options = { ...NODE22_ESM_BUNDLE, mainFields: [...NODE22_ESM_BUNDLE.mainFields] };
     await build({ ...options, entryPoints: [source], outfile: script, logLevel: 'error' });
-    await link(process.execPath, node).catch(() => copyFile(process.execPath, node));
+    const node = await reachableNode();
     const output = execFileSync(
       '/usr/bin/setpriv',
       ['--reuid=65534', '--regid=65534', '--clear-groups', node, script],

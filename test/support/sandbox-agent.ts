@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,24 @@ import type { FakeTaskStart, StartedTask } from './fake-ecs.ts';
 /** The agent drops to its sandbox uid: only root can. Tests that need it skip otherwise. */
 export const canRunSandboxAgent = process.getuid?.() === 0;
 
+let reachable: Promise<string> | undefined;
+
+/**
+ * This Node where the sandbox's own uid can run it: in the container that is the image's node;
+ * here the project's may sit under a private (0700) home, so scripts get a link to it in a
+ * world-readable temporary folder (a copy across file systems).
+ */
+export function reachableNode(): Promise<string> {
+  reachable ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'looprail-node-'));
+    await chmod(dir, 0o755);
+    const node = join(dir, 'node');
+    await link(process.execPath, node).catch(() => copyFile(process.execPath, node));
+    return node;
+  })();
+  return reachable;
+}
+
 export async function startAgentTask(task: FakeTaskStart): Promise<StartedTask> {
   const dir = await mkdtemp(join(tmpdir(), 'looprail-fake-task-'));
   await chmod(dir, 0o711);
@@ -33,6 +51,7 @@ export async function startAgentTask(task: FakeTaskStart): Promise<StartedTask> 
     tmp: join(dir, 'tmp'),
     uid,
     prlimitPath: '/usr/bin/prlimit',
+    nodePath: await reachableNode(),
     ...(proxyUrl !== undefined ? { proxyUrl } : {}),
     // A stopped task's agent is closed by the fake; it never exits the test's process.
     exit: () => undefined,
