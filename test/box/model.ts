@@ -1,0 +1,68 @@
+/**
+ * The stack in a box: what a synthesized template says, with every intrinsic resolved for
+ * the box's account and Region. Shared by the template reader (template.ts), the IAM
+ * authority (iam.ts) and the AWS endpoint (aws-gateway.ts).
+ */
+
+export type PolicyDocument = { Version?: string; Statement: unknown[] | unknown };
+
+export interface BoxAccount {
+  accountId: string;
+  region: string;
+  partition: string;
+  stackName: string;
+}
+
+export interface BoxRole {
+  logicalId: string;
+  arn: string;
+  name: string;
+  /** Inline policies and AWS::IAM::Policy / ManagedPolicy documents attached to the role. */
+  identityPolicies: { name: string; document: PolicyDocument }[];
+  /** AWS managed policy ARNs attached (e.g. AWSLambdaBasicExecutionRole); the box knows only a few. */
+  managedPolicyArns: string[];
+  trustPolicy: PolicyDocument;
+}
+
+/** A resource-based policy: Lambda permissions, SNS topic / SQS queue policies, secret policies. */
+export interface BoxResourcePolicy {
+  resourceArn: string;
+  document: PolicyDocument;
+}
+
+/** One authorization question: the caller (by its access key), the IAM action and the resources it touches. */
+export interface AuthorizationRequest {
+  accessKeyId: string;
+  /** `service:Action`, e.g. `dynamodb:Query`. */
+  action: string;
+  /** One or more ARNs (a TransactWriteItems touches several); `*` for actions without resources. */
+  resources: string[];
+  /** Request context keys (e.g. `events:source`, `iam:PassedToService`), values as strings or string arrays. */
+  context?: Record<string, string | string[]>;
+}
+
+export type AuthorizationResult =
+  | { allowed: true; principalArn: string }
+  | { allowed: false; principalArn: string | undefined; reason: string };
+
+/** A call the box refused, kept for the test's "zero AccessDenied" and the report by role and action. */
+export interface Denial {
+  principalArn: string | undefined;
+  action: string;
+  resource: string;
+  reason: string;
+}
+
+/** Every AWS call a bundle made, for the bench (calls per iteration by service). */
+export interface AwsCall {
+  service: string;
+  action: string;
+  principalArn: string | undefined;
+  allowed: boolean;
+}
+
+export interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
