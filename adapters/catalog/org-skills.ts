@@ -30,7 +30,10 @@ export async function publishOrgSkills(options: {
   const root = join(options.orgDir, 'skills');
   const folders = await readdir(root, { withFileTypes: true }).catch(() => []);
   const results: OrgSkillResult[] = [];
-  for (const entry of folders.filter((each) => each.isDirectory() && !each.name.startsWith('.'))) {
+  const skillFolders = folders
+    .filter((each) => each.isDirectory() && !each.name.startsWith('.'))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  for (const entry of skillFolders) {
     const folder = `skills/${entry.name}`;
     const dir = join(root, entry.name);
     try {

@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { customResourceHandler } from '../../adapters/cloudformation/custom-resource.ts';
 import { responseBody } from '../../adapters/cloudformation/respond.ts';
 import { DynamoSkillStore } from '../../adapters/dynamodb/skill-store.ts';
-import { silentLogger } from '../../core/ports/logger.ts';
+import { silentLogger, type Logger } from '../../core/ports/logger.ts';
+import { publishOrgSkills } from '../../cli/local/seed-skills.ts';
 import { verifiedSkill } from '../../core/skills/registry.ts';
 import {
   publisherDepsFromEnv,
@@ -252,5 +253,36 @@ describe('answering CloudFormation', () => {
     const body = responseBody(target, { status: 'FAILED', reason: 'x'.repeat(10_000), physicalResourceId: 'p' });
     expect(Buffer.byteLength(body)).toBeLessThanOrEqual(4096);
     expect(JSON.parse(body).Reason).toMatch(/^x+ … \(cut; see the function's log\)$/);
+  });
+});
+
+describe("the local host's registry from its org folder (the same publishing)", () => {
+  it('publishes new versions, warns about a changed or refused folder, and leaves validate a bad SKILL.md', async () => {
+    const table = await testTable();
+    const store = new DynamoSkillStore({ client: table.client, tableName: table.tableName });
+    const warnings: string[] = [];
+    const log: Logger = { ...silentLogger, warn: (message) => warnings.push(message) };
+    const org = assetOrg(['local:*'], ['runbook-1.0.0']);
+    const policy = { skills: { runbook: { owners: ['local:*'] } } };
+    const seed = () => publishOrgSkills({ store, orgDir: org, policy, principal: 'local:noor', log });
+
+    expect(await seed()).toEqual(['runbook@1.0.0']);
+    expect(await seed()).toEqual([]);
+    writeFileSync(
+      join(org, 'skills/runbook/SKILL.md'),
+      `${readFileSync(join(org, 'skills/runbook/SKILL.md'), 'utf8')}More.\n`,
+    );
+    mkdirSync(join(org, 'skills/other'));
+    writeFileSync(
+      join(org, 'skills/other/SKILL.md'),
+      '---\nname: other\ndescription: No owners\nversion: 1.0.0\n---\nText.\n',
+    );
+    mkdirSync(join(org, 'skills/empty'));
+    expect(await seed()).toEqual([]);
+    expect(warnings).toEqual([
+      'skills/other was not published to the local registry: no one may publish skill "other": skills.yaml declares no owners for it; nothing was published',
+      'skills/runbook differs from the published runbook@1.0.0: raise its version to publish the change',
+    ]);
+    expect((await store.getVersion('runbook', '1.0.0'))?.publisher).toBe('local:noor');
   });
 });
