@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { SkillsPolicyFile } from '../../core/definitions/skills.ts';
 import { errorMessage } from '../../core/errors.ts';
 import type { SkillStore } from '../../core/ports/skill-store.ts';
-import { parseSkillFolder } from '../../core/skills/bundle.ts';
+import { parseSkillFolder, type ParsedSkill } from '../../core/skills/bundle.ts';
 import { publishUnlessPresent, type PublishOutcome } from '../../core/skills/registry.ts';
 import { readSkillFolder } from './skill-folder.ts';
 
@@ -20,6 +20,25 @@ export type OrgSkillResult =
   /** A folder with no valid SKILL.md (validate reports it); a publish refused (the owners policy) or that failed. */
   | { folder: string; outcome: 'invalid' | 'failed'; message: string };
 
+/** The org folder's skill folders that parse, in name order (a bad one is publishOrgSkills's to report). */
+export async function readOrgSkills(orgDir: string): Promise<Array<{ skill: ParsedSkill }>> {
+  const skills: Array<{ skill: ParsedSkill }> = [];
+  for (const name of await skillFolders(orgDir)) {
+    const dir = join(orgDir, 'skills', name);
+    const { skill } = parseSkillFolder(dir, await readSkillFolder(dir).catch(() => []));
+    if (skill) skills.push({ skill });
+  }
+  return skills;
+}
+
+async function skillFolders(orgDir: string): Promise<string[]> {
+  const entries = await readdir(join(orgDir, 'skills'), { withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((each) => each.isDirectory() && !each.name.startsWith('.'))
+    .map((each) => each.name)
+    .sort((a, b) => a.localeCompare(b));
+}
+
 export async function publishOrgSkills(options: {
   store: SkillStore;
   orgDir: string;
@@ -27,15 +46,10 @@ export async function publishOrgSkills(options: {
   principal: string;
   now?: () => Date;
 }): Promise<OrgSkillResult[]> {
-  const root = join(options.orgDir, 'skills');
-  const folders = await readdir(root, { withFileTypes: true }).catch(() => []);
   const results: OrgSkillResult[] = [];
-  const skillFolders = folders
-    .filter((each) => each.isDirectory() && !each.name.startsWith('.'))
-    .sort((a, b) => a.name.localeCompare(b.name));
-  for (const entry of skillFolders) {
-    const folder = `skills/${entry.name}`;
-    const dir = join(root, entry.name);
+  for (const name of await skillFolders(options.orgDir)) {
+    const folder = `skills/${name}`;
+    const dir = join(options.orgDir, 'skills', name);
     try {
       const files = await readSkillFolder(dir);
       const { skill, problems } = parseSkillFolder(dir, files);

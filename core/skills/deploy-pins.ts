@@ -62,8 +62,7 @@ export function skillsToDeploy(
       else deployed.set(pin.name, { skill, pinnedBy: [site] });
     }
   }
-  const skills = [...deployed.values()].sort((a, b) => a.skill.front.name.localeCompare(b.skill.front.name));
-  return { skills, refusals };
+  return { skills: byName([...deployed.values()]), refusals };
 }
 
 /** Why the folder is not the version the pin runs with: the locked version and hash, or one in the range. */
@@ -92,12 +91,23 @@ function ownerRefusal(catalog: Catalog, name: string, principal: string): string
   return refusal && `${refusal}; add "${principal}" (or "cdk:*") to them`;
 }
 
-/** Changes whenever any deployed version's content does: the custom resource's update trigger. */
-export function deployedSkillsHash(skills: readonly DeployedSkill[]): string {
-  return sha256(skills.map(({ skill }) => `${skill.front.name}@${skill.front.version}:${skill.sha256}\n`).join(''));
+/**
+ * Changes whenever any deployed version's content does: the custom resource's update
+ * trigger, which the publisher recomputes from its asset to know a request is for it.
+ */
+export function deployedSkillsHash(skills: ReadonlyArray<{ skill: ParsedSkill }>): string {
+  return sha256(
+    byName(skills)
+      .map(({ skill }) => `${skill.front.name}@${skill.front.version}:${skill.sha256}\n`)
+      .join(''),
+  );
 }
 
 /** `name@version` of each deployed skill, in name order. */
-export function deployedRefs(skills: readonly DeployedSkill[]): string[] {
-  return skills.map(({ skill }) => `${skill.front.name}@${skill.front.version}`);
+export function deployedRefs(skills: ReadonlyArray<{ skill: ParsedSkill }>): string[] {
+  return byName(skills).map(({ skill }) => `${skill.front.name}@${skill.front.version}`);
+}
+
+function byName<T extends { skill: ParsedSkill }>(skills: ReadonlyArray<T>): T[] {
+  return [...skills].sort((a, b) => a.skill.front.name.localeCompare(b.skill.front.name));
 }

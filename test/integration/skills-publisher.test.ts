@@ -9,7 +9,9 @@ import { responseBody } from '../../adapters/cloudformation/respond.ts';
 import { DynamoSkillStore } from '../../adapters/dynamodb/skill-store.ts';
 import { silentLogger, type Logger } from '../../core/ports/logger.ts';
 import { publishOrgSkills } from '../../cli/local/seed-skills.ts';
+import { deployedRefs, deployedSkillsHash } from '../../core/skills/deploy-pins.ts';
 import { verifiedSkill } from '../../core/skills/registry.ts';
+import { readOrgSkills } from '../../adapters/catalog/org-skills.ts';
 import {
   publisherDepsFromEnv,
   skillsPublisherHandler,
@@ -66,6 +68,12 @@ class ResponseUrl {
   }
 }
 
+/** The custom resource's properties as synth writes them for an asset's org folder. */
+async function propertiesOf(org: string): Promise<{ Skills: string[]; ContentHash: string }> {
+  const skills = await readOrgSkills(org);
+  return { Skills: deployedRefs(skills), ContentHash: deployedSkillsHash(skills) };
+}
+
 /** An asset's org folder: `skills.yaml` with these owners and the given skill sources as `skills/<name>/`. */
 function assetOrg(owners: string[], sources: string[]): string {
   const org = mkdtempSync(join(scratch, 'org-'));
@@ -119,7 +127,8 @@ describe('the skills publisher custom resource', () => {
   };
 
   it('Create publishes each pinned version as the stack, and answers SUCCESS at the ResponseURL', async () => {
-    await handlerFor(assetOrg(['cdk:*'], ['runbook-1.1.0']))(event('Create', { Skills: ['runbook@1.1.0'] }));
+    const org = assetOrg(['cdk:*'], ['runbook-1.1.0']);
+    await handlerFor(org)(event('Create', await propertiesOf(org)));
     expect(responder.answers).toHaveLength(1);
     const [answer] = responder.answers;
     expect(answer!.method).toBe('PUT');
@@ -141,7 +150,8 @@ describe('the skills publisher custom resource', () => {
 
   it('Update with a version already published with the same content succeeds and rewrites nothing', async () => {
     const before = await store.getVersion('runbook', '1.1.0');
-    await handlerFor(assetOrg(['cdk:*'], ['runbook-1.1.0']))(event('Update', { Skills: ['runbook@1.1.0'] }));
+    const org = assetOrg(['cdk:*'], ['runbook-1.1.0']);
+    await handlerFor(org)(event('Update', await propertiesOf(org)));
     expect(responder.answers.map((a) => a.body.Status)).toEqual(['SUCCESS']);
     expect(responder.answers[0]!.body.Data).toEqual({ Published: '', Unchanged: 'runbook@1.1.0' });
     expect(await store.getVersion('runbook', '1.1.0')).toEqual(before);
@@ -151,7 +161,7 @@ describe('the skills publisher custom resource', () => {
     const org = assetOrg(['cdk:*'], ['runbook-1.1.0']);
     writeFileSync(join(org, 'skills/runbook/checks/flaky.md'), 'Changed without a new version.\n');
     const before = await store.getVersion('runbook', '1.1.0');
-    await handlerFor(org)(event('Update', { Skills: ['runbook@1.1.0'] }));
+    await handlerFor(org)(event('Update', await propertiesOf(org)));
     const [answer] = responder.answers;
     expect(answer!.body.Status).toBe('FAILED');
     expect(answer!.body.PhysicalResourceId).toBe('SkillsRegistryPublished1A2B3C4D');
@@ -162,7 +172,8 @@ describe('the skills publisher custom resource', () => {
   });
 
   it("fails the deploy when the owners policy does not admit the stack's principal; nothing is written", async () => {
-    await handlerFor(assetOrg(['noor@example.com'], ['runbook-2.0.0']))(event('Create', { Skills: ['runbook@2.0.0'] }));
+    const org = assetOrg(['noor@example.com'], ['runbook-2.0.0']);
+    await handlerFor(org)(event('Create', await propertiesOf(org)));
     expect(responder.answers[0]!.body).toMatchObject({
       Status: 'FAILED',
       Reason:
@@ -171,14 +182,31 @@ describe('the skills publisher custom resource', () => {
     expect(await store.getVersion('runbook', '2.0.0')).toBeUndefined();
   });
 
-  it('fails when the properties name a version the asset does not carry', async () => {
+  it('succeeds without publishing when a rollback names versions the registry has, which this asset does not hold', async () => {
+    const previous = await propertiesOf(assetOrg(['cdk:*'], ['runbook-1.1.0']));
+    await handlerFor(assetOrg(['cdk:*'], ['runbook-2.0.0']))(event('Update', previous));
+    expect(responder.answers[0]!.body).toMatchObject({
+      Status: 'SUCCESS',
+      Data: { Published: '', Unchanged: 'runbook@1.1.0' },
+    });
+    expect(await store.getVersion('runbook', '2.0.0')).toBeUndefined();
+  });
+
+  it('fails when the request names content this asset does not hold and the registry lacks', async () => {
     await handlerFor(assetOrg(['cdk:*'], ['runbook-1.1.0']))(
-      event('Create', { Skills: ['runbook@1.1.0', 'runbook@9.9.9'] }),
+      event('Create', { Skills: ['runbook@1.1.0', 'runbook@9.9.9'], ContentHash: 'f'.repeat(64) }),
     );
     expect(responder.answers[0]!.body).toMatchObject({
       Status: 'FAILED',
-      Reason:
-        "skills were not published: runbook@9.9.9: the function's asset holds no folder for this version; synthesize and deploy again",
+      Reason: `this function's asset does not hold the skills the request names (ContentHash ${'f'.repeat(64)}), and the registry does not have runbook@9.9.9: synthesize and deploy again`,
+    });
+  });
+
+  it('fails, naming the property, when the request carries no content hash', async () => {
+    await handlerFor(assetOrg(['cdk:*'], ['runbook-1.1.0']))(event('Create', { Skills: ['runbook@1.1.0'] }));
+    expect(responder.answers[0]!.body).toMatchObject({
+      Status: 'FAILED',
+      Reason: 'ResourceProperties.ContentHash: expected the hash of the pinned skills (64 hex digits)',
     });
   });
 
@@ -199,7 +227,7 @@ describe('the skills publisher custom resource', () => {
       principal: 'cdk:Test',
       log: silentLogger,
     };
-    await skillsPublisherHandler(() => deps, { log: silentLogger })(event('Create'));
+    await skillsPublisherHandler(() => deps, { log: silentLogger })(event('Create', await propertiesOf(deps.orgDir)));
     expect(responder.answers[0]!.body.Status).toBe('FAILED');
     expect(responder.answers[0]!.body.Reason).toContain('DynamoDB table looprail-no-such-table does not exist');
   });
