@@ -12,11 +12,8 @@ import { publishOrgSkills } from '../../cli/local/seed-skills.ts';
 import { deployedRefs, deployedSkillsHash } from '../../core/skills/deploy-pins.ts';
 import { verifiedSkill } from '../../core/skills/registry.ts';
 import { readOrgSkills } from '../../adapters/catalog/org-skills.ts';
-import {
-  publisherDepsFromEnv,
-  skillsPublisherHandler,
-  type PublisherDeps,
-} from '../../functions/deploy/publish-skills.ts';
+import { publisherDepsFromEnv, skillsPublisherHandler } from '../../functions/deploy/publish-skills.ts';
+import type { PublisherDeps } from '../../adapters/cloudformation/skills-resource.ts';
 import { testClient, testTable } from '../support/dynamodb.ts';
 
 /**
