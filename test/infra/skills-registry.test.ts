@@ -166,6 +166,14 @@ describe('synth refuses a pin the deploy could not publish, naming it', () => {
     );
   });
 
+  it('when the stack is not told the org folder to publish from', async () => {
+    const catalog = await catalogOf('agents');
+    const app = new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
+    expect(() => new LooprailStack(app, 'Looprail', { env: ENV, catalog })).toThrow(
+      'agents pin skills: orgDir (the org folder to publish them from) is required',
+    );
+  });
+
   it('as `node infra/app.ts` (cdk synth): exit 1, the pin on one line, nothing synthesized', () => {
     const org = copyOrg('agents');
     writeFileSync(join(org, 'skills.yaml'), 'skills:\n  ci-triage-runbook:\n    owners: [noor@example.com]\n');
