@@ -1,4 +1,5 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Problem } from '../../core/definitions/problems.ts';
 import { SkillsPolicyFile } from '../../core/definitions/skills.ts';
@@ -12,17 +13,22 @@ const SKIP = new Set(['node_modules', '.git']);
 
 /** Every file under `dir` (dot-files skipped) as UTF-8 text, with `/`-separated paths. */
 export async function readSkillFolder(dir: string): Promise<Array<{ path: string; content: string }>> {
-  const info = await stat(dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw new Error(`${dir} is not a folder: a skill is a folder with SKILL.md`);
+  return readSkillFolderSync(dir);
+}
+
+/** The same, synchronously: what the synth reads (constructs are built synchronously). A skill is small. */
+export function readSkillFolderSync(dir: string): Array<{ path: string; content: string }> {
+  if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory())
+    throw new Error(`${dir} is not a folder: a skill is a folder with SKILL.md`);
   const files: Array<{ path: string; content: string }> = [];
   let bytes = 0;
-  const walk = async (folder: string): Promise<void> => {
-    for (const entry of (await readdir(folder, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+  const walk = (folder: string): void => {
+    for (const entry of readdirSync(folder, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       if (entry.name.startsWith('.') || SKIP.has(entry.name)) continue;
       const path = join(folder, entry.name);
-      if (entry.isDirectory()) await walk(path);
+      if (entry.isDirectory()) walk(path);
       else if (entry.isFile()) {
-        const data = await readFile(path);
+        const data = readFileSync(path);
         bytes += data.length;
         // Checked while reading, so a huge folder is refused before it is all in memory.
         if (bytes > MAX_SKILL_BYTES)
@@ -34,7 +40,7 @@ export async function readSkillFolder(dir: string): Promise<Array<{ path: string
       }
     }
   };
-  await walk(dir);
+  walk(dir);
   return files;
 }
 

@@ -177,9 +177,12 @@ export function skillKey(name: string, version: string): TableKey {
 
 export const SKILL_VERSION_SK_PREFIX = 'V#';
 
+/** What every skill partition starts with: the skills publisher's grant is limited to these keys. */
+export const SKILL_PK_PREFIX = 'SKILL#';
+
 /** Every skill's partition, for a Query over one skill's versions. */
 export function skillPartition(name: string): string {
-  return `SKILL#${part('skill name', name)}`;
+  return `${SKILL_PK_PREFIX}${part('skill name', name)}`;
 }
 
 /** All skills' versions on the GSI, in one partition: the registry is small (one item per published version). */

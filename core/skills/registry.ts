@@ -43,6 +43,37 @@ export async function publishSkill(store: SkillStore, request: PublishRequest): 
   return record;
 }
 
+/** What publishing a folder whose version may already be in the registry came to. */
+export type PublishOutcome =
+  | { outcome: 'published'; record: SkillRecord }
+  | { outcome: 'unchanged'; name: string; version: string }
+  /** That version is published with other content: versions are immutable, nothing was written. */
+  | { outcome: 'differs'; name: string; version: string; publishedSha256: string; sha256: string; message: string };
+
+/**
+ * Publishes the folder's version unless the registry has it: the same content is
+ * `unchanged` (nothing to do), other content is `differs` (never replaced). A new version
+ * goes through `publishSkill`: the same folder checks and owners policy.
+ */
+export async function publishUnlessPresent(store: SkillStore, request: PublishRequest): Promise<PublishOutcome> {
+  const { skill, problems } = parseSkillFolder(request.display, request.files);
+  if (!skill) throw new SkillPublishRefusedError(problems.map(formatProblem).join('\n'));
+  const { name, version } = skill.front;
+  const existing = await store.getVersion(name, version);
+  if (!existing) return { outcome: 'published', record: await publishSkill(store, request) };
+  if (existing.sha256 === skill.sha256) return { outcome: 'unchanged', name, version };
+  return {
+    outcome: 'differs',
+    name,
+    version,
+    publishedSha256: existing.sha256,
+    sha256: skill.sha256,
+    message:
+      `${name}@${version} is already published with different content (the registry has sha256:${existing.sha256}, ` +
+      `${request.display} is sha256:${skill.sha256}); versions are immutable: raise the version in SKILL.md to publish a change`,
+  };
+}
+
 /** The highest published version in `range`. */
 export async function resolveSkillRange(store: SkillStore, name: string, range: string): Promise<SkillRecord> {
   const parsed = parseRange(range);

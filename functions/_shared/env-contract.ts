@@ -116,6 +116,17 @@ export const SandboxSweeperEnv = z.object({
   LOOPRAIL_LOG_LEVEL: LogLevelVariable,
 });
 
+/**
+ * What the skills publisher reads (functions/deploy/publish-skills.ts, a custom resource run
+ * at deploy): the run table the registry lives in and the principal it publishes as.
+ */
+export const SkillsPublisherEnv = z.object({
+  LOOPRAIL_TABLE_NAME: RuntimeEnv.shape.LOOPRAIL_TABLE_NAME,
+  /** Recorded as each version's publisher and checked against skills.yaml owners: `cdk:<stack name>`. */
+  LOOPRAIL_SKILLS_PUBLISHER: z.string().min(1),
+  LOOPRAIL_LOG_LEVEL: LogLevelVariable,
+});
+
 /** Each kind of function by the parsers it runs at start: its environment must satisfy all of them. */
 export const FUNCTION_ENVIRONMENTS = {
   /** The loop's steps (and any function on lambdaDeps alone). */
@@ -124,6 +135,7 @@ export const FUNCTION_ENVIRONMENTS = {
   approval: RuntimeEnv.extend(ApprovalEnv.shape),
   sandboxBroker: SandboxBrokerEnv,
   sandboxSweeper: SandboxSweeperEnv,
+  skillsPublisher: SkillsPublisherEnv,
 } as const;
 export type FunctionRole = keyof typeof FUNCTION_ENVIRONMENTS;
 

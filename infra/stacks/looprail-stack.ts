@@ -10,6 +10,7 @@ import { publishRuntimeEvents } from '../constructs/runtime-events.ts';
 import { RunSweeper } from '../constructs/run-sweeper.ts';
 import { SpendMonitoring } from '../constructs/spend-monitoring.ts';
 import { RunTable } from '../constructs/run-table.ts';
+import { pinsSkills, SkillsRegistry } from '../constructs/skills-registry.ts';
 import { Sandboxes, sandboxAgents } from '../constructs/sandboxes/index.ts';
 import { LoopStepFunctions, STEP_NAMES, type LogLevel, type OtlpExport } from '../constructs/step-functions.ts';
 import { TriggerFunctions } from '../constructs/trigger-functions.ts';
@@ -48,6 +49,8 @@ export class LooprailStack extends Stack {
   readonly approvals: LooprailApprovals;
   /** Run sandboxes (ECS Fargate), only when some agent declares `sandbox:`. */
   readonly sandboxes?: Sandboxes;
+  /** The pinned skills, published to the registry at deploy, only when some agent pins one. */
+  readonly skills?: SkillsRegistry;
 
   constructor(scope: Construct, id: string, props: LooprailStackProps) {
     super(scope, id, {
@@ -64,6 +67,16 @@ export class LooprailStack extends Stack {
     }
 
     this.table = new RunTable(this, 'RunTable');
+    if (pinsSkills(props.catalog)) {
+      if (!props.orgDir) throw new Error('agents pin skills: orgDir (the org folder to publish them from) is required');
+      this.skills = new SkillsRegistry(this, 'SkillsRegistry', {
+        catalog: props.catalog,
+        orgDir: props.orgDir,
+        table: this.table,
+        logLevel: props.logLevel,
+        logRetention,
+      });
+    }
 
     this.steps = new LoopStepFunctions(this, 'Steps', {
       catalog: props.catalog,

@@ -78,6 +78,8 @@ const OTHER_HANDLERS = {
   HttpApp: { entry: 'functions/http/handler.ts', description: /HTTP app/ },
   Approvals: { entry: 'functions/approval/http.ts', description: /^Approval pages and decisions/ },
   ApprovalReminders: { entry: 'functions/approval/reminders.ts', description: /^Approval reminders before expiry/ },
+  // The default org pins a skill: the custom resource that publishes it at deploy.
+  SkillsPublisher: { entry: 'functions/deploy/publish-skills.ts', description: /^Publishes the skill versions/ },
 } as const;
 const HANDLER_NAMES = [...STEP_NAMES, ...(Object.keys(OTHER_HANDLERS) as Array<keyof typeof OTHER_HANDLERS>)];
 /** The handlers that read the catalog, so carry it in their bundle. */

@@ -40,6 +40,10 @@ describe('the Lambda environment contract', () => {
       approval: functionEnvironment('approval', base, { LOOPRAIL_PUBLIC_URL: 'https://api.example.com' }),
       sandboxBroker: ownEnvironment('sandboxBroker', broker),
       sandboxSweeper: ownEnvironment('sandboxSweeper', { LOOPRAIL_SANDBOX_CLUSTER: cluster, LOOPRAIL_TABLE_NAME: 't' }),
+      skillsPublisher: ownEnvironment('skillsPublisher', {
+        LOOPRAIL_TABLE_NAME: 't',
+        LOOPRAIL_SKILLS_PUBLISHER: 'cdk:S',
+      }),
     };
     for (const [role, schema] of Object.entries(FUNCTION_ENVIRONMENTS)) {
       expect(schema.safeParse(built[role as keyof typeof built]).success, role).toBe(true);
