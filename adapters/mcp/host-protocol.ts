@@ -65,3 +65,23 @@ export function decodeError(error: HostError): Error {
 /** The host function names by server (`LOOPRAIL_MCP_HOSTS`): `{ "<server>": "<function name or ARN>" }`. */
 export const McpHostNames = z.record(z.string().min(1), z.string().min(1));
 export type McpHostNames = z.infer<typeof McpHostNames>;
+
+/**
+ * The server an MCP host serves (`LOOPRAIL_MCP_SERVER`), as the stack bundled it: the
+ * declaration's stdio transport with its program and project paths pointing into the asset.
+ */
+export const HostedServer = z.strictObject({
+  name: z.string().min(1),
+  /** The bundled server, relative to the asset's root (`server.mjs`). */
+  program: z.string().min(1),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).default({}),
+  /** Variable → secret name; the host's role may read exactly these. */
+  env_secrets: z.record(z.string(), z.string()).default({}),
+  cwd: z.string().optional(),
+  /** Seconds, as declared. */
+  timeouts: z.strictObject({ connect: z.number().positive().optional(), call: z.number().positive().optional() }),
+  /** Tools declared read_only: a call to one leaves the state folder unsaved. */
+  read_only_tools: z.array(z.string()).default([]),
+});
+export type HostedServer = z.input<typeof HostedServer>;

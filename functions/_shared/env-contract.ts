@@ -14,8 +14,7 @@ import {
   ENV_SANDBOX_SUBNETS,
   ENV_SANDBOX_TASK_FAMILY_PREFIX,
 } from '../../adapters/sandbox/aws-contract.ts';
-import { McpHostNames } from '../../adapters/mcp/host-protocol.ts';
-import { McpServerDeclaration } from '../../core/definitions/org.ts';
+import { HostedServer, McpHostNames } from '../../adapters/mcp/host-protocol.ts';
 
 /**
  * The environment contract between the stack and the Lambda functions, defined once: the
@@ -78,7 +77,7 @@ export const RuntimeEnv = z
  * state folder lives, and how it reads the server's secrets. No run table: its own role.
  */
 export const McpHostEnv = z.object({
-  LOOPRAIL_MCP_SERVER: jsonVariable(McpServerDeclaration, 'an MCP server declaration'),
+  LOOPRAIL_MCP_SERVER: jsonVariable(HostedServer, 'a hosted MCP server (name, program, args, env, timeouts)'),
   /** Where `${LOOPRAIL_STATE_DIR}` files are kept between containers; none for a stateless server. */
   LOOPRAIL_MCP_STATE_BUCKET: z.string().min(1).optional(),
   LOOPRAIL_STATE_DIR: z.string().default('/tmp/looprail-mcp'),

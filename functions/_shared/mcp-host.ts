@@ -1,7 +1,8 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { isAbsolute, join } from 'node:path';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
-import { encodeError, HostRequest, type HostResponse } from '../../adapters/mcp/host-protocol.ts';
+import { encodeError, type HostedServer, HostRequest, type HostResponse } from '../../adapters/mcp/host-protocol.ts';
+import type { z } from 'zod';
 import { McpToolGateway } from '../../adapters/mcp/mcp-gateway.ts';
 import { S3StateFolder } from '../../adapters/mcp/state-folder.ts';
 import { LocalSecretStore } from '../../adapters/secrets/local-secrets.ts';
@@ -93,10 +94,13 @@ export function mcpHostFromEnv(env: Record<string, string | undefined> = process
  * The declaration as bundled names its program by its file in the asset (`server.mjs`):
  * Lambda has no npx, so the host starts it with its own Node.
  */
-function runnable(declaration: McpServerDeclaration, taskRoot: string): McpServerDeclaration {
-  const transport = declaration.transport;
-  if (transport.type !== 'stdio')
-    throw new Error(`the MCP host serves stdio servers; "${declaration.name}" is not one`);
-  const program = isAbsolute(transport.command) ? transport.command : join(taskRoot, transport.command);
-  return { ...declaration, transport: { ...transport, command: process.execPath, args: [program, ...transport.args] } };
+function runnable(hosted: z.output<typeof HostedServer>, taskRoot: string): McpServerDeclaration {
+  const program = isAbsolute(hosted.program) ? hosted.program : join(taskRoot, hosted.program);
+  const { env, env_secrets, cwd } = hosted;
+  return {
+    name: hosted.name,
+    transport: { type: 'stdio', command: process.execPath, args: [program, ...hosted.args], env, env_secrets, cwd },
+    timeouts: hosted.timeouts,
+    tools: Object.fromEntries(hosted.read_only_tools.map((tool) => [tool, { read_only: true }])),
+  };
 }

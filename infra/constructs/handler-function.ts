@@ -49,8 +49,8 @@ export interface HandlerFunctionProps {
   readonly logRetention?: RetentionDays;
   /** Default: RETAIN, so the logs of a deleted stack can still be read until they expire. */
   readonly logRemovalPolicy?: RemovalPolicy;
-  /** Extra esbuild settings (define, inject) merged over the defaults. */
-  readonly bundling?: Pick<BundlingOptions, 'define' | 'inject'>;
+  /** Extra esbuild settings (define, inject) merged over the defaults, and commands that add files to the asset. */
+  readonly bundling?: Pick<BundlingOptions, 'define' | 'inject' | 'commandHooks'>;
   /** Default: PROJECT_ROOT. */
   readonly projectRoot?: string;
   /** Runs the function in these subnets with these security groups. Default: outside any VPC. */
