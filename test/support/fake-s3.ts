@@ -88,7 +88,7 @@ export async function startFakeS3(
 
 /** ListObjectsV2's answer: every key under the prefix, in one page. */
 function listing(bucket: string, prefix: string, objects: Map<string, Buffer>): string {
-  const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   const keys = [...objects.keys()]
     .filter((name) => name.startsWith(`${bucket}/${prefix}`))
     .map((name) => name.slice(bucket.length + 1))
@@ -96,10 +96,10 @@ function listing(bucket: string, prefix: string, objects: Map<string, Buffer>): 
   const contents = keys
     .map(
       (key) =>
-        `<Contents><Key>${escape(key)}</Key><Size>${objects.get(`${bucket}/${key}`)!.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`,
+        `<Contents><Key>${xml(key)}</Key><Size>${objects.get(`${bucket}/${key}`)!.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`,
     )
     .join('');
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${escape(bucket)}</Name><Prefix>${escape(prefix)}</Prefix><KeyCount>${keys.length}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>${contents}</ListBucketResult>`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${xml(bucket)}</Name><Prefix>${xml(prefix)}</Prefix><KeyCount>${keys.length}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>${contents}</ListBucketResult>`;
 }
 
 /** A body the SDK sent `aws-chunked` (size;…\r\n data \r\n … 0 and trailers), as its plain bytes. */
