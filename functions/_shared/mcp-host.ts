@@ -21,6 +21,8 @@ import { McpHostEnv } from './env-contract.ts';
  */
 
 const PLACEHOLDER = '${LOOPRAIL_STATE_DIR}';
+/** Lambda answers a synchronous Invoke with at most 6 MB: a larger result would fail the call every time. */
+const MAX_RESULT_BYTES = 5_000_000;
 
 export type McpHostHandler = (event: unknown) => Promise<HostResponse>;
 
@@ -79,7 +81,7 @@ export function mcpHostFromEnv(env: Record<string, string | undefined> = process
       const result = await gateway.callTool(server, op.name, op.arguments, { timeoutMs });
       // Saved even after an isError answer: the server may have written part of the change.
       if (state && server.tools[op.name]?.read_only !== true) await state.save();
-      return { ok: true, result: { content: result.content, isError: result.isError } };
+      return { ok: true, result: { content: fitted(result.content), isError: result.isError } };
     } catch (error) {
       const encoded = encodeError(error);
       log.warn('mcp host request failed', { op: op.op, error: encoded.name });
@@ -103,4 +105,11 @@ function runnable(hosted: z.output<typeof HostedServer>, taskRoot: string): McpS
     timeouts: hosted.timeouts,
     tools: Object.fromEntries(hosted.read_only_tools.map((tool) => [tool, { read_only: true }])),
   };
+}
+
+/** A result cut to what an Invoke answer can carry, saying so (the run offloads large results on its own side). */
+function fitted(content: string): string {
+  if (Buffer.byteLength(content) <= MAX_RESULT_BYTES) return content;
+  const kept = Buffer.from(content).subarray(0, MAX_RESULT_BYTES).toString('utf8');
+  return `${kept}\n[cut by the MCP host: the result was larger than a Lambda answer can carry]`;
 }
