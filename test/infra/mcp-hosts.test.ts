@@ -192,12 +192,18 @@ describe('the bundled hosts, invoked as the steps invoke them', { timeout: 60_00
     lambda = await startFakeLambda({
       'host-team-memory': (event) => containers['team-memory']!.invoke(event),
       'host-ci-reports': (event) => containers['ci-reports']!.invoke(event),
+      'host-crashing': () => Promise.reject(new Error('Runtime exited with error: signal: killed')),
     });
     coldStart('team-memory');
     coldStart('ci-reports');
     const client = new LambdaClient({ region: 'us-east-1', endpoint: lambda.url, credentials, maxAttempts: 1 });
     const hosts = new LambdaMcpHosts(
-      { 'team-memory': 'host-team-memory', 'ci-reports': 'host-ci-reports', ghost: 'host-ghost' },
+      {
+        'team-memory': 'host-team-memory',
+        'ci-reports': 'host-ci-reports',
+        ghost: 'host-ghost',
+        crashing: 'host-crashing',
+      },
       () => client,
     );
     gateway = new McpToolGateway({ secrets: new LocalSecretStore(), hosts });
@@ -255,6 +261,38 @@ describe('the bundled hosts, invoked as the steps invoke them', { timeout: 60_00
     expect((error as Error).message).toMatch(
       /MCP server "ghost": its host "host-ghost" could not be invoked: ResourceNotFoundException/,
     );
+  });
+
+  it('reports a host that crashed, or could not reach its state, as unavailable (worth a retry)', async () => {
+    const crashing = { ...catalog.servers['team-memory']!, name: 'crashing' };
+    const crashed = await gateway.listTools(crashing).catch((caught: unknown) => caught);
+    expect(crashed).toBeInstanceOf(ToolUnavailableError);
+    expect((crashed as Error).message).toMatch(
+      /^MCP server "crashing": its host failed \(Unhandled\): .*signal: killed/,
+    );
+
+    const { dir, environment } = synthesized.assets.get('team-memory')!;
+    const stranded = startBundle(dir, {
+      LOOPRAIL_MCP_SERVER: String(environment.LOOPRAIL_MCP_SERVER),
+      LOOPRAIL_MCP_STATE_BUCKET: 'no-such-bucket',
+      LOOPRAIL_STATE_DIR: mkdtempSync(join(scratch, 'tmp-stranded-')),
+      LOOPRAIL_LOG_LEVEL: 'silent',
+      AWS_ENDPOINT_URL: s3.url,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    });
+    try {
+      const answer = (await stranded.invoke({ op: 'listTools' })) as {
+        ok: boolean;
+        error?: { name: string; message: string };
+      };
+      expect(answer.ok).toBe(false);
+      expect(answer.error?.name).toBe('looprail.ToolUnavailable');
+      expect(answer.error?.message).toMatch(/^MCP host failed: .*bucket/i);
+    } finally {
+      await stranded.stop();
+    }
   });
 });
 
