@@ -23,6 +23,8 @@ export interface McpHosts {
   ): Promise<ToolCallResult>;
 }
 
+const STATE_PLACEHOLDER = '${LOOPRAIL_STATE_DIR}';
+
 /** Lambda's own answers worth another try (throttled, e.g. a stateful host's one container busy). */
 const TRANSIENT_INVOKE_ERRORS = new Set([
   'TooManyRequestsException',
@@ -37,6 +39,8 @@ const TRANSIENT_INVOKE_ERRORS = new Set([
 export class LambdaMcpHosts implements McpHosts {
   readonly #names: McpHostNames;
   readonly #client: () => LambdaClient;
+  /** The last call in flight per stateful server: its host runs one container at a time (reserved concurrency 1). */
+  readonly #queues = new Map<string, Promise<unknown>>();
 
   /** `client` is called on first use, so a step that never reaches a hosted server builds none. */
   constructor(names: McpHostNames, client: () => LambdaClient) {
@@ -60,9 +64,27 @@ export class LambdaMcpHosts implements McpHosts {
     args: Record<string, unknown>,
     timeoutMs: number,
   ): Promise<ToolCallResult> {
-    const answer = await this.#invoke(server.name, { op: 'callTool', name: tool, arguments: args, timeoutMs });
+    const request: HostRequest = { op: 'callTool', name: tool, arguments: args, timeoutMs };
+    const answer = await this.#inTurn(server, () => this.#invoke(server.name, request));
     if (!('result' in answer)) throw this.#malformed(server.name, tool);
     return { content: answer.result.content, isError: answer.result.isError };
+  }
+
+  /**
+   * A stateful server's calls from this step go one after another, so parallel calls of one
+   * turn do not throttle each other on its single container (and a throttled write is never
+   * reported to the model as "may have acted").
+   */
+  #inTurn<T>(server: McpServerDeclaration, call: () => Promise<T>): Promise<T> {
+    if (!JSON.stringify(server.transport).includes(STATE_PLACEHOLDER)) return call();
+    const previous = this.#queues.get(server.name) ?? Promise.resolve();
+    const next = previous.then(call, call);
+    const settled = next.catch(() => {});
+    this.#queues.set(server.name, settled);
+    void settled.then(() => {
+      if (this.#queues.get(server.name) === settled) this.#queues.delete(server.name);
+    });
+    return next;
   }
 
   async #invoke(server: string, request: HostRequest): Promise<HostResponse & { ok: true }> {

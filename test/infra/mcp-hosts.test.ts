@@ -168,6 +168,8 @@ describe('the bundled hosts, invoked as the steps invoke them', { timeout: 60_00
   let lambda: FakeLambda;
   const containers: Partial<Record<string, RunningBundle>> = {};
   let gateway: McpToolGateway;
+  let memoryInFlight = 0;
+  let memoryMostInFlight = 0;
 
   /** A cold start: a fresh process with a fresh /tmp state folder, the template's environment. */
   function coldStart(server: string): RunningBundle {
@@ -190,7 +192,16 @@ describe('the bundled hosts, invoked as the steps invoke them', { timeout: 60_00
   beforeAll(async () => {
     s3 = await startFakeS3(new Map(), { writable: [BUCKET] });
     lambda = await startFakeLambda({
-      'host-team-memory': (event) => containers['team-memory']!.invoke(event),
+      'host-team-memory': async (event) => {
+        // As Lambda's reserved concurrency 1 would: count how many invocations overlap.
+        memoryInFlight++;
+        memoryMostInFlight = Math.max(memoryMostInFlight, memoryInFlight);
+        try {
+          return await containers['team-memory']!.invoke(event);
+        } finally {
+          memoryInFlight--;
+        }
+      },
       'host-ci-reports': (event) => containers['ci-reports']!.invoke(event),
       'host-crashing': () => Promise.reject(new Error('Runtime exited with error: signal: killed')),
     });
@@ -244,6 +255,23 @@ describe('the bundled hosts, invoked as the steps invoke them', { timeout: 60_00
     coldStart('team-memory');
     const graph = await gateway.callTool(server, 'read_graph', {}, { timeoutMs: 10_000 });
     expect(graph.content).toContain('written before the cold start');
+  });
+
+  it("sends one step's calls to a stateful server one at a time, so they never throttle each other", async () => {
+    const server = catalog.servers['team-memory']!;
+    memoryMostInFlight = 0;
+    const notes = ['a', 'b', 'c'].map((name) => ({
+      name: `parallel-${name}`,
+      entityType: 'note',
+      observations: [name],
+    }));
+    const results = await Promise.all(
+      notes.map((note) => gateway.callTool(server, 'create_entities', { entities: [note] }, { timeoutMs: 10_000 })),
+    );
+    expect(results.map((result) => result.isError)).toEqual([false, false, false]);
+    expect(memoryMostInFlight).toBe(1);
+    const graph = await gateway.callTool(server, 'read_graph', {}, { timeoutMs: 10_000 });
+    for (const note of notes) expect(graph.content).toContain(note.name);
   });
 
   it('answers an unknown tool as data, a bad request as a validation error, and a missing host as permanent', async () => {
