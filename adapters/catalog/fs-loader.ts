@@ -5,6 +5,7 @@ import { formatProblem, type Problem } from '../../core/definitions/problems.ts'
 import type { OrgFile } from '../../core/definitions/org-validation.ts';
 import { validateOrg } from '../../core/definitions/validate.ts';
 import { guardrailRules } from '../../guardrails/rules.ts';
+import { hostingProblems } from './hosting-check.ts';
 
 export { formatProblem };
 export type { Problem };
@@ -46,13 +47,15 @@ async function listFiles(dir: string): Promise<string[]> {
 }
 
 /**
- * Reads an org folder (or the folder around one file) and validates it whole.
- * Paths in problems are shown relative to the current directory.
+ * Reads an org folder (or the folder around one file) and validates it whole, then checks
+ * that every stdio server can be hosted on AWS (hosting-check.ts). Paths in problems are
+ * shown relative to the current directory; servers' commands and files are found from
+ * `projectRoot` (default: the current directory), as the local host starts them.
  */
 export async function loadOrgFolder(
   target: string,
   cwd = process.cwd(),
-  options: { ignoreLock?: boolean } = {},
+  options: { ignoreLock?: boolean; projectRoot?: string } = {},
 ): Promise<{ root: string; catalog?: Catalog; problems: Problem[] }> {
   const absolute = resolve(cwd, target);
   if (!(await exists(absolute))) {
@@ -84,6 +87,9 @@ export async function loadOrgFolder(
     files.push({ path: relative(root, path).split(sep).join('/'), display, text });
   }
   const result = validateOrg(files, { customRules: Object.keys(guardrailRules), ignoreLock: options.ignoreLock });
-  const all = [...problems, ...result.problems];
+  const hosting = result.catalog
+    ? hostingProblems(result.catalog, files, resolve(cwd, options.projectRoot ?? '.'))
+    : [];
+  const all = [...problems, ...result.problems, ...hosting];
   return { root, problems: all, catalog: all.some((p) => p.severity === 'error') ? undefined : result.catalog };
 }

@@ -53,6 +53,12 @@ export function describeCause(error: unknown): string {
   return parts.join(': ');
 }
 
+/** The program could not be started at all (not there, not executable): permanent, never worth a retry. */
+export function isMissingProgram(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'EACCES';
+}
+
 export function firstLine(text: string): string {
   return text.split('\n', 1)[0] ?? '';
 }

@@ -11,6 +11,7 @@ import type { McpServerDeclaration } from '../../core/definitions/org.ts';
 import { ConfigurationError, ToolTimeoutError, ToolUnavailableError, errorMessage } from '../../core/errors.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import type { ToolCallOptions, ToolCallResult, ToolDescriptor, ToolGateway } from '../../core/ports/tools.ts';
+import type { McpHosts } from './host-client.ts';
 import { type Connection, LineTail, STDERR_LINES, declarationKey, redactor, stderrTail } from './mcp-connection.ts';
 import { renderContent, toDescriptor } from './mcp-content.ts';
 import {
@@ -21,6 +22,7 @@ import {
   isConnectionClosed,
   isLocalMcpError,
   isMalformed,
+  isMissingProgram,
   isTimeout,
   stripMcpPrefix,
   withDeadline,
@@ -47,6 +49,8 @@ export interface McpToolGatewayOptions {
   clientInfo?: { name: string; version: string };
   /** Operational lines (connects, drops). Never receives secret values. */
   logger?: (line: string) => void;
+  /** On AWS: servers run in their own host Lambdas (host-client.ts) and are invoked there, never spawned. */
+  hosts?: McpHosts;
 }
 
 /** ToolCallOptions plus an optional caller cancellation. */
@@ -66,6 +70,7 @@ export class McpToolGateway implements ToolGateway {
   readonly #transports: TransportContext;
   readonly #clientInfo: { name: string; version: string };
   readonly #log: (line: string) => void;
+  readonly #hosts: McpHosts | undefined;
   /** Keyed by server name: at most one connection (or connect in flight) per server. */
   readonly #pool = new Map<string, PoolEntry>();
   #closed = false;
@@ -73,6 +78,7 @@ export class McpToolGateway implements ToolGateway {
   constructor(options: McpToolGatewayOptions) {
     this.#clientInfo = options.clientInfo ?? { name: 'looprail', version: '0.1.0' };
     this.#log = options.logger ?? (() => {});
+    this.#hosts = options.hosts;
     this.#transports = {
       secrets: options.secrets,
       projectRoot: resolve(options.projectRoot ?? process.cwd()),
@@ -82,6 +88,7 @@ export class McpToolGateway implements ToolGateway {
   }
 
   async listTools(server: McpServerDeclaration): Promise<ToolDescriptor[]> {
+    if (this.#hosts?.has(server.name)) return this.#hosts.listTools(server);
     const conn = await this.#connection(server);
     const timeoutMs = callTimeoutMs(server);
     const tools: ToolDescriptor[] = [];
@@ -104,8 +111,9 @@ export class McpToolGateway implements ToolGateway {
     args: Record<string, unknown>,
     options?: McpToolCallOptions,
   ): Promise<ToolCallResult> {
-    const conn = await this.#connection(server);
     const timeoutMs = options?.timeoutMs ?? callTimeoutMs(server);
+    if (this.#hosts?.has(server.name)) return this.#hosts.callTool(server, tool, args, timeoutMs);
+    const conn = await this.#connection(server);
     try {
       const result = (await conn.client.callTool({ name: tool, arguments: args }, undefined, {
         timeout: timeoutMs,
@@ -314,6 +322,14 @@ export class McpToolGateway implements ToolGateway {
       // Retrying with the same credentials cannot help: this needs a person.
       return new ConfigurationError(
         `MCP server "${server.name}" refused our credentials (HTTP ${error.code}); check the secret "${server.auth.secret}"`,
+      );
+    }
+    if (server.transport.type === 'stdio' && isMissingProgram(error)) {
+      // Retrying cannot make a program appear: a permanent configuration error, not an outage.
+      return new ConfigurationError(
+        conn.redact(
+          `MCP server "${server.name}": could not start "${server.transport.command}": ${describeCause(error)}`,
+        ),
       );
     }
     const target =

@@ -48,7 +48,7 @@ export function identitiesOf(catalog: Catalog): Identity[] {
   return identities.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** Secret names an identity may read: its models' keys and its servers' credentials. */
+/** Secret names an identity may read: its models' keys and its HTTP servers' credentials. */
 export function secretsOf(catalog: Catalog, identity: Identity): string[] {
   const names = new Set<string>();
   for (const model of identity.models) {
@@ -58,9 +58,8 @@ export function secretsOf(catalog: Catalog, identity: Identity): string[] {
   for (const name of identity.servers) {
     const server = catalog.servers[name];
     if (!server) continue;
+    // A stdio server's env_secrets are read by the server's own host on AWS (its role alone), never by the agent.
     if (server.auth) names.add(server.auth.secret);
-    if (server.transport.type === 'stdio')
-      for (const secret of Object.values(server.transport.env_secrets)) names.add(secret);
   }
   return [...names].sort();
 }

@@ -14,6 +14,7 @@ import {
   ENV_SANDBOX_SUBNETS,
   ENV_SANDBOX_TASK_FAMILY_PREFIX,
 } from '../../adapters/sandbox/aws-contract.ts';
+import { HostedServer, McpHostNames } from '../../adapters/mcp/host-protocol.ts';
 
 /**
  * The environment contract between the stack and the Lambda functions, defined once: the
@@ -28,23 +29,61 @@ export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 const LogLevelVariable = z.enum(LOG_LEVELS).default('info');
 
+/** A JSON variable parsed with a schema; `expected` says what it should hold. */
+function jsonVariable<T extends z.ZodType>(schema: T, expected: string) {
+  return z.string().transform((value, context): z.output<T> => {
+    try {
+      return schema.parse(JSON.parse(value));
+    } catch {
+      context.addIssue({ code: 'custom', message: `expected JSON ${expected}` });
+      return z.NEVER;
+    }
+  });
+}
+
+/**
+ * The MCP host functions by server (`{ "<server>": "<function name>" }`), on the steps that
+ * reach MCP servers (StartRun, ToolStep, Verify): those servers are invoked there, never spawned.
+ */
+export const MCP_HOSTS_VARIABLE = 'LOOPRAIL_MCP_HOSTS';
+export const McpHostsEnv = z.object({
+  [MCP_HOSTS_VARIABLE]: jsonVariable(McpHostNames, '{ "<server>": "<host function name>" }').optional(),
+});
+
 /** What every function that builds the run dependencies reads (runtime.ts `lambdaDeps`). */
-export const RuntimeEnv = z.object({
-  LOOPRAIL_TABLE_NAME: z.string().min(1),
-  LOOPRAIL_TRACE_TTL_DAYS: z.coerce.number().int().positive().optional(),
-  LOOPRAIL_SECRETS: z.enum(['aws', 'file']).default('aws'),
-  LOOPRAIL_SECRETS_FILE: z.string().optional(),
-  LOOPRAIL_STATE_DIR: z.string().default('/tmp/looprail'),
+export const RuntimeEnv = z
+  .object({
+    LOOPRAIL_TABLE_NAME: z.string().min(1),
+    LOOPRAIL_TRACE_TTL_DAYS: z.coerce.number().int().positive().optional(),
+    LOOPRAIL_SECRETS: z.enum(['aws', 'file']).default('aws'),
+    LOOPRAIL_SECRETS_FILE: z.string().optional(),
+    LOOPRAIL_STATE_DIR: z.string().default('/tmp/looprail'),
+    LOOPRAIL_LOG_LEVEL: LogLevelVariable,
+    /** `arn:aws:iam::<account>:role/<prefix>`: the agents' roles are this plus their identity. */
+    LOOPRAIL_AGENT_ROLE_PREFIX: z
+      .string()
+      .regex(/^arn:[^:]+:iam::\d{12}:role\/[\w+=,.@-]*$/, 'expected arn:<partition>:iam::<account>:role/<name prefix>')
+      .optional(),
+    /** Where `looprail.run.*` events go (`default` for the account's default bus); none when unset. */
+    LOOPRAIL_EVENT_BUS: z.string().min(1).optional(),
+    /** The sandbox broker function (set on ToolStep, FinishRun and FailRun when sandboxes are deployed). */
+    [ENV_SANDBOX_BROKER]: z.string().min(1).optional(),
+  })
+  .extend(McpHostsEnv.shape);
+
+/**
+ * What an MCP host function reads (functions/mcp/host.ts): the declaration it serves, as
+ * bundled (its command the bundled server, its args pointing into the asset), where its
+ * state folder lives, and how it reads the server's secrets. No run table: its own role.
+ */
+export const McpHostEnv = z.object({
+  LOOPRAIL_MCP_SERVER: jsonVariable(HostedServer, 'a hosted MCP server (name, program, args, env, timeouts)'),
+  /** Where `${LOOPRAIL_STATE_DIR}` files are kept between containers; none for a stateless server. */
+  LOOPRAIL_MCP_STATE_BUCKET: z.string().min(1).optional(),
+  LOOPRAIL_STATE_DIR: z.string().default('/tmp/looprail-mcp'),
+  LOOPRAIL_SECRETS: RuntimeEnv.shape.LOOPRAIL_SECRETS,
+  LOOPRAIL_SECRETS_FILE: RuntimeEnv.shape.LOOPRAIL_SECRETS_FILE,
   LOOPRAIL_LOG_LEVEL: LogLevelVariable,
-  /** `arn:aws:iam::<account>:role/<prefix>`: the agents' roles are this plus their identity. */
-  LOOPRAIL_AGENT_ROLE_PREFIX: z
-    .string()
-    .regex(/^arn:[^:]+:iam::\d{12}:role\/[\w+=,.@-]*$/, 'expected arn:<partition>:iam::<account>:role/<name prefix>')
-    .optional(),
-  /** Where `looprail.run.*` events go (`default` for the account's default bus); none when unset. */
-  LOOPRAIL_EVENT_BUS: z.string().min(1).optional(),
-  /** The sandbox broker function (set on ToolStep, FinishRun and FailRun when sandboxes are deployed). */
-  [ENV_SANDBOX_BROKER]: z.string().min(1).optional(),
 });
 
 /** What the functions that start runs add (runtime.ts `lambdaTriggerDeps`): the triggers and the HTTP app. */
@@ -136,6 +175,7 @@ export const FUNCTION_ENVIRONMENTS = {
   sandboxBroker: SandboxBrokerEnv,
   sandboxSweeper: SandboxSweeperEnv,
   skillsPublisher: SkillsPublisherEnv,
+  mcpHost: McpHostEnv,
 } as const;
 export type FunctionRole = keyof typeof FUNCTION_ENVIRONMENTS;
 

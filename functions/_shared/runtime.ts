@@ -4,6 +4,9 @@ import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { DynamoSkillStore } from '../../adapters/dynamodb/skill-store.ts';
 import { DynamoResultStore } from '../../adapters/dynamodb/result-store.ts';
 import { McpToolGateway } from '../../adapters/mcp/mcp-gateway.ts';
+import { LambdaMcpHosts } from '../../adapters/mcp/host-client.ts';
+import type { McpHostNames } from '../../adapters/mcp/host-protocol.ts';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { modelProviders } from '../../adapters/models/index.ts';
 import { LocalSecretStore } from '../../adapters/secrets/local-secrets.ts';
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
@@ -46,6 +49,8 @@ export interface RuntimeOptions {
   stateDir: string;
   traceTtlSeconds?: number;
   log: Logger;
+  /** On AWS: the MCP host function of each hosted server (LOOPRAIL_MCP_HOSTS), invoked instead of spawning it. */
+  mcpHosts?: McpHostNames;
 }
 
 export function createRunDeps(options: RuntimeOptions): RunDeps & { close(): Promise<void> } {
@@ -53,6 +58,7 @@ export function createRunDeps(options: RuntimeOptions): RunDeps & { close(): Pro
     secrets: options.secrets,
     projectRoot: options.projectRoot,
     stateDir: options.stateDir,
+    ...(options.mcpHosts ? { hosts: new LambdaMcpHosts(options.mcpHosts, lazyLambdaClient()) } : {}),
   });
   return {
     store: new DynamoRunStore({
@@ -88,6 +94,7 @@ export function agentScopes(options: {
   roleArnPrefix: string;
   projectRoot: string;
   stateDir: string;
+  mcpHosts?: McpHostNames;
 }): NonNullable<RunDeps['scopeFor']> {
   const cache = new Map<string, AgentScope>();
   // `arn:aws:iam::<account>:role/<name prefix>`: the 64-character limit applies to the name only.
@@ -103,9 +110,13 @@ export function agentScopes(options: {
       params: { RoleArn: roleArn, RoleSessionName: runId.slice(0, 64), DurationSeconds: 3600 },
     });
     const secrets = new SecretsManagerStore({ client: new SecretsManagerClient({ credentials }) });
+    // Hosted servers are invoked as the agent: only the roles of agents that declare a server may invoke its host.
+    const hosts = options.mcpHosts
+      ? { hosts: new LambdaMcpHosts(options.mcpHosts, lazyLambdaClient(credentials)) }
+      : {};
     const scope: AgentScope = {
       secrets,
-      tools: new McpToolGateway({ secrets, projectRoot: options.projectRoot, stateDir: options.stateDir }),
+      tools: new McpToolGateway({ secrets, projectRoot: options.projectRoot, stateDir: options.stateDir, ...hosts }),
       providers: modelProviders({
         secrets,
         bedrockClientFor: (region) => new BedrockRuntimeClient({ region, credentials }),
@@ -119,6 +130,12 @@ export function agentScopes(options: {
     cache.set(key, scope);
     return scope;
   };
+}
+
+/** A Lambda client built on first use (a step that reaches no hosted server builds none). */
+function lazyLambdaClient(credentials?: ReturnType<typeof fromTemporaryCredentials>): () => LambdaClient {
+  let client: LambdaClient | undefined;
+  return () => (client ??= new LambdaClient(credentials ? { credentials } : {}));
 }
 
 /** The contract's runtime variables, plus where Lambda put the code (set by the platform, not the stack). */
@@ -168,6 +185,7 @@ export function lambdaDeps(): RunDeps {
     stateDir: env.LOOPRAIL_STATE_DIR,
     traceTtlSeconds: env.LOOPRAIL_TRACE_TTL_DAYS ? env.LOOPRAIL_TRACE_TTL_DAYS * 86_400 : undefined,
     log: jsonLogger(env.LOOPRAIL_LOG_LEVEL),
+    mcpHosts: env.LOOPRAIL_MCP_HOSTS,
   });
   // Checked at init: a bad OTLP setting fails the container's start with the variable's name.
   const otlp = otlpConfigFromEnv(process.env);
@@ -188,6 +206,7 @@ export function lambdaDeps(): RunDeps {
           roleArnPrefix: env.LOOPRAIL_AGENT_ROLE_PREFIX,
           projectRoot: env.LAMBDA_TASK_ROOT,
           stateDir: env.LOOPRAIL_STATE_DIR,
+          mcpHosts: env.LOOPRAIL_MCP_HOSTS,
         }),
       }
     : withMetrics;

@@ -49,7 +49,7 @@ export interface HandlerFunctionProps {
   readonly logRetention?: RetentionDays;
   /** Default: RETAIN, so the logs of a deleted stack can still be read until they expire. */
   readonly logRemovalPolicy?: RemovalPolicy;
-  /** Extra esbuild settings (define, inject) merged over the defaults; command hooks add files to the asset. */
+  /** Extra esbuild settings (define, inject) merged over the defaults, and commands that add files to the asset. */
   readonly bundling?: Pick<BundlingOptions, 'define' | 'inject' | 'commandHooks'>;
   /** Default: PROJECT_ROOT. */
   readonly projectRoot?: string;

@@ -6,6 +6,7 @@ import { stepFunctionPlaceholder } from '../../core/definitions/steps.ts';
 import { AgentStateMachine } from '../constructs/agent-state-machine.ts';
 import { LooprailHttpApi } from '../constructs/http-api.ts';
 import { LooprailApprovals } from '../constructs/approvals.ts';
+import { McpHosts } from '../constructs/mcp-hosts.ts';
 import { publishRuntimeEvents } from '../constructs/runtime-events.ts';
 import { RunSweeper } from '../constructs/run-sweeper.ts';
 import { SpendMonitoring } from '../constructs/spend-monitoring.ts';
@@ -51,6 +52,8 @@ export class LooprailStack extends Stack {
   readonly sandboxes?: Sandboxes;
   /** The pinned skills, published to the registry at deploy, only when some agent pins one. */
   readonly skills?: SkillsRegistry;
+  /** A Lambda per stdio MCP server some agent uses. */
+  readonly mcpHosts: McpHosts;
 
   constructor(scope: Construct, id: string, props: LooprailStackProps) {
     super(scope, id, {
@@ -86,6 +89,16 @@ export class LooprailStack extends Stack {
       logRetention,
       otlp: props.otlp,
     });
+
+    // Stdio MCP servers run in host Lambdas, invoked by the steps that reach servers (discovery in StartRun and
+    // Verify's checker start, calls in ToolStep) with the credentials of the agent that declares them.
+    this.mcpHosts = new McpHosts(this, 'McpHosts', {
+      catalog: props.catalog,
+      agentRoles: this.steps.identities.roles,
+      logLevel: props.logLevel,
+      logRetention,
+    });
+    this.mcpHosts.connectSteps([this.steps.steps.StartRun, this.steps.steps.ToolStep, this.steps.steps.Verify]);
 
     this.agentRun = new AgentStateMachine(this, 'AgentRun', {
       functionArns: Object.fromEntries(

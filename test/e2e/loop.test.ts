@@ -256,7 +256,7 @@ describe('limits: every run ends with exactly one stop reason', () => {
     const { meta, trace } = await run('broken-server');
     expect(meta).toMatchObject({ status: 'failed', stopReason: 'error', modelCalls: 0 });
     expect(meta.stopDetail).toMatch(
-      /^looprail\.ToolUnavailable: MCP server "broken": could not start "no-such-mcp-server"/,
+      /^looprail\.ToolUnavailable: MCP server "broken": could not start "node": the server process exited[\s\S]*broken: this server exits before the handshake/,
     );
     expect(kinds(trace)).toEqual(['run_failed']);
   });

@@ -1,5 +1,6 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -52,6 +53,20 @@ describe('infra/app.ts', { timeout: 120_000 }, () => {
     expect(result.status, result.stderr).toBe(1);
     expect(result.stderr).toMatch(/models\.yaml:\d+:\d+: /);
     expect(result.stderr).toMatch(/has \d+ errors?; nothing was synthesized or deployed/);
+    expect(readdirSync(result.outdir)).toEqual([]);
+  });
+
+  it('refuses, at its file and line, a stdio server the stack cannot host', () => {
+    const org = join(scratch, 'unhostable-org');
+    cpSync(join(ROOT, 'agents'), org, { recursive: true });
+    const server = join(org, 'mcp-servers/ci-reports.yaml');
+    writeFileSync(server, readFileSync(server, 'utf8').replace('mcp-server-filesystem', 'mcp-server-filesystm'));
+    const result = runApp({ 'looprail:agents': org });
+    expect(result.status, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(
+      /ci-reports\.yaml:8:12: transport\.command: server "ci-reports" cannot run on AWS: .*used by agent morning-triage/,
+    );
+    expect(result.stderr).toMatch(/has 1 error; nothing was synthesized or deployed/);
     expect(readdirSync(result.outdir)).toEqual([]);
   });
 
@@ -127,8 +142,16 @@ describe.skipIf(!handlersExist)('cdk synth with bundling', () => {
         { Type: string; Properties: { Description?: string }; Metadata?: Record<string, string> }
       >;
     };
-    const functions = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Lambda::Function');
+    const all = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Lambda::Function');
+    // The MCP hosts (one per stdio server an agent uses) carry the server beside the handler.
+    const hosts = all.filter((fn) => /^MCP host of /.test(fn.Properties.Description ?? ''));
+    const functions = all.filter((fn) => !hosts.includes(fn));
     expect(functions).toHaveLength(HANDLER_NAMES.length);
+    for (const host of hosts) {
+      const dir = join(out, host.Metadata!['aws:asset:path']!);
+      expect(existsSync(join(dir, 'server.mjs')), dir).toBe(true);
+      expect(folderBytes(dir), `${host.Properties.Description} bundle`).toBeLessThan(MAX_ASSET_BYTES);
+    }
 
     const bundles = new Map<string, string>();
     for (const fn of functions) {

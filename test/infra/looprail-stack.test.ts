@@ -710,7 +710,7 @@ describe('LooprailStack options', () => {
     expect(text).not.toContain('sts:AssumeRole');
   });
 
-  it('grants stdio env secrets and openai keys to the agent using them, and follows a bedrock model to its own region', () => {
+  it("grants openai keys to the agent using them, a stdio server's env secrets to its host alone, and follows a bedrock model to its own region", () => {
     const catalog: Catalog = {
       ...CATALOG,
       agents: {
@@ -743,9 +743,12 @@ describe('LooprailStack options', () => {
     const { app, stack, template } = synth({ catalog });
     const coder = identityStatements(stack, template, 'coder');
     expect(resourcesFor(coder, 'secretsmanager:GetSecretValue')).toEqual([
-      expect.stringContaining('secret:files-token-??????'),
       expect.stringContaining('secret:openai-key-??????'),
     ]);
+    const readers = Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([, policy]) => JSON.stringify(stack.resolve(policy.Properties.PolicyDocument)).includes('files-token'))
+      .map(([id]) => id);
+    expect(readers).toEqual([expect.stringMatching(/^McpHostsHostfilesRoleDefaultPolicy/)]);
     expect(resourcesFor(coder, 'bedrock:InvokeModel')).toEqual([
       expect.stringContaining(':bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0'),
     ]);

@@ -494,10 +494,11 @@ describe('McpToolGateway failures', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('gives a clear ToolUnavailableError for a command that does not exist', async () => {
+  it('gives a clear ConfigurationError (permanent, never retried) for a command that does not exist', async () => {
     const missing = declare({ name: 'missing', transport: { type: 'stdio', command: 'no-such-mcp-server-xyz' } });
     const error = await caught(gateway.listTools(missing));
-    expect(error).toBeInstanceOf(ToolUnavailableError);
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error).not.toBeInstanceOf(ToolUnavailableError);
     expect(error.message).toMatch(/^MCP server "missing": could not start "no-such-mcp-server-xyz": .*ENOENT/);
   });
 

@@ -21,6 +21,9 @@ const broker = {
   LOOPRAIL_SANDBOX_SECURITY_GROUPS: 'sg-1',
 };
 
+/** A hosted MCP server as the McpHosts construct writes it. */
+const hosted = { name: 'notes', program: 'server.mjs', timeouts: { call: 30 } };
+
 describe('the Lambda environment contract', () => {
   it('builds the base variables every function gets, with the stack defaults', () => {
     expect(functionEnvironment('runtime', base, {})).toEqual({
@@ -44,10 +47,36 @@ describe('the Lambda environment contract', () => {
         LOOPRAIL_TABLE_NAME: 't',
         LOOPRAIL_SKILLS_PUBLISHER: 'cdk:S',
       }),
+      mcpHost: ownEnvironment('mcpHost', { LOOPRAIL_MCP_SERVER: JSON.stringify(hosted) }),
     };
     for (const [role, schema] of Object.entries(FUNCTION_ENVIRONMENTS)) {
       expect(schema.safeParse(built[role as keyof typeof built]).success, role).toBe(true);
     }
+  });
+
+  it('parses the MCP hosts of the steps and the server of a host, naming what a bad value should be', () => {
+    const hosts = FUNCTION_ENVIRONMENTS.runtime.parse({
+      ...functionEnvironment('runtime', base, {}),
+      ...roleVariables('runtime', { LOOPRAIL_MCP_HOSTS: '{"notes":"Looprail-NotesHost"}' }),
+    });
+    expect(hosts.LOOPRAIL_MCP_HOSTS).toEqual({ notes: 'Looprail-NotesHost' });
+    const badHosts = FUNCTION_ENVIRONMENTS.runtime.safeParse({
+      ...base,
+      LOOPRAIL_TABLE_NAME: 't',
+      LOOPRAIL_MCP_HOSTS: '["x"]',
+    });
+    expect(badHosts.error?.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)).toEqual([
+      'LOOPRAIL_MCP_HOSTS: expected JSON { "<server>": "<host function name>" }',
+    ]);
+    const host = FUNCTION_ENVIRONMENTS.mcpHost.parse(
+      ownEnvironment('mcpHost', { LOOPRAIL_MCP_SERVER: JSON.stringify(hosted) }),
+    );
+    expect(host).toMatchObject({ LOOPRAIL_STATE_DIR: '/tmp/looprail-mcp', LOOPRAIL_SECRETS: 'aws' });
+    expect(host.LOOPRAIL_MCP_SERVER).toEqual({ ...hosted, args: [], env: {}, env_secrets: {}, read_only_tools: [] });
+    const badServer = FUNCTION_ENVIRONMENTS.mcpHost.safeParse({ LOOPRAIL_MCP_SERVER: '{"name":"notes"}' });
+    expect(badServer.error?.issues[0]?.message).toBe(
+      'expected JSON a hosted MCP server (name, program, args, env, timeouts)',
+    );
   });
 
   it('requires at compile time what a role parses without a default', () => {
