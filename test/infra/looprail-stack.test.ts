@@ -481,7 +481,7 @@ describe('LooprailStack', () => {
   it('has a spend dashboard and an alarm per daily agent or team budget, to an encrypted topic', () => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'looprail-budget-triage-daily',
+      AlarmName: 'Looprail-budget-triage-daily',
       Namespace: 'Looprail',
       MetricName: 'CostMicros',
       Dimensions: [{ Name: 'Agent', Value: 'triage' }],
