@@ -388,7 +388,7 @@ describe('LooprailStack', () => {
         identity,
       ).toBe(true);
     }
-    template.hasResourceProperties('AWS::IAM::Role', { RoleName: 'Looprail-agent-triage.reviewer' });
+    template.hasResourceProperties('AWS::IAM::Role', { RoleName: 'Looprail-eu-west-1-agent-triage.reviewer' });
   });
 
   it('lets exactly the steps that act for agents assume their roles, and gives the steps no secret or model of their own', () => {
@@ -431,7 +431,7 @@ describe('LooprailStack', () => {
     for (const name of ['StartRun', 'ModelStep', 'ToolStep', 'Verify'] as const) {
       const fn = template.toJSON().Resources[logicalId(stack, stack.steps.steps[name].function)];
       expect(JSON.stringify(fn.Properties.Environment.Variables.LOOPRAIL_AGENT_ROLE_PREFIX), name).toContain(
-        ':role/Looprail-agent-',
+        ':role/Looprail-eu-west-1-agent-',
       );
     }
   });
