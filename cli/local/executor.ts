@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { StateMachine } from 'aws-local-stepfunctions';
+import { RUN_FAILED } from '../../core/errors.ts';
 import { epochForSeq, executionNameFor } from '../../core/run/continuation.ts';
 import { STEP_FUNCTION_NAMES, type StepFunctionName } from '../../core/definitions/steps.ts';
 import type { StepHandler } from '../../functions/_shared/handlers.ts';
@@ -285,7 +286,7 @@ export class LocalExecutor {
     if (child.status === 'SUCCEEDED')
       return { ExecutionArn: `${LOCAL_EXECUTION_ARN_PREFIX}${Name}`, Status: 'SUCCEEDED', Output: child.output };
     // An ending no Catch handled (States.Runtime, an abort): recorded as the deployed stack's execution-status rule does.
-    if (child.error?.name !== 'looprail.RunFailed')
+    if (child.error?.name !== RUN_FAILED)
       await this.options.handlers.FailRun({
         runId: Input.runId,
         error: {

@@ -458,10 +458,8 @@ describe('LooprailStack', () => {
       EventPattern: {
         source: ['aws.states'],
         'detail-type': ['Step Functions Execution Status Change'],
-        detail: {
-          status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
-          stateMachineArn: [{ Ref: logicalId(stack, stack.agentRun.stateMachine) }],
-        },
+        // Which endings: test/infra/run-sweeper.test.ts, against real-looking events.
+        detail: Match.objectLike({ stateMachineArn: [{ Ref: logicalId(stack, stack.agentRun.stateMachine) }] }),
       },
       Targets: [
         Match.objectLike({
