@@ -55,7 +55,7 @@ function synth(props: Partial<LooprailApprovalsProps> = {}) {
     table,
     stateMachine,
     requestApproval,
-    failRun,
+    mailingSteps: [failRun],
     sender: 'looprail@example.com',
     fallbackApprovers: ['ops@example.com'],
     ...props,

@@ -1,17 +1,18 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { APPROVAL_EXPIRED } from '../../core/errors.ts';
-import { approval, runMeta } from '../support/run-store-fixtures.ts';
+import { approval, context, runMeta, stepCommit } from '../support/run-store-fixtures.ts';
 import { testTable, type TestTable } from '../support/dynamodb.ts';
 
 /**
- * FailRun's Lambda entry (functions/run/fail-run.ts) as deployed: its environment is the one
- * infra/constructs/approvals.ts gives it (the public URL and the SES sender), its clients are
- * the SDK's defaults pointed at DynamoDB Local and a 127.0.0.1 SES v2 stand-in. A run whose
- * approval expired is closed, and its approvers get the "approval expired" mail through the
- * mailer FailRun built from that environment.
+ * The mailing steps' Lambda entries (functions/run/fail-run.ts, finish-run.ts) as deployed:
+ * their environment is the one infra/constructs/approvals.ts gives them (the public URL and the
+ * SES sender), their clients are the SDK's defaults pointed at DynamoDB Local and a 127.0.0.1
+ * SES v2 stand-in. A run whose approval expired is closed and its approvers get the "approval
+ * expired" mail; a finished run's `notify:` address gets its notification: each through the
+ * mailer the step built from that environment.
  */
 
 const sent: Array<{ authorization: string; body: Record<string, any> }> = [];
@@ -47,7 +48,11 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-describe('FailRun on AWS', () => {
+beforeEach(() => {
+  sent.length = 0;
+});
+
+describe('mail from the steps on AWS', () => {
   it('closes a run whose approval expired and mails its approvers through the SES mailer from its environment', async () => {
     const meta = runMeta({ status: 'paused', pendingApprovalId: 'appr-expired-1' });
     await table.store.createRun(meta);
@@ -69,5 +74,24 @@ describe('FailRun on AWS', () => {
     expect(sent[0]!.body.Content.Simple.Subject.Data).toMatch(/expired/i);
     expect(text).toContain(`Trace: https://api.example.com/v1/runs/${meta.runId}/trace`);
     expect((await table.store.getApproval('appr-expired-1'))?.status).toBe('expired');
+  });
+
+  it("sends a finished run's notify: mail through the SES mailer from FinishRun's environment", async () => {
+    const queued = runMeta({ trigger: { kind: 'schedule' } });
+    await table.store.createRun(queued);
+    const view = { ...context.view, agent: queued.agent, notify: [{ email: 'lead@example.com', on: ['finished'] }] };
+    const commit = stepCommit(queued, { context: { ...context, view } as typeof context });
+    commit.meta = { ...commit.meta, pendingStop: { reason: 'completed' } };
+    expect(await table.store.commit(queued.runId, commit)).toBe('committed');
+    const { handler } = await import('../../functions/run/finish-run.ts');
+
+    await handler({ runId: queued.runId, seq: commit.meta.seq });
+
+    expect((await table.store.getRun(queued.runId))?.stopReason).toBe('completed');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.body).toMatchObject({
+      FromEmailAddress: 'looprail@example.com',
+      Destination: { ToAddresses: ['lead@example.com'] },
+    });
   });
 });
