@@ -15,8 +15,8 @@ type JsonObject = { [key: string]: Json };
 const isObject = (value: unknown): value is JsonObject =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
 
-export function matchesEventPattern(pattern: JsonObject, event: unknown): boolean {
-  return matchObject(pattern, event, '');
+export function matchesEventPattern(pattern: Record<string, unknown>, event: unknown): boolean {
+  return matchObject(pattern as JsonObject, event, '');
 }
 
 function matchObject(pattern: JsonObject, value: unknown, path: string): boolean {
