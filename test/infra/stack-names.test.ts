@@ -51,15 +51,18 @@ function physicalNames(resources: Record<string, Resource>): Array<{ where: stri
   );
 }
 
-function synthesize(stacks: Array<{ name: string; region?: string }>): Array<Record<string, Resource>> {
+function synthesize(
+  stacks: Array<{ name: string; region?: string }>,
+  org: { catalog: typeof catalog; dir: string } = { catalog, dir: ORG },
+): Array<Record<string, Resource>> {
   const app = new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
   const built = stacks.map(
     ({ name, region }) =>
       new LooprailStack(app, `${name}${region ?? ''}`, {
         stackName: name,
         env: { account: '123456789012', region: region ?? 'eu-west-1' },
-        catalog,
-        orgDir: ORG,
+        catalog: org.catalog,
+        orgDir: org.dir,
         bundle: false,
       }),
   );
@@ -94,6 +97,17 @@ describe('physical names', () => {
 
   it('are never the same in two stacks of one account, even when their names share a long start', () => {
     expect(shared(one!, two!)).toEqual([]);
+  });
+
+  it("are never the same in two stacks of the default org (schedules, webhooks, its agents' roles)", async () => {
+    const dir = join(ROOT, 'agents');
+    const { catalog: defaults } = await loadOrgFolder(dir);
+    const [first, second] = synthesize([{ name: 'Looprail' }, { name: 'LooprailStaging' }], {
+      catalog: defaults!,
+      dir,
+    });
+    expect(physicalNames(first!).some((name) => name.where.startsWith('AWS::IAM::Role'))).toBe(true);
+    expect(shared(first!, second!)).toEqual([]);
   });
 
   it('are never the same for account-wide resources (IAM) of the same stack in two Regions', () => {
