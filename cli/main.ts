@@ -21,6 +21,7 @@ import { childTraces, renderTrace } from './output/trace-tree.ts';
 import { devCommand } from './commands/dev.ts';
 import { consoleCommand } from './commands/console.ts';
 import { registerApprovalsCommands } from './commands/approvals.ts';
+import { registerSecretsCommand } from './commands/secrets.ts';
 import { resolveEndpoint } from './client.ts';
 import { clientFor } from './sigv4.ts';
 
@@ -376,6 +377,7 @@ program
   });
 
 registerSkillsCommand(program, stateDirOption);
+registerSecretsCommand(program, stateDirOption);
 registerApprovalsCommands(program, { urlOption, tokenOption, stateDirOption });
 
 function parseInput(text: string, source: string): unknown {

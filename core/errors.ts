@@ -74,6 +74,8 @@ export class BudgetContendedError extends Error {
 export const APPROVAL_EXPIRED = 'looprail.ApprovalExpired';
 /** An approver rejected the call (sent by the approval handler with SendTaskFailure). */
 export const APPROVAL_REJECTED = 'looprail.ApprovalRejected';
+/** The state machine's own failed ending (its RunFailed state), reached only after FailRun closed the run. */
+export const RUN_FAILED = 'looprail.RunFailed';
 
 /** Errors the state machine retries with backoff; everything else goes straight to FailRun. */
 export const RETRYABLE_ERROR_NAMES = [

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { ConfigurationError, SecretNotFoundError } from '../../core/errors.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 
@@ -47,33 +48,50 @@ export class LocalSecretStore implements SecretStore {
 
   /** Read on every lookup so edits to the file apply without a restart; the file is small. */
   async #readFile(): Promise<Record<string, string>> {
-    if (this.#file === undefined) return {};
-    let text: string;
-    try {
-      text = await readFile(this.#file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-      throw new ConfigurationError(
-        `cannot read the secrets file ${this.#file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
-      );
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // Not JSON.parse's message: it quotes the text around the error, which holds values.
-      throw new ConfigurationError(`the secrets file ${this.#file} is not valid JSON; expected { "name": "value" }`);
-    }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      throw new ConfigurationError(`the secrets file ${this.#file} must hold a JSON object: { "name": "value" }`);
-    }
-    const secrets: Record<string, string> = {};
-    for (const [key, value] of Object.entries(parsed)) {
-      if (typeof value !== 'string') {
-        throw new ConfigurationError(`secret "${key}" in ${this.#file} must be a string`);
-      }
-      secrets[key] = value;
-    }
-    return secrets;
+    return this.#file === undefined ? {} : readSecretsFile(this.#file);
   }
+}
+
+/** The secrets file's `{ "name": "value" }`; a missing file is empty. Errors never quote a value. */
+export async function readSecretsFile(file: string): Promise<Record<string, string>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new ConfigurationError(
+      `cannot read the secrets file ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Not JSON.parse's message: it quotes the text around the error, which holds values.
+    throw new ConfigurationError(`the secrets file ${file} is not valid JSON; expected { "name": "value" }`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigurationError(`the secrets file ${file} must hold a JSON object: { "name": "value" }`);
+  }
+  const secrets: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (typeof value !== 'string') throw new ConfigurationError(`secret "${key}" in ${file} must be a string`);
+    secrets[key] = value;
+  }
+  return secrets;
+}
+
+/**
+ * Sets one secret in the secrets file, keeping the others: written to a file only its owner
+ * can read (0600, in a folder made 0700 if new) and renamed into place, so a reader never
+ * sees half a file.
+ */
+export async function setLocalSecret(file: string, name: string, value: string): Promise<void> {
+  const secrets = await readSecretsFile(file);
+  secrets[name] = value;
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  const temporary = `${file}.${process.pid}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  await chmod(temporary, 0o600);
+  await rename(temporary, file);
 }

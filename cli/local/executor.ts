@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { StateMachine } from 'aws-local-stepfunctions';
+import { RUN_FAILED } from '../../core/errors.ts';
 import { epochForSeq, executionNameFor } from '../../core/run/continuation.ts';
 import { STEP_FUNCTION_NAMES, type StepFunctionName } from '../../core/definitions/steps.ts';
 import type { StepHandler } from '../../functions/_shared/handlers.ts';
@@ -315,7 +316,7 @@ export class LocalExecutor {
       return { ExecutionArn: this.executionArn(Name), Status: 'SUCCEEDED', Output: child.output };
     // An ending no Catch handled (States.Runtime, an abort): recorded as the deployed stack's execution-status rule does.
     if (this.options.onChildEnded) await this.options.onChildEnded(Name, child);
-    else if (child.error?.name !== 'looprail.RunFailed')
+    else if (child.error?.name !== RUN_FAILED)
       await this.options.handlers.FailRun({
         runId: Input.runId,
         error: {

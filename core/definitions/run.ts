@@ -45,6 +45,8 @@ export const Control = z.strictObject({
   approvalTimeoutSeconds: z.number().int().positive().optional(),
   /** Set when next is `continue`: which execution of the run comes next. */
   epoch: z.number().int().positive().optional(),
+  /** Set when next is `continue`: that execution's name (core/run/continuation.ts `executionNameFor`), which the state machine starts it by. */
+  executionName: z.string().min(1).max(80).optional(),
   /** Set when next is `delegate`: the sub-agent run the Delegate state starts as a child execution and waits for. */
   childRunId: z.string().min(1).optional(),
   /** Set with `delegate` when the child is the checker: after the Delegate state the run goes back to Verify (not the ToolStep). */

@@ -209,6 +209,8 @@ function loadModels(v: Validation, org: OrgFiles): Record<string, ModelEntry> {
     const entry: ModelEntry = { name, declaration };
     if ('secret' in declaration && declaration.secret)
       org.checkSecret(models!.parsed, ['models', name, 'secret'], declaration.secret);
+    const profileHint = declaration.provider === 'bedrock' ? inferenceProfileHint(declaration.model_id) : undefined;
+    if (profileHint) v.at(models!.parsed, ['models', name, 'model_id'], profileHint, 'warning');
     if (declaration.provider === 'scripted') {
       const scriptPath = posix.normalize(declaration.script);
       const scriptFile = v.file(scriptPath);
@@ -222,6 +224,15 @@ function loadModels(v: Validation, org: OrgFiles): Record<string, ModelEntry> {
     modelEntries[name] = entry;
   }
   return modelEntries;
+}
+
+/** Claude 3.7 and every Claude from 4 on: Bedrock serves them on demand only through an inference profile. */
+const PROFILE_ONLY_CLAUDE = /^anthropic\.claude-(?:3-7-|(?:sonnet|opus|haiku)-(?:[4-9]|\d{2,})\b|[4-9]-)/;
+
+/** A bare foundation-model id Bedrock refuses on demand ("…with on-demand throughput isn't supported"). */
+function inferenceProfileHint(modelId: string | undefined): string | undefined {
+  if (!modelId || !PROFILE_ONLY_CLAUDE.test(modelId)) return undefined;
+  return `Bedrock serves ${modelId} on demand only through an inference profile: use "us.${modelId}" (or the eu., apac., jp. or global. profile), or an inference profile ARN`;
 }
 
 function loadSkills(v: Validation, files: OrgFile[]): Record<string, SkillDoc> {

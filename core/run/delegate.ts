@@ -4,6 +4,7 @@ import type { ToolCallBlock } from '../definitions/messages.ts';
 import type { RunMeta } from '../definitions/run.ts';
 import type { RunDeps } from './deps.ts';
 import type { StartedRunState } from './load.ts';
+import { boundedRunId } from './ids.ts';
 import { newRunMeta } from './start-run.ts';
 import { refusal, type CallOutcome } from './tools/outcome.ts';
 
@@ -16,12 +17,11 @@ import { refusal, type CallOutcome } from './tools/outcome.ts';
 
 /**
  * One child run per delegating call, so a retried ToolStep finds the same child instead of
- * starting another. Readable as the parent's id plus a suffix while that stays a valid
- * execution name (80 characters, with room for a checker's `-checkN`); a hash beyond.
+ * starting another: the parent's id plus a suffix, shortened with a hash where it would not
+ * fit an execution name (core/run/ids.ts `boundedRunId`).
  */
 export function delegateRunId(parentRunId: string, callId: string): string {
-  const readable = `${parentRunId}-d${sha256(callId).slice(0, 8)}`;
-  return readable.length <= 70 ? readable : `r-${sha256(`${parentRunId}\u0000${callId}`).slice(0, 32)}-d`;
+  return boundedRunId(`${parentRunId}-d${sha256(callId).slice(0, 8)}`);
 }
 
 /** A child run in one of these has nothing more to do. */

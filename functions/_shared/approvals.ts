@@ -37,3 +37,11 @@ export function withApprovalFlow(
       : {}),
   };
 }
+
+/**
+ * A step that mails approvers but never decides (RequestApproval, FailRun): the approval flow
+ * when the stack gave the function its settings (LOOPRAIL_PUBLIC_URL), else the base alone.
+ */
+export function withApprovalMail(base: RunDeps, env: Record<string, string | undefined> = process.env): RunDeps {
+  return env.LOOPRAIL_PUBLIC_URL ? withApprovalFlow(base, { decide: false }, env) : base;
+}

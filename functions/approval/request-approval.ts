@@ -1,6 +1,6 @@
 import { stepHandlers } from '../_shared/handlers.ts';
 import { lambdaDeps } from '../_shared/runtime.ts';
-import { withApprovalFlow } from '../_shared/approvals.ts';
+import { withApprovalMail } from '../_shared/approvals.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
 
 let deps: RunDeps | undefined;
@@ -10,6 +10,4 @@ let deps: RunDeps | undefined;
  * approval settings in its environment it also mails the approvers their signed links
  * (it never resumes executions: no task sender here).
  */
-export const handler = stepHandlers(
-  () => (deps ??= process.env.LOOPRAIL_PUBLIC_URL ? withApprovalFlow(lambdaDeps(), { decide: false }) : lambdaDeps()),
-).RequestApproval;
+export const handler = stepHandlers(() => (deps ??= withApprovalMail(lambdaDeps()))).RequestApproval;

@@ -1,5 +1,13 @@
+import { withApprovalMail } from '../_shared/approvals.ts';
 import { stepHandlers } from '../_shared/handlers.ts';
 import { lambdaDeps } from '../_shared/runtime.ts';
+import type { RunDeps } from '../../core/run/deps.ts';
 
-/** The FailRun state's Lambda: a thin entry over the shared step handler. */
-export const handler = stepHandlers(lambdaDeps).FailRun;
+let deps: RunDeps | undefined;
+
+/**
+ * The FailRun state's Lambda: a thin entry over the shared step handler. With the approval
+ * mail settings in its environment (infra/constructs/approvals.ts) it tells an expired
+ * wait's approvers that nobody decided in time, through the SES mailer.
+ */
+export const handler = stepHandlers(() => (deps ??= withApprovalMail(lambdaDeps()))).FailRun;

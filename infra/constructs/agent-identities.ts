@@ -5,12 +5,13 @@ import type { Catalog } from '../../core/definitions/catalog.ts';
 import { agentRoleName, identitiesOf, secretsOf, type Identity } from '../../core/definitions/identity.ts';
 import { acknowledgeWildcardResource } from '../nag/acknowledge.ts';
 import { bedrockModelResources, secretArn } from './catalog-access.ts';
+import { stackPrefix } from './stack-names.ts';
 
 export interface AgentIdentitiesProps {
   readonly catalog: Catalog;
   /** The step roles that act for agents (they assume these roles, with the run id as the session name). */
   readonly assumedBy: IRole[];
-  /** Role names start with this; default: the stack name (shortened) and `-agent-`. */
+  /** Role names start with this; default: the stack's name and Region (shortened with a hash) and `-agent-`. */
   readonly namePrefix?: string;
 }
 
@@ -28,7 +29,10 @@ export class AgentIdentities extends Construct {
   constructor(scope: Construct, id: string, props: AgentIdentitiesProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const namePrefix = props.namePrefix ?? `${stack.stackName.replace(/[^\w+=,.@-]/g, '').slice(0, 24)}-agent-`;
+    // IAM names are account-wide: the stack's name and Region, so the same stack in another Region has its own.
+    const namePrefix =
+      props.namePrefix ??
+      `${stackPrefix(this, 32, { global: true, normalize: (name) => name.replace(/[^\w+=,.@-]/g, '') })}-agent-`;
     this.roleArnPrefix = stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: namePrefix });
     const roles = new Map<string, Role>();
     for (const identity of identitiesOf(props.catalog)) {

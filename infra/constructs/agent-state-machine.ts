@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './handler-function.ts';
 import { acknowledgeWildcardResource } from '../nag/acknowledge.ts';
+import { retainedName, stackPrefix } from './stack-names.ts';
 
 /** The agent-run state machine, relative to the project root. */
 export const AGENT_RUN_ASL = 'statemachines/agent-run.asl.json';
@@ -51,8 +52,9 @@ export class AgentStateMachine extends Construct {
 
     const stack = Stack.of(this);
     this.logGroup = new LogGroup(this, 'Logs', {
-      // The /aws/vendedlogs/ prefix keeps CloudWatch Logs' resource policy from growing with each state machine.
-      logGroupName: `/aws/vendedlogs/states/${stack.stackName}-agent-run`,
+      // The /aws/vendedlogs/ prefix keeps CloudWatch Logs' resource policy from growing with each state machine;
+      // kept on delete, so named for this creation of the stack.
+      logGroupName: retainedName(this, '/aws/vendedlogs/states/', 'agent-run'),
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
       removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
     });
@@ -71,7 +73,8 @@ export class AgentStateMachine extends Construct {
 
     // Named, so the machine may start its own next execution (continue-as-new) by an ARN
     // known before it exists: granting on its own stateMachineArn would be a dependency cycle.
-    const stateMachineName = `${stack.stackName}-agent-run`;
+    // Step Functions allows 80 characters: a long stack name is shortened with a hash.
+    const stateMachineName = `${stackPrefix(this, 70)}-agent-run`;
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['states:StartExecution'],

@@ -24,6 +24,11 @@ export interface LooprailApprovalsProps {
   readonly stateMachine: Pick<StateMachine, 'stateMachineArn'>;
   /** The RequestApproval step: it mails the approvers (SES) their signed links. */
   readonly requestApproval: HandlerFunction;
+  /**
+   * Other steps that mail (SES), without signing links: FailRun (an expired approval's notice),
+   * FinishRun (the agents' `notify:` mail) and ModelStep (budget alert mail).
+   */
+  readonly mailingSteps?: HandlerFunction[];
   /** The SES sender (CDK context `approvalSender`): an address on a verified SES identity. */
   readonly sender?: string;
   /** Org-wide approvers for rules that name none (CDK context `approvalFallbackApprovers`). */
@@ -48,6 +53,8 @@ const ADDRESS = /^[^\s<>()",;:@\\]+@([^\s<>()",;:@\\]+)$/;
  *   (IAM, for operators);
  * - RequestApproval's environment and grants to mail approvers through SES from the sender
  *   given in context (ses:SendEmail on that identity only) and to read the signing key;
+ * - the other mailing steps' (approval expired, run notifications, budget alerts), from the
+ *   same sender (they sign no links: no key);
  * - the reminder sweep (functions/approval/reminders.ts), every five minutes by an
  *   EventBridge rule: reminders before expiry and escalations the agents' approval rules
  *   declare. It reads and writes the table's items, reads the signing key and mails from
@@ -130,7 +137,11 @@ export class LooprailApprovals extends Construct {
     this.signingSecret.grantRead(mailer.role);
     if (sender && senderDomain) {
       const identity = (name: string) => stack.formatArn({ service: 'ses', resource: 'identity', resourceName: name });
-      for (const sending of [mailer, this.reminders]) {
+      // The other mailing steps link to traces only: the URL and the sender, not the key.
+      const others = props.mailingSteps ?? [];
+      for (const step of others)
+        step.addEnvironment(roleVariables('approval', { LOOPRAIL_PUBLIC_URL: props.publicUrl }));
+      for (const sending of [mailer, this.reminders, ...others]) {
         sending.addEnvironment(roleVariables('approval', { LOOPRAIL_MAIL_FROM: sender }));
         sending.role.addToPrincipalPolicy(
           new PolicyStatement({ actions: ['ses:SendEmail'], resources: [identity(sender), identity(senderDomain)] }),

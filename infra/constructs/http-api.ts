@@ -21,6 +21,7 @@ import { functionEnvironment } from '../../functions/_shared/env-contract.ts';
 import { HandlerFunction } from './handler-function.ts';
 import type { RunTable } from './run-table.ts';
 import { catalogBundling, type LogLevel } from './step-functions.ts';
+import { stackPrefix } from './stack-names.ts';
 
 export interface LooprailHttpApiProps {
   /** The validated catalog: the app reads it (runs, inventory, webhooks), so it is bundled in. */
@@ -111,7 +112,7 @@ export class LooprailHttpApi extends Construct {
     this.grant(props);
 
     this.api = new HttpApi(this, 'Api', {
-      apiName: `${stack.stackName}-api`,
+      apiName: `${stackPrefix(this, 124)}-api`,
       description: 'looprail: REST API (IAM), OpenAPI document, signed webhooks',
       createDefaultStage: false,
     });

@@ -4,6 +4,7 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { RUN_FAILED } from '../../core/errors.ts';
 
 export interface RunSweeperProps {
   readonly stateMachine: IStateMachine;
@@ -12,9 +13,21 @@ export interface RunSweeperProps {
 }
 
 /**
+ * The endings FailRun has not seen: stopped or timed out as a whole, or failed with any error
+ * but the machine's own RunFailed (a FAILED execution's error may also be null or absent).
+ */
+const SWEPT_ENDINGS = [
+  { status: ['TIMED_OUT', 'ABORTED'] },
+  { status: ['FAILED'], error: [{ 'anything-but': [RUN_FAILED] }] },
+  { status: ['FAILED'], error: [null] },
+  { status: ['FAILED'], error: [{ exists: false }] },
+];
+
+/**
  * Some endings never reach the state machine's Catch: an execution stopped by hand, one
  * that timed out as a whole, or a States.Runtime failure. This rule hands each of them to
- * FailRun, so no run is ever left "running" without a stop reason.
+ * FailRun, so no run is ever left "running" without a stop reason. An execution that ended
+ * in RunFailed went through FailRun already, so the rule leaves it alone.
  */
 export class RunSweeper extends Construct {
   readonly rule: Rule;
@@ -26,7 +39,7 @@ export class RunSweeper extends Construct {
       eventPattern: {
         source: ['aws.states'],
         detailType: ['Step Functions Execution Status Change'],
-        detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [props.stateMachine.stateMachineArn] },
+        detail: { stateMachineArn: [props.stateMachine.stateMachineArn], $or: SWEPT_ENDINGS },
       },
       targets: [
         new LambdaFunction(props.failRun, {

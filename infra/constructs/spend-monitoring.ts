@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import {
   Alarm,
   ComparisonOperator,
@@ -10,8 +10,10 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { Alias } from 'aws-cdk-lib/aws-kms';
+import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { Catalog } from '../../core/definitions/catalog.ts';
 
@@ -25,21 +27,35 @@ export interface SpendMonitoringProps {
 /**
  * Spend as people look at it: a dashboard of cost per agent, team and model from the
  * metrics every model call emits, and an alarm per daily agent or team budget at its first
- * alert threshold, published to an encrypted topic teams can subscribe to. (The budgets
+ * alert threshold, published to an encrypted topic that every `alerts: - email:` of
+ * budgets.yaml is subscribed to (each address confirms its subscription once). (The budgets
  * themselves are enforced before each call; these are the operators' view.)
  */
 export class SpendMonitoring extends Construct {
   readonly dashboard: Dashboard;
   readonly topic: Topic;
+  readonly key: Key;
   readonly alarms: Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: SpendMonitoringProps) {
     super(scope, id);
+    const { stackName } = Stack.of(this);
+    // Alarm names carry the stack's name: two stacks in one account never share one.
+    const alarmPrefix = `${stackName}-budget-`;
+    // The AWS managed key (alias/aws/sns) cannot be used by CloudWatch; this key lets it, for this stack's alarms only.
+    this.key = new Key(this, 'AlarmsKey', {
+      description: `${stackName} spend alarms topic`,
+      enableKeyRotation: true,
+      // It encrypts only messages in flight: nothing outlives the topic, so it goes (after KMS's waiting period) with it.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     this.topic = new Topic(this, 'Alarms', {
       displayName: 'looprail spend alarms',
-      masterKey: Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
+      masterKey: this.key,
       enforceSSL: true,
     });
+    allowAlarmsToPublish(this.key, this.topic, alarmPrefix);
+    for (const email of alertEmails(props.catalog)) this.topic.addSubscription(new EmailSubscription(email));
 
     const byDimension = (dimension: 'Agent' | 'Team' | 'Model') =>
       new GraphWidget({
@@ -74,7 +90,7 @@ export class SpendMonitoring extends Construct {
       if (!dimension || budget.period !== 'day' || budget.limit_usd === undefined) continue;
       const threshold = Math.min(...budget.alert_thresholds, 1);
       const alarm = new Alarm(this, `Budget-${budget.name}`, {
-        alarmName: `looprail-budget-${budget.name}`,
+        alarmName: `${alarmPrefix}${budget.name}`,
         alarmDescription: `Daily spend of ${dimension.toLowerCase()} ${budget.agent ?? budget.team} reached ${Math.round(threshold * 100)}% of budget ${budget.name} ($${budget.limit_usd}/day)`,
         metric: new Metric({
           namespace: NAMESPACE,
@@ -92,4 +108,45 @@ export class SpendMonitoring extends Construct {
       this.alarms.push(alarm);
     }
   }
+}
+
+/** Every `alerts: - email:` address of budgets.yaml, once each, in order of appearance. */
+export function alertEmails(catalog: Catalog): string[] {
+  const emails = catalog.budgets.budgets.flatMap((budget) =>
+    budget.alerts.flatMap((alert) => ('email' in alert ? [alert.email] : [])),
+  );
+  return [...new Set(emails)];
+}
+
+/**
+ * CloudWatch publishes alarm notifications as its service principal: it needs sns:Publish on
+ * the topic and kms:GenerateDataKey* and kms:Decrypt on the topic's key, both only on behalf of this
+ * account's alarms named with the stack's prefix (aws:SourceAccount and aws:SourceArn,
+ * against the confused-deputy problem, as the SNS key-management guide documents).
+ */
+function allowAlarmsToPublish(key: Key, topic: Topic, alarmPrefix: string): void {
+  const { account, region, partition } = Stack.of(topic);
+  const principal = new ServicePrincipal('cloudwatch.amazonaws.com');
+  const conditions = {
+    StringEquals: { 'aws:SourceAccount': account },
+    ArnLike: { 'aws:SourceArn': `arn:${partition}:cloudwatch:${region}:${account}:alarm:${alarmPrefix}*` },
+  };
+  key.addToResourcePolicy(
+    new PolicyStatement({
+      effect: Effect.ALLOW,
+      principals: [principal],
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      resources: ['*'],
+      conditions,
+    }),
+  );
+  topic.addToResourcePolicy(
+    new PolicyStatement({
+      effect: Effect.ALLOW,
+      principals: [principal],
+      actions: ['sns:Publish'],
+      resources: [topic.topicArn],
+      conditions,
+    }),
+  );
 }

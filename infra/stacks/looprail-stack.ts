@@ -144,6 +144,7 @@ export class LooprailStack extends Stack {
       table: this.table,
       stateMachine: this.agentRun.stateMachine,
       requestApproval: this.steps.steps.RequestApproval,
+      mailingSteps: [this.steps.steps.FailRun, this.steps.steps.FinishRun, this.steps.steps.ModelStep],
       sender: this.node.tryGetContext('approvalSender') as string | undefined,
       fallbackApprovers: String(this.node.tryGetContext('approvalFallbackApprovers') ?? '')
         .split(',')

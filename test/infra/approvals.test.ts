@@ -42,12 +42,20 @@ function synth(props: Partial<LooprailApprovalsProps> = {}) {
     timeout: Duration.seconds(60),
     environment: functionEnvironment('runtime', { tableName: table.tableName }, {}),
   });
+  const failRun = new HandlerFunction(stack, 'FailRun', {
+    entry: 'functions/run/fail-run.ts',
+    description: 'FailRun',
+    memorySize: 256,
+    timeout: Duration.seconds(60),
+    environment: functionEnvironment('runtime', { tableName: table.tableName }, {}),
+  });
   const approvals = new LooprailApprovals(stack, 'Approvals', {
     api: http.api,
     publicUrl: http.url,
     table,
     stateMachine,
     requestApproval,
+    mailingSteps: [failRun],
     sender: 'looprail@example.com',
     fallbackApprovers: ['ops@example.com'],
     ...props,
@@ -60,7 +68,7 @@ function synth(props: Partial<LooprailApprovalsProps> = {}) {
       template.toJSON().Resources[id(fn.role.node.tryFindChild('DefaultPolicy') as never)].Properties.PolicyDocument
         .Statement as Statement[]
     ).map((st) => ({ ...st, Action: [st.Action].flat().sort() }));
-  return { app, stack, http, approvals, requestApproval, stateMachine, template, id, statementsOf };
+  return { app, stack, http, approvals, requestApproval, failRun, stateMachine, template, id, statementsOf };
 }
 
 function nagViolations(pack: NagPack, app: App): string[] {
@@ -73,7 +81,7 @@ function nagViolations(pack: NagPack, app: App): string[] {
 }
 
 describe('LooprailApprovals', () => {
-  const { app, http, approvals, requestApproval, stateMachine, template, id, statementsOf } = synth();
+  const { app, http, approvals, requestApproval, failRun, stateMachine, template, id, statementsOf } = synth();
 
   it('adds the signed-link pages without an authorizer and the operator decision behind IAM, all to the approval handler', () => {
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map(
@@ -153,6 +161,19 @@ describe('LooprailApprovals', () => {
     ).toBe('looprail@example.com');
   });
 
+  it('lets FailRun mail "approval expired" from the same sender: the URL and sender in its environment, ses:SendEmail on that identity, no signing key', () => {
+    const ses = statementsOf(failRun).filter((st) => st.Action.some((a) => a.startsWith('ses:')));
+    expect(ses).toEqual(statementsOf(requestApproval).filter((st) => st.Action.some((a) => a.startsWith('ses:'))));
+    const variables = template.toJSON().Resources[id(failRun.function)].Properties.Environment.Variables as Record<
+      string,
+      unknown
+    >;
+    expect(variables.LOOPRAIL_MAIL_FROM).toBe('looprail@example.com');
+    expect(JSON.stringify(variables.LOOPRAIL_PUBLIC_URL)).toContain(id(http.api));
+    expect(variables.LOOPRAIL_APPROVAL_SIGNING_SECRET).toBeUndefined();
+    expect(JSON.stringify(statementsOf(failRun))).not.toContain(id(approvals.signingSecret));
+  });
+
   it('sweeps reminders and escalations every five minutes with a function that can read and write items, read the key and mail from the sender, and nothing else', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
@@ -194,6 +215,7 @@ describe('LooprailApprovals', () => {
     const {
       stack,
       requestApproval: noMail,
+      failRun: noExpiryMail,
       approvals: noSender,
       statementsOf: statements,
     } = synth({ sender: undefined });
@@ -203,6 +225,11 @@ describe('LooprailApprovals', () => {
     );
     expect(
       statements(noMail)
+        .flatMap((st) => st.Action)
+        .filter((a) => a.startsWith('ses:')),
+    ).toEqual([]);
+    expect(
+      statements(noExpiryMail)
         .flatMap((st) => st.Action)
         .filter((a) => a.startsWith('ses:')),
     ).toEqual([]);

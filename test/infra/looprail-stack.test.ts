@@ -423,7 +423,7 @@ describe('LooprailStack', () => {
         identity,
       ).toBe(true);
     }
-    template.hasResourceProperties('AWS::IAM::Role', { RoleName: 'Looprail-agent-triage.reviewer' });
+    template.hasResourceProperties('AWS::IAM::Role', { RoleName: 'Looprail-eu-west-1-agent-triage.reviewer' });
   });
 
   it('lets exactly the steps that act for agents assume their roles, and gives the steps no secret or model of their own', () => {
@@ -466,7 +466,7 @@ describe('LooprailStack', () => {
     for (const name of ['StartRun', 'ModelStep', 'ToolStep', 'Verify'] as const) {
       const fn = template.toJSON().Resources[logicalId(stack, stack.steps.steps[name].function)];
       expect(JSON.stringify(fn.Properties.Environment.Variables.LOOPRAIL_AGENT_ROLE_PREFIX), name).toContain(
-        ':role/Looprail-agent-',
+        ':role/Looprail-eu-west-1-agent-',
       );
     }
   });
@@ -493,10 +493,8 @@ describe('LooprailStack', () => {
       EventPattern: {
         source: ['aws.states'],
         'detail-type': ['Step Functions Execution Status Change'],
-        detail: {
-          status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
-          stateMachineArn: [{ Ref: logicalId(stack, stack.agentRun.stateMachine) }],
-        },
+        // Which endings: test/infra/run-sweeper.test.ts, against real-looking events.
+        detail: Match.objectLike({ stateMachineArn: [{ Ref: logicalId(stack, stack.agentRun.stateMachine) }] }),
       },
       Targets: [
         Match.objectLike({
@@ -516,7 +514,7 @@ describe('LooprailStack', () => {
   it('has a spend dashboard and an alarm per daily agent or team budget, to an encrypted topic', () => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'looprail-budget-triage-daily',
+      AlarmName: 'Looprail-budget-triage-daily',
       Namespace: 'Looprail',
       MetricName: 'CostMicros',
       Dimensions: [{ Name: 'Agent', Value: 'triage' }],

@@ -211,10 +211,10 @@ describe('sandbox images', () => {
     template.hasResourceProperties('AWS::ECR::PullThroughCacheRule', {
       UpstreamRegistryUrl: 'public.ecr.aws',
       UpstreamRegistry: 'ecr-public',
-      EcrRepositoryPrefix: 'looprail-ecr-public',
+      EcrRepositoryPrefix: 'looprail-5ea1e36b-ecr-public',
     });
     template.hasResourceProperties('AWS::ECR::Repository', {
-      RepositoryName: 'looprail-ecr-public/docker/library/node',
+      RepositoryName: 'looprail-5ea1e36b-ecr-public/docker/library/node',
     });
     const cache = id(tasks.cacheRepositories.get('docker/library/node')!);
     const workspaceImage = (agent: string) =>

@@ -60,6 +60,43 @@ describe('the agent-run state machine', () => {
     }
   });
 
+  it('retries the start of an execution (continue-as-new, a delegated child) on the errors Step Functions reports for it', () => {
+    // The startExecution integrations report `StepFunctions.` and the SDK exception's name, as Lambda's are
+    // `Lambda.<name>`: StartExecution's own errors, and the SDK's service, client and timeout exceptions.
+    const reported = new Set(
+      [
+        'ExecutionAlreadyExists',
+        'ExecutionLimitExceeded',
+        'InvalidArn',
+        'InvalidExecutionInput',
+        'InvalidName',
+        'StateMachineDeleting',
+        'StateMachineDoesNotExist',
+        'AWSStepFunctions',
+        'SdkClient',
+        'ClientExecutionTimeout',
+      ].map((name) => `StepFunctions.${name}Exception`),
+    );
+    const transient = [
+      'StepFunctions.ExecutionLimitExceededException',
+      'StepFunctions.AWSStepFunctionsException',
+      'StepFunctions.SdkClientException',
+      'StepFunctions.ClientExecutionTimeoutException',
+    ];
+    for (const name of ['ContinueAsNew', 'Delegate']) {
+      const state = asl.States[name]!;
+      const retried = state.Retry!.flatMap((retry) => retry.ErrorEquals);
+      for (const error of transient) expect(retried, `${name} retries ${error}`).toContain(error);
+      for (const retry of state.Retry!) expect(retry.BackoffRate ?? 1, name).toBeGreaterThanOrEqual(2);
+    }
+    // Every StepFunctions error any state names is one Step Functions reports (a misspelt name matches nothing).
+    const named = Object.values(asl.States).flatMap((state) =>
+      [...(state.Retry ?? []), ...(state.Catch ?? [])].flatMap((entry) => entry.ErrorEquals),
+    );
+    for (const error of named.filter((each) => each.startsWith('StepFunctions.')))
+      expect(reported, error).toContain(error);
+  });
+
   it('retries no configuration error: a prompt over the window is compacted in the step, or ends the run', () => {
     const retried = tasks.flatMap(([, state]) => state.Retry?.flatMap((retry) => retry.ErrorEquals) ?? []);
     for (const error of [new ConfigurationError('x'), new ContextTooLongError('x')]) {

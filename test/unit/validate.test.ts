@@ -62,6 +62,36 @@ describe('the demo org', () => {
   });
 });
 
+describe('Bedrock model ids', () => {
+  const withModel = (modelId: string) =>
+    validate(DEMO, {
+      'models.yaml': `${DEMO.get('models.yaml')!}\n  extra:\n    provider: bedrock\n    model_id: ${modelId}\n    price: { input_per_mtok: 3, output_per_mtok: 15 }\n`,
+    }).problems.map(formatProblem);
+
+  it('warns, naming the profile to use, when a Claude model Bedrock serves only through an inference profile is given bare', () => {
+    const line = DEMO.get('models.yaml')!.split('\n').length + 3;
+    for (const bare of [
+      'anthropic.claude-sonnet-4-6',
+      'anthropic.claude-opus-4-6-v1',
+      'anthropic.claude-sonnet-4-5-20250929-v1:0',
+    ])
+      expect(withModel(bare)).toEqual([
+        `models.yaml:${line}:15: warning: models.extra.model_id: Bedrock serves ${bare} on demand only through an inference profile: use "us.${bare}" (or the eu., apac., jp. or global. profile), or an inference profile ARN`,
+      ]);
+  });
+
+  it('takes inference profiles, ARNs and models Bedrock serves on demand as they are', () => {
+    for (const id of [
+      'us.anthropic.claude-sonnet-4-6',
+      'global.anthropic.claude-opus-4-6-v1',
+      'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123',
+      'anthropic.claude-3-haiku-20240307-v1:0',
+      'amazon.nova-pro-v1:0',
+    ])
+      expect(withModel(id), id).toEqual([]);
+  });
+});
+
 const AGENT = 'morning-triage-loop.yaml';
 const brief = BRIEF.get(AGENT)!;
 

@@ -5,6 +5,7 @@ import {
   CfnFirewallRuleGroupAssociation,
 } from 'aws-cdk-lib/aws-route53resolver';
 import { Construct } from 'constructs';
+import { stackPrefix } from '../stack-names.ts';
 import { SANDBOX_NAMESPACE } from './names.ts';
 
 /**
@@ -35,7 +36,7 @@ export class SandboxDnsFirewall extends Construct {
       firewallRuleGroupId: rules.attrId,
       vpcId: props.vpcId,
       priority: 1000,
-      name: 'looprail-sandboxes',
+      name: `${stackPrefix(this, 54)}-sandboxes`,
     });
   }
 }

@@ -5,6 +5,7 @@ import { PolicyStatement, type IRole } from 'aws-cdk-lib/aws-iam';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { stackPrefix } from '../stack-names.ts';
 import {
   ENV_AGENT_MAX_SECONDS,
   ENV_SANDBOX_BROKER,
@@ -94,11 +95,9 @@ export class Sandboxes extends Construct {
     const bundle = stack.bundlingRequired;
     const allowlists = egressAllowlists(props.catalog);
     const withProxy = Object.keys(allowlists).length > 0;
-    const slug = stack.stackName.replace(/[^A-Za-z0-9-]/g, '').slice(0, 64);
-    this.familyPrefix = `${slug}-sandbox-`;
+    this.familyPrefix = `${stackPrefix(this, 64, { normalize: (name) => name.replace(/[^A-Za-z0-9-]/g, '') })}-sandbox-`;
     // ECR's cache prefix: 2–30 characters, lower case, unique per registry (one per stack).
-    const cacheSlug = slug.toLowerCase().replace(/-+/g, '-').slice(0, 19).replace(/^-|-$/g, '');
-    const cachePrefix = `${cacheSlug || 'looprail'}-ecr-public`;
+    const cachePrefix = `${stackPrefix(this, 19, { normalize: (name) => name.toLowerCase().replace(/[^a-z0-9]+/g, '-') })}-ecr-public`;
 
     const proxyHosts = Object.values(allowlists).flat();
     this.network = new SandboxNetwork(this, 'Network', { withProxy, proxyHosts, logRetention, logRemovalPolicy });
