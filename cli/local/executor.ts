@@ -15,7 +15,6 @@ import type { StepHandler } from '../../functions/_shared/handlers.ts';
 export const ASL_PATH = fileURLToPath(new URL('../../statemachines/agent-run.asl.json', import.meta.url));
 const LOCAL_ARN_PREFIX = 'arn:aws:lambda:us-east-1:000000000000:function:looprail-';
 const LOCAL_STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:looprail-agent-run';
-const LOCAL_EXECUTION_ARN_PREFIX = 'arn:aws:states:us-east-1:000000000000:execution:looprail-agent-run:';
 
 interface TaskState {
   Type: string;
@@ -73,6 +72,22 @@ export interface ExecutorOptions {
    * ended is refused as Step Functions refuses a taken name, one under way resumes at its seq.
    */
   runProgress?: (runId: string) => Promise<{ seq: number; ended: boolean } | undefined>;
+  /** The definition to run; default: statemachines/agent-run.asl.json with local ARNs. */
+  definition?: LoadedDefinition;
+  /** The state machine's ARN, as `$$.StateMachine.Id` and in execution ARNs. */
+  stateMachineArn?: string;
+  /**
+   * Called before a Task state starts an execution (continue-as-new, or a child with
+   * `.sync:2`); a throw fails the state as the service would (the stack-in-a-box checks
+   * the state machine's role here).
+   */
+  beforeStartExecution?: (name: string, input: Record<string, unknown>, sync: boolean) => Promise<void>;
+  /**
+   * Called when a child execution (`.sync:2`) ends other than by succeeding. Without it the
+   * executor records the ending with FailRun itself, as the deployed execution-status rule
+   * would; the stack-in-a-box gives it, since its rule runs FailRun from the event.
+   */
+  onChildEnded?: (name: string, outcome: ExecutionOutcome) => Promise<void>;
 }
 
 type EventLog = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
@@ -82,24 +97,33 @@ interface PendingToken {
   reject(error: Error): void;
 }
 
-/** Reads the ASL and substitutes each `${XFunctionArn}` with a local ARN, as CloudFormation would with real ones. */
-export function loadDefinition(path = ASL_PATH): {
+/** A definition ready to run: its states, and which step function each Lambda task state invokes. */
+export interface LoadedDefinition {
   definition: Record<string, unknown>;
   functionOf: Map<string, StepFunctionName>;
-} {
-  const text = readFileSync(path, 'utf8').replace(
-    /\$\{(\w+)FunctionArn\}/g,
-    (_, name: string) => `${LOCAL_ARN_PREFIX}${name}`,
+}
+
+/**
+ * Reads the ASL and substitutes each `${XFunctionArn}` with an ARN, as CloudFormation does
+ * with the template's DefinitionSubstitutions: local ARNs by default, the stack's own when
+ * the stack-in-a-box runs the definition cdk.out holds.
+ */
+export function loadDefinition(
+  path = ASL_PATH,
+  arnOf: (name: StepFunctionName) => string = (name) => `${LOCAL_ARN_PREFIX}${name}`,
+): LoadedDefinition {
+  const text = readFileSync(path, 'utf8').replace(/\$\{(\w+)FunctionArn\}/g, (_, name: string) =>
+    STEP_FUNCTION_NAMES.includes(name as StepFunctionName) ? arnOf(name as StepFunctionName) : `\${${name}FunctionArn}`,
   );
   const definition = JSON.parse(text) as { States: Record<string, TaskState> };
   adaptTimeoutPaths(definition.States);
+  const nameOfArn = new Map(STEP_FUNCTION_NAMES.map((name) => [arnOf(name), name]));
   const functionOf = new Map<string, StepFunctionName>();
   for (const [state, body] of Object.entries(definition.States)) {
     const functionName = body.Parameters?.FunctionName;
     if (body.Type !== 'Task' || !functionName) continue;
-    const name = functionName.slice(LOCAL_ARN_PREFIX.length) as StepFunctionName;
-    if (!STEP_FUNCTION_NAMES.includes(name))
-      throw new Error(`state ${state} names an unknown function ${functionName}`);
+    const name = nameOfArn.get(functionName);
+    if (!name) throw new Error(`state ${state} names an unknown function ${functionName}`);
     functionOf.set(state, name);
   }
   return { definition, functionOf };
@@ -117,10 +141,12 @@ export class LocalExecutor {
   /** Execution names started here, refused a second time as Step Functions does. */
   private readonly executionNames = new Set<string>();
   private readonly options: ExecutorOptions;
+  private readonly stateMachineArn: string;
 
   constructor(options: ExecutorOptions) {
     this.options = options;
-    const { definition, functionOf } = loadDefinition();
+    const { definition, functionOf } = options.definition ?? loadDefinition();
+    this.stateMachineArn = options.stateMachineArn ?? LOCAL_STATE_MACHINE_ARN;
     this.machine = new StateMachine(definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
     this.states = definition.States as Record<string, TaskState>;
     this.functionOf = functionOf;
@@ -162,11 +188,12 @@ export class LocalExecutor {
    * Runs the run's execution to its end, and the executions it continues in (continue-as-new):
    * the outcome is the last one's, with the history counted across all of them.
    */
-  async run(input: { runId: string; resumeSeq?: number }, signal?: AbortSignal): Promise<ExecutionOutcome> {
-    let next: { input: Record<string, unknown>; name: string } | undefined = {
-      input,
-      name: executionNameFor(input.runId, input.resumeSeq === undefined ? 0 : epochForSeq(input.resumeSeq)),
-    };
+  async run(
+    input: { runId: string; resumeSeq?: number },
+    signal?: AbortSignal,
+    name = executionNameFor(input.runId, input.resumeSeq === undefined ? 0 : epochForSeq(input.resumeSeq)),
+  ): Promise<ExecutionOutcome> {
+    let next: { input: Record<string, unknown>; name: string } | undefined = { input, name };
     const total = {
       statesEntered: [] as string[],
       historyEvents: 0,
@@ -220,13 +247,14 @@ export class LocalExecutor {
       // states:startExecution of this same machine: recorded, and run when this execution ends.
       overrides[state] = async (parameters) => {
         const { Name, Input } = parameters as { Name: string; Input: Record<string, unknown> };
+        await this.options.beforeStartExecution?.(Name, Input, false);
         if (this.executionNames.has(Name))
           throw Object.assign(new Error(`execution ${Name} already exists`), {
             name: 'StepFunctions.ExecutionAlreadyExistsException',
           });
         this.executionNames.add(Name);
         continueAs({ input: Input, name: Name });
-        return { ExecutionArn: `${LOCAL_EXECUTION_ARN_PREFIX}${Name}`, StartDate: new Date().toISOString() };
+        return { ExecutionArn: this.executionArn(Name), StartDate: new Date().toISOString() };
       };
     }
     for (const state of this.runsExecution) {
@@ -234,8 +262,8 @@ export class LocalExecutor {
         this.runChild(parameters as { Name: string; Input: { runId: string } }, signal);
     }
     const context = {
-      StateMachine: { Id: LOCAL_STATE_MACHINE_ARN, Name: 'looprail-agent-run' },
-      Execution: { Id: `${LOCAL_EXECUTION_ARN_PREFIX}${executionName}`, Name: executionName },
+      StateMachine: { Id: this.stateMachineArn, Name: this.stateMachineArn.split(':').pop() },
+      Execution: { Id: this.executionArn(executionName), Name: executionName },
       Task: {
         // A fresh token for every wait, as Step Functions mints one per task.
         get Token() {
@@ -268,6 +296,7 @@ export class LocalExecutor {
     { Name, Input }: { Name: string; Input: { runId: string } },
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
+    await this.options.beforeStartExecution?.(Name, Input, true);
     if (this.executionNames.has(Name))
       throw Object.assign(new Error(`execution ${Name} already exists`), {
         name: 'StepFunctions.ExecutionAlreadyExistsException',
@@ -283,9 +312,10 @@ export class LocalExecutor {
       signal,
     );
     if (child.status === 'SUCCEEDED')
-      return { ExecutionArn: `${LOCAL_EXECUTION_ARN_PREFIX}${Name}`, Status: 'SUCCEEDED', Output: child.output };
+      return { ExecutionArn: this.executionArn(Name), Status: 'SUCCEEDED', Output: child.output };
     // An ending no Catch handled (States.Runtime, an abort): recorded as the deployed stack's execution-status rule does.
-    if (child.error?.name !== 'looprail.RunFailed')
+    if (this.options.onChildEnded) await this.options.onChildEnded(Name, child);
+    else if (child.error?.name !== 'looprail.RunFailed')
       await this.options.handlers.FailRun({
         runId: Input.runId,
         error: {
@@ -297,6 +327,10 @@ export class LocalExecutor {
       new Error(`execution ${Name} ended ${child.status}: ${child.error?.name ?? ''} ${child.error?.message ?? ''}`),
       { name: 'States.TaskFailed' },
     );
+  }
+
+  private executionArn(name: string): string {
+    return `${this.stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
   }
 
   /** One interval per retrier; -1 leaves that retrier's ASL backoff in place. */

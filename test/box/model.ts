@@ -76,3 +76,19 @@ export interface Credentials {
   secretAccessKey: string;
   sessionToken?: string;
 }
+
+/** What the box's hosts (Lambda, Step Functions, the HTTP API, schedules and rules) ask of the IAM authority. */
+export interface BoxIam {
+  /** Credentials of a role, as Lambda or Step Functions would receive them. */
+  credentialsFor(roleArn: string): Credentials;
+  /** The secret key of an access key the authority minted (to verify a SigV4 signature), if it knows it. */
+  secretKeyOf(accessKeyId: string): string | undefined;
+  authorize(request: AuthorizationRequest): AuthorizationResult;
+  /** A service principal calling on the account's behalf, allowed by the resource's policy (e.g. a Lambda permission). */
+  authorizeService(request: {
+    servicePrincipal: string;
+    action: string;
+    resource: string;
+    sourceArn?: string;
+  }): AuthorizationResult;
+}

@@ -1,0 +1,62 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { node22 } from './lambdas.ts';
+
+/**
+ * `cdk synth`, as a person deploying runs it: the project's own CDK CLI and app (cdk.json),
+ * an org folder and context, offline. The box deploys what this writes to cdk.out.
+ */
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CDK = join(ROOT, 'node_modules', 'aws-cdk', 'bin', 'cdk');
+
+export interface SynthOptions {
+  /** The org folder, relative to the project root (default: agents). */
+  org?: string;
+  stackName?: string;
+  account?: string;
+  region?: string;
+  /** More `-c key=value` context (e.g. approvalSender). */
+  context?: Record<string, string>;
+  outDir?: string;
+}
+
+export interface Synthesized {
+  outDir: string;
+  stackName: string;
+  account: string;
+  region: string;
+}
+
+export async function synth(options: SynthOptions = {}): Promise<Synthesized> {
+  const outDir = options.outDir ?? mkdtempSync(join(tmpdir(), 'looprail-box-cdk-'));
+  const stackName = options.stackName ?? 'Looprail';
+  const account = options.account ?? '123456789012';
+  const region = options.region ?? 'us-east-1';
+  const context = { 'looprail:agents': options.org ?? 'agents', 'looprail:stackName': stackName, ...options.context };
+  const args = [CDK, 'synth', '--quiet', '--no-notices', '-o', outDir];
+  for (const [key, value] of Object.entries(context)) args.push('-c', `${key}=${value}`);
+  const node = node22();
+  try {
+    await promisify(execFile)(node, args, {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        // cdk.json runs `node infra/app.ts`: the same Node 22 first on PATH.
+        PATH: `${join(node, '..')}:${process.env.PATH ?? ''}`,
+        CDK_DISABLE_CLI_TELEMETRY: 'true',
+        CDK_DEFAULT_ACCOUNT: account,
+        CDK_DEFAULT_REGION: region,
+      },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } catch (error) {
+    const failure = error as Error & { stderr?: string; stdout?: string };
+    throw new Error(`cdk synth failed:\n${failure.stderr ?? ''}${failure.stdout ?? ''}`);
+  }
+  return { outDir, stackName, account, region };
+}
