@@ -2,21 +2,20 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { IamAuthority } from './iam.ts';
-import type { AwsCall, Denial } from './model.ts';
+import type { AwsCall, BoxAccount, Denial } from './model.ts';
 import { dynamodbService } from './services/dynamodb.ts';
 import { ecsService, type EcsGatewayOptions } from './services/ecs.ts';
 import { type BoxEvent, eventsService, type EventsOptions } from './services/events.ts';
 import { lambdaService, type LambdaBackend } from './services/lambda.ts';
-import { s3Service, type S3Store } from './services/s3.ts';
+import { createS3Store, s3Service, type S3Store } from './services/s3.ts';
 import { schedulerService, type SchedulerSchedule } from './services/scheduler.ts';
-import { secretsManagerService, type SecretStore } from './services/secretsmanager.ts';
+import { createSecretStore, secretsManagerService, type SecretStore } from './services/secretsmanager.ts';
 import { type SentMail, sesService, type SesOptions } from './services/sesv2.ts';
 import { statesService, type SfnBackend } from './services/states.ts';
 import { stsService } from './services/sts.ts';
 import {
   accessDenied,
   authFailure,
-  type BoxService,
   type CallContext,
   errorResponse,
   type GatewayRequest,
@@ -36,18 +35,31 @@ import { parseAuthorization, verifySignature } from './sigv4.ts';
  */
 
 export interface AwsGatewayOptions {
-  authority: IamAuthority;
+  iam: IamAuthority;
+  /** The box's account (default: the IAM authority's). */
+  account?: BoxAccount;
   /** DynamoDB Local's URL; DynamoDB calls that pass are forwarded there. */
   dynamodbUrl?: string;
+  /** Secrets Manager's store (default: a new empty one, `gateway.secrets`). */
   secrets?: SecretStore;
   ses?: SesOptions;
-  events?: EventsOptions;
+  /** Called with each PutEvents entry the caller was allowed to put (the box matches its rules there). */
+  onEvent?: EventsOptions['onEvent'];
   sfn?: SfnBackend;
   lambda?: LambdaBackend;
-  /** What Scheduler's GetSchedule / ListSchedules answer (the array is read at each call). */
-  schedules?: SchedulerSchedule[];
+  /** What Scheduler's GetSchedule / ListSchedules answer (read at each call). */
+  schedules?: SchedulerSchedule[] | (() => SchedulerSchedule[]);
+  /** S3's store (default: a new one with no bucket, `gateway.s3`). */
   s3?: S3Store;
   ecs?: EcsGatewayOptions;
+}
+
+/** A request to another endpoint of the box whose SigV4 signature the gateway checks. */
+export interface SignedRequest {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  body: Buffer;
 }
 
 /** A request the box has no service or operation for: the box fails loudly rather than answering something. */
@@ -66,15 +78,33 @@ export interface AwsGateway {
   readonly sentMails: SentMail[];
   /** Entries EventBridge PutEvents accepted. */
   readonly events: BoxEvent[];
+  readonly secrets: SecretStore;
+  readonly s3: S3Store;
+  /** Checks a request's SigV4 signature for another endpoint of the box (the HTTP API: `execute-api`). */
+  verifySignature(request: SignedRequest, service: string): Promise<{ accessKeyId: string } | { error: string }>;
   close(): Promise<void>;
 }
 
 export async function startAwsGateway(options: AwsGatewayOptions): Promise<AwsGateway> {
+  const authority = options.iam;
+  const account = options.account ?? authority.account;
+  const secrets = options.secrets ?? createSecretStore(account);
+  const s3 = options.s3 ?? createS3Store([]);
   const ses = sesService(options.ses);
-  const events = eventsService(options.events);
-  const services = boxServices(options, ses, events);
+  const events = eventsService(options.onEvent ? { onEvent: options.onEvent } : undefined);
+  const services = [
+    dynamodbService(options.dynamodbUrl),
+    secretsManagerService(secrets),
+    ses,
+    events,
+    statesService(options.sfn),
+    lambdaService(options.lambda),
+    stsService(authority),
+    schedulerService(options.schedules),
+    s3Service(s3),
+    ecsService(options.ecs),
+  ];
   const unknownOperations: UnknownOperation[] = [];
-  const authority = options.authority;
   const server: Server = createServer((req, res) => {
     serve(req, res).catch((error: unknown) => {
       res.writeHead(500, { 'content-type': 'text/plain' }).end(`box gateway failure: ${(error as Error).message}`);
@@ -98,13 +128,14 @@ export async function startAwsGateway(options: AwsGatewayOptions): Promise<AwsGa
     const principalArn = session?.principalArn;
     if (!service) return unknown(unsigned, auth.service, describeTarget(request), principalArn);
     const bad = await verifySignature(request, auth, session);
-    if (bad) return refuse(service.protocol, service.name, principalArn, bad.failure, `signature check: ${bad.failure}`);
+    if (bad)
+      return refuse(service.protocol, service.name, principalArn, bad.failure, `signature check: ${bad.failure}`);
     const operation = service.operation(request);
     if (!operation) return unknown(service.protocol, service.name, describeTarget(request), principalArn);
     let denied = false;
     const call: CallContext = {
       request,
-      account: authority.account,
+      account,
       accessKeyId: auth.accessKeyId,
       principalArn: principalArn!,
       async authorize(action, resources, context) {
@@ -125,6 +156,9 @@ export async function startAwsGateway(options: AwsGatewayOptions): Promise<AwsGa
     } catch (error) {
       if (error instanceof ServiceError) {
         if (error.code.startsWith('AccessDenied')) denied = true;
+        if (error.code === 'UnknownOperationException') {
+          unknownOperations.push({ service: service.name, target: describeTarget(request), principalArn });
+        }
         return errorResponse(service.protocol, error, request.method);
       }
       return errorResponse(
@@ -164,27 +198,35 @@ export async function startAwsGateway(options: AwsGatewayOptions): Promise<AwsGa
     unknownOperations,
     sentMails: ses.sentMails,
     events: events.events,
+    secrets,
+    s3,
+    async verifySignature(signed, service) {
+      const request: GatewayRequest = {
+        method: signed.method,
+        path: signed.url.pathname,
+        query: signed.url.searchParams,
+        headers: signed.headers,
+        body: signed.body,
+      };
+      const auth = parseAuthorization(headerOf(request, 'authorization'));
+      if (!auth) return { error: 'the request is not signed with SigV4' };
+      if (auth.service !== service) return { error: `signed for ${auth.service}, not ${service}` };
+      const bad = await verifySignature(request, auth, authority.session(auth.accessKeyId));
+      if (!bad) return { accessKeyId: auth.accessKeyId };
+      authority.denials.push({
+        principalArn: undefined,
+        action: `${service}:*`,
+        resource: '*',
+        reason: `signature check: ${bad.failure}`,
+      });
+      return { error: `signature check: ${bad.failure}` };
+    },
     async close() {
       server.closeAllConnections();
       server.close();
       await once(server, 'close').catch(() => undefined);
     },
   };
-}
-
-function boxServices(options: AwsGatewayOptions, ses: BoxService, events: BoxService): BoxService[] {
-  return [
-    dynamodbService(options.dynamodbUrl),
-    secretsManagerService(options.secrets),
-    ses,
-    events,
-    statesService(options.sfn),
-    lambdaService(options.lambda),
-    stsService(options.authority),
-    schedulerService(options.schedules),
-    s3Service(options.s3),
-    ecsService(options.ecs),
-  ];
 }
 
 async function readRequest(req: IncomingMessage): Promise<GatewayRequest> {

@@ -105,7 +105,10 @@ export class IamAuthority implements BoxIam {
   /** Credentials for a session of a template role (what Lambda gives a function: session name = function name). */
   credentialsFor(roleArn: string, sessionName?: string): Credentials & { sessionToken: string } {
     const entry = this.#roles.get(roleArn);
-    if (!entry) throw new Error(`credentialsFor: no role ${roleArn} in the template (known: ${[...this.#roles.keys()].join(', ')})`);
+    if (!entry)
+      throw new Error(
+        `credentialsFor: no role ${roleArn} in the template (known: ${[...this.#roles.keys()].join(', ')})`,
+      );
     const session = sessionName ?? entry.role.name;
     const minted = mint('ASIA', true);
     this.#sessions.set(minted.accessKeyId, {
@@ -199,7 +202,13 @@ export class IamAuthority implements BoxIam {
     const action = 'sts:AssumeRole';
     if (!session) return this.#deny(undefined, undefined, action, input.roleArn, 'the access key is unknown');
     if (!target) {
-      return this.#deny(session.principalArn, session.identityArn, action, input.roleArn, 'the role is not in the template');
+      return this.#deny(
+        session.principalArn,
+        session.identityArn,
+        action,
+        input.roleArn,
+        'the role is not in the template',
+      );
     }
     const verdict = this.#evaluate({
       principal: session.principalArn,
@@ -260,7 +269,9 @@ export class IamAuthority implements BoxIam {
     if (result === 'Allowed') return undefined;
     if (result !== 'ExplicitlyDenied') return `because no identity-based policy allows the ${input.action} action`;
     const identityDenies = input.identityPolicies.some((each) =>
-      asArray((each.policy as PolicyDocument).Statement).some((statement) => (statement as { Effect?: string }).Effect === 'Deny'),
+      asArray((each.policy as PolicyDocument).Statement).some(
+        (statement) => (statement as { Effect?: string }).Effect === 'Deny',
+      ),
     );
     return identityDenies
       ? 'with an explicit deny in an identity-based policy'
@@ -301,7 +312,9 @@ export class IamAuthority implements BoxIam {
       (resource.startsWith(`arn:${this.account.partition}:s3:::`)
         ? this.#resourcePolicies.get(resource.split('/')[0]!)
         : undefined) ??
-      (resource.includes(':lambda:') ? this.#resourcePolicies.get(resource.split(':').slice(0, 7).join(':')) : undefined);
+      (resource.includes(':lambda:')
+        ? this.#resourcePolicies.get(resource.split(':').slice(0, 7).join(':'))
+        : undefined);
     return found ? { Version: '2012-10-17', Statement: found } : undefined;
   }
 

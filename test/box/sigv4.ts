@@ -108,7 +108,9 @@ function queryRecord(query: URLSearchParams): Record<string, string | string[]> 
 
 function bytes(data: SourceData): string | Uint8Array {
   if (typeof data === 'string' || data instanceof Uint8Array) return data;
-  return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+  return ArrayBuffer.isView(data)
+    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    : new Uint8Array(data);
 }
 
 /** The signer's hash: SHA-256, or HMAC-SHA256 when given a key. */

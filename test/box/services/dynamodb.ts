@@ -140,8 +140,12 @@ export async function createTableFromTemplate(
         KeySchema: properties.KeySchema as never,
         AttributeDefinitions: properties.AttributeDefinitions as never,
         BillingMode: 'PAY_PER_REQUEST',
-        ...(properties.GlobalSecondaryIndexes ? { GlobalSecondaryIndexes: properties.GlobalSecondaryIndexes as never } : {}),
-        ...(properties.LocalSecondaryIndexes ? { LocalSecondaryIndexes: properties.LocalSecondaryIndexes as never } : {}),
+        ...(properties.GlobalSecondaryIndexes
+          ? { GlobalSecondaryIndexes: properties.GlobalSecondaryIndexes as never }
+          : {}),
+        ...(properties.LocalSecondaryIndexes
+          ? { LocalSecondaryIndexes: properties.LocalSecondaryIndexes as never }
+          : {}),
       }),
     );
     const ttl = properties.TimeToLiveSpecification;

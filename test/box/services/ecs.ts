@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { BoxAccount } from '../model.ts';
-import { arn, type BoxService, type CallContext, jsonBody, ServiceError, type ServiceResponse, targetOperation } from './wire.ts';
+import {
+  arn,
+  type BoxService,
+  type CallContext,
+  jsonBody,
+  ServiceError,
+  type ServiceResponse,
+  targetOperation,
+} from './wire.ts';
 
 /**
  * ECS (awsJson 1.1, `AmazonEC2ContainerServiceV20141113.*`): RunTask on the task definition
@@ -56,7 +64,11 @@ export function ecsService(options: EcsGatewayOptions | undefined): BoxService {
         body: call.request.body,
       });
       const type = answer.headers.get('content-type') ?? 'application/x-amz-json-1.1';
-      return { status: answer.status, headers: { 'content-type': type }, body: Buffer.from(await answer.arrayBuffer()) };
+      return {
+        status: answer.status,
+        headers: { 'content-type': type },
+        body: Buffer.from(await answer.arrayBuffer()),
+      };
     },
   };
 }
@@ -65,7 +77,11 @@ async function authorizeRunTask(call: CallContext, options: EcsGatewayOptions, b
   const definition = taskDefinitionArn(call.account, options, String(body.taskDefinition ?? ''));
   await call.authorize('ecs:RunTask', [definition.arn], { 'ecs:cluster': options.clusterArn });
   if ((body.tags ?? []).length > 0) {
-    const newTask = arn(call.account, 'ecs', `task/${options.clusterArn.split('/').pop()}/${randomBytes(16).toString('hex')}`);
+    const newTask = arn(
+      call.account,
+      'ecs',
+      `task/${options.clusterArn.split('/').pop()}/${randomBytes(16).toString('hex')}`,
+    );
     await call.authorize('ecs:TagResource', [newTask], { 'ecs:CreateAction': 'RunTask' });
   }
   const roles = [

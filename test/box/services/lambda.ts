@@ -22,7 +22,10 @@ export interface LambdaBackend {
 const PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
 
 /** `name`, `name:qualifier`, `123456789012:function:name` or a full ARN → the name, qualifier and ARN IAM checks. */
-export function lambdaTarget(account: BoxAccount, reference: string): { name: string; qualifier?: string; arn: string } {
+export function lambdaTarget(
+  account: BoxAccount,
+  reference: string,
+): { name: string; qualifier?: string; arn: string } {
   const parts = reference.split(':');
   let name: string;
   let qualifier: string | undefined;
@@ -45,7 +48,9 @@ export function lambdaService(backend: LambdaBackend | undefined): BoxService {
       const qualifier = call.request.query.get('Qualifier');
       const target = lambdaTarget(call.account, qualifier ? `${reference}:${qualifier}` : reference);
       await call.authorize('lambda:InvokeFunction', [target.arn]);
-      const invocationType = String(call.request.headers['x-amz-invocation-type'] ?? 'RequestResponse') as InvocationType;
+      const invocationType = String(
+        call.request.headers['x-amz-invocation-type'] ?? 'RequestResponse',
+      ) as InvocationType;
       const payload = call.request.body.toString('utf8');
       if (payload !== '') {
         try {

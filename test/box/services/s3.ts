@@ -1,5 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { type BoxService, type CallContext, type GatewayRequest, ServiceError, type ServiceResponse, xml } from './wire.ts';
+import {
+  type BoxService,
+  type CallContext,
+  type GatewayRequest,
+  ServiceError,
+  type ServiceResponse,
+  xml,
+} from './wire.ts';
 
 /**
  * S3 (REST-XML, path-style `/<bucket>/<key>`): GetObject, HeadObject, PutObject, DeleteObject
@@ -71,7 +78,12 @@ export function s3Service(store: S3Store | undefined): BoxService {
       if (!store.buckets.has(bucket)) throw noSuchBucket();
       const id = `${bucket}/${key}`;
       if (operation === 'PutObject') {
-        store.put(bucket, key, payload(call.request), String(call.request.headers['content-type'] ?? 'application/octet-stream'));
+        store.put(
+          bucket,
+          key,
+          payload(call.request),
+          String(call.request.headers['content-type'] ?? 'application/octet-stream'),
+        );
         return { status: 200, headers: { etag: store.objects.get(id)!.etag } };
       }
       if (operation === 'DeleteObject') {

@@ -17,8 +17,8 @@ export interface SchedulerSchedule {
 
 const ONE = /^\/schedules\/([^/]+)$/;
 
-export function schedulerService(schedules: SchedulerSchedule[] | undefined): BoxService {
-  const all = () => schedules ?? [];
+export function schedulerService(schedules: SchedulerSchedule[] | (() => SchedulerSchedule[]) | undefined): BoxService {
+  const all = () => (typeof schedules === 'function' ? schedules() : (schedules ?? []));
   return {
     name: 'scheduler',
     signingName: 'scheduler',

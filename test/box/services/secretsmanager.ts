@@ -1,6 +1,15 @@
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { BoxAccount } from '../model.ts';
-import { arn, type BoxService, type CallContext, epoch, jsonAnswer, jsonBody, ServiceError, targetOperation } from './wire.ts';
+import {
+  arn,
+  type BoxService,
+  type CallContext,
+  epoch,
+  jsonAnswer,
+  jsonBody,
+  ServiceError,
+  targetOperation,
+} from './wire.ts';
 
 /**
  * Secrets Manager (awsJson 1.1, `secretsmanager.*`) on an in-memory store. Secret ARNs carry
@@ -19,7 +28,7 @@ export interface StoredSecret {
 export interface SecretStore {
   readonly secrets: Map<string, StoredSecret>;
   /** Adds (or gives a new current value to) a secret, as the box deploys or a test sets it; returns its ARN. */
-  seed(name: string, value: string): string;
+  create(name: string, value: string): string;
   /** The secret a SecretId names: its name, full ARN, or ARN without the suffix. */
   find(secretId: string): StoredSecret | undefined;
 }
@@ -28,16 +37,17 @@ export function createSecretStore(account: BoxAccount): SecretStore {
   const secrets = new Map<string, StoredSecret>();
   const store: SecretStore = {
     secrets,
-    seed(name, value) {
+    create(name, value) {
+      const created = new Date();
+      const version = { id: randomUUID(), value, created };
       const existing = secrets.get(name);
       if (existing) {
-        existing.versions.push({ id: randomUUID(), value, created: new Date() });
+        existing.versions.push(version);
         return existing.arn;
       }
-      const created = new Date();
-      const secret = { arn: arn(account, 'secretsmanager', `secret:${name}-${suffix()}`), name, created, versions: [] };
-      secrets.set(name, { ...secret, versions: [{ id: randomUUID(), value, created }] });
-      return secret.arn;
+      const secretArn = arn(account, 'secretsmanager', `secret:${name}-${suffix()}`);
+      secrets.set(name, { arn: secretArn, name, created, versions: [version] });
+      return secretArn;
     },
     find(secretId) {
       if (!secretId.startsWith('arn:')) return secrets.get(secretId);
@@ -85,11 +95,19 @@ export function secretsManagerService(store: SecretStore | undefined): BoxServic
       }
       if (operation === 'CreateSecret') {
         const name = String(body.Name ?? '');
-        if (store.find(name)) throw new ServiceError('ResourceExistsException', `The operation failed because the secret ${name} already exists.`);
-        await call.authorize('secretsmanager:CreateSecret', [arn(call.account, 'secretsmanager', `secret:${name}-${suffix()}`)], {
-          'secretsmanager:Name': name,
-        });
-        const secretArn = store.seed(name, String(body.SecretString ?? ''));
+        if (store.find(name))
+          throw new ServiceError(
+            'ResourceExistsException',
+            `The operation failed because the secret ${name} already exists.`,
+          );
+        await call.authorize(
+          'secretsmanager:CreateSecret',
+          [arn(call.account, 'secretsmanager', `secret:${name}-${suffix()}`)],
+          {
+            'secretsmanager:Name': name,
+          },
+        );
+        const secretArn = store.create(name, String(body.SecretString ?? ''));
         const secret = store.find(secretArn)!;
         secret.description = body.Description;
         return jsonAnswer(protocol, { ARN: secretArn, Name: name, VersionId: secret.versions.at(-1)!.id });
@@ -103,7 +121,8 @@ async function onSecret(operation: string, call: CallContext, store: SecretStore
   const protocol = 'awsJson1_1' as const;
   const secretId = String(body.SecretId ?? '');
   const secret = store.find(secretId);
-  const resource = secret?.arn ?? (secretId.startsWith('arn:') ? secretId : arn(call.account, 'secretsmanager', `secret:${secretId}`));
+  const resource =
+    secret?.arn ?? (secretId.startsWith('arn:') ? secretId : arn(call.account, 'secretsmanager', `secret:${secretId}`));
   const action = `secretsmanager:${operation}`;
   if (!['GetSecretValue', 'DescribeSecret', 'PutSecretValue'].includes(operation)) {
     throw new ServiceError('UnknownOperationException', `the box does not serve secretsmanager ${operation}`);
@@ -112,11 +131,20 @@ async function onSecret(operation: string, call: CallContext, store: SecretStore
   if (!secret) throw new ServiceError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
   if (operation === 'DescribeSecret') return jsonAnswer(protocol, describe(secret));
   if (operation === 'PutSecretValue') {
-    store.seed(secret.name, String(body.SecretString ?? ''));
-    return jsonAnswer(protocol, { ARN: secret.arn, Name: secret.name, VersionId: secret.versions.at(-1)!.id, VersionStages: ['AWSCURRENT'] });
+    store.create(secret.name, String(body.SecretString ?? ''));
+    return jsonAnswer(protocol, {
+      ARN: secret.arn,
+      Name: secret.name,
+      VersionId: secret.versions.at(-1)!.id,
+      VersionStages: ['AWSCURRENT'],
+    });
   }
   const version = body.VersionId ? secret.versions.find((each) => each.id === body.VersionId) : secret.versions.at(-1);
-  if (!version) throw new ServiceError('ResourceNotFoundException', "Secrets Manager can't find the specified secret value for VersionId.");
+  if (!version)
+    throw new ServiceError(
+      'ResourceNotFoundException',
+      "Secrets Manager can't find the specified secret value for VersionId.",
+    );
   return jsonAnswer(protocol, {
     ARN: secret.arn,
     Name: secret.name,

@@ -94,11 +94,14 @@ async function sendEmail(
   },
 ) {
   const body = jsonBody(call.request);
-  const raw = body.Content?.Raw?.Data ? Buffer.from(String(body.Content.Raw.Data), 'base64').toString('utf8') : undefined;
+  const raw = body.Content?.Raw?.Data
+    ? Buffer.from(String(body.Content.Raw.Data), 'base64').toString('utf8')
+    : undefined;
   const from = plainAddress(String(body.FromEmailAddress ?? (raw ? headerOf(raw, 'from') : '') ?? ''));
   const identity = ses.verifiedAs(from);
   const resources = [ses.identityArn(identity ?? from)];
-  if (body.ConfigurationSetName) resources.push(arn(call.account, 'ses', `configuration-set/${body.ConfigurationSetName}`));
+  if (body.ConfigurationSetName)
+    resources.push(arn(call.account, 'ses', `configuration-set/${body.ConfigurationSetName}`));
   await call.authorize('ses:SendEmail', resources);
   const rejected = (address: string) =>
     new ServiceError(

@@ -1,4 +1,12 @@
-import { type BoxService, type CallContext, epoch, jsonAnswer, jsonBody, ServiceError, targetOperation } from './wire.ts';
+import {
+  type BoxService,
+  type CallContext,
+  epoch,
+  jsonAnswer,
+  jsonBody,
+  ServiceError,
+  targetOperation,
+} from './wire.ts';
 
 /**
  * Step Functions (awsJson 1.0, `AWSStepFunctions.*`): StartExecution and ListExecutions on the
@@ -8,11 +16,15 @@ import { type BoxService, type CallContext, epoch, jsonAnswer, jsonBody, Service
  * exception name (ExecutionAlreadyExists, TaskTimedOut, InvalidToken…) reaches the SDK as that.
  */
 
+type Awaitable<T> = T | Promise<T>;
+
+/** An execution as the backend describes it (`arn` or `executionArn`; the state machine is read from the ARN if absent). */
 export interface ExecutionDescription {
-  executionArn: string;
-  stateMachineArn: string;
+  executionArn?: string;
+  arn?: string;
+  stateMachineArn?: string;
   name: string;
-  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE';
+  status: string;
   startDate: Date;
   stopDate?: Date;
   input?: string;
@@ -21,24 +33,20 @@ export interface ExecutionDescription {
   cause?: string;
 }
 
+/** What the box's Step Functions host does for the gateway; throw errors named as AWS names them (ExecutionAlreadyExists…). */
 export interface SfnBackend {
-  startExecution(input: {
+  startExecution(request: {
     stateMachineArn: string;
     name?: string;
     input?: string;
-  }): Promise<{ executionArn: string; startDate: Date }>;
-  describeExecution(executionArn: string): Promise<ExecutionDescription>;
-  stopExecution(input: { executionArn: string; error?: string; cause?: string }): Promise<{ stopDate: Date }>;
-  sendTaskSuccess(input: { taskToken: string; output: string }): Promise<void>;
-  sendTaskFailure(input: { taskToken: string; error?: string; cause?: string }): Promise<void>;
-  sendTaskHeartbeat(input: { taskToken: string }): Promise<void>;
-  listExecutions(input: {
-    stateMachineArn: string;
-    statusFilter?: string;
-    maxResults?: number;
-    nextToken?: string;
-  }): Promise<{ executions: ExecutionDescription[]; nextToken?: string }>;
-  /** The state machine whose execution issued this task token; undefined for a token it never issued. */
+  }): Awaitable<{ executionArn: string; startDate: Date }>;
+  describeExecution(executionArn: string): Awaitable<ExecutionDescription>;
+  stopExecution(executionArn: string, error?: string, cause?: string): Awaitable<{ stopDate: Date }>;
+  listExecutions(stateMachineArn: string, statusFilter?: string): Awaitable<ExecutionDescription[]>;
+  sendTaskSuccess(taskToken: string, output: string): Awaitable<void>;
+  sendTaskFailure(taskToken: string, error?: string, cause?: string): Awaitable<void>;
+  sendTaskHeartbeat(taskToken: string): Awaitable<void>;
+  /** The state machine whose execution issued this task token (IAM checks SendTask* on it); undefined for a token it never issued. */
   stateMachineOfTaskToken(taskToken: string): string | undefined;
 }
 
@@ -63,7 +71,7 @@ export function statesService(backend: SfnBackend | undefined): BoxService {
         await call.authorize(`states:${operation}`, [String(resourceOf(body) ?? '')]);
       } else if (operation.startsWith('SendTask')) {
         const stateMachine = backend.stateMachineOfTaskToken(String(body.taskToken ?? ''));
-        if (!stateMachine) throw new ServiceError('InvalidToken', 'Invalid Token');
+        if (!stateMachine) throw new ServiceError('TaskDoesNotExist', 'Task Does Not Exist');
         await call.authorize(`states:${operation}`, [stateMachine]);
       } else {
         throw new ServiceError('UnknownOperationException', `the box does not serve states ${operation}`);
@@ -73,7 +81,10 @@ export function statesService(backend: SfnBackend | undefined): BoxService {
       } catch (error) {
         if (error instanceof ServiceError) throw error;
         const failure = error as Error;
-        throw new ServiceError(failure.name && failure.name !== 'Error' ? failure.name : 'InternalFailure', failure.message);
+        throw new ServiceError(
+          failure.name && failure.name !== 'Error' ? failure.name : 'InternalFailure',
+          failure.message,
+        );
       }
     },
   };
@@ -90,46 +101,43 @@ async function run(backend: SfnBackend, operation: string, body: Record<string, 
       return { executionArn: started.executionArn, startDate: epoch(started.startDate) };
     }
     case 'DescribeExecution':
-      return describe(await backend.describeExecution(body.executionArn));
+      return describe(await backend.describeExecution(body.executionArn), true);
     case 'StopExecution':
-      return { stopDate: epoch((await backend.stopExecution(body as { executionArn: string })).stopDate) };
+      return { stopDate: epoch((await backend.stopExecution(body.executionArn, body.error, body.cause)).stopDate) };
     case 'ListExecutions': {
-      const listed = await backend.listExecutions(body as { stateMachineArn: string });
-      return {
-        executions: listed.executions.map((each) => ({
-          executionArn: each.executionArn,
-          stateMachineArn: each.stateMachineArn,
-          name: each.name,
-          status: each.status,
-          startDate: epoch(each.startDate),
-          ...(each.stopDate ? { stopDate: epoch(each.stopDate) } : {}),
-        })),
-        ...(listed.nextToken ? { nextToken: listed.nextToken } : {}),
-      };
+      const listed = await backend.listExecutions(body.stateMachineArn, body.statusFilter);
+      return { executions: listed.map((each) => describe(each, false)) };
     }
     case 'SendTaskSuccess':
-      await backend.sendTaskSuccess(body as { taskToken: string; output: string });
+      await backend.sendTaskSuccess(body.taskToken, body.output);
       return {};
     case 'SendTaskFailure':
-      await backend.sendTaskFailure(body as { taskToken: string });
+      await backend.sendTaskFailure(body.taskToken, body.error, body.cause);
       return {};
     default:
-      await backend.sendTaskHeartbeat(body as { taskToken: string });
+      await backend.sendTaskHeartbeat(body.taskToken);
       return {};
   }
 }
 
-function describe(execution: ExecutionDescription) {
+/** `…:execution:<machine>:<name>` → `…:stateMachine:<machine>`. */
+function stateMachineOf(executionArn: string): string {
+  const parts = executionArn.split(':');
+  return [...parts.slice(0, 5), 'stateMachine', parts[6]].join(':');
+}
+
+function describe(execution: ExecutionDescription, full: boolean) {
+  const executionArn = execution.executionArn ?? execution.arn ?? '';
   return {
-    executionArn: execution.executionArn,
-    stateMachineArn: execution.stateMachineArn,
+    executionArn,
+    stateMachineArn: execution.stateMachineArn ?? stateMachineOf(executionArn),
     name: execution.name,
     status: execution.status,
     startDate: epoch(execution.startDate),
     ...(execution.stopDate ? { stopDate: epoch(execution.stopDate) } : {}),
-    ...(execution.input !== undefined ? { input: execution.input } : {}),
-    ...(execution.output !== undefined ? { output: execution.output } : {}),
-    ...(execution.error !== undefined ? { error: execution.error } : {}),
-    ...(execution.cause !== undefined ? { cause: execution.cause } : {}),
+    ...(full && execution.input !== undefined ? { input: execution.input } : {}),
+    ...(full && execution.output !== undefined ? { output: execution.output } : {}),
+    ...(full && execution.error !== undefined ? { error: execution.error } : {}),
+    ...(full && execution.cause !== undefined ? { cause: execution.cause } : {}),
   };
 }

@@ -20,7 +20,9 @@ export function stsService(authority: IamAuthority): BoxService {
       const form = new URLSearchParams(call.request.body.toString('utf8'));
       if (operation === 'GetCallerIdentity') {
         const session = authority.session(call.accessKeyId)!;
-        const userId = session.sessionToken ? `AROA${session.accessKeyId.slice(4)}:${session.sessionName}` : session.accessKeyId;
+        const userId = session.sessionToken
+          ? `AROA${session.accessKeyId.slice(4)}:${session.sessionName}`
+          : session.accessKeyId;
         return answer(
           operation,
           `<Arn>${xml(session.principalArn)}</Arn><UserId>${xml(userId)}</UserId><Account>${call.account.accountId}</Account>`,
@@ -32,12 +34,18 @@ export function stsService(authority: IamAuthority): BoxService {
       const roleArn = form.get('RoleArn') ?? '';
       const sessionName = form.get('RoleSessionName') ?? '';
       if (!/^[\w+=,.@-]{2,64}$/.test(sessionName)) {
-        throw new ServiceError('ValidationError', `1 validation error detected: Value '${sessionName}' at 'roleSessionName' failed to satisfy constraint`);
+        throw new ServiceError(
+          'ValidationError',
+          `1 validation error detected: Value '${sessionName}' at 'roleSessionName' failed to satisfy constraint`,
+        );
       }
       const assumed = await authority.assumeRole({ accessKeyId: call.accessKeyId, roleArn, sessionName });
       if ('allowed' in assumed) {
         // The authority recorded the denial; refuse as STS does (its message has no "because" clause).
-        throw accessDenied('query', `User: ${call.principalArn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`);
+        throw accessDenied(
+          'query',
+          `User: ${call.principalArn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`,
+        );
       }
       const c = assumed.credentials;
       return answer(

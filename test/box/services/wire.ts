@@ -65,10 +65,18 @@ export function accessDenied(protocol: Protocol, message: string): ServiceError 
 export type AuthFailure = 'missing' | 'unknown-key' | 'bad-token' | 'bad-signature';
 
 const AUTH_CODES: Record<AuthFailure, Record<'json' | 'query' | 'restXml', string>> = {
-  missing: { json: 'MissingAuthenticationTokenException', query: 'MissingAuthenticationToken', restXml: 'AccessDenied' },
+  missing: {
+    json: 'MissingAuthenticationTokenException',
+    query: 'MissingAuthenticationToken',
+    restXml: 'AccessDenied',
+  },
   'unknown-key': { json: 'UnrecognizedClientException', query: 'InvalidClientTokenId', restXml: 'InvalidAccessKeyId' },
   'bad-token': { json: 'UnrecognizedClientException', query: 'InvalidClientTokenId', restXml: 'InvalidToken' },
-  'bad-signature': { json: 'InvalidSignatureException', query: 'SignatureDoesNotMatch', restXml: 'SignatureDoesNotMatch' },
+  'bad-signature': {
+    json: 'InvalidSignatureException',
+    query: 'SignatureDoesNotMatch',
+    restXml: 'SignatureDoesNotMatch',
+  },
 };
 
 const AUTH_MESSAGES: Record<AuthFailure, string> = {
@@ -103,7 +111,11 @@ export function errorResponse(protocol: Protocol, error: ServiceError, method = 
         ? ''
         : '<?xml version="1.0" encoding="UTF-8"?>\n' +
           `<Error><Code>${xml(error.code)}</Code><Message>${xml(error.message)}</Message><RequestId>${requestId}</RequestId></Error>`;
-    return { status: error.status, headers: { 'content-type': 'application/xml', 'x-amz-request-id': requestId }, body };
+    return {
+      status: error.status,
+      headers: { 'content-type': 'application/xml', 'x-amz-request-id': requestId },
+      body,
+    };
   }
   const headers = { 'x-amzn-errortype': error.code, 'x-amzn-requestid': requestId };
   if (protocol === 'restJson') {
@@ -150,7 +162,10 @@ export function targetOperation(request: GatewayRequest, prefix: string): string
 }
 
 export function xml(value: string): string {
-  return value.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+  return value.replace(
+    /[<>&'"]/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!,
+  );
 }
 
 export function arn(account: BoxAccount, service: string, resource: string): string {
