@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { runUnsafeSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
+import { runSimulation, runUnsafeSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
 import { managedPolicyDocument } from './managed-policies.ts';
 import type {
   AuthorizationRequest,
@@ -67,6 +67,9 @@ export interface RoleAssumption {
   roleArn: string;
   sessionName: string;
 }
+
+/** Actions AWS authorizes on the state machine that issued the task token, though the service reference lists no resource. */
+const TOKEN_ACTIONS = new Set(['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat']);
 
 export class IamAuthority implements BoxIam {
   readonly account: BoxAccount;
@@ -150,13 +153,13 @@ export class IamAuthority implements BoxIam {
   }
 
   /** Is this call allowed for the caller's identity policies (and the resources' policies)? All resources must be allowed. */
-  authorize(request: AuthorizationRequest): AuthorizationResult {
+  async authorize(request: AuthorizationRequest): Promise<AuthorizationResult> {
     const session = this.#sessions.get(request.accessKeyId);
     if (!session) {
       return this.#deny(undefined, undefined, request.action, request.resources[0] ?? '*', 'the access key is unknown');
     }
     for (const resource of request.resources) {
-      const verdict = this.#evaluate({
+      const verdict = await this.#evaluate({
         principal: session.principalArn,
         identityPolicies: session.policies,
         action: request.action,
@@ -172,10 +175,10 @@ export class IamAuthority implements BoxIam {
   }
 
   /** A service principal acting on a resource (Scheduler invoking a Lambda): only the resource's policy can allow it. */
-  authorizeService(request: ServiceAuthorization): AuthorizationResult {
+  async authorizeService(request: ServiceAuthorization): Promise<AuthorizationResult> {
     const context: Record<string, string> = { 'aws:SourceAccount': request.sourceAccount ?? this.account.accountId };
     if (request.sourceArn) context['aws:SourceArn'] = request.sourceArn;
-    const verdict = this.#evaluate({
+    const verdict = await this.#evaluate({
       principal: request.servicePrincipal,
       identityPolicies: [],
       action: request.action,
@@ -192,11 +195,11 @@ export class IamAuthority implements BoxIam {
    * caller's identity policies the identity side (in one account, a trust policy naming the caller's
    * role ARN suffices; one naming the account needs the caller's identity policy too).
    */
-  assumeRole(input: {
+  async assumeRole(input: {
     accessKeyId: string;
     roleArn: string;
     sessionName: string;
-  }): AssumedRole | Extract<AuthorizationResult, { allowed: false }> {
+  }): Promise<AssumedRole | Extract<AuthorizationResult, { allowed: false }>> {
     const session = this.#sessions.get(input.accessKeyId);
     const target = this.#roles.get(input.roleArn);
     const action = 'sts:AssumeRole';
@@ -210,7 +213,7 @@ export class IamAuthority implements BoxIam {
         'the role is not in the template',
       );
     }
-    const verdict = this.#evaluate({
+    const verdict = await this.#evaluate({
       principal: session.principalArn,
       identityPolicies: session.policies,
       action,
@@ -235,19 +238,15 @@ export class IamAuthority implements BoxIam {
     this.calls.push(call);
   }
 
-  /**
-   * undefined when allowed; otherwise the reason, worded as AWS ends its AccessDenied message.
-   * Synchronous (the hosts ask mid-request): the simulator's core engine without its async input
-   * validation, so the services pass multivalued context keys (events:source) as arrays themselves.
-   */
-  #evaluate(input: {
+  /** undefined when allowed; otherwise the reason, worded as AWS ends its AccessDenied message. */
+  async #evaluate(input: {
     principal: string;
     identityPolicies: Simulation['identityPolicies'];
     action: string;
     resource: string;
     resourcePolicy: PolicyDocument | undefined;
     context: Record<string, string | string[]>;
-  }): string | undefined {
+  }): Promise<string | undefined> {
     const simulation: Simulation = {
       request: {
         principal: input.principal,
@@ -260,22 +259,19 @@ export class IamAuthority implements BoxIam {
       resourceControlPolicies: [],
       ...(input.resourcePolicy ? { resourcePolicy: input.resourcePolicy } : {}),
     };
-    let result: string;
-    try {
-      result = runUnsafeSimulation(simulation, {});
-    } catch (error) {
-      return `because the box could not evaluate the policies: ${(error as Error).message}`;
+    if (TOKEN_ACTIONS.has(input.action) && input.resource !== '*') {
+      // The service reference lists no resource for these (the validating simulation insists on `*`),
+      // yet AWS checks them on the state machine that issued the token; no resource policy applies.
+      const result = runUnsafeSimulation(simulation, {});
+      return result === 'Allowed' ? undefined : reasonFor(result, input.action, false);
     }
-    if (result === 'Allowed') return undefined;
-    if (result !== 'ExplicitlyDenied') return `because no identity-based policy allows the ${input.action} action`;
-    const identityDenies = input.identityPolicies.some((each) =>
-      asArray((each.policy as PolicyDocument).Statement).some(
-        (statement) => (statement as { Effect?: string }).Effect === 'Deny',
-      ),
-    );
-    return identityDenies
-      ? 'with an explicit deny in an identity-based policy'
-      : 'with an explicit deny in a resource-based policy';
+    const response = await runSimulation(simulation, {});
+    if (response.resultType === 'error') {
+      return `because the box could not evaluate the request: ${JSON.stringify(response.errors)}`;
+    }
+    if (response.overallResult === 'Allowed') return undefined;
+    const analysis = response.resultType === 'single' ? response.result.analysis : undefined;
+    return reasonFor(response.overallResult, input.action, analysis?.resourceAnalysis?.result === 'ExplicitlyDenied');
   }
 
   #deny(
@@ -322,6 +318,13 @@ export class IamAuthority implements BoxIam {
     const account = resource.split(':')[4];
     return account && /^\d{12}$/.test(account) ? account : this.account.accountId;
   }
+}
+
+function reasonFor(result: string, action: string, resourceDenied: boolean): string {
+  if (result !== 'ExplicitlyDenied') return `because no identity-based policy allows the ${action} action`;
+  return resourceDenied
+    ? 'with an explicit deny in a resource-based policy'
+    : 'with an explicit deny in an identity-based policy';
 }
 
 function mint(prefix: 'ASIA' | 'AKIA', withToken: boolean): Credentials {

@@ -83,12 +83,13 @@ export interface BoxIam {
   credentialsFor(roleArn: string): Credentials;
   /** The secret key of an access key the authority minted (to verify a SigV4 signature), if it knows it. */
   secretKeyOf(accessKeyId: string): string | undefined;
-  authorize(request: AuthorizationRequest): AuthorizationResult;
+  /** Async: the policy evaluator validates its input against the service reference (loaded lazily). */
+  authorize(request: AuthorizationRequest): Promise<AuthorizationResult>;
   /** A service principal calling on the account's behalf, allowed by the resource's policy (e.g. a Lambda permission). */
   authorizeService(request: {
     servicePrincipal: string;
     action: string;
     resource: string;
     sourceArn?: string;
-  }): AuthorizationResult;
+  }): Promise<AuthorizationResult>;
 }

@@ -127,3 +127,37 @@ class NodeSha256 {
   }
   reset(): void {}
 }
+
+/** A fetch signed with SigV4 as the SDK signs (for callers without an SDK client: Scheduler, the HTTP API). */
+export async function signedFetch(
+  url: string,
+  init: {
+    method?: string;
+    service: string;
+    region: string;
+    credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+    headers?: Record<string, string>;
+    body?: string;
+  },
+): Promise<Response> {
+  const target = new URL(url);
+  const signer = new SignatureV4({
+    credentials: init.credentials,
+    region: init.region,
+    service: init.service,
+    sha256: NodeSha256,
+  });
+  const query: Record<string, string> = Object.fromEntries(target.searchParams);
+  const signed = await signer.sign({
+    method: init.method ?? 'GET',
+    protocol: target.protocol,
+    hostname: target.hostname,
+    port: Number(target.port),
+    path: target.pathname,
+    query,
+    headers: { host: target.host, ...init.headers },
+    ...(init.body !== undefined ? { body: init.body } : {}),
+  });
+  const { host: _, ...headers } = signed.headers;
+  return fetch(url, { method: init.method ?? 'GET', headers, ...(init.body !== undefined ? { body: init.body } : {}) });
+}
