@@ -27,8 +27,11 @@ export interface StoredSecret {
 
 export interface SecretStore {
   readonly secrets: Map<string, StoredSecret>;
-  /** Adds (or gives a new current value to) a secret, as the box deploys or a test sets it; returns its ARN. */
-  create(name: string, value: string): string;
+  /**
+   * Adds (or gives a new current value to) a secret, as the box deploys or a test sets it; returns its ARN.
+   * `arn`: the ARN the template's reader resolved for it (its Ref), so policies naming it match; default: a new suffix.
+   */
+  create(name: string, value: string, arn?: string): string;
   /** The secret a SecretId names: its name, full ARN, or ARN without the suffix. */
   find(secretId: string): StoredSecret | undefined;
 }
@@ -37,7 +40,7 @@ export function createSecretStore(account: BoxAccount): SecretStore {
   const secrets = new Map<string, StoredSecret>();
   const store: SecretStore = {
     secrets,
-    create(name, value) {
+    create(name, value, knownArn) {
       const created = new Date();
       const version = { id: randomUUID(), value, created };
       const existing = secrets.get(name);
@@ -45,7 +48,7 @@ export function createSecretStore(account: BoxAccount): SecretStore {
         existing.versions.push(version);
         return existing.arn;
       }
-      const secretArn = arn(account, 'secretsmanager', `secret:${name}-${suffix()}`);
+      const secretArn = knownArn ?? arn(account, 'secretsmanager', `secret:${name}-${suffix()}`);
       secrets.set(name, { arn: secretArn, name, created, versions: [version] });
       return secretArn;
     },
