@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AwsGateway } from './aws-gateway.ts';
 import { ACCOUNT, clientConfig, FUNCTION, ROLES, role, STATE_MACHINE, testGateway } from './gateway-fixture.ts';
 import type { IamAuthority } from './iam.ts';
-import type { BoxEvent } from './services/events.ts';
+import type { EventBridgeEvent } from './services/events.ts';
 import type { InvocationType } from './services/lambda.ts';
 import { createS3Store } from './services/s3.ts';
 import type { ExecutionDescription, SfnBackend } from './services/states.ts';
@@ -22,7 +22,7 @@ import { signedFetch } from './sigv4.ts';
 
 let iam: IamAuthority;
 let gateway: AwsGateway;
-const routed: BoxEvent[] = [];
+const routed: EventBridgeEvent[] = [];
 const invoked: { name: string; payload: string; type: InvocationType }[] = [];
 const executions = new Map<string, ExecutionDescription>();
 const tokens = new Map<string, string>([['token-1', STATE_MACHINE]]);
@@ -116,7 +116,8 @@ describe('EventBridge', () => {
         new PutEventsCommand({ Entries: [{ Source: source, DetailType: 'RunStarted', Detail: '{"runId":"r1"}' }] }),
       );
     await expect(put(ROLES.stepRole.arn, 'looprail')).resolves.toMatchObject({ FailedEntryCount: 0 });
-    expect(routed.at(-1)).toMatchObject({ source: 'looprail', detailType: 'RunStarted', detail: { runId: 'r1' } });
+    expect(routed.at(-1)).toMatchObject({ source: 'looprail', 'detail-type': 'RunStarted', detail: { runId: 'r1' } });
+    expect(gateway.events.at(-1)).toMatchObject({ eventBusName: 'default', event: routed.at(-1) });
     await expect(put(ROLES.stepRole.arn, 'intruder')).rejects.toMatchObject({ name: 'AccessDeniedException' });
     expect(iam.denials.at(-1)).toMatchObject({
       action: 'events:PutEvents',

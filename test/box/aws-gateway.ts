@@ -5,7 +5,7 @@ import type { IamAuthority } from './iam.ts';
 import type { AwsCall, BoxAccount, Denial } from './model.ts';
 import { dynamodbService } from './services/dynamodb.ts';
 import { ecsService, type EcsGatewayOptions } from './services/ecs.ts';
-import { type BoxEvent, eventsService, type EventsOptions } from './services/events.ts';
+import { eventsService, type EventsOptions, type PutEventRecord } from './services/events.ts';
 import { lambdaService, type LambdaBackend } from './services/lambda.ts';
 import { createS3Store, s3Service, type S3Store } from './services/s3.ts';
 import { schedulerService, type SchedulerSchedule } from './services/scheduler.ts';
@@ -76,8 +76,8 @@ export interface AwsGateway {
   readonly unknownOperations: UnknownOperation[];
   /** Mails SESv2 SendEmail accepted. */
   readonly sentMails: SentMail[];
-  /** Entries EventBridge PutEvents accepted. */
-  readonly events: BoxEvent[];
+  /** Entries EventBridge PutEvents accepted, with their bus. */
+  readonly events: PutEventRecord[];
   readonly secrets: SecretStore;
   readonly s3: S3Store;
   /** Checks a request's SigV4 signature for another endpoint of the box (the HTTP API: `execute-api`). */

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { IamAuthority } from './iam.ts';
+import { schedulesOf } from './services/scheduler.ts';
 import type { BoxAccount, BoxRole } from './model.ts';
 import { synth } from './synth.ts';
 import { BoxTemplate } from './template.ts';
@@ -83,11 +84,12 @@ describe('the IAM authority on the synthesized default org', () => {
   });
 
   it("lets each schedule's role invoke the function it targets", async () => {
-    for (const logicalId of template.ofType('AWS::Scheduler::Schedule')) {
-      const target = template.properties(logicalId).Target as { Arn: string; RoleArn: string };
-      const role = roles.find((each) => each.arn === target.RoleArn);
-      expect(role, `${logicalId}: its RoleArn ${target.RoleArn} is a template role`).toBeDefined();
-      expect(await ask(role!, 'lambda:InvokeFunction', [target.Arn])).toMatchObject({ allowed: true });
+    const schedules = schedulesOf(template);
+    expect(schedules.map((each) => each.state)).toContain('ENABLED');
+    for (const schedule of schedules) {
+      const role = roles.find((each) => each.arn === schedule.target.roleArn);
+      expect(role, `${schedule.name}: its RoleArn ${schedule.target.roleArn} is a template role`).toBeDefined();
+      expect(await ask(role!, 'lambda:InvokeFunction', [schedule.target.arn])).toMatchObject({ allowed: true });
     }
   });
 });

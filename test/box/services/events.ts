@@ -5,30 +5,34 @@ import { arn, type BoxService, type CallContext, jsonAnswer, jsonBody, ServiceEr
  * EventBridge PutEvents (awsJson 1.1, `AWSEvents.PutEvents`). Each entry is authorized on its
  * bus with its own `events:source` and `events:detail-type` (multivalued keys, as the service
  * reference types them); one refused entry refuses the call, loudly. Accepted entries are kept
- * and handed to `onEvent`, where the box matches its rules.
+ * and handed to `onEvent` as EventBridge delivers them, where the box matches its rules.
  */
 
-export interface BoxEvent {
+/** An event as EventBridge delivers it to a rule's targets. */
+export interface EventBridgeEvent {
+  version: '0';
   id: string;
-  eventBusName: string;
+  'detail-type': string;
   source: string;
-  detailType: string;
-  /** The entry's Detail, parsed. */
-  detail: unknown;
-  resources: string[];
-  time: Date;
   account: string;
+  time: string;
   region: string;
+  resources: string[];
+  detail: Record<string, unknown>;
+}
+
+/** One accepted PutEvents entry: the bus it went to and the event it became. */
+export interface PutEventRecord {
+  eventBusName: string;
+  event: EventBridgeEvent;
 }
 
 export interface EventsOptions {
-  onEvent?: (event: BoxEvent) => void | Promise<void>;
-  /** Where accepted entries are kept (default: a new list, read it from the gateway's `events`). */
-  events?: BoxEvent[];
+  onEvent?: (event: EventBridgeEvent, eventBusName: string) => void | Promise<void>;
 }
 
-export function eventsService(options: EventsOptions | undefined): BoxService & { events: BoxEvent[] } {
-  const events = options?.events ?? [];
+export function eventsService(options: EventsOptions | undefined): BoxService & { events: PutEventRecord[] } {
+  const events: PutEventRecord[] = [];
   return {
     name: 'events',
     signingName: 'events',
@@ -42,17 +46,17 @@ export function eventsService(options: EventsOptions | undefined): BoxService & 
       const entries = (jsonBody(call.request).Entries ?? []) as Record<string, any>[];
       const accepted = await Promise.all(entries.map((entry) => authorizeEntry(call, entry)));
       const ids: { EventId: string }[] = [];
-      for (const event of accepted) {
-        events.push(event);
-        ids.push({ EventId: event.id });
-        await options?.onEvent?.(event);
+      for (const record of accepted) {
+        events.push(record);
+        ids.push({ EventId: record.event.id });
+        await options?.onEvent?.(record.event, record.eventBusName);
       }
       return jsonAnswer('awsJson1_1', { FailedEntryCount: 0, Entries: ids });
     },
   };
 }
 
-async function authorizeEntry(call: CallContext, entry: Record<string, any>): Promise<BoxEvent> {
+async function authorizeEntry(call: CallContext, entry: Record<string, any>): Promise<PutEventRecord> {
   const bus = String(entry.EventBusName ?? 'default');
   const busArn = bus.startsWith('arn:') ? bus : arn(call.account, 'events', `event-bus/${bus}`);
   const source = String(entry.Source ?? '');
@@ -61,21 +65,24 @@ async function authorizeEntry(call: CallContext, entry: Record<string, any>): Pr
     'events:source': [source],
     'events:detail-type': [detailType],
   });
-  let detail: unknown;
+  let detail: Record<string, unknown>;
   try {
     detail = JSON.parse(String(entry.Detail ?? '{}'));
   } catch {
     throw new ServiceError('ValidationException', `Detail is not valid JSON for ${source} ${detailType}`);
   }
   return {
-    id: randomUUID(),
     eventBusName: busArn.split('/').pop()!,
-    source,
-    detailType,
-    detail,
-    resources: entry.Resources ?? [],
-    time: entry.Time ? new Date(Number(entry.Time) * 1000) : new Date(),
-    account: call.account.accountId,
-    region: call.account.region,
+    event: {
+      version: '0',
+      id: randomUUID(),
+      'detail-type': detailType,
+      source,
+      account: call.account.accountId,
+      time: (entry.Time ? new Date(Number(entry.Time) * 1000) : new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      region: call.account.region,
+      resources: entry.Resources ?? [],
+      detail,
+    },
   };
 }

@@ -71,3 +71,26 @@ export function schedulerService(schedules: SchedulerSchedule[] | (() => Schedul
     },
   };
 }
+
+/** The template's AWS::Scheduler::Schedule resources, as the gateway answers them. */
+export function schedulesOf(template: {
+  ofType(type: string): string[];
+  properties(logicalId: string): Record<string, any>;
+  physicalName(logicalId: string): string;
+}): SchedulerSchedule[] {
+  return template.ofType('AWS::Scheduler::Schedule').map((logicalId) => {
+    const p = template.properties(logicalId);
+    return {
+      name: template.physicalName(logicalId),
+      ...(p.GroupName ? { groupName: String(p.GroupName) } : {}),
+      state: p.State === 'DISABLED' ? 'DISABLED' : 'ENABLED',
+      scheduleExpression: String(p.ScheduleExpression),
+      ...(p.ScheduleExpressionTimezone ? { scheduleExpressionTimezone: String(p.ScheduleExpressionTimezone) } : {}),
+      target: {
+        arn: String(p.Target?.Arn),
+        roleArn: String(p.Target?.RoleArn),
+        ...(p.Target?.Input !== undefined ? { input: String(p.Target.Input) } : {}),
+      },
+    };
+  });
+}
