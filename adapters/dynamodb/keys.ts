@@ -12,13 +12,20 @@ import { ValidationError } from '../../core/errors.ts';
  * conversation, and leaves the (much larger, ever-growing) trace events out.
  */
 
-/** Attribute names of the table's keys and of its one index. */
+/** Attribute names of the table's keys and of its two indexes. */
 export const KEY_ATTRIBUTES = {
   partitionKey: 'pk',
   sortKey: 'sk',
   gsi1Name: 'gsi1',
   gsi1PartitionKey: 'gsi1pk',
   gsi1SortKey: 'gsi1sk',
+  /**
+   * Runs by status, across agents: the run record's top-level `status` and its run-index
+   * sort key (creation time, then run id). Only run records carry both, so the index holds
+   * nothing else; every run record ever written has them, so it needs no backfill of ours.
+   */
+  statusIndexName: 'runsByStatus',
+  statusIndexPartitionKey: 'status',
 } as const;
 
 export interface TableKey {
@@ -93,7 +100,27 @@ export function agentRunsPartition(agent: string): string {
 
 /** ISO timestamps sort by time, and the run id breaks ties between runs of the same millisecond. */
 export function runIndexKey(agent: string, createdAt: string, runId: string): RunIndexKey {
-  return { gsi1pk: agentRunsPartition(agent), gsi1sk: `${part('createdAt', createdAt)}#${part('runId', runId)}` };
+  return { gsi1pk: agentRunsPartition(agent), gsi1sk: runListPosition(createdAt, runId) };
+}
+
+/**
+ * A run's place in every listing: the sort key of both run indexes. The creation time comes
+ * first and holds no `#`, so `runListCreatedAt` reads it back from a key alone.
+ */
+export function runListPosition(createdAt: string, runId: string): string {
+  return `${part('createdAt', createdAt)}#${part('runId', runId)}`;
+}
+
+export function runListCreatedAt(position: string): string {
+  return position.slice(0, position.indexOf('#'));
+}
+
+/** The status index's keys of a run record: its status, and its place in listings. */
+export function runStatusIndexKey(status: string, createdAt: string, runId: string): Record<string, string> {
+  return {
+    [KEY_ATTRIBUTES.statusIndexPartitionKey]: part('status', status),
+    [KEY_ATTRIBUTES.gsi1SortKey]: runListPosition(createdAt, runId),
+  };
 }
 
 // Everything else: one item per thing.

@@ -1,13 +1,24 @@
-import { QueryCommand, ScanCommand, type NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
-import type { RunMeta } from '../../core/definitions/run.ts';
-import { ValidationError } from '../../core/errors.ts';
+import { BatchGetCommand, QueryCommand, type NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
+import { RunStatus, type RunMeta } from '../../core/definitions/run.ts';
+import { TransientError, ValidationError } from '../../core/errors.ts';
 import type { RunQuery } from '../../core/ports/store/runs.ts';
-import { KEY_ATTRIBUTES, RUN_META_SK, RUN_PARTITION_PREFIX, agentRunsPartition, runIndexKey } from './keys.ts';
+import {
+  KEY_ATTRIBUTES,
+  RUN_META_SK,
+  RUN_PARTITION_PREFIX,
+  agentRunsPartition,
+  runIndexKey,
+  runListCreatedAt,
+  runListPosition,
+} from './keys.ts';
 import type { Item } from './query-pages.ts';
 import { TABLE_KEY_SCHEMA } from './table.ts';
 import type { TableClient } from './table-client.ts';
 
-/** Listings of run records: by agent on the run index, across agents by a scan. */
+/**
+ * Listings of run records, always by Query (roles are granted no Scan): by agent on the run
+ * index, across agents on the status index, one Query per status asked for.
+ */
 
 const DEFAULT_LIST_LIMIT = 50;
 
@@ -23,16 +34,10 @@ export async function listRuns(table: TableClient, query: RunQuery): Promise<Run
     );
     return newestFirst(perAgent.flat()).slice(0, limit);
   }
-  // The index's order everywhere: creation time, then run id (ISO times have a fixed length).
-  const after = query.cursor ? listPosition(query.cursor) : undefined;
-  const runs = (await scanRunRecords(table)).filter(
-    (run) =>
-      (query.status === undefined || run.status === query.status) &&
-      (query.role === undefined || run.role === query.role) &&
-      matchesRunFilters(run, query) &&
-      (after === undefined || listPosition(run) < after),
-  );
-  return newestFirst(runs).slice(0, limit);
+  // Each status's newest `limit` (all five statuses when none is asked for), merged the same way.
+  const statuses = query.status === undefined ? RunStatus.options : [query.status];
+  const perStatus = await Promise.all(statuses.map((status) => queryRunsWithStatus(table, status, limit, query)));
+  return newestFirst(perStatus.flat()).slice(0, limit);
 }
 
 /** The run record with its input, which is stored as text beside it. */
@@ -41,9 +46,9 @@ export function metaOf(item: Item): RunMeta {
   return { ...meta, input: typeof item.input === 'string' ? JSON.parse(item.input) : meta.input };
 }
 
-/** A run's place in listings: the run index's sort key, which orders by creation time, then run id. */
+/** A run's place in listings: the run indexes' sort key, which orders by creation time, then run id. */
 function listPosition(run: { createdAt: string; runId: string }): string {
-  return runIndexKey('-', run.createdAt, run.runId).gsi1sk;
+  return runListPosition(run.createdAt, run.runId);
 }
 
 function newestFirst(runs: RunMeta[]): RunMeta[] {
@@ -53,9 +58,10 @@ function newestFirst(runs: RunMeta[]): RunMeta[] {
     .map(({ run }) => run);
 }
 
-/** The filters beyond status and role, for listings that read run records directly. */
+/** The filters beyond status, for listings that read run records directly. */
 function matchesRunFilters(run: RunMeta, query: RunQuery): boolean {
   return (
+    (query.role === undefined || run.role === query.role) &&
     (query.stopReason === undefined || run.stopReason === query.stopReason) &&
     (query.triggerKind === undefined || run.trigger?.kind === query.triggerKind) &&
     (query.createdFrom === undefined || run.createdAt >= query.createdFrom) &&
@@ -137,35 +143,134 @@ async function queryRunsOfAgent(
   return runs;
 }
 
+/** DynamoDB's most keys in one BatchGetItem, and so the most keys one status-index page reads. */
+const MAX_BATCH_GET = 100;
+
 /**
- * Every run record in the table. A Scan reads the whole table (trace events included),
- * so its cost grows with the table: fine for the local host and small deployments.
- * Listing across agents at scale wants its own index partition (e.g. by day).
+ * One status's runs on the status index, newest first, until `limit` runs. The index holds
+ * keys only: each page of keys outside the cursor and time window is dropped, the rest read
+ * by key (consistently), and a record whose status has moved on since is left to the
+ * partition it is in now, so a run is listed once even while the index catches up.
  */
-async function scanRunRecords(table: TableClient): Promise<RunMeta[]> {
+async function queryRunsWithStatus(
+  table: TableClient,
+  status: RunStatus,
+  limit: number,
+  query: Omit<RunQuery, 'agent' | 'agents' | 'limit'>,
+): Promise<RunMeta[]> {
+  const { statusIndex } = TABLE_KEY_SCHEMA;
+  const range = sortKeyRange(query);
+  if (range === undefined) return [];
   const runs: RunMeta[] = [];
   let startKey: Item | undefined;
   do {
+    let page: { Items?: Item[]; LastEvaluatedKey?: Item };
     try {
-      const page = await table.db.send(
-        new ScanCommand({
+      page = await table.db.send(
+        new QueryCommand({
           TableName: table.tableName,
-          FilterExpression: '#sk = :meta AND begins_with(#pk, :run)',
-          ProjectionExpression: '#meta',
+          IndexName: statusIndex.indexName,
+          KeyConditionExpression: `#status = :status${range.condition}`,
           ExpressionAttributeNames: {
-            '#pk': KEY_ATTRIBUTES.partitionKey,
-            '#sk': KEY_ATTRIBUTES.sortKey,
-            '#meta': 'meta',
+            '#status': statusIndex.partitionKey,
+            ...(range.condition ? { '#gsk': statusIndex.sortKey } : {}),
           },
-          ExpressionAttributeValues: { ':meta': RUN_META_SK, ':run': RUN_PARTITION_PREFIX },
+          ExpressionAttributeValues: { ':status': status, ...range.values },
+          ScanIndexForward: false,
+          Limit: Math.min(MAX_BATCH_GET, limit - runs.length),
           ExclusiveStartKey: startKey,
         }),
       );
-      runs.push(...(page.Items ?? []).map(metaOf));
-      startKey = page.LastEvaluatedKey;
     } catch (error) {
       throw table.fail('listRuns', error);
     }
-  } while (startKey);
+    const keys = (page.Items ?? []).filter(
+      (key) => isRunRecordKey(key) && inWindow(String(key[statusIndex.sortKey]), query),
+    );
+    const records = await readRunRecords(table, keys);
+    runs.push(...records.filter((run) => run.status === status && matchesRunFilters(run, query)));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey && runs.length < limit);
   return runs;
+}
+
+/**
+ * The sort-key range to read: every key the cursor and time window keep, perhaps a few more
+ * (inWindow drops them). A run's key is `<createdAt>#<runId>`, so `key >= createdFrom` holds
+ * for every run created from then on; `key < createdBefore` holds for every run created
+ * before it when createdBefore has no character at or below `#` (an ISO time has none).
+ */
+function sortKeyRange(
+  query: Pick<RunQuery, 'cursor' | 'createdFrom' | 'createdBefore'>,
+): { condition: string; values: Record<string, string> } | undefined {
+  const uppers = [
+    ...(query.cursor ? [listPosition(query.cursor)] : []),
+    ...(query.createdBefore !== undefined && !/[\u0000-#]/.test(query.createdBefore) ? [query.createdBefore] : []),
+  ];
+  const upper = uppers.sort()[0];
+  const lower = query.createdFrom;
+  if (lower !== undefined && upper !== undefined) {
+    // An empty window (DynamoDB refuses a BETWEEN whose ends are reversed); BETWEEN includes
+    // its upper end, and inWindow drops the cursor's own run.
+    if (upper < lower) return undefined;
+    return { condition: ' AND #gsk BETWEEN :lower AND :upper', values: { ':lower': lower, ':upper': upper } };
+  }
+  if (upper !== undefined) return { condition: ' AND #gsk < :upper', values: { ':upper': upper } };
+  if (lower !== undefined) return { condition: ' AND #gsk >= :lower', values: { ':lower': lower } };
+  return { condition: '', values: {} };
+}
+
+/** Exactly the cursor and time filters, on a run's key alone. */
+function inWindow(position: string, query: Pick<RunQuery, 'cursor' | 'createdFrom' | 'createdBefore'>): boolean {
+  const createdAt = runListCreatedAt(position);
+  return (
+    (query.cursor === undefined || position < listPosition(query.cursor)) &&
+    (query.createdFrom === undefined || createdAt >= query.createdFrom) &&
+    (query.createdBefore === undefined || createdAt < query.createdBefore)
+  );
+}
+
+/** Only run records carry the status index's keys; anything else found there is not listed. */
+function isRunRecordKey(key: Item): boolean {
+  const pk = key[KEY_ATTRIBUTES.partitionKey];
+  return key[KEY_ATTRIBUTES.sortKey] === RUN_META_SK && typeof pk === 'string' && pk.startsWith(RUN_PARTITION_PREFIX);
+}
+
+const BATCH_GET_ATTEMPTS = 5;
+
+/**
+ * The run records of index keys, in the keys' order; a record gone since (its retention
+ * ended) is skipped. Keys DynamoDB leaves unprocessed (throttling) are asked for again,
+ * with backoff, a few times; then the listing fails as transient.
+ */
+async function readRunRecords(table: TableClient, keys: Item[]): Promise<RunMeta[]> {
+  const found = new Map<string, RunMeta>();
+  const { partitionKey, sortKey } = KEY_ATTRIBUTES;
+  let pending: Item[] = keys.map((key) => ({ [partitionKey]: key[partitionKey], [sortKey]: key[sortKey] }));
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    if (attempt > BATCH_GET_ATTEMPTS)
+      throw new TransientError(
+        `DynamoDB left ${pending.length} run records of table ${table.tableName} unread after ${BATCH_GET_ATTEMPTS} BatchGetItem attempts (listRuns); try again`,
+      );
+    if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+    try {
+      const result = await table.db.send(
+        new BatchGetCommand({
+          RequestItems: {
+            [table.tableName]: {
+              Keys: pending,
+              ConsistentRead: true,
+              ProjectionExpression: '#pk, #meta, #input',
+              ExpressionAttributeNames: { '#pk': partitionKey, '#meta': 'meta', '#input': 'input' },
+            },
+          },
+        }),
+      );
+      for (const item of result.Responses?.[table.tableName] ?? []) found.set(String(item[partitionKey]), metaOf(item));
+      pending = result.UnprocessedKeys?.[table.tableName]?.Keys ?? [];
+    } catch (error) {
+      throw table.fail('listRuns', error);
+    }
+  }
+  return keys.flatMap((key) => found.get(String(key[partitionKey])) ?? []);
 }

@@ -30,6 +30,7 @@ import {
   runIndexKey,
   runMetaKey,
   runPartition,
+  runStatusIndexKey,
   traceKey,
 } from './keys.ts';
 import type { Item } from './query-pages.ts';
@@ -40,7 +41,8 @@ import type { TableClient, TransactItem } from './table-client.ts';
 /**
  * Runs on the table. Items in a run's partition (`RUN#<id>`):
  *   META      the run record: `meta` (map) plus top-level `seq`, `status`, `agent` and the
- *             run-index keys; `seq` is the optimistic-concurrency guard of every commit
+ *             keys of both run indexes (by agent; by status, which is `status` itself);
+ *             `seq` is the optimistic-concurrency guard of every commit
  *   CTX       the definition snapshot as a JSON string in `body` (it carries JSON schemas
  *             with arbitrary keys, which are safer as text than as nested maps)
  *   MSG#n     one conversation message as a JSON string in `body` (model output is untrusted)
@@ -264,8 +266,8 @@ export class DynamoRunRecords implements RunRecordStore {
       ...(ended ? this.table.expiryAttribute() : {}),
       ...runMetaKey(meta.runId),
       ...runIndexKey(meta.agent, meta.createdAt, meta.runId),
+      ...runStatusIndexKey(meta.status, meta.createdAt, meta.runId),
       seq: meta.seq,
-      status: meta.status,
       agent: meta.agent,
       // Input is whatever a trigger sent (a webhook body may have keys DynamoDB maps refuse): kept as text.
       meta: record,

@@ -91,8 +91,8 @@ const sameAddress = (a: string, b: string) => a.trim().toLowerCase() === b.trim(
 
 /**
  * The pending approvals of paused runs: a run waits on at most one, and its record says
- * which (the listing `GET /v1/approvals` uses; across agents the store reads every run
- * record for a page, so pages are large).
+ * which (the listing `GET /v1/approvals` uses). Across agents the store lists runs by
+ * status, so this reads paused runs only, never the whole table.
  */
 export async function pendingApprovals(
   deps: { store: RunRecordStore & ApprovalStore },

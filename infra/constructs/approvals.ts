@@ -116,6 +116,7 @@ export class LooprailApprovals extends Construct {
       ...shared,
     });
     props.table.grantReadWriteItems(this.reminders.role);
+    props.table.grantRunListings(this.reminders.role); // the paused runs, on the status index
     this.signingSecret.grantRead(this.reminders.role);
     this.reminderRule = new Rule(this, 'ReminderSweep', {
       description: 'looprail: approval reminders and escalations',

@@ -160,6 +160,7 @@ export class LooprailHttpApi extends Construct {
     const stack = Stack.of(this);
     const role = this.handler.role;
     props.table.grantReadWriteItems(role);
+    props.table.grantRunListings(role); // GET /v1/runs, /v1/approvals and the console's lists
     role.addToPrincipalPolicy(
       new PolicyStatement({ actions: ['states:StartExecution'], resources: [props.stateMachine.stateMachineArn] }),
     );

@@ -4,7 +4,7 @@ import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 // The same key schema `ensureTable` gives DynamoDB Local: the deployed and local tables cannot drift apart.
-import { TABLE_KEY_SCHEMA } from '../../adapters/dynamodb/table.ts';
+import { GLOBAL_INDEXES, TABLE_KEY_SCHEMA } from '../../adapters/dynamodb/table.ts';
 
 /**
  * Item-level data actions a step needs to commit run state: reads, conditional writes,
@@ -35,7 +35,8 @@ export interface RunTableProps {
 
 /**
  * The single DynamoDB table that holds runs, messages, traces, approvals, budgets and
- * rollups: on-demand, point-in-time recovery, encrypted, TTL on `expiresAt`, one GSI.
+ * rollups: on-demand, point-in-time recovery, encrypted, TTL on `expiresAt`, two GSIs
+ * (by agent and more, `gsi1`; runs by status, across agents).
  */
 export class RunTable extends Construct {
   readonly table: Table;
@@ -58,12 +59,16 @@ export class RunTable extends Construct {
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
 
-    this.table.addGlobalSecondaryIndex({
-      indexName: TABLE_KEY_SCHEMA.gsi1.indexName,
-      partitionKey: { name: TABLE_KEY_SCHEMA.gsi1.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: TABLE_KEY_SCHEMA.gsi1.sortKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.ALL,
-    });
+    // Added to a deployed table, an index is built from the items already there before the
+    // update completes: every run record has the status index's keys, so none is left out.
+    for (const index of GLOBAL_INDEXES) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.indexName,
+        partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: AttributeType.STRING },
+        projectionType: index.projection === 'ALL' ? ProjectionType.ALL : ProjectionType.KEYS_ONLY,
+      });
+    }
   }
 
   get tableName(): string {
@@ -71,7 +76,7 @@ export class RunTable extends Construct {
   }
 
   /**
-   * Read and write items: exactly RUN_TABLE_DATA_ACTIONS on the table and its one
+   * Read and write items: exactly RUN_TABLE_DATA_ACTIONS on the table and its `gsi1`
    * index (by name, not `index/*`), plus the key's encrypt/decrypt when it is ours.
    */
   grantReadWriteItems(grantee: IGrantable): void {
@@ -83,5 +88,19 @@ export class RunTable extends Construct {
       }),
     );
     this.encryptionKey?.grantEncryptDecrypt(grantee);
+  }
+
+  /**
+   * List runs across agents (adapters/dynamodb/run-listing.ts): Query on the status index,
+   * by name. The records themselves are read by BatchGetItem, which grantReadWriteItems
+   * gives; only the functions that list (the HTTP API, the reminder sweep) get this.
+   */
+  grantRunListings(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [`${this.table.tableArn}/index/${TABLE_KEY_SCHEMA.statusIndex.indexName}`],
+      }),
+    );
   }
 }

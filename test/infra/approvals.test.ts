@@ -168,6 +168,11 @@ describe('LooprailApprovals', () => {
     expect(actions.filter((a) => a.startsWith('states:'))).toEqual([]);
     expect(actions).toContain('dynamodb:UpdateItem');
     expect(actions).toContain('dynamodb:Query');
+    // Paused runs across agents come from the status index (the sweep has no Scan): Query on it, by name.
+    const onStatusIndex = (fn: typeof approvals.reminders) =>
+      statementsOf(fn).filter((st) => JSON.stringify(st.Resource).includes('/index/runsByStatus'));
+    expect(onStatusIndex(approvals.reminders).map((st) => st.Action)).toEqual([['dynamodb:Query']]);
+    expect(onStatusIndex(approvals.handler)).toEqual([]);
     expect(actions).toContain('secretsmanager:GetSecretValue');
     const ses = statementsOf(approvals.reminders).filter((st) => st.Action.some((a) => a.startsWith('ses:')));
     expect(ses).toHaveLength(1);

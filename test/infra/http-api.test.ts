@@ -178,7 +178,7 @@ describe('LooprailHttpApi', () => {
     });
   });
 
-  it("grants exactly: its log group, the table's items, StartExecution on the state machine, StopExecution on its executions, the webhook secrets", () => {
+  it("grants exactly: its log group, the table's items, Query on the status index, StartExecution on the state machine, StopExecution on its executions, the webhook secrets", () => {
     expect(statements).toEqual([
       {
         Effect: 'Allow',
@@ -192,6 +192,12 @@ describe('LooprailHttpApi', () => {
           { 'Fn::GetAtt': [id(table.table), 'Arn'] },
           { 'Fn::Join': ['', [{ 'Fn::GetAtt': [id(table.table), 'Arn'] }, '/index/gsi1']] },
         ],
+      },
+      {
+        // GET /v1/runs, /v1/approvals and the console list across agents on the status index.
+        Effect: 'Allow',
+        Action: 'dynamodb:Query',
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [id(table.table), 'Arn'] }, '/index/runsByStatus']] },
       },
       { Effect: 'Allow', Action: 'states:StartExecution', Resource: { Ref: id(stateMachine) } },
       {

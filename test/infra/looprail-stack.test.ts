@@ -161,7 +161,7 @@ function nagViolations(pack: NagPack, app: App): string[] {
 describe('LooprailStack', () => {
   const { app, stack, template } = synth();
 
-  it('has one on-demand table with PITR, encryption, TTL, the GSI, deletion protection and RETAIN', () => {
+  it('has one on-demand table with PITR, encryption, TTL, the two GSIs, deletion protection and RETAIN', () => {
     template.resourceCountIs('AWS::DynamoDB::Table', 1);
     template.hasResource('AWS::DynamoDB::Table', {
       DeletionPolicy: 'Retain',
@@ -177,6 +177,7 @@ describe('LooprailStack', () => {
           { AttributeName: 'sk', AttributeType: 'S' },
           { AttributeName: 'gsi1pk', AttributeType: 'S' },
           { AttributeName: 'gsi1sk', AttributeType: 'S' },
+          { AttributeName: 'status', AttributeType: 'S' },
         ]),
         GlobalSecondaryIndexes: [
           {
@@ -186,6 +187,15 @@ describe('LooprailStack', () => {
               { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
             ],
             Projection: { ProjectionType: 'ALL' },
+          },
+          {
+            // Runs by status across agents (no Scan anywhere): written only when a run changes status.
+            IndexName: 'runsByStatus',
+            KeySchema: [
+              { AttributeName: 'status', KeyType: 'HASH' },
+              { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
           },
         ],
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -334,7 +344,7 @@ describe('LooprailStack', () => {
     ).toEqual(['states:DescribeExecution', 'states:StartExecution', 'states:StopExecution']);
   });
 
-  it('grants every step exactly the item actions on the table and its one index', () => {
+  it('grants every step exactly the item actions on the table and its gsi1 index, and no step the status index', () => {
     const table = logicalId(stack, stack.table.table);
     for (const name of STEP_NAMES) {
       const statements = statementsOf(stack, template, name).filter((s) =>
@@ -347,6 +357,31 @@ describe('LooprailStack', () => {
         { 'Fn::Join': ['', [{ 'Fn::GetAtt': [table, 'Arn'] }, '/index/gsi1']] },
       ]);
     }
+  });
+
+  it('lets exactly the functions that list runs across agents (the HTTP API, the reminder sweep) query the status index, by name', () => {
+    const table = logicalId(stack, stack.table.table);
+    const statusIndex = JSON.stringify({
+      'Fn::Join': ['', [{ 'Fn::GetAtt': [table, 'Arn'] }, '/index/runsByStatus']],
+    });
+    const handlers = [...allHandlers(stack), stack.approvals.handler, stack.approvals.reminders];
+    const listers = handlers.filter((handler) =>
+      handlerStatements(stack, template, handler).some((s) =>
+        resourcesOf(s).some((r) => JSON.stringify(r) === statusIndex),
+      ),
+    );
+    expect(listers).toEqual([stack.httpApi.handler, stack.approvals.reminders]);
+    for (const handler of listers) {
+      const statements = handlerStatements(stack, template, handler);
+      expect(resourcesFor(statements, 'dynamodb:Query')).toContain(statusIndex);
+      // The records behind the index's keys are read by BatchGetItem, on the table.
+      expect(resourcesFor(statements, 'dynamodb:BatchGetItem')).toContain(
+        JSON.stringify({ 'Fn::GetAtt': [table, 'Arn'] }),
+      );
+    }
+    const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    expect(policies).not.toContain('/index/*');
+    expect(policies).not.toContain('dynamodb:Scan');
   });
 
   it('grants each step its own log group only, and no managed policies anywhere', () => {

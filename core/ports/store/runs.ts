@@ -38,7 +38,8 @@ export interface RunCursor {
 export interface RunQuery {
   agent?: string;
   /**
-   * Only these agents' runs, merged newest first: one index query each instead of a table scan.
+   * Only these agents' runs, merged newest first: one index query each. Without `agent` or
+   * `agents`, runs of every agent are listed (by status, never by reading the whole table).
    * Ignored with `agent`.
    */
   agents?: string[];

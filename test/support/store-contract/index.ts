@@ -1,6 +1,7 @@
 import { describe } from 'vitest';
 import type { RunStore } from '../../../core/ports/run-store.ts';
 import { ledgersContract } from './ledgers.ts';
+import { listingsContract } from './listings.ts';
 import { runRecordsContract } from './runs.ts';
 
 /**
@@ -12,6 +13,7 @@ import { runRecordsContract } from './runs.ts';
 export function runStoreContract(name: string, fresh: () => Promise<RunStore>): void {
   describe(`${name}: the store ports' contract`, () => {
     runRecordsContract(fresh);
+    listingsContract(fresh);
     ledgersContract(fresh);
   });
 }
