@@ -203,6 +203,11 @@ describe('Lambda', () => {
         resource: FUNCTION,
       }),
     ).toMatchObject({ allowed: false });
+    // A role's trust policy says which service may assume it.
+    const assume = (servicePrincipal: string) =>
+      iam.authorizeService({ servicePrincipal, action: 'sts:AssumeRole', resource: ROLES.stepRole.arn });
+    expect(await assume('lambda.amazonaws.com')).toMatchObject({ allowed: true });
+    expect(await assume('scheduler.amazonaws.com')).toMatchObject({ allowed: false });
   });
 });
 

@@ -174,7 +174,10 @@ export class IamAuthority implements BoxIam {
     return { allowed: true, principalArn: session.principalArn };
   }
 
-  /** A service principal acting on a resource (Scheduler invoking a Lambda): only the resource's policy can allow it. */
+  /**
+   * A service principal acting on a resource (EventBridge invoking a Lambda, Scheduler assuming its role): only the
+   * resource's policy (for sts:AssumeRole, the role's trust policy) can allow it.
+   */
   async authorizeService(request: ServiceAuthorization): Promise<AuthorizationResult> {
     const context: Record<string, string> = { 'aws:SourceAccount': request.sourceAccount ?? this.account.accountId };
     if (request.sourceArn) context['aws:SourceArn'] = request.sourceArn;
@@ -183,7 +186,11 @@ export class IamAuthority implements BoxIam {
       identityPolicies: [],
       action: request.action,
       resource: request.resource,
-      resourcePolicy: this.#resourcePolicyFor(request.resource),
+      // A service assuming a role (Lambda, Scheduler, Step Functions) is checked against the role's trust policy.
+      resourcePolicy:
+        request.action === 'sts:AssumeRole'
+          ? this.#roles.get(request.resource)?.role.trustPolicy
+          : this.#resourcePolicyFor(request.resource),
       context,
     });
     if (verdict === undefined) return { allowed: true, principalArn: request.servicePrincipal };
