@@ -172,6 +172,24 @@ describe('the gateway in front of DynamoDB Local', () => {
   });
 });
 
+describe('default endpoint resolution', () => {
+  it('reaches the gateway through AWS_ENDPOINT_URL, as a bundle configured only by its environment does', async () => {
+    const saved = process.env.AWS_ENDPOINT_URL;
+    process.env.AWS_ENDPOINT_URL = gateway.url;
+    try {
+      const client = new DynamoDBClient({
+        region: ACCOUNT.region,
+        credentials: iam.credentialsFor(ROLES.stepRole.arn),
+      });
+      await client.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'run-1' } } }));
+      expect(gateway.calls.at(-1)).toMatchObject({ service: 'dynamodb', action: 'GetItem', allowed: true });
+    } finally {
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL;
+      else process.env.AWS_ENDPOINT_URL = saved;
+    }
+  });
+});
+
 describe('SigV4', () => {
   it('refuses a wrong secret, an unknown key, a foreign session token and an unsigned request', async () => {
     const good = iam.credentialsFor(ROLES.stepRole.arn);
