@@ -1,8 +1,7 @@
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type DualRequest, type DualResponse, listenHttp1And2, respond } from './dual-server.ts';
 import type { IamAuthority } from './iam.ts';
 import type { AwsCall, BoxAccount, Denial } from './model.ts';
+import { type BedrockBackend, bedrockService } from './services/bedrock.ts';
 import { dynamodbService } from './services/dynamodb.ts';
 import { ecsService, type EcsGatewayOptions } from './services/ecs.ts';
 import { eventsService, type EventsOptions, type PutEventRecord } from './services/events.ts';
@@ -52,6 +51,8 @@ export interface AwsGatewayOptions {
   /** S3's store (default: a new one with no bucket, `gateway.s3`). */
   s3?: S3Store;
   ecs?: EcsGatewayOptions;
+  /** Bedrock Runtime Converse, answered by a fake model server. */
+  bedrock?: BedrockBackend;
 }
 
 /** A request to another endpoint of the box whose SigV4 signature the gateway checks. */
@@ -103,18 +104,19 @@ export async function startAwsGateway(options: AwsGatewayOptions): Promise<AwsGa
     schedulerService(options.schedules),
     s3Service(s3),
     ecsService(options.ecs),
+    bedrockService(options.bedrock),
   ];
   const unknownOperations: UnknownOperation[] = [];
-  const server: Server = createServer((req, res) => {
+  const server = await listenHttp1And2((req, res) => {
     serve(req, res).catch((error: unknown) => {
-      res.writeHead(500, { 'content-type': 'text/plain' }).end(`box gateway failure: ${(error as Error).message}`);
+      respond(res, 500, { 'content-type': 'text/plain' }, `box gateway failure: ${(error as Error).message}`);
     });
   });
 
-  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function serve(req: DualRequest, res: DualResponse): Promise<void> {
     const request = await readRequest(req);
     const answer = await dispatch(request);
-    res.writeHead(answer.status, answer.headers ?? {}).end(answer.body ?? '');
+    respond(res, answer.status, answer.headers ?? {}, answer.body ?? '');
   }
 
   async function dispatch(request: GatewayRequest): Promise<ServiceResponse> {
@@ -189,10 +191,8 @@ export async function startAwsGateway(options: AwsGatewayOptions): Promise<AwsGa
     return errorResponse(protocol, new ServiceError('UnknownOperationException', message, 400));
   }
 
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: server.url,
     calls: authority.calls,
     denials: authority.denials,
     unknownOperations,
@@ -222,23 +222,24 @@ export async function startAwsGateway(options: AwsGatewayOptions): Promise<AwsGa
       return { error: `signature check: ${bad.failure}` };
     },
     async close() {
-      server.closeAllConnections();
-      server.close();
-      await once(server, 'close').catch(() => undefined);
+      await server.close();
     },
   };
 }
 
-async function readRequest(req: IncomingMessage): Promise<GatewayRequest> {
+async function readRequest(req: DualRequest): Promise<GatewayRequest> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
+  // HTTP/2 names the host in :authority; SigV4 signed it as `host`.
+  const headers = { ...req.headers };
+  if (headers.host === undefined && typeof headers[':authority'] === 'string') headers.host = headers[':authority'];
   const raw = req.url ?? '/';
   const at = raw.indexOf('?');
   return {
     method: req.method ?? 'GET',
     path: at === -1 ? raw : raw.slice(0, at),
     query: new URLSearchParams(at === -1 ? '' : raw.slice(at + 1)),
-    headers: req.headers,
+    headers,
     body: Buffer.concat(chunks),
   };
 }

@@ -75,6 +75,14 @@ const stepRole: BoxRole = {
         { Effect: 'Allow', Action: 'states:DescribeExecution', Resource: `arn:aws:states:${A}:execution:AgentRun:*` },
         { Effect: 'Allow', Action: ['states:SendTaskSuccess', 'states:SendTaskFailure'], Resource: STATE_MACHINE },
         { Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: FUNCTION },
+        {
+          Effect: 'Allow',
+          Action: 'bedrock:InvokeModel',
+          Resource: [
+            `arn:aws:bedrock:${A}:inference-profile/eu.anthropic.claude-sonnet-4-6-v1:0`,
+            'arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-6-v1:0',
+          ],
+        },
         { Effect: 'Allow', Action: 'sts:AssumeRole', Resource: role('BoxTest-AccountTrustRole') },
         { Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::box-archives/archives/*' },
         {
@@ -106,6 +114,11 @@ const publisherRole: BoxRole = {
           Condition: { StringEquals: { 'events:source': 'looprail' } },
         },
         { Effect: 'Allow', Action: 'dynamodb:Query', Resource: `${TABLE_ARN}/index/*` },
+        {
+          Effect: 'Allow',
+          Action: 'bedrock:InvokeModel',
+          Resource: `arn:aws:bedrock:${ACCOUNT.region}::foundation-model/anthropic.claude-sonnet-4-6-v1:0`,
+        },
         { Effect: 'Deny', Action: 'dynamodb:Query', Resource: `${TABLE_ARN}/index/secret` },
       ),
     },
