@@ -125,7 +125,7 @@ export class BoxHttpApi {
       if ('error' in signature) return answer(403, 'Forbidden');
       const { accountId, partition, region } = this.options.template.account;
       const resource = `arn:${partition}:execute-api:${region}:${accountId}:${this.apiId}/$default/${method}${url.pathname}`;
-      const verdict = this.options.iam.authorize({
+      const verdict = await this.options.iam.authorize({
         accessKeyId: signature.accessKeyId,
         action: 'execute-api:Invoke',
         resources: [resource],
@@ -133,7 +133,7 @@ export class BoxHttpApi {
       if (!verdict.allowed) return answer(403, 'Forbidden', verdict.principalArn);
       caller = { accessKeyId: signature.accessKeyId, arn: verdict.principalArn };
     }
-    const permitted = this.options.iam.authorizeService({
+    const permitted = await this.options.iam.authorizeService({
       servicePrincipal: 'apigateway.amazonaws.com',
       action: 'lambda:InvokeFunction',
       resource: route.functionArn,

@@ -43,11 +43,21 @@ export interface AuthorizationRequest {
 
 export type AuthorizationResult =
   | { allowed: true; principalArn: string }
-  | { allowed: false; principalArn: string | undefined; reason: string };
+  | {
+      allowed: false;
+      principalArn: string | undefined;
+      reason: string;
+      /** The resource refused (the first one, when the request touched several). */
+      resource?: string;
+      /** The AccessDenied message as AWS words it ("User: … is not authorized to perform: …"). */
+      message?: string;
+    };
 
 /** A call the box refused, kept for the test's "zero AccessDenied" and the report by role and action. */
 export interface Denial {
   principalArn: string | undefined;
+  /** The IAM role behind the session (or the user), for reports by role. */
+  roleArn?: string;
   action: string;
   resource: string;
   reason: string;
@@ -73,12 +83,13 @@ export interface BoxIam {
   credentialsFor(roleArn: string): Credentials;
   /** The secret key of an access key the authority minted (to verify a SigV4 signature), if it knows it. */
   secretKeyOf(accessKeyId: string): string | undefined;
-  authorize(request: AuthorizationRequest): AuthorizationResult;
+  /** Async: the policy evaluator validates its input against the service reference (loaded lazily). */
+  authorize(request: AuthorizationRequest): Promise<AuthorizationResult>;
   /** A service principal calling on the account's behalf, allowed by the resource's policy (e.g. a Lambda permission). */
   authorizeService(request: {
     servicePrincipal: string;
     action: string;
     resource: string;
     sourceArn?: string;
-  }): AuthorizationResult;
+  }): Promise<AuthorizationResult>;
 }

@@ -105,7 +105,7 @@ export class BoxRules {
   private async deliver(rule: BoxRule, event: Record<string, unknown>): Promise<RuleDelivery[]> {
     return Promise.all(
       rule.targets.map(async (target) => {
-        const verdict = this.options.iam.authorizeService({
+        const verdict = await this.options.iam.authorizeService({
           servicePrincipal: 'events.amazonaws.com',
           action: 'lambda:InvokeFunction',
           resource: target.Arn,
@@ -151,7 +151,7 @@ export class BoxSchedules {
     if (!schedule) throw new Error(`no schedule ${reference} in the template`);
     const target = this.options.template.properties(schedule.logicalId).Target as Target & { RoleArn: string };
     const { accessKeyId } = this.options.iam.credentialsFor(target.RoleArn);
-    const verdict = this.options.iam.authorize({
+    const verdict = await this.options.iam.authorize({
       accessKeyId,
       action: 'lambda:InvokeFunction',
       resources: [target.Arn],

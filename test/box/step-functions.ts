@@ -165,7 +165,7 @@ export class BoxStepFunctions {
 
   /** A Lambda task state: the machine's role must be allowed to invoke the function, then the bundle runs. */
   private async invokeTask(functionArn: string, payload: unknown): Promise<unknown> {
-    this.check('lambda:InvokeFunction', [functionArn]);
+    await this.check('lambda:InvokeFunction', [functionArn]);
     const result = await this.options.lambdas.invoke(functionArn, payload);
     if (result.ok) return result.payload;
     // What Step Functions makes of a function error: Error is its type, Cause the JSON Lambda returned.
@@ -174,19 +174,20 @@ export class BoxStepFunctions {
 
   /** What starting an execution from a Task state needs of the role (`.sync:2` also watches and stops it). */
   private async authorizeStart(name: string, sync: boolean): Promise<void> {
-    this.check('states:StartExecution', [this.stateMachineArn]);
+    await this.check('states:StartExecution', [this.stateMachineArn]);
     if (!sync) return;
     const executionArn = this.executionArn(name);
-    this.check('states:DescribeExecution', [executionArn]);
-    this.check('states:StopExecution', [executionArn]);
+    await this.check('states:DescribeExecution', [executionArn]);
+    await this.check('states:StopExecution', [executionArn]);
     const { accountId, partition, region } = this.options.template.account;
     const rule = `arn:${partition}:events:${region}:${accountId}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule`;
-    for (const action of ['events:PutTargets', 'events:PutRule', 'events:DescribeRule']) this.check(action, [rule]);
+    for (const action of ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'])
+      await this.check(action, [rule]);
   }
 
-  private check(action: string, resources: string[]): void {
+  private async check(action: string, resources: string[]): Promise<void> {
     const { accessKeyId } = this.options.iam.credentialsFor(this.roleArn);
-    const verdict = this.options.iam.authorize({ accessKeyId, action, resources });
+    const verdict = await this.options.iam.authorize({ accessKeyId, action, resources });
     if (!verdict.allowed)
       throw serviceError(
         'States.TaskFailed',
