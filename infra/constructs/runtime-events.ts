@@ -25,7 +25,9 @@ export function publishRuntimeEvents(
       new PolicyStatement({
         actions: ['events:PutEvents'],
         resources: [busArn],
-        conditions: { StringEquals: { 'events:source': EVENT_SOURCE } },
+        // events:source is multivalued in IAM's service reference: a set operator says what is meant
+        // (every entry's source is ours), where a plain StringEquals is not evaluated as allowing it.
+        conditions: { 'ForAnyValue:StringEquals': { 'events:source': EVENT_SOURCE } },
       }),
     );
   }

@@ -1,3 +1,4 @@
+import { matchesEventPattern } from '../support/event-pattern.ts';
 import type { BoxLambdas, InvokeResult } from './lambdas.ts';
 import type { BoxIam } from './model.ts';
 import type { BoxTemplate } from './template.ts';
@@ -75,7 +76,9 @@ export class BoxRules {
       resources: [],
       ...event,
     };
-    const matched = this.rules.filter((rule) => rule.enabled && rule.pattern && matches(rule.pattern, full));
+    const matched = this.rules.filter(
+      (rule) => rule.enabled && rule.pattern && matchesEventPattern(rule.pattern, full),
+    );
     const deliveries = await Promise.all(matched.map((rule) => this.deliver(rule, full)));
     return deliveries.flat();
   }
@@ -174,14 +177,15 @@ function inputFor(target: Target, event: Record<string, unknown>): unknown {
   if (target.InputPath !== undefined) return jsonPath(event, target.InputPath);
   const transformer = target.InputTransformer;
   if (!transformer) return event;
-  let text = transformer.InputTemplate;
-  for (const [name, path] of Object.entries(transformer.InputPathsMap ?? {})) {
+  // As EventBridge does: a placeholder inside a JSON string takes the value's text, elsewhere its JSON.
+  const text = transformer.InputTemplate.replace(/<([\w.-]+)>/g, (placeholder, name: string, offset: number) => {
+    const path = transformer.InputPathsMap?.[name];
+    if (path === undefined) return placeholder;
     const value = jsonPath(event, path);
-    text = text.replaceAll(
-      `<${name}>`,
-      typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value ?? null),
-    );
-  }
+    const insideString = (transformer.InputTemplate.slice(0, offset).match(/(?<!\\)"/g) ?? []).length % 2 === 1;
+    if (!insideString) return JSON.stringify(value ?? null);
+    return JSON.stringify(typeof value === 'string' ? value : JSON.stringify(value)).slice(1, -1);
+  });
   return JSON.parse(text);
 }
 
@@ -194,34 +198,4 @@ function jsonPath(value: unknown, path: string): unknown {
       (at, key) => (at && typeof at === 'object' ? (at as Record<string, unknown>)[key] : undefined),
       value,
     );
-}
-
-/** EventBridge's pattern language, the parts a stack uses: values, prefix, anything-but, exists, nested fields. */
-export function matches(pattern: Record<string, unknown>, event: Record<string, unknown>): boolean {
-  return Object.entries(pattern).every(([key, expected]) => {
-    const actual = event[key];
-    if (Array.isArray(expected)) return expected.some((each) => matchesValue(each, actual));
-    if (expected && typeof expected === 'object')
-      return !!actual && typeof actual === 'object' && matches(expected as Record<string, unknown>, actual as never);
-    return false;
-  });
-}
-
-function matchesValue(expected: unknown, actual: unknown): boolean {
-  const values = Array.isArray(actual) ? actual : [actual];
-  if (expected === null || typeof expected !== 'object') return values.some((value) => value === expected);
-  const rule = expected as Record<string, unknown>;
-  if ('prefix' in rule)
-    return values.some((value) => typeof value === 'string' && value.startsWith(String(rule.prefix)));
-  if ('exists' in rule) return (actual !== undefined) === rule.exists;
-  if ('anything-but' in rule) {
-    const excluded = rule['anything-but'];
-    if (excluded && typeof excluded === 'object' && !Array.isArray(excluded) && 'prefix' in excluded)
-      return values.every(
-        (value) => typeof value !== 'string' || !value.startsWith(String((excluded as { prefix: string }).prefix)),
-      );
-    const list = Array.isArray(excluded) ? excluded : [excluded];
-    return actual !== undefined && values.every((value) => !list.includes(value));
-  }
-  throw new Error(`the box does not match EventBridge pattern ${JSON.stringify(expected)}`);
 }

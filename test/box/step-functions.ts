@@ -145,6 +145,11 @@ export class BoxStepFunctions {
     this.withToken(taskToken, () => undefined);
   }
 
+  /** The state machine whose execution waits on this token (IAM checks SendTask* on it). */
+  stateMachineOfTaskToken(taskToken: string): string | undefined {
+    return this.executor.pendingTokens().includes(taskToken) ? this.stateMachineArn : undefined;
+  }
+
   pendingTokens(): string[] {
     return this.executor.pendingTokens();
   }

@@ -550,7 +550,7 @@ describe('LooprailStack', () => {
             Effect: 'Allow',
             Action: 'events:PutEvents',
             Resource: defaultBus,
-            Condition: { StringEquals: { 'events:source': 'looprail' } },
+            Condition: { 'ForAnyValue:StringEquals': { 'events:source': 'looprail' } },
           },
         ]);
         expect(fn.Properties.Environment.Variables.LOOPRAIL_EVENT_BUS, path).toBe('default');

@@ -1,0 +1,312 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type AwsGateway, startAwsGateway } from './aws-gateway.ts';
+import { IamAuthority } from './iam.ts';
+import { BoxHttpApi } from './http-api.ts';
+import { BoxLambdas } from './lambdas.ts';
+import type { BoxAccount } from './model.ts';
+import { BoxRules, BoxSchedules } from './rules.ts';
+import { BoxStepFunctions } from './step-functions.ts';
+import type { Synthesized } from './synth.ts';
+import { BoxTemplate } from './template.ts';
+
+/**
+ * The stack in a box: a synthesized stack "deployed" on this machine, with no AWS account.
+ * Every Lambda is its bundle from cdk.out in Node 22 processes with the template's
+ * environment; the state machine is the template's definition; schedules, rules and the
+ * HTTP API are the template's; and every AWS call a bundle makes goes through one endpoint
+ * that authorizes it against the calling role's policies from the template before serving
+ * it (DynamoDB Local for the table, in-memory services for the rest). See docs/architecture.md.
+ */
+
+export interface BoxOptions extends Synthesized {
+  /** DynamoDB Local's URL: the run table is created there under its deployed name. */
+  dynamodbUrl: string;
+  /** Where function logs and /tmp folders go (default: a new temporary folder). */
+  workDir?: string;
+  /** Variables added to every function (e.g. a fake model provider's URL); never secrets. */
+  extraEnvironment?: Record<string, string>;
+  /** Milliseconds between Step Functions retries, instead of the ASL's backoff (tests use 0). */
+  retryIntervalMs?: number;
+}
+
+/** The IAM user a person (or a test) calls the API as: it may invoke every route of this API. */
+export const OPERATOR = 'operator';
+/** An IAM user with no policy at all: every IAM route refuses it. */
+export const NOBODY = 'nobody';
+
+export class StackInABox {
+  readonly template: BoxTemplate;
+  readonly iam: IamAuthority;
+  readonly lambdas: BoxLambdas;
+  readonly stepFunctions: BoxStepFunctions;
+  readonly rules: BoxRules;
+  readonly schedules: BoxSchedules;
+  readonly api: BoxHttpApi;
+  readonly gateway: AwsGateway;
+  readonly workDir: string;
+  private readonly cfnResponses: Server;
+
+  private constructor(parts: {
+    template: BoxTemplate;
+    iam: IamAuthority;
+    lambdas: BoxLambdas;
+    stepFunctions: BoxStepFunctions;
+    rules: BoxRules;
+    schedules: BoxSchedules;
+    api: BoxHttpApi;
+    gateway: AwsGateway;
+    workDir: string;
+    cfnResponses: Server;
+  }) {
+    this.template = parts.template;
+    this.iam = parts.iam;
+    this.lambdas = parts.lambdas;
+    this.stepFunctions = parts.stepFunctions;
+    this.rules = parts.rules;
+    this.schedules = parts.schedules;
+    this.api = parts.api;
+    this.gateway = parts.gateway;
+    this.workDir = parts.workDir;
+    this.cfnResponses = parts.cfnResponses;
+  }
+
+  /** Deploys a synthesized stack into a new box: resources created, custom resources run, endpoints listening. */
+  static async deploy(options: BoxOptions): Promise<StackInABox> {
+    const account: BoxAccount = {
+      accountId: options.account,
+      region: options.region,
+      partition: 'aws',
+      stackName: options.stackName,
+    };
+    const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), 'looprail-box-'));
+    const template = BoxTemplate.read(options.outDir, account, randomBytes(4).toString('hex'));
+    const iam = new IamAuthority({
+      account,
+      roles: template.roles(),
+      resourcePolicies: template.resourcePolicies(),
+      users: [
+        { name: OPERATOR, policies: [{ name: 'invoke-api', document: operatorPolicy(template) }] },
+        { name: NOBODY, policies: [] },
+      ],
+    });
+    let lambdas: BoxLambdas | undefined;
+    let stepFunctions: BoxStepFunctions | undefined;
+    let rules: BoxRules | undefined;
+    const schedules = () => new BoxSchedules({ template, lambdas: lambdas!, iam });
+    const gateway = await startAwsGateway({
+      iam,
+      account,
+      dynamodbUrl: options.dynamodbUrl,
+      lambda: {
+        invoke: async (functionName, payload) => {
+          const result = await lambdas!.invoke(functionName, JSON.parse(payload || 'null'));
+          return result.ok
+            ? { payload: JSON.stringify(result.payload) }
+            : { payload: JSON.stringify(result.error), functionError: 'Unhandled' };
+        },
+      },
+      sfn: stepFunctionsBackend(() => stepFunctions!),
+      onEvent: async (entry) => {
+        await rules!.put(entry);
+      },
+      schedules: () =>
+        schedules()
+          .list()
+          .map((schedule) => {
+            const target = template.properties(schedule.logicalId).Target;
+            return {
+              name: schedule.name,
+              state: schedule.enabled ? ('ENABLED' as const) : ('DISABLED' as const),
+              scheduleExpression: schedule.expression,
+              scheduleExpressionTimezone: schedule.timezone,
+              target: { arn: String(target.Arn), roleArn: String(target.RoleArn), input: target.Input },
+            };
+          }),
+    });
+    lambdas = new BoxLambdas({
+      template,
+      credentialsFor: (roleArn) => iam.credentialsFor(roleArn),
+      endpointUrl: gateway.url,
+      logDir: join(workDir, 'logs'),
+      extraEnvironment: options.extraEnvironment,
+    });
+    rules = new BoxRules({ template, lambdas, iam });
+    stepFunctions = new BoxStepFunctions({
+      template,
+      lambdas,
+      iam,
+      retryIntervalMs: options.retryIntervalMs,
+      onStatusChange: async (event) => {
+        await rules!.put(event);
+      },
+    });
+    const api = new BoxHttpApi({
+      template,
+      lambdas,
+      iam,
+      verifySignature: (request) => gateway.verifySignature(request, 'execute-api'),
+    });
+    await api.start();
+    const cfnResponses = await startResponseListener();
+    const box = new StackInABox({
+      template,
+      iam,
+      lambdas,
+      stepFunctions,
+      rules,
+      schedules: schedules(),
+      api,
+      gateway,
+      workDir,
+      cfnResponses: cfnResponses.server,
+    });
+    await box.createResources(options.dynamodbUrl, cfnResponses);
+    return box;
+  }
+
+  /** Credentials of a box IAM user (OPERATOR or NOBODY), for signing requests to the API. */
+  userCredentials(name: string) {
+    return this.iam.userCredentials(name);
+  }
+
+  /**
+   * Every AWS call the stack's own roles (and the services acting for it) made that IAM refused,
+   * by role and action: a deployed run must leave this empty. The box's test users are left out:
+   * their refusals are what a test of the API's 403 expects.
+   */
+  get denials() {
+    const users = `arn:${this.template.account.partition}:iam::${this.template.account.accountId}:user/`;
+    return this.iam.denials.filter((denial) => !denial.principalArn?.startsWith(users));
+  }
+
+  async close(): Promise<void> {
+    await this.lambdas.close();
+    await this.api.close();
+    await this.gateway.close();
+    await new Promise((resolve) => this.cfnResponses.close(resolve));
+  }
+
+  /** What CloudFormation does at create: the table, the secrets it generates, then each custom resource. */
+  private async createResources(dynamodbUrl: string, responses: ResponseListener): Promise<void> {
+    const { template } = this;
+    const dynamodb = new DynamoDBClient({
+      endpoint: dynamodbUrl,
+      region: template.account.region,
+      credentials: { accessKeyId: 'box', secretAccessKey: 'box' },
+    });
+    for (const logicalId of template.ofType('AWS::DynamoDB::Table')) {
+      const p = template.properties(logicalId);
+      await dynamodb.send(
+        new CreateTableCommand({
+          TableName: template.physicalName(logicalId),
+          AttributeDefinitions: p.AttributeDefinitions,
+          KeySchema: p.KeySchema,
+          GlobalSecondaryIndexes: p.GlobalSecondaryIndexes?.map(
+            ({ ContributorInsightsSpecification: _, ...index }: Record<string, unknown>) => index,
+          ),
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+    }
+    dynamodb.destroy();
+    for (const logicalId of template.ofType('AWS::S3::Bucket'))
+      this.gateway.s3.buckets.add(template.physicalName(logicalId));
+    for (const logicalId of template.ofType('AWS::SecretsManager::Secret')) {
+      const p = template.properties(logicalId);
+      const value =
+        p.SecretString ?? (p.GenerateSecretString ? randomBytes(32).toString('base64url') : undefined) ?? '';
+      this.gateway.secrets.create(template.physicalName(logicalId), String(value));
+    }
+    const custom = Object.keys(template.resources).filter((id) => {
+      const type = template.resources[id]!.Type;
+      return type.startsWith('Custom::') || type === 'AWS::CloudFormation::CustomResource';
+    });
+    for (const logicalId of custom) await this.runCustomResource(logicalId, responses);
+  }
+
+  /** A custom resource's Create: its function is invoked as CloudFormation does, and must answer the response URL. */
+  private async runCustomResource(logicalId: string, responses: ResponseListener): Promise<void> {
+    const { template } = this;
+    const properties = template.properties(logicalId);
+    const requestId = randomBytes(8).toString('hex');
+    const answered = responses.expect(requestId);
+    const invoked = await this.lambdas.invoke(String(properties.ServiceToken), {
+      RequestType: 'Create',
+      ServiceToken: properties.ServiceToken,
+      ResponseURL: `${responses.url}/${requestId}`,
+      StackId: `arn:aws:cloudformation:${template.account.region}:${template.account.accountId}:stack/${template.account.stackName}/box`,
+      RequestId: requestId,
+      LogicalResourceId: logicalId,
+      ResourceType: template.resources[logicalId]!.Type,
+      ResourceProperties: properties,
+    });
+    if (!invoked.ok)
+      throw new Error(`custom resource ${logicalId}: ${invoked.error.errorType}: ${invoked.error.errorMessage}`);
+    const response = (await answered) as { Status: string; Reason?: string };
+    if (response.Status !== 'SUCCESS')
+      throw new Error(`custom resource ${logicalId} failed: ${response.Reason ?? '(no reason)'}`);
+  }
+}
+
+/** The operator's identity policy: invoke every route of this stack's API (what a platform team grants its people). */
+function operatorPolicy(template: BoxTemplate) {
+  const { accountId, partition, region } = template.account;
+  const [api] = template.ofType('AWS::ApiGatewayV2::Api');
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Action: 'execute-api:Invoke',
+        Resource: `arn:${partition}:execute-api:${region}:${accountId}:${template.ref(api!)}/*`,
+      },
+    ],
+  };
+}
+
+function stepFunctionsBackend(machine: () => BoxStepFunctions) {
+  return {
+    startExecution: (request: { stateMachineArn: string; name?: string; input?: string }) =>
+      machine().startExecution(request),
+    describeExecution: (executionArn: string) => machine().describeExecution(executionArn),
+    stopExecution: (executionArn: string) => machine().stopExecution(executionArn),
+    listExecutions: (stateMachineArn: string, statusFilter?: string) =>
+      machine().listExecutions(stateMachineArn, statusFilter),
+    sendTaskSuccess: (taskToken: string, output: string) => machine().sendTaskSuccess(taskToken, output),
+    sendTaskFailure: (taskToken: string, error?: string, cause?: string) =>
+      machine().sendTaskFailure(taskToken, error, cause),
+    sendTaskHeartbeat: (taskToken: string) => machine().sendTaskHeartbeat(taskToken),
+    stateMachineOfTaskToken: (taskToken: string) => machine().stateMachineOfTaskToken(taskToken),
+  };
+}
+
+interface ResponseListener {
+  url: string;
+  server: Server;
+  expect(requestId: string): Promise<unknown>;
+}
+
+/** Where custom resources PUT their answer to CloudFormation (the pre-signed S3 URL on AWS). */
+async function startResponseListener(): Promise<ResponseListener> {
+  const waiting = new Map<string, (body: unknown) => void>();
+  const server = createServer(async (req, res) => {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    const requestId = (req.url ?? '').slice(1);
+    res.writeHead(200).end();
+    waiting.get(requestId)?.(JSON.parse(body || '{}'));
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    server,
+    expect: (requestId) => new Promise((resolve) => waiting.set(requestId, resolve)),
+  };
+}

@@ -1,0 +1,96 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
+import { sigv4Fetch } from '../../cli/sigv4.ts';
+import { NOBODY, OPERATOR, StackInABox } from './box.ts';
+import { synth } from './synth.ts';
+
+/**
+ * The default org (agents/), synthesized and deployed into the stack in a box: its
+ * schedule fires, and the run goes through every bundled function under the template's
+ * own IAM, as on AWS. Nothing here is allowed to be refused.
+ */
+
+let box: StackInABox;
+let store: DynamoRunStore;
+
+beforeAll(async () => {
+  const synthesized = await synth({ context: { approvalSender: 'looprail@example.com' } });
+  box = await StackInABox.deploy({ ...synthesized, dynamodbUrl: inject('dynamodbEndpoint'), retryIntervalMs: 0 });
+  const [table] = box.template.ofType('AWS::DynamoDB::Table');
+  store = new DynamoRunStore({
+    client: new DynamoDBClient({
+      endpoint: inject('dynamodbEndpoint'),
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    }),
+    tableName: box.template.physicalName(table!),
+  });
+}, 300_000);
+
+afterAll(async () => {
+  await box?.close();
+});
+
+function signedFetch(user: string): typeof fetch {
+  const credentials = box.userCredentials(user);
+  return sigv4Fetch(box.template.account.region, async () => credentials);
+}
+
+describe('the default org deployed into the box', () => {
+  it('fires its schedule and the run ends verified, with the demo trace and zero AccessDenied', async () => {
+    const [schedule] = box.schedules.list();
+    expect(schedule).toMatchObject({ enabled: true, timezone: 'Europe/Paris' });
+    const fired = await box.schedules.fire(schedule!.logicalId);
+    expect(fired).toMatchObject({ ok: true });
+    await box.stepFunctions.settled();
+
+    const runs = await store.listRuns({ agent: 'morning-triage', role: 'maker' });
+    expect(runs).toHaveLength(1);
+    const run = runs[0]!;
+    expect(run).toMatchObject({ status: 'finished', stopReason: 'verified', trigger: { kind: 'schedule' } });
+    const trace = await store.listTrace(run.runId);
+    expect(trace.filter((event) => event.kind === 'tool_call').map((event) => [event.name, event.status])).toEqual([
+      ['ci-reports.list_directory', 'ok'],
+      ['ci-reports.read_text_file', 'ok'],
+      ['ci-reports.read_text_file', 'ok'],
+      ['team-memory.search_nodes', 'ok'],
+      ['team-memory.create_entities', 'ok'],
+      ['team-memory.add_observations', 'ok'],
+    ]);
+    expect(box.denials).toEqual([]);
+  });
+
+  it('answers the API and every console page to a signed caller, and 403 to an unsigned or unauthorized one', async () => {
+    const [run] = await store.listRuns({ agent: 'morning-triage', role: 'maker' });
+    const pages = [
+      '/v1/runs',
+      `/v1/runs/${run!.runId}`,
+      `/v1/runs/${run!.runId}/trace`,
+      '/v1/approvals',
+      '/console',
+      '/console/runs',
+      `/console/runs/${run!.runId}`,
+      '/console/approvals',
+      '/console/inventory',
+      '/console/costs',
+    ];
+    const operator = signedFetch(OPERATOR);
+    const nobody = signedFetch(NOBODY);
+    for (const page of pages) {
+      const signed = await operator(`${box.api.url}${page}`);
+      expect([page, signed.status]).toEqual([page, 200]);
+      expect((await fetch(`${box.api.url}${page}`)).status).toBe(403);
+      expect((await nobody(`${box.api.url}${page}`)).status).toBe(403);
+    }
+    expect(box.denials).toEqual([]);
+  });
+
+  it('runs the reminders sweep clean', async () => {
+    const [sweep] = box.rules.scheduledRules();
+    const deliveries = await box.rules.fire(sweep!.logicalId);
+    expect(deliveries.map((delivery) => delivery.result.ok)).toEqual([true]);
+    expect(box.denials).toEqual([]);
+  });
+});
