@@ -19,7 +19,6 @@ const { values } = parseArgs({
 });
 
 const dynamodb = await startDynamoDbLocal({ inMemory: true });
-const retryIntervalMs = 0;
 console.log(`synthesizing ${values.org} …`);
 const synthesized = await synth({ org: values.org, context: { approvalSender: values.sender } });
 const box = await StackInABox.deploy({ ...synthesized, dynamodbUrl: dynamodb.endpoint });
