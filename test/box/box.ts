@@ -31,6 +31,8 @@ export interface BoxOptions extends Synthesized {
   workDir?: string;
   /** Variables added to every function (e.g. a fake model provider's URL); never secrets. */
   extraEnvironment?: Record<string, string>;
+  /** SES identities (addresses, domains) verified in the box's account, as a person verifies the sender before deploying. */
+  verifiedIdentities?: string[];
   /** Milliseconds between Step Functions retries, instead of the ASL's backoff (tests use 0). */
   retryIntervalMs?: number;
 }
@@ -103,6 +105,7 @@ export class StackInABox {
       iam,
       account,
       dynamodbUrl: options.dynamodbUrl,
+      ses: { identities: options.verifiedIdentities ?? [] },
       lambda: {
         invoke: async (functionName, payload) => {
           const result = await lambdas!.invoke(functionName, JSON.parse(payload || 'null'));
@@ -221,7 +224,7 @@ export class StackInABox {
       const p = template.properties(logicalId);
       const value =
         p.SecretString ?? (p.GenerateSecretString ? randomBytes(32).toString('base64url') : undefined) ?? '';
-      this.gateway.secrets.create(template.physicalName(logicalId), String(value));
+      this.gateway.secrets.create(template.physicalName(logicalId), String(value), template.ref(logicalId));
     }
     const custom = Object.keys(template.resources).filter((id) => {
       const type = template.resources[id]!.Type;

@@ -17,7 +17,7 @@ let store: DynamoRunStore;
 
 beforeAll(async () => {
   const synthesized = await synth({ context: { approvalSender: 'looprail@example.com' } });
-  box = await StackInABox.deploy({ ...synthesized, dynamodbUrl: inject('dynamodbEndpoint'), retryIntervalMs: 0 });
+  box = await StackInABox.deploy({ ...synthesized, dynamodbUrl: inject('dynamodbEndpoint'), retryIntervalMs: 0, verifiedIdentities: ['example.com'] });
   const [table] = box.template.ofType('AWS::DynamoDB::Table');
   store = new DynamoRunStore({
     client: new DynamoDBClient({

@@ -21,7 +21,11 @@ const { values } = parseArgs({
 const dynamodb = await startDynamoDbLocal({ inMemory: true });
 console.log(`synthesizing ${values.org} …`);
 const synthesized = await synth({ org: values.org, context: { approvalSender: values.sender } });
-const box = await StackInABox.deploy({ ...synthesized, dynamodbUrl: dynamodb.endpoint });
+const box = await StackInABox.deploy({
+  ...synthesized,
+  dynamodbUrl: dynamodb.endpoint,
+  verifiedIdentities: [values.sender],
+});
 const operator = box.userCredentials(OPERATOR);
 console.log(`deployed ${synthesized.stackName} (${box.lambdas.list().length} functions) from ${synthesized.outDir}`);
 console.log(`HTTP API   ${box.api.url}   (IAM routes: sign for execute-api in ${synthesized.region})`);

@@ -180,7 +180,10 @@ export class BoxTemplate {
         ? String(this.resolve(explicit, logicalId))
         : resource.Type === 'AWS::ApiGatewayV2::Api' || resource.Type === 'AWS::KMS::Key'
           ? randomPart(this.deployment + logicalId, 10).toLowerCase()
-          : `${this.account.stackName}-${logicalId.slice(0, 40)}-${randomPart(this.deployment + logicalId, 13)}`;
+          : resource.Type === 'AWS::SecretsManager::Secret'
+            ? // CloudFormation names a secret `<logical id>-<12 random>`; CDK's secretName relies on that one dash.
+              `${logicalId}-${randomPart(this.deployment + logicalId, 12)}`
+            : `${this.account.stackName}-${logicalId.slice(0, 40)}-${randomPart(this.deployment + logicalId, 13)}`;
     this.names.set(logicalId, name);
     return name;
   }
