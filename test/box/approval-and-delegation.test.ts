@@ -20,7 +20,12 @@ interface Deployed {
 
 async function deploy(org: string): Promise<Deployed> {
   const synthesized = await synth({ org, context: { approvalSender: 'looprail@example.com' } });
-  const box = await StackInABox.deploy({ ...synthesized, dynamodbUrl: inject('dynamodbEndpoint'), retryIntervalMs: 0, verifiedIdentities: ['example.com'] });
+  const box = await StackInABox.deploy({
+    ...synthesized,
+    dynamodbUrl: inject('dynamodbEndpoint'),
+    retryIntervalMs: 0,
+    verifiedIdentities: ['example.com'],
+  });
   const [table] = box.template.ofType('AWS::DynamoDB::Table');
   const client = new DynamoDBClient({
     endpoint: inject('dynamodbEndpoint'),

@@ -4,7 +4,10 @@ import { inject } from 'vitest';
 import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { sigv4Fetch } from '../../cli/sigv4.ts';
 import { NOBODY, OPERATOR, StackInABox } from './box.ts';
-import { synth } from './synth.ts';
+import { type Synthesized, synth } from './synth.ts';
+import { cpSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * The default org (agents/), synthesized and deployed into the stack in a box: its
@@ -14,10 +17,16 @@ import { synth } from './synth.ts';
 
 let box: StackInABox;
 let store: DynamoRunStore;
+let synthesized: Synthesized;
 
 beforeAll(async () => {
-  const synthesized = await synth({ context: { approvalSender: 'looprail@example.com' } });
-  box = await StackInABox.deploy({ ...synthesized, dynamodbUrl: inject('dynamodbEndpoint'), retryIntervalMs: 0, verifiedIdentities: ['example.com'] });
+  synthesized = await synth({ context: { approvalSender: 'looprail@example.com' } });
+  box = await StackInABox.deploy({
+    ...synthesized,
+    dynamodbUrl: inject('dynamodbEndpoint'),
+    retryIntervalMs: 0,
+    verifiedIdentities: ['example.com'],
+  });
   const [table] = box.template.ofType('AWS::DynamoDB::Table');
   store = new DynamoRunStore({
     client: new DynamoDBClient({
@@ -92,5 +101,39 @@ describe('the default org deployed into the box', () => {
     const deliveries = await box.rules.fire(sweep!.logicalId);
     expect(deliveries.map((delivery) => delivery.result.ok)).toEqual([true]);
     expect(box.denials).toEqual([]);
+  });
+
+  it('reports the call a role is not granted, by role and action: the HTTP API without its run-listing grant', async () => {
+    // The same synthesized stack with one grant taken out, as a half-finished change would leave it.
+    const outDir = mkdtempSync(join(tmpdir(), 'looprail-box-edited-'));
+    cpSync(synthesized.outDir, outDir, { recursive: true });
+    const path = join(outDir, `${synthesized.stackName}.template.json`);
+    const template = JSON.parse(readFileSync(path, 'utf8'));
+    for (const [id, resource] of Object.entries<any>(template.Resources)) {
+      if (resource.Type !== 'AWS::IAM::Policy' || !id.startsWith('HttpAppRole')) continue;
+      resource.Properties.PolicyDocument.Statement = resource.Properties.PolicyDocument.Statement.filter(
+        (statement: { Resource?: unknown }) => !JSON.stringify(statement.Resource ?? '').includes('runsByStatus'),
+      );
+    }
+    writeFileSync(path, JSON.stringify(template));
+    const edited = await StackInABox.deploy({ ...synthesized, outDir, dynamodbUrl: inject('dynamodbEndpoint') });
+    try {
+      const credentials = edited.userCredentials(OPERATOR);
+      const listed = await sigv4Fetch(
+        edited.template.account.region,
+        async () => credentials,
+      )(`${edited.api.url}/v1/runs`);
+      expect(listed.status).toBe(500);
+      // One refused Query per status the listing reads, each naming the role, the action and the index.
+      expect(edited.denials.length).toBeGreaterThan(0);
+      for (const denial of edited.denials)
+        expect(denial).toMatchObject({
+          principalArn: expect.stringMatching(/:assumed-role\/Looprail-HttpAppRole/),
+          action: 'dynamodb:Query',
+          resource: expect.stringMatching(/:table\/Looprail-RunTable[^/]+\/index\/runsByStatus$/),
+        });
+    } finally {
+      await edited.close();
+    }
   });
 });
