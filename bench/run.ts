@@ -25,6 +25,7 @@ import { costMarkdown } from './cost-report.ts';
 import { secretsPerIteration } from './secrets.ts';
 import { appendTokenReport } from './token-report.ts';
 import { sandboxMarkdown, sandboxOverhead } from './sandbox.ts';
+import { boxMarkdown, boxRun } from './box.ts';
 
 /**
  * `npm run bench`: what the runtime itself costs in time and requests, measured here
@@ -315,9 +316,10 @@ const costFigures = {
   budget_reservations: await budgetThroughput(),
 };
 const sandbox = await sandboxOverhead();
-const fullMd = md + costMarkdown(costFigures) + sandboxMarkdown(sandbox);
+const box = await boxRun();
+const fullMd = md + costMarkdown(costFigures) + sandboxMarkdown(sandbox) + boxMarkdown(box);
 
-await writeFile('bench/report.json', `${JSON.stringify({ ...report, ...costFigures, sandbox }, null, 2)}\n`);
+await writeFile('bench/report.json', `${JSON.stringify({ ...report, ...costFigures, sandbox, box }, null, 2)}\n`);
 await writeFile('bench/report.md', fullMd);
 console.log(fullMd);
 await appendTokenReport('bench/report.json', 'bench/report.md');
