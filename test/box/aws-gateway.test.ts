@@ -12,6 +12,9 @@ import {
   ListSecretsCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AwsGateway } from './aws-gateway.ts';
 import {
@@ -26,6 +29,7 @@ import {
 } from './gateway-fixture.ts';
 import type { IamAuthority } from './iam.ts';
 import { createTableFromTemplate } from './services/dynamodb.ts';
+import { signedFetch } from './sigv4.ts';
 
 let iam: IamAuthority;
 let gateway: AwsGateway;
@@ -221,6 +225,35 @@ describe('SigV4', () => {
       'signature check: bad-token',
       'the request is not signed with SigV4',
     ]);
+  });
+
+  it('checks the signature of a request to another endpoint of the box (the HTTP API, execute-api)', async () => {
+    const api = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const headers = Object.fromEntries(Object.entries(req.headers).map(([name, value]) => [name, String(value)]));
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      const verdict = await gateway.verifySignature(
+        { method: req.method ?? 'GET', url, headers, body: Buffer.concat(chunks) },
+        'execute-api',
+      );
+      res.writeHead('error' in verdict ? 403 : 200).end(JSON.stringify(verdict));
+    });
+    api.listen(0, '127.0.0.1');
+    await once(api, 'listening');
+    const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}/v1/runs?agent=morning%20triage`;
+    try {
+      const operator = iam.userCredentials('operator');
+      const call = (credentials: typeof operator, service = 'execute-api') =>
+        signedFetch(url, { service, region: ACCOUNT.region, credentials });
+      const ok = await call(operator);
+      expect(await ok.json()).toEqual({ accessKeyId: operator.accessKeyId });
+      expect((await call({ ...operator, secretAccessKey: 'wrong' })).status).toBe(403);
+      expect(await (await call(operator, 'lambda')).json()).toEqual({ error: 'signed for lambda, not execute-api' });
+      expect((await fetch(url)).status).toBe(403);
+    } finally {
+      api.close();
+    }
   });
 
   it('names an operation the box does not serve, and keeps it for the report', async () => {
