@@ -25,9 +25,12 @@ export function publishRuntimeEvents(
       new PolicyStatement({
         actions: ['events:PutEvents'],
         resources: [busArn],
-        // events:source is multivalued in IAM's service reference: a set operator says what is meant
-        // (every entry's source is ours), where a plain StringEquals is not evaluated as allowing it.
-        conditions: { 'ForAnyValue:StringEquals': { 'events:source': EVENT_SOURCE } },
+        // events:source is multivalued in IAM's service reference, so a plain StringEquals allows
+        // nothing: every source must be ours (ForAllValues), and there must be one (Null false).
+        conditions: {
+          'ForAllValues:StringEquals': { 'events:source': EVENT_SOURCE },
+          Null: { 'events:source': 'false' },
+        },
       }),
     );
   }

@@ -550,7 +550,10 @@ describe('LooprailStack', () => {
             Effect: 'Allow',
             Action: 'events:PutEvents',
             Resource: defaultBus,
-            Condition: { 'ForAnyValue:StringEquals': { 'events:source': 'looprail' } },
+            Condition: {
+              'ForAllValues:StringEquals': { 'events:source': 'looprail' },
+              Null: { 'events:source': 'false' },
+            },
           },
         ]);
         expect(fn.Properties.Environment.Variables.LOOPRAIL_EVENT_BUS, path).toBe('default');
