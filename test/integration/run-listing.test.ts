@@ -110,6 +110,7 @@ describe('listing runs and approvals across agents', () => {
 });
 
 describe('a table made before the status index', () => {
+  // DynamoDB Local builds the index in the background: on a loaded machine that can take minutes.
   it('gets the index from ensureTable, built from the run records it already holds', async () => {
     const client = testClient();
     const tableName = `looprail-old-${Date.now()}`;
@@ -152,5 +153,5 @@ describe('a table made before the status index', () => {
     );
     expect(await store.listRuns({ status: 'paused' })).toEqual([old]);
     expect(await store.listRuns({})).toEqual([old]);
-  });
+  }, 180_000);
 });
