@@ -8,6 +8,7 @@ import { type Synthesized, synth } from './synth.ts';
 import { cpSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEMO_TOOL_CALLS } from '../support/demo-trace.ts';
 
 /**
  * The default org (agents/), synthesized and deployed into the stack in a box: its
@@ -60,14 +61,9 @@ describe('the default org deployed into the box', () => {
     const run = runs[0]!;
     expect(run).toMatchObject({ status: 'finished', stopReason: 'verified', trigger: { kind: 'schedule' } });
     const trace = await store.listTrace(run.runId);
-    expect(trace.filter((event) => event.kind === 'tool_call').map((event) => [event.name, event.status])).toEqual([
-      ['ci-reports.list_directory', 'ok'],
-      ['ci-reports.read_text_file', 'ok'],
-      ['ci-reports.read_text_file', 'ok'],
-      ['team-memory.search_nodes', 'ok'],
-      ['team-memory.create_entities', 'ok'],
-      ['team-memory.add_observations', 'ok'],
-    ]);
+    expect(trace.filter((event) => event.kind === 'tool_call').map((event) => [event.name, event.status])).toEqual(
+      DEMO_TOOL_CALLS,
+    );
     expect(box.denials).toEqual([]);
   });
 

@@ -3,6 +3,7 @@ import type { LocalHost } from '../../cli/local/host.ts';
 import { runUsage } from '../../core/definitions/run.ts';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { testHost } from '../support/local-host.ts';
+import { DEMO_TOOL_CALLS } from '../support/demo-trace.ts';
 
 /** The demo loop in agents/ (what `npm run demo` runs), on real MCP servers from npm. */
 
@@ -20,14 +21,7 @@ describe('the morning triage demo', () => {
     const { runId, meta } = await host.run({ agent: 'morning-triage', input: { repo: 'acme/shop' } });
     expect(meta).toMatchObject({ stopReason: 'verified', modelCalls: 6, toolCalls: 6, verifyAttempts: 2 });
     const trace = await host.deps.store.listTrace(runId);
-    expect(trace.filter((e) => e.kind === 'tool_call').map((e) => [e.name, e.status])).toEqual([
-      ['ci-reports.list_directory', 'ok'],
-      ['ci-reports.read_text_file', 'ok'],
-      ['ci-reports.read_text_file', 'ok'],
-      ['team-memory.search_nodes', 'ok'],
-      ['team-memory.create_entities', 'ok'],
-      ['team-memory.add_observations', 'ok'],
-    ]);
+    expect(trace.filter((e) => e.kind === 'tool_call').map((e) => [e.name, e.status])).toEqual(DEMO_TOOL_CALLS);
     const state = await host.deps.store.loadState(runId);
     const results = JSON.stringify(state!.messages.filter((m) => m.role === 'tool'));
     expect(results).toContain('nightly-2026-11-23.log');

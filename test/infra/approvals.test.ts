@@ -2,8 +2,6 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { DefinitionBody, Pass, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { AwsSolutionsChecks, type NagPack } from 'cdk-nag';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LooprailApprovals, type LooprailApprovalsProps } from '../../infra/constructs/approvals.ts';
 import { HandlerFunction } from '../../infra/constructs/handler-function.ts';
@@ -11,19 +9,9 @@ import { functionEnvironment } from '../../functions/_shared/env-contract.ts';
 import { LooprailHttpApi } from '../../infra/constructs/http-api.ts';
 import { RunTable } from '../../infra/constructs/run-table.ts';
 import { LooprailChecks } from '../../infra/nag/looprail-checks.ts';
-import type { Catalog } from '../../core/definitions/catalog.ts';
+import { CDK_CONTEXT, EMPTY_CATALOG } from '../support/stack-fixtures.ts';
 
-const ROOT = join(import.meta.dirname, '../..');
-const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
-  .context;
-const CATALOG: Catalog = {
-  agents: {},
-  models: {},
-  servers: {},
-  skills: {},
-  secrets: [],
-  budgets: { budgets: [], limits: [] },
-} as unknown as Catalog;
+const CATALOG = EMPTY_CATALOG;
 
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
 

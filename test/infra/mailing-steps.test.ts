@@ -1,11 +1,9 @@
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Catalog } from '../../core/definitions/catalog.ts';
 import { STEP_NAMES } from '../../infra/constructs/step-functions.ts';
 import { LooprailStack } from '../../infra/stacks/looprail-stack.ts';
+import { CDK_CONTEXT, EMPTY_CATALOG } from '../support/stack-fixtures.ts';
 
 /**
  * Which of the deployed steps can mail, with `approvalSender` in context: the ones whose
@@ -14,17 +12,7 @@ import { LooprailStack } from '../../infra/stacks/looprail-stack.ts';
  * no other step, and none at all without a sender.
  */
 
-const ROOT = join(import.meta.dirname, '../..');
-const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
-  .context;
-const CATALOG = {
-  agents: {},
-  models: {},
-  servers: {},
-  skills: {},
-  secrets: [],
-  budgets: { budgets: [], limits: [] },
-} as unknown as Catalog;
+const CATALOG = EMPTY_CATALOG;
 const MAILING = ['RequestApproval', 'FailRun', 'FinishRun', 'ModelStep'];
 
 function synth(context: Record<string, string>) {

@@ -3,12 +3,12 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Catalog } from '../../core/definitions/catalog.ts';
 import { FailInput } from '../../core/definitions/run.ts';
 import { RUN_FAILED } from '../../core/errors.ts';
 import { AGENT_RUN_ASL } from '../../infra/constructs/agent-state-machine.ts';
 import { LooprailStack } from '../../infra/stacks/looprail-stack.ts';
 import { matchesEventPattern } from '../support/event-pattern.ts';
+import { CDK_CONTEXT, EMPTY_CATALOG, ROOT } from '../support/stack-fixtures.ts';
 
 /**
  * The execution-status rule hands FailRun the endings it has not seen, and only those: its
@@ -16,17 +16,7 @@ import { matchesEventPattern } from '../support/event-pattern.ts';
  * (the shape EventBridge delivers: error and cause in `detail`, null when there are none).
  */
 
-const ROOT = join(import.meta.dirname, '../..');
-const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
-  .context;
-const CATALOG = {
-  agents: {},
-  models: {},
-  servers: {},
-  skills: {},
-  secrets: [],
-  budgets: { budgets: [], limits: [] },
-} as unknown as Catalog;
+const CATALOG = EMPTY_CATALOG;
 
 const MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:Looprail-agent-run';
 

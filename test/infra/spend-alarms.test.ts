@@ -2,23 +2,19 @@ import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Catalog } from '../../core/definitions/catalog.ts';
 import { BudgetDeclaration } from '../../core/definitions/org.ts';
 import { alertEmails } from '../../infra/constructs/spend-monitoring.ts';
 import { LooprailChecks } from '../../infra/nag/looprail-checks.ts';
 import { LooprailStack } from '../../infra/stacks/looprail-stack.ts';
+import { CDK_CONTEXT } from '../support/stack-fixtures.ts';
 
 /**
  * Budget alarms reach people: CloudWatch may publish to the topic (the key's and the topic's
  * policies, evaluated by an IAM policy evaluator), and every `alerts: - email:` is subscribed.
  */
 
-const ROOT = join(import.meta.dirname, '../..');
-const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
-  .context;
 const ACCOUNT = '123456789012';
 const REGION = 'eu-west-1';
 
