@@ -1,7 +1,7 @@
 import {
   type CloudFormationClient,
   DescribeStacksCommand,
-  paginateListStackResources,
+  ListStackResourcesCommand,
 } from '@aws-sdk/client-cloudformation';
 import { GetFunctionConfigurationCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 
@@ -37,7 +37,10 @@ export async function readStack(client: CloudFormationClient, stackName: string)
   if (!stack) throw Object.assign(new Error(`Stack with id ${stackName} does not exist`), { name: 'ValidationError' });
   const outputs = Object.fromEntries((stack.Outputs ?? []).map((output) => [output.OutputKey!, output.OutputValue!]));
   const resources: StackResource[] = [];
-  for await (const page of paginateListStackResources({ client }, { StackName: stackName })) {
+  let nextToken: string | undefined;
+  do {
+    const page = await client.send(new ListStackResourcesCommand({ StackName: stackName, NextToken: nextToken }));
+    nextToken = page.NextToken;
     for (const summary of page.StackResourceSummaries ?? []) {
       resources.push({
         logicalId: summary.LogicalResourceId ?? '',
@@ -45,7 +48,7 @@ export async function readStack(client: CloudFormationClient, stackName: string)
         physicalId: summary.PhysicalResourceId ?? '',
       });
     }
-  }
+  } while (nextToken);
   return { name: stack.StackName ?? stackName, status: stack.StackStatus ?? 'UNKNOWN', outputs, resources };
 }
 
