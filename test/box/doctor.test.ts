@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient, DescribeStacksCommand, ListStackResourcesCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { LambdaClient } from '@aws-sdk/client-lambda';
+import { GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
@@ -154,6 +154,38 @@ describe('looprail doctor against the default org in the box', () => {
     } finally {
       box.gateway.sesIdentities.verify(SENDER);
     }
+    expect(box.iam.denials).toEqual([]);
+  });
+
+  it('reads the stack as CloudFormation and Lambda answer: outputs, physical ids over pages, function configuration', async () => {
+    const { cloudformation, lambda } = clientsAs(DOCTOR);
+    const { template } = box;
+    const [stack] = (await cloudformation.send(new DescribeStacksCommand({ StackName: 'Looprail' }))).Stacks!;
+    expect(Object.fromEntries(stack!.Outputs!.map((each) => [each.OutputKey, each.OutputValue]))).toEqual({
+      TableName: template.output('TableName'),
+      AgentRunStateMachineArn: template.output('AgentRunStateMachineArn'),
+      ApiUrl: template.output('ApiUrl'),
+    });
+    const first = await cloudformation.send(new ListStackResourcesCommand({ StackName: 'Looprail' }));
+    expect(first.StackResourceSummaries).toHaveLength(100);
+    const second = await cloudformation.send(
+      new ListStackResourcesCommand({ StackName: 'Looprail', NextToken: first.NextToken }),
+    );
+    expect(second.NextToken).toBeUndefined();
+    const all = [...first.StackResourceSummaries!, ...second.StackResourceSummaries!];
+    expect(all.map((each) => each.LogicalResourceId)).toEqual(Object.keys(template.resources));
+    const [table] = template.ofType('AWS::DynamoDB::Table');
+    const [step] = template.ofType('AWS::Lambda::Function');
+    for (const id of [table!, step!])
+      expect(all.find((each) => each.LogicalResourceId === id)).toMatchObject({
+        ResourceType: template.resources[id]!.Type,
+        PhysicalResourceId: template.ref(id),
+      });
+    const configuration = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: template.ref(step!) }));
+    expect(configuration.Description).toBe(template.properties(step!).Description);
+    await expect(
+      lambda.send(new GetFunctionConfigurationCommand({ FunctionName: 'Looprail-NoSuchFunction' })),
+    ).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
     expect(box.iam.denials).toEqual([]);
   });
 
