@@ -22,6 +22,7 @@ import { devCommand } from './commands/dev.ts';
 import { consoleCommand } from './commands/console.ts';
 import { registerApprovalsCommands } from './commands/approvals.ts';
 import { registerSecretsCommand } from './commands/secrets.ts';
+import { registerDoctorCommand } from './commands/doctor.ts';
 import { resolveEndpoint } from './client.ts';
 import { clientFor } from './sigv4.ts';
 
@@ -378,6 +379,7 @@ program
 
 registerSkillsCommand(program, stateDirOption);
 registerSecretsCommand(program, stateDirOption);
+registerDoctorCommand(program);
 registerApprovalsCommands(program, { urlOption, tokenOption, stateDirOption });
 
 function parseInput(text: string, source: string): unknown {

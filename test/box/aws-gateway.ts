@@ -2,6 +2,7 @@ import { type DualRequest, type DualResponse, listenHttp1And2, respond } from '.
 import type { IamAuthority } from './iam.ts';
 import type { AwsCall, BoxAccount, Denial } from './model.ts';
 import { type BedrockBackend, bedrockService } from './services/bedrock.ts';
+import { type CloudFormationOptions, cloudFormationService } from './services/cloudformation.ts';
 import { dynamodbService } from './services/dynamodb.ts';
 import { ecsService, type EcsGatewayOptions } from './services/ecs.ts';
 import { eventsService, type EventsOptions, type PutEventRecord } from './services/events.ts';
@@ -9,7 +10,7 @@ import { lambdaService, type LambdaBackend } from './services/lambda.ts';
 import { createS3Store, s3Service, type S3Store } from './services/s3.ts';
 import { schedulerService, type SchedulerSchedule } from './services/scheduler.ts';
 import { createSecretStore, secretsManagerService, type SecretStore } from './services/secretsmanager.ts';
-import { type SentMail, sesService, type SesOptions } from './services/sesv2.ts';
+import { type SentMail, type SesIdentities, sesService, type SesOptions } from './services/sesv2.ts';
 import { statesService, type SfnBackend } from './services/states.ts';
 import { stsService } from './services/sts.ts';
 import {
@@ -53,6 +54,8 @@ export interface AwsGatewayOptions {
   ecs?: EcsGatewayOptions;
   /** Bedrock Runtime Converse, answered by a fake model server. */
   bedrock?: BedrockBackend;
+  /** CloudFormation DescribeStacks / ListStackResources, answered from the deployed template. */
+  cloudformation?: CloudFormationOptions;
 }
 
 /** A request to another endpoint of the box whose SigV4 signature the gateway checks. */
@@ -77,6 +80,8 @@ export interface AwsGateway {
   readonly unknownOperations: UnknownOperation[];
   /** Mails SESv2 SendEmail accepted. */
   readonly sentMails: SentMail[];
+  /** SES identities: a test marks one unverified (or verified again). */
+  readonly sesIdentities: SesIdentities;
   /** Entries EventBridge PutEvents accepted, with their bus. */
   readonly events: PutEventRecord[];
   readonly secrets: SecretStore;
@@ -105,6 +110,7 @@ export async function startAwsGateway(options: AwsGatewayOptions): Promise<AwsGa
     s3Service(s3),
     ecsService(options.ecs),
     bedrockService(options.bedrock),
+    cloudFormationService(options.cloudformation),
   ];
   const unknownOperations: UnknownOperation[] = [];
   const server = await listenHttp1And2((req, res) => {
@@ -197,6 +203,7 @@ export async function startAwsGateway(options: AwsGatewayOptions): Promise<AwsGa
     denials: authority.denials,
     unknownOperations,
     sentMails: ses.sentMails,
+    sesIdentities: ses.identities,
     events: events.events,
     secrets,
     s3,

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { doctorPolicy } from '../../cli/doctor/policy.ts';
 import { type AwsGateway, startAwsGateway } from './aws-gateway.ts';
 import { IamAuthority } from './iam.ts';
 import { BoxHttpApi } from './http-api.ts';
@@ -35,12 +36,16 @@ export interface BoxOptions extends Synthesized {
   verifiedIdentities?: string[];
   /** Milliseconds between Step Functions retries, instead of the ASL's backoff (tests use 0). */
   retryIntervalMs?: number;
+  /** SES identities (addresses, domains) verified in the box's account (default: none). */
+  sesIdentities?: string[];
 }
 
 /** The IAM user a person (or a test) calls the API as: it may invoke every route of this API. */
 export const OPERATOR = 'operator';
 /** An IAM user with no policy at all: every IAM route refuses it. */
 export const NOBODY = 'nobody';
+/** The IAM user who runs `looprail doctor`: the read-only policy the README documents, nothing more. */
+export const DOCTOR = 'doctor';
 
 export class StackInABox {
   readonly template: BoxTemplate;
@@ -95,6 +100,7 @@ export class StackInABox {
       users: [
         { name: OPERATOR, policies: [{ name: 'invoke-api', document: operatorPolicy(template) }] },
         { name: NOBODY, policies: [] },
+        { name: DOCTOR, policies: [{ name: 'looprail-doctor', document: doctorPolicy(account) }] },
       ],
     });
     let lambdas: BoxLambdas | undefined;
@@ -113,7 +119,10 @@ export class StackInABox {
             ? { payload: JSON.stringify(result.payload) }
             : { payload: JSON.stringify(result.error), functionError: 'Unhandled' };
         },
+        configuration: (functionName) => functionConfiguration(template, functionName),
       },
+      cloudformation: { template },
+      ...(options.sesIdentities ? { ses: { identities: options.sesIdentities } } : {}),
       sfn: stepFunctionsBackend(() => stepFunctions!),
       onEvent: async (entry) => {
         await rules!.put(entry);
@@ -271,6 +280,14 @@ function operatorPolicy(template: BoxTemplate) {
       },
     ],
   };
+}
+
+/** A function's description and environment as the template deploys it (Lambda GetFunctionConfiguration). */
+function functionConfiguration(template: BoxTemplate, functionName: string) {
+  const logicalId = template.ofType('AWS::Lambda::Function').find((id) => template.physicalName(id) === functionName);
+  if (!logicalId) return undefined;
+  const p = template.properties(logicalId);
+  return { description: p.Description, environment: (p.Environment?.Variables ?? {}) as Record<string, string> };
 }
 
 function stepFunctionsBackend(machine: () => BoxStepFunctions) {

@@ -1,5 +1,5 @@
 import type { BoxAccount } from '../model.ts';
-import { arn, type BoxService, type CallContext, ServiceError, type ServiceResponse } from './wire.ts';
+import { arn, type BoxService, type CallContext, jsonAnswer, ServiceError, type ServiceResponse } from './wire.ts';
 
 /**
  * Lambda Invoke (REST-JSON, `POST /2015-03-31/functions/{name}/invocations`):
@@ -17,9 +17,12 @@ export interface LambdaBackend {
     payload: string,
     invocationType: InvocationType,
   ): Promise<{ payload: string; functionError?: string }>;
+  /** A function's description and environment as deployed (GetFunctionConfiguration); undefined for an unknown one. */
+  configuration?(functionName: string): { description?: string; environment: Record<string, string> } | undefined;
 }
 
 const PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
+const CONFIGURATION = /^\/2015-03-31\/functions\/([^/]+)\/configuration$/;
 
 /** `name`, `name:qualifier`, `123456789012:function:name` or a full ARN → the name, qualifier and ARN IAM checks. */
 export function lambdaTarget(
@@ -41,9 +44,14 @@ export function lambdaService(backend: LambdaBackend | undefined): BoxService {
     name: 'lambda',
     signingName: 'lambda',
     protocol: 'restJson',
-    operation: (request) => (request.method === 'POST' && PATH.test(request.path) ? 'Invoke' : undefined),
-    async handle(_operation: string, call: CallContext): Promise<ServiceResponse> {
+    operation(request) {
+      if (request.method === 'POST' && PATH.test(request.path)) return 'Invoke';
+      if (request.method === 'GET' && CONFIGURATION.test(request.path)) return 'GetFunctionConfiguration';
+      return undefined;
+    },
+    async handle(operation: string, call: CallContext): Promise<ServiceResponse> {
       if (!backend) throw new ServiceError('UnknownOperationException', 'the box has no Lambda backend');
+      if (operation === 'GetFunctionConfiguration') return functionConfiguration(backend, call);
       const reference = decodeURIComponent(PATH.exec(call.request.path)![1]!);
       const qualifier = call.request.query.get('Qualifier');
       const target = lambdaTarget(call.account, qualifier ? `${reference}:${qualifier}` : reference);
@@ -80,4 +88,24 @@ export function lambdaService(backend: LambdaBackend | undefined): BoxService {
       };
     },
   };
+}
+
+/** GetFunctionConfiguration: lambda:GetFunctionConfiguration on the function, then what the backend deployed. */
+async function functionConfiguration(backend: LambdaBackend, call: CallContext): Promise<ServiceResponse> {
+  const reference = decodeURIComponent(CONFIGURATION.exec(call.request.path)![1]!);
+  const target = lambdaTarget(call.account, reference);
+  await call.authorize('lambda:GetFunctionConfiguration', [target.arn]);
+  const found = backend.configuration?.(target.name);
+  if (!found) throw new ServiceError('ResourceNotFoundException', `Function not found: ${target.arn}`, 404);
+  return jsonAnswer('restJson', {
+    FunctionName: target.name,
+    FunctionArn: target.arn,
+    Runtime: 'nodejs22.x',
+    Architectures: ['arm64'],
+    ...(found.description !== undefined ? { Description: found.description } : {}),
+    Environment: { Variables: found.environment },
+    State: 'Active',
+    LastUpdateStatus: 'Successful',
+    Version: '$LATEST',
+  });
 }

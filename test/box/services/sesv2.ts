@@ -17,6 +17,12 @@ export interface SesOptions {
   sent?: SentMail[];
 }
 
+/** The account's identities, for a test to change: an unverified one exists but is PENDING and cannot send. */
+export interface SesIdentities {
+  verify(identity: string): void;
+  unverify(identity: string): void;
+}
+
 export interface SentMail {
   messageId: string;
   from: string;
@@ -34,9 +40,23 @@ export interface SentMail {
 const SEND = /^\/v2\/email\/outbound-emails$/;
 const IDENTITY = /^\/v2\/email\/identities\/([^/]+)$/;
 
-export function sesService(options: SesOptions | undefined): BoxService & { sentMails: SentMail[] } {
+export function sesService(
+  options: SesOptions | undefined,
+): BoxService & { sentMails: SentMail[]; identities: SesIdentities } {
   const sentMails = options?.sent ?? [];
-  const identities = (options?.identities ?? []).map((each) => each.toLowerCase());
+  const verified = new Set((options?.identities ?? []).map((each) => each.toLowerCase()));
+  const pending = new Set<string>();
+  const identities = {
+    includes: (identity: string) => verified.has(identity),
+    verify(identity: string) {
+      pending.delete(identity.toLowerCase());
+      verified.add(identity.toLowerCase());
+    },
+    unverify(identity: string) {
+      verified.delete(identity.toLowerCase());
+      pending.add(identity.toLowerCase());
+    },
+  };
   const verifiedAs = (address: string) => {
     const lower = address.toLowerCase();
     if (identities.includes(lower)) return lower;
@@ -48,6 +68,7 @@ export function sesService(options: SesOptions | undefined): BoxService & { sent
     signingName: 'ses',
     protocol: 'restJson',
     sentMails,
+    identities,
     operation(request) {
       if (request.method === 'POST' && SEND.test(request.path)) return 'SendEmail';
       if (request.method === 'GET' && IDENTITY.test(request.path)) return 'GetEmailIdentity';
@@ -69,13 +90,14 @@ export function sesService(options: SesOptions | undefined): BoxService & { sent
       if (operation === 'GetEmailIdentity') {
         const identity = decodeURIComponent(IDENTITY.exec(call.request.path)![1]!);
         await call.authorize('ses:GetEmailIdentity', [identityArn(identity)]);
-        if (!identities.includes(identity.toLowerCase())) {
+        const ok = identities.includes(identity.toLowerCase());
+        if (!ok && !pending.has(identity.toLowerCase())) {
           throw new ServiceError('NotFoundException', `Email identity ${identity} does not exist.`, 404);
         }
         return jsonAnswer('restJson', {
           IdentityType: identity.includes('@') ? 'EMAIL_ADDRESS' : 'DOMAIN',
-          VerifiedForSendingStatus: true,
-          VerificationStatus: 'SUCCESS',
+          VerifiedForSendingStatus: ok,
+          VerificationStatus: ok ? 'SUCCESS' : 'PENDING',
           FeedbackForwardingStatus: true,
         });
       }
