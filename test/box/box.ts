@@ -36,8 +36,6 @@ export interface BoxOptions extends Synthesized {
   verifiedIdentities?: string[];
   /** Milliseconds between Step Functions retries, instead of the ASL's backoff (tests use 0). */
   retryIntervalMs?: number;
-  /** SES identities (addresses, domains) verified in the box's account (default: none). */
-  sesIdentities?: string[];
 }
 
 /** The IAM user a person (or a test) calls the API as: it may invoke every route of this API. */
@@ -122,7 +120,6 @@ export class StackInABox {
         configuration: (functionName) => functionConfiguration(template, functionName),
       },
       cloudformation: { template },
-      ...(options.sesIdentities ? { ses: { identities: options.sesIdentities } } : {}),
       sfn: stepFunctionsBackend(() => stepFunctions!),
       onEvent: async (entry) => {
         await rules!.put(entry);

@@ -35,7 +35,7 @@ beforeAll(async () => {
     ...synthesized,
     dynamodbUrl: inject('dynamodbEndpoint'),
     retryIntervalMs: 0,
-    sesIdentities: [SENDER],
+    verifiedIdentities: [SENDER],
   });
 }, 300_000);
 
