@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import type { BoxAccount } from './model.ts';
 import { BoxRules, BoxSchedules } from './rules.ts';
 import { BoxStepFunctions } from './step-functions.ts';
 import type { Synthesized } from './synth.ts';
-import { BoxTemplate } from './template.ts';
+import { BoxTemplate, isCustomResource } from './template.ts';
 
 /**
  * The stack in a box: a synthesized stack "deployed" on this machine, with no AWS account.
@@ -220,16 +220,18 @@ export class StackInABox {
     dynamodb.destroy();
     for (const logicalId of template.ofType('AWS::S3::Bucket'))
       this.gateway.s3.buckets.add(template.physicalName(logicalId));
+    // What `cdk deploy` publishes before the stack: single-file assets into the bootstrap bucket.
+    for (const asset of template.fileAssets()) {
+      this.gateway.s3.buckets.add(asset.bucket);
+      this.gateway.s3.put(asset.bucket, asset.key, readFileSync(asset.path));
+    }
     for (const logicalId of template.ofType('AWS::SecretsManager::Secret')) {
       const p = template.properties(logicalId);
       const value =
         p.SecretString ?? (p.GenerateSecretString ? randomBytes(32).toString('base64url') : undefined) ?? '';
       this.gateway.secrets.create(template.physicalName(logicalId), String(value), template.ref(logicalId));
     }
-    const custom = Object.keys(template.resources).filter((id) => {
-      const type = template.resources[id]!.Type;
-      return type.startsWith('Custom::') || type === 'AWS::CloudFormation::CustomResource';
-    });
+    const custom = Object.keys(template.resources).filter((id) => isCustomResource(template.resources[id]!.Type));
     for (const logicalId of custom) await this.runCustomResource(logicalId, responses);
   }
 
@@ -251,9 +253,10 @@ export class StackInABox {
     });
     if (!invoked.ok)
       throw new Error(`custom resource ${logicalId}: ${invoked.error.errorType}: ${invoked.error.errorMessage}`);
-    const response = (await answered) as { Status: string; Reason?: string };
+    const response = (await answered) as { Status: string; Reason?: string; Data?: Record<string, unknown> };
     if (response.Status !== 'SUCCESS')
       throw new Error(`custom resource ${logicalId} failed: ${response.Reason ?? '(no reason)'}`);
+    template.customResourceData.set(logicalId, response.Data ?? {});
   }
 }
 

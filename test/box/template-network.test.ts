@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BoxAccount } from './model.ts';
 import { BoxTemplate } from './template.ts';
@@ -68,5 +71,29 @@ describe('the template reader on the sandboxes network', () => {
     expect(() => network().getAtt('Subnet', 'AvailabilityZone')).toThrow(
       'Subnet: the box does not know AWS::EC2::Subnet.AvailabilityZone',
     );
+  });
+
+  it('lists the single-file assets cdk deploy publishes, in the bootstrap bucket of this account and Region', () => {
+    const outDir = mkdtempSync(join(tmpdir(), 'looprail-box-assets-'));
+    const destination = (objectKey: string) => ({
+      box: { bucketName: 'cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}', objectKey },
+    });
+    writeFileSync(
+      join(outDir, 'Looprail.assets.json'),
+      JSON.stringify({
+        files: {
+          repo: { source: { path: 'asset.repo.tar.gz', packaging: 'file' }, destinations: destination('repo.gz') },
+          bundle: { source: { path: 'asset.bundle', packaging: 'zip' }, destinations: destination('bundle.zip') },
+        },
+      }),
+    );
+    const template = new BoxTemplate(account, { Resources: {} }, outDir);
+    expect(template.fileAssets()).toEqual([
+      {
+        bucket: 'cdk-hnb659fds-assets-123456789012-us-east-1',
+        key: 'repo.gz',
+        path: join(outDir, 'asset.repo.tar.gz'),
+      },
+    ]);
   });
 });

@@ -344,6 +344,28 @@ export class BoxTemplate {
     throw new Error(`no asset in ${this.outDir} has the S3 key ${objectKey}`);
   }
 
+  /** The single-file assets `cdk deploy` publishes to the bootstrap bucket (sandbox repository archives among them). */
+  fileAssets(): { bucket: string; key: string; path: string }[] {
+    const manifest = JSON.parse(readFileSync(join(this.outDir, `${this.account.stackName}.assets.json`), 'utf8')) as {
+      files: Record<
+        string,
+        {
+          source: { path: string; packaging?: string };
+          destinations: Record<string, { bucketName: string; objectKey: string }>;
+        }
+      >;
+    };
+    return Object.values(manifest.files)
+      .filter((file) => file.source.packaging === 'file')
+      .flatMap((file) =>
+        Object.values(file.destinations).map((destination) => ({
+          bucket: destination.bucketName.replace(/\$\{(AWS::\w+)\}/g, (_, name: string) => this.pseudo(name) ?? name),
+          key: destination.objectKey,
+          path: join(this.outDir, file.source.path),
+        })),
+      );
+  }
+
   resolve(value: unknown, where: string): unknown {
     if (Array.isArray(value)) return value.map((each) => this.resolve(each, where));
     if (value === null || typeof value !== 'object') return value;
