@@ -11,6 +11,7 @@ import { BoxHttpApi } from './http-api.ts';
 import { BoxLambdas } from './lambdas.ts';
 import type { BoxAccount } from './model.ts';
 import { BoxRules, BoxSchedules } from './rules.ts';
+import { type BoxEcs, startBoxEcs } from './sandboxes.ts';
 import { BoxStepFunctions } from './step-functions.ts';
 import type { Synthesized } from './synth.ts';
 import { BoxTemplate, isCustomResource } from './template.ts';
@@ -35,6 +36,8 @@ export interface BoxOptions extends Synthesized {
   verifiedIdentities?: string[];
   /** Milliseconds between Step Functions retries, instead of the ASL's backoff (tests use 0). */
   retryIntervalMs?: number;
+  /** Run the template's sandbox tasks: an ECS control plane whose tasks are real sandbox agents (test/box/sandboxes.ts). */
+  sandboxes?: boolean;
 }
 
 /** The IAM user a person (or a test) calls the API as: it may invoke every route of this API. */
@@ -52,6 +55,8 @@ export class StackInABox {
   readonly api: BoxHttpApi;
   readonly gateway: AwsGateway;
   readonly workDir: string;
+  /** The sandboxes' ECS control plane, when deployed with `sandboxes`. */
+  readonly ecs: BoxEcs | undefined;
   private readonly cfnResponses: Server;
 
   private constructor(parts: {
@@ -65,7 +70,9 @@ export class StackInABox {
     gateway: AwsGateway;
     workDir: string;
     cfnResponses: Server;
+    ecs: BoxEcs | undefined;
   }) {
+    this.ecs = parts.ecs;
     this.template = parts.template;
     this.iam = parts.iam;
     this.lambdas = parts.lambdas;
@@ -101,7 +108,9 @@ export class StackInABox {
     let stepFunctions: BoxStepFunctions | undefined;
     let rules: BoxRules | undefined;
     const schedules = () => new BoxSchedules({ template, lambdas: lambdas!, iam });
+    const ecs = options.sandboxes ? await startBoxEcs(template) : undefined;
     const gateway = await startAwsGateway({
+      ...(ecs ? { ecs: ecs.options } : {}),
       iam,
       account,
       dynamodbUrl: options.dynamodbUrl,
@@ -168,6 +177,7 @@ export class StackInABox {
       gateway,
       workDir,
       cfnResponses: cfnResponses.server,
+      ecs,
     });
     await box.createResources(options.dynamodbUrl, cfnResponses);
     return box;
@@ -192,6 +202,7 @@ export class StackInABox {
     await this.lambdas.close();
     await this.api.close();
     await this.gateway.close();
+    await this.ecs?.control.close();
     await new Promise((resolve) => this.cfnResponses.close(resolve));
   }
 
