@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,9 +12,10 @@ import { BoxHttpApi } from './http-api.ts';
 import { BoxLambdas } from './lambdas.ts';
 import type { BoxAccount } from './model.ts';
 import { BoxRules, BoxSchedules } from './rules.ts';
+import { type BoxEcs, startBoxEcs } from './sandboxes.ts';
 import { BoxStepFunctions } from './step-functions.ts';
 import type { Synthesized } from './synth.ts';
-import { BoxTemplate } from './template.ts';
+import { BoxTemplate, isCustomResource } from './template.ts';
 
 /**
  * The stack in a box: a synthesized stack "deployed" on this machine, with no AWS account.
@@ -36,6 +37,8 @@ export interface BoxOptions extends Synthesized {
   verifiedIdentities?: string[];
   /** Milliseconds between Step Functions retries, instead of the ASL's backoff (tests use 0). */
   retryIntervalMs?: number;
+  /** Run the template's sandbox tasks: an ECS control plane whose tasks are real sandbox agents (test/box/sandboxes.ts). */
+  sandboxes?: boolean;
 }
 
 /** The IAM user a person (or a test) calls the API as: it may invoke every route of this API. */
@@ -55,6 +58,8 @@ export class StackInABox {
   readonly api: BoxHttpApi;
   readonly gateway: AwsGateway;
   readonly workDir: string;
+  /** The sandboxes' ECS control plane, when deployed with `sandboxes`. */
+  readonly ecs: BoxEcs | undefined;
   private readonly cfnResponses: Server;
 
   private constructor(parts: {
@@ -68,7 +73,9 @@ export class StackInABox {
     gateway: AwsGateway;
     workDir: string;
     cfnResponses: Server;
+    ecs: BoxEcs | undefined;
   }) {
+    this.ecs = parts.ecs;
     this.template = parts.template;
     this.iam = parts.iam;
     this.lambdas = parts.lambdas;
@@ -105,7 +112,9 @@ export class StackInABox {
     let stepFunctions: BoxStepFunctions | undefined;
     let rules: BoxRules | undefined;
     const schedules = () => new BoxSchedules({ template, lambdas: lambdas!, iam });
+    const ecs = options.sandboxes ? await startBoxEcs(template) : undefined;
     const gateway = await startAwsGateway({
+      ...(ecs ? { ecs: ecs.options } : {}),
       iam,
       account,
       dynamodbUrl: options.dynamodbUrl,
@@ -174,6 +183,7 @@ export class StackInABox {
       gateway,
       workDir,
       cfnResponses: cfnResponses.server,
+      ecs,
     });
     await box.createResources(options.dynamodbUrl, cfnResponses);
     return box;
@@ -198,6 +208,7 @@ export class StackInABox {
     await this.lambdas.close();
     await this.api.close();
     await this.gateway.close();
+    await this.ecs?.control.close();
     await new Promise((resolve) => this.cfnResponses.close(resolve));
   }
 
@@ -226,16 +237,18 @@ export class StackInABox {
     dynamodb.destroy();
     for (const logicalId of template.ofType('AWS::S3::Bucket'))
       this.gateway.s3.buckets.add(template.physicalName(logicalId));
+    // What `cdk deploy` publishes before the stack: single-file assets into the bootstrap bucket.
+    for (const asset of template.fileAssets()) {
+      this.gateway.s3.buckets.add(asset.bucket);
+      this.gateway.s3.put(asset.bucket, asset.key, readFileSync(asset.path));
+    }
     for (const logicalId of template.ofType('AWS::SecretsManager::Secret')) {
       const p = template.properties(logicalId);
       const value =
         p.SecretString ?? (p.GenerateSecretString ? randomBytes(32).toString('base64url') : undefined) ?? '';
       this.gateway.secrets.create(template.physicalName(logicalId), String(value), template.ref(logicalId));
     }
-    const custom = Object.keys(template.resources).filter((id) => {
-      const type = template.resources[id]!.Type;
-      return type.startsWith('Custom::') || type === 'AWS::CloudFormation::CustomResource';
-    });
+    const custom = Object.keys(template.resources).filter((id) => isCustomResource(template.resources[id]!.Type));
     for (const logicalId of custom) await this.runCustomResource(logicalId, responses);
   }
 
@@ -257,9 +270,10 @@ export class StackInABox {
     });
     if (!invoked.ok)
       throw new Error(`custom resource ${logicalId}: ${invoked.error.errorType}: ${invoked.error.errorMessage}`);
-    const response = (await answered) as { Status: string; Reason?: string };
+    const response = (await answered) as { Status: string; Reason?: string; Data?: Record<string, unknown> };
     if (response.Status !== 'SUCCESS')
       throw new Error(`custom resource ${logicalId} failed: ${response.Reason ?? '(no reason)'}`);
+    template.customResourceData.set(logicalId, response.Data ?? {});
   }
 }
 

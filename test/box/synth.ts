@@ -23,6 +23,11 @@ export interface SynthOptions {
   /** More `-c key=value` context (e.g. approvalSender). */
   context?: Record<string, string>;
   outDir?: string;
+  /**
+   * Leave the account and Region to CloudFormation (no CDK_DEFAULT_ACCOUNT/REGION), as for a
+   * stack whose VPC would otherwise need an availability-zone lookup with AWS credentials.
+   */
+  environmentAgnostic?: boolean;
 }
 
 export interface Synthesized {
@@ -49,8 +54,7 @@ export async function synth(options: SynthOptions = {}): Promise<Synthesized> {
         // cdk.json runs `node infra/app.ts`: the same Node 22 first on PATH.
         PATH: `${join(node, '..')}:${process.env.PATH ?? ''}`,
         CDK_DISABLE_CLI_TELEMETRY: 'true',
-        CDK_DEFAULT_ACCOUNT: account,
-        CDK_DEFAULT_REGION: region,
+        ...(options.environmentAgnostic ? {} : { CDK_DEFAULT_ACCOUNT: account, CDK_DEFAULT_REGION: region }),
       },
       maxBuffer: 64 * 1024 * 1024,
     });

@@ -29,6 +29,8 @@ interface TypeTraits {
   /** The property that names the resource, when the template sets it. */
   nameProperty?: string;
   ref: 'name' | 'arn' | 'id';
+  /** An id AWS generates as `<prefix>-<17 hex>` (vpc-, subnet-, sg-, …) instead of a CloudFormation name. */
+  idPrefix?: string;
   arn?: (name: string, account: BoxAccount) => string;
   attributes?: Record<string, (name: string, account: BoxAccount, properties: Record<string, unknown>) => string>;
 }
@@ -117,6 +119,24 @@ const TYPES: Record<string, TypeTraits> = {
       RepositoryUri: (name, account) => `${account.accountId}.dkr.ecr.${account.region}.amazonaws.com/${name}`,
     },
   },
+  'AWS::ECR::PullThroughCacheRule': { nameProperty: 'EcrRepositoryPrefix', ref: 'name' },
+  // The sandboxes' network: ids as EC2 makes them; only the attributes the stack reads.
+  'AWS::EC2::VPC': {
+    ref: 'id',
+    idPrefix: 'vpc',
+    attributes: { CidrBlock: (_, __, properties) => String(properties.CidrBlock ?? '10.0.0.0/16') },
+  },
+  'AWS::EC2::Subnet': { ref: 'id', idPrefix: 'subnet' },
+  'AWS::EC2::RouteTable': { ref: 'id', idPrefix: 'rtb' },
+  'AWS::EC2::SubnetRouteTableAssociation': { ref: 'id', idPrefix: 'rtbassoc' },
+  'AWS::EC2::VPCEndpoint': { ref: 'id', idPrefix: 'vpce' },
+  'AWS::EC2::FlowLog': { ref: 'id', idPrefix: 'fl' },
+  'AWS::EC2::SecurityGroup': { ref: 'id', idPrefix: 'sg', attributes: { GroupId: (id) => id } },
+  'AWS::EC2::SecurityGroupIngress': { ref: 'id', idPrefix: 'sgr' },
+  'AWS::EC2::SecurityGroupEgress': { ref: 'id', idPrefix: 'sgr' },
+  'AWS::Route53Resolver::FirewallDomainList': { ref: 'id', idPrefix: 'rslvr-fdl', attributes: { Id: (id) => id } },
+  'AWS::Route53Resolver::FirewallRuleGroup': { ref: 'id', idPrefix: 'rslvr-frg', attributes: { Id: (id) => id } },
+  'AWS::Route53Resolver::FirewallRuleGroupAssociation': { ref: 'id', idPrefix: 'rslvr-frgassoc' },
 };
 
 /** Secrets Manager appends six random characters to a secret's name in its ARN; the box derives them from the name. */
@@ -133,6 +153,8 @@ export class BoxTemplate {
   readonly outDir: string;
   private readonly template: Template;
   private readonly names = new Map<string, string>();
+  /** What each custom resource answered in its Create (`Data`), for Fn::GetAtt on it once it has run. */
+  readonly customResourceData = new Map<string, Record<string, unknown>>();
   /** Makes generated names unique to one deployment (two boxes share one DynamoDB Local). */
   private readonly deployment: string;
 
@@ -178,12 +200,14 @@ export class BoxTemplate {
     const name =
       explicit !== undefined
         ? String(this.resolve(explicit, logicalId))
-        : resource.Type === 'AWS::ApiGatewayV2::Api' || resource.Type === 'AWS::KMS::Key'
-          ? randomPart(this.deployment + logicalId, 10).toLowerCase()
-          : resource.Type === 'AWS::SecretsManager::Secret'
-            ? // CloudFormation names a secret `<logical id>-<12 random>`; CDK's secretName relies on that one dash.
-              `${logicalId}-${randomPart(this.deployment + logicalId, 12)}`
-            : `${this.account.stackName}-${logicalId.slice(0, 40)}-${randomPart(this.deployment + logicalId, 13)}`;
+        : traits?.idPrefix !== undefined
+          ? `${traits.idPrefix}-${hexPart(this.deployment + logicalId, 17)}`
+          : resource.Type === 'AWS::ApiGatewayV2::Api' || resource.Type === 'AWS::KMS::Key'
+            ? randomPart(this.deployment + logicalId, 10).toLowerCase()
+            : resource.Type === 'AWS::SecretsManager::Secret'
+              ? // CloudFormation names a secret `<logical id>-<12 random>`; CDK's secretName relies on that one dash.
+                `${logicalId}-${randomPart(this.deployment + logicalId, 12)}`
+              : `${this.account.stackName}-${logicalId.slice(0, 40)}-${randomPart(this.deployment + logicalId, 13)}`;
     this.names.set(logicalId, name);
     return name;
   }
@@ -210,10 +234,21 @@ export class BoxTemplate {
   getAtt(logicalId: string, attribute: string): string {
     const resource = this.resource(logicalId);
     const traits = TYPES[resource.Type];
+    if (isCustomResource(resource.Type)) return this.customAttribute(logicalId, attribute);
     const special = traits?.attributes?.[attribute];
     if (special) return special(this.physicalName(logicalId), this.account, resource.Properties ?? {});
     if (attribute === 'Arn' && traits?.arn) return this.arn(logicalId);
     throw new Error(`${logicalId}: the box does not know ${resource.Type}.${attribute}`);
+  }
+
+  private customAttribute(logicalId: string, attribute: string): string {
+    const data = this.customResourceData.get(logicalId);
+    if (!data) throw new Error(`${logicalId}: Fn::GetAtt ${attribute} before the custom resource has run`);
+    if (!(attribute in data)) {
+      const known = Object.keys(data).join(', ') || '(none)';
+      throw new Error(`${logicalId}: the custom resource answered no ${attribute} (its Data: ${known})`);
+    }
+    return String(data[attribute]);
   }
 
   /** Roles with their identity policies (inline, AWS::IAM::Policy, managed) and trust policy. */
@@ -309,6 +344,28 @@ export class BoxTemplate {
     throw new Error(`no asset in ${this.outDir} has the S3 key ${objectKey}`);
   }
 
+  /** The single-file assets `cdk deploy` publishes to the bootstrap bucket (sandbox repository archives among them). */
+  fileAssets(): { bucket: string; key: string; path: string }[] {
+    const manifest = JSON.parse(readFileSync(join(this.outDir, `${this.account.stackName}.assets.json`), 'utf8')) as {
+      files: Record<
+        string,
+        {
+          source: { path: string; packaging?: string };
+          destinations: Record<string, { bucketName: string; objectKey: string }>;
+        }
+      >;
+    };
+    return Object.values(manifest.files)
+      .filter((file) => file.source.packaging === 'file')
+      .flatMap((file) =>
+        Object.values(file.destinations).map((destination) => ({
+          bucket: destination.bucketName.replace(/\$\{(AWS::\w+)\}/g, (_, name: string) => this.pseudo(name) ?? name),
+          key: destination.objectKey,
+          path: join(this.outDir, file.source.path),
+        })),
+      );
+  }
+
   resolve(value: unknown, where: string): unknown {
     if (Array.isArray(value)) return value.map((each) => this.resolve(each, where));
     if (value === null || typeof value !== 'object') return value;
@@ -401,6 +458,14 @@ export class BoxTemplate {
     if (!resource) throw new Error(`the template has no resource ${logicalId}`);
     return resource;
   }
+}
+
+export function isCustomResource(type: string): boolean {
+  return type.startsWith('Custom::') || type === 'AWS::CloudFormation::CustomResource';
+}
+
+function hexPart(seed: string, length: number): string {
+  return createHash('sha256').update(seed).digest('hex').slice(0, length);
 }
 
 /** CloudFormation's generated suffixes are random; the box derives them from the logical id, so a box is repeatable. */

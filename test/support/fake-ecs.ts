@@ -22,6 +22,8 @@ export interface FakeTaskStart {
 
 export interface StartedTask {
   port: number;
+  /** The task's private IP, where its agent listens (default 127.0.0.1; the stack in a box gives each task its own). */
+  address?: string;
   stop(): Promise<void>;
 }
 
@@ -89,6 +91,7 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
   const requests: RecordedEcsRequest[] = [];
   const tasks = new Map<string, FakeTask>();
   const ports = new Map<string, number>();
+  const addresses = new Map<string, string>();
   const tokens = new Map<string, string>();
   let nextFailures: Array<{ reason: string; detail?: string }> | undefined;
   let nextStartFailure: FakeTask['failStart'];
@@ -126,7 +129,7 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
               details: [
                 { name: 'subnetId', value: 'subnet-fake' },
                 { name: 'networkInterfaceId', value: 'eni-fake' },
-                { name: 'privateIPv4Address', value: '127.0.0.1' },
+                { name: 'privateIPv4Address', value: addresses.get(task.taskArn) ?? '127.0.0.1' },
               ],
             },
           ]
@@ -168,6 +171,7 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
     }
     const started = await task.started;
     if (started) ports.set(task.taskArn, started.port);
+    if (started?.address) addresses.set(task.taskArn, started.address);
     task.lastStatus = 'RUNNING';
   };
 
@@ -364,6 +368,7 @@ export async function startFakeEcs(options: FakeEcsOptions): Promise<FakeEcs> {
       tasks.clear();
       tokens.clear();
       ports.clear();
+      addresses.clear();
       requests.length = 0;
       nextFailures = undefined;
       nextStartFailure = undefined;

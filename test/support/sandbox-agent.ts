@@ -39,7 +39,16 @@ export function reachableNode(): Promise<string> {
   return reachable;
 }
 
-export async function startAgentTask(task: FakeTaskStart): Promise<StartedTask> {
+/** Where the agent listens: 127.0.0.1 on a free port (default), or a fixed address and port as a task's ENI gives it. */
+export interface AgentListen {
+  address: string;
+  port: number;
+}
+
+export async function startAgentTask(
+  task: FakeTaskStart,
+  listen: AgentListen = { address: '127.0.0.1', port: 0 },
+): Promise<StartedTask> {
   const dir = await mkdtemp(join(tmpdir(), 'looprail-fake-task-'));
   await chmod(dir, 0o711);
   const uid = 500_000 + randomInt(100_000);
@@ -56,10 +65,11 @@ export async function startAgentTask(task: FakeTaskStart): Promise<StartedTask> 
     // A stopped task's agent is closed by the fake; it never exits the test's process.
     exit: () => undefined,
   });
-  server.listen(0, '127.0.0.1');
+  server.listen(listen.port, listen.address);
   await once(server, 'listening');
   return {
     port: (server.address() as AddressInfo).port,
+    address: listen.address,
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
