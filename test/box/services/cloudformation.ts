@@ -1,8 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BoxTemplate } from '../template.ts';
-import { arn, type BoxService, type CallContext, ServiceError, type ServiceResponse, xml } from './wire.ts';
+import {
+  arn,
+  type BoxService,
+  type CallContext,
+  ServiceError,
+  type ServiceResponse,
+  queryAnswer,
+  xml,
+} from './wire.ts';
 
 /**
  * CloudFormation (query protocol, form-encoded `Action=…`): DescribeStacks and
@@ -38,8 +45,8 @@ export function cloudFormationService(options: CloudFormationOptions | undefined
       const resource = named ? stackId : arn(call.account, 'cloudformation', `stack/${requested || '*'}/*`);
       await call.authorize(`cloudformation:${operation}`, [resource]);
       if (!named) throw new ServiceError('ValidationError', `Stack with id ${requested} does not exist`);
-      if (operation === 'DescribeStacks') return answer(operation, describeStack(template, stackId));
-      return answer(operation, listResources(template, form.get('NextToken')));
+      if (operation === 'DescribeStacks') return queryAnswer(NS, operation, describeStack(template, stackId));
+      return queryAnswer(NS, operation, listResources(template, form.get('NextToken')));
     },
   };
 }
@@ -95,15 +102,4 @@ function outputNames(template: BoxTemplate): string[] {
   const file = join(template.outDir, `${template.account.stackName}.template.json`);
   const raw = JSON.parse(readFileSync(file, 'utf8')) as { Outputs?: Record<string, unknown> };
   return Object.keys(raw.Outputs ?? {});
-}
-
-function answer(operation: string, result: string): ServiceResponse {
-  const requestId = randomUUID();
-  return {
-    status: 200,
-    headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId },
-    body:
-      `<${operation}Response xmlns="${NS}"><${operation}Result>${result}</${operation}Result>` +
-      `<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${operation}Response>`,
-  };
 }

@@ -1,6 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import type { IamAuthority } from '../iam.ts';
-import { accessDenied, type BoxService, type CallContext, ServiceError, type ServiceResponse, xml } from './wire.ts';
+import {
+  accessDenied,
+  type BoxService,
+  type CallContext,
+  ServiceError,
+  type ServiceResponse,
+  queryAnswer,
+  xml,
+} from './wire.ts';
 
 /**
  * STS (query protocol, form-encoded `Action=…`): AssumeRole checks the caller's identity policies
@@ -23,7 +30,8 @@ export function stsService(authority: IamAuthority): BoxService {
         const userId = session.sessionToken
           ? `AROA${session.accessKeyId.slice(4)}:${session.sessionName}`
           : session.accessKeyId;
-        return answer(
+        return queryAnswer(
+          NS,
           operation,
           `<Arn>${xml(session.principalArn)}</Arn><UserId>${xml(userId)}</UserId><Account>${call.account.accountId}</Account>`,
         );
@@ -48,23 +56,13 @@ export function stsService(authority: IamAuthority): BoxService {
         );
       }
       const c = assumed.credentials;
-      return answer(
+      return queryAnswer(
+        NS,
         operation,
         `<AssumedRoleUser><Arn>${xml(assumed.assumedRoleArn)}</Arn><AssumedRoleId>${xml(assumed.assumedRoleId)}</AssumedRoleId></AssumedRoleUser>` +
           `<Credentials><AccessKeyId>${c.accessKeyId}</AccessKeyId><SecretAccessKey>${xml(c.secretAccessKey)}</SecretAccessKey>` +
           `<SessionToken>${xml(c.sessionToken)}</SessionToken><Expiration>${c.expiration.toISOString()}</Expiration></Credentials>`,
       );
     },
-  };
-}
-
-function answer(operation: string, result: string): ServiceResponse {
-  const requestId = randomUUID();
-  return {
-    status: 200,
-    headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId },
-    body:
-      `<${operation}Response xmlns="${NS}"><${operation}Result>${result}</${operation}Result>` +
-      `<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${operation}Response>`,
   };
 }

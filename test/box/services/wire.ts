@@ -176,3 +176,15 @@ export function arn(account: BoxAccount, service: string, resource: string): str
 export function epoch(date: Date): number {
   return date.getTime() / 1000;
 }
+
+/** An AWS query-protocol (STS, CloudFormation) success: the operation's Result in its Response, with a request id. */
+export function queryAnswer(namespace: string, operation: string, result: string): ServiceResponse {
+  const requestId = randomUUID();
+  return {
+    status: 200,
+    headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId },
+    body:
+      `<${operation}Response xmlns="${namespace}"><${operation}Result>${result}</${operation}Result>` +
+      `<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${operation}Response>`,
+  };
+}
