@@ -28,7 +28,7 @@ import {
   testGateway,
 } from './gateway-fixture.ts';
 import type { IamAuthority } from './iam.ts';
-import { createTableFromTemplate } from './services/dynamodb.ts';
+import { createTableFromTemplate, dynamodbAuthorizations } from './services/dynamodb.ts';
 import { signedFetch } from './sigv4.ts';
 
 let iam: IamAuthority;
@@ -41,7 +41,7 @@ const index = (name: string) => ({
 });
 
 beforeAll(async () => {
-  const started = await testGateway();
+  const started = await testGateway({ partitionKeyOf: (table) => (table === TABLE ? 'pk' : undefined) });
   ({ iam, gateway } = started);
   const key = {
     KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
@@ -173,6 +173,58 @@ describe('the gateway in front of DynamoDB Local', () => {
     expect(iam.denials.at(-1)).toMatchObject({ action: 'dynamodb:ConditionCheckItem', resource: OTHER_TABLE_ARN });
     const after = await client.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'run-3' } } }));
     expect(after.Item).toBeUndefined();
+  });
+
+  it('evaluates dynamodb:LeadingKeys: a grant on SKILL# items reads and writes those, and no other item', async () => {
+    const publisher = dynamo(ROLES.publisherRole.arn);
+    await publisher.send(new PutItemCommand({ TableName: TABLE, Item: { pk: { S: 'SKILL#triage' } } }));
+    const got = await publisher.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'SKILL#triage' } } }));
+    expect(got.Item?.pk?.S).toBe('SKILL#triage');
+    await expect(
+      publisher.send(new PutItemCommand({ TableName: TABLE, Item: { pk: { S: 'RUN#1' } } })),
+    ).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    expect(iam.denials.at(-1)).toMatchObject({ action: 'dynamodb:PutItem', resource: TABLE_ARN });
+    await expect(
+      publisher.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'RUN#1' } } })),
+    ).rejects.toMatchObject({ name: 'AccessDeniedException' });
+  });
+
+  it('finds the leading keys of every request shape: item, table query, batch and transaction', () => {
+    const keyOf = (table: string) => (table === TABLE ? 'pk' : undefined);
+    const keys = (operation: string, body: Record<string, unknown>) =>
+      dynamodbAuthorizations(ACCOUNT, operation, body, keyOf).map((each) => [each.action, each.leadingKeys]);
+    expect(keys('UpdateItem', { TableName: TABLE, Key: { pk: { S: 'a' } } })).toEqual([['dynamodb:UpdateItem', ['a']]]);
+    expect(
+      keys('Query', {
+        TableName: TABLE,
+        KeyConditionExpression: '#k = :k AND begins_with(sk, :p)',
+        ExpressionAttributeNames: { '#k': 'pk' },
+        ExpressionAttributeValues: { ':k': { S: 'RUN#1' }, ':p': { S: 'STEP#' } },
+      }),
+    ).toEqual([['dynamodb:Query', ['RUN#1']]]);
+    // An index query pins the index's key, not the table's: no leading keys.
+    expect(keys('Query', { TableName: TABLE, IndexName: 'byAgent', KeyConditionExpression: 'byAgent = :a' })).toEqual([
+      ['dynamodb:Query', undefined],
+    ]);
+    expect(
+      keys('BatchWriteItem', {
+        RequestItems: {
+          [TABLE]: [{ PutRequest: { Item: { pk: { S: 'b' } } } }, { DeleteRequest: { Key: { pk: { S: 'c' } } } }],
+        },
+      }),
+    ).toEqual([['dynamodb:BatchWriteItem', ['b', 'c']]]);
+    expect(
+      keys('TransactWriteItems', {
+        TransactItems: [
+          { Put: { TableName: TABLE, Item: { pk: { S: 'd' } } } },
+          { Update: { TableName: TABLE, Key: { pk: { S: 'e' } } } },
+          { Put: { TableName: OTHER_TABLE, Item: { pk: { S: 'f' } } } },
+        ],
+      }),
+    ).toEqual([
+      ['dynamodb:PutItem', ['d']],
+      ['dynamodb:UpdateItem', ['e']],
+    ]);
   });
 });
 

@@ -3,7 +3,7 @@ import type { IamAuthority } from './iam.ts';
 import type { AwsCall, BoxAccount, Denial } from './model.ts';
 import { type BedrockBackend, bedrockService } from './services/bedrock.ts';
 import { type CloudFormationOptions, cloudFormationService } from './services/cloudformation.ts';
-import { dynamodbService } from './services/dynamodb.ts';
+import { dynamodbService, type PartitionKeyOf } from './services/dynamodb.ts';
 import { ecsService, type EcsGatewayOptions } from './services/ecs.ts';
 import { eventsService, type EventsOptions, type PutEventRecord } from './services/events.ts';
 import { lambdaService, type LambdaBackend } from './services/lambda.ts';
@@ -12,6 +12,7 @@ import { schedulerService, type SchedulerSchedule } from './services/scheduler.t
 import { createSecretStore, secretsManagerService, type SecretStore } from './services/secretsmanager.ts';
 import { type SentMail, type SesIdentities, sesService, type SesOptions } from './services/sesv2.ts';
 import { statesService, type SfnBackend } from './services/states.ts';
+import { ec2Service } from './services/ec2.ts';
 import { stsService } from './services/sts.ts';
 import {
   accessDenied,
@@ -40,6 +41,8 @@ export interface AwsGatewayOptions {
   account?: BoxAccount;
   /** DynamoDB Local's URL; DynamoDB calls that pass are forwarded there. */
   dynamodbUrl?: string;
+  /** Each table's partition key, for the `dynamodb:LeadingKeys` its requests carry. */
+  partitionKeyOf?: PartitionKeyOf;
   /** Secrets Manager's store (default: a new empty one, `gateway.secrets`). */
   secrets?: SecretStore;
   ses?: SesOptions;
@@ -99,13 +102,14 @@ export async function startAwsGateway(options: AwsGatewayOptions): Promise<AwsGa
   const ses = sesService(options.ses);
   const events = eventsService(options.onEvent ? { onEvent: options.onEvent } : undefined);
   const services = [
-    dynamodbService(options.dynamodbUrl),
+    dynamodbService(options.dynamodbUrl, options.partitionKeyOf),
     secretsManagerService(secrets),
     ses,
     events,
     statesService(options.sfn),
     lambdaService(options.lambda),
     stsService(authority),
+    ec2Service(),
     schedulerService(options.schedules),
     s3Service(s3),
     ecsService(options.ecs),

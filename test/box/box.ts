@@ -118,6 +118,7 @@ export class StackInABox {
       iam,
       account,
       dynamodbUrl: options.dynamodbUrl,
+      partitionKeyOf: (tableName) => partitionKeyOf(template, tableName),
       ses: { identities: options.verifiedIdentities ?? [] },
       lambda: {
         invoke: async (functionName, payload) => {
@@ -147,12 +148,14 @@ export class StackInABox {
             };
           }),
     });
+    const cfnResponses = await startResponseListener(account.region);
     lambdas = new BoxLambdas({
       template,
       credentialsFor: (roleArn) => iam.credentialsFor(roleArn),
       endpointUrl: gateway.url,
       logDir: join(workDir, 'logs'),
       extraEnvironment: options.extraEnvironment,
+      hosts: { [cfnResponses.host]: cfnResponses.localUrl },
     });
     rules = new BoxRules({ template, lambdas, iam });
     stepFunctions = new BoxStepFunctions({
@@ -171,7 +174,6 @@ export class StackInABox {
       verifySignature: (request) => gateway.verifySignature(request, 'execute-api'),
     });
     await api.start();
-    const cfnResponses = await startResponseListener();
     const box = new StackInABox({
       template,
       iam,
@@ -185,7 +187,13 @@ export class StackInABox {
       cfnResponses: cfnResponses.server,
       ecs,
     });
-    await box.createResources(options.dynamodbUrl, cfnResponses);
+    try {
+      await box.createResources(options.dynamodbUrl, cfnResponses);
+    } catch (error) {
+      // A failed deploy leaves nothing running, as CloudFormation rolls back.
+      await box.close();
+      throw error;
+    }
     return box;
   }
 
@@ -258,11 +266,12 @@ export class StackInABox {
     const properties = template.properties(logicalId);
     const requestId = randomBytes(8).toString('hex');
     const answered = responses.expect(requestId);
+    const stackId = `arn:aws:cloudformation:${template.account.region}:${template.account.accountId}:stack/${template.account.stackName}/box`;
     const invoked = await this.lambdas.invoke(String(properties.ServiceToken), {
       RequestType: 'Create',
       ServiceToken: properties.ServiceToken,
-      ResponseURL: `${responses.url}/${requestId}`,
-      StackId: `arn:aws:cloudformation:${template.account.region}:${template.account.accountId}:stack/${template.account.stackName}/box`,
+      ResponseURL: responses.urlFor(stackId, logicalId, requestId),
+      StackId: stackId,
       RequestId: requestId,
       LogicalResourceId: logicalId,
       ResourceType: template.resources[logicalId]!.Type,
@@ -293,6 +302,15 @@ function operatorPolicy(template: BoxTemplate) {
   };
 }
 
+/** The HASH key attribute of the template's table that has this physical name. */
+function partitionKeyOf(template: BoxTemplate, tableName: string): string | undefined {
+  const logicalId = template.ofType('AWS::DynamoDB::Table').find((id) => template.physicalName(id) === tableName);
+  const keySchema = logicalId
+    ? (template.properties(logicalId).KeySchema as { AttributeName: string; KeyType: string }[])
+    : [];
+  return keySchema.find((key) => key.KeyType === 'HASH')?.AttributeName;
+}
+
 /** A function's description and environment as the template deploys it (Lambda GetFunctionConfiguration). */
 function functionConfiguration(template: BoxTemplate, functionName: string) {
   const logicalId = template.ofType('AWS::Lambda::Function').find((id) => template.physicalName(id) === functionName);
@@ -318,26 +336,37 @@ function stepFunctionsBackend(machine: () => BoxStepFunctions) {
 }
 
 interface ResponseListener {
-  url: string;
+  /** The public host the pre-signed URLs name, and the local listener the box's DNS sends it to. */
+  host: string;
+  localUrl: string;
   server: Server;
+  /** A response URL shaped as CloudFormation's: S3, pre-signed, the request id after the last `|`. */
+  urlFor(stackId: string, logicalId: string, requestId: string): string;
   expect(requestId: string): Promise<unknown>;
 }
 
-/** Where custom resources PUT their answer to CloudFormation (the pre-signed S3 URL on AWS). */
-async function startResponseListener(): Promise<ResponseListener> {
+/** Where custom resources PUT their answer to CloudFormation (a pre-signed S3 URL, as on AWS). */
+async function startResponseListener(region: string): Promise<ResponseListener> {
   const waiting = new Map<string, (body: unknown) => void>();
   const server = createServer(async (req, res) => {
     let body = '';
     for await (const chunk of req) body += chunk;
-    const requestId = (req.url ?? '').slice(1);
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://box').pathname);
+    const requestId = path.slice(path.lastIndexOf('|') + 1);
     res.writeHead(200).end();
     waiting.get(requestId)?.(JSON.parse(body || '{}'));
   });
   server.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
+  const host = `cloudformation-custom-resource-response-${region.replaceAll('-', '')}.s3.amazonaws.com`;
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    host,
+    localUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     server,
+    urlFor: (stackId, logicalId, requestId) =>
+      `https://${host}/${encodeURIComponent(`${stackId}|${logicalId}|${requestId}`)}` +
+      `?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=${new Date().toISOString().replace(/[-:]|\.\d+/g, '')}` +
+      `&X-Amz-Expires=7200&X-Amz-SignedHeaders=host&X-Amz-Signature=${randomBytes(32).toString('hex')}`,
     expect: (requestId) => new Promise((resolve) => waiting.set(requestId, resolve)),
   };
 }

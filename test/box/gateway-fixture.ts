@@ -120,6 +120,13 @@ const publisherRole: BoxRole = {
           Resource: `arn:aws:bedrock:${ACCOUNT.region}::foundation-model/anthropic.claude-sonnet-4-6-v1:0`,
         },
         { Effect: 'Deny', Action: 'dynamodb:Query', Resource: `${TABLE_ARN}/index/secret` },
+        // The skills publisher's grant: items whose partition key is a skill's, nothing else.
+        {
+          Effect: 'Allow',
+          Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+          Resource: TABLE_ARN,
+          Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['SKILL#*'] } },
+        },
       ),
     },
   ],

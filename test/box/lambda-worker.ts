@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { existsSync } from 'node:fs';
+import { routeHostsToBox } from './box-hosts.ts';
 
 /**
  * One Lambda container of the stack in a box: a fresh Node 22 process that imports the
@@ -15,6 +16,7 @@ interface Invocation {
 }
 
 const started = performance.now();
+routeHostsToBox(JSON.parse(process.env.BOX_HOSTS ?? '{}') as Record<string, string>);
 const taskRoot = process.env.LAMBDA_TASK_ROOT ?? process.cwd();
 const [file = 'index', exported = 'handler'] = (process.env._HANDLER ?? 'index.handler').split('.');
 const candidates = ['.mjs', '.js', '.cjs'].map((extension) => join(taskRoot, `${file}${extension}`));

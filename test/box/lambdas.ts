@@ -1,6 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, symlinkSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Credentials } from './model.ts';
@@ -12,9 +12,14 @@ import type { BoxTemplate } from './template.ts';
  * role's credentials and every AWS endpoint pointed at the box. A container serves one
  * invocation at a time and is reused while warm; a busy function starts another (a cold
  * start, timed for the bench), up to its reserved concurrency, beyond which calls wait.
+ * Like Lambda's Node runtimes, a container can `require` the AWS SDK v3 without bundling it
+ * (CDK's own custom resource handlers do); nothing else outside the asset resolves.
  */
 
 const WORKER = fileURLToPath(new URL('./lambda-worker.ts', import.meta.url));
+const PROJECT_MODULES = fileURLToPath(new URL('../../node_modules/', import.meta.url));
+/** Lambda's Node runtimes the box runs; both on this machine's Node 22 (no other Node is installed). */
+const RUNTIMES = new Set(['nodejs22.x', 'nodejs24.x']);
 
 export interface BoxFunction {
   logicalId: string;
@@ -23,6 +28,8 @@ export interface BoxFunction {
   roleArn: string;
   assetDir: string;
   handler: string;
+  /** `nodejs22.x` or `nodejs24.x`, as the template names it. */
+  runtime: string;
   environment: Record<string, string>;
   timeoutSeconds: number;
   memoryMb: number;
@@ -59,6 +66,11 @@ export interface BoxLambdasOptions {
   logDir: string;
   /** Variables the box adds to every function (e.g. a model provider's base URL for tests); never secrets. */
   extraEnvironment?: Record<string, string>;
+  /**
+   * The box's DNS: public hosts whose HTTPS requests a container sends to a local HTTP URL
+   * instead (CloudFormation's pre-signed response URLs), by host name.
+   */
+  hosts?: Record<string, string>;
 }
 
 export class BoxLambdas {
@@ -70,10 +82,12 @@ export class BoxLambdas {
   private readonly logs = new Map<string, WriteStream>();
   private readonly options: BoxLambdasOptions;
   private readonly node = node22();
+  private readonly runtimeModules: string;
 
   constructor(options: BoxLambdasOptions) {
     this.options = options;
     mkdirSync(options.logDir, { recursive: true });
+    this.runtimeModules = runtimeSdk(join(options.logDir, '..', 'runtime'));
     const { template } = options;
     for (const logicalId of template.ofType('AWS::Lambda::Function')) {
       const p = template.properties(logicalId);
@@ -84,6 +98,7 @@ export class BoxLambdas {
         roleArn: String(p.Role),
         assetDir: template.assetPath(String(p.Code?.S3Key)),
         handler: String(p.Handler ?? 'index.handler'),
+        runtime: String(p.Runtime),
         environment: Object.fromEntries(
           Object.entries((p.Environment?.Variables ?? {}) as Record<string, unknown>).map(([key, value]) => [
             key,
@@ -96,8 +111,8 @@ export class BoxLambdas {
           p.ReservedConcurrentExecutions === undefined ? undefined : Number(p.ReservedConcurrentExecutions),
         logGroupName: p.LoggingConfig?.LogGroup ? String(p.LoggingConfig.LogGroup) : undefined,
       };
-      if (p.Runtime !== 'nodejs22.x')
-        throw new Error(`${logicalId}: the box runs nodejs22.x, not ${String(p.Runtime)}`);
+      if (!RUNTIMES.has(fn.runtime))
+        throw new Error(`${logicalId}: the box runs ${[...RUNTIMES].join(' and ')}, not ${fn.runtime}`);
       this.functions.set(fn.name, fn);
     }
   }
@@ -183,7 +198,7 @@ export class BoxLambdas {
       ...this.options.extraEnvironment,
       _HANDLER: fn.handler,
       LAMBDA_TASK_ROOT: fn.assetDir,
-      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+      AWS_EXECUTION_ENV: `AWS_Lambda_${fn.runtime}`,
       AWS_LAMBDA_FUNCTION_NAME: fn.name,
       AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
@@ -195,7 +210,9 @@ export class BoxLambdas {
       AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
       ...(credentials.sessionToken ? { AWS_SESSION_TOKEN: credentials.sessionToken } : {}),
       AWS_ENDPOINT_URL: this.options.endpointUrl,
+      NODE_PATH: this.runtimeModules,
       BOX_FUNCTION_ARN: fn.arn,
+      BOX_HOSTS: JSON.stringify(this.options.hosts ?? {}),
     };
     const started = performance.now();
     const child = fork(WORKER, [], {
@@ -247,6 +264,21 @@ export class BoxLambdas {
     }
     return log;
   }
+}
+
+/**
+ * What Lambda's Node runtimes carry in /var/runtime/node_modules: the AWS SDK v3 (`@aws-sdk/*`),
+ * here as links to the project's copies, so a bundle that leaves the SDK out resolves it as on
+ * AWS while any other missing module still fails as it would there.
+ */
+function runtimeSdk(dir: string): string {
+  const modules = join(dir, 'node_modules');
+  const sdk = join(modules, '@aws-sdk');
+  mkdirSync(sdk, { recursive: true });
+  for (const name of readdirSync(join(PROJECT_MODULES, '@aws-sdk'))) {
+    if (!existsSync(join(sdk, name))) symlinkSync(join(PROJECT_MODULES, '@aws-sdk', name), join(sdk, name), 'dir');
+  }
+  return modules;
 }
 
 /** Lambda runs Node 22: the project's own `node` devDependency when this process is not already on 22. */

@@ -4,9 +4,10 @@ import { OPERATOR, StackInABox } from './box.ts';
 import { synth } from './synth.ts';
 
 /**
- * `npm run box [-- --org <folder>] [--fire]`: synthesizes the stack, deploys it into a box
+ * `npm run box [-- --org <folder>] [--fire] [--sandboxes]`: synthesizes the stack, deploys it into a box
  * on this machine (no AWS account), optionally fires every schedule once, prints what ran
- * and every refused AWS call, and keeps serving the HTTP API until Ctrl-C. A development
+ * and every refused AWS call, and keeps serving the HTTP API until Ctrl-C. `--sandboxes` runs a
+ * real sandbox agent for each ECS task (root only: the agent drops to its own uid). A development
  * tool: it uses an AGPL-licensed IAM evaluator and is never shipped.
  */
 
@@ -14,6 +15,7 @@ const { values } = parseArgs({
   options: {
     org: { type: 'string', default: 'agents' },
     fire: { type: 'boolean', default: false },
+    sandboxes: { type: 'boolean', default: false },
     sender: { type: 'string', default: 'looprail@example.com' },
   },
 });
@@ -25,6 +27,7 @@ const box = await StackInABox.deploy({
   ...synthesized,
   dynamodbUrl: dynamodb.endpoint,
   verifiedIdentities: [values.sender],
+  sandboxes: values.sandboxes,
 });
 const operator = box.userCredentials(OPERATOR);
 console.log(`deployed ${synthesized.stackName} (${box.lambdas.list().length} functions) from ${synthesized.outDir}`);

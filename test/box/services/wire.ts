@@ -8,7 +8,7 @@ import type { BoxAccount } from '../model.ts';
  * wire format, so the real SDK clients parse the box's refusals as they parse AWS's.
  */
 
-export type Protocol = 'awsJson1_0' | 'awsJson1_1' | 'restJson' | 'query' | 'restXml';
+export type Protocol = 'awsJson1_0' | 'awsJson1_1' | 'restJson' | 'query' | 'ec2' | 'restXml';
 
 export interface GatewayRequest {
   method: string;
@@ -58,6 +58,7 @@ export class ServiceError extends Error {
 
 /** AccessDenied as the protocol names it, with AWS's status. */
 export function accessDenied(protocol: Protocol, message: string): ServiceError {
+  if (protocol === 'ec2') return new ServiceError('UnauthorizedOperation', message, 403);
   if (protocol === 'query' || protocol === 'restXml') return new ServiceError('AccessDenied', message, 403);
   return new ServiceError('AccessDeniedException', message, protocol === 'restJson' ? 403 : 400);
 }
@@ -90,14 +91,23 @@ const AUTH_MESSAGES: Record<AuthFailure, string> = {
 
 /** The refusal of a request whose signature does not hold, as each protocol words it. */
 export function authFailure(protocol: Protocol, failure: AuthFailure, detail = ''): ServiceError {
-  const family = protocol === 'query' ? 'query' : protocol === 'restXml' ? 'restXml' : 'json';
+  const family = protocol === 'query' || protocol === 'ec2' ? 'query' : protocol === 'restXml' ? 'restXml' : 'json';
   const status = protocol.startsWith('awsJson') ? 400 : 403;
   return new ServiceError(AUTH_CODES[failure][family], `${AUTH_MESSAGES[failure]}${detail}`, status);
 }
 
-/** The error in the protocol's wire format (awsJson `__type`, REST-JSON `x-amzn-errortype`, query `<ErrorResponse>`, S3 `<Error>`). */
+/**
+ * The error in the protocol's wire format (awsJson `__type`, REST-JSON `x-amzn-errortype`,
+ * query `<ErrorResponse>`, EC2 `<Response><Errors>`, S3 `<Error>`).
+ */
 export function errorResponse(protocol: Protocol, error: ServiceError, method = 'POST'): ServiceResponse {
   const requestId = randomUUID();
+  if (protocol === 'ec2') {
+    const body =
+      `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${xml(error.code)}</Code>` +
+      `<Message>${xml(error.message)}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>`;
+    return { status: error.status, headers: { 'content-type': 'text/xml;charset=UTF-8' }, body };
+  }
   if (protocol === 'query') {
     const body =
       '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">' +
