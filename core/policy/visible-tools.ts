@@ -2,6 +2,7 @@ import { modelToolName, type AgentView, type ToolSpec } from '../definitions/con
 import type { ToolDescriptor } from '../ports/tools.ts';
 import { effectiveFlags } from './tool-flags.ts';
 import { grantAllows } from './grants.ts';
+import { modelToolSchema } from './model-tool-schema.ts';
 import { toolPin } from './tool-pins.ts';
 
 export interface ToolVisibility {
@@ -49,7 +50,7 @@ export function visibleTools(view: AgentView, offered: Record<string, ToolDescri
         server: grant.server,
         tool: name,
         description: declared.description ?? descriptor.description ?? '',
-        inputSchema: descriptor.inputSchema,
+        inputSchema: modelToolSchema(descriptor.inputSchema),
         readOnly: flags.readOnly,
         destructive: flags.destructive,
         requiresApproval: flags.requiresApproval,
