@@ -23,6 +23,7 @@ import { consoleCommand } from './commands/console.ts';
 import { registerApprovalsCommands } from './commands/approvals.ts';
 import { registerSecretsCommand } from './commands/secrets.ts';
 import { registerDoctorCommand } from './commands/doctor.ts';
+import { registerDiffCommand } from './commands/diff.ts';
 import { resolveEndpoint } from './client.ts';
 import { clientFor } from './sigv4.ts';
 
@@ -380,6 +381,7 @@ program
 registerSkillsCommand(program, stateDirOption);
 registerSecretsCommand(program, stateDirOption);
 registerDoctorCommand(program);
+registerDiffCommand(program);
 registerApprovalsCommands(program, { urlOption, tokenOption, stateDirOption });
 
 function parseInput(text: string, source: string): unknown {

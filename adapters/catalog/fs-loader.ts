@@ -55,7 +55,7 @@ async function listFiles(dir: string): Promise<string[]> {
 export async function loadOrgFolder(
   target: string,
   cwd = process.cwd(),
-  options: { ignoreLock?: boolean; projectRoot?: string } = {},
+  options: { ignoreLock?: boolean; projectRoot?: string; skipHostingCheck?: boolean } = {},
 ): Promise<{ root: string; catalog?: Catalog; problems: Problem[] }> {
   const absolute = resolve(cwd, target);
   if (!(await exists(absolute))) {
@@ -87,9 +87,10 @@ export async function loadOrgFolder(
     files.push({ path: relative(root, path).split(sep).join('/'), display, text });
   }
   const result = validateOrg(files, { customRules: Object.keys(guardrailRules), ignoreLock: options.ignoreLock });
-  const hosting = result.catalog
-    ? hostingProblems(result.catalog, files, resolve(cwd, options.projectRoot ?? '.'))
-    : [];
+  const hosting =
+    result.catalog && !options.skipHostingCheck
+      ? hostingProblems(result.catalog, files, resolve(cwd, options.projectRoot ?? '.'))
+      : [];
   const all = [...problems, ...result.problems, ...hosting];
   return { root, problems: all, catalog: all.some((p) => p.severity === 'error') ? undefined : result.catalog };
 }
