@@ -253,6 +253,32 @@ function rawSegments(text: string, open: readonly OpenContainer[]): Segment[] {
   });
 }
 
+/**
+ * A run's input stored before inputs were limited, and too deep to read back safely, is read
+ * as `{ [INPUT_LEFT_OUT_KEY]: why }` (adapters/dynamodb): the run can still be shown,
+ * cancelled and ended, and StartRun ends it (`error`) instead of starting it.
+ */
+export const INPUT_LEFT_OUT_KEY = 'looprail:input_left_out';
+
+/** Why a recorded run's input cannot start it, in plain words; undefined when it can. */
+export function storedInputRefusal(input: unknown): string | undefined {
+  const leftOut =
+    input !== null && typeof input === 'object' && Object.hasOwn(input, INPUT_LEFT_OUT_KEY)
+      ? String((input as Record<string, unknown>)[INPUT_LEFT_OUT_KEY])
+      : undefined;
+  // Only the depth: a sub-agent's input may be larger than a trigger's (it comes from tool-call arguments).
+  const deep = leftOut ?? jsonShapeProblem(input ?? null, { ...UNBOUNDED, maxDepth: MAX_JSON_DEPTH }, 'input')?.message;
+  return deep && `the run's input cannot be used, so the run was not started: ${deep}`;
+}
+
+const UNBOUNDED: JsonShapeLimits = {
+  maxDepth: Number.POSITIVE_INFINITY,
+  maxObjectKeys: Number.POSITIVE_INFINITY,
+  maxEntries: Number.POSITIVE_INFINITY,
+  maxStringChars: Number.POSITIVE_INFINITY,
+  maxBytes: Number.POSITIVE_INFINITY,
+};
+
 export type BoundedParse = { ok: true; value: unknown } | { ok: false; problem?: ShapeProblem; reason: string };
 
 /**

@@ -23,7 +23,7 @@ import type { RunRecordStore } from '../ports/store/runs.ts';
 import { runIdFor } from './ids.ts';
 import { elapsedMs } from './load.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
-import { assertJsonShape, RUN_INPUT_LIMITS } from '../limits/json-shape.ts';
+import { assertJsonShape, RUN_INPUT_LIMITS, storedInputRefusal } from '../limits/json-shape.ts';
 import { blockedReason, recorded, screenText } from './screening.ts';
 
 /** Inputs are stored on the run record; keep them to what a trigger should pass. */
@@ -116,7 +116,9 @@ export async function startRunStep(deps: StartRunDeps, input: { runId: string; r
   const mounted = await mountSkills(deps, compiled);
   // A child that is another org agent counts against that agent's team and owner.
   const runMeta = meta.parentRunId ? { ...meta, team: mounted.view.team, owner: mounted.view.owner } : meta;
-  return initializeRun(deps, runMeta, mounted.view, taskMessage(meta.input), mounted.refusal);
+  // A run recorded with an input it cannot use (stored before inputs were limited) ends here, `error`.
+  const refusal = mounted.refusal ?? storedInputRefusal(meta.input);
+  return initializeRun(deps, runMeta, mounted.view, taskMessage(meta.input), refusal);
 }
 
 /**

@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { startHttpServer, type LocalHttpServer } from '../../cli/http-server.ts';
+import { runMetaKey } from '../../adapters/dynamodb/keys.ts';
+import { requestRun } from '../../core/run/start-run.ts';
 import { githubSignature } from '../../core/policy/webhook-signature.ts';
 import { createApi } from '../../functions/http/api/index.ts';
 import { testHost } from '../support/local-host.ts';
@@ -315,5 +318,48 @@ describe('generated JSON shapes at every JSON entry', () => {
       { ...PROPERTY, numRuns: 8 },
     );
     expect(tooDeep).toBeGreaterThan(0);
+  });
+
+  it('a run recorded before the limits with an input 5,000 levels deep: read, cancelled, or ended `error` when started', async () => {
+    const legacy = async () => {
+      const { runId } = await requestRun(host.deps, {
+        agent: 'shaper',
+        input: { x: 1 },
+        principal: 'tester',
+        trigger: { kind: 'api' },
+      });
+      const { pk, sk } = runMetaKey(runId);
+      await host.dynamodb.send(
+        new UpdateItemCommand({
+          TableName: host.tableName,
+          Key: { pk: { S: pk }, sk: { S: sk } },
+          UpdateExpression: 'SET #input = :input',
+          ExpressionAttributeNames: { '#input': 'input' },
+          ExpressionAttributeValues: { ':input': { S: `{"x":${'['.repeat(5_000)}${']'.repeat(5_000)}}` } },
+        }),
+      );
+      return runId;
+    };
+    const cancelled = await legacy();
+    const shown = await call('GET', `/v1/runs/${cancelled}`);
+    expect(shown.status).toBe(200);
+    expect(((await shown.json()) as { input: Record<string, string> }).input['looprail:input_left_out']).toMatch(
+      /^input, at input\.x(\[0\]){31} nests deeper than 32 levels \(maxDepth 32\); it was recorded before runs' inputs were limited$/,
+    );
+    expect((await call('POST', `/v1/runs/${cancelled}/cancel`)).status).toBe(202);
+    expect((await ended(cancelled)).stopReason).toBe('cancelled');
+
+    const started = await legacy();
+    const calls = model.requests.length;
+    await host.executions.start(started);
+    expect(await ended(started)).toMatchObject({
+      stopReason: 'error',
+      stopDetail: expect.stringMatching(
+        /^the run's input cannot be used, so the run was not started: input, at input\.x/,
+      ),
+    });
+    // Ended before any model saw it.
+    expect(model.requests.length).toBe(calls);
+    await stillAnswers(started);
   });
 });

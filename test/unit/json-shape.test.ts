@@ -5,8 +5,10 @@ import {
   jsonShapeProblem,
   jsonTextDepthProblem,
   type JsonShapeLimits,
+  INPUT_LEFT_OUT_KEY,
   parseBoundedJson,
   RUN_INPUT_LIMITS,
+  storedInputRefusal,
 } from '../../core/limits/json-shape.ts';
 
 const SMALL: JsonShapeLimits = { maxDepth: 3, maxObjectKeys: 2, maxEntries: 5, maxStringChars: 4, maxBytes: 40 };
@@ -143,5 +145,19 @@ describe('formatPath', () => {
     );
     expect(long).toMatch(/^input(\[0\])+…\(\d+ more levels\)…(\[0\])+$/);
     expect(long.length).toBeLessThan(200);
+  });
+});
+
+describe('storedInputRefusal', () => {
+  it('refuses an input left out when read back, or one nested deeper than 32 levels, in plain words', () => {
+    expect(storedInputRefusal({ [INPUT_LEFT_OUT_KEY]: 'input nests deeper than 32 levels' })).toBe(
+      "the run's input cannot be used, so the run was not started: input nests deeper than 32 levels",
+    );
+    expect(storedInputRefusal({ a: JSON.parse(nestedText(32)) })).toMatch(/maxDepth 32\)$/);
+  });
+
+  it("takes any other input, however large (a sub-agent's input comes from tool-call arguments)", () => {
+    expect(storedInputRefusal(undefined)).toBeUndefined();
+    expect(storedInputRefusal({ text: 'x'.repeat(100_000), a: JSON.parse(nestedText(31)) })).toBeUndefined();
   });
 });
