@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ToolCallBlock, ToolResultBlock } from '../../core/definitions/messages.ts';
+import { assertJsonShape, RUN_INPUT_LIMITS } from '../../core/limits/json-shape.ts';
+import { taskMessage } from '../../core/loop/prompt.ts';
 import type { ModelProvider, ModelResponse } from '../../core/ports/models.ts';
 import { drive, newRun, stepDeps } from '../support/step-deps.ts';
 
@@ -86,5 +88,24 @@ describe("a model's tool-call arguments over their shape limits", () => {
     const { deps, meta } = await runWith({ x: nested(30) });
     expect(meta.stopReason).toBe('completed');
     expect(deps.gateway.calls).toEqual([{ server: 'fake', tool: 'echo', args: { x: nested(30) } }]);
+  });
+});
+
+describe("a run's input in its task message", () => {
+  const fenced = (text: string) => JSON.parse(/```json\n([\s\S]*)\n```$/.exec(text)![1]!) as unknown;
+
+  it('is indented while that stays small, and compact when indenting a deep input would multiply it', () => {
+    const small = { repo: 'acme/shop', labels: ['bug'] };
+    const smallText = (taskMessage(small).content[0] as { text: string }).text;
+    expect(smallText).toContain('\n  "repo": "acme/shop"');
+    expect(fenced(smallText)).toEqual(small);
+
+    // At the limits (32 levels, 8,000 leaves, 16 KB): indented, each leaf would carry 64 spaces, over 500 KB.
+    let deep: unknown = Array.from({ length: 8_000 }, () => 0);
+    for (let i = 0; i < 31; i++) deep = [deep];
+    assertJsonShape(deep, RUN_INPUT_LIMITS, 'input');
+    const text = (taskMessage(deep).content[0] as { text: string }).text;
+    expect(text.length).toBeLessThan(20_000);
+    expect(fenced(text)).toEqual(deep);
   });
 });
