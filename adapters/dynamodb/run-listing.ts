@@ -1,6 +1,7 @@
 import { BatchGetCommand, QueryCommand, type NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
 import { RunStatus, type RunMeta } from '../../core/definitions/run.ts';
 import { TransientError, ValidationError } from '../../core/errors.ts';
+import { INPUT_LEFT_OUT_KEY, jsonTextDepthProblem, MAX_JSON_DEPTH } from '../../core/limits/json-shape.ts';
 import type { RunQuery } from '../../core/ports/store/runs.ts';
 import {
   KEY_ATTRIBUTES,
@@ -43,7 +44,18 @@ export async function listRuns(table: TableClient, query: RunQuery): Promise<Run
 /** The run record with its input, which is stored as text beside it. */
 export function metaOf(item: Item): RunMeta {
   const meta = item.meta as RunMeta;
-  return { ...meta, input: typeof item.input === 'string' ? JSON.parse(item.input) : meta.input };
+  return { ...meta, input: typeof item.input === 'string' ? storedInput(item.input) : meta.input };
+}
+
+/**
+ * An input stored before inputs were limited may nest deeper than anything that walks it
+ * can bear (a clone, a commit, an answer): it is read as a note saying so, and the run can
+ * still be shown, cancelled or ended (StartRun ends it).
+ */
+function storedInput(text: string): unknown {
+  const deep = jsonTextDepthProblem(text, MAX_JSON_DEPTH, 'input');
+  if (!deep) return JSON.parse(text);
+  return { [INPUT_LEFT_OUT_KEY]: `${deep.message}; it was recorded before runs' inputs were limited` };
 }
 
 /** A run's place in listings: the run indexes' sort key, which orders by creation time, then run id. */

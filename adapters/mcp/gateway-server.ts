@@ -16,6 +16,7 @@ import {
   type JSONRPCRequest,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
+import { jsonTextDepthProblem, MAX_BODY_DEPTH } from '../../core/limits/json-shape.ts';
 import type { ToolSpec } from '../../core/definitions/context.ts';
 import { errorMessage, NotFoundError, ValidationError } from '../../core/errors.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
@@ -403,8 +404,13 @@ async function readJsonBody(req: IncomingMessage): Promise<BodyRead> {
     if (size > MAX_BODY_BYTES) return tooLarge;
     chunks.push(chunk);
   }
+  const text = Buffer.concat(chunks).toString('utf8');
+  // Before JSON.parse: the SDK's schemas and the governed call walk what is parsed.
+  const deep = jsonTextDepthProblem(text, MAX_BODY_DEPTH, 'body');
+  if (deep)
+    return { ok: false, status: 400, code: ErrorCode.InvalidRequest, message: `Invalid request: ${deep.message}` };
   try {
-    return { ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+    return { ok: true, value: JSON.parse(text) };
   } catch {
     return { ok: false, status: 400, code: ErrorCode.ParseError, message: 'Parse error: the body is not valid JSON' };
   }

@@ -1,4 +1,5 @@
 import type { CallToolResult, ContentBlock, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { jsonShapeProblem, TOOL_RESULT_LIMITS } from '../../core/limits/json-shape.ts';
 import type { ToolDescriptor } from '../../core/ports/tools.ts';
 
 /** How an MCP server's tool list and tool results are shown to the runtime and the model. */
@@ -22,8 +23,14 @@ export function renderContent(result: CallToolResult): string {
   const blocks = result.content ?? [];
   const parts = blocks.map(renderBlock);
   const hasText = blocks.some((block) => block.type === 'text');
-  if (!hasText && result.structuredContent !== undefined) parts.push(JSON.stringify(result.structuredContent));
+  if (!hasText && result.structuredContent !== undefined) parts.push(structuredText(result.structuredContent));
   return parts.join('\n');
+}
+
+/** Structured content as JSON text, unless its shape is over the limits (too deep to write out safely). */
+function structuredText(value: unknown): string {
+  const shape = jsonShapeProblem(value, TOOL_RESULT_LIMITS, 'structuredContent');
+  return shape ? `[structured content left out: ${shape.message}]` : JSON.stringify(value);
 }
 
 function renderBlock(block: ContentBlock): string {

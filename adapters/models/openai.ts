@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import {
   INVALID_ARGUMENTS_KEY,
+  REFUSED_ARGUMENTS_KEY,
   type Message,
   type TextBlock,
   type ToolCallBlock,
 } from '../../core/definitions/messages.ts';
 import { ConfigurationError } from '../../core/errors.ts';
+import { jsonTextDepthProblem, MAX_JSON_DEPTH } from '../../core/limits/json-shape.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../../core/ports/models.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import { HttpCaller, readApiKey } from './http-call.ts';
@@ -212,6 +214,9 @@ function fromOpenAiResponse(answer: OpenAiResponse, request: ModelRequest, model
 export function parseArguments(raw: string): Record<string, unknown> {
   // A tool without parameters often gets an empty string rather than `{}`.
   if (raw.trim() === '') return {};
+  // Too deep to parse safely: kept as why, and the call refused (core/limits/json-shape.ts).
+  const deep = jsonTextDepthProblem(raw, MAX_JSON_DEPTH, 'arguments');
+  if (deep) return { [REFUSED_ARGUMENTS_KEY]: deep.message };
   try {
     const parsed: unknown = JSON.parse(raw);
     if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed))

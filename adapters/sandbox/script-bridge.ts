@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
+import { jsonTextDepthProblem, MAX_BODY_DEPTH } from '../../core/limits/json-shape.ts';
 import type { ScriptToolResult, ToolBridge } from '../../core/ports/sandbox.ts';
 import { BRIDGE_MAX_LINE_BYTES } from './script-preamble.ts';
 
@@ -99,6 +100,13 @@ export class ScriptBridgeHost {
     this.#chunks = [];
     this.#bytes = 0;
     if (line.trim() === '') return;
+    // Before JSON.parse: the schemas and the governed call walk what is parsed.
+    const deep = jsonTextDepthProblem(line, MAX_BODY_DEPTH, 'request');
+    if (deep) {
+      const id = /^\{"id":(\d{1,15})[,}]/.exec(line)?.[1];
+      if (id !== undefined) this.#reply({ id: Number(id), error: deep.message });
+      return;
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(line);

@@ -46,10 +46,17 @@ export function approvalLink(baseUrl: string, key: string, claims: LinkClaims): 
   return `${baseUrl.replace(/\/+$/, '')}/approvals/${encodeURIComponent(claims.approvalId)}?${query.toString()}`;
 }
 
-/** Compared as raw HMAC bytes in constant time; a signature of the wrong length is simply wrong. */
+/**
+ * Compared as raw HMAC bytes in constant time; a signature of the wrong length is simply
+ * wrong. A signature has one spelling: the decoder ignores the unused low bits of the last
+ * character (and padding, and `+` `/` for `-` `_`), so the given text must also be exactly
+ * the canonical base64url encoding of the bytes it decodes to, or it is refused as tampered.
+ */
 function sameSignature(expected: Buffer, given: string): boolean {
   const actual = Buffer.from(given, 'base64url');
-  return actual.length === expected.length && timingSafeEqual(actual, expected);
+  const canonical = actual.toString('base64url') === given;
+  const same = actual.length === expected.length && timingSafeEqual(actual, expected);
+  return canonical && same;
 }
 
 /** Checks the signature first (a tampered link learns nothing else), then the expiry. */

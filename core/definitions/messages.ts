@@ -15,6 +15,12 @@ export type TextBlock = z.infer<typeof TextBlock>;
  */
 export const INVALID_ARGUMENTS_KEY = '__invalid_json';
 
+/**
+ * Arguments over their shape limits (TOOL_ARGUMENT_LIMITS in core/limits/json-shape.ts) are
+ * not kept: this key holds why, so the call is recorded and then refused like invalid JSON.
+ */
+export const REFUSED_ARGUMENTS_KEY = '__refused_arguments';
+
 export const ToolCallBlock = z.strictObject({
   type: z.literal('tool_call'),
   /** Unique within the run; the model's id when it gives one. */

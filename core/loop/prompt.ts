@@ -29,15 +29,23 @@ export function systemPrompt(view: AgentView): string {
 export function taskMessage(input: unknown): Message {
   if (typeof input === 'object' && input !== null && typeof (input as { task?: unknown }).task === 'string') {
     const { task, ...rest } = input as { task: string };
-    const extra =
-      Object.keys(rest).length > 0 ? `\n\nInput:\n\`\`\`json\n${JSON.stringify(rest, null, 2)}\n\`\`\`` : '';
+    const extra = Object.keys(rest).length > 0 ? `\n\nInput:\n\`\`\`json\n${inputJson(rest)}\n\`\`\`` : '';
     return { role: 'user', content: [{ type: 'text', text: task + extra }] };
   }
   const body =
     input === undefined || (typeof input === 'object' && input !== null && Object.keys(input).length === 0)
       ? 'This run has no input: start your scheduled work.'
-      : `This run's input:\n\`\`\`json\n${JSON.stringify(input, null, 2)}\n\`\`\``;
+      : `This run's input:\n\`\`\`json\n${inputJson(input)}\n\`\`\``;
   return { role: 'user', content: [{ type: 'text', text: body }] };
+}
+
+/** Beyond this, the input is shown compact: indentation grows with depth and could outgrow the message's item. */
+const MAX_PRETTY_INPUT_CHARS = 64 * 1024;
+
+/** Indented for the model to read, unless indenting a deep input would make it many times its size. */
+function inputJson(value: unknown): string {
+  const pretty = JSON.stringify(value, null, 2);
+  return pretty.length <= MAX_PRETTY_INPUT_CHARS ? pretty : JSON.stringify(value);
 }
 
 /** What the checker is given: the task and the maker's result, never the maker's conversation. */

@@ -1,5 +1,5 @@
 import { Ajv, type ValidateFunction } from 'ajv';
-import { INVALID_ARGUMENTS_KEY } from '../definitions/messages.ts';
+import { INVALID_ARGUMENTS_KEY, REFUSED_ARGUMENTS_KEY } from '../definitions/messages.ts';
 
 /**
  * A tool call's arguments are checked against the tool's own input schema before the
@@ -37,6 +37,7 @@ export function schemaProblems(schema: Record<string, unknown>, value: unknown, 
 export function argumentProblems(schema: Record<string, unknown>, args: Record<string, unknown>): string | null {
   if (INVALID_ARGUMENTS_KEY in args)
     return `the arguments were not a JSON object: ${String(args[INVALID_ARGUMENTS_KEY]).slice(0, 200)}`;
+  if (REFUSED_ARGUMENTS_KEY in args) return String(args[REFUSED_ARGUMENTS_KEY]);
   const validate = validatorFor(schema);
   if (!validate || validate(args)) return null;
   return ajv.errorsText(validate.errors, { dataVar: 'arguments', separator: '; ' });

@@ -8,7 +8,8 @@ import { globMatches } from './glob.ts';
  *
  * Schemes (`trigger.webhook.scheme`):
  * - `github`: `X-Hub-Signature-256: sha256=<hex>`, the HMAC-SHA256 of the raw body with
- *   the secret, as GitHub signs it. GitHub signs no timestamp: its replay protection is
+ *   the secret, as GitHub signs it. `<hex>` is lower-case, in both schemes: a signature
+ *   has one spelling. GitHub signs no timestamp: its replay protection is
  *   the delivery id (`X-GitHub-Delivery`), which is the run's dedupe key.
  * - `hmac-sha256` (generic senders): `X-Looprail-Timestamp: <unix seconds>` and
  *   `X-Looprail-Signature: v1=<hex>`, the HMAC-SHA256 of `<timestamp>.<raw body>`. A
@@ -106,13 +107,15 @@ function hmac(secret: string, data: Buffer): Buffer {
 }
 
 /**
- * Constant-time comparison of a digest with a hex string from a header. A value of the
- * wrong length or not hex still costs one full comparison (of the digest with itself), so
- * the time taken says nothing about how close the guess was.
+ * Constant-time comparison of a digest with a hex string from a header. A signature has one
+ * spelling, lower-case hex (as GitHub and every HMAC library write it): upper or mixed case
+ * is refused like a wrong digest. A value of the wrong length or not lower-case hex still
+ * costs one full comparison (of the digest with itself), so the time taken says nothing
+ * about how close the guess was.
  */
 function hexEquals(expected: Buffer, candidateHex: string): boolean {
   const candidate =
-    /^[0-9a-fA-F]*$/.test(candidateHex) && candidateHex.length === expected.length * 2
+    /^[0-9a-f]*$/.test(candidateHex) && candidateHex.length === expected.length * 2
       ? Buffer.from(candidateHex, 'hex')
       : undefined;
   if (!candidate) {

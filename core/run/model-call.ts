@@ -10,6 +10,7 @@ import { scoped, type RunDeps } from './deps.ts';
 import { elapsedMs, type StartedRunState } from './load.ts';
 import { recorded, screenText, screenValue } from './screening.ts';
 import type { StepWriter } from './step-writer.ts';
+import { withinShapeLimits } from './tools/governed-call.ts';
 
 /**
  * The model call itself, apart from ModelStep's decisions around it: the request as the
@@ -58,7 +59,9 @@ export async function callModel(deps: ModelCallDeps, state: StartedRunState, wri
     ? `; ${response.cacheWriteInputTokens} input tokens written to the cache`
     : '';
   writer.meta.usage = addUsage(writer.meta.usage, usage);
-  const screened = screenOutput(deps, context.view, response.content);
+  // A tool call's arguments over their shape limits are refused as invalid (the model reads why), never walked.
+  const bounded = response.content.map((block) => (block.type === 'tool_call' ? withinShapeLimits(block) : block));
+  const screened = screenOutput(deps, context.view, bounded);
   const calls = toolCallsOf({ role: 'assistant', content: response.content });
   const answered =
     calls.length > 0 ? `asked for ${calls.map((call) => call.name).join(', ')}` : `answered (${response.stopReason})`;

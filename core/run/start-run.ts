@@ -23,10 +23,11 @@ import type { RunRecordStore } from '../ports/store/runs.ts';
 import { runIdFor } from './ids.ts';
 import { elapsedMs } from './load.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
+import { assertJsonShape, RUN_INPUT_LIMITS, storedInputRefusal } from '../limits/json-shape.ts';
 import { blockedReason, recorded, screenText } from './screening.ts';
 
 /** Inputs are stored on the run record; keep them to what a trigger should pass. */
-export const MAX_INPUT_BYTES = 32 * 1024;
+export const MAX_INPUT_BYTES = RUN_INPUT_LIMITS.maxBytes;
 
 export interface RunRequest {
   agent: string;
@@ -52,8 +53,8 @@ export async function requestRun(
       `unknown agent "${request.agent}" (known: ${Object.keys(catalog.agents).sort().join(', ') || 'none'})`,
     );
   if (!entry.spec.enabled) throw new ValidationError(`agent "${request.agent}" is paused (enabled: false)`);
-  const size = Buffer.byteLength(JSON.stringify(request.input ?? null));
-  if (size > MAX_INPUT_BYTES) throw new ValidationError(`run input is ${size} bytes; the limit is ${MAX_INPUT_BYTES}`);
+  // Before anything recurses over it (the schema check, the record's clone, the task message): the shape.
+  assertJsonShape(request.input ?? null, RUN_INPUT_LIMITS, 'input');
   const schema = entry.spec.input_schema;
   const problems = schema ? schemaProblems(schema, request.input ?? {}, 'input') : null;
   if (problems)
@@ -115,7 +116,9 @@ export async function startRunStep(deps: StartRunDeps, input: { runId: string; r
   const mounted = await mountSkills(deps, compiled);
   // A child that is another org agent counts against that agent's team and owner.
   const runMeta = meta.parentRunId ? { ...meta, team: mounted.view.team, owner: mounted.view.owner } : meta;
-  return initializeRun(deps, runMeta, mounted.view, taskMessage(meta.input), mounted.refusal);
+  // A run recorded with an input it cannot use (stored before inputs were limited) ends here, `error`.
+  const refusal = mounted.refusal ?? storedInputRefusal(meta.input);
+  return initializeRun(deps, runMeta, mounted.view, taskMessage(meta.input), refusal);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { ConcurrencyLimitError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import { jsonTextDepthProblem, MAX_BODY_DEPTH } from '../../core/limits/json-shape.ts';
 import type { Logger } from '../../core/ports/logger.ts';
 import type { HttpRequest, HttpResponse, RouteHandler } from './types.ts';
 
@@ -217,7 +218,10 @@ function decodeSegment(segment: string): string {
   }
 }
 
-/** Parses a JSON body with its schema; an empty body is `{}`. A body that is not JSON is a 400. */
+/**
+ * Parses a JSON body with its schema; an empty body is `{}`. A body that is not JSON, or
+ * nests deeper than MAX_BODY_DEPTH, is a 400.
+ */
 export function parseBody<T extends z.ZodType>(request: HttpRequest, schema: T): z.infer<T> {
   const text = request.rawBody.toString('utf8').trim();
   let value: unknown = {};
@@ -226,6 +230,9 @@ export function parseBody<T extends z.ZodType>(request: HttpRequest, schema: T):
     if (type !== undefined && !/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
       throw new HttpError(415, 'unsupported_media_type', `send the body as application/json, not ${type}`);
     }
+    // Before JSON.parse: what is parsed is then walked by zod and the steps, which recurse.
+    const deep = jsonTextDepthProblem(text, MAX_BODY_DEPTH, 'body');
+    if (deep) throw new HttpError(400, 'invalid_request', deep.message, { field: 'body' });
     try {
       value = JSON.parse(text);
     } catch (error) {

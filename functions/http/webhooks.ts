@@ -7,6 +7,7 @@ import {
   webhookFilterMatches,
 } from '../../core/policy/webhook-signature.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
+import { jsonShapeProblem, jsonTextDepthProblem, RUN_INPUT_LIMITS } from '../../core/limits/json-shape.ts';
 import { MAX_INPUT_BYTES } from '../../core/run/start-run.ts';
 import { startRun, type TriggerDeps } from '../../core/run/trigger.ts';
 import { webhookRunRequest } from '../../core/run/triggers-map.ts';
@@ -17,10 +18,12 @@ import type { HttpRequest, HttpResponse } from './types.ts';
  *
  * In order, and nothing is stored or started before the signature is verified:
  * 404 unknown agent or no `trigger.webhook` · 413 body over 1 MB · 401 bad, missing or
- * stale signature · 400 no delivery id or a body that is not JSON · 202 `{ started: false,
- * reason }` for a delivery the filter (or a paused agent) does not take · 413 a payload
- * over the run input limit · 409 a delivery id reused for a different payload ·
- * 200 `{ runId, duplicate: true }` for a redelivery · 202 `{ runId }` for a new run.
+ * stale signature · 400 no delivery id, a body that is not JSON or nests deeper than a run's
+ * input may · 202 `{ started: false, reason }` for a delivery the filter (or a paused agent)
+ * does not take · 413 a payload over the run input's 32 KB · 400 a payload over another of
+ * the run input's shape limits (RUN_INPUT_LIMITS: keys, entries, string length) · 409 a
+ * delivery id reused for a different payload · 200 `{ runId, duplicate: true }` for a
+ * redelivery · 202 `{ runId }` for a new run.
  */
 
 export interface WebhookOptions {
@@ -109,13 +112,15 @@ export async function handleWebhook(
 
   // The whole payload is the run's input, and inputs live on the run record (32 KB). A
   // larger payload could later be stored apart (by reference) and the run given its key.
-  const inputBytes = Buffer.byteLength(JSON.stringify(body.value));
+  const shape = jsonShapeProblem(body.value, RUN_INPUT_LIMITS, 'payload');
+  const inputBytes = shape ? Buffer.byteLength(JSON.stringify(body.value)) : 0;
   if (inputBytes > MAX_INPUT_BYTES) {
     return json(413, {
       error: 'payload_too_large',
       reason: `the payload is ${inputBytes} bytes as run input; a run's input is limited to ${MAX_INPUT_BYTES} bytes (narrow the delivery with the sender's event selection or a filter)`,
     });
   }
+  if (shape) return json(400, { error: 'bad_request', reason: `as a run's input, the ${shape.message}` });
 
   const runRequest = webhookRunRequest({ agent, event, deliveryId, body: body.value });
   try {
@@ -162,6 +167,9 @@ function parseBody(request: HttpRequest): Parsed {
     if (payload === null) return { ok: false, reason: 'a form-encoded delivery needs its JSON in the "payload" field' };
     json = payload;
   }
+  // The depth first, on the text: nothing deeper than a run's input may be is ever built.
+  const deep = jsonTextDepthProblem(json, RUN_INPUT_LIMITS.maxDepth, 'payload');
+  if (deep) return { ok: false, reason: deep.message };
   try {
     return { ok: true, value: JSON.parse(json) as unknown };
   } catch {

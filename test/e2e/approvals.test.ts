@@ -14,6 +14,7 @@ import type { LocalHost } from '../../cli/local/host.ts';
 import { testHost } from '../support/local-host.ts';
 import { watchPausedApprovals } from '../../cli/local/approval-expiry.ts';
 import { approvalOrg, linkIn, readOutbox, runUntilPaused, waitForMail } from '../support/approvals.ts';
+import { otherBase64urlSpellings } from '../support/spellings.ts';
 
 /**
  * The approval flow on the local host, end to end over HTTP: the mailed, signed link, the
@@ -228,6 +229,40 @@ describe('the approval mail and page', () => {
     expect((await host.deps.store.getApproval(approvalId))!).toMatchObject({ status: 'pending' });
     expect((await host.deps.store.getRun(paused.runId))!.status).toBe('paused');
     // Clean up: the operator rejects it.
+    const rejected = await fetch(`${server.url}/v1/approvals/${approvalId}/decision`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ decision: 'reject', comment: 'test over' }),
+    });
+    expect(rejected.status).toBe(200);
+  });
+
+  it("refuses every other spelling of a link's signature and of its form token, as a tampered link, changing nothing", async () => {
+    const { paused, approvalId, link } = await pausedWithMail('approval');
+    const form = await formOf(link);
+    const signature = new URL(link).searchParams.get('s')!;
+    const spelled = (s: string) => {
+      const url = new URL(link);
+      url.searchParams.set('s', s);
+      return url.toString();
+    };
+    const others = otherBase64urlSpellings(signature);
+    expect(others.length).toBeGreaterThanOrEqual(4);
+    for (const other of others) {
+      const page = await fetch(spelled(other));
+      expect(page.status, other).toBe(403);
+      const text = await page.text();
+      // The other last characters are well-formed base64url: refused exactly like a changed link.
+      if (/^[A-Za-z0-9_-]{43}$/.test(other)) expect(text).toContain('signature does not match');
+      expect((await post(spelled(other), { ...form, decision: 'approve' })).status, other).toBe(403);
+    }
+    for (const other of otherBase64urlSpellings(form.form_token)) {
+      const refused = await post(link, { form_token: other, decision: 'approve' });
+      expect(refused.status, other).toBe(403);
+      expect(await refused.text()).toContain('anti-forgery');
+    }
+    expect((await host.deps.store.getApproval(approvalId))!).toMatchObject({ status: 'pending' });
+    expect((await host.deps.store.getRun(paused.runId))!.status).toBe('paused');
     const rejected = await fetch(`${server.url}/v1/approvals/${approvalId}/decision`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },

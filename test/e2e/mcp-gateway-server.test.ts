@@ -139,6 +139,19 @@ describe('who may talk to the gateway', () => {
       }),
     });
     expect(huge.status).toBe(413);
+    const deep = await fetch(gateway.url, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+      body: `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`,
+    });
+    expect(deep.status).toBe(400);
+    expect(await deep.json()).toMatchObject({
+      error: {
+        message: expect.stringMatching(
+          /^Invalid request: body, at body\.params\.x.* nests deeper than 64 levels \(maxDepth 64\)$/,
+        ),
+      },
+    });
     const noSession = await fetch(gateway.url, {
       method: 'POST',
       headers: { ...auth, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },

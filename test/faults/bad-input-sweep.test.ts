@@ -268,6 +268,32 @@ const WEBHOOKS: WebhookCase[] = [
     reason: /run input/,
   },
   {
+    name: 'a payload nested deeper than a run input may (checked on the text, before parsing)',
+    request: () =>
+      push(undefined, { raw: `{"ref":"refs/heads/main","deep":${'['.repeat(100_000)}${']'.repeat(100_000)}}` }),
+    status: 400,
+    reason: /^payload, at payload\.deep(\[0\])+.*nests deeper than 32 levels \(maxDepth 32\)$/,
+  },
+  {
+    name: 'a form-encoded payload nested deeper than a run input may',
+    request: () =>
+      push(undefined, {
+        raw: new URLSearchParams({
+          payload: `{"ref":"refs/heads/main","deep":${'['.repeat(40)}${']'.repeat(40)}}`,
+        }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      }),
+    status: 400,
+    reason: /nests deeper than 32 levels \(maxDepth 32\)/,
+  },
+  {
+    name: 'a payload with an object of more keys than a run input may have',
+    request: () => push({ ...toMain, wide: Object.fromEntries(Array.from({ length: 1_001 }, (_, i) => [`k${i}`, 0])) }),
+    status: 400,
+    reason:
+      /^as a run's input, the payload, at payload\.wide has an object with more than 1000 keys \(maxObjectKeys 1000\)$/,
+  },
+  {
     name: 'a body over the webhook limit',
     request: () => push({ ...toMain, padding: 'x'.repeat(1_100_000) }),
     status: 413,
@@ -394,7 +420,37 @@ const API: ApiCase[] = [
     request: () => api('POST', '/v1/runs', { body: { agent: 'boundary', input: { text: 'x'.repeat(40_000) } } }),
     status: 400,
     code: expect.any(String) as unknown as string,
-    message: /run input is \d+ bytes; the limit is 32768/,
+    message: /^input, at input\.text has a string longer than 32768 characters \(maxStringChars 32768\)$/,
+  },
+  {
+    name: 'an input over the size limit in many small strings',
+    request: () =>
+      api('POST', '/v1/runs', {
+        body: { agent: 'boundary', input: { items: Array.from({ length: 5_000 }, () => 'abcdef') } },
+      }),
+    status: 400,
+    code: 'invalid_input',
+    message: /^input is more than 32768 bytes as JSON \(maxBytes 32768\)$/,
+  },
+  {
+    name: 'an input nested deeper than 32 levels',
+    request: () =>
+      api('POST', '/v1/runs', {
+        body: { agent: 'boundary', input: { a: JSON.parse(`${'['.repeat(32)}${']'.repeat(32)}`) } },
+      }),
+    status: 400,
+    code: 'invalid_input',
+    message: /^input, at input\.a(\[0\]){31} nests deeper than 32 levels \(maxDepth 32\)$/,
+  },
+  {
+    name: 'a body nested 100,000 levels deep (checked on the text, before parsing)',
+    request: () =>
+      api('POST', '/v1/runs', {
+        raw: `{"agent":"boundary","input":{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`,
+      }),
+    status: 400,
+    code: 'invalid_request',
+    message: /^body, at body\.input\.a(\[0\])+.*nests deeper than 64 levels \(maxDepth 64\)$/,
   },
   {
     name: 'an Idempotency-Key header too long',

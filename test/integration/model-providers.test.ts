@@ -509,6 +509,7 @@ describe('OpenAiProvider', () => {
           { id: 'call_abc', name: 'memory__add_note', arguments: '{"text":"checkout: owner @kim"}' },
           { id: 'call_def', name: 'files__read_file', arguments: '{"path": "ci/' },
           { id: 'call_ghi', name: 'files__read_file', arguments: '' },
+          { id: 'call_jkl', name: 'files__read_file', arguments: `{"path":${'['.repeat(40)}${']'.repeat(40)}}` },
         ],
         usage: { prompt_tokens: 100, completion_tokens: 30 },
       }),
@@ -518,6 +519,15 @@ describe('OpenAiProvider', () => {
       { type: 'tool_call', id: 'call_abc', name: 'memory__add_note', arguments: { text: 'checkout: owner @kim' } },
       { type: 'tool_call', id: 'call_def', name: 'files__read_file', arguments: { __invalid_json: '{"path": "ci/' } },
       { type: 'tool_call', id: 'call_ghi', name: 'files__read_file', arguments: {} },
+      // Nested too deep to parse safely: kept as why, for the tool step to refuse.
+      {
+        type: 'tool_call',
+        id: 'call_jkl',
+        name: 'files__read_file',
+        arguments: {
+          __refused_arguments: `arguments, at arguments.path${'[0]'.repeat(31)} nests deeper than 32 levels (maxDepth 32)`,
+        },
+      },
     ]);
     expect(response.stopReason).toBe('tool_use');
     expect([response.inputTokens, response.outputTokens, response.cachedInputTokens]).toEqual([100, 30, 0]);

@@ -408,6 +408,10 @@ describe("looprail's end of the bridge, fed directly", () => {
     for (let i = 0; i < 3; i++) requests.write('z'.repeat(512 * 1024));
     requests.write('"}}\n{"id":5,"meth');
     requests.write('od":"call","name":"a.b","arguments":{"ok":true}}\n');
+    // Nested past what is parsed: refused on the text, by its id.
+    requests.write(
+      `{"id":6,"method":"call","name":"a.b","arguments":{"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}}\n`,
+    );
     await settle();
     await settle();
     expect(lines).toEqual([
@@ -415,6 +419,13 @@ describe("looprail's end of the bridge, fed directly", () => {
       { id: 2, error: 'name: expected a tool name such as github.list_issues' },
       { id: 3, error: 'arguments: expected the arguments as an object' },
       { id: 4, error: 'the request is over the 1048576 byte limit' },
+      // Refused at once; id 5's answer waits for its (asynchronous) call.
+      {
+        id: 6,
+        error: expect.stringMatching(
+          /^request, at request\.arguments\.x(\[0\])+.* nests deeper than 64 levels \(maxDepth 64\)$/,
+        ),
+      },
       { id: 5, content: '{"ok":true}', isError: false },
     ]);
     expect(calls).toEqual([{ name: 'a.b', arguments: { ok: true } }]);

@@ -103,8 +103,12 @@ describe('GitHub signatures (X-Hub-Signature-256)', () => {
     }
   });
 
-  it('accepts the hex digest in upper case (it is the same digest)', () => {
-    expect(verifyWebhookSignature(github(body, `sha256=${good.slice(7).toUpperCase()}`)).ok).toBe(true);
+  it('refuses the hex digest in upper case: a signature has one spelling, lower-case hex', () => {
+    expect(verifyWebhookSignature(github(body, `sha256=${good.slice(7).toUpperCase()}`))).toEqual({
+      ok: false,
+      status: 401,
+      reason: 'the signature does not match the body',
+    });
   });
 
   it('refuses everything when the secret is empty', () => {

@@ -1,6 +1,7 @@
 import { DEFAULT_HARNESS } from '../../definitions/agent.ts';
 import type { ToolSpec } from '../../definitions/context.ts';
-import type { ToolCallBlock } from '../../definitions/messages.ts';
+import { REFUSED_ARGUMENTS_KEY, type ToolCallBlock } from '../../definitions/messages.ts';
+import { jsonShapeProblem, TOOL_ARGUMENT_LIMITS } from '../../limits/json-shape.ts';
 import { untrustedWrite } from '../../definitions/run.ts';
 import { callBinding } from '../../approvals/binding.ts';
 import { approvalFor } from '../../policy/approval-rules.ts';
@@ -37,10 +38,12 @@ export interface GovernedCallOptions {
 export async function runCall(
   deps: RunDeps,
   state: StartedRunState,
-  call: ToolCallBlock,
+  asked: ToolCallBlock,
   options: GovernedCallOptions = {},
 ): Promise<CallOutcome> {
   const { view } = state.context;
+  // A script's or a gateway client's arguments, before anything (the approval binding, the screens) walks them.
+  const call = withinShapeLimits(asked);
   const spec = state.context.tools.find((tool) => tool.name === call.name && !tool.builtin);
   if (!spec) {
     const reason = `refused: "${call.name}" is not a tool this agent may use (not granted, or not declared by the org)`;
@@ -186,4 +189,10 @@ function scriptFor(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): 
 function instant(deps: RunDeps): { startedAt: string; endedAt: string; latencyMs: 0; attempt: 0 } {
   const now = deps.clock.now().toISOString();
   return { startedAt: now, endedAt: now, latencyMs: 0, attempt: 0 };
+}
+
+/** A call whose arguments are over TOOL_ARGUMENT_LIMITS keeps only why: it is then refused as invalid. */
+export function withinShapeLimits(call: ToolCallBlock): ToolCallBlock {
+  const shape = jsonShapeProblem(call.arguments, TOOL_ARGUMENT_LIMITS, 'arguments');
+  return shape ? { ...call, arguments: { [REFUSED_ARGUMENTS_KEY]: shape.message } } : call;
 }

@@ -21,6 +21,9 @@ export function decodeCursor(cursor: string | undefined): RunCursor | undefined 
   if (cursor === undefined) return undefined;
   try {
     const [createdAt, runId] = CursorFields.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    // One spelling per cursor, the one this API writes: the decoder would also take padding,
+    // `+` `/`, stray low bits, and JSON.parse other spacing.
+    if (encodeCursor({ createdAt, runId }) !== cursor) throw new Error('not a cursor this API wrote');
     return { createdAt, runId };
   } catch {
     const message = 'cursor is not one this API returned (pass nextCursor from the previous page)';
