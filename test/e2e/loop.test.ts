@@ -237,7 +237,7 @@ describe('limits: every run ends with exactly one stop reason', () => {
   it('stops budget_exhausted before a call whose worst case would pass max_cost_usd', async () => {
     const { meta, trace } = await run('cost');
     // The first call costs 10,000 × $3/M + 500 × $15/M = $0.0375; the second's worst case
-    // (its prompt, uncached, plus 500 output tokens) would take the run past $0.05, so it is not made.
+    // (its prompt, uncached, plus 600 output tokens) would take the run past $0.05, so it is not made.
     expect(meta).toMatchObject({ stopReason: 'budget_exhausted', modelCalls: 1 });
     expect(meta.usage.costMicros).toBe(37_500);
     expect(meta.stopDetail).toMatch(
