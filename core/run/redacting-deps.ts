@@ -161,7 +161,8 @@ export function withSecretRedaction(deps: RunDeps): RunDeps {
     ...(results
       ? { results: redactingAnswers(redactingSender(results, known, 'putResult'), known, ['getResult']) }
       : {}),
-    ...(approvals ? { approvals: { ...approvals, secrets: recordingSecrets(approvals.secrets, known) } } : {}),
+    // A view, not a copy: the local host sets `approvals.tasks` after building its deps.
+    ...(approvals ? { approvals: overriding(approvals, { secrets: recordingSecrets(approvals.secrets, known) }) } : {}),
     ...(scopeFor
       ? { scopeFor: (identity: string, runId: string) => redactingScope(scopeFor(identity, runId), known) }
       : {}),
