@@ -143,11 +143,11 @@ function redactingScope(scope: AgentScope, known: KnownSecrets): AgentScope {
 }
 
 /** `deps` with every sink and source redacted by `deps.knownSecrets`; as is without it. */
-export function withSecretRedaction(deps: RunDeps): RunDeps {
+export function withSecretRedaction<D extends RunDeps>(deps: D): D {
   const known = deps.knownSecrets;
   if (!known || (deps as { [REDACTING]?: true })[REDACTING]) return deps;
   const { events, webhooks, mailer, telemetry, sandboxes, results, approvals, scopeFor } = deps;
-  const redacted: RunDeps = {
+  const redacted: D = {
     ...deps,
     store: redactingStore(deps.store, known),
     providers: redactingProviders(deps.providers, known),

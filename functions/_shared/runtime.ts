@@ -33,6 +33,7 @@ import { RemoteSandboxes } from '../../adapters/sandbox/remote.ts';
 import { ENV_SANDBOX_BROKER } from '../../adapters/sandbox/aws-contract.ts';
 import { RuntimeEnv, TriggerEnv } from './env-contract.ts';
 import { KnownSecrets, recordingSecrets } from '../../core/guardrails/known-secrets.ts';
+import { withSecretRedaction } from '../../core/run/redacting-deps.ts';
 
 /**
  * The composition root: the one place that picks adapters. Lambda builds it from its
@@ -239,10 +240,11 @@ let lambdaTriggerDepsCache: (TriggerDeps & { secrets: SecretStore }) | undefined
 export function lambdaTriggerDeps(): TriggerDeps & { secrets: SecretStore } {
   if (lambdaTriggerDepsCache) return lambdaTriggerDepsCache;
   const env = TriggerEnv.parse(process.env);
-  lambdaTriggerDepsCache = {
+  // Redacted like the steps' deps: the API and console answer with what the store reads.
+  lambdaTriggerDepsCache = withSecretRedaction({
     ...lambdaDeps(),
     executions: new StepFunctionsExecutionStarter({ stateMachineArn: env.LOOPRAIL_STATE_MACHINE_ARN }),
     secrets: lambdaSecrets(),
-  };
+  });
   return lambdaTriggerDepsCache;
 }
