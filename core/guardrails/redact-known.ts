@@ -15,7 +15,8 @@ import { type DecodedView, decodedViews, originalSpan } from './encoded-views.ts
  *
  * Escaped forms are found by decoding the text (encoded-views.ts) and replacing the span
  * of the original that the secret decoded from. Values shorter than MIN_KNOWN_VALUE_LENGTH
- * are not redacted: they would match ordinary words. Docs: the README's security section.
+ * are not redacted: they would match ordinary words. The README says what this covers
+ * ("Secrets are redacted in every encoding").
  */
 
 export const KNOWN_VALUE_REPLACEMENT = '[redacted]';

@@ -6,7 +6,9 @@ import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
+import { LooprailClient } from '../../cli/client.ts';
 import { startHttpServer } from '../../cli/http-server.ts';
+import { renderTrace } from '../../cli/output/trace-tree.ts';
 import { createApi } from '../../functions/http/api/index.ts';
 import { type FakeModelServer, type FakeReply, openai } from '../support/fake-model-servers.ts';
 import { testHost } from '../support/local-host.ts';
@@ -18,7 +20,7 @@ import { SECRET_ENCODINGS, occurrences, secretArbitrary } from '../support/secre
  * then a provider speaking OpenAI's wire format refuses its key with a 401 that quotes the
  * key JSON-escaped (`\/`, `\u00XX` in both cases). For random secrets, in every encoding,
  * no sink holds either in any encoding: the table, the state folder (events, outbox),
- * the log lines, the API's and the console's answers, and what the provider received.
+ * the log lines, the API's, the console's and the CLI's answers, and what the provider received.
  */
 
 let provider: FakeModelServer;
@@ -110,6 +112,10 @@ async function runAndCollectSinks(encoding: string, token: string, key: string):
 
     const get = async (path: string) =>
       (await fetch(new URL(path, http.url), { headers: { authorization: `Bearer ${apiToken}` } })).text();
+    // What `looprail trace` and `looprail runs` print, as they print it: through the API's client.
+    const client = new LooprailClient({ url: http.url, token: apiToken });
+    const [run, trace, runs] = await Promise.all([client.getRun(runId), client.getTrace(runId), client.listRuns()]);
+    const children = Object.fromEntries(trace.checkers.map((checker) => [checker.runId, checker.events]));
     const table = await host.dynamodb.send(new ScanCommand({ TableName: host.tableName }));
     const sinks: Record<string, string> = {
       table: JSON.stringify(table.Items),
@@ -119,6 +125,9 @@ async function runAndCollectSinks(encoding: string, token: string, key: string):
       'API trace': await get(`/v1/runs/${runId}/trace`),
       'API runs': await get('/v1/runs'),
       'console run page': await get(`/console/runs/${runId}`),
+      'CLI trace': renderTrace(run, trace.events, children),
+      'CLI trace --json': JSON.stringify({ run, trace: trace.events, children }, null, 2),
+      'CLI runs --json': JSON.stringify(runs, null, 2),
     };
     for (const file of await filesUnder(host.stateDir)) sinks[file.path.slice(host.stateDir.length + 1)] = file.text;
     expect(Object.keys(sinks).some((name) => name.startsWith('outbox/'))).toBe(true);
