@@ -44,13 +44,6 @@ export function stderrTail(conn: Connection): string {
   return lines.length === 0 ? '' : `\n--- last ${lines.length} lines of the server's stderr ---\n${lines.join('\n')}`;
 }
 
-/** Replaces every resolved secret value, longest first so one value inside another is caught. */
-export function redactor(values: string[]): (text: string) => string {
-  const secrets = [...new Set(values.filter((value) => value.length > 0))].sort((a, b) => b.length - a.length);
-  if (secrets.length === 0) return (text) => text;
-  return (text) => secrets.reduce((out, secret) => out.replaceAll(secret, '[redacted]'), text);
-}
-
 /** The last N lines of a stream, for error messages. */
 export class LineTail {
   readonly #max: number;

@@ -12,7 +12,8 @@ import { ConfigurationError, ToolTimeoutError, ToolUnavailableError, errorMessag
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import type { ToolCallOptions, ToolCallResult, ToolDescriptor, ToolGateway } from '../../core/ports/tools.ts';
 import type { McpHosts } from './host-client.ts';
-import { type Connection, LineTail, STDERR_LINES, declarationKey, redactor, stderrTail } from './mcp-connection.ts';
+import { type Connection, LineTail, STDERR_LINES, declarationKey, stderrTail } from './mcp-connection.ts';
+import { knownValueRedactor } from '../../core/guardrails/redact-known.ts';
 import { renderContent, toDescriptor } from './mcp-content.ts';
 import {
   describeCause,
@@ -237,7 +238,8 @@ export class McpToolGateway implements ToolGateway {
       transport,
       pid: null,
       stderr: new LineTail(STDERR_LINES),
-      redact: redactor(secretValues),
+      // The server's own secrets in every encoding it may echo them in (raw, JSON-escaped, URL, base64).
+      redact: knownValueRedactor(secretValues).redact,
       connected: false,
       probing: false,
     };

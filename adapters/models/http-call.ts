@@ -3,6 +3,7 @@ import { ConfigurationError, ContextTooLongError, ModelUnavailableError } from '
 import { systemClock } from '../../core/ports/clock.ts';
 import type { Clock } from '../../core/ports/clock.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
+import { knownValueRedactor } from '../../core/guardrails/redact-known.ts';
 
 /**
  * The HTTP mechanics shared by the fetch-based model providers (Anthropic, OpenAI):
@@ -75,17 +76,6 @@ const BACKOFF_CAP_MS = 20_000;
 /** Provider messages are quoted in errors, which end up in traces; keep them readable. */
 const MAX_DETAIL_CHARS = 500;
 
-export const REDACTED = '[redacted]';
-
-/** Replaces every occurrence of each secret value. Empty values are ignored (they would match everywhere). */
-export function redact(text: string, secrets: readonly string[]): string {
-  let result = text;
-  for (const secret of secrets) {
-    if (secret.length > 0) result = result.split(secret).join(REDACTED);
-  }
-  return result;
-}
-
 /** Why an attempt failed in a way worth trying again. */
 interface RetryableFailure {
   kind: 'status' | 'network' | 'timeout' | 'malformed';
@@ -153,8 +143,8 @@ export class HttpCaller {
   }
 
   async #attempt<T>(request: JsonPost<T>, label: string): Promise<Attempt<T>> {
-    const secrets = request.secret ? [request.secret.value] : [];
-    const clean = (text: string) => redact(text, secrets);
+    // The key in every form a provider may quote it in (JSON `\/` and `\u00XX` escapes, URL, base64).
+    const clean = knownValueRedactor(request.secret ? [request.secret.value] : []).redact;
 
     let status: number;
     let headers: Headers;
@@ -194,7 +184,8 @@ export class HttpCaller {
       return { ok: true, value: parsed.data };
     }
 
-    const detail = `HTTP ${status}${providerMessage(text)}`;
+    // Redacted again after decoding: the provider's message is read out of the JSON body.
+    const detail = clean(`HTTP ${status}${providerMessage(text)}`);
     if (status === 401 || status === 403) {
       if (request.secret) {
         throw new ConfigurationError(`${label}: the key in secret "${request.secret.name}" was refused (${detail})`);

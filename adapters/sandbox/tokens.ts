@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { errorMessage, SandboxCallError, SandboxUnavailableError, TransientError } from '../../core/errors.ts';
+import { knownValueRedactor } from '../../core/guardrails/redact-known.ts';
 
 /**
  * Capabilities a sandbox on AWS is handed, all derived from one key read by name
@@ -51,9 +52,9 @@ export function verifyEgressToken(key: string, agent: string, sandboxId: string,
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }
 
-/** The error to report instead of `error`: the same kind, its message with every token in `tokens` redacted. */
+/** The error to report instead of `error`: the same kind, its message with every token in `tokens` redacted, in any encoding. */
 export function withoutTokens(error: unknown, tokens: string[], op: string): Error {
-  const scrub = (text: string) => tokens.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
+  const scrub = knownValueRedactor(tokens).redact;
   if (
     error instanceof SandboxUnavailableError ||
     error instanceof SandboxCallError ||

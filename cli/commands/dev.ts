@@ -61,7 +61,9 @@ export async function startDevServer(options: DevOptions, output: Output = conso
   let server: Awaited<ReturnType<typeof startHttpServer>>;
   try {
     const api = createApi({ ...host.deps, executions: host.executions, secrets: host.secrets });
-    server = await startHttpServer({ app: api.handle, token, user: userInfo().username, port, log: output.err });
+    // Its log lines quote errors: redacted like everything else the host writes.
+    const log = (line: string) => output.err(host.deps.knownSecrets?.redact(line) ?? line);
+    server = await startHttpServer({ app: api.handle, token, user: userInfo().username, port, log });
     // Approval mails link to this server's pages (use a fixed --port so links survive a restart).
     host.setPublicUrl(server.url);
     await writeFile(devFile, `${JSON.stringify({ url: server.url, token, pid: process.pid }, null, 2)}\n`, {

@@ -6,6 +6,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { ensureTable } from '../../adapters/dynamodb/table.ts';
 import { formatProblem, loadOrgFolder } from '../../adapters/catalog/fs-loader.ts';
+import { KnownSecrets, recordingSecrets } from '../../core/guardrails/known-secrets.ts';
+import { withSecretRedaction } from '../../core/run/redacting-deps.ts';
 import { LocalSecretStore } from '../../adapters/secrets/local-secrets.ts';
 import type { Catalog } from '../../core/definitions/catalog.ts';
 import { hasErrors } from '../../core/definitions/problems.ts';
@@ -189,7 +191,12 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
   });
   const { client, tableName } = state;
 
-  const secrets = new LocalSecretStore({ file: join(stateDir, 'secrets.json'), env: process.env });
+  // Every value read (model keys, MCP env and headers, webhook and signing keys) is remembered for redaction.
+  const knownSecrets = new KnownSecrets();
+  const secrets = recordingSecrets(
+    new LocalSecretStore({ file: join(stateDir, 'secrets.json'), env: process.env }),
+    knownSecrets,
+  );
   const events = new LocalEventLog({ stateDir });
   const base = createRunDeps({
     tableName,
@@ -199,6 +206,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     projectRoot,
     stateDir,
     log,
+    knownSecrets,
   });
   if (base.skills)
     await publishOrgSkills({
@@ -238,7 +246,8 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     store: observed(base.store, options.onCommit),
     ...(telemetry ? { telemetry } : {}),
   };
-  const deps = options.wrapDeps ? options.wrapDeps(observedDeps) : observedDeps;
+  // Everything the host serves (steps, API, console, CLI) reads and writes through the redacted ports.
+  const deps = withSecretRedaction(options.wrapDeps ? options.wrapDeps(observedDeps) : observedDeps);
   const handlers = stepHandlers(() => deps);
   const wrappedHandlers = options.wrapHandlers ? options.wrapHandlers(handlers) : handlers;
   const executor = localExecutor(wrappedHandlers, deps.store, options.retryIntervalMs);

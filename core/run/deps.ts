@@ -18,6 +18,7 @@ import type { SkillStore } from '../ports/skill-store.ts';
 import type { ChildRuns } from '../ports/child-runs.ts';
 import type { ResultStore } from '../ports/result-store.ts';
 import type { Logger } from '../ports/logger.ts';
+import type { KnownSecrets } from '../guardrails/known-secrets.ts';
 
 /** The clients that act with an agent's own identity (its secrets, its model access). */
 export interface AgentScope {
@@ -65,6 +66,11 @@ export interface RunDeps {
    * the session name. Absent locally, where the core enforces the same grants.
    */
   scopeFor?: (identity: string, runId: string) => AgentScope;
+  /**
+   * Every secret value this process has read (the composition root reads them through
+   * `recordingSecrets`); with it, every port is redacted (core/run/redacting-deps.ts).
+   */
+  knownSecrets?: KnownSecrets;
 }
 
 export function scoped(

@@ -3,6 +3,7 @@ import { StepFunctionsTaskSender } from '../../adapters/executions/step-function
 import { SesMailer } from '../../adapters/mail/ses.ts';
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
+import { withSecretRedaction } from '../../core/run/redacting-deps.ts';
 import { ApprovalEnv } from './env-contract.ts';
 
 /**
@@ -21,7 +22,8 @@ export function withApprovalFlow(
   env: Record<string, string | undefined> = process.env,
 ): RunDeps {
   const parsed = ApprovalFlowEnv.parse(env);
-  return {
+  // Redacted with the secrets this function read, like the steps: the approval pages and mail show stored text.
+  return withSecretRedaction({
     ...base,
     approvals: {
       signingSecret: parsed.LOOPRAIL_APPROVAL_SIGNING_SECRET,
@@ -35,7 +37,7 @@ export function withApprovalFlow(
     ...(parsed.LOOPRAIL_MAIL_FROM
       ? { mailer: new SesMailer({ from: parsed.LOOPRAIL_MAIL_FROM, region: parsed.AWS_REGION }) }
       : {}),
-  };
+  });
 }
 
 /**

@@ -7,6 +7,7 @@ import { modelStep } from '../../core/run/model-step.ts';
 import { startRunStep } from '../../core/run/start-run.ts';
 import { toolStep } from '../../core/run/tool-step.ts';
 import { verifyStep } from '../../core/run/verify.ts';
+import { withSecretRedaction } from '../../core/run/redacting-deps.ts';
 import { withFields } from './logger.ts';
 
 /**
@@ -21,7 +22,8 @@ export function stepHandlers(deps: () => Promise<RunDeps> | RunDeps): Record<Ste
   const run =
     <Name extends StepFunctionName>(step: Name, fn: StepFn<Name>): StepHandler =>
     async (payload) => {
-      const resolved = await deps();
+      // Every port redacted with the secrets this process read: tool results, model requests, commits, logs.
+      const resolved = withSecretRedaction(await deps());
       const input = STEP_FUNCTIONS[step].input.parse(payload) as StepFunctionInput<Name>;
       const started = Date.now();
       // Ids, names and counts only: payloads, messages and secrets never reach a log line.
@@ -34,7 +36,9 @@ export function stepHandlers(deps: () => Promise<RunDeps> | RunDeps): Record<Ste
           ms: Date.now() - started,
         });
         return output;
-      } catch (error) {
+      } catch (thrown) {
+        // The last line before an error becomes a stop detail (FailRun stores its message) or a log line.
+        const error = resolved.knownSecrets ? resolved.knownSecrets.redactError(thrown) : thrown;
         const failure = error as Error;
         resolved.log.error('step failed', {
           ...fields,

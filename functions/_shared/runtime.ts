@@ -32,6 +32,8 @@ import { guardrailRules } from '../../guardrails/rules.ts';
 import { RemoteSandboxes } from '../../adapters/sandbox/remote.ts';
 import { ENV_SANDBOX_BROKER } from '../../adapters/sandbox/aws-contract.ts';
 import { RuntimeEnv, TriggerEnv } from './env-contract.ts';
+import { KnownSecrets, recordingSecrets } from '../../core/guardrails/known-secrets.ts';
+import { withSecretRedaction } from '../../core/run/redacting-deps.ts';
 
 /**
  * The composition root: the one place that picks adapters. Lambda builds it from its
@@ -51,11 +53,16 @@ export interface RuntimeOptions {
   log: Logger;
   /** On AWS: the MCP host function of each hosted server (LOOPRAIL_MCP_HOSTS), invoked instead of spawning it. */
   mcpHosts?: McpHostNames;
+  /** Where every secret value read is remembered, for redaction; one is made when absent. */
+  knownSecrets?: KnownSecrets;
 }
 
 export function createRunDeps(options: RuntimeOptions): RunDeps & { close(): Promise<void> } {
+  // Every value read is remembered, so the one redactor knows each secret (core/run/redacting-deps.ts).
+  const knownSecrets = options.knownSecrets ?? new KnownSecrets();
+  const secrets = recordingSecrets(options.secrets, knownSecrets);
   const tools = new McpToolGateway({
-    secrets: options.secrets,
+    secrets,
     projectRoot: options.projectRoot,
     stateDir: options.stateDir,
     ...(options.mcpHosts ? { hosts: new LambdaMcpHosts(options.mcpHosts, lazyLambdaClient()) } : {}),
@@ -72,13 +79,14 @@ export function createRunDeps(options: RuntimeOptions): RunDeps & { close(): Pro
       tableName: options.tableName,
       ttlSeconds: options.traceTtlSeconds,
     }),
-    providers: modelProviders({ secrets: options.secrets }),
+    providers: modelProviders({ secrets }),
     tools,
     clock: systemClock,
     ids: randomIds,
     catalog: options.catalog,
     log: options.log,
     guardrailRules,
+    knownSecrets,
     close: () => tools.close(),
   };
 }
@@ -95,6 +103,8 @@ export function agentScopes(options: {
   projectRoot: string;
   stateDir: string;
   mcpHosts?: McpHostNames;
+  /** Where the scopes' secret values are remembered, for redaction. */
+  knownSecrets?: KnownSecrets;
 }): NonNullable<RunDeps['scopeFor']> {
   const cache = new Map<string, AgentScope>();
   // `arn:aws:iam::<account>:role/<name prefix>`: the 64-character limit applies to the name only.
@@ -109,7 +119,8 @@ export function agentScopes(options: {
     const credentials = fromTemporaryCredentials({
       params: { RoleArn: roleArn, RoleSessionName: runId.slice(0, 64), DurationSeconds: 3600 },
     });
-    const secrets = new SecretsManagerStore({ client: new SecretsManagerClient({ credentials }) });
+    const read = new SecretsManagerStore({ client: new SecretsManagerClient({ credentials }) });
+    const secrets = options.knownSecrets ? recordingSecrets(read, options.knownSecrets) : read;
     // Hosted servers are invoked as the agent: only the roles of agents that declare a server may invoke its host.
     const hosts = options.mcpHosts
       ? { hosts: new LambdaMcpHosts(options.mcpHosts, lazyLambdaClient(credentials)) }
@@ -156,6 +167,8 @@ function bundledCatalog(): Promise<Catalog> {
 let lambdaDepsCache: RunDeps | undefined;
 let lambdaEnvCache: z.infer<typeof LambdaEnv> | undefined;
 let lambdaSecretsCache: SecretStore | undefined;
+/** Every secret value this container has read, whichever client read it. */
+const lambdaKnownSecrets = new KnownSecrets();
 
 function lambdaEnv(): z.infer<typeof LambdaEnv> {
   lambdaEnvCache ??= LambdaEnv.parse(process.env);
@@ -165,10 +178,12 @@ function lambdaEnv(): z.infer<typeof LambdaEnv> {
 /** The function's own secret store (its role's grants), built once per container. */
 function lambdaSecrets(): SecretStore {
   const env = lambdaEnv();
-  lambdaSecretsCache ??=
+  lambdaSecretsCache ??= recordingSecrets(
     env.LOOPRAIL_SECRETS === 'aws'
       ? new SecretsManagerStore({})
-      : new LocalSecretStore({ file: env.LOOPRAIL_SECRETS_FILE, env: process.env });
+      : new LocalSecretStore({ file: env.LOOPRAIL_SECRETS_FILE, env: process.env }),
+    lambdaKnownSecrets,
+  );
   return lambdaSecretsCache;
 }
 
@@ -186,6 +201,7 @@ export function lambdaDeps(): RunDeps {
     traceTtlSeconds: env.LOOPRAIL_TRACE_TTL_DAYS ? env.LOOPRAIL_TRACE_TTL_DAYS * 86_400 : undefined,
     log: jsonLogger(env.LOOPRAIL_LOG_LEVEL),
     mcpHosts: env.LOOPRAIL_MCP_HOSTS,
+    knownSecrets: lambdaKnownSecrets,
   });
   // Checked at init: a bad OTLP setting fails the container's start with the variable's name.
   const otlp = otlpConfigFromEnv(process.env);
@@ -207,6 +223,7 @@ export function lambdaDeps(): RunDeps {
           projectRoot: env.LAMBDA_TASK_ROOT,
           stateDir: env.LOOPRAIL_STATE_DIR,
           mcpHosts: env.LOOPRAIL_MCP_HOSTS,
+          knownSecrets: lambdaKnownSecrets,
         }),
       }
     : withMetrics;
@@ -223,10 +240,11 @@ let lambdaTriggerDepsCache: (TriggerDeps & { secrets: SecretStore }) | undefined
 export function lambdaTriggerDeps(): TriggerDeps & { secrets: SecretStore } {
   if (lambdaTriggerDepsCache) return lambdaTriggerDepsCache;
   const env = TriggerEnv.parse(process.env);
-  lambdaTriggerDepsCache = {
+  // Redacted like the steps' deps: the API and console answer with what the store reads.
+  lambdaTriggerDepsCache = withSecretRedaction({
     ...lambdaDeps(),
     executions: new StepFunctionsExecutionStarter({ stateMachineArn: env.LOOPRAIL_STATE_MACHINE_ARN }),
     secrets: lambdaSecrets(),
-  };
+  });
   return lambdaTriggerDepsCache;
 }

@@ -701,6 +701,27 @@ describe('OpenAiProvider', () => {
     expectNoKey(error, OPENAI_KEY);
   });
 
+  it('never quotes the key when the refusal writes it with JSON escapes (\\u00XX in either case, \\/)', async () => {
+    // Every other character escaped: the raw body never holds the key, its decoded message does.
+    const escaped = (char: string, upper: boolean) => {
+      const hex = char.charCodeAt(0).toString(16).padStart(4, '0');
+      return `\\u${upper ? hex.toUpperCase() : hex}`;
+    };
+    const quoted = [...OPENAI_KEY].map((char, i) => (i % 2 === 1 ? char : escaped(char, i % 4 === 0))).join('');
+    expect(quoted).not.toContain(OPENAI_KEY.slice(0, 4));
+    server.reply({
+      kind: 'raw',
+      status: 401,
+      body: `{"error":{"message":"Incorrect API key provided: ${quoted}. See https:\\/\\/platform.openai.com\\/account\\/api-keys.","type":"invalid_request_error","code":"invalid_api_key"}}`,
+    });
+    const error = await failure(provider.complete(requestFor(model)));
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error.message).toContain(
+      'Incorrect API key provided: [redacted]. See https://platform.openai.com/account/api-keys.',
+    );
+    expectNoKey(error, OPENAI_KEY);
+  });
+
   it('throws SecretNotFoundError naming a missing secret', async () => {
     const missing = entry('gpt-x', {
       provider: 'openai',
