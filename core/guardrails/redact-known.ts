@@ -133,14 +133,34 @@ function buildRedactor(values: readonly string[]): KnownValueRedactor {
     }
     return current;
   };
-  const walk = (item: unknown): unknown => {
-    if (typeof item === 'string') return redact(item);
-    if (Array.isArray(item)) return item.map(walk);
-    if (isPlainObject(item))
-      return Object.fromEntries(Object.entries(item).map(([key, child]) => [redact(key), walk(child)]));
-    return item;
-  };
-  return { redact, redactDeep: <T>(value: T) => walk(value) as T };
+  return { redact, redactDeep: <T>(value: T) => mapStrings(value, redact) as T };
+}
+
+/**
+ * A copy of a JSON-like value with every string (object keys included) passed through `map`.
+ * Iterative, with an explicit stack: the values walked here come from outside (a model's
+ * answer, a tool's result) before their shape is checked, and recursion would overflow on a
+ * deeply nested one.
+ */
+function mapStrings(value: unknown, map: (text: string) => string): unknown {
+  const shell = (item: unknown): unknown =>
+    typeof item === 'string' ? map(item) : Array.isArray(item) ? [] : isPlainObject(item) ? {} : item;
+  const isContainer = (item: unknown): item is object => Array.isArray(item) || isPlainObject(item);
+  const root = shell(value);
+  const stack: Array<[unknown, Record<string, unknown> | unknown[]]> = isContainer(value)
+    ? [[value, root as Record<string, unknown> | unknown[]]]
+    : [];
+  while (stack.length > 0) {
+    const [source, target] = stack.pop()!;
+    const entries = Array.isArray(source) ? source.entries() : Object.entries(source as object);
+    for (const [key, child] of entries) {
+      const copy = shell(child);
+      if (Array.isArray(target)) target[key as number] = copy;
+      else target[map(String(key))] = copy;
+      if (isContainer(child)) stack.push([child, copy as Record<string, unknown> | unknown[]]);
+    }
+  }
+  return root;
 }
 
 /** Redactors by their set of values: a set is compiled once, however often it is used. */

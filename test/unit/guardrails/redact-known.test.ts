@@ -43,4 +43,12 @@ describe('redactKnownValues', () => {
     expect(value.header).toBe(`Bearer ${secret}`);
     expect(redactKnownValuesDeep(value, [])).toBe(value);
   });
+
+  it('walks a value nested 100,000 deep without recursion, and redacts the string at its bottom', () => {
+    let deep: unknown = { key: `Bearer ${secret}` };
+    for (let i = 0; i < 100_000; i++) deep = i % 2 ? { a: deep } : [deep];
+    let bottom = redactKnownValuesDeep(deep, [secret]);
+    for (let i = 0; i < 100_000; i++) bottom = i % 2 ? (bottom as unknown[])[0] : (bottom as { a: unknown }).a;
+    expect(bottom).toEqual({ key: 'Bearer [redacted]' });
+  });
 });
