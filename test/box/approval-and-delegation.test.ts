@@ -1,9 +1,8 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
-import { sigv4Fetch } from '../../cli/sigv4.ts';
-import { OPERATOR, StackInABox } from './box.ts';
+import type { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
+import { StackInABox } from './box.ts';
+import { boxRunStore, signedFetch } from './clients.ts';
 import { synth } from './synth.ts';
 
 /**
@@ -26,18 +25,7 @@ async function deploy(org: string): Promise<Deployed> {
     retryIntervalMs: 0,
     verifiedIdentities: ['example.com'],
   });
-  const [table] = box.template.ofType('AWS::DynamoDB::Table');
-  const client = new DynamoDBClient({
-    endpoint: inject('dynamodbEndpoint'),
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  return { box, store: new DynamoRunStore({ client, tableName: box.template.physicalName(table!) }) };
-}
-
-function operatorFetch(box: StackInABox): typeof fetch {
-  const credentials = box.userCredentials(OPERATOR);
-  return sigv4Fetch(box.template.account.region, async () => credentials);
+  return { box, store: boxRunStore(box, inject('dynamodbEndpoint')) };
 }
 
 async function until<T>(read: () => T | undefined, what: string): Promise<T> {
@@ -60,7 +48,7 @@ describe('an approval-gated run on the deployed stack', () => {
 
   it('mails the approver through SES, is approved through the signed link, resumes and finishes', async () => {
     const { box, store } = deployed;
-    const api = operatorFetch(box);
+    const api = signedFetch(box);
     const started = await api(`${box.api.url}/v1/runs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -110,7 +98,7 @@ describe('a delegating run on the deployed stack', () => {
 
   it('runs each sub-agent as a child execution under the state machine role, with zero AccessDenied', async () => {
     const { box, store } = deployed;
-    const api = operatorFetch(box);
+    const api = signedFetch(box);
     const started = await api(`${box.api.url}/v1/runs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -1,9 +1,8 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
-import { sigv4Fetch } from '../../cli/sigv4.ts';
+import type { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { NOBODY, OPERATOR, StackInABox } from './box.ts';
+import { boxRunStore, signedFetch } from './clients.ts';
 import { type Synthesized, synth } from './synth.ts';
 import { cpSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,25 +27,12 @@ beforeAll(async () => {
     retryIntervalMs: 0,
     verifiedIdentities: ['example.com'],
   });
-  const [table] = box.template.ofType('AWS::DynamoDB::Table');
-  store = new DynamoRunStore({
-    client: new DynamoDBClient({
-      endpoint: inject('dynamodbEndpoint'),
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    }),
-    tableName: box.template.physicalName(table!),
-  });
+  store = boxRunStore(box, inject('dynamodbEndpoint'));
 }, 300_000);
 
 afterAll(async () => {
   await box?.close();
 });
-
-function signedFetch(user: string): typeof fetch {
-  const credentials = box.userCredentials(user);
-  return sigv4Fetch(box.template.account.region, async () => credentials);
-}
 
 describe('the default org deployed into the box', () => {
   it('fires its schedule and the run ends verified, with the demo trace and zero AccessDenied', async () => {
@@ -81,8 +67,8 @@ describe('the default org deployed into the box', () => {
       '/console/inventory',
       '/console/costs',
     ];
-    const operator = signedFetch(OPERATOR);
-    const nobody = signedFetch(NOBODY);
+    const operator = signedFetch(box, OPERATOR);
+    const nobody = signedFetch(box, NOBODY);
     for (const page of pages) {
       const signed = await operator(`${box.api.url}${page}`);
       expect([page, signed.status]).toEqual([page, 200]);
@@ -114,11 +100,7 @@ describe('the default org deployed into the box', () => {
     writeFileSync(path, JSON.stringify(template));
     const edited = await StackInABox.deploy({ ...synthesized, outDir, dynamodbUrl: inject('dynamodbEndpoint') });
     try {
-      const credentials = edited.userCredentials(OPERATOR);
-      const listed = await sigv4Fetch(
-        edited.template.account.region,
-        async () => credentials,
-      )(`${edited.api.url}/v1/runs`);
+      const listed = await signedFetch(edited)(`${edited.api.url}/v1/runs`);
       expect(listed.status).toBe(500);
       // One refused Query per status the listing reads, each naming the role, the action and the index.
       expect(edited.denials.length).toBeGreaterThan(0);

@@ -1,10 +1,9 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
-import { sigv4Fetch } from '../../cli/sigv4.ts';
+import type { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
 import { canRunSandboxAgent } from '../support/sandbox-agent.ts';
-import { OPERATOR, StackInABox } from './box.ts';
+import { StackInABox } from './box.ts';
+import { boxRunStore, signedFetch } from './clients.ts';
 import { type Synthesized, synth } from './synth.ts';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,15 +37,7 @@ describe.skipIf(!canRunSandboxAgent)(
         verifiedIdentities: ['example.com'],
         sandboxes: true,
       });
-      const [table] = box.template.ofType('AWS::DynamoDB::Table');
-      store = new DynamoRunStore({
-        client: new DynamoDBClient({
-          endpoint: inject('dynamodbEndpoint'),
-          region: 'us-east-1',
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }),
-        tableName: box.template.physicalName(table!),
-      });
+      store = boxRunStore(box, inject('dynamodbEndpoint'));
     }, 300_000);
     afterAll(async () => {
       await box?.close();
@@ -71,8 +62,7 @@ describe.skipIf(!canRunSandboxAgent)(
     });
 
     it('fixes the failing test in a Fargate task the broker starts, verified in the same task, with zero AccessDenied', async () => {
-      const credentials = box.userCredentials(OPERATOR);
-      const api = sigv4Fetch(box.template.account.region, async () => credentials);
+      const api = signedFetch(box);
       const started = await api(`${box.api.url}/v1/runs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
