@@ -26,6 +26,7 @@ import { secretsPerIteration } from './secrets.ts';
 import { appendTokenReport } from './token-report.ts';
 import { sandboxMarkdown, sandboxOverhead } from './sandbox.ts';
 import { boxMarkdown, boxRun } from './box.ts';
+import { redactionCost, redactionMarkdown } from './redaction.ts';
 
 /**
  * `npm run bench`: what the runtime itself costs in time and requests, measured here
@@ -317,9 +318,14 @@ const costFigures = {
 };
 const sandbox = await sandboxOverhead();
 const box = await boxRun();
-const fullMd = md + costMarkdown(costFigures) + sandboxMarkdown(sandbox) + boxMarkdown(box);
+const redaction = await redactionCost();
+const fullMd =
+  md + redactionMarkdown(redaction) + costMarkdown(costFigures) + sandboxMarkdown(sandbox) + boxMarkdown(box);
 
-await writeFile('bench/report.json', `${JSON.stringify({ ...report, ...costFigures, sandbox, box }, null, 2)}\n`);
+await writeFile(
+  'bench/report.json',
+  `${JSON.stringify({ ...report, redaction, ...costFigures, sandbox, box }, null, 2)}\n`,
+);
 await writeFile('bench/report.md', fullMd);
 console.log(fullMd);
 await appendTokenReport('bench/report.json', 'bench/report.md');

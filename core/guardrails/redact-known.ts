@@ -133,7 +133,42 @@ function buildRedactor(values: readonly string[]): KnownValueRedactor {
     }
     return current;
   };
-  return { redact, redactDeep: <T>(value: T) => mapStrings(value, redact) as T };
+  const remembered = rememberingLongTexts(redact);
+  return { redact: remembered, redactDeep: <T>(value: T) => mapStrings(value, remembered) as T };
+}
+
+/** Texts shorter than this are redacted each time: looking them up would cost about as much. */
+const REMEMBER_FROM_CHARS = 256;
+/** How much redacted text a redactor keeps (UTF-16 units of originals and results): a few MB. */
+const REMEMBER_CHARS = 4 * 1024 * 1024;
+
+/**
+ * `redact` with the long texts it already redacted remembered by content (least recently used
+ * first out). A run's state is loaded and written at every step, and all of it but the newest
+ * turn was redacted before: without this a run pays again for its whole history at each step.
+ */
+function rememberingLongTexts(redact: (text: string) => string): (text: string) => string {
+  const done = new Map<string, string>();
+  let chars = 0;
+  return (text) => {
+    if (text.length < REMEMBER_FROM_CHARS) return redact(text);
+    const known = done.get(text);
+    if (known !== undefined) {
+      done.delete(text);
+      done.set(text, known);
+      return known;
+    }
+    const redacted = redact(text);
+    if (text.length + redacted.length > REMEMBER_CHARS) return redacted;
+    done.set(text, redacted);
+    chars += text.length + redacted.length;
+    for (const [oldest, result] of done) {
+      if (chars <= REMEMBER_CHARS) break;
+      done.delete(oldest);
+      chars -= oldest.length + result.length;
+    }
+    return redacted;
+  };
 }
 
 /**

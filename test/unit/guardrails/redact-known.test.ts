@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactKnownValues, redactKnownValuesDeep } from '../../../core/guardrails/redact-known.ts';
+import { knownValueRedactor, redactKnownValues, redactKnownValuesDeep } from '../../../core/guardrails/redact-known.ts';
 
 describe('redactKnownValues', () => {
   const secret = 'hunter2-correct-horse';
@@ -42,6 +42,17 @@ describe('redactKnownValues', () => {
     });
     expect(value.header).toBe(`Bearer ${secret}`);
     expect(redactKnownValuesDeep(value, [])).toBe(value);
+  });
+
+  it('answers a long text it already redacted the same way, from memory, and still redacts a new one', () => {
+    const redactor = knownValueRedactor([secret]);
+    const long = (n: number) => `${'log line\n'.repeat(100)}token=${secret} #${n}`;
+    const first = redactor.redact(long(1));
+    expect(first).toBe(`${'log line\n'.repeat(100)}token=[redacted] #1`);
+    expect(redactor.redact(long(1))).toBe(first);
+    // Far more than it keeps: the oldest are forgotten, every answer stays right.
+    for (let n = 2; n < 6_000; n++) expect(redactor.redact(long(n))).not.toContain(secret);
+    expect(redactor.redact(long(1))).toBe(first);
   });
 
   it('walks a value nested 100,000 deep without recursion, and redacts the string at its bottom', () => {
