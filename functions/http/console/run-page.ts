@@ -32,11 +32,7 @@ export async function runPage(store: RunStore, request: HttpRequest, runId: stri
     store.listMessagesPage(runId, { afterSeq: query.messagesAfter, limit: MESSAGE_PAGE_SIZE }),
   ]);
   const childIds = [...new Set(trace.events.flatMap((event) => (event.childRunId ? [event.childRunId] : [])))];
-  const children = new Map(
-    await Promise.all(
-      childIds.map(async (id) => [id, (await store.listTracePage(id, { limit: TRACE_PAGE_SIZE })).events] as const),
-    ),
-  );
+  const children = new Map(await Promise.all(childIds.map(async (id) => [id, await childSteps(store, id)] as const)));
   const calls = toolCallsOf(conversation.messages.map((entry) => entry.message));
   const self = `/console/runs/${encodeURIComponent(runId)}`;
   const body = html`<h1>Run <code>${meta.runId}</code></h1>
@@ -49,6 +45,20 @@ ${trace.events.length === 0 ? html`<p class="muted">No steps ${query.after === u
 ${conversation.messages.length === 0 ? html`<p class="muted">No messages ${query.messagesAfter === undefined ? 'yet' : 'after this point'}.</p>` : conversation.messages.map(({ seq, message }) => messageBlock(seq, message))}
 <div class="pager">${query.messagesAfter !== undefined ? html`<a href="${href(self, { after: query.after })}#conversation">First messages</a>` : ''}${conversation.nextAfterSeq !== undefined ? html`<a href="${href(self, { after: query.after, messagesAfter: conversation.nextAfterSeq })}#conversation">Next ${MESSAGE_PAGE_SIZE} messages</a>` : ''}</div>`;
   return htmlPage(200, `Run ${meta.runId}`, '/console/runs', body);
+}
+
+/** A nested run's steps and its own calls: call ids restart in every run, so a checker's `call-0-0` is not its maker's. */
+interface ChildSteps {
+  events: TraceEvent[];
+  calls: Map<string, CallText>;
+}
+
+async function childSteps(store: RunStore, runId: string): Promise<ChildSteps> {
+  const [trace, conversation] = await Promise.all([
+    store.listTracePage(runId, { limit: TRACE_PAGE_SIZE }),
+    store.listMessagesPage(runId, { limit: MESSAGE_PAGE_SIZE }),
+  ]);
+  return { events: trace.events, calls: toolCallsOf(conversation.messages.map((entry) => entry.message)) };
 }
 
 function summary(meta: RunMeta): Html {
@@ -86,15 +96,15 @@ function toolCallsOf(messages: Message[]): Map<string, CallText> {
   return calls;
 }
 
-function waterfall(events: TraceEvent[], children: Map<string, TraceEvent[]>, calls: Map<string, CallText>): Html {
-  const all = [...events, ...[...children.values()].flat()];
+function waterfall(events: TraceEvent[], children: Map<string, ChildSteps>, calls: Map<string, CallText>): Html {
+  const all = [...events, ...[...children.values()].flatMap((child) => child.events)];
   const start = Math.min(...all.map((event) => Date.parse(event.startedAt)));
   const end = Math.max(...all.map((event) => Date.parse(event.endedAt)), start + 1);
   const rows: Html[] = [];
   for (const event of events) {
     rows.push(stepRow(event, start, end, calls, false));
-    for (const child of (event.childRunId ? children.get(event.childRunId) : undefined) ?? [])
-      rows.push(stepRow(child, start, end, calls, true));
+    const child = event.childRunId ? children.get(event.childRunId) : undefined;
+    if (child) for (const step of child.events) rows.push(stepRow(step, start, end, child.calls, true));
   }
   return html`<table class="waterfall"><thead><tr><th class="num">#</th><th>Step</th><th>Name</th><th>Status</th><th>Timeline</th><th class="num">Latency</th><th class="num">Tokens in / out</th><th class="num">Cost</th><th>Detail</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
