@@ -146,3 +146,18 @@ export const TOOL_NAME_SEPARATOR = '__';
 export function modelToolName(server: string, tool: string): string {
   return `${server}${TOOL_NAME_SEPARATOR}${tool}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64);
 }
+
+/** How people read and write a tool (traces, inventory, approval rules, validate): `server.tool`. */
+export function peopleToolName(server: string, tool: string): string {
+  return `${server}.${tool}`;
+}
+
+/**
+ * The name a model calls for a tool written either way: `server.tool`, as people read it, is
+ * accepted wherever they write a call (scripts), and becomes `server__tool`; other names pass unchanged.
+ */
+export function callableToolName(name: string): string {
+  const dot = name.indexOf('.');
+  if (dot <= 0 || name.includes(TOOL_NAME_SEPARATOR)) return name;
+  return modelToolName(name.slice(0, dot), name.slice(dot + 1));
+}
