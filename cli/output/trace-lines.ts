@@ -1,6 +1,7 @@
 import { formatUsd } from '../../core/format/usd.ts';
 import { runUsage, type RunMeta } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
+import { plainDetail, eventToolName } from './run-outcome.ts';
 
 /** One line per trace event, for a person watching a run in a terminal. */
 
@@ -47,7 +48,12 @@ function statusMark(event: TraceEvent): string {
 
 export function traceLine(event: TraceEvent, indent = ''): string {
   const kind = KIND_LABEL[event.kind].padEnd(8);
-  const base = event.kind === 'model_call' && event.scripted ? `${event.name} [scripted]` : event.name;
+  const base =
+    event.kind === 'model_call' && event.scripted
+      ? `${event.name} [scripted]`
+      : event.kind === 'tool_call' || event.kind === 'tool_denied'
+        ? eventToolName(event)
+        : event.name;
   // A call that took more than one try says so: retries are part of what happened.
   const name = event.attempt !== undefined && event.attempt > 1 ? `${base} (attempt ${event.attempt})` : base;
   const latency = `${number(Math.round(event.latencyMs))} ms`.padStart(9);
@@ -82,5 +88,5 @@ export function summaryLine(meta: RunTotals, elapsedMs: number): string {
     `${(elapsedMs / 1000).toFixed(1)} s`,
   ].filter(Boolean);
   const head = good ? green(`■ ${reason}`) : red(`■ ${reason}`);
-  return `${head}${meta.stopDetail ? ` — ${meta.stopDetail}` : ''}\n  ${parts.join(' · ')}`;
+  return `${head}${meta.stopDetail ? ` — ${plainDetail(meta.stopDetail)}` : ''}\n  ${parts.join(' · ')}`;
 }

@@ -152,6 +152,12 @@ export function peopleToolName(server: string, tool: string): string {
   return `${server}.${tool}`;
 }
 
+/** A model's name for a tool (`server__tool`) as people read it (`server.tool`); other names pass unchanged. */
+export function readableToolName(modelName: string): string {
+  const at = modelName.indexOf(TOOL_NAME_SEPARATOR);
+  return at > 0 ? peopleToolName(modelName.slice(0, at), modelName.slice(at + TOOL_NAME_SEPARATOR.length)) : modelName;
+}
+
 /**
  * The name a model calls for a tool written either way: `server.tool`, as people read it, is
  * accepted wherever they write a call (scripts), and becomes `server__tool`; other names pass unchanged.
