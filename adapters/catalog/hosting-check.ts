@@ -1,8 +1,9 @@
-import { posix } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import type { Catalog } from '../../core/definitions/catalog.ts';
 import { identitiesOf } from '../../core/definitions/identity.ts';
 import type { OrgFile } from '../../core/definitions/org-validation.ts';
-import type { Problem } from '../../core/definitions/problems.ts';
+import { closest, type Problem } from '../../core/definitions/problems.ts';
 import { parseYaml } from '../../core/definitions/yaml-source.ts';
 import { resolveStdioProgram } from '../mcp/stdio-program.ts';
 
@@ -18,6 +19,7 @@ export function hostingProblems(catalog: Catalog, files: OrgFile[], projectRoot:
     if (server.transport.type !== 'stdio') continue;
     const resolution = resolveStdioProgram(projectRoot, server.transport);
     if (resolution.ok) continue;
+    const near = nearestBin(projectRoot, server.transport.command);
     const file = files.find(
       (each) => /^mcp-servers\/[^/]+\.ya?ml$/i.test(each.path) && stem(each.path) === server.name,
     );
@@ -28,6 +30,7 @@ export function hostingProblems(catalog: Catalog, files: OrgFile[], projectRoot:
       path: 'transport.command',
       severity: 'error',
       message:
+        (near ? `"${server.transport.command}" is not installed: did you mean "${near}"? ` : '') +
         `server "${server.name}" cannot run on AWS: ${resolution.reason}, and each stdio server is bundled into its ` +
         `own Lambda from an installed Node package (node_modules/.bin) or a .js/.mjs file of the project; ` +
         `${users.length > 0 ? `used by ${users.map((name) => `agent ${name}`).join(', ')}` : 'no agent uses it yet'}. ` +
@@ -36,6 +39,17 @@ export function hostingProblems(catalog: Catalog, files: OrgFile[], projectRoot:
     });
   }
   return problems;
+}
+
+/** The installed bin a misspelled command most likely meant, if one is a few typos away. */
+function nearestBin(projectRoot: string, command: string): string | undefined {
+  if (command.includes('/') || command.includes('${')) return undefined;
+  try {
+    const near = closest(command, readdirSync(join(projectRoot, 'node_modules', '.bin')));
+    return near === command ? undefined : near;
+  } catch {
+    return undefined;
+  }
 }
 
 function stem(path: string): string {

@@ -328,7 +328,9 @@ export class McpToolGateway implements ToolGateway {
       // Retrying cannot make a program appear: a permanent configuration error, not an outage.
       return new ConfigurationError(
         conn.redact(
-          `MCP server "${server.name}": could not start "${server.transport.command}": ${describeCause(error)}`,
+          `MCP server "${server.name}": could not start "${server.transport.command}": ${describeCause(error)}. ` +
+            `Fix transport.command (or cwd) in mcp-servers/${server.name}.yaml: the bin of an installed npm package ` +
+            '(npm install <package>), or a .js file of the project; `looprail validate` checks it',
         ),
       );
     }
