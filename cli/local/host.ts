@@ -124,8 +124,11 @@ function observed(store: RunStore, onCommit: ((runId: string, commit: StepCommit
   });
 }
 
-export async function loadCatalog(orgDir: string, onWarning?: (line: string) => void): Promise<Catalog> {
-  const { catalog, problems } = await loadOrgFolder(orgDir);
+export async function loadCatalog(
+  orgDir: string,
+  options: { projectRoot?: string; onWarning?: (line: string) => void } = {},
+): Promise<Catalog> {
+  const { catalog, problems } = await loadOrgFolder(orgDir, process.cwd(), { projectRoot: options.projectRoot });
   if (!catalog || hasErrors(problems)) {
     throw new ValidationError(
       `the definitions in ${orgDir} have problems (run \`looprail validate ${orgDir}\`):\n${problems
@@ -134,7 +137,7 @@ export async function loadCatalog(orgDir: string, onWarning?: (line: string) => 
         .join('\n')}`,
     );
   }
-  for (const warning of problems.filter((p) => p.severity === 'warning')) onWarning?.(formatProblem(warning));
+  for (const warning of problems.filter((p) => p.severity === 'warning')) options.onWarning?.(formatProblem(warning));
   return catalog;
 }
 
@@ -177,7 +180,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
   const stateDir = resolve(here, options.stateDir ?? '.looprail');
   const orgDir = resolve(here, options.orgDir ?? 'agents');
   const projectRoot = options.projectRoot ? here : projectRootOf(orgDir);
-  const catalog = await loadCatalog(orgDir, options.onWarning);
+  const catalog = await loadCatalog(orgDir, { projectRoot, onWarning: options.onWarning });
   const log = options.log ?? silentLogger;
   // Mail goes to a local outbox (and to a local SMTP relay when LOOPRAIL_SMTP_URL is set); webhooks are posted for real.
   // Built before DynamoDB Local starts, so a bad LOOPRAIL_SMTP_URL fails fast and leaves nothing running.
