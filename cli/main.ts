@@ -106,11 +106,14 @@ program
         options.inputFile ?? '--input',
       );
       const started = Date.now();
+      const scriptWarnings: string[] = [];
       const host = await startLocalHost({
         orgDir: options.org,
         stateDir: options.stateDir,
-        // Warnings do not stop a run, but a script the run would refuse calls from is worth a line first.
-        onWarning: (line) => console.error(line),
+        // What validate said of scripted calls: shown with the calls the run refused, where it is the fix.
+        onWarning: (warning) => {
+          if (warning.path.startsWith('turns[')) scriptWarnings.push(formatProblem(warning));
+        },
         onCommit: options.json
           ? undefined
           : (_runId, commit) => {
@@ -168,6 +171,8 @@ program
           if (why && !plainDetail(meta.stopDetail ?? '').includes(why.replace(/^the execution failed: /, '')))
             console.log(`  ${why}`);
           for (const line of outcomeLines(problems, answer)) console.log(line);
+          if (problems.refused.length + problems.failed.length > 0 && scriptWarnings.length > 0)
+            console.error(['', 'validate warned about these scripted calls:', ...scriptWarnings].join('\n'));
         }
         process.exitCode = exitStatus(meta, problems);
       } finally {

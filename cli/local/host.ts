@@ -9,7 +9,7 @@ import { formatProblem, loadOrgFolder } from '../../adapters/catalog/fs-loader.t
 import { projectRootOf } from '../../adapters/catalog/project-root.ts';
 import { LocalSecretStore } from '../../adapters/secrets/local-secrets.ts';
 import type { Catalog } from '../../core/definitions/catalog.ts';
-import { hasErrors } from '../../core/definitions/problems.ts';
+import { hasErrors, type Problem } from '../../core/definitions/problems.ts';
 import type { RunMeta, TriggerInfo } from '../../core/definitions/run.ts';
 import { ValidationError } from '../../core/errors.ts';
 import type { RunStore, StepCommit } from '../../core/ports/run-store.ts';
@@ -49,8 +49,8 @@ export interface LocalHostOptions {
   /** Use a running DynamoDB (tests share one) instead of starting DynamoDB Local on disk. */
   dynamodbEndpoint?: string;
   tableName?: string;
-  /** Called with each warning of the definitions (formatted, file:line first); by default they are not shown. */
-  onWarning?: (line: string) => void;
+  /** Called with each warning of the definitions; by default they are not shown. */
+  onWarning?: (warning: Problem) => void;
   /** Called with every commit: the CLI streams the trace from here. */
   onCommit?: (runId: string, commit: StepCommit) => void;
   retryIntervalMs?: number;
@@ -126,7 +126,7 @@ function observed(store: RunStore, onCommit: ((runId: string, commit: StepCommit
 
 export async function loadCatalog(
   orgDir: string,
-  options: { projectRoot?: string; onWarning?: (line: string) => void } = {},
+  options: { projectRoot?: string; onWarning?: (warning: Problem) => void } = {},
 ): Promise<Catalog> {
   const { catalog, problems } = await loadOrgFolder(orgDir, process.cwd(), { projectRoot: options.projectRoot });
   if (!catalog || hasErrors(problems)) {
@@ -137,7 +137,7 @@ export async function loadCatalog(
         .join('\n')}`,
     );
   }
-  for (const warning of problems.filter((p) => p.severity === 'warning')) options.onWarning?.(formatProblem(warning));
+  for (const warning of problems.filter((p) => p.severity === 'warning')) options.onWarning?.(warning);
   return catalog;
 }
 

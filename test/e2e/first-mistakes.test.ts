@@ -83,7 +83,7 @@ const EVERYTHING = [
 ].join('\n');
 
 describe('a run whose script calls tools it may not, or has not loaded', () => {
-  it('warns at the call before the run, completes, lists the refused and failed calls with the answer, and exits 3', async () => {
+  it("completes, lists the refused and failed calls with the answer and validate's warnings at their lines, and exits 3", async () => {
     const org = await writeOrg(
       await tempDir(),
       EVERYTHING,
