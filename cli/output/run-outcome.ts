@@ -1,11 +1,12 @@
 import { peopleToolName, readableToolName } from '../../core/definitions/context.ts';
 import type { RunMeta } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
+import { plainDetail } from '../../core/format/error-names.ts';
 
 /**
  * How a run ended, for the person at the terminal: the agent's final answer, the tool calls
- * that were refused or failed (a run can complete with some), plain words for the error names
- * the state machine records, and the exit status that tells these endings apart.
+ * that were refused or failed (a run can complete with some), and the exit status that tells
+ * these endings apart.
  */
 
 /** `looprail run`'s exit statuses; README's CLI section lists them. */
@@ -75,43 +76,4 @@ export function outcomeLines(problems: CallProblems, answer: string | undefined)
   list('failed', problems.failed);
   if (answer) lines.push('', 'Answer:', ...answer.split('\n').map((line) => `  ${line}`));
   return lines;
-}
-
-/** What the state machine's error names mean, in the words a person would use. */
-const PLAIN_ERRORS: Record<string, string> = {
-  'looprail.ExecutionABORTED': 'the execution was stopped',
-  'looprail.ExecutionTIMED_OUT': 'the execution ran out of time',
-  'looprail.ExecutionFAILED': 'the execution failed',
-  'States.Timeout': 'a step ran out of time',
-  'States.Runtime': 'the state machine failed',
-  'looprail.ConfigurationError': 'configuration problem',
-  'looprail.ContextTooLong': 'the conversation is longer than the model accepts',
-  'looprail.ToolUnavailable': 'a tool server stayed unavailable',
-  'looprail.ToolTimeout': 'a tool call ran out of time',
-  'looprail.ModelUnavailable': 'the model stayed unavailable',
-  'looprail.SecretNotFound': 'a secret is missing',
-  'looprail.NotFound': 'not found',
-  'looprail.ValidationError': 'invalid',
-  'looprail.ApprovalExpired': 'nobody decided in time',
-  'looprail.ApprovalRejected': 'an approver rejected a call',
-  'looprail.RateLimited': 'over the rate limit',
-  'looprail.BudgetContended': 'the budget stayed held by other runs',
-  ExecutionError: 'the execution failed',
-  Error: 'error',
-};
-
-/** `looprail.ConfigurationError: MCP server …` → `configuration problem: MCP server …`. */
-export function plainDetail(detail: string): string {
-  const match =
-    /^([A-Za-z][\w.]*(?:Error|Exception|ABORTED|TIMED_OUT|FAILED|Timeout|Runtime|Unavailable|NotFound|TooLong|Expired|Rejected|Limited|Contended)): ?/.exec(
-      detail,
-    );
-  if (!match) return detail;
-  const name = match[1]!;
-  const plain = PLAIN_ERRORS[name] ?? name.replace(/^looprail\./, '');
-  const rest = detail.slice(match[0].length);
-  if (!rest) return plain;
-  // The message often names an error again (a cause wrapped in its execution's failure): said once.
-  const inner = plainDetail(rest);
-  return inner.startsWith(plain) ? inner : `${plain}: ${inner}`;
 }

@@ -1,7 +1,8 @@
 import { formatUsd } from '../../core/format/usd.ts';
 import { runUsage, type RunMeta } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
-import { plainDetail, eventToolName } from './run-outcome.ts';
+import { plainDetail } from '../../core/format/error-names.ts';
+import { eventToolName } from './run-outcome.ts';
 
 /** One line per trace event, for a person watching a run in a terminal. */
 

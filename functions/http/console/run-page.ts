@@ -8,6 +8,8 @@ import { parseQuery } from '../router.ts';
 import type { HttpRequest, HttpResponse } from '../types.ts';
 import { html, type Html } from '../../../core/format/html.ts';
 import { formatUsd } from '../../../core/format/usd.ts';
+import { plainDetail } from '../../../core/format/error-names.ts';
+import { peopleToolName, readableToolName } from '../../../core/definitions/context.ts';
 import { count, href, htmlPage, ms } from './html.ts';
 import { redactForDisplay } from './redact.ts';
 
@@ -67,7 +69,7 @@ function summary(meta: RunMeta): Html {
   return html`<dl class="facts">
 <dt>Agent</dt><dd>${meta.agent}${meta.subagent ? ` · sub-agent ${meta.subagent}` : ''}${meta.agentVersion ? ` · ${meta.agentVersion}` : ''}</dd>
 ${meta.parentRunId ? html`<dt>Parent run</dt><dd><a href="/console/runs/${encodeURIComponent(meta.parentRunId)}">${meta.parentRunId}</a></dd>` : ''}
-<dt>Outcome</dt><dd><strong class="${outcome}">${outcome}</strong>${meta.stopDetail ? html` — ${redactForDisplay(meta.stopDetail)}` : ''}</dd>
+<dt>Outcome</dt><dd><strong class="${outcome}">${outcome}</strong>${meta.stopDetail ? html` — ${redactForDisplay(plainDetail(meta.stopDetail))}` : ''}</dd>
 ${meta.pendingApprovalId ? html`<dt>Waiting for</dt><dd><a href="/approvals/${encodeURIComponent(meta.pendingApprovalId)}">approval ${meta.pendingApprovalId}</a></dd>` : ''}
 <dt>Trigger</dt><dd>${meta.trigger.kind}${meta.trigger.detail ? ` · ${meta.trigger.detail}` : ''} · principal ${meta.principal}</dd>
 <dt>Time</dt><dd>created ${meta.createdAt}${meta.startedAt ? ` · started ${meta.startedAt}` : ''}${meta.endedAt ? ` · ended ${meta.endedAt} (${ms(Date.parse(meta.endedAt) - Date.parse(meta.startedAt ?? meta.createdAt))})` : ''}</dd>
@@ -113,7 +115,14 @@ function stepRow(event: TraceEvent, start: number, end: number, calls: Map<strin
   const span = end - start;
   const left = ((Date.parse(event.startedAt) - start) / span) * 100;
   const width = Math.max((event.latencyMs / span) * 100, 0.3);
-  const name = `${event.name}${event.kind === 'model_call' && event.scripted ? ' [scripted]' : ''}${event.attempt !== undefined && event.attempt > 1 ? ` (attempt ${event.attempt})` : ''}`;
+  // Tools as people read them (`server.tool`), a refused call's too, whose event keeps the model's name.
+  const shown =
+    event.kind !== 'tool_denied' && event.kind !== 'tool_call'
+      ? event.name
+      : event.server && event.tool
+        ? peopleToolName(event.server, event.tool)
+        : readableToolName(event.name);
+  const name = `${shown}${event.kind === 'model_call' && event.scripted ? ' [scripted]' : ''}${event.attempt !== undefined && event.attempt > 1 ? ` (attempt ${event.attempt})` : ''}`;
   const call = event.callId ? calls.get(event.callId) : undefined;
   // Numbers only in the style attribute: nothing recorded reaches it.
   const bar = html`<div class="bar" role="img" aria-label="${Math.round(event.latencyMs)} ms"><span class="${event.kind}" style="left:${Math.min(left, 99.7).toFixed(2)}%;width:${Math.min(width, 100 - Math.min(left, 99.7)).toFixed(2)}%"></span></div>`;
