@@ -64,7 +64,9 @@ export function traceLine(event: TraceEvent, indent = ''): string {
       : '';
   const cost = event.costMicros > 0 ? formatUsd(event.costMicros) : '';
   // A sandbox command is shown before what it printed.
-  const text = event.sandbox?.command ? `$ ${event.sandbox.command} → ${event.detail ?? ''}` : event.detail;
+  const text = event.sandbox?.command
+    ? `$ ${event.sandbox.command} → ${event.detail ?? ''}`
+    : event.detail && plainDetail(event.detail);
   const detail = text ? dim(text.replace(/\s+/g, ' ').slice(0, 140)) : '';
   return `${indent}${cyan(kind)} ${name.padEnd(34)} ${latency}  ${statusMark(event).padEnd(useColor ? 15 : 6)} ${tokens.padEnd(22)} ${cost.padStart(9)}  ${detail}`.trimEnd();
 }
