@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -125,24 +126,32 @@ describe('a run whose script calls tools it may not, or has not loaded', () => {
     const [header, row] = runs.stdout.trim().split('\n');
     expect(header).toMatch(/^CREATED +RUN +AGENT +OUTCOME +TOKENS +COST$/);
     expect(row).toContain(`${runId}  first`);
-  });
+  }, 240_000);
 });
 
 describe('a misspelled MCP server command', () => {
   it('is refused before anything starts, in well under 5 s, naming the bin it meant', async () => {
+    const dir = await tempDir();
     const org = await writeOrg(
-      await tempDir(),
+      dir,
       EVERYTHING.replace('mcp-server-everything', 'mcp-server-everythng'),
       'turns:\n  - text: never played\n',
     );
-    const started = Date.now();
-    const { code, stdout, stderr } = await looprail(['run', 'first', '--org', org]);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // What the command needs to start on this machine (loading its modules), measured apart:
+    // a loaded test machine takes seconds of it, and the refusal must add next to nothing.
+    let started = Date.now();
+    await looprail(['--version']);
+    const startup = Date.now() - started;
+    started = Date.now();
+    const { code, stdout, stderr } = await looprail(['run', 'first', '--org', org, '--state-dir', join(dir, 'state')]);
+    expect(Date.now() - started - startup).toBeLessThan(5_000);
     expect(code).toBe(1);
     expect(stdout + stderr).toContain(
       `${org}/mcp-servers/everything.yaml:2:36: transport.command: "mcp-server-everythng" is not installed: did you mean "mcp-server-everything"?`,
     );
-  });
+    // Refused before the local database or any server started: no state was made.
+    expect(existsSync(join(dir, 'state'))).toBe(false);
+  }, 60_000);
 
   it('that goes missing after validation fails the run at once as a configuration error with the fix, never retried', async () => {
     const project = await tempDir();
@@ -221,7 +230,7 @@ describe('an org run from inside its own folder', () => {
     expect(run.failedCalls).toEqual([]);
     expect(run.answer).toContain('Triage updated: both failures now name their owners');
     expect(code).toBe(0);
-  });
+  }, 240_000);
 });
 
 describe('the CLI at a glance', () => {
@@ -232,5 +241,5 @@ describe('the CLI at a glance', () => {
     const { code, stdout } = await looprail(['validate', empty]);
     expect(code).toBe(1);
     expect(stdout).toContain(`✗ ${empty}: no agent definitions found`);
-  });
+  }, 120_000);
 });
