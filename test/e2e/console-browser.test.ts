@@ -331,12 +331,17 @@ describe('traces through the API and the CLI', () => {
     expect(lines[verification + 2]).toMatch(/^ {2}│ start\s+reviewer/);
     expect(lines.some((line) => /^ {2}│ model\s+s-console-checker \[scripted\]/.test(line))).toBe(true);
     expect(stdout).toContain('■ verified');
+    // The agent's final answer, read through the API's run detail.
+    expect(stdout).toContain('\nAnswer:\n  Done; the sum is 5.');
     const json = JSON.parse((await cli('--json')).stdout) as {
-      run: { runId: string };
+      answer: string;
+      run: { runId: string; answer: string };
       trace: Array<{ kind: string; childRunId?: string }>;
       children: Record<string, Array<{ kind: string }>>;
     };
     expect(json.run.runId).toBe(makerRunId);
+    expect(json.answer).toBe('Done; the sum is 5.');
+    expect(json.run.answer).toBe('Done; the sum is 5.');
     const child = json.trace.find((event) => event.kind === 'verification')!.childRunId!;
     expect(json.children[child]!.map((event) => event.kind)).toContain('model_call');
   });
