@@ -1,12 +1,12 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { formatProblem, loadOrgFolder } from '../adapters/catalog/fs-loader.ts';
 import { hasErrors } from '../core/definitions/problems.ts';
-import { runUsage, type RunMeta } from '../core/definitions/run.ts';
-import { formatUsd } from '../core/format/usd.ts';
+import { runUsage } from '../core/definitions/run.ts';
 import { agentSummary } from './output/agent-summary.ts';
 import { summaryLine, traceLine } from './output/trace-lines.ts';
 import { loadCatalog, openLocalState, startLocalHost } from './local/host.ts';
@@ -17,7 +17,11 @@ import { showCosts } from './commands/costs.ts';
 import { lockOrg } from './commands/lock.ts';
 import { openLocalSkills, registerSkillsCommand } from './commands/skills.ts';
 import { mcpGatewayCommand } from './commands/mcp-gateway.ts';
-import { childTraces, renderTrace } from './output/trace-tree.ts';
+import { renderTrace } from './output/trace-tree.ts';
+import { exitStatus, outcomeLines } from './output/run-outcome.ts';
+import { plainDetail } from '../core/format/error-names.ts';
+import { readRunReport } from './output/run-report.ts';
+import { runsTable, type ListedRun } from './output/runs-table.ts';
 import { devCommand } from './commands/dev.ts';
 import { consoleCommand } from './commands/console.ts';
 import { registerApprovalsCommands } from './commands/approvals.ts';
@@ -30,12 +34,19 @@ import { clientFor } from './sigv4.ts';
 /**
  * The `looprail` command. Exit codes: 0 all well (a run ended verified or completed);
  * 1 an error or invalid definitions; 2 a run that stopped for another reason (a limit,
- * a rejection, a stall…), so scripts can tell the difference.
+ * a rejection, a stall…); 3 a run that completed, but with tool calls refused or failed
+ * on the way (cli/output/run-outcome.ts), so scripts can tell the difference. `diff` exits
+ * 2 when access widened (cli/commands/diff.ts).
  */
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 const program = new Command()
   .name('looprail')
   .description('A governed runtime for unattended AI agent loops')
+  .version(version, '-V, --version', 'print the version')
   .showHelpAfterError()
   .configureOutput({ outputError: (text, write) => write(text) });
 
@@ -62,7 +73,13 @@ program
       for (const problem of problems) console.log(formatProblem(problem));
       if (catalog) {
         for (const agent of Object.values(catalog.agents)) console.log(`✓ ${agentSummary(catalog, agent).line}`);
-        if (Object.keys(catalog.agents).length === 0) console.log(`${path}: no agent definitions found`);
+        if (Object.keys(catalog.agents).length === 0) {
+          // Nothing to check is a mistake too (the wrong folder, most often): never a silent pass.
+          failed = true;
+          console.log(
+            `✗ ${path}: no agent definitions found (an agent is a YAML file with a top-level \`agent:\` key); point validate at the org folder, e.g. \`looprail validate agents\``,
+          );
+        }
       } else {
         const errors = problems.filter((p) => p.severity === 'error').length;
         console.log(`✗ ${path}: ${errors} problem${errors === 1 ? '' : 's'}; nothing was deployed or run`);
@@ -92,9 +109,14 @@ program
         options.inputFile ?? '--input',
       );
       const started = Date.now();
+      const scriptWarnings: string[] = [];
       const host = await startLocalHost({
         orgDir: options.org,
         stateDir: options.stateDir,
+        // What validate said of scripted calls: shown with the calls the run refused, where it is the fix.
+        onWarning: (warning) => {
+          if (warning.path.startsWith('turns[')) scriptWarnings.push(formatProblem(warning));
+        },
         onCommit: options.json
           ? undefined
           : (_runId, commit) => {
@@ -121,8 +143,8 @@ program
           controller.signal,
         );
         const meta = result.meta;
+        const { trace, answer, problems } = await readRunReport(host.deps.store, result.runId);
         if (options.json) {
-          const trace = await host.deps.store.listTrace(result.runId);
           console.log(
             JSON.stringify(
               {
@@ -132,6 +154,9 @@ program
                 stopReason: meta.stopReason,
                 stopDetail: meta.stopDetail,
                 usage: runUsage(meta),
+                answer,
+                refusedCalls: problems.refused,
+                failedCalls: problems.failed,
                 run: meta,
                 trace,
                 execution: result.outcome,
@@ -143,12 +168,16 @@ program
         } else {
           if (!result.created) console.log(`run ${result.runId} already exists for this dedupe key`);
           console.log(summaryLine(meta, Date.now() - started));
-          if (result.outcome?.status === 'FAILED')
-            console.log(`  execution failed: ${result.outcome.error?.name}: ${result.outcome.error?.message}`);
+          const failure = result.outcome?.status === 'FAILED' ? result.outcome.error : undefined;
+          const why = failure ? plainDetail(`${failure.name}: ${failure.message}`) : undefined;
+          // Said once: the execution's error is most often the stop detail already shown.
+          if (why && !plainDetail(meta.stopDetail ?? '').includes(why.replace(/^the execution failed: /, '')))
+            console.log(`  ${why}`);
+          for (const line of outcomeLines(problems, answer)) console.log(line);
+          if (problems.refused.length + problems.failed.length > 0 && scriptWarnings.length > 0)
+            console.error(['', 'validate warned about these scripted calls:', ...scriptWarnings].join('\n'));
         }
-        const reason = meta.stopReason;
-        process.exitCode =
-          reason === 'verified' || reason === 'completed' ? 0 : meta.status === 'failed' || !reason ? 1 : 2;
+        process.exitCode = exitStatus(meta, problems);
       } finally {
         await host.close();
       }
@@ -175,8 +204,8 @@ program
       const children = Object.fromEntries(trace.checkers.map((checker) => [checker.runId, checker.events]));
       console.log(
         options.json
-          ? JSON.stringify({ run, trace: trace.events, children }, null, 2)
-          : renderTrace(run, trace.events, children),
+          ? JSON.stringify({ run, answer: run.answer, trace: trace.events, children }, null, 2)
+          : renderTrace(run, trace.events, children, run.answer),
       );
       return;
     }
@@ -188,10 +217,9 @@ program
         process.exitCode = 1;
         return;
       }
-      const trace = await state.store.listTrace(runId);
-      const children = await childTraces(trace, (id) => state.store.listTrace(id));
-      if (options.json) console.log(JSON.stringify({ run: meta, trace, children }, null, 2));
-      else console.log(renderTrace(meta, trace, children));
+      const { trace, children, answer } = await readRunReport(state.store, runId);
+      if (options.json) console.log(JSON.stringify({ run: meta, answer, trace, children }, null, 2));
+      else console.log(renderTrace(meta, trace, children, answer));
     } finally {
       await state.close();
     }
@@ -216,9 +244,7 @@ program
       json?: boolean;
     }) => {
       const endpoint = await resolveEndpoint(options).catch(() => undefined);
-      let runs: Array<
-        Pick<RunMeta, 'createdAt' | 'runId' | 'agent' | 'stopReason' | 'status' | 'usage' | 'checkerUsage'>
-      >;
+      let runs: ListedRun[];
       if (endpoint) {
         runs = (await clientFor(endpoint).listRuns({ agent: options.agent, limit: Number(options.limit) })).runs;
       } else {
@@ -230,13 +256,8 @@ program
         }
       }
       if (options.json) return void console.log(JSON.stringify(runs, null, 2));
-      for (const run of runs) {
-        const usage = runUsage(run);
-        console.log(
-          `${run.createdAt}  ${run.runId}  ${run.agent.padEnd(24)} ${(run.stopReason ?? run.status).padEnd(20)} ${String(usage.inputTokens + usage.outputTokens).padStart(8)} tok  ${formatUsd(usage.costMicros)}`,
-        );
-      }
-      if (runs.length === 0) console.log('no runs yet: try `npm run demo`');
+      if (runs.length === 0) return void console.log('no runs yet: try `npm run demo`');
+      for (const line of runsTable(runs)) console.log(line);
     },
   );
 

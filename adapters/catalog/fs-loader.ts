@@ -6,6 +6,7 @@ import type { OrgFile } from '../../core/definitions/org-validation.ts';
 import { validateOrg } from '../../core/definitions/validate.ts';
 import { guardrailRules } from '../../guardrails/rules.ts';
 import { hostingProblems } from './hosting-check.ts';
+import { projectRootOf } from './project-root.ts';
 
 export { formatProblem };
 export type { Problem };
@@ -50,7 +51,7 @@ async function listFiles(dir: string): Promise<string[]> {
  * Reads an org folder (or the folder around one file) and validates it whole, then checks
  * that every stdio server can be hosted on AWS (hosting-check.ts). Paths in problems are
  * shown relative to the current directory; servers' commands and files are found from
- * `projectRoot` (default: the current directory), as the local host starts them.
+ * `projectRoot` (default: the project that holds the org, project-root.ts), as the local host starts them.
  */
 export async function loadOrgFolder(
   target: string,
@@ -87,10 +88,9 @@ export async function loadOrgFolder(
     files.push({ path: relative(root, path).split(sep).join('/'), display, text });
   }
   const result = validateOrg(files, { customRules: Object.keys(guardrailRules), ignoreLock: options.ignoreLock });
+  const projectRoot = options.projectRoot ? resolve(cwd, options.projectRoot) : projectRootOf(root, cwd);
   const hosting =
-    result.catalog && !options.skipHostingCheck
-      ? hostingProblems(result.catalog, files, resolve(cwd, options.projectRoot ?? '.'))
-      : [];
+    result.catalog && !options.skipHostingCheck ? hostingProblems(result.catalog, files, projectRoot) : [];
   const all = [...problems, ...result.problems, ...hosting];
   return { root, problems: all, catalog: all.some((p) => p.severity === 'error') ? undefined : result.catalog };
 }

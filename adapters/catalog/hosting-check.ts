@@ -1,8 +1,9 @@
-import { posix } from 'node:path';
+import { readdirSync, statSync } from 'node:fs';
+import { join, posix, resolve } from 'node:path';
 import type { Catalog } from '../../core/definitions/catalog.ts';
 import { identitiesOf } from '../../core/definitions/identity.ts';
 import type { OrgFile } from '../../core/definitions/org-validation.ts';
-import type { Problem } from '../../core/definitions/problems.ts';
+import { closest, type Problem } from '../../core/definitions/problems.ts';
 import { parseYaml } from '../../core/definitions/yaml-source.ts';
 import { resolveStdioProgram } from '../mcp/stdio-program.ts';
 
@@ -16,18 +17,29 @@ export function hostingProblems(catalog: Catalog, files: OrgFile[], projectRoot:
   const identities = identitiesOf(catalog);
   for (const server of Object.values(catalog.servers)) {
     if (server.transport.type !== 'stdio') continue;
-    const resolution = resolveStdioProgram(projectRoot, server.transport);
-    if (resolution.ok) continue;
     const file = files.find(
       (each) => /^mcp-servers\/[^/]+\.ya?ml$/i.test(each.path) && stem(each.path) === server.name,
     );
+    const at = (field: 'command' | 'cwd') => ({
+      ...(file ? locate(file, field) : { file: `mcp-servers/${server.name}.yaml`, line: 1, col: 1 }),
+      path: `transport.${field}`,
+      severity: 'error' as const,
+    });
+    const cwd = server.transport.cwd;
+    // A folder that is not there fails the server's start with the same ENOENT as a missing program.
+    if (cwd !== undefined && !cwd.includes('${') && !isFolder(resolve(projectRoot, cwd)))
+      problems.push({
+        ...at('cwd'),
+        message: `server "${server.name}" starts in "${cwd}", which is not a folder (relative to the project, ${projectRoot}): fix the path or leave cwd out`,
+      });
+    const resolution = resolveStdioProgram(projectRoot, server.transport);
+    if (resolution.ok) continue;
+    const near = nearestBin(projectRoot, server.transport.command);
     const users = identities.filter((identity) => identity.servers.includes(server.name)).map((each) => each.name);
-    const where = file ? locate(file) : { file: `mcp-servers/${server.name}.yaml`, line: 1, col: 1 };
     problems.push({
-      ...where,
-      path: 'transport.command',
-      severity: 'error',
+      ...at('command'),
       message:
+        (near ? `"${server.transport.command}" is not installed: did you mean "${near}"? ` : '') +
         `server "${server.name}" cannot run on AWS: ${resolution.reason}, and each stdio server is bundled into its ` +
         `own Lambda from an installed Node package (node_modules/.bin) or a .js/.mjs file of the project; ` +
         `${users.length > 0 ? `used by ${users.map((name) => `agent ${name}`).join(', ')}` : 'no agent uses it yet'}. ` +
@@ -38,13 +50,32 @@ export function hostingProblems(catalog: Catalog, files: OrgFile[], projectRoot:
   return problems;
 }
 
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The installed bin a misspelled command most likely meant, if one is a few typos away. */
+function nearestBin(projectRoot: string, command: string): string | undefined {
+  if (command.includes('/') || command.includes('${')) return undefined;
+  try {
+    const near = closest(command, readdirSync(join(projectRoot, 'node_modules', '.bin')));
+    return near === command ? undefined : near;
+  } catch {
+    return undefined;
+  }
+}
+
 function stem(path: string): string {
   return posix.basename(path).replace(/\.ya?ml$/i, '');
 }
 
-/** Where `transport.command` is in the server's file (it parsed already, or the catalog would not exist). */
-function locate(file: OrgFile): { file: string; line: number; col: number } {
+/** Where `transport.<field>` is in the server's file (it parsed already, or the catalog would not exist). */
+function locate(file: OrgFile, field: 'command' | 'cwd'): { file: string; line: number; col: number } {
   const parsed = parseYaml({ file: file.display, text: file.text }, 'an MCP server declaration');
   if (!parsed.ok) return { file: file.display, line: 1, col: 1 };
-  return { file: file.display, ...parsed.parsed.locate(['transport', 'command']) };
+  return { file: file.display, ...parsed.parsed.locate(['transport', field]) };
 }

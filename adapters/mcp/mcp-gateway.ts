@@ -320,17 +320,21 @@ export class McpToolGateway implements ToolGateway {
   // --- errors ---------------------------------------------------------------------------
 
   #connectFailure(conn: Connection, server: McpServerDeclaration, error: unknown, connectMs: number): Error {
-    if (error instanceof StreamableHTTPError && (error.code === 401 || error.code === 403) && server.auth) {
-      // Retrying with the same credentials cannot help: this needs a person.
+    if (error instanceof StreamableHTTPError && (error.code === 401 || error.code === 403)) {
+      // Retrying with the same credentials (or none) cannot help: this needs a person.
       return new ConfigurationError(
-        `MCP server "${server.name}" refused our credentials (HTTP ${error.code}); check the secret "${server.auth.secret}"`,
+        server.auth
+          ? `MCP server "${server.name}" refused our credentials (HTTP ${error.code}); check the secret "${server.auth.secret}"`
+          : `MCP server "${server.name}" asks for credentials (HTTP ${error.code}) and none are declared: add auth: { secret: <name> } to mcp-servers/${server.name}.yaml (the secret's name in secrets.yaml, its value in the secret store)`,
       );
     }
     if (server.transport.type === 'stdio' && isMissingProgram(error)) {
       // Retrying cannot make a program appear: a permanent configuration error, not an outage.
       return new ConfigurationError(
         conn.redact(
-          `MCP server "${server.name}": could not start "${server.transport.command}": ${describeCause(error)}`,
+          `MCP server "${server.name}": could not start "${server.transport.command}": ${describeCause(error)}. ` +
+            `Fix transport.command (or cwd) in mcp-servers/${server.name}.yaml: the bin of an installed npm package ` +
+            '(npm install <package>), or a .js file of the project; `looprail validate` checks it',
         ),
       );
     }

@@ -1,3 +1,4 @@
+import { callableToolName } from '../../core/definitions/context.ts';
 import type { TextBlock, ToolCallBlock } from '../../core/definitions/messages.ts';
 import { ConfigurationError, ContextTooLongError, ModelUnavailableError } from '../../core/errors.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../../core/ports/models.ts';
@@ -47,7 +48,8 @@ export class ScriptedModelProvider implements ModelProvider {
       content.push({
         type: 'tool_call',
         id: `call-${request.callIndex}-${i}`,
-        name: call.tool,
+        // Written `server.tool` as people read it, or `server__tool`: the model calls the latter.
+        name: callableToolName(call.tool),
         arguments: call.arguments,
       });
     });

@@ -1,3 +1,4 @@
+import { projectRootOf } from '../../adapters/catalog/project-root.ts';
 import { join } from 'node:path';
 import { McpToolGateway } from '../../adapters/mcp/mcp-gateway.ts';
 import { writePins } from '../../adapters/catalog/pin-writer.ts';
@@ -26,7 +27,7 @@ export async function pinServers(options: {
           .sort();
   const gateway = new McpToolGateway({
     secrets: new LocalSecretStore({ file: join(options.stateDir, 'secrets.json'), env: process.env }),
-    projectRoot: process.cwd(),
+    projectRoot: projectRootOf(options.orgDir),
     stateDir: options.stateDir,
   });
   let ok = true;

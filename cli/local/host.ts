@@ -8,9 +8,10 @@ import { ensureTable } from '../../adapters/dynamodb/table.ts';
 import { formatProblem, loadOrgFolder } from '../../adapters/catalog/fs-loader.ts';
 import { KnownSecrets, recordingSecrets } from '../../core/guardrails/known-secrets.ts';
 import { withSecretRedaction } from '../../core/run/redacting-deps.ts';
+import { projectRootOf } from '../../adapters/catalog/project-root.ts';
 import { LocalSecretStore } from '../../adapters/secrets/local-secrets.ts';
 import type { Catalog } from '../../core/definitions/catalog.ts';
-import { hasErrors } from '../../core/definitions/problems.ts';
+import { hasErrors, type Problem } from '../../core/definitions/problems.ts';
 import type { RunMeta, TriggerInfo } from '../../core/definitions/run.ts';
 import { ValidationError } from '../../core/errors.ts';
 import type { RunStore, StepCommit } from '../../core/ports/run-store.ts';
@@ -41,6 +42,7 @@ import { BubblewrapSandboxes } from '../../adapters/sandbox/bubblewrap.ts';
  */
 
 export interface LocalHostOptions {
+  /** Where servers start from; default: the project that holds the org (adapters/catalog/project-root.ts). */
   projectRoot?: string;
   /** The org folder with the agent definitions. */
   orgDir?: string;
@@ -49,6 +51,8 @@ export interface LocalHostOptions {
   /** Use a running DynamoDB (tests share one) instead of starting DynamoDB Local on disk. */
   dynamodbEndpoint?: string;
   tableName?: string;
+  /** Called with each warning of the definitions; by default they are not shown. */
+  onWarning?: (warning: Problem) => void;
   /** Called with every commit: the CLI streams the trace from here. */
   onCommit?: (runId: string, commit: StepCommit) => void;
   retryIntervalMs?: number;
@@ -122,8 +126,11 @@ function observed(store: RunStore, onCommit: ((runId: string, commit: StepCommit
   });
 }
 
-export async function loadCatalog(orgDir: string): Promise<Catalog> {
-  const { catalog, problems } = await loadOrgFolder(orgDir);
+export async function loadCatalog(
+  orgDir: string,
+  options: { projectRoot?: string; onWarning?: (warning: Problem) => void } = {},
+): Promise<Catalog> {
+  const { catalog, problems } = await loadOrgFolder(orgDir, process.cwd(), { projectRoot: options.projectRoot });
   if (!catalog || hasErrors(problems)) {
     throw new ValidationError(
       `the definitions in ${orgDir} have problems (run \`looprail validate ${orgDir}\`):\n${problems
@@ -132,6 +139,7 @@ export async function loadCatalog(orgDir: string): Promise<Catalog> {
         .join('\n')}`,
     );
   }
+  for (const warning of problems.filter((p) => p.severity === 'warning')) options.onWarning?.(warning);
   return catalog;
 }
 
@@ -169,10 +177,12 @@ export async function openLocalState(options: { stateDir: string; dynamodbEndpoi
 }
 
 export async function startLocalHost(options: LocalHostOptions = {}): Promise<LocalHost> {
-  const projectRoot = resolve(options.projectRoot ?? process.cwd());
-  const stateDir = resolve(projectRoot, options.stateDir ?? '.looprail');
-  const orgDir = resolve(projectRoot, options.orgDir ?? 'agents');
-  const catalog = await loadCatalog(orgDir);
+  // The state folder is where the user is (as `trace` and `runs` read it); servers start from the org's project.
+  const here = resolve(options.projectRoot ?? process.cwd());
+  const stateDir = resolve(here, options.stateDir ?? '.looprail');
+  const orgDir = resolve(here, options.orgDir ?? 'agents');
+  const projectRoot = options.projectRoot ? here : projectRootOf(orgDir);
+  const catalog = await loadCatalog(orgDir, { projectRoot, onWarning: options.onWarning });
   const log = options.log ?? silentLogger;
   // Mail goes to a local outbox (and to a local SMTP relay when LOOPRAIL_SMTP_URL is set); webhooks are posted for real.
   // Built before DynamoDB Local starts, so a bad LOOPRAIL_SMTP_URL fails fast and leaves nothing running.

@@ -1,6 +1,8 @@
 import { formatUsd } from '../../core/format/usd.ts';
 import { runUsage, type RunMeta } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
+import { plainDetail } from '../../core/format/error-names.ts';
+import { eventToolName } from './run-outcome.ts';
 
 /** One line per trace event, for a person watching a run in a terminal. */
 
@@ -47,7 +49,12 @@ function statusMark(event: TraceEvent): string {
 
 export function traceLine(event: TraceEvent, indent = ''): string {
   const kind = KIND_LABEL[event.kind].padEnd(8);
-  const base = event.kind === 'model_call' && event.scripted ? `${event.name} [scripted]` : event.name;
+  const base =
+    event.kind === 'model_call' && event.scripted
+      ? `${event.name} [scripted]`
+      : event.kind === 'tool_call' || event.kind === 'tool_denied'
+        ? eventToolName(event)
+        : event.name;
   // A call that took more than one try says so: retries are part of what happened.
   const name = event.attempt !== undefined && event.attempt > 1 ? `${base} (attempt ${event.attempt})` : base;
   const latency = `${number(Math.round(event.latencyMs))} ms`.padStart(9);
@@ -57,7 +64,9 @@ export function traceLine(event: TraceEvent, indent = ''): string {
       : '';
   const cost = event.costMicros > 0 ? formatUsd(event.costMicros) : '';
   // A sandbox command is shown before what it printed.
-  const text = event.sandbox?.command ? `$ ${event.sandbox.command} → ${event.detail ?? ''}` : event.detail;
+  const text = event.sandbox?.command
+    ? `$ ${event.sandbox.command} → ${event.detail ?? ''}`
+    : event.detail && plainDetail(event.detail);
   const detail = text ? dim(text.replace(/\s+/g, ' ').slice(0, 140)) : '';
   return `${indent}${cyan(kind)} ${name.padEnd(34)} ${latency}  ${statusMark(event).padEnd(useColor ? 15 : 6)} ${tokens.padEnd(22)} ${cost.padStart(9)}  ${detail}`.trimEnd();
 }
@@ -82,5 +91,5 @@ export function summaryLine(meta: RunTotals, elapsedMs: number): string {
     `${(elapsedMs / 1000).toFixed(1)} s`,
   ].filter(Boolean);
   const head = good ? green(`■ ${reason}`) : red(`■ ${reason}`);
-  return `${head}${meta.stopDetail ? ` — ${meta.stopDetail}` : ''}\n  ${parts.join(' · ')}`;
+  return `${head}${meta.stopDetail ? ` — ${plainDetail(meta.stopDetail)}` : ''}\n  ${parts.join(' · ')}`;
 }

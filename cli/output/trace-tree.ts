@@ -1,5 +1,6 @@
 import type { RunMeta } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
+import { callProblems, outcomeLines } from './run-outcome.ts';
 import { summaryLine, traceLine, type RunTotals } from './trace-lines.ts';
 
 /** A run's trace as a tree: each event that started a child run (a checker) is followed by that run's own steps, nested. */
@@ -9,7 +10,12 @@ export type TracedRun = RunTotals &
 /** Child runs nest at most this deep: a loop in the links (a bug) cannot recurse forever. */
 const MAX_DEPTH = 8;
 
-export function renderTrace(meta: TracedRun, trace: TraceEvent[], children: Record<string, TraceEvent[]>): string {
+export function renderTrace(
+  meta: TracedRun,
+  trace: TraceEvent[],
+  children: Record<string, TraceEvent[]>,
+  answer?: string,
+): string {
   const lines = [
     `▶ ${meta.agent} · run ${meta.runId} · ${meta.trigger.kind} · principal ${meta.principal} · ${meta.createdAt}`,
   ];
@@ -27,6 +33,7 @@ export function renderTrace(meta: TracedRun, trace: TraceEvent[], children: Reco
   walk(trace, '  ', 0, new Set([meta.runId]));
   const elapsed = meta.endedAt && meta.startedAt ? Date.parse(meta.endedAt) - Date.parse(meta.startedAt) : 0;
   lines.push(summaryLine(meta, elapsed));
+  lines.push(...outcomeLines(callProblems(trace, children), answer));
   return lines.join('\n');
 }
 

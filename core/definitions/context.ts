@@ -146,3 +146,24 @@ export const TOOL_NAME_SEPARATOR = '__';
 export function modelToolName(server: string, tool: string): string {
   return `${server}${TOOL_NAME_SEPARATOR}${tool}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64);
 }
+
+/** How people read and write a tool (traces, inventory, approval rules, validate): `server.tool`. */
+export function peopleToolName(server: string, tool: string): string {
+  return `${server}.${tool}`;
+}
+
+/** A model's name for a tool (`server__tool`) as people read it (`server.tool`); other names pass unchanged. */
+export function readableToolName(modelName: string): string {
+  const at = modelName.indexOf(TOOL_NAME_SEPARATOR);
+  return at > 0 ? peopleToolName(modelName.slice(0, at), modelName.slice(at + TOOL_NAME_SEPARATOR.length)) : modelName;
+}
+
+/**
+ * The name a model calls for a tool written either way: `server.tool`, as people read it, is
+ * accepted wherever they write a call (scripts), and becomes `server__tool`; other names pass unchanged.
+ */
+export function callableToolName(name: string): string {
+  const dot = name.indexOf('.');
+  if (dot <= 0 || name.includes(TOOL_NAME_SEPARATOR)) return name;
+  return modelToolName(name.slice(0, dot), name.slice(dot + 1));
+}

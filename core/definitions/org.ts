@@ -216,7 +216,7 @@ export const ScriptTurn = z.strictObject({
   tool_calls: z
     .array(
       z.strictObject({
-        /** The name the model sees: `server__tool`. */
+        /** `server.tool` as traces show it, or `server__tool` as the model sees it: both name the same tool. */
         tool: z.string().min(1),
         arguments: z.record(z.string(), z.unknown()).default({}),
       }),

@@ -9,6 +9,7 @@ import { sha256 } from './hash.ts';
 import { hasErrors, type Problem } from './problems.ts';
 import { SkillFrontMatter, SkillsPolicyFile } from './skills.ts';
 import { checkAgent, type AgentContext } from './validate-agent.ts';
+import { checkScripts } from './validate-scripts.ts';
 import type { ParsedYaml } from './yaml-source.ts';
 import { sandboxServerProblem } from '../policy/sandbox-grants.ts';
 import { SANDBOX_DECLARATION } from '../sandbox/tools.ts';
@@ -59,7 +60,7 @@ export function validateOrg(files: OrgFile[], options: ValidateOptions = {}): Va
   const org = loadOrgFiles(v, options);
   const yamlFiles = files.filter((file) => isYaml(file.path));
   const { servers, invalidServers } = loadServers(v, org, yamlFiles);
-  const models = loadModels(v, org);
+  const { models, scripts } = loadModels(v, org);
   const skills = loadSkills(v, files);
   const loadedAgents = loadAgents(v, yamlFiles);
   const agents = checkAgents(v, org, loadedAgents, {
@@ -73,6 +74,12 @@ export function validateOrg(files: OrgFile[], options: ValidateOptions = {}): Va
     lockMode: options.ignoreLock === true,
   });
   checkSubagentAgents(v, loadedAgents);
+  checkScripts(
+    v,
+    loadedAgents.map((agent) => agent.value.agent),
+    scripts,
+    servers,
+  );
   checkBudgetReferences(v, org, loadedAgents, models);
 
   const problems = v.problems.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
@@ -201,10 +208,14 @@ function loadServers(
   return { servers, invalidServers };
 }
 
-/** Models, and the scripts of scripted ones. */
-function loadModels(v: Validation, org: OrgFiles): Record<string, ModelEntry> {
+/** Models, and the scripts of scripted ones (as read, by model: their turns are checked against the agents that play them). */
+function loadModels(
+  v: Validation,
+  org: OrgFiles,
+): { models: Record<string, ModelEntry>; scripts: Map<string, Loaded<typeof ModelScript>> } {
   const models = org.models;
   const modelEntries: Record<string, ModelEntry> = {};
+  const scripts = new Map<string, Loaded<typeof ModelScript>>();
   for (const [name, declaration] of Object.entries(models?.value.models ?? {})) {
     const entry: ModelEntry = { name, declaration };
     if ('secret' in declaration && declaration.secret)
@@ -218,12 +229,15 @@ function loadModels(v: Validation, org: OrgFiles): Record<string, ModelEntry> {
         v.at(models!.parsed, ['models', name, 'script'], `script "${declaration.script}" not found in the org folder`);
       } else {
         const script = v.load(scriptFile, ModelScript, 'a model script with `turns:`');
-        if (script) entry.script = script.value;
+        if (script) {
+          entry.script = script.value;
+          scripts.set(name, script);
+        }
       }
     }
     modelEntries[name] = entry;
   }
-  return modelEntries;
+  return { models: modelEntries, scripts };
 }
 
 /** Claude 3.7 and every Claude from 4 on: Bedrock serves them on demand only through an inference profile. */

@@ -1,6 +1,6 @@
 import { costMicros } from '../budgets/pricing.ts';
 import type { ModelEntry } from '../definitions/catalog.ts';
-import type { AgentView } from '../definitions/context.ts';
+import { readableToolName, type AgentView } from '../definitions/context.ts';
 import { toolCallsOf } from '../definitions/messages.ts';
 import { addUsage } from '../definitions/run.ts';
 import { ConfigurationError, errorMessage, ModelUnavailableError } from '../errors.ts';
@@ -64,7 +64,9 @@ export async function callModel(deps: ModelCallDeps, state: StartedRunState, wri
   const screened = screenOutput(deps, context.view, bounded);
   const calls = toolCallsOf({ role: 'assistant', content: response.content });
   const answered =
-    calls.length > 0 ? `asked for ${calls.map((call) => call.name).join(', ')}` : `answered (${response.stopReason})`;
+    calls.length > 0
+      ? `asked for ${calls.map((call) => readableToolName(call.name)).join(', ')}`
+      : `answered (${response.stopReason})`;
   writer.addTrace({
     kind: 'model_call',
     role: context.view.role,

@@ -222,6 +222,25 @@ describe('the console in Chromium', () => {
     await page.close();
   });
 
+  it("shows each checker row with the checker's own call, though its call ids repeat the maker's", async () => {
+    const page = await open(`/console/runs/${makerRunId}`, 'run-checker-rows');
+    // Both runs' first calls are `call-0-0`: the maker's echoes markup, the checker's adds 2 and 3.
+    const makerRow = page.locator('table.waterfall tbody tr:not(.nested)[data-kind=tool_call]', {
+      hasText: 'everything.echo',
+    });
+    const checkerRow = page.locator('table.waterfall tbody tr.nested[data-kind=tool_call]');
+    expect(await checkerRow.count()).toBe(1);
+    expect(await checkerRow.locator('td.name').innerText()).toContain('everything.get-sum');
+    await checkerRow.locator('details summary').click();
+    const shown = await checkerRow.locator('details').innerText();
+    expect(shown).toMatch(/"a": 2,\s+"b": 3/);
+    expect(shown).not.toContain('pwned');
+    await makerRow.locator('details summary').click();
+    expect(await makerRow.locator('details').innerText()).toContain('<script>document.title = "pwned"');
+    await page.screenshot({ path: join(ARTIFACTS, 'console-run-checker-rows.png'), fullPage: true });
+    await page.close();
+  });
+
   it('pages a run of thousands of steps', async () => {
     const page = await open('/console/runs/seeded-long', 'run-long');
     expect(await page.locator('table.waterfall tbody tr').count()).toBe(TRACE_PAGE_SIZE);
@@ -312,12 +331,17 @@ describe('traces through the API and the CLI', () => {
     expect(lines[verification + 2]).toMatch(/^ {2}│ start\s+reviewer/);
     expect(lines.some((line) => /^ {2}│ model\s+s-console-checker \[scripted\]/.test(line))).toBe(true);
     expect(stdout).toContain('■ verified');
+    // The agent's final answer, read through the API's run detail.
+    expect(stdout).toContain('\nAnswer:\n  Done; the sum is 5.');
     const json = JSON.parse((await cli('--json')).stdout) as {
-      run: { runId: string };
+      answer: string;
+      run: { runId: string; answer: string };
       trace: Array<{ kind: string; childRunId?: string }>;
       children: Record<string, Array<{ kind: string }>>;
     };
     expect(json.run.runId).toBe(makerRunId);
+    expect(json.answer).toBe('Done; the sum is 5.');
+    expect(json.run.answer).toBe('Done; the sum is 5.');
     const child = json.trace.find((event) => event.kind === 'verification')!.childRunId!;
     expect(json.children[child]!.map((event) => event.kind)).toContain('model_call');
   });

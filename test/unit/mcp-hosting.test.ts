@@ -82,7 +82,8 @@ describe('validate refuses a stdio server the stack cannot host', () => {
     const { catalog, problems } = await loadOrgFolder(org, ROOT);
     expect(catalog).toBeUndefined();
     expect(problems.filter((problem) => problem.severity === 'error').map(formatProblem)).toEqual([
-      `${file}:8:12: transport.command: server "ci-reports" cannot run on AWS: "mcp-server-filesystm" is not a bin of an installed Node package, ` +
+      `${file}:8:12: transport.command: "mcp-server-filesystm" is not installed: did you mean "mcp-server-filesystem"? ` +
+        'server "ci-reports" cannot run on AWS: "mcp-server-filesystm" is not a bin of an installed Node package, ' +
         'and each stdio server is bundled into its own Lambda from an installed Node package (node_modules/.bin) or a .js/.mjs file of the project; ' +
         'used by agent morning-triage, agent morning-triage.triage-reviewer. ' +
         'Install the npm package that provides it (npm install <package>, then name its bin), or declare the server as `transport: { type: http, url }`',
@@ -104,5 +105,16 @@ describe('validate refuses a stdio server the stack cannot host', () => {
       /git\.yaml:4:12: transport\.command: server "git" cannot run on AWS: "uvx" is not a bin .*; no agent uses it yet\. Install/,
     );
     expect(problems.some((problem) => problem.file.endsWith('remote.yaml'))).toBe(false);
+  });
+
+  it('refuses a cwd that is not a folder of the project: the server could not start there', async () => {
+    await writeFile(
+      join(org, 'mcp-servers/elsewhere.yaml'),
+      'name: elsewhere\ntransport:\n  type: stdio\n  command: mcp-server-memory\n  cwd: agents/no-such-folder\ntools: {}\n',
+    );
+    const { problems } = await loadOrgFolder(org, ROOT);
+    expect(problems.filter((problem) => problem.file.endsWith('elsewhere.yaml')).map(formatProblem)).toEqual([
+      `${join(org, 'mcp-servers/elsewhere.yaml')}:5:8: transport.cwd: server "elsewhere" starts in "agents/no-such-folder", which is not a folder (relative to the project, ${ROOT}): fix the path or leave cwd out`,
+    ]);
   });
 });

@@ -5,6 +5,7 @@ import { TraceEvent } from '../../../core/definitions/trace.ts';
 import { NotFoundError, ValidationError } from '../../../core/errors.ts';
 import { MAX_SEQ_PAGE } from '../../../core/ports/run-store.ts';
 import { failRunStep } from '../../../core/run/finish-run.ts';
+import { lastAnswer } from '../../../core/run/notify.ts';
 import { startRun } from '../../../core/run/trigger.ts';
 import { HttpError, json, parseBody, parseQuery, ProblemBody } from '../router.ts';
 import type { HttpRequest, HttpResponse } from '../types.ts';
@@ -90,7 +91,10 @@ export const RunSummary = z.object({
 });
 export type RunSummary = z.infer<typeof RunSummary>;
 
-export const RunDetail = RunSummary.extend({ input: z.unknown() });
+export const RunDetail = RunSummary.extend({
+  input: z.unknown(),
+  answer: z.string().optional().meta({ description: "the maker's final answer (its last text), once it has one" }),
+});
 export type RunDetail = z.infer<typeof RunDetail>;
 
 export const RunPage = z.object({ runs: z.array(RunSummary), nextCursor: z.string().optional() });
@@ -202,7 +206,8 @@ async function list(deps: Pick<ApiDeps, 'store'>, request: HttpRequest): Promise
 
 async function detail(deps: Pick<ApiDeps, 'store'>, runId: string): Promise<HttpResponse> {
   const meta = await existingRun(deps, runId);
-  const detail: RunDetail = { ...runSummary(meta), input: meta.input };
+  const answer = lastAnswer((await deps.store.loadState(meta.runId, { lastMessages: 8 }))?.messages ?? [], 20_000);
+  const detail: RunDetail = { ...runSummary(meta), input: meta.input, ...(answer ? { answer } : {}) };
   return json(200, detail);
 }
 

@@ -8,6 +8,8 @@ import { parseQuery } from '../router.ts';
 import type { HttpRequest, HttpResponse } from '../types.ts';
 import { html, type Html } from '../../../core/format/html.ts';
 import { formatUsd } from '../../../core/format/usd.ts';
+import { plainDetail } from '../../../core/format/error-names.ts';
+import { peopleToolName, readableToolName } from '../../../core/definitions/context.ts';
 import { count, href, htmlPage, ms } from './html.ts';
 import { redactForDisplay } from './redact.ts';
 
@@ -32,11 +34,7 @@ export async function runPage(store: RunStore, request: HttpRequest, runId: stri
     store.listMessagesPage(runId, { afterSeq: query.messagesAfter, limit: MESSAGE_PAGE_SIZE }),
   ]);
   const childIds = [...new Set(trace.events.flatMap((event) => (event.childRunId ? [event.childRunId] : [])))];
-  const children = new Map(
-    await Promise.all(
-      childIds.map(async (id) => [id, (await store.listTracePage(id, { limit: TRACE_PAGE_SIZE })).events] as const),
-    ),
-  );
+  const children = new Map(await Promise.all(childIds.map(async (id) => [id, await childSteps(store, id)] as const)));
   const calls = toolCallsOf(conversation.messages.map((entry) => entry.message));
   const self = `/console/runs/${encodeURIComponent(runId)}`;
   const body = html`<h1>Run <code>${meta.runId}</code></h1>
@@ -51,13 +49,27 @@ ${conversation.messages.length === 0 ? html`<p class="muted">No messages ${query
   return htmlPage(200, `Run ${meta.runId}`, '/console/runs', body);
 }
 
+/** A nested run's steps and its own calls: call ids restart in every run, so a checker's `call-0-0` is not its maker's. */
+interface ChildSteps {
+  events: TraceEvent[];
+  calls: Map<string, CallText>;
+}
+
+async function childSteps(store: RunStore, runId: string): Promise<ChildSteps> {
+  const [trace, conversation] = await Promise.all([
+    store.listTracePage(runId, { limit: TRACE_PAGE_SIZE }),
+    store.listMessagesPage(runId, { limit: MESSAGE_PAGE_SIZE }),
+  ]);
+  return { events: trace.events, calls: toolCallsOf(conversation.messages.map((entry) => entry.message)) };
+}
+
 function summary(meta: RunMeta): Html {
   const usage = runUsage(meta);
   const outcome = meta.stopReason ?? meta.status;
   return html`<dl class="facts">
 <dt>Agent</dt><dd>${meta.agent}${meta.subagent ? ` · sub-agent ${meta.subagent}` : ''}${meta.agentVersion ? ` · ${meta.agentVersion}` : ''}</dd>
 ${meta.parentRunId ? html`<dt>Parent run</dt><dd><a href="/console/runs/${encodeURIComponent(meta.parentRunId)}">${meta.parentRunId}</a></dd>` : ''}
-<dt>Outcome</dt><dd><strong class="${outcome}">${outcome}</strong>${meta.stopDetail ? html` — ${redactForDisplay(meta.stopDetail)}` : ''}</dd>
+<dt>Outcome</dt><dd><strong class="${outcome}">${outcome}</strong>${meta.stopDetail ? html` — ${redactForDisplay(plainDetail(meta.stopDetail))}` : ''}</dd>
 ${meta.pendingApprovalId ? html`<dt>Waiting for</dt><dd><a href="/approvals/${encodeURIComponent(meta.pendingApprovalId)}">approval ${meta.pendingApprovalId}</a></dd>` : ''}
 <dt>Trigger</dt><dd>${meta.trigger.kind}${meta.trigger.detail ? ` · ${meta.trigger.detail}` : ''} · principal ${meta.principal}</dd>
 <dt>Time</dt><dd>created ${meta.createdAt}${meta.startedAt ? ` · started ${meta.startedAt}` : ''}${meta.endedAt ? ` · ended ${meta.endedAt} (${ms(Date.parse(meta.endedAt) - Date.parse(meta.startedAt ?? meta.createdAt))})` : ''}</dd>
@@ -86,15 +98,15 @@ function toolCallsOf(messages: Message[]): Map<string, CallText> {
   return calls;
 }
 
-function waterfall(events: TraceEvent[], children: Map<string, TraceEvent[]>, calls: Map<string, CallText>): Html {
-  const all = [...events, ...[...children.values()].flat()];
+function waterfall(events: TraceEvent[], children: Map<string, ChildSteps>, calls: Map<string, CallText>): Html {
+  const all = [...events, ...[...children.values()].flatMap((child) => child.events)];
   const start = Math.min(...all.map((event) => Date.parse(event.startedAt)));
   const end = Math.max(...all.map((event) => Date.parse(event.endedAt)), start + 1);
   const rows: Html[] = [];
   for (const event of events) {
     rows.push(stepRow(event, start, end, calls, false));
-    for (const child of (event.childRunId ? children.get(event.childRunId) : undefined) ?? [])
-      rows.push(stepRow(child, start, end, calls, true));
+    const child = event.childRunId ? children.get(event.childRunId) : undefined;
+    if (child) for (const step of child.events) rows.push(stepRow(step, start, end, child.calls, true));
   }
   return html`<table class="waterfall"><thead><tr><th class="num">#</th><th>Step</th><th>Name</th><th>Status</th><th>Timeline</th><th class="num">Latency</th><th class="num">Tokens in / out</th><th class="num">Cost</th><th>Detail</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
@@ -103,7 +115,14 @@ function stepRow(event: TraceEvent, start: number, end: number, calls: Map<strin
   const span = end - start;
   const left = ((Date.parse(event.startedAt) - start) / span) * 100;
   const width = Math.max((event.latencyMs / span) * 100, 0.3);
-  const name = `${event.name}${event.kind === 'model_call' && event.scripted ? ' [scripted]' : ''}${event.attempt !== undefined && event.attempt > 1 ? ` (attempt ${event.attempt})` : ''}`;
+  // Tools as people read them (`server.tool`), a refused call's too, whose event keeps the model's name.
+  const shown =
+    event.kind !== 'tool_denied' && event.kind !== 'tool_call'
+      ? event.name
+      : event.server && event.tool
+        ? peopleToolName(event.server, event.tool)
+        : readableToolName(event.name);
+  const name = `${shown}${event.kind === 'model_call' && event.scripted ? ' [scripted]' : ''}${event.attempt !== undefined && event.attempt > 1 ? ` (attempt ${event.attempt})` : ''}`;
   const call = event.callId ? calls.get(event.callId) : undefined;
   // Numbers only in the style attribute: nothing recorded reaches it.
   const bar = html`<div class="bar" role="img" aria-label="${Math.round(event.latencyMs)} ms"><span class="${event.kind}" style="left:${Math.min(left, 99.7).toFixed(2)}%;width:${Math.min(width, 100 - Math.min(left, 99.7)).toFixed(2)}%"></span></div>`;
