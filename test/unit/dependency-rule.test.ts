@@ -43,7 +43,8 @@ function forbiddenInCore(file: string, text: string): string[] {
  * Which top-level folders each one may import (its own always). core/ is the centre;
  * adapters implement its ports; functions/ and cli/ are the two hosts composing them;
  * infra/ deploys them (handlers are named by path, never imported); containers/ are
- * programs shipped as images. bench/ measures everything and may use anything.
+ * programs shipped as images; scripts/ (npm's own steps) stand alone. bench/ measures
+ * everything and may use anything.
  */
 const MAY_IMPORT: Record<string, readonly string[]> = {
   core: [],
@@ -54,6 +55,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   infra: ['core', 'adapters'],
   cli: ['core', 'adapters', 'functions'],
   bin: ['cli'],
+  scripts: [],
   bench: [...SOURCE_ROOTS, 'test'],
 };
 
