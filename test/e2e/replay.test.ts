@@ -1,0 +1,94 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { replayRun, replayText } from '../../cli/commands/replay.ts';
+import { startLocalHost } from '../../cli/local/host.ts';
+
+/**
+ * `looprail replay` on a real recorded run: the default org's morning triage is run once on a
+ * local host (its own state folder, DynamoDB Local on disk), then played again under edited
+ * definitions with no model and no tool called. The same definitions decide everything the
+ * same way; a denied tool, a new approval rule or a lower step limit is found at the step
+ * where it first changes what the runtime decides.
+ */
+
+let dir: string;
+let runId: string;
+const definition = () => join(dir, 'agents', 'morning-triage.yaml');
+let original: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'looprail-replay-test-'));
+  await cp('agents', join(dir, 'agents'), { recursive: true });
+  original = await readFile(definition(), 'utf8');
+  const host = await startLocalHost({ orgDir: join(dir, 'agents'), stateDir: join(dir, 'state'), retryIntervalMs: 0 });
+  try {
+    const result = await host.run({ agent: 'morning-triage', input: { repo: 'acme/shop' }, principal: 'local:test' });
+    expect(result.meta.stopReason).toBe('verified');
+    runId = result.runId;
+  } finally {
+    await host.close();
+  }
+}, 180_000);
+beforeEach(async () => {
+  await writeFile(definition(), original);
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const replay = () => replayRun({ runId, orgDir: join(dir, 'agents'), stateDir: join(dir, 'state') });
+
+async function edit(from: string | RegExp, to: string): Promise<void> {
+  const text = await readFile(definition(), 'utf8');
+  const changed = text.replace(from, to);
+  if (changed === text) throw new Error(`the test's edit did not apply: ${from}`);
+  await writeFile(definition(), changed);
+}
+
+describe('looprail replay', () => {
+  it('decides everything the same under the same definitions, maker and both checker attempts', async () => {
+    const { report } = await replay();
+    expect(report.divergence).toBeUndefined();
+    // Six maker calls, each checker attempt's call, two verifications, the stop and the finish.
+    expect(report.same).toBeGreaterThanOrEqual(12);
+  });
+
+  it('finds the call a denied tool would now refuse, and stops there', async () => {
+    await edit('deny: [delete_*]', 'deny: [delete_*, add_observations]');
+    const result = await replay();
+    expect(result.report.divergence).toMatchObject({
+      recorded: { where: 'maker', kind: 'tool_call', name: 'team-memory.add_observations', status: 'ok' },
+      replayed: { where: 'maker', kind: 'tool_denied', status: 'denied' },
+      reading: expect.stringMatching(/^maker: team-memory__add_observations would now be denied: refused: /),
+    });
+    expect(replayText(result)).toContain('Nothing was recorded past this point, so the replay stops here.');
+  });
+
+  it('finds the call that would now wait for a person', async () => {
+    await edit(
+      '  approvals:\n',
+      '  approvals:\n    team-memory.create_entities:\n      approvers: [noor@example.com]\n      timeout: 1d\n',
+    );
+    const { report } = await replay();
+    expect(report.divergence).toMatchObject({
+      recorded: { kind: 'tool_call', name: 'team-memory.create_entities' },
+      replayed: { kind: 'approval_requested' },
+      reading: expect.stringContaining('would now wait for approval'),
+    });
+  });
+
+  it('finds where a lower step limit would stop the run', async () => {
+    await edit('max_steps: 12', 'max_steps: 3');
+    const { report } = await replay();
+    expect(report.divergence?.replayed).toMatchObject({ where: 'maker', stopReason: 'max_steps' });
+    expect(report.divergence?.reading).toMatch(/^maker: the run would stop here, max_steps/);
+  });
+
+  it('names a run it cannot find', async () => {
+    await expect(
+      replayRun({ runId: 'r-nope', orgDir: join(dir, 'agents'), stateDir: join(dir, 'state') }),
+    ).rejects.toThrow(/^replay: no run r-nope in /);
+  });
+});
