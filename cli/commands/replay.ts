@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,8 +11,10 @@ import type { ToolGateway } from '../../core/ports/tools.ts';
 import {
   compareDecisions,
   decisionsOf,
+  ExportedRun,
   type RecordedRun,
   Recording,
+  recordedDecisions,
   type ReplayReport,
 } from '../../core/review/replay.ts';
 import { openLocalState, startLocalHost } from '../local/host.ts';
@@ -33,32 +35,73 @@ export function registerReplayCommand(program: Command, stateDirOption: Option):
     .description(
       'play a recorded run again under the current definitions, calling no model or tool, and show where it decides differently',
     )
-    .argument('<runId>', 'a recorded local run (the maker)')
+    .argument('<run>', 'a recorded local run (the maker), or a file written by looprail export')
     .option('--org <dir>', 'the org folder with the definitions', 'agents')
     .addOption(stateDirOption)
     .option('--json', 'machine-readable output')
-    .action(async (runId: string, options: { org: string; stateDir: string; json?: boolean }) => {
-      const result = await replayRun({ runId, orgDir: options.org, stateDir: options.stateDir });
+    .action(async (run: string, options: { org: string; stateDir: string; json?: boolean }) => {
+      const recording = run.endsWith('.json')
+        ? await readExport(run)
+        : await readRecording(run, resolve(options.stateDir));
+      const result = await replayRun({ recording, orgDir: options.org, stateDir: options.stateDir });
       if (options.json) console.log(JSON.stringify(result, null, 2));
       else console.log(replayText(result));
       process.exitCode = result.report.divergence ? REPLAY_DIVERGED_EXIT : 0;
     });
+  program
+    .command('export')
+    .description(
+      'write a recorded local run (and its checker runs) to a file that replay and eval read, to keep in Git',
+    )
+    .argument('<runId>', 'a recorded local run (the maker)')
+    .option('--out <file>', 'where to write it', '<runId>.json')
+    .addOption(stateDirOption)
+    .action(async (runId: string, options: { out: string; stateDir: string }) => {
+      const recording = await readRecording(runId, resolve(options.stateDir));
+      const out = options.out === '<runId>.json' ? `${runId}.json` : options.out;
+      await writeFile(out, `${JSON.stringify(recording, null, 2)}\n`);
+      console.log(
+        `wrote ${out}: ${recording.agent}, ${recording.runs.length} run${recording.runs.length === 1 ? '' : 's'}`,
+      );
+    });
+}
+
+/** A file written by `looprail export`, checked: a file that is not one is named with what is wrong. */
+export async function readExport(file: string): Promise<ExportedRun> {
+  let data: unknown;
+  try {
+    data = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new Error(`${file}: not a looprail export (${(error as Error).message})`);
+  }
+  const parsed = ExportedRun.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`${file}: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+  }
+  return parsed.data;
 }
 
 export interface ReplayResult {
   recordedRunId: string;
   replayRunId: string;
   agent: string;
+  /** What the replayed run cost at the recorded tokens, under the current prices. */
+  costMicros: number;
   report: ReplayReport;
 }
 
-/** Reads the recording from `stateDir`, replays it on a temporary host, and compares their decisions. */
-export async function replayRun(options: { runId: string; orgDir: string; stateDir: string }): Promise<ReplayResult> {
-  const { meta, runs, decisions } = await readRecording(options.runId, resolve(options.stateDir));
-  const recording = new Recording(runs);
+/** Replays a recording on a temporary host, and compares its decisions with the recorded ones. */
+export async function replayRun(options: {
+  recording: ExportedRun;
+  orgDir: string;
+  /** Where the servers' secrets are read from (the servers are started to list their tools). */
+  stateDir?: string;
+}): Promise<ReplayResult> {
+  const meta = options.recording;
+  const recording = new Recording(meta.runs);
   const replayState = await mkdtemp(join(tmpdir(), 'looprail-replay-'));
-  const secretsFile = join(resolve(options.stateDir), 'secrets.json');
-  // The servers are started to list their tools (never called): they need what they need in a real run.
+  const secretsFile = join(resolve(options.stateDir ?? '.looprail'), 'secrets.json');
   if (existsSync(secretsFile)) await copyFile(secretsFile, join(replayState, 'secrets.json'));
   // A run that would now wait for a person stops there: the decision is theirs, and none was recorded.
   const atApproval = new AbortController();
@@ -80,12 +123,12 @@ export async function replayRun(options: { runId: string; orgDir: string; stateD
       { agent: meta.agent, input: meta.input, principal: meta.principal, trigger: meta.trigger },
       atApproval.signal,
     );
-    const replayedDecisions = await decisionsIn(host.deps.store, replayed.runId);
     return {
-      recordedRunId: options.runId,
+      recordedRunId: meta.runId,
       replayRunId: replayed.runId,
       agent: meta.agent,
-      report: compareDecisions(decisions, replayedDecisions),
+      costMicros: (await host.deps.store.getRun(replayed.runId))?.usage.costMicros ?? 0,
+      report: compareDecisions(recordedDecisions(meta), await decisionsIn(host.deps.store, replayed.runId)),
     };
   } finally {
     await host.close();
@@ -93,7 +136,8 @@ export async function replayRun(options: { runId: string; orgDir: string; stateD
   }
 }
 
-async function readRecording(runId: string, stateDir: string) {
+/** A recorded run and its checker runs, read from a local state folder. */
+export async function readRecording(runId: string, stateDir: string): Promise<ExportedRun> {
   const state = await openLocalState({ stateDir });
   try {
     const meta = await state.store.getRun(runId);
@@ -102,7 +146,6 @@ async function readRecording(runId: string, stateDir: string) {
       throw new Error(`replay: ${runId} is a ${meta.role} run; replay its maker run (${meta.parentRunId ?? '?'})`);
     const results = new DynamoResultStore({ client: state.client, tableName: state.tableName });
     const runs: RecordedRun[] = [];
-    const children = new Map<string, TraceEvent[]>();
     const read = async (id: string, role: RecordedRun['role']) => {
       const trace = await state.store.listTrace(id);
       if (trace.some((event) => event.kind === 'delegation'))
@@ -121,9 +164,16 @@ async function readRecording(runId: string, stateDir: string) {
     };
     const trace = await read(runId, 'maker');
     for (const event of trace)
-      if (event.kind === 'verification' && event.childRunId)
-        children.set(event.childRunId, await read(event.childRunId, 'checker'));
-    return { meta, runs, decisions: decisionsOf(trace, children) };
+      if (event.kind === 'verification' && event.childRunId) await read(event.childRunId, 'checker');
+    return {
+      looprail_export: 1,
+      runId,
+      agent: meta.agent,
+      input: meta.input,
+      principal: meta.principal,
+      trigger: meta.trigger,
+      runs,
+    };
   } finally {
     await state.close();
   }

@@ -1,6 +1,7 @@
-import type { TextBlock, ToolCallBlock, Message } from '../definitions/messages.ts';
-import type { Role } from '../definitions/run.ts';
-import type { TraceEvent } from '../definitions/trace.ts';
+import { z } from 'zod';
+import { Message, type TextBlock, type ToolCallBlock } from '../definitions/messages.ts';
+import { Role, TriggerInfo } from '../definitions/run.ts';
+import { TraceEvent } from '../definitions/trace.ts';
 import { ConfigurationError } from '../errors.ts';
 import { canonicalJson } from '../definitions/hash.ts';
 import type { ModelRequest, ModelResponse } from '../ports/models.ts';
@@ -16,13 +17,33 @@ import type { ToolCallResult } from '../ports/tools.ts';
  */
 
 /** One recorded run (the maker's, or a checker's) as the store holds it. */
-export interface RecordedRun {
-  runId: string;
-  role: Role;
-  messages: Message[];
-  trace: TraceEvent[];
+export const RecordedRun = z.object({
+  runId: z.string().min(1),
+  role: Role,
+  messages: z.array(Message),
+  trace: z.array(TraceEvent),
   /** Full results of calls whose result was offloaded, by call id. */
-  offloaded?: Record<string, string>;
+  offloaded: z.record(z.string(), z.string()).optional(),
+});
+export type RecordedRun = z.infer<typeof RecordedRun>;
+
+/** A run and its checker runs as `looprail export` writes them: what a replay needs, and nothing else. */
+export const ExportedRun = z.object({
+  looprail_export: z.literal(1, 'expected a file written by looprail export (looprail_export: 1)'),
+  runId: z.string().min(1),
+  agent: z.string().min(1),
+  input: z.unknown(),
+  principal: z.string(),
+  trigger: TriggerInfo,
+  /** The maker's run first, then each checker run in the order it ran. */
+  runs: z.array(RecordedRun).min(1),
+});
+export type ExportedRun = z.infer<typeof ExportedRun>;
+
+/** The recorded decisions of an exported run, its checker runs' in place. */
+export function recordedDecisions(exported: ExportedRun): Decision[] {
+  const [maker, ...checkers] = exported.runs;
+  return decisionsOf(maker!.trace, new Map(checkers.map((run) => [run.runId, run.trace])));
 }
 
 export class Recording {

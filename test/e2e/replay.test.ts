@@ -2,7 +2,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { replayRun, replayText } from '../../cli/commands/replay.ts';
+import { readExport, readRecording, replayRun, replayText } from '../../cli/commands/replay.ts';
 import { startLocalHost } from '../../cli/local/host.ts';
 
 /**
@@ -15,6 +15,7 @@ import { startLocalHost } from '../../cli/local/host.ts';
 
 let dir: string;
 let runId: string;
+let recorded: Awaited<ReturnType<typeof readRecording>>;
 const definition = () => join(dir, 'agents', 'morning-triage.yaml');
 let original: string;
 
@@ -30,6 +31,7 @@ beforeAll(async () => {
   } finally {
     await host.close();
   }
+  recorded = await readRecording(runId, join(dir, 'state'));
 }, 180_000);
 beforeEach(async () => {
   await writeFile(definition(), original);
@@ -38,7 +40,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const replay = () => replayRun({ runId, orgDir: join(dir, 'agents'), stateDir: join(dir, 'state') });
+const replay = () => replayRun({ recording: recorded, orgDir: join(dir, 'agents'), stateDir: join(dir, 'state') });
 
 async function edit(from: string | RegExp, to: string): Promise<void> {
   const text = await readFile(definition(), 'utf8');
@@ -86,9 +88,30 @@ describe('looprail replay', () => {
     expect(report.divergence?.reading).toMatch(/^maker: the run would stop here, max_steps/);
   });
 
+  it('replays a run exported to a file as it replays it from the state folder, and names a file that is not one', async () => {
+    const file = join(dir, 'triage.json');
+    await writeFile(file, JSON.stringify(recorded));
+    const exported = await readExport(file);
+    expect(exported).toMatchObject({
+      looprail_export: 1,
+      runId,
+      agent: 'morning-triage',
+      input: { repo: 'acme/shop' },
+    });
+    expect(exported.runs.map((run) => run.role)).toEqual(['maker', 'checker', 'checker']);
+    await edit('deny: [delete_*]', 'deny: [delete_*, add_observations]');
+    const fromFile = await replayRun({ recording: exported, orgDir: join(dir, 'agents') });
+    expect(fromFile.report.divergence?.recorded).toMatchObject({ name: 'team-memory.add_observations' });
+
+    await writeFile(file, JSON.stringify({ ...exported, looprail_export: 2 }));
+    await expect(readExport(file)).rejects.toThrow(
+      `${file}: looprail_export: expected a file written by looprail export`,
+    );
+    await writeFile(file, '{"looprail_export": 1,');
+    await expect(readExport(file)).rejects.toThrow(`${file}: not a looprail export (`);
+  });
+
   it('names a run it cannot find', async () => {
-    await expect(
-      replayRun({ runId: 'r-nope', orgDir: join(dir, 'agents'), stateDir: join(dir, 'state') }),
-    ).rejects.toThrow(/^replay: no run r-nope in /);
+    await expect(readRecording('r-nope', join(dir, 'state'))).rejects.toThrow(/^replay: no run r-nope in /);
   });
 });

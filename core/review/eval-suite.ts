@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { Name } from '../definitions/primitives.ts';
+import { ScriptTurn } from '../definitions/org.ts';
+import { StopReason } from '../definitions/run.ts';
+import type { TraceEvent } from '../definitions/trace.ts';
+
+/**
+ * An eval suite (`looprail eval <suite.yaml>`): cases a change to the definitions must still
+ * pass. A recorded case is a run exported with `looprail export` and replayed (it passes when
+ * every decision is the same); a written case is an input, the model's turns as a script, and
+ * what must hold at the end. Checked against the definitions in the working tree.
+ */
+
+export const Expectations = z.strictObject({
+  stop_reason: StopReason.optional(),
+  /** Tools (`server.tool`) the run must have called successfully, maker or checker. */
+  calls: z.array(z.string().min(1)).default([]),
+  /** Tools the run must not have called at all. */
+  not_calls: z.array(z.string().min(1)).default([]),
+  /** The run's whole cost, its checker's included, at most this. */
+  max_cost_usd: z.number().min(0).optional(),
+  /** The last verification's verdict. */
+  verdict: z.enum(['pass', 'fail']).optional(),
+});
+export type Expectations = z.infer<typeof Expectations>;
+
+export const RecordedCase = z.strictObject({
+  name: z.string().min(1, 'expected a name for the case'),
+  /** A file written by `looprail export <runId>`, relative to the suite file. */
+  recorded: z.string().min(1),
+});
+
+export const WrittenCase = z.strictObject({
+  name: z.string().min(1, 'expected a name for the case'),
+  agent: Name,
+  input: z.unknown().default({}),
+  /** The maker's model turns, in the scripted model's format. */
+  turns: z.array(ScriptTurn).min(1, 'expected at least one turn'),
+  /** The checker's turns, across its attempts, when the agent has a checker. */
+  checker_turns: z.array(ScriptTurn).default([]),
+  expect: Expectations,
+});
+
+export const EvalSuite = z.strictObject({
+  cases: z.array(z.union([RecordedCase, WrittenCase])).min(1, 'expected at least one case'),
+});
+export type EvalSuite = z.infer<typeof EvalSuite>;
+export type WrittenCase = z.infer<typeof WrittenCase>;
+
+/** What a written case's run came to: its stop reason, cost and every trace event, the checker's included. */
+export interface CaseOutcome {
+  stopReason?: string;
+  costMicros: number;
+  trace: TraceEvent[];
+}
+
+/** Every expectation the outcome misses, in plain words (empty: the case passes). */
+export function missedExpectations(expect: Expectations, outcome: CaseOutcome): string[] {
+  const missed: string[] = [];
+  const called = new Set(
+    outcome.trace.filter((event) => event.kind === 'tool_call' && event.status === 'ok').map((event) => event.name),
+  );
+  const attempted = new Set(
+    outcome.trace
+      .filter(
+        (event) => event.kind === 'tool_call' || event.kind === 'tool_denied' || event.kind === 'approval_requested',
+      )
+      .map((event) => event.name.replace('__', '.')),
+  );
+  if (expect.stop_reason && outcome.stopReason !== expect.stop_reason)
+    missed.push(`stopped ${outcome.stopReason ?? '(no stop reason)'}, expected ${expect.stop_reason}`);
+  for (const tool of expect.calls) if (!called.has(tool)) missed.push(`never called ${tool} successfully`);
+  for (const tool of expect.not_calls) if (attempted.has(tool)) missed.push(`called ${tool}, expected not to`);
+  if (expect.max_cost_usd !== undefined && outcome.costMicros > expect.max_cost_usd * 1_000_000)
+    missed.push(`cost $${(outcome.costMicros / 1_000_000).toFixed(4)}, more than $${expect.max_cost_usd}`);
+  if (expect.verdict) {
+    const verdict = outcome.trace.filter((event) => event.kind === 'verification').at(-1)?.status;
+    if (verdict !== expect.verdict) missed.push(`the checker said ${verdict ?? 'nothing'}, expected ${expect.verdict}`);
+  }
+  return missed;
+}
