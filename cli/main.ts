@@ -29,6 +29,7 @@ import { registerSecretsCommand } from './commands/secrets.ts';
 import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerDiffCommand } from './commands/diff.ts';
 import { registerReplayCommand } from './commands/replay.ts';
+import { registerEvalCommand } from './commands/eval.ts';
 import { resolveEndpoint } from './client.ts';
 import { clientFor } from './sigv4.ts';
 
@@ -37,7 +38,7 @@ import { clientFor } from './sigv4.ts';
  * 1 an error or invalid definitions; 2 a run that stopped for another reason (a limit,
  * a rejection, a stall…); 3 a run that completed, but with tool calls refused or failed
  * on the way (cli/output/run-outcome.ts), so scripts can tell the difference. `diff` exits
- * 2 when access widened (cli/commands/diff.ts), `replay` when a decision differs.
+ * 2 when access widened (cli/commands/diff.ts), `replay` when a decision differs, `eval` when a case fails.
  */
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -405,6 +406,7 @@ registerSecretsCommand(program, stateDirOption);
 registerDoctorCommand(program);
 registerDiffCommand(program);
 registerReplayCommand(program, stateDirOption);
+registerEvalCommand(program);
 registerApprovalsCommands(program, { urlOption, tokenOption, stateDirOption });
 
 function parseInput(text: string, source: string): unknown {

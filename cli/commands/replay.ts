@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command, Option } from 'commander';
 import { DynamoResultStore } from '../../adapters/dynamodb/result-store.ts';
+import { runUsage } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
 import type { RunStore } from '../../core/ports/run-store.ts';
 import type { ModelProvider, ModelProviders } from '../../core/ports/models.ts';
@@ -127,7 +128,7 @@ export async function replayRun(options: {
       recordedRunId: meta.runId,
       replayRunId: replayed.runId,
       agent: meta.agent,
-      costMicros: (await host.deps.store.getRun(replayed.runId))?.usage.costMicros ?? 0,
+      costMicros: runUsage(replayed.meta).costMicros,
       report: compareDecisions(recordedDecisions(meta), await decisionsIn(host.deps.store, replayed.runId)),
     };
   } finally {

@@ -15,7 +15,7 @@ export const Expectations = z.strictObject({
   stop_reason: StopReason.optional(),
   /** Tools (`server.tool`) the run must have called successfully, maker or checker. */
   calls: z.array(z.string().min(1)).default([]),
-  /** Tools the run must not have called at all. */
+  /** Tools the run must not have called (a call the runtime refused was not made). */
   not_calls: z.array(z.string().min(1)).default([]),
   /** The run's whole cost, its checker's included, at most this. */
   max_cost_usd: z.number().min(0).optional(),
@@ -50,6 +50,8 @@ export type WrittenCase = z.infer<typeof WrittenCase>;
 /** What a written case's run came to: its stop reason, cost and every trace event, the checker's included. */
 export interface CaseOutcome {
   stopReason?: string;
+  /** Why it stopped, in the runtime's words (shown when the stop is not the one expected). */
+  stopDetail?: string;
   costMicros: number;
   trace: TraceEvent[];
 }
@@ -60,17 +62,14 @@ export function missedExpectations(expect: Expectations, outcome: CaseOutcome): 
   const called = new Set(
     outcome.trace.filter((event) => event.kind === 'tool_call' && event.status === 'ok').map((event) => event.name),
   );
-  const attempted = new Set(
-    outcome.trace
-      .filter(
-        (event) => event.kind === 'tool_call' || event.kind === 'tool_denied' || event.kind === 'approval_requested',
-      )
-      .map((event) => event.name.replace('__', '.')),
-  );
+  // A call the runtime refused (denied, or waiting for a person) was not made.
+  const made = new Set(outcome.trace.filter((event) => event.kind === 'tool_call').map((event) => event.name));
   if (expect.stop_reason && outcome.stopReason !== expect.stop_reason)
-    missed.push(`stopped ${outcome.stopReason ?? '(no stop reason)'}, expected ${expect.stop_reason}`);
+    missed.push(
+      `stopped ${outcome.stopReason ?? '(no stop reason)'}${outcome.stopDetail ? ` (${outcome.stopDetail.slice(0, 200)})` : ''}, expected ${expect.stop_reason}`,
+    );
   for (const tool of expect.calls) if (!called.has(tool)) missed.push(`never called ${tool} successfully`);
-  for (const tool of expect.not_calls) if (attempted.has(tool)) missed.push(`called ${tool}, expected not to`);
+  for (const tool of expect.not_calls) if (made.has(tool)) missed.push(`called ${tool}, expected not to`);
   if (expect.max_cost_usd !== undefined && outcome.costMicros > expect.max_cost_usd * 1_000_000)
     missed.push(`cost $${(outcome.costMicros / 1_000_000).toFixed(4)}, more than $${expect.max_cost_usd}`);
   if (expect.verdict) {

@@ -2,11 +2,12 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { evalTable, loadSuite, runSuite } from '../../cli/commands/eval.ts';
 import { readExport, readRecording, replayRun, replayText } from '../../cli/commands/replay.ts';
 import { startLocalHost } from '../../cli/local/host.ts';
 
 /**
- * `looprail replay` on a real recorded run: the default org's morning triage is run once on a
+ * `looprail replay` and `looprail eval` on a real recorded run: the default org's morning triage is run once on a
  * local host (its own state folder, DynamoDB Local on disk), then played again under edited
  * definitions with no model and no tool called. The same definitions decide everything the
  * same way; a denied tool, a new approval rule or a lower step limit is found at the step
@@ -113,5 +114,55 @@ describe('looprail replay', () => {
 
   it('names a run it cannot find', async () => {
     await expect(readRecording('r-nope', join(dir, 'state'))).rejects.toThrow(/^replay: no run r-nope in /);
+  });
+});
+
+describe('looprail eval', () => {
+  const suite = async (cases: string) => {
+    const file = join(dir, 'suite.yaml');
+    await writeFile(file, cases);
+    return file;
+  };
+
+  it('replays recorded cases and runs written ones, each with its cost, failing the ones that miss', async () => {
+    await writeFile(join(dir, 'triage.json'), JSON.stringify(recorded));
+    const written = await readFile('test/fixtures/evals/morning-triage.yaml', 'utf8');
+    const file = await suite(
+      `${written}
+  - name: yesterday's triage
+    recorded: triage.json
+  - name: expects a stop it does not get
+    agent: morning-triage
+    turns: [{ text: Nothing to do. }]
+    checker_turns: [{ tool_calls: [{ tool: looprail__verdict, arguments: { pass: false, feedback: No note. } }] }]
+    expect: { stop_reason: completed, calls: [ci-reports.list_directory], verdict: pass }
+`,
+    );
+    const results = await runSuite({ suiteFile: file, orgDir: join(dir, 'agents') });
+    expect(results.map((result) => [result.name, result.kind, result.passed])).toEqual([
+      ['never deletes a note, even when the model asks', 'run', true],
+      ["yesterday's triage", 'replay', true],
+      ['expects a stop it does not get', 'run', false],
+    ]);
+    // The checker sent the maker back, and the case gave it no second turn.
+    expect(results[2]!.detail).toMatch(
+      /^stopped error \(.*has 1 turns; call 2 has none.*\), expected completed; never called ci-reports\.list_directory successfully; the checker said fail, expected pass$/,
+    );
+    expect(results[0]!.costMicros).toBeGreaterThan(0);
+    expect(evalTable(results)).toContain('1 of 3 cases failed');
+
+    await edit('deny: [delete_*]', 'deny: [delete_*, add_observations]');
+    const [replayed] = await runSuite({
+      suiteFile: await suite("cases:\n  - name: yesterday's triage\n    recorded: triage.json\n"),
+      orgDir: join(dir, 'agents'),
+    });
+    expect(replayed).toMatchObject({ passed: false, detail: expect.stringContaining('would now be denied') });
+  });
+
+  it('names every problem of a suite file at its line', async () => {
+    const file = await suite(
+      'cases:\n  - name: x\n    agent: morning-triage\n    turns: []\n    expect: { stop_reason: done }\n',
+    );
+    await expect(loadSuite(file)).rejects.toThrow(/the suite does not load:\n.*suite\.yaml:\d+:\d+: /);
   });
 });
