@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ScriptedModelProvider } from '../../adapters/models/scripted.ts';
 import { formatProblem } from '../../adapters/catalog/fs-loader.ts';
@@ -11,9 +12,6 @@ import type { ModelProvider, ModelProviders } from '../../core/ports/models.ts';
 import { EvalSuite, missedExpectations, type WrittenCase } from '../../core/review/eval-suite.ts';
 import { startLocalHost } from '../local/host.ts';
 import { readExport, replayRun } from './replay.ts';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 /**
  * `looprail eval <suite.yaml> [--org <folder>]`: every case of the suite against the
