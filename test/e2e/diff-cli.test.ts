@@ -120,6 +120,28 @@ describe('looprail diff', () => {
     ]);
   });
 
+  it("finds a widening hidden in a glob: a grant's deny-list replaced by allow: ['*']", async () => {
+    await edit('agents/morning-triage.yaml', /deny: \[delete_\*\].*/, "allow: ['*']");
+    const { code, changes: found } = await changes();
+    expect(code).toBe(2);
+    expect(found.map((change) => [change.facet, change.change, change.direction])).toEqual([
+      ['tool team-memory.delete_entities', 'added', 'widens'],
+      ['tool team-memory.delete_observations', 'added', 'widens'],
+      ['tool team-memory.delete_relations', 'added', 'widens'],
+    ]);
+  });
+
+  it('sees no change in a reordering or a comment', async () => {
+    const file = 'agents/morning-triage.yaml';
+    await edit(
+      file,
+      'allow: [read_graph, search_nodes, open_nodes]',
+      'allow: [open_nodes, read_graph, search_nodes] # reordered',
+    );
+    await edit(file, '# A morning triage loop', '# Reworded: a morning triage loop');
+    expect(await changes()).toEqual({ code: 0, widened: false, changes: [] });
+  });
+
   it('reports a model swap as a change to review, neither wider nor narrower', async () => {
     await edit('agents/morning-triage.yaml', 'model: demo-maker', 'model: claude-sonnet-4-6');
     const { code, changes: found } = await changes();
