@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { LockFile } from './lock-file.ts';
 import { formatPath, type Problem } from './problems.ts';
 import { parseYaml, validateWith, type ParsedYaml } from './yaml-source.ts';

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { parse as parseYamlText } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AgentSpec } from './agent.ts';
 import type { AgentEntry, InstructionsDoc, ModelEntry, SkillDoc } from './catalog.ts';
 import { sha256 } from './hash.ts';

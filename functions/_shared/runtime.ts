@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { DynamoSkillStore } from '../../adapters/dynamodb/skill-store.ts';
 import { DynamoResultStore } from '../../adapters/dynamodb/result-store.ts';
