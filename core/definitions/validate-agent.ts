@@ -6,7 +6,8 @@ import type { AgentEntry, InstructionsDoc, ModelEntry, SkillDoc } from './catalo
 import { sha256 } from './hash.ts';
 import { LOCK_FILE, lockKey, skillLockKey } from './lock-file.ts';
 import type { McpServerDeclaration } from './org.ts';
-import { splitFrontMatter, type OrgFile, type Validation } from './org-validation.ts';
+import { splitFrontMatter } from './front-matter.ts';
+import type { OrgFile, Validation } from './org-validation.ts';
 import { sameVersion, type VersionedRef } from './primitives.ts';
 import type { SkillPin } from './skills.ts';
 import type { ParsedYaml } from './yaml-source.ts';
