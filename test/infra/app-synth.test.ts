@@ -84,6 +84,15 @@ describe('infra/app.ts', { timeout: 120_000 }, () => {
     expect(result.stderr).toMatch(/^looprail: logRetentionDays: expected one of 1, 3, 5, .* \(got 31\)$/m);
     expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
+
+  it('exits 1 with one clear line for a looprail:debug that is neither true nor false', () => {
+    const org = join(scratch, 'debug-org');
+    cpSync(join(ROOT, 'agents'), org, { recursive: true });
+    const result = runApp({ 'looprail:agents': org, 'looprail:debug': 'yes' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^looprail: looprail:debug: expected true or false \(got "yes"\)$/m);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
 });
 
 /** The handlers besides the steps, by a part of their description: the triggers and the HTTP app. */
