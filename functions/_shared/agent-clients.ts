@@ -17,7 +17,7 @@ import type { AgentClients } from './runtime.ts';
  * The clients that act for an agent: its MCP tools (spawned, or invoked on their host
  * functions) and its model providers, with the function's own role or, per run, the
  * agent's. Only the loop's steps that call tools or models import this module (StartRun,
- * ModelStep, ToolStep, Verify: `lambdaDeps(AGENT_CLIENTS)`), so the MCP SDK, the model
+ * ModelStep, ToolStep, Verify: `lambdaDeps({ agents: AGENT_CLIENTS })`), so the MCP SDK, the model
  * adapters and the Lambda, Bedrock and STS clients stay out of every other bundle.
  */
 

@@ -12,6 +12,7 @@ import { systemClock } from '../../core/ports/clock.ts';
 import type { ModelProvider, ModelProviders } from '../../core/ports/models.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import type { ToolGateway } from '../../core/ports/tools.ts';
+import type { SandboxProvider } from '../../core/ports/sandbox.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
 import type { Logger } from '../../core/ports/logger.ts';
 import { randomIds } from '../../core/run/ids.ts';
@@ -23,7 +24,6 @@ import { EventBridgePublisher } from '../../adapters/events/eventbridge.ts';
 import { StepFunctionsExecutionStarter } from '../../adapters/executions/step-functions.ts';
 import type { TriggerDeps } from '../../core/run/trigger.ts';
 import { guardrailRules } from '../../guardrails/rules.ts';
-import { RemoteSandboxes } from '../../adapters/sandbox/remote.ts';
 import { ENV_SANDBOX_BROKER } from '../../adapters/sandbox/aws-contract.ts';
 import { RuntimeEnv, TriggerEnv } from './env-contract.ts';
 import { KnownSecrets, recordingSecrets } from '../../core/guardrails/known-secrets.ts';
@@ -98,6 +98,17 @@ export interface AgentClients {
   }): NonNullable<RunDeps['scopeFor']>;
 }
 
+/** How a function reaches the sandbox broker (sandbox-client.ts `SANDBOX_CLIENT`): ToolStep, FinishRun, FailRun. */
+export type SandboxClient = (brokerFunctionName: string) => SandboxProvider;
+
+/** The clients of a function's role, beyond the stores every function gets. */
+export interface LambdaRole {
+  /** The steps that call tools and models: AGENT_CLIENTS (agent-clients.ts). */
+  agents?: AgentClients;
+  /** The steps that use or destroy run sandboxes: SANDBOX_CLIENT (sandbox-client.ts). */
+  sandboxes?: SandboxClient;
+}
+
 /**
  * The tools and providers of a function that never acts for an agent (the triggers, the
  * HTTP and approval apps, RequestApproval, FinishRun, FailRun): reaching one is a wiring
@@ -168,11 +179,8 @@ function lambdaSecrets(): SecretStore {
   return lambdaSecretsCache;
 }
 
-/**
- * Built once per Lambda container; clients and MCP connections are reused across
- * invocations. `clients`: AGENT_CLIENTS on the steps that call tools and models; none elsewhere.
- */
-export function lambdaDeps(clients?: AgentClients): RunDeps {
+/** Built once per Lambda container; clients and MCP connections are reused across invocations. */
+export function lambdaDeps(role: LambdaRole = {}): RunDeps {
   if (lambdaDepsCache) return lambdaDepsCache;
   const env = lambdaEnv();
   const own = { projectRoot: env.LAMBDA_TASK_ROOT, stateDir: env.LOOPRAIL_STATE_DIR, mcpHosts: env.LOOPRAIL_MCP_HOSTS };
@@ -185,7 +193,7 @@ export function lambdaDeps(clients?: AgentClients): RunDeps {
       log: jsonLogger(env.LOOPRAIL_LOG_LEVEL),
       knownSecrets: lambdaKnownSecrets,
     }),
-    ...(clients ? clients.own({ secrets: lambdaSecrets(), ...own }) : withoutAgentClients()),
+    ...(role.agents ? role.agents.own({ secrets: lambdaSecrets(), ...own }) : withoutAgentClients()),
   };
   // Checked at init: a bad OTLP setting fails the container's start with the variable's name.
   const otlp = otlpConfigFromEnv(process.env);
@@ -197,13 +205,13 @@ export function lambdaDeps(clients?: AgentClients): RunDeps {
     webhooks: new HttpWebhookPoster(),
     ...(env.LOOPRAIL_EVENT_BUS ? { events: new EventBridgePublisher({ eventBusName: env.LOOPRAIL_EVENT_BUS }) } : {}),
     // Sandboxes run in their own VPC: every sandbox call is an Invoke of the broker there.
-    ...(env[ENV_SANDBOX_BROKER] ? { sandboxes: new RemoteSandboxes({ functionName: env[ENV_SANDBOX_BROKER] }) } : {}),
+    ...(env[ENV_SANDBOX_BROKER] ? { sandboxes: sandboxClient(role)(env[ENV_SANDBOX_BROKER]) } : {}),
   };
   lambdaDepsCache =
-    clients && env.LOOPRAIL_AGENT_ROLE_PREFIX
+    role.agents && env.LOOPRAIL_AGENT_ROLE_PREFIX
       ? {
           ...withMetrics,
-          scopeFor: clients.scopes({
+          scopeFor: role.agents.scopes({
             roleArnPrefix: env.LOOPRAIL_AGENT_ROLE_PREFIX,
             ...own,
             knownSecrets: lambdaKnownSecrets,
@@ -211,6 +219,14 @@ export function lambdaDeps(clients?: AgentClients): RunDeps {
         }
       : withMetrics;
   return lambdaDepsCache;
+}
+
+/** The role's sandbox client; the stack gives the broker's name only to functions composed with one. */
+function sandboxClient(role: LambdaRole): SandboxClient {
+  if (role.sandboxes) return role.sandboxes;
+  throw new ConfigurationError(
+    `${ENV_SANDBOX_BROKER} is set, but this function was composed without the sandbox client; the steps that use sandboxes (ToolStep, FinishRun, FailRun) pass SANDBOX_CLIENT to lambdaDeps`,
+  );
 }
 
 let lambdaTriggerDepsCache: (TriggerDeps & { secrets: SecretStore }) | undefined;

@@ -1,6 +1,7 @@
 import { withApprovalMail } from '../_shared/approvals.ts';
 import { stepHandlers } from '../_shared/handlers.ts';
 import { lambdaDeps } from '../_shared/runtime.ts';
+import { SANDBOX_CLIENT } from '../_shared/sandbox-client.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
 
 let deps: RunDeps | undefined;
@@ -10,4 +11,6 @@ let deps: RunDeps | undefined;
  * mail settings in its environment (infra/constructs/approvals.ts) it tells an expired
  * wait's approvers that nobody decided in time, through the SES mailer.
  */
-export const handler = stepHandlers(() => (deps ??= withApprovalMail(lambdaDeps()))).FailRun;
+export const handler = stepHandlers(
+  () => (deps ??= withApprovalMail(lambdaDeps({ sandboxes: SANDBOX_CLIENT }))),
+).FailRun;

@@ -1,6 +1,7 @@
 import { withApprovalMail } from '../_shared/approvals.ts';
 import { stepHandlers } from '../_shared/handlers.ts';
 import { lambdaDeps } from '../_shared/runtime.ts';
+import { SANDBOX_CLIENT } from '../_shared/sandbox-client.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
 
 let deps: RunDeps | undefined;
@@ -9,4 +10,6 @@ let deps: RunDeps | undefined;
  * The FinishRun state's Lambda: a thin entry over the shared step handler. With the mail settings in its environment (infra/constructs/approvals.ts) it sends the agents'
  * `notify:` mail through the SES mailer.
  */
-export const handler = stepHandlers(() => (deps ??= withApprovalMail(lambdaDeps()))).FinishRun;
+export const handler = stepHandlers(
+  () => (deps ??= withApprovalMail(lambdaDeps({ sandboxes: SANDBOX_CLIENT }))),
+).FinishRun;

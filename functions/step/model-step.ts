@@ -10,4 +10,4 @@ let deps: RunDeps | undefined;
  * The ModelStep state's Lambda: a thin entry over the shared step handler. With the mail settings in its environment (infra/constructs/approvals.ts) it sends budget
  * alert mail (budgets.yaml `alerts: - email:`) through the SES mailer.
  */
-export const handler = stepHandlers(() => (deps ??= withApprovalMail(lambdaDeps(AGENT_CLIENTS)))).ModelStep;
+export const handler = stepHandlers(() => (deps ??= withApprovalMail(lambdaDeps({ agents: AGENT_CLIENTS })))).ModelStep;

@@ -1,6 +1,7 @@
 import { stepHandlers } from '../_shared/handlers.ts';
 import { AGENT_CLIENTS } from '../_shared/agent-clients.ts';
 import { lambdaDeps } from '../_shared/runtime.ts';
+import { SANDBOX_CLIENT } from '../_shared/sandbox-client.ts';
 
 /** The ToolStep state's Lambda: a thin entry over the shared step handler. */
-export const handler = stepHandlers(() => lambdaDeps(AGENT_CLIENTS)).ToolStep;
+export const handler = stepHandlers(() => lambdaDeps({ agents: AGENT_CLIENTS, sandboxes: SANDBOX_CLIENT })).ToolStep;

@@ -3,4 +3,4 @@ import { AGENT_CLIENTS } from '../_shared/agent-clients.ts';
 import { lambdaDeps } from '../_shared/runtime.ts';
 
 /** The Verify state's Lambda: a thin entry over the shared step handler. */
-export const handler = stepHandlers(() => lambdaDeps(AGENT_CLIENTS)).Verify;
+export const handler = stepHandlers(() => lambdaDeps({ agents: AGENT_CLIENTS })).Verify;

@@ -24,6 +24,9 @@ const AGENT_CLIENT_MODULES = [
   'adapters/mcp/mcp-gateway.ts',
 ];
 
+/** The functions the stack gives the sandbox broker's name (infra/constructs/sandboxes/sandboxes.ts). */
+const USES_SANDBOXES = ['ToolStep', 'FinishRun', 'FailRun'];
+
 const valueEdges = importGraph(sourceFiles()).filter(({ typeOnly }) => !typeOnly);
 
 /** Every file of ours an entry loads, each with the file that first imported it. */
@@ -72,6 +75,12 @@ describe('each Lambda entry loads only what its role uses', () => {
       expect(chainTo(entry, importsYaml)).toBeUndefined();
     });
 
+    if (!USES_SANDBOXES.includes(name)) {
+      it(`${name} loads no sandbox client`, () => {
+        expect(chainTo(entry, (file) => file === 'adapters/sandbox/remote.ts')).toBeUndefined();
+      });
+    }
+
     if (!ACTS_FOR_AGENTS.includes(name)) {
       it(`${name} loads no agent client (MCP, model providers)`, () => {
         expect(chainTo(entry, (file) => AGENT_CLIENT_MODULES.includes(file))).toBeUndefined();
@@ -114,10 +123,20 @@ describe('lambdaDeps without the agent clients', () => {
     expect(deps.scopeFor).toBeUndefined();
   });
 
+  it('refuses to start with a sandbox broker named but no sandbox client wired', async () => {
+    vi.stubEnv('LOOPRAIL_SANDBOX_BROKER', 'looprail-sandbox-broker');
+    const { lambdaDeps } = await freshRuntime();
+    expect(() => lambdaDeps()).toThrow(
+      /LOOPRAIL_SANDBOX_BROKER is set, but this function was composed without the sandbox client; the steps that use sandboxes \(ToolStep, FinishRun, FailRun\) pass SANDBOX_CLIENT/,
+    );
+    const { SANDBOX_CLIENT } = await import('../../functions/_shared/sandbox-client.ts');
+    expect(lambdaDeps({ sandboxes: SANDBOX_CLIENT }).sandboxes?.constructor.name).toBe('RemoteSandboxes');
+  });
+
   it('wires the MCP gateway and the providers when the entry passes AGENT_CLIENTS', async () => {
     const { lambdaDeps } = await freshRuntime();
     const { AGENT_CLIENTS } = await import('../../functions/_shared/agent-clients.ts');
-    const deps = lambdaDeps(AGENT_CLIENTS);
+    const deps = lambdaDeps({ agents: AGENT_CLIENTS });
     expect(deps.tools.constructor.name).toBe('McpToolGateway');
     expect(deps.providers.bedrock.constructor.name).toBe('BedrockProvider');
     expect(deps.scopeFor).toBeTypeOf('function');
