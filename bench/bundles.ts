@@ -1,10 +1,12 @@
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { loadOrgFolder } from '../adapters/catalog/fs-loader.ts';
+import type { Catalog } from '../core/definitions/catalog.ts';
 import { NODE22_ESM_BUNDLE, PROJECT_ROOT } from '../infra/constructs/handler-function.ts';
 import { catalogBundling, STEP_SPECS } from '../infra/constructs/step-functions.ts';
 
@@ -14,11 +16,25 @@ import { catalogBundling, STEP_SPECS } from '../infra/constructs/step-functions.
  * AWS SDK bundled (`bundleAwsSDK: true`, so nothing is external), the createRequire
  * banner, an external source map without sources, and the catalog inlined where the
  * constructs inline it. Each bundle is imported in a fresh Node process with the
- * `NODE_OPTIONS=--enable-source-maps` the construct sets.
+ * environment Lambda gives it (no NODE_OPTIONS: source maps are parsed only when debugging).
+ *
+ * The same handlers are built and imported from a `before` commit in the same run, on the
+ * same machine, with that commit's NODE_OPTIONS, so each figure has its before beside it.
  */
 
-/** The handlers the constructs deploy (step-functions.ts, trigger-functions.ts, http-api.ts). */
-function handlerEntries(): Array<{ name: string; entry: string; withCatalog: boolean }> {
+/** The last commit before the bundles were cut (issue 22); `LOOPRAIL_BENCH_BUNDLES_BEFORE=<ref>` picks another. */
+export const BUNDLES_BEFORE_REF = '41a25d4f170680929d11630e74954688ca100c8c';
+/** What every function's environment had before source maps became a debug setting. */
+const BEFORE_NODE_OPTIONS = '--enable-source-maps';
+
+interface HandlerEntry {
+  name: string;
+  entry: string;
+  withCatalog: boolean;
+}
+
+/** The handlers the constructs deploy (step-functions.ts, trigger-functions.ts, http-api.ts, approvals.ts). */
+function handlerEntries(): HandlerEntry[] {
   const steps = Object.entries(STEP_SPECS).map(([name, spec]) => ({
     name,
     entry: spec.entry,
@@ -28,7 +44,9 @@ function handlerEntries(): Array<{ name: string; entry: string; withCatalog: boo
     ...steps,
     { name: 'Schedule', entry: 'functions/trigger/schedule.ts', withCatalog: true },
     { name: 'Event', entry: 'functions/trigger/event.ts', withCatalog: true },
-    { name: 'HttpApp', entry: 'functions/http/handler.ts', withCatalog: false },
+    { name: 'HttpApp', entry: 'functions/http/handler.ts', withCatalog: true },
+    { name: 'Approvals', entry: 'functions/approval/http.ts', withCatalog: false },
+    { name: 'ApprovalReminders', entry: 'functions/approval/reminders.ts', withCatalog: false },
   ];
 }
 
@@ -40,8 +58,7 @@ function packageOf(input: string): string {
   return parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
 }
 
-function topContributors(metafile: Metafile, outfile: string, count = 5) {
-  const output = Object.entries(metafile.outputs).find(([path]) => path.endsWith(outfile))![1];
+function topContributors(output: Metafile['outputs'][string], count = 5) {
   const byPackage = new Map<string, number>();
   for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
     byPackage.set(packageOf(input), (byPackage.get(packageOf(input)) ?? 0) + bytesInOutput);
@@ -56,18 +73,19 @@ function topContributors(metafile: Metafile, outfile: string, count = 5) {
  * Milliseconds the child spends in `import()` of the bundle (Node's own start-up
  * excluded): wall time, and the CPU time it used, which a busy machine inflates less.
  */
-function importOnce(file: string): Promise<{ wall: number; cpu: number }> {
+function importOnce(file: string, nodeOptions: string): Promise<{ wall: number; cpu: number }> {
   const script = `const c = process.cpuUsage(); const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); const w = performance.now() - t; const u = process.cpuUsage(c); process.stdout.write(JSON.stringify({ wall: w, cpu: (u.user + u.system) / 1000 }));`;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       // What Lambda's environment gives the handler at init; no credentials are needed to import.
       env: {
         PATH: process.env.PATH,
-        NODE_OPTIONS: '--enable-source-maps',
+        ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
         AWS_REGION: 'us-east-1',
         LOOPRAIL_TABLE_NAME: 'bench',
         LOOPRAIL_SECRETS: 'aws',
         LOOPRAIL_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:bench',
+        LOOPRAIL_PUBLIC_URL: 'https://bench.example',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -84,99 +102,185 @@ function importOnce(file: string): Promise<{ wall: number; cpu: number }> {
   });
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+/** Nearest-rank percentile. */
+const percentile = (values: number[], p: number) =>
+  [...values].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * values.length) - 1)]!;
+const ms = (value: number) => Number(value.toFixed(1));
 
-export async function handlerBundles(imports = 20) {
+interface Measured {
+  bytes: number;
+  source_map_bytes: number;
+  cold_import_p50_ms: number;
+  cold_import_p99_ms: number;
+  cold_import_cpu_p50_ms: number;
+}
+
+/** Builds one handler from the tree at `root` into `outdir` and imports it `imports` times. */
+async function measure(
+  root: string,
+  handler: HandlerEntry,
+  outdir: string,
+  options: { catalog: Catalog; imports: number; nodeOptions: string },
+): Promise<Measured & { output: Metafile['outputs'][string] }> {
+  await mkdir(outdir, { recursive: true });
+  const outfile = join(outdir, 'index.mjs');
+  const result = await build({
+    entryPoints: [join(root, handler.entry)],
+    outfile,
+    ...NODE22_ESM_BUNDLE,
+    mainFields: [...NODE22_ESM_BUNDLE.mainFields],
+    sourcemap: true,
+    sourcesContent: false,
+    tsconfig: join(root, 'tsconfig.json'),
+    metafile: true,
+    logLevel: 'error',
+    ...(handler.withCatalog ? catalogBundling(options.catalog) : {}),
+  });
+  const outputs = Object.entries(result.metafile.outputs);
+  const output = outputs.find(([path]) => path.endsWith('index.mjs'))![1];
+  const mapBytes = outputs.find(([path]) => path.endsWith('index.mjs.map'))?.[1].bytes ?? 0;
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < options.imports; i++) {
+    const measured = await importOnce(outfile, options.nodeOptions);
+    wall.push(measured.wall);
+    cpu.push(measured.cpu);
+  }
+  return {
+    bytes: output.bytes,
+    source_map_bytes: mapBytes,
+    cold_import_p50_ms: ms(percentile(wall, 50)),
+    cold_import_p99_ms: ms(percentile(wall, 99)),
+    cold_import_cpu_p50_ms: ms(percentile(cpu, 50)),
+    output,
+  };
+}
+
+/** The `before` commit's tree in `dir` (sharing this checkout's node_modules), or why there is none. */
+async function checkoutBefore(ref: string, dir: string): Promise<string | undefined> {
+  if (!/^[\w./-]+$/.test(ref)) return `not a git ref: ${JSON.stringify(ref)}`;
+  const archive = spawnSync(
+    'sh',
+    ['-c', `git -C "$1" archive --format=tar "$2" | tar -x -C "$3"`, 'sh', PROJECT_ROOT, ref, dir],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (archive.status !== 0 || !existsSync(join(dir, 'package.json')))
+    return `git archive ${ref} failed: ${archive.stderr.trim().split('\n')[0]}`;
+  await symlink(join(PROJECT_ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  return undefined;
+}
+
+type HandlerFigures = HandlerEntry &
+  Measured & {
+    top_contributors: Array<{ name: string; bytes: number }>;
+    before?: Pick<Measured, 'bytes' | 'cold_import_p50_ms' | 'cold_import_p99_ms' | 'cold_import_cpu_p50_ms'>;
+  };
+
+export async function handlerBundles(
+  imports = 20,
+  beforeRef = process.env.LOOPRAIL_BENCH_BUNDLES_BEFORE ?? BUNDLES_BEFORE_REF,
+) {
   const { catalog } = await loadOrgFolder(join(PROJECT_ROOT, 'agents'));
   if (!catalog) throw new Error('agents/ does not validate');
   const dir = await mkdtemp(join(tmpdir(), 'looprail-bundles-'));
-  const handlers: Array<{
-    name: string;
-    entry: string;
-    bytes: number;
-    source_map_bytes: number;
-    cold_import_p50_ms: number;
-    cold_import_max_ms: number;
-    cold_import_cpu_p50_ms: number;
-  }> = [];
-  let largest: { name: string; entry: string; withCatalog: boolean; bytes: number; metafile: Metafile } | undefined;
+  const handlers: HandlerFigures[] = [];
   try {
-    for (const { name, entry, withCatalog } of handlerEntries()) {
-      const outdir = join(dir, name);
-      await mkdir(outdir);
-      const outfile = join(outdir, 'index.mjs');
-      const result = await build({
-        entryPoints: [join(PROJECT_ROOT, entry)],
-        outfile,
-        ...NODE22_ESM_BUNDLE,
-        mainFields: [...NODE22_ESM_BUNDLE.mainFields],
-        sourcemap: true,
-        sourcesContent: false,
-        tsconfig: join(PROJECT_ROOT, 'tsconfig.json'),
-        metafile: true,
-        logLevel: 'error',
-        ...(withCatalog ? catalogBundling(catalog) : {}),
+    const beforeRoot = join(dir, 'before-tree');
+    await mkdir(beforeRoot);
+    const beforeMissing = await checkoutBefore(beforeRef, beforeRoot);
+    for (const handler of handlerEntries()) {
+      const { output, ...now } = await measure(PROJECT_ROOT, handler, join(dir, 'now', handler.name), {
+        catalog,
+        imports,
+        nodeOptions: '',
       });
-      const outputs = result.metafile.outputs;
-      const bytes = Object.entries(outputs).find(([path]) => path.endsWith('index.mjs'))![1].bytes;
-      const mapBytes = Object.entries(outputs).find(([path]) => path.endsWith('index.mjs.map'))?.[1].bytes ?? 0;
-      const times: number[] = [];
-      const cpu: number[] = [];
-      for (let i = 0; i < imports; i++) {
-        const measured = await importOnce(outfile);
-        times.push(measured.wall);
-        cpu.push(measured.cpu);
+      let before: HandlerFigures['before'];
+      if (!beforeMissing && existsSync(join(beforeRoot, handler.entry))) {
+        const { bytes, cold_import_p50_ms, cold_import_p99_ms, cold_import_cpu_p50_ms } = await measure(
+          beforeRoot,
+          handler,
+          join(dir, 'before', handler.name),
+          { catalog, imports, nodeOptions: BEFORE_NODE_OPTIONS },
+        );
+        before = { bytes, cold_import_p50_ms, cold_import_p99_ms, cold_import_cpu_p50_ms };
       }
-      handlers.push({
-        name,
-        entry,
-        bytes,
-        source_map_bytes: mapBytes,
-        cold_import_p50_ms: Number(median(times).toFixed(1)),
-        cold_import_max_ms: Number(Math.max(...times).toFixed(1)),
-        cold_import_cpu_p50_ms: Number(median(cpu).toFixed(1)),
-      });
-      if (!largest || bytes > largest.bytes) largest = { name, entry, withCatalog, bytes, metafile: result.metafile };
+      handlers.push({ ...handler, ...now, top_contributors: topContributors(output), ...(before ? { before } : {}) });
     }
+    const largest = {
+      ...(await sourceMapCost(handlers, dir, imports)),
+      bytes_with_aws_sdk_external: await bytesWithRuntimeSdk(handlers, catalog),
+    };
+    return summary(
+      imports,
+      handlers,
+      largest,
+      beforeMissing ? { ref: beforeRef, missing: beforeMissing } : { ref: beforeRef },
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  const top = topContributors(largest!.metafile, `${largest!.name}/index.mjs`);
-  const largestOutput = Object.entries(largest!.metafile.outputs).find(([path]) =>
-    path.endsWith(`${largest!.name}/index.mjs`),
-  )![1];
-  // zod's classic namespace re-exports every locale, which esbuild cannot drop.
-  const zodLocales = Object.entries(largestOutput.inputs)
-    .filter(([input]) => input.includes('zod/v4/locales/'))
-    .reduce((sum, [, { bytesInOutput }]) => sum + bytesInOutput, 0);
-  // What the same handler would weigh with the runtime's AWS SDK (bundleAwsSDK: false marks @aws-sdk/* external).
-  const sdkExternal = await build({
-    entryPoints: [join(PROJECT_ROOT, largest!.entry)],
-    outfile: join(dir, 'sdk-external.mjs'),
+}
+
+/** What the largest handler would weigh with the runtime's AWS SDK (`bundleAwsSDK: false` marks `@aws-sdk/*` external). */
+async function bytesWithRuntimeSdk(handlers: HandlerFigures[], catalog: Catalog): Promise<number> {
+  const largest = handlers.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  const result = await build({
+    entryPoints: [join(PROJECT_ROOT, largest.entry)],
     write: false,
     ...NODE22_ESM_BUNDLE,
     mainFields: [...NODE22_ESM_BUNDLE.mainFields],
     tsconfig: join(PROJECT_ROOT, 'tsconfig.json'),
     external: ['@aws-sdk/*'],
     logLevel: 'error',
-    ...(largest!.withCatalog ? catalogBundling(catalog) : {}),
+    ...(largest.withCatalog ? catalogBundling(catalog) : {}),
   });
+  return result.outputFiles[0]!.contents.byteLength;
+}
+
+/** The largest handler imported again with `--enable-source-maps` (what `-c looprail:debug=true` deploys). */
+async function sourceMapCost(handlers: HandlerFigures[], dir: string, imports: number) {
+  const largest = handlers.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  const outfile = join(dir, 'now', largest.name, 'index.mjs');
+  const wall: number[] = [];
+  for (let i = 0; i < imports; i++) wall.push((await importOnce(outfile, '--enable-source-maps')).wall);
   return {
-    imports_per_handler: imports,
-    handlers,
-    largest: {
-      name: largest!.name,
-      bytes: largest!.bytes,
-      top_contributors: top,
-      zod_locales_bytes: zodLocales,
-      bytes_with_aws_sdk_external: sdkExternal.outputFiles[0]!.contents.byteLength,
-    },
-    max_bytes: Math.max(...handlers.map((handler) => handler.bytes)),
-    max_cold_import_p50_ms: Math.max(...handlers.map((handler) => handler.cold_import_p50_ms)),
+    handler: largest.name,
+    cold_import_p50_ms: largest.cold_import_p50_ms,
+    with_source_maps_p50_ms: ms(percentile(wall, 50)),
   };
 }
 
-/** Run alone: `node bench/bundles.ts` prints the figures. */
+function summary(
+  imports: number,
+  handlers: HandlerFigures[],
+  largest: {
+    handler: string;
+    cold_import_p50_ms: number;
+    with_source_maps_p50_ms: number;
+    bytes_with_aws_sdk_external: number;
+  },
+  before: { ref: string; missing?: string },
+) {
+  const measuredBefore = handlers.flatMap((handler) => (handler.before ? [handler.before] : []));
+  return {
+    imports_per_handler: imports,
+    before,
+    handlers,
+    largest,
+    max_bytes: Math.max(...handlers.map((handler) => handler.bytes)),
+    max_cold_import_p50_ms: Math.max(...handlers.map((handler) => handler.cold_import_p50_ms)),
+    ...(measuredBefore.length > 0
+      ? {
+          before_max_bytes: Math.max(...measuredBefore.map((figures) => figures.bytes)),
+          before_max_cold_import_p50_ms: Math.max(...measuredBefore.map((figures) => figures.cold_import_p50_ms)),
+        }
+      : {}),
+  };
+}
+
+/** Run alone: `node bench/bundles.ts [imports]` prints the figures. */
 if (import.meta.url === pathToFileURL(process.argv[1]!).href) {
   const figures = await handlerBundles(Number(process.argv[2] ?? 20));
   console.log(JSON.stringify(figures, null, 2));

@@ -16,6 +16,13 @@ export interface CostFigures {
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KB`;
 const usd = (n: number) => `$${n.toPrecision(3)}`;
 const verdict = (met: boolean) => (met ? 'met' : '**missed**');
+/** ` (x)`, the before figure in brackets, when it was measured. */
+const was = (before: string | 0 | undefined) => (before ? ` (${before})` : '');
+
+function beforeText(bundles: CostFigures['lambda_bundles']): string {
+  if (bundles.before.missing) return `No before figures: ${bundles.before.missing}.`;
+  return `In brackets, the same handler built from commit \`${bundles.before.ref.slice(0, 12)}\` (before the bundles were cut) in the same run, imported with that commit's \`NODE_OPTIONS=--enable-source-maps\`.`;
+}
 
 export function costMarkdown(figures: CostFigures): string {
   const { secrets_manager: secrets, lambda_bundles: bundles, infra_cost: cost, budget_reservations: budget } = figures;
@@ -34,14 +41,14 @@ After the first iteration: **${secrets.api_calls_per_iteration_after_first}** ca
 
 ## Lambda bundles
 
-Each handler bundled as HandlerFunction has CDK bundle it (esbuild, ESM, node22, minified, AWS SDK bundled: \`bundleAwsSDK: true\`, external source map), then imported ${bundles.imports_per_handler} times, each in a fresh Node ${process.version} process with \`--enable-source-maps\` (the construct's NODE_OPTIONS); the time is the \`import()\` alone. Targets: ≤ 300 KB each (stretch 150 KB), cold import ≤ 50 ms.
+Each handler bundled as HandlerFunction has CDK bundle it (esbuild, ESM, node22, minified, AWS SDK bundled: \`bundleAwsSDK: true\`, external source map), then imported ${bundles.imports_per_handler} times, each in a fresh Node ${process.version} process with the environment Lambda gives it (no \`--enable-source-maps\`: that is \`-c looprail:debug=true\` only); the time is the \`import()\` alone. ${beforeText(bundles)} Targets: ≤ 300 KB each (stretch 150 KB), cold import ≤ 50 ms.
 
-| handler | entry | bundle | source map | cold import p50 | max | CPU time of the import, p50 |
-|---|---|---|---|---|---|---|
-${bundles.handlers.map((h) => `| ${h.name} | \`${h.entry}\` | ${kb(h.bytes)} | ${kb(h.source_map_bytes)} | ${h.cold_import_p50_ms} ms | ${h.cold_import_max_ms} ms | ${h.cold_import_cpu_p50_ms} ms |`).join('\n')}
+| handler | entry | bundle (before) | source map | cold import p50 (before) | p99 (before) | CPU time of the import, p50 (before) | top contributors (esbuild metafile, bytes in the output) |
+|---|---|---|---|---|---|---|---|
+${bundles.handlers.map((h) => `| ${h.name} | \`${h.entry}\` | ${kb(h.bytes)}${was(h.before && kb(h.before.bytes))} | ${kb(h.source_map_bytes)} | ${h.cold_import_p50_ms} ms${was(h.before && `${h.before.cold_import_p50_ms} ms`)} | ${h.cold_import_p99_ms} ms${was(h.before && `${h.before.cold_import_p99_ms} ms`)} | ${h.cold_import_cpu_p50_ms} ms${was(h.before && `${h.before.cold_import_cpu_p50_ms} ms`)} | ${h.top_contributors.map((c) => `${c.name} ${kb(c.bytes)}`).join(', ')} |`).join('\n')}
 
-Largest: ${largest.name}, ${kb(largest.bytes)}; its top contributors (esbuild metafile, bytes in the output): ${largest.top_contributors.map((c) => `${c.name} ${kb(c.bytes)}`).join(', ')}. Of zod's share, ${kb(largest.zod_locales_bytes)} are its locales (\`import { z } from 'zod'\` re-exports all of them). With the runtime's AWS SDK instead of a bundled one (\`bundleAwsSDK: false\`) the same handler would be ${kb(largest.bytes_with_aws_sdk_external)}.
-Size: ${verdict(bundles.max_bytes <= 300 * 1024)} (largest ${kb(bundles.max_bytes)}). Cold import: ${verdict(bundles.max_cold_import_p50_ms <= 50)} (slowest p50 ${bundles.max_cold_import_p50_ms} ms).
+Largest: ${largest.handler}; imported with \`--enable-source-maps\` its cold import p50 is ${largest.with_source_maps_p50_ms} ms (${largest.cold_import_p50_ms} ms without). With the runtime's AWS SDK instead of a bundled one (\`bundleAwsSDK: false\`) it would be ${kb(largest.bytes_with_aws_sdk_external)}.
+Size: ${verdict(bundles.max_bytes <= 300 * 1024)} (largest ${kb(bundles.max_bytes)}${was(bundles.before_max_bytes && kb(bundles.before_max_bytes))}). Cold import: ${verdict(bundles.max_cold_import_p50_ms <= 50)} (slowest p50 ${bundles.max_cold_import_p50_ms} ms${was(bundles.before_max_cold_import_p50_ms && `${bundles.before_max_cold_import_p50_ms} ms`)}).
 
 ## Infra cost per iteration on AWS
 

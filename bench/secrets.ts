@@ -10,12 +10,12 @@ import type { SecretStore } from '../core/ports/secrets.ts';
 import type { AgentScope, RunDeps } from '../core/run/deps.ts';
 import type { StepFunctionName } from '../core/definitions/steps.ts';
 import type { StepHandler } from '../functions/_shared/handlers.ts';
-import { agentScopes } from '../functions/_shared/runtime.ts';
+import { agentScopes } from '../functions/_shared/agent-clients.ts';
 import { openai } from '../test/support/fake-model-servers.ts';
 
 /**
  * Secrets Manager reads per loop iteration, the way the deployed steps read them: the
- * local host's steps act through agentScopes() (functions/_shared/runtime.ts), whose
+ * local host's steps act through agentScopes() (functions/_shared/agent-clients.ts), whose
  * SecretsManagerStore uses the real SDK clients against a local endpoint speaking STS
  * AssumeRole and Secrets Manager GetSecretValue (there is no emulator on npm). The model
  * is OpenAI-compatible on 127.0.0.1 and reads its key by name on every call; the MCP

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ApprovalPage, ListApprovalsQuery } from '../functions/http/api/approvals.ts';
 import type { Inventory } from '../functions/http/api/inventory.ts';
 import type {

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import type { SkillsPolicyFile } from '../../core/definitions/skills.ts';
 import { errorMessage } from '../../core/errors.ts';
 import type { SkillStore } from '../../core/ports/skill-store.ts';
-import { parseSkillFolder, type ParsedSkill } from '../../core/skills/bundle.ts';
-import { publishUnlessPresent, type PublishOutcome } from '../../core/skills/registry.ts';
+import { parseSkillFolder, type ParsedSkill } from '../../core/skills/folder.ts';
+import { publishUnlessPresent, type PublishOutcome } from '../../core/skills/publish.ts';
 import { readSkillFolder } from './skill-folder.ts';
 
 /**

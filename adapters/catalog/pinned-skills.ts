@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Catalog } from '../../core/definitions/catalog.ts';
 import { parseYaml } from '../../core/definitions/yaml-source.ts';
 import { formatProblem, type Problem } from '../../core/definitions/problems.ts';
-import { parseSkillFolder } from '../../core/skills/bundle.ts';
+import { parseSkillFolder } from '../../core/skills/folder.ts';
 import { skillsToDeploy, type DeployedSkill, type PinSite, type ReadOrgSkill } from '../../core/skills/deploy-pins.ts';
 import { readSkillFolderSync } from './skill-folder.ts';
 

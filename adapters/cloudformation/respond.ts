@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Answering CloudFormation for a Lambda-backed custom resource: the function PUTs its

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatProblem } from '../../core/definitions/problems.ts';
 import type { Logger } from '../../core/ports/logger.ts';
 import type { SkillStore } from '../../core/ports/skill-store.ts';

@@ -1,6 +1,6 @@
 import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import type { FinishedRun, RunTelemetry } from '../../core/ports/telemetry.ts';

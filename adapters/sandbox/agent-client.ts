@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'node:http';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { errorMessage, SandboxCallError, SandboxUnavailableError, TransientError } from '../../core/errors.ts';
 import { ErrorBody } from './protocol.ts';
 

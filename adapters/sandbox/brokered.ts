@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { errorMessage, SandboxCallError } from '../../core/errors.ts';
 import type {
   ExecRequest,

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { SandboxSpec, WorkspacePath } from '../../core/definitions/sandbox.ts';
 
 /**

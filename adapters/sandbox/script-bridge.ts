@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { z } from 'zod';
+import * as z from 'zod';
 import { jsonTextDepthProblem, MAX_BODY_DEPTH } from '../../core/limits/json-shape.ts';
 import type { ScriptToolResult, ToolBridge } from '../../core/ports/sandbox.ts';
 import { BRIDGE_MAX_LINE_BYTES } from './script-preamble.ts';

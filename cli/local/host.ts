@@ -19,7 +19,7 @@ import type { RunDeps } from '../../core/run/deps.ts';
 import { silentLogger, type Logger } from '../../core/ports/logger.ts';
 import { requestRun } from '../../core/run/start-run.ts';
 import { stepHandlers } from '../../functions/_shared/handlers.ts';
-import { createRunDeps } from '../../functions/_shared/runtime.ts';
+import { createRunDeps } from '../../functions/_shared/run-deps.ts';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { localPrincipal, publishOrgSkills } from './seed-skills.ts';
 import { LocalExecutor, type ExecutionOutcome } from './executor.ts';

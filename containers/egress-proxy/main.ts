@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { z } from 'zod';
+import * as z from 'zod';
 import { NAME_PATTERN } from '../../core/definitions/primitives.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';

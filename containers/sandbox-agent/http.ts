@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { SandboxUnavailableError } from '../../core/errors.ts';
 import { SandboxCallError } from '../../adapters/sandbox/workspace.ts';
 

@@ -1,5 +1,5 @@
 import { accessSync, constants } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   ENV_AGENT_IDLE_SECONDS,
   ENV_AGENT_MAX_SECONDS,

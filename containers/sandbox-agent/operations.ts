@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { SandboxSpec } from '../../core/definitions/sandbox.ts';
 import { SandboxUnavailableError } from '../../core/errors.ts';
 import {

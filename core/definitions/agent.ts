@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Count, Duration, Name, SecretName, Usd, versionedRef } from './primitives.ts';
 import { ScheduleSpec } from './schedule.ts';
 import { GuardrailPolicy } from './guardrails.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { patternProblem } from '../guardrails/user-patterns.ts';
 import { Count, Name } from './primitives.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Catalog } from './catalog.ts';
 import { SkillLockEntry } from './skills.ts';
 

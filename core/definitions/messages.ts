@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The conversation, in one provider-neutral shape. Providers translate to and from

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { LockFile } from './lock-file.ts';
 import { formatPath, type Problem } from './problems.ts';
 import { parseYaml, validateWith, type ParsedYaml } from './yaml-source.ts';
@@ -61,11 +61,4 @@ export class Validation {
     }
     return { parsed: result.parsed, value: validated.value };
   }
-}
-
-/** Splits `---\nfront matter\n---\nbody`; files without front matter have none. */
-export function splitFrontMatter(text: string): { frontMatter?: string; body: string; bodyLine: number } {
-  const match = /^---\r?\n([\s\S]*?)\r?\n---\r?\n?/.exec(text);
-  if (!match) return { body: text, bodyLine: 1 };
-  return { frontMatter: match[1], body: text.slice(match[0].length), bodyLine: match[0].split('\n').length };
 }

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Count, Duration, Name, SecretName, Usd } from './primitives.ts';
 import { SandboxPricing } from './sandbox.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { TriggerKind } from './trigger-kinds.ts';
 
 /** Every run ends with exactly one of these. */

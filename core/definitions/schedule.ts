@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Schedules are written the way people know them (`0 6 * * 1-5`) or the way

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Name } from './primitives.ts';
 import { isVersion, parseRange, RANGE_HELP } from '../skills/semver.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { FailInput, StartInput, StepInput } from './run.ts';
 
 /** RequestApproval's payload: the step's, plus the token that resumes the waiting execution. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Role, StopReason } from './run.ts';
 import { GuardrailStage } from './guardrails.ts';
 

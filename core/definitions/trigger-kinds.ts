@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * What starts a run, defined once: each kind with the traits the runtime acts on. A new

@@ -1,12 +1,13 @@
 import { posix } from 'node:path';
 import { parse as parseYamlText } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AgentSpec } from './agent.ts';
 import type { AgentEntry, InstructionsDoc, ModelEntry, SkillDoc } from './catalog.ts';
 import { sha256 } from './hash.ts';
 import { LOCK_FILE, lockKey, skillLockKey } from './lock-file.ts';
 import type { McpServerDeclaration } from './org.ts';
-import { splitFrontMatter, type OrgFile, type Validation } from './org-validation.ts';
+import { splitFrontMatter } from './front-matter.ts';
+import type { OrgFile, Validation } from './org-validation.ts';
 import { sameVersion, type VersionedRef } from './primitives.ts';
 import type { SkillPin } from './skills.ts';
 import type { ParsedYaml } from './yaml-source.ts';

@@ -1,5 +1,5 @@
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { closest, formatPath, type Problem } from './problems.ts';
 
 /**

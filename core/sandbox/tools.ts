@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { McpServerDeclaration } from '../definitions/org.ts';
 import { SANDBOX_SERVER, WorkspacePath, type SandboxSpec } from '../definitions/sandbox.ts';
 import { errorMessage } from '../errors.ts';

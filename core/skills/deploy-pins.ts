@@ -1,7 +1,7 @@
 import type { Catalog } from '../definitions/catalog.ts';
 import { sha256 } from '../definitions/hash.ts';
 import { LOCK_FILE } from '../definitions/lock-file.ts';
-import type { ParsedSkill } from './bundle.ts';
+import type { ParsedSkill } from './folder.ts';
 import { publishRefusal } from './policy.ts';
 import { parseRange, parseVersion, satisfies } from './semver.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { StepFunctionsTaskSender } from '../../adapters/executions/step-function-tasks.ts';
 import { SesMailer } from '../../adapters/mail/ses.ts';
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';

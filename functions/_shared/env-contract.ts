@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_SIGNING_SECRET } from '../../core/approvals/deps.ts';
 import {
   DEFAULT_SANDBOX_MAX_SECONDS,

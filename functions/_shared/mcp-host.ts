@@ -2,7 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { isAbsolute, join } from 'node:path';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { encodeError, type HostedServer, HostRequest, type HostResponse } from '../../adapters/mcp/host-protocol.ts';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { McpToolGateway } from '../../adapters/mcp/mcp-gateway.ts';
 import { S3StateFolder } from '../../adapters/mcp/state-folder.ts';
 import { LocalSecretStore } from '../../adapters/secrets/local-secrets.ts';

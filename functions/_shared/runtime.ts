@@ -1,25 +1,20 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { DynamoSkillStore } from '../../adapters/dynamodb/skill-store.ts';
 import { DynamoResultStore } from '../../adapters/dynamodb/result-store.ts';
-import { McpToolGateway } from '../../adapters/mcp/mcp-gateway.ts';
-import { LambdaMcpHosts } from '../../adapters/mcp/host-client.ts';
 import type { McpHostNames } from '../../adapters/mcp/host-protocol.ts';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { modelProviders } from '../../adapters/models/index.ts';
 import { LocalSecretStore } from '../../adapters/secrets/local-secrets.ts';
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
 import type { Catalog } from '../../core/definitions/catalog.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { systemClock } from '../../core/ports/clock.ts';
+import type { ModelProvider, ModelProviders } from '../../core/ports/models.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
-import type { AgentScope, RunDeps } from '../../core/run/deps.ts';
+import type { ToolGateway } from '../../core/ports/tools.ts';
+import type { SandboxProvider } from '../../core/ports/sandbox.ts';
+import type { RunDeps } from '../../core/run/deps.ts';
 import type { Logger } from '../../core/ports/logger.ts';
-import { agentRoleName } from '../../core/definitions/identity.ts';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
-import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { randomIds } from '../../core/run/ids.ts';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { emfMetrics } from '../../adapters/metrics/emf.ts';
@@ -29,15 +24,17 @@ import { EventBridgePublisher } from '../../adapters/events/eventbridge.ts';
 import { StepFunctionsExecutionStarter } from '../../adapters/executions/step-functions.ts';
 import type { TriggerDeps } from '../../core/run/trigger.ts';
 import { guardrailRules } from '../../guardrails/rules.ts';
-import { RemoteSandboxes } from '../../adapters/sandbox/remote.ts';
 import { ENV_SANDBOX_BROKER } from '../../adapters/sandbox/aws-contract.ts';
 import { RuntimeEnv, TriggerEnv } from './env-contract.ts';
 import { KnownSecrets, recordingSecrets } from '../../core/guardrails/known-secrets.ts';
 import { withSecretRedaction } from '../../core/run/redacting-deps.ts';
 
 /**
- * The composition root: the one place that picks adapters. Lambda builds it from its
- * environment (parsed once, with zod); the local host passes the same options directly.
+ * The composition root on Lambda: the one place that picks adapters, from the function's
+ * environment (parsed once, with zod). Each entry passes the clients of its role: the
+ * loop's steps that call tools and models pass AGENT_CLIENTS (agent-clients.ts); the
+ * others import nothing of them, which keeps their bundles small. The local host
+ * composes everything with createRunDeps (run-deps.ts) over the same baseRunDeps.
  */
 
 export interface RuntimeOptions {
@@ -57,16 +54,10 @@ export interface RuntimeOptions {
   knownSecrets?: KnownSecrets;
 }
 
-export function createRunDeps(options: RuntimeOptions): RunDeps & { close(): Promise<void> } {
-  // Every value read is remembered, so the one redactor knows each secret (core/run/redacting-deps.ts).
-  const knownSecrets = options.knownSecrets ?? new KnownSecrets();
-  const secrets = recordingSecrets(options.secrets, knownSecrets);
-  const tools = new McpToolGateway({
-    secrets,
-    projectRoot: options.projectRoot,
-    stateDir: options.stateDir,
-    ...(options.mcpHosts ? { hosts: new LambdaMcpHosts(options.mcpHosts, lazyLambdaClient()) } : {}),
-  });
+/** Everything but the clients that act for an agent (tools, providers): the stores, clock, ids, catalog, log, rules. */
+export function baseRunDeps(
+  options: Omit<RuntimeOptions, 'secrets' | 'projectRoot' | 'stateDir' | 'mcpHosts'> & { knownSecrets: KnownSecrets },
+): Omit<RunDeps, 'tools' | 'providers'> {
   return {
     store: new DynamoRunStore({
       client: options.dynamodb,
@@ -79,74 +70,75 @@ export function createRunDeps(options: RuntimeOptions): RunDeps & { close(): Pro
       tableName: options.tableName,
       ttlSeconds: options.traceTtlSeconds,
     }),
-    providers: modelProviders({ secrets }),
-    tools,
     clock: systemClock,
     ids: randomIds,
     catalog: options.catalog,
     log: options.log,
     guardrailRules,
-    knownSecrets,
-    close: () => tools.close(),
+    knownSecrets: options.knownSecrets,
   };
 }
 
-/** How many runs' scoped clients a warm Lambda keeps (each holds its own STS session). */
-const MAX_SCOPES = 16;
+/** The clients an entry that acts for agents hands to lambdaDeps (agent-clients.ts `AGENT_CLIENTS`). */
+export interface AgentClients {
+  /** The function's own tools and providers, reading secrets with its own role. */
+  own(options: {
+    secrets: SecretStore;
+    projectRoot: string;
+    stateDir: string;
+    mcpHosts?: McpHostNames;
+  }): Pick<RunDeps, 'tools' | 'providers'>;
+  /** Per run, clients acting as the agent's own IAM role (LOOPRAIL_AGENT_ROLE_PREFIX). */
+  scopes(options: {
+    roleArnPrefix: string;
+    projectRoot: string;
+    stateDir: string;
+    mcpHosts?: McpHostNames;
+    knownSecrets?: KnownSecrets;
+  }): NonNullable<RunDeps['scopeFor']>;
+}
+
+/** How a function reaches the sandbox broker (sandbox-client.ts `SANDBOX_CLIENT`): ToolStep, FinishRun, FailRun. */
+export type SandboxClient = (brokerFunctionName: string) => SandboxProvider;
+
+/** The clients of a function's role, beyond the stores every function gets. */
+export interface LambdaRole {
+  /** The steps that call tools and models: AGENT_CLIENTS (agent-clients.ts). */
+  agents?: AgentClients;
+  /** The steps that use or destroy run sandboxes: SANDBOX_CLIENT (sandbox-client.ts). */
+  sandboxes?: SandboxClient;
+}
 
 /**
- * Clients that act as an agent's own IAM role, assumed with the run id as the session
- * name, so CloudTrail shows which loop (and which run) read a secret or called a model.
+ * The tools and providers of a function that never acts for an agent (the triggers, the
+ * HTTP and approval apps, RequestApproval, FinishRun, FailRun): reaching one is a wiring
+ * mistake, refused with what to change rather than a missing method.
  */
-export function agentScopes(options: {
-  roleArnPrefix: string;
-  projectRoot: string;
-  stateDir: string;
-  mcpHosts?: McpHostNames;
-  /** Where the scopes' secret values are remembered, for redaction. */
-  knownSecrets?: KnownSecrets;
-}): NonNullable<RunDeps['scopeFor']> {
-  const cache = new Map<string, AgentScope>();
-  // `arn:aws:iam::<account>:role/<name prefix>`: the 64-character limit applies to the name only.
-  const nameStart = options.roleArnPrefix.indexOf(':role/') + ':role/'.length;
-  const arnBase = options.roleArnPrefix.slice(0, nameStart);
-  const namePrefix = options.roleArnPrefix.slice(nameStart);
-  return (identity, runId) => {
-    const key = `${identity}\u0000${runId}`;
-    const cached = cache.get(key);
-    if (cached) return cached;
-    const roleArn = arnBase + agentRoleName(namePrefix, identity);
-    const credentials = fromTemporaryCredentials({
-      params: { RoleArn: roleArn, RoleSessionName: runId.slice(0, 64), DurationSeconds: 3600 },
-    });
-    const read = new SecretsManagerStore({ client: new SecretsManagerClient({ credentials }) });
-    const secrets = options.knownSecrets ? recordingSecrets(read, options.knownSecrets) : read;
-    // Hosted servers are invoked as the agent: only the roles of agents that declare a server may invoke its host.
-    const hosts = options.mcpHosts
-      ? { hosts: new LambdaMcpHosts(options.mcpHosts, lazyLambdaClient(credentials)) }
-      : {};
-    const scope: AgentScope = {
-      secrets,
-      tools: new McpToolGateway({ secrets, projectRoot: options.projectRoot, stateDir: options.stateDir, ...hosts }),
-      providers: modelProviders({
-        secrets,
-        bedrockClientFor: (region) => new BedrockRuntimeClient({ region, credentials }),
-      }),
-    };
-    if (cache.size >= MAX_SCOPES) {
-      const [oldestKey, oldest] = cache.entries().next().value!;
-      cache.delete(oldestKey);
-      void oldest.tools.close();
-    }
-    cache.set(key, scope);
-    return scope;
+function withoutAgentClients(): Pick<RunDeps, 'tools' | 'providers'> {
+  const refused = (what: string) =>
+    Promise.reject(
+      new ConfigurationError(
+        `this function was composed without the agents' ${what}; only the loop's steps that act for agents (StartRun, ModelStep, ToolStep, Verify) pass AGENT_CLIENTS to lambdaDeps`,
+      ),
+    );
+  const provider = <Name extends keyof ModelProviders>(name: Name): ModelProvider<Name> => ({
+    name,
+    complete: () => refused('model providers'),
+  });
+  const tools: ToolGateway = {
+    listTools: () => refused('MCP tools'),
+    callTool: () => refused('MCP tools'),
+    close: () => Promise.resolve(),
   };
-}
-
-/** A Lambda client built on first use (a step that reaches no hosted server builds none). */
-function lazyLambdaClient(credentials?: ReturnType<typeof fromTemporaryCredentials>): () => LambdaClient {
-  let client: LambdaClient | undefined;
-  return () => (client ??= new LambdaClient(credentials ? { credentials } : {}));
+  return {
+    tools,
+    providers: {
+      bedrock: provider('bedrock'),
+      anthropic: provider('anthropic'),
+      openai: provider('openai'),
+      scripted: provider('scripted'),
+    },
+  };
 }
 
 /** The contract's runtime variables, plus where Lambda put the code (set by the platform, not the stack). */
@@ -188,21 +180,21 @@ function lambdaSecrets(): SecretStore {
 }
 
 /** Built once per Lambda container; clients and MCP connections are reused across invocations. */
-export function lambdaDeps(): RunDeps {
+export function lambdaDeps(role: LambdaRole = {}): RunDeps {
   if (lambdaDepsCache) return lambdaDepsCache;
   const env = lambdaEnv();
-  const base = createRunDeps({
-    tableName: env.LOOPRAIL_TABLE_NAME,
-    dynamodb: new DynamoDBClient({}),
-    secrets: lambdaSecrets(),
-    catalog: bundledCatalog,
-    projectRoot: env.LAMBDA_TASK_ROOT,
-    stateDir: env.LOOPRAIL_STATE_DIR,
-    traceTtlSeconds: env.LOOPRAIL_TRACE_TTL_DAYS ? env.LOOPRAIL_TRACE_TTL_DAYS * 86_400 : undefined,
-    log: jsonLogger(env.LOOPRAIL_LOG_LEVEL),
-    mcpHosts: env.LOOPRAIL_MCP_HOSTS,
-    knownSecrets: lambdaKnownSecrets,
-  });
+  const own = { projectRoot: env.LAMBDA_TASK_ROOT, stateDir: env.LOOPRAIL_STATE_DIR, mcpHosts: env.LOOPRAIL_MCP_HOSTS };
+  const base: RunDeps = {
+    ...baseRunDeps({
+      tableName: env.LOOPRAIL_TABLE_NAME,
+      dynamodb: new DynamoDBClient({}),
+      catalog: bundledCatalog,
+      traceTtlSeconds: env.LOOPRAIL_TRACE_TTL_DAYS ? env.LOOPRAIL_TRACE_TTL_DAYS * 86_400 : undefined,
+      log: jsonLogger(env.LOOPRAIL_LOG_LEVEL),
+      knownSecrets: lambdaKnownSecrets,
+    }),
+    ...(role.agents ? role.agents.own({ secrets: lambdaSecrets(), ...own }) : withoutAgentClients()),
+  };
   // Checked at init: a bad OTLP setting fails the container's start with the variable's name.
   const otlp = otlpConfigFromEnv(process.env);
   const withMetrics: RunDeps = {
@@ -213,21 +205,28 @@ export function lambdaDeps(): RunDeps {
     webhooks: new HttpWebhookPoster(),
     ...(env.LOOPRAIL_EVENT_BUS ? { events: new EventBridgePublisher({ eventBusName: env.LOOPRAIL_EVENT_BUS }) } : {}),
     // Sandboxes run in their own VPC: every sandbox call is an Invoke of the broker there.
-    ...(env[ENV_SANDBOX_BROKER] ? { sandboxes: new RemoteSandboxes({ functionName: env[ENV_SANDBOX_BROKER] }) } : {}),
+    ...(env[ENV_SANDBOX_BROKER] ? { sandboxes: sandboxClient(role)(env[ENV_SANDBOX_BROKER]) } : {}),
   };
-  lambdaDepsCache = env.LOOPRAIL_AGENT_ROLE_PREFIX
-    ? {
-        ...withMetrics,
-        scopeFor: agentScopes({
-          roleArnPrefix: env.LOOPRAIL_AGENT_ROLE_PREFIX,
-          projectRoot: env.LAMBDA_TASK_ROOT,
-          stateDir: env.LOOPRAIL_STATE_DIR,
-          mcpHosts: env.LOOPRAIL_MCP_HOSTS,
-          knownSecrets: lambdaKnownSecrets,
-        }),
-      }
-    : withMetrics;
+  lambdaDepsCache =
+    role.agents && env.LOOPRAIL_AGENT_ROLE_PREFIX
+      ? {
+          ...withMetrics,
+          scopeFor: role.agents.scopes({
+            roleArnPrefix: env.LOOPRAIL_AGENT_ROLE_PREFIX,
+            ...own,
+            knownSecrets: lambdaKnownSecrets,
+          }),
+        }
+      : withMetrics;
   return lambdaDepsCache;
+}
+
+/** The role's sandbox client; the stack gives the broker's name only to functions composed with one. */
+function sandboxClient(role: LambdaRole): SandboxClient {
+  if (role.sandboxes) return role.sandboxes;
+  throw new ConfigurationError(
+    `${ENV_SANDBOX_BROKER} is set, but this function was composed without the sandbox client; the steps that use sandboxes (ToolStep, FinishRun, FailRun) pass SANDBOX_CLIENT to lambdaDeps`,
+  );
 }
 
 let lambdaTriggerDepsCache: (TriggerDeps & { secrets: SecretStore }) | undefined;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ApprovalRefusedError } from '../../core/approvals/errors.ts';
 import { decideApproval, checkApprover, pendingApproval, MAX_COMMENT_CHARS } from '../../core/approvals/decide.ts';
 import { formToken, verifyFormToken, verifyLink, type LinkClaims } from '../../core/approvals/links.ts';

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { lambdaTriggerDeps } from '../_shared/runtime.ts';
 import { createApi } from './api/index.ts';
 import { bodyTooLarge, problem, problemFor } from './router.ts';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConcurrencyLimitError, NotFoundError, ValidationError } from '../../core/errors.ts';
 import { jsonTextDepthProblem, MAX_BODY_DEPTH } from '../../core/limits/json-shape.ts';
 import type { Logger } from '../../core/ports/logger.ts';

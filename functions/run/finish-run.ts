@@ -1,12 +1,19 @@
 import { withApprovalMail } from '../_shared/approvals.ts';
-import { stepHandlers } from '../_shared/handlers.ts';
+import { finishRunStep } from '../../core/run/finish-run.ts';
+import { stepHandler } from '../_shared/step-handler.ts';
 import { lambdaDeps } from '../_shared/runtime.ts';
+import { SANDBOX_CLIENT } from '../_shared/sandbox-client.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
 
 let deps: RunDeps | undefined;
 
 /**
- * The FinishRun state's Lambda: a thin entry over the shared step handler. With the mail settings in its environment (infra/constructs/approvals.ts) it sends the agents'
- * `notify:` mail through the SES mailer.
+ * The FinishRun state's Lambda: a thin entry over its step (stepHandler). With the mail
+ * settings in its environment (infra/constructs/approvals.ts) it sends the agents' `notify:`
+ * mail through the SES mailer.
  */
-export const handler = stepHandlers(() => (deps ??= withApprovalMail(lambdaDeps()))).FinishRun;
+export const handler = stepHandler(
+  () => (deps ??= withApprovalMail(lambdaDeps({ sandboxes: SANDBOX_CLIENT }))),
+  'FinishRun',
+  finishRunStep,
+);

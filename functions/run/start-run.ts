@@ -1,5 +1,7 @@
-import { stepHandlers } from '../_shared/handlers.ts';
+import { startRunStep } from '../../core/run/start-run.ts';
+import { stepHandler } from '../_shared/step-handler.ts';
+import { AGENT_CLIENTS } from '../_shared/agent-clients.ts';
 import { lambdaDeps } from '../_shared/runtime.ts';
 
-/** The StartRun state's Lambda: a thin entry over the shared step handler. */
-export const handler = stepHandlers(lambdaDeps).StartRun;
+/** The StartRun state's Lambda: a thin entry over its step (stepHandler). */
+export const handler = stepHandler(() => lambdaDeps({ agents: AGENT_CLIENTS }), 'StartRun', startRunStep);

@@ -1,5 +1,12 @@
-import { stepHandlers } from '../_shared/handlers.ts';
+import { toolStep } from '../../core/run/tool-step.ts';
+import { stepHandler } from '../_shared/step-handler.ts';
+import { AGENT_CLIENTS } from '../_shared/agent-clients.ts';
 import { lambdaDeps } from '../_shared/runtime.ts';
+import { SANDBOX_CLIENT } from '../_shared/sandbox-client.ts';
 
-/** The ToolStep state's Lambda: a thin entry over the shared step handler. */
-export const handler = stepHandlers(lambdaDeps).ToolStep;
+/** The ToolStep state's Lambda: a thin entry over its step (stepHandler). */
+export const handler = stepHandler(
+  () => lambdaDeps({ agents: AGENT_CLIENTS, sandboxes: SANDBOX_CLIENT }),
+  'ToolStep',
+  toolStep,
+);

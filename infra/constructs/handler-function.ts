@@ -34,6 +34,24 @@ export const NODE22_ESM_BUNDLE = {
   banner: { js: ESM_REQUIRE_BANNER },
 } as const;
 
+/** CDK context that makes every handler map stack traces to the TypeScript sources: `-c looprail:debug=true`. */
+export const DEBUG_CONTEXT = 'looprail:debug';
+
+/**
+ * The source map ships beside every bundle, but Node parses it at import only with
+ * `--enable-source-maps`: several MB per cold start, for stack traces the logs rarely need.
+ * So it is on only when the app is synthesized with DEBUG_CONTEXT (or when someone sets
+ * NODE_OPTIONS on a deployed function to look into a failure).
+ */
+function debugEnvironment(scope: Construct): Record<string, string> {
+  const value: unknown = scope.node.tryGetContext(DEBUG_CONTEXT);
+  if (value === undefined || value === false || value === 'false') return {};
+  if (value !== true && value !== 'true') {
+    throw new Error(`${DEBUG_CONTEXT}: expected true or false (got ${JSON.stringify(value)})`);
+  }
+  return { NODE_OPTIONS: '--enable-source-maps' };
+}
+
 export interface HandlerFunctionProps {
   /** Entry file, relative to the project root (e.g. `functions/run/start-run.ts`). */
   readonly entry: string;
@@ -129,8 +147,7 @@ export class HandlerFunction extends Construct implements IGrantable {
       ...(props.vpc
         ? { vpc: props.vpc.vpc, vpcSubnets: props.vpc.subnets, securityGroups: props.vpc.securityGroups }
         : {}),
-      // Stack traces point into the TypeScript sources through the bundled source map.
-      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      environment: { ...debugEnvironment(this), ...props.environment },
       bundling: {
         format: OutputFormat.ESM,
         target: 'node22',

@@ -221,12 +221,21 @@ describe('LooprailStack', () => {
             LOOPRAIL_TRACE_TTL_DAYS: '90',
             LOOPRAIL_SECRETS: 'aws',
             LOOPRAIL_LOG_LEVEL: 'info',
-            NODE_OPTIONS: '--enable-source-maps',
           },
         },
       });
+      // Source maps ship as files but are parsed only when debugging (-c looprail:debug=true).
+      expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBeUndefined();
       expect(fn.Properties.ReservedConcurrentExecutions).toBeUndefined();
     }
+  });
+
+  it('parses the source maps at start only with -c looprail:debug=true', () => {
+    const debugApp = new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [], 'looprail:debug': 'true' } });
+    const debugStack = new LooprailStack(debugApp, 'Looprail', { env: ENV, catalog: CATALOG });
+    const functions = Object.values(Template.fromStack(debugStack).findResources('AWS::Lambda::Function'));
+    expect(functions).toHaveLength(12);
+    for (const fn of functions) expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
   });
 
   it('gives each function a timeout within its ASL state timeout (15 min for model, tool and verify)', () => {

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentScopes } from '../../functions/_shared/runtime.ts';
+import { agentScopes } from '../../functions/_shared/agent-clients.ts';
 
 /**
  * On AWS a step acts for an agent by assuming that agent's own role, with the run id as

@@ -684,7 +684,8 @@ describe('the broker handler and the sweeper', () => {
         AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
       });
       vi.resetModules();
-      const withBroker = (await import('../../functions/_shared/runtime.ts')).lambdaDeps();
+      const { SANDBOX_CLIENT } = await import('../../functions/_shared/sandbox-client.ts');
+      const withBroker = (await import('../../functions/_shared/runtime.ts')).lambdaDeps({ sandboxes: SANDBOX_CLIENT });
       expect(withBroker.sandboxes?.constructor.name).toBe('RemoteSandboxes');
       // Wired to the named function: a destroy is an Invoke of the broker.
       await withBroker.sandboxes!.destroy('run-wired');
@@ -694,7 +695,9 @@ describe('the broker handler and the sweeper', () => {
 
       delete process.env.LOOPRAIL_SANDBOX_BROKER;
       vi.resetModules();
-      expect((await import('../../functions/_shared/runtime.ts')).lambdaDeps().sandboxes).toBeUndefined();
+      expect(
+        (await import('../../functions/_shared/runtime.ts')).lambdaDeps({ sandboxes: SANDBOX_CLIENT }).sandboxes,
+      ).toBeUndefined();
     } finally {
       process.env = saved;
       vi.resetModules();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bundleHash, parseSkillFolder, skillBody, skillFile, tamperedBecause } from '../../core/skills/bundle.ts';
+import { bundleHash, skillBody, skillFile, tamperedBecause } from '../../core/skills/bundle.ts';
+import { parseSkillFolder } from '../../core/skills/folder.ts';
 import { publishRefusal } from '../../core/skills/policy.ts';
 import { maxSatisfying, parseRange, parseVersion, satisfies } from '../../core/skills/semver.ts';
 import type { SkillRecord } from '../../core/definitions/skills.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ToolCallBlock } from '../../definitions/messages.ts';
 import { LOAD_TOOLS_TOOL_NAME } from '../deferred-tools.ts';
 import type { RunDeps } from '../deps.ts';

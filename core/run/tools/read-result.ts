@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ToolCallBlock } from '../../definitions/messages.ts';
 import { errorMessage } from '../../errors.ts';
 import type { RunDeps } from '../deps.ts';

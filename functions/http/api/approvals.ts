@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { json, parseQuery } from '../router.ts';
 import type { HttpRequest, HttpResponse } from '../types.ts';
 import { decodeCursor, nextCursor, PageCursor, PageLimit } from './cursor.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { totalsByKey } from '../../../core/budgets/totals.ts';
 import { json, parseQuery } from '../router.ts';
 import type { HttpRequest, HttpResponse } from '../types.ts';

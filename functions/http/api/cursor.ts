@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RunMeta } from '../../../core/definitions/run.ts';
 import type { RunCursor } from '../../../core/ports/run-store.ts';
 import { HttpError } from '../router.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { buildInventory } from '../../../core/policy/inventory.ts';
 import { json } from '../router.ts';
 import type { HttpResponse } from '../types.ts';

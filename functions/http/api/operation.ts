@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { SecretStore } from '../../../core/ports/secrets.ts';
 import type { TriggerDeps } from '../../../core/run/trigger.ts';
 import { HttpError } from '../router.ts';

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { z } from 'zod';
+import * as z from 'zod';
 import { RunStatus, StopReason, TriggerInfo, type RunMeta } from '../../../core/definitions/run.ts';
 import { TraceEvent } from '../../../core/definitions/trace.ts';
 import { NotFoundError, ValidationError } from '../../../core/errors.ts';

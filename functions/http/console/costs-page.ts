@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { totalsByKey } from '../../../core/budgets/totals.ts';
 import type { RollupDimension, RollupRow, RunStore } from '../../../core/ports/run-store.ts';
 import { parseQuery } from '../router.ts';

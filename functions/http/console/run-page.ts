@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Message } from '../../../core/definitions/messages.ts';
 import { runUsage, type RunMeta } from '../../../core/definitions/run.ts';
 import type { TraceEvent } from '../../../core/definitions/trace.ts';

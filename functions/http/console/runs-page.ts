@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { RunStatus, StopReason, TriggerInfo, runUsage, type RunMeta } from '../../../core/definitions/run.ts';
 import { triggerKindsWith } from '../../../core/definitions/trigger-kinds.ts';
 import type { RunStore } from '../../../core/ports/run-store.ts';

@@ -1,0 +1,144 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { STEP_SPECS } from '../../infra/constructs/step-functions.ts';
+import { importGraph, importsOf, sourceFiles } from '../support/source-graph.ts';
+
+/**
+ * Each Lambda imports only what its role uses (functions/_shared/runtime.ts): the modules
+ * a deployed entry loads, followed through value imports (what esbuild bundles), hold no
+ * YAML parser anywhere, and no agent client (MCP, model providers) outside the loop's
+ * steps that act for agents.
+ */
+
+const ENTRIES: Record<string, string> = {
+  ...Object.fromEntries(Object.entries(STEP_SPECS).map(([name, spec]) => [name, spec.entry])),
+  Schedule: 'functions/trigger/schedule.ts',
+  Event: 'functions/trigger/event.ts',
+  HttpApp: 'functions/http/handler.ts',
+  Approvals: 'functions/approval/http.ts',
+  ApprovalReminders: 'functions/approval/reminders.ts',
+};
+const ACTS_FOR_AGENTS = ['StartRun', 'ModelStep', 'ToolStep', 'Verify'];
+const AGENT_CLIENT_MODULES = [
+  'functions/_shared/agent-clients.ts',
+  'adapters/models/index.ts',
+  'adapters/mcp/mcp-gateway.ts',
+];
+
+/** The functions the stack gives the sandbox broker's name (infra/constructs/sandboxes/sandboxes.ts). */
+const USES_SANDBOXES = ['ToolStep', 'FinishRun', 'FailRun'];
+
+const valueEdges = importGraph(sourceFiles()).filter(({ typeOnly }) => !typeOnly);
+
+/** Every file of ours an entry loads, each with the file that first imported it. */
+function reach(entry: string): Map<string, string | undefined> {
+  const previous = new Map<string, string | undefined>([[entry, undefined]]);
+  const queue = [entry];
+  while (queue.length > 0) {
+    const from = queue.shift()!;
+    for (const { to } of valueEdges.filter((edge) => edge.from === from)) {
+      if (previous.has(to)) continue;
+      previous.set(to, from);
+      queue.push(to);
+    }
+  }
+  return previous;
+}
+
+/** The packages an entry's files import by value. */
+function packagesOf(entry: string): string[] {
+  return [...reach(entry).keys()].flatMap((file) =>
+    importsOf(file)
+      .filter(({ specifier, typeOnly }) => !typeOnly && !specifier.startsWith('.'))
+      .map(({ specifier }) => specifier),
+  );
+}
+
+/** How an entry reaches a file `target` accepts: the chain of files, for a message that says what to cut. */
+function chainTo(entry: string, target: (file: string) => boolean): string | undefined {
+  const previous = reach(entry);
+  const found = [...previous.keys()].find(target);
+  if (!found) return undefined;
+  const chain = [found];
+  for (let at = previous.get(found); at; at = previous.get(at)) chain.unshift(at);
+  return chain.join(' -> ');
+}
+
+const importsYaml = (file: string) =>
+  importsOf(file).some(
+    ({ specifier, typeOnly }) => !typeOnly && (specifier === 'yaml' || specifier.startsWith('yaml/')),
+  );
+
+describe('each Lambda entry loads only what its role uses', () => {
+  for (const [name, entry] of Object.entries(ENTRIES)) {
+    it(`${name} (${entry}) loads no YAML parser`, () => {
+      expect(reach(entry).size).toBeGreaterThan(5);
+      expect(chainTo(entry, importsYaml)).toBeUndefined();
+    });
+
+    if (!USES_SANDBOXES.includes(name)) {
+      it(`${name} loads no sandbox client`, () => {
+        expect(chainTo(entry, (file) => file === 'adapters/sandbox/remote.ts')).toBeUndefined();
+      });
+    }
+
+    if (!ACTS_FOR_AGENTS.includes(name)) {
+      it(`${name} loads no agent client (MCP, model providers)`, () => {
+        expect(chainTo(entry, (file) => AGENT_CLIENT_MODULES.includes(file))).toBeUndefined();
+        expect(packagesOf(entry).filter((pkg) => pkg.startsWith('@modelcontextprotocol/'))).toEqual([]);
+      });
+    }
+  }
+
+  it('finds the agent clients where they are wired (the check itself can fail)', () => {
+    expect(chainTo(ENTRIES.ModelStep!, (file) => AGENT_CLIENT_MODULES.includes(file))).toMatch(
+      /^functions\/step\/model-step\.ts -> functions\/_shared\/agent-clients\.ts/,
+    );
+    expect(chainTo('cli/commands/skills.ts', importsYaml)).toMatch(/-> core\/definitions\/yaml-source\.ts$/);
+  });
+});
+
+describe('lambdaDeps without the agent clients', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    vi.resetModules();
+  });
+
+  async function freshRuntime() {
+    vi.stubEnv('LOOPRAIL_TABLE_NAME', 'runs');
+    vi.stubEnv('AWS_REGION', 'us-east-1');
+    vi.stubEnv('LOOPRAIL_AGENT_ROLE_PREFIX', 'arn:aws:iam::123456789012:role/looprail-');
+    vi.resetModules();
+    return import('../../functions/_shared/runtime.ts');
+  }
+
+  it('refuses a model call or a tool call, naming what to wire', async () => {
+    const deps = (await freshRuntime()).lambdaDeps();
+    const expected =
+      /composed without the agents' (model providers|MCP tools); only the loop's steps that act for agents \(StartRun, ModelStep, ToolStep, Verify\) pass AGENT_CLIENTS/;
+    await expect(deps.providers.bedrock.complete({} as never)).rejects.toThrow(expected);
+    await expect(deps.providers.anthropic.complete({} as never)).rejects.toThrow(/model providers/);
+    await expect(deps.tools.listTools({} as never)).rejects.toThrow(/MCP tools/);
+    await expect(deps.tools.callTool({} as never, 'echo', {}, {} as never)).rejects.toThrow(expected);
+    await expect(deps.tools.close()).resolves.toBeUndefined();
+    expect(deps.scopeFor).toBeUndefined();
+  });
+
+  it('refuses to start with a sandbox broker named but no sandbox client wired', async () => {
+    vi.stubEnv('LOOPRAIL_SANDBOX_BROKER', 'looprail-sandbox-broker');
+    const { lambdaDeps } = await freshRuntime();
+    expect(() => lambdaDeps()).toThrow(
+      /LOOPRAIL_SANDBOX_BROKER is set, but this function was composed without the sandbox client; the steps that use sandboxes \(ToolStep, FinishRun, FailRun\) pass SANDBOX_CLIENT/,
+    );
+    const { SANDBOX_CLIENT } = await import('../../functions/_shared/sandbox-client.ts');
+    expect(lambdaDeps({ sandboxes: SANDBOX_CLIENT }).sandboxes?.constructor.name).toBe('RemoteSandboxes');
+  });
+
+  it('wires the MCP gateway and the providers when the entry passes AGENT_CLIENTS', async () => {
+    const { lambdaDeps } = await freshRuntime();
+    const { AGENT_CLIENTS } = await import('../../functions/_shared/agent-clients.ts');
+    const deps = lambdaDeps({ agents: AGENT_CLIENTS });
+    expect(deps.tools.constructor.name).toBe('McpToolGateway');
+    expect(deps.providers.bedrock.constructor.name).toBe('BedrockProvider');
+    expect(deps.scopeFor).toBeTypeOf('function');
+  });
+});
