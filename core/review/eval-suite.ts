@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Name } from '../definitions/primitives.ts';
 import { ScriptTurn } from '../definitions/org.ts';
 import { StopReason } from '../definitions/run.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Message, type TextBlock, type ToolCallBlock } from '../definitions/messages.ts';
 import { Role, TriggerInfo } from '../definitions/run.ts';
 import { TraceEvent } from '../definitions/trace.ts';
