@@ -199,6 +199,8 @@ function reading(was: Decision | undefined, now: Decision | undefined): string {
   if (now.kind === 'tool_denied') return `${at} would now be denied${now.detail ? `: ${now.detail}` : ''}`;
   if (now.kind === 'approval_requested')
     return `${at} would now wait for approval${now.detail ? ` (${now.detail})` : ''}`;
+  if (now.kind === 'tool_call' && now.status === 'denied' && was?.status !== 'denied')
+    return `${at} would now be blocked${now.detail ? `: ${now.detail}` : ''}`;
   if (now.kind === 'tool_call' && now.status !== (was?.status ?? now.status))
     return `${at} would now end ${now.status}${now.detail ? `: ${now.detail}` : ''}`;
   if (now.stopReason && now.stopReason !== was?.stopReason)

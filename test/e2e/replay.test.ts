@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { evalTable, loadSuite, runSuite } from '../../cli/commands/eval.ts';
 import { readExport, readRecording, replayRun, replayText } from '../../cli/commands/replay.ts';
 import { startLocalHost } from '../../cli/local/host.ts';
+import { runUsage } from '../../core/definitions/run.ts';
 
 /**
  * `looprail replay` and `looprail eval` on a real recorded run: the default org's morning triage is run once on a
@@ -17,6 +18,7 @@ import { startLocalHost } from '../../cli/local/host.ts';
 let dir: string;
 let runId: string;
 let recorded: Awaited<ReturnType<typeof readRecording>>;
+let recordedCost: number;
 const definition = () => join(dir, 'agents', 'morning-triage.yaml');
 let original: string;
 
@@ -29,6 +31,7 @@ beforeAll(async () => {
     const result = await host.run({ agent: 'morning-triage', input: { repo: 'acme/shop' }, principal: 'local:test' });
     expect(result.meta.stopReason).toBe('verified');
     runId = result.runId;
+    recordedCost = runUsage(result.meta).costMicros;
   } finally {
     await host.close();
   }
@@ -52,8 +55,10 @@ async function edit(from: string | RegExp, to: string): Promise<void> {
 
 describe('looprail replay', () => {
   it('decides everything the same under the same definitions, maker and both checker attempts', async () => {
-    const { report } = await replay();
+    const { report, costMicros } = await replay();
     expect(report.divergence).toBeUndefined();
+    // The recorded tokens, priced again: the same cost to the micro-dollar.
+    expect(costMicros).toBe(recordedCost);
     // Six maker calls, each checker attempt's call, two verifications, the stop and the finish.
     expect(report.same).toBeGreaterThanOrEqual(12);
   });
@@ -87,6 +92,32 @@ describe('looprail replay', () => {
     const { report } = await replay();
     expect(report.divergence?.replayed).toMatchObject({ where: 'maker', stopReason: 'max_steps' });
     expect(report.divergence?.reading).toMatch(/^maker: the run would stop here, max_steps/);
+  });
+
+  it('finds where a lower cost ceiling would stop the run, budget_exhausted', async () => {
+    await edit('max_cost_usd: 1', `max_cost_usd: ${(recordedCost / 3 / 1_000_000).toFixed(4)}`);
+    const { report } = await replay();
+    expect(report.divergence?.replayed).toMatchObject({ where: 'maker', stopReason: 'budget_exhausted' });
+    expect(report.divergence?.reading).toMatch(/^maker: the run would stop here, budget_exhausted/);
+  });
+
+  it('finds the recorded result a new guardrail deny pattern would now block', async () => {
+    await edit(
+      '  verify:\n',
+      '  guardrails:\n    deny_patterns:\n      - { name: no-failed-jobs, pattern: "status: FAILED", stages: [tool_output] }\n  verify:\n',
+    );
+    const { report } = await replay();
+    expect(report.divergence?.recorded).toMatchObject({
+      kind: 'tool_call',
+      name: 'ci-reports.read_text_file',
+      status: 'ok',
+    });
+    expect(report.divergence?.replayed).toMatchObject({
+      kind: 'tool_call',
+      name: 'ci-reports.read_text_file',
+      status: 'denied',
+    });
+    expect(report.divergence?.reading).toMatch(/^maker: ci-reports\.read_text_file would now be blocked/);
   });
 
   it('replays a run exported to a file as it replays it from the state folder, and names a file that is not one', async () => {
