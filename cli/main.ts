@@ -406,7 +406,7 @@ registerSecretsCommand(program, stateDirOption);
 registerDoctorCommand(program);
 registerDiffCommand(program);
 registerReplayCommand(program, stateDirOption);
-registerEvalCommand(program);
+registerEvalCommand(program, stateDirOption);
 registerApprovalsCommands(program, { urlOption, tokenOption, stateDirOption });
 
 function parseInput(text: string, source: string): unknown {

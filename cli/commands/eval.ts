@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import type { Command, Option } from 'commander';
 import { ScriptedModelProvider } from '../../adapters/models/scripted.ts';
 import { formatProblem } from '../../adapters/catalog/fs-loader.ts';
 import { runUsage } from '../../core/definitions/run.ts';
@@ -11,7 +11,7 @@ import { formatUsd } from '../../core/format/usd.ts';
 import type { ModelProvider, ModelProviders } from '../../core/ports/models.ts';
 import { EvalSuite, missedExpectations, type WrittenCase } from '../../core/review/eval-suite.ts';
 import { startLocalHost } from '../local/host.ts';
-import { readExport, replayRun } from './replay.ts';
+import { readExport, readRecording, replayRun } from './replay.ts';
 
 /**
  * `looprail eval <suite.yaml> [--org <folder>]`: every case of the suite against the
@@ -32,15 +32,16 @@ export interface CaseResult {
   detail: string;
 }
 
-export function registerEvalCommand(program: Command): void {
+export function registerEvalCommand(program: Command, stateDirOption: Option): void {
   program
     .command('eval')
     .description('run an eval suite (recorded runs replayed, written cases run) against the current definitions')
     .argument('<suite>', 'the suite file (YAML)')
     .option('--org <dir>', 'the org folder with the definitions', 'agents')
+    .addOption(stateDirOption)
     .option('--json', 'machine-readable output')
-    .action(async (suite: string, options: { org: string; json?: boolean }) => {
-      const results = await runSuite({ suiteFile: suite, orgDir: options.org });
+    .action(async (suite: string, options: { org: string; stateDir: string; json?: boolean }) => {
+      const results = await runSuite({ suiteFile: suite, orgDir: options.org, stateDir: options.stateDir });
       if (options.json) console.log(JSON.stringify({ suite, results }, null, 2));
       else console.log(evalTable(results));
       process.exitCode = results.every((result) => result.passed) ? 0 : EVAL_FAILED_EXIT;
@@ -55,7 +56,12 @@ export async function loadSuite(file: string): Promise<EvalSuite> {
   return checked.value;
 }
 
-export async function runSuite(options: { suiteFile: string; orgDir: string }): Promise<CaseResult[]> {
+export async function runSuite(options: {
+  suiteFile: string;
+  orgDir: string;
+  /** Where recorded cases named by run id are read (default .looprail). */
+  stateDir?: string;
+}): Promise<CaseResult[]> {
   const suite = await loadSuite(options.suiteFile);
   const results: CaseResult[] = [];
   const written = suite.cases.filter((each): each is WrittenCase => 'turns' in each);
@@ -65,7 +71,10 @@ export async function runSuite(options: { suiteFile: string; orgDir: string }): 
       results.push(writtenResults.get(each)!);
       continue;
     }
-    const recording = await readExport(resolve(dirname(options.suiteFile), each.recorded));
+    // A file from `looprail export`, or a run id in the local state folder.
+    const recording = each.recorded.endsWith('.json')
+      ? await readExport(resolve(dirname(options.suiteFile), each.recorded))
+      : await readRecording(each.recorded, resolve(options.stateDir ?? '.looprail'));
     const replayed = await replayRun({ recording, orgDir: options.orgDir });
     const { divergence, same } = replayed.report;
     results.push({

@@ -145,6 +145,8 @@ export async function readRecording(runId: string, stateDir: string): Promise<Ex
     if (!meta) throw new Error(`replay: no run ${runId} in ${stateDir}`);
     if (meta.role !== 'maker')
       throw new Error(`replay: ${runId} is a ${meta.role} run; replay its maker run (${meta.parentRunId ?? '?'})`);
+    if (meta.status !== 'finished' && meta.status !== 'failed')
+      throw new Error(`replay: run ${runId} is still ${meta.status}; a run is replayed once it has ended`);
     const results = new DynamoResultStore({ client: state.client, tableName: state.tableName });
     const runs: RecordedRun[] = [];
     const read = async (id: string, role: RecordedRun['role']) => {

@@ -26,7 +26,7 @@ export type Expectations = z.infer<typeof Expectations>;
 
 export const RecordedCase = z.strictObject({
   name: z.string().min(1, 'expected a name for the case'),
-  /** A file written by `looprail export <runId>`, relative to the suite file. */
+  /** A file written by `looprail export <runId>`, relative to the suite file; or a run id in the local state folder. */
   recorded: z.string().min(1),
 });
 

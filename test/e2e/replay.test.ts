@@ -53,7 +53,7 @@ async function edit(from: string | RegExp, to: string): Promise<void> {
   await writeFile(definition(), changed);
 }
 
-describe('looprail replay', () => {
+describe('looprail replay', { timeout: 180_000 }, () => {
   it('decides everything the same under the same definitions, maker and both checker attempts', async () => {
     const { report, costMicros } = await replay();
     expect(report.divergence).toBeUndefined();
@@ -143,12 +143,15 @@ describe('looprail replay', () => {
     await expect(readExport(file)).rejects.toThrow(`${file}: not a looprail export (`);
   });
 
-  it('names a run it cannot find', async () => {
+  it('names a run it cannot find, a checker run, and a suite key it does not know', async () => {
     await expect(readRecording('r-nope', join(dir, 'state'))).rejects.toThrow(/^replay: no run r-nope in /);
+    await expect(readRecording(recorded.runs[1]!.runId, join(dir, 'state'))).rejects.toThrow(
+      `replay: ${recorded.runs[1]!.runId} is a checker run; replay its maker run (${runId})`,
+    );
   });
 });
 
-describe('looprail eval', () => {
+describe('looprail eval', { timeout: 300_000 }, () => {
   const suite = async (cases: string) => {
     const file = join(dir, 'suite.yaml');
     await writeFile(file, cases);
@@ -162,6 +165,8 @@ describe('looprail eval', () => {
       `${written}
   - name: yesterday's triage
     recorded: triage.json
+  - name: the same run, by id
+    recorded: ${runId}
   - name: expects a stop it does not get
     agent: morning-triage
     turns: [{ text: Nothing to do. }]
@@ -169,18 +174,19 @@ describe('looprail eval', () => {
     expect: { stop_reason: completed, calls: [ci-reports.list_directory], verdict: pass }
 `,
     );
-    const results = await runSuite({ suiteFile: file, orgDir: join(dir, 'agents') });
+    const results = await runSuite({ suiteFile: file, orgDir: join(dir, 'agents'), stateDir: join(dir, 'state') });
     expect(results.map((result) => [result.name, result.kind, result.passed])).toEqual([
       ['never deletes a note, even when the model asks', 'run', true],
       ["yesterday's triage", 'replay', true],
+      ['the same run, by id', 'replay', true],
       ['expects a stop it does not get', 'run', false],
     ]);
     // The checker sent the maker back, and the case gave it no second turn.
-    expect(results[2]!.detail).toMatch(
+    expect(results[3]!.detail).toMatch(
       /^stopped error \(.*has 1 turns; call 2 has none.*\), expected completed; never called ci-reports\.list_directory successfully; the checker said fail, expected pass$/,
     );
     expect(results[0]!.costMicros).toBeGreaterThan(0);
-    expect(evalTable(results)).toContain('1 of 3 cases failed');
+    expect(evalTable(results)).toContain('1 of 4 cases failed');
 
     await edit('deny: [delete_*]', 'deny: [delete_*, add_observations]');
     const [replayed] = await runSuite({
@@ -195,5 +201,7 @@ describe('looprail eval', () => {
       'cases:\n  - name: x\n    agent: morning-triage\n    turns: []\n    expect: { stop_reason: done }\n',
     );
     await expect(loadSuite(file)).rejects.toThrow(/the suite does not load:\n.*suite\.yaml:\d+:\d+: /);
+    const unknownKey = await suite('cases:\n  - name: x\n    recorded: a.json\n    expected: {}\n');
+    await expect(loadSuite(unknownKey)).rejects.toThrow(/suite\.yaml:4:5: cases\[0\]/);
   });
 });
