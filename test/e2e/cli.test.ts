@@ -1,30 +1,17 @@
-import { execFile } from 'node:child_process';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { looprailCli } from '../support/looprail-cli.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 
 /** The `looprail` command as a user runs it: exit codes, output, and no stack traces. */
 
-const run = promisify(execFile);
 const temps: string[] = [];
 afterAll(async () => {
   await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
-async function looprail(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['bin/looprail.js', ...args], {
-      env: { ...process.env, NO_COLOR: '1' },
-      timeout: 180_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const looprail = (...args: string[]) => looprailCli(args);
 
 async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'looprail-cli-'));

@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { looprailCli } from '../support/looprail-cli.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { accessDiff, DIFF_WIDENED_EXIT } from '../../cli/commands/diff.ts';
 
@@ -14,22 +15,9 @@ import { accessDiff, DIFF_WIDENED_EXIT } from '../../cli/commands/diff.ts';
  */
 
 const run = promisify(execFile);
-const BIN = resolve('bin/looprail.js');
 let repo: string;
 
-async function looprail(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-      cwd: repo,
-      env: { ...process.env, NO_COLOR: '1' },
-      timeout: 120_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const looprail = (...args: string[]) => looprailCli(args, { cwd: repo, timeoutMs: 120_000 });
 
 const git = (...args: string[]) =>
   run('git', ['-c', 'user.email=ci@example.com', '-c', 'user.name=ci', ...args], { cwd: repo });

@@ -1,9 +1,8 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { looprailCli } from '../support/looprail-cli.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunDeps } from '../../core/run/deps.ts';
 import type { ToolGateway } from '../../core/ports/tools.ts';
@@ -16,9 +15,7 @@ import { testHost } from '../support/local-host.ts';
  * configuration error, never retried as an outage), an org run from inside its own folder.
  */
 
-const exec = promisify(execFile);
 const ROOT = process.cwd();
-const BIN = join(ROOT, 'bin', 'looprail.js');
 const temps: string[] = [];
 afterAll(async () => {
   await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })));
@@ -30,19 +27,7 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-async function looprail(args: string[], cwd = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [BIN, ...args], {
-      cwd,
-      env: { ...process.env, NO_COLOR: '1' },
-      timeout: 180_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const looprail = (args: string[], cwd = ROOT) => looprailCli(args, { cwd });
 
 /** An org folder of one agent with the given server file and script, written under `dir`. */
 async function writeOrg(dir: string, server: string, script: string, grant = 'everything'): Promise<string> {
