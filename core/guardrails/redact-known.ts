@@ -139,35 +139,41 @@ function buildRedactor(values: readonly string[]): KnownValueRedactor {
 
 /** Texts shorter than this are redacted each time: looking them up would cost about as much. */
 const REMEMBER_FROM_CHARS = 256;
-/** How much redacted text a redactor keeps (UTF-16 units of originals and results): a few MB. */
+/** How much redacted text is kept, for all redactors together (UTF-16 units of originals and results): a few MB. */
 const REMEMBER_CHARS = 4 * 1024 * 1024;
 
 /**
- * `redact` with the long texts it already redacted remembered by content (least recently used
- * first out). A run's state is loaded and written at every step, and all of it but the newest
- * turn was redacted before: without this a run pays again for its whole history at each step.
+ * Long texts already redacted, by content, with the redactor that redacted them (least
+ * recently used first out). A run's state is loaded and written at every step, and all of it
+ * but the newest turn was redacted before: without this a run pays again for its whole history
+ * at each step. One budget for the process: a process that learns a new secret compiles a new
+ * redactor, and the old ones' texts must not pile up beside it.
  */
+const remembered = new Map<string, { by: object; result: string }>();
+let rememberedChars = 0;
+
 function rememberingLongTexts(redact: (text: string) => string): (text: string) => string {
-  const done = new Map<string, string>();
-  let chars = 0;
+  const self = {};
   return (text) => {
     if (text.length < REMEMBER_FROM_CHARS) return redact(text);
-    const known = done.get(text);
-    if (known !== undefined) {
-      done.delete(text);
-      done.set(text, known);
-      return known;
+    const known = remembered.get(text);
+    if (known?.by === self) {
+      remembered.delete(text);
+      remembered.set(text, known);
+      return known.result;
     }
-    const redacted = redact(text);
-    if (text.length + redacted.length > REMEMBER_CHARS) return redacted;
-    done.set(text, redacted);
-    chars += text.length + redacted.length;
-    for (const [oldest, result] of done) {
-      if (chars <= REMEMBER_CHARS) break;
-      done.delete(oldest);
-      chars -= oldest.length + result.length;
+    const result = redact(text);
+    if (text.length + result.length > REMEMBER_CHARS) return result;
+    if (known) rememberedChars -= text.length + known.result.length;
+    remembered.delete(text);
+    remembered.set(text, { by: self, result });
+    rememberedChars += text.length + result.length;
+    for (const [oldest, entry] of remembered) {
+      if (rememberedChars <= REMEMBER_CHARS) break;
+      remembered.delete(oldest);
+      rememberedChars -= oldest.length + entry.result.length;
     }
-    return redacted;
+    return result;
   };
 }
 
