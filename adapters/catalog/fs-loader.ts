@@ -56,7 +56,13 @@ async function listFiles(dir: string): Promise<string[]> {
 export async function loadOrgFolder(
   target: string,
   cwd = process.cwd(),
-  options: { ignoreLock?: boolean; projectRoot?: string; skipHostingCheck?: boolean } = {},
+  options: {
+    ignoreLock?: boolean;
+    projectRoot?: string;
+    skipHostingCheck?: boolean;
+    /** Files (path in the org folder → text) read as if written: a scaffold is checked before anything is. */
+    overlay?: Record<string, string>;
+  } = {},
 ): Promise<{ root: string; catalog?: Catalog; problems: Problem[] }> {
   const absolute = resolve(cwd, target);
   if (!(await exists(absolute))) {
@@ -86,6 +92,13 @@ export async function loadOrgFolder(
     }
     const text = await readFile(path, 'utf8');
     files.push({ path: relative(root, path).split(sep).join('/'), display, text });
+  }
+  for (const [path, text] of Object.entries(options.overlay ?? {})) {
+    const fromCwd = relative(cwd, join(root, path));
+    const display = fromCwd && !fromCwd.startsWith('..') ? fromCwd : join(root, path);
+    const at = files.findIndex((file) => file.path === path);
+    if (at >= 0) files[at] = { path, display, text };
+    else files.push({ path, display, text });
   }
   const result = validateOrg(files, { customRules: Object.keys(guardrailRules), ignoreLock: options.ignoreLock });
   const projectRoot = options.projectRoot ? resolve(cwd, options.projectRoot) : projectRootOf(root, cwd);

@@ -44,17 +44,19 @@ export async function lockOrg(options: {
   const instructions = Object.fromEntries(
     Object.entries({ ...existing, ...wanted }).sort(([a], [b]) => a.localeCompare(b)),
   );
-  const header =
-    '# Written by `looprail lock`: the content each versioned instructions file had when its\n# version was locked, and the registry version each skill pin resolved to. Commit it;\n# validate refuses a file changed under a locked version, runs use exactly these skills.\n';
-  await writeFile(
-    file,
-    header + stringify(Object.keys(skills).length > 0 ? { instructions, skills } : { instructions }),
-  );
+  await writeFile(file, lockFileText(instructions, skills));
   options.log(
     `✓ ${LOCK_FILE}: ${Object.keys(wanted).length} versioned file(s) in use, ${added.length} newly locked${added.length > 0 ? ` (${added.join(', ')})` : ''}`,
   );
   for (const [key, entry] of Object.entries(skills)) options.log(`✓ skill ${key} → ${entry.version} (${entry.sha256})`);
   return true;
+}
+
+/** The lock file as `looprail lock` writes it (`looprail new agent` too, for the instructions it adds). */
+export function lockFileText(instructions: Record<string, string>, skills: Record<string, SkillLockEntry>): string {
+  const header =
+    '# Written by `looprail lock`: the content each versioned instructions file had when its\n# version was locked, and the registry version each skill pin resolved to. Commit it;\n# validate refuses a file changed under a locked version, runs use exactly these skills.\n';
+  return header + stringify(Object.keys(skills).length > 0 ? { instructions, skills } : { instructions });
 }
 
 /** Every skill pin resolved in the registry, or undefined (with the reasons logged) when any cannot be. */
