@@ -60,7 +60,7 @@ export async function initCommand(folder: string, flags: ScaffoldFlags, io: Scaf
   try {
     const team = request.team ?? DEFAULT_TEAM;
     const base = { 'models.yaml': modelsText(), 'secrets.yaml': secretsText(), 'budgets.yaml': budgetsText(team) };
-    const plan = await planAgent({ root: temp, final, base, createLock: true }, { ...request, team });
+    const plan = await planAgent({ root: temp, final, display: folder, base, createLock: true }, { ...request, team });
     await writeAll(temp, { ...base, ...plan.files });
     if (existsSync(final)) await rmdir(final);
     await rename(temp, final);
@@ -79,7 +79,10 @@ export async function newAgentCommand(
     throw new ScaffoldError('an agent name is needed: looprail new agent <name> [--server <server>] [--org <folder>]');
   const answers = await questions({ ...flags, agent: name }, io, { agent: name, team: flags.team });
   const org = resolve(flags.org);
-  const plan = await planAgent({ root: org, final: org, base: {}, createLock: false }, requestOf(answers, flags));
+  const plan = await planAgent(
+    { root: org, final: org, display: flags.org, base: {}, createLock: false },
+    requestOf(answers, flags),
+  );
   await writeAll(org, plan.files);
   report(io.log, flags.org, plan, false);
 }

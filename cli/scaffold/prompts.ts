@@ -1,4 +1,4 @@
-import { createInterface } from 'node:readline/promises';
+import { createInterface } from 'node:readline';
 
 /**
  * Questions with defaults, asked one after another on a terminal: Enter takes the default, an
@@ -23,10 +23,12 @@ export interface Terminal {
 const MAX_TRIES = 5;
 
 export async function ask(questions: Question[], terminal: Terminal): Promise<Record<string, string>> {
-  const rl = createInterface({ input: terminal.input, output: terminal.output, terminal: false });
+  // Lines are read as they come (typed ahead, or piped) and taken one per question.
+  const rl = createInterface({ input: terminal.input, terminal: false });
+  const lines = rl[Symbol.asyncIterator]();
   const answers: Record<string, string> = {};
   try {
-    for (const question of questions) answers[question.key] = await askOne(question, rl, terminal.output);
+    for (const question of questions) answers[question.key] = await askOne(question, lines, terminal.output);
   } finally {
     rl.close();
   }
@@ -35,11 +37,14 @@ export async function ask(questions: Question[], terminal: Terminal): Promise<Re
 
 async function askOne(
   question: Question,
-  rl: ReturnType<typeof createInterface>,
+  lines: AsyncIterator<string>,
   output: NodeJS.WritableStream,
 ): Promise<string> {
   for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
-    const typed = (await rl.question(`${question.label}${question.default ? ` (${question.default})` : ''}: `)).trim();
+    output.write(`${question.label}${question.default ? ` (${question.default})` : ''}: `);
+    const line = await lines.next();
+    if (line.done) throw new Error(`no answer to "${question.label}": the input ended; nothing was written`);
+    const typed = String(line.value).trim();
     const answer = typed === '' ? (question.default ?? '') : typed;
     const problem = answer === '' ? 'an answer is needed' : question.check?.(answer);
     if (!problem) return answer;

@@ -54,6 +54,8 @@ export interface ScaffoldTarget {
   root: string;
   /** Where the org will be: paths the servers are given are relative to its project. */
   final: string;
+  /** The org folder as the person named it, for messages. */
+  display: string;
   /** Files not on disk yet (init's org files). */
   base: Record<string, string>;
   /** Write a lock file even when the org has none (init). */
@@ -134,11 +136,11 @@ async function currentOrg(target: ScaffoldTarget): Promise<Catalog | undefined> 
   if (Object.keys(target.base).length > 0) return undefined;
   if (!existsSync(join(target.root, 'models.yaml')))
     throw new ScaffoldError(
-      `${target.final} is not an org folder (it has no models.yaml): create one with \`looprail init ${target.final}\`, or name one with --org`,
+      `${target.display} is not an org folder (it has no models.yaml): create one with \`looprail init ${target.display}\`, or name one with --org`,
     );
   const { catalog, problems } = await loadOrgFolder(target.root);
   if (!catalog)
-    throw new ScaffoldError(problemsText(problems, `${target.final} has problems of its own; fix them first`));
+    throw new ScaffoldError(problemsText(problems, `${target.display} has problems of its own; fix them first`));
   return catalog;
 }
 
@@ -151,7 +153,7 @@ function checkFree(target: ScaffoldTarget, current: Catalog | undefined, names: 
   for (const path of paths)
     if (existsSync(join(target.root, path)))
       throw new ScaffoldError(
-        `${join(target.final, path)} already exists: choose another agent name, or move that file`,
+        `${join(target.display, path)} already exists: choose another agent name, or move that file`,
       );
   for (const model of scripted ? [names.model, names.checkerModel] : [])
     if (current?.models[model])
