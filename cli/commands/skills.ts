@@ -3,7 +3,8 @@ import type { Command, Option } from 'commander';
 import { formatProblem } from '../../core/definitions/problems.ts';
 import type { SkillStore, SkillSummary } from '../../core/ports/skill-store.ts';
 import { SKILL_ENTRY } from '../../core/skills/bundle.ts';
-import { publishSkill } from '../../core/skills/publish.ts';
+import { publishRefusal } from '../../core/skills/policy.ts';
+import { publishUnlessPresent } from '../../core/skills/publish.ts';
 import { verifiedSkill } from '../../core/skills/registry.ts';
 import { compareVersions, parseVersion } from '../../core/skills/semver.ts';
 import { loadSkillsPolicy, readSkillFolder } from '../../adapters/catalog/skill-folder.ts';
@@ -29,15 +30,32 @@ export async function publishCommand(
     return false;
   }
   try {
-    const record = await publishSkill(store, {
+    const outcome = await publishUnlessPresent(store, {
       display: options.dir,
       files: await readSkillFolder(options.dir),
       principal: options.principal,
       policy,
       now: options.now ?? new Date(),
     });
+    if (outcome.outcome === 'differs') {
+      options.log(`✗ ${outcome.message}`);
+      return false;
+    }
+    if (outcome.outcome === 'published') {
+      const record = outcome.record;
+      options.log(
+        `✓ published ${record.name}@${record.version} (${record.files.length} file${record.files.length === 1 ? '' : 's'}, sha256:${record.sha256}) as ${record.publisher}`,
+      );
+      return true;
+    }
+    // The same content again (a local run publishes the org's skills itself): nothing to do, if this publisher may.
+    const refusal = publishRefusal(policy, outcome.name, options.principal);
+    if (refusal) {
+      options.log(`✗ ${refusal}; nothing was published`);
+      return false;
+    }
     options.log(
-      `✓ published ${record.name}@${record.version} (${record.files.length} file${record.files.length === 1 ? '' : 's'}, sha256:${record.sha256}) as ${record.publisher}`,
+      `✓ ${outcome.name}@${outcome.version} is already published with this content; nothing to do (to publish a change, raise the version in SKILL.md)`,
     );
     return true;
   } catch (error) {

@@ -88,10 +88,14 @@ describe('looprail skills publish | list | show', () => {
   });
 
   it('refuses to overwrite a version, a publisher the policy does not name, and a skill with no owners; nothing is written', async () => {
+    // The same content again is no overwrite: nothing to do, and a script that publishes twice goes on.
     expect(await publish('runbook-1.0.0', 'noor@example.com')).toEqual({
-      ok: false,
-      text: '✗ runbook@1.0.0 is already published (with the same content); versions are immutable: raise the version in SKILL.md to publish a change',
+      ok: true,
+      text: '✓ runbook@1.0.0 is already published with this content; nothing to do (to publish a change, raise the version in SKILL.md)',
     });
+    expect((await publish('runbook-1.0.0', 'mallory@example.com')).text).toBe(
+      '✗ mallory@example.com may not publish skill "runbook": its owners in skills.yaml are noor@example.com, ci:*; nothing was published',
+    );
     const changed = await mkdtemp(join(tmpdir(), 'looprail-skill-'));
     temps.push(changed);
     await cp(join(SOURCES, 'runbook-1.0.0'), changed, { recursive: true });
