@@ -8,6 +8,7 @@ import { budgetsText, modelsText, secretsText } from '../scaffold/org-texts.ts';
 import { ask, interactive, type Question, type Terminal } from '../scaffold/prompts.ts';
 import {
   checkAgentName,
+  orgTeam,
   planAgent,
   ScaffoldError,
   serverTemplate,
@@ -77,7 +78,9 @@ export async function newAgentCommand(
 ): Promise<void> {
   if (name === undefined && !io.terminal)
     throw new ScaffoldError('an agent name is needed: looprail new agent <name> [--server <server>] [--org <folder>]');
-  const answers = await questions({ ...flags, agent: name }, io, { agent: name, team: flags.team });
+  // On a terminal the team offered is the org's own.
+  const team = flags.team ?? (io.terminal ? await orgTeam(flags.org) : undefined);
+  const answers = await questions({ ...flags, agent: name }, io, { agent: name, team });
   const org = resolve(flags.org);
   const plan = await planAgent(
     { root: org, final: org, display: flags.org, base: {}, createLock: false },

@@ -160,6 +160,11 @@ function checkFree(target: ScaffoldTarget, current: Catalog | undefined, names: 
       throw new ScaffoldError(`model "${model}" already exists in models.yaml: choose another agent name`);
 }
 
+/** The team an org's agents belong to (the first one named), to offer as a new agent's. */
+export async function orgTeam(org: string): Promise<string | undefined> {
+  return firstTeam((await loadOrgFolder(org)).catalog);
+}
+
 function firstTeam(catalog: Catalog | undefined): string | undefined {
   return Object.values(catalog?.agents ?? {})
     .map((entry) => entry.spec.team)

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { initCommand } from '../../cli/commands/scaffold.ts';
+import { initCommand, newAgentCommand } from '../../cli/commands/scaffold.ts';
 import { looprailCli } from '../support/looprail-cli.ts';
 
 /**
@@ -178,33 +178,45 @@ describe('mistakes', () => {
 });
 
 describe('on a terminal', () => {
+  /** A terminal whose answers are typed ahead, and what it was asked. */
+  function terminal(answers: string[]): { input: PassThrough; output: PassThrough; asked: () => string } {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const chunks: string[] = [];
+    output.on('data', (chunk: Buffer) => chunks.push(chunk.toString()));
+    input.end(answers.map((answer) => `${answer}\n`).join(''));
+    return { input, output, asked: () => chunks.join('') };
+  }
+
   it(
-    'asks for each choice with its default, and asks again when an answer does not fit',
+    'asks for each choice with its default, asks again when an answer does not fit, and offers the org its team',
     async () => {
       const dir = await tempDir();
       await mkdir(join(dir, 'empty'));
-      const input = new PassThrough();
-      const output = new PassThrough();
-      const asked: string[] = [];
-      output.on('data', (chunk: Buffer) => asked.push(chunk.toString()));
-      // An agent name that does not fit, then one that does; a server; Enter for the team; an owner.
-      input.end('Bad Name\ntriage\nfilesystem\n\nops@example.com\n');
+      const org = join(dir, 'empty');
+      const state = join(dir, 'state');
+      // An agent name that does not fit, then one that does; a server; a team; Enter for the owner.
+      const first = terminal(['Bad Name', 'triage', 'filesystem', 'ops', '']);
       const lines: string[] = [];
-      await initCommand(
-        join(dir, 'empty'),
-        { stateDir: join(dir, 'state') },
-        { log: (line) => lines.push(line), terminal: { input, output } },
-      );
-      const prompts = asked.join('');
-      expect(prompts).toContain('Agent name (hello): ');
-      expect(prompts).toContain('agent name "Bad Name": expected lower-case letters');
-      expect(prompts).toContain('MCP server (memory, filesystem) (memory): ');
-      expect(prompts).toContain('Team (my-team): ');
+      await initCommand(org, { stateDir: state }, { log: (line) => lines.push(line), terminal: first });
+      expect(first.asked()).toContain('Agent name (hello): ');
+      expect(first.asked()).toContain('agent name "Bad Name": expected lower-case letters');
+      expect(first.asked()).toContain('MCP server (memory, filesystem) (memory): ');
+      expect(first.asked()).toContain('Team (my-team): ');
       expect(lines[0]).toContain('agent triage, checked by triage-checker, on the filesystem server');
-      const definition = await readFile(join(dir, 'empty', 'triage.yaml'), 'utf8');
-      expect(definition).toContain('team: my-team');
-      expect(definition).toContain('owner: "ops@example.com"');
+      const definition = await readFile(join(org, 'triage.yaml'), 'utf8');
+      expect(definition).toContain('team: ops');
+      expect(definition).toMatch(/owner: "[^"]+"/);
       expect(definition).toContain('    - filesystem');
+
+      // Enter for the server and the team: memory, and the org's own team.
+      const second = terminal(['notes', '', '', 'me@example.com']);
+      await newAgentCommand(undefined, { org, stateDir: state }, { log: () => {}, terminal: second });
+      expect(second.asked()).toContain('Team (ops): ');
+      const notes = await readFile(join(org, 'notes.yaml'), 'utf8');
+      expect(notes).toContain('team: ops');
+      expect(notes).toContain('owner: "me@example.com"');
+      expect(notes).toContain('    - memory');
     },
     TIMEOUT,
   );
