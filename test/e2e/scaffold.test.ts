@@ -24,7 +24,8 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-const TIMEOUT = 300_000;
+// Each CLI start loads the org and, for a run, DynamoDB Local: minutes on a loaded two-core machine.
+const TIMEOUT = 600_000;
 
 /** Every file under `dir` with its text: what "nothing was written" is checked against. */
 async function snapshot(dir: string): Promise<Record<string, string>> {
