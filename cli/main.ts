@@ -30,6 +30,7 @@ import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerDiffCommand } from './commands/diff.ts';
 import { registerReplayCommand } from './commands/replay.ts';
 import { registerEvalCommand } from './commands/eval.ts';
+import { registerSchemaCommand } from './commands/schema.ts';
 import { resolveEndpoint } from './client.ts';
 import { clientFor } from './sigv4.ts';
 
@@ -407,6 +408,7 @@ registerDoctorCommand(program);
 registerDiffCommand(program);
 registerReplayCommand(program, stateDirOption);
 registerEvalCommand(program, stateDirOption);
+registerSchemaCommand(program);
 registerApprovalsCommands(program, { urlOption, tokenOption, stateDirOption });
 
 function parseInput(text: string, source: string): unknown {

@@ -67,6 +67,9 @@ export function jsonSchemaOf(kind: FileKind): JsonSchema {
     // A file holds what is written, before zod's defaults and transforms.
     io: 'input',
     override: ({ zodSchema, jsonSchema }) => {
+      // zod drops the default of a field whose value it transforms; the value is still the default.
+      if (zodSchema instanceof z.ZodDefault && !('default' in jsonSchema))
+        Object.assign(jsonSchema, { default: structuredClone(zodSchema.def.defaultValue) });
       const form = yamlForms.get(zodSchema);
       if (!form) return;
       for (const key of Object.keys(jsonSchema)) if (!KEPT_KEYS.has(key)) delete (jsonSchema as JsonSchema)[key];

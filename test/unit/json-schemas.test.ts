@@ -142,6 +142,31 @@ describe('the JSON Schemas of the org files', () => {
   });
 });
 
+describe('the defaults the JSON Schemas show', () => {
+  /** Every node of a schema that states a default, with where it is. */
+  function defaults(node: unknown, path: string): Array<{ path: string; node: Record<string, unknown> }> {
+    if (!node || typeof node !== 'object') return [];
+    const own = 'default' in node ? [{ path, node: node as Record<string, unknown> }] : [];
+    return [
+      ...own,
+      ...Object.entries(node).flatMap(([key, child]) =>
+        typeof child === 'object' ? defaults(child, `${path}/${key}`) : [],
+      ),
+    ];
+  }
+  const stated = FILE_KINDS.flatMap((kind) => defaults(jsonSchemaOf(kind), kind.kind));
+
+  it('are many', () => {
+    expect(stated.length).toBeGreaterThan(50);
+  });
+
+  it.each(stated)('$path: the default is a value the field accepts', ({ node }) => {
+    const { default: value, ...schema } = node;
+    const validate = ajv.compile(schema);
+    expect(validate(value) ? [] : validate.errors).toEqual([]);
+  });
+});
+
 function minimalAgent() {
   return { name: 'first', model: 'm', instructions: './a.md@v1' };
 }
