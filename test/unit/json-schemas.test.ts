@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -80,6 +80,18 @@ describe('the JSON Schemas of the org files', () => {
 
   it.each(files)('accept $path ($kind), as zod does', ({ path, kind }) => {
     expect(check(kind, documentOf(path, kind))).toEqual({ zod: true, json: [] });
+  });
+
+  it("the sample org's files name their kind's schema on their first line, for the YAML language server", () => {
+    const named = files
+      .filter((file) => file.path.startsWith('agents/') && file.kind !== 'skill' && file.kind !== 'lock')
+      .map((file) => {
+        const modeline = /^# yaml-language-server: \$schema=(\S+)\n/.exec(readFileSync(file.path, 'utf8'))?.[1];
+        return { path: file.path, schema: modeline && relative(ROOT, join(dirname(file.path), modeline)) };
+      });
+    expect(named.length).toBeGreaterThan(8);
+    for (const { path, schema } of named)
+      expect(schema, path).toBe(`schemas/${kindOf(path.slice('agents/'.length))}.schema.json`);
   });
 
   it.each([
