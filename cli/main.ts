@@ -31,6 +31,7 @@ import { registerDiffCommand } from './commands/diff.ts';
 import { registerReplayCommand } from './commands/replay.ts';
 import { registerEvalCommand } from './commands/eval.ts';
 import { registerScaffoldCommands } from './commands/scaffold.ts';
+import { registerSchemaCommand } from './commands/schema.ts';
 import { resolveEndpoint } from './client.ts';
 import { clientFor } from './sigv4.ts';
 
@@ -409,6 +410,7 @@ registerDiffCommand(program);
 registerReplayCommand(program, stateDirOption);
 registerEvalCommand(program, stateDirOption);
 registerScaffoldCommands(program, stateDirOption);
+registerSchemaCommand(program);
 registerApprovalsCommands(program, { urlOption, tokenOption, stateDirOption });
 
 function parseInput(text: string, source: string): unknown {

@@ -1,4 +1,4 @@
-import { peopleToolName, readableToolName } from '../../core/definitions/context.ts';
+import { callableToolName, peopleToolName, readableToolName } from '../../core/definitions/context.ts';
 import type { RunMeta } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
 import { plainDetail } from '../../core/format/error-names.ts';
@@ -44,7 +44,12 @@ export function callProblems(trace: TraceEvent[], children: Record<string, Trace
   const problems: CallProblems = { refused: [], failed: [] };
   for (const event of [...trace, ...Object.values(children).flat()]) {
     if (event.kind !== 'tool_call' && event.kind !== 'tool_denied') continue;
-    const call = { role: event.role, tool: eventToolName(event), detail: plainDetail(event.detail ?? '') };
+    const tool = eventToolName(event);
+    // The detail was written for the model, which calls the tool `server__tool`: shown here as people name it.
+    const modelName = callableToolName(tool);
+    const shown = plainDetail(event.detail ?? '');
+    const detail = modelName !== tool ? shown.replaceAll(modelName, tool) : shown;
+    const call = { role: event.role, tool, detail };
     if (event.kind === 'tool_denied' || event.status === 'denied') problems.refused.push(call);
     else if (event.status === 'error') problems.failed.push(call);
   }

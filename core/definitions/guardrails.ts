@@ -39,7 +39,10 @@ function actionOf<const A extends readonly [GuardrailAction, ...GuardrailAction[
 const Stages = z
   .array(GuardrailStage, { error: 'expected a list of stages, e.g. [tool_output]' })
   .min(1, 'expected at least one stage')
-  .transform((stages) => GUARDRAIL_STAGES.filter((stage) => stages.includes(stage)));
+  .transform((stages) => GUARDRAIL_STAGES.filter((stage) => stages.includes(stage)))
+  .describe(
+    'Where the rule applies: model_input, model_output, tool_input, tool_output (text before it reaches a model or tool, or before it is stored).',
+  );
 
 const ALL_STAGES = (): GuardrailStage[] => [...GUARDRAIL_STAGES];
 
@@ -84,19 +87,22 @@ export type PiiKind = z.infer<typeof PiiKind>;
 
 export const PiiRule = z.strictObject(
   {
-    /** Which kinds to look for. Default: all of them. */
     detect: z
       .array(PiiKind)
       .min(1, 'expected at least one PII kind')
       .transform((kinds) => PII_KINDS.filter((kind) => kinds.includes(kind)))
-      .default(() => [...PII_KINDS]),
-    action: actionOf(['redact', 'block', 'flag']).default('redact'),
+      .default(() => [...PII_KINDS])
+      .describe('Which kinds to look for (default: all of them).'),
+    action: actionOf(['redact', 'block', 'flag'])
+      .default('redact')
+      .describe('redact replaces each value with a marker; block refuses the text; flag only records it.'),
     stages: Stages.default(ALL_STAGES),
-    /**
-     * Values that are never PII: each regex must match a detected value entirely
-     * (`noreply@example\.com`, `.*@example\.com`), so an entry cannot exempt more than it says.
-     */
-    allow: z.array(regex({ mayMatchEmpty: true })).default([]),
+    allow: z
+      .array(regex({ mayMatchEmpty: true }))
+      .default([])
+      .describe(
+        'Values that are never PII: each regex must match a detected value entirely (noreply@example\\.com, .*@example\\.com), so an entry cannot exempt more than it says.',
+      ),
   },
   { error: notAMapping('expected pii settings: a mapping with detect, action, stages or allow') },
 );
@@ -104,11 +110,14 @@ export type PiiRule = z.infer<typeof PiiRule>;
 
 export const DenyPattern = z.strictObject(
   {
-    name: Name,
-    pattern: regex({ mayMatchEmpty: false }),
-    ignore_case: z.boolean().default(false),
-    /** redact replaces each match with `[redacted:deny:<name>]`. */
-    action: actionOf(['block', 'redact', 'flag']).default('block'),
+    name: Name.describe("The rule's name, as verdicts and traces name it."),
+    pattern: regex({ mayMatchEmpty: false }).describe('A regular expression (JavaScript syntax, quoted in YAML).'),
+    ignore_case: z.boolean().default(false).describe('Match letters in either case.'),
+    action: actionOf(['block', 'redact', 'flag'])
+      .default('block')
+      .describe(
+        'block refuses the text; redact replaces each match with `[redacted:deny:<name>]`; flag only records it.',
+      ),
     stages: Stages.default(ALL_STAGES),
   },
   { error: notAMapping('expected a deny pattern: { name, pattern, ignore_case?, action?, stages? }') },
@@ -117,16 +126,15 @@ export type DenyPattern = z.infer<typeof DenyPattern>;
 
 export const AllowPattern = z.strictObject(
   {
-    name: Name,
-    pattern: regex({ mayMatchEmpty: false }),
-    ignore_case: z.boolean().default(false),
-    /**
-     * Patterns in one group are alternatives: text must match at least one of them. Every
-     * group that covers a stage must be satisfied, so a second group narrows, never widens.
-     */
-    group: Name.default('default'),
-    /** What happens to text that matches none of its group: block it, or only flag it (audit mode). */
-    action: actionOf(['block', 'flag']).default('block'),
+    name: Name.describe("The rule's name, as verdicts and traces name it."),
+    pattern: regex({ mayMatchEmpty: false }).describe('A regular expression (JavaScript syntax, quoted in YAML).'),
+    ignore_case: z.boolean().default(false).describe('Match letters in either case.'),
+    group: Name.default('default').describe(
+      'Patterns in one group are alternatives: text must match at least one of them. Every group that covers a stage must be satisfied, so a second group narrows, never widens.',
+    ),
+    action: actionOf(['block', 'flag'])
+      .default('block')
+      .describe('What happens to text that matches none of its group: block it, or only flag it (audit mode).'),
     stages: Stages.default(ALL_STAGES),
   },
   { error: notAMapping('expected an allow pattern: { name, pattern, ignore_case?, group?, action?, stages? }') },
@@ -136,12 +144,13 @@ export type AllowPattern = z.infer<typeof AllowPattern>;
 export const SizeLimits = z
   .strictObject(
     {
-      model_input_chars: Count.optional(),
-      model_output_chars: Count.optional(),
-      tool_input_chars: Count.optional(),
-      tool_output_chars: Count.optional(),
-      /** truncate keeps the start and says how much was dropped; block refuses the text. */
-      action: actionOf(['truncate', 'block']).default('truncate'),
+      model_input_chars: Count.optional().describe('Characters of text sent to a model.'),
+      model_output_chars: Count.optional().describe('Characters of text a model returns.'),
+      tool_input_chars: Count.optional().describe("Characters of a tool call's arguments."),
+      tool_output_chars: Count.optional().describe('Characters of a tool result.'),
+      action: actionOf(['truncate', 'block'])
+        .default('truncate')
+        .describe('truncate keeps the start and says how much was dropped; block refuses the text.'),
     },
     {
       error: notAMapping(
@@ -157,9 +166,12 @@ export type SizeLimits = z.infer<typeof SizeLimits>;
 
 export const PromptInjectionRule = z.strictObject(
   {
-    action: actionOf(['flag', 'block']).default('flag'),
-    /** Default: the stages where text from outside (the run's input, tool results) comes in. */
-    stages: Stages.default((): GuardrailStage[] => ['model_input', 'tool_output']),
+    action: actionOf(['flag', 'block'])
+      .default('flag')
+      .describe('flag records text that reads like an injection; block refuses it.'),
+    stages: Stages.default((): GuardrailStage[] => ['model_input', 'tool_output']).describe(
+      "Where to look (default: where text from outside comes in, the run's input and tool results).",
+    ),
   },
   { error: notAMapping('expected prompt_injection settings: a mapping with action or stages') },
 );
@@ -167,10 +179,12 @@ export type PromptInjectionRule = z.infer<typeof PromptInjectionRule>;
 
 export const CustomRuleRef = z.strictObject(
   {
-    /** The name the rule function is registered under in the rules module. */
-    rule: Name,
-    /** redact replaces the whole text with the rule's replacement (or `[redacted:custom:<rule>]`). */
-    action: actionOf(['block', 'redact', 'flag']).default('block'),
+    rule: Name.describe('The name the rule function is registered under in guardrails/rules.ts.'),
+    action: actionOf(['block', 'redact', 'flag'])
+      .default('block')
+      .describe(
+        "block refuses the text; redact replaces it with the rule's replacement (or `[redacted:custom:<rule>]`); flag only records it.",
+      ),
     stages: Stages.default(ALL_STAGES),
   },
   { error: notAMapping('expected a custom rule: { rule, action?, stages? }') },
@@ -182,24 +196,30 @@ export const GuardrailPolicy = z.strictObject(
     // A bare `pii:` key (null in YAML) means "on, with the defaults".
     pii: PiiRule.nullable()
       .transform((rule) => rule ?? PiiRule.parse({}))
-      .optional(),
+      .optional()
+      .describe('Personal data and credentials found in text: a bare `pii:` turns it on with the defaults.'),
     deny_patterns: z
       .array(DenyPattern)
       .superRefine(uniqueBy((entry) => entry.name, 'name', 'deny pattern name'))
-      .default([]),
-    /** If any pattern covers a stage, text at that stage must match (see `group`). */
+      .default([])
+      .describe('Text that must not pass: each match is blocked, redacted or flagged.'),
     allow_patterns: z
       .array(AllowPattern)
       .superRefine(uniqueBy((entry) => entry.name, 'name', 'allow pattern name'))
-      .default([]),
-    size_limits: SizeLimits.optional(),
+      .default([])
+      .describe('If any pattern covers a stage, text at that stage must match (see group).'),
+    size_limits: SizeLimits.optional().describe('The longest text allowed at each stage.'),
     prompt_injection: PromptInjectionRule.nullable()
       .transform((rule) => rule ?? PromptInjectionRule.parse({}))
-      .optional(),
+      .optional()
+      .describe(
+        'Text that reads like instructions to the model: a bare `prompt_injection:` turns it on with the defaults.',
+      ),
     custom: z
       .array(CustomRuleRef)
       .superRefine(uniqueBy((entry) => entry.rule, 'rule', 'custom rule'))
-      .default([]),
+      .default([])
+      .describe('Rules written in code (guardrails/rules.ts), by name.'),
   },
   {
     error: notAMapping(
@@ -212,7 +232,7 @@ export type GuardrailPolicyInput = z.input<typeof GuardrailPolicy>;
 
 /** The org-wide `guardrails.yaml`. */
 export const GuardrailsFile = z.strictObject(
-  { guardrails: GuardrailPolicy },
+  { guardrails: GuardrailPolicy.describe('The org-wide policy: every agent gets these rules, at least this strict.') },
   { error: notAMapping('expected a guardrails file: a mapping with `guardrails:`') },
 );
 export type GuardrailsFile = z.infer<typeof GuardrailsFile>;

@@ -11,9 +11,14 @@ export const LockFile = z.strictObject({
       z.string().regex(/^[^@]+@[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected path@version'),
       z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256: and 64 hex digits'),
     )
-    .default({}),
-  /** Each skill pin (`name@range`) and the registry version it resolved to when locked. */
-  skills: z.record(z.string().regex(/^[a-z][a-z0-9-]*@.+$/, 'expected name@range'), SkillLockEntry).default({}),
+    .default({})
+    .describe(
+      'Each versioned instructions file (path@version) and the hash of its content when locked: a file changed without a new version fails validate.',
+    ),
+  skills: z
+    .record(z.string().regex(/^[a-z][a-z0-9-]*@.+$/, 'expected name@range'), SkillLockEntry)
+    .default({})
+    .describe('Each skill pin (name@range) and the registry version it resolved to when locked.'),
 });
 export type LockFile = z.infer<typeof LockFile>;
 

@@ -29,6 +29,21 @@ export const Count = z.preprocess(
     .positive('expected a number greater than 0'),
 );
 
+/**
+ * How a YAML file may write a value where that differs from the JSON Schema zod derives
+ * from its parsed type: the editor schemas and the field reference use this form instead
+ * (cli/schema/json-schemas.ts). Refined or described copies of a schema inherit its entry.
+ */
+export const yamlForms = z.registry<{ jsonSchema: Record<string, unknown> }>();
+yamlForms.add(Count, {
+  jsonSchema: {
+    anyOf: [
+      { type: 'integer', exclusiveMinimum: 0 },
+      { type: 'string', pattern: '^[0-9][0-9_]*$', description: 'digits with underscores, e.g. 1_500_000' },
+    ],
+  },
+});
+
 export const Usd = z
   .number({ error: 'expected an amount in USD, e.g. 2.50' })
   .positive('expected an amount greater than 0')

@@ -190,12 +190,13 @@ export const ScheduleSpec = z.union(
     ScheduleText.transform((text, ctx) => toSchedule(text, 'UTC', ctx)),
     z
       .strictObject({
-        cron: z.string().optional(),
-        rate: z.string().optional(),
+        cron: z.string().optional().describe('A cron expression: 0 6 * * 1-5, or cron(0 6 ? * MON-FRI *).'),
+        rate: z.string().optional().describe('A rate: 15 minutes, or rate(15 minutes).'),
         timezone: z
           .string()
           .refine(isTimeZone, 'expected an IANA time zone such as Europe/Paris or America/New_York')
-          .default('UTC'),
+          .default('UTC')
+          .describe('The IANA time zone the cron expression is read in, e.g. Europe/Paris.'),
       })
       .refine((spec) => (spec.cron === undefined) !== (spec.rate === undefined), 'expected exactly one of cron or rate')
       .transform((spec, ctx) =>

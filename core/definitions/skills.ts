@@ -16,9 +16,14 @@ export const SkillVersion = z
 export const SkillRange = z.string().refine((text) => parseRange(text) !== undefined, `expected ${RANGE_HELP}`);
 
 export const SkillFrontMatter = z.strictObject({
-  name: Name,
-  description: z.string().min(1, 'expected a one-line description'),
-  version: SkillVersion,
+  name: Name.describe("The skill's name: its folder's name."),
+  description: z
+    .string()
+    .min(1, 'expected a one-line description')
+    .describe('One line: the model sees it and decides whether to load the skill.'),
+  version: SkillVersion.describe(
+    'A semantic version, MAJOR.MINOR.PATCH such as 1.2.0; a published version never changes.',
+  ),
 });
 export type SkillFrontMatter = z.infer<typeof SkillFrontMatter>;
 
@@ -60,14 +65,18 @@ const PrincipalPattern = z.string().min(1, 'expected a principal, e.g. noor@exam
 /** `skills.yaml` in the org folder: who may publish which skill. A skill not listed may not be published. */
 export const SkillsPolicyFile = z.strictObject(
   {
-    skills: z.record(
-      Name,
-      z.strictObject({
-        /** Principals allowed to publish new versions. */
-        owners: z.array(PrincipalPattern).min(1, 'expected at least one owner'),
-        team: Name.optional(),
-      }),
-    ),
+    skills: z
+      .record(
+        Name,
+        z.strictObject({
+          owners: z
+            .array(PrincipalPattern)
+            .min(1, 'expected at least one owner')
+            .describe('Principals allowed to publish new versions, exact (noor@example.com) or with * (local:*).'),
+          team: Name.optional().describe('The team that owns it, shown in the inventory.'),
+        }),
+      )
+      .describe('Who may publish which skill, by skill name; a skill not listed may not be published.'),
   },
   { error: 'expected a mapping with `skills:` (skill name → owners)' },
 );
@@ -75,8 +84,11 @@ export type SkillsPolicyFile = z.infer<typeof SkillsPolicyFile>;
 
 /** One resolved pin in `looprail.lock.yaml` (`skills: { "name@range": { version, sha256 } }`). */
 export const SkillLockEntry = z.strictObject({
-  version: SkillVersion,
-  sha256: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256: and 64 hex digits'),
+  version: SkillVersion.describe('The registry version the pin resolved to.'),
+  sha256: z
+    .string()
+    .regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256: and 64 hex digits')
+    .describe("The hash of that version's files."),
 });
 export type SkillLockEntry = z.infer<typeof SkillLockEntry>;
 

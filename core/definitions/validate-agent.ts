@@ -6,6 +6,7 @@ import type { AgentEntry, InstructionsDoc, ModelEntry, SkillDoc } from './catalo
 import { sha256 } from './hash.ts';
 import { LOCK_FILE, lockKey, skillLockKey } from './lock-file.ts';
 import type { McpServerDeclaration } from './org.ts';
+import { readableToolName, TOOL_NAME_SEPARATOR } from './context.ts';
 import { splitFrontMatter } from './front-matter.ts';
 import type { OrgFile, Validation } from './org-validation.ts';
 import { sameVersion, type VersionedRef } from './primitives.ts';
@@ -115,16 +116,28 @@ function checkGrants({ v, parsed, ctx }: AgentRefs, base: PropertyKey[], inputs:
         v.at(parsed, path, `unknown MCP server "${grant.server}" (no mcp-servers/${grant.server}.yaml)`);
       return;
     }
+    const matchesSome = (pattern: string) =>
+      Object.keys(server.tools).some((tool) => grantAllows({ server: grant.server, allow: [pattern] }, tool));
     for (const key of ['allow', 'deny'] as const) {
       grant[key]?.forEach((pattern, patternIndex) => {
-        if (!Object.keys(server.tools).some((tool) => grantAllows({ server: grant.server, allow: [pattern] }, tool))) {
+        if (matchesSome(pattern)) return;
+        // `team-memory.create_entities` or `team-memory__create_entities` where `create_entities` is
+        // meant: a deny that matches nothing leaves the tool allowed, so the mistake is an error.
+        const prefix = [`${grant.server}.`, `${grant.server}${TOOL_NAME_SEPARATOR}`].find((p) => pattern.startsWith(p));
+        const bare = prefix && pattern.slice(prefix.length);
+        if (bare && matchesSome(bare))
+          v.at(
+            parsed,
+            [...base, index, key, patternIndex],
+            `"${pattern}" names no tool: ${key} lists the tools of ${grant.server} without the server, as mcp-servers/${grant.server}.yaml declares them: write "${bare}"`,
+          );
+        else
           v.at(
             parsed,
             [...base, index, key, patternIndex],
             `"${pattern}" matches no tool declared on ${grant.server}`,
             'warning',
           );
-        }
       });
     }
   });
@@ -198,8 +211,18 @@ function checkVerify({ v, parsed, spec }: AgentRefs): void {
 
 function checkApprovalRules({ v, parsed, spec, ctx }: AgentRefs): void {
   const reachable = grantedTools(spec.mcp_servers.map(normalizeGrant), ctx.servers);
+  const matchesSome = (pattern: string) =>
+    reachable.some((tool) => matchesToolPattern(pattern, tool.server, tool.tool));
   for (const pattern of Object.keys(spec.approvals)) {
-    if (!reachable.some((tool) => matchesToolPattern(pattern, tool.server, tool.tool))) {
+    // `server__tool` is how models call a tool; a rule written so would never pause anything.
+    const readable = readableToolName(pattern);
+    if (!matchesSome(pattern) && !pattern.includes('.') && readable !== pattern && matchesSome(readable)) {
+      v.at(
+        parsed,
+        ['agent', 'approvals', pattern],
+        `approval rule "${pattern}" names the tool as models call it, so it would pause nothing: approval rules name tools as traces and the inventory do, server.tool: write "${readable}"`,
+      );
+    } else if (!matchesSome(pattern)) {
       v.at(
         parsed,
         ['agent', 'approvals', pattern],

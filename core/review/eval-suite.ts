@@ -3,6 +3,7 @@ import { Name } from '../definitions/primitives.ts';
 import { ScriptTurn } from '../definitions/org.ts';
 import { StopReason } from '../definitions/run.ts';
 import type { TraceEvent } from '../definitions/trace.ts';
+import { readableToolName } from '../definitions/context.ts';
 
 /**
  * An eval suite (`looprail eval <suite.yaml>`): cases a change to the definitions must still
@@ -13,7 +14,7 @@ import type { TraceEvent } from '../definitions/trace.ts';
 
 export const Expectations = z.strictObject({
   stop_reason: StopReason.optional(),
-  /** Tools (`server.tool`) the run must have called successfully, maker or checker. */
+  /** Tools (`server.tool`, or `server__tool`) the run must have called successfully, maker or checker. */
   calls: z.array(z.string().min(1)).default([]),
   /** Tools the run must not have called (a call the runtime refused was not made). */
   not_calls: z.array(z.string().min(1)).default([]),
@@ -68,8 +69,11 @@ export function missedExpectations(expect: Expectations, outcome: CaseOutcome): 
     missed.push(
       `stopped ${outcome.stopReason ?? '(no stop reason)'}${outcome.stopDetail ? ` (${outcome.stopDetail.slice(0, 200)})` : ''}, expected ${expect.stop_reason}`,
     );
-  for (const tool of expect.calls) if (!called.has(tool)) missed.push(`never called ${tool} successfully`);
-  for (const tool of expect.not_calls) if (made.has(tool)) missed.push(`called ${tool}, expected not to`);
+  // Written either way (`server.tool`, or `server__tool` as models call it), read as traces name tools.
+  for (const tool of expect.calls.map(readableToolName))
+    if (!called.has(tool)) missed.push(`never called ${tool} successfully`);
+  for (const tool of expect.not_calls.map(readableToolName))
+    if (made.has(tool)) missed.push(`called ${tool}, expected not to`);
   if (expect.max_cost_usd !== undefined && outcome.costMicros > expect.max_cost_usd * 1_000_000)
     missed.push(`cost $${(outcome.costMicros / 1_000_000).toFixed(4)}, more than $${expect.max_cost_usd}`);
   if (expect.verdict) {

@@ -97,9 +97,9 @@ describe('a run whose script calls tools it may not, or has not loaded', () => {
     // The dotted name is the same tool: the call was made.
     expect(stdout).toMatch(/tool {5}everything\.echo +\d+ ms {2}ok/);
     expect(stdout).toContain(
-      '  1 tool call refused:\n    everything.get-env: refused: "everything__get-env" is not a tool this agent may use',
+      '  1 tool call refused:\n    everything.get-env: refused: "everything.get-env" is not a tool this agent may use',
     );
-    expect(stdout).toContain('  1 tool call failed:\n    everything.get-sum: everything__get-sum is not loaded yet');
+    expect(stdout).toContain('  1 tool call failed:\n    everything.get-sum: everything.get-sum is not loaded yet');
     expect(stdout).toContain('\nAnswer:\n  Echoed hello.');
     expect(code).toBe(3);
 

@@ -142,7 +142,7 @@ describe('looprail secrets set', { timeout: 120_000 }, () => {
       const refused = await looprail('value', 'secrets', 'set', 'anthropic-key', '--state-dir', state, ...extra);
       expect(refused.code).toBe(1);
       expect(refused.stderr.trim()).toBe(
-        'looprail: secret "anthropic-key" is not declared in agents/secrets.yaml:3 (declared: anthropic-api-key, github-token); declare it there by name, never its value, then set it',
+        'looprail: secret "anthropic-key" is not declared in agents/secrets.yaml:4 (declared: anthropic-api-key, github-token); declare it there by name, never its value, then set it',
       );
     }
     await expect(stat(join(state, 'secrets.json'))).rejects.toThrow(/ENOENT/);

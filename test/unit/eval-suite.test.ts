@@ -51,3 +51,17 @@ describe("an eval case's expectations", () => {
     ]);
   });
 });
+
+describe('tool names in expectations', () => {
+  it('are read in either form, and misses are told the way traces name the tool', () => {
+    const trace = [event('tool_call', 'team-memory.create_entities')];
+    const expect_ = Expectations.parse({
+      calls: ['team-memory__create_entities', 'ci__read'],
+      not_calls: ['team-memory__create_entities'],
+    });
+    expect(missedExpectations(expect_, { stopReason: 'completed', costMicros: 0, trace })).toEqual([
+      'never called ci.read successfully',
+      'called team-memory.create_entities, expected not to',
+    ]);
+  });
+});

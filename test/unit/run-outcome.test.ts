@@ -44,7 +44,7 @@ describe('refused and failed calls', () => {
         { role: 'maker', tool: 'notes.delete_entities', detail: 'refused: not granted' },
         { role: 'checker', tool: 'notes.add', detail: 'no' },
       ],
-      failed: [{ role: 'maker', tool: 'notes.open_nodes', detail: 'notes__open_nodes is not loaded yet' }],
+      failed: [{ role: 'maker', tool: 'notes.open_nodes', detail: 'notes.open_nodes is not loaded yet' }],
     });
   });
 
@@ -64,7 +64,7 @@ describe('refused and failed calls', () => {
       '    notes.delete_entities: refused: not granted',
       '    notes.add (checker): no',
       '  1 tool call failed:',
-      '    notes.open_nodes: notes__open_nodes is not loaded yet',
+      '    notes.open_nodes: notes.open_nodes is not loaded yet',
       '',
       'Answer:',
       '  Done.',

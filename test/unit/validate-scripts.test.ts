@@ -47,7 +47,7 @@ describe('scripted turns against the tools their agent is granted', () => {
   it('reports a deferred tool called before looprail__load_tools, at its line, with the call that loads it', () => {
     const found = problems({ 'mcp-servers/team-memory.yaml': DEFERRED_MEMORY });
     expect(found).toContain(
-      `${MAKER_SCRIPT}:16:15: warning: turns[1].tool_calls[2].tool: agent "morning-triage": team-memory.search_nodes is not loaded yet at turn 2 (team-memory defers its tools), so the run would refuse the call: call looprail__load_tools with {"server":"team-memory","tools":["search_nodes"]} in an earlier turn, or set defer_loading: false on the grant`,
+      `${MAKER_SCRIPT}:17:15: warning: turns[1].tool_calls[2].tool: agent "morning-triage": team-memory.search_nodes is not loaded yet at turn 2 (team-memory defers its tools), so the run would refuse the call: call looprail__load_tools with {"server":"team-memory","tools":["search_nodes"]} in an earlier turn, or set defer_loading: false on the grant`,
     );
     // The checker is granted team-memory too, and plays its own script.
     expect(
