@@ -56,14 +56,25 @@ describe('redacting known secrets, whatever their encoding', () => {
 });
 
 describe('the redactor on hostile text', () => {
+  // Growth, not speed: ten times the text must cost about ten times the time, never a
+  // hundred (a quadratic scan). Each size takes its fastest of three tries so a busy machine
+  // cannot fail it; the absolute figure is in `npm run bench` (bench/redaction.ts).
   it('stays linear on long texts full of escapes and near-misses', () => {
     const secret = 'pa"ss\\word-0123456789';
     const redactor = knownValueRedactor([secret]);
     const nearMiss = JSON.stringify(secret.slice(0, -1)).slice(1, -1);
-    const text = `${`${nearMiss}%2F\\u00`.repeat(20_000)}${JSON.stringify(secret)}`;
-    const started = performance.now();
-    const redacted = redactor.redact(text);
-    expect(performance.now() - started).toBeLessThan(3_000);
-    expect(redacted.endsWith('"[redacted]"')).toBe(true);
+    const hostile = (repeats: number) => `${`${nearMiss}%2F\\u00`.repeat(repeats)}${JSON.stringify(secret)}`;
+    const fastest = (text: string) => {
+      let best = Number.POSITIVE_INFINITY;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const started = performance.now();
+        expect(redactor.redact(text).endsWith('"[redacted]"')).toBe(true);
+        best = Math.min(best, performance.now() - started);
+      }
+      return best;
+    };
+    const small = fastest(hostile(2_000));
+    const large = fastest(hostile(20_000));
+    expect(large / Math.max(small, 1)).toBeLessThan(35);
   });
 });
