@@ -4,6 +4,7 @@ import { ScheduleSpec } from './schedule.ts';
 import { GuardrailPolicy } from './guardrails.ts';
 import { SkillRef } from './skills.ts';
 import { SandboxSpec } from './sandbox.ts';
+import { MemorySpec } from './memory.ts';
 
 /**
  * The agent definition: one YAML file per loop, in the team's GitOps folder.
@@ -255,6 +256,8 @@ export const AgentSpec = z.strictObject({
   notify: z.array(NotifyTarget).default([]),
   /** A workspace of the run's own for running code (core/definitions/sandbox.ts); granted as the `sandbox` server. */
   sandbox: SandboxSpec.optional(),
+  /** The loop's work ledger and handoff note across runs (core/definitions/memory.ts). */
+  memory: MemorySpec.optional(),
 });
 export type AgentSpec = z.infer<typeof AgentSpec>;
 
