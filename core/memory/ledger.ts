@@ -81,7 +81,6 @@ export function itemIdProblem(id: unknown, policy: MemoryPolicy): string | undef
   if (id.length > policy.itemIdMaxChars) {
     return `the item id is ${id.length} characters; this agent's memory.item_id_max_chars is ${policy.itemIdMaxChars}`;
   }
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
   if (/[\u0000-\u001f]/.test(id)) return 'the item id has control characters (a line break, a tab): use plain text';
   return undefined;
 }
