@@ -237,7 +237,7 @@ export function memoryPartition(agent: string): string {
 
 /** Item ids are the caller's own text (`ci#123`, a path): encoded, so any text makes one key. */
 export function ledgerItemKey(agent: string, id: string): TableKey {
-  return { pk: memoryPartition(agent), sk: `${LEDGER_ITEM_SK_PREFIX}${encodeURIComponent(part('item id', id))}` };
+  return { pk: memoryPartition(agent), sk: `${LEDGER_ITEM_SK_PREFIX}${part('item id', encodeURIComponent(id))}` };
 }
 
 /** Note versions are zero-padded: a backwards Query reads the newest first. */
