@@ -245,10 +245,10 @@ export function noteKey(agent: string, version: number): TableKey {
   return { pk: memoryPartition(agent), sk: `${NOTE_SK_PREFIX}${padSeq(version)}` };
 }
 
-/** Operator actions by time (then who, so two at the same millisecond are both kept). */
-export function operatorActionKey(agent: string, at: string, by: string): TableKey {
+/** Operator actions by time, then what, on which item and by whom: two in the same millisecond are both kept. */
+export function operatorActionKey(agent: string, at: string, what: string, by: string): TableKey {
   return {
     pk: memoryPartition(agent),
-    sk: `${OPERATOR_ACTION_SK_PREFIX}${part('action time', at)}#${encodeURIComponent(part('operator', by))}`,
+    sk: `${OPERATOR_ACTION_SK_PREFIX}${part('action time', at)}#${part('action', encodeURIComponent(what))}#${part('operator', encodeURIComponent(by))}`,
   };
 }

@@ -89,7 +89,7 @@ export class DynamoMemoryStore implements MemoryStore {
     // Kept as long as the ledger's own items would be at most: the TTL of the longest retention is not known here.
     await this.table.putIfAbsent('putOperatorAction', {
       ...action,
-      ...operatorActionKey(action.agent, action.at, action.by),
+      ...operatorActionKey(action.agent, action.at, `${action.action}:${action.itemId ?? ''}`, action.by),
     });
   }
 

@@ -6,6 +6,8 @@ import { claimTransition } from '../../core/memory/ledger.ts';
 import { ledgerNow, writeItem } from '../../core/memory/operations.ts';
 import type { MemoryStore } from '../../core/ports/memory-store.ts';
 import { runToEnd, testHost } from '../support/local-host.ts';
+import { loadCatalog } from '../../cli/local/host.ts';
+import { memoryCommand, memoryPolicyOf } from '../../cli/commands/memory.ts';
 
 /**
  * Loop memory end to end on the local host (DynamoDB Local, scripted models in
@@ -138,5 +140,46 @@ describe('loop memory across runs', () => {
     expect(items.map(({ id, state, outcome }) => ({ id, state, outcome }))).toEqual([
       { id: 'pr-7', state: 'done', outcome: 'reviewed' },
     ]);
+  });
+
+  it('looprail memory shows the ledger and the notes with their runs; reopen, done and clear are recorded', async () => {
+    const catalog = await loadCatalog('test/fixtures/memory-org');
+    expect(memoryPolicyOf(catalog, 'nobody')).toBe('unknown agent "nobody" (known: careless, morning, reviewed)');
+    const policy = memoryPolicyOf(catalog, 'morning');
+    if (typeof policy === 'string') throw new Error(policy);
+    const runs = (await memory.listNotes('morning', 5)).map((note) => note.runId);
+    const lines: string[] = [];
+    const base = {
+      agent: 'morning',
+      principal: 'ops@example.com',
+      now: new Date(),
+      log: (line: string) => lines.push(line),
+    };
+    expect(await memoryCommand(memory, policy, base)).toBe(true);
+    const text = lines.join('\n');
+    expect(text).toContain('morning — work ledger (2 items)');
+    expect(text).toMatch(/needs_human\s+ci-2\s+2\/2 · run r-/);
+    expect(text).toMatch(/done\s+ci-1\s+1\/2 · run r-.* · fixed the import in build.ts/);
+    expect(text).toContain(`v2 · run ${runs[0]}`);
+    expect(text).toContain(`v1 · run ${runs[1]}`);
+
+    lines.length = 0;
+    expect(await memoryCommand(memory, policy, { ...base, reopen: 'ci-2' })).toBe(true);
+    expect(lines).toEqual(['✓ "ci-2" is open (reopen by ops@example.com)']);
+    expect(await memoryCommand(memory, policy, { ...base, done: 'ci-404' })).toBe(false);
+    expect(lines.at(-1)).toBe('✗ the ledger has no item "ci-404"');
+    expect(await memoryCommand(memory, policy, { ...base, reopen: 'ci-1', clear: true })).toBe(false);
+    expect(lines.at(-1)).toBe('✗ one action at a time: --reopen, --done or --clear');
+    expect(await memoryCommand(memory, policy, { ...base, clear: true })).toBe(true);
+    expect(lines.at(-1)).toBe("✓ cleared 2 items of morning's ledger (recorded as ops@example.com)");
+
+    lines.length = 0;
+    await memoryCommand(memory, policy, base);
+    expect(lines.join('\n')).toContain('(empty)');
+    expect(lines.join('\n')).toMatch(/clear by ops@example.com · 2 items removed/);
+    expect(lines.join('\n')).toMatch(/reopen ci-2 by ops@example.com/);
+    // The next run is told the ledger was cleared.
+    const next = await runToEnd(host, 'morning');
+    expect(firstText(next.messages)).toContain('The ledger was cleared by ops@example.com');
   });
 });
