@@ -144,7 +144,9 @@ describe('loop memory across runs', () => {
 
   it('looprail memory shows the ledger and the notes with their runs; reopen, done and clear are recorded', async () => {
     const catalog = await loadCatalog('test/fixtures/memory-org');
-    expect(memoryPolicyOf(catalog, 'nobody')).toBe('unknown agent "nobody" (known: careless, morning, reviewed)');
+    expect(memoryPolicyOf(catalog, 'nobody')).toBe(
+      'unknown agent "nobody" (known: careless, diarist, morning, reviewed)',
+    );
     const policy = memoryPolicyOf(catalog, 'morning');
     if (typeof policy === 'string') throw new Error(policy);
     const runs = (await memory.listNotes('morning', 5)).map((note) => note.runId);
@@ -181,5 +183,22 @@ describe('loop memory across runs', () => {
     // The next run is told the ledger was cleared.
     const next = await runToEnd(host, 'morning');
     expect(firstText(next.messages)).toContain('The ledger was cleared by ops@example.com');
+  });
+
+  it('note_from_final_answer: the final answer is the note, once, and the next run reads it', async () => {
+    const first = await runToEnd(host, 'diarist');
+    expect(first.meta.stopReason).toBe('completed');
+    const notes = await memory.listNotes('diarist', 5);
+    expect(notes.map(({ version, runId, source, text }) => ({ version, runId, source, text }))).toEqual([
+      {
+        version: 1,
+        runId: first.runId,
+        source: 'final_answer',
+        text: 'Answered issue-42. Next: issue-43 is waiting on the reporter.',
+      },
+    ]);
+    const second = await runToEnd(host, 'diarist');
+    expect(firstText(second.messages)).toContain('Next: issue-43 is waiting on the reporter.');
+    expect((await memory.listNotes('diarist', 5)).map((note) => note.runId)).toEqual([second.runId, first.runId]);
   });
 });
