@@ -22,8 +22,13 @@ export const MemorySpec = z.strictObject(
     note_from_final_answer: z.boolean({ error: 'expected true or false' }).optional(),
   },
   {
-    error:
-      'expected memory settings: { retention?, lease?, max_attempts?, note_max_chars?, item_id_max_chars?, note_from_final_answer? }',
+    error: (issue) => {
+      const keys =
+        '{ retention?, lease?, max_attempts?, note_max_chars?, item_id_max_chars?, note_from_final_answer? }';
+      if (issue.code === 'unrecognized_keys')
+        return `unknown memory setting ${issue.keys.join(', ')}: expected ${keys}`;
+      return `expected memory settings: ${keys}`;
+    },
   },
 );
 export type MemorySpec = z.infer<typeof MemorySpec>;
