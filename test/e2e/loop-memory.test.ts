@@ -8,6 +8,7 @@ import type { MemoryStore } from '../../core/ports/memory-store.ts';
 import { runToEnd, testHost } from '../support/local-host.ts';
 import { loadCatalog } from '../../cli/local/host.ts';
 import { memoryCommand, memoryPolicyOf } from '../../cli/commands/memory.ts';
+import { memoryPage } from '../../functions/http/console/memory-page.ts';
 
 /**
  * Loop memory end to end on the local host (DynamoDB Local, scripted models in
@@ -200,5 +201,21 @@ describe('loop memory across runs', () => {
     const second = await runToEnd(host, 'diarist');
     expect(firstText(second.messages)).toContain('Next: issue-43 is waiting on the reporter.');
     expect((await memory.listNotes('diarist', 5)).map((note) => note.runId)).toEqual([second.runId, first.runId]);
+  });
+
+  it("the console's memory page: the ledger and the notes, each linked to its run, without script", async () => {
+    const catalog = async () => loadCatalog('test/fixtures/memory-org');
+    const deps = { memory, catalog, now: () => new Date() };
+    const page = await memoryPage(deps, 'diarist');
+    expect(page.status).toBe(200);
+    const body = String(page.body);
+    expect(body).not.toContain('<script');
+    const [latest, first] = await memory.listNotes('diarist', 2);
+    expect(body).toContain('<h1>Memory of diarist</h1>');
+    expect(body).toMatch(/<code>issue-42<\/code><\/td><td class="done">done<\/td>/);
+    expect(body).toContain(`<a href="/console/runs/${latest!.runId}">${latest!.runId}</a>`);
+    expect(body).toContain(`<a href="/console/runs/${first!.runId}">${first!.runId}</a>`);
+    expect(body).toContain('final answer');
+    await expect(memoryPage(deps, 'nobody')).rejects.toThrow('unknown agent "nobody"');
   });
 });
