@@ -146,7 +146,7 @@ describe('loop memory across runs', () => {
   it('looprail memory shows the ledger and the notes with their runs; reopen, done and clear are recorded', async () => {
     const catalog = await loadCatalog('test/fixtures/memory-org');
     expect(memoryPolicyOf(catalog, 'nobody')).toBe(
-      'unknown agent "nobody" (known: careless, diarist, morning, reviewed)',
+      'unknown agent "nobody" (known: careless, diarist, guarded, morning, reviewed)',
     );
     const policy = memoryPolicyOf(catalog, 'morning');
     if (typeof policy === 'string') throw new Error(policy);
@@ -217,5 +217,19 @@ describe('loop memory across runs', () => {
     expect(body).toContain(`<a href="/console/runs/${first!.runId}">${first!.runId}</a>`);
     expect(body).toContain('final answer');
     await expect(memoryPage(deps, 'nobody')).rejects.toThrow('unknown agent "nobody"');
+  });
+
+  it('what a run writes to memory is screened by its guardrails: a blocked note is not stored, and stops the run like any blocked call', async () => {
+    const run = await runToEnd(host, 'guarded');
+    expect(run.meta.stopReason).toBe('guardrail_blocked');
+    const [told] = results(run.messages);
+    expect(told).toMatchObject({ name: 'looprail__ledger_note', error: true });
+    expect(told!.text).toMatch(
+      /^looprail\.ledger_note stored nothing: its arguments were blocked by guardrail deny_patterns.no-ddl at tool_input/,
+    );
+    expect(await memory.listNotes('guarded', 5)).toEqual([]);
+    const traced = run.trace.find((event) => event.name === 'looprail.ledger_note')!;
+    expect(traced.status).toBe('denied');
+    expect(traced.guardrails?.map((verdict) => verdict.rule)).toEqual(['deny_patterns.no-ddl']);
   });
 });
