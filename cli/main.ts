@@ -16,6 +16,7 @@ import { pinServers } from './commands/pin.ts';
 import { showCosts } from './commands/costs.ts';
 import { lockOrg } from './commands/lock.ts';
 import { openLocalSkills, registerSkillsCommand } from './commands/skills.ts';
+import { registerMemoryCommand } from './commands/memory.ts';
 import { mcpGatewayCommand } from './commands/mcp-gateway.ts';
 import { renderTrace } from './output/trace-tree.ts';
 import { exitStatus, outcomeLines } from './output/run-outcome.ts';
@@ -404,6 +405,7 @@ program
   });
 
 registerSkillsCommand(program, stateDirOption);
+registerMemoryCommand(program, stateDirOption);
 registerSecretsCommand(program, stateDirOption);
 registerDoctorCommand(program);
 registerDiffCommand(program);

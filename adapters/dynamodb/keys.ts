@@ -222,3 +222,33 @@ export function resultPrefix(callId: string): string {
 export function resultKey(runId: string, callId: string, chunk: number | 'header'): TableKey {
   return { pk: runPartition(runId), sk: `${resultPrefix(callId)}${chunk === 'header' ? 'H' : `C${padSeq(chunk)}`}` };
 }
+
+// Loop memory: MEM#<agent> holds the agent's ledger items, note versions and operator actions.
+
+/** What every memory partition starts with (a grant may be limited to these keys). */
+export const MEMORY_PK_PREFIX = 'MEM#';
+export const LEDGER_ITEM_SK_PREFIX = 'ITEM#';
+export const NOTE_SK_PREFIX = 'NOTE#';
+export const OPERATOR_ACTION_SK_PREFIX = 'OP#';
+
+export function memoryPartition(agent: string): string {
+  return `${MEMORY_PK_PREFIX}${part('agent name', agent)}`;
+}
+
+/** Item ids are the caller's own text (`ci#123`, a path): encoded, so any text makes one key. */
+export function ledgerItemKey(agent: string, id: string): TableKey {
+  return { pk: memoryPartition(agent), sk: `${LEDGER_ITEM_SK_PREFIX}${part('item id', encodeURIComponent(id))}` };
+}
+
+/** Note versions are zero-padded: a backwards Query reads the newest first. */
+export function noteKey(agent: string, version: number): TableKey {
+  return { pk: memoryPartition(agent), sk: `${NOTE_SK_PREFIX}${padSeq(version)}` };
+}
+
+/** Operator actions by time, then what, on which item and by whom: two in the same millisecond are both kept. */
+export function operatorActionKey(agent: string, at: string, what: string, by: string): TableKey {
+  return {
+    pk: memoryPartition(agent),
+    sk: `${OPERATOR_ACTION_SK_PREFIX}${part('action time', at)}#${part('action', encodeURIComponent(what))}#${part('operator', encodeURIComponent(by))}`,
+  };
+}

@@ -37,6 +37,7 @@ export function inventoryText(entries: InventoryEntry[]): string {
       `  ${entry.file}${entry.description ? ` · ${entry.description}` : ''}`,
       `  model ${entry.model} (${entry.provider})${entry.fallbackModel ? `, fallback ${entry.fallbackModel}` : ''} · limits: ${limits}`,
       `  budgets: ${entry.budgets.join('; ') || 'none'}`,
+      ...(entry.memory ? [`  memory: ${entry.memory}`] : []),
       `  can call:`,
       ...(entry.tools.length > 0 ? entry.tools.map((tool) => `    ${toolLine(tool)}`) : ['    (no tools)']),
     ];

@@ -4,6 +4,7 @@ import { ScheduleSpec } from './schedule.ts';
 import { GuardrailPolicy } from './guardrails.ts';
 import { SkillRef } from './skills.ts';
 import { SandboxSpec } from './sandbox.ts';
+import { MemorySpec } from './memory.ts';
 
 /**
  * The agent definition: one YAML file per loop, in the team's GitOps folder.
@@ -331,6 +332,7 @@ export const AgentSpec = z
     sandbox: SandboxSpec.optional().describe(
       "A workspace of the run's own for running code, granted as the `sandbox` server.",
     ),
+    memory: MemorySpec.optional().describe("The loop's work ledger and handoff note across runs."),
   })
   .describe('The loop: its model, instructions, tools, limits and approvals.');
 export type AgentSpec = z.infer<typeof AgentSpec>;

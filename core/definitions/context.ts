@@ -5,6 +5,7 @@ import type { GuardrailPolicy } from './guardrails.ts';
 import type { Role } from './run.ts';
 import type { NotifyTarget } from './agent.ts';
 import type { SandboxSpec } from './sandbox.ts';
+import type { MemoryPolicy } from './memory.ts';
 
 /** A server grant with its patterns normalised. */
 export interface Grant {
@@ -92,6 +93,8 @@ export interface AgentView {
   };
   /** Where the run's outcome is sent (maker only); absent in snapshots taken before notifications existed. */
   notify?: NotifyTarget[];
+  /** The agent's work ledger and handoff note (agent.memory); a checker may only read them. */
+  memory?: MemoryPolicy;
   verify?: {
     criteria?: string;
     maxAttempts: number;

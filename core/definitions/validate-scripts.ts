@@ -1,4 +1,5 @@
 import type { AgentSpec } from './agent.ts';
+import { LEDGER_LIST_TOOL_NAME, LEDGER_TOOLS } from '../memory/tool-specs.ts';
 import { callableToolName, modelToolName, peopleToolName, TOOL_NAME_SEPARATOR } from './context.ts';
 import type { Loaded, Validation } from './org-validation.ts';
 import type { McpServerDeclaration, ModelScript } from './org.ts';
@@ -84,6 +85,7 @@ function playersOf(spec: AgentSpec): Player[] {
       READ_RESULT_TOOL_NAME,
       ...(delegates ? [DELEGATE_TOOL_NAME] : []),
       ...(spec.skills.length > 0 ? [LOAD_SKILL_TOOL_NAME, READ_SKILL_FILE_TOOL_NAME] : []),
+      ...(spec.memory ? LEDGER_TOOLS.map((tool) => tool.name) : []),
     ]),
   };
   // A sub-agent that runs another org agent plays that agent's definition, checked there; one
@@ -96,7 +98,11 @@ function playersOf(spec: AgentSpec): Player[] {
         who: `sub-agent "${sub.name}" of agent "${spec.name}"`,
         models: [sub.model!],
         grants: sub.mcp_servers,
-        builtins: new Set([READ_RESULT_TOOL_NAME, ...(checker ? [VERDICT_TOOL_NAME] : [])]),
+        builtins: new Set([
+          READ_RESULT_TOOL_NAME,
+          ...(checker ? [VERDICT_TOOL_NAME] : []),
+          ...(checker && spec.memory ? [LEDGER_LIST_TOOL_NAME] : []),
+        ]),
       };
     });
   return [maker, ...subs];

@@ -1,5 +1,6 @@
 import type { AgentView, DelegateTarget, ToolSpec } from '../definitions/context.ts';
 import type { Message } from '../definitions/messages.ts';
+import { MEMORY_PROMPT } from '../memory/tool-specs.ts';
 
 /**
  * The system prompt is the run's stable prefix: the same for every call of the run
@@ -17,6 +18,7 @@ export function systemPrompt(view: AgentView): string {
         view.skills.map((skill) => `- ${skill.name} (${skill.version}): ${skill.description}`).join('\n'),
     );
   }
+  if (view.memory && view.role === 'maker') parts.push(MEMORY_PROMPT);
   if (view.role === 'checker') {
     parts.push(
       `# Reporting your verdict\nWhen you have checked the work, call ${VERDICT_TOOL_NAME} exactly once with pass (true or false) and feedback the maker can act on. Your tools are read-only: you cannot fix anything yourself.`,

@@ -1,6 +1,7 @@
 import type { Catalog } from '../definitions/catalog.ts';
 import type { ToolSpec } from '../definitions/context.ts';
 import { compileAgentView } from '../run/agent-view.ts';
+import { memorySummary } from '../definitions/memory.ts';
 import { approvalFor } from './approval-rules.ts';
 import { grantedTools, type GrantedTool } from './grants.ts';
 
@@ -36,6 +37,8 @@ export interface InventoryEntry {
   approvalRules: string[];
   budgets: string[];
   subagents: Array<{ name: string; role: string; model: string; tools: InventoryTool[] }>;
+  /** Loop memory (agent.memory), summarised; absent when the agent keeps none. */
+  memory?: string;
 }
 
 function describeTools(
@@ -110,6 +113,7 @@ export function buildInventory(catalog: Catalog): InventoryEntry[] {
             `${rule.pattern}${rule.approvers.length > 0 ? ` → ${rule.approvers.join(', ')}` : ''} (timeout ${rule.timeoutSeconds} s)`,
         ),
         budgets,
+        memory: view.memory ? memorySummary(view.memory) : undefined,
         subagents: spec.subagents.map((sub) => {
           const subView = view.verify?.checker.subagent === sub.name ? view.verify.checker : undefined;
           const role = sub.role ?? (spec.verify?.checker === sub.name ? 'checker' : 'maker');

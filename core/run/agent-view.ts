@@ -1,4 +1,5 @@
 import { DEFAULT_HARNESS, type AgentSpec, type HarnessLimits, type SubAgentInput } from '../definitions/agent.ts';
+import { resolveMemory } from '../definitions/memory.ts';
 import type { Catalog, InstructionsDoc } from '../definitions/catalog.ts';
 import type { AgentView, ApprovalRule, ResolvedLimits } from '../definitions/context.ts';
 import type { McpServerDeclaration } from '../definitions/org.ts';
@@ -132,6 +133,8 @@ function subagentView(catalog: Catalog, parent: AgentSpec, sub: SubAgentInput, v
     rateLimit: rateLimitFor(catalog, parent.name),
     guardrails: mergePolicies(catalog.guardrails, parent.guardrails),
     sandbox: sandboxFor(catalog, parent),
+    // The checker reads its maker's ledger (never writes it); other sub-agents have none.
+    memory: role === 'checker' ? resolveMemory(parent.memory) : undefined,
   };
 }
 
@@ -192,6 +195,7 @@ export function compileAgentView(catalog: Catalog, agentName: string): AgentView
     sandbox: sandboxFor(catalog, spec),
     notify: spec.notify.length > 0 ? spec.notify : undefined,
     delegates: delegatesOf(spec),
+    memory: resolveMemory(spec.memory),
     verify:
       spec.verify && checkerSpec
         ? {

@@ -15,6 +15,7 @@ import type { ToolGateway } from '../ports/tools.ts';
 import type { RunTelemetry } from '../ports/telemetry.ts';
 import type { SandboxProvider } from '../ports/sandbox.ts';
 import type { SkillStore } from '../ports/skill-store.ts';
+import type { MemoryStore } from '../ports/memory-store.ts';
 import type { ChildRuns } from '../ports/child-runs.ts';
 import type { ResultStore } from '../ports/result-store.ts';
 import type { Logger } from '../ports/logger.ts';
@@ -57,6 +58,8 @@ export interface RunDeps {
   sandboxes?: SandboxProvider;
   /** The skills registry (on the run table): runs mount and load their pinned skill versions from it. */
   skills?: SkillStore;
+  /** Loop memory (the run table): the ledger tools and the handoff note of agents that declare `memory:`. */
+  memory?: MemoryStore;
   /** Runs a delegated sub-agent's run as its own execution of the state machine; delegation is refused without it. */
   children?: ChildRuns;
   /** Where large tool results are offloaded (the run table); without it they are cut with a marker. */

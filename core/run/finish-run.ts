@@ -17,6 +17,7 @@ import type { RunRecordStore } from '../ports/store/runs.ts';
 import { endKind, notifyRun } from './notify.ts';
 import { exportFinishedRun } from './export-run.ts';
 import { destroySandbox } from './sandbox.ts';
+import { keepFinalAnswerNote } from './handoff.ts';
 
 /**
  * What FinishRun and FailRun use: the run records (and an expired wait's approval), the clock,
@@ -24,7 +25,7 @@ import { destroySandbox } from './sandbox.ts';
  */
 export type EndRunDeps = Pick<
   RunDeps,
-  'clock' | 'log' | 'events' | 'telemetry' | 'sandboxes' | 'mailer' | 'webhooks' | 'approvals'
+  'clock' | 'log' | 'events' | 'telemetry' | 'sandboxes' | 'mailer' | 'webhooks' | 'approvals' | 'memory'
 > & {
   store: RunRecordStore & ApprovalStore;
 };
@@ -42,6 +43,8 @@ export async function finishRunStep(deps: EndRunDeps, input: StepInput): Promise
       detail: 'the run reached FinishRun without a stop reason',
     };
     close(deps, writer, 'finished', stop.reason, stop.detail);
+    // Before the commit: a FinishRun retried after it would return above without writing the note.
+    await keepFinalAnswerNote(deps, meta);
     try {
       const control = await writer.commit(deps, 'finish', {}, 'throw');
       await announceEnd(deps, writer.meta);

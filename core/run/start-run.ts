@@ -12,6 +12,8 @@ import {
 } from '../errors.ts';
 import { delegateTool, SKILL_TOOLS, systemPrompt, taskMessage, VERDICT_TOOL } from '../loop/prompt.ts';
 import { mountSkills } from './skills.ts';
+import { LEDGER_TOOLS } from '../memory/tool-specs.ts';
+import { withHandoffNote } from './handoff.ts';
 import { visibleTools } from '../policy/visible-tools.ts';
 import { schemaProblems } from '../policy/tool-arguments.ts';
 import { compileAgentView, compileSubagentView } from './agent-view.ts';
@@ -98,7 +100,7 @@ export function newRunMeta(
 export type InitializeRunDeps = RunToolsDeps & Pick<RunDeps, 'clock' | 'log' | 'events' | 'guardrailRules'>;
 
 /** StartRun also reads the catalog (the only step that does) and the skills registry. */
-export type StartRunDeps = InitializeRunDeps & Pick<RunDeps, 'catalog' | 'skills'>;
+export type StartRunDeps = InitializeRunDeps & Pick<RunDeps, 'catalog' | 'skills' | 'memory'>;
 
 /** StartRun: snapshot the definition, discover the tools, assemble the prompt. */
 export async function startRunStep(deps: StartRunDeps, input: { runId: string; resumeSeq?: number }): Promise<Control> {
@@ -118,7 +120,11 @@ export async function startRunStep(deps: StartRunDeps, input: { runId: string; r
   const runMeta = meta.parentRunId ? { ...meta, team: mounted.view.team, owner: mounted.view.owner } : meta;
   // A run recorded with an input it cannot use (stored before inputs were limited) ends here, `error`.
   const refusal = mounted.refusal ?? storedInputRefusal(meta.input);
-  return initializeRun(deps, runMeta, mounted.view, taskMessage(meta.input), refusal);
+  // The last run's handoff note goes before the task (a loop with memory: only its own runs, not a delegated child's).
+  const task = meta.parentRunId
+    ? taskMessage(meta.input)
+    : await withHandoffNote(deps, mounted.view, taskMessage(meta.input));
+  return initializeRun(deps, runMeta, mounted.view, task, refusal);
 }
 
 /**
@@ -149,6 +155,7 @@ export async function initializeRun(
     ...visibility.tools,
     ...(view.skills.length > 0 ? SKILL_TOOLS : []),
     ...(view.delegates ? [delegateTool(view.delegates)] : []),
+    ...(view.memory ? LEDGER_TOOLS : []),
   ];
   if (view.role === 'checker') {
     // Validation already refuses write tools for checkers; this keeps an old snapshot honest too.

@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod';
 import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { DynamoSkillStore } from '../../adapters/dynamodb/skill-store.ts';
+import { DynamoMemoryStore } from '../../adapters/dynamodb/memory-store.ts';
 import { DynamoResultStore } from '../../adapters/dynamodb/result-store.ts';
 import type { McpHostNames } from '../../adapters/mcp/host-protocol.ts';
 import { LocalSecretStore } from '../../adapters/secrets/local-secrets.ts';
@@ -65,6 +66,7 @@ export function baseRunDeps(
       traceTtlSeconds: options.traceTtlSeconds,
     }),
     skills: new DynamoSkillStore({ client: options.dynamodb, tableName: options.tableName }),
+    memory: new DynamoMemoryStore({ client: options.dynamodb, tableName: options.tableName }),
     results: new DynamoResultStore({
       client: options.dynamodb,
       tableName: options.tableName,

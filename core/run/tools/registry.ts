@@ -5,6 +5,7 @@ import { loadSkillTool } from './load-skill.ts';
 import { loadToolsTool } from './load-tools.ts';
 import { readResultTool } from './read-result.ts';
 import { readSkillFileTool } from './read-skill-file.ts';
+import { ledgerClaimTool, ledgerDoneTool, ledgerListTool, ledgerNoteTool } from './ledger.ts';
 
 /**
  * looprail's own tools the ToolStep answers itself. A new one is a file beside these and a
@@ -17,6 +18,10 @@ const BUILTIN_TOOLS: readonly BuiltinTool[] = [
   loadToolsTool,
   readResultTool,
   delegateTool,
+  ledgerListTool,
+  ledgerClaimTool,
+  ledgerDoneTool,
+  ledgerNoteTool,
 ];
 
 const BY_NAME = new Map(BUILTIN_TOOLS.map((tool) => [tool.name, tool]));

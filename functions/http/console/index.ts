@@ -7,6 +7,8 @@ import { approvalsPage } from './approvals-page.ts';
 import { costsPage } from './costs-page.ts';
 import { consoleRoute } from './html.ts';
 import { inventoryPage } from './inventory-page.ts';
+import { memoryPage } from './memory-page.ts';
+import type { MemoryStore } from '../../../core/ports/memory-store.ts';
 import { runPage } from './run-page.ts';
 import { runsPage } from './runs-page.ts';
 
@@ -20,6 +22,8 @@ export interface ConsoleDeps {
   store: RunStore;
   catalog: () => Promise<Catalog>;
   clock: Clock;
+  /** Loop memory, for agents that declare it (absent: their memory pages say so). */
+  memory?: MemoryStore;
 }
 
 export function registerConsole(router: Router, deps: ConsoleDeps): void {
@@ -38,6 +42,12 @@ export function registerConsole(router: Router, deps: ConsoleDeps): void {
   router.get(
     '/console/inventory',
     consoleRoute('/console/inventory', async () => inventoryPage(buildInventory(await deps.catalog()))),
+  );
+  router.get(
+    '/console/agents/:agent/memory',
+    consoleRoute('/console/inventory', (_request, params) =>
+      memoryPage({ memory: deps.memory, catalog: deps.catalog, now: () => deps.clock.now() }, params.agent!),
+    ),
   );
   router.get(
     '/console/costs',
