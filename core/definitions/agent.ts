@@ -4,6 +4,7 @@ import { ScheduleSpec } from './schedule.ts';
 import { GuardrailPolicy } from './guardrails.ts';
 import { SkillRef } from './skills.ts';
 import { SandboxSpec } from './sandbox.ts';
+import { VerifyChecks } from './verify-checks.ts';
 
 /**
  * The agent definition: one YAML file per loop, in the team's GitOps folder.
@@ -202,6 +203,8 @@ export const VerifySpec = z.strictObject({
   criteria: z.string().min(1, 'expected the pass criteria as text').optional(),
   /** Maker attempts, the first included; a failed check sends feedback back until these run out. */
   max_attempts: Count.optional(),
+  /** Deterministic checks run before the checker (core/definitions/verify-checks.ts). */
+  checks: VerifyChecks.optional(),
 });
 
 /** When a notification is sent: the run finished (any stop reason), failed, or paused for a human. */
