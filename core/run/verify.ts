@@ -207,6 +207,8 @@ async function checkStep(
     m.pendingStop = { reason: overSpend.reason, detail: overSpend.detail };
     return writer.commit(deps, 'finish');
   }
+  // What the check printed is now in the maker's context, as a tool result would be: later writes may need a human.
+  m.untrusted = true;
   writer.addMessage(checkFeedback(check, attempt, verify.maxAttempts, ran.outcome, ran.output));
   return writer.commit(deps, 'model');
 }

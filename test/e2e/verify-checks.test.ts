@@ -21,7 +21,7 @@ let sandboxRoot: string;
 beforeAll(async () => {
   sandboxRoot = await mkdtemp(join(tmpdir(), 'looprail-e2e-checks-'));
   await chmod(sandboxRoot, 0o711);
-  host = await testHost('test/fixtures/sandbox-org', { sandboxRoot });
+  host = await testHost('test/fixtures/checks-org', { sandboxRoot });
 });
 afterAll(async () => {
   await host?.close();
@@ -111,6 +111,9 @@ describe('verify.checks', () => {
     const feedback = messages.filter((message) => message.role === 'user').map(textOf);
     expect(feedback).toHaveLength(2);
     expect(feedback[1]).toContain('The check "tests" did not pass (attempt 1 of 2)');
+    // The maker called no tool: only the check's output, now in its context, made it untrusted.
+    expect(trace.filter((event) => event.kind === 'tool_call')).toEqual([]);
+    expect(meta.untrusted).toBe(true);
   });
 
   it('cuts a check that hangs at its timeout, with everything it started, and keeps what it printed until then', async () => {

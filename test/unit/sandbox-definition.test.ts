@@ -162,7 +162,7 @@ describe('agent.sandbox', () => {
       errors({
         'models.yaml': ORG.get('models.yaml')!.replace('price_per_hour_usd: 0.36', 'price_per_hour_usd: cheap'),
       }),
-    ).toEqual(['models.yaml:13:23: sandbox.price_per_hour_usd: expected USD per sandbox hour, such as 0.05']);
+    ).toEqual(['models.yaml:10:23: sandbox.price_per_hour_usd: expected USD per sandbox hour, such as 0.05']);
     const free = validate({ 'models.yaml': ORG.get('models.yaml')!.replace(/sandbox:\n.*\n.*\n/, '') });
     expect(compileAgentView(free.catalog!, 'coder').sandbox!.pricePerHourMicros).toBe(0);
     // 100 micro-USD a second at $0.36 an hour, rounded per call.
