@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalHost } from '../../cli/local/host.ts';
 import { runUsage } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
-import { runToEnd } from '../support/local-host.ts';
-import { testHost } from '../support/local-host.ts';
+import { checkerRunId } from '../../core/run/ids.ts';
+import { runToEnd, testHost } from '../support/local-host.ts';
 
 /**
  * `verify.checks` on the local host (real ASL, handlers, DynamoDB Local, bubblewrap, real
@@ -79,6 +79,7 @@ describe('verify.checks', () => {
     // The checker ran once, after every check of attempt 2 passed, and its cost is its own.
     const checker = checkerEvents(trace);
     expect(checker.map((event) => [event.status, event.attempt])).toEqual([['pass', 2]]);
+    expect(checker[0]!.childRunId).toBe(checkerRunId(runId, 2));
     const order = trace.map((event) => `${event.kind}:${event.name}`);
     expect(order.indexOf('verification:reviewer')).toBeGreaterThan(order.lastIndexOf('verification:notes-clean'));
     const checkerTrace = await host.deps.store.listTrace(checker[0]!.childRunId!);
@@ -106,7 +107,9 @@ describe('verify.checks', () => {
     ]);
     expect(checkerEvents(trace)).toEqual([]);
     expect(meta.checkerUsage).toMatchObject({ costMicros: 0, inputTokens: 0, outputTokens: 0 });
-    expect(await host.deps.store.getRun(`${runId}-checker-1`)).toBeUndefined();
+    // No checker run was even recorded, for either attempt.
+    expect(await host.deps.store.getRun(checkerRunId(runId, 1))).toBeUndefined();
+    expect(await host.deps.store.getRun(checkerRunId(runId, 2))).toBeUndefined();
     // One feedback message for attempt 1; attempt 2 was the last.
     const feedback = messages.filter((message) => message.role === 'user').map(textOf);
     expect(feedback).toHaveLength(2);
