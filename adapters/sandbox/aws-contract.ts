@@ -4,7 +4,7 @@
  * module, so a rename cannot drift between the stack and the code.
  */
 
-/** On ToolStep, FinishRun and FailRun: the broker function's name. Unset: no sandboxes deployed. */
+/** On ToolStep, Verify, FinishRun and FailRun: the broker function's name. Unset: no sandboxes deployed. */
 export const ENV_SANDBOX_BROKER = 'LOOPRAIL_SANDBOX_BROKER';
 
 /** On the broker and the sweeper: the ECS cluster (ARN) the sandboxes run in. */

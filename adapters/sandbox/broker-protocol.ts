@@ -11,7 +11,7 @@ import {
 } from './protocol.ts';
 
 /**
- * What the steps (ToolStep, FinishRun, FailRun) send the sandbox broker on AWS: a Lambda
+ * What the steps (ToolStep, Verify, FinishRun, FailRun) send the sandbox broker on AWS: a Lambda
  * in the sandboxes' VPC, the only thing that can reach a sandbox container
  * (functions/sandbox/broker.ts). The steps stay outside the VPC; the broker holds no
  * table access and none of the agents' secrets. One Lambda Invoke per request.

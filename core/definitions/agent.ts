@@ -5,6 +5,7 @@ import { GuardrailPolicy } from './guardrails.ts';
 import { SkillRef } from './skills.ts';
 import { SandboxSpec } from './sandbox.ts';
 import { MemorySpec } from './memory.ts';
+import { VerifyChecks } from './verify-checks.ts';
 
 /**
  * The agent definition: one YAML file per loop, in the team's GitOps folder.
@@ -255,6 +256,9 @@ export const VerifySpec = z
       .describe('What "done" means, given to the checker with the task and the maker\'s result.'),
     max_attempts: Count.optional().describe(
       'Maker attempts, the first included; a failed check sends feedback back until these run out (default 2).',
+    ),
+    checks: VerifyChecks.optional().describe(
+      'Deterministic checks (commands in the sandbox, read-only tool calls) run before the checker; a failing one goes back to the maker and the checker is not called.',
     ),
   })
   .describe('A checker reviews the result before the run ends `verified`.');

@@ -6,6 +6,7 @@ import type { Role } from './run.ts';
 import type { NotifyTarget } from './agent.ts';
 import type { SandboxSpec } from './sandbox.ts';
 import type { MemoryPolicy } from './memory.ts';
+import type { VerifyCheck } from './verify-checks.ts';
 
 /** A server grant with its patterns normalised. */
 export interface Grant {
@@ -99,6 +100,8 @@ export interface AgentView {
     criteria?: string;
     maxAttempts: number;
     checker: AgentView;
+    /** Deterministic checks run before the checker, in order (core/run/verify-checks.ts). */
+    checks?: VerifyCheck[];
   };
 }
 

@@ -131,6 +131,8 @@ export interface TurnState {
    * (no in-process children port), so the step that comes back knows the child had its execution.
    */
   delegatedRuns?: string[];
+  /** Verify: how many of verify.checks passed in this attempt (one check per Verify invocation). */
+  checksPassed?: number;
 }
 
 /** The run record (`RUN#id / META`): small, rewritten whole by each step's commit. */

@@ -17,6 +17,7 @@ import { grantAllows, normalizeGrant, grantedTools } from '../policy/grants.ts';
 import { writeToolsOf } from '../policy/checker-read-only.ts';
 import { matchesToolPattern } from '../policy/tool-patterns.ts';
 import { sandboxGrantProblems } from '../policy/sandbox-grants.ts';
+import { verifyCheckProblems } from '../policy/verify-checks.ts';
 
 /** The references of one agent definition: models, instructions, skills, grants, sub-agents, rules. */
 
@@ -61,6 +62,8 @@ export function checkAgent(
   checkVerify(agent);
   checkApprovalRules(agent);
   for (const problem of sandboxGrantProblems(spec)) v.at(parsed, problem.path, problem.message, problem.severity);
+  for (const problem of verifyCheckProblems(spec, ctx.servers, ctx.invalidServers))
+    v.at(parsed, problem.path, problem.message);
 
   const after = v.problems.filter((p) => p.severity === 'error').length;
   if (after > before || !instructions) return undefined;

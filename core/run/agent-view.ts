@@ -202,6 +202,7 @@ export function compileAgentView(catalog: Catalog, agentName: string): AgentView
             criteria: spec.verify.criteria,
             maxAttempts: spec.verify.max_attempts ?? DEFAULT_HARNESS.max_verify_attempts,
             checker: subagentView(catalog, spec, checkerSpec, version),
+            ...(spec.verify.checks ? { checks: spec.verify.checks } : {}),
           }
         : undefined,
   };

@@ -63,7 +63,8 @@ export function runTools(deps: RunToolsDeps, view: AgentView, meta: RunMeta, bri
   };
 }
 
-async function openSandbox(
+/** The run's sandbox (its maker's), created on first use: the tools' and verify.checks' way in. */
+export async function openSandbox(
   deps: RunToolsDeps,
   sandbox: NonNullable<AgentView['sandbox']>,
   meta: RunMeta,

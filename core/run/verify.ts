@@ -1,6 +1,7 @@
 import { textOf } from '../definitions/messages.ts';
 import { addUsage, runUsage, type Control, type RunMeta, type StepInput, type TurnState } from '../definitions/run.ts';
 import { checkerMessage, verificationFeedback } from '../loop/prompt.ts';
+import { checkFeedback } from '../loop/checks.ts';
 import { spendLimit } from '../loop/limits.ts';
 import type { RunDeps } from './deps.ts';
 import type { RunRecordStore } from '../ports/store/runs.ts';
@@ -8,12 +9,19 @@ import { checkerRunId } from './ids.ts';
 import { loadStartedRun } from './load.ts';
 import { newRunMeta, initializeRun, type InitializeRunDeps } from './start-run.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
+import { chargeToolCosts } from './sandbox.ts';
+import { runCheck } from './verify-checks.ts';
+import type { StartedRunState } from './load.ts';
 
 /** What Verify uses: what starting the checker's run takes, and the in-process children port where there is one. */
 export type VerifyDeps = InitializeRunDeps & Pick<RunDeps, 'children'>;
 
 /**
- * Verify: the checker reviews the maker's result. The checker is a run of its own (its
+ * Verify: first `verify.checks` (tests in the sandbox, tool results), one per invocation of
+ * this step, then the checker reviews the maker's result. A failing check goes back to the
+ * maker with its output's tail, and the checker (its model, its tokens) is not called.
+ *
+ * The checker The checker is a run of its own (its
  * own model, instructions, read-only tools, trace), linked to the parent; its cost is
  * rolled into the parent's and shown apart. A failed check sends the checker's feedback
  * back to the maker until the attempts run out.
@@ -37,6 +45,8 @@ export async function verifyStep(deps: VerifyDeps, input: StepInput): Promise<Co
     return writer.commit(deps, 'finish');
   }
   const attempt = meta.verifyAttempts + 1;
+  const passed = meta.turn?.checksPassed ?? 0;
+  if (verify.checks && passed < verify.checks.length) return checkStep(deps, state, writer, passed, attempt);
   const firstMessage = () => {
     const lastAnswer = [...messages].reverse().find((message) => message.role === 'assistant');
     return checkerMessage(messages[0]!, lastAnswer ? textOf(lastAnswer) : '', verify.criteria);
@@ -66,6 +76,7 @@ export async function verifyStep(deps: VerifyDeps, input: StepInput): Promise<Co
   };
 
   const m = writer.meta;
+  m.turn = withoutChecks(m.turn);
   m.verifyAttempts = attempt;
   m.checkerUsage = addUsage(m.checkerUsage, childUsage);
   writer.addTrace({
@@ -158,9 +169,61 @@ async function checkerCallsSoFar(deps: { store: RunRecordStore }, parent: RunMet
   return calls;
 }
 
+/**
+ * One check of `verify.checks` (the `index`th: those before it passed in this attempt). Each
+ * is committed on its own, so a crash runs again at most the check under way, and each
+ * invocation holds at most one check's timeout. Passed: on to the next (or the checker);
+ * failed: the maker reads why, or the run stops `verification_failed` naming the check.
+ */
+async function checkStep(
+  deps: VerifyDeps,
+  state: StartedRunState,
+  writer: StepWriter,
+  index: number,
+  attempt: number,
+): Promise<Control> {
+  const verify = state.context.view.verify!;
+  const check = verify.checks![index]!;
+  const ran = await runCheck(deps, state.context.view, writer.meta, check, attempt);
+  const m = writer.meta;
+  writer.addTrace(ran.trace);
+  chargeToolCosts(writer, [ran.trace], deps.clock.now());
+  if (ran.sandboxCreatedAt) m.sandboxCreatedAt = ran.sandboxCreatedAt;
+  if (ran.pass) {
+    m.turn = { ...m.turn, checksPassed: index + 1 };
+    return writer.commit(deps, 'verify');
+  }
+  m.turn = withoutChecks(m.turn);
+  m.verifyAttempts = attempt;
+  if (attempt >= verify.maxAttempts) {
+    m.pendingStop = {
+      reason: 'verification_failed',
+      detail: `the check "${check.name}" did not pass on the last attempt (${attempt} of ${verify.maxAttempts}): ${ran.outcome.slice(0, 500)}`,
+    };
+    return writer.commit(deps, 'finish');
+  }
+  const overSpend = spendLimit(m, state.context.view.limits);
+  if (overSpend) {
+    m.pendingStop = { reason: overSpend.reason, detail: overSpend.detail };
+    return writer.commit(deps, 'finish');
+  }
+  // What the check printed is now in the maker's context, as a tool result would be: later writes may need a human.
+  m.untrusted = true;
+  writer.addMessage(checkFeedback(check, attempt, verify.maxAttempts, ran.outcome, ran.output));
+  return writer.commit(deps, 'model');
+}
+
 /** The turn state without a checker run that came back; none at all when nothing else is left in it. */
 function withoutDelegated(turn: TurnState | undefined, childRunId: string): TurnState | undefined {
   const delegatedRuns = turn?.delegatedRuns?.filter((id) => id !== childRunId);
-  const rest = { ...turn, delegatedRuns: delegatedRuns?.length ? delegatedRuns : undefined };
-  return Object.values(rest).some((value) => value !== undefined) ? rest : undefined;
+  return tidy({ ...turn, delegatedRuns: delegatedRuns?.length ? delegatedRuns : undefined });
+}
+
+/** The turn state once an attempt is decided: the next attempt runs every check again. */
+function withoutChecks(turn: TurnState | undefined): TurnState | undefined {
+  return tidy({ ...turn, checksPassed: undefined });
+}
+
+function tidy(turn: TurnState): TurnState | undefined {
+  return Object.values(turn).some((value) => value !== undefined) ? turn : undefined;
 }

@@ -66,7 +66,7 @@ export const RuntimeEnv = z
       .optional(),
     /** Where `looprail.run.*` events go (`default` for the account's default bus); none when unset. */
     LOOPRAIL_EVENT_BUS: z.string().min(1).optional(),
-    /** The sandbox broker function (set on ToolStep, FinishRun and FailRun when sandboxes are deployed). */
+    /** The sandbox broker function (set on ToolStep, Verify, FinishRun and FailRun when sandboxes are deployed). */
     [ENV_SANDBOX_BROKER]: z.string().min(1).optional(),
   })
   .extend(McpHostsEnv.shape);

@@ -100,7 +100,7 @@ export interface AgentClients {
   }): NonNullable<RunDeps['scopeFor']>;
 }
 
-/** How a function reaches the sandbox broker (sandbox-client.ts `SANDBOX_CLIENT`): ToolStep, FinishRun, FailRun. */
+/** How a function reaches the sandbox broker (sandbox-client.ts `SANDBOX_CLIENT`): ToolStep, Verify, FinishRun, FailRun. */
 export type SandboxClient = (brokerFunctionName: string) => SandboxProvider;
 
 /** The clients of a function's role, beyond the stores every function gets. */
@@ -227,7 +227,7 @@ export function lambdaDeps(role: LambdaRole = {}): RunDeps {
 function sandboxClient(role: LambdaRole): SandboxClient {
   if (role.sandboxes) return role.sandboxes;
   throw new ConfigurationError(
-    `${ENV_SANDBOX_BROKER} is set, but this function was composed without the sandbox client; the steps that use sandboxes (ToolStep, FinishRun, FailRun) pass SANDBOX_CLIENT to lambdaDeps`,
+    `${ENV_SANDBOX_BROKER} is set, but this function was composed without the sandbox client; the steps that use sandboxes (ToolStep, Verify, FinishRun, FailRun) pass SANDBOX_CLIENT to lambdaDeps`,
   );
 }
 

@@ -116,8 +116,13 @@ export class LooprailStack extends Stack {
         logLevel: props.logLevel,
         logRetention,
       });
-      // ToolStep opens and uses a run's sandbox; FinishRun and FailRun tear it down.
-      this.sandboxes.connectSteps([this.steps.steps.ToolStep, this.steps.steps.FinishRun, this.steps.steps.FailRun]);
+      // ToolStep opens and uses a run's sandbox, Verify runs verify.checks in it; FinishRun and FailRun tear it down.
+      this.sandboxes.connectSteps([
+        this.steps.steps.ToolStep,
+        this.steps.steps.Verify,
+        this.steps.steps.FinishRun,
+        this.steps.steps.FailRun,
+      ]);
     }
 
     this.sweeper = new RunSweeper(this, 'Sweeper', {

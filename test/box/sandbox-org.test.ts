@@ -85,7 +85,10 @@ describe.skipIf(!canRunSandboxAgent)(
         ['write_file', 'ok'],
         ['exec', 'ok'],
       ]);
-      const checkerRunId = trace.find((event) => event.kind === 'verification')!.childRunId!;
+      // verify.checks ran the tests from the Verify Lambda, through the broker, in the same task; then the checker.
+      const [check, verdict] = trace.filter((event) => event.kind === 'verification');
+      expect(check).toMatchObject({ role: 'maker', name: 'tests', status: 'pass', sandbox: { exitCode: 0 } });
+      const checkerRunId = verdict!.childRunId!;
       expect(sandboxCalls(await store.listTrace(checkerRunId))).toEqual([
         ['diff', 'ok'],
         ['read_file', 'ok'],

@@ -114,7 +114,11 @@ describe.skipIf(!canRunSandboxAgent)(
       for (const event of sandboxCalls(trace))
         expect(event.costMicros).toBe(Math.round(event.sandbox!.durationMs / 10));
 
-      const checkerRunId = trace.find((event) => event.kind === 'verification')!.childRunId!;
+      // verify.checks ran the tests in the same task first, then the checker.
+      const [check, verdict] = trace.filter((event) => event.kind === 'verification');
+      expect(check).toMatchObject({ role: 'maker', name: 'tests', status: 'pass' });
+      expect(check!.detail).toContain('all tests passed');
+      const checkerRunId = verdict!.childRunId!;
       const checkerTrace = await host.deps.store.listTrace(checkerRunId);
       expect(sandboxCalls(checkerTrace).map((event) => [event.tool, event.status])).toEqual([
         ['diff', 'ok'],

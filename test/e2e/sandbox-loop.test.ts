@@ -60,8 +60,16 @@ describe('a coding loop in a sandbox', () => {
     expect(JSON.stringify(results[0])).toContain('src/sum.js');
     expect(results[1]).toMatchObject({ isError: true });
 
+    // verify.checks ran the tests in the same workspace first (role maker, no child run), then the checker.
+    const verifications = trace.filter((event) => event.kind === 'verification');
+    expect(verifications.map((event) => [event.role, event.name, event.status])).toEqual([
+      ['maker', 'tests', 'pass'],
+      ['checker', 'reviewer', 'pass'],
+    ]);
+    expect(verifications[0]!.sandbox).toMatchObject({ command: 'node test.js', exitCode: 0 });
+    expect(verifications[0]!.detail).toContain('all tests passed');
     // The checker ran in the same workspace with read-only tools: the diff is the fix, the output is green.
-    const checkerRunId = trace.find((event) => event.kind === 'verification')!.childRunId!;
+    const checkerRunId = verifications[1]!.childRunId!;
     const checkerTrace = await host.deps.store.listTrace(checkerRunId);
     const checkerCalls = sandboxCalls(checkerTrace);
     expect(checkerCalls.map((event) => [event.tool, event.status])).toEqual([
@@ -82,7 +90,8 @@ describe('a coding loop in a sandbox', () => {
     // Sandbox seconds are priced (100 micro-USD a second) and add up with model spend, exactly.
     const sandboxCost = calls.reduce((total, event) => total + event.costMicros, 0);
     for (const event of calls) expect(event.costMicros).toBe(Math.round(event.sandbox!.durationMs / 10));
-    expect(meta.usage.costMicros).toBe(sumCost(trace.filter((event) => event.kind !== 'verification')));
+    expect(verifications[0]!.costMicros).toBe(Math.round(verifications[0]!.sandbox!.durationMs / 10));
+    expect(meta.usage.costMicros).toBe(sumCost(trace.filter((event) => event.role === 'maker')));
     expect(runUsage(meta).costMicros).toBe(sumCost(trace));
     expect(meta.checkerUsage.costMicros).toBe(sumCost(checkerTrace));
     expect(sandboxCost).toBeGreaterThan(0);

@@ -666,14 +666,14 @@ describe('sandbox broker, sweeper and steps', () => {
     expect(readers.sort()).toEqual([brokerRole, id(sandboxes.proxy!.taskDefinition.taskRole)].sort());
   });
 
-  it('lets ToolStep, FinishRun and FailRun invoke the broker (and nothing else of it), and tells them its name', () => {
+  it('lets ToolStep, Verify, FinishRun and FailRun invoke the broker (and nothing else of it), and tells them its name', () => {
     const brokerArn = { 'Fn::GetAtt': [id(sandboxes.broker.function), 'Arn'] };
     for (const name of STEP_NAMES) {
       const step = stack.steps.steps[name];
       const statements = roleStatements(resources, id(step.role));
       const invokes = statements.filter((s) => actionsOf(s).includes('lambda:InvokeFunction'));
       const env = resources[id(step.function)]!.Properties.Environment.Variables;
-      if (['ToolStep', 'FinishRun', 'FailRun'].includes(name)) {
+      if (['ToolStep', 'Verify', 'FinishRun', 'FailRun'].includes(name)) {
         expect(invokes, name).toEqual([{ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: brokerArn }]);
         expect(env[ENV_SANDBOX_BROKER], name).toEqual({ Ref: id(sandboxes.broker.function) });
       } else {

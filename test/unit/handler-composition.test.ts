@@ -25,7 +25,7 @@ const AGENT_CLIENT_MODULES = [
 ];
 
 /** The functions the stack gives the sandbox broker's name (infra/constructs/sandboxes/sandboxes.ts). */
-const USES_SANDBOXES = ['ToolStep', 'FinishRun', 'FailRun'];
+const USES_SANDBOXES = ['ToolStep', 'Verify', 'FinishRun', 'FailRun'];
 
 const valueEdges = importGraph(sourceFiles()).filter(({ typeOnly }) => !typeOnly);
 
@@ -127,7 +127,7 @@ describe('lambdaDeps without the agent clients', () => {
     vi.stubEnv('LOOPRAIL_SANDBOX_BROKER', 'looprail-sandbox-broker');
     const { lambdaDeps } = await freshRuntime();
     expect(() => lambdaDeps()).toThrow(
-      /LOOPRAIL_SANDBOX_BROKER is set, but this function was composed without the sandbox client; the steps that use sandboxes \(ToolStep, FinishRun, FailRun\) pass SANDBOX_CLIENT/,
+      /LOOPRAIL_SANDBOX_BROKER is set, but this function was composed without the sandbox client; the steps that use sandboxes \(ToolStep, Verify, FinishRun, FailRun\) pass SANDBOX_CLIENT/,
     );
     const { SANDBOX_CLIENT } = await import('../../functions/_shared/sandbox-client.ts');
     expect(lambdaDeps({ sandboxes: SANDBOX_CLIENT }).sandboxes?.constructor.name).toBe('RemoteSandboxes');

@@ -66,7 +66,7 @@ interface FunctionDefaults {
  * - the broker (a Lambda in the VPC): the only thing that reaches a sandbox, and the only
  *   one that starts, finds and stops them; it reads the signing key and the org's
  *   repository archives, and nothing of the run table or the agents' secrets;
- * - the steps that use sandboxes (ToolStep, FinishRun, FailRun) may only invoke the broker;
+ * - the steps that use sandboxes (ToolStep, Verify, FinishRun, FailRun) may only invoke the broker;
  * - the sweeper stops the tasks of runs that ended without FinishRun/FailRun reaching them;
  * - the egress proxy (only with some network allowlist) is the one way out, and lets each
  *   sandbox reach its own agent's hosts only.
@@ -141,7 +141,7 @@ export class Sandboxes extends Construct {
     });
   }
 
-  /** Lets these steps (ToolStep, FinishRun, FailRun) invoke the broker, and tells them its name. */
+  /** Lets these steps (ToolStep, Verify, FinishRun, FailRun) invoke the broker, and tells them its name. */
   connectSteps(steps: HandlerFunction[]): void {
     for (const step of steps) {
       // The function itself (no version or alias: the steps call it by name).

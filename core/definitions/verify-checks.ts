@@ -1,0 +1,118 @@
+import * as z from 'zod';
+import { Count, Duration, Name } from './primitives.ts';
+import { WorkspacePath } from './sandbox.ts';
+
+/**
+ * `agent.verify.checks`: deterministic checks run when the maker says it is done, before
+ * the checker. A command runs in the run's sandbox (`npm test`) and must exit as expected;
+ * a tool call (read-only, granted to the agent) must return a result that matches. The
+ * first check that fails goes back to the maker with its output's tail, and the checker
+ * (its model, its tokens) runs only once every check passes. See docs/verify-checks.md.
+ */
+
+/** Output kept of a check by default: the tail, where test runners print their summary. */
+export const DEFAULT_CHECK_OUTPUT_BYTES = 4096;
+export const MAX_CHECK_OUTPUT_BYTES = 65_536;
+
+/** A dotted path into a JSON result: `$.status`, `jobs[0].conclusion`, `data.items.length`. */
+export const JSON_PATH_PATTERN = /^(\$)?(\.?[A-Za-z_][A-Za-z0-9_-]*|\[\d+\])*$/;
+
+/** The name the trace, the maker's feedback and verification_failed use. */
+const CheckName = Name;
+
+/** Which part of a result must match, and how. */
+export const ResultExpectation = z
+  .strictObject({
+    /** Into the result parsed as JSON (`$.status`, `jobs[0].conclusion`); absent: the whole text. */
+    path: z
+      .string()
+      .min(1)
+      .regex(JSON_PATH_PATTERN, 'expected a JSON path such as $.status or jobs[0].conclusion')
+      .optional()
+      .describe('Into the result parsed as JSON ($.status, jobs[0].conclusion); absent: the whole text.'),
+    /** The value there must equal this (compared as JSON). */
+    equals: z.unknown().optional().describe('The value there must equal this (compared as JSON).'),
+    /** The value there (as text; JSON for anything but a string) must match this regular expression. */
+    matches: z
+      .string()
+      .min(1)
+      .refine(
+        (source) => {
+          try {
+            new RegExp(source);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { error: 'expected a valid regular expression' },
+      )
+      .optional()
+      .describe('The value there (as text; JSON for anything but a string) must match this regular expression.'),
+  })
+  .refine((expect) => expect.equals !== undefined || expect.matches !== undefined, {
+    error: 'expected equals or matches (or both)',
+  })
+  .describe('Which part of the result must match, and how.');
+export type ResultExpectation = z.infer<typeof ResultExpectation>;
+
+/** A command run in the run's sandbox, with `sh -c`. */
+export const CommandCheck = z.strictObject({
+  name: CheckName.describe("The check's name, used by the trace, the maker's feedback and verification_failed."),
+  command: z
+    .string()
+    .min(1, 'expected a shell command such as npm test')
+    .max(16_384)
+    .describe("A shell command run with `sh -c` in the run's sandbox, such as npm test."),
+  /** Where it runs, relative to the workspace. */
+  cwd: WorkspacePath.default('.').describe('Where it runs, relative to the workspace.'),
+  /** The exit code that passes. */
+  expect_exit_code: z.number().int().min(0).max(255).default(0).describe('The exit code that passes.'),
+  /** Killed (with everything it started) after this; at most the sandbox's command_timeout_seconds, its default. */
+  timeout: Duration.optional().describe(
+    "Killed (with everything it started) after this; at most the sandbox's command_timeout_seconds, its default.",
+  ),
+  /** Bytes of the output's tail kept for the maker's feedback and the trace. */
+  keep_output_bytes: Count.refine(
+    (n) => n <= MAX_CHECK_OUTPUT_BYTES,
+    `expected at most ${MAX_CHECK_OUTPUT_BYTES} bytes`,
+  )
+    .default(DEFAULT_CHECK_OUTPUT_BYTES)
+    .describe("Bytes of the output's tail kept for the maker's feedback and the trace."),
+});
+export type CommandCheck = z.infer<typeof CommandCheck>;
+
+/** A call to a read-only tool the agent is granted, whose result must match. */
+export const ToolCheck = z.strictObject({
+  name: CheckName.describe("The check's name, used by the trace, the maker's feedback and verification_failed."),
+  tool: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,62}\.[A-Za-z0-9_./-]+$/, 'expected server.tool, such as ci.get_status')
+    .describe('The read-only tool to call, as server.tool (a tool the agent is granted).'),
+  arguments: z.record(z.string(), z.unknown()).default({}).describe("The call's arguments."),
+  expect: ResultExpectation,
+  timeout: Duration.optional().describe('How long the call may take.'),
+  keep_output_bytes: Count.refine(
+    (n) => n <= MAX_CHECK_OUTPUT_BYTES,
+    `expected at most ${MAX_CHECK_OUTPUT_BYTES} bytes`,
+  )
+    .default(DEFAULT_CHECK_OUTPUT_BYTES)
+    .describe("Bytes of the result's tail kept for the maker's feedback and the trace."),
+});
+export type ToolCheck = z.infer<typeof ToolCheck>;
+
+export const VerifyCheck = z.union([CommandCheck, ToolCheck], {
+  error: 'expected { name, command, … } (a command in the sandbox) or { name, tool, expect, … } (a tool call)',
+});
+export type VerifyCheck = z.infer<typeof VerifyCheck>;
+
+export const VerifyChecks = z
+  .array(VerifyCheck)
+  .min(1, 'expected at least one check (or leave checks out)')
+  .refine((checks) => new Set(checks.map((check) => check.name)).size === checks.length, {
+    error: 'expected each check to have its own name',
+  });
+
+export function isCommandCheck(check: VerifyCheck): check is CommandCheck {
+  return 'command' in check;
+}
