@@ -33,6 +33,7 @@ import { registerReplayCommand } from './commands/replay.ts';
 import { registerEvalCommand } from './commands/eval.ts';
 import { registerScaffoldCommands } from './commands/scaffold.ts';
 import { registerSchemaCommand } from './commands/schema.ts';
+import { ReviewInputError } from './commands/review-errors.ts';
 import { resolveEndpoint } from './client.ts';
 import { clientFor } from './sigv4.ts';
 
@@ -41,7 +42,8 @@ import { clientFor } from './sigv4.ts';
  * 1 an error or invalid definitions; 2 a run that stopped for another reason (a limit,
  * a rejection, a stall…); 3 a run that completed, but with tool calls refused or failed
  * on the way (cli/output/run-outcome.ts), so scripts can tell the difference. `diff` exits
- * 2 when access widened (cli/commands/diff.ts), `replay` when a decision differs, `eval` when a case fails.
+ * 2 when access widened (cli/commands/diff.ts), `replay` when a decision differs, `eval` when a case fails;
+ * `replay`, `export` and `eval` exit 3–7 for input they cannot use (cli/commands/review-errors.ts).
  */
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -427,5 +429,5 @@ program.parseAsync(process.argv).catch((error: unknown) => {
   const err = error as Error;
   console.error(`looprail: ${err.message}`);
   if (process.env.LOOPRAIL_DEBUG) console.error(err.stack);
-  process.exitCode = 1;
+  process.exitCode = error instanceof ReviewInputError ? error.exitCode : 1;
 });

@@ -9,9 +9,11 @@ import type { TraceEvent } from '../../core/definitions/trace.ts';
 import { parseYaml, validateWith } from '../../core/definitions/yaml-source.ts';
 import { formatUsd } from '../../core/format/usd.ts';
 import type { ModelProvider, ModelProviders } from '../../core/ports/models.ts';
-import { EvalSuite, missedExpectations, type WrittenCase } from '../../core/review/eval-suite.ts';
-import { startLocalHost } from '../local/host.ts';
+import type { RunStore } from '../../core/ports/run-store.ts';
+import { EvalSuite, isWrittenCase, missedExpectations, type WrittenCase } from '../../core/review/eval-suite.ts';
+import { type LocalRunResult, startLocalHost } from '../local/host.ts';
 import { readExport, readRecording, replayRun } from './replay.ts';
+import { ReviewInputError } from './review-errors.ts';
 
 /**
  * `looprail eval <suite.yaml> [--org <folder>]`: every case of the suite against the
@@ -25,8 +27,11 @@ export const EVAL_FAILED_EXIT = 2;
 
 export interface CaseResult {
   name: string;
-  kind: 'replay' | 'run';
+  /** Replayed from a recording, run with scripted turns, or run against the real models (`--live`). */
+  kind: 'replay' | 'run' | 'live';
   passed: boolean;
+  /** The run a live case made, kept in the state folder (`looprail trace <runId>`). */
+  runId?: string;
   costMicros: number;
   /** Why it failed, or what it checked. */
   detail: string;
@@ -39,9 +44,18 @@ export function registerEvalCommand(program: Command, stateDirOption: Option): v
     .argument('<suite>', 'the suite file (YAML)')
     .option('--org <dir>', 'the org folder with the definitions', 'agents')
     .addOption(stateDirOption)
+    .option(
+      '--live',
+      'run written cases against the real models named in the definitions (real runs: traced, priced, budgeted)',
+    )
     .option('--json', 'machine-readable output')
-    .action(async (suite: string, options: { org: string; stateDir: string; json?: boolean }) => {
-      const results = await runSuite({ suiteFile: suite, orgDir: options.org, stateDir: options.stateDir });
+    .action(async (suite: string, options: { org: string; stateDir: string; live?: boolean; json?: boolean }) => {
+      const results = await runSuite({
+        suiteFile: suite,
+        orgDir: options.org,
+        stateDir: options.stateDir,
+        live: options.live,
+      });
       if (options.json) console.log(JSON.stringify({ suite, results }, null, 2));
       else console.log(evalTable(results));
       process.exitCode = results.every((result) => result.passed) ? 0 : EVAL_FAILED_EXIT;
@@ -52,29 +66,39 @@ export function registerEvalCommand(program: Command, stateDirOption: Option): v
 export async function loadSuite(file: string): Promise<EvalSuite> {
   const parsed = parseYaml({ file, text: await readFile(file, 'utf8') }, 'an eval suite: cases: [...]');
   const checked = parsed.ok ? validateWith(EvalSuite, parsed.parsed) : parsed;
-  if (!checked.ok) throw new Error(`the suite does not load:\n${checked.problems.map(formatProblem).join('\n')}`);
+  if (!checked.ok)
+    throw new ReviewInputError(
+      'bad_file',
+      `the suite does not load:\n${checked.problems.map(formatProblem).join('\n')}`,
+    );
   return checked.value;
 }
 
 export async function runSuite(options: {
   suiteFile: string;
   orgDir: string;
-  /** Where recorded cases named by run id are read (default .looprail). */
+  /** Where recorded cases named by run id are read, and where `live` runs are kept (default .looprail). */
   stateDir?: string;
+  /** Written cases against the real models named in the definitions: real runs, traced and budgeted in the state folder. */
+  live?: boolean;
 }): Promise<CaseResult[]> {
   const suite = await loadSuite(options.suiteFile);
+  const stateDir = resolve(options.stateDir ?? '.looprail');
   const results: CaseResult[] = [];
-  const written = suite.cases.filter((each): each is WrittenCase => 'turns' in each);
-  const writtenResults = written.length > 0 ? await runWrittenCases(written, options.orgDir) : new Map();
+  const written = suite.cases.filter(isWrittenCase);
+  const writtenResults =
+    written.length > 0
+      ? await runWrittenCases(written, options.orgDir, options.live ? stateDir : undefined)
+      : new Map();
   for (const each of suite.cases) {
-    if ('turns' in each) {
+    if (isWrittenCase(each)) {
       results.push(writtenResults.get(each)!);
       continue;
     }
     // A file from `looprail export`, or a run id in the local state folder.
     const recording = each.recorded.endsWith('.json')
       ? await readExport(resolve(dirname(options.suiteFile), each.recorded))
-      : await readRecording(each.recorded, resolve(options.stateDir ?? '.looprail'));
+      : await readRecording(each.recorded, stateDir);
     const replayed = await replayRun({ recording, orgDir: options.orgDir });
     const { divergence, same } = replayed.report;
     results.push({
@@ -88,22 +112,31 @@ export async function runSuite(options: {
   return results;
 }
 
-/** Written cases on one temporary host, one after another, each case's turns as every model's answers. */
-async function runWrittenCases(cases: WrittenCase[], orgDir: string): Promise<Map<WrittenCase, CaseResult>> {
-  let current: WrittenCase = cases[0]!;
-  const scripted = new ScriptedModelProvider();
-  const casePlays = (name: string): ModelProvider => ({
-    name: name as ModelProvider['name'],
-    complete: (request) =>
-      scripted.complete({
-        ...request,
-        model: {
-          ...request.model,
-          script: { turns: request.role === 'checker' ? current.checker_turns : current.turns, after_last: 'error' },
-        },
-      }),
-  });
-  const stateDir = await mkdtemp(join(tmpdir(), 'looprail-eval-'));
+/**
+ * Written cases on one host, one after another. Scripted (no `liveState`): a temporary state
+ * folder, each case's turns as every model's answers. Live: the real models, on the state folder
+ * given, so each case is a real run — traced, priced and counted against the budgets like any other.
+ */
+async function runWrittenCases(
+  cases: WrittenCase[],
+  orgDir: string,
+  liveState: string | undefined,
+): Promise<Map<WrittenCase, CaseResult>> {
+  const results = new Map<WrittenCase, CaseResult>();
+  // Without --live, a case with no turns has nothing to play as the model: it fails without a run.
+  for (const each of cases)
+    if (!liveState && !each.turns)
+      results.set(each, {
+        name: each.name,
+        kind: 'run',
+        passed: false,
+        costMicros: 0,
+        detail: 'no turns to play as the model: this case runs only with --live',
+      });
+  const runnable = cases.filter((each) => !results.has(each));
+  if (runnable.length === 0) return results;
+  const current = { case: runnable[0]! };
+  const stateDir = liveState ?? (await mkdtemp(join(tmpdir(), 'looprail-eval-')));
   const stop = { controller: new AbortController() };
   const host = await startLocalHost({
     orgDir,
@@ -113,44 +146,63 @@ async function runWrittenCases(cases: WrittenCase[], orgDir: string): Promise<Ma
     onCommit: (_runId, commit) => {
       if (commit.trace?.some((event) => event.kind === 'approval_requested')) stop.controller.abort();
     },
-    wrapDeps: (deps) => ({
-      ...deps,
-      providers: Object.fromEntries(
-        Object.keys(deps.providers).map((name) => [name, casePlays(name)]),
-      ) as unknown as ModelProviders,
-    }),
+    wrapDeps: liveState ? undefined : (deps) => ({ ...deps, providers: scriptedProviders(deps.providers, current) }),
   });
-  const results = new Map<WrittenCase, CaseResult>();
   try {
-    for (const each of cases) {
-      current = each;
+    for (const each of runnable) {
+      current.case = each;
       stop.controller = new AbortController();
       const run = await host.run({ agent: each.agent, input: each.input, principal: 'eval' }, stop.controller.signal);
-      const trace = await host.deps.store.listTrace(run.runId);
-      const checkers: TraceEvent[] = [];
-      for (const event of trace)
-        if (event.kind === 'verification' && event.childRunId)
-          checkers.push(...(await host.deps.store.listTrace(event.childRunId)));
-      const costMicros = runUsage(run.meta).costMicros;
-      const missed = missedExpectations(each.expect, {
-        stopReason: run.meta.stopReason ?? run.meta.status,
-        stopDetail: run.meta.stopDetail,
-        costMicros,
-        trace: [...trace, ...checkers],
-      });
-      results.set(each, {
-        name: each.name,
-        kind: 'run',
-        passed: missed.length === 0,
-        costMicros,
-        detail: missed.length > 0 ? missed.join('; ') : `stopped ${run.meta.stopReason ?? run.meta.status}`,
-      });
+      results.set(each, { ...(await judgeCase(host.deps.store, each, run)), kind: liveState ? 'live' : 'run' });
     }
   } finally {
     await host.close();
-    await rm(stateDir, { recursive: true, force: true });
+    if (!liveState) await rm(stateDir, { recursive: true, force: true });
   }
   return results;
+}
+
+/** Every provider plays the current case's turns (the checker's to a checker), under its own name. */
+function scriptedProviders(providers: ModelProviders, current: { case: WrittenCase }): ModelProviders {
+  const scripted = new ScriptedModelProvider();
+  const casePlays = (name: string): ModelProvider => ({
+    name: name as ModelProvider['name'],
+    complete: (request) =>
+      scripted.complete({
+        ...request,
+        model: {
+          ...request.model,
+          script: {
+            turns: request.role === 'checker' ? current.case.checker_turns : (current.case.turns ?? []),
+            after_last: 'error',
+          },
+        },
+      }),
+  });
+  return Object.fromEntries(Object.keys(providers).map((name) => [name, casePlays(name)])) as unknown as ModelProviders;
+}
+
+/** A written case's run against its expectations, the checker's trace included. */
+async function judgeCase(store: RunStore, each: WrittenCase, run: LocalRunResult): Promise<CaseResult> {
+  const trace = await store.listTrace(run.runId);
+  const checkers: TraceEvent[] = [];
+  for (const event of trace)
+    if (event.kind === 'verification' && event.childRunId) checkers.push(...(await store.listTrace(event.childRunId)));
+  const costMicros = runUsage(run.meta).costMicros;
+  const missed = missedExpectations(each.expect, {
+    stopReason: run.meta.stopReason ?? run.meta.status,
+    stopDetail: run.meta.stopDetail,
+    costMicros,
+    trace: [...trace, ...checkers],
+  });
+  return {
+    name: each.name,
+    kind: 'run',
+    passed: missed.length === 0,
+    costMicros,
+    runId: run.runId,
+    detail: missed.length > 0 ? missed.join('; ') : `stopped ${run.meta.stopReason ?? run.meta.status}`,
+  };
 }
 
 export function evalTable(results: CaseResult[]): string {
@@ -158,7 +210,7 @@ export function evalTable(results: CaseResult[]): string {
   const lines = [`${'case'.padEnd(width)}  kind    result  ${'cost'.padStart(9)}  detail`];
   for (const result of results)
     lines.push(
-      `${result.name.padEnd(width)}  ${result.kind.padEnd(6)}  ${result.passed ? '✓ pass' : '✗ FAIL'}  ${formatUsd(result.costMicros).padStart(9)}  ${result.detail}`,
+      `${result.name.padEnd(width)}  ${result.kind.padEnd(6)}  ${result.passed ? '✓ pass' : '✗ FAIL'}  ${formatUsd(result.costMicros).padStart(9)}  ${result.detail}${result.kind === 'live' ? ` (run ${result.runId})` : ''}`,
     );
   const failed = results.filter((result) => !result.passed).length;
   lines.push(failed > 0 ? `${failed} of ${results.length} cases failed` : `all ${results.length} cases passed`);

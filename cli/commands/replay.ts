@@ -1,7 +1,8 @@
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Command, Option } from 'commander';
 import { DynamoResultStore } from '../../adapters/dynamodb/result-store.ts';
 import { runUsage } from '../../core/definitions/run.ts';
@@ -12,6 +13,7 @@ import type { ToolGateway } from '../../core/ports/tools.ts';
 import {
   compareDecisions,
   decisionsOf,
+  EXPORT_FORMAT,
   ExportedRun,
   type RecordedRun,
   Recording,
@@ -19,6 +21,7 @@ import {
   type ReplayReport,
 } from '../../core/review/replay.ts';
 import { openLocalState, startLocalHost } from '../local/host.ts';
+import { ReviewInputError } from './review-errors.ts';
 
 /**
  * `looprail replay <runId> [--org <folder>]`: a recorded local run played again under the
@@ -60,6 +63,7 @@ export function registerReplayCommand(program: Command, stateDirOption: Option):
     .action(async (runId: string, options: { out: string; stateDir: string }) => {
       const recording = await readRecording(runId, resolve(options.stateDir));
       const out = options.out === '<runId>.json' ? `${runId}.json` : options.out;
+      await mkdir(dirname(resolve(out)), { recursive: true });
       await writeFile(out, `${JSON.stringify(recording, null, 2)}\n`);
       console.log(
         `wrote ${out}: ${recording.agent}, ${recording.runs.length} run${recording.runs.length === 1 ? '' : 's'}`,
@@ -73,12 +77,18 @@ export async function readExport(file: string): Promise<ExportedRun> {
   try {
     data = JSON.parse(await readFile(file, 'utf8'));
   } catch (error) {
-    throw new Error(`${file}: not a looprail export (${(error as Error).message})`);
+    throw new ReviewInputError('bad_file', `${file}: not a looprail export (${(error as Error).message})`);
   }
+  const format = (data as { looprail_export?: unknown } | null)?.looprail_export;
+  if (typeof format === 'number' && format > EXPORT_FORMAT)
+    throw new ReviewInputError(
+      'export_too_new',
+      `${file}: written by a newer looprail (export format ${format}); this looprail reads format ${EXPORT_FORMAT}: upgrade looprail to replay it`,
+    );
   const parsed = ExportedRun.safeParse(data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new Error(`${file}: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+    throw new ReviewInputError('bad_file', `${file}: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
   }
   return parsed.data;
 }
@@ -141,45 +151,70 @@ export async function replayRun(options: {
 export async function readRecording(runId: string, stateDir: string): Promise<ExportedRun> {
   const state = await openLocalState({ stateDir });
   try {
-    const meta = await state.store.getRun(runId);
-    if (!meta) throw new Error(`replay: no run ${runId} in ${stateDir}`);
-    if (meta.role !== 'maker')
-      throw new Error(`replay: ${runId} is a ${meta.role} run; replay its maker run (${meta.parentRunId ?? '?'})`);
-    if (meta.status !== 'finished' && meta.status !== 'failed')
-      throw new Error(`replay: run ${runId} is still ${meta.status}; a run is replayed once it has ended`);
-    const results = new DynamoResultStore({ client: state.client, tableName: state.tableName });
-    const runs: RecordedRun[] = [];
-    const read = async (id: string, role: RecordedRun['role']) => {
-      const trace = await state.store.listTrace(id);
-      if (trace.some((event) => event.kind === 'delegation'))
-        throw new Error(`replay: run ${id} delegated to sub-agents; replaying delegated runs is not supported yet`);
-      if (trace.some((event) => event.kind === 'tool_call' && event.server === 'sandbox'))
-        throw new Error(`replay: run ${id} used a sandbox; replaying sandbox calls is not supported yet`);
-      const loaded = await state.store.loadState(id);
-      const offloaded: Record<string, string> = {};
-      for (const event of trace) {
-        if (!event.resultHandle || !event.callId) continue;
-        const lookup = await results.getResult(id, event.callId);
-        if (lookup.state === 'found') offloaded[event.callId] = lookup.result.text;
-      }
-      runs.push({ runId: id, role, messages: loaded?.messages ?? [], trace, offloaded });
-      return trace;
-    };
-    const trace = await read(runId, 'maker');
-    for (const event of trace)
-      if (event.kind === 'verification' && event.childRunId) await read(event.childRunId, 'checker');
-    return {
-      looprail_export: 1,
-      runId,
-      agent: meta.agent,
-      input: meta.input,
-      principal: meta.principal,
-      trigger: meta.trigger,
-      runs,
-    };
+    return await recordingIn(state, runId, stateDir);
   } finally {
     await state.close();
   }
+}
+
+/** The same, from a store already open (a host's): what `looprail export` writes. */
+export async function recordingIn(
+  state: { store: RunStore; client: DynamoDBClient; tableName: string },
+  runId: string,
+  where: string,
+): Promise<ExportedRun> {
+  const meta = await state.store.getRun(runId);
+  if (!meta)
+    throw new ReviewInputError(
+      'no_such_run',
+      `replay: no run ${runId} in ${where} (\`looprail runs\` lists the runs there; --state-dir reads another folder)`,
+    );
+  if (meta.role !== 'maker')
+    throw new ReviewInputError(
+      'not_replayable',
+      `replay: ${runId} is a ${meta.role} run; replay its maker run (${meta.parentRunId ?? '?'})`,
+    );
+  if (meta.status !== 'finished' && meta.status !== 'failed')
+    throw new ReviewInputError(
+      'run_not_ended',
+      `replay: run ${runId} is still ${meta.status}; a run is replayed once it has ended (nothing past its last step was recorded yet)`,
+    );
+  const results = new DynamoResultStore({ client: state.client, tableName: state.tableName });
+  const runs: RecordedRun[] = [];
+  const read = async (id: string, role: RecordedRun['role']) => {
+    const trace = await state.store.listTrace(id);
+    if (trace.some((event) => event.kind === 'delegation'))
+      throw new ReviewInputError(
+        'not_replayable',
+        `replay: run ${id} delegated to sub-agents; replaying delegated runs is not supported yet (docs/review.md says why)`,
+      );
+    if (trace.some((event) => event.kind === 'tool_call' && event.server === 'sandbox'))
+      throw new ReviewInputError(
+        'not_replayable',
+        `replay: run ${id} used a sandbox; replaying sandbox calls is not supported yet (docs/review.md says why)`,
+      );
+    const loaded = await state.store.loadState(id);
+    const offloaded: Record<string, string> = {};
+    for (const event of trace) {
+      if (!event.resultHandle || !event.callId) continue;
+      const lookup = await results.getResult(id, event.callId);
+      if (lookup.state === 'found') offloaded[event.callId] = lookup.result.text;
+    }
+    runs.push({ runId: id, role, messages: loaded?.messages ?? [], trace, offloaded });
+    return trace;
+  };
+  const trace = await read(runId, 'maker');
+  for (const event of trace)
+    if (event.kind === 'verification' && event.childRunId) await read(event.childRunId, 'checker');
+  return {
+    looprail_export: 1,
+    runId,
+    agent: meta.agent,
+    input: meta.input,
+    principal: meta.principal,
+    trigger: meta.trigger,
+    runs,
+  };
 }
 
 async function decisionsIn(store: RunStore, runId: string) {

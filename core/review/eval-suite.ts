@@ -35,9 +35,12 @@ export const WrittenCase = z.strictObject({
   name: z.string().min(1, 'expected a name for the case'),
   agent: Name,
   input: z.unknown().default({}),
-  /** The maker's model turns, in the scripted model's format. */
-  turns: z.array(ScriptTurn).min(1, 'expected at least one turn'),
-  /** The checker's turns, across its attempts, when the agent has a checker. */
+  /** The maker's model turns, in the scripted model's format; a case without them runs only with `--live` (the real models). */
+  turns: z
+    .array(ScriptTurn)
+    .min(1, 'expected at least one turn (or none at all, for a case run only with --live)')
+    .optional(),
+  /** The checker's turns, across its attempts, when the agent has a checker (ignored with `--live`). */
   checker_turns: z.array(ScriptTurn).default([]),
   expect: Expectations,
 });
@@ -47,6 +50,9 @@ export const EvalSuite = z.strictObject({
 });
 export type EvalSuite = z.infer<typeof EvalSuite>;
 export type WrittenCase = z.infer<typeof WrittenCase>;
+export type RecordedCase = z.infer<typeof RecordedCase>;
+
+export const isWrittenCase = (each: EvalSuite['cases'][number]): each is WrittenCase => 'agent' in each;
 
 /** What a written case's run came to: its stop reason, cost and every trace event, the checker's included. */
 export interface CaseOutcome {

@@ -27,9 +27,15 @@ export const RecordedRun = z.object({
 });
 export type RecordedRun = z.infer<typeof RecordedRun>;
 
+/** The format `looprail export` writes; a file with a higher number comes from a newer looprail. */
+export const EXPORT_FORMAT = 1;
+
 /** A run and its checker runs as `looprail export` writes them: what a replay needs, and nothing else. */
 export const ExportedRun = z.object({
-  looprail_export: z.literal(1, 'expected a file written by looprail export (looprail_export: 1)'),
+  looprail_export: z.literal(
+    EXPORT_FORMAT,
+    `expected a file written by looprail export (looprail_export: ${EXPORT_FORMAT})`,
+  ),
   runId: z.string().min(1),
   agent: z.string().min(1),
   input: z.unknown(),

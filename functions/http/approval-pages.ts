@@ -5,9 +5,11 @@ import { formToken, verifyFormToken, verifyLink, type LinkClaims } from '../../c
 import { traceUrl } from '../../core/approvals/notify.ts';
 import { toolCallsOf } from '../../core/definitions/messages.ts';
 import { runUsage } from '../../core/definitions/run.ts';
+import { approvalRisk } from '../../core/approvals/risk.ts';
+import { expiryInWords } from '../../core/format/relative-time.ts';
 import type { ApprovalDecision, ApprovalRecord } from '../../core/ports/run-store.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
-import { loadStartedRun } from '../../core/run/load.ts';
+import { loadStartedRun, type StartedRunState } from '../../core/run/load.ts';
 import { screenValue } from '../../core/run/screening.ts';
 import { HttpError, json, parseBody, type Router } from './router.ts';
 import type { HttpRequest, HttpResponse, RouteHandler } from './types.ts';
@@ -113,15 +115,24 @@ async function confirm(deps: RunDeps, request: HttpRequest, approvalId: string):
   const { claims, signature, key } = await checkLink(deps, request, approvalId);
   const { record, meta } = await pendingApproval(deps, approvalId);
   checkApprover(record, claims.recipient);
+  const state = await loadStartedRun(deps, record.runId);
   const query = new URLSearchParams(request.query as Record<string, string>).toString();
+  const costMicros = runUsage(meta).costMicros;
   return confirmationPage({
     asking: record.budget ? 'more budget' : record.tools.join(', '),
     agent: meta.agent,
     runId: meta.runId,
-    asked: await askedOf(deps, record),
+    asked: askedOf(deps, record, state),
     reasons: record.reasons,
-    costMicros: runUsage(meta).costMicros,
-    expiresAt: record.expiresAt,
+    expires: expiryInWords(record.expiresAt, deps.clock.now()),
+    risk: approvalRisk({
+      destructiveTools: record.tools.filter((name) =>
+        state.context.tools.some((tool) => `${tool.server}.${tool.tool}` === name && tool.destructive),
+      ),
+      untrusted: meta.untrusted === true,
+      costMicros,
+      maxCostMicros: state.context.view.limits.maxCostMicros,
+    }),
     traceUrl: traceUrl(deps.approvals!.baseUrl(), meta.runId),
     action: `/approvals/${encodeURIComponent(approvalId)}?${query}`,
     formToken: formToken(key, signature),
@@ -184,9 +195,8 @@ async function decideByOperator(deps: RunDeps, request: HttpRequest, approvalId:
 }
 
 /** The calls (tool, redacted exact arguments) or the budget asked for. */
-async function askedOf(deps: RunDeps, record: ApprovalRecord): Promise<Asked> {
+function askedOf(deps: RunDeps, record: ApprovalRecord, state: StartedRunState): Asked {
   if (record.budget) return { budget: record.budget };
-  const state = await loadStartedRun(deps, record.runId);
   const last = [...state.messages].reverse().find((message) => message.role === 'assistant');
   const calls = (last ? toolCallsOf(last) : []).filter((call) => record.callIds.includes(call.id));
   return {

@@ -1,5 +1,6 @@
 import { MAX_COMMENT_CHARS, type DecisionResult } from '../../core/approvals/decide.ts';
 import type { ApprovalRefusedError, RefusalCode } from '../../core/approvals/errors.ts';
+import type { RiskLine } from '../../core/approvals/risk.ts';
 import { html, joinHtml, raw, type Html } from '../../core/format/html.ts';
 import { formatUsd } from '../../core/format/usd.ts';
 import type { HttpResponse } from './types.ts';
@@ -22,16 +23,27 @@ const PAGE_HEADERS = {
 } as const;
 
 const STYLE = raw(
-  '<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}' +
-    'pre{white-space:pre-wrap;background:#f4f4f4;padding:.6rem}' +
-    'button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.6rem}' +
-    'textarea{width:100%}.note{color:#555}</style>',
+  '<style>*{box-sizing:border-box}' +
+    'body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:0 auto;padding:1rem;color:#1a1a1a}' +
+    'h1{font-size:1.45rem;line-height:1.25}h2{font-size:1.05rem;margin:.4rem 0}' +
+    // Tool names, run ids and arguments are long unbroken words: they wrap rather than widen the page.
+    'h1,code,pre,strong,a{overflow-wrap:anywhere}' +
+    'pre{white-space:pre-wrap;background:#f4f4f4;padding:.6rem;border-radius:4px;font-size:.9rem;margin:.3rem 0}' +
+    'ul{padding-left:1.2rem}.expiry{font-weight:600}' +
+    '.risk{border:1px solid #d0d0d0;border-radius:6px;padding:.4rem 1rem;margin:1rem 0;background:#fafafa}' +
+    '.risk ul{margin:.3rem 0}.risk-high{color:#8a1c00;font-weight:600}.risk-low{color:#444}' +
+    '.decide{display:flex;flex-wrap:wrap;gap:.75rem;margin:1rem 0}' +
+    '.decide button{flex:1 1 12rem;min-height:3rem;font:inherit;font-weight:600;border-radius:6px;padding:.5rem 1rem}' +
+    '.approve{background:#1a7f37;color:#fff;border:2px solid #1a7f37}' +
+    '.reject{background:#fff;color:#b42318;border:2px solid #b42318}' +
+    'textarea{width:100%;font:inherit}.note{color:#555;font-size:.9rem}' +
+    '@media (max-width:30rem){body{padding:.75rem}h1{font-size:1.25rem}}</style>',
 );
 
 /** A whole page: the title as heading, then the body. */
 export function approvalPage(status: number, title: string, body: Html): HttpResponse {
   const document = html`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${title}</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title>
 ${STYLE}
 </head><body><h1>${title}</h1>
 ${body}
@@ -82,8 +94,10 @@ export interface Confirmation {
   asked: Asked;
   /** Why a human must decide. */
   reasons: string[];
-  costMicros: number;
-  expiresAt: string;
+  /** When it expires, in words ("expires in 23 h, Mon 07:00 UTC": core/format/relative-time.ts). */
+  expires: string;
+  /** What approving risks, in plain words (core/approvals/risk.ts). */
+  risk: RiskLine[];
   traceUrl: string;
   /** The form posts back to the signed link itself. */
   action: string;
@@ -96,29 +110,40 @@ const COMMENT_FIELD = joinHtml([
   html`<textarea id="comment" name="comment" rows="3" maxlength="${MAX_COMMENT_CHARS}"></textarea></p>`,
 ]);
 
-const BUTTONS = joinHtml([
-  html`<p><button type="submit" name="decision" value="approve">Approve</button>`,
-  html`<button type="submit" name="decision" value="reject">Reject</button></p>`,
-]);
+/** Buttons that look like what they do: approving runs the call (green), rejecting refuses it (red outline). */
+function buttons(asked: Asked): Html {
+  const approve =
+    'budget' in asked ? `✓ Approve +${formatUsd(asked.budget.amountMicros, 'cents')}` : '✓ Approve: run it';
+  const reject = 'budget' in asked ? '✕ Reject: no more budget' : '✕ Reject: do not run it';
+  return joinHtml([
+    html`<div class="decide"><button type="submit" name="decision" value="approve" class="approve">${approve}</button>`,
+    html`<button type="submit" name="decision" value="reject" class="reject">${reject}</button></div>`,
+  ]);
+}
+
+function riskHtml(risk: RiskLine[]): Html {
+  const items = risk.map((line) => html`<li class="risk-${line.level}">${line.text}</li>`);
+  return html`<section class="risk" aria-label="risk"><h2>Before you decide</h2><ul>${items}</ul></section>`;
+}
 
 const NOTHING_CHANGED = 'Opening this page changed nothing; only a button does, once.';
 
-/** GET: what is asked and the Approve / Reject form; showing it decides nothing. */
+/** GET: what is asked, what approving risks, and the Approve / Reject form; showing it decides nothing. */
 export function confirmationPage(facts: Confirmation): HttpResponse {
-  const cost = formatUsd(facts.costMicros);
   return approvalPage(
     200,
     `Approve ${facts.asking}?`,
     joinHtml(
       [
-        html`<p>Agent <strong>${facts.agent}</strong>, run <code>${facts.runId}</code>, is waiting for a decision.</p>`,
+        html`<p>Agent <strong>${facts.agent}</strong> is waiting for your decision; it <span class="expiry">${facts.expires}</span>.</p>`,
+        riskHtml(facts.risk),
         askedHtml(facts.asked, facts.reasons),
-        html`<p>Cost so far: ${cost} · expires ${facts.expiresAt} · <a href="${facts.traceUrl}">trace</a></p>`,
         html`<form method="post" action="${facts.action}">`,
         html`<input type="hidden" name="form_token" value="${facts.formToken}">`,
         COMMENT_FIELD,
-        BUTTONS,
+        buttons(facts.asked),
         html`</form>`,
+        html`<p class="note">Run <code>${facts.runId}</code> · <a href="${facts.traceUrl}">its trace</a></p>`,
         html`<p class="note">Deciding as ${facts.recipient}. ${NOTHING_CHANGED}</p>`,
       ],
       '\n',

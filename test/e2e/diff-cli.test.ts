@@ -173,6 +173,57 @@ describe('looprail diff', () => {
     ]);
   });
 
+  it('reads every other kind of change: a server flag, a budget, a trigger, a price, a guardrail, a checker grant', async () => {
+    await edit(
+      'agents/mcp-servers/team-memory.yaml',
+      'create_entities: { pin',
+      'create_entities: { read_only: true, pin',
+    );
+    await edit('agents/budgets.yaml', 'limit_usd: 5\n', 'limit_usd: 20\n');
+    await edit('agents/morning-triage.yaml', 'cron: "0 6 * * 1-5"', 'cron: "0 * * * *"');
+    await edit('agents/models.yaml', /(script: scripts\/triage-maker\.yaml\n {4}price: \{ input_per_mtok: )3/, '$14');
+    await edit(
+      'agents/morning-triage.yaml',
+      '  verify:\n',
+      '  guardrails:\n    deny_patterns:\n      - { name: no-secrets, pattern: "BEGIN PRIVATE KEY", stages: [tool_output] }\n  verify:\n',
+    );
+    await edit(
+      'agents/morning-triage.yaml',
+      'allow: [read_graph, search_nodes, open_nodes]',
+      'allow: [read_graph, search_nodes, open_nodes, create_entities]',
+    );
+    const { code, changes: found } = await changes();
+    expect(code).toBe(2);
+    expect(found.map((change) => [change.facet, change.change, change.before, change.after, change.direction])).toEqual(
+      [
+        ['tool team-memory.create_entities', 'changed', 'writes, no approval', 'read-only, no approval', 'widens'],
+        [
+          'guardrail deny no-secrets',
+          'added',
+          undefined,
+          expect.stringMatching(/^block .*BEGIN PRIVATE KEY/),
+          'narrows',
+        ],
+        ['budget morning-triage-daily usd', 'changed', '$5 per day', '$20 per day', 'widens'],
+        [
+          'trigger schedule',
+          'changed',
+          'cron(0 6 ? * MON-FRI *) (Europe/Paris)',
+          'cron(0 * * * ? *) (Europe/Paris)',
+          'changes',
+        ],
+        [
+          'subagent triage-reviewer tool team-memory.create_entities',
+          'added',
+          undefined,
+          'read-only, no approval',
+          'widens',
+        ],
+        ['model price', 'changed', '$3/M in, $15/M out', '$4/M in, $15/M out', 'changes'],
+      ],
+    );
+  });
+
   it('exits 1 with the file and line when the working tree does not load, and names a ref that does not exist', async () => {
     await edit('agents/morning-triage.yaml', 'max_steps: 12', 'max_steps: twelve');
     const broken = await looprail('diff');

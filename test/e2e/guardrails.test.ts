@@ -2,6 +2,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordingIn } from '../../cli/commands/replay.ts';
 import type { LocalHost } from '../../cli/local/host.ts';
 import { runToEnd, testHost } from '../support/local-host.ts';
 
@@ -55,6 +56,20 @@ describe('guardrails', () => {
     ]);
     // Verdicts say what and how many, never the value.
     expect(JSON.stringify(trace)).not.toContain('jane.doe');
+  });
+
+  it('are kept in an export of the run: the file holds the redactions, never the values', async () => {
+    const { runId } = await run('redacts');
+    const exported = await recordingIn(
+      { store: host.deps.store, client: host.dynamodb, tableName: host.tableName },
+      runId,
+      'the test table',
+    );
+    expect(exported).toMatchObject({ looprail_export: 1, runId, agent: 'redacts' });
+    const file = JSON.stringify(exported);
+    expect(file).toContain('Reach [redacted:email] about [internal-host], key [redacted:aws_access_key]');
+    for (const value of ['jane.doe@example.com', FAKE_ACCESS_KEY, 'db1.corp.example.com'])
+      expect(file).not.toContain(value);
   });
 
   it('block a tool call whose arguments match a deny pattern: the call is not made and the run stops guardrail_blocked', async () => {

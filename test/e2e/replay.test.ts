@@ -136,8 +136,10 @@ describe('looprail replay', { timeout: 180_000 }, () => {
     expect(fromFile.report.divergence?.recorded).toMatchObject({ name: 'team-memory.add_observations' });
 
     await writeFile(file, JSON.stringify({ ...exported, looprail_export: 2 }));
+    await expect(readExport(file)).rejects.toThrow(`${file}: written by a newer looprail (export format 2)`);
+    await writeFile(file, JSON.stringify({ ...exported, looprail_export: '1' }));
     await expect(readExport(file)).rejects.toThrow(
-      `${file}: looprail_export: expected a file written by looprail export`,
+      `${file}: looprail_export: expected a file written by looprail export (looprail_export: 1)`,
     );
     await writeFile(file, '{"looprail_export": 1,');
     await expect(readExport(file)).rejects.toThrow(`${file}: not a looprail export (`);

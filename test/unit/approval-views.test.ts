@@ -13,8 +13,8 @@ describe('the approval pages', () => {
       runId: hostile,
       asked: { calls: [{ tool: hostile, arguments: { title: hostile } }] },
       reasons: [hostile],
-      costMicros: 12_345,
-      expiresAt: hostile,
+      expires: hostile,
+      risk: [{ kind: 'cost', level: 'high', text: hostile }],
       traceUrl: `http://127.0.0.1:9/?q=${hostile}`,
       action: `/approvals/a?s=${hostile}`,
       formToken: hostile,
@@ -23,8 +23,11 @@ describe('the approval pages', () => {
     const body = String(page.body);
     expect(body).not.toMatch(/<script|' onmouseover/);
     expect(body).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; onmouseover=&#39;x');
-    expect(body).toContain('Cost so far: $0.0123');
-    expect(body).toContain('<button type="submit" name="decision" value="approve">Approve</button>');
+    expect(body).toContain('<li class="risk-high">&lt;script&gt;');
+    expect(body).toContain(
+      '<button type="submit" name="decision" value="approve" class="approve">✓ Approve: run it</button>',
+    );
+    expect(body).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
     expect(page.headers).toMatchObject({
       'x-frame-options': 'DENY',
       'referrer-policy': 'no-referrer',
