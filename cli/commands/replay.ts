@@ -127,6 +127,9 @@ export async function replayRun(options: {
       ...deps,
       providers: replayProviders(deps.providers, recording),
       tools: replayTools(deps.tools, recording),
+      // Nothing runs for real in a replay: a sandbox (a `verify.checks` command the new
+      // definition adds) fails with its clear "no sandbox" error instead of running code.
+      sandboxes: undefined,
     }),
   });
   try {
@@ -188,7 +191,7 @@ export async function recordingIn(
         'not_replayable',
         `replay: run ${id} delegated to sub-agents; replaying delegated runs is not supported yet (docs/review.md says why)`,
       );
-    if (trace.some((event) => event.kind === 'tool_call' && event.server === 'sandbox'))
+    if (trace.some((event) => (event.kind === 'tool_call' && event.server === 'sandbox') || event.sandbox))
       throw new ReviewInputError(
         'not_replayable',
         `replay: run ${id} used a sandbox; replaying sandbox calls is not supported yet (docs/review.md says why)`,
