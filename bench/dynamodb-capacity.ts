@@ -15,7 +15,8 @@ import { KEY_ATTRIBUTES } from '../adapters/dynamodb/keys.ts';
  * - the GSI projects ALL: a write to an item carrying the GSI key also writes the index
  *   (1 unit per KB; a changed index key would cost one more, not counted);
  * - a read: the returned items' sizes summed, 1 unit per started 4 KB when strongly
- *   consistent, half when eventually consistent, at least that much for nothing found.
+ *   consistent, half when eventually consistent, at least that much for nothing found;
+ *   a BatchGetItem bills each item on its own, rounded up to 4 KB.
  */
 
 type Item = Record<string, AttributeValue>;
@@ -150,6 +151,20 @@ export function countCapacity(client: DynamoDBClient, tableName: string) {
         for (const item of items) see(item);
         const units = Math.max(1, Math.ceil(items.reduce((sum, item) => sum + itemBytes(item), 0) / 4096));
         readUnits += input.ConsistentRead ? units : units / 2;
+        reads += 1;
+      }
+      if (command === 'BatchGetItemCommand') {
+        // Each item of a batch is billed on its own, rounded up to 4 KB; a key not found still bills the minimum.
+        for (const [table, asked] of Object.entries(
+          input.RequestItems as Record<string, { Keys: Item[]; ConsistentRead?: boolean }>,
+        )) {
+          const items: Item[] = output.Responses?.[table] ?? [];
+          for (const item of items) see(item);
+          const found = items.reduce((sum, item) => sum + Math.max(1, Math.ceil(itemBytes(item) / 4096)), 0);
+          const units =
+            found + Math.max(0, asked.Keys.length - items.length - (output.UnprocessedKeys?.[table]?.Keys.length ?? 0));
+          readUnits += asked.ConsistentRead ? units : units / 2;
+        }
         reads += 1;
       }
       for (const write of pending.slice(written)) if (write.item) see(write.item);

@@ -27,6 +27,8 @@ import { appendTokenReport } from './token-report.ts';
 import { sandboxMarkdown, sandboxOverhead } from './sandbox.ts';
 import { boxMarkdown, boxRun } from './box.ts';
 import { redactionCost, redactionMarkdown } from './redaction.ts';
+import { storeRequestCounter } from '../test/support/store-requests.ts';
+import { readingAsBefore, storeRequestsMarkdown, storeRequestsPerIteration } from './store-requests.ts';
 
 /**
  * `npm run bench`: what the runtime itself costs in time and requests, measured here
@@ -113,16 +115,19 @@ async function realLoop() {
   const stepStarts: number[] = [];
   const timer = stepTimer();
   const logs = logBytes();
+  const counter = storeRequestCounter();
+  let asBefore = false;
   const host = await startLocalHost({
     orgDir: 'bench/org',
     stateDir,
     dynamodbEndpoint: dynamo.endpoint,
     tableName: 'bench',
-    wrapHandlers: timer.wrap,
+    wrapHandlers: (handlers) => counter.wrapHandlers(readingAsBefore(() => asBefore)(timer.wrap(handlers))),
     log: logs.log,
     wrapDeps: logs.wrapDeps,
   });
   const capacity = countCapacity(host.dynamodb, host.tableName);
+  counter.attach(host.dynamodb);
   let requests = 0;
   let bytes = 0;
   host.dynamodb.middlewareStack.add(
@@ -150,7 +155,7 @@ async function realLoop() {
     const perIteration = stepStarts.slice(1).map((start, i) => start - stepStarts[i]!);
     const iterations = result.meta.toolCalls;
     const units = await capacity.totals();
-    return {
+    const figures = {
       iterations,
       stop_reason: result.meta.stopReason,
       wall_ms: round(elapsed, 0),
@@ -173,6 +178,11 @@ async function realLoop() {
       log_bytes_per_iteration: round(logs.totals().bytes / iterations, 0),
       log_lines_per_iteration: round(logs.totals().lines / iterations, 2),
     };
+    // After the figures above, which are the measured bench-loop run's alone.
+    const store_requests = await storeRequestsPerIteration(host, counter, (before) => {
+      asBefore = before;
+    });
+    return { ...figures, store_requests };
   } finally {
     await host.close();
     await dynamo.stop();
@@ -298,8 +308,8 @@ ${report.real_loop.iterations} iterations of one scripted model call (zero laten
 |---|---|---|---|---|---|---|---|
 | ${report.real_loop.iteration_p50_ms} ms | ${report.real_loop.iteration_p99_ms} ms | ${report.real_loop.dynamodb_requests_per_iteration} | ${report.real_loop.dynamodb_request_bytes_per_iteration} B | ${report.real_loop.transitions_per_iteration} | ${report.real_loop.history_events_per_iteration} | ${report.real_loop.aws_history_events_per_iteration_estimate} | ${report.real_loop.largest_state_payload_bytes} B |
 
-Per iteration the steps make two reads (ModelStep and ToolStep each load the run in one Query) and two transactional writes; echo is declared as a tool that may write, so its call is also claimed before and recorded after (two more writes), which is what lets a crashed step replay it exactly instead of calling it twice.
-
+Per iteration the steps make two reads (the ModelStep loads the run in one Query, the ToolStep the record and the last turn in one BatchGetItem) and two transactional writes; echo is declared as a tool that may write, so its call is also claimed before and recorded after (two more writes), which is what lets a crashed step replay it exactly instead of calling it twice. The capacity and cost figures below are this run of bench-loop's.
+${storeRequestsMarkdown(report.real_loop.store_requests)}
 ## Model gateway overhead per call
 
 ${report.model_gateway.calls} calls to a zero-latency OpenAI-compatible server on 127.0.0.1: our adapter (key by name, mapping, response validation) plus guardrails on the answer (PII, prompt injection, size) and pricing, against the same request made directly with fetch.

@@ -1,6 +1,6 @@
-import { BatchGetCommand, QueryCommand, type NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, type NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
 import { RunStatus, type RunMeta } from '../../core/definitions/run.ts';
-import { TransientError, ValidationError } from '../../core/errors.ts';
+import { ValidationError } from '../../core/errors.ts';
 import { INPUT_LEFT_OUT_KEY, jsonTextDepthProblem, MAX_JSON_DEPTH } from '../../core/limits/json-shape.ts';
 import type { RunQuery } from '../../core/ports/store/runs.ts';
 import {
@@ -14,7 +14,7 @@ import {
 } from './keys.ts';
 import type { Item } from './query-pages.ts';
 import { TABLE_KEY_SCHEMA } from './table.ts';
-import type { TableClient } from './table-client.ts';
+import { MAX_BATCH_GET, type TableClient } from './table-client.ts';
 
 /**
  * Listings of run records, always by Query (roles are granted no Scan): by agent on the run
@@ -155,9 +155,6 @@ async function queryRunsOfAgent(
   return runs;
 }
 
-/** DynamoDB's most keys in one BatchGetItem, and so the most keys one status-index page reads. */
-const MAX_BATCH_GET = 100;
-
 /**
  * One status's runs on the status index, newest first, until `limit` runs. The index holds
  * keys only: each page of keys outside the cursor and time window is dropped, the rest read
@@ -189,6 +186,7 @@ async function queryRunsWithStatus(
           },
           ExpressionAttributeValues: { ':status': status, ...range.values },
           ScanIndexForward: false,
+          // One BatchGetItem reads a page's records: a page holds at most as many keys.
           Limit: Math.min(MAX_BATCH_GET, limit - runs.length),
           ExclusiveStartKey: startKey,
         }),
@@ -248,41 +246,23 @@ function isRunRecordKey(key: Item): boolean {
   return key[KEY_ATTRIBUTES.sortKey] === RUN_META_SK && typeof pk === 'string' && pk.startsWith(RUN_PARTITION_PREFIX);
 }
 
-const BATCH_GET_ATTEMPTS = 5;
-
 /**
  * The run records of index keys, in the keys' order; a record gone since (its retention
- * ended) is skipped. Keys DynamoDB leaves unprocessed (throttling) are asked for again,
- * with backoff, a few times; then the listing fails as transient.
+ * ended) is skipped.
  */
 async function readRunRecords(table: TableClient, keys: Item[]): Promise<RunMeta[]> {
-  const found = new Map<string, RunMeta>();
   const { partitionKey, sortKey } = KEY_ATTRIBUTES;
-  let pending: Item[] = keys.map((key) => ({ [partitionKey]: key[partitionKey], [sortKey]: key[sortKey] }));
-  for (let attempt = 1; pending.length > 0; attempt++) {
-    if (attempt > BATCH_GET_ATTEMPTS)
-      throw new TransientError(
-        `DynamoDB left ${pending.length} run records of table ${table.tableName} unread after ${BATCH_GET_ATTEMPTS} BatchGetItem attempts (listRuns); try again`,
-      );
-    if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
-    try {
-      const result = await table.db.send(
-        new BatchGetCommand({
-          RequestItems: {
-            [table.tableName]: {
-              Keys: pending,
-              ConsistentRead: true,
-              ProjectionExpression: '#pk, #meta, #input',
-              ExpressionAttributeNames: { '#pk': partitionKey, '#meta': 'meta', '#input': 'input' },
-            },
-          },
-        }),
-      );
-      for (const item of result.Responses?.[table.tableName] ?? []) found.set(String(item[partitionKey]), metaOf(item));
-      pending = result.UnprocessedKeys?.[table.tableName]?.Keys ?? [];
-    } catch (error) {
-      throw table.fail('listRuns', error);
-    }
-  }
+  const items = await table.getItems(
+    'listRuns',
+    keys.map((key) => ({ [partitionKey]: key[partitionKey], [sortKey]: key[sortKey] })),
+    {
+      what: 'run records',
+      projection: {
+        expression: '#pk, #meta, #input',
+        names: { '#pk': partitionKey, '#meta': 'meta', '#input': 'input' },
+      },
+    },
+  );
+  const found = new Map(items.map((item) => [String(item[partitionKey]), metaOf(item)]));
   return keys.flatMap((key) => found.get(String(key[partitionKey])) ?? []);
 }

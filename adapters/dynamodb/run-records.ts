@@ -1,12 +1,12 @@
 import type { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-import type { RunContext } from '../../core/definitions/context.ts';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Message } from '../../core/definitions/messages.ts';
 import type { RunMeta } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
 import { ConcurrencyLimitError, TransientError, ValidationError } from '../../core/errors.ts';
 import { MAX_SEQ_PAGE } from '../../core/ports/store/runs.ts';
 import type {
+  LoadOptions,
   MessagePage,
   RunQuery,
   RunRecordStore,
@@ -20,9 +20,6 @@ import { TRANSIENT_CANCELLATION_CODES, cancellationCodes, cancellationCodesOf, e
 import {
   KEY_ATTRIBUTES,
   MESSAGE_SK_PREFIX,
-  RUN_CONTEXT_SK,
-  RUN_META_SK,
-  RUN_STATE_SK_RANGE,
   TRACE_SK_PREFIX,
   concurrencyKey,
   messageKey,
@@ -35,6 +32,7 @@ import {
 } from './keys.ts';
 import type { Item } from './query-pages.ts';
 import { listRuns, metaOf } from './run-listing.ts';
+import { RunStateReader } from './run-state.ts';
 import { TABLE_KEY_SCHEMA } from './table.ts';
 import type { TableClient, TransactItem } from './table-client.ts';
 
@@ -56,9 +54,11 @@ export const MAX_TRANSACTION_ITEMS = 100;
 
 export class DynamoRunRecords implements RunRecordStore {
   private readonly table: TableClient;
+  private readonly state: RunStateReader;
 
   constructor(table: TableClient) {
     this.table = table;
+    this.state = new RunStateReader(table);
   }
 
   async createRun(
@@ -112,37 +112,8 @@ export class DynamoRunRecords implements RunRecordStore {
     return item ? metaOf(item) : undefined;
   }
 
-  async loadState(runId: string, options: { lastMessages?: number } = {}): Promise<RunState | undefined> {
-    const range = (from: string, to: string, extra: Partial<QueryCommandInput> = {}) =>
-      this.table.queryAll('loadState', {
-        KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
-        ExpressionAttributeNames: { '#pk': KEY_ATTRIBUTES.partitionKey, '#sk': KEY_ATTRIBUTES.sortKey },
-        ExpressionAttributeValues: { ':pk': runPartition(runId), ':from': from, ':to': to },
-        ConsistentRead: true,
-        ...extra,
-      });
-    const newest = (count: number) =>
-      count === 0
-        ? []
-        : range(MESSAGE_SK_PREFIX, RUN_STATE_SK_RANGE.to, { ScanIndexForward: false, Limit: count }).then((items) =>
-            items.reverse(),
-          );
-    // One consistent Query: CTX < META < MSG#… in key order, trace events (STEP#…) excluded.
-    // With lastMessages, two small ones: CTX and META, and the newest messages read backwards.
-    const items =
-      options.lastMessages === undefined
-        ? await range(RUN_STATE_SK_RANGE.from, RUN_STATE_SK_RANGE.to)
-        : (await Promise.all([range(RUN_CONTEXT_SK, RUN_META_SK), newest(options.lastMessages)])).flat();
-    let meta: RunMeta | undefined;
-    let context: RunContext | undefined;
-    const messages: Message[] = [];
-    for (const item of items) {
-      if (item.sk === RUN_META_SK) meta = metaOf(item);
-      else if (item.sk === RUN_CONTEXT_SK) context = JSON.parse(item.body as string) as RunContext;
-      else messages.push(JSON.parse(item.body as string) as Message); // MSG#…, already in seq order
-    }
-    if (!meta) return undefined;
-    return context ? { meta, context, messages } : { meta, messages };
+  loadState(runId: string, options?: LoadOptions): Promise<RunState | undefined> {
+    return this.state.loadState(runId, options);
   }
 
   /**

@@ -5,6 +5,7 @@ import type { RunStore } from '../../core/ports/run-store.ts';
 import type { ApprovalDecision, ApprovalRecord } from '../../core/ports/store/approvals.ts';
 import type { BudgetUsage, ReserveOutcome, RollupDimension, RollupRow } from '../../core/ports/store/budgets.ts';
 import type {
+  LoadOptions,
   MessagePage,
   RunQuery,
   RunState,
@@ -51,7 +52,7 @@ export class DynamoRunStore implements RunStore {
   getRun(runId: string): Promise<RunMeta | undefined> {
     return this.runs.getRun(runId);
   }
-  loadState(runId: string, options?: { lastMessages?: number }): Promise<RunState | undefined> {
+  loadState(runId: string, options?: LoadOptions): Promise<RunState | undefined> {
     return this.runs.loadState(runId, options);
   }
   commit(runId: string, commit: StepCommit): Promise<'committed' | 'stale'> {

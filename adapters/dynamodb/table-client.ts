@@ -1,5 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -10,6 +11,7 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { systemClock, type Clock } from '../../core/ports/clock.ts';
+import { TransientError } from '../../core/errors.ts';
 import { isConditionFailed, storeError } from './errors.ts';
 import { KEY_ATTRIBUTES, type TableKey } from './keys.ts';
 import { queryPages, type Item } from './query-pages.ts';
@@ -26,6 +28,11 @@ export interface TableClientOptions {
   traceTtlSeconds?: number;
   clock?: Clock;
 }
+
+/** DynamoDB's most keys in one BatchGetItem. */
+export const MAX_BATCH_GET = 100;
+
+const BATCH_GET_ATTEMPTS = 5;
 
 export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
@@ -75,6 +82,51 @@ export class TableClient {
     } catch (error) {
       throw this.fail(operation, error);
     }
+  }
+
+  /**
+   * Up to MAX_BATCH_GET items by key in one BatchGetItem, read consistently, in no particular
+   * order; keys not found are left out. Keys DynamoDB leaves unprocessed (throttling) are
+   * asked for again, with backoff, a few times; then the read fails as transient, naming
+   * `what` was left unread.
+   */
+  async getItems(
+    operation: string,
+    keys: Item[],
+    options: { what?: string; projection?: { expression: string; names: Record<string, string> } } = {},
+  ): Promise<Item[]> {
+    const found: Item[] = [];
+    let pending = keys;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > BATCH_GET_ATTEMPTS)
+        throw new TransientError(
+          `DynamoDB left ${pending.length} ${options.what ?? 'items'} of table ${this.tableName} unread after ${BATCH_GET_ATTEMPTS} BatchGetItem attempts (${operation}); try again`,
+        );
+      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+      try {
+        const result = await this.db.send(
+          new BatchGetCommand({
+            RequestItems: {
+              [this.tableName]: {
+                Keys: pending,
+                ConsistentRead: true,
+                ...(options.projection
+                  ? {
+                      ProjectionExpression: options.projection.expression,
+                      ExpressionAttributeNames: options.projection.names,
+                    }
+                  : {}),
+              },
+            },
+          }),
+        );
+        found.push(...(result.Responses?.[this.tableName] ?? []));
+        pending = result.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+      } catch (error) {
+        throw this.fail(operation, error);
+      }
+    }
+    return found;
   }
 
   /** Puts the item unless one with its key exists; returns whether it wrote. */

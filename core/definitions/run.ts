@@ -51,6 +51,8 @@ export const Control = z.strictObject({
   childRunId: z.string().min(1).optional(),
   /** Set with `delegate` when the child is the checker: after the Delegate state the run goes back to Verify (not the ToolStep). */
   returnTo: z.enum(['verify']).optional(),
+  /** Set with `tools` and `delegate`: the run's message count, so the ToolStep reads the last turn by key (core/run/step-writer.ts). */
+  messageCount: z.number().int().min(0).optional(),
 });
 export type Control = z.infer<typeof Control>;
 
@@ -60,6 +62,8 @@ export const StepInput = z.object({
   seq: z.number().int().min(0),
   /** The execution's name ($$.Execution.Name), where the step decides on continue-as-new. */
   execution: z.string().min(1).optional(),
+  /** The control's message count, where the previous step set one (a hint: the run record decides). */
+  messageCount: z.number().int().min(0).optional(),
 });
 export type StepInput = z.infer<typeof StepInput>;
 

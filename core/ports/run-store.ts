@@ -15,6 +15,15 @@ export type { ApprovalStore, BudgetLedger, RateLimitStore, RunRecordStore, SideE
 // The ports' types, for callers that still import them from here.
 export type { ApprovalDecision, ApprovalRecord } from './store/approvals.ts';
 export type { BudgetUsage, ReserveOutcome, RollupDimension, RollupIncrement, RollupRow } from './store/budgets.ts';
-export type { MessagePage, RunCursor, RunQuery, RunState, SeqPageQuery, StepCommit, TracePage } from './store/runs.ts';
+export type {
+  LoadOptions,
+  MessagePage,
+  RunCursor,
+  RunQuery,
+  RunState,
+  SeqPageQuery,
+  StepCommit,
+  TracePage,
+} from './store/runs.ts';
 export { MAX_SEQ_PAGE } from './store/runs.ts';
 export type { RecordedCall, SideEffectClaim } from './store/side-effects.ts';

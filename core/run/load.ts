@@ -1,6 +1,6 @@
 import type { RunContext } from '../definitions/context.ts';
 import type { RunMeta, TurnState } from '../definitions/run.ts';
-import type { RunRecordStore, RunState } from '../ports/store/runs.ts';
+import type { LoadOptions, RunRecordStore, RunState } from '../ports/store/runs.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 
 export interface StartedRunState extends RunState {
@@ -10,7 +10,7 @@ export interface StartedRunState extends RunState {
 export async function loadStartedRun(
   deps: { store: RunRecordStore },
   runId: string,
-  options?: { lastMessages?: number },
+  options?: LoadOptions,
 ): Promise<StartedRunState> {
   const state = await deps.store.loadState(runId, options);
   if (!state) throw new NotFoundError(`run ${runId} does not exist`);

@@ -77,6 +77,8 @@ export class StepWriter {
     onStale: 'replay' | 'throw' = 'replay',
   ): Promise<Control> {
     const control: Control = { runId: this.meta.runId, seq: this.expectedSeq + 1, next, ...extra };
+    // The ToolStep that follows reads the record and the last turn by key in one request.
+    if (next === 'tools' || next === 'delegate') control.messageCount = this.meta.messageCount;
     this.meta.seq = this.expectedSeq + 1;
     this.meta.lastControl = control;
     const commit: StepCommit = {

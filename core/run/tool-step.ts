@@ -23,8 +23,9 @@ const PARALLEL_CALLS = 4;
  * (tools/governed-call.ts); what a call adds to the run record comes back as its patch.
  */
 export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control> {
-  // Only the last turn's calls are run: the rest of a long conversation is not read.
-  const state = await loadStartedRun(deps, input.runId, { lastMessages: 1 });
+  // Only the last turn's calls are run: the rest of a long conversation is not read. With the
+  // control's message count, the record and that turn are one read by key.
+  const state = await loadStartedRun(deps, input.runId, { lastMessages: 1, messageCount: input.messageCount });
   const replay = replayedControl(state.meta, input.seq);
   if (replay) return replay;
   const last = [...state.messages].reverse().find((message) => message.role === 'assistant');

@@ -22,6 +22,21 @@ export interface StepCommit {
   releaseConcurrency?: string;
 }
 
+/** What a step reads of its run (RunRecordStore.loadState). */
+export interface LoadOptions {
+  /**
+   * Only that many of the newest messages: a step that needs just the last turn then reads a
+   * few KB however long the conversation has grown.
+   */
+  lastMessages?: number;
+  /**
+   * How many messages the caller was told the run holds (the control it was handed). With
+   * `lastMessages`, the store can read the record and those messages by key in one request;
+   * a count the record does not confirm costs a second read, never a wrong answer.
+   */
+  messageCount?: number;
+}
+
 export interface RunState {
   meta: RunMeta;
   context?: RunContext;
@@ -93,12 +108,8 @@ export interface RunRecordStore {
    */
   createRun(meta: RunMeta, options?: { concurrencyLimit?: number }): Promise<{ created: boolean; meta: RunMeta }>;
   getRun(runId: string): Promise<RunMeta | undefined>;
-  /**
-   * The run record, its snapshot and its conversation, in as few reads as the store allows.
-   * With `lastMessages`, only that many of the newest messages: a step that needs just the
-   * last turn then reads a few KB however long the conversation has grown.
-   */
-  loadState(runId: string, options?: { lastMessages?: number }): Promise<RunState | undefined>;
+  /** The run record, its snapshot and its conversation (or its newest messages), in as few reads as the store allows. */
+  loadState(runId: string, options?: LoadOptions): Promise<RunState | undefined>;
   /** `stale` when another attempt already committed this step: nothing was written. */
   commit(runId: string, commit: StepCommit): Promise<'committed' | 'stale'>;
   listTrace(runId: string): Promise<TraceEvent[]>;

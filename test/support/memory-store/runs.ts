@@ -8,6 +8,7 @@ import type {
   MessagePage,
   RunQuery,
   RunRecordStore,
+  LoadOptions,
   RunState,
   SeqPageQuery,
   StepCommit,
@@ -68,7 +69,8 @@ export class MemoryRunRecords implements RunRecordStore {
     return run ? parseMeta(run.meta) : undefined;
   }
 
-  async loadState(runId: string, options: { lastMessages?: number } = {}): Promise<RunState | undefined> {
+  // The message count is a hint for reading by key; an in-memory map needs none.
+  async loadState(runId: string, options: LoadOptions = {}): Promise<RunState | undefined> {
     const run = this.runs.get(keyPart('runId', runId));
     if (!run) return undefined;
     const all = inSeqOrder(run.messages).map(([, body]) => JSON.parse(body) as Message);

@@ -3,6 +3,7 @@ import type { RunMeta } from '../../../core/definitions/run.ts';
 import { ConcurrencyLimitError, TransientError, ValidationError } from '../../../core/errors.ts';
 import type { RunStore } from '../../../core/ports/run-store.ts';
 import type { StepCommit } from '../../../core/ports/store/runs.ts';
+import { StepWriter } from '../../../core/run/step-writer.ts';
 import { approval, context, newRunId, runMeta, stepCommit, traceEvent, userMessage } from '../run-store-fixtures.ts';
 
 /** The run records port: creates, seq-guarded commits, reads, pages, concurrency slots, listings. */
@@ -77,6 +78,29 @@ export function runRecordsContract(fresh: () => Promise<RunStore>): void {
         expect(await store.loadState(started.runId, { lastMessages: 0 })).toEqual({ ...full, messages: [] });
         expect((await store.loadState(started.runId, { lastMessages: 100 }))?.messages).toEqual(full!.messages);
         expect(await store.loadState('no-such-run', { lastMessages: 1 })).toBeUndefined();
+      });
+
+      it('reads the same newest messages with the count the caller was handed, whether the record confirms it or not', async () => {
+        // Numbered as the steps number them (from 0), which reading by key relies on.
+        const meta = runMeta();
+        await store.createRun(meta);
+        const writer = new StepWriter(meta);
+        writer.setContext(context);
+        for (const text of ['task', 'a', 'b', 'c']) writer.addMessage(userMessage(text));
+        await writer.commit({ store }, 'model');
+        const started = writer.meta;
+        const newest = await store.loadState(started.runId, { lastMessages: 2 });
+        expect(newest?.meta.messageCount).toBe(4);
+        expect(newest?.messages).toEqual([userMessage('b'), userMessage('c')]);
+        for (const messageCount of [4, 3, 5, 0, 1_000])
+          expect(await store.loadState(started.runId, { lastMessages: 2, messageCount }), `${messageCount}`).toEqual(
+            newest,
+          );
+        expect(await store.loadState(started.runId, { lastMessages: 0, messageCount: 4 })).toEqual({
+          ...newest,
+          messages: [],
+        });
+        expect(await store.loadState('no-such-run', { lastMessages: 1, messageCount: 1 })).toBeUndefined();
       });
 
       it('applies a commit whole: record, messages and trace events together', async () => {
