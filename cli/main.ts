@@ -14,6 +14,7 @@ import { buildInventory } from '../core/policy/inventory.ts';
 import { inventoryText } from './output/inventory-table.ts';
 import { pinServers } from './commands/pin.ts';
 import { registerReadCommands } from './commands/reads.ts';
+import { startingLine } from './output/progress.ts';
 import { lockOrg } from './commands/lock.ts';
 import { openLocalSkills, registerSkillsCommand } from './commands/skills.ts';
 import { mcpGatewayCommand } from './commands/mcp-gateway.ts';
@@ -113,6 +114,7 @@ program
       const host = await startLocalHost({
         orgDir: options.org,
         stateDir: options.stateDir,
+        onStarting: startingLine(options),
         // What validate said of scripted calls: shown with the calls the run refused, where it is the fix.
         onWarning: (warning) => {
           if (warning.path.startsWith('turns[')) scriptWarnings.push(formatProblem(warning));

@@ -11,6 +11,7 @@ import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { startHttpServer } from '../http-server.ts';
 import { startLocalHost, type LocalHostOptions } from '../local/host.ts';
 import { DEV_FILE } from '../client.ts';
+import { startingLine } from '../output/progress.ts';
 
 /**
  * `looprail dev`: the local host, its execution starter and the one HTTP app on
@@ -54,6 +55,7 @@ export async function startDevServer(options: DevOptions, output: Output = conso
     orgDir: options.org,
     stateDir,
     log: jsonLogger('warn', output.err),
+    onStarting: startingLine({}),
     ...options.host,
   });
   const token = randomBytes(32).toString('base64url');
