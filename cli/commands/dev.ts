@@ -1,4 +1,4 @@
-import { parsePort, stopSignal } from '../process.ts';
+import { parsePort, watchStop } from '../process.ts';
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
@@ -138,7 +138,14 @@ export async function startDevServer(options: DevOptions, output: Output = conso
 }
 
 export async function devCommand(options: DevOptions, output: Output = consoleOutput): Promise<void> {
+  // Watched from the start: a SIGTERM while the database starts stops it too, instead of orphaning it.
+  const stop = watchStop();
   const dev = await startDevServer(options, output);
+  if (stop.fired()) {
+    output.err(`${await stop.stopped}: stopping before the server was ready…`);
+    await dev.close();
+    return;
+  }
   output.out(
     [
       `looprail dev: the API on ${dev.url} (OpenAPI: ${dev.url}/openapi.json)`,
@@ -153,7 +160,7 @@ export async function devCommand(options: DevOptions, output: Output = consoleOu
       .filter((line, i, lines) => line !== '' || lines[i - 1] !== '')
       .join('\n'),
   );
-  const signal = await stopSignal();
+  const signal = await stop.stopped;
   output.err(`\n${signal}: stopping; running steps get a moment to finish…`);
   await dev.close();
   output.err('looprail dev stopped');
