@@ -14,6 +14,7 @@ import { buildInventory } from '../core/policy/inventory.ts';
 import { inventoryText } from './output/inventory-table.ts';
 import { pinServers } from './commands/pin.ts';
 import { registerReadCommands } from './commands/reads.ts';
+import { registerLocalDbCommand } from './commands/local-db.ts';
 import { startingLine } from './output/progress.ts';
 import { lockOrg } from './commands/lock.ts';
 import { openLocalSkills, registerSkillsCommand } from './commands/skills.ts';
@@ -187,6 +188,7 @@ program
   );
 
 registerReadCommands(program, stateDirOption);
+registerLocalDbCommand(program, stateDirOption);
 
 program
   .command('inventory')

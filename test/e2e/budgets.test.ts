@@ -155,7 +155,7 @@ describe('a budget that pauses instead of stopping', () => {
     const approval = await host.deps.store.getApproval(paused!.pendingApprovalId!);
     expect(approval!.budget).toEqual({ name: 'patrons-daily', amountMicros: expect.any(Number) });
     expect(approval!.reasons[0]).toMatch(
-      /^budget patrons-daily \(team patrons, day .*, limit \$0\.00\) is exhausted: approve \+\$0\.\d+ for this run to continue$/,
+      /^budget patrons-daily \(team patrons, day .*, limit \$0\.004\) is exhausted: approve \+\$0\.\d+ for this run to continue$/,
     );
     const { taskToken, output } = await approveCalls(host.deps, approval!.approvalId);
     host.executor.sendTaskSuccess(taskToken, output);

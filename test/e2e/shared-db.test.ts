@@ -75,7 +75,7 @@ describe('the shared local database', () => {
     expect(await readFile(join(state, 'dynamodb.log'), 'utf8')).toMatch(/stopped: idle for \d+ s/);
   }, 400_000);
 
-  it('a second command reuses the running database (no second JVM); deleting the state folder stops it', async () => {
+  it('a second command reuses the running database (no second JVM); `looprail db stop` stops it', async () => {
     const state = await mkdtemp(join(tmpdir(), 'looprail-shared-db-'));
     temps.push(state);
     const first = await looprailCli(['runs', '--state-dir', state], { env: background });
@@ -87,11 +87,22 @@ describe('the shared local database', () => {
     // The same database answered: no second JVM was started.
     expect(await readLease(state)).toEqual(lease);
 
-    // Deleting the state folder stops it too (its lease is gone).
-    await rm(state, { recursive: true, force: true });
-    const deadline = Date.now() + 30_000;
-    while ((isAlive(lease.pid) || isAlive(lease.javaPid)) && Date.now() < deadline) await sleep(250);
+    expect((await looprailCli(['db', 'status', '--state-dir', state])).stdout).toMatch(
+      new RegExp(
+        `^${lease.endpoint}: run by the background process ${lease.pid} \\(Java ${lease.javaPid}\\), last used \\d+ s ago\n$`,
+      ),
+    );
+    // Stopped on demand: the JVM and the background process end, the lease goes.
+    expect(await looprailCli(['db', 'stop', '--state-dir', state])).toEqual({
+      code: 0,
+      stdout: `stopped the local database of ${state}\n`,
+      stderr: '',
+    });
     expect(isAlive(lease.javaPid)).toBe(false);
     expect(isAlive(lease.pid)).toBe(false);
+    expect(await readLease(state)).toBeUndefined();
+    expect((await looprailCli(['db', 'status', '--state-dir', state])).stdout).toBe(
+      `no local database runs for ${state}\n`,
+    );
   }, 300_000);
 });
