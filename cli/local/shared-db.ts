@@ -33,6 +33,8 @@ export const IDLE_VARIABLE = 'LOOPRAIL_LOCAL_DB_IDLE_MINUTES';
 const DEFAULT_IDLE_MINUTES = 5;
 /** A running database answers a ListTables in milliseconds; one that does not within this is not used. */
 const PROBE_TIMEOUT_MS = 1_500;
+/** How long a running database whose owner lives may take to answer (a machine under load) before we give up on it. */
+const SLOW_ANSWER_MS = 30_000;
 const START_TIMEOUT_MS = 60_000;
 const DAEMON_ENTRY = fileURLToPath(new URL('./db-daemon.ts', import.meta.url));
 
@@ -101,8 +103,20 @@ async function reuse(options: SharedDbOptions): Promise<SharedDb | undefined> {
   try {
     await waitForDynamoDb(lease.endpoint, PROBE_TIMEOUT_MS);
   } catch {
-    await holder.drop();
-    return undefined;
+    // Its owner still runs: slow (a busy machine), not gone. Never a second server over the same files.
+    const answered =
+      isAlive(lease.pid) &&
+      (await waitForDynamoDb(lease.endpoint, SLOW_ANSWER_MS).then(
+        () => true,
+        () => false,
+      ));
+    if (!answered) {
+      await holder.drop();
+      if (!isAlive(lease.pid)) return undefined;
+      throw new Error(
+        `the local database of ${options.stateDir} (process ${lease.pid}) does not answer on ${lease.endpoint}; stop it with \`looprail db stop\` and try again`,
+      );
+    }
   }
   return {
     endpoint: lease.endpoint,
