@@ -29,6 +29,7 @@ import { boxMarkdown, boxRun } from './box.ts';
 import { redactionCost, redactionMarkdown } from './redaction.ts';
 import { storeRequestCounter } from '../test/support/store-requests.ts';
 import { readingAsBefore, storeRequestsMarkdown, storeRequestsPerIteration } from './store-requests.ts';
+import { cliReads, cliReadsMarkdown } from './cli-reads.ts';
 
 /**
  * `npm run bench`: what the runtime itself costs in time and requests, measured here
@@ -329,12 +330,18 @@ const costFigures = {
 const sandbox = await sandboxOverhead();
 const box = await boxRun();
 const redaction = await redactionCost();
+const reads = await cliReads();
 const fullMd =
-  md + redactionMarkdown(redaction) + costMarkdown(costFigures) + sandboxMarkdown(sandbox) + boxMarkdown(box);
+  md +
+  redactionMarkdown(redaction) +
+  costMarkdown(costFigures) +
+  sandboxMarkdown(sandbox) +
+  boxMarkdown(box) +
+  cliReadsMarkdown(reads);
 
 await writeFile(
   'bench/report.json',
-  `${JSON.stringify({ ...report, redaction, ...costFigures, sandbox, box }, null, 2)}\n`,
+  `${JSON.stringify({ ...report, redaction, ...costFigures, sandbox, box, cli_reads: reads }, null, 2)}\n`,
 );
 await writeFile('bench/report.md', fullMd);
 console.log(fullMd);

@@ -9,20 +9,20 @@ import { hasErrors } from '../core/definitions/problems.ts';
 import { runUsage } from '../core/definitions/run.ts';
 import { agentSummary } from './output/agent-summary.ts';
 import { summaryLine, traceLine } from './output/trace-lines.ts';
-import { loadCatalog, openLocalState, startLocalHost } from './local/host.ts';
+import { loadCatalog, startLocalHost } from './local/host.ts';
 import { buildInventory } from '../core/policy/inventory.ts';
 import { inventoryText } from './output/inventory-table.ts';
 import { pinServers } from './commands/pin.ts';
-import { showCosts } from './commands/costs.ts';
+import { registerReadCommands } from './commands/reads.ts';
+import { registerLocalDbCommand } from './commands/local-db.ts';
+import { startingLine } from './output/progress.ts';
 import { lockOrg } from './commands/lock.ts';
 import { openLocalSkills, registerSkillsCommand } from './commands/skills.ts';
 import { registerMemoryCommand } from './commands/memory.ts';
 import { mcpGatewayCommand } from './commands/mcp-gateway.ts';
-import { renderTrace } from './output/trace-tree.ts';
 import { exitStatus, outcomeLines } from './output/run-outcome.ts';
 import { plainDetail } from '../core/format/error-names.ts';
 import { readRunReport } from './output/run-report.ts';
-import { runsTable, type ListedRun } from './output/runs-table.ts';
 import { devCommand } from './commands/dev.ts';
 import { consoleCommand } from './commands/console.ts';
 import { registerApprovalsCommands } from './commands/approvals.ts';
@@ -120,6 +120,7 @@ program
       const host = await startLocalHost({
         orgDir: options.org,
         stateDir: options.stateDir,
+        onStarting: startingLine(options),
         // What validate said of scripted calls: shown with the calls the run refused, where it is the fix.
         onWarning: (warning) => {
           if (warning.path.startsWith('turns[')) scriptWarnings.push(formatProblem(warning));
@@ -191,82 +192,8 @@ program
     },
   );
 
-program
-  .command('trace')
-  .description("show a run's trace: every step with latency, tokens and cost, checker runs nested")
-  .argument('<runId>')
-  .addOption(stateDirOption)
-  .option(
-    '--url <url>',
-    'a looprail API (a dev server or a deployed stack); default: the running dev server, else the local state',
-  )
-  .option('--token <token>', 'the API token (a dev server); a deployed stack is called with SigV4')
-  .option('--json', 'the raw trace events')
-  .action(async (runId: string, options: { stateDir: string; url?: string; token?: string; json?: boolean }) => {
-    const endpoint = await resolveEndpoint(options).catch(() => undefined);
-    if (endpoint) {
-      // Through the API, local or deployed: the same client and code path as every command.
-      const client = clientFor(endpoint);
-      const [run, trace] = await Promise.all([client.getRun(runId), client.getTrace(runId)]);
-      const children = Object.fromEntries(trace.checkers.map((checker) => [checker.runId, checker.events]));
-      console.log(
-        options.json
-          ? JSON.stringify({ run, answer: run.answer, trace: trace.events, children }, null, 2)
-          : renderTrace(run, trace.events, children, run.answer),
-      );
-      return;
-    }
-    const state = await openLocalState({ stateDir: resolve(options.stateDir) });
-    try {
-      const meta = await state.store.getRun(runId);
-      if (!meta) {
-        console.error(`looprail: no run ${runId} in ${options.stateDir}`);
-        process.exitCode = 1;
-        return;
-      }
-      const { trace, children, answer } = await readRunReport(state.store, runId);
-      if (options.json) console.log(JSON.stringify({ run: meta, answer, trace, children }, null, 2));
-      else console.log(renderTrace(meta, trace, children, answer));
-    } finally {
-      await state.close();
-    }
-  });
-
-program
-  .command('runs')
-  .description('list recent runs: through the API when a dev server (or --url) is there, else from the local state')
-  .option('--agent <name>', 'only this agent')
-  .option('--limit <n>', 'how many', '20')
-  .addOption(stateDirOption)
-  .option('--url <url>', 'a looprail API (a dev server or a deployed stack)')
-  .option('--token <token>', 'the API token (a dev server); a deployed stack is called with SigV4')
-  .option('--json', 'machine-readable output')
-  .action(
-    async (options: {
-      agent?: string;
-      limit: string;
-      stateDir: string;
-      url?: string;
-      token?: string;
-      json?: boolean;
-    }) => {
-      const endpoint = await resolveEndpoint(options).catch(() => undefined);
-      let runs: ListedRun[];
-      if (endpoint) {
-        runs = (await clientFor(endpoint).listRuns({ agent: options.agent, limit: Number(options.limit) })).runs;
-      } else {
-        const state = await openLocalState({ stateDir: resolve(options.stateDir) });
-        try {
-          runs = await state.store.listRuns({ agent: options.agent, limit: Number(options.limit), role: 'maker' });
-        } finally {
-          await state.close();
-        }
-      }
-      if (options.json) return void console.log(JSON.stringify(runs, null, 2));
-      if (runs.length === 0) return void console.log('no runs yet: try `npm run demo`');
-      for (const line of runsTable(runs)) console.log(line);
-    },
-  );
+registerReadCommands(program, stateDirOption);
+registerLocalDbCommand(program, stateDirOption);
 
 program
   .command('inventory')
@@ -393,17 +320,6 @@ program
     }))
       ? 0
       : 1;
-  });
-
-program
-  .command('costs')
-  .description('spend per agent, team, model or user over the last days, from the daily rollups')
-  .option('--by <dimension>', 'agent, team, model or user', 'agent')
-  .option('--since <days>', 'how far back, e.g. 7d', '7d')
-  .addOption(stateDirOption)
-  .option('--json', 'machine-readable output')
-  .action(async (options: { by: string; since: string; stateDir: string; json?: boolean }) => {
-    await showCosts({ ...options, log: (line) => console.log(line) });
   });
 
 registerSkillsCommand(program, stateDirOption);

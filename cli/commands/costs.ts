@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { formatUsd } from '../../core/format/usd.ts';
 import type { RollupDimension } from '../../core/ports/store/budgets.ts';
 import { totalsByKey } from '../../core/budgets/totals.ts';
-import { openLocalState } from '../local/host.ts';
+import { openLocalState } from '../local/state.ts';
 
 const DIMENSIONS: RollupDimension[] = ['agent', 'team', 'model', 'user'];
 
@@ -19,13 +19,14 @@ export async function showCosts(options: {
   stateDir: string;
   json?: boolean;
   log: (line: string) => void;
+  onStarting?: () => (() => void) | undefined;
 }): Promise<void> {
   if (!DIMENSIONS.includes(options.by as RollupDimension))
     throw new Error(`--by expects one of ${DIMENSIONS.join(', ')}, got "${options.by}"`);
   const now = new Date();
   const from = parseSince(options.since, now);
   const to = now.toISOString().slice(0, 10);
-  const state = await openLocalState({ stateDir: resolve(options.stateDir) });
+  const state = await openLocalState({ stateDir: resolve(options.stateDir), onStarting: options.onStarting });
   try {
     const lines = totalsByKey(await state.store.listRollups(options.by as RollupDimension, from, to));
     if (options.json) return options.log(JSON.stringify({ by: options.by, from, to, lines }, null, 2));

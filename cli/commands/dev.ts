@@ -1,4 +1,4 @@
-import { parsePort, stopSignal } from '../process.ts';
+import { parsePort, watchStop } from '../process.ts';
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
@@ -11,6 +11,7 @@ import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { startHttpServer } from '../http-server.ts';
 import { startLocalHost, type LocalHostOptions } from '../local/host.ts';
 import { DEV_FILE } from '../client.ts';
+import { startingLine } from '../output/progress.ts';
 
 /**
  * `looprail dev`: the local host, its execution starter and the one HTTP app on
@@ -54,6 +55,7 @@ export async function startDevServer(options: DevOptions, output: Output = conso
     orgDir: options.org,
     stateDir,
     log: jsonLogger('warn', output.err),
+    onStarting: startingLine({}),
     ...options.host,
   });
   const token = randomBytes(32).toString('base64url');
@@ -136,7 +138,14 @@ export async function startDevServer(options: DevOptions, output: Output = conso
 }
 
 export async function devCommand(options: DevOptions, output: Output = consoleOutput): Promise<void> {
+  // Watched from the start: a SIGTERM while the database starts stops it too, instead of orphaning it.
+  const stop = watchStop();
   const dev = await startDevServer(options, output);
+  if (stop.fired()) {
+    output.err(`${await stop.stopped}: stopping before the server was ready…`);
+    await dev.close();
+    return;
+  }
   output.out(
     [
       `looprail dev: the API on ${dev.url} (OpenAPI: ${dev.url}/openapi.json)`,
@@ -151,7 +160,7 @@ export async function devCommand(options: DevOptions, output: Output = consoleOu
       .filter((line, i, lines) => line !== '' || lines[i - 1] !== '')
       .join('\n'),
   );
-  const signal = await stopSignal();
+  const signal = await stop.stopped;
   output.err(`\n${signal}: stopping; running steps get a moment to finish…`);
   await dev.close();
   output.err('looprail dev stopped');

@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rmdir } from 'node:fs/promises';
+import { rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
-import { ensureTable } from '../../adapters/dynamodb/table.ts';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { formatProblem, loadOrgFolder } from '../../adapters/catalog/fs-loader.ts';
 import { KnownSecrets, recordingSecrets } from '../../core/guardrails/known-secrets.ts';
 import { withSecretRedaction } from '../../core/run/redacting-deps.ts';
@@ -20,7 +18,7 @@ import { silentLogger, type Logger } from '../../core/ports/logger.ts';
 import { requestRun } from '../../core/run/start-run.ts';
 import { stepHandlers } from '../../functions/_shared/handlers.ts';
 import { createRunDeps } from '../../functions/_shared/run-deps.ts';
-import { startDynamoDbLocal } from './dynamodb-local.ts';
+import { openLocalState } from './state.ts';
 import { localPrincipal, publishOrgSkills } from './seed-skills.ts';
 import { LocalExecutor, type ExecutionOutcome } from './executor.ts';
 import { LocalExecutionStarter } from '../../adapters/executions/local.ts';
@@ -69,6 +67,8 @@ export interface LocalHostOptions {
   publicUrl?: string;
   /** Org-wide approvers for approvals whose rules name none (default: LOOPRAIL_APPROVERS, comma-separated). */
   fallbackApprovers?: string[];
+  /** Told when the local database has to be started (a progress line: it takes seconds); what it returns is called once it answers. */
+  onStarting?: () => (() => void) | undefined;
 }
 
 export interface LocalHost {
@@ -143,38 +143,7 @@ export async function loadCatalog(
   return catalog;
 }
 
-export const LOCAL_TABLE = 'looprail-local';
-
-/** DynamoDB Local on disk under the state folder (or a given endpoint), with the table in place. */
-export async function openLocalState(options: { stateDir: string; dynamodbEndpoint?: string; tableName?: string }) {
-  await mkdir(options.stateDir, { recursive: true });
-  const dynamo = options.dynamodbEndpoint
-    ? undefined
-    : await startDynamoDbLocal({ dbPath: join(options.stateDir, 'dynamodb') });
-  const endpoint = options.dynamodbEndpoint ?? dynamo!.endpoint;
-  const client = new DynamoDBClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  const tableName = options.tableName ?? LOCAL_TABLE;
-  try {
-    await ensureTable(client, tableName);
-  } catch (error) {
-    client.destroy();
-    await dynamo?.stop();
-    throw error;
-  }
-  return {
-    client,
-    tableName,
-    store: new DynamoRunStore({ client, tableName }),
-    async close() {
-      client.destroy();
-      await dynamo?.stop();
-    },
-  };
-}
+export { LOCAL_TABLE, openLocalState } from './state.ts';
 
 export async function startLocalHost(options: LocalHostOptions = {}): Promise<LocalHost> {
   // The state folder is where the user is (as `trace` and `runs` read it); servers start from the org's project.
@@ -198,6 +167,8 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     stateDir,
     dynamodbEndpoint: options.dynamodbEndpoint,
     tableName: options.tableName,
+    longLived: true,
+    onStarting: options.onStarting,
   });
   const { client, tableName } = state;
 

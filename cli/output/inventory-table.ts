@@ -1,4 +1,5 @@
 import type { InventoryEntry, InventoryTool } from '../../core/policy/inventory.ts';
+import { formatUsdAmount } from '../../core/format/usd.ts';
 
 function toolLine(tool: InventoryTool): string {
   const kind = tool.destructive ? 'DESTRUCTIVE' : tool.readOnly ? 'read-only' : 'write';
@@ -27,7 +28,7 @@ export function inventoryText(entries: InventoryEntry[]): string {
     const limits = [
       `${entry.limits.maxSteps} steps`,
       entry.limits.maxTokens ? `${entry.limits.maxTokens.toLocaleString('en-US')} tokens` : '',
-      entry.limits.maxCostUsd !== undefined ? `$${entry.limits.maxCostUsd}` : '',
+      entry.limits.maxCostUsd !== undefined ? formatUsdAmount(entry.limits.maxCostUsd) : '',
       entry.limits.maxDurationSeconds ? `${entry.limits.maxDurationSeconds} s` : '',
     ]
       .filter(Boolean)

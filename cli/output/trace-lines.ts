@@ -3,6 +3,7 @@ import { runUsage, type RunMeta } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
 import { plainDetail } from '../../core/format/error-names.ts';
 import { eventToolName } from './run-outcome.ts';
+import { cut, outputWidth, widthOf, wrap } from './fit.ts';
 
 /** One line per trace event, for a person watching a run in a terminal. */
 
@@ -32,23 +33,34 @@ const KIND_LABEL: Record<TraceEvent['kind'], string> = {
 
 const number = (n: number) => n.toLocaleString('en-US');
 
-function statusMark(event: TraceEvent): string {
-  switch (event.status) {
-    case 'ok':
-      return green('ok');
-    case 'pass':
-      return green('PASS');
-    case 'fail':
-      return red('FAIL');
-    case 'denied':
-      return yellow('DENIED');
-    default:
-      return red('ERROR');
-  }
+const STATUS_LABEL: Record<TraceEvent['status'], [string, (text: string) => string]> = {
+  ok: ['ok', green],
+  pass: ['PASS', green],
+  fail: ['FAIL', red],
+  denied: ['DENIED', yellow],
+  error: ['ERROR', red],
+};
+
+function statusOf(event: TraceEvent): [string, (text: string) => string] {
+  return STATUS_LABEL[event.status] ?? ['ERROR', red];
 }
 
-export function traceLine(event: TraceEvent, indent = ''): string {
-  const kind = KIND_LABEL[event.kind].padEnd(8);
+/** Column widths of a trace line; the name and tokens columns give way on a narrow terminal. */
+const NAME_WIDTH = 34;
+const MIN_NAME_WIDTH = 12;
+const TOKENS_WIDTH = 22;
+/** Narrower than this beside the columns, the detail goes on a line of its own. */
+const MIN_DETAIL_WIDTH = 24;
+const DETAIL_INDENT = '    ';
+
+/**
+ * One trace event in `width` characters (default: the terminal's): kind, name, latency,
+ * status, tokens, cost and the detail. On a narrow terminal the tokens column goes first,
+ * then the name is shortened (with an ellipsis); the detail takes what is left of the line,
+ * cut with an ellipsis, or a line of its own below when too little is left.
+ */
+export function traceLine(event: TraceEvent, indent = '', width = outputWidth()): string {
+  const kind = KIND_LABEL[event.kind];
   const base =
     event.kind === 'model_call' && event.scripted
       ? `${event.name} [scripted]`
@@ -67,8 +79,35 @@ export function traceLine(event: TraceEvent, indent = ''): string {
   const text = event.sandbox?.command
     ? `$ ${event.sandbox.command} → ${event.detail ?? ''}`
     : event.detail && plainDetail(event.detail);
-  const detail = text ? dim(text.replace(/\s+/g, ' ').slice(0, 140)) : '';
-  return `${indent}${cyan(kind)} ${name.padEnd(34)} ${latency}  ${statusMark(event).padEnd(useColor ? 15 : 6)} ${tokens.padEnd(22)} ${cost.padStart(9)}  ${detail}`.trimEnd();
+  const detail = text ? text.replace(/\s+/g, ' ').trim() : '';
+
+  const fixed = (nameWidth: number, withTokens: boolean) =>
+    widthOf(indent) + 9 + nameWidth + 1 + 9 + 2 + 7 + (withTokens ? TOKENS_WIDTH + 1 : 0) + 9 + 2;
+  const withTokens = fixed(NAME_WIDTH, true) + MIN_DETAIL_WIDTH <= width;
+  // A short detail keeps its place on the line; a long one may go below (then the name takes the room).
+  const keep = widthOf(detail) <= MIN_DETAIL_WIDTH ? widthOf(detail) : 0;
+  const shortBy = fixed(NAME_WIDTH, withTokens) + keep - width;
+  const nameWidth = Math.max(MIN_NAME_WIDTH, Math.min(NAME_WIDTH, NAME_WIDTH - shortBy));
+  const room = width - fixed(nameWidth, withTokens);
+  const [statusText, statusPaint] = statusOf(event);
+  const columns = [
+    indent,
+    cyan(kind.padEnd(8)),
+    ' ',
+    cut(name, nameWidth).padEnd(nameWidth),
+    ' ',
+    latency,
+    '  ',
+    statusPaint(statusText),
+    ' '.repeat(7 - statusText.length),
+    withTokens ? `${tokens.padEnd(TOKENS_WIDTH)} ` : '',
+    cost.padStart(9),
+    '  ',
+  ].join('');
+  if (!detail || room >= MIN_DETAIL_WIDTH || room >= widthOf(detail))
+    return `${columns}${detail ? dim(cut(detail, Math.max(room, 1))) : ''}`.trimEnd();
+  const under = `${indent}${DETAIL_INDENT}`;
+  return `${columns.trimEnd()}\n${under}${dim(cut(detail, Math.max(1, width - widthOf(under))))}`;
 }
 
 /** What a summary needs of a run: the stored record and the API's run summary both have it. */
@@ -78,7 +117,8 @@ export type RunTotals = Pick<
 > &
   Partial<Pick<RunMeta, 'subagentUsage'>>;
 
-export function summaryLine(meta: RunTotals, elapsedMs: number): string {
+/** The stop reason and the run's totals, wrapped to `width` (default: the terminal's). */
+export function summaryLine(meta: RunTotals, elapsedMs: number, width = outputWidth()): string {
   const usage = runUsage(meta);
   const reason = meta.stopReason ?? meta.status;
   const good = reason === 'verified' || reason === 'completed';
@@ -90,6 +130,14 @@ export function summaryLine(meta: RunTotals, elapsedMs: number): string {
     `${formatUsd(usage.costMicros)}${meta.checkerUsage.costMicros > 0 ? ` (checker ${formatUsd(meta.checkerUsage.costMicros)})` : ''}${(meta.subagentUsage?.costMicros ?? 0) > 0 ? ` (sub-agents ${formatUsd(meta.subagentUsage!.costMicros)})` : ''}`,
     `${(elapsedMs / 1000).toFixed(1)} s`,
   ].filter(Boolean);
-  const head = good ? green(`■ ${reason}`) : red(`■ ${reason}`);
-  return `${head}${meta.stopDetail ? ` — ${plainDetail(meta.stopDetail)}` : ''}\n  ${parts.join(' · ')}`;
+  const head = `■ ${reason}`;
+  const [first = '', ...rest] = wrap(
+    `${head}${meta.stopDetail ? ` — ${plainDetail(meta.stopDetail)}` : ''}`,
+    width,
+    '  ',
+  );
+  const paintHead = good ? green : red;
+  return [`${paintHead(head)}${first.slice(head.length)}`, ...rest, ...wrap(parts.join(' · '), width, '  ', '  ')].join(
+    '\n',
+  );
 }

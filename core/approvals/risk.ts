@@ -57,6 +57,6 @@ function costLine(costMicros: number, maxCostMicros: number | undefined): RiskLi
     kind: 'cost',
     // Most of the budget spent: approving may let it run to the ceiling.
     level: share >= 80 ? 'high' : 'low',
-    text: `Cost so far: ${cost} of its ${formatUsd(maxCostMicros, 'cents')} budget (${share}%).`,
+    text: `Cost so far: ${cost} of its ${formatUsd(maxCostMicros)} budget (${share}%).`,
   };
 }

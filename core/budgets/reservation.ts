@@ -124,7 +124,7 @@ export function fitsBesideSpend(line: BudgetLine, spent: { micros: number; token
 
 export function describeLine(line: BudgetLine): string {
   const limits = [
-    line.limitMicros !== undefined ? formatUsd(line.limitMicros, 'cents') : '',
+    line.limitMicros !== undefined ? formatUsd(line.limitMicros) : '',
     line.limitTokens !== undefined ? `${line.limitTokens} tokens` : '',
   ]
     .filter(Boolean)

@@ -40,7 +40,7 @@ export function spendLimit(meta: RunMeta, limits: ResolvedLimits): StopDecision 
   if (limits.maxCostMicros !== undefined && usage.costMicros >= limits.maxCostMicros) {
     return {
       reason: 'budget_exhausted',
-      detail: `spent ${formatUsd(usage.costMicros)}; the run's ceiling is ${formatUsd(limits.maxCostMicros, 'cents')} (harness.max_cost_usd)`,
+      detail: `spent ${formatUsd(usage.costMicros)}; the run's ceiling is ${formatUsd(limits.maxCostMicros)} (harness.max_cost_usd)`,
     };
   }
   return null;
@@ -66,7 +66,7 @@ export function runCeiling(
   if (limits.maxCostMicros !== undefined && usage.costMicros + worst.micros > limits.maxCostMicros) {
     return {
       reason: 'budget_exhausted',
-      detail: `spent ${formatUsd(usage.costMicros)}; the next call could cost up to ${formatUsd(worst.micros)} more, past the run's ceiling of ${formatUsd(limits.maxCostMicros, 'cents')} (harness.max_cost_usd)`,
+      detail: `spent ${formatUsd(usage.costMicros)}; the next call could cost up to ${formatUsd(worst.micros)} more, past the run's ceiling of ${formatUsd(limits.maxCostMicros)} (harness.max_cost_usd)`,
     };
   }
   return null;

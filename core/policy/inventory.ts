@@ -4,6 +4,7 @@ import { compileAgentView } from '../run/agent-view.ts';
 import { memorySummary } from '../definitions/memory.ts';
 import { approvalFor } from './approval-rules.ts';
 import { grantedTools, type GrantedTool } from './grants.ts';
+import { formatUsdAmount } from '../format/usd.ts';
 
 /**
  * "What can this loop touch?" as a lookup: every agent with its owner, triggers, model,
@@ -83,7 +84,7 @@ export function buildInventory(catalog: Catalog): InventoryEntry[] {
         )
         .map(
           (budget) =>
-            `${budget.name} (${[budget.limit_usd !== undefined ? `$${budget.limit_usd}` : '', budget.limit_tokens !== undefined ? `${budget.limit_tokens} tokens` : ''].filter(Boolean).join(', ')} per ${budget.period})`,
+            `${budget.name} (${[budget.limit_usd !== undefined ? formatUsdAmount(budget.limit_usd) : '', budget.limit_tokens !== undefined ? `${budget.limit_tokens} tokens` : ''].filter(Boolean).join(', ')} per ${budget.period})`,
         );
       return {
         agent: spec.name,

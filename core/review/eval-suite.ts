@@ -4,6 +4,7 @@ import { ScriptTurn } from '../definitions/org.ts';
 import { StopReason } from '../definitions/run.ts';
 import type { TraceEvent } from '../definitions/trace.ts';
 import { readableToolName } from '../definitions/context.ts';
+import { formatUsd, formatUsdAmount } from '../format/usd.ts';
 
 /**
  * An eval suite (`looprail eval <suite.yaml>`): cases a change to the definitions must still
@@ -81,7 +82,7 @@ export function missedExpectations(expect: Expectations, outcome: CaseOutcome): 
   for (const tool of expect.not_calls.map(readableToolName))
     if (made.has(tool)) missed.push(`called ${tool}, expected not to`);
   if (expect.max_cost_usd !== undefined && outcome.costMicros > expect.max_cost_usd * 1_000_000)
-    missed.push(`cost $${(outcome.costMicros / 1_000_000).toFixed(4)}, more than $${expect.max_cost_usd}`);
+    missed.push(`cost ${formatUsd(outcome.costMicros)}, more than ${formatUsdAmount(expect.max_cost_usd)}`);
   if (expect.verdict) {
     const verdict = outcome.trace.filter((event) => event.kind === 'verification').at(-1)?.status;
     if (verdict !== expect.verdict) missed.push(`the checker said ${verdict ?? 'nothing'}, expected ${expect.verdict}`);

@@ -309,7 +309,7 @@ function budgetPause(line: BudgetLine, usedMicros: number, worstMicros: number) 
   return {
     budget: line.name,
     amountMicros,
-    detail: `${describeLine(line)} is exhausted: approve +${formatUsd(amountMicros, 'cents')} for this run to continue`,
+    detail: `${describeLine(line)} is exhausted: approve +${formatUsd(amountMicros)} for this run to continue`,
   };
 }
 

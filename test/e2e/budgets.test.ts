@@ -76,7 +76,7 @@ describe('a team budget shared by 50 concurrent runs', () => {
     expect(thresholds.length).toBeGreaterThan(0);
     expect(posts.map((post) => post.url)).toEqual(alerts.map(() => 'http://127.0.0.1:9/hooks/budget-alerts'));
     expect(String(posts[0]!.body.text)).toMatch(
-      /^looprail: budget spenders-daily \(team spenders, day .*\) has reached 50% \(\$0\.0\d+ of \$0\.0500\)/,
+      /^looprail: budget spenders-daily \(team spenders, day .*\) has reached 50% \(\$0\.0\d+ of \$0\.05\)/,
     );
     // Runs announce themselves too: one finished event per run.
     expect(events.filter((event) => event.type === 'looprail.run.finished' && event.agent === 'spender')).toHaveLength(
@@ -155,7 +155,7 @@ describe('a budget that pauses instead of stopping', () => {
     const approval = await host.deps.store.getApproval(paused!.pendingApprovalId!);
     expect(approval!.budget).toEqual({ name: 'patrons-daily', amountMicros: expect.any(Number) });
     expect(approval!.reasons[0]).toMatch(
-      /^budget patrons-daily \(team patrons, day .*, limit \$0\.00\) is exhausted: approve \+\$0\.\d\d for this run to continue$/,
+      /^budget patrons-daily \(team patrons, day .*, limit \$0\.004\) is exhausted: approve \+\$0\.\d+ for this run to continue$/,
     );
     const { taskToken, output } = await approveCalls(host.deps, approval!.approvalId);
     host.executor.sendTaskSuccess(taskToken, output);

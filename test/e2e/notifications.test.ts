@@ -138,7 +138,7 @@ describe('notifications', () => {
     expect(received).toHaveLength(1);
     expect(received[0]!.path).toBe('/hook?token=sekrit');
     expect(received[0]!.contentType).toMatch(/^application\/json/);
-    expect(received[0]!.body.text).toBe(`Run ${runId} of notified finished: completed ($0.000150 (110 tokens))`);
+    expect(received[0]!.body.text).toBe(`Run ${runId} of notified finished: completed ($0.00015 (110 tokens))`);
     expect(received[0]!.body.blocks.map((block) => block.type)).toEqual(['section', 'section', 'context']);
     expect(JSON.stringify(received[0]!.body.blocks)).toContain('The fallback model answered.');
     expect(warnings).toEqual([]);

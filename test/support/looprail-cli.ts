@@ -16,12 +16,12 @@ export interface CliResult {
 
 export async function looprailCli(
   args: string[],
-  options: { cwd?: string; timeoutMs?: number } = {},
+  options: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<CliResult> {
   try {
     const { stdout, stderr } = await exec(process.execPath, [BIN, ...args], {
       cwd: options.cwd ?? ROOT,
-      env: { ...process.env, NO_COLOR: '1' },
+      env: { ...process.env, NO_COLOR: '1', ...options.env },
       timeout: options.timeoutMs ?? 180_000,
     });
     return { code: 0, stdout, stderr };

@@ -51,17 +51,17 @@ describe("an approval's risk", () => {
         text: 'Destructive: notes.delete_entities can delete or overwrite data; approving cannot be undone.',
       },
       { kind: 'untrusted', level: 'high', text: expect.stringMatching(/^Untrusted input: the run has read content/) },
-      { kind: 'cost', level: 'high', text: 'Cost so far: $0.8500 of its $1.00 budget (85%).' },
+      { kind: 'cost', level: 'high', text: 'Cost so far: $0.85 of its $1.00 budget (85%).' },
     ]);
   });
 
   it('says plainly when there is no untrusted input, and a cost with no ceiling', () => {
     expect(approvalRisk({ destructiveTools: [], untrusted: false, costMicros: 12_345 })).toEqual([
       { kind: 'untrusted', level: 'low', text: 'No untrusted input read so far: only the run input and instructions.' },
-      { kind: 'cost', level: 'low', text: 'Cost so far: $0.0123 (no cost ceiling).' },
+      { kind: 'cost', level: 'low', text: 'Cost so far: $0.01235 (no cost ceiling).' },
     ]);
     expect(
       approvalRisk({ destructiveTools: [], untrusted: false, costMicros: 10_000, maxCostMicros: 500_000 })[1],
-    ).toEqual({ kind: 'cost', level: 'low', text: 'Cost so far: $0.0100 of its $0.50 budget (2%).' });
+    ).toEqual({ kind: 'cost', level: 'low', text: 'Cost so far: $0.01 of its $0.50 budget (2%).' });
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { ApprovalRefusedError } from '../../core/approvals/errors.ts';
-import { formatUsd } from '../../core/format/usd.ts';
 import { confirmationPage, decidedPage, refusalPage } from '../../functions/http/approval-views.ts';
 
 const hostile = `<script>alert("x")</script>' onmouseover='x`;
@@ -47,15 +46,5 @@ describe('the approval pages', () => {
     );
     expect(String(decided.body)).not.toMatch(/<script|' onmouseover/);
     expect(String(decided.body)).toContain('The run stops: rejected.');
-  });
-});
-
-describe('the money format', () => {
-  it('shows spend to 1/100 cent (six decimals below a cent), and limits and increases in cents', () => {
-    expect(formatUsd(61_500)).toBe('$0.0615');
-    expect(formatUsd(150)).toBe('$0.000150');
-    expect(formatUsd(0)).toBe('$0.0000');
-    expect(formatUsd(50_000, 'cents')).toBe('$0.05');
-    expect(formatUsd(0, 'cents')).toBe('$0.00');
   });
 });

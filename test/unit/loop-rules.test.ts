@@ -43,7 +43,7 @@ describe('pricing', () => {
     expect(costMicros(price, { inputTokens: 20_000, outputTokens: 1_000, cachedInputTokens: 18_000 })).toBe(
       6_000 + 5_400 + 15_000,
     );
-    expect(formatUsd(75_000)).toBe('$0.0750');
+    expect(formatUsd(75_000)).toBe('$0.075');
     // Cache writes at their own rate when declared, else at the input rate.
     expect(
       costMicros(

@@ -120,7 +120,7 @@ describe('looprail runs', () => {
     expect(lines).toEqual([
       'CREATED                   RUN     AGENT           OUTCOME   TOKENS     COST',
       '2026-12-06T10:00:00.000Z  run-1   morning-triage  verified   1,234  $0.0395',
-      '2026-12-06T09:00:00.000Z  run-22  x               running        0  $0.0000',
+      '2026-12-06T09:00:00.000Z  run-22  x               running        0    $0.00',
     ]);
   });
 });

@@ -25,7 +25,7 @@ ${
   pending.length === 0
     ? html`<p class="muted">Nothing is waiting for a human.</p>`
     : html`<table><thead><tr><th>Approval</th><th>Run</th><th>Agent</th><th>Asks for</th><th>Why</th><th>Approvers</th><th>Requested (UTC)</th><th>Expires (UTC)</th></tr></thead><tbody>
-${pending.map(({ run, record }) => html`<tr><td><a href="/approvals/${encodeURIComponent(record.approvalId)}">${record.approvalId}</a></td><td><a href="/console/runs/${encodeURIComponent(run.runId)}">${run.runId}</a></td><td>${run.agent}</td><td>${record.budget ? `budget ${record.budget.name}: +${formatUsd(record.budget.amountMicros, 'cents')}` : record.tools.join(', ')}</td><td>${record.reasons.join('; ')}</td><td>${record.approvers.join(', ') || 'any approver'}</td><td>${record.createdAt.replace('T', ' ').slice(0, 19)}</td><td>${record.expiresAt.replace('T', ' ').slice(0, 19)}</td></tr>`)}
+${pending.map(({ run, record }) => html`<tr><td><a href="/approvals/${encodeURIComponent(record.approvalId)}">${record.approvalId}</a></td><td><a href="/console/runs/${encodeURIComponent(run.runId)}">${run.runId}</a></td><td>${run.agent}</td><td>${record.budget ? `budget ${record.budget.name}: +${formatUsd(record.budget.amountMicros)}` : record.tools.join(', ')}</td><td>${record.reasons.join('; ')}</td><td>${record.approvers.join(', ') || 'any approver'}</td><td>${record.createdAt.replace('T', ' ').slice(0, 19)}</td><td>${record.expiresAt.replace('T', ' ').slice(0, 19)}</td></tr>`)}
 </tbody></table>`
 }
 ${paused.length >= MAX_LISTED ? html`<p class="muted">Showing the ${MAX_LISTED} newest paused runs.</p>` : ''}`;

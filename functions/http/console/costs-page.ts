@@ -109,5 +109,5 @@ function chart(
   const axis = raw(
     `<line x1="${PAD.left}" y1="${PAD.top + plotHeight}" x2="${WIDTH - PAD.right}" y2="${PAD.top + plotHeight}" stroke="currentColor" stroke-opacity=".4"/><line x1="${PAD.left}" y1="${PAD.top}" x2="${PAD.left}" y2="${PAD.top + plotHeight}" stroke="currentColor" stroke-opacity=".4"/>`,
   );
-  return html`<svg class="chart" role="img" aria-label="${title}, stacked by day" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="100%" preserveAspectRatio="xMinYMin meet"><title>${title}</title>${axis}<text x="${PAD.left - 6}" y="${PAD.top + 10}" text-anchor="end">${formatUsd(max)}</text><text x="${PAD.left - 6}" y="${PAD.top + plotHeight}" text-anchor="end">$0</text>${bars}${labels}</svg>`;
+  return html`<svg class="chart" role="img" aria-label="${title}, stacked by day" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="100%" preserveAspectRatio="xMinYMin meet"><title>${title}</title>${axis}<text x="${PAD.left - 6}" y="${PAD.top + 10}" text-anchor="end">${formatUsd(max)}</text><text x="${PAD.left - 6}" y="${PAD.top + plotHeight}" text-anchor="end">${formatUsd(0)}</text>${bars}${labels}</svg>`;
 }

@@ -2,6 +2,7 @@ import type { InventoryEntry, InventoryTool } from '../../../core/policy/invento
 import type { HttpResponse } from '../types.ts';
 import { html, type Html } from '../../../core/format/html.ts';
 import { htmlPage } from './html.ts';
+import { formatUsdAmount } from '../../../core/format/usd.ts';
 
 /** Every loop: owner, triggers, model, limits, budgets and what it can touch (the same inventory as `looprail inventory`). */
 
@@ -23,7 +24,7 @@ function agentCard(entry: InventoryEntry): Html {
   const limits = [
     `${entry.limits.maxSteps} steps`,
     entry.limits.maxTokens ? `${entry.limits.maxTokens.toLocaleString('en-US')} tokens` : '',
-    entry.limits.maxCostUsd !== undefined ? `$${entry.limits.maxCostUsd}` : '',
+    entry.limits.maxCostUsd !== undefined ? formatUsdAmount(entry.limits.maxCostUsd) : '',
     entry.limits.maxDurationSeconds ? `${entry.limits.maxDurationSeconds} s` : '',
   ].filter(Boolean);
   return html`<section class="card" id="agent-${entry.agent}" aria-labelledby="title-${entry.agent}">
