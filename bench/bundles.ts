@@ -1,13 +1,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { loadOrgFolder } from '../adapters/catalog/fs-loader.ts';
 import type { Catalog } from '../core/definitions/catalog.ts';
-import { NODE22_ESM_BUNDLE, PROJECT_ROOT } from '../infra/constructs/handler-function.ts';
+import { LAMBDA_RUNTIME_EXTERNALS, NODE22_ESM_BUNDLE, PROJECT_ROOT } from '../infra/constructs/handler-function.ts';
 import { catalogBundling, STEP_SPECS } from '../infra/constructs/step-functions.ts';
 
 /**
@@ -15,11 +15,15 @@ import { catalogBundling, STEP_SPECS } from '../infra/constructs/step-functions.
  * (infra/constructs/handler-function.ts) has CDK bundle them: ESM, node22, minified, the
  * AWS SDK bundled (`bundleAwsSDK: true`, so nothing is external), the createRequire
  * banner, an external source map without sources, and the catalog inlined where the
- * constructs inline it. Each bundle is imported in a fresh Node process with the
- * environment Lambda gives it (no NODE_OPTIONS: source maps are parsed only when debugging).
+ * constructs inline it. The AWS SDK is left to the runtime (LAMBDA_RUNTIME_EXTERNALS) and
+ * resolved, as Lambda resolves the SDK it carries, from a node_modules beside the bundles
+ * holding only `@aws-sdk/*`: the import time includes loading the SDK clients a bundle
+ * imports at init. Each bundle is imported in a fresh Node process with the environment
+ * Lambda gives it (no NODE_OPTIONS: source maps are parsed only when debugging).
  *
  * The same handlers are built and imported from a `before` commit in the same run, on the
- * same machine, with that commit's NODE_OPTIONS, so each figure has its before beside it.
+ * same machine, with that commit's NODE_OPTIONS and its bundled SDK, so each figure has its
+ * before beside it.
  */
 
 /** The last commit before the bundles were cut (issue 22); `LOOPRAIL_BENCH_BUNDLES_BEFORE=<ref>` picks another. */
@@ -102,6 +106,28 @@ function importOnce(file: string, nodeOptions: string): Promise<{ wall: number; 
   });
 }
 
+/** The external `@aws-sdk/*` packages a bundle imports statically, so loads at init. */
+function sdkAtInit(output: Metafile['outputs'][string]): string[] {
+  const packages = output.imports
+    .filter(
+      (imported) => imported.external && imported.kind === 'import-statement' && imported.path.startsWith('@aws-sdk/'),
+    )
+    .map((imported) => imported.path);
+  return [...new Set(packages)].sort();
+}
+
+/**
+ * What Lambda's Node runtime carries in /var/runtime/node_modules: `@aws-sdk/*`, here as
+ * links to the project's copies in `<dir>/node_modules`, which the bundles below `dir` resolve
+ * their SDK imports from (any other missing module still fails, as on Lambda).
+ */
+async function runtimeSdk(dir: string): Promise<void> {
+  const sdk = join(dir, 'node_modules', '@aws-sdk');
+  await mkdir(sdk, { recursive: true });
+  const projectSdk = join(PROJECT_ROOT, 'node_modules', '@aws-sdk');
+  for (const name of await readdir(projectSdk)) await symlink(join(projectSdk, name), join(sdk, name), 'dir');
+}
+
 /** Nearest-rank percentile. */
 const percentile = (values: number[], p: number) =>
   [...values].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * values.length) - 1)]!;
@@ -110,6 +136,8 @@ const ms = (value: number) => Number(value.toFixed(1));
 interface Measured {
   bytes: number;
   source_map_bytes: number;
+  /** The runtime's SDK packages the bundle imports when it is loaded (the others it imports on first use). */
+  sdk_at_init: string[];
   cold_import_p50_ms: number;
   cold_import_p99_ms: number;
   cold_import_cpu_p50_ms: number;
@@ -120,7 +148,7 @@ async function measure(
   root: string,
   handler: HandlerEntry,
   outdir: string,
-  options: { catalog: Catalog; imports: number; nodeOptions: string },
+  options: { catalog: Catalog; imports: number; nodeOptions: string; external: readonly string[] },
 ): Promise<Measured & { output: Metafile['outputs'][string] }> {
   await mkdir(outdir, { recursive: true });
   const outfile = join(outdir, 'index.mjs');
@@ -132,6 +160,7 @@ async function measure(
     sourcemap: true,
     sourcesContent: false,
     tsconfig: join(root, 'tsconfig.json'),
+    external: [...options.external],
     metafile: true,
     logLevel: 'error',
     ...(handler.withCatalog ? catalogBundling(options.catalog) : {}),
@@ -149,6 +178,7 @@ async function measure(
   return {
     bytes: output.bytes,
     source_map_bytes: mapBytes,
+    sdk_at_init: sdkAtInit(output),
     cold_import_p50_ms: ms(percentile(wall, 50)),
     cold_import_p99_ms: ms(percentile(wall, 99)),
     cold_import_cpu_p50_ms: ms(percentile(cpu, 50)),
@@ -190,11 +220,13 @@ export async function handlerBundles(
     const beforeRoot = join(dir, 'before-tree');
     await mkdir(beforeRoot);
     const beforeMissing = await checkoutBefore(beforeRef, beforeRoot);
+    await runtimeSdk(dir);
     for (const handler of handlerEntries()) {
       const { output, ...now } = await measure(PROJECT_ROOT, handler, join(dir, 'now', handler.name), {
         catalog,
         imports,
         nodeOptions: '',
+        external: LAMBDA_RUNTIME_EXTERNALS,
       });
       let before: HandlerFigures['before'];
       if (!beforeMissing && existsSync(join(beforeRoot, handler.entry))) {
@@ -202,16 +234,14 @@ export async function handlerBundles(
           beforeRoot,
           handler,
           join(dir, 'before', handler.name),
-          { catalog, imports, nodeOptions: BEFORE_NODE_OPTIONS },
+          // That commit bundled the SDK (`bundleAwsSDK: true`).
+          { catalog, imports, nodeOptions: BEFORE_NODE_OPTIONS, external: [] },
         );
         before = { bytes, cold_import_p50_ms, cold_import_p99_ms, cold_import_cpu_p50_ms };
       }
       handlers.push({ ...handler, ...now, top_contributors: topContributors(output), ...(before ? { before } : {}) });
     }
-    const largest = {
-      ...(await sourceMapCost(handlers, dir, imports)),
-      bytes_with_aws_sdk_external: await bytesWithRuntimeSdk(handlers, catalog),
-    };
+    const largest = await sourceMapCost(handlers, dir, imports);
     return summary(
       imports,
       handlers,
@@ -221,22 +251,6 @@ export async function handlerBundles(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-/** What the largest handler would weigh with the runtime's AWS SDK (`bundleAwsSDK: false` marks `@aws-sdk/*` external). */
-async function bytesWithRuntimeSdk(handlers: HandlerFigures[], catalog: Catalog): Promise<number> {
-  const largest = handlers.reduce((a, b) => (b.bytes > a.bytes ? b : a));
-  const result = await build({
-    entryPoints: [join(PROJECT_ROOT, largest.entry)],
-    write: false,
-    ...NODE22_ESM_BUNDLE,
-    mainFields: [...NODE22_ESM_BUNDLE.mainFields],
-    tsconfig: join(PROJECT_ROOT, 'tsconfig.json'),
-    external: ['@aws-sdk/*'],
-    logLevel: 'error',
-    ...(largest.withCatalog ? catalogBundling(catalog) : {}),
-  });
-  return result.outputFiles[0]!.contents.byteLength;
 }
 
 /** The largest handler imported again with `--enable-source-maps` (what `-c looprail:debug=true` deploys). */
@@ -259,7 +273,6 @@ function summary(
     handler: string;
     cold_import_p50_ms: number;
     with_source_maps_p50_ms: number;
-    bytes_with_aws_sdk_external: number;
   },
   before: { ref: string; missing?: string },
 ) {
