@@ -73,12 +73,20 @@ function topContributors(output: Metafile['outputs'][string], count = 5) {
     .map(([name, bytes]) => ({ name, bytes }));
 }
 
+/** One import in a fresh process: wall and CPU milliseconds, resident and heap bytes after it. */
+interface Imported {
+  wall: number;
+  cpu: number;
+  rss: number;
+  heap: number;
+}
+
 /**
  * Milliseconds the child spends in `import()` of the bundle (Node's own start-up
  * excluded): wall time, and the CPU time it used, which a busy machine inflates less.
  */
-function importOnce(file: string, nodeOptions: string): Promise<{ wall: number; cpu: number }> {
-  const script = `const c = process.cpuUsage(); const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); const w = performance.now() - t; const u = process.cpuUsage(c); process.stdout.write(JSON.stringify({ wall: w, cpu: (u.user + u.system) / 1000 }));`;
+function importOnce(file: string, nodeOptions: string): Promise<Imported> {
+  const script = `const c = process.cpuUsage(); const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); const w = performance.now() - t; const u = process.cpuUsage(c); const m = process.memoryUsage(); process.stdout.write(JSON.stringify({ wall: w, cpu: (u.user + u.system) / 1000, rss: m.rss, heap: m.heapUsed }));`;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       // What Lambda's environment gives the handler at init; no credentials are needed to import.
@@ -100,7 +108,7 @@ function importOnce(file: string, nodeOptions: string): Promise<{ wall: number; 
     child.on('error', reject);
     child.on('close', (code) =>
       code === 0
-        ? resolve(JSON.parse(out) as { wall: number; cpu: number })
+        ? resolve(JSON.parse(out) as Imported)
         : reject(new Error(`importing ${file} failed (${code}): ${err.split('\n').slice(0, 5).join('\n')}`)),
     );
   });
@@ -141,6 +149,9 @@ interface Measured {
   cold_import_p50_ms: number;
   cold_import_p99_ms: number;
   cold_import_cpu_p50_ms: number;
+  /** The process after the import, p50: what the function holds before its first event (ModelStep's memory is sized from it). */
+  rss_after_import_mb: number;
+  heap_after_import_mb: number;
 }
 
 /** Builds one handler from the tree at `root` into `outdir` and imports it `imports` times. */
@@ -170,10 +181,14 @@ async function measure(
   const mapBytes = outputs.find(([path]) => path.endsWith('index.mjs.map'))?.[1].bytes ?? 0;
   const wall: number[] = [];
   const cpu: number[] = [];
+  const rss: number[] = [];
+  const heap: number[] = [];
   for (let i = 0; i < options.imports; i++) {
     const measured = await importOnce(outfile, options.nodeOptions);
     wall.push(measured.wall);
     cpu.push(measured.cpu);
+    rss.push(measured.rss);
+    heap.push(measured.heap);
   }
   return {
     bytes: output.bytes,
@@ -182,6 +197,8 @@ async function measure(
     cold_import_p50_ms: ms(percentile(wall, 50)),
     cold_import_p99_ms: ms(percentile(wall, 99)),
     cold_import_cpu_p50_ms: ms(percentile(cpu, 50)),
+    rss_after_import_mb: ms(percentile(rss, 50) / 1_048_576),
+    heap_after_import_mb: ms(percentile(heap, 50) / 1_048_576),
     output,
   };
 }
