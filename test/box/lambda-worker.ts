@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { createRequire, registerHooks } from 'node:module';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+// First: the bundle's `@aws-sdk/*` imports resolve from NODE_PATH, as on Lambda's Node runtimes.
+import '../support/runtime-sdk-resolve.ts';
 import { routeHostsToBox } from './box-hosts.ts';
 
 /**
@@ -16,30 +17,7 @@ interface Invocation {
   deadline: number;
 }
 
-/**
- * Lambda's Node runtimes (18 and later) search NODE_PATH for ES module imports too, which
- * plain Node does not: that is how a bundle's `import … from '@aws-sdk/…'` finds the SDK the
- * runtime carries. A bare specifier the default resolution cannot find is looked up there.
- */
-function resolveFromNodePath(): void {
-  const folders = (process.env.NODE_PATH ?? '').split(delimiter).filter(Boolean);
-  if (folders.length === 0) return;
-  const fromNodePath = createRequire(join(folders[0]!, 'runtime.js'));
-  registerHooks({
-    resolve(specifier, context, nextResolve) {
-      try {
-        return nextResolve(specifier, context);
-      } catch (error) {
-        if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND' || /^[./]|^\w+:/.test(specifier)) throw error;
-        const path = fromNodePath.resolve(specifier, { paths: folders });
-        return { url: pathToFileURL(path).href, shortCircuit: true };
-      }
-    },
-  });
-}
-
 const started = performance.now();
-resolveFromNodePath();
 routeHostsToBox(JSON.parse(process.env.BOX_HOSTS ?? '{}') as Record<string, string>);
 const taskRoot = process.env.LAMBDA_TASK_ROOT ?? process.cwd();
 const [file = 'index', exported = 'handler'] = (process.env._HANDLER ?? 'index.handler').split('.');
