@@ -16,7 +16,6 @@ const MARKER = '\u0000looprail-invocation ';
 
 const RUNNER = `
 import { createInterface } from 'node:readline';
-import { RUNTIME_SDK_RESOLVE, runtimeSdk } from './runtime-sdk.ts';
 import { pathToFileURL } from 'node:url';
 const { handler } = await import(pathToFileURL(process.env.LAMBDA_TASK_ROOT + '/index.mjs').href);
 for await (const line of createInterface({ input: process.stdin })) {
