@@ -1,13 +1,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { loadOrgFolder } from '../adapters/catalog/fs-loader.ts';
 import type { Catalog } from '../core/definitions/catalog.ts';
-import { NODE22_ESM_BUNDLE, PROJECT_ROOT } from '../infra/constructs/handler-function.ts';
+import { LAMBDA_RUNTIME_EXTERNALS, NODE22_ESM_BUNDLE, PROJECT_ROOT } from '../infra/constructs/handler-function.ts';
 import { catalogBundling, STEP_SPECS } from '../infra/constructs/step-functions.ts';
 
 /**
@@ -15,11 +15,15 @@ import { catalogBundling, STEP_SPECS } from '../infra/constructs/step-functions.
  * (infra/constructs/handler-function.ts) has CDK bundle them: ESM, node22, minified, the
  * AWS SDK bundled (`bundleAwsSDK: true`, so nothing is external), the createRequire
  * banner, an external source map without sources, and the catalog inlined where the
- * constructs inline it. Each bundle is imported in a fresh Node process with the
- * environment Lambda gives it (no NODE_OPTIONS: source maps are parsed only when debugging).
+ * constructs inline it. The AWS SDK is left to the runtime (LAMBDA_RUNTIME_EXTERNALS) and
+ * resolved, as Lambda resolves the SDK it carries, from a node_modules beside the bundles
+ * holding only `@aws-sdk/*`: the import time includes loading the SDK clients a bundle
+ * imports at init. Each bundle is imported in a fresh Node process with the environment
+ * Lambda gives it (no NODE_OPTIONS: source maps are parsed only when debugging).
  *
  * The same handlers are built and imported from a `before` commit in the same run, on the
- * same machine, with that commit's NODE_OPTIONS, so each figure has its before beside it.
+ * same machine, with that commit's NODE_OPTIONS and its bundled SDK, so each figure has its
+ * before beside it.
  */
 
 /** The last commit before the bundles were cut (issue 22); `LOOPRAIL_BENCH_BUNDLES_BEFORE=<ref>` picks another. */
@@ -69,12 +73,20 @@ function topContributors(output: Metafile['outputs'][string], count = 5) {
     .map(([name, bytes]) => ({ name, bytes }));
 }
 
+/** One import in a fresh process: wall and CPU milliseconds, resident and heap bytes after it. */
+interface Imported {
+  wall: number;
+  cpu: number;
+  rss: number;
+  heap: number;
+}
+
 /**
  * Milliseconds the child spends in `import()` of the bundle (Node's own start-up
  * excluded): wall time, and the CPU time it used, which a busy machine inflates less.
  */
-function importOnce(file: string, nodeOptions: string): Promise<{ wall: number; cpu: number }> {
-  const script = `const c = process.cpuUsage(); const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); const w = performance.now() - t; const u = process.cpuUsage(c); process.stdout.write(JSON.stringify({ wall: w, cpu: (u.user + u.system) / 1000 }));`;
+function importOnce(file: string, nodeOptions: string): Promise<Imported> {
+  const script = `const c = process.cpuUsage(); const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); const w = performance.now() - t; const u = process.cpuUsage(c); const m = process.memoryUsage(); process.stdout.write(JSON.stringify({ wall: w, cpu: (u.user + u.system) / 1000, rss: m.rss, heap: m.heapUsed }));`;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       // What Lambda's environment gives the handler at init; no credentials are needed to import.
@@ -96,10 +108,32 @@ function importOnce(file: string, nodeOptions: string): Promise<{ wall: number; 
     child.on('error', reject);
     child.on('close', (code) =>
       code === 0
-        ? resolve(JSON.parse(out) as { wall: number; cpu: number })
+        ? resolve(JSON.parse(out) as Imported)
         : reject(new Error(`importing ${file} failed (${code}): ${err.split('\n').slice(0, 5).join('\n')}`)),
     );
   });
+}
+
+/** The external `@aws-sdk/*` packages a bundle imports statically, so loads at init. */
+function sdkAtInit(output: Metafile['outputs'][string]): string[] {
+  const packages = output.imports
+    .filter(
+      (imported) => imported.external && imported.kind === 'import-statement' && imported.path.startsWith('@aws-sdk/'),
+    )
+    .map((imported) => imported.path);
+  return [...new Set(packages)].sort();
+}
+
+/**
+ * What Lambda's Node runtime carries in /var/runtime/node_modules: `@aws-sdk/*`, here as
+ * links to the project's copies in `<dir>/node_modules`, which the bundles below `dir` resolve
+ * their SDK imports from (any other missing module still fails, as on Lambda).
+ */
+async function runtimeSdk(dir: string): Promise<void> {
+  const sdk = join(dir, 'node_modules', '@aws-sdk');
+  await mkdir(sdk, { recursive: true });
+  const projectSdk = join(PROJECT_ROOT, 'node_modules', '@aws-sdk');
+  for (const name of await readdir(projectSdk)) await symlink(join(projectSdk, name), join(sdk, name), 'dir');
 }
 
 /** Nearest-rank percentile. */
@@ -110,9 +144,14 @@ const ms = (value: number) => Number(value.toFixed(1));
 interface Measured {
   bytes: number;
   source_map_bytes: number;
+  /** The runtime's SDK packages the bundle imports when it is loaded (the others it imports on first use). */
+  sdk_at_init: string[];
   cold_import_p50_ms: number;
   cold_import_p99_ms: number;
   cold_import_cpu_p50_ms: number;
+  /** The process after the import, p50: what the function holds before its first event (ModelStep's memory is sized from it). */
+  rss_after_import_mb: number;
+  heap_after_import_mb: number;
 }
 
 /** Builds one handler from the tree at `root` into `outdir` and imports it `imports` times. */
@@ -120,7 +159,7 @@ async function measure(
   root: string,
   handler: HandlerEntry,
   outdir: string,
-  options: { catalog: Catalog; imports: number; nodeOptions: string },
+  options: { catalog: Catalog; imports: number; nodeOptions: string; external: readonly string[] },
 ): Promise<Measured & { output: Metafile['outputs'][string] }> {
   await mkdir(outdir, { recursive: true });
   const outfile = join(outdir, 'index.mjs');
@@ -132,6 +171,7 @@ async function measure(
     sourcemap: true,
     sourcesContent: false,
     tsconfig: join(root, 'tsconfig.json'),
+    external: [...options.external],
     metafile: true,
     logLevel: 'error',
     ...(handler.withCatalog ? catalogBundling(options.catalog) : {}),
@@ -141,17 +181,24 @@ async function measure(
   const mapBytes = outputs.find(([path]) => path.endsWith('index.mjs.map'))?.[1].bytes ?? 0;
   const wall: number[] = [];
   const cpu: number[] = [];
+  const rss: number[] = [];
+  const heap: number[] = [];
   for (let i = 0; i < options.imports; i++) {
     const measured = await importOnce(outfile, options.nodeOptions);
     wall.push(measured.wall);
     cpu.push(measured.cpu);
+    rss.push(measured.rss);
+    heap.push(measured.heap);
   }
   return {
     bytes: output.bytes,
     source_map_bytes: mapBytes,
+    sdk_at_init: sdkAtInit(output),
     cold_import_p50_ms: ms(percentile(wall, 50)),
     cold_import_p99_ms: ms(percentile(wall, 99)),
     cold_import_cpu_p50_ms: ms(percentile(cpu, 50)),
+    rss_after_import_mb: ms(percentile(rss, 50) / 1_048_576),
+    heap_after_import_mb: ms(percentile(heap, 50) / 1_048_576),
     output,
   };
 }
@@ -190,11 +237,13 @@ export async function handlerBundles(
     const beforeRoot = join(dir, 'before-tree');
     await mkdir(beforeRoot);
     const beforeMissing = await checkoutBefore(beforeRef, beforeRoot);
+    await runtimeSdk(dir);
     for (const handler of handlerEntries()) {
       const { output, ...now } = await measure(PROJECT_ROOT, handler, join(dir, 'now', handler.name), {
         catalog,
         imports,
         nodeOptions: '',
+        external: LAMBDA_RUNTIME_EXTERNALS,
       });
       let before: HandlerFigures['before'];
       if (!beforeMissing && existsSync(join(beforeRoot, handler.entry))) {
@@ -202,16 +251,14 @@ export async function handlerBundles(
           beforeRoot,
           handler,
           join(dir, 'before', handler.name),
-          { catalog, imports, nodeOptions: BEFORE_NODE_OPTIONS },
+          // That commit bundled the SDK (`bundleAwsSDK: true`).
+          { catalog, imports, nodeOptions: BEFORE_NODE_OPTIONS, external: [] },
         );
         before = { bytes, cold_import_p50_ms, cold_import_p99_ms, cold_import_cpu_p50_ms };
       }
       handlers.push({ ...handler, ...now, top_contributors: topContributors(output), ...(before ? { before } : {}) });
     }
-    const largest = {
-      ...(await sourceMapCost(handlers, dir, imports)),
-      bytes_with_aws_sdk_external: await bytesWithRuntimeSdk(handlers, catalog),
-    };
+    const largest = await sourceMapCost(handlers, dir, imports);
     return summary(
       imports,
       handlers,
@@ -221,22 +268,6 @@ export async function handlerBundles(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-/** What the largest handler would weigh with the runtime's AWS SDK (`bundleAwsSDK: false` marks `@aws-sdk/*` external). */
-async function bytesWithRuntimeSdk(handlers: HandlerFigures[], catalog: Catalog): Promise<number> {
-  const largest = handlers.reduce((a, b) => (b.bytes > a.bytes ? b : a));
-  const result = await build({
-    entryPoints: [join(PROJECT_ROOT, largest.entry)],
-    write: false,
-    ...NODE22_ESM_BUNDLE,
-    mainFields: [...NODE22_ESM_BUNDLE.mainFields],
-    tsconfig: join(PROJECT_ROOT, 'tsconfig.json'),
-    external: ['@aws-sdk/*'],
-    logLevel: 'error',
-    ...(largest.withCatalog ? catalogBundling(catalog) : {}),
-  });
-  return result.outputFiles[0]!.contents.byteLength;
 }
 
 /** The largest handler imported again with `--enable-source-maps` (what `-c looprail:debug=true` deploys). */
@@ -259,7 +290,6 @@ function summary(
     handler: string;
     cold_import_p50_ms: number;
     with_source_maps_p50_ms: number;
-    bytes_with_aws_sdk_external: number;
   },
   before: { ref: string; missing?: string },
 ) {

@@ -24,6 +24,17 @@ function beforeText(bundles: CostFigures['lambda_bundles']): string {
   return `In brackets, the same handler built from commit \`${bundles.before.ref.slice(0, 12)}\` (before the bundles were cut) in the same run, imported with that commit's \`NODE_OPTIONS=--enable-source-maps\`.`;
 }
 
+/** Why ModelStep has the memory it has: what the bench measured of it, and what the same wait bills at the other sizes. */
+function modelStepSizing(
+  bundles: CostFigures['lambda_bundles'],
+  wait: CostFigures['infra_cost']['model_wait'],
+): string {
+  const measured = bundles.handlers.find((handler) => handler.name === 'ModelStep');
+  const at = (mb: number) =>
+    `${mb} MB ${((mb / 1024) * wait.seconds).toFixed(2)} GB-s (${usd((mb / 1024) * wait.seconds * AWS_PRICES.lambdaArmGbSecond.usd)})`;
+  return `ModelStep's memory is set by measurement: it mostly waits on the network, and its bundle holds ${measured ? `${measured.rss_after_import_mb} MB resident (${measured.heap_after_import_mb} MB of heap) after its init (Lambda bundles above)` : 'little (Lambda bundles above)'}, so ${wait.model_step_memory_mb} MB leaves several times that for the largest conversation a step holds. The same ${wait.seconds} s wait at ${[256, 512, 1024].map(at).join('; ')}. Lambda gives CPU in proportion to memory, so a smaller size lengthens only the step's own CPU work (tens of ms here), which bills about the same GB-s at any size.`;
+}
+
 export function costMarkdown(figures: CostFigures): string {
   const { secrets_manager: secrets, lambda_bundles: bundles, infra_cost: cost, budget_reservations: budget } = figures;
   const wait = cost.model_wait;
@@ -41,13 +52,13 @@ After the first iteration: **${secrets.api_calls_per_iteration_after_first}** ca
 
 ## Lambda bundles
 
-Each handler bundled as HandlerFunction has CDK bundle it (esbuild, ESM, node22, minified, AWS SDK bundled: \`bundleAwsSDK: true\`, external source map), then imported ${bundles.imports_per_handler} times, each in a fresh Node ${process.version} process with the environment Lambda gives it (no \`--enable-source-maps\`: that is \`-c looprail:debug=true\` only); the time is the \`import()\` alone. ${beforeText(bundles)} Targets: ≤ 300 KB each (stretch 150 KB), cold import ≤ 50 ms.
+Each handler bundled as HandlerFunction has CDK bundle it (esbuild, ESM, node22, minified, external source map, the AWS SDK left to the runtime: \`@aws-sdk/*\` external, the runtime's version pinned as a floor in infra/constructs/handler-function.ts), then imported ${bundles.imports_per_handler} times, each in a fresh Node ${process.version} process with the environment Lambda gives it (no \`--enable-source-maps\`: that is \`-c looprail:debug=true\` only); the time is the \`import()\`, including the runtime's SDK packages the bundle imports at init (resolved from a node_modules holding \`@aws-sdk/*\` only, as Lambda resolves the SDK it carries; the clients a path needs only sometimes are imported on first use). ${beforeText(bundles)} Targets: ≤ 300 KB each (stretch 150 KB), cold import ≤ 50 ms.
 
-| handler | entry | bundle (before) | source map | cold import p50 (before) | p99 (before) | CPU time of the import, p50 (before) | top contributors (esbuild metafile, bytes in the output) |
-|---|---|---|---|---|---|---|---|
-${bundles.handlers.map((h) => `| ${h.name} | \`${h.entry}\` | ${kb(h.bytes)}${was(h.before && kb(h.before.bytes))} | ${kb(h.source_map_bytes)} | ${h.cold_import_p50_ms} ms${was(h.before && `${h.before.cold_import_p50_ms} ms`)} | ${h.cold_import_p99_ms} ms${was(h.before && `${h.before.cold_import_p99_ms} ms`)} | ${h.cold_import_cpu_p50_ms} ms${was(h.before && `${h.before.cold_import_cpu_p50_ms} ms`)} | ${h.top_contributors.map((c) => `${c.name} ${kb(c.bytes)}`).join(', ')} |`).join('\n')}
+| handler | entry | bundle (before) | source map | cold import p50 (before) | p99 (before) | CPU time of the import, p50 (before) | after the import: resident / heap | runtime SDK loaded at init | top contributors (esbuild metafile, bytes in the output) |
+|---|---|---|---|---|---|---|---|---|---|
+${bundles.handlers.map((h) => `| ${h.name} | \`${h.entry}\` | ${kb(h.bytes)}${was(h.before && kb(h.before.bytes))} | ${kb(h.source_map_bytes)} | ${h.cold_import_p50_ms} ms${was(h.before && `${h.before.cold_import_p50_ms} ms`)} | ${h.cold_import_p99_ms} ms${was(h.before && `${h.before.cold_import_p99_ms} ms`)} | ${h.cold_import_cpu_p50_ms} ms${was(h.before && `${h.before.cold_import_cpu_p50_ms} ms`)} | ${h.rss_after_import_mb} / ${h.heap_after_import_mb} MB | ${h.sdk_at_init.map((name) => name.replace('@aws-sdk/', '')).join(', ') || 'none'} | ${h.top_contributors.map((c) => `${c.name} ${kb(c.bytes)}`).join(', ')} |`).join('\n')}
 
-Largest: ${largest.handler}; imported with \`--enable-source-maps\` its cold import p50 is ${largest.with_source_maps_p50_ms} ms (${largest.cold_import_p50_ms} ms without). With the runtime's AWS SDK instead of a bundled one (\`bundleAwsSDK: false\`) it would be ${kb(largest.bytes_with_aws_sdk_external)}.
+Largest: ${largest.handler}; imported with \`--enable-source-maps\` its cold import p50 is ${largest.with_source_maps_p50_ms} ms (${largest.cold_import_p50_ms} ms without).
 Size: ${verdict(bundles.max_bytes <= 300 * 1024)} (largest ${kb(bundles.max_bytes)}${was(bundles.before_max_bytes && kb(bundles.before_max_bytes))}). Cold import: ${verdict(bundles.max_cold_import_p50_ms <= 50)} (slowest p50 ${bundles.max_cold_import_p50_ms} ms${was(bundles.before_max_cold_import_p50_ms && `${bundles.before_max_cold_import_p50_ms} ms`)}).
 
 ## Infra cost per iteration on AWS
@@ -70,6 +81,8 @@ Total **${usd(cost.total_usd_per_iteration)}** per iteration = **${cost.percent_
 ## Lambda time a model step bills while the model thinks
 
 A ${wait.seconds} s model call holds the ModelStep Lambda (${wait.model_step_memory_mb} MB) for ${wait.seconds} s: **${wait.gb_seconds} GB-s = ${usd(wait.usd)}**, ${wait.percent_of_model_call}% of the model call; with the infra above, ${wait.percent_of_model_call_with_infra}%.
+
+${modelStepSizing(bundles, wait)}
 
 What the design does about it, from the code: the model call is one synchronous HTTPS request inside the ModelStep invocation (no polling loop and no second invocation per call), so the bill is the provider's latency × the step's memory, nothing more. Each attempt is cut at ${wait.http_timeout_ms / 1000} s and the adapter makes at most ${wait.http_max_attempts} attempts inside a ${wait.http_retry_budget_ms / 1000} s budget (adapters/models/http-call.ts); longer waits — ${wait.state_machine_retries.map((r) => `\`${r.errors.join('`, `')}\` (${r.interval_s} s, ×${r.backoff}, ${r.attempts} attempts)`).join('; ')} — are the ModelStep state's Retry, which bills state transitions, not Lambda seconds. Human approvals wait on \`lambda:invoke.waitForTaskToken\`: the RequestApproval Lambda returns at once and the wait bills nothing. Memory is set per step in one place (STEP_SPECS in infra/constructs/step-functions.ts, overridable per deployment with \`stepSettings\`); the ModelStep's ${wait.model_step_memory_mb} MB is what multiplies the wait, and the wait overtakes the state transitions as the largest line of the cost per iteration once a model call takes longer than ${(cost.usd_per_iteration.step_functions! / ((wait.model_step_memory_mb / 1024) * AWS_PRICES.lambdaArmGbSecond.usd)).toFixed(1)} s.
 

@@ -1,4 +1,5 @@
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { onFirstUse } from '../aws/on-first-use.ts';
 import type { EventPublisher, RuntimeEvent } from '../../core/ports/events.ts';
 
 /**
@@ -17,16 +18,20 @@ export interface EventBridgePublisherOptions {
 }
 
 export class EventBridgePublisher implements EventPublisher {
-  readonly #client: EventBridgeClient;
+  readonly #client: () => Promise<EventBridgeClient>;
   readonly #eventBusName: string | undefined;
 
   constructor(options: EventBridgePublisherOptions = {}) {
-    this.#client = options.client ?? new EventBridgeClient({});
+    this.#client = onFirstUse(
+      async () => new (await import('@aws-sdk/client-eventbridge')).EventBridgeClient({}),
+      options.client,
+    );
     this.#eventBusName = options.eventBusName;
   }
 
   async publish(event: RuntimeEvent): Promise<void> {
-    const output = await this.#client.send(
+    const { PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
+    const output = await (await this.#client()).send(
       new PutEventsCommand({
         Entries: [
           {

@@ -1,4 +1,5 @@
-import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import type { SFNClient } from '@aws-sdk/client-sfn';
+import { onFirstUse } from '../aws/on-first-use.ts';
 import { TaskGoneError } from '../../core/approvals/errors.ts';
 import { TransientError } from '../../core/errors.ts';
 import type { TaskTokenSender } from '../../core/ports/executions.ts';
@@ -16,21 +17,25 @@ import { isTransientSfnError } from './sfn-errors.ts';
 const MAX_CAUSE = 32_768;
 const GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
 export class StepFunctionsTaskSender implements TaskTokenSender {
-  readonly #client: SFNClient;
+  readonly #client: () => Promise<SFNClient>;
 
   constructor(options: { client?: SFNClient } = {}) {
-    this.#client = options.client ?? new SFNClient({});
+    this.#client = onFirstUse(async () => new (await import('@aws-sdk/client-sfn')).SFNClient({}), options.client);
   }
 
   async sendTaskSuccess(token: string, output: unknown): Promise<void> {
+    const { SendTaskSuccessCommand } = await import('@aws-sdk/client-sfn');
+    const client = await this.#client();
     await this.#send('SendTaskSuccess', () =>
-      this.#client.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(output) })),
+      client.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(output) })),
     );
   }
 
   async sendTaskFailure(token: string, error: string, cause: string): Promise<void> {
+    const { SendTaskFailureCommand } = await import('@aws-sdk/client-sfn');
+    const client = await this.#client();
     await this.#send('SendTaskFailure', () =>
-      this.#client.send(new SendTaskFailureCommand({ taskToken: token, error, cause: cause.slice(0, MAX_CAUSE) })),
+      client.send(new SendTaskFailureCommand({ taskToken: token, error, cause: cause.slice(0, MAX_CAUSE) })),
     );
   }
 

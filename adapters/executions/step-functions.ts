@@ -1,4 +1,5 @@
-import { SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import type { SFNClient } from '@aws-sdk/client-sfn';
+import { onFirstUse } from '../aws/on-first-use.ts';
 import { ConfigurationError, TransientError } from '../../core/errors.ts';
 import type { ExecutionStarter } from '../../core/ports/executions.ts';
 import { epochForSeq, executionNameFor } from '../../core/run/continuation.ts';
@@ -25,7 +26,7 @@ export const CANCELLED_ERROR = 'looprail.Cancelled';
 const STATE_MACHINE_ARN = /^arn:([\w-]+):states:([\w-]+):(\d{12}):stateMachine:([\w-]{1,80})$/;
 
 export class StepFunctionsExecutionStarter implements ExecutionStarter {
-  readonly #client: SFNClient;
+  readonly #client: () => Promise<SFNClient>;
   readonly #stateMachineArn: string;
   readonly #executionArnPrefix: string;
 
@@ -38,7 +39,7 @@ export class StepFunctionsExecutionStarter implements ExecutionStarter {
     const [, partition, region, account, name] = parts;
     this.#stateMachineArn = options.stateMachineArn;
     this.#executionArnPrefix = `arn:${partition}:states:${region}:${account}:execution:${name}:`;
-    this.#client = options.client ?? new SFNClient({});
+    this.#client = onFirstUse(async () => new (await import('@aws-sdk/client-sfn')).SFNClient({}), options.client);
   }
 
   /** The execution's ARN follows from the run id: no lookup needed to stop it. */
@@ -47,8 +48,10 @@ export class StepFunctionsExecutionStarter implements ExecutionStarter {
   }
 
   async start(runId: string): Promise<void> {
+    const { StartExecutionCommand } = await import('@aws-sdk/client-sfn');
+    const client = await this.#client();
     try {
-      await this.#client.send(
+      await client.send(
         new StartExecutionCommand({
           stateMachineArn: this.#stateMachineArn,
           name: runId,
@@ -74,8 +77,10 @@ export class StepFunctionsExecutionStarter implements ExecutionStarter {
   }
 
   private async stopExecution(runId: string, name: string, reason: string): Promise<void> {
+    const { StopExecutionCommand } = await import('@aws-sdk/client-sfn');
+    const client = await this.#client();
     try {
-      await this.#client.send(
+      await client.send(
         new StopExecutionCommand({
           executionArn: this.executionArn(name),
           error: CANCELLED_ERROR,

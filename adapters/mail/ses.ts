@@ -1,7 +1,8 @@
-import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
+import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { ConfigurationError, TransientError, ValidationError } from '../../core/errors.ts';
 import type { Mailer, MailMessage } from '../../core/ports/mail.ts';
+import { onFirstUse } from '../aws/on-first-use.ts';
 
 /**
  * The Mailer on AWS: Amazon SES v2 `SendEmail` (simple content: subject, text and HTML)
@@ -24,7 +25,7 @@ const ADDRESS = /^[^\s<>()",;:@\\]+@[^\s<>()",;:@\\]+$/;
 
 export class SesMailer implements Mailer {
   readonly #from: string;
-  readonly #client: SESv2Client;
+  readonly #client: () => Promise<SESv2Client>;
 
   constructor(options: SesMailerOptions) {
     if (!options.from)
@@ -34,20 +35,20 @@ export class SesMailer implements Mailer {
     if (!ADDRESS.test(options.from))
       throw new ConfigurationError(`the mail sender "${options.from}" is not a plain email address`);
     this.#from = options.from;
-    this.#client =
-      options.client ??
-      new SESv2Client({
-        region: options.region,
-        endpoint: options.endpoint,
-        credentials: options.credentials,
-        maxAttempts: 1,
-      });
+    const { region, endpoint, credentials } = options;
+    this.#client = onFirstUse(
+      async () =>
+        new (await import('@aws-sdk/client-sesv2')).SESv2Client({ region, endpoint, credentials, maxAttempts: 1 }),
+      options.client,
+    );
   }
 
   async send(message: MailMessage): Promise<{ messageId: string }> {
     if (message.to.length === 0) throw new ValidationError('a message needs at least one recipient');
     for (const address of message.to)
       if (!ADDRESS.test(address)) throw new ValidationError('a recipient is not a plain email address');
+    const { SendEmailCommand } = await import('@aws-sdk/client-sesv2');
+    const client = await this.#client();
     const command = new SendEmailCommand({
       FromEmailAddress: this.#from,
       Destination: { ToAddresses: message.to },
@@ -62,7 +63,7 @@ export class SesMailer implements Mailer {
       },
     });
     try {
-      const sent = await this.#client.send(command);
+      const sent = await client.send(command);
       if (!sent.MessageId) throw new Error('SES SendEmail answered without a MessageId');
       return { messageId: sent.MessageId };
     } catch (error) {

@@ -1,4 +1,4 @@
-import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { McpServerDeclaration } from '../../core/definitions/org.ts';
 import { ConfigurationError, ToolUnavailableError } from '../../core/errors.ts';
 import type { ToolCallResult, ToolDescriptor } from '../../core/ports/tools.ts';
@@ -38,12 +38,12 @@ const TRANSIENT_INVOKE_ERRORS = new Set([
 
 export class LambdaMcpHosts implements McpHosts {
   readonly #names: McpHostNames;
-  readonly #client: () => LambdaClient;
+  readonly #client: () => LambdaClient | Promise<LambdaClient>;
   /** The last call in flight per stateful server: its host runs one container at a time (reserved concurrency 1). */
   readonly #queues = new Map<string, Promise<unknown>>();
 
   /** `client` is called on first use, so a step that never reaches a hosted server builds none. */
-  constructor(names: McpHostNames, client: () => LambdaClient) {
+  constructor(names: McpHostNames, client: () => LambdaClient | Promise<LambdaClient>) {
     this.#names = names;
     this.#client = client;
   }
@@ -90,9 +90,11 @@ export class LambdaMcpHosts implements McpHosts {
   async #invoke(server: string, request: HostRequest): Promise<HostResponse & { ok: true }> {
     const functionName = this.#names[server];
     if (functionName === undefined) throw new ConfigurationError(`MCP server "${server}" has no host function`);
+    const { InvokeCommand } = await import('@aws-sdk/client-lambda');
+    const client = await this.#client();
     let output;
     try {
-      output = await this.#client().send(
+      output = await client.send(
         new InvokeCommand({ FunctionName: functionName, Payload: Buffer.from(JSON.stringify(request)) }),
       );
     } catch (error) {

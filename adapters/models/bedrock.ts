@@ -1,5 +1,5 @@
-import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
 import type {
+  BedrockRuntimeClient,
   ContentBlock,
   ConverseCommandInput,
   ConverseCommandOutput,
@@ -20,9 +20,12 @@ import { DEFAULT_TIMEOUT_MS } from './http-call.ts';
  * our typed errors so the state machine retries it or stops with a clear reason.
  */
 
+/** A Bedrock client for a region, made when the first call needs it (the SDK package is imported then). */
+export type BedrockClientFor = (region: string | undefined) => BedrockRuntimeClient | Promise<BedrockRuntimeClient>;
+
 export interface BedrockProviderOptions {
   /** A client for a region (undefined: the ambient region, AWS_REGION in Lambda). Default: one SDK client per region, made on first use. */
-  clientFor?: (region: string | undefined) => BedrockRuntimeClient;
+  clientFor?: BedrockClientFor;
   /** How long one Converse call may take. Default 120 s. */
   timeoutMs?: number;
 }
@@ -61,7 +64,7 @@ const EMPTY_RESULT = '(no output)';
 
 export class BedrockProvider implements ModelProvider {
   readonly name = 'bedrock';
-  readonly #clientFor: (region: string | undefined) => BedrockRuntimeClient;
+  readonly #clientFor: BedrockClientFor;
   readonly #timeoutMs: number;
   /** Models that refused a cache point (not every Bedrock model supports prompt caching); asked without one from then on. */
   readonly #noCachePoint = new Set<string>();
@@ -78,7 +81,8 @@ export class BedrockProvider implements ModelProvider {
     const modelId = declaration.model_id ?? request.model.name;
     const region = declaration.region;
     const label = `bedrock model ${request.model.name}${modelId !== request.model.name ? ` (${modelId})` : ''}${region ? ` in ${region}` : ''}`;
-    const client = this.#clientFor(region);
+    const client = await this.#clientFor(region);
+    const { ConverseCommand } = await import('@aws-sdk/client-bedrock-runtime');
     const cacheKey = `${region ?? ''}|${modelId}`;
 
     let cachePoint = !this.#noCachePoint.has(cacheKey);
@@ -275,13 +279,14 @@ function errorFacts(error: unknown): { name: string; message: string; status: nu
   };
 }
 
-function clientsPerRegion(): (region: string | undefined) => BedrockRuntimeClient {
+function clientsPerRegion(): BedrockClientFor {
   const clients = new Map<string, BedrockRuntimeClient>();
-  return (region) => {
+  return async (region) => {
     const key = region ?? '';
     let client = clients.get(key);
     if (!client) {
-      client = new BedrockRuntimeClient(region ? { region } : {});
+      const { BedrockRuntimeClient } = await import('@aws-sdk/client-bedrock-runtime');
+      client = clients.get(key) ?? new BedrockRuntimeClient(region ? { region } : {});
       clients.set(key, client);
     }
     return client;

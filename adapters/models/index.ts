@@ -1,8 +1,7 @@
-import type { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import type { ModelProviders } from '../../core/ports/models.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import { AnthropicProvider } from './anthropic.ts';
-import { BedrockProvider } from './bedrock.ts';
+import { BedrockProvider, type BedrockClientFor } from './bedrock.ts';
 import type { HttpCallSettings } from './http-call.ts';
 import { OpenAiProvider } from './openai.ts';
 import { ScriptedModelProvider } from './scripted.ts';
@@ -16,7 +15,7 @@ export interface ModelProvidersOptions extends HttpCallSettings {
   /** Where Anthropic and OpenAI keys are read, by name, on each call. */
   secrets: SecretStore;
   /** A Bedrock client for a region (undefined: the ambient one). Default: one SDK client per region. */
-  bedrockClientFor?: (region: string | undefined) => BedrockRuntimeClient;
+  bedrockClientFor?: BedrockClientFor;
 }
 
 export function modelProviders(options: ModelProvidersOptions): ModelProviders {

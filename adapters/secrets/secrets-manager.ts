@@ -1,4 +1,6 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { onFirstUse } from '../aws/on-first-use.ts';
 import { ConfigurationError, SecretNotFoundError, TransientError } from '../../core/errors.ts';
 import { systemClock } from '../../core/ports/clock.ts';
 import type { Clock } from '../../core/ports/clock.ts';
@@ -13,6 +15,8 @@ import type { SecretStore } from '../../core/ports/secrets.ts';
 export interface SecretsManagerStoreOptions {
   /** Defaults to a client for the ambient region and credentials, made on first use. */
   client?: SecretsManagerClient;
+  /** The credentials of the client made on first use (an agent's role); default: the function's own. */
+  credentials?: AwsCredentialIdentityProvider;
   /** How long a value is reused. Default 5 minutes. */
   ttlMs?: number;
   clock?: Clock;
@@ -43,7 +47,7 @@ interface CacheEntry {
 }
 
 export class SecretsManagerStore implements SecretStore {
-  #client: SecretsManagerClient | undefined;
+  readonly #client: () => Promise<SecretsManagerClient>;
   readonly #ttlMs: number;
   readonly #clock: Clock;
   readonly #cache = new Map<string, CacheEntry>();
@@ -51,7 +55,11 @@ export class SecretsManagerStore implements SecretStore {
   readonly #inFlight = new Map<string, Promise<string>>();
 
   constructor(options: SecretsManagerStoreOptions = {}) {
-    this.#client = options.client;
+    const { credentials } = options;
+    this.#client = onFirstUse(
+      async () => new (await import('@aws-sdk/client-secrets-manager')).SecretsManagerClient({ credentials }),
+      options.client,
+    );
     this.#ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
     this.#clock = options.clock ?? systemClock;
   }
@@ -69,10 +77,10 @@ export class SecretsManagerStore implements SecretStore {
   }
 
   async #fetch(name: string): Promise<string> {
-    this.#client ??= new SecretsManagerClient({});
     let output;
     try {
-      output = await this.#client.send(new GetSecretValueCommand({ SecretId: name }));
+      const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+      output = await (await this.#client()).send(new GetSecretValueCommand({ SecretId: name }));
     } catch (error) {
       throw translateError(name, error);
     }

@@ -10,7 +10,7 @@ import { scoped, type RunDeps } from './deps.ts';
 import { elapsedMs, type StartedRunState } from './load.ts';
 import { recorded, screenText, screenValue } from './screening.ts';
 import type { StepWriter } from './step-writer.ts';
-import { withinShapeLimits } from './tools/governed-call.ts';
+import { withinShapeLimits } from './tools/shape-limits.ts';
 
 /**
  * The model call itself, apart from ModelStep's decisions around it: the request as the

@@ -1,5 +1,10 @@
 import type { SemVer } from 'semver';
-import { compare, maxSatisfying as highestIn, parse, Range as NpmRange, satisfies as inNpmRange } from 'semver';
+// The parts used, each from its own file: `semver`'s index requires all of the package (about 28 KB in every Lambda bundle).
+import NpmRange from 'semver/classes/range.js';
+import compare from 'semver/functions/compare.js';
+import parse from 'semver/functions/parse.js';
+import inNpmRange from 'semver/functions/satisfies.js';
+import highestIn from 'semver/ranges/max-satisfying.js';
 
 /**
  * Skill versions and the ranges pins may use, on npm's own `semver` package. What a skill

@@ -34,6 +34,26 @@ export const NODE22_ESM_BUNDLE = {
   banner: { js: ESM_REQUIRE_BANNER },
 } as const;
 
+/**
+ * What a Lambda bundle leaves to the runtime: Lambda's Node 22 runtime carries the AWS SDK v3
+ * (every `@aws-sdk/*` client and lib-dynamodb, credential-providers, with their `@smithy/*`
+ * dependencies) and resolves it for ES modules too, so the bundles hold only looprail's code
+ * and its other dependencies (about 450 KB less per handler).
+ *
+ * The pin, as a floor: the deployed code needs an SDK whose Bedrock Converse knows prompt
+ * caching (`cachePoint` blocks and the `cacheReadInputTokens`/`cacheWriteInputTokens` usage
+ * the spend is priced from, adapters/models/bedrock.ts; Bedrock made caching generally
+ * available in April 2025). The functions take Lambda's automatic runtime updates, which
+ * only move the runtime's SDK forward (its version per runtime: "Runtime-included SDK
+ * versions" at docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html); a deployment that
+ * pins an older runtime version must check it there. Everything else used is older: DynamoDB transactions and the document client,
+ * Step Functions task tokens, SESv2 SendEmail, EventBridge PutEvents, Secrets Manager
+ * GetSecretValue, Lambda Invoke, STS AssumeRole through fromTemporaryCredentials.
+ * Tests and the local host run the SDK from package-lock.json; test/box runs the bundles
+ * against it resolved the way the runtime resolves its own.
+ */
+export const LAMBDA_RUNTIME_EXTERNALS = ['@aws-sdk/*'] as const;
+
 /** CDK context that makes every handler map stack traces to the TypeScript sources: `-c looprail:debug=true`. */
 export const DEBUG_CONTEXT = 'looprail:debug';
 
@@ -156,8 +176,9 @@ export class HandlerFunction extends Construct implements IGrantable {
         sourceMap: true,
         // Source maps point at paths, not at a copy of the sources: smaller assets.
         sourcesContent: false,
-        // Pin the SDK we test with instead of whatever version the runtime ships.
-        bundleAwsSDK: true,
+        // The runtime's AWS SDK (LAMBDA_RUNTIME_EXTERNALS says which version it must be).
+        bundleAwsSDK: false,
+        externalModules: [...LAMBDA_RUNTIME_EXTERNALS],
         banner: ESM_REQUIRE_BANNER,
         forceDockerBundling: false,
         tsconfig: join(projectRoot, 'tsconfig.json'),

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+// First: the bundle's `@aws-sdk/*` imports resolve from NODE_PATH, as on Lambda's Node runtimes.
+import '../support/runtime-sdk-resolve.ts';
 import { routeHostsToBox } from './box-hosts.ts';
 
 /**

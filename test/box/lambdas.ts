@@ -1,6 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, symlinkSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
+import { runtimeSdk } from '../support/runtime-sdk.ts';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Credentials } from './model.ts';
@@ -17,7 +18,6 @@ import type { BoxTemplate } from './template.ts';
  */
 
 const WORKER = fileURLToPath(new URL('./lambda-worker.ts', import.meta.url));
-const PROJECT_MODULES = fileURLToPath(new URL('../../node_modules/', import.meta.url));
 /** Lambda's Node runtimes the box runs; both on this machine's Node 22 (no other Node is installed). */
 const RUNTIMES = new Set(['nodejs22.x', 'nodejs24.x']);
 
@@ -264,21 +264,6 @@ export class BoxLambdas {
     }
     return log;
   }
-}
-
-/**
- * What Lambda's Node runtimes carry in /var/runtime/node_modules: the AWS SDK v3 (`@aws-sdk/*`),
- * here as links to the project's copies, so a bundle that leaves the SDK out resolves it as on
- * AWS while any other missing module still fails as it would there.
- */
-function runtimeSdk(dir: string): string {
-  const modules = join(dir, 'node_modules');
-  const sdk = join(modules, '@aws-sdk');
-  mkdirSync(sdk, { recursive: true });
-  for (const name of readdirSync(join(PROJECT_MODULES, '@aws-sdk'))) {
-    if (!existsSync(join(sdk, name))) symlinkSync(join(PROJECT_MODULES, '@aws-sdk', name), join(sdk, name), 'dir');
-  }
-  return modules;
 }
 
 /** Lambda runs Node 22: the project's own `node` devDependency when this process is not already on 22. */

@@ -17,6 +17,7 @@ import { SKILLS_RESOURCE_TYPE, SkillsRegistry } from '../../infra/constructs/ski
 import { LooprailChecks } from '../../infra/nag/looprail-checks.ts';
 import { LooprailStack } from '../../infra/stacks/looprail-stack.ts';
 import { testTable } from '../support/dynamodb.ts';
+import { RUNTIME_SDK_RESOLVE, runtimeSdk } from '../support/runtime-sdk.ts';
 
 /**
  * The skills registry on AWS (infra/constructs/skills-registry.ts): the default org's pinned
@@ -244,7 +245,7 @@ describe('the bundled publisher', { timeout: 180_000 }, () => {
     );
     expect(readFileSync(join(asset, 'org/skills.yaml'), 'utf8')).toContain('cdk:*');
 
-    // The bundle as Lambda runs it: a fresh Node, the template's environment, its own folder.
+    // The bundle as Lambda runs it: a fresh Node, the template's environment, its own folder, the runtime's SDK.
     const table = await testTable();
     const { server, url, answers } = await responseUrl();
     const resource = Object.entries(template.Resources).find(
@@ -261,10 +262,11 @@ describe('the bundled publisher', { timeout: 180_000 }, () => {
     };
     const run = `const { handler } = await import(${JSON.stringify(join(asset, 'index.mjs'))}); await handler(${JSON.stringify(event)}, { getRemainingTimeInMillis: () => 120000 });`;
     // Not spawnSync: this process must stay free to take the answer at the ResponseURL.
-    const child = await runNode(['--input-type=module', '-e', run], {
+    const child = await runNode(['--import', RUNTIME_SDK_RESOLVE, '--input-type=module', '-e', run], {
       timeout: 60_000,
       env: {
         PATH: process.env.PATH,
+        NODE_PATH: runtimeSdk(join(assembly.directory, 'lambda-runtime')),
         LOOPRAIL_TABLE_NAME: table.tableName,
         LOOPRAIL_SKILLS_PUBLISHER: 'cdk:Skills',
         AWS_REGION: 'us-east-1',

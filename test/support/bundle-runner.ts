@@ -1,10 +1,12 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { RUNTIME_SDK_RESOLVE, runtimeSdk } from './runtime-sdk.ts';
 
 /**
  * A bundled Lambda asset from cdk.out, run as Lambda runs it: a fresh Node 22 process
- * (a cold start) that imports `<asset>/index.mjs` with the template's environment and
+ * (a cold start) that imports `<asset>/index.mjs` with the template's environment and the
+ * runtime's AWS SDK (runtime-sdk.ts, in a node_modules beside the asset's folder), and
  * calls its `handler` once per invocation, keeping whatever the handler keeps between them
  * (a warm container). Answers come back on stdout behind a marker, beside the handler's logs.
  */
@@ -37,9 +39,17 @@ export interface RunningBundle {
 }
 
 export function startBundle(assetDir: string, environment: Record<string, string>): RunningBundle {
-  const child: ChildProcessWithoutNullStreams = spawn(NODE22, ['--input-type=module', '-e', RUNNER], {
+  const nodePath = runtimeSdk(join(assetDir, '..', 'lambda-runtime'));
+  const args = ['--import', RUNTIME_SDK_RESOLVE, '--input-type=module', '-e', RUNNER];
+  const child: ChildProcessWithoutNullStreams = spawn(NODE22, args, {
     cwd: assetDir,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...environment, LAMBDA_TASK_ROOT: assetDir },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      ...environment,
+      LAMBDA_TASK_ROOT: assetDir,
+      NODE_PATH: nodePath,
+    },
     stdio: 'pipe',
   });
   const logs: string[] = [];

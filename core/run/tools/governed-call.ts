@@ -1,7 +1,6 @@
 import { DEFAULT_HARNESS } from '../../definitions/agent.ts';
 import type { ToolSpec } from '../../definitions/context.ts';
-import { REFUSED_ARGUMENTS_KEY, type ToolCallBlock } from '../../definitions/messages.ts';
-import { jsonShapeProblem, TOOL_ARGUMENT_LIMITS } from '../../limits/json-shape.ts';
+import type { ToolCallBlock } from '../../definitions/messages.ts';
 import { untrustedWrite } from '../../definitions/run.ts';
 import { callBinding } from '../../approvals/binding.ts';
 import { approvalFor } from '../../policy/approval-rules.ts';
@@ -13,6 +12,7 @@ import { blockedReason, screenValue } from '../screening.ts';
 import { blocked, executedBefore, innerOf, notMade, refusal, rejection } from './outcome.ts';
 import type { CallOutcome, InnerCall } from './outcome.ts';
 import { callServer, clip, traceFor } from './server-call.ts';
+import { withinShapeLimits } from './shape-limits.ts';
 
 /** A result bigger than this is cut, with a marker, so one item stays under DynamoDB's 400 KB. */
 export const MAX_RESULT_CHARS = 48_000;
@@ -189,10 +189,4 @@ function scriptFor(deps: RunDeps, state: StartedRunState, call: ToolCallBlock): 
 function instant(deps: RunDeps): { startedAt: string; endedAt: string; latencyMs: 0; attempt: 0 } {
   const now = deps.clock.now().toISOString();
   return { startedAt: now, endedAt: now, latencyMs: 0, attempt: 0 };
-}
-
-/** A call whose arguments are over TOOL_ARGUMENT_LIMITS keeps only why: it is then refused as invalid. */
-export function withinShapeLimits(call: ToolCallBlock): ToolCallBlock {
-  const shape = jsonShapeProblem(call.arguments, TOOL_ARGUMENT_LIMITS, 'arguments');
-  return shape ? { ...call, arguments: { [REFUSED_ARGUMENTS_KEY]: shape.message } } : call;
 }
