@@ -56,6 +56,13 @@ export const ResultExpectation = z
   .describe('Which part of the result must match, and how.');
 export type ResultExpectation = z.infer<typeof ResultExpectation>;
 
+/** How much of a check's output (a command's, a tool result's) is kept, tail first. */
+function keptBytes(description: string) {
+  return Count.refine((n) => n <= MAX_CHECK_OUTPUT_BYTES, `expected at most ${MAX_CHECK_OUTPUT_BYTES} bytes`)
+    .default(DEFAULT_CHECK_OUTPUT_BYTES)
+    .describe(description);
+}
+
 /** A command run in the run's sandbox, with `sh -c`. */
 export const CommandCheck = z.strictObject({
   name: CheckName.describe("The check's name, used by the trace, the maker's feedback and verification_failed."),
@@ -73,12 +80,7 @@ export const CommandCheck = z.strictObject({
     "Killed (with everything it started) after this; at most the sandbox's command_timeout_seconds, its default.",
   ),
   /** Bytes of the output's tail kept for the maker's feedback and the trace. */
-  keep_output_bytes: Count.refine(
-    (n) => n <= MAX_CHECK_OUTPUT_BYTES,
-    `expected at most ${MAX_CHECK_OUTPUT_BYTES} bytes`,
-  )
-    .default(DEFAULT_CHECK_OUTPUT_BYTES)
-    .describe("Bytes of the output's tail kept for the maker's feedback and the trace."),
+  keep_output_bytes: keptBytes("Bytes of the output's tail kept for the maker's feedback and the trace."),
 });
 export type CommandCheck = z.infer<typeof CommandCheck>;
 
@@ -92,12 +94,7 @@ export const ToolCheck = z.strictObject({
   arguments: z.record(z.string(), z.unknown()).default({}).describe("The call's arguments."),
   expect: ResultExpectation,
   timeout: Duration.optional().describe('How long the call may take.'),
-  keep_output_bytes: Count.refine(
-    (n) => n <= MAX_CHECK_OUTPUT_BYTES,
-    `expected at most ${MAX_CHECK_OUTPUT_BYTES} bytes`,
-  )
-    .default(DEFAULT_CHECK_OUTPUT_BYTES)
-    .describe("Bytes of the result's tail kept for the maker's feedback and the trace."),
+  keep_output_bytes: keptBytes("Bytes of the result's tail kept for the maker's feedback and the trace."),
 });
 export type ToolCheck = z.infer<typeof ToolCheck>;
 

@@ -112,8 +112,7 @@ const COMMENT_FIELD = joinHtml([
 
 /** Buttons that look like what they do: approving runs the call (green), rejecting refuses it (red outline). */
 function buttons(asked: Asked): Html {
-  const approve =
-    'budget' in asked ? `✓ Approve +${formatUsd(asked.budget.amountMicros)}` : '✓ Approve: run it';
+  const approve = 'budget' in asked ? `✓ Approve +${formatUsd(asked.budget.amountMicros)}` : '✓ Approve: run it';
   const reject = 'budget' in asked ? '✕ Reject: no more budget' : '✕ Reject: do not run it';
   return joinHtml([
     html`<div class="decide"><button type="submit" name="decision" value="approve" class="approve">${approve}</button>`,

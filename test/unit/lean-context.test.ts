@@ -1,5 +1,3 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatProblem } from '../../core/definitions/problems.ts';
 import { validateOrg } from '../../core/definitions/validate.ts';
@@ -8,20 +6,12 @@ import { notLoadedRefusal, toolsShown, withDeferral } from '../../core/run/defer
 import type { RunContext, ToolSpec } from '../../core/definitions/context.ts';
 import type { Message } from '../../core/definitions/messages.ts';
 import { compactionSplit, contextMessages, summaryMessage, transcript } from '../../core/run/compaction.ts';
+import { orgFiles } from '../support/org-files.ts';
 
 /** Validation of the token-saving switches, and the pure rules of deferred loading. */
 
 function org(overrides: Record<string, string>) {
-  const files = new Map<string, string>();
-  const walk = (current: string) => {
-    for (const name of readdirSync(current)) {
-      const path = join(current, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (/\.(ya?ml|md)$/.test(name))
-        files.set(relative('test/fixtures/loop-org', path), readFileSync(path, 'utf8'));
-    }
-  };
-  walk('test/fixtures/loop-org');
+  const files = orgFiles('test/fixtures/loop-org');
   for (const [path, text] of Object.entries(overrides)) files.set(path, text);
   return validateOrg([...files].map(([path, text]) => ({ path, display: path, text })));
 }

@@ -1,28 +1,14 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatProblem } from '../../core/definitions/problems.ts';
 import { validateOrg } from '../../core/definitions/validate.ts';
 import { compileAgentView } from '../../core/run/agent-view.ts';
 import { SANDBOX_DECLARATION } from '../../core/sandbox/tools.ts';
 import { sandboxCostMicros } from '../../core/sandbox/tools.ts';
+import { orgFiles } from '../support/org-files.ts';
 
 /** `agent.sandbox`, the built-in sandbox server and its price, through the one validation every entry point uses. */
 
-function orgFrom(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  const walk = (current: string) => {
-    for (const name of readdirSync(current)) {
-      const path = join(current, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (/\.(ya?ml|md)$/.test(name)) files.set(relative(dir, path), readFileSync(path, 'utf8'));
-    }
-  };
-  walk(dir);
-  return files;
-}
-
-const ORG = orgFrom('test/fixtures/sandbox-org');
+const ORG = orgFiles('test/fixtures/sandbox-org');
 
 function validate(overrides: Record<string, string | null> = {}) {
   const files = new Map(ORG);

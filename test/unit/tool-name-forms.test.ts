@@ -1,8 +1,7 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatProblem } from '../../core/definitions/problems.ts';
 import { validateOrg } from '../../core/definitions/validate.ts';
+import { orgFiles } from '../support/org-files.ts';
 
 /**
  * A tool has one name where people write and read it (`server.tool`: traces, inventory, approval
@@ -11,20 +10,7 @@ import { validateOrg } from '../../core/definitions/validate.ts';
  * validate refuses it and names the form to write. Scripts and eval cases take either form.
  */
 
-function demoOrg(): Map<string, string> {
-  const files = new Map<string, string>();
-  const walk = (current: string) => {
-    for (const name of readdirSync(current)) {
-      const path = join(current, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (/\.(ya?ml|md)$/.test(name)) files.set(relative('agents', path), readFileSync(path, 'utf8'));
-    }
-  };
-  walk('agents');
-  return files;
-}
-
-const DEMO = demoOrg();
+const DEMO = orgFiles('agents');
 const AGENT = 'morning-triage.yaml';
 const DEMO_AGENT = DEMO.get(AGENT)!;
 

@@ -1,9 +1,8 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { callableToolName } from '../../core/definitions/context.ts';
 import { formatProblem } from '../../core/definitions/problems.ts';
 import { validateOrg } from '../../core/definitions/validate.ts';
+import { orgFiles } from '../support/org-files.ts';
 
 /**
  * A scripted model's turns checked against the agents that play them (core/definitions/validate-scripts.ts):
@@ -11,20 +10,7 @@ import { validateOrg } from '../../core/definitions/validate.ts';
  * a misspelled name) are reported at the call's line, with what to do.
  */
 
-function demoOrg(): Map<string, string> {
-  const files = new Map<string, string>();
-  const walk = (current: string) => {
-    for (const name of readdirSync(current)) {
-      const path = join(current, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (/\.(ya?ml|md)$/.test(name)) files.set(relative('agents', path), readFileSync(path, 'utf8'));
-    }
-  };
-  walk('agents');
-  return files;
-}
-
-const DEMO = demoOrg();
+const DEMO = orgFiles('agents');
 const MAKER_SCRIPT = 'scripts/triage-maker.yaml';
 
 function problems(overrides: Record<string, string>): string[] {

@@ -1,26 +1,11 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatProblem, type Problem } from '../../core/definitions/problems.ts';
 import type { OrgFile } from '../../core/definitions/org-validation.ts';
 import { validateOrg } from '../../core/definitions/validate.ts';
+import { orgFiles } from '../support/org-files.ts';
 
-/** Reads a fixture org into OrgFiles, so each test can override a file or two. */
-function orgFrom(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  const walk = (current: string) => {
-    for (const name of readdirSync(current)) {
-      const path = join(current, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (/\.(ya?ml|md)$/.test(name)) files.set(relative(dir, path), readFileSync(path, 'utf8'));
-    }
-  };
-  walk(dir);
-  return files;
-}
-
-const BRIEF = orgFrom('test/fixtures/brief-org');
-const DEMO = orgFrom('agents');
+const BRIEF = orgFiles('test/fixtures/brief-org');
+const DEMO = orgFiles('agents');
 
 function validate(files: Map<string, string>, overrides: Record<string, string | null> = {}) {
   const merged = new Map(files);

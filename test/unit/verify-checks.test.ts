@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatProblem } from '../../core/definitions/problems.ts';
 import { validateOrg } from '../../core/definitions/validate.ts';
@@ -18,23 +18,11 @@ import {
   valueAt,
 } from '../../core/loop/checks.ts';
 import { compileAgentView } from '../../core/run/agent-view.ts';
+import { orgFiles } from '../support/org-files.ts';
 
 /** `verify.checks`: its validation (file, line, field) and the pure parts of running a check. */
 
-function orgFrom(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  const walk = (current: string) => {
-    for (const name of readdirSync(current)) {
-      const path = join(current, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (/\.(ya?ml|md)$/.test(name)) files.set(relative(dir, path), readFileSync(path, 'utf8'));
-    }
-  };
-  walk(dir);
-  return files;
-}
-
-const ORG = orgFrom('test/fixtures/checks-org');
+const ORG = orgFiles('test/fixtures/checks-org');
 
 const errors = (overrides: Record<string, string>) =>
   validateOrg(
