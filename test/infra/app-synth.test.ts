@@ -64,7 +64,7 @@ describe('infra/app.ts', { timeout: 120_000 }, () => {
     const result = runApp({ 'looprail:agents': org });
     expect(result.status, result.stderr).toBe(1);
     expect(result.stderr).toMatch(
-      /ci-reports\.yaml:8:12: transport\.command: "mcp-server-filesystm" is not installed: did you mean "mcp-server-filesystem"\? server "ci-reports" cannot run on AWS: .*used by agent morning-triage/,
+      /ci-reports\.yaml:9:12: transport\.command: "mcp-server-filesystm" is not installed: did you mean "mcp-server-filesystem"\? server "ci-reports" cannot run on AWS: .*used by agent morning-triage/,
     );
     expect(result.stderr).toMatch(/has 1 error; nothing was synthesized or deployed/);
     expect(readdirSync(result.outdir)).toEqual([]);
