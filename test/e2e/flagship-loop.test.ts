@@ -6,10 +6,11 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { startLocalHost, type LocalHost } from '../../cli/local/host.ts';
-import { decideApproval } from '../../core/approvals/decide.ts';
+import { startHttpServer } from '../../cli/http-server.ts';
+import { createApi } from '../../functions/http/api/index.ts';
 import type { Message } from '../../core/definitions/messages.ts';
 import { ledgerNow } from '../../core/memory/operations.ts';
-import { runUntilPaused, waitForMail } from '../support/approvals.ts';
+import { linkIn, runUntilPaused, waitForMail } from '../support/approvals.ts';
 
 /**
  * The flagship loop (examples/ci-fixer) on the local host, two mornings in a row: real
@@ -66,8 +67,9 @@ async function overnight(): Promise<void> {
   await writeFile(join(dayTwoOrg, 'models.yaml'), models.replace('scripts/day-1.yaml', 'scripts/day-2.yaml'));
 }
 
-const open = (orgDir: string) =>
-  startLocalHost({
+/** A morning's host, with the HTTP server the mailed approval link points at. */
+async function open(orgDir: string) {
+  const host = await startLocalHost({
     projectRoot: process.cwd(),
     orgDir,
     stateDir,
@@ -76,22 +78,37 @@ const open = (orgDir: string) =>
     retryIntervalMs: 0,
     sandboxRoot,
   });
+  const api = createApi({ ...host.deps, executions: host.executions, secrets: host.secrets });
+  const server = await startHttpServer({ app: api.handle, token: randomUUID(), user: 'tester' });
+  host.setPublicUrl(server.url);
+  return {
+    ...host,
+    async close() {
+      await server.close();
+      await host.close();
+    },
+  };
+}
 
-/** One morning: the run pauses at the push, the lead approves through the mailed approval, the run ends. */
+/** One morning: the run pauses at the push, the lead opens the mailed link and approves, the run ends. */
 async function morning(host: LocalHost) {
   const { running, paused } = await runUntilPaused(host, 'ci-fixer');
   const approvalId = paused.pendingApprovalId!;
   const mail = await waitForMail(join(stateDir, 'outbox'), (each) => each.text.includes(approvalId));
   const before = branches();
-  await decideApproval(host.deps, {
-    approvalId,
-    outcome: 'approved',
-    via: { kind: 'link', recipient: APPROVER },
+  const link = linkIn(mail);
+  const page = await (await fetch(link)).text();
+  const formToken = /name="form_token" value="([^"]+)"/.exec(page)?.[1] ?? 'no form on the approval page';
+  const decided = await fetch(link, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ form_token: formToken, decision: 'approve' }).toString(),
   });
+  expect(await decided.text()).toContain(`Approved by ${APPROVER}`);
   const result = await running;
   const trace = await host.deps.store.listTrace(result.runId);
   const state = await host.deps.store.loadState(result.runId);
-  return { ...result, trace, messages: state!.messages, mail, before };
+  return { ...result, trace, messages: state!.messages, mail, page, before };
 }
 
 const firstText = (messages: Message[]) => {
@@ -125,6 +142,7 @@ describe('the flagship loop: two mornings of examples/ci-fixer', () => {
       // The push waited for the lead: nothing reached the remote before the approval.
       expect(first.mail.to).toBe(APPROVER);
       expect(first.mail.text).toContain('git.git_push');
+      expect(first.page).toContain(`fix/${SUM}`);
       expect(first.before).toEqual(['main']);
       expect(branches()).toEqual([`fix/${SUM}`, 'main']);
       expect(git(remote(), 'show', `fix/${SUM}:src/sum.js`)).toContain('let total = 0;');
