@@ -175,6 +175,14 @@ describe('the flagship loop: two mornings of examples/ci-fixer', () => {
       expect(prompt).toContain('# Handoff note from the previous run');
       expect(prompt).toContain(`Written by run ${first.runId}`);
       expect(prompt).toContain('Next: reproduce with TZ=America/Los_Angeles node test.js.');
+      // Its push, too, waited for the lead; its fix was tested and reviewed.
+      expect(second.before).toEqual([`fix/${SUM}`, 'main']);
+      expect(
+        second.trace.filter((event) => event.kind === 'verification').map((event) => [event.name, event.status]),
+      ).toEqual([
+        ['tests', 'pass'],
+        ['reviewer', 'pass'],
+      ]);
       // The done item: no tool call of the second morning names it.
       const calls = toolCalls(second.messages);
       expect(calls.length).toBeGreaterThan(5);
