@@ -16,6 +16,7 @@ import { FILE_KINDS, type FileKind, jsonSchemaOf } from '../../cli/schema/json-s
 const ROOT = process.cwd();
 const ORGS = [
   'agents',
+  'examples/ci-fixer',
   ...readdirSync(join(ROOT, 'test/fixtures'))
     .filter((name) => name.endsWith('-org'))
     .map((name) => `test/fixtures/${name}`),
