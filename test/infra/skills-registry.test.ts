@@ -133,7 +133,7 @@ describe('synth refuses a pin the deploy could not publish, naming it', () => {
     const catalog = await catalogOf(org);
     return () => templateStack(catalog, org);
   };
-  const pin = (org: string) => `${join(org, 'morning-triage.yaml')}:11:12: agent.skills[0]: skill ci-triage-runbook@v2`;
+  const pin = (org: string) => `${join(org, 'morning-triage.yaml')}:12:12: agent.skills[0]: skill ci-triage-runbook@v2`;
 
   it('when the org folder has no folder for the pinned skill', async () => {
     const org = copyOrg('agents');
