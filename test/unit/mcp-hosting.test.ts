@@ -82,7 +82,7 @@ describe('validate refuses a stdio server the stack cannot host', () => {
     const { catalog, problems } = await loadOrgFolder(org, ROOT);
     expect(catalog).toBeUndefined();
     expect(problems.filter((problem) => problem.severity === 'error').map(formatProblem)).toEqual([
-      `${file}:8:12: transport.command: "mcp-server-filesystm" is not installed: did you mean "mcp-server-filesystem"? ` +
+      `${file}:9:12: transport.command: "mcp-server-filesystm" is not installed: did you mean "mcp-server-filesystem"? ` +
         'server "ci-reports" cannot run on AWS: "mcp-server-filesystm" is not a bin of an installed Node package, ' +
         'and each stdio server is bundled into its own Lambda from an installed Node package (node_modules/.bin) or a .js/.mjs file of the project; ' +
         'used by agent morning-triage, agent morning-triage.triage-reviewer. ' +
