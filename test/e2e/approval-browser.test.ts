@@ -1,12 +1,10 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHttpServer, type LocalHttpServer } from '../../cli/http-server.ts';
 import type { LocalHost } from '../../cli/local/host.ts';
-import { createApi } from '../../functions/http/api/index.ts';
-import { testHost } from '../support/local-host.ts';
 import { approvalOrg, linkIn, runUntilPaused, waitForMail } from '../support/approvals.ts';
+import { approvalBrowserRig, type ApprovalBrowserRig } from '../support/approval-browser.ts';
 
 /**
  * A person in a real browser (Debian's Chromium, headless, driven by playwright-core):
@@ -18,26 +16,18 @@ import { approvalOrg, linkIn, runUntilPaused, waitForMail } from '../support/app
 const ARTIFACTS = 'test/artifacts';
 let org: string;
 let host: LocalHost & { stateDir: string };
-let server: LocalHttpServer;
 let browser: Browser;
+let rig: ApprovalBrowserRig | undefined;
 
 beforeAll(async () => {
   org = await approvalOrg();
-  host = await testHost(org);
-  server = await startHttpServer({
-    app: createApi({ ...host.deps, executions: host.executions, secrets: host.secrets }).handle,
-    token: 'browser-test-token',
-    user: 'tester',
-  });
-  host.setPublicUrl(server.url);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'], headless: true });
+  rig = await approvalBrowserRig(org, 'browser-test-token');
+  ({ host, browser } = rig);
   await mkdir(ARTIFACTS, { recursive: true });
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await host?.close();
+  await rig?.close();
   if (org) await rm(org, { recursive: true, force: true });
 });
 

@@ -1,12 +1,10 @@
 import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalHttpServer, startHttpServer } from '../../cli/http-server.ts';
 import type { LocalHost } from '../../cli/local/host.ts';
-import { createApi } from '../../functions/http/api/index.ts';
 import { approvalOrg, linkIn, runUntilPaused, waitForMail } from '../support/approvals.ts';
-import { testHost } from '../support/local-host.ts';
+import { approvalBrowserRig, type ApprovalBrowserRig } from '../support/approval-browser.ts';
 
 /**
  * The approval page where approvers open it: often a phone, from a mail. A run reads the
@@ -21,8 +19,8 @@ const ARTIFACTS = 'test/artifacts';
 const LONG_NAME = `triage-note-${'x'.repeat(90)}`;
 let org: string;
 let host: LocalHost & { stateDir: string };
-let server: LocalHttpServer;
 let browser: Browser;
+let rig: ApprovalBrowserRig | undefined;
 
 beforeAll(async () => {
   org = await approvalOrg();
@@ -53,21 +51,13 @@ beforeAll(async () => {
     notes.delete_entities: { approvers: [lead@example.com], timeout: 23h }
 `,
   );
-  host = await testHost(org);
-  server = await startHttpServer({
-    app: createApi({ ...host.deps, executions: host.executions, secrets: host.secrets }).handle,
-    token: 'phone-test-token',
-    user: 'tester',
-  });
-  host.setPublicUrl(server.url);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'], headless: true });
+  rig = await approvalBrowserRig(org, 'phone-test-token');
+  ({ host, browser } = rig);
   await mkdir(ARTIFACTS, { recursive: true });
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await host?.close();
+  await rig?.close();
   if (org) await rm(org, { recursive: true, force: true });
 });
 
