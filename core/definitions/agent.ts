@@ -5,7 +5,7 @@ import { GuardrailPolicy } from './guardrails.ts';
 import { SkillRef } from './skills.ts';
 import { SandboxSpec } from './sandbox.ts';
 import { MemorySpec } from './memory.ts';
-import { VerifyChecks } from './verify-checks.ts';
+import { ServerTool, VerifyChecks } from './verify-checks.ts';
 
 /**
  * The agent definition: one YAML file per loop, in the team's GitOps folder.
@@ -260,6 +260,13 @@ export const VerifySpec = z
     checks: VerifyChecks.optional().describe(
       'Deterministic checks (commands in the sandbox, read-only tool calls) run before the checker; a failing one goes back to the maker and the checker is not called.',
     ),
+    release: z
+      .array(ServerTool)
+      .min(1, 'expected at least one tool, as server.tool')
+      .optional()
+      .describe(
+        'Tools held until verification passes (server.tool), such as a push that proposes the work: a call before then is answered "not yet" and asks no one to approve it; once every check and the checker pass, the maker gets one more turn to call them, in which the verified work may not change (only these, read-only tools and loop memory run).',
+      ),
   })
   .describe('A checker reviews the result before the run ends `verified`.');
 

@@ -102,6 +102,8 @@ export interface AgentView {
     checker: AgentView;
     /** Deterministic checks run before the checker, in order (core/run/verify-checks.ts). */
     checks?: VerifyCheck[];
+    /** Tools held until verification passes, as server.tool (core/policy/verify-release.ts). */
+    release?: string[];
   };
 }
 

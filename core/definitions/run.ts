@@ -178,6 +178,8 @@ export interface RunMeta {
   /** The control fields the last commit returned, replayed to a retried step. */
   lastControl?: Control;
   verdict?: Verdict;
+  /** Verification passed and released the tools verify.release holds: the maker's next final answer ends the run `verified`. */
+  verified?: { attempt: number; at: string };
   /** Set while an approval is pending (kept after a budget approval until the turn's results are written). */
   pendingApprovalId?: string;
   /** What the current turn's decisions left for the step that completes it; cleared as one with its results. */

@@ -18,6 +18,7 @@ import { writeToolsOf } from '../policy/checker-read-only.ts';
 import { matchesToolPattern } from '../policy/tool-patterns.ts';
 import { sandboxGrantProblems } from '../policy/sandbox-grants.ts';
 import { verifyCheckProblems } from '../policy/verify-checks.ts';
+import { verifyReleaseProblems } from '../policy/verify-release.ts';
 
 /** The references of one agent definition: models, instructions, skills, grants, sub-agents, rules. */
 
@@ -62,7 +63,10 @@ export function checkAgent(
   checkVerify(agent);
   checkApprovalRules(agent);
   for (const problem of sandboxGrantProblems(spec)) v.at(parsed, problem.path, problem.message, problem.severity);
-  for (const problem of verifyCheckProblems(spec, ctx.servers, ctx.invalidServers))
+  for (const problem of [
+    ...verifyCheckProblems(spec, ctx.servers, ctx.invalidServers),
+    ...verifyReleaseProblems(spec, ctx.servers, ctx.invalidServers),
+  ])
     v.at(parsed, problem.path, problem.message);
 
   const after = v.problems.filter((p) => p.severity === 'error').length;

@@ -84,13 +84,18 @@ export const CommandCheck = z.strictObject({
 });
 export type CommandCheck = z.infer<typeof CommandCheck>;
 
+/** A tool as traces, approval rules and the inventory name it: `server.tool`. */
+export const ServerTool = z.string().regex(/^[a-z][a-z0-9-]{0,62}\.[A-Za-z0-9_./-]+$/, {
+  error: (issue) =>
+    typeof issue.input === 'string' && /^[a-z][a-z0-9-]{0,62}__./.test(issue.input)
+      ? `expected server.tool: "${issue.input}" is how models call the tool; write "${issue.input.replace('__', '.')}"`
+      : 'expected server.tool, such as ci.get_status',
+});
+
 /** A call to a read-only tool the agent is granted, whose result must match. */
 export const ToolCheck = z.strictObject({
   name: CheckName.describe("The check's name, used by the trace, the maker's feedback and verification_failed."),
-  tool: z
-    .string()
-    .regex(/^[a-z][a-z0-9-]{0,62}\.[A-Za-z0-9_./-]+$/, 'expected server.tool, such as ci.get_status')
-    .describe('The read-only tool to call, as server.tool (a tool the agent is granted).'),
+  tool: ServerTool.describe('The read-only tool to call, as server.tool (a tool the agent is granted).'),
   arguments: z.record(z.string(), z.unknown()).default({}).describe("The call's arguments."),
   expect: ResultExpectation,
   timeout: Duration.optional().describe('How long the call may take.'),

@@ -76,6 +76,23 @@ export function verificationFeedback(attempt: number, feedback: string): Message
   };
 }
 
+/** Verification passed and released the tools verify.release held: the maker's turn to call them. */
+export function verificationPassed(attempt: number, released: string[]): Message {
+  const tools = released.join(', ');
+  return {
+    role: 'user',
+    content: [
+      {
+        type: 'text',
+        text:
+          `Verification passed (attempt ${attempt}: every check and the reviewer). You may now call ${tools}. ` +
+          'The verified work is frozen: only these, read-only tools and loop memory run now. ' +
+          'Give your final answer when you are done.',
+      },
+    ],
+  };
+}
+
 export const VERDICT_TOOL_NAME = 'looprail__verdict';
 export const LOAD_SKILL_TOOL_NAME = 'looprail__load_skill';
 export const READ_SKILL_FILE_TOOL_NAME = 'looprail__read_skill_file';

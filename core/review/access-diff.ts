@@ -105,6 +105,7 @@ const AREAS = [
   'enabled',
   'tool',
   'approval',
+  'release',
   'guardrail',
   'limit',
   'rate',

@@ -57,6 +57,8 @@ export function accessProfiles(catalog: Catalog): Map<string, AccessProfile> {
     put('enabled', { kind: 'reach', shown: entry.enabled ? 'enabled' : 'disabled', amount: entry.enabled ? 1 : 0 });
     tools('', entry.tools);
     for (const rule of entry.approvalRules) put(`approval ${rule.split(' ')[0]}`, { kind: 'gate', shown: rule });
+    for (const tool of spec.verify?.release ?? [])
+      put(`release ${tool}`, { kind: 'gate', shown: `${tool} held until verification passes` });
     if (spec.approve_writes_after_untrusted_input)
       put('approval writes after untrusted input', {
         kind: 'gate',

@@ -203,6 +203,7 @@ export function compileAgentView(catalog: Catalog, agentName: string): AgentView
             maxAttempts: spec.verify.max_attempts ?? DEFAULT_HARNESS.max_verify_attempts,
             checker: subagentView(catalog, spec, checkerSpec, version),
             ...(spec.verify.checks ? { checks: spec.verify.checks } : {}),
+            ...(spec.verify.release ? { release: spec.verify.release } : {}),
           }
         : undefined,
   };

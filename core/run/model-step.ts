@@ -26,6 +26,7 @@ import { loadStartedRun, type StartedRunState } from './load.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
 import { blockedReason } from './screening.ts';
 import { notLoadedRefusal, toolsShown } from './deferred-tools.ts';
+import { heldCall } from '../policy/verify-release.ts';
 import { READ_RESULT_TOOL } from './offload.ts';
 import { callModel, type ModelCallResult } from './model-call.ts';
 import { compactIfNeeded, contextMessages } from './compaction.ts';
@@ -181,6 +182,13 @@ function afterAnswer(
   if (afterSpend) return stop(deps, writer, afterSpend);
 
   if (calls.length === 0) {
+    if (meta.verified) {
+      m.pendingStop = {
+        reason: 'verified',
+        detail: `the checker passed attempt ${meta.verified.attempt}; the maker then finished with the tools it released (verify.release)`,
+      };
+      return writer.commit(deps, 'finish');
+    }
     if (context.view.role === 'maker' && context.view.verify) return writer.commit(deps, 'verify');
     m.pendingStop = {
       reason: 'completed',
@@ -344,6 +352,8 @@ function approvalNeeded(state: StartedRunState, calls: ToolCallBlock[]) {
   const requirements = calls
     // A call to a tool not loaded yet is refused without running: nothing to approve.
     .filter((call) => !notLoadedRefusal(context, state.meta, call))
+    // Nor is a call verify.release holds back (or no longer allows): it is answered "not now".
+    .filter((call) => !heldCall(context, state.meta, call))
     .map((call) => context.tools.find((tool) => tool.name === call.name))
     .filter((spec) => spec !== undefined && !spec.builtin)
     .map((spec) =>

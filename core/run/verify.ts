@@ -1,6 +1,7 @@
 import { textOf } from '../definitions/messages.ts';
 import { addUsage, runUsage, type Control, type RunMeta, type StepInput, type TurnState } from '../definitions/run.ts';
-import { checkerMessage, verificationFeedback } from '../loop/prompt.ts';
+import { checkerMessage, verificationFeedback, verificationPassed } from '../loop/prompt.ts';
+import { releasedToolNames } from '../policy/verify-release.ts';
 import { checkFeedback } from '../loop/checks.ts';
 import { spendLimit } from '../loop/limits.ts';
 import type { RunDeps } from './deps.ts';
@@ -95,6 +96,12 @@ export async function verifyStep(deps: VerifyDeps, input: StepInput): Promise<Co
     childRunId: child.runId,
     detail: verdict.feedback.slice(0, 2000),
   });
+  if (verdict.pass && verify.release) {
+    // The tools verify.release held are the maker's now, for one more turn (model-step ends it `verified`).
+    m.verified = { attempt, at: ended.toISOString() };
+    writer.addMessage(verificationPassed(attempt, releasedToolNames(context)));
+    return writer.commit(deps, 'model');
+  }
   if (verdict.pass) {
     m.pendingStop = { reason: 'verified', detail: `the checker passed attempt ${attempt}` };
     return writer.commit(deps, 'finish');

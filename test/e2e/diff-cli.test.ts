@@ -108,6 +108,32 @@ describe('looprail diff', () => {
     ]);
   });
 
+  it('reads a tool held until verification as a gate: added narrows, dropped widens', async () => {
+    const file = 'agents/morning-triage.yaml';
+    await edit(
+      file,
+      '    checker: triage-reviewer\n',
+      '    checker: triage-reviewer\n    release: [team-memory.create_entities]\n',
+    );
+    await git('commit', '-qam', 'the push held until verified');
+    expect((await changes('HEAD~1')).changes).toEqual([
+      {
+        agent: 'morning-triage',
+        facet: 'release team-memory.create_entities',
+        change: 'added',
+        after: 'team-memory.create_entities held until verification passes',
+        direction: 'narrows',
+      },
+    ]);
+    await edit(file, '    release: [team-memory.create_entities]\n', '');
+    const dropped = await changes();
+    expect([dropped.code, dropped.changes.map((change) => [change.facet, change.change, change.direction])]).toEqual([
+      2,
+      [['release team-memory.create_entities', 'removed', 'widens']],
+    ]);
+    await git('reset', '-q', '--hard', 'HEAD~1');
+  });
+
   it("finds a widening hidden in a glob: a grant's deny-list replaced by allow: ['*']", async () => {
     await edit('agents/morning-triage.yaml', /deny: \[delete_\*\].*/, "allow: ['*']");
     const { code, changes: found } = await changes();

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,5 +136,50 @@ describe('verify.checks', () => {
     expect(hung!.detail).toContain('starting the suite');
     expect(hung!.detail).not.toMatch(/^too-late$/m);
     expect(checkerEvents(trace)).toEqual([]);
+  });
+});
+
+describe('verify.release', () => {
+  it('answers a held call "not yet" before verification, releases it after, and keeps the verified work from changing', async () => {
+    const { runId, meta, trace, messages } = await runToEnd(host, 'releaser', {
+      task: 'Fix sum() and publish the fix.',
+    });
+    expect(meta).toMatchObject({ status: 'finished', stopReason: 'verified', verifyAttempts: 1, modelCalls: 5 });
+    expect(meta.stopDetail).toBe(
+      'the checker passed attempt 1; the maker then finished with the tools it released (verify.release)',
+    );
+    expect(meta.verified).toMatchObject({ attempt: 1 });
+
+    // Before verification: the publish is not made, and says why (an error the model reads, not a policy refusal).
+    const publishes = trace.filter((event) => event.kind === 'tool_call' && event.name === 'published.create_entities');
+    expect(publishes.map((event) => event.status)).toEqual(['error', 'ok']);
+    expect(publishes[0]!.detail).toMatch(
+      /^not yet, so the call was not made: published\.create_entities runs only after verification passes \(verify\.release\)/,
+    );
+    // The held call came before the checks, the released one after the checker passed.
+    const order = trace.map((event) => `${event.kind}:${event.name}:${event.status}`);
+    const firstPublish = order.indexOf('tool_call:published.create_entities:error');
+    const releasedPublish = order.indexOf('tool_call:published.create_entities:ok');
+    expect(firstPublish).toBeLessThan(order.indexOf('verification:tests:pass'));
+    expect(order.indexOf('verification:reviewer:pass')).toBeLessThan(releasedPublish);
+
+    // The maker was told what verification released, by the names it calls tools with.
+    const told = messages.filter((message) => message.role === 'user').map(textOf);
+    expect(told.at(-1)).toContain(
+      'Verification passed (attempt 1: every check and the reviewer). You may now call published__create_entities.',
+    );
+
+    // After verification the work is frozen: the sandbox write is not made, the file keeps the verified fix.
+    const lateWrite = trace
+      .filter((event) => event.kind === 'tool_call' && event.name === 'sandbox.write_file')
+      .at(-1)!;
+    expect(lateWrite.status).toBe('error');
+    expect(lateWrite.detail).toBe(
+      'not made: verification has passed, so the verified work may not change; only published.create_entities, read-only tools and loop memory run now',
+    );
+    const published = await readFile(join(host.stateDir, 'published.jsonl'), 'utf8');
+    expect(published).toContain('sum() starts from 0');
+    expect(published).not.toContain('published before verification');
+    expect(existsSync(join(sandboxRoot, runId))).toBe(false);
   });
 });

@@ -5,6 +5,7 @@ import { untrustedWrite } from '../../definitions/run.ts';
 import { callBinding } from '../../approvals/binding.ts';
 import { approvalFor } from '../../policy/approval-rules.ts';
 import { argumentProblems } from '../../policy/tool-arguments.ts';
+import { heldCallReason } from '../../policy/verify-release.ts';
 import { isRunCode, scriptBridge, type ScriptBridge } from '../code-mode.ts';
 import type { RunDeps } from '../deps.ts';
 import type { StartedRunState } from '../load.ts';
@@ -48,6 +49,16 @@ export async function runCall(
   if (!spec) {
     const reason = `refused: "${call.name}" is not a tool this agent may use (not granted, or not declared by the org)`;
     return refusal(view.role, call, reason, deps.clock.now());
+  }
+  const held = heldCallReason(view.verify?.release, state.meta.verified !== undefined, spec);
+  if (held) {
+    // Not a refusal of policy (on_denied_tool does not stop the run): the call's moment has not come, or has gone.
+    return notMade(
+      'invalid',
+      call,
+      held,
+      traceFor(state, call, spec, { status: 'error', ...instant(deps), detail: held }),
+    );
   }
   const unapproved = approvalRefusal(deps, state, call, spec, options);
   if (unapproved) return unapproved;
