@@ -39,6 +39,7 @@ export function inventoryText(entries: InventoryEntry[]): string {
       `  model ${entry.model} (${entry.provider})${entry.fallbackModel ? `, fallback ${entry.fallbackModel}` : ''} · limits: ${limits}`,
       `  budgets: ${entry.budgets.join('; ') || 'none'}`,
       ...(entry.memory ? [`  memory: ${entry.memory}`] : []),
+      ...(entry.heldUntilVerified ? [`  held until verified: ${entry.heldUntilVerified.join(', ')}`] : []),
       `  can call:`,
       ...(entry.tools.length > 0 ? entry.tools.map((tool) => `    ${toolLine(tool)}`) : ['    (no tools)']),
     ];

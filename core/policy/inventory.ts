@@ -40,6 +40,8 @@ export interface InventoryEntry {
   subagents: Array<{ name: string; role: string; model: string; tools: InventoryTool[] }>;
   /** Loop memory (agent.memory), summarised; absent when the agent keeps none. */
   memory?: string;
+  /** Tools held until verification passes (verify.release), as server.tool. */
+  heldUntilVerified?: string[];
 }
 
 function describeTools(
@@ -115,6 +117,7 @@ export function buildInventory(catalog: Catalog): InventoryEntry[] {
         ),
         budgets,
         memory: view.memory ? memorySummary(view.memory) : undefined,
+        heldUntilVerified: view.verify?.release,
         subagents: spec.subagents.map((sub) => {
           const subView = view.verify?.checker.subagent === sub.name ? view.verify.checker : undefined;
           const role = sub.role ?? (spec.verify?.checker === sub.name ? 'checker' : 'maker');

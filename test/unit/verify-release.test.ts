@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { formatProblem } from '../../core/definitions/problems.ts';
 import { validateOrg } from '../../core/definitions/validate.ts';
 import { compileAgentView } from '../../core/run/agent-view.ts';
+import { buildInventory } from '../../core/policy/inventory.ts';
+import { inventoryText } from '../../cli/output/inventory-table.ts';
 import { heldCallReason } from '../../core/policy/verify-release.ts';
 import { orgFiles } from '../support/org-files.ts';
 
@@ -34,6 +36,10 @@ describe('verify.release in the definition', () => {
     expect(result.problems).toEqual([]);
     expect(compileAgentView(result.catalog!, 'releaser').verify!.release).toEqual(['published.create_entities']);
     expect(compileAgentView(result.catalog!, 'tester').verify!.release).toBeUndefined();
+    // The inventory says what waits for verification, beside what the agent can call.
+    const releaser = buildInventory(result.catalog!).find((entry) => entry.agent === 'releaser')!;
+    expect(releaser.heldUntilVerified).toEqual(['published.create_entities']);
+    expect(inventoryText([releaser])).toContain('\n  held until verified: published.create_entities\n');
   });
 
   it('refuses a tool that is read-only, not granted, unknown, listed twice, or named as models call it', () => {

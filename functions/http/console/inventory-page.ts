@@ -38,6 +38,7 @@ ${entry.description ? html`<p>${entry.description}</p>` : ''}
 <dt>Limits</dt><dd>${limits.join(', ')}</dd>
 <dt>Budgets</dt><dd>${entry.budgets.join('; ') || 'none'}</dd>
 ${entry.memory ? html`<dt>Memory</dt><dd>${entry.memory} · <a href="/console/agents/${encodeURIComponent(entry.agent)}/memory">ledger and notes</a></dd>` : ''}
+${entry.heldUntilVerified ? html`<dt>Held until verified</dt><dd>${entry.heldUntilVerified.join(', ')}</dd>` : ''}
 <dt>Approval rules</dt><dd>${entry.approvalRules.join('; ') || 'none (destructive tools still pause)'}</dd>
 <dt>Runs</dt><dd><a href="/console/runs?agent=${encodeURIComponent(entry.agent)}">recent runs</a></dd>
 </dl>
