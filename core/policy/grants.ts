@@ -48,3 +48,18 @@ export function grantedTools(grants: Grant[], servers: Record<string, McpServerD
   }
   return tools;
 }
+
+/** A tool named `server.tool` among the agent's granted tools, or, for validation, why it is not one. */
+export function findGrantedTool(
+  name: string,
+  granted: GrantedTool[],
+  servers: Record<string, McpServerDeclaration>,
+): GrantedTool | string {
+  const server = name.slice(0, name.indexOf('.'));
+  const tool = name.slice(name.indexOf('.') + 1);
+  const found = granted.find((candidate) => candidate.server === server && candidate.tool === tool);
+  if (found) return found;
+  return servers[server]
+    ? `the agent is not granted ${name}: grant it under agent.mcp_servers (it must be declared on ${server}'s tools)`
+    : `unknown server "${server}": declare it in mcp-servers/ and grant it under agent.mcp_servers`;
+}

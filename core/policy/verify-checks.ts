@@ -2,7 +2,7 @@ import type { AgentSpec } from '../definitions/agent.ts';
 import type { McpServerDeclaration } from '../definitions/org.ts';
 import { SANDBOX_SERVER } from '../definitions/sandbox.ts';
 import { isCommandCheck } from '../definitions/verify-checks.ts';
-import { grantedTools, normalizeGrant } from './grants.ts';
+import { findGrantedTool, grantedTools, normalizeGrant } from './grants.ts';
 
 export interface CheckProblem {
   path: PropertyKey[];
@@ -37,10 +37,7 @@ export function verifyCheckProblems(
         });
       continue;
     }
-    const [server, tool] = [
-      check.tool.slice(0, check.tool.indexOf('.')),
-      check.tool.slice(check.tool.indexOf('.') + 1),
-    ];
+    const server = check.tool.slice(0, check.tool.indexOf('.'));
     if (server === SANDBOX_SERVER) {
       problems.push({
         path: at('tool'),
@@ -49,14 +46,8 @@ export function verifyCheckProblems(
       continue;
     }
     if (invalidServers.has(server)) continue;
-    const reachable = granted.find((candidate) => candidate.server === server && candidate.tool === tool);
-    if (!reachable)
-      problems.push({
-        path: at('tool'),
-        message: servers[server]
-          ? `the agent is not granted ${check.tool}: grant it under agent.mcp_servers (it must be declared on ${server}'s tools)`
-          : `unknown server "${server}": declare it in mcp-servers/ and grant it under agent.mcp_servers`,
-      });
+    const reachable = findGrantedTool(check.tool, granted, servers);
+    if (typeof reachable === 'string') problems.push({ path: at('tool'), message: reachable });
     else if (!reachable.readOnly)
       problems.push({
         path: at('tool'),

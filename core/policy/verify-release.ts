@@ -3,7 +3,7 @@ import type { RunContext } from '../definitions/context.ts';
 import type { ToolCallBlock } from '../definitions/messages.ts';
 import type { McpServerDeclaration } from '../definitions/org.ts';
 import type { RunMeta } from '../definitions/run.ts';
-import { grantedTools, normalizeGrant } from './grants.ts';
+import { findGrantedTool, grantedTools, normalizeGrant } from './grants.ts';
 import type { CheckProblem } from './verify-checks.ts';
 
 /**
@@ -66,21 +66,14 @@ export function verifyReleaseProblems(
   for (const [index, tool] of (spec.verify?.release ?? []).entries()) {
     const at = ['agent', 'verify', 'release', index];
     const server = tool.slice(0, tool.indexOf('.'));
-    const name = tool.slice(tool.indexOf('.') + 1);
     if (seen.has(tool)) {
       problems.push({ path: at, message: `${tool} is listed twice` });
       continue;
     }
     seen.add(tool);
     if (invalidServers.has(server)) continue;
-    const reachable = granted.find((candidate) => candidate.server === server && candidate.tool === name);
-    if (!reachable)
-      problems.push({
-        path: at,
-        message: servers[server]
-          ? `the agent is not granted ${tool}: grant it under agent.mcp_servers (it must be declared on ${server}'s tools)`
-          : `unknown server "${server}": declare it in mcp-servers/ and grant it under agent.mcp_servers`,
-      });
+    const reachable = findGrantedTool(tool, granted, servers);
+    if (typeof reachable === 'string') problems.push({ path: at, message: reachable });
     else if (reachable.readOnly)
       problems.push({
         path: at,

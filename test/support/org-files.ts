@@ -1,5 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { formatProblem } from '../../core/definitions/problems.ts';
+import { validateOrg } from '../../core/definitions/validate.ts';
 
 /** An org folder's YAML and Markdown files by their path in it, so a test can override a file or two before validating. */
 export function orgFiles(dir: string): Map<string, string> {
@@ -13,4 +15,12 @@ export function orgFiles(dir: string): Map<string, string> {
   };
   walk(dir);
   return files;
+}
+
+/** The errors `looprail validate` gives for an org with some files replaced, each as file:line:column: field: message. */
+export function orgErrors(org: Map<string, string>, overrides: Record<string, string>): string[] {
+  const files = new Map([...org, ...Object.entries(overrides)]);
+  return validateOrg([...files].map(([path, text]) => ({ path, display: path, text })))
+    .problems.filter((problem) => problem.severity === 'error')
+    .map(formatProblem);
 }

@@ -3,7 +3,6 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { formatProblem } from '../../core/definitions/problems.ts';
 import { validateOrg } from '../../core/definitions/validate.ts';
 import {
   checkFeedback,
@@ -18,18 +17,13 @@ import {
   valueAt,
 } from '../../core/loop/checks.ts';
 import { compileAgentView } from '../../core/run/agent-view.ts';
-import { orgFiles } from '../support/org-files.ts';
+import { orgErrors, orgFiles } from '../support/org-files.ts';
 
 /** `verify.checks`: its validation (file, line, field) and the pure parts of running a check. */
 
 const ORG = orgFiles('test/fixtures/checks-org');
 
-const errors = (overrides: Record<string, string>) =>
-  validateOrg(
-    [...new Map([...ORG, ...Object.entries(overrides)])].map(([path, text]) => ({ path, display: path, text })),
-  )
-    .problems.filter((p) => p.severity === 'error')
-    .map(formatProblem);
+const errors = (overrides: Record<string, string>) => orgErrors(ORG, overrides);
 
 const agent = (body: string) => `agent:
   name: box

@@ -1,22 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { formatProblem } from '../../core/definitions/problems.ts';
 import { validateOrg } from '../../core/definitions/validate.ts';
 import { compileAgentView } from '../../core/run/agent-view.ts';
 import { buildInventory } from '../../core/policy/inventory.ts';
 import { inventoryText } from '../../cli/output/inventory-table.ts';
 import { heldCallReason } from '../../core/policy/verify-release.ts';
-import { orgFiles } from '../support/org-files.ts';
+import { orgErrors, orgFiles } from '../support/org-files.ts';
 
 /** `verify.release`: its validation (file, line, field) and the rule a call meets before and after verification. */
 
 const ORG = orgFiles('test/fixtures/checks-org');
 
-const errors = (overrides: Record<string, string>) =>
-  validateOrg(
-    [...new Map([...ORG, ...Object.entries(overrides)])].map(([path, text]) => ({ path, display: path, text })),
-  )
-    .problems.filter((p) => p.severity === 'error')
-    .map(formatProblem);
+const errors = (overrides: Record<string, string>) => orgErrors(ORG, overrides);
 
 const agent = (release: string) => `agent:
   name: box
