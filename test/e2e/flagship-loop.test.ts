@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import type { Message } from '../../core/definitions/messages.ts';
 import {
   APPROVER,
   approveByLink,
@@ -14,9 +13,12 @@ import {
   openMorning,
   overnight,
   prepareRemote,
+  promptOf,
   remoteBranches,
   remoteDir,
   runMorning,
+  toolCalls,
+  toolResults,
 } from '../../examples/ci-fixer/flagship/mornings.ts';
 
 /**
@@ -51,17 +53,6 @@ async function morning(host: Awaited<ReturnType<typeof open>>, dedupeKey: string
   expect(answer).toContain(`Approved by ${APPROVER}`);
   return { ...run, mail, page: page!, before };
 }
-
-const firstText = (messages: Message[]) => {
-  const block = messages[0]!.content[0]!;
-  return block.type === 'text' ? block.text : '';
-};
-const toolCalls = (messages: Message[]) =>
-  messages.flatMap((message) => message.content).flatMap((block) => (block.type === 'tool_call' ? [block] : []));
-const results = (messages: Message[]) =>
-  messages
-    .flatMap((message) => message.content)
-    .flatMap((block) => (block.type === 'tool_result' ? [{ name: block.name, text: block.content }] : []));
 
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'looprail-flagship-'));
@@ -112,7 +103,7 @@ describe('the flagship loop: two mornings of examples/ci-fixer', () => {
       const second = await morning(dayTwo, 'morning-2');
       expect(second.meta).toMatchObject({ status: 'finished', stopReason: 'verified' });
       // Its prompt carries the first morning's note.
-      const prompt = firstText(second.messages);
+      const prompt = promptOf(second.messages);
       expect(prompt).toContain('# Handoff note from the previous run');
       expect(prompt).toContain(`Written by run ${first.runId}`);
       expect(prompt).toContain('Next: reproduce with TZ=America/Los_Angeles node test.js.');
@@ -129,7 +120,7 @@ describe('the flagship loop: two mornings of examples/ci-fixer', () => {
       expect(calls.length).toBeGreaterThan(5);
       expect(calls.filter((call) => JSON.stringify(call.arguments).includes(SUM))).toEqual([]);
       // The failed one is claimed again, its second attempt, fixed and pushed.
-      const claimed = results(second.messages).find((result) => result.name === 'looprail__ledger_claim');
+      const claimed = toolResults(second.messages).find((result) => result.name === 'looprail__ledger_claim');
       expect(claimed!.text).toContain(`claimed "${DAY}" (attempt 2 of 3)`);
       expect(branches()).toEqual([`fix/${DAY}`, `fix/${SUM}`, 'main']);
       expect(git(remote(), 'show', `fix/${DAY}:src/day.js`)).toContain('date.getDate()');

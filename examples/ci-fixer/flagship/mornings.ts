@@ -86,6 +86,8 @@ export interface MorningOptions {
   dynamodbEndpoint?: string;
   tableName?: string;
   sandboxRoot?: string;
+  /** Told of every trace event as its step commits, checkers' included (the command tells the story from them). */
+  onEvent?: (event: TraceEvent, role: RunMeta['role']) => void;
 }
 
 /** A morning's host, with the HTTP server on 127.0.0.1 the mailed approval link points at. */
@@ -97,7 +99,17 @@ export interface Morning {
 }
 
 export async function openMorning(options: MorningOptions): Promise<Morning> {
-  const host = await startLocalHost({ projectRoot: PROJECT_ROOT, retryIntervalMs: 0, ...options });
+  const { onEvent, ...hostOptions } = options;
+  const host = await startLocalHost({
+    projectRoot: PROJECT_ROOT,
+    retryIntervalMs: 0,
+    ...hostOptions,
+    onCommit:
+      onEvent &&
+      ((_runId, commit) => {
+        for (const event of commit.trace ?? []) onEvent(event, commit.meta.role);
+      }),
+  });
   try {
     const api = createApi({ ...host.deps, executions: host.executions, secrets: host.secrets });
     const server = await startHttpServer({ app: api.handle, token: randomUUID(), user: 'flagship' });
@@ -199,6 +211,22 @@ export async function runMorning(morning: Morning, options: RunMorningOptions): 
     ledger: await ledgerNow(host.deps.memory!, AGENT, new Date()),
     notes: await host.deps.memory!.listNotes(AGENT, 5),
   };
+}
+
+/** The tool calls the run's model made, in order. */
+export const toolCalls = (messages: Message[]) =>
+  messages.flatMap((message) => message.content).flatMap((block) => (block.type === 'tool_call' ? [block] : []));
+
+/** The tool results the run's model read, in order. */
+export const toolResults = (messages: Message[]) =>
+  messages
+    .flatMap((message) => message.content)
+    .flatMap((block) => (block.type === 'tool_result' ? [{ name: block.name, text: block.content }] : []));
+
+/** The run's prompt: its first message's text (the previous run's handoff note comes first in it). */
+export function promptOf(messages: Message[]): string {
+  const block = messages[0]?.content[0];
+  return block?.type === 'text' ? block.text : '';
 }
 
 /** Decides as the lead does from the mail: opens the link, and approves with the page's own form. */
