@@ -85,7 +85,7 @@ export async function waitForMail(
     if (found) return found;
     if (Date.now() >= deadline)
       throw new Error(
-        `no ${options.what ?? 'such mail'} reached the outbox ${dir} within ${Math.round((options.timeoutMs ?? DEFAULT_WAIT_MS) / 1000)} s`,
+        `no ${options.what ?? 'such mail'} reached the outbox ${dir} within ${(options.timeoutMs ?? DEFAULT_WAIT_MS) / 1000} s`,
       );
     await sleep(POLL_MS);
   }
