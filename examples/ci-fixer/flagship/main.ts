@@ -224,12 +224,25 @@ async function main(argv: string[]): Promise<number> {
     console.error('\ninterrupted: stopping the run (what ran so far stays in the state folder)');
     controller.abort();
   });
-  const code = await flagship(stateDir, values['approve-by-hand'], controller.signal);
-  return controller.signal.aborted ? 130 : code;
+  try {
+    const code = await flagship(stateDir, values['approve-by-hand'], controller.signal);
+    return controller.signal.aborted ? INTERRUPTED : code;
+  } catch (error) {
+    if (!controller.signal.aborted) throw error;
+    console.error(`stopped: ${(error as Error).message}`);
+    return INTERRUPTED;
+  }
 }
 
-if (import.meta.main)
-  process.exitCode = await main(process.argv.slice(2)).catch((error: Error) => {
+/** The exit code after Ctrl-C (128 + SIGINT). */
+const INTERRUPTED = 130;
+
+if (import.meta.main) {
+  const code = await main(process.argv.slice(2)).catch((error: Error) => {
     console.error(`✗ npm run flagship: ${error.message}`);
     return 1;
   });
+  // Interrupted at an approval, the engine still holds the paused task's timer (a day long): everything is closed, so leave now.
+  if (code === INTERRUPTED) process.exit(code);
+  process.exitCode = code;
+}

@@ -245,7 +245,7 @@ export const approveByLink: Decide = async (request) => {
 /** Leaves the decision to a person with the link: waits until the run no longer waits for this approval. */
 export const decidedElsewhere: Decide = async (request, morning, signal) => {
   for (;;) {
-    if (signal?.aborted) throw new Error(`stopped while approval ${request.approvalId} waited for a decision`);
+    if (signal?.aborted) throw new Error(`approval ${request.approvalId} was still waiting for a decision`);
     const meta = await morning.host.deps.store.getRun(request.runId);
     if (meta?.status !== 'paused' || meta.pendingApprovalId !== request.approvalId) return {};
     await sleep(POLL_MS * 5);
