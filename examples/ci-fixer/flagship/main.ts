@@ -94,9 +94,6 @@ async function playMorning(day: 1 | 2, orgDir: string, play: Play): Promise<{ ru
       },
       signal: play.signal,
     });
-    for (const approval of run.approvals)
-      if (approval.answer !== undefined && !approval.answer.includes('Approved by'))
-        throw new Error(`the approval page at ${approval.link} did not say "Approved by …" after approving`);
     const branches = remoteBranches(play.stateDir);
     say();
     for (const line of afterLines(run, {
@@ -168,7 +165,7 @@ async function flagship(stateDir: string, byHand: boolean, signal: AbortSignal):
     say();
     say("━━ Morning 2 ━━ the model plays scripts/day-2.yaml; its prompt starts with yesterday's note");
     const second = await playMorning(2, dayTwoOrg, play);
-    second.problems.push(...rememberedLines(first.run, second.run));
+    second.problems.push(...checkRemembered(first.run, second.run));
     if (second.problems.length > 0) return failed(2, second, stateDir);
     epilogue(stateDir, [first.run.runId, second.run.runId]);
     return 0;
@@ -178,7 +175,7 @@ async function flagship(stateDir: string, byHand: boolean, signal: AbortSignal):
 }
 
 /** What the second morning shows of the first: the note carried in its prompt, the done item left alone; the problems if not. */
-function rememberedLines(first: MorningRun, second: MorningRun): string[] {
+function checkRemembered(first: MorningRun, second: MorningRun): string[] {
   const problems: string[] = [];
   const note = first.notes.find((each) => each.runId === first.runId);
   if (note && carried(second, note))

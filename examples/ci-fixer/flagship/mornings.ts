@@ -239,7 +239,12 @@ export const approveByLink: Decide = async (request) => {
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ form_token: formToken, decision: 'approve' }).toString(),
   });
-  return { page, answer: await decided.text() };
+  const answer = await decided.text();
+  if (!answer.includes('Approved by')) {
+    const heading = /<h1>([^<]*)<\/h1>/.exec(answer)?.[1] ?? `HTTP ${decided.status}`;
+    throw new Error(`approving at ${request.link} answered "${heading}", not "Approved by …"`);
+  }
+  return { page, answer };
 };
 
 /** Leaves the decision to a person with the link: waits until the run no longer waits for this approval. */
