@@ -139,5 +139,5 @@ describe('the flagship loop: two mornings of examples/ci-fixer', () => {
     } finally {
       await dayTwo.close();
     }
-  });
+  }, 180_000);
 });
