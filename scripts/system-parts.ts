@@ -6,8 +6,9 @@ import { existsSync } from 'node:fs';
  * start, and installed with Debian's apt-get when this runs as root: Java 17+ for DynamoDB
  * Local (demo and tests), Debian's Chromium for the pages a person clicks, and bubblewrap for
  * run sandboxes (tests). Not root: it names the one command to run and exits 1 before
- * anything starts, instead of tests failing one by one. `npm run demo` and `npm test` run it
- * first (package.json `predemo`, `pretest`).
+ * anything starts, instead of tests failing one by one. `npm run demo`, `npm run flagship`
+ * (Java and bubblewrap: the ci-fixer loop tests its fix in a sandbox) and `npm test` run it
+ * first (package.json `predemo`, `preflagship`, `pretest`).
  */
 
 export interface SystemPart {
@@ -48,6 +49,7 @@ export const PARTS: Record<string, SystemPart> = {
 
 export const NEEDS: Record<string, readonly string[]> = {
   demo: ['java'],
+  flagship: ['java', 'bubblewrap'],
   test: ['java', 'chromium', 'bubblewrap'],
 };
 

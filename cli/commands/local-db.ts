@@ -29,19 +29,28 @@ export function registerLocalDbCommand(program: Command, stateDirOption: Option)
     .description('stop the background database now (commands in progress lose it)')
     .addOption(stateDirOption)
     .action(async (options: { stateDir: string }) => {
-      const lease = await readLease(resolve(options.stateDir));
-      if (!lease || !isAlive(lease.pid)) return void console.log(`no local database runs for ${options.stateDir}`);
-      if (lease.kind !== 'background') {
-        console.error(`looprail: the local database belongs to the command ${lease.pid}; it stops when that ends`);
-        process.exitCode = 1;
-        return;
-      }
-      process.kill(lease.pid, 'SIGTERM');
-      const deadline = Date.now() + STOP_WAIT_MS;
-      while ((isAlive(lease.pid) || isAlive(lease.javaPid)) && Date.now() < deadline) await sleep(100);
-      if (isAlive(lease.pid) || isAlive(lease.javaPid)) {
-        console.error(`looprail: the background database (process ${lease.pid}) did not stop within 30 s`);
-        process.exitCode = 1;
-      } else console.log(`stopped the local database of ${options.stateDir}`);
+      const stopped = await stopBackgroundDb(resolve(options.stateDir));
+      if (stopped.kind === 'none') return void console.log(`no local database runs for ${options.stateDir}`);
+      if (stopped.kind === 'stopped') return void console.log(`stopped the local database of ${options.stateDir}`);
+      console.error(
+        stopped.kind === 'command'
+          ? `looprail: the local database belongs to the command ${stopped.pid}; it stops when that ends`
+          : `looprail: the background database (process ${stopped.pid}) did not stop within 30 s`,
+      );
+      process.exitCode = 1;
     });
+}
+
+/** How `stopBackgroundDb` left things: nothing ran, stopped, or still running (a command's own, or one that would not stop). */
+export type DbStop = { kind: 'none' } | { kind: 'stopped' } | { kind: 'command' | 'timeout'; pid: number };
+
+/** Stops the state folder's background database and waits for it and its JVM to be gone; a command's own database is left alone. */
+export async function stopBackgroundDb(stateDir: string): Promise<DbStop> {
+  const lease = await readLease(stateDir);
+  if (!lease || !isAlive(lease.pid)) return { kind: 'none' };
+  if (lease.kind !== 'background') return { kind: 'command', pid: lease.pid };
+  process.kill(lease.pid, 'SIGTERM');
+  const deadline = Date.now() + STOP_WAIT_MS;
+  while ((isAlive(lease.pid) || isAlive(lease.javaPid)) && Date.now() < deadline) await sleep(100);
+  return isAlive(lease.pid) || isAlive(lease.javaPid) ? { kind: 'timeout', pid: lease.pid } : { kind: 'stopped' };
 }

@@ -1,4 +1,3 @@
-import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cp, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,7 +5,7 @@ import type { LocalHost } from '../../cli/local/host.ts';
 import type { RunMeta } from '../../core/definitions/run.ts';
 import { runIdFor } from '../../core/run/ids.ts';
 
-/** Helpers for approval tests: an org with approval agents, the outbox, the links in it. */
+/** Helpers for approval tests: an org with approval agents, and the outbox reader (adapters/mail/outbox-reader.ts). */
 
 /** loop-org plus agents that reject by stopping, and that need two distinct approvers. */
 export async function approvalOrg(): Promise<string> {
@@ -39,75 +38,13 @@ export async function approvalOrg(): Promise<string> {
   return org;
 }
 
-/** Decodes a quoted-printable body (soft line breaks, =XX bytes) as UTF-8. */
-export function decodeQuotedPrintable(text: string): string {
-  const joined = text.replace(/=\r?\n/g, '');
-  const bytes: number[] = [];
-  for (let i = 0; i < joined.length; i++) {
-    if (joined[i] === '=' && /^[0-9A-F]{2}$/.test(joined.slice(i + 1, i + 3))) {
-      bytes.push(parseInt(joined.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else {
-      bytes.push(...Buffer.from(joined[i]!, 'utf8'));
-    }
-  }
-  return Buffer.from(bytes).toString('utf8');
-}
-
-export interface OutboxMail {
-  file: string;
-  raw: string;
-  to: string;
-  subject: string;
-  text: string;
-  html: string;
-}
-
-function part(raw: string, type: string): string {
-  const match = new RegExp(
-    `Content-Type: ${type}; charset=utf-8\\r\\nContent-Transfer-Encoding: quoted-printable\\r\\n\\r\\n([\\s\\S]*?)(?:\\r\\n--looprail-|$)`,
-  ).exec(raw);
-  return match ? decodeQuotedPrintable(match[1]!) : '';
-}
-
-export async function readOutbox(dir: string): Promise<OutboxMail[]> {
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((name) => name.endsWith('.eml')).sort();
-  } catch {
-    return [];
-  }
-  return Promise.all(
-    names.map(async (name) => {
-      const raw = await readFile(join(dir, name), 'utf8');
-      return {
-        file: name,
-        raw,
-        to: /^To: (.*)$/m.exec(raw)?.[1] ?? '',
-        subject: /^Subject: (.*)$/m.exec(raw)?.[1] ?? '',
-        text: part(raw, 'text/plain'),
-        html: part(raw, 'text/html'),
-      };
-    }),
-  );
-}
-
-/** The approval link in a mail's text part. */
-export function linkIn(mail: OutboxMail): string {
-  const link = /^(http:\/\/\S+\/approvals\/\S+)$/m.exec(mail.text)?.[1];
-  if (!link) throw new Error(`no approval link in mail ${mail.file}`);
-  return link;
-}
-
-/** Polls (without a deadline assertion) until a mail for the approval reaches the outbox. */
-export async function waitForMail(dir: string, predicate: (mail: OutboxMail) => boolean): Promise<OutboxMail> {
-  for (let i = 0; i < 400; i++) {
-    const found = (await readOutbox(dir)).find(predicate);
-    if (found) return found;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error('no such mail reached the outbox');
-}
+export {
+  decodeQuotedPrintable,
+  linkIn,
+  readOutbox,
+  waitForMail,
+  type OutboxMail,
+} from '../../adapters/mail/outbox-reader.ts';
 
 /** Starts a run in the background and waits until it pauses for an approval. */
 export async function runUntilPaused(host: LocalHost, agent: string, signal?: AbortSignal) {

@@ -19,6 +19,7 @@ export const SOURCE_ROOTS = [
   'bench',
   'bin',
   'guardrails',
+  'examples',
 ] as const;
 
 export interface Import {

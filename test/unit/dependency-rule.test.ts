@@ -43,7 +43,8 @@ function forbiddenInCore(file: string, text: string): string[] {
  * Which top-level folders each one may import (its own always). core/ is the centre;
  * adapters implement its ports; functions/ and cli/ are the two hosts composing them;
  * infra/ deploys them (handlers are named by path, never imported); containers/ are
- * programs shipped as images; scripts/ (npm's own steps) stand alone. bench/ measures
+ * programs shipped as images; scripts/ (npm's own steps) stand alone. examples/ hold orgs
+ * and the programs that run them (`npm run flagship`) as the CLI does. bench/ measures
  * everything and may use anything.
  */
 const MAY_IMPORT: Record<string, readonly string[]> = {
@@ -56,6 +57,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   cli: ['core', 'adapters', 'functions'],
   bin: ['cli'],
   scripts: [],
+  examples: ['core', 'adapters', 'functions', 'cli'],
   bench: [...SOURCE_ROOTS, 'test'],
 };
 

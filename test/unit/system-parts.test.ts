@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NEEDS, PARTS, plan, type SystemPart } from '../../scripts/system-parts.ts';
 
-/** What `npm test` and `npm run demo` do about a missing Java, Chromium or bubblewrap, before anything starts. */
+/** What `npm test`, `npm run demo` and `npm run flagship` do about a missing Java, Chromium or bubblewrap, before anything starts. */
 
 const part = (name: string, debianPackage: string): SystemPart => ({
   name,
@@ -46,8 +46,9 @@ describe('the system parts check', () => {
     });
   });
 
-  it('asks the demo for Java only, and the tests for all three', () => {
+  it('asks the demo for Java only, the flagship for Java and bubblewrap, and the tests for all three', () => {
     expect(NEEDS.demo).toEqual(['java']);
+    expect(NEEDS.flagship).toEqual(['java', 'bubblewrap']);
     expect(NEEDS.test).toEqual(['java', 'chromium', 'bubblewrap']);
     // On this machine (the CI's), every part the tests need is present by the time they run.
     for (const key of NEEDS.test!) expect([key, PARTS[key]!.present()]).toEqual([key, true]);
