@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type LocalHttpServer } from '../../cli/http-server.ts';
+import { localMemory, memoryCommand } from '../../cli/commands/memory.ts';
+import { agentMemory } from '../../core/memory/operator.ts';
 import { createApi } from '../../functions/http/api/index.ts';
 import type { AgentMemoryView, MemoryActionResponse } from '../../functions/http/api/memory.ts';
 import { looprailCli } from '../support/looprail-cli.ts';
@@ -72,6 +74,25 @@ describe('loop memory through the API', () => {
     });
     const capped = (await call('GET', '/v1/agents/morning/memory?limit=1')).json as AgentMemoryView;
     expect({ items: brief(capped).map((item) => item.id), total: capped.total }).toEqual({ items: ['ci-2'], total: 2 });
+  });
+
+  it('is in /openapi.json with its query, its three bodies and its problems', async () => {
+    const document = (await (await fetch(new URL('/openapi.json', server.url))).json()) as {
+      paths: Record<string, Record<string, any>>;
+    };
+    const path = document.paths['/v1/agents/{agent}/memory']!;
+    expect(path.get.operationId).toBe('getAgentMemory');
+    expect(path.get.parameters.map((p: { name: string }) => p.name)).toEqual([
+      'agent',
+      'state',
+      'limit',
+      'notes',
+      'actions',
+    ]);
+    expect(path.post.operationId).toBe('actOnAgentMemory');
+    const body = path.post.requestBody.content['application/json'].schema;
+    expect(body.oneOf.map((each: any) => each.properties.action.const)).toEqual(['reopen', 'done', 'clear']);
+    expect(Object.keys(path.post.responses).sort()).toEqual(['200', '400', '401', '404', '409', '500']);
   });
 
   it('refuses what it cannot serve, each with a status, a code and the field at fault', async () => {
@@ -244,6 +265,13 @@ describe('loop memory through the API', () => {
       looprailCli(['memory', 'morning', '--url', server.url, '--token', token, ...args], { timeoutMs: 60_000 });
     const shown = await cli();
     expect(shown.code).toBe(0);
+    // Line for line what the command prints on the local state over the same store.
+    const found = agentMemory(await host.deps.catalog(), 'morning');
+    if (found.kind !== 'memory') throw new Error(found.message);
+    const local: string[] = [];
+    const door = localMemory(host.deps.memory!, 'morning', found.policy, { principal: 'x', now: () => new Date() });
+    expect(await memoryCommand(door, { log: (line) => local.push(line) })).toBe(true);
+    expect(shown.stdout).toBe(`${local.join('\n')}\n`);
     expect(shown.stdout).toContain('morning — work ledger (2 items)');
     expect(shown.stdout).toMatch(/done\s+ci-2\s+1\/2 · run r-.* · marked done by local:tester · done by local:tester/);
     expect(shown.stdout).toMatch(/done\s+ci-1\s+1\/2 · run r-.* · fixed the import in build.ts/);
