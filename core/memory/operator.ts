@@ -74,8 +74,8 @@ export type MemoryAction = { action: 'reopen' | 'done'; id: string } | { action:
 
 export type MemoryActionResult =
   | { ok: true; message: string; item?: LedgerItem; removed?: number }
-  /** `unknown_item`: the ledger has no such item; `refused`: the core would not write it. */
-  | { ok: false; problem: 'unknown_item' | 'refused'; message: string };
+  /** The ledger holds no item by that id. */
+  | { ok: false; problem: 'unknown_item'; message: string };
 
 /** Carries out the action, recorded with `by` (the CLI's local user, the API's principal) and `now`. */
 export async function actOnMemory(
@@ -92,9 +92,7 @@ export async function actOnMemory(
     return { ok: true, message, removed };
   }
   const result = await operatorMark(store, agent, request.id, { action: request.action, by }, policy, now);
-  // The core refuses a mark only for an item it cannot find, and then it has no item to show.
-  if (result.kind === 'refused') {
-    return { ok: false, problem: result.item ? 'refused' : 'unknown_item', message: result.reason };
-  }
+  // operatorTransition refuses a mark for one reason only: the ledger has no such item.
+  if (result.kind === 'refused') return { ok: false, problem: 'unknown_item', message: result.reason };
   return { ok: true, message: result.message, item: result.item };
 }

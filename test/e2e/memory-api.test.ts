@@ -221,6 +221,17 @@ describe('loop memory through the API', () => {
       ]);
       expect(answer.json.error.message).toMatch(message);
     }
+    // A host composed without the memory store says so, rather than failing as a 500.
+    const bare = createApi({ ...host.deps, memory: undefined, executions: host.executions });
+    const request = {
+      method: 'GET',
+      path: '/v1/agents/morning/memory',
+      query: {},
+      headers: {},
+      rawBody: Buffer.alloc(0),
+    };
+    const unavailable = await bare.handle({ ...request, principal: 'local:tester' });
+    expect([unavailable.status, JSON.parse(String(unavailable.body)).error.code]).toEqual([503, 'memory_unavailable']);
     const unsigned = await fetch(new URL('/v1/agents/morning/memory', server.url), { method: 'POST' });
     expect(unsigned.status).toBe(401);
     // Nothing was written by any refusal.

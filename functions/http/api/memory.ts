@@ -128,10 +128,7 @@ async function act(deps: ApiDeps, request: HttpRequest, agent: string): Promise<
   const by = principalOf(request);
   const { store, policy } = await memoryOf(deps, agent);
   const result = await actOnMemory(store, agent, policy, { ...body, by }, deps.clock.now());
-  if (!result.ok) {
-    if (result.problem === 'unknown_item') throw new HttpError(404, 'unknown_item', result.message, { field: 'id' });
-    throw new HttpError(409, 'refused', result.message, { field: 'id' });
-  }
+  if (!result.ok) throw new HttpError(404, result.problem, result.message, { field: 'id' });
   const answer: MemoryActionResponse = {
     agent,
     action: body.action,
