@@ -19,7 +19,8 @@ export type AgentMemory =
   | { kind: 'no_memory'; message: string };
 
 export function agentMemory(catalog: Catalog, agent: string): AgentMemory {
-  const entry = catalog.agents[agent];
+  // Own keys only: a path segment such as `constructor` names no agent.
+  const entry = Object.hasOwn(catalog.agents, agent) ? catalog.agents[agent] : undefined;
   if (!entry) {
     const known = Object.keys(catalog.agents).sort().join(', ') || 'none';
     return { kind: 'unknown_agent', message: `unknown agent "${agent}" (known: ${known})` };

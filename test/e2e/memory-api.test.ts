@@ -108,6 +108,16 @@ describe('loop memory through the API', () => {
         /unknown agent "nobody"/,
       ],
       [
+        'inherited name',
+        'GET',
+        '/v1/agents/constructor/memory',
+        undefined,
+        404,
+        'not_found',
+        'agent',
+        /unknown agent "constructor"/,
+      ],
+      [
         'no memory:',
         'GET',
         '/v1/agents/forgetful/memory',
