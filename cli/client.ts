@@ -4,6 +4,12 @@ import * as z from 'zod';
 import type { ApprovalPage, ListApprovalsQuery } from '../functions/http/api/approvals.ts';
 import type { Inventory } from '../functions/http/api/inventory.ts';
 import type {
+  AgentMemoryView,
+  MemoryActionBody,
+  MemoryActionResponse,
+  MemoryQuery,
+} from '../functions/http/api/memory.ts';
+import type {
   ListRunsQuery,
   RunDetail,
   RunPage,
@@ -109,6 +115,17 @@ export class LooprailClient {
 
   async inventory(): Promise<Inventory> {
     return (await this.#call<Inventory>('GET', 'v1/inventory')).body;
+  }
+
+  /** An agent's loop memory: the ledger as of now, the newest notes and operator actions. */
+  async getMemory(agent: string, query: MemoryQuery = {}): Promise<AgentMemoryView> {
+    return (await this.#call<AgentMemoryView>('GET', `v1/agents/${encodeURIComponent(agent)}/memory`, { query })).body;
+  }
+
+  /** Reopen an item, mark one done or clear the ledger, recorded with the caller's principal. */
+  async actOnMemory(agent: string, body: MemoryActionBody): Promise<MemoryActionResponse> {
+    const path = `v1/agents/${encodeURIComponent(agent)}/memory`;
+    return (await this.#call<MemoryActionResponse>('POST', path, { body })).body;
   }
 
   async #call<T>(

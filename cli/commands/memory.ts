@@ -1,97 +1,132 @@
 import { resolve } from 'node:path';
 import type { Command, Option } from 'commander';
 import { DynamoMemoryStore } from '../../adapters/dynamodb/memory-store.ts';
-import type { Catalog } from '../../core/definitions/catalog.ts';
-import { resolveMemory, type MemoryPolicy } from '../../core/definitions/memory.ts';
-import { clearLedger, ledgerNow, operatorMark } from '../../core/memory/operations.ts';
+import type { MemoryPolicy } from '../../core/definitions/memory.ts';
+import { LEDGER_STATES, type LedgerState } from '../../core/memory/ledger.ts';
+import {
+  actOnMemory,
+  agentMemory,
+  readMemory,
+  type MemoryAction,
+  type MemoryActionResult,
+  type MemoryView,
+  type MemoryViewQuery,
+} from '../../core/memory/operator.ts';
 import type { MemoryStore } from '../../core/ports/memory-store.ts';
+import { LooprailApiError, resolveEndpoint, type LooprailClient } from '../client.ts';
 import { loadCatalog, openLocalState } from '../local/host.ts';
 import { localPrincipal } from '../local/seed-skills.ts';
+import { memoryReport } from '../output/memory-report.ts';
 
 /**
  * `looprail memory <agent>`: an agent's work ledger by state, its handoff notes with the
  * runs that wrote them, and what operators did; `--reopen`, `--done` and `--clear` act on
- * it, each recorded with who and when (docs/loop-memory.md).
+ * it, each recorded with who and when (docs/loop-memory.md). On the local state by
+ * default; with `--url` (or LOOPRAIL_URL) through a deployed stack's API, the same output.
  */
 
 type Log = (line: string) => void;
 
+/** Where the memory is read and acted on: the local store, or the API (which records its caller). */
+export interface MemoryDoor {
+  read(query: MemoryViewQuery): Promise<MemoryView>;
+  act(action: MemoryAction): Promise<MemoryActionResult>;
+}
+
+export function localMemory(
+  store: MemoryStore,
+  agent: string,
+  policy: MemoryPolicy,
+  who: { principal: string; now: () => Date },
+): MemoryDoor {
+  return {
+    read: (query) => readMemory(store, agent, policy, query, who.now()),
+    act: (action) => actOnMemory(store, agent, policy, { ...action, by: who.principal }, who.now()),
+  };
+}
+
+/** The API's problems (unknown agent or item, no `memory:`) are thrown as LooprailApiError. */
+export function apiMemory(client: LooprailClient, agent: string): MemoryDoor {
+  return {
+    // The API caps a page of items; the CLI asks for as many as it allows.
+    read: (query) => client.getMemory(agent, { ...query, limit: query.limit ?? 1000 }),
+    act: async (action) => ({ ok: true, ...(await client.actOnMemory(agent, action)) }),
+  };
+}
+
 export interface MemoryCommandOptions {
-  agent: string;
   reopen?: string;
   done?: string;
   clear?: boolean;
+  state?: string;
   json?: boolean;
-  /** Who acts: recorded with the action. */
-  principal: string;
-  now: Date;
   log: Log;
 }
 
-/** The agent's memory settings, or why it has none. */
-export function memoryPolicyOf(catalog: Catalog, agent: string): MemoryPolicy | string {
-  const entry = catalog.agents[agent];
-  if (!entry) return `unknown agent "${agent}" (known: ${Object.keys(catalog.agents).sort().join(', ') || 'none'})`;
-  return resolveMemory(entry.spec.memory) ?? `agent "${agent}" declares no memory: add \`memory:\` to its definition`;
+function chosenAction(options: MemoryCommandOptions): MemoryAction | undefined | string {
+  if ([options.reopen, options.done, options.clear].filter(Boolean).length > 1)
+    return 'one action at a time: --reopen, --done or --clear';
+  if (options.reopen !== undefined) return { action: 'reopen', id: options.reopen };
+  if (options.done !== undefined) return { action: 'done', id: options.done };
+  return options.clear ? { action: 'clear' } : undefined;
 }
 
-export async function memoryCommand(
-  store: MemoryStore,
-  policy: MemoryPolicy,
-  options: MemoryCommandOptions,
-): Promise<boolean> {
-  const { agent, principal: by, now, log } = options;
-  if ([options.reopen, options.done, options.clear].filter(Boolean).length > 1) {
-    log('✗ one action at a time: --reopen, --done or --clear');
+export async function memoryCommand(door: MemoryDoor, options: MemoryCommandOptions): Promise<boolean> {
+  const { log } = options;
+  const action = chosenAction(options);
+  if (typeof action === 'string') {
+    log(`✗ ${action}`);
     return false;
   }
-  const id = options.reopen ?? options.done;
-  if (id !== undefined) {
-    const action = options.reopen !== undefined ? 'reopen' : 'done';
-    const result = await operatorMark(store, agent, id, { action, by }, policy, now);
-    log(result.kind === 'refused' ? `✗ ${result.reason}` : `✓ ${result.message}`);
-    return result.kind !== 'refused';
+  if (action) {
+    const result = await door.act(action);
+    log(result.ok ? `✓ ${result.message}` : `✗ ${result.message}`);
+    return result.ok;
   }
-  if (options.clear) {
-    const removed = await clearLedger(store, agent, by, policy, now);
-    log(`✓ cleared ${removed} item${removed === 1 ? '' : 's'} of ${agent}'s ledger (recorded as ${by})`);
-    return true;
+  if (options.state !== undefined && !LEDGER_STATES.includes(options.state as LedgerState)) {
+    log(`✗ --state ${options.state}: expected one of ${LEDGER_STATES.join(', ')}`);
+    return false;
   }
-  const items = await ledgerNow(store, agent, now);
-  const notes = await store.listNotes(agent, 20);
-  const actions = await store.listOperatorActions(agent, 20);
-  if (options.json) {
-    log(JSON.stringify({ agent, items, notes, operatorActions: actions }, null, 2));
-    return true;
-  }
-  log(`${agent} — work ledger (${items.length} item${items.length === 1 ? '' : 's'})`);
-  if (items.length === 0) log('  (empty)');
-  for (const item of items) {
-    const lease = item.state === 'claimed' ? ` until ${item.leaseUntil}` : '';
-    const by = item.operator ? ` · ${item.operator.action} by ${item.operator.by} at ${item.operator.at}` : '';
-    log(
-      `  ${item.state.padEnd(12)} ${item.id.padEnd(28)} ${item.attempts}/${policy.maxAttempts} · run ${item.runId ?? '-'}${lease} · ${item.updatedAt}${item.outcome ? ` · ${item.outcome}` : ''}${by}`,
-    );
-  }
-  log('');
-  log(`handoff notes (newest first, ${notes.length})`);
-  if (notes.length === 0) log('  (none yet)');
-  for (const note of notes) {
-    log(
-      `  v${note.version} · run ${note.runId} · ${note.at}${note.source && note.source !== 'tool' ? ` · ${note.source}` : ''}`,
-    );
-    for (const line of note.text.split('\n')) log(`      ${line}`);
-  }
-  if (actions.length > 0) {
-    log('');
-    log('operator actions (newest first)');
-    for (const action of actions) {
-      log(
-        `  ${action.at} · ${action.action}${action.itemId ? ` ${action.itemId}` : ''} by ${action.by} · ${action.detail}`,
-      );
-    }
-  }
+  const view = await door.read({ state: options.state as LedgerState | undefined, notes: 20, actions: 20 });
+  if (options.json) log(JSON.stringify(view, null, 2));
+  else for (const line of memoryReport(view)) log(line);
   return true;
+}
+
+interface MemoryCliOptions extends Omit<MemoryCommandOptions, 'log'> {
+  org: string;
+  stateDir: string;
+  url?: string;
+  token?: string;
+}
+
+async function throughApi(agent: string, options: MemoryCliOptions & { url: string }, log: Log): Promise<boolean> {
+  const endpoint = await resolveEndpoint(options);
+  // SigV4 (for a deployed stack) loads the AWS credential chain: only when the API is called.
+  const { clientFor } = await import('../sigv4.ts');
+  try {
+    return await memoryCommand(apiMemory(clientFor(endpoint), agent), { ...options, log });
+  } catch (error) {
+    if (!(error instanceof LooprailApiError)) throw error;
+    log(`✗ ${error.message} (${error.status} ${error.code})`);
+    return false;
+  }
+}
+
+async function onLocalState(agent: string, options: MemoryCliOptions, log: Log): Promise<boolean> {
+  const found = agentMemory(await loadCatalog(options.org), agent);
+  if (found.kind !== 'memory') {
+    log(`✗ ${found.message}`);
+    return false;
+  }
+  const state = await openLocalState({ stateDir: resolve(options.stateDir) });
+  try {
+    const store = new DynamoMemoryStore({ client: state.client, tableName: state.tableName });
+    const door = localMemory(store, agent, found.policy, { principal: localPrincipal(), now: () => new Date() });
+    return await memoryCommand(door, { ...options, log });
+  } finally {
+    await state.close();
+  }
 }
 
 export function registerMemoryCommand(program: Command, stateDirOption: Option): void {
@@ -99,38 +134,19 @@ export function registerMemoryCommand(program: Command, stateDirOption: Option):
     .command('memory')
     .description("an agent's work ledger and handoff notes (loop memory); --reopen, --done and --clear are recorded")
     .argument('<agent>', 'the agent')
-    .option('--org <dir>', 'the org folder with the definitions', 'agents')
+    .option('--org <dir>', 'the org folder with the definitions (local state only)', 'agents')
     .option('--reopen <id>', 'put an item back to open, its attempts counted again from zero')
     .option('--done <id>', 'mark an item done')
     .option('--clear', "remove every item of the agent's ledger (a note says so to the next run)")
+    .option('--state <state>', `only the items in this state (${LEDGER_STATES.join(', ')})`)
     .addOption(stateDirOption)
+    .option('--url <url>', "a looprail API (a deployed stack's ApiUrl, or a dev server); default: the local state")
+    .option('--token <token>', 'the API token (a dev server); a deployed stack is called with SigV4')
     .option('--json', 'machine-readable output')
-    .action(
-      async (
-        agent: string,
-        options: { org: string; stateDir: string; reopen?: string; done?: string; clear?: boolean; json?: boolean },
-      ) => {
-        const log: Log = (line) => console.log(line);
-        const policy = memoryPolicyOf(await loadCatalog(options.org), agent);
-        if (typeof policy === 'string') {
-          log(`✗ ${policy}`);
-          process.exitCode = 1;
-          return;
-        }
-        const state = await openLocalState({ stateDir: resolve(options.stateDir) });
-        try {
-          const store = new DynamoMemoryStore({ client: state.client, tableName: state.tableName });
-          const ok = await memoryCommand(store, policy, {
-            ...options,
-            agent,
-            principal: localPrincipal(),
-            now: new Date(),
-            log,
-          });
-          process.exitCode = ok ? 0 : 1;
-        } finally {
-          await state.close();
-        }
-      },
-    );
+    .action(async (agent: string, options: MemoryCliOptions) => {
+      const log: Log = (line) => console.log(line);
+      const url = options.url ?? process.env.LOOPRAIL_URL;
+      const ok = url ? await throughApi(agent, { ...options, url }, log) : await onLocalState(agent, options, log);
+      process.exitCode = ok ? 0 : 1;
+    });
 }

@@ -95,6 +95,7 @@ describe('the HTTP API on the local server', () => {
     expect(document.openapi).toBe('3.1.0');
     expect(Object.keys(document.paths).sort()).toEqual([
       '/v1/agents',
+      '/v1/agents/{agent}/memory',
       '/v1/approvals',
       '/v1/costs',
       '/v1/inventory',

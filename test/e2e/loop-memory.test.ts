@@ -7,7 +7,8 @@ import { ledgerNow, writeItem } from '../../core/memory/operations.ts';
 import type { MemoryStore } from '../../core/ports/memory-store.ts';
 import { runToEnd, testHost } from '../support/local-host.ts';
 import { loadCatalog } from '../../cli/local/host.ts';
-import { memoryCommand, memoryPolicyOf } from '../../cli/commands/memory.ts';
+import { localMemory, memoryCommand } from '../../cli/commands/memory.ts';
+import { agentMemory } from '../../core/memory/operator.ts';
 import { memoryPage } from '../../functions/http/console/memory-page.ts';
 
 /**
@@ -145,20 +146,20 @@ describe('loop memory across runs', () => {
 
   it('looprail memory shows the ledger and the notes with their runs; reopen, done and clear are recorded', async () => {
     const catalog = await loadCatalog('test/fixtures/memory-org');
-    expect(memoryPolicyOf(catalog, 'nobody')).toBe(
-      'unknown agent "nobody" (known: careless, diarist, guarded, morning, reviewed)',
-    );
-    const policy = memoryPolicyOf(catalog, 'morning');
-    if (typeof policy === 'string') throw new Error(policy);
+    expect(agentMemory(catalog, 'nobody')).toEqual({
+      kind: 'unknown_agent',
+      message: 'unknown agent "nobody" (known: careless, diarist, forgetful, guarded, morning, reviewed)',
+    });
+    const found = agentMemory(catalog, 'morning');
+    if (found.kind !== 'memory') throw new Error(found.message);
     const runs = (await memory.listNotes('morning', 5)).map((note) => note.runId);
     const lines: string[] = [];
-    const base = {
-      agent: 'morning',
+    const door = localMemory(memory, 'morning', found.policy, {
       principal: 'ops@example.com',
-      now: new Date(),
-      log: (line: string) => lines.push(line),
-    };
-    expect(await memoryCommand(memory, policy, base)).toBe(true);
+      now: () => new Date(),
+    });
+    const base = { log: (line: string) => lines.push(line) };
+    expect(await memoryCommand(door, base)).toBe(true);
     const text = lines.join('\n');
     expect(text).toContain('morning — work ledger (2 items)');
     expect(text).toMatch(/needs_human\s+ci-2\s+2\/2 · run r-/);
@@ -167,17 +168,17 @@ describe('loop memory across runs', () => {
     expect(text).toContain(`v1 · run ${runs[1]}`);
 
     lines.length = 0;
-    expect(await memoryCommand(memory, policy, { ...base, reopen: 'ci-2' })).toBe(true);
+    expect(await memoryCommand(door, { ...base, reopen: 'ci-2' })).toBe(true);
     expect(lines).toEqual(['✓ "ci-2" is open (reopen by ops@example.com)']);
-    expect(await memoryCommand(memory, policy, { ...base, done: 'ci-404' })).toBe(false);
+    expect(await memoryCommand(door, { ...base, done: 'ci-404' })).toBe(false);
     expect(lines.at(-1)).toBe('✗ the ledger has no item "ci-404"');
-    expect(await memoryCommand(memory, policy, { ...base, reopen: 'ci-1', clear: true })).toBe(false);
+    expect(await memoryCommand(door, { ...base, reopen: 'ci-1', clear: true })).toBe(false);
     expect(lines.at(-1)).toBe('✗ one action at a time: --reopen, --done or --clear');
-    expect(await memoryCommand(memory, policy, { ...base, clear: true })).toBe(true);
+    expect(await memoryCommand(door, { ...base, clear: true })).toBe(true);
     expect(lines.at(-1)).toBe("✓ cleared 2 items of morning's ledger (recorded as ops@example.com)");
 
     lines.length = 0;
-    await memoryCommand(memory, policy, base);
+    await memoryCommand(door, base);
     expect(lines.join('\n')).toContain('(empty)');
     expect(lines.join('\n')).toMatch(/clear by ops@example.com · 2 items removed/);
     expect(lines.join('\n')).toMatch(/reopen ci-2 by ops@example.com/);
@@ -216,6 +217,8 @@ describe('loop memory across runs', () => {
     expect(body).toContain(`<a href="/console/runs/${latest!.runId}">${latest!.runId}</a>`);
     expect(body).toContain(`<a href="/console/runs/${first!.runId}">${first!.runId}</a>`);
     expect(body).toContain('final answer');
+    // Read-only: it says where the operator's actions are.
+    expect(body).toContain('<code>looprail memory diarist --reopen &lt;id&gt; --url &lt;ApiUrl&gt;</code>');
     await expect(memoryPage(deps, 'nobody')).rejects.toThrow('unknown agent "nobody"');
   });
 

@@ -5,6 +5,7 @@ import { handleWebhook } from '../webhooks.ts';
 import { approvalOperations } from './approvals.ts';
 import { costOperations } from './costs.ts';
 import { inventoryOperations } from './inventory.ts';
+import { memoryOperations } from './memory.ts';
 import { openApiDocument } from './openapi.ts';
 import type { ApiDeps, Operation } from './operation.ts';
 import { runOperations } from './runs.ts';
@@ -20,7 +21,13 @@ import { runOperations } from './runs.ts';
  */
 
 function apiOperations(deps: ApiDeps): Operation[] {
-  return [...runOperations(deps), ...costOperations(deps), ...approvalOperations(deps), ...inventoryOperations(deps)];
+  return [
+    ...runOperations(deps),
+    ...costOperations(deps),
+    ...approvalOperations(deps),
+    ...inventoryOperations(deps),
+    ...memoryOperations(deps),
+  ];
 }
 
 export function createApi(deps: ApiDeps): Router {

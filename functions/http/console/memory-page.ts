@@ -1,8 +1,7 @@
 import type { Catalog } from '../../../core/definitions/catalog.ts';
-import { resolveMemory } from '../../../core/definitions/memory.ts';
 import { ConfigurationError, NotFoundError } from '../../../core/errors.ts';
 import { html } from '../../../core/format/html.ts';
-import { ledgerNow } from '../../../core/memory/operations.ts';
+import { agentMemory, readMemory } from '../../../core/memory/operator.ts';
 import type { MemoryStore } from '../../../core/ports/memory-store.ts';
 import type { HttpResponse } from '../types.ts';
 import { htmlPage } from './html.ts';
@@ -10,7 +9,8 @@ import { htmlPage } from './html.ts';
 /**
  * One agent's loop memory (docs/loop-memory.md): its work ledger by state, its handoff
  * note versions and what operators did, each linked to the run that wrote it. Read-only:
- * operator actions are the CLI's (`looprail memory`).
+ * operator actions are `looprail memory` (with `--url` on a deployed stack) and the API's
+ * POST /v1/agents/{agent}/memory.
  */
 
 const NOTES_SHOWN = 50;
@@ -27,17 +27,16 @@ export async function memoryPage(
   deps: { memory?: MemoryStore; catalog: () => Promise<Catalog>; now: () => Date },
   agent: string,
 ): Promise<HttpResponse> {
-  const entry = (await deps.catalog()).agents[agent];
-  if (!entry) throw new NotFoundError(`unknown agent "${agent}"`);
-  const policy = resolveMemory(entry.spec.memory);
-  if (!policy) throw new NotFoundError(`agent "${agent}" declares no memory`);
+  const found = agentMemory(await deps.catalog(), agent);
+  if (found.kind !== 'memory') throw new NotFoundError(found.message);
+  const { policy } = found;
   if (!deps.memory) throw new ConfigurationError('this host was composed without the memory store');
-  const items = await ledgerNow(deps.memory, agent, deps.now());
-  const notes = await deps.memory.listNotes(agent, NOTES_SHOWN);
-  const actions = await deps.memory.listOperatorActions(agent, ACTIONS_SHOWN);
+  const query = { notes: NOTES_SHOWN, actions: ACTIONS_SHOWN };
+  const { items, notes, operatorActions: actions } = await readMemory(deps.memory, agent, policy, query, deps.now());
   const body = html`<h1>Memory of ${agent}</h1>
 <p class="muted">Lease ${policy.leaseSeconds} s · ${policy.maxAttempts} attempts, then needs_human · kept ${Math.round(policy.retentionSeconds / 86_400)} days after the last write.</p>
 <h2>Work ledger</h2>
+<p class="muted">To reopen an item, mark one done or clear the ledger: <code>looprail memory ${agent} --reopen &lt;id&gt; --url &lt;ApiUrl&gt;</code> (or <code>--done</code>, <code>--clear</code>), or <code>POST /v1/agents/${agent}/memory</code>; each is recorded with who and when.</p>
 ${
   items.length === 0
     ? html`<p class="muted">The ledger is empty.</p>`
