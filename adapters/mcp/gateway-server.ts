@@ -1,3 +1,4 @@
+import { agentEntry } from '../../core/definitions/catalog.ts';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -96,7 +97,7 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
 /** Fails at start, not at the first client, when the agent cannot be served. */
 async function assertServable(deps: RunDeps, agent: string): Promise<void> {
   const catalog = await deps.catalog();
-  const entry = catalog.agents[agent];
+  const entry = agentEntry(catalog, agent);
   if (!entry)
     throw new NotFoundError(
       `unknown agent "${agent}" (known: ${Object.keys(catalog.agents).sort().join(', ') || 'none'})`,

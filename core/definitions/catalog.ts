@@ -60,3 +60,8 @@ export interface Catalog {
   /** Who may publish which skill to the registry (skills.yaml). */
   skillsPolicy?: SkillsPolicyFile;
 }
+
+/** The agent named so, or undefined: a name such as `constructor` is an unknown agent, not an inherited key. */
+export function agentEntry(catalog: Pick<Catalog, 'agents'>, name: string): AgentEntry | undefined {
+  return Object.hasOwn(catalog.agents, name) ? catalog.agents[name] : undefined;
+}

@@ -1,4 +1,4 @@
-import type { Catalog } from '../definitions/catalog.ts';
+import { agentEntry, type Catalog } from '../definitions/catalog.ts';
 import { resolveMemory, type MemoryPolicy } from '../definitions/memory.ts';
 import type { MemoryStore, OperatorAction } from '../ports/memory-store.ts';
 import type { LedgerItem, LedgerState } from './ledger.ts';
@@ -20,7 +20,7 @@ export type AgentMemory =
 
 export function agentMemory(catalog: Catalog, agent: string): AgentMemory {
   // Own keys only: a path segment such as `constructor` names no agent.
-  const entry = Object.hasOwn(catalog.agents, agent) ? catalog.agents[agent] : undefined;
+  const entry = agentEntry(catalog, agent);
   if (!entry) {
     const known = Object.keys(catalog.agents).sort().join(', ') || 'none';
     return { kind: 'unknown_agent', message: `unknown agent "${agent}" (known: ${known})` };

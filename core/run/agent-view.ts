@@ -1,6 +1,6 @@
 import { DEFAULT_HARNESS, type AgentSpec, type HarnessLimits, type SubAgentInput } from '../definitions/agent.ts';
 import { resolveMemory } from '../definitions/memory.ts';
-import type { Catalog, InstructionsDoc } from '../definitions/catalog.ts';
+import { agentEntry, type Catalog, type InstructionsDoc } from '../definitions/catalog.ts';
 import type { AgentView, ApprovalRule, ResolvedLimits } from '../definitions/context.ts';
 import type { McpServerDeclaration } from '../definitions/org.ts';
 import { sha256 } from '../definitions/hash.ts';
@@ -156,7 +156,7 @@ export function compileSubagentView(catalog: Catalog, agentName: string, subName
 }
 
 export function compileAgentView(catalog: Catalog, agentName: string): AgentView {
-  const entry = catalog.agents[agentName];
+  const entry = agentEntry(catalog, agentName);
   if (!entry) throw new NotFoundError(`unknown agent "${agentName}"`);
   const spec = entry.spec;
   const skillPins = entry.skillPins ?? [];

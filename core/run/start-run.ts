@@ -1,3 +1,4 @@
+import { agentEntry } from '../definitions/catalog.ts';
 import type { AgentView, RunContext, ToolSpec } from '../definitions/context.ts';
 import type { Message } from '../definitions/messages.ts';
 import { TRIGGER_KINDS } from '../definitions/trigger-kinds.ts';
@@ -49,7 +50,7 @@ export async function requestRun(
   request: RunRequest,
 ): Promise<{ runId: string; created: boolean; meta: RunMeta }> {
   const catalog = await deps.catalog();
-  const entry = catalog.agents[request.agent];
+  const entry = agentEntry(catalog, request.agent);
   if (!entry)
     throw new NotFoundError(
       `unknown agent "${request.agent}" (known: ${Object.keys(catalog.agents).sort().join(', ') || 'none'})`,

@@ -1,3 +1,4 @@
+import { agentEntry } from '../definitions/catalog.ts';
 import type { ToolCallBlock } from '../definitions/messages.ts';
 import type { RunMeta } from '../definitions/run.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
@@ -23,7 +24,7 @@ export async function openToolSession(
   request: { agent: string; principal: string; client?: string },
 ): Promise<RunMeta> {
   const catalog = await deps.catalog();
-  const entry = catalog.agents[request.agent];
+  const entry = agentEntry(catalog, request.agent);
   if (!entry) throw new NotFoundError(`unknown agent "${request.agent}"`);
   if (!entry.spec.enabled) throw new ValidationError(`agent "${request.agent}" is paused (enabled: false)`);
   const meta = newRunMeta({

@@ -1,3 +1,4 @@
+import { agentEntry } from '../../../core/definitions/catalog.ts';
 import { isDeepStrictEqual } from 'node:util';
 import * as z from 'zod';
 import { RunStatus, StopReason, TriggerInfo, type RunMeta } from '../../../core/definitions/run.ts';
@@ -164,7 +165,7 @@ async function start(deps: ApiDeps, request: HttpRequest): Promise<HttpResponse>
   const body = parseBody(request, StartRunBody);
   const idempotencyKey = idempotencyKeyOf(request, body);
   const input = body.input ?? {};
-  const entry = (await deps.catalog()).agents[body.agent];
+  const entry = agentEntry(await deps.catalog(), body.agent);
   if (entry && !entry.spec.enabled) {
     const message = `agent "${body.agent}" is paused (enabled: false): it starts no runs`;
     throw new HttpError(409, 'agent_paused', message, { field: 'agent' });
