@@ -87,6 +87,11 @@ describe('the flagship loop: two mornings of examples/ci-fixer', () => {
         ['maker', 'tests', 'pass'],
         ['checker', 'reviewer', 'pass'],
       ]);
+      // Only verified work is proposed (verify.release): the lead is asked after the tests and the reviewer passed.
+      expect(kinds.indexOf('verification:reviewer')).toBeLessThan(kinds.indexOf('approval_requested:git.git_push'));
+      expect(first.meta.stopDetail).toBe(
+        'the checker passed attempt 1; the maker then finished with the tools it released (verify.release)',
+      );
       expect(first.ledger.map(({ id, state, attempts, runId }) => ({ id, state, attempts, runId }))).toEqual(
         expect.arrayContaining([
           { id: SUM, state: 'done', attempts: 1, runId: first.runId },
