@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { INTERRUPTED_EXIT } from './process.ts';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
@@ -189,6 +190,9 @@ program
       } finally {
         await host.close();
       }
+      // Everything of ours is closed; a step still waiting (an approval's day-long wait) holds only the
+      // local engine's timer, which would keep the process alive after Ctrl-C.
+      if (controller.signal.aborted) process.exit(INTERRUPTED_EXIT);
     },
   );
 

@@ -13,6 +13,9 @@ export function parsePort(text: string): number {
 export type StopCause = NodeJS.Signals | 'its parent (npx or npm) exited';
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** The exit status of a command stopped by Ctrl-C: 128 + SIGINT, as shells report it. */
+export const INTERRUPTED_EXIT = 130;
 const PARENT_CHECK_MS = 500;
 
 export interface StopWatch {

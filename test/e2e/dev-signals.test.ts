@@ -118,3 +118,39 @@ describe('looprail dev through npx', () => {
     expect(output()).toMatch(/SIGTERM: stopping/);
   }, 300_000);
 });
+
+describe('looprail run stopped with Ctrl-C', () => {
+  it('while its run waits for an approval: exits 130 with nothing of its own left running', async () => {
+    const state = await mkdtemp(join(tmpdir(), 'looprail-run-interrupt-'));
+    temps.push(state);
+    let output = '';
+    const child = spawn(
+      join(ROOT, 'node_modules/node/bin/node'),
+      [
+        join(ROOT, 'cli/main.ts'),
+        'run',
+        'approval',
+        '--org',
+        join(ROOT, 'test/fixtures/loop-org'),
+        '--state-dir',
+        state,
+      ],
+      { cwd: ROOT, detached: true, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    groups.push(child.pid!);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (chunk: Buffer) => (output += chunk));
+    await until(
+      () => /^ {2}approval +notes\.create_entities/m.test(output),
+      240_000,
+      `the approval wait; it printed:\n${output}`,
+    );
+
+    process.kill(child.pid!, 'SIGINT');
+    // Before the fix the local engine's day-long approval timer kept the process alive after everything closed.
+    expect(await exited).toBe(130);
+    expect(output).toContain('interrupted: every step committed so far is recorded');
+    await until(() => inGroup(child.pid!).length === 0, 60_000, 'every process it started to end');
+    expect(existsSync(join(state, 'dynamodb.json'))).toBe(false);
+  }, 300_000);
+});

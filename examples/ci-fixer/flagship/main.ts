@@ -1,4 +1,5 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { INTERRUPTED_EXIT } from '../../../cli/process.ts';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stopBackgroundDb } from '../../../cli/commands/local-db.ts';
@@ -223,16 +224,13 @@ async function main(argv: string[]): Promise<number> {
   });
   try {
     const code = await flagship(stateDir, values['approve-by-hand'], controller.signal);
-    return controller.signal.aborted ? INTERRUPTED : code;
+    return controller.signal.aborted ? INTERRUPTED_EXIT : code;
   } catch (error) {
     if (!controller.signal.aborted) throw error;
     console.error(`stopped: ${(error as Error).message}`);
-    return INTERRUPTED;
+    return INTERRUPTED_EXIT;
   }
 }
-
-/** The exit code after Ctrl-C (128 + SIGINT). */
-const INTERRUPTED = 130;
 
 if (import.meta.main) {
   const code = await main(process.argv.slice(2)).catch((error: Error) => {
@@ -240,6 +238,6 @@ if (import.meta.main) {
     return 1;
   });
   // Interrupted at an approval, the engine still holds the paused task's timer (a day long): everything is closed, so leave now.
-  if (code === INTERRUPTED) process.exit(code);
+  if (code === INTERRUPTED_EXIT) process.exit(code);
   process.exitCode = code;
 }
