@@ -14,12 +14,12 @@ import type { ModelProvider, ModelProviders } from '../../core/ports/models.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import type { ToolGateway } from '../../core/ports/tools.ts';
 import type { SandboxProvider } from '../../core/ports/sandbox.ts';
+import type { RunTelemetry } from '../../core/ports/telemetry.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
 import type { Logger } from '../../core/ports/logger.ts';
 import { randomIds } from '../../core/run/ids.ts';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { emfMetrics } from '../../adapters/metrics/emf.ts';
-import { OtlpHttpExporter, otlpConfigFromEnv } from '../../adapters/otel/otlp-http.ts';
 import { HttpWebhookPoster } from '../../adapters/webhooks/http-poster.ts';
 import { EventBridgePublisher } from '../../adapters/events/eventbridge.ts';
 import { StepFunctionsExecutionStarter } from '../../adapters/executions/step-functions.ts';
@@ -103,12 +103,20 @@ export interface AgentClients {
 /** How a function reaches the sandbox broker (sandbox-client.ts `SANDBOX_CLIENT`): ToolStep, Verify, FinishRun, FailRun. */
 export type SandboxClient = (brokerFunctionName: string) => SandboxProvider;
 
+/** How a function exports finished runs (telemetry-export.ts `OTLP_EXPORT`): FinishRun, FailRun. */
+export type TelemetryExport = (
+  env: Record<string, string | undefined>,
+  secrets: () => SecretStore,
+) => RunTelemetry | undefined;
+
 /** The clients of a function's role, beyond the stores every function gets. */
 export interface LambdaRole {
   /** The steps that call tools and models: AGENT_CLIENTS (agent-clients.ts). */
   agents?: AgentClients;
   /** The steps that use or destroy run sandboxes: SANDBOX_CLIENT (sandbox-client.ts). */
   sandboxes?: SandboxClient;
+  /** The steps that close runs, which the stack gives the OTLP settings: OTLP_EXPORT (telemetry-export.ts). */
+  telemetry?: TelemetryExport;
 }
 
 /**
@@ -197,11 +205,10 @@ export function lambdaDeps(role: LambdaRole = {}): RunDeps {
     }),
     ...(role.agents ? role.agents.own({ secrets: lambdaSecrets(), ...own }) : withoutAgentClients()),
   };
-  // Checked at init: a bad OTLP setting fails the container's start with the variable's name.
-  const otlp = otlpConfigFromEnv(process.env);
+  const telemetry = role.telemetry?.(process.env, lambdaSecrets);
   const withMetrics: RunDeps = {
     ...base,
-    ...(otlp ? { telemetry: new OtlpHttpExporter(otlp, { secrets: lambdaSecrets() }) } : {}),
+    ...(telemetry ? { telemetry } : {}),
     metrics: emfMetrics(),
     // Alerts and notifications that name a webhook; email from Lambda comes with the approval flow's SES mailer.
     webhooks: new HttpWebhookPoster(),
