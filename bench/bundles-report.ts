@@ -1,4 +1,6 @@
-import type { handlerBundles } from './bundles.ts';
+import { readFile, writeFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import { handlerBundles } from './bundles.ts';
 
 /** The report's "Lambda bundles" section, from bench/bundles.ts's figures. */
 
@@ -27,10 +29,10 @@ function runtimeSdkText(bundles: Bundles): string {
   const credentials = sdk.module_code_by_package
     .filter((pkg) => pkg.name.startsWith('@aws-sdk/credential-provider'))
     .reduce((total, pkg) => total + pkg.ms, 0);
-  const xml = sdk.module_code_by_package.some((pkg) => pkg.name.includes('xml'));
+  const xml = sdk.module_code_by_package.filter((pkg) => pkg.name.includes('xml'));
   return `### The runtime SDK's share
 
-Every handler imports ${sdk.packages.map((name) => `\`${name}\``).join(' and ')} at init: its store is DynamoDB, which every invocation reads and writes. Imported alone, the way the bundles import them (ESM \`import\` of the runtime's CommonJS packages), they take **${sdk.import_p50_ms} ms** p50 (${sdk.import_cpu_p50_ms} ms CPU); with \`require()\`, ${sdk.require_p50_ms} ms (${sdk.require_cpu_p50_ms} ms CPU). Where the import's time goes (CPU profile, \`--cpu-prof\` at 100 µs, median of 3, less a process that imports nothing; the shares applied to the CPU time above):
+The handlers load ${sdk.packages.map((name) => `\`${name}\``).join(', ')} at init (${sdk.packages.every((name) => name.includes('dynamodb')) ? 'the DynamoDB clients: the store every invocation reads and writes' : 'over all handlers; the table says which loads which'}). Imported alone in a fresh process, the way the bundles import them (ESM \`import\` of the runtime's CommonJS packages), they take **${sdk.import_p50_ms} ms** p50 (${sdk.import_cpu_p50_ms} ms CPU); with \`require()\`, ${sdk.require_p50_ms} ms (${sdk.require_cpu_p50_ms} ms CPU). Where the import's time goes (CPU profile, \`--cpu-prof\` at 100 µs, median of 3, less a process that imports nothing; the shares applied to the CPU time above):
 
 | what the samples were doing | share | ms |
 |---|---|---|
@@ -44,7 +46,7 @@ The SDK's module code by package: ${sdk.module_code_by_package
 What that leaves to us, without dropping the v3 clients or moving their import into the first invocation (which Lambda bills the same and would only hide it from this figure):
 - **How the bundle loads the SDK** is the one lever found: ESM importing CommonJS makes Node's loader detect each file's format and scan its exports (${detection ? `${(detection.share * 100).toFixed(0)}%, ${detection.ms} ms` : 'see above'}); \`require()\` of the same packages, through the \`createRequire\` the bundles' banner already defines, costs ${saved.toFixed(0)} ms CPU less here. Not done yet: the bundles would have to emit \`require\` for \`@aws-sdk/*\` (an esbuild plugin or an alias to a small CommonJS shim), and CDK's NodejsFunction takes no plugins.
 - **A narrower entry** does not exist: \`@aws-sdk/client-dynamodb\` has one entry with every command and its schemas, and lib-dynamodb adds little on top of it.
-- **Credential providers** are already loaded on first use by the SDK (${credentials.toFixed(1)} ms of module code at import). ${xml ? 'An XML parser is loaded at import.' : 'No XML parser is loaded (DynamoDB speaks JSON).'} The Node built-ins (\`http2\`, \`https\`, \`crypto\`, \`zlib\`) come from \`@smithy/node-http-handler\`'s top level: not ours to cut.
+- **Credential providers** are already loaded on first use by the SDK (${credentials.toFixed(1)} ms of module code at import). ${xml.length > 0 ? `Of XML, ${xml.map((pkg) => `${pkg.name} (${pkg.ms} ms)`).join(', ')} is loaded by \`@aws-sdk/core\`'s protocols; DynamoDB itself speaks JSON.` : 'No XML package is loaded (DynamoDB speaks JSON).'} The Node built-ins (\`http2\`, \`https\`, \`crypto\`, \`zlib\`) come from \`@smithy/node-http-handler\`'s top level: not ours to cut.
 - Node's compile cache (\`module.enableCompileCache\`) would cut the compile share, but Lambda's \`/tmp\` is empty at every cold start, so it would have to ship in the asset, tied to the runtime's exact Node and V8 version: not attempted.`;
 }
 
@@ -63,4 +65,24 @@ Size: ${verdict(bundles.max_bytes <= 300 * 1024)} (largest ${kb(bundles.max_byte
 
 ${runtimeSdkText(bundles)}
 `;
+}
+
+/**
+ * Run alone: `node bench/bundles-report.ts [imports]` measures the bundles and replaces only
+ * the "Lambda bundles" section of bench/report.md (and `lambda_bundles` in report.json),
+ * leaving the other sections' figures from their own run.
+ */
+if (import.meta.url === pathToFileURL(process.argv[1]!).href) {
+  const figures = await handlerBundles(Number(process.argv[2] ?? 20));
+  const report = await readFile('bench/report.md', 'utf8');
+  const start = report.indexOf('## Lambda bundles');
+  const end = report.indexOf('\n## ', start + 1);
+  if (start < 0 || end < 0) throw new Error('bench/report.md has no "## Lambda bundles" section followed by another');
+  await writeFile(
+    'bench/report.md',
+    `${report.slice(0, start)}${bundlesMarkdown(figures).trimEnd()}\n${report.slice(end)}`,
+  );
+  const json = JSON.parse(await readFile('bench/report.json', 'utf8')) as Record<string, unknown>;
+  await writeFile('bench/report.json', `${JSON.stringify({ ...json, lambda_bundles: figures }, null, 2)}\n`);
+  console.log(bundlesMarkdown(figures));
 }
