@@ -1,7 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod';
 import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
-import { DynamoSkillStore } from '../../adapters/dynamodb/skill-store.ts';
 import { DynamoMemoryStore } from '../../adapters/dynamodb/memory-store.ts';
 import { DynamoResultStore } from '../../adapters/dynamodb/result-store.ts';
 import type { McpHostNames } from '../../adapters/mcp/host-protocol.ts';
@@ -12,6 +11,7 @@ import { ConfigurationError } from '../../core/errors.ts';
 import { systemClock } from '../../core/ports/clock.ts';
 import type { ModelProvider, ModelProviders } from '../../core/ports/models.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
+import type { SkillStore } from '../../core/ports/skill-store.ts';
 import type { ToolGateway } from '../../core/ports/tools.ts';
 import type { SandboxProvider } from '../../core/ports/sandbox.ts';
 import type { RunTelemetry } from '../../core/ports/telemetry.ts';
@@ -53,7 +53,12 @@ export interface RuntimeOptions {
   mcpHosts?: McpHostNames;
   /** Where every secret value read is remembered, for redaction; one is made when absent. */
   knownSecrets?: KnownSecrets;
+  /** The skills registry, for the functions that mount or load skills (skill-registry.ts `SKILL_REGISTRY`). */
+  skills?: SkillRegistry;
 }
+
+/** How a function reaches the skills registry on the run table (skill-registry.ts): StartRun, ToolStep, the local host. */
+export type SkillRegistry = (table: { client: DynamoDBClient; tableName: string }) => SkillStore;
 
 /** Everything but the clients that act for an agent (tools, providers): the stores, clock, ids, catalog, log, rules. */
 export function baseRunDeps(
@@ -65,7 +70,7 @@ export function baseRunDeps(
       tableName: options.tableName,
       traceTtlSeconds: options.traceTtlSeconds,
     }),
-    skills: new DynamoSkillStore({ client: options.dynamodb, tableName: options.tableName }),
+    ...(options.skills ? { skills: options.skills({ client: options.dynamodb, tableName: options.tableName }) } : {}),
     memory: new DynamoMemoryStore({ client: options.dynamodb, tableName: options.tableName }),
     results: new DynamoResultStore({
       client: options.dynamodb,
@@ -117,6 +122,8 @@ export interface LambdaRole {
   sandboxes?: SandboxClient;
   /** The steps that close runs, which the stack gives the OTLP settings: OTLP_EXPORT (telemetry-export.ts). */
   telemetry?: TelemetryExport;
+  /** The steps that mount skills (StartRun) or load them (ToolStep): SKILL_REGISTRY (skill-registry.ts). */
+  skills?: SkillRegistry;
 }
 
 /**
@@ -202,6 +209,7 @@ export function lambdaDeps(role: LambdaRole = {}): RunDeps {
       traceTtlSeconds: env.LOOPRAIL_TRACE_TTL_DAYS ? env.LOOPRAIL_TRACE_TTL_DAYS * 86_400 : undefined,
       log: jsonLogger(env.LOOPRAIL_LOG_LEVEL),
       knownSecrets: lambdaKnownSecrets,
+      skills: role.skills,
     }),
     ...(role.agents ? role.agents.own({ secrets: lambdaSecrets(), ...own }) : withoutAgentClients()),
   };

@@ -24,6 +24,9 @@ const AGENT_CLIENT_MODULES = [
   'adapters/mcp/mcp-gateway.ts',
 ];
 
+/** The steps that read the skills registry: StartRun mounts a run's skills, ToolStep loads one. */
+const READS_SKILLS = ['StartRun', 'ToolStep'];
+
 /** The functions the stack gives the sandbox broker's name (infra/constructs/sandboxes/sandboxes.ts). */
 const USES_SANDBOXES = ['ToolStep', 'Verify', 'FinishRun', 'FailRun'];
 
@@ -121,6 +124,13 @@ describe('each Lambda entry loads only what its role uses', () => {
     });
   }
 
+  for (const [name, entry] of Object.entries(ENTRIES)) {
+    if (READS_SKILLS.includes(name)) continue;
+    it(`${name} wires no skills registry (only StartRun mounts skills and ToolStep loads them)`, () => {
+      expect(chainTo(entry, (file) => file === 'functions/_shared/skill-registry.ts')).toBeUndefined();
+    });
+  }
+
   it('the approval pages load the API Gateway adapter, not the API and console', () => {
     expect(chainTo(ENTRIES.Approvals!, (file) => file === 'functions/http/api-gateway.ts')).toBeDefined();
     expect(chainTo(ENTRIES.Approvals!, (file) => file === 'functions/http/api/index.ts')).toBeUndefined();
@@ -132,6 +142,7 @@ describe('each Lambda entry loads only what its role uses', () => {
       /^functions\/step\/tool-step\.ts -> functions\/_shared\/agent-clients\.ts/,
     );
     expect(packagesOf(ENTRIES.ToolStep!)).toContain('@cfworker/json-schema');
+    expect(chainTo(ENTRIES.ToolStep!, (file) => file === 'functions/_shared/skill-registry.ts')).toBeDefined();
     expect(chainTo(ENTRIES.FinishRun!, (file) => file === 'adapters/otel/otlp-http.ts')).toMatch(
       /^functions\/run\/finish-run\.ts -> functions\/_shared\/telemetry-export\.ts/,
     );
@@ -173,6 +184,15 @@ describe('lambdaDeps without the agent clients', () => {
     );
     const { SANDBOX_CLIENT } = await import('../../functions/_shared/sandbox-client.ts');
     expect(lambdaDeps({ sandboxes: SANDBOX_CLIENT }).sandboxes?.constructor.name).toBe('RemoteSandboxes');
+  });
+
+  it('reads skills only when composed with SKILL_REGISTRY', async () => {
+    const { lambdaDeps } = await freshRuntime();
+    expect(lambdaDeps().skills).toBeUndefined();
+    const { SKILL_REGISTRY } = await import('../../functions/_shared/skill-registry.ts');
+    expect((await freshRuntime()).lambdaDeps({ skills: SKILL_REGISTRY }).skills?.constructor.name).toBe(
+      'DynamoSkillStore',
+    );
   });
 
   it('exports finished runs only when composed with OTLP_EXPORT, which checks the settings at init', async () => {
