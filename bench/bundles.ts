@@ -1,29 +1,37 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { loadOrgFolder } from '../adapters/catalog/fs-loader.ts';
 import type { Catalog } from '../core/definitions/catalog.ts';
-import { LAMBDA_RUNTIME_EXTERNALS, NODE22_ESM_BUNDLE, PROJECT_ROOT } from '../infra/constructs/handler-function.ts';
+import {
+  LAMBDA_BUNDLE_ALIASES,
+  LAMBDA_RUNTIME_EXTERNALS,
+  NODE22_ESM_BUNDLE,
+  PROJECT_ROOT,
+} from '../infra/constructs/handler-function.ts';
 import { catalogBundling, STEP_SPECS } from '../infra/constructs/step-functions.ts';
+import { sdkImportCost } from './sdk-profile.ts';
 
 /**
  * Bundle size and cold import time per Lambda handler, bundled the way HandlerFunction
  * (infra/constructs/handler-function.ts) has CDK bundle them: ESM, node22, minified, the
- * AWS SDK bundled (`bundleAwsSDK: true`, so nothing is external), the createRequire
- * banner, an external source map without sources, and the catalog inlined where the
- * constructs inline it. The AWS SDK is left to the runtime (LAMBDA_RUNTIME_EXTERNALS) and
- * resolved, as Lambda resolves the SDK it carries, from a node_modules beside the bundles
- * holding only `@aws-sdk/*`: the import time includes loading the SDK clients a bundle
- * imports at init. Each bundle is imported in a fresh Node process with the environment
- * Lambda gives it (no NODE_OPTIONS: source maps are parsed only when debugging).
+ * createRequire banner, ajv aliased to its stand-in, an external source map without
+ * sources, and the catalog inlined where the constructs inline it. The AWS SDK is left to
+ * the runtime (LAMBDA_RUNTIME_EXTERNALS) and resolved, as Lambda resolves the SDK it
+ * carries, from a node_modules beside the bundles holding only `@aws-sdk/*`.
+ *
+ * Each bundle is imported in a fresh Node process with the environment Lambda gives it (no
+ * NODE_OPTIONS: source maps are parsed only when debugging), in two timed phases: the
+ * runtime SDK packages it imports at init, then the bundle on top of them, so the report
+ * tells what our own code costs from what the SDK costs (sdk-profile.ts says where the
+ * SDK's time goes).
  *
  * The same handlers are built and imported from a `before` commit in the same run, on the
- * same machine, with that commit's NODE_OPTIONS and its bundled SDK, so each figure has its
- * before beside it.
+ * same machine, deployed as that commit deployed them, so each figure has its before beside it.
  */
 
 /** The last commit before the bundles were cut (issue 22); `LOOPRAIL_BENCH_BUNDLES_BEFORE=<ref>` picks another. */
@@ -73,22 +81,33 @@ function topContributors(output: Metafile['outputs'][string], count = 5) {
     .map(([name, bytes]) => ({ name, bytes }));
 }
 
-/** One import in a fresh process: wall and CPU milliseconds, resident and heap bytes after it. */
+/** One cold start in a fresh process: wall and CPU milliseconds of each phase, resident and heap bytes after it. */
 interface Imported {
+  /** The runtime's SDK packages the bundle imports at init, imported first (0 when it imports none). */
+  sdk: number;
+  /** Then the bundle itself: what its own code costs on top of the SDK. */
+  own: number;
   wall: number;
+  own_cpu: number;
   cpu: number;
   rss: number;
   heap: number;
 }
 
 /**
- * Milliseconds the child spends in `import()` of the bundle (Node's own start-up
- * excluded): wall time, and the CPU time it used, which a busy machine inflates less.
+ * A cold import in a fresh child (Node's own start-up excluded), in two timed phases: the
+ * runtime SDK packages the bundle imports at init, imported the way the bundle imports
+ * them (from the node_modules beside the bundles, as Lambda resolves the SDK it carries),
+ * then the bundle, which finds them loaded. Wall time and the CPU time used, which a busy
+ * machine inflates less.
  */
-function importOnce(file: string, nodeOptions: string): Promise<Imported> {
-  const script = `const c = process.cpuUsage(); const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); const w = performance.now() - t; const u = process.cpuUsage(c); const m = process.memoryUsage(); process.stdout.write(JSON.stringify({ wall: w, cpu: (u.user + u.system) / 1000, rss: m.rss, heap: m.heapUsed }));`;
+function importOnce(file: string, nodeOptions: string, sdk: readonly string[]): Promise<Imported> {
+  const loadSdk = sdk.map((name) => `await import(${JSON.stringify(name)});`).join(' ');
+  const script = `const c = process.cpuUsage(); const t = performance.now(); ${loadSdk} const s = performance.now(); const cs = process.cpuUsage(); await import(${JSON.stringify(pathToFileURL(file).href)}); const e = performance.now(); const own = process.cpuUsage(cs); const u = process.cpuUsage(c); const m = process.memoryUsage(); process.stdout.write(JSON.stringify({ sdk: s - t, own: e - s, wall: e - t, own_cpu: (own.user + own.system) / 1000, cpu: (u.user + u.system) / 1000, rss: m.rss, heap: m.heapUsed }));`;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      // Bare SDK names resolve from here: the bundle's folder, below the runtime's node_modules.
+      cwd: dirname(file),
       // What Lambda's environment gives the handler at init; no credentials are needed to import.
       env: {
         PATH: process.env.PATH,
@@ -146,6 +165,14 @@ interface Measured {
   source_map_bytes: number;
   /** The runtime's SDK packages the bundle imports when it is loaded (the others it imports on first use). */
   sdk_at_init: string[];
+  /** The runtime SDK packages alone, imported first in the same process. */
+  sdk_import_p50_ms: number;
+  sdk_import_p99_ms: number;
+  /** The bundle on top of them: what looprail's own code (and its bundled dependencies) costs. */
+  own_import_p50_ms: number;
+  own_import_p99_ms: number;
+  own_import_cpu_p50_ms: number;
+  /** Both: the whole cold import. */
   cold_import_p50_ms: number;
   cold_import_p99_ms: number;
   cold_import_cpu_p50_ms: number;
@@ -159,7 +186,13 @@ async function measure(
   root: string,
   handler: HandlerEntry,
   outdir: string,
-  options: { catalog: Catalog; imports: number; nodeOptions: string; external: readonly string[] },
+  options: {
+    catalog: Catalog;
+    imports: number;
+    nodeOptions: string;
+    external: readonly string[];
+    alias?: Readonly<Record<string, string>>;
+  },
 ): Promise<Measured & { output: Metafile['outputs'][string] }> {
   await mkdir(outdir, { recursive: true });
   const outfile = join(outdir, 'index.mjs');
@@ -172,6 +205,7 @@ async function measure(
     sourcesContent: false,
     tsconfig: join(root, 'tsconfig.json'),
     external: [...options.external],
+    alias: { ...options.alias },
     metafile: true,
     logLevel: 'error',
     ...(handler.withCatalog ? catalogBundling(options.catalog) : {}),
@@ -179,26 +213,40 @@ async function measure(
   const outputs = Object.entries(result.metafile.outputs);
   const output = outputs.find(([path]) => path.endsWith('index.mjs'))![1];
   const mapBytes = outputs.find(([path]) => path.endsWith('index.mjs.map'))?.[1].bytes ?? 0;
-  const wall: number[] = [];
-  const cpu: number[] = [];
-  const rss: number[] = [];
-  const heap: number[] = [];
-  for (let i = 0; i < options.imports; i++) {
-    const measured = await importOnce(outfile, options.nodeOptions);
-    wall.push(measured.wall);
-    cpu.push(measured.cpu);
-    rss.push(measured.rss);
-    heap.push(measured.heap);
-  }
+  const sdk = sdkAtInit(output);
+  const runs: Imported[] = [];
+  for (let i = 0; i < options.imports; i++) runs.push(await importOnce(outfile, options.nodeOptions, sdk));
+  const at = (key: keyof Imported, p: number) =>
+    ms(
+      percentile(
+        runs.map((run) => run[key]),
+        p,
+      ),
+    );
   return {
     bytes: output.bytes,
     source_map_bytes: mapBytes,
-    sdk_at_init: sdkAtInit(output),
-    cold_import_p50_ms: ms(percentile(wall, 50)),
-    cold_import_p99_ms: ms(percentile(wall, 99)),
-    cold_import_cpu_p50_ms: ms(percentile(cpu, 50)),
-    rss_after_import_mb: ms(percentile(rss, 50) / 1_048_576),
-    heap_after_import_mb: ms(percentile(heap, 50) / 1_048_576),
+    sdk_at_init: sdk,
+    sdk_import_p50_ms: at('sdk', 50),
+    sdk_import_p99_ms: at('sdk', 99),
+    own_import_p50_ms: at('own', 50),
+    own_import_p99_ms: at('own', 99),
+    own_import_cpu_p50_ms: at('own_cpu', 50),
+    cold_import_p50_ms: at('wall', 50),
+    cold_import_p99_ms: at('wall', 99),
+    cold_import_cpu_p50_ms: at('cpu', 50),
+    rss_after_import_mb: ms(
+      percentile(
+        runs.map((run) => run.rss),
+        50,
+      ) / 1_048_576,
+    ),
+    heap_after_import_mb: ms(
+      percentile(
+        runs.map((run) => run.heap),
+        50,
+      ) / 1_048_576,
+    ),
     output,
   };
 }
@@ -219,10 +267,31 @@ async function checkoutBefore(ref: string, dir: string): Promise<string | undefi
   return undefined;
 }
 
+/**
+ * How the `before` commit deployed its bundles, read from its HandlerFunction: until the
+ * bundles were cut, the SDK bundled (`bundleAwsSDK: true`) and source maps parsed at every
+ * start; from then on, the runtime's SDK and source maps only when debugging.
+ */
+function beforeSettings(beforeRoot: string): { nodeOptions: string; external: readonly string[] } {
+  const construct = readFileSync(join(beforeRoot, 'infra/constructs/handler-function.ts'), 'utf8');
+  return {
+    nodeOptions: construct.includes('DEBUG_CONTEXT') ? '' : BEFORE_NODE_OPTIONS,
+    external: construct.includes('LAMBDA_RUNTIME_EXTERNALS') ? LAMBDA_RUNTIME_EXTERNALS : [],
+  };
+}
+
 type HandlerFigures = HandlerEntry &
   Measured & {
     top_contributors: Array<{ name: string; bytes: number }>;
-    before?: Pick<Measured, 'bytes' | 'cold_import_p50_ms' | 'cold_import_p99_ms' | 'cold_import_cpu_p50_ms'>;
+    before?: Pick<
+      Measured,
+      | 'bytes'
+      | 'sdk_import_p50_ms'
+      | 'own_import_p50_ms'
+      | 'cold_import_p50_ms'
+      | 'cold_import_p99_ms'
+      | 'cold_import_cpu_p50_ms'
+    >;
   };
 
 export async function handlerBundles(
@@ -244,25 +313,33 @@ export async function handlerBundles(
         imports,
         nodeOptions: '',
         external: LAMBDA_RUNTIME_EXTERNALS,
+        alias: LAMBDA_BUNDLE_ALIASES,
       });
       let before: HandlerFigures['before'];
       if (!beforeMissing && existsSync(join(beforeRoot, handler.entry))) {
-        const { bytes, cold_import_p50_ms, cold_import_p99_ms, cold_import_cpu_p50_ms } = await measure(
-          beforeRoot,
-          handler,
-          join(dir, 'before', handler.name),
-          // That commit bundled the SDK (`bundleAwsSDK: true`).
-          { catalog, imports, nodeOptions: BEFORE_NODE_OPTIONS, external: [] },
-        );
-        before = { bytes, cold_import_p50_ms, cold_import_p99_ms, cold_import_cpu_p50_ms };
+        const measured = await measure(beforeRoot, handler, join(dir, 'before', handler.name), {
+          catalog,
+          imports,
+          ...beforeSettings(beforeRoot),
+        });
+        before = {
+          bytes: measured.bytes,
+          sdk_import_p50_ms: measured.sdk_import_p50_ms,
+          own_import_p50_ms: measured.own_import_p50_ms,
+          cold_import_p50_ms: measured.cold_import_p50_ms,
+          cold_import_p99_ms: measured.cold_import_p99_ms,
+          cold_import_cpu_p50_ms: measured.cold_import_cpu_p50_ms,
+        };
       }
       handlers.push({ ...handler, ...now, top_contributors: topContributors(output), ...(before ? { before } : {}) });
     }
     const largest = await sourceMapCost(handlers, dir, imports);
+    const sdkCost = await sdkImportCost([...new Set(handlers.flatMap((handler) => handler.sdk_at_init))].sort(), dir);
     return summary(
       imports,
       handlers,
       largest,
+      sdkCost,
       beforeMissing ? { ref: beforeRef, missing: beforeMissing } : { ref: beforeRef },
     );
   } finally {
@@ -275,7 +352,8 @@ async function sourceMapCost(handlers: HandlerFigures[], dir: string, imports: n
   const largest = handlers.reduce((a, b) => (b.bytes > a.bytes ? b : a));
   const outfile = join(dir, 'now', largest.name, 'index.mjs');
   const wall: number[] = [];
-  for (let i = 0; i < imports; i++) wall.push((await importOnce(outfile, '--enable-source-maps')).wall);
+  for (let i = 0; i < imports; i++)
+    wall.push((await importOnce(outfile, '--enable-source-maps', largest.sdk_at_init)).wall);
   return {
     handler: largest.name,
     cold_import_p50_ms: largest.cold_import_p50_ms,
@@ -291,6 +369,7 @@ function summary(
     cold_import_p50_ms: number;
     with_source_maps_p50_ms: number;
   },
+  runtimeSdk: Awaited<ReturnType<typeof sdkImportCost>>,
   before: { ref: string; missing?: string },
 ) {
   const measuredBefore = handlers.flatMap((handler) => (handler.before ? [handler.before] : []));
@@ -299,7 +378,10 @@ function summary(
     before,
     handlers,
     largest,
+    runtime_sdk: runtimeSdk,
     max_bytes: Math.max(...handlers.map((handler) => handler.bytes)),
+    max_own_import_p50_ms: Math.max(...handlers.map((handler) => handler.own_import_p50_ms)),
+    max_sdk_import_p50_ms: Math.max(...handlers.map((handler) => handler.sdk_import_p50_ms)),
     max_cold_import_p50_ms: Math.max(...handlers.map((handler) => handler.cold_import_p50_ms)),
     ...(measuredBefore.length > 0
       ? {

@@ -3,6 +3,7 @@ import type { handlerBundles } from './bundles.ts';
 import type { infraCost } from './cost.ts';
 import type { secretsPerIteration } from './secrets.ts';
 import { AWS_PRICES } from './aws-prices.ts';
+import { bundlesMarkdown } from './bundles-report.ts';
 
 /** The report's sections on what the runtime costs on AWS: secrets, bundles, money per iteration, budget races. */
 
@@ -13,16 +14,8 @@ export interface CostFigures {
   budget_reservations: Awaited<ReturnType<typeof budgetThroughput>>;
 }
 
-const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KB`;
 const usd = (n: number) => `$${n.toPrecision(3)}`;
 const verdict = (met: boolean) => (met ? 'met' : '**missed**');
-/** ` (x)`, the before figure in brackets, when it was measured. */
-const was = (before: string | 0 | undefined) => (before ? ` (${before})` : '');
-
-function beforeText(bundles: CostFigures['lambda_bundles']): string {
-  if (bundles.before.missing) return `No before figures: ${bundles.before.missing}.`;
-  return `In brackets, the same handler built from commit \`${bundles.before.ref.slice(0, 12)}\` (before the bundles were cut) in the same run, imported with that commit's \`NODE_OPTIONS=--enable-source-maps\`.`;
-}
 
 /** Why ModelStep has the memory it has: what the bench measured of it, and what the same wait bills at the other sizes. */
 function modelStepSizing(
@@ -38,7 +31,6 @@ function modelStepSizing(
 export function costMarkdown(figures: CostFigures): string {
   const { secrets_manager: secrets, lambda_bundles: bundles, infra_cost: cost, budget_reservations: budget } = figures;
   const wait = cost.model_wait;
-  const largest = bundles.largest;
   return `
 ## Secrets Manager reads per iteration
 
@@ -50,17 +42,7 @@ ${secrets.runs.map((run, i) => `| ${i + 1} | ${run.iterations} | ${run.lookups} 
 
 After the first iteration: **${secrets.api_calls_per_iteration_after_first}** calls per iteration (target 0: ${verdict(secrets.api_calls_per_iteration_after_first === 0)}); ${secrets.lookups_per_iteration} lookups per iteration are served by SecretsManagerStore's in-memory cache (5 min TTL, one request in flight per name). The cache lives in the agent scope, which \`agentScopes()\` keys by identity **and run**, so every run reads each of its secrets once again; on AWS each function's container has its own cache, so a run reads the model key in ModelStep and the MCP token wherever the server starts (StartRun, ToolStep) — a few calls per run, ${secrets.api_calls_per_iteration_amortized} per iteration spread over these runs.
 
-## Lambda bundles
-
-Each handler bundled as HandlerFunction has CDK bundle it (esbuild, ESM, node22, minified, external source map, the AWS SDK left to the runtime: \`@aws-sdk/*\` external, the runtime's version pinned as a floor in infra/constructs/handler-function.ts), then imported ${bundles.imports_per_handler} times, each in a fresh Node ${process.version} process with the environment Lambda gives it (no \`--enable-source-maps\`: that is \`-c looprail:debug=true\` only); the time is the \`import()\`, including the runtime's SDK packages the bundle imports at init (resolved from a node_modules holding \`@aws-sdk/*\` only, as Lambda resolves the SDK it carries; the clients a path needs only sometimes are imported on first use). ${beforeText(bundles)} Targets: ≤ 300 KB each (stretch 150 KB), cold import ≤ 50 ms.
-
-| handler | entry | bundle (before) | source map | cold import p50 (before) | p99 (before) | CPU time of the import, p50 (before) | after the import: resident / heap | runtime SDK loaded at init | top contributors (esbuild metafile, bytes in the output) |
-|---|---|---|---|---|---|---|---|---|---|
-${bundles.handlers.map((h) => `| ${h.name} | \`${h.entry}\` | ${kb(h.bytes)}${was(h.before && kb(h.before.bytes))} | ${kb(h.source_map_bytes)} | ${h.cold_import_p50_ms} ms${was(h.before && `${h.before.cold_import_p50_ms} ms`)} | ${h.cold_import_p99_ms} ms${was(h.before && `${h.before.cold_import_p99_ms} ms`)} | ${h.cold_import_cpu_p50_ms} ms${was(h.before && `${h.before.cold_import_cpu_p50_ms} ms`)} | ${h.rss_after_import_mb} / ${h.heap_after_import_mb} MB | ${h.sdk_at_init.map((name) => name.replace('@aws-sdk/', '')).join(', ') || 'none'} | ${h.top_contributors.map((c) => `${c.name} ${kb(c.bytes)}`).join(', ')} |`).join('\n')}
-
-Largest: ${largest.handler}; imported with \`--enable-source-maps\` its cold import p50 is ${largest.with_source_maps_p50_ms} ms (${largest.cold_import_p50_ms} ms without).
-Size: ${verdict(bundles.max_bytes <= 300 * 1024)} (largest ${kb(bundles.max_bytes)}${was(bundles.before_max_bytes && kb(bundles.before_max_bytes))}). Cold import: ${verdict(bundles.max_cold_import_p50_ms <= 50)} (slowest p50 ${bundles.max_cold_import_p50_ms} ms${was(bundles.before_max_cold_import_p50_ms && `${bundles.before_max_cold_import_p50_ms} ms`)}).
-
+${bundlesMarkdown(bundles)}
 ## Infra cost per iteration on AWS
 
 The real loop's measured counts (above) × list prices (bench/aws-prices.ts, US East, on-demand), Lambda duration as measured here per step × its configured memory (${Object.entries(

@@ -15,6 +15,7 @@ import type { McpHosts } from './host-client.ts';
 import { type Connection, LineTail, STDERR_LINES, declarationKey, stderrTail } from './mcp-connection.ts';
 import { knownValueRedactor } from '../../core/guardrails/redact-known.ts';
 import { renderContent, toDescriptor } from './mcp-content.ts';
+import { outputSchemas } from './output-schemas.ts';
 import {
   describeCause,
   describeMalformed,
@@ -234,7 +235,7 @@ export class McpToolGateway implements ToolGateway {
     const conn: Connection = {
       server: server.name,
       kind: server.transport.type,
-      client: new Client(this.#clientInfo, { capabilities: {} }),
+      client: new Client(this.#clientInfo, { capabilities: {}, jsonSchemaValidator: outputSchemas }),
       transport,
       pid: null,
       stderr: new LineTail(STDERR_LINES),

@@ -1,5 +1,6 @@
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import * as z from 'zod';
+import { onFirstUse } from '../aws/on-first-use.ts';
 import {
   ConfigurationError,
   SandboxCallError,
@@ -52,9 +53,14 @@ const TRANSIENT_INVOKE_ERRORS = new Set([
   'TimeoutError',
 ]);
 
+async function lambdaClient(): Promise<LambdaClient> {
+  return new (await import('@aws-sdk/client-lambda')).LambdaClient({});
+}
+
 export class RemoteSandboxes implements SandboxProvider {
   readonly #functionName: string;
-  #client: LambdaClient | undefined;
+  /** Made, and its package imported, at the first sandbox call: most invocations of the steps that may use one make none. */
+  readonly #client: () => Promise<LambdaClient>;
   /**
    * Opened sandboxes, for a short while: a turn's parallel calls, and a warm container's
    * next calls, share one `open` invocation instead of paying one before every operation.
@@ -65,7 +71,7 @@ export class RemoteSandboxes implements SandboxProvider {
 
   constructor(options: RemoteSandboxesOptions) {
     this.#functionName = options.functionName;
-    this.#client = options.client;
+    this.#client = onFirstUse(lambdaClient, options.client);
     this.#now = options.now ?? Date.now;
   }
 
@@ -91,10 +97,10 @@ export class RemoteSandboxes implements SandboxProvider {
   }
 
   async #invoke(request: BrokerRequest): Promise<unknown> {
-    this.#client ??= new LambdaClient({});
+    const [client, { InvokeCommand }] = await Promise.all([this.#client(), import('@aws-sdk/client-lambda')]);
     let output;
     try {
-      output = await this.#client.send(
+      output = await client.send(
         new InvokeCommand({
           FunctionName: this.#functionName,
           InvocationType: 'RequestResponse',

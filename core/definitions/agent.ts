@@ -6,6 +6,7 @@ import { SkillRef } from './skills.ts';
 import { SandboxSpec } from './sandbox.ts';
 import { MemorySpec } from './memory.ts';
 import { ServerTool, VerifyChecks } from './verify-checks.ts';
+import { DEFAULT_HARNESS } from './harness.ts';
 
 /**
  * The agent definition: one YAML file per loop, in the team's GitOps folder.
@@ -392,22 +393,4 @@ export const AgentFile = z.strictObject(
 );
 export type AgentFile = z.infer<typeof AgentFile>;
 
-export const DEFAULT_HARNESS = {
-  max_steps: 50,
-  max_output_tokens: 4096,
-  stall_max_repeats: 3,
-  on_denied_tool: 'continue',
-  on_tool_in_doubt: 'continue',
-  max_tool_calls_per_turn: 16,
-  max_depth: 2,
-  max_verify_attempts: 2,
-  checker_max_steps: 10,
-  approval_timeout_seconds: 3 * 86_400,
-  offload_result_tokens: 4_000,
-  offload_turn_tokens: 8_000,
-  preview_chars: 1_200,
-  compact_at: 0.75,
-  on_compaction_failure: 'continue',
-} as const;
-
-export { SecretName };
+export { DEFAULT_HARNESS, SecretName };

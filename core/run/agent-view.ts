@@ -1,4 +1,5 @@
-import { DEFAULT_HARNESS, type AgentSpec, type HarnessLimits, type SubAgentInput } from '../definitions/agent.ts';
+import type { AgentSpec, HarnessLimits, SubAgentInput } from '../definitions/agent.ts';
+import { DEFAULT_HARNESS } from '../definitions/harness.ts';
 import { resolveMemory } from '../definitions/memory.ts';
 import { agentEntry, type Catalog, type InstructionsDoc } from '../definitions/catalog.ts';
 import type { AgentView, ApprovalRule, ResolvedLimits } from '../definitions/context.ts';

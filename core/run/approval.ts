@@ -1,4 +1,4 @@
-import { DEFAULT_HARNESS } from '../definitions/agent.ts';
+import { DEFAULT_HARNESS } from '../definitions/harness.ts';
 import { toolCallsOf } from '../definitions/messages.ts';
 import { untrustedWrite, type Control } from '../definitions/run.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';

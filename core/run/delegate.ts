@@ -1,4 +1,4 @@
-import { DEFAULT_HARNESS } from '../definitions/agent.ts';
+import { DEFAULT_HARNESS } from '../definitions/harness.ts';
 import { sha256 } from '../definitions/hash.ts';
 import type { ToolCallBlock } from '../definitions/messages.ts';
 import type { RunMeta } from '../definitions/run.ts';

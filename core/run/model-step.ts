@@ -20,7 +20,7 @@ import type { RunRecordStore } from '../ports/store/runs.ts';
 import { VERDICT_TOOL_NAME } from '../loop/prompt.ts';
 import { isStalled, nextStallState } from '../loop/stall.ts';
 import { approvalFor } from '../policy/approval-rules.ts';
-import { DEFAULT_HARNESS } from '../definitions/agent.ts';
+import { DEFAULT_HARNESS } from '../definitions/harness.ts';
 import type { RunDeps } from './deps.ts';
 import { loadStartedRun, type StartedRunState } from './load.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';

@@ -1,4 +1,4 @@
-import { DEFAULT_HARNESS } from '../definitions/agent.ts';
+import { DEFAULT_HARNESS } from '../definitions/harness.ts';
 import type { AgentView, ToolSpec } from '../definitions/context.ts';
 import type { RunDeps } from './deps.ts';
 import type { StartedRunState } from './load.ts';

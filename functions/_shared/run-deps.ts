@@ -2,6 +2,7 @@ import { recordingSecrets, KnownSecrets } from '../../core/guardrails/known-secr
 import type { RunDeps } from '../../core/run/deps.ts';
 import { ownAgentClients } from './agent-clients.ts';
 import { baseRunDeps, type RuntimeOptions } from './runtime.ts';
+import { SKILL_REGISTRY } from './skill-registry.ts';
 
 /**
  * Every port wired at once, for the local host (cli/local/host.ts): the stores, and the
@@ -18,5 +19,9 @@ export function createRunDeps(options: RuntimeOptions): RunDeps & { close(): Pro
     stateDir: options.stateDir,
     mcpHosts: options.mcpHosts,
   });
-  return { ...baseRunDeps({ ...options, knownSecrets }), ...clients, close: () => clients.tools.close() };
+  return {
+    ...baseRunDeps({ ...options, skills: options.skills ?? SKILL_REGISTRY, knownSecrets }),
+    ...clients,
+    close: () => clients.tools.close(),
+  };
 }

@@ -1,7 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import * as z from 'zod';
 import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
-import { DynamoSkillStore } from '../../adapters/dynamodb/skill-store.ts';
 import { DynamoMemoryStore } from '../../adapters/dynamodb/memory-store.ts';
 import { DynamoResultStore } from '../../adapters/dynamodb/result-store.ts';
 import type { McpHostNames } from '../../adapters/mcp/host-protocol.ts';
@@ -12,14 +11,15 @@ import { ConfigurationError } from '../../core/errors.ts';
 import { systemClock } from '../../core/ports/clock.ts';
 import type { ModelProvider, ModelProviders } from '../../core/ports/models.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
+import type { SkillStore } from '../../core/ports/skill-store.ts';
 import type { ToolGateway } from '../../core/ports/tools.ts';
 import type { SandboxProvider } from '../../core/ports/sandbox.ts';
+import type { RunTelemetry } from '../../core/ports/telemetry.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
 import type { Logger } from '../../core/ports/logger.ts';
 import { randomIds } from '../../core/run/ids.ts';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { emfMetrics } from '../../adapters/metrics/emf.ts';
-import { OtlpHttpExporter, otlpConfigFromEnv } from '../../adapters/otel/otlp-http.ts';
 import { HttpWebhookPoster } from '../../adapters/webhooks/http-poster.ts';
 import { EventBridgePublisher } from '../../adapters/events/eventbridge.ts';
 import { StepFunctionsExecutionStarter } from '../../adapters/executions/step-functions.ts';
@@ -53,7 +53,12 @@ export interface RuntimeOptions {
   mcpHosts?: McpHostNames;
   /** Where every secret value read is remembered, for redaction; one is made when absent. */
   knownSecrets?: KnownSecrets;
+  /** The skills registry, for the functions that mount or load skills (skill-registry.ts `SKILL_REGISTRY`). */
+  skills?: SkillRegistry;
 }
+
+/** How a function reaches the skills registry on the run table (skill-registry.ts): StartRun, ToolStep, the local host. */
+export type SkillRegistry = (table: { client: DynamoDBClient; tableName: string }) => SkillStore;
 
 /** Everything but the clients that act for an agent (tools, providers): the stores, clock, ids, catalog, log, rules. */
 export function baseRunDeps(
@@ -65,7 +70,7 @@ export function baseRunDeps(
       tableName: options.tableName,
       traceTtlSeconds: options.traceTtlSeconds,
     }),
-    skills: new DynamoSkillStore({ client: options.dynamodb, tableName: options.tableName }),
+    ...(options.skills ? { skills: options.skills({ client: options.dynamodb, tableName: options.tableName }) } : {}),
     memory: new DynamoMemoryStore({ client: options.dynamodb, tableName: options.tableName }),
     results: new DynamoResultStore({
       client: options.dynamodb,
@@ -103,12 +108,22 @@ export interface AgentClients {
 /** How a function reaches the sandbox broker (sandbox-client.ts `SANDBOX_CLIENT`): ToolStep, Verify, FinishRun, FailRun. */
 export type SandboxClient = (brokerFunctionName: string) => SandboxProvider;
 
+/** How a function exports finished runs (telemetry-export.ts `OTLP_EXPORT`): FinishRun, FailRun. */
+export type TelemetryExport = (
+  env: Record<string, string | undefined>,
+  secrets: () => SecretStore,
+) => RunTelemetry | undefined;
+
 /** The clients of a function's role, beyond the stores every function gets. */
 export interface LambdaRole {
   /** The steps that call tools and models: AGENT_CLIENTS (agent-clients.ts). */
   agents?: AgentClients;
   /** The steps that use or destroy run sandboxes: SANDBOX_CLIENT (sandbox-client.ts). */
   sandboxes?: SandboxClient;
+  /** The steps that close runs, which the stack gives the OTLP settings: OTLP_EXPORT (telemetry-export.ts). */
+  telemetry?: TelemetryExport;
+  /** The steps that mount skills (StartRun) or load them (ToolStep): SKILL_REGISTRY (skill-registry.ts). */
+  skills?: SkillRegistry;
 }
 
 /**
@@ -194,14 +209,14 @@ export function lambdaDeps(role: LambdaRole = {}): RunDeps {
       traceTtlSeconds: env.LOOPRAIL_TRACE_TTL_DAYS ? env.LOOPRAIL_TRACE_TTL_DAYS * 86_400 : undefined,
       log: jsonLogger(env.LOOPRAIL_LOG_LEVEL),
       knownSecrets: lambdaKnownSecrets,
+      skills: role.skills,
     }),
     ...(role.agents ? role.agents.own({ secrets: lambdaSecrets(), ...own }) : withoutAgentClients()),
   };
-  // Checked at init: a bad OTLP setting fails the container's start with the variable's name.
-  const otlp = otlpConfigFromEnv(process.env);
+  const telemetry = role.telemetry?.(process.env, lambdaSecrets);
   const withMetrics: RunDeps = {
     ...base,
-    ...(otlp ? { telemetry: new OtlpHttpExporter(otlp, { secrets: lambdaSecrets() }) } : {}),
+    ...(telemetry ? { telemetry } : {}),
     metrics: emfMetrics(),
     // Alerts and notifications that name a webhook; email from Lambda comes with the approval flow's SES mailer.
     webhooks: new HttpWebhookPoster(),

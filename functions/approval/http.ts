@@ -2,7 +2,7 @@ import type { RunDeps } from '../../core/run/deps.ts';
 import { withApprovalFlow } from '../_shared/approvals.ts';
 import { lambdaDeps } from '../_shared/runtime.ts';
 import { registerApprovalRoutes } from '../http/approval-pages.ts';
-import { httpHandler, type HttpApp } from '../http/handler.ts';
+import { httpHandler, type HttpApp } from '../http/api-gateway.ts';
 import { Router } from '../http/router.ts';
 
 /**

@@ -3,6 +3,7 @@ import { finishRunStep } from '../../core/run/finish-run.ts';
 import { stepHandler } from '../_shared/step-handler.ts';
 import { lambdaDeps } from '../_shared/runtime.ts';
 import { SANDBOX_CLIENT } from '../_shared/sandbox-client.ts';
+import { OTLP_EXPORT } from '../_shared/telemetry-export.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
 
 let deps: RunDeps | undefined;
@@ -13,7 +14,7 @@ let deps: RunDeps | undefined;
  * mail through the SES mailer.
  */
 export const handler = stepHandler(
-  () => (deps ??= withApprovalMail(lambdaDeps({ sandboxes: SANDBOX_CLIENT }))),
+  () => (deps ??= withApprovalMail(lambdaDeps({ sandboxes: SANDBOX_CLIENT, telemetry: OTLP_EXPORT }))),
   'FinishRun',
   finishRunStep,
 );

@@ -54,6 +54,18 @@ export const NODE22_ESM_BUNDLE = {
  */
 export const LAMBDA_RUNTIME_EXTERNALS = ['@aws-sdk/*'] as const;
 
+/**
+ * Packages every Lambda bundle replaces with a stand-in (esbuild's `alias`): the MCP SDK's
+ * Client and Server import ajv and ajv-formats (about 130 KB minified) for their default
+ * validator even when given another, and looprail gives them its own
+ * (adapters/mcp/output-schemas.ts), so the bundles that call tools would carry ajv unused.
+ * The stand-ins fail with what to change if anything compiles a schema with the default.
+ */
+export const LAMBDA_BUNDLE_ALIASES: Readonly<Record<string, string>> = {
+  ajv: fileURLToPath(new URL('./bundle-stubs/ajv.ts', import.meta.url)),
+  'ajv-formats': fileURLToPath(new URL('./bundle-stubs/ajv-formats.ts', import.meta.url)),
+};
+
 /** CDK context that makes every handler map stack traces to the TypeScript sources: `-c looprail:debug=true`. */
 export const DEBUG_CONTEXT = 'looprail:debug';
 
@@ -180,6 +192,7 @@ export class HandlerFunction extends Construct implements IGrantable {
         bundleAwsSDK: false,
         externalModules: [...LAMBDA_RUNTIME_EXTERNALS],
         banner: ESM_REQUIRE_BANNER,
+        esbuildArgs: { '--alias': Object.entries(LAMBDA_BUNDLE_ALIASES).map(([name, path]) => `${name}=${path}`) },
         forceDockerBundling: false,
         tsconfig: join(projectRoot, 'tsconfig.json'),
         ...props.bundling,

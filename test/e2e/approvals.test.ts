@@ -9,7 +9,7 @@ import type { TaskTokenSender } from '../../core/ports/executions.ts';
 import { messageKey } from '../../adapters/dynamodb/keys.ts';
 import { createApi } from '../../functions/http/api/index.ts';
 import { approvalApp } from '../../functions/approval/http.ts';
-import { httpHandler } from '../../functions/http/handler.ts';
+import { httpHandler } from '../../functions/http/api-gateway.ts';
 import type { LocalHost } from '../../cli/local/host.ts';
 import { testHost } from '../support/local-host.ts';
 import { watchPausedApprovals } from '../../cli/local/approval-expiry.ts';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { STEP_SPECS } from '../../infra/constructs/step-functions.ts';
+import { STEP_SPECS, TRACE_EXPORT_STEPS } from '../../infra/constructs/step-functions.ts';
 import { importGraph, importsOf, sourceFiles } from '../support/source-graph.ts';
 
 /**
@@ -23,6 +23,9 @@ const AGENT_CLIENT_MODULES = [
   'adapters/models/index.ts',
   'adapters/mcp/mcp-gateway.ts',
 ];
+
+/** The steps that read the skills registry: StartRun mounts a run's skills, ToolStep loads one. */
+const READS_SKILLS = ['StartRun', 'ToolStep'];
 
 /** The functions the stack gives the sandbox broker's name (infra/constructs/sandboxes/sandboxes.ts). */
 const USES_SANDBOXES = ['ToolStep', 'Verify', 'FinishRun', 'FailRun'];
@@ -89,7 +92,7 @@ describe('each Lambda entry loads only what its role uses', () => {
     }
   }
 
-  it('ModelStep loads the model providers but no MCP client, nor the tool-argument checks (ajv)', () => {
+  it('ModelStep loads the model providers but no MCP client, nor the tool-argument checks', () => {
     const entry = ENTRIES.ModelStep!;
     expect(chainTo(entry, (file) => file === 'adapters/models/index.ts')).toMatch(
       /functions\/_shared\/model-clients\.ts/,
@@ -100,14 +103,49 @@ describe('each Lambda entry loads only what its role uses', () => {
       'core/policy/tool-arguments.ts',
     ];
     expect(chainTo(entry, (file) => toolsOnly.includes(file))).toBeUndefined();
-    expect(packagesOf(entry).filter((pkg) => pkg.startsWith('@modelcontextprotocol/') || pkg === 'ajv')).toEqual([]);
+    expect(
+      packagesOf(entry).filter((pkg) => pkg.startsWith('@modelcontextprotocol/') || pkg === '@cfworker/json-schema'),
+    ).toEqual([]);
+  });
+
+  it('no function compiles JSON schemas with ajv: tool arguments and MCP output are checked without generated code', () => {
+    for (const [name, entry] of Object.entries(ENTRIES)) {
+      expect(
+        packagesOf(entry).filter((pkg) => pkg === 'ajv' || pkg.startsWith('ajv/')),
+        name,
+      ).toEqual([]);
+    }
+  });
+
+  for (const [name, entry] of Object.entries(ENTRIES)) {
+    if (TRACE_EXPORT_STEPS.includes(name as never)) continue;
+    it(`${name} loads no OpenTelemetry exporter (only the steps that close runs export them)`, () => {
+      expect(chainTo(entry, (file) => file.startsWith('adapters/otel/'))).toBeUndefined();
+    });
+  }
+
+  for (const [name, entry] of Object.entries(ENTRIES)) {
+    if (READS_SKILLS.includes(name)) continue;
+    it(`${name} wires no skills registry (only StartRun mounts skills and ToolStep loads them)`, () => {
+      expect(chainTo(entry, (file) => file === 'functions/_shared/skill-registry.ts')).toBeUndefined();
+    });
+  }
+
+  it('the approval pages load the API Gateway adapter, not the API and console', () => {
+    expect(chainTo(ENTRIES.Approvals!, (file) => file === 'functions/http/api-gateway.ts')).toBeDefined();
+    expect(chainTo(ENTRIES.Approvals!, (file) => file === 'functions/http/api/index.ts')).toBeUndefined();
+    expect(chainTo(ENTRIES.HttpApp!, (file) => file === 'functions/http/api/index.ts')).toBeDefined();
   });
 
   it('finds the agent clients where they are wired (the check itself can fail)', () => {
     expect(chainTo(ENTRIES.ToolStep!, (file) => AGENT_CLIENT_MODULES.includes(file))).toMatch(
       /^functions\/step\/tool-step\.ts -> functions\/_shared\/agent-clients\.ts/,
     );
-    expect(packagesOf(ENTRIES.ToolStep!)).toContain('ajv');
+    expect(packagesOf(ENTRIES.ToolStep!)).toContain('@cfworker/json-schema');
+    expect(chainTo(ENTRIES.ToolStep!, (file) => file === 'functions/_shared/skill-registry.ts')).toBeDefined();
+    expect(chainTo(ENTRIES.FinishRun!, (file) => file === 'adapters/otel/otlp-http.ts')).toMatch(
+      /^functions\/run\/finish-run\.ts -> functions\/_shared\/telemetry-export\.ts/,
+    );
     expect(chainTo('cli/commands/skills.ts', importsYaml)).toMatch(/-> core\/definitions\/yaml-source\.ts$/);
   });
 });
@@ -146,6 +184,29 @@ describe('lambdaDeps without the agent clients', () => {
     );
     const { SANDBOX_CLIENT } = await import('../../functions/_shared/sandbox-client.ts');
     expect(lambdaDeps({ sandboxes: SANDBOX_CLIENT }).sandboxes?.constructor.name).toBe('RemoteSandboxes');
+  });
+
+  it('reads skills only when composed with SKILL_REGISTRY', async () => {
+    const { lambdaDeps } = await freshRuntime();
+    expect(lambdaDeps().skills).toBeUndefined();
+    const { SKILL_REGISTRY } = await import('../../functions/_shared/skill-registry.ts');
+    expect((await freshRuntime()).lambdaDeps({ skills: SKILL_REGISTRY }).skills?.constructor.name).toBe(
+      'DynamoSkillStore',
+    );
+  });
+
+  it('exports finished runs only when composed with OTLP_EXPORT, which checks the settings at init', async () => {
+    vi.stubEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'https://collector.example/v1/traces');
+    const { lambdaDeps } = await freshRuntime();
+    expect(lambdaDeps().telemetry).toBeUndefined();
+    const { OTLP_EXPORT } = await import('../../functions/_shared/telemetry-export.ts');
+    expect((await freshRuntime()).lambdaDeps({ telemetry: OTLP_EXPORT }).telemetry?.constructor.name).toBe(
+      'OtlpHttpExporter',
+    );
+    vi.stubEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'ftp://collector');
+    expect(() => OTLP_EXPORT(process.env, () => ({ get: () => Promise.reject(new Error('unused')) }))).toThrow(
+      /OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: expected an http\(s\) URL/,
+    );
   });
 
   it('wires the MCP gateway and the providers when the entry passes AGENT_CLIENTS', async () => {

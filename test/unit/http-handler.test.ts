@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { httpHandler, MAX_BODY_BYTES, type HttpApiEvent } from '../../functions/http/handler.ts';
+import { httpHandler, MAX_BODY_BYTES, type HttpApiEvent } from '../../functions/http/api-gateway.ts';
 import type { HttpRequest } from '../../functions/http/types.ts';
 
 /** The Lambda entry's conversions: an API Gateway HTTP API (payload 2.0) event in, a result out. */

@@ -1,4 +1,4 @@
-import { DEFAULT_HARNESS } from '../../definitions/agent.ts';
+import { DEFAULT_HARNESS } from '../../definitions/harness.ts';
 import type { ToolSpec } from '../../definitions/context.ts';
 import type { ToolCallBlock } from '../../definitions/messages.ts';
 import { untrustedWrite } from '../../definitions/run.ts';
