@@ -1,4 +1,5 @@
 import { DEFAULT_HARNESS } from '../definitions/harness.ts';
+import { heldCallReason } from '../policy/verify-release.ts';
 import { sha256 } from '../definitions/hash.ts';
 import type { ToolCallBlock } from '../definitions/messages.ts';
 import type { RunMeta } from '../definitions/run.ts';
@@ -60,6 +61,13 @@ export async function prepareDelegation(deps: RunDeps, state: StartedRunState, c
     return refuse(
       `refused: delegating to "${name}" would start a run at depth ${depth}, past this agent's limit of ${maxDepth} (harness.max_depth)`,
     );
+
+  // A sub-agent could change what verification passed (verify.release): not once it has.
+  const frozen = heldCallReason(view.verify?.release, parent.verified !== undefined, {
+    server: 'looprail',
+    tool: 'delegate',
+  });
+  if (frozen) return refuse(frozen);
 
   const childRunId = delegateRunId(parent.runId, call.id);
   const { meta: child } = await deps.store.createRun(

@@ -164,7 +164,10 @@ describe('the HTTP API on the local server', () => {
     // A name that is an inherited object key is an unknown agent too, not a server error.
     const inherited = await startRun({ agent: 'constructor' });
     expect(inherited.response.status).toBe(404);
-    expect(inherited.json.error).toMatchObject({ code: 'not_found', message: expect.stringContaining('"constructor"') });
+    expect(inherited.json.error).toMatchObject({
+      code: 'not_found',
+      message: expect.stringContaining('"constructor"'),
+    });
 
     const paused = await startRun({ agent: 'paused' });
     expect(paused.response.status).toBe(409);

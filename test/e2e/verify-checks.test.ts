@@ -7,6 +7,7 @@ import type { LocalHost } from '../../cli/local/host.ts';
 import { runUsage } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
 import { checkerRunId } from '../../core/run/ids.ts';
+import { delegateRunId } from '../../core/run/delegate.ts';
 import { runToEnd, testHost } from '../support/local-host.ts';
 
 /**
@@ -177,6 +178,13 @@ describe('verify.release', () => {
     expect(lateWrite.detail).toBe(
       'not made: verification has passed, so the verified work may not change; only published.create_entities, read-only tools and loop memory run now',
     );
+    // Nor may a sub-agent change it: the delegation is refused and no child run starts.
+    const delegation = trace.find((event) => event.name === 'delegate tweaker')!;
+    expect(delegation).toMatchObject({ status: 'denied', detail: lateWrite.detail });
+    const delegateCall = messages
+      .flatMap((message) => message.content)
+      .find((block) => block.type === 'tool_call' && block.name === 'looprail__delegate')!;
+    expect(await host.deps.store.getRun(delegateRunId(runId, (delegateCall as { id: string }).id))).toBeUndefined();
     const published = await readFile(join(host.stateDir, 'published.jsonl'), 'utf8');
     expect(published).toContain('sum() starts from 0');
     expect(published).not.toContain('published before verification');
