@@ -3,10 +3,7 @@ import { inject } from 'vitest';
 import type { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { NOBODY, OPERATOR, StackInABox } from './box.ts';
 import { boxRunStore, signedFetch } from './clients.ts';
-import { type Synthesized, synth } from './synth.ts';
-import { cpSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { type Synthesized, synth, withoutStatements } from './synth.ts';
 import { DEMO_TOOL_CALLS } from '../support/demo-trace.ts';
 
 /**
@@ -87,18 +84,12 @@ describe('the default org deployed into the box', () => {
 
   it('reports the call a role is not granted, by role and action: the HTTP API without its run-listing grant', async () => {
     // The same synthesized stack with one grant taken out, as a half-finished change would leave it.
-    const outDir = mkdtempSync(join(tmpdir(), 'looprail-box-edited-'));
-    cpSync(synthesized.outDir, outDir, { recursive: true });
-    const path = join(outDir, `${synthesized.stackName}.template.json`);
-    const template = JSON.parse(readFileSync(path, 'utf8'));
-    for (const [id, resource] of Object.entries<any>(template.Resources)) {
-      if (resource.Type !== 'AWS::IAM::Policy' || !id.startsWith('HttpAppRole')) continue;
-      resource.Properties.PolicyDocument.Statement = resource.Properties.PolicyDocument.Statement.filter(
-        (statement: { Resource?: unknown }) => !JSON.stringify(statement.Resource ?? '').includes('runsByStatus'),
-      );
-    }
-    writeFileSync(path, JSON.stringify(template));
-    const edited = await StackInABox.deploy({ ...synthesized, outDir, dynamodbUrl: inject('dynamodbEndpoint') });
+    const { synthesized: withoutGrant } = withoutStatements(
+      synthesized,
+      (statement, policyId) =>
+        policyId.startsWith('HttpAppRole') && JSON.stringify(statement.Resource ?? '').includes('runsByStatus'),
+    );
+    const edited = await StackInABox.deploy({ ...withoutGrant, dynamodbUrl: inject('dynamodbEndpoint') });
     try {
       const listed = await signedFetch(edited)(`${edited.api.url}/v1/runs`);
       expect(listed.status).toBe(500);

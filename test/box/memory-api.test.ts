@@ -1,11 +1,8 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AgentMemoryView, MemoryActionResponse } from '../../functions/http/api/memory.ts';
 import { NOBODY, StackInABox } from './box.ts';
 import { signedFetch } from './clients.ts';
-import { type Synthesized, synth } from './synth.ts';
+import { type Synthesized, synth, withoutStatements } from './synth.ts';
 
 /**
  * Loop memory on the deployed stack: the memory org (test/fixtures/memory-org) in the box,
@@ -87,18 +84,12 @@ describe('loop memory through the deployed API', () => {
 
   it('names the refused call when the HttpApp role lacks its table grant', async () => {
     // The same synthesized stack with the role's table statement taken out, as a half-finished change would leave it.
-    const outDir = mkdtempSync(join(tmpdir(), 'looprail-box-edited-'));
-    cpSync(synthesized.outDir, outDir, { recursive: true });
-    const path = join(outDir, `${synthesized.stackName}.template.json`);
-    const template = JSON.parse(readFileSync(path, 'utf8'));
-    for (const [id, resource] of Object.entries<any>(template.Resources)) {
-      if (resource.Type !== 'AWS::IAM::Policy' || !id.startsWith('HttpAppRole')) continue;
-      resource.Properties.PolicyDocument.Statement = resource.Properties.PolicyDocument.Statement.filter(
-        (statement: { Action?: unknown }) => ![statement.Action].flat().includes('dynamodb:PutItem'),
-      );
-    }
-    writeFileSync(path, JSON.stringify(template));
-    const edited = await StackInABox.deploy({ ...synthesized, outDir, dynamodbUrl: inject('dynamodbEndpoint') });
+    const { synthesized: withoutGrant } = withoutStatements(
+      synthesized,
+      (statement, policyId) =>
+        policyId.startsWith('HttpAppRole') && [statement.Action].flat().includes('dynamodb:PutItem'),
+    );
+    const edited = await StackInABox.deploy({ ...withoutGrant, dynamodbUrl: inject('dynamodbEndpoint') });
     try {
       expect((await memoryCall(edited)).status).toBe(500);
       expect((await memoryCall(edited, { action: 'clear' })).status).toBe(500);

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,4 +63,35 @@ export async function synth(options: SynthOptions = {}): Promise<Synthesized> {
     throw new Error(`cdk synth failed:\n${failure.stderr ?? ''}${failure.stdout ?? ''}`);
   }
   return { outDir, stackName, account, region };
+}
+
+/** An IAM policy statement of a synthesized template, as much of it as the tests read. */
+export interface TemplateStatement {
+  Action?: unknown;
+  Resource?: unknown;
+}
+
+/**
+ * A copy of a synthesized stack with some IAM policy statements taken out, as a half-finished
+ * change would leave it: `drop` is asked of each statement of each AWS::IAM::Policy, with the
+ * policy's logical id. Returns the copy to deploy and how many statements went.
+ */
+export function withoutStatements(
+  synthesized: Synthesized,
+  drop: (statement: TemplateStatement, policyId: string) => boolean,
+): { synthesized: Synthesized; removed: number } {
+  const outDir = mkdtempSync(join(tmpdir(), 'looprail-box-edited-'));
+  cpSync(synthesized.outDir, outDir, { recursive: true });
+  const path = join(outDir, `${synthesized.stackName}.template.json`);
+  const template = JSON.parse(readFileSync(path, 'utf8'));
+  let removed = 0;
+  for (const [id, resource] of Object.entries<any>(template.Resources)) {
+    if (resource.Type !== 'AWS::IAM::Policy') continue;
+    const statements: TemplateStatement[] = resource.Properties.PolicyDocument.Statement;
+    const kept = statements.filter((statement) => !drop(statement, id));
+    removed += statements.length - kept.length;
+    resource.Properties.PolicyDocument.Statement = kept;
+  }
+  writeFileSync(path, JSON.stringify(template));
+  return { synthesized: { ...synthesized, outDir }, removed };
 }
