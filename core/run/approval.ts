@@ -8,8 +8,7 @@ import type { RunRecordStore } from '../ports/store/runs.ts';
 import { publish, type RunDeps } from './deps.ts';
 import { approvalIdFor } from './ids.ts';
 import { loadStartedRun } from './load.ts';
-import { notLoadedRefusal } from './deferred-tools.ts';
-import { heldCall } from '../policy/verify-release.ts';
+import { answeredWithoutRunning } from './unasked-calls.ts';
 import { StepWriter } from './step-writer.ts';
 import { notifyRun } from './notify.ts';
 import { callBinding } from '../approvals/binding.ts';
@@ -51,9 +50,7 @@ export async function requestApprovalStep(
   const last = [...state.messages].reverse().find((message) => message.role === 'assistant');
   const calls = last ? toolCallsOf(last) : [];
   const needing = calls
-    // A call to a tool not loaded yet is refused without running: nobody is asked about it.
-    .filter((call) => !notLoadedRefusal(state.context, state.meta, call))
-    .filter((call) => !heldCall(state.context, state.meta, call))
+    .filter((call) => !answeredWithoutRunning(state.context, state.meta, call))
     .map((call) => ({ call, spec: state.context.tools.find((tool) => tool.name === call.name && !tool.builtin) }))
     .map(({ call, spec }) => ({
       call,

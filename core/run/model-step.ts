@@ -25,8 +25,8 @@ import type { RunDeps } from './deps.ts';
 import { loadStartedRun, type StartedRunState } from './load.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
 import { blockedReason } from './screening.ts';
-import { notLoadedRefusal, toolsShown } from './deferred-tools.ts';
-import { heldCall } from '../policy/verify-release.ts';
+import { toolsShown } from './deferred-tools.ts';
+import { answeredWithoutRunning } from './unasked-calls.ts';
 import { READ_RESULT_TOOL } from './offload.ts';
 import { callModel, type ModelCallResult } from './model-call.ts';
 import { compactIfNeeded, contextMessages } from './compaction.ts';
@@ -350,10 +350,7 @@ function rollupsFor(
 function approvalNeeded(state: StartedRunState, calls: ToolCallBlock[]) {
   const { context } = state;
   const requirements = calls
-    // A call to a tool not loaded yet is refused without running: nothing to approve.
-    .filter((call) => !notLoadedRefusal(context, state.meta, call))
-    // Nor is a call verify.release holds back (or no longer allows): it is answered "not now".
-    .filter((call) => !heldCall(context, state.meta, call))
+    .filter((call) => !answeredWithoutRunning(context, state.meta, call))
     .map((call) => context.tools.find((tool) => tool.name === call.name))
     .filter((spec) => spec !== undefined && !spec.builtin)
     .map((spec) =>
