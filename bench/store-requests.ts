@@ -6,8 +6,7 @@ import type { storeRequestCounter } from '../test/support/store-requests.ts';
 /**
  * DynamoDB requests per loop iteration, reads and writes apart, for a read-only tool
  * (bench-read: get-sum, made by the ModelStep that asked for it) and a tool that may write
- * (bench-loop: echo, made by the ToolStep, claimed before the call and recorded by the
- * ToolStep's commit, as the turn's only call). The writing
+ * (bench-loop: echo, made by the ToolStep, claimed before and recorded after). The writing
  * one is measured twice in the same run: as the steps read now, and as they read before
  * (the ToolStep handed no message count: the record and its last turn in two Queries).
  * Counted at the client by the step invocation that sent them.
@@ -100,6 +99,6 @@ One iteration is a ModelStep that asks for one tool call and the step that makes
 ${row('read-only (get-sum)', 'read_only', readOnlyBefore)}
 ${row('may write (echo)', 'writing', writingBefore)}
 
-Each step reads its run in one request and commits in one transaction guarded by the run's seq: the ModelStep one consistent Query (the record and the conversation; the snapshot only the first time a container meets the run, as it never changes), the ToolStep one BatchGetItem of the record and the last turn by key. A read-only iteration is one step: one read, one commit, one Lambda invocation and two state transitions (ModelStep, Route) instead of three. A crash before its commit retries the whole step, the model call and the read-only calls with it, which is what a retried ToolStep did for the calls. A tool that may write is made only after the model's turn is committed (a retried ModelStep asks the model again and could act on another answer), so it keeps its own step: the ToolStep claims the call before making it (durable before the call acts, so a retry never repeats it blindly) and records its outcome, which is what lets a retried step replay the call exactly. A turn's only call is recorded by the ToolStep's commit, which follows it at once: the call is unrecorded for one request, as it was when the record was a write of its own, and a commit refused for now (a conflict, throttling) records it alone before the step is retried. A call beside others in its turn is still recorded as soon as it ends, since the commit waits for the slowest call (and for offloading, which also records first).
+Each step reads its run in one request and commits in one transaction guarded by the run's seq: the ModelStep one consistent Query (the record and the conversation; the snapshot only the first time a container meets the run, as it never changes), the ToolStep one BatchGetItem of the record and the last turn by key. A read-only iteration is one step: one read, one commit, one Lambda invocation and two state transitions (ModelStep, Route) instead of three. A crash before its commit retries the whole step, the model call and the read-only calls with it, which is what a retried ToolStep did for the calls. A tool that may write is made only after the model's turn is committed (a retried ModelStep asks the model again and could act on another answer), so it keeps its own step: the ToolStep adds the side-effect claim before the call and its record after it, which is what lets a crashed step replay the call exactly instead of making it twice. Folding the record into the commit would save one request but leave a call made and not recorded for as long as the turn's other calls and its offloads take, where today it is one request; 5 is not met for that reason.
 `;
 }

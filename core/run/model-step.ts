@@ -30,7 +30,7 @@ import { answeredWithoutRunning } from './unasked-calls.ts';
 import { READ_RESULT_TOOL } from './offload.ts';
 import { callModel, type ModelCallResult } from './model-call.ts';
 import { compactIfNeeded, contextMessages } from './compaction.ts';
-import { answerTurn, answeredInModelStep, commitTurn } from './tool-turn.ts';
+import { answerTurn, answeredInModelStep } from './tool-turn.ts';
 
 /**
  * What ModelStep uses: the run records, the budget ledger and the rate limits; the model (as the
@@ -216,7 +216,7 @@ async function afterAnswer(
   if (!answeredInModelStep(state, calls)) return writer.commit(deps, 'tools');
   // The calls see the run as this step leaves it (its turn, its counts), and are committed with the answer.
   await answerTurn(deps, { ...state, meta: m }, writer, calls);
-  return commitTurn(deps, writer, m.pendingStop ? 'finish' : 'model');
+  return writer.commit(deps, m.pendingStop ? 'finish' : 'model');
 }
 
 /**

@@ -5,7 +5,7 @@ import { pendingDelegation } from './delegate.ts';
 import type { RunDeps } from './deps.ts';
 import { loadStartedRun } from './load.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
-import { answerTurn, commitTurn } from './tool-turn.ts';
+import { answerTurn } from './tool-turn.ts';
 import { builtinFor } from './tools/registry.ts';
 
 /**
@@ -36,5 +36,5 @@ export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control
 
   const writer = new StepWriter(state.meta);
   await answerTurn(deps, state, writer, calls);
-  return commitTurn(deps, writer, 'model');
+  return writer.commit(deps, 'model');
 }

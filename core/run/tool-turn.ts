@@ -1,15 +1,13 @@
 import type { ToolCallBlock } from '../definitions/messages.ts';
-import type { Control, NextStep, RunMeta } from '../definitions/run.ts';
-import { TransientError } from '../errors.ts';
-import type { CompletedSideEffect } from '../ports/store/runs.ts';
+import type { RunMeta } from '../definitions/run.ts';
 import { mapLimited } from './concurrency.ts';
 import { notLoadedRefusal } from './deferred-tools.ts';
 import type { RunDeps } from './deps.ts';
 import type { StartedRunState } from './load.ts';
-import { offloadTurn, turnOverThreshold } from './offload.ts';
+import { offloadTurn } from './offload.ts';
 import { chargeToolCosts, isSandboxServer } from './sandbox.ts';
 import type { StepWriter } from './step-writer.ts';
-import { runCall, type GovernedCallOptions } from './tools/governed-call.ts';
+import { runCall } from './tools/governed-call.ts';
 import { loadToolsTool } from './tools/load-tools.ts';
 import { innerCall, innerOf, notMade, refusal, type CallOutcome, type InnerCall } from './tools/outcome.ts';
 import { applyPatches } from './tools/patch.ts';
@@ -57,20 +55,8 @@ export async function answerTurn(
   calls: ToolCallBlock[],
 ): Promise<void> {
   const limit = state.context.view.limits.maxToolCallsPerTurn;
-  // A turn of one call commits right after it: a claimed call's outcome is recorded by that
-  // commit, one request instead of two. With other calls still running it is written at once.
-  const unrecorded: CompletedSideEffect[] = [];
-  const recordWith = calls.length === 1 ? (completed: CompletedSideEffect) => unrecorded.push(completed) : undefined;
-  const done = await mapLimited(calls, PARALLEL_CALLS, (call, index) =>
-    dispatch(deps, state, call, index >= limit, recordWith),
-  );
-  // Offloading writes before the commit: then the outcome is recorded first, on its own.
-  if (turnOverThreshold(deps, state, done)) {
-    for (const { callId, recorded, at } of unrecorded.splice(0))
-      await deps.store.completeSideEffect(state.meta.runId, callId, recorded, at);
-  }
+  const done = await mapLimited(calls, PARALLEL_CALLS, (call, index) => dispatch(deps, state, call, index >= limit));
   const outcomes = await offloadTurn(deps, state, done);
-  for (const completed of unrecorded) writer.recordSideEffect(completed);
   writeTurn(deps, writer, outcomes);
   // Every call of the turn: the model's, and the ones its scripts made.
   const every: InnerCall[] = outcomes.flatMap((outcome) => [...innerOf(outcome), innerCall(outcome)]);
@@ -84,30 +70,12 @@ export async function answerTurn(
   if (stop) writer.meta.pendingStop = stop;
 }
 
-/**
- * Commits the answered turn. A commit refused for now (a transaction conflict, throttling) is
- * retried by the state machine, so the call outcomes it would have recorded are recorded on
- * their own first: the retried step replays them instead of finding them in doubt.
- */
-export async function commitTurn(deps: RunDeps, writer: StepWriter, next: NextStep): Promise<Control> {
-  try {
-    return await writer.commit(deps, next);
-  } catch (error) {
-    if (error instanceof TransientError) {
-      for (const { callId, recorded, at } of writer.recordedSideEffects)
-        await deps.store.completeSideEffect(writer.meta.runId, callId, recorded, at);
-    }
-    throw error;
-  }
-}
-
 /** One call: over the turn's limit, a built-in this run offers, a deferred tool not loaded yet, or the governed way. */
 function dispatch(
   deps: RunDeps,
   state: StartedRunState,
   call: ToolCallBlock,
   overLimit: boolean,
-  recordWith: GovernedCallOptions['recordWith'],
 ): Promise<CallOutcome> {
   const { view } = state.context;
   if (overLimit) {
@@ -123,7 +91,7 @@ function dispatch(
     const { trace } = refusal(view.role, call, notLoaded, deps.clock.now());
     return Promise.resolve(notMade('invalid', call, notLoaded, { ...trace, kind: 'tool_call', status: 'error' }));
   }
-  return runCall(deps, state, call, { offload: true, ...(recordWith ? { recordWith } : {}) });
+  return runCall(deps, state, call, { offload: true });
 }
 
 /** The turn's results, traces, costs and patches on the run record. */

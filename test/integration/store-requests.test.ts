@@ -9,8 +9,8 @@ import { storeRequestCounter } from '../support/store-requests.ts';
  * agents (bench/org): the counts are the code's, not the machine's, so they are asserted
  * exactly. Each step reads its run once and commits once. A read-only call is made by the
  * model step that asked for it, in the same commit; a tool that may write is made by the
- * ToolStep, which adds its side-effect claim before the call (exact replay needs it durable
- * before the call acts) and records its outcome with its commit.
+ * ToolStep, which adds its side-effect claim before the call and its record after, which
+ * exact replay needs.
  */
 
 const counter = storeRequestCounter();
@@ -41,12 +41,17 @@ describe('store requests per loop iteration', () => {
     }
   }, 120_000);
 
-  it("makes 5 with a tool that may write: its claim before the call, its record in the ToolStep's commit", async () => {
+  it('makes 6 with a tool that may write: its claim before the call and its record after, apart from the commit', async () => {
     for (const iteration of await iterationsOf('bench-loop')) {
       expect(iteration.model.commands).toEqual(['QueryCommand', 'TransactWriteItemsCommand']);
       // The record and the last turn by key (the snapshot with them until this container holds it).
-      expect(iteration.tool?.commands).toEqual(['BatchGetItemCommand', 'PutItemCommand', 'TransactWriteItemsCommand']);
-      expect({ reads: iteration.reads, writes: iteration.writes }).toEqual({ reads: 2, writes: 3 });
+      expect(iteration.tool?.commands).toEqual([
+        'BatchGetItemCommand',
+        'PutItemCommand',
+        'UpdateItemCommand',
+        'TransactWriteItemsCommand',
+      ]);
+      expect({ reads: iteration.reads, writes: iteration.writes }).toEqual({ reads: 2, writes: 4 });
     }
   }, 120_000);
 });
