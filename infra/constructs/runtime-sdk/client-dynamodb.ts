@@ -6,7 +6,9 @@ import { createRequire } from 'node:module';
  * Importing a CommonJS package makes Node's ESM loader detect every file's format and scan
  * its exports; requiring it skips both (about 50-80 ms CPU less per cold start,
  * bench/report.md). On Lambda, `require` from /var/task/index.mjs finds the runtime's SDK
- * through NODE_PATH (/var/runtime/node_modules), which is how CommonJS has always found it.
+ * through NODE_PATH (/var/runtime/node_modules), Node's own lookup for CommonJS: at least as
+ * safe as the ESM import, which finds it only because Lambda's runtime searches NODE_PATH for
+ * ES modules too.
  *
  * esbuild sees no `require` here (a function createRequire returned), so the specifier is
  * neither bundled nor aliased back to this file. The names are the ones looprail's bundled
