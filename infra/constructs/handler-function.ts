@@ -60,7 +60,9 @@ export const LAMBDA_RUNTIME_EXTERNALS = ['@aws-sdk/*'] as const;
  * CommonJS package, which makes Node's ESM loader detect each of its files' format and scan
  * its exports, about a quarter of the SDK's import (bench/report.md, "The runtime SDK's
  * share"). The clients loaded on first use (`adapters/aws/on-first-use.ts`) keep their
- * dynamic `import()`: they are not on the cold start's path.
+ * dynamic `import()`, off the cold start's path, though it costs each 20-50 ms CPU more than
+ * `require()` at that first use: a shim for them would need a test of its names, since
+ * esbuild checks the names of static imports only, not those taken from a dynamic import.
  */
 export const LAMBDA_RUNTIME_SDK_REQUIRES: Readonly<Record<string, string>> = {
   '@aws-sdk/client-dynamodb': fileURLToPath(new URL('./runtime-sdk/client-dynamodb.ts', import.meta.url)),
