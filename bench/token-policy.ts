@@ -11,7 +11,18 @@ import { codeModeScripts, PLAN, REPORT } from './token-scenario.ts';
  */
 
 const enc = getEncoding('o200k_base');
-const count = (text: string) => enc.encode(text).length;
+export const countTokens = (text: string) => enc.encode(text).length;
+
+/** A tool as the request carries it to the provider (Anthropic's tool format): the block counted as its tool-schema tokens. */
+export const toolBlock = (tool: Pick<ToolSpec, 'name' | 'description' | 'inputSchema'>) =>
+  JSON.stringify({ name: tool.name, description: tool.description, input_schema: tool.inputSchema });
+
+/** One model request's tools as sent, and their tokens (counted with the rest of the request). */
+export interface ToolsSent {
+  runId: string;
+  tools: ToolSpec[];
+  tokens: number;
+}
 
 /**
  * The scripted policy: it plays PLAN in order, one step per turn, the same in the naive and
@@ -32,6 +43,8 @@ export class PolicyProvider implements ModelProvider {
   /** Per run: which plan step is next, and the grep already done for it. */
   readonly #progress = new Map<string, { step: number; grepped: boolean; loaded: boolean }>();
   calls = 0;
+  /** Every request's tools, in order: what the benchmark compares with the servers' published schemas. */
+  readonly toolsSent: ToolsSent[] = [];
 
   constructor(root: string, caching: boolean, codeMode = false) {
     this.#root = root;
@@ -109,7 +122,7 @@ export class PolicyProvider implements ModelProvider {
       content,
       stopReason: content.some((block) => block.type === 'tool_call') ? 'tool_use' : 'end_turn',
       ...usage,
-      outputTokens: count(JSON.stringify(content)),
+      outputTokens: countTokens(JSON.stringify(content)),
       provider: 'scripted',
       modelId: 'bench-policy',
     };
@@ -134,16 +147,19 @@ export class PolicyProvider implements ModelProvider {
    */
   #usage(request: ModelRequest): { inputTokens: number; cachedInputTokens: number; cacheWriteInputTokens: number } {
     const blocks: string[] = [
-      ...request.tools.map((tool: ToolSpec) =>
-        JSON.stringify({ name: tool.name, description: tool.description, input_schema: tool.inputSchema }),
-      ),
+      ...request.tools.map(toolBlock),
       request.system,
       ...request.messages.flatMap((message) =>
         message.content.map((block) => `${message.role}:${JSON.stringify(block)}`),
       ),
     ];
-    const sizes = blocks.map(count);
+    const sizes = blocks.map(countTokens);
     const inputTokens = sizes.reduce((a, b) => a + b, 0);
+    this.toolsSent.push({
+      runId: request.runId,
+      tools: request.tools,
+      tokens: sizes.slice(0, request.tools.length).reduce((a, b) => a + b, 0),
+    });
     if (!this.#caching) return { inputTokens, cachedInputTokens: 0, cacheWriteInputTokens: 0 };
     const hashes: string[] = [];
     const hash = createHash('sha256');

@@ -1,8 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalHost } from '../cli/local/host.ts';
+import { type LocalHost, startLocalHost } from '../cli/local/host.ts';
+import type { RunMeta } from '../core/definitions/run.ts';
+import { DROPPED_KEYWORDS } from '../core/policy/model-tool-schema.ts';
 import { PolicyProvider } from './token-policy.ts';
+import { publishedSchemas, type SchemaTokens, schemaTokens } from './token-schemas.ts';
 import { PLAN, PRICE, writeOrg, writeWorkspace } from './token-scenario.ts';
 
 /**
@@ -13,6 +16,8 @@ import { PLAN, PRICE, writeOrg, writeWorkspace } from './token-scenario.ts';
  * plan's calls made from two programs in a bubblewrap sandbox). Tokens are counted
  * with js-tiktoken's o200k_base over exactly what each request carries: a proxy for
  * Claude's own tokenizer, which is not published; both modes are counted the same way.
+ * Each request's tool-schema tokens are also counted with the servers' schemas as published
+ * (token-schemas.ts), in the same run, to show what the harness strips from them.
  * The task is token-scenario.ts, the policy token-policy.ts, the report token-report.ts.
  */
 
@@ -30,6 +35,36 @@ export interface ModeFigures {
   stop_reason?: string;
   offloaded_results: number;
   compactions: number;
+  tool_schemas: SchemaTokens;
+}
+
+/** One mode's figures, from its run's record, trace and the policy that played it. */
+async function modeFigures(
+  host: LocalHost,
+  runId: string,
+  meta: RunMeta,
+  policy: PolicyProvider,
+): Promise<ModeFigures> {
+  const trace = await host.deps.store.listTrace(runId);
+  const calls = trace.filter((event) => event.kind === 'model_call');
+  const writes = calls.reduce(
+    (sum, event) => sum + Number(/(\d+) input tokens written to the cache/.exec(event.detail ?? '')?.[1] ?? 0),
+    0,
+  );
+  const sent = policy.toolsSent.filter((request) => request.runId === runId);
+  return {
+    model_calls: calls.length,
+    tool_calls: meta.toolCalls,
+    input_tokens: meta.usage.inputTokens,
+    cached_input_tokens: meta.usage.cachedInputTokens,
+    cache_write_tokens: writes,
+    output_tokens: meta.usage.outputTokens,
+    cost_usd: meta.usage.costMicros / 1e6,
+    stop_reason: meta.stopReason,
+    offloaded_results: meta.offloadedResults?.length ?? 0,
+    compactions: trace.filter((event) => event.kind === 'context_compacted').length,
+    tool_schemas: schemaTokens(sent, await publishedSchemas(host, runId, meta)),
+  };
 }
 
 export async function tokenBenchmark() {
@@ -62,29 +97,12 @@ export async function tokenBenchmark() {
     for (const current of MODES) {
       mode = current;
       const { runId, meta } = await host.run({ agent: current, input: { task: "Triage last night's CI." } });
-      const trace = await host.deps.store.listTrace(runId);
-      const calls = trace.filter((event) => event.kind === 'model_call');
-      const writes = calls.reduce(
-        (sum, event) => sum + Number(/(\d+) input tokens written to the cache/.exec(event.detail ?? '')?.[1] ?? 0),
-        0,
-      );
-      figures[current] = {
-        model_calls: calls.length,
-        tool_calls: meta.toolCalls,
-        input_tokens: meta.usage.inputTokens,
-        cached_input_tokens: meta.usage.cachedInputTokens,
-        cache_write_tokens: writes,
-        output_tokens: meta.usage.outputTokens,
-        cost_usd: meta.usage.costMicros / 1e6,
-        stop_reason: meta.stopReason,
-        offloaded_results: meta.offloadedResults?.length ?? 0,
-        compactions: trace.filter((event) => event.kind === 'context_compacted').length,
-      };
+      figures[current] = await modeFigures(host, runId, meta, policies[current]);
       if (current === 'naive') {
         const state = await host.deps.store.loadState(runId);
         tools = state!.context!.tools.filter((tool) => !tool.builtin).length;
         // Results the servers returned at 50 KB or more (the harness cuts what it keeps inline at 48,000 characters).
-        for (const event of trace) {
+        for (const event of await host.deps.store.listTrace(runId)) {
           const size = Number(/^result cut from (\d+) characters/.exec(event.detail ?? '')?.[1] ?? 0);
           if (size >= 50_000) big.push(size);
         }
@@ -98,6 +116,7 @@ export async function tokenBenchmark() {
     Number((figures[of][key] / figures.naive[key]).toFixed(3));
   return {
     tokenizer: "js-tiktoken o200k_base (a proxy for Claude's tokenizer)",
+    tool_schema_keywords_dropped: [...DROPPED_KEYWORDS],
     prices_per_mtok: PRICE,
     scenario: {
       servers: 4,

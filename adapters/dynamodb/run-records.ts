@@ -16,6 +16,7 @@ import type {
   TracePage,
 } from '../../core/ports/store/runs.ts';
 import { rollupUpdate } from './budget-ledger.ts';
+import { completedCall } from './side-effect-ledger.ts';
 import { TRANSIENT_CANCELLATION_CODES, cancellationCodes, cancellationCodesOf, errorName } from './errors.ts';
 import {
   KEY_ATTRIBUTES,
@@ -270,6 +271,9 @@ export class DynamoRunRecords implements RunRecordStore {
       items.push(this.table.putNew({ ...messageKey(runId, seq), seq, body: JSON.stringify(message) }));
     }
     for (const rollup of commit.rollups ?? []) items.push(rollupUpdate(this.table.tableName, rollup));
+    for (const { callId, recorded, at } of commit.sideEffects ?? []) {
+      items.push({ Update: { TableName: this.table.tableName, ...completedCall(runId, callId, recorded, at) } });
+    }
     if (commit.releaseConcurrency) {
       items.push({
         Update: {

@@ -34,13 +34,19 @@ export class DynamoSideEffectLedger implements SideEffectLedger {
   }
 
   async completeSideEffect(runId: string, callId: string, recorded: RecordedCall, at: string): Promise<void> {
-    await this.table.update('completeSideEffect', {
-      Key: sideEffectKey(runId, callId),
-      UpdateExpression: 'SET #status = :completed, recorded = :recorded, completedAt = :at',
-      ConditionExpression: 'attribute_exists(#pk)',
-      ExpressionAttributeNames: { '#status': 'status', '#pk': KEY_ATTRIBUTES.partitionKey },
-      // Results are untrusted text with arbitrary structure: kept as JSON text.
-      ExpressionAttributeValues: { ':completed': 'completed', ':recorded': JSON.stringify(recorded), ':at': at },
-    });
+    await this.table.update('completeSideEffect', completedCall(runId, callId, recorded, at));
   }
+}
+
+/** The claimed call's row, completed with its outcome: alone, or in a step's commit (run-records.ts). */
+export function completedCall(runId: string, callId: string, recorded: RecordedCall, at: string) {
+  return {
+    Key: sideEffectKey(runId, callId),
+    UpdateExpression: 'SET #status = :completed, recorded = :recorded, completedAt = :at',
+    // Only a claimed call: the claim was durable before the call acted.
+    ConditionExpression: 'attribute_exists(#pk)',
+    ExpressionAttributeNames: { '#status': 'status', '#pk': KEY_ATTRIBUTES.partitionKey },
+    // Results are untrusted text with arbitrary structure: kept as JSON text.
+    ExpressionAttributeValues: { ':completed': 'completed', ':recorded': JSON.stringify(recorded), ':at': at },
+  };
 }

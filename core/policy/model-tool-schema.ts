@@ -6,7 +6,8 @@
  * from the server's schema as published, not from this one.
  */
 
-const DROPPED = new Set(['$schema', '$comment']);
+/** The keywords dropped, wherever they appear in a schema. */
+export const DROPPED_KEYWORDS: ReadonlySet<string> = new Set(['$schema', '$comment']);
 /** Keywords whose value is one schema, a list of schemas, or a map of name → schema. */
 const ONE = new Set([
   'items',
@@ -39,7 +40,7 @@ function lean(schema: Schema, depth: number): Schema {
   if (depth > MAX_DEPTH) return schema;
   const out: Schema = {};
   for (const [keyword, value] of Object.entries(schema)) {
-    if (DROPPED.has(keyword)) continue;
+    if (DROPPED_KEYWORDS.has(keyword)) continue;
     if (ONE.has(keyword) && isSchema(value)) out[keyword] = lean(value, depth + 1);
     else if ((keyword === 'items' || LIST.has(keyword)) && Array.isArray(value))
       out[keyword] = value.map((each) => (isSchema(each) ? lean(each, depth + 1) : each));

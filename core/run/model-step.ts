@@ -14,7 +14,7 @@ import {
   type BudgetLine,
 } from '../budgets/reservation.ts';
 import { alertOnThresholds } from '../budgets/alerts.ts';
-import type { BudgetLedger, RollupIncrement } from '../ports/store/budgets.ts';
+import type { RollupIncrement } from '../ports/store/budgets.ts';
 import type { RateLimitStore } from '../ports/store/rate-limits.ts';
 import type { RunRecordStore } from '../ports/store/runs.ts';
 import { VERDICT_TOOL_NAME } from '../loop/prompt.ts';
@@ -30,15 +30,14 @@ import { answeredWithoutRunning } from './unasked-calls.ts';
 import { READ_RESULT_TOOL } from './offload.ts';
 import { callModel, type ModelCallResult } from './model-call.ts';
 import { compactIfNeeded, contextMessages } from './compaction.ts';
+import { answerTurn, answeredInModelStep, commitTurn } from './tool-turn.ts';
 
 /**
  * What ModelStep uses: the run records, the budget ledger and the rate limits; the model (as the
- * agent's identity), guardrails, metrics, and where budget alerts go; not the catalog, ids, sandboxes or children.
+ * agent's identity), guardrails, metrics and where budget alerts go; and, for a turn that only
+ * reads, the agent's tools (tool-turn.ts).
  */
-export type ModelStepDeps = Pick<
-  RunDeps,
-  'clock' | 'log' | 'events' | 'mailer' | 'webhooks' | 'metrics' | 'guardrailRules' | 'providers' | 'tools' | 'scopeFor'
-> & { store: RunRecordStore & BudgetLedger & RateLimitStore };
+export type ModelStepDeps = RunDeps;
 
 /**
  * ModelStep: check the limits, call the model, persist its turn, and decide where the
@@ -155,7 +154,7 @@ async function compactRefused(
 }
 
 /** Where the run goes after the model's turn: a verdict, the end, verification, an approval wait or its tools. */
-function afterAnswer(
+async function afterAnswer(
   deps: ModelStepDeps,
   state: StartedRunState,
   writer: StepWriter,
@@ -214,7 +213,10 @@ function afterAnswer(
   m.turn = undefined;
   const approval = approvalNeeded(state, calls);
   if (approval) return writer.commit(deps, 'approval', { approvalTimeoutSeconds: approval.timeoutSeconds });
-  return writer.commit(deps, 'tools');
+  if (!answeredInModelStep(state, calls)) return writer.commit(deps, 'tools');
+  // The calls see the run as this step leaves it (its turn, its counts), and are committed with the answer.
+  await answerTurn(deps, { ...state, meta: m }, writer, calls);
+  return commitTurn(deps, writer, m.pendingStop ? 'finish' : 'model');
 }
 
 /**

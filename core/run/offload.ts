@@ -112,6 +112,15 @@ export function overCallThreshold(view: AgentView, text: string): boolean {
   return estimateTokens(text) > offloadLimits(view).resultTokens;
 }
 
+/** Whether offloadTurn will store any of these results (and so write before the step commits). */
+export function turnOverThreshold(deps: RunDeps, state: StartedRunState, outcomes: CallOutcome[]): boolean {
+  return deps.results !== undefined && turnTokensOf(outcomes) > offloadLimits(state.context.view).turnTokens;
+}
+
+function turnTokensOf(outcomes: CallOutcome[]): number {
+  return outcomes.reduce((sum, outcome) => sum + estimateTokens(outcome.result.content), 0);
+}
+
 /**
  * A turn's parallel results together over the turn threshold: the largest executed results
  * still inline are offloaded until the rest fit. Returns the outcomes, changed where offloaded.
@@ -121,10 +130,9 @@ export async function offloadTurn(
   state: StartedRunState,
   outcomes: CallOutcome[],
 ): Promise<CallOutcome[]> {
-  if (!deps.results) return outcomes;
+  if (!turnOverThreshold(deps, state, outcomes)) return outcomes;
   const { turnTokens } = offloadLimits(state.context.view);
-  let total = outcomes.reduce((sum, outcome) => sum + estimateTokens(outcome.result.content), 0);
-  if (total <= turnTokens) return outcomes;
+  let total = turnTokensOf(outcomes);
   const candidates = outcomes
     .map((outcome, index) => ({ outcome, index }))
     .filter(({ outcome }) => outcome.kind === 'executed' && !outcome.patch?.offloadedResults && !outcome.result.isError)

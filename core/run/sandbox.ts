@@ -22,7 +22,7 @@ export function sandboxIdOf(meta: Pick<RunMeta, 'runId' | 'parentRunId'>): strin
   return meta.parentRunId ?? meta.runId;
 }
 
-function isSandboxServer(server: McpServerDeclaration): boolean {
+export function isSandboxServer(server: McpServerDeclaration): boolean {
   return server.name === SANDBOX_SERVER && server.transport.type === 'builtin';
 }
 

@@ -3,7 +3,7 @@ import type { Control, NextStep, RunMeta } from '../definitions/run.ts';
 import type { NewTraceEvent, TraceEvent } from '../definitions/trace.ts';
 import type { RunContext } from '../definitions/context.ts';
 import type { RollupIncrement } from '../ports/store/budgets.ts';
-import type { RunRecordStore, StepCommit } from '../ports/store/runs.ts';
+import type { CompletedSideEffect, RunRecordStore, StepCommit } from '../ports/store/runs.ts';
 import { TraceEvent as TraceEventSchema } from '../definitions/trace.ts';
 import { ValidationError } from '../errors.ts';
 
@@ -40,6 +40,18 @@ export class StepWriter {
   /** Gives back the agent's concurrency slot this run held (with the commit that ends it). */
   releaseConcurrency(agent: string): void {
     this.released = agent;
+  }
+
+  private readonly sideEffects: CompletedSideEffect[] = [];
+
+  /** Records a claimed call's outcome with this commit (the commit follows the call at once). */
+  recordSideEffect(completed: CompletedSideEffect): void {
+    this.sideEffects.push(completed);
+  }
+
+  /** The calls' outcomes this commit records. */
+  get recordedSideEffects(): readonly CompletedSideEffect[] {
+    return this.sideEffects;
   }
 
   addRollups(rollups: RollupIncrement[]): void {
@@ -89,6 +101,7 @@ export class StepWriter {
       context: this.context,
       rollups: this.rollups,
       releaseConcurrency: this.released,
+      ...(this.sideEffects.length > 0 ? { sideEffects: this.sideEffects } : {}),
     };
     const outcome = await deps.store.commit(this.meta.runId, commit);
     if (outcome === 'committed') return control;

@@ -13,9 +13,9 @@ import type { AgentClients } from './runtime.ts';
 /**
  * The clients that act for an agent: its MCP tools (spawned, or invoked on their host
  * functions) and its model providers, with the function's own role or, per run, the
- * agent's (agent-scopes.ts). Only the loop's steps that call tools import this module
- * (StartRun, ToolStep, Verify: `lambdaDeps({ agents: AGENT_CLIENTS })`), so the MCP SDK
- * stays out of every other bundle; ModelStep calls models only (model-clients.ts).
+ * agent's (agent-scopes.ts). Only the loop's steps that act for an agent import this module
+ * (StartRun, ModelStep, ToolStep, Verify: `lambdaDeps({ agents: AGENT_CLIENTS })`), so the
+ * MCP SDK stays out of every other bundle.
  */
 
 /** The function's own tools and providers, reading secrets with its own role. */

@@ -12,8 +12,7 @@ import type { AgentScope, RunDeps } from '../../core/run/deps.ts';
 /**
  * Clients that act as an agent's own IAM role, assumed with the run id as the session
  * name, so CloudTrail shows which loop (and which run) read a secret or called a model.
- * The tools of a scope come from the caller: the MCP gateway for the steps that call tools
- * (agent-clients.ts), none for ModelStep (model-clients.ts), whose bundle so holds no MCP client.
+ * The tools of a scope come from the caller (agent-clients.ts): the MCP gateway, as the agent.
  */
 
 /** How many runs' scoped clients a warm Lambda keeps (each holds its own STS session). */

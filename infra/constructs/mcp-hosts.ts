@@ -69,7 +69,7 @@ export class McpHosts extends Construct {
     this.hosts = hosts;
   }
 
-  /** `LOOPRAIL_MCP_HOSTS` on the steps that reach MCP servers (StartRun, ToolStep, Verify). */
+  /** `LOOPRAIL_MCP_HOSTS` on the steps that reach MCP servers (StartRun, ModelStep, ToolStep, Verify). */
   connectSteps(steps: HandlerFunction[]): void {
     if (this.hosts.size === 0) return;
     const names = Object.fromEntries([...this.hosts].map(([server, host]) => [server, host.function.functionName]));

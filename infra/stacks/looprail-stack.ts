@@ -98,7 +98,9 @@ export class LooprailStack extends Stack {
       logLevel: props.logLevel,
       logRetention,
     });
-    this.mcpHosts.connectSteps([this.steps.steps.StartRun, this.steps.steps.ToolStep, this.steps.steps.Verify]);
+    // ModelStep answers a turn that only reads itself (core/run/tool-turn.ts), so it reaches the servers too.
+    const { steps } = this.steps;
+    this.mcpHosts.connectSteps([steps.StartRun, steps.ModelStep, steps.ToolStep, steps.Verify]);
 
     this.agentRun = new AgentStateMachine(this, 'AgentRun', {
       functionArns: Object.fromEntries(

@@ -47,9 +47,10 @@ describe('structured logs', () => {
     const warned = parsed.filter((line) => line.message === 'could not publish a runtime event');
     expect(warned.length).toBeGreaterThan(0);
     expect(new Set(warned.map((line) => line.step))).toEqual(new Set(['StartRun', 'FinishRun']));
+    // Its failing tools only read, so the model step that asked for them made the calls and logged them.
     const failedRun = runs[1]!.runId;
-    expect(parsed.filter((line) => line.runId === failedRun).map((line) => line.step)).toEqual(
-      expect.arrayContaining(['StartRun', 'ModelStep', 'ToolStep', 'FinishRun']),
+    expect(new Set(parsed.filter((line) => line.runId === failedRun).map((line) => line.step))).toEqual(
+      new Set(['StartRun', 'ModelStep', 'FinishRun']),
     );
 
     const text = lines.join('\n');

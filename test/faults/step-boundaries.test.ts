@@ -18,9 +18,9 @@ import { testHost } from '../support/local-host.ts';
  *
  * The states come from the ASL itself, so a new Task state without a case here fails the
  * table test. Each handler's writes to the store are counted in an undisturbed run; then,
- * for the first step each state runs, the handler "crashes" (Lambda.Unknown, which the
- * ASL's Retry handles) before each of its writes, right after each of its writes, and
- * after all of them, just before it returns. Every disturbed run is compared with the
+ * for the first step of each shape (its writes in order) each state runs, the handler
+ * "crashes" (Lambda.Unknown, which the ASL's Retry handles) before each of its writes, right
+ * after each of its writes, and after all of them, just before it returns. Every disturbed run is compared with the
  * undisturbed one: messages, trace events (times and ids aside), the run's totals, the
  * checker runs, the budget and rollup totals it added, and what the recording MCP server
  * (test/fixtures/faults-org/counter-server.mjs) received. A crash between a side effect's
@@ -263,9 +263,12 @@ type Run = Awaited<ReturnType<typeof runOnce>>;
  * checks the shapes), so sweeping them too would only multiply the runs.
  */
 function pointsOf(baseline: Run, state: string, role = 'maker'): Array<Point & { writes: WriteName[] }> {
+  // The first step of each shape (its writes in order): a ToolStep records a call beside others
+  // on its own, and a turn's only call with its commit, and both are swept.
+  const shapes = new Set<string>();
   return baseline.invocations
     .filter((i) => i.state === state && i.role === role && i.ok)
-    .slice(0, 1)
+    .filter((i) => !shapes.has(i.writes.join()) && shapes.add(i.writes.join()))
     .flatMap((i) => [
       ...i.writes.flatMap((_, index) => [
         { state, role: i.role, seq: i.seq, at: { when: 'before' as const, write: index + 1 }, writes: i.writes },
@@ -281,9 +284,13 @@ function writesDone(p: Point, writes: WriteName[]): number {
   return p.at.when === 'before' ? p.at.write - 1 : p.at.write;
 }
 
-/** A crash after a side effect's claim and before its outcome is recorded leaves the call in doubt. */
+/**
+ * A crash after a side effect's claim and before its outcome is recorded leaves the call in
+ * doubt. The outcome is recorded on its own, or by the step's commit (a turn's only call).
+ */
 function inDoubt(p: Point, writes: WriteName[]): boolean {
   const done = writes.slice(0, writesDone(p, writes));
+  if (done.includes('commit')) return false;
   return done.filter((w) => w === 'claimSideEffect').length > done.filter((w) => w === 'completeSideEffect').length;
 }
 
@@ -432,9 +439,11 @@ describe('a crash at every step boundary', () => {
     const writesOf = (state: string) =>
       boundary.invocations.filter((i) => i.state === state && i.role === 'maker' && i.ok).map((i) => i.writes);
     expect(writesOf('ModelStep')).toEqual(Array.from({ length: 4 }, () => ['reserveBudget', 'settleBudget', 'commit']));
-    expect(writesOf('ToolStep')).toEqual(
-      Array.from({ length: 2 }, () => ['claimSideEffect', 'completeSideEffect', 'commit']),
-    );
+    // A call beside others is recorded as soon as it ends; a turn's only call by the commit that follows it.
+    expect(writesOf('ToolStep')).toEqual([
+      ['claimSideEffect', 'completeSideEffect', 'commit'],
+      ['claimSideEffect', 'commit'],
+    ]);
     expect(writesOf('RequestApproval')).toEqual(Array.from({ length: 2 }, () => ['putApproval', 'commit']));
   });
 
@@ -448,7 +457,8 @@ describe('a crash at every step boundary', () => {
     const states = [
       ...new Set(baselines.boundary!.invocations.filter((i) => i.role === '-check1' && i.ok).map((i) => i.state)),
     ];
-    expect(states.sort()).toEqual(['FinishRun', 'ModelStep', 'StartRun', 'ToolStep']);
+    // A checker only reads: its ModelStep makes its tool calls in the commit that stores its turn (no ToolStep).
+    expect(states.sort()).toEqual(['FinishRun', 'ModelStep', 'StartRun']);
     for (const state of states) await sweep('boundary', state, '-check1');
   }, 180_000);
 });

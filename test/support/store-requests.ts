@@ -21,12 +21,15 @@ export interface StepRequests {
   next?: string;
 }
 
-/** One loop iteration: a ModelStep that asked for tools and the ToolStep that ran them. */
+/**
+ * One loop iteration: a ModelStep that asked for tools and the ToolStep that ran them, or a
+ * ModelStep that answered a turn that only reads itself (no ToolStep).
+ */
 export interface IterationRequests {
   reads: number;
   writes: number;
   model: StepRequests;
-  tool: StepRequests;
+  tool?: StepRequests;
 }
 
 /**
@@ -79,12 +82,19 @@ export function storeRequestCounter() {
     steps: () => steps,
     /** Requests made outside any step (recording the run, reading its record back). */
     outside: () => outside,
-    /** Each ModelStep → ToolStep pair, in order. */
+    /**
+     * Each ModelStep → ToolStep pair, and each ModelStep that went on to the model (it made its
+     * turn's calls itself: for agents that call a tool every turn, the only reason), in order.
+     */
     iterations(): IterationRequests[] {
       return steps.flatMap((model, index) => {
+        if (model.step !== 'ModelStep') return [];
         const tool = steps[index + 1];
-        if (model.step !== 'ModelStep' || model.next !== 'tools' || tool?.step !== 'ToolStep') return [];
-        return [{ reads: model.reads + tool.reads, writes: model.writes + tool.writes, model, tool }];
+        if (model.next === 'tools' && tool?.step === 'ToolStep')
+          return [{ reads: model.reads + tool.reads, writes: model.writes + tool.writes, model, tool }];
+        // Answered in the step: its commit holds the model's turn and the calls' results (core/run/tool-turn.ts).
+        if (model.next === 'model') return [{ reads: model.reads, writes: model.writes, model }];
+        return [];
       });
     },
   };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { textOf, type ToolResultBlock } from '../../core/definitions/messages.ts';
+import { TransientError } from '../../core/errors.ts';
 import type { RunStore } from '../../core/ports/run-store.ts';
 import { approveCalls, requestApprovalStep } from '../../core/run/approval.ts';
 import { modelStep } from '../../core/run/model-step.ts';
@@ -36,7 +37,8 @@ describe('ModelStep stops a run', () => {
   it('at max_steps: a model asking for tools after its last allowed step', async () => {
     const { meta, controls, deps } = await ended('steps');
     expect(meta).toMatchObject({ status: 'finished', stopReason: 'max_steps', modelCalls: 3 });
-    expect(nexts(controls)).toEqual(['model', 'tools', 'model', 'tools', 'model', 'finish', 'finish']);
+    // Its read-only calls are made by the model step that asked for them (no ToolStep).
+    expect(nexts(controls)).toEqual(['model', 'model', 'model', 'finish', 'finish']);
     expect(deps.gateway.calls).toHaveLength(2);
   });
 
@@ -136,25 +138,36 @@ describe('a step retried by seq', () => {
     await expect(modelStep(deps, { runId, seq: started.seq - 1 })).rejects.toThrow(/second execution/);
   });
 
-  it('never repeats a side-effecting call whose outcome was recorded before a crash: the retry reuses it', async () => {
-    let crashes = 1;
+  /** An approved turn of one write call, whose ToolStep's commit fails once with `failure`. */
+  async function commitFailingOnce(failure: Error) {
+    let failures = 1;
     const deps = await stepDeps(ORG);
     const store = deps.store;
-    // The step's commit fails once, after the call ran and its outcome was recorded.
-    const crashing: RunStore = {
+    const failing: RunStore = {
       ...store,
-      commit: async (runId, commit) =>
-        crashes-- > 0 ? Promise.reject(new Error('crashed')) : store.commit(runId, commit),
+      commit: async (runId, commit) => (failures-- > 0 ? Promise.reject(failure) : store.commit(runId, commit)),
     };
     const runId = await newRun(deps, 'approval');
     const controls = await drive(deps, runId);
     const { approvalId } = await requestApprovalStep(deps, { runId, seq: controls.at(-1)!.seq, taskToken: 't' });
     const { output } = await approveCalls(deps, approvalId);
-    await expect(toolStep({ ...deps, store: crashing }, { runId, seq: output.seq })).rejects.toThrow('crashed');
-    const retried = await toolStep({ ...deps, store: crashing }, { runId, seq: output.seq });
+    await expect(toolStep({ ...deps, store: failing }, { runId, seq: output.seq })).rejects.toThrow(failure.message);
+    const retried = await toolStep({ ...deps, store: failing }, { runId, seq: output.seq });
     expect(retried.next).toBe('model');
+    // Never made twice.
     expect(deps.gateway.calls.filter((call) => call.tool === 'write')).toHaveLength(1);
     const last = (await deps.store.loadState(runId))!.messages.at(-1)!;
-    expect(textOf(last) + JSON.stringify(last.content)).toContain('write ran with');
+    return textOf(last) + JSON.stringify(last.content);
+  }
+
+  it('never repeats a side-effecting call whose commit was refused for now: its outcome is recorded alone, and the retry reuses it', async () => {
+    // A transaction conflict or throttling: the state machine retries the step.
+    const refused = new TransientError('DynamoDB commit of run r was cancelled (TransactionConflict); try again');
+    expect(await commitFailingOnce(refused)).toContain('write ran with');
+  });
+
+  it('tells the model a call is in doubt when the step died at the commit that was to record it, and does not repeat it', async () => {
+    // Not a store error: the function died between the call and the commit (what a crash looks like from the retry).
+    expect(await commitFailingOnce(new Error('crashed'))).toContain('may have acted without recording an outcome');
   });
 });

@@ -3,6 +3,7 @@ import type { Role, RunMeta, RunStatus, StopReason, TriggerInfo } from '../../de
 import type { TraceEvent } from '../../definitions/trace.ts';
 import type { RunContext } from '../../definitions/context.ts';
 import type { RollupIncrement } from './budgets.ts';
+import type { RecordedCall } from './side-effects.ts';
 
 /** Everything one step writes, applied atomically or not at all. */
 export interface StepCommit {
@@ -20,6 +21,18 @@ export interface StepCommit {
   rollups?: RollupIncrement[];
   /** The agent whose concurrency slot this (ending) run gives back. */
   releaseConcurrency?: string;
+  /**
+   * Claimed side-effecting calls whose outcome this commit records (SideEffectLedger's
+   * completeSideEffect, in the same transaction): a turn's only call, made just before.
+   */
+  sideEffects?: CompletedSideEffect[];
+}
+
+/** A claimed call's outcome, recorded by a step's commit. */
+export interface CompletedSideEffect {
+  callId: string;
+  recorded: RecordedCall;
+  at: string;
 }
 
 /** What a step reads of its run (RunRecordStore.loadState). */

@@ -20,8 +20,9 @@ export type SideEffectClaim =
 
 /**
  * The side-effect ledger: one row per side-effecting tool call of a run, claimed before the
- * call and completed after it. Not part of the step's commit on purpose: the claim must be
- * durable before the call acts, long before the step commits.
+ * call and completed after it. The claim is never part of the step's commit: it must be
+ * durable before the call acts. The outcome is recorded here, or by the step's commit
+ * (StepCommit.sideEffects) when the commit follows the call at once.
  */
 export interface SideEffectLedger {
   /** Written before a call that may change something, so a retry never repeats it blindly. */

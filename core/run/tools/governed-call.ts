@@ -7,6 +7,7 @@ import { approvalFor } from '../../policy/approval-rules.ts';
 import { argumentProblems } from '../../policy/tool-arguments.ts';
 import { heldCallReason } from '../../policy/verify-release.ts';
 import { isRunCode, scriptBridge, type ScriptBridge } from '../code-mode.ts';
+import type { CompletedSideEffect } from '../../ports/store/runs.ts';
 import type { RunDeps } from '../deps.ts';
 import type { StartedRunState } from '../load.ts';
 import { blockedReason, screenValue } from '../screening.ts';
@@ -27,6 +28,12 @@ export const SCRIPT_RESULT_CHARS = 1_000_000;
 export interface GovernedCallOptions {
   /** Offload a big result to the result store (the ToolStep), not cut it (the MCP gateway: no read_result there). */
   offload?: boolean;
+  /**
+   * Where a claimed call's outcome goes instead of its own write: the step's commit, when it
+   * follows the call at once (a turn of one call, tool-turn.ts). A call in doubt stays so
+   * exactly as long either way: from the call until one request after it.
+   */
+  recordWith?: (completed: CompletedSideEffect) => void;
   /** A run_code script's call: no approvals, and its results handed over whole up to SCRIPT_RESULT_CHARS. */
   codeMode?: boolean;
 }
@@ -85,7 +92,8 @@ export async function runCall(
       script: isRunCode(spec) ? scriptFor(deps, state, screenedCall) : undefined,
     });
   if (spec.readOnly) return (await rateLimited(deps, state, call, spec)) ?? serve();
-  return claimed(deps, state, call, spec, async () => (await rateLimited(deps, state, call, spec)) ?? (await serve()));
+  const make = async () => (await rateLimited(deps, state, call, spec)) ?? (await serve());
+  return claimed(deps, state, call, spec, make, options.recordWith);
 }
 
 /**
@@ -99,6 +107,7 @@ async function claimed(
   call: ToolCallBlock,
   spec: ToolSpec,
   make: () => Promise<CallOutcome>,
+  recordWith: GovernedCallOptions['recordWith'],
 ): Promise<CallOutcome> {
   const { runId } = state.meta;
   const tool = `${spec.server}.${spec.tool}`;
@@ -118,7 +127,9 @@ async function claimed(
   // Stored cut, like any result: one item stays under DynamoDB's 400 KB.
   const result = { ...outcome.result, content: clip(outcome.result.content, MAX_RESULT_CHARS) };
   const recorded = { result, trace: outcome.trace, ...(inner.length > 0 ? { inner } : {}) };
-  await deps.store.completeSideEffect(runId, call.id, recorded, deps.clock.now().toISOString());
+  const at = deps.clock.now().toISOString();
+  if (recordWith) recordWith({ callId: call.id, recorded, at });
+  else await deps.store.completeSideEffect(runId, call.id, recorded, at);
   return outcome;
 }
 

@@ -28,7 +28,7 @@ export function memoryRunStore(): RunStore {
     new MemoryApprovalStore(),
     new MemoryBudgetLedger(tables),
     new MemoryRateLimits(),
-    new MemorySideEffectLedger(),
+    new MemorySideEffectLedger(tables),
   ];
   const store: Record<string, unknown> = {};
   for (const port of ports) {

@@ -15,6 +15,7 @@ import type {
   TracePage,
 } from '../../../core/ports/store/runs.ts';
 import { addRollup } from './budgets.ts';
+import { completeCall, sideEffectKey } from './side-effects.ts';
 import { checkItemSize, keyPart, type MemoryTables } from './tables.ts';
 
 /** DynamoDB's limit on one transaction, enforced here too: a step that would pass it fails in unit tests as on AWS. */
@@ -92,12 +93,21 @@ export class MemoryRunRecords implements RunRecordStore {
     ][0];
     if (clash)
       throw new Error(`commit of run ${runId} would overwrite ${clash}, which already exists: nothing was written`);
+    const unclaimed = (commit.sideEffects ?? []).find(
+      ({ callId }) => !this.tables.sideEffects.has(sideEffectKey(runId, callId)),
+    );
+    if (unclaimed)
+      throw new Error(
+        `commit of run ${runId} records call ${unclaimed.callId}, which was never claimed: nothing was written`,
+      );
     // Everything checked: now apply it all.
     run.meta = storedMeta(commit.meta);
     if (commit.context) run.context = JSON.stringify(commit.context);
     for (const { seq, message } of commit.messages ?? []) run.messages.set(seq, JSON.stringify(message));
     for (const event of commit.trace ?? []) run.trace.set(event.seq, JSON.stringify(event));
     for (const rollup of commit.rollups ?? []) addRollup(this.tables, rollup);
+    for (const { callId, recorded, at } of commit.sideEffects ?? [])
+      completeCall(this.tables.sideEffects, runId, callId, recorded, at);
     if (commit.releaseConcurrency) {
       const agent = commit.releaseConcurrency;
       this.tables.inFlight.set(agent, (this.tables.inFlight.get(agent) ?? 0) - 1);

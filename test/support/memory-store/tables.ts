@@ -12,6 +12,16 @@ export class MemoryTables {
   readonly inFlight = new Map<string, number>();
   /** `ROLLUP#<dimension>` → rows by `<date>#<key>` (the GSI's sort key, so listing order matches). */
   readonly rollups = new Map<RollupDimension, Map<string, RollupCounters>>();
+  /** `IDEM#<run>/<call>`: side-effecting calls, claimed and then completed (side-effects.ts). */
+  readonly sideEffects = new Map<string, StoredCall>();
+}
+
+/** A claimed call; its outcome as JSON text once completed. */
+export interface StoredCall {
+  tool: string;
+  startedAt: string;
+  recorded?: string;
+  completedAt?: string;
 }
 
 /** A rollup row as the port returns it, stored under its dimension. */

@@ -126,6 +126,49 @@ export function ledgersContract(fresh: () => Promise<RunStore>): void {
         });
       });
 
+      it("records a claimed call's outcome with a step's commit, and refuses the whole commit for a call never claimed", async () => {
+        const isolated = await fresh();
+        const meta = runMeta();
+        await isolated.createRun(meta);
+        const recorded = {
+          result: {
+            type: 'tool_result' as const,
+            callId: 'toolu_07',
+            name: 'git__git_push',
+            content: 'pushed',
+            isError: false,
+          },
+          trace: {
+            kind: 'tool_call' as const,
+            role: 'maker' as const,
+            name: 'git.git_push',
+            status: 'ok' as const,
+            startedAt: 'a',
+            endedAt: 'b',
+            latencyMs: 40,
+          },
+        };
+        const at = '2026-01-05T08:00:02.000Z';
+        // Never claimed: nothing of the commit is written, the run stays where it was.
+        const unclaimed = { ...stepCommit(meta, { trace: 1 }), sideEffects: [{ callId: 'toolu_07', recorded, at }] };
+        await expect(isolated.commit(meta.runId, unclaimed)).rejects.toThrow();
+        expect((await isolated.getRun(meta.runId))?.seq).toBe(meta.seq);
+        expect(await isolated.listTrace(meta.runId)).toEqual([]);
+
+        expect(
+          await isolated.claimSideEffect(meta.runId, 'toolu_07', 'git.git_push', '2026-01-05T08:00:00.000Z'),
+        ).toEqual({
+          state: 'claimed',
+        });
+        expect(await isolated.commit(meta.runId, unclaimed)).toBe('committed');
+        expect(
+          await isolated.claimSideEffect(meta.runId, 'toolu_07', 'git.git_push', '2026-01-05T08:00:09.000Z'),
+        ).toEqual({
+          state: 'completed',
+          recorded,
+        });
+      });
+
       it('counts a rate window exactly under concurrency: 30 racing takes against a limit of 10', async () => {
         const results = await Promise.all(
           Array.from({ length: 30 }, () =>
