@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { loadOrgFolder } from '../adapters/catalog/fs-loader.ts';
@@ -10,6 +10,7 @@ import type { Catalog } from '../core/definitions/catalog.ts';
 import {
   LAMBDA_BUNDLE_ALIASES,
   LAMBDA_RUNTIME_EXTERNALS,
+  LAMBDA_RUNTIME_SDK_REQUIRES,
   NODE22_ESM_BUNDLE,
   PROJECT_ROOT,
 } from '../infra/constructs/handler-function.ts';
@@ -19,14 +20,16 @@ import { sdkImportCost } from './sdk-profile.ts';
 /**
  * Bundle size and cold import time per Lambda handler, bundled the way HandlerFunction
  * (infra/constructs/handler-function.ts) has CDK bundle them: ESM, node22, minified, the
- * createRequire banner, ajv aliased to its stand-in, an external source map without
- * sources, and the catalog inlined where the constructs inline it. The AWS SDK is left to
- * the runtime (LAMBDA_RUNTIME_EXTERNALS) and resolved, as Lambda resolves the SDK it
- * carries, from a node_modules beside the bundles holding only `@aws-sdk/*`.
+ * createRequire banner, the DynamoDB packages aliased to shims that `require()` them and
+ * ajv to its stand-in, an external source map without sources, and the catalog inlined
+ * where the constructs inline it. The AWS SDK is left to the runtime
+ * (LAMBDA_RUNTIME_EXTERNALS) and resolved, as Lambda resolves the SDK it carries, from a
+ * node_modules beside the bundles holding only `@aws-sdk/*`.
  *
  * Each bundle is imported in a fresh Node process with the environment Lambda gives it (no
  * NODE_OPTIONS: source maps are parsed only when debugging), in two timed phases: the
- * runtime SDK packages it imports at init, then the bundle on top of them, so the report
+ * runtime SDK packages it loads at init, loaded the way it loads them (`require()` through
+ * a shim, or ESM `import`), then the bundle on top of them, so the report
  * tells what our own code costs from what the SDK costs (sdk-profile.ts says where the
  * SDK's time goes).
  *
@@ -83,8 +86,9 @@ function topContributors(output: Metafile['outputs'][string], count = 5) {
 
 /** One cold start in a fresh process: wall and CPU milliseconds of each phase, resident and heap bytes after it. */
 interface Imported {
-  /** The runtime's SDK packages the bundle imports at init, imported first (0 when it imports none). */
+  /** The runtime's SDK packages the bundle loads at init, loaded first (0 when it loads none). */
   sdk: number;
+  sdk_cpu: number;
   /** Then the bundle itself: what its own code costs on top of the SDK. */
   own: number;
   wall: number;
@@ -96,14 +100,19 @@ interface Imported {
 
 /**
  * A cold import in a fresh child (Node's own start-up excluded), in two timed phases: the
- * runtime SDK packages the bundle imports at init, imported the way the bundle imports
- * them (from the node_modules beside the bundles, as Lambda resolves the SDK it carries),
- * then the bundle, which finds them loaded. Wall time and the CPU time used, which a busy
- * machine inflates less.
+ * runtime SDK packages the bundle loads at init, loaded the way the bundle loads them
+ * (from the node_modules beside the bundles, as Lambda resolves the SDK it carries), then
+ * the bundle, which finds them loaded (one module cache for `require` and `import`). Wall
+ * time and the CPU time used, which a busy machine inflates less.
  */
-function importOnce(file: string, nodeOptions: string, sdk: readonly string[]): Promise<Imported> {
-  const loadSdk = sdk.map((name) => `await import(${JSON.stringify(name)});`).join(' ');
-  const script = `const c = process.cpuUsage(); const t = performance.now(); ${loadSdk} const s = performance.now(); const cs = process.cpuUsage(); await import(${JSON.stringify(pathToFileURL(file).href)}); const e = performance.now(); const own = process.cpuUsage(cs); const u = process.cpuUsage(c); const m = process.memoryUsage(); process.stdout.write(JSON.stringify({ sdk: s - t, own: e - s, wall: e - t, own_cpu: (own.user + own.system) / 1000, cpu: (u.user + u.system) / 1000, rss: m.rss, heap: m.heapUsed }));`;
+function importOnce(file: string, nodeOptions: string, sdk: readonly SdkAtInit[]): Promise<Imported> {
+  const loadSdk = sdk
+    .map(({ name, via }) =>
+      via === 'require' ? `sdkRequire(${JSON.stringify(name)});` : `await import(${JSON.stringify(name)});`,
+    )
+    .join(' ');
+  // The bundles' shims call createRequire(import.meta.url): this one resolves from the same folder.
+  const script = `const sdkRequire = (await import('node:module')).createRequire(process.cwd() + '/'); const c = process.cpuUsage(); const t = performance.now(); ${loadSdk} const s = performance.now(); const sc = process.cpuUsage(c); const cs = process.cpuUsage(); await import(${JSON.stringify(pathToFileURL(file).href)}); const e = performance.now(); const own = process.cpuUsage(cs); const u = process.cpuUsage(c); const m = process.memoryUsage(); process.stdout.write(JSON.stringify({ sdk: s - t, sdk_cpu: (sc.user + sc.system) / 1000, own: e - s, wall: e - t, own_cpu: (own.user + own.system) / 1000, cpu: (u.user + u.system) / 1000, rss: m.rss, heap: m.heapUsed }));`;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       // Bare SDK names resolve from here: the bundle's folder, below the runtime's node_modules.
@@ -133,14 +142,35 @@ function importOnce(file: string, nodeOptions: string, sdk: readonly string[]): 
   });
 }
 
-/** The external `@aws-sdk/*` packages a bundle imports statically, so loads at init. */
-function sdkAtInit(output: Metafile['outputs'][string]): string[] {
-  const packages = output.imports
+/** A runtime SDK package a bundle loads at init, and how: ESM `import`, or `require()` through its shim. */
+export interface SdkAtInit {
+  name: string;
+  via: 'import' | 'require';
+}
+
+/**
+ * The `@aws-sdk/*` packages a bundle loads at init: the external ones it imports statically,
+ * and those whose `require()` shim (LAMBDA_RUNTIME_SDK_REQUIRES) it imports statically.
+ */
+function sdkAtInit(metafile: Metafile, output: Metafile['outputs'][string]): SdkAtInit[] {
+  const imported = output.imports
     .filter(
       (imported) => imported.external && imported.kind === 'import-statement' && imported.path.startsWith('@aws-sdk/'),
     )
     .map((imported) => imported.path);
-  return [...new Set(packages)].sort();
+  const staticImports = Object.keys(output.inputs).flatMap((input) =>
+    (metafile.inputs[input]?.imports ?? []).filter((i) => i.kind === 'import-statement').map((i) => i.path),
+  );
+  const required = Object.entries(LAMBDA_RUNTIME_SDK_REQUIRES)
+    .filter(([, shim]) => {
+      const path = relative(PROJECT_ROOT, shim);
+      return staticImports.some((input) => input.endsWith(path));
+    })
+    .map(([name]) => name);
+  return [
+    ...[...new Set(imported)].map((name) => ({ name, via: 'import' as const })),
+    ...required.map((name) => ({ name, via: 'require' as const })),
+  ].sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /**
@@ -163,11 +193,17 @@ const ms = (value: number) => Number(value.toFixed(1));
 interface Measured {
   bytes: number;
   source_map_bytes: number;
-  /** The runtime's SDK packages the bundle imports when it is loaded (the others it imports on first use). */
-  sdk_at_init: string[];
+  /** The runtime's SDK packages the bundle loads when it is loaded, and how (the others it imports on first use). */
+  sdk_at_init: SdkAtInit[];
   /** The runtime SDK packages alone, imported first in the same process. */
   sdk_import_p50_ms: number;
   sdk_import_p99_ms: number;
+  sdk_import_cpu_p50_ms: number;
+  /**
+   * The same packages loaded with ESM `import` instead, as the bundles loaded them before
+   * they `require()` them (runs interleaved with the ones above, so a busy moment hits both).
+   */
+  sdk_as_esm_import?: { p50_ms: number; cpu_p50_ms: number };
   /** The bundle on top of them: what looprail's own code (and its bundled dependencies) costs. */
   own_import_p50_ms: number;
   own_import_p99_ms: number;
@@ -213,13 +249,20 @@ async function measure(
   const outputs = Object.entries(result.metafile.outputs);
   const output = outputs.find(([path]) => path.endsWith('index.mjs'))![1];
   const mapBytes = outputs.find(([path]) => path.endsWith('index.mjs.map'))?.[1].bytes ?? 0;
-  const sdk = sdkAtInit(output);
+  const sdk = sdkAtInit(result.metafile, output);
+  const asImport = sdk.some(({ via }) => via === 'require')
+    ? sdk.map(({ name }) => ({ name, via: 'import' as const }))
+    : [];
   const runs: Imported[] = [];
-  for (let i = 0; i < options.imports; i++) runs.push(await importOnce(outfile, options.nodeOptions, sdk));
-  const at = (key: keyof Imported, p: number) =>
+  const importRuns: Imported[] = [];
+  for (let i = 0; i < options.imports; i++) {
+    runs.push(await importOnce(outfile, options.nodeOptions, sdk));
+    if (asImport.length > 0) importRuns.push(await importOnce(outfile, options.nodeOptions, asImport));
+  }
+  const at = (key: keyof Imported, p: number, of = runs) =>
     ms(
       percentile(
-        runs.map((run) => run[key]),
+        of.map((run) => run[key]),
         p,
       ),
     );
@@ -229,6 +272,10 @@ async function measure(
     sdk_at_init: sdk,
     sdk_import_p50_ms: at('sdk', 50),
     sdk_import_p99_ms: at('sdk', 99),
+    sdk_import_cpu_p50_ms: at('sdk_cpu', 50),
+    ...(importRuns.length > 0
+      ? { sdk_as_esm_import: { p50_ms: at('sdk', 50, importRuns), cpu_p50_ms: at('sdk_cpu', 50, importRuns) } }
+      : {}),
     own_import_p50_ms: at('own', 50),
     own_import_p99_ms: at('own', 99),
     own_import_cpu_p50_ms: at('own_cpu', 50),
@@ -334,7 +381,12 @@ export async function handlerBundles(
       handlers.push({ ...handler, ...now, top_contributors: topContributors(output), ...(before ? { before } : {}) });
     }
     const largest = await sourceMapCost(handlers, dir, imports);
-    const sdkCost = await sdkImportCost([...new Set(handlers.flatMap((handler) => handler.sdk_at_init))].sort(), dir);
+    const sdkCost = await sdkImportCost(
+      [...new Set(handlers.flatMap((handler) => handler.sdk_at_init.map((sdk) => sdk.name)))].sort(),
+      dir,
+      // How the bundles load them now; sdkImportCost times the other way too.
+      handlers.some((handler) => handler.sdk_at_init.some((sdk) => sdk.via === 'import')) ? 'import' : 'require',
+    );
     return summary(
       imports,
       handlers,

@@ -7,11 +7,14 @@ import { join } from 'node:path';
  * What the runtime SDK's import costs, and where that time goes: the part of a cold start
  * the bundles do not control, measured so the report can say what would cut it.
  *
- * - How it is loaded: the bundles `import` the SDK packages (ESM importing CommonJS), so
- *   Node's ESM loader first detects each file's module format and scans its exports; a
- *   `require()` of the same packages skips both. Both are timed, each in fresh processes.
- * - Where the time goes: a CPU profile (`--cpu-prof`) of the import, less the profile of a
- *   process that imports nothing, its samples summed by what they were doing.
+ * - How it is loaded: an ESM `import` of the SDK's CommonJS packages makes Node's ESM loader
+ *   first detect each file's module format and scan its exports; a `require()` of the same
+ *   packages skips both, which is why the bundles load the packages they need at init
+ *   through `require()` shims (LAMBDA_RUNTIME_SDK_REQUIRES in
+ *   infra/constructs/handler-function.ts). Both ways are timed, each in fresh processes.
+ * - Where the time goes: a CPU profile (`--cpu-prof`) of loading them the way the bundles
+ *   do, less the profile of a process that loads nothing, its samples summed by what they
+ *   were doing.
  */
 
 interface ProfileNode {
@@ -97,13 +100,15 @@ async function profiled(script: string, cwd: string): Promise<Map<string, number
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const ms = (value: number) => Number(value.toFixed(1));
 
-/** The scripts a child runs: the packages loaded the way the bundles load them, or with require(). */
+/**
+ * The script a child runs: the packages loaded with ESM `import` or with `require()` (set up
+ * before the clock starts, as the bundles' shims set theirs up before they load anything).
+ */
 function loading(packages: readonly string[], via: 'import' | 'require'): string {
-  const load =
-    via === 'import'
-      ? packages.map((name) => `await import(${JSON.stringify(name)});`).join(' ')
-      : `const require = (await import('node:module')).createRequire(process.cwd() + '/'); ${packages.map((name) => `require(${JSON.stringify(name)});`).join(' ')}`;
-  return `const c = process.cpuUsage(); const t = performance.now(); ${load} const u = process.cpuUsage(c); process.stdout.write(JSON.stringify({ wall: performance.now() - t, cpu: (u.user + u.system) / 1000 }));`;
+  const load = packages
+    .map((name) => (via === 'import' ? `await import(${JSON.stringify(name)});` : `require(${JSON.stringify(name)});`))
+    .join(' ');
+  return `const require = (await import('node:module')).createRequire(process.cwd() + '/'); const c = process.cpuUsage(); const t = performance.now(); ${load} const u = process.cpuUsage(c); process.stdout.write(JSON.stringify({ wall: performance.now() - t, cpu: (u.user + u.system) / 1000 }));`;
 }
 
 function timed(script: string, cwd: string): { wall: number; cpu: number } {
@@ -119,9 +124,10 @@ function timed(script: string, cwd: string): { wall: number; cpu: number } {
 /**
  * `packages` loaded from the node_modules under `cwd` (the runtime's SDK beside the
  * bundles): import() against require(), `runs` fresh processes each (interleaved, so a
- * busy moment hits both), and the profile of the import by category (median of 3).
+ * busy moment hits both), and the profile of loading them `via` the way the bundles do, by
+ * category (median of 3).
  */
-export async function sdkImportCost(packages: readonly string[], cwd: string, runs = 10) {
+export async function sdkImportCost(packages: readonly string[], cwd: string, via: 'import' | 'require', runs = 10) {
   const samples = {
     import: [] as Array<{ wall: number; cpu: number }>,
     require: [] as Array<{ wall: number; cpu: number }>,
@@ -133,8 +139,8 @@ export async function sdkImportCost(packages: readonly string[], cwd: string, ru
   const profiles: Array<Map<string, number>> = [];
   const baselines: Array<Map<string, number>> = [];
   for (let i = 0; i < 3; i++) {
-    profiles.push(await profiled(loading(packages, 'import'), cwd));
-    baselines.push(await profiled(loading([], 'import'), cwd));
+    profiles.push(await profiled(loading(packages, via), cwd));
+    baselines.push(await profiled(loading([], via), cwd));
   }
   const sampled = CATEGORIES.map(({ name }) => ({
     name,
@@ -143,13 +149,13 @@ export async function sdkImportCost(packages: readonly string[], cwd: string, ru
   const p50 = (values: Array<{ wall: number; cpu: number }>, key: 'wall' | 'cpu') =>
     ms(median(values.map((v) => v[key])));
   // A sample's time runs until the next one, so a busy machine stretches it: the shares are
-  // what the profile says, the milliseconds those shares of the import's measured CPU time.
+  // what the profile says, the milliseconds those shares of the measured CPU time.
   const sum = sampled.reduce((total, category) => total + category.ms, 0) || 1;
   const categories = sampled
     .map((category) => ({
       name: category.name,
       share: Number((category.ms / sum).toFixed(3)),
-      ms: ms((category.ms / sum) * p50(samples.import, 'cpu')),
+      ms: ms((category.ms / sum) * p50(samples[via], 'cpu')),
     }))
     .sort((a, b) => b.ms - a.ms);
   // The module code by package (the median profile's keys), to say which parts of the SDK run at import.
@@ -159,11 +165,13 @@ export async function sdkImportCost(packages: readonly string[], cwd: string, ru
   const byPackage = packageKeys
     .map((key) => ({
       name: key.slice('package:'.length),
-      ms: ms((median(profiles.map((profile) => profile.get(key) ?? 0)) / sum) * p50(samples.import, 'cpu')),
+      ms: ms((median(profiles.map((profile) => profile.get(key) ?? 0)) / sum) * p50(samples[via], 'cpu')),
     }))
     .sort((a, b) => b.ms - a.ms);
   return {
     packages: [...packages],
+    /** How the bundles load them, so how the profile below loaded them. */
+    loaded_via: via,
     import_p50_ms: p50(samples.import, 'wall'),
     import_cpu_p50_ms: p50(samples.import, 'cpu'),
     require_p50_ms: p50(samples.require, 'wall'),

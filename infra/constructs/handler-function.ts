@@ -55,13 +55,30 @@ export const NODE22_ESM_BUNDLE = {
 export const LAMBDA_RUNTIME_EXTERNALS = ['@aws-sdk/*'] as const;
 
 /**
- * Packages every Lambda bundle replaces with a stand-in (esbuild's `alias`): the MCP SDK's
- * Client and Server import ajv and ajv-formats (about 130 KB minified) for their default
- * validator even when given another, and looprail gives them its own
- * (adapters/mcp/output-schemas.ts), so the bundles that call tools would carry ajv unused.
- * The stand-ins fail with what to change if anything compiles a schema with the default.
+ * The runtime SDK packages every step loads at init, aliased to shims that `require()` them
+ * (infra/constructs/runtime-sdk/): esbuild would emit an ESM `import` of the runtime's
+ * CommonJS package, which makes Node's ESM loader detect each of its files' format and scan
+ * its exports, about a quarter of the SDK's import (bench/report.md, "The runtime SDK's
+ * share"). The clients loaded on first use (`adapters/aws/on-first-use.ts`) keep their
+ * dynamic `import()`, off the cold start's path, though it costs each 20-50 ms CPU more than
+ * `require()` at that first use: a shim for them would need a test of its names, since
+ * esbuild checks the names of static imports only, not those taken from a dynamic import.
+ */
+export const LAMBDA_RUNTIME_SDK_REQUIRES: Readonly<Record<string, string>> = {
+  '@aws-sdk/client-dynamodb': fileURLToPath(new URL('./runtime-sdk/client-dynamodb.ts', import.meta.url)),
+  '@aws-sdk/lib-dynamodb': fileURLToPath(new URL('./runtime-sdk/lib-dynamodb.ts', import.meta.url)),
+};
+
+/**
+ * Packages every Lambda bundle replaces (esbuild's `alias`): the runtime SDK's shims above,
+ * and stand-ins for ajv and ajv-formats. The MCP SDK's Client and Server import those two
+ * (about 130 KB minified) for their default validator even when given another, and looprail
+ * gives them its own (adapters/mcp/output-schemas.ts), so the bundles that call tools would
+ * carry ajv unused. The stand-ins fail with what to change if anything compiles a schema
+ * with the default.
  */
 export const LAMBDA_BUNDLE_ALIASES: Readonly<Record<string, string>> = {
+  ...LAMBDA_RUNTIME_SDK_REQUIRES,
   ajv: fileURLToPath(new URL('./bundle-stubs/ajv.ts', import.meta.url)),
   'ajv-formats': fileURLToPath(new URL('./bundle-stubs/ajv-formats.ts', import.meta.url)),
 };
@@ -192,6 +209,7 @@ export class HandlerFunction extends Construct implements IGrantable {
         bundleAwsSDK: false,
         externalModules: [...LAMBDA_RUNTIME_EXTERNALS],
         banner: ESM_REQUIRE_BANNER,
+        // The runtime SDK's shims and ajv's stand-ins (LAMBDA_BUNDLE_ALIASES).
         esbuildArgs: { '--alias': Object.entries(LAMBDA_BUNDLE_ALIASES).map(([name, path]) => `${name}=${path}`) },
         forceDockerBundling: false,
         tsconfig: join(projectRoot, 'tsconfig.json'),

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadOrgFolder } from '../../adapters/catalog/fs-loader.ts';
+import { LAMBDA_RUNTIME_SDK_REQUIRES } from '../../infra/constructs/handler-function.ts';
 import { STEP_NAMES, STEP_SPECS } from '../../infra/constructs/step-functions.ts';
 
 /**
@@ -131,6 +132,11 @@ const MAX_HANDLER_ASSET_BYTES = 1.5 * 1024 * 1024;
 /** Text only ajv's code generator holds: the bundles alias ajv to a stand-in (LAMBDA_BUNDLE_ALIASES). */
 const AJV_CODEGEN = 'strictTuples';
 
+/** An ESM import of `name` in a minified bundle: `from"name"`, `import"name"`, `import("name")`. */
+const esmImportOf = (name: string) => new RegExp(`(?:\\bfrom\\s*|\\bimport\\s*\\(?\\s*)["']${name}["']`);
+/** What a runtime-SDK shim leaves in the bundle (infra/constructs/runtime-sdk/): a `require` made by createRequire. */
+const requireOf = (name: string) => new RegExp(`\\(import\\.meta\\.url\\)\\(["']${name}["']\\)`);
+
 function folderBytes(dir: string): number {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile())
@@ -138,7 +144,7 @@ function folderBytes(dir: string): number {
 }
 
 describe.skipIf(!handlersExist)('cdk synth with bundling', () => {
-  it('bundles every handler under 480 KB (1.5 MB with its source map), without ajv, and passes the nag packs', async () => {
+  it('bundles every handler under 480 KB (1.5 MB with its source map), without ajv, requiring the DynamoDB SDK, and passes the nag packs', async () => {
     const out = join(scratch, 'cdk.out');
     const started = performance.now();
     const result = spawnSync(
@@ -190,6 +196,14 @@ describe.skipIf(!handlersExist)('cdk synth with bundling', () => {
       bundles.set(name!, readFileSync(join(dir, 'index.mjs'), 'utf8'));
     }
     expect([...bundles.keys()].sort()).toEqual([...HANDLER_NAMES].sort());
+
+    // Every handler loads the runtime's DynamoDB packages at init, with require() (the shims), never ESM import.
+    for (const [name, text] of bundles) {
+      for (const sdk of Object.keys(LAMBDA_RUNTIME_SDK_REQUIRES)) {
+        expect(text, `${name} imports ${sdk}`).not.toMatch(esmImportOf(sdk));
+        expect(text, `${name} requires ${sdk}`).toMatch(requireOf(sdk));
+      }
+    }
 
     // StartRun, the triggers and the HTTP app carry the catalog; the other steps read the run's snapshot.
     const { catalog } = await loadOrgFolder(join(ROOT, String(readContext('looprail:agents') ?? 'agents')));
