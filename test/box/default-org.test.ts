@@ -4,6 +4,7 @@ import type { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { NOBODY, OPERATOR, StackInABox } from './box.ts';
 import { boxRunStore, signedFetch } from './clients.ts';
 import { type Synthesized, synth, withoutStatements } from './synth.ts';
+import { toolCallsOf } from '../../core/definitions/messages.ts';
 import { DEMO_TOOL_CALLS } from '../support/demo-trace.ts';
 
 /**
@@ -48,6 +49,21 @@ describe('the default org deployed into the box', () => {
       DEMO_TOOL_CALLS,
     );
     expect(box.denials).toEqual([]);
+
+    // A turn that only reads is made by the ModelStep's function, under its role; only the
+    // maker's turns with a call that may write (agents/mcp-servers: create_entities and
+    // add_observations are not read_only) reach the ToolStep's.
+    const messages = (await store.loadState(run.runId))!.messages;
+    const writing = new Set(['team-memory__create_entities', 'team-memory__add_observations']);
+    const writingTurns = messages.filter((m) => toolCallsOf(m).some((call) => writing.has(call.name))).length;
+    const readingTurns =
+      messages.filter((m) => m.role === 'assistant' && toolCallsOf(m).length > 0).length - writingTurns;
+    const ran = (step: string) =>
+      box.lambdas.invocations.filter((i) => i.ok && box.lambdas.find(i.function)?.logicalId.includes(step)).length;
+    expect(writingTurns).toBeGreaterThan(0);
+    expect(readingTurns).toBeGreaterThan(0);
+    expect(ran('ModelStep')).toBeGreaterThan(readingTurns);
+    expect(ran('ToolStep')).toBe(writingTurns);
   });
 
   it('answers the API and every console page to a signed caller, and 403 to an unsigned or unauthorized one', async () => {
