@@ -15,7 +15,7 @@ import { ValidationError } from '../../core/errors.ts';
 import type { RunStore, StepCommit } from '../../core/ports/run-store.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
 import { silentLogger, type Logger } from '../../core/ports/logger.ts';
-import { requestRun } from '../../core/run/start-run.ts';
+import { requestRun } from '../../core/run/request-run.ts';
 import { stepHandlers } from '../../functions/_shared/handlers.ts';
 import { createRunDeps } from '../../functions/_shared/run-deps.ts';
 import { openLocalState } from './state.ts';

@@ -6,7 +6,7 @@ import type { RunMeta } from '../definitions/run.ts';
 import type { RunDeps } from './deps.ts';
 import type { StartedRunState } from './load.ts';
 import { boundedRunId } from './ids.ts';
-import { newRunMeta } from './start-run.ts';
+import { newRunMeta } from './request-run.ts';
 import { refusal, type CallOutcome } from './tools/outcome.ts';
 
 /**

@@ -1,8 +1,7 @@
-import { agentEntry } from '../definitions/catalog.ts';
 import type { AgentView, RunContext, ToolSpec } from '../definitions/context.ts';
 import type { Message } from '../definitions/messages.ts';
 import { TRIGGER_KINDS } from '../definitions/trigger-kinds.ts';
-import { ZERO_USAGE, type Control, type RunMeta, type TriggerInfo } from '../definitions/run.ts';
+import type { Control, RunMeta } from '../definitions/run.ts';
 import type { ToolDescriptor } from '../ports/tools.ts';
 import {
   ConfigurationError,
@@ -16,86 +15,16 @@ import { mountSkills } from './skills.ts';
 import { LEDGER_TOOLS } from '../memory/tool-specs.ts';
 import { withHandoffNote } from './handoff.ts';
 import { visibleTools } from '../policy/visible-tools.ts';
-import { schemaProblems } from '../policy/tool-arguments.ts';
 import { compileAgentView, compileSubagentView } from './agent-view.ts';
 import { withDeferral } from './deferred-tools.ts';
 import { withCodeMode } from './code-mode.ts';
 import { publish, type RunDeps } from './deps.ts';
 import { runTools, type RunToolsDeps } from './sandbox.ts';
-import type { RunRecordStore } from '../ports/store/runs.ts';
-import { runIdFor } from './ids.ts';
+import { newRunMeta } from './request-run.ts';
 import { elapsedMs } from './load.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
-import { assertJsonShape, RUN_INPUT_LIMITS, storedInputRefusal } from '../limits/json-shape.ts';
+import { storedInputRefusal } from '../limits/json-shape.ts';
 import { blockedReason, recorded, screenText } from './screening.ts';
-
-/** Inputs are stored on the run record; keep them to what a trigger should pass. */
-export const MAX_INPUT_BYTES = RUN_INPUT_LIMITS.maxBytes;
-
-export interface RunRequest {
-  agent: string;
-  input: unknown;
-  principal: string;
-  trigger: TriggerInfo;
-  /** Same key, same run: a repeated trigger never starts a second run. */
-  dedupeKey?: string;
-}
-
-/**
- * Every trigger's first call: checks the agent, records the run as queued and returns
- * its id, which the host uses as the execution name (input `{ runId }`).
- */
-export async function requestRun(
-  deps: Pick<RunDeps, 'catalog' | 'ids' | 'clock'> & { store: RunRecordStore },
-  request: RunRequest,
-): Promise<{ runId: string; created: boolean; meta: RunMeta }> {
-  const catalog = await deps.catalog();
-  const entry = agentEntry(catalog, request.agent);
-  if (!entry)
-    throw new NotFoundError(
-      `unknown agent "${request.agent}" (known: ${Object.keys(catalog.agents).sort().join(', ') || 'none'})`,
-    );
-  if (!entry.spec.enabled) throw new ValidationError(`agent "${request.agent}" is paused (enabled: false)`);
-  // Before anything recurses over it (the schema check, the record's clone, the task message): the shape.
-  assertJsonShape(request.input ?? null, RUN_INPUT_LIMITS, 'input');
-  const schema = entry.spec.input_schema;
-  const problems = schema ? schemaProblems(schema, request.input ?? {}, 'input') : null;
-  if (problems)
-    throw new ValidationError(`the input does not match agent "${request.agent}"'s input_schema: ${problems}`);
-  const runId = request.dedupeKey ? runIdFor(request.agent, request.dedupeKey) : deps.ids.newId('r');
-  const meta = newRunMeta({
-    runId,
-    agent: request.agent,
-    team: entry.spec.team,
-    owner: entry.spec.owner,
-    principal: request.principal,
-    trigger: request.trigger,
-    input: request.input ?? {},
-    dedupeKey: request.dedupeKey,
-    createdAt: deps.clock.now().toISOString(),
-  });
-  const maxConcurrent = catalog.budgets.limits.find((limit) => limit.agent === request.agent)?.max_concurrent_runs;
-  const stored = await deps.store.createRun(meta, { concurrencyLimit: maxConcurrent });
-  return { runId, ...stored };
-}
-
-export function newRunMeta(
-  fields: Pick<RunMeta, 'runId' | 'agent' | 'principal' | 'trigger' | 'input' | 'createdAt'> & Partial<RunMeta>,
-): RunMeta {
-  return {
-    role: 'maker',
-    status: 'queued',
-    seq: 0,
-    messageCount: 0,
-    traceCount: 0,
-    modelCalls: 0,
-    toolCalls: 0,
-    verifyAttempts: 0,
-    usage: { ...ZERO_USAGE },
-    checkerUsage: { ...ZERO_USAGE },
-    ...fields,
-  };
-}
 
 /** What starting a run uses (checker runs too): its tools, the guardrails on its task, the clock and runtime events. */
 export type InitializeRunDeps = RunToolsDeps & Pick<RunDeps, 'clock' | 'log' | 'events' | 'guardrailRules'>;

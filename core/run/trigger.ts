@@ -1,6 +1,6 @@
 import type { ExecutionStarter } from '../ports/executions.ts';
 import type { RunDeps } from './deps.ts';
-import { requestRun, type RunRequest } from './start-run.ts';
+import { requestRun, type RunRequest } from './request-run.ts';
 
 export interface TriggerDeps extends RunDeps {
   executions: ExecutionStarter;

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { ValidationError } from '../errors.ts';
-import type { RunRequest } from './start-run.ts';
+import type { RunRequest } from './request-run.ts';
 
 /**
  * What each trigger turns into: the RunRequest `startRun` takes. Pure mappings, one per

@@ -8,7 +8,7 @@ import {
 } from '../../core/policy/webhook-signature.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import { jsonShapeProblem, jsonTextDepthProblem, RUN_INPUT_LIMITS } from '../../core/limits/json-shape.ts';
-import { MAX_INPUT_BYTES } from '../../core/run/start-run.ts';
+import { MAX_INPUT_BYTES } from '../../core/run/request-run.ts';
 import { startRun, type TriggerDeps } from '../../core/run/trigger.ts';
 import { webhookRunRequest } from '../../core/run/triggers-map.ts';
 import type { HttpRequest, HttpResponse } from './types.ts';

@@ -1,5 +1,5 @@
 import { errorMessage, NotFoundError, ValidationError } from '../../core/errors.ts';
-import type { RunRequest } from '../../core/run/start-run.ts';
+import type { RunRequest } from '../../core/run/request-run.ts';
 import { startRun, type TriggerDeps } from '../../core/run/trigger.ts';
 
 export type TriggeredRun = { started: true; runId: string; created: boolean } | { started: false; reason: string };

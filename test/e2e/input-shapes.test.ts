@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { startHttpServer, type LocalHttpServer } from '../../cli/http-server.ts';
 import { runMetaKey } from '../../adapters/dynamodb/keys.ts';
-import { requestRun } from '../../core/run/start-run.ts';
+import { requestRun } from '../../core/run/request-run.ts';
 import { githubSignature } from '../../core/policy/webhook-signature.ts';
 import { createApi } from '../../functions/http/api/index.ts';
 import { testHost } from '../support/local-host.ts';

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REVIEW_INPUT_EXITS } from '../../cli/commands/review-errors.ts';
 import { startLocalHost } from '../../cli/local/host.ts';
-import { requestRun } from '../../core/run/start-run.ts';
+import { requestRun } from '../../core/run/request-run.ts';
 import { looprailCli } from '../support/looprail-cli.ts';
 
 /**

@@ -8,7 +8,7 @@ import { ensureTable } from '../../adapters/dynamodb/table.ts';
 import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import type { RunMeta } from '../../core/definitions/run.ts';
 import { ConfigurationError } from '../../core/errors.ts';
-import { newRunMeta } from '../../core/run/start-run.ts';
+import { newRunMeta } from '../../core/run/request-run.ts';
 import { parseJavaMajor, startDynamoDbLocal, type DynamoDbLocal } from '../../cli/local/dynamodb-local.ts';
 
 function clientFor(endpoint: string): DynamoDBClient {

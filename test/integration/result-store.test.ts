@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHUNK_CHARS, DynamoResultStore, splitChunks } from '../../adapters/dynamodb/result-store.ts';
-import { newRunMeta } from '../../core/run/start-run.ts';
+import { newRunMeta } from '../../core/run/request-run.ts';
 import { resultHandle } from '../../core/run/offload.ts';
 import { readResultCall } from '../../core/run/tools/read-result.ts';
 import type { RunDeps } from '../../core/run/deps.ts';

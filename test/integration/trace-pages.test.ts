@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runMetaKey } from '../../adapters/dynamodb/keys.ts';
 import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { ValidationError } from '../../core/errors.ts';
-import { newRunMeta } from '../../core/run/start-run.ts';
+import { newRunMeta } from '../../core/run/request-run.ts';
 import { testClient, testTable, type TestTable } from '../support/dynamodb.ts';
 import { seedRun } from '../support/seeded-runs.ts';
 

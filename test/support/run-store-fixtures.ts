@@ -4,7 +4,7 @@ import type { RunMeta } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
 import type { ApprovalRecord } from '../../core/ports/store/approvals.ts';
 import type { StepCommit } from '../../core/ports/store/runs.ts';
-import { newRunMeta } from '../../core/run/start-run.ts';
+import { newRunMeta } from '../../core/run/request-run.ts';
 
 /** Records for store tests: runs, the commits steps make, approvals (the contract's and the adapter's own tests). */
 

@@ -2,7 +2,7 @@ import type { Message } from '../../core/definitions/messages.ts';
 import type { RunMeta, StopReason, TriggerInfo } from '../../core/definitions/run.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
 import type { RunStore } from '../../core/ports/run-store.ts';
-import { newRunMeta } from '../../core/run/start-run.ts';
+import { newRunMeta } from '../../core/run/request-run.ts';
 
 /**
  * Writes a recorded run straight through the store's own commit path, as its steps would

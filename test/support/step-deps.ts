@@ -11,7 +11,8 @@ import type { ToolCallResult, ToolDescriptor, ToolGateway } from '../../core/por
 import type { RunDeps } from '../../core/run/deps.ts';
 import { finishRunStep } from '../../core/run/finish-run.ts';
 import { modelStep } from '../../core/run/model-step.ts';
-import { requestRun, startRunStep } from '../../core/run/start-run.ts';
+import { startRunStep } from '../../core/run/start-run.ts';
+import { requestRun } from '../../core/run/request-run.ts';
 import { toolStep } from '../../core/run/tool-step.ts';
 import { verifyStep } from '../../core/run/verify.ts';
 import { memoryRunStore } from './memory-store/index.ts';

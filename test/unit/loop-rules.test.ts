@@ -9,7 +9,7 @@ import { isStalled, nextStallState, turnSignature } from '../../core/loop/stall.
 import { approvalFor } from '../../core/policy/approval-rules.ts';
 import { grantAllows, grantedTools } from '../../core/policy/grants.ts';
 import { matchesToolPattern } from '../../core/policy/tool-patterns.ts';
-import { newRunMeta } from '../../core/run/start-run.ts';
+import { newRunMeta } from '../../core/run/request-run.ts';
 import { McpServerDeclaration } from '../../core/definitions/org.ts';
 
 const limits = {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { childTraces, renderTrace } from '../../cli/output/trace-tree.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
-import { newRunMeta } from '../../core/run/start-run.ts';
+import { newRunMeta } from '../../core/run/request-run.ts';
 
 /** `looprail trace` as text: child runs nested under the step that started them, retries and decisions named. */
 

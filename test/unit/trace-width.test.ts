@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { cut, outputWidth, wrap } from '../../cli/output/fit.ts';
 import { summaryLine, traceLine } from '../../cli/output/trace-lines.ts';
 import type { TraceEvent } from '../../core/definitions/trace.ts';
-import { newRunMeta } from '../../core/run/start-run.ts';
+import { newRunMeta } from '../../core/run/request-run.ts';
 
 /** Trace lines fitted to the terminal's width: the important columns kept, the rest cut with an ellipsis or wrapped. */
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunMeta } from '../../core/definitions/run.ts';
 import { withTurnState } from '../../core/run/load.ts';
-import { newRunMeta } from '../../core/run/start-run.ts';
+import { newRunMeta } from '../../core/run/request-run.ts';
 
 /** Turn-only state lives under RunMeta.turn; a record written before that still reads the same. */
 
