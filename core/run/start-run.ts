@@ -20,7 +20,6 @@ import { withDeferral } from './deferred-tools.ts';
 import { withCodeMode } from './code-mode.ts';
 import { publish, type RunDeps } from './deps.ts';
 import { runTools, type RunToolsDeps } from './sandbox.ts';
-import { newRunMeta } from './request-run.ts';
 import { elapsedMs } from './load.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
 import { storedInputRefusal } from '../limits/json-shape.ts';
