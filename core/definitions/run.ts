@@ -177,6 +177,11 @@ export interface RunMeta {
   pendingStop?: { reason: StopReason; detail?: string };
   /** The control fields the last commit returned, replayed to a retried step. */
   lastControl?: Control;
+  /**
+   * Set by a step that committed twice (a ModelStep that went on to make its turn's calls,
+   * core/run/tool-turn.ts): the seq it was invoked at, so its retry replays lastControl.
+   */
+  continuedFrom?: number;
   verdict?: Verdict;
   /** Verification passed and released the tools verify.release holds: the maker's next final answer ends the run `verified`. */
   verified?: { attempt: number; at: string };

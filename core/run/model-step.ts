@@ -22,7 +22,7 @@ import { isStalled, nextStallState } from '../loop/stall.ts';
 import { approvalFor } from '../policy/approval-rules.ts';
 import { DEFAULT_HARNESS } from '../definitions/harness.ts';
 import type { RunDeps } from './deps.ts';
-import { loadStartedRun, type StartedRunState } from './load.ts';
+import { elapsedMs, loadStartedRun, type StartedRunState } from './load.ts';
 import { replayedControl, StepWriter } from './step-writer.ts';
 import { blockedReason } from './screening.ts';
 import { toolsShown } from './deferred-tools.ts';
@@ -30,7 +30,7 @@ import { answeredWithoutRunning } from './unasked-calls.ts';
 import { READ_RESULT_TOOL } from './offload.ts';
 import { callModel, type ModelCallResult } from './model-call.ts';
 import { compactIfNeeded, contextMessages } from './compaction.ts';
-import { answerTurn, answeredInModelStep } from './tool-turn.ts';
+import { answerTurn, turnMaker } from './tool-turn.ts';
 
 /**
  * What ModelStep uses: the run records, the budget ledger and the rate limits; the model (as the
@@ -44,6 +44,7 @@ export type ModelStepDeps = RunDeps;
  * run goes next (tools, an approval wait, verification, or the end).
  */
 export async function modelStep(deps: ModelStepDeps, input: StepInput): Promise<Control> {
+  const started = deps.clock.now();
   const state = await loadStartedRun(deps, input.runId);
   const replay = replayedControl(state.meta, input.seq);
   if (replay) return replay;
@@ -81,7 +82,7 @@ export async function modelStep(deps: ModelStepDeps, input: StepInput): Promise<
       detail: `the model's output was ${blockedReason(blocked)}`,
     });
   writer.addMessage({ role: 'assistant', content: response.content });
-  return afterAnswer(deps, state, writer, response);
+  return afterAnswer(deps, state, writer, response, elapsedMs(started, deps.clock.now()) / 1000);
 }
 
 /** What a call needs once every check before it passed: the lean state it sends and its budget reservation. */
@@ -159,6 +160,7 @@ async function afterAnswer(
   state: StartedRunState,
   writer: StepWriter,
   response: ModelCallResult['response'],
+  elapsedSeconds: number,
 ): Promise<Control> {
   const { meta, context } = state;
   const m = writer.meta;
@@ -213,10 +215,18 @@ async function afterAnswer(
   m.turn = undefined;
   const approval = approvalNeeded(state, calls);
   if (approval) return writer.commit(deps, 'approval', { approvalTimeoutSeconds: approval.timeoutSeconds });
-  if (!answeredInModelStep(state, calls)) return writer.commit(deps, 'tools');
-  // The calls see the run as this step leaves it (its turn, its counts), and are committed with the answer.
-  await answerTurn(deps, { ...state, meta: m }, writer, calls);
-  return writer.commit(deps, m.pendingStop ? 'finish' : 'model');
+  const maker = turnMaker(state, calls, elapsedSeconds);
+  if (maker === 'with-answer') {
+    // The calls see the run as this step leaves it (its turn, its counts), and are committed with the answer.
+    await answerTurn(deps, { ...state, meta: m }, writer, calls);
+    return writer.commit(deps, m.pendingStop ? 'finish' : 'model');
+  }
+  const toTools = await writer.commit(deps, 'tools');
+  if (maker === 'tool-step') return toTools;
+  // The ToolStep's work, on the state just committed: no second read.
+  const tools = new StepWriter(writer.meta, { continuedFrom: meta.seq });
+  await answerTurn(deps, { ...state, meta: tools.meta }, tools, calls);
+  return tools.commit(deps, 'model');
 }
 
 /**

@@ -20,9 +20,13 @@ export class StepWriter {
   private context?: RunContext;
   private readonly rollups: RollupIncrement[] = [];
 
-  constructor(current: RunMeta) {
+  /** The seq the step was invoked at, when this is its second commit (a ModelStep going on with its turn's calls). */
+  private readonly continuedFrom?: number;
+
+  constructor(current: RunMeta, options: { continuedFrom?: number } = {}) {
     this.expectedSeq = current.seq;
     this.meta = structuredClone(current);
+    this.continuedFrom = options.continuedFrom;
   }
 
   addMessage(message: Message): void {
@@ -81,6 +85,8 @@ export class StepWriter {
     if (next === 'tools' || next === 'delegate') control.messageCount = this.meta.messageCount;
     this.meta.seq = this.expectedSeq + 1;
     this.meta.lastControl = control;
+    if (this.continuedFrom === undefined) delete this.meta.continuedFrom;
+    else this.meta.continuedFrom = this.continuedFrom;
     const commit: StepCommit = {
       expectedSeq: this.expectedSeq,
       meta: this.meta,
@@ -112,6 +118,8 @@ export class StepWriter {
 export function replayedControl(meta: RunMeta, inputSeq: number): Control | undefined {
   if (meta.seq === inputSeq) return undefined;
   if (meta.seq === inputSeq + 1 && meta.lastControl) return meta.lastControl;
+  // A step that committed twice: its second commit's answer.
+  if (meta.continuedFrom === inputSeq && meta.seq === inputSeq + 2 && meta.lastControl) return meta.lastControl;
   throw new ValidationError(
     `run ${meta.runId} is at seq ${meta.seq}; this step expected ${inputSeq}: a second execution is driving it`,
   );

@@ -8,6 +8,8 @@ import { offloadTurn } from './offload.ts';
 import { chargeToolCosts, isSandboxServer } from './sandbox.ts';
 import type { StepWriter } from './step-writer.ts';
 import { runCall } from './tools/governed-call.ts';
+import { longestCallSeconds } from './tools/server-call.ts';
+import { ledgerListTool } from './tools/ledger.ts';
 import { loadToolsTool } from './tools/load-tools.ts';
 import { innerCall, innerOf, notMade, refusal, type CallOutcome, type InnerCall } from './tools/outcome.ts';
 import { applyPatches } from './tools/patch.ts';
@@ -23,28 +25,60 @@ import { builtinFor } from './tools/registry.ts';
 
 const PARALLEL_CALLS = 4;
 
-/** looprail's own tools that only read the run (its tool list, its stored results), answerable in a ModelStep. */
-const READING_BUILTINS = new Set([loadToolsTool.name, readResultTool.name]);
+/**
+ * How long a model or tool step may run in all: the state machine's TimeoutSeconds for those
+ * states and their Lambda timeout (test/unit/state-machine.test.ts holds the three equal).
+ */
+export const STEP_SECONDS = 900;
+
+/** Kept free for the commits, the claims and the records around a turn's calls. */
+const MARGIN_SECONDS = 30;
 
 /**
- * Whether the ModelStep that asked for these calls answers them itself, in the commit that
- * stores the answer: one step instead of two for a read-only turn (two store requests, not
- * four, and one Lambda invocation and state transition less). Only a turn whose every call
- * reads qualifies: a call that may write is claimed and made by the ToolStep once the
- * model's turn is committed, because a retried ModelStep asks the model again and could act
- * on another answer. The sandbox's tools and delegations go to the ToolStep too: only its
- * function may reach the sandbox broker and start child runs.
+ * looprail's own tools a ModelStep makes: the ones that only read the run (its tool list, its
+ * stored results, its ledger). The ledger's writes stay with the ToolStep, whose crash sweep
+ * proves them (test/faults/ledger-boundaries.test.ts): a retried ledger write is made again
+ * and finds itself applied, a recovery of its own.
  */
-export function answeredInModelStep(state: StartedRunState, calls: ToolCallBlock[]): boolean {
-  return calls.every((call) => {
+const READING_BUILTINS = new Set([loadToolsTool.name, readResultTool.name, ledgerListTool.name]);
+
+/**
+ * Which step makes a turn's calls, once no approval holds them:
+ * - `with-answer`: every call only reads, so the ModelStep that asked makes them and commits
+ *   their results with the answer (one read and one commit per iteration);
+ * - `after-answer`: a call may write, so the ModelStep first commits the answer (a retried
+ *   ModelStep asks the model again and must not have acted on another answer), then makes
+ *   the calls as the ToolStep would, claimed and recorded, and commits their results. A crash
+ *   between the two commits is retried as the ToolStep: the first commit's answer says `tools`;
+ * - `tool-step`: a call reaches the sandbox, a skill or a sub-agent, which only the ToolStep's
+ *   function may (the sandbox broker, the skills registry, child runs), or writes loop memory;
+ *   or the calls might not end within what is left of the ModelStep's time.
+ */
+export type TurnMaker = 'with-answer' | 'after-answer' | 'tool-step';
+
+export function turnMaker(state: StartedRunState, calls: ToolCallBlock[], elapsedSeconds: number): TurnMaker {
+  let reads = true;
+  let longest = 0;
+  for (const call of calls) {
     const builtin = builtinFor(state, call.name);
-    if (builtin) return READING_BUILTINS.has(builtin.name);
+    if (builtin) {
+      if (!READING_BUILTINS.has(builtin.name)) return 'tool-step';
+      continue;
+    }
     const spec = state.context.tools.find((tool) => tool.name === call.name && !tool.builtin);
     // Refused without running: the answer needs no tool.
-    if (!spec) return true;
+    if (!spec) continue;
     const server = state.context.view.servers[spec.server];
-    return spec.readOnly && server !== undefined && !isSandboxServer(server);
-  });
+    if (server === undefined || isSandboxServer(server)) return 'tool-step';
+    reads &&= spec.readOnly;
+    longest = Math.max(longest, longestCallSeconds(server, spec));
+  }
+  // The calls must end inside this step's time, which the model call has already used part of:
+  // a step timed out between a claim and its record leaves the call in doubt. The ToolStep
+  // starts with the whole limit.
+  const worstCase = Math.ceil(calls.length / PARALLEL_CALLS) * longest;
+  if (elapsedSeconds + worstCase > STEP_SECONDS - MARGIN_SECONDS) return 'tool-step';
+  return reads ? 'with-answer' : 'after-answer';
 }
 
 /** Makes the turn's calls and writes their results, traces, costs and what they change on the run record. */

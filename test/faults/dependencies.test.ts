@@ -253,7 +253,8 @@ describe('DynamoDB Local stopped and started again under a run', () => {
     const port = dynamo.port;
     let down = false;
     let outages = 0;
-    let toolSteps = 0;
+    let recorded = false;
+    const steps: string[] = [];
     const host = await testHost(org, {
       dynamodbEndpoint: dynamo.endpoint,
       wrapDeps: (deps) => ({
@@ -261,10 +262,16 @@ describe('DynamoDB Local stopped and started again under a run', () => {
         store: new Proxy(deps.store, {
           get(target, property, receiver) {
             const original = Reflect.get(target, property, receiver) as (...args: unknown[]) => Promise<unknown>;
+            if (property === 'completeSideEffect')
+              return async (...args: unknown[]) => {
+                const result = await original.apply(target, args);
+                recorded = true;
+                return result;
+              };
             if (property !== 'commit') return original;
             return async (...args: unknown[]) => {
-              // The first ToolStep's commit, after the side effect's outcome was recorded: the table goes away.
-              if (toolSteps === 1 && outages === 0) {
+              // The commit after the side effect's outcome was recorded: the table goes away.
+              if (recorded && outages === 0) {
                 outages += 1;
                 down = true;
                 await dynamo.stop();
@@ -274,23 +281,28 @@ describe('DynamoDB Local stopped and started again under a run', () => {
           },
         }),
       }),
-      wrapHandlers: (handlers) => ({
-        ...handlers,
-        async ToolStep(payload) {
-          toolSteps += 1;
-          // The state machine's retry: by now the table is back, on the same port and files.
-          if (down) {
-            dynamo = await startDynamoDbLocal({ dbPath, port, startTimeoutMs: 90_000 });
-            down = false;
-          }
-          return handlers.ToolStep(payload);
-        },
-      }),
+      wrapHandlers: (handlers) =>
+        Object.fromEntries(
+          Object.entries(handlers).map(([name, handler]) => [
+            name,
+            async (payload: unknown) => {
+              steps.push(name);
+              // The state machine's retry: by now the table is back, on the same port and files.
+              if (down) {
+                dynamo = await startDynamoDbLocal({ dbPath, port, startTimeoutMs: 90_000 });
+                down = false;
+              }
+              return handler(payload);
+            },
+          ]),
+        ) as typeof handlers,
     });
     try {
       const { meta, runId, outcome } = await host.run({ agent: 'plain', input: {} });
       expect(outages).toBe(1);
-      expect(toolSteps).toBe(2);
+      // The ModelStep committed the turn, made its calls and met the outage at its second commit;
+      // retried, it replays the turn's commit, and the ToolStep makes the calls on that record.
+      expect(steps).toEqual(['StartRun', 'ModelStep', 'ModelStep', 'ToolStep', 'ModelStep', 'FinishRun']);
       expect(outcome?.status).toBe('SUCCEEDED');
       expect(meta).toMatchObject({ status: 'finished', stopReason: 'completed', modelCalls: 2, toolCalls: 2 });
       const trace = await host.deps.store.listTrace(runId);

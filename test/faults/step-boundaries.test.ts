@@ -452,4 +452,25 @@ describe('a crash at every step boundary', () => {
     expect(states.sort()).toEqual(['FinishRun', 'ModelStep', 'StartRun']);
     for (const state of states) await sweep('boundary', state, '-check1');
   }, 180_000);
+
+  it("a ModelStep that goes on to make its turn's write: a crash before, between and after its writes (both commits) is retried, and the run ends as if nothing happened", async () => {
+    // boundary-direct's turn writes and reads with no approval: its ModelStep commits the answer,
+    // then claims and makes the write, records it, makes the read and commits both results.
+    // Retried after its first commit, the step replays it and the ToolStep makes the calls.
+    baselines['boundary-direct'] = await runOnce('boundary-direct', undefined);
+    const direct = baselines['boundary-direct'];
+    expect(direct.outcome).toBe('SUCCEEDED');
+    expect(direct.received.map((c) => `${c.tool} ${c.key}`).sort()).toEqual(['peek direct', 'record direct']);
+    const steps = direct.invocations.filter((i) => i.role === 'maker' && i.ok);
+    expect(steps.map((i) => i.state)).toEqual(['StartRun', 'ModelStep', 'ModelStep', 'FinishRun']);
+    expect(steps[1]!.writes).toEqual([
+      'reserveBudget',
+      'settleBudget',
+      'commit',
+      'claimSideEffect',
+      'completeSideEffect',
+      'commit',
+    ]);
+    await sweep('boundary-direct', 'ModelStep', 'maker');
+  }, 180_000);
 });

@@ -7,10 +7,10 @@ import { storeRequestCounter } from '../support/store-requests.ts';
  * The DynamoDB requests of one loop iteration (a model step that asks for a tool, and the
  * step that makes the call), counted at the client on DynamoDB Local for the bench's own
  * agents (bench/org): the counts are the code's, not the machine's, so they are asserted
- * exactly. Each step reads its run once and commits once. A read-only call is made by the
- * model step that asked for it, in the same commit; a tool that may write is made by the
- * ToolStep, which adds its side-effect claim before the call and its record after, which
- * exact replay needs.
+ * exactly. The model step reads the run once and makes the turn's calls itself: a read-only
+ * call's result is committed with the answer; a tool that may write is made after the
+ * answer is committed, with its side-effect claim before the call and its record after
+ * (which exact replay needs), and its result committed last.
  */
 
 const counter = storeRequestCounter();
@@ -41,17 +41,17 @@ describe('store requests per loop iteration', () => {
     }
   }, 120_000);
 
-  it('makes 6 with a tool that may write: its claim before the call and its record after, apart from the commit', async () => {
+  it('makes 5 with a tool that may write: the model step commits the answer, claims the call, records it, and commits its result', async () => {
     for (const iteration of await iterationsOf('bench-loop')) {
-      expect(iteration.model.commands).toEqual(['QueryCommand', 'TransactWriteItemsCommand']);
-      // The record and the last turn by key (the snapshot with them until this container holds it).
-      expect(iteration.tool?.commands).toEqual([
-        'BatchGetItemCommand',
+      expect(iteration.model.commands).toEqual([
+        'QueryCommand',
+        'TransactWriteItemsCommand',
         'PutItemCommand',
         'UpdateItemCommand',
         'TransactWriteItemsCommand',
       ]);
-      expect({ reads: iteration.reads, writes: iteration.writes }).toEqual({ reads: 2, writes: 4 });
+      expect(iteration.tool).toBeUndefined();
+      expect({ reads: iteration.reads, writes: iteration.writes }).toEqual({ reads: 1, writes: 4 });
     }
   }, 120_000);
 });

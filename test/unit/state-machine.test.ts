@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError, ContextTooLongError, RETRYABLE_ERROR_NAMES } from '../../core/errors.ts';
 import { STEP_FUNCTION_NAMES, stepFunctionPlaceholder } from '../../core/definitions/steps.ts';
+import { STEP_SECONDS } from '../../core/run/tool-turn.ts';
+import { STEP_SPECS } from '../../infra/constructs/step-functions.ts';
 
 /** Static checks of the ASL that both hosts run (statemachines/agent-run.asl.json). */
 
@@ -45,6 +47,15 @@ describe('the agent-run state machine', () => {
   it('gives every Task an explicit timeout (the local engine defaults to 60 s)', () => {
     for (const [name, state] of tasks) {
       expect(state.TimeoutSeconds ?? state.TimeoutSecondsPath, name).toBeDefined();
+    }
+  });
+
+  it("gives the model and tool steps the time a ModelStep reckons with before it makes its turn's calls", () => {
+    // A ModelStep makes the calls only if they end in time (core/run/tool-turn.ts): that time
+    // is the state's and its function's.
+    for (const name of ['ModelStep', 'ToolStep'] as const) {
+      expect(asl.States[name]!.TimeoutSeconds, name).toBe(STEP_SECONDS);
+      expect(STEP_SPECS[name].timeout.toSeconds(), name).toBe(STEP_SECONDS);
     }
   });
 

@@ -1,5 +1,6 @@
 import type { ToolSpec } from '../../definitions/context.ts';
 import type { ToolCallBlock } from '../../definitions/messages.ts';
+import type { McpServerDeclaration } from '../../definitions/org.ts';
 import type { NewTraceEvent } from '../../definitions/trace.ts';
 import { errorMessage, ToolTimeoutError, ToolUnavailableError } from '../../errors.ts';
 import type { Verdict } from '../../guardrails/types.ts';
@@ -18,6 +19,15 @@ import { blocked, executed, innerCall, type CallOutcome } from './outcome.ts';
 
 const DEFAULT_CALL_TIMEOUT_SECONDS = 60;
 const READ_ONLY_ATTEMPTS = 2;
+
+function callTimeoutSeconds(server: McpServerDeclaration): number {
+  return server.timeouts.call ?? DEFAULT_CALL_TIMEOUT_SECONDS;
+}
+
+/** The longest one call to this server can take: its call timeout, twice for a read (tried again on a new process). */
+export function longestCallSeconds(server: McpServerDeclaration, spec: Pick<ToolSpec, 'readOnly'>): number {
+  return callTimeoutSeconds(server) * (spec.readOnly ? READ_ONLY_ATTEMPTS : 1);
+}
 
 export interface ServerCallOptions {
   /** Guardrail verdicts on the call's arguments, recorded with its result's. */
@@ -96,7 +106,7 @@ async function ask(
   script: ScriptBridge | undefined,
 ): Promise<Answer> {
   const server = state.context.view.servers[spec.server]!;
-  const timeoutSeconds = server.timeouts.call ?? DEFAULT_CALL_TIMEOUT_SECONDS;
+  const timeoutSeconds = callTimeoutSeconds(server);
   for (let attempt = 1; ; attempt++) {
     try {
       const gateway = runTools(deps, state.context.view, state.meta, script?.bridge);
