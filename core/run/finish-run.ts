@@ -16,7 +16,7 @@ import type { ApprovalStore } from '../ports/store/approvals.ts';
 import type { RunRecordStore } from '../ports/store/runs.ts';
 import { endKind, notifyRun } from './notify.ts';
 import { exportFinishedRun } from './export-run.ts';
-import { destroySandbox } from './sandbox.ts';
+import { destroySandbox } from './sandbox-teardown.ts';
 import { keepFinalAnswerNote } from './handoff.ts';
 
 /**

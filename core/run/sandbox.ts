@@ -78,19 +78,6 @@ export async function openSandbox(
   return deps.sandboxes.open({ sandboxId: sandboxIdOf(meta), agent: sandbox.agent, spec: sandbox.spec, input });
 }
 
-/** At FinishRun/FailRun of a maker run: the workspace goes with the run. Never fails the step. */
-export async function destroySandbox(
-  deps: Pick<RunDeps, 'sandboxes' | 'log'>,
-  meta: Pick<RunMeta, 'runId' | 'parentRunId'>,
-): Promise<void> {
-  if (!deps.sandboxes || meta.parentRunId) return;
-  try {
-    await deps.sandboxes.destroy(meta.runId);
-  } catch (error) {
-    deps.log.warn('could not destroy a run sandbox', { runId: meta.runId, error: (error as Error).message });
-  }
-}
-
 /**
  * Tool calls that cost something (sandbox time) count like model spend: in the run's usage
  * (so its ceilings see them, and its totals stay the sum of its trace) and in the rollups.
