@@ -309,7 +309,7 @@ ${report.real_loop.iterations} iterations of one scripted model call (zero laten
 |---|---|---|---|---|---|---|---|
 | ${report.real_loop.iteration_p50_ms} ms | ${report.real_loop.iteration_p99_ms} ms | ${report.real_loop.dynamodb_requests_per_iteration} | ${report.real_loop.dynamodb_request_bytes_per_iteration} B | ${report.real_loop.transitions_per_iteration} | ${report.real_loop.history_events_per_iteration} | ${report.real_loop.aws_history_events_per_iteration_estimate} | ${report.real_loop.largest_state_payload_bytes} B |
 
-Per iteration the steps make two reads (the ModelStep loads the run in one Query, the ToolStep the record and the last turn in one BatchGetItem) and two transactional writes; echo is declared as a tool that may write, so its call is also claimed before and recorded after (two more writes), which is what lets a crashed step replay it exactly instead of calling it twice. The capacity and cost figures below are this run of bench-loop's.
+Per iteration the ModelStep reads the run in one Query, commits the model's answer, then makes the call: echo is declared as a tool that may write, so its call is claimed before and recorded after (two more writes), which is what lets a crashed step replay it exactly instead of calling it twice, and its result is committed last. The capacity and cost figures below are this run of bench-loop's.
 ${storeRequestsMarkdown(report.real_loop.store_requests)}
 ## Model gateway overhead per call
 

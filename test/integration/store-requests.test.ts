@@ -54,4 +54,18 @@ describe('store requests per loop iteration', () => {
       expect({ reads: iteration.reads, writes: iteration.writes }).toEqual({ reads: 1, writes: 4 });
     }
   }, 120_000);
+
+  it('makes 6 when the ToolStep makes the write (a call that might outlast what the model call left of the step)', async () => {
+    for (const iteration of await iterationsOf('bench-loop-slow')) {
+      expect(iteration.model.commands).toEqual(['QueryCommand', 'TransactWriteItemsCommand']);
+      // The record and the last turn by key (the snapshot with them until this container holds it).
+      expect(iteration.tool?.commands).toEqual([
+        'BatchGetItemCommand',
+        'PutItemCommand',
+        'UpdateItemCommand',
+        'TransactWriteItemsCommand',
+      ]);
+      expect({ reads: iteration.reads, writes: iteration.writes }).toEqual({ reads: 2, writes: 4 });
+    }
+  }, 120_000);
 });
