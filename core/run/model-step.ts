@@ -34,14 +34,15 @@ import { answerTurn, turnMaker } from './tool-turn.ts';
 
 /**
  * What ModelStep uses: the run records, the budget ledger and the rate limits; the model (as the
- * agent's identity), guardrails, metrics and where budget alerts go; and, for a turn that only
- * reads, the agent's tools (tool-turn.ts).
+ * agent's identity), guardrails, metrics and where budget alerts go; and the agent's tools, for
+ * the turns it makes itself (tool-turn.ts).
  */
 export type ModelStepDeps = RunDeps;
 
 /**
  * ModelStep: check the limits, call the model, persist its turn, and decide where the
- * run goes next (tools, an approval wait, verification, or the end).
+ * run goes next (an approval wait, verification, the end, or its tools, which it makes
+ * itself unless only the ToolStep may: tool-turn.ts).
  */
 export async function modelStep(deps: ModelStepDeps, input: StepInput): Promise<Control> {
   const started = deps.clock.now();

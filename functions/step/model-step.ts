@@ -9,8 +9,8 @@ let deps: RunDeps | undefined;
 
 /**
  * The ModelStep state's Lambda: a thin entry over its step (stepHandler), composed with the
- * agent's models and MCP tools (AGENT_CLIENTS: it answers a turn that only reads itself,
- * core/run/tool-turn.ts). With the mail settings in its environment
+ * agent's models and MCP tools (AGENT_CLIENTS: it makes the turns it asked for unless only the
+ * ToolStep may, core/run/tool-turn.ts). With the mail settings in its environment
  * (infra/constructs/approvals.ts) it sends budget alert mail (budgets.yaml `alerts: - email:`)
  * through the SES mailer.
  */

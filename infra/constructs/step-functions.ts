@@ -45,7 +45,7 @@ export const STEP_SPECS: Readonly<Record<StepName, StepSpec>> = {
   },
   ModelStep: {
     entry: 'functions/step/model-step.ts',
-    description: 'Checks the limits, calls the model, persists its turn',
+    description: "Checks the limits, calls the model, persists its turn and makes the turn's MCP calls",
     // It mostly waits on the model, and the wait bills memory × seconds. The bench measures
     // its bundle at init (bench/bundles.ts, about 80 MB resident, 15 MB of heap); 512 MB keeps
     // several times that for the largest conversation it holds, and bills half of 1024 MB's wait.

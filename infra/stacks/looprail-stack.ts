@@ -98,7 +98,7 @@ export class LooprailStack extends Stack {
       logLevel: props.logLevel,
       logRetention,
     });
-    // ModelStep answers a turn that only reads itself (core/run/tool-turn.ts), so it reaches the servers too.
+    // ModelStep makes the turns it asked for (core/run/tool-turn.ts), so it reaches the servers too.
     const { steps } = this.steps;
     this.mcpHosts.connectSteps([steps.StartRun, steps.ModelStep, steps.ToolStep, steps.Verify]);
 
