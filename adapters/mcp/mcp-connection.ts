@@ -74,3 +74,10 @@ export class LineTail {
     if (this.#lines.length > this.#max) this.#lines.shift();
   }
 }
+
+const DEFAULT_CALL_TIMEOUT_MS = 60_000;
+
+/** How long one call to this server may take: its declared `timeouts.call`, or a minute. */
+export function callTimeoutMs(server: McpServerDeclaration): number {
+  return server.timeouts.call !== undefined ? server.timeouts.call * 1000 : DEFAULT_CALL_TIMEOUT_MS;
+}

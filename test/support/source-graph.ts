@@ -27,12 +27,15 @@ export interface Import {
   specifier: string;
   /** `import type …` / `export type … from`: erased before the program runs. */
   typeOnly: boolean;
+  /** `import('…')`: bundled, but evaluated only when the code reaches it. */
+  deferred?: true;
 }
 
 export interface Edge {
   from: string;
   to: string;
   typeOnly: boolean;
+  deferred?: true;
 }
 
 /** Every program file under the given folders (tests and fixtures excluded), as repository-relative paths. */
@@ -74,7 +77,7 @@ export function importsOf(file: string, text: string = readFileSync(file, 'utf8'
   }
   for (const { moduleRequest } of module.dynamicImports) {
     const literal = /^(['"])(.*)\1$/.exec(text.slice(moduleRequest.start, moduleRequest.end));
-    if (literal) imports.push({ specifier: literal[2]!, typeOnly: false });
+    if (literal) imports.push({ specifier: literal[2]!, typeOnly: false, deferred: true });
   }
   return imports;
 }
@@ -87,11 +90,11 @@ export function resolveImport(from: string, specifier: string): string | undefin
 /** The edges between the project's own files; an import of a file that does not exist is an error. */
 export function importGraph(files: readonly string[]): Edge[] {
   return files.flatMap((from) =>
-    importsOf(from).flatMap(({ specifier, typeOnly }) => {
+    importsOf(from).flatMap(({ specifier, typeOnly, deferred }) => {
       const to = resolveImport(from, specifier);
       if (to === undefined) return [];
       if (!existsSync(to)) throw new Error(`${from} imports ${specifier}, which does not exist`);
-      return [{ from, to, typeOnly }];
+      return [{ from, to, typeOnly, ...(deferred ? { deferred } : {}) }];
     }),
   );
 }

@@ -32,13 +32,16 @@ const USES_SANDBOXES = ['ToolStep', 'Verify', 'FinishRun', 'FailRun'];
 
 const valueEdges = importGraph(sourceFiles()).filter(({ typeOnly }) => !typeOnly);
 
-/** Every file of ours an entry loads, each with the file that first imported it. */
-function reach(entry: string): Map<string, string | undefined> {
+/**
+ * Every file of ours an entry loads, each with the file that first imported it; `atInit`:
+ * only what its import evaluates (no `import()` followed).
+ */
+function reach(entry: string, atInit = false): Map<string, string | undefined> {
   const previous = new Map<string, string | undefined>([[entry, undefined]]);
   const queue = [entry];
   while (queue.length > 0) {
     const from = queue.shift()!;
-    for (const { to } of valueEdges.filter((edge) => edge.from === from)) {
+    for (const { to } of valueEdges.filter((edge) => edge.from === from && !(atInit && edge.deferred))) {
       if (previous.has(to)) continue;
       previous.set(to, from);
       queue.push(to);
@@ -47,11 +50,11 @@ function reach(entry: string): Map<string, string | undefined> {
   return previous;
 }
 
-/** The packages an entry's files import by value. */
-function packagesOf(entry: string): string[] {
-  return [...reach(entry).keys()].flatMap((file) =>
+/** The packages an entry's files import by value (`atInit`: as its import evaluates them). */
+function packagesOf(entry: string, atInit = false): string[] {
+  return [...reach(entry, atInit).keys()].flatMap((file) =>
     importsOf(file)
-      .filter(({ specifier, typeOnly }) => !typeOnly && !specifier.startsWith('.'))
+      .filter(({ specifier, typeOnly, deferred }) => !typeOnly && !specifier.startsWith('.') && !(atInit && deferred))
       .map(({ specifier }) => specifier),
   );
 }
@@ -125,6 +128,16 @@ describe('each Lambda entry loads only what its role uses', () => {
     expect(chainTo(ENTRIES.Approvals!, (file) => file === 'functions/http/api-gateway.ts')).toBeDefined();
     expect(chainTo(ENTRIES.Approvals!, (file) => file === 'functions/http/api/index.ts')).toBeUndefined();
     expect(chainTo(ENTRIES.HttpApp!, (file) => file === 'functions/http/api/index.ts')).toBeDefined();
+  });
+
+  it("evaluates the MCP SDK only with a direct connection, never at a step's init (servers on AWS are hosted)", () => {
+    const sdk = (entry: string, atInit: boolean) =>
+      packagesOf(entry, atInit).filter((name) => name.startsWith('@modelcontextprotocol/sdk'));
+    for (const name of ACTS_FOR_AGENTS) {
+      expect(sdk(ENTRIES[name]!, true), name).toEqual([]);
+      // Bundled all the same, for an http server (the check itself can fail).
+      expect(sdk(ENTRIES[name]!, false).length, name).toBeGreaterThan(0);
+    }
   });
 
   it('finds the agent clients where they are wired (the check itself can fail)', () => {
