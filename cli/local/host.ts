@@ -29,7 +29,8 @@ import { HttpWebhookPoster } from '../../adapters/webhooks/http-poster.ts';
 import { LocalTaskSender } from '../../adapters/executions/local-tasks.ts';
 import { DEFAULT_SIGNING_SECRET, type ApprovalDeps } from '../../core/approvals/deps.ts';
 import { withLocalSigningKey } from './approval-key.ts';
-import { OtlpHttpExporter, otlpConfigFromEnv } from '../../adapters/otel/otlp-http.ts';
+import { otlpConfigFromEnv } from '../../adapters/otel/otlp-config.ts';
+import { OtlpHttpExporter } from '../../adapters/otel/otlp-http.ts';
 import type { RunTelemetry } from '../../core/ports/telemetry.ts';
 import { BubblewrapSandboxes } from '../../adapters/sandbox/bubblewrap.ts';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Catalog } from '../../core/definitions/catalog.ts';
 import { STEP_FUNCTION_NAMES, type StepFunctionName } from '../../core/definitions/steps.ts';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { otlpConfigFromEnv } from '../../adapters/otel/otlp-http.ts';
+import { otlpConfigFromEnv } from '../../adapters/otel/otlp-config.ts';
 import { functionEnvironment, roleVariables } from '../../functions/_shared/env-contract.ts';
 import type { LogLevel as FunctionLogLevel } from '../../functions/_shared/env-contract.ts';
 import { AgentIdentities } from './agent-identities.ts';

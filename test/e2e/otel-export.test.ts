@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OtlpHttpExporter, otlpConfigFromEnv, parseHeaders } from '../../adapters/otel/otlp-http.ts';
+import { otlpConfigFromEnv, parseHeaders } from '../../adapters/otel/otlp-config.ts';
+import { OTLP_EXPORT } from '../../functions/_shared/telemetry-export.ts';
 import { traceIdOf } from '../../adapters/otel/spans.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
@@ -117,16 +118,17 @@ describe('exporting runs', () => {
   const apiKey = ['otlp', 'key', 'Zx81Qw'].join('-');
 
   beforeAll(async () => {
-    const config = otlpConfigFromEnv({
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
-      LOOPRAIL_OTLP_HEADERS_SECRET_NAME: 'otlp-headers',
-    })!;
     const secrets = {
       get: async (name: string) =>
         name === 'otlp-headers' ? `x-api-key=${apiKey}` : Promise.reject(new Error(`no secret ${name}`)),
     };
+    // As FinishRun and FailRun compose it on Lambda: the exporter loaded at the first export.
+    const telemetry = OTLP_EXPORT(
+      { OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl, LOOPRAIL_OTLP_HEADERS_SECRET_NAME: 'otlp-headers' },
+      () => secrets,
+    );
     host = await testHost('test/fixtures/loop-org', {
-      telemetry: new OtlpHttpExporter(config, { secrets }),
+      telemetry,
       log: jsonLogger('info', (line) => logLines.push(line)),
     });
   });

@@ -203,8 +203,9 @@ describe('lambdaDeps without the agent clients', () => {
     const { lambdaDeps } = await freshRuntime();
     expect(lambdaDeps().telemetry).toBeUndefined();
     const { OTLP_EXPORT } = await import('../../functions/_shared/telemetry-export.ts');
+    // The exporter is loaded at the first export (a stack with no collector never evaluates it).
     expect((await freshRuntime()).lambdaDeps({ telemetry: OTLP_EXPORT }).telemetry?.constructor.name).toBe(
-      'OtlpHttpExporter',
+      'FirstUseOtlpExporter',
     );
     vi.stubEnv('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'ftp://collector');
     expect(() => OTLP_EXPORT(process.env, () => ({ get: () => Promise.reject(new Error('unused')) }))).toThrow(
