@@ -34,8 +34,10 @@ export function createApi(deps: ApiDeps): Router {
   const router = new Router({ log: deps.log });
   const operations = apiOperations(deps);
   for (const operation of operations) router.add(operation.method, operation.path, operation.handle);
-  const document = openApiDocument(operations);
-  router.get('/openapi.json', async () => json(200, document));
+  // Built on the first request for it, not with the app: a cold start serves a page or a
+  // decision sooner, and converting every schema is work only /openapi.json needs.
+  let document: ReturnType<typeof openApiDocument> | undefined;
+  router.get('/openapi.json', async () => json(200, (document ??= openApiDocument(operations))));
   // The web console: HTML pages over the same store, behind the same authentication as /v1.
   registerConsole(router, deps);
   // Outside /v1: approval pages prove the approver by a signed, per-recipient link (plus the operator's /v1 decision).
