@@ -63,7 +63,8 @@ async function orchestrationOverhead(iterations = 1000) {
     StartRun: async () => ({ ...noop, next: 'model' }),
     ModelStep: async () => {
       marks.push(performance.now());
-      return { ...noop, next: remaining-- > 0 ? 'tools' : 'finish' };
+      // An iteration as most are now: the ModelStep makes its turn's calls and routes back to itself.
+      return { ...noop, next: remaining-- > 0 ? 'model' : 'finish' };
     },
     ToolStep: async () => ({ ...noop, next: 'model' }),
     RequestApproval: async () => ({}),
@@ -295,7 +296,7 @@ Measured ${report.measured_at} on ${report.machine}. Shared, noisy machine: comp
 
 ## Orchestration overhead per loop iteration
 
-The ASL run by aws-local-stepfunctions with handlers that do nothing, ${report.orchestration_overhead.iterations} iterations (ModelStep → Route → ToolStep), against a bare loop calling the same functions.
+The ASL run by aws-local-stepfunctions with handlers that do nothing, ${report.orchestration_overhead.iterations} iterations (ModelStep → Route → ModelStep: the ModelStep makes its turn's calls; a turn the ToolStep makes adds its Task and one more transition), against a bare loop calling the same functions.
 
 | per iteration p50 | p99 | bare loop p50 | transitions / iteration | history events / iteration |
 |---|---|---|---|---|
