@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { McpServerDeclaration } from '../../core/definitions/org.ts';
+import { callTimeoutSeconds } from '../../core/definitions/server-timeouts.ts';
 
 /** One pooled connection to an MCP server, and what it keeps for error messages. */
 
@@ -75,9 +76,7 @@ export class LineTail {
   }
 }
 
-const DEFAULT_CALL_TIMEOUT_MS = 60_000;
-
-/** How long one call to this server may take: its declared `timeouts.call`, or a minute. */
+/** How long one call to this server may take (core/definitions/server-timeouts.ts), in ms. */
 export function callTimeoutMs(server: McpServerDeclaration): number {
-  return server.timeouts.call !== undefined ? server.timeouts.call * 1000 : DEFAULT_CALL_TIMEOUT_MS;
+  return callTimeoutSeconds(server) * 1000;
 }

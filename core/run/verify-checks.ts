@@ -1,5 +1,6 @@
 import type { AgentView } from '../definitions/context.ts';
 import type { RunMeta } from '../definitions/run.ts';
+import { callTimeoutSeconds } from '../definitions/server-timeouts.ts';
 import type { NewTraceEvent } from '../definitions/trace.ts';
 import { isCommandCheck, type CommandCheck, type ToolCheck, type VerifyCheck } from '../definitions/verify-checks.ts';
 import { errorMessage, ToolTimeoutError } from '../errors.ts';
@@ -45,7 +46,6 @@ export interface CheckRun {
 
 /** Characters of the kept output the trace event's detail holds. */
 const TRACE_OUTPUT_CHARS = 2000;
-const DEFAULT_TOOL_TIMEOUT_SECONDS = 60;
 
 export async function runCheck(
   deps: CheckDeps,
@@ -172,7 +172,7 @@ async function runToolCheck(deps: CheckDeps, view: AgentView, meta: RunMeta, che
   if (!granted) return failed(`${check.tool} was not called: the agent is not granted it`);
   if (!granted.readOnly) return failed(`${check.tool} was not called: a check may only call a read-only tool`);
   const server = view.servers[serverName]!;
-  const timeoutSeconds = check.timeout ?? server.timeouts.call ?? DEFAULT_TOOL_TIMEOUT_SECONDS;
+  const timeoutSeconds = check.timeout ?? callTimeoutSeconds(server);
   const gateway = runTools(deps, view, meta);
   let result: { content: string; isError: boolean };
   try {

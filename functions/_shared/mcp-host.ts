@@ -3,11 +3,12 @@ import { isAbsolute, join } from 'node:path';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { encodeError, type HostedServer, HostRequest, type HostResponse } from '../../adapters/mcp/host-protocol.ts';
 import type * as z from 'zod';
-import { McpToolGateway } from '../../adapters/mcp/mcp-gateway.ts';
+import { McpDirectConnections } from '../../adapters/mcp/mcp-direct.ts';
 import { S3StateFolder } from '../../adapters/mcp/state-folder.ts';
 import { LocalSecretStore } from '../../adapters/secrets/local-secrets.ts';
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
 import type { McpServerDeclaration } from '../../core/definitions/org.ts';
+import { callTimeoutSeconds } from '../../core/definitions/server-timeouts.ts';
 import { ValidationError } from '../../core/errors.ts';
 import { McpHostEnv } from './env-contract.ts';
 
@@ -15,7 +16,7 @@ import { McpHostEnv } from './env-contract.ts';
  * The MCP host: one Lambda per hosted stdio server (infra/constructs/mcp-hosts.ts). Its
  * asset holds this handler, the server bundled as one file and the project files its
  * arguments name; it starts the server as `node <asset>/<bundle> <args>` over the same
- * stdio connection code as the local host (McpToolGateway), keeps it running between
+ * stdio connection code as the local host (McpDirectConnections, loaded at init), keeps it running between
  * invocations of a warm container, and starts it again if it died. A server whose
  * declaration uses `${LOOPRAIL_STATE_DIR}` keeps that folder in S3 (state-folder.ts).
  */
@@ -40,7 +41,7 @@ export function mcpHostFromEnv(env: Record<string, string | undefined> = process
     settings.LOOPRAIL_SECRETS === 'aws'
       ? new SecretsManagerStore({})
       : new LocalSecretStore({ file: settings.LOOPRAIL_SECRETS_FILE, env });
-  const gateway = new McpToolGateway({
+  const gateway = new McpDirectConnections({
     secrets,
     projectRoot: taskRoot,
     stateDir: settings.LOOPRAIL_STATE_DIR,
@@ -77,7 +78,7 @@ export function mcpHostFromEnv(env: Record<string, string | undefined> = process
       });
       await restored;
       if (op.op === 'listTools') return { ok: true, tools: await gateway.listTools(server) };
-      const timeoutMs = op.timeoutMs ?? (server.timeouts.call ?? 60) * 1000;
+      const timeoutMs = op.timeoutMs ?? callTimeoutSeconds(server) * 1000;
       const result = await gateway.callTool(server, op.name, op.arguments, { timeoutMs });
       // Saved even after an isError answer: the server may have written part of the change.
       if (state && server.tools[op.name]?.read_only !== true) await state.save();

@@ -1,6 +1,7 @@
 import type { ToolSpec } from '../../definitions/context.ts';
 import type { ToolCallBlock } from '../../definitions/messages.ts';
 import type { McpServerDeclaration } from '../../definitions/org.ts';
+import { callTimeoutSeconds } from '../../definitions/server-timeouts.ts';
 import type { NewTraceEvent } from '../../definitions/trace.ts';
 import { errorMessage, ToolTimeoutError, ToolUnavailableError } from '../../errors.ts';
 import type { Verdict } from '../../guardrails/types.ts';
@@ -17,12 +18,7 @@ import { blocked, executed, innerCall, type CallOutcome } from './outcome.ts';
  * there is none) screened, then offloaded or cut, as the outcome the model reads.
  */
 
-const DEFAULT_CALL_TIMEOUT_SECONDS = 60;
 const READ_ONLY_ATTEMPTS = 2;
-
-function callTimeoutSeconds(server: McpServerDeclaration): number {
-  return server.timeouts.call ?? DEFAULT_CALL_TIMEOUT_SECONDS;
-}
 
 /** The longest one call to this server can take: its call timeout, twice for a read (tried again on a new process). */
 export function longestCallSeconds(server: McpServerDeclaration, spec: Pick<ToolSpec, 'readOnly'>): number {
