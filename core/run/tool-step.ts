@@ -10,9 +10,10 @@ import { builtinFor } from './tools/registry.ts';
 
 /**
  * ToolStep: run the last turn's tool calls that the agent may make, and persist every
- * result (tool-turn.ts). A turn that only reads was answered by the ModelStep itself; this
- * step makes the turns with a call that may write (claimed first), reach the sandbox, or
- * delegate, and the turns an approver decided.
+ * result (tool-turn.ts). The ModelStep makes most turns itself (turnMaker); this step makes
+ * the turns that reach the sandbox, a skill, a sub-agent or loop memory's writes, the turns an
+ * approver decided, those that might outlast what the model call left of the ModelStep's time,
+ * and a turn whose ModelStep crashed between its two commits.
  */
 export async function toolStep(deps: RunDeps, input: StepInput): Promise<Control> {
   // Only the last turn's calls are run: the rest of a long conversation is not read. With the

@@ -17,8 +17,8 @@ import { readResultTool } from './tools/read-result.ts';
 import { builtinFor } from './tools/registry.ts';
 
 /**
- * One turn's tool calls, made and written on the step's record: the ToolStep's work, and the
- * ModelStep's when every call of the turn only reads. Each call goes to one of looprail's
+ * One turn's tool calls, made and written on the step's record: by the ModelStep that asked
+ * for them, or by the ToolStep (turnMaker below). Each call goes to one of looprail's
  * own tools (tools/registry.ts) or the governed path (tools/governed-call.ts); a failed or
  * refused call is a result the model reads, never a crash.
  */
