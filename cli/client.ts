@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as z from 'zod';
+import * as z from '../core/definitions/zod.ts';
 import type { ApprovalPage, ListApprovalsQuery } from '../functions/http/api/approvals.ts';
 import type { Inventory } from '../functions/http/api/inventory.ts';
 import type {
@@ -169,7 +169,7 @@ export class LooprailClient {
 /** Where `looprail dev` writes its URL and token, under the state folder. */
 export const DEV_FILE = 'dev.json';
 
-const DevFile = z.object({ url: z.url(), token: z.string().min(1) });
+const DevFile = z.object({ url: z.url(), token: z.string().check(z.minLength(1)) });
 
 /**
  * The API to talk to: `--url`/`--token` (or LOOPRAIL_URL / LOOPRAIL_TOKEN) when given,

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../core/definitions/zod.ts';
 
 /**
  * Answering CloudFormation for a Lambda-backed custom resource: the function PUTs its
@@ -9,14 +9,14 @@ import * as z from 'zod';
 export const CustomResourceEvent = z.object({
   RequestType: z.enum(['Create', 'Update', 'Delete']),
   ResponseURL: z.url({ protocol: /^https?$/ }),
-  StackId: z.string().min(1),
-  RequestId: z.string().min(1),
-  LogicalResourceId: z.string().min(1),
-  ResourceType: z.string().min(1),
+  StackId: z.string().check(z.minLength(1)),
+  RequestId: z.string().check(z.minLength(1)),
+  LogicalResourceId: z.string().check(z.minLength(1)),
+  ResourceType: z.string().check(z.minLength(1)),
   /** Absent on Create only. */
-  PhysicalResourceId: z.string().min(1).optional(),
-  ResourceProperties: z.record(z.string(), z.unknown()).default({}),
-  OldResourceProperties: z.record(z.string(), z.unknown()).optional(),
+  PhysicalResourceId: z.optional(z.string().check(z.minLength(1))),
+  ResourceProperties: z._default(z.record(z.string(), z.unknown()), {}),
+  OldResourceProperties: z.optional(z.record(z.string(), z.unknown())),
 });
 export type CustomResourceEvent = z.infer<typeof CustomResourceEvent>;
 

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../core/definitions/zod.ts';
 import { formatProblem } from '../../core/definitions/problems.ts';
 import type { Logger } from '../../core/ports/logger.ts';
 import type { SkillStore } from '../../core/ports/skill-store.ts';
@@ -32,8 +32,8 @@ export interface PublisherDeps {
 const CONTENT_HASH = 'expected the hash of the pinned skills (64 hex digits)';
 /** What synth put in the resource's properties: the versions it carries in the asset, and their hash. */
 const Properties = z.object({
-  Skills: z.array(z.string().regex(/^[a-z][a-z0-9-]*@\S+$/, 'expected name@version')).default([]),
-  ContentHash: z.string({ error: CONTENT_HASH }).regex(/^[0-9a-f]{64}$/, CONTENT_HASH),
+  Skills: z._default(z.array(z.string().check(z.regex(/^[a-z][a-z0-9-]*@\S+$/, 'expected name@version'))), []),
+  ContentHash: z.string({ error: CONTENT_HASH }).check(z.regex(/^[0-9a-f]{64}$/, CONTENT_HASH)),
 });
 type Properties = z.infer<typeof Properties>;
 

@@ -1,4 +1,3 @@
-import * as z from 'zod';
 import {
   ConfigurationError,
   NotFoundError,
@@ -8,6 +7,7 @@ import {
   ValidationError,
 } from '../../core/errors.ts';
 import type { ToolCallResult, ToolDescriptor } from '../../core/ports/tools.ts';
+import * as z from '../../core/definitions/zod.ts';
 
 /**
  * What the steps send an MCP host Lambda (functions/mcp/host.ts) with Lambda Invoke, and
@@ -21,10 +21,10 @@ export const HostRequest = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('listTools') }),
   z.strictObject({
     op: z.literal('callTool'),
-    name: z.string().min(1),
-    arguments: z.record(z.string(), z.unknown()).default({}),
+    name: z.string().check(z.minLength(1)),
+    arguments: z._default(z.record(z.string(), z.unknown()), {}),
     /** The caller's timeout for this call; the host's own declaration timeout otherwise. */
-    timeoutMs: z.number().int().positive().optional(),
+    timeoutMs: z.optional(z.int().check(z.positive())),
   }),
 ]);
 export type HostRequest = z.input<typeof HostRequest>;
@@ -63,25 +63,27 @@ export function decodeError(error: HostError): Error {
 }
 
 /** The host function names by server (`LOOPRAIL_MCP_HOSTS`): `{ "<server>": "<function name or ARN>" }`. */
-export const McpHostNames = z.record(z.string().min(1), z.string().min(1));
+export const McpHostNames = z.record(z.string().check(z.minLength(1)), z.string().check(z.minLength(1)));
 export type McpHostNames = z.infer<typeof McpHostNames>;
 
 /**
  * The server an MCP host serves (`LOOPRAIL_MCP_SERVER`), as the stack bundled it: the
  * declaration's stdio transport with its program and project paths pointing into the asset.
  */
+const PositiveSeconds = z.number().check(z.positive());
+
 export const HostedServer = z.strictObject({
-  name: z.string().min(1),
+  name: z.string().check(z.minLength(1)),
   /** The bundled server, relative to the asset's root (`server.mjs`). */
-  program: z.string().min(1),
-  args: z.array(z.string()).default([]),
-  env: z.record(z.string(), z.string()).default({}),
+  program: z.string().check(z.minLength(1)),
+  args: z._default(z.array(z.string()), []),
+  env: z._default(z.record(z.string(), z.string()), {}),
   /** Variable → secret name; the host's role may read exactly these. */
-  env_secrets: z.record(z.string(), z.string()).default({}),
-  cwd: z.string().optional(),
+  env_secrets: z._default(z.record(z.string(), z.string()), {}),
+  cwd: z.optional(z.string()),
   /** Seconds, as declared. */
-  timeouts: z.strictObject({ connect: z.number().positive().optional(), call: z.number().positive().optional() }),
+  timeouts: z.strictObject({ connect: z.optional(PositiveSeconds), call: z.optional(PositiveSeconds) }),
   /** Tools declared read_only: a call to one leaves the state folder unsaved. */
-  read_only_tools: z.array(z.string()).default([]),
+  read_only_tools: z._default(z.array(z.string()), []),
 });
 export type HostedServer = z.input<typeof HostedServer>;

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../core/definitions/zod.ts';
 import type { Message, TextBlock, ToolCallBlock } from '../../core/definitions/messages.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { ModelProvider, ModelRequest, ModelResponse } from '../../core/ports/models.ts';
@@ -56,30 +56,30 @@ interface WireTool {
   cache_control?: { type: 'ephemeral' };
 }
 
-const Count = z.number().int().min(0);
+const Count = z.number().check(z.int(), z.minimum(0));
 /** Blocks we do not use (thinking, server tools) are accepted and skipped; the two we use must be whole. */
 const ResponseBlock = z.union([
   z.looseObject({ type: z.literal('text'), text: z.string() }),
   z.looseObject({
     type: z.literal('tool_use'),
-    id: z.string().min(1),
-    name: z.string().min(1),
+    id: z.string().check(z.minLength(1)),
+    name: z.string().check(z.minLength(1)),
     input: z.record(z.string(), z.unknown()),
   }),
   z.looseObject({
     type: z
       .string()
-      .refine((type) => type !== 'text' && type !== 'tool_use', 'expected a whole text or tool_use block'),
+      .check(z.refine((type) => type !== 'text' && type !== 'tool_use', 'expected a whole text or tool_use block')),
   }),
 ]);
 const AnthropicResponse = z.looseObject({
   content: z.array(ResponseBlock),
-  stop_reason: z.string().nullable(),
+  stop_reason: z.nullable(z.string()),
   usage: z.looseObject({
     input_tokens: Count,
     output_tokens: Count,
-    cache_read_input_tokens: Count.nullish(),
-    cache_creation_input_tokens: Count.nullish(),
+    cache_read_input_tokens: z.nullish(Count),
+    cache_creation_input_tokens: z.nullish(Count),
   }),
 });
 type AnthropicResponse = z.infer<typeof AnthropicResponse>;

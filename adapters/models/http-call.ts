@@ -1,4 +1,4 @@
-import type * as z from 'zod';
+import type * as z from '../../core/definitions/zod.ts';
 import { ConfigurationError, ContextTooLongError, ModelUnavailableError } from '../../core/errors.ts';
 import { systemClock } from '../../core/ports/clock.ts';
 import type { Clock } from '../../core/ports/clock.ts';
@@ -44,7 +44,7 @@ export interface JsonPost<T> {
   headers: Record<string, string>;
   body: unknown;
   /** The shape a successful answer must have; anything else counts as malformed. */
-  schema: z.ZodType<T>;
+  schema: z.ZodMiniType<T>;
   /**
    * The secret whose value is in the headers: its name is what a refusal names, its
    * value is redacted from everything this module returns or throws. Absent for a

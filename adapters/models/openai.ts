@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../core/definitions/zod.ts';
 import {
   INVALID_ARGUMENTS_KEY,
   REFUSED_ARGUMENTS_KEY,
@@ -54,33 +54,33 @@ type WireMessage =
   | { role: 'assistant'; content: string | null; tool_calls?: WireToolCall[] }
   | { role: 'tool'; tool_call_id: string; content: string };
 
-const Count = z.number().int().min(0);
+const Count = z.number().check(z.int(), z.minimum(0));
 const OpenAiResponse = z.looseObject({
   choices: z
     .array(
       z.looseObject({
         message: z.looseObject({
-          content: z.string().nullish(),
-          refusal: z.string().nullish(),
-          tool_calls: z
-            .array(
+          content: z.nullish(z.string()),
+          refusal: z.nullish(z.string()),
+          tool_calls: z.nullish(
+            z.array(
               z.looseObject({
                 // Some compatible servers leave the id out; one is made up below.
-                id: z.string().nullish(),
-                function: z.looseObject({ name: z.string().min(1), arguments: z.string().nullish() }),
+                id: z.nullish(z.string()),
+                function: z.looseObject({ name: z.string().check(z.minLength(1)), arguments: z.nullish(z.string()) }),
               }),
-            )
-            .nullish(),
+            ),
+          ),
         }),
-        finish_reason: z.string().nullish(),
+        finish_reason: z.nullish(z.string()),
       }),
     )
-    .min(1, 'expected at least one choice'),
+    .check(z.minLength(1, 'expected at least one choice')),
   // Required: an answer without usage would spend tokens no budget sees.
   usage: z.looseObject({
     prompt_tokens: Count,
     completion_tokens: Count,
-    prompt_tokens_details: z.looseObject({ cached_tokens: Count.nullish() }).nullish(),
+    prompt_tokens_details: z.nullish(z.looseObject({ cached_tokens: z.nullish(Count) })),
   }),
 });
 type OpenAiResponse = z.infer<typeof OpenAiResponse>;

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../core/definitions/zod.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 
 // The OTLP settings, apart from the exporter (otlp-http.ts): a function checks them at init
@@ -7,14 +7,13 @@ import { ConfigurationError } from '../../core/errors.ts';
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
 export const OtlpEnv = z.object({
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: HttpUrl.optional(),
-  OTEL_EXPORTER_OTLP_ENDPOINT: HttpUrl.optional(),
-  OTEL_SERVICE_NAME: z.string().min(1).max(128).default('looprail'),
-  LOOPRAIL_OTLP_HEADERS_SECRET_NAME: z
-    .string()
-    .regex(/^[\w/+=.@-]{1,512}$/, 'expected a secret name')
-    .optional(),
-  LOOPRAIL_OTLP_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(5_000),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.optional(HttpUrl),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.optional(HttpUrl),
+  OTEL_SERVICE_NAME: z._default(z.string().check(z.minLength(1), z.maxLength(128)), 'looprail'),
+  LOOPRAIL_OTLP_HEADERS_SECRET_NAME: z.optional(
+    z.string().check(z.regex(/^[\w/+=.@-]{1,512}$/, 'expected a secret name')),
+  ),
+  LOOPRAIL_OTLP_TIMEOUT_MS: z._default(z.coerce.number().check(z.int(), z.minimum(100), z.maximum(30_000)), 5_000),
 });
 
 export interface OtlpConfig {

@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'node:http';
-import type * as z from 'zod';
+import type * as z from '../../core/definitions/zod.ts';
 import { errorMessage, SandboxCallError, SandboxUnavailableError, TransientError } from '../../core/errors.ts';
 import { ErrorBody } from './protocol.ts';
 
@@ -21,7 +21,7 @@ export class ConnectFailed extends Error {}
 /** Connection failures that mean nothing was sent. */
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'EAI_AGAIN']);
 
-export interface AgentRequest<T extends z.ZodType> {
+export interface AgentRequest<T extends z.ZodMiniType> {
   /** Names the operation in error messages. */
   what: string;
   method: 'GET' | 'POST';
@@ -31,7 +31,7 @@ export interface AgentRequest<T extends z.ZodType> {
   timeoutMs: number;
 }
 
-export async function requestAgent<T extends z.ZodType>(
+export async function requestAgent<T extends z.ZodMiniType>(
   endpoint: Endpoint,
   token: string,
   call: AgentRequest<T>,

@@ -1,5 +1,5 @@
-import * as z from 'zod';
 import { SandboxSpec } from '../../core/definitions/sandbox.ts';
+import * as z from '../../core/definitions/zod.ts';
 import {
   DiffRequestBody,
   ExecRequestBody,
@@ -21,21 +21,27 @@ import {
  * error whose errorType is the error's name (e.g. `looprail.SandboxUnavailable`).
  */
 
-const SandboxId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, 'expected a sandbox id (the maker run id)');
-const Target = z.object({ sandboxId: SandboxId, agent: z.string().min(1) });
+const SandboxId = z
+  .string()
+  .check(z.regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, 'expected a sandbox id (the maker run id)'));
+const Target = z.object({ sandboxId: SandboxId, agent: z.string().check(z.minLength(1)) });
 
 export const BrokerRequest = z.discriminatedUnion('op', [
-  Target.extend({ op: z.literal('open'), spec: SandboxSpec, input: z.unknown() }),
-  Target.extend({ op: z.literal('exec'), request: ExecRequestBody }),
-  Target.extend({ op: z.literal('read'), request: ReadRequestBody }),
-  Target.extend({ op: z.literal('write'), request: WriteRequestBody }),
-  Target.extend({ op: z.literal('list'), request: ListRequestBody }),
-  Target.extend({ op: z.literal('diff'), request: DiffRequestBody }),
-  Target.extend({ op: z.literal('script_start'), request: ScriptStartBody }),
-  Target.extend({ op: z.literal('script_results'), scriptId: z.string().min(1), request: ScriptResultsBody }),
+  z.extend(Target, { op: z.literal('open'), spec: SandboxSpec, input: z.unknown() }),
+  z.extend(Target, { op: z.literal('exec'), request: ExecRequestBody }),
+  z.extend(Target, { op: z.literal('read'), request: ReadRequestBody }),
+  z.extend(Target, { op: z.literal('write'), request: WriteRequestBody }),
+  z.extend(Target, { op: z.literal('list'), request: ListRequestBody }),
+  z.extend(Target, { op: z.literal('diff'), request: DiffRequestBody }),
+  z.extend(Target, { op: z.literal('script_start'), request: ScriptStartBody }),
+  z.extend(Target, {
+    op: z.literal('script_results'),
+    scriptId: z.string().check(z.minLength(1)),
+    request: ScriptResultsBody,
+  }),
   z.object({ op: z.literal('destroy'), sandboxId: SandboxId }),
 ]);
 export type BrokerRequest = z.input<typeof BrokerRequest>;
 
-export const OpenResponse = z.object({ usedMs: z.number().int().min(0), createdAt: z.string() });
-export const DestroyResponse = z.object({ stopped: z.number().int().min(0) });
+export const OpenResponse = z.object({ usedMs: z.number().check(z.int(), z.minimum(0)), createdAt: z.string() });
+export const DestroyResponse = z.object({ stopped: z.number().check(z.int(), z.minimum(0)) });

@@ -1,4 +1,4 @@
-import type * as z from 'zod';
+import type * as z from '../../core/definitions/zod.ts';
 import { errorMessage, SandboxCallError } from '../../core/errors.ts';
 import type {
   ExecRequest,
@@ -166,7 +166,7 @@ class BrokeredSandbox implements Sandbox {
     return { value: event.value, durationMs: event.durationMs };
   }
 
-  #metered<T extends z.ZodType<{ value: unknown; durationMs: number; usedMs: number }>>(
+  #metered<T extends z.ZodMiniType<{ value: unknown; durationMs: number; usedMs: number }>>(
     schema: T,
     answer: unknown,
     op: string,
@@ -187,7 +187,7 @@ async function bridged(bridge: ToolBridge, name: string, args: Record<string, un
   }
 }
 
-export function parseAnswer<T extends z.ZodType>(schema: T, answer: unknown, op: string): z.output<T> {
+export function parseAnswer<T extends z.ZodMiniType>(schema: T, answer: unknown, op: string): z.output<T> {
   const parsed = schema.safeParse(answer);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues

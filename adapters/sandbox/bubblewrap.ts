@@ -19,8 +19,8 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, posix, relative, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import * as z from 'zod';
 import type { SandboxSpec } from '../../core/definitions/sandbox.ts';
+import * as z from '../../core/definitions/zod.ts';
 import { SandboxUnavailableError } from '../../core/errors.ts';
 import type { Sandbox, SandboxOpenRequest, SandboxProvider } from '../../core/ports/sandbox.ts';
 import {
@@ -93,10 +93,10 @@ const ROOT_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 
 const SandboxState = z.object({
   /** The host uid its commands run as: one of its own when the host runs as root, else the host's user. */
-  uid: z.number().int().min(0),
+  uid: z.number().check(z.int(), z.minimum(0)),
   /** The tree the workspace held after copy-in: what `diff` compares against. */
-  base: z.string().regex(/^[0-9a-f]{40,64}$/),
-  usedMs: z.number().min(0),
+  base: z.string().check(z.regex(/^[0-9a-f]{40,64}$/)),
+  usedMs: z.number().check(z.minimum(0)),
   createdAt: z.string(),
 });
 type SandboxState = z.infer<typeof SandboxState>;

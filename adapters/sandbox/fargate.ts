@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ECSClient, Task } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
-import type * as z from 'zod';
+import type * as z from '../../core/definitions/zod.ts';
 import { errorMessage, SandboxUnavailableError, TransientError } from '../../core/errors.ts';
 import { systemClock, type Clock } from '../../core/ports/clock.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
@@ -307,7 +307,7 @@ export class FargateSandboxes implements SandboxProvider {
 
   // ---- calls to a running sandbox ----
 
-  async #call<T extends z.ZodType>(
+  async #call<T extends z.ZodMiniType>(
     sandboxId: string,
     what: string,
     path: string,

@@ -1,5 +1,5 @@
-import * as z from 'zod';
 import { SandboxSpec, WorkspacePath } from '../../core/definitions/sandbox.ts';
+import * as z from '../../core/definitions/zod.ts';
 
 /**
  * The wire format between looprail and the sandbox agent that runs inside a run's
@@ -18,7 +18,7 @@ export const AGENT_PORT = 8181;
 export const ErrorBody = z.object({ error: z.object({ name: z.string(), message: z.string() }) });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
-const Millis = z.number().int().min(0);
+const Millis = z.number().check(z.int(), z.minimum(0));
 
 /** Sent with every answer: the sandbox time used so far (the agent keeps the meter). */
 const Metered = z.object({ durationMs: Millis, usedMs: Millis });
@@ -27,15 +27,18 @@ const Metered = z.object({ durationMs: Millis, usedMs: Millis });
 export const InitRequest = z.object({
   spec: SandboxSpec,
   /** copy_in.files, already read from the run's input. */
-  files: z.array(z.object({ path: WorkspacePath, content: z.string() })).default([]),
+  files: z._default(z.array(z.object({ path: WorkspacePath, content: z.string() })), []),
   /** The repository: a gzipped tar of the org folder's copy (base64), or a URL the agent clones (needs network to its host). */
-  repository: z
-    .union([z.object({ archive: z.string().min(1) }), z.object({ url: z.string().url(), ref: z.string().min(1) })])
-    .optional(),
+  repository: z.optional(
+    z.union([
+      z.object({ archive: z.string().check(z.minLength(1)) }),
+      z.object({ url: z.url(), ref: z.string().check(z.minLength(1)) }),
+    ]),
+  ),
 });
 export type InitRequest = z.input<typeof InitRequest>;
 export const InitResponse = z.object({
-  base: z.string().regex(/^[0-9a-f]{40,64}$/),
+  base: z.string().check(z.regex(/^[0-9a-f]{40,64}$/)),
   usedMs: Millis,
   createdAt: z.string(),
 });
@@ -45,49 +48,49 @@ export type InitResponse = z.infer<typeof InitResponse>;
 export const HealthResponse = z.object({
   ready: z.boolean(),
   usedMs: Millis,
-  /** Once ready: when the workspace was copied in. */ createdAt: z.string().optional(),
+  /** Once ready: when the workspace was copied in. */ createdAt: z.optional(z.string()),
 });
 export type HealthResponse = z.infer<typeof HealthResponse>;
 
 // POST /v1/exec
 export const ExecRequestBody = z.object({
-  command: z.string().min(1),
-  cwd: WorkspacePath.or(z.literal('.')),
-  timeoutSeconds: z.number().int().positive(),
+  command: z.string().check(z.minLength(1)),
+  cwd: z.union([WorkspacePath, z.literal('.')]),
+  timeoutSeconds: z.number().check(z.int(), z.positive()),
 });
 export const ExecResultBody = z.object({
-  exitCode: z.number().int().optional(),
+  exitCode: z.optional(z.number().check(z.int())),
   timedOut: z.boolean(),
   outputFlood: z.boolean(),
   output: z.string(),
   outputBytes: Millis,
   truncated: z.boolean(),
   durationMs: Millis,
-  diskOverMb: z.number().int().optional(),
+  diskOverMb: z.optional(z.number().check(z.int())),
 });
-export const ExecResponse = Metered.extend({ value: ExecResultBody });
+export const ExecResponse = z.extend(Metered, { value: ExecResultBody });
 
 // POST /v1/read
-export const ReadRequestBody = z.object({ path: WorkspacePath, maxBytes: z.number().int().positive() });
+export const ReadRequestBody = z.object({ path: WorkspacePath, maxBytes: z.number().check(z.int(), z.positive()) });
 export const FileReadBody = z.object({ content: z.string(), bytes: Millis, truncated: z.boolean() });
-export const ReadResponse = Metered.extend({ value: FileReadBody });
+export const ReadResponse = z.extend(Metered, { value: FileReadBody });
 
 // POST /v1/write
 export const WriteRequestBody = z.object({ path: WorkspacePath, content: z.string() });
-export const WriteResponse = Metered.extend({ value: z.object({ bytes: Millis }) });
+export const WriteResponse = z.extend(Metered, { value: z.object({ bytes: Millis }) });
 
 // POST /v1/list
 export const ListRequestBody = z.object({
-  path: WorkspacePath.or(z.literal('.')),
-  maxDepth: z.number().int().min(1).max(20),
-  maxEntries: z.number().int().positive(),
+  path: z.union([WorkspacePath, z.literal('.')]),
+  maxDepth: z.number().check(z.int(), z.minimum(1), z.maximum(20)),
+  maxEntries: z.number().check(z.int(), z.positive()),
 });
-export const ListResponse = Metered.extend({
+export const ListResponse = z.extend(Metered, {
   value: z.object({ entries: z.array(z.string()), truncated: z.boolean() }),
 });
 
 // POST /v1/diff
-export const DiffRequestBody = z.object({ maxBytes: z.number().int().positive() });
+export const DiffRequestBody = z.object({ maxBytes: z.number().check(z.int(), z.positive()) });
 export const DiffResponse = ReadResponse;
 
 /*
@@ -97,14 +100,14 @@ export const DiffResponse = ReadResponse;
  * way. A script whose results do not come back within its timeout is killed.
  */
 export const ScriptStartBody = z.object({
-  code: z.string().min(1),
-  cwd: WorkspacePath.or(z.literal('.')),
-  timeoutSeconds: z.number().int().positive(),
-  waitMs: z.number().int().positive().max(300_000).default(25_000),
+  code: z.string().check(z.minLength(1)),
+  cwd: z.union([WorkspacePath, z.literal('.')]),
+  timeoutSeconds: z.number().check(z.int(), z.positive()),
+  waitMs: z._default(z.number().check(z.int(), z.positive(), z.maximum(300_000)), 25_000),
 });
 export const ScriptResultsBody = z.object({
-  results: z.array(z.object({ callId: z.string().min(1), content: z.string(), isError: z.boolean() })),
-  waitMs: z.number().int().positive().max(300_000).default(25_000),
+  results: z.array(z.object({ callId: z.string().check(z.minLength(1)), content: z.string(), isError: z.boolean() })),
+  waitMs: z._default(z.number().check(z.int(), z.positive(), z.maximum(300_000)), 25_000),
 });
 export const ScriptEvent = z.discriminatedUnion('state', [
   /** The script asks for these calls; it waits until their results are posted. */
@@ -118,7 +121,7 @@ export const ScriptEvent = z.discriminatedUnion('state', [
   z.object({
     state: z.literal('done'),
     scriptId: z.string(),
-    value: ExecResultBody.extend({ toolCalls: Millis }),
+    value: z.extend(ExecResultBody, { toolCalls: Millis }),
     durationMs: Millis,
     usedMs: Millis,
   }),

@@ -1,5 +1,4 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
-import * as z from 'zod';
 import { onFirstUse } from '../aws/on-first-use.ts';
 import {
   ConfigurationError,
@@ -8,6 +7,7 @@ import {
   TransientError,
   ValidationError,
 } from '../../core/errors.ts';
+import * as z from '../../core/definitions/zod.ts';
 import type { Sandbox, SandboxOpenRequest, SandboxProvider } from '../../core/ports/sandbox.ts';
 import { DestroyResponse, type BrokerRequest } from './broker-protocol.ts';
 import { openBrokered, parseAnswer } from './brokered.ts';
@@ -32,7 +32,7 @@ export interface RemoteSandboxesOptions {
 export const OPEN_REUSE_MS = 30_000;
 
 /** What Lambda returns for an error the handler threw. */
-const FunctionError = z.object({ errorType: z.string().optional(), errorMessage: z.string().optional() });
+const FunctionError = z.object({ errorType: z.optional(z.string()), errorMessage: z.optional(z.string()) });
 
 /** The broker's errors, by the name it threw them with (core/errors.ts). */
 const TYPED_ERRORS: Record<string, new (message: string) => Error> = {

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import * as z from 'zod';
+import * as z from '../../core/definitions/zod.ts';
 import { jsonTextDepthProblem, MAX_BODY_DEPTH } from '../../core/limits/json-shape.ts';
 import type { ScriptToolResult, ToolBridge } from '../../core/ports/sandbox.ts';
 import { BRIDGE_MAX_LINE_BYTES } from './script-preamble.ts';
@@ -19,17 +19,19 @@ import { BRIDGE_MAX_LINE_BYTES } from './script-preamble.ts';
 export const BRIDGE_MAX_PENDING = 64;
 
 const BridgeRequest = z.object({
-  id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  id: z.number().check(z.int(), z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER)),
   method: z.string(),
-  name: z.string().optional(),
-  arguments: z.unknown().optional(),
+  name: z.optional(z.string()),
+  arguments: z.optional(z.unknown()),
 });
 const CallRequest = z.object({
   name: z
     .string()
-    .min(1, 'expected a tool name such as github.list_issues')
-    .max(256, 'expected a tool name of at most 256 characters'),
-  arguments: z.record(z.string(), z.unknown(), { error: 'expected the arguments as an object' }).default({}),
+    .check(
+      z.minLength(1, 'expected a tool name such as github.list_issues'),
+      z.maxLength(256, 'expected a tool name of at most 256 characters'),
+    ),
+  arguments: z._default(z.record(z.string(), z.unknown(), { error: 'expected the arguments as an object' }), {}),
 });
 
 export class ScriptBridgeHost {

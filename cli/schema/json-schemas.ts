@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../core/definitions/zod.ts';
 import { AgentFile } from '../../core/definitions/agent.ts';
 import { GuardrailsFile } from '../../core/definitions/guardrails.ts';
 import { LockFile } from '../../core/definitions/lock-file.ts';
@@ -19,7 +19,7 @@ export interface FileKind {
   title: string;
   /** Where files of this kind sit in the org folder. */
   where: string;
-  schema: z.ZodType;
+  schema: z.ZodMiniType;
 }
 
 export const FILE_KINDS: readonly FileKind[] = [
@@ -68,8 +68,8 @@ export function jsonSchemaOf(kind: FileKind): JsonSchema {
     io: 'input',
     override: ({ zodSchema, jsonSchema }) => {
       // zod drops the default of a field whose value it transforms; the value is still the default.
-      if (zodSchema instanceof z.ZodDefault && !('default' in jsonSchema))
-        Object.assign(jsonSchema, { default: structuredClone(zodSchema.def.defaultValue) });
+      if (zodSchema instanceof z.core.$ZodDefault && !('default' in jsonSchema))
+        Object.assign(jsonSchema, { default: structuredClone(zodSchema._zod.def.defaultValue) });
       const form = yamlForms.get(zodSchema);
       if (!form) return;
       for (const key of Object.keys(jsonSchema)) if (!KEPT_KEYS.has(key)) delete (jsonSchema as JsonSchema)[key];

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import * as z from 'zod';
 import { NAME_PATTERN } from '../../core/definitions/primitives.ts';
+import * as z from '../../core/definitions/zod.ts';
 import { ConfigurationError } from '../../core/errors.ts';
 import type { SecretStore } from '../../core/ports/secrets.ts';
 import type { Logger } from '../../core/ports/logger.ts';
@@ -23,11 +23,11 @@ import type { EgressProxy, EgressProxyOptions } from './proxy.ts';
  * Manager (cached by the store, so a rotated key is picked up within its TTL).
  */
 
-const LOG_LEVEL = z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info');
+const LOG_LEVEL = z._default(z.enum(['debug', 'info', 'warn', 'error', 'silent']), 'info');
 
 const Allowlists = z.record(
-  z.string().regex(NAME_PATTERN),
-  z.array(z.string(), { error: 'expected a list of hosts' }).min(1, 'expected at least one host'),
+  z.string().check(z.regex(NAME_PATTERN)),
+  z.array(z.string(), { error: 'expected a list of hosts' }).check(z.minLength(1, 'expected at least one host')),
   {
     error: (issue) =>
       issue.code === 'invalid_key' ? 'expected agent names as keys (lower case letters, digits and -)' : undefined,
@@ -35,31 +35,35 @@ const Allowlists = z.record(
 );
 
 export const EgressEnv = z.object({
-  [ENV_EGRESS_ALLOWLISTS]: z
-    .string({ error: 'expected JSON { "<agent>": ["host", "*.suffix", "host:port"] }' })
-    .transform((text, context) => {
+  [ENV_EGRESS_ALLOWLISTS]: z.pipe(
+    z.string({ error: 'expected JSON { "<agent>": ["host", "*.suffix", "host:port"] }' }),
+    z.transform((text: string, context) => {
+      // zod/mini's transform gets the parse payload, which has no addIssue: its issues are pushed to it.
+      const refuse = (message: string) => {
+        context.issues.push({ code: 'custom', message, input: text });
+      };
       let json: unknown;
       try {
         json = JSON.parse(text);
       } catch {
-        context.addIssue({ code: 'custom', message: 'expected JSON { "<agent>": ["host", "*.suffix", "host:port"] }' });
+        refuse('expected JSON { "<agent>": ["host", "*.suffix", "host:port"] }');
         return z.NEVER;
       }
       const parsed = Allowlists.safeParse(json);
       if (!parsed.success) {
-        for (const issue of parsed.error.issues)
-          context.addIssue({ code: 'custom', message: `${issue.path.join('.') || '(top level)'}: ${issue.message}` });
+        for (const issue of parsed.error.issues) refuse(`${issue.path.join('.') || '(top level)'}: ${issue.message}`);
         return z.NEVER;
       }
       try {
         compileAllowlists(parsed.data);
       } catch (error) {
-        context.addIssue({ code: 'custom', message: (error as Error).message });
+        refuse((error as Error).message);
         return z.NEVER;
       }
       return parsed.data;
     }),
-  [ENV_SANDBOX_SIGNING_SECRET]: z.string().min(1).default(DEFAULT_SANDBOX_SIGNING_SECRET),
+  ),
+  [ENV_SANDBOX_SIGNING_SECRET]: z._default(z.string().check(z.minLength(1)), DEFAULT_SANDBOX_SIGNING_SECRET),
   LOOPRAIL_LOG_LEVEL: LOG_LEVEL,
 });
 export type EgressEnv = z.infer<typeof EgressEnv>;

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type * as z from 'zod';
+import type * as z from '../../core/definitions/zod.ts';
 import { SandboxUnavailableError } from '../../core/errors.ts';
 import { SandboxCallError } from '../../adapters/sandbox/workspace.ts';
 
@@ -28,7 +28,7 @@ export const Routes: Record<string, { method: 'GET' | 'POST'; op: string }> = {
 };
 export const RESULTS_ROUTE = /^\/v1\/scripts\/([^/]+)\/results$/;
 
-export function parse<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
+export function parse<T extends z.ZodMiniType>(schema: T, body: unknown): z.output<T> {
   const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`);

@@ -1,11 +1,11 @@
 import { accessSync, constants } from 'node:fs';
-import * as z from 'zod';
 import {
   ENV_AGENT_IDLE_SECONDS,
   ENV_AGENT_MAX_SECONDS,
   ENV_AGENT_TOKEN_SHA256,
 } from '../../adapters/sandbox/aws-contract.ts';
 import { AGENT_PORT } from '../../adapters/sandbox/protocol.ts';
+import * as z from '../../core/definitions/zod.ts';
 import { killProcessesOf } from './launcher.ts';
 import { createSandboxAgent } from './server.ts';
 
@@ -16,16 +16,18 @@ import { createSandboxAgent } from './server.ts';
  * (operation, status, duration: never a command, a file's content or a token).
  */
 
-const Seconds = z.coerce.number().int().positive();
+const Seconds = z.coerce.number().check(z.int(), z.positive());
 const Env = z.object({
-  [ENV_AGENT_TOKEN_SHA256]: z.string().regex(/^[0-9a-f]{64}$/, "expected the agent token's SHA-256 (64 hex digits)"),
-  [ENV_AGENT_IDLE_SECONDS]: Seconds.optional(),
-  [ENV_AGENT_MAX_SECONDS]: Seconds.optional(),
+  [ENV_AGENT_TOKEN_SHA256]: z
+    .string()
+    .check(z.regex(/^[0-9a-f]{64}$/, "expected the agent token's SHA-256 (64 hex digits)")),
+  [ENV_AGENT_IDLE_SECONDS]: z.optional(Seconds),
+  [ENV_AGENT_MAX_SECONDS]: z.optional(Seconds),
   /** Set by the broker only for a network allowlist: the egress proxy with this sandbox's credentials. */
-  HTTPS_PROXY: z.url().optional(),
-  HTTP_PROXY: z.url().optional(),
-  https_proxy: z.url().optional(),
-  http_proxy: z.url().optional(),
+  HTTPS_PROXY: z.optional(z.url()),
+  HTTP_PROXY: z.optional(z.url()),
+  https_proxy: z.optional(z.url()),
+  http_proxy: z.optional(z.url()),
 });
 
 const UID = 1000;

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type * as z from 'zod';
 import type { SandboxSpec } from '../../core/definitions/sandbox.ts';
+import type * as z from '../../core/definitions/zod.ts';
 import { SandboxUnavailableError } from '../../core/errors.ts';
 import {
   DiffRequestBody,

@@ -1,6 +1,6 @@
-import * as z from 'zod';
 import { patternProblem } from '../guardrails/user-patterns.ts';
 import { Count, Name } from './primitives.ts';
+import * as z from './zod.ts';
 
 /**
  * Guardrail policy: what each rule does to the text that crosses each stage of a run.
@@ -37,28 +37,33 @@ function actionOf<const A extends readonly [GuardrailAction, ...GuardrailAction[
 
 /** A set of stages, kept in canonical order and without repeats. */
 const Stages = z
-  .array(GuardrailStage, { error: 'expected a list of stages, e.g. [tool_output]' })
-  .min(1, 'expected at least one stage')
-  .transform((stages) => GUARDRAIL_STAGES.filter((stage) => stages.includes(stage)))
-  .describe(
-    'Where the rule applies: model_input, model_output, tool_input, tool_output (text before it reaches a model or tool, or before it is stored).',
+  .pipe(
+    z
+      .array(GuardrailStage, { error: 'expected a list of stages, e.g. [tool_output]' })
+      .check(z.minLength(1, 'expected at least one stage')),
+    z.transform((stages) => GUARDRAIL_STAGES.filter((stage) => stages.includes(stage))),
+  )
+  .check(
+    z.describe(
+      'Where the rule applies: model_input, model_output, tool_input, tool_output (text before it reaches a model or tool, or before it is stored).',
+    ),
   );
 
 const ALL_STAGES = (): GuardrailStage[] => [...GUARDRAIL_STAGES];
 
 function regex(options: { mayMatchEmpty: boolean }) {
-  return z
-    .string({ error: 'expected a regular expression (as a quoted string)' })
-    .min(1, 'expected a regular expression')
-    .superRefine((source, context) => {
+  return z.string({ error: 'expected a regular expression (as a quoted string)' }).check(
+    z.minLength(1, 'expected a regular expression'),
+    z.superRefine((source, context) => {
       const problem = patternProblem(source, options);
       if (problem) context.addIssue({ code: 'custom', message: problem });
-    });
+    }),
+  );
 }
 
 /** Lists whose entries are referred to by name must not repeat a name. */
 function uniqueBy<T>(key: (entry: T) => string, field: string, what: string) {
-  return (entries: T[], context: z.RefinementCtx) => {
+  return (entries: T[], context: z.core.$RefinementCtx) => {
     const seen = new Set<string>();
     entries.forEach((entry, index) => {
       const value = key(entry);
@@ -88,20 +93,24 @@ export type PiiKind = z.infer<typeof PiiKind>;
 export const PiiRule = z.strictObject(
   {
     detect: z
-      .array(PiiKind)
-      .min(1, 'expected at least one PII kind')
-      .transform((kinds) => PII_KINDS.filter((kind) => kinds.includes(kind)))
-      .default(() => [...PII_KINDS])
-      .describe('Which kinds to look for (default: all of them).'),
-    action: actionOf(['redact', 'block', 'flag'])
-      .default('redact')
-      .describe('redact replaces each value with a marker; block refuses the text; flag only records it.'),
-    stages: Stages.default(ALL_STAGES),
+      ._default(
+        z.pipe(
+          z.array(PiiKind).check(z.minLength(1, 'expected at least one PII kind')),
+          z.transform((kinds) => PII_KINDS.filter((kind) => kinds.includes(kind))),
+        ),
+        () => [...PII_KINDS],
+      )
+      .check(z.describe('Which kinds to look for (default: all of them).')),
+    action: z
+      ._default(actionOf(['redact', 'block', 'flag']), 'redact')
+      .check(z.describe('redact replaces each value with a marker; block refuses the text; flag only records it.')),
+    stages: z._default(Stages, ALL_STAGES),
     allow: z
-      .array(regex({ mayMatchEmpty: true }))
-      .default([])
-      .describe(
-        'Values that are never PII: each regex must match a detected value entirely (noreply@example\\.com, .*@example\\.com), so an entry cannot exempt more than it says.',
+      ._default(z.array(regex({ mayMatchEmpty: true })), [])
+      .check(
+        z.describe(
+          'Values that are never PII: each regex must match a detected value entirely (noreply@example\\.com, .*@example\\.com), so an entry cannot exempt more than it says.',
+        ),
       ),
   },
   { error: notAMapping('expected pii settings: a mapping with detect, action, stages or allow') },
@@ -110,15 +119,19 @@ export type PiiRule = z.infer<typeof PiiRule>;
 
 export const DenyPattern = z.strictObject(
   {
-    name: Name.describe("The rule's name, as verdicts and traces name it."),
-    pattern: regex({ mayMatchEmpty: false }).describe('A regular expression (JavaScript syntax, quoted in YAML).'),
-    ignore_case: z.boolean().default(false).describe('Match letters in either case.'),
-    action: actionOf(['block', 'redact', 'flag'])
-      .default('block')
-      .describe(
-        'block refuses the text; redact replaces each match with `[redacted:deny:<name>]`; flag only records it.',
+    name: Name.check(z.describe("The rule's name, as verdicts and traces name it.")),
+    pattern: regex({ mayMatchEmpty: false }).check(
+      z.describe('A regular expression (JavaScript syntax, quoted in YAML).'),
+    ),
+    ignore_case: z._default(z.boolean(), false).check(z.describe('Match letters in either case.')),
+    action: z
+      ._default(actionOf(['block', 'redact', 'flag']), 'block')
+      .check(
+        z.describe(
+          'block refuses the text; redact replaces each match with `[redacted:deny:<name>]`; flag only records it.',
+        ),
       ),
-    stages: Stages.default(ALL_STAGES),
+    stages: z._default(Stages, ALL_STAGES),
   },
   { error: notAMapping('expected a deny pattern: { name, pattern, ignore_case?, action?, stages? }') },
 );
@@ -126,16 +139,24 @@ export type DenyPattern = z.infer<typeof DenyPattern>;
 
 export const AllowPattern = z.strictObject(
   {
-    name: Name.describe("The rule's name, as verdicts and traces name it."),
-    pattern: regex({ mayMatchEmpty: false }).describe('A regular expression (JavaScript syntax, quoted in YAML).'),
-    ignore_case: z.boolean().default(false).describe('Match letters in either case.'),
-    group: Name.default('default').describe(
-      'Patterns in one group are alternatives: text must match at least one of them. Every group that covers a stage must be satisfied, so a second group narrows, never widens.',
+    name: Name.check(z.describe("The rule's name, as verdicts and traces name it.")),
+    pattern: regex({ mayMatchEmpty: false }).check(
+      z.describe('A regular expression (JavaScript syntax, quoted in YAML).'),
     ),
-    action: actionOf(['block', 'flag'])
-      .default('block')
-      .describe('What happens to text that matches none of its group: block it, or only flag it (audit mode).'),
-    stages: Stages.default(ALL_STAGES),
+    ignore_case: z._default(z.boolean(), false).check(z.describe('Match letters in either case.')),
+    group: z
+      ._default(Name, 'default')
+      .check(
+        z.describe(
+          'Patterns in one group are alternatives: text must match at least one of them. Every group that covers a stage must be satisfied, so a second group narrows, never widens.',
+        ),
+      ),
+    action: z
+      ._default(actionOf(['block', 'flag']), 'block')
+      .check(
+        z.describe('What happens to text that matches none of its group: block it, or only flag it (audit mode).'),
+      ),
+    stages: z._default(Stages, ALL_STAGES),
   },
   { error: notAMapping('expected an allow pattern: { name, pattern, ignore_case?, group?, action?, stages? }') },
 );
@@ -144,13 +165,13 @@ export type AllowPattern = z.infer<typeof AllowPattern>;
 export const SizeLimits = z
   .strictObject(
     {
-      model_input_chars: Count.optional().describe('Characters of text sent to a model.'),
-      model_output_chars: Count.optional().describe('Characters of text a model returns.'),
-      tool_input_chars: Count.optional().describe("Characters of a tool call's arguments."),
-      tool_output_chars: Count.optional().describe('Characters of a tool result.'),
-      action: actionOf(['truncate', 'block'])
-        .default('truncate')
-        .describe('truncate keeps the start and says how much was dropped; block refuses the text.'),
+      model_input_chars: z.optional(Count).check(z.describe('Characters of text sent to a model.')),
+      model_output_chars: z.optional(Count).check(z.describe('Characters of text a model returns.')),
+      tool_input_chars: z.optional(Count).check(z.describe("Characters of a tool call's arguments.")),
+      tool_output_chars: z.optional(Count).check(z.describe('Characters of a tool result.')),
+      action: z
+        ._default(actionOf(['truncate', 'block']), 'truncate')
+        .check(z.describe('truncate keeps the start and says how much was dropped; block refuses the text.')),
     },
     {
       error: notAMapping(
@@ -158,20 +179,24 @@ export const SizeLimits = z
       ),
     },
   )
-  .refine(
-    (limits) => GUARDRAIL_STAGES.some((stage) => limits[`${stage}_chars`] !== undefined),
-    'expected at least one limit: model_input_chars, model_output_chars, tool_input_chars or tool_output_chars',
+  .check(
+    z.refine(
+      (limits) => GUARDRAIL_STAGES.some((stage) => limits[`${stage}_chars`] !== undefined),
+      'expected at least one limit: model_input_chars, model_output_chars, tool_input_chars or tool_output_chars',
+    ),
   );
 export type SizeLimits = z.infer<typeof SizeLimits>;
 
 export const PromptInjectionRule = z.strictObject(
   {
-    action: actionOf(['flag', 'block'])
-      .default('flag')
-      .describe('flag records text that reads like an injection; block refuses it.'),
-    stages: Stages.default((): GuardrailStage[] => ['model_input', 'tool_output']).describe(
-      "Where to look (default: where text from outside comes in, the run's input and tool results).",
-    ),
+    action: z
+      ._default(actionOf(['flag', 'block']), 'flag')
+      .check(z.describe('flag records text that reads like an injection; block refuses it.')),
+    stages: z
+      ._default(Stages, (): GuardrailStage[] => ['model_input', 'tool_output'])
+      .check(
+        z.describe("Where to look (default: where text from outside comes in, the run's input and tool results)."),
+      ),
   },
   { error: notAMapping('expected prompt_injection settings: a mapping with action or stages') },
 );
@@ -179,13 +204,15 @@ export type PromptInjectionRule = z.infer<typeof PromptInjectionRule>;
 
 export const CustomRuleRef = z.strictObject(
   {
-    rule: Name.describe('The name the rule function is registered under in guardrails/rules.ts.'),
-    action: actionOf(['block', 'redact', 'flag'])
-      .default('block')
-      .describe(
-        "block refuses the text; redact replaces it with the rule's replacement (or `[redacted:custom:<rule>]`); flag only records it.",
+    rule: Name.check(z.describe('The name the rule function is registered under in guardrails/rules.ts.')),
+    action: z
+      ._default(actionOf(['block', 'redact', 'flag']), 'block')
+      .check(
+        z.describe(
+          "block refuses the text; redact replaces it with the rule's replacement (or `[redacted:custom:<rule>]`); flag only records it.",
+        ),
       ),
-    stages: Stages.default(ALL_STAGES),
+    stages: z._default(Stages, ALL_STAGES),
   },
   { error: notAMapping('expected a custom rule: { rule, action?, stages? }') },
 );
@@ -194,32 +221,42 @@ export type CustomRuleRef = z.infer<typeof CustomRuleRef>;
 export const GuardrailPolicy = z.strictObject(
   {
     // A bare `pii:` key (null in YAML) means "on, with the defaults".
-    pii: PiiRule.nullable()
-      .transform((rule) => rule ?? PiiRule.parse({}))
-      .optional()
-      .describe('Personal data and credentials found in text: a bare `pii:` turns it on with the defaults.'),
+    pii: z
+      .optional(
+        z.pipe(
+          z.nullable(PiiRule),
+          z.transform((rule) => rule ?? PiiRule.parse({})),
+        ),
+      )
+      .check(z.describe('Personal data and credentials found in text: a bare `pii:` turns it on with the defaults.')),
     deny_patterns: z
-      .array(DenyPattern)
-      .superRefine(uniqueBy((entry) => entry.name, 'name', 'deny pattern name'))
-      .default([])
-      .describe('Text that must not pass: each match is blocked, redacted or flagged.'),
+      ._default(
+        z.array(DenyPattern).check(z.superRefine(uniqueBy((entry) => entry.name, 'name', 'deny pattern name'))),
+        [],
+      )
+      .check(z.describe('Text that must not pass: each match is blocked, redacted or flagged.')),
     allow_patterns: z
-      .array(AllowPattern)
-      .superRefine(uniqueBy((entry) => entry.name, 'name', 'allow pattern name'))
-      .default([])
-      .describe('If any pattern covers a stage, text at that stage must match (see group).'),
-    size_limits: SizeLimits.optional().describe('The longest text allowed at each stage.'),
-    prompt_injection: PromptInjectionRule.nullable()
-      .transform((rule) => rule ?? PromptInjectionRule.parse({}))
-      .optional()
-      .describe(
-        'Text that reads like instructions to the model: a bare `prompt_injection:` turns it on with the defaults.',
+      ._default(
+        z.array(AllowPattern).check(z.superRefine(uniqueBy((entry) => entry.name, 'name', 'allow pattern name'))),
+        [],
+      )
+      .check(z.describe('If any pattern covers a stage, text at that stage must match (see group).')),
+    size_limits: z.optional(SizeLimits).check(z.describe('The longest text allowed at each stage.')),
+    prompt_injection: z
+      .optional(
+        z.pipe(
+          z.nullable(PromptInjectionRule),
+          z.transform((rule) => rule ?? PromptInjectionRule.parse({})),
+        ),
+      )
+      .check(
+        z.describe(
+          'Text that reads like instructions to the model: a bare `prompt_injection:` turns it on with the defaults.',
+        ),
       ),
     custom: z
-      .array(CustomRuleRef)
-      .superRefine(uniqueBy((entry) => entry.rule, 'rule', 'custom rule'))
-      .default([])
-      .describe('Rules written in code (guardrails/rules.ts), by name.'),
+      ._default(z.array(CustomRuleRef).check(z.superRefine(uniqueBy((entry) => entry.rule, 'rule', 'custom rule'))), [])
+      .check(z.describe('Rules written in code (guardrails/rules.ts), by name.')),
   },
   {
     error: notAMapping(
@@ -232,7 +269,11 @@ export type GuardrailPolicyInput = z.input<typeof GuardrailPolicy>;
 
 /** The org-wide `guardrails.yaml`. */
 export const GuardrailsFile = z.strictObject(
-  { guardrails: GuardrailPolicy.describe('The org-wide policy: every agent gets these rules, at least this strict.') },
+  {
+    guardrails: GuardrailPolicy.check(
+      z.describe('The org-wide policy: every agent gets these rules, at least this strict.'),
+    ),
+  },
   { error: notAMapping('expected a guardrails file: a mapping with `guardrails:`') },
 );
 export type GuardrailsFile = z.infer<typeof GuardrailsFile>;

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './zod.ts';
 import type { Catalog } from './catalog.ts';
 import { SkillLockEntry } from './skills.ts';
 
@@ -7,18 +7,21 @@ export const LOCK_FILE = 'looprail.lock.yaml';
 
 export const LockFile = z.strictObject({
   instructions: z
-    .record(
-      z.string().regex(/^[^@]+@[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected path@version'),
-      z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256: and 64 hex digits'),
+    ._default(
+      z.record(
+        z.string().check(z.regex(/^[^@]+@[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected path@version')),
+        z.string().check(z.regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256: and 64 hex digits')),
+      ),
+      {},
     )
-    .default({})
-    .describe(
-      'Each versioned instructions file (path@version) and the hash of its content when locked: a file changed without a new version fails validate.',
+    .check(
+      z.describe(
+        'Each versioned instructions file (path@version) and the hash of its content when locked: a file changed without a new version fails validate.',
+      ),
     ),
   skills: z
-    .record(z.string().regex(/^[a-z][a-z0-9-]*@.+$/, 'expected name@range'), SkillLockEntry)
-    .default({})
-    .describe('Each skill pin (name@range) and the registry version it resolved to when locked.'),
+    ._default(z.record(z.string().check(z.regex(/^[a-z][a-z0-9-]*@.+$/, 'expected name@range')), SkillLockEntry), {})
+    .check(z.describe('Each skill pin (name@range) and the registry version it resolved to when locked.')),
 });
 export type LockFile = z.infer<typeof LockFile>;
 

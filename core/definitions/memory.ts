@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './zod.ts';
 import { Count, Duration } from './primitives.ts';
 
 /**
@@ -8,23 +8,34 @@ import { Count, Duration } from './primitives.ts';
  */
 export const MemorySpec = z.strictObject(
   {
-    retention: Duration.optional().describe(
-      'How long a ledger item or note version is kept after its last write (DynamoDB TTL). Default 90d.',
-    ),
-    lease: Duration.optional().describe(
-      'How long a claim lasts: a claimed item whose run died returns to open after this. Default 30m.',
-    ),
-    max_attempts: Count.optional().describe(
-      'Claims an item may take; the claim after the last moves it to needs_human instead. Default 3.',
-    ),
-    note_max_chars: Count.optional().describe('The longest handoff note, in characters. Default 4000.'),
-    item_id_max_chars: Count.optional().describe(
-      "The longest item id (the caller's own key: a CI job and date, an issue number), in characters. Default 200.",
-    ),
+    retention: z
+      .optional(Duration)
+      .check(
+        z.describe('How long a ledger item or note version is kept after its last write (DynamoDB TTL). Default 90d.'),
+      ),
+    lease: z
+      .optional(Duration)
+      .check(
+        z.describe('How long a claim lasts: a claimed item whose run died returns to open after this. Default 30m.'),
+      ),
+    max_attempts: z
+      .optional(Count)
+      .check(
+        z.describe('Claims an item may take; the claim after the last moves it to needs_human instead. Default 3.'),
+      ),
+    note_max_chars: z.optional(Count).check(z.describe('The longest handoff note, in characters. Default 4000.')),
+    item_id_max_chars: z
+      .optional(Count)
+      .check(
+        z.describe(
+          "The longest item id (the caller's own key: a CI job and date, an issue number), in characters. Default 200.",
+        ),
+      ),
     note_from_final_answer: z
-      .boolean({ error: 'expected true or false' })
-      .optional()
-      .describe("Also keep the run's final answer as its handoff note when the model wrote none. Default false."),
+      .optional(z.boolean({ error: 'expected true or false' }))
+      .check(
+        z.describe("Also keep the run's final answer as its handoff note when the model wrote none. Default false."),
+      ),
   },
   {
     error: (issue) => {

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './zod.ts';
 
 /**
  * The conversation, in one provider-neutral shape. Providers translate to and from
@@ -24,17 +24,17 @@ export const REFUSED_ARGUMENTS_KEY = '__refused_arguments';
 export const ToolCallBlock = z.strictObject({
   type: z.literal('tool_call'),
   /** Unique within the run; the model's id when it gives one. */
-  id: z.string().min(1),
+  id: z.string().check(z.minLength(1)),
   /** The name the model sees: `server__tool`. */
-  name: z.string().min(1),
+  name: z.string().check(z.minLength(1)),
   arguments: z.record(z.string(), z.unknown()),
 });
 export type ToolCallBlock = z.infer<typeof ToolCallBlock>;
 
 export const ToolResultBlock = z.strictObject({
   type: z.literal('tool_result'),
-  callId: z.string().min(1),
-  name: z.string().min(1),
+  callId: z.string().check(z.minLength(1)),
+  name: z.string().check(z.minLength(1)),
   content: z.string(),
   isError: z.boolean(),
 });

@@ -1,4 +1,4 @@
-import type * as z from 'zod';
+import type * as z from './zod.ts';
 import type { LockFile } from './lock-file.ts';
 import { formatPath, type Problem } from './problems.ts';
 import { parseYaml, validateWith, type ParsedYaml } from './yaml-source.ts';
@@ -14,7 +14,7 @@ export interface OrgFile {
 }
 
 /** A YAML file that parsed and matched its schema. */
-export interface Loaded<T extends z.ZodType> {
+export interface Loaded<T extends z.core.$ZodType> {
   parsed: ParsedYaml;
   value: z.output<T>;
 }
@@ -48,7 +48,7 @@ export class Validation {
   }
 
   /** Parses and validates one YAML file; problems are recorded, undefined on failure. */
-  load<T extends z.ZodType>(file: OrgFile, schema: T, expected: string): Loaded<T> | undefined {
+  load<T extends z.core.$ZodType>(file: OrgFile, schema: T, expected: string): Loaded<T> | undefined {
     const result = parseYaml({ file: file.display, text: file.text }, expected);
     if (!result.ok) {
       this.problems.push(...result.problems);

@@ -1,5 +1,5 @@
-import * as z from 'zod';
 import { TriggerKind } from './trigger-kinds.ts';
+import * as z from './zod.ts';
 
 /** Every run ends with exactly one of these. */
 export const STOP_REASONS = [
@@ -37,42 +37,45 @@ export type NextStep = z.infer<typeof NextStep>;
  * hundred bytes however long the run.
  */
 export const Control = z.strictObject({
-  runId: z.string().min(1),
+  runId: z.string().check(z.minLength(1)),
   /** How many steps the run has committed; a retried step sees it already moved on. */
-  seq: z.number().int().min(0),
+  seq: z.number().check(z.int(), z.minimum(0)),
   next: NextStep,
   /** Set when next is `approval`: how long the wait may last. */
-  approvalTimeoutSeconds: z.number().int().positive().optional(),
+  approvalTimeoutSeconds: z.optional(z.number().check(z.int(), z.positive())),
   /** Set when next is `continue`: which execution of the run comes next. */
-  epoch: z.number().int().positive().optional(),
+  epoch: z.optional(z.number().check(z.int(), z.positive())),
   /** Set when next is `continue`: that execution's name (core/run/continuation.ts `executionNameFor`), which the state machine starts it by. */
-  executionName: z.string().min(1).max(80).optional(),
+  executionName: z.optional(z.string().check(z.minLength(1), z.maxLength(80))),
   /** Set when next is `delegate`: the sub-agent run the Delegate state starts as a child execution and waits for. */
-  childRunId: z.string().min(1).optional(),
+  childRunId: z.optional(z.string().check(z.minLength(1))),
   /** Set with `delegate` when the child is the checker: after the Delegate state the run goes back to Verify (not the ToolStep). */
-  returnTo: z.enum(['verify']).optional(),
+  returnTo: z.optional(z.enum(['verify'])),
   /** Set with `tools` and `delegate`: the run's message count, so the ToolStep reads the last turn by key (core/run/step-writer.ts). */
-  messageCount: z.number().int().min(0).optional(),
+  messageCount: z.optional(z.number().check(z.int(), z.minimum(0))),
 });
 export type Control = z.infer<typeof Control>;
 
 /** What a step handler receives: the previous step's control fields. */
 export const StepInput = z.object({
-  runId: z.string().min(1),
-  seq: z.number().int().min(0),
+  runId: z.string().check(z.minLength(1)),
+  seq: z.number().check(z.int(), z.minimum(0)),
   /** The execution's name ($$.Execution.Name), where the step decides on continue-as-new. */
-  execution: z.string().min(1).optional(),
+  execution: z.optional(z.string().check(z.minLength(1))),
   /** The control's message count, where the previous step set one (a hint: the run record decides). */
-  messageCount: z.number().int().min(0).optional(),
+  messageCount: z.optional(z.number().check(z.int(), z.minimum(0))),
 });
 export type StepInput = z.infer<typeof StepInput>;
 
 /** `resumeSeq`: a continued execution picks the run up at this seq instead of starting it. */
-export const StartInput = z.object({ runId: z.string().min(1), resumeSeq: z.number().int().min(1).optional() });
+export const StartInput = z.object({
+  runId: z.string().check(z.minLength(1)),
+  resumeSeq: z.optional(z.number().check(z.int(), z.minimum(1))),
+});
 
 export const FailInput = z.object({
-  runId: z.string().min(1),
-  error: z.object({ Error: z.string(), Cause: z.unknown().optional() }).optional(),
+  runId: z.string().check(z.minLength(1)),
+  error: z.optional(z.object({ Error: z.string(), Cause: z.optional(z.unknown()) })),
 });
 export type FailInput = z.infer<typeof FailInput>;
 
@@ -81,7 +84,7 @@ export type Role = z.infer<typeof Role>;
 
 export const TriggerInfo = z.object({
   kind: TriggerKind,
-  detail: z.string().optional(),
+  detail: z.optional(z.string()),
 });
 export type TriggerInfo = z.infer<typeof TriggerInfo>;
 

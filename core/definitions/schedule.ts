@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './zod.ts';
 
 /**
  * Schedules are written the way people know them (`0 6 * * 1-5`) or the way
@@ -176,10 +176,14 @@ export function toSchedulerExpression(text: string): { expression: string } | { 
 
 const ScheduleText = z.string({ error: 'expected a cron expression, cron(...), rate(...), or { cron, timezone }' });
 
-function toSchedule(text: string, timezone: string, ctx: z.RefinementCtx): Schedule {
+function toSchedule(text: string, timezone: string, ctx: z.core.ParsePayload): Schedule {
   const result = toSchedulerExpression(text);
   if ('problem' in result) {
-    ctx.addIssue({ code: 'custom', message: `EventBridge Scheduler would reject "${text}": ${result.problem}` });
+    ctx.issues.push({
+      code: 'custom',
+      message: `EventBridge Scheduler would reject "${text}": ${result.problem}`,
+      input: ctx.value,
+    });
     return { expression: text, timezone };
   }
   return { expression: result.expression, timezone };
@@ -187,21 +191,34 @@ function toSchedule(text: string, timezone: string, ctx: z.RefinementCtx): Sched
 
 export const ScheduleSpec = z.union(
   [
-    ScheduleText.transform((text, ctx) => toSchedule(text, 'UTC', ctx)),
-    z
-      .strictObject({
-        cron: z.string().optional().describe('A cron expression: 0 6 * * 1-5, or cron(0 6 ? * MON-FRI *).'),
-        rate: z.string().optional().describe('A rate: 15 minutes, or rate(15 minutes).'),
-        timezone: z
-          .string()
-          .refine(isTimeZone, 'expected an IANA time zone such as Europe/Paris or America/New_York')
-          .default('UTC')
-          .describe('The IANA time zone the cron expression is read in, e.g. Europe/Paris.'),
-      })
-      .refine((spec) => (spec.cron === undefined) !== (spec.rate === undefined), 'expected exactly one of cron or rate')
-      .transform((spec, ctx) =>
+    z.pipe(
+      ScheduleText,
+      z.transform((text: string, ctx) => toSchedule(text, 'UTC', ctx)),
+    ),
+    z.pipe(
+      z
+        .strictObject({
+          cron: z.optional(z.string()).check(z.describe('A cron expression: 0 6 * * 1-5, or cron(0 6 ? * MON-FRI *).')),
+          rate: z.optional(z.string()).check(z.describe('A rate: 15 minutes, or rate(15 minutes).')),
+          timezone: z
+            ._default(
+              z
+                .string()
+                .check(z.refine(isTimeZone, 'expected an IANA time zone such as Europe/Paris or America/New_York')),
+              'UTC',
+            )
+            .check(z.describe('The IANA time zone the cron expression is read in, e.g. Europe/Paris.')),
+        })
+        .check(
+          z.refine(
+            (spec) => (spec.cron === undefined) !== (spec.rate === undefined),
+            'expected exactly one of cron or rate',
+          ),
+        ),
+      z.transform((spec: { cron?: string; rate?: string; timezone: string }, ctx) =>
         toSchedule(spec.cron ?? `rate(${spec.rate!.replace(/^rate\((.*)\)$/, '$1')})`, spec.timezone, ctx),
       ),
+    ),
   ],
   { error: 'expected a cron expression, cron(...), rate(...), or { cron | rate, timezone }' },
 );

@@ -1,8 +1,8 @@
-import * as z from 'zod';
 import { FailInput, StartInput, StepInput } from './run.ts';
+import * as z from './zod.ts';
 
 /** RequestApproval's payload: the step's, plus the token that resumes the waiting execution. */
-export const ApprovalInput = StepInput.extend({ taskToken: z.string().min(1) });
+export const ApprovalInput = z.extend(StepInput, { taskToken: z.string().check(z.minLength(1)) });
 
 /**
  * The loop's Lambda steps, by the names the state machine's `${<Step>FunctionArn}`
@@ -19,7 +19,7 @@ export const STEP_FUNCTIONS = {
   Verify: { input: StepInput },
   FinishRun: { input: StepInput },
   FailRun: { input: FailInput },
-} as const satisfies Record<string, { input: z.ZodType<{ runId: string }> }>;
+} as const satisfies Record<string, { input: z.ZodMiniType<{ runId: string }> }>;
 
 export type StepFunctionName = keyof typeof STEP_FUNCTIONS;
 export type StepFunctionInput<Name extends StepFunctionName> = z.infer<(typeof STEP_FUNCTIONS)[Name]['input']>;

@@ -1,6 +1,6 @@
-import * as z from 'zod';
 import { Role, StopReason } from './run.ts';
 import { GuardrailStage } from './guardrails.ts';
+import * as z from './zod.ts';
 
 /** What a guardrail did to this step's traffic; never the text it matched. */
 export const GuardrailVerdictRecord = z.object({
@@ -8,7 +8,7 @@ export const GuardrailVerdictRecord = z.object({
   stage: GuardrailStage,
   action: z.enum(['flag', 'redact', 'truncate', 'block']),
   detail: z.string(),
-  count: z.number().int().min(0),
+  count: z.number().check(z.int(), z.minimum(0)),
 });
 
 /**
@@ -37,7 +37,7 @@ export type TraceKind = z.infer<typeof TraceKind>;
 
 export const TraceEvent = z.object({
   runId: z.string(),
-  seq: z.number().int().min(0),
+  seq: z.number().check(z.int(), z.minimum(0)),
   kind: TraceKind,
   role: Role,
   /** What the event is about: the model name, `server.tool`, the checker's name… */
@@ -45,38 +45,38 @@ export const TraceEvent = z.object({
   status: z.enum(['ok', 'error', 'denied', 'pass', 'fail']),
   startedAt: z.string(),
   endedAt: z.string(),
-  latencyMs: z.number().min(0),
-  inputTokens: z.number().int().min(0).default(0),
-  outputTokens: z.number().int().min(0).default(0),
-  cachedInputTokens: z.number().int().min(0).default(0),
-  costMicros: z.number().int().min(0).default(0),
-  provider: z.string().optional(),
-  model: z.string().optional(),
+  latencyMs: z.number().check(z.minimum(0)),
+  inputTokens: z._default(z.number().check(z.int(), z.minimum(0)), 0),
+  outputTokens: z._default(z.number().check(z.int(), z.minimum(0)), 0),
+  cachedInputTokens: z._default(z.number().check(z.int(), z.minimum(0)), 0),
+  costMicros: z._default(z.number().check(z.int(), z.minimum(0)), 0),
+  provider: z.optional(z.string()),
+  model: z.optional(z.string()),
   /** True when the provider is the scripted one: never mistaken for a real model's output. */
-  scripted: z.boolean().optional(),
+  scripted: z.optional(z.boolean()),
   /** The agent's fallback model answered because its own model was unavailable. */
-  fallback: z.boolean().optional(),
-  server: z.string().optional(),
-  tool: z.string().optional(),
-  callId: z.string().optional(),
-  attempt: z.number().int().optional(),
-  stopReason: StopReason.optional(),
-  childRunId: z.string().optional(),
+  fallback: z.optional(z.boolean()),
+  server: z.optional(z.string()),
+  tool: z.optional(z.string()),
+  callId: z.optional(z.string()),
+  attempt: z.optional(z.number().check(z.int())),
+  stopReason: z.optional(StopReason),
+  childRunId: z.optional(z.string()),
   /** An offloaded tool result: the handle under which its full (screened) text is stored with the run. */
-  resultHandle: z.string().optional(),
-  guardrails: z.array(GuardrailVerdictRecord).optional(),
+  resultHandle: z.optional(z.string()),
+  guardrails: z.optional(z.array(GuardrailVerdictRecord)),
   /** A sandbox call: the command (exec), exit code, duration and how much it printed; the output itself is cut into `detail`. */
-  sandbox: z
-    .object({
-      command: z.string().optional(),
-      exitCode: z.number().int().optional(),
-      timedOut: z.boolean().optional(),
-      outputBytes: z.number().int().min(0).optional(),
-      durationMs: z.number().min(0),
-    })
-    .optional(),
+  sandbox: z.optional(
+    z.object({
+      command: z.optional(z.string()),
+      exitCode: z.optional(z.number().check(z.int())),
+      timedOut: z.optional(z.boolean()),
+      outputBytes: z.optional(z.number().check(z.int(), z.minimum(0))),
+      durationMs: z.number().check(z.minimum(0)),
+    }),
+  ),
   /** A short, redacted explanation: an error message, a verdict's feedback, why a call was refused. */
-  detail: z.string().optional(),
+  detail: z.optional(z.string()),
 });
 export type TraceEvent = z.infer<typeof TraceEvent>;
 export type NewTraceEvent = Omit<z.input<typeof TraceEvent>, 'runId' | 'seq'>;

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './zod.ts';
 
 /**
  * What starts a run, defined once: each kind with the traits the runtime acts on. A new

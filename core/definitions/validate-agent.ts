@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { parse as parseYamlText } from 'yaml';
-import * as z from 'zod';
+import * as z from './zod.ts';
 import type { AgentSpec } from './agent.ts';
 import type { AgentEntry, InstructionsDoc, ModelEntry, SkillDoc } from './catalog.ts';
 import { sha256 } from './hash.ts';
@@ -240,9 +240,9 @@ function checkApprovalRules({ v, parsed, spec, ctx }: AgentRefs): void {
   }
 }
 
-const InstructionsFrontMatter = z
-  .object({ version: z.union([z.string(), z.number()]).transform(String).optional() })
-  .loose();
+const InstructionsFrontMatter = z.looseObject({
+  version: z.optional(z.pipe(z.union([z.string(), z.number()]), z.transform(String))),
+});
 
 function loadInstructions(
   v: Validation,

@@ -1,5 +1,5 @@
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
-import * as z from 'zod';
+import * as z from './zod.ts';
 import { closest, formatPath, type Problem } from './problems.ts';
 
 /**
@@ -106,45 +106,45 @@ function locate(
 }
 
 /** Known keys at `path` in a schema, for "did you mean" on a typo. */
-function knownKeys(schema: z.ZodType, path: ReadonlyArray<PropertyKey>): string[] {
-  let current: z.ZodType | undefined = schema;
-  const unwrap = (type: z.ZodType | undefined): z.ZodType | undefined => {
+function knownKeys(schema: z.core.$ZodType, path: ReadonlyArray<PropertyKey>): string[] {
+  let current: z.core.$ZodType | undefined = schema;
+  const unwrap = (type: z.core.$ZodType | undefined): z.core.$ZodType | undefined => {
     let t = type;
     for (let i = 0; i < 10 && t; i++) {
       const def = (t as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
       if (def.type === 'optional' || def.type === 'default' || def.type === 'nullable' || def.type === 'prefault')
-        t = def.innerType as z.ZodType;
-      else if (def.type === 'pipe') t = def.in as z.ZodType;
+        t = def.innerType as z.core.$ZodType;
+      else if (def.type === 'pipe') t = def.in as z.core.$ZodType;
       else break;
     }
     return t;
   };
-  const objectIn = (type: z.ZodType | undefined): z.ZodObject | undefined => {
+  const objectIn = (type: z.core.$ZodType | undefined): z.core.$ZodObject | undefined => {
     const t = unwrap(type);
     if (!t) return undefined;
-    if (t instanceof z.ZodObject) return t;
-    if (t instanceof z.ZodUnion) {
-      for (const option of t.options as z.ZodType[]) {
+    if (t instanceof z.core.$ZodObject) return t;
+    if (t instanceof z.core.$ZodUnion) {
+      for (const option of t._zod.def.options) {
         const inner = unwrap(option);
-        if (inner instanceof z.ZodObject) return inner;
+        if (inner instanceof z.core.$ZodObject) return inner;
       }
     }
     return undefined;
   };
   for (const segment of path) {
     const t = unwrap(current);
-    if (typeof segment === 'number' && t instanceof z.ZodArray) {
-      current = t.element as z.ZodType;
+    if (typeof segment === 'number' && t instanceof z.core.$ZodArray) {
+      current = t._zod.def.element;
       continue;
     }
-    if (t instanceof z.ZodRecord) {
-      current = t.valueType as z.ZodType;
+    if (t instanceof z.core.$ZodRecord) {
+      current = t._zod.def.valueType;
       continue;
     }
     const object = objectIn(t);
-    current = object?.shape[String(segment)] as z.ZodType | undefined;
+    current = object?._zod.def.shape[String(segment)];
   }
-  return Object.keys(objectIn(current)?.shape ?? {});
+  return Object.keys(objectIn(current)?._zod.def.shape ?? {});
 }
 
 function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
@@ -190,11 +190,11 @@ function expandUnions(issues: z.core.$ZodIssue[]): z.core.$ZodIssue[] {
 }
 
 /** Validates parsed data against a schema; every issue becomes a positioned problem. */
-export function validateWith<T extends z.ZodType>(
+export function validateWith<T extends z.core.$ZodType>(
   schema: T,
   parsed: ParsedYaml,
 ): { ok: true; value: z.output<T> } | { ok: false; problems: Problem[] } {
-  const result = schema.safeParse(parsed.data);
+  const result = z.safeParse(schema, parsed.data);
   if (result.success) return { ok: true, value: result.data };
   const problems: Problem[] = [];
   for (const issue of expandUnions(result.error.issues)) {

@@ -1,9 +1,9 @@
-import * as z from 'zod';
 import { Name } from '../definitions/primitives.ts';
 import { ScriptTurn } from '../definitions/org.ts';
 import { StopReason } from '../definitions/run.ts';
 import type { TraceEvent } from '../definitions/trace.ts';
 import { readableToolName } from '../definitions/context.ts';
+import * as z from '../definitions/zod.ts';
 import { formatUsd, formatUsdAmount } from '../format/usd.ts';
 
 /**
@@ -14,40 +14,41 @@ import { formatUsd, formatUsdAmount } from '../format/usd.ts';
  */
 
 export const Expectations = z.strictObject({
-  stop_reason: StopReason.optional(),
+  stop_reason: z.optional(StopReason),
   /** Tools (`server.tool`, or `server__tool`) the run must have called successfully, maker or checker. */
-  calls: z.array(z.string().min(1)).default([]),
+  calls: z._default(z.array(z.string().check(z.minLength(1))), []),
   /** Tools the run must not have called (a call the runtime refused was not made). */
-  not_calls: z.array(z.string().min(1)).default([]),
+  not_calls: z._default(z.array(z.string().check(z.minLength(1))), []),
   /** The run's whole cost, its checker's included, at most this. */
-  max_cost_usd: z.number().min(0).optional(),
+  max_cost_usd: z.optional(z.number().check(z.minimum(0))),
   /** The last verification's verdict. */
-  verdict: z.enum(['pass', 'fail']).optional(),
+  verdict: z.optional(z.enum(['pass', 'fail'])),
 });
 export type Expectations = z.infer<typeof Expectations>;
 
 export const RecordedCase = z.strictObject({
-  name: z.string().min(1, 'expected a name for the case'),
+  name: z.string().check(z.minLength(1, 'expected a name for the case')),
   /** A file written by `looprail export <runId>`, relative to the suite file; or a run id in the local state folder. */
-  recorded: z.string().min(1),
+  recorded: z.string().check(z.minLength(1)),
 });
 
 export const WrittenCase = z.strictObject({
-  name: z.string().min(1, 'expected a name for the case'),
+  name: z.string().check(z.minLength(1, 'expected a name for the case')),
   agent: Name,
-  input: z.unknown().default({}),
+  input: z._default(z.unknown(), {}),
   /** The maker's model turns, in the scripted model's format; a case without them runs only with `--live` (the real models). */
-  turns: z
-    .array(ScriptTurn)
-    .min(1, 'expected at least one turn (or none at all, for a case run only with --live)')
-    .optional(),
+  turns: z.optional(
+    z
+      .array(ScriptTurn)
+      .check(z.minLength(1, 'expected at least one turn (or none at all, for a case run only with --live)')),
+  ),
   /** The checker's turns, across its attempts, when the agent has a checker (ignored with `--live`). */
-  checker_turns: z.array(ScriptTurn).default([]),
+  checker_turns: z._default(z.array(ScriptTurn), []),
   expect: Expectations,
 });
 
 export const EvalSuite = z.strictObject({
-  cases: z.array(z.union([RecordedCase, WrittenCase])).min(1, 'expected at least one case'),
+  cases: z.array(z.union([RecordedCase, WrittenCase])).check(z.minLength(1, 'expected at least one case')),
 });
 export type EvalSuite = z.infer<typeof EvalSuite>;
 export type WrittenCase = z.infer<typeof WrittenCase>;

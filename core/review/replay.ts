@@ -1,7 +1,7 @@
-import * as z from 'zod';
 import { Message, type TextBlock, type ToolCallBlock } from '../definitions/messages.ts';
 import { Role, TriggerInfo } from '../definitions/run.ts';
 import { TraceEvent } from '../definitions/trace.ts';
+import * as z from '../definitions/zod.ts';
 import { ConfigurationError } from '../errors.ts';
 import { canonicalJson } from '../definitions/hash.ts';
 import type { ModelRequest, ModelResponse } from '../ports/models.ts';
@@ -18,12 +18,12 @@ import type { ToolCallResult } from '../ports/tools.ts';
 
 /** One recorded run (the maker's, or a checker's) as the store holds it. */
 export const RecordedRun = z.object({
-  runId: z.string().min(1),
+  runId: z.string().check(z.minLength(1)),
   role: Role,
   messages: z.array(Message),
   trace: z.array(TraceEvent),
   /** Full results of calls whose result was offloaded, by call id. */
-  offloaded: z.record(z.string(), z.string()).optional(),
+  offloaded: z.optional(z.record(z.string(), z.string())),
 });
 export type RecordedRun = z.infer<typeof RecordedRun>;
 
@@ -36,13 +36,13 @@ export const ExportedRun = z.object({
     EXPORT_FORMAT,
     `expected a file written by looprail export (looprail_export: ${EXPORT_FORMAT})`,
   ),
-  runId: z.string().min(1),
-  agent: z.string().min(1),
+  runId: z.string().check(z.minLength(1)),
+  agent: z.string().check(z.minLength(1)),
   input: z.unknown(),
   principal: z.string(),
   trigger: TriggerInfo,
   /** The maker's run first, then each checker run in the order it ran. */
-  runs: z.array(RecordedRun).min(1),
+  runs: z.array(RecordedRun).check(z.minLength(1)),
 });
 export type ExportedRun = z.infer<typeof ExportedRun>;
 

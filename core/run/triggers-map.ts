@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../definitions/zod.ts';
 import { ValidationError } from '../errors.ts';
 import type { RunRequest } from './request-run.ts';
 
@@ -13,9 +13,9 @@ import type { RunRequest } from './request-run.ts';
 
 /** What EventBridge Scheduler sends (the schedule's target input, see infra/constructs/agent-triggers.ts). */
 export const SchedulePayload = z.object({
-  agent: z.string().min(1),
+  agent: z.string().check(z.minLength(1)),
   /** `<aws.scheduler.scheduled-time>`: ISO 8601 in UTC, e.g. 2025-03-30T06:00:00Z. */
-  scheduledTime: z.string().refine((text) => !Number.isNaN(Date.parse(text)), 'expected an ISO 8601 time'),
+  scheduledTime: z.string().check(z.refine((text) => !Number.isNaN(Date.parse(text)), 'expected an ISO 8601 time')),
 });
 export type SchedulePayload = z.infer<typeof SchedulePayload>;
 
@@ -24,16 +24,16 @@ export type SchedulePayload = z.infer<typeof SchedulePayload>;
  * (the agent name is added by the rule, one rule per agent).
  */
 export const EventPayload = z.object({
-  agent: z.string().min(1),
-  id: z.string().min(1),
-  source: z.string().min(1),
+  agent: z.string().check(z.minLength(1)),
+  id: z.string().check(z.minLength(1)),
+  source: z.string().check(z.minLength(1)),
   'detail-type': z.string(),
-  detail: z.unknown().optional(),
-  time: z.string().optional(),
+  detail: z.optional(z.unknown()),
+  time: z.optional(z.string()),
 });
 export type EventPayload = z.infer<typeof EventPayload>;
 
-function parsed<T>(schema: z.ZodType<T>, payload: unknown, what: string): T {
+function parsed<T>(schema: z.ZodMiniType<T>, payload: unknown, what: string): T {
   const result = schema.safeParse(payload);
   if (!result.success) {
     const problems = result.error.issues

@@ -1,6 +1,6 @@
-import * as z from 'zod';
 import type { McpServerDeclaration } from '../definitions/org.ts';
 import { SANDBOX_SERVER, WorkspacePath, type SandboxSpec } from '../definitions/sandbox.ts';
+import * as z from '../definitions/zod.ts';
 import { errorMessage } from '../errors.ts';
 import type { ExecResult, Sandbox, ToolBridge } from '../ports/sandbox.ts';
 import type { SandboxCallRecord, ToolCallResult, ToolDescriptor } from '../ports/tools.ts';
@@ -41,41 +41,64 @@ export const SANDBOX_DECLARATION: McpServerDeclaration = {
 };
 
 /** Where and how long a command or program runs: exec and run_code alike. */
-const RunOptions = { cwd: WorkspacePath.default('.'), timeout_seconds: z.number().int().positive().optional() };
+const RunOptions = {
+  cwd: z._default(WorkspacePath, '.'),
+  timeout_seconds: z.optional(z.number().check(z.int(), z.positive())),
+};
 const RUN_OPTION_SCHEMAS = {
   cwd: { type: 'string', description: 'folder relative to the workspace root (default: the root)' },
   timeout_seconds: { type: 'integer', minimum: 1, description: "at most the sandbox's command_timeout_seconds" },
 };
 
-const ExecArgs = z.strictObject({ command: z.string().min(1, 'expected a shell command').max(16_384), ...RunOptions });
+const ExecArgs = z.strictObject({
+  command: z.string().check(z.minLength(1, 'expected a shell command'), z.maxLength(16_384)),
+  ...RunOptions,
+});
 const ReadArgs = z.strictObject({
   path: WorkspacePath,
-  max_bytes: z.number().int().positive().max(READ_LIMIT_BYTES).optional(),
+  max_bytes: z.optional(z.number().check(z.int(), z.positive(), z.maximum(READ_LIMIT_BYTES))),
 });
 const WriteArgs = z.strictObject({
   path: WorkspacePath,
-  content: z.string().max(1024 * 1024, 'expected at most 1 MB of content'),
+  content: z.string().check(z.maxLength(1024 * 1024, 'expected at most 1 MB of content')),
 });
 const ListArgs = z.strictObject({
-  path: WorkspacePath.default('.'),
-  max_depth: z.number().int().min(1).max(20).default(3),
+  path: z._default(WorkspacePath, '.'),
+  max_depth: z._default(z.number().check(z.int(), z.minimum(1), z.maximum(20)), 3),
 });
 const DiffArgs = z.strictObject({});
 const RunCodeArgs = z.strictObject({
   code: z
     .string()
-    .min(1, 'expected a JavaScript program')
-    .max(256 * 1024, 'expected at most 256 KB of code'),
+    .check(z.minLength(1, 'expected a JavaScript program'), z.maxLength(256 * 1024, 'expected at most 256 KB of code')),
   ...RunOptions,
 });
 /** Each tool's arguments, tagged with the tool's name for the dispatch. */
 const ARGUMENTS = {
-  exec: ExecArgs.transform((args) => ({ tool: 'exec' as const, ...args })),
-  read_file: ReadArgs.transform((args) => ({ tool: 'read_file' as const, ...args })),
-  write_file: WriteArgs.transform((args) => ({ tool: 'write_file' as const, ...args })),
-  list_files: ListArgs.transform((args) => ({ tool: 'list_files' as const, ...args })),
-  diff: DiffArgs.transform((args) => ({ tool: 'diff' as const, ...args })),
-  run_code: RunCodeArgs.transform((args) => ({ tool: 'run_code' as const, ...args })),
+  exec: z.pipe(
+    ExecArgs,
+    z.transform((args) => ({ tool: 'exec' as const, ...args })),
+  ),
+  read_file: z.pipe(
+    ReadArgs,
+    z.transform((args) => ({ tool: 'read_file' as const, ...args })),
+  ),
+  write_file: z.pipe(
+    WriteArgs,
+    z.transform((args) => ({ tool: 'write_file' as const, ...args })),
+  ),
+  list_files: z.pipe(
+    ListArgs,
+    z.transform((args) => ({ tool: 'list_files' as const, ...args })),
+  ),
+  diff: z.pipe(
+    DiffArgs,
+    z.transform((args) => ({ tool: 'diff' as const, ...args })),
+  ),
+  run_code: z.pipe(
+    RunCodeArgs,
+    z.transform((args) => ({ tool: 'run_code' as const, ...args })),
+  ),
 };
 
 export const RUN_CODE_TOOL = 'run_code';

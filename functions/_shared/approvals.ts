@@ -1,9 +1,9 @@
-import * as z from 'zod';
 import { StepFunctionsTaskSender } from '../../adapters/executions/step-function-tasks.ts';
 import { SesMailer } from '../../adapters/mail/ses.ts';
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
 import type { RunDeps } from '../../core/run/deps.ts';
 import { withSecretRedaction } from '../../core/run/redacting-deps.ts';
+import * as z from '../../core/definitions/zod.ts';
 import { ApprovalEnv } from './env-contract.ts';
 
 /**
@@ -14,7 +14,7 @@ import { ApprovalEnv } from './env-contract.ts';
  */
 
 /** The contract's approval variables, plus the region (set by the Lambda platform). */
-const ApprovalFlowEnv = ApprovalEnv.extend({ AWS_REGION: z.string().min(1) });
+const ApprovalFlowEnv = z.extend(ApprovalEnv, { AWS_REGION: z.string().check(z.minLength(1)) });
 
 export function withApprovalFlow(
   base: RunDeps,

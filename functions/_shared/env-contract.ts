@@ -1,4 +1,3 @@
-import * as z from 'zod';
 import { DEFAULT_SIGNING_SECRET } from '../../core/approvals/deps.ts';
 import {
   DEFAULT_SANDBOX_MAX_SECONDS,
@@ -15,6 +14,7 @@ import {
   ENV_SANDBOX_TASK_FAMILY_PREFIX,
 } from '../../adapters/sandbox/aws-contract.ts';
 import { HostedServer, McpHostNames } from '../../adapters/mcp/host-protocol.ts';
+import * as z from '../../core/definitions/zod.ts';
 
 /**
  * The environment contract between the stack and the Lambda functions, defined once: the
@@ -27,18 +27,21 @@ import { HostedServer, McpHostNames } from '../../adapters/mcp/host-protocol.ts'
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-const LogLevelVariable = z.enum(LOG_LEVELS).default('info');
+const LogLevelVariable = z._default(z.enum(LOG_LEVELS), 'info');
 
 /** A JSON variable parsed with a schema; `expected` says what it should hold. */
-function jsonVariable<T extends z.ZodType>(schema: T, expected: string) {
-  return z.string().transform((value, context): z.output<T> => {
-    try {
-      return schema.parse(JSON.parse(value));
-    } catch {
-      context.addIssue({ code: 'custom', message: `expected JSON ${expected}` });
-      return z.NEVER;
-    }
-  });
+function jsonVariable<T extends z.ZodMiniType>(schema: T, expected: string) {
+  return z.pipe(
+    z.string(),
+    z.transform((value: string, context): z.output<T> => {
+      try {
+        return schema.parse(JSON.parse(value));
+      } catch {
+        context.issues.push({ code: 'custom', message: `expected JSON ${expected}`, input: value });
+        return z.NEVER;
+      }
+    }),
+  );
 }
 
 /**
@@ -47,29 +50,36 @@ function jsonVariable<T extends z.ZodType>(schema: T, expected: string) {
  */
 export const MCP_HOSTS_VARIABLE = 'LOOPRAIL_MCP_HOSTS';
 export const McpHostsEnv = z.object({
-  [MCP_HOSTS_VARIABLE]: jsonVariable(McpHostNames, '{ "<server>": "<host function name>" }').optional(),
+  [MCP_HOSTS_VARIABLE]: z.optional(jsonVariable(McpHostNames, '{ "<server>": "<host function name>" }')),
 });
 
 /** What every function that builds the run dependencies reads (runtime.ts `lambdaDeps`). */
-export const RuntimeEnv = z
-  .object({
-    LOOPRAIL_TABLE_NAME: z.string().min(1),
-    LOOPRAIL_TRACE_TTL_DAYS: z.coerce.number().int().positive().optional(),
-    LOOPRAIL_SECRETS: z.enum(['aws', 'file']).default('aws'),
-    LOOPRAIL_SECRETS_FILE: z.string().optional(),
-    LOOPRAIL_STATE_DIR: z.string().default('/tmp/looprail'),
+export const RuntimeEnv = z.extend(
+  z.object({
+    LOOPRAIL_TABLE_NAME: z.string().check(z.minLength(1)),
+    LOOPRAIL_TRACE_TTL_DAYS: z.optional(z.coerce.number().check(z.int(), z.positive())),
+    LOOPRAIL_SECRETS: z._default(z.enum(['aws', 'file']), 'aws'),
+    LOOPRAIL_SECRETS_FILE: z.optional(z.string()),
+    LOOPRAIL_STATE_DIR: z._default(z.string(), '/tmp/looprail'),
     LOOPRAIL_LOG_LEVEL: LogLevelVariable,
     /** `arn:aws:iam::<account>:role/<prefix>`: the agents' roles are this plus their identity. */
-    LOOPRAIL_AGENT_ROLE_PREFIX: z
-      .string()
-      .regex(/^arn:[^:]+:iam::\d{12}:role\/[\w+=,.@-]*$/, 'expected arn:<partition>:iam::<account>:role/<name prefix>')
-      .optional(),
+    LOOPRAIL_AGENT_ROLE_PREFIX: z.optional(
+      z
+        .string()
+        .check(
+          z.regex(
+            /^arn:[^:]+:iam::\d{12}:role\/[\w+=,.@-]*$/,
+            'expected arn:<partition>:iam::<account>:role/<name prefix>',
+          ),
+        ),
+    ),
     /** Where `looprail.run.*` events go (`default` for the account's default bus); none when unset. */
-    LOOPRAIL_EVENT_BUS: z.string().min(1).optional(),
+    LOOPRAIL_EVENT_BUS: z.optional(z.string().check(z.minLength(1))),
     /** The sandbox broker function (set on ToolStep, Verify, FinishRun and FailRun when sandboxes are deployed). */
-    [ENV_SANDBOX_BROKER]: z.string().min(1).optional(),
-  })
-  .extend(McpHostsEnv.shape);
+    [ENV_SANDBOX_BROKER]: z.optional(z.string().check(z.minLength(1))),
+  }),
+  McpHostsEnv.shape,
+);
 
 /**
  * What an MCP host function reads (functions/mcp/host.ts): the declaration it serves, as
@@ -79,8 +89,8 @@ export const RuntimeEnv = z
 export const McpHostEnv = z.object({
   LOOPRAIL_MCP_SERVER: jsonVariable(HostedServer, 'a hosted MCP server (name, program, args, env, timeouts)'),
   /** Where `${LOOPRAIL_STATE_DIR}` files are kept between containers; none for a stateless server. */
-  LOOPRAIL_MCP_STATE_BUCKET: z.string().min(1).optional(),
-  LOOPRAIL_STATE_DIR: z.string().default('/tmp/looprail-mcp'),
+  LOOPRAIL_MCP_STATE_BUCKET: z.optional(z.string().check(z.minLength(1))),
+  LOOPRAIL_STATE_DIR: z._default(z.string(), '/tmp/looprail-mcp'),
   LOOPRAIL_SECRETS: RuntimeEnv.shape.LOOPRAIL_SECRETS,
   LOOPRAIL_SECRETS_FILE: RuntimeEnv.shape.LOOPRAIL_SECRETS_FILE,
   LOOPRAIL_LOG_LEVEL: LogLevelVariable,
@@ -89,27 +99,30 @@ export const McpHostEnv = z.object({
 /** What the functions that start runs add (runtime.ts `lambdaTriggerDeps`): the triggers and the HTTP app. */
 export const TriggerEnv = z.object({
   /** The agent-run state machine every trigger starts executions of. */
-  LOOPRAIL_STATE_MACHINE_ARN: z.string().min(1),
+  LOOPRAIL_STATE_MACHINE_ARN: z.string().check(z.minLength(1)),
 });
 
 /** What the approval flow adds (approvals.ts `withApprovalFlow`): the approval app, reminders, RequestApproval. */
 export const ApprovalEnv = z.object({
-  LOOPRAIL_APPROVAL_SIGNING_SECRET: z.string().min(1).default(DEFAULT_SIGNING_SECRET),
+  LOOPRAIL_APPROVAL_SIGNING_SECRET: z._default(z.string().check(z.minLength(1)), DEFAULT_SIGNING_SECRET),
   LOOPRAIL_PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'expected the HTTP API URL approval links point to' }),
-  LOOPRAIL_APPROVERS: z.string().default(''),
-  LOOPRAIL_MAIL_FROM: z.string().optional(),
+  LOOPRAIL_APPROVERS: z._default(z.string(), ''),
+  LOOPRAIL_MAIL_FROM: z.optional(z.string()),
 });
 
 /** Comma-separated ids, at least one. */
-const IdList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((part) => part.trim())
-      .filter(Boolean),
-  )
-  .pipe(z.array(z.string()).min(1, 'expected at least one id (comma-separated)'));
+const IdList = z.pipe(
+  z.pipe(
+    z.string(),
+    z.transform((value: string) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter(Boolean),
+    ),
+  ),
+  z.array(z.string()).check(z.minLength(1, 'expected at least one id (comma-separated)')),
+);
 
 /**
  * What the sandbox broker reads (functions/sandbox/broker.ts): where and how it starts sandbox
@@ -117,29 +130,26 @@ const IdList = z
  * and no agent secrets, so it does not extend RuntimeEnv.
  */
 export const SandboxBrokerEnv = z.object({
-  [ENV_SANDBOX_CLUSTER]: z.string().min(1),
+  [ENV_SANDBOX_CLUSTER]: z.string().check(z.minLength(1)),
   [ENV_SANDBOX_SUBNETS]: IdList,
   [ENV_SANDBOX_SECURITY_GROUPS]: IdList,
-  [ENV_SANDBOX_TASK_FAMILY_PREFIX]: z.string().default(''),
-  [ENV_SANDBOX_SIGNING_SECRET]: z.string().min(1).default(DEFAULT_SANDBOX_SIGNING_SECRET),
-  [ENV_SANDBOX_REPOS_BUCKET]: z.string().min(1).optional(),
+  [ENV_SANDBOX_TASK_FAMILY_PREFIX]: z._default(z.string(), ''),
+  [ENV_SANDBOX_SIGNING_SECRET]: z._default(z.string().check(z.minLength(1)), DEFAULT_SANDBOX_SIGNING_SECRET),
+  [ENV_SANDBOX_REPOS_BUCKET]: z.optional(z.string().check(z.minLength(1))),
   /** JSON `{ "<agent>": "<object key>" }`; none when unset. */
-  [ENV_SANDBOX_REPOS]: z
-    .string()
-    .optional()
-    .transform((value, context) => {
+  [ENV_SANDBOX_REPOS]: z.pipe(
+    z.optional(z.string()),
+    z.transform((value: string | undefined, context) => {
       if (!value) return {};
       try {
-        return z.record(z.string(), z.string().min(1)).parse(JSON.parse(value));
+        return z.record(z.string(), z.string().check(z.minLength(1))).parse(JSON.parse(value));
       } catch {
-        context.addIssue({ code: 'custom', message: 'expected JSON { "<agent>": "<object key>" }' });
+        context.issues.push({ code: 'custom', message: 'expected JSON { "<agent>": "<object key>" }', input: value });
         return z.NEVER;
       }
     }),
-  [ENV_SANDBOX_EGRESS_PROXY]: z
-    .string()
-    .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port')
-    .optional(),
+  ),
+  [ENV_SANDBOX_EGRESS_PROXY]: z.optional(z.string().check(z.regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port'))),
   LOOPRAIL_LOG_LEVEL: LogLevelVariable,
 });
 
@@ -148,10 +158,10 @@ export const SandboxBrokerEnv = z.object({
  * (a run's status, not the run dependencies: it does not extend RuntimeEnv) and the tasks' lifetime.
  */
 export const SandboxSweeperEnv = z.object({
-  [ENV_SANDBOX_CLUSTER]: z.string().min(1),
+  [ENV_SANDBOX_CLUSTER]: z.string().check(z.minLength(1)),
   LOOPRAIL_TABLE_NAME: RuntimeEnv.shape.LOOPRAIL_TABLE_NAME,
   /** The sandboxes' lifetime (what their containers are given); the sweeper's cap is a little past it. */
-  [ENV_AGENT_MAX_SECONDS]: z.coerce.number().int().positive().default(DEFAULT_SANDBOX_MAX_SECONDS),
+  [ENV_AGENT_MAX_SECONDS]: z._default(z.coerce.number().check(z.int(), z.positive()), DEFAULT_SANDBOX_MAX_SECONDS),
   LOOPRAIL_LOG_LEVEL: LogLevelVariable,
 });
 
@@ -162,7 +172,7 @@ export const SandboxSweeperEnv = z.object({
 export const SkillsPublisherEnv = z.object({
   LOOPRAIL_TABLE_NAME: RuntimeEnv.shape.LOOPRAIL_TABLE_NAME,
   /** Recorded as each version's publisher and checked against skills.yaml owners: `cdk:<stack name>`. */
-  LOOPRAIL_SKILLS_PUBLISHER: z.string().min(1),
+  LOOPRAIL_SKILLS_PUBLISHER: z.string().check(z.minLength(1)),
   LOOPRAIL_LOG_LEVEL: LogLevelVariable,
 });
 
@@ -170,8 +180,8 @@ export const SkillsPublisherEnv = z.object({
 export const FUNCTION_ENVIRONMENTS = {
   /** The loop's steps (and any function on lambdaDeps alone). */
   runtime: RuntimeEnv,
-  trigger: RuntimeEnv.extend(TriggerEnv.shape),
-  approval: RuntimeEnv.extend(ApprovalEnv.shape),
+  trigger: z.extend(RuntimeEnv, TriggerEnv.shape),
+  approval: z.extend(RuntimeEnv, ApprovalEnv.shape),
   sandboxBroker: SandboxBrokerEnv,
   sandboxSweeper: SandboxSweeperEnv,
   skillsPublisher: SkillsPublisherEnv,

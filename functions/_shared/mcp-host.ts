@@ -2,7 +2,6 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { isAbsolute, join } from 'node:path';
 import { jsonLogger } from '../../adapters/logging/json-logger.ts';
 import { encodeError, type HostedServer, HostRequest, type HostResponse } from '../../adapters/mcp/host-protocol.ts';
-import type * as z from 'zod';
 import { McpDirectConnections } from '../../adapters/mcp/mcp-direct.ts';
 import { S3StateFolder } from '../../adapters/mcp/state-folder.ts';
 import { LocalSecretStore } from '../../adapters/secrets/local-secrets.ts';
@@ -10,6 +9,7 @@ import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager.ts';
 import type { McpServerDeclaration } from '../../core/definitions/org.ts';
 import { callTimeoutSeconds } from '../../core/definitions/server-timeouts.ts';
 import { ValidationError } from '../../core/errors.ts';
+import type * as z from '../../core/definitions/zod.ts';
 import { McpHostEnv } from './env-contract.ts';
 
 /**

@@ -1,5 +1,4 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import * as z from 'zod';
 import { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { DynamoMemoryStore } from '../../adapters/dynamodb/memory-store.ts';
 import { DynamoResultStore } from '../../adapters/dynamodb/result-store.ts';
@@ -29,6 +28,7 @@ import { ENV_SANDBOX_BROKER } from '../../adapters/sandbox/aws-contract.ts';
 import { RuntimeEnv, TriggerEnv } from './env-contract.ts';
 import { KnownSecrets, recordingSecrets } from '../../core/guardrails/known-secrets.ts';
 import { withSecretRedaction } from '../../core/run/redacting-deps.ts';
+import * as z from '../../core/definitions/zod.ts';
 
 /**
  * The composition root on Lambda: the one place that picks adapters, from the function's
@@ -159,7 +159,7 @@ function withoutAgentClients(): Pick<RunDeps, 'tools' | 'providers'> {
 }
 
 /** The contract's runtime variables, plus where Lambda put the code (set by the platform, not the stack). */
-const LambdaEnv = RuntimeEnv.extend({ LAMBDA_TASK_ROOT: z.string().default(process.cwd()) });
+const LambdaEnv = z.extend(RuntimeEnv, { LAMBDA_TASK_ROOT: z._default(z.string(), process.cwd()) });
 
 // Inlined by esbuild into the StartRun bundle (infra/constructs/step-functions.ts): the validated catalog.
 declare const __LOOPRAIL_CATALOG__: string | undefined;

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import * as z from 'zod';
 import { bodyTooLarge, problem, problemFor } from './router.ts';
 import type { HttpRequest, HttpResponse } from './types.ts';
+import * as z from '../../core/definitions/zod.ts';
 
 /**
  * An HTTP app as a Lambda behind API Gateway's HTTP API (payload format 2.0): the event
@@ -18,16 +18,16 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 const HttpApiEvent = z.object({
   version: z.literal('2.0'),
   rawPath: z.string(),
-  rawQueryString: z.string().default(''),
-  headers: z.record(z.string(), z.string()).default({}),
-  body: z.string().optional(),
-  isBase64Encoded: z.boolean().default(false),
+  rawQueryString: z._default(z.string(), ''),
+  headers: z._default(z.record(z.string(), z.string()), {}),
+  body: z.optional(z.string()),
+  isBase64Encoded: z._default(z.boolean(), false),
   requestContext: z.object({
-    stage: z.string().default('$default'),
+    stage: z._default(z.string(), '$default'),
     http: z.object({ method: z.string() }),
-    authorizer: z
-      .object({ iam: z.object({ userArn: z.string().optional(), userId: z.string().optional() }).optional() })
-      .optional(),
+    authorizer: z.optional(
+      z.object({ iam: z.optional(z.object({ userArn: z.optional(z.string()), userId: z.optional(z.string()) })) }),
+    ),
   }),
 });
 export type HttpApiEvent = z.input<typeof HttpApiEvent>;

@@ -1,10 +1,10 @@
-import * as z from 'zod';
 import { ApprovalRefusedError } from '../../core/approvals/errors.ts';
 import { decideApproval, checkApprover, pendingApproval, MAX_COMMENT_CHARS } from '../../core/approvals/decide.ts';
 import { formToken, verifyFormToken, verifyLink, type LinkClaims } from '../../core/approvals/links.ts';
 import { traceUrl } from '../../core/approvals/notify.ts';
 import { toolCallsOf } from '../../core/definitions/messages.ts';
 import { runUsage } from '../../core/definitions/run.ts';
+import * as z from '../../core/definitions/zod.ts';
 import { approvalRisk } from '../../core/approvals/risk.ts';
 import { expiryInWords } from '../../core/format/relative-time.ts';
 import type { ApprovalDecision, ApprovalRecord } from '../../core/ports/run-store.ts';
@@ -30,14 +30,16 @@ import { confirmationPage, decidedPage, refusalPage, type Asked } from './approv
  */
 
 const DecisionForm = z.object({
-  form_token: z.string().optional(),
-  decision: z.enum(['approve', 'reject']).optional(),
-  comment: z.string().max(MAX_COMMENT_CHARS, `the comment is longer than ${MAX_COMMENT_CHARS} characters`).optional(),
+  form_token: z.optional(z.string()),
+  decision: z.optional(z.enum(['approve', 'reject'])),
+  comment: z.optional(
+    z.string().check(z.maxLength(MAX_COMMENT_CHARS, `the comment is longer than ${MAX_COMMENT_CHARS} characters`)),
+  ),
 });
 
 export const OperatorDecisionBody = z.strictObject({
   decision: z.enum(['approve', 'reject']),
-  comment: z.string().max(MAX_COMMENT_CHARS).optional(),
+  comment: z.optional(z.string().check(z.maxLength(MAX_COMMENT_CHARS))),
 });
 export type OperatorDecisionBody = z.infer<typeof OperatorDecisionBody>;
 

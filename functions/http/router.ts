@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import * as z from 'zod';
 import { ConcurrencyLimitError, NotFoundError, ValidationError } from '../../core/errors.ts';
+import * as z from '../../core/definitions/zod.ts';
 import { jsonTextDepthProblem, MAX_BODY_DEPTH } from '../../core/limits/json-shape.ts';
 import type { Logger } from '../../core/ports/logger.ts';
 import type { HttpRequest, HttpResponse, RouteHandler } from './types.ts';
@@ -22,9 +22,11 @@ export interface Problem {
 
 export const ProblemBody = z.object({
   error: z.object({
-    code: z.string().meta({ description: 'stable and machine-readable: not_found, invalid_request, agent_paused…' }),
+    code: z
+      .string()
+      .check(z.meta({ description: 'stable and machine-readable: not_found, invalid_request, agent_paused…' })),
     message: z.string(),
-    field: z.string().optional().meta({ description: 'the request field at fault' }),
+    field: z.optional(z.string()).check(z.meta({ description: 'the request field at fault' })),
   }),
 });
 
@@ -159,7 +161,7 @@ export function problemFor(
       headers: error.headers,
     };
   }
-  if (error instanceof z.ZodError) {
+  if (error instanceof z.$ZodError) {
     const issue = error.issues[0];
     const field = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : undefined;
     const message = error.issues
@@ -222,7 +224,7 @@ function decodeSegment(segment: string): string {
  * Parses a JSON body with its schema; an empty body is `{}`. A body that is not JSON, or
  * nests deeper than MAX_BODY_DEPTH, is a 400.
  */
-export function parseBody<T extends z.ZodType>(request: HttpRequest, schema: T): z.infer<T> {
+export function parseBody<T extends z.ZodMiniType>(request: HttpRequest, schema: T): z.infer<T> {
   const text = request.rawBody.toString('utf8').trim();
   let value: unknown = {};
   if (text.length > 0) {
@@ -243,7 +245,7 @@ export function parseBody<T extends z.ZodType>(request: HttpRequest, schema: T):
 }
 
 /** Parses the query string with its schema (values are strings; schemas coerce). */
-export function parseQuery<T extends z.ZodType>(request: HttpRequest, schema: T): z.infer<T> {
+export function parseQuery<T extends z.ZodMiniType>(request: HttpRequest, schema: T): z.infer<T> {
   return prefixed(() => schema.parse(request.query), 'query');
 }
 
@@ -252,7 +254,7 @@ function prefixed<T>(parse: () => T, where: string): T {
   try {
     return parse();
   } catch (error) {
-    if (!(error instanceof z.ZodError)) throw error;
+    if (!(error instanceof z.$ZodError)) throw error;
     const issue = error.issues[0];
     const path = issue?.path.map(String).join('.') ?? '';
     const message = error.issues

@@ -1,5 +1,5 @@
-import * as z from 'zod';
 import type { ToolCallBlock } from '../../definitions/messages.ts';
+import * as z from '../../definitions/zod.ts';
 import { LOAD_TOOLS_TOOL_NAME } from '../deferred-tools.ts';
 import type { RunDeps } from '../deps.ts';
 import type { StartedRunState } from '../load.ts';
@@ -7,8 +7,12 @@ import { builtinTrace, inSnapshot, type BuiltinTool } from './builtin.ts';
 import { builtinOutcome, type CallOutcome } from './outcome.ts';
 
 const LoadToolsArguments = z.strictObject({
-  server: z.string().min(1, 'expected a server name'),
-  tools: z.array(z.string().min(1)).min(1, 'expected at least one tool name, or leave tools out').optional(),
+  server: z.string().check(z.minLength(1, 'expected a server name')),
+  tools: z.optional(
+    z
+      .array(z.string().check(z.minLength(1)))
+      .check(z.minLength(1, 'expected at least one tool name, or leave tools out')),
+  ),
 });
 
 /** looprail__load_tools: validates the request against the run's grants; loads all of it or nothing. */

@@ -1,5 +1,5 @@
-import * as z from 'zod';
 import type { ToolCallBlock } from '../../definitions/messages.ts';
+import * as z from '../../definitions/zod.ts';
 import { errorMessage } from '../../errors.ts';
 import type { RunDeps } from '../deps.ts';
 import type { StartedRunState } from '../load.ts';
@@ -9,19 +9,24 @@ import { builtinOutcome, type CallOutcome } from './outcome.ts';
 
 const ReadResultArguments = z
   .strictObject({
-    handle: z.string().min(1, 'expected the handle of a stored result'),
-    offset: z.number().int().min(0).optional(),
-    limit: z.number().int().min(1).optional(),
-    start_line: z.number().int().min(1).optional(),
-    end_line: z.number().int().min(1).optional(),
-    grep: z.string().min(1).optional(),
+    handle: z.string().check(z.minLength(1, 'expected the handle of a stored result')),
+    offset: z.optional(z.number().check(z.int(), z.minimum(0))),
+    limit: z.optional(z.number().check(z.int(), z.minimum(1))),
+    start_line: z.optional(z.number().check(z.int(), z.minimum(1))),
+    end_line: z.optional(z.number().check(z.int(), z.minimum(1))),
+    grep: z.optional(z.string().check(z.minLength(1))),
   })
-  .refine((args) => modesOf(args).filter(Boolean).length <= 1, {
-    message: 'use one mode per call: offset/limit, start_line/end_line, or grep',
-  })
-  .refine((args) => args.start_line === undefined || args.end_line === undefined || args.end_line >= args.start_line, {
-    message: 'end_line must not be before start_line',
-  });
+  .check(
+    z.refine((args) => modesOf(args).filter(Boolean).length <= 1, {
+      message: 'use one mode per call: offset/limit, start_line/end_line, or grep',
+    }),
+    z.refine(
+      (args) => args.start_line === undefined || args.end_line === undefined || args.end_line >= args.start_line,
+      {
+        message: 'end_line must not be before start_line',
+      },
+    ),
+  );
 type ReadResultArguments = z.infer<typeof ReadResultArguments>;
 
 type Modes = { offset?: number; limit?: number; start_line?: number; end_line?: number; grep?: string };

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../../core/definitions/zod.ts';
 import { json, parseQuery } from '../router.ts';
 import type { HttpRequest, HttpResponse } from '../types.ts';
 import { decodeCursor, nextCursor, PageCursor, PageLimit } from './cursor.ts';
@@ -10,10 +10,12 @@ import type { ApiDeps, Operation } from './operation.ts';
  */
 
 export const ListApprovalsQuery = z.strictObject({
-  status: z.literal('pending').default('pending').meta({ description: 'only pending approvals are listed' }),
-  agent: z.string().min(1).max(128).optional(),
+  status: z
+    ._default(z.literal('pending'), 'pending')
+    .check(z.meta({ description: 'only pending approvals are listed' })),
+  agent: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
   limit: PageLimit,
-  cursor: PageCursor.optional(),
+  cursor: z.optional(PageCursor),
 });
 export type ListApprovalsQuery = z.input<typeof ListApprovalsQuery>;
 
@@ -30,7 +32,7 @@ export const ApprovalSummary = z.object({
 });
 export type ApprovalSummary = z.infer<typeof ApprovalSummary>;
 
-export const ApprovalPage = z.object({ approvals: z.array(ApprovalSummary), nextCursor: z.string().optional() });
+export const ApprovalPage = z.object({ approvals: z.array(ApprovalSummary), nextCursor: z.optional(z.string()) });
 export type ApprovalPage = z.infer<typeof ApprovalPage>;
 
 async function listPending(deps: Pick<ApiDeps, 'store'>, request: HttpRequest): Promise<HttpResponse> {

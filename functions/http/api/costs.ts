@@ -1,5 +1,5 @@
-import * as z from 'zod';
 import { totalsByKey } from '../../../core/budgets/totals.ts';
+import * as z from '../../../core/definitions/zod.ts';
 import { json, parseQuery } from '../router.ts';
 import type { HttpRequest, HttpResponse } from '../types.ts';
 import type { ApiDeps, Operation } from './operation.ts';
@@ -7,8 +7,8 @@ import type { ApiDeps, Operation } from './operation.ts';
 /** Spend over the last days, from the daily rollups (the same numbers as `looprail costs`). */
 
 const CostsQuery = z.object({
-  by: z.enum(['agent', 'team', 'model', 'user']).default('agent'),
-  days: z.coerce.number().int().min(1).max(366).default(7),
+  by: z._default(z.enum(['agent', 'team', 'model', 'user']), 'agent'),
+  days: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(366)), 7),
 });
 
 const CostsPage = z.object({

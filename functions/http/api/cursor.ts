@@ -1,5 +1,5 @@
-import * as z from 'zod';
 import type { RunMeta } from '../../../core/definitions/run.ts';
+import * as z from '../../../core/definitions/zod.ts';
 import type { RunCursor } from '../../../core/ports/run-store.ts';
 import { HttpError } from '../router.ts';
 
@@ -8,10 +8,12 @@ import { HttpError } from '../router.ts';
  * of a page, opaque to callers.
  */
 
-export const PageLimit = z.coerce.number().int().min(1).max(100).default(20);
-export const PageCursor = z.string().min(1).max(512).meta({ description: 'nextCursor from the previous page' });
+export const PageLimit = z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 20);
+export const PageCursor = z
+  .string()
+  .check(z.minLength(1), z.maxLength(512), z.meta({ description: 'nextCursor from the previous page' }));
 
-const CursorFields = z.tuple([z.string().min(1), z.string().min(1)]);
+const CursorFields = z.tuple([z.string().check(z.minLength(1)), z.string().check(z.minLength(1))]);
 
 function encodeCursor(run: RunCursor): string {
   return Buffer.from(JSON.stringify([run.createdAt, run.runId]), 'utf8').toString('base64url');

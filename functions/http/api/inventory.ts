@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../../core/definitions/zod.ts';
 import { buildInventory } from '../../../core/policy/inventory.ts';
 import { json } from '../router.ts';
 import type { HttpResponse } from '../types.ts';
@@ -10,7 +10,7 @@ const InventoryTool = z.looseObject({
   tool: z.string(),
   readOnly: z.boolean(),
   destructive: z.boolean(),
-  approval: z.array(z.string()).optional(),
+  approval: z.optional(z.array(z.string())),
 });
 
 /** The inventory's shape is core/policy/inventory.ts's; the main fields are listed here. */
@@ -18,8 +18,8 @@ export const Inventory = z.object({
   agents: z.array(
     z.looseObject({
       agent: z.string(),
-      owner: z.string().optional(),
-      team: z.string().optional(),
+      owner: z.optional(z.string()),
+      team: z.optional(z.string()),
       enabled: z.boolean(),
       model: z.string(),
       provider: z.string(),
@@ -36,9 +36,9 @@ export const AgentList = z.object({
     z.object({
       name: z.string(),
       enabled: z.boolean(),
-      owner: z.string().optional(),
-      team: z.string().optional(),
-      description: z.string().optional(),
+      owner: z.optional(z.string()),
+      team: z.optional(z.string()),
+      description: z.optional(z.string()),
     }),
   ),
 });

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../../core/definitions/zod.ts';
 import { LEDGER_STATES, type LedgerItem } from '../../../core/memory/ledger.ts';
 import {
   actOnMemory,
@@ -20,32 +20,37 @@ import { principalOf, type ApiDeps, type Operation } from './operation.ts';
 // Request schemas.
 
 export const MemoryQuery = z.strictObject({
-  state: z.enum(LEDGER_STATES).optional().meta({ description: 'only the items in this state' }),
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(1000)
-    .default(200)
-    .meta({ description: 'ledger items at most, by state then id; `total` says how many there are' }),
-  notes: z.coerce.number().int().min(1).max(100).default(20).meta({ description: 'note versions, newest first' }),
-  actions: z.coerce.number().int().min(1).max(100).default(20).meta({ description: 'operator actions, newest first' }),
+  state: z.optional(z.enum(LEDGER_STATES)).check(z.meta({ description: 'only the items in this state' })),
+  limit: z
+    ._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1000)), 200)
+    .check(z.meta({ description: 'ledger items at most, by state then id; `total` says how many there are' })),
+  notes: z
+    ._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 20)
+    .check(z.meta({ description: 'note versions, newest first' })),
+  actions: z
+    ._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100)), 20)
+    .check(z.meta({ description: 'operator actions, newest first' })),
 });
 export type MemoryQuery = z.input<typeof MemoryQuery>;
 
-const ItemId = z.string().min(1).max(1024).meta({ description: "the item's own key, as the run claimed it" });
+const ItemId = z
+  .string()
+  .check(z.minLength(1), z.maxLength(1024), z.meta({ description: "the item's own key, as the run claimed it" }));
 
 export const MemoryActionBody = z.discriminatedUnion('action', [
   z.strictObject({
-    action: z.literal('reopen').meta({ description: 'back to open, its attempts counted again from zero' }),
+    action: z.literal('reopen').check(z.meta({ description: 'back to open, its attempts counted again from zero' })),
     id: ItemId,
   }),
-  z.strictObject({ action: z.literal('done').meta({ description: 'mark the item done by hand' }), id: ItemId }),
+  z.strictObject({
+    action: z.literal('done').check(z.meta({ description: 'mark the item done by hand' })),
+    id: ItemId,
+  }),
   z.strictObject({
     action: z
       .literal('clear')
-      .meta({ description: 'remove every item of the ledger; a note version tells the next run' }),
-    id: z.never({ error: 'clear acts on the whole ledger: send no id' }).optional(),
+      .check(z.meta({ description: 'remove every item of the ledger; a note version tells the next run' })),
+    id: z.optional(z.never({ error: 'clear acts on the whole ledger: send no id' })),
   }),
 ]);
 export type MemoryActionBody = z.infer<typeof MemoryActionBody>;
@@ -57,19 +62,19 @@ const OperatorMark = z.object({ action: z.enum(['reopen', 'done', 'clear']), by:
 const LedgerItemSchema = z.looseObject({
   id: z.string(),
   state: z.enum(LEDGER_STATES),
-  attempts: z.number().int(),
-  runId: z.string().optional().meta({ description: 'the run that last claimed or finished it' }),
-  leaseUntil: z.string().optional(),
-  outcome: z.string().optional(),
+  attempts: z.number().check(z.int()),
+  runId: z.optional(z.string()).check(z.meta({ description: 'the run that last claimed or finished it' })),
+  leaseUntil: z.optional(z.string()),
+  outcome: z.optional(z.string()),
   createdAt: z.string(),
   updatedAt: z.string(),
-  operator: OperatorMark.optional().meta({ description: "the last operator's action on it: who and when" }),
+  operator: z.optional(OperatorMark).check(z.meta({ description: "the last operator's action on it: who and when" })),
 });
 
 const HandoffNoteSchema = z.looseObject({
-  version: z.number().int(),
-  runId: z.string().meta({ description: 'the run that wrote it (`operator` for a clear)' }),
-  source: z.enum(['tool', 'final_answer', 'operator']).optional(),
+  version: z.number().check(z.int()),
+  runId: z.string().check(z.meta({ description: 'the run that wrote it (`operator` for a clear)' })),
+  source: z.optional(z.enum(['tool', 'final_answer', 'operator'])),
   text: z.string(),
   at: z.string(),
 });
@@ -77,15 +82,19 @@ const HandoffNoteSchema = z.looseObject({
 export const AgentMemoryView = z.object({
   agent: z.string(),
   policy: z.looseObject({
-    retentionSeconds: z.number().int(),
-    leaseSeconds: z.number().int(),
-    maxAttempts: z.number().int(),
+    retentionSeconds: z.number().check(z.int()),
+    leaseSeconds: z.number().check(z.int()),
+    maxAttempts: z.number().check(z.int()),
   }),
   items: z.array(LedgerItemSchema),
-  total: z.number().int().meta({ description: 'the items there are (in `state`): more than `items` when cut' }),
+  total: z
+    .number()
+    .check(z.int(), z.meta({ description: 'the items there are (in `state`): more than `items` when cut' })),
   notes: z.array(HandoffNoteSchema),
   operatorActions: z.array(
-    OperatorMark.extend({ itemId: z.string().optional(), detail: z.string() }).meta({ description: 'newest first' }),
+    z
+      .extend(OperatorMark, { itemId: z.optional(z.string()), detail: z.string() })
+      .check(z.meta({ description: 'newest first' })),
   ),
 });
 /** What GET answers is the core's view as it is. */
@@ -95,8 +104,8 @@ export const MemoryActionResponse = z.object({
   agent: z.string(),
   action: z.enum(['reopen', 'done', 'clear']),
   message: z.string(),
-  item: LedgerItemSchema.optional().meta({ description: 'the item as it is now (reopen, done)' }),
-  removed: z.number().int().optional().meta({ description: 'how many items went (clear)' }),
+  item: z.optional(LedgerItemSchema).check(z.meta({ description: 'the item as it is now (reopen, done)' })),
+  removed: z.optional(z.number().check(z.int())).check(z.meta({ description: 'how many items went (clear)' })),
 });
 /** What POST answers: the item as the core wrote it. */
 export interface MemoryActionResponse {

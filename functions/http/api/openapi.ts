@@ -1,10 +1,10 @@
-import * as z from 'zod';
+import * as z from '../../../core/definitions/zod.ts';
 import { ProblemBody } from '../router.ts';
 import type { Operation } from './operation.ts';
 
 /** OpenAPI 3.1 for /openapi.json, from the operations' own schemas. */
 
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+function jsonSchema(schema: z.ZodMiniType, io: 'input' | 'output'): Record<string, unknown> {
   const converted = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
   const { $schema: _ignored, ...rest } = converted;
   return rest;

@@ -1,4 +1,4 @@
-import type * as z from 'zod';
+import type * as z from '../../../core/definitions/zod.ts';
 import type { SecretStore } from '../../../core/ports/secrets.ts';
 import type { TriggerDeps } from '../../../core/run/trigger.ts';
 import { HttpError } from '../router.ts';
@@ -17,10 +17,10 @@ export interface Operation {
   path: string;
   operationId: string;
   summary: string;
-  query?: z.ZodType;
-  body?: z.ZodType;
+  query?: z.ZodMiniType;
+  body?: z.ZodMiniType;
   /** Status → description and body schema (problems are added to every operation). */
-  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  responses: Record<number, { description: string; schema?: z.ZodMiniType }>;
   handle(request: HttpRequest, params: Record<string, string>): Promise<HttpResponse>;
 }
 

@@ -1,8 +1,8 @@
 import { agentEntry } from '../../../core/definitions/catalog.ts';
 import { isDeepStrictEqual } from 'node:util';
-import * as z from 'zod';
 import { RunStatus, StopReason, TriggerInfo, type RunMeta } from '../../../core/definitions/run.ts';
 import { TraceEvent } from '../../../core/definitions/trace.ts';
+import * as z from '../../../core/definitions/zod.ts';
 import { NotFoundError, ValidationError } from '../../../core/errors.ts';
 import { MAX_SEQ_PAGE } from '../../../core/ports/run-store.ts';
 import { failRunStep } from '../../../core/run/finish-run.ts';
@@ -23,95 +23,92 @@ import { principalOf, type ApiDeps, type Operation } from './operation.ts';
  */
 const IdempotencyKey = z
   .string()
-  .trim()
-  .min(1)
-  .max(255)
-  .meta({ description: 'the same key (for the same agent) never starts a second run' });
+  .check(
+    z.trim(),
+    z.minLength(1),
+    z.maxLength(255),
+    z.meta({ description: 'the same key (for the same agent) never starts a second run' }),
+  );
 
 export const StartRunBody = z.strictObject({
-  agent: z.string().min(1).max(128).meta({ description: 'the agent name' }),
-  input: z.unknown().optional().meta({ description: "the run input; checked against the agent's input_schema" }),
-  idempotencyKey: IdempotencyKey.optional(),
+  agent: z.string().check(z.minLength(1), z.maxLength(128), z.meta({ description: 'the agent name' })),
+  input: z
+    .optional(z.unknown())
+    .check(z.meta({ description: "the run input; checked against the agent's input_schema" })),
+  idempotencyKey: z.optional(IdempotencyKey),
 });
 export type StartRunBody = z.infer<typeof StartRunBody>;
 
 export const ListRunsQuery = z.strictObject({
-  agent: z.string().min(1).max(128).optional(),
-  status: RunStatus.optional(),
+  agent: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
+  status: z.optional(RunStatus),
   limit: PageLimit,
-  cursor: PageCursor.optional(),
+  cursor: z.optional(PageCursor),
 });
 export type ListRunsQuery = z.input<typeof ListRunsQuery>;
 
 export const TraceQuery = z.strictObject({
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(MAX_SEQ_PAGE)
-    .default(MAX_SEQ_PAGE)
-    .meta({ description: 'trace events per page' }),
-  after: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .optional()
-    .meta({ description: 'nextAfter from the previous page: events after this seq' }),
+  limit: z
+    ._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(MAX_SEQ_PAGE)), MAX_SEQ_PAGE)
+    .check(z.meta({ description: 'trace events per page' })),
+  after: z
+    .optional(z.coerce.number().check(z.int(), z.minimum(0)))
+    .check(z.meta({ description: 'nextAfter from the previous page: events after this seq' })),
 });
 export type TraceQuery = z.input<typeof TraceQuery>;
 
 // Response schemas.
 
 const Usage = z.object({
-  inputTokens: z.number().int(),
-  outputTokens: z.number().int(),
-  cachedInputTokens: z.number().int(),
-  costMicros: z.number().int().meta({ description: 'millionths of a USD' }),
+  inputTokens: z.number().check(z.int()),
+  outputTokens: z.number().check(z.int()),
+  cachedInputTokens: z.number().check(z.int()),
+  costMicros: z.number().check(z.int(), z.meta({ description: 'millionths of a USD' })),
 });
 
 export const RunSummary = z.object({
   runId: z.string(),
   agent: z.string(),
-  agentVersion: z.string().optional(),
-  owner: z.string().optional(),
-  team: z.string().optional(),
+  agentVersion: z.optional(z.string()),
+  owner: z.optional(z.string()),
+  team: z.optional(z.string()),
   status: RunStatus,
-  stopReason: StopReason.optional(),
-  stopDetail: z.string().optional(),
+  stopReason: z.optional(StopReason),
+  stopDetail: z.optional(z.string()),
   principal: z.string(),
   trigger: TriggerInfo,
   createdAt: z.string(),
-  startedAt: z.string().optional(),
-  endedAt: z.string().optional(),
-  modelCalls: z.number().int(),
-  toolCalls: z.number().int(),
-  verifyAttempts: z.number().int(),
-  usage: Usage.meta({ description: "the maker's own model usage" }),
-  checkerUsage: Usage.meta({ description: 'checker runs, shown apart' }),
-  pendingApprovalId: z.string().optional(),
+  startedAt: z.optional(z.string()),
+  endedAt: z.optional(z.string()),
+  modelCalls: z.number().check(z.int()),
+  toolCalls: z.number().check(z.int()),
+  verifyAttempts: z.number().check(z.int()),
+  usage: Usage.check(z.meta({ description: "the maker's own model usage" })),
+  checkerUsage: Usage.check(z.meta({ description: 'checker runs, shown apart' })),
+  pendingApprovalId: z.optional(z.string()),
 });
 export type RunSummary = z.infer<typeof RunSummary>;
 
-export const RunDetail = RunSummary.extend({
+export const RunDetail = z.extend(RunSummary, {
   input: z.unknown(),
-  answer: z.string().optional().meta({ description: "the maker's final answer (its last text), once it has one" }),
+  answer: z
+    .optional(z.string())
+    .check(z.meta({ description: "the maker's final answer (its last text), once it has one" })),
 });
 export type RunDetail = z.infer<typeof RunDetail>;
 
-export const RunPage = z.object({ runs: z.array(RunSummary), nextCursor: z.string().optional() });
+export const RunPage = z.object({ runs: z.array(RunSummary), nextCursor: z.optional(z.string()) });
 export type RunPage = z.infer<typeof RunPage>;
 
 export const RunTrace = z.object({
   runId: z.string(),
   events: z.array(TraceEvent),
   nextAfter: z
-    .number()
-    .int()
-    .optional()
-    .meta({ description: 'there are more events: pass this as `after` for the next page' }),
+    .optional(z.number().check(z.int()))
+    .check(z.meta({ description: 'there are more events: pass this as `after` for the next page' })),
   checkers: z
     .array(z.object({ runId: z.string(), events: z.array(TraceEvent) }))
-    .meta({ description: "the checker runs' own traces, in the order the run started them" }),
+    .check(z.meta({ description: "the checker runs' own traces, in the order the run started them" })),
 });
 export type RunTrace = z.infer<typeof RunTrace>;
 

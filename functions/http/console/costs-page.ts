@@ -1,5 +1,5 @@
-import * as z from 'zod';
 import { totalsByKey } from '../../../core/budgets/totals.ts';
+import * as z from '../../../core/definitions/zod.ts';
 import type { RollupDimension, RollupRow, RunStore } from '../../../core/ports/run-store.ts';
 import { parseQuery } from '../router.ts';
 import type { HttpRequest, HttpResponse } from '../types.ts';
@@ -14,9 +14,9 @@ import { count, htmlPage } from './html.ts';
  */
 
 export const CostsFilter = z.strictObject({
-  days: z.preprocess(
-    (value) => (value === '' ? undefined : value),
-    z.coerce.number().int().min(1).max(366).default(30),
+  days: z.pipe(
+    z.transform((value) => (value === '' ? undefined : value)),
+    z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(366)), 30),
   ),
 });
 

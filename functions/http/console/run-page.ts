@@ -1,7 +1,7 @@
-import * as z from 'zod';
 import type { Message } from '../../../core/definitions/messages.ts';
 import { runUsage, type RunMeta } from '../../../core/definitions/run.ts';
 import type { TraceEvent } from '../../../core/definitions/trace.ts';
+import * as z from '../../../core/definitions/zod.ts';
 import { NotFoundError } from '../../../core/errors.ts';
 import type { RunStore } from '../../../core/ports/run-store.ts';
 import { parseQuery } from '../router.ts';
@@ -22,7 +22,10 @@ import { redactForDisplay } from './redact.ts';
 export const TRACE_PAGE_SIZE = 200;
 export const MESSAGE_PAGE_SIZE = 100;
 
-const Seq = z.preprocess((value) => (value === '' ? undefined : value), z.coerce.number().int().min(0).optional());
+const Seq = z.pipe(
+  z.transform((value) => (value === '' ? undefined : value)),
+  z.optional(z.coerce.number().check(z.int(), z.minimum(0))),
+);
 export const RunPageQuery = z.strictObject({ after: Seq, messagesAfter: Seq });
 
 export async function runPage(store: RunStore, request: HttpRequest, runId: string): Promise<HttpResponse> {

@@ -1,6 +1,6 @@
-import * as z from 'zod';
 import { RunStatus, StopReason, TriggerInfo, runUsage, type RunMeta } from '../../../core/definitions/run.ts';
 import { triggerKindsWith } from '../../../core/definitions/trigger-kinds.ts';
+import * as z from '../../../core/definitions/zod.ts';
 import type { RunStore } from '../../../core/ports/run-store.ts';
 import { decodeCursor, nextCursor } from '../api/cursor.ts';
 import { parseQuery } from '../router.ts';
@@ -12,22 +12,25 @@ import { count, href, htmlPage } from './html.ts';
 /** The runs list: plain GET filters (agent, status, stop reason, trigger, time), newest first, a page at a time. */
 
 /** An empty form field means "any". */
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
-const Day = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD')
-  .refine((text) => !Number.isNaN(Date.parse(`${text}T00:00:00Z`)), 'expected a real date');
+const optional = <T extends z.ZodMiniType>(schema: T) =>
+  z.pipe(
+    z.transform((value) => (value === '' ? undefined : value)),
+    z.optional(schema),
+  );
+const Day = z.string().check(
+  z.regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date as YYYY-MM-DD'),
+  z.refine((text) => !Number.isNaN(Date.parse(`${text}T00:00:00Z`)), 'expected a real date'),
+);
 
 export const RunsFilter = z.strictObject({
-  agent: optional(z.string().max(128)),
+  agent: optional(z.string().check(z.maxLength(128))),
   status: optional(RunStatus),
   stopReason: optional(StopReason),
   trigger: optional(TriggerInfo.shape.kind),
   from: optional(Day),
   to: optional(Day),
-  limit: optional(z.coerce.number().int().min(1).max(100)),
-  cursor: optional(z.string().max(512)),
+  limit: optional(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100))),
+  cursor: optional(z.string().check(z.maxLength(512))),
 });
 export type RunsFilter = z.infer<typeof RunsFilter>;
 
