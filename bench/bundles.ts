@@ -8,7 +8,7 @@ import { build, type Metafile } from 'esbuild';
 import { loadOrgFolder } from '../adapters/catalog/fs-loader.ts';
 import type { Catalog } from '../core/definitions/catalog.ts';
 import {
-  LAMBDA_BUNDLE_ALIASES,
+  bundleHandler,
   LAMBDA_RUNTIME_EXTERNALS,
   LAMBDA_RUNTIME_SDK_REQUIRES,
   NODE22_ESM_BUNDLE,
@@ -149,6 +149,35 @@ export interface SdkAtInit {
 }
 
 /**
+ * The outputs a cold start loads (index.mjs and the chunks it imports statically), as one
+ * output whose inputs and imports are theirs together; and what the whole asset weighs.
+ */
+function loadedAtInit(metafile: Metafile): {
+  output: Metafile['outputs'][string];
+  assetBytes: number;
+  mapBytes: number;
+} {
+  const outputs = metafile.outputs;
+  const index = Object.keys(outputs).find((path) => path.endsWith('index.mjs'))!;
+  const loaded = new Set([index]);
+  for (const path of loaded)
+    for (const imported of outputs[path]!.imports)
+      if (imported.kind === 'import-statement' && outputs[imported.path]) loaded.add(imported.path);
+  const parts = [...loaded].map((path) => outputs[path]!);
+  const files = Object.entries(outputs);
+  return {
+    output: {
+      ...outputs[index]!,
+      bytes: parts.reduce((sum, part) => sum + part.bytes, 0),
+      inputs: Object.assign({}, ...parts.map((part) => part.inputs)),
+      imports: parts.flatMap((part) => part.imports),
+    },
+    assetBytes: files.filter(([path]) => path.endsWith('.mjs')).reduce((sum, [, file]) => sum + file.bytes, 0),
+    mapBytes: files.filter(([path]) => path.endsWith('.mjs.map')).reduce((sum, [, file]) => sum + file.bytes, 0),
+  };
+}
+
+/**
  * The `@aws-sdk/*` packages a bundle loads at init: the external ones it imports statically,
  * and those whose `require()` shim (LAMBDA_RUNTIME_SDK_REQUIRES) it imports statically.
  */
@@ -191,7 +220,10 @@ const percentile = (values: number[], p: number) =>
 const ms = (value: number) => Number(value.toFixed(1));
 
 interface Measured {
+  /** What a cold start loads: index.mjs and the chunks it imports. */
   bytes: number;
+  /** Every .mjs of the asset, the chunks loaded on first use included. */
+  asset_bytes: number;
   source_map_bytes: number;
   /** The runtime's SDK packages the bundle loads when it is loaded, and how (the others it imports on first use). */
   sdk_at_init: SdkAtInit[];
@@ -227,28 +259,31 @@ async function measure(
     imports: number;
     nodeOptions: string;
     external: readonly string[];
-    alias?: Readonly<Record<string, string>>;
+    /** Bundled as HandlerFunction bundles it now (bundleHandler), rather than as the `before` commit did. */
+    deployed?: boolean;
   },
 ): Promise<Measured & { output: Metafile['outputs'][string] }> {
   await mkdir(outdir, { recursive: true });
   const outfile = join(outdir, 'index.mjs');
-  const result = await build({
-    entryPoints: [join(root, handler.entry)],
-    outfile,
-    ...NODE22_ESM_BUNDLE,
-    mainFields: [...NODE22_ESM_BUNDLE.mainFields],
-    sourcemap: true,
-    sourcesContent: false,
-    tsconfig: join(root, 'tsconfig.json'),
-    external: [...options.external],
-    alias: { ...options.alias },
-    metafile: true,
-    logLevel: 'error',
-    ...(handler.withCatalog ? catalogBundling(options.catalog) : {}),
-  });
-  const outputs = Object.entries(result.metafile.outputs);
-  const output = outputs.find(([path]) => path.endsWith('index.mjs'))![1];
-  const mapBytes = outputs.find(([path]) => path.endsWith('index.mjs.map'))?.[1].bytes ?? 0;
+  const catalogOptions = handler.withCatalog ? catalogBundling(options.catalog) : {};
+  const result = options.deployed
+    ? // As the stack bundles it now: index.mjs and the chunks beside it.
+      bundleHandler(join(root, handler.entry), outdir, { projectRoot: root, ...catalogOptions })
+    : // As the `before` commit bundled it: one file.
+      await build({
+        entryPoints: [join(root, handler.entry)],
+        outfile,
+        ...NODE22_ESM_BUNDLE,
+        mainFields: [...NODE22_ESM_BUNDLE.mainFields],
+        sourcemap: true,
+        sourcesContent: false,
+        tsconfig: join(root, 'tsconfig.json'),
+        external: [...options.external],
+        metafile: true,
+        logLevel: 'error',
+        ...catalogOptions,
+      });
+  const { output, assetBytes, mapBytes } = loadedAtInit(result.metafile);
   const sdk = sdkAtInit(result.metafile, output);
   const asImport = sdk.some(({ via }) => via === 'require')
     ? sdk.map(({ name }) => ({ name, via: 'import' as const }))
@@ -268,6 +303,7 @@ async function measure(
     );
   return {
     bytes: output.bytes,
+    asset_bytes: assetBytes,
     source_map_bytes: mapBytes,
     sdk_at_init: sdk,
     sdk_import_p50_ms: at('sdk', 50),
@@ -360,7 +396,7 @@ export async function handlerBundles(
         imports,
         nodeOptions: '',
         external: LAMBDA_RUNTIME_EXTERNALS,
-        alias: LAMBDA_BUNDLE_ALIASES,
+        deployed: true,
       });
       let before: HandlerFigures['before'];
       if (!beforeMissing && existsSync(join(beforeRoot, handler.entry))) {

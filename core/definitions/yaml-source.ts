@@ -105,7 +105,11 @@ function locate(
   return lineCounter.linePos(offset);
 }
 
-/** Known keys at `path` in a schema, for "did you mean" on a typo. */
+/**
+ * Known keys at `path` in a schema, for "did you mean" on a typo. Kinds are told by
+ * `_zod.def.type`, not by `instanceof` zod's classes: reaching those through `z.core` would
+ * bring all of zod's core, every locale with it, into the bundles that load this module.
+ */
 function knownKeys(schema: z.core.$ZodType, path: ReadonlyArray<PropertyKey>): string[] {
   let current: z.core.$ZodType | undefined = schema;
   const unwrap = (type: z.core.$ZodType | undefined): z.core.$ZodType | undefined => {
@@ -119,26 +123,26 @@ function knownKeys(schema: z.core.$ZodType, path: ReadonlyArray<PropertyKey>): s
     }
     return t;
   };
+  const kind = (t: z.core.$ZodType | undefined) => t?._zod.def.type;
   const objectIn = (type: z.core.$ZodType | undefined): z.core.$ZodObject | undefined => {
     const t = unwrap(type);
-    if (!t) return undefined;
-    if (t instanceof z.core.$ZodObject) return t;
-    if (t instanceof z.core.$ZodUnion) {
-      for (const option of t._zod.def.options) {
+    if (kind(t) === 'object') return t as z.core.$ZodObject;
+    if (kind(t) === 'union') {
+      for (const option of (t as z.core.$ZodUnion)._zod.def.options) {
         const inner = unwrap(option);
-        if (inner instanceof z.core.$ZodObject) return inner;
+        if (kind(inner) === 'object') return inner as z.core.$ZodObject;
       }
     }
     return undefined;
   };
   for (const segment of path) {
     const t = unwrap(current);
-    if (typeof segment === 'number' && t instanceof z.core.$ZodArray) {
-      current = t._zod.def.element;
+    if (typeof segment === 'number' && kind(t) === 'array') {
+      current = (t as z.core.$ZodArray)._zod.def.element;
       continue;
     }
-    if (t instanceof z.core.$ZodRecord) {
-      current = t._zod.def.valueType;
+    if (kind(t) === 'record') {
+      current = (t as z.core.$ZodRecord)._zod.def.valueType;
       continue;
     }
     const object = objectIn(t);

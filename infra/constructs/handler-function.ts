@@ -1,14 +1,15 @@
-import { RemovalPolicy, Validations, type Duration } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, RemovalPolicy, Validations, type Duration } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal, type IGrantable, type IPrincipal } from 'aws-cdk-lib/aws-iam';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
-import { Architecture, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Architecture, Code, Function as LambdaFunction, LoggingFormat, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { FunctionEnvironment } from '../../functions/_shared/env-contract.ts';
 import { acknowledgeWildcardResource } from '../nag/acknowledge.ts';
+import { buildSync, type BuildOptions, type BuildResult } from 'esbuild';
+import { cpSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** The repository root: entries, package-lock.json and tsconfig.json are found from here. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -83,6 +84,54 @@ export const LAMBDA_BUNDLE_ALIASES: Readonly<Record<string, string>> = {
   'ajv-formats': fileURLToPath(new URL('./bundle-stubs/ajv-formats.ts', import.meta.url)),
 };
 
+/** What a construct adds to a handler's asset. */
+export interface HandlerBundling {
+  /** esbuild `define`: the catalog as a literal (step-functions.ts `catalogBundling`). */
+  readonly define?: Record<string, string>;
+  /** esbuild `inject`: the catalog as a module, when it is too large for a define. */
+  readonly inject?: string[];
+  /** Files and folders copied into the asset once the bundle is written (`to` from the asset's root). */
+  readonly files?: ReadonlyArray<{ readonly from: string; readonly to: string }>;
+}
+
+/**
+ * A handler's bundle, as every Lambda ships it: `index.mjs` with what its init evaluates,
+ * and beside it a chunk for each `import()` only some paths reach (the MCP SDK's client, for
+ * a server the step connects to itself; zod classic, which only that client uses). Node
+ * loads such a chunk at that first use, so a cold start reads and compiles only what it runs
+ * (docs/architecture.md, "One application, two hosts"). Code both need goes in a chunk that
+ * `index.mjs` imports. Source maps sit beside each file, without the sources.
+ */
+export const LAMBDA_BUNDLE = {
+  ...NODE22_ESM_BUNDLE,
+  mainFields: [...NODE22_ESM_BUNDLE.mainFields],
+  external: [...LAMBDA_RUNTIME_EXTERNALS],
+  alias: { ...LAMBDA_BUNDLE_ALIASES },
+  splitting: true,
+  chunkNames: 'chunk-[hash]',
+  outExtension: { '.js': '.mjs' },
+  sourcemap: true,
+  sourcesContent: false,
+} satisfies BuildOptions;
+
+/** Bundles `entry` into `outdir` as LAMBDA_BUNDLE says (the stack's assets, and the bench's). */
+export function bundleHandler(
+  entry: string,
+  outdir: string,
+  options: { projectRoot: string; define?: Record<string, string>; inject?: string[] },
+): BuildResult<{ metafile: true }> {
+  return buildSync({
+    ...LAMBDA_BUNDLE,
+    entryPoints: { index: entry },
+    outdir,
+    tsconfig: join(options.projectRoot, 'tsconfig.json'),
+    ...(options.define ? { define: options.define } : {}),
+    ...(options.inject ? { inject: options.inject } : {}),
+    metafile: true,
+    logLevel: 'error',
+  });
+}
+
 /** CDK context that makes every handler map stack traces to the TypeScript sources: `-c looprail:debug=true`. */
 export const DEBUG_CONTEXT = 'looprail:debug';
 
@@ -116,8 +165,8 @@ export interface HandlerFunctionProps {
   readonly logRetention?: RetentionDays;
   /** Default: RETAIN, so the logs of a deleted stack can still be read until they expire. */
   readonly logRemovalPolicy?: RemovalPolicy;
-  /** Extra esbuild settings (define, inject) merged over the defaults, and commands that add files to the asset. */
-  readonly bundling?: Pick<BundlingOptions, 'define' | 'inject' | 'commandHooks'>;
+  /** Extra esbuild settings (define, inject) and files copied into the asset beside the bundle. */
+  readonly bundling?: HandlerBundling;
   /** Default: PROJECT_ROOT. */
   readonly projectRoot?: string;
   /** Runs the function in these subnets with these security groups. Default: outside any VPC. */
@@ -131,7 +180,7 @@ export interface HandlerFunctionProps {
  * the caller grants more. No AWSLambdaBasicExecutionRole: it would allow any log group.
  */
 export class HandlerFunction extends Construct implements IGrantable {
-  readonly function: NodejsFunction;
+  readonly function: LambdaFunction;
   readonly role: Role;
   readonly logGroup: LogGroup;
 
@@ -180,11 +229,31 @@ export class HandlerFunction extends Construct implements IGrantable {
       );
     }
 
-    this.function = new NodejsFunction(this, 'Function', {
-      entry: join(projectRoot, props.entry),
-      projectRoot,
-      depsLockFilePath: join(projectRoot, 'package-lock.json'),
-      handler: 'handler',
+    const entry = join(projectRoot, props.entry);
+    const bundling = props.bundling ?? {};
+    this.function = new LambdaFunction(this, 'Function', {
+      code: Code.fromAsset(projectRoot, {
+        // The hash of what ships, not of the whole repository.
+        assetHashType: AssetHashType.OUTPUT,
+        bundling: {
+          // Never pulled: the local esbuild always bundles (this machine and CI have no Docker).
+          image: DockerImage.fromRegistry('looprail-bundles-locally'),
+          // What the local bundler is given, as NodejsFunction states its esbuild command here: CDK
+          // reuses a bundle within a synth by these options, which see no function, so they must differ.
+          command: ['bundleHandler', props.entry, JSON.stringify(bundling)],
+          local: {
+            tryBundle(outputDir) {
+              bundleHandler(entry, outputDir, { projectRoot, define: bundling.define, inject: bundling.inject });
+              for (const { from, to } of bundling.files ?? []) {
+                mkdirSync(dirname(join(outputDir, to)), { recursive: true });
+                cpSync(from, join(outputDir, to), { recursive: true });
+              }
+              return true;
+            },
+          },
+        },
+      }),
+      handler: 'index.handler',
       description: props.description,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
@@ -197,24 +266,6 @@ export class HandlerFunction extends Construct implements IGrantable {
         ? { vpc: props.vpc.vpc, vpcSubnets: props.vpc.subnets, securityGroups: props.vpc.securityGroups }
         : {}),
       environment: { ...debugEnvironment(this), ...props.environment },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node22',
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        // Source maps point at paths, not at a copy of the sources: smaller assets.
-        sourcesContent: false,
-        // The runtime's AWS SDK (LAMBDA_RUNTIME_EXTERNALS says which version it must be).
-        bundleAwsSDK: false,
-        externalModules: [...LAMBDA_RUNTIME_EXTERNALS],
-        banner: ESM_REQUIRE_BANNER,
-        // The runtime SDK's shims and ajv's stand-ins (LAMBDA_BUNDLE_ALIASES).
-        esbuildArgs: { '--alias': Object.entries(LAMBDA_BUNDLE_ALIASES).map(([name, path]) => `${name}=${path}`) },
-        forceDockerBundling: false,
-        tsconfig: join(projectRoot, 'tsconfig.json'),
-        ...props.bundling,
-      },
     });
 
     Validations.of(this.function).acknowledge({

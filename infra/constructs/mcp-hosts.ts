@@ -1,7 +1,6 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { PolicyStatement, type IRole } from 'aws-cdk-lib/aws-iam';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import type { ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -115,7 +114,7 @@ export class McpHosts extends Construct {
       logRetention: props.logRetention,
       logRemovalPolicy: props.logRemovalPolicy,
       projectRoot,
-      bundling: { commandHooks: copyInto(staged.files) },
+      bundling: { files: staged.files },
     });
     const secrets = [...new Set(Object.values(server.transport.env_secrets))].sort();
     if (secrets.length > 0) {
@@ -177,18 +176,4 @@ export class McpHosts extends Construct {
 
 function keepsState(server: McpServerDeclaration): boolean {
   return JSON.stringify(server.transport).includes(PLACEHOLDER);
-}
-
-/** After esbuild wrote index.mjs: the staged server bundle and project files, copied beside it. */
-function copyInto(files: StagedFile[]): ICommandHooks {
-  const quote = (path: string) => `'${path.replaceAll("'", "'\\''")}'`;
-  return {
-    beforeBundling: () => [],
-    beforeInstall: () => [],
-    afterBundling: (_input, output) =>
-      files.flatMap(({ from, to }) => [
-        `mkdir -p ${quote(`${output}/${to.split('/').slice(0, -1).join('/')}`)}`,
-        `cp -R ${quote(from)} ${quote(`${output}/${to}`)}`,
-      ]),
-  };
 }

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CustomResource, Duration, Stack, type RemovalPolicy } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import type { ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { Catalog } from '../../core/definitions/catalog.ts';
@@ -79,7 +78,9 @@ export class SkillsRegistry extends Construct {
         }),
         logRetention: props.logRetention,
         logRemovalPolicy: props.logRemovalPolicy,
-        bundling: staged ? { commandHooks: copyIntoAsset(staged) } : undefined,
+        bundling: staged
+          ? { files: [{ from: join(staged, SKILLS_ASSET_FOLDER), to: SKILLS_ASSET_FOLDER }] }
+          : undefined,
       });
     } finally {
       if (staged) rmSync(staged, { recursive: true, force: true });
@@ -118,15 +119,4 @@ function stageOrgFolder(skills: readonly DeployedSkill[], policy: SkillsPolicyFi
     }
   }
   return root;
-}
-
-function copyIntoAsset(staged: string): ICommandHooks {
-  const quote = (path: string) => `'${path.replace(/'/g, `'\\''`)}'`;
-  return {
-    beforeBundling: () => [],
-    beforeInstall: () => [],
-    afterBundling: (_inputDir, outputDir) => [
-      `cp -R ${quote(join(staged, SKILLS_ASSET_FOLDER))} ${quote(join(outputDir, SKILLS_ASSET_FOLDER))}`,
-    ],
-  };
 }

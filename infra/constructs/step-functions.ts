@@ -1,5 +1,4 @@
 import { Duration, Stack, type RemovalPolicy } from 'aws-cdk-lib';
-import type { BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { createHash } from 'node:crypto';
@@ -14,7 +13,7 @@ import { functionEnvironment, roleVariables } from '../../functions/_shared/env-
 import type { LogLevel as FunctionLogLevel } from '../../functions/_shared/env-contract.ts';
 import { AgentIdentities } from './agent-identities.ts';
 import { secretArn } from './catalog-access.ts';
-import { HandlerFunction } from './handler-function.ts';
+import { HandlerFunction, type HandlerBundling } from './handler-function.ts';
 import type { RunTable } from './run-table.ts';
 
 /** The loop's Lambda steps (core/definitions/steps.ts), under the names the stack's callers use. */
@@ -140,7 +139,7 @@ const MAX_DEFINE_BYTES = 96 * 1024;
  * a `define` when it fits on a command line, else an `inject`ed module in the temp folder
  * (named by content hash, so repeated synths reuse one file).
  */
-export function catalogBundling(catalog: Catalog, writeInjectFile = true): Pick<BundlingOptions, 'define' | 'inject'> {
+export function catalogBundling(catalog: Catalog, writeInjectFile = true): Pick<HandlerBundling, 'define' | 'inject'> {
   const literal = JSON.stringify(JSON.stringify(catalog));
   if (Buffer.byteLength(literal) <= MAX_DEFINE_BYTES) return { define: { [CATALOG_GLOBAL]: literal } };
   const hash = createHash('sha256').update(literal).digest('hex').slice(0, 16);
@@ -174,7 +173,7 @@ export class LoopStepFunctions extends Construct {
     const base = { tableName: props.table.tableName, traceTtlDays: props.traceTtlDays, logLevel: props.logLevel };
     const environment = functionEnvironment('runtime', base, {});
 
-    const make = (name: StepName, bundling?: HandlerFunctionBundling): HandlerFunction => {
+    const make = (name: StepName, bundling?: HandlerBundling): HandlerFunction => {
       const spec = STEP_SPECS[name];
       const settings = props.stepSettings?.[name];
       const handler = new HandlerFunction(this, name, {
@@ -239,5 +238,3 @@ export class LoopStepFunctions extends Construct {
     return STEP_NAMES.map((name) => this.steps[name]);
   }
 }
-
-type HandlerFunctionBundling = Pick<BundlingOptions, 'define' | 'inject'>;
