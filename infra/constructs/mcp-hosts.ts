@@ -14,7 +14,7 @@ import type { LogLevel } from '../../functions/_shared/env-contract.ts';
 import { acknowledgeWildcardResource } from '../nag/acknowledge.ts';
 import { secretArn } from './catalog-access.ts';
 import { HandlerFunction, PROJECT_ROOT } from './handler-function.ts';
-import { SERVER_BUNDLE, stageHostAsset, type StagedFile } from './mcp-host-asset.ts';
+import { SERVER_BUNDLE, stageHostAsset } from './mcp-host-asset.ts';
 
 export interface McpHostsProps {
   readonly catalog: Catalog;
