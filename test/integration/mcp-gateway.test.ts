@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -12,6 +11,7 @@ import { McpToolGateway } from '../../adapters/mcp/mcp-gateway.ts';
 import { LocalSecretStore } from '../../adapters/secrets/local-secrets.ts';
 import { McpServerDeclaration } from '../../core/definitions/org.ts';
 import { ConfigurationError, SecretNotFoundError, ToolTimeoutError, ToolUnavailableError } from '../../core/errors.ts';
+import { freePort, startEverythingHttp } from '../support/everything-http.ts';
 
 /**
  * The MCP gateway against real servers: the reference "everything", "memory" and
@@ -21,20 +21,7 @@ import { ConfigurationError, SecretNotFoundError, ToolTimeoutError, ToolUnavaila
  */
 
 const projectRoot = resolve(import.meta.dirname, '../..');
-const everythingEntry = join(projectRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const TOKEN = 'tok-7f3a9c1e-very-secret';
-
-/** Makes `listen(port)` bind 127.0.0.1 instead of every interface (server-everything passes no host). */
-const LOOPBACK_ONLY =
-  'data:text/javascript,' +
-  encodeURIComponent(`
-    import net from 'node:net';
-    const listen = net.Server.prototype.listen;
-    net.Server.prototype.listen = function (...args) {
-      if (typeof args[0] === 'number' || (typeof args[0] === 'string' && /^[0-9]+$/.test(args[0]))) args.splice(1, 0, '127.0.0.1');
-      return listen.apply(this, args);
-    };
-  `);
 
 /** A stdio MCP server written by hand, to misbehave on request. */
 const FAKE_SERVER = `
@@ -121,37 +108,10 @@ async function waitFor(condition: () => boolean, what: string, ms = 10_000): Pro
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
 async function listen(server: Server): Promise<number> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return (server.address() as AddressInfo).port;
-}
-
-/** server-everything in Streamable HTTP mode on 127.0.0.1:port, resolved once it listens. */
-async function startEverythingHttp(port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', LOOPBACK_ONLY, everythingEntry, 'streamableHttp'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port) },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  await new Promise<void>((ready, fail) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      if (stderr.includes('listening on port')) ready();
-    });
-    child.once('exit', (code) => fail(new Error(`server-everything exited (${code}): ${stderr}`)));
-  });
-  return child;
 }
 
 async function stop(child: ChildProcess | undefined): Promise<void> {
