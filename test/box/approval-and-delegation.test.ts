@@ -1,9 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
-import type { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
-import { StackInABox } from './box.ts';
-import { boxRunStore, signedFetch } from './clients.ts';
-import { synth } from './synth.ts';
+import { signedFetch } from './clients.ts';
+import { type DeployedOrg, deployOrg } from './deploy-org.ts';
 
 /**
  * What a deployed stack does beyond a scheduled run, in the box under the template's IAM:
@@ -11,22 +8,6 @@ import { synth } from './synth.ts';
  * through the approval Lambda behind the HTTP API, the execution resumed by SendTaskSuccess),
  * and a run that delegates to sub-agents (child executions, `.sync:2`).
  */
-
-interface Deployed {
-  box: StackInABox;
-  store: DynamoRunStore;
-}
-
-async function deploy(org: string): Promise<Deployed> {
-  const synthesized = await synth({ org, context: { approvalSender: 'looprail@example.com' } });
-  const box = await StackInABox.deploy({
-    ...synthesized,
-    dynamodbUrl: inject('dynamodbEndpoint'),
-    retryIntervalMs: 0,
-    verifiedIdentities: ['example.com'],
-  });
-  return { box, store: boxRunStore(box, inject('dynamodbEndpoint')) };
-}
 
 async function until<T>(read: () => T | undefined, what: string): Promise<T> {
   for (let attempt = 0; attempt < 600; attempt++) {
@@ -38,9 +19,9 @@ async function until<T>(read: () => T | undefined, what: string): Promise<T> {
 }
 
 describe('an approval-gated run on the deployed stack', () => {
-  let deployed: Deployed;
+  let deployed: DeployedOrg;
   beforeAll(async () => {
-    deployed = await deploy('test/fixtures/box-org');
+    deployed = await deployOrg('test/fixtures/box-org');
   }, 300_000);
   afterAll(async () => {
     await deployed?.box.close();
@@ -88,9 +69,9 @@ describe('an approval-gated run on the deployed stack', () => {
 });
 
 describe('a delegating run on the deployed stack', () => {
-  let deployed: Deployed;
+  let deployed: DeployedOrg;
   beforeAll(async () => {
-    deployed = await deploy('test/fixtures/delegation-org');
+    deployed = await deployOrg('test/fixtures/delegation-org');
   }, 300_000);
   afterAll(async () => {
     await deployed?.box.close();

@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { NOBODY, OPERATOR, StackInABox } from './box.ts';
-import { boxRunStore, signedFetch } from './clients.ts';
-import { type Synthesized, synth, withoutStatements } from './synth.ts';
+import { signedFetch } from './clients.ts';
+import { deployOrg } from './deploy-org.ts';
+import { type Synthesized, withoutStatements } from './synth.ts';
 import { toolCallsOf } from '../../core/definitions/messages.ts';
 import { DEMO_TOOL_CALLS } from '../support/demo-trace.ts';
 
@@ -18,14 +19,7 @@ let store: DynamoRunStore;
 let synthesized: Synthesized;
 
 beforeAll(async () => {
-  synthesized = await synth({ context: { approvalSender: 'looprail@example.com' } });
-  box = await StackInABox.deploy({
-    ...synthesized,
-    dynamodbUrl: inject('dynamodbEndpoint'),
-    retryIntervalMs: 0,
-    verifiedIdentities: ['example.com'],
-  });
-  store = boxRunStore(box, inject('dynamodbEndpoint'));
+  ({ box, store, synthesized } = await deployOrg());
 }, 300_000);
 
 afterAll(async () => {

@@ -2,12 +2,12 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DynamoRunStore } from '../../adapters/dynamodb/run-store.ts';
 import { freePort, startEverythingHttp } from '../support/everything-http.ts';
-import { StackInABox } from './box.ts';
-import { boxRunStore, signedFetch } from './clients.ts';
-import { synth } from './synth.ts';
+import type { StackInABox } from './box.ts';
+import { signedFetch } from './clients.ts';
+import { deployOrg } from './deploy-org.ts';
 
 /**
  * An agent whose MCP server is remote (Streamable HTTP), deployed into the box: the steps
@@ -61,14 +61,7 @@ tools:
     mkdirSync(join(org, name, '..'), { recursive: true });
     writeFileSync(join(org, name), text);
   }
-  const synthesized = await synth({ org, context: { approvalSender: 'looprail@example.com' } });
-  box = await StackInABox.deploy({
-    ...synthesized,
-    dynamodbUrl: inject('dynamodbEndpoint'),
-    retryIntervalMs: 0,
-    verifiedIdentities: ['example.com'],
-  });
-  store = boxRunStore(box, inject('dynamodbEndpoint'));
+  ({ box, store } = await deployOrg(org));
 }, 300_000);
 
 afterAll(async () => {
