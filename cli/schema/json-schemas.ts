@@ -68,8 +68,10 @@ export function jsonSchemaOf(kind: FileKind): JsonSchema {
     io: 'input',
     override: ({ zodSchema, jsonSchema }) => {
       // zod drops the default of a field whose value it transforms; the value is still the default.
-      if (zodSchema instanceof z.core.$ZodDefault && !('default' in jsonSchema))
-        Object.assign(jsonSchema, { default: structuredClone(zodSchema._zod.def.defaultValue) });
+      // Told by `def.type`, as everywhere (core/definitions/zod.ts says why not `instanceof z.core.…`).
+      const def = zodSchema._zod.def;
+      if (def.type === 'default' && !('default' in jsonSchema))
+        Object.assign(jsonSchema, { default: structuredClone((def as z.core.$ZodDefaultDef).defaultValue) });
       const form = yamlForms.get(zodSchema);
       if (!form) return;
       for (const key of Object.keys(jsonSchema)) if (!KEPT_KEYS.has(key)) delete (jsonSchema as JsonSchema)[key];

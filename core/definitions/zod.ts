@@ -15,7 +15,8 @@ config(en());
 
 export * from 'zod/mini';
 /**
- * What a failed `parse` throws, for `instanceof`. Exported by name because reaching it as
- * `z.core.$ZodError` makes esbuild keep the whole `core` namespace, every locale with it.
+ * What a failed `parse` throws, for `instanceof`. Exported by name because reaching any of
+ * zod's core as a value (`z.core.$ZodError`, `instanceof z.core.$ZodDefault`) makes esbuild
+ * keep the whole `core` namespace, every locale with it; a schema's kind is `_zod.def.type`.
  */
 export { $ZodError } from 'zod/v4/core';
